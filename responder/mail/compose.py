@@ -1,0 +1,131 @@
+"""Build threaded reply messages as bytes ready for SMTP.
+
+Replies must land in the customer's thread (In-Reply-To, References, one "Re:") and must never
+let a value smuggle extra headers in: any CR or LF in a header value is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from responder.mail.parse import Address, ParsedEmail
+
+# Reply prefixes only (Re, German Aw, Nordic Sv/Vs, Dutch Antw, Polish Odp, Portuguese Res),
+# optionally counted as "Re[2]:" or "Re(2):"; forward prefixes are left alone.
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|antw|odp|res)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*)+", re.I
+)
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # printable ASCII without ':' (RFC 5322 field name)
+_RESERVED = {
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "auto-submitted",
+}
+
+
+def make_message_id(domain: str) -> str:
+    """A globally unique Message-ID under our domain, fixed before the first send attempt."""
+    domain = domain.strip()
+    if not domain or re.search(r"[\s<>@]", domain):
+        raise ValueError(f"invalid Message-ID domain: {domain!r}")
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def reply_subject(subject: str) -> str:
+    """The subject with exactly one leading 'Re: ', whatever reply prefixes it had."""
+    rest = _REPLY_PREFIX.sub("", " ".join(subject.split()))
+    return f"Re: {rest}" if rest else "Re:"
+
+
+def reply_recipients(email: ParsedEmail) -> tuple[Address, ...]:
+    """Who a reply goes to: Reply-To when given, else From."""
+    if email.reply_to:
+        return email.reply_to
+    return (email.sender,) if email.sender else ()
+
+
+def references_for_reply(email: ParsedEmail) -> tuple[str, ...]:
+    """The parent's References followed by the parent's Message-ID, de-duplicated."""
+    ids = list(email.references)
+    if email.message_id:
+        ids.append(email.message_id)
+    return tuple(dict.fromkeys(ids))
+
+
+def _check(value: str, what: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{what} contains CR or LF: header injection refused")
+    return value
+
+
+def _header_address(address: Address) -> HeaderAddress:
+    _check(address.name, "address name")
+    _check(address.address, "address")
+    local, at, domain = address.address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"not an email address: {address.address!r}")
+    return HeaderAddress(display_name=address.name, username=local, domain=domain)
+
+
+def build_reply(
+    *,
+    to: Sequence[Address],
+    from_: Address,
+    subject: str,
+    body: str,
+    message_id: str,
+    in_reply_to: str | None,
+    references: Sequence[str],
+    date: datetime | None = None,
+    auto_submitted: bool = False,
+    extra_headers: Mapping[str, str] = {},  # read only, never mutated
+) -> bytes:
+    """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings."""
+    if not to:
+        raise ValueError("a reply needs at least one recipient")
+    _check(subject, "subject")
+    _check(message_id, "Message-ID")
+    if in_reply_to is not None:
+        _check(in_reply_to, "In-Reply-To")
+    refs = [_check(ref, "References").strip() for ref in references]
+    if in_reply_to and in_reply_to.strip() not in refs:
+        refs.append(in_reply_to.strip())
+    refs = [ref for ref in dict.fromkeys(refs) if ref]
+    for name, value in extra_headers.items():
+        _check(name, "header name")
+        _check(value, f"header {name}")
+        if not _HEADER_NAME.match(name) or name.lower() in _RESERVED:
+            raise ValueError(f"header name not allowed: {name!r}")
+
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = _header_address(from_)
+    msg["To"] = [_header_address(a) for a in to]
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = message_id.strip()
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to.strip()
+    if refs:
+        msg["References"] = " ".join(refs)
+    if auto_submitted:
+        msg["Auto-Submitted"] = "auto-replied"
+    for name, value in extra_headers.items():
+        msg[name] = value
+    # 8-bit bodies are quoted-printable so that servers without 8BITMIME accept them.
+    msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "quoted-printable")
+    return msg.as_bytes(policy=policy.SMTP)

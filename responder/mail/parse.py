@@ -1,0 +1,339 @@
+"""Parse raw RFC 5322 bytes into a plain, immutable ParsedEmail.
+
+The parser never gives up on odd mail: wrong charsets fall back, broken headers are decoded as
+well as possible and MIME defects are recorded. Only bytes that are not a message at all raise
+MessageParseError, whose text is shown to staff beside the quarantined raw message.
+"""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.message import Message
+
+from responder.mail.charsets import decode_bytes, decode_header_text, has_surrogates
+from responder.mail.html import html_to_text, sanitise_html
+from responder.mail.quotes import strip_quotes
+
+# Deeper MIME nesting than this is not walked: it is never legitimate and would recurse forever.
+_MAX_DEPTH = 40
+_MAX_PARTS = 2_000
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox: display name and address (domain lower-cased)."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A non-body part; content is None when it exceeded the size limit."""
+
+    filename: str | None
+    content_type: str
+    size: int
+    content: bytes | None
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    """Everything later stages need from one inbound message, as plain data."""
+
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str
+    sender: Address | None
+    reply_to: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    date: datetime | None
+    headers: tuple[tuple[str, str], ...]
+    text: str
+    html: str | None
+    new_text: str
+    attachments: tuple[Attachment, ...]
+    defects: tuple[str, ...]
+    content_type: str
+
+    def header(self, name: str) -> str | None:
+        """First value of a header by case-insensitive name, or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key == wanted:
+                return value
+        return None
+
+
+class MessageParseError(Exception):
+    """Raised only when bytes cannot be read as a message at all.
+
+    str(e) is the reason shown to staff beside the quarantined raw message.
+    """
+
+
+def parse_email(raw: bytes, *, max_attachment_bytes: int = 10_000_000) -> ParsedEmail:
+    """Parse raw message bytes; raises MessageParseError and nothing else."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise MessageParseError(f"expected bytes, got {type(raw).__name__}")
+    data = bytes(raw)
+    if not data.strip():
+        raise MessageParseError("empty message: no headers and no body")
+    try:
+        return _parse(data, max_attachment_bytes)
+    except MessageParseError:
+        raise
+    except RecursionError as exc:
+        raise MessageParseError("message structure nested too deeply to read") from exc
+    except Exception as exc:  # the contract: any failure becomes a reason shown to staff
+        raise MessageParseError(f"unreadable message ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
+    msg = email.message_from_bytes(data, policy=policy.default)
+    raw_headers = list(msg.raw_items())
+    payload = msg.get_payload()
+    if not raw_headers and not payload:
+        raise MessageParseError("not an email message: no headers and no body")
+
+    headers = tuple((name.lower(), _header_text(name, value)) for name, value in raw_headers)
+    first = _first_values(headers)
+
+    parts = _Parts()
+    parts.collect(msg, depth=0, enclosed=False, max_attachment_bytes=max_attachment_bytes)
+    html_source = parts.html[0] if parts.html else None
+    if parts.plain:
+        text = "\n\n".join(parts.plain).strip()
+    elif html_source is not None:
+        text = html_to_text(html_source)
+    else:
+        text = ""
+    new_text = strip_quotes(text) if text else ""
+
+    return ParsedEmail(
+        message_id=_first_id(first.get("message-id")),
+        in_reply_to=_first_id(first.get("in-reply-to")),
+        references=tuple(dict.fromkeys(_MSG_ID.findall(first.get("references", "")))),
+        subject=" ".join(first.get("subject", "").split()),
+        sender=next(iter(_addresses(msg, "from")), None),
+        reply_to=_addresses(msg, "reply-to"),
+        to=_addresses(msg, "to"),
+        cc=_addresses(msg, "cc"),
+        date=_date(first.get("date")),
+        headers=headers,
+        text=text,
+        html=sanitise_html(html_source) if html_source is not None else None,
+        new_text=new_text,
+        attachments=tuple(parts.attachments),
+        defects=tuple(dict.fromkeys(parts.defects)),
+        content_type=_content_type(msg),
+    )
+
+
+def _header_text(name: str, value: str) -> str:
+    """Decode a raw header value via the stdlib policy, falling back to a tolerant decoder."""
+    if not has_surrogates(value):
+        try:
+            text = str(policy.default.header_fetch_parse(name, value))
+        except Exception:  # the stdlib header parser chokes on some broken headers
+            text = ""
+        else:
+            if not has_surrogates(text) and "\ufffd" not in text:
+                return " ".join(text.split()) if "\n" in text else text
+    return decode_header_text(value).strip()
+
+
+def _first_values(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    first: dict[str, str] = {}
+    for name, value in headers:
+        first.setdefault(name, value)
+    return first
+
+
+def _first_id(value: str | None) -> str | None:
+    """The first <id> in a header; bare ids are wrapped in angle brackets."""
+    if not value:
+        return None
+    found = _MSG_ID.search(value)
+    if found:
+        return found.group(0)
+    bare = value.strip().split()
+    return f"<{bare[0].strip('<>')}>" if bare and bare[0].strip("<>") else None
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def make_address(name: str, address: str) -> Address:
+    """Normalise one mailbox: strip whitespace, lower-case the domain, keep the local part."""
+    address = address.strip().strip("<>").strip()
+    local, at, domain = address.rpartition("@")
+    if at:
+        address = f"{local}@{domain.lower()}"
+    return Address(name=" ".join(name.split()), address=address)
+
+
+def _addresses(msg: Message, field: str) -> tuple[Address, ...]:
+    """Addresses of every occurrence of a header, parsed structurally (never split on commas)."""
+    found: list[Address] = []
+    for name, value in msg.raw_items():
+        if name.lower() != field:
+            continue
+        found.extend(_parse_address_header(name, value))
+    return tuple(dict.fromkeys(found))
+
+
+def _parse_address_header(name: str, value: str) -> list[Address]:
+    if not has_surrogates(value):
+        try:
+            header = policy.default.header_fetch_parse(name, value)
+            parsed = [
+                make_address(a.display_name, a.addr_spec)
+                for a in header.addresses  # type: ignore[attr-defined]
+                if a.addr_spec and a.addr_spec != "<>"
+            ]
+        except Exception:  # fall through to the tolerant path below
+            parsed = []
+        if parsed and not any(has_surrogates(a.name + a.address) for a in parsed):
+            return parsed
+    pairs = email.utils.getaddresses(
+        [value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")]
+    )
+    return [make_address(decode_header_text(display), addr) for display, addr in pairs if addr]
+
+
+def _content_type(msg: Message) -> str:
+    try:
+        return msg.get_content_type()
+    except Exception:  # a malformed Content-Type reads as the RFC default
+        return "text/plain"
+
+
+class _Parts:
+    """Walks the MIME tree once, iteratively bounded, sorting leaves into body and attachments."""
+
+    def __init__(self) -> None:
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.defects: list[str] = []
+        self._count = 0
+
+    def collect(
+        self, part: Message, *, depth: int, enclosed: bool, max_attachment_bytes: int
+    ) -> None:
+        """Depth-first walk with explicit stack so that pathological nesting cannot recurse."""
+        stack: list[tuple[Message, int, bool]] = [(part, depth, enclosed)]
+        while stack:
+            node, level, inside = stack.pop()
+            self._count += 1
+            self.defects.extend(_defect_names(node))
+            if self._count > _MAX_PARTS:
+                self.defects.append("TooManyPartsDefect")
+                return
+            if level > _MAX_DEPTH:
+                self.defects.append("NestingTooDeepDefect")
+                continue
+            ctype = _content_type(node)
+            if node.is_multipart() and not ctype.startswith("message/"):
+                children = node.get_payload()
+                if isinstance(children, list):
+                    stack.extend(
+                        (c, level + 1, inside) for c in reversed(children) if isinstance(c, Message)
+                    )
+                continue
+            self._leaf(node, ctype, inside, max_attachment_bytes)
+
+    def _leaf(self, node: Message, ctype: str, inside: bool, max_bytes: int) -> None:
+        filename = _filename(node)
+        disposition = (node.get_content_disposition() or "") if _safe(node) else ""
+        is_body = not inside and disposition != "attachment" and filename is None
+        if is_body and ctype == "text/plain":
+            self.plain.append(_part_text(node))
+            return
+        if is_body and ctype == "text/html":
+            self.html.append(_part_text(node))
+            return
+        content = _part_bytes(node)
+        self.attachments.append(
+            Attachment(
+                filename=filename,
+                content_type=ctype,
+                size=len(content),
+                content=content if len(content) <= max_bytes else None,
+            )
+        )
+
+
+def _safe(node: Message) -> bool:
+    try:
+        node.get_content_disposition()
+    except Exception:
+        return False
+    return True
+
+
+def _defect_names(node: Message) -> Iterator[str]:
+    for defect in getattr(node, "defects", ()):
+        yield type(defect).__name__
+
+
+def _filename(node: Message) -> str | None:
+    try:
+        name = node.get_filename()
+    except Exception:  # broken RFC 2231 parameters
+        return None
+    if not name:
+        return None
+    return decode_header_text(str(name)).strip() or None
+
+
+def _part_bytes(node: Message) -> bytes:
+    """Decoded content of a leaf; message/* parts give their enclosed bytes, headers included."""
+    if _content_type(node).startswith("message/") or node.is_multipart():
+        return _serialised_body(node)
+    try:
+        data = node.get_payload(decode=True)
+    except Exception:  # undecodable transfer encoding: keep the raw text below
+        data = None
+    if isinstance(data, bytes):
+        return data
+    body = node.get_payload()
+    return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else b""
+
+
+def _serialised_body(node: Message) -> bytes:
+    """The body of a message/* part as bytes, without the part's own MIME headers."""
+    try:
+        whole = node.as_bytes(policy=policy.default.clone(max_line_length=0, linesep="\n"))
+    except Exception:  # broken or absurdly nested enclosures are kept empty rather than fatal
+        return b""
+    _, sep, body = whole.partition(b"\n\n")
+    return body if sep else whole
+
+
+def _part_text(node: Message) -> str:
+    try:
+        charset = node.get_content_charset()
+    except Exception:
+        charset = None
+    text = decode_bytes(_part_bytes(node), charset)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
