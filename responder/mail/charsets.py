@@ -11,11 +11,16 @@ import binascii
 import codecs
 import quopri
 import re
+from collections.abc import Sequence
 
 import charset_normalizer
 
 # How many bytes charset detection looks at: enough to decide, bounded for huge bodies.
 _DETECTION_SAMPLE = 200_000
+
+# Below this many bytes detection is unreliable and a simpler rule decides.
+_SHORT = 200
+_NON_ASCII_RUN = re.compile(rb"[\x80-\xff]{2}")
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
@@ -34,20 +39,25 @@ def _known_codec(charset: str | None) -> str | None:
         return None
 
 
-def decode_bytes(data: bytes, declared: str | None = None) -> str:
-    """Decode with the declared charset, else a detected one, else UTF-8 with replacement."""
-    codec = _known_codec(declared)
-    if codec is not None:
+def decode_bytes(data: bytes, declared: str | None = None, hints: Sequence[str] = ()) -> str:
+    """Decode with the declared charset, else UTF-8, else a hinted charset (such as the body's
+    for 8-bit headers), else a detected one, else UTF-8 with replacement."""
+    for candidate in (declared, "utf-8", *hints):
+        codec = _known_codec(candidate)
+        if codec is None:
+            continue
         try:
             return data.decode(codec)
         except (UnicodeDecodeError, LookupError):
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+            continue
+    if _mostly_utf8(data):
+        return data.decode("utf-8", errors="replace")
+    if len(data) < _SHORT and not _NON_ASCII_RUN.search(data):
+        # Detection guesses wildly on a few bytes; isolated accented letters among ASCII are
+        # the signature of Western European text, almost always Windows-1252 / Latin-1.
+        return data.decode("cp1252", errors="replace")
     best = charset_normalizer.from_bytes(data[:_DETECTION_SAMPLE]).best()
-    if best is not None and best.encoding:
+    if best is not None and best.encoding and not best.encoding.startswith(("utf_16", "utf_32")):
         try:
             return data.decode(best.encoding)
         except (UnicodeDecodeError, LookupError):
@@ -55,17 +65,25 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _mostly_utf8(data: bytes) -> bool:
+    """UTF-8 with a few broken bytes (a truncated character, say) is still UTF-8."""
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    multibyte = sum(1 for ch in text if ord(ch) > 0x7F and ch != "\ufffd")
+    return multibyte >= 4 * broken
+
+
 def has_surrogates(text: str) -> bool:
     """True when text carries undecoded bytes smuggled in by the parser (surrogateescape)."""
     return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
-def repair_surrogates(text: str) -> str:
+def repair_surrogates(text: str, hints: Sequence[str] = ()) -> str:
     """Decode raw 8-bit bytes that the stdlib parser kept as surrogate escapes."""
     if not has_surrogates(text):
         return text
     data = text.encode("utf-8", errors="surrogateescape")
-    return decode_bytes(data)
+    return decode_bytes(data, hints=hints)
 
 
 def _decode_word(charset: str, encoding: str, payload: str) -> str:
@@ -84,9 +102,12 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str:
     return decode_bytes(data, charset)
 
 
-def decode_header_text(value: str) -> str:
-    """Decode encoded words and stray 8-bit bytes in a raw header value, as well as possible."""
-    text = repair_surrogates(value)
+def decode_header_text(value: str, hints: Sequence[str] = ()) -> str:
+    """Decode encoded words and stray 8-bit bytes in a raw header value, as well as possible.
+
+    hints are charsets to try for raw 8-bit bytes (the body's, usually what the client used).
+    """
+    text = repair_surrogates(value, hints)
     text = "".join(text.splitlines())
     text = _BETWEEN_WORDS.sub(r"\1\2", text)
     return _ENCODED_WORD.sub(lambda m: _decode_word(m.group(1), m.group(2), m.group(3)), text)

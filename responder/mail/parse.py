@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 
-from responder.mail.charsets import decode_bytes, decode_header_text, has_surrogates
+from responder.mail.charsets import (
+    decode_bytes,
+    decode_header_text,
+    has_surrogates,
+    repair_surrogates,
+)
 from responder.mail.html import html_to_text, sanitise_html
 from responder.mail.quotes import strip_quotes
 
@@ -105,7 +110,8 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
     if not raw_headers and not payload:
         raise MessageParseError("not an email message: no headers and no body")
 
-    headers = tuple((name.lower(), _header_text(name, value)) for name, value in raw_headers)
+    hints = _charset_hints(msg)
+    headers = tuple((name.lower(), _header_text(name, value, hints)) for name, value in raw_headers)
     first = _first_values(headers)
 
     parts = _Parts()
@@ -124,10 +130,10 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
         in_reply_to=_first_id(first.get("in-reply-to")),
         references=tuple(dict.fromkeys(_MSG_ID.findall(first.get("references", "")))),
         subject=" ".join(first.get("subject", "").split()),
-        sender=next(iter(_addresses(msg, "from")), None),
-        reply_to=_addresses(msg, "reply-to"),
-        to=_addresses(msg, "to"),
-        cc=_addresses(msg, "cc"),
+        sender=next(iter(_addresses(msg, "from", hints)), None),
+        reply_to=_addresses(msg, "reply-to", hints),
+        to=_addresses(msg, "to", hints),
+        cc=_addresses(msg, "cc", hints),
         date=_date(first.get("date")),
         headers=headers,
         text=text,
@@ -139,7 +145,16 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
     )
 
 
-def _header_text(name: str, value: str) -> str:
+def _charset_hints(msg: Message) -> tuple[str, ...]:
+    """Charsets the message declares anywhere: the likeliest for its raw 8-bit headers."""
+    try:
+        found = [c for c in msg.get_charsets() if c]
+    except Exception:  # broken parameters give no hint
+        return ()
+    return tuple(dict.fromkeys(found))[:5]
+
+
+def _header_text(name: str, value: str, hints: tuple[str, ...]) -> str:
     """Decode a raw header value via the stdlib policy, falling back to a tolerant decoder."""
     if not has_surrogates(value):
         try:
@@ -149,7 +164,7 @@ def _header_text(name: str, value: str) -> str:
         else:
             if not has_surrogates(text) and "\ufffd" not in text:
                 return " ".join(text.split()) if "\n" in text else text
-    return decode_header_text(value).strip()
+    return decode_header_text(value, hints).strip()
 
 
 def _first_values(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -191,17 +206,17 @@ def make_address(name: str, address: str) -> Address:
     return Address(name=" ".join(name.split()), address=address)
 
 
-def _addresses(msg: Message, field: str) -> tuple[Address, ...]:
+def _addresses(msg: Message, field: str, hints: tuple[str, ...]) -> tuple[Address, ...]:
     """Addresses of every occurrence of a header, parsed structurally (never split on commas)."""
     found: list[Address] = []
     for name, value in msg.raw_items():
         if name.lower() != field:
             continue
-        found.extend(_parse_address_header(name, value))
+        found.extend(_parse_address_header(name, value, hints))
     return tuple(dict.fromkeys(found))
 
 
-def _parse_address_header(name: str, value: str) -> list[Address]:
+def _parse_address_header(name: str, value: str, hints: tuple[str, ...]) -> list[Address]:
     if not has_surrogates(value):
         try:
             header = policy.default.header_fetch_parse(name, value)
@@ -214,9 +229,8 @@ def _parse_address_header(name: str, value: str) -> list[Address]:
             parsed = []
         if parsed and not any(has_surrogates(a.name + a.address) for a in parsed):
             return parsed
-    pairs = email.utils.getaddresses(
-        [value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")]
-    )
+    text = " ".join(repair_surrogates(value, hints).split())
+    pairs = email.utils.getaddresses([text])
     return [make_address(decode_header_text(display), addr) for display, addr in pairs if addr]
 
 
