@@ -1,0 +1,226 @@
+"""The `responder` command: the same services the web app uses, for operators and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from responder.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def _print_counts(rt: object) -> None:
+    from responder.pipeline.worker import state_counts
+
+    for state, count in state_counts(rt).items():  # type: ignore[arg-type]
+        print(f"{state}: {count}")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+
+    prepare(_settings(args))
+    print("database is up to date")
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from responder.bootstrap import pollers, prepare
+    from responder.pipeline.worker import Worker
+
+    rt = prepare(_settings(args))
+    worker = Worker(rt, pollers(rt))
+    if args.once:
+        worker.drain()
+        _print_counts(rt)
+        return 0
+    worker.run_forever()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from responder.bootstrap import pollers, prepare
+    from responder.pipeline.worker import Worker
+
+    rt = prepare(_settings(args))
+    worker = Worker(rt, pollers(rt) if args.poll else [])
+    if args.once:
+        worker.drain()
+        _print_counts(rt)
+        return 0
+    _stop_on_signals(worker.stop)
+    worker.run_forever()
+    return 0
+
+
+def _stop_on_signals(stop: object) -> None:
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        stop()  # type: ignore[operator]
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from responder.bootstrap import pollers, prepare
+    from responder.pipeline.worker import Worker
+    from responder.web.app import create_app
+
+    settings = _settings(args)
+    rt = prepare(settings)
+    worker = Worker(rt, pollers(rt))
+    thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
+    thread.start()
+    app = create_app(rt, csrf_secret=os.environ.get("RESPONDER_SECRET_KEY"))
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    print(f"Responder on http://{host}:{port}/ (worker and poller running)", flush=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        worker.stop()
+        thread.join(timeout=60)
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.db.session import transaction
+    from responder.users import UserError, add_user
+
+    password = os.environ.get("RESPONDER_NEW_PASSWORD") or args.password
+    if not password:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"Password for {args.username}: ")
+    rt = prepare(_settings(args))
+    try:
+        with transaction(rt.factory) as session:
+            add_user(session, args.username, password, args.role, args.name or "")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from responder.demo import load_demo
+
+    settings = _settings(args)
+    report = load_demo(settings)
+    for line in report:
+        print(line)
+    return 0
+
+
+def cmd_import_customers(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from responder.bootstrap import prepare
+    from responder.customers.importer import import_customers
+
+    rt = prepare(_settings(args))
+    with tqdm(unit=" rows", disable=not sys.stderr.isatty()) as bar:
+        last = [0]
+
+        def progress(count: int) -> None:
+            bar.update(count - last[0])
+            last[0] = count
+
+        summary = import_customers(rt.factory, Path(args.file), progress)
+    for error in summary.errors:
+        print(error, file=sys.stderr)
+    print(f"created: {summary.created}\nupdated: {summary.updated}\nskipped: {summary.skipped}")
+    return 0 if not summary.errors else 1
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.db.session import transaction
+    from responder.review import ReviewError, retry
+
+    rt = prepare(_settings(args))
+    try:
+        with transaction(rt.factory) as session:
+            message = retry(session, args.message_id, "cli")
+            print(f"message {message.id}: {message.state}")
+    except ReviewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="responder", description=__doc__)
+    parser.add_argument("--config", help="path to config.toml (default: ./config.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="web app + worker + poller in one process")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="process queued messages")
+    worker.add_argument("--once", action="store_true", help="drain the queue, print counts, exit")
+    worker.add_argument("--poll", action="store_true", help="also poll the mail sources")
+    worker.set_defaults(func=cmd_worker)
+
+    poll = sub.add_parser("poll", help="ingest waiting mail and process it")
+    poll.add_argument("--once", action="store_true", help="ingest, process, print `STATE: N`")
+    poll.set_defaults(func=cmd_poll)
+
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(
+        dest="user_command", required=True
+    )
+    add = user.add_parser("add", help="create a staff user (password from stdin or prompt)")
+    add.add_argument("username")
+    add.add_argument("--role", default="agent", choices=["agent", "supervisor", "admin"])
+    add.add_argument("--name", help="display name")
+    add.add_argument("--password", help="avoid on shared machines; stdin or prompt is safer")
+    add.set_defaults(func=cmd_user_add)
+
+    demo = sub.add_parser("demo", help="load demo customers and drop demo emails in the mailbox")
+    demo.set_defaults(func=cmd_demo)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="create or upgrade the schema").set_defaults(func=cmd_db_upgrade)
+
+    imp = sub.add_parser("import", help="import CSV exports").add_subparsers(
+        dest="import_command", required=True
+    )
+    customers = imp.add_parser("customers", help="customers CSV (upsert by external_id)")
+    customers.add_argument("file")
+    customers.set_defaults(func=cmd_import_customers)
+
+    retry = sub.add_parser("retry", help="send a quarantined or failed message through again")
+    retry.add_argument("message_id", type=int)
+    retry.set_defaults(func=cmd_retry)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("RESPONDER_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2

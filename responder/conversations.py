@@ -1,0 +1,107 @@
+"""Which conversation a new message belongs to.
+
+Headers first (In-Reply-To, References, including our own replies' Message-IDs), then the
+normalised subject from the same customer within a window; never by subject alone across
+different senders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from responder.db.models import Conversation, Draft, Message, OutboxItem
+from responder.pipeline.states import State
+
+SUBJECT_WINDOW = timedelta(days=14)
+
+
+def by_headers(session: Session, ids: Sequence[str]) -> Conversation | None:
+    ids = [i for i in ids if i]
+    if not ids:
+        return None
+    conversation_id = session.scalar(
+        select(Message.conversation_id)
+        .where(Message.message_id_header.in_(ids), Message.conversation_id.is_not(None))
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if conversation_id is None:
+        conversation_id = session.scalar(
+            select(Message.conversation_id)
+            .join(OutboxItem, OutboxItem.message_id == Message.id)
+            .where(OutboxItem.message_id_header.in_(ids))
+            .limit(1)
+        )
+    return session.get(Conversation, conversation_id) if conversation_id else None
+
+
+def by_subject(
+    session: Session,
+    channel_id: int,
+    customer_id: int | None,
+    subject_key: str,
+    now: datetime,
+    window: timedelta = SUBJECT_WINDOW,
+) -> Conversation | None:
+    if not subject_key or customer_id is None:
+        return None
+    return session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.channel_id == channel_id,
+            Conversation.customer_id == customer_id,
+            Conversation.subject_key == subject_key,
+            Conversation.last_message_at >= now - window,
+        )
+        .order_by(Conversation.last_message_at.desc())
+        .limit(1)
+    )
+
+
+def find_or_start(
+    session: Session,
+    *,
+    channel_id: int,
+    customer_id: int | None,
+    header_ids: Sequence[str],
+    subject_key: str,
+    thread_key: str,
+    now: datetime,
+    window: timedelta = SUBJECT_WINDOW,
+) -> Conversation:
+    conversation = by_headers(session, header_ids) or by_subject(
+        session, channel_id, customer_id, subject_key, now, window
+    )
+    if conversation is None:
+        conversation = Conversation(
+            channel_id=channel_id,
+            customer_id=customer_id,
+            subject_key=subject_key,
+            thread_key=thread_key,
+            created_at=now,
+            last_message_at=now,
+        )
+        session.add(conversation)
+        session.flush()
+    else:
+        conversation.last_message_at = max(conversation.last_message_at, now)
+    return conversation
+
+
+def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_message_id: int) -> int:
+    """The customer wrote again: drafts still waiting in this conversation no longer fit."""
+    waiting = select(Message.id).where(
+        Message.conversation_id == conversation_id,
+        Message.id != newer_message_id,
+        Message.state.in_([State.CLASSIFIED, State.DRAFTED, State.IN_REVIEW]),
+    )
+    result = session.execute(
+        update(Draft)
+        .where(Draft.message_id.in_(waiting), Draft.stale.is_(False))
+        .values(stale=True)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,94 @@
+"""The single customer view handed to drafting and the review page, as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.customers.identity import normalise_email
+from responder.db.models import Customer, CustomerIdentity
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    known: bool
+    customer_id: int | None
+    name: str
+    first_name: str
+    plan: str = ""
+    monthly_spend: float | None = None
+    contract_end: str = ""
+    tier: str = ""
+    addons: tuple[str, ...] = ()
+    lines: int | None = None
+    language: str = "en"
+    identities: tuple[tuple[str, str], ...] = field(default=())
+
+    def for_template(self) -> dict[str, Any]:
+        return {
+            "known": self.known,
+            "name": self.name,
+            "first_name": self.first_name,
+            "plan": self.plan,
+            "monthly_spend": self.monthly_spend,
+            "contract_end": self.contract_end,
+            "tier": self.tier,
+            "addons": list(self.addons),
+            "lines": self.lines,
+        }
+
+
+def first_name(name: str) -> str:
+    parts = name.replace(",", " ").split()
+    return parts[0] if parts else ""
+
+
+def find_customer_by_email(session: Session, address: str) -> Customer | None:
+    value = normalise_email(address)
+    if not value:
+        return None
+    return session.scalar(
+        select(Customer)
+        .join(CustomerIdentity)
+        .where(CustomerIdentity.kind == "email", CustomerIdentity.value == value)
+    )
+
+
+def resolve_email_sender(session: Session, address: str, display_name: str) -> Customer:
+    """The known customer for this address, or a new provisional one so history is kept."""
+    customer = find_customer_by_email(session, address)
+    if customer is not None:
+        return customer
+    customer = Customer(name=display_name or address, provisional=True)
+    session.add(customer)
+    session.flush()
+    value = normalise_email(address)
+    if value:
+        session.add(
+            CustomerIdentity(customer_id=customer.id, kind="email", value=value, display=address)
+        )
+        session.flush()
+    return customer
+
+
+def build_context(customer: Customer | None, fallback_name: str = "") -> CustomerContext:
+    if customer is None:
+        return CustomerContext(known=False, customer_id=None, name=fallback_name, first_name="")
+    known = not customer.provisional
+    return CustomerContext(
+        known=known,
+        customer_id=customer.id,
+        name=customer.name,
+        first_name=first_name(customer.name) if "@" not in customer.name else "",
+        plan=customer.plan,
+        monthly_spend=customer.monthly_spend,
+        contract_end=customer.contract_end,
+        tier=customer.tier,
+        addons=tuple(customer.addons or ()),
+        lines=customer.lines,
+        language=customer.language,
+        identities=tuple((i.kind, i.display or i.value) for i in customer.identities),
+    )

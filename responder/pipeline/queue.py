@@ -1,0 +1,70 @@
+"""Claiming work from the message table with leases.
+
+`FOR UPDATE SKIP LOCKED` lets any number of workers share the table on PostgreSQL; SQLite
+ignores it and serialises writers, which is fine for the one-process embedded default. A lease
+that runs out (a worker died) makes the work claimable again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.db.models import Message, utcnow
+from responder.db.session import transaction
+
+
+def claim_batch(
+    factory: sessionmaker[Session],
+    worker_id: str,
+    states: Sequence[str],
+    limit: int,
+    lease_seconds: int,
+) -> list[int]:
+    now = utcnow()
+    with transaction(factory) as session:
+        ids = list(
+            session.scalars(
+                select(Message.id)
+                .where(
+                    Message.direction == "in",
+                    Message.state.in_(list(states)),
+                    or_(Message.claimed_until.is_(None), Message.claimed_until < now),
+                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                )
+                .order_by(Message.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if ids:
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(ids))
+                .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+            )
+    return ids
+
+
+def release(factory: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
+    if not ids:
+        return
+    with transaction(factory) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(list(ids)), Message.claimed_by == worker_id)
+            .values(claimed_by=None, claimed_until=None)
+        )
+
+
+def release_all(factory: sessionmaker[Session]) -> None:
+    """On the embedded default one process owns the queue, so claims left by a crash are void."""
+    with transaction(factory) as session:
+        session.execute(
+            update(Message)
+            .where(Message.claimed_by.is_not(None))
+            .values(claimed_by=None, claimed_until=None)
+        )

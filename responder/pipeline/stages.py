@@ -1,0 +1,399 @@
+"""The pipeline's stages: each takes messages in one state and moves them to the next.
+
+Every stage re-reads the message and checks its state inside its own transaction, so running a
+stage twice (after a crash, or in two workers) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.channels.delivery import (
+    OutgoingReply,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
+from responder.content import live_templates
+from responder.conversations import find_or_start, mark_waiting_drafts_stale
+from responder.customers.context import build_context, resolve_email_sender
+from responder.db.models import (
+    Attachment,
+    Channel,
+    Conversation,
+    Customer,
+    Draft,
+    Message,
+    OutboxItem,
+    utcnow,
+)
+from responder.db.session import transaction
+from responder.drafting.compose import compose_draft
+from responder.knowledge.retrieve import rank_snippets
+from responder.mail.guard import ignore_reason
+from responder.mail.parse import MessageParseError, parse_email
+from responder.mail.threading_keys import normalise_subject
+from responder.pipeline.states import State
+from responder.review import approve, current_draft
+from responder.runtime import Runtime
+
+log = logging.getLogger(__name__)
+EMAIL_KINDS = frozenset({"maildir", "imap"})
+
+
+class StageCrash(BaseException):
+    """Stands for the process dying mid-stage (tests raise it); never caught by the worker."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    takes: State
+    run: Callable[[Runtime, Sequence[int]], None]
+
+
+def _load(session: Session, message_id: int, state: State) -> Message | None:
+    message = session.get(Message, message_id)
+    return message if message is not None and message.state == state else None
+
+
+def _move(message: Message, state: State, reason: str = "") -> None:
+    message.state = state
+    message.state_reason = reason
+    message.attempts = 0
+    message.next_attempt_at = None
+    log.info("message %s -> %s", message.id, state.value)
+
+
+# -- parse ---------------------------------------------------------------------------------------
+
+
+def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
+    for message_id in ids:
+        with transaction(rt.factory) as session:
+            message = _load(session, message_id, State.RECEIVED)
+            if message is not None:
+                _parse_one(rt, session, message)
+
+
+def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
+    channel = session.get(Channel, message.channel_id)
+    assert channel is not None
+    if channel.kind not in EMAIL_KINDS:
+        return
+    limit = rt.settings.pipeline.max_message_bytes
+    if message.raw_size > limit:
+        _move(
+            message,
+            State.QUARANTINED,
+            f"message is {message.raw_size:,} bytes, over the {limit:,} byte limit; raw kept",
+        )
+        return
+    try:
+        parsed = parse_email(
+            message.raw, max_attachment_bytes=rt.settings.pipeline.max_attachment_bytes
+        )
+    except MessageParseError as exc:
+        _move(message, State.QUARANTINED, f"cannot parse: {exc}")
+        return
+    sender = parsed.sender
+    message.message_id_header = parsed.message_id
+    message.in_reply_to = parsed.in_reply_to
+    message.references = list(parsed.references)
+    message.subject = parsed.subject
+    message.sender_address = sender.address if sender else ""
+    message.sender_name = sender.name if sender else ""
+    message.reply_to = [[a.name, a.address] for a in parsed.reply_to]
+    message.sent_at = parsed.date
+    message.text = parsed.text
+    message.new_text = parsed.new_text
+    message.html = parsed.html
+    message.defects = list(parsed.defects)
+    for attachment in parsed.attachments:
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                size=attachment.size,
+                content=attachment.content,
+            )
+        )
+    reason = ignore_reason(parsed, own_addresses=rt.own_addresses)
+    if (
+        reason is None
+        and parsed.message_id
+        and session.scalar(
+            select(OutboxItem.id).where(OutboxItem.message_id_header == parsed.message_id)
+        )
+    ):
+        reason = "our own reply came back"
+    if reason is None and not message.sender_address:
+        reason = "no sender address to reply to"
+    if reason:
+        _move(message, State.IGNORED, reason)
+        return
+    customer = resolve_email_sender(session, message.sender_address, message.sender_name)
+    message.customer_id = customer.id
+    conversation = find_or_start(
+        session,
+        channel_id=channel.id,
+        customer_id=customer.id,
+        header_ids=[parsed.in_reply_to or "", *reversed(parsed.references)],
+        subject_key=normalise_subject(parsed.subject),
+        thread_key=parsed.message_id or "",
+        now=message.received_at,
+    )
+    message.conversation_id = conversation.id
+    mark_waiting_drafts_stale(session, conversation.id, message.id)
+    _move(message, State.PARSED)
+
+
+# -- classify ------------------------------------------------------------------------------------
+
+
+def classification_text(message: Message) -> str:
+    return f"{message.subject}\n{message.new_text or message.text}"[:4000]
+
+
+def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
+    with rt.factory() as session:
+        rows = [m for m in (session.get(Message, i) for i in ids) if m and m.state == State.PARSED]
+        if not rows:
+            return
+        vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
+        predictions = rt.intent_classifier(session).predict(vectors)
+    for message, prediction in zip(rows, predictions, strict=True):
+        with transaction(rt.factory) as session:
+            current = _load(session, message.id, State.PARSED)
+            if current is None:
+                continue
+            current.intent = prediction.label
+            current.intent_confidence = round(prediction.confidence, 4)
+            current.classification = {
+                "intent": {
+                    "label": prediction.label,
+                    "confidence": round(prediction.confidence, 4),
+                    "candidates": [[label, round(p, 4)] for label, p in prediction.scores],
+                }
+            }
+            _move(current, State.CLASSIFIED)
+
+
+# -- draft ---------------------------------------------------------------------------------------
+
+
+def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
+    with rt.factory() as session:
+        rows = [
+            m for m in (session.get(Message, i) for i in ids) if m and m.state == State.CLASSIFIED
+        ]
+        if not rows:
+            return
+        vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
+        index = rt.snippet_index(session)
+        templates = live_templates(session)
+    drafting = rt.settings.drafting
+    for message, vector in zip(rows, vectors, strict=True):
+        with transaction(rt.factory) as session:
+            current = _load(session, message.id, State.CLASSIFIED)
+            if current is None:
+                continue
+            if current_draft(session, current.id) is not None:
+                _move(current, State.DRAFTED)
+                continue
+            customer = session.get(Customer, current.customer_id) if current.customer_id else None
+            context = build_context(customer, current.sender_name)
+            ranked = rank_snippets(
+                vector,
+                index.snippets,
+                index.vectors,
+                intent=current.intent,
+                plan=context.plan,
+                tier=context.tier,
+                top_k=drafting.snippets_top_k,
+                min_score=drafting.snippet_min_score,
+            )
+            result = compose_draft(
+                templates={k: t.body for k, t in templates.items()},
+                template_ids={k: t.id for k, t in templates.items()},
+                intent=current.intent,
+                language=context.language or drafting.default_language,
+                customer=context,
+                subject=current.subject,
+                new_text=current.new_text,
+                snippets=ranked,
+                drafting=drafting,
+            )
+            session.add(
+                Draft(
+                    message_id=current.id,
+                    version=1,
+                    body=result.body,
+                    template_id=result.template_id,
+                    grounding=result.grounding,
+                    confidence=_confidence(current.intent_confidence, ranked),
+                    error=result.error,
+                )
+            )
+            _move(current, State.DRAFTED)
+
+
+def _confidence(intent_confidence: float | None, ranked: Sequence[object]) -> float:
+    retrieval = max((getattr(s, "similarity", 0.0) for s in ranked), default=0.0)
+    return round((intent_confidence or 0.0) * 0.6 + max(retrieval, 0.0) * 0.4, 4)
+
+
+# -- route ---------------------------------------------------------------------------------------
+
+
+def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
+    """To a person, unless a supervisor turned auto-send on for this channel and intent."""
+    for message_id in ids:
+        with transaction(rt.factory) as session:
+            message = _load(session, message_id, State.DRAFTED)
+            if message is None:
+                continue
+            _move(message, State.IN_REVIEW)
+            channel = session.get(Channel, message.channel_id)
+            draft = current_draft(session, message_id)
+            threshold = (channel.auto_send or {}).get(message.intent or "") if channel else None
+            if (
+                threshold is not None
+                and draft is not None
+                and not draft.error
+                and draft.body.strip()
+                and (message.intent_confidence or 0.0) >= float(threshold)
+            ):
+                session.flush()
+                approve(session, message_id, None, rt.settings.outbound, auto_submitted=True)
+
+
+# -- send ----------------------------------------------------------------------------------------
+
+
+def _reply_for(item: OutboxItem, kind: str) -> OutgoingReply:
+    return OutgoingReply(
+        outbox_id=item.id,
+        channel_kind=kind,
+        message_id_header=item.message_id_header,
+        recipients=tuple(item.recipients or ()),
+        raw=item.raw or b"",
+        body=item.body,
+        subject=item.subject,
+    )
+
+
+def send_stage(rt: Runtime, ids: Sequence[int]) -> None:
+    for message_id in ids:
+        _send_one(rt, message_id)
+
+
+def _send_one(rt: Runtime, message_id: int) -> None:
+    outbound = rt.settings.outbound
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        if message is None or message.state not in (State.APPROVED, State.SENDING):
+            return
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        channel = session.get(Channel, message.channel_id)
+        if item is None or channel is None:
+            _move(message, State.FAILED, "approved but no reply in the outbox")
+            return
+        reply = _reply_for(item, channel.kind)
+        if message.state == State.SENDING:
+            delivered = rt.sender.was_delivered(reply)
+            if delivered:
+                _mark_sent(session, message, item)
+                return
+            if delivered is None:
+                item.state = "uncertain"
+                item.last_error = (
+                    "the worker stopped during delivery; the server may have accepted the reply. "
+                    "Check the recipient's copy before retrying, which would send it again."
+                )
+                _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
+                return
+        item.state = "sending"
+        item.attempts += 1
+        message.state = State.SENDING
+    try:
+        rt.sender.deliver(reply)
+    except TemporaryDeliveryError as exc:
+        with transaction(rt.factory) as session:
+            message = session.get(Message, message_id)
+            item = session.get(OutboxItem, reply.outbox_id)
+            assert message is not None and item is not None
+            item.last_error = str(exc)
+            if item.attempts >= outbound.max_attempts:
+                item.state = "failed"
+                _move(message, State.FAILED, f"gave up after {item.attempts} attempts: {exc}")
+                return
+            delay = max(
+                exc.retry_after or 0.0, outbound.retry_base_seconds * 2 ** (item.attempts - 1)
+            )
+            item.state = "queued"
+            item.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            message.state = State.APPROVED
+            message.state_reason = f"retrying in {delay:.0f}s: {exc}"
+            message.next_attempt_at = item.next_attempt_at
+        return
+    except PermanentDeliveryError as exc:
+        with transaction(rt.factory) as session:
+            message = session.get(Message, message_id)
+            item = session.get(OutboxItem, reply.outbox_id)
+            assert message is not None and item is not None
+            item.state = "failed"
+            item.last_error = str(exc)
+            _move(message, State.FAILED, f"delivery refused: {exc}")
+        return
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        item = session.get(OutboxItem, reply.outbox_id)
+        assert message is not None and item is not None
+        _mark_sent(session, message, item)
+
+
+def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:
+    now = utcnow()
+    item.state = "sent"
+    item.sent_at = now
+    item.last_error = ""
+    _move(message, State.SENT)
+    session.add(
+        Message(
+            channel_id=message.channel_id,
+            direction="out",
+            external_key=f"out:{item.message_id_header}",
+            raw=item.raw or item.body.encode(),
+            raw_size=len(item.raw or b""),
+            state=State.SENT,
+            conversation_id=message.conversation_id,
+            customer_id=message.customer_id,
+            message_id_header=item.message_id_header,
+            in_reply_to=message.message_id_header,
+            subject=item.subject,
+            text=item.body,
+            new_text=item.body,
+            sent_at=now,
+        )
+    )
+    if message.conversation_id:
+        conversation = session.get(Conversation, message.conversation_id)
+        if conversation:
+            conversation.last_message_at = now
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("parse", State.RECEIVED, parse_stage),
+    Stage("classify", State.PARSED, classify_stage),
+    Stage("draft", State.CLASSIFIED, draft_stage),
+    Stage("route", State.DRAFTED, route_stage),
+    Stage("send", State.APPROVED, send_stage),
+    Stage("recover-send", State.SENDING, send_stage),
+)

@@ -1,0 +1,34 @@
+"""The states of an inbound message; the message table is the work queue."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    RECEIVED = "received"
+    PARSED = "parsed"
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"
+    CLASSIFIED = "classified"
+    DRAFTED = "drafted"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+#: States a worker picks up; the others wait for a person or are final.
+WORK_STATES = (
+    State.RECEIVED,
+    State.PARSED,
+    State.CLASSIFIED,
+    State.DRAFTED,
+    State.APPROVED,
+    State.SENDING,
+)
+#: States a person can send back to the start of the pipeline.
+RETRYABLE_STATES = (State.QUARANTINED, State.FAILED)
+FINAL_STATES = (State.IGNORED, State.SENT, State.REJECTED)

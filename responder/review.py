@@ -1,0 +1,263 @@
+"""What staff do to a draft: approve (as is or edited), reject, retry. Shared by web and CLI.
+
+Every action checks the message's version, so two people acting on the same draft cannot both
+win: the second is told who handled it and how, and no second reply is queued.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from responder.config import OutboundSettings
+from responder.db.models import (
+    AuditEntry,
+    Channel,
+    Draft,
+    Message,
+    OutboxItem,
+    ReviewAction,
+    StaffUser,
+    utcnow,
+)
+from responder.mail.compose import build_reply, make_message_id, reply_subject
+from responder.mail.parse import Address
+from responder.pipeline.states import RETRYABLE_STATES, State
+
+EMAIL_KINDS = frozenset({"maildir", "imap"})
+
+
+class ReviewError(Exception):
+    status_code = 400
+
+
+class NotFound(ReviewError):
+    status_code = 404
+
+
+class AlreadyHandled(ReviewError):
+    status_code = 409
+
+
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: object,
+    **detail: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            detail=detail,
+        )
+    )
+
+
+def current_draft(session: Session, message_id: int) -> Draft | None:
+    return session.scalar(
+        select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc()).limit(1)
+    )
+
+
+def _actor(user: StaffUser | None) -> str:
+    return user.username if user else "auto-send"
+
+
+def _describe_handling(session: Session, message: Message) -> str:
+    last = session.scalar(
+        select(ReviewAction)
+        .where(ReviewAction.message_id == message.id)
+        .order_by(ReviewAction.id.desc())
+        .limit(1)
+    )
+    if last is None:
+        return f"this message is no longer waiting for review (it is {message.state})"
+    who = session.get(StaffUser, last.user_id).username if last.user_id else "auto-send"
+    verb = {"approve": "approved", "edit": "edited and approved", "reject": "rejected"}.get(
+        last.action, last.action
+    )
+    return f"already {verb} by {who} at {last.created_at:%Y-%m-%d %H:%M} UTC"
+
+
+def _take(
+    session: Session, message_id: int, expected_version: int | None, new_state: State
+) -> Message:
+    """Move in_review -> new_state only if nobody else did first (compare-and-set)."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    conditions = [Message.id == message_id, Message.state == State.IN_REVIEW]
+    if expected_version is not None:
+        conditions.append(Message.version == expected_version)
+    result = session.execute(
+        update(Message)
+        .where(*conditions)
+        .values(state=new_state, version=Message.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if result.rowcount != 1:
+        if message.state == State.IN_REVIEW:
+            raise AlreadyHandled(
+                "this draft changed since you opened it; reload to see the latest version"
+            )
+        raise AlreadyHandled(_describe_handling(session, message))
+    return message
+
+
+def _recipients(message: Message) -> tuple[Address, ...]:
+    pairs = message.reply_to or ([[message.sender_name, message.sender_address]])
+    return tuple(Address(name=str(n or ""), address=str(a)) for n, a in pairs if a)
+
+
+def queue_reply(
+    session: Session,
+    message: Message,
+    draft: Draft,
+    outbound: OutboundSettings,
+    *,
+    auto_submitted: bool = False,
+    now: datetime | None = None,
+) -> OutboxItem:
+    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail."""
+    channel = session.get(Channel, message.channel_id)
+    assert channel is not None
+    subject = reply_subject(message.subject or "")
+    domain = outbound.from_address.rpartition("@")[2] or "localhost"
+    message_id = make_message_id(domain)
+    recipients = _recipients(message)
+    raw = None
+    if channel.kind in EMAIL_KINDS:
+        references = [*(message.references or []), message.message_id_header]
+        raw = build_reply(
+            to=recipients,
+            from_=Address(outbound.from_name, outbound.from_address),
+            subject=subject,
+            body=draft.body,
+            message_id=message_id,
+            in_reply_to=message.message_id_header,
+            references=[r for r in references if r],
+            date=now or utcnow(),
+            auto_submitted=auto_submitted,
+        )
+    item = OutboxItem(
+        message_id=message.id,
+        draft_id=draft.id,
+        channel_id=channel.id,
+        message_id_header=message_id,
+        recipients=[a.address for a in recipients],
+        subject=subject,
+        body=draft.body,
+        raw=raw,
+        state="queued",
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def approve(
+    session: Session,
+    message_id: int,
+    user: StaffUser | None,
+    outbound: OutboundSettings,
+    *,
+    body: str | None = None,
+    expected_version: int | None = None,
+    auto_submitted: bool = False,
+) -> OutboxItem:
+    message = _take(session, message_id, expected_version, State.APPROVED)
+    draft = current_draft(session, message_id)
+    if draft is None or (not draft.body.strip() and body is None):
+        raise ReviewError("there is no draft to approve: write a reply first")
+    action, distance = "approve", None
+    if body is not None and body.replace("\r\n", "\n").strip() != draft.body.strip():
+        body = body.replace("\r\n", "\n").strip() + "\n"
+        if not body.strip():
+            raise ReviewError("the reply is empty")
+        distance = Levenshtein.distance(draft.body, body)
+        draft = Draft(
+            message_id=message_id,
+            version=draft.version + 1,
+            body=body,
+            template_id=draft.template_id,
+            grounding={**draft.grounding, "edited_from_version": draft.version},
+            confidence=draft.confidence,
+            created_by_id=user.id if user else None,
+        )
+        session.add(draft)
+        session.flush()
+        action = "edit"
+    item = queue_reply(session, message, draft, outbound, auto_submitted=auto_submitted)
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            draft_id=draft.id,
+            user_id=user.id if user else None,
+            action=action,
+            edit_distance=distance,
+            detail={"outbox_id": item.id, "auto": user is None},
+        )
+    )
+    audit(session, _actor(user), f"draft.{action}", "message", message_id, draft=draft.version)
+    return item
+
+
+def reject(
+    session: Session,
+    message_id: int,
+    user: StaffUser,
+    reason: str,
+    *,
+    expected_version: int | None = None,
+) -> None:
+    reason = reason.strip()
+    if not reason:
+        raise ReviewError("say why the draft is rejected")
+    _take(session, message_id, expected_version, State.REJECTED)
+    message = session.get(Message, message_id)
+    assert message is not None
+    message.state_reason = reason
+    draft = current_draft(session, message_id)
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            draft_id=draft.id if draft else None,
+            user_id=user.id,
+            action="reject",
+            reason=reason,
+        )
+    )
+    audit(session, user.username, "draft.reject", "message", message_id, reason=reason)
+
+
+def retry(session: Session, message_id: int, actor: str) -> Message:
+    """Send a quarantined or failed message through the pipeline again, raw bytes unchanged."""
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"message {message_id} not found")
+    if message.state not in RETRYABLE_STATES:
+        raise ReviewError(
+            f"only quarantined or failed messages can be retried (it is {message.state})"
+        )
+    outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+    if outbox is not None:
+        outbox.state, outbox.next_attempt_at = "queued", None
+        message.state = State.APPROVED
+    else:
+        message.state = State.RECEIVED
+    message.state_reason = ""
+    message.attempts = 0
+    message.next_attempt_at = None
+    message.version += 1
+    audit(session, actor, "message.retry", "message", message_id)
+    return message

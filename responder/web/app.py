@@ -1,0 +1,388 @@
+"""The Litestar app: review pages for staff and the same actions as a JSON API.
+
+Controllers stay thin: they check who is asking, then call the review service that the CLI
+uses too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import Cookie, State
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.params import Body
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from msgspec import Struct
+
+from responder.db.models import StaffUser
+from responder.db.session import transaction
+from responder.review import ReviewError, approve, reject, retry
+from responder.runtime import Runtime
+from responder.users import authenticate
+from responder.web.auth import (
+    COOKIE,
+    AuthMiddleware,
+    close_session,
+    open_session,
+    record_attempt,
+    requires_agent,
+    too_many_attempts,
+)
+from responder.web.views import message_detail, queue_items
+
+HERE = Path(__file__).parent
+PUBLIC_PATHS = ["^/login$", "^/healthz$", "^/webhooks/", "^/static/", "^/api/login$"]
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def _form_user(request: Request) -> StaffUser:
+    user = request.user
+    assert isinstance(user, StaffUser)
+    return user
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+@get("/login", sync_to_thread=False)
+def login_page(next: str = "/queue") -> Template:
+    return Template("login.html", context={"next": next, "error": ""})
+
+
+class LoginForm(Struct):
+    username: str
+    password: str
+    next: str = "/queue"
+
+
+def _client_key(request: Request, username: str) -> str:
+    host = request.client.host if request.client else "unknown"
+    return f"{username.strip().lower()}|{host}"
+
+
+@post("/login", sync_to_thread=True)
+def login_submit(
+    request: Request, data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+) -> Response[Any]:
+    rt = _rt(request)
+    key = _client_key(request, data.username)
+    with transaction(rt.factory) as session:
+        if too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute):
+            return Template(
+                "login.html",
+                context={"next": data.next, "error": "Too many attempts: wait a minute."},
+                status_code=429,
+            )
+        user = authenticate(session, data.username, data.password)
+        record_attempt(session, key, user is not None)
+        if user is None:
+            error = "Unknown user or wrong password."
+            context = {"next": data.next, "error": error}
+            return Template("login.html", context=context, status_code=401)
+        token = open_session(session, user, "cookie", rt.settings.web.session_hours)
+    target = data.next if data.next.startswith("/") and not data.next.startswith("//") else "/queue"
+    return Redirect(
+        target,
+        cookies=[
+            Cookie(
+                key=COOKIE,
+                value=token,
+                httponly=True,
+                secure=rt.settings.web.secure_cookies,
+                samesite="lax",
+                max_age=rt.settings.web.session_hours * 3600,
+                path="/",
+            )
+        ],
+    )
+
+
+@post("/logout", sync_to_thread=True, guards=[requires_agent])
+def logout(request: Request) -> Redirect:
+    with transaction(_rt(request).factory) as session:
+        close_session(session, str(request.auth))
+    response = Redirect("/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@get("/", sync_to_thread=False, guards=[requires_agent])
+def home() -> Redirect:
+    return Redirect("/queue")
+
+
+@get("/queue", sync_to_thread=True, guards=[requires_agent])
+def queue_page(request: Request) -> Template:
+    with _rt(request).factory() as session:
+        items = queue_items(session, limit=200)
+    return Template("queue.html", context={"items": items, "user": request.user})
+
+
+@get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
+def review_page(request: Request, message_id: int) -> Template:
+    with _rt(request).factory() as session:
+        detail = message_detail(session, message_id)
+        if detail is None:
+            raise NotFoundException(f"message {message_id} not found")
+        queue = [i["id"] for i in queue_items(session, limit=500)]
+    position = queue.index(message_id) if message_id in queue else -1
+    neighbours = {
+        "previous": queue[position - 1] if position > 0 else None,
+        "next": queue[position + 1] if 0 <= position < len(queue) - 1 else None,
+    }
+    error = request.query_params.get("error", "")
+    context = {"m": detail, "user": request.user, "error": error, **neighbours}
+    return Template("review.html", context=context)
+
+
+class ApproveForm(Struct):
+    body: str
+    version: int | None = None
+
+
+class RejectForm(Struct):
+    reason: str
+    version: int | None = None
+
+
+def _after_action(request: Request, message_id: int) -> Redirect:
+    with _rt(request).factory() as session:
+        following = [i["id"] for i in queue_items(session, limit=1, after_id=message_id)]
+    return Redirect(f"/messages/{following[0]}" if following else "/queue")
+
+
+@post("/messages/{message_id:int}/approve", sync_to_thread=True, guards=[requires_agent])
+def approve_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[ApproveForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            approve(
+                session,
+                message_id,
+                _form_user(request),
+                rt.settings.outbound,
+                body=data.body,
+                expected_version=data.version,
+            )
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    return _after_action(request, message_id)
+
+
+@post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
+def reject_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[RejectForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            reject(
+                session, message_id, _form_user(request), data.reason, expected_version=data.version
+            )
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    return _after_action(request, message_id)
+
+
+@post("/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
+def retry_form(request: Request, message_id: int) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            retry(session, message_id, _form_user(request).username)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    return Redirect(f"/messages/{message_id}")
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+# -- JSON API ------------------------------------------------------------------------------------
+
+
+class ApiLogin(Struct):
+    username: str
+    password: str
+
+
+class ApiToken(Struct):
+    token: str
+    username: str
+    role: str
+
+
+class ApiApprove(Struct):
+    body: str | None = None
+    version: int | None = None
+
+
+class ApiReject(Struct):
+    reason: str
+    version: int | None = None
+
+
+class ApiResult(Struct):
+    id: int
+    state: str
+    outbox_message_id: str | None = None
+
+
+@post("/api/login", sync_to_thread=True)
+def api_login(request: Request, data: ApiLogin) -> ApiToken:
+    rt = _rt(request)
+    key = _client_key(request, data.username)
+    with transaction(rt.factory) as session:
+        if too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute):
+            raise HTTPException(status_code=429, detail="too many attempts: wait a minute")
+        user = authenticate(session, data.username, data.password)
+        record_attempt(session, key, user is not None)
+        if user is None:
+            raise NotAuthorizedException("unknown user or wrong password")
+        token = open_session(session, user, "api", rt.settings.web.session_hours)
+        return ApiToken(token=token, username=user.username, role=user.role)
+
+
+@get("/api/queue", sync_to_thread=True, guards=[requires_agent])
+def api_queue(request: Request, limit: int = 50, after: int | None = None) -> list[dict[str, Any]]:
+    with _rt(request).factory() as session:
+        return queue_items(session, limit=min(max(limit, 1), 500), after_id=after)
+
+
+@get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
+def api_message(request: Request, message_id: int) -> dict[str, Any]:
+    with _rt(request).factory() as session:
+        detail = message_detail(session, message_id)
+    if detail is None:
+        raise NotFoundException(f"message {message_id} not found")
+    return detail
+
+
+def _review_error(exc: ReviewError) -> HTTPException:
+    return HTTPException(status_code=exc.status_code, detail=str(exc))
+
+
+@post("/api/messages/{message_id:int}/approve", sync_to_thread=True, guards=[requires_agent])
+def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResult:
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            item = approve(
+                session,
+                message_id,
+                _form_user(request),
+                rt.settings.outbound,
+                body=data.body,
+                expected_version=data.version,
+            )
+            return ApiResult(
+                id=message_id, state="approved", outbox_message_id=item.message_id_header
+            )
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+
+
+@post("/api/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
+def api_reject(request: Request, message_id: int, data: ApiReject) -> ApiResult:
+    try:
+        with transaction(_rt(request).factory) as session:
+            reject(
+                session, message_id, _form_user(request), data.reason, expected_version=data.version
+            )
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+    return ApiResult(id=message_id, state="rejected")
+
+
+@post("/api/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
+def api_retry(request: Request, message_id: int) -> ApiResult:
+    try:
+        with transaction(_rt(request).factory) as session:
+            message = retry(session, message_id, _form_user(request).username)
+            return ApiResult(id=message_id, state=message.state)
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+
+
+# -- assembly ------------------------------------------------------------------------------------
+
+
+def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
+    if request.url.path.startswith("/api/") or request.url.path.startswith("/schema"):
+        return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
+    return Redirect("/login", query_params={"next": request.url.path})
+
+
+def _forbidden(request: Request, exc: Exception) -> Response[Any]:
+    if request.url.path.startswith("/api/"):
+        return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
+    return Template("error.html", context={"status": 403, "detail": str(exc)}, status_code=403)
+
+
+ROUTES = [
+    login_page,
+    login_submit,
+    logout,
+    home,
+    queue_page,
+    review_page,
+    approve_form,
+    reject_form,
+    retry_form,
+    healthz,
+    api_login,
+    api_queue,
+    api_message,
+    api_approve,
+    api_reject,
+    api_retry,
+]
+
+
+def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
+    return Litestar(
+        route_handlers=[
+            *ROUTES,
+            create_static_files_router(path="/static", directories=[HERE / "static"]),
+        ],
+        state=State({"rt": rt}),
+        middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
+        csrf_config=CSRFConfig(
+            secret=csrf_secret or secrets.token_hex(32),
+            cookie_name="responder_csrf",
+            cookie_httponly=True,
+            cookie_secure=rt.settings.web.secure_cookies,
+            cookie_samesite="strict",
+            exclude=["/api/", "/webhooks/"],
+        ),
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Responder", version="0.1.0", path="/schema"),
+        exception_handlers={
+            NotAuthorizedException: _not_authorized,
+            PermissionDeniedException: _forbidden,
+        },
+    )

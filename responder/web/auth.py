@@ -1,0 +1,113 @@
+"""Sessions and API tokens kept server-side, so any web process can check them and logout works.
+
+Pages authenticate by an HttpOnly cookie (and CSRF on every form); the JSON API only by an
+`Authorization: Bearer` token, so no cookie can be used to forge an API call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.authentication import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+)
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from responder.db.models import LoginAttempt, StaffSession, StaffUser, utcnow
+from responder.users import role_at_least
+
+COOKIE = "responder_session"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(session: Session, user: StaffUser, kind: str, hours: int) -> str:
+    """A fresh random token for every login: an old cookie can never be promoted (fixation)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        StaffSession(
+            token_hash=_hash(token),
+            user_id=user.id,
+            kind=kind,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
+    return token
+
+
+def close_session(session: Session, token: str) -> None:
+    session.execute(delete(StaffSession).where(StaffSession.token_hash == _hash(token)))
+
+
+def user_for_token(session: Session, token: str, kind: str) -> StaffUser | None:
+    row = session.scalar(
+        select(StaffSession).where(
+            StaffSession.token_hash == _hash(token), StaffSession.kind == kind
+        )
+    )
+    if row is None or row.expires_at < utcnow():
+        return None
+    user = session.get(StaffUser, row.user_id)
+    return user if user is not None and user.active else None
+
+
+def too_many_attempts(session: Session, key: str, per_minute: int) -> bool:
+    since = utcnow() - timedelta(minutes=1)
+    failures = session.scalar(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.key == key, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
+        )
+    )
+    return (failures or 0) >= per_minute
+
+
+def record_attempt(session: Session, key: str, success: bool) -> None:
+    session.add(LoginAttempt(key=key, success=success))
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        rt = connection.app.state.rt
+        path = connection.scope["path"]
+        if path.startswith("/api/"):
+            header = connection.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            kind = "api"
+            if scheme.lower() != "bearer" or not token:
+                raise NotAuthorizedException("send an API token: Authorization: Bearer <token>")
+        else:
+            token = connection.cookies.get(COOKIE, "")
+            kind = "cookie"
+            if not token:
+                raise NotAuthorizedException("log in first")
+        with rt.factory() as session:
+            user = user_for_token(session, token.strip(), kind)
+            if user is not None:
+                session.expunge(user)
+        if user is None:
+            raise NotAuthorizedException("session expired or unknown: log in again")
+        return AuthenticationResult(user=user, auth=token)
+
+
+def _require(role: str):
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        user = connection.user
+        if not isinstance(user, StaffUser) or not role_at_least(user.role, role):
+            raise PermissionDeniedException(f"this needs the {role} role")
+
+    guard.__name__ = f"requires_{role}"
+    return guard
+
+
+requires_agent = _require("agent")
+requires_supervisor = _require("supervisor")
+requires_admin = _require("admin")
