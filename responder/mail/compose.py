@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime
 
 from responder.mail.parse import Address, ParsedEmail
@@ -67,6 +69,23 @@ def references_for_reply(email: ParsedEmail) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+class _EncodedSubject(str):
+    """A non-ASCII Subject folded by email.header.Header.
+
+    The policy folder in CPython 3.11 drops the space between two encoded words when it folds
+    a long non-ASCII subject ("für März" arrives as "fürMärz"); Header keeps spaces inside
+    the encoded words. The email policy treats a value with a `name` as a ready header object.
+    """
+
+    name = "Subject"
+
+    def fold(self, *, policy: Policy) -> str:
+        """The folded header line, as the generator expects it."""
+        linesep = policy.linesep
+        encoded = Header(str(self), "utf-8", header_name=self.name).encode(linesep=linesep)
+        return f"{self.name}: {encoded}{linesep}"
+
+
 def _check(value: str, what: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError(f"{what} contains CR or LF: header injection refused")
@@ -115,7 +134,7 @@ def build_reply(
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = _header_address(from_)
     msg["To"] = [_header_address(a) for a in to]
-    msg["Subject"] = subject
+    msg["Subject"] = subject if subject.isascii() else _EncodedSubject(subject)
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = message_id.strip()
     if in_reply_to:

@@ -110,12 +110,12 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
     if not raw_headers and not payload:
         raise MessageParseError("not an email message: no headers and no body")
 
-    hints = _charset_hints(msg)
-    headers = tuple((name.lower(), _header_text(name, value, hints)) for name, value in raw_headers)
-    first = _first_values(headers)
-
     parts = _Parts()
     parts.collect(msg, depth=0, enclosed=False, max_attachment_bytes=max_attachment_bytes)
+    # Charsets the body declares are the likeliest for raw 8-bit bytes in the headers.
+    hints = tuple(dict.fromkeys(parts.charsets))[:5]
+    headers = tuple((name.lower(), _header_text(name, value, hints)) for name, value in raw_headers)
+    first = _first_values(headers)
     html_source = parts.html[0] if parts.html else None
     if parts.plain:
         text = "\n\n".join(parts.plain).strip()
@@ -143,15 +143,6 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
         defects=tuple(dict.fromkeys(parts.defects)),
         content_type=_content_type(msg),
     )
-
-
-def _charset_hints(msg: Message) -> tuple[str, ...]:
-    """Charsets the message declares anywhere: the likeliest for its raw 8-bit headers."""
-    try:
-        found = [c for c in msg.get_charsets() if c]
-    except Exception:  # broken parameters give no hint
-        return ()
-    return tuple(dict.fromkeys(found))[:5]
 
 
 def _header_text(name: str, value: str, hints: tuple[str, ...]) -> str:
@@ -249,6 +240,7 @@ class _Parts:
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
+        self.charsets: list[str] = []
         self._count = 0
 
     def collect(
@@ -280,6 +272,10 @@ class _Parts:
         filename = _filename(node)
         disposition = (node.get_content_disposition() or "") if _safe(node) else ""
         is_body = not inside and disposition != "attachment" and filename is None
+        if ctype.startswith("text/"):
+            charset = _charset(node)
+            if charset:
+                self.charsets.append(charset)
         if is_body and ctype == "text/plain":
             self.plain.append(_part_text(node))
             return
@@ -344,10 +340,13 @@ def _serialised_body(node: Message) -> bytes:
     return body if sep else whole
 
 
-def _part_text(node: Message) -> str:
+def _charset(node: Message) -> str | None:
     try:
-        charset = node.get_content_charset()
-    except Exception:
-        charset = None
-    text = decode_bytes(_part_bytes(node), charset)
+        return node.get_content_charset()
+    except Exception:  # broken parameters: no declared charset
+        return None
+
+
+def _part_text(node: Message) -> str:
+    text = decode_bytes(_part_bytes(node), _charset(node))
     return text.replace("\r\n", "\n").replace("\r", "\n")
