@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from responder.channels.maildir_source import MaildirSource, ensure_channel
+from responder.classify.embedder import Embedder
 from responder.config import Settings
 from responder.content import seed_all
 from responder.db.migrate import upgrade
@@ -13,8 +14,14 @@ from responder.pipeline.worker import Poller
 from responder.runtime import Runtime
 
 
-def prepare(settings: Settings, engine: Engine | None = None, *, migrate: bool = True) -> Runtime:
-    rt = Runtime(settings, engine)
+def prepare(
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    migrate: bool = True,
+    embedder: Embedder | None = None,
+) -> Runtime:
+    rt = Runtime(settings, engine, embedder)
     if migrate:
         upgrade(rt.engine)
     with transaction(rt.factory) as session:

@@ -36,7 +36,9 @@ class SnippetIndex:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, embedder: Embedder | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(
             settings.database.url,
@@ -44,7 +46,7 @@ class Runtime:
             base_dir=settings.path("."),
         )
         self.factory: sessionmaker[Session] = make_session_factory(self.engine)
-        self.embedder = Embedder(
+        self.embedder = embedder or Embedder(
             settings.models.embedding_path, settings.models.device, settings.models.batch_size
         )
         self._lock = threading.Lock()

@@ -3,7 +3,7 @@
 Drafting and classification must see what the customer wrote now, not the thread below it.
 The rules are structural so that they hold in any language: an attribution line (ending in
 ':' with a date, time or address) before quoted text, a block of "Label: value" header lines
-carrying an address or a date, a dashed separator line, runs of '>' lines, the "-- " signature
+carrying a send time, a dashed separator line, runs of '>' lines, the "-- " signature
 delimiter and mobile "Sent from my ..." lines (their localised forms come from
 mail-parser-reply's tables). mail-parser-reply then runs on what is left, as a second opinion
 for client formats the structure does not reveal.
@@ -111,9 +111,13 @@ def _strip_lines(lines: list[str]) -> list[str]:
             if not needs_quote and after < len(lines):
                 kept.extend(_shared_line_prefix(line, kept))
                 break
-        if _is_quoted(line) and _quote_run_is_history(lines, i, kept):
-            _drop_bare_attribution(kept)
-            i = _end_of_quote_run(lines, i)
+        if _is_quoted(line):
+            end = _end_of_quote_run(lines, i)
+            if _quote_run_is_history(lines, i, kept):
+                _drop_bare_attribution(kept)
+            else:
+                kept.extend(lines[i:end])  # quoted between new lines: the customer's own
+            i = end
             continue
         kept.append(line)
         i += 1
@@ -248,8 +252,9 @@ def _library_pass(text: str) -> str:
     """mail-parser-reply as a second opinion on what the structural rules kept.
 
     The library knows localised attribution and header labels; a cut it proposes is taken only
-    when the matched text also carries an address, a date or a time, or is one line ending in
-    ':', so that a customer's own "Data: 5GB" line is never mistaken for quoted headers.
+    when the structure agrees: one attribution line ending in ':' (or with an address and a
+    time), or a header block with a send time and an address (or 3+ lines), so that a customer's
+    own "Data: 5GB" or "Date: 12/03/2024" lines are never mistaken for quoted headers.
     Forwarded content is what the customer wants us to read: the library never sees it.
     """
     lines = text.split("\n")
@@ -275,12 +280,13 @@ def _library_cut(head: str) -> int | None:
         if not head[:start].strip():
             continue
         block = found.strip()
-        confirmed = (
-            _EMAIL.search(block)
-            or _has_date(block)
-            or _TIME.search(block)
-            or ("\n" not in block and block.endswith(":"))
-        )
+        if "\n" in block:
+            block_lines = block.split("\n")
+            confirmed = bool(_TIME.search(block)) and (
+                bool(_EMAIL.search(block)) or len(block_lines) >= 3
+            )
+        else:
+            confirmed = block.endswith(":") or bool(_EMAIL.search(block) and _TIME.search(block))
         if confirmed:
             return line_no
     return None

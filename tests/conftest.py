@@ -1,0 +1,74 @@
+"""Shared fixtures: a throw-away project folder (config, content, Maildir) per test, one model.
+
+The embedding model loads once per test session; every test gets its own database and folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from responder.bootstrap import pollers, prepare  # noqa: E402
+from responder.classify.embedder import Embedder  # noqa: E402
+from responder.config import Settings, load_settings  # noqa: E402
+from responder.pipeline.worker import Worker  # noqa: E402
+from responder.runtime import Runtime  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REQUIRE_SERVERS = os.environ.get("RESPONDER_REQUIRE_SERVERS") == "1"
+
+
+def need_server(reason: str) -> None:
+    """Skip with a reason, or fail when CI requires every real server."""
+    if REQUIRE_SERVERS:
+        pytest.fail(f"required server unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the content folders and config, with an empty Maildir and database."""
+    for name in ("templates", "classifiers", "demo"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "mailbox" / sub).mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.fixture
+def settings(project: Path) -> Settings:
+    return load_settings(project / "config.toml", environ={})
+
+
+@pytest.fixture
+def rt(settings: Settings, embedder: Embedder) -> Iterator[Runtime]:
+    runtime = prepare(settings, embedder=embedder)
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def worker(rt: Runtime) -> Worker:
+    return Worker(rt, pollers(rt))
+
+
+@pytest.fixture
+def demo_customers(rt: Runtime) -> None:
+    from responder.customers.importer import import_customers
+
+    summary = import_customers(rt.factory, rt.settings.path("demo") / "customers.csv")
+    assert not summary.errors

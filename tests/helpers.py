@@ -1,0 +1,62 @@
+"""Small builders for test messages and a logged-in API client."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from pathlib import Path
+
+from litestar.testing import TestClient
+
+from responder.channels.maildir_source import deliver_to_maildir
+from responder.db.session import transaction
+from responder.runtime import Runtime
+from responder.users import add_user
+
+
+def make_email(
+    *,
+    sender: str = "Aoife Murphy <aoife.murphy@gmail.test>",
+    subject: str = "Roaming charges on my bill",
+    body: str = "Hi, I was charged 80 euro for roaming in Spain. I thought the EU was included?",
+    message_id: str = "<m1@mail.test>",
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "support@northwind-mobile.test"
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id
+    msg["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def drop(rt: Runtime, raw: bytes, name: str) -> Path:
+    return deliver_to_maildir(rt.settings.path(rt.settings.maildir.path), raw, name)
+
+
+def sent_replies(rt: Runtime) -> list[EmailMessage]:
+    folder = rt.settings.path(rt.settings.outbound.sent_maildir) / "cur"
+    if not folder.is_dir():
+        return []
+    return [
+        BytesParser(policy=default).parsebytes(p.read_bytes())  # type: ignore[misc]
+        for p in sorted(folder.iterdir())
+    ]
+
+
+def staff(rt: Runtime, username: str = "alice", role: str = "agent") -> None:
+    with transaction(rt.factory) as session:
+        add_user(session, username, "correct horse battery", role)
+
+
+def api_token(client: TestClient, username: str = "alice") -> dict[str, str]:
+    response = client.post(
+        "/api/login", json={"username": username, "password": "correct horse battery"}
+    )
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -1,0 +1,116 @@
+"""The whole path of one email on the embedded default: Maildir in, review, threaded reply out."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.db.models import Draft, Message
+from responder.pipeline.worker import Worker, state_counts
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, sent_replies, staff
+
+
+def test_dropped_email_becomes_an_approved_threaded_reply(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    path = drop(
+        rt,
+        make_email(headers={"References": "<earlier@mail.test>"}),
+        "first",
+    )
+    worker.drain()
+    assert not path.exists(), "the file moves from new/ to cur/ after it is stored"
+    assert state_counts(rt)["in_review"] == 1
+
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        queue = client.get("/api/queue", headers=auth).json()
+        assert [item["subject"] for item in queue] == ["Roaming charges on my bill"]
+        detail = client.get(f"/api/messages/{queue[0]['id']}", headers=auth).json()
+        assert detail["customer"]["name"] == "Aoife Murphy"
+        assert detail["draft"]["body"].startswith("Hi Aoife,")
+        response = client.post(f"/api/messages/{queue[0]['id']}/approve", headers=auth, json={})
+        assert response.status_code == 201, response.text
+        reply_id = response.json()["outbox_message_id"]
+
+    worker.drain()
+    replies = sent_replies(rt)
+    assert len(replies) == 1
+    reply = replies[0]
+    assert reply["To"] == "Aoife Murphy <aoife.murphy@gmail.test>"
+    assert reply["Subject"] == "Re: Roaming charges on my bill"
+    assert reply["In-Reply-To"] == "<m1@mail.test>"
+    assert reply["References"].split() == ["<earlier@mail.test>", "<m1@mail.test>"]
+    assert reply["Message-ID"] == reply_id
+    assert "Aoife" in reply.get_content()
+    assert state_counts(rt)["sent"] == 1
+
+
+def test_edited_approval_sends_the_edited_text_and_keeps_both_versions(
+    rt: Runtime, worker: Worker
+) -> None:
+    drop(rt, make_email(subject="RE: Re: Roaming"), "edit")
+    worker.drain()
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        message_id = client.get("/api/queue", headers=auth).json()[0]["id"]
+        body = "Hi Aoife,\n\nWe have refunded the roaming charge.\n\nNorthwind Mobile"
+        response = client.post(
+            f"/api/messages/{message_id}/approve", headers=auth, json={"body": body}
+        )
+        assert response.status_code == 201
+    worker.drain()
+    (reply,) = sent_replies(rt)
+    assert reply["Subject"] == "Re: Roaming"
+    assert "We have refunded the roaming charge." in reply.get_content()
+    with rt.factory() as session:
+        versions = session.scalars(select(Draft.version).where(Draft.message_id == message_id))
+        assert sorted(versions) == [1, 2]
+
+
+def test_reject_keeps_the_reason_and_sends_nothing(rt: Runtime, worker: Worker) -> None:
+    drop(rt, make_email(), "reject")
+    worker.drain()
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        message_id = client.get("/api/queue", headers=auth).json()[0]["id"]
+        response = client.post(
+            f"/api/messages/{message_id}/reject", headers=auth, json={"reason": "wrong customer"}
+        )
+        assert response.status_code == 201
+        again = client.post(f"/api/messages/{message_id}/approve", headers=auth, json={})
+        assert again.status_code == 409
+        assert "rejected by alice" in again.json()["detail"]
+    worker.drain()
+    assert sent_replies(rt) == []
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message.state == "rejected" and message.state_reason == "wrong customer"
+
+
+def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: Worker) -> None:
+    import csv
+
+    from responder.demo import load_demo
+
+    load_demo(rt.settings)
+    worker.drain()
+    expected = {
+        row["file"]: row for row in csv.DictReader((rt.settings.path("demo") / "expected.csv").open())
+    }
+    with rt.factory() as session:
+        rows = session.execute(
+            select(Message.external_key, Message.state).where(Message.direction == "in")
+        ).all()
+        drafted = session.scalar(select(func.count(Draft.id)).where(Draft.body != ""))
+    assert len(rows) == len(expected)
+    for key, state in rows:
+        row = expected[key.removeprefix("demo-") + ".eml"]
+        wanted = "in_review" if row["draft"] == "yes" else "ignored"
+        assert state == wanted, key
+    assert drafted == sum(1 for r in expected.values() if r["draft"] == "yes")
