@@ -18,5 +18,6 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """All heads: each feature area keeps its own migration branch off the initial schema."""
     command.upgrade(alembic_config(engine), revision)
