@@ -15,11 +15,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from responder.bootstrap import pollers, prepare  # noqa: E402
-from responder.classify.embedder import Embedder  # noqa: E402
-from responder.config import Settings, load_settings  # noqa: E402
-from responder.pipeline.worker import Worker  # noqa: E402
-from responder.runtime import Runtime  # noqa: E402
+from responder.bootstrap import pollers, prepare
+from responder.classify.embedder import Embedder
+from responder.config import Settings, load_settings
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from tests.servers import PostgresCluster, ServerUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -49,9 +50,28 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    try:
+        cluster = PostgresCluster().start()
+    except ServerUnavailable as exc:
+        need_server(str(exc))
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, project: Path) -> str:
+    """Every test that touches the database runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{project / 'var' / 'responder.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database()
+
+
 @pytest.fixture
-def settings(project: Path) -> Settings:
-    return load_settings(project / "config.toml", environ={})
+def settings(project: Path, database_url: str) -> Settings:
+    return load_settings(project / "config.toml", environ={"RESPONDER_DATABASE__URL": database_url})
 
 
 @pytest.fixture

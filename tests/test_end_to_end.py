@@ -101,7 +101,8 @@ def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: W
     load_demo(rt.settings)
     worker.drain()
     expected = {
-        row["file"]: row for row in csv.DictReader((rt.settings.path("demo") / "expected.csv").open())
+        row["file"]: row
+        for row in csv.DictReader((rt.settings.path("demo") / "expected.csv").open())
     }
     with rt.factory() as session:
         rows = session.execute(

@@ -1,0 +1,116 @@
+"""Throw-away real servers for tests, started from Debian's packages on loopback.
+
+PostgreSQL: one cluster per test session (initdb + pg_ctl as the postgres user when root),
+a fresh database per test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerUnavailable(Exception):
+    pass
+
+
+def _pg_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise ServerUnavailable(
+            "PostgreSQL server binaries not installed (Debian package postgresql)"
+        )
+    return Path(found[-1]).parent
+
+
+class PostgresCluster:
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="rpg", dir="/tmp"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.counter = 0
+        os.chmod(self.root, 0o755)
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [*(["runuser", "-u", "postgres", "--"] if self.as_root else []), *args]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.root, timeout=120)
+        if result.returncode != 0:
+            raise ServerUnavailable(f"{' '.join(args[:2])} failed: {result.stderr.strip()[-500:]}")
+        return result
+
+    def start(self) -> PostgresCluster:
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(ServerUnavailable):
+            self._run(
+                str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+            )
+
+    def restart(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart")
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def create_database(self) -> str:
+        self.counter += 1
+        name = f"t{os.getpid()}_{self.counter}"
+        self._run(
+            str(self.bin / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            name,
+        )
+        return self.url(name)
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
