@@ -128,24 +128,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_import_customers(args: argparse.Namespace) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from responder.bootstrap import prepare
-    from responder.customers.importer import import_customers
+    from responder.customers.importer import ImportFileError, import_csv
 
-    rt = prepare(_settings(args))
+    settings = _settings(args)
+    rt = prepare(settings)
     with tqdm(unit=" rows", disable=not sys.stderr.isatty()) as bar:
-        last = [0]
 
         def progress(count: int) -> None:
-            bar.update(count - last[0])
-            last[0] = count
+            bar.update(count - bar.n)
 
-        summary = import_customers(rt.factory, Path(args.file), progress)
+        try:
+            summary = import_csv(
+                rt.factory, args.import_command, Path(args.file), progress, settings=settings
+            )
+        except (ImportFileError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     for error in summary.errors:
         print(error, file=sys.stderr)
-    print(f"created: {summary.created}\nupdated: {summary.updated}\nskipped: {summary.skipped}")
+    print(
+        f"rows: {summary.rows}\ncreated: {summary.created}\nupdated: {summary.updated}\n"
+        f"skipped: {summary.skipped}"
+    )
     return 0 if not summary.errors else 1
 
 
@@ -203,9 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import CSV exports").add_subparsers(
         dest="import_command", required=True
     )
-    customers = imp.add_parser("customers", help="customers CSV (upsert by external_id)")
-    customers.add_argument("file")
-    customers.set_defaults(func=cmd_import_customers)
+    for kind, what in (
+        ("customers", "customers CSV from the CRM (upsert by external id)"),
+        ("subscriptions", "subscriptions or accounts CSV from billing"),
+        ("cases", "cases CSV from the CRM (open and closed)"),
+        ("interactions", "interactions CSV (call-centre notes and other contacts)"),
+    ):
+        one = imp.add_parser(kind, help=what)
+        one.add_argument("file")
+        one.set_defaults(func=cmd_import)
 
     retry = sub.add_parser("retry", help="send a quarantined or failed message through again")
     retry.add_argument("message_id", type=int)

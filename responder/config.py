@@ -91,6 +91,104 @@ class DraftingSettings(msgspec.Struct, forbid_unknown_fields=True):
     snippets_top_k: int = 3
 
 
+class CustomerSettings(msgspec.Struct, forbid_unknown_fields=True):
+    default_region: str = "IE"
+    account_number_pattern: str = r"\b(?:C|NW-)\d{4,}\b"
+    import_batch_size: int = 1000
+    timeline_per_channel: int = 3
+
+
+def _same_names(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+class ImportColumns(msgspec.Struct, forbid_unknown_fields=True):
+    """Per CSV kind: Responder field -> column name in the export."""
+
+    customers: dict[str, str] = msgspec.field(
+        default_factory=lambda: _same_names(
+            "external_id",
+            "name",
+            "email",
+            "phone",
+            "whatsapp",
+            "x_handle",
+            "plan",
+            "monthly_spend",
+            "contract_start",
+            "contract_end",
+            "lines",
+            "segment",
+            "language",
+            "addons",
+            "followers",
+        )
+    )
+    subscriptions: dict[str, str] = msgspec.field(
+        default_factory=lambda: {
+            "external_id": "account_id",
+            "customer": "customer_id",
+            **_same_names(
+                "plan",
+                "monthly_spend",
+                "addons",
+                "contract_start",
+                "contract_end",
+                "lines",
+                "status",
+            ),
+        }
+    )
+    cases: dict[str, str] = msgspec.field(
+        default_factory=lambda: {
+            "external_id": "case_id",
+            "customer": "customer_id",
+            **_same_names("category", "status", "subject", "opened_at", "closed_at"),
+        }
+    )
+    interactions: dict[str, str] = msgspec.field(
+        default_factory=lambda: {
+            "external_id": "interaction_id",
+            "customer": "customer_id",
+            **_same_names("channel", "direction", "at", "summary", "agent"),
+        }
+    )
+
+
+class ValueSettings(msgspec.Struct, forbid_unknown_fields=True):
+    weight_monthly_spend: float = 1.0
+    weight_projected_spend: float = 0.05
+    projection_months: int = 24
+    line_value: float = 10.0
+    upgrade_value: float = 50.0
+    upgrade_window_days: int = 90
+    weight_influence: float = 10.0
+    weight_tenure: float = 5.0
+    max_tenure_years: float = 10.0
+    tier_names: list[str] = msgspec.field(default_factory=lambda: ["Best", "Average", "Worst"])
+    tier_cutoffs: list[float] = msgspec.field(default_factory=lambda: [0.8, 0.3, 0.0])
+
+
+class ChurnSettings(msgspec.Struct, forbid_unknown_fields=True):
+    leaving_intents: list[str] = msgspec.field(default_factory=lambda: ["cancellation", "port_out"])
+    leaving_intent_points: float = 0.4
+    competitors: list[str] = msgspec.field(
+        default_factory=lambda: ["Contoso Telecom", "Fabrikam Mobile", "Tailspin Wireless"]
+    )
+    competitor_points: float = 0.25
+    repeat_contact_days: int = 14
+    repeat_contact_count: int = 3
+    repeat_contact_points: float = 0.15
+    negative_sentiment_run: int = 2
+    negative_sentiment_points: float = 0.15
+    contract_end_days: int = 30
+    contract_end_points: float = 0.2
+    complaint_case_points: float = 0.15
+    complaint_categories: list[str] = msgspec.field(default_factory=lambda: ["complaint"])
+    high: float = 0.6
+    medium: float = 0.3
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
@@ -101,6 +199,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     classify: ClassifySettings = msgspec.field(default_factory=ClassifySettings)
     drafting: DraftingSettings = msgspec.field(default_factory=DraftingSettings)
+    customers: CustomerSettings = msgspec.field(default_factory=CustomerSettings)
+    import_columns: ImportColumns = msgspec.field(default_factory=ImportColumns)
+    value: ValueSettings = msgspec.field(default_factory=ValueSettings)
+    churn: ChurnSettings = msgspec.field(default_factory=ChurnSettings)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -119,6 +221,8 @@ _POSITIVE = {
     ("outbound", "max_attempts"),
     ("smtp", "port"),
     ("drafting", "snippets_top_k"),
+    ("customers", "import_batch_size"),
+    ("value", "projection_months"),
 }
 
 
@@ -140,6 +244,13 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{section}.{key}: must be greater than 0, got {value}")
     if not 0 <= settings.classify.intent_threshold <= 1:
         raise ConfigError("classify.intent_threshold: must be between 0 and 1")
+    value = settings.value
+    if len(value.tier_names) != len(value.tier_cutoffs) or not value.tier_names:
+        raise ConfigError("value.tier_cutoffs: give one cut-off per name in value.tier_names")
+    if list(value.tier_cutoffs) != sorted(value.tier_cutoffs, reverse=True) or not all(
+        0 <= c <= 1 for c in value.tier_cutoffs
+    ):
+        raise ConfigError("value.tier_cutoffs: percentiles between 0 and 1, best tier first")
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from responder.bootstrap import prepare
 from responder.channels.maildir_source import deliver_to_maildir
 from responder.config import Settings
-from responder.customers.importer import import_customers
+from responder.customers.importer import KINDS, import_csv
 from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.users import add_user
@@ -28,9 +28,10 @@ def demo_folder(settings: Settings) -> Path:
 def load_demo(settings: Settings) -> list[str]:
     rt = prepare(settings)
     folder = demo_folder(settings)
-    summary = import_customers(rt.factory, folder / "customers.csv")
-    report = [f"customers: {summary.created} created, {summary.updated} updated"]
-    report += summary.errors
+    report: list[str] = []
+    for kind in KINDS:
+        summary = import_csv(rt.factory, kind, folder / f"{kind}.csv", settings=settings)
+        report += summary.lines() + summary.errors
     with transaction(rt.factory) as session:
         for username, password, role, name in DEMO_USERS:
             if not session.scalar(select(StaffUser).where(StaffUser.username == username)):

@@ -1,131 +1,431 @@
-"""CSV import of customers: idempotent upsert by external id; bad rows reported, good rows kept."""
+"""CSV imports from CRM and billing exports: idempotent upsert by external id, streamed in batches.
+
+The file is read row by row and written a batch at a time: one look-up of the batch's external
+ids, bulk inserts and bulk updates, one commit. Memory depends on the batch, not the file. A bad
+row (wrong type, unknown customer, bad phone number) is reported as `file:line: problem` and
+skipped; the good rows are kept.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from responder.config import ImportColumns, Settings
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
-from responder.customers.value import recompute_tiers
-from responder.db.models import Customer, CustomerIdentity
+from responder.customers.summary import summarise_subscriptions
+from responder.customers.value import assign_tiers, rescore
+from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
 
-BATCH = 1000
+KINDS = ("customers", "subscriptions", "cases", "interactions")
+Progress = Callable[[int], None]
 
 
 @dataclass
 class ImportSummary:
+    kind: str = "customers"
+    path: str = ""
+    rows: int = 0
     created: int = 0
     updated: int = 0
     errors: list[str] = field(default_factory=list)
+    pending: list[tuple[int, str]] = field(default_factory=list, repr=False)
+
+    def report(self, line: int, problem: str) -> None:
+        self.pending.append((line, f"{self.path}:{line}: {problem}"))
+
+    def flush(self) -> None:
+        """A batch's errors in file order, whichever check found them."""
+        self.errors += [text for _, text in sorted(self.pending)]
+        self.pending.clear()
 
     @property
     def skipped(self) -> int:
         return len(self.errors)
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.kind}: {self.rows} rows, {self.created} created, {self.updated} updated, "
+            f"{self.skipped} skipped"
+        ]
 
 
 class RowError(ValueError):
     pass
 
 
-def _number(value: str, kind: type, column: str) -> float | int | None:
-    value = (value or "").strip()
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (no header, a required column missing)."""
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+def _number(row: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
+    value = row.get(name, "")
     if not value:
         return None
     try:
         return kind(value)
     except ValueError:
-        raise RowError(f"{column}: {value!r} is not a number") from None
+        raise RowError(f"{name}: {value!r} is not a {kind.__name__}") from None
 
 
-def _identities(row: dict[str, str]) -> list[tuple[str, str, str]]:
+def _day(row: dict[str, str], name: str) -> str:
+    value = row.get(name, "")
+    if value:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise RowError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return value
+
+
+def _moment(row: dict[str, str], name: str) -> datetime | None:
+    value = row.get(name, "")
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"{name}: {value!r} is not a date and time (ISO 8601)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _list(row: dict[str, str], name: str) -> list[str]:
+    return [a.strip() for a in row.get(name, "").split(";") if a.strip()]
+
+
+def _choice(row: dict[str, str], name: str, allowed: Iterable[str], default: str) -> str:
+    value = (row.get(name) or default).lower()
+    if value not in allowed:
+        raise RowError(f"{name}: {row[name]!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _text(row: dict[str, str], name: str, limit: int) -> str:
+    value = row.get(name, "")
+    if len(value) > limit:
+        raise RowError(f"{name}: longer than {limit} characters")
+    return value
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def read_rows(path: Path, columns: dict[str, str], required: Iterable[str]) -> Iterator[Any]:
+    """(line number, {field: stripped value}) for each row, fields named as in the mapping."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = set(reader.fieldnames or ())
+        present = {f: c for f, c in columns.items() if c in header}
+        missing = [f"{columns.get(f, f)!r}" for f in required if f not in present]
+        if missing:
+            raise ImportFileError(f"{path}: required column {', '.join(missing)} missing")
+        for row in reader:
+            yield reader.line_num, {f: (row.get(c) or "").strip() for f, c in present.items()}
+
+
+def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+# -- customers -----------------------------------------------------------------------------------
+
+CUSTOMER_TEXT = {"name": 300, "plan": 100, "segment": 30, "language": 10}
+
+
+def customer_values(row: dict[str, str]) -> dict[str, Any]:
+    """Column values for the fields present in the file; absent fields are left unchanged."""
+    values: dict[str, Any] = {"provisional": False}
+    for name, limit in CUSTOMER_TEXT.items():
+        if name in row:
+            values[name] = _text(row, name, limit)
+    if "language" in values:
+        values["language"] = values["language"] or "en"
+    for name in ("contract_start", "contract_end"):
+        if name in row:
+            values[name] = _day(row, name)
+    if "monthly_spend" in row:
+        values["monthly_spend"] = _number(row, "monthly_spend", float)
+    if "lines" in row:
+        values["lines"] = _number(row, "lines", int)
+    if "followers" in row:
+        values["followers"] = _number(row, "followers", int) or 0
+    if "addons" in row:
+        values["addons"] = _list(row, "addons")
+    return values
+
+
+def customer_identities(row: dict[str, str], region: str) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     if row.get("email"):
         address = normalise_email(row["email"])
         if not address:
             raise RowError(f"email: {row['email']!r} is not an email address")
-        found.append(("email", address, row["email"].strip()))
+        found.append(("email", address, row["email"]))
     for column in ("phone", "whatsapp"):
         if row.get(column):
-            phone = normalise_phone(row[column])
+            phone = normalise_phone(row[column], region)
             if not phone:
                 raise RowError(f"{column}: {row[column]!r} is not a valid phone number")
-            found.append(("phone", phone, row[column].strip()))
+            found.append(("phone", phone, row[column]))
     if row.get("x_handle"):
         handle = normalise_handle(row["x_handle"])
         if handle:
-            found.append(("x_handle", handle, row["x_handle"].strip()))
-    return list(dict.fromkeys(found))
+            found.append(("x_handle", handle, row["x_handle"]))
+    unique: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for identity in found:
+        unique.setdefault(identity[:2], identity)
+    return list(unique.values())
 
 
-def _apply(session: Session, row: dict[str, str], summary: ImportSummary) -> None:
-    external_id = (row.get("external_id") or "").strip()
-    if not external_id:
-        raise RowError("external_id is empty")
-    identities = _identities(row)
-    spend = _number(row.get("monthly_spend", ""), float, "monthly_spend")
-    lines = _number(row.get("lines", ""), int, "lines")
-    followers = _number(row.get("followers", ""), int, "followers") or 0
-    customer = session.scalar(select(Customer).where(Customer.external_id == external_id))
-    if customer is None:
-        customer = Customer(external_id=external_id)
-        session.add(customer)
-        summary.created += 1
-    else:
-        summary.updated += 1
-    customer.name = (row.get("name") or "").strip()
-    customer.plan = (row.get("plan") or "").strip()
-    customer.monthly_spend = spend
-    customer.lines = int(lines) if lines is not None else None
-    customer.contract_start = (row.get("contract_start") or "").strip()
-    customer.contract_end = (row.get("contract_end") or "").strip()
-    customer.segment = (row.get("segment") or "").strip()
-    customer.language = (row.get("language") or "en").strip() or "en"
-    customer.addons = [a.strip() for a in (row.get("addons") or "").split(";") if a.strip()]
-    customer.followers = int(followers)
-    customer.provisional = False
-    session.flush()
-    for kind, value, display in identities:
-        existing = session.scalar(
-            select(CustomerIdentity).where(
-                CustomerIdentity.kind == kind, CustomerIdentity.value == value
+def _ids_by_external(session: Session, model: Any, external_ids: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(external_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(model.external_id, model.id).where(model.external_id.in_(wanted)))
+    return dict(rows.tuples().all())
+
+
+def _identity_owners(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    by_kind: dict[str, set[str]] = {}
+    for kind, value in keys:
+        by_kind.setdefault(kind, set()).add(value)
+    owners: dict[tuple[str, str], int] = {}
+    for kind, values in by_kind.items():
+        rows = session.execute(
+            select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
+                CustomerIdentity.kind == kind, CustomerIdentity.value.in_(sorted(values))
             )
         )
-        if existing is None:
-            session.add(
-                CustomerIdentity(customer_id=customer.id, kind=kind, value=value, display=display)
+        owners.update({(kind, value): owner for value, owner in rows.tuples()})
+    return owners
+
+
+@dataclass
+class _Parsed:
+    line: int
+    external_id: str
+    values: dict[str, Any]
+    identities: list[tuple[str, str, str]] = field(default_factory=list)
+    customer: str = ""
+
+
+def _parse_customer(line: int, row: dict[str, str], region: str) -> _Parsed:
+    external_id = row.get("external_id", "")
+    if not external_id:
+        raise RowError("external_id is empty")
+    if len(external_id) > 100:
+        raise RowError("external_id: longer than 100 characters")
+    return _Parsed(line, external_id, customer_values(row), customer_identities(row, region))
+
+
+def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSummary) -> list[int]:
+    merged: dict[str, _Parsed] = {}
+    for parsed in batch:
+        earlier = merged.get(parsed.external_id)
+        if earlier is not None:
+            earlier.values.update(parsed.values)
+            earlier.identities += [i for i in parsed.identities if i not in earlier.identities]
+            earlier.line = parsed.line
+        else:
+            merged[parsed.external_id] = parsed
+    ids = _ids_by_external(session, Customer, merged)
+    owners = _identity_owners(session, (i[:2] for p in merged.values() for i in p.identities))
+    claimed: dict[tuple[str, str], str] = {}
+    accepted: list[_Parsed] = []
+    for parsed in merged.values():
+        own_id = ids.get(parsed.external_id)
+        clash = next(
+            (
+                i
+                for i in parsed.identities
+                if (i[:2] in owners and owners[i[:2]] != own_id)
+                or claimed.get(i[:2], parsed.external_id) != parsed.external_id
+            ),
+            None,
+        )
+        if clash is not None:
+            summary.report(
+                parsed.line, f"{clash[0]} {clash[2]!r} already belongs to another customer"
             )
-        elif existing.customer_id != customer.id:
-            raise RowError(f"{kind} {display!r} already belongs to another customer")
+            continue
+        for identity in parsed.identities:
+            claimed[identity[:2]] = parsed.external_id
+        accepted.append(parsed)
+    now = datetime.now(UTC)
+    new = [p for p in accepted if p.external_id not in ids]
+    if new:
+        created = session.execute(
+            insert(Customer).returning(Customer.external_id, Customer.id),
+            [{"external_id": p.external_id, **p.values} for p in new],
+        )
+        ids.update(dict(created.tuples().all()))
+    old = [p for p in accepted if p not in new]
+    if old:
+        session.execute(
+            update(Customer),
+            [{"id": ids[p.external_id], "updated_at": now, **p.values} for p in old],
+        )
+    identities = [
+        {"customer_id": ids[p.external_id], "kind": kind, "value": value, "display": display}
+        for p in accepted
+        for kind, value, display in p.identities
+        if (kind, value) not in owners
+    ]
+    if identities:
+        session.execute(insert(CustomerIdentity), identities)
+    summary.created += len(new)
+    summary.updated += len(old)
+    return [ids[p.external_id] for p in accepted]
+
+
+# -- subscriptions, cases, interactions ----------------------------------------------------------
+
+
+def _subscription_values(row: dict[str, str]) -> dict[str, Any]:
+    return {
+        "plan": _text(row, "plan", 100),
+        "monthly_spend": _number(row, "monthly_spend", float),
+        "addons": _list(row, "addons"),
+        "contract_start": _day(row, "contract_start"),
+        "contract_end": _day(row, "contract_end"),
+        "lines": _number(row, "lines", int),
+        "status": _choice(row, "status", ("active", "suspended", "cancelled"), "active"),
+    }
+
+
+def _case_values(row: dict[str, str]) -> dict[str, Any]:
+    return {
+        "category": _text(row, "category", 50).lower(),
+        "status": _choice(row, "status", ("open", "closed"), "open"),
+        "subject": row.get("subject", ""),
+        "opened_at": _moment(row, "opened_at"),
+        "closed_at": _moment(row, "closed_at"),
+    }
+
+
+def _interaction_values(row: dict[str, str]) -> dict[str, Any]:
+    at = _moment(row, "at")
+    if at is None:
+        raise RowError("at: a date and time is required")
+    return {
+        "channel": (_text(row, "channel", 30) or "phone").lower(),
+        "direction": _choice(row, "direction", ("in", "out"), "in"),
+        "at": at,
+        "summary": row.get("summary", ""),
+        "agent": _text(row, "agent", 100),
+    }
+
+
+RELATED: dict[str, tuple[Any, Callable[[dict[str, str]], dict[str, Any]]]] = {
+    "subscriptions": (Subscription, _subscription_values),
+    "cases": (SupportCase, _case_values),
+    "interactions": (Interaction, _interaction_values),
+}
+
+
+def _parse_related(kind: str, line: int, row: dict[str, str]) -> _Parsed:
+    external_id = row.get("external_id", "")
+    if not external_id:
+        raise RowError("external_id is empty")
+    if not row.get("customer"):
+        raise RowError("customer is empty")
+    return _Parsed(line, external_id, RELATED[kind][1](row), customer=row["customer"])
+
+
+def _upsert_related(
+    session: Session, kind: str, batch: list[_Parsed], summary: ImportSummary
+) -> list[int]:
+    model = RELATED[kind][0]
+    customers = _ids_by_external(session, Customer, (p.customer for p in batch))
+    known: dict[str, _Parsed] = {}
+    for parsed in batch:
+        if parsed.customer not in customers:
+            summary.report(parsed.line, f"unknown customer {parsed.customer!r}")
+            continue
+        parsed.values["customer_id"] = customers[parsed.customer]
+        known[parsed.external_id] = parsed
+    ids = _ids_by_external(session, model, known)
+    new = [{"external_id": e, **p.values} for e, p in known.items() if e not in ids]
+    old = [{"id": ids[e], **p.values} for e, p in known.items() if e in ids]
+    if new:
+        session.execute(insert(model), new)
+    if old:
+        session.execute(update(model), old)
+    summary.created += len(new)
+    summary.updated += len(old)
+    return sorted({p.values["customer_id"] for p in known.values()})
+
+
+# -- the import ----------------------------------------------------------------------------------
+
+
+def import_csv(
+    factory: sessionmaker[Session],
+    kind: str,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    settings: Settings | None = None,
+    today: date | None = None,
+) -> ImportSummary:
+    """Upsert one export into the database; tiers are recomputed once at the end."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
+    settings = settings or Settings()
+    today = today or date.today()
+    columns: dict[str, str] = getattr(settings.import_columns or ImportColumns(), kind)
+    required = ("external_id",) if kind == "customers" else ("external_id", "customer")
+    summary = ImportSummary(kind=kind, path=str(path))
+    region = settings.customers.default_region
+    rows = read_rows(path, columns, required)
+    for batch in _batches(rows, settings.customers.import_batch_size):
+        parsed: list[_Parsed] = []
+        for line, row in batch:
+            try:
+                if kind == "customers":
+                    parsed.append(_parse_customer(line, row, region))
+                else:
+                    parsed.append(_parse_related(kind, line, row))
+            except RowError as exc:
+                summary.report(line, str(exc))
+        with factory() as session, session.begin():
+            if kind == "customers":
+                touched = _upsert_customers(session, parsed, summary)
+            else:
+                touched = _upsert_related(session, kind, parsed, summary)
+            if kind == "subscriptions":
+                summarise_subscriptions(session, touched)
+            if kind in ("customers", "subscriptions"):
+                rescore(session, settings.value, today, touched)
+        summary.rows += len(batch)
+        summary.flush()
+        if progress:
+            progress(summary.rows)
+    if kind in ("customers", "subscriptions"):
+        with factory() as session, session.begin():
+            assign_tiers(session, settings.value)
+    return summary
 
 
 def import_customers(
     factory: sessionmaker[Session],
     path: Path,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> ImportSummary:
-    summary = ImportSummary()
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        session = factory()
-        try:
-            for count, row in enumerate(reader, start=1):
-                try:
-                    with session.begin_nested():
-                        _apply(session, row, summary)
-                except RowError as exc:
-                    summary.errors.append(f"{path}:{reader.line_num}: {exc}")
-                if count % BATCH == 0:
-                    session.commit()
-                    if progress:
-                        progress(count)
-            session.commit()
-        finally:
-            session.close()
-    with factory() as session, session.begin():
-        recompute_tiers(session)
-    return summary
+    return import_csv(factory, "customers", path, progress, settings=settings)

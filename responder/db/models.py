@@ -96,6 +96,7 @@ class Customer(Base):
     followers: Mapped[int] = mapped_column(Integer, default=0)
     tier: Mapped[str] = mapped_column(String(30), default="")
     value_score: Mapped[float | None] = mapped_column(Float)
+    value_parts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -113,6 +114,65 @@ class CustomerIdentity(Base):
     value: Mapped[str] = mapped_column(String(320))
     display: Mapped[str] = mapped_column(String(320), default="")
     customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class Subscription(Base):
+    """An account or subscription from billing; the customer row summarises the active ones."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    plan: Mapped[str] = mapped_column(String(100), default="")
+    monthly_spend: Mapped[float | None] = mapped_column(Float)
+    addons: Mapped[list[Any]] = mapped_column(default=list)
+    contract_start: Mapped[str] = mapped_column(String(10), default="")
+    contract_end: Mapped[str] = mapped_column(String(10), default="")
+    lines: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SupportCase(Base):
+    """A case from the CRM (open or closed); an open complaint raises churn risk."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    category: Mapped[str] = mapped_column(String(50), default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    opened_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Interaction(Base):
+    """A contact outside Responder's channels (call-centre note, shop visit), imported."""
+
+    __tablename__ = "interactions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(30), default="phone")
+    direction: Mapped[str] = mapped_column(String(3), default="in")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    agent: Mapped[str] = mapped_column(String(100), default="")
+
+
+class CustomerLink(Base):
+    """An agent's decision that a provisional customer is a known one; what moved, to undo it."""
+
+    __tablename__ = "customer_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    moved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    linked_by: Mapped[str] = mapped_column(String(100), default="")
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unlinked_by: Mapped[str | None] = mapped_column(String(100))
+    unlinked_at: Mapped[datetime | None] = mapped_column()
 
 
 class Conversation(Base):

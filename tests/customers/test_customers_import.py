@@ -1,0 +1,127 @@
+"""CSV imports: bad rows reported by file and line, good rows kept, re-import idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from responder.cli import main
+from responder.customers.importer import import_csv, import_customers
+from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
+from responder.runtime import Runtime
+
+HEADER = "external_id,name,email,phone,plan,monthly_spend,contract_end,lines,x_handle,whatsapp\n"
+
+
+def _count(rt: Runtime, model: type) -> int:
+    with rt.factory() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_bad_rows_are_reported_with_file_and_line_and_good_rows_kept(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        HEADER
+        + "X1,Ann Lee,ann@lee.test,+353851234567,Smart,25.00,2027-01-01,1,@annlee,\n"
+        + "X2,Bad Spend,bad@spend.test,,Smart,lots,,1,,\n"
+        + "X3,Bad Phone,bad@phone.test,12,Smart,10,,1,,\n"
+        + "X4,Bad Date,bad@date.test,,Smart,10,31/12/2026,1,,\n"
+        + "X5,Same Mail,ANN@LEE.TEST,,Smart,10,,1,,\n"
+        + "X6,Bob Ray,bob@ray.test,087 123 4568,Basic,15,,1,,087 123 4568\n"
+    )
+    summary = import_customers(rt.factory, path, settings=rt.settings)
+    assert (summary.created, summary.updated, summary.skipped) == (2, 0, 4)
+    assert summary.errors[0] == f"{path}:3: monthly_spend: 'lots' is not a float"
+    assert summary.errors[1].startswith(f"{path}:4: phone: '12' is not a valid phone number")
+    assert summary.errors[2].startswith(f"{path}:5: contract_end:")
+    assert summary.errors[3].startswith(f"{path}:6: email 'ANN@LEE.TEST' already belongs")
+    with rt.factory() as session:
+        bob = session.scalar(select(Customer).where(Customer.external_id == "X6"))
+        assert bob is not None and bob.monthly_spend == 15.0
+        phones = session.scalars(
+            select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == bob.id, CustomerIdentity.kind == "phone"
+            )
+        ).all()
+        assert phones == ["+353871234568"]  # national number, default region IE, stored once
+
+
+def test_reimport_is_idempotent_and_updates_changed_rows(rt: Runtime, tmp_path: Path) -> None:
+    path = rt.settings.path("demo") / "customers.csv"
+    first = import_customers(rt.factory, path, settings=rt.settings)
+    assert (first.created, first.skipped) == (50, 0)
+    identities = _count(rt, CustomerIdentity)
+    again = import_customers(rt.factory, path, settings=rt.settings)
+    assert (again.created, again.updated, again.skipped) == (0, 50, 0)
+    assert _count(rt, Customer) == 50
+    assert _count(rt, CustomerIdentity) == identities
+    changed = tmp_path / "changed.csv"
+    changed.write_text("external_id,plan\nC1001,Unlimited Plus\n")
+    import_customers(rt.factory, changed, settings=rt.settings)
+    with rt.factory() as session:
+        aoife = session.scalar(select(Customer).where(Customer.external_id == "C1001"))
+        assert aoife is not None
+        assert aoife.plan == "Unlimited Plus"
+        assert aoife.monthly_spend == 25.0  # a column the file does not have is left alone
+
+
+def test_subscriptions_cases_and_interactions_import_and_summarise(
+    rt: Runtime, demo_customers: None, tmp_path: Path
+) -> None:
+    demo = rt.settings.path("demo")
+    for kind, model, rows in (
+        ("subscriptions", Subscription, 52),
+        ("cases", SupportCase, 5),
+        ("interactions", Interaction, 6),
+    ):
+        summary = import_csv(rt.factory, kind, demo / f"{kind}.csv", settings=rt.settings)
+        assert (summary.created, summary.skipped) == (rows, 0), summary.errors
+        again = import_csv(rt.factory, kind, demo / f"{kind}.csv", settings=rt.settings)
+        assert (again.created, again.updated) == (0, rows)
+        assert _count(rt, model) == rows
+    with rt.factory() as session:
+        declan = session.scalar(select(Customer).where(Customer.external_id == "C1002"))
+        assert declan is not None
+        # Two billing accounts add up to the customer's spend and lines.
+        assert (declan.monthly_spend, declan.lines) == (312.5, 5)
+        assert declan.addons == ["World Roam Pass", "Device Insurance"]
+        assert declan.tier == "Best"
+    bad = tmp_path / "cases.csv"
+    bad.write_text(
+        "case_id,customer_id,category,status,subject,opened_at,closed_at\n"
+        "K1,C9999,complaint,open,Nobody,2026-11-01T10:00:00Z,\n"
+        "K2,C1001,complaint,pending,Odd status,2026-11-01T10:00:00Z,\n"
+        "K3,C1001,complaint,open,Fine,yesterday,\n"
+        "K4,C1001,complaint,open,Fine,2026-11-01T10:00:00Z,\n"
+    )
+    summary = import_csv(rt.factory, "cases", bad, settings=rt.settings)
+    assert summary.created == 1
+    assert summary.errors == [
+        f"{bad}:2: unknown customer 'C9999'",
+        f"{bad}:3: status: 'pending' is not one of open, closed",
+        f"{bad}:4: opened_at: 'yesterday' is not a date and time (ISO 8601)",
+    ]
+
+
+def test_cli_import_prints_a_summary(
+    project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = str(project / "config.toml")
+    assert (
+        main(["--config", config, "import", "customers", str(project / "demo/customers.csv")]) == 0
+    )
+    assert "created: 50" in capsys.readouterr().out
+    bad = tmp_path / "interactions.csv"
+    bad.write_text(
+        "interaction_id,customer_id,channel,direction,at,summary,agent\n"
+        "I1,C1001,phone,in,2026-11-20T09:00:00Z,Called,Ann\n"
+        "I2,C1001,phone,sideways,2026-11-20T09:00:00Z,Called,Ann\n"
+    )
+    assert main(["--config", config, "import", "interactions", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert "created: 1" in captured.out and "skipped: 1" in captured.out
+    assert f"{bad}:3: direction" in captured.err
