@@ -187,6 +187,15 @@ class ChurnSettings(msgspec.Struct, forbid_unknown_fields=True):
     complaint_categories: list[str] = msgspec.field(default_factory=lambda: ["complaint"])
     high: float = 0.6
     medium: float = 0.3
+class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
+    sla_minutes_high: int = 60
+    sla_minutes_normal: int = 480
+    sla_minutes_low: int = 1440
+    best_tier_factor: float = 0.5
+    churn_risk_factor: float = 0.5
+    best_tier_name: str = "Best"
+    soft_claim_minutes: int = 10
+    page_size: int = 50
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -203,6 +212,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     import_columns: ImportColumns = msgspec.field(default_factory=ImportColumns)
     value: ValueSettings = msgspec.field(default_factory=ValueSettings)
     churn: ChurnSettings = msgspec.field(default_factory=ChurnSettings)
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -223,6 +233,11 @@ _POSITIVE = {
     ("drafting", "snippets_top_k"),
     ("customers", "import_batch_size"),
     ("value", "projection_months"),
+    ("queue", "sla_minutes_high"),
+    ("queue", "sla_minutes_normal"),
+    ("queue", "sla_minutes_low"),
+    ("queue", "soft_claim_minutes"),
+    ("queue", "page_size"),
 }
 
 

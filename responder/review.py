@@ -6,7 +6,7 @@ win: the second is told who handled it and how, and no second reply is queued.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
@@ -261,3 +261,85 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
     message.version += 1
     audit(session, actor, "message.retry", "message", message_id)
     return message
+
+
+def save_draft(
+    session: Session, message_id: int, user: StaffUser, body: str, *, expected_version: int | None
+) -> Draft:
+    """Keep an edit without sending it: a new draft version, still in review."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    if message.state != State.IN_REVIEW:
+        raise AlreadyHandled(_describe_handling(session, message))
+    if expected_version is not None and message.version != expected_version:
+        raise AlreadyHandled(
+            "this draft changed since you opened it; reload to see the latest version"
+        )
+    body = body.replace("\r\n", "\n").strip() + "\n"
+    previous = current_draft(session, message_id)
+    if previous is not None and previous.body.strip() == body.strip():
+        return previous
+    draft = Draft(
+        message_id=message_id,
+        version=(previous.version + 1) if previous else 1,
+        body=body,
+        template_id=previous.template_id if previous else None,
+        grounding={**(previous.grounding if previous else {}), "saved_by": user.username},
+        confidence=previous.confidence if previous else None,
+        created_by_id=user.id,
+    )
+    session.add(draft)
+    message.version += 1
+    session.flush()
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            draft_id=draft.id,
+            user_id=user.id,
+            action="save",
+            edit_distance=Levenshtein.distance(previous.body, body) if previous else None,
+        )
+    )
+    audit(session, user.username, "draft.save", "message", message_id, draft=draft.version)
+    return draft
+
+
+def assign(session: Session, message_id: int, user: StaffUser, assignee: str | None) -> Message:
+    """Hand a draft to a colleague (or take it back to the shared queue with None)."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    target = None
+    if assignee:
+        target = session.scalar(select(StaffUser).where(StaffUser.username == assignee))
+        if target is None or not target.active:
+            raise ReviewError(f"no active staff user {assignee!r}")
+    message.assignee_id = target.id if target else None
+    message.version += 1
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            user_id=user.id,
+            action="assign",
+            detail={"assignee": target.username if target else None},
+        )
+    )
+    audit(session, user.username, "message.assign", "message", message_id, to=assignee or None)
+    return message
+
+
+def open_for_review(session: Session, message_id: int, user: StaffUser, claim_minutes: int) -> None:
+    """A soft claim: others see who has the draft open; it never blocks them."""
+    message = session.get(Message, message_id)
+    if message is None or message.state != State.IN_REVIEW:
+        return
+    now = utcnow()
+    held_by_other = (
+        message.viewer_id not in (None, user.id)
+        and message.viewed_at is not None
+        and message.viewed_at > now - timedelta(minutes=claim_minutes)
+    )
+    if not held_by_other:
+        message.viewer_id = user.id
+        message.viewed_at = now

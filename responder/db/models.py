@@ -193,6 +193,9 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "external_key"),
         Index("ix_messages_state_id", "state", "id"),
+        Index("ix_messages_state_due", "state", "due_at", "id"),
+        Index("ix_messages_state_intent", "state", "intent"),
+        Index("ix_messages_state_tier", "state", "customer_tier"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
@@ -228,6 +231,13 @@ class Message(Base):
     intent_confidence: Mapped[float | None] = mapped_column(Float)
     language: Mapped[str | None] = mapped_column(String(10))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # Review queue: when the answer is due (urgency, tier and churn shorten the SLA), the tier
+    # at routing time (for fast filters), and who has the draft open (a soft claim).
+    due_at: Mapped[datetime | None] = mapped_column()
+    urgency: Mapped[str] = mapped_column(String(10), default="")
+    customer_tier: Mapped[str] = mapped_column(String(30), default="")
+    viewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    viewed_at: Mapped[datetime | None] = mapped_column()
 
 
 class Attachment(Base):

@@ -39,6 +39,7 @@ from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
 from responder.mail.threading_keys import normalise_subject
 from responder.pipeline.states import State
+from responder.queue_order import churn_is_high, due_at, urgency_of
 from responder.review import approve, current_draft
 from responder.runtime import Runtime
 
@@ -262,6 +263,18 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
             _move(message, State.IN_REVIEW)
             channel = session.get(Channel, message.channel_id)
             draft = current_draft(session, message_id)
+            customer = session.get(Customer, message.customer_id) if message.customer_id else None
+            message.urgency = urgency_of(message.classification or {})
+            message.customer_tier = customer.tier if customer else ""
+            message.due_at = due_at(
+                message.received_at,
+                urgency=message.urgency,
+                tier=message.customer_tier,
+                churn_high=churn_is_high(
+                    draft.grounding if draft else {}, message.classification or {}
+                ),
+                settings=rt.settings.queue,
+            )
             threshold = (channel.auto_send or {}).get(message.intent or "") if channel else None
             if (
                 threshold is not None

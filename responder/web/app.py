@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Litestar, Request, Response, get, post
+from litestar import Litestar, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie, State
 from litestar.enums import RequestEncodingType
@@ -28,10 +28,19 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
+from sqlalchemy import select
 
-from responder.db.models import StaffUser
+from responder.db.models import Channel, StaffUser
 from responder.db.session import transaction
-from responder.review import ReviewError, approve, reject, retry
+from responder.review import (
+    ReviewError,
+    approve,
+    assign,
+    open_for_review,
+    reject,
+    retry,
+    save_draft,
+)
 from responder.runtime import Runtime
 from responder.users import authenticate
 from responder.web.auth import (
@@ -41,9 +50,16 @@ from responder.web.auth import (
     open_session,
     record_attempt,
     requires_agent,
+    requires_supervisor,
     too_many_attempts,
 )
-from responder.web.views import message_detail, queue_items
+from responder.web.views import (
+    QueueFilter,
+    audit_entries,
+    message_detail,
+    queue_counts,
+    queue_items,
+)
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = ["^/login$", "^/healthz$", "^/webhooks/", "^/static/", "^/api/login$"]
@@ -129,27 +145,69 @@ def home() -> Redirect:
     return Redirect("/queue")
 
 
+def _filters(
+    channel: int | None, intent: str | None, tier: str | None, assignee: int | None
+) -> QueueFilter:
+    return QueueFilter(
+        channel_id=channel, intent=intent or None, tier=tier or None, assignee_id=assignee
+    )
+
+
 @get("/queue", sync_to_thread=True, guards=[requires_agent])
-def queue_page(request: Request) -> Template:
-    with _rt(request).factory() as session:
-        items = queue_items(session, limit=200)
-    return Template("queue.html", context={"items": items, "user": request.user})
+def queue_page(
+    request: Request,
+    channel: int | None = None,
+    intent: str | None = None,
+    tier: str | None = None,
+    assignee: int | None = None,
+    cursor: str | None = None,
+) -> Template:
+    rt = _rt(request)
+    filters = _filters(channel, intent, tier, assignee)
+    page_size = rt.settings.queue.page_size
+    with rt.factory() as session:
+        items = queue_items(session, limit=page_size, filters=filters, cursor=cursor)
+        counts = queue_counts(session, filters)
+        channels = session.execute(select(Channel.id, Channel.name).order_by(Channel.name)).all()
+    context = {
+        "items": items,
+        "counts": counts,
+        "channels": channels,
+        "user": request.user,
+        "filters": {"channel": channel, "intent": intent, "tier": tier, "assignee": assignee},
+        "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
+    }
+    return Template("queue.html", context=context)
 
 
 @get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def review_page(request: Request, message_id: int) -> Template:
-    with _rt(request).factory() as session:
+    rt = _rt(request)
+    with transaction(rt.factory) as session:
+        open_for_review(
+            session, message_id, _form_user(request), rt.settings.queue.soft_claim_minutes
+        )
+    with rt.factory() as session:
         detail = message_detail(session, message_id)
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
-        queue = [i["id"] for i in queue_items(session, limit=500)]
-    position = queue.index(message_id) if message_id in queue else -1
-    neighbours = {
-        "previous": queue[position - 1] if position > 0 else None,
-        "next": queue[position + 1] if 0 <= position < len(queue) - 1 else None,
+        following = queue_items(session, limit=1, after_id=message_id)
+        staff = session.scalars(
+            select(StaffUser.username)
+            .where(StaffUser.active.is_(True))
+            .order_by(StaffUser.username)
+        ).all()
+    me = _form_user(request).username
+    context = {
+        "m": detail,
+        "user": request.user,
+        "error": request.query_params.get("error", ""),
+        "notice": request.query_params.get("notice", ""),
+        "next": following[0]["id"] if following else None,
+        "previous": request.query_params.get("from"),
+        "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
+        "staff": staff,
     }
-    error = request.query_params.get("error", "")
-    context = {"m": detail, "user": request.user, "error": error, **neighbours}
     return Template("review.html", context=context)
 
 
@@ -166,7 +224,9 @@ class RejectForm(Struct):
 def _after_action(request: Request, message_id: int) -> Redirect:
     with _rt(request).factory() as session:
         following = [i["id"] for i in queue_items(session, limit=1, after_id=message_id)]
-    return Redirect(f"/messages/{following[0]}" if following else "/queue")
+    if following:
+        return Redirect(f"/messages/{following[0]}", query_params={"from": str(message_id)})
+    return Redirect("/queue")
 
 
 @post("/messages/{message_id:int}/approve", sync_to_thread=True, guards=[requires_agent])
@@ -217,6 +277,53 @@ def retry_form(request: Request, message_id: int) -> Redirect:
     return Redirect(f"/messages/{message_id}")
 
 
+class SaveForm(Struct):
+    body: str
+    version: int | None = None
+
+
+class AssignForm(Struct):
+    assignee: str = ""
+
+
+@post("/messages/{message_id:int}/save", sync_to_thread=True, guards=[requires_agent])
+def save_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[SaveForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            save_draft(
+                session, message_id, _form_user(request), data.body, expected_version=data.version
+            )
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    return Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
+
+
+@post("/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
+def assign_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[AssignForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            assign(session, message_id, _form_user(request), data.assignee or None)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    notice = f"Assigned to {data.assignee}." if data.assignee else "Back in the shared queue."
+    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+
+
+@get("/audit", sync_to_thread=True, guards=[requires_supervisor])
+def audit_page(request: Request, before: int | None = None) -> Template:
+    with _rt(request).factory() as session:
+        entries = audit_entries(session, before=before)
+    return Template("audit.html", context={"entries": entries, "user": request.user})
+
+
 @get("/healthz", sync_to_thread=False)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
@@ -261,10 +368,11 @@ def api_login(request: Request, data: ApiLogin) -> ApiToken:
             raise HTTPException(status_code=429, detail="too many attempts: wait a minute")
         user = authenticate(session, data.username, data.password)
         record_attempt(session, key, user is not None)
-        if user is None:
-            raise NotAuthorizedException("unknown user or wrong password")
-        token = open_session(session, user, "api", rt.settings.web.session_hours)
-        return ApiToken(token=token, username=user.username, role=user.role)
+        token = open_session(session, user, "api", rt.settings.web.session_hours) if user else None
+        result = ApiToken(token=token, username=user.username, role=user.role) if user else None
+    if result is None:  # the failed attempt is committed first, so the rate limit counts it
+        raise NotAuthorizedException("unknown user or wrong password")
+    return result
 
 
 @get("/api/queue", sync_to_thread=True, guards=[requires_agent])
@@ -328,6 +436,68 @@ def api_retry(request: Request, message_id: int) -> ApiResult:
         raise _review_error(exc) from exc
 
 
+class ApiSave(Struct):
+    body: str
+    version: int | None = None
+
+
+class ApiAssign(Struct):
+    assignee: str | None = None
+
+
+class ApiQueue(Struct):
+    items: list[dict[str, Any]]
+    counts: dict[str, Any]
+    next_cursor: str | None
+
+
+@get("/api/queue/page", sync_to_thread=True, guards=[requires_agent])
+def api_queue_page(
+    request: Request,
+    channel: int | None = None,
+    intent: str | None = None,
+    tier: str | None = None,
+    assignee: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> ApiQueue:
+    limit = min(max(limit, 1), 500)
+    filters = _filters(channel, intent, tier, assignee)
+    with _rt(request).factory() as session:
+        items = queue_items(session, limit=limit, filters=filters, cursor=cursor)
+        counts = queue_counts(session, filters)
+    next_cursor = items[-1]["cursor"] if len(items) == limit else None
+    return ApiQueue(items=items, counts=counts, next_cursor=next_cursor)
+
+
+@post("/api/messages/{message_id:int}/save", sync_to_thread=True, guards=[requires_agent])
+def api_save(request: Request, message_id: int, data: ApiSave) -> dict[str, Any]:
+    try:
+        with transaction(_rt(request).factory) as session:
+            draft = save_draft(
+                session, message_id, _form_user(request), data.body, expected_version=data.version
+            )
+            return {"id": message_id, "draft_version": draft.version}
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+
+
+@post("/api/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
+def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, Any]:
+    try:
+        with transaction(_rt(request).factory) as session:
+            assign(session, message_id, _form_user(request), data.assignee)
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+    return {"id": message_id, "assignee": data.assignee}
+
+
+@get("/api/audit", sync_to_thread=True, guards=[requires_supervisor])
+def api_audit(request: Request, before: int | None = None) -> list[dict[str, Any]]:
+    with _rt(request).factory() as session:
+        return audit_entries(session, before=before)
+
+
 # -- assembly ------------------------------------------------------------------------------------
 
 
@@ -341,6 +511,25 @@ def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     if request.url.path.startswith("/api/"):
         return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
     return Template("error.html", context={"status": 403, "detail": str(exc)}, status_code=403)
+
+
+SECURITY_HEADERS = {
+    # Scripts only from our own files: inbound HTML can never run code in a staff browser.
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+
+async def _security_headers(response: Response[Any]) -> Response[Any]:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 ROUTES = [
@@ -360,6 +549,13 @@ ROUTES = [
     api_approve,
     api_reject,
     api_retry,
+    save_form,
+    assign_form,
+    audit_page,
+    api_queue_page,
+    api_save,
+    api_assign,
+    api_audit,
 ]
 
 
@@ -380,7 +576,12 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             exclude=["/api/", "/webhooks/"],
         ),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
-        openapi_config=OpenAPIConfig(title="Responder", version="0.1.0", path="/schema"),
+        after_request=_security_headers,
+        openapi_config=OpenAPIConfig(
+            title="Responder",
+            version="0.1.0",
+            openapi_router=Router(path="/schema", route_handlers=[], guards=[requires_agent]),
+        ),
         exception_handlers={
             NotAuthorizedException: _not_authorized,
             PermissionDeniedException: _forbidden,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from responder.customers.context import build_context
 from responder.db.models import (
     Attachment,
+    AuditEntry,
     Channel,
     Customer,
     Draft,
@@ -17,27 +20,85 @@ from responder.db.models import (
     OutboxItem,
     ReviewAction,
     StaffUser,
+    utcnow,
 )
 from responder.pipeline.states import State
 from responder.review import current_draft
 
 
+@dataclass(frozen=True)
+class QueueFilter:
+    channel_id: int | None = None
+    intent: str | None = None
+    tier: str | None = None
+    assignee_id: int | None = None
+
+    def conditions(self) -> list[Any]:
+        found: list[Any] = [Message.state == State.IN_REVIEW]
+        if self.channel_id is not None:
+            found.append(Message.channel_id == self.channel_id)
+        if self.intent:
+            found.append(Message.intent == self.intent)
+        if self.tier:
+            found.append(Message.customer_tier == self.tier)
+        if self.assignee_id is not None:
+            found.append(Message.assignee_id == self.assignee_id)
+        return found
+
+
+def encode_cursor(due: datetime | None, message_id: int) -> str:
+    return f"{due.isoformat() if due else ''}|{message_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime | None, int] | None:
+    due, sep, message_id = cursor.rpartition("|")
+    if not sep or not message_id.isdigit():
+        return None
+    try:
+        return (datetime.fromisoformat(due) if due else None, int(message_id))
+    except ValueError:
+        return None
+
+
+def _after(cursor: tuple[datetime | None, int]) -> Any:
+    """Keyset: rows after (due_at, id) in the queue's order (the route stage sets due_at)."""
+    due, message_id = cursor
+    if due is None:
+        return Message.id > message_id
+    return or_(Message.due_at > due, and_(Message.due_at == due, Message.id > message_id))
+
+
 def queue_items(
-    session: Session, limit: int = 50, after_id: int | None = None
+    session: Session,
+    limit: int = 50,
+    after_id: int | None = None,
+    *,
+    filters: QueueFilter | None = None,
+    cursor: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Drafts waiting for review, soonest due first, one page by keyset (no OFFSET scans)."""
+    filters = filters or QueueFilter()
     query = (
-        select(Message, Customer, Channel)
+        select(Message, Channel.name, Customer.name, StaffUser.username)
         .join(Channel, Channel.id == Message.channel_id)
         .outerjoin(Customer, Customer.id == Message.customer_id)
-        .where(Message.state == State.IN_REVIEW)
-        .order_by(Message.id)
+        .outerjoin(StaffUser, StaffUser.id == Message.viewer_id)
+        .where(*filters.conditions())
+        .order_by(Message.due_at, Message.id)
         .limit(limit)
     )
     if after_id is not None:
-        query = query.where(Message.id > after_id)
+        anchor = session.get(Message, after_id)
+        if anchor is not None:
+            query = query.where(_after((anchor.due_at, anchor.id)))
+    if cursor and (position := decode_cursor(cursor)):
+        query = query.where(_after(position))
+    rows = session.execute(query).all()
+    drafts = _current_drafts(session, [row[0].id for row in rows])
+    now = utcnow()
     items = []
-    for message, customer, channel in session.execute(query):
-        draft = current_draft(session, message.id)
+    for message, channel_name, customer_name, viewer in rows:
+        draft = drafts.get(message.id)
         items.append(
             {
                 "id": message.id,
@@ -45,18 +106,68 @@ def queue_items(
                 "subject": message.subject,
                 "sender": message.sender_name or message.sender_address,
                 "sender_address": message.sender_address,
-                "customer": customer.name if customer else "",
-                "tier": customer.tier if customer else "",
-                "channel": channel.name,
+                "customer": customer_name or "",
+                "tier": message.customer_tier,
+                "urgency": message.urgency,
+                "channel": channel_name,
                 "intent": message.intent,
                 "intent_confidence": message.intent_confidence,
                 "received_at": message.received_at.isoformat(),
+                "due_at": message.due_at.isoformat() if message.due_at else None,
+                "overdue": bool(message.due_at and message.due_at < now),
+                "assignee_id": message.assignee_id,
+                "viewer": viewer if _claim_active(message, now) else None,
                 "has_draft": bool(draft and draft.body.strip()),
                 "stale": bool(draft and draft.stale),
                 "draft_error": draft.error if draft else "",
+                "cursor": encode_cursor(message.due_at, message.id),
             }
         )
     return items
+
+
+def _current_drafts(session: Session, ids: list[int]) -> dict[int, Draft]:
+    drafts: dict[int, Draft] = {}
+    if ids:
+        for draft in session.scalars(
+            select(Draft).where(Draft.message_id.in_(ids)).order_by(Draft.version)
+        ):
+            drafts[draft.message_id] = draft
+    return drafts
+
+
+CLAIM_MINUTES = 10
+
+
+def _claim_active(message: Message, now: datetime, minutes: int = CLAIM_MINUTES) -> bool:
+    return bool(
+        message.viewer_id
+        and message.viewed_at
+        and message.viewed_at > now - timedelta(minutes=minutes)
+    )
+
+
+def queue_counts(session: Session, filters: QueueFilter | None = None) -> dict[str, Any]:
+    """How many drafts wait under each filter value, for the filter bar."""
+    base = (filters or QueueFilter()).conditions()
+    counts: dict[str, Any] = {"total": session.scalar(select(func.count(Message.id)).where(*base))}
+    for name, column in (("intent", Message.intent), ("tier", Message.customer_tier)):
+        counts[name] = {
+            str(value or ""): n
+            for value, n in session.execute(
+                select(column, func.count(Message.id)).where(*base).group_by(column)
+            )
+        }
+    counts["channel"] = {
+        name: n
+        for name, n in session.execute(
+            select(Channel.name, func.count(Message.id))
+            .join(Channel, Channel.id == Message.channel_id)
+            .where(*base)
+            .group_by(Channel.name)
+        )
+    }
+    return counts
 
 
 def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
@@ -104,9 +215,17 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         {"filename": a.filename, "content_type": a.content_type, "size": a.size}
         for a in session.scalars(select(Attachment).where(Attachment.message_id == message.id))
     ]
+    viewer = session.get(StaffUser, message.viewer_id) if message.viewer_id else None
+    assignee = session.get(StaffUser, message.assignee_id) if message.assignee_id else None
     return {
         "id": message.id,
         "version": message.version,
+        "viewer": viewer.username if viewer and _claim_active(message, utcnow()) else None,
+        "viewed_at": message.viewed_at.isoformat() if message.viewed_at else None,
+        "assignee": assignee.username if assignee else None,
+        "due_at": message.due_at.isoformat() if message.due_at else None,
+        "overdue": bool(message.due_at and message.due_at < utcnow()),
+        "urgency": message.urgency,
         "state": message.state,
         "state_reason": message.state_reason,
         "subject": message.subject,
@@ -153,3 +272,22 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "conversation": conversation,
         "actions": actions,
     }
+
+
+def audit_entries(
+    session: Session, before: int | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
+    return [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "object": f"{e.object_type} {e.object_id}".strip(),
+            "detail": e.detail,
+        }
+        for e in session.scalars(query)
+    ]

@@ -1,0 +1,48 @@
+"""When a message needs its answer: the queue is ordered by this due time.
+
+One number folds urgency, value tier, churn risk and time waiting together: a high-urgency
+message from a Best-tier customer about to leave is due soonest, and anything left waiting
+eventually comes to the top because its due time does not move.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from responder.config import QueueSettings
+
+
+def due_at(
+    received_at: datetime,
+    *,
+    urgency: str,
+    tier: str,
+    churn_high: bool,
+    settings: QueueSettings,
+) -> datetime:
+    minutes = {
+        "high": settings.sla_minutes_high,
+        "low": settings.sla_minutes_low,
+    }.get(urgency, settings.sla_minutes_normal)
+    factor = 1.0
+    if tier and tier == settings.best_tier_name:
+        factor *= settings.best_tier_factor
+    if churn_high:
+        factor *= settings.churn_risk_factor
+    return received_at + timedelta(minutes=minutes * factor)
+
+
+def urgency_of(classification: dict[str, object]) -> str:
+    urgency = classification.get("urgency")
+    if isinstance(urgency, dict):
+        return str(urgency.get("label") or "normal")
+    return "normal"
+
+
+def churn_is_high(grounding: dict[str, object], classification: dict[str, object]) -> bool:
+    """Churn risk as the customer view records it (grounding), read defensively."""
+    for source in (grounding, classification):
+        churn = source.get("churn")
+        if isinstance(churn, dict) and str(churn.get("level", "")).lower() == "high":
+            return True
+    return False
