@@ -104,7 +104,10 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10_000_000) -> Parsed
 
 
 def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
-    msg = email.message_from_bytes(data, policy=policy.default)
+    # The MIME tree is read with compat32: policy.default builds a parsed header object each
+    # time a part's Content-Type is looked at, five times slower on deeply nested mail. Header
+    # values are decoded with policy.default below, where its parser earns its cost.
+    msg = email.message_from_bytes(data, policy=policy.compat32)
     raw_headers = list(msg.raw_items())
     payload = msg.get_payload()
     if not raw_headers and not payload:
@@ -307,13 +310,23 @@ def _defect_names(node: Message) -> Iterator[str]:
 
 
 def _filename(node: Message) -> str | None:
-    try:
-        name = node.get_filename()
-    except Exception:  # broken RFC 2231 parameters
-        return None
-    if not name:
-        return None
-    return decode_header_text(str(name)).strip() or None
+    """The attachment name from Content-Disposition or Content-Type (RFC 2231, encoded words,
+    raw 8-bit bytes), read with policy.default's parameter parser."""
+    raw = {name.lower(): value for name, value in reversed(list(node.raw_items()))}
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        value = raw.get(header)
+        if value is None:
+            continue
+        try:
+            parsed = policy.default.header_fetch_parse(header, repair_surrogates(value))
+            name = parsed.params.get(param)  # type: ignore[attr-defined]
+        except Exception:  # broken parameters: try the next header
+            continue
+        if name:
+            text = decode_header_text(str(name)).strip()
+            if text:
+                return text
+    return None
 
 
 def _part_bytes(node: Message) -> bytes:
@@ -333,7 +346,7 @@ def _part_bytes(node: Message) -> bytes:
 def _serialised_body(node: Message) -> bytes:
     """The body of a message/* part as bytes, without the part's own MIME headers."""
     try:
-        whole = node.as_bytes(policy=policy.default.clone(max_line_length=0, linesep="\n"))
+        whole = node.as_bytes(policy=policy.compat32.clone(max_line_length=0, linesep="\n"))
     except Exception:  # broken or absurdly nested enclosures are kept empty rather than fatal
         return b""
     _, sep, body = whole.partition(b"\n\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import islice
 
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
@@ -22,8 +23,12 @@ _LIBRARY_LANGUAGES = [lang for lang in MAIL_LANGUAGES if lang != "david"]
 _MAX_CHARS = 200_000
 _ATTRIBUTION_MAX_LINES = 5
 _ATTRIBUTION_MAX_CHARS = 320
+_HEADER_BLOCK_MAX_LINES = 12
+# What the mail-parser-reply pass looks at: bounded, its regexes backtrack on long input.
+_LIBRARY_MAX_LINES = 400
+_LIBRARY_MAX_LINE = 200
 
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 _TIME = re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])")
 _DATE = re.compile(
     r"(?<!\d)(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"  # 02.04.2012, 2011/4/7, 10/19/2017
@@ -55,9 +60,7 @@ def _mobile_signature() -> re.Pattern[str]:
 def strip_quotes(text: str) -> str:
     """Return the new text; the whole text (stripped) when stripping leaves nothing."""
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
-    if len(normalised) > _MAX_CHARS:
-        normalised = normalised[:_MAX_CHARS]
-    lines = normalised.split("\n")
+    lines = normalised[:_MAX_CHARS].split("\n")
     kept = _strip_lines(lines)
     result = _tidy(kept)
     if result:
@@ -82,6 +85,7 @@ def _strip_lines(lines: list[str]) -> list[str]:
     kept: list[str] = []
     i = 0
     skip_header_block_at = -1
+    last_content = max((n for n, ln in enumerate(lines) if not _is_blank(ln)), default=-1)
     while i < len(lines):
         line = lines[i]
         if _SIGNATURE_DELIMITER.match(line) or _is_mobile_signature(lines, i):
@@ -113,7 +117,7 @@ def _strip_lines(lines: list[str]) -> list[str]:
                 break
         if _is_quoted(line):
             end = _end_of_quote_run(lines, i)
-            if _quote_run_is_history(lines, i, kept):
+            if _quote_run_is_history(lines, end, kept, last_content):
                 _drop_bare_attribution(kept)
             else:
                 kept.extend(lines[i:end])  # quoted between new lines: the customer's own
@@ -126,7 +130,7 @@ def _strip_lines(lines: list[str]) -> list[str]:
 
 def _only_bare_attribution(kept: list[str]) -> bool:
     """True when all that was kept is one short line ending in ':' ('Name wrote:')."""
-    content = [k for k in kept if not _is_blank(k)]
+    content = list(islice((k for k in kept if not _is_blank(k)), 2))
     return len(content) == 1 and content[0].rstrip().endswith(":") and len(content[0].split()) <= 12
 
 
@@ -154,16 +158,14 @@ def _end_of_quote_run(lines: list[str], start: int) -> int:
     return last + 1
 
 
-def _quote_run_is_history(lines: list[str], start: int, kept: list[str]) -> bool:
-    """A '>' run is history at the start or the end of the text, not between new lines."""
+def _quote_run_is_history(lines: list[str], end: int, kept: list[str], last_content: int) -> bool:
+    """A '>' run (ending before line `end`) is history at the start or end of the text."""
     if not any(not _is_blank(k) for k in kept) or _only_bare_attribution(kept):
         return True
-    end = _end_of_quote_run(lines, start)
-    rest = lines[end:]
-    return all(_is_blank(r) for r in rest) or (
-        _next_non_blank(lines, end) < len(lines)
-        and _is_signature_start(lines, _next_non_blank(lines, end))
-    )
+    if end > last_content:
+        return True
+    following = _next_non_blank(lines, end)
+    return _is_signature_start(lines, following)
 
 
 def _is_signature_start(lines: list[str], i: int) -> bool:
@@ -189,7 +191,7 @@ def _header_block_starts(lines: list[str], i: int) -> bool:
         return False
     block = []
     j = i
-    while j < len(lines) and _HEADER_LINE.match(lines[j]):
+    while j < len(lines) and j - i < _HEADER_BLOCK_MAX_LINES and _HEADER_LINE.match(lines[j]):
         block.append(lines[j])
         j += 1
     if len(block) < 2:
@@ -204,16 +206,20 @@ def _attribution(lines: list[str], i: int) -> tuple[int, bool] | None:
     if i >= len(lines) or _is_blank(lines[i]) or _is_quoted(lines[i]):
         return None
     first = lines[i]
-    if not (_EMAIL.search(first) or _has_date(first) or _TIME.search(first)):
+    if not any(_features(first)):
         return None
     window = ""
+    has_email = has_date = has_time = False
     for end in range(i, min(i + _ATTRIBUTION_MAX_LINES, len(lines))):
         window = f"{window} {lines[end].strip()}".strip()
         if len(window) > _ATTRIBUTION_MAX_CHARS:
             return None
-        has_email = bool(_EMAIL.search(window))
-        has_date = _has_date(window)
-        has_time = bool(_TIME.search(window))
+        line_email, line_date, line_time = _features(lines[end])
+        has_email, has_date, has_time = (
+            has_email or line_email,
+            has_date or line_date,
+            has_time or line_time,
+        )
         if window.endswith(":"):
             if has_email and (has_date or has_time):
                 return end, False
@@ -222,6 +228,12 @@ def _attribution(lines: list[str], i: int) -> tuple[int, bool] | None:
         if end == i and has_email and (has_date or has_time) and _attribution_ends_line(first):
             return end, True
     return None
+
+
+@lru_cache(maxsize=4096)
+def _features(line: str) -> tuple[bool, bool, bool]:
+    """(has address, has date, has time) for one line; cached as windows overlap."""
+    return bool(_EMAIL.search(line)), _has_date(line), bool(_TIME.search(line))
 
 
 def _attribution_ends_line(line: str) -> bool:
@@ -259,11 +271,25 @@ def _library_pass(text: str) -> str:
     """
     lines = text.split("\n")
     split = next((i for i, ln in enumerate(lines) if _is_forward_separator(ln)), len(lines))
-    head = [line.strip() for line in lines[:split]]
+    head = [_library_candidate(line) for line in lines[: min(split, _LIBRARY_MAX_LINES)]]
     cut = _library_cut("\n".join(head))
     if cut is None:
         return text
     return _tidy([*lines[:cut], "", *lines[split:]])
+
+
+def _library_candidate(line: str) -> str:
+    """The line as the library should see it; blank when it cannot be part of a header.
+
+    The library's patterns backtrack badly on long lines, so only short lines with a colon or
+    a dash run reach it; blanking the others keeps line numbers and bounds the time.
+    """
+    stripped = line.strip()
+    if len(stripped) > _LIBRARY_MAX_LINE or not (
+        ":" in stripped or "：" in stripped or "---" in stripped
+    ):
+        return ""
+    return stripped
 
 
 def _library_cut(head: str) -> int | None:
