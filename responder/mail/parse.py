@@ -114,7 +114,7 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
         raise MessageParseError("not an email message: no headers and no body")
 
     parts = _Parts()
-    parts.collect(msg, depth=0, enclosed=False, max_attachment_bytes=max_attachment_bytes)
+    parts.collect(msg, max_attachment_bytes=max_attachment_bytes)
     # Charsets the body declares are the likeliest for raw 8-bit bytes in the headers.
     hints = tuple(dict.fromkeys(parts.charsets))[:5]
     headers = tuple((name.lower(), _header_text(name, value, hints)) for name, value in raw_headers)
@@ -246,13 +246,15 @@ class _Parts:
         self.charsets: list[str] = []
         self._count = 0
 
-    def collect(
-        self, part: Message, *, depth: int, enclosed: bool, max_attachment_bytes: int
-    ) -> None:
-        """Depth-first walk with explicit stack so that pathological nesting cannot recurse."""
-        stack: list[tuple[Message, int, bool]] = [(part, depth, enclosed)]
+    def collect(self, root: Message, *, max_attachment_bytes: int) -> None:
+        """Depth-first walk with an explicit stack so that pathological nesting cannot recurse.
+
+        message/* parts (forwarded mail, bounce enclosures) are leaves: their content is an
+        attachment, never the body of this message.
+        """
+        stack: list[tuple[Message, int]] = [(root, 0)]
         while stack:
-            node, level, inside = stack.pop()
+            node, level = stack.pop()
             self._count += 1
             self.defects.extend(_defect_names(node))
             if self._count > _MAX_PARTS:
@@ -266,15 +268,15 @@ class _Parts:
                 children = node.get_payload()
                 if isinstance(children, list):
                     stack.extend(
-                        (c, level + 1, inside) for c in reversed(children) if isinstance(c, Message)
+                        (c, level + 1) for c in reversed(children) if isinstance(c, Message)
                     )
                 continue
-            self._leaf(node, ctype, inside, max_attachment_bytes)
+            self._leaf(node, ctype, max_attachment_bytes)
 
-    def _leaf(self, node: Message, ctype: str, inside: bool, max_bytes: int) -> None:
+    def _leaf(self, node: Message, ctype: str, max_bytes: int) -> None:
         filename = _filename(node)
         disposition = (node.get_content_disposition() or "") if _safe(node) else ""
-        is_body = not inside and disposition != "attachment" and filename is None
+        is_body = disposition != "attachment" and filename is None
         if ctype.startswith("text/"):
             charset = _charset(node)
             if charset:

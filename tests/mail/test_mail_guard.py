@@ -155,10 +155,20 @@ def test_auto_reply_headers(header: str) -> None:
         "Réponse automatique : facture",
         "Autosvar: faktura",
         "Auto-Reply: your message",
+        "Out of Office",
+        "Undeliverable: Invoice question",
     ],
 )
 def test_auto_reply_subjects(subject: str) -> None:
     assert _reason(_mail(Subject=subject))
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Out of office hours support?", "Absence of signal in Leeds", "Undeliverable parcel refund"],
+)
+def test_customer_subjects_that_resemble_auto_replies(subject: str) -> None:
+    assert _reason(_mail(Subject=subject)) is None
 
 
 def test_out_of_office_phrase_backstop() -> None:

@@ -239,14 +239,20 @@ def test_deeply_nested_multipart_is_bounded() -> None:
         assert parsed.defects
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_raise_anything_else(raw: bytes) -> None:
     with contextlib.suppress(MessageParseError):
         parse_email(raw)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(
     st.lists(
         st.sampled_from(
