@@ -1,0 +1,125 @@
+"""Staff work the queue in a real browser (Debian Chromium, headless), keyboard only."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from responder.db.models import Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from tests.browser_support import ARTIFACTS, browser, log_in
+from tests.helpers import drop, make_email, sent_replies, staff
+from tests.live_server import serve
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def three_drafts(rt: Runtime, worker: Worker, demo_customers: None) -> None:
+    people = [
+        ("Aoife Murphy <aoife.murphy@gmail.test>", "Roaming charges on my bill"),
+        ("Declan Brennan <declan.brennan@brennanlogistics.test>", "No signal at the depot"),
+        ("Stranger <someone@else.test>", "Cancel my contract"),
+    ]
+    for number, (sender, subject) in enumerate(people):
+        raw = make_email(
+            sender=sender,
+            subject=subject,
+            body=f"{subject}. Please help, this is urgent.",
+            message_id=f"<b{number}@mail.test>",
+        )
+        drop(rt, raw, f"browser-{number}")
+    worker.drain()
+    staff(rt, "alice")
+
+
+def test_work_through_three_drafts_by_keyboard(
+    rt: Runtime, worker: Worker, three_drafts: None
+) -> None:
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", PASSWORD)
+        assert page.locator("table.queue tbody tr").count() == 3
+        page.keyboard.press("j")  # open the first draft
+        page.wait_for_selector("#draft-body")
+        first_subject = page.locator("h1").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "review-page.png"), full_page=True)
+
+        before = page.url
+        page.keyboard.press("a")  # approve as drafted; the next draft opens
+        page.wait_for_url(lambda url: url != before)
+        second_subject = page.locator("h1").inner_text()
+
+        page.keyboard.press("e")  # edit, then approve from the editor
+        page.keyboard.press("Control+End")
+        page.keyboard.type("\nP.S. We have also added a EUR 10 credit to your account.")
+        before = page.url
+        page.keyboard.press("Control+Enter")
+        page.wait_for_url(lambda url: url != before)
+        third_subject = page.locator("h1").inner_text()
+
+        page.keyboard.press("r")  # reject with a reason
+        page.keyboard.type("Duplicate of a ticket handled by phone")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/queue")
+        assert "Nothing waiting" in page.content()
+
+    worker.drain()
+    replies = sent_replies(rt)
+    assert sorted(r["Subject"] for r in replies) == sorted(
+        [f"Re: {first_subject}", f"Re: {second_subject}"]
+    )
+    edited = next(r for r in replies if r["Subject"] == f"Re: {second_subject}")
+    assert "EUR 10 credit" in edited.get_content()
+    with rt.factory() as session:
+        rejected = session.scalar(select(Message).where(Message.subject == third_subject))
+        assert rejected.state == "rejected"
+        assert rejected.state_reason == "Duplicate of a ticket handled by phone"
+
+
+HOSTILE_HTML = """<html><head><style>body{background:url(javascript:alert(1))}
+.x{position:fixed;top:0;left:0;width:100%;height:100%;background:red}</style></head>
+<body onload="window.top.__xss='onload'">
+<script>window.top.__xss = 'script';</script>
+<img src="x" onerror="window.top.__xss='onerror'">
+<a href="javascript:window.top.__xss='link'" id="evil">Click for your refund</a>
+<svg><script>window.top.__xss='svg'</script></svg>
+<iframe src="javascript:window.top.__xss='iframe'"></iframe>
+<div class="x" style="position:fixed;top:0;left:0;width:100%;height:100%">overlay</div>
+<p>My bill is wrong, please check.</p></body></html>"""
+
+
+def test_hostile_html_email_runs_nothing_in_the_browser(rt: Runtime, worker: Worker) -> None:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "Mallory <mallory@evil.test>"
+    msg["To"] = "support@northwind-mobile.test"
+    msg["Subject"] = "<script>window.__xss='subject'</script> bill"
+    msg["Message-ID"] = "<xss@evil.test>"
+    msg.set_content("My bill is wrong, please check.")
+    msg.add_alternative(HOSTILE_HTML, subtype="html")
+    drop(rt, msg.as_bytes(), "xss")
+    worker.drain()
+    staff(rt, "alice")
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        log_in(page, base, "alice", PASSWORD)
+        page.goto(f"{base}/messages/1")
+        page.click("summary:has-text('Formatted version')")
+        frame = page.frame_locator("iframe.html-body")
+        frame.locator("text=My bill is wrong").wait_for()
+        evil_links = frame.locator("#evil")
+        if evil_links.count():
+            evil_links.click()
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__xss") is None
+        assert dialogs == []
+        html_inside = page.locator("iframe.html-body").get_attribute("srcdoc")
+        for marker in ("<script", "onerror", "onload", "javascript:"):
+            assert marker not in html_inside.lower()
+        assert "&lt;script&gt;" in page.content() or "<script>window.__xss" not in page.content()
