@@ -116,10 +116,11 @@ class Runtime:
                 intents=tuple(s.intents or ()),
                 language=s.language,
                 filters=dict(s.filters or {}),
+                tags=tuple(s.tags or ()),
             )
             for s in live
         )
-        texts = [f"{s.title}. {s.body}" for s in indexed]
+        texts = [s.embedding_text for s in indexed]
         index = SnippetIndex(indexed, self.embedder.encode(texts))
         self._snippets = (key, index)
         return index

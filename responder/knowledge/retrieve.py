@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,6 +21,12 @@ class IndexedSnippet:
     intents: tuple[str, ...]
     language: str
     filters: dict[str, object]
+    tags: tuple[str, ...] = ()
+
+    @property
+    def embedding_text(self) -> str:
+        """What is embedded for a snippet: title and body (adding the tags measured worse)."""
+        return f"{self.title}. {self.body}"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,13 @@ class ScoredSnippet:
     snippet: IndexedSnippet
     score: float
     similarity: float
+
+
+def intent_weights(classification: Mapping[str, object] | None) -> dict[str, float]:
+    """The classifier's label probabilities from Message.classification (empty when absent)."""
+    intent = (classification or {}).get("intent")
+    candidates = intent.get("candidates", []) if isinstance(intent, Mapping) else []
+    return {str(label): float(p) for label, p in candidates}
 
 
 def _applies(snippet: IndexedSnippet, plan: str, tier: str, today: date) -> bool:
@@ -49,22 +62,31 @@ def rank_snippets(
     vectors: np.ndarray,
     *,
     intent: str | None,
+    intent_weights: Mapping[str, float] | None = None,
     plan: str = "",
     tier: str = "",
     today: date | None = None,
     top_k: int = 3,
     min_score: float = 0.0,
 ) -> list[ScoredSnippet]:
-    """Cosine similarity plus a bonus for snippets written for the predicted intent."""
+    """Cosine similarity plus a bonus for snippets written for the message's intent.
+
+    The bonus is INTENT_BONUS times the classifier's probability for the best of the snippet's
+    intents (`intent_weights`, label -> probability), so a hesitant classifier nudges less and
+    a runner-up intent still counts; without weights the predicted intent counts fully.
+    """
     if not snippets:
         return []
     today = today or date.today()
+    weights = dict(intent_weights or {})
+    if intent and not weights:
+        weights[intent] = 1.0
     similarities = vectors @ query
     scored = []
     for snippet, similarity in zip(snippets, similarities, strict=True):
         if not _applies(snippet, plan, tier, today):
             continue
-        bonus = INTENT_BONUS if intent and intent in snippet.intents else 0.0
+        bonus = INTENT_BONUS * max((weights.get(i, 0.0) for i in snippet.intents), default=0.0)
         score = float(similarity) + bonus
         if score >= min_score:
             scored.append(ScoredSnippet(snippet, round(score, 4), round(float(similarity), 4)))

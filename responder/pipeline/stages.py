@@ -34,7 +34,7 @@ from responder.db.models import (
 )
 from responder.db.session import transaction
 from responder.drafting.compose import compose_draft
-from responder.knowledge.retrieve import rank_snippets
+from responder.knowledge.retrieve import intent_weights, rank_snippets
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
 from responder.mail.threading_keys import normalise_subject
@@ -215,6 +215,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 index.snippets,
                 index.vectors,
                 intent=current.intent,
+                intent_weights=intent_weights(current.classification),
                 plan=context.plan,
                 tier=context.tier,
                 top_k=drafting.snippets_top_k,
