@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.customers.identity import normalise_email
-from responder.db.models import Customer, CustomerIdentity
+from responder.customers.resolve import find_customer, resolve_identity
+from responder.db.models import Customer
 
 
 @dataclass(frozen=True)
@@ -47,31 +46,12 @@ def first_name(name: str) -> str:
 
 
 def find_customer_by_email(session: Session, address: str) -> Customer | None:
-    value = normalise_email(address)
-    if not value:
-        return None
-    return session.scalar(
-        select(Customer)
-        .join(CustomerIdentity)
-        .where(CustomerIdentity.kind == "email", CustomerIdentity.value == value)
-    )
+    return find_customer(session, "email", address)
 
 
 def resolve_email_sender(session: Session, address: str, display_name: str) -> Customer:
     """The known customer for this address, or a new provisional one so history is kept."""
-    customer = find_customer_by_email(session, address)
-    if customer is not None:
-        return customer
-    customer = Customer(name=display_name or address, provisional=True)
-    session.add(customer)
-    session.flush()
-    value = normalise_email(address)
-    if value:
-        session.add(
-            CustomerIdentity(customer_id=customer.id, kind="email", value=value, display=address)
-        )
-        session.flush()
-    return customer
+    return resolve_identity(session, "email", address, display_name)
 
 
 def build_context(customer: Customer | None, fallback_name: str = "") -> CustomerContext:

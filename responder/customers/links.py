@@ -1,0 +1,244 @@
+"""Linking a provisional customer to the known customer it turns out to be, and undoing it.
+
+Suggestions come from evidence an agent can check: the same name at the same email domain, a
+phone number in the message text or signature, an account number quoted in the text. Only an
+agent links; linking moves the messages, conversations, identities and interactions to the
+known customer (one timeline) and records exactly what moved, so unlinking puts it back.
+Both are written to the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from responder.config import CustomerSettings
+from responder.db.models import (
+    Conversation,
+    Customer,
+    CustomerIdentity,
+    CustomerLink,
+    Draft,
+    Interaction,
+    Message,
+    Subscription,
+    utcnow,
+)
+from responder.review import audit
+
+MOVABLE: dict[str, Any] = {
+    "messages": Message,
+    "conversations": Conversation,
+    "identities": CustomerIdentity,
+    "interactions": Interaction,
+}
+TEXTS_SCANNED = 20
+
+
+class LinkError(Exception):
+    status_code = 400
+
+
+class LinkNotFound(LinkError):
+    status_code = 404
+
+
+@dataclass
+class LinkSuggestion:
+    customer_id: int
+    name: str
+    external_id: str
+    tier: str
+    reasons: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "name": self.name,
+            "external_id": self.external_id,
+            "tier": self.tier,
+            "reasons": list(self.reasons),
+        }
+
+
+def active_link(session: Session, source_id: int) -> CustomerLink | None:
+    return session.scalar(
+        select(CustomerLink)
+        .where(CustomerLink.source_id == source_id, CustomerLink.unlinked_at.is_(None))
+        .order_by(CustomerLink.id.desc())
+        .limit(1)
+    )
+
+
+def link_customers(session: Session, source_id: int, target_id: int, actor: str) -> CustomerLink:
+    source = session.get(Customer, source_id)
+    target = session.get(Customer, target_id)
+    if source is None or target is None:
+        raise LinkNotFound("customer not found")
+    if source_id == target_id:
+        raise LinkError("a customer cannot be linked to itself")
+    if not source.provisional:
+        raise LinkError(f"{source.name} is a known customer: only provisional ones are linked")
+    if target.provisional:
+        raise LinkError(f"{target.name} is provisional too: link to a known customer")
+    if active_link(session, source_id) is not None:
+        raise LinkError(f"{source.name} is already linked: unlink first")
+    moved: dict[str, list[int]] = {}
+    for name, model in MOVABLE.items():
+        ids = list(session.scalars(select(model.id).where(model.customer_id == source_id)))
+        moved[name] = ids
+        if ids:
+            session.execute(
+                update(model)
+                .where(model.id.in_(ids))
+                .values(customer_id=target_id)
+                .execution_options(synchronize_session=False)
+            )
+    link = CustomerLink(source_id=source_id, target_id=target_id, moved=moved, linked_by=actor)
+    session.add(link)
+    session.flush()
+    audit(
+        session,
+        actor,
+        "customer.link",
+        "customer",
+        target_id,
+        source=source_id,
+        link=link.id,
+        moved={k: len(v) for k, v in moved.items()},
+    )
+    session.expire_all()
+    return link
+
+
+def unlink_customers(session: Session, source_id: int, actor: str) -> CustomerLink:
+    """Put back what the link moved (and only that): the two timelines are separate again."""
+    link = active_link(session, source_id)
+    if link is None:
+        raise LinkNotFound("this customer is not linked")
+    for name, model in MOVABLE.items():
+        ids = list(link.moved.get(name, ()))
+        if ids:
+            session.execute(
+                update(model)
+                .where(model.id.in_(ids), model.customer_id == link.target_id)
+                .values(customer_id=link.source_id)
+                .execution_options(synchronize_session=False)
+            )
+    link.unlinked_by = actor
+    link.unlinked_at = utcnow()
+    audit(
+        session,
+        actor,
+        "customer.unlink",
+        "customer",
+        link.target_id,
+        source=link.source_id,
+        link=link.id,
+    )
+    session.flush()
+    session.expire_all()
+    return link
+
+
+def phone_numbers_in(text: str, region: str) -> list[str]:
+    """E.164 numbers written anywhere in the text (a signature, a 'call me on ...')."""
+    found: list[str] = []
+    matcher = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
+    for match in matcher:
+        number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        if number not in found:
+            found.append(number)
+    return found
+
+
+def _texts(session: Session, customer_id: int) -> tuple[list[str], list[str]]:
+    """Recent message texts, and phone numbers the entity extractor already found in drafts."""
+    messages = session.scalars(
+        select(Message)
+        .where(Message.customer_id == customer_id, Message.direction == "in")
+        .order_by(Message.id.desc())
+        .limit(TEXTS_SCANNED)
+    ).all()
+    texts = [f"{m.subject}\n{m.text or m.new_text}" for m in messages]
+    entity_phones: list[str] = []
+    if messages:
+        for grounding in session.scalars(
+            select(Draft.grounding).where(Draft.message_id.in_([m.id for m in messages]))
+        ):
+            entities = (grounding or {}).get("entities") or {}
+            entity_phones += [str(p) for p in entities.get("phone_numbers") or ()]
+    return texts, entity_phones
+
+
+def suggest_links(
+    session: Session, customer_id: int, settings: CustomerSettings
+) -> list[LinkSuggestion]:
+    customer = session.get(Customer, customer_id)
+    if customer is None or not customer.provisional or active_link(session, customer_id):
+        return []
+    found: dict[int, LinkSuggestion] = {}
+
+    def offer(candidate: Customer, reason: str) -> None:
+        if candidate.id == customer_id or candidate.provisional:
+            return
+        suggestion = found.setdefault(
+            candidate.id,
+            LinkSuggestion(
+                candidate.id, candidate.name, candidate.external_id or "", candidate.tier
+            ),
+        )
+        if reason not in suggestion.reasons:
+            suggestion.reasons.append(reason)
+
+    emails = session.scalars(
+        select(CustomerIdentity.value).where(
+            CustomerIdentity.customer_id == customer_id, CustomerIdentity.kind == "email"
+        )
+    ).all()
+    name = customer.name.strip().lower()
+    for address in emails:
+        domain = address.rpartition("@")[2]
+        if not name or not domain:
+            continue
+        for candidate in session.scalars(
+            select(Customer)
+            .join(CustomerIdentity)
+            .where(
+                func.lower(Customer.name) == name,
+                CustomerIdentity.kind == "email",
+                CustomerIdentity.value.like(f"%@{domain}"),
+            )
+        ):
+            offer(candidate, f"same name and email domain ({domain})")
+
+    texts, entity_phones = _texts(session, customer_id)
+    region = settings.default_region
+    phones = [p for text in texts for p in phone_numbers_in(text, region)]
+    for raw in entity_phones:
+        phones += phone_numbers_in(raw, region)
+    for phone in dict.fromkeys(phones):
+        for candidate in session.scalars(
+            select(Customer)
+            .join(CustomerIdentity)
+            .where(CustomerIdentity.kind == "phone", CustomerIdentity.value == phone)
+        ):
+            offer(candidate, f"phone number {phone} in the message")
+
+    pattern = re.compile(settings.account_number_pattern)
+    numbers = list(dict.fromkeys(m.group(0) for text in texts for m in pattern.finditer(text)))
+    if numbers:
+        for candidate in session.scalars(select(Customer).where(Customer.external_id.in_(numbers))):
+            offer(candidate, f"customer number {candidate.external_id} quoted in the message")
+        for candidate, account in session.execute(
+            select(Customer, Subscription.external_id)
+            .join(Subscription, Subscription.customer_id == Customer.id)
+            .where(Subscription.external_id.in_(numbers))
+        ).tuples():
+            offer(candidate, f"account number {account} quoted in the message")
+    return list(found.values())

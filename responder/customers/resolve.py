@@ -1,0 +1,102 @@
+"""Who wrote: an inbound sender resolves to a customer by an exact, normalised identity.
+
+Email addresses, E.164 phone numbers (WhatsApp ids are phone numbers) and per-platform social
+ids or handles. An unknown sender becomes a provisional customer, so their history is kept and
+an agent can later link it to the known customer it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
+from responder.db.models import Customer, CustomerIdentity
+
+
+def _whatsapp(value: str, region: str | None) -> str | None:
+    """WhatsApp ids are international numbers without the plus sign (`353871234567`)."""
+    digits = (value or "").strip()
+    if digits.isdigit():
+        digits = "+" + digits
+    return normalise_phone(digits, region)
+
+
+def _exact(value: str, _region: str | None) -> str | None:
+    return (value or "").strip() or None
+
+
+# channel kind -> (stored identity kind, normaliser)
+KINDS: dict[str, tuple[str, Callable[[str, str | None], str | None]]] = {
+    "email": ("email", lambda v, _r: normalise_email(v)),
+    "phone": ("phone", normalise_phone),
+    "sms": ("phone", normalise_phone),
+    "whatsapp": ("phone", _whatsapp),
+    "x_handle": ("x_handle", lambda v, _r: normalise_handle(v)),
+    "x": ("x_id", _exact),
+    "x_id": ("x_id", _exact),
+    "messenger": ("messenger_id", _exact),
+    "messenger_id": ("messenger_id", _exact),
+    "instagram": ("instagram_id", _exact),
+    "instagram_id": ("instagram_id", _exact),
+}
+
+
+def identity_key(kind: str, value: str, region: str | None = None) -> tuple[str, str] | None:
+    """The (kind, value) an identity is stored under, or None when the value is not valid."""
+    stored, normalise = KINDS.get(kind, (kind, _exact))
+    normalised = normalise(value, region)
+    return (stored, normalised) if normalised else None
+
+
+def find_customer(
+    session: Session, kind: str, value: str, region: str | None = None
+) -> Customer | None:
+    key = identity_key(kind, value, region)
+    if key is None:
+        return None
+    return session.scalar(
+        select(Customer)
+        .join(CustomerIdentity)
+        .where(CustomerIdentity.kind == key[0], CustomerIdentity.value == key[1])
+    )
+
+
+def resolve_identity(
+    session: Session,
+    kind: str,
+    value: str,
+    display_name: str = "",
+    *,
+    region: str | None = None,
+) -> Customer:
+    """The customer with this identity, or a new provisional one holding it.
+
+    Two workers meeting the same new sender at once: the unique (kind, value) lets one win;
+    the other rolls back its savepoint and takes the winner's customer.
+    """
+    found = find_customer(session, kind, value, region)
+    if found is not None:
+        return found
+    key = identity_key(kind, value, region)
+    try:
+        with session.begin_nested():
+            customer = Customer(name=display_name or value, provisional=True)
+            session.add(customer)
+            session.flush()
+            if key is not None:
+                session.add(
+                    CustomerIdentity(
+                        customer_id=customer.id, kind=key[0], value=key[1], display=value
+                    )
+                )
+                session.flush()
+    except IntegrityError:
+        found = find_customer(session, kind, value, region)
+        if found is None:
+            raise
+        return found
+    return customer

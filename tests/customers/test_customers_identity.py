@@ -1,0 +1,112 @@
+"""Resolution by exact identity across email, phone and social ids; linking with audit."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from responder.customers.importer import import_csv
+from responder.customers.links import link_customers, suggest_links, unlink_customers
+from responder.customers.resolve import find_customer, resolve_identity
+from responder.db.models import AuditEntry, Channel, Conversation, Customer, Message
+from responder.db.session import transaction
+from responder.runtime import Runtime
+
+
+def test_one_customer_is_found_by_email_phone_whatsapp_and_x(
+    rt: Runtime, demo_customers: None
+) -> None:
+    with transaction(rt.factory) as session:
+        by_email = resolve_identity(session, "email", "Aoife Murphy <AOIFE.MURPHY@Gmail.test>")
+        by_phone = resolve_identity(session, "phone", "085 555 0101", region="IE")
+        by_whatsapp = resolve_identity(session, "whatsapp", "353855550101")
+        by_handle = resolve_identity(session, "x_handle", "@AoifeM")
+        assert by_email.external_id == "C1001"
+        assert by_email.id == by_phone.id == by_whatsapp.id == by_handle.id
+        assert not by_email.provisional
+        known = session.scalar(select(func.count()).select_from(Customer))
+    with transaction(rt.factory) as session:
+        stranger = resolve_identity(session, "x", "1590000001", "Night Owl")
+        again = resolve_identity(session, "x_id", " 1590000001 ")
+        assert stranger.provisional and stranger.name == "Night Owl"
+        assert again.id == stranger.id
+        assert session.scalar(select(func.count()).select_from(Customer)) == known + 1
+        assert find_customer(session, "whatsapp", "not a number") is None
+
+
+def _message(session: Session, channel: Channel, customer: Customer, key: str, text: str) -> Message:
+    conversation = Conversation(channel_id=channel.id, customer_id=customer.id)
+    session.add(conversation)
+    session.flush()
+    message = Message(
+        channel_id=channel.id,
+        external_key=key,
+        raw=text.encode(),
+        customer_id=customer.id,
+        conversation_id=conversation.id,
+        sender_address="d.brennan@brennanlogistics.test",
+        sender_name=customer.name,
+        subject="Our lines",
+        text=text,
+        new_text=text,
+        state="in_review",
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def test_likely_matches_are_offered_and_linking_merges_then_unlinking_separates(
+    rt: Runtime, demo_customers: None
+) -> None:
+    import_csv(
+        rt.factory,
+        "subscriptions",
+        rt.settings.path("demo") / "subscriptions.csv",
+        settings=rt.settings,
+    )
+    text = (
+        "Hi, writing from my own address. Our account is NW-200103.\n\n"
+        "Declan Brennan\nMobile: 087 555 0102\n"
+    )
+    with transaction(rt.factory) as session:
+        channel = Channel(name="mail", kind="maildir")
+        session.add(channel)
+        session.flush()
+        provisional = resolve_identity(
+            session, "email", "d.brennan@brennanlogistics.test", "Declan Brennan"
+        )
+        message = _message(session, channel, provisional, "k1", text)
+        provisional_id, message_id = provisional.id, message.id
+    with rt.factory() as session:
+        suggestions = suggest_links(session, provisional_id, rt.settings.customers)
+        assert [s.external_id for s in suggestions] == ["C1002"]
+        assert suggestions[0].reasons == [
+            "same name and email domain (brennanlogistics.test)",
+            "phone number +353875550102 in the message",
+            "account number NW-200103 quoted in the message",
+        ]
+        declan_id = suggestions[0].customer_id
+    with transaction(rt.factory) as session:
+        link_customers(session, provisional_id, declan_id, "alice")
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message is not None and message.customer_id == declan_id
+        assert find_customer(session, "email", "d.brennan@brennanlogistics.test").id == declan_id
+        assert suggest_links(session, provisional_id, rt.settings.customers) == []
+    with transaction(rt.factory) as session:
+        unlink_customers(session, provisional_id, "bob")
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message is not None and message.customer_id == provisional_id
+        owner = find_customer(session, "email", "d.brennan@brennanlogistics.test")
+        assert owner is not None and owner.id == provisional_id
+        entries = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.object_id).order_by(
+                AuditEntry.id
+            )
+        ).all()
+        assert [tuple(e) for e in entries] == [
+            ("alice", "customer.link", str(declan_id)),
+            ("bob", "customer.unlink", str(declan_id)),
+        ]
