@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from responder.customers.churn import ChurnRisk
 from responder.customers.resolve import find_customer, resolve_identity
 from responder.db.models import Customer
 
@@ -25,6 +26,19 @@ class CustomerContext:
     lines: int | None = None
     language: str = "en"
     identities: tuple[tuple[str, str], ...] = field(default=())
+    external_id: str = ""
+    segment: str = ""
+    provisional: bool = False
+    value_score: float | None = None
+    value_parts: tuple[tuple[str, float], ...] = ()
+    churn: ChurnRisk = field(default_factory=ChurnRisk)
+    subscriptions: tuple[dict[str, Any], ...] = ()
+    open_cases: tuple[dict[str, Any], ...] = ()
+    recent: tuple[dict[str, Any], ...] = ()  # the last interactions on every channel
+
+    @property
+    def churn_risk(self) -> str:
+        return self.churn.level
 
     def for_template(self) -> dict[str, Any]:
         return {
@@ -37,6 +51,28 @@ class CustomerContext:
             "tier": self.tier,
             "addons": list(self.addons),
             "lines": self.lines,
+            "id": self.customer_id,
+            "external_id": self.external_id,
+            "segment": self.segment,
+            "value_score": self.value_score,
+            "value_parts": dict(self.value_parts),
+            "churn_risk": self.churn.level,
+            "churn_score": self.churn.score,
+            "churn_reasons": [r.text for r in self.churn.reasons],
+            "subscriptions": [dict(s) for s in self.subscriptions],
+            "open_cases": [dict(c) for c in self.open_cases],
+            "channels": sorted({str(r["channel"]) for r in self.recent}),
+        }
+
+    def grounding(self) -> dict[str, Any]:
+        """What about the customer shaped the draft, recorded with it."""
+        return {
+            "id": self.customer_id,
+            "tier": self.tier,
+            "value_score": self.value_score,
+            "value_parts": dict(self.value_parts),
+            "churn": self.churn.as_dict(),
+            "open_cases": [c.get("external_id") for c in self.open_cases],
         }
 
 
@@ -54,9 +90,14 @@ def resolve_email_sender(session: Session, address: str, display_name: str) -> C
     return resolve_identity(session, "email", address, display_name)
 
 
-def build_context(customer: Customer | None, fallback_name: str = "") -> CustomerContext:
+def build_context(
+    customer: Customer | None, fallback_name: str = "", **extra: Any
+) -> CustomerContext:
+    """The profile from the customer row; `extra` adds what needs queries (see customers.view)."""
     if customer is None:
-        return CustomerContext(known=False, customer_id=None, name=fallback_name, first_name="")
+        return CustomerContext(
+            known=False, customer_id=None, name=fallback_name, first_name="", **extra
+        )
     known = not customer.provisional
     return CustomerContext(
         known=known,
@@ -71,4 +112,10 @@ def build_context(customer: Customer | None, fallback_name: str = "") -> Custome
         lines=customer.lines,
         language=customer.language,
         identities=tuple((i.kind, i.display or i.value) for i in customer.identities),
+        external_id=customer.external_id or "",
+        segment=customer.segment,
+        provisional=customer.provisional,
+        value_score=customer.value_score,
+        value_parts=tuple((customer.value_parts or {}).items()),
+        **extra,
     )

@@ -21,7 +21,8 @@ from responder.channels.delivery import (
 )
 from responder.content import live_templates
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
-from responder.customers.context import build_context, resolve_email_sender
+from responder.customers.context import resolve_email_sender
+from responder.customers.view import load_context
 from responder.db.models import (
     Attachment,
     Channel,
@@ -209,7 +210,9 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 _move(current, State.DRAFTED)
                 continue
             customer = session.get(Customer, current.customer_id) if current.customer_id else None
-            context = build_context(customer, current.sender_name)
+            context = load_context(
+                session, customer, current, rt.settings, utcnow(), current.sender_name
+            )
             ranked = rank_snippets(
                 vector,
                 index.snippets,
@@ -238,7 +241,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     version=1,
                     body=result.body,
                     template_id=result.template_id,
-                    grounding=result.grounding,
+                    grounding={**result.grounding, "customer": context.grounding()},
                     confidence=_confidence(current.intent_confidence, ranked),
                     error=result.error,
                 )

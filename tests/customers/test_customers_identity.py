@@ -34,7 +34,9 @@ def test_one_customer_is_found_by_email_phone_whatsapp_and_x(
         assert find_customer(session, "whatsapp", "not a number") is None
 
 
-def _message(session: Session, channel: Channel, customer: Customer, key: str, text: str) -> Message:
+def _message(
+    session: Session, channel: Channel, customer: Customer, key: str, text: str
+) -> Message:
     conversation = Conversation(channel_id=channel.id, customer_id=customer.id)
     session.add(conversation)
     session.flush()
