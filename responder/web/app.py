@@ -54,6 +54,7 @@ from responder.web.auth import (
     too_many_attempts,
 )
 from responder.web.views import (
+    CountsCache,
     QueueFilter,
     audit_entries,
     message_detail,
@@ -167,7 +168,7 @@ def queue_page(
     page_size = rt.settings.queue.page_size
     with rt.factory() as session:
         items = queue_items(session, limit=page_size, filters=filters, cursor=cursor)
-        counts = queue_counts(session, filters)
+        counts = queue_counts(session, filters, request.app.state.counts)
         channels = session.execute(select(Channel.id, Channel.name).order_by(Channel.name)).all()
     context = {
         "items": items,
@@ -465,7 +466,7 @@ def api_queue_page(
     filters = _filters(channel, intent, tier, assignee)
     with _rt(request).factory() as session:
         items = queue_items(session, limit=limit, filters=filters, cursor=cursor)
-        counts = queue_counts(session, filters)
+        counts = queue_counts(session, filters, request.app.state.counts)
     next_cursor = items[-1]["cursor"] if len(items) == limit else None
     return ApiQueue(items=items, counts=counts, next_cursor=next_cursor)
 
@@ -565,7 +566,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             *ROUTES,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        state=State({"rt": rt}),
+        state=State({"rt": rt, "counts": CountsCache()}),
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         csrf_config=CSRFConfig(
             secret=csrf_secret or secrets.token_hex(32),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,27 +149,102 @@ def _claim_active(message: Message, now: datetime, minutes: int = CLAIM_MINUTES)
     )
 
 
-def queue_counts(session: Session, filters: QueueFilter | None = None) -> dict[str, Any]:
-    """How many drafts wait under each filter value, for the filter bar."""
-    base = (filters or QueueFilter()).conditions()
-    counts: dict[str, Any] = {"total": session.scalar(select(func.count(Message.id)).where(*base))}
-    for name, column in (("intent", Message.intent), ("tier", Message.customer_tier)):
-        counts[name] = {
-            str(value or ""): n
-            for value, n in session.execute(
-                select(column, func.count(Message.id)).where(*base).group_by(column)
-            )
-        }
-    counts["channel"] = {
-        name: n
-        for name, n in session.execute(
-            select(Channel.name, func.count(Message.id))
-            .join(Channel, Channel.id == Message.channel_id)
-            .where(*base)
-            .group_by(Channel.name)
+QueueBreakdown = list[tuple[str, str, int, int | None, int]]
+
+
+def queue_breakdown(session: Session) -> QueueBreakdown:
+    """One pass over the waiting drafts, grouped by every filter dimension at once."""
+    rows = session.execute(
+        select(
+            Message.intent,
+            Message.customer_tier,
+            Message.channel_id,
+            Message.assignee_id,
+            func.count(Message.id),
         )
+        .where(Message.state == State.IN_REVIEW)
+        .group_by(Message.intent, Message.customer_tier, Message.channel_id, Message.assignee_id)
+    ).all()
+    return [
+        (intent or "", tier or "", channel, assignee, n)
+        for intent, tier, channel, assignee, n in rows
+    ]
+
+
+def summarise_counts(
+    breakdown: QueueBreakdown, filters: QueueFilter, channel_names: dict[int, str]
+) -> dict[str, Any]:
+    """Counts per filter value, each dimension counted under the other active filters."""
+
+    def keep(row: tuple[str, str, int, int | None, int], skip: str) -> bool:
+        intent, tier, channel, assignee, _ = row
+        return (
+            (skip == "intent" or not filters.intent or intent == filters.intent)
+            and (skip == "tier" or not filters.tier or tier == filters.tier)
+            and (skip == "channel" or filters.channel_id is None or channel == filters.channel_id)
+            and (filters.assignee_id is None or assignee == filters.assignee_id)
+        )
+
+    counts: dict[str, Any] = {
+        "total": sum(r[4] for r in breakdown if keep(r, "")),
+        "intent": {},
+        "tier": {},
+        "channel": {},
     }
+    for row in breakdown:
+        for dimension, value in (
+            ("intent", row[0]),
+            ("tier", row[1]),
+            ("channel", channel_names.get(row[2], str(row[2]))),
+        ):
+            if keep(row, dimension):
+                counts[dimension][value] = counts[dimension].get(value, 0) + row[4]
     return counts
+
+
+class CountsCache:
+    """Queue counts recomputed at most every few seconds per process, by one thread at a time.
+
+    Counting 100,000 waiting drafts on every page view would dominate the page's time; a
+    count a few seconds old is fine for filter badges.
+    """
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._value: tuple[QueueBreakdown, dict[int, str]] | None = None
+        self._at = 0.0
+
+    def get(self, session: Session) -> tuple[QueueBreakdown, dict[int, str]]:
+        fresh = self._value is not None and time.monotonic() - self._at < self.ttl
+        if fresh:
+            return self._value  # type: ignore[return-value]
+        if not self._lock.acquire(blocking=self._value is None):
+            return self._value  # type: ignore[return-value]  # another thread refreshes
+        try:
+            names = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
+            self._value = (queue_breakdown(session), names)
+            self._at = time.monotonic()
+            return self._value
+        finally:
+            self._lock.release()
+
+    def invalidate(self) -> None:
+        self._at = 0.0
+
+
+def queue_counts(
+    session: Session, filters: QueueFilter | None = None, cache: CountsCache | None = None
+) -> dict[str, Any]:
+    breakdown, names = (
+        cache.get(session)
+        if cache
+        else (
+            queue_breakdown(session),
+            dict(session.execute(select(Channel.id, Channel.name)).tuples().all()),
+        )
+    )
+    return summarise_counts(breakdown, filters or QueueFilter(), names)
 
 
 def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:

@@ -1,0 +1,88 @@
+"""The queue's order, filters, counts and pages, on a constructed set of waiting drafts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from responder.config import QueueSettings
+from responder.db.models import Channel, Customer, Draft, Message
+from responder.db.session import transaction
+from responder.queue_order import due_at
+from responder.runtime import Runtime
+from responder.web.views import CountsCache, QueueFilter, queue_counts, queue_items
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def test_due_time_folds_urgency_tier_and_churn() -> None:
+    settings = QueueSettings()
+    normal = due_at(NOW, urgency="normal", tier="Average", churn_high=False, settings=settings)
+    assert normal == NOW + timedelta(minutes=480)
+    best_leaving = due_at(NOW, urgency="normal", tier="Best", churn_high=True, settings=settings)
+    assert best_leaving == NOW + timedelta(minutes=120)
+    urgent = due_at(NOW, urgency="high", tier="Worst", churn_high=False, settings=settings)
+    assert urgent == NOW + timedelta(minutes=60)
+    # a normal message that has waited 7 hours is due before an urgent one that just came in
+    old = due_at(
+        NOW - timedelta(hours=7.5), urgency="normal", tier="", churn_high=False, settings=settings
+    )
+    assert old < urgent
+
+
+def fill(rt: Runtime) -> list[int]:
+    """12 waiting drafts: intents alternate, tiers cycle, due one minute apart in reverse."""
+    with transaction(rt.factory) as session:
+        channel = Channel(name="support", kind="maildir")
+        session.add(channel)
+        session.flush()
+        ids = []
+        for i in range(12):
+            message = Message(
+                channel_id=channel.id,
+                external_key=f"q{i}",
+                raw=b"",
+                state="in_review",
+                subject=f"message {i}",
+                intent="roaming" if i % 2 else "outage",
+                customer_tier=("Best", "Average", "Worst")[i % 3],
+                due_at=NOW + timedelta(minutes=12 - i),
+            )
+            session.add(message)
+            session.flush()
+            session.add(Draft(message_id=message.id, version=1, body="Hello"))
+            ids.append(message.id)
+        session.add(Message(channel_id=channel.id, external_key="done", raw=b"", state="sent"))
+        session.add(Customer(name="unused"))
+    return ids
+
+
+def test_queue_is_ordered_by_due_time_and_pages_by_cursor(rt: Runtime) -> None:
+    ids = fill(rt)
+    with rt.factory() as session:
+        first = queue_items(session, limit=5)
+        assert [i["id"] for i in first] == list(reversed(ids))[:5]
+        seen = [i["id"] for i in first]
+        cursor = first[-1]["cursor"]
+        while True:
+            page = queue_items(session, limit=5, cursor=cursor)
+            if not page:
+                break
+            seen += [i["id"] for i in page]
+            cursor = page[-1]["cursor"]
+        assert seen == list(reversed(ids)), "every waiting draft once, in order"
+
+
+def test_filters_and_counts(rt: Runtime) -> None:
+    fill(rt)
+    with rt.factory() as session:
+        roaming = queue_items(session, filters=QueueFilter(intent="roaming"))
+        assert len(roaming) == 6 and {i["intent"] for i in roaming} == {"roaming"}
+        best_roaming = queue_items(session, filters=QueueFilter(intent="roaming", tier="Best"))
+        assert {i["tier"] for i in best_roaming} == {"Best"} and len(best_roaming) == 2
+        counts = queue_counts(session, QueueFilter(intent="roaming"), CountsCache())
+        assert counts["total"] == 6
+        assert counts["intent"] == {"roaming": 6, "outage": 6}  # other intents stay visible
+        assert counts["tier"] == {"Best": 2, "Average": 2, "Worst": 2}
+        assert counts["channel"] == {"support": 6}
+        unfiltered = queue_counts(session)
+        assert unfiltered["total"] == 12
