@@ -187,6 +187,8 @@ class ChurnSettings(msgspec.Struct, forbid_unknown_fields=True):
     complaint_categories: list[str] = msgspec.field(default_factory=lambda: ["complaint"])
     high: float = 0.6
     medium: float = 0.3
+
+
 class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
     sla_minutes_high: int = 60
     sla_minutes_normal: int = 480

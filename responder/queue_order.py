@@ -39,10 +39,8 @@ def urgency_of(classification: dict[str, object]) -> str:
     return "normal"
 
 
-def churn_is_high(grounding: dict[str, object], classification: dict[str, object]) -> bool:
-    """Churn risk as the customer view records it (grounding), read defensively."""
-    for source in (grounding, classification):
-        churn = source.get("churn")
-        if isinstance(churn, dict) and str(churn.get("level", "")).lower() == "high":
-            return True
-    return False
+def churn_is_high(grounding: dict[str, object]) -> bool:
+    """Churn risk as the customer view recorded it in the draft's grounding."""
+    customer = grounding.get("customer")
+    churn = customer.get("churn") if isinstance(customer, dict) else None
+    return isinstance(churn, dict) and churn.get("risk") == "high"

@@ -29,6 +29,14 @@ def test_due_time_folds_urgency_tier_and_churn() -> None:
     assert old < urgent
 
 
+def test_churn_is_read_from_the_draft_grounding() -> None:
+    from responder.queue_order import churn_is_high
+
+    assert churn_is_high({"customer": {"churn": {"risk": "high", "score": 0.7}}})
+    assert not churn_is_high({"customer": {"churn": {"risk": "medium"}}})
+    assert not churn_is_high({})
+
+
 def fill(rt: Runtime) -> list[int]:
     """12 waiting drafts: intents alternate, tiers cycle, due one minute apart in reverse."""
     with transaction(rt.factory) as session:

@@ -274,9 +274,7 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 message.received_at,
                 urgency=message.urgency,
                 tier=message.customer_tier,
-                churn_high=churn_is_high(
-                    draft.grounding if draft else {}, message.classification or {}
-                ),
+                churn_high=churn_is_high(draft.grounding if draft else {}),
                 settings=rt.settings.queue,
             )
             threshold = (channel.auto_send or {}).get(message.intent or "") if channel else None
