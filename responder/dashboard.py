@@ -1,0 +1,354 @@
+"""Dashboard figures: plain functions over plain rows, so they can be checked by hand.
+
+`load_history` is the only part that reads the database; everything else takes `MessageRow`
+and `CorrectionRow` lists and returns plain tables (lists of tuples or dicts) that the page
+draws as SVG and the CSV export writes unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.db.models import Channel, Draft, Message, ReviewAction, Template
+
+OUTCOMES = ("approved", "edited", "rejected")
+DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One inbound message and what became of its draft."""
+
+    id: int
+    channel: str
+    intent: str
+    received_at: datetime
+    drafted_at: datetime | None = None
+    decided_at: datetime | None = None
+    outcome: str | None = None  # approved (unchanged), edited, rejected; None while waiting
+    template: str = ""
+    edit_distance: int | None = None
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """An agent changed a message's classification from one label to another."""
+
+    message_id: int
+    channel: str
+    classifier: str
+    previous: str
+    label: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Period:
+    """Date range (inclusive days, by arrival) and mailbox; None means no limit."""
+
+    start: date | None = None
+    end: date | None = None
+    channel: str | None = None
+
+    def keeps(self, at: datetime, channel: str) -> bool:
+        day = at.date()
+        return (
+            (self.start is None or day >= self.start)
+            and (self.end is None or day <= self.end)
+            and (not self.channel or channel == self.channel)
+        )
+
+
+def in_period(rows: Iterable[MessageRow], period: Period) -> list[MessageRow]:
+    return [r for r in rows if period.keeps(r.received_at, r.channel)]
+
+
+def corrections_in_period(rows: Iterable[CorrectionRow], period: Period) -> list[CorrectionRow]:
+    return [r for r in rows if period.keeps(r.at, r.channel)]
+
+
+# -- volume --------------------------------------------------------------------------------------
+
+
+def volume_by_day(rows: Iterable[MessageRow]) -> list[tuple[str, int]]:
+    counts = Counter(r.received_at.date().isoformat() for r in rows)
+    return sorted(counts.items())
+
+
+def volume_by(
+    rows: Iterable[MessageRow], key: Callable[[MessageRow], str]
+) -> list[tuple[str, int]]:
+    """Counts per group, largest first (ties by name, so the order is stable)."""
+    counts = Counter(key(r) or "(none)" for r in rows)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+# -- outcomes ------------------------------------------------------------------------------------
+
+
+def outcome_shares(
+    rows: Iterable[MessageRow], key: Callable[[MessageRow], str] | None = None
+) -> list[dict[str, object]]:
+    """Per group: decided drafts approved unchanged, edited and rejected, as counts and shares."""
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row.outcome in OUTCOMES:
+            groups[(key(row) or "(none)") if key else "all"][row.outcome] += 1
+    table: list[dict[str, object]] = []
+    for group in sorted(groups):
+        counts = groups[group]
+        total = sum(counts.values())
+        entry: dict[str, object] = {"group": group, "decided": total}
+        for outcome in OUTCOMES:
+            entry[outcome] = counts[outcome]
+            entry[f"{outcome}_share"] = counts[outcome] / total
+        table.append(entry)
+    return table
+
+
+def median_edit_distance(rows: Iterable[MessageRow]) -> list[tuple[str, float, int]]:
+    """Per template: median characters changed between draft and sent text (unchanged = 0)."""
+    by_template: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        if row.outcome == "approved":
+            by_template[row.template or "(none)"].append(0)
+        elif row.outcome == "edited":
+            by_template[row.template or "(none)"].append(row.edit_distance or 0)
+    return sorted(
+        (
+            (name, float(statistics.median(values)), len(values))
+            for name, values in by_template.items()
+        ),
+        key=lambda item: (-item[1], item[0]),
+    )
+
+
+# -- timings -------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least `share` of values at or below."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def timing_summary(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
+    """Minutes from arrival to draft and from draft to the reviewer's approval."""
+    to_draft: list[float] = []
+    to_approval: list[float] = []
+    for row in rows:
+        if row.drafted_at is not None:
+            to_draft.append((row.drafted_at - row.received_at).total_seconds() / 60)
+            if row.decided_at is not None and row.outcome in ("approved", "edited"):
+                to_approval.append((row.decided_at - row.drafted_at).total_seconds() / 60)
+    table = []
+    for name, values in (("arrival_to_draft", to_draft), ("draft_to_approval", to_approval)):
+        table.append(
+            {
+                "measure": name,
+                "count": len(values),
+                "median_minutes": float(statistics.median(values)) if values else None,
+                "p95_minutes": float(percentile(values, 0.95)) if values else None,
+            }
+        )
+    return table
+
+
+# -- SLA -----------------------------------------------------------------------------------------
+
+
+def sla_breaches(rows: Iterable[MessageRow], now: datetime) -> list[dict[str, object]]:
+    """Answered after its due time, or still waiting past it. Rejections end the wait in time."""
+    found = []
+    for row in rows:
+        if row.due_at is None:
+            continue
+        if row.decided_at is not None:
+            late = row.outcome in ("approved", "edited") and row.decided_at > row.due_at
+            kind = "answered late"
+        else:
+            late = now > row.due_at
+            kind = "still waiting"
+        if late:
+            until = row.decided_at or now
+            found.append(
+                {
+                    "message_id": row.id,
+                    "channel": row.channel,
+                    "intent": row.intent,
+                    "kind": kind,
+                    "minutes_late": round((until - row.due_at).total_seconds() / 60, 1),
+                }
+            )
+    return sorted(found, key=lambda b: (-float(b["minutes_late"]), int(b["message_id"])))  # type: ignore[arg-type]
+
+
+def sla_by_intent(breaches: Iterable[dict[str, object]]) -> list[tuple[str, int]]:
+    counts = Counter(str(b["intent"] or "(none)") for b in breaches)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+# -- corrections ---------------------------------------------------------------------------------
+
+
+def most_corrected(
+    corrections: Iterable[CorrectionRow], classifier: str = "intent"
+) -> list[tuple[str, int]]:
+    """The labels agents corrected away from most often (one message counts once)."""
+    seen: dict[int, str] = {}
+    for row in sorted(corrections, key=lambda c: c.at):
+        if row.classifier == classifier and row.message_id not in seen:
+            seen[row.message_id] = row.previous or "(none)"
+    counts = Counter(seen.values())
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+# -- reading the database ------------------------------------------------------------------------
+
+
+def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow]]:
+    """Every inbound message with its first draft, its decision and its template name."""
+    channels = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
+    templates = dict(session.execute(select(Template.id, Template.name)).tuples().all())
+    first_draft: dict[int, tuple[datetime, int | None]] = {}
+    for message_id, created_at, template_id in session.execute(
+        select(Draft.message_id, Draft.created_at, Draft.template_id).order_by(Draft.version)
+    ).tuples():
+        first_draft.setdefault(message_id, (created_at, template_id))
+    decisions: dict[int, tuple[str, datetime, int | None]] = {}
+    corrections: list[CorrectionRow] = []
+    message_channel = dict(
+        session.execute(select(Message.id, Message.channel_id).where(Message.direction == "in"))
+        .tuples()
+        .all()
+    )
+    for action in session.scalars(select(ReviewAction).order_by(ReviewAction.id)):
+        if action.action in DECISIONS:
+            decisions.setdefault(
+                action.message_id,
+                (DECISIONS[action.action], action.created_at, action.edit_distance),
+            )
+        elif action.action == "reclassify":
+            detail = action.detail or {}
+            corrections.append(
+                CorrectionRow(
+                    message_id=action.message_id,
+                    channel=channels.get(message_channel.get(action.message_id), ""),
+                    classifier=str(detail.get("classifier", "intent")),
+                    previous=str(detail.get("from") or ""),
+                    label=str(detail.get("to") or ""),
+                    at=action.created_at,
+                )
+            )
+    rows = []
+    for message in session.execute(
+        select(
+            Message.id, Message.channel_id, Message.intent, Message.received_at, Message.due_at
+        ).where(Message.direction == "in")
+    ):
+        drafted = first_draft.get(message.id)
+        decision = decisions.get(message.id)
+        rows.append(
+            MessageRow(
+                id=message.id,
+                channel=channels.get(message.channel_id, ""),
+                intent=message.intent or "",
+                received_at=message.received_at,
+                drafted_at=drafted[0] if drafted else None,
+                decided_at=decision[1] if decision else None,
+                outcome=decision[0] if decision else None,
+                template=templates.get(drafted[1], "") if drafted and drafted[1] else "",
+                edit_distance=decision[2] if decision else None,
+                due_at=message.due_at,
+            )
+        )
+    return rows, corrections
+
+
+# -- the page's tables (also its CSV exports) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[object, ...]]
+
+
+def _shares(table: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [
+        (
+            entry["group"],
+            entry["decided"],
+            *(entry[o] for o in OUTCOMES),
+            *(round(float(entry[f"{o}_share"]), 4) for o in OUTCOMES),  # type: ignore[arg-type]
+        )
+        for entry in table
+    ]
+
+
+SHARE_COLUMNS = ("decided", *OUTCOMES, *(f"{o}_share" for o in OUTCOMES))
+
+
+def dashboard_tables(
+    messages: Sequence[MessageRow],
+    corrections: Sequence[CorrectionRow],
+    period: Period,
+    now: datetime,
+) -> dict[str, Table]:
+    rows = in_period(messages, period)
+    breaches = sla_breaches(rows, now)
+    return {
+        "volume_by_day": Table("Messages by day", ("day", "messages"), volume_by_day(rows)),
+        "volume_by_channel": Table(
+            "Messages by mailbox", ("channel", "messages"), volume_by(rows, lambda r: r.channel)
+        ),
+        "volume_by_intent": Table(
+            "Messages by intent", ("intent", "messages"), volume_by(rows, lambda r: r.intent)
+        ),
+        "outcomes": Table(
+            "Drafts approved unchanged, edited, rejected",
+            ("group", *SHARE_COLUMNS),
+            _shares(outcome_shares(rows)),
+        ),
+        "outcomes_by_template": Table(
+            "Outcome by template",
+            ("template", *SHARE_COLUMNS),
+            _shares(outcome_shares(rows, lambda r: r.template)),
+        ),
+        "outcomes_by_intent": Table(
+            "Outcome by intent",
+            ("intent", *SHARE_COLUMNS),
+            _shares(outcome_shares(rows, lambda r: r.intent)),
+        ),
+        "edit_distance": Table(
+            "Median edit distance, draft to sent, per template",
+            ("template", "median_edit_distance", "replies"),
+            list(median_edit_distance(rows)),
+        ),
+        "timings": Table(
+            "Minutes from arrival to draft and from draft to approval",
+            ("measure", "count", "median_minutes", "p95_minutes"),
+            [tuple(t.values()) for t in timing_summary(rows)],
+        ),
+        "sla_breaches": Table(
+            "SLA breaches",
+            ("message_id", "channel", "intent", "kind", "minutes_late"),
+            [tuple(b.values()) for b in breaches],
+        ),
+        "most_corrected": Table(
+            "Intents agents corrected most",
+            ("intent", "corrections"),
+            most_corrected(corrections_in_period(corrections, period)),
+        ),
+    }

@@ -1,0 +1,78 @@
+"""Server-rendered SVG charts: no charting library and no script, so the page works under CSP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from markupsafe import Markup, escape
+
+ROW = 22
+LABEL = 170
+WIDTH = 420
+COLOURS = {"approved": "#2e7d32", "edited": "#f9a825", "rejected": "#c62828"}
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def bar_chart(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> Markup:
+    """Horizontal bars, one per label, with the value written at the end of the bar."""
+    if not items:
+        return Markup('<p class="empty">No data in this range.</p>')
+    top = max(float(v) for _, v in items) or 1.0
+    height = ROW * len(items) + 4
+    parts = [
+        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 60}" height="{height}" '
+        f'viewBox="0 0 {LABEL + WIDTH + 60} {height}"><title>{escape(title)}</title>'
+    ]
+    for index, (label, value) in enumerate(items):
+        y = index * ROW + 2
+        width = max(1.0, WIDTH * float(value) / top)
+        parts.append(
+            f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{LABEL}" y="{y}" width="{width:.1f}" height="{ROW - 6}" fill="#1565c0">'
+            f"<title>{escape(label)}: {_number(float(value))}{escape(unit)}</title></rect>"
+            f'<text x="{LABEL + width + 4:.1f}" y="{y + 15}">{_number(float(value))}'
+            f"{escape(unit)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
+    """One stacked bar per group: approved unchanged, edited, rejected, as shares of 100%."""
+    if not table:
+        return Markup('<p class="empty">No decided drafts in this range.</p>')
+    height = ROW * len(table) + 24
+    parts = [
+        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 60}" height="{height}" '
+        f'viewBox="0 0 {LABEL + WIDTH + 60} {height}"><title>{escape(title)}</title>'
+    ]
+    for index, entry in enumerate(table):
+        y = index * ROW + 2
+        x = float(LABEL)
+        parts.append(
+            f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">'
+            f"{escape(str(entry['group']))} ({entry['decided']})</text>"
+        )
+        for outcome, colour in COLOURS.items():
+            share = float(entry[f"{outcome}_share"])  # type: ignore[arg-type]
+            width = WIDTH * share
+            if width <= 0:
+                continue
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{ROW - 6}" '
+                f'fill="{colour}"><title>{escape(str(entry["group"]))} {outcome}: '
+                f"{share:.0%}</title></rect>"
+            )
+            x += width
+    legend_y = len(table) * ROW + 16
+    for index, (outcome, colour) in enumerate(COLOURS.items()):
+        x = LABEL + index * 110
+        parts.append(
+            f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="{legend_y}">{outcome}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
