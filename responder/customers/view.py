@@ -284,3 +284,27 @@ def customer_profile(
             s.as_dict() for s in suggest_links(session, customer_id, settings.customers)
         ],
     }
+
+
+def customer_panel(
+    session: Session, customer: Customer | None, grounding: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What the review page's customer panel adds to the profile: churn as the draft saw it."""
+    if customer is None:
+        return {"id": None, "churn": churn_from_grounding(grounding), "timeline": []}
+    cases = cases_of(session, customer.id)
+    return {
+        "id": customer.id,
+        "external_id": customer.external_id or "",
+        "provisional": customer.provisional,
+        "segment": customer.segment,
+        "lines": customer.lines,
+        "value_score": customer.value_score,
+        "value_parts": dict(customer.value_parts or {}),
+        "churn": churn_from_grounding(grounding),
+        "subscriptions": subscriptions_of(session, customer.id),
+        "open_cases": [c for c in cases if c["status"] == "open"],
+        "timeline": timeline(session, customer.id, limit=10),
+        "linked_to": getattr(active_link(session, customer.id), "target_id", None),
+        "url": f"/customers/{customer.id}",
+    }

@@ -53,6 +53,7 @@ from responder.web.auth import (
     requires_supervisor,
     too_many_attempts,
 )
+from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CountsCache,
@@ -559,6 +560,7 @@ ROUTES = [
     api_assign,
     api_audit,
     *SUPERVISOR_ROUTES,
+    *CUSTOMER_ROUTES,
 ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from responder.customers.context import build_context
+from responder.customers.view import customer_panel
 from responder.db.models import (
     Attachment,
     AuditEntry,
@@ -325,6 +326,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "tier": context.tier,
             "addons": list(context.addons),
             "identities": [list(i) for i in context.identities],
+            **customer_panel(session, customer, draft.grounding if draft else None),
         },
         "draft": None
         if draft is None

@@ -1,0 +1,140 @@
+"""The customer page and its JSON API: the single customer view, link suggestions, link/unlink.
+
+Thin handlers: the customer services (responder.customers) hold the rules, as the CLI's do.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.customers.links import LinkError, link_customers, suggest_links, unlink_customers
+from responder.customers.view import customer_profile
+from responder.db.models import StaffUser, utcnow
+from responder.db.session import transaction
+from responder.runtime import Runtime
+from responder.web.auth import requires_agent
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def _username(request: Request) -> str:
+    user = request.user
+    assert isinstance(user, StaffUser)
+    return user.username
+
+
+def _profile(request: Request, customer_id: int) -> dict[str, Any]:
+    rt = _rt(request)
+    with rt.factory() as session:
+        profile = customer_profile(session, customer_id, rt.settings, utcnow())
+    if profile is None:
+        raise NotFoundException(f"customer {customer_id} not found")
+    return profile
+
+
+class LinkForm(Struct):
+    target_id: int
+
+
+class LinkResult(Struct):
+    link_id: int
+    source_id: int
+    target_id: int
+    moved: dict[str, int]
+    linked: bool
+
+
+@get("/customers/{customer_id:int}", sync_to_thread=True, guards=[requires_agent])
+def customer_page(request: Request, customer_id: int) -> Template:
+    context = {
+        "c": _profile(request, customer_id),
+        "user": request.user,
+        "error": request.query_params.get("error", ""),
+    }
+    return Template("customer.html", context=context)
+
+
+@post("/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
+def link_form(
+    request: Request,
+    customer_id: int,
+    data: Annotated[LinkForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            link_customers(session, customer_id, data.target_id, _username(request))
+    except LinkError as exc:
+        return Redirect(f"/customers/{customer_id}", query_params={"error": str(exc)})
+    return Redirect(f"/customers/{data.target_id}")
+
+
+@post("/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
+def unlink_form(request: Request, customer_id: int) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            unlink_customers(session, customer_id, _username(request))
+    except LinkError as exc:
+        return Redirect(f"/customers/{customer_id}", query_params={"error": str(exc)})
+    return Redirect(f"/customers/{customer_id}")
+
+
+@get("/api/customers/{customer_id:int}", sync_to_thread=True, guards=[requires_agent])
+def api_customer(request: Request, customer_id: int) -> dict[str, Any]:
+    return _profile(request, customer_id)
+
+
+@get("/api/customers/{customer_id:int}/suggestions", sync_to_thread=True, guards=[requires_agent])
+def api_suggestions(request: Request, customer_id: int) -> list[dict[str, Any]]:
+    rt = _rt(request)
+    with rt.factory() as session:
+        return [s.as_dict() for s in suggest_links(session, customer_id, rt.settings.customers)]
+
+
+def _result(link: Any, linked: bool) -> LinkResult:
+    return LinkResult(
+        link_id=link.id,
+        source_id=link.source_id,
+        target_id=link.target_id,
+        moved={k: len(v) for k, v in (link.moved or {}).items()},
+        linked=linked,
+    )
+
+
+@post("/api/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
+def api_link(request: Request, customer_id: int, data: LinkForm) -> LinkResult:
+    try:
+        with transaction(_rt(request).factory) as session:
+            link = link_customers(session, customer_id, data.target_id, _username(request))
+            return _result(link, True)
+    except LinkError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+@post("/api/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
+def api_unlink(request: Request, customer_id: int) -> LinkResult:
+    try:
+        with transaction(_rt(request).factory) as session:
+            link = unlink_customers(session, customer_id, _username(request))
+            return _result(link, False)
+    except LinkError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+CUSTOMER_ROUTES = [
+    customer_page,
+    link_form,
+    unlink_form,
+    api_customer,
+    api_suggestions,
+    api_link,
+    api_unlink,
+]

@@ -1,0 +1,118 @@
+"""The customer page and API: profile, tier parts, churn, subscriptions, cases, timeline, links."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.customers.importer import KINDS, import_csv
+from responder.customers.resolve import resolve_identity
+from responder.db.models import Channel, Conversation, Customer, Message
+from responder.db.session import transaction
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def _login(client: TestClient) -> None:
+    token = _csrf(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"username": "alice", "password": "correct horse battery", "_csrf_token": token},
+    )
+    assert response.status_code in (200, 201, 302, 303), response.text
+
+
+def _demo(rt: Runtime) -> None:
+    for kind in KINDS:
+        path = rt.settings.path("demo") / f"{kind}.csv"
+        assert not import_csv(rt.factory, kind, path, settings=rt.settings).errors
+
+
+def _provisional_with_message(rt: Runtime) -> int:
+    with transaction(rt.factory) as session:
+        channel = Channel(name="whatsapp", kind="whatsapp")
+        session.add(channel)
+        session.flush()
+        customer = resolve_identity(session, "whatsapp", "353830001234", "Declan")
+        conversation = Conversation(channel_id=channel.id, customer_id=customer.id)
+        session.add(conversation)
+        session.flush()
+        session.add(
+            Message(
+                channel_id=channel.id,
+                external_key="wamid.1",
+                raw=b"{}",
+                customer_id=customer.id,
+                conversation_id=conversation.id,
+                text="New phone, same Declan. My account number is NW-200102.",
+                state="in_review",
+            )
+        )
+        return customer.id
+
+
+def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Runtime) -> None:
+    _demo(rt)
+    provisional_id = _provisional_with_message(rt)
+    with rt.factory() as session:
+        declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        profile = client.get(f"/api/customers/{declan_id}", headers=auth).json()
+        assert profile["tier"] == "Best"
+        assert round(sum(profile["value_parts"].values()), 2) == profile["value_score"]
+        assert [s["external_id"] for s in profile["subscriptions"]] == ["NW-200102", "NW-200103"]
+        assert [c["external_id"] for c in profile["cases"]] == ["CS-4470113"]
+        assert profile["open_cases"] == []
+        assert [e["channel"] for e in profile["timeline"]] == ["phone", "phone"]
+        assert set(profile["churn"]) == {"score", "risk", "reasons"}
+
+        suggestions = client.get(f"/api/customers/{provisional_id}/suggestions", headers=auth)
+        assert suggestions.json() == [
+            {
+                "customer_id": declan_id,
+                "name": "Declan Brennan",
+                "external_id": "C1002",
+                "tier": "Best",
+                "reasons": ["account number NW-200102 quoted in the message"],
+            }
+        ]
+        linked = client.post(
+            f"/api/customers/{provisional_id}/link", headers=auth, json={"target_id": declan_id}
+        )
+        assert linked.status_code == 201, linked.text
+        assert linked.json()["moved"]["messages"] == 1
+        merged = client.get(f"/api/customers/{declan_id}", headers=auth).json()
+        assert merged["channels"] == ["phone", "whatsapp"]
+        assert merged["linked_from"] == [provisional_id]
+        again = client.post(
+            f"/api/customers/{provisional_id}/link", headers=auth, json={"target_id": declan_id}
+        )
+        assert again.status_code == 400 and "already linked" in again.json()["detail"]
+
+        _login(client)
+        page = client.get(f"/customers/{declan_id}")
+        assert page.status_code == 200
+        assert "Declan Brennan" in page.text and "Best" in page.text
+        assert "New phone, same Declan." in page.text
+        assert "CS-4470113" in page.text and "NW-200103" in page.text
+        assert f'action="/customers/{provisional_id}/unlink"' in page.text
+
+        unlinked = client.post(
+            f"/customers/{provisional_id}/unlink", data={"_csrf_token": _csrf(page.text)}
+        )
+        assert unlinked.status_code in (200, 201, 302, 303), unlinked.text
+        separate = client.get(f"/api/customers/{declan_id}", headers=auth).json()
+        assert separate["channels"] == ["phone"]
+        assert client.get("/api/customers/999999", headers=auth).status_code == 404
+        assert client.get(f"/api/customers/{declan_id}").status_code == 401
