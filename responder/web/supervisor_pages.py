@@ -9,16 +9,37 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import Annotated, Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.response import Template
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy import select
 
+from responder.content import live_templates, template_key
 from responder.dashboard import Period, Table, dashboard_tables, load_history
-from responder.db.models import Channel, utcnow
+from responder.db.models import Channel, Snippet, StaffUser, utcnow
+from responder.db.models import Template as TemplateRow
+from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.supervisor.charts import bar_chart, share_chart
+from responder.supervisor.content_edit import (
+    ContentError,
+    diff_lines,
+    live_snippets_all,
+    preview_choices,
+    rollback_snippet,
+    rollback_template,
+    save_snippet,
+    save_template,
+    snippet_preview,
+    snippet_versions,
+    template_preview,
+    template_versions,
+)
 from responder.web.auth import requires_supervisor
 
 
@@ -118,4 +139,283 @@ def dashboard_csv(
     )
 
 
-ROUTES = [dashboard_page, dashboard_csv]
+ROUTES: list[object] = [dashboard_page, dashboard_csv]
+
+
+# -- templates and snippets ----------------------------------------------------------------------
+
+
+class PreviewRequest(Struct):
+    body: str
+    message_id: int | None = None
+    customer_id: int | None = None
+
+
+class PreviewResponse(Struct):
+    text: str
+    error: str
+
+
+class EditForm(Struct):
+    body: str
+    message_id: str = ""
+    customer_id: str = ""
+    title: str | None = None
+
+
+def _int(value: str | int | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    return int(value) if value and str(value).isdigit() else None
+
+
+def _user(request: Request) -> StaffUser:
+    user = request.user
+    assert isinstance(user, StaffUser)
+    return user
+
+
+@get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])
+def content_list(request: Request) -> Template:
+    with _rt(request).factory() as session:
+        templates = sorted(live_templates(session).values(), key=lambda t: t.name)
+        snippets = sorted(live_snippets_all(session), key=lambda s: s.key)
+        rows = {
+            "templates": [
+                (t.id, template_key(t.name, t.language, t.tone), t.version, t.author, t.created_at)
+                for t in templates
+            ],
+            "snippets": [
+                (s.id, s.key, s.title, s.version, s.author, s.created_at) for s in snippets
+            ],
+        }
+    return Template("supervisor/content_list.html", context={"user": request.user, **rows})
+
+
+def _editor_context(
+    request: Request,
+    kind: str,
+    item_id: int,
+    *,
+    body: str | None = None,
+    message_id: int | None = None,
+    customer_id: int | None = None,
+    diff: int | None = None,
+    error: str = "",
+    notice: str = "",
+) -> dict[str, object]:
+    rt = _rt(request)
+    with rt.factory() as session:
+        choices = preview_choices(session)
+        if message_id is None and choices["messages"]:
+            message_id = choices["messages"][0][0]
+        if kind == "templates":
+            item = session.get(TemplateRow, item_id)
+            if item is None:
+                raise NotFoundException(f"template {item_id} not found")
+            versions = template_versions(session, item)
+            title = template_key(item.name, item.language, item.tone)
+            live = versions[0]
+            text = body if body is not None else live.body
+            preview = template_preview(session, rt.settings, live.id, text, message_id, customer_id)
+        else:
+            item = session.get(Snippet, item_id)
+            if item is None:
+                raise NotFoundException(f"snippet {item_id} not found")
+            versions = snippet_versions(session, item.key)
+            live = versions[0]
+            title = f"snippet {item.key}"
+            text = body if body is not None else live.body
+            preview = snippet_preview(session, rt.settings, live.id, text, message_id, customer_id)
+        history = [
+            {"id": v.id, "version": v.version, "author": v.author, "at": v.created_at}
+            for v in versions
+        ]
+        shown = next((v for v in versions if v.id == diff), versions[0])
+        before = next((v for v in versions if v.version < shown.version), None)
+        diff_rows = diff_lines(
+            before.body if before else "",
+            shown.body,
+            f"version {before.version}" if before else "(nothing)",
+            f"version {shown.version}",
+        )
+    return {
+        "user": request.user,
+        "kind": kind,
+        "item_id": live.id,
+        "title": title,
+        "snippet_title": getattr(live, "title", None),
+        "body": text,
+        "live_version": live.version,
+        "preview": preview,
+        "history": history,
+        "diff": diff_rows,
+        "diff_version": shown.version,
+        "choices": choices,
+        "message_id": message_id,
+        "customer_id": customer_id,
+        "error": error,
+        "notice": notice,
+    }
+
+
+def _page(request: Request, kind: str, item_id: int, **query: Any) -> Template:
+    context = _editor_context(request, kind, item_id, **query)
+    return Template("supervisor/editor.html", context=context)
+
+
+def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response[Any]:
+    rt = _rt(request)
+    message_id, customer_id = _int(data.message_id), _int(data.customer_id)
+    author = _user(request).username
+    try:
+        with transaction(rt.factory) as session:
+            if kind == "templates":
+                saved: TemplateRow | Snippet = save_template(
+                    session, rt.settings, item_id, data.body, author
+                )
+            else:
+                saved = save_snippet(
+                    session, rt.settings, item_id, data.body, author, title=data.title
+                )
+            saved_id, saved_version = saved.id, saved.version
+    except ContentError as exc:
+        context = _editor_context(
+            request,
+            kind,
+            item_id,
+            body=data.body,
+            message_id=message_id,
+            customer_id=customer_id,
+            error=str(exc),
+        )
+        return Template("supervisor/editor.html", context=context, status_code=422)
+    query = {"notice": f"Saved: version {saved_version} is live."}
+    if message_id:
+        query["message"] = str(message_id)
+    if customer_id:
+        query["customer"] = str(customer_id)
+    return Redirect(f"/supervisor/{kind}/{saved_id}", query_params=query)
+
+
+def _preview(request: Request, kind: str, item_id: int, data: PreviewRequest) -> PreviewResponse:
+    rt = _rt(request)
+    render = template_preview if kind == "templates" else snippet_preview
+    with rt.factory() as session:
+        result = render(session, rt.settings, item_id, data.body, data.message_id, data.customer_id)
+    return PreviewResponse(text=result.text, error=result.error)
+
+
+def _rollback(request: Request, kind: str, item_id: int) -> Redirect:
+    rt = _rt(request)
+    undo = rollback_template if kind == "templates" else rollback_snippet
+    try:
+        with transaction(rt.factory) as session:
+            restored = undo(session, rt.settings, item_id, _user(request).username)
+            target, version = restored.id, restored.version
+    except ContentError as exc:
+        return Redirect(f"/supervisor/{kind}/{item_id}", query_params={"notice": str(exc)})
+    notice = f"Rolled back: version {version} is live."
+    return Redirect(f"/supervisor/{kind}/{target}", query_params={"notice": notice})
+
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+@get("/supervisor/templates/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
+def template_editor(
+    request: Request,
+    item_id: int,
+    message: int | None = None,
+    customer: int | None = None,
+    diff: int | None = None,
+    notice: str = "",
+) -> Template:
+    return _page(
+        request,
+        "templates",
+        item_id,
+        message_id=message,
+        customer_id=customer,
+        diff=diff,
+        notice=notice,
+    )
+
+
+@post("/supervisor/templates/{item_id:int}/save", sync_to_thread=True, guards=[requires_supervisor])
+def template_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]) -> Response[Any]:
+    return _save(request, "templates", item_id, data)
+
+
+@post(
+    "/supervisor/templates/{item_id:int}/preview",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def template_preview_route(request: Request, item_id: int, data: PreviewRequest) -> PreviewResponse:
+    return _preview(request, "templates", item_id, data)
+
+
+@post(
+    "/supervisor/templates/{item_id:int}/rollback",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def template_rollback(request: Request, item_id: int) -> Redirect:
+    return _rollback(request, "templates", item_id)
+
+
+@get("/supervisor/snippets/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
+def snippet_editor(
+    request: Request,
+    item_id: int,
+    message: int | None = None,
+    customer: int | None = None,
+    diff: int | None = None,
+    notice: str = "",
+) -> Template:
+    return _page(
+        request,
+        "snippets",
+        item_id,
+        message_id=message,
+        customer_id=customer,
+        diff=diff,
+        notice=notice,
+    )
+
+
+@post("/supervisor/snippets/{item_id:int}/save", sync_to_thread=True, guards=[requires_supervisor])
+def snippet_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]) -> Response[Any]:
+    return _save(request, "snippets", item_id, data)
+
+
+@post(
+    "/supervisor/snippets/{item_id:int}/preview",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def snippet_preview_route(request: Request, item_id: int, data: PreviewRequest) -> PreviewResponse:
+    return _preview(request, "snippets", item_id, data)
+
+
+@post(
+    "/supervisor/snippets/{item_id:int}/rollback",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def snippet_rollback(request: Request, item_id: int) -> Redirect:
+    return _rollback(request, "snippets", item_id)
+
+
+ROUTES += [
+    content_list,
+    template_editor,
+    template_save,
+    template_preview_route,
+    template_rollback,
+    snippet_editor,
+    snippet_save,
+    snippet_preview_route,
+    snippet_rollback,
+]

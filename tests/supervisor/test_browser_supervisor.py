@@ -1,0 +1,71 @@
+"""A supervisor edits a template in a real browser (Debian Chromium): errors show, never go live."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from responder.db.models import Template
+from responder.runtime import Runtime
+from tests.browser_support import ARTIFACTS, browser
+from tests.helpers import staff
+from tests.live_server import serve
+from tests.supervisor.history import waiting_message
+
+PASSWORD = "correct horse battery"
+
+
+def _log_in(page: object, base: str, username: str) -> None:
+    page.goto(f"{base}/login?next=/supervisor/templates")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", username)  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base}/supervisor/templates")  # type: ignore[attr-defined]
+
+
+def _versions(rt: Runtime) -> list[int]:
+    with rt.factory() as session:
+        return sorted(
+            session.scalars(select(Template.version).where(Template.name == "intents/roaming"))
+        )
+
+
+def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    waiting_message(rt, 1)
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("text=intents/roaming.en.j2")
+        page.wait_for_selector("#body")
+        preview = page.locator("#preview")
+        assert "Safe travels" in preview.inner_text()
+
+        # A typo: the preview shows the error in place, as the supervisor types.
+        page.fill("#body", "{{ customer.first_nam }}, thanks for writing.")
+        page.locator("#preview-error").filter(has_text="first_nam").wait_for()
+        assert preview.inner_text() == ""
+        page.click("#save")
+        page.locator("#save-error").filter(has_text="not saved").wait_for()
+        assert "first_nam" in page.locator("#save-error").inner_text()
+        assert page.input_value("#body").startswith("{{ customer.first_nam }}")
+        assert _versions(rt) == [1]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "template-error.png"), full_page=True)
+
+        # Fixed: the preview changes as it is typed, and saving makes version 2 live.
+        fixed = (
+            '{% extends "layout.en.j2" %}\n{% block body %}\n'
+            "Thanks for writing about roaming on the {{ customer.plan or 'your' }} plan.\n"
+            "{% endblock %}\n"
+        )
+        page.fill("#body", fixed)
+        page.locator("#preview").filter(has_text="Thanks for writing about roaming").wait_for()
+        assert page.locator("#preview-error").is_hidden()
+        page.click("#save")
+        page.locator("#notice").filter(has_text="version 2 is live").wait_for()
+        history = page.locator("#history tbody tr")
+        assert history.count() == 2
+        assert "2 (live)" in history.nth(0).inner_text() and "sue" in history.nth(0).inner_text()
+        assert "+Thanks for writing about roaming" in page.locator("#diff").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "template-saved.png"), full_page=True)
+    assert _versions(rt) == [1, 2]

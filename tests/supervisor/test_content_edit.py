@@ -1,0 +1,103 @@
+"""Supervisors edit templates and snippets: failing versions are refused, history and roll-back."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import AuditEntry, Snippet, Template
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import staff
+from tests.supervisor.history import waiting_message
+from tests.test_web_security import csrf, login
+
+
+def _roaming(rt: Runtime) -> Template:
+    with rt.factory() as session:
+        return session.scalar(select(Template).where(Template.name == "intents/roaming"))
+
+
+def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    message_id = waiting_message(rt, 1)
+    original = _roaming(rt)
+    url = f"/supervisor/templates/{original.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        page = client.get(url, params={"message": message_id})
+        assert "Thanks for getting in touch about using your phone abroad." in page.text
+
+        for broken, problem in (
+            ("{% if customer.plan %}no end", "syntax error"),
+            ("Hello {{ customer.shoe_size }}", "shoe_size"),
+            ("{{ customer.__class__.__mro__ }}", "unsafe"),
+        ):
+            preview = client.post(
+                f"{url}/preview",
+                json={"body": broken, "message_id": message_id},
+                headers={"x-csrftoken": token},
+            )
+            assert preview.status_code == 201 and problem in preview.json()["error"], preview.text
+            refused = client.post(f"{url}/save", data={"body": broken, "_csrf_token": token})
+            assert refused.status_code == 422
+            assert "not saved" in refused.text and problem in refused.text
+        assert _roaming_versions(rt) == [1]
+
+        fixed = original.body.replace("Safe travels", "Have a great trip")
+        saved = client.post(
+            f"{url}/save", data={"body": fixed, "message_id": str(message_id), "_csrf_token": token}
+        )
+        assert saved.status_code == 200 and "version 2 is live" in saved.text
+        assert "Have a great trip" in saved.text
+        assert re.search(r'diff-del">-Safe travels', saved.text)
+        assert re.search(r'diff-add">\+Have a great trip', saved.text)
+
+        rolled = client.post(f"{url}/rollback", data={"_csrf_token": token})
+        assert "version 3 is live" in rolled.text
+    assert _roaming_versions(rt) == [1, 2, 3]
+    with rt.factory() as session:
+        live = session.scalar(
+            select(Template).where(Template.name == "intents/roaming", Template.version == 3)
+        )
+        assert live.body == original.body and live.author == "sue"
+        actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert actions[-2:] == ["template.save", "template.rollback"]
+
+
+def _roaming_versions(rt: Runtime) -> list[int]:
+    with rt.factory() as session:
+        return sorted(
+            session.scalars(select(Template.version).where(Template.name == "intents/roaming"))
+        )
+
+
+def test_snippet_edit_creates_a_version_and_refuses_bad_ones(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with rt.factory() as session:
+        snippet = session.scalar(select(Snippet).where(Snippet.key == "billing-roaming-charges"))
+    url = f"/supervisor/snippets/{snippet.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        bad = client.post(
+            f"{url}/save", data={"body": "Dear {{ customer.nope }}", "_csrf_token": token}
+        )
+        assert bad.status_code == 422 and "nope" in bad.text
+        good = client.post(
+            f"{url}/save",
+            data={
+                "body": "Dear {{ customer.first_name or 'customer' }}, roaming is free.",
+                "_csrf_token": token,
+            },
+        )
+        assert "version 2 is live" in good.text
+    with rt.factory() as session:
+        versions = session.scalars(
+            select(Snippet).where(Snippet.key == snippet.key).order_by(Snippet.version)
+        ).all()
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[1].intents == versions[0].intents and versions[1].author == "sue"
