@@ -26,6 +26,7 @@ from responder.customers.value import assign_tiers, rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
 
 KINDS = ("customers", "subscriptions", "cases", "interactions")
+CUSTOMERS = Customer.__table__
 Progress = Callable[[int], None]
 
 
@@ -267,13 +268,13 @@ def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSum
         accepted.append(parsed)
     now = datetime.now(UTC)
     new = [p for p in accepted if p.external_id not in ids]
+    old = [p for p in accepted if p.external_id in ids]
     if new:
         created = session.execute(
-            insert(Customer).returning(Customer.external_id, Customer.id),
+            insert(CUSTOMERS).returning(CUSTOMERS.c.external_id, CUSTOMERS.c.id),
             [{"external_id": p.external_id, **p.values} for p in new],
         )
         ids.update(dict(created.tuples().all()))
-    old = [p for p in accepted if p not in new]
     if old:
         session.execute(
             update(Customer),
@@ -286,7 +287,7 @@ def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSum
         if (kind, value) not in owners
     ]
     if identities:
-        session.execute(insert(CustomerIdentity), identities)
+        session.execute(insert(CustomerIdentity.__table__), identities)
     summary.created += len(new)
     summary.updated += len(old)
     return [ids[p.external_id] for p in accepted]
