@@ -157,6 +157,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0 if not summary.errors else 1
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.customers.value import recompute_tiers
+    from responder.db.session import transaction
+
+    settings = _settings(args)
+    rt = prepare(settings)
+    with transaction(rt.factory) as session:
+        recompute_tiers(session, settings.value)
+    print("value scores and tiers recomputed")
+    return 0
+
+
 def cmd_retry(args: argparse.Namespace) -> int:
     from responder.bootstrap import prepare
     from responder.db.session import transaction
@@ -220,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
         one = imp.add_parser(kind, help=what)
         one.add_argument("file")
         one.set_defaults(func=cmd_import)
+
+    people = sub.add_parser("customers", help="the single customer view").add_subparsers(
+        dest="customers_command", required=True
+    )
+    people.add_parser(
+        "rescore", help="recompute value scores and tiers (after changing [value] settings)"
+    ).set_defaults(func=cmd_rescore)
 
     retry = sub.add_parser("retry", help="send a quarantined or failed message through again")
     retry.add_argument("message_id", type=int)
