@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.engine import Engine
 
 from responder.channels.maildir_source import MaildirSource, ensure_channel
+from responder.channels.social.ingest import retry_unprocessed
 from responder.classify.embedder import Embedder
 from responder.config import Settings
 from responder.content import seed_all
@@ -40,4 +43,5 @@ def pollers(rt: Runtime) -> list[Poller]:
         channel_id = ensure_channel(rt.factory, settings.name, "maildir", settings.address)
         source = MaildirSource(rt.settings.path(settings.path), channel_id)
         found.append(lambda: source.poll(rt.factory))
+    found.append(lambda: retry_unprocessed(rt.factory, older_than=timedelta(minutes=1)))
     return found

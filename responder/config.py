@@ -200,6 +200,24 @@ class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
     page_size: int = 50
 
 
+class SocialSettings(msgspec.Struct, forbid_unknown_fields=True):
+    meta_app_secret_env: str = "RESPONDER_META_APP_SECRET"
+    meta_verify_token_env: str = "RESPONDER_META_VERIFY_TOKEN"
+    graph_base_url: str = "https://graph.facebook.com"
+    instagram_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v21.0"
+    messenger_token_env: str = "RESPONDER_MESSENGER_TOKEN"
+    instagram_token_env: str = "RESPONDER_INSTAGRAM_TOKEN"
+    whatsapp_token_env: str = "RESPONDER_WHATSAPP_TOKEN"
+    whatsapp_template: str = ""
+    whatsapp_template_language: str = "en"
+    window_hours: float = 24.0
+    x_base_url: str = "https://api.x.com"
+    x_consumer_secret_env: str = "RESPONDER_X_CONSUMER_SECRET"
+    x_token_env: str = "RESPONDER_X_TOKEN"
+    timeout_seconds: float = 15.0
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
@@ -215,6 +233,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     value: ValueSettings = msgspec.field(default_factory=ValueSettings)
     churn: ChurnSettings = msgspec.field(default_factory=ChurnSettings)
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    social: SocialSettings = msgspec.field(default_factory=SocialSettings)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -240,6 +259,8 @@ _POSITIVE = {
     ("queue", "sla_minutes_low"),
     ("queue", "soft_claim_minutes"),
     ("queue", "page_size"),
+    ("social", "window_hours"),
+    ("social", "timeout_seconds"),
 }
 
 

@@ -13,6 +13,7 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from responder.channels.social.senders import length_problem
 from responder.config import OutboundSettings
 from responder.db.models import (
     AuditEntry,
@@ -197,6 +198,10 @@ def approve(
         session.add(draft)
         session.flush()
         action = "edit"
+    channel = session.get(Channel, message.channel_id)
+    problem = length_problem(channel.kind, draft.body.strip()) if channel else None
+    if problem:
+        raise ReviewError(problem)
     item = queue_reply(session, message, draft, outbound, auto_submitted=auto_submitted)
     session.add(
         ReviewAction(

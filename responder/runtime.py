@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.channels.delivery import Sender
 from responder.channels.maildir_outbox import MaildirOutbox
 from responder.channels.smtp import SmtpSender
+from responder.channels.social.senders import SenderByKind, SocialSender
 from responder.classify.embedder import Embedder
 from responder.classify.nearest import NearestExampleClassifier
 from responder.config import Settings
@@ -63,9 +64,13 @@ class Runtime:
 
     @cached_property
     def sender(self) -> Sender:
+        """Picks the sender by the reply's channel kind: email, or a social platform's API."""
+        email: Sender
         if self.settings.outbound.transport == "smtp":
-            return SmtpSender(self.settings.smtp, self.settings.outbound)
-        return MaildirOutbox(self.settings.path(self.settings.outbound.sent_maildir))
+            email = SmtpSender(self.settings.smtp, self.settings.outbound)
+        else:
+            email = MaildirOutbox(self.settings.path(self.settings.outbound.sent_maildir))
+        return SenderByKind(email, SocialSender(self.settings.social))
 
     def message_vectors(self, ids: Sequence[int], texts: Sequence[str]) -> np.ndarray:
         """Each message text is embedded once; later stages reuse the vector."""

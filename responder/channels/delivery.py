@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -18,6 +19,18 @@ class PermanentDeliveryError(Exception):
     """The other side refused for good (5xx, 4xx from an API); shown to staff as is."""
 
 
+class DeliveryHeld(PermanentDeliveryError):
+    """Not sent, and not worth retrying as is (a platform's reply window closed): staff decide."""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What the other side told us: its id for the sent message, and anything staff should know."""
+
+    external_id: str = ""
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class OutgoingReply:
     outbox_id: int
@@ -27,10 +40,14 @@ class OutgoingReply:
     raw: bytes
     body: str
     subject: str
+    # social: our account id on the platform (Page, WhatsApp number, X user), and when the
+    # customer last wrote (the reply window opens then)
+    channel_address: str = ""
+    customer_wrote_at: datetime | None = None
 
 
 class Sender(Protocol):
-    def deliver(self, reply: OutgoingReply) -> None: ...
+    def deliver(self, reply: OutgoingReply) -> DeliveryResult | None: ...
 
     def was_delivered(self, reply: OutgoingReply) -> bool | None:
         """After a crash mid-send: True, False, or None when it cannot be known."""

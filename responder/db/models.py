@@ -238,6 +238,8 @@ class Message(Base):
     customer_tier: Mapped[str] = mapped_column(String(30), default="")
     viewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     viewed_at: Mapped[datetime | None] = mapped_column()
+    # social DMs: platform id, handle, display name, followers (None for email)
+    sender_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Attachment(Base):
@@ -338,6 +340,21 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # social: the platform's id for the sent message, and what the platform reported since
+    external_id: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
+    delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
+
+
+class WebhookDelivery(Base):
+    """The raw body of every signed webhook POST, stored before it is split into messages."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # meta, x
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str] = mapped_column(Text, default="")
 
 
 class Template(Base):

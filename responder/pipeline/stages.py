@@ -10,15 +10,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.channels.delivery import (
+    DeliveryHeld,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
 )
+from responder.channels.social import SOCIAL_KINDS
 from responder.content import live_templates
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
 from responder.customers.context import resolve_email_sender
@@ -39,9 +42,10 @@ from responder.knowledge.retrieve import intent_weights, rank_snippets
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
 from responder.mail.threading_keys import normalise_subject
+from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, urgency_of
-from responder.review import approve, current_draft
+from responder.review import ReviewError, approve, current_draft
 from responder.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,10 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
 def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
     channel = session.get(Channel, message.channel_id)
     assert channel is not None
+    if channel.kind in SOCIAL_KINDS:
+        result = parse_social(session, message, channel)
+        _move(message, result.state, result.reason)
+        return
     if channel.kind not in EMAIL_KINDS:
         return
     limit = rt.settings.pipeline.max_message_bytes
@@ -286,13 +294,19 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 and (message.intent_confidence or 0.0) >= float(threshold)
             ):
                 session.flush()
-                approve(session, message_id, None, rt.settings.outbound, auto_submitted=True)
+                try:
+                    with session.begin_nested():
+                        approve(
+                            session, message_id, None, rt.settings.outbound, auto_submitted=True
+                        )
+                except ReviewError as exc:
+                    message.state_reason = f"not sent automatically: {exc}"
 
 
 # -- send ----------------------------------------------------------------------------------------
 
 
-def _reply_for(item: OutboxItem, kind: str) -> OutgoingReply:
+def _reply_for(item: OutboxItem, kind: str, **details: Any) -> OutgoingReply:
     return OutgoingReply(
         outbox_id=item.id,
         channel_kind=kind,
@@ -301,6 +315,7 @@ def _reply_for(item: OutboxItem, kind: str) -> OutgoingReply:
         raw=item.raw or b"",
         body=item.body,
         subject=item.subject,
+        **details,
     )
 
 
@@ -320,7 +335,8 @@ def _send_one(rt: Runtime, message_id: int) -> None:
         if item is None or channel is None:
             _move(message, State.FAILED, "approved but no reply in the outbox")
             return
-        reply = _reply_for(item, channel.kind)
+        details = reply_details(session, message, channel) if channel.kind in SOCIAL_KINDS else {}
+        reply = _reply_for(item, channel.kind, **details)
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
             if delivered:
@@ -338,7 +354,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
         item.attempts += 1
         message.state = State.SENDING
     try:
-        rt.sender.deliver(reply)
+        result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
         with transaction(rt.factory) as session:
             message = session.get(Message, message_id)
@@ -363,15 +379,20 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
-            item.state = "failed"
+            held = isinstance(exc, DeliveryHeld)
+            item.state = "held" if held else "failed"
             item.last_error = str(exc)
-            _move(message, State.FAILED, f"delivery refused: {exc}")
+            _move(message, State.FAILED, str(exc) if held else f"delivery refused: {exc}")
         return
     with transaction(rt.factory) as session:
         message = session.get(Message, message_id)
         item = session.get(OutboxItem, reply.outbox_id)
         assert message is not None and item is not None
+        if result is not None:
+            item.external_id = result.external_id
         _mark_sent(session, message, item)
+        if result is not None and result.note:
+            message.state_reason = result.note
 
 
 def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:

@@ -63,6 +63,7 @@ from responder.web.views import (
     queue_counts,
     queue_items,
 )
+from responder.web.webhooks import WEBHOOK_ROUTES
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = ["^/login$", "^/healthz$", "^/webhooks/", "^/static/", "^/api/login$"]
@@ -546,6 +547,7 @@ ROUTES = [
     reject_form,
     retry_form,
     healthz,
+    *WEBHOOK_ROUTES,
     api_login,
     api_queue,
     api_message,

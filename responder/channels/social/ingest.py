@@ -1,0 +1,194 @@
+"""The webhook edge: the raw body is committed first, then split into queue rows and receipts.
+
+A body that cannot be split keeps its raw row with the reason; a customer message becomes a
+`received` message keyed by the platform's message id, so a redelivery stores nothing new;
+echoes and statuses update the outbox and are never drafted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
+from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
+from responder.db.session import transaction
+from responder.pipeline.states import State
+
+log = logging.getLogger(__name__)
+
+#: A receipt never moves the outbox backwards (a late "delivered" after "read" changes nothing).
+RANK = {"": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 9}
+PLATFORM = {"messenger": "Messenger", "instagram": "Instagram", "whatsapp": "WhatsApp", "x": "X"}
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    delivery_id: int
+    stored: int = 0
+    duplicates: int = 0
+    receipts: int = 0
+    ignored: tuple[str, ...] = ()
+    malformed: str = ""
+
+    def summary(self) -> str:
+        if self.malformed:
+            return f"malformed: {self.malformed}"
+        parts = [
+            f"{self.stored} stored",
+            f"{self.duplicates} already stored",
+            f"{self.receipts} outbox updates",
+        ]
+        return ", ".join(parts) + "".join(f"; ignored: {r}" for r in self.ignored)
+
+
+def record_delivery(factory: sessionmaker[Session], source: str, body: bytes) -> int:
+    """Raw first: committed before any parsing, so nothing a platform sent is lost."""
+    with transaction(factory) as session:
+        delivery = WebhookDelivery(source=source, body=body)
+        session.add(delivery)
+        session.flush()
+        return delivery.id
+
+
+def ingest(factory: sessionmaker[Session], source: str, body: bytes) -> IngestOutcome:
+    return process_delivery(factory, record_delivery(factory, source, body))
+
+
+def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> IngestOutcome:
+    with transaction(factory) as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            raise LookupError(f"webhook delivery {delivery_id} not found")
+        try:
+            payload = json.loads(delivery.body)
+            split = (split_meta if delivery.source == "meta" else split_x)(payload)
+        except (ValueError, RecursionError) as exc:
+            outcome = IngestOutcome(delivery_id, malformed=str(exc)[:500] or type(exc).__name__)
+        else:
+            stored = sum(_store_message(session, dm) for dm in split.messages)
+            outcome = IngestOutcome(
+                delivery_id,
+                stored=stored,
+                duplicates=len(split.messages) - stored,
+                receipts=sum(apply_receipt(session, r) for r in split.receipts),
+                ignored=tuple(split.ignored),
+            )
+        delivery.outcome = outcome.summary()
+        delivery.processed_at = utcnow()
+    if outcome.malformed or outcome.ignored:
+        log.warning("%s webhook %s: %s", delivery.source, delivery_id, outcome.summary())
+    else:
+        log.info("%s webhook %s: %s", delivery.source, delivery_id, outcome.summary())
+    return outcome
+
+
+def retry_unprocessed(factory: sessionmaker[Session], older_than: timedelta) -> int:
+    """Bodies stored but never split (the process died in between) are split now."""
+    with factory() as session:
+        ids = list(
+            session.scalars(
+                select(WebhookDelivery.id).where(
+                    WebhookDelivery.processed_at.is_(None),
+                    WebhookDelivery.received_at < utcnow() - older_than,
+                )
+            )
+        )
+    return sum(process_delivery(factory, i).stored for i in ids)
+
+
+def channel_for(session: Session, kind: str, account_id: str, *, create: bool) -> Channel | None:
+    """One channel per platform account (Page, Instagram account, WhatsApp number, X user)."""
+    query = select(Channel).where(Channel.kind == kind, Channel.address == account_id)
+    channel = session.scalar(query)
+    if channel is not None or not create:
+        return channel
+    try:
+        with session.begin_nested():
+            channel = Channel(name=f"{kind}:{account_id}", kind=kind, address=account_id)
+            session.add(channel)
+    except IntegrityError:
+        channel = session.scalar(query)
+    return channel
+
+
+def _store_message(session: Session, dm: InboundDM) -> bool:
+    channel = channel_for(session, dm.kind, dm.account_id, create=True)
+    assert channel is not None
+    key = dm.external_key[:500]
+    exists = session.scalar(
+        select(Message.id).where(Message.channel_id == channel.id, Message.external_key == key)
+    )
+    if exists:
+        return False
+    raw = json.dumps(dm.document, ensure_ascii=False, sort_keys=True).encode()
+    try:
+        with session.begin_nested():
+            session.add(
+                Message(
+                    channel_id=channel.id,
+                    direction="in",
+                    external_key=key,
+                    raw=raw,
+                    raw_size=len(raw),
+                    state=State.RECEIVED,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def apply_receipt(session: Session, receipt: Receipt) -> int:
+    """Echo, delivered, read or failed: find our sent replies it speaks of and record it."""
+    channel = channel_for(session, receipt.kind, receipt.account_id, create=False)
+    if channel is None:
+        return 0
+    items: dict[int, OutboxItem] = {}
+    ids = [i for i in receipt.external_ids if i]
+    if ids:
+        for item in session.scalars(
+            select(OutboxItem).where(
+                OutboxItem.channel_id == channel.id, OutboxItem.external_id.in_(ids)
+            )
+        ):
+            items[item.id] = item
+    if receipt.watermark is not None and receipt.recipient_id:
+        lower = [s for s, rank in RANK.items() if rank < RANK[receipt.status]]
+        for item in session.scalars(
+            select(OutboxItem).where(
+                OutboxItem.channel_id == channel.id,
+                OutboxItem.state == "sent",
+                OutboxItem.sent_at <= receipt.watermark,
+                OutboxItem.delivery_status.in_(lower),
+            )
+        ):
+            if receipt.recipient_id in (item.recipients or []):
+                items[item.id] = item
+    if not items:
+        log.info("%s %s receipt matches no reply we sent", receipt.kind, receipt.status)
+    for item in items.values():
+        _record(session, item, receipt)
+    return len(items)
+
+
+def _record(session: Session, item: OutboxItem, receipt: Receipt) -> None:
+    if RANK[receipt.status] <= RANK.get(item.delivery_status, 0):
+        return
+    item.delivery_status = receipt.status
+    if receipt.status != "failed":
+        return
+    platform = PLATFORM.get(receipt.kind, receipt.kind)
+    item.state = "failed"
+    reason = receipt.error or "no reason given"
+    item.last_error = f"{platform} could not deliver the reply: {reason}"
+    message = session.get(Message, item.message_id)
+    if message is not None and message.state == State.SENT:
+        message.state = State.FAILED
+        message.state_reason = item.last_error

@@ -1,0 +1,249 @@
+"""Customer DMs posted as the platforms post them: stored raw, once, drafted, on a customer."""
+
+from __future__ import annotations
+
+import json
+
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.db.models import (
+    Attachment,
+    Channel,
+    Conversation,
+    Customer,
+    Draft,
+    Message,
+    WebhookDelivery,
+)
+from responder.pipeline.worker import Worker, state_counts
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.social.payloads import (
+    PAGE_ID,
+    WA_PHONE_NUMBER_ID,
+    X_ACCOUNT,
+    encode,
+    instagram_message,
+    messenger_message,
+    post_meta,
+    post_x,
+    whatsapp_message,
+    x_dm,
+)
+
+
+def _inbound(rt: Runtime) -> list[Message]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(select(Message).where(Message.direction == "in").order_by(Message.id))
+        )
+
+
+def test_a_messenger_message_is_stored_raw_then_drafted_for_review(
+    rt: Runtime, worker: Worker
+) -> None:
+    payload = messenger_message("My bill doubled this month and nobody can tell me why")
+    with TestClient(create_app(rt)) as client:
+        response = post_meta(client, payload)
+        assert response.status_code == 200
+        assert response.json()["stored"] == 1
+    (message,) = _inbound(rt)
+    event = payload["entry"][0]["messaging"][0]
+    assert message.state == "received"
+    assert message.external_key == event["message"]["mid"]
+    assert json.loads(message.raw)["event"] == event
+    worker.drain()
+    (message,) = _inbound(rt)
+    assert message.state == "in_review"
+    assert message.sender_address == "6543210987654321"
+    assert message.text == "My bill doubled this month and nobody can tell me why"
+    assert message.intent
+    with rt.factory() as session:
+        channel = session.get(Channel, message.channel_id)
+        assert (channel.kind, channel.address) == ("messenger", PAGE_ID)
+        conversation = session.get(Conversation, message.conversation_id)
+        assert conversation.thread_key == f"{PAGE_ID}:6543210987654321"
+        draft = session.scalar(select(Draft).where(Draft.message_id == message.id))
+        assert draft is not None and draft.body.strip()
+        delivery = session.scalar(select(WebhookDelivery))
+        assert delivery.body == encode(payload)
+        assert delivery.outcome.startswith("1 stored")
+
+
+def test_redelivered_events_are_stored_once(rt: Runtime, worker: Worker) -> None:
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, messenger_message()).json()["stored"] == 1
+        assert post_meta(client, whatsapp_message()).json()["stored"] == 1
+        assert post_x(client, x_dm()).json()["stored"] == 1
+        again = [
+            post_meta(client, messenger_message()).json(),
+            post_meta(client, whatsapp_message()).json(),
+            post_x(client, x_dm()).json(),
+        ]
+    assert [(r["stored"], r["duplicates"]) for r in again] == [(0, 1)] * 3
+    assert len(_inbound(rt)) == 3
+    with rt.factory() as session:
+        assert session.scalar(select(func.count(WebhookDelivery.id))) == 6
+    worker.drain()
+    assert state_counts(rt)["in_review"] == 3
+
+
+def test_messages_from_one_person_share_a_conversation(rt: Runtime, worker: Worker) -> None:
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message("My bill is wrong", mid="m_1"))
+        worker.drain()
+        post_meta(client, messenger_message("Hello?? anyone there", mid="m_2"))
+        post_meta(client, messenger_message("Roaming question", mid="m_3", psid="999"))
+    worker.drain()
+    first, second, other = _inbound(rt)
+    assert first.conversation_id == second.conversation_id != other.conversation_id
+    assert first.customer_id == second.customer_id != other.customer_id
+    with rt.factory() as session:
+        stale = session.scalar(select(Draft.stale).where(Draft.message_id == first.id))
+    assert stale, "the customer wrote again, so the first draft no longer fits"
+
+
+def test_instagram_message_becomes_an_instagram_conversation(rt: Runtime, worker: Worker) -> None:
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, instagram_message()).json()["stored"] == 1
+    worker.drain()
+    (message,) = _inbound(rt)
+    assert message.state == "in_review"
+    assert message.sender_profile == {"platform_id": "1254459154682919"}
+    with rt.factory() as session:
+        assert session.get(Channel, message.channel_id).kind == "instagram"
+
+
+def test_x_dm_keeps_handle_name_and_followers(rt: Runtime, worker: Worker) -> None:
+    with TestClient(create_app(rt)) as client:
+        response = post_x(client, x_dm(screen_name="furiouscamper", name="Jordan B", followers=22))
+        assert response.json()["stored"] == 1
+    worker.drain()
+    (message,) = _inbound(rt)
+    assert message.state == "in_review"
+    assert message.sender_profile == {
+        "platform_id": "3001969357",
+        "handle": "furiouscamper",
+        "display_name": "Jordan B",
+        "followers": 22,
+    }
+    assert message.sender_name == "Jordan B"
+    with rt.factory() as session:
+        customer = session.get(Customer, message.customer_id)
+        assert customer.provisional and customer.followers == 22
+        identities = {(i.kind, i.value) for i in customer.identities}
+        assert identities == {("x_id", "3001969357"), ("x_handle", "furiouscamper")}
+        conversation = session.get(Conversation, message.conversation_id)
+        assert conversation.thread_key == f"3001969357-{X_ACCOUNT}"
+
+
+def test_whatsapp_and_email_from_the_same_customer_land_on_one_customer(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, make_email(), "aoife-email")
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, whatsapp_message(wa_id="353855550101")).status_code == 200
+    worker.drain()
+    (whatsapp,) = [m for m in _inbound(rt) if m.external_key.startswith("wamid.")]
+    (email,) = [m for m in _inbound(rt) if m.id != whatsapp.id]
+    assert email.customer_id == whatsapp.customer_id is not None
+    assert whatsapp.sender_address == "+353855550101"
+    with rt.factory() as session:
+        customer = session.get(Customer, whatsapp.customer_id)
+        assert (customer.external_id, customer.name) == ("C1001", "Aoife Murphy")
+        assert session.get(Channel, whatsapp.channel_id).address == WA_PHONE_NUMBER_ID
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{whatsapp.id}", headers=api_token(client)).json()
+    assert detail["customer"]["name"] == "Aoife Murphy"
+    assert ["phone", "+353855550101"] in detail["customer"]["identities"]
+
+
+def test_x_handle_in_the_customer_data_finds_the_customer(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    with TestClient(create_app(rt)) as client:
+        post_x(client, x_dm(screen_name="AoifeM", followers=2210))
+    worker.drain()
+    (message,) = _inbound(rt)
+    with rt.factory() as session:
+        customer = session.get(Customer, message.customer_id)
+        assert customer.external_id == "C1001"
+        assert customer.followers == 2210
+        assert ("x_id", "3001969357") in {(i.kind, i.value) for i in customer.identities}
+
+
+def test_attachments_and_reactions(rt: Runtime, worker: Worker) -> None:
+    photo = [{"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/bill.jpg"}}]
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message("", mid="m_photo", attachments=photo))
+        post_meta(client, whatsapp_message(wamid="wamid.reaction", message_type="reaction"))
+    worker.drain()
+    photo_message, reaction = _inbound(rt)
+    assert photo_message.state == "in_review"
+    assert photo_message.text == "[image]"
+    with rt.factory() as session:
+        kinds = session.scalars(
+            select(Attachment.content_type).where(Attachment.message_id == photo_message.id)
+        )
+        assert list(kinds) == ["image"]
+    assert reaction.state == "ignored"
+    assert "reaction" in reaction.state_reason
+
+
+def test_malformed_bodies_get_400_and_are_kept(rt: Runtime, worker: Worker) -> None:
+    bodies = [
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        encode({"object": "page"}),
+        encode({"object": "page", "entry": "nope"}),
+        encode({"object": "telepathy", "entry": []}),
+    ]
+    with TestClient(create_app(rt)) as client:
+        for body in bodies:
+            response = post_meta(client, body)
+            assert response.status_code == 400, body
+            assert response.json()["detail"].startswith("malformed")
+        assert post_x(client, encode({"direct_message_events": []})).status_code == 400
+    with rt.factory() as session:
+        deliveries = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [d.body for d in deliveries[: len(bodies)]] == bodies
+    assert all(d.outcome.startswith("malformed") and d.processed_at for d in deliveries)
+    assert _inbound(rt) == []
+
+
+def test_unknown_or_incomplete_events_are_ignored_with_a_reason(rt: Runtime) -> None:
+    postback = messenger_message()
+    event = postback["entry"][0]["messaging"][0]
+    del event["message"]
+    event["postback"] = {"title": "Get started", "payload": "START"}
+    no_sender = whatsapp_message()
+    del no_sender["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
+    follow = {"for_user_id": X_ACCOUNT, "follow_events": [{"type": "follow"}]}
+    with TestClient(create_app(rt)) as client:
+        first = post_meta(client, postback).json()
+        second = post_meta(client, no_sender).json()
+        third = post_x(client, follow).json()
+    assert first["stored"] == second["stored"] == third["stored"] == 0
+    assert "postback" in first["ignored"][0]
+    assert "without id or from" in second["ignored"][0]
+    assert "follow_events" in third["ignored"][0]
+    assert _inbound(rt) == []
+    with rt.factory() as session:
+        outcomes = session.scalars(select(WebhookDelivery.outcome)).all()
+    assert all("ignored" in o for o in outcomes)
+
+
+def test_a_corrupted_stored_event_is_quarantined_not_lost(rt: Runtime, worker: Worker) -> None:
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message())
+    (message,) = _inbound(rt)
+    with rt.factory() as session, session.begin():
+        session.get(Message, message.id).raw = b'{"platform": "messenger"}'
+    worker.drain()
+    (message,) = _inbound(rt)
+    assert message.state == "quarantined"
+    assert "no sender id" in message.state_reason

@@ -1,0 +1,304 @@
+"""Approved replies leave through the platforms' send APIs (a loopback receiver here)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Message, OutboxItem, utcnow
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+from tests.social.conftest import Receiver
+from tests.social.payloads import (
+    IG_ACCOUNT,
+    PAGE_ID,
+    WA_PHONE_NUMBER_ID,
+    instagram_message,
+    messenger_delivery,
+    messenger_echo,
+    messenger_message,
+    messenger_read,
+    post_meta,
+    post_x,
+    whatsapp_message,
+    whatsapp_status,
+    x_dm,
+    x_echo,
+    x_read,
+)
+
+REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
+
+
+def _receive_and_approve(
+    rt: Runtime,
+    worker: Worker,
+    payload: dict[str, Any],
+    *,
+    body: str | None = REPLY,
+    platform: str = "meta",
+) -> tuple[int, Any]:
+    """Post the event, draft it, approve it through the API; returns (message id, response)."""
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        post = post_x if platform == "x" else post_meta
+        assert post(client, payload).json()["stored"] == 1
+        worker.drain()
+        auth = api_token(client)
+        (item,) = client.get("/api/queue", headers=auth).json()
+        response = client.post(
+            f"/api/messages/{item['id']}/approve",
+            headers=auth,
+            json={} if body is None else {"body": body},
+        )
+    return item["id"], response
+
+
+def _state(rt: Runtime, message_id: int) -> tuple[Message, OutboxItem]:
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        return message, item
+
+
+def _post(rt: Runtime, payload: dict[str, Any], platform: str = "meta") -> dict[str, Any]:
+    with TestClient(create_app(rt)) as client:
+        response = (post_x if platform == "x" else post_meta)(client, payload)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def test_messenger_reply_is_sent_in_the_send_api_shape_and_tracked(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, response = _receive_and_approve(rt, worker, messenger_message())
+    assert response.status_code == 201, response.text
+    worker.drain()
+    (request,) = receiver.requests
+    assert request.path == f"/v21.0/{PAGE_ID}/messages"
+    assert request.headers["authorization"] == "Bearer page-token"
+    assert request.json == {
+        "recipient": {"id": "6543210987654321"},
+        "messaging_type": "RESPONSE",
+        "message": {"text": REPLY},
+    }
+    message, item = _state(rt, message_id)
+    assert message.state == "sent"
+    assert (item.state, item.external_id, item.delivery_status) == ("sent", "m_out0", "")
+
+    echo = _post(rt, messenger_echo("m_out0"))
+    assert (echo["stored"], echo["receipts"]) == (0, 1)
+    assert _state(rt, message_id)[1].delivery_status == "sent"
+    assert _post(rt, messenger_delivery(["m_out0"]))["receipts"] == 1
+    assert _state(rt, message_id)[1].delivery_status == "delivered"
+    assert _post(rt, messenger_read())["receipts"] == 1
+    assert _state(rt, message_id)[1].delivery_status == "read"
+    _post(rt, messenger_delivery(["m_out0"]))
+    assert _state(rt, message_id)[1].delivery_status == "read", "never moves backwards"
+    worker.drain()
+    with rt.factory() as session:
+        inbound = session.scalars(select(Message.id).where(Message.direction == "in")).all()
+    assert inbound == [message_id], "echoes and statuses are never drafted"
+
+
+def test_delivery_by_watermark_only(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    worker.drain()
+    assert _post(rt, messenger_delivery(None))["receipts"] == 1
+    assert _state(rt, message_id)[1].delivery_status == "delivered"
+
+
+def test_instagram_reply_goes_to_the_instagram_account(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, instagram_message())
+    worker.drain()
+    (request,) = receiver.requests
+    assert request.path == f"/ig/v21.0/{IG_ACCOUNT}/messages"
+    assert request.headers["authorization"] == "Bearer ig-token"
+    assert request.json == {"recipient": {"id": "1254459154682919"}, "message": {"text": REPLY}}
+    assert _state(rt, message_id)[0].state == "sent"
+
+
+def test_whatsapp_reply_and_statuses(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message())
+    worker.drain()
+    (request,) = receiver.requests
+    assert request.path == f"/v21.0/{WA_PHONE_NUMBER_ID}/messages"
+    assert request.headers["authorization"] == "Bearer wa-token"
+    assert request.json == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "353855550101",
+        "type": "text",
+        "text": {"preview_url": False, "body": REPLY},
+    }
+    assert _state(rt, message_id)[1].external_id == "wamid.out0"
+    assert _post(rt, whatsapp_status("wamid.out0", "delivered"))["receipts"] == 1
+    assert _state(rt, message_id)[1].delivery_status == "delivered"
+    _post(rt, whatsapp_status("wamid.out0", "read"))
+    assert _state(rt, message_id)[1].delivery_status == "read"
+
+
+def test_a_failed_whatsapp_status_shows_the_platform_error(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message())
+    worker.drain()
+    error = {
+        "code": 131047,
+        "title": "Re-engagement message",
+        "message": "Re-engagement message",
+        "error_data": {"details": "Message failed to send because more than 24 hours have passed"},
+    }
+    _post(rt, whatsapp_status("wamid.out0", "failed", errors=[error]))
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state, item.delivery_status) == ("failed", "failed", "failed")
+    assert "131047 Re-engagement message" in item.last_error
+    assert "more than 24 hours" in message.state_reason
+
+
+def test_x_reply_goes_to_the_dm_endpoint_and_tracks_echo_and_read(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, x_dm(), platform="x")
+    worker.drain()
+    (request,) = receiver.requests
+    assert request.path == "/2/dm_conversations/with/3001969357/messages"
+    assert request.headers["authorization"] == "Bearer x-token"
+    assert request.json == {"text": REPLY}
+    assert _state(rt, message_id)[1].external_id == "dm0"
+    echo = _post(rt, x_echo("dm0"), platform="x")
+    assert (echo["stored"], echo["receipts"]) == (0, 1)
+    assert _state(rt, message_id)[1].delivery_status == "sent"
+    assert _post(rt, x_read("dm0"), platform="x")["receipts"] == 1
+    assert _state(rt, message_id)[1].delivery_status == "read"
+
+
+def test_429_is_retried_after_the_time_the_platform_asks(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    receiver.answer(
+        429,
+        {"error": {"message": "(#613) Calls to this api have exceeded the rate limit.", "code": 4}},
+        headers={"Retry-After": "120"},
+    )
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert message.state == "approved"
+    assert message.state_reason.startswith("retrying in 120s")
+    assert "exceeded the rate limit" in item.last_error
+    assert item.next_attempt_at - utcnow() > timedelta(seconds=100)
+    worker.drain()
+    assert len(receiver.requests) == 1, "not before Retry-After"
+    with rt.factory() as session, session.begin():
+        session.get(Message, message_id).next_attempt_at = utcnow() - timedelta(seconds=1)
+    worker.drain()
+    assert len(receiver.requests) == 2
+    assert _state(rt, message_id)[0].state == "sent"
+
+
+def test_5xx_is_retried_with_backoff(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, x_dm(), platform="x")
+    receiver.answer(503, {"title": "Service Unavailable", "detail": "Service Unavailable"})
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert message.state == "approved"
+    assert message.state_reason.startswith("retrying in 30s")
+    assert "X answered 503: Service Unavailable" in item.last_error
+
+
+def test_4xx_fails_with_the_platform_error_visible_to_staff(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    receiver.answer(
+        400,
+        {
+            "error": {
+                "message": "(#100) No matching user found",
+                "type": "OAuthException",
+                "code": 100,
+                "error_subcode": 2018001,
+                "fbtrace_id": "AbCdEfGh",
+            }
+        },
+    )
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "failed")
+    assert "Messenger refused the reply (400): (#100) No matching user found" in item.last_error
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{message_id}", headers=api_token(client, "bob")).json()
+    assert "No matching user found" in detail["state_reason"]
+    assert "No matching user found" in detail["outbox"]["last_error"]
+
+
+def test_too_long_replies_are_refused_at_approval(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, response = _receive_and_approve(rt, worker, whatsapp_message(), body="x" * 4097)
+    assert response.status_code == 400
+    assert "4,097 characters" in response.json()["detail"]
+    assert "WhatsApp accepts at most 4,096" in response.json()["detail"]
+    assert _state(rt, message_id)[0].state == "in_review"
+    worker.drain()
+    assert receiver.requests == []
+
+
+def test_instagram_counts_bytes(rt: Runtime, worker: Worker) -> None:
+    _, response = _receive_and_approve(rt, worker, instagram_message(), body="é" * 600)
+    assert response.status_code == 400
+    assert "1,200 bytes" in response.json()["detail"]
+
+
+def test_outside_the_24_hour_window_the_reply_is_held(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    message_id, response = _receive_and_approve(rt, worker, messenger_message(hours_ago=25))
+    assert response.status_code == 201
+    worker.drain()
+    assert receiver.requests == []
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "held")
+    assert "held: Messenger accepts replies only within 24 hours" in message.state_reason
+
+
+def test_a_configured_whatsapp_template_is_used_outside_the_window(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
+    worker.drain()
+    (request,) = receiver.requests
+    assert request.json == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "353855550101",
+        "type": "template",
+        "template": {"name": "service_follow_up", "language": {"code": "en"}},
+    }
+    message, _ = _state(rt, message_id)
+    assert message.state == "sent"
+    assert "template 'service_follow_up' was sent instead" in message.state_reason
+
+
+def test_a_new_message_reopens_the_window(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
+    worker.drain()
+    assert _state(rt, message_id)[0].state == "failed"
+    _post(rt, whatsapp_message("Still waiting!", wamid="wamid.later"))
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "bob")
+        assert client.post(f"/api/messages/{message_id}/retry", headers=auth).status_code == 201
+    worker.drain()
+    assert len(receiver.requests) == 1
+    assert _state(rt, message_id)[0].state == "sent"
