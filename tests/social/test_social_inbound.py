@@ -137,6 +137,11 @@ def test_x_dm_keeps_handle_name_and_followers(rt: Runtime, worker: Worker) -> No
         assert identities == {("x_id", "3001969357"), ("x_handle", "furiouscamper")}
         conversation = session.get(Conversation, message.conversation_id)
         assert conversation.thread_key == f"3001969357-{X_ACCOUNT}"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{message.id}", headers=api_token(client)).json()
+    assert detail["sender_profile"]["handle"] == "furiouscamper"
+    assert detail["sender_profile"]["followers"] == 22
 
 
 def test_whatsapp_and_email_from_the_same_customer_land_on_one_customer(

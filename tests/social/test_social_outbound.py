@@ -98,6 +98,10 @@ def test_messenger_reply_is_sent_in_the_send_api_shape_and_tracked(
     assert _state(rt, message_id)[1].delivery_status == "delivered"
     assert _post(rt, messenger_read())["receipts"] == 1
     assert _state(rt, message_id)[1].delivery_status == "read"
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{message_id}", headers=api_token(client, "bob")).json()
+    assert detail["outbox"]["delivery_status"] == "read"
     _post(rt, messenger_delivery(["m_out0"]))
     assert _state(rt, message_id)[1].delivery_status == "read", "never moves backwards"
     worker.drain()
