@@ -75,6 +75,17 @@ def active_link(session: Session, source_id: int) -> CustomerLink | None:
     )
 
 
+def _retier(session: Session, message_ids: list[int], tier: str) -> None:
+    """The queue filters on the tier copied to each message: keep it the owner's."""
+    if message_ids:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(message_ids))
+            .values(customer_tier=tier)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def link_customers(session: Session, source_id: int, target_id: int, actor: str) -> CustomerLink:
     source = session.get(Customer, source_id)
     target = session.get(Customer, target_id)
@@ -99,6 +110,7 @@ def link_customers(session: Session, source_id: int, target_id: int, actor: str)
                 .values(customer_id=target_id)
                 .execution_options(synchronize_session=False)
             )
+    _retier(session, moved["messages"], target.tier)
     link = CustomerLink(source_id=source_id, target_id=target_id, moved=moved, linked_by=actor)
     session.add(link)
     session.flush()
@@ -130,6 +142,8 @@ def unlink_customers(session: Session, source_id: int, actor: str) -> CustomerLi
                 .values(customer_id=link.source_id)
                 .execution_options(synchronize_session=False)
             )
+    source = session.get(Customer, link.source_id)
+    _retier(session, list(link.moved.get("messages", ())), source.tier if source else "")
     link.unlinked_by = actor
     link.unlinked_at = utcnow()
     audit(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from responder.config import Settings
+from responder.config import CustomerSettings, Settings
 from responder.customers.churn import ChurnSignals, assess_churn
 from responder.customers.context import CustomerContext, build_context
 from responder.customers.links import active_link, suggest_links
@@ -287,11 +287,20 @@ def customer_profile(
 
 
 def customer_panel(
-    session: Session, customer: Customer | None, grounding: dict[str, Any] | None
+    session: Session,
+    customer: Customer | None,
+    grounding: dict[str, Any] | None,
+    settings: CustomerSettings | None = None,
 ) -> dict[str, Any]:
-    """What the review page's customer panel adds to the profile: churn as the draft saw it."""
+    """What the review page's customer panel adds to the profile: churn as the draft saw it,
+    and for a provisional customer the known customers it is likely to be."""
     if customer is None:
         return {"id": None, "churn": churn_from_grounding(grounding), "timeline": []}
+    suggestions = (
+        [s.as_dict() for s in suggest_links(session, customer.id, settings or CustomerSettings())]
+        if customer.provisional
+        else []
+    )
     cases = cases_of(session, customer.id)
     return {
         "id": customer.id,
@@ -307,4 +316,5 @@ def customer_panel(
         "timeline": timeline(session, customer.id, limit=10),
         "linked_to": getattr(active_link(session, customer.id), "target_id", None),
         "url": f"/customers/{customer.id}",
+        "suggestions": suggestions,
     }

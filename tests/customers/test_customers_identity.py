@@ -94,6 +94,7 @@ def test_likely_matches_are_offered_and_linking_merges_then_unlinking_separates(
     with rt.factory() as session:
         message = session.get(Message, message_id)
         assert message is not None and message.customer_id == declan_id
+        assert message.customer_tier == "Best"  # the queue's tier filter follows the link
         assert find_customer(session, "email", "d.brennan@brennanlogistics.test").id == declan_id
         assert suggest_links(session, provisional_id, rt.settings.customers) == []
     with transaction(rt.factory) as session:
@@ -101,6 +102,7 @@ def test_likely_matches_are_offered_and_linking_merges_then_unlinking_separates(
     with rt.factory() as session:
         message = session.get(Message, message_id)
         assert message is not None and message.customer_id == provisional_id
+        assert message.customer_tier == ""
         owner = find_customer(session, "email", "d.brennan@brennanlogistics.test")
         assert owner is not None and owner.id == provisional_id
         entries = session.execute(

@@ -87,6 +87,11 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
                 "reasons": ["account number NW-200102 quoted in the message"],
             }
         ]
+        with rt.factory() as session:
+            message_id = session.scalar(select(Message.id).where(Message.external_key == "wamid.1"))
+        panel = client.get(f"/api/messages/{message_id}", headers=auth).json()["customer"]
+        assert panel["id"] == provisional_id
+        assert [s["external_id"] for s in panel["suggestions"]] == ["C1002"]
         linked = client.post(
             f"/api/customers/{provisional_id}/link", headers=auth, json={"target_id": declan_id}
         )
