@@ -24,7 +24,9 @@ from responder.dashboard import Period, Table, dashboard_tables, load_history
 from responder.db.models import Channel, Snippet, StaffUser, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
+from responder.review import ReviewError
 from responder.runtime import Runtime
+from responder.supervisor import examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
@@ -418,4 +420,140 @@ ROUTES += [
     snippet_save,
     snippet_preview_route,
     snippet_rollback,
+]
+
+
+# -- classifier examples -------------------------------------------------------------------------
+
+
+class LabelForm(Struct):
+    label: str = ""
+    text: str = ""
+    back: str = ""
+
+
+@get("/supervisor/classifiers", sync_to_thread=True, guards=[requires_supervisor])
+def classifiers_page(
+    request: Request,
+    name: str = "intent",
+    label: str | None = None,
+    notice: str = "",
+    error: str = "",
+) -> Template:
+    with _rt(request).factory() as session:
+        names = examples.classifier_names(session)
+        counts = examples.labels(session, name)
+        chosen = label if label in counts else next(iter(counts), None)
+        context = {
+            "user": request.user,
+            "names": names,
+            "name": name,
+            "counts": counts,
+            "label": chosen,
+            "examples": examples.examples(session, name, chosen) if chosen else [],
+            "candidates": examples.candidates(session, name),
+            "notice": notice,
+            "error": error,
+        }
+    return Template("supervisor/classifiers.html", context=context)
+
+
+def _back(data: LabelForm, fallback: str, notice: str = "", error: str = "") -> Redirect:
+    target = data.back if data.back.startswith("/supervisor/classifiers") else fallback
+    path, _, query = target.partition("?")
+    params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+    params.pop("notice", None)
+    params.pop("error", None)
+    if notice:
+        params["notice"] = notice
+    if error:
+        params["error"] = error
+    return Redirect(path, query_params=params)
+
+
+def _example_action(request: Request, data: LabelForm, action: Any, notice: str) -> Redirect:
+    fallback = "/supervisor/classifiers"
+    try:
+        with transaction(_rt(request).factory) as session:
+            action(session)
+    except ReviewError as exc:
+        return _back(data, fallback, error=str(exc))
+    return _back(data, fallback, notice=notice)
+
+
+@post("/supervisor/classifiers/{name:str}/add", sync_to_thread=True, guards=[requires_supervisor])
+def example_add(request: Request, name: str, data: Annotated[LabelForm, FORM]) -> Redirect:
+    actor = _user(request).username
+    return _example_action(
+        request,
+        data,
+        lambda s: examples.add_example(s, name, data.label, data.text, actor),
+        f"Example added to {data.label}.",
+    )
+
+
+@post(
+    "/supervisor/classifiers/examples/{example_id:int}/move",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def example_move(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+    actor = _user(request).username
+    return _example_action(
+        request,
+        data,
+        lambda s: examples.move_example(s, example_id, data.label, actor),
+        f"Example moved to {data.label}.",
+    )
+
+
+@post(
+    "/supervisor/classifiers/examples/{example_id:int}/remove",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def example_remove(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+    actor = _user(request).username
+    return _example_action(
+        request, data, lambda s: examples.remove_example(s, example_id, actor), "Example removed."
+    )
+
+
+@post(
+    "/supervisor/classifiers/examples/{example_id:int}/accept",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def example_accept(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+    actor = _user(request).username
+    return _example_action(
+        request,
+        data,
+        lambda s: examples.accept_candidate(s, example_id, actor, data.label or None),
+        "Correction accepted as a training example.",
+    )
+
+
+@post(
+    "/supervisor/classifiers/examples/{example_id:int}/reject",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def example_reject(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+    actor = _user(request).username
+    return _example_action(
+        request,
+        data,
+        lambda s: examples.reject_candidate(s, example_id, actor),
+        "Correction rejected.",
+    )
+
+
+ROUTES += [
+    classifiers_page,
+    example_add,
+    example_move,
+    example_remove,
+    example_accept,
+    example_reject,
 ]

@@ -59,3 +59,30 @@ def waiting_message(
             )
         )
         return message.id
+
+
+def agent_correction(rt: Runtime, message_id: int, label: str, previous: str, agent: str) -> int:
+    """What an agent's reclassification leaves behind: a candidate example and a review action."""
+    from responder.db.models import ClassifierExample, ReviewAction
+
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        example = ClassifierExample(
+            classifier="intent",
+            label=label,
+            text=f"{message.subject}\n{message.new_text}",
+            status="candidate",
+            source="correction",
+            message_id=message_id,
+            created_by=agent,
+        )
+        session.add(example)
+        session.add(
+            ReviewAction(
+                message_id=message_id,
+                action="reclassify",
+                detail={"classifier": "intent", "from": previous, "to": label},
+            )
+        )
+        session.flush()
+        return example.id

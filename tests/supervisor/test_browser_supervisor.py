@@ -9,7 +9,7 @@ from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser
 from tests.helpers import staff
 from tests.live_server import serve
-from tests.supervisor.history import waiting_message
+from tests.supervisor.history import agent_correction, waiting_message
 
 PASSWORD = "correct horse battery"
 
@@ -69,3 +69,24 @@ def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
         assert "+Thanks for writing about roaming" in page.locator("#diff").inner_text()
         page.screenshot(path=str(ARTIFACTS / "template-saved.png"), full_page=True)
     assert _versions(rt) == [1, 2]
+
+
+def test_accept_an_agents_correction(rt: Runtime) -> None:
+    from responder.db.models import ClassifierExample
+
+    staff(rt, "sue", "supervisor")
+    example_id = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("header >> text=Classifiers")
+        row = page.locator(f"#candidates tr[data-id='{example_id}']")
+        assert "alice" in row.inner_text() and "billing_dispute" in row.inner_text()
+        row.locator("button.accept").click()
+        page.locator("#notice").filter(has_text="Correction accepted").wait_for()
+        assert page.locator("#candidates tbody tr").count() == 0
+        page.click("#labels >> text=billing_dispute")
+        page.locator(f"#examples tr[data-id='{example_id}']").wait_for()
+    with rt.factory() as session:
+        accepted = session.get(ClassifierExample, example_id)
+        assert (accepted.status, accepted.label) == ("active", "billing_dispute")

@@ -1,0 +1,188 @@
+"""Supervisors curate classifier examples: add, move, remove, and accept or reject corrections.
+
+Agents' corrections arrive as `candidate` examples; only `active` ones are trained on, so a
+supervisor decides what the model learns. Every change is audit-logged with the text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.db.models import ClassifierExample
+from responder.review import ReviewError, audit
+
+
+class ExampleError(ReviewError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    id: int
+    label: str
+    text: str
+    source: str
+    created_by: str
+    message_id: int | None
+
+
+def _view(row: ClassifierExample) -> ExampleView:
+    return ExampleView(row.id, row.label, row.text, row.source, row.created_by, row.message_id)
+
+
+def classifier_names(session: Session) -> list[str]:
+    return sorted(set(session.scalars(select(ClassifierExample.classifier).distinct())))
+
+
+def labels(session: Session, classifier: str) -> dict[str, int]:
+    """Active examples per label (labels that only have candidates are listed with 0)."""
+    counts: Counter[str] = Counter()
+    for label, status in session.execute(
+        select(ClassifierExample.label, ClassifierExample.status).where(
+            ClassifierExample.classifier == classifier
+        )
+    ):
+        counts[label] += 1 if status == "active" else 0
+    return dict(sorted(counts.items()))
+
+
+def examples(
+    session: Session, classifier: str, label: str, status: str = "active"
+) -> list[ExampleView]:
+    rows = session.scalars(
+        select(ClassifierExample)
+        .where(
+            ClassifierExample.classifier == classifier,
+            ClassifierExample.label == label,
+            ClassifierExample.status == status,
+        )
+        .order_by(ClassifierExample.id)
+    )
+    return [_view(r) for r in rows]
+
+
+def candidates(session: Session, classifier: str) -> list[ExampleView]:
+    rows = session.scalars(
+        select(ClassifierExample)
+        .where(ClassifierExample.classifier == classifier, ClassifierExample.status == "candidate")
+        .order_by(ClassifierExample.created_at.desc(), ClassifierExample.id.desc())
+    )
+    return [_view(r) for r in rows]
+
+
+def _known_label(session: Session, classifier: str, label: str) -> str:
+    label = label.strip()
+    if not label:
+        raise ExampleError("choose a label")
+    if label not in labels(session, classifier):
+        raise ExampleError(f"{label!r} is not a {classifier} label")
+    return label
+
+
+def _example(session: Session, example_id: int) -> ClassifierExample:
+    row = session.get(ClassifierExample, example_id)
+    if row is None:
+        raise ExampleError(f"example {example_id} not found")
+    return row
+
+
+def add_example(
+    session: Session, classifier: str, label: str, text: str, actor: str
+) -> ClassifierExample:
+    text = text.strip()
+    if not text:
+        raise ExampleError("the example text is empty")
+    label = _known_label(session, classifier, label)
+    row = ClassifierExample(
+        classifier=classifier, label=label, text=text, source="supervisor", created_by=actor
+    )
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        actor,
+        "example.add",
+        "classifier_example",
+        row.id,
+        classifier=classifier,
+        label=label,
+        text=text,
+    )
+    return row
+
+
+def move_example(session: Session, example_id: int, label: str, actor: str) -> ClassifierExample:
+    row = _example(session, example_id)
+    label = _known_label(session, row.classifier, label)
+    previous, row.label = row.label, label
+    audit(
+        session,
+        actor,
+        "example.move",
+        "classifier_example",
+        row.id,
+        classifier=row.classifier,
+        previous=previous,
+        label=label,
+    )
+    return row
+
+
+def remove_example(session: Session, example_id: int, actor: str) -> None:
+    row = _example(session, example_id)
+    audit(
+        session,
+        actor,
+        "example.remove",
+        "classifier_example",
+        row.id,
+        classifier=row.classifier,
+        label=row.label,
+        text=row.text,
+    )
+    session.delete(row)
+
+
+def accept_candidate(
+    session: Session, example_id: int, actor: str, label: str | None = None
+) -> ClassifierExample:
+    """The correction becomes a training example (optionally under another label)."""
+    row = _example(session, example_id)
+    if row.status != "candidate":
+        raise ExampleError(f"example {example_id} is not a candidate (it is {row.status})")
+    if label:
+        row.label = _known_label(session, row.classifier, label)
+    row.status = "active"
+    audit(
+        session,
+        actor,
+        "example.accept",
+        "classifier_example",
+        row.id,
+        classifier=row.classifier,
+        label=row.label,
+        message=row.message_id,
+    )
+    return row
+
+
+def reject_candidate(session: Session, example_id: int, actor: str) -> ClassifierExample:
+    row = _example(session, example_id)
+    if row.status != "candidate":
+        raise ExampleError(f"example {example_id} is not a candidate (it is {row.status})")
+    row.status = "rejected"
+    audit(
+        session,
+        actor,
+        "example.reject",
+        "classifier_example",
+        row.id,
+        classifier=row.classifier,
+        label=row.label,
+        message=row.message_id,
+    )
+    return row

@@ -1,0 +1,91 @@
+"""Supervisors curate classifier examples; agents' corrections wait as candidates."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.db.models import AuditEntry, ClassifierExample
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import staff
+from tests.supervisor.history import agent_correction, waiting_message
+from tests.test_web_security import csrf, login
+
+
+def _count(rt: Runtime, **where: object) -> int:
+    with rt.factory() as session:
+        query = select(func.count(ClassifierExample.id))
+        for key, value in where.items():
+            query = query.where(getattr(ClassifierExample, key) == value)
+        return session.scalar(query) or 0
+
+
+def test_add_move_remove_accept_and_reject(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    first = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
+    second = agent_correction(rt, waiting_message(rt, 2), "outage", "roaming", "bob")
+    roaming = _count(rt, classifier="intent", label="roaming", status="active")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent", "label": "roaming"})
+        assert "Corrections by agents" in page.text and "alice" in page.text
+        token = csrf(client, "/supervisor/classifiers")
+        back = "/supervisor/classifiers?name=intent&label=roaming"
+        added = client.post(
+            "/supervisor/classifiers/intent/add",
+            data={
+                "label": "roaming",
+                "text": "Data abroad is not working",
+                "back": back,
+                "_csrf_token": token,
+            },
+        )
+        assert "Example added" in added.text
+        assert _count(rt, label="roaming", status="active") == roaming + 1
+        bad = client.post(
+            "/supervisor/classifiers/intent/add",
+            data={"label": "astrology", "text": "x", "back": back, "_csrf_token": token},
+        )
+        assert "not a intent label" in bad.text
+        with rt.factory() as session:
+            new_id = session.scalar(
+                select(ClassifierExample.id).where(
+                    ClassifierExample.text == "Data abroad is not working"
+                )
+            )
+        client.post(
+            f"/supervisor/classifiers/examples/{new_id}/move",
+            data={"label": "outage", "back": back, "_csrf_token": token},
+        )
+        assert _count(rt, id=new_id, label="outage") == 1
+        client.post(
+            f"/supervisor/classifiers/examples/{new_id}/remove",
+            data={"back": back, "_csrf_token": token},
+        )
+        assert _count(rt, id=new_id) == 0
+        client.post(
+            f"/supervisor/classifiers/examples/{first}/accept",
+            data={"label": "billing_dispute", "back": back, "_csrf_token": token},
+        )
+        client.post(
+            f"/supervisor/classifiers/examples/{second}/reject",
+            data={"back": back, "_csrf_token": token},
+        )
+    assert _count(rt, id=first, status="active", label="billing_dispute") == 1
+    assert _count(rt, id=second, status="rejected") == 1
+    with rt.factory() as session:
+        actions = list(
+            session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.action.like("example.%"))
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert actions == [
+        "example.add",
+        "example.move",
+        "example.remove",
+        "example.accept",
+        "example.reject",
+    ]
