@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from responder.channels.social.events import DMFields, dm_fields
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
-from responder.customers.identity import normalise_handle
+from responder.customers.resolve import identity_key
 from responder.db.models import (
     Attachment,
     Channel,
@@ -36,22 +37,22 @@ class ParseResult:
 
 
 def identities_for(kind: str, fields: DMFields) -> list[tuple[str, str, str]]:
-    """(identity kind, value, display), most specific first."""
-    if kind == "whatsapp":
-        return [("phone", fields.phone, fields.phone)] if fields.phone else []
+    """(identity kind, value, display), most specific first, stored as the customer view does."""
     if kind == "x":
-        found = [("x_id", fields.platform_id, f"@{fields.handle}" if fields.handle else "")]
-        handle = normalise_handle(fields.handle)
-        if handle:
-            found.append(("x_handle", handle, f"@{fields.handle}"))
-        return found
-    return [(kind, fields.platform_id, fields.handle or fields.display_name)]
+        handle = f"@{fields.handle}" if fields.handle else ""
+        wanted = [("x_id", fields.platform_id, handle), ("x_handle", fields.handle, handle)]
+    else:
+        display = fields.phone if kind == "whatsapp" else fields.handle or fields.display_name
+        wanted = [(kind, fields.platform_id, display)]
+    found = []
+    for channel_kind, value, display in wanted:
+        key = identity_key(channel_kind, value) if value else None
+        if key is not None:
+            found.append((key[0], key[1], display or value))
+    return found
 
 
-def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Customer:
-    """The customer an identity already names, or a new provisional one that keeps the history."""
-    identities = identities_for(kind, fields)
-    customer = None
+def _find(session: Session, identities: list[tuple[str, str, str]]) -> Customer | None:
     for identity_kind, value, _ in identities:
         customer = session.scalar(
             select(Customer)
@@ -59,24 +60,43 @@ def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Cust
             .where(CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value)
         )
         if customer is not None:
-            break
+            return customer
+    return None
+
+
+def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Customer:
+    """The customer an identity already names, or a new provisional one that keeps the history.
+
+    Identities the customer lacks are added (an X id beside the handle from the customer data),
+    each in a savepoint, so two workers meeting the same new sender never fail the stage.
+    """
+    identities = identities_for(kind, fields)
+    customer = _find(session, identities)
     if customer is None:
         name = fields.display_name or (f"@{fields.handle}" if fields.handle else "")
         customer = Customer(name=name, provisional=True)
         session.add(customer)
         session.flush()
     for identity_kind, value, display in identities:
-        taken = session.scalar(
-            select(CustomerIdentity.id).where(
-                CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value
-            )
-        )
-        if taken is None:
-            session.add(
-                CustomerIdentity(
-                    customer_id=customer.id, kind=identity_kind, value=value, display=display
+        try:
+            with session.begin_nested():
+                taken = session.scalar(
+                    select(CustomerIdentity.customer_id).where(
+                        CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value
+                    )
                 )
-            )
+                if taken is None:
+                    session.add(
+                        CustomerIdentity(
+                            customer_id=customer.id,
+                            kind=identity_kind,
+                            value=value,
+                            display=display,
+                        )
+                    )
+                    session.flush()
+        except IntegrityError:
+            continue  # another worker stored it first; staff can link the two if they differ
     if fields.followers is not None:
         customer.followers = fields.followers
     session.flush()

@@ -114,6 +114,9 @@ def test_instagram_message_becomes_an_instagram_conversation(rt: Runtime, worker
     assert message.sender_profile == {"platform_id": "1254459154682919"}
     with rt.factory() as session:
         assert session.get(Channel, message.channel_id).kind == "instagram"
+        customer = session.get(Customer, message.customer_id)
+        identities = {(i.kind, i.value) for i in customer.identities}
+        assert identities == {("instagram_id", "1254459154682919")}
 
 
 def test_x_dm_keeps_handle_name_and_followers(rt: Runtime, worker: Worker) -> None:
