@@ -102,8 +102,10 @@ def main() -> None:
                     samples[share] = current_rss_mb()
 
         started = time.perf_counter()
+        cpu_started = time.process_time()
         summary = import_customers(factory, path, progress, settings=Settings())
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         engine.dispose()
         print(f"rows: {summary.rows}")
         print(f"created: {summary.created}")
@@ -111,6 +113,8 @@ def main() -> None:
         print(f"file_mb: {path.stat().st_size / 2**20:.1f}")
         print(f"seconds: {seconds:.1f}")
         print(f"rows_per_second: {summary.rows / seconds:.0f}")
+        print(f"cpu_seconds: {cpu_seconds:.1f}")
+        print(f"rows_per_cpu_second: {summary.rows / cpu_seconds:.0f}")
         for share, rss in sorted(samples.items()):
             print(f"rss_mb_at_{share}pct: {rss:.0f}")
         print(f"peak_rss_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
