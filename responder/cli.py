@@ -186,6 +186,44 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _content_folders(args: argparse.Namespace, settings: Settings) -> tuple[Path, Path]:
+    templates = Path(args.templates) if args.templates else None
+    classifiers = Path(args.classifiers) if args.classifiers else None
+    return (
+        templates or settings.path(settings.drafting.templates_dir),
+        classifiers or settings.path(settings.classify.definitions_dir),
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.supervisor.content_files import export_content
+
+    settings = _settings(args)
+    rt = prepare(settings)
+    templates, classifiers = _content_folders(args, settings)
+    with rt.factory() as session:
+        report = export_content(session, templates, classifiers)
+    for path in report.written:
+        print(f"wrote {path}")
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_import_content(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.db.session import transaction
+    from responder.supervisor.content_files import import_content
+
+    settings = _settings(args)
+    rt = prepare(settings)
+    templates, classifiers = _content_folders(args, settings)
+    with transaction(rt.factory) as session:
+        report = import_content(session, templates, classifiers, author=args.author)
+    print("\n".join(report.lines()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="responder", description=__doc__)
     parser.add_argument("--config", help="path to config.toml (default: ./config.toml)")
@@ -240,6 +278,18 @@ def build_parser() -> argparse.ArgumentParser:
     people.add_parser(
         "rescore", help="recompute value scores and tiers (after changing [value] settings)"
     ).set_defaults(func=cmd_rescore)
+
+    export = sub.add_parser(
+        "export", help="write live templates, snippets and examples back to their files"
+    )
+    load = sub.add_parser(
+        "import-content", help="load template, snippet and example files as new versions"
+    )
+    for command, func in ((export, cmd_export), (load, cmd_import_content)):
+        command.add_argument("--templates", help="templates folder (default: from config)")
+        command.add_argument("--classifiers", help="classifiers folder (default: from config)")
+        command.set_defaults(func=func)
+    load.add_argument("--author", default="import", help="recorded as the versions' author")
 
     retry = sub.add_parser("retry", help="send a quarantined or failed message through again")
     retry.add_argument("message_id", type=int)

@@ -1,0 +1,67 @@
+"""`responder export` writes live content in the seed formats; `import-content` loads it back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from responder.cli import main
+from responder.db.models import ClassifierExample, Snippet, Template
+from responder.db.session import transaction
+from responder.runtime import Runtime
+from responder.supervisor.content_edit import save_template
+
+
+def _cli(rt: Runtime, project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
+    import os
+
+    os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
+    try:
+        assert main(["--config", str(project / "config.toml"), *args]) == 0
+    finally:
+        del os.environ["RESPONDER_DATABASE__URL"]
+    return capsys.readouterr().out
+
+
+def test_export_and_import_round_trip(
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Freshly seeded: the files already hold the live versions, so nothing is rewritten.
+    out = _cli(rt, project, "export", capsys=capsys)
+    assert "wrote" not in out, out
+
+    roaming = project / "templates" / "intents" / "roaming.en.j2"
+    with transaction(rt.factory) as session:
+        template = session.scalar(select(Template).where(Template.name == "intents/roaming"))
+        edited = template.body.replace("Safe travels", "Have a great trip")
+        save_template(session, rt.settings, template.id, edited, "sue")
+    out = _cli(rt, project, "export", capsys=capsys)
+    assert f"wrote {roaming}" in out and "templates: 1" in out
+    assert roaming.read_text(encoding="utf-8") == edited
+
+    snippet_file = project / "templates" / "snippets" / "billing-roaming-charges.md"
+    snippet_file.write_text(
+        snippet_file.read_text(encoding="utf-8").replace("---\n", "---\n", 1).rstrip()
+        + " Reply to us if you were abroad for work.\n",
+        encoding="utf-8",
+    )
+    with (project / "classifiers" / "intent.csv").open("a", encoding="utf-8") as handle:
+        handle.write('"My phone has no bars at all since this morning, even calls fail",outage\n')
+    out = _cli(rt, project, "import-content", "--author", "git", capsys=capsys)
+    assert out.split() == ["templates:", "0", "snippets:", "1", "examples:", "1"]
+    out = _cli(rt, project, "import-content", capsys=capsys)
+    assert out.split() == ["templates:", "0", "snippets:", "0", "examples:", "0"]
+    with rt.factory() as session:
+        live = session.scalars(
+            select(Snippet)
+            .where(Snippet.key == "billing-roaming-charges")
+            .order_by(Snippet.version.desc())
+        ).first()
+        assert live.version == 2 and live.author == "git"
+        assert live.body.endswith("Reply to us if you were abroad for work.")
+        added = session.scalar(
+            select(ClassifierExample).where(ClassifierExample.source == "import")
+        )
+        assert (added.label, added.status) == ("outage", "active")
