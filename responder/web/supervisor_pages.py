@@ -26,7 +26,7 @@ from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
 from responder.review import ReviewError
 from responder.runtime import Runtime
-from responder.supervisor import examples
+from responder.supervisor import auto_send, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
@@ -557,3 +557,42 @@ ROUTES += [
     example_accept,
     example_reject,
 ]
+
+
+# -- auto-send policy ----------------------------------------------------------------------------
+
+
+class PolicyForm(Struct):
+    channel_id: int
+    intent: str
+    threshold: str = ""
+
+
+@get("/supervisor/auto-send", sync_to_thread=True, guards=[requires_supervisor])
+def auto_send_page(request: Request, notice: str = "", error: str = "") -> Template:
+    with _rt(request).factory() as session:
+        context = {
+            "user": request.user,
+            "channels": auto_send.policies(session),
+            "intents": auto_send.intents(session),
+            "notice": notice,
+            "error": error,
+        }
+    return Template("supervisor/auto_send.html", context=context)
+
+
+@post("/supervisor/auto-send/set", sync_to_thread=True, guards=[requires_supervisor])
+def auto_send_save(request: Request, data: Annotated[PolicyForm, FORM]) -> Redirect:
+    try:
+        with transaction(_rt(request).factory) as session:
+            value = auto_send.set_auto_send(
+                session, data.channel_id, data.intent, data.threshold, _user(request).username
+            )
+    except ReviewError as exc:
+        return Redirect("/supervisor/auto-send", query_params={"error": str(exc)})
+    state = f"on above {value:.0%}" if value is not None else "off"
+    notice = f"Auto-send for {data.intent} is {state}."
+    return Redirect("/supervisor/auto-send", query_params={"notice": notice})
+
+
+ROUTES += [auto_send_page, auto_send_save]
