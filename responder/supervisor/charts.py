@@ -23,8 +23,8 @@ def bar_chart(items: Sequence[tuple[str, float]], title: str, unit: str = "") ->
     top = max(float(v) for _, v in items) or 1.0
     height = ROW * len(items) + 4
     parts = [
-        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 60}" height="{height}" '
-        f'viewBox="0 0 {LABEL + WIDTH + 60} {height}"><title>{escape(title)}</title>'
+        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 100}" height="{height}" '
+        f'viewBox="0 0 {LABEL + WIDTH + 100} {height}"><title>{escape(title)}</title>'
     ]
     for index, (label, value) in enumerate(items):
         y = index * ROW + 2
@@ -46,8 +46,8 @@ def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
         return Markup('<p class="empty">No decided drafts in this range.</p>')
     height = ROW * len(table) + 24
     parts = [
-        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 60}" height="{height}" '
-        f'viewBox="0 0 {LABEL + WIDTH + 60} {height}"><title>{escape(title)}</title>'
+        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 100}" height="{height}" '
+        f'viewBox="0 0 {LABEL + WIDTH + 100} {height}"><title>{escape(title)}</title>'
     ]
     for index, entry in enumerate(table):
         y = index * ROW + 2
