@@ -255,3 +255,27 @@ def test_a_corrupted_stored_event_is_quarantined_not_lost(rt: Runtime, worker: W
     (message,) = _inbound(rt)
     assert message.state == "quarantined"
     assert "no sender id" in message.state_reason
+
+
+def test_staff_see_a_whatsapp_message_in_the_queue_and_review_page(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    import re
+
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, whatsapp_message("Roaming in Spain cost me 80 euro, why?"))
+        worker.drain()
+        (message,) = _inbound(rt)
+        staff(rt)
+        page = client.get("/login")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+        client.post(
+            "/login",
+            data={"username": "alice", "password": "correct horse battery", "_csrf_token": token},
+        )
+        queue = client.get("/queue")
+        review = client.get(f"/messages/{message.id}")
+    assert queue.status_code == 200 and "Aoife Murphy" in queue.text
+    assert review.status_code == 200
+    assert "Roaming in Spain cost me 80 euro, why?" in review.text
+    assert "Aoife Murphy" in review.text
