@@ -1,0 +1,158 @@
+"""Entities in a customer's message: spaCy NER for people, dates and money, plus telecom ones.
+
+An EntityRuler placed before the statistical NER tags plan names, competitor names and amounts
+with a currency (its spans win over the model's guesses); phone numbers are found and validated
+by `phonenumbers`; invoice, order and account numbers, which spaCy's tokenizer splits on their
+hyphens, are matched on the text with the demo operator's formats. Templates get plain lists
+of display strings under stable keys (EMPTY_ENTITIES), so a template can rely on every key.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+ENTITY_KEYS = (
+    "invoice_numbers",
+    "amounts",
+    "phone_numbers",
+    "competitors",
+    "plans",
+    "order_numbers",
+    "account_numbers",
+    "people",
+    "dates",
+)
+EMPTY_ENTITIES: dict[str, list[str]] = {key: [] for key in ENTITY_KEYS}
+
+# What the NER keeps: the statistical model needs only its token vectors and the recogniser.
+NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
+CURRENCY_WORDS = {"eur": "EUR", "€": "EUR", "euro": "EUR", "euros": "EUR", "gbp": "GBP",
+                  "£": "GBP", "usd": "USD", "$": "USD"}  # fmt: skip
+INVOICE = re.compile(r"\bINV-\d{4}(?:-\d{2})?-\d{3,8}\b", re.IGNORECASE)
+ORDER = re.compile(r"\bNW-\d{6}\b", re.IGNORECASE)
+ACCOUNT = re.compile(
+    r"\b(?:account|acct)\s*(?:number|no\.?|#)?\s*(?:is|:)?\s*((?:NWA-)?\d{6,10})\b", re.IGNORECASE
+)
+
+
+def normalise_amount(number: str, currency: str) -> str | None:
+    """`84,20` or `1.200,50` or `38,412.50` -> `EUR 84.20`; the last separator followed by
+    one or two digits is the decimal mark, any other is a thousands separator."""
+    cleaned = number.strip().rstrip(".,")
+    match = re.fullmatch(r"(\d[\d.,]*?)(?:[.,](\d{1,2}))?", cleaned)
+    if not match:
+        return None
+    whole = re.sub(r"[.,]", "", match.group(1))
+    cents = (match.group(2) or "").ljust(2, "0")
+    try:
+        value = float(f"{whole}.{cents}" if cents else whole)
+    except ValueError:
+        return None
+    return f"{currency} {value:,.2f}"
+
+
+def _amount_patterns() -> list[dict[str, Any]]:
+    words = sorted(CURRENCY_WORDS)
+    return [
+        {"label": "AMOUNT", "pattern": [{"LOWER": {"IN": words}}, {"LIKE_NUM": True}]},
+        {"label": "AMOUNT", "pattern": [{"LIKE_NUM": True}, {"LOWER": {"IN": words}}]},
+    ]
+
+
+class EntityExtractor:
+    """Loads the spaCy pipeline once, on first use; `extract_many` batches with nlp.pipe."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        plans: Sequence[str],
+        competitors: Sequence[str],
+        phone_region: str = "IE",
+        batch_size: int = 32,
+    ) -> None:
+        self.model = model
+        self.plans = tuple(plans)
+        self.competitors = tuple(competitors)
+        self.phone_region = phone_region
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @cached_property
+    def nlp(self) -> Language:
+        import spacy
+
+        nlp = spacy.load(self.model, exclude=NOT_NEEDED)
+        ruler = nlp.add_pipe(
+            "entity_ruler", before="ner", config={"phrase_matcher_attr": "LOWER"}
+        )
+        patterns = [{"label": "PLAN", "pattern": p} for p in self.plans]
+        patterns += [{"label": "COMPETITOR", "pattern": c} for c in self.competitors]
+        ruler.add_patterns(patterns + _amount_patterns())  # type: ignore[attr-defined]
+        return nlp
+
+    def extract(self, text: str) -> dict[str, list[str]]:
+        return self.extract_many([text])[0]
+
+    def extract_many(self, texts: Sequence[str]) -> list[dict[str, list[str]]]:
+        with self._lock:
+            docs = list(self.nlp.pipe(texts, batch_size=self.batch_size))
+        return [self._from_doc(doc) for doc in docs]
+
+    def _from_doc(self, doc: Doc) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {key: [] for key in ENTITY_KEYS}
+        canonical_plans = {p.lower(): p for p in self.plans}
+        canonical_competitors = {c.lower(): c for c in self.competitors}
+        for ent in doc.ents:
+            label, text = ent.label_, ent.text.strip()
+            if label == "PLAN":
+                found["plans"].append(canonical_plans.get(text.lower(), text))
+            elif label == "COMPETITOR":
+                found["competitors"].append(canonical_competitors.get(text.lower(), text))
+            elif label in ("AMOUNT", "MONEY"):
+                amount = _amount_from_span(text)
+                if amount:
+                    found["amounts"].append(amount)
+            elif label == "PERSON":
+                found["people"].append(text.splitlines()[0].strip())
+            elif label == "DATE" and not text.isdigit():
+                found["dates"].append(text)
+        text = doc.text
+        found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]
+        found["order_numbers"] = [m.group(0).upper() for m in ORDER.finditer(text)]
+        found["account_numbers"] = [m.group(1).upper() for m in ACCOUNT.finditer(text)]
+        found["phone_numbers"] = list(self._phones(text))
+        return {key: _unique(values) for key, values in found.items()}
+
+    def _phones(self, text: str) -> Iterable[str]:
+        for match in phonenumbers.PhoneNumberMatcher(text, self.phone_region):
+            if phonenumbers.is_valid_number(match.number):
+                yield phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _amount_from_span(text: str) -> str | None:
+    """An amount only when the span names a currency: a bare MONEY guess like `84.20` is not."""
+    lowered = text.lower()
+    currency = next(
+        (code for word, code in CURRENCY_WORDS.items() if re.search(
+            rf"(?<![a-z]){re.escape(word)}(?![a-z])", lowered)),
+        None,
+    )  # fmt: skip
+    number = re.search(r"\d[\d.,]*", text)
+    if currency is None or number is None:
+        return None
+    return normalise_amount(number.group(0), currency)
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
