@@ -89,6 +89,52 @@ class DraftingSettings(msgspec.Struct, forbid_unknown_fields=True):
     support_url: str = "https://northwind-mobile.test/help"
     snippet_min_score: float = 0.25
     snippets_top_k: int = 3
+    candidates_shown: int = 5
+    plan_names: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "Basic 5GB", "Smart 20GB", "Unlimited Plus", "Family Share", "Prepaid Go",
+            "Business Pro",
+        ]
+    )  # fmt: skip
+    locales: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"en": "en_IE", "de": "de_DE", "fr": "fr_FR", "es": "es_ES"}
+    )
+    currency: str = "EUR"
+
+
+class ToneRule(msgspec.Struct, forbid_unknown_fields=True):
+    """First matching rule wins; an empty list matches anything."""
+
+    tone: str
+    tiers: list[str] = msgspec.field(default_factory=list)
+    sentiments: list[str] = msgspec.field(default_factory=list)
+
+
+class ToneSettings(msgspec.Struct, forbid_unknown_fields=True):
+    default: str = ""
+    rules: list[ToneRule] = msgspec.field(default_factory=list)
+
+
+class ActionRule(msgspec.Struct, forbid_unknown_fields=True):
+    """Every condition given must hold (an empty list or None is no condition)."""
+
+    name: str
+    label: str
+    snippet: str
+    intents: list[str] = msgspec.field(default_factory=list)
+    tiers: list[str] = msgspec.field(default_factory=list)
+    churn: list[str] = msgspec.field(default_factory=list)
+    sentiments: list[str] = msgspec.field(default_factory=list)
+    plans: list[str] = msgspec.field(default_factory=list)
+    addons_without: list[str] = msgspec.field(default_factory=list)
+    addons_with: list[str] = msgspec.field(default_factory=list)
+    min_contacts: int | None = None
+    min_open_cases: int | None = None
+
+
+class ActionSettings(msgspec.Struct, forbid_unknown_fields=True):
+    contact_days: int = 14
+    rules: list[ActionRule] = msgspec.field(default_factory=list)
 
 
 class CustomerSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -228,6 +274,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     classify: ClassifySettings = msgspec.field(default_factory=ClassifySettings)
     drafting: DraftingSettings = msgspec.field(default_factory=DraftingSettings)
+    tone: ToneSettings = msgspec.field(default_factory=ToneSettings)
+    actions: ActionSettings = msgspec.field(default_factory=ActionSettings)
     customers: CustomerSettings = msgspec.field(default_factory=CustomerSettings)
     import_columns: ImportColumns = msgspec.field(default_factory=ImportColumns)
     value: ValueSettings = msgspec.field(default_factory=ValueSettings)

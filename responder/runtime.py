@@ -27,6 +27,7 @@ from responder.config import Settings
 from responder.content import live_snippets
 from responder.db.models import ClassifierExample, Snippet
 from responder.db.session import make_engine, make_session_factory
+from responder.drafting.entities import EntityExtractor
 from responder.knowledge.retrieve import IndexedSnippet
 
 
@@ -71,6 +72,17 @@ class Runtime:
         else:
             email = MaildirOutbox(self.settings.path(self.settings.outbound.sent_maildir))
         return SenderByKind(email, SocialSender(self.settings.social))
+
+    @cached_property
+    def entity_extractor(self) -> EntityExtractor:
+        """spaCy loads on first use (not at start-up), once per process."""
+        return EntityExtractor(
+            self.settings.models.spacy_model,
+            plans=self.settings.drafting.plan_names,
+            competitors=self.settings.churn.competitors,
+            phone_region=self.settings.customers.default_region,
+            batch_size=self.settings.models.batch_size,
+        )
 
     def message_vectors(self, ids: Sequence[int], texts: Sequence[str]) -> np.ndarray:
         """Each message text is embedded once; later stages reuse the vector."""

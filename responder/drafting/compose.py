@@ -1,7 +1,8 @@
 """A draft from an approved template, approved snippets and the customer's own data.
 
 Plain function over plain data: it returns the text and a grounding record of what produced
-it, or an error that sends the message to a person without a draft.
+it, or an error that sends the message to a person without a draft (the failing template's
+key and version are recorded so a supervisor can see which one broke).
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ from responder.classify.nearest import UNKNOWN
 from responder.config import DraftingSettings
 from responder.content import template_key
 from responder.customers.context import CustomerContext
+from responder.drafting.entities import EMPTY_ENTITIES
 from responder.drafting.render import TemplateFailure, make_environment, render, render_string
 from responder.knowledge.retrieve import ScoredSnippet
 
-EMPTY_ENTITIES: dict[str, list[str]] = {
-    "invoice_numbers": [],
-    "amounts": [],
-    "phone_numbers": [],
-    "competitors": [],
-    "plans": [],
-}
+__all__ = ["EMPTY_ENTITIES", "DraftResult", "TemplateRef", "choose_template", "compose_draft"]
+
+FALLBACK_FLAG = "template in the default language: none in the customer's language ({})"
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """A live template version as the drafting core sees it."""
+
+    body: str
+    id: int | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -36,20 +43,34 @@ class DraftResult:
 
 
 def choose_template(
-    templates: Mapping[str, str], intent: str, language: str, default_language: str
+    templates: Mapping[str, Any], intent: str, language: str, default_language: str, tone: str = ""
 ) -> tuple[str | None, bool]:
-    """The template for this intent in the customer's language, else the default language."""
-    for lang, fallback in ((language, False), (default_language, language != default_language)):
-        key = template_key(f"intents/{intent}", lang)
-        if key in templates:
-            return key, fallback
+    """The intent's template in the customer's language (tone variant first), else in the
+    default language; the flag says the default language had to be used."""
+    tones = (tone, "") if tone else ("",)
+    for lang in dict.fromkeys((language, default_language)):
+        for variant in tones:
+            key = template_key(f"intents/{intent}", lang, variant)
+            if key in templates:
+                return key, lang != language
     return None, False
+
+
+def _snippet_record(s: ScoredSnippet, used: bool) -> dict[str, Any]:
+    return {
+        "key": s.snippet.key,
+        "version": s.snippet.version,
+        "id": s.snippet.id,
+        "score": s.score,
+        "similarity": s.similarity,
+        "language": s.snippet.language,
+        "used": used,
+    }
 
 
 def compose_draft(
     *,
-    templates: Mapping[str, str],
-    template_ids: Mapping[str, int],
+    templates: Mapping[str, TemplateRef],
     intent: str | None,
     language: str,
     customer: CustomerContext,
@@ -58,27 +79,35 @@ def compose_draft(
     snippets: Sequence[ScoredSnippet],
     drafting: DraftingSettings,
     entities: Mapping[str, list[str]] | None = None,
+    tone: str = "",
+    actions: Sequence[Mapping[str, str]] = (),
+    chosen_action: Mapping[str, str] | None = None,
+    action_snippet: ScoredSnippet | None = None,
 ) -> DraftResult:
+    found = {**EMPTY_ENTITIES, **{k: list(v) for k, v in (entities or {}).items()}}
     grounding: dict[str, Any] = {
         "intent": intent,
-        "snippets": [
-            {
-                "key": s.snippet.key,
-                "version": s.snippet.version,
-                "id": s.snippet.id,
-                "score": s.score,
-            }
-            for s in snippets
-        ],
+        "language": language,
+        "tone": tone,
         "customer_id": customer.customer_id,
-        "entities": dict(entities or EMPTY_ENTITIES),
+        "entities": found,
+        "snippets": [_snippet_record(s, False) for s in snippets],
     }
     if not intent or intent == UNKNOWN:
         return DraftResult("", None, grounding, "the intent is uncertain: no template was guessed")
-    key, fell_back = choose_template(templates, intent, language, drafting.default_language)
+    key, fell_back = choose_template(templates, intent, language, drafting.default_language, tone)
     if key is None:
         return DraftResult("", None, grounding, f"no template for intent {intent!r}")
-    grounding["template"] = {"key": key, "id": template_ids.get(key)}
+    ref = templates[key]
+    template_language = key[len(f"intents/{intent}.") :].split(".")[0]
+    grounding["template"] = {
+        "key": key,
+        "id": ref.id,
+        "version": ref.version,
+        "language": template_language,
+        "tone": tone if key.endswith(f".{tone}.j2") and tone else "",
+    }
+    locale = drafting.locales.get(language) or drafting.locales.get(template_language, "en_IE")
     context: dict[str, Any] = {
         "customer": customer.for_template(),
         "message": {"subject": subject, "new_text": new_text},
@@ -87,23 +116,55 @@ def compose_draft(
             "signature": drafting.signature,
             "support_url": drafting.support_url,
         },
-        "entities": dict(entities or EMPTY_ENTITIES),
+        "entities": found,
+        "tone": tone,
+        "actions": [dict(a) for a in actions],
+        "chosen_action": dict(chosen_action) if chosen_action else None,
     }
+    # Only snippets in the template's language go into the text: a German reply never gets
+    # an English paragraph; the others stay listed (unused) for the reviewer.
+    usable = [s for s in snippets if s.snippet.language == template_language]
+    failing = key
     try:
-        rendered = [
-            {
-                "id": s.snippet.key,
-                "title": s.snippet.title,
-                "body": render_string(s.snippet.body, context, f"snippet {s.snippet.key}").strip(),
-            }
-            for s in snippets
-        ]
+        rendered = []
+        for s in usable:
+            failing = f"snippet {s.snippet.key} v{s.snippet.version}"
+            body = render_string(s.snippet.body, context, failing, locale, drafting.currency)
+            rendered.append({"id": s.snippet.key, "title": s.snippet.title, "body": body.strip()})
         context["snippets"] = rendered
         context["snippet"] = rendered[0] if rendered else None
-        body = render(make_environment(templates), key, context)
+        context["action_snippet"] = None
+        if action_snippet is not None and action_snippet.snippet.language == template_language:
+            failing = f"snippet {action_snippet.snippet.key} v{action_snippet.snippet.version}"
+            text = render_string(
+                action_snippet.snippet.body, context, failing, locale, drafting.currency
+            )
+            context["action_snippet"] = {
+                "id": action_snippet.snippet.key,
+                "title": action_snippet.snippet.title,
+                "body": text.strip(),
+            }
+        failing = key
+        env = make_environment({k: t.body for k, t in templates.items()}, locale, drafting.currency)
+        body = render(env, key, context)
     except TemplateFailure as exc:
-        grounding["template_error"] = {"template": exc.template, "problem": exc.problem}
-        return DraftResult("", template_ids.get(key), grounding, str(exc))
-    flags = ("template in the default language: none for the customer's",) if fell_back else ()
+        grounding["template_error"] = {
+            "template": exc.template,
+            "failing": failing,
+            "problem": exc.problem,
+        }
+        return DraftResult("", ref.id, grounding, f"{failing}: {exc.problem}")
+    used = set(_used_keys(body, [*context["snippets"], context["action_snippet"] or {}]))
+    grounding["snippets"] = [_snippet_record(s, s.snippet.key in used) for s in snippets]
+    if action_snippet is not None:
+        grounding["action_snippet"] = _snippet_record(
+            action_snippet, action_snippet.snippet.key in used
+        )
+    flags = (FALLBACK_FLAG.format(language),) if fell_back else ()
     grounding["flags"] = list(flags)
-    return DraftResult(body, template_ids.get(key), grounding, "", flags)
+    return DraftResult(body, ref.id, grounding, "", flags)
+
+
+def _used_keys(body: str, rendered: Sequence[Mapping[str, str]]) -> list[str]:
+    """Snippets whose text made it into the draft (templates may pick among several)."""
+    return [r["id"] for r in rendered if r.get("body") and r["body"].splitlines()[0] in body]

@@ -93,9 +93,7 @@ class EntityExtractor:
         import spacy
 
         nlp = spacy.load(self.model, exclude=NOT_NEEDED)
-        ruler = nlp.add_pipe(
-            "entity_ruler", before="ner", config={"phrase_matcher_attr": "LOWER"}
-        )
+        ruler = nlp.add_pipe("entity_ruler", before="ner", config={"phrase_matcher_attr": "LOWER"})
         patterns = [{"label": "PLAN", "pattern": p} for p in self.plans]
         patterns += [{"label": "COMPETITOR", "pattern": c} for c in self.competitors]
         ruler.add_patterns(patterns + _amount_patterns())  # type: ignore[attr-defined]
@@ -135,8 +133,14 @@ class EntityExtractor:
         return {key: _unique(values) for key, values in found.items()}
 
     def _phones(self, text: str) -> Iterable[str]:
-        for match in phonenumbers.PhoneNumberMatcher(text, self.phone_region):
-            if phonenumbers.is_valid_number(match.number):
+        # POSSIBLE leniency: the reserved fiction ranges (UK 07700 900xxx) are real-looking
+        # numbers customers write; a number must start like one (+, 00 or a trunk 0), so
+        # account or reference numbers are not taken for phone numbers.
+        matches = phonenumbers.PhoneNumberMatcher(
+            text, self.phone_region, leniency=phonenumbers.Leniency.POSSIBLE
+        )
+        for match in matches:
+            if match.raw_string.lstrip("(").startswith(("+", "0")):
                 yield phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -6,9 +6,12 @@ with a message that names the template, so the draft is withheld and the error s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from typing import Any
 
+from babel.dates import format_date
+from babel.numbers import format_currency
 from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -20,13 +23,43 @@ class TemplateFailure(Exception):
         self.problem = problem
 
 
-def _money(value: Any, currency: str = "EUR") -> str:
-    if value is None or value == "":
-        return ""
-    return f"{currency} {float(value):,.2f}"
+def _day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
 
 
-def make_environment(templates: Mapping[str, str]) -> SandboxedEnvironment:
+def money_filter(locale: str, default_currency: str) -> Callable[..., str]:
+    """`{{ customer.monthly_spend | money }}` -> `€45.00` (en_IE) or `45,00 €` (de_DE)."""
+
+    def money(value: Any, currency: str = "") -> str:
+        if value is None or value == "":
+            return ""
+        return format_currency(float(value), currency or default_currency, locale=locale)
+
+    return money
+
+
+def date_filter(locale: str) -> Callable[..., str]:
+    """`{{ customer.contract_end | date }}` -> `10 December 2026` / `10. Dezember 2026`."""
+
+    def date_text(value: Any, style: str = "long") -> str:
+        day = _day(value)
+        if day is None:
+            return str(value or "")
+        return format_date(day, style, locale=locale)
+
+    return date_text
+
+
+def make_environment(
+    templates: Mapping[str, str], locale: str = "en_IE", currency: str = "EUR"
+) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=DictLoader(dict(templates)),
         undefined=StrictUndefined,
@@ -35,7 +68,8 @@ def make_environment(templates: Mapping[str, str]) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["money"] = _money
+    env.filters["money"] = money_filter(locale, currency)
+    env.filters["date"] = date_filter(locale)
     return env
 
 
@@ -45,13 +79,20 @@ def render(env: SandboxedEnvironment, name: str, context: Mapping[str, Any]) -> 
     except TemplateSyntaxError as exc:
         where = exc.name or name
         raise TemplateFailure(where, f"syntax error on line {exc.lineno}: {exc.message}") from exc
-    except TemplateError as exc:
+    except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+        # Filters and tests run supervisor-chosen arguments: their errors are template errors.
         raise TemplateFailure(name, f"{type(exc).__name__}: {exc}") from exc
     return _tidy(text)
 
 
-def render_string(source: str, context: Mapping[str, Any], name: str = "<snippet>") -> str:
-    return render(make_environment({name: source}), name, context)
+def render_string(
+    source: str,
+    context: Mapping[str, Any],
+    name: str = "<snippet>",
+    locale: str = "en_IE",
+    currency: str = "EUR",
+) -> str:
+    return render(make_environment({name: source}, locale, currency), name, context)
 
 
 def _tidy(text: str) -> str:

@@ -22,23 +22,19 @@ from responder.channels.delivery import (
     TemporaryDeliveryError,
 )
 from responder.channels.social import SOCIAL_KINDS
-from responder.content import live_templates
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
 from responder.customers.context import resolve_email_sender
-from responder.customers.view import load_context
 from responder.db.models import (
     Attachment,
     Channel,
     Conversation,
     Customer,
-    Draft,
     Message,
     OutboxItem,
     utcnow,
 )
 from responder.db.session import transaction
-from responder.drafting.compose import compose_draft
-from responder.knowledge.retrieve import intent_weights, rank_snippets
+from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
 from responder.mail.threading_keys import normalise_subject
@@ -206,60 +202,24 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         if not rows:
             return
         vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
-        index = rt.snippet_index(session)
-        templates = live_templates(session)
-    drafting = rt.settings.drafting
-    for message, vector in zip(rows, vectors, strict=True):
+        found = rt.entity_extractor.extract_many([message_text(m) for m in rows])
+    for message, vector, entities in zip(rows, vectors, found, strict=True):
         with transaction(rt.factory) as session:
             current = _load(session, message.id, State.CLASSIFIED)
             if current is None:
                 continue
-            if current_draft(session, current.id) is not None:
-                _move(current, State.DRAFTED)
-                continue
-            customer = session.get(Customer, current.customer_id) if current.customer_id else None
-            context = load_context(
-                session, customer, current, rt.settings, utcnow(), current.sender_name
-            )
-            ranked = rank_snippets(
-                vector,
-                index.snippets,
-                index.vectors,
-                intent=current.intent,
-                intent_weights=intent_weights(current.classification),
-                plan=context.plan,
-                tier=context.tier,
-                top_k=drafting.snippets_top_k,
-                min_score=drafting.snippet_min_score,
-            )
-            result = compose_draft(
-                templates={k: t.body for k, t in templates.items()},
-                template_ids={k: t.id for k, t in templates.items()},
-                intent=current.intent,
-                language=context.language or drafting.default_language,
-                customer=context,
-                subject=current.subject,
-                new_text=current.new_text,
-                snippets=ranked,
-                drafting=drafting,
-            )
-            session.add(
-                Draft(
-                    message_id=current.id,
-                    version=1,
-                    body=result.body,
-                    template_id=result.template_id,
-                    grounding={**result.grounding, "customer": context.grounding()},
-                    confidence=_confidence(current.intent_confidence, ranked),
-                    error=result.error,
+            if current_draft(session, current.id) is None:
+                draft = make_draft(
+                    rt,
+                    session,
+                    current,
+                    vector,
+                    index=rt.snippet_index(session),
+                    templates=template_refs(session),
+                    entities=entities,
                 )
-            )
+                session.add(draft)
             _move(current, State.DRAFTED)
-
-
-def _confidence(intent_confidence: float | None, ranked: Sequence[object]) -> float:
-    retrieval = max((getattr(s, "similarity", 0.0) for s in ranked), default=0.0)
-    return round((intent_confidence or 0.0) * 0.6 + max(retrieval, 0.0) * 0.4, 4)
 
 
 # -- route ---------------------------------------------------------------------------------------

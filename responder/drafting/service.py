@@ -1,0 +1,299 @@
+"""Drafting at the edge: gather the facts from the database, call the plain drafting core,
+store the Draft. Used by the pipeline's draft stage and by an agent picking an action.
+
+Contract with the customer view and the classifiers (read defensively, all optional):
+- `Message.classification["sentiment"]`: `{"label": "negative"}` or a string; missing = neutral.
+- churn risk: `Message.classification["churn"]` or an attribute `churn` / `churn_level` on the
+  CustomerContext, as `{"level": "high"}` or a string; missing = "" (no churn rule fires).
+- value tier, plan and add-ons: `CustomerContext.tier`, `.plan`, `.addons`.
+- recent contacts: inbound messages (every channel) plus imported interactions of the customer
+  in the last `actions.contact_days` days; open cases: `cases` rows with status "open".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from responder.content import live_templates
+from responder.customers.context import CustomerContext
+from responder.customers.view import load_context
+from responder.db.models import (
+    Customer,
+    Draft,
+    Interaction,
+    Message,
+    ReviewAction,
+    StaffUser,
+    SupportCase,
+    utcnow,
+)
+from responder.drafting.compose import TemplateRef, compose_draft
+from responder.drafting.confidence import draft_confidence
+from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
+from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
+from responder.pipeline.states import State
+from responder.review import AlreadyHandled, NotFound, ReviewError, audit, current_draft
+from responder.runtime import Runtime, SnippetIndex
+
+
+def template_refs(session: Session) -> dict[str, TemplateRef]:
+    return {k: TemplateRef(t.body, t.id, t.version) for k, t in live_templates(session).items()}
+
+
+def _churn(classification: Mapping[str, Any], context: CustomerContext) -> str:
+    churn = getattr(context, "churn", None)
+    for value in (
+        getattr(context, "churn_risk", None),
+        getattr(churn, "level", churn),
+        classification.get("churn"),
+    ):
+        level = label_of(value)
+        if level:
+            return level
+    return ""
+
+
+def gather_facts(
+    session: Session, rt: Runtime, message: Message, context: CustomerContext
+) -> DraftFacts:
+    classification = message.classification or {}
+    contacts, open_cases = 1, 0
+    if message.customer_id is not None:
+        since = utcnow() - timedelta(days=rt.settings.actions.contact_days)
+        contacts = int(
+            session.scalar(
+                select(func.count(Message.id)).where(
+                    Message.customer_id == message.customer_id,
+                    Message.direction == "in",
+                    Message.received_at >= since,
+                )
+            )
+            or 0
+        ) + int(
+            session.scalar(
+                select(func.count(Interaction.id)).where(
+                    Interaction.customer_id == message.customer_id,
+                    Interaction.direction == "in",
+                    Interaction.at >= since,
+                )
+            )
+            or 0
+        )
+        known_cases = getattr(context, "open_cases", None)
+        open_cases = (
+            len(known_cases)
+            if known_cases is not None
+            else int(
+                session.scalar(
+                    select(func.count(SupportCase.id)).where(
+                        SupportCase.customer_id == message.customer_id, SupportCase.status == "open"
+                    )
+                )
+                or 0
+            )
+        )
+    return DraftFacts(
+        intent=message.intent or "",
+        tier=context.tier,
+        churn=_churn(classification, context),
+        sentiment=label_of(classification.get("sentiment"), "neutral"),
+        plan=context.plan,
+        addons=tuple(context.addons),
+        contacts=max(contacts, 1),
+        open_cases=open_cases,
+    )
+
+
+def _action_snippet(index: SnippetIndex, vector: np.ndarray, key: str) -> ScoredSnippet | None:
+    for position, snippet in enumerate(index.snippets):
+        if snippet.key == key:
+            similarity = round(float(index.vectors[position] @ vector), 4)
+            return ScoredSnippet(snippet, similarity, similarity)
+    return None
+
+
+def make_draft(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    vector: np.ndarray,
+    *,
+    index: SnippetIndex,
+    templates: Mapping[str, TemplateRef],
+    entities: Mapping[str, list[str]],
+    version: int = 1,
+    chosen_action: str | None = None,
+    created_by_id: int | None = None,
+) -> Draft:
+    """Render a draft for this message and record everything that produced it."""
+    drafting = rt.settings.drafting
+    customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    context = load_context(session, customer, message, rt.settings, utcnow(), message.sender_name)
+    facts = gather_facts(session, rt, message, context)
+    tone = choose_tone(
+        rt.settings.tone.rules, rt.settings.tone.default, tier=facts.tier, sentiment=facts.sentiment
+    )
+    offers = offered_actions(rt.settings.actions.rules, facts)
+    candidates = rank_snippets(
+        vector,
+        index.snippets,
+        index.vectors,
+        intent=message.intent,
+        intent_weights=intent_weights(message.classification),
+        plan=context.plan,
+        tier=context.tier,
+        top_k=max(drafting.snippets_top_k, drafting.candidates_shown),
+        min_score=drafting.snippet_min_score,
+    )
+    ranked = candidates[: drafting.snippets_top_k]
+    chosen = next((o for o in offers if o.name == chosen_action), None)
+    picked = _action_snippet(index, vector, chosen.snippet) if chosen else None
+    result = compose_draft(
+        templates=templates,
+        intent=message.intent,
+        language=context.language or drafting.default_language,
+        customer=context,
+        subject=message.subject,
+        new_text=message.new_text,
+        snippets=ranked,
+        drafting=drafting,
+        entities=entities,
+        tone=tone,
+        actions=[o.as_dict() for o in offers],
+        chosen_action=chosen.as_dict() if chosen else None,
+        action_snippet=picked,
+    )
+    top = max((s.similarity for s in ranked), default=None)
+    confidence = draft_confidence(
+        message.intent_confidence, top, drafting.snippet_min_score, failed=bool(result.error)
+    )
+    rules = rt.settings.actions.rules
+    grounding = {
+        **result.grounding,
+        "customer": context.grounding() if hasattr(context, "grounding") else {},
+        "classifier": {"intent": message.intent, "confidence": message.intent_confidence},
+        "facts": facts.as_dict(),
+        "rules_fired": [
+            {"rule": n, "name": o.name, "snippet": rules[n].snippet}
+            for o in offers
+            for n in o.rules
+        ],
+        "actions": [o.as_dict() for o in offers],
+        "chosen_action": chosen.as_dict() if chosen else None,
+        "candidates": [
+            {
+                "key": s.snippet.key,
+                "title": s.snippet.title,
+                "score": s.score,
+                "similarity": s.similarity,
+                "version": s.snippet.version,
+            }
+            for s in candidates
+        ],
+        "confidence": confidence,
+    }
+    if result.error:
+        failed = grounding.get("template_error") or {}
+        template = grounding.get("template") or {}
+        audit(
+            session,
+            "system",
+            "template.failed",
+            "template",
+            template.get("id") or template.get("key") or "",
+            message=message.id,
+            key=template.get("key"),
+            version=template.get("version"),
+            failing=failed.get("failing"),
+            problem=failed.get("problem") or result.error,
+        )
+    return Draft(
+        message_id=message.id,
+        version=version,
+        body=result.body,
+        template_id=result.template_id,
+        grounding=grounding,
+        confidence=confidence["combined"],
+        error=result.error,
+        created_by_id=created_by_id,
+    )
+
+
+def message_text(message: Message) -> str:
+    """The text entities are read from: the subject and what the customer newly wrote."""
+    return f"{message.subject}\n{message.new_text or message.text}"
+
+
+def draft_messages(
+    rt: Runtime, session: Session, messages: Sequence[Message], vectors: np.ndarray
+) -> list[Draft]:
+    """Drafts for a batch: entities in one nlp.pipe pass, templates and index read once."""
+    index = rt.snippet_index(session)
+    templates = template_refs(session)
+    found = rt.entity_extractor.extract_many([message_text(m) for m in messages])
+    return [
+        make_draft(rt, session, m, v, index=index, templates=templates, entities=e)
+        for m, v, e in zip(messages, vectors, found, strict=True)
+    ]
+
+
+def pick_action(
+    rt: Runtime,
+    session: Session,
+    message_id: int,
+    action: str,
+    user: StaffUser,
+    *,
+    expected_version: int | None = None,
+) -> Draft:
+    """Re-render the draft with the chosen action's snippet first: a new draft version."""
+    from responder.pipeline.stages import classification_text
+
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    if message.state != State.IN_REVIEW:
+        raise AlreadyHandled(f"message {message_id} is {message.state}, not in review")
+    if expected_version is not None and message.version != expected_version:
+        raise AlreadyHandled("this draft changed since you opened it; reload to see the latest")
+    previous = current_draft(session, message_id)
+    grounding = (previous.grounding or {}) if previous else {}
+    offered = [a["name"] for a in grounding.get("actions") or []]
+    if action not in offered:
+        raise ReviewError(f"action {action!r} is not offered for this message")
+    vector = rt.message_vectors([message.id], [classification_text(message)])[0]
+    entities = grounding.get("entities")
+    if entities is None:
+        entities = rt.entity_extractor.extract(message_text(message))
+    draft = make_draft(
+        rt,
+        session,
+        message,
+        vector,
+        index=rt.snippet_index(session),
+        templates=template_refs(session),
+        entities=entities,
+        version=(previous.version + 1) if previous else 1,
+        chosen_action=action,
+        created_by_id=user.id,
+    )
+    session.add(draft)
+    message.version += 1
+    session.flush()
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            draft_id=draft.id,
+            user_id=user.id,
+            action="pick_action",
+            detail={"action": action, "draft_version": draft.version},
+        )
+    )
+    audit(session, user.username, "draft.pick_action", "message", message_id, action=action)
+    return draft

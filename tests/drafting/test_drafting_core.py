@@ -1,0 +1,227 @@
+"""The drafting core as plain functions: entities, template failures, tone, language, actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from responder.config import Settings, load_settings
+from responder.customers.context import CustomerContext
+from responder.drafting.compose import TemplateRef, compose_draft
+from responder.drafting.entities import EntityExtractor, normalise_amount
+from responder.drafting.rules import DraftFacts, choose_tone, offered_actions
+from responder.knowledge.retrieve import IndexedSnippet, ScoredSnippet
+from tests.conftest import ROOT
+
+SETTINGS: Settings = load_settings(ROOT / "config.toml", environ={})
+AOIFE = CustomerContext(
+    known=True,
+    customer_id=1,
+    name="Aoife Murphy",
+    first_name="Aoife",
+    plan="Smart 20GB",
+    monthly_spend=25.0,
+    contract_end="2026-03-13",
+    tier="Average",
+    language="en",
+)
+
+
+def templates(**extra: str) -> dict[str, TemplateRef]:
+    found = {
+        path.relative_to(ROOT / "templates").as_posix(): TemplateRef(path.read_text(), 7, 3)
+        for path in (ROOT / "templates").rglob("*.j2")
+    }
+    found.update({k: TemplateRef(v, 99, 2) for k, v in extra.items()})
+    return found
+
+
+def scored(key: str, body: str, language: str = "en") -> ScoredSnippet:
+    snippet = IndexedSnippet(5, key, 4, key.title(), body, ("billing_dispute",), language, {})
+    return ScoredSnippet(snippet, 0.8, 0.65)
+
+
+def draft(**changes: object):  # type: ignore[no-untyped-def]
+    arguments: dict[str, object] = {
+        "templates": templates(),
+        "intent": "billing_dispute",
+        "language": "en",
+        "customer": AOIFE,
+        "subject": "Bill",
+        "new_text": "Why is my bill EUR 84.20?",
+        "snippets": [scored("billing-bill-explained", "Your first bill covers a part-month.")],
+        "drafting": SETTINGS.drafting,
+    }
+    arguments.update(changes)
+    return compose_draft(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def extractor() -> EntityExtractor:
+    return EntityExtractor(
+        SETTINGS.models.spacy_model,
+        plans=SETTINGS.drafting.plan_names,
+        competitors=SETTINGS.churn.competitors,
+        phone_region="IE",
+    )
+
+
+def test_telecom_entities_are_found_and_normalised(extractor: EntityExtractor) -> None:
+    text = (
+        "Hi, my invoice INV-2026-11-208814 says €84.20 but last month it was 84,20 € and the "
+        "roaming part was EUR 1,200.50. Order NW-771035 never came. My account number is "
+        "40012345. Call me on 085 555 0199 or +44 7700 900105. Contoso Telecom offered me "
+        "unlimited plus for less, and tailspin wireless too. I'm on Smart 20GB. Dan Smith, 3 May."
+    )
+    found = extractor.extract(text)
+    assert found["invoice_numbers"] == ["INV-2026-11-208814"]
+    assert found["amounts"] == ["EUR 84.20", "EUR 1,200.50"]
+    assert found["order_numbers"] == ["NW-771035"]
+    assert found["account_numbers"] == ["40012345"]
+    assert found["phone_numbers"] == ["+353855550199", "+447700900105"]
+    assert found["competitors"] == ["Contoso Telecom", "Tailspin Wireless"]
+    assert found["plans"] == ["Unlimited Plus", "Smart 20GB"]
+    assert "3 May" in found["dates"]
+
+
+def test_a_batch_gives_one_result_per_message(extractor: EntityExtractor) -> None:
+    results = extractor.extract_many(["Fabrikam Mobile is cheaper", "", "Pay EUR 15 now"])
+    assert [r["competitors"] for r in results] == [["Fabrikam Mobile"], [], []]
+    assert results[2]["amounts"] == ["EUR 15.00"]
+    assert extractor.nlp.pipe_names == ["tok2vec", "entity_ruler", "ner"]
+
+
+def test_amounts_read_both_decimal_marks() -> None:
+    assert normalise_amount("84,20", "EUR") == "EUR 84.20"
+    assert normalise_amount("1.200,50", "EUR") == "EUR 1,200.50"
+    assert normalise_amount("38,412.50", "EUR") == "EUR 38,412.50"
+    assert normalise_amount("15", "EUR") == "EUR 15.00"
+
+
+def test_a_draft_uses_entities_snippet_and_customer_data() -> None:
+    result = draft(entities={"invoice_numbers": ["INV-1234-5678"], "amounts": ["EUR 84.20"]})
+    assert not result.error
+    assert result.body.startswith("Hi Aoife,")
+    assert "INV-1234-5678" in result.body and "EUR 84.20" in result.body
+    assert "Your first bill covers a part-month." in result.body
+    assert result.grounding["template"] == {
+        "key": "intents/billing_dispute.en.j2",
+        "id": 7,
+        "version": 3,
+        "language": "en",
+        "tone": "",
+    }
+    assert result.grounding["snippets"][0]["used"] is True
+    assert result.grounding["entities"]["invoice_numbers"] == ["INV-1234-5678"]
+
+
+BROKEN = {
+    "syntax error": "{% if customer.name %}unclosed",
+    "missing variable": "{{ customer.shoe_size }}",
+    "sandbox: attribute": "{{ customer.__class__ }}",
+    "sandbox: mro": "{{ ''.__class__.__mro__ }}",
+    "sandbox: globals": "{{ cycler.__init__.__globals__ }}",
+    "bad filter argument": "{{ 'abc' | money }}",
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BROKEN))
+def test_a_failing_template_gives_no_draft_and_names_the_template(problem: str) -> None:
+    key = "intents/billing_dispute.en.j2"
+    result = draft(templates=templates(**{key: BROKEN[problem]}))
+    assert result.body == ""
+    assert result.error.startswith(key)
+    assert result.template_id == 99
+    assert result.grounding["template"]["version"] == 2
+    assert result.grounding["template_error"]["failing"] == key
+
+
+@pytest.mark.parametrize("problem", sorted(BROKEN))
+def test_a_failing_snippet_gives_no_draft_and_names_the_snippet(problem: str) -> None:
+    result = draft(snippets=[scored("bad-snippet", BROKEN[problem])])
+    assert result.body == ""
+    assert "snippet bad-snippet v4" in result.error
+    assert result.grounding["template_error"]["failing"] == "snippet bad-snippet v4"
+
+
+def test_snippets_may_use_customer_data_through_the_sandbox() -> None:
+    snippet = scored(
+        "plan-note", "You are on {{ customer.plan }} at {{ customer.monthly_spend | money }}."
+    )
+    result = draft(snippets=[snippet])
+    assert "You are on Smart 20GB at €25.00." in result.body
+
+
+def test_tone_follows_the_configured_rules() -> None:
+    rules, default = SETTINGS.tone.rules, SETTINGS.tone.default
+    assert choose_tone(rules, default, tier="Worst", sentiment="negative") == "empathetic"
+    assert choose_tone(rules, default, tier="Best", sentiment="negative") == "empathetic"
+    assert choose_tone(rules, default, tier="Best", sentiment="neutral") == "formal"
+    assert choose_tone(rules, default, tier="Average", sentiment="neutral") == ""
+
+
+def test_a_tone_variant_is_used_where_it_exists_and_the_plain_template_otherwise() -> None:
+    empathetic = draft(tone="empathetic")
+    assert empathetic.grounding["template"]["key"] == "intents/billing_dispute.en.empathetic.j2"
+    assert "I'm really sorry" in empathetic.body
+    formal = draft(tone="formal")
+    assert formal.grounding["template"]["key"] == "intents/billing_dispute.en.j2"
+    assert formal.body.startswith("Dear Aoife Murphy,")
+    assert "Yours sincerely," in formal.body
+
+
+def test_german_customers_get_the_german_template_with_local_formats() -> None:
+    jonas = CustomerContext(
+        known=True, customer_id=2, name="Jonas Becker", first_name="Jonas", plan="Smart 20GB",
+        monthly_spend=35.0, contract_end="2027-04-09", language="de",
+    )  # fmt: skip
+    result = draft(customer=jonas, language="de", intent="plan_change")
+    assert result.grounding["template"]["key"] == "intents/plan_change.de.j2"
+    assert result.body.startswith("Guten Tag Jonas Becker,")
+    assert "35,00\xa0€" in result.body and "9. April 2027" in result.body
+    assert "Your first bill" not in result.body, "an English snippet stays out of a German reply"
+    assert result.grounding["snippets"][0]["used"] is False
+    assert not result.flags
+
+
+def test_a_language_without_templates_falls_back_to_the_default_and_is_flagged() -> None:
+    result = draft(language="fr")
+    assert not result.error
+    assert result.grounding["template"]["key"] == "intents/billing_dispute.en.j2"
+    assert result.flags and "(fr)" in result.flags[0]
+    assert result.grounding["flags"] == list(result.flags)
+
+
+RULES = SETTINGS.actions.rules
+
+
+def names(facts: DraftFacts) -> list[str]:
+    return [a.name for a in offered_actions(RULES, facts)]
+
+
+def test_retention_offer_for_a_best_customer_at_risk_of_leaving() -> None:
+    assert names(DraftFacts(intent="port_out", tier="Best")) == ["retention_offer"]
+    assert names(DraftFacts(intent="complaint", tier="Best", churn="high")) == ["retention_offer"]
+    offer = offered_actions(RULES, DraftFacts(intent="cancellation", tier="Best", churn="high"))
+    assert offer[0].snippet == "retention-offer-best" and len(offer[0].rules) == 2
+    assert names(DraftFacts(intent="port_out", tier="Average")) == []
+
+
+def test_roaming_pass_only_without_a_roaming_add_on() -> None:
+    assert names(DraftFacts(intent="roaming")) == ["roaming_pass"]
+    assert names(DraftFacts(intent="roaming", addons=("World Roam Pass",))) == []
+
+
+def test_escalation_after_repeated_contacts_and_arrangement_for_a_dispute() -> None:
+    assert names(DraftFacts(intent="complaint", contacts=2)) == []
+    assert names(DraftFacts(intent="complaint", contacts=3)) == ["escalate"]
+    assert names(DraftFacts(intent="billing_dispute", contacts=4)) == [
+        "escalate",
+        "payment_arrangement",
+    ]
+
+
+def test_every_action_names_a_snippet_that_exists() -> None:
+    keys = {p.stem for p in Path(ROOT / "templates" / "snippets").glob("*.md")}
+    assert {rule.snippet for rule in RULES} <= keys
