@@ -295,5 +295,5 @@ def pick_action(
             detail={"action": action, "draft_version": draft.version},
         )
     )
-    audit(session, user.username, "draft.pick_action", "message", message_id, action=action)
+    audit(session, user.username, "draft.pick_action", "message", message_id, chosen=action)
     return draft

@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from responder.db.models import Channel, StaffUser
 from responder.db.session import transaction
+from responder.drafting.service import pick_action
 from responder.review import (
     ReviewError,
     approve,
@@ -486,6 +487,26 @@ def api_save(request: Request, message_id: int, data: ApiSave) -> dict[str, Any]
         raise _review_error(exc) from exc
 
 
+class ApiPickAction(Struct):
+    action: str
+    version: int | None = None
+
+
+@post("/api/messages/{message_id:int}/action", sync_to_thread=True, guards=[requires_agent])
+def api_pick_action(request: Request, message_id: int, data: ApiPickAction) -> dict[str, Any]:
+    """Re-render the draft with a suggested action's snippet (a new draft version)."""
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            draft = pick_action(
+                rt, session, message_id, data.action, _form_user(request),
+                expected_version=data.version,
+            )  # fmt: skip
+            return {"id": message_id, "draft_version": draft.version, "error": draft.error}
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+
+
 @post("/api/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
 def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, Any]:
     try:
@@ -560,6 +581,7 @@ ROUTES = [
     api_queue_page,
     api_save,
     api_assign,
+    api_pick_action,
     api_audit,
     *SUPERVISOR_ROUTES,
     *CUSTOMER_ROUTES,

@@ -248,6 +248,22 @@ def queue_counts(
     return summarise_counts(breakdown, filters or QueueFilter(), names)
 
 
+def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
+    """What the review page shows beside a draft, lifted out of its grounding record: the
+    template (key, version, tone), the other candidate snippets with scores, the suggested
+    actions (POST /api/messages/{id}/action picks one), flags and the confidence parts."""
+    return {
+        "template": grounding.get("template"),
+        "template_error": grounding.get("template_error"),
+        "candidates": grounding.get("candidates") or [],
+        "actions": grounding.get("actions") or [],
+        "chosen_action": grounding.get("chosen_action"),
+        "flags": grounding.get("flags") or [],
+        "confidence_parts": grounding.get("confidence") or {},
+        "entities": {k: v for k, v in (grounding.get("entities") or {}).items() if v},
+    }
+
+
 def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
@@ -339,6 +355,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "stale": draft.stale,
             "confidence": draft.confidence,
             "grounding": draft.grounding,
+            **review_aids(draft.grounding or {}),
         },
         "outbox": None
         if outbox is None

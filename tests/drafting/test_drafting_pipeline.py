@@ -1,0 +1,149 @@
+"""Drafting in the running pipeline: grounding records, template failures, picking an action,
+and every template rendered for every demo customer."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.customers.context import build_context
+from responder.db.models import AuditEntry, Customer, Draft, Message, ReviewAction, Template
+from responder.db.session import transaction
+from responder.drafting.compose import compose_draft
+from responder.drafting.service import template_refs
+from responder.knowledge.retrieve import ScoredSnippet
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+
+BEST_PORT_OUT = make_email(
+    sender="Declan Brennan <declan.brennan@brennanlogistics.test>",
+    subject="PAC codes for our 5 lines",
+    body=(
+        "Fabrikam Mobile offered us EUR 210 a month for our 5 Business Pro lines. Unless you "
+        "can match it, please send the PAC codes for all numbers, e.g. 087 555 0102."
+    ),
+)
+
+
+def test_a_draft_records_what_produced_it_and_an_action_rerenders_it(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, BEST_PORT_OUT, "port")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+        draft = session.scalars(select(Draft)).one()
+    grounding = draft.grounding
+    assert message.state == "in_review" and not draft.error
+    assert grounding["template"]["key"].startswith(f"intents/{message.intent}.en")
+    assert grounding["template"]["version"] == 1 and grounding["template"]["id"]
+    assert grounding["snippets"] and all("score" in s for s in grounding["snippets"])
+    assert len(grounding["candidates"]) >= len(grounding["snippets"])
+    assert grounding["entities"]["competitors"] == ["Fabrikam Mobile"]
+    assert grounding["entities"]["phone_numbers"] == ["+353875550102"]
+    assert grounding["classifier"]["confidence"] == message.intent_confidence
+    assert grounding["facts"]["tier"] == "Best"
+    assert draft.confidence == grounding["confidence"]["combined"]
+    assert grounding["tone"] == "formal" and draft.body.startswith("Dear Declan Brennan,")
+    assert message.intent == "port_out", "the demo classifier reads this as a port-out"
+    assert [a["name"] for a in grounding["actions"]] == ["retention_offer"]
+    assert {r["name"] for r in grounding["rules_fired"]} == {"retention_offer"}
+
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        detail = client.get(f"/api/messages/{message.id}", headers=auth).json()
+        assert detail["draft"]["actions"][0]["label"] == "Offer the loyalty discount"
+        assert detail["draft"]["candidates"][0]["score"] > 0
+        refused = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "escalate"}
+        )
+        assert refused.status_code == 400
+        picked = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "retention_offer"}
+        )
+        assert picked.status_code == 201, picked.text
+        assert picked.json()["draft_version"] == 2
+    with rt.factory() as session:
+        latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
+        review = session.scalars(select(ReviewAction)).one()
+    assert latest is not None and latest.version == 2
+    assert "20% off your monthly plan charge" in latest.body
+    assert latest.grounding["chosen_action"]["name"] == "retention_offer"
+    assert latest.grounding["action_snippet"]["used"] is True
+    assert review.action == "pick_action" and review.detail["action"] == "retention_offer"
+
+
+def test_a_broken_template_sends_the_message_to_review_without_a_draft(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    with transaction(rt.factory) as session:
+        for old in session.scalars(select(Template).where(Template.name.like("intents/%"))):
+            session.add(
+                Template(
+                    name=old.name,
+                    language=old.language,
+                    tone=old.tone,
+                    version=old.version + 1,
+                    body="{{ customer.__class__.__mro__ }}",
+                    author="mallory",
+                )
+            )
+    drop(rt, make_email(), "broken")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+        draft = session.scalars(select(Draft)).one()
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "template.failed")
+        ).one()
+    assert message.state == "in_review"
+    assert draft.body == "" and draft.confidence == 0.0
+    key = draft.grounding["template"]["key"]
+    assert draft.error.startswith(key) and "unsafe" in draft.error
+    assert draft.grounding["template"]["version"] == 2
+    assert entry.detail["key"] == key and entry.detail["version"] == 2
+    assert entry.detail["message"] == message.id
+
+
+def test_every_template_renders_for_every_demo_customer(rt: Runtime, demo_customers: None) -> None:
+    entities = {
+        "invoice_numbers": ["INV-2026-11-208814"],
+        "amounts": ["EUR 84.20"],
+        "phone_numbers": ["+353855550101"],
+        "competitors": ["Contoso Telecom"],
+        "plans": ["Unlimited Plus"],
+    }
+    with rt.factory() as session:
+        templates = template_refs(session)
+        index = rt.snippet_index(session)
+        customers = [build_context(c) for c in session.scalars(select(Customer))]
+    assert len(customers) >= 50
+    keys = [k for k in templates if k.startswith("intents/")]
+    assert len(keys) >= 20
+    failures = []
+    for key in keys:
+        intent, language, *tone = key[len("intents/") : -len(".j2")].split(".")
+        snippets = [ScoredSnippet(s, 0.7, 0.6) for s in index.snippets if intent in s.intents]
+        for customer in customers:
+            for chosen in (snippets[:3], []):
+                result = compose_draft(
+                    templates=templates,
+                    intent=intent,
+                    language=language,
+                    customer=customer,
+                    subject="Question",
+                    new_text="Hello",
+                    snippets=chosen,
+                    drafting=rt.settings.drafting,
+                    entities=entities,
+                    tone=tone[0] if tone else "",
+                    action_snippet=snippets[-1] if snippets else None,
+                )
+                if result.error or not result.body.strip():
+                    failures.append(f"{key} / {customer.name}: {result.error}")
+                elif result.grounding["template"]["key"] != key:
+                    failures.append(f"{key} / {customer.name}: got {result.grounding['template']}")
+    assert not failures, "\n".join(failures[:20])
