@@ -70,7 +70,7 @@ def _snippet_record(s: ScoredSnippet, used: bool) -> dict[str, Any]:
 
 def compose_draft(
     *,
-    templates: Mapping[str, TemplateRef],
+    templates: Mapping[str, TemplateRef | str],
     intent: str | None,
     language: str,
     customer: CustomerContext,
@@ -83,7 +83,13 @@ def compose_draft(
     actions: Sequence[Mapping[str, str]] = (),
     chosen_action: Mapping[str, str] | None = None,
     action_snippet: ScoredSnippet | None = None,
+    template_ids: Mapping[str, int] | None = None,
 ) -> DraftResult:
+    """`templates` maps loader names to TemplateRef (or bare bodies, with `template_ids`)."""
+    refs = {
+        k: v if isinstance(v, TemplateRef) else TemplateRef(v, (template_ids or {}).get(k))
+        for k, v in templates.items()
+    }
     found = {**EMPTY_ENTITIES, **{k: list(v) for k, v in (entities or {}).items()}}
     grounding: dict[str, Any] = {
         "intent": intent,
@@ -98,7 +104,7 @@ def compose_draft(
     key, fell_back = choose_template(templates, intent, language, drafting.default_language, tone)
     if key is None:
         return DraftResult("", None, grounding, f"no template for intent {intent!r}")
-    ref = templates[key]
+    ref = refs[key]
     template_language = key[len(f"intents/{intent}.") :].split(".")[0]
     grounding["template"] = {
         "key": key,
@@ -145,7 +151,7 @@ def compose_draft(
                 "body": text.strip(),
             }
         failing = key
-        env = make_environment({k: t.body for k, t in templates.items()}, locale, drafting.currency)
+        env = make_environment({k: t.body for k, t in refs.items()}, locale, drafting.currency)
         body = render(env, key, context)
     except TemplateFailure as exc:
         grounding["template_error"] = {

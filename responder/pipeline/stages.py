@@ -203,6 +203,8 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
             return
         vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
         found = rt.entity_extractor.extract_many([message_text(m) for m in rows])
+        index = rt.snippet_index(session)
+        templates = template_refs(session)
     for message, vector, entities in zip(rows, vectors, found, strict=True):
         with transaction(rt.factory) as session:
             current = _load(session, message.id, State.CLASSIFIED)
@@ -214,8 +216,8 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     session,
                     current,
                     vector,
-                    index=rt.snippet_index(session),
-                    templates=template_refs(session),
+                    index=index,
+                    templates=templates,
                     entities=entities,
                 )
                 session.add(draft)
