@@ -6,6 +6,7 @@ Contract with the customer view and the classifiers (read defensively, all optio
 - churn risk: `Message.classification["churn"]` or an attribute `churn` / `churn_level` on the
   CustomerContext, as `{"level": "high"}` or a string; missing = "" (no churn rule fires).
 - value tier, plan and add-ons: `CustomerContext.tier`, `.plan`, `.addons`.
+- reply language: `Message.language` when a detector set it, else the customer's language.
 - recent contacts: inbound messages (every channel) plus imported interactions of the customer
   in the last `actions.contact_days` days; open cases: `cases` rows with status "open".
 """
@@ -157,7 +158,7 @@ def make_draft(
     result = compose_draft(
         templates=templates,
         intent=message.intent,
-        language=context.language or drafting.default_language,
+        language=message.language or context.language or drafting.default_language,
         customer=context,
         subject=message.subject,
         new_text=message.new_text,
