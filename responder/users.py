@@ -47,7 +47,13 @@ def add_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
-    user = session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+    # No stored name holds NUL, and PostgreSQL refuses it in a query: treat it as unknown.
+    name = username.strip()
+    user = (
+        None
+        if "\x00" in name
+        else session.scalar(select(StaffUser).where(StaffUser.username == name))
+    )
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

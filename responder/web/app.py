@@ -22,7 +22,7 @@ from litestar.exceptions import (
 )
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -68,6 +68,8 @@ from responder.web.webhooks import WEBHOOK_ROUTES
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = ["^/login$", "^/healthz$", "^/webhooks/", "^/static/", "^/api/login$"]
+# Row ids from the query string: out-of-range numbers are a 400, never a database overflow.
+RowId = Annotated[int | None, Parameter(ge=0, le=2**62)]
 
 
 def _rt(request: Request) -> Runtime:
@@ -153,6 +155,9 @@ def home() -> Redirect:
 def _filters(
     channel: int | None, intent: str | None, tier: str | None, assignee: int | None
 ) -> QueueFilter:
+    """NUL cannot be stored in any field, and PostgreSQL refuses it in a query: drop it."""
+    intent = (intent or "").replace("\x00", "")
+    tier = (tier or "").replace("\x00", "")
     return QueueFilter(
         channel_id=channel, intent=intent or None, tier=tier or None, assignee_id=assignee
     )
@@ -161,10 +166,10 @@ def _filters(
 @get("/queue", sync_to_thread=True, guards=[requires_agent])
 def queue_page(
     request: Request,
-    channel: int | None = None,
+    channel: RowId = None,
     intent: str | None = None,
     tier: str | None = None,
-    assignee: int | None = None,
+    assignee: RowId = None,
     cursor: str | None = None,
 ) -> Template:
     rt = _rt(request)
@@ -323,7 +328,7 @@ def assign_form(
 
 
 @get("/audit", sync_to_thread=True, guards=[requires_supervisor])
-def audit_page(request: Request, before: int | None = None) -> Template:
+def audit_page(request: Request, before: RowId = None) -> Template:
     with _rt(request).factory() as session:
         entries = audit_entries(session, before=before)
     return Template("audit.html", context={"entries": entries, "user": request.user})
@@ -381,7 +386,7 @@ def api_login(request: Request, data: ApiLogin) -> ApiToken:
 
 
 @get("/api/queue", sync_to_thread=True, guards=[requires_agent])
-def api_queue(request: Request, limit: int = 50, after: int | None = None) -> list[dict[str, Any]]:
+def api_queue(request: Request, limit: int = 50, after: RowId = None) -> list[dict[str, Any]]:
     with _rt(request).factory() as session:
         return queue_items(session, limit=min(max(limit, 1), 500), after_id=after)
 
@@ -459,10 +464,10 @@ class ApiQueue(Struct):
 @get("/api/queue/page", sync_to_thread=True, guards=[requires_agent])
 def api_queue_page(
     request: Request,
-    channel: int | None = None,
+    channel: RowId = None,
     intent: str | None = None,
     tier: str | None = None,
-    assignee: int | None = None,
+    assignee: RowId = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> ApiQueue:
@@ -518,7 +523,7 @@ def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, 
 
 
 @get("/api/audit", sync_to_thread=True, guards=[requires_supervisor])
-def api_audit(request: Request, before: int | None = None) -> list[dict[str, Any]]:
+def api_audit(request: Request, before: RowId = None) -> list[dict[str, Any]]:
     with _rt(request).factory() as session:
         return audit_entries(session, before=before)
 

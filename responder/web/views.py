@@ -55,7 +55,7 @@ def encode_cursor(due: datetime | None, message_id: int) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime | None, int] | None:
     due, sep, message_id = cursor.rpartition("|")
-    if not sep or not message_id.isdigit():
+    if not sep or not message_id.isascii() or not message_id.isdigit() or len(message_id) > 18:
         return None
     try:
         return (datetime.fromisoformat(due) if due else None, int(message_id))
