@@ -98,7 +98,8 @@ class LoginForm(Struct):
 
 def _client_key(request: Request, username: str) -> str:
     host = request.client.host if request.client else "unknown"
-    return f"{username.strip().lower()}|{host}"
+    name = username.strip().lower().replace("\x00", "")  # PostgreSQL text refuses NUL
+    return f"{name}|{host}"
 
 
 @post("/login", sync_to_thread=True)
