@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,6 +57,23 @@ class Stage:
     name: str
     takes: State
     run: Callable[[Runtime, Sequence[int]], None]
+
+
+@overload
+def storable(value: str, limit: int | None = None) -> str: ...
+@overload
+def storable(value: None, limit: int | None = None) -> None: ...
+
+
+def storable(value: str | None, limit: int | None = None) -> str | None:
+    """Text a database column accepts: PostgreSQL refuses NUL and enforces VARCHAR lengths.
+
+    The raw bytes stay untouched in Message.raw; only the parsed copy is cleaned.
+    """
+    if value is None:
+        return None
+    value = value.replace("\x00", "\ufffd")
+    return value[:limit] if limit is not None else value
 
 
 def _load(session: Session, message_id: int, state: State) -> Message | None:
@@ -108,24 +125,24 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
         _move(message, State.QUARANTINED, f"cannot parse: {exc}")
         return
     sender = parsed.sender
-    message.message_id_header = parsed.message_id
-    message.in_reply_to = parsed.in_reply_to
-    message.references = list(parsed.references)
-    message.subject = parsed.subject
-    message.sender_address = sender.address if sender else ""
-    message.sender_name = sender.name if sender else ""
-    message.reply_to = [[a.name, a.address] for a in parsed.reply_to]
+    message.message_id_header = storable(parsed.message_id, 500)
+    message.in_reply_to = storable(parsed.in_reply_to, 500)
+    message.references = [storable(r, 500) for r in parsed.references]
+    message.subject = storable(parsed.subject, 2000)
+    message.sender_address = storable(sender.address if sender else "", 320)
+    message.sender_name = storable(sender.name if sender else "", 300)
+    message.reply_to = [[storable(a.name, 300), storable(a.address, 320)] for a in parsed.reply_to]
     message.sent_at = parsed.date
-    message.text = parsed.text
-    message.new_text = parsed.new_text
-    message.html = parsed.html
-    message.defects = list(parsed.defects)
+    message.text = storable(parsed.text)
+    message.new_text = storable(parsed.new_text)
+    message.html = storable(parsed.html)
+    message.defects = [storable(d, 500) for d in parsed.defects]
     for attachment in parsed.attachments:
         session.add(
             Attachment(
                 message_id=message.id,
-                filename=attachment.filename,
-                content_type=attachment.content_type,
+                filename=storable(attachment.filename, 500),
+                content_type=storable(attachment.content_type, 200),
                 size=attachment.size,
                 content=attachment.content,
             )
@@ -133,9 +150,9 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
     reason = ignore_reason(parsed, own_addresses=rt.own_addresses)
     if (
         reason is None
-        and parsed.message_id
+        and message.message_id_header
         and session.scalar(
-            select(OutboxItem.id).where(OutboxItem.message_id_header == parsed.message_id)
+            select(OutboxItem.id).where(OutboxItem.message_id_header == message.message_id_header)
         )
     ):
         reason = "our own reply came back"
@@ -150,9 +167,9 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
         session,
         channel_id=channel.id,
         customer_id=customer.id,
-        header_ids=[parsed.in_reply_to or "", *reversed(parsed.references)],
-        subject_key=normalise_subject(parsed.subject),
-        thread_key=parsed.message_id or "",
+        header_ids=[message.in_reply_to or "", *reversed(message.references)],
+        subject_key=storable(normalise_subject(message.subject), 500),
+        thread_key=message.message_id_header or "",
         now=message.received_at,
     )
     message.conversation_id = conversation.id
