@@ -42,6 +42,11 @@ def pollers(rt: Runtime) -> list[Poller]:
     if settings.enabled:
         channel_id = ensure_channel(rt.factory, settings.name, "maildir", settings.address)
         source = MaildirSource(rt.settings.path(settings.path), channel_id)
-        found.append(lambda: source.poll(rt.factory))
+
+        def poll(source: MaildirSource = source) -> int:
+            return source.poll(rt.factory)
+
+        poll.mailbox = settings.name  # type: ignore[attr-defined]  # label for poller metrics
+        found.append(poll)
     found.append(lambda: retry_unprocessed(rt.factory, older_than=timedelta(minutes=1)))
     return found

@@ -15,7 +15,11 @@ from responder.config import ConfigError, Settings, load_settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(Path(args.config) if args.config else None)
+    from responder.ops.logs import configure_logging
+
+    settings = load_settings(Path(args.config) if args.config else None)
+    configure_logging(settings.logging, os.environ.get("RESPONDER_LOG_LEVEL"))
+    return settings
 
 
 def _print_counts(rt: object) -> None:
@@ -49,27 +53,22 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from responder.bootstrap import pollers, prepare
-    from responder.pipeline.worker import Worker
+    from responder.pipeline.worker import run_workers
 
-    rt = prepare(_settings(args))
-    worker = Worker(rt, pollers(rt) if args.poll else [])
+    settings = _settings(args)
+    rt = prepare(settings)
     if args.once:
-        worker.drain()
+        run_workers(rt, pollers(rt) if args.poll else [], args.concurrency, once=True)
         _print_counts(rt)
         return 0
-    _stop_on_signals(worker.stop)
-    worker.run_forever()
+    if settings.metrics.worker_port:
+        from prometheus_client import start_http_server
+
+        from responder.ops.metrics import REGISTRY
+
+        start_http_server(settings.metrics.worker_port, addr="127.0.0.1", registry=REGISTRY)
+    run_workers(rt, pollers(rt) if args.poll else [], args.concurrency, stop_signals=True)
     return 0
-
-
-def _stop_on_signals(stop: object) -> None:
-    import signal
-
-    def handler(signum: int, _frame: object) -> None:
-        stop()  # type: ignore[operator]
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -237,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="process queued messages")
     worker.add_argument("--once", action="store_true", help="drain the queue, print counts, exit")
     worker.add_argument("--poll", action="store_true", help="also poll the mail sources")
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="worker threads sharing this process's models"
+    )
     worker.set_defaults(func=cmd_worker)
 
     poll = sub.add_parser("poll", help="ingest waiting mail and process it")

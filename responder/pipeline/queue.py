@@ -40,13 +40,25 @@ def claim_batch(
                 .with_for_update(skip_locked=True)
             )
         )
-        if ids:
-            session.execute(
-                update(Message)
-                .where(Message.id.in_(ids))
-                .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+        if not ids:
+            return []
+        # Re-checking the lease in the UPDATE keeps two threads on SQLite (no SKIP LOCKED there)
+        # from both taking a message they both selected.
+        session.execute(
+            update(Message)
+            .where(
+                Message.id.in_(ids),
+                or_(Message.claimed_until.is_(None), Message.claimed_until < now),
             )
-    return ids
+            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+        )
+        return list(
+            session.scalars(
+                select(Message.id)
+                .where(Message.id.in_(ids), Message.claimed_by == worker_id)
+                .order_by(Message.id)
+            )
+        )
 
 
 def release(factory: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
@@ -67,4 +79,18 @@ def release_all(factory: sessionmaker[Session]) -> None:
             update(Message)
             .where(Message.claimed_by.is_not(None))
             .values(claimed_by=None, claimed_until=None)
+        )
+
+
+def renew(
+    factory: sessionmaker[Session], worker_id: str, ids: Sequence[int], lease_seconds: int
+) -> None:
+    """Extend this worker's lease on ids (between stages), so a long batch keeps its claim."""
+    if not ids:
+        return
+    with transaction(factory) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(list(ids)), Message.claimed_by == worker_id)
+            .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
         )

@@ -38,6 +38,7 @@ from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
 from responder.mail.threading_keys import normalise_subject
+from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, urgency_of
@@ -77,7 +78,8 @@ def storable(value: str | None, limit: int | None = None) -> str | None:
 
 
 def _load(session: Session, message_id: int, state: State) -> Message | None:
-    message = session.get(Message, message_id)
+    # The row lock makes a second worker whose lease overlapped wait, then see the new state.
+    message = session.get(Message, message_id, with_for_update=True)
     return message if message is not None and message.state == state else None
 
 
@@ -86,7 +88,12 @@ def _move(message: Message, state: State, reason: str = "") -> None:
     message.state_reason = reason
     message.attempts = 0
     message.next_attempt_at = None
-    log.info("message %s -> %s", message.id, state.value)
+    log.info(
+        "message %s -> %s",
+        message.id,
+        state.value,
+        extra={"message_id": message.id, "state": state.value},
+    )
 
 
 # -- parse ---------------------------------------------------------------------------------------
@@ -335,6 +342,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
     try:
         result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
+        SEND_FAILURES.labels("temporary").inc()
         with transaction(rt.factory) as session:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)
@@ -354,6 +362,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             message.next_attempt_at = item.next_attempt_at
         return
     except PermanentDeliveryError as exc:
+        SEND_FAILURES.labels("permanent").inc()
         with transaction(rt.factory) as session:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)

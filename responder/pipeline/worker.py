@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,7 +16,8 @@ from sqlalchemy import func, select
 
 from responder.db.models import Message, utcnow
 from responder.db.session import transaction
-from responder.pipeline.queue import claim_batch, release, release_all
+from responder.ops.metrics import POLLERS, STAGE_FAILURES, STAGE_MESSAGES, STAGE_SECONDS
+from responder.pipeline.queue import claim_batch, release, release_all, renew
 from responder.pipeline.stages import STAGES, Stage
 from responder.pipeline.states import WORK_STATES, State
 from responder.runtime import Runtime
@@ -36,11 +38,14 @@ class Worker:
 
     def poll_sources(self) -> int:
         stored = 0
-        for poll in self.pollers:
+        for number, poll in enumerate(self.pollers):
+            mailbox = str(getattr(poll, "mailbox", number))
             try:
                 stored += poll()
             except Exception:
-                log.exception("polling a source failed")
+                log.exception("polling %s failed", mailbox)
+            else:
+                POLLERS.polled(mailbox)
         return stored
 
     def run_once(self) -> int:
@@ -56,7 +61,12 @@ class Worker:
         if not ids:
             return 0
         try:
-            for stage in STAGES:
+            for number, stage in enumerate(STAGES):
+                if self.stop_event.is_set():
+                    log.info("stopping: releasing %d claimed messages", len(ids))
+                    break
+                if number:
+                    renew(self.rt.factory, self.worker_id, ids, settings.lease_seconds)
                 waiting = self._in_state(ids, stage.takes)
                 if waiting:
                     self._run_stage(stage, waiting)
@@ -73,6 +83,15 @@ class Worker:
             )
 
     def _run_stage(self, stage: Stage, ids: list[int]) -> None:
+        STAGE_MESSAGES.labels(stage.name).inc(len(ids))
+        started = time.perf_counter()
+        try:
+            self._run_stage_or_each(stage, ids)
+        finally:
+            STAGE_SECONDS.labels(stage.name).observe(time.perf_counter() - started)
+
+    def _run_stage_or_each(self, stage: Stage, ids: list[int]) -> None:
+        """The whole batch at once; after a failure, one by one to find the bad message."""
         try:
             stage.run(self.rt, ids)
             return
@@ -88,7 +107,13 @@ class Worker:
 
     def _record_failure(self, stage: Stage, message_id: int) -> None:
         """Keep the message where it is, retry later with backoff, give up visibly."""
-        log.exception("stage %s failed for message %s", stage.name, message_id)
+        STAGE_FAILURES.labels(stage.name).inc()
+        log.exception(
+            "stage %s failed for message %s",
+            stage.name,
+            message_id,
+            extra={"message_id": message_id, "stage": stage.name},
+        )
         problem = traceback.format_exc(limit=1).strip().splitlines()[-1]
         settings = self.rt.settings.pipeline
         with transaction(self.rt.factory) as session:
@@ -107,8 +132,13 @@ class Worker:
     def drain(self, max_rounds: int = 10_000) -> int:
         """Poll once, then run until nothing is claimable (used by `poll --once` and tests)."""
         self.poll_sources()
+        return self.drain_claims(max_rounds)
+
+    def drain_claims(self, max_rounds: int = 10_000) -> int:
         total = 0
         for _ in range(max_rounds):
+            if self.stop_event.is_set():
+                break
             claimed = self.run_once()
             if not claimed:
                 break
@@ -125,6 +155,47 @@ class Worker:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+def run_workers(
+    rt: Runtime,
+    pollers: Sequence[Poller],
+    concurrency: int = 1,
+    *,
+    once: bool = False,
+    stop_signals: bool = False,
+) -> list[Worker]:
+    """N worker threads sharing one Runtime (one copy of each model); the first one polls.
+
+    With stop_signals, SIGTERM and SIGINT ask every thread to stop: each finishes the stage in
+    hand, releases its claims and returns; then this returns.
+    """
+    workers = [Worker(rt, pollers if n == 0 else ()) for n in range(max(1, concurrency))]
+    if stop_signals:
+        import signal
+
+        def stop_all(_signum: int, _frame: object) -> None:
+            for worker in workers:
+                worker.stop()
+
+        signal.signal(signal.SIGTERM, stop_all)
+        signal.signal(signal.SIGINT, stop_all)
+    if once:
+        workers[0].poll_sources()
+    threads = [
+        threading.Thread(
+            target=worker.drain_claims if once else worker.run_forever,
+            name=f"worker-{n}",
+            daemon=True,
+        )
+        for n, worker in enumerate(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():  # join with a timeout so signal handlers run promptly
+            thread.join(timeout=0.5)
+    return workers
 
 
 def state_counts(rt: Runtime) -> dict[str, int]:

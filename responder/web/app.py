@@ -55,6 +55,7 @@ from responder.web.auth import (
     too_many_attempts,
 )
 from responder.web.customers import CUSTOMER_ROUTES
+from responder.web.operations import metrics, readyz
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CountsCache,
@@ -67,7 +68,15 @@ from responder.web.views import (
 from responder.web.webhooks import WEBHOOK_ROUTES
 
 HERE = Path(__file__).parent
-PUBLIC_PATHS = ["^/login$", "^/healthz$", "^/webhooks/", "^/static/", "^/api/login$"]
+PUBLIC_PATHS = [
+    "^/login$",
+    "^/healthz$",
+    "^/readyz$",
+    "^/metrics$",
+    "^/webhooks/",
+    "^/static/",
+    "^/api/login$",
+]
 # Row ids from the query string: out-of-range numbers are a 400, never a database overflow.
 RowId = Annotated[int | None, Parameter(ge=0, le=2**62)]
 
@@ -575,6 +584,8 @@ ROUTES = [
     retry_form,
     healthz,
     *WEBHOOK_ROUTES,
+    readyz,
+    metrics,
     api_login,
     api_queue,
     api_message,

@@ -1,0 +1,1 @@
+"""Operations: metrics, readiness and structured logs; nothing here changes a message."""

@@ -1,0 +1,118 @@
+"""Operations: readiness without loading models, Prometheus metrics, JSON logs without contacts."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import msgspec
+from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from responder.classify.embedder import Embedder
+from responder.config import Settings
+from responder.ops.logs import configure_logging, redact
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import drop, make_email
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_readyz_reports_models_without_loading_them(settings: Settings) -> None:
+    rt = Runtime(settings, embedder=Embedder())
+    with TestClient(create_app(rt)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    checks = response.json()["checks"]
+    assert checks["database"]["ok"] is True
+    assert checks["embedding_model"]["state"] == "loadable"
+    assert checks["spacy_model"]["state"] in ("loadable", "loaded")
+    assert not rt.embedder.loaded
+    rt.engine.dispose()
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(settings: Settings) -> None:
+    unreachable = msgspec.structs.replace(
+        settings.database, url="postgresql+psycopg://postgres@127.0.0.1:1/none"
+    )
+    rt = Runtime(msgspec.structs.replace(settings, database=unreachable), embedder=Embedder())
+    with TestClient(create_app(rt)) as client:
+        response = client.get("/readyz")
+        health = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["ok"] is False
+    assert health.status_code == 200
+
+
+def test_metrics_show_the_queue_stages_and_model_batches(rt: Runtime, worker: Worker) -> None:
+    for n in range(3):
+        drop(rt, make_email(message_id=f"<m{n}@mail.test>", subject=f"Roaming {n}"), f"m{n}")
+    worker.poll_sources()
+    app = create_app(rt)
+    with TestClient(app) as client:
+        refused = client.get("/metrics")
+        assert refused.status_code == 403
+        rt.settings = msgspec.structs.replace(
+            rt.settings,
+            metrics=msgspec.structs.replace(rt.settings.metrics, allow_from=["testclient"]),
+        )
+        before = _samples(client.get("/metrics").text)
+        worker.drain()
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    after = _samples(response.text)
+    assert before[("responder_messages", (("state", "received"),))] == 3
+    assert before[("responder_queue_depth", (("stage", "parse"),))] == 3
+    assert before[("responder_queue_oldest_seconds", (("stage", "parse"),))] >= 0
+    assert after[("responder_messages", (("state", "in_review"),))] == 3
+    assert after[("responder_queue_depth", (("stage", "parse"),))] == 0
+    key = ("responder_stage_duration_seconds_count", (("stage", "classify"),))
+    assert after[key] >= before.get(key, 0) + 1
+    batches = ("responder_model_batch_size_count", (("model", "embedding"),))
+    assert after[batches] >= 1
+    assert after[("responder_poller_lag_seconds", (("mailbox", "support"),))] >= 0
+
+
+def test_json_logs_have_one_event_per_state_change_and_no_contacts(
+    rt: Runtime, worker: Worker
+) -> None:
+    body = "Please ring me on 087 123 4567 about the roaming charge of 80 euro in Spain."
+    drop(rt, make_email(body=body), "one")
+    stream = io.StringIO()
+    settings = msgspec.structs.replace(rt.settings.logging, format="json")
+    handler = configure_logging(settings, "INFO", stream=stream)
+    try:
+        worker.drain()
+        logging.getLogger("responder.test").warning("reply to aoife.murphy@gmail.test failed")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(logging.WARNING)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    changes = [(e["message_id"], e["state"]) for e in lines if "state" in e]
+    message_id = changes[0][0]
+    assert changes == [
+        (message_id, "parsed"),
+        (message_id, "classified"),
+        (message_id, "drafted"),
+        (message_id, "in_review"),
+    ]
+    text = stream.getvalue()
+    assert "aoife.murphy@gmail.test" not in text and "[email]" in text
+    assert "087 123 4567" not in text and "roaming charge" not in text
+
+
+def test_redaction_keeps_message_ids_and_dates() -> None:
+    assert redact("message 12345678 -> parsed at 2026-11-23 09:00") == (
+        "message 12345678 -> parsed at 2026-11-23 09:00"
+    )
+    assert redact("from +353 87 123 4567 / a.b@c.ie") == "from [phone] / [email]"

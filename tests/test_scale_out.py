@@ -1,0 +1,92 @@
+"""Three `responder worker` processes share 2,000 queued messages on PostgreSQL.
+
+One is killed with SIGKILL mid-batch; after its lease runs out the others finish its work.
+Every message is drafted exactly once. The workers use the int8 ONNX encoder
+(`[models] backend = "onnx-int8"`, the documented fast setting) with the real pipeline, and
+short messages, to keep the run to a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bench.corpus import customer_email
+from responder.bootstrap import prepare
+from responder.channels.maildir_source import ensure_channel
+from responder.classify.embedder import Embedder
+from responder.config import load_settings
+from responder.db.models import Draft, Message
+from responder.db.session import transaction
+from responder.pipeline.states import State
+from responder.pipeline.worker import state_counts
+from tests.servers import PostgresCluster
+from tests.worker_processes import ROOT, WorkerProcess, consistency_problems, is_state_change
+
+MESSAGES = 2000
+
+
+@pytest.mark.slow
+def test_three_workers_share_the_queue_and_survive_a_kill(
+    project: Path, pg_cluster: PostgresCluster, embedder: Embedder
+) -> None:
+    environ = {
+        "RESPONDER_DATABASE__URL": pg_cluster.create_database(),
+        "RESPONDER_PIPELINE__LEASE_SECONDS": "10",
+        "RESPONDER_PIPELINE__BATCH_SIZE": "16",
+        "RESPONDER_PIPELINE__POLL_INTERVAL_SECONDS": "0.5",
+        "RESPONDER_MODELS__BACKEND": "onnx-int8",
+        "RESPONDER_MODELS__CACHE_DIR": str(ROOT / "var" / "models"),
+    }
+    settings = load_settings(project / "config.toml", environ=environ)
+    rt = prepare(settings, embedder=embedder)
+    channel_id = ensure_channel(rt.factory, "support", "maildir", "support@northwind-mobile.test")
+    with transaction(rt.factory) as session:
+        for n in range(MESSAGES):
+            raw = customer_email(n, short=True)
+            session.add(
+                Message(
+                    channel_id=channel_id,
+                    external_key=f"load-{n}",
+                    raw=raw,
+                    raw_size=len(raw),
+                    state=State.RECEIVED,
+                )
+            )
+
+    config = project / "config.toml"
+    doomed, *survivors = [WorkerProcess(config, environ) for _ in range(3)]
+    assert doomed.wait_for(is_state_change, timeout=900), doomed.output()
+    doomed.kill()
+    with rt.factory() as session:
+        orphaned = set(
+            session.scalars(select(Message.id).where(Message.claimed_by.like(f"%:{doomed.pid}:%")))
+        )
+    assert orphaned, "the killed worker held no claims"
+
+    deadline = time.monotonic() + 1500
+    while state_counts(rt)["in_review"] < MESSAGES:
+        assert time.monotonic() < deadline, state_counts(rt)
+        assert all(w.process.poll() is None for w in survivors), survivors[0].output()
+        time.sleep(1)  # polling the database for completion, not synchronising
+    for survivor in survivors:
+        assert survivor.terminate() == 0, survivor.output()
+
+    assert consistency_problems(rt) == []
+    with rt.factory() as session:
+        drafts = Counter(session.scalars(select(Draft.message_id)))
+        attempts = session.scalar(select(func.sum(Message.attempts)))
+    assert len(drafts) == MESSAGES and set(drafts.values()) == {1}
+    assert attempts == 0, "a stage failed somewhere (e.g. two workers on one message)"
+
+    survivor_changes = [c for w in survivors for c in w.state_changes()]
+    assert len(survivor_changes) == len(set(survivor_changes)), "a message was processed twice"
+    assert all(w.state_changes() for w in survivors), "one worker got no work"
+    reviewed = {m for m, s in survivor_changes + doomed.state_changes() if s == "in_review"}
+    assert len(reviewed) == MESSAGES
+    taken_over = {m for m, s in survivor_changes if m in orphaned}
+    assert taken_over == orphaned, "the killed worker's claimed messages were not taken over"
