@@ -90,6 +90,9 @@ class OnnxEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.max_length = _max_length(model_path)
         options = onnxruntime.SessionOptions()
+        # Without the arena a worker returns activation memory after each batch: about 500 MB
+        # less resident on long texts, at no measurable cost in speed.
+        options.enable_cpu_mem_arena = False
         if threads:
             options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(
