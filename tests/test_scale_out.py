@@ -8,6 +8,7 @@ short messages, to keep the run to a few minutes on two cores.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -27,7 +28,7 @@ from responder.pipeline.worker import state_counts
 from tests.servers import PostgresCluster
 from tests.worker_processes import ROOT, WorkerProcess, consistency_problems, is_state_change
 
-MESSAGES = 2000
+MESSAGES = int(os.environ.get("SCALE_TEST_MESSAGES", "2000"))  # smaller for a quick local check
 
 
 @pytest.mark.slow
