@@ -38,14 +38,15 @@ class Worker:
 
     def poll_sources(self) -> int:
         stored = 0
-        for number, poll in enumerate(self.pollers):
-            mailbox = str(getattr(poll, "mailbox", number))
+        for poll in self.pollers:
+            mailbox = getattr(poll, "mailbox", None)  # set on mailbox pollers, for their lag
             try:
                 stored += poll()
             except Exception:
-                log.exception("polling %s failed", mailbox)
+                log.exception("polling %s failed", mailbox or "a source")
             else:
-                POLLERS.polled(mailbox)
+                if mailbox is not None:
+                    POLLERS.polled(str(mailbox))
         return stored
 
     def run_once(self) -> int:
