@@ -337,6 +337,32 @@ def assign_form(
     return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 
 
+class ActionForm(Struct):
+    action: str
+    version: int | None = None
+
+
+@post("/messages/{message_id:int}/action", sync_to_thread=True, guards=[requires_agent])
+def action_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            draft = pick_action(
+                rt, session, message_id, data.action, _form_user(request),
+                expected_version=data.version,
+            )  # fmt: skip
+            error = draft.error
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    if error:
+        return Redirect(f"/messages/{message_id}", query_params={"error": error})
+    return Redirect(f"/messages/{message_id}", query_params={"notice": "Draft updated."})
+
+
 @get("/audit", sync_to_thread=True, guards=[requires_supervisor])
 def audit_page(request: Request, before: RowId = None) -> Template:
     with _rt(request).factory() as session:
@@ -594,6 +620,7 @@ ROUTES = [
     api_retry,
     save_form,
     assign_form,
+    action_form,
     audit_page,
     api_queue_page,
     api_save,
