@@ -223,6 +223,28 @@ def cmd_import_content(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from responder.classify.commands import train
+
+    return train(_settings(args), args.name, args.examples, progress=_say)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from responder.classify.commands import evaluate_file
+
+    return evaluate_file(_settings(args), args.name, args.data, args.out_of_scope_label, _say)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from responder.classify.commands import classify_text
+
+    return classify_text(_settings(args), args.text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="responder", description=__doc__)
     parser.add_argument("--config", help="path to config.toml (default: ./config.toml)")
@@ -296,6 +318,23 @@ def build_parser() -> argparse.ArgumentParser:
     retry = sub.add_parser("retry", help="send a quarantined or failed message through again")
     retry.add_argument("message_id", type=int)
     retry.set_defaults(func=cmd_retry)
+
+    train = sub.add_parser("train", help="train a classifier, store a new version, activate it")
+    train.add_argument("name", help="classifier name (intent, sentiment, urgency or a new one)")
+    train.add_argument("--examples", help="CSV with text,label (or text,category) columns")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="score the active model of a classifier on a labelled CSV")
+    ev.add_argument("name")
+    ev.add_argument("--data", required=True, help="CSV with text,label (or text,category)")
+    ev.add_argument(
+        "--out-of-scope-label", help="rows with this label are expected back as `unknown`"
+    )
+    ev.set_defaults(func=cmd_eval)
+
+    classify = sub.add_parser("classify", help="print every classifier's prediction for a text")
+    classify.add_argument("text")
+    classify.set_defaults(func=cmd_classify)
     return parser
 
 

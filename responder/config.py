@@ -81,6 +81,10 @@ class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):
 class ClassifySettings(msgspec.Struct, forbid_unknown_fields=True):
     definitions_dir: str = "classifiers"
     intent_threshold: float = 0.0
+    pipeline: list[str] = msgspec.field(default_factory=lambda: ["intent", "sentiment", "urgency"])
+    languages: list[str] = msgspec.field(
+        default_factory=lambda: ["en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da"]
+    )
 
 
 class DraftingSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -352,6 +356,10 @@ def _validate(settings: Settings) -> None:
         0 <= c <= 1 for c in value.tier_cutoffs
     ):
         raise ConfigError("value.tier_cutoffs: percentiles between 0 and 1, best tier first")
+    if "intent" not in settings.classify.pipeline:
+        raise ConfigError("classify.pipeline: must include intent (drafting depends on it)")
+    if len(settings.classify.languages) < 2:
+        raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,11 +21,14 @@ from responder.channels.maildir_outbox import MaildirOutbox
 from responder.channels.smtp import SmtpSender
 from responder.channels.social.senders import SenderByKind, SocialSender
 from responder.classify.embedder import Embedder
-from responder.classify.nearest import NearestExampleClassifier
+from responder.classify.language import LanguageIdentifier
+from responder.classify.predict import LoadedClassifier
+from responder.classify.service import train_named
+from responder.classify.store import active_model_ids, load_classifier
 from responder.config import Settings
 from responder.content import live_snippets
-from responder.db.models import ClassifierExample, Snippet
-from responder.db.session import make_engine, make_session_factory
+from responder.db.models import ClassifierModel, Snippet
+from responder.db.session import make_engine, make_session_factory, transaction
 from responder.drafting.entities import EntityExtractor
 from responder.knowledge.retrieve import IndexedSnippet
 
@@ -56,7 +58,8 @@ class Runtime:
             cache_dir=settings.path(settings.models.cache_dir),
         )
         self._lock = threading.Lock()
-        self._intent: tuple[tuple[int, int], NearestExampleClassifier] | None = None
+        self._train_lock = threading.Lock()
+        self._classifiers: dict[int, LoadedClassifier] = {}
         self._snippets: tuple[tuple[int, ...], SnippetIndex] | None = None
         self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
 
@@ -100,27 +103,43 @@ class Runtime:
                     self._vectors.popitem(last=False)
         return np.stack([self._vectors[i] for i in ids]) if ids else np.zeros((0, 0))
 
-    def intent_classifier(self, session: Session) -> NearestExampleClassifier:
-        fingerprint = session.execute(
-            select(
-                func.count(ClassifierExample.id), func.coalesce(func.max(ClassifierExample.id), 0)
-            ).where(ClassifierExample.classifier == "intent", ClassifierExample.status == "active")
-        ).one()
-        key = (int(fingerprint[0]), int(fingerprint[1]))
-        if self._intent and self._intent[0] == key:
-            return self._intent[1]
-        rows = session.execute(
-            select(ClassifierExample.text, ClassifierExample.label).where(
-                ClassifierExample.classifier == "intent", ClassifierExample.status == "active"
-            )
-        ).all()
-        if not rows:
-            raise RuntimeError("no intent examples: load classifiers/ with `responder db upgrade`")
-        vectors = self.embedder.encode([r.text for r in rows])
-        classifier = NearestExampleClassifier(threshold=self.settings.classify.intent_threshold)
-        classifier.fit(vectors, [r.label for r in rows])
-        self._intent = (key, classifier)
-        return classifier
+    @cached_property
+    def language_identifier(self) -> LanguageIdentifier:
+        return LanguageIdentifier(self.settings.classify.languages)
+
+    def classifiers(self, names: Sequence[str]) -> dict[str, LoadedClassifier]:
+        """The active model of each name, deserialized once per model id.
+
+        A name with no trained model yet (a fresh install) is trained now from its examples,
+        so the embedded default classifies out of the box.
+        """
+        with self.factory() as session:
+            ids = active_model_ids(session, names)
+        if len(ids) < len(names):
+            with self._train_lock, transaction(self.factory) as session:
+                ids = active_model_ids(session, names)
+                for name in names:
+                    if name not in ids:
+                        result = train_named(
+                            session,
+                            self.embedder,
+                            self.settings.path(self.settings.classify.definitions_dir),
+                            name,
+                            created_by="startup",
+                        )
+                        ids[name] = result.model.id
+        found = {}
+        for name in names:
+            model_id = ids[name]
+            if model_id not in self._classifiers:
+                with self.factory() as session:
+                    model = session.get(ClassifierModel, model_id)
+                    assert model is not None
+                    loaded = load_classifier(model)
+                with self._lock:
+                    self._classifiers[model_id] = loaded
+            found[name] = self._classifiers[model_id]
+        return found
 
     def snippet_index(self, session: Session) -> SnippetIndex:
         live: list[Snippet] = live_snippets(session)

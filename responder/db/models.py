@@ -406,6 +406,25 @@ class ClassifierExample(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ClassifierModel(Base):
+    """A trained head, versioned per classifier name; exactly one per name is active."""
+
+    __tablename__ = "classifier_models"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(50), default="")
+    threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    training_set: Mapped[dict[str, Any]] = mapped_column(default=dict)  # source, ids, rows
+    head: Mapped[bytes] = mapped_column(LargeBinary)  # joblib of the fitted scikit-learn head
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from responder.classify.nearest import UNKNOWN
+from responder.classify.predict import UNKNOWN
 from responder.config import DraftingSettings
 from responder.content import template_key
 from responder.customers.context import CustomerContext

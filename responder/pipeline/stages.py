@@ -22,6 +22,8 @@ from responder.channels.delivery import (
     TemporaryDeliveryError,
 )
 from responder.channels.social import SOCIAL_KINDS
+from responder.classify.message import classification_text as joined_text
+from responder.classify.message import classify_texts
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
 from responder.customers.context import resolve_email_sender
 from responder.db.models import (
@@ -188,30 +190,33 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
 
 
 def classification_text(message: Message) -> str:
-    return f"{message.subject}\n{message.new_text or message.text}"[:4000]
+    return joined_text(message.subject, message.new_text or message.text)
 
 
 def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
     with rt.factory() as session:
         rows = [m for m in (session.get(Message, i) for i in ids) if m and m.state == State.PARSED]
-        if not rows:
-            return
-        vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
-        predictions = rt.intent_classifier(session).predict(vectors)
-    for message, prediction in zip(rows, predictions, strict=True):
+    if not rows:
+        return
+    texts = [classification_text(m) for m in rows]
+    vectors = rt.message_vectors([m.id for m in rows], texts)
+    results = classify_texts(
+        rt.classifiers(rt.settings.classify.pipeline),
+        rt.language_identifier,
+        texts,
+        vectors,
+        rt.settings.classify.intent_threshold,
+    )
+    for message, result in zip(rows, results, strict=True):
         with transaction(rt.factory) as session:
             current = _load(session, message.id, State.PARSED)
             if current is None:
                 continue
-            current.intent = prediction.label
-            current.intent_confidence = round(prediction.confidence, 4)
-            current.classification = {
-                "intent": {
-                    "label": prediction.label,
-                    "confidence": round(prediction.confidence, 4),
-                    "candidates": [[label, round(p, 4)] for label, p in prediction.scores],
-                }
-            }
+            intent = result.predictions["intent"]
+            current.intent = intent.label
+            current.intent_confidence = round(intent.confidence, 4)
+            current.language = result.language.code or None
+            current.classification = result.as_json()
             _move(current, State.CLASSIFIED)
 
 

@@ -30,6 +30,7 @@ from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import select
 
+from responder.corrections import reclassify
 from responder.db.models import Channel, StaffUser
 from responder.db.session import transaction
 from responder.drafting.service import pick_action
@@ -399,6 +400,19 @@ class ApiReject(Struct):
     version: int | None = None
 
 
+class ApiClassification(Struct):
+    label: str
+    classifier: str = "intent"
+
+
+class ApiCorrection(Struct):
+    id: int
+    classifier: str
+    label: str
+    previous: str | None
+    example_id: int
+
+
 class ApiResult(Struct):
     id: int
     state: str
@@ -562,6 +576,21 @@ def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, 
 def api_audit(request: Request, before: RowId = None) -> list[dict[str, Any]]:
     with _rt(request).factory() as session:
         return audit_entries(session, before=before)
+@post("/api/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])
+def api_reclassify(request: Request, message_id: int, data: ApiClassification) -> ApiCorrection:
+    """An agent's correction: updates the message and stores a candidate example."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            done = reclassify(session, message_id, _form_user(request), data.classifier, data.label)
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+    return ApiCorrection(
+        id=message_id,
+        classifier=done.classifier,
+        label=done.label,
+        previous=done.previous,
+        example_id=done.example_id,
+    )
 
 
 # -- assembly ------------------------------------------------------------------------------------
@@ -629,6 +658,7 @@ ROUTES = [
     api_audit,
     *SUPERVISOR_ROUTES,
     *CUSTOMER_ROUTES,
+    api_reclassify,
 ]
 
 

@@ -1,0 +1,144 @@
+"""Trained models in the database: versioned per classifier name, one active at a time.
+
+Each version keeps its metrics, the training set it was fitted on (example ids when they came
+from the database, and the rows themselves) and the serialized head, so any version can be
+inspected, reactivated or compared later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from responder.classify.embedder import Embedder
+from responder.classify.head import KIND, HeadParams
+from responder.classify.predict import LoadedClassifier
+from responder.classify.training import Progress, fit_head, holdout_evaluation
+from responder.db.models import ClassifierExample, ClassifierModel
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    text: str
+    label: str
+    example_id: int | None = None
+
+
+class ModelNotFound(LookupError):
+    pass
+
+
+def active_examples(session: Session, name: str) -> list[TrainingRow]:
+    rows = session.execute(
+        select(ClassifierExample.id, ClassifierExample.text, ClassifierExample.label)
+        .where(ClassifierExample.classifier == name, ClassifierExample.status == "active")
+        .order_by(ClassifierExample.id)
+    ).all()
+    return [TrainingRow(text=r.text, label=r.label, example_id=r.id) for r in rows]
+
+
+def active_model(session: Session, name: str) -> ClassifierModel | None:
+    return session.scalar(
+        select(ClassifierModel)
+        .where(ClassifierModel.name == name, ClassifierModel.active.is_(True))
+        .order_by(ClassifierModel.version.desc())
+        .limit(1)
+    )
+
+
+def active_model_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(
+        select(ClassifierModel.name, func.max(ClassifierModel.id))
+        .where(ClassifierModel.name.in_(list(names)), ClassifierModel.active.is_(True))
+        .group_by(ClassifierModel.name)
+    ).all()
+    return {str(name): int(model_id) for name, model_id in rows}
+
+
+def load_classifier(model: ClassifierModel) -> LoadedClassifier:
+    from responder.classify.head import TextHead
+
+    return LoadedClassifier(
+        model_id=model.id,
+        name=model.name,
+        version=model.version,
+        threshold=float(model.threshold),
+        head=TextHead.from_bytes(model.head),
+    )
+
+
+def activate(session: Session, model_id: int) -> ClassifierModel:
+    """Makes this version the one in use; the others of the same name step down."""
+    model = session.get(ClassifierModel, model_id)
+    if model is None:
+        raise ModelNotFound(f"no classifier model {model_id}")
+    session.execute(
+        update(ClassifierModel)
+        .where(ClassifierModel.name == model.name, ClassifierModel.id != model.id)
+        .values(active=False)
+    )
+    model.active = True
+    session.flush()
+    return model
+
+
+def train_and_store(
+    session: Session,
+    embedder: Embedder,
+    name: str,
+    rows: Sequence[TrainingRow],
+    *,
+    threshold: float,
+    source: str,
+    created_by: str,
+    params: HeadParams | None = None,
+    holdout: bool = True,
+    progress: Progress | None = None,
+    extra_metrics: dict[str, Any] | None = None,
+) -> ClassifierModel:
+    """Embeds, measures on a held-out split, fits on everything, stores and activates."""
+    say = progress or (lambda _line: None)
+    if not rows:
+        raise ValueError(f"classifier {name!r} has no examples to train on")
+    texts = [r.text for r in rows]
+    labels = [r.label for r in rows]
+    say(f"embedding {len(texts)} examples")
+    vectors = embedder.encode(texts)
+    metrics: dict[str, Any] = {}
+    if holdout:
+        say("measuring on a held-out 20% split")
+        metrics["holdout"] = holdout_evaluation(texts, vectors, labels, threshold, params).as_json()
+    metrics.update(extra_metrics or {})
+    say(f"fitting on all {len(texts)} examples")
+    head = fit_head(texts, vectors, labels, params)
+    version = (
+        session.scalar(
+            select(func.max(ClassifierModel.version)).where(ClassifierModel.name == name)
+        )
+        or 0
+    ) + 1
+    model = ClassifierModel(
+        name=name,
+        version=version,
+        kind=KIND,
+        threshold=threshold,
+        labels=list(head.classes_),
+        metrics=metrics,
+        training_set={
+            "source": source,
+            "count": len(rows),
+            "example_ids": [r.example_id for r in rows if r.example_id is not None],
+            "rows": [[r.text, r.label] for r in rows],
+        },
+        head=head.to_bytes(),
+        created_by=created_by,
+    )
+    session.add(model)
+    session.flush()
+    activate(session, model.id)
+    say(f"stored {name} version {version} (model {model.id}) and made it active")
+    return model

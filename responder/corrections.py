@@ -1,0 +1,104 @@
+"""Agents correct a message's classification; the correction becomes a candidate example.
+
+Candidates are not trained on until a supervisor accepts them (status `active`), so one hasty
+click cannot teach the model something wrong; who corrected what, and when, is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.classify.message import classification_text
+from responder.classify.store import active_model
+from responder.db.models import ClassifierExample, Message, ReviewAction, StaffUser, utcnow
+from responder.review import NotFound, ReviewError, audit
+
+
+@dataclass(frozen=True)
+class Correction:
+    message_id: int
+    classifier: str
+    label: str
+    previous: str | None
+    example_id: int
+
+
+def known_labels(session: Session, classifier: str) -> set[str]:
+    model = active_model(session, classifier)
+    if model is not None:
+        return {str(label) for label in model.labels}
+    rows = session.scalars(
+        select(ClassifierExample.label).where(ClassifierExample.classifier == classifier).distinct()
+    )
+    return set(rows)
+
+
+def reclassify(
+    session: Session, message_id: int, user: StaffUser, classifier: str, label: str
+) -> Correction:
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    labels = known_labels(session, classifier)
+    if not labels:
+        raise ReviewError(f"unknown classifier {classifier!r}")
+    if label not in labels:
+        raise ReviewError(
+            f"{label!r} is not a {classifier} label; choose one of {', '.join(sorted(labels))}"
+        )
+    now = utcnow()
+    classification = dict(message.classification or {})
+    before = classification.get(classifier)
+    previous = before.get("label") if isinstance(before, dict) else None
+    classification[classifier] = {
+        "label": label,
+        "confidence": 1.0,
+        "candidates": [[label, 1.0]],
+        "corrected_by": user.username,
+        "corrected_at": now.isoformat(),
+        "predicted": before.get("predicted", before) if isinstance(before, dict) else None,
+    }
+    message.classification = classification
+    if classifier == "intent":
+        message.intent = label
+        message.intent_confidence = 1.0
+    text = classification_text(message.subject, message.new_text or message.text)
+    example = session.scalar(
+        select(ClassifierExample).where(
+            ClassifierExample.classifier == classifier,
+            ClassifierExample.message_id == message_id,
+            ClassifierExample.status == "candidate",
+        )
+    )
+    if example is None:
+        example = ClassifierExample(
+            classifier=classifier, message_id=message_id, status="candidate", source="correction"
+        )
+        session.add(example)
+    example.label = label
+    example.text = text
+    example.created_by = user.username
+    example.created_at = now
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            user_id=user.id,
+            action="reclassify",
+            detail={"classifier": classifier, "from": previous, "to": label},
+        )
+    )
+    audit(
+        session,
+        user.username,
+        "message.reclassify",
+        "message",
+        message_id,
+        classifier=classifier,
+        previous=previous,
+        label=label,
+    )
+    session.flush()
+    return Correction(message_id, classifier, label, previous, example.id)
