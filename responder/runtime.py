@@ -126,6 +126,7 @@ class Runtime:
                             self.settings.path(self.settings.classify.definitions_dir),
                             name,
                             created_by="startup",
+                            holdout=False,
                         )
                         ids[name] = result.model.id
         found = {}

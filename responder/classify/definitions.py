@@ -7,9 +7,12 @@ with the file, the line and the problem, because supervisors edit these files by
 from __future__ import annotations
 
 import csv
+import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 
 class DefinitionError(Exception):
@@ -40,22 +43,37 @@ class ClassifierDefinition:
     examples: tuple[Example, ...] = field(default=())
 
 
+def _records(path: Path, handle: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted text may span lines)."""
+    reader = csv.reader(handle, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DefinitionError(
+                path, f"bad CSV in the record starting here: {exc}", start
+            ) from exc
+        yield start, row
+
+
 def read_examples_csv(path: Path, labels: set[str] | None = None) -> list[Example]:
     """Rows of `text,label` (or `text,category`); blank texts and unknown labels are errors."""
     examples: list[Example] = []
     try:
         with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
+            records = _records(path, handle)
+            _, header = next(records, (1, []))
+            if not header:
                 raise DefinitionError(path, "empty file; expected a header `text,label`", 1)
             columns = [c.strip().lower() for c in header]
             if "text" not in columns or not ({"label", "category"} & set(columns)):
                 raise DefinitionError(path, f"header must be `text,label`, got {header!r}", 1)
             text_at = columns.index("text")
             label_at = columns.index("label" if "label" in columns else "category")
-            for row in reader:
-                line = reader.line_num
+            for line, row in records:
                 if not row or not any(cell.strip() for cell in row):
                     continue
                 if len(row) <= max(text_at, label_at):
@@ -72,8 +90,8 @@ def read_examples_csv(path: Path, labels: set[str] | None = None) -> list[Exampl
                 examples.append(Example(text=text, label=label, line=line))
     except UnicodeDecodeError as exc:
         raise DefinitionError(path, f"not UTF-8 ({exc.reason})") from exc
-    except csv.Error as exc:
-        raise DefinitionError(path, f"bad CSV: {exc}") from exc
+    if not examples:
+        raise DefinitionError(path, "no examples after the header")
     return examples
 
 
@@ -85,7 +103,10 @@ def load_definition(folder: Path, name: str) -> ClassifierDefinition:
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise DefinitionError(toml_path, str(exc), getattr(exc, "lineno", None)) from exc
+        found = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        problem = str(exc)[: found.start()].strip() if found else str(exc)
+        raise DefinitionError(toml_path, f"bad TOML: {problem}", line) from exc
     raw_labels = data.get("labels")
     if not isinstance(raw_labels, dict) or not raw_labels:
         raise DefinitionError(toml_path, "needs at least one [labels.NAME] table")

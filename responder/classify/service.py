@@ -40,6 +40,7 @@ def train_named(
     examples_csv: Path | None = None,
     created_by: str = "cli",
     cross_validate: bool = False,
+    holdout: bool = True,
     progress: Progress | None = None,
 ) -> TrainingResult:
     """From a CSV when given, else from the database's active examples for `name`."""
@@ -78,6 +79,7 @@ def train_named(
         threshold=threshold,
         source=source,
         created_by=created_by,
+        holdout=holdout,
         progress=say,
         extra_metrics=extra,
     )

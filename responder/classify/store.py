@@ -7,6 +7,9 @@ inspected, reactivated or compared later.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,40 @@ class TrainingRow:
 
 class ModelNotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    head: bytes
+    classes: tuple[str, ...]
+    holdout: dict[str, Any] | None
+
+
+# Fitting is deterministic: the same rows and parameters give the same head, so a process that
+# trains the same seed examples again (a second database, a test) reuses the fit.
+_FITTED: OrderedDict[str, _Fitted] = OrderedDict()
+
+
+def _fingerprint(
+    model_path: str,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    threshold: float,
+    params: HeadParams | None,
+    holdout: bool,
+) -> str:
+    payload = json.dumps(
+        [
+            KIND,
+            model_path,
+            repr(params or HeadParams()),
+            holdout,
+            threshold if holdout else None,  # the threshold only shows in held-out metrics
+            list(texts),
+            list(labels),
+        ]
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def active_examples(session: Session, name: str) -> list[TrainingRow]:
@@ -106,15 +143,25 @@ def train_and_store(
         raise ValueError(f"classifier {name!r} has no examples to train on")
     texts = [r.text for r in rows]
     labels = [r.label for r in rows]
-    say(f"embedding {len(texts)} examples")
-    vectors = embedder.encode(texts)
-    metrics: dict[str, Any] = {}
-    if holdout:
-        say("measuring on a held-out 20% split")
-        metrics["holdout"] = holdout_evaluation(texts, vectors, labels, threshold, params).as_json()
+    key = _fingerprint(embedder.model_path, texts, labels, threshold, params, holdout)
+    if key in _FITTED:
+        say("the same examples were trained in this process: reusing that fit")
+        fitted = _FITTED[key]
+    else:
+        say(f"embedding {len(texts)} examples")
+        vectors = embedder.encode(texts)
+        evaluation = None
+        if holdout:
+            say("measuring on a held-out 20% split")
+            evaluation = holdout_evaluation(texts, vectors, labels, threshold, params).as_json()
+        say(f"fitting on all {len(texts)} examples")
+        head = fit_head(texts, vectors, labels, params)
+        fitted = _Fitted(head.to_bytes(), tuple(head.classes_), evaluation)
+        _FITTED[key] = fitted
+        while len(_FITTED) > 8:
+            _FITTED.popitem(last=False)
+    metrics: dict[str, Any] = {"holdout": fitted.holdout} if fitted.holdout else {}
     metrics.update(extra_metrics or {})
-    say(f"fitting on all {len(texts)} examples")
-    head = fit_head(texts, vectors, labels, params)
     version = (
         session.scalar(
             select(func.max(ClassifierModel.version)).where(ClassifierModel.name == name)
@@ -126,7 +173,7 @@ def train_and_store(
         version=version,
         kind=KIND,
         threshold=threshold,
-        labels=list(head.classes_),
+        labels=list(fitted.classes),
         metrics=metrics,
         training_set={
             "source": source,
@@ -134,7 +181,7 @@ def train_and_store(
             "example_ids": [r.example_id for r in rows if r.example_id is not None],
             "rows": [[r.text, r.label] for r in rows],
         },
-        head=head.to_bytes(),
+        head=fitted.head,
         created_by=created_by,
     )
     session.add(model)

@@ -1,0 +1,259 @@
+"""Classifiers as staff meet them: trained, versioned, `unknown` when unsure, corrected by agents,
+and the demo emails labelled as their authors meant.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.bootstrap import pollers, prepare
+from responder.classify.embedder import Embedder
+from responder.classify.message import classification_text
+from responder.classify.predict import UNKNOWN, LoadedClassifier
+from responder.classify.service import train_named
+from responder.classify.store import activate, active_examples, active_model
+from responder.classify.training import fit_head
+from responder.cli import main
+from responder.config import Settings
+from responder.db.models import ClassifierExample, ClassifierModel, Draft, Message, utcnow
+from responder.db.session import transaction
+from responder.mail.parse import parse_email
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+
+TOY = {
+    "billing": [
+        "I was charged twice for the same month",
+        "why is my bill so high this time",
+        "there is a fee on my invoice I don't recognise",
+        "you overcharged me again, refund please",
+        "what is this 20 euro charge on my statement",
+        "my bill doubled and I didn't change anything",
+        "please explain the extra charges on my account",
+        "the discount I was promised is missing from the bill",
+        "charged for a service I never ordered",
+        "my direct debit took more than my bill said",
+    ],
+    "roaming": [
+        "does my plan work in Spain",
+        "my phone has no data in France, I'm on holiday",
+        "how much is roaming in the USA",
+        "I'm travelling to Canada next week, what do I need",
+        "can I use my minutes abroad",
+        "no signal since I landed in Italy",
+        "is there a travel pass for Turkey",
+        "will I pay extra to use data in Germany",
+        "roaming isn't working on my trip to Portugal",
+        "what does it cost to call home from Greece",
+    ],
+    "praise": [
+        "thank you so much for the quick help",
+        "your agent Sarah was brilliant today",
+        "great service, problem solved in minutes",
+        "just wanted to say thanks for sorting it out",
+        "really happy with the new plan, cheers",
+        "brilliant support, much appreciated",
+        "thanks for fixing my signal so fast",
+        "lovely chat with your team earlier",
+        "best customer service I've had in years",
+        "many thanks, all working now",
+    ],
+}
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str]], header: str = "label") -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", header])
+        writer.writerows(rows)
+    return path
+
+
+def _toy_rows() -> list[tuple[str, str]]:
+    return [(text, label) for label, texts in TOY.items() for text in texts]
+
+
+def test_below_its_threshold_a_classifier_answers_unknown(embedder: Embedder) -> None:
+    texts, labels = zip(*_toy_rows(), strict=True)
+    head = fit_head(list(texts), embedder.encode(list(texts)), list(labels))
+    message = ["I got charged twice on my bill this month"]
+    vectors = embedder.encode(message)
+    (sure,) = LoadedClassifier(1, "toy", 1, 0.0, head).predict(message, vectors)
+    assert sure.label == "billing"
+    assert 0 < sure.confidence <= 1
+    assert abs(sum(p for _, p in sure.scores) - 1) < 1e-6, "probabilities over all labels"
+    (unsure,) = LoadedClassifier(1, "toy", 1, sure.confidence + 1e-6, head).predict(
+        message, vectors
+    )
+    assert unsure.label == UNKNOWN
+    assert unsure.confidence == sure.confidence
+    assert unsure.scores[0][0] == "billing", "the best guess is still shown to the reviewer"
+
+
+def test_an_unsure_intent_sends_the_message_to_a_person_without_a_template(
+    settings: Settings, embedder: Embedder
+) -> None:
+    toml = settings.path("classifiers") / "intent.toml"
+    toml.write_text(toml.read_text().replace("threshold = ", "threshold = 0.999 #", 1))
+    rt = prepare(settings, embedder=embedder)
+    try:
+        drop(rt, make_email(), "unsure")
+        Worker(rt, pollers(rt)).drain()
+        with rt.factory() as session:
+            message = session.scalars(select(Message)).one()
+            draft = session.scalars(select(Draft)).one()
+        assert message.state == "in_review"
+        assert message.intent == UNKNOWN
+        assert message.classification["intent"]["confidence"] < 0.999
+        assert message.classification["intent"]["candidates"], "the guesses stay visible"
+        assert draft.body == ""
+        assert "no template was guessed" in draft.error
+    finally:
+        rt.engine.dispose()
+
+
+def test_versions_are_kept_and_one_is_active(rt: Runtime, tmp_path: Path) -> None:
+    examples = _write_csv(tmp_path / "toy.csv", _toy_rows(), header="category")
+    folder = rt.settings.path("classifiers")
+    with transaction(rt.factory) as session:
+        first = train_named(session, rt.embedder, folder, "toy", examples_csv=examples).model.id
+    with transaction(rt.factory) as session:
+        second = train_named(session, rt.embedder, folder, "toy", examples_csv=examples).model.id
+    with rt.factory() as session:
+        models = session.scalars(
+            select(ClassifierModel).where(ClassifierModel.name == "toy").order_by("version")
+        ).all()
+        assert [(m.version, m.active) for m in models] == [(1, False), (2, True)]
+        assert models[1].training_set["count"] == 30
+        assert models[1].training_set["rows"][0] == [
+            "I was charged twice for the same month",
+            "billing",
+        ]
+        assert models[1].metrics["holdout"]["accuracy"] > 0.5
+        assert sorted(models[1].labels) == ["billing", "praise", "roaming"]
+    assert rt.classifiers(["toy"])["toy"].model_id == second
+    with transaction(rt.factory) as session:
+        activate(session, first)
+    assert rt.classifiers(["toy"])["toy"].version == 1, "the runtime follows the active version"
+    with rt.factory() as session:
+        assert active_model(session, "toy").id == first  # type: ignore[union-attr]
+
+
+def test_agent_correction_updates_the_message_and_stores_a_candidate(
+    rt: Runtime, worker: Worker
+) -> None:
+    drop(rt, make_email(), "to-correct")
+    worker.drain()
+    staff(rt)
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+        assert message.intent == "billing_dispute"
+        assert set(message.classification) >= {"intent", "sentiment", "urgency", "language"}
+        assert message.language == "en"
+        assert message.classification["language"]["confidence"] > 0.5
+    before = utcnow()
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        url = f"/api/messages/{message.id}/classification"
+        wrong = client.post(url, headers=auth, json={"classifier": "intent", "label": "nonsense"})
+        assert wrong.status_code == 400
+        assert "not a intent label" in wrong.json()["detail"]
+        response = client.post(
+            url, headers=auth, json={"classifier": "intent", "label": "roaming"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["previous"] == "billing_dispute"
+        unauthenticated = client.post(url, json={"label": "roaming"})
+        assert unauthenticated.status_code == 401
+    after = utcnow()
+    with rt.factory() as session:
+        message = session.get(Message, message.id)
+        assert message is not None
+        assert message.intent == "roaming"
+        assert message.classification["intent"]["corrected_by"] == "alice"
+        example = session.scalars(
+            select(ClassifierExample).where(ClassifierExample.message_id == message.id)
+        ).one()
+        assert (example.classifier, example.label, example.status) == (
+            "intent",
+            "roaming",
+            "candidate",
+        )
+        assert example.source == "correction"
+        assert example.created_by == "alice"
+        assert before - timedelta(seconds=1) <= example.created_at <= after
+        assert example.text == classification_text(message.subject, message.new_text)
+        assert example.id not in {r.example_id for r in active_examples(session, "intent")}, (
+            "a candidate is not trained on until a supervisor accepts it"
+        )
+
+
+def test_train_and_eval_commands_on_a_small_csv(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(settings.path("config.toml"))
+    examples = _write_csv(tmp_path / "toy.csv", _toy_rows())
+    assert main(["--config", config, "train", "toy", "--examples", str(examples)]) == 0
+    out = capsys.readouterr().out
+    assert "model: toy version 1" in out
+    assert re.search(r"(?m)^holdout_accuracy: \d\.\d{4}$", out)
+
+    data = _write_csv(
+        tmp_path / "eval.csv",
+        [
+            ("I think you charged me two times", "billing"),
+            ("my bill has a strange extra fee", "billing"),
+            ("is my phone going to work in Japan", "roaming"),
+            ("thanks a lot for your help today", "praise"),
+            ("what time does the shop on Main Street open", "out_of_scope"),
+        ],
+    )
+    command = ["--config", config, "eval", "toy", "--data", str(data)]
+    assert main([*command, "--out-of-scope-label", "out_of_scope"]) == 0
+    out = capsys.readouterr().out
+    for key in ("accuracy", "macro_f1", "in_scope_accuracy", "out_of_scope_recall"):
+        assert re.search(rf"(?m)^{key}: \d\.\d{{4}}$", out), key
+    assert re.search(r"(?m)^in_scope_accuracy: 1\.0000$", out)
+    assert "confused: unknown -> " in out, "the out-of-scope row came back as a real label"
+
+    assert main(["--config", config, "eval", "nothing", "--data", str(data)]) == 1
+    assert "run `responder train nothing`" in capsys.readouterr().err
+
+
+def test_train_from_the_definition_prints_cross_validated_accuracy(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(settings.path("config.toml"))
+    assert main(["--config", config, "train", "sentiment"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"(?m)^cross_validated_accuracy: 0\.[6-9]\d{3}$", out)
+    assert main(["--config", config, "classify", "Thank you, the engineer fixed it!"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"(?m)^sentiment: positive \d\.\d{4}", out)
+    assert re.search(r"(?m)^language: en \d\.\d{4}$", out)
+
+
+def test_each_demo_email_gets_the_intent_its_author_meant(rt: Runtime) -> None:
+    demo = rt.settings.path("demo")
+    rows = [r for r in csv.DictReader((demo / "expected.csv").open()) if r["draft"] == "yes"]
+    texts = []
+    for row in rows:
+        parsed = parse_email((demo / "emails" / row["file"]).read_bytes())
+        texts.append(classification_text(parsed.subject, parsed.new_text or parsed.text))
+    intent = rt.classifiers(["intent"])["intent"]
+    predictions = intent.predict(texts, rt.embedder.encode(texts))
+    wrong = [
+        f"{row['file']}: {p.label} {p.confidence:.2f}, meant {row['intent']}"
+        for row, p in zip(rows, predictions, strict=True)
+        if p.label != row["intent"]
+    ]
+    assert not wrong, "\n".join(wrong)
