@@ -576,6 +576,8 @@ def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, 
 def api_audit(request: Request, before: RowId = None) -> list[dict[str, Any]]:
     with _rt(request).factory() as session:
         return audit_entries(session, before=before)
+
+
 @post("/api/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])
 def api_reclassify(request: Request, message_id: int, data: ApiClassification) -> ApiCorrection:
     """An agent's correction: updates the message and stores a candidate example."""
