@@ -79,7 +79,8 @@ def evaluate_retrieval(
     with rt.factory() as session:
         index = rt.snippet_index(session)
         if predicted_intent:
-            predictions = rt.intent_classifier(session).predict(vectors)
+            intent = rt.classifiers(["intent"])["intent"]
+            predictions = intent.predict([c.query_text for c in cases], vectors)
             intents = [p.label for p in predictions]
             weights = [dict(p.scores) for p in predictions]
         else:
