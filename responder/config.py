@@ -57,6 +57,7 @@ class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
     username: str = ""
     password_env: str = "RESPONDER_SMTP_PASSWORD"
     timeout_seconds: float = 30.0
+    ca_file: str = ""
 
 
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):

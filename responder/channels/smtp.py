@@ -33,6 +33,7 @@ class SmtpSender:
             use_tls=self.smtp.security == "tls",
             start_tls=self.smtp.security == "starttls",
             timeout=self.smtp.timeout_seconds,
+            cert_bundle=self.smtp.ca_file or None,
         )
 
     def deliver(self, reply: OutgoingReply) -> None:

@@ -1,0 +1,147 @@
+"""A real SMTP server for tests: aiosmtpd's Controller on 127.0.0.1, scripted per attempt.
+
+Each DATA can be told in advance what to do (accept, answer a code, drop the connection, hang),
+so every outbox failure mode is a real exchange with a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return BytesParser(policy=default).parsebytes(self.raw)  # type: ignore[return-value]
+
+
+@dataclass
+class ScriptedHandler:
+    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply."""
+
+    answers: list[str | None] = field(default_factory=list)
+    rcpt_answer: str | None = None
+    received: list[Received] = field(default_factory=list)
+    attempts: int = 0
+    release: asyncio.Event | None = None
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_answer:
+            return self.rcpt_answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.attempts += 1
+        answer = self.answers.pop(0) if self.answers else None
+        if answer == "drop":
+            server.transport.abort()
+            return "451 gone"
+        if answer == "hang":
+            self.release = asyncio.Event()
+            await self.release.wait()
+            return "451 too late"
+        if answer:
+            return answer
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+        )
+        return "250 Message accepted"
+
+
+class PasswordAuthenticator:
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            self.user,
+            self.password,
+        )
+        # handled=False lets aiosmtpd answer 535; otherwise the client waits for its timeout.
+        return AuthResult(success=ok, handled=False)
+
+
+@dataclass
+class SmtpServer:
+    controller: Controller
+    handler: ScriptedHandler
+    port: int
+
+    def stop(self) -> None:
+        release = self.handler.release
+        if release is not None:
+            self.controller.loop.call_soon_threadsafe(release.set)
+        self.controller.stop()
+
+
+def start_smtp(handler: ScriptedHandler | None = None, **smtp_kwargs: Any) -> SmtpServer:
+    handler = handler or ScriptedHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
+    controller.start()
+    return SmtpServer(controller, handler, port)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def self_signed_certificate() -> Certificate:
+    """A throw-away certificate for 127.0.0.1, which the client trusts as its CA file."""
+    folder = Path(tempfile.mkdtemp(prefix="smtp-tls-"))
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return Certificate(cert, key)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server = start_smtp()
+    yield server
+    server.stop()

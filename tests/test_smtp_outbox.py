@@ -1,0 +1,246 @@
+"""The SMTP outbox against a real SMTP server (aiosmtpd on 127.0.0.1), one test per failure mode.
+
+"Later" is made by moving the outbox's next attempt into the past, never by sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from responder.config import Settings
+from responder.db.models import Message, OutboxItem, utcnow
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from tests.helpers import drop, make_email
+from tests.smtp_server import (
+    PasswordAuthenticator,
+    SmtpServer,
+    self_signed_certificate,
+    smtp_server,
+    start_smtp,
+)
+from tests.test_crash_recovery import approve_waiting
+
+__all__ = ["smtp_server"]
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
+    settings.outbound.transport = "smtp"
+    settings.outbound.max_attempts = 3
+    settings.outbound.retry_base_seconds = 30.0
+    settings.smtp.host = "127.0.0.1"
+    settings.smtp.port = smtp_server.port
+    settings.smtp.security = "none"
+    settings.smtp.timeout_seconds = 2.0
+    return settings
+
+
+def approved_reply(rt: Runtime, worker: Worker) -> None:
+    drop(
+        rt,
+        make_email(headers={"References": "<earlier@mail.test>", "Reply-To": "aoife@home.test"}),
+        "smtp",
+    )
+    worker.drain()
+    approve_waiting(rt)
+
+
+def outbox(rt: Runtime) -> tuple[Message, OutboxItem]:
+    with rt.factory() as session:
+        message = session.scalar(select(Message).where(Message.direction == "in"))
+        item = session.scalar(select(OutboxItem))
+        assert message is not None and item is not None
+        return message, item
+
+
+def time_passes(rt: Runtime) -> None:
+    """The retry is due: what the clock would do, without waiting for it."""
+    past = utcnow() - timedelta(seconds=1)
+    with transaction(rt.factory) as session:
+        session.execute(update(OutboxItem).values(next_attempt_at=past))
+        waiting = update(Message).where(Message.state == "approved")
+        session.execute(waiting.values(next_attempt_at=past))
+
+
+def test_delivered_reply_is_threaded_with_the_stored_message_id(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    approved_reply(rt, worker)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    message, item = outbox(rt)
+    assert message.state == "sent"
+    assert item.state == "sent" and item.attempts == 1
+    assert received.rcpt_tos == ["aoife@home.test"]
+    assert received.mail_from == "support@northwind-mobile.test"
+    reply = received.message
+    assert reply["Message-ID"] == item.message_id_header
+    assert reply["In-Reply-To"] == "<m1@mail.test>"
+    assert reply["References"].split() == ["<earlier@mail.test>", "<m1@mail.test>"]
+    assert reply["Subject"] == "Re: Roaming charges on my bill"
+    assert reply["Auto-Submitted"] is None
+
+
+@pytest.mark.parametrize("answer", ["421 4.3.2 Service shutting down", "451 4.3.0 Try later"])
+def test_temporary_answer_is_retried_with_backoff_then_delivered_once(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer, answer: str
+) -> None:
+    smtp_server.handler.answers = [answer, answer]
+    approved_reply(rt, worker)
+    delays = []
+    for attempt in (1, 2):
+        before = utcnow()
+        worker.drain()
+        after = utcnow()
+        message, item = outbox(rt)
+        assert message.state == "approved" and item.state == "queued"
+        assert item.attempts == attempt
+        assert answer.split()[0] in item.last_error
+        assert answer.split()[0] in message.state_reason
+        assert item.next_attempt_at is not None
+        assert before + timedelta(seconds=30 * 2 ** (attempt - 1)) <= item.next_attempt_at
+        assert item.next_attempt_at <= after + timedelta(seconds=30 * 2 ** (attempt - 1))
+        delays.append(item.next_attempt_at - before)
+        worker.drain()  # not due yet: nothing is sent
+        assert smtp_server.handler.attempts == attempt
+        time_passes(rt)
+    assert delays[1] > delays[0]
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "sent" and item.attempts == 3
+    (received,) = smtp_server.handler.received
+    assert received.message["Message-ID"] == item.message_id_header
+
+
+def test_permanent_refusal_fails_with_the_servers_answer(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    smtp_server.handler.rcpt_answer = "550 5.1.1 <aoife@home.test>: mailbox unavailable"
+    approved_reply(rt, worker)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "failed" and item.state == "failed"
+    assert "550 5.1.1 <aoife@home.test>: mailbox unavailable" in item.last_error
+    assert "550 5.1.1" in message.state_reason
+    assert item.attempts == 1
+    assert smtp_server.handler.received == []
+
+
+def test_permanent_answer_to_data_fails(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    smtp_server.handler.answers = ["554 5.7.1 Message rejected as spam"]
+    approved_reply(rt, worker)
+    worker.drain()
+    message, _ = outbox(rt)
+    assert message.state == "failed"
+    assert "554 5.7.1 Message rejected as spam" in message.state_reason
+
+
+@pytest.mark.parametrize("fault", ["drop", "hang"])
+def test_dropped_connection_or_timeout_is_temporary(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer, fault: str
+) -> None:
+    smtp_server.handler.answers = [fault]
+    rt.settings.smtp.timeout_seconds = 0.5
+    approved_reply(rt, worker)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "approved" and item.state == "queued"
+    assert item.attempts == 1 and item.next_attempt_at is not None
+    assert item.last_error
+    time_passes(rt)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "sent"
+    assert len(smtp_server.handler.received) == 1
+
+
+def test_gives_up_after_max_attempts(rt: Runtime, worker: Worker, smtp_server: SmtpServer) -> None:
+    smtp_server.handler.answers = ["451 4.3.0 Try later"] * 5
+    approved_reply(rt, worker)
+    for _ in range(3):
+        worker.drain()
+        time_passes(rt)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "failed" and item.state == "failed"
+    assert item.attempts == 3
+    assert "gave up after 3 attempts" in message.state_reason
+    assert "451 4.3.0 Try later" in message.state_reason
+    assert smtp_server.handler.attempts == 3
+
+
+@pytest.fixture
+def auth_server() -> Iterator[SmtpServer]:
+    server = start_smtp(
+        authenticator=PasswordAuthenticator("responder", "s3cret"), auth_require_tls=False
+    )
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("password", "state"), [("s3cret", "sent"), ("wrong", "failed")])
+def test_auth_on_plaintext_uses_the_password_from_the_environment(
+    rt: Runtime,
+    worker: Worker,
+    auth_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    password: str,
+    state: str,
+) -> None:
+    rt.settings.smtp.port = auth_server.port
+    rt.settings.smtp.username = "responder"
+    rt.settings.smtp.password_env = "TEST_SMTP_PASSWORD"
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", password)
+    approved_reply(rt, worker)
+    worker.drain()
+    message, _ = outbox(rt)
+    assert message.state == state
+    assert len(auth_server.handler.received) == (1 if state == "sent" else 0)
+    if state == "failed":
+        assert "535" in message.state_reason
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_and_starttls_verify_the_server_with_the_configured_ca(
+    rt: Runtime, worker: Worker, security: str
+) -> None:
+    cert = self_signed_certificate()
+    context = cert.server_context()
+    if security == "tls":
+        server = start_smtp(ssl_context=context)
+    else:
+        server = start_smtp(tls_context=context, require_starttls=True)
+    try:
+        rt.settings.smtp.port = server.port
+        rt.settings.smtp.security = security  # type: ignore[assignment]
+        rt.settings.smtp.ca_file = str(cert.cert)
+        approved_reply(rt, worker)
+        worker.drain()
+        message, _ = outbox(rt)
+        assert message.state == "sent", message.state_reason
+        assert len(server.handler.received) == 1
+    finally:
+        server.stop()
+
+
+def test_untrusted_certificate_is_not_sent_to(rt: Runtime, worker: Worker) -> None:
+    cert = self_signed_certificate()
+    server = start_smtp(ssl_context=cert.server_context())
+    try:
+        rt.settings.smtp.port = server.port
+        rt.settings.smtp.security = "tls"
+        approved_reply(rt, worker)
+        worker.drain()
+        message, item = outbox(rt)
+        assert message.state == "approved" and "certificate" in item.last_error.lower()
+        assert server.handler.received == []
+    finally:
+        server.stop()
