@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from responder.channels.imap import FolderPoller
 from responder.channels.maildir_source import MaildirSource, ensure_channel
 from responder.channels.social.ingest import retry_unprocessed
 from responder.classify.embedder import Embedder
@@ -36,7 +37,18 @@ def prepare(
     return rt
 
 
-def pollers(rt: Runtime) -> list[Poller]:
+def imap_pollers(rt: Runtime) -> list[FolderPoller]:
+    """One poller per folder of every configured IMAP mailbox (each mailbox is a Channel)."""
+    found: list[FolderPoller] = []
+    for mailbox in rt.settings.imap.mailboxes:
+        channel_id = ensure_channel(rt.factory, mailbox.name, "imap", mailbox.address)
+        for folder in mailbox.folders:
+            found.append(FolderPoller(rt.factory, mailbox, rt.settings.imap, channel_id, folder))
+    return found
+
+
+def pollers(rt: Runtime, *, imap: bool = True) -> list[Poller]:
+    """The sources a worker loop polls; `imap=False` when IDLE threads watch the mailboxes."""
     found: list[Poller] = []
     settings = rt.settings.maildir
     if settings.enabled:
@@ -49,4 +61,6 @@ def pollers(rt: Runtime) -> list[Poller]:
         poll.mailbox = settings.name  # type: ignore[attr-defined]  # label for poller metrics
         found.append(poll)
     found.append(lambda: retry_unprocessed(rt.factory, older_than=timedelta(minutes=1)))
+    if imap:
+        found.extend(poller.poll for poller in imap_pollers(rt))
     return found

@@ -74,15 +74,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from responder.bootstrap import pollers, prepare
+    from responder.bootstrap import imap_pollers, pollers, prepare
     from responder.pipeline.worker import Worker
     from responder.web.app import create_app
 
     settings = _settings(args)
     rt = prepare(settings)
-    worker = Worker(rt, pollers(rt))
+    worker = Worker(rt, pollers(rt, imap=False))
     thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
     thread.start()
+    for watcher in imap_pollers(rt):  # one IDLE thread per IMAP folder
+        threading.Thread(
+            target=watcher.run, args=(worker.stop_event,), name=repr(watcher), daemon=True
+        ).start()
     app = create_app(rt, csrf_secret=os.environ.get("RESPONDER_SECRET_KEY"))
     host = args.host or settings.web.host
     port = args.port or settings.web.port

@@ -60,6 +60,31 @@ class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
     ca_file: str = ""
 
 
+class ImapMailboxSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """One IMAP mailbox: a Channel of kind "imap", one poller per folder."""
+
+    name: str
+    host: str
+    user: str
+    port: int = 993
+    security: Literal["none", "starttls", "tls"] = "tls"
+    password_env: str = "RESPONDER_IMAP_PASSWORD"
+    folders: list[str] = msgspec.field(default_factory=lambda: ["INBOX"])
+    address: str = ""
+    ca_file: str = ""
+
+
+class ImapSettings(msgspec.Struct, forbid_unknown_fields=True):
+    mailboxes: list[ImapMailboxSettings] = msgspec.field(default_factory=list)
+    idle_seconds: float = 300.0
+    poll_seconds: float = 60.0
+    reconnect_base_seconds: float = 2.0
+    reconnect_max_seconds: float = 300.0
+    lease_seconds: int = 900
+    timeout_seconds: float = 60.0
+    fetch_batch: int = 50
+
+
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     embedding_path: str = ""
     device: str = "cpu"
@@ -288,6 +313,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     maildir: MaildirSettings = msgspec.field(default_factory=MaildirSettings)
     outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
+    imap: ImapSettings = msgspec.field(default_factory=ImapSettings)
     models: ModelSettings = msgspec.field(default_factory=ModelSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     classify: ClassifySettings = msgspec.field(default_factory=ClassifySettings)
@@ -319,6 +345,10 @@ _POSITIVE = {
     ("models", "batch_size"),
     ("outbound", "max_attempts"),
     ("smtp", "port"),
+    ("imap", "idle_seconds"),
+    ("imap", "poll_seconds"),
+    ("imap", "lease_seconds"),
+    ("imap", "fetch_batch"),
     ("drafting", "snippets_top_k"),
     ("customers", "import_batch_size"),
     ("value", "projection_months"),
@@ -361,6 +391,13 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("classify.pipeline: must include intent (drafting depends on it)")
     if len(settings.classify.languages) < 2:
         raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
+    if settings.imap.idle_seconds > 29 * 60:
+        raise ConfigError("imap.idle_seconds: at most 1740 (servers end IDLE after 30 minutes)")
+    if settings.imap.idle_seconds * 2 > settings.imap.lease_seconds:
+        raise ConfigError("imap.lease_seconds: must be at least twice imap.idle_seconds")
+    names = [m.name for m in settings.imap.mailboxes]
+    if len(names) != len(set(names)):
+        raise ConfigError("imap.mailboxes: each mailbox needs its own name")
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):

@@ -68,6 +68,7 @@ class Runtime:
         addresses = {self.settings.outbound.from_address.lower()}
         if self.settings.maildir.address:
             addresses.add(self.settings.maildir.address.lower())
+        addresses.update(m.address.lower() for m in self.settings.imap.mailboxes if m.address)
         return frozenset(addresses)
 
     @cached_property

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -434,3 +435,31 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(50), default="")
     object_id: Mapped[str] = mapped_column(String(100), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ImapFolder(Base):
+    """One watched IMAP folder: its checkpoint (UIDVALIDITY, last UID) and its poller's lease."""
+
+    __tablename__ = "imap_folders"
+    __table_args__ = (UniqueConstraint("channel_id", "folder"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImapFlagJob(Base):
+    """\\Answered still to be set on an original: recorded with the send, applied by the poller."""
+
+    __tablename__ = "imap_flag_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), index=True)
+    flag: Mapped[str] = mapped_column(String(50), default="\\Answered")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,7 @@ MessageParseError, whose text is shown to staff beside the quarantined raw messa
 from __future__ import annotations
 
 import email
+import email.parser
 import email.utils
 import re
 from collections.abc import Iterator
@@ -166,6 +167,15 @@ def _first_values(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
     for name, value in headers:
         first.setdefault(name, value)
     return first
+
+
+def message_id_of(raw: bytes) -> str | None:
+    """The Message-ID as parse_email reports it, from the headers alone (ingestion's guard)."""
+    try:
+        value = email.parser.BytesHeaderParser(policy=policy.compat32).parsebytes(raw)["message-id"]
+    except Exception:  # a header block this broken is the parse stage's to report
+        return None
+    return _first_id(str(value)) if value else None
 
 
 def _first_id(value: str | None) -> str | None:

@@ -21,6 +21,7 @@ from responder.channels.delivery import (
     PermanentDeliveryError,
     TemporaryDeliveryError,
 )
+from responder.channels.imap_state import record_answered
 from responder.channels.social import SOCIAL_KINDS
 from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
@@ -394,6 +395,7 @@ def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:
     item.sent_at = now
     item.last_error = ""
     _move(message, State.SENT)
+    record_answered(session, message)
     session.add(
         Message(
             channel_id=message.channel_id,

@@ -1,0 +1,242 @@
+"""IMAP ingestion with imapclient: one poller per watched folder.
+
+Backfill is by UID, never by date or unread state: everything above the folder's checkpoint is
+fetched with BODY.PEEK[] (so \\Seen stays as the mailbox's people left it), stored raw and
+committed with the checkpoint before any flag is set. \\Answered is set once our reply has been
+sent, from flag jobs the send stage records. IDLE where the server offers it (re-issued every
+`idle_seconds`), polling otherwise; a dropped connection or a restarted server is retried with
+exponential backoff, and the checkpoint picks up whatever arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.channels.imap_state import FolderState, LeaseLost
+from responder.config import ImapMailboxSettings, ImapSettings
+
+log = logging.getLogger(__name__)
+
+#: What a network or server failure looks like: reconnect later, never crash the process.
+CONNECTION_ERRORS = (IMAPClientError, OSError)
+
+
+class FolderPoller:
+    """Watches one folder of one mailbox; `poll()` for a worker loop, `run()` for a thread."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        mailbox: ImapMailboxSettings,
+        imap: ImapSettings,
+        channel_id: int,
+        folder: str,
+    ) -> None:
+        self.mailbox = mailbox
+        self.imap = imap
+        self.folder = folder
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.state = FolderState(factory, channel_id, folder, owner, imap.lease_seconds)
+        self.client: IMAPClient | None = None
+        self.can_idle = False
+        #: Set while an IDLE command is outstanding (lets tests and health checks see it).
+        self.idling = threading.Event()
+        self._delay = imap.reconnect_base_seconds
+        self._retry_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"FolderPoller({self.mailbox.name}/{self.folder})"
+
+    # -- connection ------------------------------------------------------------------------------
+
+    def _connect(self) -> IMAPClient:
+        mailbox = self.mailbox
+        context = None
+        if mailbox.security != "none":
+            context = ssl.create_default_context(cafile=mailbox.ca_file or None)
+        client = IMAPClient(
+            mailbox.host,
+            port=mailbox.port,
+            ssl=mailbox.security == "tls",
+            ssl_context=context,
+            timeout=self.imap.timeout_seconds,
+        )
+        try:
+            if mailbox.security == "starttls":
+                client.starttls(context)
+            client.login(mailbox.user, os.environ.get(mailbox.password_env, ""))
+            self.can_idle = client.has_capability("IDLE")
+        except BaseException:
+            _quietly_close(client)
+            raise
+        log.info("%r connected (IDLE %s)", self, "offered" if self.can_idle else "not offered")
+        return client
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            _quietly_close(client)
+
+    def _connected(self) -> IMAPClient:
+        if self.client is None:
+            self.client = self._connect()
+        return self.client
+
+    def _backoff(self, exc: BaseException) -> float:
+        delay = self._delay
+        log.warning("%r: %s; reconnecting in %.1fs", self, exc, delay)
+        self.close()
+        self._delay = min(delay * 2, self.imap.reconnect_max_seconds)
+        return delay
+
+    # -- one round -------------------------------------------------------------------------------
+
+    def sync(self) -> int:
+        """Store everything above the checkpoint, then apply pending flags; returns stored."""
+        client = self._connected()
+        selected = client.select_folder(self.folder)
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        checkpoint = self.state.checkpoint()
+        last_uid = checkpoint.last_uid
+        if checkpoint.uidvalidity != uidvalidity:
+            if checkpoint.uidvalidity:
+                log.warning(
+                    "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates)",
+                    self,
+                    checkpoint.uidvalidity,
+                    uidvalidity,
+                )
+            last_uid = 0
+        # `UID n:*` always returns the highest UID, even when it is below n.
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        stored = 0
+        for start in range(0, len(uids), self.imap.fetch_batch):
+            batch = uids[start : start + self.imap.fetch_batch]
+            data = client.fetch(batch, ["BODY.PEEK[]"])
+            fetched = [
+                (uid, bytes(data[uid][b"BODY[]"]))
+                for uid in batch
+                if uid in data and data[uid].get(b"BODY[]") is not None
+            ]
+            stored += self.state.store(uidvalidity, batch[-1], fetched)
+        self._apply_flags(client, uidvalidity)
+        self._delay = self.imap.reconnect_base_seconds
+        return stored
+
+    def _apply_flags(self, client: IMAPClient, uidvalidity: int) -> None:
+        for job in self.state.flag_jobs():
+            if job.key.uidvalidity == uidvalidity:
+                uids: Sequence[int] = [job.key.uid]
+            elif job.message_id_header:
+                uids = client.search(["HEADER", "Message-ID", job.message_id_header])
+            else:
+                uids = []
+            if uids:
+                client.add_flags(uids, [job.flag.encode()])
+            self.state.flag_done(job.id)
+
+    def poll(self) -> int:
+        """One round for a worker loop: skipped while another poller holds the folder."""
+        if time.monotonic() < self._retry_at:
+            return 0
+        try:
+            if not self.state.acquire():
+                self.close()
+                return 0
+            reused = self.client is not None
+            try:
+                return self.sync()
+            except CONNECTION_ERRORS:
+                if not reused:
+                    raise
+                self.close()  # a connection kept since the last round may have timed out
+                return self.sync()
+        except LeaseLost:
+            self.close()
+            return 0
+        except CONNECTION_ERRORS as exc:
+            self._retry_at = time.monotonic() + self._backoff(exc)
+            return 0
+
+    # -- the long-running watcher ----------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """IDLE (or poll) until `stop` is set; survives disconnects and server restarts."""
+        try:
+            while not stop.is_set():
+                try:
+                    if not self.state.acquire():
+                        self.close()
+                        stop.wait(self.imap.idle_seconds)
+                        continue
+                    self.sync()
+                    if self.can_idle:
+                        self._idle(stop)
+                    else:
+                        stop.wait(self.imap.poll_seconds)
+                except LeaseLost:
+                    self.close()
+                except CONNECTION_ERRORS as exc:
+                    stop.wait(self._backoff(exc))
+                except Exception:
+                    log.exception("%r failed; retrying", self)
+                    stop.wait(self._backoff(RuntimeError("unexpected error")))
+        finally:
+            self.close()
+            self.state.release()
+
+    def _idle(self, stop: threading.Event) -> None:
+        """One IDLE, ended by new mail, by `idle_seconds` passing (re-issued), or by `stop`."""
+        client = self._connected()
+        client.idle()
+        self.idling.set()
+        try:
+            deadline = time.monotonic() + self.imap.idle_seconds
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                wait = min(remaining, 1.0)
+                started = time.monotonic()
+                responses = client.idle_check(timeout=wait)
+                if not responses and time.monotonic() - started < wait / 2:
+                    # imapclient returns nothing, at once, when the server closed the socket
+                    raise ConnectionResetError("the server closed the connection during IDLE")
+                if any(_ends_idle(r) for r in responses):
+                    break
+        finally:
+            self.idling.clear()
+        for response in client.idle_done()[1]:
+            if _is_bye(response):
+                raise ConnectionResetError("server said BYE")
+
+
+def _is_bye(response: tuple[object, ...]) -> bool:
+    return bool(response) and response[0] == b"BYE"
+
+
+def _ends_idle(response: tuple[object, ...]) -> bool:
+    if _is_bye(response):
+        raise ConnectionResetError("server said BYE during IDLE")
+    return len(response) > 1 and response[1] in (b"EXISTS", b"EXPUNGE", b"RECENT")
+
+
+def _quietly_close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:
+        try:
+            client.shutdown()
+        except Exception:
+            log.debug("closing an IMAP connection failed", exc_info=True)

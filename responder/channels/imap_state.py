@@ -1,0 +1,214 @@
+"""The database side of IMAP ingestion: message keys, folder checkpoints, leases, flag jobs.
+
+A folder's checkpoint (UIDVALIDITY, last UID) moves in the same transaction that stores the
+raw messages, and only while this poller holds the folder's lease, so a crash or a second
+process can neither lose a message nor store one twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.db.models import ImapFlagJob, ImapFolder, Message, utcnow
+from responder.db.session import transaction
+from responder.mail.parse import message_id_of
+from responder.pipeline.states import State
+
+KEY_PREFIX = "imap:"
+
+
+class LeaseLost(Exception):
+    """Another poller took this folder (our lease ran out): stop touching it."""
+
+
+@dataclass(frozen=True)
+class ImapKey:
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+def external_key(folder: str, uidvalidity: int, uid: int) -> str:
+    return f"{KEY_PREFIX}{uidvalidity}:{uid}:{folder}"
+
+
+def parse_key(key: str) -> ImapKey | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    uidvalidity, uid, folder = key[len(KEY_PREFIX) :].split(":", 2)
+    return ImapKey(folder, int(uidvalidity), int(uid))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class FlagJob:
+    id: int
+    key: ImapKey
+    message_id_header: str | None
+    flag: str
+
+
+class FolderState:
+    """One folder's row: checkpoint and lease, for the poller identified by `owner`."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        channel_id: int,
+        folder: str,
+        owner: str,
+        lease_seconds: int,
+    ) -> None:
+        self.factory = factory
+        self.channel_id = channel_id
+        self.folder = folder
+        self.owner = owner
+        self.lease = timedelta(seconds=lease_seconds)
+        self.row_id = self._ensure_row()
+
+    def _ensure_row(self) -> int:
+        query = select(ImapFolder.id).where(
+            ImapFolder.channel_id == self.channel_id, ImapFolder.folder == self.folder
+        )
+        try:
+            with transaction(self.factory) as session:
+                found = session.scalar(query)
+                if found is not None:
+                    return found
+                row = ImapFolder(channel_id=self.channel_id, folder=self.folder)
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:  # another process created it first
+            with self.factory() as session:
+                found = session.scalar(query)
+                assert found is not None
+                return found
+
+    def acquire(self) -> bool:
+        """Take or renew the lease; False while another live poller holds it."""
+        now = utcnow()
+        with transaction(self.factory) as session:
+            result = session.execute(
+                update(ImapFolder)
+                .where(
+                    ImapFolder.id == self.row_id,
+                    or_(
+                        ImapFolder.lease_owner.is_(None),
+                        ImapFolder.lease_owner == self.owner,
+                        ImapFolder.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=self.owner, lease_until=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def release(self) -> None:
+        with transaction(self.factory) as session:
+            session.execute(
+                update(ImapFolder)
+                .where(ImapFolder.id == self.row_id, ImapFolder.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def checkpoint(self) -> Checkpoint:
+        with self.factory() as session:
+            row = session.get(ImapFolder, self.row_id)
+            assert row is not None
+            return Checkpoint(row.uidvalidity, row.last_uid)
+
+    def store(self, uidvalidity: int, last_uid: int, fetched: Sequence[tuple[int, bytes]]) -> int:
+        """Store raw messages and move the checkpoint to last_uid, all or nothing.
+
+        A message already stored under its key, or (after a UIDVALIDITY change) under its
+        Message-ID, is skipped: the checkpoint still moves past it.
+        """
+        stored = 0
+        now = utcnow()
+        with transaction(self.factory) as session:
+            held = session.execute(
+                update(ImapFolder)
+                .where(ImapFolder.id == self.row_id, ImapFolder.lease_owner == self.owner)
+                .values(uidvalidity=uidvalidity, last_uid=last_uid, lease_until=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            if held.rowcount != 1:
+                raise LeaseLost(f"lost the lease on {self.folder}")
+            for uid, raw in fetched:
+                key = external_key(self.folder, uidvalidity, uid)
+                message_id = message_id_of(raw)
+                if self._known(session, key, message_id):
+                    continue
+                session.add(
+                    Message(
+                        channel_id=self.channel_id,
+                        direction="in",
+                        external_key=key,
+                        raw=raw,
+                        raw_size=len(raw),
+                        message_id_header=message_id,
+                        state=State.RECEIVED,
+                    )
+                )
+                session.flush()
+                stored += 1
+        return stored
+
+    def _known(self, session: Session, key: str, message_id: str | None) -> bool:
+        base = select(Message.id).where(Message.channel_id == self.channel_id)
+        if session.scalar(base.where(Message.external_key == key)) is not None:
+            return True
+        return message_id is not None and (
+            session.scalar(
+                base.where(Message.direction == "in", Message.message_id_header == message_id)
+            )
+            is not None
+        )
+
+    def flag_jobs(self) -> list[FlagJob]:
+        with self.factory() as session:
+            rows = session.execute(
+                select(
+                    ImapFlagJob.id,
+                    ImapFlagJob.flag,
+                    Message.external_key,
+                    Message.message_id_header,
+                )
+                .join(Message, Message.id == ImapFlagJob.message_id)
+                .where(ImapFlagJob.channel_id == self.channel_id)
+                .order_by(ImapFlagJob.id)
+            ).all()
+        jobs = []
+        for row in rows:
+            key = parse_key(row.external_key)
+            if key is not None and key.folder == self.folder:
+                jobs.append(FlagJob(row.id, key, row.message_id_header, row.flag))
+        return jobs
+
+    def flag_done(self, job_id: int) -> None:
+        with transaction(self.factory) as session:
+            session.execute(delete(ImapFlagJob).where(ImapFlagJob.id == job_id))
+
+
+def record_answered(session: Session, message: Message) -> None:
+    """Called with the send's commit: the poller sets \\Answered on the original later."""
+    if parse_key(message.external_key) is None:
+        return
+    exists = session.scalar(select(ImapFlagJob.id).where(ImapFlagJob.message_id == message.id))
+    if exists is None:
+        session.add(
+            ImapFlagJob(message_id=message.id, channel_id=message.channel_id, flag="\\Answered")
+        )
