@@ -77,7 +77,7 @@ def _free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
         if shutil.which("dovecot") is None:
             raise DovecotUnavailable("dovecot is not installed (apt-get install dovecot-imapd)")
         if os.geteuid() != 0:
@@ -86,7 +86,7 @@ class Dovecot:
         self.root.chmod(0o755)
         self.port = _free_port()
         self.config = self.root / "dovecot.conf"
-        self.config.write_text(CONFIG.format(root=self.root, port=self.port))
+        self.config.write_text(CONFIG.format(root=self.root, port=self.port) + extra_config)
         (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
         self.home = self.root / "home" / USER
         self.home.mkdir(parents=True)
@@ -169,8 +169,8 @@ class Dovecot:
         os.chown(target, nobody.pw_uid, nobody.pw_gid)
 
 
-def start_dovecot() -> Dovecot:
-    server = Dovecot()
+def start_dovecot(extra_config: str = "") -> Dovecot:
+    server = Dovecot(extra_config)
     try:
         server.start()
     except BaseException:

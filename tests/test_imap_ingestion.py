@@ -219,3 +219,39 @@ def test_one_poller_per_folder_at_a_time(rt: Runtime, dovecot: Dovecot) -> None:
     assert second.poll() == 1
     assert first.poll() == 0
     assert len(inbound(rt)) == 2
+
+
+def test_idle_is_reissued_and_still_reports_new_mail(
+    rt: Runtime, dovecot: Dovecot, watcher: tuple[FolderPoller, threading.Event]
+) -> None:
+    poller, _ = watcher
+    poller.imap.idle_seconds = 0.3  # the real default re-issues every 5 minutes
+    wait_until(lambda: poller.idle_count >= 3, "IDLE to be re-issued")
+    dovecot.append(email(1))
+    wait_until(lambda: len(inbound(rt)) == 1, "the message after re-issued IDLEs")
+
+
+def test_server_without_idle_is_polled(rt: Runtime) -> None:
+    from tests.dovecot import start_dovecot
+
+    server = start_dovecot("imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS\n")
+    try:
+        (inbox,) = imap_pollers(rt)
+        rt.settings.imap.poll_seconds = 0.1
+        poller = FolderPoller(
+            rt.factory, mailbox_settings(server), rt.settings.imap, inbox.state.channel_id, "INBOX"
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            server.append(email(1))
+            wait_until(lambda: len(inbound(rt)) == 1, "the first poll")
+            server.append(email(2))
+            wait_until(lambda: len(inbound(rt)) == 2, "a later poll")
+            assert not poller.can_idle and poller.idle_count == 0
+        finally:
+            stop.set()
+            thread.join(timeout=WAIT_SECONDS)
+    finally:
+        server.cleanup()

@@ -52,6 +52,8 @@ class FolderPoller:
         self.can_idle = False
         #: Set while an IDLE command is outstanding (lets tests and health checks see it).
         self.idling = threading.Event()
+        #: IDLE commands issued so far (each lasts at most `idle_seconds`).
+        self.idle_count = 0
         self._delay = imap.reconnect_base_seconds
         self._retry_at = 0.0
 
@@ -200,6 +202,7 @@ class FolderPoller:
         """One IDLE, ended by new mail, by `idle_seconds` passing (re-issued), or by `stop`."""
         client = self._connected()
         client.idle()
+        self.idle_count += 1
         self.idling.set()
         try:
             deadline = time.monotonic() + self.imap.idle_seconds
