@@ -5,6 +5,7 @@ Waiting is on events and bounded polling loops, never on fixed sleeps.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -253,5 +254,36 @@ def test_server_without_idle_is_polled(rt: Runtime) -> None:
         finally:
             stop.set()
             thread.join(timeout=WAIT_SECONDS)
+    finally:
+        server.cleanup()
+
+
+def test_starttls_verifies_the_server_with_the_configured_ca(rt: Runtime) -> None:
+    from tests.dovecot import start_dovecot
+    from tests.smtp_server import self_signed_certificate
+
+    cert = self_signed_certificate()
+    server = start_dovecot(f"ssl = yes\nssl_cert = <{cert.cert}\nssl_key = <{cert.key}\n")
+    try:
+        (inbox,) = imap_pollers(rt)
+        mailbox = mailbox_settings(server)
+        mailbox.security = "starttls"
+        mailbox.ca_file = str(cert.cert)
+        poller = FolderPoller(
+            rt.factory, mailbox, rt.settings.imap, inbox.state.channel_id, "INBOX"
+        )
+        server.append(email(1))
+        assert poller.poll() == 1
+        assert poller.client is not None and isinstance(poller.client.socket(), ssl.SSLSocket)
+        poller.close()
+        poller.state.release()
+
+        mailbox.ca_file = ""  # the system CAs do not know this certificate: nothing is fetched
+        untrusted = FolderPoller(
+            rt.factory, mailbox, rt.settings.imap, inbox.state.channel_id, "INBOX"
+        )
+        server.append(email(2))
+        assert untrusted.poll() == 0
+        assert untrusted.client is None and len(inbound(rt)) == 1
     finally:
         server.cleanup()
