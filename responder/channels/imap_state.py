@@ -41,8 +41,11 @@ def external_key(folder: str, uidvalidity: int, uid: int) -> str:
 def parse_key(key: str) -> ImapKey | None:
     if not key.startswith(KEY_PREFIX):
         return None
-    uidvalidity, uid, folder = key[len(KEY_PREFIX) :].split(":", 2)
-    return ImapKey(folder, int(uidvalidity), int(uid))
+    try:
+        uidvalidity, uid, folder = key[len(KEY_PREFIX) :].split(":", 2)
+        return ImapKey(folder, int(uidvalidity), int(uid))
+    except ValueError:  # another source's key that merely starts with "imap:"
+        return None
 
 
 @dataclass(frozen=True)
