@@ -287,3 +287,63 @@ def test_starttls_verifies_the_server_with_the_configured_ca(rt: Runtime) -> Non
         assert untrusted.client is None and len(inbound(rt)) == 1
     finally:
         server.cleanup()
+
+
+def record_answered_for(rt: Runtime, message_id_header: str) -> None:
+    from responder.channels.imap_state import record_answered
+    from responder.db.session import transaction
+
+    with transaction(rt.factory) as session:
+        message = session.scalar(
+            select(Message).where(Message.message_id_header == message_id_header)
+        )
+        assert message is not None
+        record_answered(session, message)
+
+
+def test_flag_job_survives_a_crash_after_the_store(
+    rt: Runtime, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from responder.channels.imap_state import FolderState
+
+    (poller,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    assert poller.poll() == 1
+    record_answered_for(rt, "<imap-1@mail.test>")
+
+    def crash(self: FolderState, job_id: int) -> None:
+        raise RuntimeError("process died after STORE, before the job was deleted")
+
+    monkeypatch.setattr(FolderState, "flag_done", crash)
+    with pytest.raises(RuntimeError):
+        poller.poll()
+    monkeypatch.undo()
+    poller.poll()  # the job is still there: STORE again (idempotent), then it is done
+    assert b"\\Answered" in flags_by_message_id(dovecot)["<imap-1@mail.test>"]
+    with rt.factory() as session:
+        assert session.scalar(select(func.count(ImapFlagJob.id))) == 0
+
+
+def test_flag_after_uidvalidity_change_finds_the_message_by_message_id(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    (poller,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    assert poller.poll() == 1
+    before = poller.state.checkpoint().uidvalidity
+    poller.close()
+    with dovecot.client() as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search())
+        client.expunge()
+    (dovecot.home / "Maildir" / "dovecot-uidlist").unlink()  # lost index: new UIDVALIDITY
+    for index in (dovecot.home / "Maildir").glob("dovecot.index*"):
+        index.unlink()
+    dovecot.append(email(0))
+    dovecot.append(email(1))
+    record_answered_for(rt, "<imap-1@mail.test>")
+    assert poller.poll() == 1  # imap-0 is new; imap-1 is known by its Message-ID
+    assert poller.state.checkpoint().uidvalidity != before
+    flags = flags_by_message_id(dovecot)
+    assert b"\\Answered" in flags["<imap-1@mail.test>"]
+    assert b"\\Answered" not in flags["<imap-0@mail.test>"]
