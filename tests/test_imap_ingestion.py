@@ -347,3 +347,30 @@ def test_flag_after_uidvalidity_change_finds_the_message_by_message_id(
     flags = flags_by_message_id(dovecot)
     assert b"\\Answered" in flags["<imap-1@mail.test>"]
     assert b"\\Answered" not in flags["<imap-0@mail.test>"]
+
+
+def test_mail_arriving_between_search_and_idle_is_not_missed(
+    rt: Runtime, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server reports such mail only when the IDLE ends: the short first IDLE catches it."""
+    original = FolderPoller.sync
+    appended: list[int] = []
+
+    def sync_then_append(self: FolderPoller) -> int:
+        stored = original(self)
+        if not appended:
+            appended.append(1)
+            dovecot.append(email(1))  # after the UID SEARCH, before the IDLE command
+        return stored
+
+    monkeypatch.setattr(FolderPoller, "sync", sync_then_append)
+    (poller,) = imap_pollers(rt)
+    assert poller.imap.idle_seconds >= 300, "the long IDLE alone would not end in time"
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(inbound(rt)) == 1, "mail that arrived just before IDLE")
+    finally:
+        stop.set()
+        thread.join(timeout=WAIT_SECONDS)

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: What a network or server failure looks like: reconnect later, never crash the process.
 CONNECTION_ERRORS = (IMAPClientError, OSError)
+#: Length of the short IDLE that follows every sync (see FolderPoller._idle).
+PROBE_SECONDS = 1.0
 
 
 class FolderPoller:
@@ -199,13 +201,23 @@ class FolderPoller:
             self.state.release()
 
     def _idle(self, stop: threading.Event) -> None:
-        """One IDLE, ended by new mail, by `idle_seconds` passing (re-issued), or by `stop`."""
+        """IDLE until new mail, `idle_seconds` passing (then it is re-issued) or `stop`.
+
+        Mail that arrived between our last UID SEARCH and the IDLE command is reported only
+        when that IDLE ends (Dovecot does so), so a short first IDLE flushes it out.
+        """
+        if not self._idle_once(stop, min(PROBE_SECONDS, self.imap.idle_seconds)):
+            self._idle_once(stop, self.imap.idle_seconds)
+
+    def _idle_once(self, stop: threading.Event, seconds: float) -> bool:
+        """One IDLE command; True when the server reported a change to the folder."""
         client = self._connected()
         client.idle()
         self.idle_count += 1
         self.idling.set()
+        changed = False
         try:
-            deadline = time.monotonic() + self.imap.idle_seconds
+            deadline = time.monotonic() + seconds
             while not stop.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -216,20 +228,19 @@ class FolderPoller:
                 if not responses and time.monotonic() - started < wait / 2:
                     # imapclient returns nothing, at once, when the server closed the socket
                     raise ConnectionResetError("the server closed the connection during IDLE")
-                if any(_ends_idle(r) for r in responses):
+                if any(_changed(r) for r in responses):
+                    changed = True
                     break
         finally:
             self.idling.clear()
-        for response in client.idle_done()[1]:
-            if _is_bye(response):
-                raise ConnectionResetError("server said BYE")
+        return any([_changed(r) for r in client.idle_done()[1]]) or changed
 
 
 def _is_bye(response: tuple[object, ...]) -> bool:
     return bool(response) and response[0] == b"BYE"
 
 
-def _ends_idle(response: tuple[object, ...]) -> bool:
+def _changed(response: tuple[object, ...]) -> bool:
     if _is_bye(response):
         raise ConnectionResetError("server said BYE during IDLE")
     return len(response) > 1 and response[1] in (b"EXISTS", b"EXPUNGE", b"RECENT")
