@@ -85,6 +85,10 @@ class ImapSettings(msgspec.Struct, forbid_unknown_fields=True):
     fetch_batch: int = 50
 
 
+class GuardSettings(msgspec.Struct, forbid_unknown_fields=True):
+    max_drafts_per_sender_per_hour: int = 10
+
+
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     embedding_path: str = ""
     device: str = "cpu"
@@ -314,6 +318,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     imap: ImapSettings = msgspec.field(default_factory=ImapSettings)
+    guard: GuardSettings = msgspec.field(default_factory=GuardSettings)
     models: ModelSettings = msgspec.field(default_factory=ModelSettings)
     pipeline: PipelineSettings = msgspec.field(default_factory=PipelineSettings)
     classify: ClassifySettings = msgspec.field(default_factory=ClassifySettings)
@@ -391,6 +396,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("classify.pipeline: must include intent (drafting depends on it)")
     if len(settings.classify.languages) < 2:
         raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
+    if settings.guard.max_drafts_per_sender_per_hour < 0:
+        raise ConfigError("guard.max_drafts_per_sender_per_hour: 0 (off) or more")
     if settings.imap.idle_seconds > 29 * 60:
         raise ConfigError("imap.idle_seconds: at most 1740 (servers end IDLE after 30 minutes)")
     if settings.imap.idle_seconds * 2 > settings.imap.lease_seconds:

@@ -105,3 +105,20 @@ def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_mess
         .values(stale=True)
     )
     return result.rowcount or 0
+
+
+def customer_wrote_again(session: Session, message: Message) -> bool:
+    """A newer inbound message already waits in this conversation: a draft made now is stale."""
+    if message.conversation_id is None:
+        return False
+    newer = session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == "in",
+            Message.id > message.id,
+            Message.state.not_in([State.IGNORED, State.QUARANTINED]),
+        )
+        .limit(1)
+    )
+    return newer is not None

@@ -25,7 +25,11 @@ from responder.channels.imap_state import record_answered
 from responder.channels.social import SOCIAL_KINDS
 from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
-from responder.conversations import find_or_start, mark_waiting_drafts_stale
+from responder.conversations import (
+    customer_wrote_again,
+    find_or_start,
+    mark_waiting_drafts_stale,
+)
 from responder.customers.context import resolve_email_sender
 from responder.db.models import (
     Attachment,
@@ -42,6 +46,7 @@ from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
+from responder.pipeline.sender_cap import over_sender_cap
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, urgency_of
@@ -168,6 +173,8 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
         reason = "our own reply came back"
     if reason is None and not message.sender_address:
         reason = "no sender address to reply to"
+    if reason is None:
+        reason = over_sender_cap(session, message, rt.settings.guard.max_drafts_per_sender_per_hour)
     if reason:
         _move(message, State.IGNORED, reason)
         return
@@ -250,6 +257,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     templates=templates,
                     entities=entities,
                 )
+                draft.stale = customer_wrote_again(session, current)
                 session.add(draft)
             _move(current, State.DRAFTED)
 

@@ -1,0 +1,76 @@
+"""Loops that headers do not catch stop at the per-sender cap; auto-sent replies say so."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from responder.db.models import Channel, ClassifierExample, Message, ReviewAction
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker, state_counts
+from responder.runtime import Runtime
+from tests.helpers import drop, make_email, sent_replies
+
+
+def test_sender_over_the_hourly_cap_is_ignored_with_the_reason(rt: Runtime, worker: Worker) -> None:
+    rt.settings.guard.max_drafts_per_sender_per_hour = 2
+    for n in range(3):
+        drop(rt, make_email(message_id=f"<loop-{n}@mail.test>", subject=f"Ticket {n}"), f"l{n}")
+    drop(
+        rt,
+        make_email(sender="Other <other@mail.test>", message_id="<other@mail.test>"),
+        "other",
+    )
+    worker.drain()
+    with rt.factory() as session:
+        rows = session.execute(
+            select(Message.message_id_header, Message.state, Message.state_reason).where(
+                Message.direction == "in"
+            )
+        ).all()
+    states = {row.message_id_header: (row.state, row.state_reason) for row in rows}
+    assert states["<loop-0@mail.test>"][0] == "in_review"
+    assert states["<loop-1@mail.test>"][0] == "in_review"
+    state, reason = states["<loop-2@mail.test>"]
+    assert state == "ignored"
+    assert "rate cap" in reason and "aoife.murphy@gmail.test" in reason
+    assert states["<other@mail.test>"][0] == "in_review", "other senders are not affected"
+
+
+def test_cap_zero_turns_it_off(rt: Runtime, worker: Worker) -> None:
+    rt.settings.guard.max_drafts_per_sender_per_hour = 0
+    for n in range(3):
+        drop(rt, make_email(message_id=f"<many-{n}@mail.test>", subject=f"Ticket {n}"), f"m{n}")
+    worker.drain()
+    assert state_counts(rt)["in_review"] == 3
+
+
+def test_auto_sent_reply_carries_auto_submitted(rt: Runtime, worker: Worker) -> None:
+    with transaction(rt.factory) as session:
+        labels = set(
+            session.scalars(
+                select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
+            )
+        )
+        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
+        assert channel is not None
+        channel.auto_send = {label: 0.0 for label in labels}
+    drop(rt, make_email(), "auto")
+    worker.drain()
+    assert state_counts(rt)["sent"] == 1
+    (reply,) = sent_replies(rt)
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["In-Reply-To"] == "<m1@mail.test>"
+    with rt.factory() as session:
+        action = session.scalar(select(ReviewAction))
+        assert action is not None and action.user_id is None and action.detail["auto"] is True
+
+
+def test_person_approved_reply_has_no_auto_submitted(rt: Runtime, worker: Worker) -> None:
+    from tests.test_crash_recovery import approve_waiting
+
+    drop(rt, make_email(), "manual")
+    worker.drain()
+    approve_waiting(rt)
+    worker.drain()
+    (reply,) = sent_replies(rt)
+    assert reply["Auto-Submitted"] is None

@@ -1,0 +1,144 @@
+"""Which conversation a message joins, one test per rule; stale drafts when customers write."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+
+from responder.db.models import Conversation, Draft, Message, OutboxItem, utcnow
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_crash_recovery import approve_waiting
+
+FIRST = make_email(message_id="<first@mail.test>", subject="Roaming charges on my bill")
+
+
+def conversation_of(rt: Runtime, message_id_header: str) -> int:
+    with rt.factory() as session:
+        found = session.scalar(
+            select(Message.conversation_id).where(
+                Message.direction == "in", Message.message_id_header == message_id_header
+            )
+        )
+        assert found is not None
+        return found
+
+
+def second(worker: Worker, rt: Runtime, **kwargs: object) -> int:
+    drop(rt, make_email(message_id="<second@mail.test>", **kwargs), "second")  # type: ignore[arg-type]
+    worker.drain()
+    return conversation_of(rt, "<second@mail.test>")
+
+
+def first(worker: Worker, rt: Runtime) -> int:
+    drop(rt, FIRST, "first")
+    worker.drain()
+    return conversation_of(rt, "<first@mail.test>")
+
+
+def test_in_reply_to_wins_over_a_different_subject(rt: Runtime, worker: Worker) -> None:
+    conversation = first(worker, rt)
+    assert conversation == second(
+        worker, rt, subject="Something else", headers={"In-Reply-To": "<first@mail.test>"}
+    )
+
+
+def test_references_alone_thread_the_message(rt: Runtime, worker: Worker) -> None:
+    conversation = first(worker, rt)
+    assert conversation == second(
+        worker,
+        rt,
+        subject="Another topic",
+        headers={"References": "<unknown@elsewhere.test> <first@mail.test>"},
+    )
+
+
+def test_a_reply_to_our_own_reply_joins_the_conversation(rt: Runtime, worker: Worker) -> None:
+    conversation = first(worker, rt)
+    approve_waiting(rt)
+    worker.drain()
+    with rt.factory() as session:
+        ours = session.scalar(select(OutboxItem.message_id_header))
+    assert ours
+    assert conversation == second(
+        worker, rt, subject="Thanks but", headers={"In-Reply-To": ours, "References": ours}
+    )
+
+
+def test_same_subject_same_customer_within_the_window(rt: Runtime, worker: Worker) -> None:
+    conversation = first(worker, rt)
+    assert conversation == second(worker, rt, subject="RE: Roaming charges on my bill")
+
+
+def test_same_subject_same_customer_after_the_window_starts_anew(
+    rt: Runtime, worker: Worker
+) -> None:
+    conversation = first(worker, rt)
+    with transaction(rt.factory) as session:
+        session.execute(update(Conversation).values(last_message_at=utcnow() - timedelta(days=30)))
+    assert conversation != second(worker, rt, subject="Re: Roaming charges on my bill")
+
+
+def test_same_subject_from_another_sender_is_never_merged(rt: Runtime, worker: Worker) -> None:
+    conversation = first(worker, rt)
+    assert conversation != second(
+        worker, rt, sender="Someone Else <someone@else.test>", subject="Roaming charges on my bill"
+    )
+
+
+def draft_of(rt: Runtime, message_id_header: str) -> Draft:
+    with rt.factory() as session:
+        draft = session.scalar(
+            select(Draft)
+            .join(Message, Message.id == Draft.message_id)
+            .where(Message.message_id_header == message_id_header)
+            .order_by(Draft.version.desc())
+        )
+        assert draft is not None
+        return draft
+
+
+def test_customer_writing_again_marks_the_waiting_draft_stale(rt: Runtime, worker: Worker) -> None:
+    first(worker, rt)
+    assert not draft_of(rt, "<first@mail.test>").stale
+    second(
+        worker,
+        rt,
+        subject="Re: Roaming charges on my bill",
+        body="Also, the charge appeared twice.",
+        headers={"In-Reply-To": "<first@mail.test>"},
+    )
+    assert draft_of(rt, "<first@mail.test>").stale
+    assert not draft_of(rt, "<second@mail.test>").stale
+
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        first_id = draft_of(rt, "<first@mail.test>").message_id
+        detail = client.get(f"/api/messages/{first_id}", headers=auth).json()
+        assert detail["draft"]["stale"] is True
+        queue = {item["id"]: item for item in client.get("/api/queue", headers=auth).json()}
+        assert queue[first_id]["stale"] is True
+
+
+def test_both_messages_in_one_batch_still_mark_the_older_draft_stale(
+    rt: Runtime, worker: Worker
+) -> None:
+    drop(rt, FIRST, "first")
+    drop(
+        rt,
+        make_email(
+            message_id="<second@mail.test>",
+            subject="Re: Roaming charges on my bill",
+            headers={"In-Reply-To": "<first@mail.test>"},
+        ),
+        "second",
+    )
+    worker.drain()
+    assert draft_of(rt, "<first@mail.test>").stale
+    assert not draft_of(rt, "<second@mail.test>").stale
