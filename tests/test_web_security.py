@@ -211,3 +211,29 @@ def test_two_people_approving_the_same_draft_send_one_reply(
             assert "approved by alice" in late.text
     worker.drain()
     assert len(sent_replies(rt)) == 1
+
+
+def test_agent_corrects_the_intent_from_the_review_page(rt: Runtime, worker: Worker) -> None:
+    from sqlalchemy import select
+
+    from responder.db.models import ClassifierExample, Message
+
+    staff(rt)
+    drop(rt, make_email(), "correct")
+    worker.drain()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/messages/1").text
+        assert 'id="correct-intent"' in page
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        response = client.post(
+            "/messages/1/classification",
+            data={"_csrf_token": token, "classifier": "intent", "label": "complaint"},
+        )
+        assert "Recorded as complaint" in response.text
+    with rt.factory() as session:
+        assert session.get(Message, 1).intent == "complaint"
+        candidate = session.scalar(
+            select(ClassifierExample).where(ClassifierExample.status == "candidate")
+        )
+        assert candidate.label == "complaint" and candidate.created_by == "alice"

@@ -62,6 +62,7 @@ from responder.web.views import (
     CountsCache,
     QueueFilter,
     audit_entries,
+    labels_of,
     message_detail,
     queue_counts,
     queue_items,
@@ -219,7 +220,10 @@ def review_page(request: Request, message_id: int) -> Template:
             .order_by(StaffUser.username)
         ).all()
     me = _form_user(request).username
+    with rt.factory() as session:
+        intent_labels = labels_of(session, "intent")
     context = {
+        "intent_labels": intent_labels,
         "m": detail,
         "user": request.user,
         "error": request.query_params.get("error", ""),
@@ -335,6 +339,27 @@ def assign_form(
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     notice = f"Assigned to {data.assignee}." if data.assignee else "Back in the shared queue."
+    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+
+
+class ClassificationForm(Struct):
+    label: str
+    classifier: str = "intent"
+
+
+@post("/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])
+def classification_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[ClassificationForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """An agent's correction: stored as a candidate example for the supervisor to accept."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            reclassify(session, message_id, _form_user(request), data.classifier, data.label)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    notice = f"Recorded as {data.label}; a supervisor reviews it as a new example."
     return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 
 
@@ -652,6 +677,7 @@ ROUTES = [
     save_form,
     assign_form,
     action_form,
+    classification_form,
     audit_page,
     api_queue_page,
     api_save,

@@ -17,6 +17,7 @@ from responder.db.models import (
     Attachment,
     AuditEntry,
     Channel,
+    ClassifierExample,
     Customer,
     Draft,
     Message,
@@ -389,3 +390,14 @@ def audit_entries(
         }
         for e in session.scalars(query)
     ]
+
+
+def labels_of(session: Session, classifier: str) -> list[str]:
+    """The labels a classifier knows, from its examples (cheap: no model is loaded)."""
+    return sorted(
+        session.scalars(
+            select(ClassifierExample.label)
+            .where(ClassifierExample.classifier == classifier, ClassifierExample.status == "active")
+            .distinct()
+        )
+    )
