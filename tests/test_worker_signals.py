@@ -17,7 +17,8 @@ def test_sigterm_mid_run_leaves_every_message_whole(
 ) -> None:
     for n in range(MESSAGES):
         body = f"Message {n}: my bill shows roaming charges from Spain that I did not expect."
-        drop(rt, make_email(message_id=f"<t{n}@mail.test>", body=body), f"t{n}")
+        sender = f"Customer {n} <customer{n}@mail.test>"  # distinct: one sender is capped per hour
+        drop(rt, make_email(sender=sender, message_id=f"<t{n}@mail.test>", body=body), f"t{n}")
     assert worker.poll_sources() == MESSAGES
     process = WorkerProcess(
         project / "config.toml",
