@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -121,6 +121,10 @@ def fill(config: Path, env: dict[str, str]) -> None:
                     for k in range(batch)
                 ],
             )
+    if rt.engine.dialect.name == "postgresql":
+        with rt.engine.connect() as connection:  # production tables have planner statistics
+            connection.execute(text("ANALYZE"))
+            connection.commit()
     rt.engine.dispose()
 
 
