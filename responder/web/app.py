@@ -7,6 +7,7 @@ uses too.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from responder.corrections import reclassify
 from responder.db.models import Channel, StaffUser
@@ -246,6 +248,18 @@ class RejectForm(Struct):
     version: int | None = None
 
 
+def _attempt(
+    request: Request, message_id: int, act: Callable[[Session], object]
+) -> Redirect | None:
+    """Run a review action in one transaction; on refusal, back to the page with the reason."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            act(session)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    return None
+
+
 def _after_action(request: Request, message_id: int) -> Redirect:
     with _rt(request).factory() as session:
         following = [i["id"] for i in queue_items(session, limit=1, after_id=message_id)]
@@ -261,19 +275,19 @@ def approve_form(
     data: Annotated[ApproveForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     rt = _rt(request)
-    try:
-        with transaction(rt.factory) as session:
-            approve(
-                session,
-                message_id,
-                _form_user(request),
-                rt.settings.outbound,
-                body=data.body,
-                expected_version=data.version,
-            )
-    except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
-    return _after_action(request, message_id)
+    failed = _attempt(
+        request,
+        message_id,
+        lambda session: approve(
+            session,
+            message_id,
+            _form_user(request),
+            rt.settings.outbound,
+            body=data.body,
+            expected_version=data.version,
+        ),
+    )
+    return failed or _after_action(request, message_id)
 
 
 @post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
@@ -282,24 +296,24 @@ def reject_form(
     message_id: int,
     data: Annotated[RejectForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
-    try:
-        with transaction(_rt(request).factory) as session:
-            reject(
-                session, message_id, _form_user(request), data.reason, expected_version=data.version
-            )
-    except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
-    return _after_action(request, message_id)
+    failed = _attempt(
+        request,
+        message_id,
+        lambda session: reject(
+            session, message_id, _form_user(request), data.reason, expected_version=data.version
+        ),
+    )
+    return failed or _after_action(request, message_id)
 
 
 @post("/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
 def retry_form(request: Request, message_id: int) -> Redirect:
-    try:
-        with transaction(_rt(request).factory) as session:
-            retry(session, message_id, _form_user(request).username)
-    except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
-    return Redirect(f"/messages/{message_id}")
+    failed = _attempt(
+        request,
+        message_id,
+        lambda session: retry(session, message_id, _form_user(request).username),
+    )
+    return failed or Redirect(f"/messages/{message_id}")
 
 
 class SaveForm(Struct):
@@ -317,14 +331,14 @@ def save_form(
     message_id: int,
     data: Annotated[SaveForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
-    try:
-        with transaction(_rt(request).factory) as session:
-            save_draft(
-                session, message_id, _form_user(request), data.body, expected_version=data.version
-            )
-    except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
-    return Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
+    failed = _attempt(
+        request,
+        message_id,
+        lambda session: save_draft(
+            session, message_id, _form_user(request), data.body, expected_version=data.version
+        ),
+    )
+    return failed or Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
 
 
 @post("/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
