@@ -42,6 +42,7 @@ def train_named(
     cross_validate: bool = False,
     holdout: bool = True,
     progress: Progress | None = None,
+    make_active: bool = True,
 ) -> TrainingResult:
     """From a CSV when given, else from the database's active examples for `name`."""
     say = progress or (lambda _line: None)
@@ -82,5 +83,6 @@ def train_named(
         holdout=holdout,
         progress=say,
         extra_metrics=extra,
+        make_active=make_active,
     )
     return TrainingResult(model=model, cross_validated_accuracy=cv)

@@ -136,8 +136,10 @@ def train_and_store(
     holdout: bool = True,
     progress: Progress | None = None,
     extra_metrics: dict[str, Any] | None = None,
+    make_active: bool = True,
 ) -> ClassifierModel:
-    """Embeds, measures on a held-out split, fits on everything, stores and activates."""
+    """Embeds, measures on a held-out split, fits on everything, stores and (unless told not
+    to, as a retrain awaiting a supervisor's decision is) activates."""
     say = progress or (lambda _line: None)
     if not rows:
         raise ValueError(f"classifier {name!r} has no examples to train on")
@@ -186,6 +188,9 @@ def train_and_store(
     )
     session.add(model)
     session.flush()
-    activate(session, model.id)
-    say(f"stored {name} version {version} (model {model.id}) and made it active")
+    if make_active:
+        activate(session, model.id)
+        say(f"stored {name} version {version} (model {model.id}) and made it active")
+    else:
+        say(f"stored {name} version {version} (model {model.id}), not active")
     return model

@@ -31,6 +31,7 @@ class Evaluation:
     out_of_scope_recall: float | None = None
     unknown_rate: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    per_class: list[tuple[str, float, int]] = field(default_factory=list)  # label, F1, support
 
     def as_json(self) -> dict[str, object]:
         found: dict[str, object] = {
@@ -40,6 +41,7 @@ class Evaluation:
             "unknown_rate": round(self.unknown_rate, 4),
             "worst_classes": [[c, round(f, 4), n] for c, f, n in self.worst_classes],
             "confused_pairs": [list(p) for p in self.confused_pairs],
+            "per_class": [[c, round(f, 4), n] for c, f, n in self.per_class],
         }
         if self.in_scope_accuracy is not None:
             found["in_scope_accuracy"] = round(self.in_scope_accuracy, 4)
@@ -108,6 +110,7 @@ def evaluate(
         in_scope_accuracy=in_scope_accuracy,
         out_of_scope_recall=out_of_scope_recall,
         unknown_rate=sum(p == UNKNOWN for p in predicted) / len(predicted) if predicted else 0.0,
+        per_class=scored,
     )
 
 

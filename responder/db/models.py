@@ -426,6 +426,26 @@ class ClassifierModel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ClassifierTrainingJob(Base):
+    """A retrain started from the supervisor page: its progress, then the model awaiting a
+    decision (trained), and what the supervisor decided (activated, discarded)."""
+
+    __tablename__ = "classifier_training_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classifier: Mapped[str] = mapped_column(String(50), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="running")  # + trained, failed, ...
+    stage: Mapped[str] = mapped_column(Text, default="")
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("classifier_models.id"))
+    version: Mapped[int | None] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_by: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from responder.db.models import Template
+from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser
-from tests.helpers import staff
+from tests.helpers import drop, make_email, staff
 from tests.live_server import serve
 from tests.supervisor.history import agent_correction, waiting_message
 
@@ -90,3 +91,47 @@ def test_accept_an_agents_correction(rt: Runtime) -> None:
     with rt.factory() as session:
         accepted = session.get(ClassifierExample, example_id)
         assert (accepted.status, accepted.label) == ("active", "billing_dispute")
+
+
+def test_accept_a_correction_retrain_and_activate(rt: Runtime, worker: Worker) -> None:
+    """The whole loop: an agent's correction, accepted, trained on, compared, made active."""
+    from responder.db.models import Message
+    from tests.supervisor.test_retrain import active_version, trained_intent
+
+    staff(rt, "sue", "supervisor")
+    before = trained_intent(rt)
+    example_id = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("header >> text=Classifiers")
+        assert page.inner_text("#active-version") == str(before)
+        page.locator(f"#candidates tr[data-id='{example_id}'] button.accept").click()
+        page.locator("#notice").filter(has_text="Correction accepted").wait_for()
+
+        page.click("#retrain-button")
+        # retrain.js follows the job's progress and shows the comparison when it is trained.
+        page.locator("#compare").wait_for(timeout=300_000)
+        accuracy = page.locator("#compare-accuracy td")
+        assert accuracy.count() == 3 and all(
+            accuracy.nth(i).inner_text().endswith("%") for i in (1, 2)
+        ), "the new model's metrics are shown beside the active one's"
+        assert f"New (version {before + 1})" in page.inner_text("#compare")
+        assert active_version(rt) == before, "nothing changes before Activate"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "retrain-compare.png"), full_page=True)
+
+        page.click("#activate")
+        page.locator("#notice").filter(
+            has_text=f"Version {before + 1} of intent is now active"
+        ).wait_for()
+        assert page.inner_text("#active-version") == str(before + 1)
+    assert active_version(rt) == before + 1
+
+    drop(rt, make_email(message_id="<after-retrain@mail.test>"), "after-retrain")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalar(
+            select(Message).where(Message.message_id_header == "<after-retrain@mail.test>")
+        )
+        assert message.classification["models"]["intent"] == before + 1

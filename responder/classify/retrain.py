@@ -1,0 +1,324 @@
+"""Retraining a classifier from the supervisor page: in the background, then a decision.
+
+A job row holds the progress (so any web process can show it) and then the new version, which
+is stored inactive: the supervisor compares its held-out metrics with the active model's and
+activates or discards it. Training runs in a thread of the web process that started it; a job
+that stops reporting (the process died) counts as failed, so a new retrain can start.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.classify.definitions import DefinitionError
+from responder.classify.embedder import Embedder
+from responder.classify.service import definition_or_none, train_named
+from responder.classify.store import activate, active_examples, active_model
+from responder.db.models import AuditEntry, ClassifierModel, ClassifierTrainingJob, utcnow
+from responder.db.session import transaction
+
+RUNNING, TRAINED, FAILED, ACTIVATED, DISCARDED = (
+    "running",
+    "trained",
+    "failed",
+    "activated",
+    "discarded",
+)
+# A running job reports at least once per embedding chunk; silence this long means it died.
+STALE_AFTER = timedelta(minutes=15)
+EMBED_CHUNK = 64
+# How far along each step of `train_named` is (its progress lines start with these words).
+_STEP_PERCENT = {"the same examples": 90, "measuring": 75, "fitting": 88}
+
+_THREADS: dict[int, threading.Thread] = {}
+
+
+class RetrainError(Exception):
+    """Refused: the message says why; `status_code` is what the web answers."""
+
+    def __init__(self, message: str, status_code: int = 409) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    id: int
+    version: int
+    created_at: datetime
+    created_by: str
+    examples: int
+    holdout: dict[str, Any]
+
+    @property
+    def per_class(self) -> dict[str, tuple[float, int]]:
+        return {str(c): (float(f), int(n)) for c, f, n in self.holdout.get("per_class", [])}
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: int
+    classifier: str
+    state: str
+    stage: str
+    percent: int
+    error: str
+    version: int | None
+    started_by: str
+    started_at: datetime
+    new: ModelSummary | None = None
+    current: ModelSummary | None = None
+    labels: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        def model(summary: ModelSummary | None) -> dict[str, Any] | None:
+            if summary is None:
+                return None
+            return {
+                "id": summary.id,
+                "version": summary.version,
+                "examples": summary.examples,
+                "holdout": summary.holdout,
+            }
+
+        return {
+            "id": self.id,
+            "classifier": self.classifier,
+            "state": self.state,
+            "stage": self.stage,
+            "percent": self.percent,
+            "error": self.error,
+            "version": self.version,
+            "started_by": self.started_by,
+            "started_at": self.started_at.isoformat(),
+            "new": model(self.new),
+            "current": model(self.current),
+        }
+
+
+def _summary(model: ClassifierModel | None) -> ModelSummary | None:
+    if model is None:
+        return None
+    return ModelSummary(
+        id=model.id,
+        version=model.version,
+        created_at=model.created_at,
+        created_by=model.created_by,
+        examples=int((model.training_set or {}).get("count", 0)),
+        holdout=dict((model.metrics or {}).get("holdout") or {}),
+    )
+
+
+def _is_stale(job: ClassifierTrainingJob, now: datetime) -> bool:
+    return job.state == RUNNING and now - job.updated_at > STALE_AFTER
+
+
+def view(session: Session, job: ClassifierTrainingJob) -> JobView:
+    new = session.get(ClassifierModel, job.model_id) if job.model_id else None
+    current = _summary(active_model(session, job.classifier))
+    stale = _is_stale(job, utcnow())
+    labels = sorted(set(new.labels if new else []) | set(current.per_class if current else {}))
+    return JobView(
+        id=job.id,
+        classifier=job.classifier,
+        state=FAILED if stale else job.state,
+        stage=job.stage,
+        percent=job.percent,
+        error="training stopped reporting (was the web process restarted?)" if stale else job.error,
+        version=job.version,
+        started_by=job.started_by,
+        started_at=job.started_at,
+        new=_summary(new),
+        current=current,
+        labels=labels,
+    )
+
+
+def job_view(session: Session, job_id: int) -> JobView:
+    job = session.get(ClassifierTrainingJob, job_id)
+    if job is None:
+        raise RetrainError(f"training job {job_id} not found", 404)
+    return view(session, job)
+
+
+def latest_job(session: Session, name: str) -> JobView | None:
+    job = session.scalar(
+        select(ClassifierTrainingJob)
+        .where(ClassifierTrainingJob.classifier == name)
+        .order_by(ClassifierTrainingJob.id.desc())
+        .limit(1)
+    )
+    return view(session, job) if job is not None else None
+
+
+def current_model(session: Session, name: str) -> ModelSummary | None:
+    return _summary(active_model(session, name))
+
+
+def _audit(
+    session: Session, actor: str, action: str, job: ClassifierTrainingJob, **detail: Any
+) -> None:
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            object_type="classifier",
+            object_id=job.classifier,
+            detail={"job": job.id, **detail},
+        )
+    )
+
+
+def start(session: Session, folder: Path, name: str, actor: str) -> ClassifierTrainingJob:
+    """A job row for `name`, refused while another retrain of it runs or awaits a decision."""
+    try:
+        definition = definition_or_none(folder, name)
+    except DefinitionError as exc:
+        raise RetrainError(str(exc), 422) from exc
+    if definition is None and not active_examples(session, name):
+        raise RetrainError(f"no classifier named {name!r}", 404)
+    now = utcnow()
+    for job in session.scalars(
+        select(ClassifierTrainingJob).where(
+            ClassifierTrainingJob.classifier == name,
+            ClassifierTrainingJob.state.in_([RUNNING, TRAINED]),
+        )
+    ):
+        if _is_stale(job, now):
+            job.state, job.finished_at = FAILED, now
+            job.error = "training stopped reporting (was the web process restarted?)"
+        elif job.state == RUNNING:
+            raise RetrainError(f"{name} is already being retrained (started by {job.started_by})")
+        else:
+            raise RetrainError(
+                f"version {job.version} of {name} awaits a decision: activate or discard it first"
+            )
+    job = ClassifierTrainingJob(
+        classifier=name, stage="waiting to start", started_by=actor, started_at=now, updated_at=now
+    )
+    session.add(job)
+    session.flush()
+    _audit(session, actor, "classifier.retrain", job)
+    return job
+
+
+def _report(factory: sessionmaker[Session], job_id: int, stage: str, percent: int | None) -> None:
+    with transaction(factory) as session:
+        job = session.get(ClassifierTrainingJob, job_id)
+        if job is None:
+            return
+        job.stage = stage
+        if percent is not None:
+            job.percent = max(job.percent, min(percent, 99))
+        job.updated_at = utcnow()
+
+
+def run(factory: sessionmaker[Session], embedder: Embedder, folder: Path, job_id: int) -> None:
+    """The training itself: embeds in chunks (reporting each), measures, fits, stores inactive."""
+    with factory() as session:
+        job = session.get(ClassifierTrainingJob, job_id)
+        assert job is not None
+        name, actor = job.classifier, job.started_by
+        texts = [r.text for r in active_examples(session, name)]
+
+    def say(line: str) -> None:
+        if line.startswith("stored"):
+            return  # said inside the storing transaction: SQLite allows one writer at a time
+        step = next((p for word, p in _STEP_PERCENT.items() if line.startswith(word)), None)
+        _report(factory, job_id, line, step)
+
+    try:
+        for begin in range(0, len(texts), EMBED_CHUNK):
+            done = min(begin + EMBED_CHUNK, len(texts))
+            embedder.encode(texts[begin:done])
+            stage = f"embedded {done}/{len(texts)} examples"
+            _report(factory, job_id, stage, 5 + 65 * done // len(texts))
+        with transaction(factory) as session:
+            result = train_named(
+                session, embedder, folder, name, created_by=actor, progress=say, make_active=False
+            )
+            job = session.get(ClassifierTrainingJob, job_id)
+            assert job is not None
+            job.state, job.percent, job.stage = TRAINED, 100, "trained: awaiting a decision"
+            job.model_id, job.version = result.model.id, result.model.version
+            job.metrics = dict(result.model.metrics or {})
+            job.updated_at = job.finished_at = utcnow()
+    except Exception as exc:  # any failure is shown on the page, never lost in a thread
+        with transaction(factory) as session:
+            job = session.get(ClassifierTrainingJob, job_id)
+            if job is not None:
+                job.state, job.error = FAILED, f"{type(exc).__name__}: {exc}"
+                job.updated_at = job.finished_at = utcnow()
+                _audit(session, "system", "classifier.retrain_failed", job, error=job.error)
+
+
+def launch(
+    factory: sessionmaker[Session], embedder: Embedder, folder: Path, name: str, actor: str
+) -> int:
+    """Records the job, then trains in a background thread; returns the job id at once."""
+    with transaction(factory) as session:
+        job_id = start(session, folder, name, actor).id
+    thread = threading.Thread(
+        target=run, args=(factory, embedder, folder, job_id), name=f"retrain-{name}", daemon=True
+    )
+    _THREADS[job_id] = thread
+    thread.start()
+    return job_id
+
+
+def wait(job_id: int, timeout: float | None = None) -> bool:
+    """For tests and scripts: True once the job's thread (in this process) has finished."""
+    thread = _THREADS.get(job_id)
+    if thread is None:
+        return True
+    thread.join(timeout)
+    if thread.is_alive():
+        return False
+    _THREADS.pop(job_id, None)
+    return True
+
+
+def _awaiting(session: Session, job_id: int) -> ClassifierTrainingJob:
+    job = session.get(ClassifierTrainingJob, job_id)
+    if job is None:
+        raise RetrainError(f"training job {job_id} not found", 404)
+    if job.state != TRAINED or job.model_id is None:
+        raise RetrainError(f"training job {job_id} has no model awaiting a decision ({job.state})")
+    return job
+
+
+def activate_job(session: Session, job_id: int, actor: str) -> ClassifierModel:
+    """The new version becomes the one classifying; the previous active one steps down."""
+    job = _awaiting(session, job_id)
+    previous = active_model(session, job.classifier)
+    model = activate(session, job.model_id)  # type: ignore[arg-type]
+    job.state, job.updated_at = ACTIVATED, utcnow()
+    _audit(
+        session,
+        actor,
+        "classifier.activate",
+        job,
+        version=model.version,
+        previous=previous.version if previous else None,
+        holdout=(model.metrics or {}).get("holdout"),
+    )
+    return model
+
+
+def discard_job(session: Session, job_id: int, actor: str) -> int:
+    """Removes the new version (its metrics stay on the job row); the active one is untouched."""
+    job = _awaiting(session, job_id)
+    model = session.get(ClassifierModel, job.model_id)
+    job.state, job.model_id, job.updated_at = DISCARDED, None, utcnow()
+    session.flush()
+    if model is not None:
+        session.delete(model)
+    _audit(session, actor, "classifier.discard", job, version=job.version)
+    return int(job.version or 0)

@@ -1,0 +1,146 @@
+"""Retraining from the supervisor tools: in the background, stored inactive, then a decision."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.classify import retrain
+from responder.classify.service import train_named
+from responder.classify.store import active_model
+from responder.db.models import AuditEntry, ClassifierModel
+from responder.db.session import transaction
+from responder.runtime import Runtime
+from responder.supervisor.examples import accept_candidate
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+from tests.supervisor.history import agent_correction, waiting_message
+from tests.test_web_security import csrf, login
+
+ROAMING_TEXT = "I was charged 80 euro for roaming in Spain."  # waiting_message's text
+
+
+def trained_intent(rt: Runtime) -> int:
+    """The active intent model before any retrain, measured on a held-out split."""
+    with transaction(rt.factory) as session:
+        folder = rt.settings.path(rt.settings.classify.definitions_dir)
+        return train_named(session, rt.embedder, folder, "intent").model.version
+
+
+def active_version(rt: Runtime) -> int:
+    with rt.factory() as session:
+        model = active_model(session, "intent")
+        assert model is not None
+        return model.version
+
+
+def audit_actions(rt: Runtime) -> list[str]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.action.like("classifier.%"))
+                .order_by(AuditEntry.id)
+            )
+        )
+
+
+def test_api_retrain_then_activate(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    before = trained_intent(rt)
+    message = waiting_message(rt, 1)
+    example = agent_correction(rt, message, "billing_dispute", "roaming", "alice")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        with transaction(rt.factory) as session:
+            accept_candidate(session, example, "sue")
+
+        started = client.post("/api/supervisor/classifiers/intent/retrain", headers=auth)
+        assert started.status_code == 202, started.text
+        job = started.json()
+        assert job["state"] in ("running", "trained") and job["started_by"] == "sue"
+        assert retrain.wait(job["id"], timeout=300)
+
+        done = client.get(f"/api/supervisor/classifiers/jobs/{job['id']}", headers=auth).json()
+        assert done["state"] == "trained" and done["percent"] == 100
+        assert done["version"] == before + 1
+        assert done["current"]["version"] == before  # still the active one
+        assert 0 < done["new"]["holdout"]["accuracy"] <= 1
+        per_class = {label for label, _f1, _n in done["new"]["holdout"]["per_class"]}
+        assert "roaming" in per_class and "billing_dispute" in per_class
+        assert active_version(rt) == before
+        with rt.factory() as session:
+            new = session.get(ClassifierModel, done["new"]["id"])
+            assert not new.active
+            assert any(
+                text.endswith(ROAMING_TEXT) and label == "billing_dispute"
+                for text, label in new.training_set["rows"]
+            ), "the accepted correction is trained on"
+
+        again = client.post("/api/supervisor/classifiers/intent/retrain", headers=auth)
+        assert again.status_code == 409 and "awaits a decision" in again.json()["detail"]
+
+        activated = client.post(
+            f"/api/supervisor/classifiers/jobs/{job['id']}/activate", headers=auth
+        )
+        assert activated.status_code == 200, activated.text
+        assert activated.json()["state"] == "activated"
+        assert active_version(rt) == before + 1
+        twice = client.post(f"/api/supervisor/classifiers/jobs/{job['id']}/activate", headers=auth)
+        assert twice.status_code == 409
+    assert audit_actions(rt) == ["classifier.retrain", "classifier.activate"]
+
+
+def test_page_retrain_then_discard(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    before = trained_intent(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"})
+        assert 'id="retrain-button"' in page.text and f">{before}</strong>" in page.text
+        token = csrf(client, "/supervisor/classifiers")
+        started = client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
+        assert "Retraining intent" in started.text
+        with rt.factory() as session:
+            job = retrain.latest_job(session, "intent")
+        assert job is not None and retrain.wait(job.id, timeout=300)
+
+        page = client.get("/supervisor/classifiers", params={"name": "intent"})
+        assert 'id="compare"' in page.text and f"New (version {before + 1})" in page.text
+        assert 'id="retrain-button"' not in page.text
+        status = client.get(f"/supervisor/classifiers/jobs/{job.id}/status").json()
+        assert status["state"] == "trained"
+
+        discarded = client.post(
+            f"/supervisor/classifiers/jobs/{job.id}/discard", data={"_csrf_token": token}
+        )
+        assert f"Version {before + 1} was discarded" in discarded.text
+        assert 'id="retrain-button"' in discarded.text
+    assert active_version(rt) == before
+    with rt.factory() as session:
+        versions = session.scalars(
+            select(ClassifierModel.version).where(ClassifierModel.name == "intent")
+        )
+        assert list(versions) == [before]
+    assert audit_actions(rt) == ["classifier.retrain", "classifier.discard"]
+
+
+def test_a_failed_retrain_is_shown_and_can_be_started_again(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    folder = rt.settings.path(rt.settings.classify.definitions_dir)
+    with transaction(rt.factory) as session:
+        job = retrain.start(session, folder, "intent", "sue")
+        job_id = job.id
+    definition = folder / "intent.toml"
+    good = definition.read_text(encoding="utf-8")
+    definition.write_text("labels = [broken", encoding="utf-8")
+    retrain.run(rt.factory, rt.embedder, folder, job_id)
+    with rt.factory() as session:
+        failed = retrain.job_view(session, job_id)
+    assert failed.state == "failed" and "intent.toml:1: bad TOML" in failed.error
+    with transaction(rt.factory) as session, pytest.raises(retrain.RetrainError, match="TOML"):
+        retrain.start(session, folder, "intent", "sue")
+    definition.write_text(good, encoding="utf-8")
+    with transaction(rt.factory) as session:
+        assert retrain.start(session, folder, "intent", "sue").id != job_id
