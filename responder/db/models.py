@@ -195,8 +195,20 @@ class Message(Base):
         UniqueConstraint("channel_id", "external_key"),
         Index("ix_messages_state_id", "state", "id"),
         Index("ix_messages_state_due", "state", "due_at", "id"),
-        Index("ix_messages_state_intent", "state", "intent"),
-        Index("ix_messages_state_tier", "state", "customer_tier"),
+        # One per queue filter, in the queue's order, so a filtered page reads only its rows.
+        Index("ix_messages_state_intent_due", "state", "intent", "due_at", "id"),
+        Index("ix_messages_state_tier_due", "state", "customer_tier", "due_at", "id"),
+        Index("ix_messages_state_channel_due", "state", "channel_id", "due_at", "id"),
+        Index("ix_messages_state_assignee_due", "state", "assignee_id", "due_at", "id"),
+        # Covers the queue's grouped counts: an index-only pass, the table is not read.
+        Index(
+            "ix_messages_queue_counts",
+            "state",
+            "intent",
+            "customer_tier",
+            "channel_id",
+            "assignee_id",
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+from jinja2 import Environment, FileSystemLoader
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie, State
@@ -33,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.corrections import reclassify
-from responder.db.models import Channel, StaffUser
+from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.drafting.service import pick_action
 from responder.review import (
@@ -64,6 +65,7 @@ from responder.web.views import (
     CountsCache,
     QueueFilter,
     audit_entries,
+    channel_choices,
     labels_of,
     message_detail,
     queue_counts,
@@ -192,7 +194,7 @@ def queue_page(
     with rt.factory() as session:
         items = queue_items(session, limit=page_size, filters=filters, cursor=cursor)
         counts = queue_counts(session, filters, request.app.state.counts)
-        channels = session.execute(select(Channel.id, Channel.name).order_by(Channel.name)).all()
+        channels = channel_choices(session, request.app.state.counts)
     context = {
         "items": items,
         "counts": counts,
@@ -704,6 +706,14 @@ ROUTES = [
 ]
 
 
+def _template_engine() -> JinjaTemplateEngine:
+    """Templates are compiled once per process: no file checks on every page (restart to edit)."""
+    environment = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
+    )
+    return JinjaTemplateEngine.from_environment(environment)
+
+
 def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
@@ -720,7 +730,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             cookie_samesite="strict",
             exclude=["/api/", "/webhooks/"],
         ),
-        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(instance=_template_engine()),
         after_request=_security_headers,
         openapi_config=OpenAPIConfig(
             title="Responder",
