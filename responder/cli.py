@@ -72,11 +72,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from responder.bootstrap import imap_pollers, pollers, prepare
     from responder.pipeline.worker import Worker
-    from responder.web.app import create_app
+    from responder.web.serve import serve_web, web_processes
 
     settings = _settings(args)
     rt = prepare(settings)
@@ -87,12 +85,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         threading.Thread(
             target=watcher.run, args=(worker.stop_event,), name=repr(watcher), daemon=True
         ).start()
-    app = create_app(rt, csrf_secret=os.environ.get("RESPONDER_SECRET_KEY"))
     host = args.host or settings.web.host
     port = args.port or settings.web.port
-    print(f"Responder on http://{host}:{port}/ (worker and poller running)", flush=True)
+    processes = web_processes(settings)
+    if processes > 1 and settings.metrics.worker_port:  # the pipeline's metrics live here
+        from prometheus_client import start_http_server
+
+        from responder.ops.metrics import REGISTRY
+
+        start_http_server(settings.metrics.worker_port, addr="127.0.0.1", registry=REGISTRY)
+    print(
+        f"Responder on http://{host}:{port}/ ({processes} web processes, one worker and poller)",
+        flush=True,
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        serve_web(rt, Path(args.config) if args.config else None, host, port, processes)
     finally:
         worker.stop()
         thread.join(timeout=60)

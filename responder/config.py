@@ -32,6 +32,7 @@ class WebSettings(msgspec.Struct, forbid_unknown_fields=True):
     session_hours: int = 12
     secure_cookies: bool = False
     login_attempts_per_minute: int = 10
+    workers: int = 0
 
 
 class MaildirSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -396,6 +397,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("classify.pipeline: must include intent (drafting depends on it)")
     if len(settings.classify.languages) < 2:
         raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
+    if settings.web.workers < 0:
+        raise ConfigError("web.workers: 0 (one per CPU core) or more")
     if settings.guard.max_drafts_per_sender_per_hour < 0:
         raise ConfigError("guard.max_drafts_per_sender_per_hour: 0 (off) or more")
     if settings.imap.idle_seconds > 29 * 60:

@@ -20,7 +20,11 @@ def make_engine(url: str, *, echo: bool = False, base_dir: Path | None = None) -
             parsed = parsed.set(database=str(base_dir / database))
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30})
+        # A file database keeps as many pooled connections as a web process has threads: an
+        # overflow connection is opened (and its pragmas run) for one request and closed again.
+        in_file = bool(parsed.database) and parsed.database != ":memory:"
+        pool = {"pool_size": 10, "max_overflow": 20} if in_file else {}
+        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)

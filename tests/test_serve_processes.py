@@ -1,0 +1,95 @@
+"""`responder serve` with several web processes: one port, any process takes any login form,
+and SIGTERM stops the whole tree."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from responder.config import load_settings
+from responder.db.session import transaction
+from responder.runtime import Runtime
+from responder.users import add_user
+from responder.web.serve import web_processes
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def wait_for_startups(log: Path, count: int, server: subprocess.Popen[bytes]) -> None:
+    """Until each web process has logged that it serves (bounded: 90 s on a loaded machine)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and server.poll() is None:
+        if log.read_text(errors="replace").count("Application startup complete") >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"web processes did not start:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def test_zero_workers_means_one_web_process_per_core(project: Path) -> None:
+    settings = load_settings(project / "config.toml", environ={"RESPONDER_WEB__WORKERS": "0"})
+    assert web_processes(settings) == len(os.sched_getaffinity(0))
+    settings = load_settings(project / "config.toml", environ={"RESPONDER_WEB__WORKERS": "3"})
+    assert web_processes(settings) == 3
+
+
+def test_two_web_processes_share_the_port_sessions_and_form_secret(
+    rt: Runtime, project: Path, database_url: str
+) -> None:
+    with transaction(rt.factory) as session:
+        add_user(session, "ana", "a-long-password", "agent")
+    port = free_port()
+    log = project / "serve.log"
+    env = {
+        **os.environ,
+        "RESPONDER_DATABASE__URL": database_url,
+        "RESPONDER_WEB__WORKERS": "2",
+        "RESPONDER_MAILDIR__ENABLED": "false",
+    }
+    env.pop("RESPONDER_SECRET_KEY", None)  # the supervisor must make one and share it
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "responder", "--config", str(project / "config.toml"),
+             "serve", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_startups(log, 2, server)
+        web = [pid for pid in children(server.pid) if "spawn_main" in cmdline(pid)]
+        assert len(web) == 2, "two web processes besides the supervisor"
+        base = f"http://127.0.0.1:{port}"
+        # Each login uses two fresh connections (the kernel picks a process for each): the form
+        # signed by whichever process served it is accepted by whichever takes the POST.
+        for _ in range(8):
+            with httpx.Client(base_url=base) as first:
+                page = first.get("/login")
+                token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+                cookies = dict(first.cookies)
+            with httpx.Client(base_url=base, cookies=cookies) as second:
+                answer = second.post(
+                    "/login",
+                    data={"username": "ana", "password": "a-long-password", "_csrf_token": token},
+                )
+                assert answer.status_code == 302, answer.text[:300]
+                queue = second.get("/queue")
+                assert queue.status_code == 200 and "Waiting for review" in queue.text
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=90)
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in web), "no web process left behind"
+
+
+def cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
