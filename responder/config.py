@@ -107,6 +107,7 @@ class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):
     retry_base_seconds: float = 10.0
     max_message_bytes: int = 50_000_000
     max_attachment_bytes: int = 10_000_000
+    database_retry_max_seconds: float = 30.0
 
 
 class ClassifySettings(msgspec.Struct, forbid_unknown_fields=True):

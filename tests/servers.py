@@ -67,6 +67,11 @@ class PostgresCluster:
             "--locale=C.UTF-8",
             "--no-sync",
         )
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the server on the existing data folder (after start() and pause())."""
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
@@ -82,7 +87,10 @@ class PostgresCluster:
             options,
             "start",
         )
-        return self
+
+    def pause(self) -> None:
+        """A fast shutdown: open transactions are rolled back, every connection is dropped."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         with contextlib.suppress(ServerUnavailable):

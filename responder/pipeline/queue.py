@@ -82,6 +82,16 @@ def release_all(factory: sessionmaker[Session]) -> None:
         )
 
 
+def release_worker(factory: sessionmaker[Session], worker_id: str) -> None:
+    """Everything one worker still holds, e.g. claims it could not release during an outage."""
+    with transaction(factory) as session:
+        session.execute(
+            update(Message)
+            .where(Message.claimed_by == worker_id)
+            .values(claimed_by=None, claimed_until=None)
+        )
+
+
 def renew(
     factory: sessionmaker[Session], worker_id: str, ids: Sequence[int], lease_seconds: int
 ) -> None:

@@ -15,9 +15,10 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from responder.db.models import Message, utcnow
+from responder.db.outage import database_unavailable, first_line
 from responder.db.session import transaction
 from responder.ops.metrics import POLLERS, STAGE_FAILURES, STAGE_MESSAGES, STAGE_SECONDS
-from responder.pipeline.queue import claim_batch, release, release_all, renew
+from responder.pipeline.queue import claim_batch, release, release_all, release_worker, renew
 from responder.pipeline.stages import STAGES, Stage
 from responder.pipeline.states import WORK_STATES, State
 from responder.runtime import Runtime
@@ -92,18 +93,25 @@ class Worker:
             STAGE_SECONDS.labels(stage.name).observe(time.perf_counter() - started)
 
     def _run_stage_or_each(self, stage: Stage, ids: list[int]) -> None:
-        """The whole batch at once; after a failure, one by one to find the bad message."""
+        """The whole batch at once; after a failure, one by one to find the bad message.
+
+        A lost database is nobody's fault: it goes up to run_forever, which waits it out.
+        """
         try:
             stage.run(self.rt, ids)
             return
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
             if len(ids) == 1:
                 self._record_failure(stage, ids[0])
                 return
         for message_id in ids:
             try:
                 stage.run(self.rt, [message_id])
-            except Exception:
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise
                 self._record_failure(stage, message_id)
 
     def _record_failure(self, stage: Stage, message_id: int) -> None:
@@ -147,11 +155,37 @@ class Worker:
         return total
 
     def run_forever(self) -> None:
-        interval = self.rt.settings.pipeline.poll_interval_seconds
+        """Poll and work until stopped; while the database is unreachable, retry with backoff.
+
+        Every state change is one transaction, so an outage mid-stage leaves the message in its
+        last committed state; the worker's own claims are released once the database is back.
+        """
+        settings = self.rt.settings.pipeline
+        interval = settings.poll_interval_seconds
+        delay = 0.0
         while not self.stop_event.is_set():
-            self.poll_sources()
-            while not self.stop_event.is_set() and self.run_once():
-                pass
+            try:
+                if delay:
+                    release_worker(self.rt.factory, self.worker_id)
+                    log.warning(
+                        "database reachable again: resuming", extra={"database": "reachable"}
+                    )
+                    delay = 0.0
+                self.poll_sources()
+                while not self.stop_event.is_set() and self.run_once():
+                    pass
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                delay = min(max(interval, delay * 2), settings.database_retry_max_seconds)
+                log.warning(
+                    "database unavailable, retrying in %.1fs: %s",
+                    delay,
+                    first_line(exc),
+                    extra={"database": "unavailable"},
+                )
+                self.stop_event.wait(delay)
+                continue
             self.stop_event.wait(interval)
 
     def stop(self) -> None:

@@ -31,6 +31,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from responder.corrections import reclassify
@@ -60,6 +61,7 @@ from responder.web.auth import (
 )
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.operations import metrics, readyz
+from responder.web.outage import database_error
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CountsCache,
@@ -740,5 +742,6 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
         exception_handlers={
             NotAuthorizedException: _not_authorized,
             PermissionDeniedException: _forbidden,
+            DBAPIError: database_error,
         },
     )
