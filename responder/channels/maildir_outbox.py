@@ -6,6 +6,7 @@ and after a crash the outbox can tell whether the reply was already written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -36,17 +37,20 @@ class MaildirOutbox:
     def deliver(self, reply: OutgoingReply) -> None:
         if self._existing(reply):
             return
+        name = self._name(reply)
+        tmp = self.path / "tmp" / f"{name}.{os.getpid()}.{time.monotonic_ns()}"
         try:
             for sub in ("tmp", "new", "cur"):
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
-            name = self._name(reply)
-            tmp = self.path / "tmp" / f"{name}.{os.getpid()}.{time.monotonic_ns()}"
             with tmp.open("wb") as handle:
                 handle.write(reply.raw)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path / "cur" / name)
         except OSError as exc:
+            # A full disk leaves a partial file in tmp/: never in cur/, and removed here.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise TemporaryDeliveryError(f"cannot write to outbox {self.path}: {exc}") from exc
 
     def was_delivered(self, reply: OutgoingReply) -> bool | None:

@@ -61,6 +61,7 @@ class MaildirSource:
         if not new.is_dir():
             raise MaildirError(f"{new} is not a folder: check maildir.path in config.toml")
         stored = 0
+        stuck: list[MaildirError] = []
         for filename in sorted(os.listdir(new)):
             if filename.startswith("."):
                 continue
@@ -72,7 +73,15 @@ class MaildirSource:
                 continue
             if self._store(factory, _key(filename), raw):
                 stored += 1
-            self._move_to_cur(source, filename)
+            try:
+                self._move_to_cur(source, filename)
+            except MaildirError as exc:
+                stuck.append(exc)  # stored: the next poll only retries the move
+        if stuck:
+            raise MaildirError(
+                f"{len(stuck)} message(s) stored but left in {new} (read-only or full folder?); "
+                f"they are not stored twice. First: {stuck[0]}"
+            )
         return stored
 
     def _store(self, factory: sessionmaker[Session], key: str, raw: bytes) -> bool:

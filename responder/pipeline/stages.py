@@ -369,6 +369,13 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             delay = max(
                 exc.retry_after or 0.0, outbound.retry_base_seconds * 2 ** (item.attempts - 1)
             )
+            log.warning(
+                "message %s: sending failed, retrying in %.0fs: %s",
+                message_id,
+                delay,
+                exc,
+                extra={"message_id": message_id, "stage": "send"},
+            )
             item.state = "queued"
             item.next_attempt_at = utcnow() + timedelta(seconds=delay)
             message.state = State.APPROVED
