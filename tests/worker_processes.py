@@ -42,6 +42,9 @@ class WorkerProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self._start_reader()
+
+    def _start_reader(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.other_lines: list[str] = []
         self._arrivals: queue.Queue[dict[str, Any] | None] = queue.Queue()

@@ -1,0 +1,153 @@
+"""Cheap restarts of `responder worker` for kill tests: a pre-imported parent forks each worker.
+
+A fresh interpreter spends several seconds importing torch, spaCy and transformers before a
+worker does anything; fifty restarts would spend minutes on imports alone. The zygote (run as
+`python -m tests.worker_zygote CONFIG`) imports those libraries once, starts no threads and
+loads no model, then forks one child per request. Each child runs the real command,
+`responder.cli.main(["--config", CONFIG, "worker", ...])`, loads its own models and database
+connections, and writes its log to a FIFO the test reads; the test SIGKILLs the child itself
+(like gunicorn's preload, only the imports are shared).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tests.worker_processes import ROOT, WorkerProcess
+
+
+def _warm_imports() -> None:
+    """What a worker imports lazily on its first batch; importing starts no threads."""
+    import onnxruntime  # noqa: F401
+    import spacy  # noqa: F401
+    import transformers  # noqa: F401
+    from transformers import AutoTokenizer  # noqa: F401
+
+    import responder.bootstrap
+    import responder.classify.head
+    import responder.classify.language
+    import responder.classify.onnx_encoder
+    import responder.cli
+    import responder.drafting.entities
+    import responder.pipeline.stages
+    import responder.pipeline.worker
+    import responder.runtime  # noqa: F401
+
+
+def _child(config: str, fifo: str, args: list[str]) -> None:
+    code = 1
+    try:
+        log = os.open(fifo, os.O_WRONLY)
+        os.dup2(log, 2)
+        os.close(log)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        from responder.cli import main
+
+        code = main(["--config", config, "worker", *args])
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def serve(config: str) -> None:
+    """Read `FIFO [ARG...]` lines on stdin; fork a worker for each; answer with its pid."""
+    _warm_imports()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    print("ready", flush=True)
+    for line in sys.stdin:
+        fifo, *args = line.split()
+        pid = os.fork()
+        if pid == 0:
+            _child(config, fifo, args)
+        print(pid, flush=True)
+
+
+class ForkedWorker(WorkerProcess):
+    """A WorkerProcess whose process is a zygote's child: the same log events, signals by pid."""
+
+    def __init__(self, zygote: WorkerZygote, *args: str) -> None:
+        fifo = Path(tempfile.mkdtemp(dir=zygote.folder)) / "log"
+        os.mkfifo(fifo)
+        self._pid = zygote.fork(str(fifo), *args)
+        self.stream = fifo.open()
+        self.process = self  # WorkerProcess reads its log from self.process.stderr
+        self._start_reader()
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def alive(self) -> bool:
+        return self._reader.is_alive()
+
+    @property
+    def stderr(self) -> Any:
+        return self.stream
+
+    def _signal(self, signum: int, timeout: float) -> bool:
+        """True once the child is gone (its end of the FIFO closes when it exits)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signum)
+        self._reader.join(timeout)
+        return not self._reader.is_alive()
+
+    def kill(self) -> None:
+        assert self._signal(signal.SIGKILL, 60), f"worker {self._pid} survived SIGKILL"
+
+    def terminate(self, timeout: float = 300) -> int:
+        return 0 if self._signal(signal.SIGTERM, timeout) else 1
+
+
+class WorkerZygote:
+    def __init__(self, config: Path, environ: dict[str, str]) -> None:
+        import subprocess
+
+        env = {
+            **os.environ,
+            "RESPONDER_LOGGING__FORMAT": "json",
+            "RESPONDER_LOGGING__LEVEL": "INFO",
+            "PYTHONPATH": str(ROOT),
+            "TOKENIZERS_PARALLELISM": "false",
+            **environ,
+        }
+        env.pop("RESPONDER_LOG_LEVEL", None)
+        self.folder = tempfile.mkdtemp(prefix="zyg", dir="/tmp")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.worker_zygote", str(config)],
+            cwd=config.parent,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the worker zygote did not start")
+
+    def fork(self, fifo: str, *args: str) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(" ".join([fifo, *args]) + "\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+    def close(self) -> None:
+        import shutil
+
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
