@@ -78,6 +78,7 @@ class ForkedWorker(WorkerProcess):
         fifo = Path(tempfile.mkdtemp(dir=zygote.folder)) / "log"
         os.mkfifo(fifo)
         self._pid = zygote.fork(str(fifo), *args)
+        zygote.workers.append(self)
         self.stream = fifo.open()
         self.process = self  # WorkerProcess reads its log from self.process.stderr
         self._start_reader()
@@ -122,6 +123,7 @@ class WorkerZygote:
         }
         env.pop("RESPONDER_LOG_LEVEL", None)
         self.folder = tempfile.mkdtemp(prefix="zyg", dir="/tmp")
+        self.workers: list[ForkedWorker] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.worker_zygote", str(config)],
             cwd=config.parent,
@@ -141,7 +143,12 @@ class WorkerZygote:
         return int(self.process.stdout.readline())
 
     def close(self) -> None:
+        """Stop forking; a worker still running (its log still open) is killed, not orphaned."""
         import shutil
+
+        for worker in self.workers:
+            if worker.alive:
+                worker.kill()
 
         if self.process.stdin is not None:
             self.process.stdin.close()
