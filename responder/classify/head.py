@@ -20,7 +20,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-KIND = "char+word-tfidf+embedding/linear-svm/sigmoid-calibrated"
+KIND = "char+word+embedding/svm/sigmoid-calibrated"
 
 
 @dataclass(frozen=True)
