@@ -458,6 +458,21 @@ class ClassifierTrainingJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
+class RuleVersion(Base):
+    """A supervisor's edit of the tone or action rules (`kind`); the highest version is live,
+    and with none the `[tone]` / `[actions]` sections of config.toml apply."""
+
+    __tablename__ = "rule_versions"
+    __table_args__ = (UniqueConstraint("kind", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # tone, actions
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the validated section
+    text: Mapped[str] = mapped_column(Text, default="")  # as the supervisor wrote it (TOML)
+    author: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)

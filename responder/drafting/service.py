@@ -36,6 +36,7 @@ from responder.db.models import (
 )
 from responder.drafting.compose import TemplateRef, compose_draft
 from responder.drafting.confidence import draft_confidence
+from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
 from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
 from responder.pipeline.states import State
@@ -61,12 +62,17 @@ def _churn(classification: Mapping[str, Any], context: CustomerContext) -> str:
 
 
 def gather_facts(
-    session: Session, rt: Runtime, message: Message, context: CustomerContext
+    session: Session,
+    rt: Runtime,
+    message: Message,
+    context: CustomerContext,
+    contact_days: int | None = None,
 ) -> DraftFacts:
     classification = message.classification or {}
     contacts, open_cases = 1, 0
     if message.customer_id is not None:
-        since = utcnow() - timedelta(days=rt.settings.actions.contact_days)
+        days = rt.settings.actions.contact_days if contact_days is None else contact_days
+        since = utcnow() - timedelta(days=days)
         contacts = int(
             session.scalar(
                 select(func.count(Message.id)).where(
@@ -131,16 +137,20 @@ def make_draft(
     version: int = 1,
     chosen_action: str | None = None,
     created_by_id: int | None = None,
+    rules: CurrentRules | None = None,
 ) -> Draft:
-    """Render a draft for this message and record everything that produced it."""
+    """Render a draft for this message and record everything that produced it.
+
+    The tone and action rules are the supervisors' live version (else config.toml's)."""
     drafting = rt.settings.drafting
+    rules = rules or current_rules(session, rt.settings)
     customer = session.get(Customer, message.customer_id) if message.customer_id else None
     context = load_context(session, customer, message, rt.settings, utcnow(), message.sender_name)
-    facts = gather_facts(session, rt, message, context)
+    facts = gather_facts(session, rt, message, context, rules.actions.contact_days)
     tone = choose_tone(
-        rt.settings.tone.rules, rt.settings.tone.default, tier=facts.tier, sentiment=facts.sentiment
+        rules.tone.rules, rules.tone.default, tier=facts.tier, sentiment=facts.sentiment
     )
-    offers = offered_actions(rt.settings.actions.rules, facts)
+    offers = offered_actions(rules.actions.rules, facts)
     candidates = rank_snippets(
         vector,
         index.snippets,
@@ -174,17 +184,18 @@ def make_draft(
     confidence = draft_confidence(
         message.intent_confidence, top, drafting.snippet_min_score, failed=bool(result.error)
     )
-    rules = rt.settings.actions.rules
+    action_rules = rules.actions.rules
     grounding = {
         **result.grounding,
         "customer": context.grounding() if hasattr(context, "grounding") else {},
         "classifier": {"intent": message.intent, "confidence": message.intent_confidence},
         "facts": facts.as_dict(),
         "rules_fired": [
-            {"rule": n, "name": o.name, "snippet": rules[n].snippet}
+            {"rule": n, "name": o.name, "snippet": action_rules[n].snippet}
             for o in offers
             for n in o.rules
         ],
+        "rules_version": rules.versions,
         "actions": [o.as_dict() for o in offers],
         "chosen_action": chosen.as_dict() if chosen else None,
         "candidates": [
@@ -237,9 +248,10 @@ def draft_messages(
     """Drafts for a batch: entities in one nlp.pipe pass, templates and index read once."""
     index = rt.snippet_index(session)
     templates = template_refs(session)
+    rules = current_rules(session, rt.settings)
     found = rt.entity_extractor.extract_many([message_text(m) for m in messages])
     return [
-        make_draft(rt, session, m, v, index=index, templates=templates, entities=e)
+        make_draft(rt, session, m, v, index=index, templates=templates, entities=e, rules=rules)
         for m, v, e in zip(messages, vectors, found, strict=True)
     ]
 

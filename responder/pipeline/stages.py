@@ -41,6 +41,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.db.session import transaction
+from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, parse_email
@@ -242,6 +243,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         found = rt.entity_extractor.extract_many([message_text(m) for m in rows])
         index = rt.snippet_index(session)
         templates = template_refs(session)
+        rules = current_rules(session, rt.settings)
     for message, vector, entities in zip(rows, vectors, found, strict=True):
         with transaction(rt.factory) as session:
             current = _load(session, message.id, State.CLASSIFIED)
@@ -256,6 +258,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     index=index,
                     templates=templates,
                     entities=entities,
+                    rules=rules,
                 )
                 draft.stale = customer_wrote_again(session, current)
                 session.add(draft)

@@ -44,6 +44,7 @@ from responder.supervisor.content_edit import (
     template_versions,
 )
 from responder.web.auth import requires_supervisor
+from responder.web.rule_pages import ROUTES as RULE_ROUTES
 
 
 def _rt(request: Request) -> Runtime:
@@ -758,3 +759,5 @@ ROUTES += [
     api_retrain_activate,
     api_retrain_discard,
 ]
+
+ROUTES += RULE_ROUTES

@@ -1,0 +1,206 @@
+"""Supervisors edit the tone and action rules as TOML, checked before anything is saved.
+
+The text has the shape of config.toml's `[tone]` or `[actions]` section. It must parse, match
+the same msgspec types the config uses, and name only things that exist (intents, sentiments,
+tiers, churn levels, snippets), because a misspelt condition silently never fires. A refused
+edit says where and what; a saved one is a new version with author and time, in the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import tomli_w
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from responder.config import ActionSettings, Settings, ToneSettings
+from responder.content import live_snippets
+from responder.db.models import RuleVersion
+from responder.drafting.rule_versions import KINDS, current_rules, latest_version
+from responder.review import ReviewError, audit
+from responder.supervisor.examples import labels
+
+SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
+    "tone": ToneSettings,
+    "actions": ActionSettings,
+}
+CHURN_LEVELS = ("low", "medium", "high")
+TONE_NAME = re.compile(r"^[a-z0-9_-]*$")  # it becomes part of a template file name
+
+
+class RulesError(ReviewError):
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a rule may name; an empty set means unknown here, so not checked."""
+
+    intents: frozenset[str]
+    sentiments: frozenset[str]
+    tiers: frozenset[str]
+    snippets: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RuleHistory:
+    id: int
+    version: int
+    author: str
+    created_at: Any
+    text: str
+
+
+def vocabulary(session: Session, settings: Settings) -> Vocabulary:
+    return Vocabulary(
+        intents=frozenset(labels(session, "intent")),
+        sentiments=frozenset(labels(session, "sentiment")),
+        tiers=frozenset(settings.value.tier_names),
+        snippets=frozenset(s.key for s in live_snippets(session)),
+    )
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise RulesError(f"unknown rules {kind!r}: use tone or actions")
+    return kind
+
+
+def as_toml(section: ToneSettings | ActionSettings) -> str:
+    """The section as TOML, leaving out conditions that are not set."""
+    data = msgspec.to_builtins(section)
+    data["rules"] = [
+        {key: value for key, value in rule.items() if value not in (None, [], "")}
+        for rule in data.get("rules", [])
+    ]
+    return tomli_w.dumps(data)
+
+
+def _where(path: str) -> str:
+    """msgspec says `$.rules[2].intents`; supervisors read it as rules[2].intents."""
+    return path.removeprefix("$.").removeprefix("$")
+
+
+def parse(kind: str, text: str) -> ToneSettings | ActionSettings:
+    """TOML text to the config's own type; errors name the line or the key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"not valid TOML: {exc}") from exc
+    return convert(kind, data)
+
+
+def convert(kind: str, data: Any) -> ToneSettings | ActionSettings:
+    try:
+        return msgspec.convert(data, SECTIONS[_kind(kind)])
+    except msgspec.ValidationError as exc:
+        message, sep, where = str(exc).rpartition(" - at `")
+        if sep:
+            raise RulesError(f"{_where(where.rstrip('`'))}: {message}") from exc
+        raise RulesError(str(exc)) from exc
+
+
+def _unknown(where: str, what: str, given: list[str], known: frozenset[str]) -> None:
+    if not known:
+        return
+    wrong = [value for value in given if value not in known]
+    if wrong:
+        raise RulesError(
+            f"{where}: {', '.join(repr(w) for w in wrong)} is not a known {what} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+
+def check(section: ToneSettings | ActionSettings, known: Vocabulary) -> None:
+    """What the types cannot say: names that exist, required text, sensible numbers."""
+    if isinstance(section, ToneSettings):
+        for number, rule in enumerate(section.rules):
+            where = f"rules[{number}]"
+            if not rule.tone.strip():
+                raise RulesError(f"{where}.tone: empty; name the tone this rule picks")
+            _unknown(f"{where}.tiers", "tier", rule.tiers, known.tiers)
+            _unknown(f"{where}.sentiments", "sentiment", rule.sentiments, known.sentiments)
+        for where, tone in [("default", section.default)] + [
+            (f"rules[{n}].tone", r.tone) for n, r in enumerate(section.rules)
+        ]:
+            if not TONE_NAME.match(tone):
+                raise RulesError(
+                    f"{where}: {tone!r} must be lower-case letters, digits, - or _ "
+                    "(it names a template variant such as roaming.en.<tone>.j2)"
+                )
+        return
+    if section.contact_days <= 0:
+        raise RulesError("contact_days: must be greater than 0")
+    for number, rule in enumerate(section.rules):
+        where = f"rules[{number}]"
+        for field in ("name", "label", "snippet"):
+            if not getattr(rule, field).strip():
+                raise RulesError(f"{where}.{field}: empty")
+        _unknown(f"{where}.snippet", "snippet", [rule.snippet], known.snippets)
+        _unknown(f"{where}.intents", "intent", rule.intents, known.intents)
+        _unknown(f"{where}.tiers", "tier", rule.tiers, known.tiers)
+        _unknown(f"{where}.sentiments", "sentiment", rule.sentiments, known.sentiments)
+        _unknown(f"{where}.churn", "churn level", rule.churn, frozenset(CHURN_LEVELS))
+        for field in ("min_contacts", "min_open_cases"):
+            value = getattr(rule, field)
+            if value is not None and value < 0:
+                raise RulesError(f"{where}.{field}: must be 0 or more")
+
+
+def live_text(session: Session, settings: Settings, kind: str) -> str:
+    row = latest_version(session, _kind(kind))
+    if row is not None:
+        return row.text
+    rules = current_rules(session, settings)
+    return as_toml(rules.tone if kind == "tone" else rules.actions)
+
+
+def history(session: Session, kind: str) -> list[RuleHistory]:
+    rows = session.scalars(
+        select(RuleVersion)
+        .where(RuleVersion.kind == _kind(kind))
+        .order_by(RuleVersion.version.desc())
+    )
+    return [RuleHistory(r.id, r.version, r.author, r.created_at, r.text) for r in rows]
+
+
+def save_rules(
+    session: Session,
+    settings: Settings,
+    kind: str,
+    author: str,
+    *,
+    text: str | None = None,
+    data: Any = None,
+) -> RuleVersion:
+    """Validates TOML text (or already-parsed data, from the API) and stores a new version."""
+    section = parse(kind, text) if text is not None else convert(kind, data)
+    check(section, vocabulary(session, settings))
+    rules = msgspec.to_builtins(section)
+    previous = latest_version(session, kind)
+    if previous is not None and previous.rules == rules and text in (None, previous.text):
+        raise RulesError(f"no change: version {previous.version} already says this")
+    version = (
+        session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.kind == kind)) or 0
+    ) + 1
+    row = RuleVersion(
+        kind=kind, version=version, rules=rules, text=text or as_toml(section), author=author
+    )
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        author,
+        "rules.save",
+        "rules",
+        kind,
+        version=version,
+        previous=previous.version if previous else None,
+        rules=rules,
+    )
+    return row

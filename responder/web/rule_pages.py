@@ -1,0 +1,143 @@
+"""The tone and action rules page (and its JSON API): edit as TOML, refused until valid.
+
+Thin: `responder.supervisor.rule_edit` validates and stores; drafting reads the live version
+with `responder.drafting.rule_versions.current_rules`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.db.models import StaffUser
+from responder.db.session import transaction
+from responder.drafting.rule_versions import KINDS, current_rules
+from responder.runtime import Runtime
+from responder.supervisor import rule_edit
+from responder.web.auth import requires_supervisor
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def _actor(request: Request) -> str:
+    user = request.user
+    assert isinstance(user, StaffUser)
+    return user.username
+
+
+def _context(
+    request: Request,
+    *,
+    texts: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    shown: dict[str, int] | None = None,
+    notice: str = "",
+) -> dict[str, Any]:
+    rt = _rt(request)
+    sections = []
+    with rt.factory() as session:
+        live = current_rules(session, rt.settings).versions
+        for kind in KINDS:
+            versions = rule_edit.history(session, kind)
+            text = (texts or {}).get(kind)
+            loaded = next((v for v in versions if v.version == (shown or {}).get(kind)), None)
+            if text is None:
+                text = loaded.text if loaded else rule_edit.live_text(session, rt.settings, kind)
+            sections.append(
+                {
+                    "kind": kind,
+                    "title": "Tone rules" if kind == "tone" else "Action rules",
+                    "live": live[kind],
+                    "text": text,
+                    "loaded": loaded.version if loaded else None,
+                    "error": (errors or {}).get(kind, ""),
+                    "history": versions,
+                }
+            )
+    return {"user": request.user, "sections": sections, "notice": notice}
+
+
+@get("/supervisor/rules", sync_to_thread=True, guards=[requires_supervisor])
+def rules_page(
+    request: Request, tone: int | None = None, actions: int | None = None, notice: str = ""
+) -> Template:
+    """`?tone=N` or `?actions=N` loads an old version into the editor (save it to go back)."""
+    shown = {k: v for k, v in (("tone", tone), ("actions", actions)) if v is not None}
+    return Template("supervisor/rules.html", context=_context(request, shown=shown, notice=notice))
+
+
+class RulesForm(Struct):
+    text: str = ""
+
+
+@post("/supervisor/rules/{kind:str}/save", sync_to_thread=True, guards=[requires_supervisor])
+def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) -> Response[Any]:
+    if kind not in KINDS:
+        raise NotFoundException(f"no rules named {kind!r}")
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            saved = rule_edit.save_rules(
+                session, rt.settings, kind, _actor(request), text=data.text
+            )
+            version = saved.version
+    except rule_edit.RulesError as exc:
+        context = _context(request, texts={kind: data.text}, errors={kind: str(exc)})
+        return Template("supervisor/rules.html", context=context, status_code=422)
+    notice = f"Saved: {kind} rules version {version} are live for the next drafts."
+    return Redirect("/supervisor/rules", query_params={"notice": notice})
+
+
+class ApiRules(Struct):
+    """Either TOML text (as on the page) or the section as JSON (`rules`)."""
+
+    text: str | None = None
+    rules: dict[str, Any] | None = None
+
+
+def _live(request: Request) -> dict[str, Any]:
+    rt = _rt(request)
+    with rt.factory() as session:
+        rules = current_rules(session, rt.settings)
+    return {
+        "tone": {"version": rules.versions["tone"], "rules": msgspec.to_builtins(rules.tone)},
+        "actions": {
+            "version": rules.versions["actions"],
+            "rules": msgspec.to_builtins(rules.actions),
+        },
+    }
+
+
+@get("/api/supervisor/rules", sync_to_thread=True, guards=[requires_supervisor])
+def api_rules(request: Request) -> dict[str, Any]:
+    """The live rules; `version` is null where config.toml's still apply."""
+    return _live(request)
+
+
+@post("/api/supervisor/rules/{kind:str}", sync_to_thread=True, guards=[requires_supervisor])
+def api_rules_save(request: Request, kind: str, data: ApiRules) -> dict[str, Any]:
+    rt = _rt(request)
+    if (data.text is None) == (data.rules is None):
+        raise HTTPException(status_code=400, detail="send either `text` (TOML) or `rules`")
+    try:
+        with transaction(rt.factory) as session:
+            rule_edit.save_rules(
+                session, rt.settings, kind, _actor(request), text=data.text, data=data.rules
+            )
+    except rule_edit.RulesError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return _live(request)
+
+
+ROUTES: list[object] = [rules_page, rules_save, api_rules, api_rules_save]

@@ -1,0 +1,184 @@
+"""Supervisors edit the tone and action rules: invalid edits are refused with the reason and
+never saved; a saved version changes the next draft's tone and suggested actions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.db.models import AuditEntry, Channel, Draft, Message, RuleVersion
+from responder.db.session import transaction
+from responder.drafting.rule_versions import current_rules
+from responder.pipeline.stages import draft_stage
+from responder.runtime import Runtime
+from responder.supervisor.rule_edit import RulesError, as_toml, save_rules
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+from tests.test_web_security import csrf, login
+
+ROAMING_REFUND = """contact_days = 14
+
+[[rules]]
+name = "roaming_refund"
+label = "Refund the roaming charge"
+snippet = "billing-dispute-review"
+intents = ["roaming"]
+"""
+
+
+def classified_message(rt: Runtime, number: int) -> int:
+    """A roaming email from an unknown sender, classified and waiting for its draft."""
+    with transaction(rt.factory) as session:
+        channel = session.scalar(select(Channel).where(Channel.name == "support"))
+        if channel is None:
+            channel = Channel(name="support", kind="maildir", address="support@example.test")
+            session.add(channel)
+            session.flush()
+        message = Message(
+            channel_id=channel.id,
+            external_key=f"rules{number}",
+            raw=b"",
+            state="classified",
+            sender_address=f"traveller{number}@example.test",
+            sender_name="Aoife Murphy",
+            subject="Roaming charges on my bill",
+            text="I was charged 80 euro for roaming in Spain.",
+            new_text="I was charged 80 euro for roaming in Spain.",
+            intent="roaming",
+            intent_confidence=0.9,
+            language="en",
+            classification={"sentiment": {"label": "neutral"}},
+        )
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def drafted(rt: Runtime, number: int) -> dict[str, object]:
+    message_id = classified_message(rt, number)
+    draft_stage(rt, [message_id])
+    with rt.factory() as session:
+        draft = session.scalar(select(Draft).where(Draft.message_id == message_id))
+        assert draft is not None
+        return draft.grounding
+
+
+def versions(rt: Runtime) -> int:
+    with rt.factory() as session:
+        return session.scalar(select(func.count(RuleVersion.id))) or 0
+
+
+TYPO = ROAMING_REFUND.replace('["roaming"]', '["roming"]')
+NO_SNIPPET = ROAMING_REFUND.replace("billing-dispute-review", "no-such-snippet")
+NO_NAME = ROAMING_REFUND.replace('name = "roaming_refund"\n', "")
+WARM = '[[rules]]\ntone = "warm"\n'
+INVALID = [
+    ("tone", 'default = "formal"\n[[rules]\ntone = "x"', "not valid TOML"),
+    ("tone", WARM + 'intents = ["roaming"]', "rules[0]: Object contains unknown field `intents`"),
+    ("tone", WARM + 'tiers = "Best"', "rules[0].tiers: Expected `array`, got `str`"),
+    ("tone", WARM + 'tiers = ["Platinum"]', "rules[0].tiers: 'Platinum' is not a known tier"),
+    ("tone", '[[rules]]\ntone = "Very Warm"', "must be lower-case"),
+    ("actions", TYPO, "rules[0].intents: 'roming' is not a known intent"),
+    ("actions", NO_SNIPPET, "rules[0].snippet: 'no-such-snippet' is not a known snippet"),
+    ("actions", NO_NAME, "rules[0]: Object missing required field `name`"),
+    ("actions", ROAMING_REFUND + 'churn = ["extreme"]\n', "not a known churn level"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "problem"), INVALID)
+def test_invalid_rules_are_refused_with_the_reason(
+    rt: Runtime, kind: str, text: str, problem: str
+) -> None:
+    with transaction(rt.factory) as session, pytest.raises(RulesError) as refused:
+        save_rules(session, rt.settings, kind, "sue", text=text)
+    assert problem in str(refused.value)
+    assert versions(rt) == 0
+
+
+def test_the_config_rules_round_trip_through_the_editor(rt: Runtime) -> None:
+    """What the editor shows first (config.toml's rules as TOML) is itself valid."""
+    with transaction(rt.factory) as session:
+        for kind, section in (("tone", rt.settings.tone), ("actions", rt.settings.actions)):
+            save_rules(session, rt.settings, kind, "sue", text=as_toml(section))
+        rules = current_rules(session, rt.settings)
+    assert rules.versions == {"tone": 1, "actions": 1}
+    assert rules.tone == rt.settings.tone and rules.actions == rt.settings.actions
+
+
+def test_page_refuses_an_invalid_edit_then_a_valid_one_changes_the_next_draft(
+    rt: Runtime,
+) -> None:
+    staff(rt, "sue", "supervisor")
+    before = drafted(rt, 1)
+    assert [a["name"] for a in before["actions"]] == ["roaming_pass"]
+    assert before["tone"] == "" and before["rules_version"] == {"tone": None, "actions": None}
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/rules")
+        assert "config.toml (not edited yet)" in page.text and "roaming-world-pass" in page.text
+        token = csrf(client, "/supervisor/rules")
+
+        refused = client.post(
+            "/supervisor/rules/actions/save", data={"text": TYPO, "_csrf_token": token}
+        )
+        assert refused.status_code == 422
+        error = re.search(r'id="actions-error">([^<]*)<', refused.text).group(1)
+        assert "Not saved: rules[0].intents: &#39;roming&#39; is not a known intent" in error
+        assert "[&#34;roming&#34;]" in refused.text, "the supervisor's text stays in the editor"
+        assert versions(rt) == 0
+
+        saved = client.post(
+            "/supervisor/rules/actions/save", data={"text": ROAMING_REFUND, "_csrf_token": token}
+        )
+        assert "actions rules version 1 are live" in saved.text
+        toned = client.post(
+            "/supervisor/rules/tone/save",
+            data={"text": '[[rules]]\ntone = "apologetic"\n', "_csrf_token": token},
+        )
+        assert "tone rules version 1 are live" in toned.text
+        assert 'id="actions-history"' in toned.text and "sue" in toned.text
+
+    after = drafted(rt, 2)
+    assert [a["name"] for a in after["actions"]] == ["roaming_refund"]
+    assert after["tone"] == "apologetic"
+    assert after["rules_version"] == {"tone": 1, "actions": 1}
+    with rt.factory() as session:
+        audit = session.scalars(
+            select(AuditEntry.object_id).where(AuditEntry.action == "rules.save")
+        ).all()
+    assert audit == ["actions", "tone"]
+
+
+def test_api_reads_and_saves_rules_with_the_same_checks(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    staff(rt, "alice", "agent")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        live = client.get("/api/supervisor/rules", headers=auth).json()
+        assert live["tone"]["version"] is None
+        assert live["actions"]["rules"]["rules"][0]["name"] == "retention_offer"
+        bad = client.post(
+            "/api/supervisor/rules/tone",
+            headers=auth,
+            json={"rules": {"rules": [{"tone": "warm", "sentiments": ["grumpy"]}]}},
+        )
+        assert (
+            bad.status_code == 422 and "'grumpy' is not a known sentiment" in bad.json()["detail"]
+        )
+        good = client.post(
+            "/api/supervisor/rules/tone",
+            headers=auth,
+            json={
+                "rules": {"default": "", "rules": [{"tone": "warm", "sentiments": ["negative"]}]}
+            },
+        )
+        assert good.status_code == 201, good.text
+        assert good.json()["tone"]["version"] == 1
+        agent = client.post(
+            "/api/supervisor/rules/tone", headers=api_token(client, "alice"), json={"text": ""}
+        )
+        assert agent.status_code == 403
+    assert versions(rt) == 1
