@@ -1,9 +1,11 @@
 """Queue page latency with 100,000 messages, 20 concurrent staff clients on loopback.
 
 Fills a fresh database (SQLite by default; PostgreSQL too when its server binaries are
-installed), starts `responder serve` in its own process, logs 20 clients in and has each load
-queue pages (first page, filtered pages, next pages by cursor) back to back for a bounded
-number of requests. Prints `p50_ms:` and `p95_ms:` (and the same per database).
+installed), starts `responder serve` in its own process as configured (its `[web] workers`
+web processes), logs 20 clients in and then has each load queue pages (first page, filtered
+pages, next pages by cursor) back to back for a bounded number of requests and time. Prints
+`p50_ms:` and `p95_ms:` (and the same per database), pages per second, server and client CPU
+per page and the load average.
 
     .venv/bin/python bench/queue_latency.py
 """
