@@ -108,6 +108,9 @@ class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_message_bytes: int = 50_000_000
     max_attachment_bytes: int = 10_000_000
     database_retry_max_seconds: float = 30.0
+    max_mime_parts: int = 1_000
+    max_mime_depth: int = 40
+    max_header_bytes: int = 256_000
 
 
 class ClassifySettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -349,6 +352,9 @@ _POSITIVE = {
     ("pipeline", "batch_size"),
     ("pipeline", "lease_seconds"),
     ("pipeline", "max_attempts"),
+    ("pipeline", "max_mime_parts"),
+    ("pipeline", "max_mime_depth"),
+    ("pipeline", "max_header_bytes"),
     ("models", "batch_size"),
     ("outbound", "max_attempts"),
     ("smtp", "port"),

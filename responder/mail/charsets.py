@@ -73,9 +73,12 @@ def _mostly_utf8(data: bytes) -> bool:
     return multibyte >= 4 * broken
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def has_surrogates(text: str) -> bool:
     """True when text carries undecoded bytes smuggled in by the parser (surrogateescape)."""
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def repair_surrogates(text: str, hints: Sequence[str] = ()) -> str:

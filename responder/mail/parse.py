@@ -8,6 +8,7 @@ MessageParseError, whose text is shown to staff beside the quarantined raw messa
 from __future__ import annotations
 
 import email
+import email.feedparser
 import email.parser
 import email.utils
 import re
@@ -26,9 +27,11 @@ from responder.mail.charsets import (
 from responder.mail.html import html_to_text, sanitise_html
 from responder.mail.quotes import strip_quotes
 
-# Deeper MIME nesting than this is not walked: it is never legitimate and would recurse forever.
-_MAX_DEPTH = 40
-_MAX_PARTS = 2_000
+# Header values longer than this skip the stdlib's header parser, whose time grows with the
+# square of the length (a 1 MB address list takes minutes); the tolerant decoders are linear.
+_STDLIB_HEADER_MAX = 16_000
+# Bytes handed to the stdlib MIME parser at a time, so that limits are checked as it goes.
+_FEED_CHUNK = 8_192
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -81,21 +84,38 @@ class ParsedEmail:
 
 
 class MessageParseError(Exception):
-    """Raised only when bytes cannot be read as a message at all.
+    """Raised only when bytes cannot be read as a message at all, or exceed a parse limit.
 
     str(e) is the reason shown to staff beside the quarantined raw message.
     """
 
 
-def parse_email(raw: bytes, *, max_attachment_bytes: int = 10_000_000) -> ParsedEmail:
+@dataclass(frozen=True)
+class ParseLimits:
+    """Bounds on the work one message may cost; beyond them it is quarantined, not parsed.
+
+    The defaults mirror config.toml's [pipeline] section.
+    """
+
+    max_attachment_bytes: int = 10_000_000
+    max_mime_parts: int = 1_000
+    max_mime_depth: int = 40
+    max_header_bytes: int = 256_000
+
+
+def parse_email(
+    raw: bytes, *, max_attachment_bytes: int = 10_000_000, limits: ParseLimits | None = None
+) -> ParsedEmail:
     """Parse raw message bytes; raises MessageParseError and nothing else."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MessageParseError(f"expected bytes, got {type(raw).__name__}")
     data = bytes(raw)
     if not data.strip():
         raise MessageParseError("empty message: no headers and no body")
+    if limits is None:
+        limits = ParseLimits(max_attachment_bytes=max_attachment_bytes)
     try:
-        return _parse(data, max_attachment_bytes)
+        return _parse(data, limits)
     except MessageParseError:
         raise
     except RecursionError as exc:
@@ -104,18 +124,54 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = 10_000_000) -> Parsed
         raise MessageParseError(f"unreadable message ({type(exc).__name__}: {exc})") from exc
 
 
-def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
+class _BoundedFeedParser(email.feedparser.BytesFeedParser):
+    """The stdlib MIME parser, refusing to open more parts or deeper nesting than allowed.
+
+    Checking while parsing matters: the stdlib's cost per line grows with the nesting depth,
+    so a deep message with a large body would otherwise take hours before any walk could
+    refuse it. _new_message is where the stdlib opens every part (stable since Python 3.3).
+    """
+
+    def __init__(self, limits: ParseLimits) -> None:
+        super().__init__(policy=policy.compat32)
+        self._limits = limits
+        self._opened = 0
+
+    def _new_message(self) -> None:
+        self._opened += 1
+        if self._opened > self._limits.max_mime_parts:
+            raise MessageParseError(
+                f"more than {self._limits.max_mime_parts:,} MIME parts "
+                "(limit [pipeline] max_mime_parts); raw kept"
+            )
+        if len(self._msgstack) > self._limits.max_mime_depth:
+            raise MessageParseError(
+                f"MIME parts nested more than {self._limits.max_mime_depth} levels deep "
+                "(limit [pipeline] max_mime_depth); raw kept"
+            )
+        super()._new_message()  # type: ignore[misc]
+
+
+def _read_tree(data: bytes, limits: ParseLimits) -> Message:
     # The MIME tree is read with compat32: policy.default builds a parsed header object each
     # time a part's Content-Type is looked at, five times slower on deeply nested mail. Header
     # values are decoded with policy.default below, where its parser earns its cost.
-    msg = email.message_from_bytes(data, policy=policy.compat32)
+    parser = _BoundedFeedParser(limits)
+    view = memoryview(data)
+    for start in range(0, len(data), _FEED_CHUNK):
+        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
+    return parser.close()
+
+
+def _parse(data: bytes, limits: ParseLimits) -> ParsedEmail:
+    msg = _read_tree(data, limits)
     raw_headers = list(msg.raw_items())
     payload = msg.get_payload()
     if not raw_headers and not payload:
         raise MessageParseError("not an email message: no headers and no body")
 
-    parts = _Parts()
-    parts.collect(msg, max_attachment_bytes=max_attachment_bytes)
+    parts = _Parts(limits)
+    parts.collect(msg)
     # Charsets the body declares are the likeliest for raw 8-bit bytes in the headers.
     hints = tuple(dict.fromkeys(parts.charsets))[:5]
     headers = tuple((name.lower(), _header_text(name, value, hints)) for name, value in raw_headers)
@@ -151,7 +207,7 @@ def _parse(data: bytes, max_attachment_bytes: int) -> ParsedEmail:
 
 def _header_text(name: str, value: str, hints: tuple[str, ...]) -> str:
     """Decode a raw header value via the stdlib policy, falling back to a tolerant decoder."""
-    if not has_surrogates(value):
+    if len(value) <= _STDLIB_HEADER_MAX and not has_surrogates(value):
         try:
             text = str(policy.default.header_fetch_parse(name, value))
         except Exception:  # the stdlib header parser chokes on some broken headers
@@ -221,7 +277,7 @@ def _addresses(msg: Message, field: str, hints: tuple[str, ...]) -> tuple[Addres
 
 
 def _parse_address_header(name: str, value: str, hints: tuple[str, ...]) -> list[Address]:
-    if not has_surrogates(value):
+    if len(value) <= _STDLIB_HEADER_MAX and not has_surrogates(value):
         try:
             header = policy.default.header_fetch_parse(name, value)
             parsed = [
@@ -248,40 +304,42 @@ def _content_type(msg: Message) -> str:
 class _Parts:
     """Walks the MIME tree once, iteratively bounded, sorting leaves into body and attachments."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: ParseLimits) -> None:
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.charsets: list[str] = []
-        self._count = 0
+        self._limits = limits
+        self._header_bytes = 0
 
-    def collect(self, root: Message, *, max_attachment_bytes: int) -> None:
-        """Depth-first walk with an explicit stack so that pathological nesting cannot recurse.
+    def collect(self, root: Message) -> None:
+        """Depth-first walk with an explicit stack (the parser already bounded parts and depth).
 
-        message/* parts (forwarded mail, bounce enclosures) are leaves: their content is an
-        attachment, never the body of this message.
+        Header bytes of all parts together are bounded before any header is decoded, since
+        decoding costs far more per byte than reading. message/* parts (forwarded mail,
+        bounce enclosures) are leaves: their content is an attachment, never the body.
         """
-        stack: list[tuple[Message, int]] = [(root, 0)]
+        stack: list[Message] = [root]
         while stack:
-            node, level = stack.pop()
-            self._count += 1
+            node = stack.pop()
+            self._count_headers(node)
             self.defects.extend(_defect_names(node))
-            if self._count > _MAX_PARTS:
-                self.defects.append("TooManyPartsDefect")
-                return
-            if level > _MAX_DEPTH:
-                self.defects.append("NestingTooDeepDefect")
-                continue
             ctype = _content_type(node)
             if node.is_multipart() and not ctype.startswith("message/"):
                 children = node.get_payload()
                 if isinstance(children, list):
-                    stack.extend(
-                        (c, level + 1) for c in reversed(children) if isinstance(c, Message)
-                    )
+                    stack.extend(c for c in reversed(children) if isinstance(c, Message))
                 continue
-            self._leaf(node, ctype, max_attachment_bytes)
+            self._leaf(node, ctype, self._limits.max_attachment_bytes)
+
+    def _count_headers(self, node: Message) -> None:
+        self._header_bytes += sum(len(k) + len(v) + 2 for k, v in node.raw_items())
+        limit = self._limits.max_header_bytes
+        if self._header_bytes > limit:
+            raise MessageParseError(
+                f"headers over {limit:,} bytes in all (limit [pipeline] max_header_bytes); raw kept"
+            )
 
     def _leaf(self, node: Message, ctype: str, max_bytes: int) -> None:
         filename = _filename(node)
@@ -327,7 +385,7 @@ def _filename(node: Message) -> str | None:
     raw = {name.lower(): value for name, value in reversed(list(node.raw_items()))}
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         value = raw.get(header)
-        if value is None:
+        if value is None or len(value) > _STDLIB_HEADER_MAX:  # no real name is that long
             continue
         try:
             parsed = policy.default.header_fetch_parse(header, repair_surrogates(value))

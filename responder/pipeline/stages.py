@@ -25,6 +25,7 @@ from responder.channels.imap_state import record_answered
 from responder.channels.social import SOCIAL_KINDS
 from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
+from responder.config import PipelineSettings
 from responder.conversations import (
     customer_wrote_again,
     find_or_start,
@@ -44,7 +45,7 @@ from responder.db.session import transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
-from responder.mail.parse import MessageParseError, parse_email
+from responder.mail.parse import MessageParseError, ParseLimits, parse_email
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import over_sender_cap
@@ -84,6 +85,16 @@ def storable(value: str | None, limit: int | None = None) -> str | None:
         return None
     value = value.replace("\x00", "\ufffd")
     return value[:limit] if limit is not None else value
+
+
+def parse_limits(pipeline: PipelineSettings) -> ParseLimits:
+    """The parser's bounds from [pipeline] settings."""
+    return ParseLimits(
+        max_attachment_bytes=pipeline.max_attachment_bytes,
+        max_mime_parts=pipeline.max_mime_parts,
+        max_mime_depth=pipeline.max_mime_depth,
+        max_header_bytes=pipeline.max_header_bytes,
+    )
 
 
 def _load(session: Session, message_id: int, state: State) -> Message | None:
@@ -134,9 +145,7 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
         )
         return
     try:
-        parsed = parse_email(
-            message.raw, max_attachment_bytes=rt.settings.pipeline.max_attachment_bytes
-        )
+        parsed = parse_email(message.raw, limits=parse_limits(rt.settings.pipeline))
     except MessageParseError as exc:
         _move(message, State.QUARANTINED, f"cannot parse: {exc}")
         return
