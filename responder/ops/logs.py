@@ -23,6 +23,9 @@ PHONE = re.compile(
     r"(?<![\w.+])(?:\+\d[\d\s().-]{5,}\d|\(?0\d[\d\s().-]{5,}\d"
     r"|\d{2,4}[\s.-]\d{3,4}[\s.-]\d{3,4})(?![\w])"
 )
+#: Protocol traces log whole messages at DEBUG (bodies, and addresses cut by line folding where
+#: no redaction can find them): they never go below INFO, whatever the configured level.
+PROTOCOL_LOGGERS = ("imapclient", "aiosmtplib", "httpx", "httpcore")
 #: Attributes every LogRecord has; anything else came from `extra=` and goes into JSON lines.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -88,4 +91,6 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level or settings.level)
+    for name in PROTOCOL_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     return handler

@@ -22,6 +22,7 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.params import Body, Parameter
@@ -719,8 +720,20 @@ def _template_engine() -> JinjaTemplateEngine:
     return JinjaTemplateEngine.from_environment(environment)
 
 
+def _logging_config() -> LoggingConfig:
+    """Leave the root logger as configure_logging set it (JSON lines, redaction) and send
+    Litestar's own records, exceptions included, through it: Litestar's default replaces the
+    root handlers at start-up, which silently dropped redaction in `responder serve`."""
+    return LoggingConfig(
+        configure_root_logger=False,
+        loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+        log_exceptions="always",
+    )
+
+
 def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     return Litestar(
+        logging_config=_logging_config(),
         route_handlers=[
             *ROUTES,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
