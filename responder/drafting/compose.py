@@ -16,7 +16,7 @@ from responder.config import DraftingSettings
 from responder.content import template_key
 from responder.customers.context import CustomerContext
 from responder.drafting.entities import EMPTY_ENTITIES
-from responder.drafting.render import TemplateFailure, make_environment, render, render_string
+from responder.drafting.render import TemplateFailure, cached_environment, render, render_string
 from responder.knowledge.retrieve import ScoredSnippet
 
 __all__ = ["EMPTY_ENTITIES", "DraftResult", "TemplateRef", "choose_template", "compose_draft"]
@@ -151,7 +151,7 @@ def compose_draft(
                 "body": text.strip(),
             }
         failing = key
-        env = make_environment({k: t.body for k, t in refs.items()}, locale, drafting.currency)
+        env = cached_environment({k: t.body for k, t in refs.items()}, locale, drafting.currency)
         body = render(env, key, context)
     except TemplateFailure as exc:
         grounding["template_error"] = {

@@ -2,10 +2,17 @@
 
 A failing template (syntax error, missing variable, sandbox violation) raises TemplateFailure
 with a message that names the template, so the draft is withheld and the error shown.
+
+Compiling a template costs far more than rendering it, so environments are kept per template
+set: `cached_environment` is keyed by the set's names and sources (and locale, currency). A
+supervisor saving a new version changes a source, so the next draft, in any process, gets a
+freshly compiled set; the old set ages out of the small LRU.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -73,6 +80,29 @@ def make_environment(
     return env
 
 
+_ENVIRONMENTS: OrderedDict[tuple[object, ...], SandboxedEnvironment] = OrderedDict()
+_ENVIRONMENTS_LOCK = threading.Lock()
+CACHED_ENVIRONMENTS = 256
+
+
+def cached_environment(
+    templates: Mapping[str, str], locale: str = "en_IE", currency: str = "EUR"
+) -> SandboxedEnvironment:
+    """The environment for exactly this template set; Jinja keeps its compiled templates."""
+    key = (tuple(sorted(templates.items())), locale, currency)
+    with _ENVIRONMENTS_LOCK:
+        env = _ENVIRONMENTS.get(key)
+        if env is not None:
+            _ENVIRONMENTS.move_to_end(key)
+            return env
+    env = make_environment(templates, locale, currency)
+    with _ENVIRONMENTS_LOCK:
+        _ENVIRONMENTS[key] = env
+        while len(_ENVIRONMENTS) > CACHED_ENVIRONMENTS:
+            _ENVIRONMENTS.popitem(last=False)
+    return env
+
+
 def render(env: SandboxedEnvironment, name: str, context: Mapping[str, Any]) -> str:
     try:
         text = env.get_template(name).render(**context)
@@ -92,7 +122,7 @@ def render_string(
     locale: str = "en_IE",
     currency: str = "EUR",
 ) -> str:
-    return render(make_environment({name: source}, locale, currency), name, context)
+    return render(cached_environment({name: source}, locale, currency), name, context)
 
 
 def _tidy(text: str) -> str:

@@ -147,3 +147,35 @@ def test_every_template_renders_for_every_demo_customer(rt: Runtime, demo_custom
                 elif result.grounding["template"]["key"] != key:
                     failures.append(f"{key} / {customer.name}: got {result.grounding['template']}")
     assert not failures, "\n".join(failures[:20])
+
+
+def test_a_supervisors_new_template_version_is_used_for_the_next_draft(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Compiled templates are cached per template set: a saved version must still take effect."""
+    drop(rt, make_email(sender="Aoife Murphy <aoife@example.test>"), "before")
+    worker.drain()
+    with transaction(rt.factory) as session:
+        first = session.scalars(select(Draft)).one()
+        for old in session.scalars(select(Template).where(Template.name.like("intents/%"))):
+            session.add(
+                Template(
+                    name=old.name,
+                    language=old.language,
+                    tone=old.tone,
+                    version=old.version + 1,
+                    body="Hello {{ customer.name }}, this is the new wording.",
+                    author="supervisor",
+                )
+            )
+    drop(
+        rt,
+        make_email(sender="Sean Walsh <sean@example.test>", message_id="<m2@mail.test>"),
+        "after",
+    )
+    worker.drain()
+    with rt.factory() as session:
+        second = session.scalars(select(Draft).where(Draft.id != first.id)).one()
+    assert "new wording" not in first.body
+    assert second.body == "Hello Sean Walsh, this is the new wording.\n"
+    assert second.grounding["template"]["version"] == first.grounding["template"]["version"] + 1
