@@ -85,9 +85,11 @@ def find_customer_by_email(session: Session, address: str) -> Customer | None:
     return find_customer(session, "email", address)
 
 
-def resolve_email_sender(session: Session, address: str, display_name: str) -> Customer:
+def resolve_email_sender(
+    session: Session, address: str, display_name: str, known: Customer | None = None
+) -> Customer:
     """The known customer for this address, or a new provisional one so history is kept."""
-    return resolve_identity(session, "email", address, display_name)
+    return resolve_identity(session, "email", address, display_name, known=known)
 
 
 def build_context(

@@ -7,7 +7,7 @@ an agent can later link it to the known customer it belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +65,31 @@ def find_customer(
     )
 
 
+def find_customers(
+    session: Session, kind: str, values: Iterable[str], region: str | None = None
+) -> dict[str, Customer]:
+    """Known customers for many identities in one query (a worker's batch), keyed by value."""
+    keys = {value: identity_key(kind, value, region) for value in values}
+    wanted = {key for key in keys.values() if key is not None}
+    if not wanted:
+        return {}
+    stored_kind = next(iter(wanted))[0]
+    rows = session.execute(
+        select(CustomerIdentity.value, Customer)
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(
+            CustomerIdentity.kind == stored_kind,
+            CustomerIdentity.value.in_(sorted(v for _, v in wanted)),
+        )
+    ).all()
+    by_value = {value: customer for value, customer in rows}
+    return {
+        value: by_value[key[1]]
+        for value, key in keys.items()
+        if key is not None and key[1] in by_value
+    }
+
+
 def resolve_identity(
     session: Session,
     kind: str,
@@ -72,13 +97,15 @@ def resolve_identity(
     display_name: str = "",
     *,
     region: str | None = None,
+    known: Customer | None = None,
 ) -> Customer:
     """The customer with this identity, or a new provisional one holding it.
 
+    `known` is the customer a batch look-up (find_customers) already found for this identity.
     Two workers meeting the same new sender at once: the unique (kind, value) lets one win;
     the other rolls back its savepoint and takes the winner's customer.
     """
-    found = find_customer(session, kind, value, region)
+    found = known or find_customer(session, kind, value, region)
     if found is not None:
         return found
     key = identity_key(kind, value, region)

@@ -1,13 +1,15 @@
 """The pipeline's stages: each takes messages in one state and moves them to the next.
 
-Every stage re-reads the message and checks its state inside its own transaction, so running a
-stage twice (after a crash, or in two workers) changes nothing the second time.
+Every stage re-reads its messages and checks their state inside its transaction, so running a
+stage twice (after a crash, or in two workers) changes nothing the second time. A stage writes
+a whole batch in one transaction (the models run before it opens): a crash leaves the batch as
+it was, and a failure makes the worker run the batch again one message at a time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, overload
@@ -32,6 +34,7 @@ from responder.conversations import (
     mark_waiting_drafts_stale,
 )
 from responder.customers.context import resolve_email_sender
+from responder.customers.resolve import find_customers
 from responder.db.models import (
     Attachment,
     Channel,
@@ -45,7 +48,7 @@ from responder.db.session import transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
-from responder.mail.parse import MessageParseError, ParseLimits, parse_email
+from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import over_sender_cap
@@ -97,10 +100,19 @@ def parse_limits(pipeline: PipelineSettings) -> ParseLimits:
     )
 
 
-def _load(session: Session, message_id: int, state: State) -> Message | None:
-    # The row lock makes a second worker whose lease overlapped wait, then see the new state.
-    message = session.get(Message, message_id, with_for_update=True)
-    return message if message is not None and message.state == state else None
+def _load_batch(session: Session, ids: Sequence[int], state: State) -> list[Message]:
+    """The batch's messages still in `state`, in id order.
+
+    The row locks make a second worker whose lease overlapped wait, then see the new state.
+    """
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.id.in_(list(ids)), Message.state == state)
+            .order_by(Message.id)
+            .with_for_update()
+        )
+    )
 
 
 def _move(message: Message, state: State, reason: str = "") -> None:
@@ -120,22 +132,48 @@ def _move(message: Message, state: State, reason: str = "") -> None:
 
 
 def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
-    for message_id in ids:
-        with transaction(rt.factory) as session:
-            message = _load(session, message_id, State.RECEIVED)
-            if message is not None:
-                _parse_one(rt, session, message)
+    """Parse the batch, then look up its senders and our own reply headers in one query each."""
+    with transaction(rt.factory) as session:
+        messages = _load_batch(session, ids, State.RECEIVED)
+        channels = {
+            c.id: c
+            for c in session.scalars(
+                select(Channel).where(Channel.id.in_({m.channel_id for m in messages}))
+            )
+        }
+        emails: list[tuple[Message, Channel, str | None]] = []
+        for message in messages:
+            channel = channels[message.channel_id]
+            if channel.kind in SOCIAL_KINDS:
+                result = parse_social(session, message, channel)
+                _move(message, result.state, result.reason)
+            elif channel.kind in EMAIL_KINDS:
+                parsed = _parse_email(rt, session, message)
+                if parsed is not None:
+                    emails.append(
+                        (message, channel, ignore_reason(parsed, own_addresses=rt.own_addresses))
+                    )
+        headers = [m.message_id_header for m, _, _ in emails if m.message_id_header]
+        ours = set(
+            session.scalars(
+                select(OutboxItem.message_id_header).where(
+                    OutboxItem.message_id_header.in_(headers)
+                )
+            )
+            if headers
+            else ()
+        )
+        known = find_customers(
+            session, "email", {m.sender_address for m, _, _ in emails if m.sender_address}
+        )
+        for message, channel, reason in emails:
+            if reason is None and message.message_id_header in ours:
+                reason = "our own reply came back"
+            _route_parsed(rt, session, message, channel, reason, known)
 
 
-def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
-    channel = session.get(Channel, message.channel_id)
-    assert channel is not None
-    if channel.kind in SOCIAL_KINDS:
-        result = parse_social(session, message, channel)
-        _move(message, result.state, result.reason)
-        return
-    if channel.kind not in EMAIL_KINDS:
-        return
+def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail | None:
+    """The parsed fields stored on the message; None when it was quarantined instead."""
     limit = rt.settings.pipeline.max_message_bytes
     if message.raw_size > limit:
         _move(
@@ -143,12 +181,12 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
             State.QUARANTINED,
             f"message is {message.raw_size:,} bytes, over the {limit:,} byte limit; raw kept",
         )
-        return
+        return None
     try:
         parsed = parse_email(message.raw, limits=parse_limits(rt.settings.pipeline))
     except MessageParseError as exc:
         _move(message, State.QUARANTINED, f"cannot parse: {exc}")
-        return
+        return None
     sender = parsed.sender
     message.message_id_header = storable(parsed.message_id, 500)
     message.in_reply_to = storable(parsed.in_reply_to, 500)
@@ -172,15 +210,18 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
                 content=attachment.content,
             )
         )
-    reason = ignore_reason(parsed, own_addresses=rt.own_addresses)
-    if (
-        reason is None
-        and message.message_id_header
-        and session.scalar(
-            select(OutboxItem.id).where(OutboxItem.message_id_header == message.message_id_header)
-        )
-    ):
-        reason = "our own reply came back"
+    return parsed
+
+
+def _route_parsed(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    channel: Channel,
+    reason: str | None,
+    known: Mapping[str, Customer],
+) -> None:
+    """Ignore it (guard, loop, cap) or attach it to its customer and conversation."""
     if reason is None and not message.sender_address:
         reason = "no sender address to reply to"
     if reason is None:
@@ -188,7 +229,9 @@ def _parse_one(rt: Runtime, session: Session, message: Message) -> None:
     if reason:
         _move(message, State.IGNORED, reason)
         return
-    customer = resolve_email_sender(session, message.sender_address, message.sender_name)
+    customer = resolve_email_sender(
+        session, message.sender_address, message.sender_name, known.get(message.sender_address)
+    )
     message.customer_id = customer.id
     conversation = find_or_start(
         session,
@@ -225,11 +268,10 @@ def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
         vectors,
         rt.settings.classify.intent_threshold,
     )
-    for message, result in zip(rows, results, strict=True):
-        with transaction(rt.factory) as session:
-            current = _load(session, message.id, State.PARSED)
-            if current is None:
-                continue
+    by_id = {m.id: r for m, r in zip(rows, results, strict=True)}
+    with transaction(rt.factory) as session:
+        for current in _load_batch(session, list(by_id), State.PARSED):
+            result = by_id[current.id]
             intent = result.predictions["intent"]
             current.intent = intent.label
             current.intent_confidence = round(intent.confidence, 4)
@@ -253,11 +295,10 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         index = rt.snippet_index(session)
         templates = template_refs(session)
         rules = current_rules(session, rt.settings)
-    for message, vector, entities in zip(rows, vectors, found, strict=True):
-        with transaction(rt.factory) as session:
-            current = _load(session, message.id, State.CLASSIFIED)
-            if current is None:
-                continue
+    computed = {m.id: (v, e) for m, v, e in zip(rows, vectors, found, strict=True)}
+    with transaction(rt.factory) as session:
+        for current in _load_batch(session, list(computed), State.CLASSIFIED):
+            vector, entities = computed[current.id]
             if current_draft(session, current.id) is None:
                 draft = make_draft(
                     rt,
@@ -279,11 +320,9 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
 
 def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
     """To a person, unless a supervisor turned auto-send on for this channel and intent."""
-    for message_id in ids:
-        with transaction(rt.factory) as session:
-            message = _load(session, message_id, State.DRAFTED)
-            if message is None:
-                continue
+    with transaction(rt.factory) as session:
+        for message in _load_batch(session, ids, State.DRAFTED):
+            message_id = message.id
             _move(message, State.IN_REVIEW)
             channel = session.get(Channel, message.channel_id)
             draft = current_draft(session, message_id)
