@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -45,6 +47,19 @@ def imap_pollers(rt: Runtime) -> list[FolderPoller]:
         for folder in mailbox.folders:
             found.append(FolderPoller(rt.factory, mailbox, rt.settings.imap, channel_id, folder))
     return found
+
+
+def start_imap_watchers(
+    rt: Runtime, stop: threading.Event, on_stored: Callable[[], None] | None = None
+) -> list[threading.Thread]:
+    """One IDLE thread per IMAP folder; `on_stored` wakes this process's worker on new mail."""
+    threads = []
+    for watcher in imap_pollers(rt):
+        watcher.on_stored = on_stored
+        thread = threading.Thread(target=watcher.run, args=(stop,), name=repr(watcher), daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
 
 
 def pollers(rt: Runtime, *, imap: bool = True) -> list[Poller]:

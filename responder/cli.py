@@ -72,7 +72,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from responder.bootstrap import imap_pollers, pollers, prepare
+    from responder.bootstrap import pollers, prepare, start_imap_watchers
     from responder.pipeline.worker import Worker
     from responder.web.serve import serve_web, web_processes
 
@@ -81,10 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     worker = Worker(rt, pollers(rt, imap=False))
     thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
     thread.start()
-    for watcher in imap_pollers(rt):  # one IDLE thread per IMAP folder
-        threading.Thread(
-            target=watcher.run, args=(worker.stop_event,), name=repr(watcher), daemon=True
-        ).start()
+    start_imap_watchers(rt, worker.stop_event, on_stored=worker.wake)
     host = args.host or settings.web.host
     port = args.port or settings.web.port
     processes = web_processes(settings)

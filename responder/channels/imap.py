@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -58,6 +58,8 @@ class FolderPoller:
         self.idle_count = 0
         self._delay = imap.reconnect_base_seconds
         self._retry_at = 0.0
+        #: Called after `run()` stored new mail, so a worker in this process starts at once.
+        self.on_stored: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"FolderPoller({self.mailbox.name}/{self.folder})"
@@ -184,7 +186,8 @@ class FolderPoller:
                         self.close()
                         stop.wait(self.imap.idle_seconds)
                         continue
-                    self.sync()
+                    if self.sync() and self.on_stored is not None:
+                        self.on_stored()
                     if self.can_idle:
                         self._idle(stop)
                     else:

@@ -34,6 +34,8 @@ class Worker:
         self.pollers = list(pollers)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
+        #: Set when new work was stored (see `wake`): the idle wait ends at once.
+        self.work_event = threading.Event()
         if rt.engine.dialect.name == "sqlite":
             release_all(rt.factory)
 
@@ -157,13 +159,16 @@ class Worker:
     def run_forever(self) -> None:
         """Poll and work until stopped; while the database is unreachable, retry with backoff.
 
-        Every state change is one transaction, so an outage mid-stage leaves the message in its
-        last committed state; the worker's own claims are released once the database is back.
+        Between rounds it waits up to the poll interval, or until `wake` says work arrived.
+        Every stage commits its batch in one transaction, so an outage mid-stage leaves the
+        messages in their last committed state; the worker's own claims are released once the
+        database is back.
         """
         settings = self.rt.settings.pipeline
         interval = settings.poll_interval_seconds
         delay = 0.0
         while not self.stop_event.is_set():
+            self.work_event.clear()  # before claiming: a wake during the drain is kept
             try:
                 if delay:
                     release_worker(self.rt.factory, self.worker_id)
@@ -186,10 +191,15 @@ class Worker:
                 )
                 self.stop_event.wait(delay)
                 continue
-            self.stop_event.wait(interval)
+            self.work_event.wait(interval)
+
+    def wake(self) -> None:
+        """New work was stored by a poller in this process: claim it now, not next round."""
+        self.work_event.set()
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.work_event.set()
 
 
 def run_workers(
