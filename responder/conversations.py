@@ -73,6 +73,30 @@ def find_or_start(
     now: datetime,
     window: timedelta = SUBJECT_WINDOW,
 ) -> Conversation:
+    return find_or_start_new(
+        session,
+        channel_id=channel_id,
+        customer_id=customer_id,
+        header_ids=header_ids,
+        subject_key=subject_key,
+        thread_key=thread_key,
+        now=now,
+        window=window,
+    )[0]
+
+
+def find_or_start_new(
+    session: Session,
+    *,
+    channel_id: int,
+    customer_id: int | None,
+    header_ids: Sequence[str],
+    subject_key: str,
+    thread_key: str,
+    now: datetime,
+    window: timedelta = SUBJECT_WINDOW,
+) -> tuple[Conversation, bool]:
+    """The conversation, and whether it was started now (then nothing else waits in it)."""
     conversation = by_headers(session, header_ids) or by_subject(
         session, channel_id, customer_id, subject_key, now, window
     )
@@ -87,9 +111,9 @@ def find_or_start(
         )
         session.add(conversation)
         session.flush()
-    else:
-        conversation.last_message_at = max(conversation.last_message_at, now)
-    return conversation
+        return conversation, True
+    conversation.last_message_at = max(conversation.last_message_at, now)
+    return conversation, False
 
 
 def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_message_id: int) -> int:

@@ -30,7 +30,7 @@ from responder.classify.message import classify_texts
 from responder.config import PipelineSettings
 from responder.conversations import (
     customer_wrote_again,
-    find_or_start,
+    find_or_start_new,
     mark_waiting_drafts_stale,
 )
 from responder.customers.context import resolve_email_sender
@@ -51,7 +51,7 @@ from responder.mail.guard import ignore_reason
 from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
-from responder.pipeline.sender_cap import over_sender_cap
+from responder.pipeline.sender_cap import BatchSenderCap
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, urgency_of
@@ -166,10 +166,13 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         known = find_customers(
             session, "email", {m.sender_address for m, _, _ in emails if m.sender_address}
         )
+        cap = BatchSenderCap(
+            session, [m for m, _, _ in emails], rt.settings.guard.max_drafts_per_sender_per_hour
+        )
         for message, channel, reason in emails:
             if reason is None and message.message_id_header in ours:
                 reason = "our own reply came back"
-            _route_parsed(rt, session, message, channel, reason, known)
+            _route_parsed(session, message, channel, reason, known, cap)
 
 
 def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail | None:
@@ -214,26 +217,27 @@ def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail
 
 
 def _route_parsed(
-    rt: Runtime,
     session: Session,
     message: Message,
     channel: Channel,
     reason: str | None,
     known: Mapping[str, Customer],
+    cap: BatchSenderCap,
 ) -> None:
     """Ignore it (guard, loop, cap) or attach it to its customer and conversation."""
     if reason is None and not message.sender_address:
         reason = "no sender address to reply to"
     if reason is None:
-        reason = over_sender_cap(session, message, rt.settings.guard.max_drafts_per_sender_per_hour)
+        reason = cap.reason(message)
     if reason:
         _move(message, State.IGNORED, reason)
         return
+    cap.counts(message)
     customer = resolve_email_sender(
         session, message.sender_address, message.sender_name, known.get(message.sender_address)
     )
     message.customer_id = customer.id
-    conversation = find_or_start(
+    conversation, started = find_or_start_new(
         session,
         channel_id=channel.id,
         customer_id=customer.id,
@@ -243,7 +247,8 @@ def _route_parsed(
         now=message.received_at,
     )
     message.conversation_id = conversation.id
-    mark_waiting_drafts_stale(session, conversation.id, message.id)
+    if not started:
+        mark_waiting_drafts_stale(session, conversation.id, message.id)
     _move(message, State.PARSED)
 
 
