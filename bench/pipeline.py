@@ -9,6 +9,8 @@ then one worker takes them to a draft in the review queue. In the same run:
 
 Environment: BENCH_MESSAGES (default 2000), BENCH_BACKEND (default onnx-int8),
 BENCH_DATABASE_URL (default a fresh SQLite file), BENCH_SKIP_BANKING77=1.
+CPU seconds (all threads of the process) are printed beside wall time: on a shared machine
+they are the figures that say what a core does.
 """
 
 from __future__ import annotations
@@ -126,9 +128,10 @@ def main() -> None:
         rt.snippet_index(session)
 
     worker = Worker(rt)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     worker.drain_claims(max_rounds=1_000_000)
     pipeline_seconds = time.perf_counter() - started
+    pipeline_cpu = time.process_time() - cpu_started
     counts = state_counts(rt)
     assert counts["in_review"] == count, counts
     rss = peak_rss_mb()
@@ -140,12 +143,14 @@ def main() -> None:
     batch = settings.pipeline.batch_size
     # The ceiling: the same models the pipeline runs, on the texts it gives each of them
     # (the embedding model and spaCy's entity pipeline as the draft stage loads it).
+    cpu_started = time.process_time()
     ceiling_seconds = timed_encode(fresh(rt.embedder), texts, batch)
     started = time.perf_counter()
     for start in range(0, len(entity_texts), batch):
         for _ in nlp.pipe(entity_texts[start : start + batch], batch_size=batch):
             pass
     ceiling_seconds += time.perf_counter() - started
+    ceiling_cpu = time.process_time() - cpu_started
     ceiling_models = "embedding+spacy"
     fp32 = Embedder(settings.models.embedding_path, batch_size=settings.models.batch_size)
     fp32_seconds = timed_encode(fp32, texts, batch)
@@ -164,6 +169,11 @@ def main() -> None:
     print(f"fp32_encoder_messages_per_second: {count / fp32_seconds:.1f}")
     print(f"speedup_vs_fp32: {mps / (count / fp32_seconds):.2f}")
     print(f"peak_rss_mb: {rss:.0f}")
+    # CPU seconds (all threads) hardly depend on other processes: the figures to size with.
+    print(f"pipeline_cpu_seconds: {pipeline_cpu:.1f}")
+    print(f"ceiling_cpu_seconds: {ceiling_cpu:.1f}")
+    print(f"cpu_ratio: {ceiling_cpu / pipeline_cpu:.2f}")
+    print(f"messages_per_cpu_second: {count / pipeline_cpu:.1f}")
     print(f"load_average: {os.getloadavg()[0]:.1f}")
     sys.stdout.flush()
     if os.environ.get("BENCH_SKIP_BANKING77") != "1":
