@@ -83,12 +83,15 @@ def export_int8(model_path: str, cache_dir: Path) -> Path:
 class OnnxEncoder:
     """encode(texts) -> unit float32 vectors, like SentenceTransformer.encode(normalize=True)."""
 
-    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(
+        self, model_path: str, cache_dir: Path, threads: int = 0, token_budget: int = 256
+    ) -> None:
         import onnxruntime
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.max_length = _max_length(model_path)
+        self.token_budget = token_budget
         options = onnxruntime.SessionOptions()
         # Without the arena a worker returns activation memory after each batch: about 500 MB
         # less resident on long texts, at no measurable cost in speed.
@@ -105,23 +108,46 @@ class OnnxEncoder:
     def get_sentence_embedding_dimension(self) -> int:
         return int(self.session.get_outputs()[0].shape[-1] or 384)
 
+    def batches(self, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+        """Indices grouped longest first, each group within `token_budget` padded tokens.
+
+        Measured on 2 cores: 150-word emails encode three times faster one at a time than in
+        padded batches of 32 (108 against 35 a second: int8 activations are quantised over the
+        whole padded tensor, and the attention grows with it), while 12-word queries are twice
+        as fast in batches. A budget of padded tokens gives each its best size.
+        """
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        groups: list[list[int]] = []
+        for index in order:
+            group = groups[-1] if groups else None
+            # Longest first, so the group's first member sets its padded length.
+            if (
+                group is not None
+                and len(group) < batch_size
+                and (len(group) + 1) * lengths[group[0]] <= self.token_budget
+            ):
+                group.append(index)
+            else:
+                groups.append([index])
+        return groups
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        # Sorting by length keeps padding small within each batch; the order is restored below.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.get_sentence_embedding_dimension()), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            chosen = order[start : start + batch_size]
-            tokens = self.tokenizer(
-                [texts[i] for i in chosen],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
+        if not texts:
+            return out
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        for chosen in self.batches([len(i) for i in ids], batch_size):
+            tokens = self.tokenizer.pad(
+                {"input_ids": [ids[i] for i in chosen]}, padding=True, return_tensors="np"
             )
-            feed = {k: v.astype(np.int64) for k, v in tokens.items() if k in self.input_names}
+            input_ids = tokens["input_ids"].astype(np.int64)
+            mask = tokens["attention_mask"].astype(np.int64)
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in self.input_names:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
             hidden = self.session.run(None, feed)[0]
-            mask = tokens["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[chosen] = pooled / np.clip(norms, 1e-12, None)
         return out

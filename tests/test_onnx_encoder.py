@@ -1,0 +1,55 @@
+"""The int8 ONNX encoder: the same vectors as the fp32 model, grouped by padded tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.corpus import customer_email
+from responder.classify.embedder import Embedder, packaged_model_path
+from responder.classify.onnx_encoder import OnnxEncoder
+from responder.mail.parse import parse_email
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> OnnxEncoder:
+    return OnnxEncoder(packaged_model_path(), ROOT / "var" / "models")
+
+
+def email_texts(count: int) -> list[str]:
+    return [parse_email(customer_email(n)).text for n in range(count)]
+
+
+def test_long_emails_are_encoded_alone_and_short_queries_together(encoder: OnnxEncoder) -> None:
+    lengths = [180, 12, 200, 14, 11, 15]
+    groups = encoder.batches(lengths, batch_size=32)
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    assert [2] in groups and [0] in groups  # a long email is never padded beside another
+    short_group = next(g for g in groups if 1 in g)
+    assert sorted(short_group) == [1, 3, 4, 5]
+    assert all(len(g) * max(lengths[i] for i in g) <= encoder.token_budget for g in groups)
+    assert all(len(g) <= 2 for g in encoder.batches([12] * 10, batch_size=2))
+
+
+def test_vectors_match_fp32_and_do_not_depend_on_their_neighbours(
+    encoder: OnnxEncoder, embedder: Embedder
+) -> None:
+    texts = [*email_texts(6), "my card has not arrived yet", "why was I charged twice?"]
+    int8 = encoder.encode(texts)
+    fp32 = embedder.encode(texts)
+    cosines = (int8 * fp32).sum(axis=1)
+    assert cosines.min() > 0.97, cosines
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    # A text longer than half the token budget is always encoded alone, so what it is batched
+    # with never changes its vector.
+    lengths = [len(ids) for ids in encoder.tokenizer(texts)["input_ids"]]
+    long = [i for i, n in enumerate(lengths) if 2 * n > encoder.token_budget]
+    assert len(long) >= 3, lengths
+    alone = encoder.encode([texts[long[0]]])
+    assert np.array_equal(alone[0], int8[long[0]])
+    reordered = encoder.encode(texts[::-1])[::-1]
+    assert np.array_equal(reordered[long], int8[long])
