@@ -2,8 +2,8 @@
 
 Same maths as sentence-transformers for all-MiniLM-L6-v2 (tokenise, transformer, mean pooling
 over the attention mask, unit length), at about four times the speed on CPU for emails and a
-quarter of the memory. The export runs locally from the packaged weights (no model hub) and is cached under
-var/, keyed by the model folder, so every worker process on a machine reuses it.
+quarter of the memory. The export runs locally from the packaged weights (no model hub) and is
+cached under var/, keyed by the model folder, so every worker process on a machine reuses it.
 """
 
 from __future__ import annotations
