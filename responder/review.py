@@ -6,6 +6,7 @@ win: the second is told who handled it and how, and no second reply is queued.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,6 +68,18 @@ def current_draft(session: Session, message_id: int) -> Draft | None:
     return session.scalar(
         select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc()).limit(1)
     )
+
+
+def current_drafts(session: Session, message_ids: Sequence[int]) -> dict[int, Draft]:
+    """The latest draft of each message that has one, for a whole batch in one query."""
+    latest: dict[int, Draft] = {}
+    if message_ids:
+        rows = session.scalars(
+            select(Draft).where(Draft.message_id.in_(message_ids)).order_by(Draft.version)
+        )
+        for draft in rows:
+            latest[draft.message_id] = draft
+    return latest
 
 
 def _actor(user: StaffUser | None) -> str:

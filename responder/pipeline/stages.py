@@ -55,7 +55,7 @@ from responder.pipeline.sender_cap import BatchSenderCap
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, urgency_of
-from responder.review import ReviewError, approve, current_draft
+from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -302,9 +302,11 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         rules = current_rules(session, rt.settings)
     computed = {m.id: (v, e) for m, v, e in zip(rows, vectors, found, strict=True)}
     with transaction(rt.factory) as session:
-        for current in _load_batch(session, list(computed), State.CLASSIFIED):
+        batch = _load_batch(session, list(computed), State.CLASSIFIED)
+        drafted = current_drafts(session, [m.id for m in batch])
+        for current in batch:
             vector, entities = computed[current.id]
-            if current_draft(session, current.id) is None:
+            if current.id not in drafted:
                 draft = make_draft(
                     rt,
                     session,
@@ -326,11 +328,13 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
 def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
     """To a person, unless a supervisor turned auto-send on for this channel and intent."""
     with transaction(rt.factory) as session:
-        for message in _load_batch(session, ids, State.DRAFTED):
+        batch = _load_batch(session, ids, State.DRAFTED)
+        drafts = current_drafts(session, [m.id for m in batch])
+        for message in batch:
             message_id = message.id
             _move(message, State.IN_REVIEW)
             channel = session.get(Channel, message.channel_id)
-            draft = current_draft(session, message_id)
+            draft = drafts.get(message_id)
             customer = session.get(Customer, message.customer_id) if message.customer_id else None
             message.urgency = urgency_of(message.classification or {})
             message.customer_tier = customer.tier if customer else ""
