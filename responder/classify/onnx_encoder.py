@@ -94,7 +94,8 @@ class OnnxEncoder:
         self.token_budget = token_budget
         options = onnxruntime.SessionOptions()
         # Without the arena a worker returns activation memory after each batch: about 500 MB
-        # less resident on long texts, at no measurable cost in speed.
+        # less resident after long padded batches; with texts grouped by `token_budget` it
+        # costs no measurable speed (measured on the bench corpus and Banking77).
         options.enable_cpu_mem_arena = False
         if threads:
             options.intra_op_num_threads = threads
