@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from responder.db.models import Conversation, Draft, Message, OutboxItem
@@ -131,18 +131,22 @@ def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_mess
     return result.rowcount or 0
 
 
-def customer_wrote_again(session: Session, message: Message) -> bool:
-    """A newer inbound message already waits in this conversation: a draft made now is stale."""
-    if message.conversation_id is None:
-        return False
-    newer = session.scalar(
-        select(Message.id)
-        .where(
-            Message.conversation_id == message.conversation_id,
-            Message.direction == "in",
-            Message.id > message.id,
-            Message.state.not_in([State.IGNORED, State.QUARANTINED]),
+def written_again(session: Session, messages: Sequence[Message]) -> set[int]:
+    """The ids among `messages` whose conversation already has a newer inbound message: a
+    draft made now for one of them is stale (one query for the batch)."""
+    threaded = [m for m in messages if m.conversation_id is not None]
+    if not threaded:
+        return set()
+    newest = {
+        conversation_id: last
+        for conversation_id, last in session.execute(
+            select(Message.conversation_id, func.max(Message.id))
+            .where(
+                Message.conversation_id.in_({m.conversation_id for m in threaded}),
+                Message.direction == "in",
+                Message.state.not_in([State.IGNORED, State.QUARANTINED]),
+            )
+            .group_by(Message.conversation_id)
         )
-        .limit(1)
-    )
-    return newer is not None
+    }
+    return {m.id for m in threaded if newest.get(m.conversation_id, 0) > m.id}

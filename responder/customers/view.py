@@ -6,6 +6,8 @@ every channel plus imported interactions) and churn risk with its reasons.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,62 +41,92 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
-def timeline(session: Session, customer_id: int, limit: int = 200) -> list[dict[str, Any]]:
-    """Newest first: every message on every channel and every imported interaction."""
-    entries: list[tuple[datetime, dict[str, Any]]] = []
+def _message_entry(message: Message, kind: str, channel_name: str) -> tuple[datetime, dict]:
+    at = message.received_at if message.direction == "in" else message.sent_at
+    at = at or message.received_at
+    return at, {
+        "type": "message",
+        "id": message.id,
+        "channel": channel_label(kind),
+        "channel_name": channel_name,
+        "direction": message.direction,
+        "at": _iso(at),
+        "subject": message.subject,
+        "text": (message.new_text or message.text)[:PREVIEW],
+        "state": message.state,
+        "intent": message.intent,
+        "agent": "",
+    }
+
+
+def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
+    return item.at, {
+        "type": "interaction",
+        "id": item.id,
+        "channel": item.channel,
+        "channel_name": item.channel,
+        "direction": item.direction,
+        "at": _iso(item.at),
+        "subject": "",
+        "text": item.summary[:PREVIEW],
+        "state": "",
+        "intent": None,
+        "agent": item.agent,
+    }
+
+
+def timelines(
+    session: Session, customer_ids: Sequence[int], limit: int = 200
+) -> dict[int, list[dict[str, Any]]]:
+    """Newest first, per customer: every message on every channel and every imported
+    interaction; one query for each kind, however many customers."""
+    entries: dict[int, list[tuple[datetime, dict[str, Any]]]] = {i: [] for i in customer_ids}
+    if not customer_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Message.customer_id,
+            order_by=(Message.received_at.desc(), Message.id.desc()),
+        )
+        .label("rank")
+    )
+    newest = select(Message.id, rank).where(Message.customer_id.in_(list(customer_ids))).subquery()
     for message, kind, channel_name in session.execute(
         select(Message, Channel.kind, Channel.name)
+        .join(newest, newest.c.id == Message.id)
         .join(Channel, Channel.id == Message.channel_id)
-        .where(Message.customer_id == customer_id)
-        .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(limit)
+        .where(newest.c.rank <= limit)
     ).tuples():
-        at = message.received_at if message.direction == "in" else message.sent_at
-        at = at or message.received_at
-        entries.append(
-            (
-                at,
-                {
-                    "type": "message",
-                    "id": message.id,
-                    "channel": channel_label(kind),
-                    "channel_name": channel_name,
-                    "direction": message.direction,
-                    "at": _iso(at),
-                    "subject": message.subject,
-                    "text": (message.new_text or message.text)[:PREVIEW],
-                    "state": message.state,
-                    "intent": message.intent,
-                    "agent": "",
-                },
-            )
+        entries[message.customer_id].append(_message_entry(message, kind, channel_name))
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Interaction.customer_id,
+            order_by=(Interaction.at.desc(), Interaction.id.desc()),
         )
+        .label("rank")
+    )
+    newest = (
+        select(Interaction.id, rank)
+        .where(Interaction.customer_id.in_(list(customer_ids)))
+        .subquery()
+    )
     for item in session.scalars(
         select(Interaction)
-        .where(Interaction.customer_id == customer_id)
-        .order_by(Interaction.at.desc())
-        .limit(limit)
+        .join(newest, newest.c.id == Interaction.id)
+        .where(newest.c.rank <= limit)
     ):
-        entries.append(
-            (
-                item.at,
-                {
-                    "type": "interaction",
-                    "id": item.id,
-                    "channel": item.channel,
-                    "channel_name": item.channel,
-                    "direction": item.direction,
-                    "at": _iso(item.at),
-                    "subject": "",
-                    "text": item.summary[:PREVIEW],
-                    "state": "",
-                    "intent": None,
-                    "agent": item.agent,
-                },
-            )
-        )
-    entries.sort(key=lambda e: e[0], reverse=True)
-    return [entry for _, entry in entries[:limit]]
+        entries[item.customer_id].append(_interaction_entry(item))
+    result = {}
+    for customer_id, found in entries.items():
+        found.sort(key=lambda e: (e[0], e[1]["type"] == "message", e[1]["id"]), reverse=True)
+        result[customer_id] = [entry for _, entry in found[:limit]]
+    return result
+
+
+def timeline(session: Session, customer_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    return timelines(session, [customer_id], limit)[customer_id]
 
 
 def recent_per_channel(entries: list[dict[str, Any]], per_channel: int) -> list[dict[str, Any]]:
@@ -108,88 +140,158 @@ def recent_per_channel(entries: list[dict[str, Any]], per_channel: int) -> list[
     return kept
 
 
+def _subscription(s: Subscription) -> dict[str, Any]:
+    return {
+        "external_id": s.external_id,
+        "plan": s.plan,
+        "monthly_spend": s.monthly_spend,
+        "lines": s.lines,
+        "addons": list(s.addons or ()),
+        "contract_start": s.contract_start,
+        "contract_end": s.contract_end,
+        "status": s.status,
+    }
+
+
+def _case(c: SupportCase) -> dict[str, Any]:
+    return {
+        "external_id": c.external_id,
+        "category": c.category,
+        "status": c.status,
+        "subject": c.subject,
+        "opened_at": _iso(c.opened_at),
+        "closed_at": _iso(c.closed_at),
+    }
+
+
+def subscriptions_by_customer(
+    session: Session, customer_ids: Sequence[int]
+) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in customer_ids}
+    for s in session.scalars(
+        select(Subscription)
+        .where(Subscription.customer_id.in_(list(customer_ids)))
+        .order_by(Subscription.status, Subscription.monthly_spend.desc(), Subscription.id)
+    ):
+        found[s.customer_id].append(_subscription(s))
+    return found
+
+
+def cases_by_customer(
+    session: Session, customer_ids: Sequence[int]
+) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in customer_ids}
+    for c in session.scalars(
+        select(SupportCase)
+        .where(SupportCase.customer_id.in_(list(customer_ids)))
+        .order_by(SupportCase.status.desc(), SupportCase.opened_at.desc(), SupportCase.id)
+    ):
+        found[c.customer_id].append(_case(c))
+    return found
+
+
 def subscriptions_of(session: Session, customer_id: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "external_id": s.external_id,
-            "plan": s.plan,
-            "monthly_spend": s.monthly_spend,
-            "lines": s.lines,
-            "addons": list(s.addons or ()),
-            "contract_start": s.contract_start,
-            "contract_end": s.contract_end,
-            "status": s.status,
-        }
-        for s in session.scalars(
-            select(Subscription)
-            .where(Subscription.customer_id == customer_id)
-            .order_by(Subscription.status, Subscription.monthly_spend.desc())
-        )
-    ]
+    return subscriptions_by_customer(session, [customer_id])[customer_id]
 
 
 def cases_of(session: Session, customer_id: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "external_id": c.external_id,
-            "category": c.category,
-            "status": c.status,
-            "subject": c.subject,
-            "opened_at": _iso(c.opened_at),
-            "closed_at": _iso(c.closed_at),
-        }
-        for c in session.scalars(
-            select(SupportCase)
-            .where(SupportCase.customer_id == customer_id)
-            .order_by(SupportCase.status.desc(), SupportCase.opened_at.desc())
+    return cases_by_customer(session, [customer_id])[customer_id]
+
+
+@dataclass(frozen=True)
+class CustomerRecords:
+    """What drafting reads about a batch's customers, in a fixed number of queries however
+    many messages the batch holds (a worker drafts 32 at a time)."""
+
+    subscriptions: dict[int, list[dict[str, Any]]]
+    cases: dict[int, list[dict[str, Any]]]
+    timelines: dict[int, list[dict[str, Any]]]
+    contact_times: dict[int, list[datetime]]  # inbound messages and calls since `since`
+    since: datetime
+    sentiments: dict[int, tuple[str, ...]]  # latest inbound message first
+
+    def contacts_since(self, customer_id: int, since: datetime) -> int:
+        if since < self.since:
+            raise ValueError("contacts were read from a later time")
+        return sum(1 for at in self.contact_times.get(customer_id, ()) if at >= since)
+
+
+def read_records(
+    session: Session,
+    customer_ids: Sequence[int],
+    settings: Settings,
+    now: datetime,
+    *,
+    contact_days: int | None = None,
+) -> CustomerRecords:
+    ids = sorted(set(customer_ids))
+    days = max(settings.churn.repeat_contact_days, contact_days or settings.actions.contact_days)
+    since = now - timedelta(days=days)
+    contact_times: dict[int, list[datetime]] = {i: [] for i in ids}
+    sentiments: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        for customer_id, at in session.execute(
+            select(Message.customer_id, Message.received_at).where(
+                Message.customer_id.in_(ids),
+                Message.direction == "in",
+                Message.received_at >= since,
+            )
+        ):
+            contact_times[customer_id].append(at)
+        for customer_id, at in session.execute(
+            select(Interaction.customer_id, Interaction.at).where(
+                Interaction.customer_id.in_(ids),
+                Interaction.direction == "in",
+                Interaction.at >= since,
+            )
+        ):
+            contact_times[customer_id].append(at)
+        run = max(settings.churn.negative_sentiment_run, 1)
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=Message.customer_id,
+                order_by=(Message.received_at.desc(), Message.id.desc()),
+            )
+            .label("rank")
         )
-    ]
+        latest = (
+            select(Message.customer_id, Message.classification, rank)
+            .where(Message.customer_id.in_(ids), Message.direction == "in")
+            .subquery()
+        )
+        for customer_id, classification, _ in session.execute(
+            select(latest).where(latest.c.rank <= run).order_by(latest.c.rank)
+        ):
+            sentiment = (classification or {}).get("sentiment")
+            label = sentiment.get("label") if isinstance(sentiment, dict) else sentiment
+            sentiments[customer_id].append(str(label or ""))
+    return CustomerRecords(
+        subscriptions=subscriptions_by_customer(session, ids),
+        cases=cases_by_customer(session, ids),
+        timelines=timelines(session, ids, limit=100),
+        contact_times=contact_times,
+        since=since,
+        sentiments={i: tuple(found) for i, found in sentiments.items()},
+    )
 
 
 def churn_signals(
-    session: Session,
     customer: Customer,
     message: Message | None,
-    subscriptions: list[dict[str, Any]],
-    cases: list[dict[str, Any]],
+    records: CustomerRecords,
     settings: Settings,
     now: datetime,
 ) -> ChurnSignals:
+    subscriptions = records.subscriptions[customer.id]
+    cases = records.cases[customer.id]
     since = now - timedelta(days=settings.churn.repeat_contact_days)
-    messages = session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(
-            Message.customer_id == customer.id,
-            Message.direction == "in",
-            Message.received_at >= since,
-        )
-    )
-    calls = session.scalar(
-        select(func.count())
-        .select_from(Interaction)
-        .where(
-            Interaction.customer_id == customer.id,
-            Interaction.direction == "in",
-            Interaction.at >= since,
-        )
-    )
-    sentiments = []
-    for classification in session.scalars(
-        select(Message.classification)
-        .where(Message.customer_id == customer.id, Message.direction == "in")
-        .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(max(settings.churn.negative_sentiment_run, 1))
-    ):
-        sentiment = (classification or {}).get("sentiment")
-        label = sentiment.get("label") if isinstance(sentiment, dict) else sentiment
-        sentiments.append(str(label or ""))
     live = [s["contract_end"] for s in subscriptions if s["status"] in LIVE]
     return ChurnSignals(
         intent=message.intent if message else None,
         text=f"{message.subject}\n{message.new_text or message.text}" if message else "",
-        contacts_in_window=(messages or 0) + (calls or 0),
-        sentiments=tuple(sentiments),
+        contacts_in_window=records.contacts_since(customer.id, since),
+        sentiments=records.sentiments[customer.id],
         contract_ends=tuple(live if subscriptions else [customer.contract_end]),
         open_case_categories=tuple(c["category"] for c in cases if c["status"] == "open"),
     )
@@ -202,16 +304,22 @@ def load_context(
     settings: Settings,
     now: datetime,
     fallback_name: str = "",
+    records: CustomerRecords | None = None,
 ) -> CustomerContext:
-    """Everything drafting needs about who writes, churn assessed against this message."""
+    """Everything drafting needs about who writes, churn assessed against this message.
+
+    `records` is the batch's read_records (which must include this customer); without it the
+    customer's records are read now."""
     if customer is None:
         return build_context(None, fallback_name)
-    subscriptions = subscriptions_of(session, customer.id)
-    cases = cases_of(session, customer.id)
-    signals = churn_signals(session, customer, message, subscriptions, cases, settings, now)
+    if records is None or customer.id not in records.subscriptions:
+        records = read_records(session, [customer.id], settings, now)
+    subscriptions = records.subscriptions[customer.id]
+    cases = records.cases[customer.id]
+    signals = churn_signals(customer, message, records, settings, now)
     churn = assess_churn(signals, settings.churn, now.date())
     recent = recent_per_channel(
-        timeline(session, customer.id, limit=100), settings.customers.timeline_per_channel
+        records.timelines[customer.id], settings.customers.timeline_per_channel
     )
     return build_context(
         customer,

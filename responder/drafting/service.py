@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from responder.content import live_templates
 from responder.customers.context import CustomerContext
-from responder.customers.view import load_context
+from responder.customers.view import CustomerRecords, load_context, read_records
 from responder.db.models import (
     Customer,
     Draft,
-    Interaction,
     Message,
     ReviewAction,
     StaffUser,
@@ -67,31 +66,18 @@ def gather_facts(
     message: Message,
     context: CustomerContext,
     contact_days: int | None = None,
+    records: CustomerRecords | None = None,
 ) -> DraftFacts:
     classification = message.classification or {}
     contacts, open_cases = 1, 0
     if message.customer_id is not None:
         days = rt.settings.actions.contact_days if contact_days is None else contact_days
-        since = utcnow() - timedelta(days=days)
-        contacts = int(
-            session.scalar(
-                select(func.count(Message.id)).where(
-                    Message.customer_id == message.customer_id,
-                    Message.direction == "in",
-                    Message.received_at >= since,
-                )
+        now = utcnow()
+        if records is None or message.customer_id not in records.contact_times:
+            records = read_records(
+                session, [message.customer_id], rt.settings, now, contact_days=days
             )
-            or 0
-        ) + int(
-            session.scalar(
-                select(func.count(Interaction.id)).where(
-                    Interaction.customer_id == message.customer_id,
-                    Interaction.direction == "in",
-                    Interaction.at >= since,
-                )
-            )
-            or 0
-        )
+        contacts = records.contacts_since(message.customer_id, now - timedelta(days=days))
         known_cases = getattr(context, "open_cases", None)
         open_cases = (
             len(known_cases)
@@ -138,15 +124,20 @@ def make_draft(
     chosen_action: str | None = None,
     created_by_id: int | None = None,
     rules: CurrentRules | None = None,
+    records: CustomerRecords | None = None,
 ) -> Draft:
     """Render a draft for this message and record everything that produced it.
+
+    `records` is what read_records read for the batch's customers (else read now).
 
     The tone and action rules are the supervisors' live version (else config.toml's)."""
     drafting = rt.settings.drafting
     rules = rules or current_rules(session, rt.settings)
     customer = session.get(Customer, message.customer_id) if message.customer_id else None
-    context = load_context(session, customer, message, rt.settings, utcnow(), message.sender_name)
-    facts = gather_facts(session, rt, message, context, rules.actions.contact_days)
+    context = load_context(
+        session, customer, message, rt.settings, utcnow(), message.sender_name, records
+    )
+    facts = gather_facts(session, rt, message, context, rules.actions.contact_days, records)
     tone = choose_tone(
         rules.tone.rules, rules.tone.default, tier=facts.tier, sentiment=facts.sentiment
     )

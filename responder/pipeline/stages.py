@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from responder.channels.delivery import (
     DeliveryHeld,
@@ -29,12 +29,13 @@ from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
 from responder.config import PipelineSettings
 from responder.conversations import (
-    customer_wrote_again,
     find_or_start_new,
     mark_waiting_drafts_stale,
+    written_again,
 )
 from responder.customers.context import resolve_email_sender
 from responder.customers.resolve import find_customers
+from responder.customers.view import read_records
 from responder.db.models import (
     Attachment,
     Channel,
@@ -100,6 +101,9 @@ def parse_limits(pipeline: PipelineSettings) -> ParseLimits:
     )
 
 
+Row = TypeVar("Row", Channel, Customer)
+
+
 def _load_batch(session: Session, ids: Sequence[int], state: State) -> list[Message]:
     """The batch's messages still in `state`, in id order.
 
@@ -113,6 +117,22 @@ def _load_batch(session: Session, ids: Sequence[int], state: State) -> list[Mess
             .with_for_update()
         )
     )
+
+
+def _read_batch(session: Session, ids: Sequence[int], state: State) -> list[Message]:
+    """The batch's messages in `state`, unlocked, for the model work done before writing."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.id.in_(list(ids)), Message.state == state)
+            .order_by(Message.id)
+        )
+    )
+
+
+def _by_id(session: Session, model: type[Row], ids: set[int]) -> dict[int, Row]:
+    """Rows of one table for a batch, in one query."""
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
 
 
 def _move(message: Message, state: State, reason: str = "") -> None:
@@ -135,12 +155,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
     """Parse the batch, then look up its senders and our own reply headers in one query each."""
     with transaction(rt.factory) as session:
         messages = _load_batch(session, ids, State.RECEIVED)
-        channels = {
-            c.id: c
-            for c in session.scalars(
-                select(Channel).where(Channel.id.in_({m.channel_id for m in messages}))
-            )
-        }
+        channels = _by_id(session, Channel, {m.channel_id for m in messages})
         emails: list[tuple[Message, Channel, str | None]] = []
         for message in messages:
             channel = channels[message.channel_id]
@@ -261,7 +276,7 @@ def classification_text(message: Message) -> str:
 
 def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
     with rt.factory() as session:
-        rows = [m for m in (session.get(Message, i) for i in ids) if m and m.state == State.PARSED]
+        rows = _read_batch(session, ids, State.PARSED)
     if not rows:
         return
     texts = [classification_text(m) for m in rows]
@@ -290,9 +305,7 @@ def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
 
 def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
     with rt.factory() as session:
-        rows = [
-            m for m in (session.get(Message, i) for i in ids) if m and m.state == State.CLASSIFIED
-        ]
+        rows = _read_batch(session, ids, State.CLASSIFIED)
         if not rows:
             return
         vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
@@ -304,6 +317,24 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
     with transaction(rt.factory) as session:
         batch = _load_batch(session, list(computed), State.CLASSIFIED)
         drafted = current_drafts(session, [m.id for m in batch])
+        to_draft = [m for m in batch if m.id not in drafted]
+        customer_ids = {m.customer_id for m in to_draft if m.customer_id}
+        # In the identity map for make_draft's session.get, identities loaded with them.
+        list(
+            session.scalars(
+                select(Customer)
+                .where(Customer.id.in_(customer_ids))
+                .options(selectinload(Customer.identities))
+            )
+        )
+        records = read_records(
+            session,
+            sorted(customer_ids),
+            rt.settings,
+            utcnow(),
+            contact_days=rules.actions.contact_days,
+        )
+        stale = written_again(session, to_draft)
         for current in batch:
             vector, entities = computed[current.id]
             if current.id not in drafted:
@@ -316,8 +347,9 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     templates=templates,
                     entities=entities,
                     rules=rules,
+                    records=records,
                 )
-                draft.stale = customer_wrote_again(session, current)
+                draft.stale = current.id in stale
                 session.add(draft)
             _move(current, State.DRAFTED)
 
@@ -330,12 +362,14 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
     with transaction(rt.factory) as session:
         batch = _load_batch(session, ids, State.DRAFTED)
         drafts = current_drafts(session, [m.id for m in batch])
+        channels = _by_id(session, Channel, {m.channel_id for m in batch})
+        customers = _by_id(session, Customer, {m.customer_id for m in batch if m.customer_id})
         for message in batch:
             message_id = message.id
             _move(message, State.IN_REVIEW)
-            channel = session.get(Channel, message.channel_id)
+            channel = channels.get(message.channel_id)
             draft = drafts.get(message_id)
-            customer = session.get(Customer, message.customer_id) if message.customer_id else None
+            customer = customers.get(message.customer_id) if message.customer_id else None
             message.urgency = urgency_of(message.classification or {})
             message.customer_tier = customer.tier if customer else ""
             message.due_at = due_at(
