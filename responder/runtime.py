@@ -56,6 +56,7 @@ class Runtime:
             settings.models.batch_size,
             backend=settings.models.backend,
             cache_dir=settings.path(settings.models.cache_dir),
+            threads=settings.models.threads,
         )
         self._lock = threading.Lock()
         self._train_lock = threading.Lock()

@@ -41,6 +41,7 @@ class Embedder:
         batch_size: int = 32,
         backend: str = "torch",
         cache_dir: Path | str = "var/models",
+        threads: int = 0,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r}; use one of {BACKENDS}")
@@ -49,6 +50,7 @@ class Embedder:
         self.batch_size = batch_size
         self.backend = backend
         self.cache_dir = Path(cache_dir)
+        self.threads = threads
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_size = 50_000
@@ -59,8 +61,12 @@ class Embedder:
         if self.backend == "onnx-int8":
             from responder.classify.onnx_encoder import OnnxEncoder
 
-            return OnnxEncoder(self.model_path, self.cache_dir)
+            return OnnxEncoder(self.model_path, self.cache_dir, threads=self.threads)
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
 
         return SentenceTransformer(self.model_path, device=self.device)
 
