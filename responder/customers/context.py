@@ -86,10 +86,16 @@ def find_customer_by_email(session: Session, address: str) -> Customer | None:
 
 
 def resolve_email_sender(
-    session: Session, address: str, display_name: str, known: Customer | None = None
+    session: Session,
+    address: str,
+    display_name: str,
+    known: Customer | None = None,
+    looked_up: bool = False,
 ) -> Customer:
     """The known customer for this address, or a new provisional one so history is kept."""
-    return resolve_identity(session, "email", address, display_name, known=known)
+    return resolve_identity(
+        session, "email", address, display_name, known=known, looked_up=looked_up
+    )
 
 
 def build_context(

@@ -98,14 +98,16 @@ def resolve_identity(
     *,
     region: str | None = None,
     known: Customer | None = None,
+    looked_up: bool = False,
 ) -> Customer:
     """The customer with this identity, or a new provisional one holding it.
 
-    `known` is the customer a batch look-up (find_customers) already found for this identity.
+    `known` is the customer a batch look-up (find_customers) already found for this identity;
+    with `looked_up`, that look-up found none, so there is nothing to search for again.
     Two workers meeting the same new sender at once: the unique (kind, value) lets one win;
     the other rolls back its savepoint and takes the winner's customer.
     """
-    found = known or find_customer(session, kind, value, region)
+    found = known if looked_up else known or find_customer(session, kind, value, region)
     if found is not None:
         return found
     key = identity_key(kind, value, region)

@@ -13,7 +13,7 @@ Contract with the customer view and the classifiers (read defensively, all optio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -231,20 +231,6 @@ def make_draft(
 def message_text(message: Message) -> str:
     """The text entities are read from: the subject and what the customer newly wrote."""
     return f"{message.subject}\n{message.new_text or message.text}"
-
-
-def draft_messages(
-    rt: Runtime, session: Session, messages: Sequence[Message], vectors: np.ndarray
-) -> list[Draft]:
-    """Drafts for a batch: entities in one nlp.pipe pass, templates and index read once."""
-    index = rt.snippet_index(session)
-    templates = template_refs(session)
-    rules = current_rules(session, rt.settings)
-    found = rt.entity_extractor.extract_many([message_text(m) for m in messages])
-    return [
-        make_draft(rt, session, m, v, index=index, templates=templates, entities=e, rules=rules)
-        for m, v, e in zip(messages, vectors, found, strict=True)
-    ]
 
 
 def pick_action(

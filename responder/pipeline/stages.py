@@ -9,7 +9,7 @@ it was, and a failure makes the worker run the batch again one message at a time
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, overload
@@ -236,7 +236,7 @@ def _route_parsed(
     message: Message,
     channel: Channel,
     reason: str | None,
-    known: Mapping[str, Customer],
+    known: dict[str, Customer],
     cap: BatchSenderCap,
 ) -> None:
     """Ignore it (guard, loop, cap) or attach it to its customer and conversation."""
@@ -249,8 +249,13 @@ def _route_parsed(
         return
     cap.counts(message)
     customer = resolve_email_sender(
-        session, message.sender_address, message.sender_name, known.get(message.sender_address)
+        session,
+        message.sender_address,
+        message.sender_name,
+        known.get(message.sender_address),
+        looked_up=True,
     )
+    known[message.sender_address] = customer  # the batch's next message from them finds it
     message.customer_id = customer.id
     conversation, started = find_or_start_new(
         session,
