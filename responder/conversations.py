@@ -95,11 +95,14 @@ def find_or_start_new(
     thread_key: str,
     now: datetime,
     window: timedelta = SUBJECT_WINDOW,
+    customer_is_new: bool = False,
 ) -> tuple[Conversation, bool]:
-    """The conversation, and whether it was started now (then nothing else waits in it)."""
-    conversation = by_headers(session, header_ids) or by_subject(
-        session, channel_id, customer_id, subject_key, now, window
-    )
+    """The conversation, and whether it was started now (then nothing else waits in it).
+
+    A customer created for this message has no conversation a subject could match."""
+    conversation = by_headers(session, header_ids)
+    if conversation is None and not customer_is_new:
+        conversation = by_subject(session, channel_id, customer_id, subject_key, now, window)
     if conversation is None:
         conversation = Conversation(
             channel_id=channel_id,

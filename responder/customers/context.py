@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from responder.customers.churn import ChurnRisk
-from responder.customers.resolve import find_customer, resolve_identity
+from responder.customers.resolve import find_customer
 from responder.db.models import Customer
 
 
@@ -83,19 +83,6 @@ def first_name(name: str) -> str:
 
 def find_customer_by_email(session: Session, address: str) -> Customer | None:
     return find_customer(session, "email", address)
-
-
-def resolve_email_sender(
-    session: Session,
-    address: str,
-    display_name: str,
-    known: Customer | None = None,
-    looked_up: bool = False,
-) -> Customer:
-    """The known customer for this address, or a new provisional one so history is kept."""
-    return resolve_identity(
-        session, "email", address, display_name, known=known, looked_up=looked_up
-    )
 
 
 def build_context(

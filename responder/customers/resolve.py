@@ -100,7 +100,24 @@ def resolve_identity(
     known: Customer | None = None,
     looked_up: bool = False,
 ) -> Customer:
-    """The customer with this identity, or a new provisional one holding it.
+    """The customer with this identity, or a new provisional one holding it."""
+    return resolve_or_create(
+        session, kind, value, display_name, region=region, known=known, looked_up=looked_up
+    )[0]
+
+
+def resolve_or_create(
+    session: Session,
+    kind: str,
+    value: str,
+    display_name: str = "",
+    *,
+    region: str | None = None,
+    known: Customer | None = None,
+    looked_up: bool = False,
+) -> tuple[Customer, bool]:
+    """The customer with this identity, and whether it was created now (a new customer has
+    no history to look through yet).
 
     `known` is the customer a batch look-up (find_customers) already found for this identity;
     with `looked_up`, that look-up found none, so there is nothing to search for again.
@@ -109,23 +126,20 @@ def resolve_identity(
     """
     found = known if looked_up else known or find_customer(session, kind, value, region)
     if found is not None:
-        return found
+        return found, False
     key = identity_key(kind, value, region)
     try:
         with session.begin_nested():
             customer = Customer(name=display_name or value, provisional=True)
+            if key is not None:
+                customer.identities.append(
+                    CustomerIdentity(kind=key[0], value=key[1], display=value)
+                )
             session.add(customer)
             session.flush()
-            if key is not None:
-                session.add(
-                    CustomerIdentity(
-                        customer_id=customer.id, kind=key[0], value=key[1], display=value
-                    )
-                )
-                session.flush()
     except IntegrityError:
         found = find_customer(session, kind, value, region)
         if found is None:
             raise
-        return found
-    return customer
+        return found, False
+    return customer, True

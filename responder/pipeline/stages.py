@@ -33,8 +33,7 @@ from responder.conversations import (
     mark_waiting_drafts_stale,
     written_again,
 )
-from responder.customers.context import resolve_email_sender
-from responder.customers.resolve import find_customers
+from responder.customers.resolve import find_customers, resolve_or_create
 from responder.customers.view import read_records
 from responder.db.models import (
     Attachment,
@@ -248,11 +247,12 @@ def _route_parsed(
         _move(message, State.IGNORED, reason)
         return
     cap.counts(message)
-    customer = resolve_email_sender(
+    customer, new_customer = resolve_or_create(
         session,
+        "email",
         message.sender_address,
         message.sender_name,
-        known.get(message.sender_address),
+        known=known.get(message.sender_address),
         looked_up=True,
     )
     known[message.sender_address] = customer  # the batch's next message from them finds it
@@ -265,6 +265,7 @@ def _route_parsed(
         subject_key=storable(normalise_subject(message.subject), 500),
         thread_key=message.message_id_header or "",
         now=message.received_at,
+        customer_is_new=new_customer,
     )
     message.conversation_id = conversation.id
     if not started:
@@ -324,8 +325,9 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         drafted = current_drafts(session, [m.id for m in batch])
         to_draft = [m for m in batch if m.id not in drafted]
         customer_ids = {m.customer_id for m in to_draft if m.customer_id}
-        # In the identity map for make_draft's session.get, identities loaded with them.
-        list(
+        # Held here so they stay in the identity map for make_draft's session.get (it keeps
+        # only weak references), with their identities loaded.
+        customers = list(
             session.scalars(
                 select(Customer)
                 .where(Customer.id.in_(customer_ids))
@@ -357,6 +359,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 draft.stale = current.id in stale
                 session.add(draft)
             _move(current, State.DRAFTED)
+        del customers
 
 
 # -- route ---------------------------------------------------------------------------------------
