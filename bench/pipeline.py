@@ -1,17 +1,23 @@
 """Pipeline throughput against the models' own ceiling, the int8 encoder against fp32.
 
-2,000 email-length messages (variations of the demo emails, bench/corpus.py) are stored raw,
-then one worker takes them to a draft in the review queue. In the same run:
-- ceiling: the models the pipeline runs, alone, on the same texts at the same batch size;
-- fp32: the sentence-transformers PyTorch fp32 encoder alone on the same texts;
+2,000 email-length messages (variations of the demo emails, bench/corpus.py) are stored raw in
+a throw-away PostgreSQL, then worker processes (one per core, each with its models loaded and
+its share of the cores' threads, as `responder worker` processes on a worker machine) take them
+to a draft in the review queue. In the same run:
+- ceiling: the models the pipeline runs, alone, in as many processes with as many threads, on
+  the same texts at the same batch size;
+- fp32: the sentence-transformers PyTorch fp32 encoder alone on the same texts, one process
+  using every core (the plain model the issue measures against);
 - Banking77 accuracy (logistic regression on frozen embeddings) for the pipeline's encoder and
   for fp32 (data: ../shared/data/banking77, see its SOURCE.md; CC BY 4.0, Casanueva et al. 2020).
 
 Environment: BENCH_MESSAGES (default 2000), BENCH_BACKEND (default onnx-int8),
-BENCH_DATABASE_URL (default a fresh SQLite file), BENCH_CONCURRENCY (worker threads, default 1),
-BENCH_SKIP_BANKING77=1.
-CPU seconds (all threads of the process) are printed beside wall time: on a shared machine
-they are the figures that say what a core does.
+BENCH_PROCESSES (default one per core), BENCH_THREADS (model threads per process, default
+cores / processes), BENCH_CONCURRENCY (worker threads per process, default 1),
+BENCH_DATABASE=sqlite (a fresh SQLite file instead of PostgreSQL) or BENCH_DATABASE_URL,
+BENCH_PROFILE=FILE (a cProfile of the first process's worker), BENCH_SKIP_BANKING77=1.
+CPU seconds (all worker processes) are printed beside wall time: on a shared machine they are
+the figures that say what a core does.
 """
 
 from __future__ import annotations
@@ -248,6 +254,10 @@ def main() -> None:
             classification_text(m)
             for m in session.scalars(select(Message).where(Message.direction == "in"))
         ]
+    database = rt.engine.dialect.name
+    rt.engine.dispose()
+    if cluster is not None:  # stopped first: its background writes would slow the baseline
+        cluster.cleanup()
     batch = settings.pipeline.batch_size
     # The plain model the issue measures against: PyTorch fp32, one process, every core.
     fp32 = Embedder(settings.models.embedding_path, batch_size=settings.models.batch_size)
@@ -260,7 +270,7 @@ def main() -> None:
     print(f"processes: {processes}")
     print(f"threads_per_process: {threads}")
     print(f"concurrency: {concurrency}")
-    print(f"database: {rt.engine.dialect.name}")
+    print(f"database: {database}")
     print(f"words_per_message: {np.mean([len(t.split()) for t in texts]):.0f}")
     print(f"pipeline_seconds: {pipeline_seconds:.1f}")
     print(f"messages_per_second: {mps:.1f}")
@@ -288,9 +298,6 @@ def main() -> None:
         )
         print(f"banking77_accuracy_pipeline_encoder: {banking77_accuracy(pipeline_encoder):.4f}")
         print(f"banking77_accuracy_fp32: {banking77_accuracy(fresh(fp32)):.4f}")
-    rt.engine.dispose()
-    if cluster is not None:
-        cluster.cleanup()
     shutil.rmtree(folder, ignore_errors=True)
 
 
