@@ -91,19 +91,10 @@ def find_customers(
 
 
 def resolve_identity(
-    session: Session,
-    kind: str,
-    value: str,
-    display_name: str = "",
-    *,
-    region: str | None = None,
-    known: Customer | None = None,
-    looked_up: bool = False,
+    session: Session, kind: str, value: str, display_name: str = "", *, region: str | None = None
 ) -> Customer:
     """The customer with this identity, or a new provisional one holding it."""
-    return resolve_or_create(
-        session, kind, value, display_name, region=region, known=known, looked_up=looked_up
-    )[0]
+    return resolve_or_create(session, kind, value, display_name, region=region)[0]
 
 
 def resolve_or_create(

@@ -75,6 +75,16 @@ def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
     }
 
 
+def _newest_first(owner: Any, at: Any, row_id: Any) -> Any:
+    """Each row's place among its customer's rows, newest first: `rank <= n` keeps every
+    customer's n newest in one query."""
+    return (
+        func.row_number()
+        .over(partition_by=owner, order_by=(at.desc(), row_id.desc()))
+        .label("rank")
+    )
+
+
 def timelines(
     session: Session, customer_ids: Sequence[int], limit: int = 200
 ) -> dict[int, list[dict[str, Any]]]:
@@ -83,14 +93,7 @@ def timelines(
     entries: dict[int, list[tuple[datetime, dict[str, Any]]]] = {i: [] for i in customer_ids}
     if not customer_ids:
         return {}
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=Message.customer_id,
-            order_by=(Message.received_at.desc(), Message.id.desc()),
-        )
-        .label("rank")
-    )
+    rank = _newest_first(Message.customer_id, Message.received_at, Message.id)
     newest = select(Message.id, rank).where(Message.customer_id.in_(list(customer_ids))).subquery()
     for message, kind, channel_name in session.execute(
         select(Message, Channel.kind, Channel.name)
@@ -99,14 +102,7 @@ def timelines(
         .where(newest.c.rank <= limit)
     ).tuples():
         entries[message.customer_id].append(_message_entry(message, kind, channel_name))
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=Interaction.customer_id,
-            order_by=(Interaction.at.desc(), Interaction.id.desc()),
-        )
-        .label("rank")
-    )
+    rank = _newest_first(Interaction.customer_id, Interaction.at, Interaction.id)
     newest = (
         select(Interaction.id, rank)
         .where(Interaction.customer_id.in_(list(customer_ids)))
@@ -230,31 +226,17 @@ def read_records(
     contact_times: dict[int, list[datetime]] = {i: [] for i in ids}
     sentiments: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
-        for customer_id, at in session.execute(
-            select(Message.customer_id, Message.received_at).where(
-                Message.customer_id.in_(ids),
-                Message.direction == "in",
-                Message.received_at >= since,
-            )
+        # Contacts: inbound messages on every channel and inbound calls (imported interactions).
+        for owner, at, direction in (
+            (Message.customer_id, Message.received_at, Message.direction),
+            (Interaction.customer_id, Interaction.at, Interaction.direction),
         ):
-            contact_times[customer_id].append(at)
-        for customer_id, at in session.execute(
-            select(Interaction.customer_id, Interaction.at).where(
-                Interaction.customer_id.in_(ids),
-                Interaction.direction == "in",
-                Interaction.at >= since,
-            )
-        ):
-            contact_times[customer_id].append(at)
+            for customer_id, moment in session.execute(
+                select(owner, at).where(owner.in_(ids), direction == "in", at >= since)
+            ):
+                contact_times[customer_id].append(moment)
         run = max(settings.churn.negative_sentiment_run, 1)
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=Message.customer_id,
-                order_by=(Message.received_at.desc(), Message.id.desc()),
-            )
-            .label("rank")
-        )
+        rank = _newest_first(Message.customer_id, Message.received_at, Message.id)
         latest = (
             select(Message.customer_id, Message.classification, rank)
             .where(Message.customer_id.in_(ids), Message.direction == "in")
