@@ -73,6 +73,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from responder.bootstrap import pollers, prepare, start_imap_watchers
+    from responder.pipeline.notify import start_work_listener
     from responder.pipeline.worker import Worker
     from responder.web.serve import serve_web, web_processes
 
@@ -82,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
     thread.start()
     start_imap_watchers(rt, worker.stop_event, on_stored=worker.wake)
+    start_work_listener(rt.engine, worker.wake, worker.stop_event)  # webhooks, approvals
     host = args.host or settings.web.host
     port = args.port or settings.web.port
     processes = web_processes(settings)

@@ -28,6 +28,7 @@ from responder.db.models import (
 )
 from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
+from responder.pipeline.notify import announce_work
 from responder.pipeline.states import RETRYABLE_STATES, State
 
 EMAIL_KINDS = frozenset({"maildir", "imap"})
@@ -227,6 +228,7 @@ def approve(
         )
     )
     audit(session, _actor(user), f"draft.{action}", "message", message_id, draft=draft.version)
+    announce_work(session)  # the send stage: out now, not after a worker's idle wait
     return item
 
 
@@ -277,6 +279,7 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
     message.attempts = 0
     message.next_attempt_at = None
     message.version += 1
+    announce_work(session)
     audit(session, actor, "message.retry", "message", message_id)
     return message
 

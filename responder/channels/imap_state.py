@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.db.models import ImapFlagJob, ImapFolder, Message, utcnow
 from responder.db.session import transaction
 from responder.mail.parse import message_id_of
+from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 KEY_PREFIX = "imap:"
@@ -168,6 +169,8 @@ class FolderState:
                 )
                 session.flush()
                 stored += 1
+            if stored:
+                announce_work(session)
         return stored
 
     def _known(self, session: Session, key: str, message_id: str | None) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from responder.db.models import Channel, Message
 from responder.db.session import transaction
+from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class MaildirSource:
                         state=State.RECEIVED,
                     )
                 )
+                announce_work(session)
         except IntegrityError:
             return False
         return True

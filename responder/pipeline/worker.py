@@ -18,6 +18,7 @@ from responder.db.models import Message, utcnow
 from responder.db.outage import database_unavailable, first_line
 from responder.db.session import transaction
 from responder.ops.metrics import POLLERS, STAGE_FAILURES, STAGE_MESSAGES, STAGE_SECONDS
+from responder.pipeline.notify import start_work_listener
 from responder.pipeline.queue import claim_batch, release, release_all, release_worker, renew
 from responder.pipeline.stages import STAGES, Stage
 from responder.pipeline.states import WORK_STATES, State
@@ -237,6 +238,13 @@ def run_workers(
     ]
     for thread in threads:
         thread.start()
+    if not once:
+
+        def wake_all() -> None:
+            for worker in workers:
+                worker.wake()
+
+        start_work_listener(rt.engine, wake_all, workers[0].stop_event)
     for thread in threads:
         while thread.is_alive():  # join with a timeout so signal handlers run promptly
             thread.join(timeout=0.5)

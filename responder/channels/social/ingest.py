@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
 from responder.db.session import transaction
+from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def _store_message(session: Session, dm: InboundDM) -> bool:
             )
     except IntegrityError:
         return False
+    announce_work(session)
     return True
 
 
