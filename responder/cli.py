@@ -83,7 +83,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
     thread.start()
     start_imap_watchers(rt, worker.stop_event, on_stored=worker.wake)
-    start_work_listener(rt.engine, worker.wake, worker.stop_event)  # webhooks, approvals
+    start_work_listener(  # webhooks and approvals in the web processes
+        rt.engine, worker.wake, worker.stop_event, listen_url=settings.database.listen_url
+    )
     host = args.host or settings.web.host
     port = args.port or settings.web.port
     processes = web_processes(settings)

@@ -24,6 +24,7 @@ class ConfigError(Exception):
 class DatabaseSettings(msgspec.Struct, forbid_unknown_fields=True):
     url: str = "sqlite:///var/responder.db"
     echo: bool = False
+    listen_url: str = ""
 
 
 class WebSettings(msgspec.Struct, forbid_unknown_fields=True):

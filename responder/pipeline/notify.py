@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,16 @@ def start_work_listener(
     wake: Callable[[], None],
     stop_event: threading.Event,
     *,
+    listen_url: str = "",
     retry_seconds: float = 2.0,
 ) -> threading.Thread | None:
-    """A daemon thread holding one LISTEN connection, calling `wake` for each notification;
-    None on SQLite. A lost connection is retried; on reconnecting it wakes once, in case work
-    was announced while it was away."""
+    """A daemon thread holding one LISTEN connection (to `listen_url`, else the engine's
+    database), calling `wake` for each notification; None on SQLite. A lost connection is
+    retried; on reconnecting it wakes once, in case work was announced while it was away."""
     if engine.dialect.name != "postgresql":
         return None
-    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = make_url(listen_url) if listen_url else engine.url
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     thread = threading.Thread(
         target=_listen,
         args=(conninfo, wake, stop_event, retry_seconds),

@@ -244,7 +244,12 @@ def run_workers(
             for worker in workers:
                 worker.wake()
 
-        start_work_listener(rt.engine, wake_all, workers[0].stop_event)
+        start_work_listener(
+            rt.engine,
+            wake_all,
+            workers[0].stop_event,
+            listen_url=rt.settings.database.listen_url,
+        )
     for thread in threads:
         while thread.is_alive():  # join with a timeout so signal handlers run promptly
             thread.join(timeout=0.5)
