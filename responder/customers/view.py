@@ -219,6 +219,7 @@ def read_records(
     now: datetime,
     *,
     contact_days: int | None = None,
+    timeline_limit: int = 100,
 ) -> CustomerRecords:
     ids = sorted(set(customer_ids))
     days = max(settings.churn.repeat_contact_days, contact_days or settings.actions.contact_days)
@@ -251,7 +252,7 @@ def read_records(
     return CustomerRecords(
         subscriptions=subscriptions_by_customer(session, ids),
         cases=cases_by_customer(session, ids),
-        timelines=timelines(session, ids, limit=100),
+        timelines=timelines(session, ids, limit=timeline_limit),
         contact_times=contact_times,
         since=since,
         sentiments={i: tuple(found) for i, found in sentiments.items()},
@@ -336,8 +337,9 @@ def customer_profile(
     if customer is None:
         return None
     latest = _latest_inbound(session, customer_id)
-    context = load_context(session, customer, latest, settings, now)
-    entries = timeline(session, customer_id)
+    records = read_records(session, [customer_id], settings, now, timeline_limit=200)
+    context = load_context(session, customer, latest, settings, now, records=records)
+    entries = records.timelines[customer_id]
     link = active_link(session, customer_id)
     linked_in = session.scalars(
         select(CustomerLink).where(
@@ -364,7 +366,7 @@ def customer_profile(
         "churn": context.churn.as_dict(),
         "identities": [{"kind": k, "value": v} for k, v in context.identities],
         "subscriptions": list(context.subscriptions),
-        "cases": cases_of(session, customer_id),
+        "cases": records.cases[customer_id],
         "open_cases": list(context.open_cases),
         "timeline": entries,
         "channels": sorted({e["channel"] for e in entries}),

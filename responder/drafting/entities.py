@@ -110,11 +110,9 @@ class EntityExtractor:
         texts together, so texts of like length waste fewer steps (3-7% on emails)."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with self._lock:
-            parsed = list(self.nlp.pipe([texts[i] for i in order], batch_size=self.batch_size))
-        found: list[Doc] = [parsed[0]] * len(texts) if parsed else []
-        for position, doc in zip(order, parsed, strict=True):
-            found[position] = doc
-        return found
+            parsed = self.nlp.pipe([texts[i] for i in order], batch_size=self.batch_size)
+            by_position = dict(zip(order, parsed, strict=True))
+        return [by_position[i] for i in range(len(texts))]
 
     def _from_doc(self, doc: Doc) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {key: [] for key in ENTITY_KEYS}

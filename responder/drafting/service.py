@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from responder.content import live_templates
@@ -30,7 +29,6 @@ from responder.db.models import (
     Message,
     ReviewAction,
     StaffUser,
-    SupportCase,
     utcnow,
 )
 from responder.drafting.compose import TemplateRef, compose_draft
@@ -61,36 +59,18 @@ def _churn(classification: Mapping[str, Any], context: CustomerContext) -> str:
 
 
 def gather_facts(
-    session: Session,
     rt: Runtime,
     message: Message,
     context: CustomerContext,
-    contact_days: int | None = None,
-    records: CustomerRecords | None = None,
+    contact_days: int | None,
+    records: CustomerRecords | None,
 ) -> DraftFacts:
+    """`records` holds the message's customer; None when the message has no customer."""
     classification = message.classification or {}
-    contacts, open_cases = 1, 0
-    if message.customer_id is not None:
+    contacts = 1
+    if records is not None and message.customer_id is not None:
         days = rt.settings.actions.contact_days if contact_days is None else contact_days
-        now = utcnow()
-        if records is None or message.customer_id not in records.contact_times:
-            records = read_records(
-                session, [message.customer_id], rt.settings, now, contact_days=days
-            )
-        contacts = records.contacts_since(message.customer_id, now - timedelta(days=days))
-        known_cases = getattr(context, "open_cases", None)
-        open_cases = (
-            len(known_cases)
-            if known_cases is not None
-            else int(
-                session.scalar(
-                    select(func.count(SupportCase.id)).where(
-                        SupportCase.customer_id == message.customer_id, SupportCase.status == "open"
-                    )
-                )
-                or 0
-            )
-        )
+        contacts = records.contacts_since(message.customer_id, utcnow() - timedelta(days=days))
     return DraftFacts(
         intent=message.intent or "",
         tier=context.tier,
@@ -99,7 +79,7 @@ def gather_facts(
         plan=context.plan,
         addons=tuple(context.addons),
         contacts=max(contacts, 1),
-        open_cases=open_cases,
+        open_cases=len(context.open_cases),
     )
 
 
@@ -128,16 +108,24 @@ def make_draft(
 ) -> Draft:
     """Render a draft for this message and record everything that produced it.
 
-    `records` is what read_records read for the batch's customers (else read now).
+    `records` is what read_records read for the batch's customers (else this customer's are
+    read now, once for the context and the action facts).
 
     The tone and action rules are the supervisors' live version (else config.toml's)."""
     drafting = rt.settings.drafting
     rules = rules or current_rules(session, rt.settings)
     customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    now = utcnow()
+    if customer is None:
+        records = None
+    elif records is None or customer.id not in records.subscriptions:
+        records = read_records(
+            session, [customer.id], rt.settings, now, contact_days=rules.actions.contact_days
+        )
     context = load_context(
-        session, customer, message, rt.settings, utcnow(), message.sender_name, records
+        session, customer, message, rt.settings, now, message.sender_name, records
     )
-    facts = gather_facts(session, rt, message, context, rules.actions.contact_days, records)
+    facts = gather_facts(rt, message, context, rules.actions.contact_days, records)
     tone = choose_tone(
         rules.tone.rules, rules.tone.default, tier=facts.tier, sentiment=facts.sentiment
     )
