@@ -42,14 +42,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import distinct, func, select  # noqa: E402
 
 from bench.corpus import customer_email  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.channels.maildir_source import ensure_channel  # noqa: E402
 from responder.classify.embedder import Embedder  # noqa: E402
 from responder.config import Settings, load_settings  # noqa: E402
-from responder.db.models import Message  # noqa: E402
+from responder.db.models import Draft, Message  # noqa: E402
 from responder.db.session import transaction  # noqa: E402
 from responder.drafting.service import message_text  # noqa: E402
 from responder.pipeline.stages import classification_text  # noqa: E402
@@ -254,6 +254,21 @@ def main() -> None:
             classification_text(m)
             for m in session.scalars(select(Message).where(Message.direction == "in"))
         ]
+        # What the pipeline made, so a faster run can be seen to have done the same work.
+        drafted = session.execute(
+            select(
+                func.count(Draft.id),
+                func.count(Draft.id).filter(Draft.body != ""),
+                func.count(Draft.id).filter(Draft.stale.is_(True)),
+            )
+        ).one()
+        work = session.execute(
+            select(
+                func.count(distinct(Message.conversation_id)),
+                func.count(distinct(Message.customer_id)),
+                func.count(Message.id).filter(Message.intent == "unknown"),
+            ).where(Message.direction == "in")
+        ).one()
     database = rt.engine.dialect.name
     rt.engine.dispose()
     if cluster is not None:  # stopped first: its background writes would slow the baseline
@@ -272,6 +287,12 @@ def main() -> None:
     print(f"concurrency: {concurrency}")
     print(f"database: {database}")
     print(f"words_per_message: {np.mean([len(t.split()) for t in texts]):.0f}")
+    print(f"drafts: {drafted[0]}")
+    print(f"drafts_with_text: {drafted[1]}")
+    print(f"drafts_stale: {drafted[2]}")
+    print(f"conversations: {work[0]}")
+    print(f"customers: {work[1]}")
+    print(f"intent_unknown: {work[2]}")
     print(f"pipeline_seconds: {pipeline_seconds:.1f}")
     print(f"messages_per_second: {mps:.1f}")
     print("ceiling_models: embedding+spacy")

@@ -96,10 +96,13 @@ def find_or_start_new(
     now: datetime,
     window: timedelta = SUBJECT_WINDOW,
     customer_is_new: bool = False,
+    flush: bool = True,
 ) -> tuple[Conversation, bool]:
     """The conversation, and whether it was started now (then nothing else waits in it).
 
-    A customer created for this message has no conversation a subject could match."""
+    A customer created for this message has no conversation a subject could match. Without
+    `flush`, a started conversation is only added (no id yet): the caller links it by
+    `Message.conversation` and the next flush, or the next query's autoflush, inserts it."""
     conversation = by_headers(session, header_ids)
     if conversation is None and not customer_is_new:
         conversation = by_subject(session, channel_id, customer_id, subject_key, now, window)
@@ -113,7 +116,8 @@ def find_or_start_new(
             last_message_at=now,
         )
         session.add(conversation)
-        session.flush()
+        if flush:
+            session.flush()
         return conversation, True
     conversation.last_message_at = max(conversation.last_message_at, now)
     return conversation, False

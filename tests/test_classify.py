@@ -9,13 +9,14 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.bootstrap import pollers, prepare
 from responder.classify.embedder import Embedder
-from responder.classify.message import classification_text
+from responder.classify.message import classification_text, shared_ngrams
 from responder.classify.predict import UNKNOWN, LoadedClassifier
 from responder.classify.service import train_named
 from responder.classify.store import activate, active_examples, active_model
@@ -119,6 +120,31 @@ def test_an_unsure_intent_sends_the_message_to_a_person_without_a_template(
         assert "no template was guessed" in draft.error
     finally:
         rt.engine.dispose()
+
+
+def test_heads_sharing_one_ngram_pass_give_what_each_gives_alone(embedder: Embedder) -> None:
+    texts, labels = zip(*_toy_rows(), strict=True)
+    vectors = embedder.encode(list(texts))
+    topic = fit_head(list(texts), vectors, list(labels))
+    happy = [label == "praise" for label in labels]
+    mood = fit_head(list(texts[::2]), vectors[::2], ["happy" if h else "other" for h in happy[::2]])
+    heads = {
+        "topic": LoadedClassifier(1, "topic", 1, 0.0, topic),
+        "mood": LoadedClassifier(2, "mood", 1, 0.0, mood),
+    }
+    unseen = [
+        "Roaming in Spain is not working, and my bill doubled!",
+        "thanks a lot, zzzqx unseen words here",
+        "",
+    ]
+    unseen_vectors = embedder.encode(unseen)
+    ngrams = shared_ngrams(heads).counts([t.lower() for t in unseen])
+    for loaded in heads.values():
+        alone = loaded.head.predict_proba(unseen, unseen_vectors)
+        shared = loaded.head.predict_proba(unseen, unseen_vectors, ngrams)
+        assert np.allclose(alone, shared, atol=1e-6)
+        alone_labels = [p.label for p in loaded.predict(unseen, unseen_vectors)]
+        assert alone_labels == [p.label for p in loaded.predict(unseen, unseen_vectors, ngrams)]
 
 
 def test_versions_are_kept_and_one_is_active(rt: Runtime, tmp_path: Path) -> None:

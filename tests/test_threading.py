@@ -142,3 +142,41 @@ def test_both_messages_in_one_batch_still_mark_the_older_draft_stale(
     worker.drain()
     assert draft_of(rt, "<first@mail.test>").stale
     assert not draft_of(rt, "<second@mail.test>").stale
+
+
+def test_a_new_senders_messages_in_one_batch_share_one_conversation(
+    rt: Runtime, worker: Worker
+) -> None:
+    newcomer = "Nia Brennan <nia.brennan.new@mail.test>"
+    drop(rt, make_email(sender=newcomer, message_id="<n1@mail.test>", subject="No signal"), "n1")
+    drop(
+        rt,
+        make_email(
+            sender=newcomer,
+            message_id="<n2@mail.test>",
+            subject="And another thing",
+            headers={"In-Reply-To": "<n1@mail.test>"},
+        ),
+        "n2",
+    )
+    drop(rt, make_email(sender=newcomer, message_id="<n3@mail.test>", subject="No signal"), "n3")
+    drop(
+        rt,
+        make_email(
+            sender="Other Person <other.new@mail.test>",
+            message_id="<o1@mail.test>",
+            subject="No signal",
+        ),
+        "o1",
+    )
+    worker.drain()
+    ids = {h: conversation_of(rt, f"<{h}@mail.test>") for h in ("n1", "n2", "n3", "o1")}
+    assert ids["n1"] == ids["n2"] == ids["n3"]
+    assert ids["o1"] != ids["n1"]
+    with rt.factory() as session:
+        customers = session.scalars(
+            select(Message.customer_id).where(
+                Message.message_id_header.in_(["<n1@mail.test>", "<n3@mail.test>"])
+            )
+        ).all()
+        assert len(set(customers)) == 1

@@ -20,6 +20,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
+from responder.classify.ngrams import NgramCounts
+
 KIND = "char+word+embedding/svm/sigmoid-calibrated"
 
 
@@ -45,13 +47,21 @@ class TextHead:
         self._words: TfidfVectorizer | None = None
         self._model: CalibratedClassifierCV | LinearSVC | None = None
 
-    def _features(self, texts: Sequence[str], vectors: np.ndarray) -> sparse.csr_matrix:
+    def vectorizers(self) -> list[TfidfVectorizer]:
+        """The n-gram vectorizers, for `SharedNgrams` across the heads of a pipeline."""
+        words = getattr(self, "_words", None)  # heads stored before word n-grams have none
+        return [v for v in (self._chars, words) if v is not None]
+
+    def _features(
+        self, texts: Sequence[str], vectors: np.ndarray, ngrams: NgramCounts | None = None
+    ) -> sparse.csr_matrix:
         assert self._chars is not None
         lowered = [t.lower() for t in texts]
-        parts = [self._chars.transform(lowered)]
-        words = getattr(self, "_words", None)  # heads stored before word n-grams have none
+        found = ngrams or NgramCounts({})
+        parts = [found.tfidf(self._chars, lowered)]
+        words = getattr(self, "_words", None)
         if words is not None:
-            parts.append(words.transform(lowered) * self.params.word_weight)
+            parts.append(found.tfidf(words, lowered) * self.params.word_weight)
         parts.append(
             sparse.csr_matrix(np.asarray(vectors, dtype=np.float32) * self.params.embedding_weight)
         )
@@ -86,10 +96,13 @@ class TextHead:
         self.classes_ = [str(c) for c in self._model.classes_]
         return self
 
-    def predict_proba(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], vectors: np.ndarray, ngrams: NgramCounts | None = None
+    ) -> np.ndarray:
+        """`ngrams`: the batch's counts from `SharedNgrams.counts` over the lowered texts."""
         if self._model is None:
             raise RuntimeError("the head is not trained")
-        features = self._features(texts, vectors)
+        features = self._features(texts, vectors, ngrams)
         if isinstance(self._model, CalibratedClassifierCV):
             return np.asarray(self._model.predict_proba(features))
         scores = self._model.decision_function(features)

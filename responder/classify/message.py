@@ -1,5 +1,5 @@
-"""Every classifier over a batch of texts in one pass: the embeddings are computed once and
-shared by all heads; the language comes from the detector.
+"""Every classifier over a batch of texts in one pass: the embeddings and the n-gram counts
+are computed once and shared by all heads; the language comes from the detector.
 """
 
 from __future__ import annotations
@@ -11,7 +11,24 @@ from typing import Any
 import numpy as np
 
 from responder.classify.language import DetectedLanguage, LanguageIdentifier
+from responder.classify.ngrams import SharedNgrams
 from responder.classify.predict import UNKNOWN, LoadedClassifier, Prediction
+
+# One union vocabulary per set of active models; a new version makes a new key. Small: a worker
+# holds one set, a few more while supervisors retrain.
+_SHARED: dict[tuple[int, ...], SharedNgrams] = {}
+_SHARED_KEPT = 4
+
+
+def shared_ngrams(classifiers: Mapping[str, LoadedClassifier]) -> SharedNgrams:
+    key = tuple(sorted(c.model_id for c in classifiers.values()))
+    found = _SHARED.get(key)
+    if found is None:
+        found = SharedNgrams([v for c in classifiers.values() for v in c.head.vectorizers()])
+        while len(_SHARED) >= _SHARED_KEPT:
+            _SHARED.pop(next(iter(_SHARED)), None)
+        _SHARED[key] = found
+    return found
 
 
 def classification_text(subject: str, body: str) -> str:
@@ -39,7 +56,8 @@ def classify_texts(
     vectors: np.ndarray,
     intent_threshold: float = 0.0,
 ) -> list[Classification]:
-    per_name = {name: c.predict(texts, vectors) for name, c in classifiers.items()}
+    ngrams = shared_ngrams(classifiers).counts([t.lower() for t in texts])
+    per_name = {name: c.predict(texts, vectors, ngrams) for name, c in classifiers.items()}
     if "intent" in per_name and intent_threshold > 0:
         per_name["intent"] = [
             replace(p, label=UNKNOWN) if p.confidence < intent_threshold else p

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from responder.classify.head import TextHead
+from responder.classify.ngrams import NgramCounts
 
 UNKNOWN = "unknown"
 
@@ -39,11 +40,13 @@ class LoadedClassifier:
     threshold: float
     head: TextHead
 
-    def predict(self, texts: Sequence[str], vectors: np.ndarray) -> list[Prediction]:
+    def predict(
+        self, texts: Sequence[str], vectors: np.ndarray, ngrams: NgramCounts | None = None
+    ) -> list[Prediction]:
         if not len(texts):
             return []
         return predictions_from(
-            self.head.predict_proba(texts, vectors), self.head.classes_, self.threshold
+            self.head.predict_proba(texts, vectors, ngrams), self.head.classes_, self.threshold
         )
 
 

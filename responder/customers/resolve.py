@@ -7,7 +7,7 @@ an agent can later link it to the known customer it belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -95,6 +95,39 @@ def resolve_identity(
 ) -> Customer:
     """The customer with this identity, or a new provisional one holding it."""
     return resolve_or_create(session, kind, value, display_name, region=region)[0]
+
+
+def create_customers(
+    session: Session, kind: str, senders: Mapping[str, str], region: str | None = None
+) -> dict[str, Customer]:
+    """New provisional customers for senders a batch look-up did not find, in one flush (one
+    multi-row INSERT each for customers and identities instead of a savepoint a sender), keyed
+    by the value as given; values that normalise to one identity share one customer.
+
+    Returns {} when another worker created one of them first (the unique identity): the
+    savepoint is rolled back and the caller resolves those senders one at a time.
+    """
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for value in senders:
+        key = identity_key(kind, value, region)
+        if key is not None:
+            by_key.setdefault(key, []).append(value)
+    if not by_key:
+        return {}
+    created: dict[str, Customer] = {}
+    try:
+        with session.begin_nested():
+            for key, values in by_key.items():
+                customer = Customer(name=senders[values[0]] or values[0], provisional=True)
+                customer.identities.append(
+                    CustomerIdentity(kind=key[0], value=key[1], display=values[0])
+                )
+                session.add(customer)
+                created.update(dict.fromkeys(values, customer))
+            session.flush()
+    except IntegrityError:
+        return {}
+    return created
 
 
 def resolve_or_create(

@@ -226,6 +226,9 @@ class Message(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # Set to a conversation started in the same transaction: the flush inserts the batch's new
+    # conversations together and fills conversation_id. Never loaded (read conversation_id).
+    conversation: Mapped[Conversation | None] = relationship(lazy="raise")
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     message_id_header: Mapped[str | None] = mapped_column(String(500), index=True)
     in_reply_to: Mapped[str | None] = mapped_column(String(500))

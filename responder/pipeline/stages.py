@@ -33,7 +33,7 @@ from responder.conversations import (
     mark_waiting_drafts_stale,
     written_again,
 )
-from responder.customers.resolve import find_customers, resolve_or_create
+from responder.customers.resolve import create_customers, find_customers, resolve_or_create
 from responder.customers.view import read_records
 from responder.db.models import (
     Attachment,
@@ -183,10 +183,23 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         cap = BatchSenderCap(
             session, [m for m, _, _ in emails], rt.settings.guard.max_drafts_per_sender_per_hour
         )
+        routed: list[tuple[Message, Channel]] = []
         for message, channel, reason in emails:
             if reason is None and message.message_id_header in ours:
                 reason = "our own reply came back"
-            _route_parsed(session, message, channel, reason, known, cap)
+            reason = _ignore_reason(message, reason, cap)
+            if reason:
+                _move(message, State.IGNORED, reason)
+            else:
+                routed.append((message, channel))
+        unknown = {
+            m.sender_address: m.sender_name for m, _ in routed if m.sender_address not in known
+        }
+        created = create_customers(session, "email", unknown)
+        known.update(created)
+        new_customers = {c.id for c in created.values()}
+        for message, channel in routed:
+            _route_parsed(session, message, channel, known, new_customers)
 
 
 def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail | None:
@@ -230,23 +243,28 @@ def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail
     return parsed
 
 
-def _route_parsed(
-    session: Session,
-    message: Message,
-    channel: Channel,
-    reason: str | None,
-    known: dict[str, Customer],
-    cap: BatchSenderCap,
-) -> None:
-    """Ignore it (guard, loop, cap) or attach it to its customer and conversation."""
+def _ignore_reason(message: Message, reason: str | None, cap: BatchSenderCap) -> str | None:
+    """Why not to draft for it (guard, loop, cap); a message that goes on counts for the cap."""
     if reason is None and not message.sender_address:
         reason = "no sender address to reply to"
     if reason is None:
         reason = cap.reason(message)
-    if reason:
-        _move(message, State.IGNORED, reason)
-        return
-    cap.counts(message)
+    if reason is None:
+        cap.counts(message)
+    return reason
+
+
+def _route_parsed(
+    session: Session,
+    message: Message,
+    channel: Channel,
+    known: dict[str, Customer],
+    new_customers: set[int],
+) -> None:
+    """Attach it to its customer (found or created for the batch) and its conversation.
+
+    `new_customers`: ids created for this batch whose first message is still to come; a new
+    customer has no conversation to look for, their later messages in the batch do."""
     customer, new_customer = resolve_or_create(
         session,
         "email",
@@ -255,6 +273,9 @@ def _route_parsed(
         known=known.get(message.sender_address),
         looked_up=True,
     )
+    if customer.id in new_customers:
+        new_customer = True
+        new_customers.discard(customer.id)
     known[message.sender_address] = customer  # the batch's next message from them finds it
     message.customer_id = customer.id
     conversation, started = find_or_start_new(
@@ -266,9 +287,12 @@ def _route_parsed(
         thread_key=message.message_id_header or "",
         now=message.received_at,
         customer_is_new=new_customer,
+        flush=False,
     )
-    message.conversation_id = conversation.id
-    if not started:
+    if started:  # inserted with the batch's other new conversations
+        message.conversation = conversation
+    else:
+        message.conversation_id = conversation.id
         mark_waiting_drafts_stale(session, conversation.id, message.id)
     _move(message, State.PARSED)
 

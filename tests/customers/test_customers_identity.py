@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from responder.customers.importer import import_csv
 from responder.customers.links import link_customers, suggest_links, unlink_customers
-from responder.customers.resolve import find_customer, resolve_identity
+from responder.customers.resolve import create_customers, find_customer, resolve_identity
 from responder.db.models import AuditEntry, Channel, Conversation, Customer, Message
 from responder.db.session import transaction
 from responder.runtime import Runtime
@@ -114,3 +114,27 @@ def test_likely_matches_are_offered_and_linking_merges_then_unlinking_separates(
             ("alice", "customer.link", str(declan_id)),
             ("bob", "customer.unlink", str(declan_id)),
         ]
+
+
+def test_a_batch_of_new_senders_becomes_customers_at_once_and_a_race_falls_back(
+    rt: Runtime,
+) -> None:
+    with transaction(rt.factory) as session:
+        created = create_customers(
+            session,
+            "email",
+            {"Ann.Lee@Mail.test": "Ann Lee", "ann.lee@mail.test": "", "bo@mail.test": ""},
+        )
+        assert created["Ann.Lee@Mail.test"] is created["ann.lee@mail.test"], "one identity"
+        assert created["Ann.Lee@Mail.test"].name == "Ann Lee"
+        assert created["bo@mail.test"].name == "bo@mail.test"
+        assert all(c.provisional for c in created.values())
+    with transaction(rt.factory) as session:
+        assert find_customer(session, "email", "ANN.LEE@mail.test").name == "Ann Lee"
+        # Another worker created bo@ first: nothing of this batch is kept, the caller resolves
+        # them one at a time, and the session stays usable.
+        assert create_customers(session, "email", {"cy@mail.test": "", "bo@mail.test": ""}) == {}
+        assert find_customer(session, "email", "cy@mail.test") is None
+        assert resolve_identity(session, "email", "cy@mail.test").provisional
+    with transaction(rt.factory) as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 3
