@@ -28,7 +28,12 @@ from responder.classify.store import active_model_ids, load_classifier
 from responder.config import Settings
 from responder.content import live_snippets
 from responder.db.models import ClassifierModel, Snippet
-from responder.db.session import make_engine, make_session_factory, transaction
+from responder.db.session import (
+    make_engine,
+    make_read_factory,
+    make_session_factory,
+    transaction,
+)
 from responder.drafting.entities import EntityExtractor
 from responder.knowledge.retrieve import IndexedSnippet
 
@@ -50,6 +55,7 @@ class Runtime:
             base_dir=settings.path("."),
         )
         self.factory: sessionmaker[Session] = make_session_factory(self.engine)
+        self.read_factory: sessionmaker[Session] = make_read_factory(self.engine)
         self.embedder = embedder or Embedder(
             settings.models.embedding_path,
             settings.models.device,

@@ -197,7 +197,7 @@ def queue_page(
     rt = _rt(request)
     filters = _filters(channel, intent, tier, assignee)
     page_size = rt.settings.queue.page_size
-    with rt.factory() as session:
+    with rt.read_factory() as session:
         items = queue_items(session, limit=page_size, filters=filters, cursor=cursor)
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)

@@ -93,7 +93,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             kind = "cookie"
             if not token:
                 raise NotAuthorizedException("log in first")
-        with rt.factory() as session:
+        with rt.read_factory() as session:
             user = user_for_token(session, token.strip(), kind)
             if user is not None:
                 session.expunge(user)
