@@ -94,3 +94,20 @@ def test_filters_and_counts(rt: Runtime) -> None:
         assert counts["channel"] == {"support": 6}
         unfiltered = queue_counts(session)
         assert unfiltered["total"] == 12
+
+
+def test_each_row_shows_its_latest_draft_version(rt: Runtime) -> None:
+    ids = fill(rt)
+    with transaction(rt.factory) as session:
+        # a later version emptied by an agent; a stale one; one that failed to render
+        session.add(Draft(message_id=ids[0], version=2, body=" \n\t"))
+        session.add(Draft(message_id=ids[1], version=2, body="Hello again", stale=True))
+        session.add(Draft(message_id=ids[2], version=2, body="", error="template failed"))
+    with rt.read_factory() as session:
+        rows = {i["id"]: i for i in queue_items(session)}
+    assert len(rows) == 12, "one row a message, whatever its number of drafts"
+    assert not rows[ids[0]]["has_draft"]
+    assert rows[ids[1]]["has_draft"] and rows[ids[1]]["stale"]
+    assert not rows[ids[2]]["has_draft"] and rows[ids[2]]["draft_error"] == "template failed"
+    assert rows[ids[3]]["has_draft"] and not rows[ids[3]]["stale"]
+    assert rows[ids[3]]["draft_error"] == ""
