@@ -134,11 +134,11 @@ def test_heads_sharing_one_ngram_pass_give_what_each_gives_alone(embedder: Embed
     }
     unseen = [
         "Roaming in Spain is not working, and my bill doubled!",
-        "thanks a lot, zzzqx unseen words here",
+        "THANKS a lot, zzzqx unseen words here",
         "",
     ]
     unseen_vectors = embedder.encode(unseen)
-    ngrams = shared_ngrams(heads).counts([t.lower() for t in unseen])
+    ngrams = shared_ngrams(heads).counts(unseen)
     for loaded in heads.values():
         alone = loaded.head.predict_proba(unseen, unseen_vectors)
         shared = loaded.head.predict_proba(unseen, unseen_vectors, ngrams)

@@ -99,7 +99,7 @@ class TextHead:
     def predict_proba(
         self, texts: Sequence[str], vectors: np.ndarray, ngrams: NgramCounts | None = None
     ) -> np.ndarray:
-        """`ngrams`: the batch's counts from `SharedNgrams.counts` over the lowered texts."""
+        """`ngrams`: the batch's counts from `SharedNgrams.counts` over the same texts."""
         if self._model is None:
             raise RuntimeError("the head is not trained")
         features = self._features(texts, vectors, ngrams)

@@ -56,7 +56,7 @@ def classify_texts(
     vectors: np.ndarray,
     intent_threshold: float = 0.0,
 ) -> list[Classification]:
-    ngrams = shared_ngrams(classifiers).counts([t.lower() for t in texts])
+    ngrams = shared_ngrams(classifiers).counts(texts)
     per_name = {name: c.predict(texts, vectors, ngrams) for name, c in classifiers.items()}
     if "intent" in per_name and intent_threshold > 0:
         per_name["intent"] = [

@@ -67,7 +67,7 @@ class _Group:
 
 
 class SharedNgrams:
-    """Built once for a set of loaded heads' vectorizers; `transform` one batch at a time."""
+    """Built once for a set of loaded heads' vectorizers; `counts` one batch at a time."""
 
     def __init__(self, vectorizers: Sequence[TfidfVectorizer]) -> None:
         groups: dict[tuple, list[TfidfVectorizer]] = {}
@@ -78,10 +78,12 @@ class SharedNgrams:
         self._groups = [_Group(members) for members in groups.values()]
 
     def counts(self, texts: Sequence[str]) -> NgramCounts:
-        """Cut and look up `texts` once for every vectorizer that shares."""
+        """Cut and look up `texts` once for every vectorizer that shares, lowered as a head
+        lowers them before its vectorizers see them."""
+        lowered = [t.lower() for t in texts]
         found: dict[int, sparse.csr_matrix] = {}
         for group in self._groups:
-            counts = sparse.csr_matrix(group.counter.transform(texts))
+            counts = sparse.csr_matrix(group.counter.transform(lowered))
             for vid, columns in group.columns.items():
                 found[vid] = counts[:, columns]
         return NgramCounts(found)

@@ -97,6 +97,17 @@ def resolve_identity(
     return resolve_or_create(session, kind, value, display_name, region=region)[0]
 
 
+def _provisional(
+    session: Session, key: tuple[str, str] | None, value: str, display_name: str
+) -> Customer:
+    """A new customer nobody has confirmed yet, holding the identity it was seen under."""
+    customer = Customer(name=display_name or value, provisional=True)
+    if key is not None:
+        customer.identities.append(CustomerIdentity(kind=key[0], value=key[1], display=value))
+    session.add(customer)
+    return customer
+
+
 def create_customers(
     session: Session, kind: str, senders: Mapping[str, str], region: str | None = None
 ) -> dict[str, Customer]:
@@ -118,11 +129,7 @@ def create_customers(
     try:
         with session.begin_nested():
             for key, values in by_key.items():
-                customer = Customer(name=senders[values[0]] or values[0], provisional=True)
-                customer.identities.append(
-                    CustomerIdentity(kind=key[0], value=key[1], display=values[0])
-                )
-                session.add(customer)
+                customer = _provisional(session, key, values[0], senders[values[0]])
                 created.update(dict.fromkeys(values, customer))
             session.flush()
     except IntegrityError:
@@ -154,12 +161,7 @@ def resolve_or_create(
     key = identity_key(kind, value, region)
     try:
         with session.begin_nested():
-            customer = Customer(name=display_name or value, provisional=True)
-            if key is not None:
-                customer.identities.append(
-                    CustomerIdentity(kind=key[0], value=key[1], display=value)
-                )
-            session.add(customer)
+            customer = _provisional(session, key, value, display_name)
             session.flush()
     except IntegrityError:
         found = find_customer(session, kind, value, region)

@@ -273,9 +273,8 @@ def _route_parsed(
         known=known.get(message.sender_address),
         looked_up=True,
     )
-    if customer.id in new_customers:
-        new_customer = True
-        new_customers.discard(customer.id)
+    new_customer = new_customer or customer.id in new_customers
+    new_customers.discard(customer.id)
     known[message.sender_address] = customer  # the batch's next message from them finds it
     message.customer_id = customer.id
     conversation, started = find_or_start_new(
