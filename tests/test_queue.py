@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from responder.config import QueueSettings
 from responder.db.models import Channel, Customer, Draft, Message
 from responder.db.session import transaction
@@ -111,3 +113,36 @@ def test_each_row_shows_its_latest_draft_version(rt: Runtime) -> None:
     assert not rows[ids[2]]["has_draft"] and rows[ids[2]]["draft_error"] == "template failed"
     assert rows[ids[3]]["has_draft"] and not rows[ids[3]]["stale"]
     assert rows[ids[3]]["draft_error"] == ""
+
+
+def test_cursor_pages_through_drafts_due_at_the_same_time(rt: Runtime) -> None:
+    ids = fill(rt)
+    with transaction(rt.factory) as session:
+        for message in session.scalars(select(Message).where(Message.id.in_(ids))):
+            message.due_at = NOW  # one tie across the whole queue: the id decides the order
+    with rt.factory() as session:
+        seen: list[int] = []
+        cursor = None
+        for _ in range(len(ids)):
+            page = queue_items(session, limit=5, cursor=cursor)
+            if not page:
+                break
+            seen += [i["id"] for i in page]
+            cursor = page[-1]["cursor"]
+        assert seen == sorted(ids)
+
+
+def test_stale_counts_are_shown_while_a_thread_recounts(rt: Runtime) -> None:
+    """The page never waits for a recount once it has counts to show."""
+    fill(rt)
+    cache = CountsCache(ttl_seconds=0.0, background=True)
+    with rt.read_factory() as session:
+        assert queue_counts(session, cache=cache)["total"] == 12
+    with transaction(rt.factory) as session:
+        channel_id = session.scalar(select(Channel.id))
+        session.add(Message(channel_id=channel_id, external_key="new", raw=b"", state="in_review"))
+    with rt.read_factory() as session:
+        assert queue_counts(session, cache=cache)["total"] == 12, "the old counts, at once"
+        cache.wait(timeout=30)
+        assert queue_counts(session, cache=cache)["total"] == 13, "then the recount's"
+    cache.wait(timeout=30)

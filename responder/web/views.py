@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from responder.customers.context import build_context
@@ -29,6 +31,8 @@ from responder.db.models import (
 from responder.pipeline.states import State
 from responder.review import current_draft
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class QueueFilter:
@@ -37,16 +41,17 @@ class QueueFilter:
     tier: str | None = None
     assignee_id: int | None = None
 
-    def conditions(self) -> list[Any]:
-        found: list[Any] = [Message.state == State.IN_REVIEW]
+    def values(self) -> dict[str, Any]:
+        """The active filters' bound values, named as `_queue_statement` binds them."""
+        found: dict[str, Any] = {}
         if self.channel_id is not None:
-            found.append(Message.channel_id == self.channel_id)
+            found["channel_id"] = self.channel_id
         if self.intent:
-            found.append(Message.intent == self.intent)
+            found["intent"] = self.intent
         if self.tier:
-            found.append(Message.customer_tier == self.tier)
+            found["tier"] = self.tier
         if self.assignee_id is not None:
-            found.append(Message.assignee_id == self.assignee_id)
+            found["assignee_id"] = self.assignee_id
         return found
 
 
@@ -62,14 +67,6 @@ def decode_cursor(cursor: str) -> tuple[datetime | None, int] | None:
         return (datetime.fromisoformat(due) if due else None, int(message_id))
     except ValueError:
         return None
-
-
-def _after(cursor: tuple[datetime | None, int]) -> Any:
-    """Keyset: rows after (due_at, id) in the queue's order (the route stage sets due_at)."""
-    due, message_id = cursor
-    if due is None:
-        return Message.id > message_id
-    return or_(Message.due_at > due, and_(Message.due_at == due, Message.id > message_id))
 
 
 # Only what the queue shows: a page never loads raw email, bodies or JSON columns.
@@ -100,6 +97,55 @@ DRAFT_COLUMNS = (
 )
 
 
+@functools.cache
+def _queue_statement(
+    channel: bool, intent: bool, tier: bool, assignee: bool, after: str | None
+) -> Select[Any]:
+    """The page's query for one combination of filters, built once and reused with new values.
+
+    Building a SELECT of this size costs about a millisecond of Python per page, as much as
+    running it; the values go in as bound parameters, so the SQL text (and PostgreSQL's
+    prepared statement) stays the same.
+    """
+    latest_draft = (
+        select(Draft.id)
+        .where(Draft.message_id == Message.id)
+        .order_by(Draft.version.desc())
+        .limit(1)
+        .correlate(Message)
+        .scalar_subquery()
+    )
+    conditions: list[Any] = [Message.state == bindparam("state")]
+    if channel:
+        conditions.append(Message.channel_id == bindparam("channel_id"))
+    if intent:
+        conditions.append(Message.intent == bindparam("intent"))
+    if tier:
+        conditions.append(Message.customer_tier == bindparam("tier"))
+    if assignee:
+        conditions.append(Message.assignee_id == bindparam("assignee_id"))
+    if after == "id":
+        conditions.append(Message.id > bindparam("after_id"))
+    elif after == "due":
+        # Keyset: rows after (due_at, id) in the queue's order (the route stage sets due_at).
+        conditions.append(
+            or_(
+                Message.due_at > bindparam("after_due"),
+                and_(Message.due_at == bindparam("after_due"), Message.id > bindparam("after_id")),
+            )
+        )
+    return (
+        select(*QUEUE_COLUMNS, *DRAFT_COLUMNS)
+        .join(Channel, Channel.id == Message.channel_id)
+        .outerjoin(Customer, Customer.id == Message.customer_id)
+        .outerjoin(StaffUser, StaffUser.id == Message.viewer_id)
+        .outerjoin(Draft, Draft.id == latest_draft)
+        .where(*conditions)
+        .order_by(Message.due_at, Message.id)
+        .limit(bindparam("limit"))
+    )
+
+
 def queue_items(
     session: Session,
     limit: int = 50,
@@ -115,33 +161,30 @@ def queue_items(
     round trip a page, not two).
     """
     filters = filters or QueueFilter()
-    latest_draft = (
-        select(Draft.id)
-        .where(Draft.message_id == Message.id)
-        .order_by(Draft.version.desc())
-        .limit(1)
-        .correlate(Message)
-        .scalar_subquery()
-    )
-    query = (
-        select(*QUEUE_COLUMNS, *DRAFT_COLUMNS)
-        .join(Channel, Channel.id == Message.channel_id)
-        .outerjoin(Customer, Customer.id == Message.customer_id)
-        .outerjoin(StaffUser, StaffUser.id == Message.viewer_id)
-        .outerjoin(Draft, Draft.id == latest_draft)
-        .where(*filters.conditions())
-        .order_by(Message.due_at, Message.id)
-        .limit(limit)
-    )
+    position: tuple[datetime | None, int] | None = None
     if after_id is not None:
         anchor = session.execute(
             select(Message.due_at, Message.id).where(Message.id == after_id)
         ).first()
         if anchor is not None:
-            query = query.where(_after((anchor.due_at, anchor.id)))
-    if cursor and (position := decode_cursor(cursor)):
-        query = query.where(_after(position))
-    rows = session.execute(query).all()
+            position = (anchor.due_at, anchor.id)
+    if cursor and (decoded := decode_cursor(cursor)):
+        position = decoded
+    params: dict[str, Any] = {"state": State.IN_REVIEW, "limit": limit, **filters.values()}
+    after = None
+    if position is not None:
+        after = "id" if position[0] is None else "due"
+        params["after_id"] = position[1]
+        if position[0] is not None:
+            params["after_due"] = position[0]
+    query = _queue_statement(
+        filters.channel_id is not None,
+        bool(filters.intent),
+        bool(filters.tier),
+        filters.assignee_id is not None,
+        after,
+    )
+    rows = session.execute(query, params).all()
     now = utcnow()
     claimed_since = now - timedelta(minutes=CLAIM_MINUTES)
     items = []
@@ -243,31 +286,66 @@ class CountsCache:
     """Queue counts recomputed at most every few seconds per process, by one thread at a time.
 
     Counting 100,000 waiting drafts on every page view would dominate the page's time; a
-    count a few seconds old is fine for filter badges.
+    count a few seconds old is fine for filter badges. With `background`, a stale count is
+    served while a thread recounts on its own connection: the queue page runs on the event
+    loop, and a recount there (tens of milliseconds on PostgreSQL at 100,000 messages) held up
+    every page that process was serving.
     """
 
-    def __init__(self, ttl_seconds: float = 5.0) -> None:
+    def __init__(self, ttl_seconds: float = 5.0, *, background: bool = False) -> None:
         self.ttl = ttl_seconds
+        self.background = background
         self._lock = threading.Lock()
         self._value: tuple[QueueBreakdown, dict[int, str]] | None = None
         self._at = 0.0
+        self._thread: threading.Thread | None = None
 
     def get(self, session: Session) -> tuple[QueueBreakdown, dict[int, str]]:
-        fresh = self._value is not None and time.monotonic() - self._at < self.ttl
-        if fresh:
-            return self._value  # type: ignore[return-value]
-        if not self._lock.acquire(blocking=self._value is None):
-            return self._value  # type: ignore[return-value]  # another thread refreshes
-        try:
-            names = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
-            self._value = (queue_breakdown(session), names)
-            self._at = time.monotonic()
+        if self._value is not None and time.monotonic() - self._at < self.ttl:
             return self._value
+        if self._value is None:
+            with self._lock:
+                if self._value is None:
+                    self._store(_count(session))
+            return self._value  # type: ignore[return-value]
+        if not self._lock.acquire(blocking=False):
+            return self._value  # another thread is recounting
+        if not self.background:
+            try:
+                self._store(_count(session))
+            finally:
+                self._lock.release()
+            return self._value
+        shown = self._value
+        self._thread = threading.Thread(
+            target=self._recount, args=(session.get_bind(),), name="queue-counts", daemon=True
+        )
+        self._thread.start()
+        return shown
+
+    def _recount(self, bind: Any) -> None:
+        try:
+            with Session(bind) as session:
+                self._store(_count(session))
+        except Exception:
+            log.exception("recounting the queue failed; the last counts stay shown")
+            self._at = time.monotonic()  # try again after a full ttl, not on every page
         finally:
             self._lock.release()
 
-    def invalidate(self) -> None:
-        self._at = 0.0
+    def _store(self, value: tuple[QueueBreakdown, dict[int, str]]) -> None:
+        self._value = value
+        self._at = time.monotonic()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until a background recount in progress has finished (for tests and shutdown)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def _count(session: Session) -> tuple[QueueBreakdown, dict[int, str]]:
+    names = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
+    return queue_breakdown(session), names
 
 
 def channel_choices(session: Session, cache: CountsCache) -> list[tuple[int, str]]:
@@ -279,14 +357,7 @@ def channel_choices(session: Session, cache: CountsCache) -> list[tuple[int, str
 def queue_counts(
     session: Session, filters: QueueFilter | None = None, cache: CountsCache | None = None
 ) -> dict[str, Any]:
-    breakdown, names = (
-        cache.get(session)
-        if cache
-        else (
-            queue_breakdown(session),
-            dict(session.execute(select(Channel.id, Channel.name)).tuples().all()),
-        )
-    )
+    breakdown, names = cache.get(session) if cache else _count(session)
     return summarise_counts(breakdown, filters or QueueFilter(), names)
 
 
