@@ -320,7 +320,11 @@ class CountsCache:
         self._thread = threading.Thread(
             target=self._recount, args=(session.get_bind(),), name="queue-counts", daemon=True
         )
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError:  # no thread to be had: let a later page try again
+            self._lock.release()
+            raise
         return shown
 
     def _recount(self, bind: Any) -> None:
