@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from responder.config import QueueSettings
-from responder.db.models import Channel, Customer, Draft, Message
+from responder.db.models import Channel, Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
 from responder.queue_order import due_at
 from responder.runtime import Runtime
@@ -146,3 +146,28 @@ def test_stale_counts_are_shown_while_a_thread_recounts(rt: Runtime) -> None:
         cache.wait(timeout=30)
         assert queue_counts(session, cache=cache)["total"] == 13, "then the recount's"
     cache.wait(timeout=30)
+
+
+def test_channel_and_assignee_filters_page_by_cursor(rt: Runtime) -> None:
+    """Every filter is bound into the page's one prepared query, with or without a cursor."""
+    ids = fill(rt)
+    with transaction(rt.factory) as session:
+        other = Channel(name="social", kind="whatsapp")
+        agent = StaffUser(username="ann", password_hash="x", role="agent")
+        session.add_all([other, agent])
+        session.flush()
+        moved = ids[::2]  # the outage ones
+        for message in session.scalars(select(Message).where(Message.id.in_(moved))):
+            message.channel_id = other.id
+            message.assignee_id = agent.id if message.id in moved[:4] else None
+        other_id, agent_id = other.id, agent.id
+    with rt.factory() as session:
+        by_channel = QueueFilter(channel_id=other_id)
+        first = queue_items(session, limit=4, filters=by_channel)
+        rest = queue_items(session, limit=4, filters=by_channel, cursor=first[-1]["cursor"])
+        assert [i["id"] for i in first + rest] == sorted(moved, reverse=True)
+        assert {i["channel"] for i in first + rest} == {"social"}
+        mine = queue_items(session, filters=QueueFilter(channel_id=other_id, assignee_id=agent_id))
+        assert sorted(i["id"] for i in mine) == sorted(moved[:4])
+        none_here = queue_items(session, filters=QueueFilter(intent="roaming", channel_id=other_id))
+        assert none_here == []
