@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from responder.config import QueueSettings
 from responder.db.models import Channel, Customer, Draft, Message, StaffUser
@@ -171,3 +174,27 @@ def test_channel_and_assignee_filters_page_by_cursor(rt: Runtime) -> None:
         assert sorted(i["id"] for i in mine) == sorted(moved[:4])
         none_here = queue_items(session, filters=QueueFilter(intent="roaming", channel_id=other_id))
         assert none_here == []
+
+
+def test_a_failed_recount_keeps_the_last_counts_and_says_why(
+    rt: Runtime, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fill(rt)
+    cache = CountsCache(ttl_seconds=0.0, background=True)
+    with rt.read_factory() as session:
+        assert queue_counts(session, cache=cache)["total"] == 12
+    unreachable = create_engine(f"sqlite:///{tmp_path}/missing/folder/db.sqlite")
+    with Session(unreachable) as broken, caplog.at_level(logging.ERROR):
+        assert queue_counts(broken, cache=cache)["total"] == 12
+        cache.wait(timeout=30)
+        assert queue_counts(broken, cache=cache)["total"] == 12, "still the last good counts"
+        cache.wait(timeout=30)
+    assert "recounting the queue failed" in caplog.text
+    with transaction(rt.factory) as session:
+        channel_id = session.scalar(select(Channel.id))
+        session.add(Message(channel_id=channel_id, external_key="late", raw=b"", state="in_review"))
+    with rt.read_factory() as session:
+        queue_counts(session, cache=cache)
+        cache.wait(timeout=30)
+        assert queue_counts(session, cache=cache)["total"] == 13, "recounts once reachable again"
+    cache.wait(timeout=30)
