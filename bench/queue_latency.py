@@ -144,12 +144,14 @@ class Client:
         self.cookies: dict[str, str] = {}
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.connections = 0
 
     async def request(self, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
         if self.writer is None or self.reader is None or self.reader.at_eof():
             # new, or closed by the server after its keep-alive timeout: open one as browsers do
             await self.close()
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.connections += 1
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         if self.cookies:
             lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
@@ -160,17 +162,23 @@ class Client:
         head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         status = int(head[0].split(" ", 2)[1])
         length = 0
+        closing = False
         for line in head[1:]:
             name, _, value = line.partition(":")
             name = name.strip().lower()
             if name == "content-length":
                 length = int(value)
+            elif name == "connection":
+                closing = value.strip().lower() == "close"
             elif name == "set-cookie":
                 key, _, rest = value.strip().partition("=")
                 self.cookies[key] = rest.split(";", 1)[0]
             elif name == "transfer-encoding":
                 raise RuntimeError("chunked responses are not expected from the queue page")
-        return status, await self.reader.readexactly(length) if length else b""
+        page = await self.reader.readexactly(length) if length else b""
+        if closing:  # the server ends this connection: the next request opens one, as browsers do
+            await self.close()
+        return status, page
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -224,6 +232,7 @@ class Run(NamedTuple):
     seconds: float
     server_cpu_seconds: float
     client_cpu_seconds: float
+    reconnections: int
 
 
 async def load(port: int, server_pid: int) -> Run:
@@ -244,6 +253,7 @@ async def load(port: int, server_pid: int) -> Run:
             time.perf_counter() - started,
             process_tree_cpu_seconds(server_pid) - server_cpu,
             time.process_time() - client_cpu,
+            sum(client.connections for client in clients) - len(clients),
         )
     finally:
         await asyncio.gather(*(client.close() for client in clients))
@@ -296,6 +306,7 @@ def measure(name: str, url: str) -> tuple[float, float]:
     p95 = latencies[int(len(latencies) * 0.95) - 1]
     print(f"{name}_requests: {len(latencies)}")
     print(f"{name}_errors: {run.errors}")
+    print(f"{name}_reconnections: {run.reconnections}")  # the server rebalancing its processes
     print(f"{name}_pages_per_second: {len(latencies) / run.seconds:.0f}")
     print(f"{name}_server_cpu_ms_per_page: {1000 * run.server_cpu_seconds / len(latencies):.2f}")
     print(f"{name}_client_cpu_ms_per_page: {1000 * run.client_cpu_seconds / len(latencies):.2f}")

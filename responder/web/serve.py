@@ -2,12 +2,14 @@
 
 Python runs one page at a time per process, so on a machine with several cores the app runs as
 `[web] workers` processes. Each binds its own listening socket on the port with SO_REUSEPORT,
-so the kernel spreads new connections evenly over them (with one shared socket, whichever
-process wakes first takes a whole burst of connections and keeps them for their keep-alive
-life). The web processes are stateless: logins, rate limits and claims live in the database,
-and every process gets the same CSRF secret from the supervisor, so a form from one process is
-accepted by any other. The pipeline worker and the mail pollers run once, in the supervisor
-process, not once per web process.
+so the kernel spreads new connections over them (with one shared socket, whichever process
+wakes first takes a whole burst of connections and keeps them for their keep-alive life); a
+process holding more than its share of the active connections closes some after their
+response (`responder.web.balance`), so the hash's uneven splits do not last. The web processes
+are stateless: logins, rate limits and claims live in the database, and every process gets the
+same CSRF secret from the supervisor, so a form from one process is accepted by any other. The
+pipeline worker and the mail pollers run once, in the supervisor process, not once per web
+process.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import MutableSequence
 from pathlib import Path
 
 from litestar import Litestar
 
 from responder.config import Settings, load_settings
 from responder.runtime import Runtime
+from responder.web.balance import BalanceConnections, ConnectionShare
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,11 @@ def web_processes(settings: Settings) -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def web_process_app() -> Litestar:
+#: Set in a spawned web process before uvicorn builds the app (see `run_web_process`).
+_share: ConnectionShare | None = None
+
+
+def web_process_app() -> Litestar | BalanceConnections:
     """The app in a web process (config and secret from the supervisor's environment).
 
     No migration or seeding here: the supervisor did both before starting the processes.
@@ -54,7 +62,8 @@ def web_process_app() -> Litestar:
 
     settings = load_settings()
     configure_logging(settings.logging, os.environ.get("RESPONDER_LOG_LEVEL"))
-    return create_app(Runtime(settings), csrf_secret=os.environ[SECRET_ENV])
+    app = create_app(Runtime(settings), csrf_secret=os.environ[SECRET_ENV])
+    return app if _share is None else BalanceConnections(app, _share)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -69,10 +78,17 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_web_process(host: str, port: int) -> None:
-    """Entry point of a spawned web process: serve until SIGTERM, then finish open requests."""
+def run_web_process(
+    host: str, port: int, slot: int = 0, counts: MutableSequence[int] | None = None
+) -> None:
+    """Entry point of a spawned web process: serve until SIGTERM, then finish open requests.
+
+    `counts` is the supervisor's table of active connections per process, `slot` this one's.
+    """
     import uvicorn
 
+    global _share
+    _share = ConnectionShare(slot, counts) if counts is not None and len(counts) > 1 else None
     config = uvicorn.Config(web_process_app, factory=True, log_level="info")
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
@@ -104,12 +120,16 @@ def supervise(host: str, port: int, processes: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stop.set())
 
-    def start() -> tuple[multiprocessing.process.BaseProcess, float]:
-        process = context.Process(target=run_web_process, args=(host, port), name="responder-web")
+    counts = context.Array("i", processes, lock=False)  # active connections per web process
+
+    def start(slot: int) -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = context.Process(
+            target=run_web_process, args=(host, port, slot, counts), name="responder-web"
+        )
         process.start()
         return process, time.monotonic()
 
-    running = [start() for _ in range(processes)]
+    running = [start(slot) for slot in range(processes)]
     try:
         while not stop.wait(0.5):
             for index, (process, started) in enumerate(running):
@@ -122,7 +142,7 @@ def supervise(host: str, port: int, processes: int) -> None:
                 log.warning(
                     "web process %s exited (code %s): replaced", process.pid, process.exitcode
                 )
-                running[index] = start()
+                running[index] = start(index)
     finally:
         for process, _ in running:
             if process.is_alive():
