@@ -240,7 +240,7 @@ def queue_breakdown(session: Session) -> QueueBreakdown:
             Message.customer_tier,
             Message.channel_id,
             Message.assignee_id,
-            func.count(Message.id),
+            func.count(),  # count(*): PostgreSQL then reads only the covering index
         )
         .where(Message.state == State.IN_REVIEW)
         .group_by(Message.intent, Message.customer_tier, Message.channel_id, Message.assignee_id)
