@@ -29,6 +29,14 @@ def test_even_splits_close_nothing_and_idle_connections_stop_counting() -> None:
     assert counts[0] == 1, "connections idle for longer than the window no longer count"
 
 
+def test_nothing_closes_while_another_process_is_still_starting() -> None:
+    counts = [0, -1]  # the supervisor marks a process that has not started yet
+    share = ConnectionShare(0, counts)
+    assert not any(share.should_close(("127.0.0.1", n), now=0.0) for n in range(10))
+    counts[1] = 0  # it has started: the first process now holds more than its share
+    assert share.should_close(("127.0.0.1", 10), now=0.5)
+
+
 def test_a_replacement_process_starts_from_zero() -> None:
     counts = [25, 3]  # left behind by a process that died
     ConnectionShare(0, counts)

@@ -27,7 +27,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class ConnectionShare:
     """This process's active connections, published in its slot of a table shared by all web
-    processes (a `multiprocessing.Array`), against its fair share of them all."""
+    processes (a `multiprocessing.Array`), against its fair share of them all. The supervisor
+    sets a slot to -1 until its process has started."""
 
     def __init__(
         self, slot: int, counts: MutableSequence[int], active_seconds: float = ACTIVE_SECONDS
@@ -48,6 +49,8 @@ class ConnectionShare:
             self._pruned_at = now
         mine = len(self._last_seen)
         self.counts[self.slot] = mine
+        if min(self.counts) < 0:
+            return False  # a process is still starting: it would get none of the reconnections
         fair = -(-sum(self.counts) // len(self.counts))  # ceiling: never close below the share
         if mine <= fair:
             return False

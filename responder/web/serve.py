@@ -120,7 +120,8 @@ def supervise(host: str, port: int, processes: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stop.set())
 
-    counts = context.Array("i", processes, lock=False)  # active connections per web process
+    # Active connections per web process; -1 until the process has started (no balancing then).
+    counts = context.Array("i", [-1] * processes, lock=False)
 
     def start(slot: int) -> tuple[multiprocessing.process.BaseProcess, float]:
         process = context.Process(
@@ -142,6 +143,7 @@ def supervise(host: str, port: int, processes: int) -> None:
                 log.warning(
                     "web process %s exited (code %s): replaced", process.pid, process.exitcode
                 )
+                counts[index] = -1
                 running[index] = start(index)
     finally:
         for process, _ in running:
