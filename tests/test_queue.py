@@ -138,7 +138,7 @@ def test_cursor_pages_through_drafts_due_at_the_same_time(rt: Runtime) -> None:
 def test_stale_counts_are_shown_while_a_thread_recounts(rt: Runtime) -> None:
     """The page never waits for a recount once it has counts to show."""
     fill(rt)
-    cache = CountsCache(ttl_seconds=0.0, background=True)
+    cache = CountsCache(ttl_seconds=0.0)
     with rt.read_factory() as session:
         assert queue_counts(session, cache=cache)["total"] == 12
     with transaction(rt.factory) as session:
@@ -180,7 +180,7 @@ def test_a_failed_recount_keeps_the_last_counts_and_says_why(
     rt: Runtime, tmp_path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fill(rt)
-    cache = CountsCache(ttl_seconds=0.0, background=True)
+    cache = CountsCache(ttl_seconds=0.0)
     with rt.read_factory() as session:
         assert queue_counts(session, cache=cache)["total"] == 12
     unreachable = create_engine(f"sqlite:///{tmp_path}/missing/folder/db.sqlite")

@@ -738,7 +738,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             *ROUTES,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        state=State({"rt": rt, "counts": CountsCache(background=True)}),
+        state=State({"rt": rt, "counts": CountsCache()}),
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         csrf_config=CSRFConfig(
             secret=csrf_secret or secrets.token_hex(32),

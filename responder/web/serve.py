@@ -14,6 +14,7 @@ process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -48,11 +49,7 @@ def web_processes(settings: Settings) -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-#: Set in a spawned web process before uvicorn builds the app (see `run_web_process`).
-_share: ConnectionShare | None = None
-
-
-def web_process_app() -> Litestar | BalanceConnections:
+def web_process_app(share: ConnectionShare | None = None) -> Litestar | BalanceConnections:
     """The app in a web process (config and secret from the supervisor's environment).
 
     No migration or seeding here: the supervisor did both before starting the processes.
@@ -63,7 +60,7 @@ def web_process_app() -> Litestar | BalanceConnections:
     settings = load_settings()
     configure_logging(settings.logging, os.environ.get("RESPONDER_LOG_LEVEL"))
     app = create_app(Runtime(settings), csrf_secret=os.environ[SECRET_ENV])
-    return app if _share is None else BalanceConnections(app, _share)
+    return app if share is None else BalanceConnections(app, share)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -87,9 +84,9 @@ def run_web_process(
     """
     import uvicorn
 
-    global _share
-    _share = ConnectionShare(slot, counts) if counts is not None and len(counts) > 1 else None
-    config = uvicorn.Config(web_process_app, factory=True, log_level="info")
+    share = ConnectionShare(slot, counts) if counts is not None and len(counts) > 1 else None
+    app = functools.partial(web_process_app, share)
+    config = uvicorn.Config(app, factory=True, log_level="info")
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 

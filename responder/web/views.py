@@ -286,15 +286,14 @@ class CountsCache:
     """Queue counts recomputed at most every few seconds per process, by one thread at a time.
 
     Counting 100,000 waiting drafts on every page view would dominate the page's time; a
-    count a few seconds old is fine for filter badges. With `background`, a stale count is
-    served while a thread recounts on its own connection: the queue page runs on the event
-    loop, and a recount there (tens of milliseconds on PostgreSQL at 100,000 messages) held up
-    every page that process was serving.
+    count a few seconds old is fine for filter badges. A stale count is served while a thread
+    recounts on its own connection: the queue page runs on the event loop, and a recount there
+    (tens of milliseconds on PostgreSQL at 100,000 messages) held up every page that process
+    was serving.
     """
 
-    def __init__(self, ttl_seconds: float = 5.0, *, background: bool = False) -> None:
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
         self.ttl = ttl_seconds
-        self.background = background
         self._lock = threading.Lock()
         self._value: tuple[QueueBreakdown, dict[int, str]] | None = None
         self._at = 0.0
@@ -310,12 +309,6 @@ class CountsCache:
             return self._value  # type: ignore[return-value]
         if not self._lock.acquire(blocking=False):
             return self._value  # another thread is recounting
-        if not self.background:
-            try:
-                self._store(_count(session))
-            finally:
-                self._lock.release()
-            return self._value
         shown = self._value
         self._thread = threading.Thread(
             target=self._recount, args=(session.get_bind(),), name="queue-counts", daemon=True
