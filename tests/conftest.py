@@ -25,6 +25,10 @@ from tests.servers import PostgresCluster, ServerUnavailable
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REQUIRE_SERVERS = os.environ.get("RESPONDER_REQUIRE_SERVERS") == "1"
+# The int8 encoder (the configured default) is exported once into the checkout's var/models and
+# shared by every test and every worker subprocess, instead of once per throw-away project.
+MODEL_CACHE = ROOT / "var" / "models"
+os.environ.setdefault("RESPONDER_MODELS__CACHE_DIR", str(MODEL_CACHE))
 
 
 def need_server(reason: str) -> None:
@@ -36,7 +40,14 @@ def need_server(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder()
+    """The fp32 encoder: most tests' expectations were set on it, and it stays selectable."""
+    return Embedder(backend="torch")
+
+
+@pytest.fixture(scope="session")
+def int8_embedder() -> Embedder:
+    """The configured default encoder."""
+    return Embedder(backend="onnx-int8", cache_dir=MODEL_CACHE)
 
 
 @pytest.fixture

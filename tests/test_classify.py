@@ -266,7 +266,20 @@ def test_train_from_the_definition_prints_cross_validated_accuracy(
     assert re.search(r"(?m)^language: en \d\.\d{4}$", out)
 
 
-def test_each_demo_email_gets_the_intent_its_author_meant(rt: Runtime) -> None:
+@pytest.mark.parametrize("backend", ["onnx-int8", "torch"])
+def test_each_demo_email_gets_the_intent_its_author_meant(
+    settings: Settings, backend: str, request: pytest.FixtureRequest
+) -> None:
+    embedder = request.getfixturevalue("int8_embedder" if backend == "onnx-int8" else "embedder")
+    rt = prepare(settings, embedder=embedder)
+    try:
+        wrong = _demo_intents_not_as_meant(rt)
+    finally:
+        rt.engine.dispose()
+    assert not wrong, "\n".join(wrong)
+
+
+def _demo_intents_not_as_meant(rt: Runtime) -> list[str]:
     demo = rt.settings.path("demo")
     rows = [r for r in csv.DictReader((demo / "expected.csv").open()) if r["draft"] == "yes"]
     texts = []
@@ -275,9 +288,8 @@ def test_each_demo_email_gets_the_intent_its_author_meant(rt: Runtime) -> None:
         texts.append(classification_text(parsed.subject, parsed.new_text or parsed.text))
     intent = rt.classifiers(["intent"])["intent"]
     predictions = intent.predict(texts, rt.embedder.encode(texts))
-    wrong = [
+    return [
         f"{row['file']}: {p.label} {p.confidence:.2f}, meant {row['intent']}"
         for row, p in zip(rows, predictions, strict=True)
         if p.label != row["intent"]
     ]
-    assert not wrong, "\n".join(wrong)
