@@ -123,32 +123,34 @@ def assert_no_leak(response: object, what: str) -> None:
         assert marker not in text, (what, marker)
 
 
-@pytest.mark.parametrize("payload", SQL_INJECTIONS)
-def test_sql_injection_in_every_search_and_filter_field(
-    rt: Runtime, worker: Worker, payload: str
-) -> None:
+def test_sql_injection_in_every_search_and_filter_field(rt: Runtime, worker: Worker) -> None:
+    """Every payload against one project: the set-up (a user, a drafted email) was most of the
+    time when each payload had its own."""
     staff(rt, "sue", "supervisor")
     drop(rt, make_email(), "sqli")
     worker.drain()
     with rt.factory() as session:
         total = session.scalar(select(func.count()).select_from(Message))
+    text_fields = ("intent", "tier", "cursor")
+    number_fields = ("channel", "assignee", "limit", "after", "before")
     with TestClient(create_app(rt)) as client:
         auth = api_token(client, "sue")
         login(client, "sue")
-        text_fields = ("intent", "tier", "cursor")
-        number_fields = ("channel", "assignee", "limit", "after", "before")
-        for field in text_fields + number_fields:
-            for path in ("/queue", "/api/queue/page", "/api/queue", "/audit", "/api/audit"):
-                response = client.get(path, params={field: payload}, headers=auth)
-                assert_no_leak(response, f"{path}?{field}")
-                if field in ("intent", "tier") and path == "/api/queue/page":
-                    assert response.status_code == 200
-                    assert response.json()["items"] == [], "an injected filter matched rows"
-        for path in ("/messages/1", "/api/messages/1"):
-            response = client.get(path, params={"from": payload, "error": payload}, headers=auth)
-            assert_no_leak(response, path)
-        login_attempt = client.post("/api/login", json={"username": payload, "password": payload})
-        assert login_attempt.status_code == 401
+        for payload in SQL_INJECTIONS:
+            for field in text_fields + number_fields:
+                for path in ("/queue", "/api/queue/page", "/api/queue", "/audit", "/api/audit"):
+                    response = client.get(path, params={field: payload}, headers=auth)
+                    assert_no_leak(response, f"{path}?{field}={payload!r}")
+                    if field in ("intent", "tier") and path == "/api/queue/page":
+                        assert response.status_code == 200, payload
+                        assert response.json()["items"] == [], f"{payload!r} matched rows"
+            for path in ("/messages/1", "/api/messages/1"):
+                params = {"from": payload, "error": payload}
+                assert_no_leak(client.get(path, params=params, headers=auth), f"{path} {payload!r}")
+            login_attempt = client.post(
+                "/api/login", json={"username": payload, "password": payload}
+            )
+            assert login_attempt.status_code == 401, payload
     with rt.factory() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == total
 
