@@ -52,7 +52,7 @@ UNFINISHED = {
 
 @pytest.mark.slow
 def test_fifty_sigkills_lose_nothing_and_send_nothing_twice(
-    project: Path, smtp_server: SmtpServer
+    project: Path, smtp_server: SmtpServer, int8_embedder: Embedder
 ) -> None:
     rng = random.Random(SEED)
     environ = {
@@ -67,8 +67,7 @@ def test_fifty_sigkills_lose_nothing_and_send_nothing_twice(
         "RESPONDER_SMTP__TIMEOUT_SECONDS": "5",
     }
     settings = load_settings(project / "config.toml", environ=environ)
-    embedder = Embedder(backend="onnx-int8", cache_dir=ROOT / "var" / "models")
-    rt = prepare(settings, embedder=embedder)
+    rt = prepare(settings, embedder=int8_embedder)  # the encoder the workers run
     rt.classifiers(settings.classify.pipeline)  # trained once here, loaded by every restart
     intents = sorted(tomllib.loads((project / "classifiers" / "intent.toml").read_text())["labels"])
     auto = rng.sample(intents, len(intents) // 2)

@@ -33,7 +33,7 @@ MESSAGES = int(os.environ.get("SCALE_TEST_MESSAGES", "2000"))  # smaller for a q
 
 @pytest.mark.slow
 def test_three_workers_share_the_queue_and_survive_a_kill(
-    project: Path, pg_cluster: PostgresCluster, embedder: Embedder
+    project: Path, pg_cluster: PostgresCluster, int8_embedder: Embedder
 ) -> None:
     environ = {
         "RESPONDER_DATABASE__URL": pg_cluster.create_database(),
@@ -44,7 +44,7 @@ def test_three_workers_share_the_queue_and_survive_a_kill(
         "RESPONDER_MODELS__CACHE_DIR": str(ROOT / "var" / "models"),
     }
     settings = load_settings(project / "config.toml", environ=environ)
-    rt = prepare(settings, embedder=embedder)
+    rt = prepare(settings, embedder=int8_embedder)  # the encoder the workers run
     channel_id = ensure_channel(rt.factory, "support", "maildir", "support@northwind-mobile.test")
     with transaction(rt.factory) as session:
         for n in range(MESSAGES):

@@ -26,8 +26,6 @@ import time
 from collections.abc import MutableSequence
 from pathlib import Path
 
-from litestar import Litestar
-
 from responder.config import Settings, load_settings
 from responder.runtime import Runtime
 from responder.web.balance import BalanceConnections, ConnectionShare
@@ -49,7 +47,7 @@ def web_processes(settings: Settings) -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def web_process_app(share: ConnectionShare | None = None) -> Litestar | BalanceConnections:
+def web_process_app(share: ConnectionShare) -> BalanceConnections:
     """The app in a web process (config and secret from the supervisor's environment).
 
     No migration or seeding here: the supervisor did both before starting the processes.
@@ -60,7 +58,7 @@ def web_process_app(share: ConnectionShare | None = None) -> Litestar | BalanceC
     settings = load_settings()
     configure_logging(settings.logging, os.environ.get("RESPONDER_LOG_LEVEL"))
     app = create_app(Runtime(settings), csrf_secret=os.environ[SECRET_ENV])
-    return app if share is None else BalanceConnections(app, share)
+    return BalanceConnections(app, share)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -75,17 +73,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_web_process(
-    host: str, port: int, slot: int = 0, counts: MutableSequence[int] | None = None
-) -> None:
+def run_web_process(host: str, port: int, slot: int, counts: MutableSequence[int]) -> None:
     """Entry point of a spawned web process: serve until SIGTERM, then finish open requests.
 
     `counts` is the supervisor's table of active connections per process, `slot` this one's.
     """
     import uvicorn
 
-    share = ConnectionShare(slot, counts) if counts is not None and len(counts) > 1 else None
-    app = functools.partial(web_process_app, share)
+    app = functools.partial(web_process_app, ConnectionShare(slot, counts))
     config = uvicorn.Config(app, factory=True, log_level="info")
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
