@@ -9,11 +9,14 @@ import logging
 import msgspec
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from responder.classify.embedder import Embedder
 from responder.config import Settings
+from responder.db.models import Channel, ClassifierExample, Message
+from responder.db.session import transaction
 from responder.ops.logs import configure_logging, redact
-from responder.pipeline.worker import Worker
+from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import drop, make_email
@@ -116,3 +119,48 @@ def test_redaction_keeps_message_ids_and_dates() -> None:
         "message 12345678 -> parsed at 2026-11-23 09:00"
     )
     assert redact("from +353 87 123 4567 / a.b@c.ie") == "from [phone] / [email]"
+
+
+class _ReadsTheDatabase(logging.Handler):
+    """On each state-change event, reads that message's state over another connection, as a
+    person or another process reading the log at that moment would."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(logging.INFO)
+        self.rt = rt
+        self.seen: list[tuple[str, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        state = getattr(record, "state", None)
+        if state is None:
+            return
+        with self.rt.factory() as session:
+            stored = session.scalar(select(Message.state).where(Message.id == record.message_id))
+        self.seen.append((state, stored))
+
+
+def test_a_logged_state_change_is_already_in_the_database(rt: Runtime, worker: Worker) -> None:
+    with transaction(rt.factory) as session:
+        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
+        assert channel is not None
+        labels = session.scalars(
+            select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
+        )
+        # the drafting transaction also approves, in a savepoint, and a later one sends
+        channel.auto_send = dict.fromkeys(labels, 0.0)
+    drop(rt, make_email(subject="Roaming", body="Roaming in Spain costs 80 euro?"), "roam")
+    drop(rt, make_email(message_id="<o@mail.test>", body="My broadband is down since 9."), "out")
+    handler = _ReadsTheDatabase(rt)
+    stages = logging.getLogger("responder.pipeline.stages")
+    stages.addHandler(handler)
+    stages.setLevel(logging.INFO)
+    try:
+        worker.drain()
+    finally:
+        stages.removeHandler(handler)
+        stages.setLevel(logging.NOTSET)
+    assert state_counts(rt)["sent"] == 2
+    assert [logged for logged, _ in handler.seen].count("sent") == 2, handler.seen
+    for logged, stored in handler.seen:
+        # in_review and approved commit together when the reply goes out without a person
+        assert stored == logged or (logged, stored) == ("in_review", "approved"), handler.seen

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar, overload
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from responder.channels.delivery import (
     DeliveryHeld,
@@ -44,7 +45,7 @@ from responder.db.models import (
     OutboxItem,
     utcnow,
 )
-from responder.db.session import transaction
+from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
@@ -135,16 +136,22 @@ def _by_id(session: Session, model: type[Row], ids: set[int]) -> dict[int, Row]:
 
 
 def _move(message: Message, state: State, reason: str = "") -> None:
+    """Change a message's state; the change is logged once its transaction commits, so a log
+    reader (an operator, a test, another process) never sees a change the database lacks."""
     message.state = state
     message.state_reason = reason
     message.attempts = 0
     message.next_attempt_at = None
-    log.info(
-        "message %s -> %s",
-        message.id,
-        state.value,
-        extra={"message_id": message.id, "state": state.value},
-    )
+    session = object_session(message)
+    if session is None:
+        _log_move(message.id, state.value)
+    else:
+        after_commit(session, partial(_log_move, message.id, state.value))
+
+
+def _log_move(message_id: int, state: str) -> None:
+    extra = {"message_id": message_id, "state": state}
+    log.info("message %s -> %s", message_id, state, extra=extra)
 
 
 # -- parse ---------------------------------------------------------------------------------------
