@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,13 @@ def export_int8(model_path: str, cache_dir: Path) -> Path:
     sample = torch.ones((2, 8), dtype=torch.long)
     fp32 = target.parent / f"model.fp32.{os.getpid()}.onnx"
     axes = {0: "batch", 1: "tokens"}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about Python conditions in transformers' masking code and about
+        # aten::index with negative indices. Both are about inputs this model never gets
+        # (dynamic axes cover batch and length; no negative index): the exported model's
+        # vectors match fp32 (tests/test_onnx_encoder.py) and so does its Banking77 accuracy.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
         torch.onnx.export(
             KeywordWrapper(model),
             (sample, sample, torch.zeros_like(sample)),

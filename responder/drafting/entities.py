@@ -103,7 +103,9 @@ class EntityExtractor:
         return self.extract_many([text])[0]
 
     def extract_many(self, texts: Sequence[str]) -> list[dict[str, list[str]]]:
-        return [self._from_doc(doc) for doc in self.docs(texts)]
+        return [
+            self._from_doc(doc, text) for doc, text in zip(self.docs(texts), texts, strict=True)
+        ]
 
     def docs(self, texts: Sequence[str]) -> list[Doc]:
         """Parsed in order of length, returned in the given order: the NER steps a batch's
@@ -114,25 +116,25 @@ class EntityExtractor:
             by_position = dict(zip(order, parsed, strict=True))
         return [by_position[i] for i in range(len(texts))]
 
-    def _from_doc(self, doc: Doc) -> dict[str, list[str]]:
+    def _from_doc(self, doc: Doc, text: str) -> dict[str, list[str]]:
+        """`text` is the doc's own text: spaCy rebuilds `doc.text` from every token."""
         found: dict[str, list[str]] = {key: [] for key in ENTITY_KEYS}
         canonical_plans = {p.lower(): p for p in self.plans}
         canonical_competitors = {c.lower(): c for c in self.competitors}
         for ent in doc.ents:
-            label, text = ent.label_, ent.text.strip()
+            label, span = ent.label_, ent.text.strip()
             if label == "PLAN":
-                found["plans"].append(canonical_plans.get(text.lower(), text))
+                found["plans"].append(canonical_plans.get(span.lower(), span))
             elif label == "COMPETITOR":
-                found["competitors"].append(canonical_competitors.get(text.lower(), text))
+                found["competitors"].append(canonical_competitors.get(span.lower(), span))
             elif label in ("AMOUNT", "MONEY"):
-                amount = _amount_from_span(text)
+                amount = _amount_from_span(span)
                 if amount:
                     found["amounts"].append(amount)
             elif label == "PERSON":
-                found["people"].append(text.splitlines()[0].strip())
-            elif label == "DATE" and not text.isdigit():
-                found["dates"].append(text)
-        text = doc.text
+                found["people"].append(span.splitlines()[0].strip())
+            elif label == "DATE" and not span.isdigit():
+                found["dates"].append(span)
         found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]
         found["order_numbers"] = [m.group(0).upper() for m in ORDER.finditer(text)]
         found["account_numbers"] = [m.group(1).upper() for m in ACCOUNT.finditer(text)]
