@@ -5,7 +5,7 @@ a throw-away PostgreSQL, then worker processes (one per core, each with its mode
 its share of the cores' threads, as `responder worker` processes on a worker machine) take them
 to a draft in the review queue. In the same run:
 - ceiling: the models the pipeline runs, alone, in as many processes with as many threads, on
-  the same texts at the same batch size;
+  the same texts at the same batch size, timed before and after the pipeline (the mean);
 - fp32: the sentence-transformers PyTorch fp32 encoder alone on the same texts, one process
   using every core (the plain model the issue measures against);
 - Banking77 accuracy (logistic regression on frozen embeddings) for the pipeline's encoder and
