@@ -15,7 +15,8 @@ Environment: BENCH_MESSAGES (default 2000), BENCH_BACKEND (default onnx-int8),
 BENCH_PROCESSES (default one per core), BENCH_THREADS (model threads per process, default
 cores / processes), BENCH_CONCURRENCY (worker threads per process, default 1),
 BENCH_DATABASE=sqlite (a fresh SQLite file instead of PostgreSQL) or BENCH_DATABASE_URL,
-BENCH_PROFILE=FILE (a cProfile of the first process's worker), BENCH_SKIP_BANKING77=1.
+BENCH_PROFILE=FILE (a cProfile of the first process's worker), BENCH_SKIP_BANKING77=1,
+BENCH_BATCH (`[pipeline] batch_size`: messages a worker claims, and so the models' batch).
 CPU seconds (all worker processes) are printed beside wall time: on a shared machine they are
 the figures that say what a core does.
 """
@@ -211,6 +212,8 @@ def main() -> None:
         "RESPONDER_MODELS__THREADS": str(threads),
         "RESPONDER_MAILDIR__ENABLED": "false",
     }
+    if os.environ.get("BENCH_BATCH"):  # messages a worker claims, and the models' batch
+        environ["RESPONDER_PIPELINE__BATCH_SIZE"] = os.environ["BENCH_BATCH"]
     settings = load_settings(folder / "config.toml", environ=environ)
     rt = prepare(settings)
     channel_id = ensure_channel(rt.factory, "support", "maildir", settings.maildir.address)
@@ -243,6 +246,7 @@ def main() -> None:
     ]
     for child in children:
         child.start()
+
     # The ceiling: the models the pipeline runs (the embedding model and spaCy's entity
     # pipeline as the draft stage loads it), alone, in as many processes with as many threads,
     # on the same texts at the same batch size; timed before and after the pipeline.
