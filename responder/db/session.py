@@ -89,8 +89,8 @@ _AFTER_COMMIT = "responder.after_commit"
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run `callback` once the unit of work that `session` belongs to has committed (a
-    savepoint's commit does not count); dropped if it rolls back."""
+    """Run `callback` once the unit of work of `session`, opened by `transaction`, has
+    committed (a savepoint's commit does not count); dropped if it rolls back."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
