@@ -143,10 +143,8 @@ def _move(message: Message, state: State, reason: str = "") -> None:
     message.attempts = 0
     message.next_attempt_at = None
     session = object_session(message)
-    if session is None:
-        _log_move(message.id, state.value)
-    else:
-        after_commit(session, partial(_log_move, message.id, state.value))
+    assert session is not None, "stages move only messages they loaded"
+    after_commit(session, partial(_log_move, message.id, state.value))
 
 
 def _log_move(message_id: int, state: str) -> None:
