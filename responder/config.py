@@ -34,6 +34,7 @@ class WebSettings(msgspec.Struct, forbid_unknown_fields=True):
     secure_cookies: bool = False
     login_attempts_per_minute: int = 10
     workers: int = 0
+    session_cache_seconds: float = 30.0
 
 
 class MaildirSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -408,6 +409,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
     if settings.web.workers < 0:
         raise ConfigError("web.workers: 0 (one per CPU core) or more")
+    if settings.web.session_cache_seconds < 0:
+        raise ConfigError("web.session_cache_seconds: 0 (ask the database every time) or more")
     if settings.guard.max_drafts_per_sender_per_hour < 0:
         raise ConfigError("guard.max_drafts_per_sender_per_hour: 0 (off) or more")
     if settings.imap.idle_seconds > 29 * 60:

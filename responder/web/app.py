@@ -7,7 +7,9 @@ uses too.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,6 +65,7 @@ from responder.web.auth import (
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
+from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CountsCache,
@@ -161,6 +164,8 @@ def login_submit(
 def logout(request: Request) -> Redirect:
     with transaction(_rt(request).factory) as session:
         close_session(session, str(request.auth))
+    # This process forgets at once; the others when the trigger's NOTIFY reaches them.
+    request.app.state.sessions.forget_all()
     response = Redirect("/login")
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -731,14 +736,33 @@ def _logging_config() -> LoggingConfig:
     )
 
 
+@asynccontextmanager
+async def _session_listener(app: Litestar) -> AsyncIterator[None]:
+    """The session cache is used only while this listener hears the database (PostgreSQL).
+    At shutdown the cache goes unused at once; the thread ends within its heartbeat."""
+    rt: Runtime = app.state.rt
+    stop = threading.Event()
+    if rt.settings.web.session_cache_seconds > 0:
+        start_session_listener(
+            app.state.sessions, rt.engine, stop, listen_url=rt.settings.database.listen_url
+        )
+    try:
+        yield
+    finally:
+        stop.set()
+        app.state.sessions.deaf()
+
+
 def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
+    sessions = SessionCache(ttl_seconds=rt.settings.web.session_cache_seconds)
     return Litestar(
         logging_config=_logging_config(),
         route_handlers=[
             *ROUTES,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        state=State({"rt": rt, "counts": CountsCache()}),
+        state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions}),
+        lifespan=[_session_listener],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         csrf_config=CSRFConfig(
             secret=csrf_secret or secrets.token_hex(32),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from responder.db.models import LoginAttempt, StaffSession, StaffUser, utcnow
 from responder.users import role_at_least
+from responder.web.session_cache import SessionCache
 
 COOKIE = "responder_session"
 
@@ -61,12 +62,26 @@ _SESSION_USER = (
 )
 
 
-def user_for_token(session: Session, token: str, kind: str) -> StaffUser | None:
-    """One indexed query per request: the session row joined to its active user."""
-    row = session.execute(_SESSION_USER, {"token_hash": _hash(token), "kind": kind}).first()
+def cached_user(cache: SessionCache, token: str, kind: str) -> StaffUser | None:
+    """This process's remembered answer (PostgreSQL only, see session_cache), else None."""
+    return cache.lookup(_hash(token), kind)
+
+
+def user_for_token(
+    session: Session, token: str, kind: str, cache: SessionCache | None = None
+) -> StaffUser | None:
+    """One indexed query: the session row joined to its active user, which comes back detached
+    and, given a cache, is remembered there."""
+    token_hash = _hash(token)
+    generation = cache.generation if cache is not None else 0
+    row = session.execute(_SESSION_USER, {"token_hash": token_hash, "kind": kind}).first()
     if row is None or row.expires_at < utcnow():
         return None
-    return row.StaffUser
+    user = row.StaffUser
+    session.expunge(user)
+    if cache is not None:
+        cache.store(token_hash, kind, user, row.expires_at, generation)
+    return user
 
 
 def too_many_attempts(session: Session, key: str, per_minute: int) -> bool:
@@ -98,10 +113,12 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             kind = "cookie"
             if not token:
                 raise NotAuthorizedException("log in first")
-        with rt.read_factory() as session:
-            user = user_for_token(session, token.strip(), kind)
-            if user is not None:
-                session.expunge(user)
+        token = token.strip()
+        cache: SessionCache = connection.app.state.sessions
+        user = cached_user(cache, token, kind)
+        if user is None:
+            with rt.read_factory() as session:
+                user = user_for_token(session, token, kind, cache)
         if user is None:
             raise NotAuthorizedException("session expired or unknown: log in again")
         return AuthenticationResult(user=user, auth=token)
