@@ -7,6 +7,7 @@ import json
 import logging
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from responder.classify.embedder import Embedder
 from responder.config import Settings
 from responder.db.models import Channel, ClassifierExample, Message
-from responder.db.session import transaction
+from responder.db.session import after_commit, transaction
 from responder.ops.logs import configure_logging, redact
 from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
@@ -164,3 +165,16 @@ def test_a_logged_state_change_is_already_in_the_database(rt: Runtime, worker: W
     for logged, stored in handler.seen:
         # in_review and approved commit together when the reply goes out without a person
         assert stored == logged or (logged, stored) == ("in_review", "approved"), handler.seen
+
+
+def test_a_callback_after_commit_needs_a_unit_of_work_that_runs_it(rt: Runtime) -> None:
+    ran: list[str] = []
+    with rt.factory() as session, pytest.raises(RuntimeError, match="transaction"):
+        after_commit(session, lambda: ran.append("hand-committed"))
+    with pytest.raises(ValueError), transaction(rt.factory) as session:
+        after_commit(session, lambda: ran.append("rolled back"))
+        raise ValueError("the unit of work fails")
+    with transaction(rt.factory) as session:
+        after_commit(session, lambda: ran.append("committed"))
+        assert ran == []
+    assert ran == ["committed"]

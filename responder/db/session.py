@@ -90,15 +90,20 @@ _AFTER_COMMIT = "responder.after_commit"
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     """Run `callback` once the unit of work of `session`, opened by `transaction`, has
-    committed (a savepoint's commit does not count); dropped if it rolls back."""
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    committed (a savepoint's commit does not count); dropped if it rolls back. Any other
+    session is refused: its commit would never run the callback."""
+    callbacks = session.info.get(_AFTER_COMMIT)
+    if callbacks is None:
+        raise RuntimeError("after_commit needs a session opened by transaction()")
+    callbacks.append(callback)
 
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: committed on success, rolled back on any exception."""
     with factory() as session:
+        session.info[_AFTER_COMMIT] = []
         with session.begin():
             yield session
-        for callback in session.info.pop(_AFTER_COMMIT, []):
+        for callback in session.info.pop(_AFTER_COMMIT):
             callback()
