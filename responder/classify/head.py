@@ -89,7 +89,10 @@ class TextHead:
         smallest = min(np.unique(np.asarray(labels), return_counts=True)[1])
         folds = min(self.params.calibration_folds, int(smallest))
         if folds >= 2:
-            self._model = CalibratedClassifierCV(svm, method="sigmoid", cv=folds)
+            # One SVM on every example, its sigmoid fitted on out-of-fold scores: on Banking77
+            # it beat the average of the fold SVMs (validation 0.9285 against 0.9255), and it
+            # predicts with one model instead of `folds`.
+            self._model = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
         else:
             self._model = svm
         self._model.fit(features, list(labels))
