@@ -14,8 +14,10 @@ import threading
 from collections.abc import Callable
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+from responder.db.listen import listen_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,9 @@ def start_work_listener(
     """A daemon thread holding one LISTEN connection (to `listen_url`, else the engine's
     database), calling `wake` for each notification; None on SQLite. A lost connection is
     retried; on reconnecting it wakes once, in case work was announced while it was away."""
-    if engine.dialect.name != "postgresql":
+    conninfo = listen_conninfo(engine, listen_url)
+    if conninfo is None:
         return None
-    url = make_url(listen_url) if listen_url else engine.url
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     thread = threading.Thread(
         target=_listen,
         args=(conninfo, wake, stop_event, retry_seconds),

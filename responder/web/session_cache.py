@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import make_transient_to_detached
 
+from responder.db.listen import listen_conninfo
 from responder.db.models import StaffUser, utcnow
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,9 @@ def start_session_listener(
 ) -> threading.Thread | None:
     """A daemon thread that keeps `cache` usable while it hears the database; None on SQLite,
     where the cache stays unused."""
-    if engine.dialect.name != "postgresql":
+    conninfo = listen_conninfo(engine, listen_url)
+    if conninfo is None:
         return None
-    url = make_url(listen_url) if listen_url else engine.url
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     thread = threading.Thread(
         target=_listen,
         args=(cache, conninfo, stop_event, heartbeat_seconds, retry_seconds),
