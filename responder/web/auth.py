@@ -68,19 +68,18 @@ def cached_user(cache: SessionCache, token: str, kind: str) -> StaffUser | None:
 
 
 def user_for_token(
-    session: Session, token: str, kind: str, cache: SessionCache | None = None
+    session: Session, token: str, kind: str, cache: SessionCache
 ) -> StaffUser | None:
     """One indexed query: the session row joined to its active user, which comes back detached
-    and, given a cache, is remembered there."""
+    and is offered to the cache (kept only where the cache can be trusted)."""
     token_hash = _hash(token)
-    generation = cache.generation if cache is not None else 0
+    generation = cache.generation
     row = session.execute(_SESSION_USER, {"token_hash": token_hash, "kind": kind}).first()
     if row is None or row.expires_at < utcnow():
         return None
     user = row.StaffUser
     session.expunge(user)
-    if cache is not None:
-        cache.store(token_hash, kind, user, row.expires_at, generation)
+    cache.store(token_hash, kind, user, row.expires_at, generation)
     return user
 
 
