@@ -4,6 +4,7 @@ must not answer."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -120,9 +121,12 @@ def test_a_session_removed_by_hand_ends(rt: Runtime) -> None:
         assert client.get("/queue", follow_redirects=False).status_code in (302, 303)
 
 
-def test_the_listener_reconnects_and_still_hears_revocations(rt: Runtime) -> None:
+def test_the_listener_reconnects_and_still_hears_revocations(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     if rt.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no session listener to lose")
+    caplog.set_level(logging.INFO, logger="responder.web.session_cache")
     staff(rt)
     with TestClient(create_app(rt)) as client:
         ready(rt, client)
@@ -142,6 +146,9 @@ def test_the_listener_reconnects_and_still_hears_revocations(rt: Runtime) -> Non
         wait_for(lambda: cache.generation > before, "the listener to notice its lost connection")
         assert client.get("/queue").status_code == 200, "pages still work while it reconnects"
         ready(rt, client)
+        said = [r.getMessage() for r in caplog.records if r.name == "responder.web.session_cache"]
+        assert any(m.startswith("session listener lost its connection") for m in said), said
+        assert any(m.startswith("session listener reconnected after") for m in said), said
 
         with heard_by(rt, client), transaction(rt.factory) as session:
             session.execute(text("DELETE FROM staff_sessions"))

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from responder.db.listen import listen_conninfo
+from responder.db.listen import OutageLog, listen_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,17 @@ def _listen(
 ) -> None:
     import psycopg
 
+    outage = OutageLog(log, "work listener")
     while not stop_event.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True) as connection:
                 connection.execute(f"LISTEN {CHANNEL}")
+                outage.connected()
                 log.info("listening for new work", extra={"listening": CHANNEL})
                 wake()
                 while not stop_event.is_set():
                     for _ in connection.notifies(timeout=1.0):
                         wake()
         except psycopg.Error as exc:
-            log.warning("work listener lost its connection, retrying: %s", str(exc).strip())
+            outage.failed(exc, retry_seconds)
             stop_event.wait(retry_seconds)

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import make_transient_to_detached
 
-from responder.db.listen import listen_conninfo
+from responder.db.listen import OutageLog, listen_conninfo
 from responder.db.models import StaffUser, utcnow
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,7 @@ def _listen(
 ) -> None:
     import psycopg
 
+    outage = OutageLog(log, "session listener")
     while not stop_event.is_set():
         try:
             with psycopg.connect(
@@ -167,6 +168,7 @@ def _listen(
                 application_name="responder-session-listener",
             ) as connection:
                 connection.execute(f"LISTEN {CHANNEL}")
+                outage.connected()
                 # Anything cached before this LISTEN may have missed a notification.
                 cache.forget_all()
                 while not stop_event.is_set():
@@ -179,7 +181,7 @@ def _listen(
                     for _ in connection.notifies(timeout=heartbeat_seconds):
                         cache.forget_all()
         except psycopg.Error as exc:
-            log.warning("session listener lost its connection, retrying: %s", str(exc).strip())
+            outage.failed(exc, retry_seconds)
         finally:
             cache.deaf()
         stop_event.wait(retry_seconds)
