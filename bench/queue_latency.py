@@ -233,10 +233,11 @@ class Run(NamedTuple):
     seconds: float
     server_cpu_seconds: float
     client_cpu_seconds: float
+    database_cpu_seconds: float
     reconnections: int
 
 
-async def load(port: int, server_pid: int) -> Run:
+async def load(port: int, server_pid: int, database_pid: int | None) -> Run:
     """Log every client in, then time only the queue pages (logins hash with argon2 on
     purpose, and staff log in once a day, not once a page)."""
     clients = [Client("127.0.0.1", port) for _ in range(CLIENTS)]
@@ -244,6 +245,7 @@ async def load(port: int, server_pid: int) -> Run:
         await asyncio.gather(*(log_in(client) for client in clients))
         latencies: list[float] = []
         server_cpu = process_tree_cpu_seconds(server_pid)
+        database_cpu = process_tree_cpu_seconds(database_pid) if database_pid else 0.0
         client_cpu = time.process_time()
         started = time.perf_counter()
         deadline = time.monotonic() + TIME_LIMIT_SECONDS
@@ -254,6 +256,7 @@ async def load(port: int, server_pid: int) -> Run:
             time.perf_counter() - started,
             process_tree_cpu_seconds(server_pid) - server_cpu,
             time.process_time() - client_cpu,
+            process_tree_cpu_seconds(database_pid) - database_cpu if database_pid else 0.0,
             sum(client.connections for client in clients) - len(clients),
         )
     finally:
@@ -277,7 +280,8 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def measure(name: str, url: str) -> tuple[float, float]:
+def measure(name: str, url: str, database_pid: int | None = None) -> tuple[float, float]:
+    """`database_pid`: PostgreSQL's postmaster, whose backends' CPU is printed per page too."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -296,7 +300,7 @@ def measure(name: str, url: str) -> tuple[float, float]:
             processes = wait_for_web_processes(log)
             print(f"{name}_web_processes: {processes}")
             print(f"{name}_load_average_before: {os.getloadavg()[0]:.2f}")
-            run = asyncio.run(load(port, server.pid))
+            run = asyncio.run(load(port, server.pid, database_pid))
             print(f"{name}_load_average_after: {os.getloadavg()[0]:.2f}")
         finally:
             server.terminate()
@@ -311,6 +315,9 @@ def measure(name: str, url: str) -> tuple[float, float]:
     print(f"{name}_pages_per_second: {len(latencies) / run.seconds:.0f}")
     print(f"{name}_server_cpu_ms_per_page: {1000 * run.server_cpu_seconds / len(latencies):.2f}")
     print(f"{name}_client_cpu_ms_per_page: {1000 * run.client_cpu_seconds / len(latencies):.2f}")
+    if database_pid:
+        per_page = 1000 * run.database_cpu_seconds / len(latencies)
+        print(f"{name}_database_cpu_ms_per_page: {per_page:.2f}")
     print(f"{name}_p50_ms: {p50:.1f}")
     print(f"{name}_p95_ms: {p95:.1f}")
     return p50, p95
@@ -341,7 +348,8 @@ def main() -> None:
         print(f"postgresql: skipped ({exc})")
         return
     try:
-        measure("postgresql", cluster.create_database())
+        postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+        measure("postgresql", cluster.create_database(), postmaster)
     finally:
         cluster.cleanup()
 
