@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from responder.customers.context import build_context
@@ -105,7 +105,7 @@ def _queue_statement(
 
     Building a SELECT of this size costs about a millisecond of Python per page, as much as
     running it; the values go in as bound parameters, so the SQL text (and PostgreSQL's
-    prepared statement) stays the same.
+    prepared statement) stays the same for every page of one size.
     """
     latest_draft = (
         select(Draft.id)
@@ -142,7 +142,10 @@ def _queue_statement(
         .outerjoin(Draft, Draft.id == latest_draft)
         .where(*conditions)
         .order_by(Message.due_at, Message.id)
-        .limit(bindparam("limit"))
+        # The page size is written into the SQL, not bound: with LIMIT as a parameter
+        # PostgreSQL's generic plan looks costly, so it re-plans every execution of the prepared
+        # statement (about 1 ms of its CPU a page, as much as running it).
+        .limit(bindparam("limit", type_=Integer, literal_execute=True))
     )
 
 
