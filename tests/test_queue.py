@@ -198,3 +198,30 @@ def test_a_failed_recount_keeps_the_last_counts_and_says_why(
         cache.wait(timeout=30)
         assert queue_counts(session, cache=cache)["total"] == 13, "recounts once reachable again"
     cache.wait(timeout=30)
+
+
+def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
+    """Names come apart from the page's query: from the names the caller holds, else looked
+    up, so a channel created after the counts cache was filled still shows its name."""
+    ids = fill(rt)
+    with transaction(rt.factory) as session:
+        social = Channel(name="social", kind="whatsapp")
+        bob = StaffUser(username="bob", password_hash="x", role="agent")
+        cara = StaffUser(username="cara", password_hash="x", role="agent")
+        session.add_all([social, bob, cara])
+        session.flush()
+        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids[:3])))}
+        rows[ids[0]].channel_id = social.id
+        rows[ids[1]].viewer_id, rows[ids[1]].viewed_at = bob.id, datetime.now(UTC)
+        # cara opened this one an hour ago: her claim has lapsed, so no name is shown
+        rows[ids[2]].viewer_id = cara.id
+        rows[ids[2]].viewed_at = datetime.now(UTC) - timedelta(hours=1)
+        support_id = rows[ids[1]].channel_id
+    with rt.read_factory() as session:
+        known = {support_id: "support"}  # what a counts cache filled before "social" existed
+        items = {i["id"]: i for i in queue_items(session, channel_names=known)}
+    assert items[ids[0]]["channel"] == "social"
+    assert items[ids[1]]["channel"] == "support"
+    assert items[ids[1]]["viewer"] == "bob"
+    assert items[ids[2]]["viewer"] is None
+    assert all(items[i]["viewer"] is None for i in ids[3:])

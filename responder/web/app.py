@@ -203,7 +203,10 @@ def queue_page(
     filters = _filters(channel, intent, tier, assignee)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
-        items = queue_items(session, limit=page_size, filters=filters, cursor=cursor)
+        _, channel_names = request.app.state.counts.get(session)
+        items = queue_items(
+            session, limit=page_size, filters=filters, cursor=cursor, channel_names=channel_names
+        )
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
     context = {
@@ -576,7 +579,10 @@ def api_queue_page(
     limit = min(max(limit, 1), 500)
     filters = _filters(channel, intent, tier, assignee)
     with _rt(request).factory() as session:
-        items = queue_items(session, limit=limit, filters=filters, cursor=cursor)
+        _, channel_names = request.app.state.counts.get(session)
+        items = queue_items(
+            session, limit=limit, filters=filters, cursor=cursor, channel_names=channel_names
+        )
         counts = queue_counts(session, filters, request.app.state.counts)
     next_cursor = items[-1]["cursor"] if len(items) == limit else None
     return ApiQueue(items=items, counts=counts, next_cursor=next_cursor)

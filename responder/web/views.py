@@ -6,6 +6,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,11 +84,10 @@ QUEUE_COLUMNS = (
     Message.received_at,
     Message.due_at,
     Message.assignee_id,
+    Message.channel_id,
     Message.viewer_id,
     Message.viewed_at,
-    Channel.name.label("channel_name"),
     Customer.name.label("customer_name"),
-    StaffUser.username.label("viewer_name"),
 )
 # The latest draft version's three shown facts, joined in the same query (not its body).
 DRAFT_COLUMNS = (
@@ -136,9 +136,7 @@ def _queue_statement(
         )
     return (
         select(*QUEUE_COLUMNS, *DRAFT_COLUMNS)
-        .join(Channel, Channel.id == Message.channel_id)
         .outerjoin(Customer, Customer.id == Message.customer_id)
-        .outerjoin(StaffUser, StaffUser.id == Message.viewer_id)
         .outerjoin(Draft, Draft.id == latest_draft)
         .where(*conditions)
         .order_by(Message.due_at, Message.id)
@@ -156,12 +154,14 @@ def queue_items(
     *,
     filters: QueueFilter | None = None,
     cursor: str | None = None,
+    channel_names: Mapping[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Drafts waiting for review, soonest due first, one page by keyset (no OFFSET scans).
 
     Plain rows of the displayed columns, not ORM objects: building and tracking a full Message
     per row was most of a queue page's time. The latest draft comes in the same query (one
-    round trip a page, not two).
+    round trip a page, not two). `channel_names`: the names the caller already holds (the
+    counts cache's); any channel missing from it is looked up.
     """
     filters = filters or QueueFilter()
     position: tuple[datetime | None, int] | None = None
@@ -190,10 +190,14 @@ def queue_items(
     rows = session.execute(query, params).all()
     now = utcnow()
     claimed_since = now - timedelta(minutes=CLAIM_MINUTES)
+    claimers = {
+        r.viewer_id for r in rows if r.viewer_id and r.viewed_at and r.viewed_at > claimed_since
+    }
+    channels, viewers = _shown_names(session, {r.channel_id for r in rows}, claimers, channel_names)
     items = []
     for row in rows:
         due = row.due_at
-        claimed = bool(row.viewer_id and row.viewed_at and row.viewed_at > claimed_since)
+        claimed = row.viewer_id in claimers
         items.append(
             {
                 "id": row.id,
@@ -204,14 +208,14 @@ def queue_items(
                 "customer": row.customer_name or "",
                 "tier": row.customer_tier,
                 "urgency": row.urgency,
-                "channel": row.channel_name,
+                "channel": channels.get(row.channel_id, ""),
                 "intent": row.intent,
                 "intent_confidence": row.intent_confidence,
                 "received_at": row.received_at.isoformat(),
                 "due_at": due.isoformat() if due else None,
                 "overdue": bool(due and due < now),
                 "assignee_id": row.assignee_id,
-                "viewer": row.viewer_name if claimed else None,
+                "viewer": viewers.get(row.viewer_id) if claimed else None,
                 "has_draft": bool(row.draft_has_text),
                 "stale": bool(row.draft_stale),
                 "draft_error": row.draft_error or "",
@@ -219,6 +223,29 @@ def queue_items(
             }
         )
     return items
+
+
+def _shown_names(
+    session: Session,
+    channel_ids: set[int],
+    viewer_ids: set[int],
+    known_channels: Mapping[int, str] | None,
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Channel and viewer names for a page, apart from the page's query: joining both tables
+    there tripled PostgreSQL's planning time (0.25 to 0.76 ms), which it spends on every
+    filtered or cursor page, since their parameters keep it from reusing a generic plan."""
+    channels = dict(known_channels or {})
+    missing = channel_ids - channels.keys()
+    if missing:
+        found = session.execute(select(Channel.id, Channel.name).where(Channel.id.in_(missing)))
+        channels.update(found.tuples().all())
+    viewers: dict[int, str] = {}
+    if viewer_ids:
+        found = session.execute(
+            select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(viewer_ids))
+        )
+        viewers.update(found.tuples().all())
+    return channels, viewers
 
 
 CLAIM_MINUTES = 10
