@@ -210,12 +210,14 @@ def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
         cara = StaffUser(username="cara", password_hash="x", role="agent")
         session.add_all([social, bob, cara])
         session.flush()
-        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids[:3])))}
+        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids[:4])))}
         rows[ids[0]].channel_id = social.id
         rows[ids[1]].viewer_id, rows[ids[1]].viewed_at = bob.id, datetime.now(UTC)
-        # cara opened this one an hour ago: her claim has lapsed, so no name is shown
-        rows[ids[2]].viewer_id = cara.id
-        rows[ids[2]].viewed_at = datetime.now(UTC) - timedelta(hours=1)
+        # cara and bob opened these an hour ago: the claims have lapsed, so no name is shown,
+        # though bob has another one open now
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        rows[ids[2]].viewer_id, rows[ids[2]].viewed_at = cara.id, an_hour_ago
+        rows[ids[3]].viewer_id, rows[ids[3]].viewed_at = bob.id, an_hour_ago
         support_id = rows[ids[1]].channel_id
     with rt.read_factory() as session:
         known = {support_id: "support"}  # what a counts cache filled before "social" existed
@@ -224,4 +226,5 @@ def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
     assert items[ids[1]]["channel"] == "support"
     assert items[ids[1]]["viewer"] == "bob"
     assert items[ids[2]]["viewer"] is None
-    assert all(items[i]["viewer"] is None for i in ids[3:])
+    assert items[ids[3]]["viewer"] is None
+    assert all(items[i]["viewer"] is None for i in ids[4:])

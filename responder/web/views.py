@@ -190,14 +190,16 @@ def queue_items(
     rows = session.execute(query, params).all()
     now = utcnow()
     claimed_since = now - timedelta(minutes=CLAIM_MINUTES)
-    claimers = {
-        r.viewer_id for r in rows if r.viewer_id and r.viewed_at and r.viewed_at > claimed_since
-    }
-    channels, viewers = _shown_names(session, {r.channel_id for r in rows}, claimers, channel_names)
+    claimed = {r.id for r in rows if r.viewer_id and r.viewed_at and r.viewed_at > claimed_since}
+    channels, viewers = _shown_names(
+        session,
+        {r.channel_id for r in rows},
+        {r.viewer_id for r in rows if r.id in claimed},
+        channel_names,
+    )
     items = []
     for row in rows:
         due = row.due_at
-        claimed = row.viewer_id in claimers
         items.append(
             {
                 "id": row.id,
@@ -215,7 +217,7 @@ def queue_items(
                 "due_at": due.isoformat() if due else None,
                 "overdue": bool(due and due < now),
                 "assignee_id": row.assignee_id,
-                "viewer": viewers.get(row.viewer_id) if claimed else None,
+                "viewer": viewers.get(row.viewer_id) if row.id in claimed else None,
                 "has_draft": bool(row.draft_has_text),
                 "stale": bool(row.draft_stale),
                 "draft_error": row.draft_error or "",
