@@ -189,8 +189,7 @@ def queue_items(
     )
     rows = session.execute(query, params).all()
     now = utcnow()
-    claimed_since = now - timedelta(minutes=CLAIM_MINUTES)
-    claimed = {r.id for r in rows if r.viewer_id and r.viewed_at and r.viewed_at > claimed_since}
+    claimed = {r.id for r in rows if _claim_active(r.viewer_id, r.viewed_at, now)}
     channels, viewers = _shown_names(
         session,
         {r.channel_id for r in rows},
@@ -253,12 +252,9 @@ def _shown_names(
 CLAIM_MINUTES = 10
 
 
-def _claim_active(message: Message, now: datetime, minutes: int = CLAIM_MINUTES) -> bool:
-    return bool(
-        message.viewer_id
-        and message.viewed_at
-        and message.viewed_at > now - timedelta(minutes=minutes)
-    )
+def _claim_active(viewer_id: int | None, viewed_at: datetime | None, now: datetime) -> bool:
+    """Someone opened the message within the last CLAIM_MINUTES: others see their name."""
+    return bool(viewer_id and viewed_at and viewed_at > now - timedelta(minutes=CLAIM_MINUTES))
 
 
 QueueBreakdown = list[tuple[str, str, int, int | None, int]]
@@ -456,7 +452,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
     return {
         "id": message.id,
         "version": message.version,
-        "viewer": viewer.username if viewer and _claim_active(message, utcnow()) else None,
+        "viewer": viewer.username
+        if viewer and _claim_active(message.viewer_id, message.viewed_at, utcnow())
+        else None,
         "viewed_at": message.viewed_at.isoformat() if message.viewed_at else None,
         "assignee": assignee.username if assignee else None,
         "due_at": message.due_at.isoformat() if message.due_at else None,
