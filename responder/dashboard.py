@@ -218,19 +218,19 @@ def most_corrected(
 
 def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow]]:
     """Every inbound message with its first draft, its decision and its template name."""
-    channels = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
-    templates = dict(session.execute(select(Template.id, Template.name)).tuples().all())
+    channels = dict(session.execute(select(Channel.id, Channel.name)).all())
+    templates = dict(session.execute(select(Template.id, Template.name)).all())
     first_draft: dict[int, tuple[datetime, int | None]] = {}
     for message_id, created_at, template_id in session.execute(
         select(Draft.message_id, Draft.created_at, Draft.template_id).order_by(Draft.version)
-    ).tuples():
+    ):
         first_draft.setdefault(message_id, (created_at, template_id))
     decisions: dict[int, tuple[str, datetime, int | None]] = {}
     corrections: list[CorrectionRow] = []
     message_channel = dict(
-        session.execute(select(Message.id, Message.channel_id).where(Message.direction == "in"))
-        .tuples()
-        .all()
+        session.execute(
+            select(Message.id, Message.channel_id).where(Message.direction == "in")
+        ).all()
     )
     for action in session.scalars(select(ReviewAction).order_by(ReviewAction.id)):
         if action.action in DECISIONS:

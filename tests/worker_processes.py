@@ -106,9 +106,7 @@ def consistency_problems(rt: Runtime) -> list[str]:
         drafts = dict(
             session.execute(
                 select(Draft.message_id, func.count(Draft.id)).group_by(Draft.message_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         for m in session.scalars(select(Message).where(Message.direction == "in")):
             count = drafts.get(m.id, 0)

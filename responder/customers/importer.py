@@ -195,7 +195,7 @@ def _ids_by_external(session: Session, model: Any, external_ids: Iterable[str]) 
     if not wanted:
         return {}
     rows = session.execute(select(model.external_id, model.id).where(model.external_id.in_(wanted)))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def _identity_owners(
@@ -211,7 +211,7 @@ def _identity_owners(
                 CustomerIdentity.kind == kind, CustomerIdentity.value.in_(sorted(values))
             )
         )
-        owners.update({(kind, value): owner for value, owner in rows.tuples()})
+        owners.update({(kind, value): owner for value, owner in rows})
     return owners
 
 
@@ -274,7 +274,7 @@ def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSum
             insert(CUSTOMERS).returning(CUSTOMERS.c.external_id, CUSTOMERS.c.id),
             [{"external_id": p.external_id, **p.values} for p in new],
         )
-        ids.update(dict(created.tuples().all()))
+        ids.update(dict(created.all()))
     if old:
         session.execute(
             update(Customer),

@@ -253,6 +253,6 @@ def suggest_links(
             select(Customer, Subscription.external_id)
             .join(Subscription, Subscription.customer_id == Customer.id)
             .where(Subscription.external_id.in_(numbers))
-        ).tuples():
+        ):
             offer(candidate, f"account number {account} quoted in the message")
     return list(found.values())

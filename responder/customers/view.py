@@ -100,7 +100,7 @@ def timelines(
         .join(newest, newest.c.id == Message.id)
         .join(Channel, Channel.id == Message.channel_id)
         .where(newest.c.rank <= limit)
-    ).tuples():
+    ):
         entries[message.customer_id].append(_message_entry(message, kind, channel_name))
     rank = _newest_first(Interaction.customer_id, Interaction.at, Interaction.id)
     newest = (

@@ -164,13 +164,14 @@ def import_content(
         audit(session, author, "snippet.import", "snippet", source.key, version=version.version)
         report.snippets += 1
     for name in definition_names(classifiers_dir) if classifiers_dir.is_dir() else []:
-        present = set(
-            session.execute(
+        present = {
+            (text, label)
+            for text, label in session.execute(
                 select(ClassifierExample.text, ClassifierExample.label).where(
                     ClassifierExample.classifier == name, ClassifierExample.status == "active"
                 )
-            ).tuples()
-        )
+            )
+        }
         added = 0
         for example in read_examples_csv(classifiers_dir / f"{name}.csv"):
             if (example.text, example.label) in present:

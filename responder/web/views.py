@@ -56,8 +56,9 @@ class QueueFilter:
         return found
 
 
-def encode_cursor(due: datetime | None, message_id: int) -> str:
-    return f"{due.isoformat() if due else ''}|{message_id}"
+def encode_cursor(due: str | None, message_id: int) -> str:
+    """`due`: the row's due time as the item shows it (ISO 8601), so it is formatted once."""
+    return f"{due or ''}|{message_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime | None, int] | None:
@@ -187,40 +188,64 @@ def queue_items(
         filters.assignee_id is not None,
         after,
     )
-    rows = session.execute(query, params).all()
+    # The ORM's session.execute would wrap these plain columns in its loading machinery, and a
+    # Row's attribute access costs about half a microsecond: together a third of the page's
+    # Python. The columns are unpacked by position, in the order of QUEUE_COLUMNS and
+    # DRAFT_COLUMNS.
+    rows = session.connection().execute(query, params).all()
     now = utcnow()
-    claimed = {r.id for r in rows if _claim_active(r.viewer_id, r.viewed_at, now)}
+    claimed = {row[0] for row in rows if _claim_active(row[13], row[14], now)}
     channels, viewers = _shown_names(
         session,
-        {r.channel_id for r in rows},
-        {r.viewer_id for r in rows if r.id in claimed},
+        {row[12] for row in rows},
+        {row[13] for row in rows if row[0] in claimed},
         channel_names,
     )
     items = []
-    for row in rows:
-        due = row.due_at
+    for (
+        message_id,
+        version,
+        subject,
+        sender_name,
+        sender_address,
+        tier,
+        urgency,
+        intent,
+        intent_confidence,
+        received_at,
+        due_at,
+        assignee_id,
+        channel_id,
+        viewer_id,
+        _viewed_at,
+        customer_name,
+        draft_has_text,
+        draft_stale,
+        draft_error,
+    ) in rows:
+        due = due_at.isoformat() if due_at else None
         items.append(
             {
-                "id": row.id,
-                "version": row.version,
-                "subject": row.subject,
-                "sender": row.sender_name or row.sender_address,
-                "sender_address": row.sender_address,
-                "customer": row.customer_name or "",
-                "tier": row.customer_tier,
-                "urgency": row.urgency,
-                "channel": channels.get(row.channel_id, ""),
-                "intent": row.intent,
-                "intent_confidence": row.intent_confidence,
-                "received_at": row.received_at.isoformat(),
-                "due_at": due.isoformat() if due else None,
-                "overdue": bool(due and due < now),
-                "assignee_id": row.assignee_id,
-                "viewer": viewers.get(row.viewer_id) if row.id in claimed else None,
-                "has_draft": bool(row.draft_has_text),
-                "stale": bool(row.draft_stale),
-                "draft_error": row.draft_error or "",
-                "cursor": encode_cursor(due, row.id),
+                "id": message_id,
+                "version": version,
+                "subject": subject,
+                "sender": sender_name or sender_address,
+                "sender_address": sender_address,
+                "customer": customer_name or "",
+                "tier": tier,
+                "urgency": urgency,
+                "channel": channels.get(channel_id, ""),
+                "intent": intent,
+                "intent_confidence": intent_confidence,
+                "received_at": received_at.isoformat(),
+                "due_at": due,
+                "overdue": bool(due_at and due_at < now),
+                "assignee_id": assignee_id,
+                "viewer": viewers.get(viewer_id) if message_id in claimed else None,
+                "has_draft": bool(draft_has_text),
+                "stale": bool(draft_stale),
+                "draft_error": draft_error or "",
+                "cursor": encode_cursor(due, message_id),
             }
         )
     return items
@@ -239,13 +264,13 @@ def _shown_names(
     missing = channel_ids - channels.keys()
     if missing:
         found = session.execute(select(Channel.id, Channel.name).where(Channel.id.in_(missing)))
-        channels.update(found.tuples().all())
+        channels.update(found.all())
     viewers: dict[int, str] = {}
     if viewer_ids:
         found = session.execute(
             select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(viewer_ids))
         )
-        viewers.update(found.tuples().all())
+        viewers.update(found.all())
     return channels, viewers
 
 
@@ -369,7 +394,7 @@ class CountsCache:
 
 
 def _count(session: Session) -> tuple[QueueBreakdown, dict[int, str]]:
-    names = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
+    names = dict(session.execute(select(Channel.id, Channel.name)).all())
     return queue_breakdown(session), names
 
 
