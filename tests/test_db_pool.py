@@ -51,3 +51,29 @@ def test_reading_sessions_run_outside_a_transaction(engine: Engine) -> None:
         assert dbapi.info.transaction_status.name == "IDLE", "no transaction left open"
     with engine.connect() as connection:  # back in the pool, the connection writes normally
         assert not connection.connection.dbapi_connection.autocommit
+
+
+def test_times_come_back_in_utc_whatever_the_servers_time_zone(
+    pg_cluster: PostgresCluster,
+) -> None:
+    """Pages print times as stored, to the minute and marked UTC; a server set to New York
+    time (Debian's initdb takes the machine's zone) must not shift them by five hours."""
+    url = pg_cluster.create_database()
+    setup = make_engine(url)
+    try:
+        with setup.connect() as connection:
+            name = connection.scalar(text("SELECT current_database()"))
+            connection.execute(
+                text(f"ALTER DATABASE \"{name}\" SET timezone TO 'America/New_York'")
+            )
+            connection.commit()
+    finally:
+        setup.dispose()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(text("SHOW timezone")) == "UTC"
+            at = connection.scalar(text("SELECT timestamptz '2026-12-03 14:05:00+00'"))
+        assert at.isoformat() == "2026-12-03T14:05:00+00:00"
+    finally:
+        engine.dispose()

@@ -30,6 +30,7 @@ def make_engine(url: str, *, echo: bool = False, base_dir: Path | None = None) -
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(parsed, echo=echo, pool_size=10, max_overflow=20)
+    event.listen(engine, "connect", _utc_session)
     event.listen(engine.pool, "checkin", _note_idle_since)
     event.listen(engine.pool, "checkout", _ping_after_idle)
     return engine
@@ -61,6 +62,18 @@ def _ping_after_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             dbapi_connection.rollback()
     except Exception as exc:
         raise DisconnectionError(f"pooled connection failed its check: {exc}") from exc
+
+
+def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+    """Times come back in UTC whatever the server's TimeZone (Debian's initdb takes the
+    machine's), as they do from SQLite: pages print them as stored and mark them UTC. SET
+    TimeZone is one of the settings PgBouncer keeps per client, so it is safe behind it."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
