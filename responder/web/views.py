@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from responder.customers.context import build_context
@@ -100,23 +100,43 @@ DRAFT_COLUMNS = (
 
 @functools.cache
 def _queue_statement(
-    channel: bool, intent: bool, tier: bool, assignee: bool, after: str | None
+    lateral: bool, channel: bool, intent: bool, tier: bool, assignee: bool, after: str | None
 ) -> Select[Any]:
     """The page's query for one combination of filters, built once and reused with new values.
 
     Building a SELECT of this size costs about a millisecond of Python per page, as much as
     running it; the values go in as bound parameters, so the SQL text (and PostgreSQL's
     prepared statement) stays the same for every page of one size.
+
+    `lateral` (PostgreSQL): the latest draft comes from a LATERAL join, one index probe a row
+    instead of a subquery and a join on its result. PostgreSQL then settles on one generic
+    plan for every filter and cursor (it re-planned each filtered page before) and spends a
+    quarter less CPU a page. SQLite has no LATERAL and keeps the correlated subquery.
     """
-    latest_draft = (
-        select(Draft.id)
-        .where(Draft.message_id == Message.id)
-        .order_by(Draft.version.desc())
-        .limit(1)
-        .correlate(Message)
-        .scalar_subquery()
-    )
-    conditions: list[Any] = [Message.state == bindparam("state")]
+    if lateral:
+        latest = (
+            select(*DRAFT_COLUMNS)
+            .where(Draft.message_id == Message.id)
+            .order_by(Draft.version.desc())
+            .limit(1)
+            .lateral("latest_draft")
+        )
+        query = _with_customer(select(*QUEUE_COLUMNS, *latest.c)).outerjoin(latest, true())
+    else:
+        latest_draft = (
+            select(Draft.id)
+            .where(Draft.message_id == Message.id)
+            .order_by(Draft.version.desc())
+            .limit(1)
+            .correlate(Message)
+            .scalar_subquery()
+        )
+        query = _with_customer(select(*QUEUE_COLUMNS, *DRAFT_COLUMNS)).outerjoin(
+            Draft, Draft.id == latest_draft
+        )
+    # The state is written into the SQL like the page size: with it bound, PostgreSQL's generic
+    # plan misjudges how many rows are waiting and it re-plans every filtered page.
+    conditions: list[Any] = [Message.state == bindparam("state", literal_execute=True)]
     if channel:
         conditions.append(Message.channel_id == bindparam("channel_id"))
     if intent:
@@ -136,16 +156,17 @@ def _queue_statement(
             )
         )
     return (
-        select(*QUEUE_COLUMNS, *DRAFT_COLUMNS)
-        .outerjoin(Customer, Customer.id == Message.customer_id)
-        .outerjoin(Draft, Draft.id == latest_draft)
-        .where(*conditions)
+        query.where(*conditions)
         .order_by(Message.due_at, Message.id)
         # The page size is written into the SQL, not bound: with LIMIT as a parameter
         # PostgreSQL's generic plan looks costly, so it re-plans every execution of the prepared
         # statement (about 1 ms of its CPU a page, as much as running it).
         .limit(bindparam("limit", type_=Integer, literal_execute=True))
     )
+
+
+def _with_customer(query: Select[Any]) -> Select[Any]:
+    return query.select_from(Message).outerjoin(Customer, Customer.id == Message.customer_id)
 
 
 def queue_items(
@@ -182,6 +203,7 @@ def queue_items(
         if position[0] is not None:
             params["after_due"] = position[0]
     query = _queue_statement(
+        session.get_bind().dialect.name == "postgresql",
         filters.channel_id is not None,
         bool(filters.intent),
         bool(filters.tier),
