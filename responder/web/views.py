@@ -212,15 +212,15 @@ def queue_items(
     )
     # The ORM's session.execute would wrap these plain columns in its loading machinery, and a
     # Row's attribute access costs about half a microsecond: together a third of the page's
-    # Python. The columns are unpacked by position, in the order of QUEUE_COLUMNS and
-    # DRAFT_COLUMNS.
+    # Python. So the loop below unpacks each row by position, in the order of QUEUE_COLUMNS
+    # and DRAFT_COLUMNS.
     rows = session.connection().execute(query, params).all()
     now = utcnow()
-    claimed = {row[0] for row in rows if _claim_active(row[13], row[14], now)}
+    claimed = {row.id for row in rows if _claim_active(row.viewer_id, row.viewed_at, now)}
     channels, viewers = _shown_names(
         session,
-        {row[12] for row in rows},
-        {row[13] for row in rows if row[0] in claimed},
+        {row.channel_id for row in rows},
+        {row.viewer_id for row in rows if row.id in claimed},
         channel_names,
     )
     items = []
