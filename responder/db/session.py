@@ -66,7 +66,7 @@ def _ping_after_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 
 def _utc_session(dbapi_connection: Any, _record: Any) -> None:
     """Times come back in UTC whatever the server's TimeZone (Debian's initdb takes the
-    machine's), as they do from SQLite: pages print them as stored and mark them UTC. SET
+    machine's), as they do from SQLite, so the pages print the same UTC times on both. SET
     TimeZone is one of the settings PgBouncer keeps per client, so it is safe behind it."""
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
