@@ -113,27 +113,14 @@ def _queue_statement(
     plan for every filter and cursor (it re-planned each filtered page before) and spends a
     quarter less CPU a page. SQLite has no LATERAL and keeps the correlated subquery.
     """
+    query = select(*QUEUE_COLUMNS).select_from(Message)
+    query = query.outerjoin(Customer, Customer.id == Message.customer_id)
     if lateral:
-        latest = (
-            select(*DRAFT_COLUMNS)
-            .where(Draft.message_id == Message.id)
-            .order_by(Draft.version.desc())
-            .limit(1)
-            .lateral("latest_draft")
-        )
-        query = _with_customer(select(*QUEUE_COLUMNS, *latest.c)).outerjoin(latest, true())
+        latest = _latest_draft(*DRAFT_COLUMNS).lateral("latest_draft")
+        query = query.add_columns(*latest.c).outerjoin(latest, true())
     else:
-        latest_draft = (
-            select(Draft.id)
-            .where(Draft.message_id == Message.id)
-            .order_by(Draft.version.desc())
-            .limit(1)
-            .correlate(Message)
-            .scalar_subquery()
-        )
-        query = _with_customer(select(*QUEUE_COLUMNS, *DRAFT_COLUMNS)).outerjoin(
-            Draft, Draft.id == latest_draft
-        )
+        latest_id = _latest_draft(Draft.id).correlate(Message).scalar_subquery()
+        query = query.add_columns(*DRAFT_COLUMNS).outerjoin(Draft, Draft.id == latest_id)
     # The state is written into the SQL like the page size: with it bound, PostgreSQL's generic
     # plan misjudges how many rows are waiting and it re-plans every filtered page.
     conditions: list[Any] = [Message.state == bindparam("state", literal_execute=True)]
@@ -165,8 +152,14 @@ def _queue_statement(
     )
 
 
-def _with_customer(query: Select[Any]) -> Select[Any]:
-    return query.select_from(Message).outerjoin(Customer, Customer.id == Message.customer_id)
+def _latest_draft(*columns: Any) -> Select[Any]:
+    """The message's newest draft version, as the columns given."""
+    return (
+        select(*columns)
+        .where(Draft.message_id == Message.id)
+        .order_by(Draft.version.desc())
+        .limit(1)
+    )
 
 
 def queue_items(
