@@ -9,9 +9,15 @@ import pytest
 from responder.config import Settings, load_settings
 from responder.customers.context import CustomerContext
 from responder.drafting.compose import TemplateRef, compose_draft
-from responder.drafting.entities import EntityExtractor, normalise_amount
+from responder.drafting.entities import (
+    NOT_NEEDED,
+    EntityExtractor,
+    drop_unheard_tok2vec,
+    normalise_amount,
+)
 from responder.drafting.rules import DraftFacts, choose_tone, offered_actions
 from responder.knowledge.retrieve import IndexedSnippet, ScoredSnippet
+from responder.mail.parse import parse_email
 from tests.conftest import ROOT
 
 SETTINGS: Settings = load_settings(ROOT / "config.toml", environ={})
@@ -89,7 +95,42 @@ def test_a_batch_gives_one_result_per_message(extractor: EntityExtractor) -> Non
     results = extractor.extract_many(["Fabrikam Mobile is cheaper", "", "Pay EUR 15 now"])
     assert [r["competitors"] for r in results] == [["Fabrikam Mobile"], [], []]
     assert results[2]["amounts"] == ["EUR 15.00"]
-    assert extractor.nlp.pipe_names == ["tok2vec", "entity_ruler", "ner"]
+    assert extractor.nlp.pipe_names == ["entity_ruler", "ner"]
+
+
+def test_without_the_shared_tok2vec_the_ner_finds_the_same_entities(
+    extractor: EntityExtractor,
+) -> None:
+    import spacy
+
+    texts = []
+    for path in sorted((ROOT / "demo" / "emails").glob("*.eml")):
+        parsed = parse_email(path.read_bytes())
+        texts.append(f"{parsed.subject}\n{parsed.new_text or parsed.text}")
+    with_shared = spacy.load(SETTINGS.models.spacy_model, exclude=NOT_NEEDED)
+    assert with_shared.pipe_names == ["tok2vec", "ner"]
+    expected = [
+        [(e.start_char, e.end_char, e.label_) for e in d.ents] for d in with_shared.pipe(texts)
+    ]
+    with extractor.nlp.select_pipes(disable=["entity_ruler"]):
+        docs = list(extractor.nlp.pipe(texts))
+    assert sum(map(len, expected)) > 100
+    assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs] == expected
+
+
+def test_a_ner_that_listens_to_the_shared_tok2vec_keeps_it() -> None:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "*"}
+    nlp.add_pipe("ner", config={"model": {
+        "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+        "extra_state_tokens": False, "hidden_width": 16, "maxout_pieces": 2, "use_upper": True,
+        "tok2vec": listener,
+    }})  # fmt: skip
+    drop_unheard_tok2vec(nlp)
+    assert nlp.pipe_names == ["tok2vec", "ner"]
 
 
 def test_amounts_read_both_decimal_marks() -> None:
