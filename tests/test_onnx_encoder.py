@@ -9,7 +9,7 @@ import pytest
 
 from bench.corpus import customer_email
 from responder.classify.embedder import Embedder, packaged_model_path
-from responder.classify.onnx_encoder import OnnxEncoder
+from responder.classify.onnx_encoder import OnnxEncoder, export_int8
 from responder.mail.parse import parse_email
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +53,14 @@ def test_vectors_match_fp32_and_do_not_depend_on_their_neighbours(
     assert np.array_equal(alone[0], int8[long[0]])
     reordered = encoder.encode(texts[::-1])[::-1]
     assert np.array_equal(reordered[long], int8[long])
+
+
+def test_each_layers_attention_runs_as_one_quantised_op(encoder: OnnxEncoder) -> None:
+    """The fused graph is what makes the int8 encoder fast; a transformers upgrade whose
+    attention the optimiser no longer recognises would silently fall back to slower ops."""
+    import onnx
+
+    graph = onnx.load(str(export_int8(packaged_model_path(), ROOT / "var" / "models"))).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("QAttention") == 6  # all-MiniLM-L6-v2 has six layers
+    assert "MatMulInteger" in ops

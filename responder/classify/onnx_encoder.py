@@ -19,13 +19,19 @@ from typing import Any
 import numpy as np
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Bumped whenever the export changes, so every machine's cached model is exported again.
+EXPORT_VERSION = 2
+# Quantised: the matrix products and the fused attention. The embedding lookup stays fp32: it
+# is a gather, not arithmetic, and quantising it moved the vectors further from fp32.
+QUANTISED_OPS = ["MatMul", "Attention"]
 
 
 def cache_key(model_path: str) -> str:
-    """Changes when the weights change, so a new model is exported again."""
+    """Changes when the weights or the export change, so a new model is exported again."""
     weights = Path(model_path) / "model.safetensors"
     stat = weights.stat() if weights.exists() else Path(model_path).stat()
-    text = f"{Path(model_path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    resolved = Path(model_path).resolve()
+    text = f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|export{EXPORT_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -37,16 +43,23 @@ def _max_length(model_path: str) -> int:
 
 
 def export_int8(model_path: str, cache_dir: Path) -> Path:
-    """Export fp32 ONNX with torch, quantise it (dynamic, per channel); return the int8 file."""
+    """Export fp32 ONNX with torch, fuse it, quantise it (dynamic, per channel); return the
+    int8 file.
+
+    The export uses transformers' eager attention, whose graph ONNX Runtime's BERT optimiser
+    recognises: each layer's attention becomes one fused op, quantised as QAttention, which is
+    10-20% faster on emails than the separate products (bench/README.md, `## pipeline`)."""
     target = cache_dir / f"minilm-{cache_key(model_path)}" / "model.int8.onnx"
     if target.exists():
         return target
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
     from transformers import AutoModel
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    model = AutoModel.from_pretrained(model_path).eval()
+    model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
 
     class KeywordWrapper(torch.nn.Module):
         """transformers 5 models take keyword arguments; the exporter passes positionals."""
@@ -80,9 +93,25 @@ def export_int8(model_path: str, cache_dir: Path) -> Path:
             opset_version=17,
             dynamo=False,
         )
+    fused = target.parent / f"model.fused.{os.getpid()}.onnx"
+    optimize_model(
+        str(fp32),
+        model_type="bert",
+        num_heads=model.config.num_attention_heads,
+        hidden_size=model.config.hidden_size,
+    ).save_model_to_file(str(fused))
     partial = target.parent / f"model.int8.{os.getpid()}.onnx"
-    quantize_dynamic(str(fp32), str(partial), per_channel=True, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        str(fused),
+        str(partial),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=QUANTISED_OPS,
+        # The fused ops are ONNX Runtime's own, which ONNX's shape inference cannot type.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     fp32.unlink(missing_ok=True)
+    fused.unlink(missing_ok=True)
     os.replace(partial, target)  # atomic: a concurrent process sees the whole file or none
     return target
 
