@@ -1,8 +1,9 @@
 """Entity extraction speed on email-length texts: `words_per_second:`.
 
 The texts are the demo emails' new text (parsed like the pipeline does), repeated to 400
-messages, run through the same EntityExtractor the draft stage uses (spaCy with only tok2vec,
-the EntityRuler and NER; nlp.pipe in batches; phone and identifier matching included).
+messages, run through the same EntityExtractor the draft stage uses (spaCy with only the
+EntityRuler and NER, which embeds its own tok2vec; nlp.pipe in batches; phone and identifier
+matching included).
 """
 
 from __future__ import annotations
