@@ -8,22 +8,18 @@ cached under var/, keyed by the model folder, so every worker process on a machi
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-import os
-import warnings
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Bumped whenever the export changes, so every machine's cached model is exported again.
 EXPORT_VERSION = 2
-# Quantised: the matrix products and the fused attention. The embedding lookup stays fp32: it
-# is a gather, not arithmetic, and quantising it moved the vectors further from fp32.
-QUANTISED_OPS = ["MatMul", "Attention"]
 
 
 def cache_key(model_path: str) -> str:
@@ -43,76 +39,29 @@ def _max_length(model_path: str) -> int:
 
 
 def export_int8(model_path: str, cache_dir: Path) -> Path:
-    """Export fp32 ONNX with torch, fuse it, quantise it (dynamic, per channel); return the
-    int8 file.
+    """The int8 file, exported first if this machine has none yet.
 
-    The export uses transformers' eager attention, whose graph ONNX Runtime's BERT optimiser
-    recognises: each layer's attention becomes one fused op, quantised as QAttention, which is
-    10-20% faster on emails than the separate products (bench/README.md, `## pipeline`)."""
+    The export runs in a child process (`responder.classify.onnx_export`): it peaks at about
+    1.5 GB, which a worker would otherwise keep as its own peak for good, and under a lock, so
+    workers starting together on a fresh machine export once while the others wait for it."""
     target = cache_dir / f"minilm-{cache_key(model_path)}" / "model.int8.onnx"
     if target.exists():
         return target
-    import onnx
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.optimizer import optimize_model
-    from transformers import AutoModel
-
     target.parent.mkdir(parents=True, exist_ok=True)
-    model = AutoModel.from_pretrained(model_path, attn_implementation="eager").eval()
-
-    class KeywordWrapper(torch.nn.Module):
-        """transformers 5 models take keyword arguments; the exporter passes positionals."""
-
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.inner(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    sample = torch.ones((2, 8), dtype=torch.long)
-    fp32 = target.parent / f"model.fp32.{os.getpid()}.onnx"
-    axes = {0: "batch", 1: "tokens"}
-    with torch.no_grad(), warnings.catch_warnings():
-        # The tracer warns about Python conditions in transformers' masking code and about
-        # aten::index with negative indices. Both are about inputs this model never gets
-        # (dynamic axes cover batch and length; no negative index): the exported model's
-        # vectors match fp32 (tests/test_onnx_encoder.py) and so does its Banking77 accuracy.
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
-        torch.onnx.export(
-            KeywordWrapper(model),
-            (sample, sample, torch.zeros_like(sample)),
-            str(fp32),
-            input_names=list(INPUTS),
-            output_names=["last_hidden_state"],
-            dynamic_axes={name: axes for name in [*INPUTS, "last_hidden_state"]},
-            opset_version=17,
-            dynamo=False,
-        )
-    fused = target.parent / f"model.fused.{os.getpid()}.onnx"
-    optimize_model(
-        str(fp32),
-        model_type="bert",
-        num_heads=model.config.num_attention_heads,
-        hidden_size=model.config.hidden_size,
-    ).save_model_to_file(str(fused))
-    partial = target.parent / f"model.int8.{os.getpid()}.onnx"
-    quantize_dynamic(
-        str(fused),
-        str(partial),
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=QUANTISED_OPS,
-        # The fused ops are ONNX Runtime's own, which ONNX's shape inference cannot type.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-    fp32.unlink(missing_ok=True)
-    fused.unlink(missing_ok=True)
-    os.replace(partial, target)  # atomic: a concurrent process sees the whole file or none
+    with open(target.parent / "export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            done = subprocess.run(
+                [sys.executable, "-m", "responder.classify.onnx_export", model_path, str(target)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0 or not target.exists():
+                raise RuntimeError(
+                    f"exporting the int8 encoder from {model_path} failed "
+                    f"(exit {done.returncode}): {done.stderr.strip()[-2000:]}"
+                )
     return target
 
 
