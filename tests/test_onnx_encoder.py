@@ -69,14 +69,16 @@ def test_each_layers_attention_runs_as_one_quantised_op(encoder: OnnxEncoder) ->
 
 
 # A worker process: loads the encoder from a cache folder, encodes, reports its own peak RSS and
-# that of the processes it ran (MB).
+# that of the processes it ran (MB). Its own is VmHWM, the peak of its address space:
+# ru_maxrss survives exec, so a child of a large pytest process would report pytest's peak.
 _WORKER = """
-import resource, sys
+import re, resource, sys
 from pathlib import Path
 from responder.classify.embedder import packaged_model_path
 from responder.classify.onnx_encoder import OnnxEncoder
 OnnxEncoder(packaged_model_path(), Path(sys.argv[1])).encode(["my bill doubled this month"])
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+status = Path("/proc/self/status").read_text()
+own = int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1)) // 1024
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
 print(own, children)
 """

@@ -86,6 +86,11 @@ class _EncodedSubject(str):
         return f"{self.name}: {encoded}{linesep}"
 
 
+# Besides CR and LF, characters that Python's email package counts as line breaks and refuses
+# in a header value (str.splitlines); in a subject or a display name they are only whitespace.
+_OTHER_BREAKS = str.maketrans(dict.fromkeys("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
+
+
 def _check(value: str, what: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError(f"{what} contains CR or LF: header injection refused")
@@ -98,7 +103,21 @@ def _header_address(address: Address) -> HeaderAddress:
     local, at, domain = address.address.rpartition("@")
     if not at or not local or not domain:
         raise ValueError(f"not an email address: {address.address!r}")
-    return HeaderAddress(display_name=address.name, username=local, domain=domain)
+    if not (local.isascii() and local.isprintable()):
+        # Without SMTPUTF8 the stdlib would write the local part as an encoded word: mail to
+        # another mailbox, in a To header that its own parser then fails on.
+        raise ValueError(
+            f"cannot send to {address.address!r}: the part before @ must be printable ASCII"
+        )
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_domain = ""
+    if not ascii_domain.isprintable() or not ascii_domain or " " in ascii_domain:
+        raise ValueError(f"cannot send to {address.address!r}: not a valid domain")
+    return HeaderAddress(
+        display_name=address.name.translate(_OTHER_BREAKS), username=local, domain=ascii_domain
+    )
 
 
 def build_reply(
@@ -117,7 +136,7 @@ def build_reply(
     """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings."""
     if not to:
         raise ValueError("a reply needs at least one recipient")
-    _check(subject, "subject")
+    subject = _check(subject, "subject").translate(_OTHER_BREAKS)
     _check(message_id, "Message-ID")
     if in_reply_to is not None:
         _check(in_reply_to, "In-Reply-To")
