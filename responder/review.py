@@ -153,17 +153,20 @@ def queue_reply(
     raw = None
     if channel.kind in EMAIL_KINDS:
         references = [*(message.references or []), message.message_id_header]
-        raw = build_reply(
-            to=recipients,
-            from_=Address(outbound.from_name, outbound.from_address),
-            subject=subject,
-            body=draft.body,
-            message_id=message_id,
-            in_reply_to=message.message_id_header,
-            references=[r for r in references if r],
-            date=now or utcnow(),
-            auto_submitted=auto_submitted,
-        )
+        try:
+            raw = build_reply(
+                to=recipients,
+                from_=Address(outbound.from_name, outbound.from_address),
+                subject=subject,
+                body=draft.body,
+                message_id=message_id,
+                in_reply_to=message.message_id_header,
+                references=[r for r in references if r],
+                date=now or utcnow(),
+                auto_submitted=auto_submitted,
+            )
+        except ValueError as exc:  # the composer's refusal is the reviewer's to read
+            raise ReviewError(f"the reply cannot be sent: {exc}") from exc
     item = OutboxItem(
         message_id=message.id,
         draft_id=draft.id,

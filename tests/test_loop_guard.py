@@ -74,3 +74,46 @@ def test_person_approved_reply_has_no_auto_submitted(rt: Runtime, worker: Worker
     worker.drain()
     (reply,) = sent_replies(rt)
     assert reply["Auto-Submitted"] is None
+
+
+def test_a_reply_the_composer_refuses_stays_in_review_with_the_reason(
+    rt: Runtime, worker: Worker
+) -> None:
+    """An internationalised address (no SMTPUTF8 here) is never sent misaddressed, automatically
+    or by a person: the message waits in review and says why."""
+    from responder.review import ReviewError, approve
+
+    with transaction(rt.factory) as session:
+        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
+        assert channel is not None
+        labels = set(
+            session.scalars(
+                select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
+            )
+        )
+        channel.auto_send = {label: 0.0 for label in labels}
+    raw = (
+        "From: Zoë Brennan <zoë@mail.test>\r\nTo: support@northwind-mobile.test\r\n"
+        "Subject: Roaming charges on my bill\r\nMessage-ID: <m9@mail.test>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hi, I was charged 80 euro for roaming in Spain. I thought the EU was included?\r\n"
+    ).encode()
+    drop(rt, raw, "idn")
+    worker.drain()
+    assert state_counts(rt).get("sent", 0) == 0
+    assert sent_replies(rt) == []
+    with rt.factory() as session:
+        message = session.scalar(select(Message))
+        assert message is not None and message.state == "in_review"
+        assert message.sender_address == "zoë@mail.test"
+        assert "not sent automatically: the reply cannot be sent: cannot send to" in (
+            message.state_reason or ""
+        )
+        message_id = message.id
+    with transaction(rt.factory) as session:
+        try:
+            approve(session, message_id, None, rt.settings.outbound)
+        except ReviewError as refused:
+            assert "must be printable ASCII" in str(refused)
+        else:
+            raise AssertionError("approving a reply to zoë@mail.test did not say why it cannot")
