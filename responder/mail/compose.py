@@ -113,7 +113,7 @@ def _header_address(address: Address) -> HeaderAddress:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         ascii_domain = ""
-    if not ascii_domain.isprintable() or not ascii_domain or " " in ascii_domain:
+    if not ascii_domain or " " in ascii_domain or not ascii_domain.isprintable():
         raise ValueError(f"cannot send to {address.address!r}: not a valid domain")
     return HeaderAddress(
         display_name=address.name.translate(_OTHER_BREAKS), username=local, domain=ascii_domain

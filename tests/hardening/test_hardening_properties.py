@@ -158,7 +158,7 @@ def reply(subject: str, name: str, to: Address, refs: list[str], in_reply_to: st
     )
 
 
-def unsendable_is_fine(local: str, domain: str) -> bool:
+def plain_smtp_can_carry(local: str, domain: str) -> bool:
     """True when plain SMTP can carry the address: printable ASCII before @, an IDNA domain."""
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
@@ -187,7 +187,7 @@ def test_composer_never_lets_a_value_add_a_header(subject: str, name: str, addre
         assert (
             any(c in v for v in (subject, name, to.address) for c in "\r\n")
             or not local
-            or ("cannot send to" in str(refused) and not unsendable_is_fine(local, domain))
+            or ("cannot send to" in str(refused) and not plain_smtp_can_carry(local, domain))
         ), f"refused a sendable reply: {refused}"
         return
     headers = BytesParser(policy=default).parsebytes(raw, headersonly=True)
