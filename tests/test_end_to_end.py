@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
@@ -115,3 +117,44 @@ def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: W
         wanted = "in_review" if row["draft"] == "yes" else "ignored"
         assert state == wanted, key
     assert drafted == sum(1 for r in expected.values() if r["draft"] == "yes")
+
+
+def test_a_large_mail_is_read_from_the_database_by_the_parse_stage_only(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """A customer's 4 MB photo of their bill: the parse stage reads the raw bytes once; the
+    later stages, the review page and the approval read the parsed copy, so a big mail does not
+    cross the wire again at every step."""
+    from email import message_from_bytes, policy
+
+    from sqlalchemy import event
+
+    mail = message_from_bytes(make_email(), policy=policy.default)
+    mail.add_attachment(bytes(range(256)) * 16_384, "image", "jpeg", filename="bill.jpg")
+    drop(rt, mail.as_bytes(), "photo")
+    reads: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args: object) -> None:
+        if re.search(r"\bmessages\.raw\b", statement) and statement.lstrip().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(rt.engine, "before_cursor_execute", record)
+    try:
+        worker.drain()
+        assert state_counts(rt)["in_review"] == 1
+        staff(rt)
+        with TestClient(create_app(rt)) as client:
+            auth = api_token(client)
+            queue = client.get("/api/queue", headers=auth).json()
+            detail = client.get(f"/api/messages/{queue[0]['id']}", headers=auth).json()
+            assert detail["draft"]["body"].startswith("Hi Aoife,")
+            approved = client.post(f"/api/messages/{queue[0]['id']}/approve", headers=auth, json={})
+            assert approved.status_code == 201, approved.text
+        worker.drain()
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", record)
+    assert len(sent_replies(rt)) == 1
+    assert len(reads) == 1, reads
+    with rt.factory() as session:
+        stored = session.scalar(select(Message).where(Message.direction == "in"))
+        assert stored.raw == mail.as_bytes(), "the raw bytes are still kept exactly"

@@ -214,7 +214,9 @@ class Message(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     direction: Mapped[str] = mapped_column(String(3), default="in")
     external_key: Mapped[str] = mapped_column(String(500))
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # Deferred: only the parse stage reads the raw bytes; every later stage and page that loads
+    # a message would otherwise fetch a mail of many megabytes again each time.
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     raw_size: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(20), default="received")
     state_reason: Mapped[str] = mapped_column(Text, default="")

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, TypeVar, overload
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
 from responder.channels.delivery import (
     DeliveryHeld,
@@ -104,19 +104,23 @@ def parse_limits(pipeline: PipelineSettings) -> ParseLimits:
 Row = TypeVar("Row", Channel, Customer)
 
 
-def _load_batch(session: Session, ids: Sequence[int], state: State) -> list[Message]:
-    """The batch's messages still in `state`, in id order.
+def _load_batch(
+    session: Session, ids: Sequence[int], state: State, *, with_raw: bool = False
+) -> list[Message]:
+    """The batch's messages still in `state`, in id order; `with_raw` in the same query (the
+    raw bytes are deferred, so reading them later would cost a query a message).
 
     The row locks make a second worker whose lease overlapped wait, then see the new state.
     """
-    return list(
-        session.scalars(
-            select(Message)
-            .where(Message.id.in_(list(ids)), Message.state == state)
-            .order_by(Message.id)
-            .with_for_update()
-        )
+    query = (
+        select(Message)
+        .where(Message.id.in_(list(ids)), Message.state == state)
+        .order_by(Message.id)
+        .with_for_update()
     )
+    if with_raw:
+        query = query.options(undefer(Message.raw))
+    return list(session.scalars(query))
 
 
 def _read_batch(session: Session, ids: Sequence[int], state: State) -> list[Message]:
@@ -158,7 +162,7 @@ def _log_move(message_id: int, state: str) -> None:
 def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
     """Parse the batch, then look up its senders and our own reply headers in one query each."""
     with transaction(rt.factory) as session:
-        messages = _load_batch(session, ids, State.RECEIVED)
+        messages = _load_batch(session, ids, State.RECEIVED, with_raw=True)
         channels = _by_id(session, Channel, {m.channel_id for m in messages})
         emails: list[tuple[Message, Channel, str | None]] = []
         for message in messages:

@@ -6,6 +6,7 @@ import json
 
 from litestar.testing import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from responder.db.models import (
     Attachment,
@@ -37,7 +38,12 @@ from tests.social.payloads import (
 def _inbound(rt: Runtime) -> list[Message]:
     with rt.factory() as session:
         return list(
-            session.scalars(select(Message).where(Message.direction == "in").order_by(Message.id))
+            session.scalars(
+                select(Message)
+                .where(Message.direction == "in")
+                .order_by(Message.id)
+                .options(undefer(Message.raw))  # deferred: read here, after the session closes
+            )
         )
 
 
