@@ -174,7 +174,11 @@ def _parse(data: bytes, limits: ParseLimits) -> ParsedEmail:
     parts.collect(msg)
     # Charsets the body declares are the likeliest for raw 8-bit bytes in the headers.
     hints = tuple(dict.fromkeys(parts.charsets))[:5]
-    headers = tuple((name.lower(), _header_text(name, value, hints)) for name, value in raw_headers)
+    # The stdlib's parse of each header, kept so the address headers are not parsed twice.
+    structured: dict[tuple[str, str], object] = {}
+    headers = tuple(
+        (name.lower(), _header_text(name, value, hints, structured)) for name, value in raw_headers
+    )
     first = _first_values(headers)
     html_source = parts.html[0] if parts.html else None
     if parts.plain:
@@ -190,10 +194,10 @@ def _parse(data: bytes, limits: ParseLimits) -> ParsedEmail:
         in_reply_to=_first_id(first.get("in-reply-to")),
         references=tuple(dict.fromkeys(_MSG_ID.findall(first.get("references", "")))),
         subject=" ".join(first.get("subject", "").split()),
-        sender=next(iter(_addresses(msg, "from", hints)), None),
-        reply_to=_addresses(msg, "reply-to", hints),
-        to=_addresses(msg, "to", hints),
-        cc=_addresses(msg, "cc", hints),
+        sender=next(iter(_addresses(raw_headers, "from", hints, structured)), None),
+        reply_to=_addresses(raw_headers, "reply-to", hints, structured),
+        to=_addresses(raw_headers, "to", hints, structured),
+        cc=_addresses(raw_headers, "cc", hints, structured),
         date=_date(first.get("date")),
         headers=headers,
         text=text,
@@ -205,14 +209,19 @@ def _parse(data: bytes, limits: ParseLimits) -> ParsedEmail:
     )
 
 
-def _header_text(name: str, value: str, hints: tuple[str, ...]) -> str:
-    """Decode a raw header value via the stdlib policy, falling back to a tolerant decoder."""
+def _header_text(
+    name: str, value: str, hints: tuple[str, ...], structured: dict[tuple[str, str], object]
+) -> str:
+    """Decode a raw header value via the stdlib policy, falling back to a tolerant decoder.
+    The stdlib's parse is left in `structured` for the address fields to reuse."""
     if len(value) <= _STDLIB_HEADER_MAX and not has_surrogates(value):
         try:
-            text = str(policy.default.header_fetch_parse(name, value))
+            header = policy.default.header_fetch_parse(name, value)
+            text = str(header)
         except Exception:  # the stdlib header parser chokes on some broken headers
             text = ""
         else:
+            structured[(name, value)] = header
             if not has_surrogates(text) and "\ufffd" not in text:
                 return " ".join(text.split()) if "\n" in text else text
     return decode_header_text(value, hints).strip()
@@ -266,20 +275,29 @@ def make_address(name: str, address: str) -> Address:
     return Address(name=" ".join(name.split()), address=address)
 
 
-def _addresses(msg: Message, field: str, hints: tuple[str, ...]) -> tuple[Address, ...]:
+def _addresses(
+    raw_headers: list[tuple[str, str]],
+    field: str,
+    hints: tuple[str, ...],
+    structured: dict[tuple[str, str], object],
+) -> tuple[Address, ...]:
     """Addresses of every occurrence of a header, parsed structurally (never split on commas)."""
     found: list[Address] = []
-    for name, value in msg.raw_items():
+    for name, value in raw_headers:
         if name.lower() != field:
             continue
-        found.extend(_parse_address_header(name, value, hints))
+        found.extend(_parse_address_header(name, value, hints, structured.get((name, value))))
     return tuple(dict.fromkeys(found))
 
 
-def _parse_address_header(name: str, value: str, hints: tuple[str, ...]) -> list[Address]:
+def _parse_address_header(
+    name: str, value: str, hints: tuple[str, ...], header: object | None = None
+) -> list[Address]:
+    """`header`: the stdlib's parse of this header when `_header_text` already made it."""
     if len(value) <= _STDLIB_HEADER_MAX and not has_surrogates(value):
         try:
-            header = policy.default.header_fetch_parse(name, value)
+            if header is None:
+                header = policy.default.header_fetch_parse(name, value)
             parsed = [
                 make_address(a.display_name, a.addr_spec)
                 for a in header.addresses  # type: ignore[attr-defined]
@@ -386,6 +404,8 @@ def _filename(node: Message) -> str | None:
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         value = raw.get(header)
         if value is None or len(value) > _STDLIB_HEADER_MAX:  # no real name is that long
+            continue
+        if param not in value.lower():  # parameter names are never encoded: nothing to parse
             continue
         try:
             parsed = policy.default.header_fetch_parse(header, repair_surrogates(value))
