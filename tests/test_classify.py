@@ -11,12 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from litestar.testing import TestClient
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import select
 
 from responder.bootstrap import pollers, prepare
 from responder.classify.embedder import Embedder
 from responder.classify.message import classification_text, shared_ngrams
+from responder.classify.ngrams import SharedNgrams
 from responder.classify.predict import UNKNOWN, LoadedClassifier
 from responder.classify.service import train_named
 from responder.classify.store import activate, active_examples, active_model
@@ -145,6 +149,46 @@ def test_heads_sharing_one_ngram_pass_give_what_each_gives_alone(embedder: Embed
         assert np.allclose(alone, shared, atol=1e-6)
         alone_labels = [p.label for p in loaded.predict(unseen, unseen_vectors)]
         assert alone_labels == [p.label for p in loaded.predict(unseen, unseen_vectors, ngrams)]
+
+
+_FITTED_ON = [
+    "Roaming in Spain cost me 80 euro, Σ charges ΑΣ",
+    "résumé of my bill: the café wifi data charge",
+    "my phone has no signal\tat home\u00a0since monday",
+    "cancel my contract, port-out code please",
+    "I/O error on the app login... 2fa code never arrives",
+]
+_SOME_TEXT = st.text(
+    alphabet=st.sampled_from("abcdeilnorstu éÉΣςσ İ\t\n\r\x0b\x1c\u00a0\u2028.,-/!0123"),
+    max_size=60,
+)
+
+
+@given(texts=st.lists(_SOME_TEXT | st.text(max_size=30), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None, derandomize=True)
+@example(texts=["", "   ", "a"])
+@example(texts=["billll lllll"])  # one n-gram several times in a word
+@example(texts=[_FITTED_ON[0].upper(), "Roaming  roaming\n\nroaming"])
+def test_shared_ngram_counts_are_exactly_what_each_vectorizer_gives(texts: list[str]) -> None:
+    """The shared pass cuts char_wb n-grams once per distinct word; the TF-IDF features must be
+    the vectorizer's own for any text (whitespace of every kind, case, accents)."""
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    fitted = [t.lower() for t in _FITTED_ON]
+    chars.fit(fitted)
+    words.fit(fitted)
+    shared = SharedNgrams([chars, words])
+    lowered = [t.lower() for t in texts]
+    for repeat in range(2):  # the second pass reads the words' columns from the memo
+        counts = shared.counts(texts)
+        for vectorizer in (chars, words):
+            alone = vectorizer.transform(lowered)
+            together = counts.tfidf(vectorizer, lowered)
+            assert together.shape == alone.shape
+            same_terms = (together != 0) != (alone != 0)
+            assert same_terms.nnz == 0, (repeat, vectorizer.analyzer)
+            # The shared columns come in another order, so a norm can differ in its last bit.
+            assert abs(together - alone).max() <= 1e-12, (repeat, vectorizer.analyzer)
 
 
 def test_versions_are_kept_and_one_is_active(rt: Runtime, tmp_path: Path) -> None:

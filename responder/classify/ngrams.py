@@ -5,7 +5,8 @@ each one up in pure Python, once per vectorizer: with three heads on email-lengt
 the largest piece of the worker's own work (bench/README.md, pipeline). Here a text is cut and
 looked up once, in the union of the heads' vocabularies; each head then takes its columns of
 the counts (a sparse index, in C) and applies its own IDF weights and normalisation, which gives
-exactly what its vectorizer's `transform` gives.
+what its vectorizer's `transform` gives (the columns come in another order, so a norm can differ
+in its last bit). Character n-grams are cut once per distinct word, not per text (`_Group.count`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def _analysis_key(vectorizer: TfidfVectorizer) -> tuple | None:
     )
 
 
+# Distinct words whose char_wb columns a group keeps (about 250 bytes each, so some 12 MB at
+# most); past it the memo starts again.
+_WORDS_KEPT = 50_000
+
+
 class _Group:
     """Vectorizers with the same analysis: one union vocabulary and a column map for each."""
 
@@ -64,6 +70,49 @@ class _Group:
             for term, index in vectorizer.vocabulary_.items():
                 columns[index] = union[term]
             self.columns[id(vectorizer)] = columns
+        self._vocabulary = union
+        self._by_word = first.analyzer == "char_wb"
+        self._preprocess = self.counter.build_preprocessor()
+        self._analyse = self.counter.build_analyzer()
+        self._word_columns: dict[str, np.ndarray] = {}
+
+    def count(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """What `self.counter.transform(texts)` gives.
+
+        char_wb n-grams never cross a word (scikit-learn cuts each whitespace-separated word
+        alone, padded with a space), so a text's counts are the sum of its words' counts; words
+        repeat, so each is cut and looked up once and its columns kept: three to four times
+        faster than the transform on emails, the same counts (tests/test_classify.py)."""
+        if not self._by_word:
+            return sparse.csr_matrix(self.counter.transform(texts))
+        if len(self._word_columns) > _WORDS_KEPT:
+            self._word_columns.clear()
+        columns: list[np.ndarray] = []
+        per_text = np.zeros(len(texts), dtype=np.int64)
+        for row, text in enumerate(texts):
+            for word in self._preprocess(text).split():
+                found = self._word_columns.get(word)
+                if found is None:
+                    found = self._columns_of(word)
+                columns.append(found)
+                per_text[row] += len(found)
+        if not columns:
+            return sparse.csr_matrix((len(texts), len(self._vocabulary)), dtype=self.counter.dtype)
+        cols = np.concatenate(columns)
+        rows = np.repeat(np.arange(len(texts)), per_text)
+        counts = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=self.counter.dtype), (rows, cols)),
+            shape=(len(texts), len(self._vocabulary)),
+        )
+        counts.sum_duplicates()
+        return counts
+
+    def _columns_of(self, word: str) -> np.ndarray:
+        vocabulary = self._vocabulary
+        found = [vocabulary[g] for g in self._analyse(word) if g in vocabulary]
+        columns = np.asarray(found, dtype=np.int64)
+        self._word_columns[word] = columns
+        return columns
 
 
 class SharedNgrams:
@@ -83,7 +132,7 @@ class SharedNgrams:
         lowered = [t.lower() for t in texts]
         found: dict[int, sparse.csr_matrix] = {}
         for group in self._groups:
-            counts = sparse.csr_matrix(group.counter.transform(lowered))
+            counts = group.count(lowered)
             for vid, columns in group.columns.items():
                 found[vid] = counts[:, columns]
         return NgramCounts(found)
