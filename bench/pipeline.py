@@ -45,6 +45,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 from sqlalchemy import distinct, func, select  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from bench.corpus import customer_email  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
@@ -187,6 +188,21 @@ def texts_of(raws: list[bytes]) -> tuple[list[str], list[str]]:
     return [classification_text(m) for m in messages], [message_text(m) for m in messages]
 
 
+def store_received(factory: sessionmaker[Session], channel_id: int, raws: list[bytes]) -> None:
+    """The corpus stored raw, as ingestion leaves it: every message waiting for the parse stage."""
+    with transaction(factory) as session:
+        for n, raw in enumerate(raws):
+            session.add(
+                Message(
+                    channel_id=channel_id,
+                    external_key=f"load-{n}",
+                    raw=raw,
+                    raw_size=len(raw),
+                    state=State.RECEIVED,
+                )
+            )
+
+
 def collect(results: Queue, kind: str, processes: int) -> list[tuple]:
     found = [results.get(timeout=7200) for _ in range(processes)]
     assert all(r[0] == kind for r in found), found
@@ -220,17 +236,7 @@ def main() -> None:
     channel_id = ensure_channel(rt.factory, "support", "maildir", settings.maildir.address)
     raws = [customer_email(n) for n in range(count)]
     texts = texts_of(raws)
-    with transaction(rt.factory) as session:
-        for n, raw in enumerate(raws):
-            session.add(
-                Message(
-                    channel_id=channel_id,
-                    external_key=f"load-{n}",
-                    raw=raw,
-                    raw_size=len(raw),
-                    state=State.RECEIVED,
-                )
-            )
+    store_received(rt.factory, channel_id, raws)
     # Trained and stored once here (a fresh install trains on first use), so the worker
     # processes only load them, as workers that have been running for a while.
     rt.classifiers(settings.classify.pipeline)

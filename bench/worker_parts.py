@@ -39,13 +39,10 @@ import responder.drafting.service as service_module  # noqa: E402
 import responder.pipeline.stages as stages  # noqa: E402
 import responder.pipeline.worker as worker_module  # noqa: E402
 from bench.corpus import customer_email  # noqa: E402
-from bench.pipeline import project_folder  # noqa: E402
+from bench.pipeline import project_folder, store_received  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.channels.maildir_source import ensure_channel  # noqa: E402
 from responder.config import load_settings  # noqa: E402
-from responder.db.models import Message  # noqa: E402
-from responder.db.session import transaction  # noqa: E402
-from responder.pipeline.states import State  # noqa: E402
 from responder.runtime import Runtime  # noqa: E402
 from tests.servers import PostgresCluster  # noqa: E402
 
@@ -110,18 +107,7 @@ def main() -> None:
     )
     setup = prepare(settings)
     channel_id = ensure_channel(setup.factory, "support", "maildir", settings.maildir.address)
-    with transaction(setup.factory) as session:
-        for n in range(count):
-            raw = customer_email(n)
-            session.add(
-                Message(
-                    channel_id=channel_id,
-                    external_key=f"load-{n}",
-                    raw=raw,
-                    raw_size=len(raw),
-                    state=State.RECEIVED,
-                )
-            )
+    store_received(setup.factory, channel_id, [customer_email(n) for n in range(count)])
     setup.classifiers(settings.classify.pipeline)  # trained once, as on a running install
     setup.engine.dispose()
 
