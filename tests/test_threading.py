@@ -180,3 +180,69 @@ def test_a_new_senders_messages_in_one_batch_share_one_conversation(
             )
         ).all()
         assert len(set(customers)) == 1
+
+
+def test_the_parse_stage_writes_each_message_row_once(rt: Runtime, worker: Worker) -> None:
+    """A batch with a known customer's reply, a new sender's thread, another new sender and an
+    auto-reply: every row gets its parsed fields, customer, conversation and state in one
+    write (a row written twice in a transaction is a second row version in PostgreSQL)."""
+    from sqlalchemy import event
+
+    from responder.pipeline.stages import parse_stage
+
+    first(worker, rt)
+    newcomer = "Nia Brennan <nia.brennan.new@mail.test>"
+    batch = {
+        "reply": make_email(
+            message_id="<reply@mail.test>",
+            subject="Re: Roaming charges on my bill",
+            headers={"In-Reply-To": "<first@mail.test>"},
+        ),
+        "n1": make_email(sender=newcomer, message_id="<n1@mail.test>", subject="No signal"),
+        "n2": make_email(
+            sender=newcomer,
+            message_id="<n2@mail.test>",
+            subject="Still no signal",
+            headers={"In-Reply-To": "<n1@mail.test>"},
+        ),
+        "o1": make_email(sender="Other <other.new@mail.test>", message_id="<o1@mail.test>"),
+        "auto": make_email(
+            sender="Robot <robot@mail.test>",
+            message_id="<auto@mail.test>",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+    }
+    for name, raw in batch.items():
+        drop(rt, raw, name)
+    assert worker.poll_sources() == len(batch)
+    with rt.factory() as session:
+        ids = list(session.scalars(select(Message.id).where(Message.state == "received")))
+    assert len(ids) == len(batch)
+
+    writes: list[int] = []
+
+    def record(_conn, _cursor, statement: str, _parameters, context, _many) -> None:
+        if statement.lstrip().startswith("UPDATE messages"):
+            writes.extend(row["messages_id"] for row in context.compiled_parameters)
+
+    event.listen(rt.engine, "before_cursor_execute", record)
+    try:
+        parse_stage(rt, ids)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", record)
+    assert sorted(writes) == sorted(ids)
+    with rt.factory() as session:
+        states = dict(
+            session.execute(
+                select(Message.message_id_header, Message.state).where(Message.id.in_(ids))
+            ).all()
+        )
+    assert states == {
+        "<reply@mail.test>": "parsed",
+        "<n1@mail.test>": "parsed",
+        "<n2@mail.test>": "parsed",
+        "<o1@mail.test>": "parsed",
+        "<auto@mail.test>": "ignored",
+    }
+    assert conversation_of(rt, "<reply@mail.test>") == conversation_of(rt, "<first@mail.test>")
+    assert conversation_of(rt, "<n2@mail.test>") == conversation_of(rt, "<n1@mail.test>")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -21,17 +22,30 @@ WINDOW = timedelta(hours=1)
 NOT_DRAFTED = (State.RECEIVED, State.IGNORED, State.QUARANTINED)
 
 
+@dataclass(frozen=True)
+class Sender:
+    """One message of the batch as the cap sees it (its address before it is stored)."""
+
+    address: str
+    message_id: int
+    received_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.address.strip().lower()
+
+
 class BatchSenderCap:
     """The same cap for a worker's whole batch: one query for the batch's senders, then counted
     in memory; a message of the batch that goes on to be drafted counts for the ones after it."""
 
-    def __init__(self, session: Session, messages: Sequence[Message], limit: int) -> None:
+    def __init__(self, session: Session, senders: Sequence[Sender], limit: int) -> None:
         self.limit = limit
         self.seen: dict[str, dict[int, datetime]] = defaultdict(dict)
-        addresses = {_address(m) for m in messages} - {""}
+        addresses = {s.key for s in senders} - {""}
         if limit <= 0 or not addresses:
             return
-        since = min(m.received_at for m in messages) - WINDOW
+        since = min(s.received_at for s in senders) - WINDOW
         rows = session.execute(
             select(func.lower(Message.sender_address), Message.id, Message.received_at).where(
                 Message.direction == "in",
@@ -43,23 +57,20 @@ class BatchSenderCap:
         for address, message_id, received_at in rows:
             self.seen[address][message_id] = received_at
 
-    def reason(self, message: Message) -> str | None:
-        address = _address(message)
+    def reason(self, sender: Sender) -> str | None:
+        address = sender.key
         if self.limit <= 0 or not address:
             return None
-        since = message.received_at - WINDOW
-        recent = sum(1 for i, at in self.seen[address].items() if i != message.id and at >= since)
+        since = sender.received_at - WINDOW
+        recent = sum(
+            1 for i, at in self.seen[address].items() if i != sender.message_id and at >= since
+        )
         return _too_many(address, recent, self.limit)
 
-    def counts(self, message: Message) -> None:
-        """`message` is going on to a draft."""
-        address = _address(message)
-        if address:
-            self.seen[address][message.id] = message.received_at
-
-
-def _address(message: Message) -> str:
-    return (message.sender_address or "").strip().lower()
+    def counts(self, sender: Sender) -> None:
+        """`sender`'s message is going on to a draft."""
+        if sender.key:
+            self.seen[sender.key][sender.message_id] = sender.received_at
 
 
 def _too_many(address: str, recent: int, limit: int) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, overload
 
@@ -49,10 +49,11 @@ from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
 from responder.mail.guard import ignore_reason
+from responder.mail.parse import Attachment as ParsedAttachment
 from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
-from responder.pipeline.sender_cap import BatchSenderCap
+from responder.pipeline.sender_cap import BatchSenderCap, Sender
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, urgency_of
@@ -160,23 +161,26 @@ def _log_move(message_id: int, state: str) -> None:
 
 
 def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
-    """Parse the batch, then look up its senders and our own reply headers in one query each."""
+    """Parse the batch, then look up its senders and our own reply headers in one query each.
+
+    The parsed fields are written to each message only once its customer exists: creating the
+    batch's customers flushes the session, and fields set before it would make every message
+    row be written twice in the transaction."""
     with transaction(rt.factory) as session:
         messages = _load_batch(session, ids, State.RECEIVED, with_raw=True)
         channels = _by_id(session, Channel, {m.channel_id for m in messages})
-        emails: list[tuple[Message, Channel, str | None]] = []
+        emails: list[tuple[Message, Channel, _ParsedFields, str | None]] = []
         for message in messages:
             channel = channels[message.channel_id]
             if channel.kind in SOCIAL_KINDS:
                 result = parse_social(session, message, channel)
                 _move(message, result.state, result.reason)
             elif channel.kind in EMAIL_KINDS:
-                parsed = _parse_email(rt, session, message)
+                parsed = _parse_email(rt, message)
                 if parsed is not None:
-                    emails.append(
-                        (message, channel, ignore_reason(parsed, own_addresses=rt.own_addresses))
-                    )
-        headers = [m.message_id_header for m, _, _ in emails if m.message_id_header]
+                    guard = ignore_reason(parsed, own_addresses=rt.own_addresses)
+                    emails.append((message, channel, _ParsedFields.of(parsed), guard))
+        headers = [f.message_id_header for _, _, f, _ in emails if f.message_id_header]
         ours = set(
             session.scalars(
                 select(OutboxItem.message_id_header).where(
@@ -187,32 +191,99 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
             else ()
         )
         known = find_customers(
-            session, "email", {m.sender_address for m, _, _ in emails if m.sender_address}
+            session, "email", {f.sender_address for _, _, f, _ in emails if f.sender_address}
         )
         cap = BatchSenderCap(
-            session, [m for m, _, _ in emails], rt.settings.guard.max_drafts_per_sender_per_hour
+            session,
+            [Sender(f.sender_address, m.id, m.received_at) for m, _, f, _ in emails],
+            rt.settings.guard.max_drafts_per_sender_per_hour,
         )
-        routed: list[tuple[Message, Channel]] = []
-        for message, channel, reason in emails:
-            if reason is None and message.message_id_header in ours:
+        routed: list[tuple[Message, Channel, _ParsedFields]] = []
+        for message, channel, fields, reason in emails:
+            if reason is None and fields.message_id_header in ours:
                 reason = "our own reply came back"
-            reason = _ignore_reason(message, reason, cap)
+            sender = Sender(fields.sender_address, message.id, message.received_at)
+            reason = _ignore_reason(sender, reason, cap)
             if reason:
+                fields.store(session, message)
                 _move(message, State.IGNORED, reason)
             else:
-                routed.append((message, channel))
+                routed.append((message, channel, fields))
         unknown = {
-            m.sender_address: m.sender_name for m, _ in routed if m.sender_address not in known
+            f.sender_address: f.sender_name for _, _, f in routed if f.sender_address not in known
         }
         created = create_customers(session, "email", unknown)
         known.update(created)
         new_customers = {c.id for c in created.values()}
-        for message, channel in routed:
-            _route_parsed(session, message, channel, known, new_customers)
+        for message, channel, fields in routed:
+            _route_parsed(session, message, channel, fields, known, new_customers)
 
 
-def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail | None:
-    """The parsed fields stored on the message; None when it was quarantined instead."""
+@dataclass(frozen=True)
+class _ParsedFields:
+    """What the parse stage stores on a message, cut to the columns' sizes, held as plain data
+    until the message is written once."""
+
+    message_id_header: str | None
+    in_reply_to: str | None
+    references: list[str]
+    subject: str
+    sender_address: str
+    sender_name: str
+    reply_to: list[list[str]]
+    sent_at: datetime | None
+    text: str
+    new_text: str
+    html: str | None
+    defects: list[str]
+    attachments: tuple[ParsedAttachment, ...]
+
+    @staticmethod
+    def of(parsed: ParsedEmail) -> _ParsedFields:
+        sender = parsed.sender
+        return _ParsedFields(
+            message_id_header=storable(parsed.message_id, 500),
+            in_reply_to=storable(parsed.in_reply_to, 500),
+            references=[storable(r, 500) for r in parsed.references],
+            subject=storable(parsed.subject, 2000),
+            sender_address=storable(sender.address if sender else "", 320),
+            sender_name=storable(sender.name if sender else "", 300),
+            reply_to=[[storable(a.name, 300), storable(a.address, 320)] for a in parsed.reply_to],
+            sent_at=parsed.date,
+            text=storable(parsed.text),
+            new_text=storable(parsed.new_text),
+            html=storable(parsed.html),
+            defects=[storable(d, 500) for d in parsed.defects],
+            attachments=parsed.attachments,
+        )
+
+    def store(self, session: Session, message: Message) -> None:
+        message.message_id_header = self.message_id_header
+        message.in_reply_to = self.in_reply_to
+        message.references = self.references
+        message.subject = self.subject
+        message.sender_address = self.sender_address
+        message.sender_name = self.sender_name
+        message.reply_to = self.reply_to
+        message.sent_at = self.sent_at
+        message.text = self.text
+        message.new_text = self.new_text
+        message.html = self.html
+        message.defects = self.defects
+        for attachment in self.attachments:
+            session.add(
+                Attachment(
+                    message_id=message.id,
+                    filename=storable(attachment.filename, 500),
+                    content_type=storable(attachment.content_type, 200),
+                    size=attachment.size,
+                    content=attachment.content,
+                )
+            )
+
+
+def _parse_email(rt: Runtime, message: Message) -> ParsedEmail | None:
+    """The message parsed; None when it was quarantined instead."""
     limit = rt.settings.pipeline.max_message_bytes
     if message.raw_size > limit:
         _move(
@@ -222,44 +293,20 @@ def _parse_email(rt: Runtime, session: Session, message: Message) -> ParsedEmail
         )
         return None
     try:
-        parsed = parse_email(message.raw, limits=parse_limits(rt.settings.pipeline))
+        return parse_email(message.raw, limits=parse_limits(rt.settings.pipeline))
     except MessageParseError as exc:
         _move(message, State.QUARANTINED, f"cannot parse: {exc}")
         return None
-    sender = parsed.sender
-    message.message_id_header = storable(parsed.message_id, 500)
-    message.in_reply_to = storable(parsed.in_reply_to, 500)
-    message.references = [storable(r, 500) for r in parsed.references]
-    message.subject = storable(parsed.subject, 2000)
-    message.sender_address = storable(sender.address if sender else "", 320)
-    message.sender_name = storable(sender.name if sender else "", 300)
-    message.reply_to = [[storable(a.name, 300), storable(a.address, 320)] for a in parsed.reply_to]
-    message.sent_at = parsed.date
-    message.text = storable(parsed.text)
-    message.new_text = storable(parsed.new_text)
-    message.html = storable(parsed.html)
-    message.defects = [storable(d, 500) for d in parsed.defects]
-    for attachment in parsed.attachments:
-        session.add(
-            Attachment(
-                message_id=message.id,
-                filename=storable(attachment.filename, 500),
-                content_type=storable(attachment.content_type, 200),
-                size=attachment.size,
-                content=attachment.content,
-            )
-        )
-    return parsed
 
 
-def _ignore_reason(message: Message, reason: str | None, cap: BatchSenderCap) -> str | None:
+def _ignore_reason(sender: Sender, reason: str | None, cap: BatchSenderCap) -> str | None:
     """Why not to draft for it (guard, loop, cap); a message that goes on counts for the cap."""
-    if reason is None and not message.sender_address:
+    if reason is None and not sender.address:
         reason = "no sender address to reply to"
     if reason is None:
-        reason = cap.reason(message)
+        reason = cap.reason(sender)
     if reason is None:
-        cap.counts(message)
+        cap.counts(sender)
     return reason
 
 
@@ -267,42 +314,47 @@ def _route_parsed(
     session: Session,
     message: Message,
     channel: Channel,
+    fields: _ParsedFields,
     known: dict[str, Customer],
     new_customers: set[int],
 ) -> None:
-    """Attach it to its customer (found or created for the batch) and its conversation.
+    """Attach it to its customer (found or created for the batch) and its conversation, then
+    write it: nothing is set on the message before the conversation look-up, whose query
+    flushes the session (it must see the batch's earlier messages), so each row is written once.
 
     `new_customers`: ids created for this batch whose first message is still to come; a new
     customer has no conversation to look for, their later messages in the batch do."""
     customer, new_customer = resolve_or_create(
         session,
         "email",
-        message.sender_address,
-        message.sender_name,
-        known=known.get(message.sender_address),
+        fields.sender_address,
+        fields.sender_name,
+        known=known.get(fields.sender_address),
         looked_up=True,
     )
     new_customer = new_customer or customer.id in new_customers
     new_customers.discard(customer.id)
-    known[message.sender_address] = customer  # the batch's next message from them finds it
-    message.customer_id = customer.id
+    known[fields.sender_address] = customer  # the batch's next message from them finds it
     conversation, started = find_or_start_new(
         session,
         channel_id=channel.id,
         customer_id=customer.id,
-        header_ids=[message.in_reply_to or "", *reversed(message.references)],
-        subject_key=storable(normalise_subject(message.subject), 500),
-        thread_key=message.message_id_header or "",
+        header_ids=[fields.in_reply_to or "", *reversed(fields.references)],
+        subject_key=storable(normalise_subject(fields.subject), 500),
+        thread_key=fields.message_id_header or "",
         now=message.received_at,
         customer_is_new=new_customer,
         flush=False,
     )
+    fields.store(session, message)
+    message.customer_id = customer.id
     if started:  # inserted with the batch's other new conversations
         message.conversation = conversation
     else:
         message.conversation_id = conversation.id
-        mark_waiting_drafts_stale(session, conversation.id, message.id)
     _move(message, State.PARSED)
+    if not started:  # its UPDATE flushes the session: the message is complete by then
+        mark_waiting_drafts_stale(session, conversation.id, message.id)
 
 
 # -- classify ------------------------------------------------------------------------------------
