@@ -15,6 +15,11 @@ from functools import cache
 from pathlib import Path
 
 from inscriptis import get_text
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.db.models import Message
+from responder.db.session import transaction
+from responder.pipeline.states import State
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "emails"
 NAMES = ["Aoife", "Ciarán", "Maria", "Tomasz", "Grace", "Luca", "Niamh", "Sean", "Priya", "Jan"]
@@ -55,3 +60,20 @@ def customer_email(n: int, *, short: bool = False) -> bytes:
     extra_text = "" if short else f"Also: {paragraph}\n\n"
     message.set_content(f"{body}\n\n{extra_text}My reference is {n} if that helps.\n\n{first}\n")
     return message.as_bytes()
+
+
+def store_received(
+    factory: sessionmaker[Session], channel_id: int, raws: list[bytes], prefix: str = "load"
+) -> None:
+    """Messages stored raw, as ingestion leaves them: every one waiting for the parse stage."""
+    with transaction(factory) as session:
+        for n, raw in enumerate(raws):
+            session.add(
+                Message(
+                    channel_id=channel_id,
+                    external_key=f"{prefix}-{n}",
+                    raw=raw,
+                    raw_size=len(raw),
+                    state=State.RECEIVED,
+                )
+            )

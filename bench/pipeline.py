@@ -45,19 +45,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 from sqlalchemy import distinct, func, select  # noqa: E402
-from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from bench.corpus import customer_email  # noqa: E402
+from bench.corpus import customer_email, store_received  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.channels.maildir_source import ensure_channel  # noqa: E402
 from responder.classify.embedder import Embedder  # noqa: E402
 from responder.config import Settings, load_settings  # noqa: E402
 from responder.db.models import Draft, Message  # noqa: E402
-from responder.db.session import transaction  # noqa: E402
 from responder.drafting.service import message_text  # noqa: E402
 from responder.mail.parse import parse_email  # noqa: E402
 from responder.pipeline.stages import classification_text  # noqa: E402
-from responder.pipeline.states import State  # noqa: E402
 from responder.pipeline.worker import Worker, state_counts  # noqa: E402
 from responder.runtime import Runtime  # noqa: E402
 from tests.servers import PostgresCluster  # noqa: E402
@@ -186,21 +183,6 @@ def texts_of(raws: list[bytes]) -> tuple[list[str], list[str]]:
         parsed = parse_email(raw)
         messages.append(Message(subject=parsed.subject, text=parsed.text, new_text=parsed.new_text))
     return [classification_text(m) for m in messages], [message_text(m) for m in messages]
-
-
-def store_received(factory: sessionmaker[Session], channel_id: int, raws: list[bytes]) -> None:
-    """The corpus stored raw, as ingestion leaves it: every message waiting for the parse stage."""
-    with transaction(factory) as session:
-        for n, raw in enumerate(raws):
-            session.add(
-                Message(
-                    channel_id=channel_id,
-                    external_key=f"load-{n}",
-                    raw=raw,
-                    raw_size=len(raw),
-                    state=State.RECEIVED,
-                )
-            )
 
 
 def collect(results: Queue, kind: str, processes: int) -> list[tuple]:

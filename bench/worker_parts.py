@@ -38,8 +38,8 @@ import responder.drafting.entities as entities_module  # noqa: E402
 import responder.drafting.service as service_module  # noqa: E402
 import responder.pipeline.stages as stages  # noqa: E402
 import responder.pipeline.worker as worker_module  # noqa: E402
-from bench.corpus import customer_email  # noqa: E402
-from bench.pipeline import project_folder, store_received  # noqa: E402
+from bench.corpus import customer_email, store_received  # noqa: E402
+from bench.pipeline import project_folder  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.channels.maildir_source import ensure_channel  # noqa: E402
 from responder.config import load_settings  # noqa: E402

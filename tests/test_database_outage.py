@@ -16,14 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bench.corpus import customer_email
+from bench.corpus import customer_email, store_received
 from responder.bootstrap import prepare
 from responder.channels.maildir_source import ensure_channel
 from responder.classify.embedder import Embedder
 from responder.config import load_settings
 from responder.db.models import Draft, Message
-from responder.db.session import transaction
-from responder.pipeline.states import State
 from responder.pipeline.worker import state_counts
 from responder.runtime import Runtime
 from tests.conftest import need_server
@@ -68,18 +66,9 @@ def test_worker_and_web_ride_out_a_database_restart(
     rt.classifiers(settings.classify.pipeline)  # trained here, so the worker only loads them
     staff(rt)
     channel_id = ensure_channel(rt.factory, "support", "maildir", "support@northwind-mobile.test")
-    with transaction(rt.factory) as session:
-        for n in range(MESSAGES):
-            raw = customer_email(n, short=True)
-            session.add(
-                Message(
-                    channel_id=channel_id,
-                    external_key=f"outage-{n}",
-                    raw=raw,
-                    raw_size=len(raw),
-                    state=State.RECEIVED,
-                )
-            )
+    store_received(
+        rt.factory, channel_id, [customer_email(n, short=True) for n in range(MESSAGES)], "outage"
+    )
 
     worker = WorkerProcess(project / "config.toml", environ)
     try:

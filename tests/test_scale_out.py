@@ -16,14 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bench.corpus import customer_email
+from bench.corpus import customer_email, store_received
 from responder.bootstrap import prepare
 from responder.channels.maildir_source import ensure_channel
 from responder.classify.embedder import Embedder
 from responder.config import load_settings
 from responder.db.models import Draft, Message
-from responder.db.session import transaction
-from responder.pipeline.states import State
 from responder.pipeline.worker import state_counts
 from tests.servers import PostgresCluster
 from tests.worker_processes import ROOT, WorkerProcess, consistency_problems, is_state_change
@@ -46,18 +44,7 @@ def test_three_workers_share_the_queue_and_survive_a_kill(
     settings = load_settings(project / "config.toml", environ=environ)
     rt = prepare(settings, embedder=int8_embedder)  # the encoder the workers run
     channel_id = ensure_channel(rt.factory, "support", "maildir", "support@northwind-mobile.test")
-    with transaction(rt.factory) as session:
-        for n in range(MESSAGES):
-            raw = customer_email(n, short=True)
-            session.add(
-                Message(
-                    channel_id=channel_id,
-                    external_key=f"load-{n}",
-                    raw=raw,
-                    raw_size=len(raw),
-                    state=State.RECEIVED,
-                )
-            )
+    store_received(rt.factory, channel_id, [customer_email(n, short=True) for n in range(MESSAGES)])
 
     config = project / "config.toml"
     doomed, *survivors = [WorkerProcess(config, environ) for _ in range(3)]

@@ -8,6 +8,7 @@ it was, and a failure makes the worker run the batch again one message at a time
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -258,18 +259,10 @@ class _ParsedFields:
         )
 
     def store(self, session: Session, message: Message) -> None:
-        message.message_id_header = self.message_id_header
-        message.in_reply_to = self.in_reply_to
-        message.references = self.references
-        message.subject = self.subject
-        message.sender_address = self.sender_address
-        message.sender_name = self.sender_name
-        message.reply_to = self.reply_to
-        message.sent_at = self.sent_at
-        message.text = self.text
-        message.new_text = self.new_text
-        message.html = self.html
-        message.defects = self.defects
+        """Every field onto the message's column of the same name; the attachments as rows."""
+        for column in dataclasses.fields(self):
+            if column.name != "attachments":
+                setattr(message, column.name, getattr(self, column.name))
         for attachment in self.attachments:
             session.add(
                 Attachment(
