@@ -35,6 +35,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -72,7 +73,12 @@ class ScriptedHandler:
         if answer:
             return answer
         self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                bytes(envelope.original_content),
+                list(envelope.mail_options),
+            )
         )
         return "250 Message accepted"
 

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import email
 from collections.abc import Iterator
 from datetime import timedelta
+from email.policy import default
 
 import pytest
 from sqlalchemy import select, update
@@ -244,3 +246,68 @@ def test_untrusted_certificate_is_not_sent_to(rt: Runtime, worker: Worker) -> No
         assert server.handler.received == []
     finally:
         server.stop()
+
+
+def approved_reply_to(rt: Runtime, worker: Worker, address: str) -> None:
+    """A customer writing from `address`, raw UTF-8 headers as an SMTPUTF8 mail arrives."""
+    raw = (
+        f"From: Zoë Brennan <{address}>\r\nTo: support@northwind-mobile.test\r\n"
+        "Subject: Roaming charges on my bill\r\nMessage-ID: <m1@mail.test>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hi, I was charged 80 euro for roaming in Spain. I thought the EU was included?\r\n"
+    ).encode()
+    drop(rt, raw, "intl")
+    worker.drain()
+    approve_waiting(rt)
+
+
+def test_a_reply_to_an_international_domain_goes_to_its_ascii_name(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    approved_reply_to(rt, worker, "aoife@müller.test")
+    worker.drain()
+    message, _ = outbox(rt)
+    assert message.state == "sent", message.state_reason
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ["aoife@xn--mller-kva.test"]
+    assert "SMTPUTF8" not in received.mail_options
+    assert received.raw.isascii()
+    assert received.message["To"].addresses[0].addr_spec == "aoife@xn--mller-kva.test"
+
+
+@pytest.fixture
+def server_without_utf8() -> Iterator[SmtpServer]:
+    server = start_smtp(enable_SMTPUTF8=False)
+    yield server
+    server.stop()
+
+
+def test_a_reply_to_a_non_ascii_mailbox_goes_out_with_smtputf8(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    approved_reply_to(rt, worker, "zoë@mail.test")
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "sent", message.state_reason
+    assert item.recipients == ["zoë@mail.test"]
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ["zoë@mail.test"]
+    assert "SMTPUTF8" in received.mail_options
+    reply = email.message_from_string(received.raw.decode("utf-8"), policy=default)
+    assert reply["To"].addresses[0].addr_spec == "zoë@mail.test"
+    assert reply["In-Reply-To"] == "<m1@mail.test>"
+    assert reply.get_content().replace("\r\n", "\n").strip() == item.body.strip()
+
+
+def test_a_server_without_smtputf8_fails_a_non_ascii_mailbox_with_the_reason(
+    rt: Runtime, worker: Worker, server_without_utf8: SmtpServer
+) -> None:
+    rt.settings.smtp.port = server_without_utf8.port
+    approved_reply_to(rt, worker, "zoë@mail.test")
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "failed" and item.state == "failed"
+    assert item.attempts == 1
+    assert "SMTPUTF8" in item.last_error and "zoë@mail.test" in item.last_error
+    assert "SMTPUTF8" in message.state_reason
+    assert server_without_utf8.handler.received == []

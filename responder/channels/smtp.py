@@ -13,6 +13,7 @@ from responder.channels.delivery import (
     TemporaryDeliveryError,
 )
 from responder.config import OutboundSettings, SmtpSettings
+from responder.mail.compose import needs_smtputf8, smtp_address
 
 
 class SmtpSender:
@@ -20,12 +21,13 @@ class SmtpSender:
         self.smtp = smtp
         self.outbound = outbound
 
-    async def _send(self, reply: OutgoingReply) -> None:
+    async def _send(self, reply: OutgoingReply, sender: str, recipients: list[str]) -> None:
         password = os.environ.get(self.smtp.password_env, "") if self.smtp.username else None
         await aiosmtplib.send(
             reply.raw,
-            sender=self.outbound.from_address,
-            recipients=list(reply.recipients),
+            sender=sender,
+            recipients=recipients,
+            mail_options=["SMTPUTF8"] if needs_smtputf8([sender, *recipients]) else [],
             hostname=self.smtp.host,
             port=self.smtp.port,
             username=self.smtp.username or None,
@@ -38,7 +40,18 @@ class SmtpSender:
 
     def deliver(self, reply: OutgoingReply) -> None:
         try:
-            asyncio.run(self._send(reply))
+            sender = smtp_address(self.outbound.from_address)
+            recipients = [smtp_address(r) for r in reply.recipients]
+        except ValueError as exc:
+            raise PermanentDeliveryError(str(exc)) from exc
+        try:
+            asyncio.run(self._send(reply, sender, recipients))
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise PermanentDeliveryError(
+                f"the SMTP server at {self.smtp.host}:{self.smtp.port} does not offer SMTPUTF8, "
+                f"which mail to {', '.join(recipients)} needs (letters beyond ASCII before @): "
+                f"{exc}"
+            ) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             answer = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)

@@ -97,24 +97,33 @@ def _check(value: str, what: str) -> str:
     return value
 
 
-def _header_address(address: Address) -> HeaderAddress:
-    _check(address.name, "address name")
-    _check(address.address, "address")
-    local, at, domain = address.address.rpartition("@")
+def smtp_address(address: str) -> str:
+    """The address as SMTP carries it: the domain in its ASCII (IDNA) form, the part before @
+    as written. Refuses what no mail server could deliver to."""
+    _check(address, "address")
+    local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        raise ValueError(f"not an email address: {address.address!r}")
-    if not (local.isascii() and local.isprintable()):
-        # Without SMTPUTF8 the stdlib would write the local part as an encoded word: mail to
-        # another mailbox, in a To header that its own parser then fails on.
-        raise ValueError(
-            f"cannot send to {address.address!r}: the part before @ must be printable ASCII"
-        )
+        raise ValueError(f"not an email address: {address!r}")
+    if not local.isprintable():
+        raise ValueError(f"cannot send to {address!r}: the part before @ must be printable")
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         ascii_domain = ""
     if not ascii_domain or " " in ascii_domain or not ascii_domain.isprintable():
-        raise ValueError(f"cannot send to {address.address!r}: not a valid domain")
+        raise ValueError(f"cannot send to {address!r}: not a valid domain")
+    return f"{local}@{ascii_domain}"
+
+
+def needs_smtputf8(addresses: Sequence[str]) -> bool:
+    """A mailbox name beyond ASCII travels only with SMTPUTF8 (RFC 6531): the envelope and the
+    headers in UTF-8, which the receiving server must offer."""
+    return any(not address.rpartition("@")[0].isascii() for address in addresses)
+
+
+def _header_address(address: Address) -> HeaderAddress:
+    _check(address.name, "address name")
+    local, _, ascii_domain = smtp_address(address.address).rpartition("@")
     return HeaderAddress(
         display_name=address.name.translate(_OTHER_BREAKS), username=local, domain=ascii_domain
     )
@@ -133,7 +142,11 @@ def build_reply(
     auto_submitted: bool = False,
     extra_headers: Mapping[str, str] = {},  # read only, never mutated
 ) -> bytes:
-    """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings."""
+    """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings.
+
+    Plain 7-bit headers unless an address's mailbox name is beyond ASCII: then the headers are
+    UTF-8 as SMTPUTF8 carries them, since the stdlib would otherwise write that name as an
+    encoded word, which names another mailbox."""
     if not to:
         raise ValueError("a reply needs at least one recipient")
     subject = _check(subject, "subject").translate(_OTHER_BREAKS)
@@ -150,7 +163,9 @@ def build_reply(
         if not _HEADER_NAME.match(name) or name.lower() in _RESERVED:
             raise ValueError(f"header name not allowed: {name!r}")
 
-    msg = EmailMessage(policy=policy.SMTP)
+    utf8 = needs_smtputf8([from_.address, *(a.address for a in to)])
+    serialise = policy.SMTPUTF8 if utf8 else policy.SMTP
+    msg = EmailMessage(policy=serialise)
     msg["From"] = _header_address(from_)
     msg["To"] = [_header_address(a) for a in to]
     msg["Subject"] = subject if subject.isascii() else _EncodedSubject(subject)
@@ -166,4 +181,4 @@ def build_reply(
         msg[name] = value
     # 8-bit bodies are quoted-printable so that servers without 8BITMIME accept them.
     msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "quoted-printable")
-    return msg.as_bytes(policy=policy.SMTP)
+    return msg.as_bytes(policy=serialise)

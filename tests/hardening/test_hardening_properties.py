@@ -158,15 +158,15 @@ def reply(subject: str, name: str, to: Address, refs: list[str], in_reply_to: st
     )
 
 
-def plain_smtp_can_carry(local: str, domain: str) -> bool:
-    """True when plain SMTP can carry the address: printable ASCII before @, an IDNA domain."""
+def smtp_can_carry(local: str, domain: str) -> bool:
+    """True when SMTP can carry the address: printable before @ (beyond ASCII with SMTPUTF8),
+    a domain IDNA can write in ASCII."""
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         return False
     return (
-        local.isascii()
-        and local.isprintable()
+        local.isprintable()
         and bool(ascii_domain)
         and ascii_domain.isprintable()
         and " " not in ascii_domain
@@ -178,6 +178,7 @@ def plain_smtp_can_carry(local: str, domain: str) -> bool:
 @example(subject="\x0c0", name="", address="0")  # a form feed is whitespace, not a refusal
 @example(subject="", name="0", address="0000\x80\U00010000=?utf-8?b?")  # never an encoded word
 @example(subject="", name="Aoife", address="aoife@m\u00fcller.test")  # IDNA, not refused
+@example(subject="", name="Zo\u00eb", address="zo\u00eb@mail.test")  # SMTPUTF8, not refused
 def test_composer_never_lets_a_value_add_a_header(subject: str, name: str, address: str) -> None:
     to = Address(name, address if "@" in address else address + "@mail.test")
     try:
@@ -187,7 +188,7 @@ def test_composer_never_lets_a_value_add_a_header(subject: str, name: str, addre
         assert (
             any(c in v for v in (subject, name, to.address) for c in "\r\n")
             or not local
-            or ("cannot send to" in str(refused) and not plain_smtp_can_carry(local, domain))
+            or ("cannot send to" in str(refused) and not smtp_can_carry(local, domain))
         ), f"refused a sendable reply: {refused}"
         return
     headers = BytesParser(policy=default).parsebytes(raw, headersonly=True)

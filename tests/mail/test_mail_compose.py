@@ -171,3 +171,36 @@ def test_long_unicode_subject_and_body_roundtrip() -> None:
     assert all(
         len(line) <= 998 for line in _build(subject=subject.strip(), body=body).split(b"\r\n")
     )
+
+
+def test_an_international_domain_is_written_in_its_ascii_form_and_the_mail_stays_7bit() -> None:
+    raw = _build(to=(Address(name="Zoë", address="zoe@müller.test"),))
+    assert raw.isascii()
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert msg["To"].addresses[0].addr_spec == "zoe@xn--mller-kva.test"
+    assert msg["To"].addresses[0].display_name == "Zoë"
+
+
+def test_a_mailbox_name_beyond_ascii_gets_utf8_headers_not_an_encoded_word() -> None:
+    """An encoded word in the address would name another mailbox; SMTPUTF8 mail is UTF-8."""
+    raw = _build(to=(Address(name="Zoë Brennan", address="zoë@mail.test"),))
+    assert b"=?" not in raw.split(b"\r\n\r\n")[0]
+    msg = email.message_from_string(raw.decode("utf-8"), policy=policy.default)
+    assert msg["To"].addresses[0].addr_spec == "zoë@mail.test"
+    assert msg["To"].addresses[0].display_name == "Zoë Brennan"
+    assert msg["Subject"] == "Re: Invoice"
+    assert msg.get_content().replace("\r\n", "\n") == "Dear Ann,\n\nwe fixed it. Grüße\n"
+    assert parse_email(raw).to == (Address(name="Zoë Brennan", address="zoë@mail.test"),)
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("zo\x07e@mail.test", "must be printable"),
+        (f"zoe@{'a' * 64}.test", "not a valid domain"),
+        ("zoe.mail.test", "not an email address"),
+    ],
+)
+def test_an_address_no_server_could_deliver_to_is_refused(address: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        _build(to=(Address(name="", address=address),))
