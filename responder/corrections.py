@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 
 from responder.classify.message import classification_text
 from responder.classify.store import active_model
+from responder.config import QueueSettings
 from responder.db.models import ClassifierExample, Message, ReviewAction, StaffUser, utcnow
-from responder.review import NotFound, ReviewError, audit
+from responder.queue_order import churn_is_high, due_at
+from responder.review import NotFound, ReviewError, audit, current_draft
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,16 @@ def known_labels(session: Session, classifier: str) -> set[str]:
 
 
 def reclassify(
-    session: Session, message_id: int, user: StaffUser, classifier: str, label: str
+    session: Session,
+    message_id: int,
+    user: StaffUser,
+    classifier: str,
+    label: str,
+    *,
+    queue: QueueSettings | None = None,
 ) -> Correction:
+    """Corrects the message at once (an intent for the queue's filter, an urgency for its
+    badge and, with `queue`, its due time) and keeps the correction as a candidate example."""
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         raise NotFound(f"message {message_id} not found")
@@ -65,6 +75,17 @@ def reclassify(
     if classifier == "intent":
         message.intent = label
         message.intent_confidence = 1.0
+    elif classifier == "urgency":
+        message.urgency = label
+        if queue is not None and message.due_at is not None:
+            draft = current_draft(session, message_id)
+            message.due_at = due_at(
+                message.received_at,
+                urgency=label,
+                tier=message.customer_tier,
+                churn_high=churn_is_high(draft.grounding if draft else {}),
+                settings=queue,
+            )
     text = classification_text(message.subject, message.new_text or message.text)
     example = session.scalar(
         select(ClassifierExample).where(

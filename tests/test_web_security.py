@@ -213,6 +213,64 @@ def test_two_people_approving_the_same_draft_send_one_reply(
     assert len(sent_replies(rt)) == 1
 
 
+def test_the_review_page_shows_every_classifier_and_takes_each_correction(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Sentiment, urgency and language beside the intent, each with how sure it is; an urgency
+    correction moves the due time and the queue's badge at once."""
+    from sqlalchemy import select
+
+    from responder.db.models import ClassifierExample, Message
+
+    staff(rt)
+    drop(rt, make_email(), "classified")
+    worker.drain()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/messages/1").text
+        for name in ("intent", "sentiment", "urgency", "language"):
+            row = re.search(rf'<tr id="classified-{name}">(.*?)</tr>', page, re.S)
+            assert row is not None, name
+            assert re.search(r"\d+%", row.group(1)), f"{name} without its confidence"
+        language = re.search(r'<tr id="classified-language">(.*?)</tr>', page, re.S).group(1)
+        assert "<strong>English</strong>" in language and "<form" not in language
+        for name in ("intent", "sentiment", "urgency"):
+            assert f'id="correct-{name}"' in page
+        dues = {}
+        for urgency in ("low", "high"):
+            token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+            response = client.post(
+                "/messages/1/classification",
+                data={"_csrf_token": token, "classifier": "urgency", "label": urgency},
+            )
+            assert f"Recorded as {urgency}" in response.text
+            page = response.text
+            urgency_row = re.search(r'<tr id="classified-urgency">(.*?)</tr>', page, re.S)
+            assert f"<strong>{urgency}</strong>" in urgency_row.group(1)
+            assert "corrected by alice" in urgency_row.group(1)
+            queue = client.get("/queue").text
+            assert ('class="urgent"' in queue) == (urgency == "high")
+            with rt.factory() as session:
+                message = session.get(Message, 1)
+                assert message.urgency == urgency
+                dues[urgency] = message.due_at
+        assert dues["high"] < dues["low"]
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        client.post(
+            "/messages/1/classification",
+            data={"_csrf_token": token, "classifier": "sentiment", "label": "negative"},
+        )
+    with rt.factory() as session:
+        candidates = session.scalars(
+            select(ClassifierExample).where(ClassifierExample.status == "candidate")
+        ).all()
+        assert {(c.classifier, c.label, c.created_by) for c in candidates} == {
+            ("urgency", "high", "alice"),
+            ("sentiment", "negative", "alice"),
+        }
+        assert session.get(Message, 1).classification["sentiment"]["label"] == "negative"
+
+
 def test_agent_corrects_the_intent_from_the_review_page(rt: Runtime, worker: Worker) -> None:
     from sqlalchemy import select
 

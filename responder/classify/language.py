@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from lingua import IsoCode639_1, LanguageDetector, LanguageDetectorBuilder
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,15 @@ class DetectedLanguage:
 
     def as_json(self) -> dict[str, object]:
         return {"label": self.code or "unknown", "confidence": round(self.confidence, 4)}
+
+
+def language_name(code: str) -> str:
+    """`de` -> `German`, for people; an unknown code is shown as it is."""
+    try:
+        language = Language.from_iso_code_639_1(IsoCode639_1.from_str(code.strip().lower()))
+    except ValueError:
+        return code
+    return language.name.capitalize()
 
 
 class LanguageIdentifier:

@@ -68,6 +68,7 @@ from responder.web.outage import database_error
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
+    CORRECTABLE,
     CountsCache,
     QueueFilter,
     audit_entries,
@@ -239,9 +240,9 @@ def review_page(request: Request, message_id: int) -> Template:
         ).all()
     me = _form_user(request).username
     with rt.factory() as session:
-        intent_labels = labels_of(session, "intent")
+        labels = {name: labels_of(session, name) for name in CORRECTABLE}
     context = {
-        "intent_labels": intent_labels,
+        "labels": labels,
         "m": detail,
         "user": request.user,
         "error": request.query_params.get("error", ""),
@@ -386,7 +387,14 @@ def classification_form(
     """An agent's correction: stored as a candidate example for the supervisor to accept."""
     try:
         with transaction(_rt(request).factory) as session:
-            reclassify(session, message_id, _form_user(request), data.classifier, data.label)
+            reclassify(
+                session,
+                message_id,
+                _form_user(request),
+                data.classifier,
+                data.label,
+                queue=_rt(request).settings.queue,
+            )
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     notice = f"Recorded as {data.label}; a supervisor reviews it as a new example."
@@ -641,7 +649,14 @@ def api_reclassify(request: Request, message_id: int, data: ApiClassification) -
     """An agent's correction: updates the message and stores a candidate example."""
     try:
         with transaction(_rt(request).factory) as session:
-            done = reclassify(session, message_id, _form_user(request), data.classifier, data.label)
+            done = reclassify(
+                session,
+                message_id,
+                _form_user(request),
+                data.classifier,
+                data.label,
+                queue=_rt(request).settings.queue,
+            )
     except ReviewError as exc:
         raise _review_error(exc) from exc
     return ApiCorrection(

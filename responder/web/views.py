@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from responder.classify.language import language_name
 from responder.customers.context import build_context
 from responder.customers.view import customer_panel
 from responder.db.models import (
@@ -512,6 +513,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "html": message.html,
         "attachments": attachments,
         "classification": message.classification,
+        "classification_rows": classification_rows(message.classification or {}),
         "intent": message.intent,
         "intent_confidence": message.intent_confidence,
         "customer": {
@@ -550,6 +552,40 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "conversation": conversation,
         "actions": actions,
     }
+
+
+# What an agent can correct on the review page, in the order shown; language is shown only.
+CORRECTABLE = ("intent", "sentiment", "urgency")
+RUNNERS_UP_SHOWN = 2
+RUNNER_UP_FLOOR = 0.05
+
+
+def classification_rows(classification: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per classifier for the review page: the answer, how sure, the runners-up worth
+    a look, and who corrected it; the language last, by name."""
+    rows = []
+    for name in (*CORRECTABLE, "language"):
+        found = classification.get(name)
+        if not isinstance(found, dict):
+            continue
+        label = str(found.get("label") or "unknown")
+        others = [
+            {"label": str(other), "confidence": float(confidence)}
+            for other, confidence in (found.get("candidates") or [])[1:]
+            if float(confidence) >= RUNNER_UP_FLOOR
+        ][:RUNNERS_UP_SHOWN]
+        rows.append(
+            {
+                "name": name,
+                "label": label,
+                "shown": language_name(label) if name == "language" else label,
+                "confidence": found.get("confidence"),
+                "others": others,
+                "corrected_by": found.get("corrected_by"),
+                "correctable": name in CORRECTABLE,
+            }
+        )
+    return rows
 
 
 def audit_entries(
