@@ -289,6 +289,8 @@ def test_agent_corrects_the_intent_from_the_review_page(rt: Runtime, worker: Wor
             data={"_csrf_token": token, "classifier": "intent", "label": "complaint"},
         )
         assert "Recorded as complaint" in response.text
+        assert "The draft was written again for it (v2)." in response.text
+        assert "Draft v2" in response.text
     with rt.factory() as session:
         assert session.get(Message, 1).intent == "complaint"
         candidate = session.scalar(

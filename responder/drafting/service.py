@@ -14,6 +14,7 @@ Contract with the customer view and the classifiers (read defensively, all optio
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -216,6 +217,81 @@ def make_draft(
     )
 
 
+# A correction of these changes the draft: the intent picks the template, snippets and action
+# rules; the sentiment picks the tone.
+REDRAFTED_ON = ("intent", "sentiment")
+
+
+@dataclass(frozen=True)
+class Redraft:
+    draft_version: int | None  # the new version, None when the draft stayed as it was
+    kept_saved: bool = False  # a person's saved draft was left alone
+
+
+def redraft_after_correction(
+    rt: Runtime, session: Session, message_id: int, classifier: str, user: StaffUser
+) -> Redraft:
+    """The draft follows an agent's correction: a new version from the corrected intent's
+    template (or the corrected sentiment's tone), so nobody sends a reply written for the
+    wrong question. A draft a person saved is theirs and stays."""
+    message = session.get(Message, message_id)
+    if classifier not in REDRAFTED_ON or message is None or message.state != State.IN_REVIEW:
+        return Redraft(None)
+    previous = current_draft(session, message_id)
+    if previous is not None and "saved_by" in (previous.grounding or {}):
+        return Redraft(None, kept_saved=True)
+    chosen = ((previous.grounding or {}).get("chosen_action") or {}) if previous else {}
+    draft = _render_again(
+        rt, session, message, previous, chosen_action=chosen.get("name"), user=user
+    )
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            draft_id=draft.id,
+            user_id=user.id,
+            action="redraft",
+            detail={"after_correcting": classifier, "draft_version": draft.version},
+        )
+    )
+    audit(session, user.username, "draft.redraft", "message", message_id, after=classifier)
+    return Redraft(draft.version)
+
+
+def _render_again(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    previous: Draft | None,
+    *,
+    chosen_action: str | None,
+    user: StaffUser,
+) -> Draft:
+    """A new draft version from the message as it stands now; the message's version moves, so
+    a colleague's open page is told the draft changed."""
+    from responder.pipeline.stages import classification_text
+
+    vector = rt.message_vectors([message.id], [classification_text(message)])[0]
+    entities = (previous.grounding or {}).get("entities") if previous else None
+    if entities is None:
+        entities = rt.entity_extractor.extract(message_text(message))
+    draft = make_draft(
+        rt,
+        session,
+        message,
+        vector,
+        index=rt.snippet_index(session),
+        templates=template_refs(session),
+        entities=entities,
+        version=(previous.version + 1) if previous else 1,
+        chosen_action=chosen_action,
+        created_by_id=user.id,
+    )
+    session.add(draft)
+    message.version += 1
+    session.flush()
+    return draft
+
+
 def message_text(message: Message) -> str:
     """The text entities are read from: the subject and what the customer newly wrote."""
     return f"{message.subject}\n{message.new_text or message.text}"
@@ -231,8 +307,6 @@ def pick_action(
     expected_version: int | None = None,
 ) -> Draft:
     """Re-render the draft with the chosen action's snippet first: a new draft version."""
-    from responder.pipeline.stages import classification_text
-
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         raise NotFound(f"message {message_id} not found")
@@ -245,25 +319,7 @@ def pick_action(
     offered = [a["name"] for a in grounding.get("actions") or []]
     if action not in offered:
         raise ReviewError(f"action {action!r} is not offered for this message")
-    vector = rt.message_vectors([message.id], [classification_text(message)])[0]
-    entities = grounding.get("entities")
-    if entities is None:
-        entities = rt.entity_extractor.extract(message_text(message))
-    draft = make_draft(
-        rt,
-        session,
-        message,
-        vector,
-        index=rt.snippet_index(session),
-        templates=template_refs(session),
-        entities=entities,
-        version=(previous.version + 1) if previous else 1,
-        chosen_action=action,
-        created_by_id=user.id,
-    )
-    session.add(draft)
-    message.version += 1
-    session.flush()
+    draft = _render_again(rt, session, message, previous, chosen_action=action, user=user)
     session.add(
         ReviewAction(
             message_id=message_id,

@@ -37,10 +37,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from responder.corrections import reclassify
+from responder.corrections import Correction, reclassify
 from responder.db.models import StaffUser
 from responder.db.session import transaction
-from responder.drafting.service import pick_action
+from responder.drafting.service import Redraft, pick_action, redraft_after_correction
 from responder.review import (
     ReviewError,
     approve,
@@ -386,19 +386,26 @@ def classification_form(
 ) -> Redirect:
     """An agent's correction: stored as a candidate example for the supervisor to accept."""
     try:
-        with transaction(_rt(request).factory) as session:
-            reclassify(
-                session,
-                message_id,
-                _form_user(request),
-                data.classifier,
-                data.label,
-                queue=_rt(request).settings.queue,
-            )
+        _, redraft = _correct(request, message_id, data.classifier, data.label)
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     notice = f"Recorded as {data.label}; a supervisor reviews it as a new example."
+    if redraft.draft_version is not None:
+        notice += f" The draft was written again for it (v{redraft.draft_version})."
+    elif redraft.kept_saved:
+        notice += " The draft a person saved was kept as it is."
     return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+
+
+def _correct(
+    request: Request, message_id: int, classifier: str, label: str
+) -> tuple[Correction, Redraft]:
+    """The correction, and the draft following it, in one transaction."""
+    rt = _rt(request)
+    user = _form_user(request)
+    with transaction(rt.factory) as session:
+        done = reclassify(session, message_id, user, classifier, label, queue=rt.settings.queue)
+        return done, redraft_after_correction(rt, session, message_id, classifier, user)
 
 
 class ActionForm(Struct):
@@ -474,6 +481,8 @@ class ApiCorrection(Struct):
     label: str
     previous: str | None
     example_id: int
+    draft_version: int | None = None  # the draft written again after the correction
+    kept_saved_draft: bool = False
 
 
 class ApiResult(Struct):
@@ -646,17 +655,10 @@ def api_audit(request: Request, before: RowId = None) -> list[dict[str, Any]]:
 
 @post("/api/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])
 def api_reclassify(request: Request, message_id: int, data: ApiClassification) -> ApiCorrection:
-    """An agent's correction: updates the message and stores a candidate example."""
+    """An agent's correction: updates the message, stores a candidate example and, for the
+    intent or the sentiment, writes the draft again (unless a person saved it)."""
     try:
-        with transaction(_rt(request).factory) as session:
-            done = reclassify(
-                session,
-                message_id,
-                _form_user(request),
-                data.classifier,
-                data.label,
-                queue=_rt(request).settings.queue,
-            )
+        done, redraft = _correct(request, message_id, data.classifier, data.label)
     except ReviewError as exc:
         raise _review_error(exc) from exc
     return ApiCorrection(
@@ -665,6 +667,8 @@ def api_reclassify(request: Request, message_id: int, data: ApiClassification) -
         label=done.label,
         previous=done.previous,
         example_id=done.example_id,
+        draft_version=redraft.draft_version,
+        kept_saved_draft=redraft.kept_saved,
     )
 
 

@@ -179,3 +179,52 @@ def test_a_supervisors_new_template_version_is_used_for_the_next_draft(
     assert "new wording" not in first.body
     assert second.body == "Hello Sean Walsh, this is the new wording.\n"
     assert second.grounding["template"]["version"] == first.grounding["template"]["version"] + 1
+
+
+def test_a_corrected_intent_or_sentiment_writes_the_draft_again_but_keeps_a_saved_one(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+        first = session.scalars(select(Draft)).one()
+    assert message.intent == "billing_dispute", "the demo classifier reads this as a bill"
+    assert first.grounding["template"]["key"].startswith("intents/billing_dispute.en")
+    staff(rt)
+    url = f"/api/messages/{message.id}/classification"
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        intent = client.post(url, headers=auth, json={"classifier": "intent", "label": "roaming"})
+        assert intent.status_code == 201, intent.text
+        assert intent.json()["draft_version"] == 2
+        with rt.factory() as session:
+            latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
+        assert latest is not None and latest.version == 2
+        assert latest.grounding["template"]["key"].startswith("intents/roaming.en")
+        assert latest.body != first.body
+        assert latest.grounding["facts"]["intent"] == "roaming"
+
+        mood = {"classifier": "sentiment", "label": "negative"}
+        assert client.post(url, headers=auth, json=mood).json()["draft_version"] == 3
+        with rt.factory() as session:
+            latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
+        assert latest is not None and latest.grounding["facts"]["sentiment"] == "negative"
+
+        urgency = {"classifier": "urgency", "label": "high"}
+        assert client.post(url, headers=auth, json=urgency).json()["draft_version"] is None
+
+        own = "Hello Aoife,\n\nI have refunded the roaming charge myself.\n"
+        saved = client.post(f"/api/messages/{message.id}/save", headers=auth, json={"body": own})
+        assert saved.json()["draft_version"] == 4
+        again = client.post(url, headers=auth, json={"classifier": "intent", "label": "complaint"})
+        assert again.json()["draft_version"] is None and again.json()["kept_saved_draft"]
+    with rt.factory() as session:
+        drafts = session.scalars(select(Draft).order_by(Draft.version)).all()
+        redrafts = session.scalars(
+            select(ReviewAction).where(ReviewAction.action == "redraft")
+        ).all()
+        assert session.get(Message, message.id).intent == "complaint"
+    assert [d.version for d in drafts] == [1, 2, 3, 4]
+    assert drafts[-1].body == own, "a person's saved draft is never replaced"
+    assert [r.detail["after_correcting"] for r in redrafts] == ["intent", "sentiment"]
