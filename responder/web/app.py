@@ -75,6 +75,8 @@ from responder.web.views import (
     channel_choices,
     labels_of,
     message_detail,
+    problem_count,
+    problem_items,
     queue_counts,
     queue_items,
 )
@@ -204,15 +206,20 @@ def queue_page(
     filters = _filters(channel, intent, tier, assignee)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
-        _, channel_names = request.app.state.counts.get(session)
+        cached = request.app.state.counts.get(session)
         items = queue_items(
-            session, limit=page_size, filters=filters, cursor=cursor, channel_names=channel_names
+            session,
+            limit=page_size,
+            filters=filters,
+            cursor=cursor,
+            channel_names=cached.channel_names,
         )
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
     context = {
         "items": items,
         "counts": counts,
+        "problems": cached.problems,
         "channels": channels,
         "user": request.user,
         "filters": {"channel": channel, "intent": intent, "tier": tier, "assignee": assignee},
@@ -434,6 +441,31 @@ def action_form(
     return Redirect(f"/messages/{message_id}", query_params={"notice": "Draft updated."})
 
 
+@get("/problems", sync_to_thread=True, guards=[requires_agent])
+def problems_page(request: Request, before: RowId = None) -> Template:
+    """Mail that could not be taken in and replies that could not be delivered, with why."""
+    rt = _rt(request)
+    page_size = rt.settings.queue.page_size
+    with rt.read_factory() as session:
+        items = problem_items(session, before_id=before, limit=page_size)
+        total = problem_count(session)
+    context = {
+        "items": items,
+        "total": total,
+        "user": request.user,
+        "older": items[-1]["id"] if len(items) == page_size else None,
+    }
+    return Template("problems.html", context=context)
+
+
+@get("/api/problems", sync_to_thread=True, guards=[requires_agent])
+def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
+    rt = _rt(request)
+    with rt.read_factory() as session:
+        items = problem_items(session, before_id=before, limit=rt.settings.queue.page_size)
+        return {"total": problem_count(session), "items": items}
+
+
 @get("/audit", sync_to_thread=True, guards=[requires_supervisor])
 def audit_page(request: Request, before: RowId = None) -> Template:
     with _rt(request).factory() as session:
@@ -596,7 +628,7 @@ def api_queue_page(
     limit = min(max(limit, 1), 500)
     filters = _filters(channel, intent, tier, assignee)
     with _rt(request).factory() as session:
-        _, channel_names = request.app.state.counts.get(session)
+        channel_names = request.app.state.counts.get(session).channel_names
         items = queue_items(
             session, limit=limit, filters=filters, cursor=cursor, channel_names=channel_names
         )
@@ -731,6 +763,8 @@ ROUTES = [
     action_form,
     classification_form,
     audit_page,
+    problems_page,
+    api_problems,
     api_queue_page,
     api_save,
     api_assign,

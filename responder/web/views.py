@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -30,7 +30,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
-from responder.pipeline.states import State
+from responder.pipeline.states import RETRYABLE_STATES, State
 from responder.review import current_draft
 
 log = logging.getLogger(__name__)
@@ -351,6 +351,12 @@ def summarise_counts(
     return counts
 
 
+class CachedCounts(NamedTuple):
+    breakdown: QueueBreakdown
+    channel_names: dict[int, str]
+    problems: int  # messages that need a person: quarantined or failed
+
+
 class CountsCache:
     """Queue counts recomputed at most every few seconds per process, by one thread at a time.
 
@@ -364,11 +370,11 @@ class CountsCache:
     def __init__(self, ttl_seconds: float = 5.0) -> None:
         self.ttl = ttl_seconds
         self._lock = threading.Lock()
-        self._value: tuple[QueueBreakdown, dict[int, str]] | None = None
+        self._value: CachedCounts | None = None
         self._at = 0.0
         self._thread: threading.Thread | None = None
 
-    def get(self, session: Session) -> tuple[QueueBreakdown, dict[int, str]]:
+    def get(self, session: Session) -> CachedCounts:
         if self._value is not None and time.monotonic() - self._at < self.ttl:
             return self._value
         if self._value is None:
@@ -399,7 +405,7 @@ class CountsCache:
         finally:
             self._lock.release()
 
-    def _store(self, value: tuple[QueueBreakdown, dict[int, str]]) -> None:
+    def _store(self, value: CachedCounts) -> None:
         self._value = value
         self._at = time.monotonic()
 
@@ -409,22 +415,66 @@ class CountsCache:
             self._thread.join(timeout)
 
 
-def _count(session: Session) -> tuple[QueueBreakdown, dict[int, str]]:
+def _count(session: Session) -> CachedCounts:
     names = dict(session.execute(select(Channel.id, Channel.name)).all())
-    return queue_breakdown(session), names
+    return CachedCounts(queue_breakdown(session), names, problem_count(session))
 
 
 def channel_choices(session: Session, cache: CountsCache) -> list[tuple[int, str]]:
     """The channel filter's options, from the same few-seconds cache as the counts."""
-    _, names = cache.get(session)
+    names = cache.get(session).channel_names
     return sorted(names.items(), key=lambda pair: (pair[1], pair[0]))
 
 
 def queue_counts(
     session: Session, filters: QueueFilter | None = None, cache: CountsCache | None = None
 ) -> dict[str, Any]:
-    breakdown, names = cache.get(session) if cache else _count(session)
-    return summarise_counts(breakdown, filters or QueueFilter(), names)
+    counts = cache.get(session) if cache else _count(session)
+    return summarise_counts(counts.breakdown, filters or QueueFilter(), counts.channel_names)
+
+
+def problem_count(session: Session) -> int:
+    """Quarantined and failed messages: few, and read from the (state, id) index."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Message).where(Message.state.in_(RETRYABLE_STATES))
+        )
+        or 0
+    )
+
+
+def problem_items(
+    session: Session, *, before_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The messages that wait for a person to act: mail that could not be parsed or was over
+    a limit (quarantined) and replies that could not be delivered (failed), newest first, each
+    with its reason; the message page retries it."""
+    query = (
+        select(Message, OutboxItem.state, OutboxItem.attempts, Channel.name)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .outerjoin(Channel, Channel.id == Message.channel_id)
+        .where(Message.state.in_(RETRYABLE_STATES))
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(Message.id < before_id)
+    return [
+        {
+            "id": message.id,
+            "state": message.state,
+            "reason": message.state_reason,
+            "subject": message.subject,
+            "sender": message.sender_name,
+            "sender_address": message.sender_address,
+            "received_at": message.received_at.isoformat(),
+            "channel": channel or "",
+            "size": message.raw_size,
+            "delivery": outbox_state,
+            "attempts": attempts,
+        }
+        for message, outbox_state, attempts, channel in session.execute(query)
+    ]
 
 
 def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:

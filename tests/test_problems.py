@@ -1,0 +1,90 @@
+"""The "Needs attention" list: quarantined mail and undeliverable replies, where staff see them.
+
+A real SMTP server (aiosmtpd on 127.0.0.1) refuses the reply; an over-limit mail is
+quarantined by the worker; both show with their reasons until they are retried.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.config import Settings
+from responder.db.models import Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.smtp_server import SmtpServer, smtp_server
+from tests.test_crash_recovery import approve_waiting
+from tests.test_web_security import login
+
+__all__ = ["smtp_server"]
+
+BIG = b"From: Ann <ann@b.test>\r\nSubject: scan of my bill\r\n\r\n" + b"x" * 5000
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
+    settings.outbound.transport = "smtp"
+    settings.smtp.host = "127.0.0.1"
+    settings.smtp.port = smtp_server.port
+    settings.smtp.security = "none"
+    settings.smtp.timeout_seconds = 2.0
+    settings.pipeline.max_message_bytes = 3000
+    return settings
+
+
+def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    smtp_server.handler.rcpt_answer = "550 5.1.1 <aoife.murphy@gmail.test>: no such mailbox"
+    staff(rt)
+    drop(rt, make_email(), "refused")
+    drop(rt, BIG, "big")
+    worker.drain()
+    approve_waiting(rt)
+    worker.drain()
+    with rt.factory() as session:
+        ids = dict(session.execute(select(Message.state, Message.id)).all())
+    assert set(ids) == {"failed", "quarantined"}
+    refused, big = ids["failed"], ids["quarantined"]
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        assert "2 messages need attention" in client.get("/queue").text
+        page = client.get("/problems").text
+        assert "Needs attention (2)" in page
+        rows = dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))
+        assert sorted(rows) == sorted([str(big), str(refused)])
+        assert list(rows) == sorted(rows, key=int, reverse=True), "newest first"
+        assert "quarantined" in rows[str(big)] and "3,000 byte limit" in rows[str(big)]
+        assert "(not parsed)" in rows[str(big)] and f"{len(BIG):,} bytes" in rows[str(big)]
+        assert f'href="/messages/{big}"' in rows[str(big)]
+        assert "550 5.1.1" in rows[str(refused)] and "no such mailbox" in rows[str(refused)]
+        assert "reply failed, 1 attempt" in rows[str(refused)]
+
+        rt.settings.pipeline.max_message_bytes = 100_000
+        message_page = client.get(f"/messages/{big}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', message_page).group(1)
+        client.post(f"/messages/{big}/retry", data={"_csrf_token": token})
+        worker.drain()
+        listed = client.get("/api/problems", headers=api_token(client)).json()
+        assert listed["total"] == 1
+        assert [i["id"] for i in listed["items"]] == [refused]
+        assert listed["items"][0]["reason"].startswith("delivery refused")
+
+        smtp_server.handler.rcpt_answer = None
+        token = re.search(
+            r'name="_csrf_token" value="([^"]+)"', client.get(f"/messages/{refused}").text
+        ).group(1)
+        client.post(f"/messages/{refused}/retry", data={"_csrf_token": token})
+        worker.drain()
+        assert 'id="no-problems"' in client.get("/problems").text
+    assert len(smtp_server.handler.received) == 1
+    with rt.factory() as session:
+        assert session.get(Message, refused).state == "sent"
+        assert session.get(Message, big).state == "in_review"
