@@ -412,6 +412,8 @@ def _correct(
     user = _form_user(request)
     with transaction(rt.factory) as session:
         done = reclassify(session, message_id, user, classifier, label, queue=rt.settings.queue)
+        if done.previous == done.label:  # confirmed, not changed: the draft stands
+            return done, Redraft(None)
         return done, redraft_after_correction(rt, session, message_id, classifier, user)
 
 
