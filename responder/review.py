@@ -52,8 +52,10 @@ def audit(
     action: str,
     object_type: str,
     object_id: object,
+    /,
     **detail: Any,
 ) -> None:
+    """Positional first, so a detail may be called `action` or `actor` too."""
     session.add(
         AuditEntry(
             actor=actor,

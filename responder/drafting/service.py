@@ -242,18 +242,14 @@ def redraft_after_correction(
         return Redraft(None, kept_saved=True)
     chosen = ((previous.grounding or {}).get("chosen_action") or {}) if previous else {}
     draft = _render_again(
-        rt, session, message, previous, chosen_action=chosen.get("name"), user=user
+        rt,
+        session,
+        message,
+        previous,
+        chosen_action=chosen.get("name"),
+        user=user,
+        why=("redraft", {"after_correcting": classifier}),
     )
-    session.add(
-        ReviewAction(
-            message_id=message_id,
-            draft_id=draft.id,
-            user_id=user.id,
-            action="redraft",
-            detail={"after_correcting": classifier, "draft_version": draft.version},
-        )
-    )
-    audit(session, user.username, "draft.redraft", "message", message_id, after=classifier)
     return Redraft(draft.version)
 
 
@@ -265,9 +261,11 @@ def _render_again(
     *,
     chosen_action: str | None,
     user: StaffUser,
+    why: tuple[str, dict[str, Any]],
 ) -> Draft:
-    """A new draft version from the message as it stands now; the message's version moves, so
-    a colleague's open page is told the draft changed."""
+    """A new draft version from the message as it stands now, recorded as the review action
+    `why` names (with its detail) and audited; the message's version moves, so a colleague's
+    open page is told the draft changed."""
     from responder.pipeline.stages import classification_text
 
     vector = rt.message_vectors([message.id], [classification_text(message)])[0]
@@ -289,6 +287,14 @@ def _render_again(
     session.add(draft)
     message.version += 1
     session.flush()
+    action, detail = why
+    detail = {**detail, "draft_version": draft.version}
+    session.add(
+        ReviewAction(
+            message_id=message.id, draft_id=draft.id, user_id=user.id, action=action, detail=detail
+        )
+    )
+    audit(session, user.username, f"draft.{action}", "message", message.id, **detail)
     return draft
 
 
@@ -319,15 +325,12 @@ def pick_action(
     offered = [a["name"] for a in grounding.get("actions") or []]
     if action not in offered:
         raise ReviewError(f"action {action!r} is not offered for this message")
-    draft = _render_again(rt, session, message, previous, chosen_action=action, user=user)
-    session.add(
-        ReviewAction(
-            message_id=message_id,
-            draft_id=draft.id,
-            user_id=user.id,
-            action="pick_action",
-            detail={"action": action, "draft_version": draft.version},
-        )
+    return _render_again(
+        rt,
+        session,
+        message,
+        previous,
+        chosen_action=action,
+        user=user,
+        why=("pick_action", {"action": action}),
     )
-    audit(session, user.username, "draft.pick_action", "message", message_id, chosen=action)
-    return draft
