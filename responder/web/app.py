@@ -65,6 +65,7 @@ from responder.web.auth import (
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
+from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
@@ -774,6 +775,7 @@ ROUTES = [
     api_audit,
     *SUPERVISOR_ROUTES,
     *CUSTOMER_ROUTES,
+    *SEARCH_ROUTES,
     api_reclassify,
 ]
 

@@ -1,0 +1,120 @@
+"""Search: find a customer's messages and the customer, by name, address, subject or words.
+
+Substring matches, case-insensitive, on both databases; a search reads at most a page of
+each kind, newest messages first. Not on the queue's hot path: the queue page never searches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Template
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from responder.db.models import Channel, Customer, CustomerIdentity, Message
+from responder.runtime import Runtime
+from responder.web.auth import requires_agent
+
+SHORTEST = 2  # characters: one letter would match most of the mailbox
+RESULTS = 50
+
+
+def like_pattern(text: str) -> str:
+    """`50%_off` matches itself, not "50 anything off": LIKE's wildcards are escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_query(text: str) -> str:
+    """What is searched for: trimmed, NUL removed (PostgreSQL refuses it in a query)."""
+    return " ".join(text.replace("\x00", "").split())
+
+
+def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
+    query = search_query(text)
+    if len(query) < SHORTEST:
+        return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
+    pattern = like_pattern(query)
+
+    def matches(*columns: Any) -> Any:
+        return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+    messages = session.execute(
+        select(
+            Message.id,
+            Message.received_at,
+            Message.state,
+            Message.subject,
+            Message.sender_name,
+            Message.sender_address,
+            Message.intent,
+            Message.customer_id,
+            Channel.name,
+        )
+        .outerjoin(Channel, Channel.id == Message.channel_id)
+        .where(
+            Message.direction == "in",
+            matches(Message.subject, Message.sender_name, Message.sender_address, Message.new_text),
+        )
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    by_identity = select(CustomerIdentity.customer_id).where(
+        matches(CustomerIdentity.value, CustomerIdentity.display)
+    )
+    customers = session.scalars(
+        select(Customer)
+        .where(or_(matches(Customer.name, Customer.external_id), Customer.id.in_(by_identity)))
+        .order_by(Customer.name, Customer.id)
+        .limit(limit)
+    ).all()
+    return {
+        "query": query,
+        "too_short": False,
+        "messages": [
+            {
+                "id": m.id,
+                "received_at": m.received_at.isoformat(),
+                "state": m.state,
+                "subject": m.subject,
+                "sender": m.sender_name,
+                "sender_address": m.sender_address,
+                "intent": m.intent,
+                "customer_id": m.customer_id,
+                "channel": m.name or "",
+            }
+            for m in messages
+        ],
+        "customers": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "external_id": c.external_id,
+                "tier": c.tier,
+                "plan": c.plan,
+            }
+            for c in customers
+        ],
+    }
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+@get("/search", sync_to_thread=True, guards=[requires_agent])
+def search_page(request: Request, q: str = "") -> Template:
+    with _rt(request).read_factory() as session:
+        found = search(session, q)
+    return Template("search.html", context={"found": found, "user": request.user})
+
+
+@get("/api/search", sync_to_thread=True, guards=[requires_agent])
+def api_search(request: Request, q: str = "") -> dict[str, Any]:
+    with _rt(request).read_factory() as session:
+        return search(session, q)
+
+
+SEARCH_ROUTES = [search_page, api_search]
