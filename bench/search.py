@@ -1,0 +1,138 @@
+"""Search time with 100,000 stored messages, on SQLite and PostgreSQL.
+
+Fills a fresh database with 100,000 inbound messages (subjects, senders and the customer's new
+text from the demo emails, each with its own reference number) and 2,000 customers with an
+email identity each, then times `responder.web.search.search` in process, as the `/search`
+page calls it: the median of 5 runs per query. A substring search cannot use a B-tree index,
+so a query that matches little reads every row (`rare`, `none`), while a common word stops
+after the first page of newest matches (`common`).
+
+    .venv/bin/python bench/search.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import _bases  # noqa: E402
+from responder.bootstrap import prepare  # noqa: E402
+from responder.config import load_settings  # noqa: E402
+from responder.db.models import Channel, Customer, CustomerIdentity, Message  # noqa: E402
+from responder.db.session import transaction  # noqa: E402
+from responder.runtime import Runtime  # noqa: E402
+from responder.web.search import search  # noqa: E402
+from tests.servers import PostgresCluster, ServerUnavailable  # noqa: E402
+
+MESSAGES = 100_000
+CUSTOMERS = 2_000
+RUNS = 5
+QUERIES = {
+    "common": "bill",  # in many subjects and texts: the newest page is found at once
+    "address": "customer1234@mail",  # one customer's messages and the customer
+    "rare": "reference R-077777 ",  # one message of 100,000: every row is read
+    "none": "no such words anywhere",  # nothing: every row is read
+}
+
+
+def fill(rt: Runtime) -> None:
+    bases = _bases()
+    now = datetime.now(UTC)
+    with transaction(rt.factory) as session:
+        channel = Channel(name="support", kind="maildir", address="support@example.test")
+        session.add(channel)
+        session.flush()
+        channel_id = channel.id
+        session.execute(
+            insert(Customer),
+            [{"name": f"Customer {i}", "external_id": f"B{i}"} for i in range(CUSTOMERS)],
+        )
+        session.execute(
+            insert(CustomerIdentity),
+            [
+                {"customer_id": i + 1, "kind": "email", "value": f"customer{i}@mail.test"}
+                for i in range(CUSTOMERS)
+            ],
+        )
+    batch = 5_000
+    for start in range(0, MESSAGES, batch):
+        rows = []
+        for i in range(start, start + batch):
+            subject, body = bases[i % len(bases)]
+            rows.append(
+                {
+                    "channel_id": channel_id,
+                    "direction": "in",
+                    "external_key": f"bench-{i}",
+                    "raw": b"",
+                    "state": "in_review",
+                    "subject": subject,
+                    "sender_address": f"customer{i % CUSTOMERS}@mail.test",
+                    "sender_name": f"Customer {i % CUSTOMERS}",
+                    "customer_id": 1 + i % CUSTOMERS,
+                    "new_text": f"{body}\n\nMy reference R-{i:06d} if that helps.",
+                    "received_at": now - timedelta(minutes=MESSAGES - i),
+                    "classification": {},
+                    "references": [],
+                    "reply_to": [],
+                    "defects": [],
+                }
+            )
+        with transaction(rt.factory) as session:
+            session.execute(insert(Message), rows)
+    if rt.engine.dialect.name == "postgresql":
+        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+
+
+def measure(name: str, url: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.toml"
+        config.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
+        env = {
+            "RESPONDER_DATABASE__URL": url,
+            "RESPONDER_DRAFTING__TEMPLATES_DIR": str(ROOT / "templates"),
+            "RESPONDER_CLASSIFY__DEFINITIONS_DIR": str(ROOT / "classifiers"),
+        }
+        rt = prepare(load_settings(config, environ=env))
+        started = time.perf_counter()
+        fill(rt)
+        print(f"{name}_fill_seconds: {time.perf_counter() - started:.1f}")
+        for kind, query in QUERIES.items():
+            times, found = [], {}
+            for _ in range(RUNS):
+                with rt.read_factory() as session:
+                    began = time.perf_counter()
+                    found = search(session, query)
+                    times.append(1000 * (time.perf_counter() - began))
+            print(f"{name}_{kind}_messages_found: {len(found['messages'])}")
+            print(f"{name}_{kind}_ms: {statistics.median(times):.1f}")
+        rt.engine.dispose()
+
+
+def main() -> None:
+    print(f"messages: {MESSAGES}")
+    with tempfile.TemporaryDirectory() as tmp:
+        measure("sqlite", f"sqlite:///{tmp}/bench.db")
+    try:
+        cluster = PostgresCluster().start()
+    except ServerUnavailable as exc:
+        print(f"postgresql: skipped ({exc})")
+        return
+    try:
+        measure("postgresql", cluster.create_database())
+    finally:
+        cluster.cleanup()
+
+
+if __name__ == "__main__":
+    main()
