@@ -59,6 +59,8 @@ def test_search_finds_messages_and_customers_by_address_words_and_literal_wildca
         assert found("50%_")[0] == [ids["hannah.schmidt@mail.test"]], "% and _ are literal"
         assert found("no such words anywhere") == ([], [])
         assert found("\x00") == ([], [])
+        pasted = client.get("/api/search", params={"q": "NW-" + "7" * 5000}, headers=auth)
+        assert pasted.status_code == 200 and len(pasted.json()["query"]) == 200
         short = client.get("/api/search", params={"q": "a"}, headers=auth).json()
         assert short["too_short"] and short["messages"] == []
 

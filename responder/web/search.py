@@ -18,6 +18,7 @@ from responder.runtime import Runtime
 from responder.web.auth import requires_agent
 
 SHORTEST = 2  # characters: one letter would match most of the mailbox
+LONGEST = 200  # characters: longer is a paste, not a search; the rest is ignored
 RESULTS = 50
 
 
@@ -28,8 +29,9 @@ def like_pattern(text: str) -> str:
 
 
 def search_query(text: str) -> str:
-    """What is searched for: trimmed, NUL removed (PostgreSQL refuses it in a query)."""
-    return " ".join(text.replace("\x00", "").split())
+    """What is searched for: trimmed, at most LONGEST characters, NUL removed (PostgreSQL
+    refuses it in a query)."""
+    return " ".join(text.replace("\x00", "").split())[:LONGEST]
 
 
 def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
