@@ -66,6 +66,13 @@ def test_work_through_three_drafts_by_keyboard(
         page.wait_for_url(f"{base}/queue")
         assert "Nothing waiting" in page.content()
 
+        page.keyboard.press("/")  # search: the box has the focus
+        page.wait_for_url(f"{base}/search")
+        page.keyboard.type(third_subject[:12])
+        page.keyboard.press("Enter")
+        page.wait_for_selector("table#messages")
+        assert third_subject in page.locator("table#messages").inner_text()
+
     worker.drain()
     replies = sent_replies(rt)
     assert sorted(r["Subject"] for r in replies) == sorted(

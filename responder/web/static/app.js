@@ -36,6 +36,9 @@
       if (reason) { reason.focus(); handled = true; }
     } else if (e.key === "u") {
       handled = click("queue-link");
+    } else if (e.key === "/") {
+      window.location.href = "/search";
+      handled = true;
     }
     if (handled) e.preventDefault();
   });
