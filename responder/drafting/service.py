@@ -253,6 +253,17 @@ def redraft_after_correction(
     return Redraft(draft.version)
 
 
+def embed_before_writing(rt: Runtime, message_id: int) -> None:
+    """Embeds the message outside any transaction (the runtime keeps the vector), so a
+    re-render in a write transaction does not hold the database while a model loads or runs."""
+    from responder.pipeline.stages import classification_text
+
+    with rt.read_factory() as session:
+        message = session.get(Message, message_id)
+        if message is not None:
+            rt.message_vectors([message.id], [classification_text(message)])
+
+
 def _render_again(
     rt: Runtime,
     session: Session,

@@ -40,7 +40,13 @@ from sqlalchemy.orm import Session
 from responder.corrections import Correction, reclassify
 from responder.db.models import StaffUser
 from responder.db.session import transaction
-from responder.drafting.service import Redraft, pick_action, redraft_after_correction
+from responder.drafting.service import (
+    REDRAFTED_ON,
+    Redraft,
+    embed_before_writing,
+    pick_action,
+    redraft_after_correction,
+)
 from responder.review import (
     ReviewError,
     approve,
@@ -411,6 +417,8 @@ def _correct(
     """The correction, and the draft following it, in one transaction."""
     rt = _rt(request)
     user = _form_user(request)
+    if classifier in REDRAFTED_ON:
+        embed_before_writing(rt, message_id)
     with transaction(rt.factory) as session:
         done = reclassify(session, message_id, user, classifier, label, queue=rt.settings.queue)
         if done.previous == done.label:  # confirmed, not changed: the draft stands
@@ -430,6 +438,7 @@ def action_form(
     data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     rt = _rt(request)
+    embed_before_writing(rt, message_id)
     try:
         with transaction(rt.factory) as session:
             draft = pick_action(
@@ -661,6 +670,7 @@ class ApiPickAction(Struct):
 def api_pick_action(request: Request, message_id: int, data: ApiPickAction) -> dict[str, Any]:
     """Re-render the draft with a suggested action's snippet (a new draft version)."""
     rt = _rt(request)
+    embed_before_writing(rt, message_id)
     try:
         with transaction(rt.factory) as session:
             draft = pick_action(
