@@ -236,7 +236,7 @@ def test_agent_correction_updates_the_message_and_stores_a_candidate(
         url = f"/api/messages/{message.id}/classification"
         wrong = client.post(url, headers=auth, json={"classifier": "intent", "label": "nonsense"})
         assert wrong.status_code == 400
-        assert "not a intent label" in wrong.json()["detail"]
+        assert "not one of the intent labels" in wrong.json()["detail"]
         response = client.post(url, headers=auth, json={"classifier": "intent", "label": "roaming"})
         assert response.status_code == 201, response.text
         assert response.json()["previous"] == "billing_dispute"

@@ -79,7 +79,7 @@ def _known_label(session: Session, classifier: str, label: str) -> str:
     if not label:
         raise ExampleError("choose a label")
     if label not in labels(session, classifier):
-        raise ExampleError(f"{label!r} is not a {classifier} label")
+        raise ExampleError(f"{label!r} is not one of the {classifier} labels")
     return label
 
 

@@ -47,7 +47,7 @@ def test_add_move_remove_accept_and_reject(rt: Runtime) -> None:
             "/supervisor/classifiers/intent/add",
             data={"label": "astrology", "text": "x", "back": back, "_csrf_token": token},
         )
-        assert "not a intent label" in bad.text
+        assert "not one of the intent labels" in bad.text
         with rt.factory() as session:
             new_id = session.scalar(
                 select(ClassifierExample.id).where(
