@@ -57,8 +57,7 @@ def reclassify(
         raise ReviewError(f"unknown classifier {classifier!r}")
     if label not in labels:
         raise ReviewError(
-            f"{label!r} is not one of the {classifier} labels: "
-            f"{', '.join(sorted(labels))}"
+            f"{label!r} is not one of the {classifier} labels: {', '.join(sorted(labels))}"
         )
     now = utcnow()
     classification = dict(message.classification or {})
