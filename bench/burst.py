@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import customer_email  # noqa: E402
+from bench.databases import postgresql_or_skip  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.channels.maildir_source import deliver_to_maildir  # noqa: E402
 from responder.classify.embedder import Embedder  # noqa: E402
@@ -44,7 +45,7 @@ from responder.config import load_settings  # noqa: E402
 from responder.db.models import Message  # noqa: E402
 from responder.db.session import transaction  # noqa: E402
 from responder.users import add_user  # noqa: E402
-from tests.servers import PostgresCluster, ServerUnavailable, free_port  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 MESSAGES = int(os.environ.get("BURST_MESSAGES", "10000"))
 DATABASES = os.environ.get("BURST_DATABASES", "sqlite,postgresql").split(",")
@@ -184,15 +185,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             results["sqlite"] = run("sqlite", f"sqlite:///{tmp}/burst.db")
     if "postgresql" in DATABASES:
-        try:
-            cluster = PostgresCluster().start()
-        except ServerUnavailable as exc:
-            print(f"postgresql: skipped ({exc})")
-        else:
-            try:
+        with postgresql_or_skip() as cluster:
+            if cluster is not None:
                 results["postgresql"] = run("postgresql", cluster.create_database())
-            finally:
-                cluster.cleanup()
     first = results.get("sqlite") or next(iter(results.values()))
     print(f"messages_per_second: {first['rate']:.2f}")
     print(f"load_average_after: {os.getloadavg()[0]:.1f}")

@@ -27,17 +27,18 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 from urllib.parse import urlencode
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import analyze_after_bulk_load, postgresql_or_skip  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.config import load_settings  # noqa: E402
 from responder.db.models import Channel, Customer, Draft, Message  # noqa: E402
 from responder.db.session import transaction  # noqa: E402
 from responder.users import add_user  # noqa: E402
-from tests.servers import PostgresCluster, ServerUnavailable, free_port  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 MESSAGES = 100_000
 CLIENTS = 20
@@ -125,11 +126,7 @@ def fill(config: Path, env: dict[str, str]) -> None:
                     for k in range(batch)
                 ],
             )
-    if rt.engine.dialect.name == "postgresql":
-        # A production database has planner statistics and a visibility map: autovacuum runs
-        # within minutes of a bulk insert; the bench does at once what it would do.
-        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE"))
+    analyze_after_bulk_load(rt.engine)
     rt.engine.dispose()
 
 
@@ -342,16 +339,10 @@ def main() -> None:
         p50, p95 = measure("sqlite", f"sqlite:///{tmp}/bench.db")
     print(f"p50_ms: {p50:.1f}")
     print(f"p95_ms: {p95:.1f}")
-    try:
-        cluster = PostgresCluster().start()
-    except ServerUnavailable as exc:
-        print(f"postgresql: skipped ({exc})")
-        return
-    try:
-        postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
-        measure("postgresql", cluster.create_database(), postmaster)
-    finally:
-        cluster.cleanup()
+    with postgresql_or_skip() as cluster:
+        if cluster is not None:
+            postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+            measure("postgresql", cluster.create_database(), postmaster)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,21 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import _bases  # noqa: E402
+from bench.databases import analyze_after_bulk_load, postgresql_or_skip  # noqa: E402
+from bench.queue_latency import write_config  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.config import load_settings  # noqa: E402
 from responder.db.models import Channel, Customer, CustomerIdentity, Message  # noqa: E402
 from responder.db.session import transaction  # noqa: E402
 from responder.runtime import Runtime  # noqa: E402
 from responder.web.search import search  # noqa: E402
-from tests.servers import PostgresCluster, ServerUnavailable  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 MESSAGES = 100_000
 CUSTOMERS = 2_000
@@ -89,20 +91,12 @@ def fill(rt: Runtime) -> None:
             )
         with transaction(rt.factory) as session:
             session.execute(insert(Message), rows)
-    if rt.engine.dialect.name == "postgresql":
-        with rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE"))
+    analyze_after_bulk_load(rt.engine)
 
 
 def measure(name: str, url: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.toml"
-        config.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
-        env = {
-            "RESPONDER_DATABASE__URL": url,
-            "RESPONDER_DRAFTING__TEMPLATES_DIR": str(ROOT / "templates"),
-            "RESPONDER_CLASSIFY__DEFINITIONS_DIR": str(ROOT / "classifiers"),
-        }
+        config, env = write_config(Path(tmp), url, free_port())
         rt = prepare(load_settings(config, environ=env))
         started = time.perf_counter()
         fill(rt)
@@ -123,15 +117,9 @@ def main() -> None:
     print(f"messages: {MESSAGES}")
     with tempfile.TemporaryDirectory() as tmp:
         measure("sqlite", f"sqlite:///{tmp}/bench.db")
-    try:
-        cluster = PostgresCluster().start()
-    except ServerUnavailable as exc:
-        print(f"postgresql: skipped ({exc})")
-        return
-    try:
-        measure("postgresql", cluster.create_database())
-    finally:
-        cluster.cleanup()
+    with postgresql_or_skip() as cluster:
+        if cluster is not None:
+            measure("postgresql", cluster.create_database())
 
 
 if __name__ == "__main__":
