@@ -254,7 +254,7 @@ def review_page(request: Request, message_id: int) -> Template:
         ).all()
     me = _form_user(request).username
     with rt.factory() as session:
-        labels = {name: labels_of(session, name) for name in CORRECTABLE}
+        labels = labels_of(session, CORRECTABLE)
     context = {
         "labels": labels,
         "m": detail,

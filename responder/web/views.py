@@ -6,7 +6,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -450,7 +450,19 @@ def problem_items(
     a limit (quarantined) and replies that could not be delivered (failed), newest first, each
     with its reason; the message page retries it."""
     query = (
-        select(Message, OutboxItem.state, OutboxItem.attempts, Channel.name)
+        select(
+            Message.id,
+            Message.state,
+            Message.state_reason,
+            Message.subject,
+            Message.sender_name,
+            Message.sender_address,
+            Message.received_at,
+            Message.raw_size,
+            OutboxItem.state.label("delivery"),
+            OutboxItem.attempts,
+            Channel.name.label("channel"),
+        )
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
         .where(Message.state.in_(RETRYABLE_STATES))
@@ -461,19 +473,19 @@ def problem_items(
         query = query.where(Message.id < before_id)
     return [
         {
-            "id": message.id,
-            "state": message.state,
-            "reason": message.state_reason,
-            "subject": message.subject,
-            "sender": message.sender_name,
-            "sender_address": message.sender_address,
-            "received_at": message.received_at.isoformat(),
-            "channel": channel or "",
-            "size": message.raw_size,
-            "delivery": outbox_state,
-            "attempts": attempts,
+            "id": row.id,
+            "state": row.state,
+            "reason": row.state_reason,
+            "subject": row.subject,
+            "sender": row.sender_name,
+            "sender_address": row.sender_address,
+            "received_at": row.received_at.isoformat(),
+            "channel": row.channel or "",
+            "size": row.raw_size,
+            "delivery": row.delivery,
+            "attempts": row.attempts,
         }
-        for message, outbox_state, attempts, channel in session.execute(query)
+        for row in session.execute(query)
     ]
 
 
@@ -657,12 +669,15 @@ def audit_entries(
     ]
 
 
-def labels_of(session: Session, classifier: str) -> list[str]:
-    """The labels a classifier knows, from its examples (cheap: no model is loaded)."""
-    return sorted(
-        session.scalars(
-            select(ClassifierExample.label)
-            .where(ClassifierExample.classifier == classifier, ClassifierExample.status == "active")
-            .distinct()
-        )
+def labels_of(session: Session, classifiers: Sequence[str]) -> dict[str, list[str]]:
+    """The labels each classifier knows, from its examples, in one query (no model loaded)."""
+    found: dict[str, list[str]] = {name: [] for name in classifiers}
+    rows = session.execute(
+        select(ClassifierExample.classifier, ClassifierExample.label)
+        .where(ClassifierExample.classifier.in_(classifiers), ClassifierExample.status == "active")
+        .distinct()
+        .order_by(ClassifierExample.classifier, ClassifierExample.label)
     )
+    for classifier, label in rows:
+        found[classifier].append(label)
+    return found
