@@ -107,17 +107,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(args: argparse.Namespace) -> str:
+    password = os.environ.get("RESPONDER_NEW_PASSWORD") or args.password
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"Password for {args.username}: ")
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from responder.bootstrap import prepare
     from responder.db.session import transaction
     from responder.users import UserError, add_user
 
-    password = os.environ.get("RESPONDER_NEW_PASSWORD") or args.password
-    if not password:
-        if not sys.stdin.isatty():
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = getpass.getpass(f"Password for {args.username}: ")
+    password = _new_password(args)
     rt = prepare(_settings(args))
     try:
         with transaction(rt.factory) as session:
@@ -126,6 +130,47 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"user {args.username} ({args.role}) created")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.users import list_users
+
+    rt = prepare(_settings(args))
+    with rt.factory() as session:
+        for user, sessions in list_users(session):
+            state = "active" if user.active else "deactivated"
+            print(
+                f"{user.username}\t{user.role}\t{state}\t{sessions} sessions\t{user.display_name}"
+            )
+    return 0
+
+
+def cmd_user_password(args: argparse.Namespace) -> int:
+    """The way back in when no admin can log in: resets the password and reactivates."""
+    from sqlalchemy import select
+
+    from responder.bootstrap import prepare
+    from responder.db.models import StaffUser
+    from responder.db.session import transaction
+    from responder.review import audit
+    from responder.users import UserError, reset_password, set_active
+
+    password = _new_password(args)
+    rt = prepare(_settings(args))
+    try:
+        with transaction(rt.factory) as session:
+            user = session.scalar(select(StaffUser).where(StaffUser.username == args.username))
+            if user is None:
+                raise UserError(f"no staff account named {args.username!r}")
+            reset_password(session, user.id, password)
+            set_active(session, user.id, True)
+            audit(session, "cli", "staff.password_reset", "staff", user.id)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"password of {args.username} reset; their sessions are ended; the account is active")
     return 0
 
 
@@ -288,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="display name")
     add.add_argument("--password", help="avoid on shared machines; stdin or prompt is safer")
     add.set_defaults(func=cmd_user_add)
+    user.add_parser("list", help="list staff accounts").set_defaults(func=cmd_user_list)
+    password = user.add_parser(
+        "password", help="reset a password and reactivate the account (stdin or prompt)"
+    )
+    password.add_argument("username")
+    password.add_argument("--password", help="avoid on shared machines; stdin or prompt is safer")
+    password.set_defaults(func=cmd_user_password)
 
     demo = sub.add_parser("demo", help="load demo customers and drop demo emails in the mailbox")
     demo.set_defaults(func=cmd_demo)

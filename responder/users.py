@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from responder.db.models import StaffUser
+from responder.db.models import StaffSession, StaffUser
 
 ROLES = ("agent", "supervisor", "admin")
+MIN_PASSWORD = 8
+# argon2 hashes any length; a cap keeps a megabyte "password" from costing a hash of it.
+MAX_PASSWORD = 1000
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps timing the same for both cases.
 _DUMMY_HASH = _hasher.hash("not a real password")
@@ -31,15 +34,16 @@ def add_user(
         raise UserError("username is empty")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise UserError("password must have at least 8 characters")
-    if session.scalar(select(StaffUser).where(StaffUser.username == username)):
+    if len(username) > 100 or any(c.isspace() or not c.isprintable() for c in username):
+        raise UserError("username must be at most 100 characters, without spaces")
+    check_password(password, username)
+    if session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == username.lower())):
         raise UserError(f"user {username!r} exists already")
     user = StaffUser(
         username=username,
         password_hash=_hasher.hash(password),
         role=role,
-        display_name=display_name or username,
+        display_name=display_name.strip()[:200] or username,
     )
     session.add(user)
     session.flush()
@@ -62,4 +66,106 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    return user
+
+
+def check_password(password: str, username: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UserError(f"password must have at most {MAX_PASSWORD} characters")
+    if password.strip().lower() == username.strip().lower():
+        raise UserError("password must not be the username")
+
+
+def list_users(session: Session) -> list[tuple[StaffUser, int]]:
+    """Every account with how many sessions and API tokens it has open, active ones first."""
+    open_sessions = (
+        select(StaffSession.user_id, func.count(StaffSession.id).label("n"))
+        .group_by(StaffSession.user_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(StaffUser, func.coalesce(open_sessions.c.n, 0))
+        .outerjoin(open_sessions, open_sessions.c.user_id == StaffUser.id)
+        .order_by(StaffUser.active.desc(), StaffUser.username)
+    ).all()
+    return [(user, int(count)) for user, count in rows]
+
+
+def get_user(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise UserError(f"no staff account with id {user_id}")
+    return user
+
+
+def _refuse_losing_last_admin(session: Session, user: StaffUser, what: str) -> None:
+    """Someone must always be able to manage accounts from the web."""
+    if user.role != "admin" or not user.active:
+        return
+    others = session.scalar(
+        select(func.count(StaffUser.id)).where(
+            StaffUser.role == "admin", StaffUser.active.is_(True), StaffUser.id != user.id
+        )
+    )
+    if not others:
+        raise UserError(
+            f"{user.username} is the last active admin: make another admin before {what}"
+        )
+
+
+def end_sessions(session: Session, user_id: int, keep_token_hash: str | None = None) -> int:
+    """Signs the account out everywhere (cookies and API tokens), but for the one kept."""
+    query = delete(StaffSession).where(StaffSession.user_id == user_id)
+    if keep_token_hash is not None:
+        query = query.where(StaffSession.token_hash != keep_token_hash)
+    return session.execute(query).rowcount or 0
+
+
+def set_role(session: Session, user_id: int, role: str) -> StaffUser:
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    user = get_user(session, user_id)
+    if role != "admin":
+        _refuse_losing_last_admin(session, user, "taking the admin role away")
+    user.role = role
+    return user
+
+
+def set_active(session: Session, user_id: int, active: bool) -> StaffUser:
+    """A deactivated account keeps its name in the audit log and its assignments, and can log
+    in again only when reactivated."""
+    user = get_user(session, user_id)
+    if not active:
+        _refuse_losing_last_admin(session, user, "deactivating this account")
+        end_sessions(session, user.id)
+    user.active = active
+    return user
+
+
+def reset_password(session: Session, user_id: int, password: str) -> StaffUser:
+    """An admin's reset: the old password and every open session stop working."""
+    user = get_user(session, user_id)
+    check_password(password, user.username)
+    user.password_hash = _hasher.hash(password)
+    end_sessions(session, user.id)
+    return user
+
+
+def change_own_password(
+    session: Session, user_id: int, current: str, new: str, keep_token_hash: str
+) -> StaffUser:
+    """The holder's change: proves the current password; the session making the change stays,
+    every other one (a forgotten browser, an old API token) ends."""
+    user = get_user(session, user_id)
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise UserError("the current password is wrong") from None
+    if new == current:
+        raise UserError("the new password is the same as the current one")
+    check_password(new, user.username)
+    user.password_hash = _hasher.hash(new)
+    end_sessions(session, user.id, keep_token_hash)
     return user

@@ -73,6 +73,7 @@ from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
+from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CORRECTABLE,
@@ -786,6 +787,7 @@ ROUTES = [
     *SUPERVISOR_ROUTES,
     *CUSTOMER_ROUTES,
     *SEARCH_ROUTES,
+    *STAFF_ROUTES,
     api_reclassify,
 ]
 

@@ -27,7 +27,7 @@ from responder.web.session_cache import SessionCache
 COOKIE = "responder_session"
 
 
-def _hash(token: str) -> str:
+def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -36,7 +36,7 @@ def open_session(session: Session, user: StaffUser, kind: str, hours: int) -> st
     token = secrets.token_urlsafe(32)
     session.add(
         StaffSession(
-            token_hash=_hash(token),
+            token_hash=hash_token(token),
             user_id=user.id,
             kind=kind,
             expires_at=utcnow() + timedelta(hours=hours),
@@ -46,7 +46,7 @@ def open_session(session: Session, user: StaffUser, kind: str, hours: int) -> st
 
 
 def close_session(session: Session, token: str) -> None:
-    session.execute(delete(StaffSession).where(StaffSession.token_hash == _hash(token)))
+    session.execute(delete(StaffSession).where(StaffSession.token_hash == hash_token(token)))
 
 
 # Built once: the check runs on every request, and building the SELECT cost more Python than
@@ -64,7 +64,7 @@ _SESSION_USER = (
 
 def cached_user(cache: SessionCache, token: str, kind: str) -> StaffUser | None:
     """This process's remembered answer (PostgreSQL only, see session_cache), else None."""
-    return cache.lookup(_hash(token), kind)
+    return cache.lookup(hash_token(token), kind)
 
 
 def user_for_token(
@@ -72,7 +72,7 @@ def user_for_token(
 ) -> StaffUser | None:
     """One indexed query: the session row joined to its active user, which comes back detached
     and is offered to the cache (kept only where the cache can be trusted)."""
-    token_hash = _hash(token)
+    token_hash = hash_token(token)
     generation = cache.generation
     row = session.execute(_SESSION_USER, {"token_hash": token_hash, "kind": kind}).first()
     if row is None or row.expires_at < utcnow():

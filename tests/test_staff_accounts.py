@@ -1,0 +1,244 @@
+"""Staff accounts from the web: an admin adds, promotes, deactivates and resets; each person
+changes their own password. Every change takes effect on the very next request, on sessions and
+API tokens alike, and lands in the audit log."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.cli import main
+from responder.db.models import AuditEntry, StaffUser
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+from tests.test_web_security import csrf, login
+
+PASSWORD = "correct horse battery"
+
+
+def bearer(client: TestClient, username: str, password: str) -> dict[str, str] | None:
+    response = client.post("/api/login", json={"username": username, "password": password})
+    if response.status_code != 201:
+        return None
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def post_form(client: TestClient, path: str, **fields: str) -> object:
+    return client.post(path, data={"_csrf_token": csrf(client, "/admin/staff"), **fields})
+
+
+def staff_id(rt: Runtime, username: str) -> int:
+    with rt.factory() as session:
+        return session.scalar(select(StaffUser.id).where(StaffUser.username == username))
+
+
+def audit_actions(rt: Runtime) -> list[tuple[str, str, str]]:
+    with rt.factory() as session:
+        rows = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.object_id)
+            .where(AuditEntry.object_type == "staff")
+            .order_by(AuditEntry.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def test_admin_adds_promotes_deactivates_and_reactivates_an_agent(rt: Runtime) -> None:
+    staff(rt, "ada", "admin")
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        page = client.get("/admin/staff").text
+        assert "ada (you)" in page and 'href="/admin/staff"' in page
+
+        added = post_form(
+            client,
+            "/admin/staff/add",
+            username="bob",
+            display_name="Bob Byrne",
+            role="agent",
+            password="bobs long pass",
+        )
+        assert "Added bob (agent)" in added.text
+        bob = staff_id(rt, "bob")
+        bob_row = re.search(rf'<tr id="staff-{bob}">(.*?)</tr>', added.text, re.S).group(1)
+        assert "Bob Byrne" in bob_row and "active" in bob_row and "0 sessions" in bob_row
+
+        again = post_form(
+            client,
+            "/admin/staff/add",
+            username="Bob",
+            display_name="",
+            role="agent",
+            password="another long one",
+        )
+        assert again.status_code == 422
+        assert "Not added: user &#39;Bob&#39; exists already" in again.text
+        assert 'value="Bob"' in again.text, "what was typed stays in the form"
+        short = post_form(
+            client,
+            "/admin/staff/add",
+            username="cat",
+            display_name="",
+            role="agent",
+            password="short",
+        )
+        assert short.status_code == 422 and "at least 8 characters" in short.text
+
+        token = bearer(client, "bob", "bobs long pass")
+        assert token is not None
+        assert client.get("/api/queue", headers=token).status_code == 200
+        assert client.get("/api/supervisor/rules", headers=token).status_code == 403
+
+        promoted = post_form(client, f"/admin/staff/{bob}/role", role="supervisor")
+        assert "Saved: bob is now supervisor." in promoted.text
+        assert client.get("/api/supervisor/rules", headers=token).status_code == 200
+
+        gone = post_form(client, f"/admin/staff/{bob}/active", active="no")
+        assert "bob is deactivated and signed out everywhere" in gone.text
+        assert re.search(rf'<tr id="staff-{bob}" class="inactive">', gone.text)
+        assert client.get("/api/queue", headers=token).status_code == 401
+        assert bearer(client, "bob", "bobs long pass") is None
+
+        back = post_form(client, f"/admin/staff/{bob}/active", active="yes")
+        assert "bob can log in again" in back.text
+        token = bearer(client, "bob", "bobs long pass")
+        assert token is not None
+        assert client.get("/api/supervisor/rules", headers=token).status_code == 200
+
+    assert audit_actions(rt) == [
+        ("ada", "staff.add", str(bob)),
+        ("ada", "staff.role", str(bob)),
+        ("ada", "staff.deactivate", str(bob)),
+        ("ada", "staff.reactivate", str(bob)),
+    ]
+
+
+def test_the_last_admin_cannot_be_demoted_or_deactivated(rt: Runtime) -> None:
+    staff(rt, "ada", "admin")
+    ada = staff_id(rt, "ada")
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        demoted = post_form(client, f"/admin/staff/{ada}/role", role="agent")
+        assert demoted.status_code == 422
+        assert "ada is the last active admin" in demoted.text
+        itself = post_form(client, f"/admin/staff/{ada}/active", active="no")
+        assert itself.status_code == 422 and "cannot deactivate your own account" in itself.text
+        assert "Deactivate" not in client.get("/admin/staff").text, "no button on one's own row"
+
+        auth = api_token(client, "ada")
+        made = client.post(
+            "/api/admin/staff",
+            headers=auth,
+            json={"username": "cy", "role": "admin", "password": "cys long password"},
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["role"] == "admin" and made.json()["active"] is True
+        cy = made.json()["id"]
+        # With a second admin, ada may step down; cy may not then be taken away.
+        stepped_down = post_form(client, f"/admin/staff/{ada}/role", role="supervisor")
+        assert stepped_down.status_code == 200, "sent to the account page, not a refusal"
+        assert "Saved: ada is now supervisor." in stepped_down.text
+        assert client.get("/admin/staff").status_code == 403
+        cy_auth = bearer(client, "cy", "cys long password")
+        refused = client.post(f"/api/admin/staff/{cy}", headers=cy_auth, json={"role": "agent"})
+        assert refused.status_code == 422 and "last active admin" in refused.json()["detail"]
+        missing = client.post("/api/admin/staff/999999", headers=cy_auth, json={"active": False})
+        assert missing.status_code == 404
+
+
+def test_an_admin_password_reset_ends_every_session_of_that_account(rt: Runtime) -> None:
+    staff(rt, "ada", "admin")
+    staff(rt, "bob", "agent")
+    bob = staff_id(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        old = bearer(client, "bob", PASSWORD)
+        login(client, "ada")
+        same = post_form(client, f"/admin/staff/{bob}/password", password="bob")
+        assert same.status_code == 422 and "at least 8 characters" in same.text
+        named = post_form(client, f"/admin/staff/{bob}/password", password="BOB")
+        assert named.status_code == 422
+        done = post_form(client, f"/admin/staff/{bob}/password", password="a fresh passphrase")
+        assert "bob&#39;s password is reset and their sessions ended" in done.text
+        assert client.get("/api/queue", headers=old).status_code == 401
+        assert bearer(client, "bob", PASSWORD) is None
+        assert bearer(client, "bob", "a fresh passphrase") is not None
+    assert ("ada", "staff.password_reset", str(bob)) in audit_actions(rt)
+
+
+def test_staff_change_their_own_password_and_keep_only_this_session(rt: Runtime) -> None:
+    staff(rt, "bob", "agent")
+    with TestClient(create_app(rt)) as client:
+        other = bearer(client, "bob", PASSWORD)
+        login(client, "bob")
+        page = client.get("/account").text
+        assert 'href="/account"' in page and "Change your password" in page
+        assert 'href="/admin/staff"' not in page, "only admins see the staff link"
+
+        def change(current: str, new: str, repeat: str) -> object:
+            token = csrf(client, "/account")
+            fields = {"current": current, "new": new, "repeat": repeat, "_csrf_token": token}
+            return client.post("/account/password", data=fields)
+
+        wrong = change("not my password", "a brand new secret", "a brand new secret")
+        assert wrong.status_code == 422 and "the current password is wrong" in wrong.text
+        typo = change(PASSWORD, "a brand new secret", "a brand new secrte")
+        assert typo.status_code == 422 and "the two new passwords differ" in typo.text
+        assert client.get("/api/queue", headers=other).status_code == 200, "nothing changed yet"
+
+        done = change(PASSWORD, "a brand new secret", "a brand new secret")
+        assert done.status_code == 200 and "Password changed" in done.text
+        assert client.get("/queue").status_code == 200, "this session stays"
+        assert client.get("/api/queue", headers=other).status_code == 401
+        assert bearer(client, "bob", PASSWORD) is None
+        assert bearer(client, "bob", "a brand new secret") is not None
+    assert [a for _, a, _ in audit_actions(rt)] == ["account.password"]
+
+
+def test_supervisors_cannot_manage_accounts(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        assert client.get("/api/admin/staff", headers=auth).status_code == 403
+        forged = client.post(
+            "/api/admin/staff", headers=auth, json={"username": "x", "password": "xxxxxxxxxx"}
+        )
+        assert forged.status_code == 403
+        login(client, "sue")
+        assert client.get("/admin/staff").status_code == 403
+    with rt.factory() as session:
+        assert session.scalar(select(StaffUser).where(StaffUser.username == "x")) is None
+
+
+def test_the_command_line_lists_accounts_and_resets_a_locked_out_admin(
+    rt: Runtime, project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staff(rt, "ada", "admin")
+    staff(rt, "bob", "agent")
+    monkeypatch.setenv("RESPONDER_DATABASE__URL", rt.settings.database.url)
+    config = ["--config", str(project / "config.toml")]
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        post_form(client, f"/admin/staff/{staff_id(rt, 'bob')}/role", role="admin")
+        post_form(client, f"/admin/staff/{staff_id(rt, 'ada')}/active", active="no")
+    with TestClient(create_app(rt)) as client:
+        login(client, "bob")
+        post_form(client, f"/admin/staff/{staff_id(rt, 'ada')}/active", active="no")
+        assert bearer(client, "ada", PASSWORD) is None
+
+    assert main([*config, "user", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:3] for line in listed] == [
+        ["bob", "admin", "active"],
+        ["ada", "admin", "deactivated"],
+    ]
+    monkeypatch.setenv("RESPONDER_NEW_PASSWORD", "back in business")
+    assert main([*config, "user", "password", "ada"]) == 0
+    assert "password of ada reset" in capsys.readouterr().out
+    assert main([*config, "user", "password", "nobody"]) == 1
+    assert "no staff account named 'nobody'" in capsys.readouterr().err
+    with TestClient(create_app(rt)) as client:
+        assert bearer(client, "ada", "back in business") is not None
