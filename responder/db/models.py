@@ -292,6 +292,20 @@ class Draft(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Note(Base):
+    """Staff's internal note on a message and its conversation; never shown to the customer."""
+
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class StaffUser(Base):
     __tablename__ = "staff_users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -69,6 +69,7 @@ from responder.web.auth import (
     too_many_attempts,
 )
 from responder.web.customers import CUSTOMER_ROUTES
+from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.search import SEARCH_ROUTES
@@ -788,6 +789,7 @@ ROUTES = [
     *CUSTOMER_ROUTES,
     *SEARCH_ROUTES,
     *STAFF_ROUTES,
+    *NOTE_ROUTES,
     api_reclassify,
 ]
 

@@ -30,6 +30,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.notes import notes_for
 from responder.pipeline.states import RETRYABLE_STATES, State
 from responder.review import current_draft
 
@@ -613,6 +614,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         },
         "conversation": conversation,
         "actions": actions,
+        "notes": notes_for(session, message),
     }
 
 

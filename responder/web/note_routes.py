@@ -1,0 +1,69 @@
+"""Adding internal notes from the review page and the API; `responder.notes` holds the rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body
+from litestar.response import Redirect
+from msgspec import Struct
+
+from responder.db.models import StaffUser
+from responder.db.session import transaction
+from responder.notes import NoteError, add_note
+from responder.review import audit
+from responder.runtime import Runtime
+from responder.web.auth import requires_agent
+
+
+class NoteForm(Struct):
+    body: str = ""
+
+
+def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
+    rt: Runtime = request.app.state.rt
+    user = request.user
+    assert isinstance(user, StaffUser)
+    with transaction(rt.factory) as session:
+        note = add_note(session, message_id, user.username, body)
+        audit(session, user.username, "note.add", "message", message_id, note=note.id)
+        return {
+            "id": note.id,
+            "message_id": note.message_id,
+            "author": note.author,
+            "body": note.body,
+            "at": note.created_at.isoformat(),
+        }
+
+
+@post("/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
+def note_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        _write(request, message_id, data.body)
+    except NoteError as exc:
+        return Redirect(
+            f"/messages/{message_id}", query_params={"error": f"Note not added: {exc}."}
+        )
+    notice = (
+        "Note added: staff see it on every message of this conversation; the customer never does."
+    )
+    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+
+
+@post("/api/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
+def api_note(request: Request, message_id: int, data: NoteForm) -> dict[str, Any]:
+    try:
+        return _write(request, message_id, data.body)
+    except NoteError as exc:
+        status = 404 if "not found" in str(exc) else 422
+        raise HTTPException(status_code=status, detail=str(exc)) from exc
+
+
+NOTE_ROUTES: list[object] = [note_form, api_note]

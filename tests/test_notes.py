@@ -1,0 +1,106 @@
+"""Internal notes: one agent leaves word for the next on a conversation; the customer never
+sees it, not in the reply, not in any later draft."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import AuditEntry, Draft, Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, sent_replies, staff
+from tests.test_crash_recovery import approve_waiting
+from tests.test_web_security import csrf, login
+
+NOTE = (
+    "Called her at 10:40: the roaming bundle was added late, credit of EUR 80 agreed with billing."
+)
+
+
+def ids(rt: Runtime) -> list[int]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(Message.id).where(Message.direction == "in").order_by(Message.id)
+            )
+        )
+
+
+def test_a_note_follows_the_conversation_and_never_reaches_the_customer(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "alice")
+    staff(rt, "bob")
+    drop(rt, make_email(message_id="<first@mail.test>"), "first")
+    worker.drain()
+    (first,) = ids(rt)
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        empty = client.post(
+            f"/messages/{first}/notes",
+            data={"body": "  \n ", "_csrf_token": csrf(client, f"/messages/{first}")},
+        )
+        assert "Note not added: the note is empty." in empty.text
+        page = client.post(
+            f"/messages/{first}/notes",
+            data={"body": NOTE, "_csrf_token": csrf(client, f"/messages/{first}")},
+        ).text
+        assert "Note added" in page
+        assert "Internal notes (1)" in page
+        note = re.search(
+            r'<div class="note" id="note-\d+"><small>(.*?)</small><pre>(.*?)</pre>', page, re.S
+        )
+        assert note and note.group(1).startswith("alice · ") and "credit of EUR 80" in note.group(2)
+
+    # The customer writes again in the same thread; bob opens the new message and sees alice's note.
+    follow_up = make_email(
+        message_id="<second@mail.test>",
+        subject="Re: Roaming charges on my bill",
+        body="Any news on the refund? Still nothing on my account.",
+        headers={"In-Reply-To": "<first@mail.test>"},
+    )
+    drop(rt, follow_up, "second")
+    worker.drain()
+    second = ids(rt)[-1]
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "bob")
+        detail = client.get(f"/api/messages/{second}", headers=auth).json()
+        assert [(n["author"], n["message_id"]) for n in detail["notes"]] == [("alice", first)]
+        added = client.post(
+            f"/api/messages/{second}/notes",
+            headers=auth,
+            json={"body": "Refund approved, see case 4411."},
+        )
+        assert added.status_code == 201 and added.json()["author"] == "bob"
+        too_long = client.post(
+            f"/api/messages/{second}/notes", headers=auth, json={"body": "x" * 5001}
+        )
+        assert (
+            too_long.status_code == 422 and "at most 5,000 characters" in too_long.json()["detail"]
+        )
+        missing = client.post("/api/messages/999999/notes", headers=auth, json={"body": "hello"})
+        assert missing.status_code == 404
+        login(client, "bob")
+        page = client.get(f"/messages/{second}").text
+        assert "Internal notes (2)" in page and "on an earlier message" in page
+
+    with rt.factory() as session:
+        drafts = session.scalars(select(Draft.body)).all()
+        audited = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "note.add")
+        ).all()
+    assert drafts and not any("EUR 80 agreed" in d or "case 4411" in d for d in drafts)
+    assert sorted(audited) == ["alice", "bob"]
+
+    approve_waiting(rt)
+    worker.drain()
+    replies = sent_replies(rt)
+    assert len(replies) == 2
+    for reply in replies:
+        text = reply.get_body(("plain",)).get_content()
+        assert "EUR 80 agreed" not in text and "case 4411" not in text
