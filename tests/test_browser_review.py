@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from responder.db.models import Message
@@ -130,3 +133,38 @@ def test_hostile_html_email_runs_nothing_in_the_browser(rt: Runtime, worker: Wor
         for marker in ("<script", "onerror", "onload", "javascript:"):
             assert marker not in html_inside.lower()
         assert "&lt;script&gt;" in page.content() or "<script>window.__xss" not in page.content()
+
+
+def test_insert_an_approved_answer_into_the_draft_by_keyboard(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    staff(rt, "alice")
+    with rt.factory() as session:
+        message_id = session.scalar(select(Message.id).where(Message.direction == "in"))
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", PASSWORD)
+        page.goto(f"{base}/messages/{message_id}")
+        drafted = page.locator("#draft-body").input_value()
+        page.keyboard.press("i")  # the answer finder opens with the draft's suggestions
+        page.wait_for_selector("#snippet-results li")
+        assert page.locator("#snippet-results li small").first.inner_text().endswith("suggested")
+        page.keyboard.type("spending cap")
+        # Playwright's own waits: the page's CSP forbids the eval behind wait_for_function.
+        expect(page.locator("#snippet-results li strong").first).to_have_text(
+            "Roaming spending cap"
+        )
+        page.keyboard.press("Enter")  # inserts the first answer; the form is not sent
+        expect(page.locator("#draft-body")).to_have_value(re.compile("EUR 60 per bill period"))
+        assert page.url.endswith(f"/messages/{message_id}")
+        edited = page.locator("#draft-body").input_value()
+        assert edited.startswith(drafted.rstrip()), "inserted after the draft, which stays whole"
+        assert "Read it through" in page.locator("#snippet-status").inner_text()
+        page.keyboard.press("Control+Enter")  # the cursor is in the draft: approve from there
+        page.wait_for_url(lambda url: not url.endswith(f"/messages/{message_id}"))
+
+    worker.drain()
+    (reply,) = sent_replies(rt)
+    assert "EUR 60 per bill period" in reply.get_body(("plain",)).get_content()

@@ -74,6 +74,7 @@ from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
+from responder.web.snippet_insert import SNIPPET_ROUTES
 from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
@@ -790,6 +791,7 @@ ROUTES = [
     *SEARCH_ROUTES,
     *STAFF_ROUTES,
     *NOTE_ROUTES,
+    *SNIPPET_ROUTES,
     api_reclassify,
 ]
 

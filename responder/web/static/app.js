@@ -34,6 +34,9 @@
     } else if (e.key === "r") {
       var reason = document.getElementById("reject-reason");
       if (reason) { reason.focus(); handled = true; }
+    } else if (e.key === "i") {
+      var box = document.getElementById("insert-snippet");
+      if (box) { box.open = true; document.getElementById("snippet-search").focus(); handled = true; }
     } else if (e.key === "u") {
       handled = click("queue-link");
     } else if (e.key === "/") {
@@ -41,5 +44,79 @@
       handled = true;
     }
     if (handled) e.preventDefault();
+  });
+})();
+
+// Insert an approved answer into the draft where the cursor was (at the end if the draft was
+// never clicked). Results come from /messages/{id}/snippets; text is set, never parsed as HTML.
+(function () {
+  var box = document.getElementById("insert-snippet");
+  var draft = document.getElementById("draft-body");
+  if (!box || !draft) return;
+  var input = document.getElementById("snippet-search");
+  var list = document.getElementById("snippet-results");
+  var status = document.getElementById("snippet-status");
+  var touched = false, timer = null, asked = 0, items = [];
+  draft.addEventListener("focus", function () { touched = true; });
+
+  function insert(text) {
+    var start = touched ? draft.selectionStart : draft.value.length;
+    var end = touched ? draft.selectionEnd : start;
+    var before = draft.value.slice(0, start), after = draft.value.slice(end);
+    var lead = !before || /\n\n$/.test(before) ? "" : (/\n$/.test(before) ? "\n" : "\n\n");
+    var tail = !after || /^\n/.test(after) ? "" : "\n\n";
+    draft.focus();
+    draft.setRangeText(lead + text + tail, start, end, "end");
+    draft.dispatchEvent(new Event("input", { bubbles: true }));
+    status.textContent = "Inserted. Read it through before you send.";
+  }
+
+  function show(data) {
+    items = data.items;
+    var usable = items.filter(function (item) { return !item.error; });
+    list.replaceChildren();
+    status.textContent = items.length ? "" : (data.query ? "No approved answer holds all of those words." : "No suggested answers: type words to search.");
+    items.forEach(function (item) {
+      var li = document.createElement("li");
+      var head = document.createElement("strong");
+      head.textContent = item.title;
+      var meta = document.createElement("small");
+      meta.textContent = " " + item.key + " v" + item.version + (item.suggested ? " · suggested" : "");
+      var text = document.createElement("p");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "insert";
+      if (item.error) {
+        text.className = "error";
+        text.textContent = "Cannot be inserted: " + item.error;
+        button.disabled = true;
+      } else {
+        text.textContent = item.body.length > 280 ? item.body.slice(0, 280) + "…" : item.body;
+      }
+      button.textContent = item === usable[0] ? "Insert (Enter)" : "Insert";
+      button.addEventListener("click", function () { insert(item.body); });
+      li.append(head, meta, text, button);
+      list.append(li);
+    });
+  }
+
+  function load() {
+    var n = ++asked;
+    status.textContent = "Searching…";
+    fetch(box.dataset.url + "?q=" + encodeURIComponent(input.value), {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) { if (n === asked) show(data); })
+      .catch(function () { if (n === asked) status.textContent = "Could not load the answers: try again."; });
+  }
+
+  box.addEventListener("toggle", function () { if (box.open) load(); });
+  input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(load, 200); });
+  input.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter") return;
+    e.preventDefault();  // the box sits inside the approve form: Enter must never send
+    var first = items.filter(function (item) { return !item.error; })[0];
+    if (first) insert(first.body);
   });
 })();
