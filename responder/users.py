@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from responder.db.models import StaffSession, StaffUser
+from responder.db.models import Message, StaffSession, StaffUser
+from responder.pipeline.states import State
 
 ROLES = ("agent", "supervisor", "admin")
 MIN_PASSWORD = 8
@@ -133,15 +134,26 @@ def set_role(session: Session, user_id: int, role: str) -> StaffUser:
     return user
 
 
-def set_active(session: Session, user_id: int, active: bool) -> StaffUser:
-    """A deactivated account keeps its name in the audit log and its assignments, and can log
-    in again only when reactivated."""
+def set_active(session: Session, user_id: int, active: bool) -> int:
+    """A deactivated account keeps its name in the audit log, and can log in again only when
+    reactivated; the drafts assigned to it go back to the shared queue, so none waits for
+    someone who has left. Returns how many went back."""
     user = get_user(session, user_id)
-    if not active:
+    released = 0
+    if not active and user.active:
         _refuse_losing_last_admin(session, user, "deactivating this account")
         end_sessions(session, user.id)
+        released = (
+            session.execute(
+                update(Message)
+                .where(Message.assignee_id == user.id, Message.state == State.IN_REVIEW)
+                .values(assignee_id=None, version=Message.version + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            or 0
+        )
     user.active = active
-    return user
+    return released
 
 
 def reset_password(session: Session, user_id: int, password: str) -> StaffUser:

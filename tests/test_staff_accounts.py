@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from responder.cli import main
 from responder.db.models import AuditEntry, StaffUser
+from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, staff
+from tests.helpers import api_token, drop, make_email, staff
 from tests.test_web_security import csrf, login
 
 PASSWORD = "correct horse battery"
@@ -115,6 +116,32 @@ def test_admin_adds_promotes_deactivates_and_reactivates_an_agent(rt: Runtime) -
         ("ada", "staff.deactivate", str(bob)),
         ("ada", "staff.reactivate", str(bob)),
     ]
+
+
+def test_a_deactivated_agents_drafts_go_back_to_the_shared_queue(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "ada", "admin")
+    staff(rt, "bob", "agent")
+    for n in range(2):
+        drop(rt, make_email(message_id=f"<m{n}@mail.test>", subject=f"Bill {n}"), f"m{n}")
+    worker.drain()
+    bob = staff_id(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "ada")
+        first, second = [i["id"] for i in client.get("/api/queue", headers=auth).json()]
+        for message_id in (first, second):
+            done = client.post(
+                f"/api/messages/{message_id}/assign", headers=auth, json={"assignee": "bob"}
+            )
+            assert done.status_code == 201, done.text
+        login(client, "ada")
+        gone = post_form(client, f"/admin/staff/{bob}/active", active="no")
+        assert "2 assigned drafts went back to the shared queue" in gone.text
+        items = client.get("/api/queue", headers=auth).json()
+        assert [i["assignee_id"] for i in items] == [None, None]
+        page = client.get(f"/messages/{first}").text
+        assert '<option value="bob"' not in page, "a deactivated account cannot be picked"
 
 
 def test_the_last_admin_cannot_be_demoted_or_deactivated(rt: Runtime) -> None:

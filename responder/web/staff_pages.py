@@ -135,14 +135,21 @@ def _change(request: Request, user_id: int, change: StaffChange) -> str:
             audit(session, me, "staff.role", "staff", user_id, before=before, after=change.role)
             done.append(f"{user.username} is now {change.role}")
         if change.active is not None and change.active != user.active:
-            set_active(session, user_id, change.active)
-            action = "staff.reactivate" if change.active else "staff.deactivate"
-            audit(session, me, action, "staff", user_id)
-            done.append(
-                f"{user.username} can log in again"
-                if change.active
-                else f"{user.username} is deactivated and signed out everywhere"
-            )
+            released = set_active(session, user_id, change.active)
+            if change.active:
+                audit(session, me, "staff.reactivate", "staff", user_id)
+                done.append(f"{user.username} can log in again")
+            else:
+                audit(session, me, "staff.deactivate", "staff", user_id, released=released)
+                done.append(
+                    f"{user.username} is deactivated and signed out everywhere"
+                    + (
+                        f"; {released} assigned draft{'s' if released != 1 else ''} went back to"
+                        " the shared queue"
+                        if released
+                        else ""
+                    )
+                )
         if change.password is not None:
             reset_password(session, user_id, change.password)
             audit(session, me, "staff.password_reset", "staff", user_id)
