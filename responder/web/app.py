@@ -68,6 +68,7 @@ from responder.web.auth import (
     requires_supervisor,
     too_many_attempts,
 )
+from responder.web.bulk import BULK_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
@@ -230,6 +231,10 @@ def queue_page(
         "items": items,
         "counts": counts,
         "problems": cached.problems,
+        "staff": cached.staff,
+        "notice": request.query_params.get("notice", ""),
+        "error": request.query_params.get("error", ""),
+        "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "channels": channels,
         "user": request.user,
         "filters": {"channel": channel, "intent": intent, "tier": tier, "assignee": assignee},
@@ -791,6 +796,7 @@ ROUTES = [
     *SEARCH_ROUTES,
     *STAFF_ROUTES,
     *NOTE_ROUTES,
+    *BULK_ROUTES,
     *SNIPPET_ROUTES,
     api_reclassify,
 ]

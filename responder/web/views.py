@@ -356,6 +356,7 @@ class CachedCounts(NamedTuple):
     breakdown: QueueBreakdown
     channel_names: dict[int, str]
     problems: int  # messages that need a person: quarantined or failed
+    staff: dict[int, str]  # active accounts by id: the queue's assignees and bulk assign
 
 
 class CountsCache:
@@ -418,7 +419,14 @@ class CountsCache:
 
 def _count(session: Session) -> CachedCounts:
     names = dict(session.execute(select(Channel.id, Channel.name)).all())
-    return CachedCounts(queue_breakdown(session), names, problem_count(session))
+    staff = dict(
+        session.execute(
+            select(StaffUser.id, StaffUser.username)
+            .where(StaffUser.active.is_(True))
+            .order_by(StaffUser.username)
+        ).all()
+    )
+    return CachedCounts(queue_breakdown(session), names, problem_count(session), staff)
 
 
 def channel_choices(session: Session, cache: CountsCache) -> list[tuple[int, str]]:

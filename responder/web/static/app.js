@@ -120,3 +120,12 @@
     if (first) insert(first.body);
   });
 })();
+
+// The queue's "tick all on this page" box.
+(function () {
+  var all = document.getElementById("select-all");
+  if (!all) return;
+  all.addEventListener("change", function () {
+    document.querySelectorAll('input[name="ids"]').forEach(function (box) { box.checked = all.checked; });
+  });
+})();

@@ -1,0 +1,96 @@
+"""Acting on several drafts from the queue at once: assign them, or reject them with one reason
+(after an outage, dozens of "is it fixed yet?" answered by the status page). Each draft is its own
+transaction, so one that someone else has just handled is reported and the rest go through."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from litestar import Request, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from responder.db.models import StaffUser
+from responder.db.session import transaction
+from responder.review import ReviewError, assign, reject
+from responder.runtime import Runtime
+from responder.web.auth import requires_agent
+
+MAX_AT_ONCE = 500
+
+
+def picked_drafts(values: object) -> list[tuple[int, int]]:
+    """`id:version` pairs from the ticked boxes; anything else is ignored."""
+    raw = [values] if isinstance(values, str) else list(values or [])  # type: ignore[call-overload]
+    picked = []
+    for value in raw:
+        message_id, _, version = str(value).partition(":")
+        if message_id.isdigit() and version.isdigit():
+            picked.append((int(message_id), int(version)))
+    return list(dict.fromkeys(picked))
+
+
+def _back(data: dict[str, Any], **message: str) -> Redirect:
+    """To the queue page the form came from, its filters kept, with what happened."""
+    back = urlsplit(str(data.get("back") or "/queue"))
+    filters = {
+        key: value
+        for key, value in parse_qsl(back.query)
+        if key in ("channel", "intent", "tier", "assignee")
+    }
+    return Redirect("/queue", query_params={**filters, **message})
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@post("/queue/bulk", sync_to_thread=True, guards=[requires_agent])
+def queue_bulk(
+    request: Request,
+    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    rt: Runtime = request.app.state.rt
+    user = request.user
+    assert isinstance(user, StaffUser)
+    picked = picked_drafts(data.get("ids"))
+    action = data.get("action")
+    reason = str(data.get("reason") or "").strip()
+    assignee = str(data.get("assignee") or "").strip() or None
+    problem = (
+        "tick the drafts first (the boxes at the left of the queue)"
+        if not picked
+        else f"at most {MAX_AT_ONCE} drafts at once"
+        if len(picked) > MAX_AT_ONCE
+        else "say why the drafts are rejected"
+        if action == "reject" and not reason
+        else ""
+        if action in ("assign", "reject")
+        else "choose Assign or Reject"
+    )
+    if problem:
+        return _back(data, error=f"Nothing changed: {problem}.")
+    done, refused = 0, []
+    for message_id, version in picked:
+        try:
+            with transaction(rt.factory) as session:
+                if action == "assign":
+                    assign(session, message_id, user, assignee)
+                else:
+                    reject(session, message_id, user, reason, expected_version=version)
+            done += 1
+        except ReviewError as exc:
+            refused.append(f"message {message_id}: {exc}")
+    if action == "assign":
+        notice = f"Assigned {_plural(done, 'draft')} to {assignee or 'the shared queue'}."
+    else:
+        notice = f"Rejected {_plural(done, 'draft')}: {reason}"
+    if not refused:
+        return _back(data, notice=notice)
+    error = f"{_plural(len(refused), 'draft')} not changed: " + "; ".join(refused)
+    return _back(data, notice=notice, error=error)
+
+
+BULK_ROUTES: list[object] = [queue_bulk]

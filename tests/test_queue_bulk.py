@@ -1,0 +1,124 @@
+"""Several drafts at once from the queue: assign them, or reject them with one reason. A draft
+someone changed after the page was shown is left alone and named; the rest go through."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import login
+
+SUBJECTS = ["Is the outage over?", "Still no signal", "No service since 9", "Bill question"]
+
+
+def ticked(page: str) -> dict[int, str]:
+    """Message id to the checkbox value the page offers."""
+    return {
+        int(value.split(":")[0]): value
+        for value in re.findall(r'name="ids" value="([^"]+)" form="bulk"', page)
+    }
+
+
+def test_assign_and_reject_several_drafts_from_the_queue(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "alice")
+    staff(rt, "bob")
+    for n, subject in enumerate(SUBJECTS):
+        raw = make_email(
+            sender=f"Customer {n} <c{n}@mail.test>", subject=subject, message_id=f"<q{n}@mail.test>"
+        )
+        drop(rt, raw, f"q{n}")
+    worker.drain()
+    with rt.factory() as session:
+        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/queue").text
+        boxes = ticked(page)
+        assert sorted(boxes) == sorted(ids.values())
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+
+        def bulk(**fields: object) -> str:
+            response = client.post("/queue/bulk", data={"_csrf_token": token, **fields})
+            assert response.status_code == 200, response.text
+            return response.text
+
+        nothing = bulk(action="assign", assignee="bob", back="/queue")
+        assert "Nothing changed: tick the drafts first" in nothing
+        no_reason = bulk(action="reject", reason=" ", ids=[boxes[ids[SUBJECTS[0]]]], back="/queue")
+        assert "Nothing changed: say why the drafts are rejected" in no_reason
+
+        to_bob = [boxes[ids[SUBJECTS[1]]], boxes[ids[SUBJECTS[3]]]]
+        assigned = bulk(action="assign", assignee="bob", ids=to_bob, back="/queue")
+        assert "Assigned 2 drafts to bob." in assigned
+        rows = dict(
+            re.findall(r'<tr data-id="(\d+)".*?<td class="assignee">(.*?)</td>', assigned, re.S)
+        )
+        assert rows == {
+            str(ids[SUBJECTS[0]]): "",
+            str(ids[SUBJECTS[1]]): "bob",
+            str(ids[SUBJECTS[2]]): "",
+            str(ids[SUBJECTS[3]]): "bob",
+        }
+
+        # Bob saves an edit of one outage draft after alice's page was shown: hers is stale.
+        auth = api_token(client, "bob")
+        saved = client.post(
+            f"/api/messages/{ids[SUBJECTS[2]]}/save", headers=auth, json={"body": "Looking now."}
+        )
+        assert saved.status_code == 201, saved.text
+        outage = [boxes[ids[SUBJECTS[0]]], boxes[ids[SUBJECTS[2]]]]
+        rejected = bulk(
+            action="reject",
+            reason="Answered by the outage status page",
+            ids=outage,
+            back="/queue?intent=outage_no_service&cursor=abc",
+        )
+        assert "Rejected 1 draft: Answered by the outage status page" in rejected
+        assert f"1 draft not changed: message {ids[SUBJECTS[2]]}:" in rejected
+
+    with rt.factory() as session:
+        states = dict(session.execute(select(Message.subject, Message.state)).all())
+        reason = session.scalar(select(Message.state_reason).where(Message.id == ids[SUBJECTS[0]]))
+    assert states == {
+        SUBJECTS[0]: "rejected",
+        SUBJECTS[1]: "in_review",
+        SUBJECTS[2]: "in_review",
+        SUBJECTS[3]: "in_review",
+    }
+    assert reason == "Answered by the outage status page"
+
+
+def test_the_queue_form_keeps_its_filters(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "alice")
+    drop(rt, make_email(), "one")
+    worker.drain()
+    with rt.factory() as session:
+        intent = session.scalar(select(Message.intent).where(Message.direction == "in"))
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/queue?intent={intent}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        assert f'name="back" value="/queue?intent={intent}"' in page
+        (value,) = ticked(page).values()
+        response = client.post(
+            "/queue/bulk",
+            data={
+                "_csrf_token": token,
+                "action": "assign",
+                "assignee": "alice",
+                "ids": value,
+                "back": f"/queue?intent={intent}&cursor=x",
+            },
+            follow_redirects=False,
+        )
+        location = response.headers["location"]
+        assert location.startswith("/queue?") and f"intent={intent}" in location
+        assert "cursor" not in location and "notice=Assigned+1+draft+to+alice" in location
