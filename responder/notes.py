@@ -38,6 +38,29 @@ def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
     return note
 
 
+def notes_of_customer(session: Session, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest notes on any of the customer's messages: they follow a link or unlink, since
+    they hang on the messages, which move."""
+    rows = session.execute(
+        select(Note, Message.subject)
+        .join(Message, Message.id == Note.message_id)
+        .where(Message.customer_id == customer_id)
+        .order_by(Note.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": note.id,
+            "message_id": note.message_id,
+            "subject": subject,
+            "author": note.author,
+            "body": note.body,
+            "at": note.created_at.isoformat(),
+        }
+        for note, subject in rows
+    ]
+
+
 def notes_for(session: Session, message: Message) -> list[dict[str, Any]]:
     """The message's notes and those on the rest of its conversation, oldest first."""
     where = Note.message_id == message.id

@@ -56,6 +56,8 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         assert "2 messages need attention" in client.get("/queue").text
+        badge = 'id="nav-problems">Needs attention <span class="count alert">2</span>'
+        assert badge in client.get("/search").text, "every page's menu shows the count"
         page = client.get("/problems").text
         assert "Needs attention (2)" in page
         rows = dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))

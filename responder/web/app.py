@@ -811,7 +811,16 @@ def _template_engine() -> JinjaTemplateEngine:
     # through Jinja's getattr and context.call, a tenth of the queue page's rendering.
     environment.filters["minute"] = _minute
     environment.filters["percent"] = _percent
+    environment.globals["needs_attention"] = _needs_attention
     return JinjaTemplateEngine.from_environment(environment)
+
+
+def _needs_attention(request: Request) -> int:
+    """The nav's count of quarantined and failed messages, from the queue's few-seconds cache
+    (no query while it is warm)."""
+    rt = _rt(request)
+    with rt.read_factory() as session:
+        return request.app.state.counts.get(session).problems
 
 
 def _minute(iso: str) -> str:

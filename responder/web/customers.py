@@ -18,6 +18,7 @@ from responder.customers.links import LinkError, link_customers, suggest_links, 
 from responder.customers.view import customer_profile
 from responder.db.models import StaffUser, utcnow
 from responder.db.session import transaction
+from responder.notes import notes_of_customer
 from responder.runtime import Runtime
 from responder.web.auth import requires_agent
 
@@ -36,6 +37,8 @@ def _profile(request: Request, customer_id: int) -> dict[str, Any]:
     rt = _rt(request)
     with rt.factory() as session:
         profile = customer_profile(session, customer_id, rt.settings, utcnow())
+        if profile is not None:
+            profile["notes"] = notes_of_customer(session, customer_id)
     if profile is None:
         raise NotFoundException(f"customer {customer_id} not found")
     return profile
