@@ -494,6 +494,11 @@ class RuleVersion(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    # The audit page's filters, newest first: who did what, and what happened to one object.
+    __table_args__ = (
+        Index("ix_audit_log_actor_id", "actor", "id"),
+        Index("ix_audit_log_object", "object_type", "object_id", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(100), default="system")

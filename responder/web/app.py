@@ -80,6 +80,7 @@ from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CORRECTABLE,
+    AuditFilter,
     CountsCache,
     QueueFilter,
     audit_entries,
@@ -487,10 +488,18 @@ def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
 
 
 @get("/audit", sync_to_thread=True, guards=[requires_supervisor])
-def audit_page(request: Request, before: RowId = None) -> Template:
+def audit_page(
+    request: Request,
+    before: RowId = None,
+    actor: str | None = None,
+    action: str | None = None,
+    on: str | None = None,
+) -> Template:
+    filters = AuditFilter.clean(actor, action, on)
     with _rt(request).factory() as session:
-        entries = audit_entries(session, before=before)
-    return Template("audit.html", context={"entries": entries, "user": request.user})
+        entries = audit_entries(session, before=before, filters=filters)
+    context = {"entries": entries, "user": request.user, "filters": filters}
+    return Template("audit.html", context=context)
 
 
 @get("/healthz", sync_to_thread=False)
@@ -701,9 +710,17 @@ def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, 
 
 
 @get("/api/audit", sync_to_thread=True, guards=[requires_supervisor])
-def api_audit(request: Request, before: RowId = None) -> list[dict[str, Any]]:
+def api_audit(
+    request: Request,
+    before: RowId = None,
+    actor: str | None = None,
+    action: str | None = None,
+    on: str | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first, 200 at a time (`before` pages on); `actor`, `action` (or its prefix) and
+    `on` (`message 12`) narrow it, as on the page."""
     with _rt(request).factory() as session:
-        return audit_entries(session, before=before)
+        return audit_entries(session, before=before, filters=AuditFilter.clean(actor, action, on))
 
 
 @post("/api/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])

@@ -13,6 +13,7 @@ from litestar.response import Template
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message
 from responder.runtime import Runtime
 from responder.web.auth import requires_agent
@@ -23,9 +24,7 @@ RESULTS = 50
 
 
 def like_pattern(text: str) -> str:
-    """`50%_off` matches itself, not "50 anything off": LIKE's wildcards are escaped."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{escape_like(text)}%"
 
 
 def search_query(text: str) -> str:

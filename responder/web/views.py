@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from responder.classify.language import language_name
 from responder.customers.context import build_context
 from responder.customers.view import customer_panel
+from responder.db.like import escape_like
 from responder.db.models import (
     Attachment,
     AuditEntry,
@@ -660,12 +661,55 @@ def classification_rows(classification: Mapping[str, Any]) -> list[dict[str, Any
     return rows
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Who (exact user name), what (an action or its prefix: `staff.` or `draft.reject`), and on
+    what (`message 12`, `staff 3`, or a type alone: `template`)."""
+
+    actor: str = ""
+    action: str = ""
+    on: str = ""
+
+    @classmethod
+    def clean(cls, actor: str | None, action: str | None, on: str | None) -> AuditFilter:
+        def tidy(value: str | None) -> str:
+            return (value or "").replace("\x00", "").strip()[:100]
+
+        return cls(tidy(actor), tidy(action), tidy(on))
+
+    def __bool__(self) -> bool:
+        return bool(self.actor or self.action or self.on)
+
+
+_OBJECT_PAGES = {"message": "/messages/", "customer": "/customers/"}
+
+
+def _object_link(object_type: str, object_id: str) -> str | None:
+    page = _OBJECT_PAGES.get(object_type)
+    return page + object_id if page and object_id.isdigit() else None
+
+
 def audit_entries(
-    session: Session, before: int | None = None, limit: int = 200
+    session: Session,
+    before: int | None = None,
+    limit: int = 200,
+    filters: AuditFilter = AuditFilter(),
 ) -> list[dict[str, Any]]:
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if before is not None:
         query = query.where(AuditEntry.id < before)
+    if filters.actor:
+        query = query.where(AuditEntry.actor == filters.actor)
+    if filters.action:
+        prefix = f"{escape_like(filters.action)}%"
+        query = query.where(
+            or_(AuditEntry.action == filters.action, AuditEntry.action.like(prefix, escape="\\"))
+        )
+    if filters.on:
+        object_type, _, object_id = filters.on.partition(" ")
+        query = query.where(AuditEntry.object_type == object_type)
+        if object_id.strip():
+            query = query.where(AuditEntry.object_id == object_id.strip())
     return [
         {
             "id": e.id,
@@ -673,6 +717,7 @@ def audit_entries(
             "actor": e.actor,
             "action": e.action,
             "object": f"{e.object_type} {e.object_id}".strip(),
+            "link": _object_link(e.object_type, e.object_id),
             "detail": e.detail,
         }
         for e in session.scalars(query)

@@ -1,0 +1,64 @@
+"""The audit log answers "who did what" and "what happened to this": filters by person, by
+action (or its family, `staff.`), and by object, newest first."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import login
+
+
+def test_filter_the_audit_log_by_who_what_and_on_what(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "ada", "admin")
+    staff(rt, "alice")
+    for n in range(2):
+        drop(rt, make_email(message_id=f"<a{n}@mail.test>", subject=f"Bill {n}"), f"a{n}")
+    worker.drain()
+    with rt.factory() as session:
+        first, second = session.scalars(
+            select(Message.id).where(Message.direction == "in").order_by(Message.id)
+        ).all()
+    with TestClient(create_app(rt)) as client:
+        alice = api_token(client, "alice")
+        client.post(f"/api/messages/{first}/reject", headers=alice, json={"reason": "spam"})
+        client.post(f"/api/messages/{second}/assign", headers=alice, json={"assignee": "ada"})
+        ada = api_token(client, "ada")
+        made = client.post(
+            "/api/admin/staff",
+            headers=ada,
+            json={"username": "bob", "password": "a long password", "role": "agent"},
+        )
+        assert made.status_code == 201
+
+        def audit(**params: str) -> list[tuple[str, str, str]]:
+            entries = client.get("/api/audit", headers=ada, params=params).json()
+            return [(e["actor"], e["action"], e["object"]) for e in entries]
+
+        assert audit(actor="alice") == [
+            ("alice", "message.assign", f"message {second}"),
+            ("alice", "draft.reject", f"message {first}"),
+        ]
+        assert audit(action="staff.") == [("ada", "staff.add", f"staff {made.json()['id']}")]
+        assert audit(action="draft.reject") == [("alice", "draft.reject", f"message {first}")]
+        assert audit(action="draft_") == [], "an underscore is itself, not any character"
+        assert [a for _, a, _ in audit(on=f"message {second}")] == ["message.assign"]
+        assert {o for _, _, o in audit(on="message")} == {f"message {first}", f"message {second}"}
+        assert audit(actor="alice", action="staff.") == []
+        assert client.get("/api/audit", headers=ada, params={"actor": "a\x00"}).status_code == 200
+
+        login(client, "ada")
+        page = client.get("/audit", params={"actor": "alice"}).text
+        assert 'value="alice"' in page and "Show everything" in page
+        rows = re.findall(r"<tr><td>.*?</tr>", page, re.S)
+        assert len(rows) == 2
+        assert f'<a href="/messages/{first}">message {first}</a>' in page
+        empty = client.get("/audit", params={"actor": "nobody"}).text
+        assert "No entries match these filters." in empty
