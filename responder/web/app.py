@@ -77,6 +77,8 @@ from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
 from responder.web.staff_pages import ROUTES as STAFF_ROUTES
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in as _form_user
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.views import (
     CORRECTABLE,
@@ -106,16 +108,6 @@ PUBLIC_PATHS = [
 ]
 # Row ids from the query string: out-of-range numbers are a 400, never a database overflow.
 RowId = Annotated[int | None, Parameter(ge=0, le=2**62)]
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
-
-
-def _form_user(request: Request) -> StaffUser:
-    user = request.user
-    assert isinstance(user, StaffUser)
-    return user
 
 
 # -- pages ---------------------------------------------------------------------------------------

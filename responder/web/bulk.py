@@ -12,11 +12,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
-from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.review import ReviewError, assign, reject
 from responder.runtime import Runtime
 from responder.web.auth import requires_agent
+from responder.web.state import signed_in
 
 MAX_AT_ONCE = 500
 
@@ -53,8 +53,7 @@ def queue_bulk(
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     rt: Runtime = request.app.state.rt
-    user = request.user
-    assert isinstance(user, StaffUser)
+    user = signed_in(request)
     picked = picked_drafts(data.get("ids"))
     action = data.get("action")
     reason = str(data.get("reason") or "").strip()

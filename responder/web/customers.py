@@ -16,21 +16,16 @@ from msgspec import Struct
 
 from responder.customers.links import LinkError, link_customers, suggest_links, unlink_customers
 from responder.customers.view import customer_profile
-from responder.db.models import StaffUser, utcnow
+from responder.db.models import utcnow
 from responder.db.session import transaction
 from responder.notes import notes_of_customer
-from responder.runtime import Runtime
 from responder.web.auth import requires_agent
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in
 
 
 def _username(request: Request) -> str:
-    user = request.user
-    assert isinstance(user, StaffUser)
-    return user.username
+    return signed_in(request).username
 
 
 def _profile(request: Request, customer_id: int) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from litestar.params import Body
 from litestar.response import Redirect
 from msgspec import Struct
 
-from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.notes import NoteError, add_note
 from responder.review import audit
 from responder.runtime import Runtime
 from responder.web.auth import requires_agent
+from responder.web.state import signed_in
 
 
 class NoteForm(Struct):
@@ -25,8 +25,7 @@ class NoteForm(Struct):
 
 def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
     rt: Runtime = request.app.state.rt
-    user = request.user
-    assert isinstance(user, StaffUser)
+    user = signed_in(request)
     with transaction(rt.factory) as session:
         note = add_note(session, message_id, user.username, body)
         audit(session, user.username, "note.add", "message", message_id, note=note.id)

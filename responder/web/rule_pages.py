@@ -16,24 +16,18 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
-from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.drafting.rule_versions import KINDS, current_rules
-from responder.runtime import Runtime
 from responder.supervisor import rule_edit
 from responder.web.auth import requires_supervisor
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
-
-
 def _actor(request: Request) -> str:
-    user = request.user
-    assert isinstance(user, StaffUser)
-    return user.username
+    return signed_in(request).username
 
 
 def _context(

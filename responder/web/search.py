@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message
-from responder.runtime import Runtime
 from responder.web.auth import requires_agent
+from responder.web.state import runtime as _rt
 
 SHORTEST = 2  # characters: one letter would match most of the mailbox
 LONGEST = 200  # characters: longer is a paste, not a search; the rest is ignored
@@ -99,10 +99,6 @@ def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
             for c in customers
         ],
     }
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
 
 
 @get("/search", sync_to_thread=True, guards=[requires_agent])

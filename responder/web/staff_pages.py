@@ -19,7 +19,6 @@ from msgspec import Struct
 from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.review import audit
-from responder.runtime import Runtime
 from responder.users import (
     ROLES,
     UserError,
@@ -32,18 +31,10 @@ from responder.users import (
     set_role,
 )
 from responder.web.auth import hash_token, requires_admin, requires_agent
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in as _me
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
-
-
-def _me(request: Request) -> StaffUser:
-    user = request.user
-    assert isinstance(user, StaffUser)
-    return user
 
 
 def _changed(request: Request) -> None:

@@ -22,11 +22,10 @@ from sqlalchemy import select
 from responder.classify import retrain
 from responder.content import live_templates, template_key
 from responder.dashboard import Period, Table, dashboard_tables, load_history
-from responder.db.models import Channel, Snippet, StaffUser, utcnow
+from responder.db.models import Channel, Snippet, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
 from responder.review import ReviewError
-from responder.runtime import Runtime
 from responder.supervisor import auto_send, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
@@ -45,10 +44,8 @@ from responder.supervisor.content_edit import (
 )
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in as _user
 
 
 def _day(value: str | None) -> date | None:
@@ -171,12 +168,6 @@ def _int(value: str | int | None) -> int | None:
     if isinstance(value, int):
         return value
     return int(value) if value and str(value).isdigit() else None
-
-
-def _user(request: Request) -> StaffUser:
-    user = request.user
-    assert isinstance(user, StaffUser)
-    return user
 
 
 @get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])

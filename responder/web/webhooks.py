@@ -26,13 +26,9 @@ from responder.channels.social.signatures import (
     x_crc_response,
 )
 from responder.config import SocialSettings
-from responder.runtime import Runtime
+from responder.web.state import runtime as _rt
 
 log = logging.getLogger(__name__)
-
-
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
 
 
 def _social(request: Request) -> SocialSettings:
