@@ -38,6 +38,16 @@ def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
     return note
 
 
+def note_row(note: Note) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "message_id": note.message_id,
+        "author": note.author,
+        "body": note.body,
+        "at": note.created_at.isoformat(),
+    }
+
+
 def notes_of_customer(session: Session, customer_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The newest notes on any of the customer's messages: they follow a link or unlink, since
     they hang on the messages, which move."""
@@ -48,17 +58,7 @@ def notes_of_customer(session: Session, customer_id: int, limit: int = 20) -> li
         .order_by(Note.id.desc())
         .limit(limit)
     ).all()
-    return [
-        {
-            "id": note.id,
-            "message_id": note.message_id,
-            "subject": subject,
-            "author": note.author,
-            "body": note.body,
-            "at": note.created_at.isoformat(),
-        }
-        for note, subject in rows
-    ]
+    return [{**note_row(note), "subject": subject} for note, subject in rows]
 
 
 def notes_for(session: Session, message: Message) -> list[dict[str, Any]]:
@@ -66,13 +66,4 @@ def notes_for(session: Session, message: Message) -> list[dict[str, Any]]:
     where = Note.message_id == message.id
     if message.conversation_id is not None:
         where = or_(where, Note.conversation_id == message.conversation_id)
-    return [
-        {
-            "id": note.id,
-            "message_id": note.message_id,
-            "author": note.author,
-            "body": note.body,
-            "at": note.created_at.isoformat(),
-        }
-        for note in session.scalars(select(Note).where(where).order_by(Note.id))
-    ]
+    return [note_row(note) for note in session.scalars(select(Note).where(where).order_by(Note.id))]

@@ -12,7 +12,7 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from responder.db.session import transaction
-from responder.notes import NoteError, add_note
+from responder.notes import NoteError, add_note, note_row
 from responder.review import audit
 from responder.runtime import Runtime
 from responder.web.auth import requires_agent
@@ -29,13 +29,7 @@ def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
     with transaction(rt.factory) as session:
         note = add_note(session, message_id, user.username, body)
         audit(session, user.username, "note.add", "message", message_id, note=note.id)
-        return {
-            "id": note.id,
-            "message_id": note.message_id,
-            "author": note.author,
-            "body": note.body,
-            "at": note.created_at.isoformat(),
-        }
+        return note_row(note)
 
 
 @post("/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
