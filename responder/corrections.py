@@ -75,6 +75,8 @@ def reclassify(
     if classifier == "intent":
         message.intent = label
         message.intent_confidence = 1.0
+    elif classifier == "sentiment":
+        message.sentiment = label
     elif classifier == "urgency":
         message.urgency = label
         if queue is not None and message.due_at is not None:

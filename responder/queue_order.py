@@ -39,6 +39,13 @@ def urgency_of(classification: dict[str, object]) -> str:
     return "normal"
 
 
+def sentiment_of(classification: dict[str, object]) -> str:
+    sentiment = classification.get("sentiment")
+    if isinstance(sentiment, dict):
+        return str(sentiment.get("label") or "")[:10]
+    return ""
+
+
 def churn_is_high(grounding: dict[str, object]) -> bool:
     """Churn risk as the customer view recorded it in the draft's grounding."""
     customer = grounding.get("customer")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
 
-from responder.db.models import Base
+from responder.db.migrate import alembic_config, upgrade
+from responder.db.models import Base, Message
+from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
+from tests.helpers import drop, make_email
 
 
 def test_migrations_match_the_models(rt: Runtime) -> None:
@@ -14,3 +19,25 @@ def test_migrations_match_the_models(rt: Runtime) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_upgrading_gives_waiting_messages_their_sentiment(rt: Runtime, worker: Worker) -> None:
+    """A database from before messages.sentiment: the drafts already waiting show their mood
+    after `responder db upgrade`, taken from the classification stored with them."""
+    drop(rt, make_email(body="This is a disgrace. Third time I write and nobody answers!"), "a")
+    worker.drain()
+    with rt.factory() as session:
+        (before,) = session.execute(select(Message.id, Message.sentiment, Message.state)).all()
+    assert before.state == "in_review" and before.sentiment == "negative"
+
+    rt.engine.dispose()
+    command.downgrade(alembic_config(rt.engine), "web_0005")
+    with rt.engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("messages")}
+    assert "sentiment" not in columns
+    upgrade(rt.engine)
+    rt.engine.dispose()
+    with rt.factory() as session:
+        assert (
+            session.scalar(select(Message.sentiment).where(Message.id == before.id)) == "negative"
+        )

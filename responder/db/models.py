@@ -208,6 +208,7 @@ class Message(Base):
             "customer_tier",
             "channel_id",
             "assignee_id",
+            "sentiment",
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -253,6 +254,8 @@ class Message(Base):
     # at routing time (for fast filters), and who has the draft open (a soft claim).
     due_at: Mapped[datetime | None] = mapped_column()
     urgency: Mapped[str] = mapped_column(String(10), default="")
+    # The classifier's (or an agent's) label, for the queue's mood badge and filter.
+    sentiment: Mapped[str] = mapped_column(String(10), default="", server_default="")
     customer_tier: Mapped[str] = mapped_column(String(30), default="")
     viewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     viewed_at: Mapped[datetime | None] = mapped_column()

@@ -57,7 +57,7 @@ from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import BatchSenderCap, Sender
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
-from responder.queue_order import churn_is_high, due_at, urgency_of
+from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
 from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
 
@@ -456,6 +456,7 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
             draft = drafts.get(message_id)
             customer = customers.get(message.customer_id) if message.customer_id else None
             message.urgency = urgency_of(message.classification or {})
+            message.sentiment = sentiment_of(message.classification or {})
             message.customer_tier = customer.tier if customer else ""
             message.due_at = due_at(
                 message.received_at,

@@ -184,13 +184,22 @@ def home() -> Redirect:
 
 
 def _filters(
-    channel: int | None, intent: str | None, tier: str | None, assignee: int | None
+    channel: int | None,
+    intent: str | None,
+    tier: str | None,
+    assignee: int | None,
+    sentiment: str | None = None,
 ) -> QueueFilter:
     """NUL cannot be stored in any field, and PostgreSQL refuses it in a query: drop it."""
     intent = (intent or "").replace("\x00", "")
     tier = (tier or "").replace("\x00", "")
+    sentiment = (sentiment or "").replace("\x00", "")
     return QueueFilter(
-        channel_id=channel, intent=intent or None, tier=tier or None, assignee_id=assignee
+        channel_id=channel,
+        intent=intent or None,
+        tier=tier or None,
+        assignee_id=assignee,
+        sentiment=sentiment or None,
     )
 
 
@@ -202,12 +211,13 @@ def queue_page(
     tier: str | None = None,
     assignee: RowId = None,
     cursor: str | None = None,
+    sentiment: str | None = None,
 ) -> Template:
     """Runs on the event loop, not in a thread: its indexed queries take about a millisecond,
     and the hand-off to a thread and back cost a fifth of the page's CPU under load (one web
     process per core serves the pages in parallel)."""
     rt = _rt(request)
-    filters = _filters(channel, intent, tier, assignee)
+    filters = _filters(channel, intent, tier, assignee, sentiment)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
         cached = request.app.state.counts.get(session)
@@ -230,7 +240,13 @@ def queue_page(
         "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "channels": channels,
         "user": request.user,
-        "filters": {"channel": channel, "intent": intent, "tier": tier, "assignee": assignee},
+        "filters": {
+            "channel": channel,
+            "intent": intent,
+            "tier": tier,
+            "assignee": assignee,
+            "sentiment": sentiment,
+        },
         "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
     }
     return Template("queue.html", context=context)
@@ -645,9 +661,10 @@ def api_queue_page(
     assignee: RowId = None,
     cursor: str | None = None,
     limit: int = 50,
+    sentiment: str | None = None,
 ) -> ApiQueue:
     limit = min(max(limit, 1), 500)
-    filters = _filters(channel, intent, tier, assignee)
+    filters = _filters(channel, intent, tier, assignee, sentiment)
     with _rt(request).factory() as session:
         channel_names = request.app.state.counts.get(session).channel_names
         items = queue_items(

@@ -38,7 +38,7 @@ def _back(data: dict[str, Any], **message: str) -> Redirect:
     filters = {
         key: value
         for key, value in parse_qsl(back.query)
-        if key in ("channel", "intent", "tier", "assignee")
+        if key in ("channel", "intent", "tier", "assignee", "sentiment")
     }
     return Redirect("/queue", query_params={**filters, **message})
 

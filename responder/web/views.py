@@ -44,6 +44,7 @@ class QueueFilter:
     intent: str | None = None
     tier: str | None = None
     assignee_id: int | None = None
+    sentiment: str | None = None
 
     def values(self) -> dict[str, Any]:
         """The active filters' bound values, named as `_queue_statement` binds them."""
@@ -56,6 +57,8 @@ class QueueFilter:
             found["tier"] = self.tier
         if self.assignee_id is not None:
             found["assignee_id"] = self.assignee_id
+        if self.sentiment:
+            found["sentiment"] = self.sentiment
         return found
 
 
@@ -83,6 +86,7 @@ QUEUE_COLUMNS = (
     Message.sender_address,
     Message.customer_tier,
     Message.urgency,
+    Message.sentiment,
     Message.intent,
     Message.intent_confidence,
     Message.received_at,
@@ -103,7 +107,13 @@ DRAFT_COLUMNS = (
 
 @functools.cache
 def _queue_statement(
-    lateral: bool, channel: bool, intent: bool, tier: bool, assignee: bool, after: str | None
+    lateral: bool,
+    channel: bool,
+    intent: bool,
+    tier: bool,
+    assignee: bool,
+    sentiment: bool,
+    after: str | None,
 ) -> Select[Any]:
     """The page's query for one combination of filters, built once and reused with new values.
 
@@ -135,6 +145,10 @@ def _queue_statement(
         conditions.append(Message.customer_tier == bindparam("tier"))
     if assignee:
         conditions.append(Message.assignee_id == bindparam("assignee_id"))
+    if sentiment:
+        # No index of its own: a third or more of the waiting drafts match, so the walk of the
+        # queue's (state, due_at, id) order reads a few rows per row shown.
+        conditions.append(Message.sentiment == bindparam("sentiment"))
     if after == "id":
         conditions.append(Message.id > bindparam("after_id"))
     elif after == "due":
@@ -204,6 +218,7 @@ def queue_items(
         bool(filters.intent),
         bool(filters.tier),
         filters.assignee_id is not None,
+        bool(filters.sentiment),
         after,
     )
     # The ORM's session.execute would wrap these plain columns in its loading machinery, and a
@@ -228,6 +243,7 @@ def queue_items(
         sender_address,
         tier,
         urgency,
+        sentiment,
         intent,
         intent_confidence,
         received_at,
@@ -252,6 +268,7 @@ def queue_items(
                 "customer": customer_name or "",
                 "tier": tier,
                 "urgency": urgency,
+                "sentiment": sentiment,
                 "channel": channels.get(channel_id, ""),
                 "intent": intent,
                 "intent_confidence": intent_confidence,
@@ -300,7 +317,7 @@ def _claim_active(viewer_id: int | None, viewed_at: datetime | None, now: dateti
     return bool(viewer_id and viewed_at and viewed_at > now - timedelta(minutes=CLAIM_MINUTES))
 
 
-QueueBreakdown = list[tuple[str, str, int, int | None, int]]
+QueueBreakdown = list[tuple[str, str, int, int | None, str, int]]
 
 
 def queue_breakdown(session: Session) -> QueueBreakdown:
@@ -311,14 +328,21 @@ def queue_breakdown(session: Session) -> QueueBreakdown:
             Message.customer_tier,
             Message.channel_id,
             Message.assignee_id,
+            Message.sentiment,
             func.count(),  # count(*): PostgreSQL then reads only the covering index
         )
         .where(Message.state == State.IN_REVIEW)
-        .group_by(Message.intent, Message.customer_tier, Message.channel_id, Message.assignee_id)
+        .group_by(
+            Message.intent,
+            Message.customer_tier,
+            Message.channel_id,
+            Message.assignee_id,
+            Message.sentiment,
+        )
     ).all()
     return [
-        (intent or "", tier or "", channel, assignee, n)
-        for intent, tier, channel, assignee, n in rows
+        (intent or "", tier or "", channel, assignee, sentiment or "", n)
+        for intent, tier, channel, assignee, sentiment, n in rows
     ]
 
 
@@ -327,29 +351,32 @@ def summarise_counts(
 ) -> dict[str, Any]:
     """Counts per filter value, each dimension counted under the other active filters."""
 
-    def keep(row: tuple[str, str, int, int | None, int], skip: str) -> bool:
-        intent, tier, channel, assignee, _ = row
+    def keep(row: tuple[str, str, int, int | None, str, int], skip: str) -> bool:
+        intent, tier, channel, assignee, sentiment, _ = row
         return (
             (skip == "intent" or not filters.intent or intent == filters.intent)
             and (skip == "tier" or not filters.tier or tier == filters.tier)
             and (skip == "channel" or filters.channel_id is None or channel == filters.channel_id)
             and (filters.assignee_id is None or assignee == filters.assignee_id)
+            and (skip == "sentiment" or not filters.sentiment or sentiment == filters.sentiment)
         )
 
     counts: dict[str, Any] = {
-        "total": sum(r[4] for r in breakdown if keep(r, "")),
+        "total": sum(r[5] for r in breakdown if keep(r, "")),
         "intent": {},
         "tier": {},
         "channel": {},
+        "sentiment": {},
     }
     for row in breakdown:
         for dimension, value in (
             ("intent", row[0]),
             ("tier", row[1]),
             ("channel", channel_names.get(row[2], str(row[2]))),
+            ("sentiment", row[4]),
         ):
             if keep(row, dimension):
-                counts[dimension][value] = counts[dimension].get(value, 0) + row[4]
+                counts[dimension][value] = counts[dimension].get(value, 0) + row[5]
     return counts
 
 
