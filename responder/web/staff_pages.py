@@ -132,15 +132,10 @@ def _change(request: Request, user_id: int, change: StaffChange) -> str:
                 done.append(f"{user.username} can log in again")
             else:
                 audit(session, me, "staff.deactivate", "staff", user_id, released=released)
-                done.append(
-                    f"{user.username} is deactivated and signed out everywhere"
-                    + (
-                        f"; {released} assigned draft{'s' if released != 1 else ''} went back to"
-                        " the shared queue"
-                        if released
-                        else ""
-                    )
-                )
+                done.append(f"{user.username} is deactivated and signed out everywhere")
+                if released:
+                    drafts = "1 assigned draft" if released == 1 else f"{released} assigned drafts"
+                    done.append(f"{drafts} went back to the shared queue")
         if change.password is not None:
             reset_password(session, user_id, change.password)
             audit(session, me, "staff.password_reset", "staff", user_id)
