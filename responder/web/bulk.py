@@ -14,9 +14,8 @@ from litestar.response import Redirect
 
 from responder.db.session import transaction
 from responder.review import ReviewError, assign, reject
-from responder.runtime import Runtime
 from responder.web.auth import requires_agent
-from responder.web.state import signed_in
+from responder.web.state import runtime, signed_in
 
 MAX_AT_ONCE = 500
 
@@ -52,7 +51,7 @@ def queue_bulk(
     request: Request,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     user = signed_in(request)
     picked = picked_drafts(data.get("ids"))
     action = data.get("action")

@@ -14,9 +14,8 @@ from msgspec import Struct
 from responder.db.session import transaction
 from responder.notes import NoteError, add_note, note_row
 from responder.review import audit
-from responder.runtime import Runtime
 from responder.web.auth import requires_agent
-from responder.web.state import signed_in
+from responder.web.state import runtime, signed_in
 
 
 class NoteForm(Struct):
@@ -24,7 +23,7 @@ class NoteForm(Struct):
 
 
 def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     user = signed_in(request)
     with transaction(rt.factory) as session:
         note = add_note(session, message_id, user.username, body)

@@ -16,6 +16,7 @@ from responder.review import current_draft
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import PreviewSource, preview_source, render_snippet
 from responder.web.auth import requires_agent
+from responder.web.state import runtime
 
 MAX_QUERY = 200
 
@@ -39,7 +40,7 @@ def _item(snippet: Snippet, suggested: bool, source: PreviewSource, rt: Runtime)
 def message_snippets(request: Request, message_id: int, q: str = "") -> dict[str, Any]:
     """With no words, the snippets retrieval ranked for this message; with words, any live
     snippet in the message's language that holds them all."""
-    rt: Runtime = request.app.state.rt
+    rt = runtime(request)
     query = q.replace("\x00", "")[:MAX_QUERY]
     with rt.factory() as session:
         message = session.get(Message, message_id)
