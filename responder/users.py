@@ -156,6 +156,18 @@ def set_active(session: Session, user_id: int, active: bool) -> int:
     return released
 
 
+def set_display_name(session: Session, user_id: int, name: str) -> StaffUser:
+    """The name colleagues see in the menu, the audit log and assignments' history."""
+    cleaned = " ".join(name.replace("\x00", "").split())
+    if not cleaned:
+        raise UserError("the name is empty")
+    if len(cleaned) > 200:
+        raise UserError("the name must be at most 200 characters")
+    user = get_user(session, user_id)
+    user.display_name = cleaned
+    return user
+
+
 def reset_password(session: Session, user_id: int, password: str) -> StaffUser:
     """An admin's reset: the old password and every open session stop working."""
     user = get_user(session, user_id)

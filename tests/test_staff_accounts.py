@@ -210,6 +210,16 @@ def test_staff_change_their_own_password_and_keep_only_this_session(rt: Runtime)
             fields = {"current": current, "new": new, "repeat": repeat, "_csrf_token": token}
             return client.post("/account/password", data=fields)
 
+        renamed = client.post(
+            "/account/name",
+            data={"display_name": "  Bob   Byrne ", "_csrf_token": csrf(client, "/account")},
+        )
+        assert 'href="/account" title="Your account">Bob Byrne (agent)</a>' in renamed.text
+        blank = client.post(
+            "/account/name", data={"display_name": " ", "_csrf_token": csrf(client, "/account")}
+        )
+        assert blank.status_code == 422 and "the name is empty" in blank.text
+
         wrong = change("not my password", "a brand new secret", "a brand new secret")
         assert wrong.status_code == 422 and "the current password is wrong" in wrong.text
         typo = change(PASSWORD, "a brand new secret", "a brand new secrte")
@@ -222,7 +232,7 @@ def test_staff_change_their_own_password_and_keep_only_this_session(rt: Runtime)
         assert client.get("/api/queue", headers=other).status_code == 401
         assert bearer(client, "bob", PASSWORD) is None
         assert bearer(client, "bob", "a brand new secret") is not None
-    assert [a for _, a, _ in audit_actions(rt)] == ["account.password"]
+    assert [a for _, a, _ in audit_actions(rt)] == ["account.name", "account.password"]
 
 
 def test_supervisors_cannot_manage_accounts(rt: Runtime) -> None:

@@ -28,6 +28,7 @@ from responder.users import (
     list_users,
     reset_password,
     set_active,
+    set_display_name,
     set_role,
 )
 from responder.web.auth import hash_token, requires_admin, requires_agent
@@ -231,6 +232,23 @@ def account_page(request: Request, notice: str = "") -> Template:
     return _account_page(request, notice=notice)
 
 
+class NameForm(Struct):
+    display_name: str = ""
+
+
+@post("/account/name", sync_to_thread=True, guards=[requires_agent])
+def account_name(request: Request, data: Annotated[NameForm, FORM]) -> Response[Any]:
+    me = _me(request)
+    try:
+        with transaction(_rt(request).factory) as session:
+            user = set_display_name(session, me.id, data.display_name)
+            audit(session, me.username, "account.name", "staff", me.id, name=user.display_name)
+    except UserError as exc:
+        return _account_page(request, error=f"Not changed: {exc}.", status_code=422)
+    _changed(request)
+    return Redirect("/account", query_params={"notice": "Name changed."})
+
+
 class OwnPasswordForm(Struct):
     current: str = ""
     new: str = ""
@@ -264,5 +282,6 @@ ROUTES: list[object] = [
     api_staff_add,
     api_staff_change,
     account_page,
+    account_name,
     account_password,
 ]
