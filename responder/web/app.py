@@ -843,10 +843,14 @@ def _template_engine() -> JinjaTemplateEngine:
 
 def _needs_attention(request: Request) -> int:
     """The nav's count of quarantined and failed messages, from the queue's few-seconds cache
-    (no query while it is warm)."""
+    (no query while it is warm). A page that needs no database of its own still opens while the
+    database is down: the menu then shows no count."""
     rt = _rt(request)
-    with rt.read_factory() as session:
-        return request.app.state.counts.get(session).problems
+    try:
+        with rt.read_factory() as session:
+            return request.app.state.counts.get(session).problems
+    except DBAPIError:
+        return 0
 
 
 def _minute(iso: str) -> str:
