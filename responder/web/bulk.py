@@ -42,6 +42,19 @@ def _back(data: dict[str, Any], **message: str) -> Redirect:
     return Redirect("/queue", query_params={**filters, **message})
 
 
+def _refusal(picked: list[tuple[int, int]], action: object, reason: str) -> str:
+    """Why nothing can be done with this form, or "" when it can."""
+    if not picked:
+        return "tick the drafts first (the boxes at the left of the queue)"
+    if len(picked) > MAX_AT_ONCE:
+        return f"at most {MAX_AT_ONCE} drafts at once"
+    if action not in ("assign", "reject"):
+        return "choose Assign or Reject"
+    if action == "reject" and not reason:
+        return "say why the drafts are rejected"
+    return ""
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -57,17 +70,7 @@ def queue_bulk(
     action = data.get("action")
     reason = str(data.get("reason") or "").strip()
     assignee = str(data.get("assignee") or "").strip() or None
-    problem = (
-        "tick the drafts first (the boxes at the left of the queue)"
-        if not picked
-        else f"at most {MAX_AT_ONCE} drafts at once"
-        if len(picked) > MAX_AT_ONCE
-        else "say why the drafts are rejected"
-        if action == "reject" and not reason
-        else ""
-        if action in ("assign", "reject")
-        else "choose Assign or Reject"
-    )
+    problem = _refusal(picked, action, reason)
     if problem:
         return _back(data, error=f"Nothing changed: {problem}.")
     done, refused = 0, []
