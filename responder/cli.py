@@ -155,7 +155,7 @@ def cmd_user_password(args: argparse.Namespace) -> int:
     from responder.db.models import StaffUser
     from responder.db.session import transaction
     from responder.review import audit
-    from responder.users import UserError, reset_password, set_active
+    from responder.users import UnknownUser, UserError, reset_password, set_active
 
     password = _new_password(args)
     rt = prepare(_settings(args))
@@ -163,7 +163,7 @@ def cmd_user_password(args: argparse.Namespace) -> int:
         with transaction(rt.factory) as session:
             user = session.scalar(select(StaffUser).where(StaffUser.username == args.username))
             if user is None:
-                raise UserError(f"no staff account named {args.username!r}")
+                raise UnknownUser(f"no staff account named {args.username!r}")
             reset_password(session, user.id, password)
             set_active(session, user.id, True)
             audit(session, "cli", "staff.password_reset", "staff", user.id)

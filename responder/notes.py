@@ -15,7 +15,11 @@ MAX_NOTE_CHARS = 5000
 
 
 class NoteError(ValueError):
-    pass
+    status_code = 422
+
+
+class NoMessage(NoteError):
+    status_code = 404
 
 
 def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
@@ -26,7 +30,7 @@ def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
         raise NoteError(f"a note holds at most {MAX_NOTE_CHARS:,} characters ({len(text):,} given)")
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
-        raise NoteError(f"message {message_id} not found")
+        raise NoMessage(f"message {message_id} not found")
     note = Note(
         message_id=message.id,
         conversation_id=message.conversation_id,

@@ -20,7 +20,11 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 
 class UserError(ValueError):
-    pass
+    status_code = 422
+
+
+class UnknownUser(UserError):
+    status_code = 404
 
 
 def role_at_least(role: str, needed: str) -> bool:
@@ -97,7 +101,7 @@ def list_users(session: Session) -> list[tuple[StaffUser, int]]:
 def get_user(session: Session, user_id: int) -> StaffUser:
     user = session.get(StaffUser, user_id)
     if user is None:
-        raise UserError(f"no staff account with id {user_id}")
+        raise UnknownUser(f"no staff account with id {user_id}")
     return user
 
 

@@ -54,8 +54,7 @@ def api_note(request: Request, message_id: int, data: NoteForm) -> dict[str, Any
     try:
         return _write(request, message_id, data.body)
     except NoteError as exc:
-        status = 404 if "not found" in str(exc) else 422
-        raise HTTPException(status_code=status, detail=str(exc)) from exc
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
 
 NOTE_ROUTES: list[object] = [note_form, api_note]

@@ -194,8 +194,7 @@ def api_staff(request: Request) -> list[dict[str, Any]]:
 
 
 def _refused(exc: UserError) -> HTTPException:
-    status = 404 if str(exc).startswith("no staff account") else 422
-    return HTTPException(status_code=status, detail=str(exc))
+    return HTTPException(status_code=exc.status_code, detail=str(exc))
 
 
 @post("/api/admin/staff", sync_to_thread=True, guards=[requires_admin])
