@@ -58,6 +58,7 @@ from responder.review import (
 )
 from responder.runtime import Runtime
 from responder.users import authenticate
+from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.auth import (
     COOKIE,
     AuthMiddleware,
@@ -822,6 +823,7 @@ ROUTES = [
     *SEARCH_ROUTES,
     *STAFF_ROUTES,
     *NOTE_ROUTES,
+    *ATTACHMENT_ROUTES,
     *BULK_ROUTES,
     *SNIPPET_ROUTES,
     api_reclassify,

@@ -14,12 +14,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from responder.attachments import attachment_rows
 from responder.classify.language import language_name
 from responder.customers.context import build_context
 from responder.customers.view import customer_panel
 from responder.db.like import escape_like
 from responder.db.models import (
-    Attachment,
     AuditEntry,
     Channel,
     ClassifierExample,
@@ -583,10 +583,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
                 "edit_distance": action.edit_distance,
             }
         )
-    attachments = [
-        {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-        for a in session.scalars(select(Attachment).where(Attachment.message_id == message.id))
-    ]
+    attachments = attachment_rows(session, message.id)
     viewer = session.get(StaffUser, message.viewer_id) if message.viewer_id else None
     assignee = session.get(StaffUser, message.assignee_id) if message.assignee_id else None
     return {
