@@ -165,6 +165,9 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(rt: Runtime) -> None:
         assert made.status_code == 201, made.text
         assert made.json()["role"] == "admin" and made.json()["active"] is True
         cy = made.json()["id"]
+        listed = client.get("/api/admin/staff", headers=auth)
+        assert listed.status_code == 200, listed.text
+        assert {"ada", "cy"} <= {row["username"] for row in listed.json()}
         # With a second admin, ada may step down; cy may not then be taken away.
         stepped_down = post_form(client, f"/admin/staff/{ada}/role", role="supervisor")
         assert stepped_down.status_code == 200, "sent to the account page, not a refusal"

@@ -309,6 +309,22 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BlockedSender(Base):
+    """An address (or, set by a supervisor, a whole email domain) whose mail is stored and
+    ignored: spam and abuse get no draft. `hits` counts the messages it stopped."""
+
+    __tablename__ = "blocked_senders"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    value: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    blocked_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    last_hit_at: Mapped[datetime | None] = mapped_column()
+
+
 class StaffUser(Base):
     __tablename__ = "staff_users"
     id: Mapped[int] = mapped_column(primary_key=True)

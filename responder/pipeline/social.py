@@ -8,6 +8,7 @@ Messenger and Instagram ids) and the conversation per (channel, thread).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,7 +127,12 @@ def _conversation(
     )
 
 
-def parse_social(session: Session, message: Message, channel: Channel) -> ParseResult:
+def parse_social(
+    session: Session,
+    message: Message,
+    channel: Channel,
+    blocked: Callable[[str], str | None] = lambda _: None,
+) -> ParseResult:
     try:
         fields = dm_fields(json.loads(message.raw))
     except (ValueError, RecursionError) as exc:
@@ -144,6 +150,9 @@ def parse_social(session: Session, message: Message, channel: Channel) -> ParseR
         session.add(Attachment(message_id=message.id, filename=None, content_type=kind, size=0))
     if fields.skip_reason:
         return ParseResult(State.IGNORED, fields.skip_reason)
+    block = blocked(message.sender_address)
+    if block:
+        return ParseResult(State.IGNORED, block)
     if not message.text.strip():
         return ParseResult(State.IGNORED, "no text or attachment to answer")
     customer = resolve_social_sender(session, channel.kind, fields)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
+from responder.blocklist import BlockList
 from responder.channels.delivery import (
     DeliveryHeld,
     OutgoingReply,
@@ -170,11 +171,12 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
     with transaction(rt.factory) as session:
         messages = _load_batch(session, ids, State.RECEIVED, with_raw=True)
         channels = _by_id(session, Channel, {m.channel_id for m in messages})
+        blocked = BlockList(session)
         emails: list[tuple[Message, Channel, _ParsedFields, str | None]] = []
         for message in messages:
             channel = channels[message.channel_id]
             if channel.kind in SOCIAL_KINDS:
-                result = parse_social(session, message, channel)
+                result = parse_social(session, message, channel, blocked.reason)
                 _move(message, result.state, result.reason)
             elif channel.kind in EMAIL_KINDS:
                 parsed = _parse_email(rt, message)
@@ -203,6 +205,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for message, channel, fields, reason in emails:
             if reason is None and fields.message_id_header in ours:
                 reason = "our own reply came back"
+            if reason is None:
+                reason = blocked.reason(fields.sender_address)
             sender = Sender(fields.sender_address, message.id, message.received_at)
             reason = _ignore_reason(sender, reason, cap)
             if reason:
@@ -218,6 +222,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         new_customers = {c.id for c in created.values()}
         for message, channel, fields in routed:
             _route_parsed(session, message, channel, fields, known, new_customers)
+        blocked.record_hits(session)
 
 
 @dataclass(frozen=True)

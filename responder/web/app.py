@@ -69,14 +69,17 @@ from responder.web.auth import (
     requires_supervisor,
     too_many_attempts,
 )
+from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
+from responder.web.next_draft import after_action
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
+from responder.web.spam_routes import SPAM_ROUTES
 from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _form_user
@@ -309,14 +312,6 @@ def _attempt(
     return None
 
 
-def _after_action(request: Request, message_id: int) -> Redirect:
-    with _rt(request).factory() as session:
-        following = [i["id"] for i in queue_items(session, limit=1, after_id=message_id)]
-    if following:
-        return Redirect(f"/messages/{following[0]}", query_params={"from": str(message_id)})
-    return Redirect("/queue")
-
-
 @post("/messages/{message_id:int}/approve", sync_to_thread=True, guards=[requires_agent])
 def approve_form(
     request: Request,
@@ -336,7 +331,7 @@ def approve_form(
             expected_version=data.version,
         ),
     )
-    return failed or _after_action(request, message_id)
+    return failed or after_action(request, message_id)
 
 
 @post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
@@ -352,7 +347,7 @@ def reject_form(
             session, message_id, _form_user(request), data.reason, expected_version=data.version
         ),
     )
-    return failed or _after_action(request, message_id)
+    return failed or after_action(request, message_id)
 
 
 @post("/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
@@ -824,6 +819,8 @@ ROUTES = [
     *STAFF_ROUTES,
     *NOTE_ROUTES,
     *ATTACHMENT_ROUTES,
+    *SPAM_ROUTES,
+    *BLOCKED_ROUTES,
     *BULK_ROUTES,
     *SNIPPET_ROUTES,
     api_reclassify,
@@ -897,7 +894,10 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     return Litestar(
         logging_config=_logging_config(),
         route_handlers=[
-            *ROUTES,
+            # One router, so Litestar registers each handler once: handlers added one by one
+            # to a path that already has one re-register it, which wraps a sync_to_thread
+            # handler twice (it then answers 500 with an unawaited coroutine).
+            Router(path="/", route_handlers=ROUTES),
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions}),

@@ -1,0 +1,199 @@
+"""Blocked senders: spam and abuse are stored like all mail but never drafted.
+
+An agent blocks the exact address a spam message came from; a supervisor can also block a
+whole email domain. A blocked sender's messages are ignored with a reason naming the block,
+who set it and why, so nothing is lost: unblocking can send the messages it stopped through
+the pipeline again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from responder.db.like import escape_like
+from responder.db.models import Attachment, BlockedSender, Message, utcnow
+from responder.pipeline.notify import announce_work
+from responder.pipeline.states import State
+
+REASON_PREFIX = "blocked sender: "
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+class BlockError(Exception):
+    """A block that cannot be set or lifted; the text says why, for the person who tried."""
+
+    status_code = 422
+
+
+class UnknownBlock(BlockError):
+    status_code = 404
+
+
+class AlreadyBlocked(BlockError):
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class Pattern:
+    kind: str  # "address" or "domain"
+    value: str
+
+    @property
+    def shown(self) -> str:
+        return f"@{self.value}" if self.kind == "domain" else self.value
+
+
+def parse_pattern(text: str) -> Pattern:
+    """`someone@example.com` or a social sender id blocks that sender; `@example.com` (or
+    `example.com`) the whole domain."""
+    value = text.strip().lower()
+    if not value:
+        raise BlockError("say which address or domain to block")
+    if len(value) > 320 or any(ch.isspace() for ch in value):
+        raise BlockError(f"{text.strip()[:80]!r} is not an address or a domain")
+    if value.startswith("@") or ("@" not in value and "." in value and not value[0].isdigit()):
+        domain = value.removeprefix("@")
+        if not DOMAIN.match(domain):
+            raise BlockError(f"{domain!r} is not a domain")
+        return Pattern("domain", domain)
+    return Pattern("address", value)
+
+
+class BlockList:
+    """The blocks as one batch of the parse stage sees them: read once, matched in memory."""
+
+    def __init__(self, session: Session) -> None:
+        self.blocks = {(b.kind, b.value): b for b in session.scalars(select(BlockedSender)).all()}
+        self.hits: Counter[int] = Counter()
+
+    def reason(self, sender: str) -> str | None:
+        if not self.blocks:
+            return None
+        address = sender.strip().lower()
+        block = self.blocks.get(("address", address))
+        if block is None and "@" in address:
+            block = self.blocks.get(("domain", address.rsplit("@", 1)[1]))
+        if block is None:
+            return None
+        self.hits[block.id] += 1
+        return ignore_reason(block)
+
+    def record_hits(self, session: Session) -> None:
+        now = utcnow()
+        for block_id, count in self.hits.items():
+            session.execute(
+                update(BlockedSender)
+                .where(BlockedSender.id == block_id)
+                .values(hits=BlockedSender.hits + count, last_hit_at=now)
+            )
+
+
+def ignore_reason(block: BlockedSender) -> str:
+    pattern = Pattern(block.kind, block.value)
+    why = f": {block.reason}" if block.reason else ""
+    return (
+        f"{REASON_PREFIX}{pattern.shown} (blocked by {block.blocked_by} "
+        f"on {block.created_at:%Y-%m-%d}{why})"
+    )
+
+
+def block(
+    session: Session,
+    pattern: Pattern,
+    reason: str,
+    by: str,
+    *,
+    own_addresses: frozenset[str] = frozenset(),
+) -> BlockedSender:
+    reason = reason.strip()
+    if len(reason) > 500:
+        raise BlockError("the reason is longer than 500 characters")
+    own_domains = {a.rsplit("@", 1)[-1] for a in own_addresses}
+    if pattern.value in own_addresses or (
+        pattern.kind == "domain" and pattern.value in own_domains
+    ):
+        raise BlockError(f"{pattern.shown} is our own; our own mail is never answered anyway")
+    existing = session.scalar(
+        select(BlockedSender).where(
+            BlockedSender.kind == pattern.kind, BlockedSender.value == pattern.value
+        )
+    )
+    if existing is not None:
+        raise AlreadyBlocked(
+            f"{pattern.shown} is already blocked (by {existing.blocked_by} "
+            f"on {existing.created_at:%Y-%m-%d})"
+        )
+    entry = BlockedSender(kind=pattern.kind, value=pattern.value, reason=reason, blocked_by=by)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:
+    """The messages this block kept from a draft (by the reason it gave them)."""
+    prefix = escape_like(f"{REASON_PREFIX}{Pattern(entry.kind, entry.value).shown} (")
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.state == State.IGNORED,
+                Message.state_reason.like(f"{prefix}%", escape="\\"),
+            )
+            .order_by(Message.id)
+        )
+    )
+
+
+def unblock(session: Session, block_id: int, *, process_stopped: bool) -> tuple[Pattern, int]:
+    """Lift a block; with `process_stopped`, the messages it stopped are parsed again from their
+    raw bytes (their attachment rows are made again from the raw too). Returns how many."""
+    entry = session.get(BlockedSender, block_id)
+    if entry is None:
+        raise UnknownBlock(f"no block {block_id}")
+    pattern = Pattern(entry.kind, entry.value)
+    again = stopped_messages(session, entry) if process_stopped else []
+    if again:
+        session.execute(delete(Attachment).where(Attachment.message_id.in_(again)))
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(again), Message.state == State.IGNORED)
+            .values(
+                state=State.RECEIVED,
+                state_reason="",
+                attempts=0,
+                next_attempt_at=None,
+                version=Message.version + 1,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        announce_work(session)
+    session.delete(entry)
+    return pattern, len(again)
+
+
+def blocked_rows(session: Session) -> list[dict[str, object]]:
+    entries = session.scalars(
+        select(BlockedSender).order_by(BlockedSender.created_at.desc(), BlockedSender.id.desc())
+    )
+    return [block_row(e) for e in entries]
+
+
+def block_row(entry: BlockedSender) -> dict[str, object]:
+    last: datetime | None = entry.last_hit_at
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "sender": Pattern(entry.kind, entry.value).shown,
+        "reason": entry.reason,
+        "blocked_by": entry.blocked_by,
+        "blocked_at": entry.created_at.isoformat(),
+        "messages_stopped": entry.hits,
+        "last_stopped_at": last.isoformat() if last else None,
+    }

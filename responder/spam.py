@@ -1,0 +1,90 @@
+"""Marking a message as spam: its draft is rejected, its sender blocked, and the sender's other
+drafts still waiting are rejected with it, so one click clears a spam run from the queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block
+from responder.db.models import Customer, Message, StaffUser
+from responder.pipeline.states import State
+from responder.review import AlreadyHandled, NotFound, audit, reject
+
+SPAM = "spam"
+
+
+@dataclass(frozen=True)
+class SpamMarked:
+    sender: str
+    newly_blocked: bool
+    also_rejected: list[int]
+
+
+def mark_spam(
+    session: Session,
+    message_id: int,
+    user: StaffUser,
+    *,
+    expected_version: int | None = None,
+    own_addresses: frozenset[str] = frozenset(),
+) -> SpamMarked:
+    """A customer on file is never blocked from here: a supervisor decides that, on the blocked
+    senders page, knowing who it is."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    address = message.sender_address.strip().lower()
+    if not address:
+        raise BlockError("this message has no sender address to block; reject it instead")
+    customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    if customer is not None and not customer.provisional:
+        raise BlockError(
+            f"{customer.name or address} is a customer on file, so their address is not blocked "
+            "from here; reject the draft, and a supervisor can block the address under "
+            "Blocked senders"
+        )
+    reject(session, message_id, user, SPAM, expected_version=expected_version)
+    pattern = Pattern("address", address)
+    try:
+        block(session, pattern, SPAM, user.username, own_addresses=own_addresses)
+        newly_blocked = True
+    except AlreadyBlocked:
+        newly_blocked = False
+    also = _reject_waiting_from(session, address, message_id, user)
+    audit(
+        session,
+        user.username,
+        "sender.block",
+        "message",
+        message_id,
+        sender=pattern.shown,
+        reason=SPAM,
+        also_rejected=also,
+    )
+    return SpamMarked(pattern.shown, newly_blocked, also)
+
+
+def _reject_waiting_from(
+    session: Session, address: str, message_id: int, user: StaffUser
+) -> list[int]:
+    waiting = session.scalars(
+        select(Message.id)
+        .where(
+            Message.state == State.IN_REVIEW,
+            Message.direction == "in",
+            func.lower(Message.sender_address) == address,
+            Message.id != message_id,
+        )
+        .order_by(Message.id)
+    ).all()
+    rejected = []
+    for other in waiting:
+        try:
+            reject(session, other, user, f"{SPAM} (sender blocked)")
+        except AlreadyHandled:
+            continue
+        rejected.append(other)
+    return rejected

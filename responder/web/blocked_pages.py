@@ -1,0 +1,134 @@
+"""Supervisors' list of blocked senders: add an address or a whole domain, lift a block and,
+if it stopped real mail, send those messages through again. Rules in `responder.blocklist`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.blocklist import (
+    BlockError,
+    block,
+    block_row,
+    blocked_rows,
+    parse_pattern,
+    unblock,
+)
+from responder.db.session import transaction
+from responder.review import audit
+from responder.web.auth import requires_supervisor
+from responder.web.state import runtime, signed_in
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+PAGE = "/supervisor/blocked"
+
+
+class BlockForm(Struct):
+    sender: str = ""
+    reason: str = ""
+
+
+class UnblockForm(Struct):
+    process_stopped: str = ""
+
+
+class ApiUnblock(Struct):
+    process_stopped: bool = False
+
+
+def _block(request: Request, sender: str, reason: str) -> dict[str, Any]:
+    rt = runtime(request)
+    user = signed_in(request)
+    with transaction(rt.factory) as session:
+        entry = block(
+            session, parse_pattern(sender), reason, user.username, own_addresses=rt.own_addresses
+        )
+        row = block_row(entry)
+        audit(
+            session,
+            user.username,
+            "sender.block",
+            "blocked_sender",
+            entry.id,
+            sender=row["sender"],
+            reason=entry.reason,
+        )
+        return row
+
+
+def _unblock(request: Request, block_id: int, process_stopped: bool) -> tuple[str, int]:
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        pattern, again = unblock(session, block_id, process_stopped=process_stopped)
+        audit(
+            session,
+            user.username,
+            "sender.unblock",
+            "blocked_sender",
+            block_id,
+            sender=pattern.shown,
+            processed_again=again,
+        )
+        return pattern.shown, again
+
+
+@get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
+def blocked_page(request: Request, notice: str = "", error: str = "") -> Template:
+    with runtime(request).factory() as session:
+        rows = blocked_rows(session)
+    context = {"user": request.user, "rows": rows, "notice": notice, "error": error}
+    return Template("supervisor/blocked.html", context=context)
+
+
+@post(PAGE, sync_to_thread=True, guards=[requires_supervisor])
+def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Redirect:
+    try:
+        row = _block(request, data.sender, data.reason)
+    except BlockError as exc:
+        return Redirect(PAGE, query_params={"error": f"Not blocked: {exc}."})
+    notice = f"{row['sender']} is blocked: its mail is stored and ignored from now on."
+    return Redirect(PAGE, query_params={"notice": notice})
+
+
+@post(f"{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
+def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, FORM]) -> Redirect:
+    try:
+        sender, again = _unblock(request, block_id, bool(data.process_stopped))
+    except BlockError as exc:
+        return Redirect(PAGE, query_params={"error": f"Not unblocked: {exc}."})
+    notice = f"{sender} is no longer blocked."
+    if again:
+        notice += f" {again} message{'s' if again != 1 else ''} it stopped will be drafted now."
+    return Redirect(PAGE, query_params={"notice": notice})
+
+
+@get(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
+def api_blocked(request: Request) -> list[dict[str, object]]:
+    with runtime(request).factory() as session:
+        return blocked_rows(session)
+
+
+@post(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
+def api_block(request: Request, data: BlockForm) -> dict[str, Any]:
+    try:
+        return _block(request, data.sender, data.reason)
+    except BlockError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+@post(f"/api{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
+def api_unblock(request: Request, block_id: int, data: ApiUnblock) -> dict[str, Any]:
+    try:
+        sender, again = _unblock(request, block_id, data.process_stopped)
+    except BlockError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"unblocked": sender, "processed_again": again}
+
+
+ROUTES: list[object] = [blocked_page, block_form, unblock_form, api_blocked, api_block, api_unblock]

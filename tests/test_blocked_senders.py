@@ -1,0 +1,192 @@
+"""Spam: one click rejects a spammer's drafts and blocks the address; its later mail is stored
+and ignored, never drafted; a supervisor can block a domain and lift a block, and the mail a
+block stopped can be drafted after all."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.blocklist import BlockError, parse_pattern
+from responder.db.models import Attachment, AuditEntry, Draft, Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import csrf, login
+
+SPAMMER = "Crypto Deals <deals@bulk-offers.test>"
+
+
+def spam(number: int, sender: str = SPAMMER) -> bytes:
+    return make_email(
+        sender=sender,
+        subject=f"Double your money {number}",
+        body="Invest now in our crypto fund and get 300% back within a week, guaranteed.",
+        message_id=f"<spam{number}@bulk-offers.test>",
+    )
+
+
+def states(rt: Runtime) -> dict[str, tuple[str, str]]:
+    with rt.factory() as session:
+        rows = session.execute(
+            select(Message.message_id_header, Message.state, Message.state_reason).where(
+                Message.direction == "in"
+            )
+        )
+        return {header: (state, reason) for header, state, reason in rows}
+
+
+def message_id(rt: Runtime, header: str) -> int:
+    with rt.factory() as session:
+        return session.scalars(select(Message.id).where(Message.message_id_header == header)).one()
+
+
+def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "alice")
+    staff(rt, "sam", role="supervisor")
+    for number in range(3):
+        drop(rt, spam(number), f"spam-{number}")
+    drop(rt, make_email(message_id="<customer@mail.test>"), "customer")
+    worker.drain()
+    first = message_id(rt, "<spam0@bulk-offers.test>")
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{first}").text
+        assert "Spam: reject and block sender" in page
+        landed = client.post(
+            f"/messages/{first}/spam",
+            data={"_csrf_token": csrf(client, f"/messages/{first}")},
+        )
+        assert (
+            "Rejected as spam: deals@bulk-offers.test is now blocked, its mail will be stored "
+            "and ignored; 2 more waiting drafts from it rejected." in landed.text
+        )
+        # The reviewer lands on the next draft: the customer's, the only one left.
+        assert "Roaming charges on my bill" in landed.text
+
+    now = states(rt)
+    assert [now[f"<spam{n}@bulk-offers.test>"][0] for n in range(3)] == ["rejected"] * 3
+    assert now["<spam0@bulk-offers.test>"][1] == "spam"
+    assert now["<customer@mail.test>"][0] == "in_review"
+
+    # The spammer writes again, in other letter case and with an attachment.
+    later = EmailMessage()
+    later["From"] = "DEALS@Bulk-Offers.test"
+    later["To"] = "support@northwind-mobile.test"
+    later["Subject"] = "Last chance"
+    later["Message-ID"] = "<spam9@bulk-offers.test>"
+    later.set_content("Only today: 500% returns.")
+    later.add_attachment(b"%PDF-1.4 brochure", maintype="application", subtype="pdf")
+    drop(rt, later.as_bytes(), "spam-9")
+    worker.drain()
+    state, reason = states(rt)["<spam9@bulk-offers.test>"]
+    assert state == "ignored"
+    assert reason.startswith("blocked sender: deals@bulk-offers.test (blocked by alice on ")
+    assert reason.endswith(": spam)")
+    stopped = message_id(rt, "<spam9@bulk-offers.test>")
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).where(Draft.message_id == stopped)) == 0
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        assert client.get("/supervisor/blocked").status_code == 403
+        login(client, "sam")
+        listing = client.get("/supervisor/blocked").text
+        assert "deals@bulk-offers.test" in listing and "alice" in listing
+        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        assert row["messages_stopped"] == 1 and row["reason"] == "spam"
+
+        # It was a customer after all: lift the block and draft what it stopped.
+        done = client.post(
+            f"/supervisor/blocked/{row['id']}/unblock",
+            data={"process_stopped": "1", "_csrf_token": csrf(client, "/supervisor/blocked")},
+        )
+        assert "deals@bulk-offers.test is no longer blocked. 1 message it stopped" in done.text
+        assert "No sender is blocked." in done.text
+    worker.drain()
+    assert states(rt)["<spam9@bulk-offers.test>"][0] == "in_review"
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).where(Draft.message_id == stopped)) == 1
+        assert session.scalar(select(func.count()).where(Attachment.message_id == stopped)) == 1
+        actions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action.like("sender.%"))
+        ).all()
+        assert sorted(actions) == ["sender.block", "sender.unblock"]
+
+
+def test_a_customer_on_file_is_not_blocked_from_the_review_page(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    staff(rt, "alice")
+    drop(rt, make_email(message_id="<aoife@mail.test>"), "aoife")
+    worker.drain()
+    aoife = message_id(rt, "<aoife@mail.test>")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        assert "Spam: reject and block sender" not in client.get(f"/messages/{aoife}").text
+        refused = client.post(f"/api/messages/{aoife}/spam", headers=api_token(client), json={})
+        assert refused.status_code == 422
+        assert "is a customer on file" in refused.json()["detail"]
+    assert states(rt)["<aoife@mail.test>"][0] == "in_review"
+
+
+def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "sam", role="supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sam")
+        added = client.post(
+            "/api/supervisor/blocked",
+            headers=auth,
+            json={"sender": "@Bulk-Offers.test", "reason": "spam campaign"},
+        )
+        assert added.status_code == 201 and added.json()["sender"] == "@bulk-offers.test"
+        again = client.post(
+            "/api/supervisor/blocked", headers=auth, json={"sender": "bulk-offers.test"}
+        )
+        assert again.status_code == 409 and "already blocked (by sam" in again.json()["detail"]
+        ours = client.post(
+            "/api/supervisor/blocked", headers=auth, json={"sender": "@northwind-mobile.test"}
+        )
+        assert ours.status_code == 422 and "is our own" in ours.json()["detail"]
+        login(client, "sam")
+        bad = client.post(
+            "/supervisor/blocked",
+            data={"sender": "not a domain", "_csrf_token": csrf(client, "/supervisor/blocked")},
+        )
+        assert "Not blocked: &#39;not a domain&#39; is not an address or a domain." in bad.text
+
+    drop(rt, spam(1, "Promo <promo@bulk-offers.test>"), "promo")
+    drop(rt, spam(2, "Someone <someone@offers.test>"), "elsewhere")
+    worker.drain()
+    now = states(rt)
+    assert now["<spam1@bulk-offers.test>"][0] == "ignored"
+    assert "blocked sender: @bulk-offers.test (blocked by sam" in now["<spam1@bulk-offers.test>"][1]
+    assert now["<spam2@bulk-offers.test>"][0] == "in_review"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Deals@Bulk-Offers.test", "address", "deals@bulk-offers.test"),
+        ("@bulk-offers.test", "domain", "bulk-offers.test"),
+        ("bulk-offers.test", "domain", "bulk-offers.test"),
+        ("+353861234567", "address", "+353861234567"),
+        ("6543210987654321", "address", "6543210987654321"),
+    ],
+)
+def test_what_a_block_covers(text: str, kind: str, value: str) -> None:
+    pattern = parse_pattern(text)
+    assert (pattern.kind, pattern.value) == (kind, value)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "two words", "@", "@-bad-.test", "@nodot"])
+def test_what_cannot_be_blocked(text: str) -> None:
+    with pytest.raises(BlockError):
+        parse_pattern(text)
