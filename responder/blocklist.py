@@ -13,12 +13,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from responder.db.like import escape_like
-from responder.db.models import Attachment, BlockedSender, Message, utcnow
-from responder.pipeline.notify import announce_work
+from responder.db.models import BlockedSender, Message, utcnow
+from responder.pipeline.reparse import parse_again
 from responder.pipeline.states import State
 
 REASON_PREFIX = "blocked sender: "
@@ -157,25 +157,9 @@ def unblock(session: Session, block_id: int, *, process_stopped: bool) -> tuple[
     if entry is None:
         raise UnknownBlock(f"no block {block_id}")
     pattern = Pattern(entry.kind, entry.value)
-    again = stopped_messages(session, entry) if process_stopped else []
-    if again:
-        session.execute(delete(Attachment).where(Attachment.message_id.in_(again)))
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(again), Message.state == State.IGNORED)
-            .values(
-                state=State.RECEIVED,
-                state_reason="",
-                attempts=0,
-                next_attempt_at=None,
-                version=Message.version + 1,
-                updated_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        announce_work(session)
+    again = parse_again(session, stopped_messages(session, entry)) if process_stopped else 0
     session.delete(entry)
-    return pattern, len(again)
+    return pattern, again
 
 
 def blocked_rows(session: Session) -> list[dict[str, object]]:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -256,6 +257,9 @@ class Message(Base):
     urgency: Mapped[str] = mapped_column(String(10), default="")
     # The classifier's (or an agent's) label, for the queue's mood badge and filter.
     sentiment: Mapped[str] = mapped_column(String(10), default="", server_default="")
+    # A person decided this message deserves a draft although an ignore rule (auto-reply,
+    # list, sender cap, blocked sender) stopped it: the parse stage skips those rules for it.
+    guard_override: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     customer_tier: Mapped[str] = mapped_column(String(30), default="")
     viewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     viewed_at: Mapped[datetime | None] = mapped_column()

@@ -176,7 +176,12 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for message in messages:
             channel = channels[message.channel_id]
             if channel.kind in SOCIAL_KINDS:
-                result = parse_social(session, message, channel, blocked.reason)
+                result = parse_social(
+                    session,
+                    message,
+                    channel,
+                    _unblocked if message.guard_override else blocked.reason,
+                )
                 _move(message, result.state, result.reason)
             elif channel.kind in EMAIL_KINDS:
                 parsed = _parse_email(rt, message)
@@ -205,10 +210,12 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for message, channel, fields, reason in emails:
             if reason is None and fields.message_id_header in ours:
                 reason = "our own reply came back"
-            if reason is None:
+            if message.guard_override:
+                reason = None  # a person read it and asked for a draft
+            elif reason is None:
                 reason = blocked.reason(fields.sender_address)
             sender = Sender(fields.sender_address, message.id, message.received_at)
-            reason = _ignore_reason(sender, reason, cap)
+            reason = _ignore_reason(sender, reason, cap, overridden=message.guard_override)
             if reason:
                 fields.store(session, message)
                 _move(message, State.IGNORED, reason)
@@ -297,11 +304,18 @@ def _parse_email(rt: Runtime, message: Message) -> ParsedEmail | None:
         return None
 
 
-def _ignore_reason(sender: Sender, reason: str | None, cap: BatchSenderCap) -> str | None:
-    """Why not to draft for it (guard, loop, cap); a message that goes on counts for the cap."""
+def _unblocked(_: str) -> str | None:
+    return None
+
+
+def _ignore_reason(
+    sender: Sender, reason: str | None, cap: BatchSenderCap, *, overridden: bool = False
+) -> str | None:
+    """Why not to draft for it (guard, loop, cap); a message that goes on counts for the cap.
+    A person's override lifts every rule but the one nobody can: no address, no reply."""
     if reason is None and not sender.address:
         reason = "no sender address to reply to"
-    if reason is None:
+    if reason is None and not overridden:
         reason = cap.reason(sender)
     if reason is None:
         cap.counts(sender)

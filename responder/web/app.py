@@ -72,6 +72,7 @@ from responder.web.auth import (
 from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
+from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.next_draft import after_action
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
@@ -821,6 +822,7 @@ ROUTES = [
     *ATTACHMENT_ROUTES,
     *SPAM_ROUTES,
     *BLOCKED_ROUTES,
+    *IGNORED_ROUTES,
     *BULK_ROUTES,
     *SNIPPET_ROUTES,
     api_reclassify,

@@ -481,11 +481,16 @@ def problem_count(session: Session) -> int:
 
 
 def problem_items(
-    session: Session, *, before_id: int | None = None, limit: int = 50
+    session: Session,
+    *,
+    before_id: int | None = None,
+    limit: int = 50,
+    states: Sequence[str] = RETRYABLE_STATES,
 ) -> list[dict[str, Any]]:
     """The messages that wait for a person to act: mail that could not be parsed or was over
     a limit (quarantined) and replies that could not be delivered (failed), newest first, each
-    with its reason; the message page retries it."""
+    with its reason; the message page retries it. With `states=(State.IGNORED,)`, the mail
+    an ignore rule stopped, with the rule."""
     query = (
         select(
             Message.id,
@@ -502,7 +507,7 @@ def problem_items(
         )
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
-        .where(Message.state.in_(RETRYABLE_STATES))
+        .where(Message.state.in_(states))
         .order_by(Message.id.desc())
         .limit(limit)
     )

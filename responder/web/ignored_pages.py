@@ -1,0 +1,76 @@
+"""Mail the ignore rules stopped, where a person can spot a real customer among the machines
+and ask for a draft after all; the rules are in `responder.ignored`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get, post
+from litestar.exceptions import HTTPException
+from litestar.params import Parameter
+from litestar.response import Redirect, Template
+
+from responder.db.session import transaction
+from responder.ignored import draft_anyway
+from responder.pipeline.states import State
+from responder.review import ReviewError
+from responder.web.auth import requires_agent
+from responder.web.state import runtime, signed_in
+from responder.web.views import problem_items
+
+Before = Annotated[int | None, Parameter(ge=0, le=2**62)]
+
+
+def _items(request: Request, before: int | None) -> list[dict[str, Any]]:
+    rt = runtime(request)
+    with rt.read_factory() as session:
+        return problem_items(
+            session, before_id=before, limit=rt.settings.queue.page_size, states=(State.IGNORED,)
+        )
+
+
+@get("/ignored", sync_to_thread=True, guards=[requires_agent])
+def ignored_page(request: Request, before: Before = None) -> Template:
+    items = _items(request, before)
+    page_size = runtime(request).settings.queue.page_size
+    context = {
+        "items": items,
+        "user": request.user,
+        "older": items[-1]["id"] if len(items) == page_size else None,
+    }
+    return Template("ignored.html", context=context)
+
+
+@get("/api/ignored", sync_to_thread=True, guards=[requires_agent])
+def api_ignored(request: Request, before: Before = None) -> dict[str, Any]:
+    return {"items": _items(request, before)}
+
+
+def _draft_anyway(request: Request, message_id: int) -> str:
+    with transaction(runtime(request).factory) as session:
+        return draft_anyway(session, message_id, signed_in(request))
+
+
+@post("/messages/{message_id:int}/draft-anyway", sync_to_thread=True, guards=[requires_agent])
+def draft_anyway_form(request: Request, message_id: int) -> Redirect:
+    try:
+        reason = _draft_anyway(request, message_id)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not drafted: {exc}."})
+    notice = (
+        f"It was ignored as: {reason}. It goes through the pipeline again without the ignore "
+        "rules; its draft comes into the queue in a moment (reload this page to see it)."
+    )
+    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+
+
+@post("/api/messages/{message_id:int}/draft-anyway", sync_to_thread=True, guards=[requires_agent])
+def api_draft_anyway(request: Request, message_id: int) -> dict[str, Any]:
+    try:
+        reason = _draft_anyway(request, message_id)
+    except ReviewError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"id": message_id, "state": State.RECEIVED.value, "was_ignored_as": reason}
+
+
+ROUTES: list[object] = [ignored_page, api_ignored, draft_anyway_form, api_draft_anyway]

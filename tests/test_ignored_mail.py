@@ -1,0 +1,107 @@
+"""The ignore rules guess: a customer's phone or web form can stamp a real complaint as
+machine mail. Staff see what was ignored and why, and can have that one message drafted."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.db.models import Attachment, AuditEntry, Draft, Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import csrf, login
+
+
+def stamped_complaint(number: int) -> bytes:
+    """What the operator's own "contact us" form sends: a person's words, a machine's header."""
+    msg = EmailMessage()
+    msg["From"] = "Niamh Walsh <niamh.walsh@gmail.test>"
+    msg["To"] = "support@northwind-mobile.test"
+    msg["Subject"] = f"Contact form: no signal at home ({number})"
+    msg["Message-ID"] = f"<form{number}@forms.test>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(
+        "I have had no signal at home in Galway since Monday. Please help, I work from home."
+    )
+    msg.add_attachment(
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 40, maintype="image", subtype="png", filename="signal.png"
+    )
+    return msg.as_bytes()
+
+
+def message_row(rt: Runtime, header: str) -> Message:
+    with rt.factory() as session:
+        return session.scalars(select(Message).where(Message.message_id_header == header)).one()
+
+
+def test_an_ignored_complaint_is_drafted_after_all(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "alice")
+    drop(rt, stamped_complaint(1), "form-1")
+    drop(rt, make_email(message_id="<waiting@mail.test>"), "waiting")
+    worker.drain()
+    ignored = message_row(rt, "<form1@forms.test>")
+    assert ignored.state == "ignored" and "Auto-Submitted" in ignored.state_reason
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        assert 'href="/ignored"' in client.get("/problems").text
+        listing = client.get("/ignored").text
+        assert f'<tr id="ignored-{ignored.id}">' in listing
+        assert "Contact form: no signal at home (1)" in listing
+        assert "Roaming charges" not in listing, "drafted mail is not listed"
+        page = client.get(f"/messages/{ignored.id}").text
+        assert "Draft a reply anyway" in page
+        done = client.post(
+            f"/messages/{ignored.id}/draft-anyway",
+            data={"_csrf_token": csrf(client, f"/messages/{ignored.id}")},
+        )
+        assert f"It was ignored as: {ignored.state_reason}." in done.text
+
+        waiting = message_row(rt, "<waiting@mail.test>")
+        refused = client.post(
+            f"/api/messages/{waiting.id}/draft-anyway", headers=api_token(client), json={}
+        )
+        assert refused.status_code == 400
+        assert "only ignored messages" in refused.json()["detail"]
+
+    worker.drain()
+    drafted = message_row(rt, "<form1@forms.test>")
+    assert drafted.state == "in_review"
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).where(Draft.message_id == drafted.id)) == 1
+        assert session.scalar(select(func.count()).where(Attachment.message_id == drafted.id)) == 1
+        (entry,) = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "message.draft_anyway")
+        ).all()
+        assert entry.actor == "alice" and "Auto-Submitted" in entry.detail["ignored_as"]
+
+    # The decision was about that message: the form's next one is ignored like before.
+    drop(rt, stamped_complaint(2), "form-2")
+    worker.drain()
+    assert message_row(rt, "<form2@forms.test>").state == "ignored"
+
+
+def test_a_blocked_senders_message_can_be_drafted_and_the_block_stays(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "sam", role="supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sam")
+        client.post("/api/supervisor/blocked", headers=auth, json={"sender": "@gmail.test"})
+        drop(rt, make_email(message_id="<one@mail.test>"), "one")
+        worker.drain()
+        one = message_row(rt, "<one@mail.test>")
+        assert one.state == "ignored" and one.state_reason.startswith("blocked sender: @gmail.test")
+        answer = client.post(f"/api/messages/{one.id}/draft-anyway", headers=auth, json={})
+        assert answer.status_code == 201 and answer.json()["was_ignored_as"] == one.state_reason
+        worker.drain()
+        assert message_row(rt, "<one@mail.test>").state == "in_review"
+        drop(rt, make_email(message_id="<two@mail.test>", subject="Another"), "two")
+        worker.drain()
+        assert message_row(rt, "<two@mail.test>").state == "ignored"
+        (block,) = client.get("/api/supervisor/blocked", headers=auth).json()
+        assert block["messages_stopped"] == 2
