@@ -17,10 +17,11 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.db.models import Channel, Draft, Message, ReviewAction, Template
+from responder.db.models import Channel, Draft, Message, ReviewAction, StaffUser, Template
 
 OUTCOMES = ("approved", "edited", "rejected")
 DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
+AUTO_SEND = "auto-send"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class MessageRow:
     template: str = ""
     edit_distance: int | None = None
     due_at: datetime | None = None
+    decided_by: str = ""  # the staff member's username, or "auto-send"
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,25 @@ def timing_summary(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
     return table
 
 
+def review_time_by_person(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
+    """Per person: drafts decided, and minutes from the draft to their decision (approval,
+    edit or rejection): who carries the queue and whose drafts wait. Auto-send is left out."""
+    minutes: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        if row.decided_by in ("", AUTO_SEND) or not (row.drafted_at and row.decided_at):
+            continue
+        minutes[row.decided_by].append((row.decided_at - row.drafted_at).total_seconds() / 60)
+    return [
+        {
+            "person": person,
+            "decided": len(values),
+            "median_minutes": float(statistics.median(values)),
+            "p95_minutes": float(percentile(values, 0.95)),
+        }
+        for person, values in sorted(minutes.items())
+    ]
+
+
 # -- SLA -----------------------------------------------------------------------------------------
 
 
@@ -220,12 +241,13 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
     """Every inbound message with its first draft, its decision and its template name."""
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
     templates = dict(session.execute(select(Template.id, Template.name)).all())
+    people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
     first_draft: dict[int, tuple[datetime, int | None]] = {}
     for message_id, created_at, template_id in session.execute(
         select(Draft.message_id, Draft.created_at, Draft.template_id).order_by(Draft.version)
     ):
         first_draft.setdefault(message_id, (created_at, template_id))
-    decisions: dict[int, tuple[str, datetime, int | None]] = {}
+    decisions: dict[int, tuple[str, datetime, int | None, str]] = {}
     corrections: list[CorrectionRow] = []
     message_channel = dict(
         session.execute(
@@ -236,7 +258,12 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
         if action.action in DECISIONS:
             decisions.setdefault(
                 action.message_id,
-                (DECISIONS[action.action], action.created_at, action.edit_distance),
+                (
+                    DECISIONS[action.action],
+                    action.created_at,
+                    action.edit_distance,
+                    people.get(action.user_id, "") if action.user_id else AUTO_SEND,
+                ),
             )
         elif action.action == "reclassify":
             detail = action.detail or {}
@@ -270,6 +297,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
                 template=templates.get(drafted[1], "") if drafted and drafted[1] else "",
                 edit_distance=decision[2] if decision else None,
                 due_at=message.due_at,
+                decided_by=decision[3] if decision else "",
             )
         )
     return rows, corrections
@@ -330,6 +358,16 @@ def dashboard_tables(
             "Outcome by intent",
             ("intent", *SHARE_COLUMNS),
             _shares(outcome_shares(rows, lambda r: r.intent)),
+        ),
+        "outcomes_by_person": Table(
+            "Outcome by person (who approved unchanged, edited or rejected)",
+            ("person", *SHARE_COLUMNS),
+            _shares(outcome_shares(rows, lambda r: r.decided_by)),
+        ),
+        "review_time_by_person": Table(
+            "Minutes from draft to decision, per person",
+            ("person", "decided", "median_minutes", "p95_minutes"),
+            [tuple(t.values()) for t in review_time_by_person(rows)],
         ),
         "edit_distance": Table(
             "Median edit distance, draft to sent, per template",

@@ -88,6 +88,10 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
         "outcomes": share_chart(shares("outcomes"), "Outcomes"),
         "outcomes_by_template": share_chart(shares("outcomes_by_template"), "Outcome by template"),
         "outcomes_by_intent": share_chart(shares("outcomes_by_intent"), "Outcome by intent"),
+        "outcomes_by_person": share_chart(shares("outcomes_by_person"), "Outcome by person"),
+        "review_time_by_person": bar_chart(
+            pairs("review_time_by_person", 2), "Median minutes to decision", " min"
+        ),
         "edit_distance": bar_chart(pairs("edit_distance"), "Median edit distance", " chars"),
         "timings": bar_chart(timings, "Minutes", " min"),
         "sla_breaches": bar_chart(

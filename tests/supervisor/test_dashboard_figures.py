@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from responder.dashboard import (
@@ -14,6 +15,7 @@ from responder.dashboard import (
     most_corrected,
     outcome_shares,
     percentile,
+    review_time_by_person,
     sla_breaches,
     timing_summary,
     volume_by,
@@ -168,3 +170,17 @@ def test_filters_by_date_range_and_mailbox() -> None:
     assert tables["most_corrected"].rows == [("billing_dispute", 1), ("roaming", 1)]
     email_only = dashboard_tables(HISTORY, CORRECTIONS, Period(channel="email"), NOW)
     assert email_only["most_corrected"].rows == [("roaming", 1)]
+
+
+def test_outcomes_and_review_time_per_person() -> None:
+    decided_by = {1: "alice", 2: "alice", 3: "bob", 4: "auto-send"}
+    rows = [replace(r, decided_by=decided_by.get(r.id, "")) for r in HISTORY]
+    per_person = {e["group"]: e for e in outcome_shares(rows, lambda r: r.decided_by)}
+    assert set(per_person) == {"alice", "bob", "auto-send"}
+    assert (per_person["alice"]["approved"], per_person["alice"]["edited"]) == (1, 1)
+    assert per_person["bob"]["rejected_share"] == 1.0
+    # alice: 8 and 26 minutes from draft to decision; bob: 19; auto-send is not a person's time
+    assert review_time_by_person(rows) == [
+        {"person": "alice", "decided": 2, "median_minutes": 17.0, "p95_minutes": 26.0},
+        {"person": "bob", "decided": 1, "median_minutes": 19.0, "p95_minutes": 19.0},
+    ]

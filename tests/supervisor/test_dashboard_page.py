@@ -54,6 +54,12 @@ def test_dashboard_counts_decisions_and_exports_csv(rt: Runtime) -> None:
                 "rejected_share": "0.3333",
             }
         ]
+        assert "Outcome by person" in page.text
+        people = client.get("/supervisor/dashboard/export/outcomes_by_person").text
+        assert list(csv.DictReader(io.StringIO(people)))[0]["person"] == "sue"
+        timing = client.get("/supervisor/dashboard/export/review_time_by_person").text
+        (row,) = list(csv.DictReader(io.StringIO(timing)))
+        assert (row["person"], row["decided"]) == ("sue", "3")
         other_mailbox = client.get("/supervisor/dashboard/export/outcomes?channel=nowhere")
         assert other_mailbox.text.strip().count("\n") == 0
         assert client.get("/supervisor/dashboard/export/nonsense").status_code == 404
