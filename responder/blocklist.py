@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from responder.db.like import escape_like
@@ -85,8 +86,9 @@ class BlockList:
         return ignore_reason(block)
 
     def record_hits(self, session: Session) -> None:
+        """In id order, so two workers counting hits on the same blocks never deadlock."""
         now = utcnow()
-        for block_id, count in self.hits.items():
+        for block_id, count in sorted(self.hits.items()):
             session.execute(
                 update(BlockedSender)
                 .where(BlockedSender.id == block_id)
@@ -130,8 +132,11 @@ def block(
             f"on {existing.created_at:%Y-%m-%d})"
         )
     entry = BlockedSender(kind=pattern.kind, value=pattern.value, reason=reason, blocked_by=by)
-    session.add(entry)
-    session.flush()
+    try:
+        with session.begin_nested():  # two people blocking one sender at once: one block
+            session.add(entry)
+    except IntegrityError as exc:
+        raise AlreadyBlocked(f"{pattern.shown} has just been blocked by someone else") from exc
     return entry
 
 

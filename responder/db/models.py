@@ -313,6 +313,21 @@ class Note(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NoteMention(Base):
+    """A colleague named in a note ("@bob, can you call her back?"): it waits for them under
+    Mentions until they open the conversation."""
+
+    __tablename__ = "note_mentions"
+    __table_args__ = (
+        UniqueConstraint("note_id", "user_id"),
+        Index("ix_note_mentions_user_seen", "user_id", "seen_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("notes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    seen_at: Mapped[datetime | None] = mapped_column()
+
+
 class BlockedSender(Base):
     """An address (or, set by a supervisor, a whole email domain) whose mail is stored and
     ignored: spam and abuse get no draft. `hits` counts the messages it stopped."""

@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from responder.corrections import Correction, reclassify
-from responder.db.models import StaffUser
+from responder.db.models import Message, StaffUser
 from responder.db.session import transaction
 from responder.drafting.service import (
     REDRAFTED_ON,
@@ -47,6 +47,7 @@ from responder.drafting.service import (
     pick_action,
     redraft_after_correction,
 )
+from responder.mentions import mark_seen, unseen_count
 from responder.review import (
     ReviewError,
     approve,
@@ -73,6 +74,7 @@ from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
+from responder.web.mention_pages import ROUTES as MENTION_ROUTES
 from responder.web.next_draft import after_action
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
@@ -264,6 +266,9 @@ def review_page(request: Request, message_id: int) -> Template:
         open_for_review(
             session, message_id, _form_user(request), rt.settings.queue.soft_claim_minutes
         )
+        opened = session.get(Message, message_id)
+        if opened is not None:
+            mark_seen(session, _form_user(request).id, opened)
     with rt.factory() as session:
         detail = message_detail(session, message_id)
         if detail is None:
@@ -823,6 +828,7 @@ ROUTES = [
     *SPAM_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,
+    *MENTION_ROUTES,
     *BULK_ROUTES,
     *SNIPPET_ROUTES,
     api_reclassify,
@@ -839,6 +845,7 @@ def _template_engine() -> JinjaTemplateEngine:
     environment.filters["minute"] = _minute
     environment.filters["percent"] = _percent
     environment.globals["needs_attention"] = _needs_attention
+    environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)
 
 
@@ -850,6 +857,19 @@ def _needs_attention(request: Request) -> int:
     try:
         with rt.read_factory() as session:
             return request.app.state.counts.get(session).problems
+    except DBAPIError:
+        return 0
+
+
+def _mentions_waiting(request: Request) -> int:
+    """The menu's count of notes naming the signed-in person that they have not opened yet
+    (one indexed count); none while the database is down."""
+    user = request.scope.get("user")
+    if not isinstance(user, StaffUser):
+        return 0
+    try:
+        with _rt(request).read_factory() as session:
+            return unseen_count(session, user.id)
     except DBAPIError:
         return 0
 

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from responder.db.session import transaction
+from responder.mentions import record_mentions
 from responder.notes import NoteError, add_note, note_row
 from responder.review import audit
 from responder.web.auth import requires_agent
@@ -27,8 +28,17 @@ def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
     user = signed_in(request)
     with transaction(rt.factory) as session:
         note = add_note(session, message_id, user.username, body)
-        audit(session, user.username, "note.add", "message", message_id, note=note.id)
-        return note_row(note)
+        mentioned = record_mentions(session, note)
+        audit(
+            session,
+            user.username,
+            "note.add",
+            "message",
+            message_id,
+            note=note.id,
+            mentioned=mentioned,
+        )
+        return {**note_row(note), "mentioned": mentioned}
 
 
 @post("/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
@@ -38,7 +48,7 @@ def note_form(
     data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     try:
-        _write(request, message_id, data.body)
+        written = _write(request, message_id, data.body)
     except NoteError as exc:
         return Redirect(
             f"/messages/{message_id}", query_params={"error": f"Note not added: {exc}."}
@@ -46,6 +56,8 @@ def note_form(
     notice = (
         "Note added: staff see it on every message of this conversation; the customer never does."
     )
+    if written["mentioned"]:
+        notice += f" {' and '.join(written['mentioned'])} will find it under Mentions."
     return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 
 

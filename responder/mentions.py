@@ -1,0 +1,94 @@
+"""@mentions in internal notes: "@bob, she asked for you" reaches bob under Mentions, with a
+count in the menu, until he opens the conversation. A name that is not an active colleague's
+is left as plain text, and an address such as aoife@gmail.com is never a mention."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from responder.db.models import Message, Note, NoteMention, StaffUser, utcnow
+
+MENTION = re.compile(r"(?<![\w@.])@([^\s@]+)")
+TRAILING = ".,;:!?)]}'\""
+
+
+def mentioned_names(body: str) -> set[str]:
+    """Every @name in the text, lower-cased, without the punctuation that ends a sentence."""
+    return {m.group(1).rstrip(TRAILING).lower() for m in MENTION.finditer(body)} - {""}
+
+
+def record_mentions(session: Session, note: Note) -> list[str]:
+    """The active colleagues the note names (not its author), in name order."""
+    names = mentioned_names(note.body) - {note.author.lower()}
+    if not names:
+        return []
+    people = session.execute(
+        select(StaffUser.id, StaffUser.username).where(
+            func.lower(StaffUser.username).in_(sorted(names)), StaffUser.active.is_(True)
+        )
+    ).all()
+    for user_id, _ in people:
+        session.add(NoteMention(note_id=note.id, user_id=user_id))
+    session.flush()
+    return sorted((username for _, username in people), key=str.lower)
+
+
+def unseen_count(session: Session, user_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(NoteMention)
+            .where(NoteMention.user_id == user_id, NoteMention.seen_at.is_(None))
+        )
+        or 0
+    )
+
+
+def mention_rows(session: Session, user_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """The user's mentions, newest first, unseen ones marked."""
+    rows = session.execute(
+        select(NoteMention.seen_at, Note, Message.subject)
+        .join(Note, Note.id == NoteMention.note_id)
+        .join(Message, Message.id == Note.message_id)
+        .where(NoteMention.user_id == user_id)
+        .order_by(NoteMention.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "note_id": note.id,
+            "message_id": note.message_id,
+            "subject": subject,
+            "author": note.author,
+            "body": note.body,
+            "at": note.created_at.isoformat(),
+            "seen": seen_at is not None,
+        }
+        for seen_at, note, subject in rows
+    ]
+
+
+def mark_seen(session: Session, user_id: int, message: Message | None = None) -> int:
+    """Opening a message sees the mentions in its conversation's notes; None sees them all."""
+    notes = select(Note.id)
+    if message is not None:
+        on_message = Note.message_id == message.id
+        notes = notes.where(
+            or_(on_message, Note.conversation_id == message.conversation_id)
+            if message.conversation_id is not None
+            else on_message
+        )
+    return session.execute(
+        update(NoteMention)
+        .where(
+            NoteMention.user_id == user_id,
+            NoteMention.seen_at.is_(None),
+            NoteMention.note_id.in_(notes),
+        )
+        .values(seen_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount

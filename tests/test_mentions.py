@@ -1,0 +1,83 @@
+"""A note that names a colleague (@bob) waits for them under Mentions, counted in the menu,
+until they open the conversation; addresses and unknown names are just text."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Message
+from responder.mentions import mentioned_names
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import csrf, login
+
+
+def menu_count(page: str) -> int:
+    found = re.search(
+        r'id="nav-mentions">Mentions(?: <span class="count alert">(\d+)</span>)?', page
+    )
+    assert found, "the menu has a Mentions link"
+    return int(found.group(1) or 0)
+
+
+def test_a_colleague_named_in_a_note_finds_it_under_mentions(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "alice")
+    staff(rt, "Bob")
+    staff(rt, "carol")
+    drop(rt, make_email(message_id="<first@mail.test>"), "first")
+    worker.drain()
+    with rt.factory() as session:
+        message_id = session.scalars(select(Message.id)).one()
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        added = client.post(
+            f"/messages/{message_id}/notes",
+            data={
+                "body": "@bob she asked for you; cc @nobody. Her address is aoife@gmail.test.",
+                "_csrf_token": csrf(client, f"/messages/{message_id}"),
+            },
+        )
+        assert "Bob will find it under Mentions." in added.text
+        assert menu_count(added.text) == 0, "alice named nobody for herself"
+
+        login(client, "carol")
+        assert menu_count(client.get("/queue").text) == 0
+        assert "Nobody has named you in a note yet." in client.get("/mentions").text
+
+        login(client, "Bob")
+        queue = client.get("/queue").text
+        assert menu_count(queue) == 1
+        mentions = client.get("/mentions").text
+        assert "<strong>new</strong> · alice" in mentions
+        assert f'href="/messages/{message_id}#notes"' in mentions
+        (row,) = client.get("/api/mentions", headers=api_token(client, "Bob")).json()
+        assert row["author"] == "alice" and row["seen"] is False
+
+        # Opening the conversation is reading the note.
+        opened = client.get(f"/messages/{message_id}").text
+        assert "she asked for you" in opened
+        assert menu_count(opened) == 0
+        assert "<strong>new</strong>" not in client.get("/mentions").text
+
+        # A reply to him from the API, and "Mark all seen".
+        auth = api_token(client, "carol")
+        answer = client.post(
+            f"/api/messages/{message_id}/notes", headers=auth, json={"body": "@Bob, @alice: done."}
+        )
+        assert answer.json()["mentioned"] == ["alice", "Bob"]
+        assert menu_count(client.get("/queue").text) == 1
+        client.post("/mentions/seen", data={"_csrf_token": csrf(client, "/mentions")})
+        assert menu_count(client.get("/queue").text) == 0
+
+
+def test_what_counts_as_a_mention() -> None:
+    assert mentioned_names("@bob, can you call? (@Carol)") == {"bob", "carol"}
+    assert mentioned_names("write to aoife@gmail.test or @ here") == set()
+    assert mentioned_names("email@@bob and x.@bob") == set()
+    assert mentioned_names("@j.smith: thanks!") == {"j.smith"}
