@@ -331,11 +331,19 @@ def save_draft(
     return draft
 
 
+ASSIGNABLE_STATES = (State.IN_REVIEW, *RETRYABLE_STATES)
+"""A message is someone's to handle while it waits for a person: a draft to review, mail that
+could not be taken in, a reply that could not be delivered."""
+
+
 def assign(session: Session, message_id: int, user: StaffUser, assignee: str | None) -> Message:
-    """Hand a draft to a colleague (or take it back to the shared queue with None)."""
+    """Hand a draft to a colleague (or take it back to the shared queue with None); one a
+    colleague handled meanwhile is refused with who did what, as approving it would be."""
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         raise NotFound(f"message {message_id} not found")
+    if message.state not in ASSIGNABLE_STATES:
+        raise AlreadyHandled(_describe_handling(session, message))
     target = None
     if assignee:
         target = session.scalar(select(StaffUser).where(StaffUser.username == assignee))

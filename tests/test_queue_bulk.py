@@ -84,6 +84,11 @@ def test_assign_and_reject_several_drafts_from_the_queue(rt: Runtime, worker: Wo
         assert "Rejected 1 draft: Answered by the outage status page" in rejected
         assert f"1 draft not changed: message {ids[SUBJECTS[2]]}:" in rejected
 
+        # Assigning the one alice just rejected, from her old page: refused with what happened.
+        late = bulk(action="assign", assignee="bob", ids=outage[:1], back="/queue")
+        assert "Assigned 0 drafts" not in late
+        assert f"message {ids[SUBJECTS[0]]}: already rejected by alice at" in late
+
     with rt.factory() as session:
         states = dict(session.execute(select(Message.subject, Message.state)).all())
         reason = session.scalar(select(Message.state_reason).where(Message.id == ids[SUBJECTS[0]]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from responder.db.models import Attachment, Message, utcnow
@@ -15,12 +15,17 @@ from responder.pipeline.states import State
 def parse_again(session: Session, message_ids: Sequence[int], *, override: bool = False) -> int:
     """Ignored messages back to `received`; the parse stage makes their attachment rows again
     from the raw, so the old ones go. With `override`, the ignore rules are skipped for them."""
-    if not message_ids:
-        return 0
-    session.execute(delete(Attachment).where(Attachment.message_id.in_(message_ids)))
-    moved = session.execute(
-        update(Message)
+    still_ignored = session.scalars(
+        select(Message.id)
         .where(Message.id.in_(message_ids), Message.state == State.IGNORED)
+        .with_for_update()
+    ).all()
+    if not still_ignored:
+        return 0
+    session.execute(delete(Attachment).where(Attachment.message_id.in_(still_ignored)))
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(still_ignored))
         .values(
             state=State.RECEIVED,
             state_reason="",
@@ -31,6 +36,6 @@ def parse_again(session: Session, message_ids: Sequence[int], *, override: bool 
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     announce_work(session)
-    return moved
+    return len(still_ignored)

@@ -91,7 +91,7 @@ def queue_bulk(
     if not refused:
         return _back(data, notice=notice)
     error = f"{_plural(len(refused), 'draft')} not changed: " + "; ".join(refused)
-    return _back(data, notice=notice, error=error)
+    return _back(data, notice=notice, error=error) if done else _back(data, error=error)
 
 
 BULK_ROUTES: list[object] = [queue_bulk]
