@@ -22,15 +22,23 @@ def mentioned_names(body: str) -> set[str]:
 
 
 def record_mentions(session: Session, note: Note) -> list[str]:
-    """The active colleagues the note names (not its author), in name order."""
+    """The active colleagues the note names (not its author) and did not name before (an
+    edit may add a name), in name order."""
     names = mentioned_names(note.body) - {note.author.lower()}
     if not names:
         return []
-    people = session.execute(
-        select(StaffUser.id, StaffUser.username).where(
-            func.lower(StaffUser.username).in_(sorted(names)), StaffUser.active.is_(True)
+    already = set(
+        session.scalars(select(NoteMention.user_id).where(NoteMention.note_id == note.id))
+    )
+    people = [
+        (user_id, username)
+        for user_id, username in session.execute(
+            select(StaffUser.id, StaffUser.username).where(
+                func.lower(StaffUser.username).in_(sorted(names)), StaffUser.active.is_(True)
+            )
         )
-    ).all()
+        if user_id not in already
+    ]
     for user_id, _ in people:
         session.add(NoteMention(note_id=note.id, user_id=user_id))
     session.flush()

@@ -4,14 +4,16 @@ classifier ever reads them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from responder.db.models import Message, Note
+from responder.db.models import Message, Note, utcnow
 
 MAX_NOTE_CHARS = 5000
+EDIT_WINDOW = timedelta(minutes=10)
 
 
 class NoteError(ValueError):
@@ -22,12 +24,25 @@ class NoMessage(NoteError):
     status_code = 404
 
 
-def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
+class NotYours(NoteError):
+    status_code = 403
+
+
+class TooLate(NoteError):
+    status_code = 409
+
+
+def _clean(body: str) -> str:
     text = body.replace("\x00", "").strip()
     if not text:
         raise NoteError("the note is empty")
     if len(text) > MAX_NOTE_CHARS:
         raise NoteError(f"a note holds at most {MAX_NOTE_CHARS:,} characters ({len(text):,} given)")
+    return text
+
+
+def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
+    text = _clean(body)
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         raise NoMessage(f"message {message_id} not found")
@@ -42,6 +57,44 @@ def add_note(session: Session, message_id: int, author: str, body: str) -> Note:
     return note
 
 
+def _own_recent(session: Session, note_id: int, author: str) -> Note:
+    """A typo is mended at once; after a few minutes colleagues may have acted on the note, so
+    it stands (a new note corrects it)."""
+    note = session.get(Note, note_id)
+    if note is None:
+        raise NoMessage(f"note {note_id} not found")
+    if note.author != author:
+        raise NotYours(f"only {note.author}, who wrote it, can change this note")
+    if utcnow() - note.created_at > EDIT_WINDOW:
+        minutes = int(EDIT_WINDOW.total_seconds() // 60)
+        raise TooLate(f"a note can be changed for {minutes} minutes; add a new note instead")
+    return note
+
+
+def edit_note(session: Session, note_id: int, author: str, body: str) -> tuple[Note, str]:
+    """Returns the note and its text before the edit."""
+    note = _own_recent(session, note_id, author)
+    before = note.body
+    note.body = _clean(body)
+    note.edited_at = utcnow()
+    session.flush()
+    return note, before
+
+
+def delete_note(session: Session, note_id: int, author: str) -> Note:
+    note = _own_recent(session, note_id, author)
+    session.delete(note)
+    session.flush()
+    return note
+
+
+def mark_changeable(rows: list[dict[str, Any]], author: str, now: datetime) -> None:
+    """Flag, on note rows, the ones `author` may still edit or delete."""
+    for row in rows:
+        written = datetime.fromisoformat(row["at"])
+        row["changeable"] = row["author"] == author and now - written <= EDIT_WINDOW
+
+
 def note_row(note: Note) -> dict[str, Any]:
     return {
         "id": note.id,
@@ -49,6 +102,7 @@ def note_row(note: Note) -> dict[str, Any]:
         "author": note.author,
         "body": note.body,
         "at": note.created_at.isoformat(),
+        "edited_at": note.edited_at.isoformat() if note.edited_at else None,
     }
 
 

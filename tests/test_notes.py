@@ -4,11 +4,13 @@ sees it, not in the reply, not in any later draft."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import AuditEntry, Draft, Message
+from responder.db.models import AuditEntry, Draft, Message, Note
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -109,3 +111,63 @@ def test_a_note_follows_the_conversation_and_never_reaches_the_customer(
     for reply in replies:
         text = reply.get_body(("plain",)).get_content()
         assert "EUR 80 agreed" not in text and "case 4411" not in text
+
+
+def test_the_author_mends_a_note_for_ten_minutes_then_it_stands(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "alice")
+    staff(rt, "bob")
+    drop(rt, make_email(message_id="<mend@mail.test>"), "mend")
+    worker.drain()
+    (message_id,) = ids(rt)
+    with TestClient(create_app(rt)) as client:
+        alice = api_token(client, "alice")
+        typo = client.post(
+            f"/api/messages/{message_id}/notes", headers=alice, json={"body": "Calld her at 10"}
+        ).json()
+        spare = client.post(
+            f"/api/messages/{message_id}/notes", headers=alice, json={"body": "Wrong ticket"}
+        ).json()
+
+        login(client, "bob")
+        assert "Edit or delete" not in client.get(f"/messages/{message_id}").text
+        bob = api_token(client, "bob")
+        refused = client.post(f"/api/notes/{typo['id']}", headers=bob, json={"body": "x"})
+        assert refused.status_code == 403
+        assert "only alice, who wrote it, can change this note" in refused.json()["detail"]
+
+        login(client, "alice")
+        page = client.get(f"/messages/{message_id}").text
+        assert page.count("Edit or delete (for 10 minutes after writing)") == 2
+        changed = client.post(
+            f"/messages/{message_id}/notes/{typo['id']}/edit",
+            data={
+                "body": "Called her at 10; @bob please follow up.",
+                "_csrf_token": csrf(client, f"/messages/{message_id}"),
+            },
+        ).text
+        assert "Note changed." in changed
+        assert "Called her at 10; @bob please follow up." in changed and "Calld" not in changed
+        assert re.search(rf'id="note-{typo["id"]}"><small>alice · [^<]* · edited', changed)
+        gone = client.delete(f"/api/notes/{spare['id']}", headers=alice)
+        assert gone.status_code == 204
+        assert "Wrong ticket" not in client.get(f"/messages/{message_id}").text
+        assert [m["author"] for m in client.get("/api/mentions", headers=bob).json()] == ["alice"]
+
+        # Eleven minutes on, the note stands as it is.
+        with transaction(rt.factory) as session:
+            note = session.get(Note, typo["id"])
+            note.created_at = note.created_at - timedelta(minutes=11)
+        late = client.post(f"/api/notes/{typo['id']}", headers=alice, json={"body": "again"})
+        assert late.status_code == 409 and "add a new note instead" in late.json()["detail"]
+        assert "Edit or delete" not in client.get(f"/messages/{message_id}").text
+
+    with rt.factory() as session:
+        trail = session.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["note.edit", "note.delete"]))
+        ).all()
+        assert {(e.action, e.detail.get("before") or e.detail.get("body")) for e in trail} == {
+            ("note.edit", "Calld her at 10"),
+            ("note.delete", "Wrong ticket"),
+        }

@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from responder.corrections import Correction, reclassify
-from responder.db.models import Message, StaffUser
+from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.drafting.service import (
     REDRAFTED_ON,
@@ -48,6 +48,7 @@ from responder.drafting.service import (
     redraft_after_correction,
 )
 from responder.mentions import mark_seen, unseen_count
+from responder.notes import EDIT_WINDOW, mark_changeable
 from responder.review import (
     ReviewError,
     approve,
@@ -280,6 +281,7 @@ def review_page(request: Request, message_id: int) -> Template:
             .order_by(StaffUser.username)
         ).all()
     me = _form_user(request).username
+    mark_changeable(detail["notes"], me, utcnow())
     with rt.factory() as session:
         labels = labels_of(session, CORRECTABLE)
     context = {
@@ -292,6 +294,7 @@ def review_page(request: Request, message_id: int) -> Template:
         "previous": request.query_params.get("from"),
         "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
         "staff": staff,
+        "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
     }
     return Template("review.html", context=context)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, post
+from litestar import Request, delete, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body
@@ -13,7 +13,7 @@ from msgspec import Struct
 
 from responder.db.session import transaction
 from responder.mentions import record_mentions
-from responder.notes import NoteError, add_note, note_row
+from responder.notes import NoteError, add_note, delete_note, edit_note, note_row
 from responder.review import audit
 from responder.web.auth import requires_agent
 from responder.web.state import runtime, signed_in
@@ -69,4 +69,96 @@ def api_note(request: Request, message_id: int, data: NoteForm) -> dict[str, Any
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
 
-NOTE_ROUTES: list[object] = [note_form, api_note]
+def _edit(request: Request, note_id: int, body: str) -> dict[str, Any]:
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        note, before = edit_note(session, note_id, user.username, body)
+        mentioned = record_mentions(session, note)
+        audit(
+            session,
+            user.username,
+            "note.edit",
+            "message",
+            note.message_id,
+            note=note.id,
+            before=before,
+            mentioned=mentioned,
+        )
+        return {**note_row(note), "mentioned": mentioned}
+
+
+def _delete(request: Request, note_id: int) -> int:
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        note = delete_note(session, note_id, user.username)
+        audit(
+            session,
+            user.username,
+            "note.delete",
+            "message",
+            note.message_id,
+            note=note_id,
+            body=note.body,
+        )
+        return note.message_id
+
+
+def _back_to(message_id: int, **message: str) -> Redirect:
+    return Redirect(f"/messages/{message_id}", query_params=message)
+
+
+@post(
+    "/messages/{message_id:int}/notes/{note_id:int}/edit",
+    sync_to_thread=True,
+    guards=[requires_agent],
+)
+def note_edit_form(
+    request: Request,
+    message_id: int,
+    note_id: int,
+    data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        _edit(request, note_id, data.body)
+    except NoteError as exc:
+        return _back_to(message_id, error=f"Note not changed: {exc}.")
+    return _back_to(message_id, notice="Note changed.")
+
+
+@post(
+    "/messages/{message_id:int}/notes/{note_id:int}/delete",
+    sync_to_thread=True,
+    guards=[requires_agent],
+)
+def note_delete_form(request: Request, message_id: int, note_id: int) -> Redirect:
+    try:
+        _delete(request, note_id)
+    except NoteError as exc:
+        return _back_to(message_id, error=f"Note not deleted: {exc}.")
+    return _back_to(message_id, notice="Note deleted.")
+
+
+@post("/api/notes/{note_id:int}", sync_to_thread=True, guards=[requires_agent], status_code=200)
+def api_note_edit(request: Request, note_id: int, data: NoteForm) -> dict[str, Any]:
+    try:
+        return _edit(request, note_id, data.body)
+    except NoteError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+@delete("/api/notes/{note_id:int}", sync_to_thread=True, guards=[requires_agent])
+def api_note_delete(request: Request, note_id: int) -> None:
+    try:
+        _delete(request, note_id)
+    except NoteError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+NOTE_ROUTES: list[object] = [
+    note_form,
+    api_note,
+    note_edit_form,
+    note_delete_form,
+    api_note_edit,
+    api_note_delete,
+]
