@@ -127,3 +127,42 @@ def test_the_queue_form_keeps_its_filters(rt: Runtime, worker: Worker) -> None:
         location = response.headers["location"]
         assert location.startswith("/queue?") and f"intent={intent}" in location
         assert "cursor" not in location and "notice=Assigned+1+draft+to+alice" in location
+
+
+def test_a_run_of_spam_from_several_senders_goes_in_one_step(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    staff(rt, "alice")
+    senders = ["deals@bulk-offers.test", "prize@lucky-draw.test", "deals@bulk-offers.test"]
+    for n, sender in enumerate(senders):
+        raw = make_email(sender=sender, subject=f"You won {n}", message_id=f"<s{n}@junk.test>")
+        drop(rt, raw, f"s{n}")
+    drop(rt, make_email(message_id="<aoife@mail.test>"), "aoife")  # a customer on file
+    worker.drain()
+    with rt.factory() as session:
+        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/queue").text
+        boxes = ticked(page)
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        picked = [boxes[ids["You won 0"]], boxes[ids["You won 1"]], boxes[ids["You won 2"]]]
+        picked.append(boxes[ids["Roaming charges on my bill"]])
+        done = client.post(
+            "/queue/bulk", data={"_csrf_token": token, "action": "spam", "ids": picked}
+        ).text
+        assert (
+            "Rejected 3 drafts as spam; blocked: deals@bulk-offers.test, prize@lucky-draw.test."
+            in done
+        )
+        assert "1 draft not changed:" in done and "is a customer on file" in done
+
+    with rt.factory() as session:
+        states = dict(session.execute(select(Message.subject, Message.state)).all())
+    assert states == {
+        "You won 0": "rejected",
+        "You won 1": "rejected",
+        "You won 2": "rejected",
+        "Roaming charges on my bill": "in_review",
+    }

@@ -1,5 +1,6 @@
-"""Acting on several drafts from the queue at once: assign them, or reject them with one reason
-(after an outage, dozens of "is it fixed yet?" answered by the status page). Each draft is its own
+"""Acting on several drafts from the queue at once: assign them, reject them with one reason
+(after an outage, dozens of "is it fixed yet?" answered by the status page), or mark them spam
+(a run of junk from many addresses: each sender blocked). Each draft is its own
 transaction, so one that someone else has just handled is reported and the rest go through."""
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
+from responder.blocklist import BlockError
 from responder.db.session import transaction
 from responder.review import ReviewError, assign, reject
+from responder.spam import mark_spam
 from responder.web.auth import requires_agent
 from responder.web.state import runtime, signed_in
 
@@ -48,8 +51,8 @@ def _refusal(picked: list[tuple[int, int]], action: object, reason: str) -> str:
         return "tick the drafts first (the boxes at the left of the queue)"
     if len(picked) > MAX_AT_ONCE:
         return f"at most {MAX_AT_ONCE} drafts at once"
-    if action not in ("assign", "reject"):
-        return "choose Assign or Reject"
+    if action not in ("assign", "reject", "spam"):
+        return "choose Assign, Reject or Spam"
     if action == "reject" and not reason:
         return "say why the drafts are rejected"
     return ""
@@ -73,19 +76,36 @@ def queue_bulk(
     problem = _refusal(picked, action, reason)
     if problem:
         return _back(data, error=f"Nothing changed: {problem}.")
-    done, refused = 0, []
+    done, refused, blocked = 0, [], []
+    cleared: set[int] = set()  # rejected with an earlier pick's sender
     for message_id, version in picked:
+        if message_id in cleared:
+            continue
         try:
             with transaction(rt.factory) as session:
                 if action == "assign":
                     assign(session, message_id, user, assignee)
+                elif action == "spam":
+                    marked = mark_spam(
+                        session,
+                        message_id,
+                        user,
+                        expected_version=version,
+                        own_addresses=rt.own_addresses,
+                    )
+                    blocked.append(marked.sender)
+                    cleared.update(marked.also_rejected)
+                    done += len(marked.also_rejected)
                 else:
                     reject(session, message_id, user, reason, expected_version=version)
             done += 1
-        except ReviewError as exc:
+        except (ReviewError, BlockError) as exc:
             refused.append(f"message {message_id}: {exc}")
     if action == "assign":
         notice = f"Assigned {_plural(done, 'draft')} to {assignee or 'the shared queue'}."
+    elif action == "spam":
+        senders = ", ".join(dict.fromkeys(blocked))
+        notice = f"Rejected {_plural(done, 'draft')} as spam; blocked: {senders}."
     else:
         notice = f"Rejected {_plural(done, 'draft')}: {reason}"
     if not refused:
