@@ -44,6 +44,11 @@ def test_work_through_three_drafts_by_keyboard(
         page = chromium.new_page()
         log_in(page, base, "alice", PASSWORD)
         assert page.locator("table.queue tbody tr").count() == 3
+        page.keyboard.press("?")  # the list of shortcuts, closed again with Escape
+        expect(page.locator("dialog#shortcuts")).to_be_visible()
+        expect(page.locator("dialog#shortcuts")).to_contain_text("approve and send")
+        page.keyboard.press("Escape")
+        expect(page.locator("dialog#shortcuts")).to_be_hidden()
         page.keyboard.press("j")  # open the first draft
         page.wait_for_selector("#draft-body")
         first_subject = page.locator("h1").inner_text()

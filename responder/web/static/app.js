@@ -42,6 +42,9 @@
     } else if (e.key === "/") {
       window.location.href = "/search";
       handled = true;
+    } else if (e.key === "?") {
+      var help = document.getElementById("shortcuts");
+      if (help && !help.open) { help.showModal(); handled = true; }
     }
     if (handled) e.preventDefault();
   });
