@@ -20,7 +20,7 @@ FILE_HEADERS = {
 
 
 def _file(request: Request, message_id: int, attachment_id: int) -> AttachmentFile:
-    with runtime(request).factory() as session:
+    with runtime(request).read_factory() as session:
         try:
             return open_attachment(session, message_id, attachment_id)
         except AttachmentUnavailable as exc:
