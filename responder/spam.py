@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block
+from responder.db.like import escape_like
 from responder.db.models import Customer, Message, StaffUser
 from responder.pipeline.states import State
 from responder.review import AlreadyHandled, NotFound, audit, reject
@@ -53,7 +54,7 @@ def mark_spam(
         newly_blocked = True
     except AlreadyBlocked:
         newly_blocked = False
-    also = _reject_waiting_from(session, address, message_id, user)
+    also = reject_waiting_from(session, pattern, user, besides=message_id)
     audit(
         session,
         user.username,
@@ -67,17 +68,21 @@ def mark_spam(
     return SpamMarked(pattern.shown, newly_blocked, also)
 
 
-def _reject_waiting_from(
-    session: Session, address: str, message_id: int, user: StaffUser
+def reject_waiting_from(
+    session: Session, pattern: Pattern, user: StaffUser, *, besides: int | None = None
 ) -> list[int]:
+    """Reject the drafts still waiting from a sender just blocked (an address, or every address
+    of a domain); one a colleague handled meanwhile is left to them."""
+    sender = func.lower(Message.sender_address)
+    matches = (
+        sender.like(f"%@{escape_like(pattern.value)}", escape="\\")
+        if pattern.kind == "domain"
+        else sender == pattern.value
+    )
     waiting = session.scalars(
         select(Message.id)
-        .where(
-            Message.state == State.IN_REVIEW,
-            Message.direction == "in",
-            func.lower(Message.sender_address) == address,
-            Message.id != message_id,
-        )
+        .where(Message.state == State.IN_REVIEW, Message.direction == "in", matches)
+        .where(Message.id != besides if besides is not None else true())
         .order_by(Message.id)
     ).all()
     rejected = []

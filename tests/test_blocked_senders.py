@@ -139,14 +139,20 @@ def test_a_customer_on_file_is_not_blocked_from_the_review_page(
 
 def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None:
     staff(rt, "sam", role="supervisor")
+    drop(rt, spam(7, "Offers <offers@bulk-offers.test>"), "waiting")
+    drop(rt, spam(8, "Someone <someone@not-bulk-offers.test>"), "lookalike")
+    worker.drain()
     with TestClient(create_app(rt)) as client:
         auth = api_token(client, "sam")
         added = client.post(
             "/api/supervisor/blocked",
             headers=auth,
-            json={"sender": "@Bulk-Offers.test", "reason": "spam campaign"},
+            json={"sender": "@Bulk-Offers.test", "reason": "spam campaign", "reject_waiting": True},
         )
         assert added.status_code == 201 and added.json()["sender"] == "@bulk-offers.test"
+        assert added.json()["rejected_waiting"] == [message_id(rt, "<spam7@bulk-offers.test>")]
+        assert states(rt)["<spam7@bulk-offers.test>"] == ("rejected", "spam (sender blocked)")
+        assert states(rt)["<spam8@bulk-offers.test>"][0] == "in_review"
         again = client.post(
             "/api/supervisor/blocked", headers=auth, json={"sender": "bulk-offers.test"}
         )

@@ -22,6 +22,7 @@ from responder.blocklist import (
 )
 from responder.db.session import transaction
 from responder.review import audit
+from responder.spam import reject_waiting_from
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime, signed_in
 
@@ -32,6 +33,13 @@ PAGE = "/supervisor/blocked"
 class BlockForm(Struct):
     sender: str = ""
     reason: str = ""
+    reject_waiting: str = ""
+
+
+class ApiBlock(Struct):
+    sender: str = ""
+    reason: str = ""
+    reject_waiting: bool = False
 
 
 class UnblockForm(Struct):
@@ -42,13 +50,13 @@ class ApiUnblock(Struct):
     process_stopped: bool = False
 
 
-def _block(request: Request, sender: str, reason: str) -> dict[str, Any]:
+def _block(request: Request, sender: str, reason: str, reject_waiting: bool) -> dict[str, Any]:
     rt = runtime(request)
     user = signed_in(request)
     with transaction(rt.factory) as session:
-        entry = block(
-            session, parse_pattern(sender), reason, user.username, own_addresses=rt.own_addresses
-        )
+        pattern = parse_pattern(sender)
+        entry = block(session, pattern, reason, user.username, own_addresses=rt.own_addresses)
+        rejected = reject_waiting_from(session, pattern, user) if reject_waiting else []
         row = block_row(entry)
         audit(
             session,
@@ -58,8 +66,9 @@ def _block(request: Request, sender: str, reason: str) -> dict[str, Any]:
             entry.id,
             sender=row["sender"],
             reason=entry.reason,
+            also_rejected=rejected,
         )
-        return row
+        return {**row, "rejected_waiting": rejected}
 
 
 def _unblock(request: Request, block_id: int, process_stopped: bool) -> tuple[str, int]:
@@ -89,10 +98,12 @@ def blocked_page(request: Request, notice: str = "", error: str = "") -> Templat
 @post(PAGE, sync_to_thread=True, guards=[requires_supervisor])
 def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Redirect:
     try:
-        row = _block(request, data.sender, data.reason)
+        row = _block(request, data.sender, data.reason, bool(data.reject_waiting))
     except BlockError as exc:
         return Redirect(PAGE, query_params={"error": f"Not blocked: {exc}."})
     notice = f"{row['sender']} is blocked: its mail is stored and ignored from now on."
+    if waiting := len(row["rejected_waiting"]):
+        notice += f" {waiting} waiting draft{'s' if waiting != 1 else ''} from it rejected."
     return Redirect(PAGE, query_params={"notice": notice})
 
 
@@ -115,9 +126,9 @@ def api_blocked(request: Request) -> list[dict[str, object]]:
 
 
 @post(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
-def api_block(request: Request, data: BlockForm) -> dict[str, Any]:
+def api_block(request: Request, data: ApiBlock) -> dict[str, Any]:
     try:
-        return _block(request, data.sender, data.reason)
+        return _block(request, data.sender, data.reason, data.reject_waiting)
     except BlockError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
