@@ -3,6 +3,7 @@ machine mail. Staff see what was ignored and why, and can have that one message 
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 
 from litestar.testing import TestClient
@@ -105,3 +106,40 @@ def test_a_blocked_senders_message_can_be_drafted_and_the_block_stays(
         assert message_row(rt, "<two@mail.test>").state == "ignored"
         (block,) = client.get("/api/supervisor/blocked", headers=auth).json()
         assert block["messages_stopped"] == 2
+
+
+def test_the_ignored_list_narrows_to_a_reason_sender_or_subject(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "alice")
+    drop(rt, stamped_complaint(1), "form-1")
+    drop(
+        rt,
+        make_email(
+            sender="Newsletter <news@offers.test>",
+            subject="100% off_today",
+            message_id="<news@offers.test>",
+            headers={"List-Unsubscribe": "<mailto:unsubscribe@offers.test>"},
+        ),
+        "news",
+    )
+    worker.drain()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+
+        def listed(q: str) -> list[str]:
+            page = client.get("/ignored", params={"q": q}).text
+            return re.findall(r'<td><a href="/messages/\d+">([^<]+)</a></td>', page)
+
+        assert len(listed("")) == 2
+        assert listed("auto-generated") == ["Contact form: no signal at home (1)"]
+        assert listed("OFFERS.test") == ["100% off_today"]
+        assert listed("100%") == ["100% off_today"]  # LIKE's wildcards are plain text here
+        assert listed("off_") == ["100% off_today"]
+        assert listed("50%") == []
+        assert (
+            "No ignored mail holds “nothing like this”."
+            in client.get("/ignored", params={"q": "nothing like this"}).text
+        )
+        api = client.get("/api/ignored", params={"q": "mailing list"}, headers=api_token(client))
+        assert [item["subject"] for item in api.json()["items"]] == ["100% off_today"]

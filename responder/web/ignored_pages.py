@@ -19,31 +19,37 @@ from responder.web.state import runtime, signed_in
 from responder.web.views import problem_items
 
 Before = Annotated[int | None, Parameter(ge=0, le=2**62)]
+Words = Annotated[str, Parameter(max_length=200)]
 
 
-def _items(request: Request, before: int | None) -> list[dict[str, Any]]:
+def _items(request: Request, before: int | None, q: str) -> list[dict[str, Any]]:
     rt = runtime(request)
     with rt.read_factory() as session:
         return problem_items(
-            session, before_id=before, limit=rt.settings.queue.page_size, states=(State.IGNORED,)
+            session,
+            before_id=before,
+            limit=rt.settings.queue.page_size,
+            states=(State.IGNORED,),
+            contains=q,
         )
 
 
 @get("/ignored", sync_to_thread=True, guards=[requires_agent])
-def ignored_page(request: Request, before: Before = None) -> Template:
-    items = _items(request, before)
+def ignored_page(request: Request, before: Before = None, q: Words = "") -> Template:
+    items = _items(request, before, q)
     page_size = runtime(request).settings.queue.page_size
     context = {
         "items": items,
         "user": request.user,
+        "q": q,
         "older": items[-1]["id"] if len(items) == page_size else None,
     }
     return Template("ignored.html", context=context)
 
 
 @get("/api/ignored", sync_to_thread=True, guards=[requires_agent])
-def api_ignored(request: Request, before: Before = None) -> dict[str, Any]:
-    return {"items": _items(request, before)}
+def api_ignored(request: Request, before: Before = None, q: Words = "") -> dict[str, Any]:
+    return {"items": _items(request, before, q)}
 
 
 def _draft_anyway(request: Request, message_id: int) -> str:

@@ -486,11 +486,13 @@ def problem_items(
     before_id: int | None = None,
     limit: int = 50,
     states: Sequence[str] = RETRYABLE_STATES,
+    contains: str = "",
 ) -> list[dict[str, Any]]:
     """The messages that wait for a person to act: mail that could not be parsed or was over
     a limit (quarantined) and replies that could not be delivered (failed), newest first, each
     with its reason; the message page retries it. With `states=(State.IGNORED,)`, the mail
-    an ignore rule stopped, with the rule."""
+    an ignore rule stopped, with the rule; `contains` keeps those whose reason, sender address
+    or subject hold the words (each page reads on until it is full)."""
     query = (
         select(
             Message.id,
@@ -513,6 +515,16 @@ def problem_items(
     )
     if before_id is not None:
         query = query.where(Message.id < before_id)
+    if words := contains.replace("\x00", "").strip()[:200]:
+        pattern = f"%{escape_like(words)}%"
+        query = query.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (Message.state_reason, Message.sender_address, Message.subject)
+                )
+            )
+        )
     return [
         {
             "id": row.id,

@@ -144,6 +144,10 @@ def test_sql_injection_in_every_search_and_filter_field(rt: Runtime, worker: Wor
                     if field in ("intent", "tier") and path == "/api/queue/page":
                         assert response.status_code == 200, payload
                         assert response.json()["items"] == [], f"{payload!r} matched rows"
+            for path in ("/ignored", "/api/ignored"):
+                response = client.get(path, params={"q": payload}, headers=auth)
+                assert_no_leak(response, f"{path}?q={payload!r}")
+                assert response.status_code == 200, payload
             for path in ("/messages/1", "/api/messages/1"):
                 params = {"from": payload, "error": payload}
                 assert_no_leak(client.get(path, params=params, headers=auth), f"{path} {payload!r}")
