@@ -121,11 +121,7 @@ def block(
         pattern.kind == "domain" and pattern.value in own_domains
     ):
         raise BlockError(f"{pattern.shown} is our own; our own mail is never answered anyway")
-    existing = session.scalar(
-        select(BlockedSender).where(
-            BlockedSender.kind == pattern.kind, BlockedSender.value == pattern.value
-        )
-    )
+    existing = find_block(session, pattern)
     if existing is not None:
         raise AlreadyBlocked(
             f"{pattern.shown} is already blocked (by {existing.blocked_by} "
@@ -138,6 +134,14 @@ def block(
     except IntegrityError as exc:
         raise AlreadyBlocked(f"{pattern.shown} has just been blocked by someone else") from exc
     return entry
+
+
+def find_block(session: Session, pattern: Pattern) -> BlockedSender | None:
+    return session.scalar(
+        select(BlockedSender).where(
+            BlockedSender.kind == pattern.kind, BlockedSender.value == pattern.value
+        )
+    )
 
 
 def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:

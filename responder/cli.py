@@ -302,6 +302,90 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return classify_text(_settings(args), args.text)
 
 
+def _block_lines(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(where, text) for each sender named on the command line or in --file; comments and
+    blank lines in the file are skipped."""
+    named = [("argument", text) for text in args.senders]
+    if args.file:
+        lines = Path(args.file).read_text(encoding="utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, start=1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                named.append((f"{args.file}:{number}", text))
+    return named
+
+
+def cmd_blocked_add(args: argparse.Namespace) -> int:
+    """Block senders (a spam list carried over from another helpdesk, say); a line that is not
+    an address or domain, or is blocked already, is reported and the rest go in."""
+    from responder.blocklist import BlockError, block, parse_pattern
+    from responder.bootstrap import prepare
+    from responder.db.session import transaction
+    from responder.review import audit
+
+    rt = prepare(_settings(args))
+    added, problems = 0, 0
+    for where, text in _block_lines(args):
+        try:
+            with transaction(rt.factory) as session:
+                entry = block(
+                    session, parse_pattern(text), args.reason, "cli", own_addresses=rt.own_addresses
+                )
+                audit(session, "cli", "sender.block", "blocked_sender", entry.id, sender=text)
+            added += 1
+        except BlockError as exc:
+            print(f"{where}: {text}: {exc}", file=sys.stderr)
+            problems += 1
+    print(f"blocked: {added}")
+    return 1 if problems else 0
+
+
+def cmd_blocked_list(args: argparse.Namespace) -> int:
+    from responder.blocklist import blocked_rows
+    from responder.bootstrap import prepare
+
+    rt = prepare(_settings(args))
+    with rt.factory() as session:
+        for row in blocked_rows(session):
+            print(
+                f"{row['sender']}\t{row['messages_stopped']} stopped\t{row['blocked_by']}\t"
+                f"{row['blocked_at'][:10]}\t{row['reason']}"
+            )
+    return 0
+
+
+def cmd_blocked_remove(args: argparse.Namespace) -> int:
+    from responder.blocklist import BlockError, find_block, parse_pattern, unblock
+    from responder.bootstrap import prepare
+    from responder.db.session import transaction
+    from responder.review import audit
+
+    rt = prepare(_settings(args))
+    problems = 0
+    for where, text in _block_lines(args):
+        try:
+            with transaction(rt.factory) as session:
+                entry = find_block(session, parse_pattern(text))
+                if entry is None:
+                    raise BlockError("not blocked")
+                block_id = entry.id
+                pattern, again = unblock(session, block_id, process_stopped=args.draft_stopped)
+                audit(
+                    session,
+                    "cli",
+                    "sender.unblock",
+                    "blocked_sender",
+                    block_id,
+                    sender=pattern.shown,
+                    processed_again=again,
+                )
+            print(f"{pattern.shown}: unblocked" + (f", {again} messages to draft" if again else ""))
+        except BlockError as exc:
+            print(f"{where}: {text}: {exc}", file=sys.stderr)
+            problems += 1
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="responder", description=__doc__)
     parser.add_argument("--config", help="path to config.toml (default: ./config.toml)")
@@ -340,6 +424,23 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("username")
     password.add_argument("--password", help="avoid on shared machines; stdin or prompt is safer")
     password.set_defaults(func=cmd_user_password)
+
+    blocked = sub.add_parser("blocked", help="blocked senders (spam)").add_subparsers(
+        dest="blocked_command", required=True
+    )
+    block_add = blocked.add_parser("add", help="block addresses or @domains")
+    block_add.add_argument("senders", nargs="*", help="someone@example.com or @example.com")
+    block_add.add_argument("--file", help="one address or @domain a line; # starts a comment")
+    block_add.add_argument("--reason", default="", help="why, for the record")
+    block_add.set_defaults(func=cmd_blocked_add)
+    blocked.add_parser("list", help="list blocked senders").set_defaults(func=cmd_blocked_list)
+    block_remove = blocked.add_parser("remove", help="lift blocks")
+    block_remove.add_argument("senders", nargs="*")
+    block_remove.add_argument("--file")
+    block_remove.add_argument(
+        "--draft-stopped", action="store_true", help="draft the messages the block stopped"
+    )
+    block_remove.set_defaults(func=cmd_blocked_remove)
 
     demo = sub.add_parser("demo", help="load demo customers and drop demo emails in the mailbox")
     demo.set_defaults(func=cmd_demo)

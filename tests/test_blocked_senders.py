@@ -5,12 +5,14 @@ block stopped can be drafted after all."""
 from __future__ import annotations
 
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from responder.blocklist import BlockError, parse_pattern
+from responder.cli import main
 from responder.db.models import Attachment, AuditEntry, Draft, Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -196,3 +198,34 @@ def test_what_a_block_covers(text: str, kind: str, value: str) -> None:
 def test_what_cannot_be_blocked(text: str) -> None:
     with pytest.raises(BlockError):
         parse_pattern(text)
+
+
+def test_a_spam_list_is_carried_over_from_the_command_line(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(project / "config.toml")
+    spam_list = tmp_path / "spam.txt"
+    spam_list.write_text(
+        "# carried over from the old helpdesk\n"
+        "@bulk-offers.test\n"
+        "prize@lucky-draw.test   # sent 400 in March\n"
+        "\n"
+        "not an address\n"
+        "@northwind-mobile.test\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", config, "blocked", "add", "--file", str(spam_list)]) == 1
+    out, err = capsys.readouterr()
+    assert "blocked: 2" in out
+    assert f"{spam_list}:5: not an address: 'not an address' is not an address or a domain" in err
+    assert f"{spam_list}:6: @northwind-mobile.test:" in err and "is our own" in err
+    assert main(["--config", config, "blocked", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert sorted(line.split("\t")[0] for line in listed) == [
+        "@bulk-offers.test",
+        "prize@lucky-draw.test",
+    ]
+    assert main(["--config", config, "blocked", "remove", "PRIZE@lucky-draw.test"]) == 0
+    assert "prize@lucky-draw.test: unblocked" in capsys.readouterr().out
+    assert main(["--config", config, "blocked", "remove", "prize@lucky-draw.test"]) == 1
+    assert "argument: prize@lucky-draw.test: not blocked" in capsys.readouterr().err
