@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -45,25 +46,28 @@ class AttachmentFile:
     inline: bool
 
 
-def attachment_rows(session: Session, message_id: int) -> list[dict[str, Any]]:
-    """The review page's list. Only each file's first bytes are read (enough to tell what it
-    really is), never the files themselves, which may be megabytes each."""
+def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The review page's lists, by message, in one query. Only each file's first bytes are read
+    (enough to tell what it really is), never the files themselves, which may be megabytes."""
+    if not message_ids:
+        return {}
     rows = session.execute(
         select(
             Attachment.id,
+            Attachment.message_id,
             Attachment.filename,
             Attachment.content_type,
             Attachment.size,
             func.substr(Attachment.content, 1, SIGNATURE_BYTES).label("head"),
         )
-        .where(Attachment.message_id == message_id)
+        .where(Attachment.message_id.in_(list(message_ids)))
         .order_by(Attachment.id)
     )
-    listed = []
+    listed: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         kept = row.head is not None
         served, inline = served_type(row.content_type, bytes(row.head)) if kept else ("", False)
-        listed.append(
+        listed.setdefault(row.message_id, []).append(
             {
                 "id": row.id,
                 "filename": row.filename,
@@ -73,7 +77,7 @@ def attachment_rows(session: Session, message_id: int) -> list[dict[str, Any]]:
                 "kept": kept,
                 "why_not_kept": None if kept else not_kept_reason(row.size),
                 "previewable": inline,
-                "url": f"/messages/{message_id}/attachments/{row.id}",
+                "url": f"/messages/{row.message_id}/attachments/{row.id}",
             }
         )
     return listed

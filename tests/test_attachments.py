@@ -160,3 +160,32 @@ def test_the_screenshot_shows_in_the_browser_and_a_disguised_page_only_downloads
             page.click("a[download]:has-text('not-an-image.png')")
         assert download.value.suggested_filename == "not-an-image.png"
         assert page.evaluate("document.title").endswith("Responder")
+
+
+def test_a_follow_up_shows_the_files_sent_earlier_in_the_conversation(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "alice")
+    drop(rt, email_with_attachments(), "bill")
+    worker.drain()
+    first = only_message(rt)
+    follow_up = EmailMessage()
+    follow_up["From"] = "Aoife Murphy <aoife.murphy@gmail.test>"
+    follow_up["To"] = "support@northwind-mobile.test"
+    follow_up["Subject"] = "Re: Bill attached, please look"
+    follow_up["Message-ID"] = "<bill2@mail.test>"
+    follow_up["In-Reply-To"] = "<bill@mail.test>"
+    follow_up.set_content("Any news on the bill I sent?")
+    drop(rt, follow_up.as_bytes(), "bill2")
+    worker.drain()
+    with rt.factory() as session:
+        second = session.scalars(
+            select(Message.id).where(Message.message_id_header == "<bill2@mail.test>")
+        ).one()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{second}").text
+        earlier = page.split("<h2>Conversation</h2>", 1)[1].split('<h2 id="notes">', 1)[0]
+        assert f'href="/messages/{first}/attachments/' in earlier
+        assert ">screenshot.png</a>" in earlier and ">Rechnung März.pdf</a>" in earlier
+        assert "Attachments (" not in page, "the follow-up itself has no files"

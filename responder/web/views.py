@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from responder.attachments import attachment_rows
+from responder.attachments import attachments_of
 from responder.classify.language import language_name
 from responder.customers.context import build_context
 from responder.customers.view import customer_panel
@@ -600,7 +600,10 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
                 "edit_distance": action.edit_distance,
             }
         )
-    attachments = attachment_rows(session, message.id)
+    files = attachments_of(session, [message.id, *(c["id"] for c in conversation)])
+    for earlier in conversation:
+        earlier["attachments"] = files.get(earlier["id"], [])
+    attachments = files.get(message.id, [])
     viewer = session.get(StaffUser, message.viewer_id) if message.viewer_id else None
     assignee = session.get(StaffUser, message.assignee_id) if message.assignee_id else None
     return {
