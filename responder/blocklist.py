@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -142,6 +143,26 @@ def find_block(session: Session, pattern: Pattern) -> BlockedSender | None:
             BlockedSender.kind == pattern.kind, BlockedSender.value == pattern.value
         )
     )
+
+
+def blocks_covering(session: Session, senders: Iterable[str]) -> list[dict[str, object]]:
+    """The blocks that stop any of these senders (a customer's addresses and ids): why a
+    known customer's mail gets no draft."""
+    addresses = {s.strip().lower() for s in senders} - {""}
+    domains = {a.rsplit("@", 1)[1] for a in addresses if "@" in a}
+    if not addresses:
+        return []
+    entries = session.scalars(
+        select(BlockedSender)
+        .where(
+            or_(
+                and_(BlockedSender.kind == "address", BlockedSender.value.in_(sorted(addresses))),
+                and_(BlockedSender.kind == "domain", BlockedSender.value.in_(sorted(domains))),
+            )
+        )
+        .order_by(BlockedSender.id)
+    )
+    return [block_row(e) for e in entries]
 
 
 def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:

@@ -104,6 +104,12 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
         assert "deals@bulk-offers.test" in listing and "alice" in listing
         (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
         assert row["messages_stopped"] == 1 and row["reason"] == "spam"
+        with rt.factory() as session:
+            spammer = session.get(Message, first).customer_id
+        profile = client.get(f"/customers/{spammer}").text
+        assert (
+            "Blocked sender deals@bulk-offers.test: mail from it is stored and ignored" in profile
+        )
 
         # It was a customer after all: lift the block and draft what it stopped.
         done = client.post(

@@ -14,6 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
+from responder.blocklist import blocks_covering
 from responder.customers.links import LinkError, link_customers, suggest_links, unlink_customers
 from responder.customers.view import customer_profile
 from responder.db.models import utcnow
@@ -34,6 +35,9 @@ def _profile(request: Request, customer_id: int) -> dict[str, Any]:
         profile = customer_profile(session, customer_id, rt.settings, utcnow())
         if profile is not None:
             profile["notes"] = notes_of_customer(session, customer_id)
+            profile["blocked"] = blocks_covering(
+                session, (i["value"] for i in profile["identities"])
+            )
     if profile is None:
         raise NotFoundException(f"customer {customer_id} not found")
     return profile
