@@ -328,10 +328,17 @@ def cmd_blocked_add(args: argparse.Namespace) -> int:
     for where, text in _block_lines(args):
         try:
             with transaction(rt.factory) as session:
-                entry = block(
-                    session, parse_pattern(text), args.reason, "cli", own_addresses=rt.own_addresses
+                pattern = parse_pattern(text)
+                entry = block(session, pattern, args.reason, "cli", own_addresses=rt.own_addresses)
+                audit(
+                    session,
+                    "cli",
+                    "sender.block",
+                    "blocked_sender",
+                    entry.id,
+                    sender=pattern.shown,
+                    reason=entry.reason,
                 )
-                audit(session, "cli", "sender.block", "blocked_sender", entry.id, sender=text)
             added += 1
         except BlockError as exc:
             print(f"{where}: {text}: {exc}", file=sys.stderr)
