@@ -4,16 +4,19 @@ block stopped can be drafted after all."""
 
 from __future__ import annotations
 
+import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from responder.blocklist import BlockError, parse_pattern
+from responder.blocklist import AlreadyBlocked, BlockError, block, parse_pattern
 from responder.cli import main
-from responder.db.models import Attachment, AuditEntry, Draft, Message
+from responder.db.models import Attachment, AuditEntry, BlockedSender, Draft, Message
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -235,3 +238,48 @@ def test_a_spam_list_is_carried_over_from_the_command_line(
     assert "prize@lucky-draw.test: unblocked" in capsys.readouterr().out
     assert main(["--config", config, "blocked", "remove", "prize@lucky-draw.test"]) == 1
     assert "argument: prize@lucky-draw.test: not blocked" in capsys.readouterr().err
+
+
+def test_two_people_blocking_one_sender_at_once_make_one_block(
+    rt: Runtime, database_url: str
+) -> None:
+    """On PostgreSQL the second insert waits for the first transaction, then meets the unique
+    key: it must come back as "already blocked", not as a server error."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite lets one writer in at a time: the race cannot happen there")
+    pattern = parse_pattern("deals@bulk-offers.test")
+    first = rt.factory()
+    block(first, pattern, "spam", "alice")  # inserted, not yet committed
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with transaction(rt.factory) as session:
+                block(session, pattern, "spam", "bob")
+            outcome.append("blocked")
+        except AlreadyBlocked as exc:
+            outcome.append(exc)
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    with rt.engine.connect() as watcher:
+        for _ in range(2000):  # until bob's insert waits on alice's row (bounded, no sleep luck)
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar()
+            if waiting:
+                break
+            watcher.rollback()
+            time.sleep(0.005)
+        assert waiting, "bob's insert never waited on alice's"
+    first.commit()
+    first.close()
+    racer.join(timeout=30)
+    (result,) = outcome
+    assert isinstance(result, AlreadyBlocked)
+    assert "has just been blocked by someone else" in str(result)
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).select_from(BlockedSender)) == 1
