@@ -154,7 +154,12 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(rt: Runtime) -> None:
         assert "ada is the last active admin" in demoted.text
         itself = post_form(client, f"/admin/staff/{ada}/active", active="no")
         assert itself.status_code == 422 and "cannot deactivate your own account" in itself.text
-        assert "Deactivate" not in client.get("/admin/staff").text, "no button on one's own row"
+        own_page = client.get("/admin/staff").text
+        assert "Deactivate" not in own_page, "no button on one's own row"
+        # Resetting one's own password here would end one's own sessions: the row points to
+        # the account page, which keeps the current one.
+        assert f'action="/admin/staff/{ada}/password"' not in own_page
+        assert '<a href="/account" id="own-password">' in own_page
 
         auth = api_token(client, "ada")
         made = client.post(
