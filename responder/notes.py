@@ -65,7 +65,7 @@ def _own_recent(session: Session, note_id: int, author: str) -> Note:
         raise NoMessage(f"note {note_id} not found")
     if note.author != author:
         raise NotYours(f"only {note.author}, who wrote it, can change this note")
-    if utcnow() - note.created_at > EDIT_WINDOW:
+    if not still_changeable(note.author, note.created_at, author, utcnow()):
         minutes = int(EDIT_WINDOW.total_seconds() // 60)
         raise TooLate(f"a note can be changed for {minutes} minutes; add a new note instead")
     return note
@@ -92,7 +92,12 @@ def mark_changeable(rows: list[dict[str, Any]], author: str, now: datetime) -> N
     """Flag, on note rows, the ones `author` may still edit or delete."""
     for row in rows:
         written = datetime.fromisoformat(row["at"])
-        row["changeable"] = row["author"] == author and now - written <= EDIT_WINDOW
+        row["changeable"] = still_changeable(row["author"], written, author, now)
+
+
+def still_changeable(written_by: str, written_at: datetime, author: str, now: datetime) -> bool:
+    """The one rule, for the page's buttons and the edit itself: the author, within the window."""
+    return written_by == author and now - written_at <= EDIT_WINDOW
 
 
 def note_row(note: Note) -> dict[str, Any]:
