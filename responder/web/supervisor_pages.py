@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from responder.classify import retrain
 from responder.content import live_templates, template_key
-from responder.dashboard import Period, Table, dashboard_tables, load_history
+from responder.dashboard import Period, Table, dashboard_tables, load_history, sla_by_intent
 from responder.db.models import Channel, Snippet, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
@@ -78,9 +78,8 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
         for r in tables["timings"].rows
         for label, index in (("median", 2), ("p95", 3))
     ]
-    sla = {}
-    for row in tables["sla_breaches"].rows:
-        sla[str(row[2] or "(none)")] = sla.get(str(row[2] or "(none)"), 0) + 1
+    breaches = tables["sla_breaches"]
+    sla = sla_by_intent(dict(zip(breaches.columns, row, strict=True)) for row in breaches.rows)
     return {
         "volume_by_day": bar_chart(pairs("volume_by_day"), "Messages by day"),
         "volume_by_channel": bar_chart(pairs("volume_by_channel"), "Messages by mailbox"),
@@ -94,9 +93,7 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
         ),
         "edit_distance": bar_chart(pairs("edit_distance"), "Median edit distance", " chars"),
         "timings": bar_chart(timings, "Minutes", " min"),
-        "sla_breaches": bar_chart(
-            sorted(sla.items(), key=lambda i: -i[1]), "SLA breaches by intent"
-        ),
+        "sla_breaches": bar_chart(sla, "SLA breaches by intent"),
         "most_corrected": bar_chart(pairs("most_corrected"), "Corrected intents"),
     }
 

@@ -17,6 +17,7 @@ from responder.dashboard import (
     percentile,
     review_time_by_person,
     sla_breaches,
+    sla_by_intent,
     timing_summary,
     volume_by,
     volume_by_day,
@@ -154,6 +155,9 @@ def test_sla_breaches_late_answers_and_overdue_waiting() -> None:
             "minutes_late": 10.0,
         },
     ]
+    # The dashboard's chart: breaches counted per intent, the most first, then by name.
+    late = [*sla_breaches(HISTORY, NOW), {"intent": None}, {"intent": "billing_dispute"}]
+    assert sla_by_intent(late) == [("roaming", 2), ("(none)", 1), ("billing_dispute", 1)]
 
 
 def test_most_corrected_intents_count_each_message_once() -> None:
