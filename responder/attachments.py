@@ -19,6 +19,7 @@ import filetype
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from responder.channels.social import PLATFORM
 from responder.db.models import Attachment
 
 SHOWN_INLINE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -58,6 +59,9 @@ def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, li
             Attachment.filename,
             Attachment.content_type,
             Attachment.size,
+            Attachment.remote,
+            Attachment.fetch_due_at,
+            Attachment.fetch_error,
             func.substr(Attachment.content, 1, SIGNATURE_BYTES).label("head"),
         )
         .where(Attachment.message_id.in_(list(message_ids)))
@@ -75,7 +79,7 @@ def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, li
                 "served_as": served,
                 "size": row.size,
                 "kept": kept,
-                "why_not_kept": None if kept else not_kept_reason(row.size),
+                "why_not_kept": None if kept else not_kept_reason(row),
                 "previewable": inline,
                 "url": f"/messages/{row.message_id}/attachments/{row.id}",
             }
@@ -83,9 +87,19 @@ def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, li
     return listed
 
 
-def not_kept_reason(size: int) -> str:
-    if size > 0:
+def not_kept_reason(row: Any) -> str:
+    """Why staff cannot open a file: too large, owed from the platform, or refused by it."""
+    remote = row.remote or {}
+    platform = PLATFORM.get(str(remote.get("platform")), "the social channel")
+    if row.fetch_due_at is not None:
+        problem = f" (the last try: {row.fetch_error})" if row.fetch_error else ""
+        return f"being fetched from {platform}{problem}; reload the page in a moment"
+    if row.fetch_error:
+        return f"not fetched from {platform}: {row.fetch_error}"
+    if row.size > 0:
         return "not kept: larger than [pipeline] max_attachment_bytes when it arrived"
+    if remote:
+        return f"not fetched: it stays on {platform} (the message was ignored or marked spam)"
     return "not fetched: it stays on the social channel"
 
 
@@ -94,7 +108,7 @@ def open_attachment(session: Session, message_id: int, attachment_id: int) -> At
     if row is None or row.message_id != message_id:
         raise AttachmentUnavailable(f"message {message_id} has no attachment {attachment_id}")
     if row.content is None:
-        raise AttachmentUnavailable(f"attachment {attachment_id} was {not_kept_reason(row.size)}")
+        raise AttachmentUnavailable(f"attachment {attachment_id}: {not_kept_reason(row)}")
     media_type, inline = served_type(row.content_type, row.content)
     return AttachmentFile(
         filename=download_name(row.filename, media_type, attachment_id),

@@ -11,11 +11,13 @@ from sqlalchemy.engine import Engine
 from responder.channels.imap import FolderPoller
 from responder.channels.maildir_source import MaildirSource, ensure_channel
 from responder.channels.social.ingest import retry_unprocessed
+from responder.channels.social.media import MediaFetcher
 from responder.classify.embedder import Embedder
 from responder.config import Settings
 from responder.content import seed_all
 from responder.db.migrate import upgrade
 from responder.db.session import transaction
+from responder.pipeline.media_fetch import fetch_due
 from responder.pipeline.worker import Poller
 from responder.runtime import Runtime
 
@@ -76,6 +78,13 @@ def pollers(rt: Runtime, *, imap: bool = True) -> list[Poller]:
         poll.mailbox = settings.name  # type: ignore[attr-defined]  # label for poller metrics
         found.append(poll)
     found.append(lambda: retry_unprocessed(rt.factory, older_than=timedelta(minutes=1)))
+    fetcher = MediaFetcher(rt.settings.social, rt.settings.pipeline.max_attachment_bytes)
+
+    def fetch_media() -> int:
+        fetch_due(rt.factory, fetcher)
+        return 0  # files of messages already stored: nothing new for the queue
+
+    found.append(fetch_media)
     if imap:
         found.extend(poller.poll for poller in imap_pollers(rt))
     return found

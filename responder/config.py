@@ -306,6 +306,19 @@ class SocialSettings(msgspec.Struct, forbid_unknown_fields=True):
     x_consumer_secret_env: str = "RESPONDER_X_CONSUMER_SECRET"
     x_token_env: str = "RESPONDER_X_TOKEN"
     timeout_seconds: float = 15.0
+    #: Where a DM's photo or file may be fetched from (the host or a parent domain, https);
+    #: the configured API base URLs are trusted too. A link anywhere else is not followed.
+    media_hosts: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "fbcdn.net",
+            "fbsbx.com",
+            "cdninstagram.com",
+            "whatsapp.net",
+            "twimg.com",
+            "x.com",
+            "twitter.com",
+        ]
+    )
 
 
 class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True):

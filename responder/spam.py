@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block
 from responder.db.like import escape_like
-from responder.db.models import Customer, Message, StaffUser
+from responder.db.models import Attachment, Customer, Message, StaffUser
 from responder.pipeline.states import State
 from responder.review import AlreadyHandled, NotFound, audit, reject
 
@@ -55,6 +55,7 @@ def mark_spam(
     except AlreadyBlocked:
         newly_blocked = False
     also = reject_waiting_from(session, pattern, user, besides=message_id)
+    _skip_owed_fetches(session, [message_id, *also])
     audit(
         session,
         user.username,
@@ -93,3 +94,12 @@ def reject_waiting_from(
             continue
         rejected.append(other)
     return rejected
+
+
+def _skip_owed_fetches(session: Session, message_ids: list[int]) -> None:
+    """A spammer's photos and files still owed from the platform are not fetched."""
+    session.execute(
+        update(Attachment)
+        .where(Attachment.message_id.in_(message_ids), Attachment.fetch_due_at.is_not(None))
+        .values(fetch_due_at=None)
+    )

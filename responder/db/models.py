@@ -277,6 +277,12 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(Integer)
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: A social DM's file on the platform (`platform` plus `url` or WhatsApp `media_id`), fetched
+    #: by the workers after the parse; `fetch_due_at` is set while a fetch is owed.
+    remote: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    fetch_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fetch_error: Mapped[str | None] = mapped_column(String(500))
 
 
 class Draft(Base):

@@ -21,13 +21,14 @@ from responder.channels.social.events import DMFields, dm_fields
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
 from responder.customers.resolve import identity_key
 from responder.db.models import (
-    Attachment,
     Channel,
     Conversation,
     Customer,
     CustomerIdentity,
     Message,
+    utcnow,
 )
+from responder.pipeline.media_fetch import attachment_row
 from responder.pipeline.states import State
 
 
@@ -144,10 +145,10 @@ def parse_social(
     message.sender_profile = _profile(fields)
     message.sent_at = fields.sent_at
     message.subject = ""
-    message.text = fields.text or " ".join(f"[{kind}]" for kind in fields.attachments)
+    message.text = fields.text or " ".join(f"[{media.kind}]" for media in fields.attachments)
     message.new_text = message.text
-    for kind in fields.attachments:
-        session.add(Attachment(message_id=message.id, filename=None, content_type=kind, size=0))
+    files = [attachment_row(message.id, channel.kind, media) for media in fields.attachments]
+    session.add_all(files)
     if fields.skip_reason:
         return ParseResult(State.IGNORED, fields.skip_reason)
     block = blocked(message.sender_address)
@@ -162,6 +163,9 @@ def parse_social(
     )
     message.conversation_id = conversation.id
     mark_waiting_drafts_stale(session, conversation.id, message.id)
+    for row in files:  # to be drafted: a person will want to see them
+        if row.remote:
+            row.fetch_due_at = utcnow()
     return ParseResult(State.PARSED)
 
 

@@ -1,4 +1,5 @@
-"""A loopback HTTP receiver standing in for the platforms' send APIs, and settings that use it."""
+"""A loopback HTTP server standing in for the platforms' send and media APIs, and settings that
+use it."""
 
 from __future__ import annotations
 
@@ -34,7 +35,25 @@ class Receiver:
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     scripted: deque[tuple[int, dict[str, str], bytes]] = field(default_factory=deque)
+    files: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def serve(
+        self,
+        path: str,
+        body: Any,
+        content_type: str = "application/json",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """GET `path` answers this from now on (a photo, a file, a media lookup, an error, a
+        redirect); returns the full URL."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.files[path] = (status, {"Content-Type": content_type, **(headers or {})}, data)
+        return self.url + path
+
+    def fetched(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "GET" and r.path == path]
 
     def answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         """The next request gets this answer instead of the platform's success shape."""
@@ -81,6 +100,23 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_GET(self) -> None:
+            recorded = Recorded(
+                "GET", self.path, {k.lower(): v for k, v in self.headers.items()}, b""
+            )
+            with receiver.lock:
+                receiver.requests.append(recorded)
+            missing = json.dumps({"error": {"message": "Unsupported get request", "code": 100}})
+            status, headers, body = receiver.files.get(
+                self.path, (404, {"Content-Type": "application/json"}, missing.encode())
+            )
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def log_message(self, format: str, *args: Any) -> None:
             return
 
@@ -101,13 +137,17 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def settings(project: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The project's settings with every platform API pointed at the loopback receiver."""
+def settings(
+    project: Path, database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The project's settings with every platform API pointed at the loopback receiver, on
+    SQLite and on PostgreSQL like every other test."""
     for name, value in TOKENS.items():
         monkeypatch.setenv(name, value)
     return load_settings(
         project / "config.toml",
         environ={
+            "RESPONDER_DATABASE__URL": database_url,
             "RESPONDER_SOCIAL__GRAPH_BASE_URL": receiver.url,
             "RESPONDER_SOCIAL__INSTAGRAM_BASE_URL": receiver.url + "/ig",
             "RESPONDER_SOCIAL__X_BASE_URL": receiver.url,

@@ -189,7 +189,9 @@ def whatsapp_message(
     wamid: str = "wamid.HBgNMzUzODU1NTUwMTAxFQIAEhggQTRBRDcxQUM0MkE0NUYxMDlFQTU0ODk2NTcxMDYA",
     hours_ago: float = 0.0,
     message_type: str = "text",
+    media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`media`: the body of an image, document, audio or video message (`id`, `mime_type`...)."""
     message: dict[str, Any] = {
         "from": wa_id,
         "id": wamid,
@@ -200,6 +202,8 @@ def whatsapp_message(
         message["text"] = {"body": text}
     elif message_type == "reaction":
         message["reaction"] = {"message_id": "wamid.earlier", "emoji": "\U0001f44d"}
+    elif media is not None:
+        message[message_type] = media
     return _whatsapp(
         {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]}
     )
@@ -227,7 +231,17 @@ def x_dm(
     name: str = "Aoife M",
     followers: int = 2210,
     event_id: str = "954491830116155396",
+    photo_url: str = "",
 ) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "text": text,
+        "entities": {"hashtags": [], "user_mentions": [], "urls": []},
+    }
+    if photo_url:
+        data["attachment"] = {
+            "type": "media",
+            "media": {"id": 9517, "media_url_https": photo_url, "type": "photo"},
+        }
     return {
         "for_user_id": X_ACCOUNT,
         "direct_message_events": [
@@ -238,10 +252,7 @@ def x_dm(
                 "message_create": {
                     "target": {"recipient_id": X_ACCOUNT},
                     "sender_id": sender_id,
-                    "message_data": {
-                        "text": text,
-                        "entities": {"hashtags": [], "user_mentions": [], "urls": []},
-                    },
+                    "message_data": data,
                 },
             }
         ],

@@ -10,6 +10,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
+from tests.social.conftest import Receiver
 from tests.social.payloads import messenger_message, post_meta
 
 PSID = "7788990011223344"
@@ -25,9 +26,11 @@ def inbound(rt: Runtime) -> list[tuple[str, str]]:
         return [(state, reason) for state, reason in rows]
 
 
-def test_a_messenger_spammer_is_blocked_by_sender_id(rt: Runtime, worker: Worker) -> None:
+def test_a_messenger_spammer_is_blocked_by_sender_id(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
     staff(rt, "alice")
-    photo = [{"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/promo.jpg"}}]
+    photo = [{"type": "image", "payload": {"url": f"{receiver.url}/cdn/promo.jpg"}}]
     with TestClient(create_app(rt)) as client:
         post_meta(
             client,
@@ -41,7 +44,8 @@ def test_a_messenger_spammer_is_blocked_by_sender_id(rt: Runtime, worker: Worker
         auth = api_token(client, "alice")
         detail = client.get(f"/api/messages/{first}", headers=auth).json()
         (image,) = detail["attachments"]
-        assert image["kept"] is False and "stays on the social channel" in image["why_not_kept"]
+        assert image["kept"] is False
+        assert image["why_not_kept"].startswith("being fetched from Messenger")
         marked = client.post(f"/api/messages/{first}/spam", headers=auth, json={})
         assert marked.status_code == 201, marked.text
         assert marked.json()["blocked"] == PSID
@@ -52,3 +56,5 @@ def test_a_messenger_spammer_is_blocked_by_sender_id(rt: Runtime, worker: Worker
     assert (first_state, why) == ("rejected", "spam")
     assert later == "ignored" and later_why.startswith(f"blocked sender: {PSID} (blocked by alice")
     assert customer == "in_review"
+    # The spammer's photo, owed while the message waited for review, is never fetched.
+    assert receiver.fetched("/cdn/promo.jpg") == []

@@ -21,6 +21,7 @@ from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
+from tests.social.conftest import Receiver
 from tests.social.payloads import (
     PAGE_ID,
     WA_PHONE_NUMBER_ID,
@@ -189,8 +190,8 @@ def test_x_handle_in_the_customer_data_finds_the_customer(
         assert ("x_id", "3001969357") in {(i.kind, i.value) for i in customer.identities}
 
 
-def test_attachments_and_reactions(rt: Runtime, worker: Worker) -> None:
-    photo = [{"type": "image", "payload": {"url": "https://scontent.xx.fbcdn.net/bill.jpg"}}]
+def test_attachments_and_reactions(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
+    photo = [{"type": "image", "payload": {"url": f"{receiver.url}/cdn/bill.jpg"}}]
     with TestClient(create_app(rt)) as client:
         post_meta(client, messenger_message("", mid="m_photo", attachments=photo))
         post_meta(client, whatsapp_message(wamid="wamid.reaction", message_type="reaction"))

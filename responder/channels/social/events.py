@@ -63,6 +63,19 @@ class Split:
 
 
 @dataclass(frozen=True)
+class MediaRef:
+    """A file in a DM and where the platform keeps it: a link (Messenger, Instagram, X) or a
+    WhatsApp media id, which the Graph API turns into a short-lived link. Nothing to fetch for a
+    location or a share."""
+
+    kind: str
+    url: str = ""
+    media_id: str = ""
+    mime_type: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
 class DMFields:
     platform_id: str
     handle: str
@@ -71,7 +84,7 @@ class DMFields:
     text: str
     thread_key: str
     sent_at: datetime | None
-    attachments: tuple[str, ...] = ()
+    attachments: tuple[MediaRef, ...] = ()
     phone: str = ""
     skip_reason: str = ""
 
@@ -305,8 +318,11 @@ def _meta_fields(account: str, event: dict[str, Any]) -> DMFields:
     message = _dict(event.get("message"))
     if not sender:
         raise PayloadError("no sender id")
-    items = _list(message.get("attachments"), "attachments")
-    attachments = tuple(str(_dict(a).get("type") or "file") for a in items)
+    items = [_dict(a) for a in _list(message.get("attachments"), "attachments")]
+    attachments = tuple(
+        MediaRef(str(a.get("type") or "file"), url=_text(_dict(a.get("payload")).get("url")))
+        for a in items
+    )
     text = message.get("text") if isinstance(message.get("text"), str) else ""
     return DMFields(
         platform_id=sender,
@@ -320,7 +336,11 @@ def _meta_fields(account: str, event: dict[str, Any]) -> DMFields:
     )
 
 
-def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[MediaRef, ...]]:
     kind = str(message.get("type") or "")
     body = _dict(message.get(kind))
     if kind == "text":
@@ -331,8 +351,15 @@ def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
         reply = _dict(body.get("button_reply")) or _dict(body.get("list_reply"))
         return str(reply.get("title") or ""), ()
     if kind == "location":
-        return " ".join(str(body.get(k) or "") for k in ("name", "address")).strip(), (kind,)
-    return str(body.get("caption") or ""), (kind,) if kind else ()
+        place = " ".join(str(body.get(k) or "") for k in ("name", "address")).strip()
+        return place, (MediaRef(kind),)
+    media = MediaRef(
+        kind,
+        media_id=_text(body.get("id")),
+        mime_type=_text(body.get("mime_type")),
+        filename=_text(body.get("filename")),
+    )
+    return str(body.get("caption") or ""), (media,) if kind else ()
 
 
 def _whatsapp_fields(account: str, message: dict[str, Any], contact: dict[str, Any]) -> DMFields:
@@ -374,5 +401,13 @@ def _x_fields(account: str, event: dict[str, Any], user: dict[str, Any]) -> DMFi
         text=str(data.get("text") or ""),
         thread_key="-".join(sorted((sender, account), key=lambda v: (len(v), v))),
         sent_at=from_millis(event.get("created_timestamp")),
-        attachments=(str(attachment.get("type")),) if attachment else (),
+        attachments=(_x_media(attachment),) if attachment else (),
+    )
+
+
+def _x_media(attachment: dict[str, Any]) -> MediaRef:
+    media = _dict(attachment.get("media"))
+    return MediaRef(
+        str(media.get("type") or attachment.get("type") or "media"),
+        url=_text(media.get("media_url_https")),
     )

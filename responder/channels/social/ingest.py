@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from responder.channels.social import PLATFORM
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
 from responder.db.session import transaction
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 #: A receipt never moves the outbox backwards (a late "delivered" after "read" changes nothing).
 RANK = {"": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 9}
-PLATFORM = {"messenger": "Messenger", "instagram": "Instagram", "whatsapp": "WhatsApp", "x": "X"}
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,11 @@ from responder.channels.delivery import (
     Sender,
     TemporaryDeliveryError,
 )
-from responder.channels.social import SOCIAL_KINDS
+from responder.channels.social import PLATFORM, SOCIAL_KINDS
 from responder.config import SocialSettings
 
 log = logging.getLogger(__name__)
 
-PLATFORM = {"messenger": "Messenger", "instagram": "Instagram", "whatsapp": "WhatsApp", "x": "X"}
 #: Longest text each platform's send API accepts: (limit, unit).
 LIMITS = {
     "messenger": (2000, "characters"),
@@ -105,6 +104,17 @@ def platform_error(response: httpx.Response) -> str:
     return response.text.strip()[:500]
 
 
+def access_token(settings: SocialSettings, kind: str) -> tuple[str, str]:
+    """The platform's access token (empty when unset) and the variable it is read from."""
+    name = {
+        "messenger": settings.messenger_token_env,
+        "instagram": settings.instagram_token_env,
+        "whatsapp": settings.whatsapp_token_env,
+        "x": settings.x_token_env,
+    }[kind]
+    return os.environ.get(name, ""), name
+
+
 class SocialSender:
     """One sender for every social kind; the request shape follows the channel's platform."""
 
@@ -113,13 +123,7 @@ class SocialSender:
         self.client = client or httpx.Client(timeout=settings.timeout_seconds)
 
     def _token(self, kind: str) -> str:
-        name = {
-            "messenger": self.settings.messenger_token_env,
-            "instagram": self.settings.instagram_token_env,
-            "whatsapp": self.settings.whatsapp_token_env,
-            "x": self.settings.x_token_env,
-        }[kind]
-        token = os.environ.get(name, "")
+        token, name = access_token(self.settings, kind)
         if not token:
             raise PermanentDeliveryError(
                 f"no {PLATFORM[kind]} access token: set the environment variable {name}"
