@@ -44,6 +44,10 @@ class MaildirSettings(msgspec.Struct, forbid_unknown_fields=True):
     address: str = "support@northwind-mobile.test"
 
 
+#: Email servers commonly refuse messages over 25-50 MB; base64 adds a third.
+MAX_REPLY_FILES_BYTES = 35_000_000
+
+
 class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
     transport: Literal["maildir", "smtp"] = "maildir"
     sent_maildir: str = "mailbox/.Sent"
@@ -51,6 +55,7 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
     from_address: str = "support@northwind-mobile.test"
     max_attempts: int = 6
     retry_base_seconds: float = 30.0
+    max_reply_files_bytes: int = 10_000_000
 
 
 class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -363,6 +368,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _POSITIVE = {
+    ("outbound", "max_reply_files_bytes"),
     ("web", "port"),
     ("web", "session_hours"),
     ("pipeline", "batch_size"),
@@ -420,6 +426,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("classify.pipeline: must include intent (drafting depends on it)")
     if len(settings.classify.languages) < 2:
         raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
+    if settings.outbound.max_reply_files_bytes > MAX_REPLY_FILES_BYTES:
+        raise ConfigError(
+            f"outbound.max_reply_files_bytes: at most {MAX_REPLY_FILES_BYTES:,} (base64 makes a "
+            "reply a third larger, and mail servers refuse large messages)"
+        )
     if settings.web.workers < 0:
         raise ConfigError("web.workers: 0 (one per CPU core) or more")
     if settings.web.session_cache_seconds < 0:

@@ -14,6 +14,7 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from responder.channels import EMAIL_KINDS
 from responder.channels.social.senders import length_problem
 from responder.config import OutboundSettings
 from responder.db.models import (
@@ -30,8 +31,7 @@ from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
 from responder.pipeline.notify import announce_work
 from responder.pipeline.states import RETRYABLE_STATES, State
-
-EMAIL_KINDS = frozenset({"maildir", "imap"})
+from responder.reply_files import pending
 
 
 class ReviewError(Exception):
@@ -152,6 +152,12 @@ def queue_reply(
     domain = outbound.from_address.rpartition("@")[2] or "localhost"
     message_id = make_message_id(domain)
     recipients = _recipients(message)
+    files = pending(session, message.id, with_content=True)
+    if files and channel.kind not in EMAIL_KINDS:
+        raise ReviewError(
+            f"{len(files)} file(s) are attached, and {channel.kind} replies carry text only: "
+            "remove them first"
+        )
     raw = None
     if channel.kind in EMAIL_KINDS:
         references = [*(message.references or []), message.message_id_header]
@@ -166,6 +172,7 @@ def queue_reply(
                 references=[r for r in references if r],
                 date=now or utcnow(),
                 auto_submitted=auto_submitted,
+                attachments=[(f.filename, f.content_type, f.content) for f in files],
             )
         except ValueError as exc:  # the composer's refusal is the reviewer's to read
             raise ReviewError(f"the reply cannot be sent: {exc}") from exc
@@ -182,6 +189,8 @@ def queue_reply(
     )
     session.add(item)
     session.flush()
+    for file in files:  # part of this reply's bytes now: no longer pending or removable
+        file.outbox_id = item.id
     return item
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from responder.channels import EMAIL_KINDS
 from responder.config import CustomerSettings, Settings
 from responder.customers.churn import ChurnSignals, assess_churn
 from responder.customers.context import CustomerContext, build_context
@@ -29,7 +30,6 @@ from responder.db.models import (
     SupportCase,
 )
 
-EMAIL_KINDS = frozenset({"maildir", "imap"})
 PREVIEW = 500
 
 

@@ -422,6 +422,24 @@ class OutboxItem(Base):
     delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
+class ReplyFile(Base):
+    """A file staff send with the reply to an inbound message: pending until the reply is
+    queued, then part of that reply's bytes (`outbox_id`)."""
+
+    __tablename__ = "reply_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+
 class WebhookDelivery(Base):
     """The raw body of every signed webhook POST, stored before it is split into messages."""
 

@@ -141,8 +141,10 @@ def build_reply(
     date: datetime | None = None,
     auto_submitted: bool = False,
     extra_headers: Mapping[str, str] = {},  # read only, never mutated
+    attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> bytes:
-    """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings.
+    """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings; with
+    `attachments` ((file name, content type, bytes), ...) it is multipart/mixed.
 
     Plain 7-bit headers unless an address's mailbox name is beyond ASCII: then the headers are
     UTF-8 as SMTPUTF8 carries them, since the stdlib would otherwise write that name as an
@@ -181,4 +183,10 @@ def build_reply(
         msg[name] = value
     # 8-bit bodies are quoted-printable so that servers without 8BITMIME accept them.
     msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "quoted-printable")
+    for filename, content_type, content in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not maintype or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        _check(filename, "attachment file name")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=serialise)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
 from responder.blocklist import BlockList
+from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     DeliveryHeld,
     OutgoingReply,
@@ -63,7 +64,6 @@ from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
 
 log = logging.getLogger(__name__)
-EMAIL_KINDS = frozenset({"maildir", "imap"})
 
 
 class StageCrash(BaseException):

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
@@ -80,6 +81,13 @@ from responder.web.next_draft import after_action
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
+from responder.web.reply_file_routes import (
+    FORM_BODY_LIMIT,
+    REPLY_FILE_ROUTES,
+    ReviewForm,
+    apply_files,
+    review_form,
+)
 from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
@@ -287,6 +295,7 @@ def review_page(request: Request, message_id: int) -> Template:
     context = {
         "labels": labels,
         "m": detail,
+        "max_reply_files": rt.settings.outbound.max_reply_files_bytes,
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
@@ -297,11 +306,6 @@ def review_page(request: Request, message_id: int) -> Template:
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
     }
     return Template("review.html", context=context)
-
-
-class ApproveForm(Struct):
-    body: str
-    version: int | None = None
 
 
 class RejectForm(Struct):
@@ -321,26 +325,33 @@ def _attempt(
     return None
 
 
-@post("/messages/{message_id:int}/approve", sync_to_thread=True, guards=[requires_agent])
-def approve_form(
-    request: Request,
-    message_id: int,
-    data: Annotated[ApproveForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Redirect:
+@post(
+    "/messages/{message_id:int}/approve",
+    guards=[requires_agent],
+    request_max_body_size=FORM_BODY_LIMIT,
+)
+async def approve_form(request: Request, message_id: int) -> Redirect:
+    """The draft form (multipart: files to send ride along) approves the text as shown."""
+    form = await review_form(request)
+    return await to_thread.run_sync(_approve, request, message_id, form)
+
+
+def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect:
     rt = _rt(request)
-    failed = _attempt(
-        request,
-        message_id,
-        lambda session: approve(
+    user = _form_user(request)
+
+    def act(session: Session) -> None:
+        apply_files(session, message_id, form, user, rt.settings.outbound.max_reply_files_bytes)
+        approve(
             session,
             message_id,
-            _form_user(request),
+            user,
             rt.settings.outbound,
-            body=data.body,
-            expected_version=data.version,
-        ),
-    )
-    return failed or after_action(request, message_id)
+            body=form.body,
+            expected_version=form.version,
+        )
+
+    return _attempt(request, message_id, act) or after_action(request, message_id)
 
 
 @post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
@@ -369,28 +380,29 @@ def retry_form(request: Request, message_id: int) -> Redirect:
     return failed or Redirect(f"/messages/{message_id}")
 
 
-class SaveForm(Struct):
-    body: str
-    version: int | None = None
-
-
 class AssignForm(Struct):
     assignee: str = ""
 
 
-@post("/messages/{message_id:int}/save", sync_to_thread=True, guards=[requires_agent])
-def save_form(
-    request: Request,
-    message_id: int,
-    data: Annotated[SaveForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Redirect:
-    failed = _attempt(
-        request,
-        message_id,
-        lambda session: save_draft(
-            session, message_id, _form_user(request), data.body, expected_version=data.version
-        ),
-    )
+@post(
+    "/messages/{message_id:int}/save",
+    guards=[requires_agent],
+    request_max_body_size=FORM_BODY_LIMIT,
+)
+async def save_form(request: Request, message_id: int) -> Redirect:
+    form = await review_form(request)
+    return await to_thread.run_sync(_save, request, message_id, form)
+
+
+def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect:
+    rt = _rt(request)
+    user = _form_user(request)
+
+    def act(session: Session) -> None:
+        apply_files(session, message_id, form, user, rt.settings.outbound.max_reply_files_bytes)
+        save_draft(session, message_id, user, form.body, expected_version=form.version)
+
+    failed = _attempt(request, message_id, act)
     return failed or Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
 
 
@@ -828,6 +840,7 @@ ROUTES = [
     *STAFF_ROUTES,
     *NOTE_ROUTES,
     *ATTACHMENT_ROUTES,
+    *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,

@@ -27,7 +27,7 @@ def _file(request: Request, message_id: int, attachment_id: int) -> AttachmentFi
             raise NotFoundException(str(exc)) from exc
 
 
-def _response(file: AttachmentFile, disposition: str) -> Response[bytes]:
+def file_response(file: AttachmentFile, disposition: str) -> Response[bytes]:
     ascii_name = file.filename.encode("ascii", "replace").decode().replace('"', "'")
     header = f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.filename)}"
     return Response(
@@ -43,7 +43,7 @@ def _response(file: AttachmentFile, disposition: str) -> Response[bytes]:
     guards=[requires_agent],
 )
 def download(request: Request, message_id: int, attachment_id: int) -> Response[bytes]:
-    return _response(_file(request, message_id, attachment_id), "attachment")
+    return file_response(_file(request, message_id, attachment_id), "attachment")
 
 
 @get(
@@ -54,7 +54,7 @@ def download(request: Request, message_id: int, attachment_id: int) -> Response[
 def view(request: Request, message_id: int, attachment_id: int) -> Response[bytes]:
     """An image whose bytes are one is shown; any other file is downloaded, never rendered."""
     file = _file(request, message_id, attachment_id)
-    return _response(file, "inline" if file.inline else "attachment")
+    return file_response(file, "inline" if file.inline else "attachment")
 
 
 @get(
@@ -63,7 +63,7 @@ def view(request: Request, message_id: int, attachment_id: int) -> Response[byte
     guards=[requires_agent],
 )
 def api_download(request: Request, message_id: int, attachment_id: int) -> Response[bytes]:
-    return _response(_file(request, message_id, attachment_id), "attachment")
+    return file_response(_file(request, message_id, attachment_id), "attachment")
 
 
 ATTACHMENT_ROUTES: list[object] = [download, view, api_download]

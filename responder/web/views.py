@@ -15,6 +15,7 @@ from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from responder.attachments import attachments_of
+from responder.channels import EMAIL_KINDS
 from responder.classify.language import language_name
 from responder.customers.context import build_context
 from responder.customers.view import customer_panel
@@ -27,12 +28,14 @@ from responder.db.models import (
     Draft,
     Message,
     OutboxItem,
+    ReplyFile,
     ReviewAction,
     StaffUser,
     utcnow,
 )
 from responder.notes import notes_for
 from responder.pipeline.states import RETRYABLE_STATES, State
+from responder.reply_files import listed
 from responder.review import current_draft
 
 log = logging.getLogger(__name__)
@@ -606,6 +609,12 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
     attachments = files.get(message.id, [])
     viewer = session.get(StaffUser, message.viewer_id) if message.viewer_id else None
     assignee = session.get(StaffUser, message.assignee_id) if message.assignee_id else None
+    channel = session.get(Channel, message.channel_id)
+    reply_files = list(
+        session.scalars(
+            select(ReplyFile).where(ReplyFile.message_id == message.id).order_by(ReplyFile.id)
+        )
+    )
     return {
         "id": message.id,
         "version": message.version,
@@ -628,6 +637,8 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "new_text": message.new_text,
         "html": message.html,
         "attachments": attachments,
+        "email": bool(channel and channel.kind in EMAIL_KINDS),
+        "reply_files": listed([f for f in reply_files if f.outbox_id is None]),
         "classification": message.classification,
         "classification_rows": classification_rows(message.classification or {}),
         "intent": message.intent,
@@ -664,6 +675,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "attempts": outbox.attempts,
             "last_error": outbox.last_error,
             "delivery_status": outbox.delivery_status,
+            "files": listed([f for f in reply_files if f.outbox_id == outbox.id]),
         },
         "conversation": conversation,
         "actions": actions,

@@ -194,3 +194,24 @@ def test_links_off_the_platforms_hosts_and_oversized_files_are_not_fetched(
     # Only the platform's own links were asked for; the others never left the process.
     asked = [r.path for r in receiver.requests if r.method == "GET"]
     assert asked == ["/cdn/video.mp4", "/cdn/moved.png", "/cdn/old.png", "/cdn/new.png"]
+
+
+def test_a_social_reply_takes_no_files_and_its_page_offers_none(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, whatsapp_message("Can you send me my bill as a PDF?"))
+        worker.drain()
+        message_id = _message_id(rt)
+        auth = api_token(client, "alice")
+        refused = client.post(
+            f"/api/messages/{message_id}/reply-files",
+            headers=auth,
+            files=[("files", ("bill.pdf", PDF, "application/pdf"))],
+        )
+        assert refused.status_code == 422
+        assert refused.json()["detail"].startswith("WhatsApp replies carry text only")
+        login(client, "alice")
+        page = client.get(f"/messages/{message_id}").text
+        assert 'id="approve"' in page and 'name="files"' not in page
