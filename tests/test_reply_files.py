@@ -50,7 +50,6 @@ def form_of(page: str) -> dict[str, str]:
     return {
         "_csrf_token": re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1),
         "version": re.search(r'name="version" value="(\d+)"', page).group(1),
-        "files_listed": "1",
     }
 
 
@@ -86,6 +85,7 @@ def test_files_picked_beside_the_draft_go_out_with_the_reply(
             f"/messages/{message_id}/approve",
             data={
                 **form_of(page),
+                "listed_files": list(kept),
                 "keep_files": pdf_id,
                 "body": "Hello Aoife,\n\nYour statement is attached.\n\nNorthwind Mobile",
             },

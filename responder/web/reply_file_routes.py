@@ -36,8 +36,9 @@ FORM_BODY_LIMIT = MAX_REPLY_FILES_BYTES + 2_000_000
 class ReviewForm:
     body: str = ""
     version: int | None = None
-    #: The pending files left ticked; None when the form did not list them (an older page).
-    keep: set[int] | None = None
+    #: The files the page listed and the agent unticked; a file a colleague added after the
+    #: page was drawn is not among them.
+    dropped: set[int] = field(default_factory=set)
     uploads: list[Upload] = field(default_factory=list)
 
 
@@ -55,17 +56,15 @@ async def review_form(request: Request) -> ReviewForm:
     for item in form.getall("files") if "files" in form else []:
         if isinstance(item, UploadFile) and item.filename:
             uploads.append(Upload(item.filename, await item.read()))
-    keep = None
-    if form.get("files_listed"):
-        keep = (
-            {n for n in (_int(v) for v in form.getall("keep_files")) if n is not None}
-            if ("keep_files" in form)
-            else set()
-        )
+
+    def numbers(name: str) -> set[int]:
+        values = form.getall(name) if name in form else []
+        return {n for n in (_int(v) for v in values) if n is not None}
+
     return ReviewForm(
         body=str(form.get("body") or ""),
         version=_int(form.get("version") or ""),
-        keep=keep,
+        dropped=numbers("listed_files") - numbers("keep_files"),
         uploads=uploads,
     )
 
@@ -75,9 +74,8 @@ def apply_files(
 ) -> None:
     """Unticked files come off the reply, new ones go on; both in the audit log."""
     try:
-        if form.keep is not None:
-            dropped = {f.id for f in pending(session, message_id)} - form.keep
-            removed = remove(session, message_id, dropped)
+        if form.dropped:
+            removed = remove(session, message_id, form.dropped)
             if removed:
                 audit(session, user.username, "reply.file_remove", "message", message_id,
                       files=removed)  # fmt: skip
