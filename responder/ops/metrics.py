@@ -48,6 +48,13 @@ SEND_FAILURES = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+MEDIA_FETCHES = Counter(
+    "responder_media_fetches",
+    "Fetches of a social DM's photo or file: fetched, refused (for good) or retry (later).",
+    ["platform", "outcome"],
+    registry=REGISTRY,
+)
+
 MODEL_BATCH = Histogram(
     "responder_model_batch_size",
     "Texts per call into a model.",

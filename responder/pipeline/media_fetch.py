@@ -20,6 +20,7 @@ from responder.channels.social.events import MediaRef
 from responder.channels.social.media import MediaFetcher, MediaNotYet, MediaUnavailable
 from responder.db.models import Attachment, utcnow
 from responder.db.session import transaction
+from responder.ops.metrics import MEDIA_FETCHES
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,17 @@ def fetch_due(factory: sessionmaker[Session], fetcher: MediaFetcher, limit: int 
 
 def fetch_into(row: Attachment, fetcher: MediaFetcher) -> None:
     row.fetch_attempts += 1
+    platform = str((row.remote or {}).get("platform") or "unknown")
     try:
         fetched = fetcher.fetch(row.remote or {})
     except MediaUnavailable as exc:
+        MEDIA_FETCHES.labels(platform, "refused").inc()
         row.fetch_error = str(exc)[:500]
         row.fetch_due_at = None
         log.warning("attachment %s not fetched: %s", row.id, row.fetch_error)
         return
     except MediaNotYet as exc:
+        MEDIA_FETCHES.labels(platform, "retry").inc()
         row.fetch_error = str(exc)[:500]
         if row.fetch_attempts >= MAX_ATTEMPTS:
             row.fetch_due_at = None
@@ -81,6 +85,7 @@ def fetch_into(row: Attachment, fetcher: MediaFetcher) -> None:
             delay = RETRY_BASE_SECONDS * 2 ** (row.fetch_attempts - 1)
             row.fetch_due_at = utcnow() + timedelta(seconds=delay)
         return
+    MEDIA_FETCHES.labels(platform, "fetched").inc()
     row.content = fetched.content
     row.size = len(fetched.content)
     served = fetched.content_type.split(";")[0].strip().lower()

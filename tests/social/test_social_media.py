@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from responder.channels.social.media import MediaFetcher
 from responder.db.models import Attachment, Message, utcnow
+from responder.ops.metrics import REGISTRY
 from responder.pipeline.media_fetch import fetch_due
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -110,12 +111,16 @@ def test_an_expired_link_is_explained_and_not_asked_for_again(
     )
     sent = [{"type": "image", "payload": {"url": f"{receiver.url}/cdn/gone.jpg"}}]
     staff(rt, "alice")
+    refusals = {"platform": "messenger", "outcome": "refused"}
+    before = REGISTRY.get_sample_value("responder_media_fetches_total", refusals) or 0.0
     with TestClient(create_app(rt)) as client:
         post_meta(client, messenger_message("", mid="m_gone", attachments=sent))
         worker.drain()
         worker.drain()
         worker.drain()
         assert len(receiver.fetched("/cdn/gone.jpg")) == 1
+        # Operations see it too (a platform refusing files en masse shows on a dashboard).
+        assert REGISTRY.get_sample_value("responder_media_fetches_total", refusals) == before + 1
         auth = api_token(client, "alice")
         message_id = _message_id(rt)
         (image,) = client.get(f"/api/messages/{message_id}", headers=auth).json()["attachments"]
