@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,19 +68,37 @@ def parse_pattern(text: str) -> Pattern:
 
 
 class BlockList:
-    """The blocks as one batch of the parse stage sees them: read once, matched in memory."""
+    """The blocks as one batch of the parse stage sees them. Up to `read_all_up_to` blocks are
+    read once and matched in memory; a longer list (a spam list carried over from another
+    helpdesk) is asked per sender, by its address and its domain, each sender once a batch."""
 
-    def __init__(self, session: Session) -> None:
-        self.blocks = {(b.kind, b.value): b for b in session.scalars(select(BlockedSender)).all()}
+    def __init__(self, session: Session, read_all_up_to: int = 5_000) -> None:
+        self.session = session
         self.hits: Counter[int] = Counter()
+        self.blocks: dict[tuple[str, str], BlockedSender | None] = {}
+        count = session.scalar(select(func.count(BlockedSender.id))) or 0
+        self.complete = count <= read_all_up_to
+        if self.complete and count:
+            self.blocks = {(b.kind, b.value): b for b in session.scalars(select(BlockedSender))}
+
+    def _lookup(self, address: str) -> BlockedSender | None:
+        keys = [("address", address)]
+        if "@" in address:
+            keys.append(("domain", address.rsplit("@", 1)[1]))
+        if not self.complete and any(key not in self.blocks for key in keys):
+            self.blocks.update(dict.fromkeys(keys))
+            for found in self.session.scalars(
+                select(BlockedSender).where(
+                    or_(*(and_(BlockedSender.kind == k, BlockedSender.value == v) for k, v in keys))
+                )
+            ):
+                self.blocks[(found.kind, found.value)] = found
+        return next((b for b in (self.blocks.get(key) for key in keys) if b is not None), None)
 
     def reason(self, sender: str) -> str | None:
-        if not self.blocks:
+        if self.complete and not self.blocks:
             return None
-        address = sender.strip().lower()
-        block = self.blocks.get(("address", address))
-        if block is None and "@" in address:
-            block = self.blocks.get(("domain", address.rsplit("@", 1)[1]))
+        block = self._lookup(sender.strip().lower())
         if block is None:
             return None
         self.hits[block.id] += 1

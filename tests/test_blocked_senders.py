@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select, text
 
-from responder.blocklist import AlreadyBlocked, BlockError, block, parse_pattern
+from responder.blocklist import AlreadyBlocked, BlockError, BlockList, block, parse_pattern
 from responder.cli import main
 from responder.db.models import Attachment, AuditEntry, BlockedSender, Draft, Message
 from responder.db.session import transaction
@@ -283,3 +283,28 @@ def test_two_people_blocking_one_sender_at_once_make_one_block(
     assert "has just been blocked by someone else" in str(result)
     with rt.factory() as session:
         assert session.scalar(select(func.count()).select_from(BlockedSender)) == 1
+
+
+@pytest.mark.parametrize("read_all_up_to", [5_000, 0], ids=["read-once", "per-sender"])
+def test_a_long_block_list_is_asked_per_sender_with_the_same_answers(
+    rt: Runtime, read_all_up_to: int
+) -> None:
+    """Past a few thousand blocks (a carried-over spam list) the parse stage asks for each
+    sender's address and domain instead of reading every block a batch: same answers."""
+    with transaction(rt.factory) as session:
+        block(session, parse_pattern("spam@junk.test"), "spam", "alice")
+        block(session, parse_pattern("@bulk.test"), "newsletters", "sue")
+    with transaction(rt.factory) as session:
+        blocks = BlockList(session, read_all_up_to=read_all_up_to)
+        assert blocks.complete is (read_all_up_to > 0)
+        assert blocks.reason(" Spam@Junk.TEST ").startswith(
+            "blocked sender: spam@junk.test (blocked by alice on "
+        )
+        assert blocks.reason("anyone@bulk.test").endswith(": newsletters)")
+        assert blocks.reason("spam@junk.test") is not None
+        assert blocks.reason("aoife.murphy@gmail.test") is None
+        assert blocks.reason("353855550101") is None  # a WhatsApp sender: no domain
+        blocks.record_hits(session)
+    with rt.factory() as session:
+        hits = dict(session.execute(select(BlockedSender.value, BlockedSender.hits)).all())
+    assert hits == {"spam@junk.test": 2, "bulk.test": 1}
