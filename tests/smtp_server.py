@@ -23,6 +23,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from responder.config import Settings
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -151,3 +153,13 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = start_smtp()
     yield server
     server.stop()
+
+
+def send_through(settings: Settings, server: SmtpServer, timeout: float = 2.0) -> Settings:
+    """Approved replies go out over SMTP to this loopback server, unencrypted."""
+    settings.outbound.transport = "smtp"
+    settings.smtp.host = "127.0.0.1"
+    settings.smtp.port = server.port
+    settings.smtp.security = "none"
+    settings.smtp.timeout_seconds = timeout
+    return settings

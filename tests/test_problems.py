@@ -18,7 +18,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
-from tests.smtp_server import SmtpServer, smtp_server
+from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_crash_recovery import approve_waiting
 from tests.test_web_security import login
 
@@ -29,11 +29,7 @@ BIG = b"From: Ann <ann@b.test>\r\nSubject: scan of my bill\r\n\r\n" + b"x" * 500
 
 @pytest.fixture
 def settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
-    settings.outbound.transport = "smtp"
-    settings.smtp.host = "127.0.0.1"
-    settings.smtp.port = smtp_server.port
-    settings.smtp.security = "none"
-    settings.smtp.timeout_seconds = 2.0
+    send_through(settings, smtp_server)
     settings.pipeline.max_message_bytes = 3000
     return settings
 

@@ -19,7 +19,7 @@ from responder.web.app import create_app
 from tests.browser_support import browser, log_in
 from tests.helpers import api_token, drop, make_email, staff
 from tests.live_server import serve
-from tests.smtp_server import SmtpServer, smtp_server
+from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_web_security import login
 
 __all__ = ["smtp_server"]
@@ -30,12 +30,7 @@ CSV = b"date,amount\n2026-11-02,84.20\n2026-11-09,12.50\n"
 
 @pytest.fixture
 def settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
-    settings.outbound.transport = "smtp"
-    settings.smtp.host = "127.0.0.1"
-    settings.smtp.port = smtp_server.port
-    settings.smtp.security = "none"
-    settings.smtp.timeout_seconds = 5.0
-    return settings
+    return send_through(settings, smtp_server, timeout=5.0)
 
 
 def waiting_email(rt: Runtime, worker: Worker) -> int:

@@ -23,6 +23,7 @@ from tests.smtp_server import (
     PasswordAuthenticator,
     SmtpServer,
     self_signed_certificate,
+    send_through,
     smtp_server,
     start_smtp,
 )
@@ -33,14 +34,9 @@ __all__ = ["smtp_server"]
 
 @pytest.fixture
 def settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
-    settings.outbound.transport = "smtp"
     settings.outbound.max_attempts = 3
     settings.outbound.retry_base_seconds = 30.0
-    settings.smtp.host = "127.0.0.1"
-    settings.smtp.port = smtp_server.port
-    settings.smtp.security = "none"
-    settings.smtp.timeout_seconds = 2.0
-    return settings
+    return send_through(settings, smtp_server)
 
 
 def approved_reply(rt: Runtime, worker: Worker) -> None:

@@ -336,22 +336,34 @@ async def approve_form(request: Request, message_id: int) -> Redirect:
     return await to_thread.run_sync(_approve, request, message_id, form)
 
 
-def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect:
+def _with_files(
+    request: Request,
+    message_id: int,
+    form: ReviewForm,
+    action: Callable[[Session, StaffUser], object],
+) -> Redirect | None:
+    """The form's file changes and the action in one transaction: a refusal keeps neither."""
     rt = _rt(request)
     user = _form_user(request)
 
     def act(session: Session) -> None:
         apply_files(session, message_id, form, user, rt.settings.outbound.max_reply_files_bytes)
-        approve(
-            session,
-            message_id,
-            user,
-            rt.settings.outbound,
-            body=form.body,
-            expected_version=form.version,
-        )
+        action(session, user)
 
-    return _attempt(request, message_id, act) or after_action(request, message_id)
+    return _attempt(request, message_id, act)
+
+
+def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect:
+    outbound = _rt(request).settings.outbound
+    failed = _with_files(
+        request,
+        message_id,
+        form,
+        lambda session, user: approve(
+            session, message_id, user, outbound, body=form.body, expected_version=form.version
+        ),
+    )
+    return failed or after_action(request, message_id)
 
 
 @post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
@@ -395,14 +407,14 @@ async def save_form(request: Request, message_id: int) -> Redirect:
 
 
 def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect:
-    rt = _rt(request)
-    user = _form_user(request)
-
-    def act(session: Session) -> None:
-        apply_files(session, message_id, form, user, rt.settings.outbound.max_reply_files_bytes)
-        save_draft(session, message_id, user, form.body, expected_version=form.version)
-
-    failed = _attempt(request, message_id, act)
+    failed = _with_files(
+        request,
+        message_id,
+        form,
+        lambda session, user: save_draft(
+            session, message_id, user, form.body, expected_version=form.version
+        ),
+    )
     return failed or Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
 
 
