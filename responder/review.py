@@ -133,6 +133,22 @@ def _take(
 
 def _recipients(message: Message) -> tuple[Address, ...]:
     pairs = message.reply_to or ([[message.sender_name, message.sender_address]])
+    return _addresses(pairs)
+
+
+def drop_cc(session: Session, message_id: int, addresses: set[str]) -> list[str]:
+    """Take copied addresses off the reply (one the customer copied in by mistake, say)."""
+    message = session.get(Message, message_id)
+    if message is None or not message.reply_cc or not addresses:
+        return []
+    wanted = {a.lower() for a in addresses}
+    kept = [pair for pair in message.reply_cc if str(pair[1]).lower() not in wanted]
+    dropped = [str(pair[1]) for pair in message.reply_cc if str(pair[1]).lower() in wanted]
+    message.reply_cc = kept
+    return dropped
+
+
+def _addresses(pairs: list[Any]) -> tuple[Address, ...]:
     return tuple(Address(name=str(n or ""), address=str(a)) for n, a in pairs if a)
 
 
@@ -159,7 +175,9 @@ def queue_reply(
             "remove them first"
         )
     raw = None
+    copied: tuple[Address, ...] = ()
     if channel.kind in EMAIL_KINDS:
+        copied = _addresses(message.reply_cc or [])
         references = [*(message.references or []), message.message_id_header]
         try:
             raw = build_reply(
@@ -173,6 +191,7 @@ def queue_reply(
                 date=now or utcnow(),
                 auto_submitted=auto_submitted,
                 attachments=[(f.filename, f.content_type, f.content) for f in files],
+                cc=copied,
             )
         except ValueError as exc:  # the composer's refusal is the reviewer's to read
             raise ReviewError(f"the reply cannot be sent: {exc}") from exc
@@ -181,7 +200,7 @@ def queue_reply(
         draft_id=draft.id,
         channel_id=channel.id,
         message_id_header=message_id,
-        recipients=[a.address for a in recipients],
+        recipients=[a.address for a in (*recipients, *copied)],
         subject=subject,
         body=draft.body,
         raw=raw,

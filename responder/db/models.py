@@ -240,6 +240,9 @@ class Message(Base):
     sender_address: Mapped[str] = mapped_column(String(320), default="")
     sender_name: Mapped[str] = mapped_column(String(300), default="")
     reply_to: Mapped[list[Any]] = mapped_column(default=list)
+    #: [name, address] pairs a reply to all copies (the message's other To and Cc addresses);
+    #: staff may take any off before approving.
+    reply_cc: Mapped[list[Any] | None] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column()
     text: Mapped[str] = mapped_column(Text, default="")

@@ -61,6 +61,28 @@ def reply_recipients(email: ParsedEmail) -> tuple[Address, ...]:
     return (email.sender,) if email.sender else ()
 
 
+#: More copied addresses than this is a mass mailing, not a conversation: none are kept.
+MAX_REPLY_CC = 20
+
+
+def reply_all_cc(email: ParsedEmail, own_addresses: frozenset[str]) -> tuple[Address, ...]:
+    """Whom a reply to all copies: the message's other To and Cc addresses, without ours,
+    without the people the reply is already addressed to, and without any that no reply could
+    carry (a broken address must not make the draft impossible to approve)."""
+    taken = {a.address.lower() for a in reply_recipients(email)} | set(own_addresses)
+    found: dict[str, Address] = {}
+    for address in (*email.to, *email.cc):
+        key = address.address.lower()
+        if key in taken or key in found:
+            continue
+        try:
+            _header_address(address)
+        except ValueError:
+            continue
+        found[key] = address
+    return tuple(found.values()) if len(found) <= MAX_REPLY_CC else ()
+
+
 def references_for_reply(email: ParsedEmail) -> tuple[str, ...]:
     """The parent's References followed by the parent's Message-ID, de-duplicated."""
     ids = list(email.references)
@@ -142,6 +164,7 @@ def build_reply(
     auto_submitted: bool = False,
     extra_headers: Mapping[str, str] = {},  # read only, never mutated
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    cc: Sequence[Address] = (),
 ) -> bytes:
     """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings; with
     `attachments` ((file name, content type, bytes), ...) it is multipart/mixed.
@@ -165,11 +188,13 @@ def build_reply(
         if not _HEADER_NAME.match(name) or name.lower() in _RESERVED:
             raise ValueError(f"header name not allowed: {name!r}")
 
-    utf8 = needs_smtputf8([from_.address, *(a.address for a in to)])
+    utf8 = needs_smtputf8([from_.address, *(a.address for a in (*to, *cc))])
     serialise = policy.SMTPUTF8 if utf8 else policy.SMTP
     msg = EmailMessage(policy=serialise)
     msg["From"] = _header_address(from_)
     msg["To"] = [_header_address(a) for a in to]
+    if cc:
+        msg["Cc"] = [_header_address(a) for a in cc]
     msg["Subject"] = subject if subject.isascii() else _EncodedSubject(subject)
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = message_id.strip()

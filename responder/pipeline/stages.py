@@ -51,6 +51,7 @@ from responder.db.models import (
 from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
+from responder.mail.compose import reply_all_cc
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import Attachment as ParsedAttachment
 from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
@@ -187,7 +188,9 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 parsed = _parse_email(rt, message)
                 if parsed is not None:
                     guard = ignore_reason(parsed, own_addresses=rt.own_addresses)
-                    emails.append((message, channel, _ParsedFields.of(parsed), guard))
+                    emails.append(
+                        (message, channel, _ParsedFields.of(parsed, rt.own_addresses), guard)
+                    )
         headers = [f.message_id_header for _, _, f, _ in emails if f.message_id_header]
         ours = set(
             session.scalars(
@@ -244,6 +247,7 @@ class _ParsedFields:
     sender_address: str
     sender_name: str
     reply_to: list[list[str]]
+    reply_cc: list[list[str]]
     sent_at: datetime | None
     text: str
     new_text: str
@@ -252,7 +256,7 @@ class _ParsedFields:
     attachments: tuple[ParsedAttachment, ...]
 
     @staticmethod
-    def of(parsed: ParsedEmail) -> _ParsedFields:
+    def of(parsed: ParsedEmail, own_addresses: frozenset[str]) -> _ParsedFields:
         sender = parsed.sender
         return _ParsedFields(
             message_id_header=storable(parsed.message_id, 500),
@@ -262,6 +266,10 @@ class _ParsedFields:
             sender_address=storable(sender.address if sender else "", 320),
             sender_name=storable(sender.name if sender else "", 300),
             reply_to=[[storable(a.name, 300), storable(a.address, 320)] for a in parsed.reply_to],
+            reply_cc=[
+                [storable(a.name, 300), storable(a.address, 320)]
+                for a in reply_all_cc(parsed, own_addresses)
+            ],
             sent_at=parsed.date,
             text=storable(parsed.text),
             new_text=storable(parsed.new_text),

@@ -1,5 +1,5 @@
-"""Files sent with an email reply: the review form's file field and kept-files ticks, and the
-API; `responder.reply_files` holds the rules.
+"""Files sent with an email reply (and whom it copies): the review form's file field and its
+ticks for kept files and copied addresses, and the API; `responder.reply_files` holds the rules.
 
 The review page's draft form is multipart, so an agent picks files and approves in one step
 and unsaved edits to the text are never lost to a separate upload; the approve and save
@@ -22,7 +22,7 @@ from responder.config import MAX_REPLY_FILES_BYTES
 from responder.db.models import ReplyFile, StaffUser
 from responder.db.session import transaction
 from responder.reply_files import ReplyFileError, Upload, attach, listed, pending, remove
-from responder.review import ReviewError, audit
+from responder.review import ReviewError, audit, drop_cc
 from responder.web.attachment_routes import file_response
 from responder.web.auth import requires_agent
 from responder.web.state import runtime, signed_in
@@ -40,6 +40,8 @@ class ReviewForm:
     #: page was drawn is not among them.
     dropped: set[int] = field(default_factory=set)
     uploads: list[Upload] = field(default_factory=list)
+    #: Copied addresses the page listed and the agent unticked.
+    dropped_cc: set[str] = field(default_factory=set)
 
 
 def _int(value: object) -> int | None:
@@ -57,22 +59,32 @@ async def review_form(request: Request) -> ReviewForm:
         if isinstance(item, UploadFile) and item.filename:
             uploads.append(Upload(item.filename, await item.read()))
 
+    def values(name: str) -> list[object]:
+        return form.getall(name) if name in form else []
+
     def numbers(name: str) -> set[int]:
-        values = form.getall(name) if name in form else []
-        return {n for n in (_int(v) for v in values) if n is not None}
+        return {n for n in (_int(v) for v in values(name)) if n is not None}
+
+    def addresses(name: str) -> set[str]:
+        return {str(v).strip().lower() for v in values(name)} - {""}
 
     return ReviewForm(
         body=str(form.get("body") or ""),
         version=_int(form.get("version") or ""),
         dropped=numbers("listed_files") - numbers("keep_files"),
         uploads=uploads,
+        dropped_cc=addresses("listed_cc") - addresses("keep_cc"),
     )
 
 
 def apply_files(
     session: Session, message_id: int, form: ReviewForm, user: StaffUser, limit: int
 ) -> None:
-    """Unticked files come off the reply, new ones go on; both in the audit log."""
+    """Unticked files and copied addresses come off the reply, new files go on; all in the
+    audit log."""
+    uncopied = drop_cc(session, message_id, form.dropped_cc)
+    if uncopied:
+        audit(session, user.username, "reply.cc_remove", "message", message_id, cc=uncopied)
     try:
         if form.dropped:
             removed = remove(session, message_id, form.dropped)

@@ -638,6 +638,12 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "html": message.html,
         "attachments": attachments,
         "email": bool(channel and channel.kind in EMAIL_KINDS),
+        "reply_to": [
+            {"name": n, "address": a}
+            for n, a in (message.reply_to or [[message.sender_name, message.sender_address]])
+            if a
+        ],
+        "reply_cc": [{"name": n, "address": a} for n, a in message.reply_cc or []],
         "reply_files": listed([f for f in reply_files if f.outbox_id is None]),
         "classification": message.classification,
         "classification_rows": classification_rows(message.classification or {}),
