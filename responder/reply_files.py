@@ -126,6 +126,14 @@ def attach(
     return added
 
 
+def changed(session: Session, message_id: int) -> None:
+    """Files changed outside the draft form (the API): a page drawn before the change can no
+    longer approve, so nobody sends a file they have not seen or misses one they removed."""
+    message = session.get(Message, message_id)
+    if message is not None:
+        message.version += 1
+
+
 def remove(session: Session, message_id: int, file_ids: Collection[int]) -> list[str]:
     """Take pending files off the reply; a file already sent stays part of what was sent."""
     removed = []

@@ -142,6 +142,7 @@ def test_the_api_adds_lists_and_removes_files_and_refuses_what_cannot_carry_them
     message_id = waiting_email(rt, worker)
     with TestClient(create_app(rt)) as client:
         auth = api_token(client, "alice")
+        drawn = client.get(f"/api/messages/{message_id}", headers=auth).json()["version"]
         url = f"/api/messages/{message_id}/reply-files"
         added = client.post(url, headers=auth, files=[("files", ("map.csv", CSV, "text/csv"))])
         assert added.status_code == 201, added.text
@@ -154,6 +155,11 @@ def test_the_api_adds_lists_and_removes_files_and_refuses_what_cannot_carry_them
         empty = client.post(url, headers=auth, files=[("files", ("blank.txt", b"", "text/plain"))])
         assert empty.status_code == 422 and "blank.txt is empty" in empty.json()["detail"]
         assert client.post(url, headers=auth, data={"x": "1"}).status_code == 422
+        # A page drawn before the file was added cannot approve without seeing it.
+        stale = client.post(
+            f"/api/messages/{message_id}/approve", headers=auth, json={"version": drawn}
+        )
+        assert stale.status_code == 409 and "changed since you opened it" in stale.text
         assert client.delete(f"{url}/{listed['id']}", headers=auth).json() == []
         assert client.delete(f"{url}/{listed['id']}", headers=auth).status_code == 404
 

@@ -21,7 +21,15 @@ from responder.attachments import AttachmentFile, served_type
 from responder.config import MAX_REPLY_FILES_BYTES
 from responder.db.models import ReplyFile, StaffUser
 from responder.db.session import transaction
-from responder.reply_files import ReplyFileError, Upload, attach, listed, pending, remove
+from responder.reply_files import (
+    ReplyFileError,
+    Upload,
+    attach,
+    changed,
+    listed,
+    pending,
+    remove,
+)
 from responder.review import ReviewError, audit, drop_cc
 from responder.web.attachment_routes import file_response
 from responder.web.auth import requires_agent
@@ -130,6 +138,7 @@ def _add(request: Request, message_id: int, form: ReviewForm) -> list[dict[str, 
             )  # fmt: skip
             audit(session, user.username, "reply.file_add", "message", message_id,
                   files=[f.filename for f in added])  # fmt: skip
+            changed(session, message_id)
             return listed(pending(session, message_id))
     except ReplyFileError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
@@ -150,6 +159,7 @@ def api_remove(request: Request, message_id: int, file_id: int) -> list[dict[str
                 f"message {message_id} has no file {file_id} waiting to be sent"
             )
         audit(session, user.username, "reply.file_remove", "message", message_id, files=removed)
+        changed(session, message_id)
         return listed(pending(session, message_id))
 
 
