@@ -75,9 +75,11 @@ def fetch_into(row: Attachment, fetcher: MediaFetcher) -> None:
         row.fetch_due_at = None
         log.warning("attachment %s not fetched: %s", row.id, row.fetch_error)
         return
-    except MediaNotYet as exc:
+    except Exception as exc:  # MediaNotYet, or anything unforeseen: never a poison pill
+        if not isinstance(exc, MediaNotYet):
+            log.exception("attachment %s: fetching failed unexpectedly", row.id)
         MEDIA_FETCHES.labels(platform, "retry").inc()
-        row.fetch_error = str(exc)[:500]
+        row.fetch_error = (str(exc) or type(exc).__name__)[:500]
         if row.fetch_attempts >= MAX_ATTEMPTS:
             row.fetch_due_at = None
             log.warning("attachment %s given up after %d tries", row.id, row.fetch_attempts)

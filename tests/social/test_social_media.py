@@ -10,7 +10,7 @@ from datetime import timedelta
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
-from responder.channels.social.media import MediaFetcher
+from responder.channels.social.media import FetchedMedia, MediaFetcher
 from responder.db.models import Attachment, Message, utcnow
 from responder.ops.metrics import REGISTRY
 from responder.pipeline.media_fetch import fetch_due
@@ -220,3 +220,29 @@ def test_a_social_reply_takes_no_files_and_its_page_offers_none(
         login(client, "alice")
         page = client.get(f"/messages/{message_id}").text
         assert 'id="approve"' in page and 'name="files"' not in page
+
+
+def test_an_unforeseen_failure_is_retried_later_and_does_not_hold_up_the_other_files(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    fine = receiver.serve("/cdn/fine.png", PNG, "image/png")
+    sent = [
+        {"type": "image", "payload": {"url": f"{receiver.url}/cdn/odd.png"}},
+        {"type": "image", "payload": {"url": fine}},
+    ]
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message("two photos", mid="m_two", attachments=sent))
+    worker.drain()
+
+    class Flaky(MediaFetcher):
+        def fetch(self, remote: dict) -> FetchedMedia:
+            if remote["url"].endswith("/odd.png"):
+                raise RuntimeError("a bug in a platform's answer handling")
+            return super().fetch(remote)
+
+    assert fetch_due(rt.factory, Flaky(rt.settings.social, max_bytes=10_000)) == 2
+    odd, good = _files(rt)
+    assert odd.content is None and odd.fetch_attempts == 1
+    assert odd.fetch_error == "a bug in a platform's answer handling"
+    assert odd.fetch_due_at is not None and odd.fetch_due_at > utcnow()
+    assert good.content == PNG
