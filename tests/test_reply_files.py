@@ -120,6 +120,12 @@ def test_too_much_is_refused_and_nothing_is_approved_or_kept(
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get(f"/messages/{message_id}").text
+        forged = {**form_of(page), "_csrf_token": "0" * 64, "body": "Hello"}
+        with_file = [("files", ("a.pdf", PDF, "application/pdf"))]
+        assert (
+            client.post(f"/messages/{message_id}/approve", data=forged, files=with_file).status_code
+            == 403
+        )  # multipart is checked for its token like any form
         refused = client.post(
             f"/messages/{message_id}/approve",
             data={**form_of(page), "body": "Hello, see the attached."},
