@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, undefer
 from responder.attachments import SIGNATURE_BYTES, download_name
 from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
-from responder.db.models import Channel, Message, ReplyFile
+from responder.db.models import Channel, Message, OutboxItem, ReplyFile
 from responder.pipeline.states import State
 
 
@@ -143,3 +143,34 @@ def remove(session: Session, message_id: int, file_ids: Collection[int]) -> list
             session.delete(row)
     session.flush()
     return removed
+
+
+def sent_files_of(session: Session, sent_ids: Sequence[int]) -> list[tuple[int, dict[str, Any]]]:
+    """The files each of our sent replies (outbound messages) carried, shaped like a
+    customer's attachments so the conversation lists them the same way."""
+    if not sent_ids:
+        return []
+    rows = session.execute(
+        select(Message.id, ReplyFile)
+        .join(OutboxItem, OutboxItem.message_id_header == Message.message_id_header)
+        .join(ReplyFile, ReplyFile.outbox_id == OutboxItem.id)
+        .where(Message.id.in_(list(sent_ids)))
+        .order_by(ReplyFile.id)
+    )
+    return [
+        (
+            sent_id,
+            {
+                "id": f.id,
+                "filename": f.filename,
+                "content_type": f.content_type,
+                "served_as": f.content_type,
+                "size": f.size,
+                "kept": True,
+                "why_not_kept": None,
+                "previewable": False,
+                "url": f"/messages/{f.message_id}/reply-files/{f.id}",
+            },
+        )
+        for sent_id, f in rows
+    ]

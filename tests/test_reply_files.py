@@ -111,6 +111,30 @@ def test_files_picked_beside_the_draft_go_out_with_the_reply(
         assert [f["filename"] for f in detail["outbox"]["files"]] == ["Statement Nov.pdf"]
         assert detail["reply_files"] == []
 
+    # The customer answers in the thread: the conversation shows what our reply carried.
+    drop(
+        rt,
+        make_email(
+            message_id="<m2@mail.test>",
+            subject="Re: Roaming charges on my bill",
+            body="Thanks, but the statement still shows the roaming charge.",
+            headers={"In-Reply-To": mail["Message-ID"], "References": mail["Message-ID"]},
+        ),
+        "follow-up",
+    )
+    worker.drain()
+    with rt.factory() as session:
+        follow_up = session.scalars(
+            select(Message.id).where(Message.direction == "in", Message.id != message_id)
+        ).one()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{follow_up}").text
+        earlier = page[page.index("<h2>Conversation</h2>") :]
+        link = re.search(r'<a href="([^"]+)" download>Statement Nov.pdf</a>', earlier)
+        assert link is not None
+        assert client.get(link.group(1)).content == PDF
+
 
 def test_too_much_is_refused_and_nothing_is_approved_or_kept(
     rt: Runtime, worker: Worker, smtp_server: SmtpServer

@@ -35,7 +35,7 @@ from responder.db.models import (
 )
 from responder.notes import notes_for
 from responder.pipeline.states import RETRYABLE_STATES, State
-from responder.reply_files import listed
+from responder.reply_files import listed, sent_files_of
 from responder.review import current_draft
 
 log = logging.getLogger(__name__)
@@ -604,6 +604,10 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             }
         )
     files = attachments_of(session, [message.id, *(c["id"] for c in conversation)])
+    for out_id, sent in sent_files_of(
+        session, [c["id"] for c in conversation if c["direction"] == "out"]
+    ):
+        files.setdefault(out_id, []).append(sent)
     for earlier in conversation:
         earlier["attachments"] = files.get(earlier["id"], [])
     attachments = files.get(message.id, [])
