@@ -173,6 +173,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         messages = _load_batch(session, ids, State.RECEIVED, with_raw=True)
         channels = _by_id(session, Channel, {m.channel_id for m in messages})
         blocked = BlockList(session)
+        own = rt.own_addresses  # a property that builds the set: once a batch, not per message
         emails: list[tuple[Message, Channel, _ParsedFields, str | None]] = []
         for message in messages:
             channel = channels[message.channel_id]
@@ -187,10 +188,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
             elif channel.kind in EMAIL_KINDS:
                 parsed = _parse_email(rt, message)
                 if parsed is not None:
-                    guard = ignore_reason(parsed, own_addresses=rt.own_addresses)
-                    emails.append(
-                        (message, channel, _ParsedFields.of(parsed, rt.own_addresses), guard)
-                    )
+                    guard = ignore_reason(parsed, own_addresses=own)
+                    emails.append((message, channel, _ParsedFields.of(parsed, own), guard))
         headers = [f.message_id_header for _, _, f, _ in emails if f.message_id_header]
         ours = set(
             session.scalars(
