@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from responder.classify.definitions import definition_names, load_definition
@@ -41,66 +41,60 @@ def read_template_folder(folder: Path) -> list[TemplateFile]:
 
 
 def seed_templates(session: Session, folder: Path, author: str = "seed") -> int:
-    added = 0
-    for item in read_template_folder(folder):
-        exists = session.scalar(
-            select(func.count(Template.id)).where(
-                Template.name == item.name,
-                Template.language == item.language,
-                Template.tone == item.tone,
-            )
-        )
-        if not exists:
-            session.add(
-                Template(
-                    name=item.name,
-                    language=item.language,
-                    tone=item.tone,
-                    version=1,
-                    body=item.body,
-                    author=author,
-                )
-            )
-            added += 1
-    return added
+    """Files whose (name, language, tone) the database lacks; one query and one insert, since
+    every process start seeds."""
+    present = set(session.execute(select(Template.name, Template.language, Template.tone)).tuples())
+    rows = [
+        {
+            "name": item.name,
+            "language": item.language,
+            "tone": item.tone,
+            "version": 1,
+            "body": item.body,
+            "author": author,
+        }
+        for item in read_template_folder(folder)
+        if (item.name, item.language, item.tone) not in present
+    ]
+    if rows:
+        session.execute(insert(Template), rows)
+    return len(rows)
 
 
 def seed_snippets(session: Session, folder: Path, author: str = "seed") -> int:
-    added = 0
-    for item in read_snippet_folder(folder):
-        if session.scalar(select(func.count(Snippet.id)).where(Snippet.key == item.key)):
-            continue
-        session.add(
-            Snippet(
-                key=item.key,
-                version=1,
-                title=item.title,
-                intents=list(item.intents),
-                tags=list(item.tags),
-                language=item.language,
-                body=item.body,
-                filters=dict(item.filters),
-                author=author,
-            )
-        )
-        added += 1
-    return added
+    present = set(session.scalars(select(Snippet.key).distinct()))
+    rows = [
+        {
+            "key": item.key,
+            "version": 1,
+            "title": item.title,
+            "intents": list(item.intents),
+            "tags": list(item.tags),
+            "language": item.language,
+            "body": item.body,
+            "filters": dict(item.filters),
+            "author": author,
+        }
+        for item in read_snippet_folder(folder)
+        if item.key not in present
+    ]
+    if rows:
+        session.execute(insert(Snippet), rows)
+    return len(rows)
 
 
 def seed_classifier_examples(session: Session, folder: Path) -> int:
-    added = 0
-    for name in definition_names(folder):
-        if session.scalar(
-            select(func.count(ClassifierExample.id)).where(ClassifierExample.classifier == name)
-        ):
-            continue
-        definition = load_definition(folder, name)
-        session.add_all(
-            ClassifierExample(classifier=name, label=e.label, text=e.text, source="seed")
-            for e in definition.examples
-        )
-        added += len(definition.examples)
-    return added
+    """A classifier's examples are seeded once: after that supervisors own them."""
+    present = set(session.scalars(select(ClassifierExample.classifier).distinct()))
+    rows = [
+        {"classifier": name, "label": e.label, "text": e.text, "source": "seed"}
+        for name in definition_names(folder)
+        if name not in present
+        for e in load_definition(folder, name).examples
+    ]
+    if rows:
+        session.execute(insert(ClassifierExample), rows)
+    return len(rows)
 
 
 def seed_all(session: Session, templates_dir: Path, classifiers_dir: Path) -> dict[str, int]:
