@@ -18,6 +18,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from responder.bootstrap import pollers, prepare
 from responder.classify.embedder import Embedder
 from responder.config import Settings, load_settings
+from responder.db.migrate import upgrade
+from responder.db.session import make_engine
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.servers import PostgresCluster, ServerUnavailable
@@ -71,13 +73,42 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     cluster.cleanup()
 
 
+def migrate_once(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file the migrations have built, copied for each test instead of migrating
+    again (test_migrations checks that what they build is what the models say)."""
+    path = tmp_path_factory.mktemp("schema") / "responder.db"
+    migrate_once(f"sqlite:///{path}")
+    assert not path.with_name("responder.db-wal").exists()  # the copy must hold everything
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgresql(pg_cluster: PostgresCluster) -> str:
+    """The PostgreSQL twin of `migrated_sqlite`: a template database each test's is copied from."""
+    url = pg_cluster.create_database()
+    migrate_once(url)
+    return url.rsplit("/", 1)[1]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, project: Path) -> str:
     """Every test that touches the database runs on the embedded default and on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{project / 'var' / 'responder.db'}"
+        target = project / "var" / "responder.db"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), target)
+        return f"sqlite:///{target}"
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
-    return cluster.create_database()
+    return cluster.create_database(template=request.getfixturevalue("migrated_postgresql"))
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import psycopg
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -105,20 +107,20 @@ class PostgresCluster:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def create_database(self) -> str:
+    def create_database(self, template: str | None = None) -> str:
+        """A fresh database; from `template` (a file copy, no migrations to run) when given."""
         self.counter += 1
         name = f"t{os.getpid()}_{self.counter}"
-        self._run(
-            str(self.bin / "createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            name,
-        )
+        copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
+        self.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
+
+    def execute(self, statement: str) -> None:
+        """One statement outside a transaction (CREATE DATABASE refuses to run inside one)."""
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as connection:
+            connection.execute(statement)  # type: ignore[arg-type]  # built from our own names
 
     def url(self, name: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
