@@ -30,6 +30,7 @@ from responder.db.models import (
 from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
 from responder.pipeline.notify import announce_work
+from responder.pipeline.reparse import forget_parse
 from responder.pipeline.states import RETRYABLE_STATES, State
 from responder.reply_files import pending
 
@@ -306,7 +307,8 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
     if outbox is not None:
         outbox.state, outbox.next_attempt_at = "queued", None
         message.state = State.APPROVED
-    else:
+    else:  # failed before a reply was queued, or quarantined: parsed again from the raw
+        forget_parse(session, [message_id])
         message.state = State.RECEIVED
     message.state_reason = ""
     message.attempts = 0

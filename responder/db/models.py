@@ -270,6 +270,18 @@ class Message(Base):
     sender_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class MessageSearchText(Base):
+    """What search matches for an inbound message (subject, sender, new text), written once at
+    the parse. Apart from `messages` because a message row gets a new version at every state
+    change, and on PostgreSQL each would index its whole text again (migration web_0013)."""
+
+    __tablename__ = "message_search"
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    text: Mapped[str] = mapped_column(Text)
+
+
 class Attachment(Base):
     __tablename__ = "attachments"
     id: Mapped[int] = mapped_column(primary_key=True)

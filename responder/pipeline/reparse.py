@@ -7,14 +7,21 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from responder.db.models import Attachment, Message, utcnow
+from responder.db.models import Attachment, Message, MessageSearchText, utcnow
 from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 
+def forget_parse(session: Session, message_ids: Sequence[int]) -> None:
+    """The rows the parse stage made beside each message, so that parsing it again makes them
+    once: its attachments (from the raw, or a platform's file fetched again) and search text."""
+    session.execute(delete(Attachment).where(Attachment.message_id.in_(message_ids)))
+    session.execute(delete(MessageSearchText).where(MessageSearchText.message_id.in_(message_ids)))
+
+
 def parse_again(session: Session, message_ids: Sequence[int], *, override: bool = False) -> int:
-    """Ignored messages back to `received`; the parse stage makes their attachment rows again
-    from the raw, so the old ones go. With `override`, the ignore rules are skipped for them."""
+    """Ignored messages back to `received`, without what their first parse made. With
+    `override`, the ignore rules are skipped for them."""
     still_ignored = session.scalars(
         select(Message.id)
         .where(Message.id.in_(message_ids), Message.state == State.IGNORED)
@@ -22,7 +29,7 @@ def parse_again(session: Session, message_ids: Sequence[int], *, override: bool 
     ).all()
     if not still_ignored:
         return 0
-    session.execute(delete(Attachment).where(Attachment.message_id.in_(still_ignored)))
+    forget_parse(session, still_ignored)
     session.execute(
         update(Message)
         .where(Message.id.in_(still_ignored))

@@ -30,6 +30,7 @@ from responder.db.models import (
 )
 from responder.pipeline.media_fetch import attachment_row
 from responder.pipeline.states import State
+from responder.search_text import index_message
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def parse_social(
     message.subject = ""
     message.text = fields.text or " ".join(f"[{media.kind}]" for media in fields.attachments)
     message.new_text = message.text
+    index_message(session, message)
     files = [attachment_row(message.id, channel.kind, media) for media in fields.attachments]
     session.add_all(files)
     if fields.skip_reason:

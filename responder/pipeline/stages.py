@@ -63,6 +63,7 @@ from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
 from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
+from responder.search_text import index_message
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ class _ParsedFields:
         for column in dataclasses.fields(self):
             if column.name != "attachments":
                 setattr(message, column.name, getattr(self, column.name))
+        index_message(session, message)
         for attachment in self.attachments:
             session.add(
                 Attachment(

@@ -1,7 +1,9 @@
 """Search: find a customer's messages and the customer, by name, address, subject or words.
 
 Substring matches, case-insensitive, on both databases; a search reads at most a page of
-each kind, newest messages first. Not on the queue's hot path: the queue page never searches.
+each kind, newest messages first. A message is matched by the text its parse wrote
+(`responder.search_text`), which PostgreSQL indexes by trigrams (migration web_0013).
+Not on the queue's hot path: the queue page never searches.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.response import Template
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from responder.db.like import escape_like
-from responder.db.models import Channel, Customer, CustomerIdentity, Message
+from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
 
@@ -33,16 +35,13 @@ def search_query(text: str) -> str:
     return " ".join(text.replace("\x00", "").split())[:LONGEST]
 
 
-def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
-    query = search_query(text)
-    if len(query) < SHORTEST:
-        return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
-    pattern = like_pattern(query)
+def _matches(pattern: str, *columns: Any) -> Any:
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
-    def matches(*columns: Any) -> Any:
-        return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
-    messages = session.execute(
+def messages_matching(query: str, limit: int = RESULTS) -> Select[Any]:
+    """Inbound messages whose parsed text holds `query`, newest first."""
+    return (
         select(
             Message.id,
             Message.received_at,
@@ -54,14 +53,27 @@ def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
             Message.customer_id,
             Channel.name,
         )
+        .select_from(MessageSearchText)
+        .join(Message, Message.id == MessageSearchText.message_id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
-        .where(
-            Message.direction == "in",
-            matches(Message.subject, Message.sender_name, Message.sender_address, Message.new_text),
-        )
-        .order_by(Message.id.desc())
+        .where(_matches(like_pattern(query), MessageSearchText.text), Message.direction == "in")
+        # the search table's own key, so the newest matches are read first and a common word
+        # stops after a page (messages of the search table are inbound, ids the same)
+        .order_by(MessageSearchText.message_id.desc())
         .limit(limit)
-    ).all()
+    )
+
+
+def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
+    query = search_query(text)
+    if len(query) < SHORTEST:
+        return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
+    pattern = like_pattern(query)
+
+    def matches(*columns: Any) -> Any:
+        return _matches(pattern, *columns)
+
+    messages = session.execute(messages_matching(query, limit)).all()
     by_identity = select(CustomerIdentity.customer_id).where(
         matches(CustomerIdentity.value, CustomerIdentity.display)
     )

@@ -1,0 +1,16 @@
+"""The trigram indexes search uses on PostgreSQL (migration web_0013).
+
+They live outside the ORM models because only PostgreSQL has them: the models describe the
+schema both databases share, and the migration test leaves these names out of its comparison.
+"""
+
+from __future__ import annotations
+
+# index name: (table, column), each column one that `responder.web.search` matches with ILIKE
+SEARCH_INDEXES: dict[str, tuple[str, str]] = {
+    "ix_search_message_text": ("message_search", "text"),
+    "ix_search_customers_name": ("customers", "name"),
+    "ix_search_customers_external_id": ("customers", "external_id"),
+    "ix_search_identities_value": ("customer_identities", "value"),
+    "ix_search_identities_display": ("customer_identities", "display"),
+}
