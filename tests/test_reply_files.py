@@ -172,6 +172,10 @@ def test_the_api_adds_lists_and_removes_files_and_refuses_what_cannot_carry_them
     message_id = waiting_email(rt, worker)
     with TestClient(create_app(rt)) as client:
         auth = api_token(client, "alice")
+        schema = client.get("/schema/openapi.json", headers=auth).json()
+        post = schema["paths"]["/api/messages/{message_id}/reply-files"]["post"]
+        form = post["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert form["properties"]["files"]["items"]["format"] == "binary", "documented for clients"
         drawn = client.get(f"/api/messages/{message_id}", headers=auth).json()["version"]
         url = f"/api/messages/{message_id}/reply-files"
         added = client.post(url, headers=auth, files=[("files", ("map.csv", CSV, "text/csv"))])

@@ -1,7 +1,8 @@
 """Sessions and API tokens kept server-side, so any web process can check them and logout works.
 
 Pages authenticate by an HttpOnly cookie (and CSRF on every form); the JSON API only by an
-`Authorization: Bearer` token, so no cookie can be used to forge an API call.
+`Authorization: Bearer` token, so no cookie can be used to forge an API call. The read-only
+OpenAPI schema takes either.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         rt = connection.app.state.rt
         path = connection.scope["path"]
-        if path.startswith("/api/"):
-            header = connection.headers.get("authorization", "")
+        header = connection.headers.get("authorization", "")
+        # The OpenAPI schema is read by people (cookie) and by API clients' tools (token).
+        if path.startswith("/api/") or (path.startswith("/schema") and header):
             scheme, _, token = header.partition(" ")
             kind = "api"
             if scheme.lower() != "bearer" or not token:

@@ -15,6 +15,8 @@ from anyio import to_thread
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType as MediaType
 from sqlalchemy.orm import Session, undefer
 
 from responder.attachments import AttachmentFile, served_type
@@ -107,10 +109,28 @@ def apply_files(
               files=[f.filename for f in added])  # fmt: skip
 
 
+@dataclass
+class FilesUpload(Operation):
+    """The handler reads its multipart form itself (see `review_form`), so Litestar cannot see
+    the body from its signature: the schema at /schema is told here."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        files = Schema(type=OpenAPIType.ARRAY, items=binary, description="one or more files")
+        body = Schema(type=OpenAPIType.OBJECT, properties={"files": files}, required=["files"])
+        self.request_body = RequestBody(
+            content={"multipart/form-data": MediaType(schema=body)},
+            required=True,
+            description="The files the email reply is to carry (`[outbound] "
+            "max_reply_files_bytes` in all).",
+        )
+
+
 @post(
     "/api/messages/{message_id:int}/reply-files",
     guards=[requires_agent],
     request_max_body_size=FORM_BODY_LIMIT,
+    operation_class=FilesUpload,
 )
 async def api_add(request: Request, message_id: int) -> list[dict[str, object]]:
     """Multipart, one or more `files` fields; answers the reply's files now pending."""
