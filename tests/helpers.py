@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -22,7 +23,9 @@ def make_email(
     body: str = "Hi, I was charged 80 euro for roaming in Spain. I thought the EU was included?",
     message_id: str = "<m1@mail.test>",
     headers: dict[str, str] | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> bytes:
+    """`attachments`: (file name, MIME type, content) each."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "support@northwind-mobile.test"
@@ -32,6 +35,9 @@ def make_email(
     for name, value in (headers or {}).items():
         msg[name] = value
     msg.set_content(body)
+    for filename, mime_type, content in attachments:
+        maintype, _, subtype = mime_type.partition("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -82,14 +81,14 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
     assert now["<customer@mail.test>"][0] == "in_review"
 
     # The spammer writes again, in other letter case and with an attachment.
-    later = EmailMessage()
-    later["From"] = "DEALS@Bulk-Offers.test"
-    later["To"] = "support@northwind-mobile.test"
-    later["Subject"] = "Last chance"
-    later["Message-ID"] = "<spam9@bulk-offers.test>"
-    later.set_content("Only today: 500% returns.")
-    later.add_attachment(b"%PDF-1.4 brochure", maintype="application", subtype="pdf")
-    drop(rt, later.as_bytes(), "spam-9")
+    later = make_email(
+        sender="DEALS@Bulk-Offers.test",
+        subject="Last chance",
+        body="Only today: 500% returns.",
+        message_id="<spam9@bulk-offers.test>",
+        attachments=[("brochure.pdf", "application/pdf", b"%PDF-1.4 brochure")],
+    )
+    drop(rt, later, "spam-9")
     worker.drain()
     state, reason = states(rt)["<spam9@bulk-offers.test>"]
     assert state == "ignored"

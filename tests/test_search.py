@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from email.message import EmailMessage
 
 import pytest
 from litestar.testing import TestClient
@@ -105,14 +104,13 @@ def test_a_message_that_failed_after_its_parse_is_parsed_again_once(
 ) -> None:
     """Retrying a message that failed at classifying parses it again from the raw: it keeps one
     copy of its attachment and is found by search once."""
-    email = EmailMessage()
-    email["From"] = "Aoife Murphy <aoife.murphy@gmail.test>"
-    email["To"] = "support@northwind-mobile.test"
-    email["Subject"] = "Bill attached"
-    email["Message-ID"] = "<bill@mail.test>"
-    email.set_content("My bill is wrong, the PDF is attached.")
-    email.add_attachment(b"%PDF-1.4 bill", maintype="application", subtype="pdf", filename="b.pdf")
-    drop(rt, email.as_bytes(), "bill")
+    email = make_email(
+        subject="Bill attached",
+        body="My bill is wrong, the PDF is attached.",
+        message_id="<bill@mail.test>",
+        attachments=[("b.pdf", "application/pdf", b"%PDF-1.4 bill")],
+    )
+    drop(rt, email, "bill")
     rt.settings.pipeline.max_attempts = 1
 
     def broken(*_: object, **__: object) -> None:
