@@ -282,6 +282,10 @@ def test_staff_see_a_whatsapp_message_in_the_queue_and_review_page(
         )
         queue = client.get("/queue")
         review = client.get(f"/messages/{message.id}")
+        by_words = client.get("/search", params={"q": "cost me 80 euro"})
+        by_number = client.get("/search", params={"q": "855550101"})
+    assert f'href="/messages/{message.id}"' in by_words.text, "found by what the customer wrote"
+    assert f'href="/messages/{message.id}"' in by_number.text, "and by their number"
     assert queue.status_code == 200 and "Aoife Murphy" in queue.text
     assert "<th>Due (UTC)</th>" in queue.text, "the queue says which zone its times are in"
     assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d", queue.text), "due to the minute"
