@@ -308,7 +308,7 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
         outbox.state, outbox.next_attempt_at = "queued", None
         message.state = State.APPROVED
     else:  # failed before a reply was queued, or quarantined: parsed again from the raw
-        forget_parse(session, [message_id])
+        forget_parse(session, [message_id], keep_platform_files=True)
         message.state = State.RECEIVED
     message.state_reason = ""
     message.attempts = 0

@@ -12,10 +12,17 @@ from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 
-def forget_parse(session: Session, message_ids: Sequence[int]) -> None:
+def forget_parse(
+    session: Session, message_ids: Sequence[int], *, keep_platform_files: bool = False
+) -> None:
     """The rows the parse stage made beside each message, so that parsing it again makes them
-    once: its attachments (from the raw, or a platform's file fetched again) and search text."""
-    session.execute(delete(Attachment).where(Attachment.message_id.in_(message_ids)))
+    once: its attachments and its search text. `keep_platform_files` keeps a social DM's files,
+    which may have been fetched from a link that has expired since (they stay listed twice
+    rather than lost)."""
+    files = delete(Attachment).where(Attachment.message_id.in_(message_ids))
+    if keep_platform_files:
+        files = files.where(Attachment.remote.is_(None))
+    session.execute(files)
     session.execute(delete(MessageSearchText).where(MessageSearchText.message_id.in_(message_ids)))
 
 
