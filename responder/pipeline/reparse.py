@@ -17,8 +17,8 @@ def forget_parse(
 ) -> None:
     """The rows the parse stage made beside each message, so that parsing it again makes them
     once: its attachments and its search text. `keep_platform_files` keeps a social DM's files,
-    which may have been fetched from a link that has expired since (they stay listed twice
-    rather than lost)."""
+    which may have been fetched from a link that has expired since (the parse then leaves out
+    the files it holds)."""
     files = delete(Attachment).where(Attachment.message_id.in_(message_ids))
     if keep_platform_files:
         files = files.where(Attachment.remote.is_(None))

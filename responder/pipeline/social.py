@@ -21,6 +21,7 @@ from responder.channels.social.events import DMFields, dm_fields
 from responder.conversations import find_or_start, mark_waiting_drafts_stale
 from responder.customers.resolve import identity_key
 from responder.db.models import (
+    Attachment,
     Channel,
     Conversation,
     Customer,
@@ -150,6 +151,13 @@ def parse_social(
     message.new_text = message.text
     index_message(session, message)
     files = [attachment_row(message.id, channel.kind, media) for media in fields.attachments]
+    if files and message.version > 1:  # retried: files fetched before are kept, not made again
+        held = session.scalars(
+            select(Attachment.remote).where(
+                Attachment.message_id == message.id, Attachment.remote.is_not(None)
+            )
+        ).all()
+        files = [row for row in files if row.remote not in held]
     session.add_all(files)
     if fields.skip_reason:
         return ParseResult(State.IGNORED, fields.skip_reason)

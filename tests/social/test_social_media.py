@@ -7,14 +7,17 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.channels.social.media import FetchedMedia, MediaFetcher
 from responder.db.models import Attachment, Message, utcnow
+from responder.db.session import transaction
 from responder.ops.metrics import REGISTRY
 from responder.pipeline.media_fetch import fetch_due
 from responder.pipeline.worker import Worker
+from responder.review import retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
@@ -246,3 +249,38 @@ def test_an_unforeseen_failure_is_retried_later_and_does_not_hold_up_the_other_f
     assert odd.fetch_error == "a bug in a platform's answer handling"
     assert odd.fetch_due_at is not None and odd.fetch_due_at > utcnow()
     assert good.content == PNG
+
+
+def test_a_retried_message_keeps_the_file_fetched_before_its_link_expired(
+    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DM that failed after its parse is retried once its link has expired: the file fetched
+    before stays, once, and is not asked for again."""
+    path = "/cdn/v/t1/contract.pdf?oh=def"
+    link = receiver.serve(path, PDF, "application/pdf")
+    sent = [{"type": "file", "payload": {"url": link}}]
+    rt.settings.pipeline.max_attempts = 1
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("classifier store unreachable")
+
+    monkeypatch.setattr("responder.pipeline.stages.classify_texts", broken)
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message("My contract, page 2", mid="m_retry", attachments=sent))
+    worker.drain()
+    worker.drain()
+    message_id = _message_id(rt)
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == "failed"  # type: ignore[union-attr]
+    assert [row.content for row in _files(rt)] == [PDF]
+    monkeypatch.undo()
+    receiver.serve(path, {"error": {"message": "URL signature expired"}}, status=403)
+    with transaction(rt.factory) as session:
+        retry(session, message_id, "alice")
+    worker.drain()
+    worker.drain()
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == "in_review"  # type: ignore[union-attr]
+    (row,) = _files(rt)
+    assert (row.content, row.fetch_due_at, row.fetch_error) == (PDF, None, None)
+    assert len(receiver.fetched(path)) == 1
