@@ -8,11 +8,6 @@ and reads the narrow table. Where PostgreSQL refuses the extension (a managed se
 it, an account that may not create it), search still works by reading every row, and the
 upgrade logs why instead of failing.
 
-The indexes keep a 64 MB pending list (`gin_pending_list_limit`): new rows' trigrams are
-appended there and merged into the index in bulk by autovacuum. With the default 4 MB the
-writing transaction merges whenever the list fills, and bench/pipeline.py lost a tenth of its
-throughput (bench/README.md `## search`).
-
 Revision ID: web_0013
 Revises: web_0012
 """
@@ -62,8 +57,7 @@ def upgrade() -> None:
         return
     for name, (table, column) in SEARCH_INDEXES.items():
         bind.exec_driver_sql(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({column} gin_trgm_ops) "
-            "WITH (gin_pending_list_limit = 65536)"
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING gin ({column} gin_trgm_ops)"
         )
 
 
