@@ -151,7 +151,7 @@ def parse_social(
     message.new_text = message.text
     index_message(session, message)
     files = [attachment_row(message.id, channel.kind, media) for media in fields.attachments]
-    if files and message.version > 1:  # retried: files fetched before are kept, not made again
+    if files:  # a retried DM keeps the files fetched before (`reparse.forget_parse`)
         held = session.scalars(
             select(Attachment.remote).where(
                 Attachment.message_id == message.id, Attachment.remote.is_not(None)

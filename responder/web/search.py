@@ -69,17 +69,18 @@ def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
     if len(query) < SHORTEST:
         return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
     pattern = like_pattern(query)
-
-    def matches(*columns: Any) -> Any:
-        return _matches(pattern, *columns)
-
     messages = session.execute(messages_matching(query, limit)).all()
     by_identity = select(CustomerIdentity.customer_id).where(
-        matches(CustomerIdentity.value, CustomerIdentity.display)
+        _matches(pattern, CustomerIdentity.value, CustomerIdentity.display)
     )
     customers = session.scalars(
         select(Customer)
-        .where(or_(matches(Customer.name, Customer.external_id), Customer.id.in_(by_identity)))
+        .where(
+            or_(
+                _matches(pattern, Customer.name, Customer.external_id),
+                Customer.id.in_(by_identity),
+            )
+        )
         .order_by(Customer.name, Customer.id)
         .limit(limit)
     ).all()

@@ -39,10 +39,11 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     line_break = "chr(10)" if bind.dialect.name == "postgresql" else "char(10)"
-    fields = " || ".join(
+    # the fields as `responder.search_text.searchable` joins them
+    fields = f" || {line_break} || ".join(
         f"coalesce({column}, '')"
         for column in ("subject", "sender_name", "sender_address", "new_text")
-    ).replace(" || ", f" || {line_break} || ")
+    )
     op.execute(
         f"INSERT INTO message_search (message_id, text) SELECT id, {fields} FROM messages "
         "WHERE direction = 'in'"
