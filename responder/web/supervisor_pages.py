@@ -73,10 +73,12 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
         columns = tables[name].columns
         return [dict(zip(("group", *columns[1:]), row, strict=True)) for row in tables[name].rows]
 
+    # A measure with nothing measured yet (no approvals) is left out, not drawn as 0 minutes.
     timings = [
-        (f"{r[0]} {label}", float(r[index] or 0))
+        (f"{r[0]} {label}", float(r[index]))
         for r in tables["timings"].rows
         for label, index in (("median", 2), ("p95", 3))
+        if r[index] is not None
     ]
     breaches = tables["sla_breaches"]
     sla = sla_by_intent(dict(zip(breaches.columns, row, strict=True)) for row in breaches.rows)

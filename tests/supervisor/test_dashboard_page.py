@@ -64,3 +64,22 @@ def test_dashboard_counts_decisions_and_exports_csv(rt: Runtime) -> None:
         other_mailbox = client.get("/supervisor/dashboard/export/outcomes?channel=nowhere")
         assert other_mailbox.text.strip().count("\n") == 0
         assert client.get("/supervisor/dashboard/export/nonsense").status_code == 404
+
+
+def test_a_measure_with_nothing_measured_is_not_drawn_as_zero_minutes(rt: Runtime) -> None:
+    waiting_message(rt, 0)  # drafted, nobody has approved anything yet
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/dashboard").text
+        chart = page[
+            page.index("<title>Minutes</title>") : page.index(
+                "</svg>", page.index("<title>Minutes</title>")
+            )
+        ]
+        assert "arrival_to_draft median" in chart
+        assert "draft_to_approval" not in chart
+        timings = client.get("/supervisor/dashboard/export/timings").text
+        rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(timings))}
+        assert rows["draft_to_approval"]["count"] == "0"
+        assert rows["draft_to_approval"]["median_minutes"] == ""
