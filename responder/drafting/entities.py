@@ -144,7 +144,9 @@ class EntityExtractor:
                 if amount:
                     found["amounts"].append(amount)
             elif label == "PERSON":
-                found["people"].append(span.splitlines()[0].strip())
+                name = span.splitlines()[0].strip()
+                if not _used_as_a_common_word(name, text):
+                    found["people"].append(name)
             elif label == "DATE" and not span.isdigit():
                 found["dates"].append(span)
         found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]
@@ -163,6 +165,12 @@ class EntityExtractor:
         for match in matches:
             if match.raw_string.lstrip("(").startswith(("+", "0")):
                 yield phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _used_as_a_common_word(name: str, text: str) -> bool:
+    """The small NER model takes a capitalised "Bill" (a subject, a sentence's start) for a
+    person; a one-word name the writer also uses in lower case elsewhere is that word."""
+    return " " not in name and re.search(rf"\b{re.escape(name.lower())}\b", text) is not None
 
 
 def _amount_from_span(text: str) -> str | None:

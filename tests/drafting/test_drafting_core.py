@@ -266,3 +266,13 @@ def test_escalation_after_repeated_contacts_and_arrangement_for_a_dispute() -> N
 def test_every_action_names_a_snippet_that_exists() -> None:
     keys = {p.stem for p in Path(ROOT / "templates" / "snippets").glob("*.md")}
     assert {rule.snippet for rule in RULES} <= keys
+
+
+def test_a_capitalised_common_word_is_not_taken_for_a_person(extractor: EntityExtractor) -> None:
+    text = (
+        "Bill of EUR 212.40 - roaming charges from New York??\n\nHi,\n\nI've just opened my "
+        "November bill and it's EUR 212.40. Sarah in the Dundrum shop said it was fine.\n\n"
+        "Thanks,\nOliver Grant"
+    )
+    assert extractor.extract(text)["people"] == ["Sarah", "Oliver Grant"]
+    assert extractor.extract("Bill here: my phone is broken.")["people"] == ["Bill"]
