@@ -35,6 +35,7 @@ class WebSettings(msgspec.Struct, forbid_unknown_fields=True):
     login_attempts_per_minute: int = 10
     workers: int = 0
     session_cache_seconds: float = 30.0
+    warm_models: bool = True
 
 
 class MaildirSettings(msgspec.Struct, forbid_unknown_fields=True):

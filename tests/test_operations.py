@@ -20,6 +20,7 @@ from responder.ops.logs import configure_logging, redact
 from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.conftest import MODEL_CACHE
 from tests.helpers import drop, make_email
 
 
@@ -39,8 +40,23 @@ def test_readyz_reports_models_without_loading_them(settings: Settings) -> None:
     checks = response.json()["checks"]
     assert checks["database"]["ok"] is True
     assert checks["embedding_model"]["state"] == "loadable"
-    assert checks["spacy_model"]["state"] in ("loadable", "loaded")
+    assert checks["spacy_model"]["state"] == "loadable"
     assert not rt.embedder.loaded
+    rt.engine.dispose()
+
+
+def test_a_web_process_loads_the_models_a_redraft_needs_as_it_starts(settings: Settings) -> None:
+    """So the first corrected intent after a start does not wait seconds for the encoder."""
+    warm = msgspec.structs.replace(settings.web, warm_models=True)
+    rt = Runtime(
+        msgspec.structs.replace(settings, web=warm),
+        embedder=Embedder(backend="onnx-int8", cache_dir=MODEL_CACHE),
+    )
+    with TestClient(create_app(rt)) as client:
+        client.app.state.warming.join(timeout=120)
+        checks = client.get("/readyz").json()["checks"]
+    assert checks["embedding_model"]["state"] == "loaded"
+    assert checks["spacy_model"]["state"] == "loaded"
     rt.engine.dispose()
 
 

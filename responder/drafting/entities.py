@@ -111,6 +111,10 @@ class EntityExtractor:
         ruler.add_patterns(patterns + _amount_patterns())  # type: ignore[attr-defined]
         return nlp
 
+    @property
+    def loaded(self) -> bool:
+        return "nlp" in self.__dict__
+
     def extract(self, text: str) -> dict[str, list[str]]:
         return self.extract_many([text])[0]
 

@@ -38,11 +38,8 @@ def embedding_check(rt: Runtime) -> dict[str, Any]:
 
 def spacy_check(rt: Runtime) -> dict[str, Any]:
     name = rt.settings.models.spacy_model
-    loaded = any(
-        getattr(value, "meta", None) is not None and hasattr(value, "pipe_names")
-        for value in vars(rt).values()
-    )
-    if loaded:
+    extractor = vars(rt).get("entity_extractor")  # created on first use, like the model
+    if extractor is not None and extractor.loaded:
         return {"ok": True, "state": "loaded"}
     present = importlib.util.find_spec(name) is not None
     return {"ok": present, "state": "loadable" if present else "missing"}

@@ -110,6 +110,7 @@ from responder.web.views import (
     queue_counts,
     queue_items,
 )
+from responder.web.warm import start_warming
 from responder.web.webhooks import WEBHOOK_ROUTES
 
 HERE = Path(__file__).parent
@@ -939,6 +940,12 @@ async def _session_listener(app: Litestar) -> AsyncIterator[None]:
         app.state.sessions.deaf()
 
 
+@asynccontextmanager
+async def _warm_models(app: Litestar) -> AsyncIterator[None]:
+    app.state.warming = start_warming(app.state.rt)
+    yield
+
+
 def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     sessions = SessionCache(ttl_seconds=rt.settings.web.session_cache_seconds)
     return Litestar(
@@ -951,7 +958,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions}),
-        lifespan=[_session_listener],
+        lifespan=[_session_listener, _warm_models],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         csrf_config=CSRFConfig(
             secret=csrf_secret or secrets.token_hex(32),
