@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.content import live_templates
@@ -17,7 +18,9 @@ from responder.db.session import transaction
 from responder.drafting.compose import compose_draft
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from tests.helpers import drop
+from responder.web.app import create_app
+from tests.helpers import drop, staff
+from tests.test_web_security import login
 
 RETENTION_CALL = "asked a senior member of our retention team to call you within one working day"
 
@@ -108,3 +111,17 @@ def test_demo_customer_view_drives_the_draft_and_spans_channels(
         "influence",
         "tenure",
     }
+
+
+def test_the_review_page_counts_the_customers_lines(rt: Runtime, worker: Worker) -> None:
+    _load_demo(rt, "02", "15")  # Aoife Murphy has one line, Declan Brennan's business five
+    worker.drain()
+    staff(rt, "alice")
+    aoife, _ = _draft_for(rt, "aoife.murphy@gmail.test")
+    declan, _ = _draft_for(rt, "declan.brennan@brennanlogistics.test")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        assert (
+            "Smart 20GB · EUR 25.00/month · 1 line</p>" in client.get(f"/messages/{aoife.id}").text
+        )
+        assert "· 5 lines</p>" in client.get(f"/messages/{declan.id}").text

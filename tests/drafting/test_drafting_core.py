@@ -276,3 +276,15 @@ def test_a_capitalised_common_word_is_not_taken_for_a_person(extractor: EntityEx
     )
     assert extractor.extract(text)["people"] == ["Sarah", "Oliver Grant"]
     assert extractor.extract("Bill here: my phone is broken.")["people"] == ["Bill"]
+
+
+def test_a_plan_change_offers_the_plans_asked_for_not_the_one_the_customer_is_on() -> None:
+    asked = {"plans": ["Smart 20GB", "Basic 5GB"]}
+    english = draft(intent="plan_change", entities=asked)
+    assert "about changing your plan to Basic 5GB;" in english.body
+    assert "You're currently on Smart 20GB" in english.body
+    jonas = CustomerContext(
+        known=True, customer_id=2, name="Jonas Becker", first_name="Jonas", plan="Smart 20GB"
+    )
+    german = draft(customer=jonas, language="de", intent="plan_change", entities=asked)
+    assert "zu einem Tarifwechsel zu Basic 5GB." in german.body
