@@ -6,7 +6,9 @@ so the live version is always one that renders. Every save and roll-back is audi
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +23,10 @@ from responder.customers.view import load_context
 from responder.db.models import Customer, Draft, Message, Snippet, Template, utcnow
 from responder.drafting.compose import compose_draft
 from responder.drafting.render import TemplateFailure, render_string
+from responder.drafting.rule_versions import current_rules
 from responder.knowledge.retrieve import IndexedSnippet, ScoredSnippet
 from responder.review import ReviewError, audit
+from responder.supervisor.examples import labels
 
 SAMPLE_SNIPPET = IndexedSnippet(
     id=0,
@@ -264,6 +268,65 @@ def rollback_template(
     )
 
 
+def template_tones(session: Session, settings: Settings) -> list[str]:
+    """The tones the live tone rules can pick, so a new variant is one a draft can use."""
+    tone = current_rules(session, settings).tone
+    return sorted({rule.tone for rule in tone.rules} | {tone.default} - {""})
+
+
+def starting_body(session: Session, settings: Settings, intent: str, language: str) -> str:
+    """A new template starts from the intent's plain template in its language, else in the
+    default language (for a translation), else from the layout alone."""
+    live = live_templates(session)
+    for lang in (language, settings.drafting.default_language):
+        found = live.get(template_key(f"intents/{intent}", lang))
+        if found is not None:
+            return found.body
+    return f'{{% extends "layout.{language}.j2" %}}\n{{% block body %}}\n\n{{% endblock %}}\n'
+
+
+def create_template(
+    session: Session,
+    settings: Settings,
+    intent: str,
+    language: str,
+    tone: str,
+    body: str,
+    author: str,
+) -> Template:
+    """A new intent template (another language, or a tone variant), version 1, only if it
+    renders like any edit; drafts in that language or tone use it from then on."""
+    known = labels(session, "intent")
+    if intent not in known:
+        raise ContentError(f"not created: unknown intent {intent!r}")
+    if language not in settings.classify.languages:
+        raise ContentError(f"not created: unknown language {language!r}")
+    tones = template_tones(session, settings)
+    if tone and tone not in tones:
+        raise ContentError(
+            f"not created: no tone rule picks {tone!r} (the rules' tones are "
+            f"{', '.join(tones) or 'none'})"
+        )
+    name = f"intents/{intent}"
+    key = template_key(name, language, tone)
+    if key in live_templates(session):
+        raise ContentError(f"not created: {key} exists already; edit it instead")
+    body = body.replace("\r\n", "\n")
+    template = Template(name=name, language=language, tone=tone, version=1, body=body)
+    problem = (
+        validate_template(session, settings, template, body)
+        if body.strip()
+        else "the template is empty"
+    )
+    if problem:
+        raise ContentError(f"not created: {problem}")
+    template.author = author
+    session.add(template)
+    session.flush()
+    audit(session, author, "template.create", "template", key, version=1)
+    return template
+
+
 def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[str, str]]:
     """A unified diff as (kind, line) pairs; the page escapes the text like any other."""
     kinds = {"+": "add", "-": "del", "@": "hunk"}
@@ -347,6 +410,47 @@ def validate_snippet(key: str, body: str, settings: Settings) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class SnippetFields:
+    """What a snippet says besides its body: its title, where it is offered, and whether."""
+
+    title: str
+    intents: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str = "en"
+    active: bool = True
+
+    @classmethod
+    def of(cls, snippet: Snippet) -> SnippetFields:
+        return cls(
+            snippet.title,
+            tuple(snippet.intents or ()),
+            tuple(snippet.tags or ()),
+            snippet.language,
+            snippet.active,
+        )
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """`roaming, billing_dispute` as the form sends it: trimmed, blanks and repeats dropped."""
+    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def check_snippet_fields(session: Session, settings: Settings, fields: SnippetFields) -> str | None:
+    if not fields.title.strip():
+        return "the title is empty"
+    known = labels(session, "intent")
+    unknown = [intent for intent in fields.intents if intent not in known]
+    if unknown:
+        return f"unknown intent {', '.join(unknown)} (the intents are {', '.join(known)})"
+    if fields.language not in settings.classify.languages:
+        return (
+            f"unknown language {fields.language!r} "
+            f"(use one of {', '.join(settings.classify.languages)})"
+        )
+    return None
+
+
 def save_snippet(
     session: Session,
     settings: Settings,
@@ -354,38 +458,84 @@ def save_snippet(
     body: str,
     author: str,
     *,
-    title: str | None = None,
+    fields: SnippetFields | None = None,
     action: str = "snippet.save",
     **detail: Any,
 ) -> Snippet:
+    """A new live version when the body or a field changed, only if it renders and names
+    intents and a language that exist; switching a snippet off keeps it out of new drafts."""
     snippet = _snippet(session, snippet_id)
     live = snippet_versions(session, snippet.key)[0]
     body = body.replace("\r\n", "\n").strip()
-    title = (title if title is not None else live.title).strip() or live.title
-    if body == live.body.strip() and title == live.title:
+    fields = fields or SnippetFields.of(live)
+    fields = dataclasses.replace(fields, title=fields.title.strip() or live.title)
+    if body == live.body.strip() and fields == SnippetFields.of(live):
         return live
-    problem = validate_snippet(live.key, body, settings)
+    problem = check_snippet_fields(session, settings, fields) or validate_snippet(
+        live.key, body, settings
+    )
     if problem:
         raise ContentError(f"not saved: {problem}")
-    version = Snippet(
-        key=live.key,
-        version=live.version + 1,
-        title=title,
-        intents=list(live.intents or []),
-        tags=list(live.tags or []),
-        language=live.language,
-        body=body,
-        filters=dict(live.filters or {}),
-        active=live.active,
-        author=author,
-    )
+    version = _snippet_version(live.key, live.version + 1, fields, body, author, live.filters)
     session.add(version)
     session.flush()
+    if fields.active != live.active:
+        detail["switched"] = "on" if fields.active else "off"
     audit(session, author, action, "snippet", live.key, version=version.version, **detail)
     return version
 
 
+def _snippet_version(
+    key: str,
+    number: int,
+    fields: SnippetFields,
+    body: str,
+    author: str,
+    filters: Mapping[str, object] | None = None,
+) -> Snippet:
+    return Snippet(
+        key=key,
+        version=number,
+        title=fields.title,
+        intents=list(fields.intents),
+        tags=list(fields.tags),
+        language=fields.language,
+        body=body,
+        filters=dict(filters or {}),
+        active=fields.active,
+        author=author,
+    )
+
+
+SNIPPET_KEY = re.compile(r"[a-z0-9][a-z0-9-]{1,99}")
+
+
+def create_snippet(
+    session: Session, settings: Settings, key: str, fields: SnippetFields, body: str, author: str
+) -> Snippet:
+    """A new approved answer, version 1, held to the same checks as an edit."""
+    key = key.strip()
+    if not SNIPPET_KEY.fullmatch(key):
+        raise ContentError(
+            f"not created: the id {key!r} must be 2-100 lower-case letters, digits and hyphens"
+        )
+    if snippet_versions(session, key):
+        raise ContentError(f"not created: a snippet {key!r} exists already")
+    body = body.replace("\r\n", "\n").strip()
+    problem = check_snippet_fields(session, settings, fields) or validate_snippet(
+        key, body, settings
+    )
+    if problem:
+        raise ContentError(f"not created: {problem}")
+    snippet = _snippet_version(key, 1, fields, body, author)
+    session.add(snippet)
+    session.flush()
+    audit(session, author, "snippet.create", "snippet", key, version=1)
+    return snippet
+
+
 def rollback_snippet(session: Session, settings: Settings, snippet_id: int, author: str) -> Snippet:
+    """The old version's words and fields come back; whether it is switched on stays as is."""
     old = _snippet(session, snippet_id)
     live = snippet_versions(session, old.key)[0]
     if old.id == live.id:
@@ -396,7 +546,7 @@ def rollback_snippet(session: Session, settings: Settings, snippet_id: int, auth
         live.id,
         old.body,
         author,
-        title=old.title,
+        fields=dataclasses.replace(SnippetFields.of(old), active=live.active),
         action="snippet.rollback",
         restored=old.version,
     )

@@ -74,6 +74,7 @@ from responder.web.auth import (
 )
 from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
+from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
@@ -848,6 +849,7 @@ ROUTES = [
     api_pick_action,
     api_audit,
     *SUPERVISOR_ROUTES,
+    *NEW_CONTENT_ROUTES,
     *CUSTOMER_ROUTES,
     *SEARCH_ROUTES,
     *STAFF_ROUTES,

@@ -30,6 +30,8 @@ from responder.supervisor import auto_send, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
+    SnippetFields,
+    comma_list,
     diff_lines,
     live_snippets_all,
     preview_choices,
@@ -164,7 +166,23 @@ class EditForm(Struct):
     body: str
     message_id: str = ""
     customer_id: str = ""
+    # A snippet's fields (a template's form has none of them).
     title: str | None = None
+    intents: str = ""
+    tags: str = ""
+    language: str = "en"
+    offered: str = "yes"
+
+    def snippet_fields(self) -> SnippetFields | None:
+        if self.title is None:
+            return None
+        return SnippetFields(
+            self.title,
+            comma_list(self.intents),
+            comma_list(self.tags),
+            self.language.strip(),
+            self.offered != "no",
+        )
 
 
 def _int(value: str | int | None) -> int | None:
@@ -184,7 +202,8 @@ def content_list(request: Request) -> Template:
                 for t in templates
             ],
             "snippets": [
-                (s.id, s.key, s.title, s.version, s.author, s.created_at) for s in snippets
+                (s.id, s.key, s.title, s.version, s.author, s.created_at, s.active)
+                for s in snippets
             ],
         }
     return Template("supervisor/content_list.html", context={"user": request.user, **rows})
@@ -201,10 +220,12 @@ def _editor_context(
     diff: int | None = None,
     error: str = "",
     notice: str = "",
+    fields: SnippetFields | None = None,
 ) -> dict[str, object]:
     rt = _rt(request)
     with rt.factory() as session:
         choices = preview_choices(session)
+        intents = list(examples.labels(session, "intent"))
         if message_id is None and choices["messages"]:
             message_id = choices["messages"][0][0]
         if kind == "templates":
@@ -223,6 +244,7 @@ def _editor_context(
             versions = snippet_versions(session, item.key)
             live = versions[0]
             title = f"snippet {item.key}"
+            fields = fields or SnippetFields.of(live)
             text = body if body is not None else live.body
             preview = snippet_preview(session, rt.settings, live.id, text, message_id, customer_id)
         history = [
@@ -242,7 +264,9 @@ def _editor_context(
         "kind": kind,
         "item_id": live.id,
         "title": title,
-        "snippet_title": getattr(live, "title", None),
+        "snippet": fields if kind == "snippets" else None,
+        "intents": intents,
+        "languages": rt.settings.classify.languages,
         "body": text,
         "live_version": live.version,
         "preview": preview,
@@ -274,7 +298,7 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
                 )
             else:
                 saved = save_snippet(
-                    session, rt.settings, item_id, data.body, author, title=data.title
+                    session, rt.settings, item_id, data.body, author, fields=data.snippet_fields()
                 )
             saved_id, saved_version = saved.id, saved.version
     except ContentError as exc:
@@ -286,6 +310,7 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
             message_id=message_id,
             customer_id=customer_id,
             error=str(exc),
+            fields=data.snippet_fields(),
         )
         return Template("supervisor/editor.html", context=context, status_code=422)
     query = {"notice": f"Saved: version {saved_version} is live."}

@@ -1,0 +1,143 @@
+"""Supervisors add content from the web: a new answer snippet, or a reply template for an
+intent in another language or tone. Each is held to the checks an edit is (it must render),
+starts at version 1, is in the audit log, and then opens in the editor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.content import template_key
+from responder.db.session import transaction
+from responder.supervisor import examples
+from responder.supervisor.content_edit import (
+    ContentError,
+    SnippetFields,
+    comma_list,
+    create_snippet,
+    create_template,
+    starting_body,
+    template_tones,
+)
+from responder.web.auth import requires_supervisor
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in as _user
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+class NewSnippetForm(Struct):
+    key: str = ""
+    title: str = ""
+    intents: str = ""
+    tags: str = ""
+    language: str = "en"
+    body: str = ""
+
+    def fields(self) -> SnippetFields:
+        return SnippetFields(
+            self.title.strip(),
+            comma_list(self.intents),
+            comma_list(self.tags),
+            self.language.strip(),
+        )
+
+
+class NewTemplateForm(Struct):
+    intent: str = ""
+    language: str = ""
+    tone: str = ""
+    body: str = ""
+
+
+def _choices(request: Request) -> dict[str, Any]:
+    rt = _rt(request)
+    with rt.read_factory() as session:
+        intents = list(examples.labels(session, "intent"))
+        tones = template_tones(session, rt.settings)
+    return {
+        "user": request.user,
+        "intents": intents,
+        "tones": tones,
+        "languages": rt.settings.classify.languages,
+    }
+
+
+def _snippet_page(
+    request: Request, form: NewSnippetForm, error: str = "", status: int = 200
+) -> Template:
+    context = {**_choices(request), "form": form, "snippet": form.fields(), "error": error}
+    return Template("supervisor/new_snippet.html", context=context, status_code=status)
+
+
+@get("/supervisor/snippets/new", sync_to_thread=True, guards=[requires_supervisor])
+def new_snippet_page(request: Request) -> Template:
+    return _snippet_page(request, NewSnippetForm())
+
+
+@post("/supervisor/snippets/new", sync_to_thread=True, guards=[requires_supervisor])
+def new_snippet(request: Request, data: Annotated[NewSnippetForm, FORM]) -> Response[Any]:
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            created = create_snippet(
+                session, rt.settings, data.key, data.fields(), data.body, _user(request).username
+            )
+            created_id, key = created.id, created.key
+    except ContentError as exc:
+        return _snippet_page(request, data, str(exc), 422)
+    notice = f"Created: snippet {key} version 1 is live."
+    return Redirect(f"/supervisor/snippets/{created_id}", query_params={"notice": notice})
+
+
+def _template_page(
+    request: Request, form: NewTemplateForm, error: str = "", status: int = 200
+) -> Template:
+    context = {**_choices(request), "form": form, "error": error}
+    if form.intent and form.language:
+        context["key"] = template_key(f"intents/{form.intent}", form.language, form.tone)
+    return Template("supervisor/new_template.html", context=context, status_code=status)
+
+
+@get("/supervisor/templates/new", sync_to_thread=True, guards=[requires_supervisor])
+def new_template_page(
+    request: Request, intent: str = "", language: str = "", tone: str = ""
+) -> Template:
+    """Pick the intent, language and tone first; the body then starts from the intent's
+    template (in that language, else the default one, for a translation)."""
+    form = NewTemplateForm(intent=intent, language=language, tone=tone)
+    if intent and language:
+        rt = _rt(request)
+        with rt.read_factory() as session:
+            form.body = starting_body(session, rt.settings, intent, language)
+    return _template_page(request, form)
+
+
+@post("/supervisor/templates/new", sync_to_thread=True, guards=[requires_supervisor])
+def new_template(request: Request, data: Annotated[NewTemplateForm, FORM]) -> Response[Any]:
+    rt = _rt(request)
+    try:
+        with transaction(rt.factory) as session:
+            created = create_template(
+                session,
+                rt.settings,
+                data.intent,
+                data.language,
+                data.tone,
+                data.body,
+                _user(request).username,
+            )
+            created_id = created.id
+            key = template_key(created.name, created.language, created.tone)
+    except ContentError as exc:
+        return _template_page(request, data, str(exc), 422)
+    notice = f"Created: {key} version 1 is live."
+    return Redirect(f"/supervisor/templates/{created_id}", query_params={"notice": notice})
+
+
+ROUTES = [new_snippet_page, new_snippet, new_template_page, new_template]

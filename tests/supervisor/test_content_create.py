@@ -1,0 +1,205 @@
+"""Supervisors add snippets and templates from the web, set where a snippet is offered and
+switch one off; every refusal says why and nothing half-made goes live."""
+
+from __future__ import annotations
+
+import html
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.content import live_snippets
+from responder.customers.context import build_context
+from responder.db.models import AuditEntry, Draft, Snippet, Template
+from responder.drafting.compose import compose_draft
+from responder.drafting.service import template_refs
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import drop, make_email, staff
+from tests.test_web_security import csrf, login
+
+CRUISE = (
+    "Phones at sea connect to the ship's own satellite network, which no roaming pass covers: "
+    "switch on flight mode while cruising, {{ customer.first_name or 'and' }} use the ship's wifi."
+)
+
+
+def _snippet(rt: Runtime, key: str) -> Snippet | None:
+    with rt.factory() as session:
+        return session.scalar(
+            select(Snippet).where(Snippet.key == key).order_by(Snippet.version.desc()).limit(1)
+        )
+
+
+def _actions(rt: Runtime, prefix: str) -> list[tuple[str, str, dict[str, object]]]:
+    with rt.factory() as session:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.action.like(f"{prefix}%")).order_by(AuditEntry.id)
+        ).all()
+        return [(r.action, r.object_id, dict(r.detail or {})) for r in rows]
+
+
+def test_a_new_snippet_is_checked_then_offered_in_drafts(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        assert "New snippet" in client.get("/supervisor/templates").text
+        token = csrf(client, "/supervisor/snippets/new")
+        good = {
+            "key": "roaming-cruise-ships",
+            "title": "Phones on cruise ships",
+            "intents": "roaming, billing_dispute",
+            "tags": "cruise, ship, sea",
+            "language": "en",
+            "body": CRUISE,
+            "_csrf_token": token,
+        }
+        for change, problem in (
+            ({"key": "Cruise Ships!"}, "lower-case letters, digits and hyphens"),
+            ({"key": "roaming-world-pass"}, "a snippet 'roaming-world-pass' exists already"),
+            ({"intents": "roaming, cruising"}, "unknown intent cruising"),
+            ({"language": "xx"}, "unknown language 'xx'"),
+            ({"title": " "}, "the title is empty"),
+            ({"body": "Hello {{ customer.shoe_size }}"}, "shoe_size"),
+            ({"body": "{% if customer.plan %}unclosed"}, "not created"),
+        ):
+            refused = client.post("/supervisor/snippets/new", data={**good, **change})
+            assert refused.status_code == 422, change
+            assert problem in html.unescape(refused.text), (change, refused.text[-2000:])
+            assert 'value="cruise, ship, sea"' in refused.text, "what was typed stays on the page"
+        assert _snippet(rt, "roaming-cruise-ships") is None
+
+        created = client.post("/supervisor/snippets/new", data=good)
+        assert created.status_code == 200, created.text[-2000:]
+        assert "Created: snippet roaming-cruise-ships version 1 is live." in created.text
+    snippet = _snippet(rt, "roaming-cruise-ships")
+    assert snippet is not None and snippet.version == 1 and snippet.author == "sue"
+    assert snippet.intents == ["roaming", "billing_dispute"] and snippet.tags == [
+        "cruise",
+        "ship",
+        "sea",
+    ]
+    assert _actions(rt, "snippet.") == [("snippet.create", "roaming-cruise-ships", {"version": 1})]
+
+    drop(
+        rt,
+        make_email(
+            subject="Phone bill after our cruise",
+            body="We were on a cruise ship in the Mediterranean last week and my phone used "
+            "satellite data at sea. Is the ship's network covered by roaming?\n\nAoife",
+        ),
+        "cruise",
+    )
+    worker.drain()
+    with rt.factory() as session:
+        grounding = session.scalars(select(Draft.grounding)).one()
+    used = [s["key"] for s in grounding["snippets"] if s.get("used")]
+    assert used and used[0] == "roaming-cruise-ships", grounding["snippets"]
+
+
+def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    cap = _snippet(rt, "roaming-spending-cap")
+    assert cap is not None
+    url = f"/supervisor/snippets/{cap.id}"
+    form = {
+        "body": cap.body,
+        "title": cap.title,
+        "intents": ", ".join(cap.intents),
+        "tags": ", ".join(cap.tags),
+        "language": cap.language,
+    }
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        page = client.get(url).text
+        assert 'name="intents" value="roaming' in page and 'value="yes" selected' in page
+        off = client.post(f"{url}/save", data={**form, "offered": "no", "_csrf_token": token})
+        assert "version 2 is live" in off.text
+        assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
+        listed = client.get("/supervisor/templates").text
+        row = listed[listed.index(">roaming-spending-cap<") :][:200]
+        assert "switched off" in row
+
+        unknown = client.post(
+            f"{url}/save", data={**form, "intents": "roaming, travel", "_csrf_token": token}
+        )
+        assert unknown.status_code == 422 and "unknown intent travel" in unknown.text
+        again = client.post(
+            f"{url}/save",
+            data={**form, "intents": "roaming", "offered": "yes", "_csrf_token": token},
+        )
+        assert "version 3 is live" in again.text
+    back = _snippet(rt, "roaming-spending-cap")
+    assert back is not None and back.active and back.intents == ["roaming"]
+    assert "roaming-spending-cap" in {s.key for s in _live(rt)}
+    switched = [d.get("switched") for _, _, d in _actions(rt, "snippet.save")]
+    assert switched == ["off", "on"]
+
+
+def _live(rt: Runtime) -> list[Snippet]:
+    with rt.factory() as session:
+        return live_snippets(session)
+
+
+def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it(
+    rt: Runtime,
+) -> None:
+    staff(rt, "sue", "supervisor")
+    with rt.factory() as session:
+        english = session.scalar(
+            select(Template.body).where(
+                Template.name == "intents/roaming", Template.language == "en"
+            )
+        )
+    assert english is not None
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        assert "New template" in client.get("/supervisor/templates").text
+        start = client.get(
+            "/supervisor/templates/new", params={"intent": "roaming", "language": "de"}
+        )
+        assert start.status_code == 200 and "intents/roaming.de.j2" in start.text
+        assert "Thanks for getting in touch about using your phone abroad." in start.text
+        token = csrf(client, "/supervisor/templates/new")
+        german = (
+            '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre Nachricht zum '
+            "Telefonieren im Ausland.\n{% if snippet %}{{ snippet.body }}{% endif %}\n"
+            "{% endblock %}\n"
+        )
+        form = {"intent": "roaming", "language": "de", "tone": "", "_csrf_token": token}
+        for change, problem in (
+            ({"body": german.replace("layout.de", "layout.fr")}, "layout.fr.j2"),
+            ({"body": "  "}, "the template is empty"),
+            ({"body": german, "tone": "cheerful"}, "no tone rule picks 'cheerful'"),
+            ({"body": german, "intent": "weather"}, "unknown intent 'weather'"),
+            ({"body": english, "language": "en"}, "intents/roaming.en.j2 exists already"),
+        ):
+            refused = client.post("/supervisor/templates/new", data={**form, **change})
+            assert refused.status_code == 422 and problem in html.unescape(refused.text), (
+                change,
+                refused.text[-1500:],
+            )
+        created = client.post("/supervisor/templates/new", data={**form, "body": german})
+        assert "Created: intents/roaming.de.j2 version 1 is live." in created.text
+        tone = client.post(
+            "/supervisor/templates/new",
+            data={**form, "language": "en", "tone": "formal", "body": english},
+        )
+        assert "Created: intents/roaming.en.formal.j2 version 1 is live." in tone.text
+    assert [a for a, _, _ in _actions(rt, "template.")] == ["template.create", "template.create"]
+    with rt.factory() as session:
+        templates = template_refs(session)
+    result = compose_draft(
+        templates=templates,
+        intent="roaming",
+        language="de",
+        customer=build_context(None, "kunde@example.test"),
+        subject="Roaming",
+        new_text="Kein Internet in Spanien",
+        snippets=(),
+        drafting=rt.settings.drafting,
+    )
+    assert result.grounding["template"]["key"] == "intents/roaming.de.j2"
+    assert "vielen Dank für Ihre Nachricht zum Telefonieren im Ausland." in result.body
