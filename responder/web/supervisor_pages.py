@@ -44,6 +44,7 @@ from responder.supervisor.content_edit import (
     template_preview,
     template_versions,
 )
+from responder.supervisor.content_files import snippet_file_text
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.state import runtime as _rt
@@ -253,9 +254,11 @@ def _editor_context(
         ]
         shown = next((v for v in versions if v.id == diff), versions[0])
         before = next((v for v in versions if v.version < shown.version), None)
+        # A snippet's versions differ in their fields too: compare them as their files read.
+        text_of = snippet_file_text if kind == "snippets" else (lambda v: v.body)
         diff_rows = diff_lines(
-            before.body if before else "",
-            shown.body,
+            text_of(before) if before else "",  # type: ignore[arg-type]
+            text_of(shown),  # type: ignore[arg-type]
             f"version {before.version}" if before else "(nothing)",
             f"version {shown.version}",
         )

@@ -131,6 +131,8 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(rt: Runtime) ->
             data={**form, "intents": "roaming", "offered": "yes", "_csrf_token": token},
         )
         assert "version 3 is live" in again.text
+        assert 'diff-del">-intents: roaming, billing_dispute' in again.text
+        assert 'diff-add">+intents: roaming</span>' in again.text
     back = _snippet(rt, "roaming-spending-cap")
     assert back is not None and back.active and back.intents == ["roaming"]
     assert "roaming-spending-cap" in {s.key for s in _live(rt)}
