@@ -73,6 +73,7 @@ def seed_snippets(session: Session, folder: Path, author: str = "seed") -> int:
             "language": item.language,
             "body": item.body,
             "filters": dict(item.filters),
+            "active": item.active,
             "author": author,
         }
         for item in read_snippet_folder(folder)

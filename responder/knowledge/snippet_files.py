@@ -21,6 +21,7 @@ class SnippetSource:
     tags: tuple[str, ...] = ()
     language: str = "en"
     filters: dict[str, object] = field(default_factory=dict)
+    active: bool = True  # `offered: no` in the header: kept, but in no draft
 
 
 def parse_snippet(text: str, path: Path) -> SnippetSource:
@@ -32,6 +33,7 @@ def parse_snippet(text: str, path: Path) -> SnippetSource:
     except StopIteration:
         raise SnippetFileError(f"{path}: header has no closing `---`") from None
     header: dict[str, str] = {}
+    offered = True
     for number, line in enumerate(lines[1:end], start=2):
         if not line.strip():
             continue
@@ -39,6 +41,10 @@ def parse_snippet(text: str, path: Path) -> SnippetSource:
         if not sep:
             raise SnippetFileError(f"{path}:{number}: expected `key: value`, got {line!r}")
         header[key.strip().lower()] = value.strip()
+        if key.strip().lower() == "offered":
+            if value.strip().lower() not in ("yes", "no"):
+                raise SnippetFileError(f"{path}:{number}: `offered` is yes or no, got {value!r}")
+            offered = value.strip().lower() == "yes"
     if not header.get("id"):
         raise SnippetFileError(f"{path}: header needs an `id`")
     body = "\n".join(lines[end + 1 :]).strip()
@@ -60,6 +66,7 @@ def parse_snippet(text: str, path: Path) -> SnippetSource:
         tags=as_list("tags"),
         language=header.get("language", "en") or "en",
         filters=filters,
+        active=offered,
     )
 
 

@@ -60,6 +60,8 @@ def snippet_file_text(snippet: Snippet) -> str:
     for key in ("valid_from", "valid_until"):
         if filters.get(key):
             header.append(f"{key}: {filters[key]}")
+    if not snippet.active:
+        header.append("offered: no")
     return "---\n" + "\n".join(header) + "\n---\n" + snippet.body.strip() + "\n"
 
 
@@ -88,6 +90,7 @@ def _snippet_fields(source: SnippetSource | Snippet) -> dict[str, object]:
         "language": source.language,
         "body": source.body.strip(),
         "filters": dict(source.filters or {}),
+        "active": source.active,
     }
 
 
@@ -108,7 +111,7 @@ def export_content(session: Session, templates_dir: Path, classifiers_dir: Path)
         report.templates += _write(templates_dir / key, template.body, report)
     for snippet in sorted(live_snippets_all(session), key=lambda s: s.key):
         path = templates_dir / "snippets" / f"{snippet.key}.md"
-        if snippet.active and not _same_snippet(path, snippet):
+        if not _same_snippet(path, snippet):
             report.snippets += _write(path, snippet_file_text(snippet), report)
     names = sorted(set(session.scalars(select(ClassifierExample.classifier).distinct())))
     for name in names:

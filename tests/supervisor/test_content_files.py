@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from responder.cli import main
+from responder.content import live_snippets, seed_snippets
 from responder.db.models import ClassifierExample, Snippet, Template
 from responder.db.session import transaction
+from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
-from responder.supervisor.content_edit import save_template
+from responder.supervisor.content_edit import SnippetFields, save_snippet, save_template
 
 
 def _cli(rt: Runtime, project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -65,3 +68,31 @@ def test_export_and_import_round_trip(
             select(ClassifierExample).where(ClassifierExample.source == "import")
         )
         assert (added.label, added.status) == ("outage", "active")
+
+
+def test_a_switched_off_snippet_is_exported_as_such_and_seeds_switched_off(
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with transaction(rt.factory) as session:
+        cap = session.scalar(select(Snippet).where(Snippet.key == "roaming-spending-cap"))
+        fields = dataclasses.replace(SnippetFields.of(cap), active=False)
+        save_snippet(session, rt.settings, cap.id, cap.body, "sue", fields=fields)
+    out = _cli(rt, project, "export", capsys=capsys)
+    path = project / "templates" / "snippets" / "roaming-spending-cap.md"
+    assert f"wrote {path}" in out and "snippets: 1" in out
+    assert "\noffered: no\n---\n" in path.read_text(encoding="utf-8")
+    out = _cli(rt, project, "import-content", capsys=capsys)
+    assert out.split() == ["templates:", "0", "snippets:", "0", "examples:", "0"]
+
+    with transaction(rt.factory) as session:  # a fresh install from the exported files
+        session.execute(delete(Snippet))
+        seed_snippets(session, project / "templates" / "snippets")
+    with rt.factory() as session:
+        live = {s.key for s in live_snippets(session)}
+    assert "roaming-spending-cap" not in live and "roaming-world-pass" in live
+
+    path.write_text(path.read_text().replace("offered: no", "offered: sometimes"))
+    with pytest.raises(
+        SnippetFileError, match=r"roaming-spending-cap.md:\d+: `offered` is yes or no"
+    ):
+        parse_snippet(path.read_text(), path)
