@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -419,16 +420,40 @@ class SnippetFields:
     tags: tuple[str, ...] = ()
     language: str = "en"
     active: bool = True
+    # Filters: offered only to customers on these plans or tiers, and only between the dates.
+    plans: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    valid_from: str = ""
+    valid_until: str = ""
 
     @classmethod
     def of(cls, snippet: Snippet) -> SnippetFields:
+        filters = dict(snippet.filters or {})
         return cls(
-            snippet.title,
-            tuple(snippet.intents or ()),
-            tuple(snippet.tags or ()),
-            snippet.language,
-            snippet.active,
+            title=snippet.title,
+            intents=tuple(snippet.intents or ()),
+            tags=tuple(snippet.tags or ()),
+            language=snippet.language,
+            active=snippet.active,
+            plans=tuple(filters.get("plans") or ()),
+            tiers=tuple(filters.get("tiers") or ()),
+            valid_from=str(filters.get("valid_from") or ""),
+            valid_until=str(filters.get("valid_until") or ""),
         )
+
+    def filters(self) -> dict[str, object]:
+        """As the snippet files' header gives them: only the filters that are set."""
+        found: dict[str, object] = {
+            k: list(v) for k, v in (("plans", self.plans), ("tiers", self.tiers)) if v
+        }
+        found.update(
+            {
+                k: v
+                for k, v in (("valid_from", self.valid_from), ("valid_until", self.valid_until))
+                if v
+            }
+        )
+        return found
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -436,19 +461,38 @@ def comma_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
 
 
+def _unknown(kind: str, given: tuple[str, ...], known: Any) -> str | None:
+    missing = [value for value in given if value not in known]
+    if missing:
+        return f"unknown {kind} {', '.join(missing)} (the {kind}s are {', '.join(known)})"
+    return None
+
+
+def _dates(fields: SnippetFields) -> str | None:
+    try:
+        start = date.fromisoformat(fields.valid_from) if fields.valid_from else None
+        end = date.fromisoformat(fields.valid_until) if fields.valid_until else None
+    except ValueError as exc:
+        return f"a date is not YYYY-MM-DD ({exc})"
+    if start and end and end < start:
+        return f"valid until {end} is before valid from {start}"
+    return None
+
+
 def check_snippet_fields(session: Session, settings: Settings, fields: SnippetFields) -> str | None:
     if not fields.title.strip():
         return "the title is empty"
-    known = labels(session, "intent")
-    unknown = [intent for intent in fields.intents if intent not in known]
-    if unknown:
-        return f"unknown intent {', '.join(unknown)} (the intents are {', '.join(known)})"
     if fields.language not in settings.classify.languages:
         return (
             f"unknown language {fields.language!r} "
             f"(use one of {', '.join(settings.classify.languages)})"
         )
-    return None
+    return (
+        _unknown("intent", fields.intents, list(labels(session, "intent")))
+        or _unknown("plan", fields.plans, settings.drafting.plan_names)
+        or _unknown("tier", fields.tiers, settings.value.tier_names)
+        or _dates(fields)
+    )
 
 
 def save_snippet(
@@ -476,7 +520,7 @@ def save_snippet(
     )
     if problem:
         raise ContentError(f"not saved: {problem}")
-    version = _snippet_version(live.key, live.version + 1, fields, body, author, live.filters)
+    version = _snippet_version(live.key, live.version + 1, fields, body, author)
     session.add(version)
     session.flush()
     if fields.active != live.active:
@@ -486,12 +530,7 @@ def save_snippet(
 
 
 def _snippet_version(
-    key: str,
-    number: int,
-    fields: SnippetFields,
-    body: str,
-    author: str,
-    filters: Mapping[str, object] | None = None,
+    key: str, number: int, fields: SnippetFields, body: str, author: str
 ) -> Snippet:
     return Snippet(
         key=key,
@@ -501,7 +540,7 @@ def _snippet_version(
         tags=list(fields.tags),
         language=fields.language,
         body=body,
-        filters=dict(filters or {}),
+        filters=fields.filters(),
         active=fields.active,
         author=author,
     )

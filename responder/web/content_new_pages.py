@@ -18,34 +18,25 @@ from responder.supervisor import examples
 from responder.supervisor.content_edit import (
     ContentError,
     SnippetFields,
-    comma_list,
     create_snippet,
     create_template,
     starting_body,
     template_tones,
 )
 from responder.web.auth import requires_supervisor
+from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
-class NewSnippetForm(Struct):
+class NewSnippetForm(SnippetFieldsForm):
     key: str = ""
-    title: str = ""
-    intents: str = ""
-    tags: str = ""
-    language: str = "en"
     body: str = ""
 
     def fields(self) -> SnippetFields:
-        return SnippetFields(
-            self.title.strip(),
-            comma_list(self.intents),
-            comma_list(self.tags),
-            self.language.strip(),
-        )
+        return self.snippet_fields() or SnippetFields(title="")
 
 
 class NewTemplateForm(Struct):
@@ -65,6 +56,8 @@ def _choices(request: Request) -> dict[str, Any]:
         "intents": intents,
         "tones": tones,
         "languages": rt.settings.classify.languages,
+        "plan_names": rt.settings.drafting.plan_names,
+        "tier_names": rt.settings.value.tier_names,
     }
 
 

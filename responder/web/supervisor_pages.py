@@ -31,7 +31,6 @@ from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
     SnippetFields,
-    comma_list,
     diff_lines,
     live_snippets_all,
     preview_choices,
@@ -47,6 +46,7 @@ from responder.supervisor.content_edit import (
 from responder.supervisor.content_files import snippet_file_text
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
+from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
 
@@ -163,27 +163,10 @@ class PreviewResponse(Struct):
     error: str
 
 
-class EditForm(Struct):
-    body: str
+class EditForm(SnippetFieldsForm):
+    body: str = ""
     message_id: str = ""
     customer_id: str = ""
-    # A snippet's fields (a template's form has none of them).
-    title: str | None = None
-    intents: str = ""
-    tags: str = ""
-    language: str = "en"
-    offered: str = "yes"
-
-    def snippet_fields(self) -> SnippetFields | None:
-        if self.title is None:
-            return None
-        return SnippetFields(
-            self.title,
-            comma_list(self.intents),
-            comma_list(self.tags),
-            self.language.strip(),
-            self.offered != "no",
-        )
 
 
 def _int(value: str | int | None) -> int | None:
@@ -270,6 +253,8 @@ def _editor_context(
         "snippet": fields if kind == "snippets" else None,
         "intents": intents,
         "languages": rt.settings.classify.languages,
+        "plan_names": rt.settings.drafting.plan_names,
+        "tier_names": rt.settings.value.tier_names,
         "body": text,
         "live_version": live.version,
         "preview": preview,

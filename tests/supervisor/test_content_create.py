@@ -4,6 +4,7 @@ switch one off; every refusal says why and nothing half-made goes live."""
 from __future__ import annotations
 
 import html
+import re
 
 from litestar.testing import TestClient
 from sqlalchemy import select
@@ -205,3 +206,54 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
     )
     assert result.grounding["template"]["key"] == "intents/roaming.de.j2"
     assert "vielen Dank für Ihre Nachricht zum Telefonieren im Ausland." in result.body
+
+
+def _form_of(page: str) -> dict[str, str]:
+    """The editor's fields as a browser would post them back."""
+    form = dict(re.findall(r'<input (?:type="\w+" )?name="(\w+)" value="([^"]*)"', page))
+    form.update(
+        re.findall(r'<select name="(\w+)"[^>]*>.*?<option value="([^"]*)" selected', page, re.S)
+    )
+    form["body"] = html.unescape(
+        re.search(r'<textarea name="body"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    )
+    return {k: html.unescape(v) for k, v in form.items()}
+
+
+def test_a_snippets_filters_round_trip_through_the_editor_and_are_checked(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    best = _snippet(rt, "retention-offer-best")
+    assert best is not None and best.filters == {"tiers": ["Best"]}
+    url = f"/supervisor/snippets/{best.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        form = {**_form_of(client.get(url).text), "_csrf_token": token}
+        assert form["tiers"] == "Best" and form["plans"] == "" and form["offered"] == "yes"
+        unchanged = client.post(f"{url}/save", data=form)
+        assert "version 2" not in unchanged.text
+        assert _snippet(rt, "retention-offer-best").version == 1  # type: ignore[union-attr]
+
+        for change, problem in (
+            ({"plans": "Unlimited Plus, Gold"}, "unknown plan Gold"),
+            ({"tiers": "Best, Platinum"}, "unknown tier Platinum"),
+            ({"valid_from": "2026-13-01"}, "a date is not YYYY-MM-DD"),
+            (
+                {"valid_from": "2027-01-31", "valid_until": "2027-01-01"},
+                "valid until 2027-01-01 is before valid from 2027-01-31",
+            ),
+        ):
+            refused = client.post(f"{url}/save", data={**form, **change})
+            assert refused.status_code == 422 and problem in refused.text, change
+        saved = client.post(
+            f"{url}/save",
+            data={**form, "plans": "Unlimited Plus", "valid_until": "2027-01-31"},
+        )
+        assert "version 2 is live" in saved.text
+        assert 'name="valid_until" value="2027-01-31"' in saved.text
+    live = _snippet(rt, "retention-offer-best")
+    assert live is not None and live.filters == {
+        "plans": ["Unlimited Plus"],
+        "tiers": ["Best"],
+        "valid_until": "2027-01-31",
+    }

@@ -1,0 +1,34 @@
+"""The snippet fields as the editor and the new-snippet page post them (text inputs)."""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+from responder.supervisor.content_edit import SnippetFields, comma_list
+
+
+class SnippetFieldsForm(Struct):
+    title: str | None = None  # absent from a template's form
+    intents: str = ""
+    tags: str = ""
+    language: str = "en"
+    offered: str = "yes"
+    plans: str = ""
+    tiers: str = ""
+    valid_from: str = ""
+    valid_until: str = ""
+
+    def snippet_fields(self) -> SnippetFields | None:
+        if self.title is None:
+            return None
+        return SnippetFields(
+            title=self.title.strip(),
+            intents=comma_list(self.intents),
+            tags=comma_list(self.tags),
+            language=self.language.strip(),
+            active=self.offered != "no",
+            plans=comma_list(self.plans),
+            tiers=comma_list(self.tiers),
+            valid_from=self.valid_from.strip(),
+            valid_until=self.valid_until.strip(),
+        )
