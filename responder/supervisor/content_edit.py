@@ -515,8 +515,10 @@ def save_snippet(
     fields = dataclasses.replace(fields, title=fields.title.strip() or live.title)
     if body == live.body.strip() and fields == SnippetFields.of(live):
         return live
-    problem = check_snippet_fields(session, settings, fields) or validate_snippet(
-        live.key, body, settings
+    problem = (
+        check_snippet_fields(session, settings, fields)
+        or validate_snippet(live.key, body, settings)
+        or (_named_by_actions(session, settings, live.key) if not fields.active else None)
     )
     if problem:
         raise ContentError(f"not saved: {problem}")
@@ -527,6 +529,19 @@ def save_snippet(
         detail["switched"] = "on" if fields.active else "off"
     audit(session, author, action, "snippet", live.key, version=version.version, **detail)
     return version
+
+
+def _named_by_actions(session: Session, settings: Settings, key: str) -> str | None:
+    """An action rule offering a switched-off snippet would offer nothing when chosen."""
+    rules = sorted(
+        {r.name for r in current_rules(session, settings).actions.rules if r.snippet == key}
+    )
+    if rules:
+        return (
+            f"the action rule {', '.join(rules)} offers this snippet: change the rule "
+            "(Rules) before switching the snippet off"
+        )
+    return None
 
 
 def _snippet_version(

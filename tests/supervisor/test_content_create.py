@@ -141,6 +141,21 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(rt: Runtime) ->
     assert switched == ["off", "on"]
 
 
+def test_a_snippet_an_action_rule_offers_cannot_be_switched_off(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    world = _snippet(rt, "roaming-world-pass")
+    assert world is not None
+    url = f"/supervisor/snippets/{world.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        form = {**_form_of(client.get(url).text), "offered": "no", "_csrf_token": token}
+        refused = client.post(f"{url}/save", data=form)
+    assert refused.status_code == 422
+    assert "the action rule roaming_pass offers this snippet" in html.unescape(refused.text)
+    assert _snippet(rt, "roaming-world-pass").active  # type: ignore[union-attr]
+
+
 def _live(rt: Runtime) -> list[Snippet]:
     with rt.factory() as session:
         return live_snippets(session)
