@@ -659,6 +659,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "plan": context.plan,
             "monthly_spend": context.monthly_spend,
             "contract_end": context.contract_end,
+            # ISO dates compare as text; a past end means the customer is out of contract.
+            "contract_ended": bool(context.contract_end)
+            and context.contract_end < utcnow().date().isoformat(),
             "tier": context.tier,
             "addons": list(context.addons),
             "identities": [list(i) for i in context.identities],

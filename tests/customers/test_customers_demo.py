@@ -124,4 +124,11 @@ def test_the_review_page_counts_the_customers_lines(rt: Runtime, worker: Worker)
         assert (
             "Smart 20GB · EUR 25.00/month · 1 line</p>" in client.get(f"/messages/{aoife.id}").text
         )
-        assert "· 5 lines</p>" in client.get(f"/messages/{declan.id}").text
+        declan_page = client.get(f"/messages/{declan.id}").text
+        assert "· 5 lines</p>" in declan_page
+        # Demo contracts: Aoife's ended 2026-03-13, Declan's runs to 2026-12-10 (the demo's
+        # "contract ends 10 Dec"); the page says which, as of today.
+        today = utcnow().date().isoformat()
+        aoife_page = client.get(f"/messages/{aoife.id}").text
+        assert ("Out of contract since 2026-03-13" in aoife_page) == (today > "2026-03-13")
+        assert ("Contract ends 2026-12-10" in declan_page) == (today <= "2026-12-10")
