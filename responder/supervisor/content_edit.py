@@ -183,6 +183,13 @@ def validate_template(
     bodies = {k: t.body for k, t in live_templates(session).items()}
     sample_snippets = ((), (ScoredSnippet(SAMPLE_SNIPPET, 1.0, 1.0),))
     intent = _intent_of(template) or "other"
+    probe = template_key(f"intents/{intent}", template.language)
+    if template.name == "layout" and probe not in bodies:
+        # A new language's layout has no intent template yet: render it through a stand-in.
+        bodies[probe] = (
+            f'{{% extends "{template_key("layout", template.language)}" %}}'
+            "{% block body %}Sample reply.{% endblock %}"
+        )
     for customer in SAMPLE_CUSTOMERS:
         for snippets in sample_snippets:
             source = PreviewSource("Sample subject", "Sample message.", intent, customer, snippets)
@@ -275,12 +282,21 @@ def template_tones(session: Session, settings: Settings) -> list[str]:
     return sorted({rule.tone for rule in tone.rules} | {tone.default} - {""})
 
 
+#: What the new-template form calls the layout (greeting and sign-off) in place of an intent.
+LAYOUT = "(layout)"
+
+
+def template_name(intent: str) -> str:
+    return "layout" if intent == LAYOUT else f"intents/{intent}"
+
+
 def starting_body(session: Session, settings: Settings, intent: str, language: str) -> str:
     """A new template starts from the intent's plain template in its language, else in the
     default language (for a translation), else from the layout alone."""
     live = live_templates(session)
+    name = template_name(intent)
     for lang in (language, settings.drafting.default_language):
-        found = live.get(template_key(f"intents/{intent}", lang))
+        found = live.get(template_key(name, lang))
         if found is not None:
             return found.body
     return f'{{% extends "layout.{language}.j2" %}}\n{{% block body %}}\n\n{{% endblock %}}\n'
@@ -297,8 +313,7 @@ def create_template(
 ) -> Template:
     """A new intent template (another language, or a tone variant), version 1, only if it
     renders like any edit; drafts in that language or tone use it from then on."""
-    known = labels(session, "intent")
-    if intent not in known:
+    if intent != LAYOUT and intent not in labels(session, "intent"):
         raise ContentError(f"not created: unknown intent {intent!r}")
     if language not in settings.classify.languages:
         raise ContentError(f"not created: unknown language {language!r}")
@@ -308,7 +323,9 @@ def create_template(
             f"not created: no tone rule picks {tone!r} (the rules' tones are "
             f"{', '.join(tones) or 'none'})"
         )
-    name = f"intents/{intent}"
+    if intent == LAYOUT and tone:
+        raise ContentError("not created: a layout has no tone variants (it reads `tone` itself)")
+    name = template_name(intent)
     key = template_key(name, language, tone)
     if key in live_templates(session):
         raise ContentError(f"not created: {key} exists already; edit it instead")

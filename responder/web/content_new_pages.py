@@ -16,11 +16,13 @@ from responder.content import template_key
 from responder.db.session import transaction
 from responder.supervisor import examples
 from responder.supervisor.content_edit import (
+    LAYOUT,
     ContentError,
     SnippetFields,
     create_snippet,
     create_template,
     starting_body,
+    template_name,
     template_tones,
 )
 from responder.web.auth import requires_supervisor
@@ -54,6 +56,7 @@ def _choices(request: Request) -> dict[str, Any]:
     return {
         "user": request.user,
         "intents": intents,
+        "layout": LAYOUT,
         "tones": tones,
         "languages": rt.settings.classify.languages,
         "plan_names": rt.settings.drafting.plan_names,
@@ -93,7 +96,7 @@ def _template_page(
 ) -> Template:
     context = {**_choices(request), "form": form, "error": error}
     if form.intent and form.language:
-        context["key"] = template_key(f"intents/{form.intent}", form.language, form.tone)
+        context["key"] = template_key(template_name(form.intent), form.language, form.tone)
     return Template("supervisor/new_template.html", context=context, status_code=status)
 
 

@@ -272,3 +272,50 @@ def test_a_snippets_filters_round_trip_through_the_editor_and_are_checked(rt: Ru
         "tiers": ["Best"],
         "valid_until": "2027-01-31",
     }
+
+
+def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        start = client.get(
+            "/supervisor/templates/new", params={"intent": "(layout)", "language": "fr"}
+        )
+        assert "layout.fr.j2" in start.text and "Kind regards," in start.text
+        english_layout = _form_of(start.text)["body"]
+        french_layout = english_layout.replace("Kind regards,", "Cordialement,").replace(
+            '"Hello,"', '"Bonjour,"'
+        )
+        token = csrf(client, "/supervisor/templates/new")
+        form = {"intent": "(layout)", "language": "fr", "tone": "", "_csrf_token": token}
+        for change, problem in (
+            ({"body": french_layout.replace("{% endif %}", "", 1)}, "not created"),
+            ({"body": french_layout, "tone": "formal"}, "a layout has no tone variants"),
+        ):
+            refused = client.post("/supervisor/templates/new", data={**form, **change})
+            assert refused.status_code == 422 and problem in html.unescape(refused.text), change
+        created = client.post("/supervisor/templates/new", data={**form, "body": french_layout})
+        assert "Created: layout.fr.j2 version 1 is live." in created.text
+        roaming = (
+            '{% extends "layout.fr.j2" %}\n{% block body %}\nMerci pour votre message sur '
+            "l'itinérance.\n{% endblock %}\n"
+        )
+        made = client.post(
+            "/supervisor/templates/new",
+            data={**form, "intent": "roaming", "body": roaming},
+        )
+        assert "Created: intents/roaming.fr.j2 version 1 is live." in made.text
+    with rt.factory() as session:
+        templates = template_refs(session)
+    result = compose_draft(
+        templates=templates,
+        intent="roaming",
+        language="fr",
+        customer=build_context(None, "client@example.test"),
+        subject="Itinérance",
+        new_text="Pas de données en Espagne",
+        snippets=(),
+        drafting=rt.settings.drafting,
+    )
+    assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
+    assert "Cordialement," in result.body
