@@ -13,7 +13,7 @@ from responder.db.session import transaction
 from responder.knowledge.snippet_search import search_snippets
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from responder.supervisor.content_edit import save_snippet
+from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
 from tests.helpers import drop, make_email, staff
 from tests.test_web_security import login

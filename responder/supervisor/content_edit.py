@@ -1,4 +1,5 @@
-"""Supervisors edit templates and snippets: preview, validate, save as a new version, roll back.
+"""Supervisors edit templates: preview, validate, save as a new version, roll back; and the
+rendering that snippet edits (`snippet_edit`) and new templates (`template_create`) share.
 
 A version that fails to render (syntax, a missing variable, a sandbox violation) is refused,
 so the live version is always one that renders. Every save and roll-back is audit-logged.
@@ -6,12 +7,9 @@ so the live version is always one that renders. Every save and roll-back is audi
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -24,10 +22,8 @@ from responder.customers.view import load_context
 from responder.db.models import Customer, Draft, Message, Snippet, Template, utcnow
 from responder.drafting.compose import compose_draft
 from responder.drafting.render import TemplateFailure, render_string
-from responder.drafting.rule_versions import current_rules
 from responder.knowledge.retrieve import IndexedSnippet, ScoredSnippet
 from responder.review import ReviewError, audit
-from responder.supervisor.examples import labels
 
 SAMPLE_SNIPPET = IndexedSnippet(
     id=0,
@@ -276,75 +272,6 @@ def rollback_template(
     )
 
 
-def template_tones(session: Session, settings: Settings) -> list[str]:
-    """The tones the live tone rules can pick, so a new variant is one a draft can use."""
-    tone = current_rules(session, settings).tone
-    return sorted({rule.tone for rule in tone.rules} | {tone.default} - {""})
-
-
-#: What the new-template form calls the layout (greeting and sign-off) in place of an intent.
-LAYOUT = "(layout)"
-
-
-def template_name(intent: str) -> str:
-    return "layout" if intent == LAYOUT else f"intents/{intent}"
-
-
-def starting_body(session: Session, settings: Settings, intent: str, language: str) -> str:
-    """A new template starts from the intent's plain template in its language, else in the
-    default language (for a translation), else from the layout alone."""
-    live = live_templates(session)
-    name = template_name(intent)
-    for lang in (language, settings.drafting.default_language):
-        found = live.get(template_key(name, lang))
-        if found is not None:
-            return found.body
-    return f'{{% extends "layout.{language}.j2" %}}\n{{% block body %}}\n\n{{% endblock %}}\n'
-
-
-def create_template(
-    session: Session,
-    settings: Settings,
-    intent: str,
-    language: str,
-    tone: str,
-    body: str,
-    author: str,
-) -> Template:
-    """A new intent template (another language, or a tone variant), version 1, only if it
-    renders like any edit; drafts in that language or tone use it from then on."""
-    if intent != LAYOUT and intent not in labels(session, "intent"):
-        raise ContentError(f"not created: unknown intent {intent!r}")
-    if language not in settings.classify.languages:
-        raise ContentError(f"not created: unknown language {language!r}")
-    tones = template_tones(session, settings)
-    if tone and tone not in tones:
-        raise ContentError(
-            f"not created: no tone rule picks {tone!r} (the rules' tones are "
-            f"{', '.join(tones) or 'none'})"
-        )
-    if intent == LAYOUT and tone:
-        raise ContentError("not created: a layout has no tone variants (it reads `tone` itself)")
-    name = template_name(intent)
-    key = template_key(name, language, tone)
-    if key in live_templates(session):
-        raise ContentError(f"not created: {key} exists already; edit it instead")
-    body = body.replace("\r\n", "\n")
-    template = Template(name=name, language=language, tone=tone, version=1, body=body)
-    problem = (
-        validate_template(session, settings, template, body)
-        if body.strip()
-        else "the template is empty"
-    )
-    if problem:
-        raise ContentError(f"not created: {problem}")
-    template.author = author
-    session.add(template)
-    session.flush()
-    audit(session, author, "template.create", "template", key, version=1)
-    return template
-
-
 def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[str, str]]:
     """A unified diff as (kind, line) pairs; the page escapes the text like any other."""
     kinds = {"+": "add", "-": "del", "@": "hunk"}
@@ -357,20 +284,27 @@ def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[s
     ]
 
 
-# -- snippets ------------------------------------------------------------------------------------
+def preview_choices(session: Session, limit: int = 50) -> dict[str, list[tuple[int, str]]]:
+    """Recent inbound messages and customers a supervisor can preview against."""
+    messages = session.execute(
+        select(Message.id, Message.subject, Message.sender_address, Message.intent)
+        .where(Message.direction == "in")
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    customers = session.execute(
+        select(Customer.id, Customer.name, Customer.plan).order_by(Customer.name).limit(500)
+    ).all()
+    return {
+        "messages": [
+            (m.id, f"#{m.id} {m.subject or '(no subject)'} · {m.sender_address} · {m.intent or ''}")
+            for m in messages
+        ],
+        "customers": [(c.id, f"{c.name} · {c.plan}") for c in customers],
+    }
 
 
-def snippet_versions(session: Session, key: str) -> list[Snippet]:
-    return list(
-        session.scalars(select(Snippet).where(Snippet.key == key).order_by(Snippet.version.desc()))
-    )
-
-
-def _snippet(session: Session, snippet_id: int) -> Snippet:
-    snippet = session.get(Snippet, snippet_id)
-    if snippet is None:
-        raise ContentError(f"snippet {snippet_id} not found")
-    return snippet
+# -- rendering snippets ---------------------------------------------------------------------------
 
 
 def _snippet_context(source: PreviewSource, settings: Settings) -> dict[str, Any]:
@@ -401,22 +335,6 @@ def render_snippet(body: str, key: str, source: PreviewSource, settings: Setting
     return Preview(text, "")
 
 
-def snippet_preview(
-    session: Session,
-    settings: Settings,
-    snippet_id: int,
-    body: str,
-    message_id: int | None,
-    customer_id: int | None = None,
-) -> Preview:
-    snippet = _snippet(session, snippet_id)
-    try:
-        source = preview_source(session, settings, message_id, customer_id)
-    except ContentError as exc:
-        return Preview("", str(exc))
-    return render_snippet(body, snippet.key, source, settings)
-
-
 def validate_snippet(key: str, body: str, settings: Settings) -> str | None:
     if not body.strip():
         return "the snippet is empty"
@@ -426,226 +344,3 @@ def validate_snippet(key: str, body: str, settings: Settings) -> str | None:
         if preview.error:
             return preview.error
     return None
-
-
-@dataclass(frozen=True)
-class SnippetFields:
-    """What a snippet says besides its body: its title, where it is offered, and whether."""
-
-    title: str
-    intents: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    language: str = "en"
-    active: bool = True
-    # Filters: offered only to customers on these plans or tiers, and only between the dates.
-    plans: tuple[str, ...] = ()
-    tiers: tuple[str, ...] = ()
-    valid_from: str = ""
-    valid_until: str = ""
-
-    @classmethod
-    def of(cls, snippet: Snippet) -> SnippetFields:
-        filters = dict(snippet.filters or {})
-        return cls(
-            title=snippet.title,
-            intents=tuple(snippet.intents or ()),
-            tags=tuple(snippet.tags or ()),
-            language=snippet.language,
-            active=snippet.active,
-            plans=tuple(filters.get("plans") or ()),
-            tiers=tuple(filters.get("tiers") or ()),
-            valid_from=str(filters.get("valid_from") or ""),
-            valid_until=str(filters.get("valid_until") or ""),
-        )
-
-    def filters(self) -> dict[str, object]:
-        """As the snippet files' header gives them: only the filters that are set."""
-        found: dict[str, object] = {
-            k: list(v) for k, v in (("plans", self.plans), ("tiers", self.tiers)) if v
-        }
-        found.update(
-            {
-                k: v
-                for k, v in (("valid_from", self.valid_from), ("valid_until", self.valid_until))
-                if v
-            }
-        )
-        return found
-
-
-def comma_list(text: str) -> tuple[str, ...]:
-    """`roaming, billing_dispute` as the form sends it: trimmed, blanks and repeats dropped."""
-    return tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-
-
-def _unknown(kind: str, given: tuple[str, ...], known: Any) -> str | None:
-    missing = [value for value in given if value not in known]
-    if missing:
-        return f"unknown {kind} {', '.join(missing)} (the {kind}s are {', '.join(known)})"
-    return None
-
-
-def _dates(fields: SnippetFields) -> str | None:
-    try:
-        start = date.fromisoformat(fields.valid_from) if fields.valid_from else None
-        end = date.fromisoformat(fields.valid_until) if fields.valid_until else None
-    except ValueError as exc:
-        return f"a date is not YYYY-MM-DD ({exc})"
-    if start and end and end < start:
-        return f"valid until {end} is before valid from {start}"
-    return None
-
-
-def check_snippet_fields(session: Session, settings: Settings, fields: SnippetFields) -> str | None:
-    if not fields.title.strip():
-        return "the title is empty"
-    if fields.language not in settings.classify.languages:
-        return (
-            f"unknown language {fields.language!r} "
-            f"(use one of {', '.join(settings.classify.languages)})"
-        )
-    return (
-        _unknown("intent", fields.intents, list(labels(session, "intent")))
-        or _unknown("plan", fields.plans, settings.drafting.plan_names)
-        or _unknown("tier", fields.tiers, settings.value.tier_names)
-        or _dates(fields)
-    )
-
-
-def save_snippet(
-    session: Session,
-    settings: Settings,
-    snippet_id: int,
-    body: str,
-    author: str,
-    *,
-    fields: SnippetFields | None = None,
-    action: str = "snippet.save",
-    **detail: Any,
-) -> Snippet:
-    """A new live version when the body or a field changed, only if it renders and names
-    intents and a language that exist; switching a snippet off keeps it out of new drafts."""
-    snippet = _snippet(session, snippet_id)
-    live = snippet_versions(session, snippet.key)[0]
-    body = body.replace("\r\n", "\n").strip()
-    fields = fields or SnippetFields.of(live)
-    fields = dataclasses.replace(fields, title=fields.title.strip() or live.title)
-    if body == live.body.strip() and fields == SnippetFields.of(live):
-        return live
-    problem = (
-        check_snippet_fields(session, settings, fields)
-        or validate_snippet(live.key, body, settings)
-        or (_named_by_actions(session, settings, live.key) if not fields.active else None)
-    )
-    if problem:
-        raise ContentError(f"not saved: {problem}")
-    version = _snippet_version(live.key, live.version + 1, fields, body, author)
-    session.add(version)
-    session.flush()
-    if fields.active != live.active:
-        detail["switched"] = "on" if fields.active else "off"
-    audit(session, author, action, "snippet", live.key, version=version.version, **detail)
-    return version
-
-
-def _named_by_actions(session: Session, settings: Settings, key: str) -> str | None:
-    """An action rule offering a switched-off snippet would offer nothing when chosen."""
-    rules = sorted(
-        {r.name for r in current_rules(session, settings).actions.rules if r.snippet == key}
-    )
-    if rules:
-        return (
-            f"the action rule {', '.join(rules)} offers this snippet: change the rule "
-            "(Rules) before switching the snippet off"
-        )
-    return None
-
-
-def _snippet_version(
-    key: str, number: int, fields: SnippetFields, body: str, author: str
-) -> Snippet:
-    return Snippet(
-        key=key,
-        version=number,
-        title=fields.title,
-        intents=list(fields.intents),
-        tags=list(fields.tags),
-        language=fields.language,
-        body=body,
-        filters=fields.filters(),
-        active=fields.active,
-        author=author,
-    )
-
-
-SNIPPET_KEY = re.compile(r"[a-z0-9][a-z0-9-]{1,99}")
-
-
-def create_snippet(
-    session: Session, settings: Settings, key: str, fields: SnippetFields, body: str, author: str
-) -> Snippet:
-    """A new approved answer, version 1, held to the same checks as an edit."""
-    key = key.strip()
-    if not SNIPPET_KEY.fullmatch(key):
-        raise ContentError(
-            f"not created: the id {key!r} must be 2-100 lower-case letters, digits and hyphens"
-        )
-    if snippet_versions(session, key):
-        raise ContentError(f"not created: a snippet {key!r} exists already")
-    body = body.replace("\r\n", "\n").strip()
-    problem = check_snippet_fields(session, settings, fields) or validate_snippet(
-        key, body, settings
-    )
-    if problem:
-        raise ContentError(f"not created: {problem}")
-    snippet = _snippet_version(key, 1, fields, body, author)
-    session.add(snippet)
-    session.flush()
-    audit(session, author, "snippet.create", "snippet", key, version=1)
-    return snippet
-
-
-def rollback_snippet(session: Session, settings: Settings, snippet_id: int, author: str) -> Snippet:
-    """The old version's words and fields come back; whether it is switched on stays as is."""
-    old = _snippet(session, snippet_id)
-    live = snippet_versions(session, old.key)[0]
-    if old.id == live.id:
-        raise ContentError(f"version {old.version} is already the live version")
-    return save_snippet(
-        session,
-        settings,
-        live.id,
-        old.body,
-        author,
-        fields=dataclasses.replace(SnippetFields.of(old), active=live.active),
-        action="snippet.rollback",
-        restored=old.version,
-    )
-
-
-def preview_choices(session: Session, limit: int = 50) -> dict[str, list[tuple[int, str]]]:
-    """Recent inbound messages and customers a supervisor can preview against."""
-    messages = session.execute(
-        select(Message.id, Message.subject, Message.sender_address, Message.intent)
-        .where(Message.direction == "in")
-        .order_by(Message.id.desc())
-        .limit(limit)
-    ).all()
-    customers = session.execute(
-        select(Customer.id, Customer.name, Customer.plan).order_by(Customer.name).limit(500)
-    ).all()
-    return {
-        "messages": [
-            (m.id, f"#{m.id} {m.subject or '(no subject)'} · {m.sender_address} · {m.intent or ''}")
-            for m in messages
-        ],
-        "customers": [(c.id, f"{c.name} · {c.plan}") for c in customers],
-    }
-
-
-def live_snippets_all(session: Session) -> list[Snippet]:
-    """The highest version per key, switched off ones included (the editor lists them all)."""
-    latest: dict[str, Snippet] = {}
-    for snippet in session.scalars(select(Snippet).order_by(Snippet.version)):
-        latest[snippet.key] = snippet
-    return list(latest.values())

@@ -25,7 +25,7 @@ from responder.knowledge.snippet_files import (
     read_snippet_folder,
 )
 from responder.review import audit
-from responder.supervisor.content_edit import live_snippets_all
+from responder.supervisor.snippet_edit import live_snippets_all
 
 HEADER_LISTS = ("intents", "tags")
 

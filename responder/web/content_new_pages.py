@@ -15,11 +15,10 @@ from msgspec import Struct
 from responder.content import template_key
 from responder.db.session import transaction
 from responder.supervisor import examples
-from responder.supervisor.content_edit import (
+from responder.supervisor.content_edit import ContentError
+from responder.supervisor.snippet_edit import SnippetFields, create_snippet
+from responder.supervisor.template_create import (
     LAYOUT,
-    ContentError,
-    SnippetFields,
-    create_snippet,
     create_template,
     starting_body,
     template_name,

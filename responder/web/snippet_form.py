@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-from responder.supervisor.content_edit import SnippetFields, comma_list
+from responder.supervisor.snippet_edit import SnippetFields, comma_list
 
 
 class SnippetFieldsForm(Struct):

@@ -30,20 +30,22 @@ from responder.supervisor import auto_send, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
-    SnippetFields,
     diff_lines,
-    live_snippets_all,
     preview_choices,
-    rollback_snippet,
     rollback_template,
-    save_snippet,
     save_template,
-    snippet_preview,
-    snippet_versions,
     template_preview,
     template_versions,
 )
 from responder.supervisor.content_files import snippet_file_text
+from responder.supervisor.snippet_edit import (
+    SnippetFields,
+    live_snippets_all,
+    rollback_snippet,
+    save_snippet,
+    snippet_preview,
+    snippet_versions,
+)
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.snippet_form import SnippetFieldsForm

@@ -14,7 +14,8 @@ from responder.db.models import ClassifierExample, Snippet, Template
 from responder.db.session import transaction
 from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
-from responder.supervisor.content_edit import SnippetFields, save_snippet, save_template
+from responder.supervisor.content_edit import save_template
+from responder.supervisor.snippet_edit import SnippetFields, save_snippet
 
 
 def _cli(rt: Runtime, project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:

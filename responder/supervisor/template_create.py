@@ -1,0 +1,83 @@
+"""Supervisors add a reply template: an intent's template in another language or tone, or a
+new language's layout. It starts from the existing one and must render like any edit."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from responder.config import Settings
+from responder.content import live_templates, template_key
+from responder.db.models import Template
+from responder.drafting.rule_versions import current_rules
+from responder.review import audit
+from responder.supervisor.content_edit import ContentError, validate_template
+from responder.supervisor.examples import labels
+
+
+def template_tones(session: Session, settings: Settings) -> list[str]:
+    """The tones the live tone rules can pick, so a new variant is one a draft can use."""
+    tone = current_rules(session, settings).tone
+    return sorted({rule.tone for rule in tone.rules} | {tone.default} - {""})
+
+
+#: What the new-template form calls the layout (greeting and sign-off) in place of an intent.
+LAYOUT = "(layout)"
+
+
+def template_name(intent: str) -> str:
+    return "layout" if intent == LAYOUT else f"intents/{intent}"
+
+
+def starting_body(session: Session, settings: Settings, intent: str, language: str) -> str:
+    """A new template starts from the intent's plain template in its language, else in the
+    default language (for a translation), else from the layout alone."""
+    live = live_templates(session)
+    name = template_name(intent)
+    for lang in (language, settings.drafting.default_language):
+        found = live.get(template_key(name, lang))
+        if found is not None:
+            return found.body
+    return f'{{% extends "layout.{language}.j2" %}}\n{{% block body %}}\n\n{{% endblock %}}\n'
+
+
+def create_template(
+    session: Session,
+    settings: Settings,
+    intent: str,
+    language: str,
+    tone: str,
+    body: str,
+    author: str,
+) -> Template:
+    """A new intent template (another language, or a tone variant), version 1, only if it
+    renders like any edit; drafts in that language or tone use it from then on."""
+    if intent != LAYOUT and intent not in labels(session, "intent"):
+        raise ContentError(f"not created: unknown intent {intent!r}")
+    if language not in settings.classify.languages:
+        raise ContentError(f"not created: unknown language {language!r}")
+    tones = template_tones(session, settings)
+    if tone and tone not in tones:
+        raise ContentError(
+            f"not created: no tone rule picks {tone!r} (the rules' tones are "
+            f"{', '.join(tones) or 'none'})"
+        )
+    if intent == LAYOUT and tone:
+        raise ContentError("not created: a layout has no tone variants (it reads `tone` itself)")
+    name = template_name(intent)
+    key = template_key(name, language, tone)
+    if key in live_templates(session):
+        raise ContentError(f"not created: {key} exists already; edit it instead")
+    body = body.replace("\r\n", "\n")
+    template = Template(name=name, language=language, tone=tone, version=1, body=body)
+    problem = (
+        validate_template(session, settings, template, body)
+        if body.strip()
+        else "the template is empty"
+    )
+    if problem:
+        raise ContentError(f"not created: {problem}")
+    template.author = author
+    session.add(template)
+    session.flush()
+    audit(session, author, "template.create", "template", key, version=1)
+    return template
