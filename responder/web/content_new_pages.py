@@ -11,6 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
+from sqlalchemy.exc import IntegrityError
 
 from responder.content import template_key
 from responder.db.session import transaction
@@ -30,6 +31,7 @@ from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+CREATED_MEANWHILE = "not created: someone created it a moment ago; your text is below"
 
 
 class NewSnippetForm(SnippetFieldsForm):
@@ -86,6 +88,8 @@ def new_snippet(request: Request, data: Annotated[NewSnippetForm, FORM]) -> Resp
             created_id, key = created.id, created.key
     except ContentError as exc:
         return _snippet_page(request, data, str(exc), 422)
+    except IntegrityError:  # the same id, created by a colleague between our check and insert
+        return _snippet_page(request, data, CREATED_MEANWHILE, 409)
     notice = f"Created: snippet {key} version 1 is live."
     return Redirect(f"/supervisor/snippets/{created_id}", query_params={"notice": notice})
 
@@ -131,6 +135,8 @@ def new_template(request: Request, data: Annotated[NewTemplateForm, FORM]) -> Re
             key = template_key(created.name, created.language, created.tone)
     except ContentError as exc:
         return _template_page(request, data, str(exc), 422)
+    except IntegrityError:
+        return _template_page(request, data, CREATED_MEANWHILE, 409)
     notice = f"Created: {key} version 1 is live."
     return Redirect(f"/supervisor/templates/{created_id}", query_params={"notice": notice})
 

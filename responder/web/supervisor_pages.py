@@ -18,6 +18,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from responder.classify import retrain
 from responder.content import live_templates, template_key
@@ -171,6 +172,12 @@ class EditForm(SnippetFieldsForm):
     customer_id: str = ""
 
 
+SAVED_MEANWHILE = (
+    "not saved: someone saved a new version a moment ago; your text is below, "
+    "look at the versions and save again"
+)
+
+
 def _int(value: str | int | None) -> int | None:
     if isinstance(value, int):
         return value
@@ -291,7 +298,9 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
                     session, rt.settings, item_id, data.body, author, fields=data.snippet_fields()
                 )
             saved_id, saved_version = saved.id, saved.version
-    except ContentError as exc:
+    except (ContentError, IntegrityError) as exc:
+        # IntegrityError: a colleague saved the same next version between our read and write.
+        error = str(exc) if isinstance(exc, ContentError) else SAVED_MEANWHILE
         context = _editor_context(
             request,
             kind,
@@ -299,10 +308,11 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
             body=data.body,
             message_id=message_id,
             customer_id=customer_id,
-            error=str(exc),
+            error=error,
             fields=data.snippet_fields(),
         )
-        return Template("supervisor/editor.html", context=context, status_code=422)
+        status = 422 if isinstance(exc, ContentError) else 409
+        return Template("supervisor/editor.html", context=context, status_code=status)
     query = {"notice": f"Saved: version {saved_version} is live."}
     if message_id:
         query["message"] = str(message_id)

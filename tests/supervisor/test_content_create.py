@@ -6,16 +6,20 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.content import live_snippets
 from responder.customers.context import build_context
 from responder.db.models import AuditEntry, Draft, Snippet, Template
+from responder.db.session import transaction
 from responder.drafting.compose import compose_draft
 from responder.drafting.service import template_refs
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
+from responder.supervisor import snippet_edit
+from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
 from tests.helpers import drop, make_email, staff
 from tests.test_web_security import csrf, login
@@ -319,3 +323,41 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
     )
     assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
     assert "Cordialement," in result.body
+
+
+def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two supervisors on one snippet: both read version 1, the colleague's version 2 lands
+    first; ours would be a second version 2. Simulated by letting our save read the stale list."""
+    staff(rt, "sue", "supervisor")
+    cap = _snippet(rt, "roaming-spending-cap")
+    assert cap is not None
+    url = f"/supervisor/snippets/{cap.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        form = {**_form_of(client.get(url).text), "_csrf_token": token}
+        with transaction(rt.factory) as session:
+            save_snippet(session, rt.settings, cap.id, cap.body + " Colleague's words.", "ann")
+        stale = snippet_edit.snippet_versions
+        monkeypatch.setattr(
+            snippet_edit, "snippet_versions", lambda s, key: stale(s, key)[-1:]
+        )  # version 1 only, as we read it
+        ours = client.post(f"{url}/save", data={**form, "body": "Our own words."})
+        assert ours.status_code == 409
+        assert "someone saved a new version a moment ago" in ours.text
+        assert "Our own words." in ours.text, "what we typed is still on the page"
+        monkeypatch.setattr(snippet_edit, "snippet_versions", lambda s, key: [])
+        again = client.post(
+            "/supervisor/snippets/new",
+            data={
+                "key": "roaming-spending-cap",
+                "title": "Cap",
+                "body": "Words.",
+                "_csrf_token": token,
+            },
+        )
+        assert again.status_code == 409 and "someone created it a moment ago" in again.text
+    live = _snippet(rt, "roaming-spending-cap")
+    assert live is not None and live.version == 2 and live.author == "ann"
