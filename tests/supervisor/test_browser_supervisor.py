@@ -135,3 +135,38 @@ def test_accept_a_correction_retrain_and_activate(rt: Runtime, worker: Worker) -
             select(Message).where(Message.message_id_header == "<after-retrain@mail.test>")
         )
         assert message.classification["models"]["intent"] == before + 1
+
+
+def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runtime) -> None:
+    from responder.db.models import Snippet
+
+    staff(rt, "sue", "supervisor")
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("#new-snippet-link")
+        page.wait_for_selector("#new-snippet")
+        page.fill("input[name=key]", "roaming-cruise-ships")
+        page.fill("input[name=title]", "Phones on cruise ships")
+        page.fill("input[name=intents]", "roaming")
+        page.fill("input[name=tags]", "cruise, ship")
+        page.fill("input[name=valid_until]", "2027-09-30")
+        page.fill("#body", "At sea your phone uses the ship's satellite network: use its wifi.")
+        page.click("text=Create snippet")
+        page.locator("#notice").filter(has_text="roaming-cruise-ships version 1 is live").wait_for()
+        assert "use its wifi" in page.locator("#preview").inner_text()
+        page.select_option("#offered", "no")
+        page.click("#save")
+        page.locator("#notice").filter(has_text="version 2 is live").wait_for()
+        assert "+offered: no" in page.locator("#diff").inner_text()
+        page.goto(f"{base}/supervisor/templates")
+        row = page.locator("tr", has_text="roaming-cruise-ships")
+        assert "switched off" in row.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "snippet-switched-off.png"), full_page=True)
+    with rt.factory() as session:
+        versions = session.scalars(
+            select(Snippet).where(Snippet.key == "roaming-cruise-ships").order_by(Snippet.version)
+        ).all()
+        assert [(v.version, v.active) for v in versions] == [(1, True), (2, False)]
+        assert versions[1].filters == {"valid_until": "2027-09-30"}
