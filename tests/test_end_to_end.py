@@ -34,6 +34,11 @@ def test_dropped_email_becomes_an_approved_threaded_reply(
         detail = client.get(f"/api/messages/{queue[0]['id']}", headers=auth).json()
         assert detail["customer"]["name"] == "Aoife Murphy"
         assert detail["draft"]["body"].startswith("Hi Aoife,")
+        assert (
+            detail["draft"]["body"]
+            .rstrip()
+            .endswith("Kind regards,\nNorthwind Mobile Customer Care")
+        )
         response = client.post(f"/api/messages/{queue[0]['id']}/approve", headers=auth, json={})
         assert response.status_code == 201, response.text
         reply_id = response.json()["outbox_message_id"]

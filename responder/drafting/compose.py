@@ -84,8 +84,11 @@ def compose_draft(
     chosen_action: Mapping[str, str] | None = None,
     action_snippet: ScoredSnippet | None = None,
     template_ids: Mapping[str, int] | None = None,
+    channel: str = "email",
 ) -> DraftResult:
-    """`templates` maps loader names to TemplateRef (or bare bodies, with `template_ids`)."""
+    """`templates` maps loader names to TemplateRef (or bare bodies, with `template_ids`).
+    `channel` is what the reply goes out on, `email` or the platform (`whatsapp`, `messenger`,
+    `instagram`, `x`), as `message.channel`: a DM's layout can sign off in one line."""
     refs = {
         k: v if isinstance(v, TemplateRef) else TemplateRef(v, (template_ids or {}).get(k))
         for k, v in templates.items()
@@ -116,7 +119,7 @@ def compose_draft(
     locale = drafting.locales.get(language) or drafting.locales.get(template_language, "en_IE")
     context: dict[str, Any] = {
         "customer": customer.for_template(),
-        "message": {"subject": subject, "new_text": new_text},
+        "message": {"subject": subject, "new_text": new_text, "channel": channel},
         "company": {
             "name": drafting.company_name,
             "signature": drafting.signature,

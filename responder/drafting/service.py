@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from responder.channels import reply_channel
 from responder.content import live_templates
 from responder.customers.context import CustomerContext
 from responder.customers.view import CustomerRecords, load_context, read_records
 from responder.db.models import (
+    Channel,
     Customer,
     Draft,
     Message,
@@ -90,6 +92,11 @@ def _action_snippet(index: SnippetIndex, vector: np.ndarray, key: str) -> Scored
             similarity = round(float(index.vectors[position] @ vector), 4)
             return ScoredSnippet(snippet, similarity, similarity)
     return None
+
+
+def _channel_kind(session: Session, channel_id: int) -> str | None:
+    channel = session.get(Channel, channel_id)  # the draft stage holds its batch's channels
+    return channel.kind if channel else None
 
 
 def make_draft(
@@ -159,6 +166,7 @@ def make_draft(
         actions=[o.as_dict() for o in offers],
         chosen_action=chosen.as_dict() if chosen else None,
         action_snippet=picked,
+        channel=reply_channel(_channel_kind(session, message.channel_id)),
     )
     top = max((s.similarity for s in ranked), default=None)
     confidence = draft_confidence(

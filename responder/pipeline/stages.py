@@ -431,7 +431,10 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         to_draft = [m for m in batch if m.id not in drafted]
         customer_ids = {m.customer_id for m in to_draft if m.customer_id}
         # Held here so they stay in the identity map for make_draft's session.get (it keeps
-        # only weak references), with their identities loaded.
+        # only weak references), with their identities loaded; the channels likewise.
+        channels = list(
+            session.scalars(select(Channel).where(Channel.id.in_({m.channel_id for m in batch})))
+        )
         customers = list(
             session.scalars(
                 select(Customer)
@@ -464,7 +467,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 draft.stale = current.id in stale
                 session.add(draft)
             _move(current, State.DRAFTED)
-        del customers
+        del customers, channels
 
 
 # -- route ---------------------------------------------------------------------------------------

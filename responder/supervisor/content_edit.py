@@ -8,6 +8,7 @@ so the live version is always one that renders. Every save and roll-back is audi
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from responder.channels import reply_channel
 from responder.config import Settings
 from responder.content import live_templates, template_key
 from responder.customers.context import CustomerContext, build_context
 from responder.customers.view import load_context
-from responder.db.models import Customer, Draft, Message, Snippet, Template, utcnow
+from responder.db.models import Channel, Customer, Draft, Message, Snippet, Template, utcnow
 from responder.drafting.compose import compose_draft
 from responder.drafting.render import TemplateFailure, render_string
 from responder.knowledge.retrieve import IndexedSnippet, ScoredSnippet
@@ -71,6 +73,11 @@ class PreviewSource:
     intent: str | None
     customer: CustomerContext
     snippets: tuple[ScoredSnippet, ...]
+    channel: str = "email"  # as templates see it: `email`, or the platform of a DM
+
+
+#: A version must render for an email and for a DM (a layout may sign off differently).
+SAMPLE_CHANNELS = ("email", "whatsapp")
 
 
 def _intent_of(template: Template) -> str | None:
@@ -108,8 +115,14 @@ def preview_source(
         row = session.get(Snippet, entry.get("id")) if entry.get("id") else None
         if row is not None:
             scored.append(ScoredSnippet(_indexed(row), float(entry.get("score", 0.0)), 0.0))
+    channel = session.get(Channel, message.channel_id)
     return PreviewSource(
-        message.subject, message.new_text or message.text, message.intent, customer, tuple(scored)
+        message.subject,
+        message.new_text or message.text,
+        message.intent,
+        customer,
+        tuple(scored),
+        reply_channel(channel.kind if channel else None),
     )
 
 
@@ -151,6 +164,7 @@ def render_template_with(
         new_text=source.new_text,
         snippets=source.snippets,
         drafting=settings.drafting,
+        channel=source.channel,
     )
     return Preview(result.body, result.error)
 
@@ -186,12 +200,15 @@ def validate_template(
             f'{{% extends "{template_key("layout", template.language)}" %}}'
             "{% block body %}Sample reply.{% endblock %}"
         )
-    for customer in SAMPLE_CUSTOMERS:
-        for snippets in sample_snippets:
-            source = PreviewSource("Sample subject", "Sample message.", intent, customer, snippets)
-            preview = render_template_with(bodies, template, body, source, settings)
-            if preview.error:
-                return preview.error
+    for customer, snippets, channel in itertools.product(
+        SAMPLE_CUSTOMERS, sample_snippets, SAMPLE_CHANNELS
+    ):
+        source = PreviewSource(
+            "Sample subject", "Sample message.", intent, customer, snippets, channel
+        )
+        preview = render_template_with(bodies, template, body, source, settings)
+        if preview.error:
+            return preview.error
     return None
 
 
@@ -311,7 +328,11 @@ def _snippet_context(source: PreviewSource, settings: Settings) -> dict[str, Any
     drafting = settings.drafting
     return {
         "customer": source.customer.for_template(),
-        "message": {"subject": source.subject, "new_text": source.new_text},
+        "message": {
+            "subject": source.subject,
+            "new_text": source.new_text,
+            "channel": source.channel,
+        },
         "company": {
             "name": drafting.company_name,
             "signature": drafting.signature,
@@ -338,8 +359,8 @@ def render_snippet(body: str, key: str, source: PreviewSource, settings: Setting
 def validate_snippet(key: str, body: str, settings: Settings) -> str | None:
     if not body.strip():
         return "the snippet is empty"
-    for customer in SAMPLE_CUSTOMERS:
-        source = PreviewSource("Sample subject", "Sample message.", None, customer, ())
+    for customer, channel in itertools.product(SAMPLE_CUSTOMERS, SAMPLE_CHANNELS):
+        source = PreviewSource("Sample subject", "Sample message.", None, customer, (), channel)
         preview = render_snippet(body, key, source, settings)
         if preview.error:
             return preview.error

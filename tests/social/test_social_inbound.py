@@ -74,6 +74,9 @@ def test_a_messenger_message_is_stored_raw_then_drafted_for_review(
         assert conversation.thread_key == f"{PAGE_ID}:6543210987654321"
         draft = session.scalar(select(Draft).where(Draft.message_id == message.id))
         assert draft is not None and draft.body.strip()
+        # A DM signs off in one line, not with an email's "Kind regards" and signature block.
+        assert draft.body.rstrip().endswith("\n– Northwind Mobile"), draft.body
+        assert "Kind regards" not in draft.body
         delivery = session.scalar(select(WebhookDelivery))
         assert delivery.body == encode(payload)
         assert delivery.outcome.startswith("1 stored")
