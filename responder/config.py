@@ -57,6 +57,7 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_attempts: int = 6
     retry_base_seconds: float = 30.0
     max_reply_files_bytes: int = 10_000_000
+    quote_original: bool = True
 
 
 class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):

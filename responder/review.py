@@ -27,7 +27,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
-from responder.mail.compose import build_reply, make_message_id, reply_subject
+from responder.mail.compose import build_reply, make_message_id, reply_subject, with_quote
 from responder.mail.parse import Address
 from responder.pipeline.notify import announce_work
 from responder.pipeline.reparse import forget_parse
@@ -153,6 +153,18 @@ def _addresses(pairs: list[Any]) -> tuple[Address, ...]:
     return tuple(Address(name=str(n or ""), address=str(a)) for n, a in pairs if a)
 
 
+def _quoted(message: Message, draft: Draft) -> str:
+    """The reply over the customer's new words (not the history they quoted themselves)."""
+    language = ((draft.grounding or {}).get("template") or {}).get("language") or "en"
+    return with_quote(
+        draft.body,
+        message.new_text or message.text,
+        sender=Address(message.sender_name, message.sender_address),
+        written_at=message.received_at,  # our clock (UTC), not the sender's Date header
+        language=language,
+    )
+
+
 def queue_reply(
     session: Session,
     message: Message,
@@ -185,7 +197,7 @@ def queue_reply(
                 to=recipients,
                 from_=Address(outbound.from_name, outbound.from_address),
                 subject=subject,
-                body=draft.body,
+                body=_quoted(message, draft) if outbound.quote_original else draft.body,
                 message_id=message_id,
                 in_reply_to=message.message_id_header,
                 references=[r for r in references if r],

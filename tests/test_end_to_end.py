@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import email
 import re
+from email.policy import default
 
+import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from responder.db.models import Draft, Message
+from responder.db.models import Draft, Message, OutboxItem, StaffUser
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker, state_counts
+from responder.review import approve
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, sent_replies, staff
+from tests.supervisor.history import waiting_message
 
 
 def test_dropped_email_becomes_an_approved_threaded_reply(
@@ -52,7 +58,20 @@ def test_dropped_email_becomes_an_approved_threaded_reply(
     assert reply["In-Reply-To"] == "<m1@mail.test>"
     assert reply["References"].split() == ["<earlier@mail.test>", "<m1@mail.test>"]
     assert reply["Message-ID"] == reply_id
-    assert "Aoife" in reply.get_content()
+    text = reply.get_content().replace("\r\n", "\n")
+    assert text.startswith("Hi Aoife,")
+    ours, _, quoted = text.partition("Northwind Mobile Customer Care\n\n")
+    # The customer's words follow, quoted under the line mail clients write.
+    assert re.fullmatch(
+        r"On \d{4}-\d\d-\d\d \d\d:\d\d UTC, Aoife Murphy <aoife\.murphy@gmail\.test> wrote:\n",
+        quoted.splitlines(keepends=True)[0],
+    ), quoted
+    assert quoted.splitlines()[1:] == [
+        "> Hi, I was charged 80 euro for roaming in Spain. I thought the EU was included?"
+    ]
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+    assert item.body.strip() == ours.strip() + "\nNorthwind Mobile Customer Care"
     assert state_counts(rt)["sent"] == 1
 
 
@@ -163,3 +182,18 @@ def test_a_large_mail_is_read_from_the_database_by_the_parse_stage_only(
     with rt.factory() as session:
         stored = session.scalar(select(Message).where(Message.direction == "in"))
         assert stored.raw == mail.as_bytes(), "the raw bytes are still kept exactly"
+
+
+def test_quoting_the_customer_can_be_turned_off(rt: Runtime) -> None:
+    message_id = waiting_message(rt, 1)
+    staff(rt, "alice")
+    unquoted = msgspec.structs.replace(rt.settings.outbound, quote_original=False)
+    with transaction(rt.factory) as session:
+        alice = session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()
+        approve(session, message_id, alice, unquoted)
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+        assert item.raw is not None
+        sent = email.message_from_bytes(item.raw, policy=default).get_content()
+    assert sent.replace("\r\n", "\n").strip() == item.body.strip()
+    assert "wrote:" not in sent and "> " not in sent

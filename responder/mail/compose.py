@@ -215,3 +215,28 @@ def build_reply(
         _check(filename, "attachment file name")
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=serialise)
+
+
+# The line mail clients write above a quote, per reply language; the customer's client folds
+# the quote away and our own quote stripper (`mail.quotes`) cuts it from their next reply.
+ATTRIBUTION = {
+    "en": "On {when}, {who} wrote:",
+    "de": "Am {when} schrieb {who}:",
+    "fr": "Le {when}, {who} a écrit :",
+    "es": "El {when}, {who} escribió:",
+}
+
+
+def with_quote(
+    body: str, text: str, *, sender: Address, written_at: datetime, language: str
+) -> str:
+    """The reply with the customer's words quoted below it, as a helpdesk's reply carries them."""
+    if not text.strip():
+        return body
+    who = f"{sender.name} <{sender.address}>" if sender.name else sender.address
+    if written_at.tzinfo is not None:
+        written_at = written_at.astimezone(UTC)
+    when = written_at.strftime("%Y-%m-%d %H:%M UTC")
+    line = ATTRIBUTION.get(language, ATTRIBUTION["en"]).format(when=when, who=who)
+    quoted = "\n".join(f"> {row}" if row.strip() else ">" for row in text.strip().splitlines())
+    return f"{body.rstrip()}\n\n{line}\n{quoted}\n"

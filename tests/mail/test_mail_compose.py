@@ -14,8 +14,10 @@ from responder.mail.compose import (
     references_for_reply,
     reply_recipients,
     reply_subject,
+    with_quote,
 )
 from responder.mail.parse import Address, parse_email
+from responder.mail.quotes import strip_quotes
 
 SHOP = Address(name="Shop Support", address="support@shop.test")
 ANN = Address(name="Ann, Customer", address="ann@example.com")
@@ -204,3 +206,23 @@ def test_a_mailbox_name_beyond_ascii_gets_utf8_headers_not_an_encoded_word() -> 
 def test_an_address_no_server_could_deliver_to_is_refused(address: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         _build(to=(Address(name="", address=address),))
+
+
+def test_the_customers_words_are_quoted_under_an_attribution_our_stripper_knows() -> None:
+    ann = Address("Ann Byrne", "ann@mail.test")
+    written = datetime(2026, 12, 5, 9, 21, tzinfo=UTC)
+    text = "My bill doubled.\n\nWhy?\n"
+    reply = with_quote(
+        "Dear Ann,\n\nwe fixed it.\n", text, sender=ann, written_at=written, language="en"
+    )
+    assert reply == (
+        "Dear Ann,\n\nwe fixed it.\n\n"
+        "On 2026-12-05 09:21 UTC, Ann Byrne <ann@mail.test> wrote:\n"
+        "> My bill doubled.\n>\n> Why?\n"
+    )
+    # Her next reply carries ours quoted in turn: what she writes on top is all that is read.
+    assert strip_quotes(reply) == "Dear Ann,\n\nwe fixed it."
+    german = with_quote("Guten Tag,\n", text, sender=ann, written_at=written, language="de")
+    assert "\nAm 2026-12-05 09:21 UTC schrieb Ann Byrne <ann@mail.test>:\n" in german
+    assert strip_quotes(german) == "Guten Tag,"
+    assert with_quote("Hi,\n", "  \n", sender=ann, written_at=written, language="en") == "Hi,\n"
