@@ -89,6 +89,7 @@ def test_the_reply_copies_everyone_unless_staff_untick_them(
         listed = re.findall(r'name="keep_cc" value="([^"]+)" checked>', page)
         assert listed == ["niamh@brennanlogistics.test", "accounts@brennanlogistics.test"]
         assert "To: Declan Brennan &lt;declan.brennan@brennanlogistics.test&gt;" in page
+        assert "The customer's message is quoted below your reply when it is sent." in page
         client.post(
             f"/messages/{office}/approve",
             data={

@@ -298,6 +298,7 @@ def review_page(request: Request, message_id: int) -> Template:
         "labels": labels,
         "m": detail,
         "max_reply_files": rt.settings.outbound.max_reply_files_bytes,
+        "quotes_customer": rt.settings.outbound.quote_original,
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
