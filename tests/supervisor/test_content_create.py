@@ -14,7 +14,7 @@ from responder.content import live_snippets
 from responder.customers.context import build_context
 from responder.db.models import AuditEntry, Draft, Snippet, Template
 from responder.db.session import transaction
-from responder.drafting.compose import compose_draft
+from responder.drafting.compose import DraftResult, compose_draft
 from responder.drafting.service import template_refs
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -165,6 +165,22 @@ def _live(rt: Runtime) -> list[Snippet]:
         return live_snippets(session)
 
 
+def _roaming_draft(rt: Runtime, language: str) -> DraftResult:
+    """A roaming draft in `language` from the live templates, as the draft stage composes it."""
+    with rt.factory() as session:
+        templates = template_refs(session)
+    return compose_draft(
+        templates=templates,
+        intent="roaming",
+        language=language,
+        customer=build_context(None, "customer@example.test"),
+        subject="Roaming",
+        new_text="No data abroad",
+        snippets=(),
+        drafting=rt.settings.drafting,
+    )
+
+
 def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it(
     rt: Runtime,
 ) -> None:
@@ -211,18 +227,7 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
         )
         assert "Created: intents/roaming.en.formal.j2 version 1 is live." in tone.text
     assert [a for a, _, _ in _actions(rt, "template.")] == ["template.create", "template.create"]
-    with rt.factory() as session:
-        templates = template_refs(session)
-    result = compose_draft(
-        templates=templates,
-        intent="roaming",
-        language="de",
-        customer=build_context(None, "kunde@example.test"),
-        subject="Roaming",
-        new_text="Kein Internet in Spanien",
-        snippets=(),
-        drafting=rt.settings.drafting,
-    )
+    result = _roaming_draft(rt, "de")
     assert result.grounding["template"]["key"] == "intents/roaming.de.j2"
     assert "vielen Dank für Ihre Nachricht zum Telefonieren im Ausland." in result.body
 
@@ -309,18 +314,7 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
             data={**form, "intent": "roaming", "body": roaming},
         )
         assert "Created: intents/roaming.fr.j2 version 1 is live." in made.text
-    with rt.factory() as session:
-        templates = template_refs(session)
-    result = compose_draft(
-        templates=templates,
-        intent="roaming",
-        language="fr",
-        customer=build_context(None, "client@example.test"),
-        subject="Itinérance",
-        new_text="Pas de données en Espagne",
-        snippets=(),
-        drafting=rt.settings.drafting,
-    )
+    result = _roaming_draft(rt, "fr")
     assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
     assert "Cordialement," in result.body
 
