@@ -178,6 +178,8 @@ def template_preview(
     customer_id: int | None = None,
 ) -> Preview:
     template = _template(session, template_id)
+    if not body.strip():
+        return Preview("", "the template is empty")
     bodies = {k: t.body for k, t in live_templates(session).items()}
     try:
         source = preview_source(session, settings, message_id, customer_id)
@@ -242,7 +244,11 @@ def save_template(
     live = template_versions(session, template)[0]
     if body == live.body:
         return live
-    problem = validate_template(session, settings, template, body)
+    problem = (
+        validate_template(session, settings, template, body)
+        if body.strip()
+        else "the template is empty"
+    )
     if problem:
         raise ContentError(f"not saved: {problem}")
     return _new_template_version(session, live, body, author, "template.save")

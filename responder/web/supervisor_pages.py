@@ -166,8 +166,8 @@ class PreviewResponse(Struct):
     error: str
 
 
-class EditForm(SnippetFieldsForm):
-    body: str = ""
+class EditForm(SnippetFieldsForm, kw_only=True):
+    body: str  # required: a form without it is refused, never saved as an empty template
     message_id: str = ""
     customer_id: str = ""
 

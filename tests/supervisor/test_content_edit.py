@@ -35,6 +35,7 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
             ("{% if customer.plan %}no end", "syntax error"),
             ("Hello {{ customer.shoe_size }}", "shoe_size"),
             ("{{ customer.__class__.__mro__ }}", "unsafe"),
+            ("  \n", "the template is empty"),
         ):
             preview = client.post(
                 f"{url}/preview",
