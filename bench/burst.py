@@ -66,6 +66,8 @@ def project(folder: Path, url: str, port: int) -> tuple[Path, dict[str, str]]:
         "RESPONDER_DRAFTING__TEMPLATES_DIR": str(ROOT / "templates"),
         "RESPONDER_CLASSIFY__DEFINITIONS_DIR": str(ROOT / "classifiers"),
         "RESPONDER_WEB__LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+        # Only the workers draft here: web processes loading models too would share the cores.
+        "RESPONDER_WEB__WARM_MODELS": "false",
         "RESPONDER_MODELS__BACKEND": "onnx-int8",
         "RESPONDER_MODELS__CACHE_DIR": MODELS,
         "RESPONDER_PIPELINE__POLL_INTERVAL_SECONDS": "0.5",

@@ -59,6 +59,8 @@ def write_config(folder: Path, url: str, port: int) -> tuple[Path, dict[str, str
         "RESPONDER_DRAFTING__TEMPLATES_DIR": str(ROOT / "templates"),
         "RESPONDER_CLASSIFY__DEFINITIONS_DIR": str(ROOT / "classifiers"),
         "RESPONDER_WEB__LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+        # The queue pages need no model: no web process loads them in the measured seconds.
+        "RESPONDER_WEB__WARM_MODELS": "false",
     }
     return config, env
 
