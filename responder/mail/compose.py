@@ -227,6 +227,11 @@ ATTRIBUTION = {
 }
 
 
+# A pasted log or a forwarded thread is not sent back whole: the quote reminds, it does not archive.
+QUOTE_MAX_LINES = 200
+QUOTE_MAX_CHARS = 20_000
+
+
 def with_quote(
     body: str, text: str, *, sender: Address, written_at: datetime, language: str
 ) -> str:
@@ -238,5 +243,8 @@ def with_quote(
         written_at = written_at.astimezone(UTC)
     when = written_at.strftime("%Y-%m-%d %H:%M UTC")
     line = ATTRIBUTION.get(language, ATTRIBUTION["en"]).format(when=when, who=who)
-    quoted = "\n".join(f"> {row}" if row.strip() else ">" for row in text.strip().splitlines())
+    rows = text.strip()[:QUOTE_MAX_CHARS].splitlines()
+    cut = len(rows) > QUOTE_MAX_LINES or len(text.strip()) > QUOTE_MAX_CHARS
+    rows = [*rows[:QUOTE_MAX_LINES], "[…]"] if cut else rows
+    quoted = "\n".join(f"> {row}" if row.strip() else ">" for row in rows)
     return f"{body.rstrip()}\n\n{line}\n{quoted}\n"

@@ -226,3 +226,13 @@ def test_the_customers_words_are_quoted_under_an_attribution_our_stripper_knows(
     assert "\nAm 2026-12-05 09:21 UTC schrieb Ann Byrne <ann@mail.test>:\n" in german
     assert strip_quotes(german) == "Guten Tag,"
     assert with_quote("Hi,\n", "  \n", sender=ann, written_at=written, language="en") == "Hi,\n"
+
+
+def test_a_long_message_is_quoted_in_part() -> None:
+    ann = Address("", "ann@mail.test")
+    written = datetime(2026, 12, 5, 9, 21, tzinfo=UTC)
+    log = "\n".join(f"line {n}" for n in range(1, 1001))
+    reply = with_quote("Hi,\n", log, sender=ann, written_at=written, language="fr")
+    lines = reply.splitlines()
+    assert lines[2] == "Le 2026-12-05 09:21 UTC, ann@mail.test a écrit :"
+    assert lines[3] == "> line 1" and lines[-2] == "> line 200" and lines[-1] == "> […]"
