@@ -170,3 +170,35 @@ def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runt
         ).all()
         assert [(v.version, v.active) for v in versions] == [(1, True), (2, False)]
         assert versions[1].filters == {"valid_until": "2027-09-30"}
+
+
+def test_a_supervisor_translates_a_template_in_the_browser(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("#new-template-link")
+        page.select_option("select[name=intent]", "roaming")
+        page.select_option("select[name=language]", "de")
+        page.click("text=Start")
+        page.wait_for_selector("#new-template")
+        assert "intents/roaming.de.j2" in page.inner_text("#new-template")
+        english = page.input_value("#body")
+        assert english.startswith('{% extends "layout.en.j2" %}')
+        page.fill(
+            "#body",
+            '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre Nachricht '
+            "zum Roaming.\n{% endblock %}\n",
+        )
+        page.click("text=Create template")
+        page.locator("#notice").filter(
+            has_text="intents/roaming.de.j2 version 1 is live"
+        ).wait_for()
+        assert (
+            "vielen Dank für Ihre Nachricht zum Roaming." in page.locator("#preview").inner_text()
+        )
+    with rt.factory() as session:
+        german = session.scalars(
+            select(Template).where(Template.name == "intents/roaming", Template.language == "de")
+        ).one()
+        assert (german.version, german.author) == (1, "sue")
