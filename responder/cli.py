@@ -262,6 +262,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         report = export_content(session, templates, classifiers)
     for path in report.written:
         print(f"wrote {path}")
+    for path in report.removed:
+        print(f"removed {path} (switched off)")
     print("\n".join(report.lines()))
     return 0
 

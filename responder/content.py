@@ -110,12 +110,13 @@ def seed_all(session: Session, templates_dir: Path, classifiers_dir: Path) -> di
     }
 
 
-def live_templates(session: Session) -> dict[str, Template]:
-    """Highest version per (name, language, tone), keyed by loader name."""
+def live_templates(session: Session, *, switched_off: bool = False) -> dict[str, Template]:
+    """Highest version per (name, language, tone), keyed by loader name; with `switched_off`
+    also those whose highest version is switched off (the editor lists them all)."""
     live: dict[str, Template] = {}
     for template in session.scalars(select(Template).order_by(Template.version)):
         live[template_key(template.name, template.language, template.tone)] = template
-    return live
+    return live if switched_off else {k: t for k, t in live.items() if t.active}
 
 
 def live_snippets(session: Session) -> list[Snippet]:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -478,6 +479,8 @@ class Template(Base):
     tone: Mapped[str] = mapped_column(String(30), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     body: Mapped[str] = mapped_column(Text)
+    #: False: switched off, no draft uses it (a language or tone variant nobody wants any more).
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     author: Mapped[str] = mapped_column(String(100), default="seed")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -236,26 +236,62 @@ def template_versions(session: Session, template: Template) -> list[Template]:
 
 
 def save_template(
-    session: Session, settings: Settings, template_id: int, body: str, author: str
+    session: Session,
+    settings: Settings,
+    template_id: int,
+    body: str,
+    author: str,
+    *,
+    active: bool | None = None,
 ) -> Template:
-    """A new live version, only if it renders; an unchanged body saves nothing."""
+    """A new live version, only if it renders; an unchanged body saves nothing. `active`
+    False switches the template off: no draft uses it (refused where drafts depend on it)."""
     template = _template(session, template_id)
     body = body.replace("\r\n", "\n")
     live = template_versions(session, template)[0]
-    if body == live.body:
+    active = live.active if active is None else active
+    if body == live.body and active == live.active:
         return live
     problem = (
         validate_template(session, settings, template, body)
         if body.strip()
         else "the template is empty"
-    )
+    ) or (None if active else _needed(session, settings, live))
     if problem:
         raise ContentError(f"not saved: {problem}")
-    return _new_template_version(session, live, body, author, "template.save")
+    detail = {"switched": "on" if active else "off"} if active != live.active else {}
+    return _new_template_version(session, live, body, author, "template.save", active, **detail)
+
+
+def _needed(session: Session, settings: Settings, template: Template) -> str | None:
+    """Why drafts cannot do without this template, if they cannot."""
+    if template.name == "layout":
+        extending = sorted(
+            key
+            for key, t in live_templates(session).items()
+            if t.name != "layout" and t.language == template.language
+        )
+        if extending:
+            return (
+                f"the {template.language} templates extend this layout "
+                f"({len(extending)}, e.g. {extending[0]}): switch them off first"
+            )
+    elif template.language == settings.drafting.default_language and not template.tone:
+        return (
+            "drafts in every language fall back to the default language's plain template: "
+            "edit it instead"
+        )
+    return None
 
 
 def _new_template_version(
-    session: Session, live: Template, body: str, author: str, action: str, **detail: Any
+    session: Session,
+    live: Template,
+    body: str,
+    author: str,
+    action: str,
+    active: bool = True,
+    **detail: Any,
 ) -> Template:
     version = Template(
         name=live.name,
@@ -263,6 +299,7 @@ def _new_template_version(
         tone=live.tone,
         version=live.version + 1,
         body=body,
+        active=active,
         author=author,
     )
     session.add(version)
@@ -290,8 +327,8 @@ def rollback_template(
     problem = validate_template(session, settings, old, old.body)
     if problem:
         raise ContentError(f"version {old.version} no longer renders: {problem}")
-    return _new_template_version(
-        session, live, old.body, author, "template.rollback", restored=old.version
+    return _new_template_version(  # the words come back; switched on or off stays as it is
+        session, live, old.body, author, "template.rollback", live.active, restored=old.version
     )
 
 

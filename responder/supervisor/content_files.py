@@ -33,6 +33,7 @@ HEADER_LISTS = ("intents", "tags")
 @dataclass
 class ContentReport:
     written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     templates: int = 0
     snippets: int = 0
     examples: int = 0
@@ -107,8 +108,14 @@ def _same_snippet(path: Path, snippet: Snippet) -> bool:
 
 def export_content(session: Session, templates_dir: Path, classifiers_dir: Path) -> ContentReport:
     report = ContentReport()
-    for key, template in sorted(live_templates(session).items()):
-        report.templates += _write(templates_dir / key, template.body, report)
+    for key, template in sorted(live_templates(session, switched_off=True).items()):
+        path = templates_dir / key
+        if template.active:
+            report.templates += _write(path, template.body, report)
+        elif path.exists():  # the files mirror what drafts use: a fresh install must not revive it
+            path.unlink()
+            report.removed.append(str(path))
+            report.templates += 1
     for snippet in sorted(live_snippets_all(session), key=lambda s: s.key):
         path = templates_dir / "snippets" / f"{snippet.key}.md"
         if not _same_snippet(path, snippet):
@@ -133,7 +140,7 @@ def import_content(
 ) -> ContentReport:
     """Files become new versions where they differ; new classifier examples are added active."""
     report = ContentReport()
-    live = live_templates(session)
+    live = live_templates(session, switched_off=True)
     for item in read_template_folder(templates_dir):
         key = template_key(item.name, item.language, item.tone)
         current = live.get(key)

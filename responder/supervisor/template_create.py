@@ -65,8 +65,10 @@ def create_template(
         raise ContentError("not created: a layout has no tone variants (it reads `tone` itself)")
     name = template_name(intent)
     key = template_key(name, language, tone)
-    if key in live_templates(session):
-        raise ContentError(f"not created: {key} exists already; edit it instead")
+    existing = live_templates(session, switched_off=True).get(key)
+    if existing is not None:
+        how = "switch it on in its editor" if not existing.active else "edit it instead"
+        raise ContentError(f"not created: {key} exists already; {how}")
     body = body.replace("\r\n", "\n")
     template = Template(name=name, language=language, tone=tone, version=1, body=body)
     problem = (

@@ -12,7 +12,7 @@ class SnippetFieldsForm(Struct):
     intents: str = ""
     tags: str = ""
     language: str = "en"
-    offered: str = "yes"
+    offered: str | None = None  # "no": switched off; absent: as it is (templates too)
     plans: str = ""
     tiers: str = ""
     valid_from: str = ""
@@ -26,7 +26,7 @@ class SnippetFieldsForm(Struct):
             intents=comma_list(self.intents),
             tags=comma_list(self.tags),
             language=self.language.strip(),
-            active=self.offered != "no",
+            active=self.offered != "no",  # a new snippet without the field is offered
             plans=comma_list(self.plans),
             tiers=comma_list(self.tiers),
             valid_from=self.valid_from.strip(),

@@ -187,11 +187,20 @@ def _int(value: str | int | None) -> int | None:
 @get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])
 def content_list(request: Request) -> Template:
     with _rt(request).factory() as session:
-        templates = sorted(live_templates(session).values(), key=lambda t: t.name)
+        templates = sorted(
+            live_templates(session, switched_off=True).values(), key=lambda t: t.name
+        )
         snippets = sorted(live_snippets_all(session), key=lambda s: s.key)
         rows = {
             "templates": [
-                (t.id, template_key(t.name, t.language, t.tone), t.version, t.author, t.created_at)
+                (
+                    t.id,
+                    template_key(t.name, t.language, t.tone),
+                    t.version,
+                    t.author,
+                    t.created_at,
+                    t.active,
+                )
                 for t in templates
             ],
             "snippets": [
@@ -260,6 +269,7 @@ def _editor_context(
         "item_id": live.id,
         "title": title,
         "snippet": fields if kind == "snippets" else None,
+        "template_active": live.active if kind == "templates" else None,
         "intents": intents,
         "languages": rt.settings.classify.languages,
         "plan_names": rt.settings.drafting.plan_names,
@@ -290,8 +300,9 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
     try:
         with transaction(rt.factory) as session:
             if kind == "templates":
+                active = None if data.offered is None else data.offered != "no"
                 saved: TemplateRow | Snippet = save_template(
-                    session, rt.settings, item_id, data.body, author
+                    session, rt.settings, item_id, data.body, author, active=active
                 )
             else:
                 saved = save_snippet(

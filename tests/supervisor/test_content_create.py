@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -22,6 +23,7 @@ from responder.supervisor import snippet_edit
 from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
 from tests.helpers import drop, make_email, staff
+from tests.supervisor.test_content_files import _cli
 from tests.test_web_security import csrf, login
 
 CRUISE = (
@@ -355,3 +357,70 @@ def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
         assert again.status_code == 409 and "someone created it a moment ago" in again.text
     live = _snippet(rt, "roaming-spending-cap")
     assert live is not None and live.version == 2 and live.author == "ann"
+
+
+def _template_row(rt: Runtime, name: str, language: str) -> Template:
+    with rt.factory() as session:
+        return session.scalars(
+            select(Template)
+            .where(Template.name == name, Template.language == language, Template.tone == "")
+            .order_by(Template.version.desc())
+            .limit(1)
+        ).one()
+
+
+def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staff(rt, "sue", "supervisor")
+    german = _template_row(rt, "intents/outage", "de")
+    url = f"/supervisor/templates/{german.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        off = client.post(
+            url + "/save", data={"body": german.body, "offered": "no", "_csrf_token": token}
+        )
+        assert "version 2 is live" in off.text
+        row = client.get("/supervisor/templates").text
+        assert "switched off" in row[row.index(">intents/outage.de.j2<") :][:120]
+        # A later edit of the words, from a form without the switch, leaves it off.
+        client.post(url + "/save", data={"body": german.body + "\n", "_csrf_token": token})
+        for name, language, problem in (
+            ("intents/outage", "en", "fall back to the default language's plain template"),
+            ("layout", "de", "the de templates extend this layout"),
+        ):
+            needed = _template_row(rt, name, language)
+            refused = client.post(
+                f"/supervisor/templates/{needed.id}/save",
+                data={"body": needed.body, "offered": "no", "_csrf_token": token},
+            )
+            assert refused.status_code == 422 and problem in html.unescape(refused.text), name
+        again = client.post(
+            "/supervisor/templates/new",
+            data={"intent": "outage", "language": "de", "body": german.body, "_csrf_token": token},
+        )
+        assert "exists already; switch it on in its editor" in html.unescape(again.text)
+    assert not _template_row(rt, "intents/outage", "de").active
+    with rt.factory() as session:
+        templates = template_refs(session)
+    result = compose_draft(
+        templates=templates,
+        intent="outage",
+        language="de",
+        customer=build_context(None, "kunde@example.test"),
+        subject="Kein Netz",
+        new_text="Kein Netz seit gestern",
+        snippets=(),
+        drafting=rt.settings.drafting,
+    )
+    assert result.grounding["template"]["key"] == "intents/outage.en.j2" and result.flags
+    switched = [d.get("switched") for a, _, d in _actions(rt, "template.save")]
+    assert switched == ["off", None]
+
+    # The files mirror what drafts use: export removes it, and importing does not revive it.
+    path = project / "templates" / "intents" / "outage.de.j2"
+    out = _cli(rt, project, "export", capsys=capsys)
+    assert f"removed {path} (switched off)" in out and not path.exists()
+    assert _cli(rt, project, "import-content", capsys=capsys).split()[:2] == ["templates:", "0"]
+    assert not _template_row(rt, "intents/outage", "de").active
