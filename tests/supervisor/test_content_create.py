@@ -167,13 +167,13 @@ def _live(rt: Runtime) -> list[Snippet]:
         return live_snippets(session)
 
 
-def _roaming_draft(rt: Runtime, language: str) -> DraftResult:
-    """A roaming draft in `language` from the live templates, as the draft stage composes it."""
+def _draft_in(rt: Runtime, language: str, intent: str = "roaming") -> DraftResult:
+    """A draft in `language` from the live templates, as the draft stage composes it."""
     with rt.factory() as session:
         templates = template_refs(session)
     return compose_draft(
         templates=templates,
-        intent="roaming",
+        intent=intent,
         language=language,
         customer=build_context(None, "customer@example.test"),
         subject="Roaming",
@@ -229,7 +229,7 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
         )
         assert "Created: intents/roaming.en.formal.j2 version 1 is live." in tone.text
     assert [a for a, _, _ in _actions(rt, "template.")] == ["template.create", "template.create"]
-    result = _roaming_draft(rt, "de")
+    result = _draft_in(rt, "de")
     assert result.grounding["template"]["key"] == "intents/roaming.de.j2"
     assert "vielen Dank für Ihre Nachricht zum Telefonieren im Ausland." in result.body
 
@@ -316,7 +316,7 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
             data={**form, "intent": "roaming", "body": roaming},
         )
         assert "Created: intents/roaming.fr.j2 version 1 is live." in made.text
-    result = _roaming_draft(rt, "fr")
+    result = _draft_in(rt, "fr")
     assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
     assert "Cordialement," in result.body
 
@@ -402,18 +402,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
         )
         assert "exists already; switch it on in its editor" in html.unescape(again.text)
     assert not _template_row(rt, "intents/outage", "de").active
-    with rt.factory() as session:
-        templates = template_refs(session)
-    result = compose_draft(
-        templates=templates,
-        intent="outage",
-        language="de",
-        customer=build_context(None, "kunde@example.test"),
-        subject="Kein Netz",
-        new_text="Kein Netz seit gestern",
-        snippets=(),
-        drafting=rt.settings.drafting,
-    )
+    result = _draft_in(rt, "de", intent="outage")
     assert result.grounding["template"]["key"] == "intents/outage.en.j2" and result.flags
     switched = [d.get("switched") for a, _, d in _actions(rt, "template.save")]
     assert switched == ["off", None]
