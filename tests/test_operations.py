@@ -53,7 +53,7 @@ def test_a_web_process_loads_the_models_a_redraft_needs_as_it_starts(settings: S
         embedder=Embedder(backend="onnx-int8", cache_dir=MODEL_CACHE),
     )
     with TestClient(create_app(rt)) as client:
-        client.app.state.warming.join(timeout=120)
+        client.app.state.warming.join(timeout=600)  # the first int8 load on a machine exports it
         checks = client.get("/readyz").json()["checks"]
     assert checks["embedding_model"]["state"] == "loaded"
     assert checks["spacy_model"]["state"] == "loaded"
