@@ -75,9 +75,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from responder.bootstrap import pollers, prepare, start_imap_watchers
     from responder.pipeline.notify import start_work_listener
     from responder.pipeline.worker import Worker
-    from responder.web.serve import serve_web, web_processes
+    from responder.web.serve import already_served, serve_web, web_processes
 
     settings = _settings(args)
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    if already_served(host, port):
+        print(
+            f"error: {host}:{port} is already served (is responder serve running?); "
+            "stop it first or choose another --port",
+            file=sys.stderr,
+        )
+        return 1
     rt = prepare(settings)
     worker = Worker(rt, pollers(rt, imap=False))
     thread = threading.Thread(target=worker.run_forever, name="worker", daemon=True)
@@ -86,8 +95,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     start_work_listener(  # webhooks and approvals in the web processes
         rt.engine, worker.wake, worker.stop_event, listen_url=settings.database.listen_url
     )
-    host = args.host or settings.web.host
-    port = args.port or settings.web.port
     processes = web_processes(settings)
     if processes > 1 and settings.metrics.worker_port:  # the pipeline's metrics live here
         from prometheus_client import start_http_server

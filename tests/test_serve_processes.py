@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from responder.cli import main
 from responder.config import load_settings
 from responder.db.session import transaction
 from responder.runtime import Runtime
@@ -93,3 +96,14 @@ def test_two_web_processes_share_the_port_sessions_and_form_secret(
 
 def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def test_a_second_server_on_a_served_port_refuses_to_start(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SO_REUSEPORT would let it bind beside the running one and take half the connections."""
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        code = main(["--config", str(project / "config.toml"), "serve", "--port", str(port)])
+    assert code == 1
+    assert f"127.0.0.1:{port} is already served" in capsys.readouterr().err

@@ -61,6 +61,18 @@ def web_process_app(share: ConnectionShare) -> BalanceConnections:
     return BalanceConnections(app, share)
 
 
+def already_served(host: str, port: int) -> bool:
+    """Whether something answers on the port. SO_REUSEPORT lets a second server bind a port a
+    running one holds, and the kernel would split connections between old and new: a start
+    asks first, so a server started twice fails instead of serving half the requests."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """This process's own socket on the shared port (SO_REUSEPORT: the kernel balances)."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
