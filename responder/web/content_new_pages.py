@@ -1,6 +1,6 @@
 """Supervisors add content from the web: a new answer snippet, or a reply template for an
-intent in another language or tone. Each is held to the checks an edit is (it must render),
-starts at version 1, is in the audit log, and then opens in the editor."""
+intent in another language or tone, or a new language's layout. Each is held to the checks an
+edit is (it must render), starts at version 1, is in the audit log, and opens in the editor."""
 
 from __future__ import annotations
 
