@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
 
+import pytest
 from litestar.testing import TestClient
 
 from responder.channels.maildir_source import deliver_to_maildir
+from responder.cli import main
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.users import add_user
@@ -66,3 +69,13 @@ def api_token(client: TestClient, username: str = "alice") -> dict[str, str]:
     )
     assert response.status_code == 201, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def run_cli(rt: Runtime, project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`responder ARGS` on the test's project and database; its output, once it exits 0."""
+    os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
+    try:
+        assert main(["--config", str(project / "config.toml"), *args]) == 0
+    finally:
+        del os.environ["RESPONDER_DATABASE__URL"]
+    return capsys.readouterr().out

@@ -255,11 +255,9 @@ def _editor_context(
         ]
         shown = next((v for v in versions if v.id == diff), versions[0])
         before = next((v for v in versions if v.version < shown.version), None)
-        # A snippet's versions differ in their fields too: compare them as their files read.
-        text_of = snippet_file_text if kind == "snippets" else (lambda v: v.body)
         diff_rows = diff_lines(
-            text_of(before) if before else "",  # type: ignore[arg-type]
-            text_of(shown),  # type: ignore[arg-type]
+            _version_text(before) if before else "",
+            _version_text(shown),
             f"version {before.version}" if before else "(nothing)",
             f"version {shown.version}",
         )
@@ -286,6 +284,11 @@ def _editor_context(
         "error": error,
         "notice": notice,
     }
+
+
+def _version_text(version: TemplateRow | Snippet) -> str:
+    """What a version's diff compares: a snippet's fields differ too, so it reads as its file."""
+    return snippet_file_text(version) if isinstance(version, Snippet) else version.body
 
 
 def _page(request: Request, kind: str, item_id: int, **query: Any) -> Template:

@@ -22,8 +22,7 @@ from responder.runtime import Runtime
 from responder.supervisor import snippet_edit
 from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
-from tests.helpers import drop, make_email, staff
-from tests.supervisor.test_content_files import _cli
+from tests.helpers import drop, make_email, run_cli, staff
 from tests.test_web_security import csrf, login
 
 CRUISE = (
@@ -409,7 +408,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
 
     # The files mirror what drafts use: export removes it, and importing does not revive it.
     path = project / "templates" / "intents" / "outage.de.j2"
-    out = _cli(rt, project, "export", capsys=capsys)
+    out = run_cli(rt, project, "export", capsys=capsys)
     assert f"removed {path} (switched off)" in out and not path.exists()
-    assert _cli(rt, project, "import-content", capsys=capsys).split()[:2] == ["templates:", "0"]
+    assert run_cli(rt, project, "import-content", capsys=capsys).split()[:2] == ["templates:", "0"]
     assert not _template_row(rt, "intents/outage", "de").active

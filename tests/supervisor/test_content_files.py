@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from responder.cli import main
 from responder.content import live_snippets, seed_snippets
 from responder.db.models import ClassifierExample, Snippet, Template
 from responder.db.session import transaction
@@ -16,24 +15,14 @@ from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import save_template
 from responder.supervisor.snippet_edit import SnippetFields, save_snippet
-
-
-def _cli(rt: Runtime, project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
-    import os
-
-    os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
-    try:
-        assert main(["--config", str(project / "config.toml"), *args]) == 0
-    finally:
-        del os.environ["RESPONDER_DATABASE__URL"]
-    return capsys.readouterr().out
+from tests.helpers import run_cli
 
 
 def test_export_and_import_round_trip(
     rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Freshly seeded: the files already hold the live versions, so nothing is rewritten.
-    out = _cli(rt, project, "export", capsys=capsys)
+    out = run_cli(rt, project, "export", capsys=capsys)
     assert "wrote" not in out, out
 
     roaming = project / "templates" / "intents" / "roaming.en.j2"
@@ -41,7 +30,7 @@ def test_export_and_import_round_trip(
         template = session.scalar(select(Template).where(Template.name == "intents/roaming"))
         edited = template.body.replace("Safe travels", "Have a great trip")
         save_template(session, rt.settings, template.id, edited, "sue")
-    out = _cli(rt, project, "export", capsys=capsys)
+    out = run_cli(rt, project, "export", capsys=capsys)
     assert f"wrote {roaming}" in out and "templates: 1" in out
     assert roaming.read_text(encoding="utf-8") == edited
 
@@ -53,9 +42,9 @@ def test_export_and_import_round_trip(
     )
     with (project / "classifiers" / "intent.csv").open("a", encoding="utf-8") as handle:
         handle.write('"My phone has no bars at all since this morning, even calls fail",outage\n')
-    out = _cli(rt, project, "import-content", "--author", "git", capsys=capsys)
+    out = run_cli(rt, project, "import-content", "--author", "git", capsys=capsys)
     assert out.split() == ["templates:", "0", "snippets:", "1", "examples:", "1"]
-    out = _cli(rt, project, "import-content", capsys=capsys)
+    out = run_cli(rt, project, "import-content", capsys=capsys)
     assert out.split() == ["templates:", "0", "snippets:", "0", "examples:", "0"]
     with rt.factory() as session:
         live = session.scalars(
@@ -78,11 +67,11 @@ def test_a_switched_off_snippet_is_exported_as_such_and_seeds_switched_off(
         cap = session.scalar(select(Snippet).where(Snippet.key == "roaming-spending-cap"))
         fields = dataclasses.replace(SnippetFields.of(cap), active=False)
         save_snippet(session, rt.settings, cap.id, cap.body, "sue", fields=fields)
-    out = _cli(rt, project, "export", capsys=capsys)
+    out = run_cli(rt, project, "export", capsys=capsys)
     path = project / "templates" / "snippets" / "roaming-spending-cap.md"
     assert f"wrote {path}" in out and "snippets: 1" in out
     assert "\noffered: no\n---\n" in path.read_text(encoding="utf-8")
-    out = _cli(rt, project, "import-content", capsys=capsys)
+    out = run_cli(rt, project, "import-content", capsys=capsys)
     assert out.split() == ["templates:", "0", "snippets:", "0", "examples:", "0"]
 
     with transaction(rt.factory) as session:  # a fresh install from the exported files
