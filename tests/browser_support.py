@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 from tests.conftest import need_server
 
@@ -31,12 +32,18 @@ def browser() -> Iterator[object]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         need_server("playwright is not installed")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    # The driver logs Chromium's own output and exit into the test's captured stderr, so a
+    # browser that dies under a test says how (pyproject.toml reruns such a test once).
+    with patch.dict(os.environ, {"DEBUG": "pw:browser"}):
+        playwright = sync_playwright().start()
+    try:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
             yield instance
         finally:
             instance.close()
+    finally:
+        playwright.stop()
 
 
 def log_in(page: object, base: str, username: str, password: str) -> None:
