@@ -14,10 +14,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from responder.db.models import Channel, Draft, Message, ReviewAction, StaffUser, Template
+from responder.db.models import (
+    Channel,
+    Draft,
+    DraftSnippet,
+    Message,
+    ReviewAction,
+    Snippet,
+    StaffUser,
+    Template,
+)
 
 OUTCOMES = ("approved", "edited", "rejected")
 DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
@@ -39,6 +48,7 @@ class MessageRow:
     edit_distance: int | None = None
     due_at: datetime | None = None
     decided_by: str = ""  # the staff member's username, or "auto-send"
+    snippets: tuple[str, ...] = ()  # keys of the snippets whose text went into the first draft
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,28 @@ def outcome_shares(
     rows: Iterable[MessageRow], key: Callable[[MessageRow], str] | None = None
 ) -> list[dict[str, object]]:
     """Per group: decided drafts approved unchanged, edited and rejected, as counts and shares."""
+    return _share_table(
+        ((key(row) or "(none)") if key else "all", row.outcome)
+        for row in rows
+        if row.outcome in OUTCOMES
+    )
+
+
+def outcome_shares_by_snippet(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
+    """Per snippet: what became of the drafts it went into (a draft with two counts for both);
+    drafts that used none are the "(no snippet)" group, to compare against."""
+    return _share_table(
+        (snippet, row.outcome)
+        for row in rows
+        if row.outcome in OUTCOMES
+        for snippet in (row.snippets or ("(no snippet)",))
+    )
+
+
+def _share_table(decisions: Iterable[tuple[str, str | None]]) -> list[dict[str, object]]:
     groups: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        if row.outcome in OUTCOMES:
-            groups[(key(row) or "(none)") if key else "all"][row.outcome] += 1
+    for group, outcome in decisions:
+        groups[group][str(outcome)] += 1
     table: list[dict[str, object]] = []
     for group in sorted(groups):
         counts = groups[group]
@@ -242,11 +270,20 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
     templates = dict(session.execute(select(Template.id, Template.name)).all())
     people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
-    first_draft: dict[int, tuple[datetime, int | None]] = {}
-    for message_id, created_at, template_id in session.execute(
-        select(Draft.message_id, Draft.created_at, Draft.template_id).order_by(Draft.version)
+    first_draft: dict[int, tuple[datetime, int | None, int]] = {}
+    for draft_id, message_id, created_at, template_id in session.execute(
+        select(Draft.id, Draft.message_id, Draft.created_at, Draft.template_id).order_by(
+            Draft.version
+        )
     ):
-        first_draft.setdefault(message_id, (created_at, template_id))
+        first_draft.setdefault(message_id, (created_at, template_id, draft_id))
+    snippets_in: dict[int, list[str]] = defaultdict(list)
+    for draft_id, key in session.execute(
+        select(DraftSnippet.draft_id, Snippet.key)
+        .join(Snippet, Snippet.id == DraftSnippet.snippet_id)
+        .order_by(Snippet.key)
+    ):
+        snippets_in[draft_id].append(key)
     decisions: dict[int, tuple[str, datetime, int | None, str]] = {}
     corrections: list[CorrectionRow] = []
     message_channel = dict(
@@ -298,9 +335,21 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
                 edit_distance=decision[2] if decision else None,
                 due_at=message.due_at,
                 decided_by=decision[3] if decision else "",
+                snippets=tuple(snippets_in.get(drafted[2], ())) if drafted else (),
             )
         )
     return rows, corrections
+
+
+def drafts_per_snippet(session: Session) -> dict[str, int]:
+    """How many composed drafts each snippet (all its versions) went into."""
+    return dict(
+        session.execute(
+            select(Snippet.key, func.count())
+            .join(DraftSnippet, DraftSnippet.snippet_id == Snippet.id)
+            .group_by(Snippet.key)
+        ).all()
+    )
 
 
 # -- the page's tables (also its CSV exports) ----------------------------------------------------
@@ -353,6 +402,11 @@ def dashboard_tables(
             "Outcome by template",
             ("template", *SHARE_COLUMNS),
             _shares(outcome_shares(rows, lambda r: r.template)),
+        ),
+        "outcomes_by_snippet": Table(
+            "Outcome by snippet (drafts it went into)",
+            ("snippet", *SHARE_COLUMNS),
+            _shares(outcome_shares_by_snippet(rows)),
         ),
         "outcomes_by_intent": Table(
             "Outcome by intent",

@@ -319,6 +319,20 @@ class Draft(Base):
     stale: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    snippets_used: Mapped[list[DraftSnippet]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DraftSnippet(Base):
+    """A snippet version whose text went into a composed draft. The grounding JSON says the same
+    per draft; this table lets the dashboard count outcomes per snippet without reading it."""
+
+    __tablename__ = "draft_snippets"
+    draft_id: Mapped[int] = mapped_column(
+        ForeignKey("drafts.id", ondelete="CASCADE"), primary_key=True
+    )
+    snippet_id: Mapped[int] = mapped_column(ForeignKey("snippets.id"), primary_key=True, index=True)
 
 
 class Note(Base):

@@ -174,6 +174,12 @@ def compose_draft(
     return DraftResult(body, ref.id, grounding, "", flags)
 
 
+def used_snippet_ids(grounding: Mapping[str, Any]) -> set[int]:
+    """The snippet versions whose text went into the draft, the offered action's included."""
+    records = [*grounding.get("snippets", []), grounding.get("action_snippet") or {}]
+    return {r["id"] for r in records if r.get("used") and r.get("id") is not None}
+
+
 def _used_keys(body: str, rendered: Sequence[Mapping[str, str]]) -> list[str]:
     """Snippets whose text made it into the draft (templates may pick among several)."""
     return [r["id"] for r in rendered if r.get("body") and r["body"].splitlines()[0] in body]

@@ -29,12 +29,13 @@ from responder.db.models import (
     Channel,
     Customer,
     Draft,
+    DraftSnippet,
     Message,
     ReviewAction,
     StaffUser,
     utcnow,
 )
-from responder.drafting.compose import TemplateRef, compose_draft
+from responder.drafting.compose import TemplateRef, compose_draft, used_snippet_ids
 from responder.drafting.confidence import draft_confidence
 from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
@@ -222,6 +223,7 @@ def make_draft(
         confidence=confidence["combined"],
         error=result.error,
         created_by_id=created_by_id,
+        snippets_used=[DraftSnippet(snippet_id=i) for i in sorted(used_snippet_ids(grounding))],
     )
 
 

@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 
 from responder.classify import retrain
 from responder.content import live_templates, template_key
-from responder.dashboard import Period, Table, dashboard_tables, load_history, sla_by_intent
+from responder.dashboard import (
+    Period,
+    Table,
+    dashboard_tables,
+    drafts_per_snippet,
+    load_history,
+    sla_by_intent,
+)
 from responder.db.models import Channel, Snippet, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
@@ -94,6 +101,7 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
         "volume_by_intent": bar_chart(pairs("volume_by_intent"), "Messages by intent"),
         "outcomes": share_chart(shares("outcomes"), "Outcomes"),
         "outcomes_by_template": share_chart(shares("outcomes_by_template"), "Outcome by template"),
+        "outcomes_by_snippet": share_chart(shares("outcomes_by_snippet"), "Outcome by snippet"),
         "outcomes_by_intent": share_chart(shares("outcomes_by_intent"), "Outcome by intent"),
         "outcomes_by_person": share_chart(shares("outcomes_by_person"), "Outcome by person"),
         "review_time_by_person": bar_chart(
@@ -191,6 +199,7 @@ def content_list(request: Request) -> Template:
             live_templates(session, switched_off=True).values(), key=lambda t: t.name
         )
         snippets = sorted(live_snippets_all(session), key=lambda s: s.key)
+        used = drafts_per_snippet(session)
         rows = {
             "templates": [
                 (
@@ -204,7 +213,16 @@ def content_list(request: Request) -> Template:
                 for t in templates
             ],
             "snippets": [
-                (s.id, s.key, s.title, s.version, s.author, s.created_at, s.active)
+                (
+                    s.id,
+                    s.key,
+                    s.title,
+                    s.version,
+                    s.author,
+                    s.created_at,
+                    s.active,
+                    used.get(s.key, 0),
+                )
                 for s in snippets
             ],
         }

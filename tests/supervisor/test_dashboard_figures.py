@@ -14,6 +14,7 @@ from responder.dashboard import (
     median_edit_distance,
     most_corrected,
     outcome_shares,
+    outcome_shares_by_snippet,
     percentile,
     review_time_by_person,
     sla_breaches,
@@ -112,6 +113,23 @@ def test_outcome_shares_overall_and_per_template() -> None:
     assert per_template[BILL]["rejected_share"] == 0.5
     assert per_template[RT]["approved_share"] == 0.5
     assert per_template[RT]["decided"] == 2
+
+
+def test_outcome_by_snippet_counts_a_draft_once_for_each_snippet_in_it() -> None:
+    history = [
+        replace(HISTORY[0], snippets=("roaming-eu", "roaming-tips")),  # approved
+        replace(HISTORY[1], snippets=("roaming-eu",)),  # edited
+        HISTORY[2],  # rejected, no snippet in its draft
+        replace(HISTORY[3], snippets=("bill-explained",)),  # edited
+        replace(HISTORY[4], snippets=("roaming-eu",)),  # still waiting: not counted
+    ]
+    table = {e["group"]: e for e in outcome_shares_by_snippet(history)}
+    assert list(table) == ["(no snippet)", "bill-explained", "roaming-eu", "roaming-tips"]
+    assert (table["roaming-eu"]["decided"], table["roaming-eu"]["approved_share"]) == (2, 0.5)
+    assert table["roaming-eu"]["edited"] == 1
+    assert (table["roaming-tips"]["decided"], table["roaming-tips"]["approved"]) == (1, 1)
+    assert table["bill-explained"]["edited_share"] == 1.0
+    assert (table["(no snippet)"]["decided"], table["(no snippet)"]["rejected"]) == (1, 1)
 
 
 def test_median_edit_distance_counts_unchanged_as_zero_and_skips_rejections() -> None:

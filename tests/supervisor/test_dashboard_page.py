@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import io
 
+from alembic import command
 from litestar.testing import TestClient
+from sqlalchemy import select
 
 from responder.dashboard import load_history
-from responder.db.models import StaffUser
+from responder.db.migrate import alembic_config, upgrade
+from responder.db.models import Draft, Message, StaffUser
 from responder.db.session import transaction
+from responder.pipeline.worker import Worker
 from responder.review import approve, reject
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import staff
+from tests.helpers import drop, make_email, staff
 from tests.supervisor.history import waiting_message
 from tests.test_web_security import login
 
@@ -83,3 +87,56 @@ def test_a_measure_with_nothing_measured_is_not_drawn_as_zero_minutes(rt: Runtim
         rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(timings))}
         assert rows["draft_to_approval"]["count"] == "0"
         assert rows["draft_to_approval"]["median_minutes"] == ""
+
+
+def _used_snippets(rt: Runtime, message_id: int) -> list[str]:
+    with rt.factory() as session:
+        draft = session.scalars(select(Draft).where(Draft.message_id == message_id)).one()
+    return sorted(s["key"] for s in draft.grounding["snippets"] if s.get("used"))
+
+
+def test_outcome_by_snippet_follows_real_drafts_and_survives_an_upgrade(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Which approved answers staff send unchanged and which they rewrite: counted from the
+    snippets that went into each draft, also for drafts made before the table existed."""
+    for number in range(2):
+        drop(rt, make_email(message_id=f"<roam{number}@mail.test>"), f"roam{number}")
+    worker.drain()
+    with rt.factory() as session:
+        ids = sorted(session.scalars(select(Message.id).where(Message.direction == "in")))
+    used = _used_snippets(rt, ids[0])
+    assert used and used == _used_snippets(rt, ids[1]), "both roaming drafts use a snippet"
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        sue = session.query(StaffUser).filter_by(username="sue").one()
+        approve(session, ids[0], sue, rt.settings.outbound)
+        approve(session, ids[1], sue, rt.settings.outbound, body="Hello,\n\nMy own words.\n")
+
+    def by_snippet() -> dict[str, dict[str, str]]:
+        with TestClient(create_app(rt)) as client:
+            login(client, "sue")
+            assert "Outcome by snippet" in client.get("/supervisor/dashboard").text
+            exported = client.get("/supervisor/dashboard/export/outcomes_by_snippet").text
+        return {row["snippet"]: row for row in csv.DictReader(io.StringIO(exported))}
+
+    table = by_snippet()
+    assert set(table) == set(used)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        listing = client.get("/supervisor/templates").text
+    for key in used:
+        row = listing[listing.index(f'<tr data-key="{key}">') :]
+        assert '<td class="drafts">2</td>' in row[: row.index("</tr>")], (
+            "the list counts its drafts"
+        )
+    for key in used:
+        row = table[key]
+        assert (row["decided"], row["approved"], row["edited"]) == ("2", "1", "1"), row
+
+    # A database from before draft_snippets: the upgrade reads the drafts' grounding.
+    rt.engine.dispose()
+    command.downgrade(alembic_config(rt.engine), "web_0014")
+    upgrade(rt.engine)
+    rt.engine.dispose()
+    assert by_snippet() == table
