@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from responder.business_hours import BusinessCalendar, CalendarError, cached_calendar
+
 ENV_PREFIX = "RESPONDER_"
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -295,6 +297,18 @@ class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
     best_tier_name: str = "Best"
     soft_claim_minutes: int = 10
     page_size: int = 50
+    #: Where the opening hours below are read (an IANA zone, e.g. Europe/Dublin).
+    timezone: str = "UTC"
+    #: Open hours per weekday, e.g. {mon = "08:00-20:00", sat = "09:00-13:00"}; a day not named
+    #: is closed. SLA minutes count only open time; empty = round the clock.
+    business_hours: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Urgencies whose SLA runs round the clock even with business hours (e.g. ["high"]).
+    round_the_clock_urgencies: list[str] = msgspec.field(default_factory=list)
+    #: Public holidays (closed) of this ISO country, and optionally its subdivision.
+    holidays_country: str = ""
+    holidays_subdivision: str = ""
+    #: More closed days, YYYY-MM-DD.
+    closed_dates: list[str] = msgspec.field(default_factory=list)
 
 
 class SocialSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -448,10 +462,25 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("imap.mailboxes: each mailbox needs its own name")
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
+    try:
+        business_calendar(settings.queue)
+    except CalendarError as exc:
+        raise ConfigError(str(exc)) from exc
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError(
             "database.url: only sqlite:/// and postgresql+psycopg:// URLs are supported"
         )
+
+
+def business_calendar(queue: QueueSettings) -> BusinessCalendar | None:
+    """The opening hours SLA clocks count in; None = round the clock."""
+    return cached_calendar(
+        queue.timezone,
+        tuple(sorted(queue.business_hours.items())),
+        queue.holidays_country,
+        queue.holidays_subdivision,
+        tuple(queue.closed_dates),
+    )
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -2,14 +2,15 @@
 
 One number folds urgency, value tier, churn risk and time waiting together: a high-urgency
 message from a Best-tier customer about to leave is due soonest, and anything left waiting
-eventually comes to the top because its due time does not move.
+eventually comes to the top because its due time does not move. With `[queue] business_hours`
+the SLA minutes count open time only (`responder/business_hours.py`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from responder.config import QueueSettings
+from responder.config import QueueSettings, business_calendar
 
 
 def due_at(
@@ -29,7 +30,10 @@ def due_at(
         factor *= settings.best_tier_factor
     if churn_high:
         factor *= settings.churn_risk_factor
-    return received_at + timedelta(minutes=minutes * factor)
+    calendar = business_calendar(settings)
+    if calendar is None or urgency in settings.round_the_clock_urgencies:
+        return received_at + timedelta(minutes=minutes * factor)
+    return calendar.add_minutes(received_at, minutes * factor)
 
 
 def urgency_of(classification: dict[str, object]) -> str:
