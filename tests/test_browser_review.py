@@ -156,6 +156,12 @@ def test_insert_an_approved_answer_into_the_draft_by_keyboard(
         page.keyboard.press("i")  # the answer finder opens with the draft's suggestions
         page.wait_for_selector("#snippet-results li")
         assert page.locator("#snippet-results li small").first.inner_text().endswith("suggested")
+        page.keyboard.type("a stranger got into my login")  # no answer holds all these words
+        expect(page.locator("#snippet-results li strong").first).to_have_text(
+            "Someone else may be in your account"
+        )
+        expect(page.locator("#snippet-results li small").first).to_contain_text("close in meaning")
+        page.fill("#snippet-search", "")
         page.keyboard.type("spending cap")
         # Playwright's own waits: the page's CSP forbids the eval behind wait_for_function.
         expect(page.locator("#snippet-results li strong").first).to_have_text(

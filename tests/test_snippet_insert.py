@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.db.models import Draft, Message, Snippet
 from responder.db.session import transaction
-from responder.knowledge.snippet_search import search_snippets
+from responder.knowledge.snippet_search import related_snippets, search_snippets
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.supervisor.snippet_edit import save_snippet
@@ -42,6 +43,23 @@ def test_every_word_must_match_and_title_hits_rank_first() -> None:
     assert search_snippets(items, " ,; ", "en") == []
 
 
+def test_related_snippets_rank_by_similarity_above_the_floor_in_the_language() -> None:
+    items = [
+        Item("a", "Stolen phone", ""),
+        Item("b", "Hacked account", ""),
+        Item("c", "Konto gehackt", "", language="de"),
+        Item("d", "Roaming", ""),
+    ]
+    similarities = np.array([0.42, 0.68, 0.7, 0.12])
+    found = related_snippets(similarities, items, "en")
+    assert [(i.key, s) for i, s in found] == [("b", 0.68), ("a", 0.42)]
+    assert [i.key for i, _ in related_snippets(similarities, items, None, exclude=["b"])] == [
+        "c",
+        "a",
+    ]
+    assert related_snippets(similarities, items, "en", limit=1)[0][0].key == "b"
+
+
 def test_the_page_offers_the_drafts_suggestions_then_any_live_answer_by_words(
     rt: Runtime, worker: Worker
 ) -> None:
@@ -66,8 +84,20 @@ def test_the_page_offers_the_drafts_suggestions_then_any_live_answer_by_words(
         keys = [i["key"] for i in found["items"]]
         assert keys[0] == "roaming-spending-cap"
         assert "EUR 60 per bill period" in found["items"][0]["body"]
+        assert not found["items"][0]["related"], "a word hit comes first, not marked related"
         nothing = client.get(f"/messages/{message_id}/snippets", params={"q": "zzyzx quokka"})
         assert nothing.json()["items"] == []
+
+        # No snippet holds all these words; the one about a compromised account means the same.
+        hacked = client.get(
+            f"/messages/{message_id}/snippets", params={"q": "a stranger got into my login"}
+        ).json()["items"]
+        assert hacked and hacked[0]["key"] == "account-security-compromised", hacked
+        assert all(i["related"] and i["similarity"] >= 0.3 for i in hacked)
+        assert [i["similarity"] for i in hacked] == sorted(
+            (i["similarity"] for i in hacked), reverse=True
+        )
+        assert hacked[0]["body"] and not hacked[0]["error"]
 
         # A supervisor's new version is what is offered, rendered for this customer.
         with transaction(rt.factory) as session:

@@ -1,12 +1,21 @@
-"""Finding an approved answer by words while editing a draft: every word must appear (in the
-title, key, tags or text); title and tag hits rank above text hits. Plain words, not embeddings:
-the agent types what they remember of the answer, and the web process need not load a model."""
+"""Finding an approved answer while editing a draft. First by words: every word must appear (in
+the title, key, tags or text), title and tag hits above text hits, since the agent often types
+what they remember of the answer. Then by meaning: what the agent typed may be the customer's
+problem in other words ("someone hacked my account" for the snippet about a compromised
+account), so snippets whose embedding is close to the query's follow, marked as related."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
+
+import numpy as np
+
+# Cosine similarity from which a snippet counts as related to the query (all-MiniLM-L6-v2 on the
+# shipped snippets: unrelated words score 0.05-0.15, a paraphrase of a snippet's problem
+# 0.35-0.7).
+RELATED_FLOOR = 0.3
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -44,3 +53,26 @@ def search_snippets(
         scored.append((-score, snippet.title.casefold(), snippet))
     scored.sort(key=lambda item: item[:2])
     return [snippet for _, _, snippet in scored[:limit]]
+
+
+def related_snippets(
+    similarities: np.ndarray,
+    snippets: Sequence[S],
+    language: str | None = None,
+    exclude: Sequence[str] = (),
+    limit: int = 5,
+    floor: float = RELATED_FLOOR,
+) -> list[tuple[S, float]]:
+    """Snippets by similarity to the query (one figure per snippet, in order), best first."""
+    skip = set(exclude)
+    ranked = sorted(
+        (
+            (snippet, float(similarity))
+            for snippet, similarity in zip(snippets, similarities, strict=True)
+            if similarity >= floor
+            and snippet.key not in skip
+            and (not language or snippet.language == language)
+        ),
+        key=lambda pair: -pair[1],
+    )
+    return ranked[:limit]

@@ -8,10 +8,12 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
+from sqlalchemy.orm import Session
 
 from responder.content import live_snippets
 from responder.db.models import Message, Snippet
-from responder.knowledge.snippet_search import search_snippets
+from responder.knowledge.retrieve import IndexedSnippet
+from responder.knowledge.snippet_search import query_words, related_snippets, search_snippets
 from responder.review import current_draft
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import PreviewSource, preview_source, render_snippet
@@ -19,11 +21,20 @@ from responder.web.auth import requires_agent
 from responder.web.state import runtime
 
 MAX_QUERY = 200
+WORD_HITS = 10  # results at most: word hits first, then related ones up to this
+RELATED_HITS = 5
 
 
-def _item(snippet: Snippet, suggested: bool, source: PreviewSource, rt: Runtime) -> dict[str, Any]:
+def _item(
+    snippet: Snippet,
+    suggested: bool,
+    source: PreviewSource,
+    rt: Runtime,
+    similarity: float | None = None,
+) -> dict[str, Any]:
     """A snippet that no longer renders (a supervisor's edit for another field) is listed with
-    its error and no text, so the agent sees why it cannot be inserted."""
+    its error and no text, so the agent sees why it cannot be inserted. `similarity` is set for
+    a snippet found by meaning rather than by the words typed."""
     rendered = render_snippet(snippet.body, snippet.key, source, rt.settings)
     return {
         "key": snippet.key,
@@ -33,13 +44,15 @@ def _item(snippet: Snippet, suggested: bool, source: PreviewSource, rt: Runtime)
         "body": rendered.text.strip(),
         "error": rendered.error,
         "suggested": suggested,
+        "related": similarity is not None,
+        "similarity": round(similarity, 2) if similarity is not None else None,
     }
 
 
 @get("/messages/{message_id:int}/snippets", sync_to_thread=True, guards=[requires_agent])
 def message_snippets(request: Request, message_id: int, q: str = "") -> dict[str, Any]:
     """With no words, the snippets retrieval ranked for this message; with words, any live
-    snippet in the message's language that holds them all."""
+    snippet in the message's language that holds them all, then those close in meaning."""
     rt = runtime(request)
     query = q.replace("\x00", "")[:MAX_QUERY]
     with rt.factory() as session:
@@ -52,15 +65,38 @@ def message_snippets(request: Request, message_id: int, q: str = "") -> dict[str
             c["key"] for c in ((draft.grounding if draft else {}) or {}).get("candidates", [])
         ]
         by_key = {s.key: s for s in live}
+        related: list[tuple[Snippet, float]] = []
         if query.strip():
             languages = {s.language for s in live}
             language = message.language if message.language in languages else None
-            chosen = search_snippets(live, query, language)
+            chosen = search_snippets(live, query, language, limit=WORD_HITS)
+            if query_words(query) and len(chosen) < WORD_HITS:
+                related = _related(rt, session, query, language, [s.key for s in chosen])
+                related = [(by_key[s.key], sim) for s, sim in related if s.key in by_key]
         else:
             chosen = [by_key[key] for key in suggested if key in by_key]
         source = preview_source(session, rt.settings, message_id)
-        items = [_item(s, s.key in suggested, source, rt) for s in chosen]
+        items = [_item(s, s.key in suggested, source, rt) for s in chosen] + [
+            _item(s, s.key in suggested, source, rt, similarity) for s, similarity in related
+        ]
     return {"query": query, "items": items}
+
+
+def _related(
+    rt: Runtime, session: Session, query: str, language: str | None, found: list[str]
+) -> list[tuple[IndexedSnippet, float]]:
+    """The live snippets' embeddings are the runtime's cached index (drafting's own)."""
+    index = rt.snippet_index(session)
+    if not index.snippets:
+        return []
+    vector = rt.embedder.encode([query])[0]
+    return related_snippets(
+        index.vectors @ vector,
+        index.snippets,
+        language,
+        found,
+        min(RELATED_HITS, WORD_HITS - len(found)),
+    )
 
 
 SNIPPET_ROUTES: list[object] = [message_snippets]

@@ -78,13 +78,13 @@
     items = data.items;
     var usable = items.filter(function (item) { return !item.error; });
     list.replaceChildren();
-    status.textContent = items.length ? "" : (data.query ? "No approved answer holds all of those words." : "No suggested answers: type words to search.");
+    status.textContent = items.length ? "" : (data.query ? "No approved answer holds all of those words or means something close." : "No suggested answers: type words to search.");
     items.forEach(function (item) {
       var li = document.createElement("li");
       var head = document.createElement("strong");
       head.textContent = item.title;
       var meta = document.createElement("small");
-      meta.textContent = " " + item.key + " v" + item.version + (item.suggested ? " · suggested" : "");
+      meta.textContent = " " + item.key + " v" + item.version + (item.suggested ? " · suggested" : "") + (item.related ? " · close in meaning" : "");
       var text = document.createElement("p");
       var button = document.createElement("button");
       button.type = "button";
