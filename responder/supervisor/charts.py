@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 ROW = 22
-LABEL = 170
+LABEL = 170  # the label column's least width; longer labels widen it
+CHAR = 7  # about one character of the chart's 12 px sans-serif, in px
 WIDTH = 420
 COLOURS = {"approved": "#2e7d32", "edited": "#f9a825", "rejected": "#c62828"}
 
@@ -16,24 +17,30 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
+def _label_width(labels: Sequence[str]) -> int:
+    """Wide enough for the longest label (snippet keys and template names run long)."""
+    return max(LABEL, max((len(label) for label in labels), default=0) * CHAR + 12)
+
+
 def bar_chart(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> Markup:
     """Horizontal bars, one per label, with the value written at the end of the bar."""
     if not items:
         return Markup('<p class="empty">No data in this range.</p>')
     top = max(float(v) for _, v in items) or 1.0
     height = ROW * len(items) + 4
+    left = _label_width([label for label, _ in items])
     parts = [
-        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 100}" height="{height}" '
-        f'viewBox="0 0 {LABEL + WIDTH + 100} {height}"><title>{escape(title)}</title>'
+        f'<svg class="chart" role="img" width="{left + WIDTH + 100}" height="{height}" '
+        f'viewBox="0 0 {left + WIDTH + 100} {height}"><title>{escape(title)}</title>'
     ]
     for index, (label, value) in enumerate(items):
         y = index * ROW + 2
         width = max(1.0, WIDTH * float(value) / top)
         parts.append(
-            f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{LABEL}" y="{y}" width="{width:.1f}" height="{ROW - 6}" fill="#1565c0">'
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{left}" y="{y}" width="{width:.1f}" height="{ROW - 6}" fill="#1565c0">'
             f"<title>{escape(label)}: {_number(float(value))}{escape(unit)}</title></rect>"
-            f'<text x="{LABEL + width + 4:.1f}" y="{y + 15}">{_number(float(value))}'
+            f'<text x="{left + width + 4:.1f}" y="{y + 15}">{_number(float(value))}'
             f"{escape(unit)}</text>"
         )
     parts.append("</svg>")
@@ -45,15 +52,16 @@ def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
     if not table:
         return Markup('<p class="empty">No decided drafts in this range.</p>')
     height = ROW * len(table) + 24
+    left = _label_width([f"{e['group']} ({e['decided']})" for e in table])
     parts = [
-        f'<svg class="chart" role="img" width="{LABEL + WIDTH + 100}" height="{height}" '
-        f'viewBox="0 0 {LABEL + WIDTH + 100} {height}"><title>{escape(title)}</title>'
+        f'<svg class="chart" role="img" width="{left + WIDTH + 100}" height="{height}" '
+        f'viewBox="0 0 {left + WIDTH + 100} {height}"><title>{escape(title)}</title>'
     ]
     for index, entry in enumerate(table):
         y = index * ROW + 2
-        x = float(LABEL)
+        x = float(left)
         parts.append(
-            f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">'
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">'
             f"{escape(str(entry['group']))} ({entry['decided']})</text>"
         )
         for outcome, colour in COLOURS.items():
@@ -69,7 +77,7 @@ def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
             x += width
     legend_y = len(table) * ROW + 16
     for index, (outcome, colour) in enumerate(COLOURS.items()):
-        x = LABEL + index * 110
+        x = left + index * 110
         parts.append(
             f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" fill="{colour}"/>'
             f'<text x="{x + 14}" y="{legend_y}">{outcome}</text>'

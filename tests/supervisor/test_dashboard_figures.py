@@ -206,3 +206,29 @@ def test_outcomes_and_review_time_per_person() -> None:
         {"person": "alice", "decided": 2, "median_minutes": 17.0, "p95_minutes": 26.0},
         {"person": "bob", "decided": 1, "median_minutes": 19.0, "p95_minutes": 19.0},
     ]
+
+
+def test_long_labels_widen_the_chart_instead_of_running_off_its_left_edge() -> None:
+    import re
+
+    from responder.supervisor.charts import CHAR, bar_chart, share_chart
+
+    long = "retention-offer-best-for-long-standing-customers"
+    for svg in (
+        bar_chart([(long, 3.0), ("short", 1.0)], "Messages"),
+        share_chart(
+            [
+                {
+                    "group": long,
+                    "decided": 2,
+                    "approved_share": 0.5,
+                    "edited_share": 0.5,
+                    "rejected_share": 0.0,
+                }
+            ],
+            "Outcome by snippet",
+        ),
+    ):
+        x = float(re.search(r'<text x="([\d.]+)"[^>]*text-anchor="end">', svg).group(1))
+        assert x - len(long) * CHAR >= 0, "the label's start stays inside the chart"
+    assert 'x="164"' in bar_chart([("short", 1.0)], "Messages"), "short labels keep the default"
