@@ -297,7 +297,8 @@ class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
     best_tier_name: str = "Best"
     soft_claim_minutes: int = 10
     page_size: int = 50
-    #: Where the opening hours below are read (an IANA zone, e.g. Europe/Dublin).
+    #: The team's time zone (IANA, e.g. Europe/Dublin): opening hours are read in it and pages
+    #: show times in it; the database and the API keep UTC.
     timezone: str = "UTC"
     #: Open hours per weekday, e.g. {mon = "08:00-20:00", sat = "09:00-13:00"}; a day not named
     #: is closed. SLA minutes count only open time; empty = round the clock.

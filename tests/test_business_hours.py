@@ -137,3 +137,35 @@ def test_the_route_stage_gives_waiting_mail_its_due_time_in_open_hours(
         expected = midnight + timedelta(days=days) + window
     assert message.due_at == expected
     assert message.due_at - received > timedelta(days=47)
+
+
+def test_pages_show_times_in_the_teams_time_zone(rt: Runtime) -> None:
+    """Berlin is UTC+1 in December: a draft due at 15:00 UTC shows as due at 16:00."""
+    from litestar.testing import TestClient
+
+    from responder.db.session import transaction
+    from responder.web.app import create_app
+    from tests.helpers import staff
+    from tests.supervisor.history import waiting_message
+    from tests.test_web_security import login
+
+    message_id = waiting_message(rt, 1, received_at=utc(2026, 12, 7, 7, 0))
+    with transaction(rt.factory) as session:
+        session.get(Message, message_id).due_at = utc(2026, 12, 7, 15, 0)
+    staff(rt, "alice")
+    for zone, due, received in (
+        ("UTC", "2026-12-07 15:00", "2026-12-07 07:00"),
+        ("Europe/Berlin", "2026-12-07 16:00", "2026-12-07 08:00"),
+    ):
+        rt.settings = msgspec.structs.replace(
+            rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone=zone)
+        )
+        with TestClient(create_app(rt)) as client:
+            login(client, "alice")
+            queue = client.get("/queue").text
+            review = client.get(f"/messages/{message_id}").text
+        assert f"<th>Due ({zone})</th>" in queue and due in queue
+        assert f"Due {due} {zone}" in review and f"· {received} ·" in review
+    with rt.factory() as session:
+        stored = session.get(Message, message_id).due_at
+    assert stored == utc(2026, 12, 7, 15, 0), "the database keeps UTC"

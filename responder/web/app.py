@@ -74,6 +74,7 @@ from responder.web.auth import (
 )
 from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
+from responder.web.clock import PageClock
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
@@ -867,14 +868,18 @@ ROUTES = [
 ]
 
 
-def _template_engine() -> JinjaTemplateEngine:
+def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     """Templates are compiled once per process: no file checks on every page (restart to edit)."""
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
     )
     # Filters, not `.replace(...)` or `'%.0f'|format(...)` in the templates: a method call goes
     # through Jinja's getattr and context.call, a tenth of the queue page's rendering.
-    environment.filters["minute"] = _minute
+    environment.filters["minute"] = clock.minute
+    environment.filters["second"] = clock.second
+    environment.filters["time_of_day"] = clock.time_of_day
+    environment.filters["day"] = clock.day
+    environment.globals["zone"] = clock.label
     environment.filters["percent"] = _percent
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
@@ -904,11 +909,6 @@ def _mentions_waiting(request: Request) -> int:
             return unseen_count(session, user.id)
     except DBAPIError:
         return 0
-
-
-def _minute(iso: str) -> str:
-    """An ISO 8601 time to the minute, as the pages show times: 2026-12-03 14:05."""
-    return iso[:16].replace("T", " ")
 
 
 def _percent(fraction: float) -> str:
@@ -971,7 +971,9 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             cookie_samesite="strict",
             exclude=["/api/", "/webhooks/"],
         ),
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(
+            instance=_template_engine(PageClock(rt.settings.queue.timezone))
+        ),
         after_request=_security_headers,
         openapi_config=OpenAPIConfig(
             title="Responder",

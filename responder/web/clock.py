@@ -1,0 +1,41 @@
+"""Times on pages, in the team's time zone (`[queue] timezone`, which opening hours use too).
+
+The database and the API keep UTC; only what a person reads is local, so an agent in Berlin sees
+a draft due at 17:00 when the queue says 17:00, not 16:00 "UTC".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+
+class PageClock:
+    def __init__(self, timezone: str = "UTC") -> None:
+        self.zone = ZoneInfo(timezone)
+        self.label = timezone
+        self._utc = timezone in ("UTC", "Etc/UTC")
+
+    def _local(self, value: str | datetime) -> datetime:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # stored times are UTC
+        return moment.astimezone(self.zone)
+
+    def minute(self, value: str | datetime | None) -> str:
+        """2026-12-03 14:05. UTC ISO strings (most of what pages show) are cut, not parsed:
+        the queue page shows fifty of them."""
+        if not value:
+            return ""
+        if self._utc and isinstance(value, str):
+            return value[:16].replace("T", " ")
+        return self._local(value).strftime("%Y-%m-%d %H:%M")
+
+    def second(self, value: str | datetime | None) -> str:
+        return self._local(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+    def time_of_day(self, value: str | datetime | None) -> str:
+        return self._local(value).strftime("%H:%M") if value else ""
+
+    def day(self, value: str | datetime | None) -> str:
+        return self._local(value).strftime("%Y-%m-%d") if value else ""
