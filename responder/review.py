@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.channels import EMAIL_KINDS
@@ -23,6 +23,7 @@ from responder.db.models import (
     Draft,
     Message,
     OutboxItem,
+    ReplyFile,
     ReviewAction,
     StaffUser,
     utcnow,
@@ -72,6 +73,17 @@ def current_draft(session: Session, message_id: int) -> Draft | None:
     return session.scalar(
         select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc()).limit(1)
     )
+
+
+def composed_draft(session: Session, message_id: int) -> Draft | None:
+    """The latest draft Responder composed (not a version a person saved or edited)."""
+    for draft in session.scalars(
+        select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc())
+    ):
+        grounding = draft.grounding or {}
+        if "saved_by" not in grounding and "edited_from_version" not in grounding:
+            return draft
+    return None
 
 
 def current_drafts(session: Session, message_ids: Sequence[int]) -> dict[int, Draft]:
@@ -240,12 +252,11 @@ def approve(
     draft = current_draft(session, message_id)
     if draft is None or (not draft.body.strip() and body is None):
         raise ReviewError("there is no draft to approve: write a reply first")
-    action, distance = "approve", None
+    composed = composed_draft(session, message_id) or draft
     if body is not None and body.replace("\r\n", "\n").strip() != draft.body.strip():
         body = body.replace("\r\n", "\n").strip() + "\n"
         if not body.strip():
             raise ReviewError("the reply is empty")
-        distance = Levenshtein.distance(draft.body, body)
         draft = Draft(
             message_id=message_id,
             version=draft.version + 1,
@@ -257,7 +268,11 @@ def approve(
         )
         session.add(draft)
         session.flush()
-        action = "edit"
+    # Measured against what Responder wrote: a text a person saved, or approved before and
+    # took back with Undo, is still their edit when approved as it stands.
+    action, distance = "approve", None
+    if draft.body.strip() != composed.body.strip():
+        action, distance = "edit", Levenshtein.distance(composed.body, draft.body)
     channel = session.get(Channel, message.channel_id)
     problem = length_problem(channel.kind, draft.body.strip()) if channel else None
     if problem:
@@ -274,8 +289,61 @@ def approve(
         )
     )
     audit(session, _actor(user), f"draft.{action}", "message", message_id, draft=draft.version)
-    announce_work(session)  # the send stage: out now, not after a worker's idle wait
+    if user is not None and outbound.undo_seconds > 0:
+        # Workers claim it once this passes (their poll interval later at most); until then
+        # undo_approval can take it back.
+        message.next_attempt_at = utcnow() + timedelta(seconds=outbound.undo_seconds)
+    else:
+        announce_work(session)  # the send stage: out now, not after a worker's idle wait
     return item
+
+
+def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message:
+    """Stop a reply still inside its undo window: the message is back in review with the
+    approved text as its draft, its files pending again. A compare-and-set on the state, the
+    window and the lease: once a worker has claimed the reply, it is too late."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    now = utcnow()
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.state == State.APPROVED,
+            Message.next_attempt_at > now,
+            or_(Message.claimed_until.is_(None), Message.claimed_until < now),
+        )
+        .values(
+            state=State.IN_REVIEW,
+            version=Message.version + 1,
+            next_attempt_at=None,
+            state_reason="",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+    if result.rowcount != 1 or item is None or item.attempts:
+        if result.rowcount == 1:
+            raise ReviewError("the reply has already been tried; it cannot be stopped now")
+        if message.state in (State.APPROVED, State.SENDING, State.SENT):
+            raise AlreadyHandled("too late to undo: the reply is already on its way")
+        raise AlreadyHandled(_describe_handling(session, message))
+    session.execute(update(ReplyFile).where(ReplyFile.outbox_id == item.id).values(outbox_id=None))
+    session.delete(item)
+    draft = current_draft(session, message_id)
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            draft_id=draft.id if draft else None,
+            user_id=user.id,
+            action="undo",
+        )
+    )
+    audit(session, user.username, "draft.undo", "message", message_id)
+    return message
 
 
 def reject(

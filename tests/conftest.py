@@ -58,9 +58,12 @@ def project(tmp_path: Path) -> Path:
     for name in ("templates", "classifiers", "demo"):
         shutil.copytree(ROOT / name, tmp_path / name)
     # A web app's start would load spaCy for each test's runtime; the one test of that warms.
+    # Approved replies go out at once; the undo window's tests set it.
     config = (ROOT / "config.toml").read_text()
     (tmp_path / "config.toml").write_text(
-        config.replace("warm_models = true", "warm_models = false")
+        config.replace("warm_models = true", "warm_models = false").replace(
+            "undo_seconds = 10", "undo_seconds = 0"
+        )
     )
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "mailbox" / sub).mkdir(parents=True)

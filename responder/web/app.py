@@ -58,6 +58,7 @@ from responder.review import (
     reject,
     retry,
     save_draft,
+    undo_approval,
 )
 from responder.runtime import Runtime
 from responder.users import authenticate
@@ -255,6 +256,8 @@ def queue_page(
         "problems": cached.problems,
         "staff": cached.staff,
         "notice": request.query_params.get("notice", ""),
+        "approved": _int_param(request, "approved"),
+        "undo_seconds": _rt(request).settings.outbound.undo_seconds,
         "error": request.query_params.get("error", ""),
         "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "channels": channels,
@@ -303,6 +306,8 @@ def review_page(request: Request, message_id: int) -> Template:
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
+        "approved": _int_param(request, "approved"),
+        "undo_seconds": rt.settings.outbound.undo_seconds,
         "next": following[0]["id"] if following else None,
         "previous": request.query_params.get("from"),
         "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
@@ -310,6 +315,11 @@ def review_page(request: Request, message_id: int) -> Template:
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
     }
     return Template("review.html", context=context)
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 class RejectForm(Struct):
@@ -367,7 +377,19 @@ def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect:
             session, message_id, user, outbound, body=form.body, expected_version=form.version
         ),
     )
-    return failed or after_action(request, message_id)
+    return failed or after_action(request, message_id, undoable=outbound.undo_seconds > 0)
+
+
+@post("/messages/{message_id:int}/undo", sync_to_thread=True, guards=[requires_agent])
+def undo_form(request: Request, message_id: int) -> Redirect:
+    """Undo send: the reply stays unsent and its draft is back on the page, as approved."""
+    failed = _attempt(
+        request, message_id, lambda session: undo_approval(session, message_id, _form_user(request))
+    )
+    return failed or Redirect(
+        f"/messages/{message_id}",
+        query_params={"notice": "Not sent: the reply is back here as a draft."},
+    )
 
 
 @post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
@@ -648,6 +670,17 @@ def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResul
         raise _review_error(exc) from exc
 
 
+@post("/api/messages/{message_id:int}/undo", sync_to_thread=True, guards=[requires_agent])
+def api_undo(request: Request, message_id: int) -> ApiResult:
+    """Stop an approved reply inside its `[outbound] undo_seconds` window (409 once too late)."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            undo_approval(session, message_id, _form_user(request))
+    except ReviewError as exc:
+        raise _review_error(exc) from exc
+    return ApiResult(id=message_id, state="in_review")
+
+
 @post("/api/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
 def api_reject(request: Request, message_id: int, data: ApiReject) -> ApiResult:
     try:
@@ -826,6 +859,7 @@ ROUTES = [
     queue_page,
     review_page,
     approve_form,
+    undo_form,
     reject_form,
     retry_form,
     healthz,
@@ -836,6 +870,7 @@ ROUTES = [
     api_queue,
     api_message,
     api_approve,
+    api_undo,
     api_reject,
     api_retry,
     save_form,

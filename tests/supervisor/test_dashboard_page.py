@@ -140,3 +140,26 @@ def test_outcome_by_snippet_follows_real_drafts_and_survives_an_upgrade(
     upgrade(rt.engine)
     rt.engine.dispose()
     assert by_snippet() == table
+
+
+def test_a_saved_edit_approved_as_it_stands_counts_as_edited(rt: Runtime) -> None:
+    """Save draft, then Approve: the reply is the person's text, not Responder's."""
+    from responder.review import save_draft
+
+    message_id = waiting_message(rt, 0)
+    staff(rt, "alice")
+    with transaction(rt.factory) as session:
+        alice = session.query(StaffUser).filter_by(username="alice").one()
+        save_draft(
+            session,
+            message_id,
+            alice,
+            "Hello Aoife,\n\nI called you about it.\n",
+            expected_version=None,
+        )
+    with transaction(rt.factory) as session:
+        alice = session.query(StaffUser).filter_by(username="alice").one()
+        approve(session, message_id, alice, rt.settings.outbound)
+    with rt.factory() as session:
+        (row,) = load_history(session)[0]
+    assert row.outcome == "edited" and row.edit_distance and row.edit_distance > 0

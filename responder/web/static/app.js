@@ -37,6 +37,8 @@
     } else if (e.key === "i") {
       var box = document.getElementById("insert-snippet");
       if (box) { box.open = true; document.getElementById("snippet-search").focus(); handled = true; }
+    } else if (e.key === "z") {
+      handled = click("undo-button");
     } else if (e.key === "u") {
       handled = click("queue-link");
     } else if (e.key === "/") {

@@ -1,0 +1,171 @@
+"""Undo send: a person's approved reply waits `[outbound] undo_seconds`; inside that window
+"Undo send" stops it and puts the approved text back as the draft. Once a worker has claimed the
+reply, it is too late, and nothing is sent twice or lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+
+from responder.dashboard import load_history
+from responder.db.models import Message, OutboxItem, StaffUser, utcnow
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker
+from responder.review import AlreadyHandled, approve, current_draft, undo_approval
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, sent_replies, staff
+from tests.test_web_security import login
+
+EDITED = "Hello Aoife,\n\nRoaming in Spain is included: we have refunded the 80 euro.\n"
+
+
+def _waiting(rt: Runtime, worker: Worker, undo_seconds: float = 30) -> int:
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        outbound=msgspec.structs.replace(rt.settings.outbound, undo_seconds=undo_seconds),
+    )
+    staff(rt, "alice")
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    with rt.factory() as session:
+        return session.scalars(select(Message.id).where(Message.direction == "in")).one()
+
+
+def _alice(session: object) -> StaffUser:
+    return session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()  # type: ignore[attr-defined]
+
+
+def _window_ends(rt: Runtime, message_id: int) -> None:
+    """What the clock does: the undo window is over, the reply is claimable."""
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+def test_undo_inside_the_window_stops_the_reply_and_keeps_the_edit(
+    rt: Runtime, worker: Worker
+) -> None:
+    message_id = _waiting(rt, worker)
+    with transaction(rt.factory) as session:
+        approve(session, message_id, _alice(session), rt.settings.outbound, body=EDITED)
+    worker.drain()
+    assert sent_replies(rt) == [], "the reply waits out its undo window"
+
+    with transaction(rt.factory) as session:
+        undo_approval(session, message_id, _alice(session))
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message.state == "in_review" and message.next_attempt_at is None
+        assert session.scalars(select(OutboxItem)).all() == []
+        assert current_draft(session, message_id).body == EDITED, "the approved text is kept"
+    _window_ends(rt, message_id)
+    worker.drain()
+    assert sent_replies(rt) == [], "an undone reply is never sent"
+
+    # Approved again, it goes out once the window is over: once, with the kept text.
+    with transaction(rt.factory) as session:
+        approve(session, message_id, _alice(session), rt.settings.outbound)
+    _window_ends(rt, message_id)
+    worker.drain()
+    (reply,) = sent_replies(rt)
+    assert "refunded the 80 euro" in reply.get_body(("plain",)).get_content()
+    with rt.factory() as session:
+        rows, _ = load_history(session)
+    (row,) = rows
+    assert row.outcome == "edited", (
+        "the dashboard counts the decision that stood, not the undone one"
+    )
+
+
+def test_once_a_worker_has_the_reply_undo_is_refused(rt: Runtime, worker: Worker) -> None:
+    message_id = _waiting(rt, worker)
+    with transaction(rt.factory) as session:
+        approve(session, message_id, _alice(session), rt.settings.outbound)
+    with transaction(rt.factory) as session:  # a worker's lease on it
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(claimed_by="w1", claimed_until=utcnow() + timedelta(seconds=60))
+        )
+    with pytest.raises(AlreadyHandled, match="too late to undo"), transaction(rt.factory) as s:
+        undo_approval(s, message_id, _alice(s))
+    with transaction(rt.factory) as session:
+        session.execute(update(Message).where(Message.id == message_id).values(claimed_until=None))
+    _window_ends(rt, message_id)
+    worker.drain()
+    assert len(sent_replies(rt)) == 1
+    with pytest.raises(AlreadyHandled, match="too late to undo"), transaction(rt.factory) as s:
+        undo_approval(s, message_id, _alice(s))
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == "sent"
+
+
+def test_the_next_page_offers_undo_and_the_api_refuses_it_twice(
+    rt: Runtime, worker: Worker
+) -> None:
+    message_id = _waiting(rt, worker)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{message_id}").text
+        token = page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+        version = page.split('name="version" value="', 1)[1].split('"', 1)[0]
+        approved = client.post(
+            f"/messages/{message_id}/approve",
+            data={"_csrf_token": token, "body": EDITED, "version": version},
+            follow_redirects=True,
+        )
+        assert f'action="/messages/{message_id}/undo"' in approved.text
+        assert "it goes out in 30 seconds" in approved.text
+        undone = client.post(
+            f"/messages/{message_id}/undo", data={"_csrf_token": token}, follow_redirects=True
+        )
+        assert "Not sent: the reply is back here as a draft." in undone.text
+        assert "refunded the 80 euro" in undone.text
+
+        headers = api_token(client)
+        version = client.get(f"/api/messages/{message_id}", headers=headers).json()["version"]
+        approved = client.post(
+            f"/api/messages/{message_id}/approve", json={"version": version}, headers=headers
+        )
+        assert approved.status_code == 201, approved.text
+        first = client.post(f"/api/messages/{message_id}/undo", headers=headers)
+        assert (first.status_code, first.json()["state"]) == (201, "in_review")
+        again = client.post(f"/api/messages/{message_id}/undo", headers=headers)
+        assert again.status_code == 409
+    worker.drain()
+    assert sent_replies(rt) == []
+
+
+def test_approve_then_undo_by_keyboard_in_the_browser(rt: Runtime, worker: Worker) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser_support import browser, log_in
+    from tests.live_server import serve
+
+    message_id = _waiting(rt, worker)
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", "correct horse battery")
+        page.goto(f"{base}/messages/{message_id}")
+        drafted = page.locator("#draft-body").input_value()
+        page.keyboard.press("a")  # approve: the last draft, so the queue page comes next
+        page.wait_for_url(lambda url: "/queue" in url)
+        expect(page.locator("#undo")).to_contain_text("it goes out in 30 seconds")
+        page.keyboard.press("z")
+        page.wait_for_url(f"{base}/messages/{message_id}?*")
+        expect(page.locator("p.notice")).to_have_text(
+            "Not sent: the reply is back here as a draft."
+        )
+        assert page.locator("#draft-body").input_value() == drafted
+    worker.drain()
+    assert sent_replies(rt) == []
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == "in_review"
