@@ -169,3 +169,36 @@ def test_approve_then_undo_by_keyboard_in_the_browser(rt: Runtime, worker: Worke
     assert sent_replies(rt) == []
     with rt.factory() as session:
         assert session.get(Message, message_id).state == "in_review"
+
+
+def test_a_reply_approved_while_its_batch_is_claimed_still_waits_its_window(
+    rt: Runtime, worker: Worker
+) -> None:
+    """The person approves between the worker's route and send stages of one claimed batch:
+    the send stage leaves it to the window, and Undo still works once the batch is released."""
+    from responder.bootstrap import pollers
+    from responder.pipeline.worker import Worker as RealWorker
+
+    rt.settings = msgspec.structs.replace(
+        rt.settings, outbound=msgspec.structs.replace(rt.settings.outbound, undo_seconds=30)
+    )
+    staff(rt, "alice")
+
+    class PersonApprovesMidBatch(RealWorker):
+        def _run_stage(self, stage: object, ids: list[int]) -> None:
+            super()._run_stage(stage, ids)  # type: ignore[arg-type]
+            if getattr(stage, "name", "") == "route":
+                with transaction(rt.factory) as session:
+                    for message_id in ids:
+                        approve(session, message_id, _alice(session), rt.settings.outbound)
+
+    drop(rt, make_email(), "roaming")
+    PersonApprovesMidBatch(rt, pollers(rt)).drain()
+    assert sent_replies(rt) == []
+    with rt.factory() as session:
+        message_id, state = session.execute(select(Message.id, Message.state)).one()
+    assert state == "approved"
+    with transaction(rt.factory) as session:
+        undo_approval(session, message_id, _alice(session))
+    worker.drain()
+    assert sent_replies(rt) == []

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from responder.db.models import Message, utcnow
 from responder.db.outage import database_unavailable, first_line
@@ -85,10 +85,16 @@ class Worker:
         return len(ids)
 
     def _in_state(self, ids: Sequence[int], state: State) -> list[int]:
+        """The claimed messages a stage takes now: one a person approved while this batch was
+        claimed waits out its undo window like any other (and a retry its back-off)."""
         with self.rt.factory() as session:
             return list(
                 session.scalars(
-                    select(Message.id).where(Message.id.in_(list(ids)), Message.state == state)
+                    select(Message.id).where(
+                        Message.id.in_(list(ids)),
+                        Message.state == state,
+                        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= utcnow()),
+                    )
                 )
             )
 
