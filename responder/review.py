@@ -333,16 +333,7 @@ def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message
         raise AlreadyHandled(_describe_handling(session, message))
     session.execute(update(ReplyFile).where(ReplyFile.outbox_id == item.id).values(outbox_id=None))
     session.delete(item)
-    draft = current_draft(session, message_id)
-    session.add(
-        ReviewAction(
-            message_id=message_id,
-            draft_id=draft.id if draft else None,
-            user_id=user.id,
-            action="undo",
-        )
-    )
-    audit(session, user.username, "draft.undo", "message", message_id)
+    _record_on_current_draft(session, message_id, user, "undo")
     return message
 
 
@@ -361,17 +352,25 @@ def reject(
     message = session.get(Message, message_id)
     assert message is not None
     message.state_reason = reason
+    _record_on_current_draft(session, message_id, user, "reject", reason=reason)
+
+
+def _record_on_current_draft(
+    session: Session, message_id: int, user: StaffUser, action: str, reason: str = ""
+) -> None:
+    """A decision on the draft as it stands, in the review history and the audit log."""
     draft = current_draft(session, message_id)
     session.add(
         ReviewAction(
             message_id=message_id,
             draft_id=draft.id if draft else None,
             user_id=user.id,
-            action="reject",
+            action=action,
             reason=reason,
         )
     )
-    audit(session, user.username, "draft.reject", "message", message_id, reason=reason)
+    details = {"reason": reason} if reason else {}
+    audit(session, user.username, f"draft.{action}", "message", message_id, **details)
 
 
 def retry(session: Session, message_id: int, actor: str) -> Message:
