@@ -166,6 +166,10 @@ def test_session_cookie_flags(rt: Runtime) -> None:
         )
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
         assert "script-src 'self'" in response.headers["content-security-policy"]
+        # Every file the login page asks for is there (the browser asks for an icon too).
+        for path in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
+            assert client.get(path).status_code == 200, path
+        assert 'rel="icon" href="/static/favicon.svg"' in page.text
 
 
 @pytest.mark.parametrize("api", [True, False])
