@@ -123,12 +123,15 @@ def test_the_next_page_offers_undo_and_the_api_refuses_it_twice(
             follow_redirects=True,
         )
         assert f'action="/messages/{message_id}/undo"' in approved.text
+        assert "Reply to Aoife Murphy (Roaming charges" in approved.text
         assert "it goes out in 30 seconds" in approved.text
         undone = client.post(
             f"/messages/{message_id}/undo", data={"_csrf_token": token}, follow_redirects=True
         )
         assert "Not sent: the reply is back here as a draft." in undone.text
         assert "refunded the 80 euro" in undone.text
+        again = client.get(str(approved.url))
+        assert again.status_code == 200 and 'id="undo"' not in again.text, "no Undo for it now"
 
         headers = api_token(client)
         version = client.get(f"/api/messages/{message_id}", headers=headers).json()["version"]

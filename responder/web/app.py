@@ -80,7 +80,7 @@ from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
-from responder.web.next_draft import after_action
+from responder.web.next_draft import after_action, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
@@ -256,7 +256,7 @@ def queue_page(
         "problems": cached.problems,
         "staff": cached.staff,
         "notice": request.query_params.get("notice", ""),
-        "approved": _int_param(request, "approved"),
+        "approved": waiting_to_send(request),
         "undo_seconds": _rt(request).settings.outbound.undo_seconds,
         "error": request.query_params.get("error", ""),
         "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -306,7 +306,7 @@ def review_page(request: Request, message_id: int) -> Template:
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
-        "approved": _int_param(request, "approved"),
+        "approved": waiting_to_send(request),
         "undo_seconds": rt.settings.outbound.undo_seconds,
         "next": following[0]["id"] if following else None,
         "previous": request.query_params.get("from"),
@@ -315,11 +315,6 @@ def review_page(request: Request, message_id: int) -> Template:
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
     }
     return Template("review.html", context=context)
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name, "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 class RejectForm(Struct):

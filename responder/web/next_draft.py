@@ -5,6 +5,8 @@ from __future__ import annotations
 from litestar import Request
 from litestar.response import Redirect
 
+from responder.db.models import Message
+from responder.pipeline.states import State
 from responder.web.state import runtime
 from responder.web.views import queue_items
 
@@ -24,3 +26,20 @@ def after_action(
             f"/messages/{following[0]}", query_params={"from": str(message_id), **shown}
         )
     return Redirect("/queue", query_params=shown) if shown else Redirect("/queue")
+
+
+def waiting_to_send(request: Request) -> dict[str, object] | None:
+    """The reply named by `approved=<id>` while it still waits to be sent: whom it goes to, for
+    the Undo bar. Once it is out (or undone), the bar is not offered again on a reload."""
+    value = request.query_params.get("approved", "")
+    if not (value.isascii() and value.isdigit() and len(value) < 19):
+        return None
+    with runtime(request).factory() as session:
+        message = session.get(Message, int(value))
+        if message is None or message.state != State.APPROVED:
+            return None
+        return {
+            "id": message.id,
+            "to": message.sender_name or message.sender_address,
+            "subject": message.subject or "(no subject)",
+        }
