@@ -233,6 +233,19 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recompute_due(args: argparse.Namespace) -> int:
+    from responder.bootstrap import prepare
+    from responder.db.session import transaction
+    from responder.due_times import recompute_due_times
+
+    settings = _settings(args)
+    rt = prepare(settings)
+    with transaction(rt.factory) as session:
+        count = recompute_due_times(session, settings.queue)
+    print(f"due times recomputed for {count} waiting message(s)")
+    return 0
+
+
 def cmd_retry(args: argparse.Namespace) -> int:
     from responder.bootstrap import prepare
     from responder.db.session import transaction
@@ -483,6 +496,14 @@ def build_parser() -> argparse.ArgumentParser:
     people.add_parser(
         "rescore", help="recompute value scores and tiers (after changing [value] settings)"
     ).set_defaults(func=cmd_rescore)
+
+    queue = sub.add_parser("queue", help="the review queue").add_subparsers(
+        dest="queue_command", required=True
+    )
+    queue.add_parser(
+        "recompute-due",
+        help="due times again for waiting mail (after changing [queue] SLA or opening hours)",
+    ).set_defaults(func=cmd_recompute_due)
 
     export = sub.add_parser(
         "export", help="write live templates, snippets and examples back to their files"

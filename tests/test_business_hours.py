@@ -169,3 +169,32 @@ def test_pages_show_times_in_the_teams_time_zone(rt: Runtime) -> None:
     with rt.factory() as session:
         stored = session.get(Message, message_id).due_at
     assert stored == utc(2026, 12, 7, 15, 0), "the database keeps UTC"
+
+
+def test_changed_opening_hours_move_the_due_times_of_waiting_mail(
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`responder queue recompute-due`: the route stage fixed due times when mail arrived; after
+    the opening hours change, the mail already waiting is due by the new ones."""
+    from responder.db.session import transaction
+    from tests.helpers import run_cli
+    from tests.supervisor.history import waiting_message
+
+    waiting = waiting_message(rt, 1, received_at=utc(2026, 12, 4, 19, 0))  # a Friday evening
+    handled = waiting_message(rt, 2, received_at=utc(2026, 12, 4, 19, 0))
+    with transaction(rt.factory) as session:
+        session.get(Message, waiting).due_at = utc(2026, 12, 5, 3, 0)  # round the clock
+        answered = session.get(Message, handled)
+        answered.state, answered.due_at = "sent", utc(2026, 12, 5, 3, 0)
+    config = project / "config.toml"
+    hours = ", ".join(f'{day} = "08:00-20:00"' for day in ("mon", "tue", "wed", "thu", "fri"))
+    config.write_text(
+        config.read_text()
+        .replace('timezone = "UTC"', 'timezone = "Europe/Dublin"')
+        .replace("business_hours = {}", f'business_hours = {{ {hours}, sat = "09:00-13:00" }}')
+    )
+    out = run_cli(rt, project, "queue", "recompute-due", capsys=capsys)
+    assert "due times recomputed for 1 waiting message(s)" in out
+    with rt.factory() as session:
+        assert session.get(Message, waiting).due_at == utc(2026, 12, 7, 11, 0)
+        assert session.get(Message, handled).due_at == utc(2026, 12, 5, 3, 0), "answered: kept"
