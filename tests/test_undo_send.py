@@ -40,6 +40,12 @@ def _alice(session: object) -> StaffUser:
     return session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()  # type: ignore[attr-defined]
 
 
+def _goes_out(rt: Runtime, message_id: int) -> str:
+    """When the waiting reply may be claimed, as the page shows it (UTC, to the second)."""
+    with rt.factory() as session:
+        return f"{session.get(Message, message_id).next_attempt_at:%H:%M:%S}"
+
+
 def _window_ends(rt: Runtime, message_id: int) -> None:
     """What the clock does: the undo window is over, the reply is claimable."""
     with transaction(rt.factory) as session:
@@ -124,7 +130,9 @@ def test_the_next_page_offers_undo_and_the_api_refuses_it_twice(
         )
         assert f'action="/messages/{message_id}/undo"' in approved.text
         assert "Reply to Aoife Murphy (Roaming charges" in approved.text
-        assert "it goes out in 30 seconds" in approved.text
+        assert f"it goes out at {_goes_out(rt, message_id)} UTC" in approved.text
+        # Back on the message itself (k, or its link) inside the window, Undo is offered too.
+        assert 'id="undo-button"' in client.get(f"/messages/{message_id}").text
         undone = client.post(
             f"/messages/{message_id}/undo", data={"_csrf_token": token}, follow_redirects=True
         )
@@ -161,7 +169,7 @@ def test_approve_then_undo_by_keyboard_in_the_browser(rt: Runtime, worker: Worke
         drafted = page.locator("#draft-body").input_value()
         page.keyboard.press("a")  # approve: the last draft, so the queue page comes next
         page.wait_for_url(lambda url: "/queue" in url)
-        expect(page.locator("#undo")).to_contain_text("it goes out in 30 seconds")
+        expect(page.locator("#undo")).to_contain_text(f"it goes out at {_goes_out(rt, message_id)}")
         page.keyboard.press("z")
         page.wait_for_url(f"{base}/messages/{message_id}?*")
         expect(page.locator("p.notice")).to_have_text(

@@ -257,7 +257,6 @@ def queue_page(
         "staff": cached.staff,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request),
-        "undo_seconds": _rt(request).settings.outbound.undo_seconds,
         "error": request.query_params.get("error", ""),
         "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "channels": channels,
@@ -306,8 +305,7 @@ def review_page(request: Request, message_id: int) -> Template:
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
-        "approved": waiting_to_send(request),
-        "undo_seconds": rt.settings.outbound.undo_seconds,
+        "approved": waiting_to_send(request, message_id),
         "next": following[0]["id"] if following else None,
         "previous": request.query_params.get("from"),
         "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
@@ -909,6 +907,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["second"] = clock.second
     environment.filters["time_of_day"] = clock.time_of_day
     environment.filters["day"] = clock.day
+    environment.filters["clock"] = clock.clock
     environment.globals["zone"] = clock.label
     environment.filters["percent"] = _percent
     environment.globals["needs_attention"] = _needs_attention

@@ -37,5 +37,8 @@ class PageClock:
     def time_of_day(self, value: str | datetime | None) -> str:
         return self._local(value).strftime("%H:%M") if value else ""
 
+    def clock(self, value: str | datetime | None) -> str:
+        return self._local(value).strftime("%H:%M:%S") if value else ""
+
     def day(self, value: str | datetime | None) -> str:
         return self._local(value).strftime("%Y-%m-%d") if value else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request
 from litestar.response import Redirect
 
-from responder.db.models import Message
+from responder.db.models import Message, utcnow
 from responder.pipeline.states import State
 from responder.web.state import runtime
 from responder.web.views import queue_items
@@ -28,18 +28,27 @@ def after_action(
     return Redirect("/queue", query_params=shown) if shown else Redirect("/queue")
 
 
-def waiting_to_send(request: Request) -> dict[str, object] | None:
-    """The reply named by `approved=<id>` while it still waits to be sent: whom it goes to, for
-    the Undo bar. Once it is out (or undone), the bar is not offered again on a reload."""
+def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, object] | None:
+    """The reply named by `approved=<id>` (else the page's own message, `shown`) while it still
+    waits out its undo window: whom it goes to, for the Undo bar. Once it is out or undone, or
+    its window is over, the bar is not offered."""
     value = request.query_params.get("approved", "")
-    if not (value.isascii() and value.isdigit() and len(value) < 19):
+    if value.isascii() and value.isdigit() and len(value) < 19:
+        shown = int(value)
+    if shown is None:
         return None
     with runtime(request).factory() as session:
-        message = session.get(Message, int(value))
-        if message is None or message.state != State.APPROVED:
+        message = session.get(Message, shown)
+        if (
+            message is None
+            or message.state != State.APPROVED
+            or message.next_attempt_at is None
+            or message.next_attempt_at <= utcnow()
+        ):
             return None
         return {
             "id": message.id,
             "to": message.sender_name or message.sender_address,
             "subject": message.subject or "(no subject)",
+            "until": message.next_attempt_at,
         }
