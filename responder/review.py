@@ -165,15 +165,16 @@ def _addresses(pairs: list[Any]) -> tuple[Address, ...]:
     return tuple(Address(name=str(n or ""), address=str(a)) for n, a in pairs if a)
 
 
-def _quoted(message: Message, draft: Draft) -> str:
+def _quoted(message: Message, draft: Draft, timezone: str) -> str:
     """The reply over the customer's new words (not the history they quoted themselves)."""
     language = ((draft.grounding or {}).get("template") or {}).get("language") or "en"
     return with_quote(
         draft.body,
         message.new_text or message.text,
         sender=Address(message.sender_name, message.sender_address),
-        written_at=message.received_at,  # our clock (UTC), not the sender's Date header
+        written_at=message.received_at,  # our clock, not the sender's Date header
         language=language,
+        timezone=timezone,
     )
 
 
@@ -185,8 +186,10 @@ def queue_reply(
     *,
     auto_submitted: bool = False,
     now: datetime | None = None,
+    timezone: str = "UTC",
 ) -> OutboxItem:
-    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail."""
+    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail.
+    `timezone`: the team's (`[queue] timezone`), for the quote's "On ... wrote:" line."""
     channel = session.get(Channel, message.channel_id)
     assert channel is not None
     subject = reply_subject(message.subject or "")
@@ -209,7 +212,7 @@ def queue_reply(
                 to=recipients,
                 from_=Address(outbound.from_name, outbound.from_address),
                 subject=subject,
-                body=_quoted(message, draft) if outbound.quote_original else draft.body,
+                body=_quoted(message, draft, timezone) if outbound.quote_original else draft.body,
                 message_id=message_id,
                 in_reply_to=message.message_id_header,
                 references=[r for r in references if r],
@@ -247,6 +250,7 @@ def approve(
     body: str | None = None,
     expected_version: int | None = None,
     auto_submitted: bool = False,
+    timezone: str = "UTC",
 ) -> OutboxItem:
     message = _take(session, message_id, expected_version, State.APPROVED)
     draft = current_draft(session, message_id)
@@ -277,7 +281,9 @@ def approve(
     problem = length_problem(channel.kind, draft.body.strip()) if channel else None
     if problem:
         raise ReviewError(problem)
-    item = queue_reply(session, message, draft, outbound, auto_submitted=auto_submitted)
+    item = queue_reply(
+        session, message, draft, outbound, auto_submitted=auto_submitted, timezone=timezone
+    )
     session.add(
         ReviewAction(
             message_id=message_id,

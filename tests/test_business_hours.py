@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -198,3 +199,33 @@ def test_changed_opening_hours_move_the_due_times_of_waiting_mail(
     with rt.factory() as session:
         assert session.get(Message, waiting).due_at == utc(2026, 12, 7, 11, 0)
         assert session.get(Message, handled).due_at == utc(2026, 12, 5, 3, 0), "answered: kept"
+
+
+def test_the_replys_quote_line_is_in_the_teams_time(rt: Runtime, worker: Worker) -> None:
+    from litestar.testing import TestClient
+
+    from responder.web.app import create_app
+    from tests.helpers import api_token, sent_replies, staff
+
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        queue=msgspec.structs.replace(rt.settings.queue, timezone="America/New_York"),
+    )
+    staff(rt, "alice")
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    with rt.factory() as session:
+        message_id, received = session.execute(
+            select(Message.id, Message.received_at).where(Message.direction == "in")
+        ).one()
+    with TestClient(create_app(rt)) as client:
+        headers = api_token(client)
+        version = client.get(f"/api/messages/{message_id}", headers=headers).json()["version"]
+        approved = client.post(
+            f"/api/messages/{message_id}/approve", json={"version": version}, headers=headers
+        )
+        assert approved.status_code == 201, approved.text
+    worker.drain()
+    (reply,) = sent_replies(rt)
+    local = received.astimezone(ZoneInfo("America/New_York"))
+    assert f"On {local:%Y-%m-%d %H:%M %Z}, Aoife Murphy" in reply.get_body(("plain",)).get_content()

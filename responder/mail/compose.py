@@ -16,6 +16,7 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime
+from zoneinfo import ZoneInfo
 
 from responder.mail.parse import Address, ParsedEmail
 
@@ -233,15 +234,22 @@ QUOTE_MAX_CHARS = 20_000
 
 
 def with_quote(
-    body: str, text: str, *, sender: Address, written_at: datetime, language: str
+    body: str,
+    text: str,
+    *,
+    sender: Address,
+    written_at: datetime,
+    language: str,
+    timezone: str = "UTC",
 ) -> str:
-    """The reply with the customer's words quoted below it, as a helpdesk's reply carries them."""
+    """The reply with the customer's words quoted below it, as a helpdesk's reply carries them.
+    The time is the team's (`timezone`), named by its abbreviation (UTC, GMT, CET, CEST...)."""
     if not text.strip():
         return body
     who = f"{sender.name} <{sender.address}>" if sender.name else sender.address
-    if written_at.tzinfo is not None:
-        written_at = written_at.astimezone(UTC)
-    when = written_at.strftime("%Y-%m-%d %H:%M UTC")
+    if written_at.tzinfo is None:
+        written_at = written_at.replace(tzinfo=UTC)
+    when = written_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
     line = ATTRIBUTION.get(language, ATTRIBUTION["en"]).format(when=when, who=who)
     rows = text.strip()[:QUOTE_MAX_CHARS].splitlines()
     cut = len(rows) > QUOTE_MAX_LINES or len(text.strip()) > QUOTE_MAX_CHARS

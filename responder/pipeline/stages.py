@@ -508,7 +508,12 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 try:
                     with session.begin_nested():
                         approve(
-                            session, message_id, None, rt.settings.outbound, auto_submitted=True
+                            session,
+                            message_id,
+                            None,
+                            rt.settings.outbound,
+                            auto_submitted=True,
+                            timezone=rt.settings.queue.timezone,
                         )
                 except ReviewError as exc:
                     message.state_reason = f"not sent automatically: {exc}"

@@ -367,7 +367,13 @@ def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect:
         message_id,
         form,
         lambda session, user: approve(
-            session, message_id, user, outbound, body=form.body, expected_version=form.version
+            session,
+            message_id,
+            user,
+            outbound,
+            body=form.body,
+            expected_version=form.version,
+            timezone=_rt(request).settings.queue.timezone,
         ),
     )
     return failed or after_action(request, message_id, undoable=outbound.undo_seconds > 0)
@@ -655,6 +661,7 @@ def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResul
                 rt.settings.outbound,
                 body=data.body,
                 expected_version=data.version,
+                timezone=rt.settings.queue.timezone,
             )
             return ApiResult(
                 id=message_id, state="approved", outbox_message_id=item.message_id_header

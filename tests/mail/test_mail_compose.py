@@ -227,6 +227,16 @@ def test_the_customers_words_are_quoted_under_an_attribution_our_stripper_knows(
     assert strip_quotes(german) == "Guten Tag,"
     assert with_quote("Hi,\n", "  \n", sender=ann, written_at=written, language="en") == "Hi,\n"
 
+    # The team's time zone, named as the customer reads it; the clocks change in between.
+    def berlin(at: datetime) -> str:
+        return with_quote(
+            "Hallo,\n", text, sender=ann, written_at=at, language="de", timezone="Europe/Berlin"
+        )
+
+    assert "\nAm 2026-12-05 10:21 CET schrieb Ann Byrne" in berlin(written)
+    assert "\nAm 2026-07-03 11:21 CEST schrieb" in berlin(written.replace(month=7, day=3))
+    assert strip_quotes(berlin(written)) == "Hallo,"
+
 
 def test_a_long_message_is_quoted_in_part() -> None:
     ann = Address("", "ann@mail.test")
