@@ -10,7 +10,7 @@ business hours the clock runs round the clock, as before.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -46,19 +46,41 @@ class BusinessCalendar:
         """The moment `minutes` of open time after `start` (UTC in, UTC out)."""
         remaining = timedelta(minutes=minutes)
         cursor = start.astimezone(UTC)
-        day = cursor.astimezone(self.zone).date()
+        for opens, closes in self._spans(cursor):
+            opens = max(cursor, opens)
+            if opens >= closes:
+                continue
+            if remaining <= closes - opens:
+                return opens + remaining
+            remaining -= closes - opens
+        raise CalendarError(f"no open hours within {_MAX_DAYS} days of {start.isoformat()}")
+
+    def status(self, now: datetime) -> tuple[bool, datetime | None]:
+        """Open at `now`, and when that changes; None when open for a week without a break
+        (round the clock)."""
+        now = now.astimezone(UTC)
+        until: datetime | None = None
+        for opens, closes in self._spans(now):
+            if until is not None:  # open now: spans that touch carry on
+                if opens > until:
+                    return True, until
+                until = max(until, closes)
+                if until - now > timedelta(days=7):
+                    return True, None
+            elif closes > now:
+                if opens > now:
+                    return False, opens
+                until = closes
+        return until is not None, until
+
+    def _spans(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Open spans (UTC) in order, from the local day of `start` on."""
+        day = start.astimezone(self.zone).date()
         for _ in range(_MAX_DAYS):
             if not self.is_closed(day):
                 for opens, closes in self.week.get(day.weekday(), ()):
-                    span_start = max(cursor, self._at(day, opens))
-                    span_end = self._at(day, closes)
-                    if span_start >= span_end:
-                        continue
-                    if remaining <= span_end - span_start:
-                        return span_start + remaining
-                    remaining -= span_end - span_start
+                    yield self._at(day, opens), self._at(day, closes)
             day += timedelta(days=1)
-        raise CalendarError(f"no open hours within {_MAX_DAYS} days of {start.isoformat()}")
 
     def _at(self, day: date, minute: int) -> datetime:
         """A wall-clock minute of a local day as UTC (24:00 is the next day's midnight)."""

@@ -166,6 +166,7 @@ def test_pages_show_times_in_the_teams_time_zone(rt: Runtime) -> None:
             queue = client.get("/queue").text
             review = client.get(f"/messages/{message_id}").text
         assert f"<th>Due ({zone})</th>" in queue and due in queue
+        assert 'id="opening"' not in queue, "round the clock: no opening hours to show"
         assert f"Due {due} {zone}" in review and f"· {received} ·" in review
     with rt.factory() as session:
         stored = session.get(Message, message_id).due_at
@@ -229,3 +230,62 @@ def test_the_replys_quote_line_is_in_the_teams_time(rt: Runtime, worker: Worker)
     (reply,) = sent_replies(rt)
     local = received.astimezone(ZoneInfo("America/New_York"))
     assert f"On {local:%Y-%m-%d %H:%M %Z}, Aoife Murphy" in reply.get_body(("plain",)).get_content()
+
+
+def test_the_calendar_says_whether_the_team_is_in_and_until_when() -> None:
+    from responder.config import business_calendar
+
+    dublin = business_calendar(DUBLIN)
+    # Friday 4 December 19:00: open until 20:00; 20:30: closed until Saturday 09:00.
+    assert dublin.status(utc(2026, 12, 4, 19, 0)) == (True, utc(2026, 12, 4, 20, 0))
+    assert dublin.status(utc(2026, 12, 4, 20, 30)) == (False, utc(2026, 12, 5, 9, 0))
+    # Christmas Eve evening: the next opening is after Christmas, St Stephen's Day and Sunday.
+    assert dublin.status(utc(2026, 12, 24, 21, 0)) == (False, utc(2026, 12, 28, 8, 0))
+    # Spans that touch are one opening: round the clock has no closing time.
+    always = business_calendar(
+        QueueSettings(
+            business_hours=dict.fromkeys(
+                ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "00:00-24:00"
+            )
+        )
+    )
+    assert always.status(utc(2026, 12, 4, 19, 0)) == (True, None)
+    nights = business_calendar(
+        QueueSettings(business_hours={"mon": "20:00-24:00", "tue": "00:00-06:00, 20:00-24:00"})
+    )
+    assert nights.status(utc(2026, 12, 7, 21, 0)) == (True, utc(2026, 12, 8, 6, 0))
+
+
+def test_the_queue_says_whether_the_team_is_in(rt: Runtime) -> None:
+    from litestar.testing import TestClient
+
+    from responder.web.app import create_app
+    from tests.helpers import staff
+    from tests.test_web_security import login
+
+    every_day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        queue=msgspec.structs.replace(
+            rt.settings.queue,
+            timezone="Europe/Dublin",
+            business_hours=dict.fromkeys(every_day, "00:00-24:00"),
+        ),
+    )
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        queue = client.get("/queue").text
+    assert "Open round the clock (Europe/Dublin): due times count open hours only." in queue
+
+
+def test_the_opening_line_reads_in_the_teams_time() -> None:
+    from responder.config import business_calendar
+    from responder.web.clock import PageClock
+
+    clock, dublin = PageClock("Europe/Dublin"), business_calendar(DUBLIN)
+    assert clock.opening(dublin, utc(2026, 12, 4, 19, 0)) == "Open until Fri 04 Dec 20:00"
+    assert clock.opening(dublin, utc(2026, 12, 24, 21, 0)) == "Closed: opens Mon 28 Dec 08:00"
+    summer = clock.opening(dublin, utc(2026, 7, 3, 20, 0))  # 21:00 local
+    assert summer == "Closed: opens Sat 04 Jul 09:00"
+    assert clock.opening(None, utc(2026, 7, 3, 20, 0)) == ""

@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from responder.config import business_calendar
 from responder.corrections import Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
@@ -257,6 +258,7 @@ def queue_page(
         "staff": cached.staff,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request),
+        "opening": request.app.state.clock.opening(business_calendar(rt.settings.queue), utcnow()),
         "error": request.query_params.get("error", ""),
         "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         "channels": channels,
@@ -987,6 +989,7 @@ async def _warm_models(app: Litestar) -> AsyncIterator[None]:
 
 def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     sessions = SessionCache(ttl_seconds=rt.settings.web.session_cache_seconds)
+    clock = PageClock(rt.settings.queue.timezone)
     return Litestar(
         logging_config=_logging_config(),
         route_handlers=[
@@ -996,7 +999,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             Router(path="/", route_handlers=ROUTES),
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions}),
+        state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions, "clock": clock}),
         lifespan=[_session_listener, _warm_models],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         csrf_config=CSRFConfig(
@@ -1007,9 +1010,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             cookie_samesite="strict",
             exclude=["/api/", "/webhooks/"],
         ),
-        template_config=TemplateConfig(
-            instance=_template_engine(PageClock(rt.settings.queue.timezone))
-        ),
+        template_config=TemplateConfig(instance=_template_engine(clock)),
         after_request=_security_headers,
         openapi_config=OpenAPIConfig(
             title="Responder",

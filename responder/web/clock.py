@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from responder.business_hours import BusinessCalendar
+
 
 class PageClock:
     def __init__(self, timezone: str = "UTC") -> None:
@@ -42,3 +44,14 @@ class PageClock:
 
     def day(self, value: str | datetime | None) -> str:
         return self._local(value).strftime("%Y-%m-%d") if value else ""
+
+    def opening(self, calendar: BusinessCalendar | None, now: datetime) -> str:
+        """The queue's line on the team's hours: "Open until Fri 04 Dec 20:00", "Closed: opens
+        Mon 07 Dec 08:00"; empty without business hours."""
+        if calendar is None:
+            return ""
+        is_open, change = calendar.status(now)
+        if change is None:
+            return "Open round the clock" if is_open else ""
+        when = self._local(change).strftime("%a %d %b %H:%M")
+        return f"Open until {when}" if is_open else f"Closed: opens {when}"
