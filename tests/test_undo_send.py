@@ -213,3 +213,20 @@ def test_a_reply_approved_while_its_batch_is_claimed_still_waits_its_window(
         undo_approval(session, message_id, _alice(session))
     worker.drain()
     assert sent_replies(rt) == []
+
+
+def test_a_reply_waiting_to_retry_is_not_offered_for_undo(rt: Runtime, worker: Worker) -> None:
+    """A temporary delivery failure puts the reply back to wait for its retry: that wait is not
+    an undo window, so the page offers no Undo and the API refuses it."""
+    message_id = _waiting(rt, worker)
+    with transaction(rt.factory) as session:
+        approve(session, message_id, _alice(session), rt.settings.outbound)
+    with transaction(rt.factory) as session:  # what the send stage does after a 4xx answer
+        session.execute(
+            update(OutboxItem).where(OutboxItem.message_id == message_id).values(attempts=1)
+        )
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        assert 'id="undo-button"' not in client.get(f"/messages/{message_id}").text
+        refused = client.post(f"/api/messages/{message_id}/undo", headers=api_token(client))
+    assert refused.status_code == 400 and "already been tried" in refused.text

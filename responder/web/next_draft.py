@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from litestar import Request
 from litestar.response import Redirect
+from sqlalchemy import select
 
-from responder.db.models import Message, utcnow
+from responder.db.models import Message, OutboxItem, utcnow
 from responder.pipeline.states import State
 from responder.web.state import runtime
 from responder.web.views import queue_items
@@ -44,7 +45,8 @@ def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, obj
             or message.state != State.APPROVED
             or message.next_attempt_at is None
             or message.next_attempt_at <= utcnow()
-        ):
+            or session.scalar(select(OutboxItem.attempts).where(OutboxItem.message_id == shown))
+        ):  # a reply already tried waits for its retry, not in an undo window
             return None
         return {
             "id": message.id,
