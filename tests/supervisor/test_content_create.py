@@ -153,8 +153,7 @@ def test_a_snippet_an_action_rule_offers_cannot_be_switched_off(rt: Runtime) -> 
     url = f"/supervisor/snippets/{world.id}"
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        token = csrf(client, url)
-        form = {**_form_of(client.get(url).text), "offered": "no", "_csrf_token": token}
+        form = {**_editor_form(client, url), "offered": "no"}
         refused = client.post(f"{url}/save", data=form)
     assert refused.status_code == 422
     assert "the action rule roaming_pass offers this snippet" in html.unescape(refused.text)
@@ -245,6 +244,12 @@ def _form_of(page: str) -> dict[str, str]:
     return {k: html.unescape(v) for k, v in form.items()}
 
 
+def _editor_form(client: TestClient, url: str) -> dict[str, str]:
+    """The open editor's fields as its Save button posts them, with the form token."""
+    token = csrf(client, url)
+    return {**_form_of(client.get(url).text), "_csrf_token": token}
+
+
 def test_a_snippets_filters_round_trip_through_the_editor_and_are_checked(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     best = _snippet(rt, "retention-offer-best")
@@ -252,8 +257,7 @@ def test_a_snippets_filters_round_trip_through_the_editor_and_are_checked(rt: Ru
     url = f"/supervisor/snippets/{best.id}"
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        token = csrf(client, url)
-        form = {**_form_of(client.get(url).text), "_csrf_token": token}
+        form = _editor_form(client, url)
         assert form["tiers"] == "Best" and form["plans"] == "" and form["offered"] == "yes"
         unchanged = client.post(f"{url}/save", data=form)
         assert "version 2" not in unchanged.text
@@ -331,8 +335,7 @@ def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
     url = f"/supervisor/snippets/{cap.id}"
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        token = csrf(client, url)
-        form = {**_form_of(client.get(url).text), "_csrf_token": token}
+        form = _editor_form(client, url)
         with transaction(rt.factory) as session:
             save_snippet(session, rt.settings, cap.id, cap.body + " Colleague's words.", "ann")
         stale = snippet_edit.snippet_versions
@@ -350,7 +353,7 @@ def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
                 "key": "roaming-spending-cap",
                 "title": "Cap",
                 "body": "Words.",
-                "_csrf_token": token,
+                "_csrf_token": form["_csrf_token"],
             },
         )
         assert again.status_code == 409 and "someone created it a moment ago" in again.text
