@@ -1,8 +1,9 @@
 """A web process loads the models a redraft needs as it starts, not on a person's first click.
 
 Correcting an intent or sentiment writes the draft again, which embeds the message, ranks the
-snippets by their vectors and may read entities: in a process that has not loaded the encoder
-and spaCy yet, that first click waits seconds. The loading runs in a background thread, so the
+snippets by their vectors and may read entities, and the answer finder's search by meaning
+embeds what the agent typed: in a process that has not loaded the encoder and spaCy yet, that
+first click waits seconds. The loading runs in a background thread, so the
 process serves pages at once; a request that needs a model meanwhile waits on the same lock.
 """
 

@@ -67,7 +67,9 @@ def _fill_from_grounding() -> None:
 
 
 def _used(grounding: dict) -> set[int]:
-    """A staff member's version copies its draft's grounding: only composed drafts count."""
+    """What `responder.drafting.compose.used_snippet_ids` reads, kept here as it was (a
+    migration does not import the app); a staff member's version copies its draft's grounding,
+    so only composed drafts count."""
     if "edited_from_version" in grounding or "saved_by" in grounding:
         return set()
     records = [*grounding.get("snippets", []), grounding.get("action_snippet") or {}]
