@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 
 from responder.mail.charsets import (
@@ -33,6 +34,28 @@ _STDLIB_HEADER_MAX = 16_000
 # Bytes handed to the stdlib MIME parser at a time, so that limits are checked as it goes.
 _FEED_CHUNK = 8_192
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+
+
+class _SharedHeaderClasses(HeaderRegistry):
+    """The stdlib's registry builds a new header class at every look-up, a third of the time
+    parsing a message's headers takes; the classes hold no state, so one of each serves all
+    messages (keyed by the class it extends, so odd header names cannot grow the cache)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[type, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        kind = self.registry.get(name.lower(), self.default_class)
+        made = self._made.get(kind)
+        if made is None:
+            made = self._made[kind] = type("_" + kind.__name__, (kind, self.base_class), {})
+        return made
+
+
+_HEADERS = _SharedHeaderClasses()
+_POLICY = policy.default.clone(header_factory=_HEADERS)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -214,9 +237,12 @@ def _header_text(
 ) -> str:
     """Decode a raw header value via the stdlib policy, falling back to a tolerant decoder.
     The stdlib's parse is left in `structured` for the address fields to reuse."""
+    if _is_plain(name, value):
+        # Most of a message's headers (Received, DKIM-Signature, X-...): nothing to decode.
+        return _LINE_BREAK.sub("", value)
     if len(value) <= _STDLIB_HEADER_MAX and not has_surrogates(value):
         try:
-            header = policy.default.header_fetch_parse(name, value)
+            header = _POLICY.header_fetch_parse(name, value)
             text = str(header)
         except Exception:  # the stdlib header parser chokes on some broken headers
             text = ""
@@ -225,6 +251,16 @@ def _header_text(
             if not has_surrogates(text) and "\ufffd" not in text:
                 return " ".join(text.split()) if "\n" in text else text
     return decode_header_text(value, hints).strip()
+
+
+def _is_plain(name: str, value: str) -> bool:
+    """An unstructured header of printable ASCII without encoded words reads as it stands."""
+    return (
+        _HEADERS.registry.get(name.lower()) is None
+        and value.isascii()
+        and "=?" not in value
+        and len(value) <= _STDLIB_HEADER_MAX
+    )
 
 
 def _first_values(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -297,7 +333,7 @@ def _parse_address_header(
     if len(value) <= _STDLIB_HEADER_MAX and not has_surrogates(value):
         try:
             if header is None:
-                header = policy.default.header_fetch_parse(name, value)
+                header = _POLICY.header_fetch_parse(name, value)
             parsed = [
                 make_address(a.display_name, a.addr_spec)
                 for a in header.addresses  # type: ignore[attr-defined]
@@ -408,7 +444,7 @@ def _filename(node: Message) -> str | None:
         if param not in value.lower():  # parameter names are never encoded: nothing to parse
             continue
         try:
-            parsed = policy.default.header_fetch_parse(header, repair_surrogates(value))
+            parsed = _POLICY.header_fetch_parse(header, repair_surrogates(value))
             name = parsed.params.get(param)  # type: ignore[attr-defined]
         except Exception:  # broken parameters: try the next header
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from datetime import UTC
+from email import policy
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -277,3 +278,19 @@ def test_arbitrary_bytes_never_raise_anything_else(raw: bytes) -> None:
 def test_hostile_header_mixtures_never_raise_anything_else(lines: list[bytes]) -> None:
     with contextlib.suppress(MessageParseError):
         parse_email(b"".join(lines))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(["X-Mailer", "Received", "Comments", "List-Id", "Auto-Submitted"]),
+    st.lists(
+        st.sampled_from(["word", " ", "\t", "(note)", '"q"', "\\", ";", "=", "?", "\n ", "\n\t"]),
+        max_size=12,
+    ),
+)
+def test_plain_headers_read_as_the_stdlib_decodes_them(name: str, pieces: list[str]) -> None:
+    """Plain ASCII headers skip the stdlib's header parser; what staff and the ignore rules
+    read of them must not change by it."""
+    value = "".join(pieces).strip() or "x"
+    parsed = parse_email(_message(f"{name}: {value}\n", b"Hello"))
+    assert parsed.header(name) == str(policy.default.header_fetch_parse(name, value))
