@@ -73,6 +73,14 @@ class BusinessCalendar:
                 until = closes
         return until is not None, until
 
+    def next_opening(self, after: datetime) -> datetime:
+        """The first opening at or after `after` (UTC in, UTC out)."""
+        after = after.astimezone(UTC)
+        for opens, _closes in self._spans(after):
+            if opens >= after:
+                return opens
+        raise CalendarError(f"no open hours within {_MAX_DAYS} days of {after.isoformat()}")
+
     def _spans(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Open spans (UTC) in order, from the local day of `start` on."""
         day = start.astimezone(self.zone).date()

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from responder.db.models import Conversation, Draft, Message, OutboxItem
-from responder.pipeline.states import State
+from responder.pipeline.states import AWAITING_REVIEW, State
 
 SUBJECT_WINDOW = timedelta(days=14)
 
@@ -128,7 +128,7 @@ def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_mess
     waiting = select(Message.id).where(
         Message.conversation_id == conversation_id,
         Message.id != newer_message_id,
-        Message.state.in_([State.CLASSIFIED, State.DRAFTED, State.IN_REVIEW]),
+        Message.state.in_([State.CLASSIFIED, State.DRAFTED, *AWAITING_REVIEW]),
     )
     result = session.execute(
         update(Draft)

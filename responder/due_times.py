@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from responder.config import QueueSettings
 from responder.db.models import Message
-from responder.pipeline.states import State
+from responder.pipeline.states import AWAITING_REVIEW
 from responder.queue_order import churn_is_high, due_at
 from responder.review import current_drafts
 
@@ -21,7 +21,7 @@ def recompute_due_times(session: Session, settings: QueueSettings) -> int:
     while True:
         batch = session.scalars(
             select(Message)
-            .where(Message.state == State.IN_REVIEW, Message.direction == "in", Message.id > last)
+            .where(Message.state.in_(AWAITING_REVIEW), Message.direction == "in", Message.id > last)
             .order_by(Message.id)
             .limit(BATCH)
         ).all()

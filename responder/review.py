@@ -32,7 +32,7 @@ from responder.mail.compose import build_reply, make_message_id, reply_subject, 
 from responder.mail.parse import Address
 from responder.pipeline.notify import announce_work
 from responder.pipeline.reparse import forget_parse
-from responder.pipeline.states import RETRYABLE_STATES, State
+from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reply_files import pending
 
 
@@ -118,7 +118,7 @@ def _describe_handling(session: Session, message: Message) -> str:
     return f"already {verb} by {who} at {last.created_at:%Y-%m-%d %H:%M} UTC"
 
 
-def _take(
+def take_in_review(
     session: Session, message_id: int, expected_version: int | None, new_state: State
 ) -> Message:
     """Move in_review -> new_state only if nobody else did first (compare-and-set)."""
@@ -252,7 +252,7 @@ def approve(
     auto_submitted: bool = False,
     timezone: str = "UTC",
 ) -> OutboxItem:
-    message = _take(session, message_id, expected_version, State.APPROVED)
+    message = take_in_review(session, message_id, expected_version, State.APPROVED)
     draft = current_draft(session, message_id)
     if draft is None or (not draft.body.strip() and body is None):
         raise ReviewError("there is no draft to approve: write a reply first")
@@ -354,7 +354,7 @@ def reject(
     reason = reason.strip()
     if not reason:
         raise ReviewError("say why the draft is rejected")
-    _take(session, message_id, expected_version, State.REJECTED)
+    take_in_review(session, message_id, expected_version, State.REJECTED)
     message = session.get(Message, message_id)
     assert message is not None
     message.state_reason = reason
@@ -446,7 +446,7 @@ def save_draft(
     return draft
 
 
-ASSIGNABLE_STATES = (State.IN_REVIEW, *RETRYABLE_STATES)
+ASSIGNABLE_STATES = (*AWAITING_REVIEW, *RETRYABLE_STATES)
 """A message is someone's to handle while it waits for a person: a draft to review, mail that
 could not be taken in, a reply that could not be delivered."""
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block
 from responder.db.like import escape_like
 from responder.db.models import Attachment, Customer, Message, StaffUser
-from responder.pipeline.states import State
+from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import AlreadyHandled, NotFound, audit, reject
 
 SPAM = "spam"
@@ -82,7 +82,7 @@ def reject_waiting_from(
     )
     waiting = session.scalars(
         select(Message.id)
-        .where(Message.state == State.IN_REVIEW, Message.direction == "in", matches)
+        .where(Message.state.in_(AWAITING_REVIEW), Message.direction == "in", matches)
         .where(Message.id != besides if besides is not None else true())
         .order_by(Message.id)
     ).all()

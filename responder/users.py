@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from responder.db.models import Message, StaffSession, StaffUser
-from responder.pipeline.states import State
+from responder.pipeline.states import AWAITING_REVIEW
 
 ROLES = ("agent", "supervisor", "admin")
 MIN_PASSWORD = 8
@@ -150,7 +150,7 @@ def set_active(session: Session, user_id: int, active: bool) -> int:
         released = (
             session.execute(
                 update(Message)
-                .where(Message.assignee_id == user.id, Message.state == State.IN_REVIEW)
+                .where(Message.assignee_id == user.id, Message.state.in_(AWAITING_REVIEW))
                 .values(assignee_id=None, version=Message.version + 1)
                 .execution_options(synchronize_session=False)
             ).rowcount

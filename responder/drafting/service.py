@@ -40,7 +40,7 @@ from responder.drafting.confidence import draft_confidence
 from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
 from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
-from responder.pipeline.states import State
+from responder.pipeline.states import AWAITING_REVIEW, State
 from responder.review import AlreadyHandled, NotFound, ReviewError, audit, current_draft
 from responder.runtime import Runtime, SnippetIndex
 
@@ -245,7 +245,7 @@ def redraft_after_correction(
     template (or the corrected sentiment's tone), so nobody sends a reply written for the
     wrong question. A draft a person saved is theirs and stays."""
     message = session.get(Message, message_id)
-    if classifier not in REDRAFTED_ON or message is None or message.state != State.IN_REVIEW:
+    if classifier not in REDRAFTED_ON or message is None or message.state not in AWAITING_REVIEW:
         return Redraft(None)
     previous = current_draft(session, message_id)
     if previous is not None and "saved_by" in (previous.grounding or {}):

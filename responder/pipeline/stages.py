@@ -64,6 +64,7 @@ from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_o
 from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
 from responder.search_text import index_message
+from responder.snooze import wake_conversations
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         blocked = BlockList(session)
         own = rt.own_addresses  # a property that builds the set: once a batch, not per message
         emails: list[tuple[Message, Channel, _ParsedFields, str | None]] = []
+        continued: set[int] = set()  # conversations the customer wrote in again
         for message in messages:
             channel = channels[message.channel_id]
             if channel.kind in SOCIAL_KINDS:
@@ -186,6 +188,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     _unblocked if message.guard_override else blocked.reason,
                 )
                 _move(message, result.state, result.reason)
+                if result.state == State.PARSED and message.conversation_id is not None:
+                    continued.add(message.conversation_id)
             elif channel.kind in EMAIL_KINDS:
                 parsed = _parse_email(rt, message)
                 if parsed is not None:
@@ -231,7 +235,11 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         known.update(created)
         new_customers = {c.id for c in created.values()}
         for message, channel, fields in routed:
-            _route_parsed(session, message, channel, fields, known, new_customers)
+            conversation_id = _route_parsed(session, message, channel, fields, known, new_customers)
+            if conversation_id is not None:
+                continued.add(conversation_id)
+        for woken in wake_conversations(session, continued):
+            after_commit(session, partial(_log_move, woken, State.IN_REVIEW.value))
         blocked.record_hits(session)
 
 
@@ -338,10 +346,11 @@ def _route_parsed(
     fields: _ParsedFields,
     known: dict[str, Customer],
     new_customers: set[int],
-) -> None:
+) -> int | None:
     """Attach it to its customer (found or created for the batch) and its conversation, then
     write it: nothing is set on the message before the conversation look-up, whose query
     flushes the session (it must see the batch's earlier messages), so each row is written once.
+    Returns the conversation when it is one the customer wrote in before.
 
     `new_customers`: ids created for this batch whose first message is still to come; a new
     customer has no conversation to look for, their later messages in the batch do."""
@@ -374,8 +383,11 @@ def _route_parsed(
     else:
         message.conversation_id = conversation.id
     _move(message, State.PARSED)
-    if not started:  # its UPDATE flushes the session: the message is complete by then
-        mark_waiting_drafts_stale(session, conversation.id, message.id)
+    if started:
+        return None
+    # Its UPDATE flushes the session: the message is complete by then.
+    mark_waiting_drafts_stale(session, conversation.id, message.id)
+    return conversation.id
 
 
 # -- classify ------------------------------------------------------------------------------------

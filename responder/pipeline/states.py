@@ -13,6 +13,8 @@ class State(StrEnum):
     CLASSIFIED = "classified"
     DRAFTED = "drafted"
     IN_REVIEW = "in_review"
+    #: Put aside by a person until a time (`Message.snoozed_until`); back in review then.
+    SNOOZED = "snoozed"
     APPROVED = "approved"
     SENDING = "sending"
     SENT = "sent"
@@ -29,6 +31,8 @@ WORK_STATES = (
     State.APPROVED,
     State.SENDING,
 )
+#: A draft a person will review: in the queue, or put aside until a time.
+AWAITING_REVIEW = (State.IN_REVIEW, State.SNOOZED)
 #: States a person can send back to the start of the pipeline.
 RETRYABLE_STATES = (State.QUARANTINED, State.FAILED)
 FINAL_STATES = (State.IGNORED, State.SENT, State.REJECTED)

@@ -23,6 +23,7 @@ from responder.pipeline.queue import claim_batch, release, release_all, release_
 from responder.pipeline.stages import STAGES, Stage
 from responder.pipeline.states import WORK_STATES, State
 from responder.runtime import Runtime
+from responder.snooze import wake_due
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class Worker:
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Poll once, then run until nothing is claimable (used by `poll --once` and tests)."""
+        wake_due(self.rt.factory)
         self.poll_sources()
         return self.drain_claims(max_rounds)
 
@@ -188,6 +190,7 @@ class Worker:
                         "database reachable again: resuming", extra={"database": "reachable"}
                     )
                     delay = 0.0
+                wake_due(self.rt.factory)
                 self.poll_sources()
                 while not self.stop_event.is_set() and self.run_once():
                     pass

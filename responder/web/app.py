@@ -62,6 +62,7 @@ from responder.review import (
     undo_approval,
 )
 from responder.runtime import Runtime
+from responder.snooze import snooze_choices, snoozed_count
 from responder.users import authenticate
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.auth import (
@@ -95,6 +96,7 @@ from responder.web.reply_file_routes import (
 from responder.web.search import SEARCH_ROUTES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
+from responder.web.snooze_routes import SNOOZE_ROUTES
 from responder.web.spam_routes import SPAM_ROUTES
 from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.state import runtime as _rt
@@ -251,10 +253,13 @@ def queue_page(
         )
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
+        snoozed = snoozed_count(session)
     context = {
         "items": items,
         "counts": counts,
         "problems": cached.problems,
+        # Not from the counts cache: an agent who just snoozed a draft looks for it here.
+        "snoozed": snoozed,
         "staff": cached.staff,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request),
@@ -313,6 +318,9 @@ def review_page(request: Request, message_id: int) -> Template:
         "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
         "staff": staff,
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
+        "snooze_choices": snooze_choices(
+            utcnow(), rt.settings.queue.timezone, business_calendar(rt.settings.queue)
+        ),
     }
     return Template("review.html", context=context)
 
@@ -896,6 +904,7 @@ ROUTES = [
     *ATTACHMENT_ROUTES,
     *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
+    *SNOOZE_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,

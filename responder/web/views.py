@@ -98,6 +98,7 @@ QUEUE_COLUMNS = (
     Message.channel_id,
     Message.viewer_id,
     Message.viewed_at,
+    Message.snoozed_until,
     Customer.name.label("customer_name"),
 )
 # The latest draft version's three shown facts, joined in the same query (not its body).
@@ -255,6 +256,7 @@ def queue_items(
         channel_id,
         viewer_id,
         _viewed_at,
+        snoozed_until,
         customer_name,
         draft_has_text,
         draft_stale,
@@ -283,6 +285,7 @@ def queue_items(
                 "has_draft": bool(draft_has_text),
                 "stale": bool(draft_stale),
                 "draft_error": draft_error or "",
+                "back_from_snooze": snoozed_until is not None,
                 "cursor": encode_cursor(due, message_id),
             }
         )
@@ -601,6 +604,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
                 "at": action.created_at.isoformat(),
                 "reason": action.reason,
                 "edit_distance": action.edit_distance,
+                "until": (action.detail or {}).get("until") if action.action == "snooze" else None,
             }
         )
     files = attachments_of(session, [message.id, *(c["id"] for c in conversation)])
@@ -692,6 +696,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         },
         "conversation": conversation,
         "actions": actions,
+        "snoozed_until": message.snoozed_until.isoformat() if message.snoozed_until else None,
+        # Who put it aside last, and why (the history lists every snooze).
+        "snooze": next((a for a in reversed(actions) if a["action"] == "snooze"), None),
         "notes": notes_for(session, message),
     }
 

@@ -13,6 +13,10 @@
         document.getElementById("approve").requestSubmit(document.getElementById("approve-button"));
         e.preventDefault();
       }
+      if (e.key === "Enter" && e.target.id === "snooze-until") {
+        document.getElementById("snooze").requestSubmit(document.getElementById("snooze-button"));
+        e.preventDefault();
+      }
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -37,6 +41,9 @@
     } else if (e.key === "i") {
       var box = document.getElementById("insert-snippet");
       if (box) { box.open = true; document.getElementById("snippet-search").focus(); handled = true; }
+    } else if (e.key === "s") {
+      var until = document.getElementById("snooze-until");
+      if (until) { until.focus(); handled = true; }
     } else if (e.key === "z") {
       handled = click("undo-button");
     } else if (e.key === "u") {

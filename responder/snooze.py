@@ -1,0 +1,216 @@
+"""Snooze: a person puts a draft aside until a time (waiting on the network team, or for the
+customer's call-back); it leaves the queue and comes back by itself then, or at once when the
+customer writes again. Its due time stands: snoozing does not stop the SLA clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.business_hours import BusinessCalendar
+from responder.db.models import Message, ReviewAction, StaffUser, utcnow
+from responder.db.session import transaction
+from responder.pipeline.states import State
+from responder.review import AlreadyHandled, NotFound, ReviewError, audit, take_in_review
+
+log = logging.getLogger(__name__)
+
+#: The furthest a draft can be put aside: past this, reject it or write a note instead.
+LONGEST = timedelta(days=90)
+#: A morning for "tomorrow" and "next week" when the team keeps no opening hours.
+MORNING = time(9, 0)
+NOTE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class SnoozeChoice:
+    label: str
+    until: datetime  # UTC
+
+
+def snooze(
+    session: Session,
+    message_id: int,
+    user: StaffUser,
+    until: datetime,
+    note: str = "",
+    *,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """Take a draft out of the queue until `until` (aware). Compare-and-set like approving:
+    a draft someone handled meanwhile is refused with who did what."""
+    now = now or utcnow()
+    if until.tzinfo is None:
+        raise ReviewError("give the time with its zone (an offset such as +01:00, or Z)")
+    until = until.astimezone(UTC)
+    if until <= now + timedelta(minutes=1):
+        raise ReviewError("snooze until a time that is still to come")
+    if until > now + LONGEST:
+        raise ReviewError(
+            f"snooze for at most {LONGEST.days} days; reject the draft or leave a note instead"
+        )
+    note = " ".join(note.split())
+    if len(note) > NOTE_LIMIT:
+        raise ReviewError(f"keep the snooze note under {NOTE_LIMIT} characters")
+    message = take_in_review(session, message_id, expected_version, State.SNOOZED)
+    message.snoozed_until = until
+    message.viewer_id = None  # nobody has it open while it sleeps
+    session.add(
+        ReviewAction(
+            message_id=message_id,
+            user_id=user.id,
+            action="snooze",
+            reason=note,
+            detail={"until": until.isoformat()},
+        )
+    )
+    audit(session, user.username, "message.snooze", "message", message_id, until=until.isoformat())
+    return message
+
+
+def wake(session: Session, message_id: int, user: StaffUser) -> Message:
+    """Back in the queue now, by a person's hand."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    now = utcnow()
+    result = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.state == State.SNOOZED)
+        .values(
+            state=State.IN_REVIEW, snoozed_until=now, version=Message.version + 1, updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if result.rowcount != 1:
+        raise AlreadyHandled(f"this message is not snoozed (it is {message.state})")
+    session.add(ReviewAction(message_id=message_id, user_id=user.id, action="wake"))
+    audit(session, user.username, "message.wake", "message", message_id)
+    return message
+
+
+def wake_due(factory: sessionmaker[Session], now: datetime | None = None) -> list[int]:
+    """Every snoozed draft whose time has come goes back to the queue (workers call this each
+    round; any number may, the state check makes each wake once)."""
+    now = now or utcnow()
+    with transaction(factory) as session:
+        woken = list(
+            session.scalars(
+                update(Message)
+                .where(Message.state == State.SNOOZED, Message.snoozed_until <= now)
+                .values(state=State.IN_REVIEW, version=Message.version + 1, updated_at=now)
+                .returning(Message.id)
+            )
+        )
+    for message_id in woken:
+        log.info(
+            "message %s -> %s (snooze over)",
+            message_id,
+            State.IN_REVIEW.value,
+            extra={"message_id": message_id, "state": State.IN_REVIEW.value},
+        )
+    return woken
+
+
+def wake_conversations(session: Session, conversation_ids: set[int]) -> list[int]:
+    """The customer wrote again: whatever was put aside in these conversations is back now.
+    One look-up a batch (few drafts sleep), and a write only when one does."""
+    if not conversation_ids:
+        return []
+    asleep = list(
+        session.scalars(
+            select(Message.id).where(
+                Message.state == State.SNOOZED, Message.conversation_id.in_(conversation_ids)
+            )
+        )
+    )
+    if not asleep:
+        return []
+    now = utcnow()
+    return list(
+        session.scalars(
+            update(Message)
+            .where(Message.id.in_(asleep), Message.state == State.SNOOZED)
+            .values(state=State.IN_REVIEW, snoozed_until=now, version=Message.version + 1)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def snooze_choices(
+    now: datetime, timezone: str, calendar: BusinessCalendar | None
+) -> list[SnoozeChoice]:
+    """The times the snooze menu offers, read in the team's zone: in an hour, in four, the next
+    working morning and next week's first (the opening hours' first minute, else 09:00)."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+
+    def morning(day: date) -> datetime:
+        start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+        if calendar is None:
+            return datetime.combine(day, MORNING, tzinfo=zone).astimezone(UTC)
+        return calendar.next_opening(start)
+
+    def named(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%a %d %b %H:%M")
+
+    tomorrow = morning(local.date() + timedelta(days=1))
+    monday = morning(local.date() + timedelta(days=7 - local.weekday()))
+    choices = [
+        SnoozeChoice("In 1 hour", now + timedelta(hours=1)),
+        SnoozeChoice("In 4 hours", now + timedelta(hours=4)),
+        SnoozeChoice(f"Next morning ({named(tomorrow)})", tomorrow),
+    ]
+    if monday != tomorrow:
+        choices.append(SnoozeChoice(f"Next week ({named(monday)})", monday))
+    return choices
+
+
+def snoozed_items(session: Session, limit: int = 200) -> list[dict[str, object]]:
+    """The drafts put aside, soonest back first, with who put each aside, until when and why."""
+    messages = session.scalars(
+        select(Message)
+        .where(Message.state == State.SNOOZED)
+        .order_by(Message.snoozed_until, Message.id)
+        .limit(limit)
+    ).all()
+    put_aside = last_snoozes(session, [m.id for m in messages])
+    return [
+        {
+            "id": m.id,
+            "version": m.version,
+            "subject": m.subject,
+            "sender": m.sender_name or m.sender_address,
+            "until": m.snoozed_until.isoformat() if m.snoozed_until else None,
+            "due_at": m.due_at.isoformat() if m.due_at else None,
+            "by": put_aside.get(m.id, ("", ""))[0],
+            "note": put_aside.get(m.id, ("", ""))[1],
+        }
+        for m in messages
+    ]
+
+
+def last_snoozes(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Who last snoozed each message, and the note they left."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(ReviewAction.message_id, StaffUser.username, ReviewAction.reason)
+        .join(StaffUser, StaffUser.id == ReviewAction.user_id)
+        .where(ReviewAction.message_id.in_(list(message_ids)), ReviewAction.action == "snooze")
+        .order_by(ReviewAction.id)
+    ).all()
+    return {message_id: (who, note or "") for message_id, who, note in rows}
+
+
+def snoozed_count(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Message.state == State.SNOOZED)) or 0

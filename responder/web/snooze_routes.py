@@ -1,0 +1,137 @@
+"""Snooze on the review page, the snoozed list and the API; the rules are in `responder.snooze`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.db.session import transaction
+from responder.review import ReviewError
+from responder.snooze import snooze, snoozed_items, wake
+from responder.web.auth import requires_agent
+from responder.web.next_draft import after_action
+from responder.web.state import runtime, signed_in
+
+
+class SnoozeForm(Struct):
+    """`until`: a menu choice (ISO 8601, UTC); `until_local`: a date and time typed in the
+    team's zone (the browser's datetime-local), which wins when given."""
+
+    until: str = ""
+    until_local: str = ""
+    note: str = ""
+    version: int | None = None
+
+
+class ApiSnooze(Struct):
+    until: str  # ISO 8601 with its offset
+    note: str = ""
+    version: int | None = None
+
+
+def _moment(text: str, zone: str | None) -> datetime:
+    """`zone`: the zone a time without one is read in; None refuses such a time."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ReviewError(f"not a date and time: {text[:40]!r}") from exc
+    if moment.tzinfo is None and zone is not None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment
+
+
+def _snooze(
+    request: Request, message_id: int, until: datetime, note: str, version: int | None
+) -> datetime:
+    with transaction(runtime(request).factory) as session:
+        message = snooze(
+            session, message_id, signed_in(request), until, note, expected_version=version
+        )
+        assert message.snoozed_until is not None
+        return message.snoozed_until
+
+
+@post("/messages/{message_id:int}/snooze", sync_to_thread=True, guards=[requires_agent])
+def snooze_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[SnoozeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    clock = request.app.state.clock
+    try:
+        if data.until_local.strip():
+            until = _moment(data.until_local, clock.label)
+        elif data.until.strip():
+            until = _moment(data.until, None)
+        else:
+            raise ReviewError("choose when the draft comes back")
+        back = _snooze(request, message_id, until, data.note, data.version)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not snoozed: {exc}."})
+    return after_action(
+        request,
+        message_id,
+        f"Snoozed until {clock.minute(back)} ({clock.label}): back in the queue then, "
+        "or as soon as the customer writes again.",
+    )
+
+
+@post("/messages/{message_id:int}/wake", sync_to_thread=True, guards=[requires_agent])
+def wake_form(request: Request, message_id: int) -> Redirect:
+    try:
+        with transaction(runtime(request).factory) as session:
+            wake(session, message_id, signed_in(request))
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    return Redirect(f"/messages/{message_id}", query_params={"notice": "Back in the queue."})
+
+
+@get("/snoozed", sync_to_thread=True, guards=[requires_agent])
+def snoozed_page(request: Request) -> Template:
+    with runtime(request).read_factory() as session:
+        items = snoozed_items(session)
+    return Template("snoozed.html", context={"items": items, "user": request.user})
+
+
+@post("/api/messages/{message_id:int}/snooze", sync_to_thread=True, guards=[requires_agent])
+def api_snooze(request: Request, message_id: int, data: ApiSnooze) -> dict[str, Any]:
+    """Out of the queue until `until`; a time without its offset is refused (400)."""
+    try:
+        back = _snooze(request, message_id, _moment(data.until, None), data.note, data.version)
+    except ReviewError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"id": message_id, "state": "snoozed", "snoozed_until": back.isoformat()}
+
+
+@post("/api/messages/{message_id:int}/wake", sync_to_thread=True, guards=[requires_agent])
+def api_wake(request: Request, message_id: int) -> dict[str, Any]:
+    try:
+        with transaction(runtime(request).factory) as session:
+            wake(session, message_id, signed_in(request))
+    except ReviewError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"id": message_id, "state": "in_review"}
+
+
+@get("/api/snoozed", sync_to_thread=True, guards=[requires_agent])
+def api_snoozed(request: Request) -> dict[str, Any]:
+    with runtime(request).read_factory() as session:
+        return {"items": snoozed_items(session)}
+
+
+SNOOZE_ROUTES: list[object] = [
+    snooze_form,
+    wake_form,
+    snoozed_page,
+    api_snooze,
+    api_wake,
+    api_snoozed,
+]

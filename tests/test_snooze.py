@@ -1,0 +1,241 @@
+"""Snooze: a person puts a draft aside until a time; it leaves the queue, comes back by itself
+when the time comes (a worker's round) or at once when the customer writes again, and its due
+time stands meanwhile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+
+from responder.business_hours import build_calendar
+from responder.db.models import Message, StaffUser, utcnow
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker
+from responder.review import AlreadyHandled, ReviewError, approve, assign, current_draft
+from responder.runtime import Runtime
+from responder.snooze import snooze, snooze_choices, snoozed_items, wake
+from responder.web.app import create_app
+from responder.web.views import queue_items
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import login
+
+WHY = "waiting for the network team to confirm the outage"
+
+
+def _in_review(rt: Runtime, worker: Worker) -> int:
+    staff(rt, "alice")
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    with rt.factory() as session:
+        return session.scalars(select(Message.id).where(Message.direction == "in")).one()
+
+
+def _alice(session: object) -> StaffUser:
+    return session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()  # type: ignore[attr-defined]
+
+
+def _queue_ids(rt: Runtime) -> list[int]:
+    with rt.factory() as session:
+        return [item["id"] for item in queue_items(session)]
+
+
+def _time_passes(rt: Runtime, message_id: int) -> None:
+    """What the clock does: the snooze time is reached."""
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(snoozed_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+def test_a_snoozed_draft_leaves_the_queue_and_comes_back_when_its_time_comes(
+    rt: Runtime, worker: Worker
+) -> None:
+    message_id = _in_review(rt, worker)
+    with rt.factory() as session:
+        due = session.get(Message, message_id).due_at
+    with transaction(rt.factory) as session:
+        snooze(session, message_id, _alice(session), utcnow() + timedelta(hours=2), WHY)
+    assert _queue_ids(rt) == []
+    with rt.factory() as session:
+        (item,) = snoozed_items(session)
+    assert (item["id"], item["by"], item["note"]) == (message_id, "alice", WHY)
+
+    worker.drain()
+    assert _queue_ids(rt) == [], "a worker's round before the time leaves it asleep"
+
+    _time_passes(rt, message_id)
+    worker.drain()
+    assert _queue_ids(rt) == [message_id]
+    with rt.factory() as session:
+        (shown,) = queue_items(session)
+        message = session.get(Message, message_id)
+        assert shown["back_from_snooze"] is True
+        assert message.state == "in_review" and message.due_at == due, "the SLA clock ran on"
+        assert snoozed_items(session) == []
+
+
+def test_the_customer_writing_again_wakes_a_snoozed_draft(rt: Runtime, worker: Worker) -> None:
+    first = _in_review(rt, worker)
+    with transaction(rt.factory) as session:
+        snooze(session, first, _alice(session), utcnow() + timedelta(days=3), WHY)
+    drop(
+        rt,
+        make_email(
+            subject="Re: Roaming charges on my bill",
+            body="Any news? I am still in Spain and the charges keep coming.",
+            message_id="<m2@mail.test>",
+            headers={"In-Reply-To": "<m1@mail.test>", "References": "<m1@mail.test>"},
+        ),
+        "again",
+    )
+    worker.drain()
+    with rt.factory() as session:
+        woken = session.get(Message, first)
+        assert woken.state == "in_review"
+        assert current_draft(session, first).stale, "its draft predates the customer's news"
+    assert sorted(_queue_ids(rt)) == sorted([first, first + 1])
+
+
+def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) -> None:
+    message_id = _in_review(rt, worker)
+    now = utcnow()
+    refused = [
+        (now - timedelta(hours=1), "still to come"),
+        (now + timedelta(days=91), "at most 90 days"),
+        (datetime(2030, 1, 1, 9, 0), "with its zone"),
+    ]
+    for until, problem in refused:
+        with pytest.raises(ReviewError, match=problem), transaction(rt.factory) as session:
+            snooze(session, message_id, _alice(session), until)
+    with transaction(rt.factory) as session:  # drawn on a page, then a colleague assigns it
+        drawn = session.get(Message, message_id).version
+        assign(session, message_id, _alice(session), "alice")
+    stale = pytest.raises(AlreadyHandled, match="changed since you opened it")
+    with stale, transaction(rt.factory) as session:
+        later = now + timedelta(hours=1)
+        snooze(session, message_id, _alice(session), later, expected_version=drawn)
+    asleep = pytest.raises(AlreadyHandled, match="not snoozed")
+    with asleep, transaction(rt.factory) as session:
+        wake(session, message_id, _alice(session))
+    with transaction(rt.factory) as session:
+        approve(session, message_id, _alice(session), rt.settings.outbound)
+    handled = pytest.raises(AlreadyHandled, match="already approved by alice")
+    with handled, transaction(rt.factory) as session:
+        snooze(session, message_id, _alice(session), now + timedelta(hours=1))
+
+
+def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
+    """Friday 18:00 in Dublin with weekday hours 08:00-20:00: the next morning is Monday's
+    opening, so "next week" is not offered twice."""
+    calendar = build_calendar(
+        timezone="Europe/Dublin",
+        business_hours={day: "08:00-20:00" for day in ("mon", "tue", "wed", "thu", "fri")},
+        holidays_country="",
+        holidays_subdivision="",
+        closed_dates=(),
+    )
+    friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    labels = [c.label for c in snooze_choices(friday, "Europe/Dublin", calendar)]
+    assert labels == ["In 1 hour", "In 4 hours", "Next morning (Mon 07 Dec 08:00)"]
+    tuesday = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    labels = [c.label for c in snooze_choices(tuesday, "Europe/Dublin", None)]
+    assert labels[2:] == ["Next morning (Wed 02 Dec 09:00)", "Next week (Mon 07 Dec 09:00)"]
+
+
+def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -> None:
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Berlin")
+    )
+    message_id = _in_review(rt, worker)
+    berlin = ZoneInfo("Europe/Berlin")
+    tomorrow = datetime.now(berlin).date() + timedelta(days=1)
+    local = datetime.combine(tomorrow, time(9, 30), tzinfo=berlin)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{message_id}").text
+        assert 'id="snooze-until"' in page and "In 4 hours" in page
+        token = page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+        version = page.split('name="version" value="', 1)[1].split('"', 1)[0]
+        snoozed = client.post(
+            f"/messages/{message_id}/snooze",
+            data={
+                "_csrf_token": token,
+                "version": version,
+                "until": "",
+                "until_local": local.strftime("%Y-%m-%dT%H:%M"),
+                "note": WHY,
+            },
+            follow_redirects=True,
+        )
+        shown = f"{tomorrow:%Y-%m-%d} 09:30"
+        assert f"Snoozed until {shown} (Europe/Berlin)" in snoozed.text
+        assert "1 snoozed" in snoozed.text and "Nothing waiting" in snoozed.text
+        with rt.factory() as session:
+            assert session.get(Message, message_id).snoozed_until == local.astimezone(UTC)
+        listed = client.get("/snoozed").text
+        assert shown in listed and WHY in listed and "alice" in listed
+        own_page = client.get(f"/messages/{message_id}").text
+        assert f"Snoozed until {shown} Europe/Berlin" in own_page
+        assert 'id="approve"' not in own_page, "woken first, then answered"
+        back = client.post(
+            f"/messages/{message_id}/wake", data={"_csrf_token": token}, follow_redirects=True
+        )
+        assert "Back in the queue." in back.text and 'id="approve"' in back.text
+        assert f"snooze until {shown} by alice" in back.text
+        assert 'id="back-from-snooze"' in back.text
+
+        headers = api_token(client)
+        version = client.get(f"/api/messages/{message_id}", headers=headers).json()["version"]
+        naive = client.post(
+            f"/api/messages/{message_id}/snooze",
+            json={"until": local.strftime("%Y-%m-%dT%H:%M"), "version": version},
+            headers=headers,
+        )
+        assert naive.status_code == 400 and "with its zone" in naive.text
+        put_aside = client.post(
+            f"/api/messages/{message_id}/snooze",
+            json={"until": local.isoformat(), "note": WHY, "version": version},
+            headers=headers,
+        )
+        assert put_aside.status_code == 201, put_aside.text
+        assert put_aside.json()["snoozed_until"] == local.astimezone(UTC).isoformat()
+        (item,) = client.get("/api/snoozed", headers=headers).json()["items"]
+        assert (item["id"], item["note"]) == (message_id, WHY)
+        assert client.get("/api/queue", headers=headers).json() == []
+        woken = client.post(f"/api/messages/{message_id}/wake", headers=headers)
+        assert (woken.status_code, woken.json()["state"]) == (201, "in_review")
+        assert client.post(f"/api/messages/{message_id}/wake", headers=headers).status_code == 409
+
+
+def test_snooze_by_keyboard_in_the_browser(rt: Runtime, worker: Worker) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser_support import browser, log_in
+    from tests.live_server import serve
+
+    message_id = _in_review(rt, worker)
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", "correct horse battery")
+        page.goto(f"{base}/messages/{message_id}")
+        page.keyboard.press("s")
+        expect(page.locator("#snooze-until")).to_be_focused()
+        page.keyboard.press("ArrowDown")  # "In 4 hours"
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda url: "/queue" in url)
+        expect(page.locator("#notice")).to_contain_text("Snoozed until")
+        expect(page.locator("#snoozed-link")).to_have_text(
+            "1 snoozed: out of the queue until their time comes."
+        )
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message.state == "snoozed"
+        hours = (message.snoozed_until - utcnow()).total_seconds() / 3600
+    assert 3.5 < hours <= 4, "the second choice, four hours from when the page was drawn"
