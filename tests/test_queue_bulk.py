@@ -166,3 +166,47 @@ def test_a_run_of_spam_from_several_senders_goes_in_one_step(
         "You won 2": "rejected",
         "Roaming charges on my bill": "in_review",
     }
+
+
+def test_snooze_several_drafts_until_the_engineers_estimate(rt: Runtime, worker: Worker) -> None:
+    """After an outage: the "is it fixed yet?" drafts wait for the engineers' estimate; one a
+    colleague edited after the page was drawn is named and stays in the queue."""
+    staff(rt, "alice")
+    staff(rt, "bob")
+    for n, subject in enumerate(SUBJECTS[:3]):
+        raw = make_email(
+            sender=f"Customer {n} <c{n}@mail.test>", subject=subject, message_id=f"<s{n}@mail.test>"
+        )
+        drop(rt, raw, f"s{n}")
+    worker.drain()
+    with rt.factory() as session:
+        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/queue").text
+        boxes = ticked(page)
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        four_hours = re.search(r'<option value="([^"]+)">In 4 hours</option>', page).group(1)
+        saved = client.post(
+            f"/api/messages/{ids[SUBJECTS[2]]}/save",
+            headers=api_token(client, "bob"),
+            json={"body": "Looking now."},
+        )
+        assert saved.status_code == 201, saved.text
+        snoozed = client.post(
+            "/queue/bulk",
+            data={
+                "_csrf_token": token,
+                "action": "snooze",
+                "until": four_hours,
+                "reason": "network team estimate at 18:00",
+                "ids": list(boxes.values()),
+                "back": "/queue",
+            },
+        ).text
+        assert "Snoozed 2 drafts until" in snoozed
+        assert f"message {ids[SUBJECTS[2]]}: this draft changed since you opened it" in snoozed
+        assert re.findall(r'<tr data-id="(\d+)"', snoozed) == [str(ids[SUBJECTS[2]])]
+        assert "2 snoozed" in snoozed
+        listed = client.get("/snoozed").text
+        assert listed.count("network team estimate at 18:00") == 2

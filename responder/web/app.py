@@ -260,6 +260,9 @@ def queue_page(
         "problems": cached.problems,
         # Not from the counts cache: an agent who just snoozed a draft looks for it here.
         "snoozed": snoozed,
+        "snooze_choices": snooze_choices(
+            utcnow(), rt.settings.queue.timezone, business_calendar(rt.settings.queue)
+        ),
         "staff": cached.staff,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request),

@@ -1,10 +1,12 @@
 """Acting on several drafts from the queue at once: assign them, reject them with one reason
-(after an outage, dozens of "is it fixed yet?" answered by the status page), or mark them spam
-(a run of junk from many addresses: each sender blocked). Each draft is its own
-transaction, so one that someone else has just handled is reported and the rest go through."""
+(after an outage, dozens of "is it fixed yet?" answered by the status page), snooze them until
+a time (the same dozens, until the engineers' estimate is due), or mark them spam (a run of
+junk from many addresses: each sender blocked). Each draft is its own transaction, so one that
+someone else has just handled is reported and the rest go through."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,6 +18,7 @@ from litestar.response import Redirect
 from responder.blocklist import BlockError
 from responder.db.session import transaction
 from responder.review import ReviewError, assign, reject
+from responder.snooze import snooze
 from responder.spam import mark_spam
 from responder.web.auth import requires_agent
 from responder.web.state import runtime, signed_in
@@ -51,11 +54,19 @@ def _refusal(picked: list[tuple[int, int]], action: object, reason: str) -> str:
         return "tick the drafts first (the boxes at the left of the queue)"
     if len(picked) > MAX_AT_ONCE:
         return f"at most {MAX_AT_ONCE} drafts at once"
-    if action not in ("assign", "reject", "spam"):
-        return "choose Assign, Reject or Spam"
+    if action not in ("assign", "reject", "snooze", "spam"):
+        return "choose Assign, Reject, Snooze or Spam"
     if action == "reject" and not reason:
         return "say why the drafts are rejected"
     return ""
+
+
+def _until(data: dict[str, Any]) -> datetime | None:
+    """The snooze menu's choice (ISO 8601, UTC)."""
+    try:
+        return datetime.fromisoformat(str(data.get("until") or ""))
+    except ValueError:
+        return None
 
 
 def _plural(n: int, word: str) -> str:
@@ -74,6 +85,9 @@ def queue_bulk(
     reason = str(data.get("reason") or "").strip()
     assignee = str(data.get("assignee") or "").strip() or None
     problem = _refusal(picked, action, reason)
+    until = _until(data)
+    if not problem and action == "snooze" and until is None:
+        problem = "choose when the drafts come back"
     if problem:
         return _back(data, error=f"Nothing changed: {problem}.")
     done, refused, blocked = 0, [], []
@@ -96,6 +110,9 @@ def queue_bulk(
                     blocked.append(marked.sender)
                     cleared.update(marked.also_rejected)
                     done += len(marked.also_rejected)
+                elif action == "snooze":
+                    assert until is not None
+                    snooze(session, message_id, user, until, reason, expected_version=version)
                 else:
                     reject(session, message_id, user, reason, expected_version=version)
             done += 1
@@ -103,6 +120,12 @@ def queue_bulk(
             refused.append(f"message {message_id}: {exc}")
     if action == "assign":
         notice = f"Assigned {_plural(done, 'draft')} to {assignee or 'the shared queue'}."
+    elif action == "snooze":
+        clock = request.app.state.clock
+        notice = (
+            f"Snoozed {_plural(done, 'draft')} until {clock.minute(until)} ({clock.label}): "
+            "each comes back then, or when its customer writes again."
+        )
     elif action == "spam":
         senders = ", ".join(dict.fromkeys(blocked))
         notice = f"Rejected {_plural(done, 'draft')} as spam; blocked: {senders}."
