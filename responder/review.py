@@ -119,13 +119,19 @@ def _describe_handling(session: Session, message: Message) -> str:
 
 
 def take_in_review(
-    session: Session, message_id: int, expected_version: int | None, new_state: State
+    session: Session,
+    message_id: int,
+    expected_version: int | None,
+    new_state: State,
+    *,
+    from_states: tuple[State, ...] = (State.IN_REVIEW,),
 ) -> Message:
-    """Move in_review -> new_state only if nobody else did first (compare-and-set)."""
+    """Move in_review (or `from_states`) -> new_state only if nobody else did first
+    (compare-and-set)."""
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         raise NotFound(f"message {message_id} not found")
-    conditions = [Message.id == message_id, Message.state == State.IN_REVIEW]
+    conditions = [Message.id == message_id, Message.state.in_(from_states)]
     if expected_version is not None:
         conditions.append(Message.version == expected_version)
     result = session.execute(
@@ -136,7 +142,7 @@ def take_in_review(
     )
     session.refresh(message)
     if result.rowcount != 1:
-        if message.state == State.IN_REVIEW:
+        if message.state in from_states:
             raise AlreadyHandled(
                 "this draft changed since you opened it; reload to see the latest version"
             )
@@ -354,7 +360,11 @@ def reject(
     reason = reason.strip()
     if not reason:
         raise ReviewError("say why the draft is rejected")
-    take_in_review(session, message_id, expected_version, State.REJECTED)
+    # A snoozed draft can be rejected where it sleeps (answered by phone meanwhile; its sender
+    # marked as spam); approving one needs it back in review, where its draft can be read.
+    take_in_review(
+        session, message_id, expected_version, State.REJECTED, from_states=AWAITING_REVIEW
+    )
     message = session.get(Message, message_id)
     assert message is not None
     message.state_reason = reason

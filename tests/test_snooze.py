@@ -239,3 +239,32 @@ def test_snooze_by_keyboard_in_the_browser(rt: Runtime, worker: Worker) -> None:
         assert message.state == "snoozed"
         hours = (message.snoozed_until - utcnow()).total_seconds() / 3600
     assert 3.5 < hours <= 4, "the second choice, four hours from when the page was drawn"
+
+
+def test_snoozed_drafts_follow_their_people_and_their_senders(rt: Runtime, worker: Worker) -> None:
+    """A snoozed draft assigned to someone who leaves goes back to the shared queue; one whose
+    sender is marked as spam is rejected with the sender's other drafts."""
+    from responder.spam import mark_spam
+    from responder.users import set_active
+
+    staff(rt, "bob")
+    first = _in_review(rt, worker)
+    drop(
+        rt,
+        make_email(subject="Win a phone", body="Click here", message_id="<m2@mail.test>"),
+        "more",
+    )
+    worker.drain()
+    second = first + 1
+    with transaction(rt.factory) as session:
+        assign(session, first, _alice(session), "bob")
+        snooze(session, first, _alice(session), utcnow() + timedelta(hours=2), WHY)
+        bob = session.scalars(select(StaffUser).where(StaffUser.username == "bob")).one()
+        assert set_active(session, bob.id, False) == 1
+    with rt.factory() as session:
+        assert session.get(Message, first).assignee_id is None
+    with transaction(rt.factory) as session:
+        marked = mark_spam(session, second, _alice(session))
+    assert marked.also_rejected == [first]
+    with rt.factory() as session:
+        assert session.get(Message, first).state == "rejected"
