@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from responder.acknowledgement_text import template_problem
 from responder.business_hours import BusinessCalendar, CalendarError, cached_calendar
 
 ENV_PREFIX = "RESPONDER_"
@@ -63,6 +64,28 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
     #: Seconds a person's approved reply waits before it is sent, so "Undo" can stop it; 0 sends
     #: at once. Auto-sent replies never wait.
     undo_seconds: float = 0.0
+
+
+DEFAULT_ACKNOWLEDGEMENT = """Hello{% if name %} {{ name }}{% endif %},
+
+Thank you for your message. Our team is away just now{% if opens %}
+and back on {{ opens }}{% endif %}: a person will read it and reply to you then.
+
+This is an automatic acknowledgement; there is no need to answer it.
+"""
+
+
+class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """An automatic "we have your message" to email that arrives while the team is closed
+    (`[queue] business_hours`), at most once per customer in `once_per_hours`."""
+
+    enabled: bool = False
+    #: "closed": only while the team is closed; "always": every email that waits for a person.
+    when: Literal["closed", "always"] = "closed"
+    once_per_hours: float = 24.0
+    #: Jinja (sandboxed): `name` (the customer's), `subject` (theirs), `opens` (when the team
+    #: is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).
+    text: str = DEFAULT_ACKNOWLEDGEMENT
 
 
 class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -362,6 +385,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     web: WebSettings = msgspec.field(default_factory=WebSettings)
     maildir: MaildirSettings = msgspec.field(default_factory=MaildirSettings)
     outbound: OutboundSettings = msgspec.field(default_factory=OutboundSettings)
+    acknowledge: AcknowledgeSettings = msgspec.field(default_factory=AcknowledgeSettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     imap: ImapSettings = msgspec.field(default_factory=ImapSettings)
     guard: GuardSettings = msgspec.field(default_factory=GuardSettings)
@@ -467,9 +491,19 @@ def _validate(settings: Settings) -> None:
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     try:
-        business_calendar(settings.queue)
+        calendar = business_calendar(settings.queue)
     except CalendarError as exc:
         raise ConfigError(str(exc)) from exc
+    acknowledge = settings.acknowledge
+    if acknowledge.enabled and acknowledge.when == "closed" and calendar is None:
+        raise ConfigError(
+            'acknowledge.when: "closed" needs [queue] business_hours (else the team never closes)'
+        )
+    if acknowledge.once_per_hours < 0:
+        raise ConfigError("acknowledge.once_per_hours: 0 (every email) or more")
+    problem = template_problem(acknowledge.text)
+    if problem:
+        raise ConfigError(f"acknowledge.text: {problem}")
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError(
             "database.url: only sqlite:/// and postgresql+psycopg:// URLs are supported"

@@ -150,7 +150,7 @@ def take_in_review(
     return message
 
 
-def _recipients(message: Message) -> tuple[Address, ...]:
+def reply_recipients(message: Message) -> tuple[Address, ...]:
     pairs = message.reply_to or ([[message.sender_name, message.sender_address]])
     return _addresses(pairs)
 
@@ -201,7 +201,7 @@ def queue_reply(
     subject = reply_subject(message.subject or "")
     domain = outbound.from_address.rpartition("@")[2] or "localhost"
     message_id = make_message_id(domain)
-    recipients = _recipients(message)
+    recipients = reply_recipients(message)
     files = pending(session, message.id, with_content=True)
     if files and channel.kind not in EMAIL_KINDS:
         raise ReviewError(

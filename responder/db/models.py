@@ -454,6 +454,33 @@ class OutboxItem(Base):
     delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
+class Acknowledgement(Base):
+    """An automatic "we have your message" for one inbound email, sent apart from its reply.
+    Its bytes and Message-ID are fixed when it is queued, so a retry is the same mail, and a
+    worker that stopped mid-send asks the sender whether it went out before trying again."""
+
+    __tablename__ = "acknowledgements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    message_id_header: Mapped[str] = mapped_column(String(500), unique=True)
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    #: queued, sending, sent, failed, uncertain (stopped mid-send; nobody can tell)
+    state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
 class ReplyFile(Base):
     """A file staff send with the reply to an inbound message: pending until the reply is
     queued, then part of that reply's bytes (`outbox_id`)."""

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
+from responder.acknowledge import queue_acknowledgements
 from responder.blocklist import BlockList
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
@@ -492,6 +493,7 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
         drafts = current_drafts(session, [m.id for m in batch])
         channels = _by_id(session, Channel, {m.channel_id for m in batch})
         customers = _by_id(session, Customer, {m.customer_id for m in batch if m.customer_id})
+        waiting: list[tuple[Message, Channel | None, Customer | None]] = []
         for message in batch:
             message_id = message.id
             _move(message, State.IN_REVIEW)
@@ -529,6 +531,8 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
                         )
                 except ReviewError as exc:
                     message.state_reason = f"not sent automatically: {exc}"
+            waiting.append((message, channel, customer))
+        queue_acknowledgements(session, rt.settings, waiting)
 
 
 # -- send ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
+from responder.acknowledge import send_acknowledgements
 from responder.db.models import Message, utcnow
 from responder.db.outage import database_unavailable, first_line
 from responder.db.session import transaction
@@ -157,7 +158,9 @@ class Worker:
         """Poll once, then run until nothing is claimable (used by `poll --once` and tests)."""
         wake_due(self.rt.factory)
         self.poll_sources()
-        return self.drain_claims(max_rounds)
+        drained = self.drain_claims(max_rounds)
+        send_acknowledgements(self.rt)
+        return drained
 
     def drain_claims(self, max_rounds: int = 10_000) -> int:
         total = 0
@@ -194,6 +197,7 @@ class Worker:
                 self.poll_sources()
                 while not self.stop_event.is_set() and self.run_once():
                     pass
+                send_acknowledgements(self.rt)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise

@@ -1,0 +1,284 @@
+"""The automatic "we have your message" to email that arrives while the team is closed.
+
+Queued by the route stage in the same transaction that puts the message in front of a person
+(so a message is acknowledged once or not at all), sent by each worker round apart from the
+reply. Only mail that reached the review queue is acknowledged: the ignore rules have already
+stopped auto-replies, bounces, lists, blocked senders and our own mail, so nothing answers a
+machine. Exactly once like a reply: bytes and Message-ID fixed when queued, a claim with a
+lease while sending, and after a crash the sender is asked whether it went out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from responder.acknowledgement_text import render_acknowledgement
+from responder.channels import EMAIL_KINDS
+from responder.channels.delivery import (
+    OutgoingReply,
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+)
+from responder.config import Settings, business_calendar
+from responder.db.models import Acknowledgement, Channel, Conversation, Customer, Message, utcnow
+from responder.db.session import transaction
+from responder.mail.compose import build_reply, make_message_id, reply_subject
+from responder.mail.parse import Address
+from responder.ops.metrics import SEND_FAILURES
+from responder.pipeline.states import State
+from responder.review import reply_recipients
+from responder.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Acknowledgements one worker round sends at most; the rest wait for the next round.
+ROUND = 20
+LEASE = timedelta(minutes=5)
+
+
+def queue_acknowledgements(
+    session: Session,
+    settings: Settings,
+    waiting: Sequence[tuple[Message, Channel | None, Customer | None]],
+    now: datetime | None = None,
+) -> list[Acknowledgement]:
+    """For the route stage's batch: the emails now waiting for a person that get one."""
+    acknowledge = settings.acknowledge
+    if not acknowledge.enabled:
+        return []
+    now = now or utcnow()
+    opens = ""
+    if acknowledge.when == "closed":
+        calendar = business_calendar(settings.queue)
+        if calendar is None:
+            return []
+        is_open, change = calendar.status(now)
+        if is_open:
+            return []
+        zone = settings.queue.timezone
+        if change is not None:
+            opens = f"{change.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
+    emails = [
+        (m, c, p)
+        for m, c, p in waiting
+        if c is not None and c.kind in EMAIL_KINDS and m.state == State.IN_REVIEW
+    ]
+    recently = _acknowledged_since(
+        session,
+        {m.customer_id for m, _, _ in emails if m.customer_id},
+        now - timedelta(hours=acknowledge.once_per_hours),
+    )
+    queued = []
+    for message, channel, customer in emails:
+        if message.customer_id is not None:
+            if message.customer_id in recently:
+                continue
+            recently.add(message.customer_id)  # one per customer in a batch too
+        assert channel is not None
+        queued.append(_queue_one(session, settings, message, channel, customer, opens, now))
+    return queued
+
+
+def _acknowledged_since(session: Session, customer_ids: set[int], since: datetime) -> set[int]:
+    if not customer_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Acknowledgement.customer_id).where(
+                Acknowledgement.customer_id.in_(customer_ids),
+                Acknowledgement.created_at > since,
+            )
+        )
+    )
+
+
+def _queue_one(
+    session: Session,
+    settings: Settings,
+    message: Message,
+    channel: Channel,
+    customer: Customer | None,
+    opens: str,
+    now: datetime,
+) -> Acknowledgement:
+    outbound = settings.outbound
+    name = (customer.name if customer and customer.name else "") or message.sender_name
+    body = render_acknowledgement(
+        settings.acknowledge.text, name=name, subject=message.subject or "", opens=opens
+    )
+    body += f"\n{outbound.from_name}\n"
+    subject = reply_subject(message.subject or "")
+    header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")
+    recipients = reply_recipients(message)
+    references = [*(message.references or []), message.message_id_header]
+    raw = build_reply(
+        to=recipients,
+        from_=Address(outbound.from_name, outbound.from_address),
+        subject=subject,
+        body=body,
+        message_id=header,
+        in_reply_to=message.message_id_header,
+        references=[r for r in references if r],
+        date=now,
+        auto_submitted=True,  # RFC 3834: an automatic answer, which others must not answer
+    )
+    acknowledgement = Acknowledgement(
+        message_id=message.id,
+        channel_id=channel.id,
+        customer_id=message.customer_id,
+        message_id_header=header,
+        recipients=[a.address for a in recipients],
+        subject=subject,
+        body=body,
+        raw=raw,
+        state="queued",
+        created_at=now,
+    )
+    session.add(acknowledgement)
+    return acknowledgement
+
+
+def send_acknowledgements(rt: Runtime, now: datetime | None = None) -> int:
+    """One round: recover the ones a stopped worker left mid-send, then send those due.
+    Any number of workers may run it: each claims its own with a lease."""
+    if not rt.settings.acknowledge.enabled:
+        return 0
+    now = now or utcnow()
+    for ack_id in _claim(rt, now, ("sending",)):
+        _recover(rt, ack_id)
+    sent = 0
+    for ack_id in _claim(rt, now, ("queued",)):
+        sent += _send(rt, ack_id)
+    return sent
+
+
+def _claim(rt: Runtime, now: datetime, states: tuple[str, ...]) -> list[int]:
+    """Queued ones that are due, or ones left "sending" whose lease ran out."""
+    with transaction(rt.factory) as session:
+        due = or_(Acknowledgement.next_attempt_at.is_(None), Acknowledgement.next_attempt_at <= now)
+        if states == ("sending",):
+            due = Acknowledgement.claimed_until < now
+        query = (
+            select(Acknowledgement.id)
+            .where(Acknowledgement.state.in_(states), due)
+            .order_by(Acknowledgement.id)
+            .limit(ROUND)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if ids:
+            session.execute(
+                update(Acknowledgement)
+                .where(Acknowledgement.id.in_(ids))
+                .values(state="sending", claimed_until=now + LEASE)
+            )
+        return ids
+
+
+def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
+    channel = session.get(Channel, ack.channel_id)
+    assert channel is not None
+    return OutgoingReply(
+        outbox_id=ack.id,
+        channel_kind=channel.kind,
+        message_id_header=ack.message_id_header,
+        recipients=tuple(ack.recipients),
+        raw=ack.raw,
+        body=ack.body,
+        subject=ack.subject,
+    )
+
+
+def _recover(rt: Runtime, ack_id: int) -> None:
+    """A worker stopped while sending it: sent, or not sent (try again), or nobody can tell
+    (left alone: a second copy is worse than none)."""
+    with transaction(rt.factory) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        assert ack is not None
+        delivered = rt.sender.was_delivered(_reply(session, ack))
+        if delivered:
+            _mark_sent(session, ack)
+        elif delivered is None:
+            ack.state = "uncertain"
+            ack.last_error = "the worker stopped during delivery; it may have gone out"
+        else:
+            ack.state = "queued"
+
+
+def _send(rt: Runtime, ack_id: int) -> int:
+    with transaction(rt.factory) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        assert ack is not None
+        ack.attempts += 1
+        reply = _reply(session, ack)
+    try:
+        rt.sender.deliver(reply)
+    except TemporaryDeliveryError as exc:
+        SEND_FAILURES.labels("temporary").inc()
+        with transaction(rt.factory) as session:
+            ack = session.get(Acknowledgement, ack_id)
+            assert ack is not None
+            ack.last_error = str(exc)
+            if ack.attempts >= rt.settings.outbound.max_attempts:
+                ack.state = "failed"
+            else:
+                ack.state = "queued"
+                delay = rt.settings.outbound.retry_base_seconds * 2 ** (ack.attempts - 1)
+                ack.next_attempt_at = utcnow() + timedelta(seconds=max(delay, exc.retry_after or 0))
+        log.warning("acknowledgement %s not sent: %s", ack_id, exc)
+        return 0
+    except PermanentDeliveryError as exc:
+        SEND_FAILURES.labels("permanent").inc()
+        with transaction(rt.factory) as session:
+            ack = session.get(Acknowledgement, ack_id)
+            assert ack is not None
+            ack.state, ack.last_error = "failed", str(exc)
+        log.warning("acknowledgement %s refused: %s", ack_id, exc)
+        return 0
+    with transaction(rt.factory) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        assert ack is not None
+        _mark_sent(session, ack)
+    return 1
+
+
+def _mark_sent(session: Session, ack: Acknowledgement) -> None:
+    """Sent: in the conversation as our message, so the customer's answer to it threads."""
+    now = utcnow()
+    ack.state, ack.sent_at, ack.last_error = "sent", now, ""
+    message = session.get(Message, ack.message_id)
+    assert message is not None
+    session.add(
+        Message(
+            channel_id=ack.channel_id,
+            direction="out",
+            external_key=f"out:{ack.message_id_header}",
+            raw=ack.raw,
+            raw_size=len(ack.raw),
+            state=State.SENT,
+            conversation_id=message.conversation_id,
+            customer_id=message.customer_id,
+            message_id_header=ack.message_id_header,
+            in_reply_to=message.message_id_header,
+            subject=ack.subject,
+            text=ack.body,
+            new_text=ack.body,
+            sent_at=now,
+        )
+    )
+    if message.conversation_id:
+        conversation = session.get(Conversation, message.conversation_id)
+        if conversation:
+            conversation.last_message_at = max(conversation.last_message_at, now)
+    log.info(
+        "message %s acknowledged",
+        message.id,
+        extra={"message_id": message.id, "acknowledgement": ack.id},
+    )

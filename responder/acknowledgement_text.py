@@ -1,0 +1,33 @@
+"""The acknowledgement's text: a sandboxed Jinja template from config, checked at start-up so
+a typo stops the service with its line, not the first acknowledgement at night."""
+
+from __future__ import annotations
+
+import functools
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+_ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_EXAMPLE = {"name": "Aoife Murphy", "subject": "Roaming charges", "opens": "Mon 07 Dec 08:00"}
+
+
+@functools.cache
+def _compiled(text: str):  # type: ignore[no-untyped-def]
+    return _ENVIRONMENT.from_string(text)
+
+
+def render_acknowledgement(text: str, *, name: str, subject: str, opens: str) -> str:
+    return _compiled(text).render(name=name, subject=subject, opens=opens).strip() + "\n"
+
+
+def template_problem(text: str) -> str:
+    """Why the text cannot be the acknowledgement ("" when it can), with the line."""
+    if not text.strip():
+        return "empty"
+    try:
+        render_acknowledgement(text, **_EXAMPLE)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        return f"line {line}: {exc.message}" if line else str(exc.message or exc)
+    return ""

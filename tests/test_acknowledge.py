@@ -1,0 +1,177 @@
+"""The automatic acknowledgement: email that reaches the review queue while the team is closed
+gets one "we have your message" (once per customer a day, never to a machine), threaded and
+marked Auto-Submitted, sent once even when a worker stops mid-send."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import msgspec
+import pytest
+from sqlalchemy import select, update
+
+from responder.acknowledge import send_acknowledgements
+from responder.config import ConfigError, load_settings
+from responder.db.models import Acknowledgement, Message, utcnow
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from tests.helpers import drop, make_email, sent_replies
+
+DUBLIN = ZoneInfo("Europe/Dublin")
+EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _closed_for_three_days(rt: Runtime, **acknowledge: object) -> str:
+    """Open 08:00-20:00 every day but closed today and the next two days (whatever the time the
+    test runs, and if the date turns meanwhile): back on the fourth day at 08:00, as the
+    acknowledgement says it."""
+    today = datetime.now(DUBLIN).date()
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        queue=msgspec.structs.replace(
+            rt.settings.queue,
+            timezone="Europe/Dublin",
+            business_hours=dict.fromkeys(EVERY_DAY, "08:00-20:00"),
+            closed_dates=[(today + timedelta(days=n)).isoformat() for n in range(3)],
+        ),
+        acknowledge=msgspec.structs.replace(rt.settings.acknowledge, enabled=True, **acknowledge),
+    )
+    return f"{today + timedelta(days=3):%a %d %b} 08:00 (Europe/Dublin)"
+
+
+def _text(reply: object) -> str:
+    return reply.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+
+
+def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker: Worker) -> None:
+    opens = _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    worker.drain()
+    (ack,) = sent_replies(rt)
+    assert ack["To"] == "Aoife Murphy <aoife.murphy@gmail.test>"
+    assert ack["Subject"] == "Re: Roaming charges on my bill"
+    assert ack["In-Reply-To"] == "<m1@mail.test>"
+    assert ack["Auto-Submitted"] == "auto-replied", "so that other machines do not answer it"
+    assert "Hello Aoife Murphy" in _text(ack)
+    assert f"back on {opens}: a person will read it" in " ".join(_text(ack).split())
+    with rt.factory() as session:
+        first = session.scalars(select(Message).where(Message.direction == "in")).one()
+        assert first.state == "in_review", "the real answer still waits for a person"
+
+    # The same customer again within the day: no second acknowledgement. A new customer: one.
+    drop(rt, make_email(subject="Also my data", message_id="<m2@mail.test>"), "second")
+    drop(
+        rt,
+        make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"),
+        "other",
+    )
+    # A machine's mail is stopped by the ignore rules before it could be acknowledged.
+    drop(
+        rt,
+        make_email(
+            sender="Out of office <ooo@mail.test>",
+            message_id="<ooo@mail.test>",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        "robot",
+    )
+    worker.drain()
+    replies = sent_replies(rt)
+    assert sorted(r["To"] for r in replies) == [
+        "Aoife Murphy <aoife.murphy@gmail.test>",
+        "Cian Byrne <cian@mail.test>",
+    ]
+
+    # Her answer to the acknowledgement joins the conversation it acknowledged.
+    drop(
+        rt,
+        make_email(
+            subject="Re: Roaming charges on my bill",
+            body="Thanks. It was 80 euro in Spain, in case that helps.",
+            message_id="<m3@mail.test>",
+            headers={"In-Reply-To": ack["Message-ID"]},
+        ),
+        "answer",
+    )
+    worker.drain()
+    with rt.factory() as session:
+        conversations = dict(
+            session.execute(select(Message.message_id_header, Message.conversation_id)).all()
+        )
+    assert conversations["<m3@mail.test>"] == conversations["<m1@mail.test>"]
+    assert conversations[ack["Message-ID"]] == conversations["<m1@mail.test>"], "shown in it"
+
+
+def test_no_acknowledgement_while_the_team_is_in_unless_always(rt: Runtime, worker: Worker) -> None:
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        queue=msgspec.structs.replace(
+            rt.settings.queue, business_hours=dict.fromkeys(EVERY_DAY, "00:00-24:00")
+        ),
+        acknowledge=msgspec.structs.replace(rt.settings.acknowledge, enabled=True),
+    )
+    drop(rt, make_email(), "open")
+    worker.drain()
+    assert sent_replies(rt) == []
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        acknowledge=msgspec.structs.replace(rt.settings.acknowledge, when="always"),
+    )
+    drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"), "c")
+    worker.drain()
+    (ack,) = sent_replies(rt)
+    assert ack["To"] == "Cian Byrne <cian@mail.test>"
+    assert "Our team is away just now: a person" in " ".join(_text(ack).split())
+
+
+def test_a_worker_that_stops_mid_send_never_sends_it_twice(rt: Runtime, worker: Worker) -> None:
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"), "c")
+    worker.poll_sources()
+    worker.drain_claims()  # the stages only: both acknowledgements queued, none sent yet
+    with rt.factory() as session:
+        acks = session.scalars(select(Acknowledgement).order_by(Acknowledgement.id)).all()
+        assert [a.state for a in acks] == ["queued", "queued"]
+    # The first went out just before its worker stopped; the second never left. Both are
+    # "sending" under a lease that has run out.
+    from responder.acknowledge import _reply
+
+    with rt.factory() as session:
+        rt.sender.deliver(_reply(session, session.get(Acknowledgement, acks[0].id)))
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Acknowledgement).values(
+                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
+            )
+        )
+    assert send_acknowledgements(rt) == 1, "only the one that never left is sent now"
+    assert len(sent_replies(rt)) == 2
+    with rt.factory() as session:
+        assert [a.state for a in session.scalars(select(Acknowledgement))] == ["sent", "sent"]
+        shown = session.scalars(select(Message).where(Message.direction == "out")).all()
+        assert len(shown) == 2, "each in its conversation once"
+    worker.drain()
+    assert len(sent_replies(rt)) == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("enabled = true", 'acknowledge.when: "closed" needs [queue] business_hours'),
+        ('text = "Hello {{ nme }}"', "acknowledge.text: 'nme' is undefined"),
+        ('text = "Hi\\n{% if name %}"', "acknowledge.text: line 2"),
+        ("once_per_hours = -1", "acknowledge.once_per_hours"),
+    ],
+)
+def test_a_bad_acknowledgement_setting_stops_start_up(
+    tmp_path: Path, setting: str, named: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[acknowledge]\n{setting}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert named in str(raised.value)
