@@ -81,7 +81,14 @@ def queue_acknowledgements(
                 continue
             recently.add(message.customer_id)  # one per customer in a batch too
         assert channel is not None
-        queued.append(_queue_one(session, settings, message, channel, customer, opens, now))
+        if not reply_recipients(message):
+            continue  # nobody to tell (the reply will say so to the reviewer)
+        try:
+            queued.append(_queue_one(session, settings, message, channel, customer, opens, now))
+        except ValueError as exc:  # the composer refused (an odd header): routing goes on
+            log.warning(
+                "message %s not acknowledged: %s", message.id, exc, extra={"message_id": message.id}
+            )
     return queued
 
 
@@ -159,27 +166,31 @@ def send_acknowledgements(rt: Runtime, now: datetime | None = None) -> int:
 
 
 def _claim(rt: Runtime, now: datetime, states: tuple[str, ...]) -> list[int]:
-    """Queued ones that are due, or ones left "sending" whose lease ran out."""
+    """Queued ones that are due, or ones left "sending" whose lease ran out. One UPDATE that
+    checks again what it claims, so two workers never claim the same one: on PostgreSQL the
+    second waits for the first's row lock and then finds the row no longer matches."""
+    due = or_(Acknowledgement.next_attempt_at.is_(None), Acknowledgement.next_attempt_at <= now)
+    if states == ("sending",):
+        due = Acknowledgement.claimed_until < now
+    candidates = (
+        select(Acknowledgement.id)
+        .where(Acknowledgement.state.in_(states), due)
+        .order_by(Acknowledgement.id)
+        .limit(ROUND)
+    )
     with transaction(rt.factory) as session:
-        due = or_(Acknowledgement.next_attempt_at.is_(None), Acknowledgement.next_attempt_at <= now)
-        if states == ("sending",):
-            due = Acknowledgement.claimed_until < now
-        query = (
-            select(Acknowledgement.id)
-            .where(Acknowledgement.state.in_(states), due)
-            .order_by(Acknowledgement.id)
-            .limit(ROUND)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if ids:
-            session.execute(
+        return sorted(
+            session.scalars(
                 update(Acknowledgement)
-                .where(Acknowledgement.id.in_(ids))
+                .where(
+                    Acknowledgement.id.in_(candidates.scalar_subquery()),
+                    Acknowledgement.state.in_(states),
+                    due,
+                )
                 .values(state="sending", claimed_until=now + LEASE)
+                .returning(Acknowledgement.id)
             )
-        return ids
+        )
 
 
 def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
