@@ -4,6 +4,7 @@ marked Auto-Submitted, sent once even when a worker stops mid-send."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -156,6 +157,47 @@ def test_a_worker_that_stops_mid_send_never_sends_it_twice(rt: Runtime, worker: 
         assert len(shown) == 2, "each in its conversation once"
     worker.drain()
     assert len(sent_replies(rt)) == 2
+
+
+def test_workers_sending_at_once_send_each_acknowledgement_once(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Three threads run the send round together on twelve queued acknowledgements: whatever
+    the interleaving, each is handed to the outbox exactly once."""
+    _closed_for_three_days(rt)
+    for n in range(12):
+        raw = make_email(sender=f"Customer {n} <c{n}@mail.test>", message_id=f"<c{n}@mail.test>")
+        drop(rt, raw, f"c{n}")
+    worker.poll_sources()
+    worker.drain_claims()
+    outbox = rt.sender
+    handed: list[str] = []
+    lock = threading.Lock()
+
+    class Counting:
+        def deliver(self, reply: object) -> None:
+            with lock:
+                handed.append(reply.message_id_header)  # type: ignore[attr-defined]
+            outbox.deliver(reply)  # type: ignore[arg-type]
+
+        def was_delivered(self, reply: object) -> bool | None:
+            return outbox.was_delivered(reply)  # type: ignore[arg-type]
+
+    rt.__dict__["sender"] = Counting()  # the cached property's slot
+    start = threading.Barrier(3)
+
+    def send_round() -> None:
+        start.wait()
+        while send_acknowledgements(rt):
+            pass
+
+    threads = [threading.Thread(target=send_round) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(handed) == 12 and len(set(handed)) == 12
+    assert len(sent_replies(rt)) == 12
 
 
 @pytest.mark.parametrize(
