@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
@@ -19,7 +20,10 @@ from responder.db.models import Acknowledgement, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from tests.helpers import drop, make_email, sent_replies
+from responder.web.app import create_app
+from responder.web.views import message_detail
+from tests.helpers import drop, make_email, sent_replies, staff
+from tests.test_web_security import login
 
 DUBLIN = ZoneInfo("Europe/Dublin")
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -61,6 +65,9 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
     with rt.factory() as session:
         first = session.scalars(select(Message).where(Message.direction == "in")).one()
         assert first.state == "in_review", "the real answer still waits for a person"
+        shown = message_detail(session, first.id)
+    assert shown["acknowledgement"]["state"] == "sent"
+    assert [c["direction"] for c in shown["conversation"]] == ["out"], "ours, in the thread"
 
     # The same customer again within the day: no second acknowledgement. A new customer: one.
     drop(rt, make_email(subject="Also my data", message_id="<m2@mail.test>"), "second")
@@ -104,6 +111,11 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
         )
     assert conversations["<m3@mail.test>"] == conversations["<m1@mail.test>"]
     assert conversations[ack["Message-ID"]] == conversations["<m1@mail.test>"], "shown in it"
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{first.id}").text
+    assert "Acknowledged automatically" in page and "(the team was closed)" in page
 
 
 def test_no_acknowledgement_while_the_team_is_in_unless_always(rt: Runtime, worker: Worker) -> None:

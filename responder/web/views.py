@@ -21,6 +21,7 @@ from responder.customers.context import build_context
 from responder.customers.view import customer_panel
 from responder.db.like import escape_like
 from responder.db.models import (
+    Acknowledgement,
     AuditEntry,
     Channel,
     ClassifierExample,
@@ -573,6 +574,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
     context = build_context(customer, message.sender_name)
     draft: Draft | None = current_draft(session, message.id)
     outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
+    acknowledgement = session.scalar(
+        select(Acknowledgement).where(Acknowledgement.message_id == message.id)
+    )
     conversation = []
     if message.conversation_id:
         conversation = [
@@ -693,6 +697,13 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "last_error": outbox.last_error,
             "delivery_status": outbox.delivery_status,
             "files": listed([f for f in reply_files if f.outbox_id == outbox.id]),
+        },
+        "acknowledgement": None
+        if acknowledgement is None
+        else {
+            "state": acknowledgement.state,
+            "sent_at": acknowledgement.sent_at.isoformat() if acknowledgement.sent_at else None,
+            "last_error": acknowledgement.last_error,
         },
         "conversation": conversation,
         "actions": actions,
