@@ -26,7 +26,8 @@ from responder.channels.delivery import (
     TemporaryDeliveryError,
 )
 from responder.config import Settings, business_calendar
-from responder.db.models import Acknowledgement, Channel, Conversation, Customer, Message, utcnow
+from responder.conversations import add_our_message
+from responder.db.models import Acknowledgement, Channel, Customer, Message, utcnow
 from responder.db.session import transaction
 from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
@@ -266,28 +267,16 @@ def _mark_sent(session: Session, ack: Acknowledgement) -> None:
     ack.state, ack.sent_at, ack.last_error = "sent", now, ""
     message = session.get(Message, ack.message_id)
     assert message is not None
-    session.add(
-        Message(
-            channel_id=ack.channel_id,
-            direction="out",
-            external_key=f"out:{ack.message_id_header}",
-            raw=ack.raw,
-            raw_size=len(ack.raw),
-            state=State.SENT,
-            conversation_id=message.conversation_id,
-            customer_id=message.customer_id,
-            message_id_header=ack.message_id_header,
-            in_reply_to=message.message_id_header,
-            subject=ack.subject,
-            text=ack.body,
-            new_text=ack.body,
-            sent_at=now,
-        )
+    add_our_message(
+        session,
+        message,
+        message_id_header=ack.message_id_header,
+        raw=ack.raw,
+        raw_size=len(ack.raw),
+        subject=ack.subject,
+        text=ack.body,
+        sent_at=now,
     )
-    if message.conversation_id:
-        conversation = session.get(Conversation, message.conversation_id)
-        if conversation:
-            conversation.last_message_at = max(conversation.last_message_at, now)
     log.info(
         "message %s acknowledged",
         message.id,

@@ -157,3 +157,40 @@ def written_again(session: Session, messages: Sequence[Message]) -> set[int]:
         )
     }
     return {m.id for m in threaded if newest.get(m.conversation_id, 0) > m.id}
+
+
+def add_our_message(
+    session: Session,
+    answered: Message,
+    *,
+    message_id_header: str,
+    raw: bytes,
+    raw_size: int,
+    subject: str,
+    text: str,
+    sent_at: datetime,
+) -> None:
+    """What we sent, as an outbound message in the conversation it answers: shown there, and
+    the customer's answer to it threads by its Message-ID."""
+    session.add(
+        Message(
+            channel_id=answered.channel_id,
+            direction="out",
+            external_key=f"out:{message_id_header}",
+            raw=raw,
+            raw_size=raw_size,
+            state=State.SENT,
+            conversation_id=answered.conversation_id,
+            customer_id=answered.customer_id,
+            message_id_header=message_id_header,
+            in_reply_to=answered.message_id_header,
+            subject=subject,
+            text=text,
+            new_text=text,
+            sent_at=sent_at,
+        )
+    )
+    if answered.conversation_id:
+        conversation = session.get(Conversation, answered.conversation_id)
+        if conversation:
+            conversation.last_message_at = sent_at

@@ -34,6 +34,7 @@ from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
 from responder.config import PipelineSettings
 from responder.conversations import (
+    add_our_message,
     find_or_start_new,
     mark_waiting_drafts_stale,
     written_again,
@@ -43,7 +44,6 @@ from responder.customers.view import read_records
 from responder.db.models import (
     Attachment,
     Channel,
-    Conversation,
     Customer,
     Message,
     OutboxItem,
@@ -643,28 +643,16 @@ def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:
     item.last_error = ""
     _move(message, State.SENT)
     record_answered(session, message)
-    session.add(
-        Message(
-            channel_id=message.channel_id,
-            direction="out",
-            external_key=f"out:{item.message_id_header}",
-            raw=item.raw or item.body.encode(),
-            raw_size=len(item.raw or b""),
-            state=State.SENT,
-            conversation_id=message.conversation_id,
-            customer_id=message.customer_id,
-            message_id_header=item.message_id_header,
-            in_reply_to=message.message_id_header,
-            subject=item.subject,
-            text=item.body,
-            new_text=item.body,
-            sent_at=now,
-        )
+    add_our_message(
+        session,
+        message,
+        message_id_header=item.message_id_header,
+        raw=item.raw or item.body.encode(),
+        raw_size=len(item.raw or b""),
+        subject=item.subject,
+        text=item.body,
+        sent_at=now,
     )
-    if message.conversation_id:
-        conversation = session.get(Conversation, message.conversation_id)
-        if conversation:
-            conversation.last_message_at = now
 
 
 STAGES: tuple[Stage, ...] = (
