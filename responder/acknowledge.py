@@ -117,9 +117,8 @@ def _queue_one(
 ) -> Acknowledgement:
     outbound = settings.outbound
     name = (customer.name if customer and customer.name else "") or message.sender_name
-    body = render_acknowledgement(
-        settings.acknowledge.text, name=name, subject=message.subject or "", opens=opens
-    )
+    text = settings.acknowledge.texts.get(message.language or "", settings.acknowledge.text)
+    body = render_acknowledgement(text, name=name, subject=message.subject or "", opens=opens)
     body += f"\n{outbound.from_name}\n"
     subject = reply_subject(message.subject or "")
     header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")

@@ -86,6 +86,9 @@ class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
     #: Jinja (sandboxed): `name` (the customer's), `subject` (theirs), `opens` (when the team
     #: is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).
     text: str = DEFAULT_ACKNOWLEDGEMENT
+    #: The same in other languages, by ISO 639-1 code: a message detected as German gets
+    #: `texts.de`; a language without one gets `text`.
+    texts: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -504,6 +507,15 @@ def _validate(settings: Settings) -> None:
     problem = template_problem(acknowledge.text)
     if problem:
         raise ConfigError(f"acknowledge.text: {problem}")
+    for language, text in acknowledge.texts.items():
+        if language not in settings.classify.languages:
+            raise ConfigError(
+                f"acknowledge.texts.{language}: not one of classify.languages "
+                f"({', '.join(settings.classify.languages)})"
+            )
+        problem = template_problem(text)
+        if problem:
+            raise ConfigError(f"acknowledge.texts.{language}: {problem}")
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError(
             "database.url: only sqlite:/// and postgresql+psycopg:// URLs are supported"

@@ -51,8 +51,11 @@ def _text(reply: object) -> str:
     return reply.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
 
 
+GERMAN = "Guten Tag{% if name %} {{ name }}{% endif %}, wir sind ab {{ opens }} wieder da."
+
+
 def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker: Worker) -> None:
-    opens = _closed_for_three_days(rt)
+    opens = _closed_for_three_days(rt, texts={"de": GERMAN})
     drop(rt, make_email(), "first")
     worker.drain()
     (ack,) = sent_replies(rt)
@@ -73,7 +76,13 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
     drop(rt, make_email(subject="Also my data", message_id="<m2@mail.test>"), "second")
     drop(
         rt,
-        make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"),
+        make_email(
+            sender="Cian Byrne <cian@mail.test>",
+            subject="Roaming Gebühren",
+            body="Hallo, ich wurde für Roaming in Spanien belastet, obwohl die EU inklusive "
+            "ist. Bitte prüfen Sie meine Rechnung.",
+            message_id="<c1@mail.test>",
+        ),
         "other",
     )
     # A machine's mail is stopped by the ignore rules before it could be acknowledged.
@@ -87,11 +96,15 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
         "robot",
     )
     worker.drain()
-    replies = sent_replies(rt)
-    assert sorted(r["To"] for r in replies) == [
+    replies = {r["To"]: _text(r) for r in sent_replies(rt)}
+    assert sorted(replies) == [
         "Aoife Murphy <aoife.murphy@gmail.test>",
         "Cian Byrne <cian@mail.test>",
     ]
+    assert (
+        f"Guten Tag Cian Byrne, wir sind ab {opens} wieder da."
+        in replies["Cian Byrne <cian@mail.test>"]
+    ), "in the language he wrote in"
 
     # Her answer to the acknowledgement joins the conversation it acknowledged.
     drop(
@@ -219,6 +232,8 @@ def test_workers_sending_at_once_send_each_acknowledgement_once(
         ('text = "Hello {{ nme }}"', "acknowledge.text: 'nme' is undefined"),
         ('text = "Hi\\n{% if name %}"', "acknowledge.text: line 2"),
         ("once_per_hours = -1", "acknowledge.once_per_hours"),
+        ('texts = { xx = "Hallo" }', "acknowledge.texts.xx: not one of classify.languages"),
+        ('texts = { de = "Hallo {{ nam }}" }', "acknowledge.texts.de: 'nam' is undefined"),
     ],
 )
 def test_a_bad_acknowledgement_setting_stops_start_up(
