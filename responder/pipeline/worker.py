@@ -155,7 +155,8 @@ class Worker:
                 message.next_attempt_at = utcnow() + timedelta(seconds=delay)
 
     def drain(self, max_rounds: int = 10_000) -> int:
-        """Poll once, then run until nothing is claimable (used by `poll --once` and tests)."""
+        """One round: wake what was snoozed till now, poll once, run until nothing is
+        claimable, send the acknowledgements queued (used by `poll --once` and tests)."""
         wake_due(self.rt.factory)
         self.poll_sources()
         drained = self.drain_claims(max_rounds)
@@ -176,7 +177,9 @@ class Worker:
     def run_forever(self) -> None:
         """Poll and work until stopped; while the database is unreachable, retry with backoff.
 
-        Between rounds it waits up to the poll interval, or until `wake` says work arrived.
+        Each round wakes snoozed drafts whose time has come, polls, drains the claimable work
+        and sends the acknowledgements queued. Between rounds it waits up to the poll interval,
+        or until `wake` says work arrived.
         Every stage commits its batch in one transaction, so an outage mid-stage leaves the
         messages in their last committed state; the worker's own claims are released once the
         database is back.
