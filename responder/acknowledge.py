@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.acknowledgement_text import render_acknowledgement
@@ -33,7 +34,7 @@ from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.states import State
-from responder.review import reply_recipients
+from responder.review import AlreadyHandled, NotFound, audit, reply_recipients
 from responder.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -281,3 +282,59 @@ def _mark_sent(session: Session, ack: Acknowledgement) -> None:
         message.id,
         extra={"message_id": message.id, "acknowledgement": ack.id},
     )
+
+
+#: Acknowledgements a person should look at: refused, out of attempts, or maybe sent twice.
+UNSENT = ("failed", "uncertain")
+
+
+def unsent_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Acknowledgement)
+            .where(Acknowledgement.state.in_(UNSENT))
+        )
+        or 0
+    )
+
+
+def unsent_acknowledgements(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+    """For Needs attention: newest first, with the message they acknowledge and why not."""
+    rows = session.execute(
+        select(Acknowledgement, Message.subject)
+        .join(Message, Message.id == Acknowledgement.message_id)
+        .where(Acknowledgement.state.in_(UNSENT))
+        .order_by(Acknowledgement.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": ack.id,
+            "message_id": ack.message_id,
+            "subject": subject,
+            "to": ", ".join(ack.recipients),
+            "state": ack.state,
+            "attempts": ack.attempts,
+            "error": ack.last_error,
+            "created_at": ack.created_at.isoformat(),
+        }
+        for ack, subject in rows
+    ]
+
+
+def settle(session: Session, ack_id: int, actor: str, *, send_again: bool) -> Acknowledgement:
+    """A person's call on one that did not go out: send it again (the same bytes; for an
+    uncertain one, after checking the customer did not get it), or let it be."""
+    ack = session.get(Acknowledgement, ack_id)
+    if ack is None:
+        raise NotFound(f"acknowledgement {ack_id} not found")
+    if ack.state not in UNSENT:
+        raise AlreadyHandled(f"this acknowledgement is {ack.state}, not failed or uncertain")
+    if send_again:
+        ack.state, ack.attempts, ack.next_attempt_at = "queued", 0, None
+    else:
+        ack.state = "dismissed"
+    action = "acknowledgement.send_again" if send_again else "acknowledgement.dismiss"
+    audit(session, actor, action, "message", ack.message_id)
+    return ack

@@ -4,6 +4,7 @@ marked Auto-Submitted, sent once even when a worker stops mid-send."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
-from tests.helpers import drop, make_email, sent_replies, staff
+from tests.helpers import api_token, drop, make_email, sent_replies, staff
 from tests.test_web_security import login
 
 DUBLIN = ZoneInfo("Europe/Dublin")
@@ -244,3 +245,49 @@ def test_a_bad_acknowledgement_setting_stops_start_up(
     with pytest.raises(ConfigError) as raised:
         load_settings(path, environ={})
     assert named in str(raised.value)
+
+
+def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker: Worker) -> None:
+    """The SMTP server is down (nothing listens on its port) and one attempt is allowed: the
+    acknowledgement is listed with the error; once mail flows again, Send again sends it."""
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _closed_for_three_days(rt)
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        outbound=msgspec.structs.replace(rt.settings.outbound, transport="smtp", max_attempts=1),
+        smtp=msgspec.structs.replace(rt.settings.smtp, port=port, security="none"),
+    )
+    rt.__dict__.pop("sender", None)
+    staff(rt, "alice")
+    drop(rt, make_email(), "first")
+    worker.drain()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/problems").text
+        assert "Automatic acknowledgements not sent (1)" in page
+        assert "SMTP delivery failed" in page and "aoife.murphy@gmail.test" in page
+        headers = api_token(client)
+        listed = client.get("/api/problems", headers=headers).json()
+        (item,) = listed["acknowledgements"]
+        assert (item["state"], listed["total"]) == ("failed", 1)
+
+        rt.settings = msgspec.structs.replace(  # the mail server is back (here: the outbox)
+            rt.settings,
+            outbound=msgspec.structs.replace(rt.settings.outbound, transport="maildir"),
+        )
+        rt.__dict__.pop("sender", None)
+        token = page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+        again = client.post(
+            f"/acknowledgements/{item['id']}/send-again",
+            data={"_csrf_token": token},
+            follow_redirects=True,
+        )
+        assert "The acknowledgement goes out with the next round." in again.text
+        worker.drain()
+        (ack,) = sent_replies(rt)
+        assert ack["In-Reply-To"] == "<m1@mail.test>"
+        assert "Nothing needs attention." in client.get("/problems").text
+        twice = client.post(f"/api/acknowledgements/{item['id']}/send-again", headers=headers)
+        assert twice.status_code == 409, "sent now: nothing to send again"

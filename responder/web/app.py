@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from responder.acknowledge import unsent_acknowledgements
 from responder.config import business_calendar
 from responder.corrections import Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
@@ -64,6 +65,7 @@ from responder.review import (
 from responder.runtime import Runtime
 from responder.snooze import snooze_choices, snoozed_count
 from responder.users import authenticate
+from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.auth import (
     COOKIE,
@@ -545,9 +547,13 @@ def problems_page(request: Request, before: RowId = None) -> Template:
     with rt.read_factory() as session:
         items = problem_items(session, before_id=before, limit=page_size)
         total = problem_count(session)
+        acknowledgements = unsent_acknowledgements(session) if before is None else []
     context = {
         "items": items,
         "total": total,
+        "acknowledgements": acknowledgements,
+        "notice": request.query_params.get("notice", ""),
+        "error": request.query_params.get("error", ""),
         "user": request.user,
         "older": items[-1]["id"] if len(items) == page_size else None,
     }
@@ -559,7 +565,11 @@ def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
     rt = _rt(request)
     with rt.read_factory() as session:
         items = problem_items(session, before_id=before, limit=rt.settings.queue.page_size)
-        return {"total": problem_count(session), "items": items}
+        return {
+            "total": problem_count(session),
+            "items": items,
+            "acknowledgements": unsent_acknowledgements(session) if before is None else [],
+        }
 
 
 @get("/audit", sync_to_thread=True, guards=[requires_supervisor])
@@ -908,6 +918,7 @@ ROUTES = [
     *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
     *SNOOZE_ROUTES,
+    *ACKNOWLEDGEMENT_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,

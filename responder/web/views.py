@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from responder.acknowledge import unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.classify.language import language_name
@@ -478,13 +479,12 @@ def queue_counts(
 
 
 def problem_count(session: Session) -> int:
-    """Quarantined and failed messages: few, and read from the (state, id) index."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(Message).where(Message.state.in_(RETRYABLE_STATES))
-        )
-        or 0
+    """Quarantined and failed messages, and acknowledgements that did not go out: few, and
+    each read from a state index."""
+    messages = session.scalar(
+        select(func.count()).select_from(Message).where(Message.state.in_(RETRYABLE_STATES))
     )
+    return int(messages or 0) + unsent_count(session)
 
 
 def problem_items(
