@@ -26,17 +26,23 @@ def ticked(page: str) -> dict[int, str]:
     }
 
 
-def test_assign_and_reject_several_drafts_from_the_queue(rt: Runtime, worker: Worker) -> None:
+def _drafts_from_customers(rt: Runtime, worker: Worker, subjects: list[str]) -> dict[str, int]:
+    """Alice and bob on staff; one draft per subject, each from its own customer; ids by
+    subject."""
     staff(rt, "alice")
     staff(rt, "bob")
-    for n, subject in enumerate(SUBJECTS):
+    for n, subject in enumerate(subjects):
         raw = make_email(
             sender=f"Customer {n} <c{n}@mail.test>", subject=subject, message_id=f"<q{n}@mail.test>"
         )
         drop(rt, raw, f"q{n}")
     worker.drain()
     with rt.factory() as session:
-        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+        return dict(session.execute(select(Message.subject, Message.id)).all())
+
+
+def test_assign_and_reject_several_drafts_from_the_queue(rt: Runtime, worker: Worker) -> None:
+    ids = _drafts_from_customers(rt, worker, SUBJECTS)
 
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
@@ -171,16 +177,7 @@ def test_a_run_of_spam_from_several_senders_goes_in_one_step(
 def test_snooze_several_drafts_until_the_engineers_estimate(rt: Runtime, worker: Worker) -> None:
     """After an outage: the "is it fixed yet?" drafts wait for the engineers' estimate; one a
     colleague edited after the page was drawn is named and stays in the queue."""
-    staff(rt, "alice")
-    staff(rt, "bob")
-    for n, subject in enumerate(SUBJECTS[:3]):
-        raw = make_email(
-            sender=f"Customer {n} <c{n}@mail.test>", subject=subject, message_id=f"<s{n}@mail.test>"
-        )
-        drop(rt, raw, f"s{n}")
-    worker.drain()
-    with rt.factory() as session:
-        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+    ids = _drafts_from_customers(rt, worker, SUBJECTS[:3])
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get("/queue").text
