@@ -76,8 +76,20 @@ def queue_acknowledgements(
         {m.customer_id for m, _, _ in emails if m.customer_id},
         now - timedelta(hours=acknowledge.once_per_hours),
     )
+    # A message routed again (sent back through the pipeline by a person) keeps its one.
+    already = set(
+        session.scalars(
+            select(Acknowledgement.message_id).where(
+                Acknowledgement.message_id.in_([m.id for m, _, _ in emails])
+            )
+        )
+        if emails
+        else ()
+    )
     queued = []
     for message, channel, customer in emails:
+        if message.id in already:
+            continue
         if message.customer_id is not None:
             if message.customer_id in recently:
                 continue

@@ -291,3 +291,25 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
         assert "Nothing needs attention." in client.get("/problems").text
         twice = client.post(f"/api/acknowledgements/{item['id']}/send-again", headers=headers)
         assert twice.status_code == 409, "sent now: nothing to send again"
+
+
+def test_a_message_sent_through_again_keeps_its_one_acknowledgement(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Retry parses and routes a failed message again: it reaches the queue once more and is
+    not acknowledged twice, even with no limit per customer."""
+    from responder.review import retry
+
+    _closed_for_three_days(rt, once_per_hours=0)
+    drop(rt, make_email(), "first")
+    worker.drain()
+    with transaction(rt.factory) as session:
+        message = session.scalars(select(Message).where(Message.direction == "in")).one()
+        message.state = "failed"  # as a stage that gave up leaves it
+    with transaction(rt.factory) as session:
+        retry(session, message.id, "alice")
+    worker.drain()
+    with rt.factory() as session:
+        assert session.get(Message, message.id).state == "in_review"
+        assert len(session.scalars(select(Acknowledgement)).all()) == 1
+    assert len(sent_replies(rt)) == 1
