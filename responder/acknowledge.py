@@ -11,12 +11,13 @@ lease while sending, and after a crash the sender is asked whether it went out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.acknowledgement_text import render_acknowledgement
@@ -25,6 +26,7 @@ from responder.channels.delivery import (
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    retry_delay,
 )
 from responder.config import Settings, business_calendar
 from responder.conversations import add_our_message
@@ -170,40 +172,45 @@ def send_acknowledgements(rt: Runtime, now: datetime | None = None) -> int:
     if not rt.settings.acknowledge.enabled:
         return 0
     now = now or utcnow()
-    for ack_id in _claim(rt, now, ("sending",)):
+    for ack_id in _claim(rt, now, stalled=True):
         _recover(rt, ack_id)
-    sent = 0
-    for ack_id in _claim(rt, now, ("queued",)):
-        sent += _send(rt, ack_id)
-    return sent
+    return sum(_send(rt, ack_id) for ack_id in _claim(rt, now, stalled=False))
 
 
-def _claim(rt: Runtime, now: datetime, states: tuple[str, ...]) -> list[int]:
-    """Queued ones that are due, or ones left "sending" whose lease ran out. One UPDATE that
-    checks again what it claims, so two workers never claim the same one: on PostgreSQL the
-    second waits for the first's row lock and then finds the row no longer matches."""
-    due = or_(Acknowledgement.next_attempt_at.is_(None), Acknowledgement.next_attempt_at <= now)
-    if states == ("sending",):
-        due = Acknowledgement.claimed_until < now
-    candidates = (
-        select(Acknowledgement.id)
-        .where(Acknowledgement.state.in_(states), due)
-        .order_by(Acknowledgement.id)
-        .limit(ROUND)
-    )
+def _claim(rt: Runtime, now: datetime, *, stalled: bool) -> list[int]:
+    """Queued ones that are due (counting the attempt now), or, `stalled`, ones left
+    "sending" whose lease ran out. One UPDATE that checks again what it claims, so two workers
+    never claim the same one: on PostgreSQL the second waits for the first's row lock and then
+    finds the row no longer matches."""
+    if stalled:
+        wanted = and_(Acknowledgement.state == "sending", Acknowledgement.claimed_until < now)
+    else:
+        wanted = and_(
+            Acknowledgement.state == "queued",
+            or_(Acknowledgement.next_attempt_at.is_(None), Acknowledgement.next_attempt_at <= now),
+        )
+    candidates = select(Acknowledgement.id).where(wanted).order_by(Acknowledgement.id).limit(ROUND)
     with transaction(rt.factory) as session:
         return sorted(
             session.scalars(
                 update(Acknowledgement)
-                .where(
-                    Acknowledgement.id.in_(candidates.scalar_subquery()),
-                    Acknowledgement.state.in_(states),
-                    due,
+                .where(Acknowledgement.id.in_(candidates.scalar_subquery()), wanted)
+                .values(
+                    state="sending",
+                    claimed_until=now + LEASE,
+                    attempts=Acknowledgement.attempts + (0 if stalled else 1),
                 )
-                .values(state="sending", claimed_until=now + LEASE)
                 .returning(Acknowledgement.id)
             )
         )
+
+
+@contextmanager
+def _changing(rt: Runtime, ack_id: int) -> Iterator[tuple[Session, Acknowledgement]]:
+    with transaction(rt.factory) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        assert ack is not None
+        yield session, ack
 
 
 def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
@@ -223,9 +230,7 @@ def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
 def _recover(rt: Runtime, ack_id: int) -> None:
     """A worker stopped while sending it: sent, or not sent (try again), or nobody can tell
     (left alone: a second copy is worse than none)."""
-    with transaction(rt.factory) as session:
-        ack = session.get(Acknowledgement, ack_id)
-        assert ack is not None
+    with _changing(rt, ack_id) as (session, ack):
         delivered = rt.sender.was_delivered(_reply(session, ack))
         if delivered:
             _mark_sent(session, ack)
@@ -237,38 +242,31 @@ def _recover(rt: Runtime, ack_id: int) -> None:
 
 
 def _send(rt: Runtime, ack_id: int) -> int:
-    with transaction(rt.factory) as session:
+    with rt.factory() as session:
         ack = session.get(Acknowledgement, ack_id)
         assert ack is not None
-        ack.attempts += 1
         reply = _reply(session, ack)
     try:
         rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
-        with transaction(rt.factory) as session:
-            ack = session.get(Acknowledgement, ack_id)
-            assert ack is not None
+        outbound = rt.settings.outbound
+        with _changing(rt, ack_id) as (_, ack):
             ack.last_error = str(exc)
-            if ack.attempts >= rt.settings.outbound.max_attempts:
+            if ack.attempts >= outbound.max_attempts:
                 ack.state = "failed"
             else:
-                ack.state = "queued"
-                delay = rt.settings.outbound.retry_base_seconds * 2 ** (ack.attempts - 1)
-                ack.next_attempt_at = utcnow() + timedelta(seconds=max(delay, exc.retry_after or 0))
+                delay = retry_delay(exc, outbound.retry_base_seconds, ack.attempts)
+                ack.state, ack.next_attempt_at = "queued", utcnow() + timedelta(seconds=delay)
         log.warning("acknowledgement %s not sent: %s", ack_id, exc)
         return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
-        with transaction(rt.factory) as session:
-            ack = session.get(Acknowledgement, ack_id)
-            assert ack is not None
+        with _changing(rt, ack_id) as (_, ack):
             ack.state, ack.last_error = "failed", str(exc)
         log.warning("acknowledgement %s refused: %s", ack_id, exc)
         return 0
-    with transaction(rt.factory) as session:
-        ack = session.get(Acknowledgement, ack_id)
-        assert ack is not None
+    with _changing(rt, ack_id) as (session, ack):
         _mark_sent(session, ack)
     return 1
 

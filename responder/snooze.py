@@ -99,13 +99,18 @@ def wake(session: Session, message_id: int, user: StaffUser) -> Message:
 
 def wake_due(factory: sessionmaker[Session], now: datetime | None = None) -> list[int]:
     """Every snoozed draft whose time has come goes back to the queue (workers call this each
-    round; any number may, the state check makes each wake once)."""
+    round; any number may, the state check makes each wake once). A read from the state index
+    first: most rounds find nothing and write nothing."""
     now = now or utcnow()
+    due = (Message.state == State.SNOOZED, Message.snoozed_until <= now)
+    with factory() as session:
+        if session.scalar(select(Message.id).where(*due).limit(1)) is None:
+            return []
     with transaction(factory) as session:
         woken = list(
             session.scalars(
                 update(Message)
-                .where(Message.state == State.SNOOZED, Message.snoozed_until <= now)
+                .where(*due)
                 .values(state=State.IN_REVIEW, version=Message.version + 1, updated_at=now)
                 .returning(Message.id)
             )

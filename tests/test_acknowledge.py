@@ -249,7 +249,8 @@ def test_a_bad_acknowledgement_setting_stops_start_up(
 
 def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker: Worker) -> None:
     """The SMTP server is down (nothing listens on its port) and one attempt is allowed: the
-    acknowledgement is listed with the error; once mail flows again, Send again sends it."""
+    acknowledgements are listed with the error; once mail flows again, Send again sends one,
+    and Leave unsent settles the other without sending it."""
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -262,16 +263,20 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
     rt.__dict__.pop("sender", None)
     staff(rt, "alice")
     drop(rt, make_email(), "first")
+    drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"), "c")
     worker.drain()
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get("/problems").text
-        assert "Automatic acknowledgements not sent (1)" in page
+        assert "Automatic acknowledgements not sent (2)" in page
         assert "SMTP delivery failed" in page and "aoife.murphy@gmail.test" in page
         headers = api_token(client)
         listed = client.get("/api/problems", headers=headers).json()
-        (item,) = listed["acknowledgements"]
-        assert (item["state"], listed["total"]) == ("failed", 1)
+        by_whom = {a["to"]: a for a in listed["acknowledgements"]}
+        cian, item = by_whom["cian@mail.test"], by_whom["aoife.murphy@gmail.test"]
+        assert (item["state"], listed["total"]) == ("failed", 2)
+        left = client.post(f"/api/acknowledgements/{cian['id']}/dismiss", headers=headers)
+        assert (left.status_code, left.json()["state"]) == (201, "dismissed")
 
         rt.settings = msgspec.structs.replace(  # the mail server is back (here: the outbox)
             rt.settings,
@@ -291,6 +296,8 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
         assert "Nothing needs attention." in client.get("/problems").text
         twice = client.post(f"/api/acknowledgements/{item['id']}/send-again", headers=headers)
         assert twice.status_code == 409, "sent now: nothing to send again"
+        odd = client.post(f"/api/acknowledgements/{item['id']}/forward", headers=headers)
+        assert odd.status_code == 400, "only send-again or dismiss"
 
 
 def test_a_message_sent_through_again_keeps_its_one_acknowledgement(

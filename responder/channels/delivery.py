@@ -15,6 +15,12 @@ class TemporaryDeliveryError(Exception):
         self.retry_after = retry_after
 
 
+def retry_delay(exc: TemporaryDeliveryError, base_seconds: float, attempts: int) -> float:
+    """Seconds before the next attempt: doubling from the base, or what the server asked for
+    (429 Retry-After) when that is longer."""
+    return max(exc.retry_after or 0.0, base_seconds * 2 ** (attempts - 1))
+
+
 class PermanentDeliveryError(Exception):
     """The other side refused for good (5xx, 4xx from an API); shown to staff as is."""
 

@@ -27,6 +27,7 @@ from responder.channels.delivery import (
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    retry_delay,
 )
 from responder.channels.imap_state import record_answered
 from responder.channels.social import SOCIAL_KINDS
@@ -598,9 +599,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
                 item.state = "failed"
                 _move(message, State.FAILED, f"gave up after {item.attempts} attempts: {exc}")
                 return
-            delay = max(
-                exc.retry_after or 0.0, outbound.retry_base_seconds * 2 ** (item.attempts - 1)
-            )
+            delay = retry_delay(exc, outbound.retry_base_seconds, item.attempts)
             log.warning(
                 "message %s: sending failed, retrying in %.0fs: %s",
                 message_id,
