@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from responder.channels.maildir_source import deliver_to_maildir
 from responder.cli import main
+from responder.db.models import StaffUser
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.users import add_user
@@ -61,6 +64,11 @@ def sent_replies(rt: Runtime) -> list[EmailMessage]:
 def staff(rt: Runtime, username: str = "alice", role: str = "agent") -> None:
     with transaction(rt.factory) as session:
         add_user(session, username, "correct horse battery", role)
+
+
+def staff_member(session: Session, username: str = "alice") -> StaffUser:
+    """The account `staff` made, loaded in `session` (review actions take the acting user)."""
+    return session.scalars(select(StaffUser).where(StaffUser.username == username)).one()
 
 
 def api_token(client: TestClient, username: str = "alice") -> dict[str, str]:

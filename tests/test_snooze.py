@@ -21,7 +21,7 @@ from responder.runtime import Runtime
 from responder.snooze import snooze, snooze_choices, snoozed_items, wake
 from responder.web.app import create_app
 from responder.web.views import queue_items
-from tests.helpers import api_token, drop, make_email, staff
+from tests.helpers import api_token, drop, make_email, staff, staff_member
 from tests.test_web_security import login
 
 WHY = "waiting for the network team to confirm the outage"
@@ -33,10 +33,6 @@ def _in_review(rt: Runtime, worker: Worker) -> int:
     worker.drain()
     with rt.factory() as session:
         return session.scalars(select(Message.id).where(Message.direction == "in")).one()
-
-
-def _alice(session: object) -> StaffUser:
-    return session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()  # type: ignore[attr-defined]
 
 
 def _queue_ids(rt: Runtime) -> list[int]:
@@ -61,7 +57,7 @@ def test_a_snoozed_draft_leaves_the_queue_and_comes_back_when_its_time_comes(
     with rt.factory() as session:
         due = session.get(Message, message_id).due_at
     with transaction(rt.factory) as session:
-        snooze(session, message_id, _alice(session), utcnow() + timedelta(hours=2), WHY)
+        snooze(session, message_id, staff_member(session), utcnow() + timedelta(hours=2), WHY)
     assert _queue_ids(rt) == []
     with rt.factory() as session:
         (item,) = snoozed_items(session)
@@ -84,7 +80,7 @@ def test_a_snoozed_draft_leaves_the_queue_and_comes_back_when_its_time_comes(
 def test_the_customer_writing_again_wakes_a_snoozed_draft(rt: Runtime, worker: Worker) -> None:
     first = _in_review(rt, worker)
     with transaction(rt.factory) as session:
-        snooze(session, first, _alice(session), utcnow() + timedelta(days=3), WHY)
+        snooze(session, first, staff_member(session), utcnow() + timedelta(days=3), WHY)
     drop(
         rt,
         make_email(
@@ -113,22 +109,22 @@ def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) ->
     ]
     for until, problem in refused:
         with pytest.raises(ReviewError, match=problem), transaction(rt.factory) as session:
-            snooze(session, message_id, _alice(session), until)
+            snooze(session, message_id, staff_member(session), until)
     with transaction(rt.factory) as session:  # drawn on a page, then a colleague assigns it
         drawn = session.get(Message, message_id).version
-        assign(session, message_id, _alice(session), "alice")
+        assign(session, message_id, staff_member(session), "alice")
     stale = pytest.raises(AlreadyHandled, match="changed since you opened it")
     with stale, transaction(rt.factory) as session:
         later = now + timedelta(hours=1)
-        snooze(session, message_id, _alice(session), later, expected_version=drawn)
+        snooze(session, message_id, staff_member(session), later, expected_version=drawn)
     asleep = pytest.raises(AlreadyHandled, match="not snoozed")
     with asleep, transaction(rt.factory) as session:
-        wake(session, message_id, _alice(session))
+        wake(session, message_id, staff_member(session))
     with transaction(rt.factory) as session:
-        approve(session, message_id, _alice(session), rt.settings.outbound)
+        approve(session, message_id, staff_member(session), rt.settings.outbound)
     handled = pytest.raises(AlreadyHandled, match="already approved by alice")
     with handled, transaction(rt.factory) as session:
-        snooze(session, message_id, _alice(session), now + timedelta(hours=1))
+        snooze(session, message_id, staff_member(session), now + timedelta(hours=1))
 
 
 def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
@@ -257,14 +253,14 @@ def test_snoozed_drafts_follow_their_people_and_their_senders(rt: Runtime, worke
     worker.drain()
     second = first + 1
     with transaction(rt.factory) as session:
-        assign(session, first, _alice(session), "bob")
-        snooze(session, first, _alice(session), utcnow() + timedelta(hours=2), WHY)
+        assign(session, first, staff_member(session), "bob")
+        snooze(session, first, staff_member(session), utcnow() + timedelta(hours=2), WHY)
         bob = session.scalars(select(StaffUser).where(StaffUser.username == "bob")).one()
         assert set_active(session, bob.id, False) == 1
     with rt.factory() as session:
         assert session.get(Message, first).assignee_id is None
     with transaction(rt.factory) as session:
-        marked = mark_spam(session, second, _alice(session))
+        marked = mark_spam(session, second, staff_member(session))
     assert marked.also_rejected == [first]
     with rt.factory() as session:
         assert session.get(Message, first).state == "rejected"

@@ -12,13 +12,13 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.dashboard import load_history
-from responder.db.models import Message, OutboxItem, StaffUser, utcnow
+from responder.db.models import Message, OutboxItem, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import AlreadyHandled, approve, current_draft, undo_approval
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, drop, make_email, sent_replies, staff
+from tests.helpers import api_token, drop, make_email, sent_replies, staff, staff_member
 from tests.test_web_security import login
 
 EDITED = "Hello Aoife,\n\nRoaming in Spain is included: we have refunded the 80 euro.\n"
@@ -34,10 +34,6 @@ def _waiting(rt: Runtime, worker: Worker, undo_seconds: float = 30) -> int:
     worker.drain()
     with rt.factory() as session:
         return session.scalars(select(Message.id).where(Message.direction == "in")).one()
-
-
-def _alice(session: object) -> StaffUser:
-    return session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()  # type: ignore[attr-defined]
 
 
 def _goes_out(rt: Runtime, message_id: int) -> str:
@@ -61,12 +57,12 @@ def test_undo_inside_the_window_stops_the_reply_and_keeps_the_edit(
 ) -> None:
     message_id = _waiting(rt, worker)
     with transaction(rt.factory) as session:
-        approve(session, message_id, _alice(session), rt.settings.outbound, body=EDITED)
+        approve(session, message_id, staff_member(session), rt.settings.outbound, body=EDITED)
     worker.drain()
     assert sent_replies(rt) == [], "the reply waits out its undo window"
 
     with transaction(rt.factory) as session:
-        undo_approval(session, message_id, _alice(session))
+        undo_approval(session, message_id, staff_member(session))
     with rt.factory() as session:
         message = session.get(Message, message_id)
         assert message.state == "in_review" and message.next_attempt_at is None
@@ -78,7 +74,7 @@ def test_undo_inside_the_window_stops_the_reply_and_keeps_the_edit(
 
     # Approved again, it goes out once the window is over: once, with the kept text.
     with transaction(rt.factory) as session:
-        approve(session, message_id, _alice(session), rt.settings.outbound)
+        approve(session, message_id, staff_member(session), rt.settings.outbound)
     _window_ends(rt, message_id)
     worker.drain()
     (reply,) = sent_replies(rt)
@@ -94,7 +90,7 @@ def test_undo_inside_the_window_stops_the_reply_and_keeps_the_edit(
 def test_once_a_worker_has_the_reply_undo_is_refused(rt: Runtime, worker: Worker) -> None:
     message_id = _waiting(rt, worker)
     with transaction(rt.factory) as session:
-        approve(session, message_id, _alice(session), rt.settings.outbound)
+        approve(session, message_id, staff_member(session), rt.settings.outbound)
     with transaction(rt.factory) as session:  # a worker's lease on it
         session.execute(
             update(Message)
@@ -102,14 +98,14 @@ def test_once_a_worker_has_the_reply_undo_is_refused(rt: Runtime, worker: Worker
             .values(claimed_by="w1", claimed_until=utcnow() + timedelta(seconds=60))
         )
     with pytest.raises(AlreadyHandled, match="too late to undo"), transaction(rt.factory) as s:
-        undo_approval(s, message_id, _alice(s))
+        undo_approval(s, message_id, staff_member(s))
     with transaction(rt.factory) as session:
         session.execute(update(Message).where(Message.id == message_id).values(claimed_until=None))
     _window_ends(rt, message_id)
     worker.drain()
     assert len(sent_replies(rt)) == 1
     with pytest.raises(AlreadyHandled, match="too late to undo"), transaction(rt.factory) as s:
-        undo_approval(s, message_id, _alice(s))
+        undo_approval(s, message_id, staff_member(s))
     with rt.factory() as session:
         assert session.get(Message, message_id).state == "sent"
 
@@ -201,7 +197,7 @@ def test_a_reply_approved_while_its_batch_is_claimed_still_waits_its_window(
             if getattr(stage, "name", "") == "route":
                 with transaction(rt.factory) as session:
                     for message_id in ids:
-                        approve(session, message_id, _alice(session), rt.settings.outbound)
+                        approve(session, message_id, staff_member(session), rt.settings.outbound)
 
     drop(rt, make_email(), "roaming")
     PersonApprovesMidBatch(rt, pollers(rt)).drain()
@@ -210,7 +206,7 @@ def test_a_reply_approved_while_its_batch_is_claimed_still_waits_its_window(
         message_id, state = session.execute(select(Message.id, Message.state)).one()
     assert state == "approved"
     with transaction(rt.factory) as session:
-        undo_approval(session, message_id, _alice(session))
+        undo_approval(session, message_id, staff_member(session))
     worker.drain()
     assert sent_replies(rt) == []
 
@@ -220,7 +216,7 @@ def test_a_reply_waiting_to_retry_is_not_offered_for_undo(rt: Runtime, worker: W
     an undo window, so the page offers no Undo and the API refuses it."""
     message_id = _waiting(rt, worker)
     with transaction(rt.factory) as session:
-        approve(session, message_id, _alice(session), rt.settings.outbound)
+        approve(session, message_id, staff_member(session), rt.settings.outbound)
     with transaction(rt.factory) as session:  # what the send stage does after a 4xx answer
         session.execute(
             update(OutboxItem).where(OutboxItem.message_id == message_id).values(attempts=1)
