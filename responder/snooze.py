@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 #: The furthest a draft can be put aside: past this, reject it or write a note instead.
 LONGEST = timedelta(days=90)
-#: A morning for "tomorrow" and "next week" when the team keeps no opening hours.
+#: A morning for "tomorrow" and "next week" when the team keeps no opening hours, or is open
+#: at midnight (round the clock): a draft put aside "until the morning" is for the day shift.
 MORNING = time(9, 0)
 NOTE_LIMIT = 500
 
@@ -155,15 +156,20 @@ def snooze_choices(
     now: datetime, timezone: str, calendar: BusinessCalendar | None
 ) -> list[SnoozeChoice]:
     """The times the snooze menu offers, read in the team's zone: in an hour, in four, the next
-    working morning and next week's first (the opening hours' first minute, else 09:00)."""
+    working morning and next week's first (the opening hours' first minute, else 09:00; 09:00 too
+    for a team open at midnight)."""
     zone = ZoneInfo(timezone)
     local = now.astimezone(zone)
 
     def morning(day: date) -> datetime:
-        start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
         if calendar is None:
             return datetime.combine(day, MORNING, tzinfo=zone).astimezone(UTC)
-        return calendar.next_opening(start)
+        start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+        opens = calendar.next_opening(start).astimezone(zone)
+        if opens.time() != time(0):
+            return opens.astimezone(UTC)
+        nine = datetime.combine(opens.date(), MORNING, tzinfo=zone).astimezone(UTC)
+        return nine if calendar.status(nine)[0] else calendar.next_opening(nine)
 
     def named(moment: datetime) -> str:
         return moment.astimezone(zone).strftime("%a %d %b %H:%M")

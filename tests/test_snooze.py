@@ -145,6 +145,23 @@ def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
     assert labels[2:] == ["Next morning (Wed 02 Dec 09:00)", "Next week (Mon 07 Dec 09:00)"]
 
 
+def test_a_round_the_clock_team_gets_its_draft_back_in_the_morning_not_at_midnight() -> None:
+    """Open 00:00-24:00 on weekdays: "next morning" is 09:00, not the midnight the hours open."""
+    calendar = build_calendar(
+        timezone="Europe/Dublin",
+        business_hours={day: "00:00-24:00" for day in ("mon", "tue", "wed", "thu", "fri")},
+        holidays_country="",
+        holidays_subdivision="",
+        closed_dates=(),
+    )
+    tuesday = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    labels = [c.label for c in snooze_choices(tuesday, "Europe/Dublin", calendar)]
+    assert labels[2:] == ["Next morning (Wed 02 Dec 09:00)", "Next week (Mon 07 Dec 09:00)"]
+    friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    labels = [c.label for c in snooze_choices(friday, "Europe/Dublin", calendar)]
+    assert labels[2:] == ["Next morning (Mon 07 Dec 09:00)"]
+
+
 def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -> None:
     rt.settings = msgspec.structs.replace(
         rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Berlin")
