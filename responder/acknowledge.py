@@ -34,6 +34,7 @@ from responder.db.models import Acknowledgement, Channel, Customer, Message, utc
 from responder.db.session import transaction
 from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
+from responder.mail.sender_check import unverified_reason
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.states import State
 from responder.review import AlreadyHandled, NotFound, audit, reply_recipients
@@ -90,8 +91,8 @@ def queue_acknowledgements(
     )
     queued = []
     for message, channel, customer in emails:
-        if message.id in already:
-            continue
+        if message.id in already or unverified_reason(message.sender_check):
+            continue  # a forged From would get it: backscatter
         if message.customer_id is not None:
             if message.customer_id in recently:
                 continue

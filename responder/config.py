@@ -128,6 +128,8 @@ class ImapSettings(msgspec.Struct, forbid_unknown_fields=True):
 
 class GuardSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_drafts_per_sender_per_hour: int = 10
+    #: The authserv-id of our receiving mail server's Authentication-Results; empty: not read.
+    trusted_authserv_id: str = ""
 
 
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):

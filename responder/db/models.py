@@ -271,6 +271,9 @@ class Message(Base):
     snoozed_until: Mapped[datetime | None] = mapped_column()
     # social DMs: platform id, handle, display name, followers (None for email)
     sender_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Email: our receiving server's verdict on the From address (mail/sender_check.py), when
+    #: [guard] trusted_authserv_id is set; None when not checked.
+    sender_check: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class MessageSearchText(Base):

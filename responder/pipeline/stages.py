@@ -57,6 +57,7 @@ from responder.mail.compose import reply_all_cc
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import Attachment as ParsedAttachment
 from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
+from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import BatchSenderCap, Sender
@@ -196,7 +197,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 parsed = _parse_email(rt, message)
                 if parsed is not None:
                     guard = ignore_reason(parsed, own_addresses=own)
-                    emails.append((message, channel, _ParsedFields.of(parsed, own), guard))
+                    fields = _ParsedFields.of(parsed, own, rt.settings.guard.trusted_authserv_id)
+                    emails.append((message, channel, fields, guard))
         headers = [f.message_id_header for _, _, f, _ in emails if f.message_id_header]
         ours = set(
             session.scalars(
@@ -263,11 +265,16 @@ class _ParsedFields:
     new_text: str
     html: str | None
     defects: list[str]
+    sender_check: dict[str, object] | None
     attachments: tuple[ParsedAttachment, ...]
 
     @staticmethod
-    def of(parsed: ParsedEmail, own_addresses: frozenset[str]) -> _ParsedFields:
+    def of(parsed: ParsedEmail, own_addresses: frozenset[str], authserv_id: str) -> _ParsedFields:
         sender = parsed.sender
+        checked = None
+        if authserv_id:
+            domain = sender.address.rpartition("@")[2] if sender else ""
+            checked = check_sender(parsed.headers, domain, authserv_id).as_json()
         return _ParsedFields(
             message_id_header=storable(parsed.message_id, 500),
             in_reply_to=storable(parsed.in_reply_to, 500),
@@ -285,6 +292,7 @@ class _ParsedFields:
             new_text=storable(parsed.new_text),
             html=storable(parsed.html),
             defects=[storable(d, 500) for d in parsed.defects],
+            sender_check=checked,
             attachments=parsed.attachments,
         )
 
@@ -512,7 +520,10 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 settings=rt.settings.queue,
             )
             threshold = (channel.auto_send or {}).get(message.intent or "") if channel else None
-            if (
+            unverified = unverified_reason(message.sender_check)
+            if threshold is not None and unverified:
+                message.state_reason = f"not sent automatically: {unverified}"
+            elif (
                 threshold is not None
                 and draft is not None
                 and not draft.error

@@ -656,6 +656,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             if a
         ],
         "reply_cc": [{"name": n, "address": a} for n, a in message.reply_cc or []],
+        "sender_check": message.sender_check,
+        # A forged From with its own Reply-To is how account details reach a fraudster.
+        "reply_elsewhere": [a for _, a in message.reply_to or [] if a != message.sender_address],
         "reply_files": listed([f for f in reply_files if f.outbox_id is None]),
         "classification": message.classification,
         "classification_rows": classification_rows(message.classification or {}),

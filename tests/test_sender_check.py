@@ -1,0 +1,167 @@
+"""The sender check: our receiving server's SPF, DKIM and DMARC verdict (Authentication-Results)
+decides whether a mail may be answered automatically, and the review page warns of a forged or
+unverified sender before someone changes an account on its say-so."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Channel, ClassifierExample, Message
+from responder.db.session import transaction
+from responder.mail.sender_check import check_sender
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import drop, make_email, sent_replies, staff
+from tests.test_acknowledge import _closed_for_three_days
+from tests.test_web_security import login
+
+OURS = "mx.northwind-mobile.test"
+
+
+def _verdict(*values: str, domain: str = "gmail.test") -> tuple[str, str]:
+    check = check_sender([("authentication-results", v) for v in values], domain, OURS)
+    return check.verdict, check.reason
+
+
+@pytest.mark.parametrize(
+    ("header", "verdict"),
+    [
+        (f"{OURS}; dmarc=pass header.from=gmail.test", "pass"),
+        (f"{OURS}; spf=pass smtp.mailfrom=gmail.test; dmarc=fail header.from=gmail.test", "fail"),
+        # No DMARC result written: a signature or envelope of the From domain (or its parent
+        # or child) passing is enough; another domain's is not.
+        (f"{OURS}; dkim=pass header.d=mail.gmail.test", "pass"),
+        (f"{OURS}; spf=pass smtp.mailfrom=bounces@gmail.test", "pass"),
+        (
+            f"{OURS}; dkim=pass header.d=bulk-sender.test; spf=pass smtp.mailfrom=x.test",
+            "unverified",
+        ),
+        (f"{OURS}; dkim=pass header.d=test", "unverified"),
+        (f"{OURS}; spf=softfail smtp.mailfrom=gmail.test", "unverified"),
+        (f"{OURS}; none", "unverified"),
+        (f"{OURS.upper()} 1; dmarc=pass (p=reject) header.from=gmail.test", "pass"),
+    ],
+)
+def test_our_servers_verdict_is_read(header: str, verdict: str) -> None:
+    assert _verdict(header)[0] == verdict
+
+
+def test_only_our_own_servers_header_counts_and_the_topmost_one() -> None:
+    """A sender can write any Authentication-Results; only the one with our server's id, the
+    last it added (topmost), is read."""
+    forged = "mx.elsewhere.test; dmarc=pass header.from=gmail.test"
+    assert _verdict(forged) == ("unverified", f"no Authentication-Results from {OURS}")
+    ours = f"{OURS}; dmarc=fail header.from=gmail.test"
+    earlier = f"{OURS}; dmarc=pass header.from=gmail.test"
+    assert _verdict(forged, ours, earlier)[0] == "fail"
+    assert _verdict(f"{OURS}; dmarc=pass ;;; =") == (
+        "unverified",
+        f"{OURS}'s Authentication-Results could not be read",
+    )
+
+
+def _checked(rt: Runtime) -> None:
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        guard=msgspec.structs.replace(rt.settings.guard, trusted_authserv_id=OURS),
+    )
+
+
+FORGED = (
+    f"Authentication-Results: {OURS}; spf=fail smtp.mailfrom=gmail.test;"
+    " dkim=none; dmarc=fail (p=reject) header.from=gmail.test\r\n"
+).encode()
+GENUINE = f"Authentication-Results: {OURS}; dmarc=pass header.from=gmail.test\r\n".encode()
+
+
+def _by_message_id(rt: Runtime) -> dict[str, Message]:
+    with rt.factory() as session:
+        found = session.scalars(select(Message).where(Message.direction == "in"))
+        return {m.message_id_header or "": m for m in found}
+
+
+def test_a_forged_sender_gets_no_automatic_mail_and_the_page_warns(
+    rt: Runtime, worker: Worker
+) -> None:
+    """While closed every verified customer gets an acknowledgement: the forged mail (Reply-To
+    a fraudster's address, asking for a port-out code) and the unverified one get none. With
+    auto-send on for every intent, a forged mail still waits for a person, with a warning."""
+    _checked(rt)
+    _closed_for_three_days(rt)
+    drop(
+        rt,
+        FORGED
+        + make_email(
+            subject="Port out",
+            body="Please send me the PAC code for my number, I am moving to another network.",
+            message_id="<forged@mail.test>",
+            headers={"Reply-To": "Aoife <aoife.m.new@fraud.test>"},
+        ),
+        "forged",
+    )
+    drop(rt, GENUINE + make_email(sender="Cian <cian@gmail.test>", message_id="<c@mail.test>"), "c")
+    drop(rt, make_email(sender="Dara <dara@gmail.test>", message_id="<plain@mail.test>"), "plain")
+    worker.drain()
+    assert [r["To"] for r in sent_replies(rt)] == ["Cian <cian@gmail.test>"]
+
+    with transaction(rt.factory) as session:
+        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
+        assert channel is not None
+        labels = session.scalars(
+            select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
+        )
+        channel.auto_send = dict.fromkeys(labels, 0.0)
+    roaming = "Roaming in Spain cost me 80 euro, I thought the EU was included?"
+    drop(rt, FORGED + make_email(body=roaming, message_id="<forged2@mail.test>"), "forged2")
+    drop(
+        rt,
+        GENUINE + make_email(sender="Eve <eve@gmail.test>", body=roaming, message_id="<e@m.test>"),
+        "eve",
+    )
+    worker.drain()
+    assert sorted(r["To"] for r in sent_replies(rt)) == [
+        "Cian <cian@gmail.test>",
+        "Eve <eve@gmail.test>",
+    ], "the verified sender's reply went out by itself"
+    stored = _by_message_id(rt)
+    assert stored["<e@m.test>"].state == "sent"
+    forged, plain = stored["<forged@mail.test>"], stored["<plain@mail.test>"]
+    assert stored["<forged2@mail.test>"].state == "in_review"
+    assert stored["<forged2@mail.test>"].state_reason.startswith(
+        "not sent automatically: the sender is not verified: DMARC failed"
+    )
+    assert forged.sender_check == {
+        "verdict": "fail",
+        "results": {"spf": "fail", "dkim": "none", "dmarc": "fail"},
+        "reason": f"DMARC failed at {OURS} (spf=fail, dkim=none, dmarc=fail): "
+        "the From domain disowns this mail",
+    }
+    assert plain.sender_check is not None and plain.sender_check["verdict"] == "unverified"
+
+    staff(rt, "agent")
+    with TestClient(app=create_app(rt)) as client:
+        login(client, "agent")
+        page = client.get(f"/messages/{forged.id}").text
+        assert "Possibly forged: DMARC failed at" in page
+        assert "Replies go to aoife.m.new@fraud.test, not to aoife.murphy@gmail.test" in page
+        page = client.get(f"/messages/{plain.id}").text
+        assert f"Sender not verified: no Authentication-Results from {OURS}" in page
+        page = client.get(f"/messages/{stored['<c@mail.test>'].id}").text
+        assert 'id="sender-verified"' in page and 'id="sender-check"' not in page
+
+
+def test_without_a_trusted_server_nothing_is_checked(rt: Runtime, worker: Worker) -> None:
+    """Off by default: a header any sender could have written is not read."""
+    drop(rt, FORGED + make_email(), "forged")
+    worker.drain()
+    (message,) = _by_message_id(rt).values()
+    assert message.sender_check is None
+    staff(rt, "agent")
+    with TestClient(app=create_app(rt)) as client:
+        login(client, "agent")
+        page = client.get(f"/messages/{message.id}").text
+        assert 'id="sender-check"' not in page and 'id="sender-verified"' not in page
