@@ -9,12 +9,13 @@ from litestar.testing import TestClient
 from sqlalchemy import select, text
 
 from responder.db.models import Attachment, Customer, Message
+from responder.db.search_indexes import SQLITE_MESSAGE_INDEX
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from responder.web.search import messages_matching, search
+from responder.web.search import messages_matching, search, sqlite_index_usable
 from tests.helpers import api_token, drop, make_email, staff
 from tests.test_web_security import login
 
@@ -76,19 +77,21 @@ def test_search_finds_messages_and_customers_by_address_words_and_literal_wildca
         assert re.search(r'id="too-short"', client.get("/search", params={"q": "a"}).text)
 
 
-def test_search_matches_each_field_and_postgresql_finds_it_by_index(
+def test_search_matches_each_field_and_each_database_finds_it_by_index(
     rt: Runtime, worker: Worker
 ) -> None:
-    """On PostgreSQL a word in few messages is found through the trigram index instead of a
-    pass over every message (bench/search.py has the times); SQLite has no such index."""
+    """A word in few messages is found through a trigram index instead of a pass over every
+    message (bench/search.py has the times): pg_trgm on PostgreSQL, FTS5 on SQLite."""
     drop(rt, make_email(), "aoife")
     worker.drain()
-    query = messages_matching("roaming in Spain")
     with rt.factory() as session:
+        indexed = sqlite_index_usable(session)
+        assert indexed == (rt.engine.dialect.name == "sqlite")
+        query = messages_matching("roaming in Spain", indexed=indexed)
         assert [row.sender_address for row in session.execute(query)] == ["aoife.murphy@gmail.test"]
-        assert session.execute(messages_matching("my bill Hi, I was")).all() == [], (
-            "the end of the subject and the start of the text are two fields, not one"
-        )
+        assert (
+            session.execute(messages_matching("my bill Hi, I was", indexed=indexed)).all() == []
+        ), "the end of the subject and the start of the text are two fields, not one"
         sql = str(query.compile(rt.engine, compile_kwargs={"literal_binds": True}))
         if rt.engine.dialect.name == "postgresql":
             # A table of one row is read whole; with those plans priced out, what is left shows
@@ -97,6 +100,47 @@ def test_search_matches_each_field_and_postgresql_finds_it_by_index(
             session.execute(text("SET LOCAL enable_indexscan = off"))
             plan = "\n".join(session.scalars(text(f"EXPLAIN {sql}")))
             assert "ix_search_message_text" in plan, plan
+        else:
+            plan = " ".join(row[3] for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert f"SCAN {SQLITE_MESSAGE_INDEX} VIRTUAL TABLE INDEX" in plan, plan
+            assert "message_search " not in plan + " ", plan
+
+
+def test_sqlite_index_finds_what_reading_every_row_finds(rt: Runtime, worker: Worker) -> None:
+    """The index and the pass over every row agree, whatever is searched for; the index also
+    folds the case of letters past ASCII. It follows the search table through a re-parse and a
+    deleted message."""
+    if rt.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's FTS5 index; PostgreSQL's is checked above")
+    mails = [
+        ("Aoife Murphy <aoife.murphy@gmail.test>", "Roaming charges", "80 euro in Spain?"),
+        ("Jörg Müller <joerg@mail.test>", "GEBÜHREN für Roaming", "Warum zahle ich 9,99?"),
+        ("Karl <karl@mail.test>", "50%_off offer", "Is the 500 off still on?"),
+        ("Dara <dara@mail.test>", "Outage", "No signal in Dublin 8 since Monday"),
+    ]
+    for n, (sender, subject, body) in enumerate(mails):
+        drop(
+            rt, make_email(sender=sender, subject=subject, body=body, message_id=f"<{n}@t>"), str(n)
+        )
+    worker.drain()
+    queries = ["roaming", "ROAMING", "Dublin 8", "50%_", "500", "zz", "in", "off offer", "9,99"]
+    with rt.factory() as session:
+        for query in queries:
+            indexed = session.execute(messages_matching(query, indexed=True)).all()
+            every_row = session.execute(messages_matching(query)).all()
+            assert indexed == every_row, query
+        found = session.execute(messages_matching("gebühren", indexed=True)).all()
+        assert [row.sender_address for row in found] == ["joerg@mail.test"]
+        dara = session.scalar(select(Message.id).where(Message.sender_address == "dara@mail.test"))
+    with transaction(rt.factory) as session:
+        session.execute(text("DELETE FROM messages WHERE id = :id"), {"id": dara})
+        session.execute(
+            text("UPDATE message_search SET text = 'renamed' WHERE message_id != :id"), {"id": dara}
+        )
+    with rt.factory() as session:
+        assert session.execute(messages_matching("Dublin", indexed=True)).all() == []
+        assert session.execute(messages_matching("roaming", indexed=True)).all() == []
+        assert len(session.execute(messages_matching("renamed", indexed=True)).all()) == 3
 
 
 def test_a_message_that_failed_after_its_parse_is_parsed_again_once(

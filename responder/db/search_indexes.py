@@ -14,3 +14,10 @@ SEARCH_INDEXES: dict[str, tuple[str, str]] = {
     "ix_search_identities_value": ("customer_identities", "value"),
     "ix_search_identities_display": ("customer_identities", "display"),
 }
+
+#: SQLite's counterpart of the message text index: an FTS5 table with the trigram tokenizer over
+#: `message_search` (external content, kept by triggers; migration web_0019). FTS5 keeps it in
+#: shadow tables named after it, which the models do not describe either.
+SQLITE_MESSAGE_INDEX = "message_search_fts"
+#: A trigram phrase needs three characters; `responder.web.search` reads every row for fewer.
+SQLITE_INDEX_SHORTEST = 3

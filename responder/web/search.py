@@ -2,7 +2,8 @@
 
 Substring matches, case-insensitive, on both databases; a search reads at most a page of
 each kind, newest messages first. A message is matched by the text its parse wrote
-(`responder.search_text`), which PostgreSQL indexes by trigrams (migration web_0013).
+(`responder.search_text`), which PostgreSQL indexes by trigrams (migration web_0013) and
+SQLite by an FTS5 trigram table (web_0019).
 Not on the queue's hot path: the queue page never searches.
 """
 
@@ -12,11 +13,12 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.response import Template
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Integer, Select, Text, column, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
+from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
 
@@ -39,20 +41,36 @@ def _matches(pattern: str, *columns: Any) -> Any:
     return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
 
-def messages_matching(query: str, limit: int = RESULTS) -> Select[Any]:
-    """Inbound messages whose parsed text holds `query`, newest first."""
-    return (
-        select(
-            Message.id,
-            Message.received_at,
-            Message.state,
-            Message.subject,
-            Message.sender_name,
-            Message.sender_address,
-            Message.intent,
-            Message.customer_id,
-            Channel.name,
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.received_at,
+    Message.state,
+    Message.subject,
+    Message.sender_name,
+    Message.sender_address,
+    Message.intent,
+    Message.customer_id,
+    Channel.name,
+)
+_SQLITE_INDEX = table(SQLITE_MESSAGE_INDEX, column("rowid", Integer), column("text", Text))
+
+
+def messages_matching(query: str, limit: int = RESULTS, *, indexed: bool = False) -> Select[Any]:
+    """Inbound messages whose parsed text holds `query`, newest first. `indexed`: SQLite's
+    FTS5 trigram index exists (`sqlite_index_usable`)."""
+    if indexed and _index_answers(query):
+        # FTS5 reads its matches in rowid (message id) order, so a page stops early here too.
+        return (
+            select(*MESSAGE_COLUMNS)
+            .select_from(_SQLITE_INDEX)
+            .join(Message, Message.id == _SQLITE_INDEX.c.rowid)
+            .outerjoin(Channel, Channel.id == Message.channel_id)
+            .where(_SQLITE_INDEX.c.text.match(_phrase(query)), Message.direction == "in")
+            .order_by(_SQLITE_INDEX.c.rowid.desc())
+            .limit(limit)
         )
+    return (
+        select(*MESSAGE_COLUMNS)
         .select_from(MessageSearchText)
         .join(Message, Message.id == MessageSearchText.message_id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
@@ -64,12 +82,35 @@ def messages_matching(query: str, limit: int = RESULTS) -> Select[Any]:
     )
 
 
+def _index_answers(query: str) -> bool:
+    """A trigram phrase needs three characters; shorter reads the rows."""
+    return len(query) >= SQLITE_INDEX_SHORTEST
+
+
+def _phrase(query: str) -> str:
+    """An FTS5 phrase: with the trigram tokenizer, the query as a substring, folded to lower
+    case past ASCII too (SQLite's own LIKE folds only A-Z); % and _ are plain characters."""
+    return '"' + query.replace('"', '""') + '"'
+
+
+def sqlite_index_usable(session: Session) -> bool:
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    found = session.execute(
+        select(literal_column("1"))
+        .select_from(table("sqlite_master", column("name")))
+        .where(literal_column("name") == SQLITE_MESSAGE_INDEX)
+    )
+    return found.first() is not None
+
+
 def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
     query = search_query(text)
     if len(query) < SHORTEST:
         return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
     pattern = like_pattern(query)
-    messages = session.execute(messages_matching(query, limit)).all()
+    indexed = sqlite_index_usable(session)
+    messages = session.execute(messages_matching(query, limit, indexed=indexed)).all()
     by_identity = select(CustomerIdentity.customer_id).where(
         _matches(pattern, CustomerIdentity.value, CustomerIdentity.display)
     )
