@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.business_hours import BusinessCalendar
 from responder.db.models import Message, ReviewAction, StaffUser, utcnow
 from responder.db.session import transaction
+from responder.mentions import record_mentions
+from responder.notes import add_note
 from responder.pipeline.states import State
 from responder.review import AlreadyHandled, NotFound, ReviewError, audit, take_in_review
 
@@ -27,6 +29,9 @@ LONGEST = timedelta(days=90)
 #: at midnight (round the clock): a draft put aside "until the morning" is for the day shift.
 MORNING = time(9, 0)
 NOTE_LIMIT = 500
+#: The author of the note that tells the person who snoozed a draft it is back. A username holds
+#: no space, so nobody can edit or delete it as their own.
+REMINDER_AUTHOR = "Responder (snooze)"
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ def wake_due(factory: sessionmaker[Session], now: datetime | None = None) -> lis
                 .returning(Message.id)
             )
         )
+        remind(session, woken, "the time it was put aside until has come")
     for message_id in woken:
         log.info(
             "message %s -> %s (snooze over)",
@@ -141,7 +147,7 @@ def wake_conversations(session: Session, conversation_ids: set[int]) -> list[int
     if not asleep:
         return []
     now = utcnow()
-    return list(
+    woken = list(
         session.scalars(
             update(Message)
             .where(Message.id.in_(asleep), Message.state == State.SNOOZED)
@@ -150,6 +156,16 @@ def wake_conversations(session: Session, conversation_ids: set[int]) -> list[int
             .execution_options(synchronize_session=False)
         )
     )
+    remind(session, woken, "the customer wrote again")
+    return woken
+
+
+def remind(session: Session, woken: Sequence[int], why: str) -> None:
+    """Whoever put each draft aside finds it under Mentions, with why it is back, in a note on
+    the conversation (its history shows it too); a person since deactivated is not named."""
+    for message_id, (who, note) in last_snoozes(session, woken).items():
+        body = f"@{who} back from snooze: {why}." + (f" Your note: {note}" if note else "")
+        record_mentions(session, add_note(session, message_id, REMINDER_AUTHOR, body))
 
 
 def snooze_choices(

@@ -18,7 +18,8 @@ from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import AlreadyHandled, ReviewError, approve, assign, current_draft
 from responder.runtime import Runtime
-from responder.snooze import snooze, snooze_choices, snoozed_items, wake
+from responder.mentions import mention_rows, unseen_count
+from responder.snooze import REMINDER_AUTHOR, snooze, snooze_choices, snoozed_items, wake
 from responder.web.app import create_app
 from responder.web.views import queue_items
 from tests.helpers import api_token, drop, make_email, staff, staff_member
@@ -75,6 +76,17 @@ def test_a_snoozed_draft_leaves_the_queue_and_comes_back_when_its_time_comes(
         assert shown["back_from_snooze"] is True
         assert message.state == "in_review" and message.due_at == due, "the SLA clock ran on"
         assert snoozed_items(session) == []
+        alice = staff_member(session)
+        assert unseen_count(session, alice.id) == 1, "she is told, under Mentions"
+        (reminder,) = mention_rows(session, alice.id)
+    assert reminder["message_id"] == message_id
+    assert reminder["author"] == REMINDER_AUTHOR
+    assert reminder["body"] == (
+        f"@alice back from snooze: the time it was put aside until has come. Your note: {WHY}"
+    )
+    worker.drain()
+    with rt.factory() as session:
+        assert len(mention_rows(session, alice.id)) == 1, "told once"
 
 
 def test_the_customer_writing_again_wakes_a_snoozed_draft(rt: Runtime, worker: Worker) -> None:
@@ -96,7 +108,10 @@ def test_the_customer_writing_again_wakes_a_snoozed_draft(rt: Runtime, worker: W
         woken = session.get(Message, first)
         assert woken.state == "in_review"
         assert current_draft(session, first).stale, "its draft predates the customer's news"
+        (reminder,) = mention_rows(session, staff_member(session).id)
     assert sorted(_queue_ids(rt)) == sorted([first, first + 1])
+    assert reminder["message_id"] == first
+    assert reminder["body"].startswith("@alice back from snooze: the customer wrote again.")
 
 
 def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) -> None:
