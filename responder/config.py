@@ -7,6 +7,7 @@ with a silently ignored setting.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -486,6 +487,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("web.session_cache_seconds: 0 (ask the database every time) or more")
     if settings.guard.max_drafts_per_sender_per_hour < 0:
         raise ConfigError("guard.max_drafts_per_sender_per_hour: 0 (off) or more")
+    authserv_id = settings.guard.trusted_authserv_id
+    if authserv_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]*", authserv_id):
+        raise ConfigError(
+            f"guard.trusted_authserv_id: {authserv_id!r} is not a host name such as "
+            "mx.example.com (the first word of your server's Authentication-Results)"
+        )
     if settings.imap.idle_seconds > 29 * 60:
         raise ConfigError("imap.idle_seconds: at most 1740 (servers end IDLE after 30 minutes)")
     if settings.imap.idle_seconds * 2 > settings.imap.lease_seconds:

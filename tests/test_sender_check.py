@@ -4,11 +4,14 @@ unverified sender before someone changes an account on its say-so."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
+from responder.config import ConfigError, load_settings
 from responder.db.models import Channel, ClassifierExample, Message
 from responder.db.session import transaction
 from responder.mail.sender_check import check_sender
@@ -20,6 +23,7 @@ from tests.test_acknowledge import _closed_for_three_days
 from tests.test_web_security import login
 
 OURS = "mx.northwind-mobile.test"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _verdict(*values: str, domain: str = "gmail.test") -> tuple[str, str]:
@@ -62,6 +66,13 @@ def test_only_our_own_servers_header_counts_and_the_topmost_one() -> None:
         "unverified",
         f"{OURS}'s Authentication-Results could not be read",
     )
+
+
+@pytest.mark.parametrize("value", ["mx.example.ie; dmarc=pass", "mx example", "@mx.example.ie"])
+def test_a_trusted_server_that_is_not_a_host_name_stops_start_up(value: str) -> None:
+    environ = {"RESPONDER_GUARD__TRUSTED_AUTHSERV_ID": value}
+    with pytest.raises(ConfigError, match=r"guard\.trusted_authserv_id: .* is not a host name"):
+        load_settings(ROOT / "config.toml", environ=environ)
 
 
 def _checked(rt: Runtime) -> None:

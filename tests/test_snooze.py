@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from responder.business_hours import build_calendar
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
+from responder.mentions import mention_rows, unseen_count
 from responder.pipeline.worker import Worker
 from responder.review import AlreadyHandled, ReviewError, approve, assign, current_draft
 from responder.runtime import Runtime
-from responder.mentions import mention_rows, unseen_count
 from responder.snooze import REMINDER_AUTHOR, snooze, snooze_choices, snoozed_items, wake
 from responder.web.app import create_app
 from responder.web.views import queue_items
