@@ -77,6 +77,23 @@ def test_search_finds_messages_and_customers_by_address_words_and_literal_wildca
         assert re.search(r'id="too-short"', client.get("/search", params={"q": "a"}).text)
 
 
+def test_search_folds_the_case_of_every_letter_on_both_databases(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Irish and German names in capitals are found in lower case, and the other way round:
+    SQLite's own lower() folds only A-Z (PostgreSQL's every letter)."""
+    with transaction(rt.factory) as session:
+        session.add(Customer(name="SEÁN Ó BRIAIN", external_id="IE-1"))
+    drop(rt, make_email(sender="ÖZGE ÇELİK <ozge@mail.test>", body="Ár mbille, le do thoil."), "ö")
+    worker.drain()
+    with rt.factory() as session:
+        customers = search(session, "seán ó briain")["customers"]
+        assert [c["name"] for c in customers] == ["SEÁN Ó BRIAIN"]
+        assert [m["sender"] for m in search(session, "özge")["messages"]] == ["ÖZGE ÇELİK"]
+        assert search(session, "ÁR MBILLE")["messages"] != [], "the words of the mail, too"
+        assert search(session, "öz")["messages"] != [], "two letters: every row is read"
+
+
 def test_search_matches_each_field_and_each_database_finds_it_by_index(
     rt: Runtime, worker: Worker
 ) -> None:

@@ -77,12 +77,25 @@ def _utc_session(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's own lower() folds only A-Z, so "ó briain" would not find "Seán Ó Briain" (ILIKE
+    # compiles to lower() LIKE lower() here) and a name compared lower-cased in Python would
+    # differ from the same name lower-cased in SQL. Python's folds every script, as
+    # PostgreSQL's does. No index is built on lower(), so none holds the other's results.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _lower(value: object) -> str | None:
+    """As SQLite's lower(): NULL stays NULL, anything else is read as text."""
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text.lower()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -48,10 +48,12 @@ class BatchSenderCap:
         since = min(s.received_at for s in senders) - WINDOW
         rows = session.execute(
             select(func.lower(Message.sender_address), Message.id, Message.received_at).where(
-                Message.direction == "in",
-                func.lower(Message.sender_address).in_(sorted(addresses)),
+                # the cheap tests first: SQLite tries them in this order, and its lower() is a
+                # Python function (responder.db.session), called only for the hour's rows
                 Message.received_at >= since,
+                Message.direction == "in",
                 Message.state.not_in(NOT_DRAFTED),
+                func.lower(Message.sender_address).in_(sorted(addresses)),
             )
         )
         for address, message_id, received_at in rows:
