@@ -121,7 +121,7 @@ def wake_due(factory: sessionmaker[Session], now: datetime | None = None) -> lis
                 .returning(Message.id)
             )
         )
-        remind(session, woken, "the time it was put aside until has come")
+        remind(session, woken, "the time you set has come")
     for message_id in woken:
         log.info(
             "message %s -> %s (snooze over)",

@@ -82,7 +82,7 @@ def test_a_snoozed_draft_leaves_the_queue_and_comes_back_when_its_time_comes(
     assert reminder["message_id"] == message_id
     assert reminder["author"] == REMINDER_AUTHOR
     assert reminder["body"] == (
-        f"@alice back from snooze: the time it was put aside until has come. Your note: {WHY}"
+        f"@alice back from snooze: the time you set has come. Your note: {WHY}"
     )
     worker.drain()
     with rt.factory() as session:
