@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from responder.channels.maildir_source import deliver_to_maildir
 from responder.cli import main
-from responder.db.models import StaffUser
+from responder.db.models import Channel, ClassifierExample, StaffUser
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.users import add_user
@@ -87,3 +87,14 @@ def run_cli(rt: Runtime, project: Path, *args: str, capsys: pytest.CaptureFixtur
     finally:
         del os.environ["RESPONDER_DATABASE__URL"]
     return capsys.readouterr().out
+
+
+def auto_send_every_intent(rt: Runtime) -> None:
+    """The demo mailbox sends every draft without review (confidence 0 for each intent)."""
+    with transaction(rt.factory) as session:
+        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
+        assert channel is not None
+        labels = session.scalars(
+            select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
+        )
+        channel.auto_send = dict.fromkeys(labels, 0.0)

@@ -14,14 +14,14 @@ from sqlalchemy import select
 
 from responder.classify.embedder import Embedder
 from responder.config import Settings
-from responder.db.models import Channel, ClassifierExample, Message
+from responder.db.models import Message
 from responder.db.session import after_commit, transaction
 from responder.ops.logs import configure_logging, redact
 from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.conftest import MODEL_CACHE
-from tests.helpers import drop, make_email
+from tests.helpers import auto_send_every_intent, drop, make_email
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -157,14 +157,8 @@ class _ReadsTheDatabase(logging.Handler):
 
 
 def test_a_logged_state_change_is_already_in_the_database(rt: Runtime, worker: Worker) -> None:
-    with transaction(rt.factory) as session:
-        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
-        assert channel is not None
-        labels = session.scalars(
-            select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
-        )
-        # the drafting transaction also approves, in a savepoint, and a later one sends
-        channel.auto_send = dict.fromkeys(labels, 0.0)
+    # the drafting transaction also approves, in a savepoint, and a later one sends
+    auto_send_every_intent(rt)
     drop(rt, make_email(subject="Roaming", body="Roaming in Spain costs 80 euro?"), "roam")
     drop(rt, make_email(message_id="<o@mail.test>", body="My broadband is down since 9."), "out")
     handler = _ReadsTheDatabase(rt)

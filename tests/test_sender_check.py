@@ -12,13 +12,12 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.config import ConfigError, load_settings
-from responder.db.models import Channel, ClassifierExample, Message
-from responder.db.session import transaction
+from responder.db.models import Message
 from responder.mail.sender_check import check_sender
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import drop, make_email, sent_replies, staff
+from tests.helpers import auto_send_every_intent, drop, make_email, sent_replies, staff
 from tests.test_acknowledge import _closed_for_three_days
 from tests.test_web_security import login
 
@@ -119,13 +118,7 @@ def test_a_forged_sender_gets_no_automatic_mail_and_the_page_warns(
     worker.drain()
     assert [r["To"] for r in sent_replies(rt)] == ["Cian <cian@gmail.test>"]
 
-    with transaction(rt.factory) as session:
-        channel = session.scalar(select(Channel).where(Channel.name == rt.settings.maildir.name))
-        assert channel is not None
-        labels = session.scalars(
-            select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
-        )
-        channel.auto_send = dict.fromkeys(labels, 0.0)
+    auto_send_every_intent(rt)
     roaming = "Roaming in Spain cost me 80 euro, I thought the EU was included?"
     drop(rt, FORGED + make_email(body=roaming, message_id="<forged2@mail.test>"), "forged2")
     drop(

@@ -142,39 +142,42 @@ def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) ->
         snooze(session, message_id, staff_member(session), now + timedelta(hours=1))
 
 
-def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
-    """Friday 18:00 in Dublin with weekday hours 08:00-20:00: the next morning is Monday's
-    opening, so "next week" is not offered twice."""
-    calendar = build_calendar(
+def _menu(now: datetime, weekday_hours: str | None) -> list[str]:
+    """The menu's times after the first two, in Dublin, open those hours Monday to Friday
+    (None: no opening hours kept)."""
+    calendar = weekday_hours and build_calendar(
         timezone="Europe/Dublin",
-        business_hours={day: "08:00-20:00" for day in ("mon", "tue", "wed", "thu", "fri")},
+        business_hours=dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), weekday_hours),
         holidays_country="",
         holidays_subdivision="",
         closed_dates=(),
     )
-    friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-    labels = [c.label for c in snooze_choices(friday, "Europe/Dublin", calendar)]
-    assert labels == ["In 1 hour", "In 4 hours", "Next morning (Mon 07 Dec 08:00)"]
-    tuesday = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    labels = [c.label for c in snooze_choices(tuesday, "Europe/Dublin", None)]
-    assert labels[2:] == ["Next morning (Wed 02 Dec 09:00)", "Next week (Mon 07 Dec 09:00)"]
+    labels = [c.label for c in snooze_choices(now, "Europe/Dublin", calendar or None)]
+    assert labels[:2] == ["In 1 hour", "In 4 hours"]
+    return labels[2:]
+
+
+FRIDAY_EVENING = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+TUESDAY_MORNING = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
+    """Friday 18:00 in Dublin with weekday hours 08:00-20:00: the next morning is Monday's
+    opening, so "next week" is not offered twice."""
+    assert _menu(FRIDAY_EVENING, "08:00-20:00") == ["Next morning (Mon 07 Dec 08:00)"]
+    assert _menu(TUESDAY_MORNING, None) == [
+        "Next morning (Wed 02 Dec 09:00)",
+        "Next week (Mon 07 Dec 09:00)",
+    ]
 
 
 def test_a_round_the_clock_team_gets_its_draft_back_in_the_morning_not_at_midnight() -> None:
     """Open 00:00-24:00 on weekdays: "next morning" is 09:00, not the midnight the hours open."""
-    calendar = build_calendar(
-        timezone="Europe/Dublin",
-        business_hours={day: "00:00-24:00" for day in ("mon", "tue", "wed", "thu", "fri")},
-        holidays_country="",
-        holidays_subdivision="",
-        closed_dates=(),
-    )
-    tuesday = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    labels = [c.label for c in snooze_choices(tuesday, "Europe/Dublin", calendar)]
-    assert labels[2:] == ["Next morning (Wed 02 Dec 09:00)", "Next week (Mon 07 Dec 09:00)"]
-    friday = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-    labels = [c.label for c in snooze_choices(friday, "Europe/Dublin", calendar)]
-    assert labels[2:] == ["Next morning (Mon 07 Dec 09:00)"]
+    assert _menu(TUESDAY_MORNING, "00:00-24:00") == [
+        "Next morning (Wed 02 Dec 09:00)",
+        "Next week (Mon 07 Dec 09:00)",
+    ]
+    assert _menu(FRIDAY_EVENING, "00:00-24:00") == ["Next morning (Mon 07 Dec 09:00)"]
 
 
 def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -> None:
