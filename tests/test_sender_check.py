@@ -8,6 +8,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -65,6 +67,42 @@ def test_only_our_own_servers_header_counts_and_the_topmost_one() -> None:
         "unverified",
         f"{OURS}'s Authentication-Results could not be read",
     )
+
+
+PIECES = [
+    OURS,
+    ";",
+    " ",
+    "dkim",
+    "spf",
+    "dmarc",
+    "=",
+    "pass",
+    "fail",
+    "none",
+    "header.d",
+    "smtp.mailfrom",
+    "reason=",
+    "(",
+    ")",
+    '"',
+    "\\",
+    "@",
+    ".",
+    "gmail.test",
+    "1",
+    "\t",
+]
+
+
+@settings(max_examples=500, derandomize=True)
+@example("dmarc=\treason=;none")
+@given(st.lists(st.sampled_from(PIECES), max_size=16).map("".join))
+def test_any_header_a_sender_writes_gives_a_verdict_and_never_an_error(value: str) -> None:
+    """Hostile or broken Authentication-Results must not stop the parse of a batch (a "none"
+    after a result once raised AttributeError inside the parser's output)."""
+    for header in (value, f"{OURS};{value}"):
+        assert _verdict(header)[0] in ("pass", "fail", "unverified")
 
 
 @pytest.mark.parametrize("value", ["mx.example.ie; dmarc=pass", "mx example", "@mx.example.ie"])

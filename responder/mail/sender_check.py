@@ -62,6 +62,8 @@ def _verdict(results: list[authres.AuthenticationResult], domain: str, by: str) 
     seen: dict[str, str] = {}
     aligned: list[str] = []
     for result in results:
+        if not isinstance(result, authres.AuthenticationResult):
+            continue  # a "none" among results (the parser keeps it as a result of no method)
         method, outcome = str(result.method).lower(), str(result.result).lower()
         seen.setdefault(method, outcome)
         if outcome == "pass" and method in ("dkim", "spf"):
