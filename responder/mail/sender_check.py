@@ -47,7 +47,7 @@ def check_sender(
             continue
         try:
             header = authres.parse_value(" ".join(value.split()))
-        except authres.AuthResError:
+        except Exception:  # any sender writes this header: its parser must never fail a batch
             unreadable = unreadable or value.strip().lower().startswith(ours)
             continue
         if header.authserv_id != ours:
