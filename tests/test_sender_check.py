@@ -19,6 +19,7 @@ from responder.mail.sender_check import check_sender
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from responder.web.views import queue_items
 from tests.helpers import auto_send_every_intent, drop, make_email, sent_replies, staff
 from tests.test_acknowledge import _closed_for_three_days
 from tests.test_web_security import login
@@ -184,9 +185,19 @@ def test_a_forged_sender_gets_no_automatic_mail_and_the_page_warns(
     }
     assert plain.sender_check is not None and plain.sender_check["verdict"] == "unverified"
 
+    with rt.factory() as session:
+        shown = {item["id"]: item["sender_verdict"] for item in queue_items(session)}
+    assert shown == {
+        stored["<c@mail.test>"].id: "pass",
+        forged.id: "fail",
+        plain.id: "unverified",
+        stored["<forged2@mail.test>"].id: "fail",
+    }
     staff(rt, "agent")
     with TestClient(app=create_app(rt)) as client:
         login(client, "agent")
+        queue = client.get("/queue").text
+        assert queue.count('class="forged"') == 2, "the queue marks the two forged mails"
         page = client.get(f"/messages/{forged.id}").text
         assert "Possibly forged: DMARC failed at" in page
         assert "Replies go to aoife.m.new@fraud.test, not to aoife.murphy@gmail.test" in page

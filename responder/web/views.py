@@ -101,6 +101,8 @@ QUEUE_COLUMNS = (
     Message.viewer_id,
     Message.viewed_at,
     Message.snoozed_until,
+    # one short string out of the JSON (the page never loads a JSON column whole)
+    Message.sender_check["verdict"].as_string().label("sender_verdict"),
     Customer.name.label("customer_name"),
 )
 # The latest draft version's three shown facts, joined in the same query (not its body).
@@ -259,6 +261,7 @@ def queue_items(
         viewer_id,
         _viewed_at,
         snoozed_until,
+        sender_verdict,
         customer_name,
         draft_has_text,
         draft_stale,
@@ -288,6 +291,7 @@ def queue_items(
                 "stale": bool(draft_stale),
                 "draft_error": draft_error or "",
                 "back_from_snooze": snoozed_until is not None,
+                "sender_verdict": sender_verdict or "",
                 "cursor": encode_cursor(due, message_id),
             }
         )
