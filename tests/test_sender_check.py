@@ -218,3 +218,27 @@ def test_without_a_trusted_server_nothing_is_checked(rt: Runtime, worker: Worker
         login(client, "agent")
         page = client.get(f"/messages/{message.id}").text
         assert 'id="sender-check"' not in page and 'id="sender-verified"' not in page
+
+
+def test_a_reply_to_not_on_file_is_pointed_out_without_the_check(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Senders not checked: a known customer's mail asking for replies elsewhere still gets a
+    notice, since the reply will carry her account details; her own address does not."""
+    elsewhere = {"Reply-To": "Aoife <aoife.m.new@fraud.test>"}
+    drop(rt, make_email(message_id="<away@mail.test>", headers=elsewhere), "away")
+    own = {"Reply-To": "Aoife Murphy <aoife.murphy@gmail.test>"}
+    drop(rt, make_email(message_id="<own@mail.test>", headers=own), "own")
+    worker.drain()
+    stored = _by_message_id(rt)
+    staff(rt, "agent")
+    with TestClient(app=create_app(rt)) as client:
+        login(client, "agent")
+        page = client.get(f"/messages/{stored['<away@mail.test>'].id}").text
+        assert (
+            "The reply goes to aoife.m.new@fraud.test, which is not on file for Aoife Murphy"
+            in page
+        )
+        assert 'id="sender-check"' not in page
+        page = client.get(f"/messages/{stored['<own@mail.test>'].id}").text
+        assert 'id="reply-not-on-file"' not in page

@@ -18,7 +18,7 @@ from responder.acknowledge import unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.classify.language import language_name
-from responder.customers.context import build_context
+from responder.customers.context import CustomerContext, build_context
 from responder.customers.view import customer_panel
 from responder.db.like import escape_like
 from responder.db.models import (
@@ -663,6 +663,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "sender_check": message.sender_check,
         # A forged From with its own Reply-To is how account details reach a fraudster.
         "reply_elsewhere": [a for _, a in message.reply_to or [] if a != message.sender_address],
+        "reply_not_on_file": replies_not_on_file(message.reply_to or [], context),
         "reply_files": listed([f for f in reply_files if f.outbox_id is None]),
         "classification": message.classification,
         "classification_rows": classification_rows(message.classification or {}),
@@ -719,6 +720,15 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "snooze": next((a for a in reversed(actions) if a["action"] == "snooze"), None),
         "notes": notes_for(session, message),
     }
+
+
+def replies_not_on_file(reply_to: list[list[str]], context: CustomerContext) -> list[str]:
+    """Reply-To addresses a customer on file does not have: the reply carries their account
+    details, and a From line is easy to forge (a notice even without the sender check)."""
+    if not context.known or context.provisional:
+        return []
+    on_file = {value.lower() for kind, value in context.identities if kind == "email"}
+    return [address for _, address in reply_to if address.lower() not in on_file]
 
 
 # What an agent can correct on the review page, in the order shown; language is shown only.
