@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from responder.db.models import Channel, ClassifierExample, Message, ReviewAction
 from responder.db.session import transaction
+from responder.pipeline.sender_cap import drafted_since
 from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from tests.helpers import drop, make_email, sent_replies
@@ -35,6 +38,30 @@ def test_sender_over_the_hourly_cap_is_ignored_with_the_reason(rt: Runtime, work
     assert state == "ignored"
     assert "rate cap" in reason and "aoife.murphy@gmail.test" in reason
     assert states["<other@mail.test>"][0] == "in_review", "other senders are not affected"
+
+
+def test_the_cap_counts_earlier_batches_by_address_whatever_its_case(
+    rt: Runtime, worker: Worker
+) -> None:
+    """The cap reads the stored messages of the batch's senders through an index (their last
+    hour, not the whole table, which an operator's volume makes millions of rows)."""
+    rt.settings.guard.max_drafts_per_sender_per_hour = 2
+    for n in range(2):
+        drop(rt, make_email(sender="Aoife.Murphy@GMAIL.test", message_id=f"<a{n}@t>"), f"a{n}")
+        worker.drain()
+    drop(rt, make_email(sender="aoife.murphy@gmail.test", message_id="<a2@t>"), "a2")
+    worker.drain()
+    with rt.factory() as session:
+        third = session.scalars(select(Message).where(Message.message_id_header == "<a2@t>")).one()
+        assert third.state == "ignored" and "rate cap" in third.state_reason
+        query = drafted_since({"aoife.murphy@gmail.test"}, datetime.now(UTC) - timedelta(hours=1))
+        sql = str(query.compile(rt.engine, compile_kwargs={"literal_binds": True}))
+        if rt.engine.dialect.name == "postgresql":
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(session.scalars(text(f"EXPLAIN {sql}")))
+        else:
+            plan = " ".join(row[3] for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    assert "ix_messages_sender_key_received" in plan, plan
 
 
 def test_cap_zero_turns_it_off(rt: Runtime, worker: Worker) -> None:

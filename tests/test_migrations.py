@@ -67,3 +67,16 @@ def test_upgrading_makes_messages_parsed_before_findable(rt: Runtime, worker: Wo
     with rt.factory() as session:
         found = search(session, "roaming in portugal")["messages"]
     assert [m["sender_address"] for m in found] == ["aoife.murphy@gmail.test"]
+
+
+def test_upgrading_keys_stored_senders_for_the_cap(rt: Runtime, worker: Worker) -> None:
+    """A database from before messages.sender_key: the mail already stored counts for the
+    sender cap after `responder db upgrade`, by its address lower-cased."""
+    drop(rt, make_email(sender="Aoife <Aoife.Murphy@gmail.test>"), "a")
+    worker.drain()
+    rt.engine.dispose()
+    command.downgrade(alembic_config(rt.engine), "web_0019")
+    upgrade(rt.engine)
+    rt.engine.dispose()
+    with rt.factory() as session:
+        assert session.scalars(select(Message.sender_key)).all() == ["aoife.murphy@gmail.test"]

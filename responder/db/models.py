@@ -202,6 +202,8 @@ class Message(Base):
         Index("ix_messages_state_tier_due", "state", "customer_tier", "due_at", "id"),
         Index("ix_messages_state_channel_due", "state", "channel_id", "due_at", "id"),
         Index("ix_messages_state_assignee_due", "state", "assignee_id", "due_at", "id"),
+        # The sender cap: one sender's last hour, whatever the size of the table.
+        Index("ix_messages_sender_key_received", "sender_key", "received_at"),
         # Covers the queue's grouped counts: an index-only pass, the table is not read.
         Index(
             "ix_messages_queue_counts",
@@ -239,6 +241,8 @@ class Message(Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(500))
     references: Mapped[list[Any]] = mapped_column(default=list)
     sender_address: Mapped[str] = mapped_column(String(320), default="")
+    #: The address lower-cased, as the sender cap counts it (email; "" until parsed).
+    sender_key: Mapped[str] = mapped_column(String(320), default="", server_default="")
     sender_name: Mapped[str] = mapped_column(String(300), default="")
     reply_to: Mapped[list[Any]] = mapped_column(default=list)
     #: [name, address] pairs a reply to all copies (the message's other To and Cc addresses);

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import Message
@@ -20,6 +20,11 @@ from responder.pipeline.states import State
 WINDOW = timedelta(hours=1)
 #: Messages that did not (and will not) get a draft do not count against the sender.
 NOT_DRAFTED = (State.RECEIVED, State.IGNORED, State.QUARANTINED)
+
+
+def sender_key(address: str) -> str:
+    """What the cap counts by (stored as `messages.sender_key` at the parse)."""
+    return address.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Sender:
 
     @property
     def key(self) -> str:
-        return self.address.strip().lower()
+        return sender_key(self.address)
 
 
 class BatchSenderCap:
@@ -46,17 +51,7 @@ class BatchSenderCap:
         if limit <= 0 or not addresses:
             return
         since = min(s.received_at for s in senders) - WINDOW
-        rows = session.execute(
-            select(func.lower(Message.sender_address), Message.id, Message.received_at).where(
-                # the cheap tests first: SQLite tries them in this order, and its lower() is a
-                # Python function (responder.db.session), called only for the hour's rows
-                Message.received_at >= since,
-                Message.direction == "in",
-                Message.state.not_in(NOT_DRAFTED),
-                func.lower(Message.sender_address).in_(sorted(addresses)),
-            )
-        )
-        for address, message_id, received_at in rows:
+        for address, message_id, received_at in session.execute(drafted_since(addresses, since)):
             self.seen[address][message_id] = received_at
 
     def reason(self, sender: Sender) -> str | None:
@@ -73,6 +68,17 @@ class BatchSenderCap:
         """`sender`'s message is going on to a draft."""
         if sender.key:
             self.seen[sender.key][sender.message_id] = sender.received_at
+
+
+def drafted_since(addresses: set[str], since: datetime) -> Select[tuple[str, int, datetime]]:
+    """The stored messages of these senders (keys) since then that got or will get a draft.
+    Read through ix_messages_sender_key_received: their last hour, not the table."""
+    return select(Message.sender_key, Message.id, Message.received_at).where(
+        Message.sender_key.in_(sorted(addresses)),
+        Message.received_at >= since,
+        Message.direction == "in",
+        Message.state.not_in(NOT_DRAFTED),
+    )
 
 
 def _too_many(address: str, recent: int, limit: int) -> str | None:

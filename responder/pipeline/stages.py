@@ -60,7 +60,7 @@ from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, pa
 from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
-from responder.pipeline.sender_cap import BatchSenderCap, Sender
+from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import parse_social, reply_details
 from responder.pipeline.states import State
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
@@ -257,6 +257,7 @@ class _ParsedFields:
     references: list[str]
     subject: str
     sender_address: str
+    sender_key: str
     sender_name: str
     reply_to: list[list[str]]
     reply_cc: list[list[str]]
@@ -281,6 +282,7 @@ class _ParsedFields:
             references=[storable(r, 500) for r in parsed.references],
             subject=storable(parsed.subject, 2000),
             sender_address=storable(sender.address if sender else "", 320),
+            sender_key=storable(sender_key(sender.address) if sender else "", 320),
             sender_name=storable(sender.name if sender else "", 300),
             reply_to=[[storable(a.name, 300), storable(a.address, 320)] for a in parsed.reply_to],
             reply_cc=[
