@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from responder.classify.message import classification_text
 from responder.classify.store import active_model
 from responder.config import QueueSettings
-from responder.db.models import ClassifierExample, Message, ReviewAction, StaffUser, utcnow
+from responder.db.models import ClassifierExample, ReviewAction, StaffUser, utcnow
 from responder.queue_order import churn_is_high, due_at
-from responder.review import NotFound, ReviewError, audit, current_draft
+from responder.review import ReviewError, audit, current_draft, inbound_message
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ def reclassify(
 ) -> Correction:
     """Corrects the message at once (an intent for the queue's filter, an urgency for its
     badge and, with `queue`, its due time) and keeps the correction as a candidate example."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     labels = known_labels(session, classifier)
     if not labels:
         raise ReviewError(f"unknown classifier {classifier!r}")

@@ -8,18 +8,16 @@ from sqlalchemy.orm import Session
 
 from responder.blocklist import REASON_PREFIX
 from responder.channels.social import SOCIAL_KINDS
-from responder.db.models import Channel, Message, StaffUser
+from responder.db.models import Channel, StaffUser
 from responder.pipeline.reparse import parse_again
 from responder.pipeline.states import State
-from responder.review import NotFound, ReviewError, audit
+from responder.review import ReviewError, audit, inbound_message
 
 
 def draft_anyway(session: Session, message_id: int, user: StaffUser) -> str:
     """Parse the message again from its raw bytes without the ignore rules; returns the reason
     it had been ignored for."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     if message.state != State.IGNORED:
         raise ReviewError(
             f"only ignored messages can be drafted anyway (this one is {message.state})"

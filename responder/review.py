@@ -44,6 +44,14 @@ class NotFound(ReviewError):
     status_code = 404
 
 
+def inbound_message(session: Session, message_id: int) -> Message:
+    """A customer's message by id; our own outbound rows are not something staff act on."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "in":
+        raise NotFound(f"message {message_id} not found")
+    return message
+
+
 class AlreadyHandled(ReviewError):
     status_code = 409
 
@@ -128,9 +136,7 @@ def take_in_review(
 ) -> Message:
     """Move in_review (or `from_states`) -> new_state only if nobody else did first
     (compare-and-set)."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     conditions = [Message.id == message_id, Message.state.in_(from_states)]
     if expected_version is not None:
         conditions.append(Message.version == expected_version)
@@ -314,9 +320,7 @@ def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message
     """Stop a reply still inside its undo window: the message is back in review with the
     approved text as its draft, its files pending again. A compare-and-set on the state, the
     window and the lease: once a worker has claimed the reply, it is too late."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     now = utcnow()
     result = session.execute(
         update(Message)
@@ -418,9 +422,7 @@ def save_draft(
     session: Session, message_id: int, user: StaffUser, body: str, *, expected_version: int | None
 ) -> Draft:
     """Keep an edit without sending it: a new draft version, still in review."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     if message.state != State.IN_REVIEW:
         raise AlreadyHandled(_describe_handling(session, message))
     if expected_version is not None and message.version != expected_version:
@@ -464,9 +466,7 @@ could not be taken in, a reply that could not be delivered."""
 def assign(session: Session, message_id: int, user: StaffUser, assignee: str | None) -> Message:
     """Hand a draft to a colleague (or take it back to the shared queue with None); one a
     colleague handled meanwhile is refused with who did what, as approving it would be."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     if message.state not in ASSIGNABLE_STATES:
         raise AlreadyHandled(_describe_handling(session, message))
     target = None

@@ -19,7 +19,13 @@ from responder.db.session import transaction
 from responder.mentions import record_mentions
 from responder.notes import add_note
 from responder.pipeline.states import State
-from responder.review import AlreadyHandled, NotFound, ReviewError, audit, take_in_review
+from responder.review import (
+    AlreadyHandled,
+    ReviewError,
+    audit,
+    inbound_message,
+    take_in_review,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +89,7 @@ def snooze(
 
 def wake(session: Session, message_id: int, user: StaffUser) -> Message:
     """Back in the queue now, by a person's hand."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     now = utcnow()
     result = session.execute(
         update(Message)

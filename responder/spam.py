@@ -12,7 +12,7 @@ from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block
 from responder.db.like import escape_like
 from responder.db.models import Attachment, Customer, Message, StaffUser
 from responder.pipeline.states import AWAITING_REVIEW
-from responder.review import AlreadyHandled, NotFound, audit, reject
+from responder.review import AlreadyHandled, audit, inbound_message, reject
 
 SPAM = "spam"
 
@@ -34,9 +34,7 @@ def mark_spam(
 ) -> SpamMarked:
     """A customer on file is never blocked from here: a supervisor decides that, on the blocked
     senders page, knowing who it is."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     address = message.sender_address.strip().lower()
     if not address:
         raise BlockError("this message has no sender address to block; reject it instead")

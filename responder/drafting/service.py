@@ -41,7 +41,13 @@ from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
 from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
 from responder.pipeline.states import AWAITING_REVIEW, State
-from responder.review import AlreadyHandled, NotFound, ReviewError, audit, current_draft
+from responder.review import (
+    AlreadyHandled,
+    ReviewError,
+    audit,
+    current_draft,
+    inbound_message,
+)
 from responder.runtime import Runtime, SnippetIndex
 
 
@@ -334,9 +340,7 @@ def pick_action(
     expected_version: int | None = None,
 ) -> Draft:
     """Re-render the draft with the chosen action's snippet first: a new draft version."""
-    message = session.get(Message, message_id)
-    if message is None or message.direction != "in":
-        raise NotFound(f"message {message_id} not found")
+    message = inbound_message(session, message_id)
     if message.state != State.IN_REVIEW:
         raise AlreadyHandled(f"message {message_id} is {message.state}, not in review")
     if expected_version is not None and message.version != expected_version:
