@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from responder.channels.maildir_source import deliver_to_maildir
 from responder.cli import main
+from responder.config import ConfigError, load_settings
 from responder.db.models import Channel, ClassifierExample, StaffUser
 from responder.db.session import transaction
 from responder.runtime import Runtime
@@ -98,3 +99,12 @@ def auto_send_every_intent(rt: Runtime) -> None:
             select(ClassifierExample.label).where(ClassifierExample.classifier == "intent")
         )
         channel.auto_send = dict.fromkeys(labels, 0.0)
+
+
+def start_up_refusal(tmp_path: Path, section: str, setting: str) -> str:
+    """Why start-up refuses a config file holding only `setting` in `[section]`."""
+    path = tmp_path / "config.toml"
+    path.write_text(f"[{section}]\n{setting}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    return str(raised.value)

@@ -16,14 +16,13 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
-from responder.config import ConfigError, load_settings
 from responder.db.models import Acknowledgement, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
-from tests.helpers import api_token, drop, make_email, sent_replies, staff
+from tests.helpers import api_token, drop, make_email, sent_replies, staff, start_up_refusal
 from tests.test_web_security import login
 
 DUBLIN = ZoneInfo("Europe/Dublin")
@@ -240,11 +239,7 @@ def test_workers_sending_at_once_send_each_acknowledgement_once(
 def test_a_bad_acknowledgement_setting_stops_start_up(
     tmp_path: Path, setting: str, named: str
 ) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text(f"[acknowledge]\n{setting}\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as raised:
-        load_settings(path, environ={})
-    assert named in str(raised.value)
+    assert named in start_up_refusal(tmp_path, "acknowledge", setting)
 
 
 def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker: Worker) -> None:

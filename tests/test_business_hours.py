@@ -10,12 +10,12 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
-from responder.config import ConfigError, QueueSettings, load_settings
+from responder.config import QueueSettings
 from responder.db.models import Message
 from responder.pipeline.worker import Worker
 from responder.queue_order import due_at
 from responder.runtime import Runtime
-from tests.helpers import drop, make_email
+from tests.helpers import drop, make_email, start_up_refusal
 
 WEEKDAYS_8_TO_8 = {day: "08:00-20:00" for day in ("mon", "tue", "wed", "thu", "fri")}
 DUBLIN = QueueSettings(
@@ -101,11 +101,7 @@ def test_a_day_with_a_lunch_break_and_round_the_clock_urgent_mail() -> None:
 def test_a_bad_opening_hours_setting_stops_start_up_naming_it(
     tmp_path: Path, setting: str, named: str
 ) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text(f"[queue]\n{setting}\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as raised:
-        load_settings(path, environ={})
-    assert named in str(raised.value)
+    assert named in start_up_refusal(tmp_path, "queue", setting)
 
 
 def test_the_route_stage_gives_waiting_mail_its_due_time_in_open_hours(

@@ -55,15 +55,20 @@ def test_upgrading_gives_waiting_messages_their_sentiment(rt: Runtime, worker: W
         )
 
 
+def _upgrade_from(rt: Runtime, revision: str) -> None:
+    """The stored mail as a database at `revision` held it, then `responder db upgrade`."""
+    rt.engine.dispose()
+    command.downgrade(alembic_config(rt.engine), revision)
+    upgrade(rt.engine)
+    rt.engine.dispose()
+
+
 def test_upgrading_makes_messages_parsed_before_findable(rt: Runtime, worker: Worker) -> None:
     """A database from before the search table: `responder db upgrade` fills it from the
     messages already parsed, so search finds them."""
     drop(rt, make_email(body="Is roaming in Portugal included in my plan?"), "a")
     worker.drain()
-    rt.engine.dispose()
-    command.downgrade(alembic_config(rt.engine), "web_0012")
-    upgrade(rt.engine)
-    rt.engine.dispose()
+    _upgrade_from(rt, "web_0012")
     with rt.factory() as session:
         found = search(session, "roaming in portugal")["messages"]
     assert [m["sender_address"] for m in found] == ["aoife.murphy@gmail.test"]
@@ -74,9 +79,6 @@ def test_upgrading_keys_stored_senders_for_the_cap(rt: Runtime, worker: Worker) 
     sender cap after `responder db upgrade`, by its address lower-cased."""
     drop(rt, make_email(sender="Aoife <Aoife.Murphy@gmail.test>"), "a")
     worker.drain()
-    rt.engine.dispose()
-    command.downgrade(alembic_config(rt.engine), "web_0019")
-    upgrade(rt.engine)
-    rt.engine.dispose()
+    _upgrade_from(rt, "web_0019")
     with rt.factory() as session:
         assert session.scalars(select(Message.sender_key)).all() == ["aoife.murphy@gmail.test"]
