@@ -7,7 +7,8 @@ page calls it: the median of 5 runs per query. Each message's searched text goes
 `message_search` as the parse stage writes it. A substring search cannot use a B-tree index:
 on SQLite a query that matches little reads every row of that table (`rare`, `none`), while a
 common word stops after the first page of newest matches (`common`); on PostgreSQL the
-trigram indexes of migration web_0013 answer it.
+trigram indexes of migration web_0013 answer it. The customers' query is timed alone too,
+beside its shape before session 25 (`_or`).
 
     .venv/bin/python bench/search.py
 """
@@ -20,8 +21,9 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Select, func, insert, or_, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,8 +42,16 @@ from responder.db.models import (  # noqa: E402
 )
 from responder.db.session import transaction  # noqa: E402
 from responder.runtime import Runtime  # noqa: E402
+from responder.search_fold import FOLD_FUNCTION, fold  # noqa: E402
 from responder.search_text import searchable  # noqa: E402
-from responder.web.search import messages_matching, search, search_query  # noqa: E402
+from responder.web.search import (  # noqa: E402
+    RESULTS,
+    customers_matching,
+    like_pattern,
+    messages_matching,
+    search,
+    search_query,
+)
 from tests.servers import free_port  # noqa: E402
 
 MESSAGES = 100_000
@@ -138,16 +148,39 @@ def measure(name: str, url: str) -> None:
             print(f"{name}_{kind}_ms: {statistics.median(times):.1f}")
             if name == "sqlite":  # the baseline: the messages' query reading every row
                 for label, indexed in (("index", True), ("every_row", False)):
-                    print(f"{name}_{kind}_messages_{label}_ms: {_timed(rt, query, indexed):.1f}")
+                    timed = _timed(rt, messages_matching(search_query(query), indexed=indexed))
+                    print(f"{name}_{kind}_messages_{label}_ms: {timed:.1f}")
+            # the customers' query, and as a baseline its shape before session 25 (an OR
+            # beside the identities' subquery, which PostgreSQL answers by reading every row)
+            print(f"{name}_{kind}_customers_ms: {_timed(rt, customers_matching(query)):.1f}")
+            print(f"{name}_{kind}_customers_or_ms: {_timed(rt, _customers_or(query)):.1f}")
         rt.engine.dispose()
 
 
-def _timed(rt: Runtime, query: str, indexed: bool) -> float:
+def _customers_or(query: str) -> Select[tuple[Customer]]:
+    pattern = like_pattern(fold(search_query(query)))
+    folded = getattr(func, FOLD_FUNCTION)
+
+    def matches(*columns: Any) -> Any:
+        return or_(*(folded(column).like(pattern, escape="\\") for column in columns))
+
+    by_identity = select(CustomerIdentity.customer_id).where(
+        matches(CustomerIdentity.value, CustomerIdentity.display)
+    )
+    return (
+        select(Customer)
+        .where(or_(matches(Customer.name, Customer.external_id), Customer.id.in_(by_identity)))
+        .order_by(Customer.name, Customer.id)
+        .limit(RESULTS)
+    )
+
+
+def _timed(rt: Runtime, query: Select[Any]) -> float:
     times = []
     for _ in range(RUNS):
         with rt.read_factory() as session:
             began = time.perf_counter()
-            session.execute(messages_matching(search_query(query), indexed=indexed)).all()
+            session.execute(query).all()
             times.append(1000 * (time.perf_counter() - began))
     return statistics.median(times)
 

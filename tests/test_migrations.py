@@ -65,12 +65,13 @@ def _upgrade_from(rt: Runtime, revision: str) -> None:
 
 def test_upgrading_makes_messages_parsed_before_findable(rt: Runtime, worker: Worker) -> None:
     """A database from before the search table: `responder db upgrade` fills it from the
-    messages already parsed, so search finds them."""
-    drop(rt, make_email(body="Is roaming in Portugal included in my plan?"), "a")
+    messages already parsed (and folds it, web_0021), so search finds them."""
+    drop(rt, make_email(body="Is roaming in Portugal included in my plan? Seán"), "a")
     worker.drain()
     _upgrade_from(rt, "web_0012")
     with rt.factory() as session:
         found = search(session, "roaming in portugal")["messages"]
+        assert search(session, "plan? sean")["messages"] == found, "folded, as new mail is"
     assert [m["sender_address"] for m in found] == ["aoife.murphy@gmail.test"]
 
 

@@ -30,6 +30,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.review import audit
+from responder.search_fold import FOLD_FUNCTION, fold
 
 MOVABLE: dict[str, Any] = {
     "messages": Message,
@@ -215,7 +216,7 @@ def suggest_links(
             CustomerIdentity.customer_id == customer_id, CustomerIdentity.kind == "email"
         )
     ).all()
-    name = customer.name.strip().lower()
+    name = fold(customer.name.strip())  # mail programs often drop a name's accents
     for address in emails:
         domain = address.rpartition("@")[2]
         if not name or not domain:
@@ -224,7 +225,7 @@ def suggest_links(
             select(Customer)
             .join(CustomerIdentity)
             .where(
-                func.lower(Customer.name) == name,
+                getattr(func, FOLD_FUNCTION)(Customer.name) == name,
                 CustomerIdentity.kind == "email",
                 CustomerIdentity.value.like(f"%@{domain}"),
             )

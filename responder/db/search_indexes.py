@@ -1,4 +1,4 @@
-"""The trigram indexes search uses on PostgreSQL (migration web_0013).
+"""The trigram indexes search uses on PostgreSQL (migrations web_0013 and web_0021).
 
 They live outside the ORM models because only PostgreSQL has them: the models describe the
 schema both databases share, and the migration test leaves these names out of its comparison.
@@ -6,13 +6,16 @@ schema both databases share, and the migration test leaves these names out of it
 
 from __future__ import annotations
 
-# index name: (table, column), each column one that `responder.web.search` matches with ILIKE
+from responder.search_fold import FOLD_FUNCTION
+
+# index name: (table, indexed expression), each one that `responder.web.search` matches with
+# LIKE: the search table's text is stored folded, the customers' values are folded in SQL
 SEARCH_INDEXES: dict[str, tuple[str, str]] = {
     "ix_search_message_text": ("message_search", "text"),
-    "ix_search_customers_name": ("customers", "name"),
-    "ix_search_customers_external_id": ("customers", "external_id"),
-    "ix_search_identities_value": ("customer_identities", "value"),
-    "ix_search_identities_display": ("customer_identities", "display"),
+    "ix_search_customers_name": ("customers", f"{FOLD_FUNCTION}(name)"),
+    "ix_search_customers_external_id": ("customers", f"{FOLD_FUNCTION}(external_id)"),
+    "ix_search_identities_value": ("customer_identities", f"{FOLD_FUNCTION}(value)"),
+    "ix_search_identities_display": ("customer_identities", f"{FOLD_FUNCTION}(display)"),
 }
 
 #: SQLite's counterpart of the message text index: an FTS5 table with the trigram tokenizer over

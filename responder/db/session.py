@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from responder.search_fold import FOLD_FUNCTION, fold
+
 
 def make_engine(url: str, *, echo: bool = False, base_dir: Path | None = None) -> Engine:
     parsed = make_url(url)
@@ -82,6 +84,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # differ from the same name lower-cased in SQL. Python's folds every script, as
     # PostgreSQL's does. No index is built on lower(), so none holds the other's results.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+    dbapi_connection.create_function(FOLD_FUNCTION, 1, _fold, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -96,6 +99,12 @@ def _lower(value: object) -> str | None:
         return None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return text.lower()
+
+
+def _fold(value: object) -> str | None:
+    """Search's folding (`responder.search_text.fold`) for SQL; NULL stays NULL."""
+    text = _lower(value)
+    return None if text is None else fold(text)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

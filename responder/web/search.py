@@ -1,9 +1,10 @@
 """Search: find a customer's messages and the customer, by name, address, subject or words.
 
-Substring matches, case-insensitive, on both databases; a search reads at most a page of
-each kind, newest messages first. A message is matched by the text its parse wrote
-(`responder.search_text`), which PostgreSQL indexes by trigrams (migration web_0013) and
-SQLite by an FTS5 trigram table (web_0019).
+Substring matches that ignore capitals and accents (`responder.search_fold`), on both
+databases; a search reads at most a page of each kind, newest messages first. A message is
+matched by the folded text its parse wrote (`responder.search_text`), which PostgreSQL indexes
+by trigrams (migration web_0013) and SQLite by an FTS5 trigram table (web_0019); customers'
+values are folded in SQL, by trigram indexes on PostgreSQL (web_0021).
 Not on the queue's hot path: the queue page never searches.
 """
 
@@ -13,12 +14,24 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.response import Template
-from sqlalchemy import Integer, Select, Text, column, literal_column, or_, select, table
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
+from responder.search_fold import FOLD_FUNCTION, fold
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
 
@@ -38,7 +51,9 @@ def search_query(text: str) -> str:
 
 
 def _matches(pattern: str, *columns: Any) -> Any:
-    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+    """`pattern` from a folded query; each column folded as the stored search text is."""
+    folded = getattr(func, FOLD_FUNCTION)
+    return or_(*(folded(column).like(pattern, escape="\\") for column in columns))
 
 
 MESSAGE_COLUMNS = (
@@ -56,8 +71,9 @@ _SQLITE_INDEX = table(SQLITE_MESSAGE_INDEX, column("rowid", Integer), column("te
 
 
 def messages_matching(query: str, limit: int = RESULTS, *, indexed: bool = False) -> Select[Any]:
-    """Inbound messages whose parsed text holds `query`, newest first. `indexed`: SQLite's
-    FTS5 trigram index exists (`sqlite_index_usable`)."""
+    """Inbound messages whose parsed text holds `query`, both folded, newest first. `indexed`:
+    SQLite's FTS5 trigram index exists (`sqlite_index_usable`)."""
+    query = fold(query)
     if indexed and _index_answers(query):
         # FTS5 reads its matches in rowid (message id) order, so a page stops early here too.
         return (
@@ -74,10 +90,33 @@ def messages_matching(query: str, limit: int = RESULTS, *, indexed: bool = False
         .select_from(MessageSearchText)
         .join(Message, Message.id == MessageSearchText.message_id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
-        .where(_matches(like_pattern(query), MessageSearchText.text), Message.direction == "in")
+        .where(
+            MessageSearchText.text.like(like_pattern(query), escape="\\"),
+            Message.direction == "in",
+        )
         # the search table's own key, so the newest matches are read first and a common word
         # stops after a page (messages of the search table are inbound, ids the same)
         .order_by(MessageSearchText.message_id.desc())
+        .limit(limit)
+    )
+
+
+def customers_matching(query: str, limit: int = RESULTS) -> Select[tuple[Customer]]:
+    """Customers whose name, external id or an identity (address, handle, number) holds
+    `query`, all folded, by name."""
+    pattern = like_pattern(fold(query))
+    # A union, not an OR beside an IN: PostgreSQL reads no index for a condition ORed with a
+    # subquery, so every customer row was folded and compared; each arm here reads its indexes.
+    matching = union(
+        select(Customer.id).where(_matches(pattern, Customer.name, Customer.external_id)),
+        select(CustomerIdentity.customer_id).where(
+            _matches(pattern, CustomerIdentity.value, CustomerIdentity.display)
+        ),
+    )
+    return (
+        select(Customer)
+        .where(Customer.id.in_(matching))
+        .order_by(Customer.name, Customer.id)
         .limit(limit)
     )
 
@@ -88,8 +127,8 @@ def _index_answers(query: str) -> bool:
 
 
 def _phrase(query: str) -> str:
-    """An FTS5 phrase: with the trigram tokenizer, the query as a substring, folded to lower
-    case past ASCII too (SQLite's own LIKE folds only A-Z); % and _ are plain characters."""
+    """An FTS5 phrase: with the trigram tokenizer, the query as a substring; % and _ are plain
+    characters."""
     return '"' + query.replace('"', '""') + '"'
 
 
@@ -108,23 +147,9 @@ def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
     query = search_query(text)
     if len(query) < SHORTEST:
         return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
-    pattern = like_pattern(query)
     indexed = sqlite_index_usable(session)
     messages = session.execute(messages_matching(query, limit, indexed=indexed)).all()
-    by_identity = select(CustomerIdentity.customer_id).where(
-        _matches(pattern, CustomerIdentity.value, CustomerIdentity.display)
-    )
-    customers = session.scalars(
-        select(Customer)
-        .where(
-            or_(
-                _matches(pattern, Customer.name, Customer.external_id),
-                Customer.id.in_(by_identity),
-            )
-        )
-        .order_by(Customer.name, Customer.id)
-        .limit(limit)
-    ).all()
+    customers = session.scalars(customers_matching(query, limit)).all()
     return {
         "query": query,
         "too_short": False,

@@ -8,7 +8,14 @@ from sqlalchemy.orm import Session
 from responder.customers.importer import import_csv
 from responder.customers.links import link_customers, suggest_links, unlink_customers
 from responder.customers.resolve import create_customers, find_customer, resolve_identity
-from responder.db.models import AuditEntry, Channel, Conversation, Customer, Message
+from responder.db.models import (
+    AuditEntry,
+    Channel,
+    Conversation,
+    Customer,
+    CustomerIdentity,
+    Message,
+)
 from responder.db.session import transaction
 from responder.runtime import Runtime
 
@@ -114,6 +121,25 @@ def test_likely_matches_are_offered_and_linking_merges_then_unlinking_separates(
             ("alice", "customer.link", str(declan_id)),
             ("bob", "customer.unlink", str(declan_id)),
         ]
+
+
+def test_the_same_name_without_its_accents_is_offered(rt: Runtime) -> None:
+    """Mail programs often drop a name's accents: "Sean O Briain" writing from a new address
+    at the company of the customer "Seán Ó Briain" is offered as him; another name is not."""
+    with transaction(rt.factory) as session:
+        known = Customer(name="Seán Ó Briain", external_id="C9001")
+        session.add(known)
+        session.flush()
+        session.add(CustomerIdentity(customer_id=known.id, kind="email", value="sean@obriain.test"))
+        new = resolve_identity(session, "email", "accounts@obriain.test", "Sean O Briain")
+        other = resolve_identity(session, "email", "niamh@obriain.test", "Niamh O Briain")
+        new_id, other_id = new.id, other.id
+    with rt.factory() as session:
+        suggestions = suggest_links(session, new_id, rt.settings.customers)
+        assert [(s.external_id, s.reasons) for s in suggestions] == [
+            ("C9001", ["same name and email domain (obriain.test)"])
+        ]
+        assert suggest_links(session, other_id, rt.settings.customers) == []
 
 
 def test_a_batch_of_new_senders_becomes_customers_at_once_and_a_race_falls_back(

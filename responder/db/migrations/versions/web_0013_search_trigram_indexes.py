@@ -19,14 +19,21 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.exc import DBAPIError
 
-from responder.db.search_indexes import SEARCH_INDEXES
-
 revision: str = "web_0013"
 down_revision: str | None = "web_0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger("responder.migrations")
+
+# the indexes as this revision built them (web_0021 indexes the customers' folded values)
+SEARCH_INDEXES: dict[str, tuple[str, str]] = {
+    "ix_search_message_text": ("message_search", "text"),
+    "ix_search_customers_name": ("customers", "name"),
+    "ix_search_customers_external_id": ("customers", "external_id"),
+    "ix_search_identities_value": ("customer_identities", "value"),
+    "ix_search_identities_display": ("customer_identities", "display"),
+}
 
 
 def upgrade() -> None:
