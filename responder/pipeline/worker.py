@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -154,18 +155,19 @@ class Worker:
                 delay = settings.retry_base_seconds * 2 ** (message.attempts - 1)
                 message.next_attempt_at = utcnow() + timedelta(seconds=delay)
 
-    def drain(self, max_rounds: int = 10_000) -> int:
+    def drain(self, max_rounds: int | None = 10_000) -> int:
         """One round: wake what was snoozed till now, poll once, run until nothing is
-        claimable, send the acknowledgements queued (used by `poll --once` and tests)."""
+        claimable (or `max_rounds` batches), send the acknowledgements queued. `poll --once`
+        and tests run one; `run_forever` runs one after another, without a cap."""
         wake_due(self.rt.factory)
         self.poll_sources()
         drained = self.drain_claims(max_rounds)
         send_acknowledgements(self.rt)
         return drained
 
-    def drain_claims(self, max_rounds: int = 10_000) -> int:
+    def drain_claims(self, max_rounds: int | None = 10_000) -> int:
         total = 0
-        for _ in range(max_rounds):
+        for _ in range(max_rounds) if max_rounds is not None else itertools.count():
             if self.stop_event.is_set():
                 break
             claimed = self.run_once()
@@ -177,9 +179,8 @@ class Worker:
     def run_forever(self) -> None:
         """Poll and work until stopped; while the database is unreachable, retry with backoff.
 
-        Each round wakes snoozed drafts whose time has come, polls, drains the claimable work
-        and sends the acknowledgements queued. Between rounds it waits up to the poll interval,
-        or until `wake` says work arrived.
+        Each round is a `drain`. Between rounds it waits up to the poll interval, or until
+        `wake` says work arrived.
         Every stage commits its batch in one transaction, so an outage mid-stage leaves the
         messages in their last committed state; the worker's own claims are released once the
         database is back.
@@ -196,11 +197,7 @@ class Worker:
                         "database reachable again: resuming", extra={"database": "reachable"}
                     )
                     delay = 0.0
-                wake_due(self.rt.factory)
-                self.poll_sources()
-                while not self.stop_event.is_set() and self.run_once():
-                    pass
-                send_acknowledgements(self.rt)
+                self.drain(max_rounds=None)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
