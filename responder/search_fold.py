@@ -22,3 +22,25 @@ def fold(text: str) -> str:
     """Compatibility-decomposed (NFKD: "ﬁ" is "fi", "Á" is "A" and an accent), lower-cased,
     accents dropped. Letters that are not a base letter and an accent stay ("ø", "ł", "ß")."""
     return _ACCENTS.sub("", unicodedata.normalize("NFKD", text).lower())
+
+
+def find_folded(text: str, query: str) -> tuple[int, int] | None:
+    """Where in `text` the first match of `query` lies, both folded, as a span of `text`
+    itself, so a page can mark what the customer wrote ("Seán" for "sean"). None where the
+    query is not there, or folding letter by letter differs from folding the whole text (a
+    Greek final sigma): the caller shows no excerpt then, never a wrong one."""
+    wanted = fold(query)
+    if not wanted:
+        return None
+    if text.isascii():
+        start = text.lower().find(wanted)
+        return None if start < 0 else (start, start + len(wanted))
+    pieces = [fold(letter) for letter in text]
+    origins = [index for index, piece in enumerate(pieces) for _ in piece]
+    start = "".join(pieces).find(wanted)
+    if start < 0:
+        return None
+    end = origins[start + len(wanted) - 1] + 1
+    while end < len(text) and not pieces[end]:  # the accents of the last letter
+        end += 1
+    return origins[start], end

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 from sqlalchemy import func, select, text
 
-from responder.db.models import Attachment, Customer, Message, MessageSearchText
+from responder.db.models import Attachment, Channel, Customer, Message, MessageSearchText, utcnow
 from responder.db.search_indexes import SEARCH_INDEXES, SQLITE_MESSAGE_INDEX
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import retry
 from responder.runtime import Runtime
-from responder.search_fold import FOLD_FUNCTION, fold
+from responder.search_fold import FOLD_FUNCTION, find_folded, fold
+from responder.search_text import index_message
 from responder.web.app import create_app
 from responder.web.search import (
     customers_matching,
@@ -220,6 +224,74 @@ def test_the_index_finds_what_reading_every_row_finds(rt: Runtime, worker: Worke
         assert len(session.execute(messages_matching("renamed", indexed=indexed)).all()) == 3
 
 
+def _stored(rt: Runtime, count: int) -> list[int]:
+    """`count` inbound messages written as the parse writes them, oldest first (the pipeline
+    would take a minute for the 52 a second page needs)."""
+    now = utcnow()
+    with transaction(rt.factory) as session:
+        channel = Channel(name="support", kind="maildir", address="support@example.test")
+        session.add(channel)
+        session.flush()
+        messages = [
+            Message(
+                channel_id=channel.id,
+                direction="in",
+                external_key=f"k{n}",
+                raw=b"",
+                state="in_review",
+                subject=f"Bill {n}",
+                sender_address=f"c{n}@mail.test",
+                sender_name=f"Seán Ó Briain {n}",
+                new_text=f"Hi,\n\nI was charged for roaming in Spain, {n} times over.\nSeán",
+                received_at=now - timedelta(minutes=count - n),
+            )
+            for n in range(count)
+        ]
+        session.add_all(messages)
+        session.flush()
+        for message in messages:
+            index_message(session, message)
+        return [message.id for message in messages]
+
+
+def test_search_pages_through_older_matches_and_marks_each_match(rt: Runtime) -> None:
+    """A word in more messages than a page: the newest 50, then "Older matches" for the
+    rest (customers on the first page only); each row shows the words around the match in
+    the customer's text, the match marked as the customer wrote it."""
+    ids = _stored(rt, 52)
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        first = client.get("/search", params={"q": "ROAMING"}).text
+        shown = [int(i) for i in re.findall(r'href="/messages/(\d+)"', first)]
+        assert shown == ids[::-1][:50], "the newest 50, newest first"
+        assert '<span class="count">50+</span>' in first and "<h2>Customers" in first
+        older = re.search(r'id="older" href="([^"]+)"', first)
+        assert older is not None
+        assert "I was charged for <mark>roaming</mark> in Spain, 51 times" in first
+        second = client.get(older.group(1).replace("&amp;", "&")).text
+        assert [int(i) for i in re.findall(r'href="/messages/(\d+)"', second)] == ids[1::-1]
+        assert "Older messages" in second and "<h2>Customers" not in second
+        assert 'id="older"' not in second, "nothing older"
+        accents = client.get("/search", params={"q": "sean", "before": ids[1]}).text
+        assert "<mark>Seán</mark>" in accents, "marked as written, accents and all"
+        auth = api_token(client)
+        answer = client.get(
+            "/api/search", params={"q": "roaming in spain", "before": ids[2]}, headers=auth
+        ).json()
+        assert [m["id"] for m in answer["messages"]] == ids[1::-1]
+        assert answer["older"] is None and answer["customers"] == []
+        assert answer["messages"][0]["excerpt"] == {
+            "before": "Hi, I was charged for ",
+            "match": "roaming in Spain",
+            "after": ", 1 times over. Seán",
+            "cut_before": False,
+            "cut_after": False,
+        }
+        subject_only = client.get("/api/search", params={"q": "bill 7"}, headers=auth).json()
+        assert [m["excerpt"] for m in subject_only["messages"]] == [None], "not in the text"
+
+
 def test_a_message_that_failed_after_its_parse_is_parsed_again_once(
     rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,3 +325,24 @@ def test_a_message_that_failed_after_its_parse_is_parsed_again_once(
         )
         assert list(files) == ["b.pdf"]
         assert [m["id"] for m in search(session, "PDF is attached")["messages"]] == [message.id]
+
+
+@given(st.text(alphabet="aAeEnNoOsS éÉÓó\u0301\u0308ﬁßø", max_size=30), st.data())
+def test_the_marked_match_is_what_was_searched_for(text: str, data: st.DataObject) -> None:
+    """Whatever part of a text is searched for, capitals, accents (composed or not) and
+    ligatures included, the span found folds to the query."""
+    start = data.draw(st.integers(0, len(text)))
+    query = text[start : data.draw(st.integers(start, len(text)))]
+    span = find_folded(text, query)
+    if not fold(query):
+        assert span is None
+        return
+    assert span is not None
+    assert fold(text[span[0] : span[1]]) == fold(query)
+
+
+def test_a_match_is_marked_as_the_customer_wrote_it() -> None:
+    assert find_folded("Dia duit, Seán anseo", "SEAN") == (10, 14)
+    assert find_folded("Se\u0301an", "sean") == (0, 5), "the accent of the last letter too"
+    assert find_folded("a ﬁle", "file") == (2, 5)
+    assert find_folded("roaming", "spain") is None

@@ -10,6 +10,7 @@ Not on the queue's hot path: the queue page never searches.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Request, get
@@ -31,13 +32,16 @@ from sqlalchemy.orm import Session
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
-from responder.search_fold import FOLD_FUNCTION, fold
+from responder.search_fold import FOLD_FUNCTION, find_folded, fold
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
 
 SHORTEST = 2  # characters: one letter would match most of the mailbox
 LONGEST = 200  # characters: longer is a paste, not a search; the rest is ignored
 RESULTS = 50
+EXCERPT_AROUND = 70  # characters either side of a match
+EXCERPT_SCAN = 20_000  # characters of a message's text looked through for the excerpt
+_WHITESPACE = re.compile(r"\s+")
 
 
 def like_pattern(text: str) -> str:
@@ -65,18 +69,22 @@ MESSAGE_COLUMNS = (
     Message.sender_address,
     Message.intent,
     Message.customer_id,
+    Message.new_text,
     Channel.name,
 )
 _SQLITE_INDEX = table(SQLITE_MESSAGE_INDEX, column("rowid", Integer), column("text", Text))
 
 
-def messages_matching(query: str, limit: int = RESULTS, *, indexed: bool = False) -> Select[Any]:
-    """Inbound messages whose parsed text holds `query`, both folded, newest first. `indexed`:
-    SQLite's FTS5 trigram index exists (`sqlite_index_usable`)."""
+def messages_matching(
+    query: str, limit: int = RESULTS, *, indexed: bool = False, before: int | None = None
+) -> Select[Any]:
+    """Inbound messages whose parsed text holds `query`, both folded, newest first; with
+    `before`, those older than that message (the next page). `indexed`: SQLite's FTS5 trigram
+    index exists (`sqlite_index_usable`)."""
     query = fold(query)
     if indexed and _index_answers(query):
         # FTS5 reads its matches in rowid (message id) order, so a page stops early here too.
-        return (
+        found = (
             select(*MESSAGE_COLUMNS)
             .select_from(_SQLITE_INDEX)
             .join(Message, Message.id == _SQLITE_INDEX.c.rowid)
@@ -85,7 +93,8 @@ def messages_matching(query: str, limit: int = RESULTS, *, indexed: bool = False
             .order_by(_SQLITE_INDEX.c.rowid.desc())
             .limit(limit)
         )
-    return (
+        return found if before is None else found.where(_SQLITE_INDEX.c.rowid < before)
+    found = (
         select(*MESSAGE_COLUMNS)
         .select_from(MessageSearchText)
         .join(Message, Message.id == MessageSearchText.message_id)
@@ -99,6 +108,7 @@ def messages_matching(query: str, limit: int = RESULTS, *, indexed: bool = False
         .order_by(MessageSearchText.message_id.desc())
         .limit(limit)
     )
+    return found if before is None else found.where(MessageSearchText.message_id < before)
 
 
 def customers_matching(query: str, limit: int = RESULTS) -> Select[tuple[Customer]]:
@@ -143,16 +153,30 @@ def sqlite_index_usable(session: Session) -> bool:
     return found.first() is not None
 
 
-def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
+def search(
+    session: Session, text: str, limit: int = RESULTS, *, before: int | None = None
+) -> dict[str, Any]:
+    """Customers and the newest `limit` messages; `before` (a message id, the last page's
+    `older`) pages on through older messages, without customers."""
     query = search_query(text)
     if len(query) < SHORTEST:
-        return {"query": query, "messages": [], "customers": [], "too_short": bool(query)}
+        return {
+            "query": query,
+            "messages": [],
+            "customers": [],
+            "too_short": bool(query),
+            "older": None,
+            "before": before,
+        }
     indexed = sqlite_index_usable(session)
-    messages = session.execute(messages_matching(query, limit, indexed=indexed)).all()
-    customers = session.scalars(customers_matching(query, limit)).all()
+    matching = messages_matching(query, limit, indexed=indexed, before=before)
+    messages = session.execute(matching).all()
+    customers = [] if before else session.scalars(customers_matching(query, limit)).all()
     return {
         "query": query,
         "too_short": False,
+        "before": before,
+        "older": messages[-1].id if len(messages) == limit else None,
         "messages": [
             {
                 "id": m.id,
@@ -164,6 +188,7 @@ def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
                 "intent": m.intent,
                 "customer_id": m.customer_id,
                 "channel": m.name or "",
+                "excerpt": excerpt(m.new_text or "", query),
             }
             for m in messages
         ],
@@ -180,17 +205,47 @@ def search(session: Session, text: str, limit: int = RESULTS) -> dict[str, Any]:
     }
 
 
+def excerpt(text: str, query: str) -> dict[str, Any] | None:
+    """The words around the first match in the customer's new text, the match apart so the
+    page can mark it as the customer wrote it; None where only the subject or sender held it."""
+    scanned = text[:EXCERPT_SCAN]
+    span = find_folded(scanned, query)
+    if span is None:
+        return None
+    start, end = span
+    lead, tail = (
+        scanned[max(0, start - EXCERPT_AROUND) : start],
+        scanned[end : end + EXCERPT_AROUND],
+    )
+    cut_before, cut_after = start > EXCERPT_AROUND, end + EXCERPT_AROUND < len(text)
+    if cut_before:  # begin and end on whole words
+        lead = lead.partition(" ")[2]
+    if cut_after:
+        tail = tail.rpartition(" ")[0]
+    return {
+        "before": _one_line(lead),
+        "match": _one_line(scanned[start:end]),
+        "after": _one_line(tail),
+        "cut_before": cut_before,
+        "cut_after": cut_after,
+    }
+
+
+def _one_line(text: str) -> str:
+    return _WHITESPACE.sub(" ", text)
+
+
 @get("/search", sync_to_thread=True, guards=[requires_agent])
-def search_page(request: Request, q: str = "") -> Template:
+def search_page(request: Request, q: str = "", before: int | None = None) -> Template:
     with _rt(request).read_factory() as session:
-        found = search(session, q)
+        found = search(session, q, before=before)
     return Template("search.html", context={"found": found, "user": request.user})
 
 
 @get("/api/search", sync_to_thread=True, guards=[requires_agent])
-def api_search(request: Request, q: str = "") -> dict[str, Any]:
+def api_search(request: Request, q: str = "", before: int | None = None) -> dict[str, Any]:
     with _rt(request).read_factory() as session:
-        return search(session, q)
+        return search(session, q, before=before)
 
 
 SEARCH_ROUTES = [search_page, api_search]
