@@ -14,8 +14,7 @@ import unicodedata
 FOLD_FUNCTION = "search_fold"
 #: The combining diacritical marks: the accents of Latin, Greek and Cyrillic letters once
 #: decomposed. Only these go, so the SQL twin can name the same range.
-ACCENTS = "\u0300-\u036f"
-_ACCENTS = re.compile(f"[{ACCENTS}]")
+_ACCENTS = re.compile("[\u0300-\u036f]")
 
 
 def fold(text: str) -> str:

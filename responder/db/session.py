@@ -102,7 +102,7 @@ def _lower(value: object) -> str | None:
 
 
 def _fold(value: object) -> str | None:
-    """Search's folding (`responder.search_text.fold`) for SQL; NULL stays NULL."""
+    """Search's folding (`responder.search_fold.fold`) for SQL; NULL stays NULL."""
     text = _lower(value)
     return None if text is None else fold(text)
 

@@ -1,7 +1,8 @@
 """Search: find a customer's messages and the customer, by name, address, subject or words.
 
 Substring matches that ignore capitals and accents (`responder.search_fold`), on both
-databases; a search reads at most a page of each kind, newest messages first. A message is
+databases; a search reads a page of messages, newest first (`before` pages on), and of
+customers. A message is
 matched by the folded text its parse wrote (`responder.search_text`), which PostgreSQL indexes
 by trigrams (migration web_0013) and SQLite by an FTS5 trigram table (web_0019); customers'
 values are folded in SQL, by trigram indexes on PostgreSQL (web_0021).
