@@ -44,7 +44,9 @@ def upgrade() -> None:
     if bind.dialect.name == "postgresql":
         folding = FOLDING
         if bind.exec_driver_sql("SHOW server_encoding").scalar() != "UTF8":
-            log.warning("search does not fold accents: the database is not UTF-8 (createdb -E UTF8)")
+            log.warning(
+                "search does not fold accents: the database is not UTF-8 (createdb -E UTF8)"
+            )
             folding = "lower($1)"
         op.execute(
             f"CREATE OR REPLACE FUNCTION {FOLD}(text) RETURNS text LANGUAGE sql IMMUTABLE "
