@@ -269,6 +269,7 @@ def test_search_pages_through_older_matches_and_marks_each_match(rt: Runtime) ->
         older = re.search(r'id="older" href="([^"]+)"', first)
         assert older is not None
         assert "I was charged for <mark>roaming</mark> in Spain, 51 times" in first
+        assert '<td title="in_review">awaiting review</td>' in first, "the state in words"
         second = client.get(older.group(1).replace("&amp;", "&")).text
         assert [int(i) for i in re.findall(r'href="/messages/(\d+)"', second)] == ids[1::-1]
         assert "Older messages" in second and "<h2>Customers" not in second

@@ -36,3 +36,24 @@ AWAITING_REVIEW = (State.IN_REVIEW, State.SNOOZED)
 #: States a person can send back to the start of the pipeline.
 RETRYABLE_STATES = (State.QUARANTINED, State.FAILED)
 FINAL_STATES = (State.IGNORED, State.SENT, State.REJECTED)
+
+#: What each state means to a person reading a page (the API keeps the codes).
+STATE_WORDS: dict[str, str] = {
+    State.RECEIVED: "received",
+    State.PARSED: "being read",
+    State.IGNORED: "ignored",
+    State.QUARANTINED: "quarantined",
+    State.CLASSIFIED: "being drafted",
+    State.DRAFTED: "being drafted",
+    State.IN_REVIEW: "awaiting review",
+    State.SNOOZED: "snoozed",
+    State.APPROVED: "approved, to send",
+    State.SENDING: "sending",
+    State.SENT: "sent",
+    State.REJECTED: "rejected",
+    State.FAILED: "failed",
+}
+
+
+def state_words(state: str) -> str:
+    return STATE_WORDS.get(state, state)

@@ -52,6 +52,7 @@ from responder.drafting.service import (
 )
 from responder.mentions import mark_seen, unseen_count
 from responder.notes import EDIT_WINDOW, mark_changeable
+from responder.pipeline.states import state_words
 from responder.review import (
     ReviewError,
     approve,
@@ -942,6 +943,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["clock"] = clock.clock
     environment.globals["zone"] = clock.label
     environment.filters["percent"] = _percent
+    environment.filters["state"] = state_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)
