@@ -113,6 +113,29 @@ def test_search_ignores_capitals_and_accents_on_both_databases(rt: Runtime, work
         assert customers("joerg") == [], "a spelling is not a fold"
 
 
+def test_customers_are_found_exactly_as_python_folds_them(rt: Runtime) -> None:
+    """Every customer whose name holds the query, as Python folds both, and no other: on SQLite
+    too, where plain ASCII names skip the Python fold and SQLite's LIKE answers for them."""
+    names = [
+        "Aoife Murphy",
+        "SEÁN Ó BRIAIN",
+        "Sean O'Brien",
+        "Jörg Müller",
+        "JORG\tMULLER",
+        "Zoë Ní Bhriain",
+        "Ｚｏｅ Wide",
+        "50%_off Ltd",
+    ]
+    with transaction(rt.factory) as session:
+        session.add_all(Customer(name=name, external_id=f"{n}X") for n, name in enumerate(names))
+    sqlite = rt.engine.dialect.name == "sqlite"
+    with rt.factory() as session:
+        for query in ["sean", "O'BRI", "müller", "jorg", "zoe", "NÍ", "ｚｏｅ", "%_", "rphy", "1x"]:
+            found = session.scalars(customers_matching(query, sqlite=sqlite)).all()
+            wanted = [n for i, n in enumerate(names) if fold(query) in fold(f"{n}\n{i}x")]
+            assert sorted(c.name for c in found) == sorted(wanted), query
+
+
 def test_both_databases_fold_as_python_does(rt: Runtime) -> None:
     """The stored search text is folded in Python, customers' values in SQL: the two must
     agree, or a name would be found in one place and not the other."""
