@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select
+from sqlalchemy import Select, insert, or_, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,7 +42,7 @@ from responder.db.models import (  # noqa: E402
 )
 from responder.db.session import transaction  # noqa: E402
 from responder.runtime import Runtime  # noqa: E402
-from responder.search_fold import FOLD_FUNCTION, fold  # noqa: E402
+from responder.search_fold import fold, folded  # noqa: E402
 from responder.search_text import searchable  # noqa: E402
 from responder.web.search import (  # noqa: E402
     RESULTS,
@@ -160,7 +160,6 @@ def measure(name: str, url: str) -> None:
 
 def _customers_or(query: str) -> Select[tuple[Customer]]:
     pattern = like_pattern(fold(search_query(query)))
-    folded = getattr(func, FOLD_FUNCTION)
 
     def matches(*columns: Any) -> Any:
         return or_(*(folded(column).like(pattern, escape="\\") for column in columns))

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
+
+from sqlalchemy import func
 
 #: The SQL name of `fold` on both databases: SQLite calls this module's function
 #: (`responder.db.session`), PostgreSQL runs the same steps in SQL (migration web_0021); a test
@@ -23,13 +26,18 @@ def fold(text: str) -> str:
     return _ACCENTS.sub("", unicodedata.normalize("NFKD", text).lower())
 
 
+def folded(column: Any) -> Any:
+    """`fold` in SQL, of a column or value."""
+    return getattr(func, FOLD_FUNCTION)(column)
+
+
 def find_folded(text: str, query: str) -> tuple[int, int] | None:
     """Where in `text` the first match of `query` lies, both folded, as a span of `text`
     itself, so a page can mark what the customer wrote ("Seán" for "sean"). None where the
     query is not there, or folding letter by letter differs from folding the whole text (a
     Greek final sigma): the caller shows no excerpt then, never a wrong one."""
     wanted = fold(query)
-    if not wanted:
+    if not wanted or wanted not in fold(text):  # a subject or sender match: no letter walk
         return None
     if text.isascii():
         start = text.lower().find(wanted)

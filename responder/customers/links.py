@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from responder.config import CustomerSettings
@@ -30,7 +30,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.review import audit
-from responder.search_fold import FOLD_FUNCTION, fold
+from responder.search_fold import fold, folded
 
 MOVABLE: dict[str, Any] = {
     "messages": Message,
@@ -225,7 +225,7 @@ def suggest_links(
             select(Customer)
             .join(CustomerIdentity)
             .where(
-                getattr(func, FOLD_FUNCTION)(Customer.name) == name,
+                folded(Customer.name) == name,
                 CustomerIdentity.kind == "email",
                 CustomerIdentity.value.like(f"%@{domain}"),
             )

@@ -95,16 +95,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _lower(value: object) -> str | None:
     """As SQLite's lower(): NULL stays NULL, anything else is read as text."""
-    if value is None:
-        return None
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return text.lower()
+    text = _as_text(value)
+    return None if text is None else text.lower()
 
 
 def _fold(value: object) -> str | None:
     """Search's folding (`responder.search_fold.fold`) for SQL; NULL stays NULL."""
-    text = _lower(value)
+    text = _as_text(value)
     return None if text is None else fold(text)
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     and_,
     column,
-    func,
     literal_column,
     or_,
     select,
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Session
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
-from responder.search_fold import FOLD_FUNCTION, find_folded, fold
+from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
 
@@ -63,12 +62,12 @@ def _matches(pattern: str, *columns: Any, sqlite: bool = False) -> Any:
 
 
 def _folded_like(column: Any, pattern: str, sqlite: bool) -> Any:
-    folded = getattr(func, FOLD_FUNCTION)(column).like(pattern, escape="\\")
+    matched = folded(column).like(pattern, escape="\\")
     if not sqlite:
-        return folded
+        return matched
     # On SQLite the fold is a Python call a row. A value in printable ASCII folds to its lower
     # case, which SQLite's own LIKE already ignores; only the other values pay for the call.
-    return or_(column.like(pattern, escape="\\"), and_(column.op("GLOB")(_BEYOND_ASCII), folded))
+    return or_(column.like(pattern, escape="\\"), and_(column.op("GLOB")(_BEYOND_ASCII), matched))
 
 
 MESSAGE_COLUMNS = (
@@ -231,10 +230,8 @@ def excerpt(text: str, query: str) -> dict[str, Any] | None:
     if span is None:
         return None
     start, end = span
-    lead, tail = (
-        scanned[max(0, start - EXCERPT_AROUND) : start],
-        scanned[end : end + EXCERPT_AROUND],
-    )
+    lead = scanned[max(0, start - EXCERPT_AROUND) : start]
+    tail = scanned[end : end + EXCERPT_AROUND]
     cut_before, cut_after = start > EXCERPT_AROUND, end + EXCERPT_AROUND < len(text)
     if cut_before:  # begin and end on whole words
         lead = lead.partition(" ")[2]
