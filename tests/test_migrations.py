@@ -5,11 +5,12 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Base, Message
+from responder.db.models import Base, Customer, Message
 from responder.db.search_indexes import SEARCH_INDEXES, SQLITE_MESSAGE_INDEX
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.search import search
@@ -74,6 +75,29 @@ def test_upgrading_makes_messages_parsed_before_findable(rt: Runtime, worker: Wo
         folded = search(session, "plan? sean")["messages"]
     assert [m["sender_address"] for m in found] == ["aoife.murphy@gmail.test"]
     assert [m["id"] for m in folded] == [found[0]["id"]], "folded, as new mail is"
+
+
+def test_upgrading_spells_stored_letters_plain(rt: Runtime, worker: Worker) -> None:
+    """A database folded before "ø" and "ß" were spelled plain (web_0021): after `responder db
+    upgrade` the mail and the customers already stored are found without those letters, on
+    PostgreSQL through its customers' indexes, rebuilt on the new fold."""
+    rt.engine.dispose()
+    command.downgrade(alembic_config(rt.engine), "web_0021")  # the schema is the same
+    with transaction(rt.factory) as session:
+        session.add(Customer(name="Søren Løkke", external_id="DK-1"))
+    drop(rt, make_email(body="Die Rechnung kam an die falsche Straße."), "a")
+    worker.drain()
+    with rt.engine.begin() as connection:  # the text as web_0021's fold stored it
+        connection.execute(text("UPDATE message_search SET text = replace(text, 'ss', 'ß')"))
+    upgrade(rt.engine)
+    rt.engine.dispose()
+    with rt.factory() as session:
+        if rt.engine.dialect.name == "postgresql":
+            session.execute(text("SET enable_seqscan = off"))
+        customers = [c["name"] for c in search(session, "soren lokke")["customers"]]
+        found = search(session, "falsche strasse")["messages"]
+    assert customers == ["Søren Løkke"]
+    assert [m["sender_address"] for m in found] == ["aoife.murphy@gmail.test"]
 
 
 def test_upgrading_keys_stored_senders_for_the_cap(rt: Runtime, worker: Worker) -> None:

@@ -94,7 +94,9 @@ def test_search_ignores_capitals_and_accents_on_both_databases(rt: Runtime, work
     with transaction(rt.factory) as session:
         session.add(Customer(name="SEÁN Ó BRIAIN", external_id="IE-1"))
         session.add(Customer(name="Jörg Müller", external_id="DE-Ä-7"))
+        session.add(Customer(name="SØREN LØKKE", external_id="DK-9"))
     drop(rt, make_email(sender="ÖZGE ÇELİK <ozge@mail.test>", body="Ár mbille, le do thoil."), "ö")
+    drop(rt, make_email(sender="Łukasz <l@mail.test>", body="Rechnung für die Straße"), "ł")
     worker.drain()
     with rt.factory() as session:
 
@@ -111,6 +113,8 @@ def test_search_ignores_capitals_and_accents_on_both_databases(rt: Runtime, work
         assert senders("ar mbille") == senders("ÁR MBILLE") == ["ÖZGE ÇELİK"], "the mail's words"
         assert senders("öz") == senders("oz") == ["ÖZGE ÇELİK"], "two letters: every row is read"
         assert customers("joerg") == [], "a spelling is not a fold"
+        assert customers("soren lokke") == customers("Søren") == ["SØREN LØKKE"]
+        assert senders("lukasz") == senders("STRASSE") == senders("straße") == ["Łukasz"]
 
 
 def test_customers_are_found_exactly_as_python_folds_them(rt: Runtime) -> None:
@@ -370,3 +374,10 @@ def test_a_match_is_marked_as_the_customer_wrote_it() -> None:
     assert find_folded("Se\u0301an", "sean") == (0, 5), "the accent of the last letter too"
     assert find_folded("a ﬁle", "file") == (2, 5)
     assert find_folded("roaming", "spain") is None
+
+
+def test_letters_spelled_plain_are_found_and_marked_whole() -> None:
+    assert fold("Søren Łódź Straße Æbeltoft") == "soren lodz strasse aebeltoft"
+    assert find_folded("Hej, Søren her", "soren") == (5, 10)
+    assert find_folded("aßas", "as") == (2, 4), "not half of the ß"
+    assert find_folded("Straße", "strasse") == (0, 6)
