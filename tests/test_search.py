@@ -381,3 +381,65 @@ def test_letters_spelled_plain_are_found_and_marked_whole() -> None:
     assert find_folded("Hej, Søren her", "soren") == (5, 10)
     assert find_folded("aßas", "as") == (2, 4), "not half of the ß"
     assert find_folded("Straße", "strasse") == (0, 6)
+
+
+def test_search_narrows_messages_by_state_and_channel(rt: Runtime) -> None:
+    """ "What did we send about roaming", "which of their mail still waits": the state and channel
+    filters narrow the messages (customers stay), and the next page keeps them."""
+    waiting = _stored(rt, 51)  # in review, on the "support" mailbox
+    now = utcnow()
+    with transaction(rt.factory) as session:
+        whatsapp = Channel(name="WhatsApp", kind="whatsapp", address="+3531000")
+        session.add(whatsapp)
+        session.flush()
+        support = session.scalar(select(Message.channel_id).where(Message.id == waiting[0]))
+        others = {
+            state: Message(
+                channel_id=whatsapp.id if state != "sent" else support,
+                direction="in",
+                external_key=f"other-{state}",
+                raw=b"",
+                state=state,
+                subject="",
+                sender_address="+3538700",
+                sender_name="Seán Ó Briain",
+                new_text=f"Roaming again ({state})",
+                received_at=now,
+            )
+            for state in ("snoozed", "sent", "quarantined")
+        }
+        session.add_all(others.values())
+        session.flush()
+        for message in others.values():
+            index_message(session, message)
+        ids = {state: m.id for state, m in others.items()}
+        channel_id = whatsapp.id
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        auth = api_token(client)
+
+        def found(**params: object) -> list[int]:
+            answer = client.get("/api/search", params={"q": "roaming", **params}, headers=auth)
+            return [m["id"] for m in answer.json()["messages"]]
+
+        assert found(state="answered") == [ids["sent"]]
+        assert found(state="problems") == [ids["quarantined"]]
+        assert found(channel=channel_id) == [ids["quarantined"], ids["snoozed"]]
+        assert found(state="waiting", channel=channel_id) == [ids["snoozed"]]
+        assert found(state="rejected") == []
+        refused = client.get("/api/search", params={"q": "roaming", "state": "open"}, headers=auth)
+        assert refused.status_code == 400 and "answered" in refused.text
+
+        page = client.get("/search", params={"q": "roaming", "state": "waiting"}).text
+        assert '<option value="waiting" selected>awaiting review or snoozed</option>' in page
+        assert "<h2>Customers" in page, "customers are not narrowed"
+        shown = [int(i) for i in re.findall(r'href="/messages/(\d+)"', page)]
+        assert shown == [ids["snoozed"], *waiting[::-1][:49]], "the sent one is left out"
+        older = re.search(r'id="older" href="([^"]+)"', page)
+        assert older is not None and "state=waiting" in older.group(1)
+        second = client.get(older.group(1).replace("&amp;", "&")).text
+        assert [int(i) for i in re.findall(r'href="/messages/(\d+)"', second)] == waiting[1::-1]
+        assert '<option value="waiting" selected>' in second, "the next page keeps the filter"
+        none = client.get("/search", params={"q": "roaming", "state": "ignored"}).text
+        assert "No message matches here" in none and 'id="any-state"' in none

@@ -12,9 +12,11 @@ Not on the queue's hot path: the queue page never searches.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, get
+from litestar.exceptions import ValidationException
+from litestar.params import Parameter
 from litestar.response import Template
 from sqlalchemy import (
     Integer,
@@ -33,9 +35,11 @@ from sqlalchemy.orm import Session
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
+from responder.pipeline.states import State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
+from responder.web.views import channel_choices
 
 SHORTEST = 2  # characters: one letter would match most of the mailbox
 LONGEST = 200  # characters: longer is a paste, not a search; the rest is ignored
@@ -44,6 +48,21 @@ EXCERPT_AROUND = 70  # characters either side of a match
 EXCERPT_SCAN = 20_000  # characters of a message's text looked through for the excerpt
 _WHITESPACE = re.compile(r"\s+")
 _BEYOND_ASCII = "*[^ -~]*"  # GLOB: holds a character outside printable ASCII
+
+
+#: The state filter's choices: what staff look for ("what did we send about roaming", "which
+#: of this customer's mail is still waiting"), each a group of states, in the page's order.
+STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
+    "waiting": ("awaiting review or snoozed", (State.IN_REVIEW, State.SNOOZED)),
+    "answered": ("answered", (State.APPROVED, State.SENDING, State.SENT)),
+    "rejected": ("rejected", (State.REJECTED,)),
+    "ignored": ("ignored", (State.IGNORED,)),
+    "problems": ("problems", (State.QUARANTINED, State.FAILED)),
+    "working": (
+        "being read or drafted",
+        (State.RECEIVED, State.PARSED, State.CLASSIFIED, State.DRAFTED),
+    ),
+}
 
 
 def like_pattern(text: str) -> str:
@@ -86,12 +105,30 @@ _SQLITE_INDEX = table(SQLITE_MESSAGE_INDEX, column("rowid", Integer), column("te
 
 
 def messages_matching(
-    query: str, limit: int = RESULTS, *, indexed: bool = False, before: int | None = None
+    query: str,
+    limit: int = RESULTS,
+    *,
+    indexed: bool = False,
+    before: int | None = None,
+    state: str | None = None,
+    channel: int | None = None,
 ) -> Select[Any]:
     """Inbound messages whose parsed text holds `query`, both folded, newest first; with
-    `before`, those older than that message (the next page). `indexed`: SQLite's FTS5 trigram
-    index exists (`sqlite_index_usable`)."""
-    query = fold(query)
+    `before`, those older than that message (the next page); `state` (a key of
+    `STATE_FILTERS`) and `channel` (an id) narrow them. `indexed`: SQLite's FTS5 trigram index
+    exists (`sqlite_index_usable`)."""
+    return _narrowed(_matching(fold(query), limit, indexed, before), state, channel)
+
+
+def _narrowed(found: Select[Any], state: str | None, channel: int | None) -> Select[Any]:
+    if state:
+        found = found.where(Message.state.in_(STATE_FILTERS[state][1]))
+    if channel is not None:
+        found = found.where(Message.channel_id == channel)
+    return found
+
+
+def _matching(query: str, limit: int, indexed: bool, before: int | None) -> Select[Any]:
     if indexed and _index_answers(query):
         # FTS5 reads its matches in rowid (message id) order, so a page stops early here too.
         found = (
@@ -168,31 +205,37 @@ def sqlite_index_usable(session: Session) -> bool:
 
 
 def search(
-    session: Session, text: str, limit: int = RESULTS, *, before: int | None = None
+    session: Session,
+    text: str,
+    limit: int = RESULTS,
+    *,
+    before: int | None = None,
+    state: str | None = None,
+    channel: int | None = None,
 ) -> dict[str, Any]:
     """Customers and the newest `limit` messages; `before` (a message id, the last page's
-    `older`) pages on through older messages, without customers."""
+    `older`) pages on through older messages, without customers; `state` and `channel` narrow
+    the messages (not the customers: one is looked for whatever state their mail is in)."""
+    if state and state not in STATE_FILTERS:
+        raise ValidationException(
+            f"unknown state filter {state!r}: one of {', '.join(STATE_FILTERS)}"
+        )
     query = search_query(text)
+    asked = {"query": query, "before": before, "state": state or "", "channel": channel}
     if len(query) < SHORTEST:
-        return {
-            "query": query,
-            "messages": [],
-            "customers": [],
-            "too_short": bool(query),
-            "older": None,
-            "before": before,
-        }
+        return {**asked, "messages": [], "customers": [], "too_short": bool(query), "older": None}
     indexed = sqlite_index_usable(session)
-    matching = messages_matching(query, limit, indexed=indexed, before=before)
+    matching = messages_matching(
+        query, limit, indexed=indexed, before=before, state=state, channel=channel
+    )
     messages = session.execute(matching).all()
     sqlite = session.get_bind().dialect.name == "sqlite"
     customers = (
         [] if before else session.scalars(customers_matching(query, limit, sqlite=sqlite)).all()
     )
     return {
-        "query": query,
+        **asked,
         "too_short": False,
-        "before": before,
         "older": messages[-1].id if len(messages) == limit else None,
         "messages": [
             {
@@ -250,17 +293,42 @@ def _one_line(text: str) -> str:
     return _WHITESPACE.sub(" ", text)
 
 
+#: `?state=`: "state" is a name Litestar keeps for the application's state
+StateParameter = Annotated[str, Parameter(query="state")]
+
+
 @get("/search", sync_to_thread=True, guards=[requires_agent])
-def search_page(request: Request, q: str = "", before: int | None = None) -> Template:
+def search_page(
+    request: Request,
+    q: str = "",
+    before: int | None = None,
+    in_state: StateParameter = "",
+    channel: int | None = None,
+) -> Template:
     with _rt(request).read_factory() as session:
-        found = search(session, q, before=before)
-    return Template("search.html", context={"found": found, "user": request.user})
+        found = search(session, q, before=before, state=in_state, channel=channel)
+        channels = channel_choices(session, request.app.state.counts)
+    context = {
+        "found": found,
+        "channels": channels,
+        "states": {key: words for key, (words, _) in STATE_FILTERS.items()},
+        # the filters a link to the next page keeps
+        "narrowed": [(key, found[key]) for key in ("state", "channel") if found[key]],
+        "user": request.user,
+    }
+    return Template("search.html", context=context)
 
 
 @get("/api/search", sync_to_thread=True, guards=[requires_agent])
-def api_search(request: Request, q: str = "", before: int | None = None) -> dict[str, Any]:
+def api_search(
+    request: Request,
+    q: str = "",
+    before: int | None = None,
+    in_state: StateParameter = "",
+    channel: int | None = None,
+) -> dict[str, Any]:
     with _rt(request).read_factory() as session:
-        return search(session, q, before=before)
+        return search(session, q, before=before, state=in_state, channel=channel)
 
 
 SEARCH_ROUTES = [search_page, api_search]
