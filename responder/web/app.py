@@ -89,6 +89,7 @@ from responder.web.next_draft import after_action, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
+from responder.web.params import PickedId, RowId, picked_id
 from responder.web.reply_file_routes import (
     FORM_BODY_LIMIT,
     REPLY_FILE_ROUTES,
@@ -132,8 +133,6 @@ PUBLIC_PATHS = [
     "^/static/",
     "^/api/login$",
 ]
-# Row ids from the query string: out-of-range numbers are a 400, never a database overflow.
-RowId = Annotated[int | None, Parameter(ge=0, le=2**62)]
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -232,7 +231,7 @@ def _filters(
 @get("/queue", sync_to_thread=False, guards=[requires_agent])
 def queue_page(
     request: Request,
-    channel: RowId = None,
+    channel_picked: Annotated[PickedId, Parameter(query="channel")] = "",
     intent: str | None = None,
     tier: str | None = None,
     assignee: RowId = None,
@@ -243,6 +242,7 @@ def queue_page(
     and the hand-off to a thread and back cost a fifth of the page's CPU under load (one web
     process per core serves the pages in parallel)."""
     rt = _rt(request)
+    channel = picked_id(channel_picked)
     filters = _filters(channel, intent, tier, assignee, sentiment)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:

@@ -15,10 +15,10 @@ from responder.ignored import draft_anyway
 from responder.pipeline.states import State
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
+from responder.web.params import RowId
 from responder.web.state import runtime, signed_in
 from responder.web.views import problem_items
 
-Before = Annotated[int | None, Parameter(ge=0, le=2**62)]
 Words = Annotated[str, Parameter(max_length=200)]
 
 
@@ -35,7 +35,7 @@ def _items(request: Request, before: int | None, q: str) -> list[dict[str, Any]]
 
 
 @get("/ignored", sync_to_thread=True, guards=[requires_agent])
-def ignored_page(request: Request, before: Before = None, q: Words = "") -> Template:
+def ignored_page(request: Request, before: RowId = None, q: Words = "") -> Template:
     items = _items(request, before, q)
     page_size = runtime(request).settings.queue.page_size
     context = {
@@ -48,7 +48,7 @@ def ignored_page(request: Request, before: Before = None, q: Words = "") -> Temp
 
 
 @get("/api/ignored", sync_to_thread=True, guards=[requires_agent])
-def api_ignored(request: Request, before: Before = None, q: Words = "") -> dict[str, Any]:
+def api_ignored(request: Request, before: RowId = None, q: Words = "") -> dict[str, Any]:
     return {"items": _items(request, before, q)}
 
 

@@ -38,6 +38,7 @@ from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_IN
 from responder.pipeline.states import State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
+from responder.web.params import PickedId, RowId, picked_id
 from responder.web.state import runtime as _rt
 from responder.web.views import channel_choices
 
@@ -301,12 +302,12 @@ StateParameter = Annotated[str, Parameter(query="state")]
 def search_page(
     request: Request,
     q: str = "",
-    before: int | None = None,
+    before: RowId = None,
     in_state: StateParameter = "",
-    channel: int | None = None,
+    channel: PickedId = "",
 ) -> Template:
     with _rt(request).read_factory() as session:
-        found = search(session, q, before=before, state=in_state, channel=channel)
+        found = search(session, q, before=before, state=in_state, channel=picked_id(channel))
         channels = channel_choices(session, request.app.state.counts)
     context = {
         "found": found,
@@ -323,9 +324,9 @@ def search_page(
 def api_search(
     request: Request,
     q: str = "",
-    before: int | None = None,
+    before: RowId = None,
     in_state: StateParameter = "",
-    channel: int | None = None,
+    channel: RowId = None,
 ) -> dict[str, Any]:
     with _rt(request).read_factory() as session:
         return search(session, q, before=before, state=in_state, channel=channel)

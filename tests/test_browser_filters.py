@@ -1,0 +1,49 @@
+"""The filter forms as a browser sends them: every field, the "all" choices empty."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from responder.db.models import Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from tests.browser_support import browser, log_in
+from tests.helpers import drop, make_email, staff
+from tests.live_server import serve
+
+PASSWORD = "correct horse battery"
+
+
+# the forms' fields and their parsing do not touch the database: the embedded one is enough
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: Worker) -> None:
+    for number, subject in enumerate(["Roaming charges in Spain", "Cancel my contract"]):
+        raw = make_email(
+            subject=subject, body=f"{subject}, please.", message_id=f"<f{number}@mail.test>"
+        )
+        drop(rt, raw, f"filter-{number}")
+    worker.drain()
+    staff(rt, "alice")
+    with rt.factory() as session:
+        intents = dict(session.execute(select(Message.subject, Message.intent)).all())
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", PASSWORD)
+        expect(page.locator("table.queue tbody tr")).to_have_count(2)
+        page.select_option("form.filters select[name=intent]", intents["Cancel my contract"])
+        page.click("form.filters button:has-text('Filter')")
+        page.wait_for_url("**/queue?channel=&intent=*")
+        expect(page.locator("table.queue tbody tr")).to_have_count(1)
+        expect(page.locator("table.queue tbody")).to_contain_text("Cancel my contract")
+
+        page.goto(f"{base}/search?q=please")
+        expect(page.locator("#messages tbody tr")).to_have_count(2)
+        page.select_option("#state", "answered")
+        page.click("form[role=search] button")
+        page.wait_for_url("**/search?q=please&state=answered&channel=")
+        expect(page.locator("main")).to_contain_text("No message matches here")
+        page.select_option("#state", "waiting")
+        page.click("form[role=search] button")
+        expect(page.locator("#messages tbody tr")).to_have_count(2)
