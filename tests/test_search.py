@@ -443,3 +443,48 @@ def test_search_narrows_messages_by_state_and_channel(rt: Runtime) -> None:
         assert '<option value="waiting" selected>' in second, "the next page keeps the filter"
         none = client.get("/search", params={"q": "roaming", "state": "ignored"}).text
         assert "No message matches here" in none and 'id="any-state"' in none
+
+
+def test_a_phone_number_is_found_however_it_is_written(rt: Runtime) -> None:
+    """Staff type a number as the caller says it ("087 123 4567"); numbers on file and WhatsApp
+    senders are stored as +353871234567, and a customer writes 0871234567 in an email: all
+    three are found, and the page says what else was searched for."""
+    from responder.db.models import CustomerIdentity
+
+    with transaction(rt.factory) as session:
+        customer = Customer(name="Niamh Byrne", external_id="C5001")
+        session.add(customer)
+        session.flush()
+        session.add(CustomerIdentity(customer_id=customer.id, kind="phone", value="+353871234567"))
+    ids = _stored(rt, 2)
+    with transaction(rt.factory) as session:
+        whatsapp, email = (session.get(Message, i) for i in ids)
+        assert whatsapp is not None and email is not None
+        whatsapp.sender_address, whatsapp.sender_name = "+353871234567", ""
+        email.new_text = "Please ring me back on 0871234567 after six."
+        for message in (whatsapp, email):
+            session.execute(
+                MessageSearchText.__table__.delete().where(
+                    MessageSearchText.message_id == message.id
+                )
+            )
+            session.flush()
+            index_message(session, message)
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        auth = api_token(client)
+        for typed in ("087 123 4567", "+353 (87) 123-4567", "0871234567", "+353871234567"):
+            answer = client.get("/api/search", params={"q": typed}, headers=auth).json()
+            assert [c["name"] for c in answer["customers"]] == ["Niamh Byrne"], typed
+            assert sorted(m["id"] for m in answer["messages"]) == sorted(ids), typed
+        answer = client.get("/api/search", params={"q": "087 123 4567"}, headers=auth).json()
+        assert answer["also"] == ["0871234567", "+353871234567"]
+        marked = {m["id"]: m["excerpt"] for m in answer["messages"]}[email.id]
+        assert marked["match"] == "0871234567", "the number marked as the customer wrote it"
+        page = client.get("/search", params={"q": "087 123 4567"}).text
+        assert (
+            "also searched for <strong>0871234567</strong>, <strong>+353871234567</strong>" in page
+        )
+        dated = client.get("/api/search", params={"q": "2026-12-05"}, headers=auth).json()
+        assert dated["also"] == [], "a date is not a phone number"

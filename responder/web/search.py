@@ -12,8 +12,10 @@ Not on the queue's hot path: the queue page never searches.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+import phonenumbers
 from litestar import Request, get
 from litestar.exceptions import ValidationException
 from litestar.params import Parameter
@@ -32,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from responder.customers.identity import normalise_phone
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
@@ -49,6 +52,9 @@ EXCERPT_AROUND = 70  # characters either side of a match
 EXCERPT_SCAN = 20_000  # characters of a message's text looked through for the excerpt
 _WHITESPACE = re.compile(r"\s+")
 _BEYOND_ASCII = "*[^ -~]*"  # GLOB: holds a character outside printable ASCII
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+PHONE_DIGITS = 7  # the fewest digits searched for as a phone number in its other forms
 
 
 #: The state filter's choices: what staff look for ("what did we send about roaming", "which
@@ -66,6 +72,26 @@ STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
 }
 
 
+def phone_forms(query: str, region: str | None) -> list[str]:
+    """A query that is a phone number as a person writes it ("087 123 4567", "+353 (87)
+    123-4567") in the forms stored and written: numbers on file and WhatsApp senders are E.164
+    ("+353871234567"), a customer writes it without spaces in the national form ("0871234567").
+    Empty for any other query, and for fewer digits than a number has (a fragment already
+    matches as typed)."""
+    if not _PHONE_LIKE.fullmatch(query) or sum(c.isdigit() for c in query) < PHONE_DIGITS:
+        return []
+    if _DATE_LIKE.fullmatch(query):  # "2026-12-05" is a day, not a number to ring
+        return []
+    compact = ("+" if query.startswith("+") else "") + "".join(filter(str.isdigit, query))
+    forms = [compact]
+    stored = normalise_phone(query, region)
+    if stored:
+        number = phonenumbers.parse(stored)
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        forms += [stored, "".join(filter(str.isdigit, national))]
+    return [form for form in dict.fromkeys(forms) if form != query]
+
+
 def like_pattern(text: str) -> str:
     return f"%{escape_like(text)}%"
 
@@ -76,9 +102,9 @@ def search_query(text: str) -> str:
     return " ".join(text.replace("\x00", "").split())[:LONGEST]
 
 
-def _matches(pattern: str, *columns: Any, sqlite: bool = False) -> Any:
-    """`pattern` from a folded query; each column folded as the stored search text is."""
-    return or_(*(_folded_like(column, pattern, sqlite) for column in columns))
+def _matches(patterns: Sequence[str], *columns: Any, sqlite: bool = False) -> Any:
+    """`patterns` from folded queries; each column folded as the stored search text is."""
+    return or_(*(_folded_like(c, pattern, sqlite) for pattern in patterns for c in columns))
 
 
 def _folded_like(column: Any, pattern: str, sqlite: bool) -> Any:
@@ -113,12 +139,14 @@ def messages_matching(
     before: int | None = None,
     state: str | None = None,
     channel: int | None = None,
+    also: Sequence[str] = (),
 ) -> Select[Any]:
-    """Inbound messages whose parsed text holds `query`, both folded, newest first; with
-    `before`, those older than that message (the next page); `state` (a key of
-    `STATE_FILTERS`) and `channel` (an id) narrow them. `indexed`: SQLite's FTS5 trigram index
-    exists (`sqlite_index_usable`)."""
-    return _narrowed(_matching(fold(query), limit, indexed, before), state, channel)
+    """Inbound messages whose parsed text holds `query` (or one of `also`, other spellings of
+    it), folded as the text is, newest first; with `before`, those older than that message (the
+    next page); `state` (a key of `STATE_FILTERS`) and `channel` (an id) narrow them.
+    `indexed`: SQLite's FTS5 trigram index exists (`sqlite_index_usable`)."""
+    terms = list(dict.fromkeys(fold(term) for term in (query, *also)))
+    return _narrowed(_matching(terms, limit, indexed, before), state, channel)
 
 
 def _narrowed(found: Select[Any], state: str | None, channel: int | None) -> Select[Any]:
@@ -129,15 +157,18 @@ def _narrowed(found: Select[Any], state: str | None, channel: int | None) -> Sel
     return found
 
 
-def _matching(query: str, limit: int, indexed: bool, before: int | None) -> Select[Any]:
-    if indexed and _index_answers(query):
+def _matching(terms: list[str], limit: int, indexed: bool, before: int | None) -> Select[Any]:
+    if indexed and all(_index_answers(term) for term in terms):
         # FTS5 reads its matches in rowid (message id) order, so a page stops early here too.
         found = (
             select(*MESSAGE_COLUMNS)
             .select_from(_SQLITE_INDEX)
             .join(Message, Message.id == _SQLITE_INDEX.c.rowid)
             .outerjoin(Channel, Channel.id == Message.channel_id)
-            .where(_SQLITE_INDEX.c.text.match(_phrase(query)), Message.direction == "in")
+            .where(
+                _SQLITE_INDEX.c.text.match(" OR ".join(map(_phrase, terms))),
+                Message.direction == "in",
+            )
             .order_by(_SQLITE_INDEX.c.rowid.desc())
             .limit(limit)
         )
@@ -148,7 +179,7 @@ def _matching(query: str, limit: int, indexed: bool, before: int | None) -> Sele
         .join(Message, Message.id == MessageSearchText.message_id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
         .where(
-            MessageSearchText.text.like(like_pattern(query), escape="\\"),
+            or_(*(MessageSearchText.text.like(like_pattern(t), escape="\\") for t in terms)),
             Message.direction == "in",
         )
         # the search table's own key, so the newest matches are read first and a common word
@@ -160,19 +191,20 @@ def _matching(query: str, limit: int, indexed: bool, before: int | None) -> Sele
 
 
 def customers_matching(
-    query: str, limit: int = RESULTS, *, sqlite: bool = False
+    query: str, limit: int = RESULTS, *, sqlite: bool = False, also: Sequence[str] = ()
 ) -> Select[tuple[Customer]]:
     """Customers whose name, external id or an identity (address, handle, number) holds
-    `query`, all folded, by name. `sqlite`: the query runs there (`_folded_like`)."""
-    pattern = like_pattern(fold(query))
+    `query` (or one of `also`), all folded, by name. `sqlite`: the query runs there
+    (`_folded_like`)."""
+    patterns = [like_pattern(term) for term in dict.fromkeys(fold(t) for t in (query, *also))]
     # A union, not an OR beside an IN: PostgreSQL reads no index for a condition ORed with a
     # subquery, so every customer row was folded and compared; each arm here reads its indexes.
     matching = union(
         select(Customer.id).where(
-            _matches(pattern, Customer.name, Customer.external_id, sqlite=sqlite)
+            _matches(patterns, Customer.name, Customer.external_id, sqlite=sqlite)
         ),
         select(CustomerIdentity.customer_id).where(
-            _matches(pattern, CustomerIdentity.value, CustomerIdentity.display, sqlite=sqlite)
+            _matches(patterns, CustomerIdentity.value, CustomerIdentity.display, sqlite=sqlite)
         ),
     )
     return (
@@ -213,26 +245,38 @@ def search(
     before: int | None = None,
     state: str | None = None,
     channel: int | None = None,
+    phone_region: str | None = None,
 ) -> dict[str, Any]:
     """Customers and the newest `limit` messages; `before` (a message id, the last page's
     `older`) pages on through older messages, without customers; `state` and `channel` narrow
-    the messages (not the customers: one is looked for whatever state their mail is in)."""
+    the messages (not the customers: one is looked for whatever state their mail is in). A
+    phone number is also looked for as stored (`phone_forms`, `phone_region` for one written
+    without its country code)."""
     if state and state not in STATE_FILTERS:
         raise ValidationException(
             f"unknown state filter {state!r}: one of {', '.join(STATE_FILTERS)}"
         )
     query = search_query(text)
-    asked = {"query": query, "before": before, "state": state or "", "channel": channel}
+    also = phone_forms(query, phone_region)
+    asked = {
+        "query": query,
+        "before": before,
+        "state": state or "",
+        "channel": channel,
+        "also": also,
+    }
     if len(query) < SHORTEST:
         return {**asked, "messages": [], "customers": [], "too_short": bool(query), "older": None}
     indexed = sqlite_index_usable(session)
     matching = messages_matching(
-        query, limit, indexed=indexed, before=before, state=state, channel=channel
+        query, limit, indexed=indexed, before=before, state=state, channel=channel, also=also
     )
     messages = session.execute(matching).all()
     sqlite = session.get_bind().dialect.name == "sqlite"
     customers = (
-        [] if before else session.scalars(customers_matching(query, limit, sqlite=sqlite)).all()
+        []
+        if before
+        else session.scalars(customers_matching(query, limit, sqlite=sqlite, also=also)).all()
     )
     return {
         **asked,
@@ -249,7 +293,7 @@ def search(
                 "intent": m.intent,
                 "customer_id": m.customer_id,
                 "channel": m.name or "",
-                "excerpt": excerpt(m.new_text or "", query),
+                "excerpt": excerpt(m.new_text or "", query, also),
             }
             for m in messages
         ],
@@ -266,11 +310,12 @@ def search(
     }
 
 
-def excerpt(text: str, query: str) -> dict[str, Any] | None:
-    """The words around the first match in the customer's new text, the match apart so the
-    page can mark it as the customer wrote it; None where only the subject or sender held it."""
+def excerpt(text: str, query: str, also: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The words around the first match in the customer's new text (of `query`, else of one of
+    `also`), the match apart so the page can mark it as the customer wrote it; None where only
+    the subject or sender held it."""
     scanned = text[:EXCERPT_SCAN]
-    span = find_folded(scanned, query)
+    span = next(filter(None, (find_folded(scanned, term) for term in (query, *also))), None)
     if span is None:
         return None
     start, end = span
@@ -307,7 +352,14 @@ def search_page(
     channel: PickedId = "",
 ) -> Template:
     with _rt(request).read_factory() as session:
-        found = search(session, q, before=before, state=in_state, channel=picked_id(channel))
+        found = search(
+            session,
+            q,
+            before=before,
+            state=in_state,
+            channel=picked_id(channel),
+            phone_region=_rt(request).settings.customers.default_region,
+        )
         channels = channel_choices(session, request.app.state.counts)
     context = {
         "found": found,
@@ -329,7 +381,14 @@ def api_search(
     channel: RowId = None,
 ) -> dict[str, Any]:
     with _rt(request).read_factory() as session:
-        return search(session, q, before=before, state=in_state, channel=channel)
+        return search(
+            session,
+            q,
+            before=before,
+            state=in_state,
+            channel=channel,
+            phone_region=_rt(request).settings.customers.default_region,
+        )
 
 
 SEARCH_ROUTES = [search_page, api_search]
