@@ -488,3 +488,12 @@ def test_a_phone_number_is_found_however_it_is_written(rt: Runtime) -> None:
         )
         dated = client.get("/api/search", params={"q": "2026-12-05"}, headers=auth).json()
         assert dated["also"] == [], "a date is not a phone number"
+
+
+def test_phone_forms_of_what_staff_type() -> None:
+    from responder.customers.identity import phone_forms
+
+    assert phone_forms("+44 20 7946 0958", "IE") == ["+442079460958", "02079460958"]
+    assert phone_forms("089/1234567", "DE") == ["0891234567", "+49891234567"]
+    assert phone_forms("123 45", "IE") == [], "a fragment is searched as typed"
+    assert phone_forms("05/12/2026", "IE") == phone_forms("C1234567", "IE") == []

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import re
 
 import phonenumbers
+
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+PHONE_DIGITS = 7  # the fewest digits taken for a phone number by `phone_forms`
 
 
 def normalise_email(value: str) -> str | None:
@@ -32,3 +37,23 @@ def normalise_phone(value: str, default_region: str | None = None) -> str | None
 def normalise_handle(value: str) -> str | None:
     value = (value or "").strip().lstrip("@").lower()
     return value or None
+
+
+def phone_forms(query: str, region: str | None) -> list[str]:
+    """A search that is a phone number as a person writes it ("087 123 4567", "+353 (87)
+    123-4567") in the forms stored and written: numbers on file and WhatsApp senders are E.164
+    ("+353871234567"), a customer writes it without spaces in the national form ("0871234567").
+    Empty for any other text, and for fewer digits than a number has (a fragment already
+    matches as typed)."""
+    if not _PHONE_LIKE.fullmatch(query) or sum(c.isdigit() for c in query) < PHONE_DIGITS:
+        return []
+    if _DATE_LIKE.fullmatch(query):  # "2026-12-05" is a day, not a number to ring
+        return []
+    compact = ("+" if query.startswith("+") else "") + "".join(filter(str.isdigit, query))
+    forms = [compact]
+    stored = normalise_phone(query, region)
+    if stored:
+        number = phonenumbers.parse(stored)
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        forms += [stored, "".join(filter(str.isdigit, national))]
+    return [form for form in dict.fromkeys(forms) if form != query]

@@ -5,7 +5,9 @@ databases; a search reads a page of messages, newest first (`before` pages on), 
 customers. A message is
 matched by the folded text its parse wrote (`responder.search_text`), which PostgreSQL indexes
 by trigrams (migration web_0013) and SQLite by an FTS5 trigram table (web_0019); customers'
-values are folded in SQL, by trigram indexes on PostgreSQL (web_0021).
+values are folded in SQL, by trigram indexes on PostgreSQL (web_0021). A phone number is also
+looked for in the forms it is stored and written in; the messages can be narrowed to a state
+or a channel.
 Not on the queue's hot path: the queue page never searches.
 """
 
@@ -15,7 +17,6 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-import phonenumbers
 from litestar import Request, get
 from litestar.exceptions import ValidationException
 from litestar.params import Parameter
@@ -34,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from responder.customers.identity import normalise_phone
+from responder.customers.identity import phone_forms
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
@@ -52,9 +53,6 @@ EXCERPT_AROUND = 70  # characters either side of a match
 EXCERPT_SCAN = 20_000  # characters of a message's text looked through for the excerpt
 _WHITESPACE = re.compile(r"\s+")
 _BEYOND_ASCII = "*[^ -~]*"  # GLOB: holds a character outside printable ASCII
-_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
-_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
-PHONE_DIGITS = 7  # the fewest digits searched for as a phone number in its other forms
 
 
 #: The state filter's choices: what staff look for ("what did we send about roaming", "which
@@ -70,26 +68,6 @@ STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
         (State.RECEIVED, State.PARSED, State.CLASSIFIED, State.DRAFTED),
     ),
 }
-
-
-def phone_forms(query: str, region: str | None) -> list[str]:
-    """A query that is a phone number as a person writes it ("087 123 4567", "+353 (87)
-    123-4567") in the forms stored and written: numbers on file and WhatsApp senders are E.164
-    ("+353871234567"), a customer writes it without spaces in the national form ("0871234567").
-    Empty for any other query, and for fewer digits than a number has (a fragment already
-    matches as typed)."""
-    if not _PHONE_LIKE.fullmatch(query) or sum(c.isdigit() for c in query) < PHONE_DIGITS:
-        return []
-    if _DATE_LIKE.fullmatch(query):  # "2026-12-05" is a day, not a number to ring
-        return []
-    compact = ("+" if query.startswith("+") else "") + "".join(filter(str.isdigit, query))
-    forms = [compact]
-    stored = normalise_phone(query, region)
-    if stored:
-        number = phonenumbers.parse(stored)
-        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        forms += [stored, "".join(filter(str.isdigit, national))]
-    return [form for form in dict.fromkeys(forms) if form != query]
 
 
 def like_pattern(text: str) -> str:
