@@ -1,4 +1,5 @@
-"""The automatic "we have your message" to email that arrives while the team is closed.
+"""The automatic "we have your message" to email (and, if wanted, to direct messages) that
+arrives while the team is closed.
 
 Queued by the route stage in the same transaction that puts the message in front of a person
 (so a message is acknowledged once or not at all), sent by each worker round apart from the
@@ -28,6 +29,7 @@ from responder.channels.delivery import (
     TemporaryDeliveryError,
     retry_delay,
 )
+from responder.channels.social import SOCIAL_KINDS
 from responder.config import Settings, business_calendar
 from responder.conversations import add_our_message
 from responder.db.models import Acknowledgement, Channel, Customer, Message, utcnow
@@ -36,6 +38,7 @@ from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
 from responder.ops.metrics import SEND_FAILURES
+from responder.pipeline.social import reply_details
 from responder.pipeline.states import State
 from responder.review import AlreadyHandled, NotFound, audit, reply_recipients
 from responder.runtime import Runtime
@@ -53,7 +56,8 @@ def queue_acknowledgements(
     waiting: Sequence[tuple[Message, Channel | None, Customer | None]],
     now: datetime | None = None,
 ) -> list[Acknowledgement]:
-    """For the route stage's batch: the emails now waiting for a person that get one."""
+    """For the route stage's batch: the emails (and DMs, `acknowledge.social`) now waiting for
+    a person that get one."""
     acknowledge = settings.acknowledge
     if not acknowledge.enabled:
         return []
@@ -69,28 +73,29 @@ def queue_acknowledgements(
         zone = settings.queue.timezone
         if change is not None:
             opens = f"{change.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
-    emails = [
+    kinds = EMAIL_KINDS | (SOCIAL_KINDS if acknowledge.social else frozenset())
+    answerable = [
         (m, c, p)
         for m, c, p in waiting
-        if c is not None and c.kind in EMAIL_KINDS and m.state == State.IN_REVIEW
+        if c is not None and c.kind in kinds and m.state == State.IN_REVIEW
     ]
     recently = _acknowledged_since(
         session,
-        {m.customer_id for m, _, _ in emails if m.customer_id},
+        {m.customer_id for m, _, _ in answerable if m.customer_id},
         now - timedelta(hours=acknowledge.once_per_hours),
     )
     # A message routed again (sent back through the pipeline by a person) keeps its one.
     already = set(
         session.scalars(
             select(Acknowledgement.message_id).where(
-                Acknowledgement.message_id.in_([m.id for m, _, _ in emails])
+                Acknowledgement.message_id.in_([m.id for m, _, _ in answerable])
             )
         )
-        if emails
+        if answerable
         else ()
     )
     queued = []
-    for message, channel, customer in emails:
+    for message, channel, customer in answerable:
         if message.id in already or unverified_reason(message.sender_check):
             continue  # a forged From would get it: backscatter
         if message.customer_id is not None:
@@ -139,18 +144,21 @@ def _queue_one(
     subject = reply_subject(message.subject or "")
     header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")
     recipients = reply_recipients(message)
-    references = [*(message.references or []), message.message_id_header]
-    raw = build_reply(
-        to=recipients,
-        from_=Address(outbound.from_name, outbound.from_address),
-        subject=subject,
-        body=body,
-        message_id=header,
-        in_reply_to=message.message_id_header,
-        references=[r for r in references if r],
-        date=now,
-        auto_submitted=True,  # RFC 3834: an automatic answer, which others must not answer
-    )
+    if channel.kind in SOCIAL_KINDS:  # the text alone, to the customer's id on the platform
+        subject, body, raw = "", body.strip(), b""
+    else:
+        references = [*(message.references or []), message.message_id_header]
+        raw = build_reply(
+            to=recipients,
+            from_=Address(outbound.from_name, outbound.from_address),
+            subject=subject,
+            body=body,
+            message_id=header,
+            in_reply_to=message.message_id_header,
+            references=[r for r in references if r],
+            date=now,
+            auto_submitted=True,  # RFC 3834: an automatic answer, which others must not answer
+        )
     acknowledgement = Acknowledgement(
         message_id=message.id,
         channel_id=channel.id,
@@ -217,6 +225,11 @@ def _changing(rt: Runtime, ack_id: int) -> Iterator[tuple[Session, Acknowledgeme
 def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
     channel = session.get(Channel, ack.channel_id)
     assert channel is not None
+    details = {}
+    if channel.kind in SOCIAL_KINDS:  # our account on the platform, and the reply window
+        message = session.get(Message, ack.message_id)
+        assert message is not None
+        details = reply_details(session, message, channel)
     return OutgoingReply(
         outbox_id=ack.id,
         channel_kind=channel.kind,
@@ -225,6 +238,7 @@ def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
         raw=ack.raw,
         body=ack.body,
         subject=ack.subject,
+        **details,
     )
 
 

@@ -83,6 +83,9 @@ class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = False
     #: "closed": only while the team is closed; "always": every email that waits for a person.
     when: Literal["closed", "always"] = "closed"
+    #: Direct messages too (Messenger, Instagram, WhatsApp, X), sent in the conversation as a
+    #: reply is, while the platform's reply window is open (it is: the customer just wrote).
+    social: bool = False
     once_per_hours: float = 24.0
     #: Jinja (sandboxed): `name` (the customer's), `subject` (theirs), `opens` (when the team
     #: is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).

@@ -1,0 +1,77 @@
+"""The automatic acknowledgement for direct messages (`acknowledge.social`): sent back in the
+conversation through the platform's send API, once per customer a day, like email's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from responder.web.views import message_detail
+from tests.social.conftest import Receiver
+from tests.social.payloads import (
+    WA_PHONE_NUMBER_ID,
+    messenger_message,
+    post_meta,
+    whatsapp_message,
+)
+
+
+def _acknowledging(rt: Runtime, *, social: bool) -> None:
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        acknowledge=msgspec.structs.replace(
+            rt.settings.acknowledge, enabled=True, when="always", social=social
+        ),
+    )
+
+
+def _receive(rt: Runtime, worker: Worker, *payloads: dict[str, Any]) -> None:
+    with TestClient(create_app(rt)) as client:
+        for payload in payloads:
+            assert post_meta(client, payload).json()["stored"] == 1
+    worker.drain()
+
+
+def test_a_direct_message_is_acknowledged_in_its_conversation_once(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    _acknowledging(rt, social=True)
+    _receive(rt, worker, whatsapp_message())
+    (sent,) = receiver.requests
+    assert sent.path == f"/v21.0/{WA_PHONE_NUMBER_ID}/messages"
+    assert sent.json["to"] == "353855550101" and sent.json["type"] == "text"
+    text = sent.json["text"]["body"]
+    assert text.startswith("Hello Aoife,") and "a person will read it and reply" in text
+    assert text.endswith(f"\n\n{rt.settings.outbound.from_name}"), "signed, no trailing lines"
+    with rt.factory() as session:
+        dm = session.scalars(select(Message).where(Message.direction == "in")).one()
+        assert dm.state == "in_review", "the real answer still waits for a person"
+        shown = message_detail(session, dm.id)
+    assert shown["acknowledgement"]["state"] == "sent"
+    assert [c["direction"] for c in shown["conversation"]] == ["out"], "ours, in the thread"
+
+    # She writes again the same day, and someone on Messenger writes: one more, to him.
+    _receive(
+        rt,
+        worker,
+        whatsapp_message("Also my data stopped", wamid="wamid.second"),
+        messenger_message(),
+    )
+    assert len(receiver.requests) == 2
+    assert receiver.requests[1].json["recipient"] == {"id": "6543210987654321"}
+    assert receiver.requests[1].json["message"]["text"].startswith("Hello")
+
+
+def test_direct_messages_are_not_acknowledged_unless_asked(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    _acknowledging(rt, social=False)
+    _receive(rt, worker, whatsapp_message())
+    assert receiver.requests == []
