@@ -3,13 +3,16 @@ conversation through the platform's send API, once per customer a day, like emai
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import msgspec
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from responder.db.models import Message
+from responder.acknowledge import send_acknowledgements
+from responder.db.models import Acknowledgement, Message, utcnow
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -75,3 +78,26 @@ def test_direct_messages_are_not_acknowledged_unless_asked(
     _acknowledging(rt, social=False)
     _receive(rt, worker, whatsapp_message())
     assert receiver.requests == []
+
+
+def test_one_whose_send_was_cut_off_is_never_sent_twice(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """A worker stopped while sending it: the platform cannot be asked whether it went out, so
+    it waits under Needs attention as uncertain instead of going out a second time."""
+    _acknowledging(rt, social=True)
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, whatsapp_message()).json()["stored"] == 1
+    worker.drain_claims()  # the stages only: queued, not sent
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Acknowledgement).values(
+                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
+            )
+        )
+    assert send_acknowledgements(rt) == 0
+    worker.drain()
+    assert receiver.requests == []
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement))
+        assert ack.state == "uncertain" and "may have gone out" in ack.last_error
