@@ -78,6 +78,8 @@ def test_search_finds_messages_and_customers_by_address_words_and_literal_wildca
         assert pasted.status_code == 200 and len(pasted.json()["query"]) == 200
         short = client.get("/api/search", params={"q": "a"}, headers=auth).json()
         assert short["too_short"] and short["messages"] == []
+        accents = client.get("/api/search", params={"q": "\u0301\u0301"}, headers=auth).json()
+        assert accents["too_short"] and accents["messages"] == [], "not every message"
 
         login(client, "alice")
         page = client.get("/search", params={"q": "Murphy"}).text
