@@ -21,7 +21,7 @@ from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.conftest import MODEL_CACHE
-from tests.helpers import auto_send_every_intent, drop, make_email
+from tests.helpers import api_token, auto_send_every_intent, drop, make_email, staff
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -188,3 +188,29 @@ def test_a_callback_after_commit_needs_a_unit_of_work_that_runs_it(rt: Runtime) 
         after_commit(session, lambda: ran.append("committed"))
         assert ran == []
     assert ran == ["committed"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_only_server_faults_are_logged_as_errors(
+    rt: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot's 404, a visit after the session ended and a refused request are answered, not
+    logged as errors with tracebacks (an alert on ERROR lines would fire all day); a fault of
+    ours still is, with its traceback."""
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client, caplog.at_level(logging.INFO):
+        assert client.get("/wp-login.php").status_code == 404
+        assert client.get("/queue", follow_redirects=False).status_code in (302, 303)
+        auth = api_token(client)
+        refused = client.get("/api/search", params={"q": "x1", "state": "open"}, headers=auth)
+        assert refused.status_code == 400
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("a bug of ours")
+
+        monkeypatch.setattr("responder.web.search.search", broken)
+        assert client.get("/api/search", params={"q": "xy"}, headers=auth).status_code == 500
+    (error,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "path='/api/search'" in error.getMessage()
+    assert "RuntimeError: a bug of ours" in caplog.text, "with its traceback"

@@ -981,11 +981,14 @@ def _percent(fraction: float) -> str:
 def _logging_config() -> LoggingConfig:
     """Leave the root logger as configure_logging set it (JSON lines, redaction) and send
     Litestar's own records, exceptions included, through it: Litestar's default replaces the
-    root handlers at start-up, which silently dropped redaction in `responder serve`."""
+    root handlers at start-up, which silently dropped redaction in `responder serve`. A client's
+    error (a 404, a visit after the session ended, a refused form) is answered, not logged as an
+    ERROR with its traceback: only what the server failed at is."""
     return LoggingConfig(
         configure_root_logger=False,
         loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
         log_exceptions="always",
+        disable_stack_trace=set(range(400, 500)),
     )
 
 
