@@ -481,12 +481,13 @@ def test_a_phone_number_is_found_however_it_is_written(rt: Runtime) -> None:
             assert [c["name"] for c in answer["customers"]] == ["Niamh Byrne"], typed
             assert sorted(m["id"] for m in answer["messages"]) == sorted(ids), typed
         answer = client.get("/api/search", params={"q": "087 123 4567"}, headers=auth).json()
-        assert answer["also"] == ["0871234567", "+353871234567"]
+        assert answer["also"] == ["0871234567", "+353871234567", "+353 87 123 4567"]
         marked = {m["id"]: m["excerpt"] for m in answer["messages"]}[email.id]
         assert marked["match"] == "0871234567", "the number marked as the customer wrote it"
         page = client.get("/search", params={"q": "087 123 4567"}).text
         assert (
-            "also searched for <strong>0871234567</strong>, <strong>+353871234567</strong>" in page
+            "also searched for <strong>0871234567</strong>, <strong>+353871234567</strong>, "
+            "<strong>+353 87 123 4567</strong>." in page
         )
         dated = client.get("/api/search", params={"q": "2026-12-05"}, headers=auth).json()
         assert dated["also"] == [], "a date is not a phone number"
@@ -495,7 +496,45 @@ def test_a_phone_number_is_found_however_it_is_written(rt: Runtime) -> None:
 def test_phone_forms_of_what_staff_type() -> None:
     from responder.customers.identity import phone_forms
 
-    assert phone_forms("+44 20 7946 0958", "IE") == ["+442079460958", "02079460958"]
-    assert phone_forms("089/1234567", "DE") == ["0891234567", "+49891234567"]
+    assert phone_forms("+44 20 7946 0958", "IE") == [
+        "+442079460958",
+        "02079460958",
+        "020 7946 0958",
+    ]
+    assert phone_forms("089/1234567", "DE") == [
+        "0891234567",
+        "+49891234567",
+        "089 1234567",
+        "+49 89 1234567",
+    ]
     assert phone_forms("123 45", "IE") == [], "a fragment is searched as typed"
     assert phone_forms("05/12/2026", "IE") == phone_forms("C1234567", "IE") == []
+
+
+def test_numbers_and_names_found_in_a_message_link_to_a_search(rt: Runtime, worker: Worker) -> None:
+    """On the review page, the account and phone numbers the customer quoted open a search for
+    their other mail and the customer on file; amounts do not."""
+    body = "My account NW-204455 was charged EUR 80. Ring me on 087 123 4567 please."
+    drop(rt, make_email(body=body), "quoted")
+    drop(
+        rt, make_email(subject="Earlier", body="Still waiting, NW-204455.", message_id="<e@x>"), "e"
+    )
+    worker.drain()
+    staff(rt)
+    with rt.factory() as session:
+        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{ids['Roaming charges on my bill']}").text
+        links = dict(
+            (text, href.replace("&amp;", "&"))
+            for href, text in re.findall(r'<a href="(/search\?q=[^"]+)"[^>]*>([^<]+)</a>', page)
+        )
+        assert set(links) == {"NW-204455", "+353871234567"}, "amounts are not searched for"
+        found = client.get(links["NW-204455"]).text
+        shown = {int(i) for i in re.findall(r'href="/messages/(\d+)"', found)}
+        assert shown == set(ids.values()), "both of her messages quoting it"
+        assert (
+            f'href="/messages/{ids["Roaming charges on my bill"]}"'
+            in client.get(links["+353871234567"]).text
+        ), "the number as she wrote it"

@@ -42,7 +42,8 @@ def normalise_handle(value: str) -> str | None:
 def phone_forms(query: str, region: str | None) -> list[str]:
     """A search that is a phone number as a person writes it ("087 123 4567", "+353 (87)
     123-4567") in the forms stored and written: numbers on file and WhatsApp senders are E.164
-    ("+353871234567"), a customer writes it without spaces in the national form ("0871234567").
+    ("+353871234567"), a customer writes it in the national form, run together or spaced as
+    the country spaces it ("0871234567", "087 123 4567"), or the international one spaced.
     Empty for any other text, and for fewer digits than a number has (a fragment already
     matches as typed)."""
     if not _PHONE_LIKE.fullmatch(query) or sum(c.isdigit() for c in query) < PHONE_DIGITS:
@@ -55,5 +56,6 @@ def phone_forms(query: str, region: str | None) -> list[str]:
     if stored:
         number = phonenumbers.parse(stored)
         national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        forms += [stored, "".join(filter(str.isdigit, national))]
+        spaced = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        forms += [stored, "".join(filter(str.isdigit, national)), national, spaced]
     return [form for form in dict.fromkeys(forms) if form != query]

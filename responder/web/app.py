@@ -97,7 +97,7 @@ from responder.web.reply_file_routes import (
     apply_files,
     review_form,
 )
-from responder.web.search import SEARCH_ROUTES
+from responder.web.search import SEARCH_ROUTES, SEARCHABLE_ENTITIES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
 from responder.web.snooze_routes import SNOOZE_ROUTES
@@ -323,6 +323,7 @@ def review_page(request: Request, message_id: int) -> Template:
         "previous": request.query_params.get("from"),
         "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
         "staff": staff,
+        "searchable_entities": SEARCHABLE_ENTITIES,
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
         "snooze_choices": snooze_choices(
             utcnow(), rt.settings.queue.timezone, business_calendar(rt.settings.queue)

@@ -70,6 +70,13 @@ STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
 }
 
 
+#: What the review page's "Found in the message" links to a search: the numbers and names that
+#: find the customer's other mail, not amounts or dates.
+SEARCHABLE_ENTITIES = frozenset(
+    {"account_numbers", "invoice_numbers", "order_numbers", "phone_numbers", "people"}
+)
+
+
 def like_pattern(text: str) -> str:
     return f"%{escape_like(text)}%"
 
