@@ -225,7 +225,7 @@ def _changing(rt: Runtime, ack_id: int) -> Iterator[tuple[Session, Acknowledgeme
 def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
     channel = session.get(Channel, ack.channel_id)
     assert channel is not None
-    details = {}
+    details: dict[str, Any] = {}
     if channel.kind in SOCIAL_KINDS:  # our account on the platform, and the reply window
         message = session.get(Message, ack.message_id)
         assert message is not None
