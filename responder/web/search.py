@@ -39,7 +39,7 @@ from responder.customers.identity import phone_forms
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
-from responder.pipeline.states import State
+from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
 from responder.web.params import PickedId, RowId, picked_id
@@ -58,11 +58,11 @@ _BEYOND_ASCII = "*[^ -~]*"  # GLOB: holds a character outside printable ASCII
 #: The state filter's choices: what staff look for ("what did we send about roaming", "which
 #: of this customer's mail is still waiting"), each a group of states, in the page's order.
 STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
-    "waiting": ("awaiting review or snoozed", (State.IN_REVIEW, State.SNOOZED)),
+    "waiting": ("awaiting review or snoozed", AWAITING_REVIEW),
     "answered": ("answered", (State.APPROVED, State.SENDING, State.SENT)),
     "rejected": ("rejected", (State.REJECTED,)),
     "ignored": ("ignored", (State.IGNORED,)),
-    "problems": ("problems", (State.QUARANTINED, State.FAILED)),
+    "problems": ("problems", RETRYABLE_STATES),
     "working": (
         "being read or drafted",
         (State.RECEIVED, State.PARSED, State.CLASSIFIED, State.DRAFTED),
@@ -130,8 +130,12 @@ def messages_matching(
     it), folded as the text is, newest first; with `before`, those older than that message (the
     next page); `state` (a key of `STATE_FILTERS`) and `channel` (an id) narrow them.
     `indexed`: SQLite's FTS5 trigram index exists (`sqlite_index_usable`)."""
-    terms = list(dict.fromkeys(fold(term) for term in (query, *also)))
-    return _narrowed(_matching(terms, limit, indexed, before), state, channel)
+    return _narrowed(_matching(_folded_terms(query, also), limit, indexed, before), state, channel)
+
+
+def _folded_terms(query: str, also: Sequence[str]) -> list[str]:
+    """The query and its other spellings, folded as the stored text is, each once."""
+    return list(dict.fromkeys(fold(term) for term in (query, *also)))
 
 
 def _narrowed(found: Select[Any], state: str | None, channel: int | None) -> Select[Any]:
@@ -181,7 +185,7 @@ def customers_matching(
     """Customers whose name, external id or an identity (address, handle, number) holds
     `query` (or one of `also`), all folded, by name. `sqlite`: the query runs there
     (`_folded_like`)."""
-    patterns = [like_pattern(term) for term in dict.fromkeys(fold(t) for t in (query, *also))]
+    patterns = [like_pattern(term) for term in _folded_terms(query, also)]
     # A union, not ORs: PostgreSQL reads no index for a condition ORed with a subquery, and
     # prices eight ORed LIKEs (a phone number's four spellings in two columns) above reading
     # every row, folding each value eight times; each arm here reads its two indexes.
