@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -445,6 +446,95 @@ def test_search_narrows_messages_by_state_and_channel(rt: Runtime) -> None:
         assert '<option value="waiting" selected>' in second, "the next page keeps the filter"
         none = client.get("/search", params={"q": "roaming", "state": "ignored"}).text
         assert "No message matches here" in none and 'id="any-state"' in none
+
+
+def test_search_narrows_messages_to_the_days_they_came_in_on_the_teams_calendar(
+    rt: Runtime,
+) -> None:
+    """ "Their mail of 1 July": the days are the team's (Dublin: UTC+1 in summer), both
+    included; the next page keeps them; a "from" after the "to" is said, not searched."""
+    day = _stored(rt, 51)
+    at = {
+        "evening 30 June": datetime(2026, 6, 30, 22, 30, tzinfo=UTC),  # 23:30 in Dublin
+        "just after midnight": datetime(2026, 6, 30, 23, 30, tzinfo=UTC),  # 1 July 00:30
+        "late 1 July": datetime(2026, 7, 1, 22, 59, tzinfo=UTC),  # 23:59
+        "just after the next midnight": datetime(2026, 7, 1, 23, 0, tzinfo=UTC),  # 2 July
+    }
+    with transaction(rt.factory) as session:
+        for n, message_id in enumerate(day):  # 1 July from noon, Dublin
+            session.get(Message, message_id).received_at = datetime(2026, 7, 1, 11, n, tzinfo=UTC)
+        channel_id = session.get(Message, day[0]).channel_id
+        edges = {
+            name: Message(
+                channel_id=channel_id,
+                direction="in",
+                external_key=name,
+                raw=b"",
+                state="in_review",
+                subject=name,
+                sender_address="aoife@mail.test",
+                new_text=f"Roaming charges again, {name}",
+                received_at=received,
+            )
+            for name, received in at.items()
+        }
+        session.add_all(edges.values())
+        session.flush()
+        for message in edges.values():
+            index_message(session, message)
+        ids = {name: m.id for name, m in edges.items()}
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Dublin")
+    )
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        auth = api_token(client)
+
+        def found(**params: object) -> list[int]:
+            answer = client.get("/api/search", params={"q": "roaming", **params}, headers=auth)
+            assert answer.status_code == 200, answer.text
+            return [m["id"] for m in answer.json()["messages"]]
+
+        assert found(until="2026-06-30") == [ids["evening 30 June"]]
+        assert found(since="2026-07-02") == [ids["just after the next midnight"]]
+        # newest first by arrival order (the edges were stored after the 51)
+        first_of_july = [ids["late 1 July"], ids["just after midnight"], *day[::-1]]
+        page = client.get(
+            "/search", params={"q": "roaming", "since": "2026-07-01", "until": "2026-07-01"}
+        ).text
+        assert 'name="since" id="since" value="2026-07-01"' in page, "the form keeps the days"
+        assert [int(i) for i in re.findall(r'href="/messages/(\d+)"', page)] == first_of_july[:50]
+        older = re.search(r'id="older" href="([^"]+)"', page)
+        assert older is not None
+        second = client.get(older.group(1).replace("&amp;", "&")).text
+        assert [int(i) for i in re.findall(r'href="/messages/(\d+)"', second)] == first_of_july[50:]
+
+        reversed_days = client.get(
+            "/search", params={"q": "roaming", "since": "2026-07-02", "until": "2026-07-01"}
+        ).text
+        assert 'id="dates-reversed"' in reversed_days and 'id="messages"' not in reversed_days
+        impossible = client.get(
+            "/api/search", params={"q": "roaming", "since": "2026-02-30"}, headers=auth
+        )
+        assert impossible.status_code == 400 and "not a day of the calendar" in impossible.text
+        no_day = client.get("/search", params={"q": "roaming", "since": "", "until": ""})
+        assert no_day.status_code == 200, "a date field left empty is no bound"
+
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="UTC")
+    )
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        auth = api_token(client)
+        answer = client.get(
+            "/api/search",
+            params={"q": "roaming", "since": "2026-07-01", "until": "2026-07-01"},
+            headers=auth,
+        ).json()
+        in_utc = [m["id"] for m in answer["messages"]]
+        assert ids["just after the next midnight"] in in_utc, "1 July 23:00 in UTC"
+        assert ids["just after midnight"] not in in_utc, "30 June 23:30 in UTC"
 
 
 def test_a_phone_number_is_found_however_it_is_written(rt: Runtime) -> None:

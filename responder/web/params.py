@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
+from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
 #: Row ids from the query string: out-of-range numbers are a 400, never a database overflow.
@@ -15,3 +17,15 @@ PickedId = Annotated[str, Parameter(pattern=r"^[0-9]{0,18}$")]
 
 def picked_id(value: str) -> int | None:
     return int(value) if value else None
+
+
+#: A day picked in a form's date field (`<input type="date">` sends YYYY-MM-DD, or nothing when
+#: left empty, which means no bound).
+PickedDate = Annotated[str, Parameter(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+
+
+def picked_date(value: str, name: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:  # the pattern lets 2026-02-30 through
+        raise ValidationException(f"{name}: {value} is not a day of the calendar") from None

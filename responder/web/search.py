@@ -6,8 +6,8 @@ customers. A message is
 matched by the folded text its parse wrote (`responder.search_text`), which PostgreSQL indexes
 by trigrams (migration web_0013) and SQLite by an FTS5 trigram table (web_0019); customers'
 values are folded in SQL, by trigram indexes on PostgreSQL (web_0021). A phone number is also
-looked for in the forms it is stored and written in; the messages can be narrowed to a state
-or a channel.
+looked for in the forms it is stored and written in; the messages can be narrowed to a state,
+a channel and the days they came in (in the team's time zone).
 Not on the queue's hot path: the queue page never searches.
 """
 
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, get
 from litestar.exceptions import ValidationException
@@ -42,7 +44,7 @@ from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_IN
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
-from responder.web.params import PickedId, RowId, picked_id
+from responder.web.params import PickedDate, PickedId, RowId, picked_date, picked_id
 from responder.web.state import runtime as _rt
 from responder.web.views import channel_choices
 
@@ -124,13 +126,32 @@ def messages_matching(
     before: int | None = None,
     state: str | None = None,
     channel: int | None = None,
+    received: tuple[datetime | None, datetime | None] = (None, None),
     also: Sequence[str] = (),
 ) -> Select[Any]:
     """Inbound messages whose parsed text holds `query` (or one of `also`, other spellings of
     it), folded as the text is, newest first; with `before`, those older than that message (the
-    next page); `state` (a key of `STATE_FILTERS`) and `channel` (an id) narrow them.
+    next page); `state` (a key of `STATE_FILTERS`), `channel` (an id) and `received` (from,
+    before: UTC times, either open; `received_between`) narrow them.
     `indexed`: SQLite's FTS5 trigram index exists (`sqlite_index_usable`)."""
-    return _narrowed(_matching(_folded_terms(query, also), limit, indexed, before), state, channel)
+    found = _matching(_folded_terms(query, also), limit, indexed, before)
+    return _narrowed(found, state, channel, received)
+
+
+def received_between(
+    since: date | None, until: date | None, timezone: str
+) -> tuple[datetime | None, datetime | None]:
+    """The UTC times a search from day `since` to day `until` (both included, as the team's
+    calendar has them) covers: staff in Dublin asking for 1 July mean their 1 July."""
+    zone = ZoneInfo(timezone)
+
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, time(), zone).astimezone(UTC)
+
+    return (
+        midnight(since) if since else None,
+        midnight(until + timedelta(days=1)) if until else None,
+    )
 
 
 def _folded_terms(query: str, also: Sequence[str]) -> list[str]:
@@ -138,11 +159,21 @@ def _folded_terms(query: str, also: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(fold(term) for term in (query, *also)))
 
 
-def _narrowed(found: Select[Any], state: str | None, channel: int | None) -> Select[Any]:
+def _narrowed(
+    found: Select[Any],
+    state: str | None,
+    channel: int | None,
+    received: tuple[datetime | None, datetime | None],
+) -> Select[Any]:
     if state:
         found = found.where(Message.state.in_(STATE_FILTERS[state][1]))
     if channel is not None:
         found = found.where(Message.channel_id == channel)
+    start, end = received
+    if start is not None:
+        found = found.where(Message.received_at >= start)
+    if end is not None:
+        found = found.where(Message.received_at < end)
     return found
 
 
@@ -243,13 +274,17 @@ def search(
     before: int | None = None,
     state: str | None = None,
     channel: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    timezone: str = "UTC",
     phone_region: str | None = None,
 ) -> dict[str, Any]:
     """Customers and the newest `limit` messages; `before` (a message id, the last page's
-    `older`) pages on through older messages, without customers; `state` and `channel` narrow
-    the messages (not the customers: one is looked for whatever state their mail is in). A
-    phone number is also looked for as stored (`phone_forms`, `phone_region` for one written
-    without its country code)."""
+    `older`) pages on through older messages, without customers; `state`, `channel` and the
+    days `since` to `until` (both included, in `timezone`) narrow the messages (not the
+    customers: one is looked for whatever state and age their mail is). A phone number is also
+    looked for as stored (`phone_forms`, `phone_region` for one written without its country
+    code)."""
     if state and state not in STATE_FILTERS:
         raise ValidationException(
             f"unknown state filter {state!r}: one of {', '.join(STATE_FILTERS)}"
@@ -261,13 +296,26 @@ def search(
         "before": before,
         "state": state or "",
         "channel": channel,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+        "dates_reversed": bool(since and until and since > until),
         "also": also,
     }
+    nothing = {**asked, "messages": [], "customers": [], "too_short": False, "older": None}
     if len(fold(query).strip()) < SHORTEST:  # two accents alone fold to nothing, found everywhere
-        return {**asked, "messages": [], "customers": [], "too_short": bool(query), "older": None}
+        return {**nothing, "too_short": bool(query)}
+    if asked["dates_reversed"]:  # said on the page; searching would only say "no match"
+        return nothing
     indexed = sqlite_index_usable(session)
     matching = messages_matching(
-        query, limit, indexed=indexed, before=before, state=state, channel=channel, also=also
+        query,
+        limit,
+        indexed=indexed,
+        before=before,
+        state=state,
+        channel=channel,
+        received=received_between(since, until, timezone),
+        also=also,
     )
     messages = session.execute(matching).all()
     sqlite = session.get_bind().dialect.name == "sqlite"
@@ -337,6 +385,9 @@ def _one_line(text: str) -> str:
     return _WHITESPACE.sub(" ", text)
 
 
+#: The filters that narrow the messages, which a link to the next page keeps.
+NARROWING = ("state", "channel", "since", "until")
+
 #: `?state=`: "state" is a name Litestar keeps for the application's state
 StateParameter = Annotated[str, Parameter(query="state")]
 
@@ -348,7 +399,10 @@ def search_page(
     before: RowId = None,
     in_state: StateParameter = "",
     channel: PickedId = "",
+    since: PickedDate = "",
+    until: PickedDate = "",
 ) -> Template:
+    settings = _rt(request).settings
     with _rt(request).read_factory() as session:
         found = search(
             session,
@@ -356,7 +410,10 @@ def search_page(
             before=before,
             state=in_state,
             channel=picked_id(channel),
-            phone_region=_rt(request).settings.customers.default_region,
+            since=picked_date(since, "since"),
+            until=picked_date(until, "until"),
+            timezone=settings.queue.timezone,
+            phone_region=settings.customers.default_region,
         )
         channels = channel_choices(session, request.app.state.counts)
     context = {
@@ -364,7 +421,7 @@ def search_page(
         "channels": channels,
         "states": {key: words for key, (words, _) in STATE_FILTERS.items()},
         # the filters a link to the next page keeps
-        "narrowed": [(key, found[key]) for key in ("state", "channel") if found[key]],
+        "narrowed": [(key, found[key]) for key in NARROWING if found[key]],
         "user": request.user,
     }
     return Template("search.html", context=context)
@@ -377,7 +434,11 @@ def api_search(
     before: RowId = None,
     in_state: StateParameter = "",
     channel: RowId = None,
+    since: PickedDate = "",
+    until: PickedDate = "",
 ) -> dict[str, Any]:
+    """`since` and `until`: days, YYYY-MM-DD, in the team's time zone (`[queue] timezone`)."""
+    settings = _rt(request).settings
     with _rt(request).read_factory() as session:
         return search(
             session,
@@ -385,7 +446,10 @@ def api_search(
             before=before,
             state=in_state,
             channel=channel,
-            phone_region=_rt(request).settings.customers.default_region,
+            since=picked_date(since, "since"),
+            until=picked_date(until, "until"),
+            timezone=settings.queue.timezone,
+            phone_region=settings.customers.default_region,
         )
 
 

@@ -144,6 +144,13 @@ def test_sql_injection_in_every_search_and_filter_field(rt: Runtime, worker: Wor
                     if field in ("intent", "tier") and path == "/api/queue/page":
                         assert response.status_code == 200, payload
                         assert response.json()["items"] == [], f"{payload!r} matched rows"
+            for field in ("q", "state", "channel", "since", "until", "before"):
+                for path in ("/search", "/api/search"):
+                    params = {"q": "roaming", field: payload}
+                    response = client.get(path, params=params, headers=auth)
+                    assert_no_leak(response, f"{path}?{field}={payload!r}")
+                    if field == "q" and path == "/api/search":
+                        assert response.json()["messages"] == [], f"{payload!r} matched mail"
             for path in ("/ignored", "/api/ignored"):
                 response = client.get(path, params={"q": payload}, headers=auth)
                 assert_no_leak(response, f"{path}?q={payload!r}")
