@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from responder.db.models import Message
 from responder.pipeline.worker import Worker
@@ -28,6 +30,10 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
     staff(rt, "alice")
     with rt.factory() as session:
         intents = dict(session.execute(select(Message.subject, Message.intent)).all())
+        # the days they came in (one, unless it was midnight): the team's calendar is UTC's
+        first, last = session.execute(
+            select(func.min(Message.received_at), func.max(Message.received_at))
+        ).one()
     with serve(rt) as base, browser() as chromium:
         page = chromium.new_page()
         log_in(page, base, "alice", PASSWORD)
@@ -42,8 +48,15 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
         expect(page.locator("#messages tbody tr")).to_have_count(2)
         page.select_option("#state", "answered")
         page.click("form[role=search] button")
-        page.wait_for_url("**/search?q=please&state=answered&channel=")
+        page.wait_for_url("**/search?q=please&state=answered&channel=&since=&until=")
         expect(page.locator("main")).to_contain_text("No message matches here")
         page.select_option("#state", "waiting")
+        page.click("form[role=search] button")
+        expect(page.locator("#messages tbody tr")).to_have_count(2)
+        page.fill("#since", str(last.date() + timedelta(days=1)))
+        page.click("form[role=search] button")
+        expect(page.locator("main")).to_contain_text("No message matches here")
+        page.fill("#since", str(first.date()))
+        page.fill("#until", str(last.date()))
         page.click("form[role=search] button")
         expect(page.locator("#messages tbody tr")).to_have_count(2)
