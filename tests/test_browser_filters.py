@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from responder.db.models import Message
+from responder.db.models import Channel, Message
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.browser_support import browser, log_in
@@ -28,8 +29,14 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
         drop(rt, raw, f"filter-{number}")
     worker.drain()
     staff(rt, "alice")
+    with transaction(rt.factory) as session:  # a channel nothing came in on
+        idle = Channel(name="WhatsApp", kind="whatsapp", address="+3531000")
+        session.add(idle)
+        session.flush()
+        whatsapp = idle.id
     with rt.factory() as session:
         intents = dict(session.execute(select(Message.subject, Message.intent)).all())
+        mailbox = session.scalar(select(Message.channel_id).limit(1))
         # the days they came in (one, unless it was midnight): the team's calendar is UTC's
         first, last = session.execute(
             select(func.min(Message.received_at), func.max(Message.received_at))
@@ -38,11 +45,22 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
         page = chromium.new_page()
         log_in(page, base, "alice", PASSWORD)
         expect(page.locator("table.queue tbody tr")).to_have_count(2)
+        # customers not on file have no tier: a "none" choice would be "all" again
+        expect(page.locator("select[name=tier] option")).to_have_text(["all"])
         page.select_option("form.filters select[name=intent]", intents["Cancel my contract"])
         page.click("form.filters button:has-text('Filter')")
         page.wait_for_url("**/queue?channel=&intent=*")
         expect(page.locator("table.queue tbody tr")).to_have_count(1)
         expect(page.locator("table.queue tbody")).to_contain_text("Cancel my contract")
+        page.select_option("form.filters select[name=channel]", str(whatsapp))
+        page.click("form.filters button:has-text('Filter')")
+        page.wait_for_url(f"**/queue?channel={whatsapp}&intent=*")
+        expect(page.locator("p.empty")).to_contain_text("Nothing waiting")
+        expect(page.locator("form.filters select[name=channel]")).to_have_value(str(whatsapp))
+        # no intent is offered where nothing waits, so the intent filter went with it
+        page.select_option("form.filters select[name=channel]", str(mailbox))
+        page.click("form.filters button:has-text('Filter')")
+        expect(page.locator("table.queue tbody tr")).to_have_count(2)
 
         page.goto(f"{base}/search?q=please")
         expect(page.locator("#messages tbody tr")).to_have_count(2)

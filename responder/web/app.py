@@ -28,7 +28,7 @@ from litestar.exceptions import (
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Body, Parameter
+from litestar.params import Body
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -231,10 +231,10 @@ def _filters(
 @get("/queue", sync_to_thread=False, guards=[requires_agent])
 def queue_page(
     request: Request,
-    channel_picked: Annotated[PickedId, Parameter(query="channel")] = "",
+    channel: PickedId = "",
     intent: str | None = None,
     tier: str | None = None,
-    assignee: RowId = None,
+    assignee: PickedId = "",
     cursor: str | None = None,
     sentiment: str | None = None,
 ) -> Template:
@@ -242,8 +242,8 @@ def queue_page(
     and the hand-off to a thread and back cost a fifth of the page's CPU under load (one web
     process per core serves the pages in parallel)."""
     rt = _rt(request)
-    channel = picked_id(channel_picked)
-    filters = _filters(channel, intent, tier, assignee, sentiment)
+    channel_id, assignee_id = picked_id(channel), picked_id(assignee)
+    filters = _filters(channel_id, intent, tier, assignee_id, sentiment)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
         cached = request.app.state.counts.get(session)
@@ -275,10 +275,10 @@ def queue_page(
         "channels": channels,
         "user": request.user,
         "filters": {
-            "channel": channel,
+            "channel": channel_id,
             "intent": intent,
             "tier": tier,
-            "assignee": assignee,
+            "assignee": assignee_id,
             "sentiment": sentiment,
         },
         "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
