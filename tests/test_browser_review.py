@@ -52,6 +52,10 @@ def test_work_through_three_drafts_by_keyboard(
         page.keyboard.press("j")  # open the first draft
         page.wait_for_selector("#draft-body")
         first_subject = page.locator("h1").inner_text()
+        page.keyboard.press("j")  # on to the next draft, and back with k
+        expect(page.locator("h1")).not_to_have_text(first_subject)
+        page.keyboard.press("k")
+        expect(page.locator("h1")).to_have_text(first_subject)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "review-page.png"), full_page=True)
 

@@ -286,6 +286,13 @@ def queue_page(
     return Template("queue.html", context=context)
 
 
+def _previous(request: Request) -> int | None:
+    """The draft a person came from (`?from=`, set by "next" and by the move on after an
+    action), for the "previous" link and `k`; anything else in it is ignored."""
+    value = request.query_params.get("from", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
 @get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def review_page(request: Request, message_id: int) -> Template:
     rt = _rt(request)
@@ -320,7 +327,7 @@ def review_page(request: Request, message_id: int) -> Template:
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request, message_id),
         "next": following[0]["id"] if following else None,
-        "previous": request.query_params.get("from"),
+        "previous": _previous(request),
         "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
         "staff": staff,
         "searchable_entities": SEARCHABLE_ENTITIES,
