@@ -24,6 +24,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    ValidationException,
 )
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
@@ -864,6 +865,34 @@ def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     return Template("error.html", context={"status": 403, "detail": str(exc)}, status_code=403)
 
 
+def _machine_path(path: str) -> bool:
+    """Paths answered to programs (JSON), not to people in a browser (pages)."""
+    return path.startswith(("/api/", "/webhooks/", "/schema"))
+
+
+def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
+    """A page for a person who followed an old link or edited the address, as 403s get; the
+    API keeps Litestar's JSON (`status_code`, `detail`, `extra`)."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    if _machine_path(request.url.path):
+        body = {"status_code": exc.status_code, "detail": exc.detail}
+        return Response({**body, "extra": extra} if extra else body, status_code=exc.status_code)
+    problems = [
+        f"{item.get('key', '')}: {item.get('message', '')}"
+        for item in extra
+        if isinstance(item, dict)
+    ]
+    detail = exc.detail
+    if isinstance(exc, NotFoundException) and detail == "Not Found":  # no such route
+        detail = f"There is no page at {request.url.path}."
+    context = {
+        "status": exc.status_code,
+        "detail": "; ".join([detail, *problems]),
+        "user": request.scope.get("user"),
+    }
+    return Template("error.html", context=context, status_code=exc.status_code)
+
+
 SECURITY_HEADERS = {
     # Scripts only from our own files: inbound HTML can never run code in a staff browser.
     "content-security-policy": (
@@ -1056,6 +1085,8 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
         exception_handlers={
             NotAuthorizedException: _not_authorized,
             PermissionDeniedException: _forbidden,
+            NotFoundException: _client_error,
+            ValidationException: _client_error,
             DBAPIError: database_error,
         },
     )
