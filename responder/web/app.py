@@ -296,6 +296,19 @@ def _previous(request: Request) -> int | None:
 
 @get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def review_page(request: Request, message_id: int) -> Template:
+    return _review_page(request, message_id, error=request.query_params.get("error", ""))
+
+
+def _review_page(
+    request: Request,
+    message_id: int,
+    *,
+    error: str = "",
+    unsaved: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    """`unsaved`: the text of a save or approve that was refused (the draft changed meanwhile),
+    shown beside the latest draft so the person's typing is not lost."""
     rt = _rt(request)
     with transaction(rt.factory) as session:
         open_for_review(
@@ -324,7 +337,8 @@ def review_page(request: Request, message_id: int) -> Template:
         "max_reply_files": rt.settings.outbound.max_reply_files_bytes,
         "quotes_customer": rt.settings.outbound.quote_original,
         "user": request.user,
-        "error": request.query_params.get("error", ""),
+        "error": error,
+        "unsaved": unsaved,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request, message_id),
         "next": following[0]["id"] if following else None,
@@ -337,7 +351,7 @@ def review_page(request: Request, message_id: int) -> Template:
             utcnow(), rt.settings.queue.timezone, business_calendar(rt.settings.queue)
         ),
     }
-    return Template("review.html", context=context)
+    return Template("review.html", context=context, status_code=status_code)
 
 
 class RejectForm(Struct):
@@ -346,13 +360,21 @@ class RejectForm(Struct):
 
 
 def _attempt(
-    request: Request, message_id: int, act: Callable[[Session], object]
-) -> Redirect | None:
-    """Run a review action in one transaction; on refusal, back to the page with the reason."""
+    request: Request,
+    message_id: int,
+    act: Callable[[Session], object],
+    unsaved: str | None = None,
+) -> Redirect | Template | None:
+    """Run a review action in one transaction; on refusal, back to the page with the reason,
+    and with `unsaved` (the text the person sent) on it where there is one to keep."""
     try:
         with transaction(_rt(request).factory) as session:
             act(session)
     except ReviewError as exc:
+        if unsaved is not None:
+            return _review_page(
+                request, message_id, error=str(exc), unsaved=unsaved, status_code=409
+            )
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     return None
 
@@ -362,7 +384,7 @@ def _attempt(
     guards=[requires_agent],
     request_max_body_size=FORM_BODY_LIMIT,
 )
-async def approve_form(request: Request, message_id: int) -> Redirect:
+async def approve_form(request: Request, message_id: int) -> Redirect | Template:
     """The draft form (multipart: files to send ride along) approves the text as shown."""
     form = await review_form(request)
     return await to_thread.run_sync(_approve, request, message_id, form)
@@ -373,8 +395,9 @@ def _with_files(
     message_id: int,
     form: ReviewForm,
     action: Callable[[Session, StaffUser], object],
-) -> Redirect | None:
-    """The form's file changes and the action in one transaction: a refusal keeps neither."""
+) -> Redirect | Template | None:
+    """The form's file changes and the action in one transaction: a refusal keeps neither, and
+    shows the text sent beside the draft as it now is."""
     rt = _rt(request)
     user = _form_user(request)
 
@@ -382,10 +405,10 @@ def _with_files(
         apply_files(session, message_id, form, user, rt.settings.outbound.max_reply_files_bytes)
         action(session, user)
 
-    return _attempt(request, message_id, act)
+    return _attempt(request, message_id, act, unsaved=form.body)
 
 
-def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect:
+def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect | Template:
     outbound = _rt(request).settings.outbound
     failed = _with_files(
         request,
@@ -451,12 +474,12 @@ class AssignForm(Struct):
     guards=[requires_agent],
     request_max_body_size=FORM_BODY_LIMIT,
 )
-async def save_form(request: Request, message_id: int) -> Redirect:
+async def save_form(request: Request, message_id: int) -> Redirect | Template:
     form = await review_form(request)
     return await to_thread.run_sync(_save, request, message_id, form)
 
 
-def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect:
+def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect | Template:
     failed = _with_files(
         request,
         message_id,
