@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -188,11 +189,29 @@ def template_preview(
     return render_template_with(bodies, template, body, source, settings)
 
 
+#: `{% extends "layout.de.j2" %}`: the layout a template is written into, and its language.
+EXTENDS_LAYOUT = re.compile(r"""\{%-?\s*extends\s+["']layout\.([A-Za-z_-]+)\.j2["']""")
+
+
 def validate_template(
     session: Session, settings: Settings, template: Template, body: str
 ) -> str | None:
-    """The first problem rendering against sample customers, with and without a snippet."""
+    """The first problem rendering against sample customers, with and without a snippet; an
+    intent template that extends another language's layout where its own has one (its greeting
+    and sign-off would be in the other language) is one."""
     bodies = {k: t.body for k, t in live_templates(session).items()}
+    extended = EXTENDS_LAYOUT.search(body)
+    own_layout = template_key("layout", template.language)
+    if (
+        template.name != "layout"
+        and extended
+        and extended.group(1) != template.language
+        and own_layout in bodies
+    ):
+        return (
+            f"this {template.language} template extends layout.{extended.group(1)}.j2: "
+            f'use {{% extends "{own_layout}" %}}, the {template.language} layout'
+        )
     sample_snippets = ((), (ScoredSnippet(SAMPLE_SNIPPET, 1.0, 1.0),))
     intent = _intent_of(template) or "other"
     probe = template_key(f"intents/{intent}", template.language)

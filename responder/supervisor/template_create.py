@@ -10,7 +10,7 @@ from responder.content import live_templates, template_key
 from responder.db.models import Template
 from responder.drafting.rule_versions import current_rules
 from responder.review import audit
-from responder.supervisor.content_edit import ContentError, validate_template
+from responder.supervisor.content_edit import EXTENDS_LAYOUT, ContentError, validate_template
 from responder.supervisor.examples import labels
 
 
@@ -36,7 +36,13 @@ def starting_body(session: Session, settings: Settings, intent: str, language: s
     for lang in (language, settings.drafting.default_language):
         found = live.get(template_key(name, lang))
         if found is not None:
-            return found.body
+            if lang == language or template_key("layout", language) not in live:
+                return found.body
+            return EXTENDS_LAYOUT.sub(  # the translation is written into its own layout
+                lambda m: m.group(0).replace(f"layout.{m.group(1)}.j2", f"layout.{language}.j2"),
+                found.body,
+                count=1,
+            )
     return f'{{% extends "layout.{language}.j2" %}}\n{{% block body %}}\n\n{{% endblock %}}\n'
 
 

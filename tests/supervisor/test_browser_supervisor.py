@@ -183,8 +183,9 @@ def test_a_supervisor_translates_a_template_in_the_browser(rt: Runtime) -> None:
         page.click("text=Start")
         page.wait_for_selector("#new-template")
         assert "intents/roaming.de.j2" in page.inner_text("#new-template")
-        english = page.input_value("#body")
-        assert english.startswith('{% extends "layout.en.j2" %}')
+        english = page.input_value("#body")  # the English text, in the German layout
+        assert english.startswith('{% extends "layout.de.j2" %}')
+        assert "Thanks for getting in touch" in english
         page.fill(
             "#body",
             '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre Nachricht '

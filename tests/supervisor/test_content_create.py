@@ -200,6 +200,7 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
         )
         assert start.status_code == 200 and "intents/roaming.de.j2" in start.text
         assert "Thanks for getting in touch about using your phone abroad." in start.text
+        assert '{% extends "layout.de.j2" %}' in html.unescape(start.text), "its own layout"
         token = csrf(client, "/supervisor/templates/new")
         german = (
             '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre Nachricht zum '
@@ -209,6 +210,10 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
         form = {"intent": "roaming", "language": "de", "tone": "", "_csrf_token": token}
         for change, problem in (
             ({"body": german.replace("layout.de", "layout.fr")}, "layout.fr.j2"),
+            (
+                {"body": german.replace("layout.de", "layout.en")},
+                'this de template extends layout.en.j2: use {% extends "layout.de.j2" %}',
+            ),
             ({"body": "  "}, "the template is empty"),
             ({"body": german, "tone": "cheerful"}, "no tone rule picks 'cheerful'"),
             ({"body": german, "intent": "weather"}, "unknown intent 'weather'"),
