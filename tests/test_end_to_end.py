@@ -141,6 +141,13 @@ def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: W
         wanted = "in_review" if row["draft"] == "yes" else "ignored"
         assert state == wanted, key
     assert drafted == sum(1 for r in expected.values() if r["draft"] == "yes")
+    with rt.factory() as session:
+        german = session.scalars(
+            select(Draft.grounding)
+            .join(Message, Message.id == Draft.message_id)
+            .where(Message.external_key == "demo-08-outage-kein-netz-de")
+        ).one()
+    assert german["entities"]["people"] == [], "German nouns are not taken for names"
 
 
 def test_a_large_mail_is_read_from_the_database_by_the_parse_stage_only(

@@ -80,6 +80,11 @@ def _amount_patterns() -> list[dict[str, Any]]:
     ]
 
 
+#: Entities only the statistical model finds (the rest come from rules, patterns and
+#: `phonenumbers`, which read any language).
+MODEL_LABELS = frozenset({"PERSON", "DATE"})
+
+
 class EntityExtractor:
     """Loads the spaCy pipeline once, on first use; `extract_many` batches with nlp.pipe."""
 
@@ -115,12 +120,19 @@ class EntityExtractor:
     def loaded(self) -> bool:
         return "nlp" in self.__dict__
 
-    def extract(self, text: str) -> dict[str, list[str]]:
-        return self.extract_many([text])[0]
+    def extract(self, text: str, language: str | None = None) -> dict[str, list[str]]:
+        return self.extract_many([text], [language])[0]
 
-    def extract_many(self, texts: Sequence[str]) -> list[dict[str, list[str]]]:
+    def extract_many(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, list[str]]]:
+        """`languages`: each text's detected language, where known. The statistical model
+        reads English: in another language it takes phrases ("Kein Netz", "das Handy") for
+        names and dates, so there only the rules and patterns are trusted."""
+        known = languages or [None] * len(texts)
         return [
-            self._from_doc(doc, text) for doc, text in zip(self.docs(texts), texts, strict=True)
+            self._from_doc(doc, text, trust_model=language in (None, self.nlp.lang))
+            for doc, text, language in zip(self.docs(texts), texts, known, strict=True)
         ]
 
     def docs(self, texts: Sequence[str]) -> list[Doc]:
@@ -132,7 +144,7 @@ class EntityExtractor:
             by_position = dict(zip(order, parsed, strict=True))
         return [by_position[i] for i in range(len(texts))]
 
-    def _from_doc(self, doc: Doc, text: str) -> dict[str, list[str]]:
+    def _from_doc(self, doc: Doc, text: str, *, trust_model: bool = True) -> dict[str, list[str]]:
         """`text` is the doc's own text: spaCy rebuilds `doc.text` from every token."""
         found: dict[str, list[str]] = {key: [] for key in ENTITY_KEYS}
         canonical_plans = {p.lower(): p for p in self.plans}
@@ -147,6 +159,8 @@ class EntityExtractor:
                 amount = _amount_from_span(span)
                 if amount:
                     found["amounts"].append(amount)
+            elif label in MODEL_LABELS and not trust_model:
+                continue
             elif label == "PERSON":
                 name = span.splitlines()[0].strip()
                 if not _used_as_a_common_word(name, text):

@@ -298,7 +298,7 @@ def _render_again(
     vector = rt.message_vectors([message.id], [classification_text(message)])[0]
     entities = (previous.grounding or {}).get("entities") if previous else None
     if entities is None:
-        entities = rt.entity_extractor.extract(message_text(message))
+        entities = rt.entity_extractor.extract(message_text(message), message.language)
     draft = make_draft(
         rt,
         session,

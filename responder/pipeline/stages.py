@@ -444,7 +444,9 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
         if not rows:
             return
         vectors = rt.message_vectors([m.id for m in rows], [classification_text(m) for m in rows])
-        found = rt.entity_extractor.extract_many([message_text(m) for m in rows])
+        found = rt.entity_extractor.extract_many(
+            [message_text(m) for m in rows], [m.language for m in rows]
+        )
         index = rt.snippet_index(session)
         templates = template_refs(session)
         rules = current_rules(session, rt.settings)

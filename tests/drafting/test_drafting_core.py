@@ -91,6 +91,23 @@ def test_telecom_entities_are_found_and_normalised(extractor: EntityExtractor) -
     assert "3 May" in found["dates"]
 
 
+def test_in_another_language_only_rules_and_patterns_are_trusted(
+    extractor: EntityExtractor,
+) -> None:
+    """The English model reads German nouns as names ("Kein Netz", "das Handy" linked as
+    people on the review page); in German only what rules and patterns find is kept."""
+    german = (ROOT / "demo" / "emails" / "08-outage-kein-netz-de.eml").read_bytes()
+    parsed = parse_email(german)
+    text = f"{parsed.subject}\n{parsed.new_text}\nRückruf bitte: 0871 234 567, Rechnung 49,99 €."
+    as_english = extractor.extract(text)
+    assert "Kein Netz" in as_english["people"], "what the English model makes of it"
+    found = extractor.extract(text, "de")
+    assert found["people"] == [] and found["dates"] == []
+    assert found["phone_numbers"] == ["+353871234567"] and found["amounts"] == ["EUR 49.99"]
+    english = extractor.extract_many(["Dan Smith wrote on 3 May"], ["en"])[0]
+    assert english["people"] == ["Dan Smith"] and english["dates"] == ["3 May"]
+
+
 def test_a_batch_gives_one_result_per_message(extractor: EntityExtractor) -> None:
     results = extractor.extract_many(["Fabrikam Mobile is cheaper", "", "Pay EUR 15 now"])
     assert [r["competitors"] for r in results] == [["Fabrikam Mobile"], [], []]
