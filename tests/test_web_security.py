@@ -301,3 +301,33 @@ def test_agent_corrects_the_intent_from_the_review_page(rt: Runtime, worker: Wor
             select(ClassifierExample).where(ClassifierExample.status == "candidate")
         )
         assert candidate.label == "complaint" and candidate.created_by == "alice"
+
+
+def test_signing_in_returns_to_the_page_asked_for_and_only_on_this_site(rt: Runtime) -> None:
+    """A search link opened after the session ended comes back with its query; a `next` that
+    a browser reads as another site goes to the queue."""
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        asked = client.get("/search?q=roaming&state=waiting", follow_redirects=False)
+        assert asked.status_code in (302, 303)
+        assert asked.headers["location"] == "/login?next=%2Fsearch%3Fq%3Droaming%26state%3Dwaiting"
+        for target, lands in (
+            ("/search?q=roaming&state=waiting", "/search?q=roaming&state=waiting"),
+            ("//evil.test/x", "/queue"),
+            ("/\\evil.test/x", "/queue"),
+            ("https://evil.test/", "/queue"),
+        ):
+            client.cookies.clear()
+            page = client.get("/login", params={"next": target})
+            token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+            signed_in = client.post(
+                "/login",
+                data={
+                    "username": "alice",
+                    "password": PASSWORD,
+                    "_csrf_token": token,
+                    "next": target,
+                },
+                follow_redirects=False,
+            )
+            assert signed_in.headers["location"] == lands, target

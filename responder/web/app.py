@@ -139,6 +139,11 @@ PUBLIC_PATHS = [
 # -- pages ---------------------------------------------------------------------------------------
 
 
+def _local_path(target: str) -> bool:
+    """A path on this site: "//host" and "/\\host" are other sites to a browser."""
+    return target.startswith("/") and not target.startswith(("//", "/\\"))
+
+
 @get("/login", sync_to_thread=False)
 def login_page(next: str = "/queue") -> Template:
     return Template("login.html", context={"next": next, "error": ""})
@@ -176,7 +181,7 @@ def login_submit(
             context = {"next": data.next, "error": error}
             return Template("login.html", context=context, status_code=401)
         token = open_session(session, user, "cookie", rt.settings.web.session_hours)
-    target = data.next if data.next.startswith("/") and not data.next.startswith("//") else "/queue"
+    target = data.next if _local_path(data.next) else "/queue"
     return Redirect(
         target,
         cookies=[
@@ -879,7 +884,10 @@ def api_reclassify(request: Request, message_id: int, data: ApiClassification) -
 def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
     if request.url.path.startswith("/api/") or request.url.path.startswith("/schema"):
         return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
-    return Redirect("/login", query_params={"next": request.url.path})
+    asked = request.url.path  # a search or a filtered queue comes back as it was asked for
+    if request.url.query:
+        asked += f"?{request.url.query}"
+    return Redirect("/login", query_params={"next": asked})
 
 
 def _forbidden(request: Request, exc: Exception) -> Response[Any]:
