@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
+import time
 
 import msgspec
 import pytest
@@ -22,6 +24,7 @@ from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.conftest import MODEL_CACHE
 from tests.helpers import api_token, auto_send_every_intent, drop, make_email, staff
+from tests.live_server import serve
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -191,6 +194,31 @@ def test_a_callback_after_commit_needs_a_unit_of_work_that_runs_it(rt: Runtime) 
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_client_that_hangs_up_mid_request_is_not_logged_as_a_fault(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A live preview overtaken by Save, a tab closed while a form was sent: the request body
+    never arrives whole. Nothing of ours failed, so no ERROR line with a traceback."""
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+    with serve(rt) as base, caplog.at_level(logging.INFO):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(
+                b"POST /api/messages/1/notes HTTP/1.1\r\nHost: responder\r\n"
+                + f"Authorization: {auth['Authorization']}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+                + b'{"body": "half a no'
+            )
+        for _ in range(200):  # polling the log for the server's answer, up to 10 s
+            if "client left before its request arrived" in caplog.text:
+                break
+            time.sleep(0.05)
+    assert "client left before its request arrived (path='/api/messages/1/notes')" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 def test_only_server_faults_are_logged_as_errors(
     rt: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

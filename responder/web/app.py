@@ -7,6 +7,7 @@ uses too.
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from litestar.datastructures import Cookie, State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import (
     HTTPException,
+    InternalServerException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
@@ -924,6 +926,9 @@ def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
     return Template("error.html", context=context, status_code=exc.status_code)
 
 
+#: What Litestar raises when the client hangs up while its request body is being read.
+CLIENT_LEFT = "client disconnected prematurely"
+
 SECURITY_HEADERS = {
     # Scripts only from our own files: inbound HTML can never run code in a staff browser.
     "content-security-policy": (
@@ -1057,6 +1062,20 @@ def _logging_config() -> LoggingConfig:
         loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
         log_exceptions="always",
         disable_stack_trace=set(range(400, 500)),
+        exception_logging_handler=_log_exception,
+    )
+
+
+def _log_exception(logger: Any, scope: Any, _traceback: list[str]) -> None:
+    """Litestar's own line for a fault, traceback and all, except for a person who went away
+    while their request was still arriving (a live preview overtaken by Save, a closed tab):
+    nothing of ours failed, so that is a line of information."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, InternalServerException) and exc.detail == CLIENT_LEFT:
+        logger.info("client left before its request arrived (path=%r)", scope["path"])
+        return
+    logger.exception(
+        "Uncaught exception (connection_type=%s, path=%r):", scope["type"], scope["path"]
     )
 
 
