@@ -75,8 +75,9 @@ def test_work_through_three_drafts_by_keyboard(
         page.keyboard.press("r")  # reject with a reason
         page.keyboard.type("Duplicate of a ticket handled by phone")
         page.keyboard.press("Enter")
-        page.wait_for_url(f"{base}/queue")
+        page.wait_for_url(f"{base}/queue?notice=*")
         assert "Nothing waiting" in page.content()
+        expect(page.locator("p.notice")).to_contain_text("nothing was sent to the customer")
 
         page.keyboard.press("/")  # search: the box has the focus
         page.wait_for_url(f"{base}/search")

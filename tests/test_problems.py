@@ -68,7 +68,8 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         rt.settings.pipeline.max_message_bytes = 100_000
         message_page = client.get(f"/messages/{big}").text
         token = re.search(r'name="_csrf_token" value="([^"]+)"', message_page).group(1)
-        client.post(f"/messages/{big}/retry", data={"_csrf_token": token})
+        retried = client.post(f"/messages/{big}/retry", data={"_csrf_token": token})
+        assert "Sent to be read again from the mail as received" in retried.text
         worker.drain()
         listed = client.get("/api/problems", headers=api_token(client)).json()
         assert listed["total"] == 1
@@ -79,7 +80,8 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         token = re.search(
             r'name="_csrf_token" value="([^"]+)"', client.get(f"/messages/{refused}").text
         ).group(1)
-        client.post(f"/messages/{refused}/retry", data={"_csrf_token": token})
+        resent = client.post(f"/messages/{refused}/retry", data={"_csrf_token": token})
+        assert "The reply is queued to be sent again." in resent.text
         worker.drain()
         assert 'id="no-problems"' in client.get("/problems").text
     assert len(smtp_server.handler.received) == 1

@@ -459,17 +459,24 @@ def reject_form(
             session, message_id, _form_user(request), data.reason, expected_version=data.version
         ),
     )
-    return failed or after_action(request, message_id)
+    rejected = f"Rejected the draft for message {message_id}: nothing was sent to the customer."
+    return failed or after_action(request, message_id, rejected)
 
 
 @post("/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
 def retry_form(request: Request, message_id: int) -> Redirect:
-    failed = _attempt(
-        request,
-        message_id,
-        lambda session: retry(session, message_id, _form_user(request).username),
+    resent: list[bool] = []
+
+    def act(session: Session) -> None:
+        resent.append(retry(session, message_id, _form_user(request).username).state == "approved")
+
+    failed = _attempt(request, message_id, act)
+    notice = (
+        "The reply is queued to be sent again."
+        if resent and resent[0]
+        else "Sent to be read again from the mail as received: reload soon to see how it went."
     )
-    return failed or Redirect(f"/messages/{message_id}")
+    return failed or Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 
 
 class AssignForm(Struct):
