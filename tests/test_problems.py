@@ -67,6 +67,8 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
 
         rt.settings.pipeline.max_message_bytes = 100_000
         message_page = client.get(f"/messages/{big}").text
+        assert "Sender not read yet" in message_page and "&lt;&gt;" not in message_page
+        assert "Not known until the message is read." in message_page, "no empty placeholders"
         token = re.search(r'name="_csrf_token" value="([^"]+)"', message_page).group(1)
         retried = client.post(f"/messages/{big}/retry", data={"_csrf_token": token})
         assert "Sent to be read again from the mail as received" in retried.text
