@@ -446,6 +446,8 @@ def test_search_narrows_messages_by_state_and_channel(rt: Runtime) -> None:
         assert '<option value="waiting" selected>' in second, "the next page keeps the filter"
         none = client.get("/search", params={"q": "roaming", "state": "ignored"}).text
         assert "No message matches here" in none and 'id="any-state"' in none
+        words = client.get("/search", params={"q": "", "state": "waiting", "channel": ""}).text
+        assert 'id="need-words"' in words, "filters alone: say what is missing"
 
 
 def test_search_narrows_messages_to_the_days_they_came_in_on_the_teams_calendar(
