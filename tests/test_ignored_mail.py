@@ -54,6 +54,9 @@ def test_an_ignored_complaint_is_drafted_after_all(rt: Runtime, worker: Worker) 
         assert f'<tr id="ignored-{ignored.id}">' in listing
         assert "Contact form: no signal at home (1)" in listing
         assert "Roaming charges" not in listing, "drafted mail is not listed"
+        example = re.search(r'placeholder="e\.g\. (\w+)', listing).group(1)
+        found = client.get("/ignored", params={"q": example}).text  # the box's own example
+        assert f'<tr id="ignored-{ignored.id}">' in found, example
         page = client.get(f"/messages/{ignored.id}").text
         assert "Draft a reply anyway" in page
         done = client.post(

@@ -96,7 +96,8 @@ def _auto_submitted(email: ParsedEmail, _: frozenset[str]) -> str | None:
     for value in _values(email, "auto-submitted"):
         token = value.split(";")[0].strip().lower()
         if token and token != "no":
-            return f"Auto-Submitted: {token}"
+            kind = "automatic reply" if token == "auto-replied" else "automatic mail"
+            return f"{kind} (Auto-Submitted: {token})"
     return None
 
 
