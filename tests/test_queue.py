@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,10 @@ from responder.db.models import Channel, Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
 from responder.queue_order import due_at
 from responder.runtime import Runtime
+from responder.web.app import create_app
 from responder.web.views import CountsCache, QueueFilter, queue_counts, queue_items
+from tests.helpers import staff
+from tests.test_web_security import login
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -228,3 +232,15 @@ def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
     assert items[ids[2]]["viewer"] is None
     assert items[ids[3]]["viewer"] is None
     assert all(items[i]["viewer"] is None for i in ids[4:])
+
+
+def test_the_queue_names_who_else_has_a_draft_open_not_oneself(rt: Runtime) -> None:
+    ids = fill(rt)
+    staff(rt, "alice")
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as alice, TestClient(create_app(rt)) as bob:
+        login(alice, "alice")
+        login(bob, "bob")
+        alice.get(f"/messages/{ids[0]}")
+        assert "open by alice" not in alice.get("/queue").text, "she knows she has it open"
+        assert "open by alice" in bob.get("/queue").text
