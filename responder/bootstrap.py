@@ -31,7 +31,7 @@ def prepare(
 ) -> Runtime:
     rt = Runtime(settings, engine, embedder)
     if migrate:
-        upgrade(rt.engine)
+        upgrade(rt.engine, phone_region=settings.customers.default_region)
     with transaction(rt.factory) as session:
         seed_all(
             session,

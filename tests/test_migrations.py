@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Base, Customer, Message
+from responder.db.models import Base, Customer, Message, MessageSearchText
 from responder.db.search_indexes import SEARCH_INDEXES, SQLITE_MESSAGE_INDEX
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
@@ -108,3 +108,27 @@ def test_upgrading_keys_stored_senders_for_the_cap(rt: Runtime, worker: Worker) 
     _upgrade_from(rt, "web_0019")
     with rt.factory() as session:
         assert session.scalars(select(Message.sender_key)).all() == ["aoife.murphy@gmail.test"]
+
+
+def test_upgrading_finds_phone_numbers_in_mail_already_stored(rt: Runtime, worker: Worker) -> None:
+    """Mail parsed before the numbers were kept beside the search text: after `responder db
+    upgrade` a number the customer spaced their own way is found as staff type it."""
+    drop(rt, make_email(body="Ring me on 0871 234 567 please."), "a")
+    drop(rt, make_email(body="Or 086 111 2222.", message_id="<b@mail.test>"), "b")
+    worker.drain()
+    with rt.engine.begin() as connection:  # the text as web_0022 left it: no numbers
+        connection.execute(
+            text("UPDATE message_search SET text = replace(text, '\n+353871234567', '')")
+        )
+    with rt.factory() as session:
+        assert search(session, "087 123 4567", phone_region="IE")["messages"] == []
+    rt.engine.dispose()
+    command.downgrade(alembic_config(rt.engine), "web_0022")
+    upgrade(rt.engine, phone_region="IE")
+    rt.engine.dispose()
+    with rt.factory() as session:
+        found = search(session, "087 123 4567", phone_region="IE")["messages"]
+        texts = session.scalars(select(MessageSearchText.text)).all()
+    assert [m["excerpt"]["match"] for m in found] == ["0871 234 567"]
+    assert sum(t.count("+353871234567") for t in texts) == 1
+    assert sum(t.count("+353861112222") for t in texts) == 1, "a row holding it is left alone"

@@ -585,6 +585,24 @@ def test_a_phone_number_is_found_however_it_is_written(rt: Runtime) -> None:
         assert dated["also"] == [], "a date is not a phone number"
 
 
+def test_a_phone_number_spaced_any_way_in_the_mail_is_found(rt: Runtime, worker: Worker) -> None:
+    """A customer writes "0871 234 567" or "+353 (0)87 123-4567": what staff type ("087 123
+    4567", the number on file) finds it, through the E.164 form kept beside the text, and the
+    number is marked as written."""
+    for n, written in enumerate(("0871 234 567", "+353 (0)87 123-4567")):
+        body = f"Please ring me back on {written} after six. Account 40012345."
+        drop(rt, make_email(body=body, message_id=f"<ring{n}@mail.test>"), f"ring-{n}")
+    worker.drain()
+    with rt.factory() as session:
+        ids = sorted(session.scalars(select(Message.id).where(Message.direction == "in")))
+        found = search(session, "087 123 4567", phone_region="IE")
+        assert sorted(m["id"] for m in found["messages"]) == ids
+        marked = {m["id"]: m["excerpt"]["match"] for m in found["messages"]}
+        assert marked == {ids[0]: "0871 234 567", ids[1]: "+353 (0)87 123-4567"}
+        assert [m["id"] for m in search(session, "+353871234567")["messages"]] == ids[::-1]
+        assert search(session, "+35340012345")["messages"] == [], "an account number is not one"
+
+
 def test_phone_forms_of_what_staff_type() -> None:
     from responder.customers.identity import phone_forms
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -32,6 +33,30 @@ def normalise_phone(value: str, default_region: str | None = None) -> str | None
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class WrittenPhone(NamedTuple):
+    start: int
+    end: int
+    number: str  # E.164
+
+
+def phones_written_in(text: str, region: str | None) -> list[WrittenPhone]:
+    """The phone numbers a customer wrote in the text, however spaced ("0871 234 567", "+353
+    (0)87 123-4567"), each with where it stands and as E.164. POSSIBLE leniency: the reserved
+    fiction ranges (UK 07700 900xxx) are real-looking numbers customers write; a number must
+    start like one (+, 00 or a trunk 0), so account or reference numbers are not taken for
+    phone numbers."""
+    matches = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
+    return [
+        WrittenPhone(
+            match.start,
+            match.end,
+            phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
+        )
+        for match in matches
+        if match.raw_string.lstrip("(").startswith(("+", "0"))
+    ]
 
 
 def normalise_handle(value: str) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
+from responder.customers.identity import phones_written_in
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -170,19 +170,10 @@ class EntityExtractor:
         found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]
         found["order_numbers"] = [m.group(0).upper() for m in ORDER.finditer(text)]
         found["account_numbers"] = [m.group(1).upper() for m in ACCOUNT.finditer(text)]
-        found["phone_numbers"] = list(self._phones(text))
+        found["phone_numbers"] = [
+            phone.number for phone in phones_written_in(text, self.phone_region)
+        ]
         return {key: _unique(values) for key, values in found.items()}
-
-    def _phones(self, text: str) -> Iterable[str]:
-        # POSSIBLE leniency: the reserved fiction ranges (UK 07700 900xxx) are real-looking
-        # numbers customers write; a number must start like one (+, 00 or a trunk 0), so
-        # account or reference numbers are not taken for phone numbers.
-        matches = phonenumbers.PhoneNumberMatcher(
-            text, self.phone_region, leniency=phonenumbers.Leniency.POSSIBLE
-        )
-        for match in matches:
-            if match.raw_string.lstrip("(").startswith(("+", "0")):
-                yield phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _used_as_a_common_word(name: str, text: str) -> bool:

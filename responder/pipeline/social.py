@@ -135,6 +135,8 @@ def parse_social(
     message: Message,
     channel: Channel,
     blocked: Callable[[str], str | None] = lambda _: None,
+    *,
+    phone_region: str | None = None,
 ) -> ParseResult:
     try:
         fields = dm_fields(json.loads(message.raw))
@@ -149,7 +151,7 @@ def parse_social(
     message.subject = ""
     message.text = fields.text or " ".join(f"[{media.kind}]" for media in fields.attachments)
     message.new_text = message.text
-    index_message(session, message)
+    index_message(session, message, phone_region)
     files = [attachment_row(message.id, channel.kind, media) for media in fields.attachments]
     if files:  # a retried DM keeps the files fetched before (`reparse.forget_parse`)
         held = session.scalars(

@@ -33,7 +33,7 @@ from responder.channels.imap_state import record_answered
 from responder.channels.social import SOCIAL_KINDS
 from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
-from responder.config import PipelineSettings
+from responder.config import CustomerSettings, PipelineSettings
 from responder.conversations import (
     add_our_message,
     find_or_start_new,
@@ -189,6 +189,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                     message,
                     channel,
                     _unblocked if message.guard_override else blocked.reason,
+                    phone_region=rt.settings.customers.default_region,
                 )
                 _move(message, result.state, result.reason)
                 if result.state == State.PARSED and message.conversation_id is not None:
@@ -228,7 +229,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
             sender = Sender(fields.sender_address, message.id, message.received_at)
             reason = _ignore_reason(sender, reason, cap, overridden=message.guard_override)
             if reason:
-                fields.store(session, message)
+                fields.store(session, message, rt.settings.customers.default_region)
                 _move(message, State.IGNORED, reason)
             else:
                 routed.append((message, channel, fields))
@@ -239,7 +240,9 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         known.update(created)
         new_customers = {c.id for c in created.values()}
         for message, channel, fields in routed:
-            conversation_id = _route_parsed(session, message, channel, fields, known, new_customers)
+            conversation_id = _route_parsed(
+                session, message, channel, fields, known, new_customers, rt.settings.customers
+            )
             if conversation_id is not None:
                 continued.add(conversation_id)
         for woken in wake_conversations(session, continued):
@@ -298,12 +301,12 @@ class _ParsedFields:
             attachments=parsed.attachments,
         )
 
-    def store(self, session: Session, message: Message) -> None:
+    def store(self, session: Session, message: Message, phone_region: str) -> None:
         """Every field onto the message's column of the same name; the attachments as rows."""
         for column in dataclasses.fields(self):
             if column.name != "attachments":
                 setattr(message, column.name, getattr(self, column.name))
-        index_message(session, message)
+        index_message(session, message, phone_region)
         for attachment in self.attachments:
             session.add(
                 Attachment(
@@ -358,6 +361,7 @@ def _route_parsed(
     fields: _ParsedFields,
     known: dict[str, Customer],
     new_customers: set[int],
+    customers: CustomerSettings,
 ) -> int | None:
     """Attach it to its customer (found or created for the batch) and its conversation, then
     write it: nothing is set on the message before the conversation look-up, whose query
@@ -388,7 +392,7 @@ def _route_parsed(
         customer_is_new=new_customer,
         flush=False,
     )
-    fields.store(session, message)
+    fields.store(session, message, customers.default_region)
     message.customer_id = customer.id
     if started:  # inserted with the batch's other new conversations
         message.conversation = conversation

@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from responder.customers.identity import phone_forms
+from responder.customers.identity import phone_forms, phones_written_in
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
@@ -339,7 +339,7 @@ def search(
                 "intent": m.intent,
                 "customer_id": m.customer_id,
                 "channel": m.name or "",
-                "excerpt": excerpt(m.new_text or "", query, also),
+                "excerpt": excerpt(m.new_text or "", query, also, phone_region),
             }
             for m in messages
         ],
@@ -356,12 +356,18 @@ def search(
     }
 
 
-def excerpt(text: str, query: str, also: Sequence[str] = ()) -> dict[str, Any] | None:
+def excerpt(
+    text: str, query: str, also: Sequence[str] = (), phone_region: str | None = None
+) -> dict[str, Any] | None:
     """The words around the first match in the customer's new text (of `query`, else of one of
-    `also`), the match apart so the page can mark it as the customer wrote it; None where only
-    the subject or sender held it."""
+    `also`, else a phone number written there whose E.164 form is one of `also`), the match
+    apart so the page can mark it as the customer wrote it; None where only the subject or
+    sender held it."""
     scanned = text[:EXCERPT_SCAN]
     span = next(filter(None, (find_folded(scanned, term) for term in (query, *also))), None)
+    if span is None and also:
+        written = phones_written_in(scanned, phone_region)
+        span = next(((p.start, p.end) for p in written if p.number in also), None)
     if span is None:
         return None
     start, end = span
