@@ -267,12 +267,21 @@ def _editor_context(
             fields = fields or SnippetFields.of(live)
             text = body if body is not None else live.body
             preview = snippet_preview(session, rt.settings, live.id, text, message_id, customer_id)
+        older = {
+            v.version: next((o for o in versions if o.version < v.version), None) for v in versions
+        }
         history = [
-            {"id": v.id, "version": v.version, "author": v.author, "at": v.created_at}
+            {
+                "id": v.id,
+                "version": v.version,
+                "author": v.author,
+                "at": v.created_at,
+                "switch": _switch(older[v.version], v),
+            }
             for v in versions
         ]
         shown = next((v for v in versions if v.id == diff), versions[0])
-        before = next((v for v in versions if v.version < shown.version), None)
+        before = older[shown.version]
         diff_rows = diff_lines(
             _version_text(before) if before else "",
             _version_text(shown),
@@ -283,6 +292,7 @@ def _editor_context(
         "user": request.user,
         "kind": kind,
         "item_id": live.id,
+        "diff_switch": _switch(before, shown),
         "title": title,
         "snippet": fields if kind == "snippets" else None,
         "template_active": live.active if kind == "templates" else None,
@@ -302,6 +312,14 @@ def _editor_context(
         "error": error,
         "notice": notice,
     }
+
+
+def _switch(before: TemplateRow | Snippet | None, version: TemplateRow | Snippet) -> str:
+    """ "switched off" or "switched on" where a version changed that (its text may be the same)."""
+    was, now = getattr(before, "active", None), getattr(version, "active", None)
+    if before is None or was is None or was == now:
+        return ""
+    return "switched on" if now else "switched off"
 
 
 def _version_text(version: TemplateRow | Snippet) -> str:

@@ -391,6 +391,9 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
         assert "version 2 is live" in off.text
         row = client.get("/supervisor/templates").text
         assert "switched off" in row[row.index(">intents/outage.de.j2<") :][:120]
+        editor = client.get(url).text  # the history says what version 2 did
+        assert '<td>sue <small class="switch">(switched off)</small></td>' in editor
+        assert "This version switched off the template; its text is the same" in editor
         # A later edit of the words, from a form without the switch, leaves it off.
         client.post(url + "/save", data={"body": german.body + "\n", "_csrf_token": token})
         for name, language, problem in (
