@@ -9,7 +9,8 @@ on SQLite a query that matches little reads every row of that table (`rare`, `no
 common word stops after the first page of newest matches (`common`); a phone number (`phone`)
 is looked for in four spellings at once; on PostgreSQL the
 trigram indexes of migration web_0013 answer it. The customers' query is timed alone too,
-beside its shape before session 25 (`_or`).
+beside its shape before session 25 (`_or`). `*_upgrade_phone_numbers_seconds`: migration
+web_0023 reading every stored message for phone numbers, as an upgrade does once.
 
     .venv/bin/python bench/search.py
 """
@@ -24,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from sqlalchemy import Select, insert, or_, select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +36,7 @@ from bench.databases import analyze_after_bulk_load, postgresql_or_skip  # noqa:
 from bench.queue_latency import write_config  # noqa: E402
 from responder.bootstrap import prepare  # noqa: E402
 from responder.config import load_settings  # noqa: E402
+from responder.db.migrate import alembic_config, upgrade  # noqa: E402
 from responder.db.models import (  # noqa: E402
     Channel,
     Customer,
@@ -141,6 +144,13 @@ def measure(name: str, url: str) -> None:
         started = time.perf_counter()
         fill(rt)
         print(f"{name}_fill_seconds: {time.perf_counter() - started:.1f}")
+        # web_0023 over every stored message: reading each one's text for phone numbers
+        rt.engine.dispose()
+        command.downgrade(alembic_config(rt.engine), "web_0022")
+        started = time.perf_counter()
+        upgrade(rt.engine, phone_region="IE")
+        print(f"{name}_upgrade_phone_numbers_seconds: {time.perf_counter() - started:.1f}")
+        rt.engine.dispose()
         for kind, query in QUERIES.items():
             times, found = [], {}
             for _ in range(RUNS):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import msgspec
 import pytest
@@ -386,6 +387,13 @@ def test_letters_spelled_plain_are_found_and_marked_whole() -> None:
     assert find_folded("Straße", "strasse") == (0, 6)
 
 
+def _roaming_found(client: TestClient, auth: dict[str, str], **params: object) -> list[int]:
+    """The ids `/api/search?q=roaming` answers with these filters."""
+    answer = client.get("/api/search", params={"q": "roaming", **params}, headers=auth)
+    assert answer.status_code == 200, answer.text
+    return [m["id"] for m in answer.json()["messages"]]
+
+
 def test_search_narrows_messages_by_state_and_channel(rt: Runtime) -> None:
     """ "What did we send about roaming", "which of their mail still waits": the state and channel
     filters narrow the messages (customers stay), and the next page keeps them."""
@@ -422,9 +430,7 @@ def test_search_narrows_messages_by_state_and_channel(rt: Runtime) -> None:
         login(client, "alice")
         auth = api_token(client)
 
-        def found(**params: object) -> list[int]:
-            answer = client.get("/api/search", params={"q": "roaming", **params}, headers=auth)
-            return [m["id"] for m in answer.json()["messages"]]
+        found = partial(_roaming_found, client, auth)
 
         assert found(state="answered") == [ids["sent"]]
         assert found(state="problems") == [ids["quarantined"]]
@@ -493,10 +499,7 @@ def test_search_narrows_messages_to_the_days_they_came_in_on_the_teams_calendar(
         login(client, "alice")
         auth = api_token(client)
 
-        def found(**params: object) -> list[int]:
-            answer = client.get("/api/search", params={"q": "roaming", **params}, headers=auth)
-            assert answer.status_code == 200, answer.text
-            return [m["id"] for m in answer.json()["messages"]]
+        found = partial(_roaming_found, client, auth)
 
         assert found(until="2026-06-30") == [ids["evening 30 June"]]
         assert found(since="2026-07-02") == [ids["just after the next midnight"]]
