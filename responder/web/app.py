@@ -92,7 +92,7 @@ from responder.web.next_draft import after_action, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
-from responder.web.params import PickedId, RowId, picked_id
+from responder.web.params import PickedId, RowId, picked_id, row_id_in
 from responder.web.reply_file_routes import (
     FORM_BODY_LIMIT,
     REPLY_FILE_ROUTES,
@@ -297,8 +297,7 @@ def queue_page(
 def _previous(request: Request) -> int | None:
     """The draft a person came from (`?from=`, set by "next" and by the move on after an
     action), for the "previous" link and `k`; anything else in it is ignored."""
-    value = request.query_params.get("from", "")
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+    return row_id_in(request.query_params.get("from", ""))
 
 
 @get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])

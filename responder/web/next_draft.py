@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from responder.db.models import Message, OutboxItem, utcnow
 from responder.pipeline.states import State
+from responder.web.params import row_id_in
 from responder.web.state import runtime
 from responder.web.views import queue_items
 
@@ -33,9 +34,9 @@ def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, obj
     """The reply named by `approved=<id>` (else the page's own message, `shown`) while it still
     waits out its undo window: whom it goes to, for the Undo bar. Once it is out or undone, or
     its window is over, the bar is not offered."""
-    value = request.query_params.get("approved", "")
-    if value.isascii() and value.isdigit() and len(value) < 19:
-        shown = int(value)
+    asked = row_id_in(request.query_params.get("approved", ""))
+    if asked is not None:
+        shown = asked
     if shown is None:
         return None
     with runtime(request).factory() as session:

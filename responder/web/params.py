@@ -19,6 +19,12 @@ def picked_id(value: str) -> int | None:
     return int(value) if value else None
 
 
+def row_id_in(value: str) -> int | None:
+    """A row id read by hand from the query string (`?from=`, `?approved=`), which links set:
+    anything else in it is ignored rather than refused."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
 #: A day picked in a form's date field (`<input type="date">` sends YYYY-MM-DD, or nothing when
 #: left empty, which means no bound).
 PickedDate = Annotated[str, Parameter(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
