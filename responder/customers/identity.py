@@ -11,6 +11,9 @@ import phonenumbers
 _PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
 _DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 PHONE_DIGITS = 7  # the fewest digits taken for a phone number by `phone_forms`
+#: Seven digits or more, spaced, dashed or bracketed as numbers are written: text without such a
+#: run holds no phone number `phone_forms` would look for.
+_DIGIT_RUN = re.compile(rf"(?:\d[\s().\-/]{{0,2}}){{{PHONE_DIGITS},}}")
 
 
 def normalise_email(value: str) -> str | None:
@@ -47,6 +50,8 @@ def phones_written_in(text: str, region: str | None) -> list[WrittenPhone]:
     fiction ranges (UK 07700 900xxx) are real-looking numbers customers write; a number must
     start like one (+, 00 or a trunk 0), so account or reference numbers are not taken for
     phone numbers."""
+    if not _DIGIT_RUN.search(text):  # most mail: the matcher's regular expressions cost more
+        return []
     matches = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE)
     return [
         WrittenPhone(
