@@ -22,12 +22,13 @@ def test_a_missing_page_or_a_bad_address_is_a_page_for_people_and_json_for_progr
             ("/no-such-page", 404, "There is no page at /no-such-page."),
             ("/queue?assignee=alice", 400, "assignee"),
             ("/search?q=roaming&since=2026-02-30", 400, "not a day of the calendar"),
+            ("/messages/1/approve", 405, "takes a form sent from its page"),
         ):
             page = client.get(path)
             assert page.status_code == status, path
             assert page.headers["content-type"].startswith("text/html"), path
             assert said in page.text and 'href="/queue">Back to the queue' in page.text, path
-            if path != "/no-such-page":  # no route: the sign-in is not read
+            if status != 405 and path != "/no-such-page":  # no route: the sign-in is not read
                 assert '<a class="who" href="/account"' in page.text, "still signed in"
         auth = api_token(client)
         missing = client.get("/api/messages/99999", headers=auth)
@@ -35,3 +36,32 @@ def test_a_missing_page_or_a_bad_address_is_a_page_for_people_and_json_for_progr
         assert missing.json() == {"status_code": 404, "detail": "message 99999 not found"}
         refused = client.get("/api/queue", params={"after": "x"}, headers=auth)
         assert refused.status_code == 400 and refused.json()["extra"][0]["key"] == "after"
+
+
+def test_a_form_sent_after_the_session_ended_goes_back_to_its_page_and_says_so(
+    rt: Runtime,
+) -> None:
+    """Not to the form's address (a POST-only one, which a browser would then GET)."""
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/queue")
+        token = page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.cookies.delete("responder_session")
+        late = client.post(
+            "/messages/1/save",
+            data={"_csrf_token": token, "body": "typed"},
+            headers={"referer": f"{client.base_url}/messages/1?from=3"},
+            follow_redirects=False,
+        )
+        assert late.status_code in (302, 303)
+        assert late.headers["location"] == "/login?next=%2Fmessages%2F1%3Ffrom%3D3&ended=true"
+        said = client.get(late.headers["location"]).text
+        assert 'id="session-ended"' in said and "nothing was changed" in said
+        elsewhere = client.post(
+            "/messages/1/save",
+            data={"_csrf_token": token, "body": "typed"},
+            headers={"referer": "https://evil.test/page"},
+            follow_redirects=False,
+        )
+        assert elsewhere.headers["location"] == "/login?next=%2Fqueue&ended=true"

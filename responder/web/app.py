@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader
@@ -23,6 +24,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import (
     HTTPException,
     InternalServerException,
+    MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
@@ -147,8 +149,14 @@ def _local_path(target: str) -> bool:
 
 
 @get("/login", sync_to_thread=False)
-def login_page(next: str = "/queue") -> Template:
-    return Template("login.html", context={"next": next, "error": ""})
+def login_page(next: str = "/queue", ended: bool = False) -> Template:
+    """`ended`: a form was sent after the session ended; what it asked was not done."""
+    notice = (
+        "Your session ended before that was done, so nothing was changed: sign in and do it again."
+        if ended
+        else ""
+    )
+    return Template("login.html", context={"next": next, "error": "", "notice": notice})
 
 
 class LoginForm(Struct):
@@ -892,6 +900,13 @@ def api_reclassify(request: Request, message_id: int, data: ApiClassification) -
 def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
     if request.url.path.startswith("/api/") or request.url.path.startswith("/schema"):
         return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
+    if request.method != "GET":  # a form sent too late: back to the page it was sent from
+        came_from = urlsplit(request.headers.get("referer", ""))
+        same_site = came_from.netloc == request.url.netloc and _local_path(came_from.path)
+        page = came_from.path + (f"?{came_from.query}" if came_from.query else "")
+        return Redirect(
+            "/login", query_params={"next": page if same_site else "/queue", "ended": "true"}
+        )
     asked = request.url.path  # a search or a filtered queue comes back as it was asked for
     if request.url.query:
         asked += f"?{request.url.query}"
@@ -924,6 +939,8 @@ def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
     detail = exc.detail
     if isinstance(exc, NotFoundException) and detail == "Not Found":  # no such route
         detail = f"There is no page at {request.url.path}."
+    if isinstance(exc, MethodNotAllowedException):  # a form's address, opened or reloaded
+        detail = "This address takes a form sent from its page, not a visit: go back to the page."
     context = {
         "status": exc.status_code,
         "detail": "; ".join([detail, *problems]),
@@ -1142,6 +1159,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             NotAuthorizedException: _not_authorized,
             PermissionDeniedException: _forbidden,
             NotFoundException: _client_error,
+            MethodNotAllowedException: _client_error,
             ValidationException: _client_error,
             DBAPIError: database_error,
         },
