@@ -44,8 +44,9 @@ def test_dashboard_counts_decisions_and_exports_csv(rt: Runtime) -> None:
         assert page.status_code == 200
         assert "<svg" in page.text and "Messages by day" in page.text
         exported = client.get("/supervisor/dashboard/export/outcomes")
-        assert exported.headers["content-type"].startswith("text/csv")
-        table = list(csv.DictReader(io.StringIO(exported.text)))
+        assert exported.headers["content-type"] == "text/csv; charset=utf-8"
+        assert exported.content.startswith(b"\xef\xbb\xbf"), "Excel reads it as UTF-8"
+        table = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
         assert table == [
             {
                 "group": "all",
@@ -59,10 +60,10 @@ def test_dashboard_counts_decisions_and_exports_csv(rt: Runtime) -> None:
             }
         ]
         assert "Outcome by person" in page.text
-        people = client.get("/supervisor/dashboard/export/outcomes_by_person").text
+        people = _exported(client, "/supervisor/dashboard/export/outcomes_by_person")
         (sue_row,) = list(csv.DictReader(io.StringIO(people)))
         assert (sue_row["person"], sue_row["decided"], sue_row["edited"]) == ("sue", "3", "1")
-        timing = client.get("/supervisor/dashboard/export/review_time_by_person").text
+        timing = _exported(client, "/supervisor/dashboard/export/review_time_by_person")
         (row,) = list(csv.DictReader(io.StringIO(timing)))
         assert (row["person"], row["decided"]) == ("sue", "3")
         other_mailbox = client.get("/supervisor/dashboard/export/outcomes?channel=nowhere")
@@ -83,7 +84,7 @@ def test_a_measure_with_nothing_measured_is_not_drawn_as_zero_minutes(rt: Runtim
         ]
         assert "arrival_to_draft median" in chart
         assert "draft_to_approval" not in chart
-        timings = client.get("/supervisor/dashboard/export/timings").text
+        timings = _exported(client, "/supervisor/dashboard/export/timings")
         rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(timings))}
         assert rows["draft_to_approval"]["count"] == "0"
         assert rows["draft_to_approval"]["median_minutes"] == ""
@@ -117,7 +118,7 @@ def test_outcome_by_snippet_follows_real_drafts_and_survives_an_upgrade(
         with TestClient(create_app(rt)) as client:
             login(client, "sue")
             assert "Outcome by snippet" in client.get("/supervisor/dashboard").text
-            exported = client.get("/supervisor/dashboard/export/outcomes_by_snippet").text
+            exported = _exported(client, "/supervisor/dashboard/export/outcomes_by_snippet")
         return {row["snippet"]: row for row in csv.DictReader(io.StringIO(exported))}
 
     table = by_snippet()
@@ -163,3 +164,8 @@ def test_a_saved_edit_approved_as_it_stands_counts_as_edited(rt: Runtime) -> Non
     with rt.factory() as session:
         (row,) = load_history(session)[0]
     assert row.outcome == "edited" and row.edit_distance and row.edit_distance > 0
+
+
+def _exported(client: TestClient, path: str) -> str:
+    """A dashboard CSV as text, its byte-order mark (there for Excel) left off."""
+    return client.get(path).content.decode("utf-8-sig")
