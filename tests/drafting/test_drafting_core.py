@@ -305,3 +305,14 @@ def test_a_plan_change_offers_the_plans_asked_for_not_the_one_the_customer_is_on
     )
     german = draft(customer=jonas, language="de", intent="plan_change", entities=asked)
     assert "zu einem Tarifwechsel zu Basic 5GB." in german.body
+    assert "(contract end date on our records: 13 March 2026)" in english.body, "a date to read"
+    fatima = CustomerContext(
+        known=True, customer_id=3, name="Fatima", first_name="Fatima", plan="Family Share 4 lines"
+    )
+    more_lines = draft(customer=fatima, intent="plan_change", entities={"plans": ["Family Share"]})
+    assert "about changing your plan;" in more_lines.body, "not to the plan she is on"
+    for intent in ("cancellation", "port_out"):
+        leaving = draft(intent=intent, snippets=[]).body
+        assert ".\n\nFor reference, the contract end date on our records is 13 March 2026." in (
+            leaving
+        ), intent
