@@ -12,7 +12,8 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -65,19 +66,28 @@ class CorrectionRow:
 
 @dataclass(frozen=True)
 class Period:
-    """Date range (inclusive days, by arrival) and mailbox; None means no limit."""
+    """Date range (inclusive days, by arrival, on the team's calendar: `timezone`, `[queue]
+    timezone`) and mailbox; None means no limit."""
 
     start: date | None = None
     end: date | None = None
     channel: str | None = None
+    timezone: str = "UTC"
 
     def keeps(self, at: datetime, channel: str) -> bool:
-        day = at.date()
+        day = local_day(at, self.timezone)
         return (
             (self.start is None or day >= self.start)
             and (self.end is None or day <= self.end)
             and (not self.channel or channel == self.channel)
         )
+
+
+def local_day(at: datetime, timezone: str) -> date:
+    """The day a stored (UTC) time falls on for the team: mail at 01:24 UTC came in the evening
+    before in New York."""
+    moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 def in_period(rows: Iterable[MessageRow], period: Period) -> list[MessageRow]:
@@ -91,8 +101,8 @@ def corrections_in_period(rows: Iterable[CorrectionRow], period: Period) -> list
 # -- volume --------------------------------------------------------------------------------------
 
 
-def volume_by_day(rows: Iterable[MessageRow]) -> list[tuple[str, int]]:
-    counts = Counter(r.received_at.date().isoformat() for r in rows)
+def volume_by_day(rows: Iterable[MessageRow], timezone: str = "UTC") -> list[tuple[str, int]]:
+    counts = Counter(local_day(r.received_at, timezone).isoformat() for r in rows)
     return sorted(counts.items())
 
 
@@ -388,7 +398,9 @@ def dashboard_tables(
     rows = in_period(messages, period)
     breaches = sla_breaches(rows, now)
     return {
-        "volume_by_day": Table("Messages by day", ("day", "messages"), volume_by_day(rows)),
+        "volume_by_day": Table(
+            "Messages by day", ("day", "messages"), volume_by_day(rows, period.timezone)
+        ),
         "volume_by_channel": Table(
             "Messages by mailbox", ("channel", "messages"), volume_by(rows, lambda r: r.channel)
         ),

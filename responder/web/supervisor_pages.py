@@ -71,7 +71,12 @@ def _day(value: str | None) -> date | None:
 def _tables(
     request: Request, start: str | None, end: str | None, channel: str | None
 ) -> tuple[Period, dict[str, Table], list[str]]:
-    period = Period(start=_day(start), end=_day(end), channel=channel or None)
+    period = Period(
+        start=_day(start),
+        end=_day(end),
+        channel=channel or None,
+        timezone=_rt(request).settings.queue.timezone,
+    )
     with _rt(request).factory() as session:
         messages, corrections = load_history(session)
         channels = list(session.scalars(select(Channel.name).order_by(Channel.name)))

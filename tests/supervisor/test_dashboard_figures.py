@@ -182,6 +182,16 @@ def test_most_corrected_intents_count_each_message_once() -> None:
     assert most_corrected(CORRECTIONS) == [("roaming", 2), ("billing_dispute", 1)]
 
 
+def test_days_are_the_teams_days() -> None:
+    """Mail at 01:00 UTC on 3 November came in on 2 November in New York."""
+    late = [replace(HISTORY[0], received_at=datetime(2026, 11, 3, 1, 0, tzinfo=UTC))]
+    assert volume_by_day(late) == [("2026-11-03", 1)]
+    assert volume_by_day(late, "America/New_York") == [("2026-11-02", 1)]
+    new_york = Period(start=date(2026, 11, 2), end=date(2026, 11, 2), timezone="America/New_York")
+    assert in_period(late, new_york) == late
+    assert in_period(late, replace(new_york, timezone="UTC")) == []
+
+
 def test_filters_by_date_range_and_mailbox() -> None:
     one_day = in_period(HISTORY, Period(start=date(2026, 11, 3), end=date(2026, 11, 3)))
     assert [r.id for r in one_day] == [3, 4]
