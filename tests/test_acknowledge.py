@@ -273,9 +273,15 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
         left = client.post(f"/api/acknowledgements/{cian['id']}/dismiss", headers=headers)
         assert (left.status_code, left.json()["state"]) == (201, "dismissed")
 
+        switched_on = rt.settings
+        rt.settings = msgspec.structs.replace(  # switched off meanwhile: nothing would send it
+            rt.settings, acknowledge=msgspec.structs.replace(rt.settings.acknowledge, enabled=False)
+        )
+        off = client.post(f"/api/acknowledgements/{item['id']}/send-again", headers=headers)
+        assert off.status_code == 400 and "switched off" in off.json()["detail"]
         rt.settings = msgspec.structs.replace(  # the mail server is back (here: the outbox)
-            rt.settings,
-            outbound=msgspec.structs.replace(rt.settings.outbound, transport="maildir"),
+            switched_on,
+            outbound=msgspec.structs.replace(switched_on.outbound, transport="maildir"),
         )
         rt.__dict__.pop("sender", None)
         token = page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]

@@ -25,6 +25,11 @@ SHOWN = {
 
 def _settle(request: Request, ack_id: int, decision: Decision) -> None:
     send_again = decision == "send-again"
+    if send_again and not runtime(request).settings.acknowledge.enabled:
+        raise ReviewError(
+            "acknowledgements are switched off ([acknowledge] enabled = false): nothing would "
+            "send it; leave it unsent, or switch them on first"
+        )
     with transaction(runtime(request).factory) as session:
         settle(session, ack_id, signed_in(request).username, send_again=send_again)
         if send_again:
