@@ -65,3 +65,18 @@ def test_a_form_sent_after_the_session_ended_goes_back_to_its_page_and_says_so(
             follow_redirects=False,
         )
         assert elsewhere.headers["location"] == "/login?next=%2Fqueue&ended=true"
+
+
+def test_the_api_page_lists_the_endpoints_without_scripts_from_elsewhere(rt: Runtime) -> None:
+    """Litestar's viewers load scripts from CDNs, which the pages' policy refuses: blank."""
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/schema")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "<script" not in page.text and "http" not in page.text.split("<body>", 1)[1]
+        assert (
+            "<code>/api/search</code>" in page.text and 'href="/schema/openapi.json"' in page.text
+        )
+        schema = client.get("/schema/openapi.json").json()
+        assert "/api/search" in schema["paths"], "tools still get the schema"

@@ -72,6 +72,7 @@ from responder.runtime import Runtime
 from responder.snooze import snooze_choices, snoozed_count
 from responder.users import authenticate
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
+from responder.web.api_docs import EndpointList
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.auth import (
     COOKIE,
@@ -1154,6 +1155,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             title="Responder",
             version="0.1.0",
             openapi_router=Router(path="/schema", route_handlers=[], guards=[requires_agent]),
+            render_plugins=[EndpointList(path="/")],
         ),
         exception_handlers={
             NotAuthorizedException: _not_authorized,
