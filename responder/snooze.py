@@ -194,7 +194,13 @@ def snooze_choices(
     def named(moment: datetime) -> str:
         return moment.astimezone(zone).strftime("%a %d %b %H:%M")
 
-    tomorrow = morning(local.date() + timedelta(days=1))
+    # Before dawn the next morning is this one, unless "in 4 hours" already reaches it.
+    this_morning = morning(local.date())
+    tomorrow = (
+        this_morning
+        if this_morning > now + timedelta(hours=4)
+        else morning(local.date() + timedelta(days=1))
+    )
     monday = morning(local.date() + timedelta(days=7 - local.weekday()))
     choices = [
         SnoozeChoice("In 1 hour", now + timedelta(hours=1)),

@@ -171,6 +171,17 @@ def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
     ]
 
 
+def test_before_dawn_the_next_morning_is_this_one() -> None:
+    """01:40 on Tuesday in Dublin: "next morning" is Tuesday 09:00, not Wednesday's; at 06:00
+    "in 4 hours" already reaches 09:00, so it is Wednesday's."""
+    assert _menu(datetime(2026, 12, 1, 1, 40, tzinfo=UTC), None)[0] == (
+        "Next morning (Tue 01 Dec 09:00)"
+    )
+    assert _menu(datetime(2026, 12, 1, 6, 0, tzinfo=UTC), None)[0] == (
+        "Next morning (Wed 02 Dec 09:00)"
+    )
+
+
 def test_a_round_the_clock_team_gets_its_draft_back_in_the_morning_not_at_midnight() -> None:
     """Open 00:00-24:00 on weekdays: "next morning" is 09:00, not the midnight the hours open."""
     assert _menu(TUESDAY_MORNING, "00:00-24:00") == [
