@@ -135,8 +135,20 @@ def dashboard_page(
         "filters": {"start": start or "", "end": end or "", "channel": channel or ""},
         "query": query,
         "period": period,
+        "date_problem": _date_problem(start, end, period),
     }
     return Template("supervisor/dashboard.html", context=context)
+
+
+def _date_problem(start: str | None, end: str | None, period: Period) -> str:
+    """What is wrong with the days asked for, said on the page (the figures then cover what
+    could be read: a day that is not one is no bound)."""
+    for name, typed, read in (("From", start, period.start), ("To", end, period.end)):
+        if typed and read is None:
+            return f"{name} {typed!r} is not a day (YYYY-MM-DD): it is not applied."
+    if period.start and period.end and period.start > period.end:
+        return f"From {period.start} is after To {period.end}: nothing falls between."
+    return ""
 
 
 #: Leads the dashboard's CSV files: without it Excel reads UTF-8 as the local code page, and a

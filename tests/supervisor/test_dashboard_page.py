@@ -69,6 +69,10 @@ def test_dashboard_counts_decisions_and_exports_csv(rt: Runtime) -> None:
         other_mailbox = client.get("/supervisor/dashboard/export/outcomes?channel=nowhere")
         assert other_mailbox.text.strip().count("\n") == 0
         assert client.get("/supervisor/dashboard/export/nonsense").status_code == 404
+        backwards = client.get("/supervisor/dashboard?start=2026-11-05&end=2026-11-01").text
+        assert 'id="date-problem">From 2026-11-05 is after To 2026-11-01' in backwards
+        garbage = client.get("/supervisor/dashboard?start=last+week").text
+        assert "From &#39;last week&#39; is not a day" in garbage
 
 
 def test_a_measure_with_nothing_measured_is_not_drawn_as_zero_minutes(rt: Runtime) -> None:
