@@ -52,6 +52,7 @@ def test_filter_the_audit_log_by_who_what_and_on_what(rt: Runtime, worker: Worke
         assert [a for _, a, _ in audit(on=f"message {second}")] == ["message.assign"]
         assert {o for _, _, o in audit(on="message")} == {f"message {first}", f"message {second}"}
         assert audit(actor="alice", action="staff.") == []
+        assert audit(actor="Alice") == audit(actor="alice"), "a name as people write it"
         assert client.get("/api/audit", headers=ada, params={"actor": "a\x00"}).status_code == 200
 
         login(client, "ada")

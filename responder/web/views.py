@@ -803,7 +803,13 @@ def audit_entries(
     if before is not None:
         query = query.where(AuditEntry.id < before)
     if filters.actor:
-        query = query.where(AuditEntry.actor == filters.actor)
+        # Staff names are unique whatever their capitals: "Alice" finds alice's entries.
+        username = session.scalar(
+            select(StaffUser.username).where(
+                func.lower(StaffUser.username) == filters.actor.lower()
+            )
+        )
+        query = query.where(AuditEntry.actor == (username or filters.actor))
     if filters.action:
         # A prefix match, which the action itself also satisfies (`draft.reject`, `staff.`).
         prefix = f"{escape_like(filters.action)}%"
