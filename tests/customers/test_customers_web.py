@@ -112,6 +112,8 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
         assert "New phone, same Declan." in page.text
         assert "CS-4470113" in page.text and "NW-200103" in page.text
         assert f'action="/customers/{provisional_id}/unlink"' in page.text
+        score = merged["value_score"]
+        assert f"Score {score:.1f}" in page.text, "to one decimal, as on the review page"
 
         unlinked = client.post(
             f"/customers/{provisional_id}/unlink", data={"_csrf_token": _csrf(page.text)}
