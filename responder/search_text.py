@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from responder.customers.identity import phones_written_in
+from responder.customers.identity import phone_numbers_in
 from responder.db.models import Message, MessageSearchText
 from responder.search_fold import fold
 
@@ -31,8 +31,7 @@ def searchable(
 def written_phones(new_text: str, region: str | None) -> tuple[str, ...]:
     """The numbers written in the customer's new text, E.164, each once (`region`: for numbers
     written without their country code)."""
-    found = phones_written_in(new_text[:PHONES_SCANNED], region)
-    return tuple(dict.fromkeys(phone.number for phone in found))
+    return tuple(phone_numbers_in(new_text[:PHONES_SCANNED], region))
 
 
 def index_message(session: Session, message: Message, phone_region: str | None = None) -> None:

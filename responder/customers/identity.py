@@ -64,6 +64,11 @@ def phones_written_in(text: str, region: str | None) -> list[WrittenPhone]:
     ]
 
 
+def phone_numbers_in(text: str, region: str | None) -> list[str]:
+    """The numbers written in the text (`phones_written_in`), E.164, each once."""
+    return list(dict.fromkeys(phone.number for phone in phones_written_in(text, region)))
+
+
 def normalise_handle(value: str) -> str | None:
     value = (value or "").strip().lstrip("@").lower()
     return value or None

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from responder.config import CustomerSettings
+from responder.customers.identity import phone_numbers_in
 from responder.db.models import (
     Conversation,
     Customer,
@@ -159,17 +159,6 @@ def unlink_customers(session: Session, source_id: int, actor: str) -> CustomerLi
     session.flush()
     session.expire_all()
     return link
-
-
-def phone_numbers_in(text: str, region: str) -> list[str]:
-    """E.164 numbers written anywhere in the text (a signature, a 'call me on ...')."""
-    found: list[str] = []
-    matcher = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.POSSIBLE)
-    for match in matcher:
-        number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        if number not in found:
-            found.append(number)
-    return found
 
 
 def _texts(session: Session, customer_id: int) -> tuple[list[str], list[str]]:

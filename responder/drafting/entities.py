@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from responder.customers.identity import phones_written_in
+from responder.customers.identity import phone_numbers_in
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -170,9 +170,7 @@ class EntityExtractor:
         found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]
         found["order_numbers"] = [m.group(0).upper() for m in ORDER.finditer(text)]
         found["account_numbers"] = [m.group(1).upper() for m in ACCOUNT.finditer(text)]
-        found["phone_numbers"] = [
-            phone.number for phone in phones_written_in(text, self.phone_region)
-        ]
+        found["phone_numbers"] = phone_numbers_in(text, self.phone_region)
         return {key: _unique(values) for key, values in found.items()}
 
 

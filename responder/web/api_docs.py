@@ -34,10 +34,11 @@ class EndpointList(OpenAPIRenderPlugin):
                 operation = item.get(method)
                 if operation is None:
                     continue
-                said = operation.get("summary") or operation.get("description") or ""
+                said = (operation.get("summary") or operation.get("description") or "").strip()
+                first_line = said.split("\n", 1)[0]
                 rows.append(
                     f"<tr><td>{method.upper()}</td><td><code>{escape(path)}</code></td>"
-                    f"<td>{escape(said.strip().splitlines()[0] if said.strip() else '')}</td></tr>"
+                    f"<td>{escape(first_line)}</td></tr>"
                 )
         info = openapi_schema.get("info", {})
         return PAGE.format(

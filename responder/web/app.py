@@ -898,8 +898,13 @@ def api_reclassify(request: Request, message_id: int, data: ApiClassification) -
 # -- assembly ------------------------------------------------------------------------------------
 
 
+def _machine_path(path: str) -> bool:
+    """Paths answered to programs (JSON), not to people in a browser (pages)."""
+    return path.startswith(("/api/", "/webhooks/", "/schema"))
+
+
 def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
-    if request.url.path.startswith("/api/") or request.url.path.startswith("/schema"):
+    if _machine_path(request.url.path):
         return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
     if request.method != "GET":  # a form sent too late: back to the page it was sent from
         came_from = urlsplit(request.headers.get("referer", ""))
@@ -915,14 +920,9 @@ def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
 
 
 def _forbidden(request: Request, exc: Exception) -> Response[Any]:
-    if request.url.path.startswith("/api/"):
+    if _machine_path(request.url.path):
         return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
     return Template("error.html", context={"status": 403, "detail": str(exc)}, status_code=403)
-
-
-def _machine_path(path: str) -> bool:
-    """Paths answered to programs (JSON), not to people in a browser (pages)."""
-    return path.startswith(("/api/", "/webhooks/", "/schema"))
 
 
 def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
