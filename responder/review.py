@@ -306,7 +306,10 @@ def approve(
             detail={"outbox_id": item.id, "auto": user is None},
         )
     )
-    audit(session, _actor(user), f"draft.{action}", "message", message_id, draft=draft.version)
+    # The log says what happened to the message (it was approved), the edit is its detail; the
+    # review actions keep "edit" apart for the acceptance figures.
+    edits = {"edited": True, "edit_distance": distance} if action == "edit" else {}
+    audit(session, _actor(user), "draft.approve", "message", message_id, draft=draft.version, **edits)
     if user is not None and outbound.undo_seconds > 0:
         # Workers claim it once this passes (their poll interval later at most); until then
         # undo_approval can take it back.

@@ -63,3 +63,37 @@ def test_filter_the_audit_log_by_who_what_and_on_what(rt: Runtime, worker: Worke
         assert f'<a href="/messages/{first}">message {first}</a>' in page
         empty = client.get("/audit", params={"actor": "nobody"}).text
         assert "No entries match these filters." in empty
+
+
+def test_an_approval_with_edits_is_logged_as_an_approval_that_was_edited(
+    rt: Runtime, worker: Worker
+) -> None:
+    """"What happened to message 12" is answered by the log: it was approved, and changed first;
+    an entry saying only "draft.edit" hid that the reply went out."""
+    staff(rt, "ada", "admin")
+    staff(rt, "alice")
+    for n in range(2):
+        drop(rt, make_email(message_id=f"<e{n}@mail.test>", subject=f"Roaming {n}"), f"e{n}")
+    worker.drain()
+    with rt.factory() as session:
+        as_written, edited = session.scalars(
+            select(Message.id).where(Message.direction == "in").order_by(Message.id)
+        ).all()
+    with TestClient(create_app(rt)) as client:
+        alice = api_token(client, "alice")
+        approved = client.post(f"/api/messages/{as_written}/approve", headers=alice, json={})
+        assert approved.status_code == 201
+        changed = client.post(
+            f"/api/messages/{edited}/approve",
+            headers=alice,
+            json={"body": "Hello,\n\nYour roaming pass is active again.\n\nAlice"},
+        )
+        assert changed.status_code == 201
+        entries = client.get(
+            "/api/audit", headers=api_token(client, "ada"), params={"action": "draft.approve"}
+        ).json()
+    by_message = {e["object"]: e for e in entries}
+    assert set(by_message) == {f"message {as_written}", f"message {edited}"}
+    assert by_message[f"message {edited}"]["detail"]["edited"] is True
+    assert by_message[f"message {edited}"]["detail"]["edit_distance"] > 0
+    assert "edited" not in by_message[f"message {as_written}"]["detail"]
