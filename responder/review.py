@@ -309,7 +309,8 @@ def approve(
     # The log says what happened to the message (it was approved), the edit is its detail; the
     # review actions keep "edit" apart for the acceptance figures.
     edits = {"edited": True, "edit_distance": distance} if action == "edit" else {}
-    audit(session, _actor(user), "draft.approve", "message", message_id, draft=draft.version, **edits)
+    actor = _actor(user)
+    audit(session, actor, "draft.approve", "message", message_id, draft=draft.version, **edits)
     if user is not None and outbound.undo_seconds > 0:
         # Workers claim it once this passes (their poll interval later at most); until then
         # undo_approval can take it back.

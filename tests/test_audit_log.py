@@ -68,7 +68,7 @@ def test_filter_the_audit_log_by_who_what_and_on_what(rt: Runtime, worker: Worke
 def test_an_approval_with_edits_is_logged_as_an_approval_that_was_edited(
     rt: Runtime, worker: Worker
 ) -> None:
-    """"What happened to message 12" is answered by the log: it was approved, and changed first;
+    """What happened to message 12 is answered by the log: it was approved, and changed first;
     an entry saying only "draft.edit" hid that the reply went out."""
     staff(rt, "ada", "admin")
     staff(rt, "alice")
