@@ -663,7 +663,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "sender_check": message.sender_check,
         # A forged From with its own Reply-To is how account details reach a fraudster.
         "reply_elsewhere": [a for _, a in message.reply_to or [] if a != message.sender_address],
-        "reply_not_on_file": replies_not_on_file(message.reply_to or [], context),
+        "reply_not_on_file": replies_not_on_file(message.reply_to or [], context)
+        if channel and channel.kind in EMAIL_KINDS
+        else [],
         "reply_files": listed([f for f in reply_files if f.outbox_id is None]),
         "classification": message.classification,
         "classification_rows": classification_rows(message.classification or {}),
@@ -724,7 +726,8 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
 
 def replies_not_on_file(reply_to: list[list[str]], context: CustomerContext) -> list[str]:
     """Reply-To addresses a customer on file does not have: the reply carries their account
-    details, and a From line is easy to forge (a notice even without the sender check)."""
+    details, and a From line is easy to forge (a notice even without the sender check). Mail
+    only: a direct message's reply goes back to the account the platform vouched for."""
     if not context.known or context.provisional:
         return []
     on_file = {value.lower() for kind, value in context.identities if kind == "email"}

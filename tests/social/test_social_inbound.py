@@ -191,6 +191,10 @@ def test_x_handle_in_the_customer_data_finds_the_customer(
         assert customer.external_id == "C1001"
         assert customer.followers == 2210
         assert ("x_id", "3001969357") in {(i.kind, i.value) for i in customer.identities}
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{message.id}", headers=api_token(client)).json()
+    assert detail["reply_not_on_file"] == [], "no warning: the reply goes back to that X account"
 
 
 def test_attachments_and_reactions(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
@@ -296,3 +300,4 @@ def test_staff_see_a_whatsapp_message_in_the_queue_and_review_page(
     assert review.status_code == 200
     assert "Roaming in Spain cost me 80 euro, why?" in review.text
     assert "Aoife Murphy" in review.text
+    assert 'id="reply-not-on-file"' not in review.text, "her number is the one the reply goes to"
