@@ -51,6 +51,8 @@ def test_text_typed_when_the_session_ended_is_offered_back_after_signing_in(
     review = re.compile(rf".*/messages/{message_id}(\?.*)?$")
     with serve(rt) as base, browser() as chromium:
         context = chromium.new_context()
+        errors: list[str] = []
+        context.on("weberror", lambda e: errors.append(str(e.error)))
         page = context.new_page()
         log_in(page, base, "alice", PASSWORD)
         page.goto(f"{base}/messages/{message_id}")
@@ -85,6 +87,7 @@ def test_text_typed_when_the_session_ended_is_offered_back_after_signing_in(
         page.reload()
         expect(editor).to_have_value(re.compile("A second line, saved at once"))
         expect(kept).to_be_hidden()
+        assert errors == [], "the pages' scripts ran without an error"
 
     with rt.factory() as session:
         saved = current_draft(session, message_id)
@@ -98,6 +101,8 @@ def test_text_in_a_closed_tab_is_offered_to_its_writer_only_and_can_be_discarded
 ) -> None:
     with serve(rt) as base, browser() as chromium:
         context = chromium.new_context()  # one browser profile shared by two people
+        errors: list[str] = []
+        context.on("weberror", lambda e: errors.append(str(e.error)))
         page = context.new_page()
         log_in(page, base, "alice", PASSWORD)
         page.goto(f"{base}/messages/{message_id}")
@@ -127,3 +132,4 @@ def test_text_in_a_closed_tab_is_offered_to_its_writer_only_and_can_be_discarded
         page.click("#approve-button")
         page.wait_for_url(lambda url: not url.endswith(f"/messages/{message_id}"))
         assert page.evaluate("Object.keys(window.localStorage)") == []
+        assert errors == [], "the pages' scripts ran without an error"
