@@ -153,7 +153,8 @@ def _local_path(target: str) -> bool:
 def login_page(next: str = "/queue", ended: bool = False) -> Template:
     """`ended`: a form was sent after the session ended; what it asked was not done."""
     notice = (
-        "Your session ended before that was done, so nothing was changed: sign in and do it again."
+        "Your session ended before that was done, so nothing was changed: sign in and do it again"
+        " (text you typed in a draft is kept in this browser and offered back on its page)."
         if ended
         else ""
     )

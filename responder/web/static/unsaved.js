@@ -1,0 +1,113 @@
+// Typing in a draft reply is kept in this browser until the draft is saved, approved or rejected,
+// so a session that ended under the agent (the form goes to the sign-in page, which brings them
+// back here) or a tab that closed does not lose it. It is offered back, never put back unasked.
+// Kept per person and per draft version: "responder.unsaved:<user>:<message>:<draft>:<version>".
+(function () {
+  "use strict";
+  var PREFIX = "responder.unsaved:";
+  var SENT = "responder.unsaved.sent";  // the key whose draft was just sent in a form, this tab
+  var MAX_AGE = 30 * 24 * 3600 * 1000;  // typing nobody came back for in a month is let go
+  var store, tab;
+  try {
+    store = window.localStorage;
+    tab = window.sessionStorage;
+    store.getItem(PREFIX);
+  } catch (e) {
+    return;  // storage refused (a locked-down profile): the page works as before
+  }
+
+  function read(key) {
+    try { return JSON.parse(store.getItem(key)); } catch (e) { return null; }
+  }
+  function forget(key) {
+    try { store.removeItem(key); } catch (e) { /* nothing kept to forget */ }
+  }
+  function keysFrom(prefix) {
+    var found = [];
+    for (var i = 0; i < store.length; i++) {
+      var key = store.key(i);
+      if (key && key.indexOf(prefix) === 0) { found.push(key); }
+    }
+    return found;
+  }
+  function same(a, b) {  // as the server compares a save with the draft it has
+    return a.replace(/\r\n/g, "\n").trim() === b.replace(/\r\n/g, "\n").trim();
+  }
+
+  var sent = tab.getItem(SENT);
+  tab.removeItem(SENT);
+  var review = document.getElementById("review");
+  if (!review) {
+    // The queue after the last draft was handled says the form was done ("done"); the sign-in
+    // or an error page says it was not ("kept"), and the typing waits for the draft's page.
+    var script = document.currentScript;
+    if (sent && script && script.dataset.sent === "done") { forget(sent); }
+    return;
+  }
+
+  var base = PREFIX + review.dataset.unsavedFor + ":";
+  var key = review.dataset.unsavedDraft ? base + review.dataset.unsavedDraft : null;
+  var now = Date.now();
+  keysFrom(PREFIX).forEach(function (k) {
+    var kept = read(k);
+    if (!kept || typeof kept.text !== "string" || !(kept.at > now - MAX_AGE)) { forget(k); }
+  });
+  // Another version of this draft is shown (saved since, by this person or someone else) or it
+  // is no longer in review: what was typed for the earlier one no longer applies.
+  keysFrom(base).forEach(function (k) { if (k !== key) { forget(k); } });
+  // A form sent from another draft's page brought this page: it was done (approved or rejected,
+  // and the next draft opened); a refusal comes back to the draft's own page.
+  if (sent && sent.indexOf(base) !== 0) { forget(sent); }
+
+  var editor = document.getElementById("draft-body");
+  if (!key || !editor) { return; }
+  var kept = read(key);
+  if (kept && same(kept.text, editor.value)) {  // saved as typed, or typed back to the draft
+    forget(key);
+    kept = null;
+  }
+
+  function keep() {
+    if (same(editor.value, editor.defaultValue)) { forget(key); return; }
+    try {
+      store.setItem(key, JSON.stringify({ text: editor.value, at: Date.now() }));
+    } catch (e) { /* storage full: the typing is only on the page */ }
+  }
+  editor.addEventListener("input", keep);
+  ["approve", "reject"].forEach(function (id) {
+    var form = document.getElementById(id);
+    if (form) { form.addEventListener("submit", function () { tab.setItem(SENT, key); }); }
+  });
+
+  if (!kept) { return; }
+  var notice = document.getElementById("unsaved-kept");
+  document.getElementById("unsaved-when").textContent = when(kept.at, review.dataset.zone);
+  notice.hidden = false;
+  document.getElementById("unsaved-restore").addEventListener("click", function () {
+    editor.value = kept.text;
+    notice.hidden = true;
+    keep();
+    editor.focus();
+  });
+  document.getElementById("unsaved-discard").addEventListener("click", function () {
+    forget(key);
+    notice.hidden = true;
+  });
+
+  function when(at, zone) {  // as the pages show times: 2026-12-03 14:05 Europe/Dublin
+    var options = {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    };
+    var parts = {};
+    try {
+      if (zone) { options.timeZone = zone; }
+      new Intl.DateTimeFormat("en-GB", options).formatToParts(new Date(at)).forEach(
+        function (p) { parts[p.type] = p.value; });
+    } catch (e) {
+      return new Date(at).toLocaleString();
+    }
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" +
+      parts.minute + (zone ? " " + zone : "");
+  }
+})();
