@@ -321,10 +321,13 @@ def _review_page(
     *,
     error: str = "",
     unsaved: str | None = None,
+    sent_version: int | None = None,
     status_code: int = 200,
 ) -> Template:
-    """`unsaved`: the text of a save or approve that was refused (the draft changed meanwhile),
-    shown beside the latest draft so the person's typing is not lost."""
+    """`unsaved`: the text of a save or approve that was refused. Where the message changed
+    meanwhile (`sent_version` is not its version now) it is shown beside the latest draft to
+    copy across; otherwise (too long for the channel, a file too big) it stays in the editor
+    to be mended, so Approve again cannot send the draft it replaced."""
     rt = _rt(request)
     with transaction(rt.factory) as session:
         open_for_review(
@@ -345,6 +348,8 @@ def _review_page(
         ).all()
     me = _form_user(request).username
     mark_changeable(detail["notes"], me, utcnow())
+    if unsaved is not None and detail["draft"] and sent_version == detail["version"]:
+        detail["draft"]["body"], unsaved = unsaved, None
     with rt.factory() as session:
         labels = labels_of(session, CORRECTABLE)
     context = {
@@ -380,16 +385,23 @@ def _attempt(
     message_id: int,
     act: Callable[[Session], object],
     unsaved: str | None = None,
+    sent_version: int | None = None,
 ) -> Redirect | Template | None:
     """Run a review action in one transaction; on refusal, back to the page with the reason,
-    and with `unsaved` (the text the person sent) on it where there is one to keep."""
+    and with `unsaved` (the text the person sent, for `sent_version` of the message) on it
+    where there is one to keep."""
     try:
         with transaction(_rt(request).factory) as session:
             act(session)
     except ReviewError as exc:
         if unsaved is not None:
             return _review_page(
-                request, message_id, error=str(exc), unsaved=unsaved, status_code=409
+                request,
+                message_id,
+                error=str(exc),
+                unsaved=unsaved,
+                sent_version=sent_version,
+                status_code=409,
             )
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     return None
@@ -421,7 +433,7 @@ def _with_files(
         apply_files(session, message_id, form, user, rt.settings.outbound.max_reply_files_bytes)
         action(session, user)
 
-    return _attempt(request, message_id, act, unsaved=form.body)
+    return _attempt(request, message_id, act, unsaved=form.body, sent_version=form.version)
 
 
 def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect | Template:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,8 @@ from tests.social.payloads import (
     x_echo,
     x_read,
 )
+from tests.test_reply_files import form_of
+from tests.test_web_security import login
 
 REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
 
@@ -253,6 +256,32 @@ def test_too_long_replies_are_refused_at_approval(
     assert "4,097 characters" in response.json()["detail"]
     assert "WhatsApp accepts at most 4,096" in response.json()["detail"]
     assert _state(rt, message_id)[0].state == "in_review"
+    worker.drain()
+    assert receiver.requests == []
+
+
+def test_a_reply_refused_as_too_long_stays_in_the_editor_to_shorten(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """The editor keeps the agent's text: with the draft it replaced put back there, a second
+    Approve would have sent that draft and dropped the edits."""
+    staff(rt)
+    edited = "Hi, your roaming charge is refunded. " + "More detail. " * 160
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message("Why was I charged for roaming?"))
+        worker.drain()
+        login(client, "alice")
+        (item,) = client.get("/api/queue", headers=api_token(client)).json()
+        page = f"/messages/{item['id']}"
+        refused = client.post(
+            f"{page}/approve", data={**form_of(client.get(page).text), "body": edited}
+        )
+    assert refused.status_code == 409
+    assert "Messenger accepts at most 2,000 characters" in refused.text
+    editor = refused.text.split('id="draft-body"', 1)[1].split("</textarea>", 1)[0]
+    assert html.unescape(editor.split(">", 1)[1]).strip() == edited.strip()
+    assert 'id="unsaved-body"' not in refused.text, "one text to mend, not two to compare"
+    assert _state(rt, item["id"])[0].state == "in_review"
     worker.drain()
     assert receiver.requests == []
 
