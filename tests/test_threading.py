@@ -14,6 +14,7 @@ from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
 from tests.test_crash_recovery import approve_waiting
+from tests.test_web_security import login
 
 FIRST = make_email(message_id="<first@mail.test>", subject="Roaming charges on my bill")
 
@@ -124,6 +125,22 @@ def test_customer_writing_again_marks_the_waiting_draft_stale(rt: Runtime, worke
         assert detail["draft"]["stale"] is True
         queue = {item["id"]: item for item in client.get("/api/queue", headers=auth).json()}
         assert queue[first_id]["stale"] is True
+        second_id = draft_of(rt, "<second@mail.test>").message_id
+        login(client, "alice")
+        older, newer = (
+            client.get(f"/messages/{first_id}").text,
+            client.get(f"/messages/{second_id}").text,
+        )
+    # Either draft can be approved: each page names the other, so the customer gets one reply.
+    assert (
+        f'<a href="/messages/{second_id}">message {second_id}</a>'
+        in older.split('id="stale-draft"')[1]
+    )
+    assert (
+        f'<a href="/messages/{first_id}">message {first_id}</a>'
+        in newer.split('id="earlier-waiting"')[1]
+    )
+    assert 'id="earlier-waiting"' not in older and 'id="stale-draft"' not in newer
 
 
 def test_both_messages_in_one_batch_still_mark_the_older_draft_stale(

@@ -36,7 +36,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.notes import notes_for
-from responder.pipeline.states import RETRYABLE_STATES, State
+from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reply_files import listed, sent_files_of
 from responder.review import current_draft
 
@@ -591,6 +591,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
                 "text": m.new_text or m.text,
                 "at": (m.sent_at or m.received_at).isoformat(),
                 "state": m.state,
+                "later": (m.received_at, m.id) > (message.received_at, message.id),
             }
             for m in session.scalars(
                 select(Message)
@@ -716,6 +717,15 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "last_error": acknowledgement.last_error,
         },
         "conversation": conversation,
+        # Two drafts in one conversation can both be approved: each page points at the other.
+        "newer_from_customer": [
+            c["id"] for c in conversation if c["direction"] == "in" and c["later"]
+        ],
+        "earlier_waiting": [
+            c["id"]
+            for c in conversation
+            if c["direction"] == "in" and not c["later"] and c["state"] in AWAITING_REVIEW
+        ],
         "actions": actions,
         "snoozed_until": message.snoozed_until.isoformat() if message.snoozed_until else None,
         # Who put it aside last, and why (the history lists every snooze).
