@@ -37,6 +37,7 @@ from litestar.params import Body
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_301_MOVED_PERMANENTLY
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import select
@@ -137,6 +138,7 @@ PUBLIC_PATHS = [
     "^/metrics$",
     "^/webhooks/",
     "^/static/",
+    "^/favicon.ico$",
     "^/api/login$",
 ]
 
@@ -647,6 +649,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@get("/favicon.ico", sync_to_thread=False, include_in_schema=False)
+def favicon() -> Redirect:
+    """Browsers ask for /favicon.ico whatever the page's icon link says: send them to it."""
+    return Redirect("/static/favicon.svg", status_code=HTTP_301_MOVED_PERMANENTLY)
+
+
 # -- JSON API ------------------------------------------------------------------------------------
 
 
@@ -984,6 +992,7 @@ ROUTES = [
     reject_form,
     retry_form,
     healthz,
+    favicon,
     *WEBHOOK_ROUTES,
     readyz,
     metrics,
