@@ -335,7 +335,7 @@ def _review_page(
         if opened is not None:
             mark_seen(session, _form_user(request).id, opened)
     with rt.factory() as session:
-        detail = message_detail(session, message_id)
+        detail = message_detail(session, message_id, rt.settings.customers)
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
         following = queue_items(session, limit=1, after_id=message_id)
@@ -724,8 +724,9 @@ def api_queue(request: Request, limit: int = 50, after: RowId = None) -> list[di
 
 @get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def api_message(request: Request, message_id: int) -> dict[str, Any]:
-    with _rt(request).factory() as session:
-        detail = message_detail(session, message_id)
+    rt = _rt(request)
+    with rt.factory() as session:
+        detail = message_detail(session, message_id, rt.settings.customers)
     if detail is None:
         raise NotFoundException(f"message {message_id} not found")
     return detail

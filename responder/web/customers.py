@@ -1,4 +1,5 @@
-"""The customer page and its JSON API: the single customer view, link suggestions, link/unlink.
+"""The customer page and its JSON API: the single customer view, link suggestions (to link or
+to dismiss), link/unlink.
 
 Thin handlers: the customer services (responder.customers) hold the rules, as the CLI's do.
 """
@@ -15,9 +16,15 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 
 from responder.blocklist import blocks_covering
-from responder.customers.links import LinkError, link_customers, suggest_links, unlink_customers
+from responder.customers.links import (
+    LinkError,
+    dismiss_suggestion,
+    link_customers,
+    suggest_links,
+    unlink_customers,
+)
 from responder.customers.view import customer_profile
-from responder.db.models import utcnow
+from responder.db.models import Customer, utcnow
 from responder.db.session import transaction
 from responder.notes import notes_of_customer
 from responder.web.auth import requires_agent
@@ -47,6 +54,20 @@ class LinkForm(Struct):
     target_id: int
 
 
+class SuggestionForm(Struct):
+    """From the customer page, or from a message's review page (`message_id`: back to it)."""
+
+    target_id: int
+    message_id: int | None = None
+
+
+class DismissResult(Struct):
+    source_id: int
+    target_id: int
+    dismissed_by: str
+    dismissed_at: str
+
+
 class LinkResult(Struct):
     link_id: int
     source_id: int
@@ -61,22 +82,48 @@ def customer_page(request: Request, customer_id: int) -> Template:
         "c": _profile(request, customer_id),
         "user": request.user,
         "error": request.query_params.get("error", ""),
+        "notice": request.query_params.get("notice", ""),
     }
     return Template("customer.html", context=context)
+
+
+def _back(customer_id: int, data: SuggestionForm, **query: str) -> Redirect:
+    """To the review page the form was sent from, else to the customer page."""
+    page = f"/messages/{data.message_id}" if data.message_id else f"/customers/{customer_id}"
+    return Redirect(page, query_params=query)
 
 
 @post("/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
 def link_form(
     request: Request,
     customer_id: int,
-    data: Annotated[LinkForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     try:
         with transaction(_rt(request).factory) as session:
             link_customers(session, customer_id, data.target_id, _username(request))
     except LinkError as exc:
-        return Redirect(f"/customers/{customer_id}", query_params={"error": str(exc)})
+        return _back(customer_id, data, error=str(exc))
+    if data.message_id:
+        return _back(customer_id, data)
     return Redirect(f"/customers/{data.target_id}")
+
+
+@post("/customers/{customer_id:int}/dismiss", sync_to_thread=True, guards=[requires_agent])
+def dismiss_form(
+    request: Request,
+    customer_id: int,
+    data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """An agent's "not this customer": that suggestion goes, the others stay."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            dismiss_suggestion(session, customer_id, data.target_id, _username(request))
+            target = session.get(Customer, data.target_id)
+            notice = f"Not {target.name if target else 'that customer'}: not suggested again."
+    except LinkError as exc:
+        return _back(customer_id, data, error=str(exc))
+    return _back(customer_id, data, notice=notice)
 
 
 @post("/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
@@ -121,6 +168,22 @@ def api_link(request: Request, customer_id: int, data: LinkForm) -> LinkResult:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
 
+@post("/api/customers/{customer_id:int}/dismiss", sync_to_thread=True, guards=[requires_agent])
+def api_dismiss(request: Request, customer_id: int, data: LinkForm) -> DismissResult:
+    """The suggestion of `target_id` for this provisional customer is wrong: not offered again."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            done = dismiss_suggestion(session, customer_id, data.target_id, _username(request))
+            return DismissResult(
+                source_id=done.source_id,
+                target_id=done.target_id,
+                dismissed_by=done.dismissed_by,
+                dismissed_at=done.dismissed_at.isoformat(),
+            )
+    except LinkError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
 @post("/api/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
 def api_unlink(request: Request, customer_id: int) -> LinkResult:
     try:
@@ -134,9 +197,11 @@ def api_unlink(request: Request, customer_id: int) -> LinkResult:
 CUSTOMER_ROUTES = [
     customer_page,
     link_form,
+    dismiss_form,
     unlink_form,
     api_customer,
     api_suggestions,
     api_link,
+    api_dismiss,
     api_unlink,
 ]
