@@ -97,6 +97,7 @@ from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
+from responder.web.redraft_routes import REDRAFT_ROUTES
 from responder.web.reply_file_routes import (
     FORM_BODY_LIMIT,
     REPLY_FILE_ROUTES,
@@ -1026,6 +1027,7 @@ ROUTES = [
     *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
     *SNOOZE_ROUTES,
+    *REDRAFT_ROUTES,
     *ACKNOWLEDGEMENT_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,

@@ -36,6 +36,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.drafting.customer_known import edited_by_person, written_for_another_customer
 from responder.notes import notes_for
 from responder.pipeline.states import RETRYABLE_STATES, State
 from responder.reply_files import listed, sent_files_of
@@ -696,6 +697,9 @@ def message_detail(
             "body": draft.body,
             "error": draft.error,
             "stale": draft.stale,
+            # Written for another customer than the message has now (before a link).
+            "customer_changed": written_for_another_customer(draft, message),
+            "edited": edited_by_person(draft),
             "confidence": draft.confidence,
             "grounding": draft.grounding,
             **review_aids(draft.grounding or {}),
