@@ -80,3 +80,17 @@ def test_the_api_page_lists_the_endpoints_without_scripts_from_elsewhere(rt: Run
         )
         schema = client.get("/schema/openapi.json").json()
         assert "/api/search" in schema["paths"], "tools still get the schema"
+
+
+def test_the_icon_browsers_ask_for_at_favicon_ico_is_there_without_signing_in(
+    rt: Runtime,
+) -> None:
+    with TestClient(create_app(rt)) as client:
+        asked = client.get("/favicon.ico", follow_redirects=False)
+        assert asked.status_code == 301, asked.text
+        assert asked.headers["location"] == "/static/favicon.svg"
+        assert "content-security-policy" in asked.headers
+        icon = client.get("/favicon.ico")
+        assert icon.status_code == 200
+        assert icon.headers["content-type"].startswith("image/svg+xml")
+        assert icon.text.lstrip().startswith("<svg")

@@ -4,7 +4,8 @@ Suggestions come from evidence an agent can check: the same name at the same ema
 phone number in the message text or signature, an account number quoted in the text. Only an
 agent links; linking moves the messages, conversations, identities and interactions to the
 known customer (one timeline) and records exactly what moved, so unlinking puts it back.
-Both are written to the audit log.
+An agent can also say a suggestion is wrong ("not this customer"): it is not offered again
+for that provisional customer, the others still are. All three are written to the audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from responder.db.models import (
     Customer,
     CustomerIdentity,
     CustomerLink,
+    CustomerLinkDismissal,
     Draft,
     Interaction,
     Message,
@@ -161,6 +163,41 @@ def unlink_customers(session: Session, source_id: int, actor: str) -> CustomerLi
     return link
 
 
+def dismiss_suggestion(
+    session: Session, source_id: int, target_id: int, actor: str
+) -> CustomerLinkDismissal:
+    """Once is enough: dismissing again (a second tab, a double click) keeps the first record."""
+    source = session.get(Customer, source_id)
+    target = session.get(Customer, target_id)
+    if source is None or target is None:
+        raise LinkNotFound("customer not found")
+    if not source.provisional:
+        raise LinkError(f"{source.name} is a known customer: nothing is suggested for it")
+    dismissal = session.scalar(
+        select(CustomerLinkDismissal).where(
+            CustomerLinkDismissal.source_id == source_id,
+            CustomerLinkDismissal.target_id == target_id,
+        )
+    )
+    if dismissal is not None:
+        return dismissal
+    dismissal = CustomerLinkDismissal(source_id=source_id, target_id=target_id, dismissed_by=actor)
+    session.add(dismissal)
+    session.flush()
+    audit(session, actor, "customer.link_dismissed", "customer", target_id, source=source_id)
+    return dismissal
+
+
+def _dismissed(session: Session, source_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(CustomerLinkDismissal.target_id).where(
+                CustomerLinkDismissal.source_id == source_id
+            )
+        )
+    )
+
+
 def _texts(session: Session, customer_id: int) -> tuple[list[str], list[str]]:
     """Recent message texts, and phone numbers the entity extractor already found in drafts."""
     messages = session.scalars(
@@ -187,9 +224,10 @@ def suggest_links(
     if customer is None or not customer.provisional or active_link(session, customer_id):
         return []
     found: dict[int, LinkSuggestion] = {}
+    dismissed = _dismissed(session, customer_id)
 
     def offer(candidate: Customer, reason: str) -> None:
-        if candidate.id == customer_id or candidate.provisional:
+        if candidate.id == customer_id or candidate.provisional or candidate.id in dismissed:
             return
         suggestion = found.setdefault(
             candidate.id,

@@ -178,6 +178,18 @@ class CustomerLink(Base):
     unlinked_at: Mapped[datetime | None] = mapped_column()
 
 
+class CustomerLinkDismissal(Base):
+    """An agent's word that a provisional customer is not this known one: not suggested again."""
+
+    __tablename__ = "customer_link_dismissals"
+    __table_args__ = (UniqueConstraint("source_id", "target_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    dismissed_by: Mapped[str] = mapped_column(String(100), default="")
+    dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -257,7 +257,7 @@ def redraft_after_correction(
     if previous is not None and "saved_by" in (previous.grounding or {}):
         return Redraft(None, kept_saved=True)
     chosen = ((previous.grounding or {}).get("chosen_action") or {}) if previous else {}
-    draft = _render_again(
+    draft = render_again(
         rt,
         session,
         message,
@@ -280,7 +280,7 @@ def embed_before_writing(rt: Runtime, message_id: int) -> None:
             rt.message_vectors([message.id], [classification_text(message)])
 
 
-def _render_again(
+def render_again(
     rt: Runtime,
     session: Session,
     message: Message,
@@ -350,7 +350,7 @@ def pick_action(
     offered = [a["name"] for a in grounding.get("actions") or []]
     if action not in offered:
         raise ReviewError(f"action {action!r} is not offered for this message")
-    return _render_again(
+    return render_again(
         rt,
         session,
         message,

@@ -37,6 +37,7 @@ from litestar.params import Body
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_301_MOVED_PERMANENTLY
 from litestar.template.config import TemplateConfig
 from msgspec import Struct
 from sqlalchemy import select
@@ -96,6 +97,7 @@ from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
+from responder.web.redraft_routes import REDRAFT_ROUTES
 from responder.web.reply_file_routes import (
     FORM_BODY_LIMIT,
     REPLY_FILE_ROUTES,
@@ -137,6 +139,7 @@ PUBLIC_PATHS = [
     "^/metrics$",
     "^/webhooks/",
     "^/static/",
+    "^/favicon.ico$",
     "^/api/login$",
 ]
 
@@ -337,7 +340,7 @@ def _review_page(
         if opened is not None:
             mark_seen(session, _form_user(request).id, opened)
     with rt.factory() as session:
-        detail = message_detail(session, message_id)
+        detail = message_detail(session, message_id, rt.settings.customers)
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
         following = queue_items(session, limit=1, after_id=message_id)
@@ -660,6 +663,12 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@get("/favicon.ico", sync_to_thread=False, include_in_schema=False)
+def favicon() -> Redirect:
+    """Browsers ask for /favicon.ico whatever the page's icon link says: send them to it."""
+    return Redirect("/static/favicon.svg", status_code=HTTP_301_MOVED_PERMANENTLY)
+
+
 # -- JSON API ------------------------------------------------------------------------------------
 
 
@@ -729,8 +738,9 @@ def api_queue(request: Request, limit: int = 50, after: RowId = None) -> list[di
 
 @get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def api_message(request: Request, message_id: int) -> dict[str, Any]:
-    with _rt(request).factory() as session:
-        detail = message_detail(session, message_id)
+    rt = _rt(request)
+    with rt.factory() as session:
+        detail = message_detail(session, message_id, rt.settings.customers)
     if detail is None:
         raise NotFoundException(f"message {message_id} not found")
     return detail
@@ -997,6 +1007,7 @@ ROUTES = [
     reject_form,
     retry_form,
     healthz,
+    favicon,
     *WEBHOOK_ROUTES,
     readyz,
     metrics,
@@ -1029,6 +1040,7 @@ ROUTES = [
     *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
     *SNOOZE_ROUTES,
+    *REDRAFT_ROUTES,
     *ACKNOWLEDGEMENT_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,

@@ -1,4 +1,5 @@
-"""The customer page and its JSON API: the single customer view, link suggestions, link/unlink.
+"""The customer page and its JSON API: the single customer view, link suggestions (to link or
+to dismiss), link/unlink.
 
 Thin handlers: the customer services (responder.customers) hold the rules, as the CLI's do.
 """
@@ -15,10 +16,16 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 
 from responder.blocklist import blocks_covering
-from responder.customers.links import LinkError, link_customers, suggest_links, unlink_customers
+from responder.customers.links import (
+    LinkError,
+    dismiss_suggestion,
+    suggest_links,
+    unlink_customers,
+)
 from responder.customers.view import customer_profile
-from responder.db.models import utcnow
+from responder.db.models import Customer, utcnow
 from responder.db.session import transaction
+from responder.drafting.customer_known import LinkOutcome, link_and_redraft
 from responder.notes import notes_of_customer
 from responder.web.auth import requires_agent
 from responder.web.state import runtime as _rt
@@ -47,12 +54,28 @@ class LinkForm(Struct):
     target_id: int
 
 
+class SuggestionForm(Struct):
+    """From the customer page, or from a message's review page (`message_id`: back to it)."""
+
+    target_id: int
+    message_id: int | None = None
+
+
+class DismissResult(Struct):
+    source_id: int
+    target_id: int
+    dismissed_by: str
+    dismissed_at: str
+
+
 class LinkResult(Struct):
     link_id: int
     source_id: int
     target_id: int
     moved: dict[str, int]
     linked: bool
+    redrafted: dict[str, int] = {}
+    kept_edited: list[int] = []
 
 
 @get("/customers/{customer_id:int}", sync_to_thread=True, guards=[requires_agent])
@@ -61,22 +84,76 @@ def customer_page(request: Request, customer_id: int) -> Template:
         "c": _profile(request, customer_id),
         "user": request.user,
         "error": request.query_params.get("error", ""),
+        "notice": request.query_params.get("notice", ""),
     }
     return Template("customer.html", context=context)
+
+
+def _back(customer_id: int, data: SuggestionForm, **query: str) -> Redirect:
+    """To the review page the form was sent from, else to the customer page."""
+    page = f"/messages/{data.message_id}" if data.message_id else f"/customers/{customer_id}"
+    return Redirect(page, query_params=query)
 
 
 @post("/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
 def link_form(
     request: Request,
     customer_id: int,
-    data: Annotated[LinkForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
+    """The link, and the waiting drafts written again for the known customer (see
+    responder.drafting.customer_known); the page says which were and which a person's edits
+    kept."""
+    try:
+        outcome = link_and_redraft(_rt(request), customer_id, data.target_id, signed_in(request))
+    except LinkError as exc:
+        return _back(customer_id, data, error=str(exc))
+    notice = link_notice(outcome, data.message_id)
+    if data.message_id:
+        return _back(customer_id, data, notice=notice)
+    return Redirect(f"/customers/{data.target_id}", query_params={"notice": notice})
+
+
+def link_notice(outcome: LinkOutcome, message_id: int | None) -> str:
+    """What became of the drafts: the one on the page (`message_id`) first, then the others."""
+    said = [f"Linked to {outcome.target_name}."]
+    if message_id in outcome.redrafted:
+        said.append(f"The draft was written again for them (v{outcome.redrafted[message_id]}).")
+    elif message_id in outcome.kept_edited:
+        said.append("A person had edited the draft, so it stays as it is: redraft it below.")
+    if redrafted := len(outcome.redrafted.keys() - {message_id}):
+        drafts, were = _drafts(redrafted, message_id)
+        said.append(f"{drafts} {were} written again for them.")
+    if kept := len(set(outcome.kept_edited) - {message_id}):
+        drafts, were = _drafts(kept, message_id)
+        pages = "its page offers" if kept == 1 else "their pages offer"
+        said.append(f"{drafts} a person had edited {were} kept as written: {pages} a redraft.")
+    return " ".join(said)
+
+
+def _drafts(count: int, message_id: int | None) -> tuple[str, str]:
+    """("2 other waiting drafts", "were") beside the one on the page, ("1 waiting draft", "was")."""
+    other = " other" if message_id else ""
+    if count == 1:
+        return f"1{other} waiting draft", "was"
+    return f"{count}{other} waiting drafts", "were"
+
+
+@post("/customers/{customer_id:int}/dismiss", sync_to_thread=True, guards=[requires_agent])
+def dismiss_form(
+    request: Request,
+    customer_id: int,
+    data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """An agent's "not this customer": that suggestion goes, the others stay."""
     try:
         with transaction(_rt(request).factory) as session:
-            link_customers(session, customer_id, data.target_id, _username(request))
+            dismiss_suggestion(session, customer_id, data.target_id, _username(request))
+            target = session.get(Customer, data.target_id)
+            notice = f"Not {target.name if target else 'that customer'}: not suggested again."
     except LinkError as exc:
-        return Redirect(f"/customers/{customer_id}", query_params={"error": str(exc)})
-    return Redirect(f"/customers/{data.target_id}")
+        return _back(customer_id, data, error=str(exc))
+    return _back(customer_id, data, notice=notice)
 
 
 @post("/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
@@ -113,10 +190,35 @@ def _result(link: Any, linked: bool) -> LinkResult:
 
 @post("/api/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
 def api_link(request: Request, customer_id: int, data: LinkForm) -> LinkResult:
+    """Waiting drafts are written again for the known customer (`redrafted`: message id to the
+    new version), except those a person edited (`kept_edited`)."""
+    try:
+        outcome = link_and_redraft(_rt(request), customer_id, data.target_id, signed_in(request))
+    except LinkError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return LinkResult(
+        link_id=outcome.link_id,
+        source_id=outcome.source_id,
+        target_id=outcome.target_id,
+        moved=outcome.moved,
+        linked=True,
+        redrafted={str(k): v for k, v in outcome.redrafted.items()},
+        kept_edited=outcome.kept_edited,
+    )
+
+
+@post("/api/customers/{customer_id:int}/dismiss", sync_to_thread=True, guards=[requires_agent])
+def api_dismiss(request: Request, customer_id: int, data: LinkForm) -> DismissResult:
+    """The suggestion of `target_id` for this provisional customer is wrong: not offered again."""
     try:
         with transaction(_rt(request).factory) as session:
-            link = link_customers(session, customer_id, data.target_id, _username(request))
-            return _result(link, True)
+            done = dismiss_suggestion(session, customer_id, data.target_id, _username(request))
+            return DismissResult(
+                source_id=done.source_id,
+                target_id=done.target_id,
+                dismissed_by=done.dismissed_by,
+                dismissed_at=done.dismissed_at.isoformat(),
+            )
     except LinkError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
@@ -134,9 +236,11 @@ def api_unlink(request: Request, customer_id: int) -> LinkResult:
 CUSTOMER_ROUTES = [
     customer_page,
     link_form,
+    dismiss_form,
     unlink_form,
     api_customer,
     api_suggestions,
     api_link,
+    api_dismiss,
     api_unlink,
 ]

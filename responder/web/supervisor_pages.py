@@ -326,6 +326,8 @@ def _editor_context(
         "body": text,
         "live_version": live.version,
         "preview": preview,
+        # A refused save names the problem the preview found: say it once, as the save's.
+        "preview_error": "" if preview.error and preview.error in error else preview.error,
         "history": history,
         "diff": diff_rows,
         "diff_version": shown.version,

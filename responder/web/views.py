@@ -18,6 +18,7 @@ from responder.acknowledge import unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.classify.language import language_name
+from responder.config import CustomerSettings
 from responder.customers.context import CustomerContext, build_context
 from responder.customers.view import customer_panel
 from responder.db.like import escape_like
@@ -35,6 +36,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.drafting.customer_known import edited_by_person, written_for_another_customer
 from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reply_files import listed, sent_files_of
@@ -570,7 +572,11 @@ def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
+def message_detail(
+    session: Session, message_id: int, customers: CustomerSettings | None = None
+) -> dict[str, Any] | None:
+    """`customers`: the settings link suggestions read (the account number pattern, the
+    phone region); the defaults without."""
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         return None
@@ -684,7 +690,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "tier": context.tier,
             "addons": list(context.addons),
             "identities": [list(i) for i in context.identities],
-            **customer_panel(session, customer, draft.grounding if draft else None),
+            **customer_panel(session, customer, draft.grounding if draft else None, customers),
         },
         "draft": None
         if draft is None
@@ -694,6 +700,9 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "body": draft.body,
             "error": draft.error,
             "stale": draft.stale,
+            # Written for another customer than the message has now (before a link).
+            "customer_changed": written_for_another_customer(draft, message),
+            "edited": edited_by_person(draft),
             "confidence": draft.confidence,
             "grounding": draft.grounding,
             **review_aids(draft.grounding or {}),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from responder.customers.importer import KINDS, import_csv
 from responder.customers.resolve import resolve_identity
-from responder.db.models import Channel, Conversation, Customer, Message
+from responder.db.models import AuditEntry, Channel, Conversation, Customer, Message
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -37,7 +37,9 @@ def _demo(rt: Runtime) -> None:
         assert not import_csv(rt.factory, kind, path, settings=rt.settings).errors
 
 
-def _provisional_with_message(rt: Runtime) -> int:
+def _provisional_with_message(
+    rt: Runtime, text: str = "New phone, same Declan. My account number is NW-200102."
+) -> int:
     with transaction(rt.factory) as session:
         channel = Channel(name="whatsapp", kind="whatsapp")
         session.add(channel)
@@ -53,7 +55,7 @@ def _provisional_with_message(rt: Runtime) -> int:
                 raw=b"{}",
                 customer_id=customer.id,
                 conversation_id=conversation.id,
-                text="New phone, same Declan. My account number is NW-200102.",
+                text=text,
                 state="in_review",
             )
         )
@@ -123,3 +125,76 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
         assert separate["channels"] == ["phone"]
         assert client.get("/api/customers/999999", headers=auth).status_code == 404
         assert client.get(f"/api/customers/{declan_id}").status_code == 401
+
+
+def _suggested_on(page: str) -> list[str]:
+    """The names offered on a page, each with its "Not this customer" button."""
+    return re.findall(
+        r'<div class="suggestion" id="suggestion-\d+">\s*<p><a href="/customers/\d+">([^<]+)</a>',
+        page,
+    )
+
+
+def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: Runtime) -> None:
+    _demo(rt)
+    provisional_id = _provisional_with_message(
+        rt, "New phone. My account is NW-200102, or it may be NW-200101, my wife's."
+    )
+    with rt.factory() as session:
+        message_id = session.scalar(select(Message.id).where(Message.external_key == "wamid.1"))
+        declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
+        aoife_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1001"))
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        _login(client)
+        review = client.get(f"/messages/{message_id}")
+        assert _suggested_on(review.text) == ["Aoife Murphy", "Declan Brennan"]
+        assert review.text.count(">Not this customer</button>") == 2
+        dismissed = client.post(
+            f"/customers/{provisional_id}/dismiss",
+            data={
+                "target_id": str(aoife_id),
+                "message_id": str(message_id),
+                "_csrf_token": _csrf(review.text),
+            },
+        )
+        assert dismissed.status_code == 200, dismissed.text
+        assert str(dismissed.url).startswith(f"http://testserver.local/messages/{message_id}")
+        assert "Not Aoife Murphy: not suggested again." in dismissed.text
+        assert _suggested_on(dismissed.text) == ["Declan Brennan"]
+        customer_page = client.get(f"/customers/{provisional_id}")
+        assert _suggested_on(customer_page.text) == ["Declan Brennan"], "for the sender, not a page"
+
+        auth = api_token(client)
+        suggestions = client.get(f"/api/customers/{provisional_id}/suggestions", headers=auth)
+        assert [s["customer_id"] for s in suggestions.json()] == [declan_id]
+        again = client.post(
+            f"/api/customers/{provisional_id}/dismiss", headers=auth, json={"target_id": aoife_id}
+        )
+        assert again.status_code == 201 and again.json()["dismissed_by"] == "alice"
+        known = client.post(
+            f"/api/customers/{declan_id}/dismiss", headers=auth, json={"target_id": aoife_id}
+        )
+        assert known.status_code == 400 and "known customer" in known.json()["detail"]
+
+        linked = client.post(
+            f"/customers/{provisional_id}/link",
+            data={
+                "target_id": str(declan_id),
+                "message_id": str(message_id),
+                "_csrf_token": _csrf(customer_page.text),
+            },
+        )
+        assert str(linked.url).startswith(f"http://testserver.local/messages/{message_id}")
+        assert "Declan Brennan" in linked.text and _suggested_on(linked.text) == []
+    with rt.factory() as session:
+        entries = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.object_id, AuditEntry.detail)
+            .where(AuditEntry.action.like("customer.%"))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [tuple(e)[:3] for e in entries] == [
+        ("alice", "customer.link_dismissed", str(aoife_id)),
+        ("alice", "customer.link", str(declan_id)),
+    ], "dismissed once, however often it was asked"
+    assert entries[0].detail == {"source": provisional_id}

@@ -102,3 +102,27 @@ def test_snippet_edit_creates_a_version_and_refuses_bad_ones(rt: Runtime) -> Non
         ).all()
     assert [v.version for v in versions] == [1, 2]
     assert versions[1].intents == versions[0].intents and versions[1].author == "sue"
+
+
+def test_a_refused_save_shows_its_error_once_not_again_as_the_preview_error(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    message_id = waiting_message(rt, 1)
+    url = f"/supervisor/templates/{_roaming(rt).id}"
+    broken = "{% if customer.plan %}no end"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        problem = client.post(
+            f"{url}/preview",
+            json={"body": broken, "message_id": message_id},
+            headers={"x-csrftoken": token},
+        ).json()["error"]
+        refused = client.post(
+            f"{url}/save",
+            data={"body": broken, "message_id": str(message_id), "_csrf_token": token},
+        )
+    assert refused.status_code == 422
+    assert "Unexpected end of template" in problem
+    assert refused.text.count("Unexpected end of template") == 1, "the save's error, shown once"
+    assert re.search(r'id="save-error">not saved: ', refused.text)
+    assert re.search(r'<p class="error" id="preview-error" hidden></p>', refused.text)

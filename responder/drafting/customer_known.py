@@ -1,0 +1,128 @@
+"""A draft follows its message's customer: written for a sender nobody knew yet (a provisional
+customer, "Hello," and no details), it is written again once an agent links the sender to the
+known customer. A draft a person has saved or edited is theirs: it stays, and the review page
+says what it was written for and offers to redraft it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.customers.links import link_customers
+from responder.db.models import Customer, Draft, Message, StaffUser
+from responder.db.session import transaction
+from responder.drafting.service import Redraft, render_again
+from responder.pipeline.states import AWAITING_REVIEW
+from responder.review import AlreadyHandled, current_draft
+from responder.runtime import Runtime
+
+
+def written_for_another_customer(draft: Draft | None, message: Message) -> bool:
+    """The customer recorded with the draft is not the message's any more (a link or unlink
+    since). Drafts from before the customer was recorded in the grounding are left alone."""
+    written_for = (draft.grounding or {}).get("customer") if draft is not None else None
+    if not isinstance(written_for, dict) or "id" not in written_for:
+        return False
+    return written_for["id"] != message.customer_id
+
+
+def edited_by_person(draft: Draft) -> bool:
+    grounding = draft.grounding or {}
+    return "saved_by" in grounding or "edited_from_version" in grounding
+
+
+def redraft_for_customer(
+    rt: Runtime,
+    session: Session,
+    message_id: int,
+    user: StaffUser,
+    *,
+    keep_edits: bool,
+    expected_version: int | None = None,
+) -> Redraft:
+    """A new draft version for the message's customer as it is now. `keep_edits`: leave a
+    draft a person edited as it is (after a link); False when a person asked for the redraft."""
+    message = session.get(Message, message_id)
+    if message is None or message.state not in AWAITING_REVIEW:
+        return Redraft(None)
+    if expected_version is not None and message.version != expected_version:
+        raise AlreadyHandled("this draft changed since you opened it; reload to see the latest")
+    previous = current_draft(session, message_id)
+    if previous is None or not written_for_another_customer(previous, message):
+        return Redraft(None)
+    if keep_edits and edited_by_person(previous):
+        return Redraft(None, kept_saved=True)
+    chosen = (previous.grounding or {}).get("chosen_action") or {}
+    draft = render_again(
+        rt,
+        session,
+        message,
+        previous,
+        chosen_action=chosen.get("name"),
+        user=user,
+        why=("redraft", {"for_customer": message.customer_id}),
+    )
+    return Redraft(draft.version)
+
+
+@dataclass
+class LinkOutcome:
+    link_id: int
+    source_id: int
+    target_id: int
+    target_name: str
+    moved: dict[str, int]
+    redrafted: dict[int, int] = field(default_factory=dict)  # message id: new draft version
+    kept_edited: list[int] = field(default_factory=list)  # message ids
+
+
+def _waiting(session: Session, customer_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Message.id).where(
+                Message.customer_id == customer_id,
+                Message.direction == "in",
+                Message.state.in_(AWAITING_REVIEW),
+            )
+        )
+    )
+
+
+def _embed(rt: Runtime, message_ids: list[int]) -> None:
+    """Outside any transaction, as embed_before_writing: the link's transaction then only
+    renders."""
+    from responder.pipeline.stages import classification_text
+
+    if not message_ids:
+        return
+    with rt.read_factory() as session:
+        messages = session.scalars(select(Message).where(Message.id.in_(message_ids))).all()
+        rt.message_vectors([m.id for m in messages], [classification_text(m) for m in messages])
+
+
+def link_and_redraft(rt: Runtime, source_id: int, target_id: int, user: StaffUser) -> LinkOutcome:
+    """The link and the drafts written again for the known customer, in one transaction: a
+    draft that cannot be written leaves the link undone too, so nothing is half done."""
+    with rt.read_factory() as session:
+        waiting = _waiting(session, source_id)
+    _embed(rt, waiting)
+    with transaction(rt.factory) as session:
+        link = link_customers(session, source_id, target_id, user.username)
+        target = session.get(Customer, target_id)
+        outcome = LinkOutcome(
+            link_id=link.id,
+            source_id=link.source_id,
+            target_id=link.target_id,
+            target_name=target.name if target else "",
+            moved={k: len(v) for k, v in (link.moved or {}).items()},
+        )
+        for message_id in link.moved.get("messages", ()):
+            redraft = redraft_for_customer(rt, session, message_id, user, keep_edits=True)
+            if redraft.draft_version is not None:
+                outcome.redrafted[message_id] = redraft.draft_version
+            elif redraft.kept_saved:
+                outcome.kept_edited.append(message_id)
+    return outcome
