@@ -67,7 +67,13 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
 
         rt.settings.pipeline.max_message_bytes = 100_000
         message_page = client.get(f"/messages/{big}").text
-        assert "Sender not read yet" in message_page and "&lt;&gt;" not in message_page
+        # Who sent what, from the headers alone, said to be unchecked; the bytes to look at.
+        assert "<h1>scan of my bill</h1>" in message_page
+        assert "its From header says Ann &lt;ann@b.test&gt; (not checked)" in message_page
+        assert "&lt;&gt;" not in message_page
+        raw = client.get(f"/messages/{big}/raw")
+        assert raw.content == BIG and raw.headers["content-type"].startswith("message/rfc822")
+        assert raw.headers["content-disposition"] == f'attachment; filename="message-{big}.eml"'
         assert "Not known until the message is read." in message_page, "no empty placeholders"
         token = re.search(r'name="_csrf_token" value="([^"]+)"', message_page).group(1)
         retried = client.post(f"/messages/{big}/retry", data={"_csrf_token": token})

@@ -97,6 +97,7 @@ from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
+from responder.web.raw_routes import RAW_ROUTES
 from responder.web.redraft_routes import REDRAFT_ROUTES
 from responder.web.reply_file_routes import (
     FORM_BODY_LIMIT,
@@ -1037,6 +1038,7 @@ ROUTES = [
     *STAFF_ROUTES,
     *NOTE_ROUTES,
     *ATTACHMENT_ROUTES,
+    *RAW_ROUTES,
     *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
     *SNOOZE_ROUTES,

@@ -37,6 +37,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.drafting.customer_known import edited_by_person, written_for_another_customer
+from responder.mail.header_glance import glance
 from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reply_files import listed, sent_files_of
@@ -670,6 +671,13 @@ def message_detail(
         "sender_check": message.sender_check,
         # A forged From with its own Reply-To is how account details reach a fraudster.
         "reply_elsewhere": [a for _, a in message.reply_to or [] if a != message.sender_address],
+        # Mail not read yet (quarantined before its parse): what its headers say, unchecked.
+        "unread_headers": glance(message.raw)
+        if channel
+        and channel.kind in EMAIL_KINDS
+        and not (message.sender_address or message.sender_name or message.subject)
+        else None,
+        "raw_size": message.raw_size,
         "reply_not_on_file": replies_not_on_file(message.reply_to or [], context)
         if channel and channel.kind in EMAIL_KINDS
         else [],
