@@ -144,7 +144,7 @@ def test_upgrading_finds_phone_numbers_in_mail_already_stored(rt: Runtime, worke
 
 
 def test_upgrading_finds_the_drafts_a_block_rejected_before(rt: Runtime, worker: Worker) -> None:
-    """A sender blocked before blocks kept their rejected drafts (web_0024): after `responder
+    """A sender blocked before blocks kept their rejected drafts (web_0025): after `responder
     db upgrade`, lifting the block still puts those back, a snoozed one to sleep again; one
     rejected by hand, or by a block lifted before this one was set, stays rejected."""
     for number in range(4):
@@ -165,13 +165,13 @@ def test_upgrading_finds_the_drafts_a_block_rejected_before(rt: Runtime, worker:
         session.flush()
         assert reject_waiting_from(session, entry, staff_member(session, "sam")) == pat[2:]
         block_id = entry.id
-    with rt.engine.begin() as connection:  # the reason web_0023's blocks gave
+    with rt.engine.begin() as connection:  # the reason web_0024's blocks gave
         for table, column in (("messages", "state_reason"), ("review_actions", "reason")):
             connection.execute(
                 text(f"UPDATE {table} SET {column} = :old WHERE {column} = 'sender blocked: spam'"),
                 {"old": OLD_REASON},
             )
-    _upgrade_from(rt, "web_0023")
+    _upgrade_from(rt, "web_0024")
     with transaction(rt.factory) as session:
         lifted = unblock(session, block_id, process_stopped=False, by="sam")
     assert lifted.restored == pat[2:]

@@ -6,8 +6,8 @@ in place: rejected with that reason by the block covering their sender (an addre
 domain) that was set last before the rejection, and still rejected. The state each left is
 told by its snooze: one snoozed then had its wake-up time still to come.
 
-Revision ID: web_0024
-Revises: web_0023
+Revision ID: web_0025
+Revises: web_0024
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "web_0024"
-down_revision: str | None = "web_0023"
+revision: str = "web_0025"
+down_revision: str | None = "web_0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
