@@ -2,8 +2,8 @@
 
 An agent blocks the exact address a spam message came from; a supervisor can also block a
 whole email domain. A blocked sender's messages are ignored with a reason naming the block,
-who set it and why, so nothing is lost: unblocking can send the messages it stopped through
-the pipeline again.
+who set it and why, so nothing is lost: unblocking puts the drafts it rejected back in the
+queue, and can send the messages it stopped through the pipeline again.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from responder.blocked_drafts import rejected_counts, restore_rejected
 from responder.db.like import escape_like
-from responder.db.models import BlockedSender, Message, utcnow
+from responder.db.models import BlockedSender, Message, StaffUser, utcnow
 from responder.pipeline.reparse import parse_again
 from responder.pipeline.states import State
 
@@ -179,8 +180,9 @@ def blocks_covering(session: Session, senders: Iterable[str]) -> list[dict[str, 
             )
         )
         .order_by(BlockedSender.id)
-    )
-    return [block_row(e) for e in entries]
+    ).all()
+    rejected = rejected_counts(session, (e.id for e in entries))
+    return [block_row(e, rejected.get(e.id, 0)) for e in entries]
 
 
 def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:
@@ -198,26 +200,45 @@ def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:
     )
 
 
-def unblock(session: Session, block_id: int, *, process_stopped: bool) -> tuple[Pattern, int]:
-    """Lift a block; with `process_stopped`, the messages it stopped are parsed again from their
-    raw bytes (their attachment rows are made again from the raw too). Returns how many."""
+@dataclass(frozen=True)
+class Unblocked:
+    pattern: Pattern
+    processed_again: int
+    restored: list[int]
+
+
+def unblock(
+    session: Session,
+    block_id: int,
+    *,
+    process_stopped: bool,
+    by: str,
+    user: StaffUser | None = None,
+) -> Unblocked:
+    """Lift a block: the drafts it rejected when it was set are back in the queue as they
+    were; with `process_stopped`, the messages it stopped are parsed again from their raw bytes
+    (their attachment rows are made again from the raw too)."""
     entry = session.get(BlockedSender, block_id)
     if entry is None:
         raise UnknownBlock(f"no block {block_id}")
     pattern = Pattern(entry.kind, entry.value)
+    restored = restore_rejected(session, entry, f"{pattern.shown} unblocked", by, user)
     again = parse_again(session, stopped_messages(session, entry)) if process_stopped else 0
     session.delete(entry)
-    return pattern, again
+    return Unblocked(pattern, again, restored)
 
 
 def blocked_rows(session: Session) -> list[dict[str, object]]:
     entries = session.scalars(
         select(BlockedSender).order_by(BlockedSender.created_at.desc(), BlockedSender.id.desc())
-    )
-    return [block_row(e) for e in entries]
+    ).all()
+    rejected = rejected_counts(session, (e.id for e in entries))
+    return [block_row(e, rejected.get(e.id, 0)) for e in entries]
 
 
-def block_row(entry: BlockedSender) -> dict[str, object]:
+def block_row(entry: BlockedSender, drafts_rejected: int = 0) -> dict[str, object]:
+    """`messages_stopped`: the drafts it rejected when it was set, and the mail it kept from a
+    draft since."""
     last: datetime | None = entry.last_hit_at
     return {
         "id": entry.id,
@@ -226,6 +247,7 @@ def block_row(entry: BlockedSender) -> dict[str, object]:
         "reason": entry.reason,
         "blocked_by": entry.blocked_by,
         "blocked_at": entry.created_at.isoformat(),
-        "messages_stopped": entry.hits,
+        "messages_stopped": entry.hits + drafts_rejected,
+        "drafts_rejected": drafts_rejected,
         "last_stopped_at": last.isoformat() if last else None,
     }

@@ -398,17 +398,23 @@ def cmd_blocked_remove(args: argparse.Namespace) -> int:
                 if entry is None:
                     raise BlockError("not blocked")
                 block_id = entry.id
-                pattern, again = unblock(session, block_id, process_stopped=args.draft_stopped)
+                done = unblock(session, block_id, process_stopped=args.draft_stopped, by="cli")
                 audit(
                     session,
                     "cli",
                     "sender.unblock",
                     "blocked_sender",
                     block_id,
-                    sender=pattern.shown,
-                    processed_again=again,
+                    sender=done.pattern.shown,
+                    processed_again=done.processed_again,
+                    restored=done.restored,
                 )
-            print(f"{pattern.shown}: unblocked" + (f", {again} messages to draft" if again else ""))
+            back, again = len(done.restored), done.processed_again
+            print(
+                f"{done.pattern.shown}: unblocked"
+                + (f", {back} rejected drafts back in the queue" if back else "")
+                + (f", {again} messages to draft" if again else "")
+            )
         except BlockError as exc:
             print(f"{where}: {text}: {exc}", file=sys.stderr)
             problems += 1

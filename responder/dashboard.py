@@ -312,7 +312,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
                     people.get(action.user_id, "") if action.user_id else AUTO_SEND,
                 ),
             )
-        elif action.action == "undo":  # the approval was taken back: decided again later
+        elif action.action in ("undo", "restore"):  # taken back: decided again later
             decisions.pop(action.message_id, None)
         elif action.action == "reclassify":
             detail = action.detail or {}

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block
-from responder.db.like import escape_like
-from responder.db.models import Attachment, Customer, Message, StaffUser
-from responder.pipeline.states import AWAITING_REVIEW
-from responder.review import AlreadyHandled, audit, inbound_message, reject
+from responder.blocked_drafts import reject_waiting_from
+from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block, find_block
+from responder.db.models import Attachment, Customer, StaffUser
+from responder.review import audit, inbound_message, reject
 
 SPAM = "spam"
 
@@ -48,11 +47,13 @@ def mark_spam(
     reject(session, message_id, user, SPAM, expected_version=expected_version)
     pattern = Pattern("address", address)
     try:
-        block(session, pattern, SPAM, user.username, own_addresses=own_addresses)
+        entry = block(session, pattern, SPAM, user.username, own_addresses=own_addresses)
         newly_blocked = True
     except AlreadyBlocked:
-        newly_blocked = False
-    also = reject_waiting_from(session, pattern, user, besides=message_id)
+        entry, newly_blocked = find_block(session, pattern), False
+    also = (
+        reject_waiting_from(session, entry, user, besides=message_id) if entry is not None else []
+    )
     _skip_owed_fetches(session, [message_id, *also])
     audit(
         session,
@@ -65,33 +66,6 @@ def mark_spam(
         also_rejected=also,
     )
     return SpamMarked(pattern.shown, newly_blocked, also)
-
-
-def reject_waiting_from(
-    session: Session, pattern: Pattern, user: StaffUser, *, besides: int | None = None
-) -> list[int]:
-    """Reject the drafts still waiting from a sender just blocked (an address, or every address
-    of a domain); one a colleague handled meanwhile is left to them."""
-    sender = func.lower(Message.sender_address)
-    matches = (
-        sender.like(f"%@{escape_like(pattern.value)}", escape="\\")
-        if pattern.kind == "domain"
-        else sender == pattern.value
-    )
-    waiting = session.scalars(
-        select(Message.id)
-        .where(Message.state.in_(AWAITING_REVIEW), Message.direction == "in", matches)
-        .where(Message.id != besides if besides is not None else true())
-        .order_by(Message.id)
-    ).all()
-    rejected = []
-    for other in waiting:
-        try:
-            reject(session, other, user, f"{SPAM} (sender blocked)")
-        except AlreadyHandled:
-            continue
-        rejected.append(other)
-    return rejected
 
 
 def _skip_owed_fetches(session: Session, message_ids: list[int]) -> None:

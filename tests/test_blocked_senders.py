@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,15 @@ from sqlalchemy import func, select, text
 
 from responder.blocklist import AlreadyBlocked, BlockError, BlockList, block, parse_pattern
 from responder.cli import main
-from responder.db.models import Attachment, AuditEntry, BlockedSender, Draft, Message
+from responder.dashboard import load_history
+from responder.db.models import Attachment, AuditEntry, BlockedSender, Draft, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
+from responder.review import reject
 from responder.runtime import Runtime
+from responder.snooze import snooze
 from responder.web.app import create_app
-from tests.helpers import api_token, drop, make_email, staff
+from tests.helpers import api_token, drop, make_email, staff, staff_member
 from tests.test_web_security import csrf, login
 
 SPAMMER = "Crypto Deals <deals@bulk-offers.test>"
@@ -78,6 +82,7 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
     now = states(rt)
     assert [now[f"<spam{n}@bulk-offers.test>"][0] for n in range(3)] == ["rejected"] * 3
     assert now["<spam0@bulk-offers.test>"][1] == "spam"
+    assert now["<spam1@bulk-offers.test>"][1] == "sender blocked: spam"
     assert now["<customer@mail.test>"][0] == "in_review"
 
     # The spammer writes again, in other letter case and with an attachment.
@@ -105,7 +110,8 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
         listing = client.get("/supervisor/blocked").text
         assert "deals@bulk-offers.test" in listing and "alice" in listing
         (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
-        assert row["messages_stopped"] == 1 and row["reason"] == "spam"
+        # Two waiting drafts rejected when it was blocked, one message ignored since.
+        assert row["messages_stopped"] == 3 and row["reason"] == "spam"
         with rt.factory() as session:
             spammer = session.get(Message, first).customer_id
         profile = client.get(f"/customers/{spammer}").text
@@ -118,10 +124,19 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
             f"/supervisor/blocked/{row['id']}/unblock",
             data={"process_stopped": "1", "_csrf_token": csrf(client, "/supervisor/blocked")},
         )
-        assert "deals@bulk-offers.test is no longer blocked. 1 message it stopped" in done.text
+        assert (
+            "deals@bulk-offers.test is no longer blocked. 2 drafts it rejected are back in the "
+            "queue. 1 message it stopped will be drafted now." in done.text
+        )
         assert "No sender is blocked." in done.text
     worker.drain()
-    assert states(rt)["<spam9@bulk-offers.test>"][0] == "in_review"
+    now = states(rt)
+    assert now["<spam9@bulk-offers.test>"][0] == "in_review"
+    assert [now[f"<spam{n}@bulk-offers.test>"][0] for n in range(3)] == [
+        "rejected",  # the one alice rejected as spam herself
+        "in_review",
+        "in_review",
+    ]
     with rt.factory() as session:
         assert session.scalar(select(func.count()).where(Draft.message_id == stopped)) == 1
         assert session.scalar(select(func.count()).where(Attachment.message_id == stopped)) == 1
@@ -161,7 +176,10 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
         )
         assert added.status_code == 201 and added.json()["sender"] == "@bulk-offers.test"
         assert added.json()["rejected_waiting"] == [message_id(rt, "<spam7@bulk-offers.test>")]
-        assert states(rt)["<spam7@bulk-offers.test>"] == ("rejected", "spam (sender blocked)")
+        assert states(rt)["<spam7@bulk-offers.test>"] == (
+            "rejected",
+            "sender blocked: spam campaign",
+        )
         assert states(rt)["<spam8@bulk-offers.test>"][0] == "in_review"
         again = client.post(
             "/api/supervisor/blocked", headers=auth, json={"sender": "bulk-offers.test"}
@@ -185,6 +203,104 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
     assert now["<spam1@bulk-offers.test>"][0] == "ignored"
     assert "blocked sender: @bulk-offers.test (blocked by sam" in now["<spam1@bulk-offers.test>"][1]
     assert now["<spam2@bulk-offers.test>"][0] == "in_review"
+
+
+def test_unblocking_puts_back_the_drafts_the_block_rejected_and_only_those(
+    rt: Runtime, worker: Worker
+) -> None:
+    """A sender blocked by mistake: the list counts the drafts the block rejected, each says
+    why in its history, and lifting the block puts exactly those back as they were; a draft
+    rejected by hand, or by an earlier block already lifted, stays rejected."""
+    staff(rt, "sam", role="supervisor")
+    sender = "Pat Byrne <pat@byrne-farm.test>"
+    for number in range(4):
+        drop(rt, spam(number, sender), f"pat-{number}")
+    worker.drain()
+    pat = [message_id(rt, f"<spam{n}@bulk-offers.test>") for n in range(4)]
+    with transaction(rt.factory) as session:
+        reject(session, pat[0], staff_member(session, "sam"), "answered by phone")
+    why = "shouting at the night shift"
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "sam")
+        blocked = client.post(
+            "/supervisor/blocked",
+            data={
+                "sender": "pat@byrne-farm.test",
+                "reason": why,
+                "reject_waiting": "1",
+                "_csrf_token": csrf(client, "/supervisor/blocked"),
+            },
+        )
+        assert "3 waiting drafts from it rejected." in blocked.text
+        assert "<td>3 <small>3 waiting drafts rejected when blocked</small>" in blocked.text
+        now = states(rt)
+        assert now["<spam0@bulk-offers.test>"] == ("rejected", "answered by phone")
+        for n in (1, 2, 3):
+            assert now[f"<spam{n}@bulk-offers.test>"] == ("rejected", f"sender blocked: {why}")
+        history = client.get(f"/messages/{pat[1]}").text
+        assert "reject by sam" in history and f"sender blocked: {why}" in history
+
+        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        assert row["messages_stopped"] == 3
+        lifted = client.post(
+            f"/supervisor/blocked/{row['id']}/unblock",
+            data={"_csrf_token": csrf(client, "/supervisor/blocked")},
+        )
+        assert (
+            "pat@byrne-farm.test is no longer blocked. 3 drafts it rejected are back in the queue."
+            in lifted.text
+        )
+        now = states(rt)
+        assert now["<spam0@bulk-offers.test>"] == ("rejected", "answered by phone")
+        assert [now[f"<spam{n}@bulk-offers.test>"] for n in (1, 2, 3)] == [("in_review", "")] * 3
+        assert "restore by sam" in client.get(f"/messages/{pat[1]}").text
+
+        # Blocked again later: one draft rejected by hand since, one snoozed, one waiting.
+        until = utcnow() + timedelta(hours=3)
+        with transaction(rt.factory) as session:
+            sam = staff_member(session, "sam")
+            reject(session, pat[1], sam, "duplicate")
+            snooze(session, pat[2], sam, until, "waiting for the vet")
+        auth = api_token(client, "sam")
+        again = client.post(
+            "/api/supervisor/blocked",
+            headers=auth,
+            json={"sender": "pat@byrne-farm.test", "reason": "", "reject_waiting": True},
+        ).json()
+        assert again["rejected_waiting"] == sorted([pat[2], pat[3]])
+        assert again["messages_stopped"] == 2
+        assert states(rt)["<spam2@bulk-offers.test>"] == ("rejected", "sender blocked")
+        undone = client.post(
+            f"/api/supervisor/blocked/{again['id']}/unblock", headers=auth, json={}
+        ).json()
+        assert undone["restored"] == sorted([pat[2], pat[3]])
+
+    now = states(rt)
+    assert now["<spam0@bulk-offers.test>"] == ("rejected", "answered by phone")
+    assert now["<spam1@bulk-offers.test>"] == ("rejected", "duplicate")
+    assert now["<spam2@bulk-offers.test>"][0] == "snoozed"
+    assert now["<spam3@bulk-offers.test>"] == ("in_review", "")
+    with rt.factory() as session:
+        assert session.get(Message, pat[2]).snoozed_until == until
+        log = session.execute(
+            select(AuditEntry.action, AuditEntry.object_id, AuditEntry.detail)
+            .where(AuditEntry.action.in_(["sender.unblock", "draft.restore"]))
+            .order_by(AuditEntry.id)
+        ).all()
+    first, second = sorted(pat[1:]), sorted(pat[2:])
+    assert [(action, int(on)) for action, on, _ in log] == [
+        *(("draft.restore", m) for m in first),
+        ("sender.unblock", row["id"]),
+        *(("draft.restore", m) for m in second),
+        ("sender.unblock", again["id"]),
+    ]
+    assert log[3].detail["restored"] == first and log[6].detail["restored"] == second
+    assert log[4].detail == {"reason": "pat@byrne-farm.test unblocked"}
+    with rt.factory() as session:
+        outcomes = {row.id: row.outcome for row in load_history(session)[0]}
+    assert outcomes[pat[3]] is None, "the dashboard counts it as waiting, not rejected"
+    assert outcomes[pat[1]] == "rejected"
 
 
 @pytest.mark.parametrize(

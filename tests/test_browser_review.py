@@ -6,9 +6,9 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from responder.db.models import Message
+from responder.db.models import BlockedSender, Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser, log_in
@@ -97,6 +97,50 @@ def test_work_through_three_drafts_by_keyboard(
         rejected = session.scalar(select(Message).where(Message.subject == third_subject))
         assert rejected.state == "rejected"
         assert rejected.state_reason == "Duplicate of a ticket handled by phone"
+
+
+def test_the_spam_button_asks_before_it_blocks_the_sender(rt: Runtime, worker: Worker) -> None:
+    """Blocking a sender is one slip of the mouse away: the browser asks first, and a "no"
+    leaves the draft in the queue and the sender free to write."""
+    raw = make_email(
+        sender="Crypto Deals <deals@bulk-offers.test>",
+        subject="Double your money",
+        body="Invest now in our crypto fund and get 300% back within a week, guaranteed.",
+        message_id="<spam@bulk-offers.test>",
+    )
+    drop(rt, raw, "spam")
+    worker.drain()
+    staff(rt, "alice")
+    with rt.factory() as session:
+        spam_id = session.scalars(select(Message.id).where(Message.direction == "in")).one()
+
+    def sender_blocked() -> bool:
+        with rt.factory() as session:
+            return session.scalar(select(func.count()).select_from(BlockedSender)) > 0
+
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", PASSWORD)
+        page.goto(f"{base}/messages/{spam_id}")
+        asked: list[str] = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        page.click("#spam button")
+        expect(page.locator("#spam button")).to_be_visible()
+        assert asked and "Block deals@bulk-offers.test as spam?" in asked[0]
+        assert page.url == f"{base}/messages/{spam_id}"
+        with rt.factory() as session:
+            assert session.get(Message, spam_id).state == "in_review"
+        assert not sender_blocked()
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        with page.expect_navigation():
+            page.click("#spam button")
+        expect(page.locator("p.notice")).to_contain_text(
+            "Rejected as spam: deals@bulk-offers.test is now blocked"
+        )
+    with rt.factory() as session:
+        assert session.get(Message, spam_id).state == "rejected"
+    assert sender_blocked()
 
 
 HOSTILE_HTML = """<html><head><style>body{background:url(javascript:alert(1))}

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
+from responder.blocked_drafts import reject_waiting_from
+from responder.blocklist import block, parse_pattern, unblock
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Base, Customer, Message, MessageSearchText
+from responder.db.models import Base, Customer, Message, MessageSearchText, utcnow
 from responder.db.search_indexes import SEARCH_INDEXES, SQLITE_MESSAGE_INDEX
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
+from responder.review import reject
 from responder.runtime import Runtime
+from responder.snooze import snooze
 from responder.web.search import search
-from tests.helpers import drop, make_email
+from responder.web.views import message_detail
+from tests.helpers import drop, make_email, staff, staff_member
+
+OLD_REASON = "spam (sender blocked)"
 
 
 def shared_by_both(item: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
@@ -132,3 +141,49 @@ def test_upgrading_finds_phone_numbers_in_mail_already_stored(rt: Runtime, worke
     assert [m["excerpt"]["match"] for m in found] == ["0871 234 567"]
     assert sum(t.count("+353871234567") for t in texts) == 1
     assert sum(t.count("+353861112222") for t in texts) == 1, "a row holding it is left alone"
+
+
+def test_upgrading_finds_the_drafts_a_block_rejected_before(rt: Runtime, worker: Worker) -> None:
+    """A sender blocked before blocks kept their rejected drafts (web_0025): after `responder
+    db upgrade`, lifting the block still puts those back, a snoozed one to sleep again; one
+    rejected by hand, or by a block lifted before this one was set, stays rejected."""
+    for number in range(4):
+        raw = make_email(sender="Pat <pat@byrne-farm.test>", message_id=f"<p{number}@mail.test>")
+        drop(rt, raw, f"p{number}")
+    worker.drain()
+    staff(rt, "sam", role="supervisor")
+    with rt.factory() as session:
+        pat = list(session.scalars(select(Message.id).order_by(Message.id)))
+    until = utcnow() + timedelta(hours=2)
+    with transaction(rt.factory) as session:
+        sam = staff_member(session, "sam")
+        reject(session, pat[0], sam, OLD_REASON)  # by a block lifted since
+        reject(session, pat[1], sam, "duplicate")
+        snooze(session, pat[2], sam, until)
+    with transaction(rt.factory) as session:
+        entry = block(session, parse_pattern("pat@byrne-farm.test"), "spam", "sam")
+        session.flush()
+        assert reject_waiting_from(session, entry, staff_member(session, "sam")) == pat[2:]
+        block_id = entry.id
+    with rt.engine.begin() as connection:  # the reason web_0024's blocks gave
+        for table, column in (("messages", "state_reason"), ("review_actions", "reason")):
+            connection.execute(
+                text(f"UPDATE {table} SET {column} = :old WHERE {column} = 'sender blocked: spam'"),
+                {"old": OLD_REASON},
+            )
+    _upgrade_from(rt, "web_0024")
+    with transaction(rt.factory) as session:
+        lifted = unblock(session, block_id, process_stopped=False, by="sam")
+    assert lifted.restored == pat[2:]
+    with rt.factory() as session:
+        detail = message_detail(session, pat[3])
+    assert detail is not None
+    assert [(a["action"], a["by"]) for a in detail["actions"]][-1] == ("restore", "sam")
+    with rt.factory() as session:
+        states = {m.id: (m.state, m.snoozed_until) for m in session.scalars(select(Message))}
+    assert states == {
+        pat[0]: ("rejected", None),
+        pat[1]: ("rejected", None),
+        pat[2]: ("snoozed", until),
+        pat[3]: ("in_review", None),
+    }

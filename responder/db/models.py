@@ -402,6 +402,23 @@ class BlockedSender(Base):
     last_hit_at: Mapped[datetime | None] = mapped_column()
 
 
+class BlockRejection(Base):
+    """A waiting draft a block rejected when it was set, and how it stood: lifting the block
+    puts exactly these back (not drafts people rejected, nor those of an earlier block)."""
+
+    __tablename__ = "block_rejections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    blocked_sender_id: Mapped[int] = mapped_column(
+        ForeignKey("blocked_senders.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    from_state: Mapped[str] = mapped_column(String(20))
+    from_reason: Mapped[str] = mapped_column(Text, default="")
+    rejected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class StaffUser(Base):
     __tablename__ = "staff_users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -442,7 +459,7 @@ class ReviewAction(Base):
     )
     draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
-    action: Mapped[str] = mapped_column(String(20))  # approve, edit, reject, reclassify, retry
+    action: Mapped[str] = mapped_column(String(20))  # approve, edit, reject, restore, ...
     reason: Mapped[str] = mapped_column(Text, default="")
     edit_distance: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,5 +1,6 @@
-"""Supervisors' list of blocked senders: add an address or a whole domain, lift a block and,
-if it stopped real mail, send those messages through again. Rules in `responder.blocklist`."""
+"""Supervisors' list of blocked senders: add an address or a whole domain, lift a block (the
+drafts it rejected come back) and, if it stopped real mail, send those messages through again.
+Rules in `responder.blocklist`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
+from responder.blocked_drafts import reject_waiting_from
 from responder.blocklist import (
     BlockError,
+    Unblocked,
     block,
     block_row,
     blocked_rows,
@@ -22,7 +25,6 @@ from responder.blocklist import (
 )
 from responder.db.session import transaction
 from responder.review import audit
-from responder.spam import reject_waiting_from
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime, signed_in
 
@@ -56,8 +58,8 @@ def _block(request: Request, sender: str, reason: str, reject_waiting: bool) -> 
     with transaction(rt.factory) as session:
         pattern = parse_pattern(sender)
         entry = block(session, pattern, reason, user.username, own_addresses=rt.own_addresses)
-        rejected = reject_waiting_from(session, pattern, user) if reject_waiting else []
-        row = block_row(entry)
+        rejected = reject_waiting_from(session, entry, user) if reject_waiting else []
+        row = block_row(entry, len(rejected))
         audit(
             session,
             user.username,
@@ -71,20 +73,23 @@ def _block(request: Request, sender: str, reason: str, reject_waiting: bool) -> 
         return {**row, "rejected_waiting": rejected}
 
 
-def _unblock(request: Request, block_id: int, process_stopped: bool) -> tuple[str, int]:
+def _unblock(request: Request, block_id: int, process_stopped: bool) -> Unblocked:
     user = signed_in(request)
     with transaction(runtime(request).factory) as session:
-        pattern, again = unblock(session, block_id, process_stopped=process_stopped)
+        done = unblock(
+            session, block_id, process_stopped=process_stopped, by=user.username, user=user
+        )
         audit(
             session,
             user.username,
             "sender.unblock",
             "blocked_sender",
             block_id,
-            sender=pattern.shown,
-            processed_again=again,
+            sender=done.pattern.shown,
+            processed_again=done.processed_again,
+            restored=done.restored,
         )
-        return pattern.shown, again
+        return done
 
 
 @get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
@@ -110,11 +115,16 @@ def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Redirect:
 @post(f"{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
 def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, FORM]) -> Redirect:
     try:
-        sender, again = _unblock(request, block_id, bool(data.process_stopped))
+        done = _unblock(request, block_id, bool(data.process_stopped))
     except BlockError as exc:
         return Redirect(PAGE, query_params={"error": f"Not unblocked: {exc}."})
-    notice = f"{sender} is no longer blocked."
-    if again:
+    notice = f"{done.pattern.shown} is no longer blocked."
+    if back := len(done.restored):
+        notice += (
+            f" {back} draft{'s' if back != 1 else ''} it rejected "
+            f"{'are' if back != 1 else 'is'} back in the queue."
+        )
+    if again := done.processed_again:
         notice += f" {again} message{'s' if again != 1 else ''} it stopped will be drafted now."
     return Redirect(PAGE, query_params={"notice": notice})
 
@@ -136,10 +146,14 @@ def api_block(request: Request, data: ApiBlock) -> dict[str, Any]:
 @post(f"/api{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
 def api_unblock(request: Request, block_id: int, data: ApiUnblock) -> dict[str, Any]:
     try:
-        sender, again = _unblock(request, block_id, data.process_stopped)
+        done = _unblock(request, block_id, data.process_stopped)
     except BlockError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
-    return {"unblocked": sender, "processed_again": again}
+    return {
+        "unblocked": done.pattern.shown,
+        "processed_again": done.processed_again,
+        "restored": done.restored,
+    }
 
 
 ROUTES: list[object] = [blocked_page, block_form, unblock_form, api_blocked, api_block, api_unblock]

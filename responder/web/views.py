@@ -616,7 +616,7 @@ def message_detail(
         actions.append(
             {
                 "action": action.action,
-                "by": user.username if user else "auto-send",
+                "by": user.username if user else (action.detail or {}).get("by", "auto-send"),
                 "at": action.created_at.isoformat(),
                 "reason": action.reason,
                 "edit_distance": action.edit_distance,
