@@ -69,8 +69,9 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
 
 DEFAULT_ACKNOWLEDGEMENT = """Hello{% if name %} {{ name }}{% endif %},
 
-Thank you for your message. Our team is away just now{% if opens %}
-and back on {{ opens }}{% endif %}: a person will read it and reply to you then.
+Thank you for your message. {% if opens %}Our team is away just now and back on
+{{ opens }}: a person will read it and reply to you then.{% else %}A person will read it and
+reply to you soon.{% endif %}
 
 This is an automatic acknowledgement; there is no need to answer it.
 """

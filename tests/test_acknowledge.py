@@ -150,7 +150,19 @@ def test_no_acknowledgement_while_the_team_is_in_unless_always(rt: Runtime, work
     worker.drain()
     (ack,) = sent_replies(rt)
     assert ack["To"] == "Cian Byrne <cian@mail.test>"
-    assert "Our team is away just now: a person" in " ".join(_text(ack).split())
+    said = " ".join(_text(ack).split())
+    assert "A person will read it and reply to you soon." in said
+    assert "away" not in said, "the team is in: it does not say it is away"
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        (cians,) = [
+            m
+            for m in client.get("/api/queue", headers=api_token(client)).json()
+            if "cian" in m["sender_address"]
+        ]
+        page = client.get(f"/messages/{cians['id']}").text
+    assert "Acknowledged automatically" in page and "(the team was closed)" not in page
 
 
 def test_a_worker_that_stops_mid_send_never_sends_it_twice(rt: Runtime, worker: Worker) -> None:
@@ -265,10 +277,15 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
         page = client.get("/problems").text
         assert "Automatic acknowledgements not sent (2)" in page
         assert "SMTP delivery failed" in page and "aoife.murphy@gmail.test" in page
+        assert "(to mail that arrived while the team was closed)" in page
         headers = api_token(client)
         listed = client.get("/api/problems", headers=headers).json()
         by_whom = {a["to"]: a for a in listed["acknowledgements"]}
         cian, item = by_whom["cian@mail.test"], by_whom["aoife.murphy@gmail.test"]
+        said = client.get(f"/messages/{item['message_id']}").text.split('id="acknowledged">')[1]
+        said = said.split("</p>")[0]
+        assert said.startswith("Automatic acknowledgement failed: SMTP"), said
+        assert said.endswith(".") and not said.endswith(".."), "one full stop"
         assert (item["state"], listed["total"]) == ("failed", 2)
         left = client.post(f"/api/acknowledgements/{cian['id']}/dismiss", headers=headers)
         assert (left.status_code, left.json()["state"]) == (201, "dismissed")
