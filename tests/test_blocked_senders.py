@@ -239,7 +239,7 @@ def test_unblocking_puts_back_the_drafts_the_block_rejected_and_only_those(
         for n in (1, 2, 3):
             assert now[f"<spam{n}@bulk-offers.test>"] == ("rejected", f"sender blocked: {why}")
         history = client.get(f"/messages/{pat[1]}").text
-        assert "reject by sam" in history and f"sender blocked: {why}" in history
+        assert "rejected by sam" in history and f"sender blocked: {why}" in history
 
         (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
         assert row["messages_stopped"] == 3
@@ -254,7 +254,7 @@ def test_unblocking_puts_back_the_drafts_the_block_rejected_and_only_those(
         now = states(rt)
         assert now["<spam0@bulk-offers.test>"] == ("rejected", "answered by phone")
         assert [now[f"<spam{n}@bulk-offers.test>"] for n in (1, 2, 3)] == [("in_review", "")] * 3
-        assert "restore by sam" in client.get(f"/messages/{pat[1]}").text
+        assert "back in the queue (block lifted) by sam" in client.get(f"/messages/{pat[1]}").text
 
         # Blocked again later: one draft rejected by hand since, one snoozed, one waiting.
         until = utcnow() + timedelta(hours=3)

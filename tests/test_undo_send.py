@@ -18,6 +18,7 @@ from responder.pipeline.worker import Worker
 from responder.review import AlreadyHandled, approve, current_draft, undo_approval
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from responder.web.views import message_detail
 from tests.helpers import api_token, drop, make_email, sent_replies, staff, staff_member
 from tests.test_web_security import login
 
@@ -85,6 +86,9 @@ def test_undo_inside_the_window_stops_the_reply_and_keeps_the_edit(
     assert row.outcome == "edited", (
         "the dashboard counts the decision that stood, not the undone one"
     )
+    with rt.factory() as session:
+        history = [a["words"] for a in message_detail(session, message_id)["actions"]]
+    assert history == ["approved with edits", "approval undone", "approved with edits"]
 
 
 def test_once_a_worker_has_the_reply_undo_is_refused(rt: Runtime, worker: Worker) -> None:

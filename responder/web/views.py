@@ -616,6 +616,7 @@ def message_detail(
         actions.append(
             {
                 "action": action.action,
+                "words": HISTORY_WORDS.get(action.action, action.action),
                 "by": user.username if user else (action.detail or {}).get("by", "auto-send"),
                 "at": action.created_at.isoformat(),
                 "reason": action.reason,
@@ -759,6 +760,24 @@ def replies_not_on_file(reply_to: list[list[str]], context: CustomerContext) -> 
         return []
     on_file = {value.lower() for kind, value in context.identities if kind == "email"}
     return [address for _, address in reply_to if address.lower() not in on_file]
+
+
+#: A review action as the history on a message's page says it ("edit" is an approval whose
+#: text a person changed: the acceptance figures count it apart, people read it as approved).
+HISTORY_WORDS = {
+    "approve": "approved",
+    "edit": "approved with edits",
+    "reject": "rejected",
+    "save": "edit saved",
+    "assign": "assigned",
+    "snooze": "snoozed",
+    "wake": "woken",
+    "undo": "approval undone",
+    "restore": "back in the queue (block lifted)",
+    "reclassify": "classification corrected",
+    "redraft": "drafted again",
+    "pick_action": "action chosen",
+}
 
 
 # What an agent can correct on the review page, in the order shown; language is shown only.
