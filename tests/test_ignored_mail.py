@@ -89,6 +89,24 @@ def test_an_ignored_complaint_is_drafted_after_all(rt: Runtime, worker: Worker) 
     assert message_row(rt, "<form2@forms.test>").state == "ignored"
 
 
+def test_an_ignored_message_from_a_customer_shows_who_they_are(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """The agent deciding whether to draft it anyway sees the customer, not "not known"."""
+    staff(rt, "alice")
+    away = make_email(subject="Out of office", headers={"Auto-Submitted": "auto-replied"})
+    drop(rt, away, "away")
+    worker.drain()
+    ignored = message_row(rt, "<m1@mail.test>")
+    assert ignored.state == "ignored" and ignored.customer_id is None
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{ignored.id}").text
+    panel = page.split('<aside class="panel">', 1)[1]
+    assert "Not a known customer" not in panel
+    assert "Aoife Murphy" in panel and 'class="tier"' in panel
+
+
 def test_a_blocked_senders_message_can_be_drafted_and_the_block_stays(
     rt: Runtime, worker: Worker
 ) -> None:

@@ -19,7 +19,7 @@ from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.classify.language import language_name
 from responder.config import CustomerSettings
-from responder.customers.context import CustomerContext, build_context
+from responder.customers.context import CustomerContext, build_context, find_customer_by_email
 from responder.customers.view import customer_panel
 from responder.db.like import escape_like
 from responder.db.models import (
@@ -582,6 +582,10 @@ def message_detail(
     if message is None or message.direction != "in":
         return None
     customer = session.get(Customer, message.customer_id) if message.customer_id else None
+    if customer is None and message.sender_address and message.state == State.IGNORED:
+        # Ignored mail stops before the customer is looked up; whoever decides on "Draft a
+        # reply anyway" should still see that this is, say, a top-tier customer's mail.
+        customer = find_customer_by_email(session, message.sender_address)
     context = build_context(customer, message.sender_name)
     draft: Draft | None = current_draft(session, message.id)
     outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
