@@ -162,8 +162,8 @@ class EntityExtractor:
             elif label in MODEL_LABELS and not trust_model:
                 continue
             elif label == "PERSON":
-                name = span.splitlines()[0].strip()
-                if not _used_as_a_common_word(name, text):
+                name = _without_salutation(span.splitlines()[0].strip())
+                if name and not _used_as_a_common_word(name, text):
                     found["people"].append(name)
             elif label == "DATE" and not span.isdigit():
                 found["dates"].append(span)
@@ -172,6 +172,23 @@ class EntityExtractor:
         found["account_numbers"] = [m.group(1).upper() for m in ACCOUNT.finditer(text)]
         found["phone_numbers"] = phone_numbers_in(text, self.phone_region)
         return {key: _unique(values) for key, values in found.items()}
+
+
+#: Greetings and sign-offs the small NER model reads as names ("Cheers," above "Sean").
+SALUTATIONS = (
+    "best regards", "best wishes", "kind regards", "warm regards", "many thanks", "thank you",
+    "yours sincerely", "yours faithfully", "cheers", "thanks", "regards", "best", "sincerely",
+    "yours", "hello", "hiya", "hey", "dear", "hi", "thx", "ta",
+)  # fmt: skip
+
+
+def _without_salutation(name: str) -> str:
+    """ "Cheers" is no one, "Cheers Sean" is Sean: a greeting or sign-off leading a span goes."""
+    lowered = name.lower()
+    for word in SALUTATIONS:
+        if lowered == word or lowered.startswith(f"{word} ") or lowered.startswith(f"{word},"):
+            return name[len(word) :].lstrip(" ,")
+    return name
 
 
 def _used_as_a_common_word(name: str, text: str) -> bool:

@@ -295,6 +295,15 @@ def test_a_capitalised_common_word_is_not_taken_for_a_person(extractor: EntityEx
     assert extractor.extract("Bill here: my phone is broken.")["people"] == ["Bill"]
 
 
+def test_a_sign_off_is_not_taken_for_a_person(extractor: EntityExtractor) -> None:
+    text = (
+        "Hi folks,\n\nI'm heading to Boston for my brother's wedding from the 12th to the 20th"
+        " of December. I'm on Unlimited Plus if that matters. Does that cover the US or is it"
+        " just Europe?\n\nCheers,\nSean"
+    )
+    assert "Cheers" not in extractor.extract(text)["people"]
+
+
 def test_a_plan_change_offers_the_plans_asked_for_not_the_one_the_customer_is_on() -> None:
     asked = {"plans": ["Smart 20GB", "Basic 5GB"]}
     english = draft(intent="plan_change", entities=asked)
