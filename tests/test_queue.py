@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from litestar.testing import TestClient
@@ -13,11 +14,12 @@ from sqlalchemy.orm import Session
 from responder.config import QueueSettings
 from responder.db.models import Channel, Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
+from responder.pipeline.worker import Worker
 from responder.queue_order import due_at
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import CountsCache, QueueFilter, queue_counts, queue_items
-from tests.helpers import staff
+from tests.helpers import drop, make_email, staff
 from tests.test_web_security import login
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -244,3 +246,25 @@ def test_the_queue_names_who_else_has_a_draft_open_not_oneself(rt: Runtime) -> N
         alice.get(f"/messages/{ids[0]}")
         assert "open by alice" not in alice.get("/queue").text, "she knows she has it open"
         assert "open by alice" in bob.get("/queue").text
+
+
+def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker) -> None:
+    """The demo's mail and mail fetched after an outage arrive days after their Date: the page
+    says both, where the conversation below it showed one time and the heading another."""
+    staff(rt, "alice")
+    drop(rt, make_email(), "late")
+    written_now = format_datetime(datetime.now(UTC)).encode()
+    raw = make_email(message_id="<now@mail.test>")
+    drop(rt, raw.replace(b"Mon, 23 Nov 2026 09:00:00 +0000", written_now), "now")
+    worker.drain()
+    with rt.factory() as session:
+        late, now = session.scalars(
+            select(Message).where(Message.direction == "in").order_by(Message.id)
+        ).all()
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        late_page = client.get(f"/messages/{late.id}").text
+        now_page = client.get(f"/messages/{now.id}").text
+    received = late.received_at.strftime("%Y-%m-%d %H:%M")
+    assert f'id="written-at">written 2026-11-23 09:00, received {received}</span>' in late_page
+    assert 'id="written-at"' not in now_page, "written as it arrived: one time"

@@ -662,6 +662,11 @@ def message_detail(
         "sender_address": message.sender_address,
         "sender_profile": message.sender_profile,
         "received_at": message.received_at.isoformat(),
+        # The Date the sender's mail gives, shown beside the arrival when they are apart (mail
+        # taken in late, a clock far off): a forged Date moves nothing else.
+        "written_at": message.sent_at.isoformat()
+        if message.sent_at and abs(message.sent_at - message.received_at) > WRITTEN_APART
+        else None,
         "text": message.text,
         "new_text": message.new_text,
         "html": message.html,
@@ -765,6 +770,8 @@ def replies_not_on_file(reply_to: list[list[str]], context: CustomerContext) -> 
     on_file = {value.lower() for kind, value in context.identities if kind == "email"}
     return [address for _, address in reply_to if address.lower() not in on_file]
 
+
+WRITTEN_APART = timedelta(minutes=10)
 
 #: A review action as the history on a message's page says it ("edit" is an approval whose
 #: text a person changed: the acceptance figures count it apart, people read it as approved).
