@@ -59,7 +59,7 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         rows = dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))
         assert sorted(rows) == sorted([str(big), str(refused)])
         assert list(rows) == sorted(rows, key=int, reverse=True), "newest first"
-        assert "quarantined" in rows[str(big)] and "3,000 byte limit" in rows[str(big)]
+        assert "quarantined" in rows[str(big)] and "3,000 byte limit ([pipeline] max_message_bytes)" in rows[str(big)]
         assert "(not parsed)" in rows[str(big)] and f"{len(BIG):,} bytes" in rows[str(big)]
         assert f'href="/messages/{big}"' in rows[str(big)]
         assert "550 5.1.1" in rows[str(refused)] and "no such mailbox" in rows[str(refused)]
@@ -71,6 +71,7 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         assert "<h1>scan of my bill</h1>" in message_page
         assert "its From header says Ann &lt;ann@b.test&gt; (not checked)" in message_page
         assert "&lt;&gt;" not in message_page
+        assert "an administrator changes it in config.toml" in message_page, "what to do first"
         raw = client.get(f"/messages/{big}/raw")
         assert raw.content == BIG and raw.headers["content-type"].startswith("message/rfc822")
         assert raw.headers["content-disposition"] == f'attachment; filename="message-{big}.eml"'

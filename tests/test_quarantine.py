@@ -36,7 +36,7 @@ def test_oversize_message_is_kept_raw_and_quarantined(rt: Runtime, worker: Worke
     with rt.factory() as session:
         message = session.scalar(select(Message))
         assert message.state == "quarantined"
-        assert "over the 1,000 byte limit" in message.state_reason
+        assert "over the 1,000 byte limit ([pipeline] max_message_bytes)" in message.state_reason
         assert message.raw == raw
 
 

@@ -326,7 +326,8 @@ def _parse_email(rt: Runtime, message: Message) -> ParsedEmail | None:
         _move(
             message,
             State.QUARANTINED,
-            f"message is {message.raw_size:,} bytes, over the {limit:,} byte limit; raw kept",
+            f"message is {message.raw_size:,} bytes, over the {limit:,} byte limit "
+            "([pipeline] max_message_bytes); raw kept",
         )
         return None
     try:
