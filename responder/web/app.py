@@ -562,8 +562,6 @@ def _correct(
         embed_before_writing(rt, message_id)
     with transaction(rt.factory) as session:
         done = reclassify(session, message_id, user, classifier, label, queue=rt.settings.queue)
-        if done.previous == done.label:  # confirmed, not changed: the draft stands
-            return done, Redraft(None)
         return done, redraft_after_correction(rt, session, message_id, classifier, user)
 
 
