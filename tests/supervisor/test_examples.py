@@ -130,3 +130,45 @@ def test_correcting_to_the_label_it_already_has_is_refused(rt: Runtime) -> None:
             select(AuditEntry.action).where(AuditEntry.action == "message.reclassify")
         ).all()
     assert logged == []
+
+
+def test_a_correction_shows_what_the_model_said(rt: Runtime) -> None:
+    staff(rt, "alice", "agent")
+    staff(rt, "sue", "supervisor")
+    message = waiting_message(rt, 1)
+    _classified(rt, message, intent=("billing_dispute", 0.62))
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        client.post(
+            f"/messages/{message}/classification",
+            data={"_csrf_token": csrf(client), "classifier": "intent", "label": "roaming"},
+        )
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    candidates = page.split('id="candidates"', 1)[1].split("</table>", 1)[0]
+    assert "model said: billing_dispute 0.62" in candidates
+    assert "<td>roaming</td>" in candidates
+
+
+def test_accepting_a_correction_returns_to_the_corrections(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    first = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
+    agent_correction(rt, waiting_message(rt, 2), "outage", "roaming", "bob")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        back = "/supervisor/classifiers?name=intent&label=roaming"
+        token = csrf(client, back)
+        accepted = client.post(
+            f"/supervisor/classifiers/examples/{first}/accept",
+            data={"label": "billing_dispute", "back": back, "_csrf_token": token},
+            follow_redirects=False,
+        )
+        target = accepted.headers["location"]
+        assert target.endswith("#corrections"), "back to the list the supervisor was working on"
+        assert "name=intent" in target and "label=roaming" in target
+        page = client.get(target.split("#")[0]).text
+    corrections = page.split('id="corrections"', 1)[1].split("</table>", 1)[0]
+    assert "Correction accepted as a training example." in corrections, "said where one looks"
+    assert page.count("Correction accepted") == 1
+    assert "&raquo; roaming" in page or "» roaming (" in page, "still on the roaming examples"
