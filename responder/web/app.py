@@ -941,7 +941,8 @@ def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
 def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     if _machine_path(request.url.path):
         return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
-    return Template("error.html", context={"status": 403, "detail": str(exc)}, status_code=403)
+    detail = getattr(exc, "detail", "") or str(exc)  # the words, not "403: ..." before them
+    return Template("error.html", context={"status": 403, "detail": detail}, status_code=403)
 
 
 def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
@@ -1045,6 +1046,12 @@ ROUTES = [
 ]
 
 
+def sentence(text: str) -> str:
+    """A message shown as a page's banner starts with a capital, whatever raised it: the same
+    words also end up mid-sentence ("Not saved: the name is empty"), so they are written lower."""
+    return text[:1].upper() + text[1:]
+
+
 def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     """Templates are compiled once per process: no file checks on every page (restart to edit)."""
     environment = Environment(
@@ -1059,6 +1066,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["clock"] = clock.clock
     environment.globals["zone"] = clock.label
     environment.filters["percent"] = _percent
+    environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
