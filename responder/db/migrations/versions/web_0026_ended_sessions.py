@@ -4,8 +4,8 @@ A password change, an admin's reset and a deactivation delete the account's sess
 browser then came back to a bare login page. The reason is kept per token until the session
 would have expired.
 
-Revision ID: web_0024
-Revises: web_0023
+Revision ID: web_0026
+Revises: web_0025
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "web_0024"
-down_revision: str | None = "web_0023"
+revision: str = "web_0026"
+down_revision: str | None = "web_0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
