@@ -19,6 +19,12 @@ from responder.queue_order import churn_is_high, due_at
 from responder.review import ReviewError, audit, current_draft, inbound_message
 
 
+class AlreadyLabelled(ReviewError):
+    """The "correction" names the label the message already has: nothing to teach the model."""
+
+    status_code = 409
+
+
 @dataclass(frozen=True)
 class Correction:
     message_id: int
@@ -61,6 +67,10 @@ def reclassify(
     classification = dict(message.classification or {})
     before = classification.get(classifier)
     previous = before.get("label") if isinstance(before, dict) else None
+    if previous == label:
+        raise AlreadyLabelled(
+            f"the {classifier} is already {label}: nothing was changed or recorded"
+        )
     classification[classifier] = {
         "label": label,
         "confidence": 1.0,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from responder.db.models import Message, StaffSession, StaffUser
+from responder.db.models import EndedSession, Message, StaffSession, StaffUser, utcnow
 from responder.pipeline.states import AWAITING_REVIEW
 
 ROLES = ("agent", "supervisor", "admin")
+# Why an account's sessions were ended, kept per token for the login page to say.
+PASSWORD_CHANGED, PASSWORD_RESET, DEACTIVATED = "password_changed", "password_reset", "deactivated"
 MIN_PASSWORD = 8
 # argon2 hashes any length; a cap keeps a megabyte "password" from costing a hash of it.
 MAX_PASSWORD = 1000
@@ -25,6 +27,19 @@ class UserError(ValueError):
 
 class UnknownUser(UserError):
     status_code = 404
+
+
+SWITCHED_OFF = "Your account is switched off: ask an administrator to switch it on again."
+
+
+class AccountSwitchedOff(UserError):
+    """The right password for a deactivated account: said only once the password checked out,
+    so it tells nothing to someone guessing."""
+
+    status_code = 403
+
+    def __init__(self) -> None:
+        super().__init__(SWITCHED_OFF)
 
 
 def role_at_least(role: str, needed: str) -> bool:
@@ -56,6 +71,8 @@ def add_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
+    """The account for these credentials, or None; AccountSwitchedOff when they are right but
+    the account is deactivated."""
     # No stored name holds NUL, and PostgreSQL refuses it in a query: treat it as unknown.
     name = username.strip()
     user = (
@@ -67,8 +84,10 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if user is None or not user.active:
+    if user is None:
         return None
+    if not user.active:
+        raise AccountSwitchedOff
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
@@ -120,12 +139,39 @@ def _refuse_losing_last_admin(session: Session, user: StaffUser, what: str) -> N
         )
 
 
-def end_sessions(session: Session, user_id: int, keep_token_hash: str | None = None) -> int:
-    """Signs the account out everywhere (cookies and API tokens), but for the one kept."""
-    query = delete(StaffSession).where(StaffSession.user_id == user_id)
+def end_sessions(
+    session: Session, user_id: int, keep_token_hash: str | None = None, reason: str = ""
+) -> int:
+    """Signs the account out everywhere (cookies and API tokens), but for the one kept; with a
+    `reason`, each ended token remembers it until it would have expired."""
+    ending = StaffSession.user_id == user_id
     if keep_token_hash is not None:
-        query = query.where(StaffSession.token_hash != keep_token_hash)
-    return session.execute(query).rowcount or 0
+        ending = ending & (StaffSession.token_hash != keep_token_hash)
+    if reason:
+        now = utcnow()
+        session.execute(delete(EndedSession).where(EndedSession.expires_at < now))
+        session.execute(
+            insert(EndedSession).from_select(
+                ["token_hash", "reason", "ended_at", "expires_at"],
+                select(
+                    StaffSession.token_hash,
+                    literal(reason),
+                    literal(now, EndedSession.ended_at.type),
+                    StaffSession.expires_at,
+                ).where(ending, StaffSession.token_hash.not_in(select(EndedSession.token_hash))),
+            )
+        )
+    return session.execute(delete(StaffSession).where(ending)).rowcount or 0
+
+
+def ended_reason(session: Session, token_hash: str) -> str:
+    """Why this token's session was ended for its holder, or "" (expired, logged out, unknown)."""
+    reason = session.scalar(
+        select(EndedSession.reason).where(
+            EndedSession.token_hash == token_hash, EndedSession.expires_at >= utcnow()
+        )
+    )
+    return reason or ""
 
 
 def set_role(session: Session, user_id: int, role: str) -> StaffUser:
@@ -146,7 +192,7 @@ def set_active(session: Session, user_id: int, active: bool) -> int:
     released = 0
     if not active and user.active:
         _refuse_losing_last_admin(session, user, "deactivating this account")
-        end_sessions(session, user.id)
+        end_sessions(session, user.id, reason=DEACTIVATED)
         released = (
             session.execute(
                 update(Message)
@@ -177,7 +223,7 @@ def reset_password(session: Session, user_id: int, password: str) -> StaffUser:
     user = get_user(session, user_id)
     check_password(password, user.username)
     user.password_hash = _hasher.hash(password)
-    end_sessions(session, user.id)
+    end_sessions(session, user.id, reason=PASSWORD_RESET)
     return user
 
 
@@ -195,5 +241,5 @@ def change_own_password(
         raise UserError("the new password is the same as the current one")
     check_password(new, user.username)
     user.password_hash = _hasher.hash(new)
-    end_sessions(session, user.id, keep_token_hash)
+    end_sessions(session, user.id, keep_token_hash, reason=PASSWORD_CHANGED)
     return user

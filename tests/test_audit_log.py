@@ -97,3 +97,29 @@ def test_an_approval_with_edits_is_logged_as_an_approval_that_was_edited(
     assert by_message[f"message {edited}"]["detail"]["edited"] is True
     assert by_message[f"message {edited}"]["detail"]["edit_distance"] > 0
     assert "edited" not in by_message[f"message {as_written}"]["detail"]
+
+
+def test_entries_on_a_staff_account_name_it_and_filter_by_name_or_id(rt: Runtime) -> None:
+    staff(rt, "ada", "admin")
+    with TestClient(create_app(rt)) as client:
+        ada = api_token(client, "ada")
+        made = client.post(
+            "/api/admin/staff",
+            headers=ada,
+            json={"username": "bob", "password": "bobs long pass", "role": "agent"},
+        )
+        bob = made.json()["id"]
+        client.post(f"/api/admin/staff/{bob}", headers=ada, json={"role": "supervisor"})
+        login(client, "ada")
+        page = client.get("/audit", params={"action": "staff."}).text
+        ons = re.findall(r"<td>(?:<a [^>]*>)?(staff [^<]*)(?:</a>)?</td>", page)
+        assert ons == ["staff bob", "staff bob"], "the account's name, not its number"
+        assert f"staff {bob}<" not in page
+        assert f'href="/audit?on=staff+{bob}"' in page, "what else was done to this account"
+        by_name = client.get("/audit", params={"on": "staff bob"}).text
+        by_id = client.get("/audit", params={"on": f"staff {bob}"}).text
+        for filtered in (by_name, by_id):
+            assert len(re.findall(r"<tr><td>.*?</tr>", filtered, re.S)) == 2
+        api = client.get("/api/audit", headers=ada, params={"on": "staff bob"}).json()
+        assert [e["object"] for e in api] == [f"staff {bob}"] * 2
+        assert [e["shown"] for e in api] == ["staff bob"] * 2

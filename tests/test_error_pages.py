@@ -17,7 +17,7 @@ def test_a_missing_page_or_a_bad_address_is_a_page_for_people_and_json_for_progr
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         for path, status, said in (
-            ("/messages/99999", 404, "message 99999 not found"),
+            ("/messages/99999", 404, "Message 99999 not found"),
             ("/customers/99999", 404, "not found"),
             ("/no-such-page", 404, "There is no page at /no-such-page."),
             ("/queue?assignee=alice", 400, "assignee"),
@@ -94,3 +94,21 @@ def test_the_icon_browsers_ask_for_at_favicon_ico_is_there_without_signing_in(
         assert icon.status_code == 200
         assert icon.headers["content-type"].startswith("image/svg+xml")
         assert icon.text.lstrip().startswith("<svg")
+
+
+def test_a_lower_case_message_starts_with_a_capital_when_it_is_a_pages_banner(
+    rt: Runtime,
+) -> None:
+    """Messages are written to be read mid-sentence too ("Not saved: the name is empty"); as a
+    banner of their own they start like a sentence."""
+    from tests.supervisor.history import waiting_message
+
+    staff(rt, "alice")
+    message = waiting_message(rt, 1)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        said = "the files were not attached: the reply is gone"
+        page = client.get(f"/messages/{message}", params={"error": said}).text
+        assert '<p class="error" role="alert">The files were not attached: the reply' in page
+        refused = client.get("/supervisor/dashboard").text
+        assert '<p class="error">This needs the supervisor role</p>' in refused

@@ -59,7 +59,10 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         rows = dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))
         assert sorted(rows) == sorted([str(big), str(refused)])
         assert list(rows) == sorted(rows, key=int, reverse=True), "newest first"
-        assert "quarantined" in rows[str(big)] and "3,000 byte limit ([pipeline] max_message_bytes)" in rows[str(big)]
+        assert (
+            "quarantined" in rows[str(big)]
+            and "3,000 byte limit ([pipeline] max_message_bytes)" in rows[str(big)]
+        )
         assert "(not parsed)" in rows[str(big)] and f"{len(BIG):,} bytes" in rows[str(big)]
         assert f'href="/messages/{big}"' in rows[str(big)]
         assert "550 5.1.1" in rows[str(refused)] and "no such mailbox" in rows[str(refused)]

@@ -155,7 +155,7 @@ def test_too_much_is_refused_and_nothing_is_approved_or_kept(
             data={**form_of(page), "body": "Hello, see the attached."},
             files=[("files", ("scan.pdf", PDF + b"\0" * 2_000, "application/pdf"))],
         )
-        assert "the files were not attached: with scan.pdf the reply&#39;s files come to" in (
+        assert "The files were not attached: with scan.pdf the reply&#39;s files come to" in (
             refused.text
         )
         assert "one reply carries at most 1,000" in refused.text

@@ -287,3 +287,77 @@ def test_the_command_line_lists_accounts_and_resets_a_locked_out_admin(
     assert "no staff account named 'nobody'" in capsys.readouterr().err
     with TestClient(create_app(rt)) as client:
         assert bearer(client, "ada", "back in business") is not None
+
+
+def _signed_out_page(client: TestClient) -> str:
+    """Where a browser lands on its next visit, once its session was ended elsewhere."""
+    response = client.get("/queue", follow_redirects=False)
+    assert response.status_code in (302, 303), "the session should have ended"
+    assert response.headers["location"].startswith("/login")
+    return client.get(response.headers["location"]).text
+
+
+def _ended_notice(page: str) -> str:
+    found = re.search(r'<p class="warn" role="alert" id="session-ended">(.*?)</p>', page, re.S)
+    return found.group(1) if found else ""
+
+
+def test_a_browser_signed_out_by_a_change_is_told_why(rt: Runtime) -> None:
+    staff(rt, "ada", "admin")
+    staff(rt, "bob", "agent")
+    bob = staff_id(rt, "bob")
+    with TestClient(create_app(rt)) as laptop, TestClient(create_app(rt)) as phone:
+        login(laptop, "bob")
+        login(phone, "bob")
+        fields = {"current": PASSWORD, "new": "a brand new secret", "repeat": "a brand new secret"}
+        laptop.post("/account/password", data={**fields, "_csrf_token": csrf(laptop, "/account")})
+        assert laptop.get("/queue").status_code == 200, "the browser that changed it stays in"
+        assert _ended_notice(_signed_out_page(phone)) == (
+            "Your session ended because your password was changed."
+        )
+
+        login(phone, "ada")
+        post_form(phone, f"/admin/staff/{bob}/password", password="set by the admin")
+        assert _ended_notice(_signed_out_page(laptop)) == (
+            "Your session ended because an administrator reset your password."
+        )
+
+        laptop.cookies.clear()
+        page = laptop.get("/login").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        laptop.post(
+            "/login",
+            data={"username": "bob", "password": "set by the admin", "_csrf_token": token},
+        )
+        assert laptop.get("/queue").status_code == 200
+        post_form(phone, f"/admin/staff/{bob}/active", active="no")
+        assert _ended_notice(_signed_out_page(laptop)).startswith("Your account was switched off")
+
+        laptop.cookies.clear()
+        assert _ended_notice(laptop.get("/login").text) == "", "a plain visit is told nothing"
+
+
+def test_a_deactivated_account_is_told_so_only_with_the_right_password(rt: Runtime) -> None:
+    staff(rt, "ada", "admin")
+    staff(rt, "bob", "agent")
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        post_form(client, f"/admin/staff/{staff_id(rt, 'bob')}/active", active="no")
+        client.cookies.clear()
+
+        def attempt(password: str) -> object:
+            token = csrf(client, "/login")
+            fields = {"username": "bob", "password": password, "_csrf_token": token}
+            return client.post("/login", data=fields)
+
+        right = attempt(PASSWORD)
+        assert right.status_code == 403
+        assert "Your account is switched off: ask an administrator" in right.text
+        wrong = attempt("not the password")
+        assert wrong.status_code == 401 and "Unknown user or wrong password." in wrong.text
+        assert "switched off" not in wrong.text, "a guess learns nothing about the account"
+
+        api = client.post("/api/login", json={"username": "bob", "password": PASSWORD})
+        assert api.status_code == 403 and "switched off" in api.json()["detail"]
+        guess = client.post("/api/login", json={"username": "bob", "password": "a guess!"})
+        assert guess.status_code == 401 and "switched off" not in guess.text

@@ -8,6 +8,8 @@ that stops reporting (the process died) counts as failed, so a new retrain can s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +23,7 @@ from responder.classify.definitions import DefinitionError
 from responder.classify.embedder import Embedder
 from responder.classify.service import definition_or_none, train_named
 from responder.classify.store import activate, active_examples, active_model
+from responder.classify.training import holdout_evaluation
 from responder.db.models import AuditEntry, ClassifierModel, ClassifierTrainingJob, utcnow
 from responder.db.session import transaction
 
@@ -56,6 +59,16 @@ class ModelSummary:
     created_by: str
     examples: int
     holdout: dict[str, Any]
+    # Which rows it was fitted on: the held-out split is drawn from them, so two versions were
+    # scored on the same held-out examples only when these are equal.
+    rows_key: str = ""
+
+    @property
+    def held_out(self) -> int:
+        return int(self.holdout.get("count", 0))
+
+    def same_split(self, other: ModelSummary | None) -> bool:
+        return other is not None and bool(self.rows_key) and self.rows_key == other.rows_key
 
     @property
     def per_class(self) -> dict[str, tuple[float, int]]:
@@ -113,7 +126,33 @@ def _summary(model: ClassifierModel | None) -> ModelSummary | None:
         created_by=model.created_by,
         examples=int((model.training_set or {}).get("count", 0)),
         holdout=dict((model.metrics or {}).get("holdout") or {}),
+        rows_key=_rows_key(model),
     )
+
+
+def _rows_key(model: ClassifierModel) -> str:
+    rows = (model.training_set or {}).get("rows") or []
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest() if rows else ""
+
+
+def measure_active(session: Session, embedder: Embedder, name: str) -> None:
+    """A version trained without a held-out measure (the one trained at first start) is measured
+    now on its own training rows, and the figures are stored with it, so the supervisor can
+    compare it with the new version instead of reading a dash."""
+    model = active_model(session, name)
+    if model is None or (model.metrics or {}).get("holdout"):
+        return
+    rows = (model.training_set or {}).get("rows") or []
+    texts, labels = [str(r[0]) for r in rows], [str(r[1]) for r in rows]
+    if not texts:
+        return
+    try:
+        measured = holdout_evaluation(
+            texts, embedder.encode(texts), labels, float(model.threshold)
+        ).as_json()
+    except ValueError:  # a label with a single example cannot be split: left unmeasured
+        return
+    model.metrics = {**(model.metrics or {}), "holdout": measured}
 
 
 def _is_stale(job: ClassifierTrainingJob, now: datetime) -> bool:
@@ -240,6 +279,9 @@ def run(factory: sessionmaker[Session], embedder: Embedder, folder: Path, job_id
             embedder.encode(texts[begin:done])
             stage = f"embedded {done}/{len(texts)} examples"
             _report(factory, job_id, stage, 5 + 65 * done // len(texts))
+        _report(factory, job_id, "measuring the active version", None)
+        with transaction(factory) as session:
+            measure_active(session, embedder, name)
         with transaction(factory) as session:
             result = train_named(
                 session, embedder, folder, name, created_by=actor, progress=say, make_active=False

@@ -443,6 +443,18 @@ class StaffSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class EndedSession(Base):
+    """Why a session was ended for its holder (password changed or reset, account switched off),
+    kept until it would have expired, so the browser coming back is told instead of just asked
+    to log in."""
+
+    __tablename__ = "ended_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
     id: Mapped[int] = mapped_column(primary_key=True)

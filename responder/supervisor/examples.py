@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.db.models import ClassifierExample
+from responder.db.models import ClassifierExample, Message
 from responder.review import ReviewError, audit
 
 
@@ -28,10 +29,26 @@ class ExampleView:
     source: str
     created_by: str
     message_id: int | None
+    # What the model said before the agent corrected it (label, confidence), when known.
+    predicted: tuple[str, float | None] | None = None
 
 
-def _view(row: ClassifierExample) -> ExampleView:
-    return ExampleView(row.id, row.label, row.text, row.source, row.created_by, row.message_id)
+def _view(row: ClassifierExample, predicted: tuple[str, float | None] | None = None) -> ExampleView:
+    return ExampleView(
+        row.id, row.label, row.text, row.source, row.created_by, row.message_id, predicted
+    )
+
+
+def _predicted(classification: Any, classifier: str) -> tuple[str, float | None] | None:
+    """The model's own answer, kept under `predicted` once a person corrected the message."""
+    found = (classification or {}).get(classifier)
+    if not isinstance(found, dict):
+        return None
+    original = found.get("predicted", found) if found.get("corrected_by") else found
+    if not isinstance(original, dict) or not original.get("label"):
+        return None
+    confidence = original.get("confidence")
+    return str(original["label"]), float(confidence) if confidence is not None else None
 
 
 def classifier_names(session: Session) -> list[str]:
@@ -66,12 +83,14 @@ def examples(
 
 
 def candidates(session: Session, classifier: str) -> list[ExampleView]:
-    rows = session.scalars(
-        select(ClassifierExample)
+    """Corrections waiting, each with what the model had said, so a supervisor sees the change."""
+    rows = session.execute(
+        select(ClassifierExample, Message.classification)
+        .outerjoin(Message, Message.id == ClassifierExample.message_id)
         .where(ClassifierExample.classifier == classifier, ClassifierExample.status == "candidate")
         .order_by(ClassifierExample.created_at.desc(), ClassifierExample.id.desc())
     )
-    return [_view(r) for r in rows]
+    return [_view(row, _predicted(classification, classifier)) for row, classification in rows]
 
 
 def _known_label(session: Session, classifier: str, label: str) -> str:

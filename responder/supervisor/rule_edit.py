@@ -34,7 +34,13 @@ TONE_NAME = re.compile(r"^[a-z0-9_-]*$")  # it becomes part of a template file n
 
 
 class RulesError(ReviewError):
+    """Every problem found (the types stop at their first; the names are all checked)."""
+
     status_code = 422
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,16 @@ def as_toml(section: ToneSettings | ActionSettings) -> str:
     return tomli_w.dumps(data)
 
 
+def rule_number(index: int) -> str:
+    """People count rules from 1: the sixth rule is rule 6, not rules[5]."""
+    return f"rule {index + 1}"
+
+
 def _where(path: str) -> str:
-    """msgspec says `$.rules[2].intents`; supervisors read it as rules[2].intents."""
-    return path.removeprefix("$.").removeprefix("$")
+    """msgspec says `$.rules[2].intents`; supervisors read it as rule 3, intents."""
+    where = path.removeprefix("$.").removeprefix("$")
+    where = re.sub(r"rules\[(\d+)\]", lambda m: rule_number(int(m.group(1))), where)
+    return where.replace(".", ", ", 1) if where.startswith("rule ") else where
 
 
 def parse(kind: str, text: str) -> ToneSettings | ActionSettings:
@@ -105,51 +118,67 @@ def convert(kind: str, data: Any) -> ToneSettings | ActionSettings:
         raise RulesError(str(exc)) from exc
 
 
-def _unknown(where: str, what: str, given: list[str], known: frozenset[str]) -> None:
+def _unknown(where: str, what: str, given: list[str], known: frozenset[str]) -> list[str]:
     if not known:
-        return
+        return []
     wrong = [value for value in given if value not in known]
-    if wrong:
-        raise RulesError(
-            f"{where}: {', '.join(repr(w) for w in wrong)} is not a known {what} "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    if not wrong:
+        return []
+    return [
+        f"{where}: {', '.join(repr(w) for w in wrong)} is not a known {what} "
+        f"(known: {', '.join(sorted(known))})"
+    ]
 
 
 def check(section: ToneSettings | ActionSettings, known: Vocabulary) -> None:
-    """What the types cannot say: names that exist, required text, sensible numbers."""
-    if isinstance(section, ToneSettings):
-        for number, rule in enumerate(section.rules):
-            where = f"rules[{number}]"
-            if not rule.tone.strip():
-                raise RulesError(f"{where}.tone: empty; name the tone this rule picks")
-            _unknown(f"{where}.tiers", "tier", rule.tiers, known.tiers)
-            _unknown(f"{where}.sentiments", "sentiment", rule.sentiments, known.sentiments)
-        for where, tone in [("default", section.default)] + [
-            (f"rules[{n}].tone", r.tone) for n, r in enumerate(section.rules)
-        ]:
-            if not TONE_NAME.match(tone):
-                raise RulesError(
-                    f"{where}: {tone!r} must be lower-case letters, digits, - or _ "
-                    "(it names a template variant such as roaming.en.<tone>.j2)"
-                )
-        return
+    """What the types cannot say: names that exist, required text, sensible numbers. Every
+    problem is listed, so a supervisor mends them in one go."""
+    problems = _tone_problems(section, known) if isinstance(section, ToneSettings) else []
+    if isinstance(section, ActionSettings):
+        problems = _action_problems(section, known)
+    if problems:
+        raise RulesError(*problems)
+
+
+def _tone_problems(section: ToneSettings, known: Vocabulary) -> list[str]:
+    problems = []
+    for index, rule in enumerate(section.rules):
+        where = rule_number(index)
+        if not rule.tone.strip():
+            problems.append(f"{where}, tone: empty; name the tone this rule picks")
+        problems += _unknown(f"{where}, tiers", "tier", rule.tiers, known.tiers)
+        problems += _unknown(f"{where}, sentiments", "sentiment", rule.sentiments, known.sentiments)
+    for where, tone in [("default", section.default)] + [
+        (f"{rule_number(n)}, tone", r.tone) for n, r in enumerate(section.rules)
+    ]:
+        if tone.strip() and not TONE_NAME.match(tone):
+            problems.append(
+                f"{where}: {tone!r} must be lower-case letters, digits, - or _ "
+                "(it names a template variant such as roaming.en.<tone>.j2)"
+            )
+    return problems
+
+
+def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
+    problems = []
     if section.contact_days <= 0:
-        raise RulesError("contact_days: must be greater than 0")
-    for number, rule in enumerate(section.rules):
-        where = f"rules[{number}]"
+        problems.append("contact_days: must be greater than 0")
+    for index, rule in enumerate(section.rules):
+        where = rule_number(index)
         for field in ("name", "label", "snippet"):
             if not getattr(rule, field).strip():
-                raise RulesError(f"{where}.{field}: empty")
-        _unknown(f"{where}.snippet", "snippet", [rule.snippet], known.snippets)
-        _unknown(f"{where}.intents", "intent", rule.intents, known.intents)
-        _unknown(f"{where}.tiers", "tier", rule.tiers, known.tiers)
-        _unknown(f"{where}.sentiments", "sentiment", rule.sentiments, known.sentiments)
-        _unknown(f"{where}.churn", "churn level", rule.churn, frozenset(CHURN_LEVELS))
+                problems.append(f"{where}, {field}: empty")
+        if rule.snippet.strip():
+            problems += _unknown(f"{where}, snippet", "snippet", [rule.snippet], known.snippets)
+        problems += _unknown(f"{where}, intents", "intent", rule.intents, known.intents)
+        problems += _unknown(f"{where}, tiers", "tier", rule.tiers, known.tiers)
+        problems += _unknown(f"{where}, sentiments", "sentiment", rule.sentiments, known.sentiments)
+        problems += _unknown(f"{where}, churn", "churn level", rule.churn, frozenset(CHURN_LEVELS))
         for field in ("min_contacts", "min_open_cases"):
             value = getattr(rule, field)
             if value is not None and value < 0:
-                raise RulesError(f"{where}.{field}: must be 0 or more")
+                problems.append(f"{where}, {field}: must be 0 or more")
+    return problems
 
 
 def live_text(session: Session, settings: Settings, kind: str) -> str:

@@ -71,13 +71,15 @@ from responder.review import (
 )
 from responder.runtime import Runtime
 from responder.snooze import snooze_choices, snoozed_count
-from responder.users import authenticate
+from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.api_docs import EndpointList
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.auth import (
     COOKIE,
+    ENDED_BECAUSE,
     AuthMiddleware,
+    SessionEnded,
     close_session,
     open_session,
     record_attempt,
@@ -154,15 +156,22 @@ def _local_path(target: str) -> bool:
 
 
 @get("/login", sync_to_thread=False)
-def login_page(next: str = "/queue", ended: bool = False) -> Template:
-    """`ended`: a form was sent after the session ended; what it asked was not done."""
-    notice = (
-        "Your session ended before that was done, so nothing was changed: sign in and do it again"
-        " (text you typed in a draft is kept in this browser and offered back on its page)."
-        if ended
-        else ""
-    )
-    return Template("login.html", context={"next": next, "error": "", "notice": notice})
+def login_page(next: str = "/queue", ended: bool = False, because: str = "") -> Template:
+    """`ended`: a form was sent after the session ended; what it asked was not done.
+    `because`: why the session was ended (a password change or reset, a deactivation)."""
+    said = [ENDED_BECAUSE[because]] if because in ENDED_BECAUSE else []
+    if ended:
+        said.append(
+            (
+                "What you sent was not done, so nothing was changed: sign in and do it again"
+                if said
+                else "Your session ended before that was done, so nothing was changed: "
+                "sign in and do it again"
+            )
+            + " (text you typed in a draft is kept in this browser and offered back on its page)."
+        )
+    context = {"next": next, "error": "", "notice": " ".join(said)}
+    return Template("login.html", context=context)
 
 
 class LoginForm(Struct):
@@ -190,7 +199,12 @@ def login_submit(
                 context={"next": data.next, "error": "Too many attempts: wait a minute."},
                 status_code=429,
             )
-        user = authenticate(session, data.username, data.password)
+        try:
+            user = authenticate(session, data.username, data.password)
+        except AccountSwitchedOff:
+            record_attempt(session, key, False)
+            context = {"next": data.next, "error": SWITCHED_OFF}
+            return Template("login.html", context=context, status_code=403)
         record_attempt(session, key, user is not None)
         if user is None:
             error = "Unknown user or wrong password."
@@ -580,8 +594,6 @@ def _correct(
         embed_before_writing(rt, message_id)
     with transaction(rt.factory) as session:
         done = reclassify(session, message_id, user, classifier, label, queue=rt.settings.queue)
-        if done.previous == done.label:  # confirmed, not changed: the draft stands
-            return done, Redraft(None)
         return done, redraft_after_correction(rt, session, message_id, classifier, user)
 
 
@@ -724,10 +736,17 @@ def api_login(request: Request, data: ApiLogin) -> ApiToken:
     with transaction(rt.factory) as session:
         if too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute):
             raise HTTPException(status_code=429, detail="too many attempts: wait a minute")
-        user = authenticate(session, data.username, data.password)
+        try:
+            user = authenticate(session, data.username, data.password)
+        except AccountSwitchedOff:
+            user, switched_off = None, True
+        else:
+            switched_off = False
         record_attempt(session, key, user is not None)
         token = open_session(session, user, "api", rt.settings.web.session_hours) if user else None
         result = ApiToken(token=token, username=user.username, role=user.role) if user else None
+    if switched_off:
+        raise PermissionDeniedException(SWITCHED_OFF)
     if result is None:  # the failed attempt is committed first, so the rate limit counts it
         raise NotAuthorizedException("unknown user or wrong password")
     return result
@@ -932,23 +951,26 @@ def _machine_path(path: str) -> bool:
 def _not_authorized(request: Request, exc: Exception) -> Response[Any]:
     if _machine_path(request.url.path):
         return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
+    because = {"because": exc.reason} if isinstance(exc, SessionEnded) else {}
     if request.method != "GET":  # a form sent too late: back to the page it was sent from
         came_from = urlsplit(request.headers.get("referer", ""))
         same_site = came_from.netloc == request.url.netloc and _local_path(came_from.path)
         page = came_from.path + (f"?{came_from.query}" if came_from.query else "")
         return Redirect(
-            "/login", query_params={"next": page if same_site else "/queue", "ended": "true"}
+            "/login",
+            query_params={"next": page if same_site else "/queue", "ended": "true", **because},
         )
     asked = request.url.path  # a search or a filtered queue comes back as it was asked for
     if request.url.query:
         asked += f"?{request.url.query}"
-    return Redirect("/login", query_params={"next": asked})
+    return Redirect("/login", query_params={"next": asked, **because})
 
 
 def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     if _machine_path(request.url.path):
         return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
-    return Template("error.html", context={"status": 403, "detail": str(exc)}, status_code=403)
+    detail = getattr(exc, "detail", "") or str(exc)  # the words, not "403: ..." before them
+    return Template("error.html", context={"status": 403, "detail": detail}, status_code=403)
 
 
 def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
@@ -1055,6 +1077,12 @@ ROUTES = [
 ]
 
 
+def sentence(text: str) -> str:
+    """A message shown as a page's banner starts with a capital, whatever raised it: the same
+    words also end up mid-sentence ("Not saved: the name is empty"), so they are written lower."""
+    return text[:1].upper() + text[1:]
+
+
 def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     """Templates are compiled once per process: no file checks on every page (restart to edit)."""
     environment = Environment(
@@ -1069,6 +1097,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["clock"] = clock.clock
     environment.globals["zone"] = clock.label
     environment.filters["percent"] = _percent
+    environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting

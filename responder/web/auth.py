@@ -22,7 +22,13 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import LoginAttempt, StaffSession, StaffUser, utcnow
-from responder.users import role_at_least
+from responder.users import (
+    DEACTIVATED,
+    PASSWORD_CHANGED,
+    PASSWORD_RESET,
+    ended_reason,
+    role_at_least,
+)
 from responder.web.session_cache import SessionCache
 
 COOKIE = "responder_session"
@@ -84,6 +90,22 @@ def user_for_token(
     return user
 
 
+#: What the holder of an ended session is told, by why it was ended (see users.end_sessions).
+ENDED_BECAUSE = {
+    PASSWORD_CHANGED: "Your session ended because your password was changed.",
+    PASSWORD_RESET: "Your session ended because an administrator reset your password.",
+    DEACTIVATED: "Your account was switched off, which ended your session: ask an administrator.",
+}
+
+
+class SessionEnded(NotAuthorizedException):
+    """A token that was valid until its account's password or state changed: says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(ENDED_BECAUSE[reason])
+        self.reason = reason
+
+
 def too_many_attempts(session: Session, key: str, per_minute: int) -> bool:
     since = utcnow() - timedelta(minutes=1)
     failures = session.scalar(
@@ -121,6 +143,10 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             with rt.read_factory() as session:
                 user = user_for_token(session, token, kind, cache)
         if user is None:
+            with rt.read_factory() as session:  # only on the way out: no cost to a good token
+                reason = ended_reason(session, hash_token(token))
+            if reason in ENDED_BECAUSE:
+                raise SessionEnded(reason)
             raise NotAuthorizedException("session expired or unknown: log in again")
         return AuthenticationResult(user=user, auth=token)
 

@@ -30,11 +30,15 @@ def _actor(request: Request) -> str:
     return signed_in(request).username
 
 
+#: How each kind reads in a sentence: "action rules", not "actions rules".
+NOUNS = {"tone": "tone", "actions": "action"}
+
+
 def _context(
     request: Request,
     *,
     texts: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
     shown: dict[str, int] | None = None,
     notice: str = "",
 ) -> dict[str, Any]:
@@ -52,10 +56,11 @@ def _context(
                 {
                     "kind": kind,
                     "title": "Tone rules" if kind == "tone" else "Action rules",
+                    "noun": NOUNS[kind],
                     "live": live[kind],
                     "text": text,
                     "loaded": loaded.version if loaded else None,
-                    "error": (errors or {}).get(kind, ""),
+                    "problems": (errors or {}).get(kind, []),
                     "history": versions,
                 }
             )
@@ -87,9 +92,9 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
             )
             version = saved.version
     except rule_edit.RulesError as exc:
-        context = _context(request, texts={kind: data.text}, errors={kind: str(exc)})
+        context = _context(request, texts={kind: data.text}, errors={kind: exc.problems})
         return Template("supervisor/rules.html", context=context, status_code=422)
-    notice = f"Saved: {kind} rules version {version} are live for the next drafts."
+    notice = f"Saved: version {version} of the {NOUNS[kind]} rules is live for the next drafts."
     return Redirect("/supervisor/rules", query_params={"notice": notice})
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -535,6 +536,7 @@ def classifiers_page(
     label: str | None = None,
     notice: str = "",
     error: str = "",
+    at: str = "",
 ) -> Template:
     with _rt(request).factory() as session:
         names = examples.classifier_names(session)
@@ -552,31 +554,41 @@ def classifiers_page(
             "job": retrain.latest_job(session, name),
             "notice": notice,
             "error": error,
+            "at": at if at in ("corrections", "examples-per-label") else "",
         }
     return Template("supervisor/classifiers.html", context=context)
 
 
-def _back(data: LabelForm, fallback: str, notice: str = "", error: str = "") -> Redirect:
+def _back(
+    data: LabelForm, fallback: str, notice: str = "", error: str = "", section: str = ""
+) -> Redirect:
+    """To the page the form was on, scrolled to the `section` it was sent from: a supervisor
+    going down the corrections stays on them instead of landing at the top."""
     target = data.back if data.back.startswith("/supervisor/classifiers") else fallback
     path, _, query = target.partition("?")
-    params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
-    params.pop("notice", None)
-    params.pop("error", None)
+    params = dict(parse_qsl(query))
+    for stale in ("notice", "error", "at"):
+        params.pop(stale, None)
     if notice:
         params["notice"] = notice
     if error:
         params["error"] = error
-    return Redirect(path, query_params=params)
+    if section:
+        params["at"] = section  # the page shows the notice there, where the eye is
+    address = f"{path}?{urlencode(params)}" if params else path
+    return Redirect(f"{address}#{section}" if section else address)
 
 
-def _example_action(request: Request, data: LabelForm, action: Any, notice: str) -> Redirect:
+def _example_action(
+    request: Request, data: LabelForm, action: Any, notice: str, section: str
+) -> Redirect:
     fallback = "/supervisor/classifiers"
     try:
         with transaction(_rt(request).factory) as session:
             action(session)
     except ReviewError as exc:
-        return _back(data, fallback, error=str(exc))
-    return _back(data, fallback, notice=notice)
+        return _back(data, fallback, error=str(exc), section=section)
+    return _back(data, fallback, notice=notice, section=section)
 
 
 @post("/supervisor/classifiers/{name:str}/add", sync_to_thread=True, guards=[requires_supervisor])
@@ -587,6 +599,7 @@ def example_add(request: Request, name: str, data: Annotated[LabelForm, FORM]) -
         data,
         lambda s: examples.add_example(s, name, data.label, data.text, actor),
         f"Example added to {data.label}.",
+        "examples-per-label",
     )
 
 
@@ -602,6 +615,7 @@ def example_move(request: Request, example_id: int, data: Annotated[LabelForm, F
         data,
         lambda s: examples.move_example(s, example_id, data.label, actor),
         f"Example moved to {data.label}.",
+        "examples-per-label",
     )
 
 
@@ -613,7 +627,11 @@ def example_move(request: Request, example_id: int, data: Annotated[LabelForm, F
 def example_remove(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
     actor = _user(request).username
     return _example_action(
-        request, data, lambda s: examples.remove_example(s, example_id, actor), "Example removed."
+        request,
+        data,
+        lambda s: examples.remove_example(s, example_id, actor),
+        "Example removed.",
+        "examples-per-label",
     )
 
 
@@ -629,6 +647,7 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
         data,
         lambda s: examples.accept_candidate(s, example_id, actor, data.label or None),
         "Correction accepted as a training example.",
+        "corrections",
     )
 
 
@@ -644,6 +663,7 @@ def example_reject(request: Request, example_id: int, data: Annotated[LabelForm,
         data,
         lambda s: examples.reject_candidate(s, example_id, actor),
         "Correction rejected.",
+        "corrections",
     )
 
 

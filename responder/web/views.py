@@ -828,7 +828,7 @@ def classification_rows(classification: Mapping[str, Any]) -> list[dict[str, Any
 @dataclass(frozen=True)
 class AuditFilter:
     """Who (exact user name), what (an action or its prefix: `staff.` or `draft.reject`), and on
-    what (`message 12`, `staff 3`, or a type alone: `template`)."""
+    what (`message 12`, `staff 3` or `staff bob`, or a type alone: `template`)."""
 
     actor: str = ""
     action: str = ""
@@ -850,7 +850,28 @@ _OBJECT_PAGES = {"message": "/messages/", "customer": "/customers/"}
 
 def _object_link(object_type: str, object_id: str) -> str | None:
     page = _OBJECT_PAGES.get(object_type)
+    if object_type == "staff" and object_id.isdigit():  # no page of its own: what was done to it
+        return f"/audit?on=staff+{object_id}"
     return page + object_id if page and object_id.isdigit() else None
+
+
+def _staff_names(session: Session, entries: Sequence[AuditEntry]) -> dict[str, str]:
+    """Staff accounts are logged by id (a name can be changed); people read them by name."""
+    ids = {int(e.object_id) for e in entries if e.object_type == "staff" and e.object_id.isdigit()}
+    if not ids:
+        return {}
+    rows = session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(ids)))
+    return {str(user_id): username for user_id, username in rows}
+
+
+def _staff_id(session: Session, name: str) -> str:
+    """`staff bob` in the On filter means bob's account, which the log names by id."""
+    if name.isdigit():
+        return name
+    found = session.scalar(
+        select(StaffUser.id).where(func.lower(StaffUser.username) == name.lower())
+    )
+    return str(found) if found is not None else name
 
 
 def audit_entries(
@@ -859,6 +880,7 @@ def audit_entries(
     limit: int = 200,
     filters: AuditFilter = AuditFilter(),
 ) -> list[dict[str, Any]]:
+    """Each entry's `object` as logged (`staff 4`) and `shown` as people read it (`staff bob`)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if before is not None:
         query = query.where(AuditEntry.id < before)
@@ -876,9 +898,14 @@ def audit_entries(
         query = query.where(AuditEntry.action.like(prefix, escape="\\"))
     if filters.on:
         object_type, _, object_id = filters.on.partition(" ")
+        object_id = object_id.strip()
         query = query.where(AuditEntry.object_type == object_type)
-        if object_id.strip():
-            query = query.where(AuditEntry.object_id == object_id.strip())
+        if object_id and object_type == "staff":
+            object_id = _staff_id(session, object_id)
+        if object_id:
+            query = query.where(AuditEntry.object_id == object_id)
+    entries = list(session.scalars(query))
+    names = _staff_names(session, entries)
     return [
         {
             "id": e.id,
@@ -886,10 +913,15 @@ def audit_entries(
             "actor": e.actor,
             "action": e.action,
             "object": f"{e.object_type} {e.object_id}".strip(),
+            "shown": (
+                f"staff {names[e.object_id]}"
+                if e.object_type == "staff" and e.object_id in names
+                else f"{e.object_type} {e.object_id}".strip()
+            ),
             "link": _object_link(e.object_type, e.object_id),
             "detail": e.detail,
         }
-        for e in session.scalars(query)
+        for e in entries
     ]
 
 

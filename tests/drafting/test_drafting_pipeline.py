@@ -211,8 +211,8 @@ def test_a_corrected_intent_or_sentiment_writes_the_draft_again_but_keeps_a_save
             latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
         assert latest is not None and latest.grounding["facts"]["sentiment"] == "negative"
 
-        confirmed = {"classifier": "sentiment", "label": "negative"}
-        assert client.post(url, headers=auth, json=confirmed).json()["draft_version"] is None
+        same = client.post(url, headers=auth, json={"classifier": "sentiment", "label": "negative"})
+        assert same.status_code == 409, "already negative: nothing to correct, no new draft"
 
         urgency = {"classifier": "urgency", "label": "high"}
         assert client.post(url, headers=auth, json=urgency).json()["draft_version"] is None

@@ -68,7 +68,7 @@ def test_a_new_snippet_is_checked_then_offered_in_drafts(rt: Runtime, worker: Wo
             ({"language": "xx"}, "unknown language 'xx'"),
             ({"title": " "}, "the title is empty"),
             ({"body": "Hello {{ customer.shoe_size }}"}, "shoe_size"),
-            ({"body": "{% if customer.plan %}unclosed"}, "not created"),
+            ({"body": "{% if customer.plan %}unclosed"}, "Not created"),
         ):
             refused = client.post("/supervisor/snippets/new", data={**good, **change})
             assert refused.status_code == 422, change
@@ -308,7 +308,7 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
         token = csrf(client, "/supervisor/templates/new")
         form = {"intent": "(layout)", "language": "fr", "tone": "", "_csrf_token": token}
         for change, problem in (
-            ({"body": french_layout.replace("{% endif %}", "", 1)}, "not created"),
+            ({"body": french_layout.replace("{% endif %}", "", 1)}, "Not created"),
             ({"body": french_layout, "tone": "formal"}, "a layout has no tone variants"),
         ):
             refused = client.post("/supervisor/templates/new", data={**form, **change})

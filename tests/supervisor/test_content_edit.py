@@ -45,7 +45,7 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
             assert preview.status_code == 201 and problem in preview.json()["error"], preview.text
             refused = client.post(f"{url}/save", data={"body": broken, "_csrf_token": token})
             assert refused.status_code == 422
-            assert "not saved" in refused.text and problem in refused.text
+            assert "Not saved" in refused.text and problem in refused.text
         assert _roaming_versions(rt) == [1]
 
         fixed = original.body.replace("Safe travels", "Have a great trip")

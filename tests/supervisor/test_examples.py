@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from responder.db.models import AuditEntry, ClassifierExample
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import staff
+from tests.helpers import api_token, staff
 from tests.supervisor.history import agent_correction, waiting_message
 from tests.test_web_security import csrf, login
 
@@ -89,3 +89,86 @@ def test_add_move_remove_accept_and_reject(rt: Runtime) -> None:
         "example.accept",
         "example.reject",
     ]
+
+
+def _classified(rt: Runtime, message_id: int, **labels: tuple[str, float]) -> None:
+    """What the worker's classifiers leave on a message: each label with its confidence."""
+    from responder.db.models import Message
+    from responder.db.session import transaction
+
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        message.classification = {
+            name: {"label": label, "confidence": confidence, "candidates": [[label, confidence]]}
+            for name, (label, confidence) in labels.items()
+        }
+
+
+def test_correcting_to_the_label_it_already_has_is_refused(rt: Runtime) -> None:
+    staff(rt, "alice", "agent")
+    message = waiting_message(rt, 1)
+    _classified(rt, message, intent=("roaming", 0.9), sentiment=("negative", 0.8))
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        token = csrf(client, f"/messages/{message}")
+        same = client.post(
+            f"/messages/{message}/classification",
+            data={"_csrf_token": token, "classifier": "sentiment", "label": "negative"},
+        )
+        assert "sentiment is already negative" in same.text
+        assert "Recorded as negative" not in same.text
+        auth = api_token(client, "alice")
+        api = client.post(
+            f"/api/messages/{message}/classification",
+            headers=auth,
+            json={"classifier": "sentiment", "label": "negative"},
+        )
+        assert api.status_code == 409 and "already negative" in api.json()["detail"]
+    assert _count(rt, message_id=message) == 0, "no candidate example for an unchanged label"
+    with rt.factory() as session:
+        logged = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action == "message.reclassify")
+        ).all()
+    assert logged == []
+
+
+def test_a_correction_shows_what_the_model_said(rt: Runtime) -> None:
+    staff(rt, "alice", "agent")
+    staff(rt, "sue", "supervisor")
+    message = waiting_message(rt, 1)
+    _classified(rt, message, intent=("billing_dispute", 0.62))
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        client.post(
+            f"/messages/{message}/classification",
+            data={"_csrf_token": csrf(client), "classifier": "intent", "label": "roaming"},
+        )
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    candidates = page.split('id="candidates"', 1)[1].split("</table>", 1)[0]
+    assert "model said: billing_dispute 0.62" in candidates
+    assert "<td>roaming</td>" in candidates
+
+
+def test_accepting_a_correction_returns_to_the_corrections(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    first = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
+    agent_correction(rt, waiting_message(rt, 2), "outage", "roaming", "bob")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        back = "/supervisor/classifiers?name=intent&label=roaming"
+        token = csrf(client, back)
+        accepted = client.post(
+            f"/supervisor/classifiers/examples/{first}/accept",
+            data={"label": "billing_dispute", "back": back, "_csrf_token": token},
+            follow_redirects=False,
+        )
+        target = accepted.headers["location"]
+        assert target.endswith("#corrections"), "back to the list the supervisor was working on"
+        assert "name=intent" in target and "label=roaming" in target
+        page = client.get(target.split("#")[0]).text
+    corrections = page.split('id="corrections"', 1)[1].split("</table>", 1)[0]
+    assert "Correction accepted as a training example." in corrections, "said where one looks"
+    assert page.count("Correction accepted") == 1
+    assert "&raquo; roaming" in page or "» roaming (" in page, "still on the roaming examples"

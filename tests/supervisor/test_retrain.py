@@ -144,3 +144,63 @@ def test_a_failed_retrain_is_shown_and_can_be_started_again(rt: Runtime) -> None
     definition.write_text(good, encoding="utf-8")
     with transaction(rt.factory) as session:
         assert retrain.start(session, folder, "intent", "sue").id != job_id
+
+
+def _cells(page: str, row_id: str) -> list[str]:
+    """The text of a compare-table row's cells, tags left out."""
+    import re
+
+    row = page.split(f'id="{row_id}"', 1)[1].split("</tr>", 1)[0]
+    return [re.sub(r"<[^>]+>", "", "<td" + cell).strip() for cell in row.split("<td")[1:]]
+
+
+def test_the_comparison_shows_the_active_models_figures_even_if_trained_without_them(
+    rt: Runtime,
+) -> None:
+    """The model trained at first start is not measured; a retrain measures it so the two can
+    be compared, and says the held-out splits differ when the examples did."""
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        folder = rt.settings.path(rt.settings.classify.definitions_dir)
+        before = train_named(
+            session, rt.embedder, folder, "intent", created_by="startup", holdout=False
+        ).model.version
+    example = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
+    with transaction(rt.factory) as session:
+        accept_candidate(session, example, "sue")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, "/supervisor/classifiers")
+        client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
+        with rt.factory() as session:
+            job = retrain.latest_job(session, "intent")
+        assert job is not None and retrain.wait(job.id, timeout=300)
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    accuracy = _cells(page, "compare-accuracy")
+    assert accuracy[0] == "Accuracy" and accuracy[1].endswith("%") and accuracy[2].endswith("%")
+    assert _cells(page, "compare-macro-f1")[1].endswith("%")
+    with rt.factory() as session:
+        active = active_model(session, "intent")
+        assert active is not None and active.version == before
+        held_out, total = active.metrics["holdout"]["count"], active.training_set["count"]
+    assert _cells(page, "compare-split")[1] == (
+        f"trained on {total - held_out} examples; scored on {held_out} held out"
+    )
+    assert "Held out 20%, not trained on" not in page
+    assert 'id="compare-split-note"' in page and "its own held-out split" in page
+
+
+def test_the_same_examples_give_the_same_split_and_no_note(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    trained_intent(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, "/supervisor/classifiers")
+        client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
+        with rt.factory() as session:
+            job = retrain.latest_job(session, "intent")
+        assert job is not None and retrain.wait(job.id, timeout=300)
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    assert _cells(page, "compare-accuracy")[1] == _cells(page, "compare-accuracy")[2]
+    assert _cells(page, "compare-split")[1] == _cells(page, "compare-split")[2]
+    assert 'id="compare-split-note"' not in page

@@ -77,13 +77,13 @@ NO_NAME = ROAMING_REFUND.replace('name = "roaming_refund"\n', "")
 WARM = '[[rules]]\ntone = "warm"\n'
 INVALID = [
     ("tone", 'default = "formal"\n[[rules]\ntone = "x"', "not valid TOML"),
-    ("tone", WARM + 'intents = ["roaming"]', "rules[0]: Object contains unknown field `intents`"),
-    ("tone", WARM + 'tiers = "Best"', "rules[0].tiers: Expected `array`, got `str`"),
-    ("tone", WARM + 'tiers = ["Platinum"]', "rules[0].tiers: 'Platinum' is not a known tier"),
+    ("tone", WARM + 'intents = ["roaming"]', "rule 1: Object contains unknown field `intents`"),
+    ("tone", WARM + 'tiers = "Best"', "rule 1, tiers: Expected `array`, got `str`"),
+    ("tone", WARM + 'tiers = ["Platinum"]', "rule 1, tiers: 'Platinum' is not a known tier"),
     ("tone", '[[rules]]\ntone = "Very Warm"', "must be lower-case"),
-    ("actions", TYPO, "rules[0].intents: 'roming' is not a known intent"),
-    ("actions", NO_SNIPPET, "rules[0].snippet: 'no-such-snippet' is not a known snippet"),
-    ("actions", NO_NAME, "rules[0]: Object missing required field `name`"),
+    ("actions", TYPO, "rule 1, intents: 'roming' is not a known intent"),
+    ("actions", NO_SNIPPET, "rule 1, snippet: 'no-such-snippet' is not a known snippet"),
+    ("actions", NO_NAME, "rule 1: Object missing required field `name`"),
     ("actions", ROAMING_REFUND + 'churn = ["extreme"]\n', "not a known churn level"),
 ]
 
@@ -126,19 +126,19 @@ def test_page_refuses_an_invalid_edit_then_a_valid_one_changes_the_next_draft(
         )
         assert refused.status_code == 422
         error = re.search(r'id="actions-error">([^<]*)<', refused.text).group(1)
-        assert "Not saved: rules[0].intents: &#39;roming&#39; is not a known intent" in error
+        assert "Not saved: rule 1, intents: &#39;roming&#39; is not a known intent" in error
         assert "[&#34;roming&#34;]" in refused.text, "the supervisor's text stays in the editor"
         assert versions(rt) == 0
 
         saved = client.post(
             "/supervisor/rules/actions/save", data={"text": ROAMING_REFUND, "_csrf_token": token}
         )
-        assert "actions rules version 1 are live" in saved.text
+        assert "version 1 of the action rules is live" in saved.text
         toned = client.post(
             "/supervisor/rules/tone/save",
             data={"text": '[[rules]]\ntone = "apologetic"\n', "_csrf_token": token},
         )
-        assert "tone rules version 1 are live" in toned.text
+        assert "version 1 of the tone rules is live" in toned.text
         assert 'id="actions-history"' in toned.text and "sue" in toned.text
 
     after = drafted(rt, 2)
@@ -182,3 +182,30 @@ def test_api_reads_and_saves_rules_with_the_same_checks(rt: Runtime) -> None:
         )
         assert agent.status_code == 403
     assert versions(rt) == 1
+
+
+def test_every_problem_is_listed_and_rules_are_counted_from_one(rt: Runtime) -> None:
+    """Six rules with mistakes in the second and the sixth: both said, as people count them."""
+    rules = [ROAMING_REFUND] + [
+        ROAMING_REFUND.split("\n", 2)[2].replace("roaming_refund", f"rule_{n}") for n in range(5)
+    ]
+    text = "".join(rules)
+    second, sixth = text.split("[[rules]]")[2], text.split("[[rules]]")[6]
+    text = text.replace(second, second.replace('["roaming"]', '["roming"]'))
+    text = text.replace(sixth, sixth.replace("billing-dispute-review", "no-such-snippet"))
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/rules").text
+        assert ">Save action rules</button>" in page and "Save actions rules" not in page
+        refused = client.post(
+            "/supervisor/rules/actions/save",
+            data={"text": text, "_csrf_token": csrf(client, "/supervisor/rules")},
+        )
+    assert refused.status_code == 422
+    box = refused.text.split('id="actions-error">', 1)[1].split("</div>", 1)[0]
+    problems = re.findall(r"<li>(.*?)</li>", box, re.S)
+    assert [p.split(":")[0] for p in problems] == ["Rule 2, intents", "Rule 6, snippet"]
+    assert "Not saved: 2 problems" in box
+    assert "rules[" not in refused.text
+    assert versions(rt) == 0
