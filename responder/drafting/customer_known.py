@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from responder.customers.links import link_customers
 from responder.db.models import Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
-from responder.drafting.service import Redraft, render_again
+from responder.drafting.service import Redraft, redraft_keeping_action
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import AlreadyHandled, current_draft
 from responder.runtime import Runtime
@@ -55,17 +55,10 @@ def redraft_for_customer(
         return Redraft(None)
     if keep_edits and edited_by_person(previous):
         return Redraft(None, kept_saved=True)
-    chosen = (previous.grounding or {}).get("chosen_action") or {}
-    draft = render_again(
-        rt,
-        session,
-        message,
-        previous,
-        chosen_action=chosen.get("name"),
-        user=user,
-        why=("redraft", {"for_customer": message.customer_id}),
+    why = ("redraft", {"for_customer": message.customer_id})
+    return Redraft(
+        redraft_keeping_action(rt, session, message, previous, user=user, why=why).version
     )
-    return Redraft(draft.version)
 
 
 @dataclass

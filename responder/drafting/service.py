@@ -256,17 +256,10 @@ def redraft_after_correction(
     previous = current_draft(session, message_id)
     if previous is not None and "saved_by" in (previous.grounding or {}):
         return Redraft(None, kept_saved=True)
-    chosen = ((previous.grounding or {}).get("chosen_action") or {}) if previous else {}
-    draft = render_again(
-        rt,
-        session,
-        message,
-        previous,
-        chosen_action=chosen.get("name"),
-        user=user,
-        why=("redraft", {"after_correcting": classifier}),
+    why = ("redraft", {"after_correcting": classifier})
+    return Redraft(
+        redraft_keeping_action(rt, session, message, previous, user=user, why=why).version
     )
-    return Redraft(draft.version)
 
 
 def embed_before_writing(rt: Runtime, message_id: int) -> None:
@@ -278,6 +271,22 @@ def embed_before_writing(rt: Runtime, message_id: int) -> None:
         message = session.get(Message, message_id)
         if message is not None:
             rt.message_vectors([message.id], [classification_text(message)])
+
+
+def redraft_keeping_action(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    previous: Draft | None,
+    *,
+    user: StaffUser,
+    why: tuple[str, dict[str, Any]],
+) -> Draft:
+    """`render_again` with the action the agent had picked for the draft it replaces."""
+    chosen = ((previous.grounding or {}).get("chosen_action") or {}) if previous else {}
+    return render_again(
+        rt, session, message, previous, chosen_action=chosen.get("name"), user=user, why=why
+    )
 
 
 def render_again(

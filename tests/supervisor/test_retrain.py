@@ -154,6 +154,16 @@ def _cells(page: str, row_id: str) -> list[str]:
     return [re.sub(r"<[^>]+>", "", "<td" + cell).strip() for cell in row.split("<td")[1:]]
 
 
+def _retrained_page(rt: Runtime, client: TestClient) -> str:
+    """The classifiers page once a retrain started from it has finished."""
+    token = csrf(client, "/supervisor/classifiers")
+    client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
+    with rt.factory() as session:
+        job = retrain.latest_job(session, "intent")
+    assert job is not None and retrain.wait(job.id, timeout=300)
+    return client.get("/supervisor/classifiers", params={"name": "intent"}).text
+
+
 def test_the_comparison_shows_the_active_models_figures_even_if_trained_without_them(
     rt: Runtime,
 ) -> None:
@@ -170,12 +180,7 @@ def test_the_comparison_shows_the_active_models_figures_even_if_trained_without_
         accept_candidate(session, example, "sue")
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        token = csrf(client, "/supervisor/classifiers")
-        client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
-        with rt.factory() as session:
-            job = retrain.latest_job(session, "intent")
-        assert job is not None and retrain.wait(job.id, timeout=300)
-        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        page = _retrained_page(rt, client)
     accuracy = _cells(page, "compare-accuracy")
     assert accuracy[0] == "Accuracy" and accuracy[1].endswith("%") and accuracy[2].endswith("%")
     assert _cells(page, "compare-macro-f1")[1].endswith("%")
@@ -195,12 +200,7 @@ def test_the_same_examples_give_the_same_split_and_no_note(rt: Runtime) -> None:
     trained_intent(rt)
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        token = csrf(client, "/supervisor/classifiers")
-        client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
-        with rt.factory() as session:
-            job = retrain.latest_job(session, "intent")
-        assert job is not None and retrain.wait(job.id, timeout=300)
-        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        page = _retrained_page(rt, client)
     assert _cells(page, "compare-accuracy")[1] == _cells(page, "compare-accuracy")[2]
     assert _cells(page, "compare-split")[1] == _cells(page, "compare-split")[2]
     assert 'id="compare-split-note"' not in page
