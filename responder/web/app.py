@@ -112,6 +112,7 @@ from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _form_user
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
+from responder.web.unsent_routes import UNSENT_ROUTES
 from responder.web.views import (
     CORRECTABLE,
     AuditFilter,
@@ -1017,6 +1018,7 @@ ROUTES = [
     *SPAM_ROUTES,
     *SNOOZE_ROUTES,
     *ACKNOWLEDGEMENT_ROUTES,
+    *UNSENT_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,

@@ -62,7 +62,7 @@ _BEYOND_ASCII = "*[^ -~]*"  # GLOB: holds a character outside printable ASCII
 STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
     "waiting": ("awaiting review or snoozed", AWAITING_REVIEW),
     "answered": ("answered", (State.APPROVED, State.SENDING, State.SENT)),
-    "rejected": ("rejected", (State.REJECTED,)),
+    "rejected": ("rejected or left unsent", (State.REJECTED, State.UNSENT)),
     "ignored": ("ignored", (State.IGNORED,)),
     "problems": ("problems", RETRYABLE_STATES),
     "working": (

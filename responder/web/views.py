@@ -704,6 +704,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             "attempts": outbox.attempts,
             "last_error": outbox.last_error,
             "delivery_status": outbox.delivery_status,
+            "body": outbox.body,
             "files": listed([f for f in reply_files if f.outbox_id == outbox.id]),
         },
         "acknowledgement": None
