@@ -103,6 +103,7 @@ from responder.web.reply_file_routes import (
     apply_files,
     review_form,
 )
+from responder.web.reply_window import window_warning
 from responder.web.search import SEARCH_ROUTES, SEARCHABLE_ENTITIES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
@@ -338,6 +339,7 @@ def _review_page(
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
         following = queue_items(session, limit=1, after_id=message_id)
+        window = window_warning(session, message_id, rt.settings.social, utcnow())
         staff = session.scalars(
             select(StaffUser.username)
             .where(StaffUser.active.is_(True))
@@ -350,6 +352,7 @@ def _review_page(
     context = {
         "labels": labels,
         "m": detail,
+        "window": window,
         "max_reply_files": rt.settings.outbound.max_reply_files_bytes,
         "quotes_customer": rt.settings.outbound.quote_original,
         "user": request.user,
