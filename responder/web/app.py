@@ -48,6 +48,7 @@ from responder.config import business_calendar
 from responder.corrections import Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
+from responder.display import headline
 from responder.drafting.service import (
     REDRAFTED_ON,
     Redraft,
@@ -1046,6 +1047,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.globals["zone"] = clock.label
     environment.filters["percent"] = _percent
     environment.filters["state"] = state_words
+    environment.filters["headline"] = headline
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from responder.acknowledge import unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
+from responder.channels.social import PLATFORM
 from responder.classify.language import language_name
 from responder.customers.context import CustomerContext, build_context
 from responder.customers.view import customer_panel
@@ -35,6 +36,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.display import headline, preview_column
 from responder.notes import notes_for
 from responder.pipeline.states import RETRYABLE_STATES, State
 from responder.reply_files import listed, sent_files_of
@@ -104,6 +106,7 @@ QUEUE_COLUMNS = (
     # one short string out of the JSON (the page never loads a JSON column whole)
     Message.sender_check["verdict"].as_string().label("sender_verdict"),
     Customer.name.label("customer_name"),
+    preview_column(),
 )
 # The latest draft version's three shown facts, joined in the same query (not its body).
 DRAFT_COLUMNS = (
@@ -263,6 +266,7 @@ def queue_items(
         snoozed_until,
         sender_verdict,
         customer_name,
+        preview,
         draft_has_text,
         draft_stale,
         draft_error,
@@ -273,6 +277,7 @@ def queue_items(
                 "id": message_id,
                 "version": version,
                 "subject": subject,
+                "title": headline(subject, preview),
                 "sender": sender_name or sender_address,
                 "sender_address": sender_address,
                 "customer": customer_name or "",
@@ -517,6 +522,7 @@ def problem_items(
             OutboxItem.state.label("delivery"),
             OutboxItem.attempts,
             Channel.name.label("channel"),
+            preview_column(),
         )
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
@@ -542,6 +548,7 @@ def problem_items(
             "state": row.state,
             "reason": row.state_reason,
             "subject": row.subject,
+            "title": headline(row.subject, row.preview),
             "sender": row.sender_name,
             "sender_address": row.sender_address,
             "received_at": row.received_at.isoformat(),
@@ -645,6 +652,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "state": message.state,
         "state_reason": message.state_reason,
         "subject": message.subject,
+        "title": headline(message.subject, message.new_text or message.text),
         "sender": message.sender_name,
         "sender_address": message.sender_address,
         "sender_profile": message.sender_profile,
@@ -654,6 +662,8 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "html": message.html,
         "attachments": attachments,
         "email": bool(channel and channel.kind in EMAIL_KINDS),
+        # "WhatsApp", "Messenger", "Instagram", "X" for a direct message; "" for mail
+        "platform": PLATFORM.get(channel.kind, "") if channel else "",
         "reply_to": [
             {"name": n, "address": a}
             for n, a in (message.reply_to or [[message.sender_name, message.sender_address]])
