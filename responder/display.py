@@ -36,3 +36,11 @@ def preview_column() -> Any:
         (func.coalesce(Message.subject, "") == "", func.substr(Message.text, 1, 4 * TITLE_CHARS)),
         else_="",
     ).label("preview")
+
+
+def dm_sender(platform: str, name: str, platform_id: str) -> str:
+    """Who wrote a direct message, for people: the name when known, else the platform's user
+    with the start of its id (a Messenger id alone means nothing to staff)."""
+    if name.strip():
+        return name
+    return f"{platform} user {platform_id[:4]}…" if platform_id else f"a {platform} user"

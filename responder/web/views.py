@@ -36,7 +36,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
-from responder.display import headline, preview_column
+from responder.display import dm_sender, headline, preview_column
 from responder.notes import notes_for
 from responder.pipeline.states import RETRYABLE_STATES, State
 from responder.reply_files import listed, sent_files_of
@@ -638,6 +638,7 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
             select(ReplyFile).where(ReplyFile.message_id == message.id).order_by(ReplyFile.id)
         )
     )
+    platform = PLATFORM.get(channel.kind, "") if channel else ""
     return {
         "id": message.id,
         "version": message.version,
@@ -663,7 +664,14 @@ def message_detail(session: Session, message_id: int) -> dict[str, Any] | None:
         "attachments": attachments,
         "email": bool(channel and channel.kind in EMAIL_KINDS),
         # "WhatsApp", "Messenger", "Instagram", "X" for a direct message; "" for mail
-        "platform": PLATFORM.get(channel.kind, "") if channel else "",
+        "platform": platform,
+        "sender_label": dm_sender(
+            platform,
+            message.sender_name or (context.name if context.known else ""),
+            message.sender_address,
+        )
+        if platform
+        else message.sender_name or message.sender_address,
         "reply_to": [
             {"name": n, "address": a}
             for n, a in (message.reply_to or [[message.sender_name, message.sender_address]])

@@ -19,7 +19,9 @@ from responder.web.app import create_app
 from tests.helpers import api_token, staff
 from tests.social.payloads import (
     WA_PHONE_NUMBER_ID,
+    messenger_delivery,
     messenger_message,
+    messenger_read,
     post_meta,
     whatsapp_message,
 )
@@ -55,7 +57,7 @@ def test_dms_are_titled_by_their_first_words_and_named_by_platform(
         assert f"<h1>{WA_TITLE}</h1>" in page and f"<title>{WA_TITLE} · Responder" in page
         assert "WhatsApp message</span> from <strong>Aoife</strong> <+353855550101>" in page
         page = html.unescape(client.get(f"/messages/{items[FB_TITLE]}").text)
-        assert "Messenger message</span> from Messenger user 6543…" in page
+        assert "Messenger message</span> from <strong>Messenger user 6543…</strong>" in page
         assert "<6543210987654321>" not in page
 
         # Approved: the undo bar names it; held outside the window: Needs attention does.
@@ -93,3 +95,23 @@ def test_upgrading_names_stored_social_channels_for_people(rt: Runtime, worker: 
     with rt.factory() as session:
         names = session.scalars(select(Channel.name).where(Channel.kind == "whatsapp"))
         assert names.all() == ["WhatsApp"]
+
+
+def test_a_sent_dm_reply_says_when_the_customer_has_read_it(rt: Runtime, worker: Worker) -> None:
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message())
+        worker.drain()
+        auth = api_token(client)
+        (item,) = client.get("/api/queue", headers=auth).json()
+        client.post(f"/api/messages/{item['id']}/approve", headers=auth, json={"body": "Sorted."})
+        worker.drain()
+        login(client, "alice")
+        page = html.unescape(client.get(f"/messages/{item['id']}").text)
+        assert "Reply sent to Messenger user 6543…</p>" in page, "not yet delivered or read"
+        post_meta(client, messenger_delivery(["m_out0"]))
+        page = html.unescape(client.get(f"/messages/{item['id']}").text)
+        assert 'Reply sent to Messenger user 6543… · <span id="receipt">delivered to the' in page
+        post_meta(client, messenger_read())
+        page = html.unescape(client.get(f"/messages/{item['id']}").text)
+        assert '<span id="receipt">read by the customer</span>' in page
