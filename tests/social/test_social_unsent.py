@@ -20,23 +20,27 @@ from tests.test_web_security import csrf, login
 REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
 
 
+def _held(rt: Runtime, worker: Worker, client: TestClient) -> int:
+    """A Messenger reply approved a day after the customer wrote: held, nothing sent."""
+    assert post_meta(client, messenger_message(hours_ago=25)).json()["stored"] == 1
+    worker.drain()
+    auth = api_token(client)
+    (item,) = client.get("/api/queue", headers=auth).json()
+    approve = f"/api/messages/{item['id']}/approve"
+    approved = client.post(approve, headers=auth, json={"body": REPLY})
+    assert approved.status_code == 201
+    worker.drain()
+    return int(item["id"])
+
+
 def test_a_held_reply_shows_its_text_and_can_be_left_unsent(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
     staff(rt)
     with TestClient(create_app(rt)) as client:
-        assert post_meta(client, messenger_message(hours_ago=25)).json()["stored"] == 1
-        worker.drain()
-        auth = api_token(client)
-        (item,) = client.get("/api/queue", headers=auth).json()
-        message_id = item["id"]
-        approved = client.post(
-            f"/api/messages/{message_id}/approve", headers=auth, json={"body": REPLY}
-        )
-        assert approved.status_code == 201
-        worker.drain()
+        message_id = _held(rt, worker, client)
         assert receiver.requests == [], "held: outside the 24-hour window"
-
+        auth = api_token(client)
         login(client, "alice")
         page = client.get(f"/messages/{message_id}").text
         held = re.search(r'<textarea id="unsent-text"[^>]*>([^<]*)</textarea>', page)
@@ -84,3 +88,33 @@ def test_a_held_reply_shows_its_text_and_can_be_left_unsent(
     assert (entry.actor, entry.object_id) == ("alice", str(message_id))
     assert entry.detail["reason"] == "Phoned her instead"
     assert "accepts replies only within 24 hours" in entry.detail["error"]
+
+
+def test_copy_text_and_leave_unsent_in_the_browser(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser_support import browser, log_in
+    from tests.live_server import serve
+
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        message_id = _held(rt, worker, client)
+    with serve(rt) as base, browser() as chromium:
+        context = chromium.new_context()
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        page = context.new_page()
+        log_in(page, base, "alice", "correct horse battery")
+        page.goto(f"{base}/messages/{message_id}")
+        page.click("#copy-unsent")
+        expect(page.locator("#copy-unsent-status")).to_have_text("Copied.")
+        assert page.evaluate("navigator.clipboard.readText()").strip() == REPLY
+        page.click("#leave-unsent-button")  # no reason yet: the browser asks for one
+        expect(page.locator("#unsent-reason")).to_be_focused()
+        page.fill("#unsent-reason", "Rang her back")
+        page.click("#leave-unsent-button")
+        expect(page.locator(".notice")).to_contain_text("Left unsent")
+        expect(page.locator(".meta")).to_contain_text("left unsent by alice: Rang her back")
+        expect(page.locator("#leave-unsent-button")).to_have_count(0)
+    assert receiver.requests == []
