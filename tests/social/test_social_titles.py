@@ -86,7 +86,7 @@ def test_upgrading_names_stored_social_channels_for_people(rt: Runtime, worker: 
     with TestClient(create_app(rt)) as client:
         post_meta(client, whatsapp_message())
     rt.engine.dispose()
-    command.downgrade(alembic_config(rt.engine), "web_0023")
+    command.downgrade(alembic_config(rt.engine), "web_0026")
     with rt.engine.connect() as connection:
         names = connection.execute(text("SELECT name FROM channels WHERE kind = 'whatsapp'"))
         assert names.scalars().all() == [f"whatsapp:{WA_PHONE_NUMBER_ID}"], "as named before"

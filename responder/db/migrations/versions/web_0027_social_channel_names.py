@@ -6,8 +6,8 @@ now named (`responder.channels.social.ingest.channel_names`): the platform's nam
 account id after it when that name is taken. The channel is found by kind and account id, never
 by name, so nothing else changes.
 
-Revision ID: web_0024
-Revises: web_0023
+Revision ID: web_0027
+Revises: web_0026
 """
 
 from collections.abc import Sequence
@@ -18,8 +18,8 @@ from alembic import op
 from responder.channels.social import SOCIAL_KINDS
 from responder.channels.social.ingest import channel_names
 
-revision: str = "web_0024"
-down_revision: str | None = "web_0023"
+revision: str = "web_0027"
+down_revision: str | None = "web_0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
