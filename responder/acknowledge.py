@@ -34,6 +34,7 @@ from responder.config import Settings, business_calendar
 from responder.conversations import add_our_message
 from responder.db.models import Acknowledgement, Channel, Customer, Message, utcnow
 from responder.db.session import transaction
+from responder.display import headline, preview_column
 from responder.mail.compose import build_reply, make_message_id, reply_subject
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
@@ -327,7 +328,7 @@ def unsent_count(session: Session) -> int:
 def unsent_acknowledgements(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """For Needs attention: newest first, with the message they acknowledge and why not."""
     rows = session.execute(
-        select(Acknowledgement, Message.subject)
+        select(Acknowledgement, Message.subject, preview_column())
         .join(Message, Message.id == Acknowledgement.message_id)
         .where(Acknowledgement.state.in_(UNSENT))
         .order_by(Acknowledgement.id.desc())
@@ -338,13 +339,14 @@ def unsent_acknowledgements(session: Session, limit: int = 100) -> list[dict[str
             "id": ack.id,
             "message_id": ack.message_id,
             "subject": subject,
+            "title": headline(subject, preview),
             "to": ", ".join(ack.recipients),
             "state": ack.state,
             "attempts": ack.attempts,
             "error": ack.last_error,
             "created_at": ack.created_at.isoformat(),
         }
-        for ack, subject in rows
+        for ack, subject, preview in rows
     ]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.db.models import Message, Note, NoteMention, StaffUser, utcnow
+from responder.display import headline, preview_column
 
 MENTION = re.compile(r"(?<![\w@.])@([^\s@]+)")
 TRAILING = ".,;:!?)]}'\""
@@ -59,7 +60,7 @@ def unseen_count(session: Session, user_id: int) -> int:
 def mention_rows(session: Session, user_id: int, limit: int = 100) -> list[dict[str, Any]]:
     """The user's mentions, newest first, unseen ones marked."""
     rows = session.execute(
-        select(NoteMention.seen_at, Note, Message.subject)
+        select(NoteMention.seen_at, Note, Message.subject, preview_column())
         .join(Note, Note.id == NoteMention.note_id)
         .join(Message, Message.id == Note.message_id)
         .where(NoteMention.user_id == user_id)
@@ -71,12 +72,13 @@ def mention_rows(session: Session, user_id: int, limit: int = 100) -> list[dict[
             "note_id": note.id,
             "message_id": note.message_id,
             "subject": subject,
+            "title": headline(subject, preview),
             "author": note.author,
             "body": note.body,
             "at": note.created_at.isoformat(),
             "seen": seen_at is not None,
         }
-        for seen_at, note, subject in rows
+        for seen_at, note, subject, preview in rows
     ]
 
 

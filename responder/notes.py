@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import Message, Note, utcnow
+from responder.display import headline, preview_column
 
 MAX_NOTE_CHARS = 5000
 EDIT_WINDOW = timedelta(minutes=10)
@@ -115,13 +116,16 @@ def notes_of_customer(session: Session, customer_id: int, limit: int = 20) -> li
     """The newest notes on any of the customer's messages: they follow a link or unlink, since
     they hang on the messages, which move."""
     rows = session.execute(
-        select(Note, Message.subject)
+        select(Note, Message.subject, preview_column())
         .join(Message, Message.id == Note.message_id)
         .where(Message.customer_id == customer_id)
         .order_by(Note.id.desc())
         .limit(limit)
     ).all()
-    return [{**note_row(note), "subject": subject} for note, subject in rows]
+    return [
+        {**note_row(note), "subject": subject, "title": headline(subject, preview)}
+        for note, subject, preview in rows
+    ]
 
 
 def notes_for(session: Session, message: Message) -> list[dict[str, Any]]:

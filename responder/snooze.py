@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.business_hours import BusinessCalendar
 from responder.db.models import Message, ReviewAction, StaffUser, utcnow
 from responder.db.session import transaction
+from responder.display import headline
 from responder.mentions import record_mentions
 from responder.notes import add_note
 from responder.pipeline.states import State
@@ -226,6 +227,7 @@ def snoozed_items(session: Session, limit: int = 200) -> list[dict[str, object]]
             "id": m.id,
             "version": m.version,
             "subject": m.subject,
+            "title": headline(m.subject, m.new_text or m.text),
             "sender": m.sender_name or m.sender_address,
             "until": m.snoozed_until.isoformat() if m.snoozed_until else None,
             "due_at": m.due_at.isoformat() if m.due_at else None,

@@ -20,6 +20,8 @@ class State(StrEnum):
     SENT = "sent"
     REJECTED = "rejected"
     FAILED = "failed"
+    #: A reply that could not be delivered, left unsent by a person (`responder.unsent`).
+    UNSENT = "unsent"
 
 
 #: States a worker picks up; the others wait for a person or are final.
@@ -35,7 +37,7 @@ WORK_STATES = (
 AWAITING_REVIEW = (State.IN_REVIEW, State.SNOOZED)
 #: States a person can send back to the start of the pipeline.
 RETRYABLE_STATES = (State.QUARANTINED, State.FAILED)
-FINAL_STATES = (State.IGNORED, State.SENT, State.REJECTED)
+FINAL_STATES = (State.IGNORED, State.SENT, State.REJECTED, State.UNSENT)
 
 #: What each state means to a person reading a page (the API keeps the codes).
 STATE_WORDS: dict[str, str] = {
@@ -52,6 +54,7 @@ STATE_WORDS: dict[str, str] = {
     State.SENT: "sent",
     State.REJECTED: "rejected",
     State.FAILED: "failed",
+    State.UNSENT: "reply not sent",
 }
 
 

@@ -23,6 +23,7 @@ from responder.content import live_templates, template_key
 from responder.customers.context import CustomerContext, build_context
 from responder.customers.view import load_context
 from responder.db.models import Channel, Customer, Draft, Message, Snippet, Template, utcnow
+from responder.display import headline, preview_column
 from responder.drafting.compose import compose_draft
 from responder.drafting.render import TemplateFailure, render_string
 from responder.knowledge.retrieve import IndexedSnippet, ScoredSnippet
@@ -366,7 +367,9 @@ def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[s
 def preview_choices(session: Session, limit: int = 50) -> dict[str, list[tuple[int, str]]]:
     """Recent inbound messages and customers a supervisor can preview against."""
     messages = session.execute(
-        select(Message.id, Message.subject, Message.sender_address, Message.intent)
+        select(
+            Message.id, Message.subject, Message.sender_address, Message.intent, preview_column()
+        )
         .where(Message.direction == "in")
         .order_by(Message.id.desc())
         .limit(limit)
@@ -376,7 +379,10 @@ def preview_choices(session: Session, limit: int = 50) -> dict[str, list[tuple[i
     ).all()
     return {
         "messages": [
-            (m.id, f"#{m.id} {m.subject or '(no subject)'} · {m.sender_address} · {m.intent or ''}")
+            (
+                m.id,
+                f"#{m.id} {headline(m.subject, m.preview)} · {m.sender_address} · {m.intent or ''}",
+            )
             for m in messages
         ],
         "customers": [(c.id, f"{c.name} · {c.plan}") for c in customers],

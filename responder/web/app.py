@@ -49,6 +49,7 @@ from responder.config import business_calendar
 from responder.corrections import Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
+from responder.display import headline
 from responder.drafting.service import (
     REDRAFTED_ON,
     Redraft,
@@ -108,6 +109,7 @@ from responder.web.reply_file_routes import (
     apply_files,
     review_form,
 )
+from responder.web.reply_window import window_warning
 from responder.web.search import SEARCH_ROUTES, SEARCHABLE_ENTITIES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
@@ -117,6 +119,7 @@ from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _form_user
 from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
+from responder.web.unsent_routes import UNSENT_ROUTES
 from responder.web.views import (
     CORRECTABLE,
     AuditFilter,
@@ -359,6 +362,7 @@ def _review_page(
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
         following = queue_items(session, limit=1, after_id=message_id)
+        window = window_warning(session, message_id, rt.settings.social, utcnow())
         staff = session.scalars(
             select(StaffUser.username)
             .where(StaffUser.active.is_(True))
@@ -373,6 +377,7 @@ def _review_page(
     context = {
         "labels": labels,
         "m": detail,
+        "window": window,
         "max_reply_files": rt.settings.outbound.max_reply_files_bytes,
         "acknowledge_when": rt.settings.acknowledge.when,
         "quotes_customer": rt.settings.outbound.quote_original,
@@ -1068,6 +1073,7 @@ ROUTES = [
     *SNOOZE_ROUTES,
     *REDRAFT_ROUTES,
     *ACKNOWLEDGEMENT_ROUTES,
+    *UNSENT_ROUTES,
     *BLOCKED_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,
@@ -1099,6 +1105,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["percent"] = _percent
     environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
+    environment.filters["headline"] = headline
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)

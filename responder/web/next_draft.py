@@ -7,6 +7,7 @@ from litestar.response import Redirect
 from sqlalchemy import select
 
 from responder.db.models import Message, OutboxItem, utcnow
+from responder.display import headline
 from responder.pipeline.states import State
 from responder.web.params import row_id_in
 from responder.web.state import runtime
@@ -52,6 +53,6 @@ def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, obj
         return {
             "id": message.id,
             "to": message.sender_name or message.sender_address,
-            "subject": message.subject or "(no subject)",
+            "subject": headline(message.subject, message.new_text or message.text),
             "until": message.next_attempt_at,
         }

@@ -41,6 +41,7 @@ from responder.customers.identity import phone_forms, phones_written_in
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
+from responder.display import headline
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
@@ -62,7 +63,7 @@ _BEYOND_ASCII = "*[^ -~]*"  # GLOB: holds a character outside printable ASCII
 STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
     "waiting": ("awaiting review or snoozed", AWAITING_REVIEW),
     "answered": ("answered", (State.APPROVED, State.SENDING, State.SENT)),
-    "rejected": ("rejected", (State.REJECTED,)),
+    "rejected": ("rejected or left unsent", (State.REJECTED, State.UNSENT)),
     "ignored": ("ignored", (State.IGNORED,)),
     "problems": ("problems", RETRYABLE_STATES),
     "working": (
@@ -334,6 +335,7 @@ def search(
                 "received_at": m.received_at.isoformat(),
                 "state": m.state,
                 "subject": m.subject,
+                "title": headline(m.subject, m.new_text),
                 "sender": m.sender_name,
                 "sender_address": m.sender_address,
                 "intent": m.intent,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from responder.acknowledge import unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
+from responder.channels.social import PLATFORM
 from responder.classify.language import language_name
 from responder.config import CustomerSettings
 from responder.customers.context import CustomerContext, build_context, find_customer_by_email
@@ -36,6 +37,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.display import dm_sender, headline, preview_column
 from responder.drafting.customer_known import edited_by_person, written_for_another_customer
 from responder.mail.header_glance import glance
 from responder.notes import notes_for
@@ -107,6 +109,7 @@ QUEUE_COLUMNS = (
     # one short string out of the JSON (the page never loads a JSON column whole)
     Message.sender_check["verdict"].as_string().label("sender_verdict"),
     Customer.name.label("customer_name"),
+    preview_column(),
 )
 # The latest draft version's three shown facts, joined in the same query (not its body).
 DRAFT_COLUMNS = (
@@ -266,6 +269,7 @@ def queue_items(
         snoozed_until,
         sender_verdict,
         customer_name,
+        preview,
         draft_has_text,
         draft_stale,
         draft_error,
@@ -276,6 +280,7 @@ def queue_items(
                 "id": message_id,
                 "version": version,
                 "subject": subject,
+                "title": headline(subject, preview),
                 "sender": sender_name or sender_address,
                 "sender_address": sender_address,
                 "customer": customer_name or "",
@@ -520,6 +525,7 @@ def problem_items(
             OutboxItem.state.label("delivery"),
             OutboxItem.attempts,
             Channel.name.label("channel"),
+            preview_column(),
         )
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .outerjoin(Channel, Channel.id == Message.channel_id)
@@ -545,6 +551,7 @@ def problem_items(
             "state": row.state,
             "reason": row.state_reason,
             "subject": row.subject,
+            "title": headline(row.subject, row.preview),
             "sender": row.sender_name,
             "sender_address": row.sender_address,
             "received_at": row.received_at.isoformat(),
@@ -644,6 +651,7 @@ def message_detail(
             select(ReplyFile).where(ReplyFile.message_id == message.id).order_by(ReplyFile.id)
         )
     )
+    platform = PLATFORM.get(channel.kind, "") if channel else ""
     return {
         "id": message.id,
         "version": message.version,
@@ -658,6 +666,7 @@ def message_detail(
         "state": message.state,
         "state_reason": message.state_reason,
         "subject": message.subject,
+        "title": headline(message.subject, message.new_text or message.text),
         "sender": message.sender_name,
         "sender_address": message.sender_address,
         "sender_profile": message.sender_profile,
@@ -672,6 +681,15 @@ def message_detail(
         "html": message.html,
         "attachments": attachments,
         "email": bool(channel and channel.kind in EMAIL_KINDS),
+        # "WhatsApp", "Messenger", "Instagram", "X" for a direct message; "" for mail
+        "platform": platform,
+        "sender_label": dm_sender(
+            platform,
+            message.sender_name or (context.name if context.known else ""),
+            message.sender_address,
+        )
+        if platform
+        else message.sender_name or message.sender_address,
         "reply_to": [
             {"name": n, "address": a}
             for n, a in (message.reply_to or [[message.sender_name, message.sender_address]])
@@ -734,6 +752,7 @@ def message_detail(
             "attempts": outbox.attempts,
             "last_error": outbox.last_error,
             "delivery_status": outbox.delivery_status,
+            "body": outbox.body,
             "files": listed([f for f in reply_files if f.outbox_id == outbox.id]),
         },
         "acknowledgement": None

@@ -104,19 +104,30 @@ def retry_unprocessed(factory: sessionmaker[Session], older_than: timedelta) -> 
     return sum(process_delivery(factory, i).stored for i in ids)
 
 
+def channel_names(kind: str, account_id: str) -> tuple[str, str]:
+    """What staff see a new account's channel called: the platform's name, or, when another
+    channel has that name already (a second WhatsApp number), the name with the account id."""
+    return PLATFORM[kind], f"{PLATFORM[kind]} {account_id}"
+
+
 def channel_for(session: Session, kind: str, account_id: str, *, create: bool) -> Channel | None:
-    """One channel per platform account (Page, Instagram account, WhatsApp number, X user)."""
+    """One channel per platform account (Page, Instagram account, WhatsApp number, X user),
+    found by its kind and account id; its name is only for people."""
     query = select(Channel).where(Channel.kind == kind, Channel.address == account_id)
     channel = session.scalar(query)
     if channel is not None or not create:
         return channel
-    try:
-        with session.begin_nested():
-            channel = Channel(name=f"{kind}:{account_id}", kind=kind, address=account_id)
-            session.add(channel)
-    except IntegrityError:
-        channel = session.scalar(query)
-    return channel
+    for name in channel_names(kind, account_id):
+        try:
+            with session.begin_nested():
+                channel = Channel(name=name, kind=kind, address=account_id)
+                session.add(channel)
+            return channel
+        except IntegrityError:  # another worker made it first, or the name is taken
+            channel = session.scalar(query)
+            if channel is not None:
+                return channel
+    return None
 
 
 def _store_message(session: Session, dm: InboundDM) -> bool:

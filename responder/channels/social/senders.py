@@ -55,14 +55,20 @@ def length_problem(kind: str, body: str) -> str | None:
     )
 
 
+def window_closes_at(kind: str, wrote_at: datetime | None, hours: float) -> datetime | None:
+    """When free-form replies stop being accepted; None where the platform has no window.
+    The one rule for the sender and for the review page's warning."""
+    if kind not in WINDOW_KINDS or wrote_at is None:
+        return None
+    return wrote_at + timedelta(hours=hours)
+
+
 def window_closed(
     kind: str, wrote_at: datetime | None, now: datetime, hours: float
 ) -> datetime | None:
     """When the reply window closed, if it has; None while replies are still allowed."""
-    if kind not in WINDOW_KINDS or wrote_at is None:
-        return None
-    closes = wrote_at + timedelta(hours=hours)
-    return closes if now > closes else None
+    closes = window_closes_at(kind, wrote_at, hours)
+    return closes if closes is not None and now > closes else None
 
 
 def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:

@@ -149,3 +149,25 @@ document.addEventListener("submit", function (e) {
   var question = asker.dataset ? asker.dataset.confirm : "";
   if (question && !window.confirm(question)) e.preventDefault();
 });
+
+// "Copy text" buttons (data-copy names the box whose text is copied), e.g. a reply left unsent.
+(function () {
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var box = document.getElementById(button.dataset.copy);
+      var status = document.getElementById(button.id + "-status");
+      if (!box) return;
+      function said(text) { if (status) status.textContent = text; }
+      function fallback() {
+        box.focus();
+        box.select();
+        said(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C to copy.");
+      }
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(box.value).then(function () { said("Copied."); }, fallback);
+      } else {
+        fallback();
+      }
+    });
+  });
+})();

@@ -1,0 +1,56 @@
+"""Leave unsent, on a failed reply's page and in the API; the rules are in `responder.unsent`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body
+from litestar.response import Redirect
+from msgspec import Struct
+
+from responder.db.session import transaction
+from responder.review import ReviewError
+from responder.unsent import leave_unsent
+from responder.web.auth import requires_agent
+from responder.web.state import runtime, signed_in
+
+
+class UnsentForm(Struct):
+    reason: str = ""
+
+
+def _leave(request: Request, message_id: int, reason: str) -> None:
+    with transaction(runtime(request).factory) as session:
+        leave_unsent(session, message_id, signed_in(request), reason)
+
+
+@post("/messages/{message_id:int}/leave-unsent", sync_to_thread=True, guards=[requires_agent])
+def leave_unsent_form(
+    request: Request,
+    message_id: int,
+    data: Annotated[UnsentForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    try:
+        _leave(request, message_id, data.reason)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not changed: {exc}."})
+    return Redirect(
+        f"/messages/{message_id}",
+        query_params={"notice": "Left unsent: it will not be sent, and is off Needs attention."},
+    )
+
+
+@post("/api/messages/{message_id:int}/leave-unsent", sync_to_thread=True, guards=[requires_agent])
+def api_leave_unsent(request: Request, message_id: int, data: UnsentForm) -> dict[str, Any]:
+    """A failed or held reply stays unsent for good (400 without a reason, 409 if not failed)."""
+    try:
+        _leave(request, message_id, data.reason)
+    except ReviewError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"id": message_id, "state": "unsent"}
+
+
+UNSENT_ROUTES: list[object] = [leave_unsent_form, api_leave_unsent]
