@@ -67,14 +67,13 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
     undo_seconds: float = 0.0
 
 
-DEFAULT_ACKNOWLEDGEMENT = """Hello{% if name %} {{ name }}{% endif %},
-
-Thank you for your message. {% if opens %}Our team is away just now and back on
-{{ opens }}: a person will read it and reply to you then.{% else %}A person will read it and
-reply to you soon.{% endif %}
-
-This is an automatic acknowledgement; there is no need to answer it.
-"""
+DEFAULT_ACKNOWLEDGEMENT = (
+    "Hello{% if name %} {{ name }}{% endif %},\n\n"
+    "Thank you for your message. {% if opens %}Our team is away just now and back on "
+    "{{ opens }}: a person will read it and reply to you then.{% else %}A person will read it "
+    "and reply to you soon.{% endif %}\n\n"
+    "This is an automatic acknowledgement; there is no need to answer it.\n"
+)
 
 
 class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):

@@ -51,7 +51,8 @@ def test_a_direct_message_is_acknowledged_in_its_conversation_once(
     assert sent.path == f"/v21.0/{WA_PHONE_NUMBER_ID}/messages"
     assert sent.json["to"] == "353855550101" and sent.json["type"] == "text"
     text = sent.json["text"]["body"]
-    assert text.startswith("Hello Aoife,") and "a person will read it and reply" in text
+    assert text.startswith("Hello Aoife,") and "A person will read it and reply" in text
+    assert "it and\nreply" not in text, "no line break mid-sentence in a chat"
     assert text.endswith(f"\n\n{rt.settings.outbound.from_name}"), "signed, no trailing lines"
     with rt.factory() as session:
         dm = session.scalars(select(Message).where(Message.direction == "in")).one()
