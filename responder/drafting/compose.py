@@ -92,7 +92,8 @@ def compose_draft(
     `channel` is what the reply goes out on, `email` or the platform (`whatsapp`, `messenger`,
     `instagram`, `x`), as `message.channel`: a DM's layout can sign off in one line.
     `incidents` are the active network incidents and `incident` the one that fits the message
-    (None: no known fault there), as `responder.incidents` reads them."""
+    (None: no known fault there), as `responder.drafting.incident_facts` reads them for an
+    outage message (none for other intents)."""
     refs = {
         k: v if isinstance(v, TemplateRef) else TemplateRef(v, (template_ids or {}).get(k))
         for k, v in templates.items()

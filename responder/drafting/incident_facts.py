@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from responder.db.models import Message, NetworkIncident
 from responder.incidents import active_incidents, fitting_incident
 
+#: The intents whose drafts read the incidents: the others spend no query on them.
+INCIDENT_INTENTS = frozenset({"outage"})
+
 
 @dataclass(frozen=True)
 class IncidentFacts:
@@ -33,6 +36,8 @@ def _for_template(incident: NetworkIncident, zone: ZoneInfo) -> dict[str, Any]:
 
 
 def incident_facts(session: Session, message: Message, timezone: str) -> IncidentFacts:
+    if message.intent not in INCIDENT_INTENTS:
+        return IncidentFacts()
     active = active_incidents(session)
     if not active:
         return IncidentFacts()
