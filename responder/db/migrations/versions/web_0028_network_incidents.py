@@ -1,7 +1,7 @@
 """network_incidents: faults supervisors record, which outage drafts describe until resolved
 
-Revision ID: web_0026
-Revises: web_0025
+Revision ID: web_0028
+Revises: web_0027
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "web_0026"
-down_revision: str | None = "web_0025"
+revision: str = "web_0028"
+down_revision: str | None = "web_0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
