@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from responder.bootstrap import prepare
 from responder.channels.maildir_source import deliver_to_maildir
 from responder.config import Settings
 from responder.customers.importer import KINDS, import_csv
-from responder.db.models import StaffUser
+from responder.db.models import NetworkIncident, StaffUser, utcnow
 from responder.db.session import transaction
+from responder.incidents import IncidentInput, record_incident
+from responder.review import audit
 from responder.users import add_user
 
 DEMO_USERS = (
@@ -19,6 +22,15 @@ DEMO_USERS = (
     ("supervisor", "responder-demo", "supervisor", "Sam Supervisor"),
     ("admin", "responder-demo", "admin", "Ada Admin"),
 )
+
+
+#: One fault, so the demo shows both kinds of outage draft: the Cork email gets the incident,
+#: the others that no fault is known in their area.
+DEMO_INCIDENT = {
+    "title": "Mast fault, Cork city centre",
+    "areas": ["Cork"],
+    "note": "A power fault took two masts off air; engineers are on site.",
+}
 
 
 def demo_folder(settings: Settings) -> Path:
@@ -36,6 +48,21 @@ def load_demo(settings: Settings) -> list[str]:
         for username, password, role, name in DEMO_USERS:
             if not session.scalar(select(StaffUser).where(StaffUser.username == username)):
                 add_user(session, username, password, role, name)
+        if not session.scalar(select(func.count(NetworkIncident.id))):
+            now = utcnow()
+            incident = record_incident(
+                session,
+                IncidentInput(
+                    title=DEMO_INCIDENT["title"],
+                    areas=DEMO_INCIDENT["areas"],
+                    started_at=now - timedelta(hours=3),
+                    expected_fix_at=now + timedelta(hours=5),
+                    public_note=DEMO_INCIDENT["note"],
+                ),
+                "demo",
+            )
+            audit(session, "demo", "incident.record", "network_incident", incident.id)
+            report.append(f"network incident: {incident.title} (see /supervisor/incidents)")
     report.append("staff: " + ", ".join(f"{u} / {p} ({r})" for u, p, r, _ in DEMO_USERS))
     mailbox = settings.path(settings.maildir.path)
     dropped = 0

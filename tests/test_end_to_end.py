@@ -148,6 +148,17 @@ def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: W
             .where(Message.external_key == "demo-08-outage-kein-netz-de")
         ).one()
     assert german["entities"]["people"] == [], "German nouns are not taken for names"
+    cork, rathmines = "demo-07-outage-sos-only", "demo-05-outage-no-signal-since-yesterday"
+    with rt.factory() as session:
+        outage = dict(
+            session.execute(
+                select(Message.external_key, Draft.body)
+                .join(Message, Message.id == Draft.message_id)
+                .where(Message.external_key.in_([cork, rathmines]))
+            ).all()
+        )
+    assert "We know of a network fault in Cork since" in outage[cork]
+    assert "We see no known fault in your area right now" in outage[rathmines]
 
 
 def test_a_large_mail_is_read_from_the_database_by_the_parse_stage_only(

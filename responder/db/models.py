@@ -402,6 +402,23 @@ class BlockedSender(Base):
     last_hit_at: Mapped[datetime | None] = mapped_column()
 
 
+class NetworkIncident(Base):
+    """A network fault a supervisor recorded: outage drafts describe it to customers in its
+    areas until it is resolved, and say no known fault when none fits."""
+
+    __tablename__ = "network_incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    areas: Mapped[list[Any]] = mapped_column(default=list)
+    started_at: Mapped[datetime] = mapped_column()
+    expected_fix_at: Mapped[datetime | None] = mapped_column()
+    public_note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+
+
 class BlockRejection(Base):
     """A waiting draft a block rejected when it was set, and how it stood: lifting the block
     puts exactly these back (not drafts people rejected, nor those of an earlier block)."""

@@ -85,10 +85,15 @@ def compose_draft(
     action_snippet: ScoredSnippet | None = None,
     template_ids: Mapping[str, int] | None = None,
     channel: str = "email",
+    incidents: Sequence[Mapping[str, Any]] = (),
+    incident: Mapping[str, Any] | None = None,
 ) -> DraftResult:
     """`templates` maps loader names to TemplateRef (or bare bodies, with `template_ids`).
     `channel` is what the reply goes out on, `email` or the platform (`whatsapp`, `messenger`,
-    `instagram`, `x`), as `message.channel`: a DM's layout can sign off in one line."""
+    `instagram`, `x`), as `message.channel`: a DM's layout can sign off in one line.
+    `incidents` are the active network incidents and `incident` the one that fits the message
+    (None: no known fault there), as `responder.drafting.incident_facts` reads them for an
+    outage message (none for other intents)."""
     refs = {
         k: v if isinstance(v, TemplateRef) else TemplateRef(v, (template_ids or {}).get(k))
         for k, v in templates.items()
@@ -129,6 +134,8 @@ def compose_draft(
         "tone": tone,
         "actions": [dict(a) for a in actions],
         "chosen_action": dict(chosen_action) if chosen_action else None,
+        "incidents": [dict(i) for i in incidents],
+        "incident": dict(incident) if incident else None,
     }
     # Only snippets in the template's language go into the text: a German reply never gets
     # an English paragraph; the others stay listed (unused) for the reviewer.

@@ -37,6 +37,7 @@ from responder.db.models import (
 )
 from responder.drafting.compose import TemplateRef, compose_draft, used_snippet_ids
 from responder.drafting.confidence import draft_confidence
+from responder.drafting.incident_facts import incident_facts
 from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
 from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
@@ -159,6 +160,7 @@ def make_draft(
     ranked = candidates[: drafting.snippets_top_k]
     chosen = next((o for o in offers if o.name == chosen_action), None)
     picked = _action_snippet(index, vector, chosen.snippet) if chosen else None
+    incidents = incident_facts(session, message, rt.settings.queue.timezone)
     result = compose_draft(
         templates=templates,
         intent=message.intent,
@@ -174,6 +176,8 @@ def make_draft(
         chosen_action=chosen.as_dict() if chosen else None,
         action_snippet=picked,
         channel=reply_channel(_channel_kind(session, message.channel_id)),
+        incidents=incidents.incidents,
+        incident=incidents.incident,
     )
     top = max((s.similarity for s in ranked), default=None)
     confidence = draft_confidence(
@@ -204,6 +208,7 @@ def make_draft(
             for s in candidates
         ],
         "confidence": confidence,
+        "incident": incidents.grounding,
     }
     if result.error:
         failed = grounding.get("template_error") or {}

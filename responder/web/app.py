@@ -94,6 +94,7 @@ from responder.web.clock import PageClock
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
+from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
 from responder.web.next_draft import after_action, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES
@@ -1075,6 +1076,7 @@ ROUTES = [
     *ACKNOWLEDGEMENT_ROUTES,
     *UNSENT_ROUTES,
     *BLOCKED_ROUTES,
+    *INCIDENT_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,
     *BULK_ROUTES,

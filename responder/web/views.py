@@ -567,7 +567,8 @@ def problem_items(
 def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
     """What the review page shows beside a draft, lifted out of its grounding record: the
     template (key, version, tone), the other candidate snippets with scores, the suggested
-    actions (POST /api/messages/{id}/action picks one), flags and the confidence parts."""
+    actions (POST /api/messages/{id}/action picks one), flags, the confidence parts and the
+    network incident the draft described (None: none fitted, or drafted before incidents)."""
     return {
         "template": grounding.get("template"),
         "template_error": grounding.get("template_error"),
@@ -577,6 +578,7 @@ def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
         "flags": grounding.get("flags") or [],
         "confidence_parts": grounding.get("confidence") or {},
         "entities": {k: v for k, v in (grounding.get("entities") or {}).items() if v},
+        "incident": grounding.get("incident"),
     }
 
 

@@ -1,0 +1,130 @@
+"""Network incidents: faults a supervisor records, so outage drafts describe a real one (where,
+since when, the expected fix) and never claim one nobody recorded.
+
+Which incident fits a message: an active one whose area the message names (a whole-word match,
+capitals and accents aside), else the only active one when it names no area (a fault
+everywhere). Customer records hold no address, so where a customer lives picks nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.db.models import NetworkIncident, utcnow
+from responder.search_fold import fold
+
+TITLE_LIMIT = 200
+NOTE_LIMIT = 2000
+
+
+class IncidentError(Exception):
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class IncidentInput:
+    title: str
+    areas: str | Sequence[str]
+    started_at: datetime | None
+    expected_fix_at: datetime | None = None
+    public_note: str = ""
+
+
+def parse_areas(areas: str | Sequence[str]) -> list[str]:
+    """ "Galway, Salthill" (or a list, or one a line) as ["Galway", "Salthill"], each once."""
+    pieces = re.split(r"[,;\n]", areas) if isinstance(areas, str) else list(areas)
+    cleaned = [" ".join(str(p).split()) for p in pieces]
+    return list(dict.fromkeys(p for p in cleaned if p))
+
+
+def record_incident(session: Session, entry: IncidentInput, by: str) -> NetworkIncident:
+    title = " ".join(entry.title.split())
+    if not title:
+        raise IncidentError("give the incident a short title")
+    if len(title) > TITLE_LIMIT:
+        raise IncidentError(f"the title is longer than {TITLE_LIMIT} characters")
+    if len(entry.public_note) > NOTE_LIMIT:
+        raise IncidentError(f"the note is longer than {NOTE_LIMIT} characters")
+    started = entry.started_at or utcnow()
+    if entry.expected_fix_at is not None and entry.expected_fix_at < started:
+        raise IncidentError("the expected fix is before the start")
+    incident = NetworkIncident(
+        title=title,
+        areas=parse_areas(entry.areas),
+        started_at=started,
+        expected_fix_at=entry.expected_fix_at,
+        public_note=entry.public_note.strip(),
+        created_by=by,
+    )
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def resolve_incident(session: Session, incident_id: int, by: str) -> NetworkIncident:
+    incident = session.get(NetworkIncident, incident_id)
+    if incident is None:
+        raise IncidentError(f"no incident {incident_id}", 404)
+    if incident.resolved_at is not None:
+        raise IncidentError(f"incident {incident_id} is already resolved", 409)
+    incident.resolved_at = utcnow()
+    incident.resolved_by = by
+    return incident
+
+
+def active_incidents(session: Session) -> list[NetworkIncident]:
+    query = select(NetworkIncident).where(NetworkIncident.resolved_at.is_(None))
+    return list(session.scalars(query.order_by(NetworkIncident.started_at.desc())))
+
+
+def recent_incidents(session: Session, limit: int = 50) -> list[NetworkIncident]:
+    """Active ones first, then the last resolved."""
+    query = select(NetworkIncident).order_by(
+        NetworkIncident.resolved_at.is_not(None), NetworkIncident.started_at.desc()
+    )
+    return list(session.scalars(query.limit(limit)))
+
+
+def incident_row(incident: NetworkIncident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "areas": list(incident.areas or []),
+        "started_at": incident.started_at.isoformat(),
+        "expected_fix_at": incident.expected_fix_at.isoformat()
+        if incident.expected_fix_at
+        else None,
+        "public_note": incident.public_note,
+        "created_by": incident.created_by,
+        "created_at": incident.created_at.isoformat(),
+        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        "resolved_by": incident.resolved_by or None,
+        "active": incident.resolved_at is None,
+    }
+
+
+def _names(text: str, area: str) -> bool:
+    wanted = fold(area).strip()
+    return bool(wanted) and re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", text) is not None
+
+
+def fitting_incident(
+    incidents: Sequence[NetworkIncident], text: str
+) -> tuple[NetworkIncident | None, str]:
+    """The incident that fits the message, and why (`area named` or `the only incident`)."""
+    folded = fold(text)
+    for incident in incidents:
+        if any(_names(folded, area) for area in incident.areas or []):
+            return incident, "area named"
+    if len(incidents) == 1 and not incidents[0].areas:
+        return incidents[0], "the only incident, in no named area"
+    return None, ""

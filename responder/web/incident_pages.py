@@ -1,0 +1,181 @@
+"""Network incidents page and API: supervisors record a fault (areas, start, expected fix, a
+note for customers) and resolve it; outage drafts describe the one that fits. Agents may read
+the list, to check the incident a draft names. Rules in `responder.incidents`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.db.session import transaction
+from responder.incidents import (
+    IncidentError,
+    IncidentInput,
+    incident_row,
+    recent_incidents,
+    record_incident,
+    resolve_incident,
+)
+from responder.review import audit
+from responder.web.auth import requires_agent, requires_supervisor
+from responder.web.state import runtime, signed_in
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+PAGE = "/supervisor/incidents"
+
+
+class IncidentForm(Struct):
+    """Times as the browser's datetime-local sends them, in the team's time zone."""
+
+    title: str = ""
+    areas: str = ""
+    started_at: str = ""
+    expected_fix_at: str = ""
+    public_note: str = ""
+
+
+class ApiIncident(Struct):
+    """Times in ISO 8601 with their offset; `started_at` left out is now."""
+
+    title: str = ""
+    areas: list[str] | str = ""
+    started_at: str = ""
+    expected_fix_at: str = ""
+    public_note: str = ""
+
+
+def _moment(text: str, zone: str | None, what: str) -> datetime | None:
+    """`zone`: where a time without an offset is read; None refuses such a time."""
+    if not text.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise IncidentError(f"{what} is not a date and time: {text[:40]!r}") from exc
+    if moment.tzinfo is None:
+        if zone is None:
+            raise IncidentError(f"{what} needs its offset (e.g. 2026-12-06T09:00:00+00:00)")
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment
+
+
+def _record(request: Request, data: IncidentForm | ApiIncident, zone: str | None) -> dict[str, Any]:
+    entry = IncidentInput(
+        title=data.title,
+        areas=data.areas,
+        started_at=_moment(data.started_at, zone, "the start"),
+        expected_fix_at=_moment(data.expected_fix_at, zone, "the expected fix"),
+        public_note=data.public_note,
+    )
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        incident = record_incident(session, entry, user.username)
+        row = incident_row(incident)
+        audit(
+            session,
+            user.username,
+            "incident.record",
+            "network_incident",
+            incident.id,
+            title=row["title"],
+            areas=row["areas"],
+            started_at=row["started_at"],
+            expected_fix_at=row["expected_fix_at"],
+        )
+        return row
+
+
+def _resolve(request: Request, incident_id: int) -> dict[str, Any]:
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        incident = resolve_incident(session, incident_id, user.username)
+        row = incident_row(incident)
+        audit(
+            session,
+            user.username,
+            "incident.resolve",
+            "network_incident",
+            incident_id,
+            title=row["title"],
+            areas=row["areas"],
+        )
+        return row
+
+
+def _rows(request: Request) -> list[dict[str, Any]]:
+    with runtime(request).factory() as session:
+        return [incident_row(i) for i in recent_incidents(session)]
+
+
+@get(PAGE, sync_to_thread=True, guards=[requires_agent])
+def incidents_page(request: Request, notice: str = "", error: str = "") -> Template:
+    rows = _rows(request)
+    context = {
+        "user": request.user,
+        "active": [r for r in rows if r["active"]],
+        "resolved": [r for r in rows if not r["active"]],
+        "notice": notice,
+        "error": error,
+        "zone": runtime(request).settings.queue.timezone,
+    }
+    return Template("supervisor/incidents.html", context=context)
+
+
+@post(PAGE, sync_to_thread=True, guards=[requires_supervisor])
+def incident_form(request: Request, data: Annotated[IncidentForm, FORM]) -> Redirect:
+    try:
+        row = _record(request, data, runtime(request).settings.queue.timezone)
+    except IncidentError as exc:
+        return Redirect(PAGE, query_params={"error": f"Not recorded: {exc}."})
+    notice = f"Recorded: {row['title']}. Outage drafts for its areas describe it from now on."
+    return Redirect(PAGE, query_params={"notice": notice})
+
+
+@post(f"{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
+def resolve_form(request: Request, incident_id: int) -> Redirect:
+    try:
+        row = _resolve(request, incident_id)
+    except IncidentError as exc:
+        return Redirect(PAGE, query_params={"error": f"Not resolved: {exc}."})
+    notice = f"Resolved: {row['title']}. New outage drafts no longer mention it."
+    return Redirect(PAGE, query_params={"notice": notice})
+
+
+@get(f"/api{PAGE}", sync_to_thread=True, guards=[requires_agent])
+def api_incidents(request: Request) -> list[dict[str, Any]]:
+    """Active incidents first, then the last resolved."""
+    return _rows(request)
+
+
+@post(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
+def api_record(request: Request, data: ApiIncident) -> dict[str, Any]:
+    try:
+        return _record(request, data, None)
+    except IncidentError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+@post(f"/api{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
+def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
+    try:
+        return _resolve(request, incident_id)
+    except IncidentError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
+ROUTES: list[object] = [
+    incidents_page,
+    incident_form,
+    resolve_form,
+    api_incidents,
+    api_record,
+    api_resolve,
+]

@@ -1,0 +1,124 @@
+"""Outage drafts tell the truth about the network: a recorded incident that fits the message is
+described (areas, start, expected fix, note); otherwise the draft says we know of no fault in
+the customer's area and what to try. The review page shows which incident a draft used."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import Draft, Message
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import login
+
+INCIDENT = {
+    "title": "Mast fault, Galway city",
+    "areas": ["Galway", "Salthill"],
+    "started_at": "2026-12-05T07:30:00+00:00",
+    "expected_fix_at": "2026-12-06T18:00:00+00:00",
+    "public_note": "Crews are on site at the Salthill mast.",
+}
+FAULT_WORDING = "We know of a network fault in Galway, Salthill since 5 December 2026"
+NO_FAULT_WORDING = "We see no known fault in your area right now"
+CLAIMED_BEFORE = "We are aware of a network fault"
+
+
+def outage_email(number: int, place: str) -> bytes:
+    return make_email(
+        sender=f"Kevin Byrne <kevin{number}@example.test>",
+        subject="No signal",
+        body=(
+            f"Phone is on SOS only since I woke up, here in {place}. My wife's phone is the "
+            "same, she's on Northwind too. No calls, no texts, no data. Is there a problem "
+            "with the network?"
+        ),
+        message_id=f"<outage{number}@mail.test>",
+    )
+
+
+def draft_of(rt: Runtime, number: int) -> tuple[int, Draft]:
+    with rt.factory() as session:
+        message = session.scalars(
+            select(Message).where(Message.message_id_header == f"<outage{number}@mail.test>")
+        ).one()
+        draft = session.scalars(select(Draft).where(Draft.message_id == message.id)).one()
+    assert message.intent == "outage", "the demo classifier reads this as an outage"
+    assert not draft.error
+    return message.id, draft
+
+
+def test_a_draft_names_the_incident_in_the_customers_area_until_it_is_resolved(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        sue = api_token(client, "sue")
+        created = client.post("/api/supervisor/incidents", headers=sue, json=INCIDENT)
+        assert created.status_code == 201, created.text
+        drop(rt, outage_email(1, "sálthill"), "salthill")
+        drop(rt, outage_email(2, "Douglas in Cork"), "cork")
+        worker.drain()
+        fits_id, fits = draft_of(rt, 1)
+        assert FAULT_WORDING in fits.body
+        assert "We expect service to be back by 6 December 2026." in fits.body
+        assert "Crews are on site at the Salthill mast." in fits.body
+        assert NO_FAULT_WORDING not in fits.body and CLAIMED_BEFORE not in fits.body
+        elsewhere_id, elsewhere = draft_of(rt, 2)
+        assert NO_FAULT_WORDING in elsewhere.body and "Galway" not in elsewhere.body
+        assert CLAIMED_BEFORE not in elsewhere.body
+
+        login(client, "sue")
+        panel = client.get(f"/messages/{fits_id}").text
+        assert 'id="draft-incident"' in panel and "Mast fault, Galway city" in panel
+        other = client.get(f"/messages/{elsewhere_id}").text
+        assert "No active incident matched this message" in other
+        assert 'href="/supervisor/incidents"' in other
+
+        resolved = client.post(
+            f"/api/supervisor/incidents/{created.json()['id']}/resolve", headers=sue
+        )
+        assert resolved.status_code == 201
+        drop(rt, outage_email(3, "Salthill"), "salthill-again")
+        worker.drain()
+        _, after = draft_of(rt, 3)
+    assert NO_FAULT_WORDING in after.body and "Galway" not in after.body
+    assert "restart your phone" in after.body and "northwind-mobile.test/status" in after.body
+    assert "A member of our team will also look into your line personally." in after.body
+
+
+def test_with_no_incident_the_draft_claims_no_fault(rt: Runtime, worker: Worker) -> None:
+    drop(rt, outage_email(1, "Salthill"), "salthill")
+    worker.drain()
+    _, draft = draft_of(rt, 1)
+    assert NO_FAULT_WORDING in draft.body and CLAIMED_BEFORE not in draft.body
+    assert "try your SIM in another phone" in draft.body
+    assert draft.grounding["incident"] is None
+
+
+def test_the_german_draft_describes_the_incident(rt: Runtime, worker: Worker) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        created = client.post(
+            "/api/supervisor/incidents", headers=api_token(client, "sue"), json=INCIDENT
+        )
+        assert created.status_code == 201, created.text
+    german = make_email(
+        sender="Jonas Becker <jonas@example.test>",
+        subject="Kein Netz",
+        body=(
+            'Hallo,\n\nmein Handy zeigt seit gestern Abend nur noch "Kein Netz" an. Ich bin '
+            "gerade in Salthill im Urlaub. Ich kann weder telefonieren noch SMS schicken, mobile "
+            "Daten gehen auch nicht. Gibt es eine Störung?\n\nFreundliche Grüße\nJonas Becker"
+        ),
+        message_id="<outage1@mail.test>",
+    )
+    drop(rt, german, "kein-netz")
+    worker.drain()
+    _, draft = draft_of(rt, 1)
+    assert draft.grounding["template"]["key"] == "intents/outage.de.j2"
+    assert "seit dem 5. Dezember 2026 eine Netzstörung in Galway, Salthill bekannt" in draft.body
+    assert "bis zum 6. Dezember 2026 wieder funktioniert" in draft.body
+    assert "Derzeit ist uns in Ihrer Gegend keine Netzstörung bekannt" not in draft.body

@@ -1,0 +1,115 @@
+"""Supervisors record a network incident and resolve it, on the page and through the API; each
+change is in the audit log, and agents may read the list but not change it."""
+
+from __future__ import annotations
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import AuditEntry, NetworkIncident
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+from tests.test_web_security import csrf, login
+
+PAGE = "/supervisor/incidents"
+
+
+def audit_trail(rt: Runtime) -> list[tuple[str, str, str]]:
+    with rt.factory() as session:
+        entries = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.object_type == "network_incident")
+            .order_by(AuditEntry.id)
+        ).all()
+    return [(e.actor, e.action, e.object_id) for e in entries]
+
+
+def test_a_supervisor_records_and_resolves_an_incident_on_the_page(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    staff(rt, "alice", "agent")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        assert 'href="/supervisor/incidents"' in client.get("/queue").text
+        assert "No incident is active" in client.get(PAGE).text
+        form = {
+            "title": "Mast fault, Galway city",
+            "areas": "Galway,  Salthill ,",
+            "started_at": "2026-12-06T07:30",
+            "expected_fix_at": "2026-12-06T18:00",
+            "public_note": "Crews are on site at the Salthill mast.",
+            "_csrf_token": csrf(client, PAGE),
+        }
+        recorded = client.post(PAGE, data=form)
+        assert "Recorded: Mast fault, Galway city" in recorded.text
+        assert "Galway, Salthill" in recorded.text and "2026-12-06 18:00" in recorded.text
+        early = {**form, "expected_fix_at": "2026-12-05T18:00", "_csrf_token": csrf(client, PAGE)}
+        backwards = client.post(PAGE, data=early)
+        assert "Not recorded: the expected fix is before the start." in backwards.text
+        with rt.factory() as session:
+            (incident,) = session.scalars(select(NetworkIncident)).all()
+        assert incident.areas == ["Galway", "Salthill"] and incident.created_by == "sue"
+        assert incident.resolved_at is None
+
+        client.post("/logout", data={"_csrf_token": csrf(client)})
+        login(client, "alice")
+        assert "Mast fault, Galway city" in client.get(PAGE).text, "agents may read the list"
+        refused = client.post(
+            f"{PAGE}/{incident.id}/resolve", data={"_csrf_token": csrf(client, PAGE)}
+        )
+        assert refused.status_code == 403
+
+        client.post("/logout", data={"_csrf_token": csrf(client)})
+        login(client, "sue")
+        resolved = client.post(
+            f"{PAGE}/{incident.id}/resolve", data={"_csrf_token": csrf(client, PAGE)}
+        )
+        assert "Resolved: Mast fault, Galway city" in resolved.text
+        assert "No incident is active" in resolved.text
+    with rt.factory() as session:
+        done = session.get(NetworkIncident, incident.id)
+    assert done is not None and done.resolved_by == "sue" and done.resolved_at is not None
+    assert audit_trail(rt) == [
+        ("sue", "incident.record", str(incident.id)),
+        ("sue", "incident.resolve", str(incident.id)),
+    ]
+
+
+def test_the_api_records_lists_and_resolves_incidents(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    staff(rt, "alice", "agent")
+    with TestClient(create_app(rt)) as client:
+        sue = api_token(client, "sue")
+        alice = api_token(client, "alice")
+        body = {
+            "title": "Cork city outage",
+            "areas": ["Cork", "Douglas"],
+            "started_at": "2026-12-06T06:00:00+00:00",
+            "expected_fix_at": "2026-12-06T20:00:00+00:00",
+            "public_note": "A fibre cut; repairs are under way.",
+        }
+        assert client.post(f"/api{PAGE}", headers=alice, json=body).status_code == 403
+        no_offset = client.post(
+            f"/api{PAGE}", headers=sue, json={**body, "started_at": "2026-12-06T06:00"}
+        )
+        assert no_offset.status_code == 400 and "offset" in no_offset.json()["detail"]
+        assert client.post(f"/api{PAGE}", headers=sue, json={"title": " "}).status_code == 400
+        created = client.post(f"/api{PAGE}", headers=sue, json=body)
+        assert created.status_code == 201, created.text
+        row = created.json()
+        assert row["areas"] == ["Cork", "Douglas"] and row["active"] is True
+        assert row["expected_fix_at"].startswith("2026-12-06T20:00")
+        listed = client.get(f"/api{PAGE}", headers=alice).json()
+        assert [(i["id"], i["active"]) for i in listed] == [(row["id"], True)]
+
+        resolve = f"/api{PAGE}/{row['id']}/resolve"
+        assert client.post(resolve, headers=alice).status_code == 403
+        done = client.post(resolve, headers=sue)
+        assert done.status_code == 201 and done.json()["resolved_by"] == "sue"
+        assert client.post(resolve, headers=sue).status_code == 409
+        assert client.post(f"/api{PAGE}/9999/resolve", headers=sue).status_code == 404
+        assert client.get(f"/api{PAGE}", headers=alice).json()[0]["active"] is False
+    assert audit_trail(rt) == [
+        ("sue", "incident.record", str(row["id"])),
+        ("sue", "incident.resolve", str(row["id"])),
+    ]
