@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from babel.dates import format_date
+from babel.dates import format_date, format_time
 from babel.numbers import format_currency
 from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -64,6 +64,21 @@ def date_filter(locale: str) -> Callable[..., str]:
     return date_text
 
 
+def time_filter(locale: str) -> Callable[..., str]:
+    """`{{ incident.expected_fix_at | time }}` -> `18:00`, in the zone the value carries (the
+    team's, for incidents); a value without a time of day gives ""."""
+
+    def time_text(value: Any, style: str = "short") -> str:
+        if not isinstance(value, datetime):
+            try:
+                value = datetime.fromisoformat(str(value))
+            except ValueError:
+                return ""
+        return format_time(value, style, tzinfo=value.tzinfo, locale=locale)
+
+    return time_text
+
+
 def make_environment(
     templates: Mapping[str, str], locale: str = "en_IE", currency: str = "EUR"
 ) -> SandboxedEnvironment:
@@ -77,6 +92,7 @@ def make_environment(
     )
     env.filters["money"] = money_filter(locale, currency)
     env.filters["date"] = date_filter(locale)
+    env.filters["time"] = time_filter(locale)
     return env
 
 

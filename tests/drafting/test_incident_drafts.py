@@ -4,10 +4,16 @@ the customer's area and what to try. The review page shows which incident a draf
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import Draft, Message
+from responder.db.models import Draft, Message, NetworkIncident
+from responder.drafting.incident_facts import _for_template
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -63,7 +69,7 @@ def test_a_draft_names_the_incident_in_the_customers_area_until_it_is_resolved(
         worker.drain()
         fits_id, fits = draft_of(rt, 1)
         assert FAULT_WORDING in fits.body
-        assert "We expect service to be back by 6 December 2026." in fits.body
+        assert "We expect service to be back by 18:00 on 6 December 2026." in fits.body
         assert "Crews are on site at the Salthill mast." in fits.body
         assert NO_FAULT_WORDING not in fits.body and CLAIMED_BEFORE not in fits.body
         elsewhere_id, elsewhere = draft_of(rt, 2)
@@ -120,5 +126,28 @@ def test_the_german_draft_describes_the_incident(rt: Runtime, worker: Worker) ->
     _, draft = draft_of(rt, 1)
     assert draft.grounding["template"]["key"] == "intents/outage.de.j2"
     assert "seit dem 5. Dezember 2026 eine Netzstörung in Galway, Salthill bekannt" in draft.body
-    assert "bis zum 6. Dezember 2026 wieder funktioniert" in draft.body
+    assert "am 6. Dezember 2026 bis 18:00 Uhr wieder funktioniert" in draft.body
     assert "Derzeit ist uns in Ihrer Gegend keine Netzstörung bekannt" not in draft.body
+
+
+def test_incident_times_are_read_as_utc_whatever_the_servers_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database gives the times back without a zone; on a server set to Tokyo time they
+    were read as Tokyo's, and a fault since 07:30 Dublin time started at 22:30 the day before."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        incident = NetworkIncident(
+            title="Mast fault",
+            areas=["Galway"],
+            started_at=datetime(2026, 12, 5, 7, 30),
+            expected_fix_at=datetime(2026, 12, 6, 18, 0),
+            public_note="",
+        )
+        shown = _for_template(incident, ZoneInfo("Europe/Dublin"))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert shown["started_at"].strftime("%Y-%m-%d %H:%M") == "2026-12-05 07:30"
+    assert shown["expected_fix_at"].strftime("%Y-%m-%d %H:%M") == "2026-12-06 18:00"
