@@ -121,6 +121,14 @@ def test_the_spam_button_asks_before_it_blocks_the_sender(rt: Runtime, worker: W
     with serve(rt) as base, browser() as chromium:
         page = chromium.new_page()
         log_in(page, base, "alice", PASSWORD)
+        # The queue's bulk Spam button asks the same way, and a "no" sends nothing.
+        page.check(f'tr[data-id="{spam_id}"] input[name=ids]')
+        bulk: list[str] = []
+        page.once("dialog", lambda dialog: (bulk.append(dialog.message), dialog.dismiss()))
+        page.click('#bulk button[value="spam"]')
+        expect(page.locator('#bulk button[value="spam"]')).to_be_visible()
+        assert bulk and "block each sender" in bulk[0]
+        assert not sender_blocked()
         page.goto(f"{base}/messages/{spam_id}")
         asked: list[str] = []
         page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
