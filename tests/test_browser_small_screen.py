@@ -81,6 +81,9 @@ def test_queue_review_search_and_customer_pages_fit_a_phone(
         problems += too_wide(page, "review")
         problems += off_screen(page, "review", "#approve-button")
         problems += off_screen(page, "review", "aside.panel")
+        # The draft comes after the whole side panel: one tap takes the agent there.
+        page.click("#jump-to-draft")
+        expect(page.locator("#approve-button")).to_be_in_viewport()
 
         page.goto(f"{base}/search?q=Murphy")
         page.wait_for_selector("table#customers")
@@ -95,6 +98,7 @@ def test_queue_review_search_and_customer_pages_fit_a_phone(
         log_in(desk, base, "alice", PASSWORD)
         expect(desk.locator("table.queue th:has-text('Subject')")).to_be_visible()
         desk.goto(f"{base}/messages/{message}")
+        expect(desk.locator("#jump-to-draft")).to_be_hidden()
         text, panel = (desk.locator(s).bounding_box() for s in ("section.message", "aside.panel"))
         assert text and panel and panel["x"] > text["x"] + text["width"], "side by side"
     assert not problems, "\n".join(problems)
