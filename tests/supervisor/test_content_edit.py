@@ -124,5 +124,5 @@ def test_a_refused_save_shows_its_error_once_not_again_as_the_preview_error(rt: 
     assert refused.status_code == 422
     assert "Unexpected end of template" in problem
     assert refused.text.count("Unexpected end of template") == 1, "the save's error, shown once"
-    assert re.search(r'id="save-error">not saved: ', refused.text)
+    assert re.search(r'id="save-error">Not saved: ', refused.text)
     assert re.search(r'<p class="error" id="preview-error" hidden></p>', refused.text)
