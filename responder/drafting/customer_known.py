@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from responder.customers.links import link_customers
 from responder.db.models import Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
-from responder.drafting.service import Redraft, redraft_keeping_action
+from responder.drafting.service import Redraft, embed_before_writing, redraft_keeping_action
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import AlreadyHandled, current_draft
 from responder.runtime import Runtime
@@ -84,24 +84,12 @@ def _waiting(session: Session, customer_id: int) -> list[int]:
     )
 
 
-def _embed(rt: Runtime, message_ids: list[int]) -> None:
-    """Outside any transaction, as embed_before_writing: the link's transaction then only
-    renders."""
-    from responder.pipeline.stages import classification_text
-
-    if not message_ids:
-        return
-    with rt.read_factory() as session:
-        messages = session.scalars(select(Message).where(Message.id.in_(message_ids))).all()
-        rt.message_vectors([m.id for m in messages], [classification_text(m) for m in messages])
-
-
 def link_and_redraft(rt: Runtime, source_id: int, target_id: int, user: StaffUser) -> LinkOutcome:
     """The link and the drafts written again for the known customer, in one transaction: a
     draft that cannot be written leaves the link undone too, so nothing is half done."""
     with rt.read_factory() as session:
         waiting = _waiting(session, source_id)
-    _embed(rt, waiting)
+    embed_before_writing(rt, *waiting)
     with transaction(rt.factory) as session:
         link = link_customers(session, source_id, target_id, user.username)
         target = session.get(Customer, target_id)

@@ -5,7 +5,6 @@ day there, not the day before in UTC), and the grounding record the review page 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,19 +24,13 @@ class IncidentFacts:
     grounding: dict[str, Any] | None = None
 
 
-def _in_zone(value: datetime, zone: ZoneInfo) -> datetime:
-    """The databases hand back UTC without its zone; a bare `astimezone` would read that as
-    the server's local time."""
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
-
-
 def _for_template(incident: NetworkIncident, zone: ZoneInfo) -> dict[str, Any]:
     fix = incident.expected_fix_at
     return {
         "title": incident.title,
         "areas": list(incident.areas or []),
-        "started_at": _in_zone(incident.started_at, zone),
-        "expected_fix_at": _in_zone(fix, zone) if fix else None,
+        "started_at": incident.started_at.astimezone(zone),
+        "expected_fix_at": fix.astimezone(zone) if fix else None,
         "note": incident.public_note,
     }
 

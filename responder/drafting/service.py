@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.channels import reply_channel
@@ -267,15 +268,17 @@ def redraft_after_correction(
     )
 
 
-def embed_before_writing(rt: Runtime, message_id: int) -> None:
-    """Embeds the message outside any transaction (the runtime keeps the vector), so a
+def embed_before_writing(rt: Runtime, *message_ids: int) -> None:
+    """Embeds the messages outside any transaction (the runtime keeps the vectors), so a
     re-render in a write transaction does not hold the database while a model loads or runs."""
     from responder.pipeline.stages import classification_text
 
+    if not message_ids:
+        return
     with rt.read_factory() as session:
-        message = session.get(Message, message_id)
-        if message is not None:
-            rt.message_vectors([message.id], [classification_text(message)])
+        messages = session.scalars(select(Message).where(Message.id.in_(message_ids))).all()
+        if messages:
+            rt.message_vectors([m.id for m in messages], [classification_text(m) for m in messages])
 
 
 def redraft_keeping_action(

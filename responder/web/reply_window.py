@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from responder.channels.social import PLATFORM
-from responder.channels.social.senders import window_closed, window_closes_at
+from responder.channels.social.senders import window_closes_at
 from responder.config import SocialSettings
 from responder.db.models import Channel, Message
 from responder.pipeline.social import customer_last_wrote_at
@@ -37,7 +37,7 @@ def window_warning(
         "platform": PLATFORM[channel.kind],
         "hours": f"{settings.window_hours:g}",
         "closes_at": closes,
-        "closed": window_closed(channel.kind, wrote_at, now, settings.window_hours) is not None,
+        "closed": now > closes,
         "minutes_left": max(int((closes - now).total_seconds() // 60), 0),
         "template": settings.whatsapp_template if channel.kind == "whatsapp" else "",
     }

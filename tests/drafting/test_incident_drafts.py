@@ -4,16 +4,10 @@ the customer's area and what to try. The review page shows which incident a draf
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import Draft, Message, NetworkIncident
-from responder.drafting.incident_facts import _for_template
+from responder.db.models import Draft, Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -128,26 +122,3 @@ def test_the_german_draft_describes_the_incident(rt: Runtime, worker: Worker) ->
     assert "seit dem 5. Dezember 2026 eine Netzstörung in Galway, Salthill bekannt" in draft.body
     assert "am 6. Dezember 2026 bis 18:00 Uhr wieder funktioniert" in draft.body
     assert "Derzeit ist uns in Ihrer Gegend keine Netzstörung bekannt" not in draft.body
-
-
-def test_incident_times_are_read_as_utc_whatever_the_servers_zone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The database gives the times back without a zone; on a server set to Tokyo time they
-    were read as Tokyo's, and a fault since 07:30 Dublin time started at 22:30 the day before."""
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    try:
-        incident = NetworkIncident(
-            title="Mast fault",
-            areas=["Galway"],
-            started_at=datetime(2026, 12, 5, 7, 30),
-            expected_fix_at=datetime(2026, 12, 6, 18, 0),
-            public_note="",
-        )
-        shown = _for_template(incident, ZoneInfo("Europe/Dublin"))
-    finally:
-        monkeypatch.undo()
-        time.tzset()
-    assert shown["started_at"].strftime("%Y-%m-%d %H:%M") == "2026-12-05 07:30"
-    assert shown["expected_fix_at"].strftime("%Y-%m-%d %H:%M") == "2026-12-06 18:00"
