@@ -450,7 +450,7 @@ def _with_files(
     action: Callable[[Session, StaffUser], object],
 ) -> Redirect | Template | None:
     """The form's file changes and the action in one transaction: a refusal keeps neither, and
-    shows the text sent beside the draft as it now is."""
+    keeps the text sent on the page (`_review_page` says where)."""
     rt = _rt(request)
     user = _form_user(request)
 

@@ -885,14 +885,17 @@ def _staff_names(session: Session, entries: Sequence[AuditEntry]) -> dict[str, s
     return {str(user_id): username for user_id, username in rows}
 
 
+def _staff_named(session: Session, name: str) -> StaffUser | None:
+    """Staff names are unique whatever their capitals: "Alice" is alice."""
+    return session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == name.lower()))
+
+
 def _staff_id(session: Session, name: str) -> str:
     """`staff bob` in the On filter means bob's account, which the log names by id."""
     if name.isdigit():
         return name
-    found = session.scalar(
-        select(StaffUser.id).where(func.lower(StaffUser.username) == name.lower())
-    )
-    return str(found) if found is not None else name
+    found = _staff_named(session, name)
+    return str(found.id) if found is not None else name
 
 
 def audit_entries(
@@ -906,13 +909,8 @@ def audit_entries(
     if before is not None:
         query = query.where(AuditEntry.id < before)
     if filters.actor:
-        # Staff names are unique whatever their capitals: "Alice" finds alice's entries.
-        username = session.scalar(
-            select(StaffUser.username).where(
-                func.lower(StaffUser.username) == filters.actor.lower()
-            )
-        )
-        query = query.where(AuditEntry.actor == (username or filters.actor))
+        named = _staff_named(session, filters.actor)
+        query = query.where(AuditEntry.actor == (named.username if named else filters.actor))
     if filters.action:
         # A prefix match, which the action itself also satisfies (`draft.reject`, `staff.`).
         prefix = f"{escape_like(filters.action)}%"
