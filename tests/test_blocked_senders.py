@@ -233,7 +233,10 @@ def test_unblocking_puts_back_the_drafts_the_block_rejected_and_only_those(
             },
         )
         assert "3 waiting drafts from it rejected." in blocked.text
-        assert "<td>3 <small>3 waiting drafts rejected when blocked</small>" in blocked.text
+        assert (
+            '<td data-label="Messages stopped">3 <small>3 waiting drafts rejected when blocked'
+            in blocked.text
+        )
         now = states(rt)
         assert now["<spam0@bulk-offers.test>"] == ("rejected", "answered by phone")
         for n in (1, 2, 3):

@@ -1,6 +1,9 @@
-"""The pages agents use most, on a phone (390 px wide): nothing makes the page scroll sideways."""
+"""Every page, on a phone (390 px wide): nothing makes the page scroll sideways, and each page's
+main button is on the screen."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -12,6 +15,7 @@ from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser, log_in
 from tests.helpers import drop, make_email, staff
 from tests.live_server import serve
+from tests.seeded_pages import seed_every_list
 
 PASSWORD = "correct horse battery"
 PHONE = {"width": 390, "height": 844}
@@ -38,7 +42,7 @@ def too_wide(page: object, name: str) -> list[str]:
 
 
 def off_screen(page: object, name: str, selector: str) -> list[str]:
-    box = page.locator(selector).bounding_box()  # type: ignore[attr-defined]
+    box = page.locator(selector).first.bounding_box()  # type: ignore[attr-defined]
     if box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]:
         return []
     return [f"{name}: {selector} is not within the screen's width: {box}"]
@@ -101,4 +105,60 @@ def test_queue_review_search_and_customer_pages_fit_a_phone(
         expect(desk.locator("#jump-to-draft")).to_be_hidden()
         text, panel = (desk.locator(s).bounding_box() for s in ("section.message", "aside.panel"))
         assert text and panel and panel["x"] > text["x"] + text["width"], "side by side"
+    assert not problems, "\n".join(problems)
+
+
+# each page and the button or link it is there for (which must be on the screen, not past its edge)
+PAGES = [
+    ("/problems", "form[action$='/send-again'] button"),
+    ("/ignored", "form.filters button[type=submit]"),
+    ("/snoozed", "form[action$='/wake'] button"),
+    ("/mentions", "form[action='/mentions/seen'] button"),
+    ("/account", "#change-password button[type=submit]"),
+    ("/admin/staff", "#add-staff button[type=submit]"),
+    ("/audit", "#audit-filters button[type=submit]"),
+    ("/supervisor/dashboard", "form.filters button[type=submit]"),
+    ("/supervisor/templates", "#new-template-link"),
+    ("/supervisor/templates/{template}", "#save"),
+    ("/supervisor/snippets/{snippet}", "#save"),
+    ("/supervisor/templates/new?intent=roaming&language=de", "#new-template button[type=submit]"),
+    ("/supervisor/snippets/new", "#new-snippet button[type=submit]"),
+    ("/supervisor/classifiers?name=intent", "#candidates button.accept"),
+    ("/supervisor/classifiers?name=intent&label=outage", "#add-example button[type=submit]"),
+    ("/supervisor/rules", "#tone-save"),
+    ("/supervisor/auto-send", "form[action='/supervisor/auto-send/set'] button"),
+    ("/supervisor/blocked", "#block-form button[type=submit]"),
+    ("/supervisor/incidents", "#incident-form button[type=submit]"),
+]
+
+
+# the layout does not depend on the database: the embedded one is enough
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_other_page_fits_a_phone_with_its_main_button_on_screen(
+    rt: Runtime, worker: Worker
+) -> None:
+    ids = seed_every_list(rt, worker)
+    problems: list[str] = []
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page(viewport=PHONE)
+        log_in(page, base, "alice", PASSWORD)
+        for path, action in PAGES:
+            url = path.format(**ids)
+            page.goto(base + url)
+            name = re.sub(r"[/?&]", "-", url.strip("/"))
+            button = page.locator(action).first
+            expect(button).to_be_visible()
+            problems += too_wide(page, name)
+            # down to it as a person scrolls the page; never sideways inside a table's box
+            button.evaluate("e => window.scrollBy(0, e.getBoundingClientRect().top - 100)")
+            problems += off_screen(page, name, action)
+
+        # A wide window keeps the tables as tables, one row a line under their headings.
+        desk = chromium.new_page(viewport={"width": 1280, "height": 900})
+        log_in(desk, base, "alice", PASSWORD)
+        desk.goto(f"{base}/admin/staff")
+        expect(desk.locator("#staff th:has-text('Reset password')")).to_be_visible()
+        rows = desk.locator("#staff tbody tr")
+        assert rows.first.evaluate("e => getComputedStyle(e).display") == "table-row"
+        assert rows.first.bounding_box()["height"] < 60, "one line"
     assert not problems, "\n".join(problems)

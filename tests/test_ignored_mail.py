@@ -150,7 +150,9 @@ def test_the_ignored_list_narrows_to_a_reason_sender_or_subject(
 
         def listed(q: str) -> list[str]:
             page = client.get("/ignored", params={"q": q}).text
-            return re.findall(r'<td><a href="/messages/\d+">([^<]+)</a></td>', page)
+            return re.findall(
+                r'<td data-label="Subject"><a href="/messages/\d+">([^<]+)</a></td>', page
+            )
 
         assert len(listed("")) == 2
         assert listed("auto-generated") == ["Contact form: no signal at home (1)"]

@@ -148,7 +148,7 @@ def test_a_correction_shows_what_the_model_said(rt: Runtime) -> None:
         page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
     candidates = page.split('id="candidates"', 1)[1].split("</table>", 1)[0]
     assert "model said: billing_dispute 0.62" in candidates
-    assert "<td>roaming</td>" in candidates
+    assert '<td data-label="Corrected to">roaming</td>' in candidates
 
 
 def test_accepting_a_correction_returns_to_the_corrections(rt: Runtime) -> None:
