@@ -136,3 +136,15 @@ def test_an_international_sending_domain_names_our_ids_in_ascii(
         assert email.message_from_bytes(raw, policy=compat32)["From"].endswith(
             "<kundendienst@xn--nordwind-bcher-psb.test>"
         ), what
+
+
+def test_only_the_acknowledgement_asks_machines_not_to_answer(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    sent = answered(rt, worker, smtp_server, make_email())
+    ack = email.message_from_bytes(sent["acknowledgement"], policy=compat32)
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["X-Auto-Response-Suppress"] == "OOF, AutoReply", "no out-of-office back from Outlook"
+    reply = email.message_from_bytes(sent["reply"], policy=compat32)
+    assert reply["Auto-Submitted"] is None and reply["X-Auto-Response-Suppress"] is None
+    assert not [name for name in reply if name.lower().startswith(("x-", "list-", "precedence"))]

@@ -39,6 +39,7 @@ _RESERVED = {
     "content-type",
     "content-transfer-encoding",
     "auto-submitted",
+    "x-auto-response-suppress",
 }
 
 
@@ -213,6 +214,8 @@ def build_reply(
         msg["References"] = IdsHeader("References", refs)
     if auto_submitted:
         msg["Auto-Submitted"] = "auto-replied"
+        # The header Exchange and Outlook heed before sending an out-of-office answer.
+        msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     for name, value in extra_headers.items():
         msg[name] = value
     # 8-bit bodies are quoted-printable so that servers without 8BITMIME accept them.
