@@ -1,8 +1,8 @@
 """The threading headers of a reply (Message-ID, In-Reply-To, References) as clients read them.
 
-A msg-id is a structured value (RFC 5322 3.6.4): never an RFC 2047 encoded word, which the
-stdlib folder writes for any token longer than a line (Exchange Online's ids are ~90 characters)
-and which Gmail, Outlook and Apple Mail then fail to match. Lines are folded between ids only.
+A msg-id is a structured value (RFC 5322 3.6.4) where RFC 2047 forbids encoded words, yet the
+stdlib folder writes one for any token longer than a line (Exchange Online's ids are about 90
+characters): a client that matches ids as written then finds no parent. Lines fold between ids.
 """
 
 from __future__ import annotations
