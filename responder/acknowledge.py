@@ -36,6 +36,7 @@ from responder.db.models import Acknowledgement, Channel, Customer, Message, utc
 from responder.db.session import transaction
 from responder.display import headline, preview_column
 from responder.mail.compose import build_reply, make_message_id, reply_subject
+from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
 from responder.ops.metrics import SEND_FAILURES
@@ -148,7 +149,9 @@ def _queue_one(
     if channel.kind in SOCIAL_KINDS:  # the text alone, to the customer's id on the platform
         subject, body, raw = "", body.strip(), b""
     else:
-        references = [*(message.references or []), message.message_id_header]
+        references = thread_references(
+            message.references or [], message.in_reply_to, message.message_id_header
+        )
         raw = build_reply(
             to=recipients,
             from_=Address(outbound.from_name, outbound.from_address),
@@ -156,7 +159,7 @@ def _queue_one(
             body=body,
             message_id=header,
             in_reply_to=message.message_id_header,
-            references=[r for r in references if r],
+            references=references,
             date=now,
             auto_submitted=True,  # RFC 3834: an automatic answer, which others must not answer
         )

@@ -29,6 +29,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.mail.compose import build_reply, make_message_id, reply_subject, with_quote
+from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.pipeline.notify import announce_work
 from responder.pipeline.reparse import forget_parse
@@ -218,7 +219,9 @@ def queue_reply(
     copied: tuple[Address, ...] = ()
     if channel.kind in EMAIL_KINDS:
         copied = _addresses(message.reply_cc or [])
-        references = [*(message.references or []), message.message_id_header]
+        references = thread_references(
+            message.references or [], message.in_reply_to, message.message_id_header
+        )
         try:
             raw = build_reply(
                 to=recipients,
@@ -227,7 +230,7 @@ def queue_reply(
                 body=_quoted(message, draft, timezone) if outbound.quote_original else draft.body,
                 message_id=message_id,
                 in_reply_to=message.message_id_header,
-                references=[r for r in references if r],
+                references=references,
                 date=now or utcnow(),
                 auto_submitted=auto_submitted,
                 attachments=[(f.filename, f.content_type, f.content) for f in files],

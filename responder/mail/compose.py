@@ -18,6 +18,7 @@ from email.policy import Policy
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
+from responder.mail.message_ids import IdsHeader, thread_references, trimmed, usable_id
 from responder.mail.parse import Address, ParsedEmail
 
 # Reply prefixes only (Re, German Aw, Nordic Sv/Vs, Dutch Antw, Polish Odp, Portuguese Res),
@@ -38,14 +39,20 @@ _RESERVED = {
     "content-type",
     "content-transfer-encoding",
     "auto-submitted",
+    "x-auto-response-suppress",
 }
 
 
 def make_message_id(domain: str) -> str:
-    """A globally unique Message-ID under our domain, fixed before the first send attempt."""
+    """A globally unique Message-ID under our domain, fixed before the first send attempt; an
+    international domain in its ASCII (IDNA) form, as the From address carries it."""
     domain = domain.strip()
     if not domain or re.search(r"[\s<>@]", domain):
         raise ValueError(f"invalid Message-ID domain: {domain!r}")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"invalid Message-ID domain: {domain!r}") from exc
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
@@ -85,11 +92,8 @@ def reply_all_cc(email: ParsedEmail, own_addresses: frozenset[str]) -> tuple[Add
 
 
 def references_for_reply(email: ParsedEmail) -> tuple[str, ...]:
-    """The parent's References followed by the parent's Message-ID, de-duplicated."""
-    ids = list(email.references)
-    if email.message_id:
-        ids.append(email.message_id)
-    return tuple(dict.fromkeys(ids))
+    """The parent's References (or In-Reply-To) followed by the parent's Message-ID."""
+    return thread_references(email.references, email.in_reply_to, email.message_id)
 
 
 class _EncodedSubject(str):
@@ -179,17 +183,22 @@ def build_reply(
     _check(message_id, "Message-ID")
     if in_reply_to is not None:
         _check(in_reply_to, "In-Reply-To")
-    refs = [_check(ref, "References").strip() for ref in references]
-    if in_reply_to and in_reply_to.strip() not in refs:
-        refs.append(in_reply_to.strip())
-    refs = [ref for ref in dict.fromkeys(refs) if ref]
+    for ref in references:
+        _check(ref, "References")
+    utf8 = needs_smtputf8([from_.address, *(a.address for a in (*to, *cc))])
+    own_id = usable_id(message_id, utf8=utf8)
+    if own_id is None:
+        raise ValueError(f"invalid Message-ID: {message_id!r}")
+    # A parent id no client could match (cut short when stored, say) is left out, not garbled.
+    parent = usable_id(in_reply_to, utf8=utf8)
+    refs = [ref for ref in (usable_id(r, utf8=utf8) for r in references) if ref != parent]
+    refs = trimmed([ref for ref in dict.fromkeys(refs) if ref] + ([parent] if parent else []))
     for name, value in extra_headers.items():
         _check(name, "header name")
         _check(value, f"header {name}")
         if not _HEADER_NAME.match(name) or name.lower() in _RESERVED:
             raise ValueError(f"header name not allowed: {name!r}")
 
-    utf8 = needs_smtputf8([from_.address, *(a.address for a in (*to, *cc))])
     serialise = policy.SMTPUTF8 if utf8 else policy.SMTP
     msg = EmailMessage(policy=serialise)
     msg["From"] = _header_address(from_)
@@ -198,13 +207,15 @@ def build_reply(
         msg["Cc"] = [_header_address(a) for a in cc]
     msg["Subject"] = subject if subject.isascii() else _EncodedSubject(subject)
     msg["Date"] = format_datetime(date or datetime.now(UTC))
-    msg["Message-ID"] = message_id.strip()
-    if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to.strip()
+    msg["Message-ID"] = IdsHeader("Message-ID", [own_id])
+    if parent:
+        msg["In-Reply-To"] = IdsHeader("In-Reply-To", [parent])
     if refs:
-        msg["References"] = " ".join(refs)
+        msg["References"] = IdsHeader("References", refs)
     if auto_submitted:
         msg["Auto-Submitted"] = "auto-replied"
+        # The header Exchange and Outlook heed before sending an out-of-office answer.
+        msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     for name, value in extra_headers.items():
         msg[name] = value
     # 8-bit bodies are quoted-printable so that servers without 8BITMIME accept them.
