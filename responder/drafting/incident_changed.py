@@ -4,6 +4,7 @@ recorded since the draft was written makes its text out of date, and the review 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -16,18 +17,24 @@ from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import current_draft
 
 
-def incident_news(session: Session, message: Message, draft: Draft | None) -> dict[str, Any] | None:
+def incident_news(
+    session: Session,
+    message: Message,
+    draft: Draft | None,
+    active: Sequence[NetworkIncident] | None = None,
+) -> dict[str, Any] | None:
     """What changed since the draft was written, None when nothing did (or the draft reads no
     incidents). `kind`: "changed" (its facts, listed in `fields`), "resolved", "left" (its
     areas no longer cover the message), "other" (another incident fits now) or "fits" (one
-    fits a message the draft told of no fault); `used` and `now` are the two records."""
+    fits a message the draft told of no fault); `used` and `now` are the two records.
+    `active`: the active incidents, when the caller asks for many messages."""
     grounding = (draft.grounding or {}) if draft is not None else {}
     if grounding.get("intent") not in INCIDENT_INTENTS or "incident" not in grounding:
         return None
     used = grounding["incident"]
-    fits, why = fitting_incident(
-        active_incidents(session), f"{message.subject}\n{message.new_text or message.text}"
-    )
+    if active is None:
+        active = active_incidents(session)
+    fits, why = fitting_incident(active, f"{message.subject}\n{message.new_text or message.text}")
     now = grounding_record(fits, why) if fits is not None else None
     news: dict[str, Any] = {"used": used, "now": now, "fields": []}
     if used is None:
@@ -54,4 +61,7 @@ def waiting_out_of_date(session: Session) -> list[int]:
         )
         .order_by(Message.id)
     )
-    return [m.id for m in waiting if incident_news(session, m, current_draft(session, m.id))]
+    active = active_incidents(session)
+    return [
+        m.id for m in waiting if incident_news(session, m, current_draft(session, m.id), active)
+    ]
