@@ -1,6 +1,7 @@
 """The drafts waiting from a sender when it is blocked: rejected with the block's reason and
 remembered with how they stood, so the block's list counts them and lifting a block set by
-mistake puts them back in the queue as they were."""
+mistake puts them back in the queue as they were. The message a person marked as spam is
+remembered the same way, and put back only when the supervisor lifting the block asks."""
 
 from __future__ import annotations
 
@@ -67,22 +68,73 @@ def rejected_counts(session: Session, block_ids: Iterable[int]) -> dict[int, int
         return {}
     rows = session.execute(
         select(BlockRejection.blocked_sender_id, func.count())
-        .where(BlockRejection.blocked_sender_id.in_(ids))
+        .where(BlockRejection.blocked_sender_id.in_(ids), BlockRejection.spam_marked_by == "")
         .group_by(BlockRejection.blocked_sender_id)
     )
     return {block_id: count for block_id, count in rows}
 
 
+def remember_marked_spam(
+    session: Session, entry: BlockedSender, message_id: int, state: str, reason: str, by: str
+) -> None:
+    """The message a person marked as spam, with how it stood, under the block it set or met."""
+    session.execute(delete(BlockRejection).where(BlockRejection.message_id == message_id))
+    session.add(
+        BlockRejection(
+            blocked_sender_id=entry.id,
+            message_id=message_id,
+            from_state=state,
+            from_reason=reason,
+            spam_marked_by=by,
+        )
+    )
+
+
+def marked_spam(session: Session, block_ids: Iterable[int]) -> dict[int, list[dict[str, object]]]:
+    """The messages marked as spam under each block and still rejected: the unblock form
+    offers to put them back."""
+    ids = sorted(set(block_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(BlockRejection, Message.subject)
+        .join(Message, Message.id == BlockRejection.message_id)
+        .where(
+            BlockRejection.blocked_sender_id.in_(ids),
+            BlockRejection.spam_marked_by != "",
+            Message.state == State.REJECTED,
+        )
+        .order_by(BlockRejection.message_id)
+    )
+    found: dict[int, list[dict[str, object]]] = {}
+    for link, subject in rows:
+        found.setdefault(link.blocked_sender_id, []).append(
+            {
+                "message_id": link.message_id,
+                "subject": subject,
+                "marked_by": link.spam_marked_by,
+                "marked_at": link.rejected_at.isoformat(),
+            }
+        )
+    return found
+
+
 def restore_rejected(
-    session: Session, entry: BlockedSender, why: str, actor: str, user: StaffUser | None = None
+    session: Session,
+    entry: BlockedSender,
+    why: str,
+    actor: str,
+    user: StaffUser | None = None,
+    *,
+    with_spam: bool = False,
 ) -> list[int]:
     """The drafts this block rejected go back to review (or to sleep, if snoozed then), each
-    with `why` in its history and the audit log; one no longer rejected is left as it is."""
-    links = session.scalars(
-        select(BlockRejection)
-        .where(BlockRejection.blocked_sender_id == entry.id)
-        .order_by(BlockRejection.message_id)
-    ).all()
+    with `why` in its history and the audit log; one no longer rejected is left as it is.
+    `with_spam`: the message marked as spam goes back too (else it stays rejected)."""
+    query = select(BlockRejection).where(BlockRejection.blocked_sender_id == entry.id)
+    if not with_spam:
+        query = query.where(BlockRejection.spam_marked_by == "")
+    links = session.scalars(query.order_by(BlockRejection.message_id)).all()
     restored = []
     for link in links:
         back = session.execute(

@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from responder.blocked_drafts import rejected_counts, restore_rejected
+from responder.blocked_drafts import marked_spam, rejected_counts, restore_rejected
 from responder.db.like import escape_like
 from responder.db.models import BlockedSender, Message, StaffUser, utcnow
 from responder.pipeline.reparse import parse_again
@@ -182,7 +182,10 @@ def blocks_covering(session: Session, senders: Iterable[str]) -> list[dict[str, 
         .order_by(BlockedSender.id)
     ).all()
     rejected = rejected_counts(session, (e.id for e in entries))
-    return [block_row(e, rejected.get(e.id, 0)) for e in entries]
+    spam = marked_spam(session, (e.id for e in entries))
+    return [
+        {**block_row(e, rejected.get(e.id, 0)), "marked_spam": spam.get(e.id, [])} for e in entries
+    ]
 
 
 def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:
@@ -204,7 +207,9 @@ def stopped_messages(session: Session, entry: BlockedSender) -> list[int]:
 class Unblocked:
     pattern: Pattern
     processed_again: int
-    restored: list[int]
+    restored: list[int]  # the drafts the block rejected, back in the queue
+    spam_restored: list[int] = field(default_factory=list)  # marked as spam, put back as asked
+    spam_kept: list[int] = field(default_factory=list)  # marked as spam, still rejected
 
 
 def unblock(
@@ -214,18 +219,28 @@ def unblock(
     process_stopped: bool,
     by: str,
     user: StaffUser | None = None,
+    restore_spam: bool = False,
 ) -> Unblocked:
     """Lift a block: the drafts it rejected when it was set are back in the queue as they
-    were; with `process_stopped`, the messages it stopped are parsed again from their raw bytes
-    (their attachment rows are made again from the raw too)."""
+    were; with `restore_spam`, so is the message a person marked as spam (else it stays
+    rejected); with `process_stopped`, the messages it stopped are parsed again from their raw
+    bytes (their attachment rows are made again from the raw too)."""
     entry = session.get(BlockedSender, block_id)
     if entry is None:
         raise UnknownBlock(f"no block {block_id}")
     pattern = Pattern(entry.kind, entry.value)
-    restored = restore_rejected(session, entry, f"{pattern.shown} unblocked", by, user)
+    spam = [m["message_id"] for m in marked_spam(session, [entry.id]).get(entry.id, [])]
+    why = f"{pattern.shown} unblocked"
+    restored = restore_rejected(session, entry, why, by, user, with_spam=restore_spam)
     again = parse_again(session, stopped_messages(session, entry)) if process_stopped else 0
     session.delete(entry)
-    return Unblocked(pattern, again, restored)
+    return Unblocked(
+        pattern,
+        again,
+        [m for m in restored if m not in spam],
+        spam_restored=[m for m in restored if m in spam],
+        spam_kept=[m for m in spam if m not in restored],
+    )
 
 
 def blocked_rows(session: Session) -> list[dict[str, object]]:
@@ -233,7 +248,10 @@ def blocked_rows(session: Session) -> list[dict[str, object]]:
         select(BlockedSender).order_by(BlockedSender.created_at.desc(), BlockedSender.id.desc())
     ).all()
     rejected = rejected_counts(session, (e.id for e in entries))
-    return [block_row(e, rejected.get(e.id, 0)) for e in entries]
+    spam = marked_spam(session, (e.id for e in entries))
+    return [
+        {**block_row(e, rejected.get(e.id, 0)), "marked_spam": spam.get(e.id, [])} for e in entries
+    ]
 
 
 def block_row(entry: BlockedSender, drafts_rejected: int = 0) -> dict[str, object]:

@@ -398,7 +398,13 @@ def cmd_blocked_remove(args: argparse.Namespace) -> int:
                 if entry is None:
                     raise BlockError("not blocked")
                 block_id = entry.id
-                done = unblock(session, block_id, process_stopped=args.draft_stopped, by="cli")
+                done = unblock(
+                    session,
+                    block_id,
+                    process_stopped=args.draft_stopped,
+                    by="cli",
+                    restore_spam=args.restore_spam,
+                )
                 audit(
                     session,
                     "cli",
@@ -408,12 +414,22 @@ def cmd_blocked_remove(args: argparse.Namespace) -> int:
                     sender=done.pattern.shown,
                     processed_again=done.processed_again,
                     restored=done.restored,
+                    spam_restored=done.spam_restored,
+                    spam_kept_rejected=done.spam_kept,
                 )
             back, again = len(done.restored), done.processed_again
+            spam_back = ", ".join(str(i) for i in done.spam_restored)
+            spam_kept = ", ".join(str(i) for i in done.spam_kept)
             print(
                 f"{done.pattern.shown}: unblocked"
                 + (f", {back} rejected drafts back in the queue" if back else "")
                 + (f", {again} messages to draft" if again else "")
+                + (f", marked as spam and back in the queue: {spam_back}" if spam_back else "")
+                + (
+                    f", marked as spam and still rejected: {spam_kept} (--restore-spam)"
+                    if spam_kept
+                    else ""
+                )
             )
         except BlockError as exc:
             print(f"{where}: {text}: {exc}", file=sys.stderr)
@@ -474,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     block_remove.add_argument("--file")
     block_remove.add_argument(
         "--draft-stopped", action="store_true", help="draft the messages the block stopped"
+    )
+    block_remove.add_argument(
+        "--restore-spam",
+        action="store_true",
+        help="put back the message a person marked as spam (its Spam click set the block)",
     )
     block_remove.set_defaults(func=cmd_blocked_remove)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +22,14 @@ from responder.search_fold import fold
 
 TITLE_LIMIT = 200
 NOTE_LIMIT = 2000
+#: An incident's facts as people name them (an edit's notice, a draft written before it).
+FIELD_WORDS = {
+    "title": "title",
+    "areas": "areas",
+    "started_at": "start",
+    "expected_fix_at": "expected fix",
+    "public_note": "note for customers",
+}
 
 
 class IncidentError(Exception):
@@ -46,7 +54,17 @@ def parse_areas(areas: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(p for p in cleaned if p))
 
 
-def record_incident(session: Session, entry: IncidentInput, by: str) -> NetworkIncident:
+@dataclass(frozen=True)
+class _Facts:
+    title: str
+    areas: list[str]
+    started_at: datetime
+    expected_fix_at: datetime | None
+    public_note: str
+
+
+def _checked(entry: IncidentInput, started: datetime) -> _Facts:
+    """The same refusals for a new incident and an edited one."""
     title = " ".join(entry.title.split())
     if not title:
         raise IncidentError("give the incident a short title")
@@ -54,20 +72,65 @@ def record_incident(session: Session, entry: IncidentInput, by: str) -> NetworkI
         raise IncidentError(f"the title is longer than {TITLE_LIMIT} characters")
     if len(entry.public_note) > NOTE_LIMIT:
         raise IncidentError(f"the note is longer than {NOTE_LIMIT} characters")
-    started = entry.started_at or utcnow()
     if entry.expected_fix_at is not None and entry.expected_fix_at < started:
         raise IncidentError("the expected fix is before the start")
+    fix = entry.expected_fix_at.astimezone(UTC) if entry.expected_fix_at else None
+    return _Facts(
+        title, parse_areas(entry.areas), started.astimezone(UTC), fix, entry.public_note.strip()
+    )
+
+
+def record_incident(session: Session, entry: IncidentInput, by: str) -> NetworkIncident:
+    facts = _checked(entry, entry.started_at or utcnow())
     incident = NetworkIncident(
-        title=title,
-        areas=parse_areas(entry.areas),
-        started_at=started,
-        expected_fix_at=entry.expected_fix_at,
-        public_note=entry.public_note.strip(),
+        title=facts.title,
+        areas=facts.areas,
+        started_at=facts.started_at,
+        expected_fix_at=facts.expected_fix_at,
+        public_note=facts.public_note,
         created_by=by,
     )
     session.add(incident)
     session.flush()
     return incident
+
+
+def _same_minute(old: datetime | None, new: datetime | None) -> bool:
+    """The page shows and sends times to the minute: a start recorded as "now" (with its
+    seconds) sent back unchanged is no change."""
+    if old is None or new is None:
+        return old is new
+    return old.replace(second=0, microsecond=0) == new.replace(second=0, microsecond=0)
+
+
+def _shown(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def edit_incident(
+    session: Session, incident_id: int, entry: IncidentInput
+) -> tuple[NetworkIncident, dict[str, dict[str, object]]]:
+    """Correct an active incident's facts; what changed, as {field: {"from", "to"}} (empty:
+    nothing did). A resolved one is history: a fault that is back is recorded anew."""
+    incident = session.get(NetworkIncident, incident_id)
+    if incident is None:
+        raise IncidentError(f"no incident {incident_id}", 404)
+    if incident.resolved_at is not None:
+        raise IncidentError(
+            f"incident {incident_id} is resolved; record a new one if the fault is back", 409
+        )
+    if entry.started_at is None:
+        raise IncidentError("give the start: an incident keeps the time it began")
+    facts = _checked(entry, entry.started_at)
+    changed: dict[str, dict[str, object]] = {}
+    for name in FIELD_WORDS:
+        old, new = getattr(incident, name), getattr(facts, name)
+        same = _same_minute(old, new) if name.endswith("_at") else old == new
+        if not same:
+            changed[name] = {"from": _shown(old), "to": _shown(new)}
+            setattr(incident, name, new)
+    session.flush()
+    return incident, changed
 
 
 def resolve_incident(session: Session, incident_id: int, by: str) -> NetworkIncident:

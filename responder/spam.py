@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from responder.blocked_drafts import reject_waiting_from
+from responder.blocked_drafts import reject_waiting_from, remember_marked_spam
 from responder.blocklist import AlreadyBlocked, BlockError, Pattern, block, find_block
 from responder.db.models import Attachment, Customer, StaffUser
 from responder.review import audit, inbound_message, reject
@@ -44,6 +44,7 @@ def mark_spam(
             "from here; reject the draft, and a supervisor can block the address under "
             "Blocked senders"
         )
+    before = (message.state, message.state_reason)
     reject(session, message_id, user, SPAM, expected_version=expected_version)
     pattern = Pattern("address", address)
     try:
@@ -51,9 +52,10 @@ def mark_spam(
         newly_blocked = True
     except AlreadyBlocked:
         entry, newly_blocked = find_block(session, pattern), False
-    also = (
-        reject_waiting_from(session, entry, user, besides=message_id) if entry is not None else []
-    )
+    also = []
+    if entry is not None:
+        remember_marked_spam(session, entry, message_id, *before, by=user.username)
+        also = reject_waiting_from(session, entry, user, besides=message_id)
     _skip_owed_fetches(session, [message_id, *also])
     audit(
         session,

@@ -112,6 +112,9 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
         (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
         # Two waiting drafts rejected when it was blocked, one message ignored since.
         assert row["messages_stopped"] == 3 and row["reason"] == "spam"
+        assert [s["message_id"] for s in row["marked_spam"]] == [first]
+        assert 'name="restore_spam" value="1" checked' in listing
+        assert "Double your money 0</a>, which alice marked as spam" in listing
         with rt.factory() as session:
             spammer = session.get(Message, first).customer_id
         profile = client.get(f"/customers/{spammer}").text
@@ -126,7 +129,8 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
         )
         assert (
             "deals@bulk-offers.test is no longer blocked. 2 drafts it rejected are back in the "
-            "queue. 1 message it stopped will be drafted now." in done.text
+            "queue. 1 message it stopped will be drafted now. The message marked as spam "
+            f"(message {first}) is still rejected." in done.text
         )
         assert "No sender is blocked." in done.text
     worker.drain()
@@ -144,6 +148,78 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
             select(AuditEntry.action).where(AuditEntry.action.like("sender.%"))
         ).all()
         assert sorted(actions) == ["sender.block", "sender.unblock"]
+
+
+def test_unblocking_a_spam_click_offers_the_message_back(
+    rt: Runtime,
+    worker: Worker,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The block a Spam click set, lifted: the message marked as spam comes back to the queue
+    too when the supervisor leaves the offer ticked, as it stood, with why in its history."""
+    staff(rt, "alice")
+    staff(rt, "sam", role="supervisor")
+    for number in range(3):
+        drop(rt, spam(number), f"spam-{number}")
+    worker.drain()
+    first, second, third = (message_id(rt, f"<spam{n}@bulk-offers.test>") for n in range(3))
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        client.post(
+            f"/messages/{first}/spam", data={"_csrf_token": csrf(client, f"/messages/{first}")}
+        )
+        login(client, "sam")
+        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        assert row["messages_stopped"] == 2, "the message marked as spam is counted apart"
+        lifted = client.post(
+            f"/supervisor/blocked/{row['id']}/unblock",
+            data={"restore_spam": "1", "_csrf_token": csrf(client, "/supervisor/blocked")},
+        )
+        assert (
+            "deals@bulk-offers.test is no longer blocked. 2 drafts it rejected are back in the "
+            f"queue. The message marked as spam (message {first}) is back in the queue."
+            in lifted.text
+        )
+        now = states(rt)
+        assert [now[f"<spam{n}@bulk-offers.test>"] for n in range(3)] == [("in_review", "")] * 3
+        history = client.get(f"/messages/{first}").text
+        assert "back in the queue (block lifted) by sam" in history
+
+        # Marked again through the API and lifted through it: the message comes back only
+        # when asked.
+        alice = api_token(client, "alice")
+        marked = client.post(f"/api/messages/{second}/spam", headers=alice, json={})
+        assert marked.status_code < 300, marked.text
+        auth = api_token(client, "sam")
+        (row,) = client.get("/api/supervisor/blocked", headers=auth).json()
+        unblock = f"/api/supervisor/blocked/{row['id']}/unblock"
+        kept = client.post(unblock, headers=auth, json={}).json()
+        assert kept["spam_kept_rejected"] == [second] and kept["spam_restored"] == []
+        assert kept["restored"] == sorted([first, third])
+        assert states(rt)["<spam1@bulk-offers.test>"] == ("rejected", "spam")
+
+        # From the command line: the message stays rejected unless --restore-spam says.
+        client.post(f"/api/messages/{third}/spam", headers=alice, json={})
+    monkeypatch.setenv("RESPONDER_DATABASE__URL", rt.settings.database.url)
+    remove = ["--config", str(project / "config.toml"), "blocked", "remove"]
+    assert main([*remove, "deals@bulk-offers.test"]) == 0
+    assert (
+        "deals@bulk-offers.test: unblocked, 1 rejected drafts back in the queue, marked as spam "
+        f"and still rejected: {third} (--restore-spam)" in capsys.readouterr().out
+    )
+    with TestClient(create_app(rt)) as client:
+        client.post(f"/api/messages/{first}/spam", headers=api_token(client, "alice"), json={})
+    assert main([*remove, "--restore-spam", "deals@bulk-offers.test"]) == 0
+    assert f"marked as spam and back in the queue: {first}" in capsys.readouterr().out
+    assert states(rt)["<spam0@bulk-offers.test>"] == ("in_review", "")
+    with rt.factory() as session:
+        unblocks = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "sender.unblock").order_by(AuditEntry.id)
+        ).all()
+    assert unblocks[0].detail["spam_restored"] == [first]
+    assert unblocks[1].detail["spam_kept_rejected"] == [second]
 
 
 def test_a_customer_on_file_is_not_blocked_from_the_review_page(

@@ -18,6 +18,7 @@ from responder.channels import EMAIL_KINDS
 from responder.config import CustomerSettings, Settings
 from responder.customers.churn import ChurnSignals, assess_churn
 from responder.customers.context import CustomerContext, build_context
+from responder.customers.dismissals import dismissed_for
 from responder.customers.links import active_link, suggest_links
 from responder.customers.summary import LIVE
 from responder.db.models import (
@@ -375,6 +376,7 @@ def customer_profile(
         "suggestions": [
             s.as_dict() for s in suggest_links(session, customer_id, settings.customers)
         ],
+        "dismissed": dismissed_for(session, customer_id) if customer.provisional else [],
     }
 
 
@@ -409,4 +411,5 @@ def customer_panel(
         "linked_to": getattr(active_link(session, customer.id), "target_id", None),
         "url": f"/customers/{customer.id}",
         "suggestions": suggestions,
+        "dismissed": dismissed_for(session, customer.id) if customer.provisional else [],
     }

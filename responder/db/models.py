@@ -421,7 +421,8 @@ class NetworkIncident(Base):
 
 class BlockRejection(Base):
     """A waiting draft a block rejected when it was set, and how it stood: lifting the block
-    puts exactly these back (not drafts people rejected, nor those of an earlier block)."""
+    puts exactly these back (not drafts people rejected, nor those of an earlier block); the
+    message marked as spam is remembered too, and put back only if the supervisor says so."""
 
     __tablename__ = "block_rejections"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -434,6 +435,9 @@ class BlockRejection(Base):
     from_state: Mapped[str] = mapped_column(String(20))
     from_reason: Mapped[str] = mapped_column(Text, default="")
     rejected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Who marked this message as spam (the click that set or met the block); "" for a draft
+    #: the block rejected. Lifting the block puts it back only when asked.
+    spam_marked_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class StaffUser(Base):

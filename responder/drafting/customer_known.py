@@ -1,12 +1,14 @@
 """A draft follows its message's customer: written for a sender nobody knew yet (a provisional
 customer, "Hello," and no details), it is written again once an agent links the sender to the
 known customer. A draft a person has saved or edited is theirs: it stays, and the review page
-says what it was written for and offers to redraft it.
+says what it was written for and offers to redraft it. The same redraft serves an outage draft
+whose network incident changed since (`responder.drafting.incident_changed`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 from responder.customers.links import link_customers
 from responder.db.models import Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
+from responder.drafting.incident_changed import incident_news
 from responder.drafting.service import Redraft, embed_before_writing, redraft_keeping_action
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import AlreadyHandled, current_draft
@@ -51,13 +54,24 @@ def redraft_for_customer(
     if expected_version is not None and message.version != expected_version:
         raise AlreadyHandled("this draft changed since you opened it; reload to see the latest")
     previous = current_draft(session, message_id)
-    if previous is None or not written_for_another_customer(previous, message):
+    if previous is None:
+        return Redraft(None)
+    for_customer = written_for_another_customer(previous, message)
+    news = incident_news(session, message, previous)
+    if not for_customer and news is None:
         return Redraft(None)
     if keep_edits and edited_by_person(previous):
         return Redraft(None, kept_saved=True)
-    why = ("redraft", {"for_customer": message.customer_id})
+    detail: dict[str, Any] = {"for_customer": message.customer_id}
+    if news is not None:
+        detail["incident"] = (news["now"] or news["used"])["id"]
+    why = ("redraft", detail)
+    draft = redraft_keeping_action(rt, session, message, previous, user=user, why=why)
     return Redraft(
-        redraft_keeping_action(rt, session, message, previous, user=user, why=why).version
+        draft.version,
+        because="for the customer"
+        if for_customer
+        else "with the network incidents as they are now",
     )
 
 

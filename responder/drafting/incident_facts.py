@@ -45,13 +45,22 @@ def incident_facts(session: Session, message: Message, timezone: str) -> Inciden
     fits, why = fitting_incident(active, f"{message.subject}\n{message.new_text or message.text}")
     if fits is None:
         return IncidentFacts([_for_template(i, zone) for i in active])
-    record = {
-        "id": fits.id,
-        "title": fits.title,
-        "areas": list(fits.areas or []),
-        "started_at": fits.started_at.isoformat(),
-        "expected_fix_at": fits.expected_fix_at.isoformat() if fits.expected_fix_at else None,
-        "matched": why,
-    }
+    record = grounding_record(fits, why)
     shown = [_for_template(i, zone) for i in active]
     return IncidentFacts(shown, _for_template(fits, zone), record)
+
+
+def grounding_record(incident: NetworkIncident, why: str) -> dict[str, Any]:
+    """The incident's facts as the draft used them, kept with the draft: the review page
+    compares them with the incident as it is now."""
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "areas": list(incident.areas or []),
+        "started_at": incident.started_at.isoformat(),
+        "expected_fix_at": incident.expected_fix_at.isoformat()
+        if incident.expected_fix_at
+        else None,
+        "public_note": incident.public_note,
+        "matched": why,
+    }

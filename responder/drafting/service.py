@@ -248,6 +248,7 @@ REDRAFTED_ON = ("intent", "sentiment")
 class Redraft:
     draft_version: int | None  # the new version, None when the draft stayed as it was
     kept_saved: bool = False  # a person's saved draft was left alone
+    because: str = ""  # what the new version was written for, as a notice says it
 
 
 def redraft_after_correction(

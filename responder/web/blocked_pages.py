@@ -46,10 +46,14 @@ class ApiBlock(Struct):
 
 class UnblockForm(Struct):
     process_stopped: str = ""
+    restore_spam: str = ""
 
 
 class ApiUnblock(Struct):
+    """`restore_spam`: the message marked as spam goes back to the queue too."""
+
     process_stopped: bool = False
+    restore_spam: bool = False
 
 
 def _block(request: Request, sender: str, reason: str, reject_waiting: bool) -> dict[str, Any]:
@@ -73,11 +77,18 @@ def _block(request: Request, sender: str, reason: str, reject_waiting: bool) -> 
         return {**row, "rejected_waiting": rejected}
 
 
-def _unblock(request: Request, block_id: int, process_stopped: bool) -> Unblocked:
+def _unblock(
+    request: Request, block_id: int, process_stopped: bool, restore_spam: bool
+) -> Unblocked:
     user = signed_in(request)
     with transaction(runtime(request).factory) as session:
         done = unblock(
-            session, block_id, process_stopped=process_stopped, by=user.username, user=user
+            session,
+            block_id,
+            process_stopped=process_stopped,
+            by=user.username,
+            user=user,
+            restore_spam=restore_spam,
         )
         audit(
             session,
@@ -88,6 +99,8 @@ def _unblock(request: Request, block_id: int, process_stopped: bool) -> Unblocke
             sender=done.pattern.shown,
             processed_again=done.processed_again,
             restored=done.restored,
+            spam_restored=done.spam_restored,
+            spam_kept_rejected=done.spam_kept,
         )
         return done
 
@@ -115,7 +128,7 @@ def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Redirect:
 @post(f"{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
 def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, FORM]) -> Redirect:
     try:
-        done = _unblock(request, block_id, bool(data.process_stopped))
+        done = _unblock(request, block_id, bool(data.process_stopped), bool(data.restore_spam))
     except BlockError as exc:
         return Redirect(PAGE, query_params={"error": f"Not unblocked: {exc}."})
     notice = f"{done.pattern.shown} is no longer blocked."
@@ -126,7 +139,25 @@ def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, F
         )
     if again := done.processed_again:
         notice += f" {again} message{'s' if again != 1 else ''} it stopped will be drafted now."
+    notice += _spam_notice(done)
     return Redirect(PAGE, query_params={"notice": notice})
+
+
+def _spam_notice(done: Unblocked) -> str:
+    """What became of the message marked as spam, which the other drafts' restore leaves."""
+    said = ""
+    for ids, fate in (
+        (done.spam_restored, "back in the queue"),
+        (done.spam_kept, "still rejected"),
+    ):
+        if ids:
+            listed = ", ".join(str(i) for i in ids)
+            one = len(ids) == 1
+            said += (
+                f" The message{'' if one else 's'} marked as spam (message {listed}) "
+                f"{'is' if one else 'are'} {fate}."
+            )
+    return said
 
 
 @get(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
@@ -146,13 +177,15 @@ def api_block(request: Request, data: ApiBlock) -> dict[str, Any]:
 @post(f"/api{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
 def api_unblock(request: Request, block_id: int, data: ApiUnblock) -> dict[str, Any]:
     try:
-        done = _unblock(request, block_id, data.process_stopped)
+        done = _unblock(request, block_id, data.process_stopped, data.restore_spam)
     except BlockError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     return {
         "unblocked": done.pattern.shown,
         "processed_again": done.processed_again,
         "restored": done.restored,
+        "spam_restored": done.spam_restored,
+        "spam_kept_rejected": done.spam_kept,
     }
 
 

@@ -1,5 +1,5 @@
-"""The customer page and its JSON API: the single customer view, link suggestions (to link or
-to dismiss), link/unlink.
+"""The customer page and its JSON API: the single customer view, link suggestions (to link, to
+dismiss, and to take a dismissal back), link/unlink.
 
 Thin handlers: the customer services (responder.customers) hold the rules, as the CLI's do.
 """
@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 
 from responder.blocklist import blocks_covering
+from responder.customers.dismissals import undo_dismissal
 from responder.customers.links import (
     LinkError,
     dismiss_suggestion,
@@ -156,6 +157,23 @@ def dismiss_form(
     return _back(customer_id, data, notice=notice)
 
 
+@post("/customers/{customer_id:int}/dismiss/undo", sync_to_thread=True, guards=[requires_agent])
+def undo_dismiss_form(
+    request: Request,
+    customer_id: int,
+    data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """ "Not this customer" taken back: the suggestion returns if the evidence still holds."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            name = undo_dismissal(session, customer_id, data.target_id, _username(request))
+    except LinkError as exc:
+        return _back(customer_id, data, error=str(exc))
+    return _back(
+        customer_id, data, notice=f"Undone: {name} is no longer ruled out for this sender."
+    )
+
+
 @post("/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
 def unlink_form(request: Request, customer_id: int) -> Redirect:
     try:
@@ -223,6 +241,17 @@ def api_dismiss(request: Request, customer_id: int, data: LinkForm) -> DismissRe
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
 
+@post("/api/customers/{customer_id:int}/dismiss/undo", sync_to_thread=True, guards=[requires_agent])
+def api_undo_dismiss(request: Request, customer_id: int, data: LinkForm) -> dict[str, Any]:
+    """`target_id` may be suggested for this customer again (404: it was not dismissed)."""
+    try:
+        with transaction(_rt(request).factory) as session:
+            undo_dismissal(session, customer_id, data.target_id, _username(request))
+    except LinkError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"source_id": customer_id, "target_id": data.target_id, "dismissed": False}
+
+
 @post("/api/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
 def api_unlink(request: Request, customer_id: int) -> LinkResult:
     try:
@@ -237,10 +266,12 @@ CUSTOMER_ROUTES = [
     customer_page,
     link_form,
     dismiss_form,
+    undo_dismiss_form,
     unlink_form,
     api_customer,
     api_suggestions,
     api_link,
     api_dismiss,
+    api_undo_dismiss,
     api_unlink,
 ]

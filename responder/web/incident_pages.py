@@ -1,6 +1,7 @@
 """Network incidents page and API: supervisors record a fault (areas, start, expected fix, a
-note for customers) and resolve it; outage drafts describe the one that fits. Agents may read
-the list, to check the incident a draft names. Rules in `responder.incidents`."""
+note for customers), correct it as it moves and resolve it; outage drafts describe the one
+that fits. Agents may read the list, to check the incident a draft names. Rules in
+`responder.incidents`."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
+from responder.db.models import NetworkIncident
 from responder.db.session import transaction
+from responder.drafting.incident_changed import waiting_out_of_date
 from responder.incidents import (
+    FIELD_WORDS,
     IncidentError,
     IncidentInput,
+    edit_incident,
     incident_row,
     recent_incidents,
     record_incident,
@@ -50,6 +55,16 @@ class ApiIncident(Struct):
     started_at: str = ""
     expected_fix_at: str = ""
     public_note: str = ""
+
+
+class ApiIncidentEdit(Struct):
+    """A field left out stays as it is; `expected_fix_at` "" clears the fix time."""
+
+    title: str | None = None
+    areas: list[str] | str | None = None
+    started_at: str | None = None
+    expected_fix_at: str | None = None
+    public_note: str | None = None
 
 
 def _moment(text: str, zone: str | None, what: str) -> datetime | None:
@@ -93,6 +108,43 @@ def _record(request: Request, data: IncidentForm | ApiIncident, zone: str | None
         return row
 
 
+def _edit(
+    request: Request, incident_id: int, data: IncidentForm | ApiIncidentEdit, zone: str | None
+) -> dict[str, Any]:
+    """The incident as it is now, `changed` (field: from, to) and `out_of_date_drafts`: the
+    waiting outage drafts the incidents now contradict, each offered a redraft on its page."""
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        current = session.get(NetworkIncident, incident_id)
+        if current is None:
+            raise IncidentError(f"no incident {incident_id}", 404)
+        fix = data.expected_fix_at
+        entry = IncidentInput(
+            title=current.title if data.title is None else data.title,
+            areas=list(current.areas or []) if data.areas is None else data.areas,
+            started_at=current.started_at
+            if data.started_at is None
+            else _moment(data.started_at, zone, "the start"),
+            expected_fix_at=current.expected_fix_at
+            if fix is None
+            else _moment(fix, zone, "the expected fix"),
+            public_note=current.public_note if data.public_note is None else data.public_note,
+        )
+        incident, changed = edit_incident(session, incident_id, entry)
+        row = incident_row(incident)
+        if changed:
+            audit(
+                session,
+                user.username,
+                "incident.edit",
+                "network_incident",
+                incident_id,
+                title=row["title"],
+                changed=changed,
+            )
+        return {**row, "changed": changed, "out_of_date_drafts": waiting_out_of_date(session)}
+
+
 def _resolve(request: Request, incident_id: int) -> dict[str, Any]:
     user = signed_in(request)
     with transaction(runtime(request).factory) as session:
@@ -115,16 +167,46 @@ def _rows(request: Request) -> list[dict[str, Any]]:
         return [incident_row(i) for i in recent_incidents(session)]
 
 
+def _local(moment: str | None, zone: str) -> str:
+    """An ISO time as the edit form's datetime-local field takes it, in the team's zone."""
+    if not moment:
+        return ""
+    return datetime.fromisoformat(moment).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _edited_notice(row: dict[str, Any]) -> str:
+    if not row["changed"]:
+        return f"Nothing changed in {row['title']}."
+    fields = ", ".join(FIELD_WORDS[name] for name in row["changed"])
+    notice = f"Changed {row['title']}: {fields}. Outage drafts written from now on use it as it is."
+    if stale := row["out_of_date_drafts"]:
+        ids = ", ".join(str(i) for i in stale)
+        drafts = "draft no longer matches" if len(stale) == 1 else "drafts no longer match"
+        notice += (
+            f" {len(stale)} waiting outage {drafts} the incidents (message {ids}):"
+            " each one's page says so and offers a redraft."
+        )
+    return notice
+
+
 @get(PAGE, sync_to_thread=True, guards=[requires_agent])
 def incidents_page(request: Request, notice: str = "", error: str = "") -> Template:
-    rows = _rows(request)
+    zone = runtime(request).settings.queue.timezone
+    rows = [
+        {
+            **r,
+            "started_local": _local(r["started_at"], zone),
+            "fix_local": _local(r["expected_fix_at"], zone),
+        }
+        for r in _rows(request)
+    ]
     context = {
         "user": request.user,
         "active": [r for r in rows if r["active"]],
         "resolved": [r for r in rows if not r["active"]],
         "notice": notice,
         "error": error,
-        "zone": runtime(request).settings.queue.timezone,
+        "zone": zone,
     }
     return Template("supervisor/incidents.html", context=context)
 
@@ -137,6 +219,15 @@ def incident_form(request: Request, data: Annotated[IncidentForm, FORM]) -> Redi
         return Redirect(PAGE, query_params={"error": f"Not recorded: {exc}."})
     notice = f"Recorded: {row['title']}. Outage drafts for its areas describe it from now on."
     return Redirect(PAGE, query_params={"notice": notice})
+
+
+@post(f"{PAGE}/{{incident_id:int}}", sync_to_thread=True, guards=[requires_supervisor])
+def edit_form(request: Request, incident_id: int, data: Annotated[IncidentForm, FORM]) -> Redirect:
+    try:
+        row = _edit(request, incident_id, data, runtime(request).settings.queue.timezone)
+    except IncidentError as exc:
+        return Redirect(PAGE, query_params={"error": f"Not changed: {exc}."})
+    return Redirect(PAGE, query_params={"notice": _edited_notice(row)})
 
 
 @post(f"{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
@@ -163,6 +254,15 @@ def api_record(request: Request, data: ApiIncident) -> dict[str, Any]:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
 
 
+@post(f"/api{PAGE}/{{incident_id:int}}", sync_to_thread=True, guards=[requires_supervisor])
+def api_edit(request: Request, incident_id: int, data: ApiIncidentEdit) -> dict[str, Any]:
+    """Times in ISO 8601 with their offset; `changed` is empty when nothing did."""
+    try:
+        return _edit(request, incident_id, data, None)
+    except IncidentError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+
+
 @post(f"/api{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
 def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
     try:
@@ -174,8 +274,10 @@ def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
 ROUTES: list[object] = [
     incidents_page,
     incident_form,
+    edit_form,
     resolve_form,
     api_incidents,
     api_record,
+    api_edit,
     api_resolve,
 ]

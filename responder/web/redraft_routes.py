@@ -1,5 +1,6 @@
 """The review page's "Redraft" for a draft written for another customer than the message has
-now (before a link); the rule is in `responder.drafting.customer_known`."""
+now (before a link), or before its network incident changed; the rule is in
+`responder.drafting.customer_known`."""
 
 from __future__ import annotations
 
@@ -45,9 +46,9 @@ def redraft_form(
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     notice = (
-        f"The draft was written again for the customer (v{done.draft_version})."
+        f"The draft was written again {done.because} (v{done.draft_version})."
         if done.draft_version is not None
-        else "The draft is already written for this message's customer."
+        else "The draft is already written for this message's customer and incidents."
     )
     return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 

@@ -39,6 +39,7 @@ from responder.db.models import (
 )
 from responder.display import dm_sender, headline, preview_column
 from responder.drafting.customer_known import edited_by_person, written_for_another_customer
+from responder.drafting.incident_changed import incident_news
 from responder.mail.header_glance import glance
 from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
@@ -740,6 +741,8 @@ def message_detail(
             "stale": draft.stale,
             # Written for another customer than the message has now (before a link).
             "customer_changed": written_for_another_customer(draft, message),
+            # An outage draft whose network incident changed since (None: none did).
+            "incident_news": incident_news(session, message, draft),
             "edited": edited_by_person(draft),
             "confidence": draft.confidence,
             "grounding": draft.grounding,

@@ -198,3 +198,67 @@ def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: 
         ("alice", "customer.link", str(declan_id)),
     ], "dismissed once, however often it was asked"
     assert entries[0].detail == {"source": provisional_id}
+
+
+def test_an_agent_takes_back_not_this_customer(rt: Runtime) -> None:
+    _demo(rt)
+    provisional_id = _provisional_with_message(
+        rt, "New phone. My account is NW-200102, or it may be NW-200101, my wife's."
+    )
+    with rt.factory() as session:
+        message_id = session.scalar(select(Message.id).where(Message.external_key == "wamid.1"))
+        declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
+        aoife_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1001"))
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        _login(client)
+        review = client.get(f"/messages/{message_id}")
+        assert 'id="dismissed-suggestions"' not in review.text
+        form = {"target_id": str(aoife_id), "message_id": str(message_id)}
+        dismissed = client.post(
+            f"/customers/{provisional_id}/dismiss",
+            data={**form, "_csrf_token": _csrf(review.text)},
+        )
+        assert _suggested_on(dismissed.text) == ["Declan Brennan"]
+        assert (
+            "You said <a" in dismissed.text
+            and "Aoife Murphy</a> is not this sender" in dismissed.text
+        )
+        assert f'action="/customers/{provisional_id}/dismiss/undo"' in dismissed.text
+
+        undone = client.post(
+            f"/customers/{provisional_id}/dismiss/undo",
+            data={**form, "_csrf_token": _csrf(dismissed.text)},
+        )
+        assert str(undone.url).startswith(f"http://testserver.local/messages/{message_id}")
+        assert "Undone: Aoife Murphy is no longer ruled out for this sender." in undone.text
+        assert _suggested_on(undone.text) == ["Aoife Murphy", "Declan Brennan"]
+        assert 'id="dismissed-suggestions"' not in undone.text
+
+        auth = api_token(client)
+        client.post(
+            f"/api/customers/{provisional_id}/dismiss", headers=auth, json={"target_id": declan_id}
+        )
+        profile = client.get(f"/api/customers/{provisional_id}", headers=auth).json()
+        assert [d["customer_id"] for d in profile["dismissed"]] == [declan_id]
+        customer_page = client.get(f"/customers/{provisional_id}").text
+        assert f'id="dismissed-{declan_id}"' in customer_page
+        undo = f"/api/customers/{provisional_id}/dismiss/undo"
+        back = client.post(undo, headers=auth, json={"target_id": declan_id})
+        assert back.status_code == 201 and back.json()["dismissed"] is False
+        assert client.post(undo, headers=auth, json={"target_id": declan_id}).status_code == 404
+        suggestions = client.get(f"/api/customers/{provisional_id}/suggestions", headers=auth)
+        assert {s["customer_id"] for s in suggestions.json()} == {aoife_id, declan_id}
+    with rt.factory() as session:
+        entries = session.execute(
+            select(AuditEntry.action, AuditEntry.object_id, AuditEntry.detail)
+            .where(AuditEntry.action.like("customer.link_dismiss%"))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [tuple(e)[:2] for e in entries] == [
+        ("customer.link_dismissed", str(aoife_id)),
+        ("customer.link_dismissal_undone", str(aoife_id)),
+        ("customer.link_dismissed", str(declan_id)),
+        ("customer.link_dismissal_undone", str(declan_id)),
+    ]
+    assert entries[1].detail == {"source": provisional_id, "dismissed_by": "alice"}

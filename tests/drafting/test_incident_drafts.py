@@ -12,7 +12,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
-from tests.test_web_security import login
+from tests.test_web_security import csrf, login
 
 INCIDENT = {
     "title": "Mast fault, Galway city",
@@ -81,6 +81,8 @@ def test_a_draft_names_the_incident_in_the_customers_area_until_it_is_resolved(
             f"/api/supervisor/incidents/{created.json()['id']}/resolve", headers=sue
         )
         assert resolved.status_code == 201
+        gone = client.get(f"/messages/{fits_id}").text
+        assert "Mast fault, Galway city, was resolved since it was written" in gone
         drop(rt, outage_email(3, "Salthill"), "salthill-again")
         worker.drain()
         _, after = draft_of(rt, 3)
@@ -122,3 +124,58 @@ def test_the_german_draft_describes_the_incident(rt: Runtime, worker: Worker) ->
     assert "seit dem 5. Dezember 2026 eine Netzstörung in Galway, Salthill bekannt" in draft.body
     assert "am 6. Dezember 2026 bis 18:00 Uhr wieder funktioniert" in draft.body
     assert "Derzeit ist uns in Ihrer Gegend keine Netzstörung bekannt" not in draft.body
+
+
+def test_an_edited_incident_reaches_new_drafts_and_the_waiting_ones_say_so(
+    rt: Runtime, worker: Worker
+) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        sue = api_token(client, "sue")
+        galway_only = {**INCIDENT, "areas": ["Galway"]}
+        incident = client.post("/api/supervisor/incidents", headers=sue, json=galway_only).json()
+        drop(rt, outage_email(1, "Galway"), "galway")
+        drop(rt, outage_email(2, "Salthill"), "salthill")
+        worker.drain()
+        galway_id, galway = draft_of(rt, 1)
+        assert "We expect service to be back by 18:00 on 6 December 2026." in galway.body
+        salthill_id, salthill = draft_of(rt, 2)
+        assert NO_FAULT_WORDING in salthill.body
+        login(client, "sue")
+        assert 'id="incident-changed"' not in client.get(f"/messages/{galway_id}").text
+
+        moved = {"areas": ["Galway", "Salthill"], "expected_fix_at": "2026-12-06T21:00:00+00:00"}
+        edited = client.post(f"/api/supervisor/incidents/{incident['id']}", headers=sue, json=moved)
+        assert edited.status_code == 201, edited.text
+        assert edited.json()["out_of_date_drafts"] == [galway_id, salthill_id]
+
+        page = client.get(f"/messages/{galway_id}").text
+        assert 'id="incident-changed"' in page
+        assert "changed since it was written (areas, expected fix)" in page
+        assert "fix expected 2026-12-06 21:00" in page
+        other = client.get(f"/messages/{salthill_id}").text
+        assert "fits this message" in other and "the draft says we know of no fault" in other
+
+        version = draft_of(rt, 1)[1].version
+        with rt.factory() as session:
+            message = session.get(Message, galway_id)
+            assert message is not None
+            form = {
+                "version": str(message.version),
+                "_csrf_token": csrf(client, f"/messages/{galway_id}"),
+            }
+        redrafted = client.post(f"/messages/{galway_id}/redraft", data=form)
+        assert "written again with the network incidents as they are now" in redrafted.text
+        assert 'id="incident-changed"' not in redrafted.text
+        with rt.factory() as session:
+            newest = session.scalars(
+                select(Draft).where(Draft.message_id == galway_id).order_by(Draft.version.desc())
+            ).first()
+        assert newest is not None and newest.version == version + 1
+        assert "We expect service to be back by 21:00 on 6 December 2026." in newest.body
+
+        drop(rt, outage_email(3, "Salthill"), "salthill-after")
+        worker.drain()
+        _, after = draft_of(rt, 3)
+    assert "We know of a network fault in Galway, Salthill" in after.body
+    assert "back by 21:00 on 6 December 2026" in after.body

@@ -113,3 +113,103 @@ def test_the_api_records_lists_and_resolves_incidents(rt: Runtime) -> None:
         ("sue", "incident.record", str(row["id"])),
         ("sue", "incident.resolve", str(row["id"])),
     ]
+
+
+def test_a_supervisor_corrects_an_incident_on_the_page(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    staff(rt, "alice", "agent")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        form = {
+            "title": "Mast fault, Galway city",
+            "areas": "Galway",
+            "started_at": "2026-12-06T07:30",
+            "expected_fix_at": "2026-12-06T18:00",
+            "public_note": "Crews are on site.",
+            "_csrf_token": csrf(client, PAGE),
+        }
+        client.post(PAGE, data=form)
+        with rt.factory() as session:
+            (incident,) = session.scalars(select(NetworkIncident)).all()
+        page = client.get(PAGE).text
+        assert f'id="edit-incident-{incident.id}"' in page
+        assert 'value="2026-12-06T18:00"' in page, "the form holds the facts to correct"
+
+        wrong = {**form, "expected_fix_at": "2026-12-05T18:00", "_csrf_token": csrf(client, PAGE)}
+        refused = client.post(f"{PAGE}/{incident.id}", data=wrong)
+        assert "Not changed: the expected fix is before the start." in refused.text
+        no_start = {**form, "started_at": "", "_csrf_token": csrf(client, PAGE)}
+        assert (
+            "Not changed: give the start"
+            in client.post(f"{PAGE}/{incident.id}", data=no_start).text
+        )
+        same = client.post(
+            f"{PAGE}/{incident.id}", data={**form, "_csrf_token": csrf(client, PAGE)}
+        )
+        assert "Nothing changed in Mast fault, Galway city." in same.text
+
+        moved = {
+            **form,
+            "areas": "Galway, Salthill",
+            "expected_fix_at": "2026-12-06T21:00",
+            "_csrf_token": csrf(client, PAGE),
+        }
+        edited = client.post(f"{PAGE}/{incident.id}", data=moved)
+        assert "Changed Mast fault, Galway city: areas, expected fix." in edited.text
+        assert "Galway, Salthill" in edited.text and "2026-12-06 21:00" in edited.text
+        assert "2026-12-06 18:00" not in edited.text
+
+        client.post("/logout", data={"_csrf_token": csrf(client)})
+        login(client, "alice")
+        assert f'id="edit-incident-{incident.id}"' not in client.get(PAGE).text
+        agent = {**moved, "title": "Nothing", "_csrf_token": csrf(client, PAGE)}
+        assert client.post(f"{PAGE}/{incident.id}", data=agent).status_code == 403
+    with rt.factory() as session:
+        done = session.get(NetworkIncident, incident.id)
+        edits = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "incident.edit")
+        ).all()
+    assert done is not None and done.areas == ["Galway", "Salthill"] and done.title != "Nothing"
+    assert [(e.actor, e.object_id) for e in edits] == [("sue", str(incident.id))]
+    changed = edits[0].detail["changed"]
+    assert changed["areas"] == {"from": ["Galway"], "to": ["Galway", "Salthill"]}
+    assert set(changed) == {"areas", "expected_fix_at"}
+
+
+def test_the_api_edits_an_incident_field_by_field(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    staff(rt, "alice", "agent")
+    with TestClient(create_app(rt)) as client:
+        sue = api_token(client, "sue")
+        body = {
+            "title": "Cork city outage",
+            "areas": ["Cork"],
+            "started_at": "2026-12-06T06:00:00+00:00",
+            "expected_fix_at": "2026-12-06T20:00:00+00:00",
+        }
+        row = client.post(f"/api{PAGE}", headers=sue, json=body).json()
+        edit = f"/api{PAGE}/{row['id']}"
+        assert client.post(edit, headers=api_token(client, "alice"), json={}).status_code == 403
+        late = client.post(edit, headers=sue, json={"expected_fix_at": "2026-12-07T08:00:00+01:00"})
+        assert late.status_code == 201, late.text
+        assert late.json()["expected_fix_at"].startswith("2026-12-07T07:00")
+        assert late.json()["areas"] == ["Cork"], "a field left out stays as it is"
+        assert list(late.json()["changed"]) == ["expected_fix_at"]
+        cleared = client.post(
+            edit, headers=sue, json={"expected_fix_at": "", "areas": "Cork, Douglas"}
+        )
+        assert cleared.json()["expected_fix_at"] is None
+        assert cleared.json()["areas"] == ["Cork", "Douglas"]
+        bad = client.post(edit, headers=sue, json={"started_at": "2026-12-06T05:00"})
+        assert bad.status_code == 400 and "offset" in bad.json()["detail"]
+        assert client.post(edit, headers=sue, json={"title": " "}).status_code == 400
+        assert client.post(f"/api{PAGE}/9999", headers=sue, json={}).status_code == 404
+        client.post(f"{edit}/resolve", headers=sue)
+        resolved = client.post(edit, headers=sue, json={"title": "Cork"})
+        assert resolved.status_code == 409 and "record a new one" in resolved.json()["detail"]
+    assert audit_trail(rt) == [
+        ("sue", "incident.record", str(row["id"])),
+        ("sue", "incident.edit", str(row["id"])),
+        ("sue", "incident.edit", str(row["id"])),
+        ("sue", "incident.resolve", str(row["id"])),
+    ]
