@@ -8,6 +8,8 @@ import functools
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from responder.customers.names import first_name
+
 _ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _EXAMPLE = {"name": "Aoife Murphy", "subject": "Roaming charges", "opens": "Mon 07 Dec 08:00"}
 
@@ -18,7 +20,14 @@ def _compiled(text: str):  # type: ignore[no-untyped-def]
 
 
 def render_acknowledgement(text: str, *, name: str, subject: str, opens: str) -> str:
-    return _compiled(text).render(name=name, subject=subject, opens=opens).strip() + "\n"
+    """`first_name` comes from `name` by the drafts' rule, so both greet "Sean" alike; `name`
+    stays for texts written before it (and for a formal "Guten Tag Sean McCarthy")."""
+    return (
+        _compiled(text)
+        .render(name=name, first_name=first_name(name), subject=subject, opens=opens)
+        .strip()
+        + "\n"
+    )
 
 
 def template_problem(text: str) -> str:

@@ -68,7 +68,7 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
 
 
 DEFAULT_ACKNOWLEDGEMENT = (
-    "Hello{% if name %} {{ name }}{% endif %},\n\n"
+    "Hello{% if first_name %} {{ first_name }}{% endif %},\n\n"
     "Thank you for your message. {% if opens %}Our team is away just now and back on "
     "{{ opens }}: a person will read it and reply to you then.{% else %}A person will read it "
     "and reply to you soon.{% endif %}\n\n"
@@ -87,8 +87,9 @@ class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
     #: reply is, while the platform's reply window is open (it is: the customer just wrote).
     social: bool = False
     once_per_hours: float = 24.0
-    #: Jinja (sandboxed): `name` (the customer's), `subject` (theirs), `opens` (when the team
-    #: is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).
+    #: Jinja (sandboxed): `name` (the customer's), `first_name` (its first word, as drafts greet:
+    #: empty for a name that is an address or a handle), `subject` (theirs), `opens` (when the
+    #: team is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).
     text: str = DEFAULT_ACKNOWLEDGEMENT
     #: The same in other languages, by ISO 639-1 code: a message detected as German gets
     #: `texts.de`; a language without one gets `text`.

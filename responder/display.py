@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import case, func
 
+from responder.channels.social import PLATFORM
 from responder.db.models import Message
 
 #: Characters of the first words used as a title, cut at a word.
@@ -44,3 +45,13 @@ def dm_sender(platform: str, name: str, platform_id: str) -> str:
     if name.strip():
         return name
     return f"{platform} user {platform_id[:4]}…" if platform_id else f"a {platform} user"
+
+
+def sender_label(kind: str | None, name: str | None, address: str | None) -> str:
+    """Who wrote a message, as a list names them: a direct message's sender as the review page
+    does (`dm_sender`: never a bare Messenger id), mail's by its From name ("" without one).
+    `kind`: the channel's."""
+    platform = PLATFORM.get(kind or "")
+    if platform:
+        return dm_sender(platform, name or "", address or "")
+    return name or ""

@@ -14,9 +14,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.business_hours import BusinessCalendar
-from responder.db.models import Message, ReviewAction, StaffUser, utcnow
+from responder.db.models import Channel, Message, ReviewAction, StaffUser, utcnow
 from responder.db.session import transaction
-from responder.display import headline
+from responder.display import headline, sender_label
 from responder.mentions import record_mentions
 from responder.notes import add_note
 from responder.pipeline.states import State
@@ -215,26 +215,27 @@ def snooze_choices(
 
 def snoozed_items(session: Session, limit: int = 200) -> list[dict[str, object]]:
     """The drafts put aside, soonest back first, with who put each aside, until when and why."""
-    messages = session.scalars(
-        select(Message)
+    rows = session.execute(
+        select(Message, Channel.kind)
+        .outerjoin(Channel, Channel.id == Message.channel_id)
         .where(Message.state == State.SNOOZED)
         .order_by(Message.snoozed_until, Message.id)
         .limit(limit)
     ).all()
-    put_aside = last_snoozes(session, [m.id for m in messages])
+    put_aside = last_snoozes(session, [m.id for m, _ in rows])
     return [
         {
             "id": m.id,
             "version": m.version,
             "subject": m.subject,
             "title": headline(m.subject, m.new_text or m.text),
-            "sender": m.sender_name or m.sender_address,
+            "sender": sender_label(kind, m.sender_name, m.sender_address) or m.sender_address,
             "until": m.snoozed_until.isoformat() if m.snoozed_until else None,
             "due_at": m.due_at.isoformat() if m.due_at else None,
             "by": put_aside.get(m.id, ("", ""))[0],
             "note": put_aside.get(m.id, ("", ""))[1],
         }
-        for m in messages
+        for m, kind in rows
     ]
 
 

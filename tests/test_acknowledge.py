@@ -16,9 +16,11 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
+from responder.config import load_settings
 from responder.db.models import Acknowledgement, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
+from responder.review import current_draft
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
@@ -63,7 +65,7 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
     assert ack["Subject"] == "Re: Roaming charges on my bill"
     assert ack["In-Reply-To"] == "<m1@mail.test>"
     assert ack["Auto-Submitted"] == "auto-replied", "so that other machines do not answer it"
-    assert "Hello Aoife Murphy" in _text(ack)
+    assert _text(ack).splitlines()[0] == "Hello Aoife,", "by first name, as the draft greets her"
     assert f"back on {opens}: a person will read it" in " ".join(_text(ack).split())
     with rt.factory() as session:
         first = session.scalars(select(Message).where(Message.direction == "in")).one()
@@ -235,6 +237,46 @@ def test_workers_sending_at_once_send_each_acknowledgement_once(
         thread.join()
     assert len(handed) == 12 and len(set(handed)) == 12
     assert len(sent_replies(rt)) == 12
+
+
+def test_a_customer_on_file_is_greeted_by_first_name_as_in_the_draft(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    _closed_for_three_days(rt)
+    drop(rt, make_email(sender="A. Murphy <aoife.murphy@gmail.test>"), "known")
+    worker.drain()
+    (ack,) = sent_replies(rt)
+    assert _text(ack).splitlines()[0] == "Hello Aoife,", "her first name on file, not in full"
+    with rt.factory() as session:
+        message = session.scalars(select(Message).where(Message.direction == "in")).one()
+        draft = current_draft(session, message.id)
+    assert draft is not None and draft.body.startswith("Hi Aoife,\n")
+
+
+def test_a_sender_not_on_file_is_greeted_by_the_name_they_gave_or_plainly(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Mail from a bare address makes a customer named after it: not a name to greet by."""
+    _closed_for_three_days(rt)
+    drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c@mail.test>"), "c")
+    drop(rt, make_email(sender="niamh.walsh@mail.test", message_id="<n@mail.test>"), "n")
+    worker.drain()
+    greetings = {r["To"]: _text(r).splitlines()[0] for r in sent_replies(rt)}
+    assert greetings == {
+        "Cian Byrne <cian@mail.test>": "Hello Cian,",
+        "niamh.walsh@mail.test": "Hello,",
+    }
+
+
+def test_a_text_may_greet_by_first_name_or_by_full_name(tmp_path: Path) -> None:
+    """Texts written before `first_name` keep `name`; a new one may use either."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[acknowledge]\ntext = "Hi {{ first_name }}"\ntexts = { de = "Guten Tag {{ name }}" }\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(path, environ={})
+    assert settings.acknowledge.text == "Hi {{ first_name }}"
 
 
 @pytest.mark.parametrize(

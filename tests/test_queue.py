@@ -18,7 +18,13 @@ from responder.pipeline.worker import Worker
 from responder.queue_order import due_at
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from responder.web.views import CountsCache, QueueFilter, queue_counts, queue_items
+from responder.web.views import (
+    CountsCache,
+    QueueFilter,
+    ShownChannel,
+    queue_counts,
+    queue_items,
+)
 from tests.helpers import drop, make_email, staff
 from tests.test_web_security import login
 
@@ -226,8 +232,9 @@ def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
         rows[ids[3]].viewer_id, rows[ids[3]].viewed_at = bob.id, an_hour_ago
         support_id = rows[ids[1]].channel_id
     with rt.read_factory() as session:
-        known = {support_id: "support"}  # what a counts cache filled before "social" existed
-        items = {i["id"]: i for i in queue_items(session, channel_names=known)}
+        # what a counts cache filled before "social" existed
+        known = {support_id: ShownChannel("support", "maildir")}
+        items = {i["id"]: i for i in queue_items(session, channels=known)}
     assert items[ids[0]]["channel"] == "social"
     assert items[ids[1]]["channel"] == "support"
     assert items[ids[1]]["viewer"] == "bob"

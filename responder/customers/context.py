@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from responder.customers.churn import ChurnRisk
+from responder.customers.names import first_name
 from responder.customers.resolve import find_customer
 from responder.db.models import Customer
 
@@ -76,11 +77,6 @@ class CustomerContext:
         }
 
 
-def first_name(name: str) -> str:
-    parts = name.replace(",", " ").split()
-    return parts[0] if parts else ""
-
-
 def find_customer_by_email(session: Session, address: str) -> Customer | None:
     return find_customer(session, "email", address)
 
@@ -98,7 +94,7 @@ def build_context(
         known=known,
         customer_id=customer.id,
         name=customer.name,
-        first_name=first_name(customer.name) if "@" not in customer.name else "",
+        first_name=first_name(customer.name),
         plan=customer.plan,
         monthly_spend=customer.monthly_spend,
         contract_end=customer.contract_end,

@@ -292,7 +292,7 @@ def queue_page(
             limit=page_size,
             filters=filters,
             cursor=cursor,
-            channel_names=cached.channel_names,
+            channels=cached.channels,
         )
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
@@ -861,10 +861,8 @@ def api_queue_page(
     limit = min(max(limit, 1), 500)
     filters = _filters(channel, intent, tier, assignee, sentiment)
     with _rt(request).factory() as session:
-        channel_names = request.app.state.counts.get(session).channel_names
-        items = queue_items(
-            session, limit=limit, filters=filters, cursor=cursor, channel_names=channel_names
-        )
+        channels = request.app.state.counts.get(session).channels
+        items = queue_items(session, limit=limit, filters=filters, cursor=cursor, channels=channels)
         counts = queue_counts(session, filters, request.app.state.counts)
     next_cursor = items[-1]["cursor"] if len(items) == limit else None
     return ApiQueue(items=items, counts=counts, next_cursor=next_cursor)

@@ -41,7 +41,7 @@ from responder.customers.identity import phone_forms, phones_written_in
 from responder.db.like import escape_like
 from responder.db.models import Channel, Customer, CustomerIdentity, Message, MessageSearchText
 from responder.db.search_indexes import SQLITE_INDEX_SHORTEST, SQLITE_MESSAGE_INDEX
-from responder.display import headline
+from responder.display import headline, sender_label
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
@@ -115,6 +115,7 @@ MESSAGE_COLUMNS = (
     Message.customer_id,
     Message.new_text,
     Channel.name,
+    Channel.kind,
 )
 _SQLITE_INDEX = table(SQLITE_MESSAGE_INDEX, column("rowid", Integer), column("text", Text))
 
@@ -336,7 +337,7 @@ def search(
                 "state": m.state,
                 "subject": m.subject,
                 "title": headline(m.subject, m.new_text),
-                "sender": m.sender_name,
+                "sender": sender_label(m.kind, m.sender_name, m.sender_address),
                 "sender_address": m.sender_address,
                 "intent": m.intent,
                 "customer_id": m.customer_id,

@@ -37,7 +37,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
-from responder.display import dm_sender, headline, preview_column
+from responder.display import dm_sender, headline, preview_column, sender_label
 from responder.drafting.customer_known import edited_by_person, written_for_another_customer
 from responder.drafting.incident_changed import incident_news
 from responder.mail.header_glance import glance
@@ -194,6 +194,11 @@ def _latest_draft(*columns: Any) -> Select[Any]:
     )
 
 
+class ShownChannel(NamedTuple):
+    name: str
+    kind: str  # a direct message's platform names its sender (`sender_label`)
+
+
 def queue_items(
     session: Session,
     limit: int = 50,
@@ -201,13 +206,13 @@ def queue_items(
     *,
     filters: QueueFilter | None = None,
     cursor: str | None = None,
-    channel_names: Mapping[int, str] | None = None,
+    channels: Mapping[int, ShownChannel] | None = None,
 ) -> list[dict[str, Any]]:
     """Drafts waiting for review, soonest due first, one page by keyset (no OFFSET scans).
 
     Plain rows of the displayed columns, not ORM objects: building and tracking a full Message
     per row was most of a queue page's time. The latest draft comes in the same query (one
-    round trip a page, not two). `channel_names`: the names the caller already holds (the
+    round trip a page, not two). `channels`: the names and kinds the caller already holds (the
     counts cache's); any channel missing from it is looked up.
     """
     filters = filters or QueueFilter()
@@ -243,11 +248,11 @@ def queue_items(
     rows = session.connection().execute(query, params).all()
     now = utcnow()
     claimed = {row.id for row in rows if _claim_active(row.viewer_id, row.viewed_at, now)}
-    channels, viewers = _shown_names(
+    shown, viewers = _shown_names(
         session,
         {row.channel_id for row in rows},
         {row.viewer_id for row in rows if row.id in claimed},
-        channel_names,
+        channels,
     )
     items = []
     for (
@@ -276,19 +281,20 @@ def queue_items(
         draft_error,
     ) in rows:
         due = due_at.isoformat() if due_at else None
+        channel = shown.get(channel_id) or NO_CHANNEL
         items.append(
             {
                 "id": message_id,
                 "version": version,
                 "subject": subject,
                 "title": headline(subject, preview),
-                "sender": sender_name or sender_address,
+                "sender": sender_label(channel.kind, sender_name, sender_address) or sender_address,
                 "sender_address": sender_address,
                 "customer": customer_name or "",
                 "tier": tier,
                 "urgency": urgency,
                 "sentiment": sentiment,
-                "channel": channels.get(channel_id, ""),
+                "channel": channel.name,
                 "intent": intent,
                 "intent_confidence": intent_confidence,
                 "received_at": received_at.isoformat(),
@@ -307,20 +313,25 @@ def queue_items(
     return items
 
 
+NO_CHANNEL = ShownChannel("", "")
+
+
 def _shown_names(
     session: Session,
     channel_ids: set[int],
     viewer_ids: set[int],
-    known_channels: Mapping[int, str] | None,
-) -> tuple[dict[int, str], dict[int, str]]:
-    """Channel and viewer names for a page, apart from the page's query: joining both tables
+    known_channels: Mapping[int, ShownChannel] | None,
+) -> tuple[dict[int, ShownChannel], dict[int, str]]:
+    """Channels and viewer names for a page, apart from the page's query: joining both tables
     there tripled PostgreSQL's planning time (0.25 to 0.76 ms), which it spends on every
     filtered or cursor page, since their parameters keep it from reusing a generic plan."""
     channels = dict(known_channels or {})
     missing = channel_ids - channels.keys()
     if missing:
-        found = session.execute(select(Channel.id, Channel.name).where(Channel.id.in_(missing)))
-        channels.update(found.all())
+        found = session.execute(
+            select(Channel.id, Channel.name, Channel.kind).where(Channel.id.in_(missing))
+        )
+        channels.update((i, ShownChannel(name, kind)) for i, name, kind in found)
     viewers: dict[int, str] = {}
     if viewer_ids:
         found = session.execute(
@@ -404,6 +415,7 @@ def summarise_counts(
 class CachedCounts(NamedTuple):
     breakdown: QueueBreakdown
     channel_names: dict[int, str]
+    channels: dict[int, ShownChannel]  # the queue's rows: names and kinds
     problems: int  # messages that need a person: quarantined or failed
     staff: dict[int, str]  # active accounts by id: the queue's assignees and bulk assign
 
@@ -467,7 +479,10 @@ class CountsCache:
 
 
 def _count(session: Session) -> CachedCounts:
-    names = dict(session.execute(select(Channel.id, Channel.name)).all())
+    channels = {
+        i: ShownChannel(name, kind)
+        for i, name, kind in session.execute(select(Channel.id, Channel.name, Channel.kind))
+    }
     staff = dict(
         session.execute(
             select(StaffUser.id, StaffUser.username)
@@ -475,7 +490,8 @@ def _count(session: Session) -> CachedCounts:
             .order_by(StaffUser.username)
         ).all()
     )
-    return CachedCounts(queue_breakdown(session), names, problem_count(session), staff)
+    names = {i: channel.name for i, channel in channels.items()}
+    return CachedCounts(queue_breakdown(session), names, channels, problem_count(session), staff)
 
 
 def channel_choices(session: Session, cache: CountsCache) -> list[tuple[int, str]]:
@@ -526,6 +542,7 @@ def problem_items(
             OutboxItem.state.label("delivery"),
             OutboxItem.attempts,
             Channel.name.label("channel"),
+            Channel.kind,
             preview_column(),
         )
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
@@ -553,7 +570,7 @@ def problem_items(
             "reason": row.state_reason,
             "subject": row.subject,
             "title": headline(row.subject, row.preview),
-            "sender": row.sender_name,
+            "sender": sender_label(row.kind, row.sender_name, row.sender_address),
             "sender_address": row.sender_address,
             "received_at": row.received_at.isoformat(),
             "channel": row.channel or "",

@@ -115,3 +115,43 @@ def test_a_sent_dm_reply_says_when_the_customer_has_read_it(rt: Runtime, worker:
         post_meta(client, messenger_read())
         page = html.unescape(client.get(f"/messages/{item['id']}").text)
         assert '<span id="receipt">read by the customer</span>' in page
+
+
+def test_lists_name_a_dm_sender_without_a_name_as_the_review_page_does(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Messenger gives no name here: the queue, search, snoozed and Needs attention say
+    "Messenger user 6543…" where they said "6543210987654321"."""
+    staff(rt)
+    named = "Messenger user 6543…"
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message(hours_ago=25))
+        post_meta(client, messenger_message("Roaming in Spain?", psid="9876", mid="m_two"))
+        worker.drain()
+        auth = api_token(client)
+        items = {i["title"]: i["id"] for i in client.get("/api/queue", headers=auth).json()}
+        login(client, "alice")
+
+        queue = html.unescape(client.get("/queue").text)
+        assert f'<td class="from">{named}<br>' in queue
+        assert '<td class="from">Messenger user 9876…<br>' in queue
+        found = html.unescape(client.get("/search?q=bill").text)
+        assert f"<td>{named}<br>" in found
+
+        back = (utcnow() + timedelta(hours=4)).isoformat()
+        snoozed = client.post(
+            f"/api/messages/{items['Roaming in Spain?']}/snooze", headers=auth, json={"until": back}
+        )
+        assert snoozed.status_code == 201
+        assert "<td>Messenger user 9876…</td>" in html.unescape(client.get("/snoozed").text)
+
+        # Approved outside Messenger's reply window: held, and listed under Needs attention.
+        approved = client.post(
+            f"/api/messages/{items[FB_TITLE]}/approve", headers=auth, json={"body": "Sorted."}
+        )
+        assert approved.status_code == 201
+        with rt.factory.begin() as session:
+            session.execute(update(Message).values(next_attempt_at=utcnow() - timedelta(days=1)))
+        worker.drain()
+        problems = html.unescape(client.get("/problems").text)
+        assert f"<td>{named}<br>" in problems
