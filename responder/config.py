@@ -166,8 +166,11 @@ class ClassifySettings(msgspec.Struct, forbid_unknown_fields=True):
     intent_threshold: float = 0.0
     pipeline: list[str] = msgspec.field(default_factory=lambda: ["intent", "sentiment", "urgency"])
     languages: list[str] = msgspec.field(
-        default_factory=lambda: ["en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da"]
+        default_factory=lambda: ["en", "ga", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "da"]
     )
+    #: Below this the detected language is shown but not acted on: the reply is written in the
+    #: customer's language on file, else the default.
+    language_min_confidence: float = 0.5
 
 
 class DraftingSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -480,6 +483,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("classify.pipeline: must include intent (drafting depends on it)")
     if len(settings.classify.languages) < 2:
         raise ConfigError("classify.languages: name at least two ISO 639-1 codes")
+    if not 0 <= settings.classify.language_min_confidence <= 1:
+        raise ConfigError("classify.language_min_confidence: between 0 and 1")
     if settings.outbound.max_reply_files_bytes > MAX_REPLY_FILES_BYTES:
         raise ConfigError(
             f"outbound.max_reply_files_bytes: at most {MAX_REPLY_FILES_BYTES:,} (base64 makes a "

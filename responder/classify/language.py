@@ -17,6 +17,12 @@ class DetectedLanguage:
     def as_json(self) -> dict[str, object]:
         return {"label": self.code or "unknown", "confidence": round(self.confidence, 4)}
 
+    def for_reply(self, min_confidence: float) -> str | None:
+        """The language to answer in, or None when the guess is too weak to act on: "ok" reads
+        as Polish and "still no signal" as Swedish, and such a guess would pick the reply's
+        language over the customer's own."""
+        return self.code if self.code and self.confidence >= min_confidence else None
+
 
 def language_name(code: str) -> str:
     """`de` -> `German`, for people; an unknown code is shown as it is."""

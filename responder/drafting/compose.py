@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from responder.classify.language import language_name
 from responder.classify.predict import UNKNOWN
 from responder.config import DraftingSettings
 from responder.content import template_key
@@ -176,7 +177,7 @@ def compose_draft(
         grounding["action_snippet"] = _snippet_record(
             action_snippet, action_snippet.snippet.key in used
         )
-    flags = (FALLBACK_FLAG.format(language),) if fell_back else ()
+    flags = (FALLBACK_FLAG.format(language_name(language)),) if fell_back else ()
     grounding["flags"] = list(flags)
     return DraftResult(body, ref.id, grounding, "", flags)
 

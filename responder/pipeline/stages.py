@@ -435,8 +435,12 @@ def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
             intent = result.predictions["intent"]
             current.intent = intent.label
             current.intent_confidence = round(intent.confidence, 4)
-            current.language = result.language.code or None
+            current.language = result.language.for_reply(
+                rt.settings.classify.language_min_confidence
+            )
             current.classification = result.as_json()
+            if current.language is None and result.language.code:
+                current.classification["language"]["unsure"] = True
             _move(current, State.CLASSIFIED)
 
 

@@ -861,6 +861,7 @@ def classification_rows(classification: Mapping[str, Any]) -> list[dict[str, Any
                 "others": others,
                 "corrected_by": found.get("corrected_by"),
                 "correctable": name in CORRECTABLE,
+                "unsure": bool(found.get("unsure")),
             }
         )
     return rows

@@ -247,7 +247,7 @@ def test_a_language_without_templates_falls_back_to_the_default_and_is_flagged()
     result = draft(language="fr")
     assert not result.error
     assert result.grounding["template"]["key"] == "intents/billing_dispute.en.j2"
-    assert result.flags and "(fr)" in result.flags[0]
+    assert result.flags and "(French)" in result.flags[0]
     assert result.grounding["flags"] == list(result.flags)
 
 

@@ -143,7 +143,9 @@ def test_lists_name_a_dm_sender_without_a_name_as_the_review_page_does(
             f"/api/messages/{items['Roaming in Spain?']}/snooze", headers=auth, json={"until": back}
         )
         assert snoozed.status_code == 201
-        assert "<td>Messenger user 9876…</td>" in html.unescape(client.get("/snoozed").text)
+        assert '<td data-label="From">Messenger user 9876…</td>' in html.unescape(
+            client.get("/snoozed").text
+        )
 
         # Approved outside Messenger's reply window: held, and listed under Needs attention.
         approved = client.post(
@@ -154,4 +156,4 @@ def test_lists_name_a_dm_sender_without_a_name_as_the_review_page_does(
             session.execute(update(Message).values(next_attempt_at=utcnow() - timedelta(days=1)))
         worker.drain()
         problems = html.unescape(client.get("/problems").text)
-        assert f"<td>{named}<br>" in problems
+        assert f'<td data-label="From">{named}<br>' in problems
