@@ -164,6 +164,25 @@ def find_block(session: Session, pattern: Pattern) -> BlockedSender | None:
     )
 
 
+def block_covering(session: Session, sender: str) -> BlockedSender | None:
+    """The block that stops this sender now, by its address or its domain (the address's first)."""
+    address = sender.strip().lower()
+    if not address:
+        return None
+    keys = [("address", address)]
+    if "@" in address:
+        keys.append(("domain", address.rsplit("@", 1)[1]))
+    found = {
+        (b.kind, b.value): b
+        for b in session.scalars(
+            select(BlockedSender).where(
+                or_(*(and_(BlockedSender.kind == k, BlockedSender.value == v) for k, v in keys))
+            )
+        )
+    }
+    return next((found[key] for key in keys if key in found), None)
+
+
 def blocks_covering(session: Session, senders: Iterable[str]) -> list[dict[str, object]]:
     """The blocks that stop any of these senders (a customer's addresses and ids): why a
     known customer's mail gets no draft."""

@@ -138,6 +138,35 @@ def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_mess
     return result.rowcount or 0
 
 
+def written_after(other: Message, message: Message) -> bool:
+    """The customer's order: by arrival, then by id for mail that arrived together."""
+    return (other.received_at, other.id) > (message.received_at, message.id)
+
+
+#: A later message in one of these with a reply row has had its answer queued or sent (a failed
+#: one can be retried); one left unsent has not.
+ANSWERED_STATES = (State.APPROVED, State.SENDING, State.SENT, State.FAILED)
+
+
+def answered_after(session: Session, message: Message) -> list[int]:
+    """The customer's later messages in this conversation that already have a reply queued or
+    sent: a reply to this one now would be their second."""
+    if message.conversation_id is None:
+        return []
+    later = session.scalars(
+        select(Message)
+        .join(OutboxItem, OutboxItem.message_id == Message.id)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == "in",
+            Message.id != message.id,
+            Message.state.in_(ANSWERED_STATES),
+        )
+        .order_by(Message.received_at, Message.id)
+    )
+    return [other.id for other in later if written_after(other, message)]
+
+
 def written_again(session: Session, messages: Sequence[Message]) -> set[int]:
     """The ids among `messages` whose conversation already has a newer inbound message: a
     draft made now for one of them is stale (one query for the batch)."""

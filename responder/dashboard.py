@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,9 @@ class MessageRow:
     due_at: datetime | None = None
     decided_by: str = ""  # the staff member's username, or "auto-send"
     snippets: tuple[str, ...] = ()  # keys of the snippets whose text went into the first draft
+    #: Rejections a person reopened since, (rejected at, by whom, reopened at) each: decisions
+    #: that stood; the outcome above is the one after them.
+    reopened: tuple[tuple[datetime, str, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,33 @@ def volume_by(
 # -- outcomes ------------------------------------------------------------------------------------
 
 
+def decisions(rows: Iterable[MessageRow]) -> Iterator[MessageRow]:
+    """Each decision once: a rejection reopened and then approved is one rejection (by whoever
+    rejected it) and one approval, not a rejection that vanished. A decision after a reopen is
+    timed from the reopen, when the draft was back before people."""
+    for row in rows:
+        for at, by, _ in row.reopened:
+            yield replace(
+                row,
+                outcome="rejected",
+                decided_at=at,
+                decided_by=by,
+                edit_distance=None,
+                reopened=(),
+            )
+        if row.reopened:
+            yield replace(row, drafted_at=row.reopened[-1][2], reopened=())
+        else:
+            yield row
+
+
 def outcome_shares(
     rows: Iterable[MessageRow], key: Callable[[MessageRow], str] | None = None
 ) -> list[dict[str, object]]:
     """Per group: decided drafts approved unchanged, edited and rejected, as counts and shares."""
     return _share_table(
         ((key(row) or "(none)") if key else "all", row.outcome)
-        for row in rows
+        for row in decisions(rows)
         if row.outcome in OUTCOMES
     )
 
@@ -133,15 +156,15 @@ def outcome_shares_by_snippet(rows: Iterable[MessageRow]) -> list[dict[str, obje
     drafts that used none are the "(no snippet)" group, to compare against."""
     return _share_table(
         (snippet, row.outcome)
-        for row in rows
+        for row in decisions(rows)
         if row.outcome in OUTCOMES
         for snippet in (row.snippets or ("(no snippet)",))
     )
 
 
-def _share_table(decisions: Iterable[tuple[str, str | None]]) -> list[dict[str, object]]:
+def _share_table(outcomes: Iterable[tuple[str, str | None]]) -> list[dict[str, object]]:
     groups: dict[str, Counter[str]] = defaultdict(Counter)
-    for group, outcome in decisions:
+    for group, outcome in outcomes:
         groups[group][str(outcome)] += 1
     table: list[dict[str, object]] = []
     for group in sorted(groups):
@@ -208,7 +231,7 @@ def review_time_by_person(rows: Iterable[MessageRow]) -> list[dict[str, object]]
     """Per person: drafts decided, and minutes from the draft to their decision (approval,
     edit or rejection): who carries the queue and whose drafts wait. Auto-send is left out."""
     minutes: dict[str, list[float]] = defaultdict(list)
-    for row in rows:
+    for row in decisions(rows):
         if row.decided_by in ("", AUTO_SEND) or not (row.drafted_at and row.decided_at):
             continue
         minutes[row.decided_by].append((row.decided_at - row.drafted_at).total_seconds() / 60)
@@ -294,7 +317,8 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
         .order_by(Snippet.key)
     ):
         snippets_in[draft_id].append(key)
-    decisions: dict[int, tuple[str, datetime, int | None, str]] = {}
+    decided: dict[int, tuple[str, datetime, int | None, str]] = {}
+    reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
     corrections: list[CorrectionRow] = []
     message_channel = dict(
         session.execute(
@@ -303,7 +327,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
     )
     for action in session.scalars(select(ReviewAction).order_by(ReviewAction.id)):
         if action.action in DECISIONS:
-            decisions.setdefault(
+            decided.setdefault(
                 action.message_id,
                 (
                     DECISIONS[action.action],
@@ -313,7 +337,10 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
                 ),
             )
         elif action.action in ("undo", "restore"):  # taken back: decided again later
-            decisions.pop(action.message_id, None)
+            decided.pop(action.message_id, None)
+        elif action.action == "reopen" and action.message_id in decided:  # stood, and reopened
+            _, at, _, by = decided.pop(action.message_id)
+            reopened[action.message_id].append((at, by, action.created_at))
         elif action.action == "reclassify":
             detail = action.detail or {}
             corrections.append(
@@ -333,7 +360,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
         ).where(Message.direction == "in")
     ):
         drafted = first_draft.get(message.id)
-        decision = decisions.get(message.id)
+        decision = decided.get(message.id)
         rows.append(
             MessageRow(
                 id=message.id,
@@ -348,6 +375,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
                 due_at=message.due_at,
                 decided_by=decision[3] if decision else "",
                 snippets=tuple(snippets_in.get(drafted[2], ())) if drafted else (),
+                reopened=tuple(reopened.get(message.id, ())),
             )
         )
     return rows, corrections

@@ -121,9 +121,12 @@ def _describe_handling(session: Session, message: Message) -> str:
     if last is None:
         return f"this message is no longer waiting for review (it is {message.state})"
     who = session.get(StaffUser, last.user_id).username if last.user_id else "auto-send"
-    verb = {"approve": "approved", "edit": "edited and approved", "reject": "rejected"}.get(
-        last.action, last.action
-    )
+    verb = {
+        "approve": "approved",
+        "edit": "edited and approved",
+        "reject": "rejected",
+        "reopen": "reopened",
+    }.get(last.action, last.action)
     return f"already {verb} by {who} at {last.created_at:%Y-%m-%d %H:%M} UTC"
 
 

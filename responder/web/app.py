@@ -103,6 +103,7 @@ from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
 from responder.web.raw_routes import RAW_ROUTES
 from responder.web.redraft_routes import REDRAFT_ROUTES
+from responder.web.reopen_routes import REOPEN_ROUTES
 from responder.web.reply_file_routes import (
     FORM_BODY_LIMIT,
     REPLY_FILE_ROUTES,
@@ -1069,6 +1070,7 @@ ROUTES = [
     *RAW_ROUTES,
     *REPLY_FILE_ROUTES,
     *SPAM_ROUTES,
+    *REOPEN_ROUTES,
     *SNOOZE_ROUTES,
     *REDRAFT_ROUTES,
     *ACKNOWLEDGEMENT_ROUTES,

@@ -20,6 +20,7 @@ from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
 from responder.classify.language import language_name
 from responder.config import CustomerSettings
+from responder.conversations import written_after
 from responder.customers.context import CustomerContext, build_context, find_customer_by_email
 from responder.customers.view import customer_panel
 from responder.db.like import escape_like
@@ -43,6 +44,7 @@ from responder.drafting.incident_changed import incident_news
 from responder.mail.header_glance import glance
 from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
+from responder.reopen import reopen_offer
 from responder.reply_files import listed, sent_files_of
 from responder.review import current_draft
 
@@ -629,7 +631,7 @@ def message_detail(
                 "text": m.new_text or m.text,
                 "at": (m.sent_at or m.received_at).isoformat(),
                 "state": m.state,
-                "later": (m.received_at, m.id) > (message.received_at, message.id),
+                "later": written_after(m, message),
             }
             for m in session.scalars(
                 select(Message)
@@ -799,6 +801,7 @@ def message_detail(
         # Who put it aside last, and why (the history lists every snooze).
         "snooze": next((a for a in reversed(actions) if a["action"] == "snooze"), None),
         "notes": notes_for(session, message),
+        "reopen": reopen_offer(session, message),
     }
 
 
@@ -826,6 +829,7 @@ HISTORY_WORDS = {
     "wake": "woken",
     "undo": "approval undone",
     "restore": "back in the queue (block lifted)",
+    "reopen": "reopened",
     "reclassify": "classification corrected",
     "redraft": "drafted again",
     "pick_action": "action chosen",

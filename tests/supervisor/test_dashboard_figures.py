@@ -218,6 +218,29 @@ def test_outcomes_and_review_time_per_person() -> None:
     ]
 
 
+def test_a_rejection_reopened_and_approved_counts_as_both_decisions() -> None:
+    """bob rejected message 1 at 09:05, carol reopened it at 11:00 and alice approved it at
+    11:04: one rejection (bob's, 3 minutes after the draft) and one approval (alice's, 4 minutes
+    after the reopen), not an approval that took two hours."""
+    first = replace(
+        HISTORY[0],
+        decided_by="alice",
+        decided_at=at(2, 11, 4),
+        reopened=((at(2, 9, 5), "bob", at(2, 11)),),
+    )
+    (overall,) = outcome_shares([first])
+    assert (overall["decided"], overall["rejected"], overall["approved"]) == (2, 1, 1)
+    per_person = {e["group"]: e for e in outcome_shares([first], lambda r: r.decided_by)}
+    assert (per_person["alice"]["approved"], per_person["bob"]["rejected"]) == (1, 1)
+    assert review_time_by_person([first]) == [
+        {"person": "alice", "decided": 1, "median_minutes": 4.0, "p95_minutes": 4.0},
+        {"person": "bob", "decided": 1, "median_minutes": 3.0, "p95_minutes": 3.0},
+    ]
+    assert outcome_shares_by_snippet([replace(first, snippets=("roaming-eu",))])[0]["decided"] == 2
+    # Due at 10:00, moved on by the 1 h 55 min it spent rejected: answered in time.
+    assert sla_breaches([replace(first, due_at=at(2, 11, 55))], NOW) == []
+
+
 def test_long_labels_widen_the_chart_instead_of_running_off_its_left_edge() -> None:
     import re
 
