@@ -47,6 +47,7 @@ from responder.supervisor.content_edit import (
     template_versions,
 )
 from responder.supervisor.content_files import snippet_file_text
+from responder.supervisor.preview_pick import fitting_message, template_intents
 from responder.supervisor.snippet_edit import (
     SnippetFields,
     live_snippets_all,
@@ -268,14 +269,14 @@ def _editor_context(
 ) -> dict[str, object]:
     rt = _rt(request)
     with rt.factory() as session:
-        choices = preview_choices(session)
         intents = list(examples.labels(session, "intent"))
-        if message_id is None and choices["messages"]:
-            message_id = choices["messages"][0][0]
         if kind == "templates":
             item = session.get(TemplateRow, item_id)
             if item is None:
                 raise NotFoundException(f"template {item_id} not found")
+            if message_id is None:
+                message_id = fitting_message(session, template_intents(item.name), item.language)
+            choices = preview_choices(session, also=message_id)
             versions = template_versions(session, item)
             title = template_key(item.name, item.language, item.tone)
             live = versions[0]
@@ -287,6 +288,9 @@ def _editor_context(
                 raise NotFoundException(f"snippet {item_id} not found")
             versions = snippet_versions(session, item.key)
             live = versions[0]
+            if message_id is None:
+                message_id = fitting_message(session, list(live.intents or []), live.language)
+            choices = preview_choices(session, also=message_id)
             title = f"snippet {item.key}"
             fields = fields or SnippetFields.of(live)
             text = body if body is not None else live.body
