@@ -95,9 +95,9 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
 
     # A measure with nothing measured yet (no approvals) is left out, not drawn as 0 minutes.
     timings = [
-        (f"{r[0]} {label}", float(r[index]))
+        (f"{str(r[0]).replace('_', ' ')}, {label}", float(r[index]))
         for r in tables["timings"].rows
-        for label, index in (("median", 2), ("p95", 3))
+        for label, index in (("median", 2), ("95% within", 3))
         if r[index] is not None
     ]
     breaches = tables["sla_breaches"]
