@@ -24,8 +24,10 @@ from responder.customers.identity import normalise_email, normalise_handle, norm
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import assign_tiers, rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
+from responder.review import audit
 
 KINDS = ("customers", "subscriptions", "cases", "interactions")
+AUDITED_PROBLEMS = 20  # the first bad rows named in the audit log; the count says the rest
 CUSTOMERS = Customer.__table__
 Progress = Callable[[int], None]
 
@@ -402,8 +404,11 @@ def import_csv(
     *,
     settings: Settings | None = None,
     today: date | None = None,
+    actor: str = "cli",
 ) -> ImportSummary:
-    """Upsert one export into the database; tiers are recomputed once at the end."""
+    """Upsert one export into the database; tiers are recomputed once at the end, and the
+    import is in the audit log (who, which file, what it changed, the first problems), since
+    it can change every customer on file."""
     if kind not in KINDS:
         raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
     settings = settings or Settings()
@@ -439,9 +444,22 @@ def import_csv(
         summary.flush()
         if progress:
             progress(summary.rows)
-    if kind in ("customers", "subscriptions"):
-        with factory() as session, session.begin():
+    with factory() as session, session.begin():
+        if kind in ("customers", "subscriptions"):
             assign_tiers(session, settings.value)
+        audit(
+            session,
+            actor,
+            f"import.{kind}",
+            "file",
+            path.name,
+            path=str(path),
+            rows=summary.rows,
+            created=summary.created,
+            updated=summary.updated,
+            skipped=summary.skipped,
+            problems=summary.errors[:AUDITED_PROBLEMS],
+        )
     return summary
 
 

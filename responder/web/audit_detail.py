@@ -27,6 +27,8 @@ def _text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, str):
         return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "; ".join(value) if value else "none"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -156,3 +156,27 @@ def test_a_row_cut_short_or_run_on_is_skipped_and_blanks_nothing_on_file(
         ann = session.scalar(select(Customer).where(Customer.external_id == "X1"))
         assert ann is not None
         assert (ann.plan, ann.monthly_spend, ann.contract_end) == ("Smart", 25.0, "2027-01-01")
+
+
+def test_an_import_is_in_the_audit_log_with_what_it_changed(rt: Runtime, tmp_path: Path) -> None:
+    """An import can change every customer on file; it left no trace for a supervisor."""
+    from litestar.testing import TestClient
+
+    from responder.web.app import create_app
+    from tests.helpers import staff
+    from tests.test_web_security import login
+
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        HEADER
+        + "X1,Ann Lee,ann@lee.test,,Smart,25.00,2027-01-01,1,,\n"
+        + "X2,Bad Spend,bad@spend.test,,Smart,lots,,1,,\n"
+    )
+    import_csv(rt.factory, "customers", path, settings=rt.settings)
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/audit", params={"action": "import."}).text
+    assert "import.customers" in page and "file crm.csv" in page
+    assert "<b>created</b>: 1" in page and "<b>skipped</b>: 1" in page
+    assert f"<b>problems</b>: {path}:3: monthly_spend: &#39;lots&#39;" in page
