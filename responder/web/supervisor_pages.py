@@ -414,11 +414,13 @@ def _rollback(request: Request, kind: str, item_id: int) -> Redirect:
     undo = rollback_template if kind == "templates" else rollback_snippet
     try:
         with transaction(rt.factory) as session:
+            source = session.get(TemplateRow if kind == "templates" else Snippet, item_id)
+            earlier = source.version if source else None
             restored = undo(session, rt.settings, item_id, _user(request).username)
             target, version = restored.id, restored.version
     except ContentError as exc:
         return Redirect(f"/supervisor/{kind}/{item_id}", query_params={"notice": str(exc)})
-    notice = f"Rolled back: version {version} is live."
+    notice = f"Rolled back to version {earlier}: its text is live again, as version {version}."
     return Redirect(f"/supervisor/{kind}/{target}", query_params={"notice": notice})
 
 

@@ -99,5 +99,5 @@ def test_rolling_a_template_back_asks_first(rt: Runtime) -> None:
 
         _answer(page, accept=True)
         page.click("text=Roll back to this version")
-        page.locator("#notice").filter(has_text="version 3 is live").wait_for()
+        page.locator("#notice").filter(has_text="Rolled back to version 1").wait_for()
     assert _versions(rt) == [1, 2, 3]

@@ -58,7 +58,7 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
         assert re.search(r'diff-add">\+Have a great trip', saved.text)
 
         rolled = client.post(f"{url}/rollback", data={"_csrf_token": token})
-        assert "version 3 is live" in rolled.text
+        assert "Rolled back to version 1: its text is live again, as version 3." in rolled.text
     assert _roaming_versions(rt) == [1, 2, 3]
     with rt.factory() as session:
         live = session.scalar(
