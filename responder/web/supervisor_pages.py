@@ -47,6 +47,7 @@ from responder.supervisor.content_edit import (
     template_versions,
 )
 from responder.supervisor.content_files import snippet_file_text
+from responder.supervisor.content_search import matches, words_of
 from responder.supervisor.preview_pick import fitting_message, template_intents
 from responder.supervisor.snippet_edit import (
     SnippetFields,
@@ -218,12 +219,25 @@ def _int(value: str | int | None) -> int | None:
 
 
 @get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])
-def content_list(request: Request) -> Template:
+def content_list(request: Request, q: str | None = None) -> Template:
+    words = words_of(q)
     with _rt(request).factory() as session:
         templates = sorted(
-            live_templates(session, switched_off=True).values(), key=lambda t: t.name
+            (
+                t
+                for t in live_templates(session, switched_off=True).values()
+                if matches(words, (template_key(t.name, t.language, t.tone), t.body))
+            ),
+            key=lambda t: t.name,
         )
-        snippets = sorted(live_snippets_all(session), key=lambda s: s.key)
+        snippets = sorted(
+            (
+                s
+                for s in live_snippets_all(session)
+                if matches(words, (s.key, s.title, " ".join(map(str, s.tags or [])), s.body))
+            ),
+            key=lambda s: s.key,
+        )
         used = drafts_per_snippet(session)
         rows = {
             "templates": [
@@ -247,11 +261,13 @@ def content_list(request: Request) -> Template:
                     s.created_at,
                     s.active,
                     used.get(s.key, 0),
+                    ", ".join(map(str, s.tags or [])),
                 )
                 for s in snippets
             ],
         }
-    return Template("supervisor/content_list.html", context={"user": request.user, **rows})
+    context = {"user": request.user, "q": q or "", **rows}
+    return Template("supervisor/content_list.html", context=context)
 
 
 def _editor_context(
