@@ -42,7 +42,9 @@ def load_demo(settings: Settings) -> list[str]:
     folder = demo_folder(settings)
     report: list[str] = []
     for kind in KINDS:
-        summary = import_csv(rt.factory, kind, folder / f"{kind}.csv", settings=settings)
+        summary = import_csv(
+            rt.factory, kind, folder / f"{kind}.csv", settings=settings, actor="demo"
+        )
         report += summary.lines() + summary.errors
     with transaction(rt.factory) as session:
         for username, password, role, name in DEMO_USERS:

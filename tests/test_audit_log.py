@@ -3,6 +3,7 @@ action (or its family, `staff.`), and by object, newest first."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from litestar.testing import TestClient
@@ -123,3 +124,26 @@ def test_entries_on_a_staff_account_name_it_and_filter_by_name_or_id(rt: Runtime
         api = client.get("/api/audit", headers=ada, params={"on": "staff bob"}).json()
         assert [e["object"] for e in api] == [f"staff {bob}"] * 2
         assert [e["shown"] for e in api] == ["staff bob"] * 2
+
+
+def test_the_detail_reads_as_named_fields_with_a_long_one_folded(rt: Runtime) -> None:
+    """It was a line of JSON: a whole rule set filled the screen in braces and quotes."""
+    from responder.db.session import transaction
+    from responder.review import audit
+
+    staff(rt, "ada", "admin")
+    rules = {"rules": [{"name": "cruise_info", "intents": ["roaming"]}] * 5}
+    with transaction(rt.factory) as session:
+        audit(session, "sam", "draft.reject", "message", 7, reason="Wrong customer")
+        audit(session, "sam", "rules.save", "rules", "actions", rules=rules, previous=None)
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        page = client.get("/audit").text
+    assert "<b>reason</b>: Wrong customer" in page
+    assert "<b>previous</b>: none" in page
+    folded = re.search(r"<b>rules</b>: <details><summary>(.*?)</summary><pre>(.*?)</pre>", page)
+    assert folded is not None
+    glimpse = html.unescape(folded.group(1))
+    assert glimpse.endswith("…") and len(glimpse) <= 61
+    assert "cruise_info" in folded.group(2)
+    assert "{&#34;reason&#34;" not in page and '{"reason"' not in page

@@ -24,8 +24,10 @@ from responder.customers.identity import normalise_email, normalise_handle, norm
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import assign_tiers, rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
+from responder.review import audit
 
 KINDS = ("customers", "subscriptions", "cases", "interactions")
+AUDITED_PROBLEMS = 20  # the first bad rows named in the audit log; the count says the rest
 CUSTOMERS = Customer.__table__
 Progress = Callable[[int], None]
 
@@ -123,16 +125,36 @@ def _text(row: dict[str, str], name: str, limit: int) -> str:
 
 
 def read_rows(path: Path, columns: dict[str, str], required: Iterable[str]) -> Iterator[Any]:
-    """(line number, {field: stripped value}) for each row, fields named as in the mapping."""
+    """(line number, {field: stripped value}, problem) for each row, fields named as in the
+    mapping. A row with more or fewer values than the header is a problem, not a row: read as
+    it stands, its missing values would blank what is on file and its extra ones shift out of
+    sight (a comma in an unquoted name, an export cut short, a quote never closed)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = set(reader.fieldnames or ())
+        width = len(reader.fieldnames or ())
         present = {f: c for f, c in columns.items() if c in header}
         missing = [f"{columns.get(f, f)!r}" for f in required if f not in present]
         if missing:
             raise ImportFileError(f"{path}: required column {', '.join(missing)} missing")
+        start = reader.line_num + 1
         for row in reader:
-            yield reader.line_num, {f: (row.get(c) or "").strip() for f, c in present.items()}
+            problem = _shape_problem(row, width, reader.line_num - start)
+            yield start, {f: (row.get(c) or "").strip() for f, c in present.items()}, problem
+            start = reader.line_num + 1
+
+
+def _shape_problem(row: dict[Any, Any], width: int, lines_spanned: int) -> str:
+    """Why a row's values do not line up with the header's columns, or ""."""
+    extra = row.get(None) or []
+    given = width + len(extra) - sum(1 for k, v in row.items() if k is not None and v is None)
+    if given == width:
+        return ""
+    quote = " (a quote opened here and closed lines later, or never)" if lines_spanned else ""
+    return (
+        f"{given} values where the header has {width} columns{quote}: "
+        "row skipped, nothing on file changed"
+    )
 
 
 def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -382,8 +404,11 @@ def import_csv(
     *,
     settings: Settings | None = None,
     today: date | None = None,
+    actor: str = "cli",
 ) -> ImportSummary:
-    """Upsert one export into the database; tiers are recomputed once at the end."""
+    """Upsert one export into the database; tiers are recomputed once at the end, and the
+    import is in the audit log (who, which file, what it changed, the first problems), since
+    it can change every customer on file."""
     if kind not in KINDS:
         raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
     settings = settings or Settings()
@@ -395,7 +420,10 @@ def import_csv(
     rows = read_rows(path, columns, required)
     for batch in _batches(rows, settings.customers.import_batch_size):
         parsed: list[_Parsed] = []
-        for line, row in batch:
+        for line, row, problem in batch:
+            if problem:
+                summary.report(line, problem)
+                continue
             try:
                 if kind == "customers":
                     parsed.append(_parse_customer(line, row, region))
@@ -416,9 +444,22 @@ def import_csv(
         summary.flush()
         if progress:
             progress(summary.rows)
-    if kind in ("customers", "subscriptions"):
-        with factory() as session, session.begin():
+    with factory() as session, session.begin():
+        if kind in ("customers", "subscriptions"):
             assign_tiers(session, settings.value)
+        audit(
+            session,
+            actor,
+            f"import.{kind}",
+            "file",
+            path.name,
+            path=str(path),
+            rows=summary.rows,
+            created=summary.created,
+            updated=summary.updated,
+            skipped=summary.skipped,
+            problems=summary.errors[:AUDITED_PROBLEMS],
+        )
     return summary
 
 

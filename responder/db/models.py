@@ -476,6 +476,16 @@ class EndedSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class AppSecret(Base):
+    """A secret made once and kept, so a restart does not change it: the CSRF signing key, when
+    RESPONDER_SECRET_KEY is unset (a new key each start made every open page's forms fail)."""
+
+    __tablename__ = "app_secrets"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,6 +11,7 @@ freshly compiled set; the old set ages out of the small LRU.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -19,7 +20,13 @@ from typing import Any
 
 from babel.dates import format_date, format_time
 from babel.numbers import format_currency
-from jinja2 import DictLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import (
+    DictLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    UndefinedError,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 
@@ -125,10 +132,24 @@ def render(env: SandboxedEnvironment, name: str, context: Mapping[str, Any]) -> 
     except TemplateSyntaxError as exc:
         where = exc.name or name
         raise TemplateFailure(where, f"syntax error on line {exc.lineno}: {exc.message}") from exc
+    except UndefinedError as exc:
+        raise TemplateFailure(name, undefined_words(str(exc))) from exc
     except (TemplateError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
         # Filters and tests run supervisor-chosen arguments: their errors are template errors.
         raise TemplateFailure(name, f"{type(exc).__name__}: {exc}") from exc
     return _tidy(text)
+
+
+def undefined_words(message: str) -> str:
+    """Jinja's "'dict object' has no attribute 'nope'" as a supervisor reads it: which name is
+    not there, and the likely cause."""
+    unknown = re.fullmatch(r"'(.+)' is undefined", message)
+    if unknown:
+        return f"unknown name '{unknown.group(1)}': is it spelt right?"
+    missing = re.fullmatch(r"'.+' (?:object )?has no attribute '(.+)'", message)
+    if missing:
+        return f"no value called '{missing.group(1)}': is it spelt right?"
+    return f"unknown value: {message}"
 
 
 def render_string(

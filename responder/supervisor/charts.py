@@ -11,6 +11,14 @@ LABEL = 170  # the label column's least width; longer labels widen it
 CHAR = 7  # about one character of the chart's 12 px sans-serif, in px
 WIDTH = 420
 COLOURS = {"approved": "#2e7d32", "edited": "#f9a825", "rejected": "#c62828"}
+# What each outcome means, in the legend and on hover ("approved" alone read as all approvals).
+OUTCOME_WORDS = {
+    "approved": "approved unchanged",
+    "edited": "edited, then approved",
+    "rejected": "rejected",
+}
+SHARE_TEXT_MIN = 34  # px: a segment this wide has its percentage written on it
+LEGEND_STEP = 170
 
 
 def _number(value: float) -> str:
@@ -53,9 +61,10 @@ def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
         return Markup('<p class="empty">No decided drafts in this range.</p>')
     height = ROW * len(table) + 24
     left = _label_width([f"{e['group']} ({e['decided']})" for e in table])
+    wide = max(left + WIDTH + 100, left + LEGEND_STEP * len(COLOURS))
     parts = [
-        f'<svg class="chart" role="img" width="{left + WIDTH + 100}" height="{height}" '
-        f'viewBox="0 0 {left + WIDTH + 100} {height}"><title>{escape(title)}</title>'
+        f'<svg class="chart" role="img" width="{wide}" height="{height}" '
+        f'viewBox="0 0 {wide} {height}"><title>{escape(title)}</title>'
     ]
     for index, entry in enumerate(table):
         y = index * ROW + 2
@@ -71,16 +80,21 @@ def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
                 continue
             parts.append(
                 f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{ROW - 6}" '
-                f'fill="{colour}"><title>{escape(str(entry["group"]))} {outcome}: '
-                f"{share:.0%}</title></rect>"
+                f'fill="{colour}"><title>{escape(str(entry["group"]))} '
+                f"{OUTCOME_WORDS[outcome]}: {share:.0%}</title></rect>"
             )
+            if width >= SHARE_TEXT_MIN:
+                parts.append(
+                    f'<text class="share share-{outcome}" x="{x + width / 2:.1f}" y="{y + 12}" '
+                    f'text-anchor="middle">{share:.0%}</text>'
+                )
             x += width
     legend_y = len(table) * ROW + 16
     for index, (outcome, colour) in enumerate(COLOURS.items()):
-        x = left + index * 110
+        x = left + index * LEGEND_STEP
         parts.append(
             f'<rect x="{x}" y="{legend_y - 10}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{x + 14}" y="{legend_y}">{outcome}</text>'
+            f'<text x="{x + 14}" y="{legend_y}">{OUTCOME_WORDS[outcome]}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -364,16 +364,17 @@ def diff_lines(old: str, new: str, old_name: str, new_name: str) -> list[tuple[s
     ]
 
 
-def preview_choices(session: Session, limit: int = 50) -> dict[str, list[tuple[int, str]]]:
-    """Recent inbound messages and customers a supervisor can preview against."""
-    messages = session.execute(
-        select(
-            Message.id, Message.subject, Message.sender_address, Message.intent, preview_column()
-        )
-        .where(Message.direction == "in")
-        .order_by(Message.id.desc())
-        .limit(limit)
-    ).all()
+def preview_choices(
+    session: Session, limit: int = 50, also: int | None = None
+) -> dict[str, list[tuple[int, str]]]:
+    """Recent inbound messages and customers a supervisor can preview against; `also` (the one
+    the editor picked) is offered even when it is older than the recent ones."""
+    columns = select(
+        Message.id, Message.subject, Message.sender_address, Message.intent, preview_column()
+    ).where(Message.direction == "in")
+    messages = session.execute(columns.order_by(Message.id.desc()).limit(limit)).all()
+    if also is not None and all(m.id != also for m in messages):
+        messages += session.execute(columns.where(Message.id == also)).all()
     customers = session.execute(
         select(Customer.id, Customer.name, Customer.plan).order_by(Customer.name).limit(500)
     ).all()

@@ -76,6 +76,7 @@ from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.api_docs import EndpointList
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
+from responder.web.audit_detail import audit_fields
 from responder.web.auth import (
     COOKIE,
     ENDED_BECAUSE,
@@ -1108,6 +1109,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
     environment.filters["headline"] = headline
+    environment.filters["audit_fields"] = audit_fields
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)

@@ -18,7 +18,6 @@ import functools
 import logging
 import multiprocessing
 import os
-import secrets
 import signal
 import socket
 import threading
@@ -29,13 +28,12 @@ from pathlib import Path
 from responder.config import Settings, load_settings
 from responder.runtime import Runtime
 from responder.web.balance import BalanceConnections, ConnectionShare
+from responder.web.secret_key import SECRET_ENV, csrf_secret
 
 log = logging.getLogger(__name__)
 
 #: Where the supervisor tells its web processes which config file it read.
 CONFIG_ENV = "RESPONDER_CONFIG"
-#: The CSRF signing secret shared by all web processes (random per start when unset).
-SECRET_ENV = "RESPONDER_SECRET_KEY"
 #: A web process that exits sooner than this after its start is broken, not unlucky.
 MIN_LIFETIME_SECONDS = 10.0
 
@@ -104,12 +102,12 @@ def serve_web(rt: Runtime, config: Path | None, host: str, port: int, processes:
     from responder.web.app import create_app
 
     if processes <= 1:
-        app = create_app(rt, csrf_secret=os.environ.get(SECRET_ENV))
+        app = create_app(rt, csrf_secret=csrf_secret(rt.factory))
         uvicorn.run(app, host=host, port=port, log_level="info")
         return
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())
-    os.environ.setdefault(SECRET_ENV, secrets.token_hex(32))
+    os.environ[SECRET_ENV] = csrf_secret(rt.factory)  # the web processes read it there
     supervise(host, port, processes)
 
 

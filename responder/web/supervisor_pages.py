@@ -47,6 +47,8 @@ from responder.supervisor.content_edit import (
     template_versions,
 )
 from responder.supervisor.content_files import snippet_file_text
+from responder.supervisor.content_search import matches, words_of
+from responder.supervisor.preview_pick import fitting_message, template_intents
 from responder.supervisor.snippet_edit import (
     SnippetFields,
     live_snippets_all,
@@ -94,9 +96,9 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
 
     # A measure with nothing measured yet (no approvals) is left out, not drawn as 0 minutes.
     timings = [
-        (f"{r[0]} {label}", float(r[index]))
+        (f"{str(r[0]).replace('_', ' ')}, {label}", float(r[index]))
         for r in tables["timings"].rows
-        for label, index in (("median", 2), ("p95", 3))
+        for label, index in (("median", 2), ("95% within", 3))
         if r[index] is not None
     ]
     breaches = tables["sla_breaches"]
@@ -217,12 +219,25 @@ def _int(value: str | int | None) -> int | None:
 
 
 @get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])
-def content_list(request: Request) -> Template:
+def content_list(request: Request, q: str | None = None) -> Template:
+    words = words_of(q)
     with _rt(request).factory() as session:
         templates = sorted(
-            live_templates(session, switched_off=True).values(), key=lambda t: t.name
+            (
+                t
+                for t in live_templates(session, switched_off=True).values()
+                if matches(words, (template_key(t.name, t.language, t.tone), t.body))
+            ),
+            key=lambda t: t.name,
         )
-        snippets = sorted(live_snippets_all(session), key=lambda s: s.key)
+        snippets = sorted(
+            (
+                s
+                for s in live_snippets_all(session)
+                if matches(words, (s.key, s.title, " ".join(map(str, s.tags or [])), s.body))
+            ),
+            key=lambda s: s.key,
+        )
         used = drafts_per_snippet(session)
         rows = {
             "templates": [
@@ -246,11 +261,13 @@ def content_list(request: Request) -> Template:
                     s.created_at,
                     s.active,
                     used.get(s.key, 0),
+                    ", ".join(map(str, s.tags or [])),
                 )
                 for s in snippets
             ],
         }
-    return Template("supervisor/content_list.html", context={"user": request.user, **rows})
+    context = {"user": request.user, "q": q or "", **rows}
+    return Template("supervisor/content_list.html", context=context)
 
 
 def _editor_context(
@@ -268,14 +285,14 @@ def _editor_context(
 ) -> dict[str, object]:
     rt = _rt(request)
     with rt.factory() as session:
-        choices = preview_choices(session)
         intents = list(examples.labels(session, "intent"))
-        if message_id is None and choices["messages"]:
-            message_id = choices["messages"][0][0]
         if kind == "templates":
             item = session.get(TemplateRow, item_id)
             if item is None:
                 raise NotFoundException(f"template {item_id} not found")
+            if message_id is None:
+                message_id = fitting_message(session, template_intents(item.name), item.language)
+            choices = preview_choices(session, also=message_id)
             versions = template_versions(session, item)
             title = template_key(item.name, item.language, item.tone)
             live = versions[0]
@@ -287,6 +304,9 @@ def _editor_context(
                 raise NotFoundException(f"snippet {item_id} not found")
             versions = snippet_versions(session, item.key)
             live = versions[0]
+            if message_id is None:
+                message_id = fitting_message(session, list(live.intents or []), live.language)
+            choices = preview_choices(session, also=message_id)
             title = f"snippet {item.key}"
             fields = fields or SnippetFields.of(live)
             text = body if body is not None else live.body
@@ -410,11 +430,13 @@ def _rollback(request: Request, kind: str, item_id: int) -> Redirect:
     undo = rollback_template if kind == "templates" else rollback_snippet
     try:
         with transaction(rt.factory) as session:
+            source = session.get(TemplateRow if kind == "templates" else Snippet, item_id)
+            earlier = source.version if source else None
             restored = undo(session, rt.settings, item_id, _user(request).username)
             target, version = restored.id, restored.version
     except ContentError as exc:
         return Redirect(f"/supervisor/{kind}/{item_id}", query_params={"notice": str(exc)})
-    notice = f"Rolled back: version {version} is live."
+    notice = f"Rolled back to version {earlier}: its text is live again, as version {version}."
     return Redirect(f"/supervisor/{kind}/{target}", query_params={"notice": notice})
 
 

@@ -639,6 +639,10 @@ def message_detail(
                 .order_by(Message.received_at)
             )
         ]
+    offered = {
+        a.get("name"): a.get("label")
+        for a in ((draft.grounding or {}) if draft else {}).get("actions") or []
+    }
     actions = []
     for action, user in session.execute(
         select(ReviewAction, StaffUser)
@@ -652,7 +656,7 @@ def message_detail(
                 "words": HISTORY_WORDS.get(action.action, action.action),
                 "by": user.username if user else (action.detail or {}).get("by", "auto-send"),
                 "at": action.created_at.isoformat(),
-                "reason": action.reason,
+                "reason": _history_reason(action, offered),
                 "edit_distance": action.edit_distance,
                 "until": (action.detail or {}).get("until") if action.action == "snooze" else None,
             }
@@ -834,6 +838,14 @@ HISTORY_WORDS = {
     "redraft": "drafted again",
     "pick_action": "action chosen",
 }
+
+
+def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | None:
+    """The reason a history line gives; an action chosen is named by its button's label."""
+    if action.action == "pick_action":
+        name = (action.detail or {}).get("action")
+        return str(offered.get(name) or name) if name else None
+    return action.reason
 
 
 # What an agent can correct on the review page, in the order shown; language is shown only.

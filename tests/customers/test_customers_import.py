@@ -125,3 +125,58 @@ def test_cli_import_prints_a_summary(
     captured = capsys.readouterr()
     assert "created: 1" in captured.out and "skipped: 1" in captured.out
     assert f"{bad}:3: direction" in captured.err
+
+
+def test_a_row_cut_short_or_run_on_is_skipped_and_blanks_nothing_on_file(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """An export cut short used to import its short row with every missing value blank, wiping
+    the customer's plan, spend and contract; a quote never closed ate the rows after it."""
+    first = tmp_path / "crm.csv"
+    first.write_text(HEADER + "X1,Ann Lee,ann@lee.test,,Smart,25.00,2027-01-01,1,,\n")
+    import_customers(rt.factory, first, settings=rt.settings)
+    path = tmp_path / "cut.csv"
+    path.write_text(
+        HEADER
+        + "X1,Ann Lee,ann@lee.test\n"
+        + "X2,Lee, Ann,lee@ann.test,,Smart,10,,1,,\n"
+        + 'X3,"Unclosed,x3@mail.test,,Smart,10,,1,,\n'
+        + "X4,Bob Ray,bob@ray.test,,Basic,15,,1,,\n"
+    )
+    summary = import_customers(rt.factory, path, settings=rt.settings)
+    assert summary.errors == [
+        f"{path}:2: 3 values where the header has 10 columns: row skipped, nothing on file changed",
+        f"{path}:3: 11 values where the header has 10 columns: row skipped, nothing on file "
+        "changed",
+        f"{path}:4: 2 values where the header has 10 columns (a quote opened here and closed "
+        "lines later, or never): row skipped, nothing on file changed",
+    ]
+    assert (summary.created, summary.updated) == (0, 0)
+    with rt.factory() as session:
+        ann = session.scalar(select(Customer).where(Customer.external_id == "X1"))
+        assert ann is not None
+        assert (ann.plan, ann.monthly_spend, ann.contract_end) == ("Smart", 25.0, "2027-01-01")
+
+
+def test_an_import_is_in_the_audit_log_with_what_it_changed(rt: Runtime, tmp_path: Path) -> None:
+    """An import can change every customer on file; it left no trace for a supervisor."""
+    from litestar.testing import TestClient
+
+    from responder.web.app import create_app
+    from tests.helpers import staff
+    from tests.test_web_security import login
+
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        HEADER
+        + "X1,Ann Lee,ann@lee.test,,Smart,25.00,2027-01-01,1,,\n"
+        + "X2,Bad Spend,bad@spend.test,,Smart,lots,,1,,\n"
+    )
+    import_csv(rt.factory, "customers", path, settings=rt.settings)
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/audit", params={"action": "import."}).text
+    assert "import.customers" in page and "file crm.csv" in page
+    assert "<b>created</b>: 1" in page and "<b>skipped</b>: 1" in page
+    assert f"<b>problems</b>: {path}:3: monthly_spend: &#39;lots&#39;" in page

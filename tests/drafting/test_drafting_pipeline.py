@@ -3,6 +3,8 @@ and every template rendered for every demo customer."""
 
 from __future__ import annotations
 
+import re
+
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
+from tests.test_web_security import login
 
 BEST_PORT_OUT = make_email(
     sender="Declan Brennan <declan.brennan@brennanlogistics.test>",
@@ -66,6 +69,9 @@ def test_a_draft_records_what_produced_it_and_an_action_rerenders_it(
         )
         assert picked.status_code == 201, picked.text
         assert picked.json()["draft_version"] == 2
+        login(client, "alice")
+        history = client.get(f"/messages/{message.id}").text.split("<h2>History</h2>", 1)[1]
+        assert re.search(r"action chosen by alice [^<]*: Offer the loyalty discount</li>", history)
     with rt.factory() as session:
         latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
         review = session.scalars(select(ReviewAction)).one()

@@ -58,7 +58,7 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
         assert re.search(r'diff-add">\+Have a great trip', saved.text)
 
         rolled = client.post(f"{url}/rollback", data={"_csrf_token": token})
-        assert "version 3 is live" in rolled.text
+        assert "Rolled back to version 1: its text is live again, as version 3." in rolled.text
     assert _roaming_versions(rt) == [1, 2, 3]
     with rt.factory() as session:
         live = session.scalar(
@@ -126,3 +126,21 @@ def test_a_refused_save_shows_its_error_once_not_again_as_the_preview_error(rt: 
     assert refused.text.count("Unexpected end of template") == 1, "the save's error, shown once"
     assert re.search(r'id="save-error">Not saved: ', refused.text)
     assert re.search(r'<p class="error" id="preview-error" hidden></p>', refused.text)
+
+
+def test_a_misspelt_name_is_named_in_words_not_jinja_jargon(rt: Runtime) -> None:
+    """It read "UndefinedError: 'dict object' has no attribute 'nope'"."""
+    staff(rt, "sue", "supervisor")
+    original = _roaming(rt)
+    url = f"/supervisor/templates/{original.id}"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        for body, words in (
+            ("Dear {{ customer.frist_name }}", "no value called &#39;frist_name&#39;"),
+            ("Dear {{ custmer.first_name }}", "unknown name &#39;custmer&#39;"),
+        ):
+            refused = client.post(f"{url}/save", data={"body": body, "_csrf_token": token})
+            assert refused.status_code == 422
+            assert f"{words}: is it spelt right?" in refused.text
+            assert "UndefinedError" not in refused.text and "dict object" not in refused.text

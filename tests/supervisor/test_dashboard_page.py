@@ -43,6 +43,11 @@ def test_dashboard_counts_decisions_and_exports_csv(rt: Runtime) -> None:
         page = client.get("/supervisor/dashboard")
         assert page.status_code == 200
         assert "<svg" in page.text and "Messages by day" in page.text
+        # Each share is written on its bar, and the legend says which approvals were unchanged.
+        outcomes = page.text.split('id="chart-outcomes"', 1)[1].split("</svg>", 1)[0]
+        assert outcomes.count(">33%</text>") == 3
+        assert ">approved unchanged</text>" in outcomes
+        assert ">edited, then approved</text>" in outcomes
         exported = client.get("/supervisor/dashboard/export/outcomes")
         assert exported.headers["content-type"] == "text/csv; charset=utf-8"
         assert exported.content.startswith(b"\xef\xbb\xbf"), "Excel reads it as UTF-8"
@@ -86,8 +91,9 @@ def test_a_measure_with_nothing_measured_is_not_drawn_as_zero_minutes(rt: Runtim
                 "</svg>", page.index("<title>Minutes</title>")
             )
         ]
-        assert "arrival_to_draft median" in chart
-        assert "draft_to_approval" not in chart
+        assert "arrival to draft, median" in chart
+        assert "arrival to draft, 95% within" in chart
+        assert "draft to approval" not in chart
         timings = _exported(client, "/supervisor/dashboard/export/timings")
         rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(timings))}
         assert rows["draft_to_approval"]["count"] == "0"

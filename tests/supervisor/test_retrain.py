@@ -204,3 +204,22 @@ def test_the_same_examples_give_the_same_split_and_no_note(rt: Runtime) -> None:
     assert _cells(page, "compare-accuracy")[1] == _cells(page, "compare-accuracy")[2]
     assert _cells(page, "compare-split")[1] == _cells(page, "compare-split")[2]
     assert 'id="compare-split-note"' not in page
+
+
+def test_a_retrained_version_that_scores_lower_is_called_out(rt: Runtime) -> None:
+    """The page showed 83% beside 86% and offered Activate just the same."""
+    staff(rt, "sue", "supervisor")
+    trained_intent(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = _retrained_page(rt, client)
+        assert 'id="compare-lower"' not in page  # the same examples score the same
+        with transaction(rt.factory) as session:
+            active = active_model(session, "intent")
+            assert active is not None
+            holdout = {**active.metrics["holdout"], "macro_f1": 0.995}
+            active.metrics = {**active.metrics, "holdout": holdout}
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    warning = page.split('id="compare-lower">', 1)[1].split("</p>", 1)[0]
+    assert "scores lower than the active version" in warning and "99.5%" in warning
+    assert 'data-confirm="Activate version 2 although it scores lower than version 1?"' in page

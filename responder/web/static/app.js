@@ -142,14 +142,6 @@
   });
 })();
 
-// A form that asks before it acts (the Spam button blocks a sender): the question is the
-// data-confirm of the button pressed or of the form; declined, nothing is sent.
-document.addEventListener("submit", function (e) {
-  var asker = e.submitter && e.submitter.dataset.confirm ? e.submitter : e.target;
-  var question = asker.dataset ? asker.dataset.confirm : "";
-  if (question && !window.confirm(question)) e.preventDefault();
-});
-
 // "Copy text" buttons (data-copy names the box whose text is copied), e.g. a reply left unsent.
 (function () {
   document.querySelectorAll("button[data-copy]").forEach(function (button) {

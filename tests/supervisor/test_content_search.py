@@ -1,0 +1,35 @@
+"""The templates and snippets page finds by words: fifty snippets were one long list, with no
+way to look for "the Canada one" but reading it, and no tags shown."""
+
+from __future__ import annotations
+
+import re
+
+from litestar.testing import TestClient
+
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import staff
+from tests.test_web_security import login
+
+
+def _snippet_keys(page: str) -> list[str]:
+    return re.findall(r'<tr data-key="([^"]+)">', page)
+
+
+def test_find_templates_and_snippets_by_words_of_their_tags_title_or_text(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        everything = client.get("/supervisor/templates").text
+        found = client.get("/supervisor/templates", params={"q": "CANADA pass"}).text
+        nothing = client.get("/supervisor/templates", params={"q": "zeppelin"}).text
+    assert len(_snippet_keys(everything)) > 40
+    assert "roaming-world-pass" in _snippet_keys(found)
+    assert "account-access-reset" not in _snippet_keys(found)
+    assert '<td class="tags">world, usa, canada, australia, travel, pass</td>' in found
+    assert "intents/roaming.en.j2" in found and "layout.en.j2" not in found
+    assert 'value="CANADA pass"' in found and "Show all" in found
+    assert _snippet_keys(nothing) == []
+    assert "No snippet has all of these words." in nothing
+    assert "No template has all of these words." in nothing
