@@ -16,12 +16,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from responder.acknowledgement_text import render_acknowledgement
+from responder.acknowledgement_text import acknowledgement_body, opens_words
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     OutgoingReply,
@@ -72,9 +71,8 @@ def queue_acknowledgements(
         is_open, change = calendar.status(now)
         if is_open:
             return []
-        zone = settings.queue.timezone
         if change is not None:
-            opens = f"{change.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
+            opens = opens_words(change, settings.queue.timezone)
     kinds = EMAIL_KINDS | (SOCIAL_KINDS if acknowledge.social else frozenset())
     answerable = [
         (m, c, p)
@@ -141,8 +139,9 @@ def _queue_one(
     outbound = settings.outbound
     name = (customer.name if customer and customer.name else "") or message.sender_name
     text = settings.acknowledge.texts.get(message.language or "", settings.acknowledge.text)
-    body = render_acknowledgement(text, name=name, subject=message.subject or "", opens=opens)
-    body += f"\n{outbound.from_name}\n"
+    body = acknowledgement_body(
+        text, name=name, subject=message.subject or "", opens=opens, signature=outbound.from_name
+    )
     subject = reply_subject(message.subject or "")
     header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")
     recipients = reply_recipients(message)

@@ -4,6 +4,8 @@ a typo stops the service with its line, not the first acknowledgement at night."
 from __future__ import annotations
 
 import functools
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -28,6 +30,18 @@ def render_acknowledgement(text: str, *, name: str, subject: str, opens: str) ->
         .strip()
         + "\n"
     )
+
+
+def acknowledgement_body(text: str, *, name: str, subject: str, opens: str, signature: str) -> str:
+    """What the customer reads: the text, then the sign-off (`outbound.from_name`)."""
+    return (
+        render_acknowledgement(text, name=name, subject=subject, opens=opens) + f"\n{signature}\n"
+    )
+
+
+def opens_words(moment: datetime, zone: str) -> str:
+    """`opens` as the text gets it: "Mon 07 Dec 08:00 (Europe/Dublin)"."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
 
 
 def template_problem(text: str) -> str:

@@ -73,6 +73,7 @@ from responder.review import (
 from responder.runtime import Runtime
 from responder.snooze import snooze_choices, snoozed_count
 from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate
+from responder.web.acknowledgement_pages import ROUTES as ACKNOWLEDGEMENT_PAGE_ROUTES
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.api_docs import EndpointList
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
@@ -1075,6 +1076,7 @@ ROUTES = [
     *SNOOZE_ROUTES,
     *REDRAFT_ROUTES,
     *ACKNOWLEDGEMENT_ROUTES,
+    *ACKNOWLEDGEMENT_PAGE_ROUTES,
     *UNSENT_ROUTES,
     *BLOCKED_ROUTES,
     *INCIDENT_ROUTES,
