@@ -98,6 +98,9 @@ def test_queue_review_search_and_customer_pages_fit_a_phone(
         problems += too_wide(page, "customer")
         problems += off_screen(page, "customer", "aside.panel")
 
+        page.goto(f"{base}/supervisor/acknowledgements")  # long raw texts wrap
+        problems += too_wide(page, "acknowledgements")
+
         desk = chromium.new_page(viewport={"width": 1280, "height": 900})
         log_in(desk, base, "alice", PASSWORD)
         expect(desk.locator("table.queue th:has-text('Subject')")).to_be_visible()

@@ -134,6 +134,10 @@ def test_a_supervisor_sees_when_they_go_out_and_what_a_customer_reads(rt: Runtim
         )
         assert api["texts"][1]["raw"] == GERMAN
         assert {"day": "Sunday", "hours": "closed"} in api["opening_hours"]
+        schema = client.get("/schema/openapi.json").json()
+        documented = schema["paths"][f"/api{PAGE}"]["get"]
+        assert documented["summary"].startswith("How the automatic acknowledgements are set")
+        assert f"<code>/api{PAGE}</code>" in client.get("/schema").text
 
         rt.settings = msgspec.structs.replace(
             rt.settings,
