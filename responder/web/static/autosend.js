@@ -9,7 +9,7 @@
     var number = typed.replace(/%$/, "").trim();
     if (!/^\d+(\.\d+)?$/.test(number)) return null;
     var value = parseFloat(number);
-    return value >= 50 && value <= 100 && (value > 1 || /%$/.test(typed)) ? value : null;
+    return value >= 50 && value <= 100 ? value : null;  // else the server refuses it
   }
 
   function plural(n, word) {
