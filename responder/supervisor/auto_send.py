@@ -35,19 +35,32 @@ def policies(session: Session) -> list[dict[str, object]]:
 
 
 def parse_threshold(text: str) -> float | None:
-    """Blank means off; otherwise a confidence between 0.5 and 1 (below half is a guess)."""
-    text = text.strip().rstrip("%")
-    if not text:
+    """The form takes a percentage ("90" or "90%"), stored as a fraction (0.9). A bare number up
+    to 1 is refused rather than guessed at: "0.9" may mean 90% or a typo for 9%. Blank is off;
+    under half is a guess, so not allowed."""
+    typed = text.strip()
+    if not typed:
         return None
+    number = typed.removesuffix("%").strip()
     try:
-        value = float(text)
+        value = float(number)
     except ValueError:
-        raise PolicyError(f"{text!r} is not a number: give a confidence like 0.9") from None
-    if value > 1:
-        value /= 100
-    if not 0.5 <= value <= 1:
-        raise PolicyError("the confidence must be between 0.5 and 1 (or blank for off)")
-    return round(value, 4)
+        raise PolicyError(
+            f"{typed!r} is not a number: give the confidence in percent, like 90"
+        ) from None
+    if not typed.endswith("%") and 0 < value <= 1:
+        raise PolicyError(
+            f"{typed!r} looks like a fraction: give the confidence in percent, "
+            f"like {value * 100:g} for {value * 100:g}%"
+        )
+    if not 50 <= value <= 100:
+        raise PolicyError("the confidence must be between 50% and 100% (or blank for off)")
+    return round(value / 100, 4)
+
+
+def as_percent(value: float | None) -> str:
+    """A stored threshold as the form shows it: 0.92 is "92"."""
+    return "" if value is None else f"{round(float(value) * 100, 2):g}"
 
 
 def set_auto_send(

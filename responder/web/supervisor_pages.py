@@ -35,7 +35,7 @@ from responder.db.models import Channel, Snippet, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
 from responder.review import ReviewError
-from responder.supervisor import auto_send, examples
+from responder.supervisor import auto_send, auto_send_figures, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
@@ -709,15 +709,34 @@ class PolicyForm(Struct):
 
 
 @get("/supervisor/auto-send", sync_to_thread=True, guards=[requires_supervisor])
-def auto_send_page(request: Request, notice: str = "", error: str = "") -> Template:
+def auto_send_page(
+    request: Request,
+    notice: str = "",
+    error: str = "",
+    channel_id: int | None = None,
+    intent: str = "",
+    threshold: str = "",
+) -> Template:
+    """A refused threshold comes back in its own field (channel_id, intent, threshold), as typed."""
     with _rt(request).factory() as session:
-        context = {
-            "user": request.user,
-            "channels": auto_send.policies(session),
-            "intents": auto_send.intents(session),
-            "notice": notice,
-            "error": error,
-        }
+        channels = auto_send.policies(session)
+        intents = auto_send.intents(session)
+        rows, _ = load_history(session)
+        figures = auto_send_figures.intent_figures(
+            session, rows, utcnow(), [(str(c["name"]), i) for c in channels for i in intents]
+        )
+    context = {
+        "user": request.user,
+        "channels": channels,
+        "intents": intents,
+        "figures": figures,
+        "summary": auto_send_figures.summary,
+        "as_percent": auto_send.as_percent,
+        "days": auto_send_figures.DAYS,
+        "refused": (channel_id, intent, threshold) if error and channel_id else None,
+        "notice": notice,
+        "error": error,
+    }
     return Template("supervisor/auto_send.html", context=context)
 
 
@@ -729,8 +748,14 @@ def auto_send_save(request: Request, data: Annotated[PolicyForm, FORM]) -> Redir
                 session, data.channel_id, data.intent, data.threshold, _user(request).username
             )
     except ReviewError as exc:
-        return Redirect("/supervisor/auto-send", query_params={"error": str(exc)})
-    state = f"on above {value:.0%}" if value is not None else "off"
+        kept = {"channel_id": str(data.channel_id), "intent": data.intent}
+        return Redirect(
+            "/supervisor/auto-send",
+            query_params={"error": str(exc), **kept, "threshold": data.threshold},
+        )
+    state = (
+        f"on at {auto_send.as_percent(value)}% confidence or more" if value is not None else "off"
+    )
     notice = f"Auto-send for {data.intent} is {state}."
     return Redirect("/supervisor/auto-send", query_params={"notice": notice})
 

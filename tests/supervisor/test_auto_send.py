@@ -13,6 +13,45 @@ from tests.supervisor.history import waiting_message
 from tests.test_web_security import csrf, login
 
 
+def threshold_field(page: str, intent: str) -> str:
+    """The value in the intent's threshold field, as the page shows it."""
+    form = page.split(f'data-intent="{intent}" data-stored=', 1)[1]
+    return form.split('name="threshold"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
+
+
+def test_the_threshold_is_a_percentage_and_a_fraction_is_refused_in_its_field(
+    rt: Runtime,
+) -> None:
+    """ "0.9" could be 90% or a slip for 9%: it is refused, not read as 90%, and stays in the
+    field with the reason beside it; 90 and 90% are the same, stored as 0.9 as before."""
+    staff(rt, "sue", "supervisor")
+    waiting_message(rt, 1, channel="support")
+    with rt.factory() as session:
+        channel = session.scalar(select(Channel).where(Channel.name == "support"))
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/auto-send").text
+        assert "Send unreviewed when confidence is at least (in %)" in page
+        token = csrf(client, "/supervisor/auto-send")
+        form = {"channel_id": str(channel.id), "intent": "roaming", "_csrf_token": token}
+        refused = client.post("/supervisor/auto-send/set", data={**form, "threshold": "0.9"})
+        assert (
+            'id="threshold-error">&#39;0.9&#39; looks like a fraction: give the confidence in '
+            "percent, like 90 for 90%</small>" in refused.text
+        )
+        assert threshold_field(refused.text, "roaming") == "0.9"
+        assert 'aria-invalid="true"' in refused.text.split('data-intent="roaming" data-stored=')[1]
+        assert threshold_field(refused.text, "outage") == ""
+        with rt.factory() as session:
+            assert session.get(Channel, channel.id).auto_send == {}
+        for typed in ("90", "90 %"):
+            on = client.post("/supervisor/auto-send/set", data={**form, "threshold": typed})
+            assert "is on at 90% confidence or more" in on.text
+            assert threshold_field(on.text, "roaming") == "90"
+            with rt.factory() as session:
+                assert session.get(Channel, channel.id).auto_send == {"roaming": 0.9}
+
+
 def test_set_and_clear_auto_send(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     waiting_message(rt, 1, channel="support")
@@ -23,12 +62,14 @@ def test_set_and_clear_auto_send(rt: Runtime) -> None:
         login(client, "sue")
         token = csrf(client, "/supervisor/auto-send")
         form = {"channel_id": str(channel.id), "intent": "roaming", "_csrf_token": token}
-        too_low = client.post("/supervisor/auto-send/set", data={**form, "threshold": "0.2"})
-        assert "between 0.5 and 1" in too_low.text
+        too_low = client.post("/supervisor/auto-send/set", data={**form, "threshold": "20"})
+        assert "between 50% and 100%" in too_low.text
         on = client.post("/supervisor/auto-send/set", data={**form, "threshold": "92%"})
-        assert "Auto-send for roaming is on above 92%" in on.text
+        assert "Auto-send for roaming is on at 92% confidence or more" in on.text
+        assert 'placeholder="off" aria-label="roaming in support' in on.text
+        assert threshold_field(on.text, "roaming") == "92"
         unknown = client.post(
-            "/supervisor/auto-send/set", data={**form, "intent": "horoscope", "threshold": "0.9"}
+            "/supervisor/auto-send/set", data={**form, "intent": "horoscope", "threshold": "90"}
         )
         assert "not an intent" in unknown.text
         with rt.factory() as session:

@@ -3,9 +3,12 @@ stray click did it at once before, with no way back but typing it all again."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
-from responder.db.models import ClassifierExample, StaffUser
+from responder.db.models import Channel, ClassifierExample, Message, StaffUser
+from responder.db.session import transaction
+from responder.review import approve, reject
 from responder.runtime import Runtime
 from tests.browser_support import browser
 from tests.helpers import staff
@@ -101,3 +104,52 @@ def test_rolling_a_template_back_asks_first(rt: Runtime) -> None:
         page.click("text=Roll back to this version")
         page.locator("#notice").filter(has_text="Rolled back to version 1").wait_for()
     assert _versions(rt) == [1, 2, 3]
+
+
+# the question is written by the page's script, whatever the database
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_turning_auto_send_on_asks_first_with_the_intents_figures(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    sure, unsure = waiting_message(rt, 1), waiting_message(rt, 2)
+    with transaction(rt.factory) as session:
+        session.get(Message, sure).intent_confidence = 0.97
+        session.get(Message, unsure).intent_confidence = 0.85
+        sue = session.scalars(select(StaffUser).filter_by(username="sue")).one()
+        approve(session, sure, sue, rt.settings.outbound)
+        reject(session, unsure, sue, "wrong plan")
+        channel_id = session.get(Message, sure).channel_id
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.goto(f"{base}/supervisor/auto-send")
+        form = page.locator("form[data-mailbox='support'][data-intent='roaming']")
+        form.locator("input[name=threshold]").fill("90")
+
+        asked = _answer(page, accept=False)
+        form.locator("text=Set").click()
+        page.wait_for_timeout(500)
+        assert asked == [
+            "Turn on auto-send for roaming in support at 90%? Drafts the classifier is at least"
+            " that sure of go out without anyone reading them.\n\n"
+            "In the last 30 days staff decided 2 roaming drafts in support: 1 sent unchanged"
+            " (50%), 0 edited (0%), 1 rejected (50%). The intent classifier has no held-out"
+            " figure for roaming.\n\n"
+            "At 90%, 1 of those 2 drafts would have gone out unreviewed, 0 of them edited by"
+            " staff and 0 rejected."
+        ]
+        with rt.factory() as session:
+            assert session.get(Channel, channel_id).auto_send == {}  # type: ignore[union-attr]
+
+        _answer(page, accept=True)
+        form.locator("text=Set").click()
+        page.locator("#notice").filter(has_text="is on at 90% confidence or more").wait_for()
+        with rt.factory() as session:
+            assert session.get(Channel, channel_id).auto_send == {"roaming": 0.9}  # type: ignore[union-attr]
+
+        # Turning it off, or asking for more confidence, needs no question.
+        form = page.locator("form[data-mailbox='support'][data-intent='roaming']")
+        form.locator("input[name=threshold]").fill("95")
+        asked = _answer(page, accept=False)
+        form.locator("text=Set").click()
+        page.locator("#notice").filter(has_text="is on at 95% confidence or more").wait_for()
+        assert asked == []
