@@ -370,7 +370,8 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
         elif action.action == "reopen" and action.message_id in decided:  # stood, and reopened
             _, at, _, by = decided.pop(action.message_id)
             reopened[action.message_id].append((at, by, action.created_at))
-        elif action.action == "reclassify":
+        elif action.action == "reclassify" and not (action.detail or {}).get("accepted"):
+            # A supervisor's label on accepting a correction is not an agent's correction.
             detail = action.detail or {}
             corrections.append(
                 CorrectionRow(

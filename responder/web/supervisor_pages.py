@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from responder.classify import retrain
 from responder.content import live_templates, template_key
@@ -32,9 +33,14 @@ from responder.dashboard import (
     load_history,
     sla_by_intent,
 )
-from responder.db.models import Channel, Snippet, utcnow
+from responder.db.models import Channel, ClassifierExample, Snippet, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
+from responder.drafting.service import (
+    REDRAFTED_ON,
+    embed_before_writing,
+    redraft_after_correction,
+)
 from responder.review import ReviewError
 from responder.supervisor import auto_send, examples
 from responder.supervisor.charts import bar_chart, share_chart
@@ -682,14 +688,28 @@ def example_remove(request: Request, example_id: int, data: Annotated[LabelForm,
     guards=[requires_supervisor],
 )
 def example_accept(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
-    actor = _user(request).username
-    return _example_action(
-        request,
-        data,
-        lambda s: examples.accept_candidate(s, example_id, actor, data.label or None),
-        "Correction accepted as a training example.",
-        "corrections",
+    rt, user = _rt(request), _user(request)
+    relabelled: list[tuple[int, str]] = []
+
+    def accept(session: Session) -> None:
+        before = session.get(ClassifierExample, example_id)
+        label = before.label if before else None
+        row = examples.accept_candidate(
+            session, example_id, user.username, data.label or None, queue=rt.settings.queue
+        )
+        if row.message_id is not None and row.label != label:
+            relabelled.append((row.message_id, row.classifier))
+
+    answer = _example_action(
+        request, data, accept, "Correction accepted as a training example.", "corrections"
     )
+    # A draft still waiting was written for the agent's label: write it for the one accepted.
+    for message_id, classifier in relabelled:
+        if classifier in REDRAFTED_ON:
+            embed_before_writing(rt, message_id)
+            with transaction(rt.factory) as session:
+                redraft_after_correction(rt, session, message_id, classifier, user)
+    return answer
 
 
 @post(
