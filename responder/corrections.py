@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from responder.classify.message import classification_text
 from responder.classify.store import active_model
 from responder.config import QueueSettings
-from responder.db.models import ClassifierExample, ReviewAction, StaffUser, utcnow
+from responder.db.models import ClassifierExample, Message, ReviewAction, StaffUser, utcnow
 from responder.queue_order import churn_is_high, due_at
 from responder.review import ReviewError, audit, current_draft, inbound_message
 
@@ -44,6 +44,90 @@ def known_labels(session: Session, classifier: str) -> set[str]:
     return set(rows)
 
 
+def current_label(message: Message, classifier: str) -> str | None:
+    found = (message.classification or {}).get(classifier)
+    return found.get("label") if isinstance(found, dict) else None
+
+
+def set_label(
+    session: Session,
+    message: Message,
+    classifier: str,
+    label: str,
+    by: str,
+    *,
+    queue: QueueSettings | None = None,
+) -> None:
+    """The message says `label` from now on, by a person: its classification (the model's own
+    answer kept under `predicted`), its intent, sentiment or urgency column, and, with `queue`,
+    the due time an urgency sets."""
+    classification = dict(message.classification or {})
+    before = classification.get(classifier)
+    classification[classifier] = {
+        "label": label,
+        "confidence": 1.0,
+        "candidates": [[label, 1.0]],
+        "corrected_by": by,
+        "corrected_at": utcnow().isoformat(),
+        "predicted": before.get("predicted", before) if isinstance(before, dict) else None,
+    }
+    message.classification = classification
+    if classifier == "intent":
+        message.intent = label
+        message.intent_confidence = 1.0
+    elif classifier == "sentiment":
+        message.sentiment = label
+    elif classifier == "urgency":
+        message.urgency = label
+        if queue is not None and message.due_at is not None:
+            draft = current_draft(session, message.id)
+            message.due_at = due_at(
+                message.received_at,
+                urgency=label,
+                tier=message.customer_tier,
+                churn_high=churn_is_high(draft.grounding if draft else {}),
+                settings=queue,
+            )
+
+
+def follow_accepted(
+    session: Session,
+    message_id: int,
+    classifier: str,
+    label: str,
+    actor: str,
+    *,
+    queue: QueueSettings | None = None,
+) -> str | None:
+    """A supervisor accepted an agent's correction under another label: the message takes the
+    label accepted, so the queue, the dashboard and the next draft agree with the training
+    data. The label it had before, or None when it already said so (or is gone)."""
+    message = session.get(Message, message_id)
+    if message is None:
+        return None
+    previous = current_label(message, classifier)
+    if previous == label:
+        return None
+    set_label(session, message, classifier, label, actor, queue=queue)
+    user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
+    detail = {"classifier": classifier, "from": previous, "to": label, "accepted": True}
+    session.add(
+        ReviewAction(message_id=message_id, user_id=user_id, action="reclassify", detail=detail)
+    )
+    audit(
+        session,
+        actor,
+        "message.reclassify",
+        "message",
+        message_id,
+        classifier=classifier,
+        previous=previous,
+        label=label,
+        accepted=True,
+    )
+    return previous
+
+
 def reclassify(
     session: Session,
     message_id: int,
@@ -64,38 +148,12 @@ def reclassify(
             f"{label!r} is not one of the {classifier} labels: {', '.join(sorted(labels))}"
         )
     now = utcnow()
-    classification = dict(message.classification or {})
-    before = classification.get(classifier)
-    previous = before.get("label") if isinstance(before, dict) else None
+    previous = current_label(message, classifier)
     if previous == label:
         raise AlreadyLabelled(
             f"the {classifier} is already {label}: nothing was changed or recorded"
         )
-    classification[classifier] = {
-        "label": label,
-        "confidence": 1.0,
-        "candidates": [[label, 1.0]],
-        "corrected_by": user.username,
-        "corrected_at": now.isoformat(),
-        "predicted": before.get("predicted", before) if isinstance(before, dict) else None,
-    }
-    message.classification = classification
-    if classifier == "intent":
-        message.intent = label
-        message.intent_confidence = 1.0
-    elif classifier == "sentiment":
-        message.sentiment = label
-    elif classifier == "urgency":
-        message.urgency = label
-        if queue is not None and message.due_at is not None:
-            draft = current_draft(session, message_id)
-            message.due_at = due_at(
-                message.received_at,
-                urgency=label,
-                tier=message.customer_tier,
-                churn_high=churn_is_high(draft.grounding if draft else {}),
-                settings=queue,
-            )
+    set_label(session, message, classifier, label, user.username, queue=queue)
     text = classification_text(message.subject, message.new_text or message.text)
     example = session.scalar(
         select(ClassifierExample).where(

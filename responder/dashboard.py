@@ -53,6 +53,13 @@ class MessageRow:
     #: Rejections a person reopened since, (rejected at, by whom, reopened at) each: decisions
     #: that stood; the outcome above is the one after them.
     reopened: tuple[tuple[datetime, str, datetime], ...] = ()
+    state: str = ""  # the message's state now: mail that is `ignored` was never classified
+
+
+def intent_group(row: MessageRow) -> str:
+    """The intent, or why there is none: ignored machine mail is never classified, and a bare
+    "(none)" left supervisors guessing."""
+    return row.intent or (f"{row.state}, not classified" if row.state else "not classified")
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,22 @@ class Period:
     end: date | None = None
     channel: str | None = None
     timezone: str = "UTC"
+
+    def words(self, rows: Sequence[MessageRow]) -> str:
+        """What the figures cover, said on the page: with no days set, all time, and the days
+        of the first and last message that falls in it."""
+        start, end = self.start, self.end
+        if start and end:
+            days = f"{start.isoformat()} to {end.isoformat()}"
+        elif start:
+            days = f"{start.isoformat()} onwards"
+        elif end:
+            days = f"everything up to {end.isoformat()}"
+        else:
+            seen = sorted(local_day(r.received_at, self.timezone) for r in in_period(rows, self))
+            days = f"all time ({seen[0]} to {seen[-1]})" if seen else "all time"
+        mailbox = f"mailbox {self.channel}" if self.channel else "all mailboxes"
+        return f"{days}, {mailbox}"
 
     def keeps(self, at: datetime, channel: str) -> bool:
         day = local_day(at, self.timezone)
@@ -298,6 +321,12 @@ def most_corrected(
 # -- reading the database ------------------------------------------------------------------------
 
 
+def display_names(session: Session) -> dict[str, str]:
+    """User name to the name people know each other by, for the per-person charts."""
+    rows = session.execute(select(StaffUser.username, StaffUser.display_name)).all()
+    return {username: name for username, name in rows if name and name != username}
+
+
 def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow]]:
     """Every inbound message with its first draft, its decision and its template name."""
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
@@ -341,7 +370,8 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
         elif action.action == "reopen" and action.message_id in decided:  # stood, and reopened
             _, at, _, by = decided.pop(action.message_id)
             reopened[action.message_id].append((at, by, action.created_at))
-        elif action.action == "reclassify":
+        elif action.action == "reclassify" and not (action.detail or {}).get("accepted"):
+            # A supervisor's label on accepting a correction is not an agent's correction.
             detail = action.detail or {}
             corrections.append(
                 CorrectionRow(
@@ -356,7 +386,12 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
     rows = []
     for message in session.execute(
         select(
-            Message.id, Message.channel_id, Message.intent, Message.received_at, Message.due_at
+            Message.id,
+            Message.channel_id,
+            Message.intent,
+            Message.received_at,
+            Message.due_at,
+            Message.state,
         ).where(Message.direction == "in")
     ):
         drafted = first_draft.get(message.id)
@@ -376,6 +411,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
                 decided_by=decision[3] if decision else "",
                 snippets=tuple(snippets_in.get(drafted[2], ())) if drafted else (),
                 reopened=tuple(reopened.get(message.id, ())),
+                state=message.state,
             )
         )
     return rows, corrections
@@ -433,7 +469,7 @@ def dashboard_tables(
             "Messages by mailbox", ("channel", "messages"), volume_by(rows, lambda r: r.channel)
         ),
         "volume_by_intent": Table(
-            "Messages by intent", ("intent", "messages"), volume_by(rows, lambda r: r.intent)
+            "Messages by intent", ("intent", "messages"), volume_by(rows, intent_group)
         ),
         "outcomes": Table(
             "Drafts approved unchanged, edited, rejected",
@@ -453,7 +489,7 @@ def dashboard_tables(
         "outcomes_by_intent": Table(
             "Outcome by intent",
             ("intent", *SHARE_COLUMNS),
-            _shares(outcome_shares(rows, lambda r: r.intent)),
+            _shares(outcome_shares(rows, intent_group)),
         ),
         "outcomes_by_person": Table(
             "Outcome by person (who approved unchanged, edited or rejected)",

@@ -177,7 +177,8 @@ def test_the_last_admin_cannot_be_demoted_or_deactivated(rt: Runtime) -> None:
         stepped_down = post_form(client, f"/admin/staff/{ada}/role", role="supervisor")
         assert stepped_down.status_code == 200, "sent to the account page, not a refusal"
         assert "Saved: ada is now supervisor." in stepped_down.text
-        assert client.get("/admin/staff").status_code == 403
+        read_only = client.get("/admin/staff").text
+        assert "<h1>Team</h1>" in read_only and 'action="/admin/staff/' not in read_only
         cy_auth = bearer(client, "cy", "cys long password")
         refused = client.post(f"/api/admin/staff/{cy}", headers=cy_auth, json={"role": "agent"})
         assert refused.status_code == 422 and "last active admin" in refused.json()["detail"]
@@ -243,8 +244,15 @@ def test_staff_change_their_own_password_and_keep_only_this_session(rt: Runtime)
     assert [a for _, a, _ in audit_actions(rt)] == ["account.name", "account.password"]
 
 
-def test_supervisors_cannot_manage_accounts(rt: Runtime) -> None:
+def test_supervisors_see_the_team_but_cannot_manage_accounts(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
+    staff(rt, "bob", "agent")
+    with rt.factory() as session:
+        bob = session.scalars(select(StaffUser).where(StaffUser.username == "bob")).one()
+        bob.display_name = "Bob Byrne"
+        bob.active = False
+        session.commit()
+        bob_id = bob.id
     with TestClient(create_app(rt)) as client:
         auth = api_token(client, "sue")
         assert client.get("/api/admin/staff", headers=auth).status_code == 403
@@ -253,9 +261,33 @@ def test_supervisors_cannot_manage_accounts(rt: Runtime) -> None:
         )
         assert forged.status_code == 403
         login(client, "sue")
-        assert client.get("/admin/staff").status_code == 403
+        queue = client.get("/queue").text
+        assert '<a href="/admin/staff" id="nav-staff">Team</a>' in queue
+        team = client.get("/admin/staff")
+        assert team.status_code == 200
+        row = re.search(rf'<tr id="staff-{bob_id}" class="inactive">(.*?)</tr>', team.text, re.S)
+        cells = re.sub(r"<[^>]+>", "|", row.group(1))
+        assert "Bob Byrne" in cells and "|agent|" in cells and "deactivated" in cells
+        sue_row = re.search(r"<td[^>]*>sue \(you\)</td>(.*?)</tr>", team.text, re.S).group(1)
+        assert "2 sessions" in sue_row, "her API token and this browser"
+        assert "<form" not in team.text.split('id="staff"')[1].split("</table>")[0]
+        assert "Add an account" not in team.text and "Reset password" not in team.text
+        token = csrf(client, "/queue")
+        promote = client.post(
+            f"/admin/staff/{bob_id}/role", data={"role": "admin", "_csrf_token": token}
+        )
+        assert promote.status_code == 403
     with rt.factory() as session:
         assert session.scalar(select(StaffUser).where(StaffUser.username == "x")) is None
+        assert session.get(StaffUser, bob_id).role == "agent"
+
+
+def test_agents_still_cannot_see_the_team(rt: Runtime) -> None:
+    staff(rt, "bob", "agent")
+    with TestClient(create_app(rt)) as client:
+        login(client, "bob")
+        assert 'href="/admin/staff"' not in client.get("/queue").text
+        assert client.get("/admin/staff").status_code == 403
 
 
 def test_the_command_line_lists_accounts_and_resets_a_locked_out_admin(

@@ -188,6 +188,12 @@ def used_snippet_ids(grounding: Mapping[str, Any]) -> set[int]:
     return {r["id"] for r in records if r.get("used") and r.get("id") is not None}
 
 
+def used_snippet_keys(grounding: Mapping[str, Any]) -> set[str]:
+    """The snippets (by key) whose text went into the draft as it was written."""
+    records = [*grounding.get("snippets", []), grounding.get("action_snippet") or {}]
+    return {r["key"] for r in records if r.get("used") and r.get("key")}
+
+
 def _used_keys(body: str, rendered: Sequence[Mapping[str, str]]) -> list[str]:
     """Snippets whose text made it into the draft (templates may pick among several)."""
     return [r["id"] for r in rendered if r.get("body") and r["body"].splitlines()[0] in body]

@@ -36,7 +36,12 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
-from responder.drafting.compose import TemplateRef, compose_draft, used_snippet_ids
+from responder.drafting.compose import (
+    TemplateRef,
+    compose_draft,
+    used_snippet_ids,
+    used_snippet_keys,
+)
 from responder.drafting.confidence import draft_confidence
 from responder.drafting.incident_facts import incident_facts
 from responder.drafting.rule_versions import CurrentRules, current_rules
@@ -348,6 +353,20 @@ def message_text(message: Message) -> str:
     return f"{message.subject}\n{message.new_text or message.text}"
 
 
+class AlreadyInDraft(ReviewError):
+    """Picking it would write the same text again as a new version nobody could tell apart."""
+
+    status_code = 409
+
+
+def _refuse_if_already_in(grounding: Mapping[str, Any], action: Mapping[str, Any]) -> None:
+    """A draft a person saved may have lost the snippet's paragraph, so only a draft as it was
+    written is trusted to say what it holds."""
+    if "saved_by" in grounding or action.get("snippet") not in used_snippet_keys(grounding):
+        return
+    raise AlreadyInDraft(f"{action.get('label') or action['name']} is already in the draft")
+
+
 def pick_action(
     rt: Runtime,
     session: Session,
@@ -357,7 +376,8 @@ def pick_action(
     *,
     expected_version: int | None = None,
 ) -> Draft:
-    """Re-render the draft with the chosen action's snippet first: a new draft version."""
+    """Re-render the draft with the chosen action's snippet first: a new draft version, unless
+    the draft holds that snippet already."""
     message = inbound_message(session, message_id)
     if message.state != State.IN_REVIEW:
         raise AlreadyHandled(f"message {message_id} is {message.state}, not in review")
@@ -365,9 +385,10 @@ def pick_action(
         raise AlreadyHandled("this draft changed since you opened it; reload to see the latest")
     previous = current_draft(session, message_id)
     grounding = (previous.grounding or {}) if previous else {}
-    offered = [a["name"] for a in grounding.get("actions") or []]
+    offered = {a["name"]: a for a in grounding.get("actions") or []}
     if action not in offered:
         raise ReviewError(f"action {action!r} is not offered for this message")
+    _refuse_if_already_in(grounding, offered[action])
     return render_again(
         rt,
         session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup, escape
 
@@ -30,24 +30,41 @@ def _label_width(labels: Sequence[str]) -> int:
     return max(LABEL, max((len(label) for label in labels), default=0) * CHAR + 12)
 
 
-def bar_chart(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> Markup:
-    """Horizontal bars, one per label, with the value written at the end of the bar."""
+def _label(group: str, names: Mapping[str, str]) -> tuple[Markup, str]:
+    """A person's display name with their user name in small print (the plain text for
+    hover titles and for measuring); any other label as it is."""
+    name = names.get(group)
+    if not name:
+        return escape(group), group
+    text = f"{name} ({group})"
+    return Markup(f'{escape(name)} <tspan class="username">{escape(group)}</tspan>'), text
+
+
+def bar_chart(
+    items: Sequence[tuple[str, float]],
+    title: str,
+    unit: str = "",
+    names: Mapping[str, str] | None = None,
+) -> Markup:
+    """Horizontal bars, one per label, with the value written at the end of the bar. `names`
+    turns user names among the labels into display names."""
     if not items:
         return Markup('<p class="empty">No data in this range.</p>')
     top = max(float(v) for _, v in items) or 1.0
     height = ROW * len(items) + 4
-    left = _label_width([label for label, _ in items])
+    labels = [_label(label, names or {}) for label, _ in items]
+    left = _label_width([text for _, text in labels])
     parts = [
         f'<svg class="chart" role="img" width="{left + WIDTH + 100}" height="{height}" '
         f'viewBox="0 0 {left + WIDTH + 100} {height}"><title>{escape(title)}</title>'
     ]
-    for index, (label, value) in enumerate(items):
+    for index, ((_, value), (shown, text)) in enumerate(zip(items, labels, strict=True)):
         y = index * ROW + 2
         width = max(1.0, WIDTH * float(value) / top)
         parts.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{escape(label)}</text>'
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{shown}</text>'
             f'<rect x="{left}" y="{y}" width="{width:.1f}" height="{ROW - 6}" fill="#1565c0">'
-            f"<title>{escape(label)}: {_number(float(value))}{escape(unit)}</title></rect>"
+            f"<title>{escape(text)}: {_number(float(value))}{escape(unit)}</title></rect>"
             f'<text x="{left + width + 4:.1f}" y="{y + 15}">{_number(float(value))}'
             f"{escape(unit)}</text>"
         )
@@ -55,23 +72,29 @@ def bar_chart(items: Sequence[tuple[str, float]], title: str, unit: str = "") ->
     return Markup("".join(parts))
 
 
-def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
-    """One stacked bar per group: approved unchanged, edited, rejected, as shares of 100%."""
+def share_chart(
+    table: Sequence[dict[str, object]], title: str, names: Mapping[str, str] | None = None
+) -> Markup:
+    """One stacked bar per group: approved unchanged, edited, rejected, as shares of 100%.
+    `names` turns user names among the groups into display names."""
     if not table:
         return Markup('<p class="empty">No decided drafts in this range.</p>')
     height = ROW * len(table) + 24
-    left = _label_width([f"{e['group']} ({e['decided']})" for e in table])
+    labels = [_label(str(e["group"]), names or {}) for e in table]
+    left = _label_width(
+        [f"{text} ({e['decided']})" for e, (_, text) in zip(table, labels, strict=True)]
+    )
     wide = max(left + WIDTH + 100, left + LEGEND_STEP * len(COLOURS))
     parts = [
         f'<svg class="chart" role="img" width="{wide}" height="{height}" '
         f'viewBox="0 0 {wide} {height}"><title>{escape(title)}</title>'
     ]
-    for index, entry in enumerate(table):
+    for index, (entry, (shown, text)) in enumerate(zip(table, labels, strict=True)):
         y = index * ROW + 2
         x = float(left)
         parts.append(
             f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">'
-            f"{escape(str(entry['group']))} ({entry['decided']})</text>"
+            f"{shown} ({entry['decided']})</text>"
         )
         for outcome, colour in COLOURS.items():
             share = float(entry[f"{outcome}_share"])  # type: ignore[arg-type]
@@ -80,7 +103,7 @@ def share_chart(table: Sequence[dict[str, object]], title: str) -> Markup:
                 continue
             parts.append(
                 f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{ROW - 6}" '
-                f'fill="{colour}"><title>{escape(str(entry["group"]))} '
+                f'fill="{colour}"><title>{escape(text)} '
                 f"{OUTCOME_WORDS[outcome]}: {share:.0%}</title></rect>"
             )
             if width >= SHARE_TEXT_MIN:

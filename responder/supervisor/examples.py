@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from responder.config import QueueSettings
+from responder.corrections import follow_accepted
 from responder.db.models import ClassifierExample, Message
 from responder.review import ReviewError, audit
 
@@ -167,14 +169,23 @@ def remove_example(session: Session, example_id: int, actor: str) -> None:
 
 
 def accept_candidate(
-    session: Session, example_id: int, actor: str, label: str | None = None
+    session: Session,
+    example_id: int,
+    actor: str,
+    label: str | None = None,
+    *,
+    queue: QueueSettings | None = None,
 ) -> ClassifierExample:
-    """The correction becomes a training example (optionally under another label)."""
+    """The correction becomes a training example, optionally under another label, which the
+    message then takes too (see `corrections.follow_accepted`; `queue` for an urgency's due
+    time): the model must not learn one thing while the message says another."""
     row = _example(session, example_id)
     if row.status != "candidate":
         raise ExampleError(f"example {example_id} is not a candidate (it is {row.status})")
     if label:
         row.label = _known_label(session, row.classifier, label)
+        if row.message_id is not None:
+            follow_accepted(session, row.message_id, row.classifier, row.label, actor, queue=queue)
     row.status = "active"
     audit(
         session,

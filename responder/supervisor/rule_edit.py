@@ -24,6 +24,7 @@ from responder.db.models import RuleVersion
 from responder.drafting.rule_versions import KINDS, current_rules, latest_version
 from responder.review import ReviewError, audit
 from responder.supervisor.examples import labels
+from responder.supervisor.name_hints import unknown_field, unknown_name
 
 SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
     "tone": ToneSettings,
@@ -114,20 +115,17 @@ def convert(kind: str, data: Any) -> ToneSettings | ActionSettings:
     except msgspec.ValidationError as exc:
         message, sep, where = str(exc).rpartition(" - at `")
         if sep:
-            raise RulesError(f"{_where(where.rstrip('`'))}: {message}") from exc
+            path = where.rstrip("`")
+            message = unknown_field(message, SECTIONS[kind], path)
+            raise RulesError(f"{_where(path)}: {message}") from exc
         raise RulesError(str(exc)) from exc
 
 
 def _unknown(where: str, what: str, given: list[str], known: frozenset[str]) -> list[str]:
+    """One problem per name not known, each with the name probably meant."""
     if not known:
         return []
-    wrong = [value for value in given if value not in known]
-    if not wrong:
-        return []
-    return [
-        f"{where}: {', '.join(repr(w) for w in wrong)} is not a known {what} "
-        f"(known: {', '.join(sorted(known))})"
-    ]
+    return [unknown_name(where, what, value, known) for value in given if value not in known]
 
 
 def check(section: ToneSettings | ActionSettings, known: Vocabulary) -> None:
@@ -146,8 +144,8 @@ def _tone_problems(section: ToneSettings, known: Vocabulary) -> list[str]:
         where = rule_number(index)
         if not rule.tone.strip():
             problems.append(f"{where}, tone: empty; name the tone this rule picks")
-        problems += _unknown(f"{where}, tiers", "tier", rule.tiers, known.tiers)
-        problems += _unknown(f"{where}, sentiments", "sentiment", rule.sentiments, known.sentiments)
+        problems += _unknown(where, "tier", rule.tiers, known.tiers)
+        problems += _unknown(where, "sentiment", rule.sentiments, known.sentiments)
     for where, tone in [("default", section.default)] + [
         (f"{rule_number(n)}, tone", r.tone) for n, r in enumerate(section.rules)
     ]:
@@ -169,11 +167,11 @@ def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
             if not getattr(rule, field).strip():
                 problems.append(f"{where}, {field}: empty")
         if rule.snippet.strip():
-            problems += _unknown(f"{where}, snippet", "snippet", [rule.snippet], known.snippets)
-        problems += _unknown(f"{where}, intents", "intent", rule.intents, known.intents)
-        problems += _unknown(f"{where}, tiers", "tier", rule.tiers, known.tiers)
-        problems += _unknown(f"{where}, sentiments", "sentiment", rule.sentiments, known.sentiments)
-        problems += _unknown(f"{where}, churn", "churn level", rule.churn, frozenset(CHURN_LEVELS))
+            problems += _unknown(where, "snippet", [rule.snippet], known.snippets)
+        problems += _unknown(where, "intent", rule.intents, known.intents)
+        problems += _unknown(where, "tier", rule.tiers, known.tiers)
+        problems += _unknown(where, "sentiment", rule.sentiments, known.sentiments)
+        problems += _unknown(where, "churn level", rule.churn, frozenset(CHURN_LEVELS))
         for field in ("min_contacts", "min_open_cases"):
             value = getattr(rule, field)
             if value is not None and value < 0:

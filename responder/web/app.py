@@ -52,6 +52,7 @@ from responder.db.session import transaction
 from responder.display import headline
 from responder.drafting.service import (
     REDRAFTED_ON,
+    AlreadyInDraft,
     Redraft,
     embed_before_writing,
     pick_action,
@@ -626,6 +627,8 @@ def action_form(
                 expected_version=data.version,
             )  # fmt: skip
             error = draft.error
+    except AlreadyInDraft as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"notice": f"{exc}."})
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     if error:

@@ -1,5 +1,6 @@
-"""Staff accounts from the web: admins add, promote, deactivate and reset; everyone changes their
-own password. Thin: `responder.users` holds the rules, this module the forms and the audit.
+"""Staff accounts from the web: admins add, promote, deactivate and reset; supervisors read the
+team list (to know who is on it) without the forms; everyone changes their own password. Thin:
+`responder.users` holds the rules, this module the forms and the audit.
 
 Every change ends the sessions it must (see `users`), and this process forgets its session cache
 at once; other web processes forget on the trigger's NOTIFY (see `session_cache`).
@@ -31,7 +32,7 @@ from responder.users import (
     set_display_name,
     set_role,
 )
-from responder.web.auth import hash_token, requires_admin, requires_agent
+from responder.web.auth import hash_token, requires_admin, requires_agent, requires_supervisor
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _me
 
@@ -67,6 +68,7 @@ def _staff_page(
     context = {
         "user": request.user,
         "accounts": accounts,
+        "manage": _me(request).role == "admin",
         "roles": ROLES,
         "notice": notice,
         "error": error,
@@ -75,7 +77,7 @@ def _staff_page(
     return Template("staff.html", context=context, status_code=status_code)
 
 
-@get("/admin/staff", sync_to_thread=True, guards=[requires_admin])
+@get("/admin/staff", sync_to_thread=True, guards=[requires_supervisor])
 def staff_page(request: Request, notice: str = "") -> Template:
     return _staff_page(request, notice=notice)
 
@@ -163,7 +165,7 @@ def _page_change(request: Request, user_id: int, change: StaffChange) -> Respons
     except UserError as exc:
         return _staff_page(request, error=f"Not changed: {exc}.", status_code=422)
     stepped_down = user_id == _me(request).id and change.role not in (None, "admin")
-    # An admin who gave up the role may no longer see the staff page.
+    # An admin who gave up the role may no longer manage accounts here.
     target = "/account" if stepped_down else "/admin/staff"
     return Redirect(target, query_params={"notice": notice})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 from litestar import Request, Response, get, post
@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from responder.classify import retrain
 from responder.content import live_templates, template_key
@@ -27,13 +28,19 @@ from responder.dashboard import (
     Period,
     Table,
     dashboard_tables,
+    display_names,
     drafts_per_snippet,
     load_history,
     sla_by_intent,
 )
-from responder.db.models import Channel, Snippet, utcnow
+from responder.db.models import Channel, ClassifierExample, Snippet, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
+from responder.drafting.service import (
+    REDRAFTED_ON,
+    embed_before_writing,
+    redraft_after_correction,
+)
 from responder.review import ReviewError
 from responder.supervisor import auto_send, auto_send_figures, examples
 from responder.supervisor.charts import bar_chart, share_chart
@@ -71,9 +78,17 @@ def _day(value: str | None) -> date | None:
         return None
 
 
+class DashboardView(NamedTuple):
+    period: Period
+    tables: dict[str, Table]
+    channels: list[str]
+    covered: str  # the days and mailbox the figures cover, in words
+    names: dict[str, str]  # user name to display name
+
+
 def _tables(
     request: Request, start: str | None, end: str | None, channel: str | None
-) -> tuple[Period, dict[str, Table], list[str]]:
+) -> DashboardView:
     period = Period(
         start=_day(start),
         end=_day(end),
@@ -83,10 +98,12 @@ def _tables(
     with _rt(request).factory() as session:
         messages, corrections = load_history(session)
         channels = list(session.scalars(select(Channel.name).order_by(Channel.name)))
-    return period, dashboard_tables(messages, corrections, period, utcnow()), channels
+        names = display_names(session)
+    tables = dashboard_tables(messages, corrections, period, utcnow())
+    return DashboardView(period, tables, channels, period.words(messages), names)
 
 
-def _charts(tables: dict[str, Table]) -> dict[str, object]:
+def _charts(tables: dict[str, Table], names: dict[str, str]) -> dict[str, object]:
     def pairs(name: str, value_index: int = 1) -> list[tuple[str, float]]:
         return [(str(r[0]), float(r[value_index] or 0)) for r in tables[name].rows]
 
@@ -111,9 +128,11 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
         "outcomes_by_template": share_chart(shares("outcomes_by_template"), "Outcome by template"),
         "outcomes_by_snippet": share_chart(shares("outcomes_by_snippet"), "Outcome by snippet"),
         "outcomes_by_intent": share_chart(shares("outcomes_by_intent"), "Outcome by intent"),
-        "outcomes_by_person": share_chart(shares("outcomes_by_person"), "Outcome by person"),
+        "outcomes_by_person": share_chart(
+            shares("outcomes_by_person"), "Outcome by person", names=names
+        ),
         "review_time_by_person": bar_chart(
-            pairs("review_time_by_person", 2), "Median minutes to decision", " min"
+            pairs("review_time_by_person", 2), "Median minutes to decision", " min", names=names
         ),
         "edit_distance": bar_chart(pairs("edit_distance"), "Median edit distance", " chars"),
         "timings": bar_chart(timings, "Minutes", " min"),
@@ -122,23 +141,30 @@ def _charts(tables: dict[str, Table]) -> dict[str, object]:
     }
 
 
+#: The tables whose first column is a person: shown by display name, the user name small.
+PERSON_TABLES = ("outcomes_by_person", "review_time_by_person")
+
+
 @get("/supervisor/dashboard", sync_to_thread=True, guards=[requires_supervisor])
 def dashboard_page(
     request: Request, start: str | None = None, end: str | None = None, channel: str | None = None
 ) -> Template:
-    period, tables, channels = _tables(request, start, end, channel)
+    view = _tables(request, start, end, channel)
     query = "&".join(
         f"{k}={v}" for k, v in (("start", start), ("end", end), ("channel", channel)) if v
     )
     context = {
         "user": request.user,
-        "tables": tables,
-        "charts": _charts(tables),
-        "channels": channels,
+        "tables": view.tables,
+        "charts": _charts(view.tables, view.names),
+        "channels": view.channels,
         "filters": {"start": start or "", "end": end or "", "channel": channel or ""},
         "query": query,
-        "period": period,
-        "date_problem": _date_problem(start, end, period),
+        "period": view.period,
+        "covered": view.covered,
+        "names": view.names,
+        "person_tables": PERSON_TABLES,
+        "date_problem": _date_problem(start, end, view.period),
     }
     return Template("supervisor/dashboard.html", context=context)
 
@@ -167,8 +193,7 @@ def dashboard_csv(
     end: str | None = None,
     channel: str | None = None,
 ) -> Response[str]:
-    _, tables, _ = _tables(request, start, end, channel)
-    table = tables.get(name)
+    table = _tables(request, start, end, channel).tables.get(name)
     if table is None:
         raise NotFoundException(f"no chart named {name!r}")
     buffer = io.StringIO()
@@ -663,14 +688,28 @@ def example_remove(request: Request, example_id: int, data: Annotated[LabelForm,
     guards=[requires_supervisor],
 )
 def example_accept(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
-    actor = _user(request).username
-    return _example_action(
-        request,
-        data,
-        lambda s: examples.accept_candidate(s, example_id, actor, data.label or None),
-        "Correction accepted as a training example.",
-        "corrections",
+    rt, user = _rt(request), _user(request)
+    relabelled: list[tuple[int, str]] = []
+
+    def accept(session: Session) -> None:
+        before = session.get(ClassifierExample, example_id)
+        label = before.label if before else None
+        row = examples.accept_candidate(
+            session, example_id, user.username, data.label or None, queue=rt.settings.queue
+        )
+        if row.message_id is not None and row.label != label:
+            relabelled.append((row.message_id, row.classifier))
+
+    answer = _example_action(
+        request, data, accept, "Correction accepted as a training example.", "corrections"
     )
+    # A draft still waiting was written for the agent's label: write it for the one accepted.
+    for message_id, classifier in relabelled:
+        if classifier in REDRAFTED_ON:
+            embed_before_writing(rt, message_id)
+            with transaction(rt.factory) as session:
+                redraft_after_correction(rt, session, message_id, classifier, user)
+    return answer
 
 
 @post(

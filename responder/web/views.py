@@ -845,6 +845,9 @@ def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | N
     if action.action == "pick_action":
         name = (action.detail or {}).get("action")
         return str(offered.get(name) or name) if name else None
+    detail = action.detail or {}
+    if action.action == "reclassify" and detail.get("accepted"):
+        return f"{detail.get('classifier')} {detail.get('to')}, on accepting a correction"
     return action.reason
 
 

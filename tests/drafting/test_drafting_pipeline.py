@@ -64,22 +64,61 @@ def test_a_draft_records_what_produced_it_and_an_action_rerenders_it(
             f"/api/messages/{message.id}/action", headers=auth, json={"action": "escalate"}
         )
         assert refused.status_code == 400
-        picked = client.post(
+        # The port-out template already holds the loyalty offer: picking it would write the
+        # same text again as version 2.
+        again = client.post(
             f"/api/messages/{message.id}/action", headers=auth, json={"action": "retention_offer"}
         )
-        assert picked.status_code == 201, picked.text
-        assert picked.json()["draft_version"] == 2
+        assert again.status_code == 409
+        assert again.json()["detail"] == "Offer the loyalty discount is already in the draft"
         login(client, "alice")
-        history = client.get(f"/messages/{message.id}").text.split("<h2>History</h2>", 1)[1]
-        assert re.search(r"action chosen by alice [^<]*: Offer the loyalty discount</li>", history)
+        page = client.get(f"/messages/{message.id}").text
+        form = page.split(f'action="/messages/{message.id}/action"', 1)[1].split("</form>", 1)[0]
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+        answer = client.post(f"/messages/{message.id}/action", data=fields)
+        assert "Offer the loyalty discount is already in the draft." in answer.text
+        assert "Draft updated" not in answer.text and "action chosen" not in answer.text
+    with rt.factory() as session:
+        assert [d.version for d in session.scalars(select(Draft))] == [1]
+        assert session.scalars(select(ReviewAction)).all() == []
+
+
+ROAMING_IN_ITALY = make_email(
+    subject="Roaming in Italy",
+    body="I am going to Italy next week, how do I roam? My data did not work in Spain last time.",
+)
+
+
+def test_an_action_rerenders_the_draft_with_its_snippet(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, ROAMING_IN_ITALY, "italy")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+        first = session.scalars(select(Draft)).one()
+    used = {s["key"] for s in first.grounding["snippets"] if s["used"]}
+    assert [a["name"] for a in first.grounding["actions"]] == ["roaming_pass"]
+    assert "roaming-world-pass" not in used and "World Roam Pass" not in first.body
+
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{message.id}").text
+        form = page.split(f'action="/messages/{message.id}/action"', 1)[1].split("</form>", 1)[0]
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+        answer = client.post(f"/messages/{message.id}/action", data=fields)
+        assert "Draft updated." in answer.text
+        history = answer.text.split("<h2>History</h2>", 1)[1]
+        assert re.search(r"action chosen by alice [^<]*: Suggest the World Roam Pass</li>", history)
     with rt.factory() as session:
         latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
         review = session.scalars(select(ReviewAction)).one()
     assert latest is not None and latest.version == 2
-    assert "20% off your monthly plan charge" in latest.body
-    assert latest.grounding["chosen_action"]["name"] == "retention_offer"
+    assert "World Roam Pass" in latest.body
+    assert latest.grounding["chosen_action"]["name"] == "roaming_pass"
     assert latest.grounding["action_snippet"]["used"] is True
-    assert review.action == "pick_action" and review.detail["action"] == "retention_offer"
+    assert review.action == "pick_action" and review.detail["action"] == "roaming_pass"
 
 
 def test_a_broken_template_sends_the_message_to_review_without_a_draft(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 
 from alembic import command
 from litestar.testing import TestClient
@@ -179,3 +180,43 @@ def test_a_saved_edit_approved_as_it_stands_counts_as_edited(rt: Runtime) -> Non
 def _exported(client: TestClient, path: str) -> str:
     """A dashboard CSV as text, its byte-order mark (there for Excel) left off."""
     return client.get(path).content.decode("utf-8-sig")
+
+
+def _chart(page: str, name: str) -> str:
+    return page.split(f'id="chart-{name}"', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_page_says_its_period_names_unclassified_mail_and_people_by_name(
+    rt: Runtime,
+) -> None:
+    day = datetime(2026, 11, 3, 10, 0)
+    answered = waiting_message(rt, 0, received_at=day)
+    waiting_message(rt, 1, received_at=day + timedelta(days=9))
+    with transaction(rt.factory) as session:
+        machine = session.get(Message, waiting_message(rt, 2, received_at=day))
+        machine.state, machine.intent = "ignored", None
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        sue = session.query(StaffUser).filter_by(username="sue").one()
+        sue.display_name = "Sue Sullivan"
+        approve(session, answered, sue, rt.settings.outbound)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/dashboard").text
+        assert (
+            '<p class="help" id="period">Covers all time (2026-11-03 to 2026-11-12), all mailboxes.'
+        ) in page
+        intents = _chart(page, "volume_by_intent")
+        assert ">ignored, not classified</text>" in intents and "(none)" not in intents
+        people = _chart(page, "outcomes_by_person")
+        assert 'Sue Sullivan <tspan class="username">sue</tspan> (1)</text>' in people
+        assert "<td>Sue Sullivan <small>sue</small></td>" in people
+        timing = _chart(page, "review_time_by_person")
+        assert 'Sue Sullivan <tspan class="username">sue</tspan></text>' in timing
+        shorter = client.get(
+            "/supervisor/dashboard?start=2026-11-01&end=2026-11-05&channel=support"
+        )
+        assert 'id="period">Covers 2026-11-01 to 2026-11-05, mailbox support.' in shorter.text
+        people_csv = _exported(client, "/supervisor/dashboard/export/outcomes_by_person")
+        (sue_row,) = csv.DictReader(io.StringIO(people_csv))
+        assert sue_row["person"] == "sue", "the export keeps the user name, a stable key"

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from responder.db.models import AuditEntry, ClassifierExample
+from responder.corrections import reclassify
+from responder.db.models import (
+    AuditEntry,
+    ClassifierExample,
+    Draft,
+    Message,
+    ReviewAction,
+    StaffUser,
+)
+from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
@@ -172,3 +183,56 @@ def test_accepting_a_correction_returns_to_the_corrections(rt: Runtime) -> None:
     assert "Correction accepted as a training example." in corrections, "said where one looks"
     assert page.count("Correction accepted") == 1
     assert "&raquo; roaming" in page or "» roaming (" in page, "still on the roaming examples"
+
+
+def test_accepting_a_correction_under_another_label_relabels_the_message(rt: Runtime) -> None:
+    """Agent: roaming is really billing_dispute; supervisor: no, a complaint. The message says
+    complaint, like the training example, and the dashboard still counts one agent correction,
+    away from roaming."""
+    message_id = waiting_message(rt, 1)
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        message.classification = {"intent": {"label": "roaming", "confidence": 0.71}}
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        alice = session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()
+        example = reclassify(session, message_id, alice, "intent", "billing_dispute").example_id
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        back = "/supervisor/classifiers?name=intent"
+        client.post(
+            f"/supervisor/classifiers/examples/{example}/accept",
+            data={"label": "complaint", "back": back, "_csrf_token": csrf(client, back)},
+        )
+        page = client.get(f"/messages/{message_id}").text
+        chart = client.get("/supervisor/dashboard/export/most_corrected")
+        with transaction(rt.factory) as session:  # alice corrected it weeks ago
+            for action in session.scalars(select(ReviewAction)):
+                if not (action.detail or {}).get("accepted"):
+                    action.created_at = datetime(2026, 10, 1, 9, 0)
+        since = client.get(
+            "/supervisor/dashboard/export/most_corrected", params={"start": "2026-11-01"}
+        )
+    assert since.content.decode("utf-8-sig").splitlines() == ["intent,corrections"], (
+        "the supervisor's label is no agent's correction"
+    )
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        accepted = session.get(ClassifierExample, example)
+    assert (accepted.status, accepted.label) == ("active", "complaint")
+    assert message.intent == "complaint"
+    intent = message.classification["intent"]
+    assert (intent["label"], intent["corrected_by"]) == ("complaint", "sue")
+    assert intent["predicted"]["label"] == "roaming", "what the model said is kept"
+    drafts = [(d.version, d.grounding.get("intent")) for d in _drafts(rt, message_id)]
+    assert drafts[-1] == (2, "complaint"), "the waiting draft is written for a complaint"
+    assert "classification corrected by sue" in page and "intent complaint, on accepting" in page
+    figures = chart.content.decode("utf-8-sig").splitlines()
+    assert figures == ["intent,corrections", "roaming,1"]
+
+
+def _drafts(rt: Runtime, message_id: int) -> list[Draft]:
+    with rt.factory() as session:
+        query = select(Draft).where(Draft.message_id == message_id).order_by(Draft.version)
+        return list(session.scalars(query))

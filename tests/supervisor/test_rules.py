@@ -75,16 +75,41 @@ TYPO = ROAMING_REFUND.replace('["roaming"]', '["roming"]')
 NO_SNIPPET = ROAMING_REFUND.replace("billing-dispute-review", "no-such-snippet")
 NO_NAME = ROAMING_REFUND.replace('name = "roaming_refund"\n', "")
 WARM = '[[rules]]\ntone = "warm"\n'
+RULE = ROAMING_REFUND.removeprefix("contact_days = 14\n")
+THIRD_RULE_TYPO = (
+    ROAMING_REFUND
+    + RULE.replace("roaming_refund", "rule_2")
+    + RULE.replace("roaming_refund", "rule_3").replace("-review", "-reviw")
+)
 INVALID = [
     ("tone", 'default = "formal"\n[[rules]\ntone = "x"', "not valid TOML"),
-    ("tone", WARM + 'intents = ["roaming"]', "rule 1: Object contains unknown field `intents`"),
+    (
+        "tone",
+        WARM + 'intents = ["roaming"]',
+        "rule 1: unknown field 'intents': the fields here are tone, tiers, sentiments",
+    ),
     ("tone", WARM + 'tiers = "Best"', "rule 1, tiers: Expected `array`, got `str`"),
-    ("tone", WARM + 'tiers = ["Platinum"]', "rule 1, tiers: 'Platinum' is not a known tier"),
+    ("tone", WARM + 'tier = ["Best"]', "rule 1: unknown field 'tier': did you mean 'tiers'?"),
+    ("tone", WARM + 'tiers = ["Platinum"]', "unknown tier 'Platinum' in rule 1: known: "),
     ("tone", '[[rules]]\ntone = "Very Warm"', "must be lower-case"),
-    ("actions", TYPO, "rule 1, intents: 'roming' is not a known intent"),
-    ("actions", NO_SNIPPET, "rule 1, snippet: 'no-such-snippet' is not a known snippet"),
+    ("actions", TYPO, "unknown intent 'roming' in rule 1: did you mean 'roaming'?"),
+    (
+        "actions",
+        THIRD_RULE_TYPO,
+        "unknown snippet 'billing-dispute-reviw' in rule 3: did you mean 'billing-dispute-review'?",
+    ),
+    (
+        "actions",
+        ROAMING_REFUND.replace("snippet =", "snipet ="),
+        "rule 1: unknown field 'snipet': did you mean 'snippet'?",
+    ),
+    ("actions", NO_SNIPPET, "unknown snippet 'no-such-snippet' in rule 1: no snippet is named"),
     ("actions", NO_NAME, "rule 1: Object missing required field `name`"),
-    ("actions", ROAMING_REFUND + 'churn = ["extreme"]\n', "not a known churn level"),
+    (
+        "actions",
+        ROAMING_REFUND + 'churn = ["extreme"]\n',
+        "unknown churn level 'extreme' in rule 1: known: high, low, medium",
+    ),
 ]
 
 
@@ -95,6 +120,7 @@ def test_invalid_rules_are_refused_with_the_reason(
     with transaction(rt.factory) as session, pytest.raises(RulesError) as refused:
         save_rules(session, rt.settings, kind, "sue", text=text)
     assert problem in str(refused.value)
+    assert "roaming-world-pass" not in str(refused.value), "not every snippet listed"
     assert versions(rt) == 0
 
 
@@ -126,7 +152,7 @@ def test_page_refuses_an_invalid_edit_then_a_valid_one_changes_the_next_draft(
         )
         assert refused.status_code == 422
         error = re.search(r'id="actions-error">([^<]*)<', refused.text).group(1)
-        assert "Not saved: rule 1, intents: &#39;roming&#39; is not a known intent" in error
+        assert "Not saved: unknown intent &#39;roming&#39; in rule 1: did you mean" in error
         assert "[&#34;roming&#34;]" in refused.text, "the supervisor's text stays in the editor"
         assert versions(rt) == 0
 
@@ -166,7 +192,8 @@ def test_api_reads_and_saves_rules_with_the_same_checks(rt: Runtime) -> None:
             json={"rules": {"rules": [{"tone": "warm", "sentiments": ["grumpy"]}]}},
         )
         assert (
-            bad.status_code == 422 and "'grumpy' is not a known sentiment" in bad.json()["detail"]
+            bad.status_code == 422
+            and "unknown sentiment 'grumpy' in rule 1" in bad.json()["detail"]
         )
         good = client.post(
             "/api/supervisor/rules/tone",
@@ -205,7 +232,10 @@ def test_every_problem_is_listed_and_rules_are_counted_from_one(rt: Runtime) -> 
     assert refused.status_code == 422
     box = refused.text.split('id="actions-error">', 1)[1].split("</div>", 1)[0]
     problems = re.findall(r"<li>(.*?)</li>", box, re.S)
-    assert [p.split(":")[0] for p in problems] == ["Rule 2, intents", "Rule 6, snippet"]
+    assert [p.split(":")[0] for p in problems] == [
+        "Unknown intent &#39;roming&#39; in rule 2",
+        "Unknown snippet &#39;no-such-snippet&#39; in rule 6",
+    ]
     assert "Not saved: 2 problems" in box
     assert "rules[" not in refused.text
     assert versions(rt) == 0
