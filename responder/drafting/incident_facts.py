@@ -11,7 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from responder.db.models import Message, NetworkIncident
-from responder.incidents import active_incidents, fitting_incident
+from responder.incidents import active_incidents, fitting_incident, incident_row
+
+#: What a draft keeps of the incident it used, to tell later whether the incident changed.
+GROUNDED_FACTS = ("id", "title", "areas", "started_at", "expected_fix_at", "public_note")
 
 #: The intents whose drafts read the incidents: the others spend no query on them.
 INCIDENT_INTENTS = frozenset({"outage"})
@@ -53,14 +56,5 @@ def incident_facts(session: Session, message: Message, timezone: str) -> Inciden
 def grounding_record(incident: NetworkIncident, why: str) -> dict[str, Any]:
     """The incident's facts as the draft used them, kept with the draft: the review page
     compares them with the incident as it is now."""
-    return {
-        "id": incident.id,
-        "title": incident.title,
-        "areas": list(incident.areas or []),
-        "started_at": incident.started_at.isoformat(),
-        "expected_fix_at": incident.expected_fix_at.isoformat()
-        if incident.expected_fix_at
-        else None,
-        "public_note": incident.public_note,
-        "matched": why,
-    }
+    row = incident_row(incident)
+    return {**{key: row[key] for key in GROUNDED_FACTS}, "matched": why}
