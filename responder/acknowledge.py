@@ -140,7 +140,11 @@ def _queue_one(
     name = (customer.name if customer and customer.name else "") or message.sender_name
     text = settings.acknowledge.texts.get(message.language or "", settings.acknowledge.text)
     body = acknowledgement_body(
-        text, name=name, subject=message.subject or "", opens=opens, signature=outbound.from_name
+        text,
+        name=name,
+        subject=message.subject or "",
+        opens=opens,
+        signature=settings.drafting.signature,
     )
     subject = reply_subject(message.subject or "")
     header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")

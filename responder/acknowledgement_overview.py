@@ -117,7 +117,7 @@ def texts(settings: Settings, now: datetime) -> list[dict[str, str]]:
                 name=SAMPLE_NAME,
                 subject=SAMPLE_SUBJECT,
                 opens=opens,
-                signature=settings.outbound.from_name,
+                signature=settings.drafting.signature,
             ),
         }
         for code, label, key, raw in shown

@@ -33,7 +33,8 @@ def render_acknowledgement(text: str, *, name: str, subject: str, opens: str) ->
 
 
 def acknowledgement_body(text: str, *, name: str, subject: str, opens: str, signature: str) -> str:
-    """What the customer reads: the text, then the sign-off (`outbound.from_name`)."""
+    """What the customer reads: the text, then the sign-off the drafts end with
+    (`drafting.signature`), so the team signs the same way twice."""
     return (
         render_acknowledgement(text, name=name, subject=subject, opens=opens) + f"\n{signature}\n"
     )

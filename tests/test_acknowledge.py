@@ -239,7 +239,7 @@ def test_workers_sending_at_once_send_each_acknowledgement_once(
     assert len(sent_replies(rt)) == 12
 
 
-def test_a_customer_on_file_is_greeted_by_first_name_as_in_the_draft(
+def test_a_customer_on_file_is_greeted_and_signed_off_as_in_the_draft(
     rt: Runtime, worker: Worker, demo_customers: None
 ) -> None:
     _closed_for_three_days(rt)
@@ -251,6 +251,7 @@ def test_a_customer_on_file_is_greeted_by_first_name_as_in_the_draft(
         message = session.scalars(select(Message).where(Message.direction == "in")).one()
         draft = current_draft(session, message.id)
     assert draft is not None and draft.body.startswith("Hi Aoife,\n")
+    assert _text(ack).strip().splitlines()[-1] == draft.body.strip().splitlines()[-1]
 
 
 def test_a_sender_not_on_file_is_greeted_by_the_name_they_gave_or_plainly(

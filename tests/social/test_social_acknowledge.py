@@ -53,7 +53,7 @@ def test_a_direct_message_is_acknowledged_in_its_conversation_once(
     text = sent.json["text"]["body"]
     assert text.startswith("Hello Aoife,") and "A person will read it and reply" in text
     assert "it and\nreply" not in text, "no line break mid-sentence in a chat"
-    assert text.endswith(f"\n\n{rt.settings.outbound.from_name}"), "signed, no trailing lines"
+    assert text.endswith(f"\n\n{rt.settings.drafting.signature}"), "signed, no trailing lines"
     with rt.factory() as session:
         dm = session.scalars(select(Message).where(Message.direction == "in")).one()
         assert dm.state == "in_review", "the real answer still waits for a person"

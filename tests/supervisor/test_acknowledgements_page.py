@@ -109,7 +109,7 @@ def test_a_supervisor_sees_when_they_go_out_and_what_a_customer_reads(rt: Runtim
         received = default.split("As received", 1)[1].split("Text in config.toml")[0]
         assert received.startswith(" Subject: Re: Roaming charges on my bill Hello Aoife,")
         assert f"back on {opens}: a person will read it" in received
-        assert received.rstrip().endswith(rt.settings.outbound.from_name), "the sign-off"
+        assert received.rstrip().endswith(rt.settings.drafting.signature), "the sign-off"
         assert "{% if first_name %} {{ first_name }}{% endif %}" in default, "the raw text beside"
         german = _section(page, "ack-text-de")
         assert "German acknowledge.texts.de" in german
