@@ -135,7 +135,9 @@ def _suggested_on(page: str) -> list[str]:
     )
 
 
-def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: Runtime) -> None:
+def _two_accounts_named(rt: Runtime) -> tuple[int, int, int, int]:
+    """A new WhatsApp sender whose message names Declan's account and Aoife's: the sender's
+    provisional customer, the message, Declan and Aoife."""
     _demo(rt)
     provisional_id = _provisional_with_message(
         rt, "New phone. My account is NW-200102, or it may be NW-200101, my wife's."
@@ -144,6 +146,11 @@ def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: 
         message_id = session.scalar(select(Message.id).where(Message.external_key == "wamid.1"))
         declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
         aoife_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1001"))
+    return provisional_id, message_id, declan_id, aoife_id
+
+
+def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: Runtime) -> None:
+    provisional_id, message_id, declan_id, aoife_id = _two_accounts_named(rt)
     staff(rt)
     with TestClient(create_app(rt)) as client:
         _login(client)
@@ -201,14 +208,7 @@ def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: 
 
 
 def test_an_agent_takes_back_not_this_customer(rt: Runtime) -> None:
-    _demo(rt)
-    provisional_id = _provisional_with_message(
-        rt, "New phone. My account is NW-200102, or it may be NW-200101, my wife's."
-    )
-    with rt.factory() as session:
-        message_id = session.scalar(select(Message.id).where(Message.external_key == "wamid.1"))
-        declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
-        aoife_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1001"))
+    provisional_id, message_id, declan_id, aoife_id = _two_accounts_named(rt)
     staff(rt)
     with TestClient(create_app(rt)) as client:
         _login(client)
