@@ -124,7 +124,7 @@ PAGES = [
     ("/supervisor/templates", "#new-template-link"),
     ("/supervisor/templates/{template}", "#save"),
     ("/supervisor/snippets/{snippet}", "#save"),
-    ("/supervisor/templates/new?intent=roaming&language=de", "#new-template button[type=submit]"),
+    ("/supervisor/templates/new?intent=praise&language=de", "#new-template button[type=submit]"),
     ("/supervisor/snippets/new", "#new-snippet button[type=submit]"),
     ("/supervisor/classifiers?name=intent", "#candidates button.accept"),
     ("/supervisor/classifiers?name=intent&label=outage", "#add-example button[type=submit]"),

@@ -243,6 +243,26 @@ def test_german_customers_get_the_german_template_with_local_formats() -> None:
     assert not result.flags
 
 
+def test_a_german_customer_abroad_gets_a_german_roaming_reply_that_knows_their_pass() -> None:
+    hannah = CustomerContext(
+        known=True, customer_id=3, name="Hannah Schmidt", first_name="Hannah",
+        plan="Smart 20GB", addons=("EU Roam Pass",), language="de",
+    )  # fmt: skip
+    result = draft(customer=hannah, language="de", intent="roaming")
+    assert result.grounding["template"]["key"] == "intents/roaming.de.j2"
+    assert not result.flags, "no 'template in the default language' warning"
+    assert "Sie haben den EU Roam Pass bereits auf Ihrem Konto." in result.body
+    assert "Gute Reise" in result.body and "Safe travels" not in result.body
+
+
+def test_the_main_telecom_intents_have_german_templates() -> None:
+    """A German customer's cancellation or port-out must not get an English draft to rewrite."""
+    intents = [key.removeprefix("intents/").split(".") for key in templates() if "/" in key]
+    german = {intent for intent, language, *_ in intents if language == "de"}
+    english = {intent for intent, language, *_ in intents if language == "en"}
+    assert english - german == {"praise"}, english - german
+
+
 def test_a_language_without_templates_falls_back_to_the_default_and_is_flagged() -> None:
     result = draft(language="fr")
     assert not result.error

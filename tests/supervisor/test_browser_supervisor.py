@@ -180,28 +180,26 @@ def test_a_supervisor_translates_a_template_in_the_browser(rt: Runtime) -> None:
         page = chromium.new_page()
         _log_in(page, base, "sue")
         page.click("#new-template-link")
-        page.select_option("select[name=intent]", "roaming")
+        page.select_option("select[name=intent]", "praise")
         page.select_option("select[name=language]", "de")
         page.click("text=Start")
         page.wait_for_selector("#new-template")
-        assert "intents/roaming.de.j2" in page.inner_text("#new-template")
+        assert "intents/praise.de.j2" in page.inner_text("#new-template")
         english = page.input_value("#body")  # the English text, in the German layout
         assert english.startswith('{% extends "layout.de.j2" %}')
-        assert "Thanks for getting in touch" in english
+        assert "Thank you so much for taking the time" in english
         page.fill(
             "#body",
             '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre Nachricht '
-            "zum Roaming.\n{% endblock %}\n",
+            "und Ihr Lob.\n{% endblock %}\n",
         )
         page.click("text=Create template")
-        page.locator("#notice").filter(
-            has_text="intents/roaming.de.j2 version 1 is live"
-        ).wait_for()
+        page.locator("#notice").filter(has_text="intents/praise.de.j2 version 1 is live").wait_for()
         assert (
-            "vielen Dank für Ihre Nachricht zum Roaming." in page.locator("#preview").inner_text()
+            "vielen Dank für Ihre Nachricht und Ihr Lob." in page.locator("#preview").inner_text()
         )
     with rt.factory() as session:
         german = session.scalars(
-            select(Template).where(Template.name == "intents/roaming", Template.language == "de")
+            select(Template).where(Template.name == "intents/praise", Template.language == "de")
         ).one()
         assert (german.version, german.author) == (1, "sue")

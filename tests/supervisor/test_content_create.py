@@ -188,7 +188,7 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
     with rt.factory() as session:
         english = session.scalar(
             select(Template.body).where(
-                Template.name == "intents/roaming", Template.language == "en"
+                Template.name == "intents/praise", Template.language == "en"
             )
         )
     assert english is not None
@@ -196,18 +196,18 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
         login(client, "sue")
         assert "New template" in client.get("/supervisor/templates").text
         start = client.get(
-            "/supervisor/templates/new", params={"intent": "roaming", "language": "de"}
+            "/supervisor/templates/new", params={"intent": "praise", "language": "de"}
         )
-        assert start.status_code == 200 and "intents/roaming.de.j2" in start.text
-        assert "Thanks for getting in touch about using your phone abroad." in start.text
+        assert start.status_code == 200 and "intents/praise.de.j2" in start.text
+        assert "Thank you so much for taking the time to write to us." in start.text
         assert '{% extends "layout.de.j2" %}' in html.unescape(start.text), "its own layout"
         token = csrf(client, "/supervisor/templates/new")
         german = (
-            '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre Nachricht zum '
-            "Telefonieren im Ausland.\n{% if snippet %}{{ snippet.body }}{% endif %}\n"
+            '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihre '
+            "freundlichen Worte.\n{% if snippet %}{{ snippet.body }}{% endif %}\n"
             "{% endblock %}\n"
         )
-        form = {"intent": "roaming", "language": "de", "tone": "", "_csrf_token": token}
+        form = {"intent": "praise", "language": "de", "tone": "", "_csrf_token": token}
         for change, problem in (
             ({"body": german.replace("layout.de", "layout.fr")}, "layout.fr.j2"),
             (
@@ -217,7 +217,7 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
             ({"body": "  "}, "the template is empty"),
             ({"body": german, "tone": "cheerful"}, "no tone rule picks 'cheerful'"),
             ({"body": german, "intent": "weather"}, "unknown intent 'weather'"),
-            ({"body": english, "language": "en"}, "intents/roaming.en.j2 exists already"),
+            ({"body": english, "language": "en"}, "intents/praise.en.j2 exists already"),
         ):
             refused = client.post("/supervisor/templates/new", data={**form, **change})
             assert refused.status_code == 422 and problem in html.unescape(refused.text), (
@@ -225,16 +225,16 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
                 refused.text[-1500:],
             )
         created = client.post("/supervisor/templates/new", data={**form, "body": german})
-        assert "Created: intents/roaming.de.j2 version 1 is live." in created.text
+        assert "Created: intents/praise.de.j2 version 1 is live." in created.text
         tone = client.post(
             "/supervisor/templates/new",
             data={**form, "language": "en", "tone": "formal", "body": english},
         )
-        assert "Created: intents/roaming.en.formal.j2 version 1 is live." in tone.text
+        assert "Created: intents/praise.en.formal.j2 version 1 is live." in tone.text
     assert [a for a, _, _ in _actions(rt, "template.")] == ["template.create", "template.create"]
-    result = _draft_in(rt, "de")
-    assert result.grounding["template"]["key"] == "intents/roaming.de.j2"
-    assert "vielen Dank für Ihre Nachricht zum Telefonieren im Ausland." in result.body
+    result = _draft_in(rt, "de", intent="praise")
+    assert result.grounding["template"]["key"] == "intents/praise.de.j2"
+    assert "vielen Dank für Ihre freundlichen Worte." in result.body
 
 
 def _form_of(page: str) -> dict[str, str]:
