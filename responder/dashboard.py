@@ -12,10 +12,10 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import (
@@ -100,6 +100,20 @@ class Period:
         mailbox = f"mailbox {self.channel}" if self.channel else "all mailboxes"
         return f"{days}, {mailbox}"
 
+    def scope(self) -> HistoryScope:
+        """The rows the period can need, for `load_history` to read no others: a year of
+        mail is read in full only when the period is all time."""
+        zone = ZoneInfo(self.timezone)
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+        return HistoryScope(
+            received_from=midnight(self.start) if self.start else None,
+            received_before=midnight(self.end + timedelta(days=1)) if self.end else None,
+            channel=self.channel,
+        )
+
     def keeps(self, at: datetime, channel: str) -> bool:
         day = local_day(at, self.timezone)
         return (
@@ -107,6 +121,47 @@ class Period:
             and (self.end is None or day <= self.end)
             and (not self.channel or channel == self.channel)
         )
+
+
+@dataclass(frozen=True)
+class HistoryScope:
+    """Which messages `load_history` reads (None: no bound). Corrections are kept by when
+    they were made, as `corrections_in_period` counts them, whatever the message's arrival."""
+
+    received_from: datetime | None = None
+    received_before: datetime | None = None
+    channel: str | None = None
+    acted_since: datetime | None = None  # only messages a review action touched since then
+
+    def messages(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = [Message.direction == "in"]
+        if self.received_from is not None:
+            found.append(Message.received_at >= self.received_from)
+        if self.received_before is not None:
+            found.append(Message.received_at < self.received_before)
+        if self.channel:
+            found.append(
+                Message.channel_id.in_(select(Channel.id).where(Channel.name == self.channel))
+            )
+        if self.acted_since is not None:
+            found.append(
+                Message.id.in_(
+                    select(ReviewAction.message_id).where(
+                        ReviewAction.created_at >= self.acted_since
+                    )
+                )
+            )
+        return found
+
+    def corrections(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = [ReviewAction.action == "reclassify"]
+        if self.received_from is not None:
+            found.append(ReviewAction.created_at >= self.received_from)
+        if self.received_before is not None:
+            found.append(ReviewAction.created_at < self.received_before)
+        if self.acted_since is not None:
+            found.append(ReviewAction.created_at >= self.acted_since)
+        return found
 
 
 def local_day(at: datetime, timezone: str) -> date:
@@ -327,34 +382,53 @@ def display_names(session: Session) -> dict[str, str]:
     return {username: name for username, name in rows if name and name != username}
 
 
-def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow]]:
-    """Every inbound message with its first draft, its decision and its template name."""
+def load_history(
+    session: Session, scope: HistoryScope | None = None
+) -> tuple[list[MessageRow], list[CorrectionRow]]:
+    """Every inbound message in `scope` (all of them without one) with its first draft, its
+    decision and its template name, and the corrections made in it."""
+    scope = scope or HistoryScope()
+    in_scope = scope.messages()
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
     templates = dict(session.execute(select(Template.id, Template.name)).all())
     people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
     first_draft: dict[int, tuple[datetime, int | None, int]] = {}
     for draft_id, message_id, created_at, template_id in session.execute(
-        select(Draft.id, Draft.message_id, Draft.created_at, Draft.template_id).order_by(
-            Draft.version
-        )
+        select(Draft.id, Draft.message_id, Draft.created_at, Draft.template_id)
+        .join(Message, Message.id == Draft.message_id)
+        .where(*in_scope)
+        .order_by(Draft.version)
     ):
         first_draft.setdefault(message_id, (created_at, template_id, draft_id))
     snippets_in: dict[int, list[str]] = defaultdict(list)
     for draft_id, key in session.execute(
         select(DraftSnippet.draft_id, Snippet.key)
         .join(Snippet, Snippet.id == DraftSnippet.snippet_id)
+        .join(Draft, Draft.id == DraftSnippet.draft_id)
+        .join(Message, Message.id == Draft.message_id)
+        .where(*in_scope)
         .order_by(Snippet.key)
     ):
         snippets_in[draft_id].append(key)
     decided: dict[int, tuple[str, datetime, int | None, str]] = {}
     reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
     corrections: list[CorrectionRow] = []
-    message_channel = dict(
-        session.execute(
-            select(Message.id, Message.channel_id).where(Message.direction == "in")
-        ).all()
+    actions = session.execute(
+        select(
+            ReviewAction.message_id,
+            ReviewAction.action,
+            ReviewAction.created_at,
+            ReviewAction.edit_distance,
+            ReviewAction.user_id,
+            ReviewAction.detail,
+            Message.channel_id,
+        )
+        .join(Message, Message.id == ReviewAction.message_id)
+        .where(Message.direction == "in")
+        .where(or_(and_(*in_scope), and_(*scope.corrections())))
+        .order_by(ReviewAction.id)
     )
-    for action in session.scalars(select(ReviewAction).order_by(ReviewAction.id)):
+    for action in actions:
         if action.action in DECISIONS:
             decided.setdefault(
                 action.message_id,
@@ -376,7 +450,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
             corrections.append(
                 CorrectionRow(
                     message_id=action.message_id,
-                    channel=channels.get(message_channel.get(action.message_id), ""),
+                    channel=channels.get(action.channel_id, ""),
                     classifier=str(detail.get("classifier", "intent")),
                     previous=str(detail.get("from") or ""),
                     label=str(detail.get("to") or ""),
@@ -392,7 +466,7 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
             Message.received_at,
             Message.due_at,
             Message.state,
-        ).where(Message.direction == "in")
+        ).where(*in_scope)
     ):
         drafted = first_draft.get(message.id)
         decision = decided.get(message.id)

@@ -216,6 +216,8 @@ class Message(Base):
         Index("ix_messages_state_assignee_due", "state", "assignee_id", "due_at", "id"),
         # The sender cap: one sender's last hour, whatever the size of the table.
         Index("ix_messages_sender_key_received", "sender_key", "received_at"),
+        # The dashboard reads a period's mail by arrival.
+        Index("ix_messages_direction_received", "direction", "received_at"),
         # Covers the queue's grouped counts: an index-only pass, the table is not read.
         Index(
             "ix_messages_queue_counts",
@@ -506,7 +508,8 @@ class ReviewAction(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     edit_distance: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The auto-send page reads the last 30 days' decisions, the dashboard a period's corrections.
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class OutboxItem(Base):

@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.classify.retrain import current_model
-from responder.dashboard import AUTO_SEND, OUTCOMES, MessageRow, decisions, outcome_shares
+from responder.dashboard import (
+    AUTO_SEND,
+    OUTCOMES,
+    HistoryScope,
+    MessageRow,
+    decisions,
+    outcome_shares,
+)
 from responder.db.models import Message
 
 DAYS = 30
@@ -46,6 +53,12 @@ class IntentFigures:
     def would_send(self, threshold: float) -> list[str]:
         """The outcomes of the drafts sure enough to have gone out unreviewed at `threshold`."""
         return [outcome for confidence, outcome in self.drafts if confidence >= threshold]
+
+
+def scope(now: datetime) -> HistoryScope:
+    """The messages `intent_figures` can count: those a person acted on in the window, so the
+    page does not read a year of mail to show a month."""
+    return HistoryScope(acted_since=now - timedelta(days=DAYS))
 
 
 def intent_figures(

@@ -96,7 +96,7 @@ def _tables(
         timezone=_rt(request).settings.queue.timezone,
     )
     with _rt(request).factory() as session:
-        messages, corrections = load_history(session)
+        messages, corrections = load_history(session, period.scope())
         channels = list(session.scalars(select(Channel.name).order_by(Channel.name)))
         names = display_names(session)
     tables = dashboard_tables(messages, corrections, period, utcnow())
@@ -760,9 +760,10 @@ def auto_send_page(
     with _rt(request).factory() as session:
         channels = auto_send.policies(session)
         intents = auto_send.intents(session)
-        rows, _ = load_history(session)
+        now = utcnow()
+        rows, _ = load_history(session, auto_send_figures.scope(now))
         figures = auto_send_figures.intent_figures(
-            session, rows, utcnow(), [(str(c["name"]), i) for c in channels for i in intents]
+            session, rows, now, [(str(c["name"]), i) for c in channels for i in intents]
         )
     context = {
         "user": request.user,

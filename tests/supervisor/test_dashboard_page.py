@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from alembic import command
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.dashboard import load_history
+from responder.dashboard import Period, dashboard_tables, load_history
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Draft, Message, StaffUser
+from responder.db.models import Draft, Message, ReviewAction, StaffUser
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import approve, reject
 from responder.runtime import Runtime
+from responder.supervisor import auto_send_figures
 from responder.web.app import create_app
 from tests.helpers import drop, make_email, staff
-from tests.supervisor.history import waiting_message
+from tests.supervisor.history import agent_correction, waiting_message
 from tests.test_web_security import login
 
 
@@ -220,3 +221,57 @@ def test_the_page_says_its_period_names_unclassified_mail_and_people_by_name(
         people_csv = _exported(client, "/supervisor/dashboard/export/outcomes_by_person")
         (sue_row,) = csv.DictReader(io.StringIO(people_csv))
         assert sue_row["person"] == "sue", "the export keeps the user name, a stable key"
+
+
+def _decided_at(rt: Runtime, message_id: int, action: str, when: datetime) -> None:
+    with transaction(rt.factory) as session:
+        for row in session.scalars(
+            select(ReviewAction).where(
+                ReviewAction.message_id == message_id, ReviewAction.action == action
+            )
+        ):
+            row.created_at = when
+
+
+def test_a_period_reads_its_own_mail_and_still_counts_its_corrections(rt: Runtime) -> None:
+    """The dashboard reads only a period's messages from the database (a year of mail made
+    every load slow), yet a correction made in the period to older mail still counts, as the
+    period counts corrections by when they were made."""
+    older = waiting_message(rt, 0, intent="outage", received_at=datetime(2026, 11, 3, 10, 0))
+    inside = waiting_message(rt, 1, received_at=datetime(2026, 11, 11, 9, 0))
+    waiting_message(rt, 2, received_at=datetime(2026, 11, 20, 9, 0))  # after the period
+    agent_correction(rt, older, "roaming", "outage", "alice")
+    _decided_at(rt, older, "reclassify", datetime(2026, 11, 11, 12, 0, tzinfo=UTC))
+    period = Period(start=date(2026, 11, 10), end=date(2026, 11, 12), timezone="Europe/Dublin")
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    with rt.factory() as session:
+        messages, corrections = load_history(session, period.scope())
+        everything = load_history(session)
+    assert [m.id for m in messages] == [inside]
+    tables = dashboard_tables(messages, corrections, period, now)
+    assert tables == dashboard_tables(*everything, period, now)
+    assert tables["volume_by_intent"].rows == [("roaming", 1)]
+    assert tables["most_corrected"].rows == [("outage", 1)]
+
+
+def test_the_auto_send_figures_count_a_recent_decision_on_older_mail(rt: Runtime) -> None:
+    """The page reads only what a person acted on in the last 30 days, by when they acted, not
+    when the mail came in."""
+    now = datetime.now(UTC)
+    staff(rt, "sue", "supervisor")
+    late = waiting_message(rt, 0, received_at=now - timedelta(days=40))
+    stale = waiting_message(rt, 1, received_at=now - timedelta(days=50))
+    with transaction(rt.factory) as session:
+        sue = session.query(StaffUser).filter_by(username="sue").one()
+        approve(session, late, sue, rt.settings.outbound)
+        approve(session, stale, sue, rt.settings.outbound)
+    _decided_at(rt, late, "approve", now - timedelta(days=2))
+    _decided_at(rt, stale, "approve", now - timedelta(days=45))
+    pairs = [("support", "roaming")]
+    with rt.factory() as session:
+        rows, _ = load_history(session, auto_send_figures.scope(now))
+        figures = auto_send_figures.intent_figures(session, rows, now, pairs)
+        whole = auto_send_figures.intent_figures(session, load_history(session)[0], now, pairs)
+    assert [r.id for r in rows] == [late]
+    assert figures == whole
+    assert figures[("support", "roaming")].decided == 1
