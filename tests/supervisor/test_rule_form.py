@@ -100,6 +100,10 @@ def test_editing_a_rule_keeps_the_rest_and_changes_the_next_draft(rt: Runtime) -
         row = _rule_row(saved.text, 3)
         assert "Suggest the World Roam Pass abroad" in row and "intent is port_out and" in row
         assert "Offer the loyalty discount" in _rule_row(saved.text, 1)
+        stale = client.post("/supervisor/action-rules/3", data={**form, "label": "Old"})
+        assert stale.status_code == 409, "the form was opened at version 0; 1 is live now"
+        assert "changed while this form was open (version 1 is live" in stale.text
+        assert _form(stale.text)["label"] == "Old"
         again = client.post("/supervisor/action-rules/3", data={**form, "version": "1"})
         assert again.status_code == 422 and "no change: version 1 already says this" in again.text
     assert _offered(rt, 1) == []
