@@ -1,4 +1,5 @@
-"""Supervisors edit the tone and action rules as TOML, checked before anything is saved.
+"""Supervisors edit the tone and action rules as TOML (or one action rule with a form, which
+becomes the same data: `rule_form`), checked before anything is saved.
 
 The text has the shape of config.toml's `[tone]` or `[actions]` section. It must parse, match
 the same msgspec types the config uses, and name only things that exist (intents, sentiments,

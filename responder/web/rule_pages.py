@@ -1,4 +1,5 @@
-"""The tone and action rules page (and its JSON API): edit as TOML, refused until valid.
+"""The tone and action rules page (and its JSON API): action rules listed in words (each with a
+form: `action_rule_pages`), both kinds editable as TOML, refused until valid.
 
 Thin: `responder.supervisor.rule_edit` validates and stores; drafting reads the live version
 with `responder.drafting.rule_versions.current_rules`.
