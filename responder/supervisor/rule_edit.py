@@ -1,4 +1,5 @@
-"""Supervisors edit the tone and action rules as TOML, checked before anything is saved.
+"""Supervisors edit the tone and action rules as TOML (or one action rule with a form, which
+becomes the same data: `rule_form`), checked before anything is saved.
 
 The text has the shape of config.toml's `[tone]` or `[actions]` section. It must parse, match
 the same msgspec types the config uses, and name only things that exist (intents, sentiments,
@@ -34,6 +35,19 @@ CHURN_LEVELS = ("low", "medium", "high")
 TONE_NAME = re.compile(r"^[a-z0-9_-]*$")  # it becomes part of a template file name
 
 
+class Problem(str):
+    """A problem's words, and which rule (its index) and field it is about when that is known,
+    so the one-rule form can show it beside the field the supervisor typed into."""
+
+    rule: int | None
+    field: str | None
+
+    def __new__(cls, text: str, rule: int | None = None, field: str | None = None) -> Problem:
+        problem = super().__new__(cls, text)
+        problem.rule, problem.field = rule, field
+        return problem
+
+
 class RulesError(ReviewError):
     """Every problem found (the types stop at their first; the names are all checked)."""
 
@@ -41,7 +55,7 @@ class RulesError(ReviewError):
 
     def __init__(self, *problems: str) -> None:
         super().__init__("; ".join(problems))
-        self.problems = list(problems)
+        self.problems = [p if isinstance(p, Problem) else Problem(p) for p in problems]
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,12 @@ def _where(path: str) -> str:
     return where.replace(".", ", ", 1) if where.startswith("rule ") else where
 
 
+def _rule_field(path: str) -> tuple[int | None, str | None]:
+    """`$.rules[2].intents[0]` is about rule index 2, field intents."""
+    found = re.match(r"\$\.rules\[(\d+)\](?:\.(\w+))?", path)
+    return (int(found.group(1)), found.group(2)) if found else (None, None)
+
+
 def parse(kind: str, text: str) -> ToneSettings | ActionSettings:
     """TOML text to the config's own type; errors name the line or the key."""
     try:
@@ -117,15 +137,23 @@ def convert(kind: str, data: Any) -> ToneSettings | ActionSettings:
         if sep:
             path = where.rstrip("`")
             message = unknown_field(message, SECTIONS[kind], path)
-            raise RulesError(f"{_where(path)}: {message}") from exc
+            rule, field = _rule_field(path)
+            raise RulesError(Problem(f"{_where(path)}: {message}", rule, field)) from exc
         raise RulesError(str(exc)) from exc
 
 
-def _unknown(where: str, what: str, given: list[str], known: frozenset[str]) -> list[str]:
+def _unknown(
+    index: int, field: str, what: str, given: list[str], known: frozenset[str]
+) -> list[str]:
     """One problem per name not known, each with the name probably meant."""
     if not known:
         return []
-    return [unknown_name(where, what, value, known) for value in given if value not in known]
+    where = rule_number(index)
+    return [
+        Problem(unknown_name(where, what, value, known), index, field)
+        for value in given
+        if value not in known
+    ]
 
 
 def check(section: ToneSettings | ActionSettings, known: Vocabulary) -> None:
@@ -141,11 +169,10 @@ def check(section: ToneSettings | ActionSettings, known: Vocabulary) -> None:
 def _tone_problems(section: ToneSettings, known: Vocabulary) -> list[str]:
     problems = []
     for index, rule in enumerate(section.rules):
-        where = rule_number(index)
         if not rule.tone.strip():
-            problems.append(f"{where}, tone: empty; name the tone this rule picks")
-        problems += _unknown(where, "tier", rule.tiers, known.tiers)
-        problems += _unknown(where, "sentiment", rule.sentiments, known.sentiments)
+            problems.append(f"{rule_number(index)}, tone: empty; name the tone this rule picks")
+        problems += _unknown(index, "tiers", "tier", rule.tiers, known.tiers)
+        problems += _unknown(index, "sentiments", "sentiment", rule.sentiments, known.sentiments)
     for where, tone in [("default", section.default)] + [
         (f"{rule_number(n)}, tone", r.tone) for n, r in enumerate(section.rules)
     ]:
@@ -165,17 +192,18 @@ def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
         where = rule_number(index)
         for field in ("name", "label", "snippet"):
             if not getattr(rule, field).strip():
-                problems.append(f"{where}, {field}: empty")
+                problems.append(Problem(f"{where}, {field}: empty", index, field))
         if rule.snippet.strip():
-            problems += _unknown(where, "snippet", [rule.snippet], known.snippets)
-        problems += _unknown(where, "intent", rule.intents, known.intents)
-        problems += _unknown(where, "tier", rule.tiers, known.tiers)
-        problems += _unknown(where, "sentiment", rule.sentiments, known.sentiments)
-        problems += _unknown(where, "churn level", rule.churn, frozenset(CHURN_LEVELS))
+            problems += _unknown(index, "snippet", "snippet", [rule.snippet], known.snippets)
+        problems += _unknown(index, "intents", "intent", rule.intents, known.intents)
+        problems += _unknown(index, "tiers", "tier", rule.tiers, known.tiers)
+        problems += _unknown(index, "sentiments", "sentiment", rule.sentiments, known.sentiments)
+        churn = frozenset(CHURN_LEVELS)
+        problems += _unknown(index, "churn", "churn level", rule.churn, churn)
         for field in ("min_contacts", "min_open_cases"):
             value = getattr(rule, field)
             if value is not None and value < 0:
-                problems.append(f"{where}, {field}: must be 0 or more")
+                problems.append(Problem(f"{where}, {field}: must be 0 or more", index, field))
     return problems
 
 
@@ -204,8 +232,10 @@ def save_rules(
     *,
     text: str | None = None,
     data: Any = None,
+    change: str = "",
 ) -> RuleVersion:
-    """Validates TOML text (or already-parsed data, from the API) and stores a new version."""
+    """Validates TOML text (or already-parsed data, from the API and the one-rule form) and
+    stores a new version; `change` says in words what the form changed, for the audit log."""
     section = parse(kind, text) if text is not None else convert(kind, data)
     check(section, vocabulary(session, settings))
     rules = msgspec.to_builtins(section)
@@ -229,5 +259,6 @@ def save_rules(
         version=version,
         previous=previous.version if previous else None,
         rules=rules,
+        **({"change": change} if change else {}),
     )
     return row

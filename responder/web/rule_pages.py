@@ -1,4 +1,5 @@
-"""The tone and action rules page (and its JSON API): edit as TOML, refused until valid.
+"""The tone and action rules page (and its JSON API): action rules listed in words (each with a
+form: `action_rule_pages`), both kinds editable as TOML, refused until valid.
 
 Thin: `responder.supervisor.rule_edit` validates and stores; drafting reads the live version
 with `responder.drafting.rule_versions.current_rules`.
@@ -19,6 +20,7 @@ from msgspec import Struct
 from responder.db.session import transaction
 from responder.drafting.rule_versions import KINDS, current_rules
 from responder.supervisor import rule_edit
+from responder.supervisor.rule_form import sentence
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
@@ -41,11 +43,13 @@ def _context(
     errors: dict[str, list[str]] | None = None,
     shown: dict[str, int] | None = None,
     notice: str = "",
+    error: str = "",
 ) -> dict[str, Any]:
     rt = _rt(request)
     sections = []
     with rt.factory() as session:
-        live = current_rules(session, rt.settings).versions
+        rules = current_rules(session, rt.settings)
+        live = rules.versions
         for kind in KINDS:
             versions = rule_edit.history(session, kind)
             text = (texts or {}).get(kind)
@@ -64,16 +68,42 @@ def _context(
                     "history": versions,
                 }
             )
-    return {"user": request.user, "sections": sections, "notice": notice}
+    actions = rules.actions
+    listed = [
+        {
+            "number": number,
+            "name": rule.name,
+            "label": rule.label,
+            "when": sentence(rule, actions.contact_days),
+            "snippet": rule.snippet,
+        }
+        for number, rule in enumerate(actions.rules, start=1)
+    ]
+    return {
+        "user": request.user,
+        "sections": sections,
+        "notice": notice,
+        "error": error,
+        "action_rules": listed,
+        "actions_version": live["actions"] or 0,
+    }
 
 
 @get("/supervisor/rules", sync_to_thread=True, guards=[requires_supervisor])
 def rules_page(
-    request: Request, tone: int | None = None, actions: int | None = None, notice: str = ""
+    request: Request,
+    tone: int | None = None,
+    actions: int | None = None,
+    notice: str = "",
+    error: str = "",
+    toml: bool = False,
 ) -> Template:
-    """`?tone=N` or `?actions=N` loads an old version into the editor (save it to go back)."""
+    """`?tone=N` or `?actions=N` loads an old version into the editor (save it to go back);
+    `?toml=1` opens the action rules' TOML editor (the rule form links to it)."""
     shown = {k: v for k, v in (("tone", tone), ("actions", actions)) if v is not None}
-    return Template("supervisor/rules.html", context=_context(request, shown=shown, notice=notice))
+    context = _context(request, shown=shown, notice=notice, error=error)
+    context["toml_open"] = toml
+    return Template("supervisor/rules.html", context=context)
 
 
 class RulesForm(Struct):

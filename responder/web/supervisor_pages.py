@@ -64,6 +64,7 @@ from responder.supervisor.snippet_edit import (
     snippet_preview,
     snippet_versions,
 )
+from responder.web.action_rule_pages import ROUTES as ACTION_RULE_ROUTES
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.snippet_form import SnippetFieldsForm
@@ -961,4 +962,4 @@ ROUTES += [
     api_retrain_discard,
 ]
 
-ROUTES += RULE_ROUTES
+ROUTES += RULE_ROUTES + ACTION_RULE_ROUTES

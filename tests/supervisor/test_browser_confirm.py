@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from responder.db.models import Channel, ClassifierExample, Message, StaffUser
 from responder.db.session import transaction
+from responder.drafting.rule_versions import current_rules
 from responder.review import approve, reject
 from responder.runtime import Runtime
 from tests.browser_support import browser
@@ -153,3 +154,26 @@ def test_turning_auto_send_on_asks_first_with_the_intents_figures(rt: Runtime) -
         form.locator("text=Set").click()
         page.locator("#notice").filter(has_text="is on at 95% confidence or more").wait_for()
         assert asked == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the question is the page's
+def test_removing_an_action_rule_asks_first(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.goto(f"{base}/supervisor/rules")
+
+        asked = _answer(page, accept=False)
+        page.click("#remove-rule-3")
+        page.wait_for_timeout(500)
+        assert asked and asked[0].startswith("Remove rule 3 (Suggest the World Roam Pass)?")
+        with rt.factory() as session:
+            assert current_rules(session, rt.settings).versions["actions"] is None
+
+        asked = _answer(page, accept=True)
+        page.click("#remove-rule-3")
+        page.locator("#notice").filter(has_text="Removed action rule 3").wait_for()
+    with rt.factory() as session:
+        rules = current_rules(session, rt.settings).actions.rules
+    assert "roaming_pass" not in [r.name for r in rules]

@@ -73,5 +73,10 @@ def test_leaving_a_new_snippet_or_the_rules_half_written_asks_first(rt: Runtime)
         assert _leaving_asks(page, "text=← Templates and snippets")
 
         page.goto(f"{base}/supervisor/rules")
+        page.click("#actions-toml summary")
         page.fill("#actions-text", page.input_value("#actions-text") + "\n# a note\n")
         assert _leaving_asks(page, "header >> text=Dashboard")
+
+        page.goto(f"{base}/supervisor/action-rules/new")
+        page.fill("#rule-name", "roaming_refund")
+        assert _leaving_asks(page, "text=← Tone and action rules")

@@ -1,0 +1,181 @@
+"""Add, edit and remove one action rule with a form; the rules page lists them in words.
+
+Thin: `responder.supervisor.rule_form` turns the form into the rule's data and places it in the
+live section, and `rule_edit.save_rules` checks and stores it exactly as it does the TOML.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from responder.config import ActionSettings
+from responder.content import live_snippets
+from responder.db.session import transaction
+from responder.drafting.rule_versions import current_rules
+from responder.supervisor import rule_edit
+from responder.supervisor.rule_form import (
+    CONDITIONS,
+    RuleFields,
+    fields_of,
+    file_problems,
+    from_form,
+    place,
+    rule_data,
+)
+from responder.web.auth import requires_supervisor
+from responder.web.rule_pages import FORM
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in
+
+
+def _live(session: Session, request: Request) -> tuple[ActionSettings, int]:
+    """The live action rules and their version (0 while config.toml's apply)."""
+    rules = current_rules(session, _rt(request).settings)
+    return rules.actions, rules.versions["actions"] or 0
+
+
+def _index(section: ActionSettings, number: int) -> int:
+    """Rule 3 in the list is rules[2]; a number past the end is no page."""
+    if not 1 <= number <= len(section.rules):
+        raise NotFoundException(f"there is no action rule {number}")
+    return number - 1
+
+
+def _page(
+    request: Request,
+    fields: RuleFields,
+    number: int | None,
+    version: int,
+    *,
+    status_code: int = 200,
+) -> Template:
+    with _rt(request).factory() as session:
+        snippets = sorted(s.key for s in live_snippets(session))
+    if fields.snippet and fields.snippet not in snippets:
+        snippets.append(fields.snippet)  # kept, so the refusal can name it
+    context = {
+        "user": request.user,
+        "rule": fields,
+        "rows": fields.rows(),
+        "number": number,
+        "version": version,
+        "conditions": CONDITIONS,
+        "snippets": snippets,
+        "refused": status_code != 200,
+    }
+    return Template("supervisor/action_rule.html", context=context, status_code=status_code)
+
+
+@get("/supervisor/action-rules/new", sync_to_thread=True, guards=[requires_supervisor])
+def new_rule_page(request: Request) -> Template:
+    with _rt(request).factory() as session:
+        _, version = _live(session, request)
+    return _page(request, RuleFields(), None, version)
+
+
+@get("/supervisor/action-rules/{number:int}", sync_to_thread=True, guards=[requires_supervisor])
+def edit_rule_page(request: Request, number: int) -> Template:
+    with _rt(request).factory() as session:
+        section, version = _live(session, request)
+    return _page(request, fields_of(section.rules[_index(section, number)]), number, version)
+
+
+def _save(request: Request, form: dict[str, Any], number: int | None) -> Response[Any]:
+    """Validated and stored as the TOML editor's text is; refused, the form comes back as typed
+    with each problem beside its field."""
+    rt = _rt(request)
+    fields = from_form(form)
+    data = rule_data(fields)
+    with rt.factory() as session:
+        section, version = _live(session, request)
+    index = len(section.rules) if number is None else _index(section, number)
+    if str(version) != str(form.get("version", "")):
+        fields.general.append(
+            f"the action rules changed while this form was open (version {version} is live "
+            "now): check the list, then save again"
+        )
+    if fields.general or any(row.problems for row in fields.conditions):
+        return _page(request, fields, number, version, status_code=409 if fields.general else 422)
+    what = "added" if number is None else "edited"
+    change = f"{what} rule {index + 1} {fields.name!r}"
+    try:
+        with transaction(rt.factory) as session:
+            saved = rule_edit.save_rules(
+                session,
+                rt.settings,
+                "actions",
+                signed_in(request).username,
+                data=place(section, None if number is None else index, data),
+                change=change,
+            )
+            saved_version = saved.version
+    except rule_edit.RulesError as exc:
+        file_problems(fields, index, exc.problems)
+        return _page(request, fields, number, version, status_code=422)
+    notice = (
+        f"Saved: {what} action rule {index + 1} {fields.name!r}; "
+        f"version {saved_version} of the action rules is live for the next drafts."
+    )
+    return Redirect("/supervisor/rules", query_params={"notice": notice})
+
+
+@post("/supervisor/action-rules/new", sync_to_thread=True, guards=[requires_supervisor])
+def add_rule(request: Request, data: Annotated[dict[str, Any], FORM]) -> Response[Any]:
+    return _save(request, data, None)
+
+
+@post("/supervisor/action-rules/{number:int}", sync_to_thread=True, guards=[requires_supervisor])
+def edit_rule(
+    request: Request, number: int, data: Annotated[dict[str, Any], FORM]
+) -> Response[Any]:
+    return _save(request, data, number)
+
+
+@post(
+    "/supervisor/action-rules/{number:int}/remove",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def remove_rule(
+    request: Request, number: int, data: Annotated[dict[str, Any], FORM]
+) -> Response[Any]:
+    """Removed from the live rules as a new version (the old one can be shown and saved
+    again); refused when the list changed since the page showed it."""
+    rt = _rt(request)
+    with rt.factory() as session:
+        section, version = _live(session, request)
+    index = _index(section, number)
+    name = section.rules[index].name
+    if str(version) != str(data.get("version", "")):
+        error = (
+            f"Not removed: the action rules changed (version {version} is live now); "
+            "check the list and remove again."
+        )
+        return Redirect("/supervisor/rules", query_params={"error": error})
+    try:
+        with transaction(rt.factory) as session:
+            saved = rule_edit.save_rules(
+                session,
+                rt.settings,
+                "actions",
+                signed_in(request).username,
+                data=place(section, index, None),
+                change=f"removed rule {number} {name!r}",
+            )
+            saved_version = saved.version
+    except rule_edit.RulesError as exc:
+        error = f"Not removed: {exc}"
+        return Redirect("/supervisor/rules", query_params={"error": error})
+    notice = (
+        f"Removed action rule {number} {name!r}; "
+        f"version {saved_version} of the action rules is live for the next drafts."
+    )
+    return Redirect("/supervisor/rules", query_params={"notice": notice})
+
+
+ROUTES: list[object] = [new_rule_page, edit_rule_page, add_rule, edit_rule, remove_rule]

@@ -1,0 +1,187 @@
+"""Supervisors who do not write TOML manage action rules with a form: the list says each rule in
+words, a rule added or edited there changes the next drafts' suggested actions, a bad value is
+refused beside its field with what was typed kept, and removing asks first."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import AuditEntry
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import staff
+from tests.supervisor.test_rules import drafted, versions
+from tests.test_web_security import csrf, login
+
+
+def _form(page: str) -> dict[str, str]:
+    """The form's fields as the page filled them (inputs, and each select's chosen option)."""
+    fields = dict(
+        re.findall(r'<input (?:type="hidden" )?name="([^"]+)"[^>]*?value="([^"]*)"', page)
+    )
+    for name, options in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        fields[name] = chosen.group(1) if chosen else ""
+    return {name: html.unescape(value) for name, value in fields.items()}
+
+
+def _rule_row(page: str, number: int) -> str:
+    return html.unescape(page.split(f'id="action-rule-{number}"', 1)[1].split("</tr>", 1)[0])
+
+
+def _offered(rt: Runtime, number: int) -> list[str]:
+    return [a["name"] for a in drafted(rt, number)["actions"]]
+
+
+NEW_RULE = {
+    "name": "roaming_refund",
+    "label": "Refund the roaming charge",
+    "snippet": "billing-dispute-review",
+    "condition-0": "intents",
+    "value-0": "roaming, port_out",
+    "condition-1": "sentiments",
+    "value-1": "neutral",
+    "condition-2": "",
+    "value-2": "",
+}
+
+
+def test_the_list_says_each_rule_in_words(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/rules").text
+    first, third, fourth = (_rule_row(page, n) for n in (1, 3, 4))
+    assert "customer value tier is Best and churn risk is high" in first
+    assert "Offer the loyalty discount" in first and "retention-offer-best" in first
+    assert "intent is roaming and add-ons do not include World Roam Pass or EU Roam Pass" in third
+    assert "at least 3 contacts in the last 14 days" in fourth
+    assert 'href="/supervisor/action-rules/new"' in page and "Edit as TOML" in page
+
+
+def test_a_rule_added_with_the_form_is_offered_on_a_matching_draft(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    assert _offered(rt, 1) == ["roaming_pass"]
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        form = _form(client.get("/supervisor/action-rules/new").text)
+        assert form["version"] == "0" and form["snippet"] == ""
+        saved = client.post("/supervisor/action-rules/new", data={**form, **NEW_RULE})
+        assert saved.status_code == 200, saved.text
+        assert "Saved: added action rule 6 &#39;roaming_refund&#39;; version 1" in saved.text
+        row = _rule_row(saved.text, 6)
+        assert "intent is roaming or port_out and sentiment is neutral" in row
+        assert "Refund the roaming charge" in row and "billing-dispute-review" in row
+        assert "name = &#34;roaming_refund&#34;" in saved.text, "the TOML editor shows it too"
+    assert _offered(rt, 2) == ["roaming_pass", "roaming_refund"]
+    with rt.factory() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "rules.save")).one()
+    assert entry.actor == "sue" and entry.detail["change"] == "added rule 6 'roaming_refund'"
+
+
+def test_editing_a_rule_keeps_the_rest_and_changes_the_next_draft(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        form = _form(client.get("/supervisor/action-rules/3").text)
+        assert form["name"] == "roaming_pass" and form["snippet"] == "roaming-world-pass"
+        assert (form["condition-0"], form["value-0"]) == ("intents", "roaming")
+        assert (form["condition-1"], form["value-1"]) == (
+            "addons_without",
+            "World Roam Pass, EU Roam Pass",
+        )
+        form.update({"value-0": "port_out", "label": "Suggest the World Roam Pass abroad"})
+        saved = client.post("/supervisor/action-rules/3", data=form)
+        assert "Saved: edited action rule 3" in saved.text
+        row = _rule_row(saved.text, 3)
+        assert "Suggest the World Roam Pass abroad" in row and "intent is port_out and" in row
+        assert "Offer the loyalty discount" in _rule_row(saved.text, 1)
+        stale = client.post("/supervisor/action-rules/3", data={**form, "label": "Old"})
+        assert stale.status_code == 409, "the form was opened at version 0; 1 is live now"
+        assert "changed while this form was open (version 1 is live" in stale.text
+        assert _form(stale.text)["label"] == "Old"
+        again = client.post("/supervisor/action-rules/3", data={**form, "version": "1"})
+        assert again.status_code == 422 and "no change: version 1 already says this" in again.text
+    assert _offered(rt, 1) == []
+
+
+def test_an_invalid_value_is_refused_beside_its_field_with_the_input_kept(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    typo = {
+        **NEW_RULE,
+        "value-0": "roming",
+        "condition-2": "min_contacts",
+        "value-2": "-1",
+        "label": "",
+    }
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        form = _form(client.get("/supervisor/action-rules/new").text)
+        refused = client.post("/supervisor/action-rules/new", data={**form, **typo})
+        assert refused.status_code == 422
+        page = html.unescape(refused.text)
+        beside = dict(re.findall(r'id="([\w-]+)-error">([^<]*)<', page))
+        assert beside["condition-0"].startswith("Unknown intent 'roming' in rule 6: did you mean")
+        assert "'roaming'" in beside["condition-0"]
+        assert beside["condition-2"] == "Rule 6, min_contacts: must be 0 or more"
+        assert beside["rule-label"] == "Rule 6, label: empty"
+        kept = _form(refused.text)
+        assert kept["value-0"] == "roming" and kept["value-2"] == "-1"
+        assert kept["name"] == "roaming_refund" and kept["snippet"] == "billing-dispute-review"
+
+        words = client.post(
+            "/supervisor/action-rules/new",
+            data={**form, **NEW_RULE, "condition-2": "min_open_cases", "value-2": "two"},
+        )
+        assert words.status_code == 422
+        error = html.unescape(words.text).split('id="condition-2-error">', 1)[1]
+        assert error.startswith("Rule 6, min_open_cases: Expected `int | null`, got `str`")
+    assert versions(rt) == 0
+
+
+def test_removing_a_rule_asks_first_and_the_draft_no_longer_offers_it(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/rules").text
+        button = re.search(r'<button[^>]*id="remove-rule-3"[^>]*>', page).group(0)
+        assert 'data-confirm="Remove rule 3 (Suggest the World Roam Pass)?' in button
+        token = csrf(client, "/supervisor/rules")
+        stale = client.post(
+            "/supervisor/action-rules/3/remove", data={"version": "7", "_csrf_token": token}
+        )
+        assert "Not removed: the action rules changed" in html.unescape(stale.text)
+        removed = client.post(
+            "/supervisor/action-rules/3/remove", data={"version": "0", "_csrf_token": token}
+        )
+        text = html.unescape(removed.text)
+        assert "Removed action rule 3 'roaming_pass'; version 1" in text
+        assert (
+            "roaming-world-pass" not in text.split('id="action-rules"', 1)[1].split("</table>")[0]
+        )
+        assert "at least 3 contacts" in _rule_row(removed.text, 3), "the next rule moved up"
+    assert _offered(rt, 1) == []
+    with rt.factory() as session:
+        change = session.scalars(
+            select(AuditEntry.detail).where(AuditEntry.action == "rules.save")
+        ).one()["change"]
+    assert change == "removed rule 3 'roaming_pass'"
+
+
+def test_agents_cannot_open_or_post_the_rule_form(rt: Runtime) -> None:
+    staff(rt, "cliodhna", "agent")
+    with TestClient(create_app(rt)) as client:
+        login(client, "cliodhna")
+        token = csrf(client)
+        for path in ("/supervisor/action-rules/new", "/supervisor/action-rules/1"):
+            assert client.get(path).status_code == 403
+            assert client.post(path, data={**NEW_RULE, "_csrf_token": token}).status_code == 403
+        gone = client.post(
+            "/supervisor/action-rules/1/remove", data={"version": "0", "_csrf_token": token}
+        )
+        assert gone.status_code == 403
+    assert versions(rt) == 0
