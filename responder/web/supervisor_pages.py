@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from responder.classify import retrain
 from responder.content import live_templates, template_key
 from responder.dashboard import (
+    RECENT_DAYS,
     Period,
     Table,
     dashboard_tables,
@@ -88,14 +89,14 @@ class DashboardView(NamedTuple):
 
 
 def _tables(
-    request: Request, start: str | None, end: str | None, channel: str | None
+    request: Request, start: str | None, end: str | None, channel: str | None, span: str = ""
 ) -> DashboardView:
-    period = Period(
-        start=_day(start),
-        end=_day(end),
-        channel=channel or None,
-        timezone=_rt(request).settings.queue.timezone,
-    )
+    """No days set: the last 30 days, or all time when `span` is "all"."""
+    zone = _rt(request).settings.queue.timezone
+    if start or end or span == "all":
+        period = Period(start=_day(start), end=_day(end), channel=channel or None, timezone=zone)
+    else:
+        period = Period.recent(utcnow(), zone, channel or None)
     with _rt(request).factory() as session:
         messages, corrections = load_history(session, period.scope())
         channels = list(session.scalars(select(Channel.name).order_by(Channel.name)))
@@ -148,18 +149,27 @@ PERSON_TABLES = ("outcomes_by_person", "review_time_by_person")
 
 @get("/supervisor/dashboard", sync_to_thread=True, guards=[requires_supervisor])
 def dashboard_page(
-    request: Request, start: str | None = None, end: str | None = None, channel: str | None = None
+    request: Request,
+    start: str | None = None,
+    end: str | None = None,
+    channel: str | None = None,
+    span: str = "",
 ) -> Template:
-    view = _tables(request, start, end, channel)
-    query = "&".join(
-        f"{k}={v}" for k, v in (("start", start), ("end", end), ("channel", channel)) if v
-    )
+    view = _tables(request, start, end, channel, span)
+    query = _query(start, end, channel, span)
     context = {
         "user": request.user,
         "tables": view.tables,
         "charts": _charts(view.tables, view.names),
         "channels": view.channels,
         "filters": {"start": start or "", "end": end or "", "channel": channel or ""},
+        "all_time": span == "all" and not (start or end),
+        "recent_days": view.period.recent_days,
+        "links": {
+            "all_time": f"/supervisor/dashboard?{_query(None, None, channel, 'all')}",
+            "recent": f"/supervisor/dashboard?{_query(None, None, channel, '')}".rstrip("?"),
+            "days": RECENT_DAYS,
+        },
         "query": query,
         "period": view.period,
         "covered": view.covered,
@@ -168,6 +178,12 @@ def dashboard_page(
         "date_problem": _date_problem(start, end, view.period),
     }
     return Template("supervisor/dashboard.html", context=context)
+
+
+def _query(start: str | None, end: str | None, channel: str | None, span: str) -> str:
+    """The page's filters for its CSV links, so an export holds what the page shows."""
+    pairs = (("start", start), ("end", end), ("channel", channel), ("span", span))
+    return urlencode([(k, v) for k, v in pairs if v])
 
 
 def _date_problem(start: str | None, end: str | None, period: Period) -> str:
@@ -193,8 +209,9 @@ def dashboard_csv(
     start: str | None = None,
     end: str | None = None,
     channel: str | None = None,
+    span: str = "",
 ) -> Response[str]:
-    table = _tables(request, start, end, channel).tables.get(name)
+    table = _tables(request, start, end, channel, span).tables.get(name)
     if table is None:
         raise NotFoundException(f"no chart named {name!r}")
     buffer = io.StringIO()

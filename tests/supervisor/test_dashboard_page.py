@@ -10,7 +10,7 @@ from alembic import command
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.dashboard import Period, dashboard_tables, load_history
+from responder.dashboard import Period, dashboard_tables, load_history, local_day
 from responder.db.migrate import alembic_config, upgrade
 from responder.db.models import Draft, Message, ReviewAction, StaffUser
 from responder.db.session import transaction
@@ -178,9 +178,9 @@ def test_a_saved_edit_approved_as_it_stands_counts_as_edited(rt: Runtime) -> Non
     assert row.outcome == "edited" and row.edit_distance and row.edit_distance > 0
 
 
-def _exported(client: TestClient, path: str) -> str:
+def _exported(client: TestClient, path: str, params: dict[str, str] | None = None) -> str:
     """A dashboard CSV as text, its byte-order mark (there for Excel) left off."""
-    return client.get(path).content.decode("utf-8-sig")
+    return client.get(path, params=params).content.decode("utf-8-sig")
 
 
 def _chart(page: str, name: str) -> str:
@@ -203,10 +203,16 @@ def test_the_page_says_its_period_names_unclassified_mail_and_people_by_name(
         approve(session, answered, sue, rt.settings.outbound)
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        page = client.get("/supervisor/dashboard").text
+        opening = client.get("/supervisor/dashboard").text
+        today = local_day(datetime.now(UTC), rt.settings.queue.timezone)
+        month = f"{today - timedelta(days=29)} to {today}"
+        assert f'id="period">Covers the last 30 days ({month}), all mailboxes.' in opening
+        assert "Messages by intent" in opening and "ignored, not classified" not in opening
+        page = client.get("/supervisor/dashboard", params={"span": "all"}).text
         assert (
             '<p class="help" id="period">Covers all time (2026-11-03 to 2026-11-12), all mailboxes.'
         ) in page
+        assert 'href="/supervisor/dashboard">the last 30 days</a>' in page
         intents = _chart(page, "volume_by_intent")
         assert ">ignored, not classified</text>" in intents and "(none)" not in intents
         people = _chart(page, "outcomes_by_person")
@@ -218,7 +224,10 @@ def test_the_page_says_its_period_names_unclassified_mail_and_people_by_name(
             "/supervisor/dashboard?start=2026-11-01&end=2026-11-05&channel=support"
         )
         assert 'id="period">Covers 2026-11-01 to 2026-11-05, mailbox support.' in shorter.text
-        people_csv = _exported(client, "/supervisor/dashboard/export/outcomes_by_person")
+        assert _exported(client, "/supervisor/dashboard/export/outcomes_by_person").count("\n") == 1
+        people_csv = _exported(
+            client, "/supervisor/dashboard/export/outcomes_by_person", params={"span": "all"}
+        )
         (sue_row,) = csv.DictReader(io.StringIO(people_csv))
         assert sue_row["person"] == "sue", "the export keeps the user name, a stable key"
 
