@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
@@ -40,7 +41,7 @@ def _login(client: TestClient, username: str) -> str:
     return _csrf(client.get("/account").text)
 
 
-def _upload(client: TestClient, token: str, kind: str, name: str, content: bytes) -> object:
+def _upload(client: TestClient, token: str, kind: str, name: str, content: bytes) -> httpx.Response:
     return client.post(
         PAGE,
         data={"_csrf_token": token, "kind": kind},
@@ -220,3 +221,22 @@ def test_the_api_previews_then_imports_subscriptions(rt: Runtime, demo_customers
     assert [e.object_id for e in _imports(rt) if e.action == "import.subscriptions"] == [
         "billing.csv"
     ]
+
+
+def test_an_upload_is_only_its_uploaders_and_dropping_it_imports_nothing(rt: Runtime) -> None:
+    staff(rt, "sam", role="supervisor")
+    staff(rt, "kim", role="supervisor")
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "crm.csv", UPGRADE.encode())
+        path = preview.url.path
+        client.post("/logout", data={"_csrf_token": form})
+        form = _login(client, "kim")
+        assert client.get(path).status_code == 404
+        assert client.post(f"{path}/import", data={"_csrf_token": form}).status_code == 404
+        client.post("/logout", data={"_csrf_token": form})
+        form = _login(client, "sam")
+        dropped = client.post(f"{path}/drop", data={"_csrf_token": form}, follow_redirects=True)
+        assert "Dropped crm.csv: nothing was imported." in dropped.text
+    assert _count(rt, Customer) == 0 and _count(rt, PendingImport) == 0
+    assert not _imports(rt)
