@@ -3,7 +3,8 @@
 The file is read row by row and written a batch at a time: one look-up of the batch's external
 ids, bulk inserts and bulk updates, one commit. Memory depends on the batch, not the file. A bad
 row (wrong type, unknown customer, bad phone number) is reported as `file:line: problem` and
-skipped; the good rows are kept.
+skipped; the good rows are kept. A dry run (the web page's preview) does the same in one
+transaction that is rolled back, so its counts and messages are the import's.
 """
 
 from __future__ import annotations
