@@ -489,7 +489,8 @@ class AppSecret(Base):
 class PendingImport(Base):
     """An uploaded customer-data CSV between its preview and the supervisor's confirmation:
     kept in the database, not on one web process's disk, so the confirmation may reach any
-    process. Deleted when imported; one left unconfirmed is deleted a day later."""
+    process. Deleted when imported or dropped; one left unconfirmed for a day no longer counts
+    and goes at the next upload."""
 
     __tablename__ = "pending_imports"
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
