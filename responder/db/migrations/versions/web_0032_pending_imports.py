@@ -4,8 +4,8 @@ Supervisors import CRM and billing exports from /supervisor/customer-data: the u
 previewed (nothing changes), then confirmed without uploading it again. The file waits here,
 not on one web process's disk, since the confirmation may reach another process.
 
-Revision ID: web_0031
-Revises: web_0030
+Revision ID: web_0032
+Revises: web_0031
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "web_0031"
-down_revision: str | None = "web_0030"
+revision: str = "web_0032"
+down_revision: str | None = "web_0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
