@@ -14,6 +14,7 @@ from responder.db.models import (
     ClassifierExample,
     Message,
     OutboxItem,
+    PendingImport,
     Snippet,
     Template,
     utcnow,
@@ -28,15 +29,17 @@ from responder.snooze import snooze
 from tests.helpers import drop, make_email, staff, staff_member
 
 FAR = "someone.with.a.rather.long.address@a-subdomain.somewhere-far-away.test"
+EXPORT = "crm-export-from-the-billing-system-2026-12-06-full-customer-list.csv"
 SMTP_REFUSAL = (
     "550 5.1.1 <someone.with.a.rather.long.address@a-subdomain.somewhere-far-away.test>: "
     "Recipient address rejected: User unknown in virtual mailbox table"
 )
 
 
-def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int]:
+def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int | str]:
     """Messages in each state a page lists, staff, notes, blocks, incidents, examples and
-    audit entries; returns the ids of a template and a snippet to open in the editor."""
+    audit entries, a customer-data upload waiting for alice's confirmation; returns the ids of
+    a template and a snippet to open in the editor and the upload's token."""
     for number in range(6):
         raw = make_email(
             sender=f"Stranger {number} <{FAR}>",
@@ -151,7 +154,30 @@ def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int]:
                 detail={"value": "a-subdomain.somewhere-far-away.test", "reason": SMTP_REFUSAL},
             )
         )
+        session.add(
+            PendingImport(
+                token="seeded-upload",
+                kind="customers",
+                filename=EXPORT,
+                content=b"external_id,email\n",
+                uploaded_by="alice",
+                preview={
+                    "kind": "customers",
+                    "filename": EXPORT,
+                    "rows": 1250,
+                    "created": 1200,
+                    "updated": 48,
+                    "skipped": 2,
+                    "problems": [
+                        f"{EXPORT}:17: email {FAR!r} already belongs to another customer",
+                        f"{EXPORT}:90: "
+                        "3 values where the header has 15 columns (a quote opened here and closed "
+                        "lines later, or never): row skipped, nothing on file changed",
+                    ],
+                },
+            )
+        )
         template = session.scalars(select(Template.id).order_by(Template.id)).first()
         snippet = session.scalars(select(Snippet.id).order_by(Snippet.id)).first()
     assert template and snippet, "the migrated database holds the shipped content"
-    return {"template": template, "snippet": snippet}
+    return {"template": template, "snippet": snippet, "upload": "seeded-upload"}

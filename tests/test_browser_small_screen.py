@@ -135,6 +135,8 @@ PAGES = [
     ("/supervisor/auto-send", "form[action='/supervisor/auto-send/set'] button"),
     ("/supervisor/blocked", "#block-form button[type=submit]"),
     ("/supervisor/incidents", "#incident-form button[type=submit]"),
+    ("/supervisor/customer-data", "#upload-form button[type=submit]"),
+    ("/supervisor/customer-data/{upload}", "#confirm-import button[type=submit]"),
 ]
 
 

@@ -3,13 +3,15 @@
 The file is read row by row and written a batch at a time: one look-up of the batch's external
 ids, bulk inserts and bulk updates, one commit. Memory depends on the batch, not the file. A bad
 row (wrong type, unknown customer, bad phone number) is reported as `file:line: problem` and
-skipped; the good rows are kept.
+skipped; the good rows are kept. A dry run (the web page's preview) does the same in one
+transaction that is rolled back, so its counts and messages are the import's.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -124,19 +126,28 @@ def _text(row: dict[str, str], name: str, limit: int) -> str:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def read_rows(path: Path, columns: dict[str, str], required: Iterable[str]) -> Iterator[Any]:
+def read_rows(
+    path: Path, columns: dict[str, str], required: Iterable[str], source: str = ""
+) -> Iterator[Any]:
     """(line number, {field: stripped value}, problem) for each row, fields named as in the
     mapping. A row with more or fewer values than the header is a problem, not a row: read as
     it stands, its missing values would blank what is on file and its extra ones shift out of
-    sight (a comma in an unquoted name, an export cut short, a quote never closed)."""
+    sight (a comma in an unquoted name, an export cut short, a quote never closed). `source`
+    names the file in the messages (default: its path)."""
+    source = source or str(path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        header = set(reader.fieldnames or ())
+        if reader.fieldnames is None:
+            raise ImportFileError(f"{source}: the file is empty (no header row)")
+        header = set(reader.fieldnames)
         width = len(reader.fieldnames or ())
         present = {f: c for f, c in columns.items() if c in header}
         missing = [f"{columns.get(f, f)!r}" for f in required if f not in present]
         if missing:
-            raise ImportFileError(f"{path}: required column {', '.join(missing)} missing")
+            found = ", ".join(repr(c) for c in reader.fieldnames) or "none"
+            raise ImportFileError(
+                f"{source}: required column {', '.join(missing)} missing (the header has {found})"
+            )
         start = reader.line_num + 1
         for row in reader:
             problem = _shape_problem(row, width, reader.line_num - start)
@@ -396,6 +407,50 @@ def _upsert_related(
 # -- the import ----------------------------------------------------------------------------------
 
 
+def required_fields(kind: str) -> tuple[str, ...]:
+    return ("external_id",) if kind == "customers" else ("external_id", "customer")
+
+
+def expected_columns(settings: Settings, kind: str) -> list[tuple[str, str, bool]]:
+    """(column in the export, Responder field, required) for one kind, as `[import_columns]`
+    maps them: what an upload form tells the person choosing a file."""
+    columns: dict[str, str] = getattr(settings.import_columns or ImportColumns(), kind)
+    required = required_fields(kind)
+    return [(column, name, name in required) for name, column in columns.items()]
+
+
+Batches = Callable[[], AbstractContextManager[Session]]
+
+
+@contextmanager
+def _transactions(factory: sessionmaker[Session], dry_run: bool) -> Iterator[Batches]:
+    """Each batch's transaction. A dry run keeps one transaction for them all and rolls it
+    back, so a later batch sees what an earlier one wrote (a row updated, not added twice),
+    as in the real import, and nothing stays."""
+    if not dry_run:
+
+        @contextmanager
+        def own() -> Iterator[Session]:
+            with factory() as session, session.begin():
+                yield session
+
+        yield own
+        return
+    with factory() as shared:
+        shared.begin()
+
+        @contextmanager
+        def kept() -> Iterator[Session]:
+            yield shared
+            shared.flush()
+            shared.expunge_all()
+
+        try:
+            yield kept
+        finally:
+            shared.rollback()
+
+
 def import_csv(
     factory: sessionmaker[Session],
     kind: str,
@@ -405,19 +460,58 @@ def import_csv(
     settings: Settings | None = None,
     today: date | None = None,
     actor: str = "cli",
+    dry_run: bool = False,
+    source: str = "",
+    via: str = "cli",
 ) -> ImportSummary:
     """Upsert one export into the database; tiers are recomputed once at the end, and the
     import is in the audit log (who, which file, what it changed, the first problems), since
-    it can change every customer on file."""
+    it can change every customer on file. `dry_run` counts and reports the same and changes
+    nothing (no audit entry either); `source` names the file in the messages and the audit
+    log when `path` is only where an upload was put."""
     if kind not in KINDS:
         raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
     settings = settings or Settings()
     today = today or date.today()
     columns: dict[str, str] = getattr(settings.import_columns or ImportColumns(), kind)
-    required = ("external_id",) if kind == "customers" else ("external_id", "customer")
-    summary = ImportSummary(kind=kind, path=str(path))
+    source = source or str(path)
+    summary = ImportSummary(kind=kind, path=source)
     region = settings.customers.default_region
-    rows = read_rows(path, columns, required)
+    rows = read_rows(path, columns, required_fields(kind), source)
+    with _transactions(factory, dry_run) as transaction:
+        _import_rows(kind, rows, summary, transaction, settings, today, region, progress)
+    if dry_run:
+        return summary
+    with factory() as session, session.begin():
+        if kind in ("customers", "subscriptions"):
+            assign_tiers(session, settings.value)
+        audit(
+            session,
+            actor,
+            f"import.{kind}",
+            "file",
+            Path(source).name,
+            path=source,
+            via=via,
+            rows=summary.rows,
+            created=summary.created,
+            updated=summary.updated,
+            skipped=summary.skipped,
+            problems=summary.errors[:AUDITED_PROBLEMS],
+        )
+    return summary
+
+
+def _import_rows(
+    kind: str,
+    rows: Iterator[Any],
+    summary: ImportSummary,
+    transaction: Batches,
+    settings: Settings,
+    today: date,
+    region: str,
+    progress: Progress | None,
+) -> None:
     for batch in _batches(rows, settings.customers.import_batch_size):
         parsed: list[_Parsed] = []
         for line, row, problem in batch:
@@ -431,7 +525,7 @@ def import_csv(
                     parsed.append(_parse_related(kind, line, row))
             except RowError as exc:
                 summary.report(line, str(exc))
-        with factory() as session, session.begin():
+        with transaction() as session:
             if kind == "customers":
                 touched = _upsert_customers(session, parsed, summary)
             else:
@@ -444,23 +538,6 @@ def import_csv(
         summary.flush()
         if progress:
             progress(summary.rows)
-    with factory() as session, session.begin():
-        if kind in ("customers", "subscriptions"):
-            assign_tiers(session, settings.value)
-        audit(
-            session,
-            actor,
-            f"import.{kind}",
-            "file",
-            path.name,
-            path=str(path),
-            rows=summary.rows,
-            created=summary.created,
-            updated=summary.updated,
-            skipped=summary.skipped,
-            problems=summary.errors[:AUDITED_PROBLEMS],
-        )
-    return summary
 
 
 def import_customers(

@@ -488,6 +488,22 @@ class AppSecret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class PendingImport(Base):
+    """An uploaded customer-data CSV between its preview and the supervisor's confirmation:
+    kept in the database, not on one web process's disk, so the confirmation may reach any
+    process. Deleted when imported or dropped; one left unconfirmed for a day no longer counts
+    and goes at the next upload."""
+
+    __tablename__ = "pending_imports"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    preview: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -30,6 +30,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -95,6 +96,9 @@ from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
 from responder.web.clock import PageClock
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
+from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
+from responder.web.customer_data_pages import ROUTES as CUSTOMER_DATA_ROUTES
+from responder.web.customer_data_pages import too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
@@ -1008,6 +1012,13 @@ def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
     return Template("error.html", context=context, status_code=exc.status_code)
 
 
+def _too_large(request: Request, exc: RequestEntityTooLarge) -> Response[Any]:
+    """An upload over its route's limit, refused before any handler runs."""
+    if request.url.path.startswith((CUSTOMER_DATA_PAGE, f"/api{CUSTOMER_DATA_PAGE}")):
+        return too_large_page(request, exc)
+    return _client_error(request, exc)
+
+
 #: What Litestar raises when the client hangs up while its request body is being read.
 CLIENT_LEFT = "client disconnected prematurely"
 
@@ -1083,6 +1094,7 @@ ROUTES = [
     *UNSENT_ROUTES,
     *BLOCKED_ROUTES,
     *INCIDENT_ROUTES,
+    *CUSTOMER_DATA_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,
     *BULK_ROUTES,
@@ -1237,6 +1249,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             NotFoundException: _client_error,
             MethodNotAllowedException: _client_error,
             ValidationException: _client_error,
+            RequestEntityTooLarge: _too_large,
             DBAPIError: database_error,
         },
     )

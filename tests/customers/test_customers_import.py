@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
 from responder.cli import main
 from responder.customers.importer import import_csv, import_customers
-from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
+from responder.db.models import (
+    AuditEntry,
+    Customer,
+    CustomerIdentity,
+    Interaction,
+    Subscription,
+    SupportCase,
+)
 from responder.runtime import Runtime
 
 HEADER = "external_id,name,email,phone,plan,monthly_spend,contract_end,lines,x_handle,whatsapp\n"
@@ -180,3 +188,18 @@ def test_an_import_is_in_the_audit_log_with_what_it_changed(rt: Runtime, tmp_pat
     assert "import.customers" in page and "file crm.csv" in page
     assert "<b>created</b>: 1" in page and "<b>skipped</b>: 1" in page
     assert f"<b>problems</b>: {path}:3: monthly_spend: &#39;lots&#39;" in page
+
+
+def test_a_dry_run_counts_as_the_import_would_across_batches_and_changes_nothing(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("external_id,plan\nX1,Basic\nX2,Basic\nX1,Smart\nX3,Basic\nX4,\n")
+    customers = msgspec.structs.replace(rt.settings.customers, import_batch_size=2)
+    settings = msgspec.structs.replace(rt.settings, customers=customers)
+    dry = import_csv(rt.factory, "customers", path, settings=settings, dry_run=True)
+    assert (dry.rows, dry.created, dry.updated) == (5, 4, 1), "X1 again in batch 2 is an update"
+    assert _count(rt, Customer) == 0 and _count(rt, AuditEntry) == 0
+    real = import_csv(rt.factory, "customers", path, settings=settings)
+    assert (real.rows, real.created, real.updated) == (dry.rows, dry.created, dry.updated)
+    assert _count(rt, Customer) == 4

@@ -1,0 +1,243 @@
+"""Customer data page and API: supervisors import the CRM and billing exports that
+`responder import` takes, from the browser. An upload is previewed first (a dry run: counts and
+the rows that would be skipped, nothing changed), kept, and imported when confirmed, without
+uploading it again; tiers are recomputed and the import audited as the CLI's is. The rules
+are the importer's (`responder.customers.importer`); keeping an upload is
+`responder.customers.uploads`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from anyio import to_thread
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType as MediaType
+from litestar.response import Redirect, Template
+
+from responder.customers.importer import KINDS, ImportFileError, expected_columns
+from responder.customers.uploads import (
+    UPLOAD_LIMIT,
+    UploadError,
+    keep,
+    outcome,
+    run_import,
+    safe_name,
+    take,
+    too_large,
+    waiting,
+)
+from responder.db.session import transaction
+from responder.web.auth import requires_supervisor
+from responder.web.state import runtime, signed_in
+
+PAGE = "/supervisor/customer-data"
+#: Room for the form's other fields and the multipart framing around the file.
+BODY_LIMIT = UPLOAD_LIMIT + 64 * 1024
+
+
+@dataclass
+class Upload:
+    kind: str
+    filename: str
+    content: bytes
+    dry_run: bool = True
+
+
+async def _read(request: Request) -> Upload:
+    """The multipart form: `kind`, `file` and (API) `dry_run`."""
+    form = await request.form()
+    item = form.get("file")
+    if not isinstance(item, UploadFile) or not item.filename:
+        raise UploadError("choose a CSV file to upload")
+    dry_run = str(form.get("dry_run") or "true").strip().lower() not in ("false", "0", "no")
+    return Upload(str(form.get("kind") or ""), safe_name(item.filename), await item.read(), dry_run)
+
+
+def _columns(request: Request) -> dict[str, list[tuple[str, str, bool]]]:
+    settings = runtime(request).settings
+    return {kind: expected_columns(settings, kind) for kind in KINDS}
+
+
+def _page(
+    request: Request,
+    *,
+    error: str = "",
+    notice: str = "",
+    kind: str = "customers",
+    preview: dict[str, Any] | None = None,
+    token: str = "",
+    result: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Template:
+    context = {
+        "user": request.scope.get("user"),
+        "kinds": KINDS,
+        "columns": _columns(request),
+        "chosen": kind if kind in KINDS else "customers",
+        "error": error,
+        "notice": notice,
+        "preview": preview,
+        "token": token,
+        "result": result,
+        "limit_mb": UPLOAD_LIMIT // (1024 * 1024),
+    }
+    return Template("supervisor/customer_data.html", context=context, status_code=status_code)
+
+
+def _preview(request: Request, upload: Upload) -> str:
+    """Dry-run the upload and keep it; the token of the kept upload."""
+    rt = runtime(request)
+    user = signed_in(request).username
+    summary = run_import(
+        rt.factory, rt.settings, upload.kind, upload.filename, upload.content, user, dry_run=True
+    )
+    with transaction(rt.factory) as session:
+        return keep(session, upload.kind, upload.filename, upload.content, user, outcome(summary))
+
+
+@get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
+def customer_data_page(request: Request, kind: str = "customers", notice: str = "") -> Template:
+    return _page(request, kind=kind, notice=notice)
+
+
+@post(PAGE, guards=[requires_supervisor], request_max_body_size=BODY_LIMIT)
+async def upload_form(request: Request) -> Template | Redirect:
+    """Check and preview the upload; nothing on file changes until it is confirmed."""
+    kind = ""
+    try:
+        upload = await _read(request)
+        kind = upload.kind
+        token = await to_thread.run_sync(_preview, request, upload)
+    except (UploadError, ImportFileError) as exc:
+        return _page(request, error=f"Not imported: {exc}.", kind=kind, status_code=400)
+    return Redirect(f"{PAGE}/{token}")
+
+
+@get(f"{PAGE}/{{token:str}}", sync_to_thread=True, guards=[requires_supervisor])
+def preview_page(request: Request, token: str) -> Template:
+    with runtime(request).factory() as session:
+        kept = waiting(session, token, signed_in(request).username)
+        if kept is None:
+            return _gone(request)
+        return _page(request, kind=kept.kind, preview=kept.preview, token=token)
+
+
+def _gone(request: Request) -> Template:
+    return _page(
+        request,
+        error="That upload is no longer waiting: it was imported or dropped, or it is more than "
+        "a day old. Upload the file again.",
+        status_code=404,
+    )
+
+
+@post(f"{PAGE}/{{token:str}}/import", sync_to_thread=True, guards=[requires_supervisor])
+def confirm_form(request: Request, token: str) -> Template:
+    """Import the kept upload: the counts, the first skipped rows, tiers recomputed."""
+    rt = runtime(request)
+    user = signed_in(request).username
+    with transaction(rt.factory) as session:
+        kept = take(session, token, user)
+        if kept is None:
+            return _gone(request)
+        kind, filename, content = kept.kind, kept.filename, kept.content
+    try:
+        summary = run_import(rt.factory, rt.settings, kind, filename, content, user, dry_run=False)
+    except (UploadError, ImportFileError) as exc:  # the header was changed in the config since
+        return _page(request, error=f"Not imported: {exc}.", kind=kind, status_code=400)
+    return _page(request, kind=kind, result=outcome(summary))
+
+
+@post(f"{PAGE}/{{token:str}}/drop", sync_to_thread=True, guards=[requires_supervisor])
+def drop_form(request: Request, token: str) -> Redirect:
+    with transaction(runtime(request).factory) as session:
+        kept = take(session, token, signed_in(request).username)
+        notice = f"Dropped {kept.filename}: nothing was imported." if kept else ""
+    return Redirect(PAGE, query_params={"notice": notice} if notice else None)
+
+
+def too_large_page(request: Request, exc: RequestEntityTooLarge) -> Response[Any]:
+    """Litestar refuses a body over the route's limit before the handler runs: say so in words."""
+    detail = too_large(request.content_length)
+    if request.url.path.startswith("/api/"):
+        return Response({"status_code": 413, "detail": detail}, status_code=413)
+    return _page(request, error=f"Not imported: {detail}.", status_code=413)
+
+
+@dataclass
+class CsvUpload(Operation):
+    """The handler reads its multipart form itself, so the schema at /schema is told here."""
+
+    def __post_init__(self) -> None:
+        body = Schema(
+            type=OpenAPIType.OBJECT,
+            properties={
+                "kind": Schema(type=OpenAPIType.STRING, enum=list(KINDS)),
+                "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+                "dry_run": Schema(
+                    type=OpenAPIType.BOOLEAN,
+                    description="true (the default): count, change nothing",
+                ),
+            },
+            required=["kind", "file"],
+        )
+        self.request_body = RequestBody(
+            content={"multipart/form-data": MediaType(schema=body)},
+            required=True,
+            description=f"A CSV export, UTF-8, up to {UPLOAD_LIMIT // (1024 * 1024)} MB.",
+        )
+
+
+@get(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
+def api_columns(request: Request) -> dict[str, list[dict[str, Any]]]:
+    """Per kind, the columns the importer reads (`[import_columns]`) and which are required."""
+    return {
+        kind: [{"column": c, "field": f, "required": r} for c, f, r in columns]
+        for kind, columns in _columns(request).items()
+    }
+
+
+@post(
+    f"/api{PAGE}",
+    guards=[requires_supervisor],
+    request_max_body_size=BODY_LIMIT,
+    operation_class=CsvUpload,
+    status_code=200,
+)
+async def api_import(request: Request) -> dict[str, Any]:
+    """Multipart `kind`, `file` and `dry_run` (true unless "false"): the counts and the first
+    skipped rows; with `dry_run` false the rows are imported, tiers recomputed and it is audited."""
+    try:
+        upload = await _read(request)
+        rt = runtime(request)
+        user = signed_in(request).username
+        summary = await to_thread.run_sync(
+            lambda: run_import(
+                rt.factory,
+                rt.settings,
+                upload.kind,
+                upload.filename,
+                upload.content,
+                user,
+                dry_run=upload.dry_run,
+            )
+        )
+    except (UploadError, ImportFileError) as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return {**outcome(summary), "dry_run": upload.dry_run}
+
+
+ROUTES: list[object] = [
+    customer_data_page,
+    upload_form,
+    preview_page,
+    confirm_form,
+    drop_form,
+    api_columns,
+    api_import,
+]

@@ -1,0 +1,242 @@
+"""Customer data on the web: a supervisor uploads an export, sees what it would do with nothing
+changed, imports it without uploading it again; refusals name the problem; agents may not."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from litestar.testing import TestClient
+from sqlalchemy import func, select
+
+from responder.customers.uploads import UPLOAD_LIMIT
+from responder.db.models import AuditEntry, Customer, PendingImport, Subscription
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, staff
+
+PAGE = "/supervisor/customer-data"
+UPGRADE = (
+    "external_id,plan,monthly_spend\n"
+    "C1004,Business Pro Max,400.00\n"
+    "X9,lots of money,lots\n"
+    "X10,Smart 20GB,20.00\n"
+)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def _login(client: TestClient, username: str) -> str:
+    """Signs in; the form token the next form sends."""
+    token = _csrf(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": "correct horse battery", "_csrf_token": token},
+    )
+    assert response.status_code in (200, 201, 302, 303), response.text
+    return _csrf(client.get("/account").text)
+
+
+def _upload(client: TestClient, token: str, kind: str, name: str, content: bytes) -> httpx.Response:
+    return client.post(
+        PAGE,
+        data={"_csrf_token": token, "kind": kind},
+        files={"file": (name, content, "text/csv")},
+        follow_redirects=True,
+    )
+
+
+def _liam(rt: Runtime) -> tuple[str | None, float | None, str | None]:
+    with rt.factory() as session:
+        row = session.execute(
+            select(Customer.plan, Customer.monthly_spend, Customer.tier).where(
+                Customer.external_id == "C1004"
+            )
+        ).one()
+        return row.plan, row.monthly_spend, row.tier
+
+
+def _count(rt: Runtime, model: type) -> int:
+    with rt.factory() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _imports(rt: Runtime) -> list[AuditEntry]:
+    with rt.factory() as session:
+        return list(session.scalars(select(AuditEntry).where(AuditEntry.action.like("import.%"))))
+
+
+def test_preview_changes_nothing_then_import_updates_the_customer_page_and_the_audit_log(
+    rt: Runtime, demo_customers: None
+) -> None:
+    staff(rt, "sam", role="supervisor")
+    before = _liam(rt)
+    assert before[2] != "Best"
+    audited = len(_imports(rt))
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        assert f'href="{PAGE}"' in client.get("/queue").text, "in the supervisor menu"
+        page = client.get(PAGE)
+        assert page.status_code == 200
+        assert "<code>account_id</code> (external_id) <strong>required</strong>" in page.text
+
+        preview = _upload(client, form, "customers", "crm-export.csv", UPGRADE.encode())
+        assert preview.status_code == 200, preview.text
+        assert "Nothing has changed yet" in preview.text
+        assert "1 added" in preview.text and "1 updated" in preview.text
+        assert "1 skipped" in preview.text
+        assert "crm-export.csv:3: monthly_spend: &#39;lots&#39; is not a float" in preview.text
+        assert _liam(rt) == before and _count(rt, Customer) == 50
+        assert len(_imports(rt)) == audited, "a preview is not an import"
+
+        confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
+        assert confirm is not None
+        done = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert done.status_code == 200, done.text
+        assert "1 added" in done.text and "1 updated" in done.text and "1 skipped" in done.text
+        assert "Value scores and tiers recomputed" in done.text
+        assert _liam(rt) == ("Business Pro Max", 400.0, "Best")
+        assert _count(rt, Customer) == 51
+        assert _count(rt, PendingImport) == 0, "the kept file goes once imported"
+
+        with rt.factory() as session:
+            liam = session.scalar(select(Customer.id).where(Customer.external_id == "C1004"))
+        shown = client.get(f"/customers/{liam}").text
+        assert "Business Pro Max · EUR 400.00/month" in shown and "Best tier" in shown
+
+        again = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert again.status_code == 404 and "no longer waiting" in again.text
+    [entry] = _imports(rt)[audited:]
+    assert (entry.actor, entry.action, entry.object_id) == (
+        "sam",
+        "import.customers",
+        "crm-export.csv",
+    )
+    assert entry.detail is not None
+    assert (entry.detail["created"], entry.detail["updated"], entry.detail["skipped"]) == (1, 1, 1)
+    assert entry.detail["via"] == "web"
+    assert entry.detail["problems"] == ["crm-export.csv:3: monthly_spend: 'lots' is not a float"]
+
+
+def test_a_wrong_header_an_empty_or_non_utf8_or_too_large_file_is_refused_with_its_reason(
+    rt: Runtime, demo_customers: None
+) -> None:
+    staff(rt, "sam", role="supervisor")
+    before = _liam(rt)
+    refusals = [
+        (
+            "subscriptions",
+            b"external_id,plan\nC1004,Basic\n",
+            "required column &#39;account_id&#39;, &#39;customer_id&#39; missing "
+            "(the header has &#39;external_id&#39;, &#39;plan&#39;)",
+        ),
+        ("customers", b"", "the file is empty"),
+        ("customers", b"\xef\xbb\xbf\n", "the file is empty"),
+        (
+            "customers",
+            "external_id,name\nC1004,Liam Ó Conchúir\n".encode("latin-1"),
+            "not UTF-8 text (byte 0xd3 on line 2)",
+        ),
+    ]
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        for kind, content, reason in refusals:
+            refused = _upload(client, form, kind, "export.csv", content)
+            assert refused.status_code == 400, (reason, refused.text)
+            assert f"Not imported: export.csv: {reason}" in refused.text
+        huge = _upload(client, form, "customers", "all.csv", b"x" * (UPLOAD_LIMIT + 100_000))
+        assert huge.status_code == 413
+        assert "the web takes up to 20 MB" in huge.text and "responder import" in huge.text
+    assert _liam(rt) == before
+    assert _count(rt, PendingImport) == 0
+    assert not [e for e in _imports(rt) if e.actor == "sam"]
+
+
+def test_agents_get_403_on_the_page_its_forms_and_the_api(rt: Runtime) -> None:
+    staff(rt, "alice", role="agent")
+    staff(rt, "sam", role="supervisor")
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        _upload(client, form, "customers", "crm.csv", UPGRADE.encode())
+        with rt.factory() as session:
+            waiting = session.scalar(select(PendingImport.token))
+        client.post("/logout", data={"_csrf_token": form})
+        form = _login(client, "alice")
+        assert 'href="/supervisor/customer-data"' not in client.get("/queue").text
+        assert client.get(PAGE).status_code == 403
+        assert _upload(client, form, "customers", "crm.csv", UPGRADE.encode()).status_code == 403
+        for action in ("import", "drop"):
+            posted = client.post(f"{PAGE}/{waiting}/{action}", data={"_csrf_token": form})
+            assert posted.status_code == 403
+        auth = api_token(client, "alice")
+        assert client.get(f"/api{PAGE}", headers=auth).status_code == 403
+        api = client.post(
+            f"/api{PAGE}",
+            headers=auth,
+            data={"kind": "customers", "dry_run": "false"},
+            files={"file": ("crm.csv", UPGRADE.encode(), "text/csv")},
+        )
+        assert api.status_code == 403
+    assert _count(rt, Customer) == 0 and _count(rt, PendingImport) == 1
+
+
+def test_the_api_previews_then_imports_subscriptions(rt: Runtime, demo_customers: None) -> None:
+    staff(rt, "sam", role="supervisor")
+    rows = "account_id,customer_id,plan,monthly_spend\nNW-9,C1004,Roam Extra,30\nNW-10,C9999,x,1\n"
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sam")
+        columns = client.get(f"/api{PAGE}", headers=auth).json()
+        assert {"column": "account_id", "field": "external_id", "required": True} in columns[
+            "subscriptions"
+        ]
+
+        def send(dry_run: str) -> dict[str, object]:
+            response = client.post(
+                f"/api{PAGE}",
+                headers=auth,
+                data={"kind": "subscriptions", "dry_run": dry_run},
+                files={"file": ("billing.csv", rows.encode(), "text/csv")},
+            )
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        preview = send("true")
+        assert (preview["created"], preview["skipped"], preview["dry_run"]) == (1, 1, True)
+        assert preview["problems"] == ["billing.csv:3: unknown customer 'C9999'"]
+        assert _count(rt, Subscription) == 0
+        done = send("false")
+        assert (done["created"], done["skipped"], done["dry_run"]) == (1, 1, False)
+        assert _count(rt, Subscription) == 1
+        bad = client.post(
+            f"/api{PAGE}",
+            headers=auth,
+            data={"kind": "subscriptions"},
+            files={"file": ("billing.csv", b"a,b\n1,2\n", "text/csv")},
+        )
+        assert bad.status_code == 400 and "required column" in bad.json()["detail"]
+    assert [e.object_id for e in _imports(rt) if e.action == "import.subscriptions"] == [
+        "billing.csv"
+    ]
+
+
+def test_an_upload_is_only_its_uploaders_and_dropping_it_imports_nothing(rt: Runtime) -> None:
+    staff(rt, "sam", role="supervisor")
+    staff(rt, "kim", role="supervisor")
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "crm.csv", UPGRADE.encode())
+        path = preview.url.path
+        client.post("/logout", data={"_csrf_token": form})
+        form = _login(client, "kim")
+        assert client.get(path).status_code == 404
+        assert client.post(f"{path}/import", data={"_csrf_token": form}).status_code == 404
+        client.post("/logout", data={"_csrf_token": form})
+        form = _login(client, "sam")
+        dropped = client.post(f"{path}/drop", data={"_csrf_token": form}, follow_redirects=True)
+        assert "Dropped crm.csv: nothing was imported." in dropped.text
+    assert _count(rt, Customer) == 0 and _count(rt, PendingImport) == 0
+    assert not _imports(rt)
