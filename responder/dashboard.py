@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import (
@@ -429,23 +429,18 @@ def load_history(
         snippets_in[draft_id].append(key)
     decided: dict[int, tuple[str, datetime, int | None, str]] = {}
     reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
-    corrections: list[CorrectionRow] = []
-    actions = session.execute(
+    for message_id, action, acted_at, edit_distance, user_id in session.execute(
         select(
             ReviewAction.message_id,
             ReviewAction.action,
             ReviewAction.created_at,
             ReviewAction.edit_distance,
             ReviewAction.user_id,
-            ReviewAction.detail,
-            Message.channel_id,
         )
         .join(Message, Message.id == ReviewAction.message_id)
-        .where(Message.direction == "in")
-        .where(or_(and_(*in_scope), and_(*scope.corrections())))
+        .where(*in_scope, ReviewAction.action.in_([*DECISIONS, "undo", "restore", "reopen"]))
         .order_by(ReviewAction.id)
-    )
-    for message_id, action, acted_at, edit_distance, user_id, detail, channel_id in actions:
+    ):
         if action in DECISIONS:
             decided.setdefault(
                 message_id,
@@ -458,22 +453,34 @@ def load_history(
             )
         elif action in ("undo", "restore"):  # taken back: decided again later
             decided.pop(message_id, None)
-        elif action == "reopen" and message_id in decided:  # stood, and reopened
+        elif message_id in decided:  # a reopened decision stood until then
             _, at, _, by = decided.pop(message_id)
             reopened[message_id].append((at, by, acted_at))
-        elif action == "reclassify" and not (detail or {}).get("accepted"):
-            # A supervisor's label on accepting a correction is not an agent's correction.
-            detail = detail or {}
-            corrections.append(
-                CorrectionRow(
-                    message_id=message_id,
-                    channel=channels.get(channel_id, ""),
-                    classifier=str(detail.get("classifier", "intent")),
-                    previous=str(detail.get("from") or ""),
-                    label=str(detail.get("to") or ""),
-                    at=acted_at,
-                )
+    corrections: list[CorrectionRow] = []
+    for message_id, acted_at, detail, channel_id in session.execute(
+        select(
+            ReviewAction.message_id,
+            ReviewAction.created_at,
+            ReviewAction.detail,
+            Message.channel_id,
+        )
+        .join(Message, Message.id == ReviewAction.message_id)
+        .where(*scope.corrections())
+        .order_by(ReviewAction.id)
+    ):
+        detail = detail or {}
+        if detail.get("accepted"):  # a supervisor's label on accepting one is not a correction
+            continue
+        corrections.append(
+            CorrectionRow(
+                message_id=message_id,
+                channel=channels.get(channel_id, ""),
+                classifier=str(detail.get("classifier", "intent")),
+                previous=str(detail.get("from") or ""),
+                label=str(detail.get("to") or ""),
+                at=acted_at,
             )
+        )
     rows = []
     for message_id, channel_id, intent, received_at, due_at, state in session.execute(
         select(
