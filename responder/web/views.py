@@ -844,7 +844,12 @@ def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | N
     """The reason a history line gives; an action chosen is named by its button's label."""
     if action.action == "pick_action":
         name = (action.detail or {}).get("action")
-        return str(offered.get(name) or name) if name else None
+        if not name:
+            return None
+        label = str(offered.get(name) or name)
+        return (
+            f"{label}, added to the edited draft" if action.detail.get("added_to_edited") else label
+        )
     detail = action.detail or {}
     if action.action == "reclassify" and detail.get("accepted"):
         return f"{detail.get('classifier')} {detail.get('to')}, on accepting a correction"
