@@ -376,8 +376,10 @@ def load_history(session: Session) -> tuple[list[MessageRow], list[CorrectionRow
         elif action.action == "reopen" and action.message_id in decided:  # stood, and reopened
             _, at, _, by = decided.pop(action.message_id)
             reopened[action.message_id].append((at, by, action.created_at))
-        elif action.action == "reclassify" and not (action.detail or {}).get("accepted"):
-            # A supervisor's label on accepting a correction is not an agent's correction.
+        elif action.action == "reclassify" and not {"accepted", "rejected"} & set(
+            action.detail or {}
+        ):
+            # A supervisor's label on accepting or rejecting a correction is not an agent's.
             detail = action.detail or {}
             corrections.append(
                 CorrectionRow(
