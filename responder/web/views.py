@@ -868,7 +868,9 @@ def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | N
             return None
         label = str(offered.get(name) or name)
         return (
-            f"{label}, added to the edited draft" if action.detail.get("added_to_edited") else label
+            f"{label}, added to the edited draft"
+            if (action.detail or {}).get("added_to_edited")
+            else label
         )
     detail = action.detail or {}
     if action.action == "reclassify" and detail.get("accepted"):
