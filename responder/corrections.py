@@ -72,9 +72,21 @@ def set_label(
         "predicted": before.get("predicted", before) if isinstance(before, dict) else None,
     }
     message.classification = classification
+    _set_column(session, message, classifier, label, 1.0, queue)
+
+
+def _set_column(
+    session: Session,
+    message: Message,
+    classifier: str,
+    label: str,
+    confidence: float | None,
+    queue: QueueSettings | None,
+) -> None:
+    """The column the queue filters and sorts on follows the classification."""
     if classifier == "intent":
         message.intent = label
-        message.intent_confidence = 1.0
+        message.intent_confidence = confidence
     elif classifier == "sentiment":
         message.sentiment = label
     elif classifier == "urgency":
@@ -126,6 +138,50 @@ def follow_accepted(
         accepted=True,
     )
     return previous
+
+
+def restore_after_rejection(
+    session: Session,
+    message_id: int,
+    classifier: str,
+    rejected: str,
+    actor: str,
+    *,
+    queue: QueueSettings | None = None,
+) -> str | None:
+    """A supervisor rejected an agent's correction to `rejected`: the message goes back to the
+    model's own answer (kept under `predicted`), so the queue, the dashboard and the next draft
+    no longer follow a label nobody stands by. The label it went back to, or None when the
+    message no longer says `rejected` (changed since) or the model's answer is not known."""
+    message = session.get(Message, message_id)
+    found = (message.classification or {}).get(classifier) if message is not None else None
+    if message is None or not isinstance(found, dict) or found.get("label") != rejected:
+        return None
+    predicted = found.get("predicted")
+    if not found.get("corrected_by") or not isinstance(predicted, dict):
+        return None
+    label = predicted.get("label")
+    if not label or label == rejected:
+        return None
+    message.classification = {**(message.classification or {}), classifier: predicted}
+    _set_column(session, message, classifier, str(label), predicted.get("confidence"), queue)
+    user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
+    detail = {"classifier": classifier, "from": rejected, "to": label, "rejected": True}
+    session.add(
+        ReviewAction(message_id=message_id, user_id=user_id, action="reclassify", detail=detail)
+    )
+    audit(
+        session,
+        actor,
+        "message.reclassify",
+        "message",
+        message_id,
+        classifier=classifier,
+        previous=rejected,
+        label=label,
+        rejected=True,
+    )
+    return str(label)
 
 
 def reclassify(

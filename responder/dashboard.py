@@ -57,10 +57,14 @@ class MessageRow:
     state: str = ""  # the message's state now: mail that is `ignored` was never classified
 
 
+#: A message that had no intent, where its state is not known (a correction's starting point).
+NOT_CLASSIFIED = "not classified"
+
+
 def intent_group(row: MessageRow) -> str:
     """The intent, or why there is none: ignored machine mail is never classified, and a bare
     "(none)" left supervisors guessing."""
-    return row.intent or (f"{row.state}, not classified" if row.state else "not classified")
+    return row.intent or (f"{row.state}, not classified" if row.state else NOT_CLASSIFIED)
 
 
 @dataclass(frozen=True)
@@ -362,7 +366,7 @@ def sla_breaches(rows: Iterable[MessageRow], now: datetime) -> list[dict[str, ob
                 {
                     "message_id": row.id,
                     "channel": row.channel,
-                    "intent": row.intent,
+                    "intent": intent_group(row),
                     "kind": kind,
                     "minutes_late": round((until - row.due_at).total_seconds() / 60, 1),
                 }
@@ -371,7 +375,8 @@ def sla_breaches(rows: Iterable[MessageRow], now: datetime) -> list[dict[str, ob
 
 
 def sla_by_intent(breaches: Iterable[dict[str, object]]) -> list[tuple[str, int]]:
-    counts = Counter(str(b["intent"] or "(none)") for b in breaches)
+    """Breaches per intent, worded as the other intent charts word mail without one."""
+    counts = Counter(str(b["intent"] or NOT_CLASSIFIED) for b in breaches)
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -381,11 +386,12 @@ def sla_by_intent(breaches: Iterable[dict[str, object]]) -> list[tuple[str, int]
 def most_corrected(
     corrections: Iterable[CorrectionRow], classifier: str = "intent"
 ) -> list[tuple[str, int]]:
-    """The labels agents corrected away from most often (one message counts once)."""
+    """The labels agents corrected away from most often (one message counts once); a message
+    corrected before it had a label is "not classified", as the other intent charts say."""
     seen: dict[int, str] = {}
     for row in sorted(corrections, key=lambda c: c.at):
         if row.classifier == classifier and row.message_id not in seen:
-            seen[row.message_id] = row.previous or "(none)"
+            seen[row.message_id] = row.previous or NOT_CLASSIFIED
     counts = Counter(seen.values())
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
@@ -469,8 +475,8 @@ def load_history(
         .order_by(ReviewAction.id)
     ):
         detail = detail or {}
-        if detail.get("accepted"):  # a supervisor's label on accepting one is not a correction
-            continue
+        if {"accepted", "rejected"} & set(detail):
+            continue  # a supervisor's label on accepting or rejecting one is not an agent's
         corrections.append(
             CorrectionRow(
                 message_id=message_id,

@@ -41,6 +41,9 @@ class DraftResult:
     grounding: dict[str, Any]
     error: str = ""
     flags: tuple[str, ...] = field(default=())
+    # The chosen action's paragraph as it was rendered into the body ("" without one), for
+    # adding it to a draft a person edited.
+    action_text: str = ""
 
 
 def choose_template(
@@ -179,7 +182,8 @@ def compose_draft(
         )
     flags = (FALLBACK_FLAG.format(language_name(language)),) if fell_back else ()
     grounding["flags"] = list(flags)
-    return DraftResult(body, ref.id, grounding, "", flags)
+    action_text = (context["action_snippet"] or {}).get("body", "")
+    return DraftResult(body, ref.id, grounding, "", flags, action_text)
 
 
 def used_snippet_ids(grounding: Mapping[str, Any]) -> set[int]:

@@ -2,7 +2,8 @@
 customer, "Hello," and no details), it is written again once an agent links the sender to the
 known customer. A draft a person has saved or edited is theirs: it stays, and the review page
 says what it was written for and offers to redraft it. The same redraft serves an outage draft
-whose network incident changed since (`responder.drafting.incident_changed`).
+whose network incident changed since (`responder.drafting.incident_changed`), and a saved draft
+written for an intent a supervisor took back by rejecting the agent's correction.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def written_for_another_customer(draft: Draft | None, message: Message) -> bool:
     return written_for["id"] != message.customer_id
 
 
+def written_for_another_intent(draft: Draft | None, message: Message) -> bool:
+    """The intent the draft was written for is not the message's any more (a supervisor
+    rejected a correction since, and a person's saved draft stayed)."""
+    grounding = (draft.grounding or {}) if draft is not None else {}
+    return "intent" in grounding and grounding["intent"] != message.intent
+
+
 def edited_by_person(draft: Draft) -> bool:
     grounding = draft.grounding or {}
     return "saved_by" in grounding or "edited_from_version" in grounding
@@ -58,21 +66,25 @@ def redraft_for_customer(
         return Redraft(None)
     for_customer = written_for_another_customer(previous, message)
     news = incident_news(session, message, previous)
-    if not for_customer and news is None:
+    for_intent = written_for_another_intent(previous, message)
+    if not for_customer and news is None and not for_intent:
         return Redraft(None)
     if keep_edits and edited_by_person(previous):
         return Redraft(None, kept_saved=True)
     detail: dict[str, Any] = {"for_customer": message.customer_id}
     if news is not None:
         detail["incident"] = (news["now"] or news["used"])["id"]
+    if for_intent:
+        detail["for_intent"] = message.intent
     why = ("redraft", detail)
     draft = redraft_keeping_action(rt, session, message, previous, user=user, why=why)
-    return Redraft(
-        draft.version,
-        because="for the customer"
-        if for_customer
-        else "with the network incidents as they are now",
-    )
+    if for_customer:
+        because = "for the customer"
+    elif news is not None:
+        because = "with the network incidents as they are now"
+    else:
+        because = f"for the intent {message.intent}"
+    return Redraft(draft.version, because=because)
 
 
 @dataclass

@@ -37,6 +37,7 @@ from responder.db.models import (
     utcnow,
 )
 from responder.drafting.compose import (
+    DraftResult,
     TemplateRef,
     compose_draft,
     used_snippet_ids,
@@ -44,6 +45,7 @@ from responder.drafting.compose import (
 )
 from responder.drafting.confidence import draft_confidence
 from responder.drafting.incident_facts import incident_facts
+from responder.drafting.paragraph import add_paragraph, holds
 from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
 from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
@@ -113,6 +115,15 @@ def _channel_kind(session: Session, channel_id: int) -> str | None:
     return channel.kind if channel else None
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A draft's text and the record of what produced it, before it is stored."""
+
+    result: DraftResult
+    grounding: dict[str, Any]
+    confidence: dict[str, Any]
+
+
 def make_draft(
     rt: Runtime,
     session: Session,
@@ -128,7 +139,47 @@ def make_draft(
     rules: CurrentRules | None = None,
     records: CustomerRecords | None = None,
 ) -> Draft:
-    """Render a draft for this message and record everything that produced it.
+    """A draft as `compose_for` renders it, as version `version`."""
+    composed = compose_for(
+        rt,
+        session,
+        message,
+        vector,
+        index=index,
+        templates=templates,
+        entities=entities,
+        chosen_action=chosen_action,
+        rules=rules,
+        records=records,
+    )
+    result, grounding = composed.result, composed.grounding
+    return Draft(
+        message_id=message.id,
+        version=version,
+        body=result.body,
+        template_id=result.template_id,
+        grounding=grounding,
+        confidence=composed.confidence["combined"],
+        error=result.error,
+        created_by_id=created_by_id,
+        snippets_used=[DraftSnippet(snippet_id=i) for i in sorted(used_snippet_ids(grounding))],
+    )
+
+
+def compose_for(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    vector: np.ndarray,
+    *,
+    index: SnippetIndex,
+    templates: Mapping[str, TemplateRef],
+    entities: Mapping[str, list[str]],
+    chosen_action: str | None = None,
+    rules: CurrentRules | None = None,
+    records: CustomerRecords | None = None,
+) -> Composed:
+    """Render a draft's text for this message and record everything that produced it.
 
     `records` is what read_records read for the batch's customers (else this customer's are
     read now, once for the context and the action facts).
@@ -231,17 +282,7 @@ def make_draft(
             failing=failed.get("failing"),
             problem=failed.get("problem") or result.error,
         )
-    return Draft(
-        message_id=message.id,
-        version=version,
-        body=result.body,
-        template_id=result.template_id,
-        grounding=grounding,
-        confidence=confidence["combined"],
-        error=result.error,
-        created_by_id=created_by_id,
-        snippets_used=[DraftSnippet(snippet_id=i) for i in sorted(used_snippet_ids(grounding))],
-    )
+    return Composed(result, grounding, confidence)
 
 
 # A correction of these changes the draft: the intent picks the template, snippets and action
@@ -313,9 +354,8 @@ def render_again(
     user: StaffUser,
     why: tuple[str, dict[str, Any]],
 ) -> Draft:
-    """A new draft version from the message as it stands now, recorded as the review action
-    `why` names (with its detail) and audited; the message's version moves, so a colleague's
-    open page is told the draft changed."""
+    """A new draft version from the message as it stands now, recorded as `record_version`
+    says."""
     from responder.pipeline.stages import classification_text
 
     vector = rt.message_vectors([message.id], [classification_text(message)])[0]
@@ -334,6 +374,20 @@ def render_again(
         chosen_action=chosen_action,
         created_by_id=user.id,
     )
+    record_version(session, message, draft, user=user, why=why)
+    return draft
+
+
+def record_version(
+    session: Session,
+    message: Message,
+    draft: Draft,
+    *,
+    user: StaffUser,
+    why: tuple[str, dict[str, Any]],
+) -> None:
+    """Stores a new draft version as the review action `why` names (with its detail), audited;
+    the message's version moves, so a colleague's open page is told the draft changed."""
     session.add(draft)
     message.version += 1
     session.flush()
@@ -345,7 +399,6 @@ def render_again(
         )
     )
     audit(session, user.username, f"draft.{action}", "message", message.id, **detail)
-    return draft
 
 
 def message_text(message: Message) -> str:
@@ -360,11 +413,69 @@ class AlreadyInDraft(ReviewError):
 
 
 def _refuse_if_already_in(grounding: Mapping[str, Any], action: Mapping[str, Any]) -> None:
-    """A draft a person saved may have lost the snippet's paragraph, so only a draft as it was
-    written is trusted to say what it holds."""
-    if "saved_by" in grounding or action.get("snippet") not in used_snippet_keys(grounding):
+    """Only a draft as it was written is trusted to say what it holds (a person's saved text
+    is read instead: `_add_to_edited`)."""
+    if action.get("snippet") not in used_snippet_keys(grounding):
         return
     raise AlreadyInDraft(f"{action.get('label') or action['name']} is already in the draft")
+
+
+def _add_to_edited(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    previous: Draft,
+    action: Mapping[str, Any],
+    user: StaffUser,
+) -> Draft:
+    """The person's saved text with the action's paragraph where a draft written now would
+    have it: their words stay, and Approve sends them with the action. Its grounding records
+    the action and its snippet as used."""
+    from responder.pipeline.stages import classification_text
+
+    label = action.get("label") or action["name"]
+    grounding = previous.grounding or {}
+    entities = grounding.get("entities")
+    if entities is None:
+        entities = rt.entity_extractor.extract(message_text(message), message.language)
+    composed = compose_for(
+        rt,
+        session,
+        message,
+        rt.message_vectors([message.id], [classification_text(message)])[0],
+        index=rt.snippet_index(session),
+        templates=template_refs(session),
+        entities=entities,
+        chosen_action=action["name"],
+    )
+    result, snippet = composed.result, composed.grounding.get("action_snippet") or {}
+    if result.error:
+        raise ReviewError(f"{label} could not be added: {result.error}")
+    if not result.action_text or not snippet.get("used"):
+        raise ReviewError(f"{label} has no paragraph in this draft's language to add")
+    if holds(previous.body, result.action_text):
+        raise AlreadyInDraft(f"{label} is already in the draft")
+    return Draft(
+        message_id=message.id,
+        version=previous.version + 1,
+        body=add_paragraph(previous.body, result.body, result.action_text),
+        template_id=previous.template_id,
+        grounding={
+            **grounding,
+            "chosen_action": composed.grounding.get("chosen_action"),
+            "action_snippet": snippet,
+        },
+        confidence=previous.confidence,
+        created_by_id=user.id,
+        snippets_used=[DraftSnippet(snippet_id=snippet["id"])] if snippet.get("id") else [],
+    )
+
+
+@dataclass(frozen=True)
+class Picked:
+    draft: Draft
+    label: str  # the action as its button says it
+    added_to_edited: bool = False  # its paragraph went into the text a person saved
 
 
 def pick_action(
@@ -375,9 +486,10 @@ def pick_action(
     user: StaffUser,
     *,
     expected_version: int | None = None,
-) -> Draft:
-    """Re-render the draft with the chosen action's snippet first: a new draft version, unless
-    the draft holds that snippet already."""
+) -> Picked:
+    """A new draft version with the chosen action's snippet: written again from the template,
+    or, when a person saved the draft, their text with the snippet's paragraph added. Refused
+    when the draft holds that snippet already."""
     message = inbound_message(session, message_id)
     if message.state != State.IN_REVIEW:
         raise AlreadyHandled(f"message {message_id} is {message.state}, not in review")
@@ -388,8 +500,14 @@ def pick_action(
     offered = {a["name"]: a for a in grounding.get("actions") or []}
     if action not in offered:
         raise ReviewError(f"action {action!r} is not offered for this message")
+    label = str(offered[action].get("label") or action)
+    if previous is not None and "saved_by" in grounding:
+        draft = _add_to_edited(rt, session, message, previous, offered[action], user)
+        why = ("pick_action", {"action": action, "added_to_edited": previous.version})
+        record_version(session, message, draft, user=user, why=why)
+        return Picked(draft, label, added_to_edited=True)
     _refuse_if_already_in(grounding, offered[action])
-    return render_again(
+    draft = render_again(
         rt,
         session,
         message,
@@ -398,3 +516,4 @@ def pick_action(
         user=user,
         why=("pick_action", {"action": action}),
     )
+    return Picked(draft, label)

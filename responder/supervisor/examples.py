@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.config import QueueSettings
-from responder.corrections import follow_accepted
+from responder.corrections import follow_accepted, restore_after_rejection
 from responder.db.models import ClassifierExample, Message
 from responder.review import ReviewError, audit
 
@@ -200,11 +200,21 @@ def accept_candidate(
     return row
 
 
-def reject_candidate(session: Session, example_id: int, actor: str) -> ClassifierExample:
+def reject_candidate(
+    session: Session, example_id: int, actor: str, *, queue: QueueSettings | None = None
+) -> tuple[ClassifierExample, str | None]:
+    """Not a training example; the agent's correction the message still carries is taken back
+    with it (see `corrections.restore_after_rejection`; `queue` for an urgency's due time).
+    The row, and the label the message went back to (None: it was left as it is)."""
     row = _example(session, example_id)
     if row.status != "candidate":
         raise ExampleError(f"example {example_id} is not a candidate (it is {row.status})")
     row.status = "rejected"
+    restored = None
+    if row.source == "correction" and row.message_id is not None:
+        restored = restore_after_rejection(
+            session, row.message_id, row.classifier, row.label, actor, queue=queue
+        )
     audit(
         session,
         actor,
@@ -214,5 +224,6 @@ def reject_candidate(session: Session, example_id: int, actor: str) -> Classifie
         classifier=row.classifier,
         label=row.label,
         message=row.message_id,
+        restored=restored,
     )
-    return row
+    return row, restored

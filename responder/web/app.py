@@ -626,18 +626,23 @@ def action_form(
     embed_before_writing(rt, message_id)
     try:
         with transaction(rt.factory) as session:
-            draft = pick_action(
+            picked = pick_action(
                 rt, session, message_id, data.action, _form_user(request),
                 expected_version=data.version,
             )  # fmt: skip
-            error = draft.error
+            error = picked.draft.error
     except AlreadyInDraft as exc:
         return Redirect(f"/messages/{message_id}", query_params={"notice": f"{exc}."})
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     if error:
         return Redirect(f"/messages/{message_id}", query_params={"error": error})
-    return Redirect(f"/messages/{message_id}", query_params={"notice": "Draft updated."})
+    notice = (
+        f"Added {picked.label} to your edited draft."
+        if picked.added_to_edited
+        else "Draft updated."
+    )
+    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 
 
 @get("/problems", sync_to_thread=True, guards=[requires_agent])
@@ -897,16 +902,22 @@ class ApiPickAction(Struct):
 
 @post("/api/messages/{message_id:int}/action", sync_to_thread=True, guards=[requires_agent])
 def api_pick_action(request: Request, message_id: int, data: ApiPickAction) -> dict[str, Any]:
-    """Re-render the draft with a suggested action's snippet (a new draft version)."""
+    """A new draft version with a suggested action's snippet: written again, or the text a
+    person saved with the snippet's paragraph added (`added_to_edited_draft`)."""
     rt = _rt(request)
     embed_before_writing(rt, message_id)
     try:
         with transaction(rt.factory) as session:
-            draft = pick_action(
+            picked = pick_action(
                 rt, session, message_id, data.action, _form_user(request),
                 expected_version=data.version,
             )  # fmt: skip
-            return {"id": message_id, "draft_version": draft.version, "error": draft.error}
+            return {
+                "id": message_id,
+                "draft_version": picked.draft.version,
+                "error": picked.draft.error,
+                "added_to_edited_draft": picked.added_to_edited,
+            }
     except ReviewError as exc:
         raise _review_error(exc) from exc
 

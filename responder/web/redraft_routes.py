@@ -1,5 +1,6 @@
 """The review page's "Redraft" for a draft written for another customer than the message has
-now (before a link), or before its network incident changed; the rule is in
+now (before a link), before its network incident changed, or for an intent a supervisor took
+back by rejecting the correction; the rule is in
 `responder.drafting.customer_known`."""
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def redraft_form(
     notice = (
         f"The draft was written again {done.because} (v{done.draft_version})."
         if done.draft_version is not None
-        else "The draft is already written for this message's customer and incidents."
+        else "The draft is already written for this message's customer, intent and incidents."
     )
     return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
 

@@ -736,14 +736,24 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
     guards=[requires_supervisor],
 )
 def example_reject(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
-    actor = _user(request).username
-    return _example_action(
-        request,
-        data,
-        lambda s: examples.reject_candidate(s, example_id, actor),
-        "Correction rejected.",
-        "corrections",
-    )
+    rt, user = _rt(request), _user(request)
+    restored: list[tuple[int, str]] = []
+
+    def reject(session: Session) -> None:
+        row, label = examples.reject_candidate(
+            session, example_id, user.username, queue=rt.settings.queue
+        )
+        if row.message_id is not None and label is not None:
+            restored.append((row.message_id, row.classifier))
+
+    answer = _example_action(request, data, reject, "Correction rejected.", "corrections")
+    # A draft still waiting was written for the agent's label: write it for the model's again.
+    for message_id, classifier in restored:
+        if classifier in REDRAFTED_ON:
+            embed_before_writing(rt, message_id)
+            with transaction(rt.factory) as session:
+                redraft_after_correction(rt, session, message_id, classifier, user)
+    return answer
 
 
 ROUTES += [

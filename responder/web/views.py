@@ -644,6 +644,7 @@ def message_detail(
         for a in ((draft.grounding or {}) if draft else {}).get("actions") or []
     }
     actions = []
+    intent_change: dict[str, Any] | None = None
     for action, user in session.execute(
         select(ReviewAction, StaffUser)
         .outerjoin(StaffUser, StaffUser.id == ReviewAction.user_id)
@@ -661,6 +662,8 @@ def message_detail(
                 "until": (action.detail or {}).get("until") if action.action == "snooze" else None,
             }
         )
+        if action.action == "reclassify" and (action.detail or {}).get("classifier") == "intent":
+            intent_change = {**(action.detail or {}), "by": user.username if user else ""}
     files = attachments_of(session, [message.id, *(c["id"] for c in conversation)])
     for out_id, sent in sent_files_of(
         session, [c["id"] for c in conversation if c["direction"] == "out"]
@@ -767,6 +770,8 @@ def message_detail(
             # An outage draft whose network incident changed since (None: none did).
             "incident_news": incident_news(session, message, draft),
             "edited": edited_by_person(draft),
+            # The intent went back to the model's as a supervisor rejected a correction.
+            "intent_back": intent_back(intent_change, draft),
             "confidence": draft.confidence,
             "grounding": draft.grounding,
             **review_aids(draft.grounding or {}),
@@ -840,14 +845,41 @@ HISTORY_WORDS = {
 }
 
 
+def intent_back(change: Mapping[str, Any] | None, draft: Draft) -> dict[str, Any] | None:
+    """What the review page says when the last change of the message's intent was a
+    supervisor rejecting an agent's correction: the intent back, by whom, and whether the draft
+    is still the one written for the rejected intent (a draft a person saved is not written
+    again by itself)."""
+    if not change or not change.get("rejected"):
+        return None
+    return {
+        "to": change.get("to"),
+        "from": change.get("from"),
+        "by": change.get("by"),
+        "draft_for_rejected": (draft.grounding or {}).get("intent") == change.get("from"),
+    }
+
+
 def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | None:
     """The reason a history line gives; an action chosen is named by its button's label."""
     if action.action == "pick_action":
         name = (action.detail or {}).get("action")
-        return str(offered.get(name) or name) if name else None
+        if not name:
+            return None
+        label = str(offered.get(name) or name)
+        return (
+            f"{label}, added to the edited draft"
+            if (action.detail or {}).get("added_to_edited")
+            else label
+        )
     detail = action.detail or {}
     if action.action == "reclassify" and detail.get("accepted"):
         return f"{detail.get('classifier')} {detail.get('to')}, on accepting a correction"
+    if action.action == "reclassify" and detail.get("rejected"):
+        return (
+            f"{detail.get('classifier')} back to {detail.get('to')}, on rejecting the "
+            f"correction to {detail.get('from')}"
+        )
     return action.reason
 
 

@@ -9,7 +9,16 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.customers.context import build_context
-from responder.db.models import AuditEntry, Customer, Draft, Message, ReviewAction, Template
+from responder.db.models import (
+    AuditEntry,
+    Customer,
+    Draft,
+    DraftSnippet,
+    Message,
+    ReviewAction,
+    Snippet,
+    Template,
+)
 from responder.db.session import transaction
 from responder.drafting.compose import compose_draft
 from responder.drafting.service import template_refs
@@ -276,3 +285,97 @@ def test_a_corrected_intent_or_sentiment_writes_the_draft_again_but_keeps_a_save
     assert [d.version for d in drafts] == [1, 2, 3, 4]
     assert drafts[-1].body == own, "a person's saved draft is never replaced"
     assert [r.detail["after_correcting"] for r in redrafts] == ["intent", "sentiment"]
+
+
+def _action_fields(page: str, message_id: int) -> dict[str, str]:
+    form = page.split(f'action="/messages/{message_id}/action"', 1)[1].split("</form>", 1)[0]
+    return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+
+
+def test_an_action_picked_on_a_saved_draft_is_added_to_the_persons_text(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, ROAMING_IN_ITALY, "italy")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+        first = session.scalars(select(Draft)).one()
+    greeting, *_ = first.body.split("\n\n")
+    sign_off = first.body.rstrip().split("\n\n")[-1]
+    own = f"{greeting}\n\nI checked your line: data roaming is switched on now.\n\n{sign_off}\n"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        fields = _action_fields(client.get(f"/messages/{message.id}").text, message.id)
+        token, version = fields["_csrf_token"], fields["version"]
+        saved = client.post(
+            f"/messages/{message.id}/save",
+            data={"_csrf_token": token, "version": version, "body": own},
+            files=[],
+        )
+        assert "Draft saved." in saved.text
+        answer = client.post(
+            f"/messages/{message.id}/action", data=_action_fields(saved.text, message.id)
+        )
+        assert "Added Suggest the World Roam Pass to your edited draft." in answer.text
+        history = answer.text.split("<h2>History</h2>", 1)[1]
+        assert re.search(
+            r"action chosen by alice [^<]*: Suggest the World Roam Pass, added to the edited "
+            r"draft</li>",
+            history,
+        )
+        again = client.post(
+            f"/messages/{message.id}/action", data=_action_fields(answer.text, message.id)
+        )
+        assert "Suggest the World Roam Pass is already in the draft." in again.text
+    with rt.factory() as session:
+        drafts = session.scalars(select(Draft).order_by(Draft.version)).all()
+        picked = session.scalars(
+            select(ReviewAction).where(ReviewAction.action == "pick_action")
+        ).one()
+        snippets = set(
+            session.scalars(
+                select(Snippet.key)
+                .join(DraftSnippet, DraftSnippet.snippet_id == Snippet.id)
+                .where(DraftSnippet.draft_id == drafts[-1].id)
+            )
+        )
+    latest = drafts[-1]
+    assert [d.version for d in drafts] == [1, 2, 3]
+    paragraphs = latest.body.rstrip().split("\n\n")
+    assert paragraphs[0] == greeting
+    assert paragraphs[1] == "I checked your line: data roaming is switched on now."
+    assert paragraphs[2].startswith("The World Roam Pass costs EUR 8 per day")
+    assert paragraphs[3] == sign_off, "where a draft written now has it: before the sign-off"
+    assert len(paragraphs) == 4, "nothing else of the template comes back"
+    assert latest.grounding["saved_by"] == "alice", "still the person's text"
+    assert latest.grounding["chosen_action"]["name"] == "roaming_pass"
+    assert latest.grounding["action_snippet"]["key"] == "roaming-world-pass"
+    assert latest.grounding["action_snippet"]["used"] is True
+    assert snippets == {"roaming-world-pass"}
+    assert picked.draft_id == latest.id
+    assert picked.detail == {"action": "roaming_pass", "added_to_edited": 2, "draft_version": 3}
+
+
+def test_the_api_adds_a_picked_action_to_a_saved_draft_and_says_so(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    drop(rt, ROAMING_IN_ITALY, "italy")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+    own = "Hello,\n\nYour roaming works again.\n"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        client.post(f"/api/messages/{message.id}/save", headers=auth, json={"body": own})
+        picked = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "roaming_pass"}
+        )
+        assert picked.status_code == 201, picked.text
+        assert picked.json()["draft_version"] == 3
+        assert picked.json()["added_to_edited_draft"] is True
+        body = client.get(f"/api/messages/{message.id}", headers=auth).json()["draft"]["body"]
+    # The sign-off the person left out is not there to go before, so after the paragraph a
+    # draft written now has before it ("Hello," here), else at the end.
+    assert body.startswith(own.rstrip() + "\n\nThe World Roam Pass costs EUR 8 per day")

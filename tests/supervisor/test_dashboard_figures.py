@@ -175,11 +175,13 @@ def test_sla_breaches_late_answers_and_overdue_waiting() -> None:
     ]
     # The dashboard's chart: breaches counted per intent, the most first, then by name.
     late = [*sla_breaches(HISTORY, NOW), {"intent": None}, {"intent": "billing_dispute"}]
-    assert sla_by_intent(late) == [("roaming", 2), ("(none)", 1), ("billing_dispute", 1)]
+    assert sla_by_intent(late) == [("roaming", 2), ("billing_dispute", 1), ("not classified", 1)]
 
 
 def test_most_corrected_intents_count_each_message_once() -> None:
     assert most_corrected(CORRECTIONS) == [("roaming", 2), ("billing_dispute", 1)]
+    unlabelled = CorrectionRow(7, "email", "intent", "", "roaming", at(4, 9))
+    assert most_corrected([*CORRECTIONS, unlabelled])[-1] == ("not classified", 1)
 
 
 def test_days_are_the_teams_days() -> None:

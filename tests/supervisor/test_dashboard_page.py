@@ -10,6 +10,7 @@ from alembic import command
 from litestar.testing import TestClient
 from sqlalchemy import select
 
+from responder.corrections import reclassify
 from responder.dashboard import Period, dashboard_tables, load_history, local_day
 from responder.db.migrate import alembic_config, upgrade
 from responder.db.models import Draft, Message, ReviewAction, StaffUser
@@ -284,3 +285,37 @@ def test_the_auto_send_figures_count_a_recent_decision_on_older_mail(rt: Runtime
     assert [r.id for r in rows] == [late]
     assert figures == whole
     assert figures[("support", "roaming")].decided == 1
+
+
+def test_sla_and_correction_charts_name_mail_without_an_intent_as_the_others_do(
+    rt: Runtime,
+) -> None:
+    """A late message nobody classified and a correction of one are "not classified", in the
+    words of the intent charts, never a bare "(none)"."""
+    day = datetime(2026, 11, 3, 10, 0)
+    late = waiting_message(rt, 0, received_at=day)
+    corrected = waiting_message(rt, 1, received_at=day)
+    with transaction(rt.factory) as session:
+        for message_id in (late, corrected):
+            message = session.get(Message, message_id)
+            message.intent, message.classification = None, None
+            message.due_at = day + timedelta(hours=1)
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        alice = session.query(StaffUser).filter_by(username="alice").one()
+        reclassify(session, corrected, alice, "intent", "roaming")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/dashboard", params={"span": "all"}).text
+        sla = _chart(page, "sla_breaches")
+        assert ">in_review, not classified</text>" in sla and "(none)" not in sla
+        fixed = _chart(page, "most_corrected")
+        assert ">not classified</text>" in fixed and "(none)" not in fixed
+        breaches = _exported(
+            client, "/supervisor/dashboard/export/sla_breaches", params={"span": "all"}
+        )
+        assert {row["intent"] for row in csv.DictReader(io.StringIO(breaches))} == {
+            "in_review, not classified",
+            "roaming",
+        }

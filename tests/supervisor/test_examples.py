@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from litestar.testing import TestClient
@@ -17,6 +18,7 @@ from responder.db.models import (
     StaffUser,
 )
 from responder.db.session import transaction
+from responder.review import approve
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
@@ -236,3 +238,130 @@ def _drafts(rt: Runtime, message_id: int) -> list[Draft]:
     with rt.factory() as session:
         query = select(Draft).where(Draft.message_id == message_id).order_by(Draft.version)
         return list(session.scalars(query))
+
+
+def _reject(client: TestClient, example: int) -> str:
+    back = "/supervisor/classifiers?name=intent"
+    return client.post(
+        f"/supervisor/classifiers/examples/{example}/reject",
+        data={"back": back, "_csrf_token": csrf(client, back)},
+    ).text
+
+
+def _corrected(rt: Runtime, message_id: int, label: str) -> int:
+    """The model said roaming (71%); alice corrects the intent to `label` on the review page's
+    terms (the waiting draft follows her correction unless a person saved it)."""
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        message.classification = {
+            "intent": {"label": "roaming", "confidence": 0.71, "candidates": [["roaming", 0.71]]}
+        }
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        answer = client.post(
+            f"/api/messages/{message_id}/classification",
+            headers=auth,
+            json={"classifier": "intent", "label": label},
+        )
+        assert answer.status_code == 201, answer.text
+    with rt.factory() as session:
+        return session.scalar(
+            select(ClassifierExample.id).where(ClassifierExample.message_id == message_id)
+        )
+
+
+def test_rejecting_a_correction_takes_the_message_back_to_the_models_intent(
+    rt: Runtime,
+) -> None:
+    """Agent: roaming is really billing_dispute; supervisor: no. The message says roaming again
+    (the model's answer, with its confidence), its history says so, the waiting draft is
+    written for roaming again, and the dashboard counts no correction by the supervisor."""
+    message_id = waiting_message(rt, 1)
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    example = _corrected(rt, message_id, "billing_dispute")
+    assert _drafts(rt, message_id)[-1].grounding["intent"] == "billing_dispute"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        assert "Correction rejected." in _reject(client, example)
+        page = client.get(f"/messages/{message_id}").text
+        chart = client.get("/supervisor/dashboard/export/most_corrected")
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        entry = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "message.reclassify")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+    assert (message.intent, message.intent_confidence) == ("roaming", 0.71)
+    assert message.classification["intent"]["label"] == "roaming"
+    assert "corrected_by" not in message.classification["intent"]
+    assert entry is not None and entry.actor == "sue"
+    assert entry.detail["previous"] == "billing_dispute" and entry.detail["rejected"] is True
+    versions = [(d.version, d.grounding.get("intent")) for d in _drafts(rt, message_id)]
+    assert versions[-1] == (3, "roaming"), "the waiting draft is written for roaming again"
+    assert (
+        "classification corrected by sue" in page
+        and "intent back to roaming, on rejecting the correction to billing_dispute" in page
+    )
+    back = page.split('id="intent-back"', 1)[1].split("</div>", 1)[0]
+    assert (
+        "The intent changed back to roaming: sue rejected the correction to billing_dispute."
+        in back
+    )
+    assert "The draft is written for roaming." in back and "redraft-intent" not in back
+    figures = chart.content.decode("utf-8-sig").splitlines()
+    assert figures == ["intent,corrections", "roaming,1"], "alice's correction, not sue's"
+
+
+def test_a_saved_draft_for_the_rejected_intent_stays_and_the_page_offers_a_redraft(
+    rt: Runtime,
+) -> None:
+    message_id = waiting_message(rt, 1)
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    example = _corrected(rt, message_id, "billing_dispute")
+    own = "Hello Aoife,\n\nI have refunded the charge on your bill.\n"
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        client.post(f"/api/messages/{message_id}/save", headers=auth, json={"body": own})
+        login(client, "sue")
+        _reject(client, example)
+        login(client, "alice")
+        page = client.get(f"/messages/{message_id}").text
+        back = page.split('id="intent-back"', 1)[1].split("</div>", 1)[0]
+        assert (
+            "The intent changed back to roaming: sue rejected the correction to billing_dispute."
+            " This draft was written for billing_dispute, and a person has edited it since, so"
+            " it was not written again by itself."
+        ) in back
+        form = back.split('action="/messages/', 1)[1]
+        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+        assert "Redraft for roaming" in form
+        redrafted = client.post(f"/messages/{message_id}/redraft", data=fields)
+        assert "The draft was written again for the intent roaming (v4)." in redrafted.text
+    drafts = _drafts(rt, message_id)
+    assert drafts[2].body == own, "the person's draft is kept until a person asks"
+    assert drafts[-1].grounding["intent"] == "roaming"
+
+
+def test_rejecting_a_correction_of_an_answered_message_only_changes_the_label_back(
+    rt: Runtime,
+) -> None:
+    message_id = waiting_message(rt, 1)
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    example = _corrected(rt, message_id, "billing_dispute")
+    with transaction(rt.factory) as session:
+        alice = session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()
+        approve(session, message_id, alice, rt.settings.outbound)
+    before = [d.version for d in _drafts(rt, message_id)]
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        _reject(client, example)
+        page = client.get(f"/messages/{message_id}").text
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "roaming"
+    assert [d.version for d in _drafts(rt, message_id)] == before, "no draft for a sent reply"
+    assert "intent back to roaming, on rejecting the correction" in page
+    assert 'id="intent-back"' not in page
