@@ -64,6 +64,7 @@ from responder.supervisor.snippet_edit import (
     snippet_preview,
     snippet_versions,
 )
+from responder.supervisor.template_names import template_title
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.snippet_form import SnippetFieldsForm
@@ -251,9 +252,9 @@ def content_list(request: Request, q: str | None = None) -> Template:
             (
                 t
                 for t in live_templates(session, switched_off=True).values()
-                if matches(words, (template_key(t.name, t.language, t.tone), t.body))
+                if matches(words, (template_key(t.name, t.language, t.tone), _title(t), t.body))
             ),
-            key=lambda t: t.name,
+            key=_title,
         )
         snippets = sorted(
             (
@@ -268,6 +269,7 @@ def content_list(request: Request, q: str | None = None) -> Template:
             "templates": [
                 (
                     t.id,
+                    _title(t),
                     template_key(t.name, t.language, t.tone),
                     t.version,
                     t.author,
@@ -293,6 +295,10 @@ def content_list(request: Request, q: str | None = None) -> Template:
         }
     context = {"user": request.user, "q": q or "", **rows}
     return Template("supervisor/content_list.html", context=context)
+
+
+def _title(template: TemplateRow) -> str:
+    return template_title(template.name, template.language, template.tone)
 
 
 def _editor_context(

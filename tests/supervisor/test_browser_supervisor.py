@@ -36,7 +36,7 @@ def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
     with serve(rt) as base, browser() as chromium:
         page = chromium.new_page()
         _log_in(page, base, "sue")
-        page.click("text=intents/roaming.en.j2")
+        page.click("text=Roaming — English")
         page.wait_for_selector("#body")
         preview = page.locator("#preview")
         assert "Safe travels" in preview.inner_text()
