@@ -33,7 +33,7 @@ from responder.web.auth import requires_supervisor
 from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
-from responder.web.supervisor_pages import PreviewRequest, PreviewResponse
+from responder.web.supervisor_pages import PreviewRequest, PreviewResponse, preview_problem
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 CREATED_MEANWHILE = "not created: someone created it a moment ago; your text is below"
@@ -98,8 +98,7 @@ def _snippet_page(
         "message_id": message_id,
         "customer_id": customer_id,
         "preview": preview,
-        # Said once, as the create's error, where that is the preview's problem.
-        "preview_error": "" if preview.error and preview.error in error else preview.error,
+        "preview_error": preview_problem(preview, error),
     }
     return Template("supervisor/new_snippet.html", context=context, status_code=status)
 

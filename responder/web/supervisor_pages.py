@@ -46,6 +46,7 @@ from responder.supervisor import auto_send, auto_send_figures, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
+    Preview,
     diff_lines,
     preview_choices,
     rollback_template,
@@ -232,6 +233,7 @@ class EditForm(SnippetFieldsForm, kw_only=True):
     customer_id: str = ""
 
 
+NOT_RENDERED = "Nothing to preview: the text as submitted does not render (the problem is above)."
 SAVED_MEANWHILE = (
     "not saved: someone saved a new version a moment ago; your text is below, "
     "look at the versions and save again"
@@ -378,8 +380,7 @@ def _editor_context(
         "body": text,
         "live_version": live.version,
         "preview": preview,
-        # A refused save names the problem the preview found: say it once, as the save's.
-        "preview_error": "" if preview.error and preview.error in error else preview.error,
+        "preview_error": preview_problem(preview, error),
         "history": history,
         "diff": diff_rows,
         "diff_version": shown.version,
@@ -389,6 +390,15 @@ def _editor_context(
         "error": error,
         "notice": notice,
     }
+
+
+def preview_problem(preview: Preview, refusal: str) -> str:
+    """What the preview pane says under its text. A refused save whose problem is the
+    preview's own names it once, as the save's, and the pane points there: never blank, as
+    if the text as submitted had not been looked at."""
+    if preview.error and preview.error in refusal:
+        return NOT_RENDERED
+    return preview.error
 
 
 def _switch(before: TemplateRow | Snippet | None, version: TemplateRow | Snippet) -> str:
