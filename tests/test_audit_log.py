@@ -147,3 +147,36 @@ def test_the_detail_reads_as_named_fields_with_a_long_one_folded(rt: Runtime) ->
     assert glimpse.endswith("…") and len(glimpse) <= 61
     assert "cruise_info" in folded.group(2)
     assert "{&#34;reason&#34;" not in page and '{"reason"' not in page
+
+
+def test_actions_read_in_words_with_the_code_small_and_the_api_keeps_codes(rt: Runtime) -> None:
+    """It read `template.save` and `message.reopen`: codes, where pages name states in words."""
+    from responder.db.session import transaction
+    from responder.review import audit
+
+    staff(rt, "ada", "admin")
+    with transaction(rt.factory) as session:
+        audit(session, "sam", "template.save", "template", "intents/roaming.en.j2", version=2)
+        audit(session, "sam", "message.reopen", "message", 7)
+        audit(session, "cli", "import.customers", "import", "crm.csv")
+        audit(session, "sam", "robot.dance", "message", 8)
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        page = client.get("/audit").text
+        api = client.get("/api/audit", headers=api_token(client, "ada")).json()
+    what = re.findall(r'<td data-label="What">(.*?)</td>', page)
+    assert what == [
+        '<span class="action" title="robot.dance">robot.dance</span>',  # no words: its code
+        '<span class="action" title="import.customers">Customer import</span>'
+        ' <small class="code">import.customers</small>',
+        '<span class="action" title="message.reopen">Message reopened</span>'
+        ' <small class="code">message.reopen</small>',
+        '<span class="action" title="template.save">Template saved</span>'
+        ' <small class="code">template.save</small>',
+    ]
+    assert [e["action"] for e in api] == [
+        "robot.dance",
+        "import.customers",
+        "message.reopen",
+        "template.save",
+    ]

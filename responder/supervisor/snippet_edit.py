@@ -49,11 +49,23 @@ def snippet_preview(
     customer_id: int | None = None,
 ) -> Preview:
     snippet = _snippet(session, snippet_id)
+    return preview_snippet_text(session, settings, snippet.key, body, message_id, customer_id)
+
+
+def preview_snippet_text(
+    session: Session,
+    settings: Settings,
+    key: str,
+    body: str,
+    message_id: int | None,
+    customer_id: int | None = None,
+) -> Preview:
+    """A snippet's text as a draft would read it, saved or not (a new snippet has no id yet)."""
     try:
         source = preview_source(session, settings, message_id, customer_id)
     except ContentError as exc:
         return Preview("", str(exc))
-    return render_snippet(body, snippet.key, source, settings)
+    return render_snippet(body, key or "(new)", source, settings)
 
 
 @dataclass(frozen=True)

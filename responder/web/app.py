@@ -79,7 +79,7 @@ from responder.web.acknowledgement_pages import ROUTES as ACKNOWLEDGEMENT_PAGE_R
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.api_docs import EndpointList
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
-from responder.web.audit_detail import audit_fields
+from responder.web.audit_detail import action_words, audit_fields
 from responder.web.auth import (
     COOKIE,
     ENDED_BECAUSE,
@@ -1138,6 +1138,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["state"] = state_words
     environment.filters["headline"] = headline
     environment.filters["audit_fields"] = audit_fields
+    environment.filters["action_words"] = action_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)

@@ -16,8 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from responder.content import template_key
 from responder.db.session import transaction
 from responder.supervisor import examples
-from responder.supervisor.content_edit import ContentError
-from responder.supervisor.snippet_edit import SnippetFields, create_snippet
+from responder.supervisor.content_edit import ContentError, Preview, preview_choices
+from responder.supervisor.snippet_edit import (
+    SnippetFields,
+    create_snippet,
+    preview_snippet_text,
+)
 from responder.supervisor.template_create import (
     LAYOUT,
     create_template,
@@ -29,6 +33,7 @@ from responder.web.auth import requires_supervisor
 from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
+from responder.web.supervisor_pages import PreviewRequest, PreviewResponse, preview_problem
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 CREATED_MEANWHILE = "not created: someone created it a moment ago; your text is below"
@@ -37,6 +42,8 @@ CREATED_MEANWHILE = "not created: someone created it a moment ago; your text is 
 class NewSnippetForm(SnippetFieldsForm):
     key: str = ""
     body: str = ""
+    message_id: str = ""  # what the live preview renders against, kept on a refused create
+    customer_id: str = ""
 
     def fields(self) -> SnippetFields:
         return self.snippet_fields() or SnippetFields(title="")
@@ -65,10 +72,34 @@ def _choices(request: Request) -> dict[str, Any]:
     }
 
 
+def _number(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
 def _snippet_page(
     request: Request, form: NewSnippetForm, error: str = "", status: int = 200
 ) -> Template:
-    context = {**_choices(request), "form": form, "snippet": form.fields(), "error": error}
+    """The form, and the preview of its text as the editor's (a refused create shows it)."""
+    rt = _rt(request)
+    message_id, customer_id = _number(form.message_id), _number(form.customer_id)
+    with rt.read_factory() as session:
+        choices = preview_choices(session, also=message_id)
+        preview = (
+            preview_snippet_text(session, rt.settings, form.key, form.body, message_id, customer_id)
+            if form.body.strip()
+            else Preview("", "")
+        )
+    context = {
+        **_choices(request),
+        "form": form,
+        "snippet": form.fields(),
+        "error": error,
+        "choices": choices,
+        "message_id": message_id,
+        "customer_id": customer_id,
+        "preview": preview,
+        "preview_error": preview_problem(preview, error),
+    }
     return Template("supervisor/new_snippet.html", context=context, status_code=status)
 
 
@@ -92,6 +123,17 @@ def new_snippet(request: Request, data: Annotated[NewSnippetForm, FORM]) -> Resp
         return _snippet_page(request, data, CREATED_MEANWHILE, 409)
     notice = f"Created: snippet {key} version 1 is live."
     return Redirect(f"/supervisor/snippets/{created_id}", query_params={"notice": notice})
+
+
+@post("/supervisor/snippets/new/preview", sync_to_thread=True, guards=[requires_supervisor])
+def new_snippet_preview(request: Request, data: PreviewRequest) -> PreviewResponse:
+    """The snippet editor's live preview (static/editor.js), for a snippet not created yet."""
+    rt = _rt(request)
+    with rt.read_factory() as session:
+        result = preview_snippet_text(
+            session, rt.settings, "", data.body, data.message_id, data.customer_id
+        )
+    return PreviewResponse(text=result.text, error=result.error)
 
 
 def _template_page(
@@ -141,4 +183,4 @@ def new_template(request: Request, data: Annotated[NewTemplateForm, FORM]) -> Re
     return Redirect(f"/supervisor/templates/{created_id}", query_params={"notice": notice})
 
 
-ROUTES = [new_snippet_page, new_snippet, new_template_page, new_template]
+ROUTES = [new_snippet_page, new_snippet, new_snippet_preview, new_template_page, new_template]

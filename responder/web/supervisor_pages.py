@@ -47,6 +47,7 @@ from responder.supervisor import auto_send, auto_send_figures, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
     ContentError,
+    Preview,
     diff_lines,
     preview_choices,
     rollback_template,
@@ -65,6 +66,7 @@ from responder.supervisor.snippet_edit import (
     snippet_preview,
     snippet_versions,
 )
+from responder.supervisor.template_names import template_title
 from responder.web.action_rule_pages import ROUTES as ACTION_RULE_ROUTES
 from responder.web.auth import requires_supervisor
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
@@ -249,6 +251,7 @@ class EditForm(SnippetFieldsForm, kw_only=True):
     customer_id: str = ""
 
 
+NOT_RENDERED = "Nothing to preview: the text as submitted does not render (the problem is above)."
 SAVED_MEANWHILE = (
     "not saved: someone saved a new version a moment ago; your text is below, "
     "look at the versions and save again"
@@ -269,9 +272,9 @@ def content_list(request: Request, q: str | None = None) -> Template:
             (
                 t
                 for t in live_templates(session, switched_off=True).values()
-                if matches(words, (template_key(t.name, t.language, t.tone), t.body))
+                if matches(words, (template_key(t.name, t.language, t.tone), _title(t), t.body))
             ),
-            key=lambda t: t.name,
+            key=_title,
         )
         snippets = sorted(
             (
@@ -286,6 +289,7 @@ def content_list(request: Request, q: str | None = None) -> Template:
             "templates": [
                 (
                     t.id,
+                    _title(t),
                     template_key(t.name, t.language, t.tone),
                     t.version,
                     t.author,
@@ -311,6 +315,10 @@ def content_list(request: Request, q: str | None = None) -> Template:
         }
     context = {"user": request.user, "q": q or "", **rows}
     return Template("supervisor/content_list.html", context=context)
+
+
+def _title(template: TemplateRow) -> str:
+    return template_title(template.name, template.language, template.tone)
 
 
 def _editor_context(
@@ -390,8 +398,7 @@ def _editor_context(
         "body": text,
         "live_version": live.version,
         "preview": preview,
-        # A refused save names the problem the preview found: say it once, as the save's.
-        "preview_error": "" if preview.error and preview.error in error else preview.error,
+        "preview_error": preview_problem(preview, error),
         "history": history,
         "diff": diff_rows,
         "diff_version": shown.version,
@@ -401,6 +408,15 @@ def _editor_context(
         "error": error,
         "notice": notice,
     }
+
+
+def preview_problem(preview: Preview, refusal: str) -> str:
+    """What the preview pane says under its text. A refused save whose problem is the
+    preview's own names it once, as the save's, and the pane points there: never blank, as
+    if the text as submitted had not been looked at."""
+    if preview.error and preview.error in refusal:
+        return NOT_RENDERED
+    return preview.error
 
 
 def _switch(before: TemplateRow | Snippet | None, version: TemplateRow | Snippet) -> str:

@@ -88,7 +88,7 @@ def test_rolling_a_template_back_asks_first(rt: Runtime) -> None:
     with serve(rt) as base, browser() as chromium:
         page = chromium.new_page()
         _log_in(page, base, "sue")
-        page.click("text=intents/roaming.en.j2")
+        page.click("text=Roaming — English")
         page.fill("#body", '{% extends "layout.en.j2" %}{% block body %}Hi.{% endblock %}')
         page.click("#save")
         page.locator("#notice").filter(has_text="version 2 is live").wait_for()

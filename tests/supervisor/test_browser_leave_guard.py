@@ -32,7 +32,7 @@ def test_leaving_a_template_with_unsaved_edits_asks_first(rt: Runtime) -> None:
     with serve(rt) as base, browser() as chromium:
         page = chromium.new_page()
         _log_in(page, base, "sue")
-        page.click("text=intents/roaming.en.j2")
+        page.click("text=Roaming — English")
         page.wait_for_selector("#body")
         editor = page.url
 

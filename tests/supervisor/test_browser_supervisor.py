@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from responder.db.models import Template
+from responder.db.models import Snippet, Template
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser
@@ -36,7 +36,7 @@ def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
     with serve(rt) as base, browser() as chromium:
         page = chromium.new_page()
         _log_in(page, base, "sue")
-        page.click("text=intents/roaming.en.j2")
+        page.click("text=Roaming — English")
         page.wait_for_selector("#body")
         preview = page.locator("#preview")
         assert "Safe travels" in preview.inner_text()
@@ -140,7 +140,6 @@ def test_accept_a_correction_retrain_and_activate(rt: Runtime, worker: Worker) -
 
 
 def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runtime) -> None:
-    from responder.db.models import Snippet
 
     staff(rt, "sue", "supervisor")
     with serve(rt) as base, browser() as chromium:
@@ -172,6 +171,27 @@ def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runt
         ).all()
         assert [(v.version, v.active) for v in versions] == [(1, True), (2, False)]
         assert versions[1].filters == {"valid_until": "2027-09-30"}
+
+
+def test_the_new_snippet_page_previews_as_you_type_like_the_editor(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    waiting_message(rt, 1)
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("#new-snippet-link")
+        page.wait_for_selector("#new-snippet")
+        preview, problem = page.locator("#preview"), page.locator("#preview-error")
+        page.fill("#body", "{{ customer.first_name }}, our help pages: {{ company.support_url }}")
+        preview.filter(has_text="our help pages: https://northwind-mobile.test/help").wait_for()
+        assert problem.is_hidden()
+        page.fill("#body", "Dear {{ customer.frist_name }}")
+        problem.filter(has_text="frist_name").wait_for()
+        assert preview.inner_text() == ""
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "new-snippet-preview.png"), full_page=True)
+    with rt.factory() as session:
+        assert session.scalar(select(Snippet).where(Snippet.author == "sue")) is None
 
 
 def test_a_supervisor_translates_a_template_in_the_browser(rt: Runtime) -> None:

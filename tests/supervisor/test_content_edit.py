@@ -104,7 +104,7 @@ def test_snippet_edit_creates_a_version_and_refuses_bad_ones(rt: Runtime) -> Non
     assert versions[1].intents == versions[0].intents and versions[1].author == "sue"
 
 
-def test_a_refused_save_shows_its_error_once_not_again_as_the_preview_error(rt: Runtime) -> None:
+def test_a_refused_save_shows_its_error_once_and_the_preview_points_to_it(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     message_id = waiting_message(rt, 1)
     url = f"/supervisor/templates/{_roaming(rt).id}"
@@ -125,7 +125,36 @@ def test_a_refused_save_shows_its_error_once_not_again_as_the_preview_error(rt: 
     assert "Unexpected end of template" in problem
     assert refused.text.count("Unexpected end of template") == 1, "the save's error, shown once"
     assert re.search(r'id="save-error">Not saved: ', refused.text)
-    assert re.search(r'<p class="error" id="preview-error" hidden></p>', refused.text)
+    assert re.search(
+        r'<p class="error" id="preview-error" >Nothing to preview: the text as submitted does not '
+        r"render \(the problem is above\)\.</p>",
+        refused.text,
+    ), "the preview pane is not left blank, as if the text had not been looked at"
+
+
+def test_a_refused_save_previews_the_text_as_submitted(rt: Runtime) -> None:
+    """Refused for what it does, not for how it renders: the preview shows the new words."""
+    staff(rt, "sue", "supervisor")
+    message_id = waiting_message(rt, 1)
+    original = _roaming(rt)
+    url = f"/supervisor/templates/{original.id}"
+    edited = original.body.replace("Safe travels", "Bon voyage")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, url)
+        refused = client.post(
+            f"{url}/save",
+            data={
+                "body": edited,
+                "offered": "no",
+                "message_id": str(message_id),
+                "_csrf_token": token,
+            },
+        )
+    assert refused.status_code == 422 and "fall back to the default language" in refused.text
+    shown = re.search(r'<pre class="preview" id="preview">([^<]*)</pre>', refused.text)
+    assert shown and "Bon voyage" in shown.group(1) and "Safe travels" not in shown.group(1)
+    assert '<p class="error" id="preview-error" hidden></p>' in refused.text
 
 
 def test_a_misspelt_name_is_named_in_words_not_jinja_jargon(rt: Runtime) -> None:

@@ -33,3 +33,27 @@ def test_find_templates_and_snippets_by_words_of_their_tags_title_or_text(rt: Ru
     assert _snippet_keys(nothing) == []
     assert "No snippet has all of these words." in nothing
     assert "No template has all of these words." in nothing
+
+
+def test_templates_are_listed_by_intent_and_language_in_words_with_the_file_name_small(
+    rt: Runtime,
+) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        listed = client.get("/supervisor/templates").text
+        german = client.get("/supervisor/templates", params={"q": "german outage"}).text
+    names = dict(
+        (file, name)
+        for name, file in re.findall(
+            r'<a href="/supervisor/templates/\d+">([^<]+)</a> <small class="file">([^<]+)</small>',
+            listed,
+        )
+    )
+    assert names["intents/roaming.en.j2"] == "Roaming — English"
+    assert names["intents/billing_dispute.en.empathetic.j2"] == (
+        "Billing dispute, empathetic tone — English"
+    )
+    assert names["intents/outage.de.j2"] == "Outage — German"
+    assert names["layout.de.j2"] == "Greeting and sign-off (layout) — German"
+    assert "Outage — German" in german and "Outage — English" not in german

@@ -1,7 +1,8 @@
-// Live preview for the template and snippet editor: renders on the server as you type.
+// Live preview for the template and snippet editor, and the new-snippet form: renders on the
+// server (the form's data-preview-url) as you type.
 (function () {
   "use strict";
-  var form = document.getElementById("editor-form");
+  var form = document.querySelector("form[data-preview-url]");
   if (!form) { return; }
   var body = document.getElementById("body");
   var message = document.getElementById("preview-message");

@@ -1,0 +1,82 @@
+"""Every action the code base writes to the audit log has words on the audit page: a code
+without them would show as `template.save` among "Template saved" and "Message reopened".
+
+The codes are read from the source, so a new `audit(` call cannot be forgotten here: literal
+codes, codes built from a family and a value (`f"draft.{action}"`), and codes passed in a
+variable (its literal values in the same file)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from responder.customers.importer import KINDS
+from responder.web.audit_detail import ACTION_WORDS, action_words
+
+SOURCE = Path(__file__).resolve().parents[1] / "responder"
+CODE = re.compile(r"[a-z_]+\.[a-z_]+")
+AUDIT_CALLS = {"audit", "_audit"}
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+
+
+def _draft_actions() -> set[str]:
+    """`draft.{action}`: the decisions recorded on the current draft, and the `why` of a
+    draft written again (`("redraft", {...})`)."""
+    text = "\n".join(p.read_text() for p in SOURCE.rglob("*.py"))
+    decided = re.findall(r'_record_on_current_draft\([^)]*?"([a-z_]+)"', text)
+    why = re.findall(r'why\s*=\s*\(\s*"([a-z_]+)"', text)
+    return set(decided) | set(why)
+
+
+#: Codes built with an f-string: the family and the values it is built from.
+BUILT = {"draft.": _draft_actions, "import.": lambda: set(KINDS)}
+
+
+def written_codes() -> dict[str, str]:
+    """Each action code written with `audit(`, and where."""
+    codes: dict[str, str] = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        literals = {
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and CODE.fullmatch(n.value)
+        }
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and _called(node) in AUDIT_CALLS):
+                continue
+            if len(node.args) < 3:
+                continue
+            where = f"{path.relative_to(SOURCE.parent)}:{node.lineno}"
+            action = node.args[2]
+            if isinstance(action, ast.Constant):
+                codes[action.value] = where
+            elif isinstance(action, ast.JoinedStr):
+                prefix = action.values[0]
+                family = prefix.value if isinstance(prefix, ast.Constant) else ""
+                assert family in BUILT, f"{where}: a code built as {ast.unparse(action)}"
+                codes.update({f"{family}{value}": where for value in BUILT[family]()})
+            else:  # passed in: the file's own literal codes (`"snippet.rollback"`)
+                assert literals, f"{where}: no literal code for {ast.unparse(action)}"
+                codes.update({c: where for c in literals})
+    return codes
+
+
+def test_every_audit_code_in_the_code_base_has_words() -> None:
+    codes = written_codes()
+    assert {"template.save", "message.reopen", "import.customers", "draft.reject"} <= set(codes)
+    assert {"snippet.rollback", "acknowledgement.dismiss", "classifier.activate"} <= set(codes)
+    missing = {code: where for code, where in codes.items() if code not in ACTION_WORDS}
+    assert not missing, f"add words to ACTION_WORDS (responder/web/audit_detail.py): {missing}"
+    unused = set(ACTION_WORDS) - set(codes)
+    assert not unused, f"words for codes nothing writes: {unused}"
+
+
+def test_an_unknown_code_is_shown_as_it_is() -> None:
+    assert action_words("template.save") == "Template saved"
+    assert action_words("robot.dance") == "robot.dance"
