@@ -30,7 +30,7 @@ def waiting_message(
             session.flush()
         template = session.scalar(
             select(Template)
-            .where(Template.name == f"intents/{intent}")
+            .where(Template.name == f"intents/{intent}", Template.language == "en")
             .order_by(Template.version.desc())
         )
         message = Message(

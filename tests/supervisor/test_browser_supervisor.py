@@ -26,7 +26,11 @@ def _log_in(page: object, base: str, username: str) -> None:
 def _versions(rt: Runtime) -> list[int]:
     with rt.factory() as session:
         return sorted(
-            session.scalars(select(Template.version).where(Template.name == "intents/roaming"))
+            session.scalars(
+                select(Template.version).where(
+                    Template.name == "intents/roaming", Template.language == "en"
+                )
+            )
         )
 
 

@@ -17,7 +17,9 @@ from tests.test_web_security import csrf, login
 
 def _roaming(rt: Runtime) -> Template:
     with rt.factory() as session:
-        return session.scalar(select(Template).where(Template.name == "intents/roaming"))
+        return session.scalar(
+            select(Template).where(Template.name == "intents/roaming", Template.language == "en")
+        )
 
 
 def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
@@ -62,7 +64,9 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
     assert _roaming_versions(rt) == [1, 2, 3]
     with rt.factory() as session:
         live = session.scalar(
-            select(Template).where(Template.name == "intents/roaming", Template.version == 3)
+            select(Template).where(
+                Template.name == "intents/roaming", Template.language == "en", Template.version == 3
+            )
         )
         assert live.body == original.body and live.author == "sue"
         actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
@@ -72,7 +76,11 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
 def _roaming_versions(rt: Runtime) -> list[int]:
     with rt.factory() as session:
         return sorted(
-            session.scalars(select(Template.version).where(Template.name == "intents/roaming"))
+            session.scalars(
+                select(Template.version).where(
+                    Template.name == "intents/roaming", Template.language == "en"
+                )
+            )
         )
 
 

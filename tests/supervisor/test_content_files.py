@@ -27,7 +27,9 @@ def test_export_and_import_round_trip(
 
     roaming = project / "templates" / "intents" / "roaming.en.j2"
     with transaction(rt.factory) as session:
-        template = session.scalar(select(Template).where(Template.name == "intents/roaming"))
+        template = session.scalar(
+            select(Template).where(Template.name == "intents/roaming", Template.language == "en")
+        )
         edited = template.body.replace("Safe travels", "Have a great trip")
         save_template(session, rt.settings, template.id, edited, "sue")
     out = run_cli(rt, project, "export", capsys=capsys)

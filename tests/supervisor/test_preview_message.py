@@ -38,7 +38,9 @@ def test_the_editor_previews_a_message_of_its_own_intent(rt: Runtime) -> None:
         session.get(Message, access).language = "en"  # type: ignore[union-attr]
         ignored = session.get(Message, newsletter)
         ignored.intent, ignored.state = None, "ignored"  # type: ignore[union-attr]
-        template = session.scalar(select(Template).where(Template.name == "intents/roaming"))
+        template = session.scalar(
+            select(Template).where(Template.name == "intents/roaming", Template.language == "en")
+        )
         layout = session.scalar(
             select(Template).where(Template.name == "layout", Template.language == "en")
         )
