@@ -216,8 +216,6 @@ class Message(Base):
         Index("ix_messages_state_assignee_due", "state", "assignee_id", "due_at", "id"),
         # The sender cap: one sender's last hour, whatever the size of the table.
         Index("ix_messages_sender_key_received", "sender_key", "received_at"),
-        # The dashboard reads a period's mail by arrival.
-        Index("ix_messages_direction_received", "direction", "received_at"),
         # Covers the queue's grouped counts: an index-only pass, the table is not read.
         Index(
             "ix_messages_queue_counts",
