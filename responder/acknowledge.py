@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from responder.acknowledgement_text import acknowledgement_body, opens_words
+from responder.acknowledgement_text import acknowledgement_body, opens_words, text_locale
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     OutgoingReply,
@@ -63,16 +63,14 @@ def queue_acknowledgements(
     if not acknowledge.enabled:
         return []
     now = now or utcnow()
-    opens = ""
+    opens: datetime | None = None
     if acknowledge.when == "closed":
         calendar = business_calendar(settings.queue)
         if calendar is None:
             return []
-        is_open, change = calendar.status(now)
+        is_open, opens = calendar.status(now)
         if is_open:
             return []
-        if change is not None:
-            opens = opens_words(change, settings.queue.timezone)
     kinds = EMAIL_KINDS | (SOCIAL_KINDS if acknowledge.social else frozenset())
     answerable = [
         (m, c, p)
@@ -127,23 +125,34 @@ def _acknowledged_since(session: Session, customer_ids: set[int], since: datetim
     )
 
 
+def chosen_text(settings: Settings, language: str) -> tuple[str, str]:
+    """The text for a customer writing in `language`, and the locale of its `opens`: that
+    language's own text, else the default text, all in English."""
+    acknowledge = settings.acknowledge
+    if language in acknowledge.texts:
+        return acknowledge.texts[language], text_locale(settings.drafting.locales, language)
+    return acknowledge.text, ""
+
+
 def _queue_one(
     session: Session,
     settings: Settings,
     message: Message,
     channel: Channel,
     customer: Customer | None,
-    opens: str,
+    opens: datetime | None,
     now: datetime,
 ) -> Acknowledgement:
     outbound = settings.outbound
     name = (customer.name if customer and customer.name else "") or message.sender_name
-    text = settings.acknowledge.texts.get(message.language or "", settings.acknowledge.text)
+    # The language a draft replies in: the message's, else the customer's on file.
+    language = message.language or (customer.language if customer else "") or ""
+    text, locale = chosen_text(settings, language)
     body = acknowledgement_body(
         text,
         name=name,
         subject=message.subject or "",
-        opens=opens,
+        opens=opens_words(opens, settings.queue.timezone, locale) if opens else "",
         signature=settings.drafting.signature,
     )
     subject = reply_subject(message.subject or "")

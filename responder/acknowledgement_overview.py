@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from responder.acknowledge import UNSENT
-from responder.acknowledgement_text import acknowledgement_body, opens_words
+from responder.acknowledgement_text import acknowledgement_body, opens_words, text_locale
 from responder.business_hours import WEEKDAYS
 from responder.classify.language import language_name
 from responder.config import Settings, business_calendar
@@ -85,21 +85,26 @@ def channels(settings: Settings) -> list[dict[str, str]]:
     ]
 
 
-def sample_opens(settings: Settings, now: datetime) -> str:
-    """`opens` as the next acknowledgement would get it: the next opening when they go out
-    only while closed; empty when they always go out (the text then says "soon")."""
+def sample_opening(settings: Settings, now: datetime) -> datetime | None:
+    """The `opens` the next acknowledgement would get: the next opening when they go out only
+    while closed; none when they always go out (the text then says "soon")."""
     calendar = business_calendar(settings.queue)
     if settings.acknowledge.when != "closed" or calendar is None:
-        return ""
+        return None
     is_open, change = calendar.status(now)
-    opening = calendar.next_opening(change) if is_open and change else change
-    return opens_words(opening, settings.queue.timezone) if opening else ""
+    return calendar.next_opening(change) if is_open and change else change
 
 
 def texts(settings: Settings, now: datetime) -> list[dict[str, str]]:
-    """The default text and each language's, with what a sample customer receives."""
+    """The default text and each language's, with what a sample customer receives (`opens`
+    in that text's language)."""
     ack = settings.acknowledge
-    opens = sample_opens(settings, now)
+    opening = sample_opening(settings, now)
+
+    def opens(code: str) -> str:
+        locale = text_locale(settings.drafting.locales, code)
+        return opens_words(opening, settings.queue.timezone, locale) if opening else ""
+
     shown = [("", "Default (any other language)", "acknowledge.text", ack.text)]
     shown += [
         (code, language_name(code), f"acknowledge.texts.{code}", ack.texts[code])
@@ -116,7 +121,7 @@ def texts(settings: Settings, now: datetime) -> list[dict[str, str]]:
                 raw,
                 name=SAMPLE_NAME,
                 subject=SAMPLE_SUBJECT,
-                opens=opens,
+                opens=opens(code),
                 signature=settings.drafting.signature,
             ),
         }

@@ -4,9 +4,13 @@ a typo stops the service with its line, not the first acknowledgement at night."
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, match_skeleton
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -40,9 +44,44 @@ def acknowledgement_body(text: str, *, name: str, subject: str, opens: str, sign
     )
 
 
-def opens_words(moment: datetime, zone: str) -> str:
-    """`opens` as the text gets it: "Mon 07 Dec 08:00 (Europe/Dublin)"."""
-    return f"{moment.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
+def opens_words(moment: datetime, zone: str, locale: str = "") -> str:
+    """`opens` as the text gets it, in the text's language: "Mon 07 Dec 08:00 (Europe/Dublin)"
+    without a locale or in English (as always, so English texts read the same), else the
+    locale's own day and time, e.g. de_DE "Montag, 7. Dezember, 08:00 (Europe/Dublin)". The
+    zone keeps its name: the opening hours are given in it."""
+    local = moment.astimezone(ZoneInfo(zone))
+    if not locale or re.split("[_-]", locale)[0] == "en":
+        return f"{local:%a %d %b %H:%M} ({zone})"
+    parsed = Locale.parse(locale)
+    day = format_date(local.date(), _day_pattern(parsed), locale=parsed)
+    time = format_time(local, "short", tzinfo=local.tzinfo, locale=parsed)
+    return f"{parsed.datetime_formats['long'].format(time, day)} ({zone})"
+
+
+def _day_pattern(locale: Locale) -> str:
+    """The locale's weekday, day and month (no year, as in English), with the weekday written
+    out: CLDR only has the short form ("Mo., 7. Dezember") and Babel does not widen it."""
+    pattern = str(locale.datetime_skeletons[match_skeleton("MMMMEd", locale.datetime_skeletons)])
+    parts = pattern.split("'")  # even parts are pattern letters, odd ones quoted literals
+    return "'".join(
+        re.sub("E+", "EEEE", part) if index % 2 == 0 else part for index, part in enumerate(parts)
+    )
+
+
+def text_locale(locales: Mapping[str, str], language: str) -> str:
+    """The Babel locale `opens` is written in for `acknowledge.texts.<language>`: the drafts'
+    (`drafting.locales`), else the language itself; "" for the default text (English)."""
+    return (locales.get(language) or language) if language else ""
+
+
+def locale_problem(locale: str) -> str:
+    """Why `opens` cannot be written in `locale` ("" when it can): checked at start-up, so an
+    unknown locale stops the service rather than the route stage."""
+    try:
+        Locale.parse(locale)
+    except (UnknownLocaleError, ValueError, TypeError) as exc:
+        return f"Babel does not know the locale {locale!r} ({exc})"
+    return ""
 
 
 def template_problem(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from responder.acknowledgement_text import template_problem
+from responder.acknowledgement_text import locale_problem, template_problem, text_locale
 from responder.business_hours import BusinessCalendar, CalendarError, cached_calendar
 
 ENV_PREFIX = "RESPONDER_"
@@ -74,6 +74,19 @@ DEFAULT_ACKNOWLEDGEMENT = (
     "and reply to you soon.{% endif %}\n\n"
     "This is an automatic acknowledgement; there is no need to answer it.\n"
 )
+#: Shipped per-language texts (config.toml has the same). German greets by the whole name, in
+#: the Sie-Form, as the German reply layout does; `first_name` is only there to skip a name
+#: that is an address or a handle.
+DEFAULT_ACKNOWLEDGEMENTS = {
+    "de": (
+        "Guten Tag{% if first_name %} {{ name }}{% endif %},\n\n"
+        "vielen Dank für Ihre Nachricht. {% if opens %}Unser Team ist gerade nicht im Dienst "
+        "und ab {{ opens }} wieder für Sie da: Dann liest jemand aus unserem Team Ihre "
+        "Nachricht und antwortet Ihnen.{% else %}Jemand aus unserem Team wird sie lesen und "
+        "Ihnen bald antworten.{% endif %}\n\n"
+        "Dies ist eine automatische Eingangsbestätigung; Sie müssen nicht darauf antworten.\n"
+    ),
+}
 
 
 class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -91,9 +104,11 @@ class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
     #: empty for a name that is an address or a handle), `subject` (theirs), `opens` (when the
     #: team is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).
     text: str = DEFAULT_ACKNOWLEDGEMENT
-    #: The same in other languages, by ISO 639-1 code: a message detected as German gets
-    #: `texts.de`; a language without one gets `text`.
-    texts: dict[str, str] = msgspec.field(default_factory=dict)
+    #: The same in other languages, by ISO 639-1 code: a message detected as German (or, not
+    #: detected, from a customer on file as German) gets `texts.de`, with `opens` in German
+    #: ("Montag, 7. Dezember, 08:00 (Europe/Dublin)", by `drafting.locales`); a language
+    #: without one gets `text`.
+    texts: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_ACKNOWLEDGEMENTS))
 
 
 class SmtpSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -534,6 +549,9 @@ def _validate(settings: Settings) -> None:
         problem = template_problem(text)
         if problem:
             raise ConfigError(f"acknowledge.texts.{language}: {problem}")
+        problem = locale_problem(text_locale(settings.drafting.locales, language))
+        if problem:
+            raise ConfigError(f"acknowledge.texts.{language}: drafting.locales: {problem}")
     if not settings.database.url.split(":", 1)[0].startswith(("sqlite", "postgresql")):
         raise ConfigError(
             "database.url: only sqlite:/// and postgresql+psycopg:// URLs are supported"

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
 from responder.config import load_settings
-from responder.db.models import Acknowledgement, Message, utcnow
+from responder.db.models import Acknowledgement, Customer, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import current_draft
@@ -47,6 +47,21 @@ def _closed_for_three_days(rt: Runtime, **acknowledge: object) -> str:
         acknowledge=msgspec.structs.replace(rt.settings.acknowledge, enabled=True, **acknowledge),
     )
     return f"{today + timedelta(days=3):%a %d %b} 08:00 (Europe/Dublin)"
+
+
+WOCHENTAGE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+MONATE = (
+    "Januar", "Februar", "März", "April", "Mai", "Juni",
+    "Juli", "August", "September", "Oktober", "November", "Dezember",
+)  # fmt: skip
+
+
+def _back_in_german() -> str:
+    """The opening `_closed_for_three_days` names, as a German text gets it."""
+    back = datetime.now(DUBLIN).date() + timedelta(days=3)
+    return (
+        f"{WOCHENTAGE[back.weekday()]}, {back.day}. {MONATE[back.month - 1]}, 08:00 (Europe/Dublin)"
+    )
 
 
 def _text(reply: object) -> str:
@@ -104,9 +119,9 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
         "Cian Byrne <cian@mail.test>",
     ]
     assert (
-        f"Guten Tag Cian Byrne, wir sind ab {opens} wieder da."
+        f"Guten Tag Cian Byrne, wir sind ab {_back_in_german()} wieder da."
         in replies["Cian Byrne <cian@mail.test>"]
-    ), "in the language he wrote in"
+    ), "in the language he wrote in, the day and time too"
 
     # Her answer to the acknowledgement joins the conversation it acknowledged.
     drop(
@@ -131,6 +146,71 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
         login(client, "alice")
         page = client.get(f"/messages/{first.id}").text
     assert "Acknowledged automatically" in page and "(the team was closed)" in page
+
+
+def test_the_shipped_texts_speak_german_to_a_german_customer_and_english_otherwise(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """As config.toml ships them: German mail gets the German text, the time the team is back in
+    German too; English mail reads as ever; French, without a text of its own, gets English.
+    A message whose language cannot be told goes by the customer's on file, as drafts do."""
+    opens = _closed_for_three_days(rt, once_per_hours=0)
+    back = datetime.now(DUBLIN).date() + timedelta(days=3)
+    german_opens = (
+        f"{WOCHENTAGE[back.weekday()]}, {back.day}. {MONATE[back.month - 1]}, 08:00 (Europe/Dublin)"
+    )
+    drop(
+        rt,
+        make_email(
+            sender="Cian Byrne <cian@mail.test>",
+            subject="Roaming Gebühren",
+            body="Hallo, ich wurde für Roaming in Spanien belastet, obwohl die EU inklusive "
+            "ist. Bitte prüfen Sie meine Rechnung.",
+            message_id="<de@mail.test>",
+        ),
+        "de",
+    )
+    drop(rt, make_email(sender="Sean Walsh <sean@mail.test>", message_id="<en@mail.test>"), "en")
+    drop(
+        rt,
+        make_email(
+            sender="Chloé Martin <chloe@mail.test>",
+            subject="Frais d'itinérance",
+            body="Bonjour, on m'a facturé des frais d'itinérance en Espagne alors que l'Europe "
+            "est incluse dans mon forfait. Pouvez-vous vérifier ma facture ?",
+            message_id="<fr@mail.test>",
+        ),
+        "fr",
+    )
+    worker.drain()
+    signature = rt.settings.drafting.signature
+    replies = {r["To"]: _text(r).replace("\r\n", "\n") for r in sent_replies(rt)}
+    assert replies["Cian Byrne <cian@mail.test>"] == (
+        "Guten Tag Cian Byrne,\n\nvielen Dank für Ihre Nachricht. Unser Team ist gerade nicht "
+        f"im Dienst und ab {german_opens} wieder für Sie da: Dann liest jemand aus unserem Team "
+        "Ihre Nachricht und antwortet Ihnen.\n\nDies ist eine automatische "
+        f"Eingangsbestätigung; Sie müssen nicht darauf antworten.\n\n{signature}\n"
+    )
+    english = (
+        "Thank you for your message. Our team is away just now and back on "
+        f"{opens}: a person will read it and reply to you then."
+    )
+    assert replies["Sean Walsh <sean@mail.test>"].startswith(f"Hello Sean,\n\n{english}\n")
+    assert replies["Chloé Martin <chloe@mail.test>"].startswith(f"Hello Chloé,\n\n{english}\n")
+
+    with transaction(rt.factory) as session:  # Aoife, on file as writing German
+        aoife = session.scalars(select(Customer).where(Customer.name == "Aoife Murphy")).one()
+        aoife.language = "de"
+    drop(rt, make_email(subject="ok", body="ok", message_id="<ok@mail.test>"), "ok")
+    worker.drain()
+    with rt.factory() as session:
+        said = session.scalars(
+            select(Message).where(Message.message_id_header == "<ok@mail.test>")
+        ).one()
+        assert said.language is None, "too short to tell"
+    (ack,) = [r for r in sent_replies(rt) if "aoife" in r["To"]]
+    assert _text(ack).replace("\r\n", "\n").startswith("Guten Tag Aoife Murphy,\n\nvielen Dank")
+    assert f"ab {german_opens} wieder" in " ".join(_text(ack).split())
 
 
 def test_no_acknowledgement_while_the_team_is_in_unless_always(rt: Runtime, worker: Worker) -> None:
@@ -289,6 +369,10 @@ def test_a_text_may_greet_by_first_name_or_by_full_name(tmp_path: Path) -> None:
         ("once_per_hours = -1", "acknowledge.once_per_hours"),
         ('texts = { xx = "Hallo" }', "acknowledge.texts.xx: not one of classify.languages"),
         ('texts = { de = "Hallo {{ nam }}" }', "acknowledge.texts.de: 'nam' is undefined"),
+        (
+            'texts = { it = "Ciao" }\n[drafting]\nlocales = { it = "it_XX" }',
+            "acknowledge.texts.it: drafting.locales: Babel does not know the locale 'it_XX'",
+        ),
     ],
 )
 def test_a_bad_acknowledgement_setting_stops_start_up(

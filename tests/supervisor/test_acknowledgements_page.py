@@ -52,11 +52,22 @@ def _section(page: str, element_id: str) -> str:
     return " ".join(unescape("".join(out)).split())
 
 
-def _next_opening(closed_until: date) -> str:
-    """The weekday after `closed_until`, at 08:00, as the acknowledgement names it."""
+WOCHENTAGE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+MONATE = (
+    "Januar", "Februar", "März", "April", "Mai", "Juni",
+    "Juli", "August", "September", "Oktober", "November", "Dezember",
+)  # fmt: skip
+
+
+def _next_opening(closed_until: date, language: str = "en") -> str:
+    """The weekday after `closed_until`, at 08:00, as the acknowledgement names it in English
+    or in German."""
     day = closed_until + timedelta(days=1)
     while day.weekday() >= 5:
         day += timedelta(days=1)
+    if language == "de":
+        german = f"{WOCHENTAGE[day.weekday()]}, {day.day}. {MONATE[day.month - 1]}"
+        return f"{german}, 08:00 (Europe/Dublin)"
     return f"{day:%a %d %b} 08:00 (Europe/Dublin)"
 
 
@@ -104,6 +115,7 @@ def test_a_supervisor_sees_when_they_go_out_and_what_a_customer_reads(rt: Runtim
         assert "Direct messages (Messenger, Instagram, WhatsApp, X) Yes" in channels
 
         opens = _next_opening(today + timedelta(days=7))
+        german_opens = _next_opening(today + timedelta(days=7), "de")
         default = _section(page, "ack-text-default")
         assert "Subject: Re: Roaming charges on my bill" in default
         received = default.split("As received", 1)[1].split("Text in config.toml")[0]
@@ -114,8 +126,8 @@ def test_a_supervisor_sees_when_they_go_out_and_what_a_customer_reads(rt: Runtim
         german = _section(page, "ack-text-de")
         assert "German acknowledge.texts.de" in german
         assert (
-            f"Guten Tag Aoife Murphy, wir sind ab {opens} wieder da. Ihr Anliegen: Roaming "
-            "charges on my bill." in german
+            f"Guten Tag Aoife Murphy, wir sind ab {german_opens} wieder da. Ihr Anliegen: "
+            "Roaming charges on my bill." in german
         )
         assert GERMAN in german
 
@@ -130,7 +142,7 @@ def test_a_supervisor_sees_when_they_go_out_and_what_a_customer_reads(rt: Runtim
         assert (api["enabled"], api["when"], api["social"]) == (True, "closed", True)
         assert [t["language"] for t in api["texts"]] == ["", "de"]
         assert api["texts"][1]["rendered"].startswith(
-            f"Guten Tag Aoife Murphy, wir sind ab {opens}"
+            f"Guten Tag Aoife Murphy, wir sind ab {german_opens}"
         )
         assert api["texts"][1]["raw"] == GERMAN
         assert {"day": "Sunday", "hours": "closed"} in api["opening_hours"]
@@ -155,6 +167,40 @@ def test_a_supervisor_sees_when_they_go_out_and_what_a_customer_reads(rt: Runtim
         )
         received = _section(page, "ack-text-default").split("As received", 1)[1]
         assert "A person will read it and reply to you soon." in received
+
+
+def test_the_shipped_german_text_is_shown_as_a_german_customer_reads_it(rt: Runtime) -> None:
+    """config.toml ships a German text: its sample says when the team is back in German, the
+    default's in English as before."""
+    today = datetime.now(DUBLIN).date()
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        queue=msgspec.structs.replace(
+            rt.settings.queue,
+            timezone="Europe/Dublin",
+            business_hours=WEEKDAYS,
+            closed_dates=[(today + timedelta(days=n)).isoformat() for n in range(8)],
+        ),
+        acknowledge=msgspec.structs.replace(rt.settings.acknowledge, enabled=True),
+    )
+    staff(rt, "sam", role="supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sam")
+        page = client.get(PAGE).text
+        api = client.get(f"/api{PAGE}", headers=api_token(client, "sam")).json()
+    closed_until = today + timedelta(days=7)
+    german = _section(page, "ack-text-de").split("As received", 1)[1]
+    assert german.startswith(
+        " Subject: Re: Roaming charges on my bill Guten Tag Aoife Murphy, vielen Dank für Ihre "
+        "Nachricht. Unser Team ist gerade nicht im Dienst und ab "
+        f"{_next_opening(closed_until, 'de')} wieder für Sie da: Dann liest jemand aus unserem "
+        "Team Ihre Nachricht und antwortet Ihnen. Dies ist eine automatische "
+        "Eingangsbestätigung; Sie müssen nicht darauf antworten. "
+        f"{rt.settings.drafting.signature}"
+    )
+    default = _section(page, "ack-text-default").split("As received", 1)[1]
+    assert f"back on {_next_opening(closed_until)}: a person will read it" in default
+    assert [t["language"] for t in api["texts"]] == ["", "de"]
 
 
 def test_the_last_weeks_sent_and_failed_acknowledgements_are_counted(
