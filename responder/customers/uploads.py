@@ -99,8 +99,10 @@ def run_import(
 
 
 def outcome(summary: ImportSummary) -> dict[str, Any]:
-    """Counts and the first skipped rows, each `file:line: problem` as the importer says it."""
+    """Counts and the first skipped rows, each `file:line: problem` as the importer says it;
+    `stopped` says where and why the database refused a batch ("" when the file was read)."""
     return {
+        "stopped": summary.stopped,
         "kind": summary.kind,
         "filename": summary.path,
         "rows": summary.rows,

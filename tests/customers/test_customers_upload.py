@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from responder.db.models import AuditEntry, Customer, PendingImport, Subscription
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, staff
+from tests.helpers import api_token, refuse_plan, staff
 
 PAGE = "/supervisor/customer-data"
 MB = 1024 * 1024
@@ -287,3 +287,44 @@ def test_an_excel_export_with_a_byte_order_mark_and_crlf_line_ends_imports(
         done = client.post(confirm.group(1), data={"_csrf_token": form})
         assert done.status_code == 200 and "1 updated" in done.text
     assert _liam(rt)[:2] == ("Business Pro Max", 400.0)
+
+
+def test_a_batch_the_database_refuses_is_named_in_the_preview_the_result_and_the_api(
+    rt: Runtime,
+) -> None:
+    """It answered 500 with the earlier batches imported and no word of them."""
+    staff(rt, "sam", role="supervisor")
+    refuse_plan(rt, "Refused")
+    customers = msgspec.structs.replace(rt.settings.customers, import_batch_size=2)
+    rt.settings = msgspec.structs.replace(rt.settings, customers=customers)
+    rows = b"external_id,plan\nX1,Basic\nX2,Basic\nX3,Basic\nX4,Refused\nX5,Basic\n"
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "crm.csv", rows)
+        assert preview.status_code == 200, preview.text
+        assert (
+            "crm.csv: the import would stop at line 4 (batch 2, lines 4-5): the database "
+            "refuses a row there" in preview.text
+        )
+        confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
+        assert confirm is not None
+        done = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert done.status_code == 200, done.text
+        assert "Import of crm.csv stopped part-way" in done.text
+        assert (
+            "crm.csv: stopped at line 4 (batch 2, lines 4-5): the database refused a row there"
+            in done.text
+        )
+        assert "Lines before 4 are imported (2 added, 0 updated, 0 skipped)" in done.text
+        assert _count(rt, Customer) == 2
+        api = client.post(
+            f"/api{PAGE}",
+            headers=api_token(client, "sam"),
+            data={"kind": "customers", "dry_run": "false"},
+            files={"file": ("crm.csv", rows, "text/csv")},
+        )
+        assert api.status_code == 200, api.text
+        answer = api.json()
+        assert (answer["rows"], answer["updated"]) == (2, 2)
+        assert answer["stopped"].startswith("crm.csv: stopped at line 4 (batch 2, lines 4-5)")
+    assert [e.detail["created"] for e in _imports(rt) if e.detail] == [2, 0]
