@@ -34,7 +34,7 @@ from responder.customers.identity import normalise_email, normalise_handle, norm
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import assign_tiers, rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
-from responder.db.outage import first_line
+from responder.db.outage import database_unavailable, first_line
 from responder.review import audit
 
 KINDS = ("customers", "subscriptions", "cases", "interactions")
@@ -79,16 +79,21 @@ class ImportSummary:
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
         """The batch the database refused: it and the rest of the file are not imported."""
         self.pending.clear()
+        lost = database_unavailable(exc)
         if dry_run:
+            why = (
+                "the database could not be reached" if lost else "the database refuses a row there"
+            )
             self.stopped = (
                 f"{self.path}: the import would stop at line {first} (batch {batch}, lines "
-                f"{first}-{last}): the database refuses a row there: {first_line(exc)}. Lines "
+                f"{first}-{last}): {why}: {first_line(exc)}. Lines "
                 f"before {first} would be imported; none from line {first} on would be"
             )
             return
+        why = "the database could not be reached" if lost else "the database refused a row there"
         self.stopped = (
-            f"{self.path}: stopped at line {first} (batch {batch}, lines {first}-{last}): the "
-            f"database refused a row there: {first_line(exc)}. Lines before {first} are imported "
+            f"{self.path}: stopped at line {first} (batch {batch}, lines {first}-{last}): "
+            f"{why}: {first_line(exc)}. Lines before {first} are imported "
             f"({self.created} added, {self.updated} updated, {self.skipped} skipped); nothing "
             f"from line {first} on is. Correct the file and import it again: rows already "
             "imported are matched by external id, not added twice"
