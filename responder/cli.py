@@ -209,14 +209,18 @@ def cmd_import(args: argparse.Namespace) -> int:
                 rt.factory, args.import_command, Path(args.file), progress, settings=settings
             )
         except (ImportFileError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc}. Nothing on file changed.", file=sys.stderr)
             return 2
     for error in summary.errors:
         print(error, file=sys.stderr)
+    if summary.stopped:
+        print(f"error: {summary.stopped}.", file=sys.stderr)
     print(
         f"rows: {summary.rows}\ncreated: {summary.created}\nupdated: {summary.updated}\n"
         f"skipped: {summary.skipped}"
     )
+    if summary.stopped:
+        return 3
     return 0 if not summary.errors else 1
 
 

@@ -249,6 +249,7 @@ class CustomerSettings(msgspec.Struct, forbid_unknown_fields=True):
     account_number_pattern: str = r"\b(?:C|NW-)\d{4,}\b"
     import_batch_size: int = 1000
     timeline_per_channel: int = 3
+    max_upload_mb: int = 20
 
 
 def _same_names(*names: str) -> dict[str, str]:
@@ -458,6 +459,7 @@ _POSITIVE = {
     ("imap", "fetch_batch"),
     ("drafting", "snippets_top_k"),
     ("customers", "import_batch_size"),
+    ("customers", "max_upload_mb"),
     ("value", "projection_months"),
     ("queue", "sla_minutes_high"),
     ("queue", "sla_minutes_normal"),

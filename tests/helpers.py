@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from responder.channels.maildir_source import deliver_to_maildir
@@ -108,3 +108,30 @@ def start_up_refusal(tmp_path: Path, section: str, setting: str) -> str:
     with pytest.raises(ConfigError) as raised:
         load_settings(path, environ={})
     return str(raised.value)
+
+
+def refuse_plan(rt: Runtime, plan: str) -> None:
+    """A trigger that makes the database refuse a customer with this plan, as a constraint the
+    importer cannot know of would: what a batch the database refuses does to an import."""
+    with transaction(rt.factory) as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(
+                text(
+                    "CREATE TRIGGER refuse_plan BEFORE INSERT ON customers "
+                    f"WHEN NEW.plan = '{plan}' BEGIN SELECT RAISE(ABORT, 'plan refused'); END"
+                )
+            )
+            return
+        session.execute(
+            text(
+                "CREATE FUNCTION refuse_plan() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.plan = '{plan}' THEN RAISE EXCEPTION 'plan refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_plan BEFORE INSERT ON customers "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_plan()"
+            )
+        )

@@ -1,37 +1,49 @@
 """CSV imports from CRM and billing exports: idempotent upsert by external id, streamed in batches.
 
-The file is read row by row and written a batch at a time: one look-up of the batch's external
-ids, bulk inserts and bulk updates, one commit. Memory depends on the batch, not the file. A bad
-row (wrong type, unknown customer, bad phone number) is reported as `file:line: problem` and
-skipped; the good rows are kept. A dry run (the web page's preview) does the same in one
-transaction that is rolled back, so its counts and messages are the import's.
+The whole file is checked first (not empty, UTF-8 throughout, the required columns in its
+header), so a file the importer cannot read changes nothing. It is then read row by row and
+written a batch at a time: one look-up of the batch's external ids, bulk inserts and bulk
+updates, one commit. Memory depends on the batch, not the file. A bad row (wrong type, unknown
+customer, bad phone number, a value longer than its column or a number too large for it) is
+reported as `file:line: problem` and skipped; the good rows are kept. Should the database
+still refuse a batch, the import stops there: that batch is rolled back, the earlier ones stay,
+and the summary says which lines were and were not imported (`stopped`). A dry run (the web
+page's preview) does the same in one transaction that is rolled back, so its counts and
+messages are the import's.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.config import ImportColumns, Settings
+from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import assign_tiers, rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
+from responder.db.outage import database_unavailable, first_line
 from responder.review import audit
 
 KINDS = ("customers", "subscriptions", "cases", "interactions")
 AUDITED_PROBLEMS = 20  # the first bad rows named in the audit log; the count says the rest
 CUSTOMERS = Customer.__table__
 Progress = Callable[[int], None]
+INTEGER_MAX = 2**31 - 1  # the database's INTEGER columns (lines, followers)
+ID_LENGTH = 100  # external ids
+IDENTITY_LENGTH = 320  # an email address, phone number or handle as stored and as written
 
 
 @dataclass
@@ -43,6 +55,7 @@ class ImportSummary:
     updated: int = 0
     errors: list[str] = field(default_factory=list)
     pending: list[tuple[int, str]] = field(default_factory=list, repr=False)
+    stopped: str = ""  # why the import stopped part-way, and where; "" when it read the file
 
     def report(self, line: int, problem: str) -> None:
         self.pending.append((line, f"{self.path}:{line}: {problem}"))
@@ -59,8 +72,32 @@ class ImportSummary:
     def lines(self) -> list[str]:
         return [
             f"{self.kind}: {self.rows} rows, {self.created} created, {self.updated} updated, "
-            f"{self.skipped} skipped"
+            f"{self.skipped} skipped",
+            *([self.stopped] if self.stopped else []),
         ]
+
+    def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
+        """The batch the database refused: it and the rest of the file are not imported."""
+        self.pending.clear()
+        lost = database_unavailable(exc)
+        if dry_run:
+            why = (
+                "the database could not be reached" if lost else "the database refuses a row there"
+            )
+            self.stopped = (
+                f"{self.path}: the import would stop at line {first} (batch {batch}, lines "
+                f"{first}-{last}): {why}: {first_line(exc)}. Lines "
+                f"before {first} would be imported; none from line {first} on would be"
+            )
+            return
+        why = "the database could not be reached" if lost else "the database refused a row there"
+        self.stopped = (
+            f"{self.path}: stopped at line {first} (batch {batch}, lines {first}-{last}): "
+            f"{why}: {first_line(exc)}. Lines before {first} are imported "
+            f"({self.created} added, {self.updated} updated, {self.skipped} skipped); nothing "
+            f"from line {first} on is. Correct the file and import it again: rows already "
+            "imported are matched by external id, not added twice"
+        )
 
 
 class RowError(ValueError):
@@ -68,7 +105,17 @@ class RowError(ValueError):
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (no header, a required column missing)."""
+    """The file as a whole cannot be imported (empty, not UTF-8, a required column missing);
+    nothing on file changed."""
+
+
+class _Refused(Exception):
+    """The database refused a batch: (batch number, its first line, its last line)."""
+
+    def __init__(self, where: tuple[int, int, int], cause: SQLAlchemyError) -> None:
+        super().__init__(str(cause))
+        self.where = where
+        self.cause = cause
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -79,9 +126,14 @@ def _number(row: dict[str, str], name: str, kind: type[int] | type[float]) -> An
     if not value:
         return None
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
         raise RowError(f"{name}: {value!r} is not a {kind.__name__}") from None
+    if kind is int and abs(number) > INTEGER_MAX:
+        raise RowError(f"{name}: {value!r} is too large")
+    if kind is float and not math.isfinite(number):
+        raise RowError(f"{name}: {value!r} is not a number")
+    return number
 
 
 def _day(row: dict[str, str], name: str) -> str:
@@ -151,7 +203,11 @@ def read_rows(
         start = reader.line_num + 1
         for row in reader:
             problem = _shape_problem(row, width, reader.line_num - start)
-            yield start, {f: (row.get(c) or "").strip() for f, c in present.items()}, problem
+            values = {f: (row.get(c) or "").strip() for f, c in present.items()}
+            nul = next((present[f] for f, v in values.items() if "\x00" in v), None)
+            if nul is not None and not problem:  # databases refuse it in text
+                problem = f"{nul}: a NUL character (byte 0x00): row skipped"
+            yield start, values, problem
             start = reader.line_num + 1
 
 
@@ -217,6 +273,9 @@ def customer_identities(row: dict[str, str], region: str) -> list[tuple[str, str
         handle = normalise_handle(row["x_handle"])
         if handle:
             found.append(("x_handle", handle, row["x_handle"]))
+    for kind, value, written in found:
+        if max(len(value), len(written)) > IDENTITY_LENGTH:
+            raise RowError(f"{kind}: longer than {IDENTITY_LENGTH} characters")
     unique: dict[tuple[str, str], tuple[str, str, str]] = {}
     for identity in found:
         unique.setdefault(identity[:2], identity)
@@ -261,8 +320,8 @@ def _parse_customer(line: int, row: dict[str, str], region: str) -> _Parsed:
     external_id = row.get("external_id", "")
     if not external_id:
         raise RowError("external_id is empty")
-    if len(external_id) > 100:
-        raise RowError("external_id: longer than 100 characters")
+    if len(external_id) > ID_LENGTH:
+        raise RowError(f"external_id: longer than {ID_LENGTH} characters")
     return _Parsed(line, external_id, customer_values(row), customer_identities(row, region))
 
 
@@ -375,6 +434,8 @@ def _parse_related(kind: str, line: int, row: dict[str, str]) -> _Parsed:
     external_id = row.get("external_id", "")
     if not external_id:
         raise RowError("external_id is empty")
+    if len(external_id) > ID_LENGTH:
+        raise RowError(f"external_id: longer than {ID_LENGTH} characters")
     if not row.get("customer"):
         raise RowError("customer is empty")
     return _Parsed(line, external_id, RELATED[kind][1](row), customer=row["customer"])
@@ -477,9 +538,18 @@ def import_csv(
     source = source or str(path)
     summary = ImportSummary(kind=kind, path=source)
     region = settings.customers.default_region
+    if problem := file_problem(path):
+        advice = ": save the export as CSV UTF-8" if problem.startswith("not UTF-8") else ""
+        raise ImportFileError(f"{source}: {problem}{advice}")
     rows = read_rows(path, columns, required_fields(kind), source)
+    header_read = next(rows, None)  # the header's problems are raised before any batch
+    if header_read is not None:
+        rows = chain([header_read], rows)
     with _transactions(factory, dry_run) as transaction:
-        _import_rows(kind, rows, summary, transaction, settings, today, region, progress)
+        try:
+            _import_rows(kind, rows, summary, transaction, settings, today, region, progress)
+        except _Refused as refused:
+            summary.stop(*refused.where, refused.cause, dry_run)
     if dry_run:
         return summary
     with factory() as session, session.begin():
@@ -498,6 +568,7 @@ def import_csv(
             updated=summary.updated,
             skipped=summary.skipped,
             problems=summary.errors[:AUDITED_PROBLEMS],
+            **({"stopped": summary.stopped} if summary.stopped else {}),
         )
     return summary
 
@@ -512,7 +583,7 @@ def _import_rows(
     region: str,
     progress: Progress | None,
 ) -> None:
-    for batch in _batches(rows, settings.customers.import_batch_size):
+    for number, batch in enumerate(_batches(rows, settings.customers.import_batch_size), 1):
         parsed: list[_Parsed] = []
         for line, row, problem in batch:
             if problem:
@@ -525,15 +596,20 @@ def _import_rows(
                     parsed.append(_parse_related(kind, line, row))
             except RowError as exc:
                 summary.report(line, str(exc))
-        with transaction() as session:
-            if kind == "customers":
-                touched = _upsert_customers(session, parsed, summary)
-            else:
-                touched = _upsert_related(session, kind, parsed, summary)
-            if kind == "subscriptions":
-                summarise_subscriptions(session, touched)
-            if kind in ("customers", "subscriptions"):
-                rescore(session, settings.value, today, touched)
+        counts = (summary.created, summary.updated)
+        try:
+            with transaction() as session:
+                if kind == "customers":
+                    touched = _upsert_customers(session, parsed, summary)
+                else:
+                    touched = _upsert_related(session, kind, parsed, summary)
+                if kind == "subscriptions":
+                    summarise_subscriptions(session, touched)
+                if kind in ("customers", "subscriptions"):
+                    rescore(session, settings.value, today, touched)
+        except SQLAlchemyError as exc:
+            summary.created, summary.updated = counts  # the batch was rolled back
+            raise _Refused((number, batch[0][0], batch[-1][0]), exc) from exc
         summary.rows += len(batch)
         summary.flush()
         if progress:

@@ -18,12 +18,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from responder.config import Settings
+from responder.customers.csvcheck import encoding_problem, is_empty
 from responder.customers.importer import KINDS, ImportSummary, import_csv
 from responder.db.models import PendingImport, utcnow
 
-#: The largest file the web takes; a larger export goes through `responder import`, which
-#: streams it from disk.
-UPLOAD_LIMIT = 20 * 1024 * 1024
+MB = 1024 * 1024
 #: An upload not confirmed within this is dropped at the next upload.
 KEPT_FOR = timedelta(days=1)
 #: Skipped rows a preview or a result names; the count says the rest.
@@ -41,32 +40,34 @@ def safe_name(filename: str) -> str:
     return name.strip()[:200] or "upload.csv"
 
 
-def too_large(size: int | None = None) -> str:
-    limit = f"{UPLOAD_LIMIT // (1024 * 1024)} MB"
-    said = f" is {size / (1024 * 1024):.1f} MB:" if size else " is too large:"
+def upload_limit(settings: Settings) -> int:
+    """The largest file the web takes, in bytes (`[customers] max_upload_mb`); a larger
+    export goes through `responder import`, which streams it from disk."""
+    return settings.customers.max_upload_mb * MB
+
+
+def too_large(limit: int, size: int | None = None) -> str:
+    said = f" is {size / MB:.1f} MB:" if size else " is too large:"
     return (
-        f"the file{said} the web takes up to {limit}. Split the export, or import it on the "
-        "server with `responder import KIND FILE.csv`"
+        f"the file{said} the web takes up to {limit // MB} MB. Split the export, or import it "
+        "on the server with `responder import KIND FILE.csv`"
     )
 
 
-def check_upload(kind: str, filename: str, content: bytes) -> None:
+def check_upload(kind: str, filename: str, content: bytes, limit: int) -> None:
     """Refuse what the importer cannot read, before anything is written: no file, an empty
-    one, one too large, or one that is not UTF-8 text (the line of the first bad byte)."""
+    one, one over `limit` bytes, or one that is not UTF-8 text (the line of the first bad
+    byte, as `responder import` says it)."""
     if kind not in KINDS:
         raise UploadError(f"choose what the file holds: one of {', '.join(KINDS)}")
-    if len(content) > UPLOAD_LIMIT:
-        raise UploadError(f"{filename}: {too_large(len(content))}")
-    if not content.strip().removeprefix(b"\xef\xbb\xbf").strip():
+    if len(content) > limit:
+        raise UploadError(f"{filename}: {too_large(limit, len(content))}")
+    if is_empty(content):
         raise UploadError(f"{filename}: the file is empty (no header row)")
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = content[: exc.start].count(b"\n") + 1
+    if problem := encoding_problem([content]):
         raise UploadError(
-            f"{filename}: not UTF-8 text (byte 0x{content[exc.start]:02x} on line {line}): "
-            "save the export as CSV UTF-8 and upload it again"
-        ) from None
+            f"{filename}: {problem}: save the export as CSV UTF-8 and upload it again"
+        )
 
 
 def run_import(
@@ -81,7 +82,7 @@ def run_import(
 ) -> ImportSummary:
     """The importer on the uploaded bytes, its messages naming the uploaded file. Raises
     `ImportFileError` for a header without the required columns."""
-    check_upload(kind, filename, content)
+    check_upload(kind, filename, content, upload_limit(settings))
     with tempfile.TemporaryDirectory(prefix="responder-upload-") as folder:
         path = Path(folder) / "upload.csv"
         path.write_bytes(content)
@@ -98,8 +99,10 @@ def run_import(
 
 
 def outcome(summary: ImportSummary) -> dict[str, Any]:
-    """Counts and the first skipped rows, each `file:line: problem` as the importer says it."""
+    """Counts and the first skipped rows, each `file:line: problem` as the importer says it;
+    `stopped` says where and why the database refused a batch ("" when the file was read)."""
     return {
+        "stopped": summary.stopped,
         "kind": summary.kind,
         "filename": summary.path,
         "rows": summary.rows,

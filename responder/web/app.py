@@ -97,8 +97,7 @@ from responder.web.bulk import BULK_ROUTES
 from responder.web.clock import PageClock
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
-from responder.web.customer_data_pages import ROUTES as CUSTOMER_DATA_ROUTES
-from responder.web.customer_data_pages import too_large_page
+from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
@@ -1105,7 +1104,6 @@ ROUTES = [
     *UNSENT_ROUTES,
     *BLOCKED_ROUTES,
     *INCIDENT_ROUTES,
-    *CUSTOMER_DATA_ROUTES,
     *IGNORED_ROUTES,
     *MENTION_ROUTES,
     *BULK_ROUTES,
@@ -1234,6 +1232,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             # to a path that already has one re-register it, which wraps a sync_to_thread
             # handler twice (it then answers 500 with an unawaited coroutine).
             Router(path="/", route_handlers=ROUTES),
+            customer_data_router(rt.settings),
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions, "clock": clock}),

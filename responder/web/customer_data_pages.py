@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
-from litestar import Request, Response, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
@@ -19,9 +19,9 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Operation, Request
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
 from litestar.response import Redirect, Template
 
+from responder.config import Settings
 from responder.customers.importer import KINDS, ImportFileError, expected_columns
 from responder.customers.uploads import (
-    UPLOAD_LIMIT,
     UploadError,
     keep,
     outcome,
@@ -29,6 +29,7 @@ from responder.customers.uploads import (
     safe_name,
     take,
     too_large,
+    upload_limit,
     waiting,
 )
 from responder.db.session import transaction
@@ -37,7 +38,7 @@ from responder.web.state import runtime, signed_in
 
 PAGE = "/supervisor/customer-data"
 #: Room for the form's other fields and the multipart framing around the file.
-BODY_LIMIT = UPLOAD_LIMIT + 64 * 1024
+FRAMING = 64 * 1024
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _page(
         "preview": preview,
         "token": token,
         "result": result,
-        "limit_mb": UPLOAD_LIMIT // (1024 * 1024),
+        "limit_mb": runtime(request).settings.customers.max_upload_mb,
     }
     return Template("supervisor/customer_data.html", context=context, status_code=status_code)
 
@@ -105,7 +106,7 @@ def customer_data_page(request: Request, kind: str = "customers", notice: str = 
     return _page(request, kind=kind, notice=notice)
 
 
-@post(PAGE, guards=[requires_supervisor], request_max_body_size=BODY_LIMIT)
+@post(PAGE, guards=[requires_supervisor])
 async def upload_form(request: Request) -> Template | Redirect:
     """Check and preview the upload; nothing on file changes until it is confirmed."""
     kind = ""
@@ -163,7 +164,7 @@ def drop_form(request: Request, token: str) -> Redirect:
 
 def too_large_page(request: Request, exc: RequestEntityTooLarge) -> Response[Any]:
     """Litestar refuses a body over the route's limit before the handler runs: say so in words."""
-    detail = too_large(request.content_length)
+    detail = too_large(upload_limit(runtime(request).settings), request.content_length)
     if request.url.path.startswith("/api/"):
         return Response({"status_code": 413, "detail": detail}, status_code=413)
     return _page(request, error=f"Not imported: {detail}.", status_code=413)
@@ -189,7 +190,7 @@ class CsvUpload(Operation):
         self.request_body = RequestBody(
             content={"multipart/form-data": MediaType(schema=body)},
             required=True,
-            description=f"A CSV export, UTF-8, up to {UPLOAD_LIMIT // (1024 * 1024)} MB.",
+            description="A CSV export, UTF-8, up to `[customers] max_upload_mb` MB.",
         )
 
 
@@ -205,7 +206,6 @@ def api_columns(request: Request) -> dict[str, list[dict[str, Any]]]:
 @post(
     f"/api{PAGE}",
     guards=[requires_supervisor],
-    request_max_body_size=BODY_LIMIT,
     operation_class=CsvUpload,
     status_code=200,
 )
@@ -230,6 +230,13 @@ async def api_import(request: Request) -> dict[str, Any]:
     except (UploadError, ImportFileError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return {**outcome(summary), "dry_run": upload.dry_run}
+
+
+def customer_data_router(settings: Settings) -> Router:
+    """The page and API, with the request body limit `[customers] max_upload_mb` sets (and
+    the form around the file): Litestar refuses a larger body before reading it."""
+    limit = upload_limit(settings) + FRAMING
+    return Router(path="/", route_handlers=ROUTES, request_max_body_size=limit)
 
 
 ROUTES: list[object] = [

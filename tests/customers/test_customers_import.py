@@ -19,6 +19,7 @@ from responder.db.models import (
     SupportCase,
 )
 from responder.runtime import Runtime
+from tests.helpers import refuse_plan
 
 HEADER = "external_id,name,email,phone,plan,monthly_spend,contract_end,lines,x_handle,whatsapp\n"
 
@@ -203,3 +204,139 @@ def test_a_dry_run_counts_as_the_import_would_across_batches_and_changes_nothing
     real = import_csv(rt.factory, "customers", path, settings=settings)
     assert (real.rows, real.created, real.updated) == (dry.rows, dry.created, dry.updated)
     assert _count(rt, Customer) == 4
+
+
+def _cli(
+    rt: Runtime,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+) -> tuple[int, str, str]:
+    """`responder ARGS` on the test's database, two rows a batch: exit code, out, err."""
+    monkeypatch.setenv("RESPONDER_DATABASE__URL", rt.settings.database.url)
+    monkeypatch.setenv("RESPONDER_CUSTOMERS__IMPORT_BATCH_SIZE", "2")
+    code = main(["--config", str(project / "config.toml"), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_cli_checks_the_whole_file_first_and_a_bad_byte_late_in_it_changes_nothing(
+    rt: Runtime,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A Latin-1 name on line 6 used to fail after the first two batches were committed."""
+    path = tmp_path / "crm.csv"
+    good = "".join(f"X{n},Customer {n}\n" for n in range(1, 5))
+    path.write_bytes(("external_id,name\n" + good).encode() + "X5,Liam Ó\n".encode("latin-1"))
+    code, out, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(path))
+    assert code == 2 and out == ""
+    assert f"error: {path}: not UTF-8 text (byte 0xd3 on line 6)" in err
+    assert "Nothing on file changed." in err
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"\xef\xbb\xbf\r\n")
+    code, _, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(empty))
+    assert code == 2 and "the file is empty (no header row). Nothing on file changed." in err
+    assert _count(rt, Customer) == 0 and _count(rt, AuditEntry) == 0
+
+
+def test_an_excel_file_with_a_byte_order_mark_and_crlf_line_ends_imports_by_the_cli(
+    rt: Runtime,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        "\ufeffexternal_id,name,plan,monthly_spend\r\nX1,Seán Ó Sé,Smart,25\r\n"
+        'X2,Bad Spend,Smart,lots\r\nX3,"Two\r\nLines",Basic,10\r\nX4,Ann Lee,Basic,15\r\n'.encode()
+    )
+    code, out, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(path))
+    assert code == 1 and "created: 3" in out and "skipped: 1" in out
+    assert err.strip() == f"{path}:3: monthly_spend: 'lots' is not a float"
+    with rt.factory() as session:
+        names = dict(session.execute(select(Customer.external_id, Customer.name)).tuples().all())
+    assert names == {"X1": "Seán Ó Sé", "X3": "Two\r\nLines", "X4": "Ann Lee"}
+
+
+def test_values_the_database_would_refuse_are_skipped_rows_named_by_line(
+    rt: Runtime, demo_customers: None, tmp_path: Path
+) -> None:
+    """A value longer than its column or a number too large for it made the database refuse
+    the batch (PostgreSQL) or was stored as it came (SQLite); now it is a skipped row."""
+    long_id = "K" * 101
+    cases = tmp_path / "cases.csv"
+    cases.write_text(
+        "case_id,customer_id,category,status,subject,opened_at,closed_at\n"
+        f"{long_id},C1001,complaint,open,Long id,2026-11-01T10:00:00Z,\n"
+        "K2,C1001,complaint,open,Nul\x00here,2026-11-01T10:00:00Z,\n"
+        "K3,C1001,complaint,open,Fine,2026-11-01T10:00:00Z,\n"
+    )
+    summary = import_csv(rt.factory, "cases", cases, settings=rt.settings)
+    assert summary.errors == [
+        f"{cases}:2: external_id: longer than 100 characters",
+        f"{cases}:3: subject: a NUL character (byte 0x00): row skipped",
+    ]
+    assert (summary.created, summary.stopped) == (1, "")
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "external_id,email,lines,followers,monthly_spend\n"
+        "X1,,99999999999,,\n"
+        "X2,,,3000000000,\n"
+        "X3,,,,nan\n"
+        f"X4,{'a' * 320}@mail.test,,,\n"
+        "X5,x5@mail.test,2,10,25\n"
+    )
+    summary = import_csv(rt.factory, "customers", crm, settings=rt.settings)
+    assert summary.errors == [
+        f"{crm}:2: lines: '99999999999' is too large",
+        f"{crm}:3: followers: '3000000000' is too large",
+        f"{crm}:4: monthly_spend: 'nan' is not a number",
+        f"{crm}:5: email: longer than 320 characters",
+    ]
+    assert (summary.created, summary.stopped) == (1, "")
+
+
+def test_a_batch_the_database_refuses_stops_the_import_and_says_what_was_imported(
+    rt: Runtime,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """It used to end in a traceback with the earlier batches committed, no word of them, no
+    tiers recomputed and nothing in the audit log."""
+    refuse_plan(rt, "Refused")
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        "external_id,plan\nX1,Basic\nX2,Lots\nX3,Basic\nX4,Refused\nX5,Basic\nX6,Basic\n"
+    )
+    customers = msgspec.structs.replace(rt.settings.customers, import_batch_size=2)
+    settings = msgspec.structs.replace(rt.settings, customers=customers)
+    dry = import_csv(rt.factory, "customers", path, settings=settings, dry_run=True)
+    assert dry.stopped.startswith(
+        f"{path}: the import would stop at line 4 (batch 2, lines 4-5): the database refuses "
+        "a row there: "
+    )
+    assert "plan refused" in dry.stopped
+    assert _count(rt, Customer) == 0
+
+    code, out, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(path))
+    assert code == 3
+    assert f"error: {path}: stopped at line 4 (batch 2, lines 4-5): the database refused" in err
+    assert (
+        "Lines before 4 are imported (2 added, 0 updated, 0 skipped); nothing from line 4 on"
+        in (err)
+    )
+    assert "rows: 2\ncreated: 2" in out
+    with rt.factory() as session:
+        imported = session.scalars(select(Customer.external_id).order_by(Customer.id)).all()
+        assert imported == ["X1", "X2"]
+        assert session.scalar(select(func.count()).where(Customer.tier != "")) == 2
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "import.customers"))
+    assert entry is not None and entry.detail is not None
+    assert entry.detail["created"] == 2 and "stopped at line 4" in entry.detail["stopped"]

@@ -6,16 +6,17 @@ from __future__ import annotations
 import re
 
 import httpx
+import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from responder.customers.uploads import UPLOAD_LIMIT
 from responder.db.models import AuditEntry, Customer, PendingImport, Subscription
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, staff
+from tests.helpers import api_token, refuse_plan, staff
 
 PAGE = "/supervisor/customer-data"
+MB = 1024 * 1024
 UPGRADE = (
     "external_id,plan,monthly_spend\n"
     "C1004,Business Pro Max,400.00\n"
@@ -148,7 +149,7 @@ def test_a_wrong_header_an_empty_or_non_utf8_or_too_large_file_is_refused_with_i
             refused = _upload(client, form, kind, "export.csv", content)
             assert refused.status_code == 400, (reason, refused.text)
             assert f"Not imported: export.csv: {reason}" in refused.text
-        huge = _upload(client, form, "customers", "all.csv", b"x" * (UPLOAD_LIMIT + 100_000))
+        huge = _upload(client, form, "customers", "all.csv", b"x" * (MB * 20 + 100_000))
         assert huge.status_code == 413
         assert "the web takes up to 20 MB" in huge.text and "responder import" in huge.text
     assert _liam(rt) == before
@@ -240,3 +241,90 @@ def test_an_upload_is_only_its_uploaders_and_dropping_it_imports_nothing(rt: Run
         assert "Dropped crm.csv: nothing was imported." in dropped.text
     assert _count(rt, Customer) == 0 and _count(rt, PendingImport) == 0
     assert not _imports(rt)
+
+
+def test_the_upload_limit_is_the_configured_one_on_the_page_and_the_api(rt: Runtime) -> None:
+    """The 20 MB limit was fixed in code; a site with bigger exports had no way to raise it."""
+    staff(rt, "sam", role="supervisor")
+    customers = msgspec.structs.replace(rt.settings.customers, max_upload_mb=1)
+    rt.settings = msgspec.structs.replace(rt.settings, customers=customers)
+    just_over = b"external_id\n" + b"x" * (MB + 10_000)
+    far_over = b"x" * (2 * MB)
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        assert "up to 1 MB" in client.get(PAGE).text
+        for content, status, said in ((just_over, 400, "is 1.0 MB:"), (far_over, 413, "")):
+            refused = _upload(client, form, "customers", "big.csv", content)
+            assert refused.status_code == status
+            assert f"Not imported: {'big.csv: ' if said else ''}the file {said}" in refused.text
+            assert "the web takes up to 1 MB" in refused.text
+        auth = api_token(client, "sam")
+        for content, status in ((just_over, 400), (far_over, 413)):
+            api = client.post(
+                f"/api{PAGE}",
+                headers=auth,
+                data={"kind": "customers"},
+                files={"file": ("big.csv", content, "text/csv")},
+            )
+            assert api.status_code == status
+            assert "the web takes up to 1 MB" in api.json()["detail"]
+    assert _count(rt, Customer) == 0 and _count(rt, PendingImport) == 0
+
+
+def test_an_excel_export_with_a_byte_order_mark_and_crlf_line_ends_imports(
+    rt: Runtime, demo_customers: None
+) -> None:
+    staff(rt, "sam", role="supervisor")
+    excel = "\ufeffexternal_id,plan,monthly_spend\r\nC1004,Business Pro Max,400.00\r\nX9,x,lots\r\n"
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "excel.csv", excel.encode())
+        assert preview.status_code == 200, preview.text
+        assert "1 updated" in preview.text and "1 skipped" in preview.text
+        assert "excel.csv:3: monthly_spend: &#39;lots&#39; is not a float" in preview.text
+        confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
+        assert confirm is not None
+        done = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert done.status_code == 200 and "1 updated" in done.text
+    assert _liam(rt)[:2] == ("Business Pro Max", 400.0)
+
+
+def test_a_batch_the_database_refuses_is_named_in_the_preview_the_result_and_the_api(
+    rt: Runtime,
+) -> None:
+    """It answered 500 with the earlier batches imported and no word of them."""
+    staff(rt, "sam", role="supervisor")
+    refuse_plan(rt, "Refused")
+    customers = msgspec.structs.replace(rt.settings.customers, import_batch_size=2)
+    rt.settings = msgspec.structs.replace(rt.settings, customers=customers)
+    rows = b"external_id,plan\nX1,Basic\nX2,Basic\nX3,Basic\nX4,Refused\nX5,Basic\n"
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "crm.csv", rows)
+        assert preview.status_code == 200, preview.text
+        assert (
+            "crm.csv: the import would stop at line 4 (batch 2, lines 4-5): the database "
+            "refuses a row there" in preview.text
+        )
+        confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
+        assert confirm is not None
+        done = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert done.status_code == 200, done.text
+        assert "Import of crm.csv stopped part-way" in done.text
+        assert (
+            "crm.csv: stopped at line 4 (batch 2, lines 4-5): the database refused a row there"
+            in done.text
+        )
+        assert "Lines before 4 are imported (2 added, 0 updated, 0 skipped)" in done.text
+        assert _count(rt, Customer) == 2
+        api = client.post(
+            f"/api{PAGE}",
+            headers=api_token(client, "sam"),
+            data={"kind": "customers", "dry_run": "false"},
+            files={"file": ("crm.csv", rows, "text/csv")},
+        )
+        assert api.status_code == 200, api.text
+        answer = api.json()
+        assert (answer["rows"], answer["updated"]) == (2, 2)
+        assert answer["stopped"].startswith("crm.csv: stopped at line 4 (batch 2, lines 4-5)")
+    assert [e.detail["created"] for e in _imports(rt) if e.detail] == [2, 0]
