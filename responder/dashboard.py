@@ -67,6 +67,16 @@ def intent_group(row: MessageRow) -> str:
     return row.intent or (f"{row.state}, not classified" if row.state else NOT_CLASSIFIED)
 
 
+#: A first draft with no template: drafting could not pick one (the intent was uncertain, or
+#: had no template), or a person wrote the reply with no draft before it.
+NO_TEMPLATE = "no template (drafting error, or written by hand)"
+
+
+def template_group(row: MessageRow) -> str:
+    """The template of the first draft, or why there was none (never a bare "(none)")."""
+    return row.template or NO_TEMPLATE
+
+
 @dataclass(frozen=True)
 class CorrectionRow:
     """An agent changed a message's classification from one label to another."""
@@ -282,9 +292,9 @@ def median_edit_distance(rows: Iterable[MessageRow]) -> list[tuple[str, float, i
     by_template: dict[str, list[int]] = defaultdict(list)
     for row in rows:
         if row.outcome == "approved":
-            by_template[row.template or "(none)"].append(0)
+            by_template[template_group(row)].append(0)
         elif row.outcome == "edited":
-            by_template[row.template or "(none)"].append(row.edit_distance or 0)
+            by_template[template_group(row)].append(row.edit_distance or 0)
     return sorted(
         (
             (name, float(statistics.median(values)), len(values))
@@ -583,7 +593,7 @@ def dashboard_tables(
         "outcomes_by_template": Table(
             "Outcome by template",
             ("template", *SHARE_COLUMNS),
-            _shares(outcome_shares(rows, lambda r: r.template)),
+            _shares(outcome_shares(rows, template_group)),
         ),
         "outcomes_by_snippet": Table(
             "Outcome by snippet (drafts it went into)",

@@ -148,10 +148,14 @@ def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int | str]:
         session.add(
             AuditEntry(
                 actor="bartholomew.o.callaghan",
-                action="blocked_sender.add",
+                action="sender.block",  # as responder/web/blocked_pages.py writes it
                 object_type="blocked_sender",
                 object_id="1",
-                detail={"value": "a-subdomain.somewhere-far-away.test", "reason": SMTP_REFUSAL},
+                detail={
+                    "sender": "@a-subdomain.somewhere-far-away.test",
+                    "reason": SMTP_REFUSAL,
+                    "also_rejected": [],
+                },
             )
         )
         session.add(

@@ -11,8 +11,17 @@ import ast
 import re
 from pathlib import Path
 
+from litestar.testing import TestClient
+from sqlalchemy import select
+
 from responder.customers.importer import KINDS
+from responder.db.models import AuditEntry
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
 from responder.web.audit_detail import ACTION_WORDS, action_words
+from tests.seeded_pages import seed_every_list
+from tests.test_web_security import login
 
 SOURCE = Path(__file__).resolve().parents[1] / "responder"
 CODE = re.compile(r"[a-z_]+\.[a-z_]+")
@@ -80,3 +89,18 @@ def test_every_audit_code_in_the_code_base_has_words() -> None:
 def test_an_unknown_code_is_shown_as_it_is() -> None:
     assert action_words("template.save") == "Template saved"
     assert action_words("robot.dance") == "robot.dance"
+
+
+def test_the_pages_seeded_for_the_screen_tests_audit_only_what_the_code_base_writes(
+    rt: Runtime, worker: Worker
+) -> None:
+    """The small-screen test's audit page shows entries as staff see them: in words, never
+    a code nothing writes (it would be shown raw)."""
+    seed_every_list(rt, worker)
+    with rt.factory() as session:
+        seeded = set(session.scalars(select(AuditEntry.action)))
+    assert seeded <= set(written_codes()), seeded - set(written_codes())
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/audit", params={"action": "sender.block"}).text
+    assert "Sender blocked" in page and "@a-subdomain.somewhere-far-away.test" in page

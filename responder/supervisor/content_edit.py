@@ -180,6 +180,19 @@ def template_preview(
     customer_id: int | None = None,
 ) -> Preview:
     template = _template(session, template_id)
+    return preview_template_text(session, settings, template, body, message_id, customer_id)
+
+
+def preview_template_text(
+    session: Session,
+    settings: Settings,
+    template: Template,
+    body: str,
+    message_id: int | None,
+    customer_id: int | None = None,
+) -> Preview:
+    """A template's text as a draft would read it, saved or not (a new template has no row
+    yet: `template` then only names the intent, language and tone it is written for)."""
     if not body.strip():
         return Preview("", "the template is empty")
     bodies = {k: t.body for k, t in live_templates(session).items()}

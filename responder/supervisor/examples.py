@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.config import QueueSettings
-from responder.corrections import follow_accepted, restore_after_rejection
+from responder.corrections import current_label, follow_accepted, restore_after_rejection
 from responder.db.models import ClassifierExample, Message
 from responder.review import ReviewError, audit
 
@@ -227,3 +227,28 @@ def reject_candidate(
         restored=restored,
     )
     return row, restored
+
+
+def rejection_notice(session: Session, row: ClassifierExample, restored: str | None) -> str:
+    """What a supervisor is told on rejecting a correction: what became of its message, in the
+    terms of `corrections.restore_after_rejection` (back to the model's label, or left as it is
+    and why)."""
+    if row.source != "correction" or row.message_id is None:
+        return "Correction rejected."
+    message = session.get(Message, row.message_id)
+    if message is None:
+        return f"Correction rejected; message {row.message_id} is no longer there."
+    said = f"Correction rejected: message {row.message_id}"
+    if restored:
+        return f"{said} is back to {restored}, the {row.classifier} the model gave it."
+    now = current_label(message, row.classifier) or "not classified"
+    if now != row.label:
+        return f"{said} keeps its {row.classifier} {now} (it changed since the correction)."
+    found = (message.classification or {}).get(row.classifier) or {}
+    predicted = found.get("predicted") if isinstance(found, dict) else None
+    why = (
+        "the model said so too"
+        if isinstance(predicted, dict) and predicted.get("label") == now
+        else "what the model said is not known"
+    )
+    return f"{said} keeps its {row.classifier} {now} ({why})."

@@ -10,7 +10,13 @@ from responder.content import live_templates, template_key
 from responder.db.models import Template
 from responder.drafting.rule_versions import current_rules
 from responder.review import audit
-from responder.supervisor.content_edit import EXTENDS_LAYOUT, ContentError, validate_template
+from responder.supervisor.content_edit import (
+    EXTENDS_LAYOUT,
+    ContentError,
+    Preview,
+    preview_template_text,
+    validate_template,
+)
 from responder.supervisor.examples import labels
 
 
@@ -44,6 +50,24 @@ def starting_body(session: Session, settings: Settings, intent: str, language: s
                 count=1,
             )
     return f'{{% extends "layout.{language}.j2" %}}\n{{% block body %}}\n\n{{% endblock %}}\n'
+
+
+def preview_new_template(
+    session: Session,
+    settings: Settings,
+    intent: str,
+    language: str,
+    tone: str,
+    body: str,
+    message_id: int | None,
+    customer_id: int | None = None,
+) -> Preview:
+    """The text being written as a template of the intent, language and tone would render,
+    before it exists: the editor's preview, for the new-template form."""
+    if not intent or not language:
+        return Preview("", "choose the intent and language first")
+    unsaved = Template(name=template_name(intent), language=language, tone=tone)
+    return preview_template_text(session, settings, unsaved, body, message_id, customer_id)
 
 
 def create_template(

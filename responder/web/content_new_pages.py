@@ -17,6 +17,7 @@ from responder.content import template_key
 from responder.db.session import transaction
 from responder.supervisor import examples
 from responder.supervisor.content_edit import ContentError, Preview, preview_choices
+from responder.supervisor.preview_pick import fitting_message, template_intents
 from responder.supervisor.snippet_edit import (
     SnippetFields,
     create_snippet,
@@ -25,6 +26,7 @@ from responder.supervisor.snippet_edit import (
 from responder.supervisor.template_create import (
     LAYOUT,
     create_template,
+    preview_new_template,
     starting_body,
     template_name,
     template_tones,
@@ -54,6 +56,18 @@ class NewTemplateForm(Struct):
     language: str = ""
     tone: str = ""
     body: str = ""
+    message_id: str = ""  # as on the new-snippet form
+    customer_id: str = ""
+
+
+class NewSnippetPreview(PreviewRequest):
+    key: str = ""  # so the preview's errors name the snippet being written
+
+
+class NewTemplatePreview(PreviewRequest):
+    intent: str = ""
+    language: str = ""
+    tone: str = ""
 
 
 def _choices(request: Request) -> dict[str, Any]:
@@ -126,12 +140,12 @@ def new_snippet(request: Request, data: Annotated[NewSnippetForm, FORM]) -> Resp
 
 
 @post("/supervisor/snippets/new/preview", sync_to_thread=True, guards=[requires_supervisor])
-def new_snippet_preview(request: Request, data: PreviewRequest) -> PreviewResponse:
+def new_snippet_preview(request: Request, data: NewSnippetPreview) -> PreviewResponse:
     """The snippet editor's live preview (static/editor.js), for a snippet not created yet."""
     rt = _rt(request)
     with rt.read_factory() as session:
         result = preview_snippet_text(
-            session, rt.settings, "", data.body, data.message_id, data.customer_id
+            session, rt.settings, data.key, data.body, data.message_id, data.customer_id
         )
     return PreviewResponse(text=result.text, error=result.error)
 
@@ -139,9 +153,34 @@ def new_snippet_preview(request: Request, data: PreviewRequest) -> PreviewRespon
 def _template_page(
     request: Request, form: NewTemplateForm, error: str = "", status: int = 200
 ) -> Template:
+    """The form, and the preview of its text as the editor's, against a message of the
+    intent unless one is chosen (a refused create shows it)."""
     context = {**_choices(request), "form": form, "error": error}
     if form.intent and form.language:
-        context["key"] = template_key(template_name(form.intent), form.language, form.tone)
+        rt = _rt(request)
+        message_id, customer_id = _number(form.message_id), _number(form.customer_id)
+        with rt.read_factory() as session:
+            if message_id is None:
+                name = template_name(form.intent)
+                message_id = fitting_message(session, template_intents(name), form.language)
+            preview = preview_new_template(
+                session,
+                rt.settings,
+                form.intent,
+                form.language,
+                form.tone,
+                form.body,
+                message_id,
+                customer_id,
+            )
+            context |= {
+                "key": template_key(template_name(form.intent), form.language, form.tone),
+                "choices": preview_choices(session, also=message_id),
+                "message_id": message_id,
+                "customer_id": customer_id,
+                "preview": preview,
+                "preview_error": preview_problem(preview, error),
+            }
     return Template("supervisor/new_template.html", context=context, status_code=status)
 
 
@@ -157,6 +196,24 @@ def new_template_page(
         with rt.read_factory() as session:
             form.body = starting_body(session, rt.settings, intent, language)
     return _template_page(request, form)
+
+
+@post("/supervisor/templates/new/preview", sync_to_thread=True, guards=[requires_supervisor])
+def new_template_preview(request: Request, data: NewTemplatePreview) -> PreviewResponse:
+    """The template editor's live preview (static/editor.js), for a template not created yet."""
+    rt = _rt(request)
+    with rt.read_factory() as session:
+        result = preview_new_template(
+            session,
+            rt.settings,
+            data.intent,
+            data.language,
+            data.tone,
+            data.body,
+            data.message_id,
+            data.customer_id,
+        )
+    return PreviewResponse(text=result.text, error=result.error)
 
 
 @post("/supervisor/templates/new", sync_to_thread=True, guards=[requires_supervisor])
@@ -183,4 +240,11 @@ def new_template(request: Request, data: Annotated[NewTemplateForm, FORM]) -> Re
     return Redirect(f"/supervisor/templates/{created_id}", query_params={"notice": notice})
 
 
-ROUTES = [new_snippet_page, new_snippet, new_snippet_preview, new_template_page, new_template]
+ROUTES = [
+    new_snippet_page,
+    new_snippet,
+    new_snippet_preview,
+    new_template_page,
+    new_template,
+    new_template_preview,
+]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
@@ -661,15 +662,17 @@ def _back(
 
 
 def _example_action(
-    request: Request, data: LabelForm, action: Any, notice: str, section: str
+    request: Request, data: LabelForm, action: Any, notice: str | Callable[[], str], section: str
 ) -> Redirect:
+    """`notice` is said after the action; a callable, when the action decides its words."""
     fallback = "/supervisor/classifiers"
     try:
         with transaction(_rt(request).factory) as session:
             action(session)
     except ReviewError as exc:
         return _back(data, fallback, error=str(exc), section=section)
-    return _back(data, fallback, notice=notice, section=section)
+    said = notice if isinstance(notice, str) else notice()
+    return _back(data, fallback, notice=said, section=section)
 
 
 @post("/supervisor/classifiers/{name:str}/add", sync_to_thread=True, guards=[requires_supervisor])
@@ -754,15 +757,17 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
 def example_reject(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
     rt, user = _rt(request), _user(request)
     restored: list[tuple[int, str]] = []
+    told: list[str] = []
 
     def reject(session: Session) -> None:
         row, label = examples.reject_candidate(
             session, example_id, user.username, queue=rt.settings.queue
         )
+        told.append(examples.rejection_notice(session, row, label))
         if row.message_id is not None and label is not None:
             restored.append((row.message_id, row.classifier))
 
-    answer = _example_action(request, data, reject, "Correction rejected.", "corrections")
+    answer = _example_action(request, data, reject, lambda: told[0], "corrections")
     # A draft still waiting was written for the agent's label: write it for the model's again.
     for message_id, classifier in restored:
         if classifier in REDRAFTED_ON:

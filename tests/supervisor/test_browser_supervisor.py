@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from responder.db.models import Snippet, Template
+from responder.db.models import Customer, Snippet, Template
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser
@@ -189,13 +190,55 @@ def test_the_new_snippet_page_previews_as_you_type_like_the_editor(rt: Runtime) 
         page.fill("#body", "{{ customer.first_name }}, our help pages: {{ company.support_url }}")
         preview.filter(has_text="our help pages: https://northwind-mobile.test/help").wait_for()
         assert problem.is_hidden()
+        page.fill("input[name=key]", "roaming-cruise-ships")
         page.fill("#body", "Dear {{ customer.frist_name }}")
         problem.filter(has_text="frist_name").wait_for()
+        assert "snippet roaming-cruise-ships" in problem.inner_text(), "the key being written"
         assert preview.inner_text() == ""
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "new-snippet-preview.png"), full_page=True)
     with rt.factory() as session:
         assert session.scalar(select(Snippet).where(Snippet.author == "sue")) is None
+
+
+def test_the_new_template_page_previews_as_you_type_like_the_editor(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    waiting_message(rt, 1, intent="praise", subject="You were great", text="Thanks, Ciara!")
+    with transaction(rt.factory) as session:
+        session.add(Customer(name="Jörg Müller", plan="Unlimited Plus", external_id="DE-1"))
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        _log_in(page, base, "sue")
+        page.click("#new-template-link")
+        page.select_option("select[name=intent]", "praise")
+        page.select_option("select[name=language]", "de")
+        page.click("text=Start")
+        page.wait_for_selector("#new-template")
+        preview, problem = page.locator("#preview"), page.locator("#preview-error")
+        # Rendered on the server at once: the English text, in the German layout.
+        assert "Guten Tag" in preview.inner_text()
+        assert "Thank you so much for taking the time" in preview.inner_text()
+        assert page.locator("#preview-message option:checked").inner_text().startswith("#1 ")
+        page.fill(
+            "#body",
+            '{% extends "layout.de.j2" %}\n{% block body %}\nvielen Dank für Ihr Lob.\n'
+            "{% endblock %}\n",
+        )
+        preview.filter(has_text="vielen Dank für Ihr Lob.").wait_for()
+        assert problem.is_hidden()
+        page.select_option("#preview-customer", label="Jörg Müller · Unlimited Plus")
+        preview.filter(has_text="Guten Tag Jörg Müller,").wait_for()
+        page.fill(
+            "#body",
+            '{% extends "layout.de.j2" %}{% block body %}{{ customer.frist_name }}{% endblock %}',
+        )
+        problem.filter(has_text="frist_name").wait_for()
+        assert "intents/praise.de.j2" in problem.inner_text(), "named as the template it will be"
+        assert preview.inner_text() == ""
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "new-template-preview.png"), full_page=True)
+    with rt.factory() as session:
+        assert session.scalar(select(Template).where(Template.author == "sue")) is None
 
 
 def test_a_supervisor_translates_a_template_in_the_browser(rt: Runtime) -> None:

@@ -319,3 +319,30 @@ def test_sla_and_correction_charts_name_mail_without_an_intent_as_the_others_do(
             "in_review, not classified",
             "roaming",
         }
+
+
+def test_drafts_without_a_template_are_named_in_the_template_charts_and_exports(
+    rt: Runtime,
+) -> None:
+    """A reply whose first draft had no template (drafting found none for its intent) is
+    said in words in both template charts and their exports, never a bare "(none)"."""
+    day = datetime(2026, 11, 3, 10, 0)
+    untemplated = waiting_message(rt, 0, intent="cruise_ship_wifi", received_at=day)
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        assert (
+            session.scalar(select(Draft.template_id).where(Draft.message_id == untemplated)) is None
+        )
+        sue = session.query(StaffUser).filter_by(username="sue").one()
+        approve(session, untemplated, sue, rt.settings.outbound)
+    words = "no template (drafting error, or written by hand)"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/dashboard", params={"span": "all"}).text
+        for chart in ("outcomes_by_template", "edit_distance"):
+            shown = _chart(page, chart)
+            assert words in shown and "(none)" not in shown, chart
+            exported = _exported(
+                client, f"/supervisor/dashboard/export/{chart}", params={"span": "all"}
+            )
+            assert [row["template"] for row in csv.DictReader(io.StringIO(exported))] == [words]

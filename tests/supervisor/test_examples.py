@@ -283,7 +283,11 @@ def test_rejecting_a_correction_takes_the_message_back_to_the_models_intent(
     assert _drafts(rt, message_id)[-1].grounding["intent"] == "billing_dispute"
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
-        assert "Correction rejected." in _reject(client, example)
+        told = _reject(client, example)
+        assert (
+            f"Correction rejected: message {message_id} is back to roaming, the intent the model"
+            " gave it." in told
+        )
         page = client.get(f"/messages/{message_id}").text
         chart = client.get("/supervisor/dashboard/export/most_corrected")
     with rt.factory() as session:
@@ -312,6 +316,30 @@ def test_rejecting_a_correction_takes_the_message_back_to_the_models_intent(
     assert "The draft is written for roaming." in back and "redraft-intent" not in back
     figures = chart.content.decode("utf-8-sig").splitlines()
     assert figures == ["intent,corrections", "roaming,1"], "alice's correction, not sue's"
+
+
+def test_rejecting_a_correction_the_message_has_moved_on_from_says_it_keeps_its_label(
+    rt: Runtime,
+) -> None:
+    """Alice corrected roaming to billing_dispute; the message says outage since. Rejecting her
+    correction leaves outage, and the notice says so rather than a bare "Correction rejected."."""
+    message_id = waiting_message(rt, 1)
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    example = _corrected(rt, message_id, "billing_dispute")
+    with transaction(rt.factory) as session:
+        message = session.get(Message, message_id)
+        message.classification = {"intent": {"label": "outage", "confidence": 0.8}}
+        message.intent = "outage"
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        told = _reject(client, example)
+    assert (
+        f"Correction rejected: message {message_id} keeps its intent outage (it changed since"
+        " the correction)." in told
+    )
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "outage"
 
 
 def test_a_saved_draft_for_the_rejected_intent_stays_and_the_page_offers_a_redraft(

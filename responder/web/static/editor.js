@@ -1,5 +1,6 @@
-// Live preview for the template and snippet editor, and the new-snippet form: renders on the
-// server (the form's data-preview-url) as you type.
+// Live preview for the template and snippet editor, and the new-snippet and new-template forms:
+// renders on the server (the form's data-preview-url) as you type. The form's inputs marked
+// data-preview-field (a new snippet's key, a new template's intent) go along by name.
 (function () {
   "use strict";
   var form = document.querySelector("form[data-preview-url]");
@@ -10,6 +11,7 @@
   var output = document.getElementById("preview");
   var error = document.getElementById("preview-error");
   var state = document.getElementById("preview-state");
+  var fields = form.querySelectorAll("[data-preview-field]");
   var timer = null;
   var sequence = 0;
 
@@ -25,6 +27,12 @@
     form.dataset.previewed = String(sequence);
   }
 
+  function request() {
+    var data = { body: body.value, message_id: number(message), customer_id: number(customer) };
+    fields.forEach(function (field) { data[field.name] = field.value; });
+    return data;
+  }
+
   function refresh() {
     var mine = ++sequence;
     state.textContent = "rendering…";
@@ -32,7 +40,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "content-type": "application/json", "x-csrftoken": form.dataset.csrf },
-      body: JSON.stringify({ body: body.value, message_id: number(message), customer_id: number(customer) })
+      body: JSON.stringify(request())
     }).then(function (response) {
       if (!response.ok) { throw new Error("preview failed: HTTP " + response.status); }
       return response.json();
@@ -49,6 +57,7 @@
   }
 
   body.addEventListener("input", later);
+  fields.forEach(function (field) { field.addEventListener("input", later); });
   if (message) { message.addEventListener("change", refresh); }
   if (customer) { customer.addEventListener("change", refresh); }
 })();
