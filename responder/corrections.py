@@ -121,8 +121,23 @@ def follow_accepted(
     if previous == label:
         return None
     set_label(session, message, classifier, label, actor, queue=queue)
+    _record_supervisor_label(session, message_id, classifier, previous, label, actor, "accepted")
+    return previous
+
+
+def _record_supervisor_label(
+    session: Session,
+    message_id: int,
+    classifier: str,
+    previous: str | None,
+    label: str,
+    actor: str,
+    why: str,
+) -> None:
+    """The history line and audit entry of a label a supervisor's decision on a correction
+    set; `why` ("accepted", "rejected") keeps it out of the agents' corrections."""
     user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
-    detail = {"classifier": classifier, "from": previous, "to": label, "accepted": True}
+    detail = {"classifier": classifier, "from": previous, "to": label, why: True}
     session.add(
         ReviewAction(message_id=message_id, user_id=user_id, action="reclassify", detail=detail)
     )
@@ -135,9 +150,8 @@ def follow_accepted(
         classifier=classifier,
         previous=previous,
         label=label,
-        accepted=True,
+        **{why: True},
     )
-    return previous
 
 
 def restore_after_rejection(
@@ -165,21 +179,8 @@ def restore_after_rejection(
         return None
     message.classification = {**(message.classification or {}), classifier: predicted}
     _set_column(session, message, classifier, str(label), predicted.get("confidence"), queue)
-    user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
-    detail = {"classifier": classifier, "from": rejected, "to": label, "rejected": True}
-    session.add(
-        ReviewAction(message_id=message_id, user_id=user_id, action="reclassify", detail=detail)
-    )
-    audit(
-        session,
-        actor,
-        "message.reclassify",
-        "message",
-        message_id,
-        classifier=classifier,
-        previous=rejected,
-        label=label,
-        rejected=True,
+    _record_supervisor_label(
+        session, message_id, classifier, rejected, str(label), actor, "rejected"
     )
     return str(label)
 
