@@ -18,7 +18,12 @@ from responder.customers.links import link_customers
 from responder.db.models import Customer, Draft, Message, StaffUser
 from responder.db.session import transaction
 from responder.drafting.incident_changed import incident_news
-from responder.drafting.service import Redraft, embed_before_writing, redraft_keeping_action
+from responder.drafting.service import (
+    Redraft,
+    edited_by_person,
+    embed_before_writing,
+    redraft_keeping_action,
+)
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import AlreadyHandled, current_draft
 from responder.runtime import Runtime
@@ -38,11 +43,6 @@ def written_for_another_intent(draft: Draft | None, message: Message) -> bool:
     rejected a correction since, and a person's saved draft stayed)."""
     grounding = (draft.grounding or {}) if draft is not None else {}
     return "intent" in grounding and grounding["intent"] != message.intent
-
-
-def edited_by_person(draft: Draft) -> bool:
-    grounding = draft.grounding or {}
-    return "saved_by" in grounding or "edited_from_version" in grounding
 
 
 def redraft_for_customer(

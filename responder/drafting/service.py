@@ -307,7 +307,7 @@ def redraft_after_correction(
     if classifier not in REDRAFTED_ON or message is None or message.state not in AWAITING_REVIEW:
         return Redraft(None)
     previous = current_draft(session, message_id)
-    if previous is not None and "saved_by" in (previous.grounding or {}):
+    if previous is not None and edited_by_person(previous):
         return Redraft(None, kept_saved=True)
     why = ("redraft", {"after_correcting": classifier})
     return Redraft(
@@ -412,6 +412,12 @@ class AlreadyInDraft(ReviewError):
     status_code = 409
 
 
+def edited_by_person(draft: Draft) -> bool:
+    """Saved by a person, or their edit of an approval they undid: their words, not ours."""
+    grounding = draft.grounding or {}
+    return "saved_by" in grounding or "edited_from_version" in grounding
+
+
 def _refuse_if_already_in(grounding: Mapping[str, Any], action: Mapping[str, Any]) -> None:
     """Only a draft as it was written is trusted to say what it holds (a person's saved text
     is read instead: `_add_to_edited`)."""
@@ -501,7 +507,7 @@ def pick_action(
     if action not in offered:
         raise ReviewError(f"action {action!r} is not offered for this message")
     label = str(offered[action].get("label") or action)
-    if previous is not None and "saved_by" in grounding:
+    if previous is not None and edited_by_person(previous):
         draft = _add_to_edited(rt, session, message, previous, offered[action], user)
         why = ("pick_action", {"action": action, "added_to_edited": previous.version})
         record_version(session, message, draft, user=user, why=why)

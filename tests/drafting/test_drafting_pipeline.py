@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -17,6 +18,7 @@ from responder.db.models import (
     Message,
     ReviewAction,
     Snippet,
+    StaffUser,
     Template,
 )
 from responder.db.session import transaction
@@ -24,6 +26,7 @@ from responder.drafting.compose import compose_draft
 from responder.drafting.service import template_refs
 from responder.knowledge.retrieve import ScoredSnippet
 from responder.pipeline.worker import Worker
+from responder.review import approve, undo_approval
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
@@ -378,4 +381,31 @@ def test_the_api_adds_a_picked_action_to_a_saved_draft_and_says_so(
         body = client.get(f"/api/messages/{message.id}", headers=auth).json()["draft"]["body"]
     # The sign-off the person left out is not there to go before, so after the paragraph a
     # draft written now has before it ("Hello," here), else at the end.
+    assert body.startswith(own.rstrip() + "\n\nThe World Roam Pass costs EUR 8 per day")
+
+
+def test_an_action_picked_after_undoing_an_edited_approval_keeps_the_edit(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Approving with an edit and taking it back with Undo leaves the person's text as the
+    draft (marked `edited_from_version`, not `saved_by`): an action picked then adds to it."""
+    drop(rt, ROAMING_IN_ITALY, "italy")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+    own = "Hello,\n\nYour roaming works again.\n"
+    staff(rt)
+    with transaction(rt.factory) as session:
+        alice = session.query(StaffUser).filter_by(username="alice").one()
+        waiting = msgspec.structs.replace(rt.settings.outbound, undo_seconds=30)
+        approve(session, message.id, alice, waiting, body=own)
+        undo_approval(session, message.id, alice)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        picked = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "roaming_pass"}
+        )
+        assert picked.status_code == 201, picked.text
+        assert picked.json()["added_to_edited_draft"] is True
+        body = client.get(f"/api/messages/{message.id}", headers=auth).json()["draft"]["body"]
     assert body.startswith(own.rstrip() + "\n\nThe World Roam Pass costs EUR 8 per day")
