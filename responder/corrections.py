@@ -125,19 +125,19 @@ def follow_accepted(
     return previous
 
 
-def _record_supervisor_label(
+def _record_label(
     session: Session,
     message_id: int,
     classifier: str,
     previous: str | None,
     label: str,
     actor: str,
-    why: str,
+    user_id: int | None,
+    **marks: bool,
 ) -> None:
-    """The history line and audit entry of a label a supervisor's decision on a correction
-    set; `why` ("accepted", "rejected") keeps it out of the agents' corrections."""
-    user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
-    detail = {"classifier": classifier, "from": previous, "to": label, why: True}
+    """The history line and audit entry of a label change; a supervisor's decision on a
+    correction is marked (`accepted`, `rejected`), which keeps it out of agents' corrections."""
+    detail = {"classifier": classifier, "from": previous, "to": label, **marks}
     session.add(
         ReviewAction(message_id=message_id, user_id=user_id, action="reclassify", detail=detail)
     )
@@ -150,8 +150,21 @@ def _record_supervisor_label(
         classifier=classifier,
         previous=previous,
         label=label,
-        **{why: True},
+        **marks,
     )
+
+
+def _record_supervisor_label(
+    session: Session,
+    message_id: int,
+    classifier: str,
+    previous: str | None,
+    label: str,
+    actor: str,
+    why: str,
+) -> None:
+    user_id = session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
+    _record_label(session, message_id, classifier, previous, label, actor, user_id, **{why: True})
 
 
 def restore_after_rejection(
@@ -228,23 +241,6 @@ def reclassify(
     example.text = text
     example.created_by = user.username
     example.created_at = now
-    session.add(
-        ReviewAction(
-            message_id=message_id,
-            user_id=user.id,
-            action="reclassify",
-            detail={"classifier": classifier, "from": previous, "to": label},
-        )
-    )
-    audit(
-        session,
-        user.username,
-        "message.reclassify",
-        "message",
-        message_id,
-        classifier=classifier,
-        previous=previous,
-        label=label,
-    )
+    _record_label(session, message_id, classifier, previous, label, user.username, user.id)
     session.flush()
     return Correction(message_id, classifier, label, previous, example.id)

@@ -35,7 +35,7 @@ from responder.dashboard import (
     load_history,
     sla_by_intent,
 )
-from responder.db.models import Channel, ClassifierExample, Snippet, utcnow
+from responder.db.models import Channel, ClassifierExample, Snippet, StaffUser, utcnow
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
 from responder.drafting.service import (
@@ -44,6 +44,7 @@ from responder.drafting.service import (
     redraft_after_correction,
 )
 from responder.review import ReviewError
+from responder.runtime import Runtime
 from responder.supervisor import auto_send, auto_send_figures, examples
 from responder.supervisor.charts import bar_chart, share_chart
 from responder.supervisor.content_edit import (
@@ -741,11 +742,7 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
         request, data, accept, "Correction accepted as a training example.", "corrections"
     )
     # A draft still waiting was written for the agent's label: write it for the one accepted.
-    for message_id, classifier in relabelled:
-        if classifier in REDRAFTED_ON:
-            embed_before_writing(rt, message_id)
-            with transaction(rt.factory) as session:
-                redraft_after_correction(rt, session, message_id, classifier, user)
+    _redraft_relabelled(rt, user, relabelled)
     return answer
 
 
@@ -769,12 +766,18 @@ def example_reject(request: Request, example_id: int, data: Annotated[LabelForm,
 
     answer = _example_action(request, data, reject, lambda: told[0], "corrections")
     # A draft still waiting was written for the agent's label: write it for the model's again.
-    for message_id, classifier in restored:
+    _redraft_relabelled(rt, user, restored)
+    return answer
+
+
+def _redraft_relabelled(rt: Runtime, user: StaffUser, relabelled: list[tuple[int, str]]) -> None:
+    """Each waiting draft rewritten for its message's new label, one transaction each, the
+    message embedded first outside any (so no write waits on the model)."""
+    for message_id, classifier in relabelled:
         if classifier in REDRAFTED_ON:
             embed_before_writing(rt, message_id)
             with transaction(rt.factory) as session:
                 redraft_after_correction(rt, session, message_id, classifier, user)
-    return answer
 
 
 ROUTES += [
