@@ -1,4 +1,4 @@
-"""Three `responder worker` processes share 2,000 queued messages on PostgreSQL.
+"""Three `responder worker` processes share 800 queued messages on PostgreSQL.
 
 One is killed with SIGKILL mid-batch; after its lease runs out the others finish its work.
 Every message is drafted exactly once. The workers use the int8 ONNX encoder
@@ -26,7 +26,7 @@ from responder.pipeline.worker import state_counts
 from tests.servers import PostgresCluster
 from tests.worker_processes import ROOT, WorkerProcess, consistency_problems, is_state_change
 
-MESSAGES = int(os.environ.get("SCALE_TEST_MESSAGES", "2000"))  # smaller for a quick local check
+MESSAGES = int(os.environ.get("SCALE_TEST_MESSAGES", "800"))  # smaller for a quick local check
 
 
 @pytest.mark.slow
