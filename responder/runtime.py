@@ -25,6 +25,7 @@ from responder.classify.language import LanguageIdentifier
 from responder.classify.predict import LoadedClassifier
 from responder.classify.service import train_named
 from responder.classify.store import active_model_ids, load_classifier
+from responder.classify.stored_vectors import encode_stored
 from responder.config import Settings
 from responder.content import live_snippets
 from responder.db.models import ClassifierModel, Snippet
@@ -170,6 +171,6 @@ class Runtime:
             for s in live
         )
         texts = [s.embedding_text for s in indexed]
-        index = SnippetIndex(indexed, self.embedder.encode(texts))
+        index = SnippetIndex(indexed, encode_stored(self.factory, self.embedder, texts))
         self._snippets = (key, index)
         return index

@@ -6,6 +6,7 @@ Two backends compute the same vectors: "torch" (sentence-transformers, fp32) and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -69,6 +70,27 @@ class Embedder:
             torch.set_num_threads(self.threads)
 
         return SentenceTransformer(self.model_path, device=self.device)
+
+    @cached_property
+    def encoder_key(self) -> str:
+        """Names the vectors this encoder gives: the backend, the weights' own digest (the same
+        model installed at another path or on another machine keeps its key) and, for int8, the
+        export's version, since a new export gives slightly different vectors."""
+        from responder.classify.onnx_encoder import EXPORT_VERSION
+
+        digest = hashlib.sha256(self.backend.encode())
+        if self.backend == "onnx-int8":
+            digest.update(f"export{EXPORT_VERSION}".encode())
+        model = Path(self.model_path)
+        for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
+            if (model / name).is_file():
+                with (model / name).open("rb") as weights:
+                    while chunk := weights.read(1 << 20):
+                        digest.update(chunk)
+                break
+        else:
+            digest.update(str(model.resolve()).encode())
+        return digest.hexdigest()
 
     @property
     def loaded(self) -> bool:

@@ -502,6 +502,18 @@ class PendingImport(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class TextVector(Base):
+    """An approved snippet's embedding under one encoder, so a starting worker or web process
+    reads the vectors instead of embedding every snippet again. Keyed by the encoder and the
+    text's digest: an edited snippet or a new encoder simply misses and is embedded once."""
+
+    __tablename__ = "text_vectors"
+    encoder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LoginAttempt(Base):
     __tablename__ = "login_attempts"
     id: Mapped[int] = mapped_column(primary_key=True)

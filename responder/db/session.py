@@ -28,7 +28,9 @@ def make_engine(url: str, *, echo: bool = False, base_dir: Path | None = None) -
         # overflow connection is opened (and its pragmas run) for one request and closed again.
         in_file = bool(parsed.database) and parsed.database != ":memory:"
         pool = {"pool_size": 10, "max_overflow": 20} if in_file else {}
-        engine = create_engine(parsed, echo=echo, connect_args={"timeout": 30}, **pool)
+        engine = create_engine(
+            parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **pool
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(parsed, echo=echo, pool_size=10, max_overflow=20)
@@ -78,6 +80,10 @@ def _utc_session(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.autocommit = autocommit
 
 
+#: How long a SQLite writer waits for another's lock before "database is locked".
+SQLITE_BUSY_MS = 30_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLite's own lower() folds only A-Z, so "ó briain" would not find "Seán Ó Briain" (ILIKE
     # compiles to lower() LIKE lower() here) and a name compared lower-cased in Python would
@@ -89,7 +95,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.close()
 
 
