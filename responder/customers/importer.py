@@ -60,6 +60,8 @@ class ImportSummary:
     errors: list[str] = field(default_factory=list)
     pending: list[tuple[int, str]] = field(default_factory=list, repr=False)
     stopped: str = ""  # why the import stopped part-way, and where; "" when it read the file
+    # Rows imported but the last step (tiers, the audit entry) lost: what and why; "" when done.
+    audit_failed: str = ""
 
     def report(self, line: int, problem: str) -> None:
         self.pending.append((line, f"{self.path}:{line}: {problem}"))
@@ -78,6 +80,7 @@ class ImportSummary:
             f"{self.kind}: {self.rows} rows, {self.created} created, {self.updated} updated, "
             f"{self.skipped} skipped",
             *([self.stopped] if self.stopped else []),
+            *([self.audit_failed] if self.audit_failed else []),
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
@@ -101,6 +104,23 @@ class ImportSummary:
             f"({self.created} added, {self.updated} updated, {self.skipped} skipped); nothing "
             f"from line {first} on is. Correct the file and import it again: rows already "
             "imported are matched by external id, not added twice"
+        )
+
+    def unaudited(self, exc: BaseException, tiers: bool) -> None:
+        """The rows are imported but the last transaction (tiers, the audit entry) failed: say
+        what was imported and what is missing, since nothing else records it."""
+        why = (
+            "the database could not be reached"
+            if database_unavailable(exc)
+            else "the database refused it"
+        )
+        tiers_too = " and value scores and tiers were not recomputed" if tiers else ""
+        self.audit_failed = (
+            f"{self.path}: imported, {self.created} added and {self.updated} updated "
+            f"({self.skipped} skipped), but the audit entry could not be written{tiers_too}: "
+            f"{why}: {first_line(exc)}. Import the file again once the database is back: "
+            "rows already imported are matched by external id, not added "
+            "twice, and that import is audited"
         )
 
 
@@ -556,8 +576,9 @@ def import_csv(
 ) -> ImportSummary:
     """Upsert one export into the database; tiers are recomputed once at the end, and the
     import is in the audit log (who, which file, what it changed, the first problems), since
-    it can change every customer on file. `dry_run` counts and reports the same and changes
-    nothing (no audit entry either); `source` names the file in the messages and the audit
+    it can change every customer on file; should that last step fail, the summary says so
+    (`audit_failed`). `dry_run` counts and reports the same and changes nothing (no audit
+    entry either); `source` names the file in the messages and the audit
     log when `path` is only where an upload was put."""
     if kind not in KINDS:
         raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
@@ -582,8 +603,26 @@ def import_csv(
         summary.stop(*refused.where, refused.cause, dry_run)
     if dry_run:
         return summary
+    tiers = kind in ("customers", "subscriptions")
+    try:
+        _finish(factory, summary, settings, tiers, actor, via)
+    except SQLAlchemyError as exc:
+        summary.unaudited(exc, tiers)
+    return summary
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    summary: ImportSummary,
+    settings: Settings,
+    tiers: bool,
+    actor: str,
+    via: str,
+) -> None:
+    """Tiers recomputed across all customers, and the import's audit entry."""
+    source, kind = summary.path, summary.kind
     with factory() as session, session.begin():
-        if kind in ("customers", "subscriptions"):
+        if tiers:
             assign_tiers(session, settings.value)
         audit(
             session,
@@ -600,7 +639,6 @@ def import_csv(
             problems=summary.errors[:AUDITED_PROBLEMS],
             **({"stopped": summary.stopped} if summary.stopped else {}),
         )
-    return summary
 
 
 def _import_rows(

@@ -19,7 +19,7 @@ from responder.db.models import (
     SupportCase,
 )
 from responder.runtime import Runtime
-from tests.helpers import refuse_plan
+from tests.helpers import lose_database_at_import_audit, refuse_plan
 
 HEADER = "external_id,name,email,phone,plan,monthly_spend,contract_end,lines,x_handle,whatsapp\n"
 
@@ -390,3 +390,33 @@ def test_a_batch_the_database_refuses_stops_the_import_and_says_what_was_importe
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "import.customers"))
     assert entry is not None and entry.detail is not None
     assert entry.detail["created"] == 2 and "stopped at line 4" in entry.detail["stopped"]
+
+
+def test_an_import_whose_audit_entry_is_lost_says_what_was_imported_without_a_traceback(
+    rt: Runtime,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The database lost after the last batch ended the CLI in a traceback: the rows were in,
+    with no audit entry and no word of either."""
+    lose_database_at_import_audit(rt)
+    path = tmp_path / "crm.csv"
+    path.write_text("external_id,plan\nX1,Basic\nX2,Lots\nX3,Basic\n")
+    code, out, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(path))
+    assert code == 4
+    assert "Traceback" not in err
+    why = (
+        "the database could not be reached"
+        if "postgresql" in rt.settings.database.url
+        else ("the database refused it")
+    )
+    assert (
+        f"error: {path}: imported, 3 added and 0 updated (0 skipped), but the audit entry could "
+        f"not be written and value scores and tiers were not recomputed: {why}: " in err
+    )
+    assert "Import the file again once the database is back" in err
+    assert "rows: 3\ncreated: 3" in out
+    assert _count(rt, Customer) == 3
+    assert _count(rt, AuditEntry) == 0
