@@ -213,6 +213,12 @@ def test_a_dry_run_counts_as_the_import_would_across_batches_and_changes_nothing
     assert dry.errors == [f"{mails}:5: email 'X7@mail.test' already belongs to another customer"]
     real = import_csv(rt.factory, "customers", mails, settings=settings)
     assert (real.created, real.updated, real.errors) == (dry.created, dry.updated, dry.errors)
+    billing = tmp_path / "billing.csv"
+    billing.write_text("account_id,customer_id,plan\nS1,X1,Basic\nS2,X2,Basic\nS1,X1,Smart\n")
+    dry = import_csv(rt.factory, "subscriptions", billing, settings=settings, dry_run=True)
+    assert (dry.created, dry.updated) == (2, 1), "S1 again in batch 2 is an update"
+    real = import_csv(rt.factory, "subscriptions", billing, settings=settings)
+    assert (real.created, real.updated) == (dry.created, dry.updated)
 
 
 def _impatient(url: str) -> Engine:
