@@ -215,10 +215,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
     if summary.stopped:
         print(f"error: {summary.stopped}.", file=sys.stderr)
+    if summary.audit_failed:
+        print(f"error: {summary.audit_failed}.", file=sys.stderr)
     print(
         f"rows: {summary.rows}\ncreated: {summary.created}\nupdated: {summary.updated}\n"
         f"skipped: {summary.skipped}"
     )
+    if summary.audit_failed:
+        return 4
     if summary.stopped:
         return 3
     return 0 if not summary.errors else 1

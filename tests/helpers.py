@@ -135,3 +135,33 @@ def refuse_plan(rt: Runtime, plan: str) -> None:
                 "FOR EACH ROW EXECUTE FUNCTION refuse_plan()"
             )
         )
+
+
+def lose_database_at_import_audit(rt: Runtime) -> None:
+    """The database fails an import's last step, its audit entry, after every batch is in:
+    PostgreSQL drops the connection (the backend ends itself, as a restart or failover would),
+    SQLite, which cannot lose one, refuses the entry."""
+    with transaction(rt.factory) as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(
+                text(
+                    "CREATE TRIGGER lose_import_audit BEFORE INSERT ON audit_log "
+                    "WHEN NEW.action LIKE 'import.%' "
+                    "BEGIN SELECT RAISE(ABORT, 'audit entry refused'); END"
+                )
+            )
+            return
+        session.execute(
+            text(
+                "CREATE FUNCTION lose_import_audit() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.action LIKE 'import.%' THEN "
+                "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        session.execute(
+            text(
+                "CREATE TRIGGER lose_import_audit BEFORE INSERT ON audit_log "
+                "FOR EACH ROW EXECUTE FUNCTION lose_import_audit()"
+            )
+        )

@@ -8,8 +8,12 @@ customer, bad phone number, a value longer than its column or a number too large
 reported as `file:line: problem` and skipped; the good rows are kept. Should the database
 still refuse a batch, the import stops there: that batch is rolled back, the earlier ones stay,
 and the summary says which lines were and were not imported (`stopped`). A dry run (the web
-page's preview) does the same in one transaction that is rolled back, so its counts and
-messages are the import's.
+page's preview) does the same, each batch in its own transaction that is rolled back, so it
+holds SQLite's write lock for a batch at a time, not for the whole file (the worker and the
+review pages write in between). Its counts and messages are still the import's: it keeps the
+external ids and identities its earlier batches would have added (`_Earlier`), so a row seen
+again in a later batch counts as updated, as in the import; a dry run's memory grows with the
+file's new rows, an import's does not.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class ImportSummary:
     errors: list[str] = field(default_factory=list)
     pending: list[tuple[int, str]] = field(default_factory=list, repr=False)
     stopped: str = ""  # why the import stopped part-way, and where; "" when it read the file
+    # Rows imported but the last step (tiers, the audit entry) lost: what and why; "" when done.
+    audit_failed: str = ""
 
     def report(self, line: int, problem: str) -> None:
         self.pending.append((line, f"{self.path}:{line}: {problem}"))
@@ -74,6 +80,7 @@ class ImportSummary:
             f"{self.kind}: {self.rows} rows, {self.created} created, {self.updated} updated, "
             f"{self.skipped} skipped",
             *([self.stopped] if self.stopped else []),
+            *([self.audit_failed] if self.audit_failed else []),
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
@@ -99,9 +106,44 @@ class ImportSummary:
             "imported are matched by external id, not added twice"
         )
 
+    def unaudited(self, exc: BaseException, tiers: bool) -> None:
+        """The rows are imported but the last transaction (tiers, the audit entry) failed: say
+        what was imported and what is missing, since nothing else records it."""
+        why = (
+            "the database could not be reached"
+            if database_unavailable(exc)
+            else "the database refused it"
+        )
+        tiers_too = " and value scores and tiers were not recomputed" if tiers else ""
+        self.audit_failed = (
+            f"{self.path}: imported, {self.created} added and {self.updated} updated "
+            f"({self.skipped} skipped), but the audit entry could not be written{tiers_too}: "
+            f"{why}: {first_line(exc)}. Import the file again once the database is back: "
+            "rows already imported are matched by external id, not added "
+            "twice, and that import is audited"
+        )
+
 
 class RowError(ValueError):
     pass
+
+
+@dataclass
+class _Earlier:
+    """What a dry run's earlier batches would have added, their transactions being rolled back:
+    new external ids, and each new identity's customer (external id). A later batch inserts such
+    a row again in its own transaction (the same values reach the database) and counts it as
+    updated, and refuses an identity another customer would have, as the import would."""
+
+    added: set[str] = field(default_factory=set)
+    identities: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def split(self, new: list[str]) -> tuple[int, int]:
+        """(added, updated) for a batch's rows not on file: one an earlier batch added is an
+        update, as in the import; the others are remembered as added."""
+        again = sum(1 for external_id in new if external_id in self.added)
+        self.added.update(new)
+        return len(new) - again, again
 
 
 class ImportFileError(ValueError):
@@ -325,20 +367,23 @@ def _parse_customer(line: int, row: dict[str, str], region: str) -> _Parsed:
     return _Parsed(line, external_id, customer_values(row), customer_identities(row, region))
 
 
-def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSummary) -> list[int]:
+def _upsert_customers(
+    session: Session, batch: list[_Parsed], summary: ImportSummary, earlier: _Earlier | None
+) -> list[int]:
     merged: dict[str, _Parsed] = {}
     for parsed in batch:
-        earlier = merged.get(parsed.external_id)
-        if earlier is not None:
-            earlier.values.update(parsed.values)
-            earlier.identities += [i for i in parsed.identities if i not in earlier.identities]
-            earlier.line = parsed.line
+        first = merged.get(parsed.external_id)
+        if first is not None:
+            first.values.update(parsed.values)
+            first.identities += [i for i in parsed.identities if i not in first.identities]
+            first.line = parsed.line
         else:
             merged[parsed.external_id] = parsed
     ids = _ids_by_external(session, Customer, merged)
     owners = _identity_owners(session, (i[:2] for p in merged.values() for i in p.identities))
     claimed: dict[tuple[str, str], str] = {}
     accepted: list[_Parsed] = []
+    given = earlier.identities if earlier else {}
     for parsed in merged.values():
         own_id = ids.get(parsed.external_id)
         clash = next(
@@ -346,6 +391,7 @@ def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSum
                 i
                 for i in parsed.identities
                 if (i[:2] in owners and owners[i[:2]] != own_id)
+                or given.get(i[:2], parsed.external_id) != parsed.external_id
                 or claimed.get(i[:2], parsed.external_id) != parsed.external_id
             ),
             None,
@@ -380,9 +426,19 @@ def _upsert_customers(session: Session, batch: list[_Parsed], summary: ImportSum
     ]
     if identities:
         session.execute(insert(CustomerIdentity.__table__), identities)
-    summary.created += len(new)
-    summary.updated += len(old)
+    _count(summary, [p.external_id for p in new], len(old), earlier)
+    if earlier is not None:
+        for parsed in accepted:
+            for kind, value, _ in parsed.identities:
+                if (kind, value) not in owners:
+                    earlier.identities[kind, value] = parsed.external_id
     return [ids[p.external_id] for p in accepted]
+
+
+def _count(summary: ImportSummary, new: list[str], old: int, earlier: _Earlier | None) -> None:
+    added, again = earlier.split(new) if earlier is not None else (len(new), 0)
+    summary.created += added
+    summary.updated += old + again
 
 
 # -- subscriptions, cases, interactions ----------------------------------------------------------
@@ -442,7 +498,11 @@ def _parse_related(kind: str, line: int, row: dict[str, str]) -> _Parsed:
 
 
 def _upsert_related(
-    session: Session, kind: str, batch: list[_Parsed], summary: ImportSummary
+    session: Session,
+    kind: str,
+    batch: list[_Parsed],
+    summary: ImportSummary,
+    earlier: _Earlier | None,
 ) -> list[int]:
     model = RELATED[kind][0]
     customers = _ids_by_external(session, Customer, (p.customer for p in batch))
@@ -460,8 +520,7 @@ def _upsert_related(
         session.execute(insert(model), new)
     if old:
         session.execute(update(model), old)
-    summary.created += len(new)
-    summary.updated += len(old)
+    _count(summary, [row["external_id"] for row in new], len(old), earlier)
     return sorted({p.values["customer_id"] for p in known.values()})
 
 
@@ -483,33 +542,23 @@ def expected_columns(settings: Settings, kind: str) -> list[tuple[str, str, bool
 Batches = Callable[[], AbstractContextManager[Session]]
 
 
-@contextmanager
-def _transactions(factory: sessionmaker[Session], dry_run: bool) -> Iterator[Batches]:
-    """Each batch's transaction. A dry run keeps one transaction for them all and rolls it
-    back, so a later batch sees what an earlier one wrote (a row updated, not added twice),
-    as in the real import, and nothing stays."""
-    if not dry_run:
+def _transactions(factory: sessionmaker[Session], dry_run: bool) -> Batches:
+    """Each batch's own transaction: committed, or in a dry run rolled back, so no batch holds
+    the database's write lock longer than it takes to write (`_Earlier` stands in for what the
+    earlier batches of a dry run would have left)."""
 
-        @contextmanager
-        def own() -> Iterator[Session]:
-            with factory() as session, session.begin():
+    @contextmanager
+    def own() -> Iterator[Session]:
+        with factory() as session:
+            session.begin()
+            try:
                 yield session
+                if not dry_run:
+                    session.commit()
+            finally:
+                session.rollback()
 
-        yield own
-        return
-    with factory() as shared:
-        shared.begin()
-
-        @contextmanager
-        def kept() -> Iterator[Session]:
-            yield shared
-            shared.flush()
-            shared.expunge_all()
-
-        try:
-            yield kept
-        finally:
-            shared.rollback()
+    return own
 
 
 def import_csv(
@@ -527,8 +576,9 @@ def import_csv(
 ) -> ImportSummary:
     """Upsert one export into the database; tiers are recomputed once at the end, and the
     import is in the audit log (who, which file, what it changed, the first problems), since
-    it can change every customer on file. `dry_run` counts and reports the same and changes
-    nothing (no audit entry either); `source` names the file in the messages and the audit
+    it can change every customer on file; should that last step fail, the summary says so
+    (`audit_failed`). `dry_run` counts and reports the same and changes nothing (no audit
+    entry either); `source` names the file in the messages and the audit
     log when `path` is only where an upload was put."""
     if kind not in KINDS:
         raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
@@ -545,15 +595,34 @@ def import_csv(
     header_read = next(rows, None)  # the header's problems are raised before any batch
     if header_read is not None:
         rows = chain([header_read], rows)
-    with _transactions(factory, dry_run) as transaction:
-        try:
-            _import_rows(kind, rows, summary, transaction, settings, today, region, progress)
-        except _Refused as refused:
-            summary.stop(*refused.where, refused.cause, dry_run)
+    transaction = _transactions(factory, dry_run)
+    earlier = _Earlier() if dry_run else None
+    try:
+        _import_rows(kind, rows, summary, transaction, earlier, settings, today, region, progress)
+    except _Refused as refused:
+        summary.stop(*refused.where, refused.cause, dry_run)
     if dry_run:
         return summary
+    tiers = kind in ("customers", "subscriptions")
+    try:
+        _finish(factory, summary, settings, tiers, actor, via)
+    except SQLAlchemyError as exc:
+        summary.unaudited(exc, tiers)
+    return summary
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    summary: ImportSummary,
+    settings: Settings,
+    tiers: bool,
+    actor: str,
+    via: str,
+) -> None:
+    """Tiers recomputed across all customers, and the import's audit entry."""
+    source, kind = summary.path, summary.kind
     with factory() as session, session.begin():
-        if kind in ("customers", "subscriptions"):
+        if tiers:
             assign_tiers(session, settings.value)
         audit(
             session,
@@ -570,7 +639,6 @@ def import_csv(
             problems=summary.errors[:AUDITED_PROBLEMS],
             **({"stopped": summary.stopped} if summary.stopped else {}),
         )
-    return summary
 
 
 def _import_rows(
@@ -578,6 +646,7 @@ def _import_rows(
     rows: Iterator[Any],
     summary: ImportSummary,
     transaction: Batches,
+    earlier: _Earlier | None,
     settings: Settings,
     today: date,
     region: str,
@@ -600,9 +669,9 @@ def _import_rows(
         try:
             with transaction() as session:
                 if kind == "customers":
-                    touched = _upsert_customers(session, parsed, summary)
+                    touched = _upsert_customers(session, parsed, summary, earlier)
                 else:
-                    touched = _upsert_related(session, kind, parsed, summary)
+                    touched = _upsert_related(session, kind, parsed, summary, earlier)
                 if kind == "subscriptions":
                     summarise_subscriptions(session, touched)
                 if kind in ("customers", "subscriptions"):

@@ -7,6 +7,7 @@ confirmation may reach another process; only its uploader may import or drop it.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import tempfile
@@ -21,6 +22,8 @@ from responder.config import Settings
 from responder.customers.csvcheck import encoding_problem, is_empty
 from responder.customers.importer import KINDS, ImportSummary, import_csv
 from responder.db.models import PendingImport, utcnow
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 #: An upload not confirmed within this is dropped at the next upload.
@@ -81,12 +84,13 @@ def run_import(
     dry_run: bool,
 ) -> ImportSummary:
     """The importer on the uploaded bytes, its messages naming the uploaded file. Raises
-    `ImportFileError` for a header without the required columns."""
+    `ImportFileError` for a header without the required columns. An import whose audit entry
+    was lost is logged too: the log is then its only record on the server."""
     check_upload(kind, filename, content, upload_limit(settings))
     with tempfile.TemporaryDirectory(prefix="responder-upload-") as folder:
         path = Path(folder) / "upload.csv"
         path.write_bytes(content)
-        return import_csv(
+        summary = import_csv(
             factory,
             kind,
             path,
@@ -96,13 +100,19 @@ def run_import(
             source=filename,
             via="web",
         )
+    if summary.audit_failed:
+        log.warning("customer data import by %s: %s", actor, summary.audit_failed)
+    return summary
 
 
 def outcome(summary: ImportSummary) -> dict[str, Any]:
     """Counts and the first skipped rows, each `file:line: problem` as the importer says it;
-    `stopped` says where and why the database refused a batch ("" when the file was read)."""
+    `stopped` says where and why the database refused a batch ("" when the file was read);
+    `audit_failed` that the rows are imported but its audit entry (and tiers) could not be
+    written ("" when they were)."""
     return {
         "stopped": summary.stopped,
+        "audit_failed": summary.audit_failed,
         "kind": summary.kind,
         "filename": summary.path,
         "rows": summary.rows,

@@ -15,12 +15,19 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
 from litestar.response import Redirect, Template
 
 from responder.config import Settings
-from responder.customers.importer import KINDS, ImportFileError, expected_columns
+from responder.customers.importer import KINDS, ImportFileError, ImportSummary, expected_columns
 from responder.customers.uploads import (
     UploadError,
     keep,
@@ -192,6 +199,19 @@ class CsvUpload(Operation):
             required=True,
             description="A CSV export, UTF-8, up to `[customers] max_upload_mb` MB.",
         )
+        same = {"application/json": MediaType(schema=Schema(type=OpenAPIType.OBJECT))}
+        self.responses = {
+            **(self.responses or {}),
+            "422": OpenAPIResponse(
+                description="The import stopped part-way (`stopped`); the same body as 200",
+                content=same,
+            ),
+            "500": OpenAPIResponse(
+                description="The rows are imported but the audit entry (and tiers) could not "
+                "be written (`audit_failed`); the same body as 200",
+                content=same,
+            ),
+        }
 
 
 @get(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
@@ -203,15 +223,25 @@ def api_columns(request: Request) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def api_status(summary: ImportSummary, dry_run: bool) -> int:
+    """200 when the import did all it was asked (a preview that finds where the import would
+    stop did); 422 when it stopped part-way; 500 when its rows are in but its audit entry is
+    not. A client checking only the status learns the file was not imported as a whole."""
+    if summary.audit_failed:
+        return 500
+    return 422 if summary.stopped and not dry_run else 200
+
+
 @post(
     f"/api{PAGE}",
     guards=[requires_supervisor],
     operation_class=CsvUpload,
     status_code=200,
 )
-async def api_import(request: Request) -> dict[str, Any]:
+async def api_import(request: Request) -> Response[dict[str, Any]]:
     """Multipart `kind`, `file` and `dry_run` (true unless "false"): the counts and the first
-    skipped rows; with `dry_run` false the rows are imported, tiers recomputed and it is audited."""
+    skipped rows; with `dry_run` false the rows are imported, tiers recomputed and it is audited.
+    The same body whatever the status (`api_status`)."""
     try:
         upload = await _read(request)
         rt = runtime(request)
@@ -229,7 +259,10 @@ async def api_import(request: Request) -> dict[str, Any]:
         )
     except (UploadError, ImportFileError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
-    return {**outcome(summary), "dry_run": upload.dry_run}
+    return Response(
+        {**outcome(summary), "dry_run": upload.dry_run},
+        status_code=api_status(summary, upload.dry_run),
+    )
 
 
 def customer_data_router(settings: Settings) -> Router:

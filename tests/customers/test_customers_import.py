@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, create_engine, func, select, update
 
 from responder.cli import main
 from responder.customers.importer import import_csv, import_customers
@@ -19,7 +19,7 @@ from responder.db.models import (
     SupportCase,
 )
 from responder.runtime import Runtime
-from tests.helpers import refuse_plan
+from tests.helpers import lose_database_at_import_audit, refuse_plan
 
 HEADER = "external_id,name,email,phone,plan,monthly_spend,contract_end,lines,x_handle,whatsapp\n"
 
@@ -204,6 +204,62 @@ def test_a_dry_run_counts_as_the_import_would_across_batches_and_changes_nothing
     real = import_csv(rt.factory, "customers", path, settings=settings)
     assert (real.rows, real.created, real.updated) == (dry.rows, dry.created, dry.updated)
     assert _count(rt, Customer) == 4
+    mails = tmp_path / "mails.csv"
+    mails.write_text(
+        "external_id,email\nX7,x7@mail.test\nX8,x8@mail.test\nX7,x7@mail.test\nX9,X7@mail.test\n"
+    )
+    dry = import_csv(rt.factory, "customers", mails, settings=settings, dry_run=True)
+    assert (dry.created, dry.updated) == (2, 1)
+    assert dry.errors == [f"{mails}:5: email 'X7@mail.test' already belongs to another customer"]
+    real = import_csv(rt.factory, "customers", mails, settings=settings)
+    assert (real.created, real.updated, real.errors) == (dry.created, dry.updated, dry.errors)
+    billing = tmp_path / "billing.csv"
+    billing.write_text("account_id,customer_id,plan\nS1,X1,Basic\nS2,X2,Basic\nS1,X1,Smart\n")
+    dry = import_csv(rt.factory, "subscriptions", billing, settings=settings, dry_run=True)
+    assert (dry.created, dry.updated) == (2, 1), "S1 again in batch 2 is an update"
+    real = import_csv(rt.factory, "subscriptions", billing, settings=settings)
+    assert (real.created, real.updated) == (dry.created, dry.updated)
+
+
+def _impatient(url: str) -> Engine:
+    """Another connection that waits half a second for a lock, not the busy timeout's 30."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 0.5})
+    return create_engine(url, connect_args={"options": "-c lock_timeout=500"})
+
+
+def test_others_write_between_a_dry_runs_batches(rt: Runtime, tmp_path: Path) -> None:
+    """A preview held one transaction for the whole file: on SQLite every other write (the
+    worker storing mail, an agent approving) waited for it and failed after the busy timeout;
+    on PostgreSQL a customer it updated stayed locked until it ended."""
+    first = tmp_path / "first.csv"
+    first.write_text("external_id,name\nX0,Ann Lee\n")
+    import_csv(rt.factory, "customers", first, settings=rt.settings)
+    path = tmp_path / "crm.csv"
+    path.write_text("external_id,name\nX0,Ann Ray\nX1,B\nX2,C\nX1,D\nX3,E\n")
+    customers = msgspec.structs.replace(rt.settings.customers, import_batch_size=2)
+    settings = msgspec.structs.replace(rt.settings, customers=customers)
+    other = _impatient(rt.settings.database.url)
+    written: list[int] = []
+
+    def between_batches(rows: int) -> None:
+        with other.begin() as connection:
+            connection.execute(
+                update(Customer).where(Customer.external_id == "X0").values(name=f"Other {rows}")
+            )
+        written.append(rows)
+
+    try:
+        dry = import_csv(
+            rt.factory, "customers", path, between_batches, settings=settings, dry_run=True
+        )
+    finally:
+        other.dispose()
+    assert written == [2, 4, 5]
+    assert (dry.rows, dry.created, dry.updated, dry.stopped) == (5, 3, 2, "")
+    with rt.factory() as session:
+        names = dict(session.execute(select(Customer.external_id, Customer.name)).tuples().all())
+    assert names == {"X0": "Other 5"}, "the other writes stay, the preview's do not"
 
 
 def _cli(
@@ -340,3 +396,33 @@ def test_a_batch_the_database_refuses_stops_the_import_and_says_what_was_importe
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "import.customers"))
     assert entry is not None and entry.detail is not None
     assert entry.detail["created"] == 2 and "stopped at line 4" in entry.detail["stopped"]
+
+
+def test_an_import_whose_audit_entry_is_lost_says_what_was_imported_without_a_traceback(
+    rt: Runtime,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The database lost after the last batch ended the CLI in a traceback: the rows were in,
+    with no audit entry and no word of either."""
+    lose_database_at_import_audit(rt)
+    path = tmp_path / "crm.csv"
+    path.write_text("external_id,plan\nX1,Basic\nX2,Lots\nX3,Basic\n")
+    code, out, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(path))
+    assert code == 4
+    assert "Traceback" not in err
+    why = (
+        "the database could not be reached"
+        if "postgresql" in rt.settings.database.url
+        else ("the database refused it")
+    )
+    assert (
+        f"error: {path}: imported, 3 added and 0 updated (0 skipped), but the audit entry could "
+        f"not be written and value scores and tiers were not recomputed: {why}: " in err
+    )
+    assert "Import the file again once the database is back" in err
+    assert "rows: 3\ncreated: 3" in out
+    assert _count(rt, Customer) == 3
+    assert _count(rt, AuditEntry) == 0

@@ -7,13 +7,14 @@ import re
 
 import httpx
 import msgspec
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from responder.db.models import AuditEntry, Customer, PendingImport, Subscription
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, refuse_plan, staff
+from tests.helpers import api_token, lose_database_at_import_audit, refuse_plan, staff
 
 PAGE = "/supervisor/customer-data"
 MB = 1024 * 1024
@@ -317,14 +318,70 @@ def test_a_batch_the_database_refuses_is_named_in_the_preview_the_result_and_the
         )
         assert "Lines before 4 are imported (2 added, 0 updated, 0 skipped)" in done.text
         assert _count(rt, Customer) == 2
+        auth = api_token(client, "sam")
+
+        def api(dry_run: str) -> httpx.Response:
+            return client.post(
+                f"/api{PAGE}",
+                headers=auth,
+                data={"kind": "customers", "dry_run": dry_run},
+                files={"file": ("crm.csv", rows, "text/csv")},
+            )
+
+        previewed = api("true")
+        assert previewed.status_code == 200, "a preview that finds the refusal did its work"
+        assert previewed.json()["stopped"].startswith("crm.csv: the import would stop at line 4")
+        stopped = api("false")
+        assert stopped.status_code == 422, "a client checking the status sees it stopped"
+        answer = stopped.json()
+        assert (answer["rows"], answer["updated"], answer["dry_run"]) == (2, 2, False)
+        assert answer["stopped"].startswith("crm.csv: stopped at line 4 (batch 2, lines 4-5)")
+        schema = client.get("/schema/openapi.json").json()
+        said = schema["paths"][f"/api{PAGE}"]["post"]["responses"]
+        assert "stopped part-way" in said["422"]["description"] and "audit_failed" in str(said)
+    assert [e.detail["created"] for e in _imports(rt) if e.detail] == [2, 0]
+
+
+def test_an_import_whose_audit_entry_is_lost_says_so_on_the_page_and_the_api(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database lost at the last step answered 503 "Nothing was changed" (PostgreSQL) or
+    500 (SQLite), with the rows imported and no audit entry; now the log is its record."""
+    staff(rt, "sam", role="supervisor")
+    rows = b"external_id,plan\nX1,Basic\nX2,Basic\nX3,Basic\n"
+    why = (
+        "the database could not be reached"
+        if "postgresql" in rt.settings.database.url
+        else ("the database refused it")
+    )
+    with TestClient(create_app(rt)) as client:
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "crm.csv", rows)
+        confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
+        assert confirm is not None
+        lose_database_at_import_audit(rt)
+        done = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert done.status_code == 200, done.text
+        assert (
+            "crm.csv: imported, 3 added and 0 updated (0 skipped), but the audit entry could not "
+            f"be written and value scores and tiers were not recomputed: {why}: " in done.text
+        )
+        assert "Import the file again once the database is back" in done.text
+        assert "Value scores and tiers recomputed" not in done.text
         api = client.post(
             f"/api{PAGE}",
             headers=api_token(client, "sam"),
             data={"kind": "customers", "dry_run": "false"},
             files={"file": ("crm.csv", rows, "text/csv")},
         )
-        assert api.status_code == 200, api.text
+        assert api.status_code == 500, api.text
         answer = api.json()
-        assert (answer["rows"], answer["updated"]) == (2, 2)
-        assert answer["stopped"].startswith("crm.csv: stopped at line 4 (batch 2, lines 4-5)")
-    assert [e.detail["created"] for e in _imports(rt) if e.detail] == [2, 0]
+        assert (answer["created"], answer["updated"], answer["stopped"]) == (0, 3, "")
+        assert answer["audit_failed"].startswith(
+            "crm.csv: imported, 0 added and 3 updated (0 skipped), but the audit entry could not "
+            f"be written and value scores and tiers were not recomputed: {why}: "
+        )
+    assert _count(rt, Customer) == 3 and _count(rt, PendingImport) == 0
+    assert not _imports(rt)
+    logged = [r.getMessage() for r in caplog.records if r.name == "responder.customers.uploads"]
+    assert len(logged) == 2 and logged[0].startswith("customer data import by sam: crm.csv: ")
