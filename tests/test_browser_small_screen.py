@@ -130,6 +130,7 @@ PAGES = [
     ("/supervisor/classifiers?name=intent&label=outage", "#add-example button[type=submit]"),
     ("/supervisor/rules", "#tone-save"),
     ("/supervisor/rules", "#add-rule"),
+    ("/supervisor/rules", "#move-down-3"),
     ("/supervisor/action-rules/new", "#rule-save"),
     ("/supervisor/action-rules/3", "#rule-save"),
     ("/supervisor/auto-send", "form[action='/supervisor/auto-send/set'] button"),

@@ -25,7 +25,7 @@ from responder.db.models import RuleVersion
 from responder.drafting.rule_versions import KINDS, current_rules, latest_version
 from responder.review import ReviewError, audit
 from responder.supervisor.examples import labels
-from responder.supervisor.name_hints import unknown_field, unknown_name
+from responder.supervisor.name_hints import hint, unknown_field, unknown_name
 
 SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
     "tone": ToneSettings,
@@ -37,14 +37,18 @@ TONE_NAME = re.compile(r"^[a-z0-9_-]*$")  # it becomes part of a template file n
 
 class Problem(str):
     """A problem's words, and which rule (its index) and field it is about when that is known,
-    so the one-rule form can show it beside the field the supervisor typed into."""
+    so the one-rule form can show it beside the field the supervisor typed into, in the form's
+    own words: `bare` is the problem without where it is ("must be 0 or more")."""
 
     rule: int | None
     field: str | None
+    bare: str
 
-    def __new__(cls, text: str, rule: int | None = None, field: str | None = None) -> Problem:
+    def __new__(
+        cls, text: str, rule: int | None = None, field: str | None = None, bare: str = ""
+    ) -> Problem:
         problem = super().__new__(cls, text)
-        problem.rule, problem.field = rule, field
+        problem.rule, problem.field, problem.bare = rule, field, bare or text
         return problem
 
 
@@ -138,7 +142,7 @@ def convert(kind: str, data: Any) -> ToneSettings | ActionSettings:
             path = where.rstrip("`")
             message = unknown_field(message, SECTIONS[kind], path)
             rule, field = _rule_field(path)
-            raise RulesError(Problem(f"{_where(path)}: {message}", rule, field)) from exc
+            raise RulesError(Problem(f"{_where(path)}: {message}", rule, field, message)) from exc
         raise RulesError(str(exc)) from exc
 
 
@@ -150,7 +154,12 @@ def _unknown(
         return []
     where = rule_number(index)
     return [
-        Problem(unknown_name(where, what, value, known), index, field)
+        Problem(
+            unknown_name(where, what, value, known),
+            index,
+            field,
+            f"{value!r} is unknown; {hint(what, value, known)}",
+        )
         for value in given
         if value not in known
     ]
@@ -192,7 +201,7 @@ def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
         where = rule_number(index)
         for field in ("name", "label", "snippet"):
             if not getattr(rule, field).strip():
-                problems.append(Problem(f"{where}, {field}: empty", index, field))
+                problems.append(Problem(f"{where}, {field}: empty", index, field, "empty"))
         if rule.snippet.strip():
             problems += _unknown(index, "snippet", "snippet", [rule.snippet], known.snippets)
         problems += _unknown(index, "intents", "intent", rule.intents, known.intents)
@@ -203,7 +212,8 @@ def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
         for field in ("min_contacts", "min_open_cases"):
             value = getattr(rule, field)
             if value is not None and value < 0:
-                problems.append(Problem(f"{where}, {field}: must be 0 or more", index, field))
+                bare = "must be 0 or more"
+                problems.append(Problem(f"{where}, {field}: {bare}", index, field, bare))
     return problems
 
 

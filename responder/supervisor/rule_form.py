@@ -1,8 +1,9 @@
 """One action rule as words and as a form, for supervisors who do not write TOML.
 
-The form's fields become the rule's plain data, put into the live `[actions]` section at its
-place, and go through `rule_edit.save_rules` like the TOML editor's text: the same checks, the
-same versions and audit. Nothing here judges a value; it only says where a refusal belongs.
+The form's fields become the rule's plain data, put into the live `[actions]` TOML at its place
+(`rule_toml`), and go through `rule_edit.save_rules` like the TOML editor's text: the same checks,
+the same versions and audit. Nothing here judges a value; it only says where a refusal belongs,
+in the words the form shows.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from responder.config import ActionRule, ActionSettings
+from responder.config import ActionRule
 from responder.supervisor.rule_edit import Problem
 from responder.supervisor.snippet_edit import comma_list
 
@@ -39,6 +38,8 @@ CONDITIONS = (
     Condition("min_open_cases", "open cases at least", number=True),
 )
 BY_KEY = {c.key: c for c in CONDITIONS}
+#: The form's labels of the rule's own fields (a condition is named by its words).
+LABELS = {"name": "Name", "label": "Label", "snippet": "Snippet it adds"}
 #: Empty condition rows the form offers beyond those the rule has.
 SPARE_ROWS = 2
 
@@ -122,18 +123,16 @@ def rule_data(fields: RuleFields) -> dict[str, Any]:
     return data
 
 
-def place(section: ActionSettings, index: int | None, rule: dict[str, Any] | None) -> Any:
-    """The section as plain data with rule `index` replaced (None: the rule added at the end;
-    `rule` None: removed)."""
-    data = msgspec.to_builtins(section)
-    rules = data["rules"]
-    if index is None:
-        rules.append(rule)
-    elif rule is None:
-        del rules[index]
-    else:
-        rules[index] = rule
-    return data
+def _in_words(problem: Problem) -> str:
+    """A refusal beside its field, naming the field as the form labels it ("Recent contacts at
+    least: must be 0 or more"), not by its TOML key; a number the types refused says so."""
+    about = str(problem.field)
+    condition = BY_KEY.get(about)
+    bare = problem.bare
+    if condition is not None and condition.number and bare.startswith("Expected `int"):
+        bare = "must be a whole number, such as 3"
+    label = LABELS.get(about) or (condition.words if condition else about)
+    return f"{label[:1].upper()}{label[1:]}: {bare}"
 
 
 def file_problems(fields: RuleFields, index: int, problems: Sequence[Problem]) -> None:
@@ -142,12 +141,12 @@ def file_problems(fields: RuleFields, index: int, problems: Sequence[Problem]) -
         about = problem.field
         if problem.rule != index or about is None:
             fields.general.append(problem)
-        elif about in ("name", "label", "snippet"):
-            fields.problems.setdefault(about, []).append(problem)
+        elif about in LABELS:
+            fields.problems.setdefault(about, []).append(_in_words(problem))
         else:
             rows = [row for row in fields.conditions if row.key == about]
             for row in rows:
-                row.problems.append(problem)
+                row.problems.append(_in_words(problem))
             if not rows:
                 fields.general.append(problem)
 

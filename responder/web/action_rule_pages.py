@@ -1,7 +1,8 @@
-"""Add, edit and remove one action rule with a form; the rules page lists them in words.
+"""Add, edit, remove and move one action rule with a form; the rules page lists them in words.
 
-Thin: `responder.supervisor.rule_form` turns the form into the rule's data and places it in the
-live section, and `rule_edit.save_rules` checks and stores it exactly as it does the TOML.
+Thin: `responder.supervisor.rule_form` turns the form into the rule's data,
+`responder.supervisor.rule_toml` puts it into the live TOML in place (comments kept), and
+`rule_edit.save_rules` checks and stores that text exactly as it does the TOML editor's.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from responder.supervisor.rule_form import (
     fields_of,
     file_problems,
     from_form,
-    place,
     rule_data,
 )
+from responder.supervisor.rule_toml import moved, placed
 from responder.web.auth import requires_supervisor
-from responder.web.rule_pages import FORM
+from responder.web.rule_pages import FORM, refused
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
 
@@ -37,6 +38,24 @@ def _live(session: Session, request: Request) -> tuple[ActionSettings, int]:
     """The live action rules and their version (0 while config.toml's apply)."""
     rules = current_rules(session, _rt(request).settings)
     return rules.actions, rules.versions["actions"] or 0
+
+
+def _live_text(request: Request) -> tuple[ActionSettings, int, str]:
+    """The live action rules, their version and the TOML the editor shows for them."""
+    rt = _rt(request)
+    with rt.factory() as session:
+        section, version = _live(session, request)
+        return section, version, rule_edit.live_text(session, rt.settings, "actions")
+
+
+def _store(request: Request, text: str, change: str) -> int:
+    """The changed text saved as the TOML editor's is; the new version's number."""
+    rt = _rt(request)
+    with transaction(rt.factory) as session:
+        saved = rule_edit.save_rules(
+            session, rt.settings, "actions", signed_in(request).username, text=text, change=change
+        )
+        return saved.version
 
 
 def _index(section: ActionSettings, number: int) -> int:
@@ -88,11 +107,9 @@ def edit_rule_page(request: Request, number: int) -> Template:
 def _save(request: Request, form: dict[str, Any], number: int | None) -> Response[Any]:
     """Validated and stored as the TOML editor's text is; refused, the form comes back as typed
     with each problem beside its field."""
-    rt = _rt(request)
     fields = from_form(form)
     data = rule_data(fields)
-    with rt.factory() as session:
-        section, version = _live(session, request)
+    section, version, text = _live_text(request)
     index = len(section.rules) if number is None else _index(section, number)
     if str(version) != str(form.get("version", "")):
         fields.general.append(
@@ -104,16 +121,9 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
     what = "added" if number is None else "edited"
     change = f"{what} rule {index + 1} {fields.name!r}"
     try:
-        with transaction(rt.factory) as session:
-            saved = rule_edit.save_rules(
-                session,
-                rt.settings,
-                "actions",
-                signed_in(request).username,
-                data=place(section, None if number is None else index, data),
-                change=change,
-            )
-            saved_version = saved.version
+        saved_version = _store(
+            request, placed(text, None if number is None else index, data), change
+        )
     except rule_edit.RulesError as exc:
         file_problems(fields, index, exc.problems)
         return _page(request, fields, number, version, status_code=422)
@@ -146,31 +156,21 @@ def remove_rule(
 ) -> Response[Any]:
     """Removed from the live rules as a new version (the old one can be shown and saved
     again); refused when the list changed since the page showed it."""
-    rt = _rt(request)
-    with rt.factory() as session:
-        section, version = _live(session, request)
+    section, version, text = _live_text(request)
     index = _index(section, number)
     name = section.rules[index].name
     if str(version) != str(data.get("version", "")):
-        error = (
+        return refused(
+            request,
             f"Not removed: the action rules changed (version {version} is live now); "
-            "check the list and remove again."
+            "check the list and remove again.",
         )
-        return Redirect("/supervisor/rules", query_params={"error": error})
     try:
-        with transaction(rt.factory) as session:
-            saved = rule_edit.save_rules(
-                session,
-                rt.settings,
-                "actions",
-                signed_in(request).username,
-                data=place(section, index, None),
-                change=f"removed rule {number} {name!r}",
-            )
-            saved_version = saved.version
+        saved_version = _store(
+            request, placed(text, index, None), f"removed rule {number} {name!r}"
+        )
     except rule_edit.RulesError as exc:
-        error = f"Not removed: {exc}"
-        return Redirect("/supervisor/rules", query_params={"error": error})
+        return refused(request, f"Not removed: {exc}", status=422)
     notice = (
         f"Removed action rule {number} {name!r}; "
         f"version {saved_version} of the action rules is live for the next drafts."
@@ -178,4 +178,49 @@ def remove_rule(
     return Redirect("/supervisor/rules", query_params={"notice": notice})
 
 
-ROUTES: list[object] = [new_rule_page, edit_rule_page, add_rule, edit_rule, remove_rule]
+#: Where each button takes the rule: one place up the list (counted from 1) or one down.
+STEPS = {"up": -1, "down": 1}
+
+
+@post(
+    "/supervisor/action-rules/{number:int}/move",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def move_rule(
+    request: Request, number: int, data: Annotated[dict[str, Any], FORM]
+) -> Response[Any]:
+    """One place up or down (`direction`), as a new version: the order is the order drafts
+    list the offered actions in. Refused when the list changed since the page showed it."""
+    section, version, text = _live_text(request)
+    index = _index(section, number)
+    step = STEPS.get(str(data.get("direction", "")))
+    if step is None or not 0 <= index + step < len(section.rules):
+        return refused(request, f"Not moved: rule {number} cannot move that way.", status=400)
+    name, to = section.rules[index].name, number + step
+    if str(version) != str(data.get("version", "")):
+        return refused(
+            request,
+            f"Not moved: the action rules changed (version {version} is live now); "
+            "check the list and move again.",
+        )
+    change = f"moved rule {number} {name!r} to {to}"
+    try:
+        saved_version = _store(request, moved(text, index, index + step), change)
+    except rule_edit.RulesError as exc:
+        return refused(request, f"Not moved: {exc}", status=422)
+    notice = (
+        f"Moved action rule {number} {name!r} {data['direction']}: it is rule {to} now; "
+        f"version {saved_version} of the action rules is live for the next drafts."
+    )
+    return Redirect("/supervisor/rules", query_params={"notice": notice})
+
+
+ROUTES: list[object] = [
+    new_rule_page,
+    edit_rule_page,
+    add_rule,
+    edit_rule,
+    remove_rule,
+    move_rule,
+]

@@ -106,6 +106,14 @@ def rules_page(
     return Template("supervisor/rules.html", context=context)
 
 
+def refused(request: Request, error: str, *, status: int = 409) -> Template:
+    """The rules page again with why a button's change was not made (409: the list changed
+    since the page showed it, so a rule number may no longer mean the rule meant)."""
+    context = _context(request, error=error)
+    context["toml_open"] = False
+    return Template("supervisor/rules.html", context=context, status_code=status)
+
+
 class RulesForm(Struct):
     text: str = ""
 

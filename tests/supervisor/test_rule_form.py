@@ -1,6 +1,7 @@
 """Supervisors who do not write TOML manage action rules with a form: the list says each rule in
-words, a rule added or edited there changes the next drafts' suggested actions, a bad value is
-refused beside its field with what was typed kept, and removing asks first."""
+words, a rule added, edited or moved there changes the next drafts' suggested actions (comments
+typed in the TOML stay), a bad value is refused beside its field in the form's words with what
+was typed kept, and removing asks first."""
 
 from __future__ import annotations
 
@@ -125,10 +126,10 @@ def test_an_invalid_value_is_refused_beside_its_field_with_the_input_kept(rt: Ru
         assert refused.status_code == 422
         page = html.unescape(refused.text)
         beside = dict(re.findall(r'id="([\w-]+)-error">([^<]*)<', page))
-        assert beside["condition-0"].startswith("Unknown intent 'roming' in rule 6: did you mean")
-        assert "'roaming'" in beside["condition-0"]
-        assert beside["condition-2"] == "Rule 6, min_contacts: must be 0 or more"
-        assert beside["rule-label"] == "Rule 6, label: empty"
+        # named as the form labels the field, not by the TOML key (min_contacts, label)
+        assert beside["condition-0"] == "Intent is: 'roming' is unknown; did you mean 'roaming'?"
+        assert beside["condition-2"] == "Recent contacts at least: must be 0 or more"
+        assert beside["rule-label"] == "Label: empty"
         kept = _form(refused.text)
         assert kept["value-0"] == "roming" and kept["value-2"] == "-1"
         assert kept["name"] == "roaming_refund" and kept["snippet"] == "billing-dispute-review"
@@ -139,7 +140,7 @@ def test_an_invalid_value_is_refused_beside_its_field_with_the_input_kept(rt: Ru
         )
         assert words.status_code == 422
         error = html.unescape(words.text).split('id="condition-2-error">', 1)[1]
-        assert error.startswith("Rule 6, min_open_cases: Expected `int | null`, got `str`")
+        assert error.startswith("Open cases at least: must be a whole number, such as 3<")
     assert versions(rt) == 0
 
 
@@ -154,6 +155,7 @@ def test_removing_a_rule_asks_first_and_the_draft_no_longer_offers_it(rt: Runtim
         stale = client.post(
             "/supervisor/action-rules/3/remove", data={"version": "7", "_csrf_token": token}
         )
+        assert stale.status_code == 409
         assert "Not removed: the action rules changed" in html.unescape(stale.text)
         removed = client.post(
             "/supervisor/action-rules/3/remove", data={"version": "0", "_csrf_token": token}
@@ -172,6 +174,101 @@ def test_removing_a_rule_asks_first_and_the_draft_no_longer_offers_it(rt: Runtim
     assert change == "removed rule 3 'roaming_pass'"
 
 
+NOTED_RULES = """contact_days = 14
+
+# The pass first: most travellers want it more than a refund.
+[[rules]]
+name = "roaming_pass"
+label = "Suggest the World Roam Pass"
+snippet = "roaming-world-pass"
+intents = ["roaming"]
+
+# Refunds only after the pass; ask billing before promising one.
+[[rules]]
+name = "roaming_refund"  # agreed with billing
+label = "Refund the roaming charge"
+snippet = "billing-dispute-review"
+intents = ["roaming"]
+
+[[rules]]
+name = "escalate"
+label = "Escalate to a supervisor"
+snippet = "complaint-acknowledge"
+min_contacts = 3
+"""
+PASS_NOTE = "# The pass first: most travellers want it more than a refund.\n[[rules]]\n"
+REFUND_NOTE = (
+    "# Refunds only after the pass; ask billing before promising one.\n[[rules]]\n"
+    'name = "roaming_refund"  # agreed with billing\n'
+)
+
+
+def _toml(page: str) -> str:
+    return html.unescape(page.split('id="actions-text"', 1)[1].split(">", 1)[1].split("</")[0])
+
+
+def test_moving_a_rule_changes_the_order_of_the_offered_actions(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, "/supervisor/rules")
+        client.post(
+            "/supervisor/rules/actions/save", data={"text": NOTED_RULES, "_csrf_token": token}
+        )
+        page = client.get("/supervisor/rules").text
+        assert "Order matters: every rule that holds offers its action" in page
+        assert 'id="move-up-1"' not in page and 'id="move-down-3"' not in page
+        move = re.search(
+            r'<form[^>]*action="/supervisor/action-rules/1/move".*?</form>', page, re.S
+        )
+        assert 'name="_csrf_token"' in move.group(0) and 'id="move-down-1"' in move.group(0)
+        assert _offered(rt, 1) == ["roaming_pass", "roaming_refund"]
+
+        form = _form(client.get("/supervisor/action-rules/1").text)
+        edited = client.post(
+            "/supervisor/action-rules/1", data={**form, "label": "Offer the World Roam Pass"}
+        )
+        assert "Saved: edited action rule 1" in html.unescape(edited.text)
+        text = _toml(edited.text)
+        assert PASS_NOTE + 'name = "roaming_pass"\nlabel = "Offer the World Roam Pass"' in text
+        assert REFUND_NOTE in text, "the note above rule 2 survives an edit of rule 1"
+
+        down = {"version": "2", "direction": "down", "_csrf_token": token}
+        moved = client.post("/supervisor/action-rules/1/move", data=down)
+        assert moved.status_code == 200
+        assert "Moved action rule 1 'roaming_pass' down: it is rule 2 now; version 3" in (
+            html.unescape(moved.text)
+        )
+        assert "roaming_refund" in _rule_row(moved.text, 1)
+        assert "roaming_pass" in _rule_row(moved.text, 2)
+        text = _toml(moved.text)
+        assert text.startswith("contact_days = 14\n\n" + REFUND_NOTE), "each note kept its rule"
+        assert "\n\n" + PASS_NOTE + 'name = "roaming_pass"' in text
+        assert _offered(rt, 2) == ["roaming_refund", "roaming_pass"]
+
+        stale = client.post("/supervisor/action-rules/2/move", data={**down, "direction": "up"})
+        assert stale.status_code == 409, "the page was opened at version 2; 3 is live now"
+        assert "Not moved: the action rules changed (version 3 is live" in html.unescape(stale.text)
+        up = client.post(
+            "/supervisor/action-rules/2/move", data={**down, "version": "3", "direction": "up"}
+        )
+        assert "it is rule 1 now; version 4" in html.unescape(up.text)
+        assert _toml(up.text) == NOTED_RULES.replace("Suggest the", "Offer the")
+    assert _offered(rt, 3) == ["roaming_pass", "roaming_refund"]
+    with rt.factory() as session:
+        changes = session.scalars(
+            select(AuditEntry.detail)
+            .where(AuditEntry.action == "rules.save")
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [c.get("change") for c in changes] == [
+        None,
+        "edited rule 1 'roaming_pass'",
+        "moved rule 1 'roaming_pass' to 2",
+        "moved rule 2 'roaming_pass' to 1",
+    ]
+
+
 def test_agents_cannot_open_or_post_the_rule_form(rt: Runtime) -> None:
     staff(rt, "cliodhna", "agent")
     with TestClient(create_app(rt)) as client:
@@ -180,8 +277,10 @@ def test_agents_cannot_open_or_post_the_rule_form(rt: Runtime) -> None:
         for path in ("/supervisor/action-rules/new", "/supervisor/action-rules/1"):
             assert client.get(path).status_code == 403
             assert client.post(path, data={**NEW_RULE, "_csrf_token": token}).status_code == 403
-        gone = client.post(
-            "/supervisor/action-rules/1/remove", data={"version": "0", "_csrf_token": token}
-        )
-        assert gone.status_code == 403
+        for action in ("remove", "move"):
+            gone = client.post(
+                f"/supervisor/action-rules/1/{action}",
+                data={"version": "0", "direction": "down", "_csrf_token": token},
+            )
+            assert gone.status_code == 403
     assert versions(rt) == 0

@@ -1,0 +1,50 @@
+"""The action rules' TOML changed in place: what a supervisor typed around the changed rule
+stays as typed, whichever way the rules are written."""
+
+from __future__ import annotations
+
+import tomllib
+
+from responder.supervisor.rule_toml import moved, placed
+from tests.supervisor.test_rule_form import NOTED_RULES, PASS_NOTE, REFUND_NOTE
+
+ESCALATE = {
+    "name": "escalate",
+    "label": "Escalate to a supervisor",
+    "snippet": "complaint-acknowledge",
+    "min_contacts": 3,
+}
+
+
+def test_an_unchanged_rule_leaves_the_text_as_it_was() -> None:
+    assert placed(NOTED_RULES, 2, {**ESCALATE, "min_contacts": 3}) == NOTED_RULES
+
+
+def test_removing_the_first_rule_keeps_the_note_above_the_next() -> None:
+    text = placed(NOTED_RULES, 0, None)
+    assert text.startswith("contact_days = 14\n\n" + REFUND_NOTE)
+    assert PASS_NOTE not in text, "a rule's note goes with it"
+    assert [r["name"] for r in tomllib.loads(text)["rules"]] == ["roaming_refund", "escalate"]
+
+
+def test_a_rule_added_or_moved_keeps_a_trailing_comment_last() -> None:
+    text = placed(NOTED_RULES + "\n# Reviewed with billing in November.\n", None, ESCALATE)
+    assert text.endswith("min_contacts = 3\n\n# Reviewed with billing in November.\n")
+    assert text.count("[[rules]]") == 4
+    text = moved(text, 3, 0)
+    assert text.endswith("min_contacts = 3\n\n# Reviewed with billing in November.\n")
+    assert tomllib.loads(text)["rules"][0]["name"] == "escalate"
+
+
+def test_rules_written_as_an_inline_list_are_changed_in_it() -> None:
+    text = (
+        "contact_days = 14\n"
+        "# both roaming rules\n"
+        "rules = [\n"
+        '  { name = "a", label = "A", snippet = "s" },\n'
+        '  { name = "b", label = "B", snippet = "s" },\n'
+        "]\n"
+    )
+    text = moved(placed(text, None, {"name": "c", "label": "C", "snippet": "s"}), 2, 0)
+    assert "# both roaming rules\nrules = [" in text
+    assert [r["name"] for r in tomllib.loads(text)["rules"]] == ["c", "a", "b"]
