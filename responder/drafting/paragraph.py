@@ -98,7 +98,8 @@ def _insert_at(edited: str, at: int, paragraph: str) -> str:
     """`paragraph` as a paragraph of its own just before the line starting at `at`."""
     head = edited[:at]
     gap = head[len(head.rstrip()) :].count("\n") if head.strip() else 2
-    return f"{head}{chr(10) * max(0, 2 - gap)}{paragraph}\n\n{edited[at:]}"
+    breaks = "\n" * max(0, 2 - gap)
+    return f"{head}{breaks}{paragraph}\n\n{edited[at:]}"
 
 
 def add_paragraph(edited: str, fresh: str, paragraph: str, sign_offs: Sequence[str] = ()) -> str:
