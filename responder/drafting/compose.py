@@ -44,6 +44,9 @@ class DraftResult:
     # The chosen action's paragraph as it was rendered into the body ("" without one), for
     # adding it to a draft a person edited.
     action_text: str = ""
+    # Each snippet's text as rendered for this draft (by key, the action's included), to tell
+    # which of them a person's edited text still holds.
+    snippet_texts: Mapping[str, str] = field(default_factory=dict)
 
 
 def choose_template(
@@ -183,7 +186,9 @@ def compose_draft(
     flags = (FALLBACK_FLAG.format(language_name(language)),) if fell_back else ()
     grounding["flags"] = list(flags)
     action_text = (context["action_snippet"] or {}).get("body", "")
-    return DraftResult(body, ref.id, grounding, "", flags, action_text)
+    rendered_now = [*context["snippets"], context["action_snippet"] or {}]
+    texts = {r["id"]: r["body"] for r in rendered_now if r}
+    return DraftResult(body, ref.id, grounding, "", flags, action_text, texts)
 
 
 def used_snippet_ids(grounding: Mapping[str, Any]) -> set[int]:

@@ -436,7 +436,8 @@ def _add_to_edited(
 ) -> Draft:
     """The person's saved text with the action's paragraph where a draft written now would
     have it: their words stay, and Approve sends them with the action. Its grounding records
-    the action and its snippet as used."""
+    the action, and as used only the snippets whose text the resulting draft holds
+    (`_still_used`)."""
     from responder.pipeline.stages import classification_text
 
     label = action.get("label") or action["name"]
@@ -461,20 +462,41 @@ def _add_to_edited(
         raise ReviewError(f"{label} has no paragraph in this draft's language to add")
     if holds(previous.body, result.action_text):
         raise AlreadyInDraft(f"{label} is already in the draft")
+    drafting = rt.settings.drafting
+    body = add_paragraph(
+        previous.body,
+        result.body,
+        result.action_text,
+        sign_offs=(drafting.signature, f"– {drafting.company_name}"),
+    )
+    grounding = {
+        **grounding,
+        "snippets": _still_used(grounding.get("snippets") or [], body, result.snippet_texts),
+        "chosen_action": composed.grounding.get("chosen_action"),
+        "action_snippet": snippet,
+    }
     return Draft(
         message_id=message.id,
         version=previous.version + 1,
-        body=add_paragraph(previous.body, result.body, result.action_text),
+        body=body,
         template_id=previous.template_id,
-        grounding={
-            **grounding,
-            "chosen_action": composed.grounding.get("chosen_action"),
-            "action_snippet": snippet,
-        },
+        grounding=grounding,
         confidence=previous.confidence,
         created_by_id=user.id,
-        snippets_used=[DraftSnippet(snippet_id=snippet["id"])] if snippet.get("id") else [],
+        snippets_used=[DraftSnippet(snippet_id=i) for i in sorted(used_snippet_ids(grounding))],
     )
+
+
+def _still_used(
+    records: list[dict[str, Any]], body: str, texts: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The earlier draft's snippet records, each marked used only when `body` (the person's
+    text as it now stands) holds the snippet's whole text as rendered for this message now; a
+    snippet not rendered now (no longer retrieved, or in another language) counts as gone."""
+    return [
+        {**r, "used": bool(texts.get(r.get("key") or "")) and holds(body, texts[r["key"]])}
+        for r in records
+    ]
 
 
 @dataclass(frozen=True)

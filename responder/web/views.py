@@ -584,13 +584,23 @@ def problem_items(
     ]
 
 
+def snippets_used(grounding: dict[str, Any]) -> list[dict[str, Any]]:
+    """The grounding's snippet records marked used, the action's snippet after the template's
+    (once); retrieved snippets left out of the text are among the candidates."""
+    records = [*(grounding.get("snippets") or []), grounding.get("action_snippet") or {}]
+    used = [r for r in records if r.get("used")]
+    return [r for i, r in enumerate(used) if r.get("key") not in {u.get("key") for u in used[:i]}]
+
+
 def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
     """What the review page shows beside a draft, lifted out of its grounding record: the
     template (key, version, tone), the other candidate snippets with scores, the suggested
     actions (POST /api/messages/{id}/action picks one), flags, the confidence parts and the
-    network incident the draft described (None: none fitted, or drafted before incidents)."""
+    network incident the draft described (None: none fitted, or drafted before incidents).
+    `snippets_used` are the snippets whose text is in the draft, the picked action's included."""
     return {
         "template": grounding.get("template"),
+        "snippets_used": snippets_used(grounding),
         "template_error": grounding.get("template_error"),
         "candidates": grounding.get("candidates") or [],
         "actions": grounding.get("actions") or [],

@@ -95,10 +95,10 @@ def test_a_draft_records_what_produced_it_and_an_action_rerenders_it(
         assert session.scalars(select(ReviewAction)).all() == []
 
 
-ROAMING_IN_ITALY = make_email(
-    subject="Roaming in Italy",
-    body="I am going to Italy next week, how do I roam? My data did not work in Spain last time.",
+ROAMING_BODY = (
+    "I am going to Italy next week, how do I roam? My data did not work in Spain last time."
 )
+ROAMING_IN_ITALY = make_email(subject="Roaming in Italy", body=ROAMING_BODY)
 
 
 def test_an_action_rerenders_the_draft_with_its_snippet(
@@ -409,3 +409,92 @@ def test_an_action_picked_after_undoing_an_edited_approval_keeps_the_edit(
         assert picked.json()["added_to_edited_draft"] is True
         body = client.get(f"/api/messages/{message.id}", headers=auth).json()["draft"]["body"]
     assert body.startswith(own.rstrip() + "\n\nThe World Roam Pass costs EUR 8 per day")
+
+
+def test_a_picked_action_goes_above_the_persons_own_sign_off(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Their greeting, words and sign-off are all their own, so nothing of a draft written now
+    is left to place the paragraph by: it still goes above the sign-off, not under the name."""
+    drop(rt, ROAMING_IN_ITALY, "italy")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+    own = "Dear traveller,\n\nYour roaming works again.\n\nAll the best,\nSean\n"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        client.post(f"/api/messages/{message.id}/save", headers=auth, json={"body": own})
+        picked = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "roaming_pass"}
+        )
+        assert picked.status_code == 201, picked.text
+        body = client.get(f"/api/messages/{message.id}", headers=auth).json()["draft"]["body"]
+    head, offer, sign_off = body.rstrip().split("\n\n")[1:]
+    assert head == "Your roaming works again."
+    assert offer.startswith("The World Roam Pass costs EUR 8 per day")
+    assert sign_off == "All the best,\nSean"
+
+
+def test_a_picked_action_records_as_used_only_the_snippets_the_persons_text_holds(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """One person deleted the answer the draft was written with, another kept it: after each
+    picks an action, the draft's "Snippets used" and the supervisors' count of the drafts a
+    snippet went into follow the text, not the draft it was edited from."""
+    for number in (1, 2):
+        drop(
+            rt,
+            make_email(
+                subject=f"Roaming in Italy {number}",
+                body=ROAMING_BODY,
+                message_id=f"<italy{number}@mail.test>",
+            ),
+            f"italy{number}",
+        )
+    worker.drain()
+    with rt.factory() as session:
+        dropped, kept = session.scalars(select(Message).order_by(Message.id)).all()
+        first = session.scalars(select(Draft).where(Draft.message_id == kept.id)).one()
+    used = [s["key"] for s in first.grounding["snippets"] if s["used"]]
+    assert used == ["roaming-troubleshooting"], "the draft is written with the troubleshooting"
+    greeting, _, answer, travels, sign_off = first.body.rstrip().split("\n\n")
+    assert answer.startswith("Roaming is switched on") and travels.startswith("Safe travels")
+    texts = {
+        dropped.id: f"{greeting}\n\nI switched data roaming on for your line.\n\n{sign_off}\n",
+        kept.id: f"{greeting}\n\n{answer}\n\n{sign_off}\n",
+    }
+    staff(rt)
+    staff(rt, "sue", "supervisor")
+    shown: dict[int, list[str]] = {}
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        for message_id, own in texts.items():
+            client.post(f"/api/messages/{message_id}/save", headers=auth, json={"body": own})
+            picked = client.post(
+                f"/api/messages/{message_id}/action", headers=auth, json={"action": "roaming_pass"}
+            )
+            assert picked.status_code == 201, picked.text
+        login(client, "sue")
+        for message_id in texts:
+            page = client.get(f"/messages/{message_id}").text
+            listed = page.split('<ul id="snippets-used">', 1)[1].split("</ul>", 1)[0]
+            shown[message_id] = re.findall(r"<li>([a-z-]+) v\d", listed)
+        listing = client.get("/supervisor/templates").text
+    assert shown[dropped.id] == ["roaming-world-pass"]
+    assert shown[kept.id] == ["roaming-troubleshooting", "roaming-world-pass"]
+
+    def in_drafts(key: str) -> str:
+        row = listing[listing.index(f'<tr data-key="{key}">') :]
+        return re.findall(r'<td class="drafts">(\d+)</td>', row[: row.index("</tr>")])[0]
+
+    # Each first draft, and the kept answer once more in the draft the action was added to.
+    assert in_drafts("roaming-troubleshooting") == "3"
+    assert in_drafts("roaming-world-pass") == "2"
+    with rt.factory() as session:
+        latest = session.scalars(
+            select(Draft).where(Draft.message_id == dropped.id).order_by(Draft.version.desc())
+        ).first()
+    assert latest is not None
+    marked = {s["key"]: s["used"] for s in latest.grounding["snippets"]}
+    assert marked["roaming-troubleshooting"] is False
