@@ -181,6 +181,12 @@ def _addresses(pairs: list[Any]) -> tuple[Address, ...]:
     return tuple(Address(name=str(n or ""), address=str(a)) for n, a in pairs if a)
 
 
+def _reply_language(message: Message, draft: Draft) -> str:
+    """The language the reply is written in: its template's, else the customer's message's."""
+    template = (draft.grounding or {}).get("template") or {}
+    return str(template.get("language") or message.language or "")
+
+
 def _quoted(message: Message, draft: Draft, timezone: str) -> str:
     """The reply over the customer's new words (not the history they quoted themselves)."""
     language = ((draft.grounding or {}).get("template") or {}).get("language") or "en"
@@ -238,6 +244,7 @@ def queue_reply(
                 auto_submitted=auto_submitted,
                 attachments=[(f.filename, f.content_type, f.content) for f in files],
                 cc=copied,
+                language=_reply_language(message, draft),
             )
         except ValueError as exc:  # the composer's refusal is the reviewer's to read
             raise ReviewError(f"the reply cannot be sent: {exc}") from exc
