@@ -5,8 +5,9 @@ Queued by the route stage in the same transaction that puts the message in front
 (so a message is acknowledged once or not at all), sent by each worker round apart from the
 reply. Only mail that reached the review queue is acknowledged: the ignore rules have already
 stopped auto-replies, bounces, lists, blocked senders and our own mail, so nothing answers a
-machine. Exactly once like a reply: bytes and Message-ID fixed when queued, a claim with a
-lease while sending, and after a crash the sender is asked whether it went out.
+machine. Exactly once like a reply: bytes and Message-ID fixed when queued (the Date set by
+each attempt), a claim with a lease while sending, and after a crash the sender is asked
+whether it went out.
 """
 
 from __future__ import annotations

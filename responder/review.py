@@ -210,7 +210,8 @@ def queue_reply(
     now: datetime | None = None,
     timezone: str = "UTC",
 ) -> OutboxItem:
-    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail.
+    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail
+    (only its Date is set anew by each attempt, in the send stage).
     `timezone`: the team's (`[queue] timezone`), for the quote's "On ... wrote:" line."""
     channel = session.get(Channel, message.channel_id)
     assert channel is not None
