@@ -27,7 +27,7 @@ _MAX_QUOTE_DEPTH = 8
 # On a wrapper, not on <body>: webmail shows the message inside its own page and drops <body>.
 _TEXT_STYLE = (
     "max-width:40em;padding:4px;background:#ffffff;color:#1f2328;"
-    "font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5"
+    "font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.5;overflow-wrap:break-word"
 )
 _P_STYLE = "margin:0 0 1em 0"
 _QUOTE_STYLE = "margin:0 0 1em 0;padding:0 0 0 12px;border-left:3px solid #c4c9cf;color:#4b535c"
