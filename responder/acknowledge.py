@@ -5,8 +5,9 @@ Queued by the route stage in the same transaction that puts the message in front
 (so a message is acknowledged once or not at all), sent by each worker round apart from the
 reply. Only mail that reached the review queue is acknowledged: the ignore rules have already
 stopped auto-replies, bounces, lists, blocked senders and our own mail, so nothing answers a
-machine. Exactly once like a reply: bytes and Message-ID fixed when queued, a claim with a
-lease while sending, and after a crash the sender is asked whether it went out.
+machine. Exactly once like a reply: bytes and Message-ID fixed when queued (the Date set by
+each attempt), a claim with a lease while sending, and after a crash the sender is asked
+whether it went out.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from responder.conversations import add_our_message
 from responder.db.models import Acknowledgement, Channel, Customer, Message, utcnow
 from responder.db.session import transaction
 from responder.display import headline, preview_column
-from responder.mail.compose import build_reply, make_message_id, reply_subject
+from responder.mail.compose import build_reply, make_message_id, redated, reply_subject
 from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
@@ -174,6 +175,7 @@ def _queue_one(
             references=references,
             date=now,
             auto_submitted=True,  # RFC 3834: an automatic answer, which others must not answer
+            language=language if language in settings.acknowledge.texts else "en",
         )
     acknowledgement = Acknowledgement(
         message_id=message.id,
@@ -273,9 +275,9 @@ def _recover(rt: Runtime, ack_id: int) -> None:
 
 
 def _send(rt: Runtime, ack_id: int) -> int:
-    with rt.factory() as session:
-        ack = session.get(Acknowledgement, ack_id)
-        assert ack is not None
+    with _changing(rt, ack_id) as (session, ack):
+        if ack.raw:  # dated by this attempt (a retry's too), the same Message-ID
+            ack.raw = redated(ack.raw, utcnow())
         reply = _reply(session, ack)
     try:
         rt.sender.deliver(reply)

@@ -181,6 +181,12 @@ def _addresses(pairs: list[Any]) -> tuple[Address, ...]:
     return tuple(Address(name=str(n or ""), address=str(a)) for n, a in pairs if a)
 
 
+def _reply_language(message: Message, draft: Draft) -> str:
+    """The language the reply is written in: its template's, else the customer's message's."""
+    template = (draft.grounding or {}).get("template") or {}
+    return str(template.get("language") or message.language or "")
+
+
 def _quoted(message: Message, draft: Draft, timezone: str) -> str:
     """The reply over the customer's new words (not the history they quoted themselves)."""
     language = ((draft.grounding or {}).get("template") or {}).get("language") or "en"
@@ -204,7 +210,8 @@ def queue_reply(
     now: datetime | None = None,
     timezone: str = "UTC",
 ) -> OutboxItem:
-    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail.
+    """Fix the reply's bytes and Message-ID before any attempt, so a retry is the same mail
+    (only its Date is set anew by each attempt, in the send stage).
     `timezone`: the team's (`[queue] timezone`), for the quote's "On ... wrote:" line."""
     channel = session.get(Channel, message.channel_id)
     assert channel is not None
@@ -238,6 +245,7 @@ def queue_reply(
                 auto_submitted=auto_submitted,
                 attachments=[(f.filename, f.content_type, f.content) for f in files],
                 cc=copied,
+                language=_reply_language(message, draft),
             )
         except ValueError as exc:  # the composer's refusal is the reviewer's to read
             raise ReviewError(f"the reply cannot be sent: {exc}") from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
+from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
 from responder.config import load_settings
 from responder.db.models import Acknowledgement, Customer, Message, utcnow
@@ -25,6 +27,7 @@ from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
 from tests.helpers import api_token, drop, make_email, sent_replies, staff, start_up_refusal
+from tests.html_document import HtmlDocument
 from tests.test_web_security import login
 
 DUBLIN = ZoneInfo("Europe/Dublin")
@@ -82,6 +85,9 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
     assert ack["Auto-Submitted"] == "auto-replied", "so that other machines do not answer it"
     assert _text(ack).splitlines()[0] == "Hello Aoife,", "by first name, as the draft greets her"
     assert f"back on {opens}: a person will read it" in " ".join(_text(ack).split())
+    html = HtmlDocument(ack.get_body(("html",)).get_content())  # type: ignore[attr-defined]
+    assert html.words() == _text(ack).split(), "the same words as HTML"
+    assert html.elements[0] == ("html", {"lang": "en", "dir": "ltr"})
     with rt.factory() as session:
         first = session.scalars(select(Message).where(Message.direction == "in")).one()
         assert first.state == "in_review", "the real answer still waits for a person"
@@ -114,6 +120,9 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
     )
     worker.drain()
     replies = {r["To"]: _text(r) for r in sent_replies(rt)}
+    (german,) = (r for r in sent_replies(rt) if r["To"] == "Cian Byrne <cian@mail.test>")
+    html = german.get_body(("html",)).get_content()  # type: ignore[attr-defined]
+    assert HtmlDocument(html).elements[0] == ("html", {"lang": "de", "dir": "ltr"})
     assert sorted(replies) == [
         "Aoife Murphy <aoife.murphy@gmail.test>",
         "Cian Byrne <cian@mail.test>",
@@ -381,10 +390,13 @@ def test_a_bad_acknowledgement_setting_stops_start_up(
     assert named in start_up_refusal(tmp_path, "acknowledge", setting)
 
 
-def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker: Worker) -> None:
+def test_one_that_cannot_go_out_waits_under_needs_attention(
+    rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The SMTP server is down (nothing listens on its port) and one attempt is allowed: the
-    acknowledgements are listed with the error; once mail flows again, Send again sends one,
-    and Leave unsent settles the other without sending it."""
+    acknowledgements are listed with the error; once mail flows again, Send again sends one
+    (dated then, its Message-ID unchanged), and Leave unsent settles the other without sending
+    it."""
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -398,7 +410,10 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
     staff(rt, "alice")
     drop(rt, make_email(), "first")
     drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"), "c")
-    worker.drain()
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with monkeypatch.context() as clock:  # queued and tried an hour ago (still closed then)
+        clock.setattr(acknowledge, "utcnow", lambda: an_hour_ago)
+        worker.drain()
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get("/problems").text
@@ -435,9 +450,14 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(rt: Runtime, worker:
             follow_redirects=True,
         )
         assert "The acknowledgement goes out with the next round." in again.text
+        before = utcnow().replace(microsecond=0)
         worker.drain()
         (ack,) = sent_replies(rt)
         assert ack["In-Reply-To"] == "<m1@mail.test>"
+        assert before <= parsedate_to_datetime(ack["Date"]) <= utcnow()
+        with rt.factory() as session:
+            stored = session.get(Acknowledgement, item["id"])
+            assert stored is not None and ack["Message-ID"] == stored.message_id_header
         assert "Nothing needs attention." in client.get("/problems").text
         twice = client.post(f"/api/acknowledgements/{item['id']}/send-again", headers=headers)
         assert twice.status_code == 409, "sent now: nothing to send again"

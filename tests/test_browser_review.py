@@ -92,7 +92,7 @@ def test_work_through_three_drafts_by_keyboard(
         [f"Re: {first_subject}", f"Re: {second_subject}"]
     )
     edited = next(r for r in replies if r["Subject"] == f"Re: {second_subject}")
-    assert "EUR 10 credit" in edited.get_content()
+    assert "EUR 10 credit" in edited.get_body(("plain",)).get_content()
     with rt.factory() as session:
         rejected = session.scalar(select(Message).where(Message.subject == third_subject))
         assert rejected.state == "rejected"

@@ -58,7 +58,7 @@ def test_dropped_email_becomes_an_approved_threaded_reply(
     assert reply["In-Reply-To"] == "<m1@mail.test>"
     assert reply["References"].split() == ["<earlier@mail.test>", "<m1@mail.test>"]
     assert reply["Message-ID"] == reply_id
-    text = reply.get_content().replace("\r\n", "\n")
+    text = reply.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text.startswith("Hi Aoife,")
     ours, _, quoted = text.partition("Northwind Mobile Customer Care\n\n")
     # The customer's words follow, quoted under the line mail clients write.
@@ -92,7 +92,7 @@ def test_edited_approval_sends_the_edited_text_and_keeps_both_versions(
     worker.drain()
     (reply,) = sent_replies(rt)
     assert reply["Subject"] == "Re: Roaming"
-    assert "We have refunded the roaming charge." in reply.get_content()
+    assert "We have refunded the roaming charge." in reply.get_body(("plain",)).get_content()
     with rt.factory() as session:
         versions = session.scalars(select(Draft.version).where(Draft.message_id == message_id))
         assert sorted(versions) == [1, 2]
@@ -212,6 +212,6 @@ def test_quoting_the_customer_can_be_turned_off(rt: Runtime) -> None:
     with rt.factory() as session:
         item = session.scalars(select(OutboxItem)).one()
         assert item.raw is not None
-        sent = email.message_from_bytes(item.raw, policy=default).get_content()
+        sent = email.message_from_bytes(item.raw, policy=default).get_body(("plain",)).get_content()
     assert sent.replace("\r\n", "\n").strip() == item.body.strip()
     assert "wrote:" not in sent and "> " not in sent

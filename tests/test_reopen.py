@@ -122,7 +122,7 @@ def test_reopened_from_its_page_with_its_draft_and_answered_once(
             assert twice.status_code == 409, action
     worker.drain()
     (reply,) = sent_replies(rt)
-    assert before.body.strip().splitlines()[0] in reply.get_content()
+    assert before.body.strip().splitlines()[0] in reply.get_body(("plain",)).get_content()
     assert latest_draft(rt, message).version == before.version, "the same draft, not a new one"
     (entry,) = reopens(rt, message)
     assert (entry.actor, entry.detail) == (

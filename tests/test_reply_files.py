@@ -92,7 +92,13 @@ def test_files_picked_beside_the_draft_go_out_with_the_reply(
     (received,) = smtp_server.handler.received
     mail = received.message
     assert mail.get_content_type() == "multipart/mixed"
+    # The words first, as text and as HTML, then the file.
+    text, file = mail.iter_parts()
+    assert text.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in text.iter_parts()] == ["text/plain", "text/html"]
     assert "Your statement is attached." in mail.get_body(("plain",)).get_content()
+    assert "Your statement is attached." in mail.get_body(("html",)).get_content()
+    assert file.get_filename() == "Statement Nov.pdf"
     (attached,) = list(mail.iter_attachments())
     assert attached.get_filename() == "Statement Nov.pdf"
     assert attached.get_content_type() == "application/pdf"  # its bytes say so

@@ -6,19 +6,24 @@
 from __future__ import annotations
 
 import email
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from email.policy import default
+from email.utils import parsedate_to_datetime
 
 import pytest
 from sqlalchemy import select, update
 
+from responder import review
 from responder.config import Settings
 from responder.db.models import Message, OutboxItem, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
+from responder.review import approve
 from responder.runtime import Runtime
 from tests.helpers import drop, make_email
+from tests.html_document import HtmlDocument
 from tests.smtp_server import (
     PasswordAuthenticator,
     SmtpServer,
@@ -83,6 +88,64 @@ def test_delivered_reply_is_threaded_with_the_stored_message_id(
     assert reply["References"].split() == ["<earlier@mail.test>", "<m1@mail.test>"]
     assert reply["Subject"] == "Re: Roaming charges on my bill"
     assert reply["Auto-Submitted"] is None
+
+
+TYPED = (
+    'Hi Aoife,\n\nour <script>alert("x")</script> prices: <a href="https://evil.test">here</a>\n'
+    "or https://northwind-mobile.ie/roaming?zone=eu&plan=5 & <b>more</b>.\n"
+)
+
+
+def test_the_reply_arrives_as_text_and_as_html_with_the_same_words(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """What anyone typed (the agent above, the customer in the quote) is shown, never run."""
+    drop(rt, make_email(body="Where is my <img src=x onerror=alert(1)> refund?"), "html")
+    worker.drain()
+    with transaction(rt.factory) as session:
+        waiting = session.scalars(select(Message.id).where(Message.state == "in_review")).one()
+        approve(session, waiting, None, rt.settings.outbound, body=TYPED)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    reply = received.message
+    assert reply.get_content_type() == "multipart/alternative"
+    plain, html = reply.iter_parts()
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    text = plain.get_content()
+    assert text.replace("\r\n", "\n").startswith(TYPED)  # the text part as before
+    document = HtmlDocument(html.get_content())
+    unquoted = re.sub(r"(?m)^>+ ?", "", text)  # quote marks become the quote
+    assert document.words() == unquoted.split()
+    assert {"script", "img", "b"}.isdisjoint(document.tags())
+    assert "blockquote" in document.tags()
+    assert document.elements[0] == ("html", {"lang": "en", "dir": "ltr"})
+    links = [attrs["href"] for tag, attrs in document.elements if tag == "a"]
+    assert "https://northwind-mobile.ie/roaming?zone=eu&plan=5" in links
+    assert reply["Message-ID"] == outbox(rt)[1].message_id_header
+
+
+def test_a_retried_reply_is_dated_by_the_attempt_that_sends_it(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smtp_server.handler.answers = ["451 4.3.0 Try later"]
+    drop(rt, make_email(), "redated")
+    worker.drain()
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with monkeypatch.context() as clock:  # approved (and queued) an hour ago
+        clock.setattr(review, "utcnow", lambda: an_hour_ago)
+        approve_waiting(rt)
+    worker.drain()
+    time_passes(rt)
+    before = utcnow().replace(microsecond=0)
+    worker.drain()
+    after = utcnow()
+    message, item = outbox(rt)
+    assert message.state == "sent" and item.attempts == 2
+    (received,) = smtp_server.handler.received
+    assert before <= parsedate_to_datetime(received.message["Date"]) <= after
+    assert received.message["Message-ID"] == item.message_id_header
+    assert item.raw is not None  # the stored copy is the one that went out
+    assert email.message_from_bytes(item.raw, policy=default)["Date"] == received.message["Date"]
 
 
 @pytest.mark.parametrize("answer", ["421 4.3.2 Service shutting down", "451 4.3.0 Try later"])
@@ -292,7 +355,7 @@ def test_a_reply_to_a_non_ascii_mailbox_goes_out_with_smtputf8(
     reply = email.message_from_string(received.raw.decode("utf-8"), policy=default)
     assert reply["To"].addresses[0].addr_spec == "zoë@mail.test"
     assert reply["In-Reply-To"] == "<m1@mail.test>"
-    sent = reply.get_content().replace("\r\n", "\n")
+    sent = reply.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert sent.startswith(item.body.strip()), "the reply's own words, then the quote"
 
 

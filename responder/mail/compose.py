@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from responder.mail.message_ids import IdsHeader, thread_references, trimmed, usable_id
 from responder.mail.parse import Address, ParsedEmail
+from responder.mail.reply_html import reply_html
 
 # Reply prefixes only (Re, German Aw, Nordic Sv/Vs, Dutch Antw, Polish Odp, Portuguese Res),
 # optionally counted as "Re[2]:" or "Re(2):"; forward prefixes are left alone.
@@ -170,9 +171,12 @@ def build_reply(
     extra_headers: Mapping[str, str] = {},  # read only, never mutated
     attachments: Sequence[tuple[str, str, bytes]] = (),
     cc: Sequence[Address] = (),
+    language: str = "",
 ) -> bytes:
-    """Serialise a text/plain UTF-8 reply with threading headers, CRLF line endings; with
-    `attachments` ((file name, content type, bytes), ...) it is multipart/mixed.
+    """Serialise a UTF-8 reply with threading headers, CRLF line endings: multipart/alternative,
+    the text/plain body first and the same words as text/html (`mail.reply_html`, in
+    `language` when known); with `attachments` ((file name, content type, bytes), ...) that
+    alternative is the first part of a multipart/mixed.
 
     Plain 7-bit headers unless an address's mailbox name is beyond ASCII: then the headers are
     UTF-8 as SMTPUTF8 carries them, since the stdlib would otherwise write that name as an
@@ -220,6 +224,10 @@ def build_reply(
         msg[name] = value
     # 8-bit bodies are quoted-printable so that servers without 8BITMIME accept them.
     msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "quoted-printable")
+    html = reply_html(body, language=language, title=subject)
+    msg.add_alternative(
+        html, subtype="html", charset="utf-8", cte=None if html.isascii() else "quoted-printable"
+    )
     for filename, content_type, content in attachments:
         maintype, _, subtype = content_type.partition("/")
         if not maintype or not subtype:
@@ -227,6 +235,27 @@ def build_reply(
         _check(filename, "attachment file name")
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes(policy=serialise)
+
+
+def redated(raw: bytes, when: datetime) -> bytes:
+    """The message `build_reply` made, with its Date set to `when` (the attempt that sends
+    it): only that header line changes, so the Message-ID, the body and the MIME boundaries
+    are the same bytes as before."""
+    head, blank, rest = raw.partition(b"\r\n\r\n")
+    date = b"Date: " + format_datetime(when).encode("ascii")
+    lines: list[bytes] = []
+    in_date = False
+    for line in head.split(b"\r\n"):
+        if in_date and line[:1] in (b" ", b"\t"):
+            continue  # a folded Date's continuation
+        in_date = line[:5].lower() == b"date:"
+        if not in_date:
+            lines.append(line)
+        elif date not in lines:
+            lines.append(date)
+    if date not in lines:
+        lines.append(date)
+    return b"\r\n".join(lines) + blank + rest
 
 
 # The line mail clients write above a quote, per reply language; the customer's client folds

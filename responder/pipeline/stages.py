@@ -53,7 +53,7 @@ from responder.db.models import (
 from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
-from responder.mail.compose import reply_all_cc
+from responder.mail.compose import redated, reply_all_cc
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import Attachment as ParsedAttachment
 from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
@@ -610,6 +610,11 @@ def _send_one(rt: Runtime, message_id: int) -> None:
         item.state = "sending"
         item.attempts += 1
         message.state = State.SENDING
+        if channel.kind in EMAIL_KINDS and item.raw:
+            # Dated by this attempt (a retry's, or the one after the undo window), the
+            # Message-ID fixed at approval: what went out last is what is stored.
+            item.raw = redated(item.raw, utcnow())
+            reply = dataclasses.replace(reply, raw=item.raw)
     try:
         result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:

@@ -84,7 +84,7 @@ def test_build_reply_threads_and_parses_back() -> None:
     assert msg["Subject"] == "Re: Where is my order?"
     assert msg["In-Reply-To"] == "<abc@mail.example.com>"
     assert msg["References"] == "<a@x> <b@x> <abc@mail.example.com>"
-    assert msg.get_content().strip() == "We are on it. Grüße"
+    assert msg.get_body(("plain",)).get_content().strip() == "We are on it. Grüße"
     assert msg["Auto-Submitted"] is None
 
 

@@ -107,10 +107,15 @@ def test_build_reply_headers_and_body() -> None:
     assert msg["References"] == "<p1@example.com> <p3@example.com>"
     assert msg["MIME-Version"] == "1.0"
     assert msg["Date"] == "Mon, 04 Mar 2024 10:15:00 +0000"
-    assert msg.get_content_type() == "text/plain"
-    assert msg.get_content_charset() == "utf-8"
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, html = msg.iter_parts()  # the text first: clients show the last part they can
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert plain.get_content_charset() == html.get_content_charset() == "utf-8"
     assert msg["Auto-Submitted"] is None
-    assert msg.get_content().replace("\r\n", "\n") == "Dear Ann,\n\nwe fixed it. Grüße\n"
+    assert (
+        msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        == "Dear Ann,\n\nwe fixed it. Grüße\n"
+    )
 
 
 def test_references_end_with_the_parent_and_have_no_duplicates() -> None:
@@ -169,7 +174,7 @@ def test_long_unicode_subject_and_body_roundtrip() -> None:
         _build(subject=subject.strip(), body=body), policy=policy.default
     )
     assert msg["Subject"] == subject.strip()
-    assert msg.get_content().strip() == body.strip()
+    assert msg.get_body(("plain",)).get_content().strip() == body.strip()
     assert all(
         len(line) <= 998 for line in _build(subject=subject.strip(), body=body).split(b"\r\n")
     )
@@ -191,7 +196,10 @@ def test_a_mailbox_name_beyond_ascii_gets_utf8_headers_not_an_encoded_word() -> 
     assert msg["To"].addresses[0].addr_spec == "zoë@mail.test"
     assert msg["To"].addresses[0].display_name == "Zoë Brennan"
     assert msg["Subject"] == "Re: Invoice"
-    assert msg.get_content().replace("\r\n", "\n") == "Dear Ann,\n\nwe fixed it. Grüße\n"
+    assert (
+        msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        == "Dear Ann,\n\nwe fixed it. Grüße\n"
+    )
     assert parse_email(raw).to == (Address(name="Zoë Brennan", address="zoë@mail.test"),)
 
 
