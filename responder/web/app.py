@@ -77,6 +77,7 @@ from responder.snooze import snooze_choices, snoozed_count
 from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate
 from responder.web.acknowledgement_pages import ROUTES as ACKNOWLEDGEMENT_PAGE_ROUTES
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
+from responder.web.action_rule_pages import ROUTES as ACTION_RULE_ROUTES
 from responder.web.api_docs import EndpointList
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.audit_detail import action_words, audit_fields
@@ -92,13 +93,18 @@ from responder.web.auth import (
     requires_supervisor,
     too_many_attempts,
 )
+from responder.web.auto_send_pages import ROUTES as AUTO_SEND_ROUTES
 from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
 from responder.web.bulk import BULK_ROUTES
+from responder.web.classifier_pages import ROUTES as CLASSIFIER_ROUTES
 from responder.web.clock import PageClock
+from responder.web.content_editor_pages import ROUTES as CONTENT_EDITOR_ROUTES
+from responder.web.content_list_pages import ROUTES as CONTENT_LIST_ROUTES
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
 from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
+from responder.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
@@ -118,6 +124,8 @@ from responder.web.reply_file_routes import (
     review_form,
 )
 from responder.web.reply_window import window_warning
+from responder.web.retrain_pages import ROUTES as RETRAIN_ROUTES
+from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.search import SEARCH_ROUTES, SEARCHABLE_ENTITIES
 from responder.web.session_cache import SessionCache, start_session_listener
 from responder.web.snippet_insert import SNIPPET_ROUTES
@@ -126,7 +134,6 @@ from responder.web.spam_routes import SPAM_ROUTES
 from responder.web.staff_pages import ROUTES as STAFF_ROUTES
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _form_user
-from responder.web.supervisor_pages import ROUTES as SUPERVISOR_ROUTES
 from responder.web.unsent_routes import UNSENT_ROUTES
 from responder.web.views import (
     CORRECTABLE,
@@ -1086,7 +1093,14 @@ ROUTES = [
     api_assign,
     api_pick_action,
     api_audit,
-    *SUPERVISOR_ROUTES,
+    *DASHBOARD_ROUTES,
+    *CONTENT_LIST_ROUTES,
+    *CONTENT_EDITOR_ROUTES,
+    *CLASSIFIER_ROUTES,
+    *AUTO_SEND_ROUTES,
+    *RETRAIN_ROUTES,
+    *RULE_ROUTES,
+    *ACTION_RULE_ROUTES,
     *NEW_CONTENT_ROUTES,
     *CUSTOMER_ROUTES,
     *SEARCH_ROUTES,

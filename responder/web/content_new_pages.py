@@ -32,10 +32,10 @@ from responder.supervisor.template_create import (
     template_tones,
 )
 from responder.web.auth import requires_supervisor
+from responder.web.content_preview import PreviewRequest, PreviewResponse, preview_problem
 from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
-from responder.web.supervisor_pages import PreviewRequest, PreviewResponse, preview_problem
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 CREATED_MEANWHILE = "not created: someone created it a moment ago; your text is below"

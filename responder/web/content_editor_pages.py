@@ -1,0 +1,334 @@
+"""The editor for a reply template or an answer snippet: its text with a live preview against
+a real message, its versions and their diffs, save (held to the checks: it must render) and
+roll back. Templates and snippets share one editor page, so one module serves both.
+
+Thin: `responder.supervisor.content_edit` and `snippet_edit` validate, store and audit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy.exc import IntegrityError
+
+from responder.content import template_key
+from responder.db.models import Snippet
+from responder.db.models import Template as TemplateRow
+from responder.db.session import transaction
+from responder.supervisor import examples
+from responder.supervisor.content_edit import (
+    ContentError,
+    diff_lines,
+    preview_choices,
+    rollback_template,
+    save_template,
+    template_preview,
+    template_versions,
+)
+from responder.supervisor.content_files import snippet_file_text
+from responder.supervisor.preview_pick import fitting_message, template_intents
+from responder.supervisor.snippet_edit import (
+    SnippetFields,
+    rollback_snippet,
+    save_snippet,
+    snippet_preview,
+    snippet_versions,
+)
+from responder.web.auth import requires_supervisor
+from responder.web.content_preview import PreviewRequest, PreviewResponse, preview_problem
+from responder.web.snippet_form import SnippetFieldsForm
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in as _user
+
+
+class EditForm(SnippetFieldsForm, kw_only=True):
+    body: str  # required: a form without it is refused, never saved as an empty template
+    message_id: str = ""
+    customer_id: str = ""
+
+
+SAVED_MEANWHILE = (
+    "not saved: someone saved a new version a moment ago; your text is below, "
+    "look at the versions and save again"
+)
+
+
+def _int(value: str | int | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    return int(value) if value and str(value).isdigit() else None
+
+
+def _editor_context(
+    request: Request,
+    kind: str,
+    item_id: int,
+    *,
+    body: str | None = None,
+    message_id: int | None = None,
+    customer_id: int | None = None,
+    diff: int | None = None,
+    error: str = "",
+    notice: str = "",
+    fields: SnippetFields | None = None,
+) -> dict[str, object]:
+    rt = _rt(request)
+    with rt.factory() as session:
+        intents = list(examples.labels(session, "intent"))
+        if kind == "templates":
+            item = session.get(TemplateRow, item_id)
+            if item is None:
+                raise NotFoundException(f"template {item_id} not found")
+            if message_id is None:
+                message_id = fitting_message(session, template_intents(item.name), item.language)
+            choices = preview_choices(session, also=message_id)
+            versions = template_versions(session, item)
+            title = template_key(item.name, item.language, item.tone)
+            live = versions[0]
+            text = body if body is not None else live.body
+            preview = template_preview(session, rt.settings, live.id, text, message_id, customer_id)
+        else:
+            item = session.get(Snippet, item_id)
+            if item is None:
+                raise NotFoundException(f"snippet {item_id} not found")
+            versions = snippet_versions(session, item.key)
+            live = versions[0]
+            if message_id is None:
+                message_id = fitting_message(session, list(live.intents or []), live.language)
+            choices = preview_choices(session, also=message_id)
+            title = f"snippet {item.key}"
+            fields = fields or SnippetFields.of(live)
+            text = body if body is not None else live.body
+            preview = snippet_preview(session, rt.settings, live.id, text, message_id, customer_id)
+        older = {
+            v.version: next((o for o in versions if o.version < v.version), None) for v in versions
+        }
+        history = [
+            {
+                "id": v.id,
+                "version": v.version,
+                "author": v.author,
+                "at": v.created_at,
+                "switch": _switch(older[v.version], v),
+            }
+            for v in versions
+        ]
+        shown = next((v for v in versions if v.id == diff), versions[0])
+        before = older[shown.version]
+        diff_rows = diff_lines(
+            _version_text(before) if before else "",
+            _version_text(shown),
+            f"version {before.version}" if before else "(nothing)",
+            f"version {shown.version}",
+        )
+    return {
+        "user": request.user,
+        "kind": kind,
+        "item_id": live.id,
+        "diff_switch": _switch(before, shown),
+        "title": title,
+        "snippet": fields if kind == "snippets" else None,
+        "template_active": live.active if kind == "templates" else None,
+        "intents": intents,
+        "languages": rt.settings.classify.languages,
+        "plan_names": rt.settings.drafting.plan_names,
+        "tier_names": rt.settings.value.tier_names,
+        "body": text,
+        "live_version": live.version,
+        "preview": preview,
+        "preview_error": preview_problem(preview, error),
+        "history": history,
+        "diff": diff_rows,
+        "diff_version": shown.version,
+        "choices": choices,
+        "message_id": message_id,
+        "customer_id": customer_id,
+        "error": error,
+        "notice": notice,
+    }
+
+
+def _switch(before: TemplateRow | Snippet | None, version: TemplateRow | Snippet) -> str:
+    """ "switched off" or "switched on" where a version changed that (its text may be the same)."""
+    was, now = getattr(before, "active", None), getattr(version, "active", None)
+    if before is None or was is None or was == now:
+        return ""
+    return "switched on" if now else "switched off"
+
+
+def _version_text(version: TemplateRow | Snippet) -> str:
+    """What a version's diff compares: a snippet's fields differ too, so it reads as its file."""
+    return snippet_file_text(version) if isinstance(version, Snippet) else version.body
+
+
+def _page(request: Request, kind: str, item_id: int, **query: Any) -> Template:
+    context = _editor_context(request, kind, item_id, **query)
+    return Template("supervisor/editor.html", context=context)
+
+
+def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response[Any]:
+    rt = _rt(request)
+    message_id, customer_id = _int(data.message_id), _int(data.customer_id)
+    author = _user(request).username
+    try:
+        with transaction(rt.factory) as session:
+            if kind == "templates":
+                active = None if data.offered is None else data.offered != "no"
+                saved: TemplateRow | Snippet = save_template(
+                    session, rt.settings, item_id, data.body, author, active=active
+                )
+            else:
+                saved = save_snippet(
+                    session, rt.settings, item_id, data.body, author, fields=data.snippet_fields()
+                )
+            saved_id, saved_version = saved.id, saved.version
+    except (ContentError, IntegrityError) as exc:
+        # IntegrityError: a colleague saved the same next version between our read and write.
+        error = str(exc) if isinstance(exc, ContentError) else SAVED_MEANWHILE
+        context = _editor_context(
+            request,
+            kind,
+            item_id,
+            body=data.body,
+            message_id=message_id,
+            customer_id=customer_id,
+            error=error,
+            fields=data.snippet_fields(),
+        )
+        status = 422 if isinstance(exc, ContentError) else 409
+        return Template("supervisor/editor.html", context=context, status_code=status)
+    query = {"notice": f"Saved: version {saved_version} is live."}
+    if message_id:
+        query["message"] = str(message_id)
+    if customer_id:
+        query["customer"] = str(customer_id)
+    return Redirect(f"/supervisor/{kind}/{saved_id}", query_params=query)
+
+
+def _preview(request: Request, kind: str, item_id: int, data: PreviewRequest) -> PreviewResponse:
+    rt = _rt(request)
+    render = template_preview if kind == "templates" else snippet_preview
+    with rt.factory() as session:
+        result = render(session, rt.settings, item_id, data.body, data.message_id, data.customer_id)
+    return PreviewResponse(text=result.text, error=result.error)
+
+
+def _rollback(request: Request, kind: str, item_id: int) -> Redirect:
+    rt = _rt(request)
+    undo = rollback_template if kind == "templates" else rollback_snippet
+    try:
+        with transaction(rt.factory) as session:
+            source = session.get(TemplateRow if kind == "templates" else Snippet, item_id)
+            earlier = source.version if source else None
+            restored = undo(session, rt.settings, item_id, _user(request).username)
+            target, version = restored.id, restored.version
+    except ContentError as exc:
+        return Redirect(f"/supervisor/{kind}/{item_id}", query_params={"notice": str(exc)})
+    notice = f"Rolled back to version {earlier}: its text is live again, as version {version}."
+    return Redirect(f"/supervisor/{kind}/{target}", query_params={"notice": notice})
+
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+@get("/supervisor/templates/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
+def template_editor(
+    request: Request,
+    item_id: int,
+    message: int | None = None,
+    customer: int | None = None,
+    diff: int | None = None,
+    notice: str = "",
+) -> Template:
+    return _page(
+        request,
+        "templates",
+        item_id,
+        message_id=message,
+        customer_id=customer,
+        diff=diff,
+        notice=notice,
+    )
+
+
+@post("/supervisor/templates/{item_id:int}/save", sync_to_thread=True, guards=[requires_supervisor])
+def template_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]) -> Response[Any]:
+    return _save(request, "templates", item_id, data)
+
+
+@post(
+    "/supervisor/templates/{item_id:int}/preview",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def template_preview_route(request: Request, item_id: int, data: PreviewRequest) -> PreviewResponse:
+    return _preview(request, "templates", item_id, data)
+
+
+@post(
+    "/supervisor/templates/{item_id:int}/rollback",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def template_rollback(request: Request, item_id: int) -> Redirect:
+    return _rollback(request, "templates", item_id)
+
+
+@get("/supervisor/snippets/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
+def snippet_editor(
+    request: Request,
+    item_id: int,
+    message: int | None = None,
+    customer: int | None = None,
+    diff: int | None = None,
+    notice: str = "",
+) -> Template:
+    return _page(
+        request,
+        "snippets",
+        item_id,
+        message_id=message,
+        customer_id=customer,
+        diff=diff,
+        notice=notice,
+    )
+
+
+@post("/supervisor/snippets/{item_id:int}/save", sync_to_thread=True, guards=[requires_supervisor])
+def snippet_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]) -> Response[Any]:
+    return _save(request, "snippets", item_id, data)
+
+
+@post(
+    "/supervisor/snippets/{item_id:int}/preview",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def snippet_preview_route(request: Request, item_id: int, data: PreviewRequest) -> PreviewResponse:
+    return _preview(request, "snippets", item_id, data)
+
+
+@post(
+    "/supervisor/snippets/{item_id:int}/rollback",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def snippet_rollback(request: Request, item_id: int) -> Redirect:
+    return _rollback(request, "snippets", item_id)
+
+
+ROUTES: list[object] = [
+    template_editor,
+    template_save,
+    template_preview_route,
+    template_rollback,
+    snippet_editor,
+    snippet_save,
+    snippet_preview_route,
+    snippet_rollback,
+]

@@ -1,0 +1,175 @@
+"""Retraining a classifier from its current examples, as forms on the classifiers page and as
+a JSON API: start a job, follow it, then activate or discard the version it trained.
+
+Thin: `responder.classify.retrain` runs the job and keeps the versions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.response import Redirect
+
+from responder.classify import retrain
+from responder.db.session import transaction
+from responder.web.auth import requires_supervisor
+from responder.web.state import runtime as _rt
+from responder.web.state import signed_in as _user
+
+
+def _launch(request: Request, name: str) -> int:
+    rt = _rt(request)
+    folder = rt.settings.path(rt.settings.classify.definitions_dir)
+    return retrain.launch(rt.factory, rt.embedder, folder, name, _user(request).username)
+
+
+def _decide(request: Request, job_id: int, decision: str) -> str:
+    """Activates or discards a retrained version; says what happened."""
+    actor = _user(request).username
+    with transaction(_rt(request).factory) as session:
+        if decision == "activate":
+            model = retrain.activate_job(session, job_id, actor)
+            return f"Version {model.version} of {model.name} is now active."
+        version = retrain.discard_job(session, job_id, actor)
+        return f"Version {version} was discarded; the active model is unchanged."
+
+
+def _classifiers_redirect(name: str, notice: str = "", error: str = "") -> Redirect:
+    params = {"name": name}
+    if notice:
+        params["notice"] = notice
+    if error:
+        params["error"] = error
+    return Redirect("/supervisor/classifiers", query_params=params)
+
+
+@post(
+    "/supervisor/classifiers/{name:str}/retrain", sync_to_thread=True, guards=[requires_supervisor]
+)
+def retrain_form(request: Request, name: str) -> Redirect:
+    try:
+        _launch(request, name)
+    except retrain.RetrainError as exc:
+        return _classifiers_redirect(name, error=str(exc))
+    return _classifiers_redirect(name, notice=f"Retraining {name} from its current examples.")
+
+
+@get(
+    "/supervisor/classifiers/jobs/{job_id:int}/status",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def retrain_status(request: Request, job_id: int) -> dict[str, Any]:
+    """Polled by retrain.js while the page shows a running job."""
+    with _rt(request).factory() as session:
+        try:
+            return retrain.job_view(session, job_id).as_json()
+        except retrain.RetrainError as exc:
+            raise NotFoundException(str(exc)) from exc
+
+
+def _decision_form(request: Request, job_id: int, decision: str) -> Redirect:
+    with _rt(request).factory() as session:
+        try:
+            name = retrain.job_view(session, job_id).classifier
+        except retrain.RetrainError as exc:
+            raise NotFoundException(str(exc)) from exc
+    try:
+        notice = _decide(request, job_id, decision)
+    except retrain.RetrainError as exc:
+        return _classifiers_redirect(name, error=str(exc))
+    return _classifiers_redirect(name, notice=notice)
+
+
+@post(
+    "/supervisor/classifiers/jobs/{job_id:int}/activate",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def retrain_activate_form(request: Request, job_id: int) -> Redirect:
+    return _decision_form(request, job_id, "activate")
+
+
+@post(
+    "/supervisor/classifiers/jobs/{job_id:int}/discard",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def retrain_discard_form(request: Request, job_id: int) -> Redirect:
+    return _decision_form(request, job_id, "discard")
+
+
+def _api_error(exc: retrain.RetrainError) -> HTTPException:
+    return HTTPException(status_code=exc.status_code, detail=str(exc))
+
+
+@post(
+    "/api/supervisor/classifiers/{name:str}/retrain",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+    status_code=202,
+)
+def api_retrain(request: Request, name: str) -> dict[str, Any]:
+    """Starts a retrain; poll the job until its state is no longer `running`."""
+    try:
+        job_id = _launch(request, name)
+    except retrain.RetrainError as exc:
+        raise _api_error(exc) from exc
+    with _rt(request).factory() as session:
+        return retrain.job_view(session, job_id).as_json()
+
+
+@get(
+    "/api/supervisor/classifiers/jobs/{job_id:int}",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def api_retrain_status(request: Request, job_id: int) -> dict[str, Any]:
+    with _rt(request).factory() as session:
+        try:
+            return retrain.job_view(session, job_id).as_json()
+        except retrain.RetrainError as exc:
+            raise _api_error(exc) from exc
+
+
+def _api_decide(request: Request, job_id: int, decision: str) -> dict[str, Any]:
+    try:
+        _decide(request, job_id, decision)
+    except retrain.RetrainError as exc:
+        raise _api_error(exc) from exc
+    with _rt(request).factory() as session:
+        return retrain.job_view(session, job_id).as_json()
+
+
+@post(
+    "/api/supervisor/classifiers/jobs/{job_id:int}/activate",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+    status_code=200,
+)
+def api_retrain_activate(request: Request, job_id: int) -> dict[str, Any]:
+    return _api_decide(request, job_id, "activate")
+
+
+@post(
+    "/api/supervisor/classifiers/jobs/{job_id:int}/discard",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+    status_code=200,
+)
+def api_retrain_discard(request: Request, job_id: int) -> dict[str, Any]:
+    return _api_decide(request, job_id, "discard")
+
+
+ROUTES: list[object] = [
+    retrain_form,
+    retrain_status,
+    retrain_activate_form,
+    retrain_discard_form,
+    api_retrain,
+    api_retrain_status,
+    api_retrain_activate,
+    api_retrain_discard,
+]
