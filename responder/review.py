@@ -28,6 +28,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.drafting.used import regrounded
 from responder.mail.compose import build_reply, make_message_id, reply_subject, with_quote
 from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
@@ -292,7 +293,10 @@ def approve(
             version=draft.version + 1,
             body=body,
             template_id=draft.template_id,
-            grounding={**draft.grounding, "edited_from_version": draft.version},
+            grounding={
+                **regrounded(draft.grounding or {}, body),
+                "edited_from_version": draft.version,
+            },
             confidence=draft.confidence,
             created_by_id=user.id if user else None,
         )
@@ -456,7 +460,10 @@ def save_draft(
         version=(previous.version + 1) if previous else 1,
         body=body,
         template_id=previous.template_id if previous else None,
-        grounding={**(previous.grounding if previous else {}), "saved_by": user.username},
+        grounding={
+            **regrounded((previous.grounding or {}) if previous else {}, body),
+            "saved_by": user.username,
+        },
         confidence=previous.confidence if previous else None,
         created_by_id=user.id,
     )

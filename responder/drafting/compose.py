@@ -18,6 +18,7 @@ from responder.content import template_key
 from responder.customers.context import CustomerContext
 from responder.drafting.entities import EMPTY_ENTITIES
 from responder.drafting.render import TemplateFailure, cached_environment, render, render_string
+from responder.drafting.used import marked_used
 from responder.knowledge.retrieve import ScoredSnippet
 
 __all__ = ["EMPTY_ENTITIES", "DraftResult", "TemplateRef", "choose_template", "compose_draft"]
@@ -63,7 +64,9 @@ def choose_template(
     return None, False
 
 
-def _snippet_record(s: ScoredSnippet, used: bool) -> dict[str, Any]:
+def _snippet_record(s: ScoredSnippet, text: str = "") -> dict[str, Any]:
+    """`text` is the snippet as rendered for this draft ("" when it was not: another
+    language), kept so a person's later version can be judged by it (`used.marked_used`)."""
     return {
         "key": s.snippet.key,
         "version": s.snippet.version,
@@ -71,7 +74,8 @@ def _snippet_record(s: ScoredSnippet, used: bool) -> dict[str, Any]:
         "score": s.score,
         "similarity": s.similarity,
         "language": s.snippet.language,
-        "used": used,
+        "text": text,
+        "used": False,
     }
 
 
@@ -112,7 +116,7 @@ def compose_draft(
         "tone": tone,
         "customer_id": customer.customer_id,
         "entities": found,
-        "snippets": [_snippet_record(s, False) for s in snippets],
+        "snippets": [_snippet_record(s) for s in snippets],
     }
     if not intent or intent == UNKNOWN:
         return DraftResult("", None, grounding, "the intent is uncertain: no template was guessed")
@@ -177,17 +181,18 @@ def compose_draft(
             "problem": exc.problem,
         }
         return DraftResult("", ref.id, grounding, f"{failing}: {exc.problem}")
-    used = set(_used_keys(body, [*context["snippets"], context["action_snippet"] or {}]))
-    grounding["snippets"] = [_snippet_record(s, s.snippet.key in used) for s in snippets]
+    # Templates may pick among the snippets, or quote only part of one: a snippet is used when
+    # the draft holds its whole rendered text.
+    rendered_now = [*context["snippets"], context["action_snippet"] or {}]
+    texts = {r["id"]: r["body"] for r in rendered_now if r}
+    records = [_snippet_record(s, texts.get(s.snippet.key, "")) for s in snippets]
+    grounding["snippets"] = marked_used(records, body)
     if action_snippet is not None:
-        grounding["action_snippet"] = _snippet_record(
-            action_snippet, action_snippet.snippet.key in used
-        )
+        action_record = _snippet_record(action_snippet, texts.get(action_snippet.snippet.key, ""))
+        grounding["action_snippet"] = marked_used([action_record], body)[0]
     flags = (FALLBACK_FLAG.format(language_name(language)),) if fell_back else ()
     grounding["flags"] = list(flags)
     action_text = (context["action_snippet"] or {}).get("body", "")
-    rendered_now = [*context["snippets"], context["action_snippet"] or {}]
-    texts = {r["id"]: r["body"] for r in rendered_now if r}
     return DraftResult(body, ref.id, grounding, "", flags, action_text, texts)
 
 
@@ -201,8 +206,3 @@ def used_snippet_keys(grounding: Mapping[str, Any]) -> set[str]:
     """The snippets (by key) whose text went into the draft as it was written."""
     records = [*grounding.get("snippets", []), grounding.get("action_snippet") or {}]
     return {r["key"] for r in records if r.get("used") and r.get("key")}
-
-
-def _used_keys(body: str, rendered: Sequence[Mapping[str, str]]) -> list[str]:
-    """Snippets whose text made it into the draft (templates may pick among several)."""
-    return [r["id"] for r in rendered if r.get("body") and r["body"].splitlines()[0] in body]

@@ -48,6 +48,7 @@ from responder.drafting.incident_facts import incident_facts
 from responder.drafting.paragraph import add_paragraph, holds
 from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
+from responder.drafting.used import marked_used
 from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
 from responder.pipeline.states import AWAITING_REVIEW, State
 from responder.review import (
@@ -437,7 +438,7 @@ def _add_to_edited(
     """The person's saved text with the action's paragraph where a draft written now would
     have it: their words stay, and Approve sends them with the action. Its grounding records
     the action, and as used only the snippets whose text the resulting draft holds
-    (`_still_used`)."""
+    (`used.marked_used`), an action picked before this one included."""
     from responder.pipeline.stages import classification_text
 
     label = action.get("label") or action["name"]
@@ -471,9 +472,9 @@ def _add_to_edited(
     )
     grounding = {
         **grounding,
-        "snippets": _still_used(grounding.get("snippets") or [], body, result.snippet_texts),
+        "snippets": marked_used(_kept_records(grounding, snippet), body, result.snippet_texts),
         "chosen_action": composed.grounding.get("chosen_action"),
-        "action_snippet": snippet,
+        "action_snippet": marked_used([snippet], body)[0],
     }
     return Draft(
         message_id=message.id,
@@ -487,16 +488,16 @@ def _add_to_edited(
     )
 
 
-def _still_used(
-    records: list[dict[str, Any]], body: str, texts: Mapping[str, str]
-) -> list[dict[str, Any]]:
-    """The earlier draft's snippet records, each marked used only when `body` (the person's
-    text as it now stands) holds the snippet's whole text as rendered for this message now; a
-    snippet not rendered now (no longer retrieved, or in another language) counts as gone."""
-    return [
-        {**r, "used": bool(texts.get(r.get("key") or "")) and holds(body, texts[r["key"]])}
-        for r in records
-    ]
+def _kept_records(grounding: Mapping[str, Any], picked: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The earlier version's snippet records and, when another action was picked for it
+    before, that action's snippet too: its paragraph may still be in the text, and a record
+    is kept for every snippet the text can hold."""
+    records = list(grounding.get("snippets") or [])
+    earlier = grounding.get("action_snippet") or {}
+    known = {r.get("key") for r in records} | {picked.get("key")}
+    if earlier.get("key") and earlier["key"] not in known:
+        records.append(earlier)
+    return records
 
 
 @dataclass(frozen=True)
