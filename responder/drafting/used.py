@@ -22,12 +22,14 @@ def marked_used(
 ) -> list[dict[str, Any]]:
     """`records` each marked used when `body` holds its text: its own rendered `text`, else
     (a record written before texts were kept) `texts[key]`, the snippet as rendered now; a
-    record with neither counts as gone."""
+    record with neither keeps the flag it had, since nothing tells it was deleted."""
     found = texts or {}
-    return [
-        {**r, "used": holds(body, r.get("text") or found.get(r.get("key") or "") or "")}
-        for r in records
-    ]
+    marked = []
+    for record in records:
+        text = record.get("text") or found.get(record.get("key") or "")
+        used = holds(body, text) if text else bool(record.get("used"))
+        marked.append({**record, "used": used})
+    return marked
 
 
 def regrounded(grounding: Mapping[str, Any], body: str) -> dict[str, Any]:
