@@ -28,6 +28,7 @@ def test_a_message_stored_elsewhere_wakes_an_idle_worker_process(
     }
     settings = load_settings(project / "config.toml", environ=environ)
     rt = prepare(settings, embedder=embedder)
+    rt.classifiers(settings.classify.pipeline)  # trained here, so the worker only loads them
     worker = WorkerProcess(project / "config.toml", environ)  # no --poll: it only works
     try:
         assert worker.wait_for(lambda e: e.get("listening") == "responder_work", timeout=120), (

@@ -20,6 +20,7 @@ def test_sigterm_mid_run_leaves_every_message_whole(
         sender = f"Customer {n} <customer{n}@mail.test>"  # distinct: one sender is capped per hour
         drop(rt, make_email(sender=sender, message_id=f"<t{n}@mail.test>", body=body), f"t{n}")
     assert worker.poll_sources() == MESSAGES
+    rt.classifiers(rt.settings.classify.pipeline)  # trained here, so the process only loads them
     process = WorkerProcess(
         project / "config.toml",
         {"RESPONDER_DATABASE__URL": database_url, "RESPONDER_PIPELINE__BATCH_SIZE": "4"},
