@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -21,6 +23,7 @@ from responder.db.models import Channel, ClassifierExample, StaffUser
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.users import add_user
+from responder.web.session_cache import SessionCache
 
 
 def make_email(
@@ -165,3 +168,36 @@ def lose_database_at_import_audit(rt: Runtime) -> None:
                 "FOR EACH ROW EXECUTE FUNCTION lose_import_audit()"
             )
         )
+
+
+# -- web processes hearing of a change made in another (PostgreSQL's session cache) --------------
+
+WAIT_SECONDS = 15.0
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.02)
+
+
+def cache_of(client: TestClient) -> SessionCache:
+    return client.app.state.sessions
+
+
+def ready(rt: Runtime, *clients: TestClient) -> None:
+    """On PostgreSQL each process's listener is heard before the test goes on."""
+    if rt.engine.dialect.name == "postgresql":
+        for client in clients:
+            wait_for(cache_of(client).listening, "the session listener to connect")
+
+
+@contextmanager
+def heard_by(rt: Runtime, client: TestClient) -> Iterator[None]:
+    """Wraps a change made elsewhere: on PostgreSQL, returns once `client`'s process has heard
+    of it (its cache forgot); on SQLite there is nothing to hear."""
+    before = cache_of(client).generation
+    yield
+    if rt.engine.dialect.name == "postgresql":
+        wait_for(lambda: cache_of(client).generation > before, "the change's notification")

@@ -5,8 +5,7 @@ must not answer."""
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -19,38 +18,8 @@ from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.session_cache import SessionCache
-from tests.helpers import api_token, staff
+from tests.helpers import api_token, cache_of, heard_by, ready, staff, wait_for
 from tests.test_web_security import csrf, login
-
-WAIT_SECONDS = 15.0
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting: {what}"
-        time.sleep(0.02)
-
-
-def cache_of(client: TestClient) -> SessionCache:
-    return client.app.state.sessions
-
-
-def ready(rt: Runtime, *clients: TestClient) -> None:
-    """On PostgreSQL each process's listener is heard before the test goes on."""
-    if rt.engine.dialect.name == "postgresql":
-        for client in clients:
-            wait_for(cache_of(client).listening, "the session listener to connect")
-
-
-@contextmanager
-def heard_by(rt: Runtime, client: TestClient) -> Iterator[None]:
-    """Wraps a change made elsewhere: on PostgreSQL, returns once `client`'s process has heard
-    of it (its cache forgot); on SQLite there is nothing to hear."""
-    before = cache_of(client).generation
-    yield
-    if rt.engine.dialect.name == "postgresql":
-        wait_for(lambda: cache_of(client).generation > before, "the change's notification")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from responder.db.models import AuditEntry, StaffUser
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, drop, make_email, staff
+from tests.helpers import api_token, drop, heard_by, make_email, ready, staff
 from tests.test_web_security import csrf, login
 
 PASSWORD = "correct horse battery"
@@ -339,17 +339,22 @@ def test_a_browser_signed_out_by_a_change_is_told_why(rt: Runtime) -> None:
     staff(rt, "bob", "agent")
     bob = staff_id(rt, "bob")
     with TestClient(create_app(rt)) as laptop, TestClient(create_app(rt)) as phone:
+        ready(rt, laptop, phone)
         login(laptop, "bob")
         login(phone, "bob")
         fields = {"current": PASSWORD, "new": "a brand new secret", "repeat": "a brand new secret"}
-        laptop.post("/account/password", data={**fields, "_csrf_token": csrf(laptop, "/account")})
+        with heard_by(rt, phone):
+            laptop.post(
+                "/account/password", data={**fields, "_csrf_token": csrf(laptop, "/account")}
+            )
         assert laptop.get("/queue").status_code == 200, "the browser that changed it stays in"
         assert _ended_notice(_signed_out_page(phone)) == (
             "Your session ended because your password was changed."
         )
 
         login(phone, "ada")
-        post_form(phone, f"/admin/staff/{bob}/password", password="set by the admin")
+        with heard_by(rt, laptop):
+            post_form(phone, f"/admin/staff/{bob}/password", password="set by the admin")
         assert _ended_notice(_signed_out_page(laptop)) == (
             "Your session ended because an administrator reset your password."
         )
@@ -362,7 +367,8 @@ def test_a_browser_signed_out_by_a_change_is_told_why(rt: Runtime) -> None:
             data={"username": "bob", "password": "set by the admin", "_csrf_token": token},
         )
         assert laptop.get("/queue").status_code == 200
-        post_form(phone, f"/admin/staff/{bob}/active", active="no")
+        with heard_by(rt, laptop):
+            post_form(phone, f"/admin/staff/{bob}/active", active="no")
         assert _ended_notice(_signed_out_page(laptop)).startswith("Your account was switched off")
 
         laptop.cookies.clear()
