@@ -7,6 +7,7 @@ Thin: `responder.supervisor.rule_form` turns the form into the rule's data,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -159,22 +160,40 @@ def remove_rule(
     section, version, text = _live_text(request)
     index = _index(section, number)
     name = section.rules[index].name
+    return _change_list(
+        request,
+        data,
+        version,
+        ("remove", "removed"),
+        lambda: placed(text, index, None),
+        f"removed rule {number} {name!r}",
+        f"Removed action rule {number} {name!r}",
+    )
+
+
+def _change_list(
+    request: Request,
+    data: dict[str, Any],
+    version: object,
+    verb: tuple[str, str],
+    edited: Callable[[], str],
+    change: str,
+    done: str,
+) -> Response[Any]:
+    """A remove or a move from the list: refused when the list changed since the page showed
+    it (a rule number could name another rule now), else saved as a new version."""
+    again, past = verb
     if str(version) != str(data.get("version", "")):
         return refused(
             request,
-            f"Not removed: the action rules changed (version {version} is live now); "
-            "check the list and remove again.",
+            f"Not {past}: the action rules changed (version {version} is live now); "
+            f"check the list and {again} again.",
         )
     try:
-        saved_version = _store(
-            request, placed(text, index, None), f"removed rule {number} {name!r}"
-        )
+        saved_version = _store(request, edited(), change)
     except rule_edit.RulesError as exc:
-        return refused(request, f"Not removed: {exc}", status=422)
-    notice = (
-        f"Removed action rule {number} {name!r}; "
-        f"version {saved_version} of the action rules is live for the next drafts."
-    )
+        return refused(request, f"Not {past}: {exc}", status=422)
+    notice = f"{done}; version {saved_version} of the action rules is live for the next drafts."
     return Redirect("/supervisor/rules", query_params={"notice": notice})
 
 
@@ -198,22 +217,15 @@ def move_rule(
     if step is None or not 0 <= index + step < len(section.rules):
         return refused(request, f"Not moved: rule {number} cannot move that way.", status=400)
     name, to = section.rules[index].name, number + step
-    if str(version) != str(data.get("version", "")):
-        return refused(
-            request,
-            f"Not moved: the action rules changed (version {version} is live now); "
-            "check the list and move again.",
-        )
-    change = f"moved rule {number} {name!r} to {to}"
-    try:
-        saved_version = _store(request, moved(text, index, index + step), change)
-    except rule_edit.RulesError as exc:
-        return refused(request, f"Not moved: {exc}", status=422)
-    notice = (
-        f"Moved action rule {number} {name!r} {data['direction']}: it is rule {to} now; "
-        f"version {saved_version} of the action rules is live for the next drafts."
+    return _change_list(
+        request,
+        data,
+        version,
+        ("move", "moved"),
+        lambda: moved(text, index, index + step),
+        f"moved rule {number} {name!r} to {to}",
+        f"Moved action rule {number} {name!r} {data['direction']}: it is rule {to} now",
     )
-    return Redirect("/supervisor/rules", query_params={"notice": notice})
 
 
 ROUTES: list[object] = [
