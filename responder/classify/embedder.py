@@ -73,24 +73,12 @@ class Embedder:
 
     @cached_property
     def encoder_key(self) -> str:
-        """Names the vectors this encoder gives: the backend, the weights' own digest (the same
-        model installed at another path or on another machine keeps its key) and, for int8, the
-        export's version, since a new export gives slightly different vectors."""
-        from responder.classify.onnx_encoder import EXPORT_VERSION
+        """Names the vectors this encoder gives: the backend and the weights as the int8
+        export already names them (path, size, time, export version), so stored vectors are
+        reused only where this encoder would give them again."""
+        from responder.classify.onnx_encoder import cache_key
 
-        digest = hashlib.sha256(self.backend.encode())
-        if self.backend == "onnx-int8":
-            digest.update(f"export{EXPORT_VERSION}".encode())
-        model = Path(self.model_path)
-        for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
-            if (model / name).is_file():
-                with (model / name).open("rb") as weights:
-                    while chunk := weights.read(1 << 20):
-                        digest.update(chunk)
-                break
-        else:
-            digest.update(str(model.resolve()).encode())
-        return digest.hexdigest()
+        return hashlib.sha256(f"{self.backend}|{cache_key(self.model_path)}".encode()).hexdigest()
 
     @property
     def loaded(self) -> bool:
