@@ -146,7 +146,8 @@ def _gone(request: Request) -> Template:
 
 @post(f"{PAGE}/{{token:str}}/import", sync_to_thread=True, guards=[requires_supervisor])
 def confirm_form(request: Request, token: str) -> Template:
-    """Import the kept upload: the counts, the first skipped rows, tiers recomputed."""
+    """Import the kept upload: the counts, the first skipped rows, tiers recomputed. The
+    status is the API's (`api_status`), so a script driving the form sees a partial import."""
     rt = runtime(request)
     user = signed_in(request).username
     with transaction(rt.factory) as session:
@@ -158,7 +159,8 @@ def confirm_form(request: Request, token: str) -> Template:
         summary = run_import(rt.factory, rt.settings, kind, filename, content, user, dry_run=False)
     except (UploadError, ImportFileError) as exc:  # the header was changed in the config since
         return _page(request, error=f"Not imported: {exc}.", kind=kind, status_code=400)
-    return _page(request, kind=kind, result=outcome(summary))
+    status = api_status(summary, dry_run=False)
+    return _page(request, kind=kind, result=outcome(summary), status_code=status)
 
 
 @post(f"{PAGE}/{{token:str}}/drop", sync_to_thread=True, guards=[requires_supervisor])
