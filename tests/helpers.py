@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from responder.channels.maildir_source import deliver_to_maildir
 from responder.cli import main
 from responder.config import ConfigError, load_settings
+from responder.customers import import_finish
 from responder.db.models import Channel, ClassifierExample, StaffUser
 from responder.db.session import transaction
 from responder.runtime import Runtime
@@ -140,24 +141,39 @@ def refuse_plan(rt: Runtime, plan: str) -> None:
         )
 
 
-def lose_database_at_import_audit(rt: Runtime) -> None:
+def lose_database_at_import_audit(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, times: int | None = None
+) -> None:
     """The database fails an import's last step, its audit entry, after every batch is in:
-    PostgreSQL drops the connection (the backend ends itself, as a restart or failover would),
-    SQLite, which cannot lose one, refuses the entry."""
+    PostgreSQL drops the connection (the backend ends itself, as a restart or failover would).
+    SQLite cannot lose one: it refuses the entry, or with `times` a function the trigger calls
+    fails, which the driver reports as it would a lost database (OperationalError). `times`:
+    only the first so many attempts fail (None: every one). The waits between the step's
+    retries are shortened so the test stays quick."""
+    monkeypatch.setattr(import_finish, "RETRY_SECONDS", (0.01, 0.01, 0.01))
+    sqlite = rt.engine.dialect.name == "sqlite"
+    if sqlite and times is not None:
+        _sqlite_function_failing(rt, "lose_import_audit", times)
     with transaction(rt.factory) as session:
-        if session.get_bind().dialect.name == "sqlite":
+        if sqlite:
+            body = (
+                "SELECT RAISE(ABORT, 'audit entry refused')"
+                if times is None
+                else "SELECT lose_import_audit()"
+            )
             session.execute(
                 text(
                     "CREATE TRIGGER lose_import_audit BEFORE INSERT ON audit_log "
-                    "WHEN NEW.action LIKE 'import.%' "
-                    "BEGIN SELECT RAISE(ABORT, 'audit entry refused'); END"
+                    f"WHEN NEW.action LIKE 'import.%' BEGIN {body}; END"
                 )
             )
             return
+        session.execute(text("CREATE SEQUENCE lose_import_audit_attempts"))
+        first = "" if times is None else f"AND nextval('lose_import_audit_attempts') <= {times} "
         session.execute(
             text(
                 "CREATE FUNCTION lose_import_audit() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.action LIKE 'import.%' THEN "
+                f"IF NEW.action LIKE 'import.%' {first}THEN "
                 "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); END IF; "
                 "RETURN NEW; END $$ LANGUAGE plpgsql"
             )
@@ -168,6 +184,21 @@ def lose_database_at_import_audit(rt: Runtime) -> None:
                 "FOR EACH ROW EXECUTE FUNCTION lose_import_audit()"
             )
         )
+
+
+def _sqlite_function_failing(rt: Runtime, name: str, times: int) -> None:
+    """A SQL function `name()` that raises its first `times` calls, on every connection: the
+    pool is emptied so each connection is opened again with it."""
+    calls = [0]
+
+    def fail() -> int:
+        calls[0] += 1
+        if calls[0] <= times:
+            raise RuntimeError("connection lost")
+        return 0
+
+    event.listen(rt.engine, "connect", lambda dbapi, _record: dbapi.create_function(name, 0, fail))
+    rt.engine.dispose()
 
 
 # -- web processes hearing of a change made in another (PostgreSQL's session cache) --------------

@@ -35,11 +35,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.config import ImportColumns, Settings
 from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
+from responder.customers.import_finish import finish
 from responder.customers.summary import summarise_subscriptions
-from responder.customers.value import assign_tiers, rescore
+from responder.customers.value import rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
 from responder.db.outage import database_unavailable, first_line
-from responder.review import audit
 
 KINDS = ("customers", "subscriptions", "cases", "interactions")
 AUDITED_PROBLEMS = 20  # the first bad rows named in the audit log; the count says the rest
@@ -576,10 +576,11 @@ def import_csv(
 ) -> ImportSummary:
     """Upsert one export into the database; tiers are recomputed once at the end, and the
     import is in the audit log (who, which file, what it changed, the first problems), since
-    it can change every customer on file; should that last step fail, the summary says so
-    (`audit_failed`). `dry_run` counts and reports the same and changes nothing (no audit
-    entry either); `source` names the file in the messages and the audit
-    log when `path` is only where an upload was put."""
+    it can change every customer on file; that last step is retried after a lost connection
+    (`import_finish`), and should it still fail, the summary says so (`audit_failed`).
+    `dry_run` counts and reports the same and changes nothing (no audit entry either);
+    `source` names the file in the messages and the audit log when `path` is only where an
+    upload was put."""
     if kind not in KINDS:
         raise ValueError(f"unknown import {kind!r}: one of {', '.join(KINDS)}")
     settings = settings or Settings()
@@ -604,41 +605,21 @@ def import_csv(
     if dry_run:
         return summary
     tiers = kind in ("customers", "subscriptions")
+    detail = {
+        "path": source,
+        "via": via,
+        "rows": summary.rows,
+        "created": summary.created,
+        "updated": summary.updated,
+        "skipped": summary.skipped,
+        "problems": summary.errors[:AUDITED_PROBLEMS],
+        **({"stopped": summary.stopped} if summary.stopped else {}),
+    }
     try:
-        _finish(factory, summary, settings, tiers, actor, via)
+        finish(factory, kind, source, detail, tiers=settings.value if tiers else None, actor=actor)
     except SQLAlchemyError as exc:
         summary.unaudited(exc, tiers)
     return summary
-
-
-def _finish(
-    factory: sessionmaker[Session],
-    summary: ImportSummary,
-    settings: Settings,
-    tiers: bool,
-    actor: str,
-    via: str,
-) -> None:
-    """Tiers recomputed across all customers, and the import's audit entry."""
-    source, kind = summary.path, summary.kind
-    with factory() as session, session.begin():
-        if tiers:
-            assign_tiers(session, settings.value)
-        audit(
-            session,
-            actor,
-            f"import.{kind}",
-            "file",
-            Path(source).name,
-            path=source,
-            via=via,
-            rows=summary.rows,
-            created=summary.created,
-            updated=summary.updated,
-            skipped=summary.skipped,
-            problems=summary.errors[:AUDITED_PROBLEMS],
-            **({"stopped": summary.stopped} if summary.stopped else {}),
-        )
 
 
 def _import_rows(

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from responder.cli import main
 from responder.customers.importer import import_csv, import_customers
@@ -407,7 +409,7 @@ def test_an_import_whose_audit_entry_is_lost_says_what_was_imported_without_a_tr
 ) -> None:
     """The database lost after the last batch ended the CLI in a traceback: the rows were in,
     with no audit entry and no word of either."""
-    lose_database_at_import_audit(rt)
+    lose_database_at_import_audit(rt, monkeypatch)
     path = tmp_path / "crm.csv"
     path.write_text("external_id,plan\nX1,Basic\nX2,Lots\nX3,Basic\n")
     code, out, err = _cli(rt, project, monkeypatch, capsys, "import", "customers", str(path))
@@ -426,3 +428,39 @@ def test_an_import_whose_audit_entry_is_lost_says_what_was_imported_without_a_tr
     assert "rows: 3\ncreated: 3" in out
     assert _count(rt, Customer) == 3
     assert _count(rt, AuditEntry) == 0
+
+
+def test_an_import_whose_last_step_loses_the_database_once_is_audited_once_with_its_tiers(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A brief drop at the last step left the rows with no audit entry and no tiers; retried,
+    the step lands once, even when the lost answer was to a commit that had gone through."""
+    lose_database_at_import_audit(rt, monkeypatch, times=1)
+    path = tmp_path / "crm.csv"
+    path.write_text("external_id,plan,monthly_spend\nX1,Basic,10\nX2,Lots,90\nX3,Basic,20\n")
+    summary = import_csv(rt.factory, "customers", path, settings=rt.settings, actor="sam")
+    assert summary.audit_failed == "" and summary.created == 3
+    with rt.factory() as session:
+        entries = session.scalars(select(AuditEntry.detail)).all()
+        assert [(e["created"], e["updated"]) for e in entries] == [(3, 0)]
+        assert session.scalar(select(func.count()).where(Customer.tier != "")) == 3
+
+    committed = [0]  # the commits that wrote an audit entry; the first one's answer is lost
+
+    def audited(session: Session, _context: object) -> None:
+        if any(isinstance(added, AuditEntry) for added in session.new):
+            session.info["audited"] = True
+
+    def answer_lost(session: Session) -> None:
+        if session.info.pop("audited", False):
+            committed[0] += 1
+            if committed[0] == 1:
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    event.listen(rt.factory, "after_flush", audited)
+    event.listen(rt.factory, "after_commit", answer_lost)
+    again = import_csv(rt.factory, "customers", path, settings=rt.settings, actor="sam")
+    assert again.audit_failed == "" and committed[0] == 1, "the retry found the entry written"
+    with rt.factory() as session:
+        entries = session.scalars(select(AuditEntry.detail).order_by(AuditEntry.id)).all()
+    assert [(e["created"], e["updated"]) for e in entries] == [(3, 0), (0, 3)]

@@ -343,7 +343,7 @@ def test_a_batch_the_database_refuses_is_named_in_the_preview_the_result_and_the
 
 
 def test_an_import_whose_audit_entry_is_lost_says_so_on_the_page_and_the_api(
-    rt: Runtime, caplog: pytest.LogCaptureFixture
+    rt: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The database lost at the last step answered 503 "Nothing was changed" (PostgreSQL) or
     500 (SQLite), with the rows imported and no audit entry; now the log is its record."""
@@ -359,7 +359,7 @@ def test_an_import_whose_audit_entry_is_lost_says_so_on_the_page_and_the_api(
         preview = _upload(client, form, "customers", "crm.csv", rows)
         confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
         assert confirm is not None
-        lose_database_at_import_audit(rt)
+        lose_database_at_import_audit(rt, monkeypatch)
         done = client.post(confirm.group(1), data={"_csrf_token": form})
         assert done.status_code == 500, "the form's answer fails as the API's does"
         assert (
@@ -385,3 +385,6 @@ def test_an_import_whose_audit_entry_is_lost_says_so_on_the_page_and_the_api(
     assert not _imports(rt)
     logged = [r.getMessage() for r in caplog.records if r.name == "responder.customers.uploads"]
     assert len(logged) == 2 and logged[0].startswith("customer data import by sam: crm.csv: ")
+    retried = [r for r in caplog.records if r.name == "responder.customers.import_finish"]
+    lost = "postgresql" in rt.settings.database.url  # SQLite's refusal is not tried again
+    assert len(retried) == (6 if lost else 0), "each import tried its last step 4 times"

@@ -1,0 +1,95 @@
+"""An import's last step: tiers recomputed across all customers and the import's audit entry,
+in one transaction after every batch is in. A connection lost there (a restart, a failover)
+would leave the rows imported with no audit entry, so the step is tried again a few times
+before the import reports it (`ImportSummary.audit_failed`). The transaction rolls back whole,
+so a retry recomputes the tiers once from the committed rows; a commit whose answer was lost
+with the connection is found by the retry and not written twice."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.config import ValueSettings
+from responder.customers.value import assign_tiers
+from responder.db.models import AuditEntry, utcnow
+from responder.db.outage import database_unavailable, first_line
+from responder.review import audit
+
+log = logging.getLogger(__name__)
+
+#: Waits before each retry of the last step after a lost connection: a brief drop is ridden
+#: out in a few seconds, a longer outage is reported rather than holding the import open.
+RETRY_SECONDS = (0.5, 1.0, 2.0)
+
+
+def finish(
+    factory: sessionmaker[Session],
+    kind: str,
+    source: str,
+    detail: dict[str, Any],
+    *,
+    tiers: ValueSettings | None,
+    actor: str,
+) -> None:
+    """Recompute tiers (unless `tiers` is None) and write the audit entry, tried again on a
+    lost connection. Raises the last error when the retries are spent or the database refused
+    the step (that is not retried: it would refuse it again)."""
+    started = utcnow()
+    for attempt, wait in enumerate((*RETRY_SECONDS, None), 1):
+        try:
+            _finish(factory, kind, source, detail, tiers, actor, started if attempt > 1 else None)
+            return
+        except SQLAlchemyError as exc:
+            if wait is None or not database_unavailable(exc):
+                raise
+            log.warning(
+                "import of %s: the database was lost at the last step (tiers, audit entry), "
+                "attempt %d; retrying in %.1fs: %s",
+                source,
+                attempt,
+                wait,
+                first_line(exc),
+            )
+            time.sleep(wait)
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    kind: str,
+    source: str,
+    detail: dict[str, Any],
+    tiers: ValueSettings | None,
+    actor: str,
+    retry_since: datetime | None,
+) -> None:
+    action, name = f"import.{kind}", Path(source).name
+    with factory() as session, session.begin():
+        if retry_since is not None and _written(session, action, name, detail, actor, retry_since):
+            return  # an earlier attempt committed; its answer was lost with the connection
+        if tiers is not None:
+            assign_tiers(session, tiers)
+        audit(session, actor, action, "file", name, **detail)
+
+
+def _written(
+    session: Session, action: str, name: str, detail: dict[str, Any], actor: str, since: datetime
+) -> bool:
+    """This import's entry, already written by an earlier attempt."""
+    found = session.scalars(
+        select(AuditEntry.detail).where(
+            AuditEntry.action == action,
+            AuditEntry.actor == actor,
+            AuditEntry.object_type == "file",
+            AuditEntry.object_id == name,
+            AuditEntry.at >= since,
+        )
+    )
+    return any(written == detail for written in found)
