@@ -26,6 +26,7 @@ from responder.drafting.rule_versions import KINDS, current_rules, latest_versio
 from responder.review import ReviewError, audit
 from responder.supervisor.examples import labels
 from responder.supervisor.name_hints import hint, unknown_field, unknown_name
+from responder.supervisor.rule_toml import rewritten
 
 SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
     "tone": ToneSettings,
@@ -244,13 +245,17 @@ def save_rules(
     data: Any = None,
     change: str = "",
 ) -> RuleVersion:
-    """Validates TOML text (or already-parsed data, from the API and the one-rule form) and
-    stores a new version; `change` says in words what the form changed, for the audit log."""
-    section = parse(kind, text) if text is not None else convert(kind, data)
+    """Validates TOML text (or the section as data, from the API) and stores a new version;
+    `change` says in words what the form changed, for the audit log. Data is written into the
+    live TOML in place (`rule_toml.rewritten`), so comments typed there stay."""
+    as_data = text is None
+    section = convert(kind, data) if text is None else parse(kind, text)
     check(section, vocabulary(session, settings))
     rules = msgspec.to_builtins(section)
+    if text is None:
+        text = _written_in_place(session, settings, kind, rules)
     previous = latest_version(session, kind)
-    if previous is not None and previous.rules == rules and text in (None, previous.text):
+    if previous is not None and previous.rules == rules and (as_data or text == previous.text):
         raise RulesError(f"no change: version {previous.version} already says this")
     version = (
         session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.kind == kind)) or 0
@@ -272,3 +277,16 @@ def save_rules(
         **({"change": change} if change else {}),
     )
     return row
+
+
+def _written_in_place(session: Session, settings: Settings, kind: str, rules: Any) -> str:
+    """The live TOML changed to say `rules` (the section as data), its comments kept; should
+    it not read back as `rules`, the section written afresh (as it was before: no comments)."""
+    live = live_text(session, settings, kind)
+    try:
+        text = rewritten(live, msgspec.to_builtins(parse(kind, live)), rules)
+        if msgspec.to_builtins(parse(kind, text)) == rules:
+            return text
+    except RulesError:  # a version stored before a change to the config's types
+        pass
+    return as_toml(convert(kind, rules))

@@ -2,16 +2,20 @@
 
 A save from the one-rule form (add, edit, remove, move) changes only that rule's lines in the
 text the TOML editor shows: comments, blank lines and the layout of every other rule stay, and
-an edited rule keeps the lines whose value did not change. Comments and blank lines directly
-above a `[[rules]]` header belong to that rule and travel with it (tomlkit files them at the end
-of the rule before), so a note about rule 2 stays above rule 2 when rule 1 moves or goes.
+an edited rule keeps the lines whose value did not change. A save of the whole section as data
+(the JSON API: `rewritten`) makes the same edits, found by comparing the rules before and
+after. Comments and blank lines directly above a `[[rules]]` header belong to that rule and
+travel with it (tomlkit files them at the end of the rule before), so a note about rule 2
+stays above rule 2 when rule 1 moves or goes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from difflib import SequenceMatcher
 from typing import Any
 
+import msgspec
 import tomlkit
 from tomlkit.items import AoT, Array, Comment, InlineTable, Item, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
@@ -66,11 +70,41 @@ def _fill(table: Table | InlineTable, rule: Mapping[str, Any]) -> None:
 
 
 def _new(rules: AoT | Array, rule: Mapping[str, Any]) -> Table | InlineTable:
-    table = tomlkit.inline_table() if isinstance(rules, Array) else tomlkit.table()
+    if isinstance(rules, Array):
+        padded = not rules or rules[0].as_string().startswith("{ ")
+        return _inline(tomlkit.inline_table(), rule, padded)
+    table = tomlkit.table()
     _fill(table, rule)
-    if isinstance(table, Table):
-        table.trivia.indent = "\n"  # a blank line between rules, as the rest are written
+    table.trivia.indent = "\n"  # a blank line between rules, as the rest are written
     return table
+
+
+def _inline(old: InlineTable, rule: Mapping[str, Any], padded: bool) -> InlineTable:
+    """An inline rule written again as text: filled in place, tomlkit leaves a doubled space
+    where a key went and none before `}` after one it adds. Values that did not change keep
+    their text; `padded`: spaces inside the braces (`{ name = "a" }`)."""
+    pad = " " if padded else ""
+    order = [key for key in old if key in rule] + [key for key in rule if key not in old]
+    kept = {key for key in old if key in rule and old[key] == rule[key]}
+    pairs = ", ".join(
+        f"{key} = {old[key].as_string() if key in kept else _value(rule[key])}" for key in order
+    )
+    made: InlineTable = tomlkit.parse(f"rule = {{{pad}{pairs}{pad}}}")["rule"]
+    return made
+
+
+def _value(value: Any) -> str:
+    return tomlkit.item(value).as_string()
+
+
+def _refill(rules: AoT | Array, index: int, rule: Mapping[str, Any]) -> None:
+    """Rule `index` changed to `rule`: a table's lines in place, an inline table rewritten."""
+    table = rules[index]
+    if isinstance(table, InlineTable):
+        if table.unwrap() != dict(rule):
+            rules[index] = _inline(table, rule, table.as_string().startswith("{ "))
+    else:
+        _fill(table, rule)
 
 
 def _rules(doc: TOMLDocument) -> AoT | Array:
@@ -84,8 +118,14 @@ def _rules(doc: TOMLDocument) -> AoT | Array:
     return doc["rules"]
 
 
-def _edit(text: str, change: Any) -> str:
+def _edit(
+    text: str,
+    change: Callable[[AoT | Array], None],
+    keys: Callable[[TOMLDocument], None] | None = None,
+) -> str:
     doc, above, end = _detach(tomlkit.parse(text))
+    if keys is not None:
+        keys(doc)
     change(_rules(doc))
     # Put back only now: tomlkit indents keys added to a table like its header's indent.
     for table, indent in above:
@@ -103,7 +143,7 @@ def placed(text: str, index: int | None, rule: Mapping[str, Any] | None) -> str:
         elif rule is None:
             del rules[index]
         else:
-            _fill(rules[index], rule)
+            _refill(rules, index, rule)
 
     return _edit(text, change)
 
@@ -117,3 +157,78 @@ def moved(text: str, index: int, to: int) -> str:
         rules.insert(to, table)
 
     return _edit(text, change)
+
+
+def rewritten(text: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """The text, which reads as section `old`, changed in place to say section `new` (both as
+    the config's types give them: every field, None where unset). A rule equal in both keeps
+    its lines; a changed one (an action rule of the same name; tone rules, which have none, in
+    order) keeps its place, its unchanged lines and the lines above it; one no longer there
+    goes with them; a new one is put where it stands in `new`, at the end when it is last.
+    Other keys change only where their value did."""
+    after = list(new.get("rules", []))
+    plan = _pairs(list(old.get("rules", [])), after)
+    kept = {i for _, i in plan if i is not None}
+
+    def keys(doc: TOMLDocument) -> None:
+        for key, value in new.items():
+            if key == "rules" or old.get(key) == value:
+                continue
+            if value is None:
+                if key in doc:
+                    del doc[key]
+            else:
+                doc[key] = value
+
+    def change(rules: AoT | Array) -> None:
+        for j, i in plan:
+            if i is not None:
+                _refill(rules, i, _written(after[j], rules[i]))
+        for i in reversed(range(len(rules))):
+            if i not in kept:
+                del rules[i]
+        for j, i in plan:  # in order, so every rule before j is in place
+            if i is None:
+                _insert(rules, j, _new(rules, _written(after[j], {})))
+
+    return _edit(text, change, keys)
+
+
+def _pairs(before: list[Any], after: list[Any]) -> list[tuple[int, int | None]]:
+    """For each rule of `after` (by index), the rule of `before` it is (None: a new one)."""
+    plan: list[tuple[int, int | None]] = []
+    same = SequenceMatcher(None, [_key(r) for r in before], [_key(r) for r in after], False)
+    for tag, i1, i2, j1, j2 in same.get_opcodes():
+        if tag == "equal":
+            plan += zip(range(j1, j2), range(i1, i2), strict=True)
+            continue
+        names = SequenceMatcher(
+            None, [r.get("name") for r in before[i1:i2]], [r.get("name") for r in after[j1:j2]]
+        )
+        for named, k1, _, m1, m2 in names.get_opcodes():
+            if named == "equal":  # changed; tone rules have no name: paired in order
+                plan += [(j1 + m, i1 + k1 + m - m1) for m in range(m1, m2)]
+            else:
+                plan += [(j1 + m, None) for m in range(m1, m2)]
+    return plan
+
+
+def _key(rule: Mapping[str, Any]) -> bytes:
+    return msgspec.json.encode(rule, order="sorted")
+
+
+def _written(rule: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, Any]:
+    """The rule as the TOML holds it: no key for a condition that is not set (TOML has no
+    None), though an empty list the text already has keeps its line."""
+    return {
+        key: value
+        for key, value in rule.items()
+        if value is not None and (value != [] or key in table)
+    }
+
+
+def _insert(rules: AoT | Array, index: int, table: Table | InlineTable) -> None:
+    if index >= len(rules):
+        rules.append(table)
+    else:
+        rules.insert(index, table)

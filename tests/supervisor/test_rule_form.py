@@ -11,10 +11,10 @@ import re
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import AuditEntry
+from responder.db.models import AuditEntry, RuleVersion
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import staff
+from tests.helpers import api_token, staff
 from tests.supervisor.test_rules import drafted, versions
 from tests.test_web_security import csrf, login
 
@@ -284,3 +284,38 @@ def test_agents_cannot_open_or_post_the_rule_form(rt: Runtime) -> None:
             )
             assert gone.status_code == 403
     assert versions(rt) == 0
+
+
+def test_rules_saved_as_data_through_the_api_keep_the_comments_typed_in_the_toml(
+    rt: Runtime,
+) -> None:
+    """The API wrote the stored TOML afresh from the data, dropping every comment."""
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        api = "/api/supervisor/rules/actions"
+        typed = client.post(api, headers=auth, json={"text": NOTED_RULES})
+        assert typed.status_code == 201, typed.text
+        section = typed.json()["actions"]["rules"]
+        pass_rule, refund, escalate = section["rules"]
+        refund["label"] = "Refund the roaming charge in full"
+        added = {"name": "retention_offer", "label": "Offer a loyalty discount"}
+        section["rules"] = [refund, escalate, {**added, "snippet": "retention-offer-best"}]
+        saved = client.post(api, headers=auth, json={"rules": section})
+        assert saved.status_code == 201, saved.text
+        assert [r["name"] for r in saved.json()["actions"]["rules"]["rules"]] == [
+            "roaming_refund",
+            "escalate",
+            "retention_offer",
+        ]
+        assert pass_rule["name"] == "roaming_pass"
+    with rt.factory() as session:
+        text = session.scalars(select(RuleVersion.text).order_by(RuleVersion.id.desc())).first()
+    assert text == (
+        "contact_days = 14\n\n"
+        + REFUND_NOTE
+        + 'label = "Refund the roaming charge in full"\n'
+        + NOTED_RULES.split('label = "Refund the roaming charge"\n', 1)[1]
+        + '\n[[rules]]\nname = "retention_offer"\nlabel = "Offer a loyalty discount"\n'
+        + 'snippet = "retention-offer-best"\n'
+    ), "the removed rule's note went with it, the changed one's stayed, the new one is last"

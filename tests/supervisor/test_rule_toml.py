@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import tomllib
 
-from responder.supervisor.rule_toml import moved, placed
+import msgspec
+
+from responder.supervisor.rule_edit import convert, parse
+from responder.supervisor.rule_toml import moved, placed, rewritten
 from tests.supervisor.test_rule_form import NOTED_RULES, PASS_NOTE, REFUND_NOTE
 
 ESCALATE = {
@@ -48,3 +51,35 @@ def test_rules_written_as_an_inline_list_are_changed_in_it() -> None:
     text = moved(placed(text, None, {"name": "c", "label": "C", "snippet": "s"}), 2, 0)
     assert "# both roaming rules\nrules = [" in text
     assert [r["name"] for r in tomllib.loads(text)["rules"]] == ["c", "a", "b"]
+
+
+def test_rules_saved_as_data_into_an_inline_list_stay_valid_toml_with_its_comments() -> None:
+    """tomlkit, filling an inline table in place, left `label = "B"  }` where a key went and
+    `tiers = ["Best"]}` where one came: the rule is written again, padded as the others."""
+    text = (
+        "contact_days = 14\n"
+        "rules = [\n"
+        "  # the pass first\n"
+        '  { name = "a", label = "A", snippet = "s" },\n'
+        '  { name = "b", label = "B", snippet = "s", intents = ["roaming"] },  # billing agreed\n'
+        '  { name = "c", label = "C", snippet = "s" },\n'
+        "]\n"
+    )
+    old = msgspec.to_builtins(parse("actions", text))
+    assert rewritten(text, old, old) == text
+    rules = old["rules"]
+    changed = {**rules[1], "intents": [], "tiers": ["Best"]}
+    new = {**old, "rules": [rules[0], changed, {"name": "d", "label": "D", "snippet": "s"}]}
+    new = msgspec.to_builtins(convert("actions", new))
+    saved = rewritten(text, old, new)
+    assert msgspec.to_builtins(parse("actions", saved)) == new
+    assert tomllib.loads(saved)["rules"][1] == {
+        "name": "b",
+        "label": "B",
+        "snippet": "s",
+        "intents": [],
+        "tiers": ["Best"],
+    }
+    assert "  # the pass first\n" in saved and "  # billing agreed\n" in saved
+    assert '{ name = "b", label = "B", snippet = "s", intents = [], tiers = ["Best"] }' in saved
+    assert '{ name = "c"' not in saved and '  { name = "d", label = "D", snippet = "s" },' in saved
