@@ -166,8 +166,8 @@ def rewritten(text: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     order) keeps its place, its unchanged lines and the lines above it; one no longer there
     goes with them; a new one is put where it stands in `new`, at the end when it is last.
     Other keys change only where their value did."""
-    after = list(new.get("rules", []))
-    plan = _pairs(list(old.get("rules", [])), after)
+    before, after = list(old.get("rules", [])), list(new.get("rules", []))
+    plan = _pairs(before, after)
     kept = {i for _, i in plan if i is not None}
 
     def keys(doc: TOMLDocument) -> None:
@@ -182,7 +182,7 @@ def rewritten(text: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
 
     def change(rules: AoT | Array) -> None:
         for j, i in plan:
-            if i is not None:
+            if i is not None and before[i] != after[j]:
                 _refill(rules, i, _written(after[j], rules[i]))
         for i in reversed(range(len(rules))):
             if i not in kept:
