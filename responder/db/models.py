@@ -505,13 +505,16 @@ class PendingImport(Base):
 class TextVector(Base):
     """An approved snippet's embedding under one encoder, so a starting worker or web process
     reads the vectors instead of embedding every snippet again. Keyed by the encoder and the
-    text's digest: an edited snippet or a new encoder simply misses and is embedded once."""
+    text's digest: an edited snippet or a new encoder simply misses and is embedded once.
+    `used_at` (written, or read a day or more after it was last set) tells when another
+    encoder's rows are no longer used (`stored_vectors.UNUSED_ENCODER_DAYS`)."""
 
     __tablename__ = "text_vectors"
     encoder: Mapped[str] = mapped_column(String(64), primary_key=True)
     text_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LoginAttempt(Base):
