@@ -346,8 +346,10 @@ class Draft(Base):
 
 
 class DraftSnippet(Base):
-    """A snippet version whose text went into a composed draft. The grounding JSON says the same
-    per draft; this table lets the dashboard count outcomes per snippet without reading it."""
+    """A snippet version whose whole text a draft version holds: one Responder composed, or a
+    person's saved or edited approved text (an answer they inserted by hand included). The
+    grounding JSON says the same per draft; this table lets the supervisors' pages count per
+    snippet without reading it."""
 
     __tablename__ = "draft_snippets"
     draft_id: Mapped[int] = mapped_column(
