@@ -532,7 +532,8 @@ def load_history(
 
 
 def drafts_per_snippet(session: Session) -> dict[str, int]:
-    """How many composed drafts each snippet (all its versions) went into."""
+    """How many draft versions each snippet (all its versions) is in: composed, saved or
+    approved with an edit (`DraftSnippet`)."""
     return dict(
         session.execute(
             select(Snippet.key, func.count())

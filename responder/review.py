@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from responder.channels import EMAIL_KINDS
 from responder.channels.social.senders import length_problem
-from responder.config import OutboundSettings
+from responder.config import OutboundSettings, Settings
 from responder.db.models import (
     AuditEntry,
     Channel,
     Draft,
+    DraftSnippet,
     Message,
     OutboxItem,
     ReplyFile,
@@ -28,6 +29,7 @@ from responder.db.models import (
     StaffUser,
     utcnow,
 )
+from responder.drafting.compose import used_snippet_ids
 from responder.drafting.used import regrounded
 from responder.mail.compose import build_reply, make_message_id, reply_subject, with_quote
 from responder.mail.message_ids import thread_references
@@ -278,7 +280,10 @@ def approve(
     expected_version: int | None = None,
     auto_submitted: bool = False,
     timezone: str = "UTC",
+    settings: Settings | None = None,
 ) -> OutboxItem:
+    """`settings`, when `body` may be a person's edit: the live snippets it holds are then
+    counted as used (`_person_version`), those inserted by hand included."""
     message = take_in_review(session, message_id, expected_version, State.APPROVED)
     draft = current_draft(session, message_id)
     if draft is None or (not draft.body.strip() and body is None):
@@ -288,17 +293,14 @@ def approve(
         body = body.replace("\r\n", "\n").strip() + "\n"
         if not body.strip():
             raise ReviewError("the reply is empty")
-        draft = Draft(
-            message_id=message_id,
-            version=draft.version + 1,
-            body=body,
-            template_id=draft.template_id,
-            grounding={
-                **regrounded(draft.grounding or {}, body),
-                "edited_from_version": draft.version,
-            },
-            confidence=draft.confidence,
-            created_by_id=user.id if user else None,
+        draft = _person_version(
+            session,
+            settings,
+            message_id,
+            draft,
+            body,
+            {"edited_from_version": draft.version},
+            user,
         )
         session.add(draft)
         session.flush()
@@ -440,10 +442,48 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
     return message
 
 
-def save_draft(
-    session: Session, message_id: int, user: StaffUser, body: str, *, expected_version: int | None
+def _person_version(
+    session: Session,
+    settings: Settings | None,
+    message_id: int,
+    previous: Draft | None,
+    body: str,
+    extra: dict[str, Any],
+    user: StaffUser | None,
 ) -> Draft:
-    """Keep an edit without sending it: a new draft version, still in review."""
+    """The version after `previous` with a person's text `body`: the grounding copied, its
+    snippets judged against `body`, and (with `settings`) every other live snippet `body` holds
+    marked used too; a `draft_snippets` row for each snippet used, as a composed draft has."""
+    grounding = regrounded((previous.grounding or {}) if previous else {}, body)
+    if settings is not None:
+        # Imported here: the supervisor's rendering code imports this module.
+        from responder.drafting.held import with_held_snippets
+
+        grounding = with_held_snippets(session, settings, message_id, grounding, body)
+    grounding = {**grounding, **extra}
+    return Draft(
+        message_id=message_id,
+        version=(previous.version + 1) if previous else 1,
+        body=body,
+        template_id=previous.template_id if previous else None,
+        grounding=grounding,
+        confidence=previous.confidence if previous else None,
+        created_by_id=user.id if user else None,
+        snippets_used=[DraftSnippet(snippet_id=i) for i in sorted(used_snippet_ids(grounding))],
+    )
+
+
+def save_draft(
+    session: Session,
+    message_id: int,
+    user: StaffUser,
+    body: str,
+    *,
+    expected_version: int | None,
+    settings: Settings | None = None,
+) -> Draft:
+    """Keep an edit without sending it: a new draft version, still in review. With
+    `settings`, every live snippet the text holds counts as used (`_person_version`)."""
     message = inbound_message(session, message_id)
     if message.state != State.IN_REVIEW:
         raise AlreadyHandled(_describe_handling(session, message))
@@ -455,17 +495,8 @@ def save_draft(
     previous = current_draft(session, message_id)
     if previous is not None and previous.body.strip() == body.strip():
         return previous
-    draft = Draft(
-        message_id=message_id,
-        version=(previous.version + 1) if previous else 1,
-        body=body,
-        template_id=previous.template_id if previous else None,
-        grounding={
-            **regrounded((previous.grounding or {}) if previous else {}, body),
-            "saved_by": user.username,
-        },
-        confidence=previous.confidence if previous else None,
-        created_by_id=user.id,
+    draft = _person_version(
+        session, settings, message_id, previous, body, {"saved_by": user.username}, user
     )
     session.add(draft)
     message.version += 1

@@ -346,8 +346,10 @@ class Draft(Base):
 
 
 class DraftSnippet(Base):
-    """A snippet version whose text went into a composed draft. The grounding JSON says the same
-    per draft; this table lets the dashboard count outcomes per snippet without reading it."""
+    """A snippet version whose whole text a draft version holds: one Responder composed, or a
+    person's saved or edited approved text (an answer they inserted by hand included). The
+    grounding JSON says the same per draft; this table lets the supervisors' pages count per
+    snippet without reading it."""
 
     __tablename__ = "draft_snippets"
     draft_id: Mapped[int] = mapped_column(
@@ -505,13 +507,16 @@ class PendingImport(Base):
 class TextVector(Base):
     """An approved snippet's embedding under one encoder, so a starting worker or web process
     reads the vectors instead of embedding every snippet again. Keyed by the encoder and the
-    text's digest: an edited snippet or a new encoder simply misses and is embedded once."""
+    text's digest: an edited snippet or a new encoder simply misses and is embedded once.
+    `used_at` (written, or read a day or more after it was last set) tells when another
+    encoder's rows are no longer used (`stored_vectors.UNUSED_ENCODER_DAYS`)."""
 
     __tablename__ = "text_vectors"
     encoder: Mapped[str] = mapped_column(String(64), primary_key=True)
     text_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LoginAttempt(Base):

@@ -489,6 +489,7 @@ def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect | 
             body=form.body,
             expected_version=form.version,
             timezone=_rt(request).settings.queue.timezone,
+            settings=_rt(request).settings,
         ),
     )
     return failed or after_action(request, message_id, undoable=outbound.undo_seconds > 0)
@@ -559,7 +560,12 @@ def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect | Tem
         message_id,
         form,
         lambda session, user: save_draft(
-            session, message_id, user, form.body, expected_version=form.version
+            session,
+            message_id,
+            user,
+            form.body,
+            expected_version=form.version,
+            settings=_rt(request).settings,
         ),
     )
     return failed or Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
@@ -812,6 +818,7 @@ def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResul
                 body=data.body,
                 expected_version=data.version,
                 timezone=rt.settings.queue.timezone,
+                settings=rt.settings,
             )
             return ApiResult(
                 id=message_id, state="approved", outbox_message_id=item.message_id_header
@@ -891,10 +898,16 @@ def api_queue_page(
 
 @post("/api/messages/{message_id:int}/save", sync_to_thread=True, guards=[requires_agent])
 def api_save(request: Request, message_id: int, data: ApiSave) -> dict[str, Any]:
+    rt = _rt(request)
     try:
-        with transaction(_rt(request).factory) as session:
+        with transaction(rt.factory) as session:
             draft = save_draft(
-                session, message_id, _form_user(request), data.body, expected_version=data.version
+                session,
+                message_id,
+                _form_user(request),
+                data.body,
+                expected_version=data.version,
+                settings=rt.settings,
             )
             return {"id": message_id, "draft_version": draft.version}
     except ReviewError as exc:

@@ -179,3 +179,43 @@ def test_a_second_action_keeps_the_first_actions_snippet_used(
     assert "World Roam Pass costs EUR 8" in body
     assert shown == ["roaming-troubleshooting", "roaming-world-pass", "roaming-spending-cap"]
     assert passes == "2"
+
+
+def test_an_answer_inserted_by_hand_counts_in_drafts_once_per_version(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """An agent puts the spending-cap answer, which Responder did not offer, into two drafts
+    with the editor's "insert an approved answer": one they approve with it, one they save
+    (the request sent twice) and then approve as saved. Both versions list it as used, and
+    the supervisors' "In drafts" count has one for each."""
+    approved, saved = _roaming(rt, worker, 1, 2)
+    staff(rt)
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        assert _in_drafts(client, "roaming-spending-cap") == "0"
+        login(client, "alice")
+        auth = api_token(client)
+        texts = {}
+        for message in (approved, saved):
+            found = client.get(
+                f"/messages/{message.id}/snippets", params={"q": "spending cap"}
+            ).json()
+            cap = next(i for i in found["items"] if i["key"] == "roaming-spending-cap")
+            greeting, rest = _first_draft(rt, message.id).body.split("\n\n", 1)
+            texts[message.id] = f"{greeting}\n\n{cap['body']}\n\n{rest}"
+        sent = client.post(
+            f"/api/messages/{approved.id}/approve", headers=auth, json={"body": texts[approved.id]}
+        )
+        assert sent.status_code == 201, sent.text
+        for _ in range(2):
+            kept = client.post(
+                f"/api/messages/{saved.id}/save", headers=auth, json={"body": texts[saved.id]}
+            )
+            assert kept.status_code == 201, kept.text
+        sent = client.post(f"/api/messages/{saved.id}/approve", headers=auth, json={})
+        assert sent.status_code == 201, sent.text
+        login(client, "sue")
+        assert "roaming-spending-cap" in _snippets_used(client, approved.id)
+        assert "roaming-spending-cap" in _snippets_used(client, saved.id)
+        assert _in_drafts(client, "roaming-spending-cap") == "2"
