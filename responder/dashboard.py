@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import (
@@ -532,12 +532,14 @@ def load_history(
 
 
 def drafts_per_snippet(session: Session) -> dict[str, int]:
-    """How many draft versions each snippet (all its versions) is in: composed, saved or
-    approved with an edit (`DraftSnippet`)."""
+    """How many messages' drafts each snippet (all its versions) is in, composed, saved or
+    approved with an edit (`DraftSnippet`): a message counts once however many of its versions
+    hold the snippet, so saving a draft twice does not make an answer look used more."""
     return dict(
         session.execute(
-            select(Snippet.key, func.count())
+            select(Snippet.key, func.count(distinct(Draft.message_id)))
             .join(DraftSnippet, DraftSnippet.snippet_id == Snippet.id)
+            .join(Draft, Draft.id == DraftSnippet.draft_id)
             .group_by(Snippet.key)
         ).all()
     )

@@ -174,20 +174,20 @@ def test_a_second_action_keeps_the_first_actions_snippet_used(
         body = client.get(f"/api/messages/{message.id}", headers=auth).json()["draft"]["body"]
         login(client, "sue")
         shown = _snippets_used(client, message.id)
-        # The first draft, and the version each action was added to.
+        # In the first draft and the versions the actions were added to: one message.
         passes = _in_drafts(client, "roaming-world-pass")
     assert "World Roam Pass costs EUR 8" in body
     assert shown == ["roaming-troubleshooting", "roaming-world-pass", "roaming-spending-cap"]
-    assert passes == "2"
+    assert passes == "1"
 
 
-def test_an_answer_inserted_by_hand_counts_in_drafts_once_per_version(
+def test_an_answer_inserted_by_hand_counts_in_drafts_once_per_message(
     rt: Runtime, worker: Worker, demo_customers: None
 ) -> None:
     """An agent puts the spending-cap answer, which Responder did not offer, into two drafts
     with the editor's "insert an approved answer": one they approve with it, one they save
     (the request sent twice) and then approve as saved. Both versions list it as used, and
-    the supervisors' "In drafts" count has one for each."""
+    the supervisors' "In drafts" count has one for each message."""
     approved, saved = _roaming(rt, worker, 1, 2)
     staff(rt)
     staff(rt, "sue", "supervisor")
