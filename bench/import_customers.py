@@ -4,20 +4,27 @@ The file is written to a temporary folder (with a few bad rows among the good on
 imported into a fresh database there through the same code as `responder import customers`.
 Resident memory is sampled while the import runs: it should stay flat as the file grows.
 
-Usage: python bench/import_customers.py [--rows N] [--database-url URL]
+`--preview` first previews the file (the upload page's dry run) into the empty database, in a
+child process so the import's own figures stay its own: every row is new, which is what a
+preview holds in memory (`preview_*` keys). `--preview-only` skips the import.
+
+Usage: python bench/import_customers.py [--rows N] [--database-url URL] [--preview[-only]]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import multiprocessing
 import resource
 import tempfile
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from responder.config import Settings
-from responder.customers.importer import import_customers
+from responder.customers.importer import import_csv, import_customers
 from responder.db.migrate import upgrade
 from responder.db.session import make_engine, make_session_factory
 
@@ -83,24 +90,75 @@ def current_rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
+def sampler(rows: int, samples: dict[int, float]) -> Callable[[int], None]:
+    """A progress callback noting resident memory at 10, 50 and 100% of the rows."""
+
+    def progress(count: int) -> None:
+        for share in (10, 50, 100):
+            if count >= rows * share // 100 and share not in samples:
+                samples[share] = current_rss_mb()
+
+    return progress
+
+
+def preview(url: str, path: Path, rows: int, out: Connection) -> None:
+    """The dry run in this (child) process; its figures sent back as printable lines."""
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    samples: dict[int, float] = {}
+    before = current_rss_mb()
+    started = time.perf_counter()
+    summary = import_csv(
+        factory, "customers", path, sampler(rows, samples), settings=Settings(), dry_run=True
+    )
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    lines = [
+        f"preview_created: {summary.created}",
+        f"preview_updated: {summary.updated}",
+        f"preview_skipped: {summary.skipped}",
+        f"preview_seconds: {seconds:.1f}",
+        f"preview_rss_mb_before: {before:.0f}",
+        *(f"preview_rss_mb_at_{share}pct: {rss:.0f}" for share, rss in sorted(samples.items())),
+        f"preview_peak_rss_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
+    ]
+    out.send(lines)
+
+
+def run_preview(url: str, path: Path, rows: int) -> list[str]:
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=preview, args=(url, path, rows, send)
+    )
+    child.start()
+    lines: list[str] = receive.recv()
+    child.join()
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="default: a SQLite file in the temporary folder")
+    parser.add_argument("--preview", action="store_true", help="preview the file first")
+    parser.add_argument("--preview-only", action="store_true", help="preview, no import")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="responder-import-") as folder:
         path = Path(folder) / "customers.csv"
         write_file(path, args.rows)
-        engine = make_engine(args.database_url or f"sqlite:///{folder}/bench.db")
+        url = args.database_url or f"sqlite:///{folder}/bench.db"
+        engine = make_engine(url)
         upgrade(engine)
+        engine.dispose()  # no connection handed down to the preview's process
+        previewed = run_preview(url, path, args.rows) if args.preview or args.preview_only else []
+        if args.preview_only:
+            print(f"rows: {args.rows}")
+            print(f"file_mb: {path.stat().st_size / 2**20:.1f}")
+            print("\n".join(previewed))
+            return
         factory = make_session_factory(engine)
         samples: dict[int, float] = {}
-
-        def progress(count: int) -> None:
-            for share in (10, 50, 100):
-                if count >= args.rows * share // 100 and share not in samples:
-                    samples[share] = current_rss_mb()
-
+        progress = sampler(args.rows, samples)
         started = time.perf_counter()
         cpu_started = time.process_time()
         summary = import_customers(factory, path, progress, settings=Settings())
@@ -118,6 +176,8 @@ def main() -> None:
         for share, rss in sorted(samples.items()):
             print(f"rss_mb_at_{share}pct: {rss:.0f}")
         print(f"peak_rss_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+        for line in previewed:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ holds SQLite's write lock for a batch at a time, not for the whole file (the wor
 review pages write in between). Its counts and messages are still the import's: it keeps the
 external ids and identities its earlier batches would have added (`_Earlier`), so a row seen
 again in a later batch counts as updated, as in the import; a dry run's memory grows with the
-file's new rows, an import's does not.
+file's new rows, an import's does not, but only by about 50 bytes a new customer: they are
+held as hashes (`preview_keys`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from responder.config import ImportColumns, Settings
 from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
 from responder.customers.import_finish import finish
+from responder.customers.preview_keys import HashedKeys, hashed
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
@@ -128,22 +130,42 @@ class RowError(ValueError):
     pass
 
 
-@dataclass
 class _Earlier:
     """What a dry run's earlier batches would have added, their transactions being rolled back:
     new external ids, and each new identity's customer (external id). A later batch inserts such
     a row again in its own transaction (the same values reach the database) and counts it as
-    updated, and refuses an identity another customer would have, as the import would."""
+    updated, and refuses an identity another customer would have, as the import would. Held as
+    hashes (`preview_keys`), so a large file's preview does not hold its every id as text."""
 
-    added: set[str] = field(default_factory=set)
-    identities: dict[tuple[str, str], str] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.added = HashedKeys()
+        self.identities = HashedKeys(valued=True)
 
     def split(self, new: list[str]) -> tuple[int, int]:
         """(added, updated) for a batch's rows not on file: one an earlier batch added is an
         update, as in the import; the others are remembered as added."""
-        again = sum(1 for external_id in new if external_id in self.added)
-        self.added.update(new)
+        keys = hashed(new)
+        again = int(self.added.held(keys).sum())
+        self.added.add(keys)
         return len(new) - again, again
+
+    @staticmethod
+    def customer(external_id: str) -> int:
+        """The customer as `owners` names it."""
+        return int(hashed([external_id])[0])
+
+    def owners(self, identities: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Of these (kind, value) identities, those an earlier batch gave a customer: whose."""
+        found = self.identities.values(hashed(_identity_key(i) for i in identities))
+        return {identities[at]: owner for at, owner in found.items()}
+
+    def give(self, given: list[tuple[tuple[str, str], str]]) -> None:
+        """Each (kind, value) identity to its customer's external id."""
+        self.identities.add(hashed(_identity_key(i) for i, _ in given), hashed(c for _, c in given))
+
+
+def _identity_key(identity: tuple[str, str]) -> str:
+    return f"{identity[0]}\0{identity[1]}"
 
 
 class ImportFileError(ValueError):
@@ -383,15 +405,20 @@ def _upsert_customers(
     owners = _identity_owners(session, (i[:2] for p in merged.values() for i in p.identities))
     claimed: dict[tuple[str, str], str] = {}
     accepted: list[_Parsed] = []
-    given = earlier.identities if earlier else {}
+    given = (
+        earlier.owners(list({i[:2] for p in merged.values() for i in p.identities}))
+        if earlier is not None
+        else {}
+    )
     for parsed in merged.values():
         own_id = ids.get(parsed.external_id)
+        mine = earlier.customer(parsed.external_id) if earlier is not None and given else 0
         clash = next(
             (
                 i
                 for i in parsed.identities
                 if (i[:2] in owners and owners[i[:2]] != own_id)
-                or given.get(i[:2], parsed.external_id) != parsed.external_id
+                or given.get(i[:2], mine) != mine
                 or claimed.get(i[:2], parsed.external_id) != parsed.external_id
             ),
             None,
@@ -428,10 +455,14 @@ def _upsert_customers(
         session.execute(insert(CustomerIdentity.__table__), identities)
     _count(summary, [p.external_id for p in new], len(old), earlier)
     if earlier is not None:
-        for parsed in accepted:
-            for kind, value, _ in parsed.identities:
-                if (kind, value) not in owners:
-                    earlier.identities[kind, value] = parsed.external_id
+        earlier.give(
+            [
+                ((kind, value), parsed.external_id)
+                for parsed in accepted
+                for kind, value, _ in parsed.identities
+                if (kind, value) not in owners
+            ]
+        )
     return [ids[p.external_id] for p in accepted]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import tomli_w
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from responder.config import ActionSettings, Settings, ToneSettings
@@ -61,6 +62,26 @@ class RulesError(ReviewError):
     def __init__(self, *problems: str) -> None:
         super().__init__("; ".join(problems))
         self.problems = [p if isinstance(p, Problem) else Problem(p) for p in problems]
+
+
+class StaleRules(RulesError):
+    """The edit was made on a version that is no longer live: saving it would silently undo
+    the save in between. `live` is the live version (None: config.toml's), when known."""
+
+    status_code = 409
+
+    def __init__(
+        self, kind: str, read: int | None, live: int | None, *, raced: bool = False
+    ) -> None:
+        noun = "tone" if kind == "tone" else "action"
+        if raced:
+            said = f"another save of the {noun} rules came first (version {live} is live now)"
+        else:
+            was = f"version {read}" if read else "config.toml's rules"
+            now = f"version {live}" if live else "config.toml's rules (no version saved)"
+            said = f"the {noun} rules changed since they were read: {now} is live, not {was}"
+        super().__init__(f"{said}; read them again and make the change on the live version")
+        self.live = live
 
 
 @dataclass(frozen=True)
@@ -244,17 +265,23 @@ def save_rules(
     text: str | None = None,
     data: Any = None,
     change: str = "",
+    read: int | None = None,
 ) -> RuleVersion:
     """Validates TOML text (or the section as data, from the API) and stores a new version;
     `change` says in words what the form changed, for the audit log. Data is written into the
-    live TOML in place (`rule_toml.rewritten`), so comments typed there stay."""
+    live TOML in place (`rule_toml.rewritten`), so comments typed there stay. `read` is the
+    version the edit was made on (0: config.toml's): when another is live now the edit is
+    refused (`StaleRules`), checked in the saving transaction; None saves over whatever is live."""
+    previous = latest_version(session, _kind(kind))
+    live = previous.version if previous else None
+    if read is not None and read != (live or 0):
+        raise StaleRules(kind, read, live)
     as_data = text is None
     section = convert(kind, data) if text is None else parse(kind, text)
     check(section, vocabulary(session, settings))
     rules = msgspec.to_builtins(section)
     if text is None:
         text = _written_in_place(session, settings, kind, rules)
-    previous = latest_version(session, kind)
     if previous is not None and previous.rules == rules and (as_data or text == previous.text):
         raise RulesError(f"no change: version {previous.version} already says this")
     version = (
@@ -264,7 +291,10 @@ def save_rules(
         kind=kind, version=version, rules=rules, text=text or as_toml(section), author=author
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a save in another transaction took this version number
+        raise StaleRules(kind, read, version, raced=True) from exc
     audit(
         session,
         author,

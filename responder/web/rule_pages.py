@@ -13,9 +13,10 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi import ResponseSpec
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from msgspec import Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from responder.db.session import transaction
 from responder.drafting.rule_versions import KINDS, current_rules
@@ -137,10 +138,25 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
 
 
 class ApiRules(Struct):
-    """Either TOML text (as on the page) or the section as JSON (`rules`)."""
+    """Either TOML text (as on the page) or the section as JSON (`rules`), and the `version`
+    they were read at, so a save made meanwhile is not silently undone."""
 
     text: str | None = None
     rules: dict[str, Any] | None = None
+    version: (
+        Annotated[
+            int | None,
+            Meta(
+                description=(
+                    "The version the change was made on, as `GET /api/supervisor/rules` gave "
+                    "it (null or 0: config.toml's rules, none saved yet). When another is live "
+                    "the save is refused with 409 and nothing changes. Left out, the save "
+                    "overwrites whatever is live."
+                )
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 def _live(request: Request) -> dict[str, Any]:
@@ -162,16 +178,44 @@ def api_rules(request: Request) -> dict[str, Any]:
     return _live(request)
 
 
-@post("/api/supervisor/rules/{kind:str}", sync_to_thread=True, guards=[requires_supervisor])
+@post(
+    "/api/supervisor/rules/{kind:str}",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+    summary="Save the tone or action rules as a new version",
+    description=(
+        "Send `text` (TOML, as on the rules page) or `rules` (the section as "
+        "`GET /api/supervisor/rules` gives it), and `version`: the version the change was made "
+        "on. Should another save have come since, the answer is 409 with the live version in "
+        "`detail` and `extra.version`, and nothing is saved. Without `version` the save "
+        "overwrites whatever is live. Answers with the live rules, as `GET` does."
+    ),
+    responses={
+        409: ResponseSpec(
+            None, description="The rules changed since `version` was read: nothing saved"
+        ),
+        422: ResponseSpec(None, description="Refused: the problems found, nothing saved"),
+    },
+)
 def api_rules_save(request: Request, kind: str, data: ApiRules) -> dict[str, Any]:
     rt = _rt(request)
     if (data.text is None) == (data.rules is None):
         raise HTTPException(status_code=400, detail="send either `text` (TOML) or `rules`")
+    read = None if data.version is UNSET else data.version or 0
     try:
         with transaction(rt.factory) as session:
             rule_edit.save_rules(
-                session, rt.settings, kind, _actor(request), text=data.text, data=data.rules
+                session,
+                rt.settings,
+                kind,
+                _actor(request),
+                text=data.text,
+                data=data.rules,
+                read=read,
             )
+    except rule_edit.StaleRules as exc:
+        extra = {"version": exc.live}
+        raise HTTPException(status_code=409, detail=str(exc), extra=extra) from exc
     except rule_edit.RulesError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     return _live(request)

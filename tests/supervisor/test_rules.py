@@ -211,6 +211,36 @@ def test_api_reads_and_saves_rules_with_the_same_checks(rt: Runtime) -> None:
     assert versions(rt) == 1
 
 
+def test_an_api_save_made_on_rules_saved_over_since_is_refused(rt: Runtime) -> None:
+    """Two saves made on the same version: the second silently undid the first."""
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        api = "/api/supervisor/rules/tone"
+        read = client.get("/api/supervisor/rules", headers=auth).json()["tone"]["version"]
+        warm = {"default": "", "rules": [{"tone": "warm", "sentiments": ["negative"]}]}
+        first = client.post(api, headers=auth, json={"rules": warm, "version": read})
+        assert first.status_code == 201, first.text
+        formal = {"rules": {"default": "formal", "rules": []}}
+        stale = client.post(api, headers=auth, json={**formal, "version": read})
+        assert stale.status_code == 409, stale.text
+        assert "version 1 is live" in stale.json()["detail"]
+        assert stale.json()["extra"] == {"version": 1}
+        live = client.get("/api/supervisor/rules", headers=auth).json()["tone"]
+        assert (live["version"], live["rules"]["rules"][0]["tone"]) == (1, "warm")
+        assert versions(rt) == 1
+        current = client.post(api, headers=auth, json={**formal, "version": 1})
+        assert current.status_code == 201, current.text
+        assert current.json()["tone"]["version"] == 2
+        unchecked = client.post(api, headers=auth, json={"rules": warm})
+        assert unchecked.json()["tone"]["version"] == 3, "without a version it overwrites"
+        schema = client.get("/schema/openapi.json", headers=auth).json()
+        documented = schema["paths"]["/api/supervisor/rules/{kind}"]["post"]
+        assert "409" in documented["responses"]
+        body = schema["components"]["schemas"]["ApiRules"]["properties"]["version"]
+        assert "409" in str(body)
+
+
 def test_every_problem_is_listed_and_rules_are_counted_from_one(rt: Runtime) -> None:
     """Six rules with mistakes in the second and the sixth: both said, as people count them."""
     rules = [ROAMING_REFUND] + [
