@@ -162,9 +162,10 @@ def moved(text: str, index: int, to: int) -> str:
 def rewritten(text: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """The text, which reads as section `old`, changed in place to say section `new` (both as
     the config's types give them: every field, None where unset). A rule equal in both keeps
-    its lines; a changed one (an action rule of the same name; tone rules, which have none, in
-    order) keeps its place, its unchanged lines and the lines above it; one no longer there
-    goes with them; a new one is put where it stands in `new`, at the end when it is last.
+    its lines; a changed one (an action rule of the same name, or renamed where it stood, its
+    old name gone; tone rules, which have none, in order) keeps its place, its unchanged lines
+    and the lines above it; one no longer there goes with them; a new one is put where it
+    stands in `new`, at the end when it is last.
     Other keys change only where their value did."""
     before, after = list(old.get("rules", [])), list(new.get("rules", []))
     plan = _pairs(before, after)
@@ -205,11 +206,31 @@ def _pairs(before: list[Any], after: list[Any]) -> list[tuple[int, int | None]]:
         names = SequenceMatcher(
             None, [r.get("name") for r in before[i1:i2]], [r.get("name") for r in after[j1:j2]]
         )
-        for named, k1, _, m1, m2 in names.get_opcodes():
+        for named, k1, k2, m1, m2 in names.get_opcodes():
             if named == "equal":  # changed; tone rules have no name: paired in order
                 plan += [(j1 + m, i1 + k1 + m - m1) for m in range(m1, m2)]
             else:
-                plan += [(j1 + m, None) for m in range(m1, m2)]
+                plan += _renamed(before, after, range(i1 + k1, i1 + k2), range(j1 + m1, j1 + m2))
+    return plan
+
+
+def _renamed(
+    before: list[Any], after: list[Any], old: range, new: range
+) -> list[tuple[int, int | None]]:
+    """Rules `new` of `after` standing where rules `old` of `before` stood: each is the old rule
+    at its place, renamed, when its name is new and the old one's is gone from `after` (so its
+    comment stays); otherwise a new rule."""
+    names_before = {r.get("name") for r in before}
+    names_after = {r.get("name") for r in after}
+    plan: list[tuple[int, int | None]] = []
+    for offset, j in enumerate(new):
+        i = old[offset] if offset < len(old) else None
+        renamed = (
+            i is not None
+            and after[j].get("name") not in names_before
+            and before[i].get("name") not in names_after
+        )
+        plan.append((j, i if renamed else None))
     return plan
 
 

@@ -83,3 +83,16 @@ def test_rules_saved_as_data_into_an_inline_list_stay_valid_toml_with_its_commen
     assert "  # the pass first\n" in saved and "  # billing agreed\n" in saved
     assert '{ name = "b", label = "B", snippet = "s", intents = [], tiers = ["Best"] }' in saved
     assert '{ name = "c"' not in saved and '  { name = "d", label = "D", snippet = "s" },' in saved
+
+
+def test_a_rule_renamed_in_its_place_keeps_the_comment_above_it() -> None:
+    """Saved as data, a renamed rule is no longer matched by name; standing where the old one
+    stood, the old name gone, it is the same rule renamed, and its note stays above it."""
+    old = msgspec.to_builtins(parse("actions", NOTED_RULES))
+    rules = old["rules"]
+    renamed = {**rules[1], "name": "roaming_credit"}
+    new = {**old, "rules": [rules[0], renamed, rules[2]]}
+    saved = rewritten(NOTED_RULES, old, new)
+    assert msgspec.to_builtins(parse("actions", saved)) == new
+    assert saved == NOTED_RULES.replace('"roaming_refund"', '"roaming_credit"')
+    assert REFUND_NOTE.replace("roaming_refund", "roaming_credit") in saved
