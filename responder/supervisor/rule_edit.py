@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import tomli_w
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -271,7 +271,9 @@ def save_rules(
     `change` says in words what the form changed, for the audit log. Data is written into the
     live TOML in place (`rule_toml.rewritten`), so comments typed there stay. `read` is the
     version the edit was made on (0: config.toml's): when another is live now the edit is
-    refused (`StaleRules`), checked in the saving transaction; None saves over whatever is live."""
+    refused (`StaleRules`), checked in the saving transaction; None saves over whatever is live.
+    The new version is numbered from the version checked, so a save that commits between the
+    check and this one's write makes this one a `StaleRules` too, never a second version."""
     previous = latest_version(session, _kind(kind))
     live = previous.version if previous else None
     if read is not None and read != (live or 0):
@@ -284,9 +286,9 @@ def save_rules(
         text = _written_in_place(session, settings, kind, rules)
     if previous is not None and previous.rules == rules and (as_data or text == previous.text):
         raise RulesError(f"no change: version {previous.version} already says this")
-    version = (
-        session.scalar(select(func.max(RuleVersion.version)).where(RuleVersion.kind == kind)) or 0
-    ) + 1
+    # The live version's successor, not the highest number read again now: a save committed
+    # since the check above takes this number first, and the unique constraint refuses this one.
+    version = (live or 0) + 1
     row = RuleVersion(
         kind=kind, version=version, rules=rules, text=text or as_toml(section), author=author
     )

@@ -49,14 +49,29 @@ def _live_text(request: Request) -> tuple[ActionSettings, int, str]:
         return section, version, rule_edit.live_text(session, rt.settings, "actions")
 
 
-def _store(request: Request, text: str, change: str) -> int:
-    """The changed text saved as the TOML editor's is; the new version's number."""
+def _store(request: Request, text: str, change: str, read: int) -> int:
+    """The changed text saved as the TOML editor's is; the new version's number. `read` is the
+    version the text was changed from: should another be live by the time of the save (checked
+    in the saving transaction), `rule_edit.StaleRules`."""
     rt = _rt(request)
     with transaction(rt.factory) as session:
         saved = rule_edit.save_rules(
-            session, rt.settings, "actions", signed_in(request).username, text=text, change=change
+            session,
+            rt.settings,
+            "actions",
+            signed_in(request).username,
+            text=text,
+            change=change,
+            read=read,
         )
         return saved.version
+
+
+def _changed_while_open(version: int) -> str:
+    return (
+        f"the action rules changed while this form was open (version {version} is live "
+        "now): check the list, then save again"
+    )
 
 
 def _index(section: ActionSettings, number: int) -> int:
@@ -113,18 +128,18 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
     section, version, text = _live_text(request)
     index = len(section.rules) if number is None else _index(section, number)
     if str(version) != str(form.get("version", "")):
-        fields.general.append(
-            f"the action rules changed while this form was open (version {version} is live "
-            "now): check the list, then save again"
-        )
+        fields.general.append(_changed_while_open(version))
     if fields.general or any(row.problems for row in fields.conditions):
         return _page(request, fields, number, version, status_code=409 if fields.general else 422)
     what = "added" if number is None else "edited"
     change = f"{what} rule {index + 1} {fields.name!r}"
     try:
         saved_version = _store(
-            request, placed(text, None if number is None else index, data), change
+            request, placed(text, None if number is None else index, data), change, version
         )
+    except rule_edit.StaleRules as exc:  # another save came between the check and this one
+        fields.general.append(_changed_while_open(exc.live or 0))
+        return _page(request, fields, number, exc.live or 0, status_code=409)
     except rule_edit.RulesError as exc:
         file_problems(fields, index, exc.problems)
         return _page(request, fields, number, version, status_code=422)
@@ -174,23 +189,30 @@ def remove_rule(
 def _change_list(
     request: Request,
     data: dict[str, Any],
-    version: object,
+    version: int,
     verb: tuple[str, str],
     edited: Callable[[], str],
     change: str,
     done: str,
 ) -> Response[Any]:
     """A remove or a move from the list: refused when the list changed since the page showed
-    it (a rule number could name another rule now), else saved as a new version."""
+    it (a rule number could name another rule now), before the save or in its transaction,
+    else saved as a new version."""
     again, past = verb
-    if str(version) != str(data.get("version", "")):
+
+    def stale(live: int) -> Template:
         return refused(
             request,
-            f"Not {past}: the action rules changed (version {version} is live now); "
+            f"Not {past}: the action rules changed (version {live} is live now); "
             f"check the list and {again} again.",
         )
+
+    if str(version) != str(data.get("version", "")):
+        return stale(version)
     try:
-        saved_version = _store(request, edited(), change)
+        saved_version = _store(request, edited(), change, version)
+    except rule_edit.StaleRules as exc:  # another save came between the check and this one
+        return stale(exc.live or 0)
     except rule_edit.RulesError as exc:
         return refused(request, f"Not {past}: {exc}", status=422)
     notice = f"{done}; version {saved_version} of the action rules is live for the next drafts."

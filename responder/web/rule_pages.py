@@ -116,7 +116,10 @@ def refused(request: Request, error: str, *, status: int = 409) -> Template:
 
 
 class RulesForm(Struct):
+    """The TOML typed, and the version live when the page showed it (left out: no check)."""
+
     text: str = ""
+    version: str = ""
 
 
 @post("/supervisor/rules/{kind:str}/save", sync_to_thread=True, guards=[requires_supervisor])
@@ -124,15 +127,16 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
     if kind not in KINDS:
         raise NotFoundException(f"no rules named {kind!r}")
     rt = _rt(request)
+    read = int(data.version) if data.version.strip().isdigit() else None
     try:
         with transaction(rt.factory) as session:
             saved = rule_edit.save_rules(
-                session, rt.settings, kind, _actor(request), text=data.text
+                session, rt.settings, kind, _actor(request), text=data.text, read=read
             )
             version = saved.version
-    except rule_edit.RulesError as exc:
+    except rule_edit.RulesError as exc:  # StaleRules (409) too: the text stays to copy from
         context = _context(request, texts={kind: data.text}, errors={kind: exc.problems})
-        return Template("supervisor/rules.html", context=context, status_code=422)
+        return Template("supervisor/rules.html", context=context, status_code=exc.status_code)
     notice = f"Saved: version {version} of the {NOUNS[kind]} rules is live for the next drafts."
     return Redirect("/supervisor/rules", query_params={"notice": notice})
 

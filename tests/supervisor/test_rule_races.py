@@ -1,0 +1,155 @@
+"""Two supervisors saving the rules at the same moment: whichever form's save comes second was
+made on rules that are no longer live, so it is refused with the stale page's 409 and changes
+nothing, even when the other save commits after the form's own check (between the page's
+read and its save, or inside the save between its check and its write, where the version
+number's unique constraint is what refuses it)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterator
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from responder.db.models import AuditEntry
+from responder.db.session import transaction
+from responder.drafting.rule_versions import current_rules
+from responder.runtime import Runtime
+from responder.supervisor import rule_edit
+from responder.web import action_rule_pages
+from responder.web.app import create_app
+from tests.helpers import staff
+from tests.supervisor.test_rule_form import _form
+from tests.supervisor.test_rules import versions
+from tests.test_web_security import csrf, login
+
+Post = Callable[[TestClient, str], object]
+
+
+def _other_save(rt: Runtime) -> None:
+    """Tom's save of the action rules (the contact window widened), committed on its own."""
+    with transaction(rt.factory) as session:
+        text = rule_edit.live_text(session, rt.settings, "actions")
+        assert "contact_days = 14\n" in text
+        widened = text.replace("contact_days = 14\n", "contact_days = 21\n")
+        rule_edit.save_rules(session, rt.settings, "actions", "tom", text=widened)
+
+
+def _edit(client: TestClient, token: str) -> object:
+    form = _form(client.get("/supervisor/action-rules/3").text)
+    assert form["version"] == "0"
+    return client.post("/supervisor/action-rules/3", data={**form, "label": "Sue's label"})
+
+
+def _remove(client: TestClient, token: str) -> object:
+    return client.post(
+        "/supervisor/action-rules/3/remove", data={"version": "0", "_csrf_token": token}
+    )
+
+
+def _move(client: TestClient, token: str) -> object:
+    data = {"version": "0", "direction": "down", "_csrf_token": token}
+    return client.post("/supervisor/action-rules/1/move", data=data)
+
+
+def _toml(client: TestClient, token: str, page: str = "") -> object:
+    """The action rules' TOML editor saved, as `page` (by default: opened now) showed it."""
+    page = page or client.get("/supervisor/rules").text
+    form = page.split('id="actions-form"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="version" value="0">' in form
+    text = html.unescape(form.split('id="actions-text"', 1)[1].split(">", 1)[1].split("</")[0])
+    data = {"text": text.replace("contact_days = 14", "contact_days = 7"), "version": "0"}
+    return client.post("/supervisor/rules/actions/save", data={**data, "_csrf_token": token})
+
+
+#: Each form, and what its 409 page says once Tom's version 1 is live.
+FORMS: dict[str, tuple[Post, str]] = {
+    "edit": (_edit, "changed while this form was open (version 1 is live now)"),
+    "remove": (_remove, "Not removed: the action rules changed (version 1 is live now)"),
+    "move": (_move, "Not moved: the action rules changed (version 1 is live now)"),
+    "toml": (_toml, "Not saved: "),
+}
+
+
+@pytest.fixture
+def sue(rt: Runtime) -> Iterator[tuple[TestClient, str]]:
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        yield client, csrf(client, "/supervisor/rules")
+
+
+def _only_toms_save_is_live(rt: Runtime) -> None:
+    assert versions(rt) == 1
+    with rt.factory() as session:
+        rules = current_rules(session, rt.settings)
+        actors = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "rules.save")
+        ).all()
+    assert rules.versions["actions"] == 1 and rules.actions.contact_days == 21
+    assert rules.actions.rules == rt.settings.actions.rules, "no rule edited, removed or moved"
+    assert actors == ["tom"]
+
+
+@pytest.mark.parametrize("kind", ["edit", "remove", "move"])
+def test_a_save_that_lands_between_the_forms_read_and_its_save_refuses_the_form(
+    rt: Runtime, sue: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The form's version matched when its handler read the rules; Tom's save commits right
+    after that read, before the form's save begins."""
+    read = action_rule_pages._live_text
+
+    def read_then_tom_saves(request: object) -> object:
+        live = read(request)
+        _other_save(rt)
+        return live
+
+    monkeypatch.setattr(action_rule_pages, "_live_text", read_then_tom_saves)
+    post, says = FORMS[kind]
+    answer = post(*sue)
+    assert answer.status_code == 409, answer.text
+    assert says in html.unescape(answer.text)
+    _only_toms_save_is_live(rt)
+
+
+@pytest.mark.parametrize("kind", list(FORMS))
+def test_a_save_that_lands_inside_the_forms_save_is_refused_by_the_version_number(
+    rt: Runtime, sue: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Tom's save commits inside the form's saving transaction, after it checked the live
+    version and before it writes its own: both want version 1, and the form's is a 409."""
+    checked = rule_edit.check
+    saves = []
+
+    def check_then_tom_saves(*args: object) -> None:
+        checked(*args)
+        if not saves:
+            saves.append("tom")
+            _other_save(rt)
+
+    monkeypatch.setattr(rule_edit, "check", check_then_tom_saves)
+    post, says = FORMS[kind]
+    answer = post(*sue)
+    assert answer.status_code == 409, answer.text
+    assert says in html.unescape(answer.text)
+    if kind == "toml":
+        assert "another save of the action rules came first (version 1 is live now)" in (
+            html.unescape(answer.text)
+        )
+    _only_toms_save_is_live(rt)
+
+
+def test_the_toml_form_opened_before_another_save_is_refused(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    client, token = sue
+    page = client.get("/supervisor/rules").text
+    _other_save(rt)
+    answer = _toml(client, token, page)
+    assert answer.status_code == 409, answer.text
+    said = html.unescape(answer.text)
+    assert "Not saved: the action rules changed since they were read: version 1 is live" in said
+    assert "contact_days = 7" in said, "what was typed stays, to copy onto the live version"
+    _only_toms_save_is_live(rt)
