@@ -7,15 +7,19 @@ draws as SVG and the CSV export writes unchanged.
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, Row, distinct, func, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import (
@@ -29,13 +33,46 @@ from responder.db.models import (
     Template,
 )
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _collector_held(work: Callable[P, R]) -> Callable[P, R]:
+    """Runs `work` with Python's cyclic garbage collector held off. A year of mail makes half
+    a million rows, tuples and lists that all stay alive; each time their count passes the
+    collector's threshold it walks every object the process holds, and that was 40% of the
+    all-time load (bench/README.md `dashboard`). The rows are no cycles to collect, and any
+    garbage the work leaves is collected as usual once it is done. Left alone if something
+    else turned the collector off (or another request is holding it off: that one turns it
+    back on)."""
+
+    @functools.wraps(work)
+    def held(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _collector_off():
+            return work(*args, **kwargs)
+
+    return held
+
+
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 OUTCOMES = ("approved", "edited", "rejected")
 RECENT_DAYS = 30  # the dashboard's period until a supervisor sets days or asks for all time
 DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
 AUTO_SEND = "auto-send"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a year of mail is 100,000 of these
 class MessageRow:
     """One inbound message and what became of its draft."""
 
@@ -126,8 +163,9 @@ class Period:
         elif end:
             days = f"everything up to {end.isoformat()}"
         else:
-            seen = sorted(local_day(r.received_at, self.timezone) for r in in_period(rows, self))
-            days = f"all time ({seen[0]} to {seen[-1]})" if seen else "all time"
+            zone = ZoneInfo(self.timezone)
+            seen = {_aware(r.received_at).astimezone(zone).date() for r in in_period(rows, self)}
+            days = f"all time ({min(seen)} to {max(seen)})" if seen else "all time"
         mailbox = f"mailbox {self.channel}" if self.channel else "all mailboxes"
         return f"{days}, {mailbox}"
 
@@ -146,12 +184,12 @@ class Period:
         )
 
     def keeps(self, at: datetime, channel: str) -> bool:
+        if self.channel and channel != self.channel:
+            return False
+        if self.start is None and self.end is None:
+            return True  # all time: no day to work out (a year of mail, `bench/dashboard.py`)
         day = local_day(at, self.timezone)
-        return (
-            (self.start is None or day >= self.start)
-            and (self.end is None or day <= self.end)
-            and (not self.channel or channel == self.channel)
-        )
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
 
 @dataclass(frozen=True)
@@ -198,11 +236,16 @@ class HistoryScope:
 def local_day(at: datetime, timezone: str) -> date:
     """The day a stored (UTC) time falls on for the team: mail at 01:24 UTC came in the evening
     before in New York."""
-    moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo(timezone)).date()
+    return _aware(at).astimezone(ZoneInfo(timezone)).date()
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def in_period(rows: Iterable[MessageRow], period: Period) -> list[MessageRow]:
+    if period.start is None and period.end is None and not period.channel:
+        return list(rows)
     return [r for r in rows if period.keeps(r.received_at, r.channel)]
 
 
@@ -214,8 +257,9 @@ def corrections_in_period(rows: Iterable[CorrectionRow], period: Period) -> list
 
 
 def volume_by_day(rows: Iterable[MessageRow], timezone: str = "UTC") -> list[tuple[str, int]]:
-    counts = Counter(local_day(r.received_at, timezone).isoformat() for r in rows)
-    return sorted(counts.items())
+    zone = ZoneInfo(timezone)
+    counts = Counter(_aware(r.received_at).astimezone(zone).date() for r in rows)
+    return sorted((day.isoformat(), n) for day, n in counts.items())
 
 
 def volume_by(
@@ -253,28 +297,38 @@ def outcome_shares(
     rows: Iterable[MessageRow], key: Callable[[MessageRow], str] | None = None
 ) -> list[dict[str, object]]:
     """Per group: decided drafts approved unchanged, edited and rejected, as counts and shares."""
-    return _share_table(
-        ((key(row) or "(none)") if key else "all", row.outcome)
-        for row in decisions(rows)
-        if row.outcome in OUTCOMES
-    )
+    return _decided_shares(_decided(rows), key)
+
+
+def _decided(rows: Iterable[MessageRow]) -> list[MessageRow]:
+    """The decisions (`decisions`) whose outcome counts, for the outcome tables to share."""
+    return [row for row in decisions(rows) if row.outcome in OUTCOMES]
+
+
+def _decided_shares(
+    decided: Iterable[MessageRow], key: Callable[[MessageRow], str] | None = None
+) -> list[dict[str, object]]:
+    if key is None:
+        return _share_table(("all", row.outcome) for row in decided)
+    return _share_table(((key(row) or "(none)"), row.outcome) for row in decided)
 
 
 def outcome_shares_by_snippet(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
     """Per snippet: what became of the drafts it went into (a draft with two counts for both);
     drafts that used none are the "(no snippet)" group, to compare against."""
+    return _snippet_shares(_decided(rows))
+
+
+def _snippet_shares(decided: Iterable[MessageRow]) -> list[dict[str, object]]:
     return _share_table(
-        (snippet, row.outcome)
-        for row in decisions(rows)
-        if row.outcome in OUTCOMES
-        for snippet in (row.snippets or ("(no snippet)",))
+        (snippet, row.outcome) for row in decided for snippet in (row.snippets or ("(no snippet)",))
     )
 
 
 def _share_table(outcomes: Iterable[tuple[str, str | None]]) -> list[dict[str, object]]:
     groups: dict[str, Counter[str]] = defaultdict(Counter)
-    for group, outcome in outcomes:
-        groups[group][str(outcome)] += 1
+    for (group, outcome), count in Counter(outcomes).items():
+        groups[group][str(outcome)] += count
     table: list[dict[str, object]] = []
     for group in sorted(groups):
         counts = groups[group]
@@ -325,6 +379,7 @@ def timing_summary(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
                 to_approval.append((row.decided_at - row.drafted_at).total_seconds() / 60)
     table = []
     for name, values in (("arrival_to_draft", to_draft), ("draft_to_approval", to_approval)):
+        values.sort()  # once: the median and the percentile then find them in order
         table.append(
             {
                 "measure": name,
@@ -339,8 +394,12 @@ def timing_summary(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
 def review_time_by_person(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
     """Per person: drafts decided, and minutes from the draft to their decision (approval,
     edit or rejection): who carries the queue and whose drafts wait. Auto-send is left out."""
+    return _review_times(decisions(rows))
+
+
+def _review_times(decided: Iterable[MessageRow]) -> list[dict[str, object]]:
     minutes: dict[str, list[float]] = defaultdict(list)
-    for row in decisions(rows):
+    for row in decided:
         if row.decided_by in ("", AUTO_SEND) or not (row.drafted_at and row.decided_at):
             continue
         minutes[row.decided_by].append((row.decided_at - row.drafted_at).total_seconds() / 60)
@@ -351,7 +410,7 @@ def review_time_by_person(rows: Iterable[MessageRow]) -> list[dict[str, object]]
             "median_minutes": float(statistics.median(values)),
             "p95_minutes": float(percentile(values, 0.95)),
         }
-        for person, values in sorted(minutes.items())
+        for person, values in sorted((p, sorted(v)) for p, v in minutes.items())
     ]
 
 
@@ -415,6 +474,7 @@ def display_names(session: Session) -> dict[str, str]:
     return {username: name for username, name in rows if name and name != username}
 
 
+@_collector_held
 def load_history(
     session: Session, scope: HistoryScope | None = None
 ) -> tuple[list[MessageRow], list[CorrectionRow]]:
@@ -425,24 +485,7 @@ def load_history(
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
     templates = dict(session.execute(select(Template.id, Template.name)).all())
     people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
-    first_draft: dict[int, tuple[datetime, int | None, int]] = {}
-    for draft_id, message_id, created_at, template_id in session.execute(
-        select(Draft.id, Draft.message_id, Draft.created_at, Draft.template_id)
-        .join(Message, Message.id == Draft.message_id)
-        .where(*in_scope)
-        .order_by(Draft.version)
-    ):
-        first_draft.setdefault(message_id, (created_at, template_id, draft_id))
-    snippets_in: dict[int, list[str]] = defaultdict(list)
-    for draft_id, key in session.execute(
-        select(DraftSnippet.draft_id, Snippet.key)
-        .join(Snippet, Snippet.id == DraftSnippet.snippet_id)
-        .join(Draft, Draft.id == DraftSnippet.draft_id)
-        .join(Message, Message.id == Draft.message_id)
-        .where(*in_scope)
-        .order_by(Snippet.key)
-    ):
-        snippets_in[draft_id].append(key)
+    snippet_keys = dict(session.execute(select(Snippet.id, Snippet.key)).all())
     decided: dict[int, tuple[str, datetime, int | None, str]] = {}
     reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
     for message_id, action, acted_at, edit_distance, user_id in session.execute(
@@ -497,8 +540,11 @@ def load_history(
                 at=acted_at,
             )
         )
-    rows = []
-    for message_id, channel_id, intent, received_at, due_at, state in session.execute(
+    # Each message with its first draft (lowest version) and that draft's snippets, in one
+    # read: a year of mail is 100,000 rows, and each further pass over them cost a third of a
+    # second (bench/README.md `dashboard`).
+    first: dict[int, tuple[Row[Any], list[str]]] = {}
+    for found in session.execute(
         select(
             Message.id,
             Message.channel_id,
@@ -506,26 +552,55 @@ def load_history(
             Message.received_at,
             Message.due_at,
             Message.state,
-        ).where(*in_scope)
+            Draft.version,
+            Draft.id,
+            Draft.created_at,
+            Draft.template_id,
+            DraftSnippet.snippet_id,
+        )
+        .outerjoin(Draft, Draft.message_id == Message.id)
+        .outerjoin(DraftSnippet, DraftSnippet.draft_id == Draft.id)
+        .where(*in_scope)
     ):
-        drafted = first_draft.get(message_id)
+        held = first.get(found[0])
+        if held is None or (found[6] is not None and found[6] < held[0][6]):
+            held = first[found[0]] = (found, [])
+        elif found[6] != held[0][6]:
+            continue  # a later version
+        if found[10] is not None:
+            held[1].append(snippet_keys[found[10]])
+    rows = []
+    for found, snippets in first.values():
+        (
+            message_id,
+            channel_id,
+            intent,
+            received_at,
+            due_at,
+            state,
+            _,
+            _,
+            drafted_at,
+            template_id,
+            _,
+        ) = found
         decision = decided.get(message_id)
         rows.append(
             MessageRow(
-                id=message_id,
-                channel=channels.get(channel_id, ""),
-                intent=intent or "",
-                received_at=received_at,
-                drafted_at=drafted[0] if drafted else None,
-                decided_at=decision[1] if decision else None,
-                outcome=decision[0] if decision else None,
-                template=templates.get(drafted[1], "") if drafted and drafted[1] else "",
-                edit_distance=decision[2] if decision else None,
-                due_at=due_at,
-                decided_by=decision[3] if decision else "",
-                snippets=tuple(snippets_in.get(drafted[2], ())) if drafted else (),
-                reopened=tuple(reopened.get(message_id, ())),
-                state=state,
+                message_id,
+                channels.get(channel_id, ""),
+                intent or "",
+                received_at,
+                drafted_at,
+                decision[1] if decision else None,
+                decision[0] if decision else None,
+                templates.get(template_id, "") if template_id else "",
+                decision[2] if decision else None,
+                due_at,
+                decision[3] if decision else "",
+                tuple(sorted(snippets)),
+                tuple(reopened[message_id]) if message_id in reopened else (),
+                state,
             )
         )
     return rows, corrections
@@ -570,6 +645,7 @@ def _shares(table: list[dict[str, object]]) -> list[tuple[object, ...]]:
 SHARE_COLUMNS = ("decided", *OUTCOMES, *(f"{o}_share" for o in OUTCOMES))
 
 
+@_collector_held
 def dashboard_tables(
     messages: Sequence[MessageRow],
     corrections: Sequence[CorrectionRow],
@@ -578,6 +654,8 @@ def dashboard_tables(
 ) -> dict[str, Table]:
     rows = in_period(messages, period)
     breaches = sla_breaches(rows, now)
+    every = list(decisions(rows))  # each decision once, for every per-decision table
+    decided = [row for row in every if row.outcome in OUTCOMES]
     return {
         "volume_by_day": Table(
             "Messages by day", ("day", "messages"), volume_by_day(rows, period.timezone)
@@ -591,32 +669,32 @@ def dashboard_tables(
         "outcomes": Table(
             "Drafts approved unchanged, edited, rejected",
             ("group", *SHARE_COLUMNS),
-            _shares(outcome_shares(rows)),
+            _shares(_decided_shares(decided)),
         ),
         "outcomes_by_template": Table(
             "Outcome by template",
             ("template", *SHARE_COLUMNS),
-            _shares(outcome_shares(rows, template_group)),
+            _shares(_decided_shares(decided, template_group)),
         ),
         "outcomes_by_snippet": Table(
             "Outcome by snippet (drafts it went into)",
             ("snippet", *SHARE_COLUMNS),
-            _shares(outcome_shares_by_snippet(rows)),
+            _shares(_snippet_shares(decided)),
         ),
         "outcomes_by_intent": Table(
             "Outcome by intent",
             ("intent", *SHARE_COLUMNS),
-            _shares(outcome_shares(rows, intent_group)),
+            _shares(_decided_shares(decided, intent_group)),
         ),
         "outcomes_by_person": Table(
             "Outcome by person (who approved unchanged, edited or rejected)",
             ("person", *SHARE_COLUMNS),
-            _shares(outcome_shares(rows, lambda r: r.decided_by)),
+            _shares(_decided_shares(decided, lambda r: r.decided_by)),
         ),
         "review_time_by_person": Table(
             "Minutes from draft to decision, per person",
             ("person", "decided", "median_minutes", "p95_minutes"),
-            [tuple(t.values()) for t in review_time_by_person(rows)],
+            [tuple(t.values()) for t in _review_times(every)],
         ),
         "edit_distance": Table(
             "Median edit distance, draft to sent, per template",
