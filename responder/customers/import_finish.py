@@ -76,7 +76,7 @@ def _finish(
             return  # an earlier attempt committed; its answer was lost with the connection
         if tiers is not None:
             assign_tiers(session, tiers)
-        audit(session, actor, action, "file", name, **detail)
+        audit(session, actor, f"import.{kind}", "file", name, **detail)
 
 
 def _written(
