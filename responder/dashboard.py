@@ -7,7 +7,6 @@ draws as SVG and the CSV export writes unchanged.
 
 from __future__ import annotations
 
-import functools
 import gc
 import math
 import statistics
@@ -16,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Row, distinct, func, select
@@ -33,29 +32,16 @@ from responder.db.models import (
     Template,
 )
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _collector_held(work: Callable[P, R]) -> Callable[P, R]:
-    """Runs `work` with Python's cyclic garbage collector held off. A year of mail makes half
-    a million rows, tuples and lists that all stay alive; each time their count passes the
-    collector's threshold it walks every object the process holds, and that was 40% of the
-    all-time load (bench/README.md `dashboard`). The rows are no cycles to collect, and any
-    garbage the work leaves is collected as usual once it is done. Left alone if something
-    else turned the collector off (or another request is holding it off: that one turns it
-    back on)."""
-
-    @functools.wraps(work)
-    def held(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _collector_off():
-            return work(*args, **kwargs)
-
-    return held
-
 
 @contextmanager
-def _collector_off() -> Iterator[None]:
+def _collector_held() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while the history loads and the tables are
+    built. A year of mail makes half a million rows, tuples and lists that all stay alive; each
+    time their count passes the collector's threshold it walks every object the process holds,
+    and that was 40% of the all-time load (bench/README.md `dashboard`). The rows are no cycles
+    to collect, and any garbage the work leaves is collected as usual once it is done. Left
+    alone if something else turned the collector off (or another request is holding it off:
+    that one turns it back on). Used as a decorator (`contextmanager` objects are)."""
     if not gc.isenabled():
         yield
         return
@@ -474,7 +460,7 @@ def display_names(session: Session) -> dict[str, str]:
     return {username: name for username, name in rows if name and name != username}
 
 
-@_collector_held
+@_collector_held()
 def load_history(
     session: Session, scope: HistoryScope | None = None
 ) -> tuple[list[MessageRow], list[CorrectionRow]]:
@@ -645,7 +631,7 @@ def _shares(table: list[dict[str, object]]) -> list[tuple[object, ...]]:
 SHARE_COLUMNS = ("decided", *OUTCOMES, *(f"{o}_share" for o in OUTCOMES))
 
 
-@_collector_held
+@_collector_held()
 def dashboard_tables(
     messages: Sequence[MessageRow],
     corrections: Sequence[CorrectionRow],
