@@ -266,6 +266,7 @@ def save_rules(
     data: Any = None,
     change: str = "",
     read: int | None = None,
+    started: int | None = None,
 ) -> RuleVersion:
     """Validates TOML text (or the section as data, from the API) and stores a new version;
     `change` says in words what the form changed, for the audit log. Data is written into the
@@ -273,7 +274,9 @@ def save_rules(
     version the edit was made on (0: config.toml's): when another is live now the edit is
     refused (`StaleRules`), checked in the saving transaction; None saves over whatever is live.
     The new version is numbered from the version checked, so a save that commits between the
-    check and this one's write makes this one a `StaleRules` too, never a second version."""
+    check and this one's write makes this one a `StaleRules` too, never a second version.
+    `started` (the version the text was made on, older than `read`) marks a save made on
+    purpose over the saves in between, after seeing them: audited as `rules.overwrite`."""
     previous = latest_version(session, _kind(kind))
     live = previous.version if previous else None
     if read is not None and read != (live or 0):
@@ -297,10 +300,16 @@ def save_rules(
         session.flush()
     except IntegrityError as exc:  # a save in another transaction took this version number
         raise StaleRules(kind, read, version, raced=True) from exc
+    action = "rules.save"
+    if started is not None and previous is not None:
+        action = "rules.overwrite"
+        made_on = f"version {started}" if started else "config.toml's rules"
+        over = f"saved over version {previous.version} ({previous.author}'s), made on {made_on}"
+        change = f"{change}; {over}" if change else over
     audit(
         session,
         author,
-        "rules.save",
+        action,
         "rules",
         kind,
         version=version,

@@ -30,7 +30,7 @@ from responder.supervisor.rule_form import (
 )
 from responder.supervisor.rule_toml import moved, placed
 from responder.web.auth import requires_supervisor
-from responder.web.rule_pages import FORM, refused
+from responder.web.rule_pages import FORM, ran_into, refused
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
 
@@ -74,6 +74,12 @@ def _changed_while_open(version: int) -> str:
     )
 
 
+def _read(form: dict[str, Any]) -> int | None:
+    """The version the form's page showed (None: none sent, so nothing to compare)."""
+    version = str(form.get("version", "")).strip()
+    return int(version) if version.isdigit() else None
+
+
 def _index(section: ActionSettings, number: int) -> int:
     """Rule 3 in the list is rules[2]; a number past the end is no page."""
     if not 1 <= number <= len(section.rules):
@@ -88,7 +94,10 @@ def _page(
     version: int,
     *,
     status_code: int = 200,
+    read: int | None = None,
 ) -> Template:
+    """The form; refused as stale (`read`: the version its page showed), with what the saves
+    since then changed."""
     with _rt(request).factory() as session:
         snippets = sorted(s.key for s in live_snippets(session))
     if fields.snippet and fields.snippet not in snippets:
@@ -102,6 +111,7 @@ def _page(
         "conditions": CONDITIONS,
         "snippets": snippets,
         "refused": status_code != 200,
+        "changed": ran_into(request, "actions", read) if read is not None else None,
     }
     return Template("supervisor/action_rule.html", context=context, status_code=status_code)
 
@@ -129,8 +139,10 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
     index = len(section.rules) if number is None else _index(section, number)
     if str(version) != str(form.get("version", "")):
         fields.general.append(_changed_while_open(version))
-    if fields.general or any(row.problems for row in fields.conditions):
-        return _page(request, fields, number, version, status_code=409 if fields.general else 422)
+    if fields.general:
+        return _page(request, fields, number, version, status_code=409, read=_read(form))
+    if any(row.problems for row in fields.conditions):
+        return _page(request, fields, number, version, status_code=422)
     what = "added" if number is None else "edited"
     change = f"{what} rule {index + 1} {fields.name!r}"
     try:
@@ -139,7 +151,7 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
         )
     except rule_edit.StaleRules as exc:  # another save came between the check and this one
         fields.general.append(_changed_while_open(exc.live or 0))
-        return _page(request, fields, number, exc.live or 0, status_code=409)
+        return _page(request, fields, number, exc.live or 0, status_code=409, read=version)
     except rule_edit.RulesError as exc:
         file_problems(fields, index, exc.problems)
         return _page(request, fields, number, version, status_code=422)
@@ -205,6 +217,7 @@ def _change_list(
             request,
             f"Not {past}: the action rules changed (version {live} is live now); "
             f"check the list and {again} again.",
+            read=_read(data),
         )
 
     if str(version) != str(data.get("version", "")):

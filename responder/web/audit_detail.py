@@ -60,6 +60,7 @@ ACTION_WORDS: dict[str, str] = {
     "reply.file_add": "File attached to a reply",
     "reply.file_remove": "File removed from a reply",
     "reply.leave_unsent": "Reply left unsent",
+    "rules.overwrite": "Rules saved over another's change",
     "rules.save": "Rules saved",
     "sender.block": "Sender blocked",
     "sender.unblock": "Sender unblocked",

@@ -21,6 +21,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from responder.db.session import transaction
 from responder.drafting.rule_versions import KINDS, current_rules
 from responder.supervisor import rule_edit
+from responder.supervisor.rule_conflict import Conflict, conflict
 from responder.supervisor.rule_form import sentence
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime as _rt
@@ -45,6 +46,7 @@ def _context(
     shown: dict[str, int] | None = None,
     notice: str = "",
     error: str = "",
+    conflicts: dict[str, Conflict] | None = None,
 ) -> dict[str, Any]:
     rt = _rt(request)
     sections = []
@@ -67,6 +69,7 @@ def _context(
                     "loaded": loaded.version if loaded else None,
                     "problems": (errors or {}).get(kind, []),
                     "history": versions,
+                    "conflict": (conflicts or {}).get(kind),
                 }
             )
     actions = rules.actions
@@ -107,19 +110,34 @@ def rules_page(
     return Template("supervisor/rules.html", context=context)
 
 
-def refused(request: Request, error: str, *, status: int = 409) -> Template:
+def ran_into(request: Request, kind: str, read: int, mine: str | None = None) -> Conflict | None:
+    """The saves made since `read` that refused a change, read afresh (None: none)."""
+    rt = _rt(request)
+    with rt.factory() as session:
+        return conflict(session, rt.settings, kind, read, mine)
+
+
+def refused(
+    request: Request, error: str, *, status: int = 409, read: int | None = None
+) -> Template:
     """The rules page again with why a button's change was not made (409: the list changed
-    since the page showed it, so a rule number may no longer mean the rule meant)."""
+    since the page showed it, so a rule number may no longer mean the rule meant); `read`,
+    the version the page showed, to say what the saves since then changed."""
     context = _context(request, error=error)
     context["toml_open"] = False
+    context["changed"] = ran_into(request, "actions", read) if read is not None else None
     return Template("supervisor/rules.html", context=context, status_code=status)
 
 
 class RulesForm(Struct):
-    """The TOML typed, and the version live when the page showed it (left out: no check)."""
+    """The TOML typed, and the version live when the page showed it (left out: no check).
+    `over` is the live version a refused save's page showed, sent by its "Save mine over
+    theirs": the text is saved over that version on purpose (and refused should yet another
+    save have come since)."""
 
     text: str = ""
     version: str = ""
+    over: str = ""
 
 
 @post("/supervisor/rules/{kind:str}/save", sync_to_thread=True, guards=[requires_supervisor])
@@ -127,15 +145,33 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
     if kind not in KINDS:
         raise NotFoundException(f"no rules named {kind!r}")
     rt = _rt(request)
-    read = int(data.version) if data.version.strip().isdigit() else None
+    made_on = int(data.version) if data.version.strip().isdigit() else None
+    over = int(data.over) if data.over.strip().isdigit() else None
+    read, started = made_on, None
+    if made_on is not None and over is not None and over > made_on:  # saved over on purpose
+        read, started = over, made_on
     try:
         with transaction(rt.factory) as session:
             saved = rule_edit.save_rules(
-                session, rt.settings, kind, _actor(request), text=data.text, read=read
+                session,
+                rt.settings,
+                kind,
+                _actor(request),
+                text=data.text,
+                read=read,
+                started=started,
             )
             version = saved.version
     except rule_edit.RulesError as exc:  # StaleRules (409) too: the text stays to copy from
-        context = _context(request, texts={kind: data.text}, errors={kind: exc.problems})
+        found = None
+        if isinstance(exc, rule_edit.StaleRules) and made_on is not None:
+            found = ran_into(request, kind, made_on, data.text)
+        context = _context(
+            request,
+            texts={kind: data.text},
+            errors={kind: exc.problems},
+            conflicts={kind: found} if found else None,
+        )
         return Template("supervisor/rules.html", context=context, status_code=exc.status_code)
     notice = f"Saved: version {version} of the {NOUNS[kind]} rules is live for the next drafts."
     return Redirect("/supervisor/rules", query_params={"notice": notice})

@@ -7,6 +7,7 @@ number's unique constraint is what refuses it)."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -81,6 +82,25 @@ def sue(rt: Runtime) -> Iterator[tuple[TestClient, str]]:
         yield client, csrf(client, "/supervisor/rules")
 
 
+def _shows_toms_change(page: str) -> None:
+    """The refusal says who saved since and shows their change as lines taken out and put in."""
+    said = html.unescape(page)
+    assert re.search(r"<strong>version 1</strong> by tom at [^;]*\(live now\)", said), said
+    theirs = said.split('id="actions-theirs">', 1)[1].split("</pre>", 1)[0]
+    assert '<span class="diff-del">-contact_days = 14</span>' in theirs
+    assert '<span class="diff-add">+contact_days = 21</span>' in theirs
+
+
+def _editor(page: str) -> dict[str, str]:
+    """The action rules' TOML editor as `page` fills it: its hidden fields and its text."""
+    form = page.split('id="actions-form"', 1)[1].split("</form>", 1)[0]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    fields["text"] = form.split('id="actions-text"', 1)[1].split(">", 1)[1].split("</textarea")[0]
+    buttons = re.findall(r'<button type="submit" name="over" value="(\d+)"', form)
+    fields.update({"over": buttons[0]} if buttons else {})
+    return {name: html.unescape(value) for name, value in fields.items()}
+
+
 def _only_toms_save_is_live(rt: Runtime) -> None:
     assert versions(rt) == 1
     with rt.factory() as session:
@@ -111,6 +131,7 @@ def test_a_save_that_lands_between_the_forms_read_and_its_save_refuses_the_form(
     answer = post(*sue)
     assert answer.status_code == 409, answer.text
     assert says in html.unescape(answer.text)
+    _shows_toms_change(answer.text)
     _only_toms_save_is_live(rt)
 
 
@@ -138,6 +159,7 @@ def test_a_save_that_lands_inside_the_forms_save_is_refused_by_the_version_numbe
         assert "another save of the action rules came first (version 1 is live now)" in (
             html.unescape(answer.text)
         )
+    _shows_toms_change(answer.text)
     _only_toms_save_is_live(rt)
 
 
@@ -153,3 +175,69 @@ def test_the_toml_form_opened_before_another_save_is_refused(
     assert "Not saved: the action rules changed since they were read: version 1 is live" in said
     assert "contact_days = 7" in said, "what was typed stays, to copy onto the live version"
     _only_toms_save_is_live(rt)
+
+
+def _refused_toml_save(rt: Runtime, sue: tuple[TestClient, str]) -> str:
+    """Sue's TOML edit (contact window 7 days) made on config.toml's rules, saved after Tom's
+    version 1 (21 days): the 409 page."""
+    client, token = sue
+    page = client.get("/supervisor/rules").text
+    _other_save(rt)
+    answer = _toml(client, token, page)
+    assert answer.status_code == 409, answer.text
+    return answer.text
+
+
+def test_the_refused_toml_save_shows_both_changes_and_saving_it_again_is_refused_again(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    """The 409 page carried the live version with Sue's stale text, so a second Save silently
+    undid Tom's change: now it shows his change and hers, and a second Save is refused too."""
+    client, token = sue
+    page = _refused_toml_save(rt, sue)
+    _shows_toms_change(page)
+    said = html.unescape(page)
+    mine = said.split('id="actions-mine">', 1)[1].split("</pre>", 1)[0]
+    assert '<span class="diff-add">+contact_days = 7</span>' in mine
+    live = said.split('id="actions-live-text"', 1)[1].split("</details>", 1)[0]
+    assert "contact_days = 21" in live and "by tom" in live
+    editor = _editor(page)
+    assert "contact_days = 7" in editor["text"], "her text stays in the editor"
+    assert editor["version"] == "0", "still marked as made on config.toml's rules"
+    assert editor["over"] == "1", "Save mine over theirs names Tom's version"
+
+    again = {"text": editor["text"], "version": editor["version"], "_csrf_token": token}
+    second = client.post("/supervisor/rules/actions/save", data=again)
+    assert second.status_code == 409, second.text
+    _shows_toms_change(second.text)
+    _only_toms_save_is_live(rt)
+
+
+def test_saving_mine_over_theirs_replaces_the_live_version_on_purpose_and_is_audited(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    client, token = sue
+    editor = _editor(_refused_toml_save(rt, sue))
+    with transaction(rt.factory) as session:  # Ann saves too while Sue reads the conflict
+        text = rule_edit.live_text(session, rt.settings, "actions")
+        rule_edit.save_rules(
+            session, rt.settings, "actions", "ann", text=text + "# ann was here\n", read=1
+        )
+    over = client.post("/supervisor/rules/actions/save", data={**editor, "_csrf_token": token})
+    assert over.status_code == 409, "saved over Tom's version 1 only, not Ann's 2 unseen"
+    assert "<strong>version 2</strong> by ann" in html.unescape(over.text)
+    editor = _editor(over.text)
+    assert (editor["version"], editor["over"]) == ("0", "2")
+
+    saved = client.post("/supervisor/rules/actions/save", data={**editor, "_csrf_token": token})
+    assert saved.status_code == 200 and "version 3 of the action rules is live" in saved.text
+    with rt.factory() as session:
+        rules = current_rules(session, rt.settings)
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "rules.overwrite")
+        ).one()
+    assert rules.versions["actions"] == 3 and rules.actions.contact_days == 7
+    assert entry.actor == "sue"
+    assert entry.detail["change"] == "saved over version 2 (ann's), made on config.toml's rules"
+    log = html.unescape(client.get("/audit").text)
+    assert "Rules saved over another's change" in log
