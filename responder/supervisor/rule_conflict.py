@@ -35,11 +35,11 @@ def _name(version: int) -> str:
     return f"version {version}" if version else "config.toml's rules"
 
 
-def version_text(session: Session, settings: Settings, kind: str, version: int) -> str:
+def _text(versions: list[RuleHistory], settings: Settings, kind: str, version: int) -> str:
     """The TOML of one version; 0 is config.toml's rules, as the editor showed them."""
     if not version:
         return as_toml(settings.tone if kind == "tone" else settings.actions)
-    return next((v.text for v in history(session, kind) if v.version == version), "")
+    return next((v.text for v in versions if v.version == version), "")
 
 
 def conflict(
@@ -50,7 +50,7 @@ def conflict(
     since = [v for v in versions if v.version > read]
     if not since:
         return None
-    started = version_text(session, settings, kind, read)
+    started = _text(versions, settings, kind, read)
     live = since[0]
     theirs = diff_lines(started, live.text, _name(read), f"version {live.version} (live)")
     typed = diff_lines(started, mine, _name(read), "yours") if mine is not None else []
