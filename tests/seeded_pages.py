@@ -39,7 +39,8 @@ SMTP_REFUSAL = (
 def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int | str]:
     """Messages in each state a page lists, staff, notes, blocks, incidents, examples and
     audit entries, a customer-data upload waiting for alice's confirmation; returns the ids of
-    a template and a snippet to open in the editor and the upload's token."""
+    a template and a snippet to open in the editor, the upload's token, and a noted message and
+    its customer (for the review and customer pages)."""
     for number in range(6):
         raw = make_email(
             sender=f"Stranger {number} <{FAR}>",
@@ -183,5 +184,42 @@ def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int | str]:
         )
         template = session.scalars(select(Template.id).order_by(Template.id)).first()
         snippet = session.scalars(select(Snippet.id).order_by(Snippet.id)).first()
+        customer = session.scalar(select(Message.customer_id).where(Message.id == noted))
     assert template and snippet, "the migrated database holds the shipped content"
-    return {"template": template, "snippet": snippet, "upload": "seeded-upload"}
+    return {
+        "template": template,
+        "snippet": snippet,
+        "upload": "seeded-upload",
+        "message": noted,
+        "customer": customer,
+    }
+
+
+# each page and the button or link it is there for (which must be on the screen, not past its edge)
+PAGES = [
+    ("/problems", "form[action$='/send-again'] button"),
+    ("/ignored", "form.filters button[type=submit]"),
+    ("/snoozed", "form[action$='/wake'] button"),
+    ("/mentions", "form[action='/mentions/seen'] button"),
+    ("/account", "#change-password button[type=submit]"),
+    ("/admin/staff", "#add-staff button[type=submit]"),
+    ("/audit", "#audit-filters button[type=submit]"),
+    ("/supervisor/dashboard", "form.filters button[type=submit]"),
+    ("/supervisor/templates", "#new-template-link"),
+    ("/supervisor/templates/{template}", "#save"),
+    ("/supervisor/snippets/{snippet}", "#save"),
+    ("/supervisor/templates/new?intent=praise&language=de", "#new-template button[type=submit]"),
+    ("/supervisor/snippets/new", "#new-snippet button[type=submit]"),
+    ("/supervisor/classifiers?name=intent", "#candidates button.accept"),
+    ("/supervisor/classifiers?name=intent&label=outage", "#add-example button[type=submit]"),
+    ("/supervisor/rules", "#tone-save"),
+    ("/supervisor/rules", "#add-rule"),
+    ("/supervisor/rules", "#move-down-3"),
+    ("/supervisor/action-rules/new", "#rule-save"),
+    ("/supervisor/action-rules/3", "#rule-save"),
+    ("/supervisor/auto-send", "form[action='/supervisor/auto-send/set'] button"),
+    ("/supervisor/blocked", "#block-form button[type=submit]"),
+    ("/supervisor/incidents", "#incident-form button[type=submit]"),
+    ("/supervisor/customer-data", "#upload-form button[type=submit]"),
+    ("/supervisor/customer-data/{upload}", "#confirm-import button[type=submit]"),
+]

@@ -15,7 +15,7 @@ from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser, log_in
 from tests.helpers import drop, make_email, staff
 from tests.live_server import serve
-from tests.seeded_pages import seed_every_list
+from tests.seeded_pages import PAGES, seed_every_list
 
 PASSWORD = "correct horse battery"
 PHONE = {"width": 390, "height": 844}
@@ -109,36 +109,6 @@ def test_queue_review_search_and_customer_pages_fit_a_phone(
         text, panel = (desk.locator(s).bounding_box() for s in ("section.message", "aside.panel"))
         assert text and panel and panel["x"] > text["x"] + text["width"], "side by side"
     assert not problems, "\n".join(problems)
-
-
-# each page and the button or link it is there for (which must be on the screen, not past its edge)
-PAGES = [
-    ("/problems", "form[action$='/send-again'] button"),
-    ("/ignored", "form.filters button[type=submit]"),
-    ("/snoozed", "form[action$='/wake'] button"),
-    ("/mentions", "form[action='/mentions/seen'] button"),
-    ("/account", "#change-password button[type=submit]"),
-    ("/admin/staff", "#add-staff button[type=submit]"),
-    ("/audit", "#audit-filters button[type=submit]"),
-    ("/supervisor/dashboard", "form.filters button[type=submit]"),
-    ("/supervisor/templates", "#new-template-link"),
-    ("/supervisor/templates/{template}", "#save"),
-    ("/supervisor/snippets/{snippet}", "#save"),
-    ("/supervisor/templates/new?intent=praise&language=de", "#new-template button[type=submit]"),
-    ("/supervisor/snippets/new", "#new-snippet button[type=submit]"),
-    ("/supervisor/classifiers?name=intent", "#candidates button.accept"),
-    ("/supervisor/classifiers?name=intent&label=outage", "#add-example button[type=submit]"),
-    ("/supervisor/rules", "#tone-save"),
-    ("/supervisor/rules", "#add-rule"),
-    ("/supervisor/rules", "#move-down-3"),
-    ("/supervisor/action-rules/new", "#rule-save"),
-    ("/supervisor/action-rules/3", "#rule-save"),
-    ("/supervisor/auto-send", "form[action='/supervisor/auto-send/set'] button"),
-    ("/supervisor/blocked", "#block-form button[type=submit]"),
-    ("/supervisor/incidents", "#incident-form button[type=submit]"),
-    ("/supervisor/customer-data", "#upload-form button[type=submit]"),
-    ("/supervisor/customer-data/{upload}", "#confirm-import button[type=submit]"),
-]
 
 
 # the layout does not depend on the database: the embedded one is enough
