@@ -28,7 +28,7 @@ def _from_declan(n: int, subject: str) -> bytes:
 
 
 def _draft_box(page: str) -> str:
-    found = re.search(r'<textarea id="draft-body" name="body" rows="16">([^<]*)</textarea>', page)
+    found = re.search(r'<textarea id="draft-body" name="body"[^>]*>([^<]*)</textarea>', page)
     assert found is not None
     return found.group(1)
 
