@@ -471,7 +471,6 @@ def load_history(
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
     templates = dict(session.execute(select(Template.id, Template.name)).all())
     people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
-    snippet_keys = dict(session.execute(select(Snippet.id, Snippet.key)).all())
     decided: dict[int, tuple[str, datetime, int | None, str]] = {}
     reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
     for message_id, action, acted_at, edit_distance, user_id in session.execute(
@@ -529,7 +528,7 @@ def load_history(
     # Each message with its first draft (lowest version) and that draft's snippets, in one
     # read: a year of mail is 100,000 rows, and each further pass over them cost a third of a
     # second (bench/README.md `dashboard`).
-    first: dict[int, tuple[Row[Any], list[str]]] = {}
+    first: dict[int, tuple[Row[Any], list[int]]] = {}
     for found in session.execute(
         select(
             Message.id,
@@ -554,7 +553,10 @@ def load_history(
         elif found[6] != held[0][6]:
             continue  # a later version
         if found[10] is not None:
-            held[1].append(snippet_keys[found[10]])
+            held[1].append(found[10])
+    # Read after the drafts, so a snippet approved while they were read has its key here too
+    # (snippets are never deleted).
+    snippet_keys = dict(session.execute(select(Snippet.id, Snippet.key)).all())
     rows = []
     for found, snippets in first.values():
         (
@@ -584,7 +586,7 @@ def load_history(
                 decision[2] if decision else None,
                 due_at,
                 decision[3] if decision else "",
-                tuple(sorted(snippets)),
+                tuple(sorted(snippet_keys[i] for i in snippets)),
                 tuple(reopened[message_id]) if message_id in reopened else (),
                 state,
             )
