@@ -160,12 +160,20 @@ class Period:
         mail is read in full only when the period is all time."""
         zone = ZoneInfo(self.timezone)
 
-        def midnight(day: date) -> datetime:
-            return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+        def midnight(day: date | None, after: int = 0) -> datetime | None:
+            """None (no bound) where that midnight is past the calendar's ends (a date field
+            set to 9999-12-31, or to 0001-01-01 east of UTC): nothing is stored beyond them."""
+            if day is None:
+                return None
+            try:
+                moment = datetime.combine(day + timedelta(days=after), time(0), tzinfo=zone)
+                return moment.astimezone(UTC)
+            except OverflowError:
+                return None
 
         return HistoryScope(
-            received_from=midnight(self.start) if self.start else None,
-            received_before=midnight(self.end + timedelta(days=1)) if self.end else None,
+            received_from=midnight(self.start),
+            received_before=midnight(self.end, after=1),
             channel=self.channel,
         )
 

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 from alembic import command
 from litestar.testing import TestClient
 from sqlalchemy import event, select
@@ -383,3 +384,23 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
     assert page.status_code == 200, page.text
     snippets = page.text.split('id="chart-outcomes_by_snippet"', 1)[1].split("</svg>", 1)[0]
     assert "roaming-refund-new" in snippets
+
+
+def test_days_at_the_ends_of_the_calendar_show_the_figures_not_an_error(rt: Runtime) -> None:
+    """A date field set to the last day the picker offers (9999-12-31), or the first: the
+    day after it, or its midnight east of UTC, is no datetime; the page and the CSV count
+    every message instead of failing with a 500."""
+    waiting_message(rt, 0)
+    staff(rt, "sue", "supervisor")
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Berlin")
+    )
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        for days in ("end=9999-12-31", "start=0001-01-01", "start=0001-01-01&end=9999-12-31"):
+            page = client.get(f"/supervisor/dashboard?{days}")
+            assert page.status_code == 200, days
+            exported = _exported(client, f"/supervisor/dashboard/export/volume_by_channel?{days}")
+            assert list(csv.DictReader(io.StringIO(exported))) == [
+                {"channel": "support", "messages": "1"}
+            ]
