@@ -160,12 +160,20 @@ class Period:
         mail is read in full only when the period is all time."""
         zone = ZoneInfo(self.timezone)
 
-        def midnight(day: date) -> datetime:
-            return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+        def midnight(day: date | None, after: int = 0) -> datetime | None:
+            """None (no bound) where that midnight is past the calendar's ends (a date field
+            set to 9999-12-31, or to 0001-01-01 east of UTC): nothing is stored beyond them."""
+            if day is None:
+                return None
+            try:
+                moment = datetime.combine(day + timedelta(days=after), time(0), tzinfo=zone)
+                return moment.astimezone(UTC)
+            except OverflowError:
+                return None
 
         return HistoryScope(
-            received_from=midnight(self.start) if self.start else None,
-            received_before=midnight(self.end + timedelta(days=1)) if self.end else None,
+            received_from=midnight(self.start),
+            received_before=midnight(self.end, after=1),
             channel=self.channel,
         )
 
@@ -471,7 +479,6 @@ def load_history(
     channels = dict(session.execute(select(Channel.id, Channel.name)).all())
     templates = dict(session.execute(select(Template.id, Template.name)).all())
     people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
-    snippet_keys = dict(session.execute(select(Snippet.id, Snippet.key)).all())
     decided: dict[int, tuple[str, datetime, int | None, str]] = {}
     reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
     for message_id, action, acted_at, edit_distance, user_id in session.execute(
@@ -529,7 +536,7 @@ def load_history(
     # Each message with its first draft (lowest version) and that draft's snippets, in one
     # read: a year of mail is 100,000 rows, and each further pass over them cost a third of a
     # second (bench/README.md `dashboard`).
-    first: dict[int, tuple[Row[Any], list[str]]] = {}
+    first: dict[int, tuple[Row[Any], list[int]]] = {}
     for found in session.execute(
         select(
             Message.id,
@@ -554,7 +561,10 @@ def load_history(
         elif found[6] != held[0][6]:
             continue  # a later version
         if found[10] is not None:
-            held[1].append(snippet_keys[found[10]])
+            held[1].append(found[10])
+    # Read after the drafts, so a snippet approved while they were read has its key here too
+    # (snippets are never deleted).
+    snippet_keys = dict(session.execute(select(Snippet.id, Snippet.key)).all())
     rows = []
     for found, snippets in first.values():
         (
@@ -584,7 +594,7 @@ def load_history(
                 decision[2] if decision else None,
                 due_at,
                 decision[3] if decision else "",
-                tuple(sorted(snippets)),
+                tuple(sorted(snippet_keys[i] for i in snippets)),
                 tuple(reopened[message_id]) if message_id in reopened else (),
                 state,
             )

@@ -60,6 +60,13 @@ class AlreadyHandled(ReviewError):
     status_code = 409
 
 
+def audit_object_id(object_id: object) -> str:
+    """The id as the audit log keeps it: cut to its column's length, so an object named at
+    length (an imported file's name, kept up to 200 characters) is still audited, on
+    PostgreSQL too, which refuses a longer value where SQLite keeps it whole."""
+    return str(object_id)[: AuditEntry.__table__.c.object_id.type.length]
+
+
 def audit(
     session: Session,
     actor: str,
@@ -75,7 +82,7 @@ def audit(
             actor=actor,
             action=action,
             object_type=object_type,
-            object_id=str(object_id),
+            object_id=audit_object_id(object_id),
             detail=detail,
         )
     )

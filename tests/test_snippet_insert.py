@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 from litestar.testing import TestClient
 from sqlalchemy import select
@@ -115,3 +116,32 @@ def test_the_page_offers_the_drafts_suggestions_then_any_live_answer_by_words(
         assert cap["body"] == "Aoife, your roaming data cap is EUR 50 a bill period."
 
         assert client.get("/messages/999999/snippets").status_code == 404
+
+
+def test_an_answer_is_inserted_in_the_currency_and_locale_drafts_are_written_in(
+    rt: Runtime, worker: Worker
+) -> None:
+    """A team billing in pounds: the answer put into the draft says £, as Responder's own
+    drafts do, not the euro of the built-in default."""
+    rt.settings = msgspec.structs.replace(
+        rt.settings, drafting=msgspec.structs.replace(rt.settings.drafting, currency="GBP")
+    )
+    staff(rt, "alice")
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    with transaction(rt.factory) as session:
+        message_id = session.scalar(select(Message.id).where(Message.direction == "in"))
+        session.add(
+            Snippet(
+                key="roaming-spending-cap",
+                version=99,
+                title="Spending cap",
+                intents=["roaming"],
+                body="Cap {{ 60 | money }} until {{ '2026-12-10' | date }}.",
+            )
+        )
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        found = client.get(f"/messages/{message_id}/snippets", params={"q": "cap"}).json()
+    bodies = {i["key"]: i["body"] for i in found["items"]}
+    assert bodies["roaming-spending-cap"] == "Cap £60.00 until 10 December 2026."

@@ -21,7 +21,7 @@ from responder.config import ValueSettings
 from responder.customers.value import assign_tiers
 from responder.db.models import AuditEntry, utcnow
 from responder.db.outage import database_unavailable, first_line
-from responder.review import audit
+from responder.review import audit, audit_object_id
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _written(
             AuditEntry.action == action,
             AuditEntry.actor == actor,
             AuditEntry.object_type == "file",
-            AuditEntry.object_id == name,
+            AuditEntry.object_id == audit_object_id(name),
             AuditEntry.at >= since,
         )
     )

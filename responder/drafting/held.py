@@ -39,7 +39,8 @@ def with_held_snippets(
         if snippet.key in used or (head.strip() and not holds(body, head)):
             continue
         source = source or preview_source(session, settings, message_id)
-        text = render_snippet(snippet.body, snippet.key, source, settings).text.strip()
+        rendered = render_snippet(snippet.body, snippet.key, source, settings, snippet.language)
+        text = rendered.text.strip()
         if text and holds(body, text):
             held[snippet.id] = (snippet, text)
     if not held:

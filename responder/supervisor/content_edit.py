@@ -430,9 +430,17 @@ def _snippet_context(source: PreviewSource, settings: Settings) -> dict[str, Any
     }
 
 
-def render_snippet(body: str, key: str, source: PreviewSource, settings: Settings) -> Preview:
+def render_snippet(
+    body: str, key: str, source: PreviewSource, settings: Settings, language: str = "en"
+) -> Preview:
+    """As drafting renders a snippet in `language`: that language's locale (`drafting.locales`)
+    and the team's currency, so an inserted answer's amounts and dates read as a draft's do."""
+    drafting = settings.drafting
+    locale = drafting.locales.get(language) or drafting.locales.get("en", "en_IE")
     try:
-        text = render_string(body, _snippet_context(source, settings), f"snippet {key}")
+        text = render_string(
+            body, _snippet_context(source, settings), f"snippet {key}", locale, drafting.currency
+        )
     except TemplateFailure as exc:
         return Preview("", str(exc))
     return Preview(text, "")

@@ -34,6 +34,7 @@ SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
     "actions": ActionSettings,
 }
 CHURN_LEVELS = ("low", "medium", "high")
+MAX_CONTACT_DAYS = 36_500  # the contacts window drafting reads (`customers.view.read_records`)
 TONE_NAME = re.compile(r"^[a-z0-9_-]*$")  # it becomes part of a template file name
 
 
@@ -219,6 +220,9 @@ def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
     problems = []
     if section.contact_days <= 0:
         problems.append("contact_days: must be greater than 0")
+    elif section.contact_days > MAX_CONTACT_DAYS:
+        # A window reaching back before year 1 cannot be a date: every draft would fail.
+        problems.append(f"contact_days: must be {MAX_CONTACT_DAYS} (100 years) or fewer")
     for index, rule in enumerate(section.rules):
         where = rule_number(index)
         for field in ("name", "label", "snippet"):

@@ -136,9 +136,12 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
     fields = from_form(form)
     data = rule_data(fields)
     section, version, text = _live_text(request)
-    index = len(section.rules) if number is None else _index(section, number)
     if str(version) != str(form.get("version", "")):
+        # Before the rule is looked up: the list may be shorter now, and the typed form is
+        # kept, not lost to a "no such rule" page.
         fields.general.append(_changed_while_open(version))
+        return _page(request, fields, number, version, status_code=409, read=_read(form))
+    index = len(section.rules) if number is None else _index(section, number)
     if fields.general:
         return _page(request, fields, number, version, status_code=409, read=_read(form))
     if any(row.problems for row in fields.conditions):
@@ -185,6 +188,8 @@ def remove_rule(
     """Removed from the live rules as a new version (the old one can be shown and saved
     again); refused when the list changed since the page showed it."""
     section, version, text = _live_text(request)
+    if str(version) != str(data.get("version", "")):
+        return _stale_list(request, data, ("remove", "removed"), version)
     index = _index(section, number)
     name = section.rules[index].name
     return _change_list(
@@ -210,26 +215,31 @@ def _change_list(
     """A remove or a move from the list: refused when the list changed since the page showed
     it (a rule number could name another rule now), before the save or in its transaction,
     else saved as a new version."""
-    again, past = verb
-
-    def stale(live: int) -> Template:
-        return refused(
-            request,
-            f"Not {past}: the action rules changed (version {live} is live now); "
-            f"check the list and {again} again.",
-            read=_read(data),
-        )
-
+    past = verb[1]
     if str(version) != str(data.get("version", "")):
-        return stale(version)
+        return _stale_list(request, data, verb, version)
     try:
         saved_version = _store(request, edited(), change, version)
     except rule_edit.StaleRules as exc:  # another save came between the check and this one
-        return stale(exc.live or 0)
+        return _stale_list(request, data, verb, exc.live or 0)
     except rule_edit.RulesError as exc:
         return refused(request, f"Not {past}: {exc}", status=422)
     notice = f"{done}; version {saved_version} of the action rules is live for the next drafts."
     return Redirect("/supervisor/rules", query_params={"notice": notice})
+
+
+def _stale_list(
+    request: Request, data: dict[str, Any], verb: tuple[str, str], live: int
+) -> Template:
+    """The list changed since the page showed it: a rule number may mean another rule now, or
+    none (the list is shorter), so nothing is done; the page says what the saves since did."""
+    again, past = verb
+    return refused(
+        request,
+        f"Not {past}: the action rules changed (version {live} is live now); "
+        f"check the list and {again} again.",
+        read=_read(data),
+    )
 
 
 #: Where each button takes the rule: one place up the list (counted from 1) or one down.
@@ -247,6 +257,8 @@ def move_rule(
     """One place up or down (`direction`), as a new version: the order is the order drafts
     list the offered actions in. Refused when the list changed since the page showed it."""
     section, version, text = _live_text(request)
+    if str(version) != str(data.get("version", "")):
+        return _stale_list(request, data, ("move", "moved"), version)
     index = _index(section, number)
     step = STEPS.get(str(data.get("direction", "")))
     if step is None or not 0 <= index + step < len(section.rules):

@@ -35,7 +35,7 @@ def _item(
     """A snippet that no longer renders (a supervisor's edit for another field) is listed with
     its error and no text, so the agent sees why it cannot be inserted. `similarity` is set for
     a snippet found by meaning rather than by the words typed."""
-    rendered = render_snippet(snippet.body, snippet.key, source, rt.settings)
+    rendered = render_snippet(snippet.body, snippet.key, source, rt.settings, snippet.language)
     return {
         "key": snippet.key,
         "title": snippet.title or snippet.key,

@@ -388,3 +388,25 @@ def test_an_import_whose_audit_entry_is_lost_says_so_on_the_page_and_the_api(
     retried = [r for r in caplog.records if r.name == "responder.customers.import_finish"]
     lost = "postgresql" in rt.settings.database.url  # SQLite's refusal is not tried again
     assert len(retried) == (6 if lost else 0), "each import tried its last step 4 times"
+
+
+def test_an_import_from_a_file_with_a_long_name_recomputes_tiers_and_is_audited(
+    rt: Runtime, demo_customers: None
+) -> None:
+    """A name kept up to 200 characters (`uploads.safe_name`) is longer than an audit entry's
+    object id holds: the import's last step must still write it, on PostgreSQL too."""
+    staff(rt, "sam", role="supervisor")
+    name = "customer export from the billing system " * 4 + ".csv"
+    assert 100 < len(name) <= 200
+    with TestClient(create_app(rt)) as client:
+        answer = client.post(
+            f"/api{PAGE}",
+            headers=api_token(client, "sam"),
+            data={"kind": "customers", "dry_run": "false"},
+            files={"file": (name, UPGRADE.encode(), "text/csv")},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["audit_failed"] == ""
+    assert _liam(rt) == ("Business Pro Max", 400.0, "Best"), "tiers recomputed"
+    [entry] = [e for e in _imports(rt) if e.detail and e.detail.get("path") == name]
+    assert name.startswith(entry.object_id)

@@ -6,14 +6,15 @@ import csv
 import io
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 from alembic import command
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from responder.corrections import reclassify
 from responder.dashboard import Period, dashboard_tables, load_history, local_day
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Draft, Message, ReviewAction, StaffUser
+from responder.db.models import Draft, DraftSnippet, Message, ReviewAction, Snippet, StaffUser
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import approve, reject
@@ -346,3 +347,60 @@ def test_drafts_without_a_template_are_named_in_the_template_charts_and_exports(
                 client, f"/supervisor/dashboard/export/{chart}", params={"span": "all"}
             )
             assert [row["template"] for row in csv.DictReader(io.StringIO(exported))] == [words]
+
+
+def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
+    rt: Runtime,
+) -> None:
+    """A new snippet version approved, and a draft made with it, while the history is being
+    read (all time reads a year of mail, for seconds): the page counts the draft by its snippet's
+    key instead of failing with a 500."""
+    message_id = waiting_message(rt, 0)
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        sue = session.query(StaffUser).filter_by(username="sue").one()
+        approve(session, message_id, sue, rt.settings.outbound)
+    done: list[bool] = []
+
+    def approved_meanwhile(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if done or "draft_snippets" not in statement or "LEFT OUTER JOIN" not in statement:
+            return
+        done.append(True)
+        with transaction(rt.factory) as session:
+            snippet = Snippet(key="roaming-refund-new", body="We refunded the charge.")
+            session.add(snippet)
+            session.flush()
+            draft_id = session.scalar(select(Draft.id).where(Draft.message_id == message_id))
+            session.add(DraftSnippet(draft_id=draft_id, snippet_id=snippet.id))
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        event.listen(rt.engine, "before_cursor_execute", approved_meanwhile)
+        try:
+            page = client.get("/supervisor/dashboard?span=all")
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", approved_meanwhile)
+    assert done, "the history was read"
+    assert page.status_code == 200, page.text
+    snippets = page.text.split('id="chart-outcomes_by_snippet"', 1)[1].split("</svg>", 1)[0]
+    assert "roaming-refund-new" in snippets
+
+
+def test_days_at_the_ends_of_the_calendar_show_the_figures_not_an_error(rt: Runtime) -> None:
+    """A date field set to the last day the picker offers (9999-12-31), or the first: the
+    day after it, or its midnight east of UTC, is no datetime; the page and the CSV count
+    every message instead of failing with a 500."""
+    waiting_message(rt, 0)
+    staff(rt, "sue", "supervisor")
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Berlin")
+    )
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        for days in ("end=9999-12-31", "start=0001-01-01", "start=0001-01-01&end=9999-12-31"):
+            page = client.get(f"/supervisor/dashboard?{days}")
+            assert page.status_code == 200, days
+            exported = _exported(client, f"/supervisor/dashboard/export/volume_by_channel?{days}")
+            assert list(csv.DictReader(io.StringIO(exported))) == [
+                {"channel": "support", "messages": "1"}
+            ]

@@ -19,6 +19,7 @@ from responder.db.session import transaction
 from responder.drafting.rule_versions import current_rules
 from responder.runtime import Runtime
 from responder.supervisor import rule_edit
+from responder.supervisor.rule_toml import placed
 from responder.web import action_rule_pages
 from responder.web.app import create_app
 from tests.helpers import staff
@@ -241,3 +242,35 @@ def test_saving_mine_over_theirs_replaces_the_live_version_on_purpose_and_is_aud
     assert entry.detail["change"] == "saved over version 2 (ann's), made on config.toml's rules"
     log = html.unescape(client.get("/audit").text)
     assert "Rules saved over another's change" in log
+
+
+def test_a_rule_gone_since_the_page_showed_it_is_the_stale_page_not_a_404(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    """Tom removed the last rule after Sue's pages showed it: her edit, Remove and Move down
+    on it say the rules changed (her typed edit kept on the form), not "there is no action
+    rule"; nothing of hers is saved."""
+    client, token = sue
+    last = len(rt.settings.actions.rules)
+    form = _form(client.get(f"/supervisor/action-rules/{last}").text)
+    assert form["version"] == "0"
+    with transaction(rt.factory) as session:
+        text = rule_edit.live_text(session, rt.settings, "actions")
+        rule_edit.save_rules(
+            session, rt.settings, "actions", "tom", text=placed(text, last - 1, None)
+        )
+    edited = client.post(f"/supervisor/action-rules/{last}", data={**form, "label": "Sue's"})
+    assert edited.status_code == 409, edited.text
+    said = html.unescape(edited.text)
+    assert "changed while this form was open (version 1 is live now)" in said
+    assert 'value="Sue\'s"' in said, "the typed label stays on the form"
+    old = {"version": "0", "_csrf_token": token}
+    removed = client.post(f"/supervisor/action-rules/{last}/remove", data=old)
+    assert removed.status_code == 409, removed.text
+    assert "Not removed: the action rules changed (version 1 is live now)" in removed.text
+    moved = client.post(
+        f"/supervisor/action-rules/{last - 1}/move", data={**old, "direction": "down"}
+    )
+    assert moved.status_code == 409, moved.text
+    assert "Not moved: the action rules changed (version 1 is live now)" in moved.text
+    assert versions(rt) == 1

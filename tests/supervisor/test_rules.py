@@ -269,3 +269,30 @@ def test_every_problem_is_listed_and_rules_are_counted_from_one(rt: Runtime) -> 
     assert "Not saved: 2 problems" in box
     assert "rules[" not in refused.text
     assert versions(rt) == 0
+
+
+def test_a_contact_window_too_long_to_be_a_date_is_refused_not_saved(rt: Runtime) -> None:
+    """A million days reaches back before year 1: saved, it made every next draft fail
+    (OverflowError working out the window's start), so it is refused like any other value."""
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        for days in (1_000_000, 10**20):
+            refused = client.post(
+                "/api/supervisor/rules/actions",
+                headers=auth,
+                json={"rules": {"contact_days": days, "rules": []}, "version": 0},
+            )
+            assert refused.status_code == 422, refused.text
+            assert "contact_days: must be 36500 (100 years) or fewer" in refused.json()["detail"]
+        login(client, "sue")
+        page = client.post(
+            "/supervisor/rules/actions/save",
+            data={
+                "text": ROAMING_REFUND.replace("14", "1000000"),
+                "_csrf_token": csrf(client, "/supervisor/rules"),
+            },
+        )
+        assert page.status_code == 422
+    assert versions(rt) == 0
+    assert [a["name"] for a in drafted(rt, 1)["actions"]] == ["roaming_pass"]
