@@ -12,6 +12,7 @@ connections, and writes its log to a FIFO the test reads; the test SIGKILLs the 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -21,23 +22,47 @@ from typing import Any
 
 from tests.worker_processes import ROOT, WorkerProcess
 
+# What a worker imports lazily on its start and first batch. Every module left out here is
+# imported again by each child: httpcore (for the media fetcher's client, built with the pollers)
+# alone took half a second a restart.
+WARM_MODULES = (
+    "httpcore",
+    "onnxruntime",
+    "spacy",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlite3",
+    "transformers",
+    "responder.bootstrap",
+    "responder.classify.head",
+    "responder.classify.language",
+    "responder.classify.onnx_encoder",
+    "responder.cli",
+    "responder.db.search_indexes",
+    "responder.drafting.entities",
+    "responder.ops.logs",
+    "responder.pipeline.stages",
+    "responder.pipeline.worker",
+    "responder.runtime",
+)
 
-def _warm_imports() -> None:
-    """What a worker imports lazily on its first batch; importing starts no threads."""
-    import onnxruntime  # noqa: F401
-    import spacy  # noqa: F401
-    import transformers  # noqa: F401
-    from transformers import AutoTokenizer  # noqa: F401
 
-    import responder.bootstrap
-    import responder.classify.head
-    import responder.classify.language
-    import responder.classify.onnx_encoder
-    import responder.cli
-    import responder.drafting.entities
-    import responder.pipeline.stages
-    import responder.pipeline.worker
-    import responder.runtime  # noqa: F401
+def _warm_imports(config: str) -> None:
+    """Import what every child would; importing starts no threads."""
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    import spacy
+    from transformers import AutoTokenizer
+
+    from responder.classify.embedder import packaged_model_path
+    from responder.config import load_settings
+    from responder.drafting.entities import NOT_NEEDED
+
+    # Loading the tokenizer and the spaCy model imports their modules (spaCy's registries pull
+    # in five other languages' too). The imports stay; the objects are dropped: each child
+    # loads its own, as a restarted worker does.
+    AutoTokenizer.from_pretrained(packaged_model_path())
+    spacy.load(load_settings(Path(config)).models.spacy_model, exclude=NOT_NEEDED)
 
 
 def _child(config: str, fifo: str, args: list[str]) -> None:
@@ -60,7 +85,7 @@ def _child(config: str, fifo: str, args: list[str]) -> None:
 
 def serve(config: str) -> None:
     """Read `FIFO [ARG...]` lines on stdin; fork a worker for each; answer with its pid."""
-    _warm_imports()
+    _warm_imports(config)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     print("ready", flush=True)
     for line in sys.stdin:
