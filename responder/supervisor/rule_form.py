@@ -8,6 +8,7 @@ in the words the form shows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,11 @@ def fields_of(rule: ActionRule) -> RuleFields:
     return RuleFields(rule.name, rule.label, rule.snippet, rows)
 
 
+#: A condition row's field as the form names it; ASCII digits only ("²" is a digit to
+#: `str.isdigit` but no number to `int`).
+_ROW = re.compile(r"condition-([0-9]{1,6})")
+
+
 def from_form(form: Mapping[str, Any]) -> RuleFields:
     """The posted form: `name`, `label`, `snippet`, and `condition-N` / `value-N` pairs."""
 
@@ -86,12 +92,10 @@ def from_form(form: Mapping[str, Any]) -> RuleFields:
         value = form.get(name, "")
         return (value[-1] if isinstance(value, list) else str(value)).strip()
 
-    numbers = sorted(
-        int(name.removeprefix("condition-"))
-        for name in form
-        if name.startswith("condition-") and name.removeprefix("condition-").isdigit()
+    rows_posted = sorted(
+        (match[1] for name in form if (match := _ROW.fullmatch(name))), key=lambda n: int(n)
     )
-    rows = [ConditionRow(text(f"condition-{n}"), text(f"value-{n}")) for n in numbers]
+    rows = [ConditionRow(text(f"condition-{n}"), text(f"value-{n}")) for n in rows_posted]
     rows = [row for row in rows if row.value]  # a row left empty is no condition
     return RuleFields(text("name"), text("label"), text("snippet"), rows)
 

@@ -30,6 +30,7 @@ from responder.supervisor.rule_form import (
 )
 from responder.supervisor.rule_toml import moved, placed
 from responder.web.auth import requires_supervisor
+from responder.web.params import row_id_in
 from responder.web.rule_pages import FORM, ran_into, refused
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
@@ -77,7 +78,7 @@ def _changed_while_open(version: int) -> str:
 def _read(form: dict[str, Any]) -> int | None:
     """The version the form's page showed (None: none sent, so nothing to compare)."""
     version = str(form.get("version", "")).strip()
-    return int(version) if version.isdigit() else None
+    return row_id_in(version)
 
 
 def _index(section: ActionSettings, number: int) -> int:

@@ -21,6 +21,7 @@ from responder.review import ReviewError, assign, reject
 from responder.snooze import snooze
 from responder.spam import mark_spam
 from responder.web.auth import requires_agent
+from responder.web.params import row_id_in
 from responder.web.state import runtime, signed_in
 
 MAX_AT_ONCE = 500
@@ -32,8 +33,9 @@ def picked_drafts(values: object) -> list[tuple[int, int]]:
     picked = []
     for value in raw:
         message_id, _, version = str(value).partition(":")
-        if message_id.isdigit() and version.isdigit():
-            picked.append((int(message_id), int(version)))
+        pair = row_id_in(message_id), row_id_in(version)
+        if pair[0] is not None and pair[1] is not None:
+            picked.append((pair[0], pair[1]))
     return list(dict.fromkeys(picked))
 
 

@@ -41,6 +41,7 @@ from responder.supervisor.snippet_edit import (
 )
 from responder.web.auth import requires_supervisor
 from responder.web.content_preview import PreviewRequest, PreviewResponse, preview_problem
+from responder.web.params import row_id_in
 from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
@@ -61,7 +62,7 @@ SAVED_MEANWHILE = (
 def _int(value: str | int | None) -> int | None:
     if isinstance(value, int):
         return value
-    return int(value) if value and str(value).isdigit() else None
+    return row_id_in(str(value)) if value else None
 
 
 def _editor_context(

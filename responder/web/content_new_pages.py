@@ -33,6 +33,7 @@ from responder.supervisor.template_create import (
 )
 from responder.web.auth import requires_supervisor
 from responder.web.content_preview import PreviewRequest, PreviewResponse, preview_problem
+from responder.web.params import row_id_in
 from responder.web.snippet_form import SnippetFieldsForm
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
@@ -87,7 +88,7 @@ def _choices(request: Request) -> dict[str, Any]:
 
 
 def _number(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return row_id_in(value)
 
 
 def _snippet_page(

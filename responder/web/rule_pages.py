@@ -24,6 +24,7 @@ from responder.supervisor import rule_edit
 from responder.supervisor.rule_conflict import Conflict, conflict
 from responder.supervisor.rule_form import sentence
 from responder.web.auth import requires_supervisor
+from responder.web.params import row_id_in
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
 
@@ -145,8 +146,7 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
     if kind not in KINDS:
         raise NotFoundException(f"no rules named {kind!r}")
     rt = _rt(request)
-    made_on = int(data.version) if data.version.strip().isdigit() else None
-    over = int(data.over) if data.over.strip().isdigit() else None
+    made_on, over = row_id_in(data.version.strip()), row_id_in(data.over.strip())
     read, started = made_on, None
     if made_on is not None and over is not None and over > made_on:  # saved over on purpose
         read, started = over, made_on

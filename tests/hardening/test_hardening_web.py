@@ -179,3 +179,40 @@ def test_hostile_username_on_the_login_form_is_just_a_wrong_login(rt: Runtime) -
             )
             assert_no_leak(response, "login")
             assert client.get("/queue", follow_redirects=False).status_code in (302, 303)
+
+
+#: What a hand-made form can put where a number goes: "²" and "٣" are digits to `str.isdigit`
+#: (and "٣" a number to `int`), and Python refuses to read a 5,000-digit number as one.
+HOSTILE_NUMBERS = ["²", "٣", "9" * 5000]
+NUMBER_FIELDS = (
+    "version", "over", "message_id", "customer_id", "condition-1", "value-1", "drafts",
+    "days", "hours", "minutes", "snippet_id", "template_id", "number", "page",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_no_form_answers_a_hostile_number_with_a_server_error(rt: Runtime, worker: Worker) -> None:
+    """Every state-changing form, with each number field set to what a hand-made post can put
+    there: a refusal or a page, never a 500 (a crash a supervisor would see as "Internal
+    Server Error", with their typing lost)."""
+    staff(rt, "ada", "admin")
+    drop(rt, make_email(), "numbers")
+    worker.drain()
+    app = create_app(rt)
+    with TestClient(app) as client:
+        login(client, "ada")
+        token = csrf(client)
+        failed = []
+        for method, path in form_routes(app):
+            if path in ("/logout", "/login"):
+                continue
+            for value in HOSTILE_NUMBERS:
+                data = {name: value for name in NUMBER_FIELDS}
+                data["condition-²"] = "intent"
+                answer = client.request(
+                    method, concrete(path), data={**data, "_csrf_token": token},
+                    follow_redirects=False,
+                )  # fmt: skip
+                if answer.status_code >= 500:
+                    failed.append((path, value[:8], answer.status_code))
+    assert not failed, failed

@@ -43,6 +43,9 @@ def test_retry_after_in_seconds_as_a_date_or_as_x_reset() -> None:
     reset = str(int(NOW.timestamp()) + 900)
     assert retry_after_seconds(httpx.Headers({"x-rate-limit-reset": reset}), NOW.timestamp()) == 900
     assert retry_after_seconds(httpx.Headers({})) is None
+    for odd in (b"\xb2", b"\xb9\xb2\xb3"):  # read as Latin-1: digits to isdigit, none to float
+        assert retry_after_seconds(httpx.Headers({"Retry-After": odd})) is None
+        assert retry_after_seconds(httpx.Headers({"x-rate-limit-reset": odd})) is None
 
 
 def test_platform_error_text() -> None:

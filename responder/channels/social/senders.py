@@ -77,14 +77,14 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
     value = headers.get("retry-after")
     if value:
         value = value.strip()
-        if value.isdigit():
+        if value.isascii() and value.isdigit():  # float() takes '²' as no number
             return float(value)
         try:
             return max(email.utils.parsedate_to_datetime(value).timestamp() - now, 0.0)
         except (TypeError, ValueError):
             return None
     reset = headers.get("x-rate-limit-reset")
-    if reset and reset.strip().isdigit():
+    if reset and reset.strip().isascii() and reset.strip().isdigit():
         return max(float(reset) - now, 0.0)
     return None
 
