@@ -9,7 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest.mock import patch
 
+import pytest
+
 from tests.conftest import need_server
+
+#: For a test of what a page does in Chromium (keys, dialogs, scripts, layout), which does not
+#: depend on the database: the reads and writes behind each page run on SQLite and PostgreSQL in
+#: the tests beside it, so the browser's part runs once, on the embedded default.
+on_sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 CHROMIUM = os.environ.get("RESPONDER_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -17,7 +17,7 @@ from responder.db.models import Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.browser_support import browser, log_in
+from tests.browser_support import browser, log_in, on_sqlite_only
 from tests.helpers import api_token, drop, staff
 from tests.live_server import serve
 from tests.test_web_security import login
@@ -143,6 +143,7 @@ def test_what_a_file_is_served_as_is_decided_by_its_bytes() -> None:
     assert download_name("..", "application/octet-stream", 9) == "attachment-9.bin"
 
 
+@on_sqlite_only
 def test_the_screenshot_shows_in_the_browser_and_a_disguised_page_only_downloads(
     rt: Runtime, worker: Worker
 ) -> None:

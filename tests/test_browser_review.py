@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from responder.db.models import BlockedSender, Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from tests.browser_support import ARTIFACTS, browser, log_in
+from tests.browser_support import ARTIFACTS, browser, log_in, on_sqlite_only
 from tests.helpers import drop, make_email, sent_replies, staff
 from tests.live_server import serve
 
@@ -37,6 +37,7 @@ def three_drafts(rt: Runtime, worker: Worker, demo_customers: None) -> None:
     staff(rt, "alice")
 
 
+@on_sqlite_only
 def test_work_through_three_drafts_by_keyboard(
     rt: Runtime, worker: Worker, three_drafts: None
 ) -> None:
@@ -99,6 +100,7 @@ def test_work_through_three_drafts_by_keyboard(
         assert rejected.state_reason == "Duplicate of a ticket handled by phone"
 
 
+@on_sqlite_only
 def test_the_spam_button_asks_before_it_blocks_the_sender(rt: Runtime, worker: Worker) -> None:
     """Blocking a sender is one slip of the mouse away: the browser asks first, and a "no"
     leaves the draft in the queue and the sender free to write."""
@@ -163,6 +165,7 @@ HOSTILE_HTML = """<html><head><style>body{background:url(javascript:alert(1))}
 <p>My bill is wrong, please check.</p></body></html>"""
 
 
+@on_sqlite_only
 def test_hostile_html_email_runs_nothing_in_the_browser(rt: Runtime, worker: Worker) -> None:
     from email.message import EmailMessage
 
@@ -197,6 +200,7 @@ def test_hostile_html_email_runs_nothing_in_the_browser(rt: Runtime, worker: Wor
         assert "&lt;script&gt;" in page.content() or "<script>window.__xss" not in page.content()
 
 
+@on_sqlite_only
 def test_insert_an_approved_answer_into_the_draft_by_keyboard(
     rt: Runtime, worker: Worker, demo_customers: None
 ) -> None:

@@ -13,7 +13,7 @@ from responder.db.models import Message
 from responder.pipeline.worker import Worker
 from responder.review import current_draft
 from responder.runtime import Runtime
-from tests.browser_support import browser, log_in
+from tests.browser_support import browser, log_in, on_sqlite_only
 from tests.helpers import drop, make_email, staff
 from tests.live_server import serve
 
@@ -45,6 +45,7 @@ def _sign_in_here(page: Page, username: str) -> None:
     page.click("button[type=submit]")
 
 
+@on_sqlite_only
 def test_text_typed_when_the_session_ended_is_offered_back_after_signing_in(
     rt: Runtime, message_id: int
 ) -> None:
@@ -96,6 +97,7 @@ def test_text_typed_when_the_session_ended_is_offered_back_after_signing_in(
         assert "A second line, saved at once." in saved.body
 
 
+@on_sqlite_only
 def test_text_in_a_closed_tab_is_offered_to_its_writer_only_and_can_be_discarded(
     rt: Runtime, message_id: int
 ) -> None:

@@ -16,7 +16,7 @@ from responder.db.models import AuditEntry, Message, ReplyFile
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.browser_support import browser, log_in
+from tests.browser_support import browser, log_in, on_sqlite_only
 from tests.helpers import api_token, drop, make_email, staff
 from tests.live_server import serve
 from tests.smtp_server import SmtpServer, send_through, smtp_server
@@ -220,6 +220,7 @@ def test_the_api_adds_lists_and_removes_files_and_refuses_what_cannot_carry_them
         assert missing.status_code == 404
 
 
+@on_sqlite_only
 def test_a_file_chosen_in_the_browser_goes_out_with_the_reply_approved_by_keyboard(
     rt: Runtime, worker: Worker, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:

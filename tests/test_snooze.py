@@ -22,6 +22,7 @@ from responder.runtime import Runtime
 from responder.snooze import REMINDER_AUTHOR, snooze, snooze_choices, snoozed_items, wake
 from responder.web.app import create_app
 from responder.web.views import queue_items
+from tests.browser_support import on_sqlite_only
 from tests.helpers import api_token, drop, make_email, staff, staff_member
 from tests.test_web_security import login
 
@@ -256,6 +257,7 @@ def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -
         assert client.post(f"/api/messages/{message_id}/wake", headers=headers).status_code == 409
 
 
+@on_sqlite_only
 def test_snooze_by_keyboard_in_the_browser(rt: Runtime, worker: Worker) -> None:
     from playwright.sync_api import expect
 

@@ -19,6 +19,7 @@ from responder.review import AlreadyHandled, approve, current_draft, undo_approv
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
+from tests.browser_support import on_sqlite_only
 from tests.helpers import api_token, drop, make_email, sent_replies, staff, staff_member
 from tests.test_web_security import login
 
@@ -155,6 +156,7 @@ def test_the_next_page_offers_undo_and_the_api_refuses_it_twice(
     assert sent_replies(rt) == []
 
 
+@on_sqlite_only
 def test_approve_then_undo_by_keyboard_in_the_browser(rt: Runtime, worker: Worker) -> None:
     from playwright.sync_api import expect
 

@@ -12,6 +12,7 @@ from responder.db.models import AuditEntry
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.browser_support import on_sqlite_only
 from tests.helpers import api_token, staff
 from tests.social.conftest import Receiver
 from tests.social.payloads import messenger_message, post_meta
@@ -90,6 +91,7 @@ def test_a_held_reply_shows_its_text_and_can_be_left_unsent(
     assert "accepts replies only within 24 hours" in entry.detail["error"]
 
 
+@on_sqlite_only
 def test_copy_text_and_leave_unsent_in_the_browser(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:

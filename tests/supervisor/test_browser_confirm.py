@@ -11,7 +11,7 @@ from responder.db.session import transaction
 from responder.drafting.rule_versions import current_rules
 from responder.review import approve, reject
 from responder.runtime import Runtime
-from tests.browser_support import browser
+from tests.browser_support import browser, on_sqlite_only
 from tests.helpers import staff
 from tests.live_server import serve
 from tests.supervisor.history import agent_correction, waiting_message
@@ -30,6 +30,7 @@ def _answer(page: object, accept: bool) -> list[str]:
     return asked
 
 
+@on_sqlite_only
 def test_removing_a_training_example_asks_first(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     example_id = agent_correction(rt, waiting_message(rt, 1), "billing_dispute", "roaming", "alice")
@@ -56,6 +57,7 @@ def test_removing_a_training_example_asks_first(rt: Runtime) -> None:
         assert session.get(ClassifierExample, example_id) is None
 
 
+@on_sqlite_only
 def test_deactivating_a_colleague_asks_first(rt: Runtime) -> None:
     staff(rt, "ada", "admin")
     staff(rt, "alice", "agent")
@@ -81,6 +83,7 @@ def test_deactivating_a_colleague_asks_first(rt: Runtime) -> None:
         assert not session.get(StaffUser, alice.id).active  # type: ignore[union-attr]
 
 
+@on_sqlite_only
 def test_rolling_a_template_back_asks_first(rt: Runtime) -> None:
     from tests.supervisor.test_browser_supervisor import _versions
 

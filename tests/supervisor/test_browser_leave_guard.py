@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from responder.runtime import Runtime
-from tests.browser_support import browser
+from tests.browser_support import browser, on_sqlite_only
 from tests.helpers import staff
 from tests.live_server import serve
 from tests.supervisor.history import waiting_message
@@ -26,6 +26,7 @@ def _leaving_asks(page: object, link: str) -> bool:
     return asked == ["beforeunload"]
 
 
+@on_sqlite_only
 def test_leaving_a_template_with_unsaved_edits_asks_first(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     waiting_message(rt, 1)
@@ -61,6 +62,7 @@ def test_leaving_a_template_with_unsaved_edits_asks_first(rt: Runtime) -> None:
         assert asked == []
 
 
+@on_sqlite_only
 def test_leaving_a_new_snippet_or_the_rules_half_written_asks_first(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     with serve(rt) as base, browser() as chromium:

@@ -8,7 +8,7 @@ from responder.db.models import Customer, Snippet, Template
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from tests.browser_support import ARTIFACTS, browser
+from tests.browser_support import ARTIFACTS, browser, on_sqlite_only
 from tests.helpers import drop, make_email, staff
 from tests.live_server import serve
 from tests.supervisor.history import agent_correction, waiting_message
@@ -35,6 +35,7 @@ def _versions(rt: Runtime) -> list[int]:
         )
 
 
+@on_sqlite_only
 def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     waiting_message(rt, 1)
@@ -77,6 +78,7 @@ def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
     assert _versions(rt) == [1, 2]
 
 
+@on_sqlite_only
 def test_accept_an_agents_correction(rt: Runtime) -> None:
     from responder.db.models import ClassifierExample
 
@@ -98,6 +100,7 @@ def test_accept_an_agents_correction(rt: Runtime) -> None:
         assert (accepted.status, accepted.label) == ("active", "billing_dispute")
 
 
+@on_sqlite_only
 def test_accept_a_correction_retrain_and_activate(rt: Runtime, worker: Worker) -> None:
     """The whole loop: an agent's correction, accepted, trained on, compared, made active."""
     from responder.db.models import Message
@@ -144,6 +147,7 @@ def test_accept_a_correction_retrain_and_activate(rt: Runtime, worker: Worker) -
         assert message.classification["models"]["intent"] == before + 1
 
 
+@on_sqlite_only
 def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runtime) -> None:
 
     staff(rt, "sue", "supervisor")
@@ -178,6 +182,7 @@ def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runt
         assert versions[1].filters == {"valid_until": "2027-09-30"}
 
 
+@on_sqlite_only
 def test_the_new_snippet_page_previews_as_you_type_like_the_editor(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     waiting_message(rt, 1)
@@ -201,6 +206,7 @@ def test_the_new_snippet_page_previews_as_you_type_like_the_editor(rt: Runtime) 
         assert session.scalar(select(Snippet).where(Snippet.author == "sue")) is None
 
 
+@on_sqlite_only
 def test_the_new_template_page_previews_as_you_type_like_the_editor(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     waiting_message(rt, 1, intent="praise", subject="You were great", text="Thanks, Ciara!")
@@ -241,6 +247,7 @@ def test_the_new_template_page_previews_as_you_type_like_the_editor(rt: Runtime)
         assert session.scalar(select(Template).where(Template.author == "sue")) is None
 
 
+@on_sqlite_only
 def test_a_supervisor_translates_a_template_in_the_browser(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     with serve(rt) as base, browser() as chromium:
