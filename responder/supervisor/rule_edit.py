@@ -66,7 +66,8 @@ class RulesError(ReviewError):
 
 class StaleRules(RulesError):
     """The edit was made on a version that is no longer live: saving it would silently undo
-    the save in between. `live` is the live version (None: config.toml's), when known."""
+    the save in between. `live` is the live version (None: config.toml's), when known;
+    `raced`: another save took the new version's number after this one's check passed."""
 
     status_code = 409
 
@@ -82,6 +83,7 @@ class StaleRules(RulesError):
             said = f"the {noun} rules changed since they were read: {now} is live, not {was}"
         super().__init__(f"{said}; read them again and make the change on the live version")
         self.live = live
+        self.raced = raced
 
 
 @dataclass(frozen=True)
