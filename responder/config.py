@@ -239,6 +239,11 @@ class ActionRule(msgspec.Struct, forbid_unknown_fields=True):
     min_open_cases: int | None = None
 
 
+#: The longest contacts window (100 years): a window reaching back before year 1 is no date, and
+#: every draft would fail working out its start (`customers.view.read_records`).
+MAX_CONTACT_DAYS = 36_500
+
+
 class ActionSettings(msgspec.Struct, forbid_unknown_fields=True):
     contact_days: int = 14
     rules: list[ActionRule] = msgspec.field(default_factory=list)
@@ -458,6 +463,7 @@ _POSITIVE = {
     ("imap", "lease_seconds"),
     ("imap", "fetch_batch"),
     ("drafting", "snippets_top_k"),
+    ("actions", "contact_days"),
     ("customers", "import_batch_size"),
     ("customers", "max_upload_mb"),
     ("value", "projection_months"),
@@ -526,6 +532,12 @@ def _validate(settings: Settings) -> None:
     names = [m.name for m in settings.imap.mailboxes]
     if len(names) != len(set(names)):
         raise ConfigError("imap.mailboxes: each mailbox needs its own name")
+    for section, key in (("actions", "contact_days"), ("churn", "repeat_contact_days")):
+        days = getattr(getattr(settings, section), key)
+        if days > MAX_CONTACT_DAYS:
+            raise ConfigError(
+                f"{section}.{key}: must be {MAX_CONTACT_DAYS} (100 years) or fewer, got {days}"
+            )
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     try:

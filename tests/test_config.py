@@ -59,3 +59,23 @@ def test_every_setting_is_in_config_toml_with_a_comment() -> None:
         for field in msgspec.structs.fields(section.type):
             match = re.search(rf"(?m)^# .+\n{field.name} = ", block)
             assert match, f"{section.name}.{field.name} missing or without a comment"
+
+
+@pytest.mark.parametrize("key", ["ACTIONS__CONTACT_DAYS", "CHURN__REPEAT_CONTACT_DAYS"])
+def test_a_contact_window_too_long_to_be_a_date_stops_start_up(key: str) -> None:
+    """A million days reaches back before year 1: loaded, it made every draft fail
+    (OverflowError for the contacts window's start), so start-up names the setting instead."""
+    name = key.lower().replace("__", ".")
+    environ = {f"RESPONDER_{key}": "1000000"}
+    with pytest.raises(ConfigError, match=rf"{re.escape(name)}: .*36500"):
+        load_settings(ROOT / "config.toml", environ=environ)
+    assert (
+        getattr(
+            getattr(
+                load_settings(ROOT / "config.toml", environ={f"RESPONDER_{key}": "36500"}),
+                name.split(".")[0],
+            ),
+            name.split(".")[1],
+        )
+        == 36500
+    )

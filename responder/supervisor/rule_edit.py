@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from responder.config import ActionSettings, Settings, ToneSettings
+from responder.config import MAX_CONTACT_DAYS, ActionSettings, Settings, ToneSettings
 from responder.content import live_snippets
 from responder.db.models import RuleVersion
 from responder.drafting.rule_versions import KINDS, current_rules, latest_version
@@ -34,7 +34,6 @@ SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
     "actions": ActionSettings,
 }
 CHURN_LEVELS = ("low", "medium", "high")
-MAX_CONTACT_DAYS = 36_500  # the contacts window drafting reads (`customers.view.read_records`)
 TONE_NAME = re.compile(r"^[a-z0-9_-]*$")  # it becomes part of a template file name
 
 
@@ -67,7 +66,8 @@ class RulesError(ReviewError):
 
 class StaleRules(RulesError):
     """The edit was made on a version that is no longer live: saving it would silently undo
-    the save in between. `live` is the live version (None: config.toml's), when known."""
+    the save in between. `live` is the live version (None: config.toml's), when known;
+    `raced`: another save took the new version's number after this one's check passed."""
 
     status_code = 409
 
@@ -83,6 +83,7 @@ class StaleRules(RulesError):
             said = f"the {noun} rules changed since they were read: {now} is live, not {was}"
         super().__init__(f"{said}; read them again and make the change on the live version")
         self.live = live
+        self.raced = raced
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,13 @@ def snippet_preview(
     body: str,
     message_id: int | None,
     customer_id: int | None = None,
+    language: str | None = None,
 ) -> Preview:
+    """`language`: the editor form's, when it names one; else the stored snippet's."""
     snippet = _snippet(session, snippet_id)
-    return preview_snippet_text(session, settings, snippet.key, body, message_id, customer_id)
+    return preview_snippet_text(
+        session, settings, snippet.key, body, message_id, customer_id, language or snippet.language
+    )
 
 
 def preview_snippet_text(
@@ -59,13 +63,15 @@ def preview_snippet_text(
     body: str,
     message_id: int | None,
     customer_id: int | None = None,
+    language: str = "en",
 ) -> Preview:
-    """A snippet's text as a draft would read it, saved or not (a new snippet has no id yet)."""
+    """A snippet's text as a draft would read it, saved or not (a new snippet has no id yet):
+    in its language's locale, as drafts and an inserted answer render it."""
     try:
         source = preview_source(session, settings, message_id, customer_id)
     except ContentError as exc:
         return Preview("", str(exc))
-    return render_snippet(body, key or "(new)", source, settings)
+    return render_snippet(body, key or "(new)", source, settings, language)
 
 
 @dataclass(frozen=True)

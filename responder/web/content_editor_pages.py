@@ -105,7 +105,9 @@ def _editor_context(
             title = f"snippet {item.key}"
             fields = fields or SnippetFields.of(live)
             text = body if body is not None else live.body
-            preview = snippet_preview(session, rt.settings, live.id, text, message_id, customer_id)
+            preview = snippet_preview(
+                session, rt.settings, live.id, text, message_id, customer_id, fields.language
+            )
         older = {
             v.version: next((o for o in versions if o.version < v.version), None) for v in versions
         }
@@ -213,9 +215,12 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
 
 def _preview(request: Request, kind: str, item_id: int, data: PreviewRequest) -> PreviewResponse:
     rt = _rt(request)
-    render = template_preview if kind == "templates" else snippet_preview
     with rt.factory() as session:
-        result = render(session, rt.settings, item_id, data.body, data.message_id, data.customer_id)
+        where = (session, rt.settings, item_id, data.body, data.message_id, data.customer_id)
+        if kind == "templates":
+            result = template_preview(*where)
+        else:
+            result = snippet_preview(*where, data.language or None)
     return PreviewResponse(text=result.text, error=result.error)
 
 

@@ -67,7 +67,6 @@ class NewSnippetPreview(PreviewRequest):
 
 class NewTemplatePreview(PreviewRequest):
     intent: str = ""
-    language: str = ""
     tone: str = ""
 
 
@@ -100,7 +99,15 @@ def _snippet_page(
     with rt.read_factory() as session:
         choices = preview_choices(session, also=message_id)
         preview = (
-            preview_snippet_text(session, rt.settings, form.key, form.body, message_id, customer_id)
+            preview_snippet_text(
+                session,
+                rt.settings,
+                form.key,
+                form.body,
+                message_id,
+                customer_id,
+                form.language.strip() or "en",
+            )
             if form.body.strip()
             else Preview("", "")
         )
@@ -146,7 +153,13 @@ def new_snippet_preview(request: Request, data: NewSnippetPreview) -> PreviewRes
     rt = _rt(request)
     with rt.read_factory() as session:
         result = preview_snippet_text(
-            session, rt.settings, data.key, data.body, data.message_id, data.customer_id
+            session,
+            rt.settings,
+            data.key,
+            data.body,
+            data.message_id,
+            data.customer_id,
+            data.language or "en",
         )
     return PreviewResponse(text=result.text, error=result.error)
 

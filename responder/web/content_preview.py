@@ -13,6 +13,7 @@ class PreviewRequest(Struct):
     body: str
     message_id: int | None = None
     customer_id: int | None = None
+    language: str = ""  # a snippet form's Language: its preview renders in that locale
 
 
 class PreviewResponse(Struct):

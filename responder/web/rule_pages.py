@@ -191,7 +191,8 @@ class ApiRules(Struct):
                     "The version the change was made on, as `GET /api/supervisor/rules` gave "
                     "it (null or 0: config.toml's rules, none saved yet). When another is live "
                     "the save is refused with 409 and nothing changes. Left out, the save "
-                    "overwrites whatever is live."
+                    "overwrites whatever is live, also a save made at the same moment (it is "
+                    "saved again over that one, once: a 409 then means saves keep coming)."
                 )
             ),
         ]
@@ -228,37 +229,48 @@ def api_rules(request: Request) -> dict[str, Any]:
         "`GET /api/supervisor/rules` gives it), and `version`: the version the change was made "
         "on. Should another save have come since, the answer is 409 with the live version in "
         "`detail` and `extra.version`, and nothing is saved. Without `version` the save "
-        "overwrites whatever is live. Answers with the live rules, as `GET` does."
+        "overwrites whatever is live, a save made at the same moment included (saved again "
+        "over it, once; a 409 then means saves keep landing at that moment). Answers with the "
+        "live rules, as `GET` does."
     ),
     responses={
         409: ResponseSpec(
-            None, description="The rules changed since `version` was read: nothing saved"
+            None,
+            description=(
+                "The rules changed since `version` was read (or, without `version`, saves "
+                "kept landing at the same moment): nothing saved"
+            ),
         ),
         422: ResponseSpec(None, description="Refused: the problems found, nothing saved"),
     },
 )
 def api_rules_save(request: Request, kind: str, data: ApiRules) -> dict[str, Any]:
-    rt = _rt(request)
     if (data.text is None) == (data.rules is None):
         raise HTTPException(status_code=400, detail="send either `text` (TOML) or `rules`")
     read = None if data.version is UNSET else data.version or 0
     try:
-        with transaction(rt.factory) as session:
-            rule_edit.save_rules(
-                session,
-                rt.settings,
-                kind,
-                _actor(request),
-                text=data.text,
-                data=data.rules,
-                read=read,
-            )
+        try:
+            _api_save(request, kind, data, read)
+        except rule_edit.StaleRules as exc:
+            if read is not None or not exc.raced:
+                raise
+            # Without a version the save overwrites what is live: a save that took the new
+            # version's number at the same moment is live now, so save over it, read afresh.
+            _api_save(request, kind, data, read)
     except rule_edit.StaleRules as exc:
         extra = {"version": exc.live}
         raise HTTPException(status_code=409, detail=str(exc), extra=extra) from exc
     except rule_edit.RulesError as exc:
         raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
     return _live(request)
+
+
+def _api_save(request: Request, kind: str, data: ApiRules, read: int | None) -> None:
+    rt = _rt(request)
+    with transaction(rt.factory) as session:
+        rule_edit.save_rules(
+            session, rt.settings, kind, _actor(request), text=data.text, data=data.rules, read=read
+        )
 
 
 ROUTES: list[object] = [rules_page, rules_save, api_rules, api_rules_save]

@@ -8,8 +8,10 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.db.models import AuditEntry, Snippet, Template
+from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.browser_support import on_sqlite_only
 from tests.helpers import staff
 from tests.supervisor.history import waiting_message
 from tests.test_web_security import csrf, login
@@ -181,3 +183,43 @@ def test_a_misspelt_name_is_named_in_words_not_jinja_jargon(rt: Runtime) -> None
             assert refused.status_code == 422
             assert f"{words}: is it spelt right?" in refused.text
             assert "UndefinedError" not in refused.text and "dict object" not in refused.text
+
+
+GERMAN_CAP = "Limit {{ 60 | money }} bis {{ '2026-12-10' | date }}."
+
+
+@on_sqlite_only  # the locale a text renders in does not depend on the database
+def test_a_snippet_is_previewed_in_its_languages_locale_as_drafts_render_it(rt: Runtime) -> None:
+    """A German answer showed "€60.00 until 10 December" in the editor while drafts and
+    "insert an approved answer" say "60,00 €" and "10. Dezember": the preview is what a draft
+    will read, in the language the form names (the stored one until it is changed)."""
+    staff(rt, "sue", "supervisor")
+    with transaction(rt.factory) as session:
+        snippet = Snippet(
+            key="roaming-cap-de", version=1, title="Limit", language="de", body=GERMAN_CAP
+        )
+        session.add(snippet)
+        session.flush()
+        url = f"/supervisor/snippets/{snippet.id}"
+    german = "Limit 60,00 € bis 10. Dezember 2026."  # Babel's no-break spaces as plain
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get(url)
+        token = csrf(client, url)
+
+        def preview(path: str, **fields: str) -> str:
+            answer = client.post(
+                path, json={"body": GERMAN_CAP, **fields}, headers={"x-csrftoken": token}
+            )
+            assert answer.status_code == 201 and not answer.json()["error"], answer.text
+            return " ".join(answer.json()["text"].split())
+
+        assert preview(f"{url}/preview") == german
+        assert preview(f"{url}/preview", language="de") == german
+        assert preview(f"{url}/preview", language="en") == "Limit €60.00 bis 10 December 2026."
+        new = "/supervisor/snippets/new/preview"
+        assert preview(new, key="cap-de", language="de") == german
+        assert preview(new, key="cap-fr", language="fr") == "Limit 60,00 € bis 10 décembre 2026."
+    assert '<select name="language" data-preview-field>' in page.text, "editor.js sends it"
+    shown = re.search(r'<pre class="preview" id="preview">([^<]*)</pre>', page.text)
+    assert shown and " ".join(shown.group(1).split()) == german, page.text

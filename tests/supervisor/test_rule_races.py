@@ -22,7 +22,7 @@ from responder.supervisor import rule_edit
 from responder.supervisor.rule_toml import placed
 from responder.web import action_rule_pages
 from responder.web.app import create_app
-from tests.helpers import staff
+from tests.helpers import api_token, staff
 from tests.supervisor.test_rule_form import _form
 from tests.supervisor.test_rules import versions
 from tests.test_web_security import csrf, login
@@ -274,3 +274,37 @@ def test_a_rule_gone_since_the_page_showed_it_is_the_stale_page_not_a_404(
     assert moved.status_code == 409, moved.text
     assert "Not moved: the action rules changed (version 1 is live now)" in moved.text
     assert versions(rt) == 1
+
+
+def test_an_api_save_without_a_version_overwrites_a_save_made_at_the_same_moment(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save without `version` overwrites whatever is live, as the API says: Tom's save
+    taking its version number inside it made it a 409; it is now saved over his version 1."""
+    checked = rule_edit.check
+    saves = []
+
+    def check_then_tom_saves(*args: object) -> None:
+        checked(*args)
+        if not saves:
+            saves.append("tom")
+            _other_save(rt)
+
+    monkeypatch.setattr(rule_edit, "check", check_then_tom_saves)
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        rules = client.get("/api/supervisor/rules", headers=auth).json()["actions"]["rules"]
+        answer = client.post(
+            "/api/supervisor/rules/actions",
+            headers=auth,
+            json={"rules": {**rules, "contact_days": 7}},
+        )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["actions"]["version"] == 2
+    assert answer.json()["actions"]["rules"]["contact_days"] == 7
+    with rt.factory() as session:
+        saved = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "rules.save").order_by(AuditEntry.id)
+        ).all()
+    assert [(e.actor, e.detail["previous"]) for e in saved] == [("tom", None), ("sue", 1)]

@@ -1,6 +1,7 @@
 // Live preview for the template and snippet editor, and the new-snippet and new-template forms:
 // renders on the server (the form's data-preview-url) as you type. The form's inputs marked
-// data-preview-field (a new snippet's key, a new template's intent) go along by name.
+// data-preview-field (a new snippet's key, a snippet's language, a new template's intent) go
+// along by name.
 (function () {
   "use strict";
   var form = document.querySelector("form[data-preview-url]");
