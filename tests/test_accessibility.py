@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -30,11 +31,12 @@ WORK_PAGES = [
 ]
 
 
-def violations(axe: Axe, page: object, url: str) -> list[str]:
+def violations(axe: Axe, page: object, url: str, context: str | None = None) -> list[str]:
     """Each serious or critical violation on the open page: rule, element and what to do. Folded
-    sections are unfolded first: axe skips what is hidden, and staff open them."""
+    sections are unfolded first: axe skips what is hidden, and staff open them. A context (a CSS
+    selector) checks only that part, such as a dialog just opened."""
     page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")  # type: ignore[attr-defined]
-    found = axe.run(page, options=WCAG_A_AA).response["violations"]
+    found = axe.run(page, context=context, options=WCAG_A_AA).response["violations"]
     return [
         f"{url}: {rule['id']} ({rule['impact']}) {' '.join(node['target'])}: {rule['help']}"
         f"\n    {node['html'][:160]}"
@@ -44,9 +46,47 @@ def violations(axe: Axe, page: object, url: str) -> list[str]:
     ]
 
 
+# where the focus is: its id, whether in an open dialog, and whether it is drawn (WCAG 2.4.7)
+FOCUSED = """() => { const e = document.activeElement, s = getComputedStyle(e);
+  return {id: e.id, inDialog: !!e.closest('dialog[open]'),
+          drawn: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0} }"""
+# typing kept in this browser for the draft on the page (static/unsaved.js), so it offers it back
+KEEP_TYPING = """() => { const r = document.getElementById('review');
+  localStorage.setItem(`responder.unsaved:${r.dataset.unsavedFor}:${r.dataset.unsavedDraft}`,
+    JSON.stringify({text: 'Typed, not saved', at: Date.now()})); }"""
+
+
+def after_actions(axe: Axe, page: object, url: str) -> list[str]:
+    """The review page's parts that show only after an action: the shortcuts list (modal: it
+    takes the focus, Escape closes it and gives the focus back), the approved answers and the
+    offer of typing kept in this browser; then the page on a phone, which hides and moves parts."""
+    page.focus("#queue-link")  # type: ignore[attr-defined]
+    page.keyboard.press("?")  # type: ignore[attr-defined]
+    expect(page.locator("dialog#shortcuts")).to_be_visible()  # type: ignore[attr-defined]
+    taken = page.evaluate(FOCUSED)  # type: ignore[attr-defined]
+    assert taken["inDialog"] and taken["drawn"], f"the open shortcuts list has the focus: {taken}"
+    problems = violations(axe, page, f"{url} shortcuts", context="#shortcuts")
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    expect(page.locator("dialog#shortcuts")).to_be_hidden()  # type: ignore[attr-defined]
+    back = page.evaluate(FOCUSED)  # type: ignore[attr-defined]
+    assert back["id"] == "queue-link", f"closed, the focus is back where it was: {back}"
+
+    page.keyboard.press("i")  # type: ignore[attr-defined]
+    expect(page.locator("#snippet-results li").first).to_be_visible()  # type: ignore[attr-defined]
+    problems += violations(axe, page, f"{url} answers", context="#insert-snippet")
+
+    page.evaluate(KEEP_TYPING)  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    expect(page.locator("#unsaved-kept")).to_be_visible()  # type: ignore[attr-defined]
+    return problems + violations(axe, page, f"{url} at 390 px")
+
+
 # the markup does not depend on the database: the embedded one is enough
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_page_has_no_serious_wcag_a_or_aa_violation(rt: Runtime, worker: Worker) -> None:
+    """Each page at desktop width, then the review page's parts shown by an action and the page
+    on a phone (after_actions)."""
     ids = seed_every_list(rt, worker)
     urls = list(dict.fromkeys([*WORK_PAGES, *(path for path, _ in PAGES)]))
     axe = Axe()
@@ -59,4 +99,6 @@ def test_every_page_has_no_serious_wcag_a_or_aa_violation(rt: Runtime, worker: W
             url = path.format(**ids)
             page.goto(base + url)
             problems += violations(axe, page, url)
+        page.goto(base + f"/messages/{ids['message']}")
+        problems += after_actions(axe, page, "/messages/{message}")
     assert not problems, f"{len(problems)} serious or critical:\n" + "\n".join(problems)
