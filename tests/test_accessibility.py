@@ -4,6 +4,7 @@ telecom operators must meet WCAG 2.1 AA."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
@@ -59,7 +60,8 @@ KEEP_TYPING = """() => { const r = document.getElementById('review');
 def after_actions(axe: Axe, page: object, url: str) -> list[str]:
     """The review page's parts that show only after an action: the shortcuts list (modal: it
     takes the focus, Escape closes it and gives the focus back), the approved answers and the
-    offer of typing kept in this browser; then the page on a phone, which hides and moves parts."""
+    offer of typing kept in this browser; then the page on a phone, which hides and moves parts,
+    and the Undo send bar once its draft is approved there."""
     page.focus("#queue-link")  # type: ignore[attr-defined]
     page.keyboard.press("?")  # type: ignore[attr-defined]
     expect(page.locator("dialog#shortcuts")).to_be_visible()  # type: ignore[attr-defined]
@@ -70,6 +72,14 @@ def after_actions(axe: Axe, page: object, url: str) -> list[str]:
     expect(page.locator("dialog#shortcuts")).to_be_hidden()  # type: ignore[attr-defined]
     back = page.evaluate(FOCUSED)  # type: ignore[attr-defined]
     assert back["id"] == "queue-link", f"closed, the focus is back where it was: {back}"
+    page.click("#shortcuts-button")  # type: ignore[attr-defined]  # a mouse or a finger opens it too
+    expect(page.locator("dialog#shortcuts")).to_be_visible()  # type: ignore[attr-defined]
+    taken = page.evaluate(FOCUSED)  # type: ignore[attr-defined]
+    assert taken["inDialog"], f"opened by its button, the list has the focus: {taken}"
+    page.click("dialog#shortcuts button")  # type: ignore[attr-defined]  # Close
+    expect(page.locator("dialog#shortcuts")).to_be_hidden()  # type: ignore[attr-defined]
+    back = page.evaluate(FOCUSED)  # type: ignore[attr-defined]
+    assert back["id"] == "shortcuts-button", f"closed, the focus is back on the button: {back}"
 
     page.keyboard.press("i")  # type: ignore[attr-defined]
     expect(page.locator("#snippet-results li").first).to_be_visible()  # type: ignore[attr-defined]
@@ -79,7 +89,12 @@ def after_actions(axe: Axe, page: object, url: str) -> list[str]:
     page.set_viewport_size({"width": 390, "height": 844})  # type: ignore[attr-defined]
     page.reload()  # type: ignore[attr-defined]
     expect(page.locator("#unsaved-kept")).to_be_visible()  # type: ignore[attr-defined]
-    return problems + violations(axe, page, f"{url} at 390 px")
+    expect(page.locator("#shortcuts-button")).to_be_visible()  # type: ignore[attr-defined]
+    problems += violations(axe, page, f"{url} at 390 px")
+
+    page.keyboard.press("a")  # type: ignore[attr-defined]  # approve: the next page offers Undo send
+    expect(page.locator("#undo")).to_be_visible()  # type: ignore[attr-defined]
+    return problems + violations(axe, page, f"{url} undo send", context="#undo")
 
 
 # the markup does not depend on the database: the embedded one is enough
@@ -88,6 +103,9 @@ def test_every_page_has_no_serious_wcag_a_or_aa_violation(rt: Runtime, worker: W
     """Each page at desktop width, then the review page's parts shown by an action and the page
     on a phone (after_actions)."""
     ids = seed_every_list(rt, worker)
+    rt.settings = msgspec.structs.replace(  # approved replies wait, so Undo send is offered
+        rt.settings, outbound=msgspec.structs.replace(rt.settings.outbound, undo_seconds=60)
+    )
     urls = list(dict.fromkeys([*WORK_PAGES, *(path for path, _ in PAGES)]))
     axe = Axe()
     with serve(rt) as base, browser() as chromium:

@@ -59,6 +59,19 @@
   });
 })();
 
+// The shortcuts list for a mouse or a finger: the "?" hint is a button. Closed, the list gives the
+// focus back to the button (a click does not focus a button in every browser).
+(function () {
+  var button = document.getElementById("shortcuts-button");
+  var help = document.getElementById("shortcuts");
+  if (!button || !help) return;
+  button.addEventListener("click", function () {
+    if (help.open) return;
+    help.showModal();
+    help.addEventListener("close", function () { button.focus(); }, { once: true });
+  });
+})();
+
 // Insert an approved answer into the draft where the cursor was (at the end if the draft was
 // never clicked). Results come from /messages/{id}/snippets; text is set, never parsed as HTML.
 (function () {
