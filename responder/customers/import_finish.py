@@ -43,9 +43,15 @@ def finish(
     lost connection. Raises the last error when the retries are spent or the database refused
     the step (that is not retried: it would refuse it again)."""
     started = utcnow()
+    action, name = f"import.{kind}", Path(source).name
     for attempt, wait in enumerate((*RETRY_SECONDS, None), 1):
         try:
-            _finish(factory, kind, source, detail, tiers, actor, started if attempt > 1 else None)
+            with factory() as session, session.begin():
+                if attempt > 1 and _written(session, action, name, detail, actor, started):
+                    return  # an earlier attempt committed; its answer was lost with the connection
+                if tiers is not None:
+                    assign_tiers(session, tiers)
+                audit(session, actor, f"import.{kind}", "file", name, **detail)
             return
         except SQLAlchemyError as exc:
             if wait is None or not database_unavailable(exc):
@@ -59,24 +65,6 @@ def finish(
                 first_line(exc),
             )
             time.sleep(wait)
-
-
-def _finish(
-    factory: sessionmaker[Session],
-    kind: str,
-    source: str,
-    detail: dict[str, Any],
-    tiers: ValueSettings | None,
-    actor: str,
-    retry_since: datetime | None,
-) -> None:
-    action, name = f"import.{kind}", Path(source).name
-    with factory() as session, session.begin():
-        if retry_since is not None and _written(session, action, name, detail, actor, retry_since):
-            return  # an earlier attempt committed; its answer was lost with the connection
-        if tiers is not None:
-            assign_tiers(session, tiers)
-        audit(session, actor, f"import.{kind}", "file", name, **detail)
 
 
 def _written(

@@ -114,6 +114,21 @@ def _only_toms_save_is_live(rt: Runtime) -> None:
     assert actors == ["tom"]
 
 
+def _tom_saves_inside_the_next_save(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tom's save commits inside the next save's transaction, after its version check passed
+    and before it writes: both want the same version number."""
+    checked = rule_edit.check
+    saves = []
+
+    def check_then_tom_saves(*args: object) -> None:
+        checked(*args)
+        if not saves:
+            saves.append("tom")
+            _other_save(rt)
+
+    monkeypatch.setattr(rule_edit, "check", check_then_tom_saves)
+
+
 @pytest.mark.parametrize("kind", ["edit", "remove", "move"])
 def test_a_save_that_lands_between_the_forms_read_and_its_save_refuses_the_form(
     rt: Runtime, sue: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch, kind: str
@@ -142,16 +157,7 @@ def test_a_save_that_lands_inside_the_forms_save_is_refused_by_the_version_numbe
 ) -> None:
     """Tom's save commits inside the form's saving transaction, after it checked the live
     version and before it writes its own: both want version 1, and the form's is a 409."""
-    checked = rule_edit.check
-    saves = []
-
-    def check_then_tom_saves(*args: object) -> None:
-        checked(*args)
-        if not saves:
-            saves.append("tom")
-            _other_save(rt)
-
-    monkeypatch.setattr(rule_edit, "check", check_then_tom_saves)
+    _tom_saves_inside_the_next_save(rt, monkeypatch)
     post, says = FORMS[kind]
     answer = post(*sue)
     assert answer.status_code == 409, answer.text
@@ -281,16 +287,7 @@ def test_an_api_save_without_a_version_overwrites_a_save_made_at_the_same_moment
 ) -> None:
     """A save without `version` overwrites whatever is live, as the API says: Tom's save
     taking its version number inside it made it a 409; it is now saved over his version 1."""
-    checked = rule_edit.check
-    saves = []
-
-    def check_then_tom_saves(*args: object) -> None:
-        checked(*args)
-        if not saves:
-            saves.append("tom")
-            _other_save(rt)
-
-    monkeypatch.setattr(rule_edit, "check", check_then_tom_saves)
+    _tom_saves_inside_the_next_save(rt, monkeypatch)
     staff(rt, "sue", "supervisor")
     with TestClient(create_app(rt)) as client:
         auth = api_token(client, "sue")
