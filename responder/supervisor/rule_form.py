@@ -92,9 +92,7 @@ def from_form(form: Mapping[str, Any]) -> RuleFields:
         value = form.get(name, "")
         return (value[-1] if isinstance(value, list) else str(value)).strip()
 
-    rows_posted = sorted(
-        (match[1] for name in form if (match := _ROW.fullmatch(name))), key=lambda n: int(n)
-    )
+    rows_posted = sorted((match[1] for name in form if (match := _ROW.fullmatch(name))), key=int)
     rows = [ConditionRow(text(f"condition-{n}"), text(f"value-{n}")) for n in rows_posted]
     rows = [row for row in rows if row.value]  # a row left empty is no condition
     return RuleFields(text("name"), text("label"), text("snippet"), rows)

@@ -249,14 +249,7 @@ def api_rules_save(request: Request, kind: str, data: ApiRules) -> dict[str, Any
         raise HTTPException(status_code=400, detail="send either `text` (TOML) or `rules`")
     read = None if data.version is UNSET else data.version or 0
     try:
-        try:
-            _api_save(request, kind, data, read)
-        except rule_edit.StaleRules as exc:
-            if read is not None or not exc.raced:
-                raise
-            # Without a version the save overwrites what is live: a save that took the new
-            # version's number at the same moment is live now, so save over it, read afresh.
-            _api_save(request, kind, data, read)
+        _api_save(request, kind, data, read)
     except rule_edit.StaleRules as exc:
         extra = {"version": exc.live}
         raise HTTPException(status_code=409, detail=str(exc), extra=extra) from exc
@@ -266,11 +259,25 @@ def api_rules_save(request: Request, kind: str, data: ApiRules) -> dict[str, Any
 
 
 def _api_save(request: Request, kind: str, data: ApiRules, read: int | None) -> None:
+    """Without a version the save overwrites what is live: a save that took the new version's
+    number at the same moment is live now, so this one is saved again over it, once."""
     rt = _rt(request)
-    with transaction(rt.factory) as session:
-        rule_edit.save_rules(
-            session, rt.settings, kind, _actor(request), text=data.text, data=data.rules, read=read
-        )
+    for last in (False, True):
+        try:
+            with transaction(rt.factory) as session:
+                rule_edit.save_rules(
+                    session,
+                    rt.settings,
+                    kind,
+                    _actor(request),
+                    text=data.text,
+                    data=data.rules,
+                    read=read,
+                )
+            return
+        except rule_edit.StaleRules as exc:
+            if last or read is not None or not exc.raced:
+                raise
 
 
 ROUTES: list[object] = [rules_page, rules_save, api_rules, api_rules_save]
