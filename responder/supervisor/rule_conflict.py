@@ -20,7 +20,6 @@ class Conflict:
 
     kind: str
     read: int
-    live: int
     since: list[RuleHistory]  # the saves made after `read`, newest (the live one) first
     live_text: str
     theirs: list[tuple[str, str]]  # read -> live: what the other saves changed
@@ -29,6 +28,10 @@ class Conflict:
     @property
     def by(self) -> RuleHistory:
         return self.since[0]
+
+    @property
+    def live(self) -> int:
+        return self.since[0].version
 
 
 def _name(version: int) -> str:
@@ -54,4 +57,4 @@ def conflict(
     live = since[0]
     theirs = diff_lines(started, live.text, _name(read), f"version {live.version} (live)")
     typed = diff_lines(started, mine, _name(read), "yours") if mine is not None else []
-    return Conflict(kind, read, live.version, since, live.text, theirs, typed)
+    return Conflict(kind, read, since, live.text, theirs, typed)
