@@ -21,7 +21,6 @@ class Conflict:
     kind: str
     read: int
     since: list[RuleHistory]  # the saves made after `read`, newest (the live one) first
-    live_text: str
     theirs: list[tuple[str, str]]  # read -> live: what the other saves changed
     mine: list[tuple[str, str]]  # read -> the refused text; empty for a form's change
 
@@ -32,6 +31,10 @@ class Conflict:
     @property
     def live(self) -> int:
         return self.since[0].version
+
+    @property
+    def live_text(self) -> str:
+        return self.since[0].text
 
 
 def _name(version: int) -> str:
@@ -57,4 +60,4 @@ def conflict(
     live = since[0]
     theirs = diff_lines(started, live.text, _name(read), f"version {live.version} (live)")
     typed = diff_lines(started, mine, _name(read), "yours") if mine is not None else []
-    return Conflict(kind, read, since, live.text, theirs, typed)
+    return Conflict(kind, read, since, theirs, typed)
