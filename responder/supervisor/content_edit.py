@@ -446,12 +446,14 @@ def render_snippet(
     return Preview(text, "")
 
 
-def validate_snippet(key: str, body: str, settings: Settings) -> str | None:
+def validate_snippet(key: str, body: str, settings: Settings, language: str) -> str | None:
+    """Rendered as drafts in `language` render it (its locale's numbers and dates), so a body
+    that fails only there is refused, and one that fails only in English is not."""
     if not body.strip():
         return "the snippet is empty"
     for customer, channel in itertools.product(SAMPLE_CUSTOMERS, SAMPLE_CHANNELS):
         source = PreviewSource("Sample subject", "Sample message.", None, customer, (), channel)
-        preview = render_snippet(body, key, source, settings)
+        preview = render_snippet(body, key, source, settings, language)
         if preview.error:
             return preview.error
     return None

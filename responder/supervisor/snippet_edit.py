@@ -180,7 +180,7 @@ def save_snippet(
         return live
     problem = (
         check_snippet_fields(session, settings, fields)
-        or validate_snippet(live.key, body, settings)
+        or validate_snippet(live.key, body, settings, fields.language)
         or (_named_by_actions(session, settings, live.key) if not fields.active else None)
     )
     if problem:
@@ -240,7 +240,7 @@ def create_snippet(
         raise ContentError(f"not created: a snippet {key!r} exists already")
     body = body.replace("\r\n", "\n").strip()
     problem = check_snippet_fields(session, settings, fields) or validate_snippet(
-        key, body, settings
+        key, body, settings, fields.language
     )
     if problem:
         raise ContentError(f"not created: {problem}")

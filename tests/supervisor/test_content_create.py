@@ -423,3 +423,31 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
     assert f"removed {path} (switched off)" in out and not path.exists()
     assert run_cli(rt, project, "import-content", capsys=capsys).split()[:2] == ["templates:", "0"]
     assert not _template_row(rt, "intents/outage", "de").active
+
+
+def _cents(split_at: str) -> str:
+    """A German snippet naming the cents of the monthly amount, split from money's text."""
+    amount = f"(customer.monthly_spend | money).split({split_at!r})[1]"
+    return f"{{% if customer.monthly_spend %}}Cent: {{{{ {amount} }}}}{{% endif %}}"
+
+
+def test_a_snippet_is_checked_in_its_own_languages_number_format(rt: Runtime) -> None:
+    """Drafts render a German snippet with German numbers (45,00 €): one splitting the amount
+    at the decimal comma is created, one splitting it at an English point is refused before it
+    can fail in drafts (the check rendered in English, so it was the other way round)."""
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, "/supervisor/snippets/new")
+        form = {"title": "Cent", "intents": "billing_dispute", "language": "de", "tags": ""}
+        form["_csrf_token"] = token
+        point = client.post(
+            "/supervisor/snippets/new", data={**form, "key": "cent-point", "body": _cents(".")}
+        )
+        said = html.unescape(point.text)
+        assert point.status_code == 422 and "list object has no element 1" in said
+        comma = client.post(
+            "/supervisor/snippets/new", data={**form, "key": "cent-comma", "body": _cents(",")}
+        )
+        assert "Created: snippet cent-comma version 1 is live." in comma.text, comma.text[-2000:]
+    assert _snippet(rt, "cent-point") is None
