@@ -82,6 +82,7 @@ class StaleRules(RulesError):
             now = f"version {live}" if live else "config.toml's rules (no version saved)"
             said = f"the {noun} rules changed since they were read: {now} is live, not {was}"
         super().__init__(f"{said}; read them again and make the change on the live version")
+        self.reason = said  # without the advice, for a page that shows the saves since
         self.live = live
         self.raced = raced
 

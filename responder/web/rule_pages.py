@@ -132,9 +132,9 @@ def refused(
 
 class RulesForm(Struct):
     """The TOML typed, and the version live when the page showed it (left out: no check).
-    `over` is the live version a refused save's page showed, sent by its "Save mine over
-    theirs": the text is saved over that version on purpose (and refused should yet another
-    save have come since)."""
+    `over` is the live version a refused save's page showed, sent by its one button ("Save my
+    text over version N"): the text is saved over that version on purpose (and refused should
+    yet another save have come since)."""
 
     text: str = ""
     version: str = ""
@@ -163,13 +163,16 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
             )
             version = saved.version
     except rule_edit.RulesError as exc:  # StaleRules (409) too: the text stays to copy from
-        found = None
-        if isinstance(exc, rule_edit.StaleRules) and made_on is not None:
-            found = ran_into(request, kind, made_on, data.text)
+        # Any refusal of text made on an older version (a typo in a save over theirs too)
+        # comes back with the saves since, so it is never resent as made on the live one.
+        found = ran_into(request, kind, made_on, data.text) if made_on is not None else None
+        problems: list[str] = list(exc.problems)
+        if found and isinstance(exc, rule_edit.StaleRules):
+            problems = [exc.reason]  # the conflict below says what to do
         context = _context(
             request,
             texts={kind: data.text},
-            errors={kind: exc.problems},
+            errors={kind: problems},
             conflicts={kind: found} if found else None,
         )
         return Template("supervisor/rules.html", context=context, status_code=exc.status_code)

@@ -102,6 +102,12 @@ def _editor(page: str) -> dict[str, str]:
     return {name: html.unescape(value) for name, value in fields.items()}
 
 
+def _buttons(page: str) -> list[str]:
+    """The words on the action rules' TOML editor's buttons."""
+    form = page.split('id="actions-form"', 1)[1].split("</form>", 1)[0]
+    return [html.unescape(b) for b in re.findall(r"<button [^>]*>([^<]*)</button>", form)]
+
+
 def _only_toms_save_is_live(rt: Runtime) -> None:
     assert versions(rt) == 1
     with rt.factory() as session:
@@ -199,7 +205,8 @@ def test_the_refused_toml_save_shows_both_changes_and_saving_it_again_is_refused
     rt: Runtime, sue: tuple[TestClient, str]
 ) -> None:
     """The 409 page carried the live version with Sue's stale text, so a second Save silently
-    undid Tom's change: now it shows his change and hers, and a second Save is refused too."""
+    undid Tom's change: now it shows his change and hers, its one button saves over his
+    version, and a plain Save sent from an older page is refused again."""
     client, token = sue
     page = _refused_toml_save(rt, sue)
     _shows_toms_change(page)
@@ -208,10 +215,12 @@ def test_the_refused_toml_save_shows_both_changes_and_saving_it_again_is_refused
     assert '<span class="diff-add">+contact_days = 7</span>' in mine
     live = said.split('id="actions-live-text"', 1)[1].split("</details>", 1)[0]
     assert "contact_days = 21" in live and "by tom" in live
+    assert "read them again" not in said, "the page says what to do below, in one way"
     editor = _editor(page)
     assert "contact_days = 7" in editor["text"], "her text stays in the editor"
     assert editor["version"] == "0", "still marked as made on config.toml's rules"
-    assert editor["over"] == "1", "Save mine over theirs names Tom's version"
+    assert editor["over"] == "1", "its button saves over Tom's version"
+    assert _buttons(page) == ["Save my text over version 1"], "one way on, no plain Save"
 
     again = {"text": editor["text"], "version": editor["version"], "_csrf_token": token}
     second = client.post("/supervisor/rules/actions/save", data=again)
@@ -248,6 +257,54 @@ def test_saving_mine_over_theirs_replaces_the_live_version_on_purpose_and_is_aud
     assert entry.detail["change"] == "saved over version 2 (ann's), made on config.toml's rules"
     log = html.unescape(client.get("/audit").text)
     assert "Rules saved over another's change" in log
+
+
+def test_working_their_change_in_by_hand_saves_with_one_press(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    """Sue adds a note to the rules Tom widened meanwhile: on the refusal she works his change
+    into her text, and the page's one button saves it (over his version, audited so)."""
+    client, token = sue
+    page = client.get("/supervisor/rules").text
+    _other_save(rt)
+    text = _editor(page)["text"] + "# sue: reviewed\n"
+    mine = {"text": text, "version": "0", "_csrf_token": token}
+    refused = client.post("/supervisor/rules/actions/save", data=mine)
+    assert refused.status_code == 409, refused.text
+    editor = _editor(refused.text)
+    assert len(_buttons(refused.text)) == 1, "no guessing which button keeps her merge"
+    merged = editor["text"].replace("contact_days = 14\n", "contact_days = 21\n")
+    saved = client.post(
+        "/supervisor/rules/actions/save", data={**editor, "text": merged, "_csrf_token": token}
+    )
+    assert "version 2 of the action rules is live" in html.unescape(saved.text), saved.text
+    with rt.factory() as session:
+        live = rule_edit.live_text(session, rt.settings, "actions")
+        done = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert "contact_days = 21\n" in live and "# sue: reviewed" in live
+    assert done[-1] == "rules.overwrite"
+
+
+def test_a_typo_in_saving_over_theirs_keeps_the_conflict_and_its_button(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    """The refusal of a TOML typo in Sue's save over Tom's version marked her text as made on
+    his version, with a plain Save: its fix saved as if she had never seen his change."""
+    client, token = sue
+    editor = _editor(_refused_toml_save(rt, sue))
+    typo = {**editor, "text": editor["text"] + "[[rules]\n", "_csrf_token": token}
+    refused = client.post("/supervisor/rules/actions/save", data=typo)
+    assert refused.status_code == 422, refused.text
+    _shows_toms_change(refused.text)
+    again = _editor(refused.text)
+    assert (again["version"], again["over"]) == ("0", "1")
+    assert _buttons(refused.text) == ["Save my text over version 1"]
+    fixed = {**again, "text": editor["text"], "_csrf_token": token}
+    saved = client.post("/supervisor/rules/actions/save", data=fixed)
+    assert "version 2 of the action rules is live" in html.unescape(saved.text), saved.text
+    with rt.factory() as session:
+        done = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert done[-1] == "rules.overwrite"
 
 
 def test_a_rule_gone_since_the_page_showed_it_is_the_stale_page_not_a_404(
