@@ -71,7 +71,7 @@ def _store(request: Request, text: str, change: str, read: int) -> int:
 def _changed_while_open(version: int) -> str:
     return (
         f"the action rules changed while this form was open (version {version} is live "
-        "now): check the list, then save again"
+        "now): check what changed, then save again"
     )
 
 

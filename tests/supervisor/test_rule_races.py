@@ -155,6 +155,11 @@ def test_a_save_that_lands_between_the_forms_read_and_its_save_refuses_the_form(
     assert says in html.unescape(answer.text)
     _shows_toms_change(answer.text)
     _only_toms_save_is_live(rt)
+    if kind == "edit":  # the form kept, now made on Tom's version: its button says so
+        assert re.search(r'id="rule-save">Save rule 3 into version 1<', answer.text)
+        monkeypatch.undo()  # Tom saves no more
+        saved = sue[0].post("/supervisor/action-rules/3", data=_form(answer.text))
+        assert "version 2 of the action rules is live" in html.unescape(saved.text), saved.text
 
 
 @pytest.mark.parametrize("kind", list(FORMS))
