@@ -163,9 +163,9 @@ def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) ->
             )
             version = saved.version
     except rule_edit.RulesError as exc:  # StaleRules (409) too: the text stays to copy from
-        found = None
-        if isinstance(exc, rule_edit.StaleRules) and made_on is not None:
-            found = ran_into(request, kind, made_on, data.text)
+        # Stale, or Save mine over theirs refused for a problem in the text: either way the
+        # text stays marked as made on its old version, so the next save is still checked.
+        found = ran_into(request, kind, made_on, data.text) if made_on is not None else None
         context = _context(
             request,
             texts={kind: data.text},

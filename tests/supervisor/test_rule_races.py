@@ -305,3 +305,29 @@ def test_an_api_save_without_a_version_overwrites_a_save_made_at_the_same_moment
             select(AuditEntry).where(AuditEntry.action == "rules.save").order_by(AuditEntry.id)
         ).all()
     assert [(e.actor, e.detail["previous"]) for e in saved] == [("tom", None), ("sue", 1)]
+
+
+def test_saving_mine_over_theirs_refused_for_its_text_keeps_the_conflict(
+    rt: Runtime, sue: tuple[TestClient, str]
+) -> None:
+    """Sue's text over Tom's version, refused for a problem in it (422): the page still shows
+    his change and keeps her text marked as made on config.toml's rules, so once she fixes it
+    the save is still over his version on purpose (audited so), not a plain save that the
+    page had quietly moved onto his version."""
+    client, token = sue
+    editor = _editor(_refused_toml_save(rt, sue))
+    broken = {**editor, "text": editor["text"].replace("contact_days = 7", "contact_days = 0")}
+    answer = client.post("/supervisor/rules/actions/save", data={**broken, "_csrf_token": token})
+    assert answer.status_code == 422, answer.text
+    assert "contact_days: must be greater than 0" in html.unescape(answer.text)
+    _shows_toms_change(answer.text)
+    kept = _editor(answer.text)
+    assert (kept["version"], kept.get("over")) == ("0", "1"), "still made on config.toml's"
+    fixed = {**kept, "text": kept["text"].replace("contact_days = 0", "contact_days = 7")}
+    saved = client.post("/supervisor/rules/actions/save", data={**fixed, "_csrf_token": token})
+    assert saved.status_code == 200 and "version 2 of the action rules is live" in saved.text
+    with rt.factory() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "rules.overwrite"))
+        assert entry.one().detail["change"] == (
+            "saved over version 1 (tom's), made on config.toml's rules"
+        )
