@@ -15,10 +15,17 @@ class TemporaryDeliveryError(Exception):
         self.retry_after = retry_after
 
 
+#: The longest wait a server's Retry-After can ask for: platforms' rate limits reset within the
+#: hour, and a wait of years (a 20-digit Retry-After, a date in 9999) is past the calendar's
+#: end, which crashed the send instead of scheduling it.
+MAX_RETRY_AFTER_SECONDS = 86_400.0
+
+
 def retry_delay(exc: TemporaryDeliveryError, base_seconds: float, attempts: int) -> float:
     """Seconds before the next attempt: doubling from the base, or what the server asked for
-    (429 Retry-After) when that is longer."""
-    return max(exc.retry_after or 0.0, base_seconds * 2 ** (attempts - 1))
+    (429 Retry-After, at most a day) when that is longer."""
+    asked = min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS)
+    return max(asked, base_seconds * 2 ** (attempts - 1))
 
 
 class PermanentDeliveryError(Exception):

@@ -98,9 +98,14 @@ def _page(
     read: int | None = None,
 ) -> Template:
     """The form; refused as stale (`read`: the version its page showed), with what the saves
-    since then changed."""
+    since then changed. A rule the saves since removed (its number is past the live list's
+    end) is offered as a new rule: its number names no rule to save to any more."""
+    gone = None
     with _rt(request).factory() as session:
         snippets = sorted(s.key for s in live_snippets(session))
+        live_rules = _live(session, request)[0].rules
+    if read is not None and number is not None and number > len(live_rules):
+        gone, number = number, None
     if fields.snippet and fields.snippet not in snippets:
         snippets.append(fields.snippet)  # kept, so the refusal can name it
     context = {
@@ -108,6 +113,7 @@ def _page(
         "rule": fields,
         "rows": fields.rows(),
         "number": number,
+        "gone": gone,
         "version": version,
         "conditions": CONDITIONS,
         "snippets": snippets,

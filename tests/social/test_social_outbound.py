@@ -211,6 +211,20 @@ def test_429_is_retried_after_the_time_the_platform_asks(
     assert _state(rt, message_id)[0].state == "sent"
 
 
+def test_a_retry_after_past_the_calendar_waits_a_day_not_crashing_the_send(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """A Retry-After of 20 digits (or a date in year 9999) put the next attempt past the
+    calendar's end: the send stage crashed on every try instead of waiting."""
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    receiver.answer(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "9" * 20})
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert message.state == "approved"
+    assert message.state_reason.startswith("retrying in 86400s")
+    assert timedelta(hours=23) < item.next_attempt_at - utcnow() <= timedelta(days=1)
+
+
 def test_5xx_is_retried_with_backoff(rt: Runtime, worker: Worker, receiver: Receiver) -> None:
     message_id, _ = _receive_and_approve(rt, worker, x_dm(), platform="x")
     receiver.answer(503, {"title": "Service Unavailable", "detail": "Service Unavailable"})
