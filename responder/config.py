@@ -538,6 +538,8 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(
                 f"{section}.{key}: must be {MAX_CONTACT_DAYS} (100 years) or fewer, got {days}"
             )
+        if days < 0:
+            raise ConfigError(f"{section}.{key}: a window of days cannot be negative, got {days}")
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     try:

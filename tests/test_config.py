@@ -79,3 +79,11 @@ def test_a_contact_window_too_long_to_be_a_date_stops_start_up(key: str) -> None
         )
         == 36500
     )
+
+
+def test_a_negative_repeat_contact_window_stops_start_up() -> None:
+    """Loaded, -30 silently counted no contacts (the window began in the future) and
+    -3,000,000 made every draft fail (OverflowError for the window's start)."""
+    environ = {"RESPONDER_CHURN__REPEAT_CONTACT_DAYS": "-30"}
+    with pytest.raises(ConfigError, match=r"churn\.repeat_contact_days: .*negative, got -30"):
+        load_settings(ROOT / "config.toml", environ=environ)
