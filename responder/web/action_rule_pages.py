@@ -149,8 +149,6 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
         fields.general.append(_changed_while_open(version))
         return _page(request, fields, number, version, status_code=409, read=_read(form))
     index = len(section.rules) if number is None else _index(section, number)
-    if fields.general:
-        return _page(request, fields, number, version, status_code=409, read=_read(form))
     if any(row.problems for row in fields.conditions):
         return _page(request, fields, number, version, status_code=422)
     what = "added" if number is None else "edited"
