@@ -146,6 +146,6 @@ def test_every_other_page_fits_a_phone_with_its_main_button_on_screen(
         assert rows.first.bounding_box()["height"] < 60, "one line"
         # A time, a menu link and the Log out button each keep to one line there too.
         desk.goto(f"{base}/problems")
-        for selector in ("#problems td.when", "a[href='/supervisor/blocked']", ".logout button"):
+        for selector in ("#problems td.moment", "a[href='/supervisor/blocked']", ".logout button"):
             assert desk.locator(selector).first.evaluate(LINES) == 1, f"{selector}: one line"
     assert not problems, "\n".join(problems)
