@@ -104,3 +104,20 @@ def test_the_pages_seeded_for_the_screen_tests_audit_only_what_the_code_base_wri
         login(client, "alice")
         page = client.get("/audit", params={"action": "sender.block"}).text
     assert "Sender blocked" in page and "@a-subdomain.somewhere-far-away.test" in page
+
+
+def test_a_time_in_an_entrys_detail_reads_as_the_when_column_does(
+    rt: Runtime, worker: Worker
+) -> None:
+    """A snooze's `until` is stored as an ISO string; the page shows it as a time in the page's
+    zone, named, not as 2026-12-08T18:06:44.758931+00:00."""
+    seed_every_list(rt, worker)
+    with rt.factory() as session:
+        until = session.scalar(
+            select(AuditEntry.detail).where(AuditEntry.action == "message.snooze")
+        )["until"]
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/audit", params={"action": "message.snooze"}).text
+    assert until not in page
+    assert f"<b>until</b>: {until[:10]} {until[11:16]} UTC" in page

@@ -27,6 +27,10 @@ WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
   .map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${e.className} `
     + `right=${Math.round(e.getBoundingClientRect().right)}`)"""
 
+# how many lines an element's text takes
+LINES = """e => { const r = document.createRange(); r.selectNodeContents(e);
+  return new Set([...r.getClientRects()].map(c => Math.round(c.top))).size }"""
+
 
 def too_wide(page: object, name: str) -> list[str]:
     """What makes the page scroll sideways, if anything (a screenshot of it either way)."""
@@ -140,4 +144,8 @@ def test_every_other_page_fits_a_phone_with_its_main_button_on_screen(
         rows = desk.locator("#staff tbody tr")
         assert rows.first.evaluate("e => getComputedStyle(e).display") == "table-row"
         assert rows.first.bounding_box()["height"] < 60, "one line"
+        # A time, a menu link and the Log out button each keep to one line there too.
+        desk.goto(f"{base}/problems")
+        for selector in ("#problems td.moment", "a[href='/supervisor/blocked']", ".logout button"):
+            assert desk.locator(selector).first.evaluate(LINES) == 1, f"{selector}: one line"
     assert not problems, "\n".join(problems)

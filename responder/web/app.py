@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -1162,7 +1163,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
     environment.filters["headline"] = headline
-    environment.filters["audit_fields"] = audit_fields
+    environment.filters["audit_fields"] = partial(audit_fields, clock=clock)
     environment.filters["action_words"] = action_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting

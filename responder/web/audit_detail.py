@@ -1,14 +1,22 @@
 """An audit entry as a supervisor reads it: its action in words ("Template saved", the code
 `template.save` beside it, small), and its detail as "reason: Wrong customer", not a line of
-JSON; a long value (a whole rule set, a template's text) folded away behind its start."""
+JSON; a long value (a whole rule set, a template's text) folded away behind its start. A time
+stored in the detail reads as the When column does ("until: 2026-12-08 18:06 UTC"), not as
+2026-12-08T18:06:44.758931+00:00."""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from typing import Any, NamedTuple
+
+from responder.web.clock import PageClock
 
 LONG = 120
 GLIMPSE = 60
+#: An aware ISO 8601 time as `datetime.isoformat()` writes it (what detail dicts hold).
+ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)")
 
 #: Every action code the code base writes with `audit(` (tests/test_audit_words.py checks
 #: that none is missing); the API and the What filter keep the codes.
@@ -86,6 +94,9 @@ def action_words(action: str) -> str:
     return ACTION_WORDS.get(action, action)
 
 
+UTC_CLOCK = PageClock()
+
+
 class Field(NamedTuple):
     name: str
     text: str
@@ -96,7 +107,9 @@ class Field(NamedTuple):
         return self.text[:GLIMPSE].rstrip() + "…"
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, clock: PageClock) -> str:
+    if isinstance(value, str) and ISO_MOMENT.fullmatch(value):
+        return f"{clock.minute(datetime.fromisoformat(value))} {clock.label}"
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -108,12 +121,14 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def audit_fields(detail: Any) -> list[Field]:
-    """One field per key, named in words (`draft_version` reads "draft version")."""
+def audit_fields(detail: Any, clock: PageClock = UTC_CLOCK) -> list[Field]:
+    """One field per key, named in words (`draft_version` reads "draft version"); times in the
+    page's time zone, named."""
     if not isinstance(detail, dict):
-        return [Field("detail", _text(detail), len(_text(detail)) > LONG)] if detail else []
+        text = _text(detail, clock)
+        return [Field("detail", text, len(text) > LONG)] if detail else []
     fields = []
     for key, value in detail.items():
-        text = _text(value)
+        text = _text(value, clock)
         fields.append(Field(str(key).replace("_", " "), text, len(text) > LONG))
     return fields

@@ -43,6 +43,8 @@ def test_a_supervisor_records_and_resolves_an_incident_on_the_page(rt: Runtime) 
         recorded = client.post(PAGE, data=form)
         assert "Recorded: Mast fault, Galway city" in recorded.text
         assert "Galway, Salthill" in recorded.text and "2026-12-06 18:00" in recorded.text
+        # the times in the list name their zone, as the form's fields do
+        assert "<th>Started (UTC)</th><th>Fix expected (UTC)</th>" in recorded.text
         early = {**form, "expected_fix_at": "2026-12-05T18:00", "_csrf_token": csrf(client, PAGE)}
         backwards = client.post(PAGE, data=early)
         assert "Not recorded: the expected fix is before the start." in backwards.text
