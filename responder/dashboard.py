@@ -476,11 +476,8 @@ def load_history(
     decision and its template name, and the corrections made in it."""
     scope = scope or HistoryScope()
     in_scope = scope.messages()
-    channels = dict(session.execute(select(Channel.id, Channel.name)).all())
-    templates = dict(session.execute(select(Template.id, Template.name)).all())
-    people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
-    decided: dict[int, tuple[str, datetime, int | None, str]] = {}
-    reopened: dict[int, list[tuple[datetime, str, datetime]]] = defaultdict(list)
+    decided: dict[int, tuple[str, datetime, int | None, int | None]] = {}
+    reopened: dict[int, list[tuple[datetime, int | None, datetime]]] = defaultdict(list)
     for message_id, action, acted_at, edit_distance, user_id in session.execute(
         select(
             ReviewAction.message_id,
@@ -494,22 +491,13 @@ def load_history(
         .order_by(ReviewAction.id)
     ):
         if action in DECISIONS:
-            decided.setdefault(
-                message_id,
-                (
-                    DECISIONS[action],
-                    acted_at,
-                    edit_distance,
-                    people.get(user_id, "") if user_id else AUTO_SEND,
-                ),
-            )
+            decided.setdefault(message_id, (DECISIONS[action], acted_at, edit_distance, user_id))
         elif action in ("undo", "restore"):  # taken back: decided again later
             decided.pop(message_id, None)
         elif message_id in decided:  # a reopened decision stood until then
-            _, at, _, by = decided.pop(message_id)
-            reopened[message_id].append((at, by, acted_at))
-    corrections: list[CorrectionRow] = []
-    for message_id, acted_at, detail, channel_id in session.execute(
+            _, at, _, who = decided.pop(message_id)
+            reopened[message_id].append((at, who, acted_at))
+    found_corrections = session.execute(
         select(
             ReviewAction.message_id,
             ReviewAction.created_at,
@@ -519,20 +507,7 @@ def load_history(
         .join(Message, Message.id == ReviewAction.message_id)
         .where(*scope.corrections())
         .order_by(ReviewAction.id)
-    ):
-        detail = detail or {}
-        if {"accepted", "rejected"} & set(detail):
-            continue  # a supervisor's label on accepting or rejecting one is not an agent's
-        corrections.append(
-            CorrectionRow(
-                message_id=message_id,
-                channel=channels.get(channel_id, ""),
-                classifier=str(detail.get("classifier", "intent")),
-                previous=str(detail.get("from") or ""),
-                label=str(detail.get("to") or ""),
-                at=acted_at,
-            )
-        )
+    ).all()
     # Each message with its first draft (lowest version) and that draft's snippets, in one
     # read: a year of mail is 100,000 rows, and each further pass over them cost a third of a
     # second (bench/README.md `dashboard`).
@@ -562,9 +537,31 @@ def load_history(
             continue  # a later version
         if found[10] is not None:
             held[1].append(found[10])
-    # Read after the drafts, so a snippet approved while they were read has its key here too
-    # (snippets are never deleted).
+    # The names are read last, so a snippet, template, channel or person added while the rows
+    # above were read has its name here too (none of them is ever deleted).
     snippet_keys = dict(session.execute(select(Snippet.id, Snippet.key)).all())
+    channels = dict(session.execute(select(Channel.id, Channel.name)).all())
+    templates = dict(session.execute(select(Template.id, Template.name)).all())
+    people = dict(session.execute(select(StaffUser.id, StaffUser.username)).all())
+
+    def by(user_id: int | None) -> str:
+        return people.get(user_id, "") if user_id else AUTO_SEND
+
+    corrections: list[CorrectionRow] = []
+    for message_id, acted_at, detail, channel_id in found_corrections:
+        detail = detail or {}
+        if {"accepted", "rejected"} & set(detail):
+            continue  # a supervisor's label on accepting or rejecting one is not an agent's
+        corrections.append(
+            CorrectionRow(
+                message_id=message_id,
+                channel=channels.get(channel_id, ""),
+                classifier=str(detail.get("classifier", "intent")),
+                previous=str(detail.get("from") or ""),
+                label=str(detail.get("to") or ""),
+                at=acted_at,
+            )
+        )
     rows = []
     for found, snippets in first.values():
         (
@@ -593,9 +590,9 @@ def load_history(
                 templates.get(template_id, "") if template_id else "",
                 decision[2] if decision else None,
                 due_at,
-                decision[3] if decision else "",
+                by(decision[3]) if decision else "",
                 tuple(sorted(snippet_keys[i] for i in snippets)),
-                tuple(reopened[message_id]) if message_id in reopened else (),
+                tuple((at, by(who), until) for at, who, until in reopened.get(message_id, ())),
                 state,
             )
         )

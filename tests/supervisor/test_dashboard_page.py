@@ -14,7 +14,15 @@ from sqlalchemy import event, select
 from responder.corrections import reclassify
 from responder.dashboard import Period, dashboard_tables, load_history, local_day
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Draft, DraftSnippet, Message, ReviewAction, Snippet, StaffUser
+from responder.db.models import (
+    Draft,
+    DraftSnippet,
+    Message,
+    ReviewAction,
+    Snippet,
+    StaffUser,
+    Template,
+)
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import approve, reject
@@ -352,9 +360,9 @@ def test_drafts_without_a_template_are_named_in_the_template_charts_and_exports(
 def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
     rt: Runtime,
 ) -> None:
-    """A new snippet version approved, and a draft made with it, while the history is being
-    read (all time reads a year of mail, for seconds): the page counts the draft by its snippet's
-    key instead of failing with a 500."""
+    """A new snippet version approved, and a draft made with it and a new template, while the
+    history is being read (all time reads a year of mail, for seconds): the page counts the
+    draft by its snippet's key instead of failing with a 500, and names its template."""
     message_id = waiting_message(rt, 0)
     staff(rt, "sue", "supervisor")
     with transaction(rt.factory) as session:
@@ -370,8 +378,12 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
             snippet = Snippet(key="roaming-refund-new", body="We refunded the charge.")
             session.add(snippet)
             session.flush()
-            draft_id = session.scalar(select(Draft.id).where(Draft.message_id == message_id))
-            session.add(DraftSnippet(draft_id=draft_id, snippet_id=snippet.id))
+            template = Template(name="intents/brand_new.en.j2", body="Hello")
+            session.add(template)
+            session.flush()
+            draft = session.scalars(select(Draft).where(Draft.message_id == message_id)).one()
+            draft.template_id = template.id
+            session.add(DraftSnippet(draft_id=draft.id, snippet_id=snippet.id))
 
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
@@ -384,6 +396,8 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
     assert page.status_code == 200, page.text
     snippets = page.text.split('id="chart-outcomes_by_snippet"', 1)[1].split("</svg>", 1)[0]
     assert "roaming-refund-new" in snippets
+    templates = page.text.split('id="chart-outcomes_by_template"', 1)[1].split("</svg>", 1)[0]
+    assert "brand_new" in templates, "a template added meanwhile is named, not left blank"
 
 
 def test_days_at_the_ends_of_the_calendar_show_the_figures_not_an_error(rt: Runtime) -> None:
