@@ -159,6 +159,11 @@ class WorkerZygote:
         )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
+            import shutil
+
+            self.process.kill()
+            self.process.wait(timeout=30)
+            shutil.rmtree(self.folder, ignore_errors=True)
             raise RuntimeError("the worker zygote did not start")
 
     def fork(self, fifo: str, *args: str) -> int:
