@@ -1,6 +1,7 @@
 """What a program can send by hand and a person never types, refused as a 4xx naming the field
 before a route reads it: a request reaching the database with it answers 500 (an integer
-beyond the database's) or crashes the JSON decoder (a body nested thousands deep)."""
+beyond the database's, a NUL PostgreSQL refuses in text) or crashes the JSON decoder (a body
+nested thousands deep)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def _checked(value: Any, where: str) -> None:
         return
     if isinstance(value, int) and not -LARGEST <= value <= LARGEST:
         raise ClientException(f"{where}: {str(value)[:20]}... is out of range")
+    if isinstance(value, str) and "\x00" in value:
+        raise ClientException(f"{where}: text with a NUL character is refused")
     if isinstance(value, dict):
         for key, item in value.items():
             _checked(key, where)
@@ -41,7 +44,9 @@ class CheckedRequest(Request):  # type: ignore[type-arg]
 
 
 async def refuse_impossible_path_values(request: Request) -> None:  # type: ignore[type-arg]
-    """A path id beyond any row is a 404, as a missing row's is."""
+    """A path id beyond any row is a 404, as a missing row's is; a NUL in a path name a 400."""
     for name, value in request.path_params.items():
         if isinstance(value, int) and not 0 <= value <= LARGEST:
             raise NotFoundException(f"{name} {str(value)[:20]}: no such row")
+        if isinstance(value, str) and "\x00" in value:
+            raise ClientException(f"{name}: a NUL character is refused")
