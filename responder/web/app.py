@@ -202,7 +202,7 @@ class LoginForm(Struct):
 def _client_key(request: Request, username: str) -> str:
     host = request.client.host if request.client else "unknown"
     name = username.strip().lower().replace("\x00", "")  # PostgreSQL text refuses NUL
-    return f"{name}|{host}"
+    return f"{name[:150]}|{host}"  # the key's column holds 200: no account's name is longer
 
 
 @post("/login", sync_to_thread=True)
