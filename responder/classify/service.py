@@ -7,6 +7,7 @@ checked first so that a broken file is reported with its line instead of trainin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from responder.classify.store import TrainingRow, active_examples, train_and_sto
 from responder.classify.training import Progress, cross_validated_accuracy
 from responder.db.models import ClassifierModel
 
+#: A classifier's name as its definition file is named: `intent`, `order-status`.
+NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
 
 @dataclass(frozen=True)
 class TrainingResult:
@@ -26,7 +30,9 @@ class TrainingResult:
 
 
 def definition_or_none(folder: Path, name: str) -> ClassifierDefinition | None:
-    if not (folder / f"{name}.toml").exists():
+    """None for a name no definition file can have (from a URL: too long for a file name,
+    a NUL, a path), as for one that has none."""
+    if not NAME.fullmatch(name) or not (folder / f"{name}.toml").exists():
         return None
     return load_definition(folder, name)
 

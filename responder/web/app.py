@@ -106,6 +106,7 @@ from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
 from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
+from responder.web.hostile_input import CheckedRequest, refuse_impossible_path_values
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
@@ -202,7 +203,7 @@ class LoginForm(Struct):
 def _client_key(request: Request, username: str) -> str:
     host = request.client.host if request.client else "unknown"
     name = username.strip().lower().replace("\x00", "")  # PostgreSQL text refuses NUL
-    return f"{name}|{host}"
+    return f"{name[:150]}|{host}"  # the key's column holds 200: no account's name is longer
 
 
 @post("/login", sync_to_thread=True)
@@ -1276,6 +1277,8 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(instance=_template_engine(clock)),
         after_request=_security_headers,
+        before_request=refuse_impossible_path_values,
+        request_class=CheckedRequest,
         openapi_config=OpenAPIConfig(
             title="Responder",
             version="0.1.0",

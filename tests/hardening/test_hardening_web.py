@@ -161,7 +161,8 @@ def test_sql_injection_in_every_search_and_filter_field(rt: Runtime, worker: Wor
             login_attempt = client.post(
                 "/api/login", json={"username": payload, "password": payload}
             )
-            assert login_attempt.status_code == 401, payload
+            refused = "\x00" in payload  # a NUL in any JSON string is a 400 naming the field
+            assert login_attempt.status_code == (400 if refused else 401), payload
     with rt.factory() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == total
 

@@ -1,0 +1,52 @@
+"""What a program can send by hand and a person never types, refused as a 4xx naming the field
+before a route reads it: a request reaching the database with it answers 500 (an integer
+beyond the database's, a NUL PostgreSQL refuses in text) or crashes the JSON decoder (a body
+nested thousands deep)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import ClientException, NotFoundException
+
+#: Ids and numbers past this cannot be a row or a version: every integer column is 64-bit.
+LARGEST = 2**62
+
+
+def _checked(value: Any, where: str) -> None:
+    """Refuse, naming the field (`version`, `items[2].text`), what no column can hold."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and not -LARGEST <= value <= LARGEST:
+        raise ClientException(f"{where}: {str(value)[:20]}... is out of range")
+    if isinstance(value, str) and "\x00" in value:
+        raise ClientException(f"{where}: text with a NUL character is refused")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _checked(key, where)
+            _checked(item, f"{where}.{key}" if where != "body" else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _checked(item, f"{where}[{index}]")
+
+
+class CheckedRequest(Request):  # type: ignore[type-arg]
+    """Every JSON body goes through `json()` before a route's fields are read from it."""
+
+    async def json(self) -> Any:
+        try:
+            decoded = await super().json()
+        except RecursionError:
+            raise ClientException("body: JSON nested too deeply") from None
+        _checked(decoded, "body")
+        return decoded
+
+
+async def refuse_impossible_path_values(request: Request) -> None:  # type: ignore[type-arg]
+    """A path id beyond any row is a 404, as a missing row's is; a NUL in a path name a 400."""
+    for name, value in request.path_params.items():
+        if isinstance(value, int) and not 0 <= value <= LARGEST:
+            raise NotFoundException(f"{name} {str(value)[:20]}: no such row")
+        if isinstance(value, str) and "\x00" in value:
+            raise ClientException(f"{name}: a NUL character is refused")
