@@ -4,6 +4,7 @@ block stopped can be drafted after all."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -109,6 +110,11 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
         login(client, "sam")
         listing = client.get("/supervisor/blocked").text
         assert "deals@bulk-offers.test" in listing and "alice" in listing
+        # the form's fields are named on the page, not only by placeholders that go on typing
+        assert '<label>Address or domain to block <input name="sender"' in listing
+        assert '<label>Reason <input name="reason"' in listing
+        # the last message stopped: the zone named, as the Blocked column's heading names it
+        assert re.search(r"<small>last \d{4}-\d\d-\d\d \d\d:\d\d UTC</small>", listing)
         (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
         # Two waiting drafts rejected when it was blocked, one message ignored since.
         assert row["messages_stopped"] == 3 and row["reason"] == "spam"

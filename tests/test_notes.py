@@ -90,11 +90,14 @@ def test_a_note_follows_the_conversation_and_never_reaches_the_customer(
         login(client, "bob")
         page = client.get(f"/messages/{second}").text
         assert "Internal notes (2)" in page and "on an earlier message" in page
+        # when each note was written, in the zone the page's other times name
+        assert len(re.findall(r"<small>\w+ · \d{4}-\d\d-\d\d \d\d:\d\d UTC", page)) == 2
         with rt.factory() as session:
             customer = session.scalar(select(Message.customer_id).where(Message.id == second))
         profile = client.get(f"/customers/{customer}").text
         shown = re.findall(r'<div class="note" id="note-\d+"><small>(\w+) ·', profile)
         assert shown == ["bob", "alice"], "newest first on the customer's page"
+        assert re.search(r"<small>bob · \d{4}-\d\d-\d\d \d\d:\d\d UTC · on", profile)
 
     with rt.factory() as session:
         drafts = session.scalars(select(Draft.body)).all()

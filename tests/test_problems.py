@@ -66,6 +66,7 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
             and "3,000 byte limit ([pipeline] max_message_bytes)" in rows[str(big)]
         )
         assert "(not parsed)" in rows[str(big)] and f"{len(BIG):,} bytes" in rows[str(big)]
+        assert "<small>5.1 kB</small>" in rows[str(big)], "its size, as the review page says it"
         assert f'href="/messages/{big}"' in rows[str(big)]
         assert "550 5.1.1" in rows[str(refused)] and "no such mailbox" in rows[str(refused)]
         assert "reply failed, 1 attempt" in rows[str(refused)]
@@ -74,6 +75,7 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         message_page = client.get(f"/messages/{big}").text
         # Who sent what, from the headers alone, said to be unchecked; the bytes to look at.
         assert "<h1>scan of my bill</h1>" in message_page
+        assert ">original (5.1 kB)</a>" in message_page, "the size as Needs attention says it"
         assert "its From header says Ann &lt;ann@b.test&gt; (not checked)" in message_page
         assert "&lt;&gt;" not in message_page
         assert "an administrator changes it in config.toml" in message_page, "what to do first"

@@ -273,5 +273,37 @@ def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker
         late_page = client.get(f"/messages/{late.id}").text
         now_page = client.get(f"/messages/{now.id}").text
     received = late.received_at.strftime("%Y-%m-%d %H:%M")
-    assert f'id="written-at">written 2026-11-23 09:00, received {received}</span>' in late_page
+    # the zone named, as the due time and the other pages' times are
+    assert f'id="written-at">written 2026-11-23 09:00, received {received} UTC</span>' in late_page
     assert 'id="written-at"' not in now_page, "written as it arrived: one time"
+    arrived = now.received_at.strftime("%Y-%m-%d %H:%M")
+    assert f'id="received-at">{arrived} UTC</span>' in now_page
+
+
+def test_the_review_page_names_the_template_in_words_and_links_supervisors_to_it(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Agents read which template a draft came from ("Billing dispute — English"), not its
+    file name; a supervisor also sees the file name and opens the template's editor from it."""
+    staff(rt, "alice")
+    staff(rt, "sam", role="supervisor")
+    drop(rt, make_email(), "one")
+    worker.drain()
+    with rt.factory() as session:
+        message_id, grounding = session.execute(select(Draft.message_id, Draft.grounding)).one()
+    template = grounding["template"]
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        agent = client.get(f"/messages/{message_id}").text
+        login(client, "sam")
+        supervisor = client.get(f"/messages/{message_id}").text
+        editor_link = f"/supervisor/templates/{template['id']}?message={message_id}"
+        assert client.get(editor_link).status_code == 200
+
+    def line(page: str) -> str:
+        return page.split('id="draft-template">', 1)[1].split("</p>", 1)[0]
+
+    assert " — English v" in line(agent)
+    assert template["key"] not in agent and "/supervisor/templates/" not in line(agent)
+    assert f'<a href="{editor_link}">' in line(supervisor)
+    assert f'<code class="file">{template["key"]}</code>' in line(supervisor)

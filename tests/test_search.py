@@ -88,6 +88,10 @@ def test_search_finds_messages_and_customers_by_address_words_and_literal_wildca
         assert f'href="/messages/{ids["aoife.murphy@gmail.test"]}"' in page
         assert f'href="/customers/{aoife.id}"' in page
         assert 'value="Murphy"' in page
+        # a sender not in the customer data has no CRM id, tier or plan: said, not left blank
+        assert "not in the CRM yet" not in page and aoife.external_id in page
+        unknown = client.get("/search", params={"q": "Karl Jensen"}).text
+        assert '<small class="provisional">not in the CRM yet</small>' in unknown
         assert re.search(r'id="too-short"', client.get("/search", params={"q": "a"}).text)
 
 

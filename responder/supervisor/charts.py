@@ -49,7 +49,7 @@ def bar_chart(
     """Horizontal bars, one per label, with the value written at the end of the bar. `names`
     turns user names among the labels into display names."""
     if not items:
-        return Markup('<p class="empty">No data in this range.</p>')
+        return Markup('<p class="empty">Nothing in this period.</p>')
     top = max(float(v) for _, v in items) or 1.0
     height = ROW * len(items) + 4
     labels = [_label(label, names or {}) for label, _ in items]
@@ -78,7 +78,7 @@ def share_chart(
     """One stacked bar per group: approved unchanged, edited, rejected, as shares of 100%.
     `names` turns user names among the groups into display names."""
     if not table:
-        return Markup('<p class="empty">No decided drafts in this range.</p>')
+        return Markup('<p class="empty">No decided drafts in this period.</p>')
     height = ROW * len(table) + 24
     labels = [_label(str(e["group"]), names or {}) for e in table]
     left = _label_width(

@@ -20,3 +20,11 @@ def template_title(name: str, language: str, tone: str = "") -> str:
     if tone:
         subject = f"{subject}, {tone.replace('_', ' ')} tone"
     return f"{subject} — {language_name(language)}"
+
+
+def title_of_key(key: str) -> str:
+    """The title of the template a loader name names: `intents/billing_dispute.en.empathetic.j2`
+    reads "Billing dispute, empathetic tone — English" (what a draft's grounding records)."""
+    name, _, rest = key.removesuffix(".j2").partition(".")
+    language, _, tone = rest.partition(".")
+    return template_title(name, language or "en", tone)

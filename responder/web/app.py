@@ -74,6 +74,7 @@ from responder.review import (
     undo_approval,
 )
 from responder.runtime import Runtime
+from responder.sizes import readable_size
 from responder.snooze import snooze_choices, snoozed_count
 from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate
 from responder.web.acknowledgement_pages import ROUTES as ACKNOWLEDGEMENT_PAGE_ROUTES
@@ -1164,6 +1165,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
     environment.filters["headline"] = headline
+    environment.filters["size"] = readable_size
     environment.filters["audit_fields"] = partial(audit_fields, clock=clock)
     environment.filters["action_words"] = action_words
     environment.globals["needs_attention"] = _needs_attention

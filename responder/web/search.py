@@ -353,6 +353,7 @@ def search(
                 "external_id": c.external_id,
                 "tier": c.tier,
                 "plan": c.plan,
+                "provisional": c.provisional,
             }
             for c in customers
         ],

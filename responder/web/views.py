@@ -47,6 +47,7 @@ from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reopen import reopen_offer
 from responder.reply_files import listed, sent_files_of
 from responder.review import current_draft
+from responder.supervisor.template_names import title_of_key
 
 log = logging.getLogger(__name__)
 
@@ -592,6 +593,14 @@ def snippets_used(grounding: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for i, r in enumerate(used) if r.get("key") not in {u.get("key") for u in used[:i]}]
 
 
+def _template_named(template: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The grounding's template record with its title ("Outage — English"): what agents read;
+    the file name is for supervisors, beside a link to the editor."""
+    if not template or not template.get("key"):
+        return template
+    return {**template, "title": title_of_key(str(template["key"]))}
+
+
 def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
     """What the review page shows beside a draft, lifted out of its grounding record: the
     template (key, version, tone), the other candidate snippets with scores, the suggested
@@ -599,7 +608,7 @@ def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
     network incident the draft described (None: none fitted, or drafted before incidents).
     `snippets_used` are the snippets whose text is in the draft, the picked action's included."""
     return {
-        "template": grounding.get("template"),
+        "template": _template_named(grounding.get("template")),
         "snippets_used": snippets_used(grounding),
         "template_error": grounding.get("template_error"),
         "candidates": grounding.get("candidates") or [],

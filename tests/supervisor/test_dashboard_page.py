@@ -106,6 +106,16 @@ def test_a_measure_with_nothing_measured_is_not_drawn_as_zero_minutes(rt: Runtim
         assert "arrival to draft, median" in chart
         assert "arrival to draft, 95% within" in chart
         assert "draft to approval" not in chart
+        # a chart with nothing to draw says so, with no empty Figures table under it
+        panels = {
+            section.split('"', 1)[0]: section
+            for section in page.split('<section class="panel chart-panel" id="chart-')[1:]
+        }
+        assert "No decided drafts in this period." in panels["outcomes"]
+        assert "<summary>Figures</summary>" not in panels["outcomes"]
+        assert "Nothing in this period." in panels["edit_distance"]
+        assert "<summary>Figures</summary>" not in panels["edit_distance"]
+        assert "<summary>Figures</summary>" in panels["volume_by_day"]
         timings = _exported(client, "/supervisor/dashboard/export/timings")
         rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(timings))}
         assert rows["draft_to_approval"]["count"] == "0"
