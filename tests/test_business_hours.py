@@ -163,7 +163,7 @@ def test_pages_show_times_in_the_teams_time_zone(rt: Runtime) -> None:
             review = client.get(f"/messages/{message_id}").text
         assert f"<th>Due ({zone})</th>" in queue and due in queue
         assert 'id="opening"' not in queue, "round the clock: no opening hours to show"
-        assert f"Due {due} {zone}" in review and f"· {received} ·" in review
+        assert f"Due {due} {zone}" in review and f">{received} {zone}</span> ·" in review
     with rt.factory() as session:
         stored = session.get(Message, message_id).due_at
     assert stored == utc(2026, 12, 7, 15, 0), "the database keeps UTC"

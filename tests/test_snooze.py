@@ -231,7 +231,7 @@ def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -
             f"/messages/{message_id}/wake", data={"_csrf_token": token}, follow_redirects=True
         )
         assert "Back in the queue." in back.text and 'id="approve"' in back.text
-        assert f"snoozed until {shown} by alice" in back.text
+        assert f"snoozed until {shown} Europe/Berlin by alice" in back.text
         assert 'id="back-from-snooze"' in back.text
 
         headers = api_token(client)

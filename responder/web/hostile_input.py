@@ -14,12 +14,20 @@ from litestar.exceptions import ClientException, NotFoundException
 LARGEST = 2**62
 
 
+def _number(value: int) -> str:
+    """The number itself while it is short enough to read; its length past that."""
+    digits = str(abs(value)) if abs(value) < 10**4000 else None  # str() refuses past 4,300
+    if digits is not None and len(digits) <= 24:
+        return str(value)
+    return f"a number of {len(digits)} digits" if digits else "a number of thousands of digits"
+
+
 def _checked(value: Any, where: str) -> None:
     """Refuse, naming the field (`version`, `items[2].text`), what no column can hold."""
     if isinstance(value, bool):
         return
     if isinstance(value, int) and not -LARGEST <= value <= LARGEST:
-        raise ClientException(f"{where}: {str(value)[:20]}... is out of range")
+        raise ClientException(f"{where}: {_number(value)} is out of range")
     if isinstance(value, str) and "\x00" in value:
         raise ClientException(f"{where}: text with a NUL character is refused")
     if isinstance(value, dict):
