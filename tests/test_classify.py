@@ -337,3 +337,21 @@ def _demo_intents_not_as_meant(rt: Runtime) -> list[str]:
         for row, p in zip(rows, predictions, strict=True)
         if p.label != row["intent"]
     ]
+
+
+def test_a_definition_named_with_a_dot_or_an_accent_is_trained_from(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """`responder train réclamation` (or `order.status`) trains from its definition file, at
+    the definition's threshold, as `intent` does: a name outside plain ASCII letters is still
+    a file name."""
+    for name in ("réclamation", "order.status"):
+        _write_csv(tmp_path / f"{name}.csv", _toy_rows())
+        (tmp_path / f"{name}.toml").write_text(
+            "min_examples = 5\nthreshold = 0.35\n"
+            + "".join(f"[labels.{label}]\n" for label in TOY),
+            encoding="utf-8",
+        )
+        with transaction(rt.factory) as session:
+            model = train_named(session, rt.embedder, tmp_path, name).model
+            assert (model.name, model.threshold) == (name, 0.35)

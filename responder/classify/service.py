@@ -7,7 +7,6 @@ checked first so that a broken file is reported with its line instead of trainin
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,25 @@ from responder.classify.store import TrainingRow, active_examples, train_and_sto
 from responder.classify.training import Progress, cross_validated_accuracy
 from responder.db.models import ClassifierModel
 
-#: A classifier's name as its definition file is named: `intent`, `order-status`.
-NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+#: The longest name a definition file can have, in UTF-8 bytes: file systems allow 255 for
+#: `<name>.toml`, and the database keeps a classifier's name in 50 characters.
+LONGEST_NAME_BYTES = 200
+
+
+def _file_name(name: str) -> bool:
+    """A name some definition file could have (`intent`, `order.status`, `réclamation`): not
+    too long for a file name, no NUL, no folder, no lone surrogate."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return (
+        0 < size <= LONGEST_NAME_BYTES
+        and "\x00" not in name
+        and "/" not in name
+        and "\\" not in name
+        and not name.startswith(".")
+    )
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,7 @@ class TrainingResult:
 def definition_or_none(folder: Path, name: str) -> ClassifierDefinition | None:
     """None for a name no definition file can have (from a URL: too long for a file name,
     a NUL, a path), as for one that has none."""
-    if not NAME.fullmatch(name) or not (folder / f"{name}.toml").exists():
+    if not _file_name(name) or not (folder / f"{name}.toml").exists():
         return None
     return load_definition(folder, name)
 
