@@ -180,3 +180,29 @@ def test_actions_read_in_words_with_the_code_small_and_the_api_keeps_codes(rt: R
         "message.reopen",
         "template.save",
     ]
+
+
+def test_a_reason_that_only_looks_like_a_time_is_shown_as_typed(rt: Runtime) -> None:
+    """A detail read as a time ("until") is shown in the page's zone; a reason someone typed
+    that looks like one but is no date (30 February), or a time the page's zone cannot write
+    (past the year 9999 there), is shown as typed, not a server error for the whole log."""
+    import msgspec
+
+    from responder.db.session import transaction
+    from responder.review import audit
+
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Berlin")
+    )
+    staff(rt, "ada", "admin")
+    with transaction(rt.factory) as session:
+        audit(session, "sam", "draft.reject", "message", 7, reason="2026-02-30T09:00Z")
+        audit(session, "sam", "draft.reject", "message", 8, reason="9999-12-31T23:30:00+00:00")
+        audit(session, "sam", "message.snooze", "message", 9, until="2026-12-08T18:06:44+00:00")
+    with TestClient(create_app(rt)) as client:
+        login(client, "ada")
+        answer = client.get("/audit")
+    assert answer.status_code == 200
+    assert "<b>reason</b>: 2026-02-30T09:00Z" in answer.text
+    assert "<b>reason</b>: 9999-12-31T23:30:00+00:00" in answer.text
+    assert "<b>until</b>: 2026-12-08 19:06 Europe/Berlin" in answer.text

@@ -107,9 +107,18 @@ class Field(NamedTuple):
         return self.text[:GLIMPSE].rstrip() + "…"
 
 
+def _moment(value: str, clock: PageClock) -> str | None:
+    """The time in the page's zone, named; None for text that only looks like a time (a
+    reason typed as "2026-02-30T09:00Z") or one the zone cannot write (past the year 9999)."""
+    try:
+        return f"{clock.minute(datetime.fromisoformat(value))} {clock.label}"
+    except (ValueError, OverflowError):
+        return None
+
+
 def _text(value: Any, clock: PageClock) -> str:
     if isinstance(value, str) and ISO_MOMENT.fullmatch(value):
-        return f"{clock.minute(datetime.fromisoformat(value))} {clock.label}"
+        return _moment(value, clock) or value
     if value is None:
         return "none"
     if isinstance(value, bool):
