@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from responder.classify.definitions import DefinitionError, load_definition
+from responder.classify.titles import LabelTitles
 from tests.conftest import ROOT
 
 
@@ -78,3 +79,42 @@ def test_threshold_out_of_range_is_refused(folder: Path) -> None:
     toml.write_text(toml.read_text().replace("threshold = 0.0", "threshold = 1.5"))
     with pytest.raises(DefinitionError, match="threshold must be a number between 0 and 1"):
         load_definition(folder, "sentiment")
+
+
+def test_every_shipped_intent_has_a_title_and_pages_read_labels_in_words() -> None:
+    definition = load_definition(ROOT / "classifiers", "intent")
+    assert set(definition.titles) == set(definition.labels)
+    titles = LabelTitles.from_folder(ROOT / "classifiers")
+    assert titles("billing_dispute") == "Billing dispute"
+    assert titles("slow_data_coverage") == "Slow data and coverage"
+    assert titles("port_out", "intent") == "Port-out to a competitor"
+    # a label no definition titles (a CSV-trained classifier's) reads as its code in words
+    assert titles("late_refund") == "Late refund"
+    assert titles("negative", "sentiment") == "Negative"
+    assert titles("unknown") == titles(None) == "Not classified"
+
+
+def test_a_title_that_is_not_words_names_the_file_and_line(folder: Path) -> None:
+    toml = folder / "sentiment.toml"
+    text = toml.read_text().replace("[labels.neutral]\n", "[labels.neutral]\ntitle = 3\n")
+    toml.write_text(text)
+    line = text.splitlines().index("title = 3") + 1
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(folder, "sentiment")
+    assert str(caught.value) == (
+        f"{toml}:{line}: the title of label 'neutral' must be words in quotes"
+    )
+
+
+def test_a_titled_label_loads_and_other_keys_under_a_label_are_still_accepted(
+    folder: Path,
+) -> None:
+    toml = folder / "sentiment.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            "[labels.negative]\n", '[labels.negative]\ntitle = "Unhappy"\ncolour = "red"\n'
+        )
+    )
+    definition = load_definition(folder, "sentiment")
+    assert definition.titles == {"negative": "Unhappy"}
+    assert LabelTitles.from_folder(folder)("negative", "sentiment") == "Unhappy"

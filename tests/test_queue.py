@@ -307,3 +307,53 @@ def test_the_review_page_names_the_template_in_words_and_links_supervisors_to_it
     assert template["key"] not in agent and "/supervisor/templates/" not in line(agent)
     assert f'<a href="{editor_link}">' in line(supervisor)
     assert f'<code class="file">{template["key"]}</code>' in line(supervisor)
+
+
+def test_queue_and_review_page_show_intents_in_words_and_keep_codes_as_values(
+    rt: Runtime,
+) -> None:
+    """`billing_dispute` reads "Billing dispute" where people read it; the filter's and the
+    correction's values, the URLs and the data stay codes."""
+    staff(rt, "alice")
+    with transaction(rt.factory) as session:
+        channel = Channel(name="support", kind="maildir")
+        session.add(channel)
+        session.flush()
+        message = Message(
+            channel_id=channel.id,
+            external_key="bill",
+            raw=b"",
+            state="in_review",
+            subject="my bill",
+            intent="billing_dispute",
+            intent_confidence=0.9,
+            classification={
+                "intent": {
+                    "label": "billing_dispute",
+                    "confidence": 0.9,
+                    "candidates": [["billing_dispute", 0.9], ["port_out", 0.08]],
+                },
+                "sentiment": {"label": "negative", "confidence": 0.8, "candidates": []},
+            },
+            due_at=NOW,
+        )
+        session.add(message)
+        session.flush()
+        session.add(Draft(message_id=message.id, version=1, body="Hello"))
+        message_id = message.id
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        queue = client.get("/queue").text
+        filtered = client.get("/queue?intent=billing_dispute").text
+        review = client.get(f"/messages/{message_id}").text
+    assert '<td class="intent" title="billing_dispute">Billing dispute <small>90%</small>' in queue
+    assert '<option value="billing_dispute" >Billing dispute (1)</option>' in queue
+    assert '<option value="billing_dispute" selected>Billing dispute (1)</option>' in filtered
+    intent_row = review.split('id="classified-intent"', 1)[1].split("</tr>", 1)[0]
+    assert "<strong>Billing dispute</strong>" in intent_row
+    assert "or Port-out to a competitor 8%" in intent_row
+    assert '<option value="billing_dispute" selected>Billing dispute</option>' in intent_row
+    assert '<option value="slow_data_coverage" >Slow data and coverage</option>' in intent_row
+    assert '<option value="sim_device" >SIM and device</option>' in intent_row
+    sentiment_row = review.split('id="classified-sentiment"', 1)[1].split("</tr>", 1)[0]
+    assert "<strong>Negative</strong>" in sentiment_row

@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class DefinitionError(Exception):
@@ -41,6 +41,8 @@ class ClassifierDefinition:
     threshold: float
     min_examples: int
     examples: tuple[Example, ...] = field(default=())
+    #: Each label in words for the pages ("Billing dispute"); a label without one is absent.
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def _records(path: Path, handle: TextIO) -> Iterator[tuple[int, list[str]]]:
@@ -95,13 +97,28 @@ def read_examples_csv(path: Path, labels: set[str] | None = None) -> list[Exampl
     return examples
 
 
-def load_definition(folder: Path, name: str) -> ClassifierDefinition:
-    toml_path = folder / f"{name}.toml"
-    csv_path = folder / f"{name}.csv"
+def _title_line(text: str, label: str) -> int | None:
+    """The line of `title` under `[labels.<label>]`, for the message about a bad one."""
+    inside = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped.replace(" ", "").strip("[]") in {
+                f"labels.{label}",
+                f'labels."{label}"',
+            }
+        elif inside and re.match(r"title\s*=", stripped):
+            return number
+    return None
+
+
+def read_labels(toml_path: Path) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """The parsed file, each label's description and each label's title (where it has one)."""
     if not toml_path.exists():
         raise DefinitionError(toml_path, "definition file not found")
+    text = toml_path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
         line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
@@ -114,6 +131,25 @@ def load_definition(folder: Path, name: str) -> ClassifierDefinition:
         str(key): str(value.get("description", "")) if isinstance(value, dict) else ""
         for key, value in raw_labels.items()
     }
+    titles: dict[str, str] = {}
+    for key, value in raw_labels.items():
+        title = value.get("title") if isinstance(value, dict) else None
+        if title is None:
+            continue
+        if not isinstance(title, str) or not title.strip():
+            raise DefinitionError(
+                toml_path,
+                f"the title of label {key!r} must be words in quotes",
+                _title_line(text, str(key)),
+            )
+        titles[str(key)] = title.strip()
+    return data, labels, titles
+
+
+def load_definition(folder: Path, name: str) -> ClassifierDefinition:
+    toml_path = folder / f"{name}.toml"
+    csv_path = folder / f"{name}.csv"
+    data, labels, titles = read_labels(toml_path)
     threshold = data.get("threshold", 0.0)
     min_examples = data.get("min_examples", 10)
     if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
@@ -137,6 +173,7 @@ def load_definition(folder: Path, name: str) -> ClassifierDefinition:
         threshold=float(threshold),
         min_examples=min_examples,
         examples=tuple(examples),
+        titles=titles,
     )
 
 

@@ -47,6 +47,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from responder.acknowledge import unsent_acknowledgements
+from responder.classify.titles import LabelTitles
 from responder.config import business_calendar
 from responder.corrections import Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
@@ -1148,7 +1149,7 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
+def _template_engine(clock: PageClock, titles: LabelTitles) -> JinjaTemplateEngine:
     """Templates are compiled once per process: no file checks on every page (restart to edit)."""
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
@@ -1168,6 +1169,7 @@ def _template_engine(clock: PageClock) -> JinjaTemplateEngine:
     environment.filters["size"] = readable_size
     environment.filters["audit_fields"] = partial(audit_fields, clock=clock)
     environment.filters["action_words"] = action_words
+    environment.filters["label_title"] = titles
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)
@@ -1256,6 +1258,7 @@ async def _warm_models(app: Litestar) -> AsyncIterator[None]:
 def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     sessions = SessionCache(ttl_seconds=rt.settings.web.session_cache_seconds)
     clock = PageClock(rt.settings.queue.timezone)
+    titles = LabelTitles.from_folder(rt.settings.path(rt.settings.classify.definitions_dir))
     return Litestar(
         logging_config=_logging_config(),
         route_handlers=[
@@ -1266,7 +1269,15 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             customer_data_router(rt.settings),
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
-        state=State({"rt": rt, "counts": CountsCache(), "sessions": sessions, "clock": clock}),
+        state=State(
+            {
+                "rt": rt,
+                "counts": CountsCache(),
+                "sessions": sessions,
+                "clock": clock,
+                "titles": titles,
+            }
+        ),
         lifespan=[_session_listener, _warm_models],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         csrf_config=CSRFConfig(
@@ -1277,7 +1288,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             cookie_samesite="strict",
             exclude=["/api/", "/webhooks/"],
         ),
-        template_config=TemplateConfig(instance=_template_engine(clock)),
+        template_config=TemplateConfig(instance=_template_engine(clock, titles)),
         after_request=_security_headers,
         before_request=refuse_impossible_path_values,
         request_class=CheckedRequest,

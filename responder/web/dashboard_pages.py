@@ -18,6 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 from sqlalchemy import select
 
+from responder.classify.titles import LabelTitles
 from responder.dashboard import (
     RECENT_DAYS,
     Period,
@@ -65,13 +66,31 @@ def _tables(
     return DashboardView(period, tables, channels, period.words(messages), names)
 
 
-def _charts(tables: dict[str, Table], names: dict[str, str]) -> dict[str, object]:
+#: The tables with an intent code in a column (its index): the page shows it in words, the CSV
+#: keeps the code.
+INTENT_COLUMNS = {
+    "volume_by_intent": 0,
+    "outcomes_by_intent": 0,
+    "most_corrected": 0,
+    "sla_breaches": 2,
+}
+
+
+def _charts(
+    tables: dict[str, Table], names: dict[str, str], titles: LabelTitles
+) -> dict[str, object]:
+    def shown(name: str, group: object) -> str:
+        return titles(group) if name in INTENT_COLUMNS else str(group)
+
     def pairs(name: str, value_index: int = 1) -> list[tuple[str, float]]:
-        return [(str(r[0]), float(r[value_index] or 0)) for r in tables[name].rows]
+        return [(shown(name, r[0]), float(r[value_index] or 0)) for r in tables[name].rows]
 
     def shares(name: str) -> list[dict[str, object]]:
         columns = tables[name].columns
-        return [dict(zip(("group", *columns[1:]), row, strict=True)) for row in tables[name].rows]
+        return [
+            {**dict(zip(("group", *columns[1:]), row, strict=True)), "group": shown(name, row[0])}
+            for row in tables[name].rows
+        ]
 
     # A measure with nothing measured yet (no approvals) is left out, not drawn as 0 minutes.
     timings = [
@@ -81,7 +100,12 @@ def _charts(tables: dict[str, Table], names: dict[str, str]) -> dict[str, object
         if r[index] is not None
     ]
     breaches = tables["sla_breaches"]
-    sla = sla_by_intent(dict(zip(breaches.columns, row, strict=True)) for row in breaches.rows)
+    sla = [
+        (titles(intent), count)
+        for intent, count in sla_by_intent(
+            dict(zip(breaches.columns, row, strict=True)) for row in breaches.rows
+        )
+    ]
     return {
         "volume_by_day": bar_chart(pairs("volume_by_day"), "Messages by day"),
         "volume_by_channel": bar_chart(pairs("volume_by_channel"), "Messages by mailbox"),
@@ -120,7 +144,7 @@ def dashboard_page(
     context = {
         "user": request.user,
         "tables": view.tables,
-        "charts": _charts(view.tables, view.names),
+        "charts": _charts(view.tables, view.names, request.app.state.titles),
         "channels": view.channels,
         "filters": {"start": start or "", "end": end or "", "channel": channel or ""},
         "all_time": span == "all" and not (start or end),
@@ -135,6 +159,7 @@ def dashboard_page(
         "covered": view.covered,
         "names": view.names,
         "person_tables": PERSON_TABLES,
+        "intent_columns": INTENT_COLUMNS,
         "date_problem": _date_problem(start, end, view.period),
     }
     return Template("supervisor/dashboard.html", context=context)

@@ -227,14 +227,20 @@ def test_the_page_says_its_period_names_unclassified_mail_and_people_by_name(
         today = local_day(datetime.now(UTC), rt.settings.queue.timezone)
         month = f"{today - timedelta(days=29)} to {today}"
         assert f'id="period">Covers the last 30 days ({month}), all mailboxes.' in opening
-        assert "Messages by intent" in opening and "ignored, not classified" not in opening
+        assert "Messages by intent" in opening and "Ignored, not classified" not in opening
         page = client.get("/supervisor/dashboard", params={"span": "all"}).text
         assert (
             '<p class="help" id="period">Covers all time (2026-11-03 to 2026-11-12), all mailboxes.'
         ) in page
         assert 'href="/supervisor/dashboard">the last 30 days</a>' in page
         intents = _chart(page, "volume_by_intent")
-        assert ">ignored, not classified</text>" in intents and "(none)" not in intents
+        assert ">Ignored, not classified</text>" in intents and "(none)" not in intents
+        # intents in words on the page; the CSV keeps the codes rules and filters use
+        assert ">Roaming</text>" in intents and "<td>Roaming</td>" in intents
+        intents_csv = _exported(
+            client, "/supervisor/dashboard/export/volume_by_intent", params={"span": "all"}
+        )
+        assert "roaming,2" in intents_csv and "ignored, not classified" in intents_csv
         people = _chart(page, "outcomes_by_person")
         assert 'Sue Sullivan <tspan class="username">sue</tspan> (1)</text>' in people
         assert "<td>Sue Sullivan <small>sue</small></td>" in people
@@ -328,9 +334,9 @@ def test_sla_and_correction_charts_name_mail_without_an_intent_as_the_others_do(
         login(client, "sue")
         page = client.get("/supervisor/dashboard", params={"span": "all"}).text
         sla = _chart(page, "sla_breaches")
-        assert ">in_review, not classified</text>" in sla and "(none)" not in sla
+        assert ">In review, not classified</text>" in sla and "(none)" not in sla
         fixed = _chart(page, "most_corrected")
-        assert ">not classified</text>" in fixed and "(none)" not in fixed
+        assert ">Not classified</text>" in fixed and "(none)" not in fixed
         breaches = _exported(
             client, "/supervisor/dashboard/export/sla_breaches", params={"span": "all"}
         )

@@ -160,8 +160,14 @@ def test_a_correction_shows_what_the_model_said(rt: Runtime) -> None:
         login(client, "sue")
         page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
     candidates = page.split('id="candidates"', 1)[1].split("</table>", 1)[0]
-    assert "model said: billing_dispute 0.62" in candidates
-    assert '<td data-label="Corrected to">roaming</td>' in candidates
+    assert "model said: Billing dispute <small><code>billing_dispute</code></small> 0.62" in (
+        candidates
+    )
+    assert (
+        '<td data-label="Corrected to">Roaming <small><code>roaming</code></small></td>'
+        in candidates
+    )
+    assert '<option value="roaming" selected>Roaming (roaming)</option>' in candidates
 
 
 def test_accepting_a_correction_returns_to_the_corrections(rt: Runtime) -> None:
@@ -184,7 +190,9 @@ def test_accepting_a_correction_returns_to_the_corrections(rt: Runtime) -> None:
     corrections = page.split('id="corrections"', 1)[1].split("</table>", 1)[0]
     assert "Correction accepted as a training example." in corrections, "said where one looks"
     assert page.count("Correction accepted") == 1
-    assert "&raquo; roaming" in page or "» roaming (" in page, "still on the roaming examples"
+    assert "» Roaming <small><code>roaming</code></small> (" in page, (
+        "still on the roaming examples"
+    )
 
 
 def test_accepting_a_correction_under_another_label_relabels_the_message(rt: Runtime) -> None:
@@ -310,10 +318,10 @@ def test_rejecting_a_correction_takes_the_message_back_to_the_models_intent(
     )
     back = page.split('id="intent-back"', 1)[1].split("</div>", 1)[0]
     assert (
-        "The intent changed back to roaming: sue rejected the correction to billing_dispute."
+        "The intent changed back to Roaming: sue rejected the correction to Billing dispute."
         in back
     )
-    assert "The draft is written for roaming." in back and "redraft-intent" not in back
+    assert "The draft is written for Roaming." in back and "redraft-intent" not in back
     figures = chart.content.decode("utf-8-sig").splitlines()
     assert figures == ["intent,corrections", "roaming,1"], "alice's correction, not sue's"
 
@@ -359,13 +367,13 @@ def test_a_saved_draft_for_the_rejected_intent_stays_and_the_page_offers_a_redra
         page = client.get(f"/messages/{message_id}").text
         back = page.split('id="intent-back"', 1)[1].split("</div>", 1)[0]
         assert (
-            "The intent changed back to roaming: sue rejected the correction to billing_dispute."
-            " This draft was written for billing_dispute, and a person has edited it since, so"
+            "The intent changed back to Roaming: sue rejected the correction to Billing dispute."
+            " This draft was written for Billing dispute, and a person has edited it since, so"
             " it was not written again by itself."
         ) in back
         form = back.split('action="/messages/', 1)[1]
         fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
-        assert "Redraft for roaming" in form
+        assert "Redraft for Roaming" in form
         redrafted = client.post(f"/messages/{message_id}/redraft", data=fields)
         assert "The draft was written again for the intent roaming (v4)." in redrafted.text
     drafts = _drafts(rt, message_id)

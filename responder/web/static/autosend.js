@@ -24,7 +24,7 @@
       .filter(function (d) { return parseFloat(d[0]) * 100 >= typed - 1e-9; });
     var edited = sent.filter(function (d) { return d[1] === "edited"; }).length;
     var rejected = sent.filter(function (d) { return d[1] === "rejected"; }).length;
-    var where = form.dataset.intent + " in " + form.dataset.mailbox;
+    var where = (form.dataset.intentTitle || form.dataset.intent) + " in " + form.dataset.mailbox;
     var ask = stored === null
       ? "Turn on auto-send for " + where + " at " + typed + "%?"
       : "Lower auto-send for " + where + " from " + stored + "% to " + typed + "%?";
