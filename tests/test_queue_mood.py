@@ -39,7 +39,7 @@ def test_upset_customers_are_marked_and_filtered(rt: Runtime, worker: Worker) ->
         page = client.get("/queue").text
         shown = rows(page)
         assert 'class="upset"' in shown[angry] and "upset" not in shown[calm]
-        assert '<option value="negative" >negative (1)</option>' in page
+        assert '<option value="negative" >Negative (1)</option>' in page
 
         upset_only = client.get("/queue", params={"sentiment": "negative"}).text
         assert list(rows(upset_only)) == [angry]

@@ -250,7 +250,7 @@ def test_the_review_page_shows_every_classifier_and_takes_each_correction(
             assert f"Recorded as {urgency}" in response.text
             page = response.text
             urgency_row = re.search(r'<tr id="classified-urgency">(.*?)</tr>', page, re.S)
-            assert f"<strong>{urgency}</strong>" in urgency_row.group(1)
+            assert f"<strong>{urgency.capitalize()}</strong>" in urgency_row.group(1)
             assert "corrected by alice" in urgency_row.group(1)
             queue = client.get("/queue").text
             assert ('class="urgent"' in queue) == (urgency == "high")

@@ -46,7 +46,7 @@ def test_removing_a_training_example_asks_first(rt: Runtime) -> None:
         asked = _answer(page, accept=False)
         row.locator("text=Remove").click()
         page.wait_for_timeout(500)
-        assert asked and asked[0].startswith("Remove this billing_dispute example?")
+        assert asked and asked[0].startswith("Remove this Billing dispute example?")
         with rt.factory() as session:
             assert session.get(ClassifierExample, example_id) is not None
 
@@ -133,11 +133,11 @@ def test_turning_auto_send_on_asks_first_with_the_intents_figures(rt: Runtime) -
         form.locator("text=Set").click()
         page.wait_for_timeout(500)
         assert asked == [
-            "Turn on auto-send for roaming in support at 90%? Drafts the classifier is at least"
+            "Turn on auto-send for Roaming in support at 90%? Drafts the classifier is at least"
             " that sure of go out without anyone reading them.\n\n"
-            "In the last 30 days staff decided 2 roaming drafts in support: 1 sent unchanged"
+            "In the last 30 days staff decided 2 Roaming drafts in support: 1 sent unchanged"
             " (50%), 0 edited (0%), 1 rejected (50%). The intent classifier has no held-out"
-            " figure for roaming.\n\n"
+            " figure for Roaming.\n\n"
             "At 90%, 1 of those 2 drafts would have gone out unreviewed, 0 of them edited by"
             " staff and 0 rejected."
         ]
