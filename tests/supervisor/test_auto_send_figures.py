@@ -80,8 +80,8 @@ def test_each_intent_shows_recent_decisions_f1_and_what_would_have_gone_out(rt: 
         assert roaming["Would have gone out unreviewed"] == "off"
         assert _cells(page, sales, "roaming")["Decided by staff, last 30 days"] == "1"
         summary = re.search(
-            r'data-mailbox="support" data-intent-title="Roaming" data-intent="roaming" data-stored=""'
-            r' data-summary="([^"]+)"',
+            r'data-mailbox="support" data-intent-title="Roaming" data-intent="roaming"'
+            r' data-stored="" data-summary="([^"]+)"',
             page,
         )
         assert summary and summary.group(1).startswith(
