@@ -15,11 +15,11 @@ LARGEST = 2**62
 
 
 def _number(value: int) -> str:
-    """The number itself while it is short enough to read; its length past that."""
-    digits = str(abs(value)) if abs(value) < 10**4000 else None  # str() refuses past 4,300
-    if digits is not None and len(digits) <= 24:
+    """The number itself while it is short enough to read; its size past that (`str()` of
+    one over 4,300 digits raises)."""
+    if abs(value) < 10**24:
         return str(value)
-    return f"a number of {len(digits)} digits" if digits else "a number of thousands of digits"
+    return f"a number of {value.bit_length()} bits"
 
 
 def _checked(value: Any, where: str) -> None:
