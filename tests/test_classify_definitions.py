@@ -9,6 +9,7 @@ import pytest
 
 from responder.classify.definitions import DefinitionError, load_definition
 from responder.classify.titles import LabelTitles
+from responder.supervisor.template_names import title_of_key
 from tests.conftest import ROOT
 
 
@@ -92,6 +93,12 @@ def test_every_shipped_intent_has_a_title_and_pages_read_labels_in_words() -> No
     assert titles("late_refund") == "Late refund"
     assert titles("negative", "sentiment") == "Negative"
     assert titles("unknown") == titles(None) == "Not classified"
+    # a template is named by its intent's title; an intent no definition has, in words
+    assert title_of_key("intents/outage.de.j2", titles) == "Service outage — German"
+    assert title_of_key("intents/port_out.en.empathetic.j2", titles) == (
+        "Port-out to a competitor, empathetic tone — English"
+    )
+    assert title_of_key("intents/other.en.j2", titles) == "Other — English"
 
 
 def test_a_title_that_is_not_words_names_the_file_and_line(folder: Path) -> None:

@@ -283,8 +283,9 @@ def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker
 def test_the_review_page_names_the_template_in_words_and_links_supervisors_to_it(
     rt: Runtime, worker: Worker
 ) -> None:
-    """Agents read which template a draft came from ("Billing dispute — English"), not its
-    file name; a supervisor also sees the file name and opens the template's editor from it."""
+    """Agents read which template a draft came from ("Billing dispute — English"; an intent
+    with a title by its title, "Service outage — English"), not its file name; a supervisor
+    also sees the file name and opens the template's editor, titled the same way, from it."""
     staff(rt, "alice")
     staff(rt, "sam", role="supervisor")
     drop(rt, make_email(), "one")
@@ -298,7 +299,14 @@ def test_the_review_page_names_the_template_in_words_and_links_supervisors_to_it
         login(client, "sam")
         supervisor = client.get(f"/messages/{message_id}").text
         editor_link = f"/supervisor/templates/{template['id']}?message={message_id}"
-        assert client.get(editor_link).status_code == 200
+        editor = client.get(editor_link)
+        assert editor.status_code == 200
+        with transaction(rt.factory) as session:
+            draft = session.scalars(select(Draft).where(Draft.message_id == message_id)).one()
+            outage = {**template, "key": "intents/outage.en.j2"}
+            draft.grounding = {**draft.grounding, "template": outage}
+        login(client, "alice")
+        outage_page = client.get(f"/messages/{message_id}").text
 
     def line(page: str) -> str:
         return page.split('id="draft-template">', 1)[1].split("</p>", 1)[0]
@@ -307,6 +315,9 @@ def test_the_review_page_names_the_template_in_words_and_links_supervisors_to_it
     assert template["key"] not in agent and "/supervisor/templates/" not in line(agent)
     assert f'<a href="{editor_link}">' in line(supervisor)
     assert f'<code class="file">{template["key"]}</code>' in line(supervisor)
+    title = line(agent).split("Template ", 1)[1].split(" v", 1)[0]
+    assert f'<h1>{title} <small class="file">{template["key"]}</small>' in editor.text
+    assert "Service outage — English v" in line(outage_page), "the intent's title"
 
 
 def test_queue_and_review_page_show_intents_in_words_and_keep_codes_as_values(

@@ -247,7 +247,7 @@ def test_the_review_page_shows_every_classifier_and_takes_each_correction(
                 "/messages/1/classification",
                 data={"_csrf_token": token, "classifier": "urgency", "label": urgency},
             )
-            assert f"Recorded as {urgency}" in response.text
+            assert f"Recorded as {urgency.capitalize()};" in response.text
             page = response.text
             urgency_row = re.search(r'<tr id="classified-urgency">(.*?)</tr>', page, re.S)
             assert f"<strong>{urgency.capitalize()}</strong>" in urgency_row.group(1)
@@ -292,7 +292,7 @@ def test_agent_corrects_the_intent_from_the_review_page(rt: Runtime, worker: Wor
             "/messages/1/classification",
             data={"_csrf_token": token, "classifier": "intent", "label": "complaint"},
         )
-        assert "Recorded as complaint" in response.text
+        assert "Recorded as Complaint;" in response.text
         assert "The draft was written again for it (v2)." in response.text
         assert "Draft v2" in response.text
     with rt.factory() as session:

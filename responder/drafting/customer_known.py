@@ -38,6 +38,11 @@ def written_for_another_customer(draft: Draft | None, message: Message) -> bool:
     return written_for["id"] != message.customer_id
 
 
+#: A redraft's `because` when the draft followed the message's intent back: the notice names the
+#: intent after it, in words.
+FOR_INTENT = "for the intent"
+
+
 def written_for_another_intent(draft: Draft | None, message: Message) -> bool:
     """The intent the draft was written for is not the message's any more (a supervisor
     rejected a correction since, and a person's saved draft stayed)."""
@@ -79,12 +84,10 @@ def redraft_for_customer(
     why = ("redraft", detail)
     draft = redraft_keeping_action(rt, session, message, previous, user=user, why=why)
     if for_customer:
-        because = "for the customer"
-    elif news is not None:
-        because = "with the network incidents as they are now"
-    else:
-        because = f"for the intent {message.intent}"
-    return Redraft(draft.version, because=because)
+        return Redraft(draft.version, because="for the customer")
+    if news is not None:
+        return Redraft(draft.version, because="with the network incidents as they are now")
+    return Redraft(draft.version, because=FOR_INTENT, intent=message.intent)
 
 
 @dataclass

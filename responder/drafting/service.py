@@ -296,6 +296,7 @@ class Redraft:
     draft_version: int | None  # the new version, None when the draft stayed as it was
     kept_saved: bool = False  # a person's saved draft was left alone
     because: str = ""  # what the new version was written for, as a notice says it
+    intent: str | None = None  # with `because` FOR_INTENT: the intent's code (pages: in words)
 
 
 def redraft_after_correction(

@@ -7,12 +7,14 @@ supervisor decides what the model learns. Every change is audit-logged with the 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from responder.classify.titles import LabelTitles
 from responder.config import QueueSettings
 from responder.corrections import current_label, follow_accepted, restore_after_rejection
 from responder.db.models import ClassifierExample, Message
@@ -229,21 +231,29 @@ def reject_candidate(
     return row, restored
 
 
-def rejection_notice(session: Session, row: ClassifierExample, restored: str | None) -> str:
+def rejection_notice(
+    session: Session,
+    row: ClassifierExample,
+    restored: str | None,
+    titles: Callable[[object, str], str] | None = None,
+) -> str:
     """What a supervisor is told on rejecting a correction: what became of its message, in the
     terms of `corrections.restore_after_rejection` (back to the model's label, or left as it is
-    and why)."""
+    and why). `titles`: the labels in words (the app's `LabelTitles`; codes in words without)."""
+    said = titles or LabelTitles()
     if row.source != "correction" or row.message_id is None:
         return "Correction rejected."
     message = session.get(Message, row.message_id)
     if message is None:
         return f"Correction rejected; message {row.message_id} is no longer there."
-    said = f"Correction rejected: message {row.message_id}"
+    start = f"Correction rejected: message {row.message_id}"
     if restored:
-        return f"{said} is back to {restored}, the {row.classifier} the model gave it."
-    now = current_label(message, row.classifier) or "not classified"
+        back = said(restored, row.classifier)
+        return f"{start} is back to {back}, the {row.classifier} the model gave it."
+    now = current_label(message, row.classifier)
     if now != row.label:
-        return f"{said} keeps its {row.classifier} {now} (it changed since the correction)."
+        kept = said(now, row.classifier) if now else "not classified"
+        return f"{start} keeps its {row.classifier} {kept} (it changed since the correction)."
     found = (message.classification or {}).get(row.classifier) or {}
     predicted = found.get("predicted") if isinstance(found, dict) else None
     why = (
@@ -251,4 +261,4 @@ def rejection_notice(session: Session, row: ClassifierExample, restored: str | N
         if isinstance(predicted, dict) and predicted.get("label") == now
         else "what the model said is not known"
     )
-    return f"{said} keeps its {row.classifier} {now} ({why})."
+    return f"{start} keeps its {row.classifier} {said(now, row.classifier)} ({why})."

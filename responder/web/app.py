@@ -377,7 +377,9 @@ def _review_page(
         if opened is not None:
             mark_seen(session, _form_user(request).id, opened)
     with rt.factory() as session:
-        detail = message_detail(session, message_id, rt.settings.customers)
+        detail = message_detail(
+            session, message_id, rt.settings.customers, request.app.state.titles
+        )
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
         following = queue_items(session, limit=1, after_id=message_id)
@@ -606,7 +608,8 @@ def classification_form(
         _, redraft = _correct(request, message_id, data.classifier, data.label)
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
-    notice = f"Recorded as {data.label}; a supervisor reviews it as a new example."
+    said = request.app.state.titles(data.label, data.classifier)
+    notice = f"Recorded as {said}; a supervisor reviews it as a new example."
     if redraft.draft_version is not None:
         notice += f" The draft was written again for it (v{redraft.draft_version})."
     elif redraft.kept_saved:
@@ -799,7 +802,9 @@ def api_queue(request: Request, limit: int = 50, after: RowId = None) -> list[di
 def api_message(request: Request, message_id: int) -> dict[str, Any]:
     rt = _rt(request)
     with rt.factory() as session:
-        detail = message_detail(session, message_id, rt.settings.customers)
+        detail = message_detail(
+            session, message_id, rt.settings.customers, request.app.state.titles
+        )
     if detail is None:
         raise NotFoundException(f"message {message_id} not found")
     return detail

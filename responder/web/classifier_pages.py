@@ -106,14 +106,20 @@ def _example_action(
     return _back(data, fallback, notice=said, section=section)
 
 
+def _label_said(request: Request, row: ClassifierExample) -> str:
+    """An example's label as a notice names it: in words (the lists below show its code)."""
+    return str(request.app.state.titles(row.label, row.classifier))
+
+
 @post("/supervisor/classifiers/{name:str}/add", sync_to_thread=True, guards=[requires_supervisor])
 def example_add(request: Request, name: str, data: Annotated[LabelForm, FORM]) -> Redirect:
     actor = _user(request).username
+    added: list[ClassifierExample] = []
     return _example_action(
         request,
         data,
-        lambda s: examples.add_example(s, name, data.label, data.text, actor),
-        f"Example added to {data.label}.",
+        lambda s: added.append(examples.add_example(s, name, data.label, data.text, actor)),
+        lambda: f"Example added to {_label_said(request, added[0])}.",
         "examples-per-label",
     )
 
@@ -125,11 +131,12 @@ def example_add(request: Request, name: str, data: Annotated[LabelForm, FORM]) -
 )
 def example_move(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
     actor = _user(request).username
+    moved: list[ClassifierExample] = []
     return _example_action(
         request,
         data,
-        lambda s: examples.move_example(s, example_id, data.label, actor),
-        f"Example moved to {data.label}.",
+        lambda s: moved.append(examples.move_example(s, example_id, data.label, actor)),
+        lambda: f"Example moved to {_label_said(request, moved[0])}.",
         "examples-per-label",
     )
 
@@ -190,7 +197,7 @@ def example_reject(request: Request, example_id: int, data: Annotated[LabelForm,
         row, label = examples.reject_candidate(
             session, example_id, user.username, queue=rt.settings.queue
         )
-        told.append(examples.rejection_notice(session, row, label))
+        told.append(examples.rejection_notice(session, row, label, request.app.state.titles))
         if row.message_id is not None and label is not None:
             restored.append((row.message_id, row.classifier))
 

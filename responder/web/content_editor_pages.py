@@ -39,6 +39,7 @@ from responder.supervisor.snippet_edit import (
     snippet_preview,
     snippet_versions,
 )
+from responder.supervisor.template_names import template_title
 from responder.web.auth import requires_supervisor
 from responder.web.content_preview import PreviewRequest, PreviewResponse, preview_problem
 from responder.web.params import row_id_in
@@ -89,7 +90,8 @@ def _editor_context(
                 message_id = fitting_message(session, template_intents(item.name), item.language)
             choices = preview_choices(session, also=message_id)
             versions = template_versions(session, item)
-            title = template_key(item.name, item.language, item.tone)
+            title = template_title(item.name, item.language, item.tone, request.app.state.titles)
+            file = template_key(item.name, item.language, item.tone)
             live = versions[0]
             text = body if body is not None else live.body
             preview = template_preview(session, rt.settings, live.id, text, message_id, customer_id)
@@ -102,7 +104,7 @@ def _editor_context(
             if message_id is None:
                 message_id = fitting_message(session, list(live.intents or []), live.language)
             choices = preview_choices(session, also=message_id)
-            title = f"snippet {item.key}"
+            title, file = f"snippet {item.key}", ""
             fields = fields or SnippetFields.of(live)
             text = body if body is not None else live.body
             preview = snippet_preview(
@@ -135,6 +137,7 @@ def _editor_context(
         "item_id": live.id,
         "diff_switch": _switch(before, shown),
         "title": title,
+        "file": file,  # a template's file name, small beside its title
         "snippet": fields if kind == "snippets" else None,
         "template_active": live.active if kind == "templates" else None,
         "intents": intents,

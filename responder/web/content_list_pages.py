@@ -8,6 +8,7 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.response import Template
 
+from responder.classify.titles import LabelTitles
 from responder.content import live_templates, template_key
 from responder.dashboard import drafts_per_snippet
 from responder.db.models import Template as TemplateRow
@@ -21,14 +22,19 @@ from responder.web.state import runtime as _rt
 @get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])
 def content_list(request: Request, q: str | None = None) -> Template:
     words = words_of(q)
+    titles: LabelTitles = request.app.state.titles
+
+    def title(template: TemplateRow) -> str:
+        return template_title(template.name, template.language, template.tone, titles)
+
     with _rt(request).factory() as session:
         templates = sorted(
             (
                 t
                 for t in live_templates(session, switched_off=True).values()
-                if matches(words, (template_key(t.name, t.language, t.tone), _title(t), t.body))
+                if matches(words, (template_key(t.name, t.language, t.tone), title(t), t.body))
             ),
-            key=_title,
+            key=title,
         )
         snippets = sorted(
             (
@@ -43,7 +49,7 @@ def content_list(request: Request, q: str | None = None) -> Template:
             "templates": [
                 (
                     t.id,
-                    _title(t),
+                    title(t),
                     template_key(t.name, t.language, t.tone),
                     t.version,
                     t.author,
@@ -69,10 +75,6 @@ def content_list(request: Request, q: str | None = None) -> Template:
         }
     context = {"user": request.user, "q": q or "", **rows}
     return Template("supervisor/content_list.html", context=context)
-
-
-def _title(template: TemplateRow) -> str:
-    return template_title(template.name, template.language, template.tone)
 
 
 ROUTES: list[object] = [content_list]

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from responder.classify.titles import LabelTitles
 from responder.dashboard import (
+    NO_TEMPLATE,
     RECENT_DAYS,
     Period,
     Table,
@@ -30,6 +31,7 @@ from responder.dashboard import (
 )
 from responder.db.models import Channel, utcnow
 from responder.supervisor.charts import bar_chart, share_chart
+from responder.supervisor.template_names import template_subject
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime as _rt
 
@@ -76,11 +78,32 @@ INTENT_COLUMNS = {
 }
 
 
+#: The tables whose first column is a template (`intents/outage`, every language of it): the
+#: page says what it is for in words ("Service outage"), the file name small; the CSV keeps it.
+TEMPLATE_TABLES = ("outcomes_by_template", "edit_distance")
+
+
+def _template_words(tables: dict[str, Table], titles: LabelTitles) -> dict[str, str]:
+    """Each template the tables name, in words; a row without a template says so already."""
+    return {
+        str(row[0]): template_subject(str(row[0]), titles)
+        for name in TEMPLATE_TABLES
+        for row in tables[name].rows
+        if row[0] != NO_TEMPLATE
+    }
+
+
 def _charts(
     tables: dict[str, Table], names: dict[str, str], titles: LabelTitles
 ) -> dict[str, object]:
+    template_words = _template_words(tables, titles)
+
     def shown(name: str, group: object) -> str:
-        return titles(group) if name in INTENT_COLUMNS else str(group)
+        if name in INTENT_COLUMNS:
+            return titles(group)
+        if name in TEMPLATE_TABLES:
+            return template_words.get(str(group), str(group))
+        return str(group)
 
     def pairs(name: str, value_index: int = 1) -> list[tuple[str, float]]:
         return [(shown(name, r[0]), float(r[value_index] or 0)) for r in tables[name].rows]
@@ -160,6 +183,8 @@ def dashboard_page(
         "names": view.names,
         "person_tables": PERSON_TABLES,
         "intent_columns": INTENT_COLUMNS,
+        "template_words": _template_words(view.tables, request.app.state.titles),
+        "template_tables": TEMPLATE_TABLES,
         "date_problem": _date_problem(start, end, view.period),
     }
     return Template("supervisor/dashboard.html", context=context)

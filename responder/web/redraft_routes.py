@@ -15,7 +15,7 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from responder.db.session import transaction
-from responder.drafting.customer_known import redraft_for_customer
+from responder.drafting.customer_known import FOR_INTENT, redraft_for_customer
 from responder.drafting.service import Redraft, embed_before_writing
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
@@ -46,8 +46,11 @@ def redraft_form(
         done = _redraft(request, message_id, data.version)
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+    because = done.because
+    if because == FOR_INTENT:
+        because = f"{because} {request.app.state.titles(done.intent)}"
     notice = (
-        f"The draft was written again {done.because} (v{done.draft_version})."
+        f"The draft was written again {because} (v{done.draft_version})."
         if done.draft_version is not None
         else "The draft is already written for this message's customer, intent and incidents."
     )

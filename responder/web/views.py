@@ -19,6 +19,7 @@ from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
 from responder.classify.language import language_name
+from responder.classify.titles import LabelTitles
 from responder.config import CustomerSettings
 from responder.conversations import written_after
 from responder.customers.context import CustomerContext, build_context, find_customer_by_email
@@ -593,22 +594,22 @@ def snippets_used(grounding: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for i, r in enumerate(used) if r.get("key") not in {u.get("key") for u in used[:i]}]
 
 
-def _template_named(template: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The grounding's template record with its title ("Outage — English"): what agents read;
-    the file name is for supervisors, beside a link to the editor."""
+def _template_named(template: dict[str, Any] | None, titles: LabelTitles) -> dict[str, Any] | None:
+    """The grounding's template record with its title ("Service outage — English"): what
+    agents read; the file name is for supervisors, beside a link to the editor."""
     if not template or not template.get("key"):
         return template
-    return {**template, "title": title_of_key(str(template["key"]))}
+    return {**template, "title": title_of_key(str(template["key"]), titles)}
 
 
-def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
+def review_aids(grounding: dict[str, Any], titles: LabelTitles | None = None) -> dict[str, Any]:
     """What the review page shows beside a draft, lifted out of its grounding record: the
     template (key, version, tone), the other candidate snippets with scores, the suggested
     actions (POST /api/messages/{id}/action picks one), flags, the confidence parts and the
     network incident the draft described (None: none fitted, or drafted before incidents).
     `snippets_used` are the snippets whose text is in the draft, the picked action's included."""
     return {
-        "template": _template_named(grounding.get("template")),
+        "template": _template_named(grounding.get("template"), titles or LabelTitles()),
         "snippets_used": snippets_used(grounding),
         "template_error": grounding.get("template_error"),
         "candidates": grounding.get("candidates") or [],
@@ -622,10 +623,15 @@ def review_aids(grounding: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_detail(
-    session: Session, message_id: int, customers: CustomerSettings | None = None
+    session: Session,
+    message_id: int,
+    customers: CustomerSettings | None = None,
+    titles: LabelTitles | None = None,
 ) -> dict[str, Any] | None:
     """`customers`: the settings link suggestions read (the account number pattern, the
-    phone region); the defaults without."""
+    phone region); the defaults without. `titles`: the labels in words, as the history and the
+    template's title say them (codes in words without)."""
+    titles = titles or LabelTitles()
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
         return None
@@ -676,7 +682,7 @@ def message_detail(
                 "words": HISTORY_WORDS.get(action.action, action.action),
                 "by": user.username if user else (action.detail or {}).get("by", "auto-send"),
                 "at": action.created_at.isoformat(),
-                "reason": _history_reason(action, offered),
+                "reason": _history_reason(action, offered, titles),
                 "edit_distance": action.edit_distance,
                 "until": (action.detail or {}).get("until") if action.action == "snooze" else None,
             }
@@ -793,7 +799,7 @@ def message_detail(
             "intent_back": intent_back(intent_change, draft),
             "confidence": draft.confidence,
             "grounding": draft.grounding,
-            **review_aids(draft.grounding or {}),
+            **review_aids(draft.grounding or {}, titles),
         },
         "outbox": None
         if outbox is None
@@ -879,8 +885,11 @@ def intent_back(change: Mapping[str, Any] | None, draft: Draft) -> dict[str, Any
     }
 
 
-def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | None:
-    """The reason a history line gives; an action chosen is named by its button's label."""
+def _history_reason(
+    action: ReviewAction, offered: Mapping[Any, Any], titles: LabelTitles
+) -> str | None:
+    """The reason a history line gives; an action chosen is named by its button's label, a
+    label in words (the codes stay in the action's detail and the audit log)."""
     if action.action == "pick_action":
         name = (action.detail or {}).get("action")
         if not name:
@@ -892,12 +901,17 @@ def _history_reason(action: ReviewAction, offered: Mapping[Any, Any]) -> str | N
             else label
         )
     detail = action.detail or {}
+    classifier = str(detail.get("classifier") or "")
+
+    def said(label: object) -> str:
+        return titles(label, classifier)
+
     if action.action == "reclassify" and detail.get("accepted"):
-        return f"{detail.get('classifier')} {detail.get('to')}, on accepting a correction"
+        return f"{classifier} {said(detail.get('to'))}, on accepting a correction"
     if action.action == "reclassify" and detail.get("rejected"):
         return (
-            f"{detail.get('classifier')} back to {detail.get('to')}, on rejecting the "
-            f"correction to {detail.get('from')}"
+            f"{classifier} back to {said(detail.get('to'))}, on rejecting the "
+            f"correction to {said(detail.get('from'))}"
         )
     return action.reason
 

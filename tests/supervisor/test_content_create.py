@@ -51,6 +51,10 @@ def test_a_new_snippet_is_checked_then_offered_in_drafts(rt: Runtime, worker: Wo
     with TestClient(create_app(rt)) as client:
         login(client, "sue")
         assert "New snippet" in client.get("/supervisor/templates").text
+        form_page = client.get("/supervisor/snippets/new").text
+        # Intents are typed as codes: the words beside each say which one is which.
+        assert '<option value="outage">Service outage</option>' in form_page
+        assert "<code>port_out</code> (Port-out to a competitor)" in form_page
         token = csrf(client, "/supervisor/snippets/new")
         good = {
             "key": "roaming-cruise-ships",
@@ -199,6 +203,7 @@ def test_a_template_in_another_language_starts_from_the_intent_and_drafts_use_it
             "/supervisor/templates/new", params={"intent": "praise", "language": "de"}
         )
         assert start.status_code == 200 and "intents/praise.de.j2" in start.text
+        assert ">Service outage (outage)</option>" in start.text, "intents in words, code beside"
         assert "Thank you so much for taking the time to write to us." in start.text
         assert '{% extends "layout.de.j2" %}' in html.unescape(start.text), "its own layout"
         token = csrf(client, "/supervisor/templates/new")

@@ -54,6 +54,7 @@ def test_templates_are_listed_by_intent_and_language_in_words_with_the_file_name
     assert names["intents/billing_dispute.en.empathetic.j2"] == (
         "Billing dispute, empathetic tone — English"
     )
-    assert names["intents/outage.de.j2"] == "Outage — German"
+    assert names["intents/outage.de.j2"] == "Service outage — German", "the intent's title"
     assert names["layout.de.j2"] == "Greeting and sign-off (layout) — German"
-    assert "Outage — German" in german and "Outage — English" not in german
+    assert "Service outage — German" in german and "Service outage — English" not in german
+    assert "Slow data and coverage — English" in listed

@@ -394,7 +394,7 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
             snippet = Snippet(key="roaming-refund-new", body="We refunded the charge.")
             session.add(snippet)
             session.flush()
-            template = Template(name="intents/brand_new.en.j2", body="Hello")
+            template = Template(name="intents/outage", tone="brand_new", body="Hello")
             session.add(template)
             session.flush()
             draft = session.scalars(select(Draft).where(Draft.message_id == message_id)).one()
@@ -413,7 +413,10 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
     snippets = page.text.split('id="chart-outcomes_by_snippet"', 1)[1].split("</svg>", 1)[0]
     assert "roaming-refund-new" in snippets
     templates = page.text.split('id="chart-outcomes_by_template"', 1)[1].split("</svg>", 1)[0]
-    assert "brand_new" in templates, "a template added meanwhile is named, not left blank"
+    assert "Service outage" in templates, "a template added meanwhile is named, not left blank"
+    assert "<td>Service outage <small>intents/outage</small></td>" in page.text, (
+        "its intent's title"
+    )
 
 
 def test_days_at_the_ends_of_the_calendar_show_the_figures_not_an_error(rt: Runtime) -> None:

@@ -54,7 +54,7 @@ def test_add_move_remove_accept_and_reject(rt: Runtime) -> None:
                 "_csrf_token": token,
             },
         )
-        assert "Example added" in added.text
+        assert "Example added to Roaming." in added.text
         assert _count(rt, label="roaming", status="active") == roaming + 1
         bad = client.post(
             "/supervisor/classifiers/intent/add",
@@ -67,10 +67,11 @@ def test_add_move_remove_accept_and_reject(rt: Runtime) -> None:
                     ClassifierExample.text == "Data abroad is not working"
                 )
             )
-        client.post(
+        moved = client.post(
             f"/supervisor/classifiers/examples/{new_id}/move",
             data={"label": "outage", "back": back, "_csrf_token": token},
         )
+        assert "Example moved to Service outage." in moved.text, "the label in words"
         assert _count(rt, id=new_id, label="outage") == 1
         client.post(
             f"/supervisor/classifiers/examples/{new_id}/remove",
@@ -129,7 +130,7 @@ def test_correcting_to_the_label_it_already_has_is_refused(rt: Runtime) -> None:
             data={"_csrf_token": token, "classifier": "sentiment", "label": "negative"},
         )
         assert "sentiment is already negative" in same.text
-        assert "Recorded as negative" not in same.text
+        assert "Recorded as" not in same.text
         auth = api_token(client, "alice")
         api = client.post(
             f"/api/messages/{message}/classification",
@@ -237,7 +238,7 @@ def test_accepting_a_correction_under_another_label_relabels_the_message(rt: Run
     assert intent["predicted"]["label"] == "roaming", "what the model said is kept"
     drafts = [(d.version, d.grounding.get("intent")) for d in _drafts(rt, message_id)]
     assert drafts[-1] == (2, "complaint"), "the waiting draft is written for a complaint"
-    assert "classification corrected by sue" in page and "intent complaint, on accepting" in page
+    assert "classification corrected by sue" in page and "intent Complaint, on accepting" in page
     figures = chart.content.decode("utf-8-sig").splitlines()
     assert figures == ["intent,corrections", "roaming,1"]
 
@@ -293,7 +294,7 @@ def test_rejecting_a_correction_takes_the_message_back_to_the_models_intent(
         login(client, "sue")
         told = _reject(client, example)
         assert (
-            f"Correction rejected: message {message_id} is back to roaming, the intent the model"
+            f"Correction rejected: message {message_id} is back to Roaming, the intent the model"
             " gave it." in told
         )
         page = client.get(f"/messages/{message_id}").text
@@ -314,7 +315,7 @@ def test_rejecting_a_correction_takes_the_message_back_to_the_models_intent(
     assert versions[-1] == (3, "roaming"), "the waiting draft is written for roaming again"
     assert (
         "classification corrected by sue" in page
-        and "intent back to roaming, on rejecting the correction to billing_dispute" in page
+        and "intent back to Roaming, on rejecting the correction to Billing dispute" in page
     )
     back = page.split('id="intent-back"', 1)[1].split("</div>", 1)[0]
     assert (
@@ -343,7 +344,8 @@ def test_rejecting_a_correction_the_message_has_moved_on_from_says_it_keeps_its_
         login(client, "sue")
         told = _reject(client, example)
     assert (
-        f"Correction rejected: message {message_id} keeps its intent outage (it changed since"
+        f"Correction rejected: message {message_id} keeps its intent Service outage (it changed"
+        " since"
         " the correction)." in told
     )
     with rt.factory() as session:
@@ -375,7 +377,7 @@ def test_a_saved_draft_for_the_rejected_intent_stays_and_the_page_offers_a_redra
         fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
         assert "Redraft for Roaming" in form
         redrafted = client.post(f"/messages/{message_id}/redraft", data=fields)
-        assert "The draft was written again for the intent roaming (v4)." in redrafted.text
+        assert "The draft was written again for the intent Roaming (v4)." in redrafted.text
     drafts = _drafts(rt, message_id)
     assert drafts[2].body == own, "the person's draft is kept until a person asks"
     assert drafts[-1].grounding["intent"] == "roaming"
@@ -399,5 +401,5 @@ def test_rejecting_a_correction_of_an_answered_message_only_changes_the_label_ba
     with rt.factory() as session:
         assert session.get(Message, message_id).intent == "roaming"
     assert [d.version for d in _drafts(rt, message_id)] == before, "no draft for a sent reply"
-    assert "intent back to roaming, on rejecting the correction" in page
+    assert "intent back to Roaming, on rejecting the correction" in page
     assert 'id="intent-back"' not in page
