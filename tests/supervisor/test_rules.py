@@ -4,6 +4,7 @@ never saved; a saved version changes the next draft's tone and suggested actions
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 from litestar.testing import TestClient
@@ -299,3 +300,16 @@ def test_a_contact_window_too_long_to_be_a_date_is_refused_not_saved(rt: Runtime
         assert page.status_code == 422
     assert versions(rt) == 0
     assert [a["name"] for a in drafted(rt, 1)["actions"]] == ["roaming_pass"]
+    # A version saved before the check holds 10**20 days: every draft raised OverflowError;
+    # it drafts with the longest window, and the rules page still shows the number to correct.
+    huge = ROAMING_REFUND.replace("14", str(10**20))
+    with transaction(rt.factory) as session:
+        session.add(RuleVersion(kind="actions", version=1, rules=tomllib.loads(huge), text=huge))
+    assert [a["name"] for a in drafted(rt, 2)["actions"]] == ["roaming_refund"]
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        live = client.get("/api/supervisor/rules", headers=auth).json()["actions"]
+        assert (live["version"], live["rules"]["contact_days"]) == (1, 36500)
+        login(client, "sue")
+        assert str(10**20) in client.get("/supervisor/rules").text, "shown, to correct"
+        assert client.get("/supervisor/action-rules/1").status_code == 200
