@@ -450,9 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path to config.toml (default: ./config.toml)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="web app + worker + poller in one process")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    said = (
+        "web app in [web] workers processes on one port (0: one per core), with one pipeline "
+        "worker and the mail pollers and IMAP watchers"
+    )
+    serve = sub.add_parser("serve", help=said, description=f"The {said}.")
+    serve.add_argument("--host", help="address to listen on (default: [web] host)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: [web] port)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="process queued messages")
@@ -506,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     block_remove.set_defaults(func=cmd_blocked_remove)
 
-    demo = sub.add_parser("demo", help="load demo customers and drop demo emails in the mailbox")
+    demo = sub.add_parser(
+        "demo", help="load demo customers and staff, drop demo emails in the mailbox"
+    )
     demo.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)

@@ -33,9 +33,17 @@ FIELD_WORDS = {
 
 
 class IncidentError(Exception):
-    def __init__(self, message: str, status_code: int = 400) -> None:
+    """`field`: the JSON field at fault, which the API's answer names (the page says the
+    fact in words, as the message does)."""
+
+    def __init__(self, message: str, status_code: int = 400, field: str = "") -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.field = field
+
+    def detail(self) -> str:
+        """The API's answer: the message led by its field, as other API refusals are."""
+        return f"{self.field}: {self}" if self.field else str(self)
 
 
 @dataclass(frozen=True)
@@ -67,13 +75,13 @@ def _checked(entry: IncidentInput, started: datetime) -> _Facts:
     """The same refusals for a new incident and an edited one."""
     title = " ".join(entry.title.split())
     if not title:
-        raise IncidentError("give the incident a short title")
+        raise IncidentError("give the incident a short title", field="title")
     if len(title) > TITLE_LIMIT:
-        raise IncidentError(f"the title is longer than {TITLE_LIMIT} characters")
+        raise IncidentError(f"the title is longer than {TITLE_LIMIT} characters", field="title")
     if len(entry.public_note) > NOTE_LIMIT:
-        raise IncidentError(f"the note is longer than {NOTE_LIMIT} characters")
+        raise IncidentError(f"the note is longer than {NOTE_LIMIT} characters", field="public_note")
     if entry.expected_fix_at is not None and entry.expected_fix_at < started:
-        raise IncidentError("the expected fix is before the start")
+        raise IncidentError("the expected fix is before the start", field="expected_fix_at")
     fix = entry.expected_fix_at.astimezone(UTC) if entry.expected_fix_at else None
     return _Facts(
         title, parse_areas(entry.areas), started.astimezone(UTC), fix, entry.public_note.strip()
@@ -120,7 +128,9 @@ def edit_incident(
             f"incident {incident_id} is resolved; record a new one if the fault is back", 409
         )
     if entry.started_at is None:
-        raise IncidentError("give the start: an incident keeps the time it began")
+        raise IncidentError(
+            "give the start: an incident keeps the time it began", field="started_at"
+        )
     facts = _checked(entry, entry.started_at)
     changed: dict[str, dict[str, object]] = {}
     for name in FIELD_WORDS:

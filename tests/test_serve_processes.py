@@ -40,11 +40,21 @@ def wait_for_startups(log: Path, count: int, server: subprocess.Popen[bytes]) ->
     raise AssertionError(f"web processes did not start:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def test_zero_workers_means_one_web_process_per_core(project: Path) -> None:
+def test_zero_workers_means_one_web_process_per_core(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[web] workers = 0` is one web process per core, and both `--help` texts say serve runs
+    those processes (they said "in one process")."""
     settings = load_settings(project / "config.toml", environ={"RESPONDER_WEB__WORKERS": "0"})
     assert web_processes(settings) == len(os.sched_getaffinity(0))
     settings = load_settings(project / "config.toml", environ={"RESPONDER_WEB__WORKERS": "3"})
     assert web_processes(settings) == 3
+    for argv in (["--help"], ["serve", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        usage = " ".join(capsys.readouterr().out.split())
+        assert "in one process" not in usage, "the help said one process; serve runs several"
+        assert "web app in [web] workers processes on one port (0: one per core)" in usage
 
 
 def test_two_web_processes_share_the_port_sessions_and_form_secret(

@@ -19,13 +19,24 @@ class TemporaryDeliveryError(Exception):
 #: hour, and a wait of years (a 20-digit Retry-After, a date in 9999) is past the calendar's
 #: end, which crashed the send instead of scheduling it.
 MAX_RETRY_AFTER_SECONDS = 86_400.0
+#: The longest wait the doubling reaches: a day, so a generous `max_attempts` (or an attempt
+#: count from an old row) waits a day between tries, not months, nor a wait past the
+#: calendar's end (or too big for a float) that crashed the retry's scheduling.
+MAX_BACKOFF_SECONDS = 86_400.0
+
+
+def backoff(base_seconds: float, attempts: int) -> float:
+    """Seconds before retry `attempts + 1`: the base, doubling with each attempt made, at most
+    a day. The exponent is kept small first: 2 ** 2000 is too big to become a float."""
+    doublings = min(max(attempts - 1, 0), 64)
+    return min(base_seconds * 2.0**doublings, MAX_BACKOFF_SECONDS)
 
 
 def retry_delay(exc: TemporaryDeliveryError, base_seconds: float, attempts: int) -> float:
-    """Seconds before the next attempt: doubling from the base, or what the server asked for
-    (429 Retry-After, at most a day) when that is longer."""
+    """Seconds before the next attempt: doubling from the base (at most a day), or what the
+    server asked for (429 Retry-After, at most a day) when that is longer."""
     asked = min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS)
-    return max(asked, base_seconds * 2 ** (attempts - 1))
+    return max(asked, backoff(base_seconds, attempts))
 
 
 class PermanentDeliveryError(Exception):

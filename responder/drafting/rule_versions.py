@@ -12,7 +12,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.config import ActionSettings, Settings, ToneSettings
+from responder.config import MAX_CONTACT_DAYS, ActionSettings, Settings, ToneSettings
 from responder.db.models import RuleVersion
 
 KINDS = ("tone", "actions")
@@ -34,11 +34,23 @@ def latest_version(session: Session, kind: str) -> RuleVersion | None:
     )
 
 
+def _in_force(actions: ActionSettings) -> ActionSettings:
+    """A version saved before `contact_days` was range-checked may hold a window no date
+    reaches back to (10**20 days), which failed every draft: it counts as the longest window a
+    save may set. Its stored text keeps the number, so the rules page shows it to correct."""
+    days = min(max(actions.contact_days, 1), MAX_CONTACT_DAYS)
+    if days == actions.contact_days:
+        return actions
+    return msgspec.structs.replace(actions, contact_days=days)
+
+
 def current_rules(session: Session, settings: Settings) -> CurrentRules:
     tone, actions = latest_version(session, "tone"), latest_version(session, "actions")
     return CurrentRules(
         tone=msgspec.convert(tone.rules, ToneSettings) if tone else settings.tone,
-        actions=msgspec.convert(actions.rules, ActionSettings) if actions else settings.actions,
+        actions=_in_force(msgspec.convert(actions.rules, ActionSettings))
+        if actions
+        else settings.actions,
         versions={
             "tone": tone.version if tone else None,
             "actions": actions.version if actions else None,

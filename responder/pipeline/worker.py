@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select
 
 from responder.acknowledge import send_acknowledgements
+from responder.channels.delivery import backoff
 from responder.db.models import Message, utcnow
 from responder.db.outage import database_unavailable, first_line
 from responder.db.session import transaction
@@ -152,7 +153,7 @@ class Worker:
                 message.state = State.FAILED
                 message.state_reason = f"{stage.name} failed {message.attempts} times: {problem}"
             else:
-                delay = settings.retry_base_seconds * 2 ** (message.attempts - 1)
+                delay = backoff(settings.retry_base_seconds, message.attempts)
                 message.next_attempt_at = utcnow() + timedelta(seconds=delay)
 
     def drain(self, max_rounds: int | None = 10_000) -> int:

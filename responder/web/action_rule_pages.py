@@ -75,6 +75,14 @@ def _changed_while_open(version: int) -> str:
     )
 
 
+def _no_version(version: int) -> str:
+    """Without the version its page showed, whether the list changed since is unknown."""
+    return (
+        "the form did not say which version of the action rules it was made on (version "
+        f"{version} is live now): check the rule below, then save again"
+    )
+
+
 def _read(form: dict[str, Any]) -> int | None:
     """The version the form's page showed (None: none sent, so nothing to compare)."""
     version = str(form.get("version", "")).strip()
@@ -99,12 +107,14 @@ def _page(
 ) -> Template:
     """The form; refused as stale (`read`: the version its page showed), with what the saves
     since then changed. A rule the saves since removed (its number is past the live list's
-    end) is offered as a new rule: its number names no rule to save to any more."""
+    end) is offered as a new rule: its number names no rule to save to any more. So is one
+    posted without a version (an old form, a hand-made post): saving to its number again was
+    a 404 that lost the typing."""
     gone = None
     with _rt(request).factory() as session:
         snippets = sorted(s.key for s in live_snippets(session))
         live_rules = _live(session, request)[0].rules
-    if read is not None and number is not None and number > len(live_rules):
+    if number is not None and number > len(live_rules):
         gone, number = number, None
     if fields.snippet and fields.snippet not in snippets:
         snippets.append(fields.snippet)  # kept, so the refusal can name it
@@ -146,8 +156,11 @@ def _save(request: Request, form: dict[str, Any], number: int | None) -> Respons
     if str(version) != str(form.get("version", "")):
         # Before the rule is looked up: the list may be shorter now, and the typed form is
         # kept, not lost to a "no such rule" page.
-        fields.general.append(_changed_while_open(version))
-        return _page(request, fields, number, version, status_code=409, read=_read(form))
+        read = _read(form)
+        fields.general.append(
+            _no_version(version) if read is None else _changed_while_open(version)
+        )
+        return _page(request, fields, number, version, status_code=409, read=read)
     index = len(section.rules) if number is None else _index(section, number)
     if any(row.problems for row in fields.conditions):
         return _page(request, fields, number, version, status_code=422)

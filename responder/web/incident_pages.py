@@ -5,7 +5,7 @@ that fits. Agents may read the list, to check the incident a draft names. Rules 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -67,18 +67,33 @@ class ApiIncidentEdit(Struct):
     public_note: str | None = None
 
 
-def _moment(text: str, zone: str | None, what: str) -> datetime | None:
-    """`zone`: where a time without an offset is read; None refuses such a time."""
+#: The times an incident can hold: each can be shown in any time zone (a day either side of
+#: UTC) without passing the calendar's ends, where working it out crashed the request.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _moment(text: str, zone: str | None, what: str, field: str) -> datetime | None:
+    """`zone`: where a time without an offset is read; None refuses such a time. `field`:
+    the JSON field it came from, named by the API's refusal."""
     if not text.strip():
         return None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise IncidentError(f"{what} is not a date and time: {text[:40]!r}") from exc
+        raise IncidentError(f"{what} is not a date and time: {text[:40]!r}", field=field) from exc
     if moment.tzinfo is None:
         if zone is None:
-            raise IncidentError(f"{what} needs its offset (e.g. 2026-12-06T09:00:00+00:00)")
+            raise IncidentError(
+                f"{what} needs its offset (e.g. 2026-12-06T09:00:00+00:00)", field=field
+            )
         moment = moment.replace(tzinfo=ZoneInfo(zone))
+    try:
+        in_range = EARLIEST <= moment.astimezone(UTC) <= LATEST
+    except OverflowError:  # the offset takes it past year 1 or 9999
+        in_range = False
+    if not in_range:
+        raise IncidentError(f"{what} is outside the years 1 to 9999: {text[:40]!r}", field=field)
     return moment
 
 
@@ -86,8 +101,8 @@ def _record(request: Request, data: IncidentForm | ApiIncident, zone: str | None
     entry = IncidentInput(
         title=data.title,
         areas=data.areas,
-        started_at=_moment(data.started_at, zone, "the start"),
-        expected_fix_at=_moment(data.expected_fix_at, zone, "the expected fix"),
+        started_at=_moment(data.started_at, zone, "the start", "started_at"),
+        expected_fix_at=_moment(data.expected_fix_at, zone, "the expected fix", "expected_fix_at"),
         public_note=data.public_note,
     )
     user = signed_in(request)
@@ -124,10 +139,10 @@ def _edit(
             areas=list(current.areas or []) if data.areas is None else data.areas,
             started_at=current.started_at
             if data.started_at is None
-            else _moment(data.started_at, zone, "the start"),
+            else _moment(data.started_at, zone, "the start", "started_at"),
             expected_fix_at=current.expected_fix_at
             if fix is None
-            else _moment(fix, zone, "the expected fix"),
+            else _moment(fix, zone, "the expected fix", "expected_fix_at"),
             public_note=current.public_note if data.public_note is None else data.public_note,
         )
         incident, changed = edit_incident(session, incident_id, entry)
@@ -251,7 +266,7 @@ def api_record(request: Request, data: ApiIncident) -> dict[str, Any]:
     try:
         return _record(request, data, None)
     except IncidentError as exc:
-        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail()) from exc
 
 
 @post(f"/api{PAGE}/{{incident_id:int}}", sync_to_thread=True, guards=[requires_supervisor])
@@ -260,7 +275,7 @@ def api_edit(request: Request, incident_id: int, data: ApiIncidentEdit) -> dict[
     try:
         return _edit(request, incident_id, data, None)
     except IncidentError as exc:
-        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail()) from exc
 
 
 @post(f"/api{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
@@ -268,7 +283,7 @@ def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
     try:
         return _resolve(request, incident_id)
     except IncidentError as exc:
-        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail()) from exc
 
 
 ROUTES: list[object] = [

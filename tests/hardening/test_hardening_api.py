@@ -30,8 +30,9 @@ HOSTILE_BODIES = [
 HOSTILE_VALUES: list[Any] = [
     "²", "٣", "9" * 5000, 10**30, 2**63, 1.5, True, None, {"nested": {}}, "a\x00b", "\ud800",
 ]  # fmt: skip
-#: A refusal names the field, or the body as a whole (a lone surrogate is malformed JSON).
-CLEAR_BODY = ("JSON is malformed", "Input data was truncated")
+#: A refusal names the field, or the body as a whole when it is not JSON. A lone surrogate,
+#: which the decoder calls malformed JSON ("Input data was truncated"), names its field too.
+CLEAR_BODY = ("JSON is malformed",)
 #: The same for query and path parameters, which arrive as text.
 HOSTILE_TEXTS = ["²", "٣", "9" * 5000, "99999999999999999999", "a\x00b"]
 
@@ -96,7 +97,8 @@ def test_no_api_route_answers_hostile_input_with_a_server_error(
         auth["X-CSRFToken"] = csrf(client)
         for method, path, fields, query in json_routes(app):
             url = concrete(path)
-            CLEAR = (*fields, *CLEAR_BODY, "the start")
+            CLEAR = (*fields, *CLEAR_BODY)
+            LONE_SURROGATE_SAID = [f"{name}: text with a lone surrogate" for name in fields]
             for body in HOSTILE_BODIES if fields else []:
                 headers = {**auth, "Content-Type": "application/json"}
                 answer = client.request(method, url, content=body, headers=headers)
@@ -108,7 +110,8 @@ def test_no_api_route_answers_hostile_input_with_a_server_error(
                 answer = client.request(method, url, content=payload, headers=headers)
                 if answer.status_code >= 500:
                     failed.append((method, path, f"{value!r:.12}", answer.status_code))
-                elif answer.status_code == 400 and not any(n in answer.text for n in CLEAR):
+                said = LONE_SURROGATE_SAID if value == "\ud800" else CLEAR
+                if answer.status_code == 400 and not any(n in answer.text for n in said):
                     unclear.append((path, f"{value!r:.12}", answer.text[:80]))
             for value in HOSTILE_TEXTS:
                 if query:

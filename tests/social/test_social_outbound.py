@@ -233,6 +233,17 @@ def test_5xx_is_retried_with_backoff(rt: Runtime, worker: Worker, receiver: Rece
     assert message.state == "approved"
     assert message.state_reason.startswith("retrying in 30s")
     assert "X answered 503: Service Unavailable" in item.last_error
+    # A generous max_attempts: the doubling stops at a day. Uncapped, the 60th attempt's wait
+    # was past the calendar's end and crashed the retry's scheduling.
+    rt.settings.outbound.max_attempts = 100
+    with rt.factory() as session, session.begin():
+        session.get(OutboxItem, item.id).attempts = 59
+        session.get(Message, message_id).next_attempt_at = utcnow() - timedelta(seconds=1)
+    receiver.answer(503, {"title": "Service Unavailable", "detail": "Service Unavailable"})
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert (message.state, item.attempts) == ("approved", 60)
+    assert message.state_reason.startswith("retrying in 86400s"), message.state_reason
 
 
 def test_4xx_fails_with_the_platform_error_visible_to_staff(

@@ -94,7 +94,15 @@ def test_the_api_records_lists_and_resolves_incidents(rt: Runtime) -> None:
         no_offset = client.post(
             f"/api{PAGE}", headers=sue, json={**body, "started_at": "2026-12-06T06:00"}
         )
-        assert no_offset.status_code == 400 and "offset" in no_offset.json()["detail"]
+        assert no_offset.status_code == 400
+        assert no_offset.json()["detail"].startswith("started_at: the start needs its offset")
+        for field, moment, said in (
+            ("started_at", "9999-12-31T23:59:00-05:00", "outside the years 1 to 9999"),
+            ("expected_fix_at", "2026-12-06T05:00:00+00:00", "the expected fix is before"),
+        ):  # past the calendar's end once in UTC: it was a 500
+            wrong = client.post(f"/api{PAGE}", headers=sue, json={**body, field: moment})
+            assert wrong.status_code == 400 and f"{field}: " in wrong.json()["detail"], wrong.text
+            assert said in wrong.json()["detail"]
         assert client.post(f"/api{PAGE}", headers=sue, json={"title": " "}).status_code == 400
         created = client.post(f"/api{PAGE}", headers=sue, json=body)
         assert created.status_code == 201, created.text
@@ -203,7 +211,10 @@ def test_the_api_edits_an_incident_field_by_field(rt: Runtime) -> None:
         assert cleared.json()["expected_fix_at"] is None
         assert cleared.json()["areas"] == ["Cork", "Douglas"]
         bad = client.post(edit, headers=sue, json={"started_at": "2026-12-06T05:00"})
-        assert bad.status_code == 400 and "offset" in bad.json()["detail"]
+        assert bad.status_code == 400
+        assert bad.json()["detail"].startswith("started_at: the start needs its offset")
+        no_start = client.post(edit, headers=sue, json={"started_at": ""})
+        assert no_start.json()["detail"].startswith("started_at: give the start"), no_start.text
         assert client.post(edit, headers=sue, json={"title": " "}).status_code == 400
         assert client.post(f"/api{PAGE}/9999", headers=sue, json={}).status_code == 404
         client.post(f"{edit}/resolve", headers=sue)

@@ -335,6 +335,13 @@ def test_a_rule_gone_since_the_page_showed_it_is_the_stale_page_not_a_404(
     assert 'value="Sue\'s"' in said, "the typed label stays on the form"
     assert f"Rule {last} is no longer in the live list" in said
     assert 'action="/supervisor/action-rules/new"' in said
+    bare = {k: v for k, v in form.items() if k != "version"}  # an old form, a hand-made post
+    unread = client.post(f"/supervisor/action-rules/{last}", data={**bare, "label": "Sue's"})
+    assert unread.status_code == 409, unread.text
+    said = html.unescape(unread.text)
+    assert "did not say which version of the action rules it was made on" in said
+    assert f"Rule {last} is no longer in the live list" in said and 'value="Sue\'s"' in said
+    assert 'action="/supervisor/action-rules/new"' in said, "not its number: that was a 404"
     old = {"version": "0", "_csrf_token": token}
     removed = client.post(f"/supervisor/action-rules/{last}/remove", data=old)
     assert removed.status_code == 409, removed.text

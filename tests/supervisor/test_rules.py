@@ -4,6 +4,7 @@ never saved; a saved version changes the next draft's tone and suggested actions
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pytest
 from litestar.testing import TestClient
@@ -14,7 +15,7 @@ from responder.db.session import transaction
 from responder.drafting.rule_versions import current_rules
 from responder.pipeline.stages import draft_stage
 from responder.runtime import Runtime
-from responder.supervisor.rule_edit import RulesError, as_toml, save_rules
+from responder.supervisor.rule_edit import RulesError, as_toml, live_text, save_rules
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
 from tests.test_web_security import csrf, login
@@ -299,3 +300,12 @@ def test_a_contact_window_too_long_to_be_a_date_is_refused_not_saved(rt: Runtime
         assert page.status_code == 422
     assert versions(rt) == 0
     assert [a["name"] for a in drafted(rt, 1)["actions"]] == ["roaming_pass"]
+    # A version saved before the check holds 10**20 days: every draft raised OverflowError;
+    # it drafts with the longest window, and the rules editor still shows the number to correct.
+    huge = ROAMING_REFUND.replace("14", str(10**20))
+    with transaction(rt.factory) as session:
+        session.add(RuleVersion(kind="actions", version=1, rules=tomllib.loads(huge), text=huge))
+    assert [a["name"] for a in drafted(rt, 2)["actions"]] == ["roaming_refund"]
+    with rt.factory() as session:
+        assert current_rules(session, rt.settings).actions.contact_days == 36500
+        assert str(10**20) in live_text(session, rt.settings, "actions"), "the page's, to correct"
