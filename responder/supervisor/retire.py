@@ -25,7 +25,6 @@ from responder.review import audit
 from responder.supervisor.content_edit import (
     ContentError,
     _needed,
-    _new_template_version,
     _template,
     template_versions,
     validate_snippet,
@@ -118,9 +117,17 @@ def retire_template(
         problem = _needed(session, settings, live)
         if problem:
             raise ContentError(f"not retired: {problem.replace('switch them off', 'retire them')}")
-    return _new_template_version(
-        session, live, live.body, author, "template.retire", False, reason=_reason(reason)
+    version = _template_copy(session, live, author, active=False)
+    audit(
+        session,
+        author,
+        "template.retire",
+        "template",
+        _key(live),
+        version=version.version,
+        reason=_reason(reason),
     )
+    return version
 
 
 def restore_template(
@@ -133,7 +140,25 @@ def restore_template(
     problem = validate_template(session, settings, live, live.body)
     if problem:
         raise ContentError(f"not restored: {problem}; edit it, then restore it")
-    return _new_template_version(session, live, live.body, author, "template.restore", True)
+    version = _template_copy(session, live, author, active=True)
+    audit(session, author, "template.restore", "template", _key(live), version=version.version)
+    return version
+
+
+def _template_copy(session: Session, live: Template, author: str, *, active: bool) -> Template:
+    """The next version: the live one's words, switched on or off."""
+    version = Template(
+        name=live.name,
+        language=live.language,
+        tone=live.tone,
+        version=live.version + 1,
+        body=live.body,
+        active=active,
+        author=author,
+    )
+    session.add(version)
+    session.flush()
+    return version
 
 
 def _key(template: Template) -> str:

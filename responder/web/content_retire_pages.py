@@ -22,7 +22,7 @@ from responder.dashboard import drafts_per_snippet
 from responder.db.models import Snippet
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
-from responder.supervisor.content_edit import ContentError, template_versions
+from responder.supervisor.content_edit import ContentError, _needed, template_versions
 from responder.supervisor.retire import (
     restore_snippet,
     restore_template,
@@ -82,7 +82,7 @@ def _confirm_context(request: Request, kind: str, item_id: int) -> dict[str, obj
         live = _live(session, kind, item_id)
         if isinstance(live, TemplateRow):
             warnings = retiring_warnings(session, rt.settings, live)
-            refused = None
+            refused = _needed(session, rt.settings, live) if live.name == "layout" else None
             used = None
         else:
             warnings = []
