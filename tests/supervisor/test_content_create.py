@@ -156,17 +156,9 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
         assert "version 3 is live" in again.text
         assert 'diff-del">-intents: roaming, billing_dispute' in again.text
         assert 'diff-add">+intents: roaming</span>' in again.text
-    back = _snippet(rt, "roaming-spending-cap")
-    assert back is not None and back.active and back.intents == ["roaming"]
-    assert "roaming-spending-cap" in {s.key for s in _live(rt)}
-    switched = [d.get("switched") for _, _, d in _actions(rt, "snippet.save")]
-    assert switched == ["off", "on"]
 
-    # Retired from its confirm page (with a reason): listed apart with who, when and why, kept
-    # over a restart, and restored from the API, which refuses agents and unknown ids.
-    with TestClient(create_app(rt)) as client:
-        login(client, "sue")
-        token = csrf(client, url)
+        # Retired from its confirm page (with a reason): listed apart with who, when and why,
+        # kept over a restart, and restored from the API, which answers 404 for unknown ids.
         confirm = client.get(f"{url}/retire").text
         assert 'id="retire-confirm"' in confirm and "Drafts already written keep" in confirm
         retired = client.post(
@@ -179,27 +171,27 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
         row = section[section.index('data-key="roaming-spending-cap"') :][:400]
         assert ">sue<" in row and "the cap offer ended" in row
         assert 'data-key="roaming-spending-cap"' not in listed[: listed.index("retired-snippets")]
-    with transaction(rt.factory) as session:  # what every start does: files fill only gaps
-        assert seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
-    assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
-    staff(rt, "alice", "agent")
-    with TestClient(create_app(rt)) as client:
-        agent = api_token(client, "alice")
-        refused = client.post(f"/api/supervisor/snippets/{cap.id}/restore", headers=agent)
-        assert refused.status_code == 403
-        auth = api_token(client, "sue")
-        assert (
-            client.post("/api/supervisor/snippets/999999/restore", headers=auth).status_code == 404
-        )
-        restored = client.post(f"/api/supervisor/snippets/{cap.id}/restore", headers=auth)
+        with transaction(rt.factory) as session:  # what every start does: files fill only gaps
+            assert (
+                seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
+            )
+        assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
+        api, auth = "/api/supervisor/snippets/{}/restore", api_token(client, "sue")
+        assert client.post(api.format(999999), headers=auth).status_code == 404
+        restored = client.post(api.format(cap.id), headers=auth)
         assert restored.status_code == 200 and restored.json()["retired"] is False
-        again = client.post(f"/api/supervisor/snippets/{cap.id}/restore", headers=auth)
-        assert again.status_code == 409 and "not retired" in again.json()["detail"]
+        twice = client.post(api.format(cap.id), headers=auth)
+        assert twice.status_code == 409 and "not retired" in twice.json()["detail"]
     assert "roaming-spending-cap" in {s.key for s in _live(rt)}
     assert [(a, d.get("reason")) for a, _, d in _actions(rt, "snippet.re")] == [
         ("snippet.retire", "the cap offer ended"),
         ("snippet.restore", None),
     ]
+    back = _snippet(rt, "roaming-spending-cap")
+    assert back is not None and back.active and back.intents == ["roaming"]
+    assert "roaming-spending-cap" in {s.key for s in _live(rt)}
+    switched = [d.get("switched") for _, _, d in _actions(rt, "snippet.save")]
+    assert switched == ["off", "on"]
 
 
 def test_a_snippet_an_action_rule_offers_cannot_be_switched_off(rt: Runtime) -> None:
@@ -477,6 +469,36 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             data={"intent": "outage", "language": "de", "body": german.body, "_csrf_token": token},
         )
         assert "exists already; switch it on in its editor" in html.unescape(again.text)
+
+        # Retiring the last outage template (de is off) is allowed after a warning: drafts then
+        # guess no template, as for an intent without one, over a restart too, until restored.
+        english = _template_row(rt, "intents/outage", "en")
+        confirm = html.unescape(client.get(f"/supervisor/templates/{english.id}/retire").text)
+        assert "This is the last template for 'outage'" in confirm
+        reason = {"reason": "outage replies rewritten", "_csrf_token": token}
+        retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
+        assert "Retired</strong> by sue" in retired.text
+        assert "outage replies rewritten" in html.unescape(retired.text)
+        listed = client.get("/supervisor/templates").text
+        assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
+        assert _draft_in(rt, "en", intent="outage").error == "no template for intent 'outage'"
+        with transaction(rt.factory) as session:
+            assert seed_all(session, project / "templates", project / "classifiers") == {
+                "templates": 0,
+                "snippets": 0,
+                "examples": 0,
+            }
+        assert not _template_row(rt, "intents/outage", "en").active
+        api, auth = "/api/supervisor/templates/{}/restore", api_token(client, "sue")
+        assert client.post(api.format(999999), headers=auth).status_code == 404
+        restored = client.post(api.format(english.id), headers=auth).json()
+        assert restored["retired"] is False and restored["key"] == "intents/outage.en.j2"
+    key = _draft_in(rt, "en", intent="outage").grounding["template"]["key"]
+    assert key == "intents/outage.en.j2"
+    assert [(a, d.get("reason")) for a, _, d in _actions(rt, "template.re")] == [
+        ("template.retire", "outage replies rewritten"),
+        ("template.restore", None),
+    ]
     assert not _template_row(rt, "intents/outage", "de").active
     result = _draft_in(rt, "de", intent="outage")
     assert result.grounding["template"]["key"] == "intents/outage.en.j2" and result.flags
@@ -489,45 +511,6 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
     assert f"removed {path} (switched off)" in out and not path.exists()
     assert run_cli(rt, project, "import-content", capsys=capsys).split()[:2] == ["templates:", "0"]
     assert not _template_row(rt, "intents/outage", "de").active
-
-    # Retiring the last outage template is allowed after a warning: drafts then guess no
-    # template, as for an intent without one, over a restart too, until it is restored.
-    english = _template_row(rt, "intents/outage", "en")
-    url = f"/supervisor/templates/{english.id}"
-    staff(rt, "alice", "agent")
-    with TestClient(create_app(rt)) as client:
-        login(client, "sue")
-        token = csrf(client, url)
-        confirm = html.unescape(client.get(url + "/retire").text)
-        assert "This is the last template for 'outage'" in confirm
-        reason = {"reason": "outage replies rewritten", "_csrf_token": token}
-        retired = html.unescape(client.post(url + "/retire", data=reason).text)
-        assert "Retired</strong> by sue" in retired and "outage replies rewritten" in retired
-        listed = client.get("/supervisor/templates").text
-        assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
-        assert _draft_in(rt, "en", intent="outage").error == "no template for intent 'outage'"
-        with transaction(rt.factory) as session:
-            assert seed_all(session, project / "templates", project / "classifiers") == {
-                "templates": 0,
-                "snippets": 0,
-                "examples": 0,
-            }
-        assert _draft_in(rt, "en", intent="outage").error
-        api = f"/api/supervisor/templates/{english.id}/restore"
-        assert client.post(api, headers=api_token(client, "alice")).status_code == 403
-        auth = api_token(client, "sue")
-        assert (
-            client.post("/api/supervisor/templates/999999/retire", headers=auth).status_code == 404
-        )
-        restored = client.post(api, headers=auth).json()
-        assert restored["retired"] is False and restored["key"] == "intents/outage.en.j2"
-    assert _draft_in(rt, "en", intent="outage").grounding["template"]["key"] == (
-        "intents/outage.en.j2"
-    )
-    assert [(a, d.get("reason")) for a, _, d in _actions(rt, "template.re")] == [
-        ("template.retire", "outage replies rewritten"),
-        ("template.restore", None),
-    ]
 
 
 def _cents(split_at: str) -> str:
