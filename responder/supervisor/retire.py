@@ -183,10 +183,11 @@ def retiring_warnings(session: Session, settings: Settings, template: Template) 
         ]
     if template.language == default and not template.tone:
         own = sorted({t.language for t in others if not t.tone} - {default})
-        rest = f" (all but {', '.join(own)})" if own else ""
+        rest = f" (only {', '.join(own)} {'has' if len(own) == 1 else 'have'} one)" if own else ""
         return [
-            f"Messages in other languages{rest} fall back to this template: once it is retired, "
-            f"those {intent!r} messages get no draft and wait for a person."
+            f"Every language falls back to this template: once it is retired, {intent!r} "
+            f"messages in {default} and in the languages without their own template{rest} get "
+            "no draft and wait for a person."
         ]
     if not template.tone:
         return [
