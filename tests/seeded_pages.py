@@ -208,6 +208,7 @@ PAGES = [
     ("/supervisor/templates", "#new-template-link"),
     ("/supervisor/templates/{template}", "#save"),
     ("/supervisor/snippets/{snippet}", "#save"),
+    ("/supervisor/snippets/{snippet}/retire", "#retire-confirm"),
     ("/supervisor/templates/new?intent=praise&language=de", "#new-template button[type=submit]"),
     ("/supervisor/snippets/new", "#new-snippet button[type=submit]"),
     ("/supervisor/classifiers?name=intent", "#candidates button.accept"),

@@ -312,7 +312,7 @@ def _needed(session: Session, settings: Settings, template: Template) -> str | N
     elif template.language == settings.drafting.default_language and not template.tone:
         return (
             "drafts in every language fall back to the default language's plain template: "
-            "edit it instead"
+            "edit it instead, or retire it (Retire…), which says first what drafts then lose"
         )
     return None
 

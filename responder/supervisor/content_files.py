@@ -152,6 +152,7 @@ def import_content(
             tone=item.tone,
             version=(current.version + 1) if current else 1,
             body=item.body,
+            active=current.active if current else True,  # a retired one stays retired
             author=author,
         )
         session.add(version)

@@ -104,6 +104,7 @@ from responder.web.clock import PageClock
 from responder.web.content_editor_pages import ROUTES as CONTENT_EDITOR_ROUTES
 from responder.web.content_list_pages import ROUTES as CONTENT_LIST_ROUTES
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
+from responder.web.content_retire_pages import ROUTES as CONTENT_RETIRE_ROUTES
 from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
 from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
@@ -1118,6 +1119,7 @@ ROUTES = [
     *DASHBOARD_ROUTES,
     *CONTENT_LIST_ROUTES,
     *CONTENT_EDITOR_ROUTES,
+    *CONTENT_RETIRE_ROUTES,
     *CLASSIFIER_ROUTES,
     *AUTO_SEND_ROUTES,
     *RETRAIN_ROUTES,

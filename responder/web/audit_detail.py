@@ -74,6 +74,8 @@ ACTION_WORDS: dict[str, str] = {
     "sender.unblock": "Sender unblocked",
     "snippet.create": "Snippet created",
     "snippet.import": "Snippet imported",
+    "snippet.restore": "Snippet restored",
+    "snippet.retire": "Snippet retired",
     "snippet.rollback": "Snippet rolled back",
     "snippet.save": "Snippet saved",
     "staff.add": "Staff account added",
@@ -84,6 +86,8 @@ ACTION_WORDS: dict[str, str] = {
     "template.create": "Template created",
     "template.failed": "Template failed to render",
     "template.import": "Template imported",
+    "template.restore": "Template restored",
+    "template.retire": "Template retired",
     "template.rollback": "Template rolled back",
     "template.save": "Template saved",
 }

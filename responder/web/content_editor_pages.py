@@ -32,6 +32,7 @@ from responder.supervisor.content_edit import (
 )
 from responder.supervisor.content_files import snippet_file_text
 from responder.supervisor.preview_pick import fitting_message, template_intents
+from responder.supervisor.retire import retired_one
 from responder.supervisor.snippet_edit import (
     SnippetFields,
     rollback_snippet,
@@ -110,6 +111,7 @@ def _editor_context(
             preview = snippet_preview(
                 session, rt.settings, live.id, text, message_id, customer_id, fields.language
             )
+        retired = retired_one(session, live)
         older = {
             v.version: next((o for o in versions if o.version < v.version), None) for v in versions
         }
@@ -140,6 +142,7 @@ def _editor_context(
         "file": file,  # a template's file name, small beside its title
         "snippet": fields if kind == "snippets" else None,
         "template_active": live.active if kind == "templates" else None,
+        "retired": retired,
         "intents": intents,
         "languages": rt.settings.classify.languages,
         "plan_names": rt.settings.drafting.plan_names,

@@ -1,6 +1,6 @@
 """The content list (`/supervisor/templates`): every reply template and answer snippet,
-switched off ones too, searchable by words, with how many drafts used each snippet; each
-row opens in the editor (`content_editor_pages`).
+searchable by words, with how many drafts used each snippet, the retired ones apart with who
+retired them, when and why; each row opens in the editor (`content_editor_pages`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from responder.content import live_templates, template_key
 from responder.dashboard import drafts_per_snippet
 from responder.db.models import Template as TemplateRow
 from responder.supervisor.content_search import matches, words_of
+from responder.supervisor.retire import retired_items
 from responder.supervisor.snippet_edit import live_snippets_all
 from responder.supervisor.template_names import template_title
 from responder.web.auth import requires_supervisor
@@ -45,6 +46,8 @@ def content_list(request: Request, q: str | None = None) -> Template:
             key=lambda s: s.key,
         )
         used = drafts_per_snippet(session)
+        gone_templates = retired_items(session, "templates", templates)
+        gone_snippets = retired_items(session, "snippets", snippets)
         rows = {
             "templates": [
                 (
@@ -54,9 +57,14 @@ def content_list(request: Request, q: str | None = None) -> Template:
                     t.version,
                     t.author,
                     t.created_at,
-                    t.active,
                 )
                 for t in templates
+                if t.active
+            ],
+            "retired_templates": [
+                (t.id, _title(t), template_key(t.name, t.language, t.tone), gone_templates[t.id])
+                for t in templates
+                if not t.active
             ],
             "snippets": [
                 (
@@ -66,11 +74,16 @@ def content_list(request: Request, q: str | None = None) -> Template:
                     s.version,
                     s.author,
                     s.created_at,
-                    s.active,
                     used.get(s.key, 0),
                     ", ".join(map(str, s.tags or [])),
                 )
                 for s in snippets
+                if s.active
+            ],
+            "retired_snippets": [
+                (s.id, s.key, s.title, used.get(s.key, 0), gone_snippets[s.id])
+                for s in snippets
+                if not s.active
             ],
         }
     context = {"user": request.user, "q": q or "", **rows}

@@ -171,7 +171,7 @@ def test_a_supervisor_adds_a_snippet_and_switches_it_off_in_the_browser(rt: Runt
         assert "+offered: no" in page.locator("#diff").inner_text()
         page.goto(f"{base}/supervisor/templates")
         row = page.locator("tr", has_text="roaming-cruise-ships")
-        assert "switched off" in row.inner_text()
+        assert "retired" in row.inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "snippet-switched-off.png"), full_page=True)
     with rt.factory() as session:

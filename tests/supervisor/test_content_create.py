@@ -11,18 +11,20 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.content import live_snippets
+from responder.content import live_snippets, seed_all
 from responder.customers.context import build_context
 from responder.db.models import AuditEntry, Draft, Snippet, Template
 from responder.db.session import transaction
 from responder.drafting.compose import DraftResult, compose_draft
 from responder.drafting.service import template_refs
+from responder.knowledge.retrieve import rank_snippets
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.supervisor import snippet_edit
+from responder.supervisor.retire import restore_snippet, retire_snippet
 from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
-from tests.helpers import drop, make_email, run_cli, staff
+from tests.helpers import api_token, drop, make_email, run_cli, staff
 from tests.test_web_security import csrf, login
 
 CRUISE = (
@@ -107,8 +109,23 @@ def test_a_new_snippet_is_checked_then_offered_in_drafts(rt: Runtime, worker: Wo
     used = [s["key"] for s in grounding["snippets"] if s.get("used")]
     assert used and used[0] == "roaming-cruise-ships", grounding["snippets"]
 
+    # Retired (the cruise offer ended): no longer retrieved for the message it fits, while the
+    # draft already written keeps its text; restored, it is retrieved again.
+    question = "My phone used satellite data on a cruise ship at sea. Does roaming cover it?"
+    assert _retrieved(rt, question)[0] == "roaming-cruise-ships"
+    with transaction(rt.factory) as session:
+        retire_snippet(session, rt.settings, snippet.id, "sue", "the cruise offer ended")
+    assert "roaming-cruise-ships" not in _retrieved(rt, question)
+    with rt.factory() as session:
+        assert "satellite network" in session.scalars(select(Draft.body)).one()
+    with transaction(rt.factory) as session:
+        restore_snippet(session, rt.settings, snippet.id, "sue")
+    assert _retrieved(rt, question)[0] == "roaming-cruise-ships"
 
-def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(rt: Runtime) -> None:
+
+def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
+    rt: Runtime, project: Path
+) -> None:
     staff(rt, "sue", "supervisor")
     cap = _snippet(rt, "roaming-spending-cap")
     assert cap is not None
@@ -130,7 +147,7 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(rt: Runtime) ->
         assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
         listed = client.get("/supervisor/templates").text
         row = listed[listed.index(">roaming-spending-cap<") :][:200]
-        assert "switched off" in row
+        assert "retired" in row  # switched off from the editor is retired, without a reason
 
         unknown = client.post(
             f"{url}/save", data={**form, "intents": "roaming, travel", "_csrf_token": token}
@@ -143,6 +160,37 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(rt: Runtime) ->
         assert "version 3 is live" in again.text
         assert 'diff-del">-intents: roaming, billing_dispute' in again.text
         assert 'diff-add">+intents: roaming</span>' in again.text
+
+        # Retired from its confirm page (with a reason): listed apart with who, when and why,
+        # kept over a restart, and restored from the API, which answers 404 for unknown ids.
+        confirm = client.get(f"{url}/retire").text
+        assert 'id="retire-confirm"' in confirm and "Drafts already written keep" in confirm
+        retired = client.post(
+            f"{url}/retire", data={"reason": "the cap offer ended", "_csrf_token": token}
+        )
+        assert "Retired: new drafts leave it out" in retired.text
+        assert 'id="restore"' in retired.text and "the cap offer ended" in retired.text
+        listed = client.get("/supervisor/templates").text
+        section = listed[listed.index('id="retired-snippets"') :]
+        row = section[section.index('data-key="roaming-spending-cap"') :][:400]
+        assert ">sue<" in row and "the cap offer ended" in row
+        assert 'data-key="roaming-spending-cap"' not in listed[: listed.index("retired-snippets")]
+        with transaction(rt.factory) as session:  # what every start does: files fill only gaps
+            assert (
+                seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
+            )
+        assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
+        api, auth = "/api/supervisor/snippets/{}/restore", api_token(client, "sue")
+        assert client.post(api.format(999999), headers=auth).status_code == 404
+        restored = client.post(api.format(cap.id), headers=auth)
+        assert restored.status_code == 200 and restored.json()["retired"] is False
+        twice = client.post(api.format(cap.id), headers=auth)
+        assert twice.status_code == 409 and "not retired" in twice.json()["detail"]
+    assert "roaming-spending-cap" in {s.key for s in _live(rt)}
+    assert [(a, d.get("reason")) for a, _, d in _actions(rt, "snippet.re")] == [
+        ("snippet.retire", "the cap offer ended"),
+        ("snippet.restore", None),
+    ]
     back = _snippet(rt, "roaming-spending-cap")
     assert back is not None and back.active and back.intents == ["roaming"]
     assert "roaming-spending-cap" in {s.key for s in _live(rt)}
@@ -162,6 +210,16 @@ def test_a_snippet_an_action_rule_offers_cannot_be_switched_off(rt: Runtime) -> 
     assert refused.status_code == 422
     assert "the action rule roaming_pass offers this snippet" in html.unescape(refused.text)
     assert _snippet(rt, "roaming-world-pass").active  # type: ignore[union-attr]
+
+
+def _retrieved(rt: Runtime, text: str, intent: str = "roaming") -> list[str]:
+    """The snippets a draft of `text` would be offered, as the draft stage ranks them."""
+    with rt.factory() as session:
+        index = rt.snippet_index(session)
+    vector = rt.embedder.encode([text])[0]
+    top_k = rt.settings.drafting.snippets_top_k
+    ranked = rank_snippets(vector, index.snippets, index.vectors, intent=intent, top_k=top_k)
+    return [s.snippet.key for s in ranked]
 
 
 def _live(rt: Runtime) -> list[Snippet]:
@@ -395,7 +453,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
         )
         assert "version 2 is live" in off.text
         row = client.get("/supervisor/templates").text
-        assert "switched off" in row[row.index(">intents/outage.de.j2<") :][:120]
+        assert "retired" in row[row.index(">intents/outage.de.j2<") :][:120]
         editor = client.get(url).text  # the history says what version 2 did
         assert '<td>sue <small class="switch">(switched off)</small></td>' in editor
         assert "This version switched off the template; its text is the same" in editor
@@ -416,6 +474,41 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             data={"intent": "outage", "language": "de", "body": german.body, "_csrf_token": token},
         )
         assert "exists already; switch it on in its editor" in html.unescape(again.text)
+
+        # Retiring the last outage template (de is off) is allowed after a warning: drafts then
+        # guess no template, as for an intent without one, over a restart too, until restored.
+        english = _template_row(rt, "intents/outage", "en")
+        confirm = html.unescape(client.get(f"/supervisor/templates/{english.id}/retire").text)
+        assert "This is the last template for 'outage'" in confirm
+        roaming = _template_row(rt, "intents/roaming", "en")
+        fallback = html.unescape(client.get(f"/supervisor/templates/{roaming.id}/retire").text)
+        assert "messages in en and in the languages without their own template (only de" in (
+            fallback
+        )
+        reason = {"reason": "outage replies rewritten", "_csrf_token": token}
+        retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
+        assert "Retired</strong> by sue" in retired.text
+        assert "outage replies rewritten" in html.unescape(retired.text)
+        listed = client.get("/supervisor/templates").text
+        assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
+        assert _draft_in(rt, "en", intent="outage").error == "no template for intent 'outage'"
+        with transaction(rt.factory) as session:
+            assert seed_all(session, project / "templates", project / "classifiers") == {
+                "templates": 0,
+                "snippets": 0,
+                "examples": 0,
+            }
+        assert not _template_row(rt, "intents/outage", "en").active
+        api, auth = "/api/supervisor/templates/{}/restore", api_token(client, "sue")
+        assert client.post(api.format(999999), headers=auth).status_code == 404
+        restored = client.post(api.format(english.id), headers=auth).json()
+        assert restored["retired"] is False and restored["key"] == "intents/outage.en.j2"
+    key = _draft_in(rt, "en", intent="outage").grounding["template"]["key"]
+    assert key == "intents/outage.en.j2"
+    assert [(a, d.get("reason")) for a, _, d in _actions(rt, "template.re")] == [
+        ("template.retire", "outage replies rewritten"),
+        ("template.restore", None),
+    ]
     assert not _template_row(rt, "intents/outage", "de").active
     result = _draft_in(rt, "de", intent="outage")
     assert result.grounding["template"]["key"] == "intents/outage.en.j2" and result.flags
