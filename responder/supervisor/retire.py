@@ -11,13 +11,15 @@ list and the editor read who retired it, when and why.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from responder.classify.language import language_name
+from responder.classify.titles import code_in_words
 from responder.config import Settings
 from responder.content import live_templates, template_key
 from responder.db.models import AuditEntry, Snippet, Template
@@ -165,12 +167,18 @@ def _key(template: Template) -> str:
     return template_key(template.name, template.language, template.tone)
 
 
-def retiring_warnings(session: Session, settings: Settings, template: Template) -> list[str]:
-    """What drafts lose when this template goes, for the confirm step to say before it does."""
+def retiring_warnings(
+    session: Session,
+    settings: Settings,
+    template: Template,
+    titles: Callable[[str], str] = code_in_words,
+) -> list[str]:
+    """What drafts lose when this template goes, for the confirm step to say before it does;
+    the intent named in words (`titles`: the app's label titles)."""
     if not template.name.startswith("intents/"):
         return []
-    intent = template.name.removeprefix("intents/")
-    default = settings.drafting.default_language
+    intent = f"“{titles(template.name.removeprefix('intents/'))}”"
+    default = language_name(settings.drafting.default_language)
     others = [
         t
         for t in live_templates(session).values()
@@ -178,21 +186,28 @@ def retiring_warnings(session: Session, settings: Settings, template: Template) 
     ]
     if not others:
         return [
-            f"This is the last template for {intent!r}: new {intent!r} messages get no draft "
+            f"This is the last template for {intent}: new {intent} messages get no draft "
             "and wait for a person to write the reply, until a template is restored or added."
         ]
-    if template.language == default and not template.tone:
-        own = sorted({t.language for t in others if not t.tone} - {default})
+    if template.language == settings.drafting.default_language and not template.tone:
+        own = sorted(
+            {
+                language_name(t.language)
+                for t in others
+                if not t.tone
+                if t.language != template.language
+            }
+        )
         rest = f" (only {', '.join(own)} {'has' if len(own) == 1 else 'have'} one)" if own else ""
         return [
-            f"Every language falls back to this template: once it is retired, {intent!r} "
+            f"Every language falls back to this template: once it is retired, {intent} "
             f"messages in {default} and in the languages without their own template{rest} get "
             "no draft and wait for a person."
         ]
     if not template.tone:
         return [
-            f"Messages in {template.language} then get the {default} template (flagged as "
-            "in another language), or none if that is retired too."
+            f"Messages in {language_name(template.language)} then get the {default} template "
+            "(flagged as in another language), or none if that is retired too."
         ]
     return []
 

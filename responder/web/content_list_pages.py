@@ -62,7 +62,7 @@ def content_list(request: Request, q: str | None = None) -> Template:
                 if t.active
             ],
             "retired_templates": [
-                (t.id, _title(t), template_key(t.name, t.language, t.tone), gone_templates[t.id])
+                (t.id, title(t), template_key(t.name, t.language, t.tone), gone_templates[t.id])
                 for t in templates
                 if not t.active
             ],

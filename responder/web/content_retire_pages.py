@@ -32,6 +32,7 @@ from responder.supervisor.retire import (
     retiring_warnings,
 )
 from responder.supervisor.snippet_edit import _named_by_actions, snippet_versions
+from responder.supervisor.template_names import template_title
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _user
@@ -76,12 +77,19 @@ def _name(item: TemplateRow | Snippet) -> str:
     return f"snippet {item.key}"
 
 
+def _title(request: Request, item: TemplateRow | Snippet) -> str:
+    """A template in words, as the list names it ("Service outage — English")."""
+    if isinstance(item, TemplateRow):
+        return template_title(item.name, item.language, item.tone, request.app.state.titles)
+    return _name(item)
+
+
 def _confirm_context(request: Request, kind: str, item_id: int) -> dict[str, object]:
     rt = _rt(request)
     with rt.factory() as session:
         live = _live(session, kind, item_id)
         if isinstance(live, TemplateRow):
-            warnings = retiring_warnings(session, rt.settings, live)
+            warnings = retiring_warnings(session, rt.settings, live, request.app.state.titles)
             refused = _needed(session, rt.settings, live) if live.name == "layout" else None
             used = None
         else:
@@ -93,7 +101,8 @@ def _confirm_context(request: Request, kind: str, item_id: int) -> dict[str, obj
             "user": request.user,
             "kind": kind,
             "item_id": live.id,
-            "title": _name(live),
+            "title": _title(request, live),
+            "file": _name(live) if isinstance(live, TemplateRow) else "",
             "version": live.version,
             "retired": retired,
             "warnings": warnings,

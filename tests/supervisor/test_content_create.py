@@ -479,11 +479,12 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
         # guess no template, as for an intent without one, over a restart too, until restored.
         english = _template_row(rt, "intents/outage", "en")
         confirm = html.unescape(client.get(f"/supervisor/templates/{english.id}/retire").text)
-        assert "This is the last template for 'outage'" in confirm
+        assert "This is the last template for “Service outage”" in confirm
         roaming = _template_row(rt, "intents/roaming", "en")
         fallback = html.unescape(client.get(f"/supervisor/templates/{roaming.id}/retire").text)
-        assert "messages in en and in the languages without their own template (only de" in (
-            fallback
+        assert (
+            "messages in English and in the languages without their own template (only German"
+            in (fallback)
         )
         reason = {"reason": "outage replies rewritten", "_csrf_token": token}
         retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
