@@ -390,6 +390,23 @@ class NoteMention(Base):
     seen_at: Mapped[datetime | None] = mapped_column()
 
 
+class MessagePresence(Base):
+    """Who has a message's review page open now (`responder.presence`): written when the page
+    is drawn and by its heartbeat, deleted when the page is left; a row not heard from for
+    `presence.GONE_AFTER` counts as gone. `editing`: they have typed in the draft, unsaved."""
+
+    __tablename__ = "message_presence"
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    opened_at: Mapped[datetime] = mapped_column()
+    seen_at: Mapped[datetime] = mapped_column()
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class BlockedSender(Base):
     """An address (or, set by a supervisor, a whole email domain) whose mail is stored and
     ignored: spam and abuse get no draft. `hits` counts the messages it stopped."""
