@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from responder.db.models import Message
+from responder.db.models import Message, MessagePresence
 from responder.pipeline.worker import Worker
 from responder.review import current_draft
 from responder.runtime import Runtime
@@ -60,7 +60,12 @@ def test_text_typed_when_the_session_ended_is_offered_back_after_signing_in(
         editor, kept = page.locator("#draft-body"), page.locator("#unsaved-kept")
         drafted = editor.input_value()
         expect(kept).to_be_hidden()
-        typed = _type_at_the_end(page, "\nP.S. Typed while the session ran out.")
+        # Typing tells the others at once (static/presence.js): she is editing the draft.
+        with page.expect_response(lambda r: r.url.endswith("/presence")) as beat:
+            typed = _type_at_the_end(page, "\nP.S. Typed while the session ran out.")
+        assert beat.value.json() == {"open_by": [], "notice": ""}, "nobody else has it open"
+        with rt.factory() as session:
+            assert session.scalars(select(MessagePresence.editing)).all() == [True]
 
         context.clear_cookies(name="responder_session")  # the session ends while they type
         page.click("#save-button")

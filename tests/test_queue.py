@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
 from responder.config import QueueSettings
-from responder.db.models import Channel, Customer, Draft, Message, StaffUser
+from responder.db.models import Channel, Customer, Draft, Message, MessagePresence, StaffUser
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
+from responder.presence import GONE_AFTER
 from responder.queue_order import due_at
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -25,7 +28,7 @@ from responder.web.views import (
     queue_counts,
     queue_items,
 )
-from tests.helpers import drop, make_email, staff
+from tests.helpers import api_token, drop, make_email, staff
 from tests.test_web_security import login
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -243,16 +246,58 @@ def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
     assert all(items[i]["viewer"] is None for i in ids[4:])
 
 
-def test_the_queue_names_who_else_has_a_draft_open_not_oneself(rt: Runtime) -> None:
+def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: Runtime) -> None:
+    """Presence: what bob has open, alice's queue, review page, heartbeat and API name, never
+    herself; once he has not been heard from for GONE_AFTER, or has left the page, he is gone."""
     ids = fill(rt)
     staff(rt, "alice")
     staff(rt, "bob")
+    target = ids[4]
     with TestClient(create_app(rt)) as alice, TestClient(create_app(rt)) as bob:
         login(alice, "alice")
         login(bob, "bob")
-        alice.get(f"/messages/{ids[0]}")
-        assert "open by alice" not in alice.get("/queue").text, "she knows she has it open"
+        bob_page = bob.get(f"/messages/{target}").text
+        assert "has this draft open" not in bob_page, "nobody else has it open"
+        alice_page = alice.get(f"/messages/{target}").text
+        assert "bob has this draft open (since" in alice_page
+        assert "alice has this draft open" not in alice_page, "she knows she has it open"
+        queue = alice.get("/queue").text
+        assert "open by bob" in queue
+        assert "open by alice" not in queue
         assert "open by alice" in bob.get("/queue").text
+
+        def beat(client: TestClient, page: str, message_id: int = target, **form: str) -> Any:
+            token = re.search(r'id="presence"[^>]* data-csrf="([^"]+)"', page).group(1)
+            return client.post(
+                f"/messages/{message_id}/presence", data={"_csrf_token": token, **form}
+            )
+
+        assert beat(bob, bob_page, editing="1").status_code == 200
+        answer = beat(alice, alice_page).json()
+        assert "bob is editing the draft (open since" in answer["notice"]
+        assert [(p["username"], p["editing"]) for p in answer["open_by"]] == [("bob", True)]
+        assert "open by bob (editing)" in alice.get("/queue").text
+        api = alice.get(f"/api/messages/{target}", headers=api_token(alice)).json()
+        assert [p["username"] for p in api["open_by"]] == ["bob"]
+
+        refused = alice.post(f"/messages/{target}/presence", data={"editing": ""})
+        assert refused.status_code == 403, "no CSRF token"
+        assert beat(alice, alice_page, message_id=999_999).status_code == 404
+
+        with transaction(rt.factory) as session:  # bob's tab went quiet long enough ago
+            session.execute(
+                update(MessagePresence)
+                .where(MessagePresence.message_id == target)
+                .values(seen_at=datetime.now(UTC) - GONE_AFTER - timedelta(seconds=1))
+            )
+        assert beat(alice, alice_page).json() == {"open_by": [], "notice": ""}
+        assert "open by bob" not in alice.get("/queue").text
+        assert "bob has this draft open" not in alice.get(f"/messages/{target}").text
+
+        beat(bob, bob_page)
+        assert beat(alice, alice_page).json()["open_by"][0]["username"] == "bob"
+        beat(bob, bob_page, left="1")
+        assert beat(alice, alice_page).json()["open_by"] == [], "bob left the page"
 
 
 def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker) -> None:

@@ -64,6 +64,7 @@ from responder.drafting.service import (
 from responder.mentions import mark_seen, unseen_count
 from responder.notes import EDIT_WINDOW, mark_changeable
 from responder.pipeline.states import state_words
+from responder.presence import HEARTBEAT_SECONDS, present, record
 from responder.review import (
     ReviewError,
     approve,
@@ -118,6 +119,7 @@ from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
+from responder.web.presence_routes import PRESENCE_ROUTES, open_by, presence_notice
 from responder.web.raw_routes import RAW_ROUTES
 from responder.web.redraft_routes import REDRAFT_ROUTES
 from responder.web.reopen_routes import REOPEN_ROUTES
@@ -316,8 +318,11 @@ def queue_page(
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
         snoozed = snoozed_count(session)
+        others = present(session, (i["id"] for i in items), besides=_form_user(request).id)
     context = {
         "items": items,
+        # who else has each row's review page open now (presence, not the claim's ten minutes)
+        "open_by": others,
         "counts": counts,
         "problems": cached.problems,
         # Not from the counts cache: an agent who just snoozed a draft looks for it here.
@@ -370,13 +375,13 @@ def _review_page(
     copy across; otherwise (too long for the channel, a file too big) it stays in the editor
     to be mended, so Approve again cannot send the draft it replaced."""
     rt = _rt(request)
+    me = _form_user(request)
     with transaction(rt.factory) as session:
-        open_for_review(
-            session, message_id, _form_user(request), rt.settings.queue.soft_claim_minutes
-        )
+        open_for_review(session, message_id, me, rt.settings.queue.soft_claim_minutes)
         opened = session.get(Message, message_id)
         if opened is not None:
-            mark_seen(session, _form_user(request).id, opened)
+            mark_seen(session, me.id, opened)
+            record(session, message_id, me.id)
     with rt.factory() as session:
         detail = message_detail(
             session, message_id, rt.settings.customers, request.app.state.titles
@@ -390,8 +395,8 @@ def _review_page(
             .where(StaffUser.active.is_(True))
             .order_by(StaffUser.username)
         ).all()
-    me = _form_user(request).username
-    mark_changeable(detail["notes"], me, utcnow())
+        others = present(session, [message_id], besides=me.id).get(message_id, [])
+    mark_changeable(detail["notes"], me.username, utcnow())
     if unsaved is not None and detail["draft"] and sent_version == detail["version"]:
         detail["draft"]["body"], unsaved = unsaved, None
     with rt.factory() as session:
@@ -410,7 +415,10 @@ def _review_page(
         "approved": waiting_to_send(request, message_id),
         "next": following[0]["id"] if following else None,
         "previous": _previous(request),
-        "someone_else": detail["viewer"] if detail["viewer"] not in (None, me) else None,
+        # who else has the page open now, said where the draft is and kept current by its
+        # heartbeat (static/presence.js)
+        "presence_notice": presence_notice(others, request.app.state.clock),
+        "presence_every": HEARTBEAT_SECONDS,
         "staff": staff,
         "searchable_entities": SEARCHABLE_ENTITIES,
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
@@ -801,13 +809,17 @@ def api_queue(request: Request, limit: int = 50, after: RowId = None) -> list[di
 
 @get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def api_message(request: Request, message_id: int) -> dict[str, Any]:
+    """`open_by`: who else has its review page open now (not the person asking), first opener
+    first, and whether they are typing in its draft."""
     rt = _rt(request)
     with rt.factory() as session:
         detail = message_detail(
             session, message_id, rt.settings.customers, request.app.state.titles
         )
-    if detail is None:
-        raise NotFoundException(f"message {message_id} not found")
+        if detail is None:
+            raise NotFoundException(f"message {message_id} not found")
+        others = present(session, [message_id], besides=_form_user(request).id)
+    detail["open_by"] = open_by(others.get(message_id, []))
     return detail
 
 
@@ -1146,6 +1158,7 @@ ROUTES = [
     *MENTION_ROUTES,
     *BULK_ROUTES,
     *SNIPPET_ROUTES,
+    *PRESENCE_ROUTES,
     api_reclassify,
 ]
 
