@@ -165,11 +165,16 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
         # kept over a restart, and restored from the API, which answers 404 for unknown ids.
         confirm = client.get(f"{url}/retire").text
         assert 'id="retire-confirm"' in confirm and "Drafts already written keep" in confirm
+        colleague = _editor_form(client, url)  # open in a colleague's tab: "Offered: yes"
         retired = client.post(
             f"{url}/retire", data={"reason": "the cap offer ended", "_csrf_token": token}
         )
         assert "Retired: new drafts leave it out" in retired.text
         assert 'id="restore"' in retired.text and "the cap offer ended" in retired.text
+        # The colleague saves a typo fix from that tab, its select untouched: it stays retired.
+        fixed = client.post(f"{url}/save", data={**colleague, "body": cap.body + " Thanks."})
+        assert 'id="retired"' in fixed.text and "the cap offer ended" in fixed.text
+        assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
         listed = client.get("/supervisor/templates").text
         section = listed[listed.index('id="retired-snippets"') :]
         row = section[section.index('data-key="roaming-spending-cap"') :][:400]
@@ -195,7 +200,7 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
     assert back is not None and back.active and back.intents == ["roaming"]
     assert "roaming-spending-cap" in {s.key for s in _live(rt)}
     switched = [d.get("switched") for _, _, d in _actions(rt, "snippet.save")]
-    assert switched == ["off", "on"]
+    assert switched == ["off", "on", None]
 
 
 def test_a_snippet_an_action_rule_offers_cannot_be_switched_off(rt: Runtime) -> None:
@@ -487,8 +492,14 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             in (fallback)
         )
         reason = {"reason": "outage replies rewritten", "_csrf_token": token}
+        colleague = _editor_form(client, f"/supervisor/templates/{english.id}")
         retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
         assert "Retired</strong> by sue" in retired.text
+        kept = client.post(  # saved from a tab opened before, "Offered: yes" untouched
+            f"/supervisor/templates/{english.id}/save",
+            data={**colleague, "offered": "yes", "message_id": ""},
+        )
+        assert kept.status_code == 200 and 'id="retired"' in kept.text
         assert "outage replies rewritten" in html.unescape(retired.text)
         listed = client.get("/supervisor/templates").text
         assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
