@@ -20,7 +20,7 @@ from responder.drafting.service import template_refs
 from responder.knowledge.retrieve import rank_snippets
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from responder.supervisor import snippet_edit
+from responder.supervisor import retire, snippet_edit
 from responder.supervisor.retire import restore_snippet, retire_snippet
 from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
@@ -419,6 +419,12 @@ def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
         assert ours.status_code == 409
         assert "someone saved a new version a moment ago" in ours.text
         assert "Our own words." in ours.text, "what we typed is still on the page"
+        monkeypatch.setattr(retire, "snippet_versions", lambda s, key: stale(s, key)[-1:])
+        token = {"_csrf_token": form["_csrf_token"]}
+        gone = client.post(f"{url}/retire", data={**token, "reason": "offer ended"})
+        assert "not retired: someone saved a new version a moment ago" in html.unescape(gone.text)
+        api = client.post(f"/api{url}/retire", headers=api_token(client, "sue"))
+        assert api.status_code == 409 and "moment ago" in api.json()["detail"]
         monkeypatch.setattr(snippet_edit, "snippet_versions", lambda s, key: [])
         again = client.post(
             "/supervisor/snippets/new",
