@@ -189,6 +189,15 @@ def retiring_warnings(
             f"This is the last template for {intent}: new {intent} messages get no draft "
             "and wait for a person to write the reply, until a template is restored or added."
         ]
+    # A plain template's tone variants stay: the messages the tone rules give such a tone are
+    # drafted with them as before (`compose.choose_template` tries the tone first).
+    toned = sorted({t.tone for t in others if t.tone and t.language == template.language})
+    still = (
+        f" Messages the tone rules give the {' or '.join(t.replace('_', ' ') for t in toned)} "
+        f"tone still get its {language_name(template.language)} template."
+        if toned and not template.tone
+        else ""
+    )
     if template.language == settings.drafting.default_language and not template.tone:
         own = sorted(
             {
@@ -202,12 +211,12 @@ def retiring_warnings(
         return [
             f"Every language falls back to this template: once it is retired, {intent} "
             f"messages in {default} and in the languages without their own template{rest} get "
-            "no draft and wait for a person."
+            f"no draft and wait for a person.{still}"
         ]
     if not template.tone:
         return [
             f"Messages in {language_name(template.language)} then get the {default} template "
-            "(flagged as in another language), or none if that is retired too."
+            f"(flagged as in another language), or none if that is retired too.{still}"
         ]
     return []
 

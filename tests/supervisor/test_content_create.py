@@ -497,6 +497,9 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             "messages in English and in the languages without their own template (only German"
             in (fallback)
         )
+        billing = _template_row(rt, "intents/billing_dispute", "en")  # has an empathetic variant
+        toned = html.unescape(client.get(f"/supervisor/templates/{billing.id}/retire").text)
+        assert "the empathetic tone still get its English template" in toned
         reason = {"reason": "outage replies rewritten", "_csrf_token": token}
         colleague = _editor_form(client, f"/supervisor/templates/{english.id}")
         retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
