@@ -25,6 +25,7 @@ from responder.content import live_templates, template_key
 from responder.db.models import AuditEntry, Snippet, Template
 from responder.review import audit
 from responder.supervisor.content_edit import (
+    EXTENDS_LAYOUT,
     ContentError,
     _needed,
     _template,
@@ -139,12 +140,28 @@ def restore_template(
     live = template_versions(session, _template(session, template_id))[0]
     if live.active:
         raise ContentError(f"template {_key(live)} is not retired")
+    layout = _retired_layout(session, live)
+    if layout:
+        raise ContentError(
+            f"not restored: the layout it extends, {layout}, is retired: restore it first"
+        )
     problem = validate_template(session, settings, live, live.body)
     if problem:
         raise ContentError(f"not restored: {problem}; edit it, then restore it")
     version = _template_copy(session, live, author, active=True)
     audit(session, author, "template.restore", "template", _key(live), version=version.version)
     return version
+
+
+def _retired_layout(session: Session, template: Template) -> str | None:
+    """The retired layout this template extends: restoring a language's templates begins with
+    its layout (its templates' render fails without it, and editing them is not the cure)."""
+    extended = EXTENDS_LAYOUT.search(template.body) if template.name != "layout" else None
+    if extended is None:
+        return None
+    key = template_key("layout", extended.group(1))
+    layout = live_templates(session, switched_off=True).get(key)
+    return key if layout is not None and not layout.active else None
 
 
 def _template_copy(session: Session, live: Template, author: str, *, active: bool) -> Template:

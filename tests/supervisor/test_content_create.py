@@ -392,6 +392,17 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
             data={**form, "intent": "roaming", "body": roaming},
         )
         assert "Created: intents/roaming.fr.j2 version 1 is live." in made.text
+        # French withdrawn and brought back: the layout goes last, and comes back first.
+        ids = {n: _template_row(rt, n, "fr").id for n in ("layout", "intents/roaming")}
+        api, auth = "/api/supervisor/templates/{}/{}", api_token(client, "sue")
+        assert client.post(api.format(ids["layout"], "retire"), headers=auth).status_code == 409
+        for name in ("intents/roaming", "layout"):
+            assert client.post(api.format(ids[name], "retire"), headers=auth).status_code == 200
+        early = client.post(api.format(ids["intents/roaming"], "restore"), headers=auth)
+        assert early.status_code == 409
+        assert "layout.fr.j2, is retired: restore it first" in early.json()["detail"]
+        for name in ("layout", "intents/roaming"):
+            assert client.post(api.format(ids[name], "restore"), headers=auth).status_code == 200
     result = _draft_in(rt, "fr")
     assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
     assert "Cordialement," in result.body
