@@ -56,8 +56,11 @@ class Retired:
     version: int
 
 
-def _reason(reason: str | None) -> str:
-    return " ".join((reason or "").split())[:REASON_LENGTH]
+def _reason(reason: str | None) -> dict[str, str]:
+    """The audit detail's reason, trimmed; none at all when none was given (the audit page
+    would show an empty "reason:")."""
+    said = " ".join((reason or "").split())[:REASON_LENGTH]
+    return {"reason": said} if said else {}
 
 
 def retire_snippet(
@@ -83,7 +86,7 @@ def retire_snippet(
         "snippet",
         live.key,
         version=version.version,
-        reason=_reason(reason),
+        **_reason(reason),
     )
     return version
 
@@ -128,7 +131,7 @@ def retire_template(
         "template",
         _key(live),
         version=version.version,
-        reason=_reason(reason),
+        **_reason(reason),
     )
     return version
 

@@ -403,6 +403,8 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
         assert "layout.fr.j2, is retired: restore it first" in early.json()["detail"]
         for name in ("layout", "intents/roaming"):
             assert client.post(api.format(ids[name], "restore"), headers=auth).status_code == 200
+        # Retired without a reason: the audit log has none to show, not an empty "reason:".
+        assert [d for _, _, d in _actions(rt, "template.retire")] == [{"version": 2}] * 2
     result = _draft_in(rt, "fr")
     assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
     assert "Cordialement," in result.body
