@@ -22,6 +22,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.supervisor import retire, snippet_edit
 from responder.supervisor.retire import restore_snippet, retire_snippet
+from responder.supervisor.rule_edit import RulesError, save_rules
 from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, run_cli, staff
@@ -185,6 +186,10 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
                 seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
             )
         assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
+        rule = '[[rules]]\nname = "cap"\nlabel = "Spending cap"\nsnippet = "roaming-spending-cap"'
+        with transaction(rt.factory) as session, pytest.raises(RulesError) as named:
+            save_rules(session, rt.settings, "actions", "sue", text=rule)
+        assert "'roaming-spending-cap' in rule 1 is retired: restore it" in str(named.value)
         api, auth = "/api/supervisor/snippets/{}/restore", api_token(client, "sue")
         assert client.post(api.format(999999), headers=auth).status_code == 404
         restored = client.post(api.format(cap.id), headers=auth)
