@@ -522,11 +522,11 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
         colleague = _editor_form(client, f"/supervisor/templates/{english.id}")
         retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
         assert "Retired</strong> by sue" in retired.text
-        kept = client.post(  # saved from a tab opened before, "Offered: yes" untouched
+        kept = client.post(  # edited in a tab opened before, "Offered: yes" untouched
             f"/supervisor/templates/{english.id}/save",
-            data={**colleague, "offered": "yes", "message_id": ""},
+            data={**colleague, "offered": "yes", "message_id": "", "body": english.body + "\n"},
         )
-        assert kept.status_code == 200 and 'id="retired"' in kept.text
+        assert "version 3 is live" in kept.text and 'id="retired"' in kept.text
         assert "outage replies rewritten" in html.unescape(retired.text)
         listed = client.get("/supervisor/templates").text
         assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
@@ -552,7 +552,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
     result = _draft_in(rt, "de", intent="outage")
     assert result.grounding["template"]["key"] == "intents/outage.en.j2" and result.flags
     switched = [d.get("switched") for a, _, d in _actions(rt, "template.save")]
-    assert switched == ["off", None]
+    assert switched == ["off", None, None]  # the last: the retired one edited, still retired
 
     # The files mirror what drafts use: export removes it, and importing does not revive it.
     path = project / "templates" / "intents" / "outage.de.j2"
