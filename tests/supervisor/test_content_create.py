@@ -186,6 +186,11 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
                 seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
             )
         assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
+        anew = client.post(
+            "/supervisor/snippets/new",
+            data={"key": "roaming-spending-cap", "title": "Cap", "body": "Words.", **colleague},
+        )
+        assert "exists already, retired: restore it in its editor" in html.unescape(anew.text)
         rule = '[[rules]]\nname = "cap"\nlabel = "Spending cap"\nsnippet = "roaming-spending-cap"'
         with transaction(rt.factory) as session, pytest.raises(RulesError) as named:
             save_rules(session, rt.settings, "actions", "sue", text=rule)
@@ -502,7 +507,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             "/supervisor/templates/new",
             data={"intent": "outage", "language": "de", "body": german.body, "_csrf_token": token},
         )
-        assert "exists already; switch it on in its editor" in html.unescape(again.text)
+        assert "exists already, retired: restore it in its editor" in html.unescape(again.text)
 
         # Retiring the last outage template (de is off) is allowed after a warning: drafts then
         # guess no template, as for an intent without one, over a restart too, until restored.
