@@ -278,7 +278,8 @@ def save_template(
     active: bool | None = None,
 ) -> Template:
     """A new live version, only if it renders; an unchanged body saves nothing. `active`
-    False switches the template off: no draft uses it (refused where drafts depend on it)."""
+    False switches the template off: no draft uses it (refused where drafts depend on it; one
+    retired already, which its confirm page allowed, may still be edited)."""
     template = _template(session, template_id)
     body = body.replace("\r\n", "\n")
     live = template_versions(session, template)[0]
@@ -289,7 +290,7 @@ def save_template(
         validate_template(session, settings, template, body)
         if body.strip()
         else "the template is empty"
-    ) or (None if active else _needed(session, settings, live))
+    ) or (None if active or not live.active else _needed(session, settings, live))
     if problem:
         raise ContentError(f"not saved: {problem}")
     detail = {"switched": "on" if active else "off"} if active != live.active else {}

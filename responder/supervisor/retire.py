@@ -25,6 +25,7 @@ from responder.content import live_templates, template_key
 from responder.db.models import AuditEntry, Snippet, Template
 from responder.review import audit
 from responder.supervisor.content_edit import (
+    EXTENDS_LAYOUT,
     ContentError,
     _needed,
     _template,
@@ -55,8 +56,11 @@ class Retired:
     version: int
 
 
-def _reason(reason: str | None) -> str:
-    return " ".join((reason or "").split())[:REASON_LENGTH]
+def _reason(reason: str | None) -> dict[str, str]:
+    """The audit detail's reason, trimmed; none at all when none was given (the audit page
+    would show an empty "reason:")."""
+    said = " ".join((reason or "").split())[:REASON_LENGTH]
+    return {"reason": said} if said else {}
 
 
 def retire_snippet(
@@ -82,7 +86,7 @@ def retire_snippet(
         "snippet",
         live.key,
         version=version.version,
-        reason=_reason(reason),
+        **_reason(reason),
     )
     return version
 
@@ -127,7 +131,7 @@ def retire_template(
         "template",
         _key(live),
         version=version.version,
-        reason=_reason(reason),
+        **_reason(reason),
     )
     return version
 
@@ -139,12 +143,28 @@ def restore_template(
     live = template_versions(session, _template(session, template_id))[0]
     if live.active:
         raise ContentError(f"template {_key(live)} is not retired")
+    layout = _retired_layout(session, live)
+    if layout:
+        raise ContentError(
+            f"not restored: the layout it extends, {layout}, is retired: restore it first"
+        )
     problem = validate_template(session, settings, live, live.body)
     if problem:
         raise ContentError(f"not restored: {problem}; edit it, then restore it")
     version = _template_copy(session, live, author, active=True)
     audit(session, author, "template.restore", "template", _key(live), version=version.version)
     return version
+
+
+def _retired_layout(session: Session, template: Template) -> str | None:
+    """The retired layout this template extends: restoring a language's templates begins with
+    its layout (its templates' render fails without it, and editing them is not the cure)."""
+    extended = EXTENDS_LAYOUT.search(template.body) if template.name != "layout" else None
+    if extended is None:
+        return None
+    key = template_key("layout", extended.group(1))
+    layout = live_templates(session, switched_off=True).get(key)
+    return key if layout is not None and not layout.active else None
 
 
 def _template_copy(session: Session, live: Template, author: str, *, active: bool) -> Template:
@@ -189,6 +209,15 @@ def retiring_warnings(
             f"This is the last template for {intent}: new {intent} messages get no draft "
             "and wait for a person to write the reply, until a template is restored or added."
         ]
+    # A plain template's tone variants stay: the messages the tone rules give such a tone are
+    # drafted with them as before (`compose.choose_template` tries the tone first).
+    toned = sorted({t.tone for t in others if t.tone and t.language == template.language})
+    still = (
+        f" Messages the tone rules give the {' or '.join(t.replace('_', ' ') for t in toned)} "
+        f"tone still get its {language_name(template.language)} template."
+        if toned and not template.tone
+        else ""
+    )
     if template.language == settings.drafting.default_language and not template.tone:
         own = sorted(
             {
@@ -202,12 +231,12 @@ def retiring_warnings(
         return [
             f"Every language falls back to this template: once it is retired, {intent} "
             f"messages in {default} and in the languages without their own template{rest} get "
-            "no draft and wait for a person."
+            f"no draft and wait for a person.{still}"
         ]
     if not template.tone:
         return [
             f"Messages in {language_name(template.language)} then get the {default} template "
-            "(flagged as in another language), or none if that is retired too."
+            f"(flagged as in another language), or none if that is retired too.{still}"
         ]
     return []
 

@@ -28,6 +28,7 @@ from responder.review import ReviewError, audit
 from responder.supervisor.examples import labels
 from responder.supervisor.name_hints import hint, unknown_field, unknown_name
 from responder.supervisor.rule_toml import rewritten
+from responder.supervisor.snippet_edit import live_snippets_all
 
 SECTIONS: dict[str, type[ToneSettings] | type[ActionSettings]] = {
     "tone": ToneSettings,
@@ -95,6 +96,8 @@ class Vocabulary:
     sentiments: frozenset[str]
     tiers: frozenset[str]
     snippets: frozenset[str]
+    # Listed apart on the Templates page: named as retired, not as unknown.
+    retired_snippets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def vocabulary(session: Session, settings: Settings) -> Vocabulary:
         sentiments=frozenset(labels(session, "sentiment")),
         tiers=frozenset(settings.value.tier_names),
         snippets=frozenset(s.key for s in live_snippets(session)),
+        retired_snippets=frozenset(s.key for s in live_snippets_all(session) if not s.active),
     )
 
 
@@ -230,7 +234,18 @@ def _action_problems(section: ActionSettings, known: Vocabulary) -> list[str]:
         for field in ("name", "label", "snippet"):
             if not getattr(rule, field).strip():
                 problems.append(Problem(f"{where}, {field}: empty", index, field, "empty"))
-        if rule.snippet.strip():
+        if rule.snippet in known.retired_snippets:
+            said = f"{rule.snippet!r} is retired: restore it in its editor to offer it"
+            problems.append(
+                Problem(
+                    f"snippet {rule.snippet!r} in {where} is retired: restore it in its "
+                    "editor (Templates page) to offer it",
+                    index,
+                    "snippet",
+                    said,
+                )
+            )
+        elif rule.snippet.strip():
             problems += _unknown(index, "snippet", "snippet", [rule.snippet], known.snippets)
         problems += _unknown(index, "intents", "intent", rule.intents, known.intents)
         problems += _unknown(index, "tiers", "tier", rule.tiers, known.tiers)

@@ -236,8 +236,10 @@ def create_snippet(
         raise ContentError(
             f"not created: the id {key!r} must be 2-100 lower-case letters, digits and hyphens"
         )
-    if snippet_versions(session, key):
-        raise ContentError(f"not created: a snippet {key!r} exists already")
+    existing = snippet_versions(session, key)
+    if existing:
+        how = "" if existing[0].active else ", retired: restore it in its editor"
+        raise ContentError(f"not created: a snippet {key!r} exists already{how}")
     body = body.replace("\r\n", "\n").strip()
     problem = check_snippet_fields(session, settings, fields) or validate_snippet(
         key, body, settings, fields.language

@@ -97,8 +97,8 @@ def create_template(
     key = template_key(name, language, tone)
     existing = live_templates(session, switched_off=True).get(key)
     if existing is not None:
-        how = "switch it on in its editor" if not existing.active else "edit it instead"
-        raise ContentError(f"not created: {key} exists already; {how}")
+        how = ", retired: restore it in its editor" if not existing.active else "; edit it instead"
+        raise ContentError(f"not created: {key} exists already{how}")
     body = body.replace("\r\n", "\n")
     template = Template(name=name, language=language, tone=tone, version=1, body=body)
     problem = (

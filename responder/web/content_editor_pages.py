@@ -7,6 +7,7 @@ Thin: `responder.supervisor.content_edit` and `snippet_edit` validate, store and
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -35,6 +36,7 @@ from responder.supervisor.preview_pick import fitting_message, template_intents
 from responder.supervisor.retire import retired_one
 from responder.supervisor.snippet_edit import (
     SnippetFields,
+    _snippet,
     rollback_snippet,
     save_snippet,
     snippet_preview,
@@ -142,6 +144,7 @@ def _editor_context(
         "file": file,  # a template's file name, small beside its title
         "snippet": fields if kind == "snippets" else None,
         "template_active": live.active if kind == "templates" else None,
+        "live_active": live.active,
         "retired": retired,
         "intents": intents,
         "languages": rt.settings.classify.languages,
@@ -187,13 +190,17 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
     try:
         with transaction(rt.factory) as session:
             if kind == "templates":
-                active = None if data.offered is None else data.offered != "no"
+                active = data.offered != "no" if data.offered_changed() else None
                 saved: TemplateRow | Snippet = save_template(
                     session, rt.settings, item_id, data.body, author, active=active
                 )
             else:
+                fields = data.snippet_fields()
+                if fields is not None and not data.offered_changed():
+                    live = snippet_versions(session, _snippet(session, item_id).key)[0]
+                    fields = dataclasses.replace(fields, active=live.active)
                 saved = save_snippet(
-                    session, rt.settings, item_id, data.body, author, fields=data.snippet_fields()
+                    session, rt.settings, item_id, data.body, author, fields=fields
                 )
             saved_id, saved_version = saved.id, saved.version
     except (ContentError, IntegrityError) as exc:

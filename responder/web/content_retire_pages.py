@@ -16,6 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
+from sqlalchemy.exc import IntegrityError
 
 from responder.content import template_key
 from responder.dashboard import drafts_per_snippet
@@ -115,21 +116,28 @@ def _act(request: Request, kind: str, item_id: int, retire: bool, reason: str = 
     """The new live version; ContentError where it is refused (nothing changed)."""
     rt = _rt(request)
     author = _user(request).username
-    with transaction(rt.factory) as session:
-        live = _live(session, kind, item_id)
-        if kind == "templates":
-            if retire:
-                done: TemplateRow | Snippet = retire_template(
-                    session, rt.settings, live.id, author, reason
-                )
+    try:
+        with transaction(rt.factory) as session:
+            live = _live(session, kind, item_id)
+            if kind == "templates":
+                if retire:
+                    done: TemplateRow | Snippet = retire_template(
+                        session, rt.settings, live.id, author, reason
+                    )
+                else:
+                    done = restore_template(session, rt.settings, live.id, author)
+            elif retire:
+                done = retire_snippet(session, rt.settings, live.id, author, reason)
             else:
-                done = restore_template(session, rt.settings, live.id, author)
-        elif retire:
-            done = retire_snippet(session, rt.settings, live.id, author, reason)
-        else:
-            done = restore_snippet(session, rt.settings, live.id, author)
-        key = live.key if isinstance(live, Snippet) else _name(live)
-        return ApiRetired(kind, done.id, key, done.version, not done.active)
+                done = restore_snippet(session, rt.settings, live.id, author)
+            key = live.key if isinstance(live, Snippet) else _name(live)
+            return ApiRetired(kind, done.id, key, done.version, not done.active)
+    except IntegrityError as exc:  # a colleague's save took the same next version meanwhile
+        verb = "retire" if retire else "restore"
+        raise ContentError(
+            f"not {verb}d: someone saved a new version a moment ago; look at it, then "
+            f"{verb} it again"
+        ) from exc
 
 
 def _confirm(request: Request, kind: str, item_id: int) -> Template:
@@ -159,8 +167,9 @@ API_RESPONSES = {
     404: ResponseSpec(None, description="No such template or snippet"),
     409: ResponseSpec(
         None,
-        description="Refused (already so, or drafts depend on it): the "
-        "reason in `detail`, nothing changed",
+        description="Refused (already so; drafts depend on it; a restore that no longer "
+        "renders or names an intent, plan or tier gone; a colleague's save at the same "
+        "moment): the reason in `detail`, nothing changed",
     ),
 }
 

@@ -20,8 +20,9 @@ from responder.drafting.service import template_refs
 from responder.knowledge.retrieve import rank_snippets
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
-from responder.supervisor import snippet_edit
+from responder.supervisor import retire, snippet_edit
 from responder.supervisor.retire import restore_snippet, retire_snippet
+from responder.supervisor.rule_edit import RulesError, save_rules
 from responder.supervisor.snippet_edit import save_snippet
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, run_cli, staff
@@ -165,11 +166,16 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
         # kept over a restart, and restored from the API, which answers 404 for unknown ids.
         confirm = client.get(f"{url}/retire").text
         assert 'id="retire-confirm"' in confirm and "Drafts already written keep" in confirm
+        colleague = _editor_form(client, url)  # open in a colleague's tab: "Offered: yes"
         retired = client.post(
             f"{url}/retire", data={"reason": "the cap offer ended", "_csrf_token": token}
         )
         assert "Retired: new drafts leave it out" in retired.text
         assert 'id="restore"' in retired.text and "the cap offer ended" in retired.text
+        # The colleague saves a typo fix from that tab, its select untouched: it stays retired.
+        fixed = client.post(f"{url}/save", data={**colleague, "body": cap.body + " Thanks."})
+        assert 'id="retired"' in fixed.text and "the cap offer ended" in fixed.text
+        assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
         listed = client.get("/supervisor/templates").text
         section = listed[listed.index('id="retired-snippets"') :]
         row = section[section.index('data-key="roaming-spending-cap"') :][:400]
@@ -180,6 +186,15 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
                 seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
             )
         assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
+        anew = client.post(
+            "/supervisor/snippets/new",
+            data={"key": "roaming-spending-cap", "title": "Cap", "body": "Words.", **colleague},
+        )
+        assert "exists already, retired: restore it in its editor" in html.unescape(anew.text)
+        rule = '[[rules]]\nname = "cap"\nlabel = "Spending cap"\nsnippet = "roaming-spending-cap"'
+        with transaction(rt.factory) as session, pytest.raises(RulesError) as named:
+            save_rules(session, rt.settings, "actions", "sue", text=rule)
+        assert "'roaming-spending-cap' in rule 1 is retired: restore it" in str(named.value)
         api, auth = "/api/supervisor/snippets/{}/restore", api_token(client, "sue")
         assert client.post(api.format(999999), headers=auth).status_code == 404
         restored = client.post(api.format(cap.id), headers=auth)
@@ -195,7 +210,7 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
     assert back is not None and back.active and back.intents == ["roaming"]
     assert "roaming-spending-cap" in {s.key for s in _live(rt)}
     switched = [d.get("switched") for _, _, d in _actions(rt, "snippet.save")]
-    assert switched == ["off", "on"]
+    assert switched == ["off", "on", None]
 
 
 def test_a_snippet_an_action_rule_offers_cannot_be_switched_off(rt: Runtime) -> None:
@@ -387,6 +402,19 @@ def test_a_new_language_starts_with_its_layout(rt: Runtime) -> None:
             data={**form, "intent": "roaming", "body": roaming},
         )
         assert "Created: intents/roaming.fr.j2 version 1 is live." in made.text
+        # French withdrawn and brought back: the layout goes last, and comes back first.
+        ids = {n: _template_row(rt, n, "fr").id for n in ("layout", "intents/roaming")}
+        api, auth = "/api/supervisor/templates/{}/{}", api_token(client, "sue")
+        assert client.post(api.format(ids["layout"], "retire"), headers=auth).status_code == 409
+        for name in ("intents/roaming", "layout"):
+            assert client.post(api.format(ids[name], "retire"), headers=auth).status_code == 200
+        early = client.post(api.format(ids["intents/roaming"], "restore"), headers=auth)
+        assert early.status_code == 409
+        assert "layout.fr.j2, is retired: restore it first" in early.json()["detail"]
+        for name in ("layout", "intents/roaming"):
+            assert client.post(api.format(ids[name], "restore"), headers=auth).status_code == 200
+        # Retired without a reason: the audit log has none to show, not an empty "reason:".
+        assert [d for _, _, d in _actions(rt, "template.retire")] == [{"version": 2}] * 2
     result = _draft_in(rt, "fr")
     assert result.body.startswith("Bonjour,\n\nMerci pour votre message sur l'itinérance.")
     assert "Cordialement," in result.body
@@ -414,6 +442,12 @@ def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
         assert ours.status_code == 409
         assert "someone saved a new version a moment ago" in ours.text
         assert "Our own words." in ours.text, "what we typed is still on the page"
+        monkeypatch.setattr(retire, "snippet_versions", lambda s, key: stale(s, key)[-1:])
+        token = {"_csrf_token": form["_csrf_token"]}
+        gone = client.post(f"{url}/retire", data={**token, "reason": "offer ended"})
+        assert "not retired: someone saved a new version a moment ago" in html.unescape(gone.text)
+        api = client.post(f"/api{url}/retire", headers=api_token(client, "sue"))
+        assert api.status_code == 409 and "moment ago" in api.json()["detail"]
         monkeypatch.setattr(snippet_edit, "snippet_versions", lambda s, key: [])
         again = client.post(
             "/supervisor/snippets/new",
@@ -473,7 +507,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             "/supervisor/templates/new",
             data={"intent": "outage", "language": "de", "body": german.body, "_csrf_token": token},
         )
-        assert "exists already; switch it on in its editor" in html.unescape(again.text)
+        assert "exists already, retired: restore it in its editor" in html.unescape(again.text)
 
         # Retiring the last outage template (de is off) is allowed after a warning: drafts then
         # guess no template, as for an intent without one, over a restart too, until restored.
@@ -486,9 +520,18 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
             "messages in English and in the languages without their own template (only German"
             in (fallback)
         )
+        billing = _template_row(rt, "intents/billing_dispute", "en")  # has an empathetic variant
+        toned = html.unescape(client.get(f"/supervisor/templates/{billing.id}/retire").text)
+        assert "the empathetic tone still get its English template" in toned
         reason = {"reason": "outage replies rewritten", "_csrf_token": token}
+        colleague = _editor_form(client, f"/supervisor/templates/{english.id}")
         retired = client.post(f"/supervisor/templates/{english.id}/retire", data=reason)
         assert "Retired</strong> by sue" in retired.text
+        kept = client.post(  # edited in a tab opened before, "Offered: yes" untouched
+            f"/supervisor/templates/{english.id}/save",
+            data={**colleague, "offered": "yes", "message_id": "", "body": english.body + "\n"},
+        )
+        assert "version 3 is live" in kept.text and 'id="retired"' in kept.text
         assert "outage replies rewritten" in html.unescape(retired.text)
         listed = client.get("/supervisor/templates").text
         assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
@@ -514,7 +557,7 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
     result = _draft_in(rt, "de", intent="outage")
     assert result.grounding["template"]["key"] == "intents/outage.en.j2" and result.flags
     switched = [d.get("switched") for a, _, d in _actions(rt, "template.save")]
-    assert switched == ["off", None]
+    assert switched == ["off", None, None]  # the last: the retired one edited, still retired
 
     # The files mirror what drafts use: export removes it, and importing does not revive it.
     path = project / "templates" / "intents" / "outage.de.j2"
