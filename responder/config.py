@@ -540,6 +540,12 @@ def _validate(settings: Settings) -> None:
             )
         if days < 0:
             raise ConfigError(f"{section}.{key}: a window of days cannot be negative, got {days}")
+    for section in ("outbound", "pipeline"):
+        wait = getattr(settings, section).retry_base_seconds
+        if wait < 0:
+            raise ConfigError(
+                f"{section}.retry_base_seconds: a wait cannot be negative, got {wait}"
+            )
     if settings.web.port > 65535:
         raise ConfigError(f"web.port: must be at most 65535, got {settings.web.port}")
     try:

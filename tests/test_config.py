@@ -87,3 +87,8 @@ def test_a_negative_repeat_contact_window_stops_start_up() -> None:
     environ = {"RESPONDER_CHURN__REPEAT_CONTACT_DAYS": "-30"}
     with pytest.raises(ConfigError, match=r"churn\.repeat_contact_days: .*negative, got -30"):
         load_settings(ROOT / "config.toml", environ=environ)
+    # A negative retry wait retried a failing send or stage at once, attempt after attempt.
+    for section in ("OUTBOUND", "PIPELINE"):
+        environ = {f"RESPONDER_{section}__RETRY_BASE_SECONDS": "-30"}
+        with pytest.raises(ConfigError, match=rf"{section.lower()}\.retry_base_seconds: .*-30"):
+            load_settings(ROOT / "config.toml", environ=environ)
