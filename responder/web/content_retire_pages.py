@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body
 from litestar.response import Redirect, Template
@@ -25,6 +25,7 @@ from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
 from responder.supervisor.content_edit import ContentError, _needed, template_versions
 from responder.supervisor.retire import (
+    REASON_LENGTH,
     restore_snippet,
     restore_template,
     retire_snippet,
@@ -164,6 +165,7 @@ def _restore(request: Request, kind: str, item_id: int) -> Redirect:
 
 
 API_RESPONSES = {
+    400: ResponseSpec(None, description="A reason longer than 500 characters"),
     404: ResponseSpec(None, description="No such template or snippet"),
     409: ResponseSpec(
         None,
@@ -213,7 +215,11 @@ def _routes(kind: str) -> list[object]:
         responses=API_RESPONSES,
     )
     def api_retire(request: Request, item_id: int, data: ApiRetire | None = None) -> ApiRetired:
-        return _api(request, kind, item_id, True, data.reason if data else "")
+        reason = data.reason if data else ""
+        if len(reason) > REASON_LENGTH:
+            # Refused as other API text over its limit is, not cut without a word.
+            raise ClientException(f"reason: longer than {REASON_LENGTH} characters")
+        return _api(request, kind, item_id, True, reason)
 
     @post(
         f"{api}/restore",

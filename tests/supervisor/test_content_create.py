@@ -448,6 +448,9 @@ def test_a_colleagues_save_between_our_read_and_write_is_named_not_a_crash(
         assert "not retired: someone saved a new version a moment ago" in html.unescape(gone.text)
         api = client.post(f"/api{url}/retire", headers=api_token(client, "sue"))
         assert api.status_code == 409 and "moment ago" in api.json()["detail"]
+        long = {"reason": "x" * 501}
+        cut = client.post(f"/api{url}/retire", json=long, headers=api_token(client, "sue"))
+        assert cut.status_code == 400 and "reason: longer than 500" in cut.json()["detail"]
         monkeypatch.setattr(snippet_edit, "snippet_versions", lambda s, key: [])
         again = client.post(
             "/supervisor/snippets/new",
