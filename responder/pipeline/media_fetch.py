@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from responder.channels.delivery import backoff
 from responder.channels.social.events import MediaRef
 from responder.channels.social.media import MediaFetcher, MediaNotYet, MediaUnavailable
 from responder.db.models import Attachment, utcnow
@@ -84,7 +85,7 @@ def fetch_into(row: Attachment, fetcher: MediaFetcher) -> None:
             row.fetch_due_at = None
             log.warning("attachment %s given up after %d tries", row.id, row.fetch_attempts)
         else:
-            delay = RETRY_BASE_SECONDS * 2 ** (row.fetch_attempts - 1)
+            delay = backoff(RETRY_BASE_SECONDS, row.fetch_attempts)
             row.fetch_due_at = utcnow() + timedelta(seconds=delay)
         return
     MEDIA_FETCHES.labels(platform, "fetched").inc()
