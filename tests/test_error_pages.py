@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import jinja2
+import jinja2.nodes
 from litestar.testing import TestClient
 
+import responder.web
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
@@ -112,3 +117,28 @@ def test_a_lower_case_message_starts_with_a_capital_when_it_is_a_pages_banner(
         assert '<p class="error" role="alert">The files were not attached: the reply' in page
         refused = client.get("/supervisor/dashboard").text
         assert '<p class="error">This needs the supervisor role</p>' in refused
+
+
+def test_no_page_template_prints_outside_its_blocks() -> None:
+    """Text a page template puts outside its blocks is printed before the layout's doctype,
+    which throws the browser into quirks mode (tables lose the page's font)."""
+    folder = Path(responder.web.__file__).parent / "templates"
+    env = jinja2.Environment()
+    outside: list[str] = []
+    for path in sorted(folder.rglob("*.html")):
+        body = env.parse(path.read_text(encoding="utf-8")).body
+        if any(isinstance(node, jinja2.nodes.Extends) for node in body):
+            allowed = (jinja2.nodes.Extends, jinja2.nodes.Block, jinja2.nodes.Assign)
+            allowed += (jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Macro)
+            stray = [n for n in body if not isinstance(n, allowed)]
+            stray = [n for n in stray if not _blank(n)]
+            outside += [f"{path.relative_to(folder)}:{n.lineno}" for n in stray]
+    assert not outside, f"outside every block: {outside}"
+
+
+def _blank(node: jinja2.nodes.Node) -> bool:
+    """Whitespace between blocks is the only output a child template may hold."""
+    if not isinstance(node, jinja2.nodes.Output):
+        return False
+    parts = node.nodes
+    return all(isinstance(p, jinja2.nodes.TemplateData) and not p.data.strip() for p in parts)

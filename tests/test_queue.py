@@ -402,6 +402,8 @@ def test_queue_and_review_page_show_intents_in_words_and_keep_codes_as_values(
         queue = client.get("/queue").text
         filtered = client.get("/queue?intent=billing_dispute").text
         review = client.get(f"/messages/{message_id}").text
+    for page in (queue, review):  # nothing before the doctype, or browsers render in quirks mode
+        assert page.lstrip().lower().startswith("<!doctype html>"), page[:80]
     assert '<td class="intent" title="billing_dispute">Billing dispute <small>90%</small>' in queue
     assert '<option value="billing_dispute" >Billing dispute (1)</option>' in queue
     assert '<option value="billing_dispute" selected>Billing dispute (1)</option>' in filtered
