@@ -1,19 +1,24 @@
 """Who has a message's review page open now, so two agents do not work on one draft unknowingly
 (the second one's approve or save would be refused after they did the work).
 
-The page records its reader when it is drawn and then every HEARTBEAT_SECONDS while its tab is
-visible (static/presence.js), with whether they have typed in the draft unsaved; leaving the page
-deletes the row. A reader not heard from for GONE_AFTER (a closed laptop, a crashed browser)
-counts as gone: the rows are compared with the clock, never waited on.
+Each drawing of the page is a page view with its own random id (`new_page_id`), recorded when it
+is drawn and then every HEARTBEAT_SECONDS while its tab is visible (static/presence.js), with
+whether they have typed in the draft unsaved; leaving the page deletes that page view's row only.
+So a reload, whose old page's leaving beacon may arrive after the new page was recorded, or one
+of two tabs closed, does not take the person away while another of their page views is open. A
+page view not heard from for GONE_AFTER (a closed laptop, a crashed browser) counts as gone: the
+rows are compared with the clock, never waited on, and a person's lapsed rows are deleted when
+they are next recorded.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import MessagePresence, StaffUser, utcnow
@@ -22,6 +27,11 @@ from responder.db.models import MessagePresence, StaffUser, utcnow
 #: request does not make its reader vanish from the others' pages.
 HEARTBEAT_SECONDS = 25
 GONE_AFTER = timedelta(seconds=90)
+#: The longest page view id a heartbeat may send (the column's width).
+PAGE_ID_LENGTH = 32
+#: The page view of a heartbeat that sends no id: a page drawn before page views had ids, still
+#: open during an upgrade. All such pages of one person on one message share it.
+NO_PAGE = ""
 
 
 @dataclass(frozen=True)
@@ -32,52 +42,65 @@ class Present:
     editing: bool
 
 
+def new_page_id() -> str:
+    """A fresh id for one drawing of the review page (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 def record(
     session: Session,
     message_id: int,
     user_id: int,
     *,
+    page: str = NO_PAGE,
     editing: bool = False,
     now: datetime | None = None,
 ) -> None:
-    """The reader is on the page now. One statement that inserts or updates (two tabs beating at
-    once cannot collide); `opened_at` starts again when their earlier presence had lapsed. Their
-    own lapsed rows on other messages go at the same time, so the table holds about one row per
-    open page."""
+    """The reader is on the page now, in page view `page`. Their lapsed rows (any message) go
+    first, so the table holds about one row per open page; then one statement inserts or updates
+    (two beats of one page at once cannot collide). A new page view counts from when the reader's
+    earliest page view still open on the message was opened, so a reload keeps their "since"."""
     now = now or utcnow()
+    fresh_after = now - GONE_AFTER
+    session.execute(
+        delete(MessagePresence).where(
+            MessagePresence.user_id == user_id, MessagePresence.seen_at < fresh_after
+        )
+    )
+    earliest = session.scalar(
+        select(func.min(MessagePresence.opened_at)).where(
+            MessagePresence.message_id == message_id, MessagePresence.user_id == user_id
+        )
+    )
     table = MessagePresence.__table__
     if session.get_bind().dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
         from sqlalchemy.dialects.postgresql import insert
     statement = insert(table).values(
-        message_id=message_id, user_id=user_id, opened_at=now, seen_at=now, editing=editing
+        message_id=message_id,
+        user_id=user_id,
+        page=page,
+        opened_at=earliest or now,
+        seen_at=now,
+        editing=editing,
     )
-    lapsed = table.c.seen_at < now - GONE_AFTER
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[table.c.message_id, table.c.user_id],
-            set_={
-                "opened_at": case((lapsed, statement.excluded.opened_at), else_=table.c.opened_at),
-                "seen_at": statement.excluded.seen_at,
-                "editing": statement.excluded.editing,
-            },
+            index_elements=[table.c.message_id, table.c.user_id, table.c.page],
+            set_={"seen_at": statement.excluded.seen_at, "editing": statement.excluded.editing},
         )
     )
+
+
+def leave(session: Session, message_id: int, user_id: int, page: str = NO_PAGE) -> None:
+    """The reader left page view `page` (closed it, went on, sent its form); their other page
+    views of the message still count."""
     session.execute(
         delete(MessagePresence).where(
+            MessagePresence.message_id == message_id,
             MessagePresence.user_id == user_id,
-            MessagePresence.message_id != message_id,
-            MessagePresence.seen_at < now - GONE_AFTER,
-        )
-    )
-
-
-def leave(session: Session, message_id: int, user_id: int) -> None:
-    """The reader left the page (closed it, went on, sent its form)."""
-    session.execute(
-        delete(MessagePresence).where(
-            MessagePresence.message_id == message_id, MessagePresence.user_id == user_id
+            MessagePresence.page == page,
         )
     )
 
@@ -90,7 +113,8 @@ def present(
     now: datetime | None = None,
 ) -> dict[int, list[Present]]:
     """Who else (not `besides`, the person asking: nobody is shown themselves) has each of these
-    messages open, first opener first."""
+    messages open in any page view heard from lately, first opener first; editing if they are
+    in any of them."""
     ids = list(message_ids)
     if not ids:
         return {}
@@ -111,7 +135,12 @@ def present(
         )
         .order_by(MessagePresence.opened_at, StaffUser.username)
     )
-    found: dict[int, list[Present]] = {}
+    people: dict[int, dict[str, Present]] = {}
     for message_id, username, opened_at, editing in rows:
-        found.setdefault(message_id, []).append(Present(message_id, username, opened_at, editing))
-    return found
+        on_message = people.setdefault(message_id, {})
+        earlier = on_message.get(username)
+        if earlier is None:
+            on_message[username] = Present(message_id, username, opened_at, editing)
+        elif editing and not earlier.editing:
+            on_message[username] = replace(earlier, editing=True)
+    return {message_id: list(by_name.values()) for message_id, by_name in people.items()}

@@ -248,7 +248,9 @@ def test_rows_name_their_channel_and_who_has_them_open(rt: Runtime) -> None:
 
 def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: Runtime) -> None:
     """Presence: what bob has open, alice's queue, review page, heartbeat and API name, never
-    herself; once he has not been heard from for GONE_AFTER, or has left the page, he is gone."""
+    herself; once he has not been heard from for GONE_AFTER, or has left the page, he is gone.
+    Each page view counts on its own: a reload's late leaving beacon, or one of two tabs closed,
+    leaves him shown while another page of his is open, editing if he types in any."""
     ids = fill(rt)
     staff(rt, "alice")
     staff(rt, "bob")
@@ -268,9 +270,15 @@ def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: R
 
         def beat(client: TestClient, page: str, message_id: int = target, **form: str) -> Any:
             token = re.search(r'id="presence"[^>]* data-csrf="([^"]+)"', page).group(1)
+            view = re.search(r'id="presence"[^>]* data-page="([^"]+)"', page).group(1)
             return client.post(
-                f"/messages/{message_id}/presence", data={"_csrf_token": token, **form}
+                f"/messages/{message_id}/presence",
+                data={"_csrf_token": token, "page": view, **form},
             )
+
+        def seen_by_alice() -> list[tuple[str, bool]]:
+            answer = beat(alice, alice_page).json()
+            return [(p["username"], p["editing"]) for p in answer["open_by"]]
 
         assert beat(bob, bob_page, editing="1").status_code == 200
         answer = beat(alice, alice_page).json()
@@ -298,6 +306,50 @@ def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: R
         assert beat(alice, alice_page).json()["open_by"][0]["username"] == "bob"
         beat(bob, bob_page, left="1")
         assert beat(alice, alice_page).json()["open_by"] == [], "bob left the page"
+
+        # bob reloads: the old page's leaving beacon arrives after the new page was drawn
+        first = bob.get(f"/messages/{target}").text
+        since = beat(alice, alice_page).json()["open_by"][0]["since"]
+        reloaded = bob.get(f"/messages/{target}").text
+        beat(bob, first, left="1")
+        answer = beat(alice, alice_page).json()
+        assert [(p["username"], p["since"]) for p in answer["open_by"]] == [("bob", since)]
+
+        # and opens a second tab, typing in either: shown once, editing, until both are left
+        second = bob.get(f"/messages/{target}").text
+        beat(bob, second, editing="1")
+        assert seen_by_alice() == [("bob", True)]
+        assert "open by bob (editing)" in alice.get("/queue").text
+        beat(bob, second, left="1")
+        assert seen_by_alice() == [("bob", False)], "the reloaded page is still open"
+        beat(bob, reloaded, editing="1")
+        assert seen_by_alice() == [("bob", True)]
+
+        # a page drawn before page views had ids (open during an upgrade) beats without one;
+        # its leaving takes away only itself
+        token = re.search(r'id="presence"[^>]* data-csrf="([^"]+)"', reloaded).group(1)
+        legacy = {"_csrf_token": token}
+        assert bob.post(f"/messages/{target}/presence", data=legacy).status_code == 200
+        bob.post(f"/messages/{target}/presence", data={**legacy, "left": "1"})
+        assert seen_by_alice() == [("bob", True)]
+        too_long = bob.post(f"/messages/{target}/presence", data={**legacy, "page": "x" * 33})
+        assert too_long.status_code == 400
+
+        # page views never left (a crashed browser) are deleted when he is next recorded
+        with transaction(rt.factory) as session:
+            session.execute(
+                update(MessagePresence).values(
+                    seen_at=datetime.now(UTC) - GONE_AFTER - timedelta(seconds=1)
+                )
+            )
+        bob.get(f"/messages/{ids[5]}")
+        with rt.factory() as session:
+            rows = session.scalars(
+                select(MessagePresence.message_id)
+                .join(StaffUser)
+                .where(StaffUser.username == "bob")
+            ).all()
+        assert rows == [ids[5]]
 
 
 def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker) -> None:

@@ -391,8 +391,9 @@ class NoteMention(Base):
 
 
 class MessagePresence(Base):
-    """Who has a message's review page open now (`responder.presence`): written when the page
-    is drawn and by its heartbeat, deleted when the page is left; a row not heard from for
+    """Who has a message's review page open now (`responder.presence`), a row per page view
+    (`page`, its random id; "" for a page drawn before page views had ids): written when the page
+    is drawn and by its heartbeat, deleted when that page is left; a row not heard from for
     `presence.GONE_AFTER` counts as gone. `editing`: they have typed in the draft, unsaved."""
 
     __tablename__ = "message_presence"
@@ -402,6 +403,7 @@ class MessagePresence(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
+    page: Mapped[str] = mapped_column(String(32), primary_key=True, server_default="")
     opened_at: Mapped[datetime] = mapped_column()
     seen_at: Mapped[datetime] = mapped_column()
     editing: Mapped[bool] = mapped_column(Boolean, default=False)

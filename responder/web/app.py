@@ -64,7 +64,7 @@ from responder.drafting.service import (
 from responder.mentions import mark_seen, unseen_count
 from responder.notes import EDIT_WINDOW, mark_changeable
 from responder.pipeline.states import state_words
-from responder.presence import HEARTBEAT_SECONDS, present, record
+from responder.presence import HEARTBEAT_SECONDS, new_page_id, present, record
 from responder.review import (
     ReviewError,
     approve,
@@ -376,12 +376,13 @@ def _review_page(
     to be mended, so Approve again cannot send the draft it replaced."""
     rt = _rt(request)
     me = _form_user(request)
+    page = new_page_id()  # this drawing of the page, which its heartbeats and beacon name
     with transaction(rt.factory) as session:
         open_for_review(session, message_id, me, rt.settings.queue.soft_claim_minutes)
         opened = session.get(Message, message_id)
         if opened is not None:
             mark_seen(session, me.id, opened)
-            record(session, message_id, me.id)
+            record(session, message_id, me.id, page=page)
     with rt.factory() as session:
         detail = message_detail(
             session, message_id, rt.settings.customers, request.app.state.titles
@@ -419,6 +420,7 @@ def _review_page(
         # heartbeat (static/presence.js)
         "presence_notice": presence_notice(others, request.app.state.clock),
         "presence_every": HEARTBEAT_SECONDS,
+        "presence_page": page,
         "staff": staff,
         "searchable_entities": SEARCHABLE_ENTITIES,
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),

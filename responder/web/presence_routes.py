@@ -9,20 +9,22 @@ from litestar import Request, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from responder.db.models import Message
 from responder.db.session import transaction
-from responder.presence import Present, leave, present, record
+from responder.presence import PAGE_ID_LENGTH, Present, leave, present, record
 from responder.web.auth import requires_agent
 from responder.web.clock import PageClock
 from responder.web.state import runtime, signed_in
 
 
 class PresenceForm(Struct):
-    """`editing`: "1" while the draft box holds unsaved typing; `left`: "1" when the page is
-    left (sent by the browser's beacon as the page goes)."""
+    """`page`: the page view's id, drawn into the page (none from a page drawn before page views
+    had ids); `editing`: "1" while the draft box holds unsaved typing; `left`: "1" when the page
+    is left (sent by the browser's beacon as the page goes)."""
 
+    page: Annotated[str, Meta(max_length=PAGE_ID_LENGTH)] = ""
     editing: str = ""
     left: str = ""
 
@@ -67,9 +69,9 @@ def presence_beat(
         if session.get(Message, message_id) is None:
             raise NotFoundException(f"message {message_id} not found")
         if data.left:
-            leave(session, message_id, user.id)
+            leave(session, message_id, user.id, data.page)
             return {"open_by": [], "notice": ""}
-        record(session, message_id, user.id, editing=bool(data.editing))
+        record(session, message_id, user.id, page=data.page, editing=bool(data.editing))
         others = present(session, [message_id], besides=user.id).get(message_id, [])
     return {
         "open_by": open_by(others),

@@ -1,7 +1,9 @@
 // Presence on the review page: while the tab is visible it tells the server every few seconds
 // (the #presence region's data-every) that this person still has the draft open, and whether they
 // have typed in it unsaved; it shows the answer, who else has it open, in the region. Leaving the
-// page says so with a beacon. Without this script the page's own visit still counts, and lapses.
+// page says so with a beacon. Every message names this drawing of the page (data-page), so leaving
+// it takes away only this page, not the reload or the other tab that replaced it, whichever the
+// server hears first. Without this script the page's own visit still counts, and lapses.
 (function () {
   "use strict";
   var region = document.getElementById("presence");
@@ -11,7 +13,6 @@
   var editor = document.getElementById("draft-body");
   var timer = null;
   var saidEditing = false;
-  var sending = false;
 
   function editing() {  // as unsaved.js and the server compare a draft with what was typed
     if (!editor) { return false; }
@@ -22,6 +23,7 @@
   function form(left) {  // a form, not JSON: the beacon cannot send the CSRF header
     var data = new URLSearchParams();
     data.set("_csrf_token", region.dataset.csrf);
+    data.set("page", region.dataset.page || "");
     data.set("editing", editing() ? "1" : "");
     if (left) { data.set("left", "1"); }
     return data;
@@ -69,16 +71,14 @@
     // Others learn at once that this person started (or stopped) changing the draft.
     editor.addEventListener("input", function () { if (editing() !== saidEditing) { beat(); } });
   }
-  // A form sent from the page (save, a note, approve) brings this draft's page back, which
-  // records its reader again, or moves on from a draft that is then out of the queue: no beacon,
-  // which could arrive after the new page and take its reader away.
-  document.addEventListener("submit", function (e) { if (!e.defaultPrevented) { sending = true; } });
+  // Also after a form sent from the page (save, a note, approve): the page it brings back is
+  // another page view, recorded by its own id.
   window.addEventListener("pagehide", function () {
     if (timer) { clearInterval(timer); }
-    if (!sending && navigator.sendBeacon) { navigator.sendBeacon(url, form(true)); }
+    if (navigator.sendBeacon) { navigator.sendBeacon(url, form(true)); }
   });
   window.addEventListener("pageshow", function (e) {
-    if (e.persisted) { sending = false; beat(); keepBeating(); }  // back from the browser's page cache
+    if (e.persisted) { beat(); keepBeating(); }  // back from the browser's page cache
   });
   keepBeating();
 })();
