@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
+from responder.cli import main
 from responder.content import live_snippets, seed_snippets
 from responder.db.models import ClassifierExample, Snippet, Template
 from responder.db.session import transaction
-from responder.cli import main
 from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import save_template
@@ -96,16 +96,13 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     eu_file, world_file = snippets / "roaming-eu-pass.md", snippets / "roaming-world-pass.md"
     eu_file.write_text(eu_file.read_text().rstrip() + " Ask us before you travel.\n")
     world_file.write_text(world_file.read_text().replace("\n---\n", "\noffered: no\n---\n", 1))
-    (snippets / "roaming-cruise.md").write_text(
-        "---\nid: roaming-cruise\nintents: roaming\noffered: no\n---\nShips use satellites.\n"
-    )
     status, out, err = _import_content(rt, project, capsys)
     assert status == 1, (out, err)
     assert (
         f"error: {world_file}: not imported: the action rule roaming_pass offers this snippet"
     ) in err
     kept = f"{eu_file}: snippet roaming-eu-pass kept retired: restore it in its editor"
-    assert kept in out and "snippets: 2" in out
+    assert kept in out and "snippets: 1" in out
     world_file.write_text(world_file.read_text().replace("offered: no\n", ""))
     status, out, _ = _import_content(rt, project, capsys)
     assert status == 0 and kept in out and "snippets: 0" in out
@@ -114,7 +111,6 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     assert not live["roaming-eu-pass"].active and live["roaming-eu-pass"].version == 3
     assert live["roaming-eu-pass"].body.endswith("Ask us before you travel.")
     assert (live["roaming-world-pass"].active, live["roaming-world-pass"].version) == (True, 1)
-    assert not live["roaming-cruise"].active  # a new one follows its file
     with transaction(rt.factory) as session:
         restore_snippet(session, rt.settings, live["roaming-eu-pass"].id, "sue")
     with rt.factory() as session:
