@@ -26,8 +26,6 @@ from responder.review import audit
 from responder.supervisor.snippet_edit import _named_by_actions, live_snippets_all
 
 HEADER_LISTS = ("intents", "tags")
-
-
 RESTORE_TO_OFFER = "restore it in its editor to offer it again"
 
 
