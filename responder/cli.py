@@ -305,9 +305,13 @@ def cmd_import_content(args: argparse.Namespace) -> int:
     rt = prepare(settings)
     templates, classifiers = _content_folders(args, settings)
     with transaction(rt.factory) as session:
-        report = import_content(session, templates, classifiers, author=args.author)
+        report = import_content(session, settings, templates, classifiers, author=args.author)
+    for line in report.refused:
+        print(f"error: {line}", file=sys.stderr)
+    for line in report.kept_retired:
+        print(line)
     print("\n".join(report.lines()))
-    return 0
+    return 1 if report.refused else 0
 
 
 def _say(line: str) -> None:

@@ -3,6 +3,8 @@
 `export_content` writes the live template and snippet versions and the active classifier
 examples in the seed formats; `import_content` loads files as new versions where they differ
 from what is live. Both are idempotent: running either twice changes nothing the second time.
+Importing never brings a retired template or snippet back (restoring, with its checks, does),
+nor switches off a snippet an action rule offers.
 """
 
 from __future__ import annotations
@@ -16,24 +18,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.classify.definitions import definition_names, read_examples_csv
+from responder.config import Settings
 from responder.content import live_templates, read_template_folder, template_key
 from responder.db.models import ClassifierExample, Snippet, Template
-from responder.knowledge.snippet_files import (
-    SnippetFileError,
-    SnippetSource,
-    parse_snippet,
-    read_snippet_folder,
-)
+from responder.knowledge.snippet_files import SnippetFileError, SnippetSource, parse_snippet
 from responder.review import audit
-from responder.supervisor.snippet_edit import live_snippets_all
+from responder.supervisor.snippet_edit import _named_by_actions, live_snippets_all
 
 HEADER_LISTS = ("intents", "tags")
+RESTORE_TO_OFFER = "restore it in its editor to offer it again"
 
 
 @dataclass
 class ContentReport:
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept_retired: list[str] = field(default_factory=list)  # files asking for a retired item
+    refused: list[str] = field(default_factory=list)  # files not imported, each with why
     templates: int = 0
     snippets: int = 0
     examples: int = 0
@@ -136,14 +137,25 @@ def export_content(session: Session, templates_dir: Path, classifiers_dir: Path)
 
 
 def import_content(
-    session: Session, templates_dir: Path, classifiers_dir: Path, author: str = "import"
+    session: Session,
+    settings: Settings,
+    templates_dir: Path,
+    classifiers_dir: Path,
+    author: str = "import",
 ) -> ContentReport:
-    """Files become new versions where they differ; new classifier examples are added active."""
+    """Files become new versions where they differ; new classifier examples are added active.
+    A retired item keeps only a file's words (it stays retired, said in `kept_retired`); a
+    snippet file switching off what an action rule offers is left out (said in `refused`), the
+    other files imported."""
     report = ContentReport()
     live = live_templates(session, switched_off=True)
     for item in read_template_folder(templates_dir):
         key = template_key(item.name, item.language, item.tone)
         current = live.get(key)
+        if current is not None and not current.active:  # export removes a retired one's file
+            report.kept_retired.append(
+                f"{templates_dir / key}: template {key} kept retired: {RESTORE_TO_OFFER}"
+            )
         if current is not None and current.body == item.body:
             continue
         version = Template(
@@ -160,9 +172,21 @@ def import_content(
         report.templates += 1
     snippets = {s.key: s for s in live_snippets_all(session)}
     folder = templates_dir / "snippets"
-    for source in read_snippet_folder(folder) if folder.is_dir() else []:
+    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        source = parse_snippet(path.read_text(encoding="utf-8"), path)
         current = snippets.get(source.key)
         fields = _snippet_fields(source)
+        if current is not None and not current.active:
+            fields["active"] = False  # a file from before it was retired: words only
+            if source.active:
+                report.kept_retired.append(
+                    f"{path}: snippet {source.key} kept retired: {RESTORE_TO_OFFER}"
+                )
+        elif not source.active:
+            problem = _named_by_actions(session, settings, source.key)
+            if problem:
+                report.refused.append(f"{path}: not imported: {problem}")
+                continue
         if current is not None and _snippet_fields(current) == fields:
             continue
         version = Snippet(

@@ -568,6 +568,11 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
     assert f"removed {path} (switched off)" in out and not path.exists()
     assert run_cli(rt, project, "import-content", capsys=capsys).split()[:2] == ["templates:", "0"]
     assert not _template_row(rt, "intents/outage", "de").active
+    path.write_text("{% extends 'layout.de.j2' %}{% block body %}Neu.{% endblock %}\n")
+    out = run_cli(rt, project, "import-content", capsys=capsys)
+    assert f"{path}: template intents/outage.de.j2 kept retired: restore it in its editor" in out
+    assert "templates: 1" in out
+    assert not _template_row(rt, "intents/outage", "de").active
 
 
 def _cents(split_at: str) -> str:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select
 
+from responder.cli import main
 from responder.content import live_snippets, seed_snippets
 from responder.db.models import ClassifierExample, Snippet, Template
 from responder.db.session import transaction
 from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import save_template
-from responder.supervisor.snippet_edit import SnippetFields, save_snippet
+from responder.supervisor.retire import restore_snippet, retire_snippet
+from responder.supervisor.snippet_edit import SnippetFields, live_snippets_all, save_snippet
 from tests.helpers import run_cli
 
 
@@ -62,7 +65,7 @@ def test_export_and_import_round_trip(
         assert (added.label, added.status) == ("outage", "active")
 
 
-def test_a_switched_off_snippet_is_exported_as_such_and_seeds_switched_off(
+def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with transaction(rt.factory) as session:
@@ -83,8 +86,51 @@ def test_a_switched_off_snippet_is_exported_as_such_and_seeds_switched_off(
         live = {s.key for s in live_snippets(session)}
     assert "roaming-spending-cap" not in live and "roaming-world-pass" in live
 
+    # A file written before its snippet was retired (no `offered:` line) brings only its words,
+    # as a retired version, and says so; a file switching off the snippet an action rule offers
+    # is refused by name, and the rest of the import goes ahead.
+    with transaction(rt.factory) as session:
+        eu = session.scalar(select(Snippet).where(Snippet.key == "roaming-eu-pass"))
+        retire_snippet(session, rt.settings, eu.id, "sue", "pass withdrawn")
+    snippets = project / "templates" / "snippets"
+    eu_file, world_file = snippets / "roaming-eu-pass.md", snippets / "roaming-world-pass.md"
+    eu_file.write_text(eu_file.read_text().rstrip() + " Ask us before you travel.\n")
+    world_file.write_text(world_file.read_text().replace("\n---\n", "\noffered: no\n---\n", 1))
+    status, out, err = _import_content(rt, project, capsys)
+    assert status == 1, (out, err)
+    assert (
+        f"error: {world_file}: not imported: the action rule roaming_pass offers this snippet"
+    ) in err
+    kept = f"{eu_file}: snippet roaming-eu-pass kept retired: restore it in its editor"
+    assert kept in out and "snippets: 1" in out
+    world_file.write_text(world_file.read_text().replace("offered: no\n", ""))
+    status, out, _ = _import_content(rt, project, capsys)
+    assert status == 0 and kept in out and "snippets: 0" in out
+    with rt.factory() as session:
+        live = {s.key: s for s in live_snippets_all(session)}
+    assert not live["roaming-eu-pass"].active and live["roaming-eu-pass"].version == 3
+    assert live["roaming-eu-pass"].body.endswith("Ask us before you travel.")
+    assert (live["roaming-world-pass"].active, live["roaming-world-pass"].version) == (True, 1)
+    with transaction(rt.factory) as session:
+        restore_snippet(session, rt.settings, live["roaming-eu-pass"].id, "sue")
+    with rt.factory() as session:
+        assert "roaming-eu-pass" in {s.key for s in live_snippets(session)}
+
     path.write_text(path.read_text().replace("offered: no", "offered: sometimes"))
     with pytest.raises(
         SnippetFileError, match=r"roaming-spending-cap.md:\d+: `offered` is yes or no"
     ):
         parse_snippet(path.read_text(), path)
+
+
+def _import_content(
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """`responder import-content` on the test's project: its exit status, output and errors."""
+    os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
+    try:
+        status = main(["--config", str(project / "config.toml"), "import-content"])
+    finally:
+        del os.environ["RESPONDER_DATABASE__URL"]
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
