@@ -6,6 +6,7 @@ click cannot teach the model something wrong; who corrected what, and when, is k
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,9 +21,21 @@ from responder.review import ReviewError, audit, current_draft, inbound_message
 
 
 class AlreadyLabelled(ReviewError):
-    """The "correction" names the label the message already has: nothing to teach the model."""
+    """The "correction" names the label the message already has: nothing to teach the model.
+    Its text names the label by its code (the API's `label`); `said` words it for a page."""
 
     status_code = 409
+    UNCHANGED = "nothing was changed or recorded"
+
+    def __init__(self, classifier: str, label: str) -> None:
+        super().__init__(f"the {classifier} is already {label}: {self.UNCHANGED}")
+        self.classifier = classifier
+        self.label = label
+
+    def said(self, titles: Callable[[str, str], str]) -> str:
+        """The refusal with the label in words, as the review page shows labels."""
+        words = titles(self.label, self.classifier)
+        return f"the {self.classifier} is already {words}: {self.UNCHANGED}"
 
 
 @dataclass(frozen=True)
@@ -220,9 +233,7 @@ def reclassify(
     now = utcnow()
     previous = current_label(message, classifier)
     if previous == label:
-        raise AlreadyLabelled(
-            f"the {classifier} is already {label}: nothing was changed or recorded"
-        )
+        raise AlreadyLabelled(classifier, label)
     set_label(session, message, classifier, label, user.username, queue=queue)
     text = classification_text(message.subject, message.new_text or message.text)
     example = session.scalar(

@@ -468,6 +468,15 @@ def display_names(session: Session) -> dict[str, str]:
     return {username: name for username, name in rows if name and name != username}
 
 
+def snippet_titles(session: Session) -> dict[str, str]:
+    """Snippet key to the title of its latest version, for the per-snippet chart: the key is
+    what the figures and the CSV count by, the title what supervisors know the answer by."""
+    titles: dict[str, str] = {}
+    for key, title in session.execute(select(Snippet.key, Snippet.title).order_by(Snippet.version)):
+        titles[key] = title
+    return {key: title for key, title in titles.items() if title and title != key}
+
+
 @_collector_held()
 def load_history(
     session: Session, scope: HistoryScope | None = None

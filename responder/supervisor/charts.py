@@ -31,13 +31,13 @@ def _label_width(labels: Sequence[str]) -> int:
 
 
 def _label(group: str, names: Mapping[str, str]) -> tuple[Markup, str]:
-    """A person's display name with their user name in small print (the plain text for
-    hover titles and for measuring); any other label as it is."""
+    """A group in words (a person's display name, a snippet's title) with its code in small
+    print (the plain text for hover titles and for measuring); any other label as it is."""
     name = names.get(group)
     if not name:
         return escape(group), group
     text = f"{name} ({group})"
-    return Markup(f'{escape(name)} <tspan class="username">{escape(group)}</tspan>'), text
+    return Markup(f'{escape(name)} <tspan class="key">{escape(group)}</tspan>'), text
 
 
 def bar_chart(
@@ -47,7 +47,7 @@ def bar_chart(
     names: Mapping[str, str] | None = None,
 ) -> Markup:
     """Horizontal bars, one per label, with the value written at the end of the bar. `names`
-    turns user names among the labels into display names."""
+    puts words on codes among the labels (user names, snippet keys)."""
     if not items:
         return Markup('<p class="empty">Nothing in this period.</p>')
     top = max(float(v) for _, v in items) or 1.0
@@ -76,7 +76,7 @@ def share_chart(
     table: Sequence[dict[str, object]], title: str, names: Mapping[str, str] | None = None
 ) -> Markup:
     """One stacked bar per group: approved unchanged, edited, rejected, as shares of 100%.
-    `names` turns user names among the groups into display names."""
+    `names` puts words on codes among the groups (user names, snippet keys)."""
     if not table:
         return Markup('<p class="empty">No decided drafts in this period.</p>')
     height = ROW * len(table) + 24

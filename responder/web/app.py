@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from responder.acknowledge import unsent_acknowledgements
 from responder.classify.titles import LabelTitles
 from responder.config import business_calendar
-from responder.corrections import Correction, reclassify
+from responder.corrections import AlreadyLabelled, Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.display import headline
@@ -617,6 +617,9 @@ def classification_form(
     """An agent's correction: stored as a candidate example for the supervisor to accept."""
     try:
         _, redraft = _correct(request, message_id, data.classifier, data.label)
+    except AlreadyLabelled as exc:
+        said = exc.said(request.app.state.titles)
+        return Redirect(f"/messages/{message_id}", query_params={"error": said})
     except ReviewError as exc:
         return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
     said = request.app.state.titles(data.label, data.classifier)

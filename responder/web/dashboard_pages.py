@@ -28,6 +28,7 @@ from responder.dashboard import (
     display_names,
     load_history,
     sla_by_intent,
+    snippet_titles,
 )
 from responder.db.models import Channel, utcnow
 from responder.supervisor.charts import bar_chart, share_chart
@@ -49,6 +50,7 @@ class DashboardView(NamedTuple):
     channels: list[str]
     covered: str  # the days and mailbox the figures cover, in words
     names: dict[str, str]  # user name to display name
+    snippets: dict[str, str]  # snippet key to its title
 
 
 def _tables(
@@ -64,8 +66,9 @@ def _tables(
         messages, corrections = load_history(session, period.scope())
         channels = list(session.scalars(select(Channel.name).order_by(Channel.name)))
         names = display_names(session)
+        snippets = snippet_titles(session)
     tables = dashboard_tables(messages, corrections, period, utcnow())
-    return DashboardView(period, tables, channels, period.words(messages), names)
+    return DashboardView(period, tables, channels, period.words(messages), names, snippets)
 
 
 #: The tables with an intent code in a column (its index): the page shows it in words, the CSV
@@ -93,9 +96,8 @@ def _template_words(tables: dict[str, Table], titles: LabelTitles) -> dict[str, 
     }
 
 
-def _charts(
-    tables: dict[str, Table], names: dict[str, str], titles: LabelTitles
-) -> dict[str, object]:
+def _charts(view: DashboardView, titles: LabelTitles) -> dict[str, object]:
+    tables, names = view.tables, view.names
     template_words = _template_words(tables, titles)
 
     def shown(name: str, group: object) -> str:
@@ -135,7 +137,9 @@ def _charts(
         "volume_by_intent": bar_chart(pairs("volume_by_intent"), "Messages by intent"),
         "outcomes": share_chart(shares("outcomes"), "Outcomes"),
         "outcomes_by_template": share_chart(shares("outcomes_by_template"), "Outcome by template"),
-        "outcomes_by_snippet": share_chart(shares("outcomes_by_snippet"), "Outcome by snippet"),
+        "outcomes_by_snippet": share_chart(
+            shares("outcomes_by_snippet"), "Outcome by snippet", names=view.snippets
+        ),
         "outcomes_by_intent": share_chart(shares("outcomes_by_intent"), "Outcome by intent"),
         "outcomes_by_person": share_chart(
             shares("outcomes_by_person"), "Outcome by person", names=names
@@ -167,7 +171,7 @@ def dashboard_page(
     context = {
         "user": request.user,
         "tables": view.tables,
-        "charts": _charts(view.tables, view.names, request.app.state.titles),
+        "charts": _charts(view, request.app.state.titles),
         "channels": view.channels,
         "filters": {"start": start or "", "end": end or "", "channel": channel or ""},
         "all_time": span == "all" and not (start or end),
@@ -185,6 +189,7 @@ def dashboard_page(
         "intent_columns": INTENT_COLUMNS,
         "template_words": _template_words(view.tables, request.app.state.titles),
         "template_tables": TEMPLATE_TABLES,
+        "snippet_titles": view.snippets,
         "date_problem": _date_problem(start, end, view.period),
     }
     return Template("supervisor/dashboard.html", context=context)

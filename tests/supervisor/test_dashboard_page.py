@@ -242,10 +242,10 @@ def test_the_page_says_its_period_names_unclassified_mail_and_people_by_name(
         )
         assert "roaming,2" in intents_csv and "ignored, not classified" in intents_csv
         people = _chart(page, "outcomes_by_person")
-        assert 'Sue Sullivan <tspan class="username">sue</tspan> (1)</text>' in people
+        assert 'Sue Sullivan <tspan class="key">sue</tspan> (1)</text>' in people
         assert "<td>Sue Sullivan <small>sue</small></td>" in people
         timing = _chart(page, "review_time_by_person")
-        assert 'Sue Sullivan <tspan class="username">sue</tspan></text>' in timing
+        assert 'Sue Sullivan <tspan class="key">sue</tspan></text>' in timing
         shorter = client.get(
             "/supervisor/dashboard?start=2026-11-01&end=2026-11-05&channel=support"
         )
@@ -391,7 +391,9 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
             return
         done.append(True)
         with transaction(rt.factory) as session:
-            snippet = Snippet(key="roaming-refund-new", body="We refunded the charge.")
+            snippet = Snippet(
+                key="roaming-refund-new", title="Roaming refund", body="We refunded the charge."
+            )
             session.add(snippet)
             session.flush()
             template = Template(name="intents/outage", tone="brand_new", body="Hello")
@@ -411,7 +413,10 @@ def test_a_snippet_approved_while_the_dashboard_loads_does_not_break_the_page(
     assert done, "the history was read"
     assert page.status_code == 200, page.text
     snippets = page.text.split('id="chart-outcomes_by_snippet"', 1)[1].split("</svg>", 1)[0]
-    assert "roaming-refund-new" in snippets
+    assert 'Roaming refund <tspan class="key">roaming-refund-new</tspan> (1)' in snippets, (
+        "the snippet by its title, its key small"
+    )
+    assert "<td>Roaming refund <small>roaming-refund-new</small></td>" in page.text
     templates = page.text.split('id="chart-outcomes_by_template"', 1)[1].split("</svg>", 1)[0]
     assert "Service outage" in templates, "a template added meanwhile is named, not left blank"
     assert "<td>Service outage <small>intents/outage</small></td>" in page.text, (

@@ -129,7 +129,9 @@ def test_correcting_to_the_label_it_already_has_is_refused(rt: Runtime) -> None:
             f"/messages/{message}/classification",
             data={"_csrf_token": token, "classifier": "sentiment", "label": "negative"},
         )
-        assert "sentiment is already negative" in same.text
+        assert "The sentiment is already Negative: nothing was changed" in same.text, (
+            "the page names the label in words, not its code"
+        )
         assert "Recorded as" not in same.text
         auth = api_token(client, "alice")
         api = client.post(
@@ -137,7 +139,10 @@ def test_correcting_to_the_label_it_already_has_is_refused(rt: Runtime) -> None:
             headers=auth,
             json={"classifier": "sentiment", "label": "negative"},
         )
-        assert api.status_code == 409 and "already negative" in api.json()["detail"]
+        assert api.json()["detail"] == (
+            "the sentiment is already negative: nothing was changed or recorded"
+        ), "the API names the label by its code, as its `label` field does"
+        assert api.status_code == 409
     assert _count(rt, message_id=message) == 0, "no candidate example for an unchanged label"
     with rt.factory() as session:
         logged = session.scalars(
