@@ -113,6 +113,7 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
         assert "Declan Brennan" in page.text and "Best" in page.text
         assert "New phone, same Declan." in page.text
         assert "CS-4470113" in page.text and "NW-200103" in page.text
+        assert "<small>2026-11-18 15:30 UTC · <strong>phone</strong> · us" in page.text, "zoned"
         assert f'action="/customers/{provisional_id}/unlink"' in page.text
         score = merged["value_score"]
         assert f"Score {score:.1f}" in page.text, "to one decimal, as on the review page"
