@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
+import responder.web
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import PUBLIC_PATHS, create_app
@@ -170,6 +173,12 @@ def test_session_cookie_flags(rt: Runtime) -> None:
         for path in re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text):
             assert client.get(path).status_code == 200, path
         assert 'rel="icon" href="/static/favicon.svg"' in page.text
+        # A script or style sheet's address changes with its content, so no browser runs a
+        # cached old script against a newer page.
+        app_css = (Path(responder.web.__file__).parent / "static" / "app.css").read_bytes()
+        digest = hashlib.sha256(app_css).hexdigest()[:12]
+        assert f'href="/static/app.css?v={digest}"' in page.text
+        assert re.search(r'src="/static/unsaved\.js\?v=[0-9a-f]{12}"', page.text)
 
 
 @pytest.mark.parametrize("api", [True, False])

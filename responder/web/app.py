@@ -83,6 +83,7 @@ from responder.web.acknowledgement_pages import ROUTES as ACKNOWLEDGEMENT_PAGE_R
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.action_rule_pages import ROUTES as ACTION_RULE_ROUTES
 from responder.web.api_docs import EndpointList
+from responder.web.assets import asset
 from responder.web.attachment_routes import ATTACHMENT_ROUTES
 from responder.web.audit_detail import action_words, audit_fields
 from responder.web.auth import (
@@ -1187,6 +1188,7 @@ def _template_engine(clock: PageClock, titles: LabelTitles) -> JinjaTemplateEngi
     environment.filters["day"] = clock.day
     environment.filters["clock"] = clock.clock
     environment.globals["zone"] = clock.label
+    environment.globals["asset"] = asset
     environment.filters["percent"] = _percent
     environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
