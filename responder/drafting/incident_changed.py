@@ -71,7 +71,9 @@ def incident_news(
     fields = [words for key, words in FIELD_WORDS.items() if key in used and used[key] != now[key]]
     if fields:
         return {**news, "kind": "changed", "fields": fields}
-    overdue = fix_overdue(used, at) if used.get("fix_promised") else None
+    # Drafts from before `fix_promised` was recorded promised any fix time they were given.
+    promised = used.get("fix_promised", bool(used.get("expected_fix_at")))
+    overdue = fix_overdue(used, at) if promised else None
     return {**news, "kind": "passed", "overdue": overdue} if overdue else None
 
 
