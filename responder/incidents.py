@@ -4,6 +4,9 @@ since when, the expected fix) and never claim one nobody recorded.
 Which incident fits a message: an active one whose area the message names (a whole-word match,
 capitals and accents aside), else the only active one when it names no area (a fault
 everywhere). Customer records hold no address, so where a customer lives picks nothing.
+
+A resolved incident can be reopened within `REOPEN_HOURS` of resolving, as it was (a misclick,
+or a fix that did not hold); later, a fault that is back is recorded anew, with its own start.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +25,10 @@ from responder.search_fold import fold
 
 TITLE_LIMIT = 200
 NOTE_LIMIT = 2000
+#: How long after resolving an incident can be reopened as it was: long enough to undo a
+#: misclick or a fix that did not hold, short enough that drafts never say "since" a start
+#: from a fault long over.
+REOPEN_HOURS = 24
 #: An incident's facts as people name them (an edit's notice, a draft written before it).
 FIELD_WORDS = {
     "title": "title",
@@ -125,7 +132,9 @@ def edit_incident(
         raise IncidentError(f"no incident {incident_id}", 404)
     if incident.resolved_at is not None:
         raise IncidentError(
-            f"incident {incident_id} is resolved; record a new one if the fault is back", 409
+            f"incident {incident_id} is resolved; reopen it (within {REOPEN_HOURS} hours of"
+            " resolving) or record a new one if the fault is back",
+            409,
         )
     if entry.started_at is None:
         raise IncidentError(
@@ -152,6 +161,52 @@ def resolve_incident(session: Session, incident_id: int, by: str) -> NetworkInci
     incident.resolved_at = utcnow()
     incident.resolved_by = by
     return incident
+
+
+def reopenable(resolved_at: datetime | None, now: datetime) -> bool:
+    """Resolved, and recently enough to come back as it was."""
+    return resolved_at is not None and now - resolved_at <= timedelta(hours=REOPEN_HOURS)
+
+
+def reopen_incident(session: Session, incident_id: int, now: datetime) -> NetworkIncident:
+    """Active again, with its facts as they were: who resolved it, and when, is in the audit
+    log."""
+    incident = session.get(NetworkIncident, incident_id)
+    if incident is None:
+        raise IncidentError(f"no incident {incident_id}", 404)
+    if incident.resolved_at is None:
+        raise IncidentError(f"incident {incident_id} is not resolved", 409)
+    if not reopenable(incident.resolved_at, now):
+        raise IncidentError(
+            f"incident {incident_id} was resolved more than {REOPEN_HOURS} hours ago;"
+            " record a new one if the fault is back",
+            409,
+        )
+    incident.resolved_at = None
+    incident.resolved_by = ""
+    session.flush()
+    return incident
+
+
+def minutes_overdue(expected_fix_at: datetime | None, now: datetime) -> int | None:
+    """How long ago the expected fix passed, in whole minutes; None: none set, or still ahead."""
+    if expected_fix_at is None or expected_fix_at > now:
+        return None
+    return int((now - expected_fix_at).total_seconds() // 60)
+
+
+def overdue_words(minutes: int) -> str:
+    """40 -> "40 minutes ago", as a person reads it: minutes up to two hours, then hours, then
+    days."""
+    if minutes < 1:
+        return "just now"
+    if minutes < 120:
+        amount, unit = minutes, "minute"
+    elif minutes < 48 * 60:
+        amount, unit = minutes // 60, "hour"
+    else:
+        amount, unit = minutes // (24 * 60), "day"
+    return f"{amount} {unit}{'s' if amount != 1 else ''} ago"
 
 
 def active_incidents(session: Session) -> list[NetworkIncident]:

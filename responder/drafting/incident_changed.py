@@ -1,20 +1,39 @@
 """Whether an outage draft still tells the network as it is: an incident edited, resolved or
 recorded since the draft was written makes its text out of date, and the review page says so
-(and offers a redraft) rather than let a wrong fix time or area go out."""
+(and offers a redraft) rather than let a wrong fix time or area go out. So does the fix time the
+draft promised passing before it is sent: the time is judged when the page is looked at (no
+job runs as a time passes), by this module's clock."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.db.models import Draft, Message, NetworkIncident
+from responder.db.models import Draft, Message, NetworkIncident, utcnow
 from responder.drafting.incident_facts import INCIDENT_INTENTS, grounding_record
-from responder.incidents import FIELD_WORDS, active_incidents, fitting_incident
+from responder.incidents import (
+    FIELD_WORDS,
+    active_incidents,
+    fitting_incident,
+    minutes_overdue,
+    overdue_words,
+)
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.review import current_draft
+
+
+def fix_overdue(record: Mapping[str, Any] | None, now: datetime | None = None) -> str | None:
+    """How long ago the expected fix in an incident record (a draft's grounding) passed, in
+    words ("40 minutes ago"); None: no fix time, or still ahead."""
+    fix = (record or {}).get("expected_fix_at")
+    if not fix:
+        return None
+    minutes = minutes_overdue(datetime.fromisoformat(fix), now or utcnow())
+    return None if minutes is None else overdue_words(minutes)
 
 
 def incident_news(
@@ -22,12 +41,15 @@ def incident_news(
     message: Message,
     draft: Draft | None,
     active: Sequence[NetworkIncident] | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any] | None:
     """What changed since the draft was written, None when nothing did (or the draft reads no
     incidents). `kind`: "changed" (its facts, listed in `fields`), "resolved", "left" (its
-    areas no longer cover the message), "other" (another incident fits now) or "fits" (one
-    fits a message the draft told of no fault); `used` and `now` are the two records.
-    `active`: the active incidents, when the caller asks for many messages."""
+    areas no longer cover the message), "other" (another incident fits now), "fits" (one
+    fits a message the draft told of no fault) or "passed" (the fix time the draft promised
+    has passed, `overdue` saying how long ago); `used` and `now` are the two records.
+    `active`: the active incidents, when the caller asks for many messages; `at`: the time the
+    fix is judged by (this module's clock without)."""
     grounding = (draft.grounding or {}) if draft is not None else {}
     if grounding.get("intent") not in INCIDENT_INTENTS or "incident" not in grounding:
         return None
@@ -47,7 +69,12 @@ def incident_news(
     if now["id"] != used["id"]:
         return {**news, "kind": "other"}
     fields = [words for key, words in FIELD_WORDS.items() if key in used and used[key] != now[key]]
-    return {**news, "kind": "changed", "fields": fields} if fields else None
+    if fields:
+        return {**news, "kind": "changed", "fields": fields}
+    # Drafts from before `fix_promised` was recorded promised any fix time they were given.
+    promised = used.get("fix_promised", bool(used.get("expected_fix_at")))
+    overdue = fix_overdue(used, at) if promised else None
+    return {**news, "kind": "passed", "overdue": overdue} if overdue else None
 
 
 def waiting_out_of_date(session: Session) -> list[int]:

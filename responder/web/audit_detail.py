@@ -53,6 +53,7 @@ ACTION_WORDS: dict[str, str] = {
     "import.subscriptions": "Subscription import",
     "incident.edit": "Incident edited",
     "incident.record": "Incident recorded",
+    "incident.reopen": "Incident reopened",
     "incident.resolve": "Incident resolved",
     "message.assign": "Message assigned",
     "message.draft_anyway": "Ignored message drafted anyway",

@@ -1,6 +1,8 @@
 """Network incidents page and API: supervisors record a fault (areas, start, expected fix, a
-note for customers), correct it as it moves and resolve it; outage drafts describe the one
-that fits. Agents may read the list, to check the incident a draft names. Rules in
+note for customers), correct it as it moves, resolve it and reopen it within a day (a
+misclick); outage drafts describe the one that fits. Agents may read the list, to check the
+incident a draft names. A refused form comes back as typed, the problem beside its field. An
+active incident whose fix time passed says so, judged by this module's clock. Rules in
 `responder.incidents`."""
 
 from __future__ import annotations
@@ -13,20 +15,25 @@ from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body
-from litestar.response import Redirect, Template
-from msgspec import Struct
+from litestar.response import Redirect, Response, Template
+from msgspec import Struct, structs
 
-from responder.db.models import NetworkIncident
+from responder.db.models import NetworkIncident, utcnow
 from responder.db.session import transaction
 from responder.drafting.incident_changed import waiting_out_of_date
 from responder.incidents import (
     FIELD_WORDS,
+    REOPEN_HOURS,
     IncidentError,
     IncidentInput,
     edit_incident,
     incident_row,
+    minutes_overdue,
+    overdue_words,
     recent_incidents,
     record_incident,
+    reopen_incident,
+    reopenable,
     resolve_incident,
 )
 from responder.review import audit
@@ -177,6 +184,25 @@ def _resolve(request: Request, incident_id: int) -> dict[str, Any]:
         return row
 
 
+def _reopen(request: Request, incident_id: int) -> dict[str, Any]:
+    """The incident active again and `out_of_date_drafts`: the waiting outage drafts written
+    while it was resolved, which told of no fault."""
+    user = signed_in(request)
+    with transaction(runtime(request).factory) as session:
+        incident = reopen_incident(session, incident_id, utcnow())
+        row = incident_row(incident)
+        audit(
+            session,
+            user.username,
+            "incident.reopen",
+            "network_incident",
+            incident_id,
+            title=row["title"],
+            areas=row["areas"],
+        )
+        return {**row, "out_of_date_drafts": waiting_out_of_date(session)}
+
+
 def _rows(request: Request) -> list[dict[str, Any]]:
     with runtime(request).factory() as session:
         return [incident_row(i) for i in recent_incidents(session)]
@@ -189,32 +215,78 @@ def _local(moment: str | None, zone: str) -> str:
     return datetime.fromisoformat(moment).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
 
 
+def _out_of_date(row: dict[str, Any]) -> str:
+    """The waiting drafts the incidents now contradict, for the notice ("" when none)."""
+    stale = row["out_of_date_drafts"]
+    if not stale:
+        return ""
+    ids = ", ".join(str(i) for i in stale)
+    drafts = "draft no longer matches" if len(stale) == 1 else "drafts no longer match"
+    return (
+        f" {len(stale)} waiting outage {drafts} the incidents (message {ids}):"
+        " each one's page says so and offers a redraft."
+    )
+
+
 def _edited_notice(row: dict[str, Any]) -> str:
     if not row["changed"]:
         return f"Nothing changed in {row['title']}."
     fields = ", ".join(FIELD_WORDS[name] for name in row["changed"])
     notice = f"Changed {row['title']}: {fields}. Outage drafts written from now on use it as it is."
-    if stale := row["out_of_date_drafts"]:
-        ids = ", ".join(str(i) for i in stale)
-        drafts = "draft no longer matches" if len(stale) == 1 else "drafts no longer match"
-        notice += (
-            f" {len(stale)} waiting outage {drafts} the incidents (message {ids}):"
-            " each one's page says so and offers a redraft."
-        )
-    return notice
+    return notice + _out_of_date(row)
 
 
-@get(PAGE, sync_to_thread=True, guards=[requires_agent])
-def incidents_page(request: Request, notice: str = "", error: str = "") -> Template:
+def _typed(row: dict[str, Any], zone: str) -> dict[str, str]:
+    """An incident's facts as its edit form's fields hold them."""
+    return {
+        "title": row["title"],
+        "areas": ", ".join(row["areas"]),
+        "started_at": _local(row["started_at"], zone),
+        "expected_fix_at": _local(row["expected_fix_at"], zone),
+        "public_note": row["public_note"],
+    }
+
+
+def _overdue(row: dict[str, Any], now: datetime) -> str:
+    """ "40 minutes ago" for an active incident whose fix time passed, else ""."""
+    fix = row["expected_fix_at"]
+    minutes = minutes_overdue(datetime.fromisoformat(fix), now) if row["active"] and fix else None
+    return "" if minutes is None else overdue_words(minutes)
+
+
+def _page(
+    request: Request,
+    *,
+    notice: str = "",
+    error: str = "",
+    typed: IncidentForm | None = None,
+    refused: IncidentError | None = None,
+    editing: int | None = None,
+    status_code: int = 200,
+) -> Template:
+    """The list and the forms. Refused (`refused`), the form posted comes back with `typed`
+    (the new incident's form, or `editing`'s edit form, open) and the problem beside its
+    field."""
     zone = runtime(request).settings.queue.timezone
+    now = utcnow()
     rows = [
         {
             **r,
-            "started_local": _local(r["started_at"], zone),
-            "fix_local": _local(r["expected_fix_at"], zone),
+            "form": _typed(r, zone),
+            "overdue": _overdue(r, now),
+            "reopenable": reopenable(
+                datetime.fromisoformat(r["resolved_at"]) if r["resolved_at"] else None, now
+            ),
         }
         for r in _rows(request)
     ]
+    problems = {refused.field: str(refused)} if refused is not None and refused.field else {}
+    for r in rows:
+        r["open"] = r["id"] == editing
+        r["problems"] = problems if r["open"] else {}
+        if r["open"] and typed is not None:
+            r["form"] = structs.asdict(typed)
+    new_form = IncidentForm() if editing is not None or typed is None else typed
     context = {
         "user": request.user,
         "active": [r for r in rows if r["active"]],
@@ -222,26 +294,44 @@ def incidents_page(request: Request, notice: str = "", error: str = "") -> Templ
         "notice": notice,
         "error": error,
         "zone": zone,
+        "form": structs.asdict(new_form),
+        "problems": problems if editing is None else {},
+        "reopen_hours": REOPEN_HOURS,
     }
-    return Template("supervisor/incidents.html", context=context)
+    return Template("supervisor/incidents.html", context=context, status_code=status_code)
+
+
+@get(PAGE, sync_to_thread=True, guards=[requires_agent])
+def incidents_page(request: Request, notice: str = "", error: str = "") -> Template:
+    return _page(request, notice=notice, error=error)
 
 
 @post(PAGE, sync_to_thread=True, guards=[requires_supervisor])
-def incident_form(request: Request, data: Annotated[IncidentForm, FORM]) -> Redirect:
+def incident_form(request: Request, data: Annotated[IncidentForm, FORM]) -> Response[Any]:
     try:
         row = _record(request, data, runtime(request).settings.queue.timezone)
     except IncidentError as exc:
-        return Redirect(PAGE, query_params={"error": f"Not recorded: {exc}."})
+        error = f"Not recorded: {exc}."
+        return _page(request, error=error, typed=data, refused=exc, status_code=exc.status_code)
     notice = f"Recorded: {row['title']}. Outage drafts for its areas describe it from now on."
     return Redirect(PAGE, query_params={"notice": notice})
 
 
 @post(f"{PAGE}/{{incident_id:int}}", sync_to_thread=True, guards=[requires_supervisor])
-def edit_form(request: Request, incident_id: int, data: Annotated[IncidentForm, FORM]) -> Redirect:
+def edit_form(
+    request: Request, incident_id: int, data: Annotated[IncidentForm, FORM]
+) -> Response[Any]:
     try:
         row = _edit(request, incident_id, data, runtime(request).settings.queue.timezone)
     except IncidentError as exc:
-        return Redirect(PAGE, query_params={"error": f"Not changed: {exc}."})
+        return _page(
+            request,
+            error=f"Not changed: {exc}.",
+            typed=data,
+            refused=exc,
+            editing=incident_id,
+            status_code=exc.status_code,
+        )
     return Redirect(PAGE, query_params={"notice": _edited_notice(row)})
 
 
@@ -251,7 +341,23 @@ def resolve_form(request: Request, incident_id: int) -> Redirect:
         row = _resolve(request, incident_id)
     except IncidentError as exc:
         return Redirect(PAGE, query_params={"error": f"Not resolved: {exc}."})
-    notice = f"Resolved: {row['title']}. New outage drafts no longer mention it."
+    notice = (
+        f"Resolved: {row['title']}. New outage drafts no longer mention it."
+        f" Resolved by mistake? Reopen it below within {REOPEN_HOURS} hours."
+    )
+    return Redirect(PAGE, query_params={"notice": notice})
+
+
+@post(f"{PAGE}/{{incident_id:int}}/reopen", sync_to_thread=True, guards=[requires_supervisor])
+def reopen_form(request: Request, incident_id: int) -> Redirect:
+    try:
+        row = _reopen(request, incident_id)
+    except IncidentError as exc:
+        return Redirect(PAGE, query_params={"error": f"Not reopened: {exc}."})
+    notice = (
+        f"Reopened: {row['title']}, as it was. Outage drafts for its areas describe it again."
+        + _out_of_date(row)
+    )
     return Redirect(PAGE, query_params={"notice": notice})
 
 
@@ -286,13 +392,24 @@ def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
         raise HTTPException(status_code=exc.status_code, detail=exc.detail()) from exc
 
 
+@post(f"/api{PAGE}/{{incident_id:int}}/reopen", sync_to_thread=True, guards=[requires_supervisor])
+def api_reopen(request: Request, incident_id: int) -> dict[str, Any]:
+    """Within `REOPEN_HOURS` of resolving; later, 409: record a new one."""
+    try:
+        return _reopen(request, incident_id)
+    except IncidentError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail()) from exc
+
+
 ROUTES: list[object] = [
     incidents_page,
     incident_form,
     edit_form,
     resolve_form,
+    reopen_form,
     api_incidents,
     api_record,
     api_edit,
     api_resolve,
+    api_reopen,
 ]

@@ -41,7 +41,7 @@ from responder.db.models import (
 )
 from responder.display import dm_sender, headline, preview_column, sender_label
 from responder.drafting.customer_known import edited_by_person, written_for_another_customer
-from responder.drafting.incident_changed import incident_news
+from responder.drafting.incident_changed import fix_overdue, incident_news
 from responder.mail.header_glance import glance
 from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
@@ -794,6 +794,8 @@ def message_detail(
             "customer_changed": written_for_another_customer(draft, message),
             # An outage draft whose network incident changed since (None: none did).
             "incident_news": incident_news(session, message, draft),
+            # The expected fix of the incident it used passed ("40 minutes ago"; None: not).
+            "fix_overdue": fix_overdue((draft.grounding or {}).get("incident")),
             "edited": edited_by_person(draft),
             # The intent went back to the model's as a supervisor rejected a correction.
             "intent_back": intent_back(intent_change, draft),

@@ -1,13 +1,18 @@
 """Outage drafts tell the truth about the network: a recorded incident that fits the message is
 described (areas, start, expected fix, note); otherwise the draft says we know of no fault in
-the customer's area and what to try. The review page shows which incident a draft used."""
+the customer's area and what to try. A fix time already passed is not promised. The review
+page shows which incident a draft used, and warns when the fix it promised has passed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.db.models import Draft, Message
+from responder.drafting import incident_changed, incident_facts
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -24,6 +29,24 @@ INCIDENT = {
 FAULT_WORDING = "We know of a network fault in Galway, Salthill since 5 December 2026"
 NO_FAULT_WORDING = "We see no known fault in your area right now"
 CLAIMED_BEFORE = "We are aware of a network fault"
+#: The morning the drafts are written, before the 18:00 fix; and 40 minutes after it.
+MORNING = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+EVENING = datetime(2026, 12, 6, 18, 40, tzinfo=UTC)
+NO_NEW_TIME = (
+    "The repair is taking longer than we first expected, and we don't have a new time for "
+    "service to be back yet."
+)
+
+
+def clock_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """Drafts are written, and the review page judges them, at `moment`."""
+    for module in (incident_facts, incident_changed):
+        monkeypatch.setattr(module, "utcnow", lambda: moment)
+
+
+@pytest.fixture(autouse=True)
+def morning(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock_at(monkeypatch, MORNING)
 
 
 def outage_email(number: int, place: str) -> bytes:
@@ -51,7 +74,7 @@ def draft_of(rt: Runtime, number: int) -> tuple[int, Draft]:
 
 
 def test_a_draft_names_the_incident_in_the_customers_area_until_it_is_resolved(
-    rt: Runtime, worker: Worker
+    rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     staff(rt, "sue", "supervisor")
     with TestClient(create_app(rt)) as client:
@@ -76,6 +99,32 @@ def test_a_draft_names_the_incident_in_the_customers_area_until_it_is_resolved(
         other = client.get(f"/messages/{elsewhere_id}").text
         assert "No active incident matched this message" in other
         assert 'href="/supervisor/incidents"' in other
+        assert "fix time passed" not in panel and 'id="incident-changed"' not in panel
+
+        # 18:40: the draft promises a time already gone; the agent is told before approving,
+        # and the redraft says there is no new time yet rather than promise a past one
+        clock_at(monkeypatch, EVENING)
+        late = client.get(f"/messages/{fits_id}").text
+        assert "fix time passed 40 minutes ago" in late, "the incident panel"
+        assert 'id="incident-changed"' in late
+        assert "tells the customer service will be back by 2026-12-06 18:00 UTC" in late
+        with rt.factory() as session:
+            message = session.get(Message, fits_id)
+            assert message is not None
+            form = {
+                "version": str(message.version),
+                "_csrf_token": csrf(client, f"/messages/{fits_id}"),
+            }
+        redrafted = client.post(f"/messages/{fits_id}/redraft", data=form)
+        assert "written again with the network incidents as they are now" in redrafted.text
+        assert 'id="incident-changed"' not in redrafted.text
+        assert "fix time passed 40 minutes ago" in redrafted.text
+        with rt.factory() as session:
+            newest = session.scalars(
+                select(Draft).where(Draft.message_id == fits_id).order_by(Draft.version.desc())
+            ).first()
+        assert newest is not None and FAULT_WORDING in newest.body
+        assert NO_NEW_TIME in newest.body and "back by" not in newest.body
 
         resolved = client.post(
             f"/api/supervisor/incidents/{created.json()['id']}/resolve", headers=sue
@@ -100,7 +149,9 @@ def test_with_no_incident_the_draft_claims_no_fault(rt: Runtime, worker: Worker)
     assert draft.grounding["incident"] is None
 
 
-def test_the_german_draft_describes_the_incident(rt: Runtime, worker: Worker) -> None:
+def test_the_german_draft_describes_the_incident(
+    rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     staff(rt, "sue", "supervisor")
     with TestClient(create_app(rt)) as client:
         created = client.post(
@@ -119,11 +170,27 @@ def test_the_german_draft_describes_the_incident(rt: Runtime, worker: Worker) ->
     )
     drop(rt, german, "kein-netz")
     worker.drain()
-    _, draft = draft_of(rt, 1)
+    message_id, draft = draft_of(rt, 1)
     assert draft.grounding["template"]["key"] == "intents/outage.de.j2"
     assert "seit dem 5. Dezember 2026 eine Netzstörung in Galway, Salthill bekannt" in draft.body
     assert "am 6. Dezember 2026 bis 18:00 Uhr wieder funktioniert" in draft.body
     assert "Derzeit ist uns in Ihrer Gegend keine Netzstörung bekannt" not in draft.body
+
+    clock_at(monkeypatch, EVENING)
+    with TestClient(create_app(rt)) as client:
+        again = client.post(
+            f"/api/messages/{message_id}/redraft", headers=api_token(client, "sue"), json={}
+        )
+        assert again.json()["draft_version"] == draft.version + 1, again.text
+    with rt.factory() as session:
+        newest = session.scalars(
+            select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc())
+        ).first()
+    assert newest is not None and "bis 18:00 Uhr" not in newest.body
+    assert (
+        "Die Reparatur dauert leider länger als zunächst erwartet; einen neuen Zeitpunkt können "
+        "wir Ihnen noch nicht nennen." in newest.body
+    )
 
 
 def test_an_edited_incident_reaches_new_drafts_and_the_waiting_ones_say_so(

@@ -1,13 +1,18 @@
-"""Supervisors record a network incident and resolve it, on the page and through the API; each
-change is in the audit log, and agents may read the list but not change it."""
+"""Supervisors record a network incident, resolve it (and reopen it after a misclick), on the
+page and through the API; each change is in the audit log, and agents may read the list but
+not change it. A refused form comes back as typed; a fix time gone by is flagged."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import AuditEntry, NetworkIncident
+from responder.db.models import AuditEntry, NetworkIncident, utcnow
 from responder.runtime import Runtime
+from responder.web import incident_pages
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
 from tests.test_web_security import csrf, login
@@ -25,7 +30,9 @@ def audit_trail(rt: Runtime) -> list[tuple[str, str, str]]:
     return [(e.actor, e.action, e.object_id) for e in entries]
 
 
-def test_a_supervisor_records_and_resolves_an_incident_on_the_page(rt: Runtime) -> None:
+def test_a_supervisor_records_and_resolves_an_incident_on_the_page(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     staff(rt, "sue", "supervisor")
     staff(rt, "alice", "agent")
     with TestClient(create_app(rt)) as client:
@@ -47,11 +54,24 @@ def test_a_supervisor_records_and_resolves_an_incident_on_the_page(rt: Runtime) 
         assert "<th>Started (UTC)</th><th>Fix expected (UTC)</th>" in recorded.text
         early = {**form, "expected_fix_at": "2026-12-05T18:00", "_csrf_token": csrf(client, PAGE)}
         backwards = client.post(PAGE, data=early)
+        assert backwards.status_code == 400, "the form comes back as typed, not a redirect"
         assert "Not recorded: the expected fix is before the start." in backwards.text
+        beside = 'id="incident-expected_fix_at-error">The expected fix is before the start.'
+        assert beside in backwards.text
+        for typed in ('value="Galway,  Salthill ,"', 'value="2026-12-05T18:00"'):
+            assert typed in backwards.text
+        assert ">Crews are on site at the Salthill mast.</textarea>" in backwards.text
         with rt.factory() as session:
             (incident,) = session.scalars(select(NetworkIncident)).all()
         assert incident.areas == ["Galway", "Salthill"] and incident.created_by == "sue"
         assert incident.resolved_at is None
+        # 18:40: the fix time is gone and nobody moved it
+        evening = datetime(2026, 12, 6, 18, 40, tzinfo=UTC)
+        monkeypatch.setattr(incident_pages, "utcnow", lambda: evening)
+        listed = client.get(PAGE).text
+        assert "fix time passed 40 minutes ago: update it" in listed
+        assert f'data-confirm="Resolve {incident.title}?' in listed
+        monkeypatch.undo()
 
         client.post("/logout", data={"_csrf_token": csrf(client)})
         login(client, "alice")
@@ -68,11 +88,26 @@ def test_a_supervisor_records_and_resolves_an_incident_on_the_page(rt: Runtime) 
         )
         assert "Resolved: Mast fault, Galway city" in resolved.text
         assert "No incident is active" in resolved.text
+        # a misclick: Reopen brings it back as it was
+        reopen = f"{PAGE}/{incident.id}/reopen"
+        assert f'action="{reopen}"' in resolved.text
+        reopened = client.post(reopen, data={"_csrf_token": csrf(client, PAGE)})
+        assert "Reopened: Mast fault, Galway city" in reopened.text
+        assert 'id="active-incidents"' in reopened.text and "Galway, Salthill" in reopened.text
+        client.post(f"{PAGE}/{incident.id}/resolve", data={"_csrf_token": csrf(client, PAGE)})
+        # a day on, the fault that is back is a new incident
+        later = utcnow() + timedelta(hours=25)
+        monkeypatch.setattr(incident_pages, "utcnow", lambda: later)
+        assert f'action="{reopen}"' not in client.get(PAGE).text
+        too_late = client.post(reopen, data={"_csrf_token": csrf(client, PAGE)})
+        assert "Not reopened: incident" in too_late.text and "record a new one" in too_late.text
     with rt.factory() as session:
         done = session.get(NetworkIncident, incident.id)
     assert done is not None and done.resolved_by == "sue" and done.resolved_at is not None
     assert audit_trail(rt) == [
         ("sue", "incident.record", str(incident.id)),
+        ("sue", "incident.resolve", str(incident.id)),
+        ("sue", "incident.reopen", str(incident.id)),
         ("sue", "incident.resolve", str(incident.id)),
     ]
 
@@ -145,9 +180,18 @@ def test_a_supervisor_corrects_an_incident_on_the_page(rt: Runtime) -> None:
         assert f'id="edit-incident-{incident.id}"' in page
         assert 'value="2026-12-06T18:00"' in page, "the form holds the facts to correct"
 
-        wrong = {**form, "expected_fix_at": "2026-12-05T18:00", "_csrf_token": csrf(client, PAGE)}
+        wrong = {
+            **form,
+            "title": "Mast fault, Galway and Salthill",
+            "expected_fix_at": "2026-12-05T18:00",
+            "_csrf_token": csrf(client, PAGE),
+        }
         refused = client.post(f"{PAGE}/{incident.id}", data=wrong)
+        assert refused.status_code == 400
         assert "Not changed: the expected fix is before the start." in refused.text
+        assert f'<details id="edit-incident-{incident.id}" open>' in refused.text
+        assert 'value="Mast fault, Galway and Salthill"' in refused.text, "kept as typed"
+        assert f'id="incident-{incident.id}-expected_fix_at-error"' in refused.text
         no_start = {**form, "started_at": "", "_csrf_token": csrf(client, PAGE)}
         assert (
             "Not changed: give the start"
@@ -220,9 +264,16 @@ def test_the_api_edits_an_incident_field_by_field(rt: Runtime) -> None:
         client.post(f"{edit}/resolve", headers=sue)
         resolved = client.post(edit, headers=sue, json={"title": "Cork"})
         assert resolved.status_code == 409 and "record a new one" in resolved.json()["detail"]
+        reopened = client.post(f"{edit}/reopen", headers=sue)
+        assert reopened.status_code == 201 and reopened.json()["active"] is True
+        assert reopened.json()["areas"] == ["Cork", "Douglas"], "as it was before"
+        assert client.post(f"{edit}/reopen", headers=sue).status_code == 409
+        assert client.post(edit, headers=sue, json={"title": "Cork"}).status_code == 201
     assert audit_trail(rt) == [
         ("sue", "incident.record", str(row["id"])),
         ("sue", "incident.edit", str(row["id"])),
         ("sue", "incident.edit", str(row["id"])),
         ("sue", "incident.resolve", str(row["id"])),
+        ("sue", "incident.reopen", str(row["id"])),
+        ("sue", "incident.edit", str(row["id"])),
     ]
