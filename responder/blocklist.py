@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from responder.blocked_drafts import marked_spam, rejected_counts, restore_rejected
+from responder.db.keyset import Page, after, decode_cursor, encode_cursor
 from responder.db.like import escape_like
 from responder.db.models import BlockedSender, Message, StaffUser, utcnow
 from responder.pipeline.reparse import parse_again
@@ -263,9 +264,55 @@ def unblock(
 
 
 def blocked_rows(session: Session) -> list[dict[str, object]]:
+    """Every block, newest first (the API's list; the page reads `blocked_list`)."""
     entries = session.scalars(
         select(BlockedSender).order_by(BlockedSender.created_at.desc(), BlockedSender.id.desc())
     ).all()
+    return _rows(session, entries)
+
+
+#: The Blocked senders page's length: a carried-over spam list runs to thousands.
+PAGE_SIZE = 100
+
+
+def blocked_list(
+    session: Session, cursor: str | None = None, search: str = "", size: int = PAGE_SIZE
+) -> Page:
+    """One page of the blocks, newest first; `search`: a piece of the address or domain as the
+    list shows it (`@example` finds the domain example.com), matched as typed."""
+    matching = select(BlockedSender)
+    if needle := search_text(search):
+        shown = case(
+            (BlockedSender.kind == "domain", literal("@") + BlockedSender.value),
+            else_=BlockedSender.value,
+        )
+        matching = matching.where(shown.like(f"%{escape_like(needle)}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    query = matching.order_by(BlockedSender.created_at.desc(), BlockedSender.id.desc())
+    decoded = decode_cursor(cursor) if cursor else None
+    before = 0
+    if decoded is not None and decoded[0] is not None and decoded[0].tzinfo is not None:
+        position = (decoded[0], decoded[1])
+        past = after(BlockedSender.created_at, BlockedSender.id, position, descending=True)
+        query = query.where(past)
+        before = session.scalar(select(func.count()).select_from(matching.where(~past).subquery()))
+    entries = session.scalars(query.limit(size + 1)).all()
+    rows = _rows(session, entries[:size])
+    last = entries[size - 1] if len(entries) > size else None
+    next_cursor = encode_cursor(last.created_at.isoformat(), last.id) if last else None
+    return Page(rows, total, before or 0, next_cursor)
+
+
+def blocked_count(session: Session) -> int:
+    return session.scalar(select(func.count(BlockedSender.id))) or 0
+
+
+def search_text(search: str) -> str:
+    """What a search box's text is matched as: the list's letter case, no edge spaces or NULs."""
+    return search.replace("\x00", "").strip().lower()[:320]
+
+
+def _rows(session: Session, entries: Sequence[BlockedSender]) -> list[dict[str, object]]:
     rejected = rejected_counts(session, (e.id for e in entries))
     spam = marked_spam(session, (e.id for e in entries))
     return [

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from responder.db.keyset import Page, decode_cursor, encode_cursor
 from responder.db.models import Message, Note, NoteMention, StaffUser, utcnow
 from responder.display import headline, preview_column
 
@@ -57,16 +58,25 @@ def unseen_count(session: Session, user_id: int) -> int:
     )
 
 
-def mention_rows(session: Session, user_id: int, limit: int = 100) -> list[dict[str, Any]]:
-    """The user's mentions, newest first, unseen ones marked."""
-    rows = session.execute(
-        select(NoteMention.seen_at, Note, Message.subject, preview_column())
+#: The Mentions page's length: older ones are reached by "Next page".
+PAGE_SIZE = 100
+
+
+def mention_rows(
+    session: Session, user_id: int, limit: int = PAGE_SIZE, cursor: str | None = None
+) -> list[dict[str, Any]]:
+    """The user's mentions, newest first, unseen ones marked; from `cursor` (a row's own) on."""
+    query = (
+        select(NoteMention.id, NoteMention.seen_at, Note, Message.subject, preview_column())
         .join(Note, Note.id == NoteMention.note_id)
         .join(Message, Message.id == Note.message_id)
         .where(NoteMention.user_id == user_id)
         .order_by(NoteMention.id.desc())
         .limit(limit)
-    ).all()
+    )
+    if (after := _position(cursor)) is not None:
+        query = query.where(NoteMention.id < after)
+    rows = session.execute(query).all()
     return [
         {
             "note_id": note.id,
@@ -77,9 +87,29 @@ def mention_rows(session: Session, user_id: int, limit: int = 100) -> list[dict[
             "body": note.body,
             "at": note.created_at.isoformat(),
             "seen": seen_at is not None,
+            "cursor": encode_cursor(None, mention_id),
         }
-        for seen_at, note, subject, preview in rows
+        for mention_id, seen_at, note, subject, preview in rows
     ]
+
+
+def mention_list(
+    session: Session, user_id: int, cursor: str | None = None, size: int = PAGE_SIZE
+) -> Page:
+    """One page of the user's mentions, with how many there are in all and the page's place."""
+    rows = mention_rows(session, user_id, size + 1, cursor)
+    mine = select(func.count()).select_from(NoteMention).where(NoteMention.user_id == user_id)
+    total = session.scalar(mine) or 0
+    after = _position(cursor)
+    before = 0 if after is None else session.scalar(mine.where(NoteMention.id >= after)) or 0
+    next_cursor = str(rows[size - 1]["cursor"]) if len(rows) > size else None
+    return Page(rows[:size], total, before, next_cursor)
+
+
+def _position(cursor: str | None) -> int | None:
+    """The mention a cursor names; None (from the newest) for anything else."""
+    decoded = decode_cursor(cursor) if cursor else None
+    return decoded[1] if decoded is not None and decoded[0] is None else None
 
 
 def mark_seen(session: Session, user_id: int, message: Message | None = None) -> int:

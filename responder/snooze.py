@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.business_hours import BusinessCalendar
+from responder.db.keyset import Page, after, decode_cursor, encode_cursor
 from responder.db.models import Channel, Message, ReviewAction, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.display import headline, sender_label
@@ -213,30 +214,72 @@ def snooze_choices(
     return choices
 
 
-def snoozed_items(session: Session, limit: int = 200) -> list[dict[str, object]]:
-    """The drafts put aside, soonest back first, with who put each aside, until when and why."""
-    rows = session.execute(
+#: The snoozed list's page: a bulk snooze can put aside more, reached by "Next page".
+PAGE_SIZE = 200
+
+
+def snoozed_items(
+    session: Session, limit: int = PAGE_SIZE, cursor: str | None = None
+) -> list[dict[str, object]]:
+    """The drafts put aside, soonest back first, with who put each aside, until when and why;
+    from `cursor` (a row's own) on, by keyset."""
+    query = (
         select(Message, Channel.kind)
         .outerjoin(Channel, Channel.id == Message.channel_id)
         .where(Message.state == State.SNOOZED)
         .order_by(Message.snoozed_until, Message.id)
         .limit(limit)
-    ).all()
+    )
+    if position := _position(cursor):
+        query = query.where(after(Message.snoozed_until, Message.id, position))
+    rows = session.execute(query).all()
     put_aside = last_snoozes(session, [m.id for m, _ in rows])
-    return [
-        {
-            "id": m.id,
-            "version": m.version,
-            "subject": m.subject,
-            "title": headline(m.subject, m.new_text or m.text),
-            "sender": sender_label(kind, m.sender_name, m.sender_address) or m.sender_address,
-            "until": m.snoozed_until.isoformat() if m.snoozed_until else None,
-            "due_at": m.due_at.isoformat() if m.due_at else None,
-            "by": put_aside.get(m.id, ("", ""))[0],
-            "note": put_aside.get(m.id, ("", ""))[1],
-        }
-        for m, kind in rows
-    ]
+    items: list[dict[str, object]] = []
+    for m, kind in rows:
+        until = m.snoozed_until.isoformat() if m.snoozed_until else None
+        items.append(
+            {
+                "id": m.id,
+                "version": m.version,
+                "subject": m.subject,
+                "title": headline(m.subject, m.new_text or m.text),
+                "sender": sender_label(kind, m.sender_name, m.sender_address) or m.sender_address,
+                "until": until,
+                "due_at": m.due_at.isoformat() if m.due_at else None,
+                "by": put_aside.get(m.id, ("", ""))[0],
+                "note": put_aside.get(m.id, ("", ""))[1],
+                "cursor": encode_cursor(until, m.id),
+            }
+        )
+    return items
+
+
+def snoozed_list(session: Session, cursor: str | None = None, size: int = PAGE_SIZE) -> Page:
+    """One page of the snoozed list, with the whole list's count and the place of the page."""
+    rows = snoozed_items(session, size + 1, cursor)
+    before = 0
+    if position := _position(cursor):
+        before = (
+            session.scalar(
+                select(func.count()).where(
+                    Message.state == State.SNOOZED,
+                    ~after(Message.snoozed_until, Message.id, position),
+                )
+            )
+            or 0
+        )
+    more = len(rows) > size
+    rows = rows[:size]
+    next_cursor = str(rows[-1]["cursor"]) if more else None
+    return Page(rows, snoozed_count(session), before, next_cursor)
+
+
+def _position(cursor: str | None) -> tuple[datetime, int] | None:
+    """A snoozed row's place from its cursor; None (from the top) for anything else."""
+    decoded = decode_cursor(cursor) if cursor else None
+    if decoded is None or decoded[0] is None or decoded[0].tzinfo is None:
+        return None
+    return decoded[0], decoded[1]
 
 
 def last_snoozes(session: Session, message_ids: Sequence[int]) -> dict[int, tuple[str, str]]:

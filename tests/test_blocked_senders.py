@@ -4,6 +4,7 @@ block stopped can be drafted after all."""
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from responder.blocklist import AlreadyBlocked, BlockError, BlockList, block, parse_pattern
 from responder.cli import main
@@ -278,6 +279,32 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
         )
         assert "Not blocked: &#39;not a domain&#39; is not an address or a domain." in bad.text
 
+        # A carried-over spam list: more than a page, paged and searched.
+        listed = _blocked_in_bulk(rt, 130)
+        first = client.get("/supervisor/blocked").text
+        assert '<span class="count" id="total">131</span>' in first
+        assert "Showing 1–100 of 131" in first and 'id="first-page"' not in first
+        more = re.search(r'id="next-page" rel="next" href="([^"]+)"', first).group(1)
+        second = client.get(html.unescape(more)).text
+        assert (
+            "Showing 101–131 of 131" in second
+            and 'id="first-page" href="/supervisor/blocked"' in second
+        )
+        shown = [UNBLOCK.findall(page) for page in (first, second)]
+        assert [len(rows) for rows in shown] == [100, 31]
+        assert "@bulk-offers.test" in first, "newest first"
+        assert [int(i) for i in shown[0][1:] + shown[1]] == listed[::-1]
+        found = client.get("/supervisor/blocked", params={"q": " @Bulk-"}).text
+        assert len(UNBLOCK.findall(found)) == 1 and "@bulk-offers.test" in found
+        assert 'value="@bulk-"' in found and "1 of 131 blocked senders match" in found
+        campaign = client.get("/supervisor/blocked", params={"q": "@list.test"}).text
+        assert "Showing 1–100 of 130" in campaign
+        more = re.search(r'id="next-page" rel="next" href="([^"]+)"', campaign).group(1)
+        assert "q=%40list.test" in more, "the search stays on the next page"
+        assert len(UNBLOCK.findall(client.get(html.unescape(more)).text)) == 30
+        nothing = client.get("/supervisor/blocked", params={"q": "deal_"}).text
+        assert "No blocked sender matches" in nothing, "typed as is, not as a LIKE wildcard"
+
     drop(rt, spam(1, "Promo <promo@bulk-offers.test>"), "promo")
     drop(rt, spam(2, "Someone <someone@offers.test>"), "elsewhere")
     worker.drain()
@@ -285,6 +312,28 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
     assert now["<spam1@bulk-offers.test>"][0] == "ignored"
     assert "blocked sender: @bulk-offers.test (blocked by sam" in now["<spam1@bulk-offers.test>"][1]
     assert now["<spam2@bulk-offers.test>"][0] == "in_review"
+
+
+UNBLOCK = re.compile(r'action="/supervisor/blocked/(\d+)/unblock"')
+
+
+def _blocked_in_bulk(rt: Runtime, count: int) -> list[int]:
+    """A spam list carried over, written in one statement, a second apart, a day ago; the
+    blocks' ids, oldest first."""
+    start = utcnow() - timedelta(days=1)
+    rows = [
+        {
+            "kind": "address",
+            "value": f"deals{n}@list.test",
+            "reason": "carried over",
+            "blocked_by": "sam",
+            "created_at": start + timedelta(seconds=n),
+        }
+        for n in range(count)
+    ]
+    with transaction(rt.factory) as session:
+        added = insert(BlockedSender).returning(BlockedSender.id, sort_by_parameter_order=True)
+        return list(session.scalars(added, rows))
 
 
 def test_unblocking_puts_back_the_drafts_the_block_rejected_and_only_those(

@@ -3,12 +3,14 @@ until they open the conversation; addresses and unknown names are just text."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from responder.db.models import Message
+from responder.db.models import Message, Note, NoteMention, StaffUser
+from responder.db.session import transaction
 from responder.mentions import mentioned_names
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -74,6 +76,42 @@ def test_a_colleague_named_in_a_note_finds_it_under_mentions(rt: Runtime, worker
         assert menu_count(client.get("/queue").text) == 1
         client.post("/mentions/seen", data={"_csrf_token": csrf(client, "/mentions")})
         assert menu_count(client.get("/queue").text) == 0
+
+        # More than a page names him: each counted and reached, newest first.
+        seeded = _named_in_bulk(rt, message_id, "Bob", 130)
+        first = client.get("/mentions").text
+        assert '<span class="count" id="total">132</span>' in first
+        assert "Showing 1–100 of 132" in first and menu_count(first) == 130
+        more = re.search(r'id="next-page" rel="next" href="([^"]+)"', first).group(1)
+        second = client.get(html.unescape(more)).text
+        assert "Showing 101–132 of 132" in second and 'id="next-page"' not in second
+        assert 'id="first-page" href="/mentions"' in second
+        shown = [re.findall(r'id="mention-(\d+)"', page) for page in (first, second)]
+        assert [len(notes) for notes in shown] == [100, 32]
+        assert [int(n) for n in shown[0] + shown[1]][:130] == seeded[::-1]
+        bob = api_token(client, "Bob")
+        page = client.get("/api/mentions", headers=bob).json()
+        rest = client.get("/api/mentions", params={"cursor": page[-1]["cursor"]}, headers=bob)
+        assert [len(page), len(rest.json())] == [100, 32]
+        assert (
+            rest.json()[-1]["body"]
+            == "@bob she asked for you; cc @nobody. Her address is aoife@gmail.test."
+        )
+
+
+def _named_in_bulk(rt: Runtime, message_id: int, username: str, count: int) -> list[int]:
+    """Notes naming one colleague, written in two statements; their ids, oldest first."""
+    with transaction(rt.factory) as session:
+        user_id = session.scalars(select(StaffUser.id).where(StaffUser.username == username)).one()
+        notes = [
+            {"message_id": message_id, "author": "alice", "body": f"@{username} call {n}"}
+            for n in range(count)
+        ]
+        ids = list(
+            session.scalars(insert(Note).returning(Note.id, sort_by_parameter_order=True), notes)
+        )
+        session.execute(insert(NoteMention), [{"note_id": i, "user_id": user_id} for i in ids])
+        return ids
 
 
 def test_what_counts_as_a_mention() -> None:

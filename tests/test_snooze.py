@@ -4,13 +4,15 @@ time stands meanwhile."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from responder.business_hours import build_calendar
 from responder.db.models import Message, StaffUser, utcnow
@@ -255,6 +257,49 @@ def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -
         woken = client.post(f"/api/messages/{message_id}/wake", headers=headers)
         assert (woken.status_code, woken.json()["state"]) == (201, "in_review")
         assert client.post(f"/api/messages/{message_id}/wake", headers=headers).status_code == 409
+
+        # A bulk snooze puts aside more than a page holds: every one is counted and reachable.
+        bulk = _put_aside_in_bulk(rt, 350)
+        assert "350 snoozed" in client.get("/queue").text
+        first = client.get("/snoozed").text
+        assert '<span class="count" id="total">350</span>' in first
+        assert "Showing 1–200 of 350" in first and 'id="first-page"' not in first
+        more = re.search(r'id="next-page" rel="next" href="([^"]+)"', first).group(1)
+        second = client.get(html.unescape(more)).text
+        assert "Showing 201–350 of 350" in second and 'id="next-page"' not in second
+        assert 'id="first-page" href="/snoozed"' in second
+        shown = [re.findall(r'<tr data-id="(\d+)"', page) for page in (first, second)]
+        assert [len(rows) for rows in shown] == [200, 150]
+        assert [int(i) for i in shown[0] + shown[1]] == bulk, "soonest back first, none twice"
+        api = client.get("/api/snoozed", headers=headers).json()
+        assert (len(api["items"]), api["total"]) == (200, 350)
+        rest = client.get("/api/snoozed", params={"cursor": api["next_cursor"]}, headers=headers)
+        assert [i["id"] for i in api["items"] + rest.json()["items"]] == bulk
+        assert rest.json()["next_cursor"] is None
+
+
+def _put_aside_in_bulk(rt: Runtime, count: int) -> list[int]:
+    """What a bulk snooze leaves, written in one statement: drafts asleep, two by two back a
+    minute apart (a tie is ordered by id). Their ids, soonest back first."""
+    with transaction(rt.factory) as session:
+        channel_id = session.scalars(select(Message.channel_id)).first()
+        soon = utcnow() + timedelta(hours=1)
+        rows = [
+            {
+                "channel_id": channel_id,
+                "external_key": f"bulk-{n}",
+                "raw": b"",
+                "state": "snoozed",
+                "subject": f"Roaming question {n}",
+                "snoozed_until": soon + timedelta(minutes=n // 2),
+            }
+            for n in range(count)
+        ]
+        return list(
+            session.scalars(
+                insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+            )
+        )
 
 
 @on_sqlite_only

@@ -394,6 +394,14 @@ def test_a_deactivated_account_is_told_so_only_with_the_right_password(rt: Runti
         wrong = attempt("not the password")
         assert wrong.status_code == 401 and "Unknown user or wrong password." in wrong.text
         assert "switched off" not in wrong.text, "a guess learns nothing about the account"
+        # The name is filled in again, never the password, and the cursor waits in the latter.
+        assert re.search(r'<input name="username" value="bob"[^>]*>', wrong.text)
+        password = re.search(r'<input name="password"[^>]*>', wrong.text).group(0)
+        assert "autofocus" in password and "value=" not in password
+        assert "not the password" not in wrong.text
+        assert re.search(r'<input name="username" value="bob"[^>]*>', right.text)
+        first = re.search(r'<input name="username"[^>]*>', client.get("/login").text).group(0)
+        assert "autofocus" in first and "value=" not in first, "a first visit starts at the name"
 
         api = client.post("/api/login", json={"username": "bob", "password": PASSWORD})
         assert api.status_code == 403 and "switched off" in api.json()["detail"]

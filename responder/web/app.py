@@ -218,23 +218,25 @@ def login_submit(
 ) -> Response[Any]:
     rt = _rt(request)
     key = _client_key(request, data.username)
+    # A refused attempt's page gives the name back, so only the password is typed again.
+    again = {"next": data.next, "username": data.username.replace("\x00", "")[:150]}
     with transaction(rt.factory) as session:
         if too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute):
             return Template(
                 "login.html",
-                context={"next": data.next, "error": "Too many attempts: wait a minute."},
+                context={**again, "error": "Too many attempts: wait a minute."},
                 status_code=429,
             )
         try:
             user = authenticate(session, data.username, data.password)
         except AccountSwitchedOff:
             record_attempt(session, key, False)
-            context = {"next": data.next, "error": SWITCHED_OFF}
+            context = {**again, "error": SWITCHED_OFF}
             return Template("login.html", context=context, status_code=403)
         record_attempt(session, key, user is not None)
         if user is None:
             error = "Unknown user or wrong password."
-            context = {"next": data.next, "error": error}
+            context = {**again, "error": error}
             return Template("login.html", context=context, status_code=401)
         token = open_session(session, user, "cookie", rt.settings.web.session_hours)
     target = data.next if _local_path(data.next) else "/queue"

@@ -19,8 +19,11 @@ from responder.blocklist import (
     Unblocked,
     block,
     block_row,
+    blocked_count,
+    blocked_list,
     blocked_rows,
     parse_pattern,
+    search_text,
     unblock,
 )
 from responder.db.session import transaction
@@ -106,10 +109,22 @@ def _unblock(
 
 
 @get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
-def blocked_page(request: Request, notice: str = "", error: str = "") -> Template:
+def blocked_page(
+    request: Request, notice: str = "", error: str = "", q: str = "", cursor: str | None = None
+) -> Template:
+    """`q`: find blocks by a piece of their address or domain; `cursor`: the next page's."""
     with runtime(request).factory() as session:
-        rows = blocked_rows(session)
-    context = {"user": request.user, "rows": rows, "notice": notice, "error": error}
+        page = blocked_list(session, cursor, q)
+        everyone = page.total if not search_text(q) else blocked_count(session)
+    context = {
+        "user": request.user,
+        "rows": page.rows,
+        "page": page,
+        "q": search_text(q),
+        "blocked": everyone,
+        "notice": notice,
+        "error": error,
+    }
     return Template("supervisor/blocked.html", context=context)
 
 

@@ -15,7 +15,7 @@ from msgspec import Struct
 
 from responder.db.session import transaction
 from responder.review import ReviewError
-from responder.snooze import snooze, snoozed_items, wake
+from responder.snooze import snooze, snoozed_list, wake
 from responder.web.auth import requires_agent
 from responder.web.next_draft import after_action
 from responder.web.state import runtime, signed_in
@@ -95,10 +95,12 @@ def wake_form(request: Request, message_id: int) -> Redirect:
 
 
 @get("/snoozed", sync_to_thread=True, guards=[requires_agent])
-def snoozed_page(request: Request) -> Template:
+def snoozed_page(request: Request, cursor: str | None = None) -> Template:
     with runtime(request).read_factory() as session:
-        items = snoozed_items(session)
-    return Template("snoozed.html", context={"items": items, "user": request.user})
+        page = snoozed_list(session, cursor)
+    return Template(
+        "snoozed.html", context={"items": page.rows, "page": page, "user": request.user}
+    )
 
 
 @post("/api/messages/{message_id:int}/snooze", sync_to_thread=True, guards=[requires_agent])
@@ -122,9 +124,12 @@ def api_wake(request: Request, message_id: int) -> dict[str, Any]:
 
 
 @get("/api/snoozed", sync_to_thread=True, guards=[requires_agent])
-def api_snoozed(request: Request) -> dict[str, Any]:
+def api_snoozed(request: Request, cursor: str | None = None) -> dict[str, Any]:
+    """A page of the snoozed list: `total` counts them all; `next_cursor`, when more follow,
+    is passed back as `?cursor=` for the next page (null on the last)."""
     with runtime(request).read_factory() as session:
-        return {"items": snoozed_items(session)}
+        page = snoozed_list(session, cursor)
+    return {"items": page.rows, "total": page.total, "next_cursor": page.next_cursor}
 
 
 SNOOZE_ROUTES: list[object] = [

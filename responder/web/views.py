@@ -24,6 +24,7 @@ from responder.config import CustomerSettings
 from responder.conversations import written_after
 from responder.customers.context import CustomerContext, build_context, find_customer_by_email
 from responder.customers.view import customer_panel
+from responder.db.keyset import decode_cursor, encode_cursor
 from responder.db.like import escape_like
 from responder.db.models import (
     Acknowledgement,
@@ -75,21 +76,6 @@ class QueueFilter:
         if self.sentiment:
             found["sentiment"] = self.sentiment
         return found
-
-
-def encode_cursor(due: str | None, message_id: int) -> str:
-    """`due`: the row's due time as the item shows it (ISO 8601), so it is formatted once."""
-    return f"{due or ''}|{message_id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime | None, int] | None:
-    due, sep, message_id = cursor.rpartition("|")
-    if not sep or not message_id.isascii() or not message_id.isdigit() or len(message_id) > 18:
-        return None
-    try:
-        return (datetime.fromisoformat(due) if due else None, int(message_id))
-    except ValueError:
-        return None
 
 
 # Only what the queue shows: a page never loads raw email, bodies or JSON columns.
