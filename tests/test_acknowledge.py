@@ -420,17 +420,20 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(
         assert "Automatic acknowledgements not sent (2)" in page
         assert "SMTP delivery failed" in page and "aoife.murphy@gmail.test" in page
         assert "(to mail that arrived while the team was closed)" in page
+        assert page.count('data-state="failed">not delivered<br>') == 2, "words, not the code"
         headers = api_token(client)
         listed = client.get("/api/problems", headers=headers).json()
         by_whom = {a["to"]: a for a in listed["acknowledgements"]}
         cian, item = by_whom["cian@mail.test"], by_whom["aoife.murphy@gmail.test"]
-        said = client.get(f"/messages/{item['message_id']}").text.split('id="acknowledged">')[1]
-        said = said.split("</p>")[0]
-        assert said.startswith("Automatic acknowledgement failed: SMTP"), said
+        review = client.get(f"/messages/{item['message_id']}").text
+        said = review.split('id="acknowledged" data-state="failed">')[1].split("</p>")[0]
+        assert said.startswith("Automatic acknowledgement not delivered: SMTP"), said
         assert said.endswith(".") and not said.endswith(".."), "one full stop"
         assert (item["state"], listed["total"]) == ("failed", 2)
         left = client.post(f"/api/acknowledgements/{cian['id']}/dismiss", headers=headers)
         assert (left.status_code, left.json()["state"]) == (201, "dismissed")
+        review = client.get(f"/messages/{cian['message_id']}").text
+        assert 'data-state="dismissed">Automatic acknowledgement left unsent: SMTP' in review
 
         switched_on = rt.settings
         rt.settings = msgspec.structs.replace(  # switched off meanwhile: nothing would send it

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from responder.bootstrap import pollers
@@ -20,7 +21,9 @@ from responder.pipeline.stages import STAGES, Stage, StageCrash
 from responder.pipeline.worker import Worker, state_counts
 from responder.review import approve
 from responder.runtime import Runtime
-from tests.helpers import drop, make_email, sent_replies
+from responder.web.app import create_app
+from tests.helpers import drop, make_email, sent_replies, staff
+from tests.test_web_security import login
 
 
 def crashing(stage_name: str, when: str) -> tuple[Stage, ...]:
@@ -123,6 +126,13 @@ def test_unknowable_delivery_is_marked_uncertain_not_resent(
         assert message.state == "failed"
         assert "delivery uncertain" in message.state_reason
         assert item.state == "uncertain"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{message.id}").text
+    assert (
+        "may or may not have gone out (sending was cut off: check the customer&#39;s copy" in page
+    )
 
 
 def test_crash_after_storing_before_moving_the_file_stores_it_once(

@@ -57,6 +57,10 @@ def test_a_colleague_named_in_a_note_finds_it_under_mentions(rt: Runtime, worker
         assert menu_count(queue) == 1
         mentions = client.get("/mentions").text
         assert "<strong>new</strong> · alice" in mentions
+        zone = re.escape(rt.settings.queue.timezone)
+        assert re.search(rf"· alice · \d{{4}}-\d\d-\d\d \d\d:\d\d {zone} · on", mentions), (
+            "its zone"
+        )
         assert f'href="/messages/{message_id}#notes"' in mentions
         (row,) = client.get("/api/mentions", headers=api_token(client, "Bob")).json()
         assert row["author"] == "alice" and row["seen"] is False

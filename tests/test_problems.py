@@ -69,7 +69,7 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         assert "<small>5.1 kB</small>" in rows[str(big)], "its size, as the review page says it"
         assert f'href="/messages/{big}"' in rows[str(big)]
         assert "550 5.1.1" in rows[str(refused)] and "no such mailbox" in rows[str(refused)]
-        assert "reply failed, 1 attempt" in rows[str(refused)]
+        assert 'data-delivery="failed">reply not delivered, 1 attempt' in rows[str(refused)]
 
         rt.settings.pipeline.max_message_bytes = 100_000
         message_page = client.get(f"/messages/{big}").text
@@ -93,9 +93,10 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         assert listed["items"][0]["reason"].startswith("delivery refused")
 
         smtp_server.handler.rcpt_answer = None
-        token = re.search(
-            r'name="_csrf_token" value="([^"]+)"', client.get(f"/messages/{refused}").text
-        ).group(1)
+        refused_page = client.get(f"/messages/{refused}").text
+        said = 'data-state="failed">Reply to aoife.murphy@gmail.test: not delivered. '
+        assert said in refused_page, "the outbox state in words, the server's answer after it"
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', refused_page).group(1)
         resent = client.post(f"/messages/{refused}/retry", data={"_csrf_token": token})
         assert "The reply is queued to be sent again." in resent.text
         worker.drain()

@@ -112,7 +112,7 @@ def test_files_picked_beside_the_draft_go_out_with_the_reply(
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get(f"/messages/{message_id}").text
-        assert re.search(r"Reply sent to [^<]+ with <a [^>]+>Statement Nov.pdf</a>", page)
+        assert re.search(r"Reply to [^<]+ with <a [^>]+>Statement Nov.pdf</a>: sent</p>", page)
         detail = client.get(f"/api/messages/{message_id}", headers=api_token(client)).json()
         assert [f["filename"] for f in detail["outbox"]["files"]] == ["Statement Nov.pdf"]
         assert detail["reply_files"] == []

@@ -48,11 +48,12 @@ from sqlalchemy.orm import Session
 
 from responder.acknowledge import unsent_acknowledgements
 from responder.classify.titles import LabelTitles
-from responder.config import business_calendar
+from responder.config import DraftingSettings, business_calendar
 from responder.corrections import AlreadyLabelled, Correction, reclassify
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.display import headline
+from responder.drafting.render import money_filter
 from responder.drafting.service import (
     REDRAFTED_ON,
     AlreadyInDraft,
@@ -111,6 +112,7 @@ from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
 from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
+from responder.web.delivery_words import delivery_words
 from responder.web.hostile_input import CheckedRequest, refuse_impossible_path_values
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
@@ -1177,7 +1179,9 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _template_engine(clock: PageClock, titles: LabelTitles) -> JinjaTemplateEngine:
+def _template_engine(
+    clock: PageClock, titles: LabelTitles, drafting: DraftingSettings
+) -> JinjaTemplateEngine:
     """Templates are compiled once per process: no file checks on every page (restart to edit)."""
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, auto_reload=False
@@ -1194,6 +1198,11 @@ def _template_engine(clock: PageClock, titles: LabelTitles) -> JinjaTemplateEngi
     environment.filters["percent"] = _percent
     environment.filters["sentence"] = sentence
     environment.filters["state"] = state_words
+    environment.filters["delivery"] = delivery_words
+    # Amounts as English drafts write them (`drafting.locales`, `drafting.currency`): "€25.00".
+    environment.filters["money"] = money_filter(
+        drafting.locales.get("en", "en_IE"), drafting.currency
+    )
     environment.filters["headline"] = headline
     environment.filters["size"] = readable_size
     environment.filters["audit_fields"] = partial(audit_fields, clock=clock)
@@ -1317,7 +1326,9 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
             cookie_samesite="strict",
             exclude=["/api/", "/webhooks/"],
         ),
-        template_config=TemplateConfig(instance=_template_engine(clock, titles)),
+        template_config=TemplateConfig(
+            instance=_template_engine(clock, titles, rt.settings.drafting)
+        ),
         after_request=_security_headers,
         before_request=refuse_impossible_path_values,
         request_class=CheckedRequest,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import select
 
@@ -119,11 +120,12 @@ def test_the_review_page_counts_the_customers_lines(rt: Runtime, worker: Worker)
     staff(rt, "alice")
     aoife, _ = _draft_for(rt, "aoife.murphy@gmail.test")
     declan, _ = _draft_for(rt, "declan.brennan@brennanlogistics.test")
+    # The page shows spend in the team's currency (`[drafting] currency`), as drafts write it.
+    drafting = msgspec.structs.replace(rt.settings.drafting, currency="GBP")
+    rt.settings = msgspec.structs.replace(rt.settings, drafting=drafting)
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
-        assert (
-            "Smart 20GB · EUR 25.00/month · 1 line</p>" in client.get(f"/messages/{aoife.id}").text
-        )
+        assert "Smart 20GB · £25.00/month · 1 line</p>" in client.get(f"/messages/{aoife.id}").text
         declan_page = client.get(f"/messages/{declan.id}").text
         assert "· 5 lines</p>" in declan_page
         # Demo contracts: Aoife's ended 2026-03-13, Declan's runs to 2026-12-10 (the demo's

@@ -108,7 +108,7 @@ def test_preview_changes_nothing_then_import_updates_the_customer_page_and_the_a
         with rt.factory() as session:
             liam = session.scalar(select(Customer.id).where(Customer.external_id == "C1004"))
         shown = client.get(f"/customers/{liam}").text
-        assert "Business Pro Max · EUR 400.00/month" in shown and "Best tier" in shown
+        assert "Business Pro Max · €400.00/month" in shown and "Best tier" in shown
 
         again = client.post(confirm.group(1), data={"_csrf_token": form})
         assert again.status_code == 404 and "no longer waiting" in again.text

@@ -108,10 +108,10 @@ def test_a_sent_dm_reply_says_when_the_customer_has_read_it(rt: Runtime, worker:
         worker.drain()
         login(client, "alice")
         page = html.unescape(client.get(f"/messages/{item['id']}").text)
-        assert "Reply sent to Messenger user 6543…</p>" in page, "not yet delivered or read"
+        assert "Reply to Messenger user 6543…: sent</p>" in page, "not yet delivered or read"
         post_meta(client, messenger_delivery(["m_out0"]))
         page = html.unescape(client.get(f"/messages/{item['id']}").text)
-        assert 'Reply sent to Messenger user 6543… · <span id="receipt">delivered to the' in page
+        assert 'Reply to Messenger user 6543…: sent · <span id="receipt">delivered to the' in page
         post_meta(client, messenger_read())
         page = html.unescape(client.get(f"/messages/{item['id']}").text)
         assert '<span id="receipt">read by the customer</span>' in page

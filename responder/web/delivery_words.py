@@ -1,0 +1,30 @@
+"""What the state of a reply or an automatic acknowledgement means to a helpdesk agent.
+
+The outbox and acknowledgement tables keep short codes (`queued`, `uncertain`, ...) that the
+API returns as they are; pages say them in words through the `delivery` filter. Each phrase
+follows its subject ("Reply to alice@example.com: waiting to be sent", "Automatic
+acknowledgement left unsent").
+"""
+
+from __future__ import annotations
+
+DELIVERY_WORDS: dict[str, str] = {
+    "queued": "waiting to be sent",
+    "sending": "being sent",
+    "sent": "sent",
+    "failed": "not delivered",
+    # The worker stopped mid-send and the other side cannot say: sending again may send twice.
+    "uncertain": (
+        "may or may not have gone out (sending was cut off: check the customer's copy "
+        "before sending it again)"
+    ),
+    # A platform's reply window had closed (`DeliveryHeld`): staff decide, nothing retries it.
+    "held": "held, not sent (the platform's reply window had closed)",
+    "unsent": "left unsent",
+    "dismissed": "left unsent",
+}
+
+
+def delivery_words(state: str) -> str:
+    """An unknown code is shown as it is rather than hidden."""
+    return DELIVERY_WORDS.get(state, state)
