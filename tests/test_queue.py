@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, select, update
@@ -29,6 +30,7 @@ from responder.web.views import (
     queue_items,
 )
 from tests.helpers import api_token, drop, make_email, staff
+from tests.html_document import HtmlDocument
 from tests.test_web_security import login
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -350,6 +352,104 @@ def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: R
                 .where(StaffUser.username == "bob")
             ).all()
         assert rows == [ids[5]]
+
+
+def _links(page: str) -> dict[str, str]:
+    """The page's links and form targets by element id (or the row's message id), as a
+    browser reads them (entities decoded)."""
+    found = {}
+    for tag, attrs in HtmlDocument(page).elements:
+        target = attrs.get("href") or attrs.get("action") or attrs.get("formaction")
+        if tag in ("a", "form", "button") and attrs.get("id") and target:
+            found[str(attrs["id"])] = str(target)
+        elif tag == "a" and "open" in str(attrs.get("class")):
+            found[str(target).split("?")[0].rsplit("/", 1)[1]] = str(target)
+    return found
+
+
+def test_moving_on_stays_in_the_queue_view_and_passes_drafts_a_colleague_has_open(
+    rt: Runtime,
+) -> None:
+    """Alice works the roaming drafts: each row, the review page's links and forms and the move
+    on after an action keep her filter; a draft bob has open is passed over while any other is
+    left, and then offered with a word that he has it open."""
+    ids = fill(rt)  # the odd ones are roaming; the queue shows the last one first
+    roaming = [ids[i] for i in (11, 9, 7, 5, 3, 1)]
+    staff(rt, "alice")
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as alice, TestClient(create_app(rt)) as bob:
+        login(alice, "alice")
+        login(bob, "bob")
+        queue = _links(alice.get("/queue?intent=roaming&tier=").text)
+        assert queue[str(roaming[0])] == f"/messages/{roaming[0]}?intent=roaming"
+        bob.get(f"/messages/{roaming[1]}")
+        page = alice.get(queue[str(roaming[0])]).text
+        links = _links(page)
+        assert links["queue-link"] == "/queue?intent=roaming"
+        assert links["next"] == f"/messages/{roaming[2]}?from={roaming[0]}&intent=roaming"
+        for form in ("approve", "save-button", "reject", "snooze"):
+            assert links[form].endswith("?intent=roaming"), form
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+
+        def reject(message_id: int) -> str:
+            done = alice.post(
+                f"/messages/{message_id}/reject?intent=roaming",
+                data={"_csrf_token": token, "reason": "answered by phone"},
+                follow_redirects=False,
+            )
+            return done.headers["location"]
+
+        moved_on = reject(roaming[0])
+        assert moved_on.startswith(f"/messages/{roaming[2]}?from={roaming[0]}&intent=roaming&")
+        assert "notice=Rejected+the+draft" in moved_on
+        page = alice.get(moved_on).text
+        assert _links(page)["prev"] == f"/messages/{roaming[0]}?intent=roaming"
+
+        bob.get(f"/messages/{roaming[5]}")  # the last roaming draft: only bob's are left after
+        for message_id in roaming[2:4]:
+            reject(message_id)
+        offered = reject(roaming[4])
+        assert offered.startswith(f"/messages/{roaming[5]}?from={roaming[4]}&intent=roaming&")
+        shown = alice.get(offered).text
+        assert "Every draft left here is open by a colleague: bob has this one open." in shown
+        assert "next (j)" not in shown
+        by_bob = bob.post(
+            f"/api/messages/{roaming[1]}/reject",
+            headers=api_token(bob, "bob"),
+            json={"reason": "duplicate"},
+        )
+        assert by_bob.status_code == 201, by_bob.text
+        done = reject(roaming[5])
+        assert done.startswith("/queue?intent=roaming&notice="), "none left: back to the view"
+        assert "Nothing waiting" in alice.get(done).text
+
+        assert alice.get(f"/messages/{ids[0]}?channel=x").status_code == 400, "as the queue"
+        assert alice.get("/queue?channel=x").status_code == 400
+
+
+def test_the_queue_pages_forward_and_back_keeping_its_filters(rt: Runtime) -> None:
+    ids = fill(rt)
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, page_size=2)
+    )
+    staff(rt, "alice")
+
+    def rows(page: str) -> list[int]:
+        return [int(n) for n in re.findall(r'<tr data-id="(\d+)"', page)]
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        first = client.get("/queue?intent=outage").text  # ids[10], [8], [6], [4], [2], [0]
+        assert rows(first) == [ids[10], ids[8]]
+        assert "first" not in _links(first) and "previous" not in _links(first)
+        second = client.get(_links(first)["more"]).text
+        third = client.get(_links(second)["more"]).text
+        assert rows(second) == [ids[6], ids[4]] and rows(third) == [ids[2], ids[0]]
+        assert _links(second)["first"] == "/queue?intent=outage"
+        assert _links(second)["previous"] == "/queue?intent=outage"
+        back = _links(third)["previous"]
+        assert "intent=outage" in back and rows(client.get(back).text) == rows(second)
+        assert _links(third)["first"] == "/queue?intent=outage"
 
 
 def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker) -> None:
