@@ -108,9 +108,7 @@ def test_assign_and_reject_several_drafts_from_the_queue(rt: Runtime, worker: Wo
     assert reason == "Answered by the outage status page"
 
 
-def test_the_queue_form_keeps_its_page_and_enter_never_assigns(
-    rt: Runtime, worker: Worker
-) -> None:
+def test_the_queue_form_keeps_its_page_and_enter_never_assigns(rt: Runtime, worker: Worker) -> None:
     """Back on the page the agent was on (filters and cursor); Enter in the reason box submits
     the form's first button, which is Reject, never Assign."""
     staff(rt, "alice")
