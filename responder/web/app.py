@@ -552,7 +552,7 @@ def retry_form(request: Request, message_id: int) -> Redirect:
         if resent and resent[0]
         else "Sent to be read again from the mail as received: reload soon to see how it went."
     )
-    return failed or Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return failed or to_draft(request, message_id, notice=notice)
 
 
 class AssignForm(Struct):
@@ -616,14 +616,14 @@ def classification_form(
     try:
         _, redraft = _correct(request, message_id, data.classifier, data.label)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     said = request.app.state.titles(data.label, data.classifier)
     notice = f"Recorded as {said}; a supervisor reviews it as a new example."
     if redraft.draft_version is not None:
         notice += f" The draft was written again for it (v{redraft.draft_version})."
     elif redraft.kept_saved:
         notice += " The draft a person saved was kept as it is."
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 def _correct(
@@ -660,17 +660,17 @@ def action_form(
             )  # fmt: skip
             error = picked.draft.error
     except AlreadyInDraft as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"notice": f"{exc}."})
+        return to_draft(request, message_id, notice=f"{exc}.")
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     if error:
-        return Redirect(f"/messages/{message_id}", query_params={"error": error})
+        return to_draft(request, message_id, error=error)
     notice = (
         f"Added {picked.label} to your edited draft."
         if picked.added_to_edited
         else "Draft updated."
     )
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 @get("/problems", sync_to_thread=True, guards=[requires_agent])
