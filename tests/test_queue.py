@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, select, update
@@ -29,6 +30,7 @@ from responder.web.views import (
     queue_items,
 )
 from tests.helpers import api_token, drop, make_email, staff
+from tests.html_document import HtmlDocument
 from tests.test_web_security import login
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -250,7 +252,8 @@ def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: R
     """Presence: what bob has open, alice's queue, review page, heartbeat and API name, never
     herself; once he has not been heard from for GONE_AFTER, or has left the page, he is gone.
     Each page view counts on its own: a reload's late leaving beacon, or one of two tabs closed,
-    leaves him shown while another page of his is open, editing if he types in any."""
+    leaves him shown while another page of his is open, editing if he types in any. Moving on
+    from a draft passes over those a colleague has open, inside the agent's queue view."""
     ids = fill(rt)
     staff(rt, "alice")
     staff(rt, "bob")
@@ -350,6 +353,82 @@ def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: R
                 .where(StaffUser.username == "bob")
             ).all()
         assert rows == [ids[5]]
+
+        _moving_on_stays_in_the_view(alice, bob, ids, rt)
+
+
+def _links(page: str) -> dict[str, str]:
+    """The page's links and form targets by element id (or the row's message id), as a
+    browser reads them (entities decoded)."""
+    found = {}
+    for tag, attrs in HtmlDocument(page).elements:
+        target = attrs.get("href") or attrs.get("action") or attrs.get("formaction")
+        if tag in ("a", "form", "button") and attrs.get("id") and target:
+            found[str(attrs["id"])] = str(target)
+        elif tag == "a" and "open" in str(attrs.get("class")):
+            found[str(target).split("?")[0].rsplit("/", 1)[1]] = str(target)
+    return found
+
+
+def _moving_on_stays_in_the_view(
+    alice: TestClient, bob: TestClient, ids: list[int], rt: Runtime
+) -> None:
+    """Alice works the roaming drafts: each row, the review page's links and forms and the move
+    on after an action keep her filter; a draft bob has open is passed over while any other is
+    left, and then offered with a word that he has it open. The queue pages back as well as
+    forward, in its filters."""
+    roaming = [ids[i] for i in (11, 9, 7, 5, 3, 1)]  # in the queue's order; bob has ids[5] open
+    queue = _links(alice.get("/queue?intent=roaming&tier=").text)
+    assert queue[str(roaming[0])] == f"/messages/{roaming[0]}?intent=roaming"
+    bob.get(f"/messages/{roaming[1]}")
+    bob.get(f"/messages/{roaming[5]}")
+    page = alice.get(queue[str(roaming[0])]).text
+    links = _links(page)
+    assert links["queue-link"] == "/queue?intent=roaming"
+    assert links["next"] == f"/messages/{roaming[2]}?from={roaming[0]}&intent=roaming"
+    for form in ("approve", "save-button", "reject", "snooze"):
+        assert links[form].endswith("?intent=roaming"), form
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+
+    def reject(message_id: int) -> str:
+        done = alice.post(
+            f"/messages/{message_id}/reject?intent=roaming",
+            data={"_csrf_token": token, "reason": "answered by phone"},
+            follow_redirects=False,
+        )
+        return done.headers["location"]
+
+    moved_on = reject(roaming[0])
+    assert moved_on.startswith(f"/messages/{roaming[2]}?from={roaming[0]}&intent=roaming&")
+    assert "notice=Rejected+the+draft" in moved_on
+    assert _links(alice.get(moved_on).text)["prev"] == f"/messages/{roaming[0]}?intent=roaming"
+    assert reject(roaming[2]).startswith(f"/messages/{roaming[4]}?"), "bob's passed over"
+    offered = reject(roaming[4])  # only bob's are left after it
+    assert offered.startswith(f"/messages/{roaming[5]}?from={roaming[4]}&intent=roaming&")
+    shown = alice.get(offered).text
+    assert "Every draft left here is open by a colleague: bob has this one open." in shown
+    assert "next (j)" not in shown
+    done = reject(roaming[5])
+    assert done.startswith("/queue?intent=roaming&notice="), "none left after: the view"
+    assert alice.get(f"/messages/{ids[0]}?channel=x").status_code == 400, "as the queue"
+
+    rt.settings = msgspec.structs.replace(
+        rt.settings, queue=msgspec.structs.replace(rt.settings.queue, page_size=2)
+    )
+
+    def rows(page: str) -> list[int]:
+        return [int(n) for n in re.findall(r'<tr data-id="(\d+)"', page)]
+
+    first = alice.get("/queue?intent=outage").text  # ids 10, 8, 6, 4, 2, 0
+    assert rows(first) == [ids[10], ids[8]]
+    assert "first" not in _links(first) and "previous" not in _links(first)
+    second = alice.get(_links(first)["more"]).text
+    third = alice.get(_links(second)["more"]).text
+    assert rows(second) == [ids[6], ids[4]] and rows(third) == [ids[2], ids[0]]
+    assert _links(second)["first"] == _links(second)["previous"] == "/queue?intent=outage"
+    back = _links(third)["previous"]
+    assert "intent=outage" in back and rows(alice.get(back).text) == rows(second)
+    assert _links(third)["first"] == "/queue?intent=outage"
 
 
 def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker) -> None:

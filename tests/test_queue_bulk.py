@@ -13,6 +13,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
+from tests.html_document import HtmlDocument
 from tests.test_web_security import login
 
 SUBJECTS = ["Is the outage over?", "Still no signal", "No service since 9", "Bill question"]
@@ -107,7 +108,9 @@ def test_assign_and_reject_several_drafts_from_the_queue(rt: Runtime, worker: Wo
     assert reason == "Answered by the outage status page"
 
 
-def test_the_queue_form_keeps_its_filters(rt: Runtime, worker: Worker) -> None:
+def test_the_queue_form_keeps_its_page_and_enter_never_assigns(rt: Runtime, worker: Worker) -> None:
+    """Back on the page the agent was on (filters and cursor); Enter in the reason box submits
+    the form's first button, which is Reject, never Assign."""
     staff(rt, "alice")
     drop(rt, make_email(), "one")
     worker.drain()
@@ -118,6 +121,10 @@ def test_the_queue_form_keeps_its_filters(rt: Runtime, worker: Worker) -> None:
         page = client.get(f"/queue?intent={intent}").text
         token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
         assert f'name="back" value="/queue?intent={intent}"' in page
+        elements = HtmlDocument(page).elements
+        form = elements.index(("form", next(a for t, a in elements if a.get("id") == "bulk")))
+        buttons = [a for t, a in elements[form:] if t == "button" and a.get("type") == "submit"]
+        assert buttons[0]["value"] == "reject", "the default button: Enter in a field rejects"
         (value,) = ticked(page).values()
         response = client.post(
             "/queue/bulk",
@@ -132,7 +139,7 @@ def test_the_queue_form_keeps_its_filters(rt: Runtime, worker: Worker) -> None:
         )
         location = response.headers["location"]
         assert location.startswith("/queue?") and f"intent={intent}" in location
-        assert "cursor" not in location and "notice=Assigned+1+draft+to+alice" in location
+        assert "cursor=x" in location and "notice=Assigned+1+draft+to+alice" in location
 
 
 def test_a_run_of_spam_from_several_senders_goes_in_one_step(

@@ -117,12 +117,13 @@ from responder.web.hostile_input import CheckedRequest, refuse_impossible_path_v
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
-from responder.web.next_draft import after_action, waiting_to_send
+from responder.web.next_draft import after_action, following, to_draft, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
 from responder.web.presence_routes import PRESENCE_ROUTES, open_by, presence_notice
+from responder.web.queue_view import QueueView, previous_cursor, queue_filter, view_in
 from responder.web.raw_routes import RAW_ROUTES
 from responder.web.redraft_routes import REDRAFT_ROUTES
 from responder.web.reopen_routes import REOPEN_ROUTES
@@ -149,7 +150,6 @@ from responder.web.views import (
     CORRECTABLE,
     AuditFilter,
     CountsCache,
-    QueueFilter,
     audit_entries,
     channel_choices,
     labels_of,
@@ -274,26 +274,6 @@ def home() -> Redirect:
     return Redirect("/queue")
 
 
-def _filters(
-    channel: int | None,
-    intent: str | None,
-    tier: str | None,
-    assignee: int | None,
-    sentiment: str | None = None,
-) -> QueueFilter:
-    """NUL cannot be stored in any field, and PostgreSQL refuses it in a query: drop it."""
-    intent = (intent or "").replace("\x00", "")
-    tier = (tier or "").replace("\x00", "")
-    sentiment = (sentiment or "").replace("\x00", "")
-    return QueueFilter(
-        channel_id=channel,
-        intent=intent or None,
-        tier=tier or None,
-        assignee_id=assignee,
-        sentiment=sentiment or None,
-    )
-
-
 @get("/queue", sync_to_thread=False, guards=[requires_agent])
 def queue_page(
     request: Request,
@@ -309,7 +289,7 @@ def queue_page(
     process per core serves the pages in parallel)."""
     rt = _rt(request)
     channel_id, assignee_id = picked_id(channel), picked_id(assignee)
-    filters = _filters(channel_id, intent, tier, assignee_id, sentiment)
+    filters = queue_filter(channel_id, intent, tier, assignee_id, sentiment)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
         cached = request.app.state.counts.get(session)
@@ -324,6 +304,7 @@ def queue_page(
         channels = channel_choices(session, request.app.state.counts)
         snoozed = snoozed_count(session)
         others = present(session, (i["id"] for i in items), besides=_form_user(request).id)
+        previous = previous_cursor(session, filters, cursor, page_size)
     context = {
         "items": items,
         # who else has each row's review page open now (presence, not the claim's ten minutes)
@@ -350,7 +331,12 @@ def queue_page(
             "assignee": assignee_id,
             "sentiment": sentiment,
         },
+        # the rows' links and the pager keep the filters; a review page opened from a row keeps
+        # them too, for its next draft and its way back here
+        "view": QueueView(filters),
         "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
+        # "" is the first page; None: this is the first page
+        "previous_cursor": previous,
     }
     return Template("queue.html", context=context)
 
@@ -362,7 +348,17 @@ def _previous(request: Request) -> int | None:
 
 
 @get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
-def review_page(request: Request, message_id: int) -> Template:
+def review_page(
+    request: Request,
+    message_id: int,
+    channel: PickedId = "",
+    intent: str | None = None,
+    tier: str | None = None,
+    assignee: PickedId = "",
+    sentiment: str | None = None,
+) -> Template:
+    """The queue's filters (the view it was opened from) are taken, and refused, as the queue
+    takes them; `_review_page` reads them from the query string, as the actions' pages do."""
     return _review_page(request, message_id, error=request.query_params.get("error", ""))
 
 
@@ -381,6 +377,7 @@ def _review_page(
     to be mended, so Approve again cannot send the draft it replaced."""
     rt = _rt(request)
     me = _form_user(request)
+    view = view_in(request.query_params)
     page = new_page_id()  # this drawing of the page, which its heartbeats and beacon name
     with transaction(rt.factory) as session:
         open_for_review(session, message_id, me, rt.settings.queue.soft_claim_minutes)
@@ -394,7 +391,7 @@ def _review_page(
         )
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
-        following = queue_items(session, limit=1, after_id=message_id)
+        after = following(session, message_id, view, me.id)
         window = window_warning(session, message_id, rt.settings.social, utcnow())
         staff = session.scalars(
             select(StaffUser.username)
@@ -419,8 +416,10 @@ def _review_page(
         "unsaved": unsaved,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request, message_id),
-        "next": following[0]["id"] if following else None,
+        "next": after,
         "previous": _previous(request),
+        # the queue view the page was opened from, kept on its links and forms
+        "view": view,
         # who else has the page open now, said where the draft is and kept current by its
         # heartbeat (static/presence.js)
         "presence_notice": presence_notice(others, request.app.state.clock),
@@ -464,7 +463,7 @@ def _attempt(
                 sent_version=sent_version,
                 status_code=409,
             )
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     return None
 
 
@@ -523,9 +522,8 @@ def undo_form(request: Request, message_id: int) -> Redirect:
     failed = _attempt(
         request, message_id, lambda session: undo_approval(session, message_id, _form_user(request))
     )
-    return failed or Redirect(
-        f"/messages/{message_id}",
-        query_params={"notice": "Not sent: the reply is back here as a draft."},
+    return failed or to_draft(
+        request, message_id, notice="Not sent: the reply is back here as a draft."
     )
 
 
@@ -559,7 +557,7 @@ def retry_form(request: Request, message_id: int) -> Redirect:
         if resent and resent[0]
         else "Sent to be read again from the mail as received: reload soon to see how it went."
     )
-    return failed or Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return failed or to_draft(request, message_id, notice=notice)
 
 
 class AssignForm(Struct):
@@ -590,7 +588,7 @@ def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect | Tem
             settings=_rt(request).settings,
         ),
     )
-    return failed or Redirect(f"/messages/{message_id}", query_params={"notice": "Draft saved."})
+    return failed or to_draft(request, message_id, notice="Draft saved.")
 
 
 @post("/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
@@ -603,9 +601,9 @@ def assign_form(
         with transaction(_rt(request).factory) as session:
             assign(session, message_id, _form_user(request), data.assignee or None)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     notice = f"Assigned to {data.assignee}." if data.assignee else "Back in the shared queue."
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 class ClassificationForm(Struct):
@@ -626,14 +624,14 @@ def classification_form(
         said = exc.said(request.app.state.titles)
         return Redirect(f"/messages/{message_id}", query_params={"error": said})
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     said = request.app.state.titles(data.label, data.classifier)
     notice = f"Recorded as {said}; a supervisor reviews it as a new example."
     if redraft.draft_version is not None:
         notice += f" The draft was written again for it (v{redraft.draft_version})."
     elif redraft.kept_saved:
         notice += " The draft a person saved was kept as it is."
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 def _correct(
@@ -670,17 +668,17 @@ def action_form(
             )  # fmt: skip
             error = picked.draft.error
     except AlreadyInDraft as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"notice": f"{exc}."})
+        return to_draft(request, message_id, notice=f"{exc}.")
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     if error:
-        return Redirect(f"/messages/{message_id}", query_params={"error": error})
+        return to_draft(request, message_id, error=error)
     notice = (
         f"Added {picked.label} to your edited draft."
         if picked.added_to_edited
         else "Draft updated."
     )
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 @get("/problems", sync_to_thread=True, guards=[requires_agent])
@@ -919,7 +917,7 @@ def api_queue_page(
     sentiment: str | None = None,
 ) -> ApiQueue:
     limit = min(max(limit, 1), 500)
-    filters = _filters(channel, intent, tier, assignee, sentiment)
+    filters = queue_filter(channel, intent, tier, assignee, sentiment)
     with _rt(request).factory() as session:
         channels = request.app.state.counts.get(session).channels
         items = queue_items(session, limit=limit, filters=filters, cursor=cursor, channels=channels)

@@ -22,6 +22,7 @@ from responder.snooze import snooze
 from responder.spam import mark_spam
 from responder.web.auth import requires_agent
 from responder.web.params import row_id_in
+from responder.web.queue_view import NAMES
 from responder.web.state import runtime, signed_in
 
 MAX_AT_ONCE = 500
@@ -40,14 +41,11 @@ def picked_drafts(values: object) -> list[tuple[int, int]]:
 
 
 def _back(data: dict[str, Any], **message: str) -> Redirect:
-    """To the queue page the form came from, its filters kept, with what happened."""
+    """To the queue page the form came from, its filters and its page (cursor) kept, with what
+    happened. The drafts handled leave it, so the page shows the ones after them."""
     back = urlsplit(str(data.get("back") or "/queue"))
-    filters = {
-        key: value
-        for key, value in parse_qsl(back.query)
-        if key in ("channel", "intent", "tier", "assignee", "sentiment")
-    }
-    return Redirect("/queue", query_params={**filters, **message})
+    kept = {key: value for key, value in parse_qsl(back.query) if key in (*NAMES, "cursor")}
+    return Redirect("/queue", query_params={**kept, **message})
 
 
 def _refusal(picked: list[tuple[int, int]], action: object, reason: str) -> str:

@@ -1,34 +1,89 @@
-"""Where a reviewer lands after acting on a draft: the next one in the queue's order."""
+"""Where a reviewer lands after acting on a draft: the next one in the queue's order, inside the
+queue view they were working in (`queue_view`), passing over drafts a colleague has open."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from litestar import Request
 from litestar.response import Redirect
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from responder.db.models import Message, OutboxItem, utcnow
 from responder.display import headline
 from responder.pipeline.states import State
+from responder.presence import Present, present
 from responder.web.params import row_id_in
-from responder.web.state import runtime
+from responder.web.queue_view import QueueView, view_in
+from responder.web.state import runtime, signed_in
 from responder.web.views import queue_items
+
+#: Drafts looked at a time for one a colleague has not open; a full batch of open ones (a team
+#: on the same few drafts) reads the next, so the walk ends at most a batch past the last open.
+_BATCH = 10
+
+
+@dataclass(frozen=True)
+class Following:
+    id: int
+    #: who else has it open: not empty only when every draft left in the view is open by someone
+    open_by: list[Present]
+
+
+def following(session: Session, message_id: int, view: QueueView, me: int) -> Following | None:
+    """The draft after `message_id` in the view's order that no colleague has open; when each
+    one left is open by someone, the first of those (so the last drafts still get done)."""
+    taken: Following | None = None
+    cursor = None
+    while True:
+        batch = queue_items(
+            session,
+            limit=_BATCH,
+            after_id=message_id if cursor is None else None,
+            filters=view.filters,
+            cursor=cursor,
+        )
+        others = present(session, [item["id"] for item in batch], besides=me)
+        for item in batch:
+            if item["id"] not in others:
+                return Following(item["id"], [])
+            taken = taken or Following(item["id"], others[item["id"]])
+        if len(batch) < _BATCH:
+            return taken
+        cursor = batch[-1]["cursor"]
+
+
+def to_draft(request: Request, message_id: int, **shown: str) -> Redirect:
+    """Back to a draft's page (a refusal, a save), in the queue view the action came from."""
+    back = {**view_in(request.query_params).params(), **shown}
+    page = f"/messages/{message_id}"
+    return Redirect(page, query_params=back) if back else Redirect(page)
 
 
 def after_action(
     request: Request, message_id: int, notice: str = "", *, undoable: bool = False
 ) -> Redirect:
     """`undoable`: the reply just approved waits out its undo window; the next page offers the
-    Undo button for it (`approved=<id>`)."""
+    Undo button for it (`approved=<id>`). The view comes from the action's query string."""
+    view = view_in(request.query_params)
     with runtime(request).factory() as session:
-        following = [i["id"] for i in queue_items(session, limit=1, after_id=message_id)]
+        found = following(session, message_id, view, signed_in(request).id)
+    if found is not None and found.open_by:
+        names = ", ".join(p.username for p in found.open_by)
+        have = "has" if len(found.open_by) == 1 else "have"
+        said = f"Every draft left here is open by a colleague: {names} {have} this one open."
+        notice = f"{notice} {said}" if notice else said
     shown = {"notice": notice} if notice else {}
     if undoable:
         shown["approved"] = str(message_id)
-    if following:
+    if found is not None:
         return Redirect(
-            f"/messages/{following[0]}", query_params={"from": str(message_id), **shown}
+            f"/messages/{found.id}",
+            query_params={"from": str(message_id), **view.params(), **shown},
         )
-    return Redirect("/queue", query_params=shown) if shown else Redirect("/queue")
+    back = {**view.params(), **shown}
+    return Redirect("/queue", query_params=back) if back else Redirect("/queue")
 
 
 def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, object] | None:

@@ -16,6 +16,7 @@ from responder.mentions import record_mentions
 from responder.notes import NoteError, add_note, delete_note, edit_note, note_row
 from responder.review import audit
 from responder.web.auth import requires_agent
+from responder.web.next_draft import to_draft
 from responder.web.state import runtime, signed_in
 
 
@@ -58,7 +59,7 @@ def note_form(
     )
     if written["mentioned"]:
         notice += f" {' and '.join(written['mentioned'])} will find it under Mentions."
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 @post("/api/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
@@ -103,10 +104,6 @@ def _delete(request: Request, note_id: int) -> int:
         return note.message_id
 
 
-def _back_to(message_id: int, **message: str) -> Redirect:
-    return Redirect(f"/messages/{message_id}", query_params=message)
-
-
 @post(
     "/messages/{message_id:int}/notes/{note_id:int}/edit",
     sync_to_thread=True,
@@ -121,8 +118,8 @@ def note_edit_form(
     try:
         _edit(request, note_id, data.body)
     except NoteError as exc:
-        return _back_to(message_id, error=f"Note not changed: {exc}.")
-    return _back_to(message_id, notice="Note changed.")
+        return to_draft(request, message_id, error=f"Note not changed: {exc}.")
+    return to_draft(request, message_id, notice="Note changed.")
 
 
 @post(
@@ -134,8 +131,8 @@ def note_delete_form(request: Request, message_id: int, note_id: int) -> Redirec
     try:
         _delete(request, note_id)
     except NoteError as exc:
-        return _back_to(message_id, error=f"Note not deleted: {exc}.")
-    return _back_to(message_id, notice="Note deleted.")
+        return to_draft(request, message_id, error=f"Note not deleted: {exc}.")
+    return to_draft(request, message_id, notice="Note deleted.")
 
 
 @post("/api/notes/{note_id:int}", sync_to_thread=True, guards=[requires_agent], status_code=200)

@@ -19,6 +19,7 @@ from responder.drafting.customer_known import FOR_INTENT, redraft_for_customer
 from responder.drafting.service import Redraft, embed_before_writing
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
+from responder.web.next_draft import to_draft
 from responder.web.state import runtime, signed_in
 
 
@@ -45,7 +46,7 @@ def redraft_form(
     try:
         done = _redraft(request, message_id, data.version)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
+        return to_draft(request, message_id, error=str(exc))
     because = done.because
     if because == FOR_INTENT:
         because = f"{because} {request.app.state.titles(done.intent)}"
@@ -54,7 +55,7 @@ def redraft_form(
         if done.draft_version is not None
         else "The draft is already written for this message's customer, intent and incidents."
     )
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 @post("/api/messages/{message_id:int}/redraft", sync_to_thread=True, guards=[requires_agent])

@@ -17,7 +17,7 @@ from responder.db.session import transaction
 from responder.review import ReviewError
 from responder.snooze import snooze, snoozed_list, wake
 from responder.web.auth import requires_agent
-from responder.web.next_draft import after_action
+from responder.web.next_draft import after_action, to_draft
 from responder.web.state import runtime, signed_in
 
 
@@ -75,7 +75,7 @@ def snooze_form(
             raise ReviewError("choose when the draft comes back")
         back = _snooze(request, message_id, until, data.note, data.version)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not snoozed: {exc}."})
+        return to_draft(request, message_id, error=f"Not snoozed: {exc}.")
     return after_action(
         request,
         message_id,

@@ -16,7 +16,7 @@ from responder.db.session import transaction
 from responder.review import ReviewError
 from responder.spam import SpamMarked, mark_spam
 from responder.web.auth import requires_agent
-from responder.web.next_draft import after_action
+from responder.web.next_draft import after_action, to_draft
 from responder.web.state import runtime, signed_in
 
 
@@ -59,9 +59,7 @@ def spam_form(
     try:
         marked = _mark(request, message_id, data.version)
     except (ReviewError, BlockError) as exc:
-        return Redirect(
-            f"/messages/{message_id}", query_params={"error": f"Not marked as spam: {exc}."}
-        )
+        return to_draft(request, message_id, error=f"Not marked as spam: {exc}.")
     return after_action(request, message_id, notice(marked))
 
 

@@ -1,0 +1,126 @@
+"""The queue view an agent works in: the queue's filters, carried in the query string of the
+review page's links and forms, so that the next draft, the move on after an action and the way
+back to the queue stay inside what they chose to work on (a channel, an intent, "assigned to
+me"); and the way back a page in the queue, whose cursor only leads forward."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from responder.db.models import Message
+from responder.pipeline.states import State
+from responder.web.views import QueueFilter, decode_cursor, encode_cursor
+
+#: The queue's filter parameters, in the order its links write them.
+NAMES = ("channel", "intent", "tier", "assignee", "sentiment")
+#: What the queue takes for a channel or an assignee (`params.PickedId`).
+_PICKED_ID = re.compile(r"[0-9]{0,18}")
+
+
+def queue_filter(
+    channel: int | None,
+    intent: str | None,
+    tier: str | None,
+    assignee: int | None,
+    sentiment: str | None = None,
+) -> QueueFilter:
+    """NUL cannot be stored in any field, and PostgreSQL refuses it in a query: drop it."""
+    intent = (intent or "").replace("\x00", "")
+    tier = (tier or "").replace("\x00", "")
+    sentiment = (sentiment or "").replace("\x00", "")
+    return QueueFilter(
+        channel_id=channel,
+        intent=intent or None,
+        tier=tier or None,
+        assignee_id=assignee,
+        sentiment=sentiment or None,
+    )
+
+
+@dataclass(frozen=True)
+class QueueView:
+    filters: QueueFilter = field(default_factory=QueueFilter)
+
+    def params(self) -> dict[str, str]:
+        """The filters that are set, as the queue's query parameters."""
+        f = self.filters
+        values = (f.channel_id, f.intent, f.tier, f.assignee_id, f.sentiment)
+        return {
+            name: str(value)
+            for name, value in zip(NAMES, values, strict=True)
+            if value is not None and value != ""
+        }
+
+    @property
+    def query(self) -> str:
+        """For a link without a query of its own: "?intent=roaming", or "" for the whole queue."""
+        params = self.params()
+        return f"?{urlencode(params)}" if params else ""
+
+    @property
+    def more(self) -> str:
+        """For a link with a query already: "&intent=roaming", or ""."""
+        params = self.params()
+        return f"&{urlencode(params)}" if params else ""
+
+
+def view_in(query: Mapping[str, str]) -> QueueView:
+    """The view named in a request's query string, read as the queue reads its filters; a
+    channel or assignee the queue would refuse is left out (the review page's own GET refuses
+    it as the queue does, so only a hand-made form target carries one)."""
+
+    def picked(name: str) -> int | None:
+        value = query.get(name) or ""
+        return int(value) if value and _PICKED_ID.fullmatch(value) else None
+
+    return QueueView(
+        queue_filter(
+            picked("channel"),
+            query.get("intent"),
+            query.get("tier"),
+            picked("assignee"),
+            query.get("sentiment"),
+        )
+    )
+
+
+def previous_cursor(
+    session: Session, filters: QueueFilter, cursor: str | None, page_size: int
+) -> str | None:
+    """The cursor of the page before the one `cursor` opens ("" when that is the first page);
+    None when `cursor` opens the first page itself. The page before ends at the cursor's row,
+    so it starts after the row `page_size` places back from there: one indexed walk of the
+    queue's order backwards, as it is now (drafts handled meanwhile are not counted)."""
+    position = decode_cursor(cursor) if cursor else None
+    if position is None:
+        return None
+    due, message_id = position
+    query = select(Message.due_at, Message.id).where(Message.state == State.IN_REVIEW)
+    if filters.channel_id is not None:
+        query = query.where(Message.channel_id == filters.channel_id)
+    if filters.intent:
+        query = query.where(Message.intent == filters.intent)
+    if filters.tier:
+        query = query.where(Message.customer_tier == filters.tier)
+    if filters.assignee_id is not None:
+        query = query.where(Message.assignee_id == filters.assignee_id)
+    if filters.sentiment:
+        query = query.where(Message.sentiment == filters.sentiment)
+    if due is None:
+        query = query.where(Message.id <= message_id)
+    else:
+        query = query.where(
+            or_(Message.due_at < due, and_(Message.due_at == due, Message.id <= message_id))
+        )
+    before = session.execute(
+        query.order_by(Message.due_at.desc(), Message.id.desc()).offset(page_size).limit(1)
+    ).first()
+    if before is None:
+        return ""
+    return encode_cursor(before.due_at.isoformat() if before.due_at else None, before.id)
