@@ -357,6 +357,8 @@ class QueueSettings(msgspec.Struct, forbid_unknown_fields=True):
     best_tier_name: str = "Best"
     soft_claim_minutes: int = 10
     page_size: int = 50
+    #: Seconds between an open queue page's checks for new drafts (0 = never check).
+    watch_seconds: int = 30
     #: The team's time zone (IANA, e.g. Europe/Dublin): opening hours are read in it and pages
     #: show times in it; the database and the API keep UTC.
     timezone: str = "UTC"
@@ -513,6 +515,8 @@ def _validate(settings: Settings) -> None:
             f"outbound.max_reply_files_bytes: at most {MAX_REPLY_FILES_BYTES:,} (base64 makes a "
             "reply a third larger, and mail servers refuse large messages)"
         )
+    if settings.queue.watch_seconds < 0:
+        raise ConfigError("queue.watch_seconds: 0 (the queue page never checks) or more")
     if settings.web.workers < 0:
         raise ConfigError("web.workers: 0 (one per CPU core) or more")
     if settings.web.session_cache_seconds < 0:

@@ -22,6 +22,7 @@ PASSWORD = "correct horse battery"
 # the forms' fields and their parsing do not touch the database: the embedded one is enough
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: Worker) -> None:
+    rt.settings.queue.watch_seconds = 1  # the open queue page asks every second
     for number, subject in enumerate(["Roaming charges in Spain", "Cancel my contract"]):
         raw = make_email(
             subject=subject, body=f"{subject}, please.", message_id=f"<f{number}@mail.test>"
@@ -61,6 +62,15 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
         page.select_option("form.filters select[name=channel]", str(mailbox))
         page.click("form.filters button:has-text('Filter')")
         expect(page.locator("table.queue tbody tr")).to_have_count(2)
+        # mail comes in while the page is open: it says so, and does not reload under the agent
+        later = make_email(subject="No signal", body="No signal at home.", message_id="<f9@t>")
+        drop(rt, later, "filter-9")
+        worker.drain()
+        expect(page.locator("#queue-changes")).to_have_text("1 new draft came in. Show them")
+        expect(page.locator("table.queue tbody tr")).to_have_count(2)
+        page.click("#show-new")
+        expect(page.locator("table.queue tbody tr")).to_have_count(3)
+        expect(page.locator("#queue-changes")).to_have_text("")
 
         page.goto(f"{base}/search?q=please")
         expect(page.locator("#messages tbody tr")).to_have_count(2)

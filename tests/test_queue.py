@@ -103,7 +103,7 @@ def test_queue_is_ordered_by_due_time_and_pages_by_cursor(rt: Runtime) -> None:
 
 
 def test_filters_and_counts(rt: Runtime) -> None:
-    fill(rt)
+    ids = fill(rt)
     with rt.factory() as session:
         roaming = queue_items(session, filters=QueueFilter(intent="roaming"))
         assert len(roaming) == 6 and {i["intent"] for i in roaming} == {"roaming"}
@@ -116,6 +116,18 @@ def test_filters_and_counts(rt: Runtime) -> None:
         assert counts["channel"] == {"support": 6}
         unfiltered = queue_counts(session)
         assert unfiltered["total"] == 12
+        newest = session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1))
+    # An open queue page asks, in its own view, how many drafts came in after it was drawn.
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/queue?intent=roaming").text
+        assert f'data-url="/queue/changes?after={newest}&amp;intent=roaming"' in page
+        assert 'data-show="/queue?intent=roaming" data-every="30"' in page
+        since_sixth = {"after": ids[5], "intent": "roaming"}
+        assert client.get("/queue/changes", params=since_sixth).json() == {"total": 6, "new": 3}
+        assert client.get("/queue/changes", params={"after": newest}).json()["new"] == 0
+        assert client.get("/queue/changes", params={"after": "x"}).status_code == 400
 
 
 def test_each_row_shows_its_latest_draft_version(rt: Runtime) -> None:

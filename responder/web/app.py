@@ -124,6 +124,7 @@ from responder.web.outage import database_error
 from responder.web.params import PickedId, RowId, picked_id, row_id_in
 from responder.web.presence_routes import PRESENCE_ROUTES, open_by, presence_notice
 from responder.web.queue_view import QueueView, previous_cursor, queue_filter, view_in
+from responder.web.queue_watch import QUEUE_WATCH_ROUTES, newest_message
 from responder.web.raw_routes import RAW_ROUTES
 from responder.web.redraft_routes import REDRAFT_ROUTES
 from responder.web.reopen_routes import REOPEN_ROUTES
@@ -305,6 +306,7 @@ def queue_page(
         snoozed = snoozed_count(session)
         others = present(session, (i["id"] for i in items), besides=_form_user(request).id)
         previous = previous_cursor(session, filters, cursor, page_size)
+        newest = newest_message(session)
     context = {
         "items": items,
         # who else has each row's review page open now (presence, not the claim's ten minutes)
@@ -337,6 +339,8 @@ def queue_page(
         "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
         # "" is the first page; None: this is the first page
         "previous_cursor": previous,
+        # the page's check for drafts come in since (static/queue_watch.js)
+        "watch": {"after": newest, "every": rt.settings.queue.watch_seconds},
     }
     return Template("queue.html", context=context)
 
@@ -1167,6 +1171,7 @@ ROUTES = [
     *BULK_ROUTES,
     *SNIPPET_ROUTES,
     *PRESENCE_ROUTES,
+    *QUEUE_WATCH_ROUTES,
     api_reclassify,
 ]
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from responder.db.models import Message
@@ -90,6 +90,22 @@ def view_in(query: Mapping[str, str]) -> QueueView:
     )
 
 
+def in_view(filters: QueueFilter) -> list[ColumnElement[bool]]:
+    """Conditions for the drafts waiting for review that the filters let through."""
+    conditions: list[ColumnElement[bool]] = [Message.state == State.IN_REVIEW]
+    if filters.channel_id is not None:
+        conditions.append(Message.channel_id == filters.channel_id)
+    if filters.intent:
+        conditions.append(Message.intent == filters.intent)
+    if filters.tier:
+        conditions.append(Message.customer_tier == filters.tier)
+    if filters.assignee_id is not None:
+        conditions.append(Message.assignee_id == filters.assignee_id)
+    if filters.sentiment:
+        conditions.append(Message.sentiment == filters.sentiment)
+    return conditions
+
+
 def previous_cursor(
     session: Session, filters: QueueFilter, cursor: str | None, page_size: int
 ) -> str | None:
@@ -101,17 +117,7 @@ def previous_cursor(
     if position is None:
         return None
     due, message_id = position
-    query = select(Message.due_at, Message.id).where(Message.state == State.IN_REVIEW)
-    if filters.channel_id is not None:
-        query = query.where(Message.channel_id == filters.channel_id)
-    if filters.intent:
-        query = query.where(Message.intent == filters.intent)
-    if filters.tier:
-        query = query.where(Message.customer_tier == filters.tier)
-    if filters.assignee_id is not None:
-        query = query.where(Message.assignee_id == filters.assignee_id)
-    if filters.sentiment:
-        query = query.where(Message.sentiment == filters.sentiment)
+    query = select(Message.due_at, Message.id).where(*in_view(filters))
     if due is None:
         query = query.where(Message.id <= message_id)
     else:

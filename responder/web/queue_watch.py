@@ -1,0 +1,49 @@
+"""What an open queue page asks every little while: how many drafts are waiting in its view
+now, and how many came in since it was drawn. The page says so and offers to show them; it
+never reloads itself under an agent who is ticking rows (`static/queue_watch.js`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import Parameter
+from sqlalchemy import func, select
+
+from responder.db.models import Message
+from responder.web.auth import requires_agent
+from responder.web.params import PickedId, picked_id
+from responder.web.queue_view import in_view, queue_filter
+from responder.web.state import runtime
+from responder.web.views import queue_counts
+
+RowId = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
+
+
+@get("/queue/changes", sync_to_thread=False, guards=[requires_agent])
+def queue_changes(
+    request: Request,
+    after: RowId,
+    channel: PickedId = "",
+    intent: str | None = None,
+    tier: str | None = None,
+    assignee: PickedId = "",
+    sentiment: str | None = None,
+) -> dict[str, Any]:
+    """`after`: the newest message when the page was drawn; `total` comes from the counts the
+    queue page itself shows (a few seconds' cache), `new` is counted now."""
+    filters = queue_filter(picked_id(channel), intent, tier, picked_id(assignee), sentiment)
+    with runtime(request).read_factory() as session:
+        total = queue_counts(session, filters, request.app.state.counts)["total"]
+        new = session.scalar(
+            select(func.count()).select_from(Message).where(*in_view(filters), Message.id > after)
+        )
+    return {"total": total, "new": new or 0}
+
+
+def newest_message(session: Any) -> int:
+    """The mark a queue page is drawn with: drafts of later messages are new to it."""
+    return session.scalar(select(func.max(Message.id))) or 0
+
+
+QUEUE_WATCH_ROUTES = [queue_changes]
