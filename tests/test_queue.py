@@ -410,6 +410,16 @@ def _moving_on_stays_in_the_view(
         )
         return done.headers["location"]
 
+    with transaction(rt.factory) as session:
+        session.get(Message, roaming[0]).classification = {"intent": {"label": "roaming"}}
+    same = alice.post(  # a correction to the label it has is refused, in the view
+        f"/messages/{roaming[0]}/classification?intent=roaming",
+        data={"_csrf_token": token, "classifier": "intent", "label": "roaming"},
+        follow_redirects=False,
+    ).headers["location"]
+    assert same.startswith(
+        f"/messages/{roaming[0]}?intent=roaming&error=the+intent+is+already+Roaming"
+    )
     moved_on = reject(roaming[0])
     assert moved_on.startswith(f"/messages/{roaming[2]}?from={roaming[0]}&intent=roaming&")
     assert "notice=Rejected+the+draft" in moved_on

@@ -625,8 +625,7 @@ def classification_form(
     try:
         _, redraft = _correct(request, message_id, data.classifier, data.label)
     except AlreadyLabelled as exc:
-        said = exc.said(request.app.state.titles)
-        return Redirect(f"/messages/{message_id}", query_params={"error": said})
+        return to_draft(request, message_id, error=exc.said(request.app.state.titles))
     except ReviewError as exc:
         return to_draft(request, message_id, error=str(exc))
     said = request.app.state.titles(data.label, data.classifier)
