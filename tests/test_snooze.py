@@ -276,6 +276,8 @@ def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -
         rest = client.get("/api/snoozed", params={"cursor": api["next_cursor"]}, headers=headers)
         assert [i["id"] for i in api["items"] + rest.json()["items"]] == bulk
         assert rest.json()["next_cursor"] is None
+        pasted = f"/api/snoozed?cursor={api['next_cursor']}"  # unencoded: its "+" reads as " "
+        assert client.get(pasted, headers=headers).json()["items"] == rest.json()["items"]
 
 
 def _put_aside_in_bulk(rt: Runtime, count: int) -> list[int]:

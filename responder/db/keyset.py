@@ -18,8 +18,11 @@ def encode_cursor(moment: str | None, row_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime | None, int] | None:
-    """None for anything a link of ours did not make (the list starts again at its top)."""
-    moment, sep, row_id = cursor.rpartition("|")
+    """None for anything a link of ours did not make (the list starts again at its top). A
+    space stands for the UTC offset's "+": a program that pasted `next_cursor` into its address
+    unencoded sent "+00:00", which arrives as " 00:00", and must get the next page, not the
+    first again, or its paging loop never ends."""
+    moment, sep, row_id = cursor.replace(" ", "+").rpartition("|")
     if not sep or not row_id.isascii() or not row_id.isdigit() or len(row_id) > 18:
         return None
     try:
