@@ -14,12 +14,10 @@ DELIVERY_WORDS: dict[str, str] = {
     "sent": "sent",
     "failed": "not delivered",
     # The worker stopped mid-send and the other side cannot say: sending again may send twice.
-    "uncertain": (
-        "may or may not have gone out (sending was cut off: check the customer's copy "
-        "before sending it again)"
-    ),
-    # A platform's reply window had closed (`DeliveryHeld`): staff decide, nothing retries it.
-    "held": "held, not sent (the platform's reply window had closed)",
+    # The stored error that follows says so and what to check, as it does for "held" (a
+    # platform's reply window had closed, `DeliveryHeld`): the words do not say it twice.
+    "uncertain": "may or may not have gone out",
+    "held": "held, not sent",
     "unsent": "left unsent",
     "dismissed": "left unsent",
 }

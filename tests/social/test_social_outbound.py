@@ -331,7 +331,7 @@ def test_outside_the_24_hour_window_the_reply_is_held(
         login(client, "alice")
         page = client.get(f"/messages/{message_id}").text
     said = page.split('id="outbox" data-state="held">', 1)[1].split("</p>", 1)[0]
-    assert ": held, not sent (the platform&#39;s reply window had closed). Held: Messenger" in said
+    assert ": held, not sent. Held: Messenger accepts replies only within 24 hours" in said
 
 
 def test_a_configured_whatsapp_template_is_used_outside_the_window(
