@@ -104,8 +104,16 @@ class PostgresCluster:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart")
 
     def cleanup(self) -> None:
+        """The folder holds a database per test (gigabytes by the end of a run): a detached
+        `rm` deletes it, so the session does not wait the 10-15 s that takes."""
         self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        subprocess.Popen(
+            ["rm", "-rf", "--", str(self.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def create_database(self, template: str | None = None) -> str:
         """A fresh database; from `template` (a file copy, no migrations to run) when given."""
