@@ -168,6 +168,8 @@ def _edit(
 
 
 def _resolve(request: Request, incident_id: int) -> dict[str, Any]:
+    """The incident resolved and `out_of_date_drafts`: the waiting outage drafts that still tell
+    of it, each offered a redraft on its page."""
     user = signed_in(request)
     with transaction(runtime(request).factory) as session:
         incident = resolve_incident(session, incident_id, user.username)
@@ -181,7 +183,7 @@ def _resolve(request: Request, incident_id: int) -> dict[str, Any]:
             title=row["title"],
             areas=row["areas"],
         )
-        return row
+        return {**row, "out_of_date_drafts": waiting_out_of_date(session)}
 
 
 def _reopen(request: Request, incident_id: int) -> dict[str, Any]:
@@ -343,7 +345,7 @@ def resolve_form(request: Request, incident_id: int) -> Redirect:
         return Redirect(PAGE, query_params={"error": f"Not resolved: {exc}."})
     notice = (
         f"Resolved: {row['title']}. New outage drafts no longer mention it."
-        f" Resolved by mistake? Reopen it below within {REOPEN_HOURS} hours."
+        f" Resolved by mistake? Reopen it below within {REOPEN_HOURS} hours." + _out_of_date(row)
     )
     return Redirect(PAGE, query_params={"notice": notice})
 

@@ -130,6 +130,7 @@ def test_a_draft_names_the_incident_in_the_customers_area_until_it_is_resolved(
             f"/api/supervisor/incidents/{created.json()['id']}/resolve", headers=sue
         )
         assert resolved.status_code == 201
+        assert resolved.json()["out_of_date_drafts"] == [fits_id], "the drafts still telling of it"
         gone = client.get(f"/messages/{fits_id}").text
         assert "Mast fault, Galway city, was resolved since it was written" in gone
         drop(rt, outage_email(3, "Salthill"), "salthill-again")
