@@ -92,6 +92,8 @@ def test_rolling_a_template_back_asks_first(rt: Runtime) -> None:
         page = chromium.new_page()
         _log_in(page, base, "sue")
         page.click("text=Roaming — English")
+        page.wait_for_selector("#body")
+        page.wait_for_load_state()  # the editor's scripts run before it is typed in
         page.fill("#body", '{% extends "layout.en.j2" %}{% block body %}Hi.{% endblock %}')
         page.click("#save")
         page.locator("#notice").filter(has_text="version 2 is live").wait_for()

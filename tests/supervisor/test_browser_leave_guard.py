@@ -35,6 +35,7 @@ def test_leaving_a_template_with_unsaved_edits_asks_first(rt: Runtime) -> None:
         _log_in(page, base, "sue")
         page.click("text=Roaming — English")
         page.wait_for_selector("#body")
+        page.wait_for_load_state()  # editor.js listens: a fill before it runs previews nothing
         editor = page.url
 
         # Choosing another message to preview is not an edit: leaving does not ask.

@@ -44,6 +44,7 @@ def test_edit_template_error_shown_not_saved_then_fixed(rt: Runtime) -> None:
         _log_in(page, base, "sue")
         page.click("text=Roaming — English")
         page.wait_for_selector("#body")
+        page.wait_for_load_state()  # editor.js listens: a fill before it runs previews nothing
         preview = page.locator("#preview")
         assert "Safe travels" in preview.inner_text()
 
