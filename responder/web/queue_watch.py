@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from litestar import Request, get
 from litestar.params import Parameter
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from responder.db.models import Message
 from responder.web.auth import requires_agent
@@ -41,7 +42,7 @@ def queue_changes(
     return {"total": total, "new": new or 0}
 
 
-def newest_message(session: Any) -> int:
+def newest_message(session: Session) -> int:
     """The mark a queue page is drawn with: drafts of later messages are new to it."""
     return session.scalar(select(func.max(Message.id))) or 0
 
