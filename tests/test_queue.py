@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -128,6 +129,20 @@ def test_filters_and_counts(rt: Runtime) -> None:
         assert client.get("/queue/changes", params=since_sixth).json() == {"total": 6, "new": 3}
         assert client.get("/queue/changes", params={"after": newest}).json()["new"] == 0
         assert client.get("/queue/changes", params={"after": "x"}).status_code == 400
+        # The API takes the page's filters, as the page takes them, and pages on in them.
+        auth = api_token(client)
+        best = {"intent": "roaming", "tier": "Best", "channel": "", "assignee": ""}
+        api = client.get("/api/queue", params=best, headers=auth).json()
+        assert [i["id"] for i in api] == [ids[9], ids[3]]
+        rest = client.get("/api/queue", params={**best, "after": ids[9]}, headers=auth).json()
+        assert [i["id"] for i in rest] == [ids[3]]
+        refused = client.get("/api/queue", params={"channel": "support"}, headers=auth)
+        assert refused.status_code == 400
+        (said,) = refused.json()["extra"]
+        assert said["key"] == "channel" and "'support' is not a channel's id" in said["message"]
+        page = client.get("/queue", params={"assignee": "alice"})
+        assert page.status_code == 400
+        assert "assignee: 'alice' is not a staff account's id" in html.unescape(page.text)
 
 
 def test_each_row_shows_its_latest_draft_version(rt: Runtime) -> None:

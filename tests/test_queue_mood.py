@@ -48,6 +48,8 @@ def test_upset_customers_are_marked_and_filtered(rt: Runtime, worker: Worker) ->
         auth = api_token(client, "alice")
         api = client.get("/api/queue/page", headers=auth, params={"sentiment": "negative"}).json()
         assert [i["id"] for i in api["items"]] == [int(angry)] and api["counts"]["total"] == 1
+        listed = client.get("/api/queue", headers=auth, params={"sentiment": "negative"}).json()
+        assert [i["id"] for i in listed] == [int(angry)]
 
         corrected = client.post(
             f"/api/messages/{angry}/classification",

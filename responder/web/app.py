@@ -121,9 +121,15 @@ from responder.web.next_draft import after_action, following, to_draft, waiting_
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
-from responder.web.params import PickedId, RowId, picked_id, row_id_in
+from responder.web.params import RowId, row_id_in
 from responder.web.presence_routes import PRESENCE_ROUTES, open_by, presence_notice
-from responder.web.queue_view import QueueView, previous_cursor, queue_filter, view_in
+from responder.web.queue_view import (
+    QueueView,
+    filters_from,
+    previous_cursor,
+    queue_filter,
+    view_in,
+)
 from responder.web.queue_watch import QUEUE_WATCH_ROUTES, newest_message
 from responder.web.raw_routes import RAW_ROUTES
 from responder.web.redraft_routes import REDRAFT_ROUTES
@@ -278,10 +284,10 @@ def home() -> Redirect:
 @get("/queue", sync_to_thread=False, guards=[requires_agent])
 def queue_page(
     request: Request,
-    channel: PickedId = "",
+    channel: str = "",
     intent: str | None = None,
     tier: str | None = None,
-    assignee: PickedId = "",
+    assignee: str = "",
     cursor: str | None = None,
     sentiment: str | None = None,
 ) -> Template:
@@ -289,8 +295,8 @@ def queue_page(
     and the hand-off to a thread and back cost a fifth of the page's CPU under load (one web
     process per core serves the pages in parallel)."""
     rt = _rt(request)
-    channel_id, assignee_id = picked_id(channel), picked_id(assignee)
-    filters = queue_filter(channel_id, intent, tier, assignee_id, sentiment)
+    filters = filters_from(channel, intent, tier, assignee, sentiment)
+    channel_id, assignee_id = filters.channel_id, filters.assignee_id
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
         cached = request.app.state.counts.get(session)
@@ -355,14 +361,15 @@ def _previous(request: Request) -> int | None:
 def review_page(
     request: Request,
     message_id: int,
-    channel: PickedId = "",
+    channel: str = "",
     intent: str | None = None,
     tier: str | None = None,
-    assignee: PickedId = "",
+    assignee: str = "",
     sentiment: str | None = None,
 ) -> Template:
     """The queue's filters (the view it was opened from) are taken, and refused, as the queue
     takes them; `_review_page` reads them from the query string, as the actions' pages do."""
+    filters_from(channel, intent, tier, assignee, sentiment)
     return _review_page(request, message_id, error=request.query_params.get("error", ""))
 
 
@@ -812,10 +819,36 @@ def api_login(request: Request, data: ApiLogin) -> ApiToken:
     return result
 
 
-@get("/api/queue", sync_to_thread=True, guards=[requires_agent])
-def api_queue(request: Request, limit: int = 50, after: RowId = None) -> list[dict[str, Any]]:
+#: `GET /api/queue`'s words on `/schema` and in the OpenAPI document.
+API_QUEUE_SAID = (
+    "Soonest due first, `limit` at a time (1 to 500, 50 if not given); `after` (a message id) "
+    "continues after that message's place in the order. The queue page's filters narrow it, "
+    "taken as the page takes them: `channel` and `assignee` (ids; empty for all), `intent`, "
+    "`tier` and `sentiment` (codes, as the page's links write them). A channel or assignee "
+    "that is not an id is a 400 naming it (`extra`: `key`, `message`)."
+)
+
+
+@get(
+    "/api/queue",
+    sync_to_thread=True,
+    guards=[requires_agent],
+    summary="Drafts waiting for review, in the queue's order, in the queue page's filters",
+    description=API_QUEUE_SAID,
+)
+def api_queue(
+    request: Request,
+    limit: int = 50,
+    after: RowId = None,
+    channel: str = "",
+    intent: str | None = None,
+    tier: str | None = None,
+    assignee: str = "",
+    sentiment: str | None = None,
+) -> list[dict[str, Any]]:
+    filters = filters_from(channel, intent, tier, assignee, sentiment)
     with _rt(request).factory() as session:
-        return queue_items(session, limit=min(max(limit, 1), 500), after_id=after)
+        return queue_items(session, limit=min(max(limit, 1), 500), after_id=after, filters=filters)
 
 
 @get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])

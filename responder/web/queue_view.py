@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from litestar.exceptions import ValidationException
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -19,8 +20,15 @@ from responder.web.views import QueueFilter, decode_cursor, encode_cursor
 
 #: The queue's filter parameters, in the order its links write them.
 NAMES = ("channel", "intent", "tier", "assignee", "sentiment")
-#: What the queue takes for a channel or an assignee (`params.PickedId`).
+#: What the queue takes for a channel or an assignee: an id picked in its filter form, whose
+#: "all" option sends an empty value (`?channel=`), so empty means any; 18 digits at most, so a
+#: long number is refused here, never a database overflow.
 _PICKED_ID = re.compile(r"[0-9]{0,18}")
+#: What a channel or assignee filter that is not an id is told, by name.
+_NOT_AN_ID = {
+    "channel": "not a channel's id: give its number, or leave it empty for every channel",
+    "assignee": "not a staff account's id: give its number, or leave it empty for everyone",
+}
 
 
 def queue_filter(
@@ -40,6 +48,32 @@ def queue_filter(
         tier=tier or None,
         assignee_id=assignee,
         sentiment=sentiment or None,
+    )
+
+
+def filters_from(
+    channel: str = "",
+    intent: str | None = None,
+    tier: str | None = None,
+    assignee: str = "",
+    sentiment: str | None = None,
+) -> QueueFilter:
+    """The filters as the queue page, the review page, the queue's watch and `GET /api/queue`
+    take them from the query string, so that each refuses what the others refuse: a channel or
+    assignee that is not an id is a 400 naming it (a page for a person, JSON for a program)."""
+    problems = [
+        {"key": name, "message": f"{value[:40]!r} is {_NOT_AN_ID[name]}", "source": "query"}
+        for name, value in (("channel", channel), ("assignee", assignee))
+        if not _PICKED_ID.fullmatch(value)
+    ]
+    if problems:
+        raise ValidationException("The queue's filters were not understood", extra=problems)
+    return queue_filter(
+        int(channel) if channel else None,
+        intent,
+        tier,
+        int(assignee) if assignee else None,
+        sentiment,
     )
 
 

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from responder.db.models import Message
 from responder.web.auth import requires_agent
-from responder.web.params import PickedId, picked_id
-from responder.web.queue_view import in_view, queue_filter
+from responder.web.queue_view import filters_from, in_view
 from responder.web.state import runtime
 from responder.web.views import queue_counts
 
@@ -25,15 +24,16 @@ RowId = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
 def queue_changes(
     request: Request,
     after: RowId,
-    channel: PickedId = "",
+    channel: str = "",
     intent: str | None = None,
     tier: str | None = None,
-    assignee: PickedId = "",
+    assignee: str = "",
     sentiment: str | None = None,
 ) -> dict[str, Any]:
     """`after`: the newest message when the page was drawn; `total` comes from the counts the
-    queue page itself shows (a few seconds' cache), `new` is counted now."""
-    filters = queue_filter(picked_id(channel), intent, tier, picked_id(assignee), sentiment)
+    queue page itself shows (a few seconds' cache), `new` is counted now. The filters are the
+    page's, taken as it takes them."""
+    filters = filters_from(channel, intent, tier, assignee, sentiment)
     with runtime(request).read_factory() as session:
         total = queue_counts(session, filters, request.app.state.counts)["total"]
         new = session.scalar(
