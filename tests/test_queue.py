@@ -402,8 +402,9 @@ def _moving_on_stays_in_the_view(
 ) -> None:
     """Alice works the roaming drafts: each row, the review page's links and forms and the move
     on after an action keep her filter; a draft bob has open is passed over while any other is
-    left, and then offered with a word that he has it open. The queue pages back as well as
-    forward, in its filters."""
+    left, and then offered with a word that he has it open. The forms on a draft not waiting for
+    review come back in her filter too. The queue pages back as well as forward, in its
+    filters."""
     roaming = [ids[i] for i in (11, 9, 7, 5, 3, 1)]  # in the queue's order; bob has ids[5] open
     queue = _links(alice.get("/queue?intent=roaming&tier=").text)
     assert queue[str(roaming[0])] == f"/messages/{roaming[0]}?intent=roaming"
@@ -466,6 +467,31 @@ def _moving_on_stays_in_the_view(
     back = _links(third)["previous"]
     assert "intent=outage" in back and rows(alice.get(back).text) == rows(second)
     assert _links(third)["first"] == "/queue?intent=outage"
+
+    # Drafts not waiting for review: each form on the page keeps the view, and so do the pages
+    # they come back to, refused or done.
+    with transaction(rt.factory) as session:
+        for message_id, state in ((ids[0], "snoozed"), (ids[2], "ignored"), (ids[4], "failed")):
+            session.get(Message, message_id).state = state
+        session.get(Message, ids[0]).snoozed_until = datetime.now(UTC) + timedelta(hours=1)
+    for message_id in (ids[0], ids[2], ids[4], roaming[0]):
+        shown = alice.get(f"/messages/{message_id}?intent=outage").text
+        forms = re.findall(r'<form method="post" action="(/messages/[^"]+)"', shown)
+        assert forms and all(f.endswith("?intent=outage") for f in forms), forms
+
+    def sent(action: str, message_id: int) -> str:
+        done = alice.post(
+            f"/messages/{message_id}/{action}?intent=outage",
+            data={"_csrf_token": token, "reason": "phoned the customer"},
+            follow_redirects=False,
+        )
+        return done.headers["location"]
+
+    assert sent("wake", ids[0]) == f"/messages/{ids[0]}?intent=outage&notice=Back+in+the+queue."
+    assert sent("reopen", roaming[0]).startswith(f"/messages/{roaming[0]}?intent=outage&notice=")
+    for action in ("reopen", "leave-unsent", "draft-anyway", "retry", "wake"):
+        refused = sent(action, ids[6])  # waiting for review: none of them applies
+        assert refused.startswith(f"/messages/{ids[6]}?intent=outage&error="), action
 
 
 def test_mail_taken_in_late_says_when_it_was_written(rt: Runtime, worker: Worker) -> None:

@@ -29,6 +29,7 @@ from responder.db.session import transaction
 from responder.drafting.customer_known import LinkOutcome, link_and_redraft
 from responder.notes import notes_of_customer
 from responder.web.auth import requires_agent
+from responder.web.next_draft import to_draft
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
 
@@ -90,10 +91,12 @@ def customer_page(request: Request, customer_id: int) -> Template:
     return Template("customer.html", context=context)
 
 
-def _back(customer_id: int, data: SuggestionForm, **query: str) -> Redirect:
-    """To the review page the form was sent from, else to the customer page."""
-    page = f"/messages/{data.message_id}" if data.message_id else f"/customers/{customer_id}"
-    return Redirect(page, query_params=query)
+def _back(request: Request, customer_id: int, data: SuggestionForm, **query: str) -> Redirect:
+    """To the review page the form was sent from (in the queue view it was opened in), else to
+    the customer page."""
+    if data.message_id:
+        return to_draft(request, data.message_id, **query)
+    return Redirect(f"/customers/{customer_id}", query_params=query)
 
 
 @post("/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
@@ -108,10 +111,10 @@ def link_form(
     try:
         outcome = link_and_redraft(_rt(request), customer_id, data.target_id, signed_in(request))
     except LinkError as exc:
-        return _back(customer_id, data, error=str(exc))
+        return _back(request, customer_id, data, error=str(exc))
     notice = link_notice(outcome, data.message_id)
     if data.message_id:
-        return _back(customer_id, data, notice=notice)
+        return _back(request, customer_id, data, notice=notice)
     return Redirect(f"/customers/{data.target_id}", query_params={"notice": notice})
 
 
@@ -153,8 +156,8 @@ def dismiss_form(
             target = session.get(Customer, data.target_id)
             notice = f"Not {target.name if target else 'that customer'}: not suggested again."
     except LinkError as exc:
-        return _back(customer_id, data, error=str(exc))
-    return _back(customer_id, data, notice=notice)
+        return _back(request, customer_id, data, error=str(exc))
+    return _back(request, customer_id, data, notice=notice)
 
 
 @post("/customers/{customer_id:int}/dismiss/undo", sync_to_thread=True, guards=[requires_agent])
@@ -168,9 +171,9 @@ def undo_dismiss_form(
         with transaction(_rt(request).factory) as session:
             name = undo_dismissal(session, customer_id, data.target_id, _username(request))
     except LinkError as exc:
-        return _back(customer_id, data, error=str(exc))
+        return _back(request, customer_id, data, error=str(exc))
     return _back(
-        customer_id, data, notice=f"Undone: {name} is no longer ruled out for this sender."
+        request, customer_id, data, notice=f"Undone: {name} is no longer ruled out for this sender."
     )
 
 

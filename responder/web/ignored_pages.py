@@ -15,6 +15,7 @@ from responder.ignored import draft_anyway
 from responder.pipeline.states import State
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
+from responder.web.next_draft import to_draft
 from responder.web.params import RowId
 from responder.web.state import runtime, signed_in
 from responder.web.views import problem_items
@@ -59,15 +60,16 @@ def _draft_anyway(request: Request, message_id: int) -> str:
 
 @post("/messages/{message_id:int}/draft-anyway", sync_to_thread=True, guards=[requires_agent])
 def draft_anyway_form(request: Request, message_id: int) -> Redirect:
+    """Back to the message's page, in the queue view it was opened in (none from /ignored)."""
     try:
         reason = _draft_anyway(request, message_id)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not drafted: {exc}."})
+        return to_draft(request, message_id, error=f"Not drafted: {exc}.")
     notice = (
         f"It was ignored as: {reason}. It goes through the pipeline again without the ignore "
         "rules; its draft comes into the queue in a moment (reload this page to see it)."
     )
-    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+    return to_draft(request, message_id, notice=notice)
 
 
 @post("/api/messages/{message_id:int}/draft-anyway", sync_to_thread=True, guards=[requires_agent])

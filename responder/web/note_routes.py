@@ -51,9 +51,7 @@ def note_form(
     try:
         written = _write(request, message_id, data.body)
     except NoteError as exc:
-        return Redirect(
-            f"/messages/{message_id}", query_params={"error": f"Note not added: {exc}."}
-        )
+        return to_draft(request, message_id, error=f"Note not added: {exc}.")
     notice = (
         "Note added: staff see it on every message of this conversation; the customer never does."
     )

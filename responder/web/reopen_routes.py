@@ -17,6 +17,7 @@ from responder.reopen import Reopened, prepare, reopen
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
 from responder.web.clock import PageClock
+from responder.web.next_draft import to_draft
 from responder.web.state import runtime, signed_in
 
 
@@ -59,13 +60,12 @@ def reopen_form(
     message_id: int,
     data: Annotated[ReopenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
+    """Back to the message's page, in the queue view it was opened in."""
     try:
         done = _reopen(request, message_id, data)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not reopened: {exc}."})
-    return Redirect(
-        f"/messages/{message_id}", query_params={"notice": notice(done, request.app.state.clock)}
-    )
+        return to_draft(request, message_id, error=f"Not reopened: {exc}.")
+    return to_draft(request, message_id, notice=notice(done, request.app.state.clock))
 
 
 API_SAID = (

@@ -86,12 +86,13 @@ def snooze_form(
 
 @post("/messages/{message_id:int}/wake", sync_to_thread=True, guards=[requires_agent])
 def wake_form(request: Request, message_id: int) -> Redirect:
+    """Back to the message's page, in the queue view it was opened in (none from /snoozed)."""
     try:
         with transaction(runtime(request).factory) as session:
             wake(session, message_id, signed_in(request))
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": str(exc)})
-    return Redirect(f"/messages/{message_id}", query_params={"notice": "Back in the queue."})
+        return to_draft(request, message_id, error=str(exc))
+    return to_draft(request, message_id, notice="Back in the queue.")
 
 
 @get("/snoozed", sync_to_thread=True, guards=[requires_agent])

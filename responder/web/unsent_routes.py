@@ -15,6 +15,7 @@ from responder.db.session import transaction
 from responder.review import ReviewError
 from responder.unsent import leave_unsent
 from responder.web.auth import requires_agent
+from responder.web.next_draft import to_draft
 from responder.web.state import runtime, signed_in
 
 
@@ -33,13 +34,15 @@ def leave_unsent_form(
     message_id: int,
     data: Annotated[UnsentForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
+    """Back to the message's page, in the queue view it was opened in."""
     try:
         _leave(request, message_id, data.reason)
     except ReviewError as exc:
-        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not changed: {exc}."})
-    return Redirect(
-        f"/messages/{message_id}",
-        query_params={"notice": "Left unsent: it will not be sent, and is off Needs attention."},
+        return to_draft(request, message_id, error=f"Not changed: {exc}.")
+    return to_draft(
+        request,
+        message_id,
+        notice="Left unsent: it will not be sent, and is off Needs attention.",
     )
 
 

@@ -155,11 +155,12 @@ def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: 
     staff(rt)
     with TestClient(create_app(rt)) as client:
         _login(client)
-        review = client.get(f"/messages/{message_id}")
+        review = client.get(f"/messages/{message_id}?tier=Best")  # opened from a queue view
         assert _suggested_on(review.text) == ["Aoife Murphy", "Declan Brennan"]
         assert review.text.count(">Not this customer</button>") == 2
+        assert f'action="/customers/{provisional_id}/dismiss?tier=Best"' in review.text
         dismissed = client.post(
-            f"/customers/{provisional_id}/dismiss",
+            f"/customers/{provisional_id}/dismiss?tier=Best",
             data={
                 "target_id": str(aoife_id),
                 "message_id": str(message_id),
@@ -167,7 +168,8 @@ def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: 
             },
         )
         assert dismissed.status_code == 200, dismissed.text
-        assert str(dismissed.url).startswith(f"http://testserver.local/messages/{message_id}")
+        back = f"http://testserver.local/messages/{message_id}?tier=Best&notice="
+        assert str(dismissed.url).startswith(back), "back in the view"
         assert "Not Aoife Murphy: not suggested again." in dismissed.text
         assert _suggested_on(dismissed.text) == ["Declan Brennan"]
         customer_page = client.get(f"/customers/{provisional_id}")
