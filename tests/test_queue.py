@@ -402,9 +402,9 @@ def _moving_on_stays_in_the_view(
 ) -> None:
     """Alice works the roaming drafts: each row, the review page's links and forms and the move
     on after an action keep her filter; a draft bob has open is passed over while any other is
-    left, and then offered with a word that he has it open. The forms on a draft not waiting for
-    review come back in her filter too. The queue pages back as well as forward, in its
-    filters."""
+    left, and then offered with a word that he has it open, by the review page's next draft and
+    the queue's alike. The forms on a draft not waiting for review come back in her filter too.
+    The queue pages back as well as forward, in its filters."""
     roaming = [ids[i] for i in (11, 9, 7, 5, 3, 1)]  # in the queue's order; bob has ids[5] open
     queue = _links(alice.get("/queue?intent=roaming&tier=").text)
     assert queue[str(roaming[0])] == f"/messages/{roaming[0]}?intent=roaming"
@@ -440,6 +440,8 @@ def _moving_on_stays_in_the_view(
     assert moved_on.startswith(f"/messages/{roaming[2]}?from={roaming[0]}&intent=roaming&")
     assert "notice=Rejected+the+draft" in moved_on
     assert _links(alice.get(moved_on).text)["prev"] == f"/messages/{roaming[0]}?intent=roaming"
+    queue = _links(alice.get("/queue?intent=roaming").text)
+    assert queue["next"] == f"/messages/{roaming[2]}?intent=roaming", "bob's first row passed over"
     assert reject(roaming[2]).startswith(f"/messages/{roaming[4]}?"), "bob's passed over"
     offered = reject(roaming[4])  # only bob's are left after it
     assert offered.startswith(f"/messages/{roaming[5]}?from={roaming[4]}&intent=roaming&")
@@ -448,6 +450,9 @@ def _moving_on_stays_in_the_view(
     assert "next (j)" not in shown
     done = reject(roaming[5])
     assert done.startswith("/queue?intent=roaming&notice="), "none left after: the view"
+    left = alice.get("/queue?intent=roaming").text  # roaming[1] and [3], both bob's
+    assert _links(left)["next"] == f"/messages/{roaming[1]}?intent=roaming"
+    assert "Every draft left here is open by a colleague: bob has this one open." in left
     assert alice.get(f"/messages/{ids[0]}?channel=x").status_code == 400, "as the queue"
 
     rt.settings = msgspec.structs.replace(
@@ -467,6 +472,10 @@ def _moving_on_stays_in_the_view(
     back = _links(third)["previous"]
     assert "intent=outage" in back and rows(alice.get(back).text) == rows(second)
     assert _links(third)["first"] == "/queue?intent=outage"
+    bob.get(f"/messages/{ids[10]}")
+    bob.get(f"/messages/{ids[8]}")
+    first = alice.get("/queue?intent=outage").text
+    assert _links(first)["next"] == f"/messages/{ids[6]}?intent=outage", "from a later page"
 
     # Drafts not waiting for review: each form on the page keeps the view, and so do the pages
     # they come back to, refused or done.

@@ -117,7 +117,7 @@ from responder.web.hostile_input import CheckedRequest, refuse_impossible_path_v
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
-from responder.web.next_draft import after_action, following, to_draft, waiting_to_send
+from responder.web.next_draft import after_action, first_free, following, to_draft, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
@@ -310,7 +310,10 @@ def queue_page(
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
         snoozed = snoozed_count(session)
-        others = present(session, (i["id"] for i in items), besides=_form_user(request).id)
+        me = _form_user(request).id
+        others = present(session, (i["id"] for i in items), besides=me)
+        view = QueueView(filters)
+        first = first_free(session, items, others, view, me, more=len(items) == page_size)
         previous = previous_cursor(session, filters, cursor, page_size)
         newest = newest_message(session)
     context = {
@@ -341,7 +344,10 @@ def queue_page(
         },
         # the rows' links and the pager keep the filters; a review page opened from a row keeps
         # them too, for its next draft and its way back here
-        "view": QueueView(filters),
+        "view": view,
+        # the draft "next" and `j` open: the first row no colleague has open, as the review
+        # page's next draft passes over them
+        "next": first,
         "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
         # "" is the first page; None: this is the first page
         "previous_cursor": previous,

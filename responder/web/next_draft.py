@@ -1,9 +1,12 @@
 """Where a reviewer lands after acting on a draft: the next one in the queue's order, inside the
-queue view they were working in (`queue_view`), passing over drafts a colleague has open."""
+queue view they were working in (`queue_view`), passing over drafts a colleague has open; and
+the draft the queue page itself opens next, chosen the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from litestar import Request
 from litestar.response import Redirect
@@ -30,17 +33,32 @@ class Following:
     #: who else has it open: not empty only when every draft left in the view is open by someone
     open_by: list[Present]
 
+    @property
+    def said(self) -> str:
+        """Why a draft someone has open is offered: "" when nobody else has it open."""
+        if not self.open_by:
+            return ""
+        names = ", ".join(p.username for p in self.open_by)
+        have = "has" if len(self.open_by) == 1 else "have"
+        return f"Every draft left here is open by a colleague: {names} {have} this one open."
 
-def following(session: Session, message_id: int, view: QueueView, me: int) -> Following | None:
-    """The draft after `message_id` in the view's order that no colleague has open; when each
-    one left is open by someone, the first of those (so the last drafts still get done)."""
+
+def _walk(
+    session: Session,
+    view: QueueView,
+    me: int,
+    *,
+    after_id: int | None = None,
+    cursor: str | None = None,
+) -> Following | None:
+    """The first draft in the view's order after `after_id` (or `cursor`) that no colleague has
+    open; when each one left is open by someone, the first of those."""
     taken: Following | None = None
-    cursor = None
     while True:
         batch = queue_items(
             session,
             limit=_BATCH,
-            after_id=message_id if cursor is None else None,
+            after_id=after_id if cursor is None else None,
             filters=view.filters,
             cursor=cursor,
         )
@@ -52,6 +70,37 @@ def following(session: Session, message_id: int, view: QueueView, me: int) -> Fo
         if len(batch) < _BATCH:
             return taken
         cursor = batch[-1]["cursor"]
+
+
+def following(session: Session, message_id: int, view: QueueView, me: int) -> Following | None:
+    """The draft after `message_id` in the view's order that no colleague has open; when each
+    one left is open by someone, the first of those (so the last drafts still get done)."""
+    return _walk(session, view, me, after_id=message_id)
+
+
+def first_free(
+    session: Session,
+    rows: Sequence[Mapping[str, Any]],
+    others: Mapping[int, list[Present]],
+    view: QueueView,
+    me: int,
+    *,
+    more: bool,
+) -> Following | None:
+    """The queue page's next draft (its "next" link, `j`): the first of its `rows` that no
+    colleague has open (`others`, as the rows say "open by"), else the first such draft on the
+    view's later pages (`more`: there are some); when each one is open by someone, the page's
+    first row, as the review page's next draft is chosen."""
+    for row in rows:
+        if row["id"] not in others:
+            return Following(row["id"], [])
+    if not rows:
+        return None
+    if more:
+        later = _walk(session, view, me, cursor=rows[-1]["cursor"])
+        if later is not None and not later.open_by:
+            return later
+    return Following(rows[0]["id"], others[rows[0]["id"]])
 
 
 def to_draft(request: Request, message_id: int, **shown: str) -> Redirect:
@@ -70,10 +119,7 @@ def after_action(
     with runtime(request).factory() as session:
         found = following(session, message_id, view, signed_in(request).id)
     if found is not None and found.open_by:
-        names = ", ".join(p.username for p in found.open_by)
-        have = "has" if len(found.open_by) == 1 else "have"
-        said = f"Every draft left here is open by a colleague: {names} {have} this one open."
-        notice = f"{notice} {said}" if notice else said
+        notice = f"{notice} {found.said}" if notice else found.said
     shown = {"notice": notice} if notice else {}
     if undoable:
         shown["approved"] = str(message_id)

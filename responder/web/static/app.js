@@ -22,11 +22,8 @@
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var handled = false;
     if (e.key === "j") {
+      // the review page's next draft, or the queue's: both pass over drafts a colleague has open
       handled = click("next");
-      if (!handled) {
-        var first = document.querySelector("a.open");
-        if (first) { first.click(); handled = true; }
-      }
     } else if (e.key === "k") {
       handled = click("prev");
     } else if (e.key === "a") {
