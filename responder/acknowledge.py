@@ -32,7 +32,14 @@ from responder.channels.delivery import (
 from responder.channels.social import SOCIAL_KINDS
 from responder.config import Settings, business_calendar
 from responder.conversations import add_our_message
-from responder.db.models import Acknowledgement, Channel, Customer, Message, utcnow
+from responder.db.models import (
+    Acknowledgement,
+    AuditEntry,
+    Channel,
+    Customer,
+    Message,
+    utcnow,
+)
 from responder.db.session import transaction
 from responder.display import headline, preview_column
 from responder.mail.compose import build_reply, make_message_id, redated, reply_subject
@@ -375,10 +382,37 @@ def settle(session: Session, ack_id: int, actor: str, *, send_again: bool) -> Ac
         raise NotFound(f"acknowledgement {ack_id} not found")
     if ack.state not in UNSENT:
         raise AlreadyHandled(f"this acknowledgement is {ack.state}, not failed or uncertain")
+    # The audit log keeps why it did not go out: the page then says what a person decided.
+    was = {"error": ack.last_error} if ack.last_error else {}
     if send_again:
         ack.state, ack.attempts, ack.next_attempt_at = "queued", 0, None
+        audit(session, actor, "acknowledgement.send_again", "message", ack.message_id, **was)
     else:
         ack.state = "dismissed"
-    action = "acknowledgement.send_again" if send_again else "acknowledgement.dismiss"
-    audit(session, actor, action, "message", ack.message_id)
+        audit(session, actor, "acknowledgement.dismiss", "message", ack.message_id, **was)
     return ack
+
+
+def acknowledgement_state(session: Session, ack: Acknowledgement) -> dict[str, Any]:
+    """For the review page and the message's API: a dismissed one names who left it unsent and
+    when (`dismissed_by`, `dismissed_at`, from the audit log), for its `last_error` is then
+    history, not why it waits."""
+    dismissal = None
+    if ack.state == "dismissed":
+        dismissal = session.execute(
+            select(AuditEntry.actor, AuditEntry.at)
+            .where(
+                AuditEntry.object_type == "message",
+                AuditEntry.object_id == str(ack.message_id),
+                AuditEntry.action == "acknowledgement.dismiss",
+            )
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        ).first()
+    return {
+        "state": ack.state,
+        "sent_at": ack.sent_at.isoformat() if ack.sent_at else None,
+        "last_error": ack.last_error,
+        "dismissed_by": dismissal.actor if dismissal else None,
+        "dismissed_at": dismissal.at.isoformat() if dismissal else None,
+    }

@@ -264,7 +264,8 @@ def unblock(
 
 
 def blocked_rows(session: Session) -> list[dict[str, object]]:
-    """Every block, newest first (the API's list; the page reads `blocked_list`)."""
+    """Every block, newest first (`responder blocked list`; the page and the API read
+    `blocked_list`, a page at a time)."""
     entries = session.scalars(
         select(BlockedSender).order_by(BlockedSender.created_at.desc(), BlockedSender.id.desc())
     ).all()

@@ -28,10 +28,15 @@ def prepare(
     *,
     migrate: bool = True,
     embedder: Embedder | None = None,
+    seed: bool = True,
 ) -> Runtime:
+    """`seed` False: `responder import-content`, which checks each file the seeding would
+    take unchecked (a new snippet or template file) and says what it refuses."""
     rt = Runtime(settings, engine, embedder)
     if migrate:
         upgrade(rt.engine, phone_region=settings.customers.default_region)
+    if not seed:
+        return rt
     with transaction(rt.factory) as session:
         seed_all(
             session,

@@ -302,7 +302,7 @@ def cmd_import_content(args: argparse.Namespace) -> int:
     from responder.supervisor.content_files import import_content
 
     settings = _settings(args)
-    rt = prepare(settings)
+    rt = prepare(settings, seed=False)
     templates, classifiers = _content_folders(args, settings)
     with transaction(rt.factory) as session:
         report = import_content(session, settings, templates, classifiers, author=args.author)

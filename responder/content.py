@@ -30,14 +30,19 @@ def template_key(name: str, language: str, tone: str = "") -> str:
     return f"{name}.{language}{'.' + tone if tone else ''}.j2"
 
 
+def template_file(folder: Path, path: Path, body: str) -> TemplateFile:
+    """What a file under `folder` is, by its name: `intents/roaming.en.empathetic.j2`."""
+    relative = path.relative_to(folder).as_posix()[: -len(".j2")]
+    stem, _, rest = relative.partition(".")
+    language, _, tone = rest.partition(".")
+    return TemplateFile(stem, language or "en", tone, body)
+
+
 def read_template_folder(folder: Path) -> list[TemplateFile]:
-    found = []
-    for path in sorted(folder.rglob("*.j2")):
-        relative = path.relative_to(folder).as_posix()[: -len(".j2")]
-        stem, _, rest = relative.partition(".")
-        language, _, tone = rest.partition(".")
-        found.append(TemplateFile(stem, language or "en", tone, path.read_text(encoding="utf-8")))
-    return found
+    return [
+        template_file(folder, path, path.read_text(encoding="utf-8"))
+        for path in sorted(folder.rglob("*.j2"))
+    ]
 
 
 def seed_templates(session: Session, folder: Path, author: str = "seed") -> int:

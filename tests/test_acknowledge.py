@@ -4,6 +4,7 @@ marked Auto-Submitted, sent once even when a worker stops mid-send."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy import select, update
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
 from responder.config import load_settings
-from responder.db.models import Acknowledgement, Customer, Message, utcnow
+from responder.db.models import Acknowledgement, AuditEntry, Customer, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import current_draft
@@ -433,7 +434,19 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(
         left = client.post(f"/api/acknowledgements/{cian['id']}/dismiss", headers=headers)
         assert (left.status_code, left.json()["state"]) == (201, "dismissed")
         review = client.get(f"/messages/{cian['message_id']}").text
-        assert 'data-state="dismissed">Automatic acknowledgement left unsent: SMTP' in review
+        said = review.split('id="acknowledged" data-state="dismissed">')[1].split("</p>")[0]
+        assert re.fullmatch(
+            r"Automatic acknowledgement left unsent: dismissed by alice "
+            r"\d{4}-\d\d-\d\d \d\d:\d\d Europe/Dublin\.",
+            said,
+        ), said  # who left it unsent and when, in the team's zone; not the old error
+        detail = client.get(f"/api/messages/{cian['message_id']}", headers=headers).json()
+        assert detail["acknowledgement"]["dismissed_by"] == "alice"
+        with rt.factory() as session:
+            logged = session.scalars(
+                select(AuditEntry.detail).where(AuditEntry.action == "acknowledgement.dismiss")
+            ).one()
+        assert logged["error"].startswith("SMTP delivery failed"), "kept as history"
 
         switched_on = rt.settings
         rt.settings = msgspec.structs.replace(  # switched off meanwhile: nothing would send it

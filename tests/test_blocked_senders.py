@@ -116,7 +116,9 @@ def test_spam_is_rejected_blocked_and_its_later_mail_never_drafted(
         assert '<label>Reason <input name="reason"' in listing
         # the last message stopped: the zone named, as the Blocked column's heading names it
         assert re.search(r"<small>last \d{4}-\d\d-\d\d \d\d:\d\d UTC</small>", listing)
-        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()[
+            "items"
+        ]
         # Two waiting drafts rejected when it was blocked, one message ignored since.
         assert row["messages_stopped"] == 3 and row["reason"] == "spam"
         assert [s["message_id"] for s in row["marked_spam"]] == [first]
@@ -178,7 +180,9 @@ def test_unblocking_a_spam_click_offers_the_message_back(
             f"/messages/{first}/spam", data={"_csrf_token": csrf(client, f"/messages/{first}")}
         )
         login(client, "sam")
-        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()[
+            "items"
+        ]
         assert row["messages_stopped"] == 2, "the message marked as spam is counted apart"
         lifted = client.post(
             f"/supervisor/blocked/{row['id']}/unblock",
@@ -200,7 +204,7 @@ def test_unblocking_a_spam_click_offers_the_message_back(
         marked = client.post(f"/api/messages/{second}/spam", headers=alice, json={})
         assert marked.status_code < 300, marked.text
         auth = api_token(client, "sam")
-        (row,) = client.get("/api/supervisor/blocked", headers=auth).json()
+        (row,) = client.get("/api/supervisor/blocked", headers=auth).json()["items"]
         unblock = f"/api/supervisor/blocked/{row['id']}/unblock"
         kept = client.post(unblock, headers=auth, json={}).json()
         assert kept["spam_kept_rejected"] == [second] and kept["spam_restored"] == []
@@ -301,7 +305,35 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
         assert "Showing 1–100 of 130" in campaign
         more = re.search(r'id="next-page" rel="next" href="([^"]+)"', campaign).group(1)
         assert "q=%40list.test" in more, "the search stays on the next page"
-        assert len(UNBLOCK.findall(client.get(html.unescape(more)).text)) == 30
+        later = client.get(html.unescape(more)).text
+        assert len(UNBLOCK.findall(later)) == 30
+        # Lifting a block, or adding one, keeps the search; lifting one keeps its page too.
+        lifted = client.post(
+            f"/supervisor/blocked/{UNBLOCK.findall(later)[0]}/unblock",
+            data={**_kept(later), "_csrf_token": csrf(client, "/supervisor/blocked")},
+        ).text
+        assert "deals29@list.test is no longer blocked." in lifted
+        assert "Showing 101–129 of 129" in lifted and 'value="@list.test"' in lifted
+        added = client.post(
+            "/supervisor/blocked",
+            data={
+                "q": _kept(lifted)["q"],
+                "sender": "promo@list.test",
+                "_csrf_token": csrf(client, "/supervisor/blocked"),
+            },
+        ).text
+        assert "promo@list.test is blocked" in added and 'value="@list.test"' in added
+        assert "Showing 1–100 of 130" in added, "the search's first page, where it is newest"
+        auth = api_token(client, "sam")
+        api = client.get("/api/supervisor/blocked", headers=auth).json()
+        assert (len(api["items"]), api["total"]) == (100, 131)
+        assert api["items"][0]["sender"] == "promo@list.test" and "reason" in api["items"][0]
+        rest = client.get(
+            "/api/supervisor/blocked", headers=auth, params={"cursor": api["next_cursor"]}
+        ).json()
+        assert (len(rest["items"]), rest["next_cursor"]) == (31, None)
+        searched = client.get("/api/supervisor/blocked", headers=auth, params={"q": "PROMO@"})
+        assert [r["sender"] for r in searched.json()["items"]] == ["promo@list.test"]
         nothing = client.get("/supervisor/blocked", params={"q": "deal_"}).text
         assert "No blocked sender matches" in nothing, "typed as is, not as a LIKE wildcard"
 
@@ -315,6 +347,12 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
 
 
 UNBLOCK = re.compile(r'action="/supervisor/blocked/(\d+)/unblock"')
+KEPT = re.compile(r'<input type="hidden" name="(q|cursor)" value="([^"]*)">')
+
+
+def _kept(page: str) -> dict[str, str]:
+    """The search and page a form on the blocked senders page carries (its first row's)."""
+    return {name: html.unescape(value) for name, value in KEPT.findall(page)}
 
 
 def _blocked_in_bulk(rt: Runtime, count: int) -> list[int]:
@@ -375,7 +413,9 @@ def test_unblocking_puts_back_the_drafts_the_block_rejected_and_only_those(
         history = client.get(f"/messages/{pat[1]}").text
         assert "rejected by sam" in history and f"sender blocked: {why}" in history
 
-        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        (row,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()[
+            "items"
+        ]
         assert row["messages_stopped"] == 3
         lifted = client.post(
             f"/supervisor/blocked/{row['id']}/unblock",

@@ -125,7 +125,7 @@ def test_a_blocked_senders_message_can_be_drafted_and_the_block_stays(
         drop(rt, make_email(message_id="<two@mail.test>", subject="Another"), "two")
         worker.drain()
         assert message_row(rt, "<two@mail.test>").state == "ignored"
-        (block,) = client.get("/api/supervisor/blocked", headers=auth).json()
+        (block,) = client.get("/api/supervisor/blocked", headers=auth).json()["items"]
         assert block["messages_stopped"] == 2
 
 

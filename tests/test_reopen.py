@@ -285,7 +285,9 @@ def test_a_message_marked_as_spam_is_reopened_and_the_block_stays(
             "mail is still ignored) until a supervisor lifts it under Blocked senders."
             in landed.text
         )
-        (block,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()
+        (block,) = client.get("/api/supervisor/blocked", headers=api_token(client, "sam")).json()[
+            "items"
+        ]
         assert block["marked_spam"] == [], "not offered back on the unblock form: it is back"
     with rt.factory() as session:
         reopened = session.get(Message, message)

@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.classify.definitions import definition_names, read_examples_csv
+from responder.classify.definitions import DefinitionError, definition_names, read_examples_csv
 from responder.config import Settings
-from responder.content import live_templates, read_template_folder, template_key
+from responder.content import TemplateFile, live_templates, template_file, template_key
 from responder.db.models import ClassifierExample, Snippet, Template
 from responder.knowledge.snippet_files import SnippetFileError, SnippetSource, parse_snippet
 from responder.review import audit
-from responder.supervisor.snippet_edit import _named_by_actions, live_snippets_all
+from responder.supervisor.content_edit import validate_snippet, validate_template
+from responder.supervisor.snippet_edit import (
+    SNIPPET_KEY,
+    SnippetFields,
+    _named_by_actions,
+    check_snippet_fields,
+    live_snippets_all,
+)
+from responder.supervisor.template_create import LAYOUT, new_template_problem
 
 HEADER_LISTS = ("intents", "tags")
 RESTORE_TO_OFFER = "restore it in its editor to offer it again"
@@ -144,19 +153,93 @@ def import_content(
     author: str = "import",
 ) -> ContentReport:
     """Files become new versions where they differ; new classifier examples are added active.
-    A retired item keeps only a file's words (it stays retired, said in `kept_retired`); a
-    snippet file switching off what an action rule offers is left out (said in `refused`), the
-    other files imported."""
+    A retired item keeps only a file's words (it stays retired, said in `kept_retired`). A file
+    that cannot be read, or whose new version the editor would refuse (it does not render,
+    names an unknown intent or plan, switches off what an action rule offers, ...), is left
+    out with why (said in `refused`); the other files are imported."""
     report = ContentReport()
+    # Examples first: a new intent's label comes with them, and its template and snippets
+    # are checked against the intents there are after this import.
+    for name in definition_names(classifiers_dir) if classifiers_dir.is_dir() else []:
+        try:
+            report.examples += _import_examples(session, classifiers_dir, name, author)
+        except DefinitionError as exc:
+            report.refused.append(_refusal(exc.path, exc.problem, exc.line))
+    _import_templates(session, settings, templates_dir, author, report)
+    folder = templates_dir / "snippets"
+    if folder.is_dir():
+        _import_snippets(session, settings, folder, author, report)
+    session.flush()
+    return report
+
+
+def _refusal(path: Path, problem: str, line: int | None = None) -> str:
+    return f"{path}{f':{line}' if line else ''}: not imported: {problem}"
+
+
+#: A syntax error as rendering words it: "template 'snippet roaming-cap': syntax error on
+#: line 3: ..." or, through a draft, "intents/roaming.en.j2: syntax error on line 17: ...".
+SYNTAX_ERROR = re.compile(
+    r"^(?:template )?'?(?P<name>[^':]+)'?: syntax error on line (?P<line>\d+)"
+)
+
+
+def _located(problem: str, name: str, first_line: int) -> tuple[str, int | None]:
+    """A syntax error in this file's own text (not in a layout it extends) at the file's line:
+    a snippet's body starts below its header, at `first_line`."""
+    found = SYNTAX_ERROR.match(problem)
+    if found is None or found["name"] != name:
+        return problem, None
+    line = int(found["line"]) + first_line - 1
+    start, end = found.span("line")
+    return problem[:start] + str(line) + problem[end:], line
+
+
+class Unreadable(Exception):
+    """A file that is not UTF-8 text: its line and the byte that is not."""
+
+    def __init__(self, path: Path, problem: str, line: int) -> None:
+        super().__init__(problem)
+        self.path, self.problem, self.line = path, problem, line
+
+
+def _text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        raise Unreadable(path, problem, line) from exc
+
+
+def _template_files(folder: Path) -> list[Path]:
+    """Layouts first, so an intent template is checked against the layout this import brings."""
+    paths = folder.rglob("*.j2") if folder.is_dir() else []
+    return sorted(paths, key=lambda p: (not p.name.startswith("layout."), p))
+
+
+def _import_templates(
+    session: Session, settings: Settings, folder: Path, author: str, report: ContentReport
+) -> None:
     live = live_templates(session, switched_off=True)
-    for item in read_template_folder(templates_dir):
+    for path in _template_files(folder):
+        try:
+            item = template_file(folder, path, _text(path))
+        except Unreadable as exc:
+            report.refused.append(_refusal(path, exc.problem, exc.line))
+            continue
         key = template_key(item.name, item.language, item.tone)
         current = live.get(key)
+        unchanged = current is not None and current.body == item.body
+        if not unchanged and (problem := _template_problem(session, settings, item, current)):
+            report.refused.append(_refusal(path, *_located(problem, key, 1)))
+            continue
         if current is not None and not current.active:  # export removes a retired one's file
             report.kept_retired.append(
-                f"{templates_dir / key}: template {key} kept retired: {RESTORE_TO_OFFER}"
+                f"{folder / key}: template {key} kept retired: {RESTORE_TO_OFFER}"
             )
-        if current is not None and current.body == item.body:
+        if unchanged:
             continue
         version = Template(
             name=item.name,
@@ -170,24 +253,64 @@ def import_content(
         session.add(version)
         audit(session, author, "template.import", "template", key, version=version.version)
         report.templates += 1
+
+
+def _template_problem(
+    session: Session, settings: Settings, item: TemplateFile, current: Template | None
+) -> str | None:
+    """What the template editor says of this text (and, for a template the database lacks,
+    the new-template form of its name)."""
+    if current is None:
+        if item.name != "layout" and not item.name.startswith("intents/"):
+            return (
+                "a template file is layout.LANGUAGE.j2 or intents/INTENT.LANGUAGE.j2 "
+                "(or intents/INTENT.LANGUAGE.TONE.j2)"
+            )
+        intent = LAYOUT if item.name == "layout" else item.name.removeprefix("intents/")
+        if problem := new_template_problem(session, settings, intent, item.language, item.tone):
+            return problem
+    if not item.body.strip():
+        return "the template is empty"
+    shape = current or Template(name=item.name, language=item.language, tone=item.tone)
+    return validate_template(session, settings, shape, item.body)
+
+
+def _import_snippets(
+    session: Session, settings: Settings, folder: Path, author: str, report: ContentReport
+) -> None:
     snippets = {s.key: s for s in live_snippets_all(session)}
-    folder = templates_dir / "snippets"
-    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
-        source = parse_snippet(path.read_text(encoding="utf-8"), path)
+    read: list[tuple[Path, SnippetSource]] = []
+    for path in sorted(folder.glob("*.md")):
+        try:
+            read.append((path, parse_snippet(_text(path), path, strict=True)))
+        except (Unreadable, SnippetFileError) as exc:
+            report.refused.append(_refusal(path, exc.problem, exc.line))
+    files_of: dict[str, list[Path]] = {}
+    for path, source in read:
+        files_of.setdefault(source.key, []).append(path)
+    for path, source in read:
+        if others := [str(p) for p in files_of[source.key] if p != path]:
+            # Which file's words would win is not for the file order to decide.
+            problem = f"the id {source.key} is also {', '.join(others)}'s: one file per snippet"
+            report.refused.append(_refusal(path, problem))
+            continue
         current = snippets.get(source.key)
         fields = _snippet_fields(source)
-        if current is not None and not current.active:
+        retired = current is not None and not current.active
+        if retired:
             fields["active"] = False  # a file from before it was retired: words only
-            if source.active:
-                report.kept_retired.append(
-                    f"{path}: snippet {source.key} kept retired: {RESTORE_TO_OFFER}"
-                )
-        elif not source.active:
-            problem = _named_by_actions(session, settings, source.key)
-            if problem:
-                report.refused.append(f"{path}: not imported: {problem}")
-                continue
-        if current is not None and _snippet_fields(current) == fields:
+        unchanged = current is not None and _snippet_fields(current) == fields
+        if not unchanged and (
+            problem := _snippet_problem(session, settings, source, current, fields)
+        ):
+            located = _located(problem, f"snippet {source.key}", source.body_line)
+            report.refused.append(_refusal(path, *located))
+            continue
+        if retired and source.active:
+            report.kept_retired.append(
+                f"{path}: snippet {source.key} kept retired: {RESTORE_TO_OFFER}"
+            )
+        if unchanged:
             continue
         version = Snippet(
             key=source.key,
@@ -198,32 +321,67 @@ def import_content(
         session.add(version)
         audit(session, author, "snippet.import", "snippet", source.key, version=version.version)
         report.snippets += 1
-    for name in definition_names(classifiers_dir) if classifiers_dir.is_dir() else []:
-        present = {
-            (text, label)
-            for text, label in session.execute(
-                select(ClassifierExample.text, ClassifierExample.label).where(
-                    ClassifierExample.classifier == name, ClassifierExample.status == "active"
-                )
+
+
+def _snippet_problem(
+    session: Session,
+    settings: Settings,
+    source: SnippetSource,
+    current: Snippet | None,
+    fields: dict[str, object],
+) -> str | None:
+    """What the snippet editor says on save (or the new-snippet form, for a new id)."""
+    if current is None and not SNIPPET_KEY.fullmatch(source.key):
+        return f"the id {source.key!r} must be 2-100 lower-case letters, digits and hyphens"
+    filters = dict(source.filters)
+    checked = SnippetFields(
+        title=source.title.strip(),
+        intents=source.intents,
+        tags=source.tags,
+        language=source.language,
+        active=bool(fields["active"]),
+        plans=_listed(filters.get("plans")),
+        tiers=_listed(filters.get("tiers")),
+        valid_from=str(filters.get("valid_from") or ""),
+        valid_until=str(filters.get("valid_until") or ""),
+    )
+    switching_off = not checked.active and (current is None or current.active)
+    return (
+        check_snippet_fields(session, settings, checked)
+        or validate_snippet(source.key, source.body, settings, source.language)
+        or (_named_by_actions(session, settings, source.key) if switching_off else None)
+    )
+
+
+def _listed(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _import_examples(session: Session, folder: Path, name: str, author: str) -> int:
+    """The examples the classifier's file adds (a file with a bad row adds none)."""
+    present = {
+        (text, label)
+        for text, label in session.execute(
+            select(ClassifierExample.text, ClassifierExample.label).where(
+                ClassifierExample.classifier == name, ClassifierExample.status == "active"
             )
-        }
-        added = 0
-        for example in read_examples_csv(classifiers_dir / f"{name}.csv"):
-            if (example.text, example.label) in present:
-                continue
-            present.add((example.text, example.label))
-            session.add(
-                ClassifierExample(
-                    classifier=name,
-                    label=example.label,
-                    text=example.text,
-                    source="import",
-                    created_by=author,
-                )
+        )
+    }
+    added = 0
+    for example in read_examples_csv(folder / f"{name}.csv"):
+        if (example.text, example.label) in present:
+            continue
+        present.add((example.text, example.label))
+        session.add(
+            ClassifierExample(
+                classifier=name,
+                label=example.label,
+                text=example.text,
+                source="import",
+                created_by=author,
             )
-            added += 1
-        if added:
-            audit(session, author, "examples.import", "classifier", name, added=added)
-        report.examples += added
-    session.flush()
-    return report
+        )
+        added += 1
+    if added:
+        audit(session, author, "examples.import", "classifier", name, added=added)
+    return added

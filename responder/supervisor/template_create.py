@@ -70,6 +70,23 @@ def preview_new_template(
     return preview_template_text(session, settings, unsaved, body, message_id, customer_id)
 
 
+def new_template_problem(
+    session: Session, settings: Settings, intent: str, language: str, tone: str
+) -> str | None:
+    """Why no draft could use a new template of this intent, language and tone, if none could
+    (`responder import-content` asks it of a file naming a template the database lacks)."""
+    if intent != LAYOUT and intent not in labels(session, "intent"):
+        return f"unknown intent {intent!r}"
+    if language not in settings.classify.languages:
+        return f"unknown language {language!r}"
+    tones = template_tones(session, settings)
+    if tone and tone not in tones:
+        return f"no tone rule picks {tone!r} (the rules' tones are {', '.join(tones) or 'none'})"
+    if intent == LAYOUT and tone:
+        return "a layout has no tone variants (it reads `tone` itself)"
+    return None
+
+
 def create_template(
     session: Session,
     settings: Settings,
@@ -81,18 +98,8 @@ def create_template(
 ) -> Template:
     """A new intent template (another language, or a tone variant), version 1, only if it
     renders like any edit; drafts in that language or tone use it from then on."""
-    if intent != LAYOUT and intent not in labels(session, "intent"):
-        raise ContentError(f"not created: unknown intent {intent!r}")
-    if language not in settings.classify.languages:
-        raise ContentError(f"not created: unknown language {language!r}")
-    tones = template_tones(session, settings)
-    if tone and tone not in tones:
-        raise ContentError(
-            f"not created: no tone rule picks {tone!r} (the rules' tones are "
-            f"{', '.join(tones) or 'none'})"
-        )
-    if intent == LAYOUT and tone:
-        raise ContentError("not created: a layout has no tone variants (it reads `tone` itself)")
+    if problem := new_template_problem(session, settings, intent, language, tone):
+        raise ContentError(f"not created: {problem}")
     name = template_name(intent)
     key = template_key(name, language, tone)
     existing = live_templates(session, switched_off=True).get(key)

@@ -21,7 +21,6 @@ from responder.blocklist import (
     block_row,
     blocked_count,
     blocked_list,
-    blocked_rows,
     parse_pattern,
     search_text,
     unblock,
@@ -36,9 +35,12 @@ PAGE = "/supervisor/blocked"
 
 
 class BlockForm(Struct):
+    """`q`: the search the page had, kept across the redirect."""
+
     sender: str = ""
     reason: str = ""
     reject_waiting: str = ""
+    q: str = ""
 
 
 class ApiBlock(Struct):
@@ -48,8 +50,12 @@ class ApiBlock(Struct):
 
 
 class UnblockForm(Struct):
+    """`q` and `cursor`: the search and the page the row was on, kept across the redirect."""
+
     process_stopped: str = ""
     restore_spam: str = ""
+    q: str = ""
+    cursor: str = ""
 
 
 class ApiUnblock(Struct):
@@ -121,6 +127,7 @@ def blocked_page(
         "rows": page.rows,
         "page": page,
         "q": search_text(q),
+        "cursor": cursor or "",
         "blocked": everyone,
         "notice": notice,
         "error": error,
@@ -130,22 +137,30 @@ def blocked_page(
 
 @post(PAGE, sync_to_thread=True, guards=[requires_supervisor])
 def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Redirect:
+    """Back to the search's first page, where the new block (the newest) is listed."""
     try:
         row = _block(request, data.sender, data.reason, bool(data.reject_waiting))
     except BlockError as exc:
-        return Redirect(PAGE, query_params={"error": f"Not blocked: {exc}."})
+        return _back(data.q, "", error=f"Not blocked: {exc}.")
     notice = f"{row['sender']} is blocked: its mail is stored and ignored from now on."
     if waiting := len(row["rejected_waiting"]):
         notice += f" {waiting} waiting draft{'s' if waiting != 1 else ''} from it rejected."
-    return Redirect(PAGE, query_params={"notice": notice})
+    return _back(data.q, "", notice=notice)
 
 
 @post(f"{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
 def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, FORM]) -> Redirect:
+    """Back to the page the row was on, with its search; to the first when that page is now
+    empty (its last row lifted)."""
     try:
         done = _unblock(request, block_id, bool(data.process_stopped), bool(data.restore_spam))
     except BlockError as exc:
-        return Redirect(PAGE, query_params={"error": f"Not unblocked: {exc}."})
+        return _back(data.q, data.cursor, error=f"Not unblocked: {exc}.")
+    cursor = data.cursor
+    if cursor:
+        with runtime(request).factory() as session:
+            if not blocked_list(session, cursor, data.q, size=1).rows:
+                cursor = ""
     notice = f"{done.pattern.shown} is no longer blocked."
     if back := len(done.restored):
         notice += (
@@ -155,7 +170,13 @@ def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, F
     if again := done.processed_again:
         notice += f" {again} message{'s' if again != 1 else ''} it stopped will be drafted now."
     notice += _spam_notice(done)
-    return Redirect(PAGE, query_params={"notice": notice})
+    return _back(data.q, cursor, notice=notice)
+
+
+def _back(q: str, cursor: str, **said: str) -> Redirect:
+    """The list as the supervisor had it: their search and page, with what became of the form."""
+    kept = {"q": search_text(q), "cursor": cursor}
+    return Redirect(PAGE, query_params={k: v for k, v in {**kept, **said}.items() if v})
 
 
 def _spam_notice(done: Unblocked) -> str:
@@ -175,10 +196,22 @@ def _spam_notice(done: Unblocked) -> str:
     return said
 
 
-@get(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
-def api_blocked(request: Request) -> list[dict[str, object]]:
+@get(
+    f"/api{PAGE}",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+    summary="A page of the blocked senders, newest first",
+    description=(
+        "`items`: 100 blocks at most, each as the page lists it; `total`: how many blocks match; "
+        "`next_cursor`, when more follow, is passed back as `?cursor=` for the next page (null "
+        "on the last). `?q=` finds blocks by a piece of their address or domain, as the page's "
+        "search box does (`@example` finds the domain example.com)."
+    ),
+)
+def api_blocked(request: Request, cursor: str | None = None, q: str = "") -> dict[str, Any]:
     with runtime(request).factory() as session:
-        return blocked_rows(session)
+        page = blocked_list(session, cursor, q)
+    return {"items": page.rows, "total": page.total, "next_cursor": page.next_cursor}
 
 
 @post(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])

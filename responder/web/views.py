@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from responder.acknowledge import unsent_count
+from responder.acknowledge import acknowledgement_state, unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
@@ -803,11 +803,7 @@ def message_detail(
         },
         "acknowledgement": None
         if acknowledgement is None
-        else {
-            "state": acknowledgement.state,
-            "sent_at": acknowledgement.sent_at.isoformat() if acknowledgement.sent_at else None,
-            "last_error": acknowledgement.last_error,
-        },
+        else acknowledgement_state(session, acknowledgement),
         "conversation": conversation,
         # Two drafts in one conversation can both be approved: each page points at the other.
         "newer_from_customer": [

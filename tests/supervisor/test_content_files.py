@@ -47,8 +47,22 @@ def test_export_and_import_round_trip(
     )
     with (project / "classifiers" / "intent.csv").open("a", encoding="utf-8") as handle:
         handle.write('"My phone has no bars at all since this morning, even calls fail",outage\n')
-    out = run_cli(rt, project, "import-content", "--author", "git", capsys=capsys)
+    # Files the editor would refuse, or that cannot be read, are refused one by one (the file,
+    # the line where known, the editor's words) and the good ones imported; exit status 1.
+    refused = _write_bad_files(project)
+    roaming.write_text(edited.replace("{% endblock %}", "{% endblok %}"), encoding="utf-8")
+    status, out, err = _import_content(rt, project, capsys, "--author", "git")
+    assert status == 1 and "Traceback" not in err, err
     assert out.split() == ["templates:", "0", "snippets:", "1", "examples:", "1"]
+    for said in [
+        *refused,
+        f"error: {roaming}:17: not imported: intents/roaming.en.j2: syntax error on line 17",
+    ]:
+        assert said in err, (said, err)
+    assert "unknown tag 'endblok'" in err and len(err.splitlines()) == len(refused) + 1, err
+    for path in project.glob("templates/**/bad-*"):
+        path.unlink()
+    roaming.write_text(edited, encoding="utf-8")
     out = run_cli(rt, project, "import-content", capsys=capsys)
     assert out.split() == ["templates:", "0", "snippets:", "0", "examples:", "0"]
     with rt.factory() as session:
@@ -123,13 +137,65 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
         parse_snippet(path.read_text(), path)
 
 
+def _write_bad_files(project: Path) -> list[str]:
+    """Snippet and template files `import-content` refuses; what it says of each."""
+    snippets, intents = project / "templates" / "snippets", project / "templates" / "intents"
+    eu_pass, twin = snippets / "roaming-eu-pass.md", snippets / "bad-id.md"
+
+    def snippet(key: str, more: str = "", body: str = "", labels: str = "roaming") -> str:
+        return f"---\nid: {key}\ntitle: Bad\nintents: {labels}\n{more}---\nYour {body} answer.\n"
+
+    files = {  # each with its line, where the problem has one, and what is said of it
+        snippets / "bad-colon.md": (
+            snippet("bad-colon", "language en\n"),
+            ":5",
+            "expected `key: value`, got 'language en'",
+        ),
+        snippets / "bad-typo.md": (
+            snippet("bad-typo", "intent: roaming\n"),
+            ":5",
+            "unknown header key 'intent' (the keys are id, title,",
+        ),
+        snippets / "bad-bytes.md": (snippet("bad-bytes", body="caf\xe9"), ":6", "not UTF-8 text"),
+        snippets / "bad-intent.md": (
+            snippet("bad-intent", labels="roaming, oops"),
+            "",
+            "unknown intent oops (the intents are ",
+        ),
+        snippets / "bad-plan.md": (
+            snippet("bad-plan", "plans: Gold Bar\n"),
+            "",
+            "unknown plan Gold Bar (the plans are ",
+        ),
+        snippets / "bad-body.md": (
+            snippet("bad-body", body="{% if %}"),
+            ":6",
+            "template 'snippet bad-body': syntax error on line 6",
+        ),
+        twin: (
+            snippet("roaming-eu-pass"),
+            "",
+            f"the id roaming-eu-pass is also {eu_pass}'s: one file per snippet",
+        ),
+        intents / "bad-intent.en.j2": (
+            '{% extends "layout.en.j2" %}',
+            "",
+            "unknown intent 'bad-intent'",
+        ),
+    }
+    for path, (text, _, _) in files.items():
+        path.write_bytes(text.encode("latin-1"))
+    said = [f"error: {path}{line}: not imported: {why}" for path, (_, line, why) in files.items()]
+    return [*said, f"error: {eu_pass}: not imported: the id roaming-eu-pass is also {twin}'s"]
+
+
 def _import_content(
-    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str]
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:
     """`responder import-content` on the test's project: its exit status, output and errors."""
     os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
     try:
-        status = main(["--config", str(project / "config.toml"), "import-content"])
+        status = main(["--config", str(project / "config.toml"), "import-content", *args])
     finally:
         del os.environ["RESPONDER_DATABASE__URL"]
     captured = capsys.readouterr()
