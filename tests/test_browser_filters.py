@@ -37,7 +37,6 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
         whatsapp = idle.id
     with rt.factory() as session:
         intents = dict(session.execute(select(Message.subject, Message.intent)).all())
-        mailbox = session.scalar(select(Message.channel_id).limit(1))
         # the days they came in (one, unless it was midnight): the team's calendar is UTC's
         first, last = session.execute(
             select(func.min(Message.received_at), func.max(Message.received_at))
@@ -56,12 +55,16 @@ def test_queue_and_search_filters_submitted_from_the_page(rt: Runtime, worker: W
         page.select_option("form.filters select[name=channel]", str(whatsapp))
         page.click("form.filters button:has-text('Filter')")
         page.wait_for_url(f"**/queue?channel={whatsapp}&intent=*")
-        expect(page.locator("p.empty")).to_contain_text("Nothing waiting")
+        expect(page.locator("p.empty")).to_contain_text("No drafts match these filters")
         expect(page.locator("form.filters select[name=channel]")).to_have_value(str(whatsapp))
-        # no intent is offered where nothing waits, so the intent filter went with it
-        page.select_option("form.filters select[name=channel]", str(mailbox))
-        page.click("form.filters button:has-text('Filter')")
+        # the intent chosen is still shown chosen (0 waiting there): the form never says "all"
+        # while it narrows the list
+        chosen = page.locator("form.filters select[name=intent]")
+        expect(chosen).to_have_value(intents["Cancel my contract"])
+        expect(chosen.locator("option:checked")).to_contain_text("(0)")
+        page.click("#clear-filters")
         expect(page.locator("table.queue tbody tr")).to_have_count(2)
+        expect(page.locator("form.filters select[name=channel]")).to_have_value("")
         # mail comes in while the page is open: it says so, and does not reload under the agent
         later = make_email(subject="No signal", body="No signal at home.", message_id="<f9@t>")
         drop(rt, later, "filter-9")

@@ -120,6 +120,12 @@ def test_filters_and_counts(rt: Runtime) -> None:
         newest = session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1))
     # An open queue page asks, in its own view, how many drafts came in after it was drawn.
     staff(rt, "alice")
+    staff(rt, "bob")
+    with transaction(rt.factory) as session:  # bob has the first in the order, alice the third
+        people = dict(session.execute(select(StaffUser.username, StaffUser.id)).all())
+        session.get(Message, ids[11]).assignee_id = people["bob"]
+        session.get(Message, ids[9]).assignee_id = people["alice"]
+    alice, bob = str(people["alice"]), str(people["bob"])
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get("/queue?intent=roaming").text
@@ -143,6 +149,45 @@ def test_filters_and_counts(rt: Runtime) -> None:
         page = client.get("/queue", params={"assignee": "alice"})
         assert page.status_code == 400
         assert "assignee: 'alice' is not a staff account's id" in html.unescape(page.text)
+
+        # Her drafts and the unassigned: bob's is not listed, nor opened next, in the queue or
+        # after the draft she opens; her own ("me", her id, as before) stays in the view.
+        mine = client.get("/queue", params={"assignee": "mine_or_none", "channel": ""}).text
+        assert _rows(mine) == [ids[i] for i in (10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
+        assert _links(mine)["next"] == f"/messages/{ids[10]}?assignee=mine_or_none"
+        opened = _links(client.get(_links(mine)["next"]).text)
+        assert opened["next"] == f"/messages/{ids[9]}?from={ids[10]}&assignee=mine_or_none"
+        assert _choices(mine, "assignee") == [
+            ("", "everyone", False),
+            ("none", "unassigned (10)", False),
+            (alice, "me (1)", False),
+            ("mine_or_none", "me or unassigned (11)", True),
+            (bob, "bob (1)", False),
+        ]
+        unassigned = client.get("/api/queue", params={"assignee": "none"}, headers=auth).json()
+        assert [i["id"] for i in unassigned] == [ids[i] for i in (10, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
+        paged = client.get(
+            "/api/queue/page", params={"channel": "", "assignee": alice}, headers=auth
+        )
+        assert [i["id"] for i in paged.json()["items"]] == [ids[9]]
+        counted = paged.json()["counts"]
+        assert counted["total"] == 1 and counted["assignee"] == {"none": 10, alice: 1, bob: 1}
+        # /api/queue/page and search refuse a channel in the queue's words
+        for path, headers in (("/api/queue/page", auth), ("/api/search", auth), ("/search", {})):
+            refused = client.get(path, params={"channel": "support"}, headers=headers)
+            assert refused.status_code == 400, path
+            said = refused.json()["extra"][0]["message"] if headers else html.unescape(refused.text)
+            assert "'support' is not a channel's id" in said, path
+        assert client.get("/api/search", params={"channel": ""}, headers=auth).status_code == 200
+
+        # Nothing of bob's is about outages: the chosen intent stays chosen, at 0, and the page
+        # says the filters leave nothing, not that nothing waits.
+        none_left = client.get("/queue", params={"intent": "outage", "assignee": bob}).text
+        assert _rows(none_left) == []
+        assert ("outage", "Service outage (0)", True) in _choices(none_left, "intent")
+        assert ("none", "unassigned (6)", False) in _choices(none_left, "assignee")
+        assert "No drafts match these filters" in none_left and "Nothing waiting" not in none_left
+        assert _links(none_left)["clear-filters"] == "/queue"
 
 
 def test_each_row_shows_its_latest_draft_version(rt: Runtime) -> None:
@@ -384,6 +429,22 @@ def test_the_queue_and_the_page_name_who_else_has_a_draft_open_not_oneself(rt: R
         _moving_on_stays_in_the_view(alice, bob, ids, rt)
 
 
+def _rows(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<tr data-id="(\d+)"', page)]
+
+
+def _choices(page: str, name: str) -> list[tuple[str, str, bool]]:
+    """The queue's filter form's options for `name`: value, words, chosen."""
+    form = page.split('<form class="filters" method="get"', 1)[1].split("</form>", 1)[0]
+    select = form.split(f'<select name="{name}">', 1)[1].split("</select>", 1)[0]
+    return [
+        (html.unescape(value), html.unescape(words), bool(chosen))
+        for value, chosen, words in re.findall(
+            r'<option value="([^"]*)" ?(selected)?>([^<]*)</option>', select
+        )
+    ]
+
+
 def _links(page: str) -> dict[str, str]:
     """The page's links and form targets by element id (or the row's message id), as a
     browser reads them (entities decoded)."""
@@ -459,18 +520,15 @@ def _moving_on_stays_in_the_view(
         rt.settings, queue=msgspec.structs.replace(rt.settings.queue, page_size=2)
     )
 
-    def rows(page: str) -> list[int]:
-        return [int(n) for n in re.findall(r'<tr data-id="(\d+)"', page)]
-
     first = alice.get("/queue?intent=outage").text  # ids 10, 8, 6, 4, 2, 0
-    assert rows(first) == [ids[10], ids[8]]
+    assert _rows(first) == [ids[10], ids[8]]
     assert "first" not in _links(first) and "previous" not in _links(first)
     second = alice.get(_links(first)["more"]).text
     third = alice.get(_links(second)["more"]).text
-    assert rows(second) == [ids[6], ids[4]] and rows(third) == [ids[2], ids[0]]
+    assert _rows(second) == [ids[6], ids[4]] and _rows(third) == [ids[2], ids[0]]
     assert _links(second)["first"] == _links(second)["previous"] == "/queue?intent=outage"
     back = _links(third)["previous"]
-    assert "intent=outage" in back and rows(alice.get(back).text) == rows(second)
+    assert "intent=outage" in back and _rows(alice.get(back).text) == _rows(second)
     assert _links(third)["first"] == "/queue?intent=outage"
     bob.get(f"/messages/{ids[10]}")
     bob.get(f"/messages/{ids[8]}")

@@ -125,9 +125,9 @@ from responder.web.params import RowId, row_id_in
 from responder.web.presence_routes import PRESENCE_ROUTES, open_by, presence_notice
 from responder.web.queue_view import (
     QueueView,
+    filter_form,
     filters_from,
     previous_cursor,
-    queue_filter,
     view_in,
 )
 from responder.web.queue_watch import QUEUE_WATCH_ROUTES, newest_message
@@ -295,8 +295,9 @@ def queue_page(
     and the hand-off to a thread and back cost a fifth of the page's CPU under load (one web
     process per core serves the pages in parallel)."""
     rt = _rt(request)
-    filters = filters_from(channel, intent, tier, assignee, sentiment)
-    channel_id, assignee_id = filters.channel_id, filters.assignee_id
+    me = _form_user(request).id
+    filters = filters_from(channel, intent, tier, assignee, sentiment, me=me)
+    view = QueueView(filters)
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
         cached = request.app.state.counts.get(session)
@@ -310,9 +311,7 @@ def queue_page(
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
         snoozed = snoozed_count(session)
-        me = _form_user(request).id
         others = present(session, (i["id"] for i in items), besides=me)
-        view = QueueView(filters)
         first = first_free(session, items, others, view, me, more=len(items) == page_size)
         previous = previous_cursor(session, filters, cursor, page_size)
         newest = newest_message(session)
@@ -333,15 +332,9 @@ def queue_page(
         "opening": request.app.state.clock.opening(business_calendar(rt.settings.queue), utcnow()),
         "error": request.query_params.get("error", ""),
         "back": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        "channels": channels,
         "user": request.user,
-        "filters": {
-            "channel": channel_id,
-            "intent": intent,
-            "tier": tier,
-            "assignee": assignee_id,
-            "sentiment": sentiment,
-        },
+        # the filter form: each value chosen is an option, even where nothing matches it
+        **filter_form(view, counts, channels, cached.staff, me),
         # the rows' links and the pager keep the filters; a review page opened from a row keeps
         # them too, for its next draft and its way back here
         "view": view,
@@ -375,7 +368,7 @@ def review_page(
 ) -> Template:
     """The queue's filters (the view it was opened from) are taken, and refused, as the queue
     takes them; `_review_page` reads them from the query string, as the actions' pages do."""
-    filters_from(channel, intent, tier, assignee, sentiment)
+    filters_from(channel, intent, tier, assignee, sentiment, me=_form_user(request).id)
     return _review_page(request, message_id, error=request.query_params.get("error", ""))
 
 
@@ -394,7 +387,7 @@ def _review_page(
     to be mended, so Approve again cannot send the draft it replaced."""
     rt = _rt(request)
     me = _form_user(request)
-    view = view_in(request.query_params)
+    view = view_in(request.query_params, me.id)
     page = new_page_id()  # this drawing of the page, which its heartbeats and beacon name
     with transaction(rt.factory) as session:
         open_for_review(session, message_id, me, rt.settings.queue.soft_claim_minutes)
@@ -829,9 +822,10 @@ def api_login(request: Request, data: ApiLogin) -> ApiToken:
 API_QUEUE_SAID = (
     "Soonest due first, `limit` at a time (1 to 500, 50 if not given); `after` (a message id) "
     "continues after that message's place in the order. The queue page's filters narrow it, "
-    "taken as the page takes them: `channel` and `assignee` (ids; empty for all), `intent`, "
-    "`tier` and `sentiment` (codes, as the page's links write them). A channel or assignee "
-    "that is not an id is a 400 naming it (`extra`: `key`, `message`)."
+    "taken as the page takes them: `channel` (an id; empty for all), `assignee` (a staff "
+    "account's id, `none` for the drafts nobody has, `mine_or_none` for the asker's and those; "
+    "empty for everyone), `intent`, `tier` and `sentiment` (codes, as the page's links write "
+    "them). A channel or assignee not so given is a 400 naming it (`extra`: `key`, `message`)."
 )
 
 
@@ -852,7 +846,7 @@ def api_queue(
     assignee: str = "",
     sentiment: str | None = None,
 ) -> list[dict[str, Any]]:
-    filters = filters_from(channel, intent, tier, assignee, sentiment)
+    filters = filters_from(channel, intent, tier, assignee, sentiment, me=_form_user(request).id)
     with _rt(request).factory() as session:
         return queue_items(session, limit=min(max(limit, 1), 500), after_id=after, filters=filters)
 
@@ -950,16 +944,17 @@ class ApiQueue(Struct):
 @get("/api/queue/page", sync_to_thread=True, guards=[requires_agent])
 def api_queue_page(
     request: Request,
-    channel: RowId = None,
+    channel: str = "",
     intent: str | None = None,
     tier: str | None = None,
-    assignee: RowId = None,
+    assignee: str = "",
     cursor: str | None = None,
     limit: int = 50,
     sentiment: str | None = None,
 ) -> ApiQueue:
+    """The queue page's rows and counts: its filters are taken, and refused, as it takes them."""
     limit = min(max(limit, 1), 500)
-    filters = queue_filter(channel, intent, tier, assignee, sentiment)
+    filters = filters_from(channel, intent, tier, assignee, sentiment, me=_form_user(request).id)
     with _rt(request).factory() as session:
         channels = request.app.state.counts.get(session).channels
         items = queue_items(session, limit=limit, filters=filters, cursor=cursor, channels=channels)

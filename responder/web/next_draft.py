@@ -105,7 +105,7 @@ def first_free(
 
 def to_draft(request: Request, message_id: int, **shown: str) -> Redirect:
     """Back to a draft's page (a refusal, a save), in the queue view the action came from."""
-    back = {**view_in(request.query_params).params(), **shown}
+    back = {**view_in(request.query_params, signed_in(request).id).params(), **shown}
     page = f"/messages/{message_id}"
     return Redirect(page, query_params=back) if back else Redirect(page)
 
@@ -115,9 +115,10 @@ def after_action(
 ) -> Redirect:
     """`undoable`: the reply just approved waits out its undo window; the next page offers the
     Undo button for it (`approved=<id>`). The view comes from the action's query string."""
-    view = view_in(request.query_params)
+    me = signed_in(request).id
+    view = view_in(request.query_params, me)
     with runtime(request).factory() as session:
-        found = following(session, message_id, view, signed_in(request).id)
+        found = following(session, message_id, view, me)
     if found is not None and found.open_by:
         notice = f"{notice} {found.said}" if notice else found.said
     shown = {"notice": notice} if notice else {}

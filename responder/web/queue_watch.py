@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from responder.db.models import Message
 from responder.web.auth import requires_agent
 from responder.web.queue_view import filters_from, in_view
-from responder.web.state import runtime
+from responder.web.state import runtime, signed_in
 from responder.web.views import queue_counts
 
 RowId = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
@@ -33,7 +33,7 @@ def queue_changes(
     """`after`: the newest message when the page was drawn; `total` comes from the counts the
     queue page itself shows (a few seconds' cache), `new` is counted now. The filters are the
     page's, taken as it takes them."""
-    filters = filters_from(channel, intent, tier, assignee, sentiment)
+    filters = filters_from(channel, intent, tier, assignee, sentiment, me=signed_in(request).id)
     with runtime(request).read_factory() as session:
         total = queue_counts(session, filters, request.app.state.counts)["total"]
         new = session.scalar(

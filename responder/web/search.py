@@ -45,7 +45,8 @@ from responder.display import headline, sender_label
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.search_fold import find_folded, fold, folded
 from responder.web.auth import requires_agent
-from responder.web.params import PickedDate, PickedId, RowId, picked_date, picked_id
+from responder.web.params import PickedDate, RowId, picked_date
+from responder.web.queue_view import channel_from
 from responder.web.state import runtime as _rt
 from responder.web.views import channel_choices
 
@@ -408,10 +409,11 @@ def search_page(
     q: str = "",
     before: RowId = None,
     in_state: StateParameter = "",
-    channel: PickedId = "",
+    channel: str = "",
     since: PickedDate = "",
     until: PickedDate = "",
 ) -> Template:
+    """`channel`: taken, and refused, as the queue takes it (`channel_from`)."""
     settings = _rt(request).settings
     with _rt(request).read_factory() as session:
         found = search(
@@ -419,7 +421,7 @@ def search_page(
             q,
             before=before,
             state=in_state,
-            channel=picked_id(channel),
+            channel=channel_from(channel),
             since=picked_date(since, "since"),
             until=picked_date(until, "until"),
             timezone=settings.queue.timezone,
@@ -443,11 +445,12 @@ def api_search(
     q: str = "",
     before: RowId = None,
     in_state: StateParameter = "",
-    channel: RowId = None,
+    channel: str = "",
     since: PickedDate = "",
     until: PickedDate = "",
 ) -> dict[str, Any]:
-    """`since` and `until`: days, YYYY-MM-DD, in the team's time zone (`[queue] timezone`)."""
+    """`since` and `until`: days, YYYY-MM-DD, in the team's time zone (`[queue] timezone`);
+    `channel`: an id (empty for all), taken and refused as the queue and the page take it."""
     settings = _rt(request).settings
     with _rt(request).read_factory() as session:
         return search(
@@ -455,7 +458,7 @@ def api_search(
             q,
             before=before,
             state=in_state,
-            channel=channel,
+            channel=channel_from(channel),
             since=picked_date(since, "since"),
             until=picked_date(until, "until"),
             timezone=settings.queue.timezone,

@@ -61,6 +61,22 @@ class QueueFilter:
     tier: str | None = None
     assignee_id: int | None = None
     sentiment: str | None = None
+    #: Drafts nobody is assigned pass too: alone, only those (`assignee=none`); with
+    #: `assignee_id`, that person's and those (`assignee=mine_or_none`, a helpdesk's "mine").
+    unassigned: bool = False
+
+    @property
+    def assignee_rule(self) -> str | None:
+        """How the assignee narrows: "id", "none", "id_or_none", or None for everyone."""
+        if self.unassigned:
+            return "none" if self.assignee_id is None else "id_or_none"
+        return None if self.assignee_id is None else "id"
+
+    def lets_assignee(self, assignee_id: int | None) -> bool:
+        """Whether a draft with this assignee (None: nobody) passes the assignee filter."""
+        if self.assignee_rule is None:
+            return True
+        return assignee_id == self.assignee_id or (self.unassigned and assignee_id is None)
 
     def values(self) -> dict[str, Any]:
         """The active filters' bound values, named as `_queue_statement` binds them."""
@@ -116,7 +132,7 @@ def _queue_statement(
     channel: bool,
     intent: bool,
     tier: bool,
-    assignee: bool,
+    assignee: str | None,
     sentiment: bool,
     after: str | None,
 ) -> Select[Any]:
@@ -148,8 +164,13 @@ def _queue_statement(
         conditions.append(Message.intent == bindparam("intent"))
     if tier:
         conditions.append(Message.customer_tier == bindparam("tier"))
-    if assignee:
-        conditions.append(Message.assignee_id == bindparam("assignee_id"))
+    assigned = Message.assignee_id == bindparam("assignee_id")
+    if assignee == "id":
+        conditions.append(assigned)
+    elif assignee == "none":
+        conditions.append(Message.assignee_id.is_(None))
+    elif assignee == "id_or_none":
+        conditions.append(or_(assigned, Message.assignee_id.is_(None)))
     if sentiment:
         # No index of its own: a third or more of the waiting drafts match, so the walk of the
         # queue's (state, due_at, id) order reads a few rows per row shown.
@@ -227,7 +248,7 @@ def queue_items(
         filters.channel_id is not None,
         bool(filters.intent),
         bool(filters.tier),
-        filters.assignee_id is not None,
+        filters.assignee_rule,
         bool(filters.sentiment),
         after,
     )
@@ -371,7 +392,8 @@ def queue_breakdown(session: Session) -> QueueBreakdown:
 def summarise_counts(
     breakdown: QueueBreakdown, filters: QueueFilter, channel_names: dict[int, str]
 ) -> dict[str, Any]:
-    """Counts per filter value, each dimension counted under the other active filters."""
+    """Counts per filter value, each dimension counted under the other active filters.
+    `assignee` is keyed as its filter's values are: a staff account's id, "none" for nobody."""
 
     def keep(row: tuple[str, str, int, int | None, str, int], skip: str) -> bool:
         intent, tier, channel, assignee, sentiment, _ = row
@@ -379,7 +401,7 @@ def summarise_counts(
             (skip == "intent" or not filters.intent or intent == filters.intent)
             and (skip == "tier" or not filters.tier or tier == filters.tier)
             and (skip == "channel" or filters.channel_id is None or channel == filters.channel_id)
-            and (filters.assignee_id is None or assignee == filters.assignee_id)
+            and (skip == "assignee" or filters.lets_assignee(assignee))
             and (skip == "sentiment" or not filters.sentiment or sentiment == filters.sentiment)
         )
 
@@ -389,6 +411,7 @@ def summarise_counts(
         "tier": {},
         "channel": {},
         "sentiment": {},
+        "assignee": {},
     }
     for row in breakdown:
         for dimension, value in (
@@ -396,6 +419,7 @@ def summarise_counts(
             ("tier", row[1]),
             ("channel", channel_names.get(row[2], str(row[2]))),
             ("sentiment", row[4]),
+            ("assignee", "none" if row[3] is None else str(row[3])),
         ):
             if keep(row, dimension):
                 counts[dimension][value] = counts[dimension].get(value, 0) + row[5]
