@@ -1,6 +1,6 @@
 """Write to this customer: a new email from the customer page goes out through the outbox and
-the send stage, as approved replies do, to a real SMTP server; the customer's answer threads
-into its conversation by its Message-ID."""
+the send stage, as approved replies do, to a real SMTP server (a refused one is retried from the
+customer's page); the customer's answer threads into its conversation by its Message-ID."""
 
 from __future__ import annotations
 
@@ -73,10 +73,22 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         with rt.factory() as session:
             assert session.scalar(select(OutboxItem.id)) is None
 
+        smtp_server.handler.answers = ["550 5.1.1 mailbox unavailable"]  # the first attempt
         sent = send(ADDRESS.upper(), "Your repair is done", BODY.replace("\n", "\r\n"))
         assert sent.status_code in (302, 303), sent.text
         shown = client.get(sent.headers["location"]).text
         assert "on its way" in shown and "Your repair is done" in shown
+        worker.drain()
+        # Refused: on Needs attention, and retried from the customer's timeline, where its
+        # link (our message has no review page) and the retry's answer lead.
+        assert f"Us, to {ADDRESS}" in client.get("/problems").text
+        timeline = client.get(f"/customers/{customer}").text
+        assert "mailbox unavailable" in timeline and "Retry sending" in timeline
+        ours_id = int(re.search(r'action="/messages/(\d+)/retry"', timeline).group(1))
+        opened = client.get(f"/messages/{ours_id}", follow_redirects=False)
+        assert opened.headers["location"] == f"/customers/{customer}#message-{ours_id}"
+        retried = client.post(f"/messages/{ours_id}/retry", data={"_csrf_token": token})
+        assert retried.url.path == f"/customers/{customer}" and "queued" in retried.text
         worker.drain()
 
         with rt.factory() as session:
@@ -86,7 +98,7 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
                 select(AuditEntry).where(AuditEntry.action == "customer.write")
             ).one()
         assert ours.state == "sent" and ours.sent_at is not None and ours.customer_id == customer
-        assert item.message_id == ours.id and item.state == "sent" and item.attempts == 1
+        assert item.message_id == ours.id and item.state == "sent" and item.attempts == 2
         assert audited.actor == "alice" and audited.object_id == str(customer)
         assert audited.detail["to"] == ADDRESS
         (received,) = smtp_server.handler.received
@@ -100,9 +112,6 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         assert mail["To"] == f"Aoife Murphy <{ADDRESS}>"
         assert str(mail["From"]) == "Northwind Mobile Support <support@northwind-mobile.test>"
         assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == BODY
-        # Our message has no review page: its link leads to the customer's timeline.
-        opened = client.get(f"/messages/{ours.id}", follow_redirects=False)
-        assert opened.headers["location"] == f"/customers/{customer}#message-{ours.id}"
 
     drop(
         rt,
