@@ -202,6 +202,7 @@ PAGES = [
     ("/snoozed", "form[action$='/wake'] button"),
     ("/mentions", "form[action='/mentions/seen'] button"),
     ("/account", "#change-password button[type=submit]"),
+    ("/customers/{customer}/write", "#write-send"),
     ("/admin/staff", "#add-staff button[type=submit]"),
     ("/audit", "#audit-filters button[type=submit]"),
     ("/supervisor/dashboard", "form.filters button[type=submit]"),

@@ -70,6 +70,7 @@ def test_the_page_offers_the_drafts_suggestions_then_any_live_answer_by_words(
     worker.drain()
     with rt.factory() as session:
         message_id = session.scalar(select(Message.id).where(Message.direction == "in"))
+        customer_id = session.scalar(select(Message.customer_id).where(Message.id == message_id))
         draft = session.scalar(select(Draft).where(Draft.message_id == message_id))
         suggested = [c["key"] for c in draft.grounding["candidates"]]
     assert suggested, "the roaming email has retrieval candidates"
@@ -114,8 +115,14 @@ def test_the_page_offers_the_drafts_suggestions_then_any_live_answer_by_words(
         cap = next(i for i in found["items"] if i["key"] == "roaming-spending-cap")
         assert cap["version"] == 2 and not cap["error"]
         assert cap["body"] == "Aoife, your roaming data cap is EUR 50 a bill period."
+        # Writing a new message to the customer: no message to suggest from, words find it.
+        for_customer = f"/customers/{customer_id}/snippets"
+        assert client.get(for_customer).json()["items"] == []
+        found = client.get(for_customer, params={"q": "spending cap"}).json()["items"]
+        assert found[0]["body"] == cap["body"] and not found[0]["suggested"]
 
         assert client.get("/messages/999999/snippets").status_code == 404
+        assert client.get("/customers/999999/snippets").status_code == 404
 
 
 def test_an_answer_is_inserted_in_the_currency_and_locale_drafts_are_written_in(

@@ -55,6 +55,8 @@ def _message_entry(message: Message, kind: str, channel_name: str) -> tuple[date
         "subject": message.subject,
         "text": (message.new_text or message.text)[:PREVIEW],
         "state": message.state,
+        # why our message is not out yet (a new one staff wrote waits in the outbox as a reply)
+        "reason": message.state_reason if message.direction == "out" else "",
         "intent": message.intent,
         "agent": "",
     }
@@ -71,6 +73,7 @@ def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
         "subject": "",
         "text": item.summary[:PREVIEW],
         "state": "",
+        "reason": "",
         "intent": None,
         "agent": item.agent,
     }

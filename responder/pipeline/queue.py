@@ -30,7 +30,8 @@ def claim_batch(
             session.scalars(
                 select(Message.id)
                 .where(
-                    Message.direction == "in",
+                    # Inbound and outbound alike: a new message staff wrote waits in approved
+                    # as a reply does; our sent copies of replies are final (sent).
                     Message.state.in_(list(states)),
                     or_(Message.claimed_until.is_(None), Message.claimed_until < now),
                     or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),

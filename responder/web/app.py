@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader
@@ -168,6 +168,7 @@ from responder.web.views import (
 )
 from responder.web.warm import start_warming
 from responder.web.webhooks import WEBHOOK_ROUTES
+from responder.web.write_routes import WRITE_ROUTES
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = [
@@ -365,11 +366,29 @@ def review_page(
     tier: str | None = None,
     assignee: str = "",
     sentiment: str | None = None,
-) -> Template:
+) -> Template | Redirect:
     """The queue's filters (the view it was opened from) are taken, and refused, as the queue
     takes them; `_review_page` reads them from the query string, as the actions' pages do."""
+    ours = _our_message_page(request, message_id)
+    if ours is not None:
+        return ours
     filters_from(channel, intent, tier, assignee, sentiment, me=_form_user(request).id)
     return _review_page(request, message_id, error=request.query_params.get("error", ""))
+
+
+def _our_message_page(request: Request, message_id: int) -> Redirect | None:
+    """A new message staff wrote (our outbound row) has no review page: it is shown, and
+    retried when it could not be sent, in its customer's timeline. Needs attention, the audit
+    log and a retry's answer link here; their notice or error goes along."""
+    with _rt(request).factory() as session:
+        row = session.execute(
+            select(Message.direction, Message.customer_id).where(Message.id == message_id)
+        ).first()
+    if row is None or row.direction != "out" or row.customer_id is None:
+        return None
+    said = {k: v for k in ("notice", "error") if (v := request.query_params.get(k))}
+    query = f"?{urlencode(said)}" if said else ""
+    return Redirect(f"/customers/{row.customer_id}{query}#message-{message_id}")
 
 
 def _review_page(
@@ -1184,6 +1203,7 @@ ROUTES = [
     *ACTION_RULE_ROUTES,
     *NEW_CONTENT_ROUTES,
     *CUSTOMER_ROUTES,
+    *WRITE_ROUTES,
     *SEARCH_ROUTES,
     *STAFF_ROUTES,
     *NOTE_ROUTES,

@@ -34,6 +34,7 @@ ACTION_WORDS: dict[str, str] = {
     "customer.link_dismissal_undone": "Customer suggestion brought back",
     "customer.link_dismissed": "Customer suggestion dismissed",
     "customer.unlink": "Sender unlinked from a customer",
+    "customer.write": "New email written to a customer",
     "draft.approve": "Draft approved",
     "draft.pick_action": "Draft written for a chosen action",
     "draft.redraft": "Draft written again",

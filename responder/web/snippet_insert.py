@@ -1,6 +1,7 @@
 """The review page's "insert an approved answer": the draft's suggested snippets, or the live
 snippets matching typed words, rendered for this message's customer as drafting renders them,
-as JSON for the page's script (cookie session, read only)."""
+as JSON for the page's script (cookie session, read only). The page writing a new message to
+a customer offers the same, by words only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from litestar.exceptions import NotFoundException
 from sqlalchemy.orm import Session
 
 from responder.content import live_snippets
-from responder.db.models import Message, Snippet
+from responder.customers.view import load_context
+from responder.db.models import Customer, Message, Snippet, utcnow
 from responder.knowledge.retrieve import IndexedSnippet
 from responder.knowledge.snippet_search import query_words, related_snippets, search_snippets
 from responder.review import current_draft
@@ -59,27 +61,56 @@ def message_snippets(request: Request, message_id: int, q: str = "") -> dict[str
         message = session.get(Message, message_id)
         if message is None or message.direction != "in":
             raise NotFoundException(f"message {message_id} not found")
-        live = live_snippets(session)
         draft = current_draft(session, message_id)
         suggested = [
             c["key"] for c in ((draft.grounding if draft else {}) or {}).get("candidates", [])
         ]
-        by_key = {s.key: s for s in live}
-        related: list[tuple[Snippet, float]] = []
-        if query.strip():
-            languages = {s.language for s in live}
-            language = message.language if message.language in languages else None
-            chosen = search_snippets(live, query, language, limit=WORD_HITS)
-            if query_words(query) and len(chosen) < WORD_HITS:
-                related = _related(rt, session, query, language, [s.key for s in chosen])
-                related = [(by_key[s.key], sim) for s, sim in related if s.key in by_key]
-        else:
-            chosen = [by_key[key] for key in suggested if key in by_key]
         source = preview_source(session, rt.settings, message_id)
-        items = [_item(s, s.key in suggested, source, rt) for s in chosen] + [
-            _item(s, s.key in suggested, source, rt, similarity) for s, similarity in related
-        ]
+        items = _listing(rt, session, query, message.language, suggested, source)
     return {"query": query, "items": items}
+
+
+@get("/customers/{customer_id:int}/snippets", sync_to_thread=True, guards=[requires_agent])
+def customer_snippets(request: Request, customer_id: int, q: str = "") -> dict[str, Any]:
+    """For a new message to the customer: no message to suggest from, so the live snippets
+    in the customer's language holding the words typed, then those close in meaning, rendered
+    for this customer."""
+    rt = runtime(request)
+    query = q.replace("\x00", "")[:MAX_QUERY]
+    with rt.factory() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFoundException(f"customer {customer_id} not found")
+        context = load_context(session, customer, None, rt.settings, utcnow())
+        source = PreviewSource("", "", None, context, ())
+        items = _listing(rt, session, query, customer.language, [], source)
+    return {"query": query, "items": items}
+
+
+def _listing(
+    rt: Runtime,
+    session: Session,
+    query: str,
+    language: str | None,
+    suggested: list[str],
+    source: PreviewSource,
+) -> list[dict[str, Any]]:
+    """The suggested snippets when no words are typed; else the word hits in `language` (any
+    language when no live snippet is in it), then related ones up to WORD_HITS."""
+    live = live_snippets(session)
+    by_key = {s.key: s for s in live}
+    related: list[tuple[Snippet, float]] = []
+    if query.strip():
+        language = language if language in {s.language for s in live} else None
+        chosen = search_snippets(live, query, language, limit=WORD_HITS)
+        if query_words(query) and len(chosen) < WORD_HITS:
+            related = _related(rt, session, query, language, [s.key for s in chosen])
+            related = [(by_key[s.key], sim) for s, sim in related if s.key in by_key]
+    else:
+        chosen = [by_key[key] for key in suggested if key in by_key]
+    return [_item(s, s.key in suggested, source, rt) for s in chosen] + [
+        _item(s, s.key in suggested, source, rt, similarity) for s, similarity in related
+    ]
 
 
 def _related(
@@ -99,4 +130,4 @@ def _related(
     )
 
 
-SNIPPET_ROUTES: list[object] = [message_snippets]
+SNIPPET_ROUTES: list[object] = [message_snippets, customer_snippets]

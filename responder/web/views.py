@@ -539,8 +539,9 @@ def problem_items(
     contains: str = "",
 ) -> list[dict[str, Any]]:
     """The messages that wait for a person to act: mail that could not be parsed or was over
-    a limit (quarantined) and replies that could not be delivered (failed), newest first, each
-    with its reason; the message page retries it. With `states=(State.IGNORED,)`, the mail
+    a limit (quarantined) and replies, or new messages staff wrote, that could not be delivered
+    (failed), newest first, each with its reason; the message page (for a new message, its
+    customer's page) retries it. With `states=(State.IGNORED,)`, the mail
     an ignore rule stopped, with the rule; `contains` keeps those whose reason, sender address
     or subject hold the words (each page reads on until it is full)."""
     query = (
@@ -553,8 +554,10 @@ def problem_items(
             Message.sender_address,
             Message.received_at,
             Message.raw_size,
+            Message.direction,
             OutboxItem.state.label("delivery"),
             OutboxItem.attempts,
+            OutboxItem.recipients,
             Channel.name.label("channel"),
             Channel.kind,
             preview_column(),
@@ -584,7 +587,10 @@ def problem_items(
             "reason": row.state_reason,
             "subject": row.subject,
             "title": headline(row.subject, row.preview),
-            "sender": sender_label(row.kind, row.sender_name, row.sender_address),
+            # a new message staff wrote: ours, to the customer
+            "sender": f"Us, to {', '.join(row.recipients or ())}"
+            if row.direction == "out"
+            else sender_label(row.kind, row.sender_name, row.sender_address),
             "sender_address": row.sender_address,
             "received_at": row.received_at.isoformat(),
             "channel": row.channel or "",

@@ -9,8 +9,9 @@
     var typing = e.target.matches("input, textarea, select");
     if (e.key === "Escape" && typing) { e.target.blur(); return; }
     if (typing) {
-      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.id === "draft-body") {
-        document.getElementById("approve").requestSubmit(document.getElementById("approve-button"));
+      var approve = document.getElementById("approve");  // none on the page writing a new message
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.id === "draft-body" && approve) {
+        approve.requestSubmit(document.getElementById("approve-button"));
         e.preventDefault();
       }
       if (e.key === "Enter" && e.target.id === "snooze-until") {
@@ -70,7 +71,8 @@
 })();
 
 // Insert an approved answer into the draft where the cursor was (at the end if the draft was
-// never clicked). Results come from /messages/{id}/snippets; text is set, never parsed as HTML.
+// never clicked). Results come from /messages/{id}/snippets (a new message to a customer:
+// /customers/{id}/snippets); text is set, never parsed as HTML.
 (function () {
   var box = document.getElementById("insert-snippet");
   var draft = document.getElementById("draft-body");

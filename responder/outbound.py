@@ -1,0 +1,187 @@
+"""Staff writing first: a new email to a customer (a follow-up after a call, "your repair is
+done"), not an answer to one of theirs.
+
+It goes out as an approved reply does: its bytes and a fresh Message-ID are fixed now, in an
+outbox row, and the worker's send stage delivers it exactly once (a crash mid-send is marked
+uncertain, never sent twice). The work-queue row is our own outbound message, in a new
+conversation of the customer's, so it is in their timeline at once and their answer threads
+to it by its Message-ID as answers to our replies do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from responder.channels import EMAIL_KINDS
+from responder.config import OutboundSettings
+from responder.db.models import (
+    Channel,
+    Conversation,
+    Customer,
+    CustomerIdentity,
+    Message,
+    OutboxItem,
+    StaffUser,
+    utcnow,
+)
+from responder.mail.compose import build_reply, make_message_id
+from responder.mail.parse import Address
+from responder.mail.threading_keys import normalise_subject
+from responder.pipeline.notify import announce_work
+from responder.pipeline.states import State
+from responder.review import NotFound, ReviewError, audit
+
+#: Longer is not a subject but a paragraph; mail clients cut it anyway.
+MAX_SUBJECT = 300
+
+
+class WriteError(ReviewError):
+    """What the person must change on the form (status 400), their text kept."""
+
+
+@dataclass(frozen=True)
+class Written:
+    message_id: int
+    conversation_id: int
+    outbox_id: int
+    message_id_header: str
+    to: str
+
+
+def email_addresses(session: Session, customer_id: int) -> list[str]:
+    """The customer's known email addresses (their identities), as stored: normalised."""
+    return list(
+        session.scalars(
+            select(CustomerIdentity.value)
+            .where(CustomerIdentity.customer_id == customer_id, CustomerIdentity.kind == "email")
+            .order_by(CustomerIdentity.id)
+        )
+    )
+
+
+def _sending_channel(session: Session, customer_id: int) -> Channel:
+    """The mailbox the customer last wrote to, else the first one: the conversation's channel
+    (every mailbox sends through the one outbound transport, from `[outbound] from_address`)."""
+    email_channels = select(Channel).where(Channel.kind.in_(sorted(EMAIL_KINDS)))
+    channel = session.scalar(
+        email_channels.join(Message, Message.channel_id == Channel.id)
+        .where(Message.customer_id == customer_id, Message.direction == "in")
+        .order_by(Message.received_at.desc(), Message.id.desc())
+        .limit(1)
+    ) or session.scalar(email_channels.order_by(Channel.id).limit(1))
+    if channel is None:
+        raise ReviewError("there is no mailbox to send from: configure one first")
+    return channel
+
+
+def _checked(
+    session: Session, customer_id: int, to: str, subject: str, body: str
+) -> tuple[str, str, str]:
+    """The address, subject and body as they will be sent, or the first thing to mend."""
+    known = email_addresses(session, customer_id)
+    to = to.strip().lower()
+    if not known:
+        raise WriteError("this customer has no email address on file to write to")
+    if not to:
+        raise WriteError("choose one of the customer's email addresses")
+    if to not in known:
+        raise WriteError(f"not one of this customer's email addresses: {to}")
+    subject = " ".join(subject.split())  # one line: a typed line break is only a space
+    if not subject:
+        raise WriteError("write a subject")
+    if len(subject) > MAX_SUBJECT:
+        raise WriteError(f"the subject is too long: at most {MAX_SUBJECT} characters")
+    body = body.replace("\r\n", "\n").strip()
+    if not body:
+        raise WriteError("write the message")
+    return to, subject, body + "\n"
+
+
+def write_to_customer(
+    session: Session,
+    outbound: OutboundSettings,
+    customer_id: int,
+    user: StaffUser,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    now: datetime | None = None,
+) -> Written:
+    """Queue a new email to one of the customer's addresses, in a conversation of its own."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id} not found")
+    to, subject, body = _checked(session, customer_id, to, subject, body)
+    channel = _sending_channel(session, customer_id)
+    now = now or utcnow()
+    header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")
+    try:
+        raw = build_reply(
+            to=[Address("" if customer.name.lower() == to else customer.name, to)],
+            from_=Address(outbound.from_name, outbound.from_address),
+            subject=subject,
+            body=body,
+            message_id=header,
+            in_reply_to=None,
+            references=(),
+            date=now,
+            language=customer.language,
+        )
+    except ValueError as exc:  # an address no mail server could take, say
+        raise WriteError(f"the message cannot be sent: {exc}") from exc
+    conversation = Conversation(
+        channel_id=channel.id,
+        customer_id=customer_id,
+        subject_key=normalise_subject(subject)[:500],
+        thread_key=header,
+        created_at=now,
+        last_message_at=now,
+    )
+    session.add(conversation)
+    session.flush()
+    message = Message(
+        channel_id=channel.id,
+        direction="out",
+        external_key=f"out:{header}",
+        raw=raw,
+        raw_size=len(raw),
+        state=State.APPROVED,
+        conversation_id=conversation.id,
+        customer_id=customer_id,
+        message_id_header=header,
+        subject=subject,
+        text=body,
+        new_text=body,
+        received_at=now,
+    )
+    session.add(message)
+    session.flush()
+    item = OutboxItem(
+        message_id=message.id,
+        channel_id=channel.id,
+        message_id_header=header,
+        recipients=[to],
+        subject=subject,
+        body=body,
+        raw=raw,
+        state="queued",
+    )
+    session.add(item)
+    session.flush()
+    audit(
+        session,
+        user.username,
+        "customer.write",
+        "customer",
+        customer_id,
+        message=message.id,
+        to=to,
+        subject=subject,
+    )
+    announce_work(session)
+    return Written(message.id, conversation.id, item.id, header, to)

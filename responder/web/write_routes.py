@@ -1,0 +1,123 @@
+"""Write to this customer: a new email from the customer page, and its API twin. The rules
+and the queueing are in `responder.outbound`; the worker sends it as it sends replies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
+
+from responder.db.models import Customer
+from responder.db.session import transaction
+from responder.outbound import MAX_SUBJECT, Written, email_addresses, write_to_customer
+from responder.review import ReviewError
+from responder.web.auth import requires_agent
+from responder.web.state import runtime, signed_in
+
+
+class WriteForm(Struct):
+    to: str = ""
+    subject: str = ""
+    body: str = ""
+
+
+class WriteResult(Struct):
+    id: int
+    conversation_id: int
+    outbox_id: int
+    message_id_header: str
+    to: str
+    state: str = "approved"
+
+
+def _form_page(
+    request: Request,
+    customer_id: int,
+    form: WriteForm,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Template:
+    """The form, with what was typed when it comes back refused."""
+    rt = runtime(request)
+    with rt.factory() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NotFoundException(f"customer {customer_id} not found")
+        addresses = email_addresses(session, customer_id)
+    context = {
+        "user": request.user,
+        "customer": {"id": customer.id, "name": customer.name},
+        "addresses": addresses,
+        "form": form,
+        "error": error,
+        "sender": rt.settings.outbound.from_address,
+        "max_subject": MAX_SUBJECT,
+    }
+    return Template("customer_write.html", context=context, status_code=status_code)
+
+
+def _write(request: Request, customer_id: int, form: WriteForm) -> Written:
+    rt = runtime(request)
+    with transaction(rt.factory) as session:
+        return write_to_customer(
+            session,
+            rt.settings.outbound,
+            customer_id,
+            signed_in(request),
+            to=form.to,
+            subject=form.subject,
+            body=form.body,
+        )
+
+
+@get("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
+def write_page(request: Request, customer_id: int) -> Template:
+    return _form_page(request, customer_id, WriteForm())
+
+
+@post("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
+def write_form(
+    request: Request,
+    customer_id: int,
+    data: Annotated[WriteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect | Template:
+    """Queued for the worker to send; refused, the form comes back with the reason and the
+    text as typed (400)."""
+    try:
+        written = _write(request, customer_id, data)
+    except ReviewError as exc:
+        if exc.status_code == 404:
+            raise NotFoundException(str(exc)) from exc
+        return _form_page(request, customer_id, data, error=str(exc), status_code=400)
+    notice = (
+        f"Your message to {written.to} is on its way: it is in the timeline below, and the "
+        "customer's answer joins its conversation."
+    )
+    return Redirect(f"/customers/{customer_id}", query_params={"notice": notice})
+
+
+@post("/api/customers/{customer_id:int}/messages", sync_to_thread=True, guards=[requires_agent])
+def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResult:
+    """A new email to the customer (`to`: one of their email addresses, `subject`, `body`),
+    sent as approved replies are: a fresh Message-ID, no In-Reply-To (400 for an empty subject
+    or body or an address not theirs, 404 for no such customer)."""
+    try:
+        written = _write(request, customer_id, data)
+    except ReviewError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return WriteResult(
+        id=written.message_id,
+        conversation_id=written.conversation_id,
+        outbox_id=written.outbox_id,
+        message_id_header=written.message_id_header,
+        to=written.to,
+    )
+
+
+WRITE_ROUTES: list[object] = [write_page, write_form, api_write]
