@@ -10,6 +10,7 @@ to it by its Message-ID as answers to our replies do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +39,11 @@ from responder.review import NotFound, ReviewError, audit
 #: Longer is not a subject but a paragraph; mail clients cut it anyway.
 MAX_SUBJECT = 300
 
+#: A form's (or an API client's) key for one message: a second submission with the same key
+#: (a double click, a resent request after a lost answer) finds the first instead of sending
+#: the customer the same email twice.
+WRITE_KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+
 
 class WriteError(ReviewError):
     """What the person must change on the form (status 400), their text kept."""
@@ -50,6 +56,13 @@ class Written:
     outbox_id: int
     message_id_header: str
     to: str
+    #: True when the key had already queued this message: nothing new was queued.
+    repeated: bool = False
+
+
+@dataclass(frozen=True)
+class _Earlier(Written):
+    customer_id: int | None = None
 
 
 def email_addresses(session: Session, customer_id: int) -> list[str]:
@@ -76,6 +89,27 @@ def _sending_channel(session: Session, customer_id: int) -> Channel:
     if channel is None:
         raise ReviewError("there is no mailbox to send from: configure one first")
     return channel
+
+
+def _written_with(session: Session, external_key: str) -> _Earlier | None:
+    """The message an earlier submission with this key queued, on whichever mailbox."""
+    row = session.execute(
+        select(Message, OutboxItem.id, OutboxItem.recipients)
+        .join(OutboxItem, OutboxItem.message_id == Message.id)
+        .where(Message.direction == "out", Message.external_key == external_key)
+    ).first()
+    if row is None:
+        return None
+    message, outbox_id, recipients = row
+    return _Earlier(
+        message.id,
+        message.conversation_id or 0,
+        outbox_id,
+        message.message_id_header or "",
+        (recipients or [""])[0],
+        repeated=True,
+        customer_id=message.customer_id,
+    )
 
 
 def _checked(
@@ -110,16 +144,29 @@ def write_to_customer(
     to: str,
     subject: str,
     body: str,
+    key: str = "",
     now: datetime | None = None,
 ) -> Written:
-    """Queue a new email to one of the customer's addresses, in a conversation of its own."""
+    """Queue a new email to one of the customer's addresses, in a conversation of its own.
+
+    `key`, when given, makes the call idempotent: the message an earlier call with the same
+    key queued is returned (`repeated`) and nothing is queued again."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} not found")
+    if key and not WRITE_KEY.fullmatch(key):
+        raise WriteError("the key must be 8 to 100 letters, digits, '-' or '_'")
     to, subject, body = _checked(session, customer_id, to, subject, body)
     channel = _sending_channel(session, customer_id)
-    now = now or utcnow()
     header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")
+    external_key = f"out:write:{key}" if key else f"out:{header}"
+    if key:
+        earlier = _written_with(session, external_key)
+        if earlier is not None:
+            if earlier.customer_id != customer_id:
+                raise WriteError("this key was already used for a message to another customer")
+            return earlier
+    now = now or utcnow()
     try:
         raw = build_reply(
             to=[Address("" if customer.name.lower() == to else customer.name, to)],
@@ -147,7 +194,7 @@ def write_to_customer(
     message = Message(
         channel_id=channel.id,
         direction="out",
-        external_key=f"out:{header}",
+        external_key=external_key,
         raw=raw,
         raw_size=len(raw),
         state=State.APPROVED,

@@ -51,9 +51,10 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         login(client, "alice")
         assert f'href="{page}"' in client.get(f"/customers/{customer}").text
         token = csrf(client, page)
+        key = re.search(r'name="key" value="([\w-]+)"', client.get(page).text).group(1)
 
         def send(to: str, subject: str, body: str) -> object:
-            form = {"to": to, "subject": subject, "body": body, "_csrf_token": token}
+            form = {"to": to, "subject": subject, "body": body, "_csrf_token": token, "key": key}
             return client.post(page, data=form, follow_redirects=False)
 
         refused = send("someone@elsewhere.test", "Your repair is done", BODY)
@@ -78,6 +79,11 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         assert sent.status_code in (302, 303), sent.text
         shown = client.get(sent.headers["location"]).text
         assert "on its way" in shown and "Your repair is done" in shown
+        again = send(ADDRESS, "Your repair is done", BODY)  # a double click: one message
+        assert (
+            "already on its way: it was not sent twice"
+            in client.get(again.headers["location"]).text
+        )
         worker.drain()
         # Refused: on Needs attention, and retried from the customer's timeline, where its
         # link (our message has no review page) and the retry's answer lead.

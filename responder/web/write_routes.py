@@ -3,6 +3,7 @@ and the queueing are in `responder.outbound`; the worker sends it as it sends re
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from litestar import Request, get, post
@@ -11,6 +12,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
+from sqlalchemy.exc import IntegrityError
 
 from responder.db.models import Customer
 from responder.db.session import transaction
@@ -24,6 +26,8 @@ class WriteForm(Struct):
     to: str = ""
     subject: str = ""
     body: str = ""
+    #: Idempotency: the form page draws one; the same key twice queues one message.
+    key: str = ""
 
 
 class WriteResult(Struct):
@@ -33,6 +37,8 @@ class WriteResult(Struct):
     message_id_header: str
     to: str
     state: str = "approved"
+    #: True when `key` had already queued this message (nothing new was queued).
+    repeated: bool = False
 
 
 def _form_page(
@@ -64,21 +70,30 @@ def _form_page(
 
 def _write(request: Request, customer_id: int, form: WriteForm) -> Written:
     rt = runtime(request)
-    with transaction(rt.factory) as session:
-        return write_to_customer(
-            session,
-            rt.settings.outbound,
-            customer_id,
-            signed_in(request),
-            to=form.to,
-            subject=form.subject,
-            body=form.body,
-        )
+    for attempt in (1, 2):
+        try:
+            with transaction(rt.factory) as session:
+                return write_to_customer(
+                    session,
+                    rt.settings.outbound,
+                    customer_id,
+                    signed_in(request),
+                    to=form.to,
+                    subject=form.subject,
+                    body=form.body,
+                    key=form.key,
+                )
+        except IntegrityError:
+            # Two submissions with one key at the same moment: the other one's insert won,
+            # and a second look finds its message.
+            if attempt == 2 or not form.key:
+                raise
+    raise AssertionError("unreachable")
 
 
 @get("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
 def write_page(request: Request, customer_id: int) -> Template:
-    return _form_page(request, customer_id, WriteForm())
+    return _form_page(request, customer_id, WriteForm(key=secrets.token_urlsafe(16)))
 
 
 @post("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
@@ -99,6 +114,8 @@ def write_form(
         f"Your message to {written.to} is on its way: it is in the timeline below, and the "
         "customer's answer joins its conversation."
     )
+    if written.repeated:
+        notice = f"That message to {written.to} was already on its way: it was not sent twice."
     return Redirect(f"/customers/{customer_id}", query_params={"notice": notice})
 
 
@@ -106,7 +123,9 @@ def write_form(
 def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResult:
     """A new email to the customer (`to`: one of their email addresses, `subject`, `body`),
     sent as approved replies are: a fresh Message-ID, no In-Reply-To (400 for an empty subject
-    or body or an address not theirs, 404 for no such customer)."""
+    or body or an address not theirs, 404 for no such customer). An optional `key` (8-100
+    letters, digits, `-`, `_`) makes a retried request safe: the same key again answers with
+    the message it queued first (`repeated: true`) and sends nothing more."""
     try:
         written = _write(request, customer_id, data)
     except ReviewError as exc:
@@ -117,6 +136,7 @@ def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResul
         outbox_id=written.outbox_id,
         message_id_header=written.message_id_header,
         to=written.to,
+        repeated=written.repeated,
     )
 
 
