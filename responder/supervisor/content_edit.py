@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -58,6 +58,52 @@ SAMPLE_CUSTOMERS = (
 
 class ContentError(ReviewError):
     """A refused edit; the message says what is wrong, in the supervisor's terms."""
+
+
+class StaleContent(ContentError):
+    """The edit was made on a version whose words or fields a colleague's save has changed
+    since: saving it would silently undo theirs. `read` is the version it was made on."""
+
+    status_code = 409
+
+    def __init__(self, message: str, read: int, live: int) -> None:
+        super().__init__(message)
+        self.read = read
+        self.live = live
+
+
+Version = TypeVar("Version", Template, Snippet)
+
+
+def checked_base(
+    versions: Sequence[Version],
+    based_on: int | None,
+    over: int | None,
+    same: Callable[[Version, Version], bool],
+    *,
+    refused: str = "not saved",
+    made_on: str = "your text was made on",
+) -> dict[str, str]:
+    """Refuses (`StaleContent`) an edit made on version `based_on` when the live version
+    (`versions[0]`) no longer says what that one did; `same` compares what an edit would
+    carry over (a retire or restore alone changes nothing typed, so it is no conflict).
+    `over` is the live version a refused save's page showed, saved over on purpose: checked
+    in its place, and the audit detail it returns says so. Neither given: no check."""
+    read = over if over is not None else based_on
+    if read is None:
+        return {}
+    live = versions[0]
+    base = next((v for v in versions if v.version == read), None)
+    if base is None or not same(base, live):
+        raise StaleContent(
+            f"{refused}: {live.author} saved version {live.version} after version {read}, "
+            f"which {made_on}",
+            read,
+            live.version,
+        )
+    if over is not None and based_on is not None and over > based_on:
+        return {"saved_over": f"version {over} ({base.author}'s), made on version {based_on}"}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -276,16 +322,22 @@ def save_template(
     author: str,
     *,
     active: bool | None = None,
+    based_on: int | None = None,
+    over: int | None = None,
 ) -> Template:
     """A new live version, only if it renders; an unchanged body saves nothing. `active`
     False switches the template off: no draft uses it (refused where drafts depend on it; one
-    retired already, which its confirm page allowed, may still be edited)."""
+    retired already, which its confirm page allowed, may still be edited). `based_on`, the
+    version the editor was opened on: a colleague's change of the text since refuses the save
+    (`StaleContent`) rather than undo it; `over`, see `checked_base`."""
     template = _template(session, template_id)
     body = body.replace("\r\n", "\n")
-    live = template_versions(session, template)[0]
+    versions = template_versions(session, template)
+    live = versions[0]
     active = live.active if active is None else active
     if body == live.body and active == live.active:
         return live
+    detail: dict[str, Any] = checked_base(versions, based_on, over, _same_template)
     problem = (
         validate_template(session, settings, template, body)
         if body.strip()
@@ -293,8 +345,13 @@ def save_template(
     ) or (None if active or not live.active else _needed(session, settings, live))
     if problem:
         raise ContentError(f"not saved: {problem}")
-    detail = {"switched": "on" if active else "off"} if active != live.active else {}
+    if active != live.active:
+        detail["switched"] = "on" if active else "off"
     return _new_template_version(session, live, body, author, "template.save", active, **detail)
+
+
+def _same_template(one: Template, other: Template) -> bool:
+    return one.body == other.body
 
 
 def _needed(session: Session, settings: Settings, template: Template) -> str | None:
@@ -350,14 +407,29 @@ def _new_template_version(
     return version
 
 
+#: How `checked_base` words a refused roll-back.
+ROLLBACK_WORDS = {
+    "refused": "not rolled back",
+    "made_on": "the page showed: look at their change, then roll back again if still meant",
+}
+
+
 def rollback_template(
-    session: Session, settings: Settings, template_id: int, author: str
+    session: Session,
+    settings: Settings,
+    template_id: int,
+    author: str,
+    *,
+    based_on: int | None = None,
 ) -> Template:
-    """Make an old version live again, as a new version (history is never rewritten)."""
+    """Make an old version live again, as a new version (history is never rewritten).
+    `based_on`: the live version the page showed; a colleague's save since refuses it."""
     old = _template(session, template_id)
-    live = template_versions(session, old)[0]
+    versions = template_versions(session, old)
+    live = versions[0]
     if old.id == live.id:
         raise ContentError(f"version {old.version} is already the live version")
+    checked_base(versions, based_on, None, _same_template, **ROLLBACK_WORDS)
     problem = validate_template(session, settings, old, old.body)
     if problem:
         raise ContentError(f"version {old.version} no longer renders: {problem}")

@@ -18,8 +18,10 @@ from responder.db.models import Snippet
 from responder.drafting.rule_versions import current_rules
 from responder.review import audit
 from responder.supervisor.content_edit import (
+    ROLLBACK_WORDS,
     ContentError,
     Preview,
+    checked_base,
     preview_source,
     render_snippet,
     validate_snippet,
@@ -167,17 +169,24 @@ def save_snippet(
     *,
     fields: SnippetFields | None = None,
     action: str = "snippet.save",
+    based_on: int | None = None,
+    over: int | None = None,
     **detail: Any,
 ) -> Snippet:
     """A new live version when the body or a field changed, only if it renders and names
-    intents and a language that exist; switching a snippet off keeps it out of new drafts."""
+    intents and a language that exist; switching a snippet off keeps it out of new drafts.
+    `based_on`, the version the editor was opened on: a colleague's change of the words or
+    fields since refuses the save (`StaleContent`) rather than undo it; `over`, see
+    `checked_base`."""
     snippet = _snippet(session, snippet_id)
-    live = snippet_versions(session, snippet.key)[0]
+    versions = snippet_versions(session, snippet.key)
+    live = versions[0]
     body = body.replace("\r\n", "\n").strip()
     fields = fields or SnippetFields.of(live)
     fields = dataclasses.replace(fields, title=fields.title.strip() or live.title)
     if body == live.body.strip() and fields == SnippetFields.of(live):
         return live
+    detail.update(checked_base(versions, based_on, over, same_snippet))
     problem = (
         check_snippet_fields(session, settings, fields)
         or validate_snippet(live.key, body, settings, fields.language)
@@ -192,6 +201,14 @@ def save_snippet(
         detail["switched"] = "on" if fields.active else "off"
     audit(session, author, action, "snippet", live.key, version=version.version, **detail)
     return version
+
+
+def same_snippet(one: Snippet, other: Snippet) -> bool:
+    """The same words and fields; switched on or off aside (the editor keeps that as it is
+    unless its select is changed, so a colleague's retire or restore is no conflict)."""
+    return one.body.strip() == other.body.strip() and dataclasses.replace(
+        SnippetFields.of(one), active=True
+    ) == dataclasses.replace(SnippetFields.of(other), active=True)
 
 
 def _named_by_actions(session: Session, settings: Settings, key: str) -> str | None:
@@ -253,12 +270,22 @@ def create_snippet(
     return snippet
 
 
-def rollback_snippet(session: Session, settings: Settings, snippet_id: int, author: str) -> Snippet:
-    """The old version's words and fields come back; whether it is switched on stays as is."""
+def rollback_snippet(
+    session: Session,
+    settings: Settings,
+    snippet_id: int,
+    author: str,
+    *,
+    based_on: int | None = None,
+) -> Snippet:
+    """The old version's words and fields come back; whether it is switched on stays as is.
+    `based_on`: the live version the page showed; a colleague's save since refuses it."""
     old = _snippet(session, snippet_id)
-    live = snippet_versions(session, old.key)[0]
+    versions = snippet_versions(session, old.key)
+    live = versions[0]
     if old.id == live.id:
         raise ContentError(f"version {old.version} is already the live version")
+    checked_base(versions, based_on, None, same_snippet, **ROLLBACK_WORDS)
     return save_snippet(
         session,
         settings,

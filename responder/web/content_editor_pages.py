@@ -2,6 +2,10 @@
 a real message, its versions and their diffs, save (held to the checks: it must render) and
 roll back. Templates and snippets share one editor page, so one module serves both.
 
+The form carries the version it was opened on (`based_on`): a save or roll-back made on a
+version a colleague has changed since is refused (409) with their change shown beside the
+supervisor's own, which stays in the editor to merge and save over theirs on purpose.
+
 Thin: `responder.supervisor.content_edit` and `snippet_edit` validate, store and audit.
 """
 
@@ -15,6 +19,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect, Template
+from msgspec import Struct
 from sqlalchemy.exc import IntegrityError
 
 from responder.content import template_key
@@ -22,8 +27,10 @@ from responder.db.models import Snippet
 from responder.db.models import Template as TemplateRow
 from responder.db.session import transaction
 from responder.supervisor import examples
+from responder.supervisor.content_conflict import ContentConflict, content_conflict, version_text
 from responder.supervisor.content_edit import (
     ContentError,
+    StaleContent,
     diff_lines,
     preview_choices,
     rollback_template,
@@ -31,7 +38,6 @@ from responder.supervisor.content_edit import (
     template_preview,
     template_versions,
 )
-from responder.supervisor.content_files import snippet_file_text
 from responder.supervisor.preview_pick import fitting_message, template_intents
 from responder.supervisor.retire import retired_one
 from responder.supervisor.snippet_edit import (
@@ -55,11 +61,23 @@ class EditForm(SnippetFieldsForm, kw_only=True):
     body: str  # required: a form without it is refused, never saved as an empty template
     message_id: str = ""
     customer_id: str = ""
+    # The live version when the editor was opened (left out: no check), and the live version
+    # a refused save's page showed, sent by its "Save my text over version N" button.
+    based_on: str = ""
+    over: str = ""
+
+
+class RollbackForm(Struct):
+    based_on: str = ""  # the live version the page showed (left out: no check)
 
 
 SAVED_MEANWHILE = (
     "not saved: someone saved a new version a moment ago; your text is below, "
     "look at the versions and save again"
+)
+ROLLED_BACK_MEANWHILE = (
+    "not rolled back: someone saved a new version a moment ago; look at it, then roll back "
+    "again if still meant"
 )
 
 
@@ -81,7 +99,13 @@ def _editor_context(
     error: str = "",
     notice: str = "",
     fields: SnippetFields | None = None,
+    based_on: int | None = None,
+    conflict: ContentConflict | None = None,
+    offered: str | None = None,
+    offered_shown: str | None = None,
 ) -> dict[str, object]:
+    """`based_on`, `offered` and `offered_shown`: a refused save's, so the page sent again
+    still says what the first one was opened on and showed."""
     rt = _rt(request)
     with rt.factory() as session:
         intents = list(examples.labels(session, "intent"))
@@ -130,8 +154,8 @@ def _editor_context(
         shown = next((v for v in versions if v.id == diff), versions[0])
         before = older[shown.version]
         diff_rows = diff_lines(
-            _version_text(before) if before else "",
-            _version_text(shown),
+            version_text(before) if before else "",
+            version_text(shown),
             f"version {before.version}" if before else "(nothing)",
             f"version {shown.version}",
         )
@@ -143,8 +167,12 @@ def _editor_context(
         "title": title,
         "file": file,  # a template's file name, small beside its title
         "snippet": fields if kind == "snippets" else None,
-        "template_active": live.active if kind == "templates" else None,
-        "live_active": live.active,
+        "template_active": (
+            (offered != "no" if offered is not None else live.active)
+            if kind == "templates"
+            else None
+        ),
+        "offered_shown": offered_shown or ("yes" if live.active else "no"),
         "retired": retired,
         "intents": intents,
         "languages": rt.settings.classify.languages,
@@ -152,6 +180,8 @@ def _editor_context(
         "tier_names": rt.settings.value.tier_names,
         "body": text,
         "live_version": live.version,
+        "based_on": based_on if based_on is not None else live.version,
+        "conflict": conflict,
         "preview": preview,
         "preview_error": preview_problem(preview, error),
         "history": history,
@@ -173,11 +203,6 @@ def _switch(before: TemplateRow | Snippet | None, version: TemplateRow | Snippet
     return "switched on" if now else "switched off"
 
 
-def _version_text(version: TemplateRow | Snippet) -> str:
-    """What a version's diff compares: a snippet's fields differ too, so it reads as its file."""
-    return snippet_file_text(version) if isinstance(version, Snippet) else version.body
-
-
 def _page(request: Request, kind: str, item_id: int, **query: Any) -> Template:
     context = _editor_context(request, kind, item_id, **query)
     return Template("supervisor/editor.html", context=context)
@@ -186,13 +211,21 @@ def _page(request: Request, kind: str, item_id: int, **query: Any) -> Template:
 def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response[Any]:
     rt = _rt(request)
     message_id, customer_id = _int(data.message_id), _int(data.customer_id)
+    made_on, over = _int(data.based_on), _int(data.over)
     author = _user(request).username
     try:
         with transaction(rt.factory) as session:
             if kind == "templates":
                 active = data.offered != "no" if data.offered_changed() else None
                 saved: TemplateRow | Snippet = save_template(
-                    session, rt.settings, item_id, data.body, author, active=active
+                    session,
+                    rt.settings,
+                    item_id,
+                    data.body,
+                    author,
+                    active=active,
+                    based_on=made_on,
+                    over=over,
                 )
             else:
                 fields = data.snippet_fields()
@@ -200,12 +233,22 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
                     live = snippet_versions(session, _snippet(session, item_id).key)[0]
                     fields = dataclasses.replace(fields, active=live.active)
                 saved = save_snippet(
-                    session, rt.settings, item_id, data.body, author, fields=fields
+                    session,
+                    rt.settings,
+                    item_id,
+                    data.body,
+                    author,
+                    fields=fields,
+                    based_on=made_on,
+                    over=over,
                 )
             saved_id, saved_version = saved.id, saved.version
     except (ContentError, IntegrityError) as exc:
         # IntegrityError: a colleague saved the same next version between our read and write.
         error = str(exc) if isinstance(exc, ContentError) else SAVED_MEANWHILE
+        raced = not isinstance(exc, ContentError) or isinstance(exc, StaleContent)
+        # A save over a colleague's version refused for a typo keeps showing their change.
+        found = _ran_into(request, kind, item_id, made_on, data) if raced or over else None
         context = _editor_context(
             request,
             kind,
@@ -215,8 +258,12 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
             customer_id=customer_id,
             error=error,
             fields=data.snippet_fields(),
+            based_on=made_on,
+            conflict=found,
+            offered=data.offered,
+            offered_shown=data.offered_shown,
         )
-        status = 422 if isinstance(exc, ContentError) else 409
+        status = 409 if raced else 422
         return Template("supervisor/editor.html", context=context, status_code=status)
     query = {"notice": f"Saved: version {saved_version} is live."}
     if message_id:
@@ -224,6 +271,20 @@ def _save(request: Request, kind: str, item_id: int, data: EditForm) -> Response
     if customer_id:
         query["customer"] = str(customer_id)
     return Redirect(f"/supervisor/{kind}/{saved_id}", query_params=query)
+
+
+def _ran_into(
+    request: Request, kind: str, item_id: int, made_on: int | None, data: EditForm
+) -> ContentConflict | None:
+    """The saves since the version the refused text was made on, read afresh (None: none)."""
+    if made_on is None:
+        return None
+    fields = data.snippet_fields()
+    if fields is not None and not data.offered_changed():  # as the page showed it
+        fields = dataclasses.replace(fields, active=data.offered_shown != "no")
+    with _rt(request).factory() as session:
+        item = session.get(TemplateRow if kind == "templates" else Snippet, item_id)
+        return content_conflict(session, item, made_on, data.body, fields) if item else None
 
 
 def _preview(request: Request, kind: str, item_id: int, data: PreviewRequest) -> PreviewResponse:
@@ -237,17 +298,22 @@ def _preview(request: Request, kind: str, item_id: int, data: PreviewRequest) ->
     return PreviewResponse(text=result.text, error=result.error)
 
 
-def _rollback(request: Request, kind: str, item_id: int) -> Redirect:
+def _rollback(request: Request, kind: str, item_id: int, data: RollbackForm | None) -> Redirect:
     rt = _rt(request)
     undo = rollback_template if kind == "templates" else rollback_snippet
+    based_on = _int(data.based_on) if data else None
     try:
         with transaction(rt.factory) as session:
             source = session.get(TemplateRow if kind == "templates" else Snippet, item_id)
             earlier = source.version if source else None
-            restored = undo(session, rt.settings, item_id, _user(request).username)
+            restored = undo(
+                session, rt.settings, item_id, _user(request).username, based_on=based_on
+            )
             target, version = restored.id, restored.version
-    except ContentError as exc:
-        return Redirect(f"/supervisor/{kind}/{item_id}", query_params={"notice": str(exc)})
+    except (ContentError, IntegrityError) as exc:
+        # The page shows the live version's changes first: a colleague's, when one came first.
+        said = str(exc) if isinstance(exc, ContentError) else ROLLED_BACK_MEANWHILE
+        return Redirect(f"/supervisor/{kind}/{item_id}", query_params={"notice": said})
     notice = f"Rolled back to version {earlier}: its text is live again, as version {version}."
     return Redirect(f"/supervisor/{kind}/{target}", query_params={"notice": notice})
 
@@ -294,8 +360,10 @@ def template_preview_route(request: Request, item_id: int, data: PreviewRequest)
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def template_rollback(request: Request, item_id: int) -> Redirect:
-    return _rollback(request, "templates", item_id)
+def template_rollback(
+    request: Request, item_id: int, data: Annotated[RollbackForm | None, FORM] = None
+) -> Redirect:
+    return _rollback(request, "templates", item_id, data)
 
 
 @get("/supervisor/snippets/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
@@ -337,8 +405,10 @@ def snippet_preview_route(request: Request, item_id: int, data: PreviewRequest) 
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def snippet_rollback(request: Request, item_id: int) -> Redirect:
-    return _rollback(request, "snippets", item_id)
+def snippet_rollback(
+    request: Request, item_id: int, data: Annotated[RollbackForm | None, FORM] = None
+) -> Redirect:
+    return _rollback(request, "snippets", item_id, data)
 
 
 ROUTES: list[object] = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import re
 
 from litestar.testing import TestClient
@@ -10,10 +12,13 @@ from sqlalchemy import select
 from responder.db.models import AuditEntry, Snippet, Template
 from responder.db.session import transaction
 from responder.runtime import Runtime
+from responder.supervisor.content_edit import save_template
+from responder.supervisor.snippet_edit import SnippetFields, save_snippet
 from responder.web.app import create_app
 from tests.browser_support import on_sqlite_only
 from tests.helpers import staff
 from tests.supervisor.history import waiting_message
+from tests.supervisor.test_content_create import _editor_form, _form_of
 from tests.test_web_security import csrf, login
 
 
@@ -63,7 +68,29 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
 
         rolled = client.post(f"{url}/rollback", data={"_csrf_token": token})
         assert "Rolled back to version 1: its text is live again, as version 3." in rolled.text
-    assert _roaming_versions(rt) == [1, 2, 3]
+
+        # Sue's tab shows version 3; Ann saves version 4 from hers before Sue saves.
+        tab = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', rolled.text))
+        assert tab["based_on"] == "3"
+        with transaction(rt.factory) as session:
+            ann = original.body.replace("Thanks for getting in touch", "Thanks for asking")
+            save_template(session, rt.settings, original.id, ann, "ann")
+        sues = original.body.replace("Safe travels", "Bon voyage")
+        stale = client.post(f"{url}/save", data={**tab, "body": sues, "_csrf_token": token})
+        assert stale.status_code == 409, "saved as version 5, Ann's words were silently gone"
+        assert "ann saved version 4 after version 3, which your text was made on" in stale.text
+        theirs = stale.text.split('id="theirs">', 1)[1].split("</pre>", 1)[0]
+        assert re.search(r'diff-add">\+Thanks for asking', theirs) and "Bon voyage" not in theirs
+        mine = stale.text.split('id="mine">', 1)[1].split("</pre>", 1)[0]
+        assert re.search(r'diff-add">\+Bon voyage', mine) and "Thanks for asking" not in mine
+        assert "Bon voyage" in stale.text.split('id="body"', 1)[1].split("</textarea>")[0]
+        assert 'name="based_on" value="3"' in stale.text and 'name="over" value="4"' in stale.text
+        old = client.post(f"/supervisor/templates/{saved_id(rt, 2)}/rollback", data=tab)
+        assert "not rolled back: ann saved version 4 after version 3" in html.unescape(old.text)
+        merged = sues.replace("Thanks for getting in touch", "Thanks for asking")
+        over = {**tab, "body": merged, "over": "4", "_csrf_token": token}
+        assert "version 5 is live" in client.post(f"{url}/save", data=over).text
+    assert _roaming_versions(rt) == [1, 2, 3, 4, 5]
     with rt.factory() as session:
         live = session.scalar(
             select(Template).where(
@@ -71,8 +98,26 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
             )
         )
         assert live.body == original.body and live.author == "sue"
-        actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
-    assert actions[-2:] == ["template.save", "template.rollback"]
+        audited = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(a.action, a.actor) for a in audited[-4:]] == [
+        ("template.save", "sue"),
+        ("template.rollback", "sue"),
+        ("template.save", "ann"),
+        ("template.save", "sue"),
+    ]
+    assert audited[-1].detail["saved_over"] == "version 4 (ann's), made on version 3"
+
+
+def saved_id(rt: Runtime, version: int) -> int:
+    """The row id of the English roaming template's `version`."""
+    with rt.factory() as session:
+        return session.scalar(
+            select(Template.id).where(
+                Template.name == "intents/roaming",
+                Template.language == "en",
+                Template.version == version,
+            )
+        )
 
 
 def _roaming_versions(rt: Runtime) -> list[int]:
@@ -106,12 +151,33 @@ def test_snippet_edit_creates_a_version_and_refuses_bad_ones(rt: Runtime) -> Non
             },
         )
         assert "version 2 is live" in good.text
+
+        # Ann renames it from her tab while Sue's, on version 2, is still open.
+        tab = _editor_form(client, url)
+        with transaction(rt.factory) as session:
+            fields = SnippetFields.of(session.get(Snippet, int(good.url.path.split("/")[-1])))
+            renamed = dataclasses.replace(fields, title="Roaming outside the EU")
+            save_snippet(session, rt.settings, snippet.id, tab["body"], "ann", fields=renamed)
+        sues = {**tab, "body": "Roaming is free in the EU."}
+        stale = client.post(f"{url}/save", data=sues)
+        assert stale.status_code == 409, "Ann's title was put back unseen"
+        theirs = stale.text.split('id="theirs">', 1)[1].split("</pre>", 1)[0]
+        assert 'diff-add">+title: Roaming outside the EU' in theirs and "free" not in theirs
+        mine = stale.text.split('id="mine">', 1)[1].split("</pre>", 1)[0]
+        assert 'diff-add">+Roaming is free in the EU.' in mine and "title" not in mine
+        form = stale.text.split('id="editor-form"', 1)[1].split("</form>", 1)[0]
+        merged = {**_form_of(form), "over": "3", "_csrf_token": tab["_csrf_token"]}
+        assert merged["body"] == sues["body"] and merged["based_on"] == "2"
+        merged["title"] = "Roaming outside the EU"
+        assert "version 4 is live" in client.post(f"{url}/save", data=merged).text
     with rt.factory() as session:
         versions = session.scalars(
             select(Snippet).where(Snippet.key == snippet.key).order_by(Snippet.version)
         ).all()
-    assert [v.version for v in versions] == [1, 2]
+    assert [v.version for v in versions] == [1, 2, 3, 4]
     assert versions[1].intents == versions[0].intents and versions[1].author == "sue"
+    assert versions[3].title == "Roaming outside the EU"
+    assert versions[3].body == "Roaming is free in the EU." and versions[3].author == "sue"
 
 
 def test_a_refused_save_shows_its_error_once_and_the_preview_points_to_it(rt: Runtime) -> None:
