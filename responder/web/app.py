@@ -458,16 +458,17 @@ def _attempt(
         with transaction(_rt(request).factory) as session:
             act(session)
     except ReviewError as exc:
+        said = request.app.state.clock.refusal(exc)
         if unsaved is not None:
             return _review_page(
                 request,
                 message_id,
-                error=str(exc),
+                error=said,
                 unsaved=unsaved,
                 sent_version=sent_version,
                 status_code=409,
             )
-        return to_draft(request, message_id, error=str(exc))
+        return to_draft(request, message_id, error=said)
     return None
 
 
@@ -605,7 +606,7 @@ def assign_form(
         with transaction(_rt(request).factory) as session:
             assign(session, message_id, _form_user(request), data.assignee or None)
     except ReviewError as exc:
-        return to_draft(request, message_id, error=str(exc))
+        return to_draft(request, message_id, error=request.app.state.clock.refusal(exc))
     notice = f"Assigned to {data.assignee}." if data.assignee else "Back in the shared queue."
     return to_draft(request, message_id, notice=notice)
 
