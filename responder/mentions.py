@@ -47,6 +47,22 @@ def record_mentions(session: Session, note: Note) -> list[str]:
     return sorted((username for _, username in people), key=str.lower)
 
 
+def unmatched_names(session: Session, note: Note) -> list[str]:
+    """The @names in the note that are no active colleague's (a misspelt name, someone who has
+    left): nobody was told, so the author is, in name order."""
+    names = mentioned_names(note.body) - {note.author.lower()}
+    if not names:
+        return []
+    known = set(
+        session.scalars(
+            select(func.lower(StaffUser.username)).where(
+                func.lower(StaffUser.username).in_(sorted(names)), StaffUser.active.is_(True)
+            )
+        )
+    )
+    return sorted(names - known)
+
+
 def unseen_count(session: Session, user_id: int) -> int:
     return (
         session.scalar(

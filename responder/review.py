@@ -7,7 +7,7 @@ win: the second is told who handled it and how, and no second reply is queued.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
@@ -57,7 +57,15 @@ def inbound_message(session: Session, message_id: int) -> Message:
 
 
 class AlreadyHandled(ReviewError):
+    """`at`: when a colleague handled it, said in UTC here (the API, the command line); a page
+    says it in the team's zone (`PageClock.refusal`)."""
+
     status_code = 409
+
+    def __init__(self, words: str, at: datetime | None = None) -> None:
+        self.words = words
+        self.at = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+        super().__init__(f"{words} at {self.at:%Y-%m-%d %H:%M} UTC" if self.at else words)
 
 
 def audit_object_id(object_id: object) -> str:
@@ -121,7 +129,28 @@ def _actor(user: StaffUser | None) -> str:
     return user.username if user else "auto-send"
 
 
-def _describe_handling(session: Session, message: Message) -> str:
+#: A review action as the history on a message's page says it ("edit" is an approval whose
+#: text a person changed: the acceptance figures count it apart, people read it as approved).
+HISTORY_WORDS = {
+    "approve": "approved",
+    "edit": "approved with edits",
+    "reject": "rejected",
+    "save": "edit saved",
+    "assign": "assigned",
+    "snooze": "snoozed",
+    "wake": "woken",
+    "undo": "approval undone",
+    "restore": "back in the queue (block lifted)",
+    "reopen": "reopened",
+    "reclassify": "classification corrected",
+    "redraft": "drafted again",
+    "pick_action": "action chosen",
+    "unsent": "left unsent",
+}
+
+
+def _already_handled(session: Session, message: Message) -> AlreadyHandled:
+    """Who did what to the message, and when, in the history's words."""
     last = session.scalar(
         select(ReviewAction)
         .where(ReviewAction.message_id == message.id)
@@ -129,15 +158,12 @@ def _describe_handling(session: Session, message: Message) -> str:
         .limit(1)
     )
     if last is None:
-        return f"this message is no longer waiting for review (it is {message.state})"
+        return AlreadyHandled(
+            f"this message is no longer waiting for review (it is {message.state})"
+        )
     who = session.get(StaffUser, last.user_id).username if last.user_id else "auto-send"
-    verb = {
-        "approve": "approved",
-        "edit": "edited and approved",
-        "reject": "rejected",
-        "reopen": "reopened",
-    }.get(last.action, last.action)
-    return f"already {verb} by {who} at {last.created_at:%Y-%m-%d %H:%M} UTC"
+    words = HISTORY_WORDS.get(last.action, last.action.replace("_", " "))
+    return AlreadyHandled(f"already {words} by {who}", last.created_at)
 
 
 def take_in_review(
@@ -166,7 +192,7 @@ def take_in_review(
             raise AlreadyHandled(
                 "this draft changed since you opened it; reload to see the latest version"
             )
-        raise AlreadyHandled(_describe_handling(session, message))
+        raise _already_handled(session, message)
     return message
 
 
@@ -377,7 +403,7 @@ def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message
             raise ReviewError("the reply has already been tried; it cannot be stopped now")
         if message.state in (State.APPROVED, State.SENDING, State.SENT):
             raise AlreadyHandled("too late to undo: the reply is already on its way")
-        raise AlreadyHandled(_describe_handling(session, message))
+        raise _already_handled(session, message)
     session.execute(update(ReplyFile).where(ReplyFile.outbox_id == item.id).values(outbox_id=None))
     session.delete(item)
     _record_on_current_draft(session, message_id, user, "undo")
@@ -493,7 +519,7 @@ def save_draft(
     `settings`, every live snippet the text holds counts as used (`_person_version`)."""
     message = inbound_message(session, message_id)
     if message.state != State.IN_REVIEW:
-        raise AlreadyHandled(_describe_handling(session, message))
+        raise _already_handled(session, message)
     if expected_version is not None and message.version != expected_version:
         raise AlreadyHandled(
             "this draft changed since you opened it; reload to see the latest version"
@@ -531,7 +557,7 @@ def assign(session: Session, message_id: int, user: StaffUser, assignee: str | N
     colleague handled meanwhile is refused with who did what, as approving it would be."""
     message = inbound_message(session, message_id)
     if message.state not in ASSIGNABLE_STATES:
-        raise AlreadyHandled(_describe_handling(session, message))
+        raise _already_handled(session, message)
     target = None
     if assignee:
         target = session.scalar(select(StaffUser).where(StaffUser.username == assignee))

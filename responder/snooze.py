@@ -44,8 +44,14 @@ REMINDER_AUTHOR = "Responder (snooze)"
 
 @dataclass(frozen=True)
 class SnoozeChoice:
+    key: str  # what the menu posts: the time is worked out when the form is sent
     label: str
-    until: datetime  # UTC
+    until: datetime  # UTC, as of the page's drawing
+
+
+#: The menu's choices as forms post them; "week" is left out of the menu when it falls on the
+#: next morning, and means that morning then.
+CHOICE_KEYS = ("1h", "4h", "morning", "week")
 
 
 def snooze(
@@ -181,6 +187,34 @@ def snooze_choices(
     working morning and next week's first (the opening hours' first minute, else 09:00; 09:00 too
     for a team open at midnight)."""
     zone = ZoneInfo(timezone)
+    times = _choice_times(now, zone, calendar)
+
+    def named(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%a %d %b %H:%M")
+
+    choices = [
+        SnoozeChoice("1h", "In 1 hour", times["1h"]),
+        SnoozeChoice("4h", "In 4 hours", times["4h"]),
+        SnoozeChoice("morning", f"Next morning ({named(times['morning'])})", times["morning"]),
+    ]
+    if times["week"] != times["morning"]:
+        choices.append(SnoozeChoice("week", f"Next week ({named(times['week'])})", times["week"]))
+    return choices
+
+
+def choice_time(
+    key: str, now: datetime, timezone: str, calendar: BusinessCalendar | None
+) -> datetime | None:
+    """The time a menu choice means when the form is sent (a page left open three hours still
+    snoozes "in 4 hours" for four); None for a key the menu does not offer."""
+    if key not in CHOICE_KEYS:
+        return None
+    return _choice_times(now, ZoneInfo(timezone), calendar)[key]
+
+
+def _choice_times(
+    now: datetime, zone: ZoneInfo, calendar: BusinessCalendar | None
+) -> dict[str, datetime]:
     local = now.astimezone(zone)
 
     def morning(day: date) -> datetime:
@@ -193,9 +227,6 @@ def snooze_choices(
         nine = datetime.combine(opens.date(), MORNING, tzinfo=zone).astimezone(UTC)
         return nine if calendar.status(nine)[0] else calendar.next_opening(nine)
 
-    def named(moment: datetime) -> str:
-        return moment.astimezone(zone).strftime("%a %d %b %H:%M")
-
     # Before dawn the next morning is this one, unless "in 4 hours" already reaches it.
     this_morning = morning(local.date())
     tomorrow = (
@@ -203,15 +234,12 @@ def snooze_choices(
         if this_morning > now + timedelta(hours=4)
         else morning(local.date() + timedelta(days=1))
     )
-    monday = morning(local.date() + timedelta(days=7 - local.weekday()))
-    choices = [
-        SnoozeChoice("In 1 hour", now + timedelta(hours=1)),
-        SnoozeChoice("In 4 hours", now + timedelta(hours=4)),
-        SnoozeChoice(f"Next morning ({named(tomorrow)})", tomorrow),
-    ]
-    if monday != tomorrow:
-        choices.append(SnoozeChoice(f"Next week ({named(monday)})", monday))
-    return choices
+    return {
+        "1h": now + timedelta(hours=1),
+        "4h": now + timedelta(hours=4),
+        "morning": tomorrow,
+        "week": morning(local.date() + timedelta(days=7 - local.weekday())),
+    }
 
 
 #: The snoozed list's page: a bulk snooze can put aside more, reached by "Next page".

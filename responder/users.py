@@ -72,13 +72,19 @@ def add_user(
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
     """The account for these credentials, or None; AccountSwitchedOff when they are right but
-    the account is deactivated."""
+    the account is deactivated. The name is matched whatever its case, as `add_user` keeps
+    names apart (an exact match first, for two accounts made before it did)."""
     # No stored name holds NUL, and PostgreSQL refuses it in a query: treat it as unknown.
     name = username.strip()
     user = (
         None
         if "\x00" in name
-        else session.scalar(select(StaffUser).where(StaffUser.username == name))
+        else session.scalar(
+            select(StaffUser)
+            .where(func.lower(StaffUser.username) == name.lower())
+            .order_by((StaffUser.username == name).desc(), StaffUser.id)
+            .limit(1)
+        )
     )
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)

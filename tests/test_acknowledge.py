@@ -422,6 +422,7 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(
         assert "SMTP delivery failed" in page and "aoife.murphy@gmail.test" in page
         assert "(to mail that arrived while the team was closed)" in page
         assert page.count('data-state="failed">not delivered<br>') == 2, "words, not the code"
+        assert page.count('data-confirm="Leave this acknowledgement to ') == 2, "final: asked"
         headers = api_token(client)
         listed = client.get("/api/problems", headers=headers).json()
         by_whom = {a["to"]: a for a in listed["acknowledgements"]}

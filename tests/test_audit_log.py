@@ -64,6 +64,8 @@ def test_filter_the_audit_log_by_who_what_and_on_what(rt: Runtime, worker: Worke
         assert f'<a href="/messages/{first}">message {first}</a>' in page
         empty = client.get("/audit", params={"actor": "nobody"}).text
         assert "No entries match these filters." in empty
+        older = client.get("/audit", params={"actor": "alice", "before": 10**9}).text
+        assert '<a id="first-page" href="/audit?actor=alice">Newest</a>' in older, "a way back"
 
 
 def test_an_approval_with_edits_is_logged_as_an_approval_that_was_edited(

@@ -3,9 +3,11 @@ machine mail. Staff see what was ignored and why, and can have that one message 
 
 from __future__ import annotations
 
+import html
 import re
 from email.message import EmailMessage
 
+import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
@@ -166,3 +168,14 @@ def test_the_ignored_list_narrows_to_a_reason_sender_or_subject(
         )
         api = client.get("/api/ignored", params={"q": "mailing list"}, headers=api_token(client))
         assert [item["subject"] for item in api.json()["items"]] == ["100% off_today"]
+
+        # A page at a time: older ones, and back to the newest, the search kept.
+        queue = msgspec.structs.replace(rt.settings.queue, page_size=1)
+        rt.settings = msgspec.structs.replace(rt.settings, queue=queue)
+        newest = client.get("/ignored", params={"q": "test"}).text
+        assert 'id="first-page"' not in newest
+        older = re.search(r'id="next-page" rel="next" href="([^"]+)"', newest).group(1)
+        second = client.get(html.unescape(older)).text
+        assert '<a id="first-page" href="/ignored?q=test">Newest</a>' in second
+        shown = [re.findall(r'<a href="/messages/(\d+)">', page) for page in (newest, second)]
+        assert len(shown[0]) == len(shown[1]) == 1 and shown[0] != shown[1]

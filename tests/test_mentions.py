@@ -46,6 +46,7 @@ def test_a_colleague_named_in_a_note_finds_it_under_mentions(rt: Runtime, worker
             },
         )
         assert "Bob will find it under Mentions." in added.text
+        assert "Nobody called @nobody was told" in added.text, "a misspelt name is noticed"
         assert menu_count(added.text) == 0, "alice named nobody for herself"
 
         login(client, "carol")
@@ -76,7 +77,7 @@ def test_a_colleague_named_in_a_note_finds_it_under_mentions(rt: Runtime, worker
         answer = client.post(
             f"/api/messages/{message_id}/notes", headers=auth, json={"body": "@Bob, @alice: done."}
         )
-        assert answer.json()["mentioned"] == ["alice", "Bob"]
+        assert (answer.json()["mentioned"], answer.json()["unmatched"]) == (["alice", "Bob"], [])
         assert menu_count(client.get("/queue").text) == 1
         client.post("/mentions/seen", data={"_csrf_token": csrf(client, "/mentions")})
         assert menu_count(client.get("/queue").text) == 0

@@ -44,10 +44,11 @@ def test_a_note_follows_the_conversation_and_never_reaches_the_customer(
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         empty = client.post(
-            f"/messages/{first}/notes",
+            f"/messages/{first}/notes?intent=roaming",
             data={"body": "  \n ", "_csrf_token": csrf(client, f"/messages/{first}")},
         )
         assert "Note not added: the note is empty." in empty.text
+        assert "intent=roaming" in str(empty.url), "back in the queue view it came from"
         page = client.post(
             f"/messages/{first}/notes",
             data={"body": NOTE, "_csrf_token": csrf(client, f"/messages/{first}")},
@@ -143,6 +144,7 @@ def test_the_author_mends_a_note_for_ten_minutes_then_it_stands(
         login(client, "alice")
         page = client.get(f"/messages/{message_id}").text
         assert page.count("Edit or delete (for 10 minutes after writing)") == 2
+        assert page.count('data-confirm="Delete this note?') == 2, "asked first"
         changed = client.post(
             f"/messages/{message_id}/notes/{typo['id']}/edit",
             data={

@@ -70,6 +70,9 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         assert f'href="/messages/{big}"' in rows[str(big)]
         assert "550 5.1.1" in rows[str(refused)] and "no such mailbox" in rows[str(refused)]
         assert 'data-delivery="failed">reply not delivered, 1 attempt' in rows[str(refused)]
+        assert 'id="first-page"' not in page
+        older = client.get("/problems", params={"before": big}).text
+        assert '<a id="first-page" href="/problems">Newest</a>' in older, "back to the newest"
 
         rt.settings.pipeline.max_message_bytes = 100_000
         message_page = client.get(f"/messages/{big}").text

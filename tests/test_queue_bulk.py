@@ -4,11 +4,12 @@ someone changed after the page was shown is left alone and named; the rest go th
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import Message
+from responder.db.models import Message, utcnow
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -191,6 +192,7 @@ def test_snooze_several_drafts_until_the_engineers_estimate(rt: Runtime, worker:
         boxes = ticked(page)
         token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
         four_hours = re.search(r'<option value="([^"]+)">In 4 hours</option>', page).group(1)
+        assert four_hours == "4h", "the menu posts its choice; the time is worked out on sending"
         saved = client.post(
             f"/api/messages/{ids[SUBJECTS[2]]}/save",
             headers=api_token(client, "bob"),
@@ -214,3 +216,6 @@ def test_snooze_several_drafts_until_the_engineers_estimate(rt: Runtime, worker:
         assert "2 snoozed" in snoozed
         listed = client.get("/snoozed").text
         assert listed.count("network team estimate at 18:00") == 2
+    with rt.factory() as session:
+        back = session.scalar(select(Message.snoozed_until).where(Message.id == ids[SUBJECTS[0]]))
+    assert timedelta(hours=3, minutes=59) < back - utcnow() <= timedelta(hours=4)

@@ -76,6 +76,9 @@ def test_reopened_from_its_page_with_its_draft_and_answered_once(
     page = f"/messages/{message}"
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
+        offered = client.get(page).text  # said plainly: Reject closes it, it is no redraft
+        assert ">Reject: close without reply</button>" in offered
+        assert "The customer gets no reply at all" in offered
         client.post(
             f"{page}/reject",
             data={"reason": "Answered by phone", "_csrf_token": csrf(client, page)},

@@ -16,6 +16,7 @@ from responder.db.models import AuditEntry, Message, ReplyFile
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from responder.web.reply_file_routes import FORM_BODY_LIMIT
 from tests.browser_support import browser, log_in, on_sqlite_only
 from tests.helpers import api_token, drop, make_email, staff
 from tests.live_server import serve
@@ -165,6 +166,17 @@ def test_too_much_is_refused_and_nothing_is_approved_or_kept(
             refused.text
         )
         assert "one reply carries at most 1,000" in refused.text
+        # Far over: refused before it is read, with the way back to the draft.
+        huge = client.post(
+            f"/messages/{message_id}/approve?intent=billing_dispute",
+            data={**form_of(page), "body": "Hello"},
+            files=[("files", ("scan.pdf", PDF, "application/pdf"))],
+            headers={"content-length": str(FORM_BODY_LIMIT + 1)},  # as a browser says it
+        )
+        assert huge.status_code == 413 and "<h1>Files too large</h1>" in huge.text
+        assert "One reply carries at most 1 kB of files in all" in huge.text
+        back = f'<a href="/messages/{message_id}?intent=billing_dispute" id="back-link">'
+        assert back + "Back to the draft</a>" in huge.text
     worker.drain()
     assert smtp_server.handler.received == []
     with rt.factory() as session:

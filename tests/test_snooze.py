@@ -21,7 +21,14 @@ from responder.mentions import mention_rows, unseen_count
 from responder.pipeline.worker import Worker
 from responder.review import AlreadyHandled, ReviewError, approve, assign, current_draft
 from responder.runtime import Runtime
-from responder.snooze import REMINDER_AUTHOR, snooze, snooze_choices, snoozed_items, wake
+from responder.snooze import (
+    REMINDER_AUTHOR,
+    choice_time,
+    snooze,
+    snooze_choices,
+    snoozed_items,
+    wake,
+)
 from responder.web.app import create_app
 from responder.web.views import queue_items
 from tests.browser_support import on_sqlite_only
@@ -172,6 +179,12 @@ def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
         "Next morning (Wed 02 Dec 09:00)",
         "Next week (Mon 07 Dec 09:00)",
     ]
+    # The menu posts its choice; the time is worked out when the form is sent, so a page left
+    # open three hours still snoozes "in 4 hours" for four.
+    later = TUESDAY_MORNING + timedelta(hours=3)
+    assert choice_time("4h", later, "Europe/Dublin", None) == later + timedelta(hours=4)
+    assert choice_time("week", later, "Europe/Dublin", None) == datetime(2026, 12, 7, 9, tzinfo=UTC)
+    assert choice_time("2026-12-07T09:00:00+00:00", later, "Europe/Dublin", None) is None
 
 
 def test_before_dawn_the_next_morning_is_this_one() -> None:
@@ -221,6 +234,13 @@ def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -
         )
         shown = f"{tomorrow:%Y-%m-%d} 09:30"
         assert f"Snoozed until {shown} (Europe/Berlin)" in snoozed.text
+        again = client.post(  # the same form sent twice: who did it, when, in the team's time
+            f"/messages/{message_id}/snooze",
+            data={"_csrf_token": token, "version": version, "until": "1h"},
+            follow_redirects=True,
+        )
+        said = r"Not snoozed: already snoozed by alice at \d{4}-\d\d-\d\d \d\d:\d\d Europe/Berlin\."
+        assert re.search(said, again.text), "in the history's words and the page's zone"
         assert "1 snoozed" in snoozed.text and "Nothing waiting" in snoozed.text
         with rt.factory() as session:
             assert session.get(Message, message_id).snoozed_until == local.astimezone(UTC)

@@ -91,6 +91,7 @@ def test_admin_adds_promotes_deactivates_and_reactivates_an_agent(rt: Runtime) -
 
         token = bearer(client, "bob", "bobs long pass")
         assert token is not None
+        assert bearer(client, " BOB", "bobs long pass") is not None, "a name in any case"
         assert client.get("/api/queue", headers=token).status_code == 200
         assert client.get("/api/supervisor/rules", headers=token).status_code == 403
 
@@ -286,8 +287,12 @@ def test_agents_still_cannot_see_the_team(rt: Runtime) -> None:
     staff(rt, "bob", "agent")
     with TestClient(create_app(rt)) as client:
         login(client, "bob")
-        assert 'href="/admin/staff"' not in client.get("/queue").text
+        queue = client.get("/queue").text
+        assert 'href="/admin/staff"' not in queue
         assert client.get("/admin/staff").status_code == 403
+        # The network incidents are theirs to read, from the menu as well.
+        assert '<a href="/supervisor/incidents" id="nav-incidents">Incidents</a>' in queue
+        assert "<h1>Network incidents</h1>" in client.get("/supervisor/incidents").text
 
 
 def test_the_command_line_lists_accounts_and_resets_a_locked_out_admin(

@@ -92,8 +92,10 @@ def _retier(session: Session, message_ids: list[int], tier: str) -> None:
 def link_customers(session: Session, source_id: int, target_id: int, actor: str) -> CustomerLink:
     source = session.get(Customer, source_id)
     target = session.get(Customer, target_id)
-    if source is None or target is None:
-        raise LinkNotFound("customer not found")
+    if source is None:
+        raise LinkNotFound(f"no customer {source_id} on file")
+    if target is None:
+        raise LinkNotFound(f"no customer {target_id} on file: nothing was linked")
     if source_id == target_id:
         raise LinkError("a customer cannot be linked to itself")
     if not source.provisional:

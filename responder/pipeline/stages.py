@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, overload
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
@@ -639,7 +640,10 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             item.state = "queued"
             item.next_attempt_at = utcnow() + timedelta(seconds=delay)
             message.state = State.APPROVED
-            message.state_reason = f"retrying in {delay:.0f}s: {exc}"
+            # When, as pages say times: "retrying in 86400s" read the same a day later.
+            zone = rt.settings.queue.timezone
+            when = item.next_attempt_at.astimezone(ZoneInfo(zone))
+            message.state_reason = f"retrying at {when:%Y-%m-%d %H:%M} {zone}: {exc}"
             message.next_attempt_at = item.next_attempt_at
         return
     except PermanentDeliveryError as exc:

@@ -6,6 +6,8 @@ uses too.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import secrets
 import sys
 import threading
@@ -483,16 +485,17 @@ def _attempt(
         with transaction(_rt(request).factory) as session:
             act(session)
     except ReviewError as exc:
+        said = request.app.state.clock.refusal(exc)
         if unsaved is not None:
             return _review_page(
                 request,
                 message_id,
-                error=str(exc),
+                error=said,
                 unsaved=unsaved,
                 sent_version=sent_version,
                 status_code=409,
             )
-        return to_draft(request, message_id, error=str(exc))
+        return to_draft(request, message_id, error=said)
     return None
 
 
@@ -630,7 +633,7 @@ def assign_form(
         with transaction(_rt(request).factory) as session:
             assign(session, message_id, _form_user(request), data.assignee or None)
     except ReviewError as exc:
-        return to_draft(request, message_id, error=str(exc))
+        return to_draft(request, message_id, error=request.app.state.clock.refusal(exc))
     notice = f"Assigned to {data.assignee}." if data.assignee else "Back in the shared queue."
     return to_draft(request, message_id, notice=notice)
 
@@ -727,6 +730,7 @@ def problems_page(request: Request, before: RowId = None) -> Template:
         "error": request.query_params.get("error", ""),
         "user": request.user,
         "older": items[-1]["id"] if len(items) == page_size else None,
+        "paged": before is not None,
     }
     return Template("problems.html", context=context)
 
@@ -743,6 +747,10 @@ def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
         }
 
 
+#: The audit log's page: "Older" goes on from its last entry.
+AUDIT_PAGE = 200
+
+
 @get("/audit", sync_to_thread=True, guards=[requires_supervisor])
 def audit_page(
     request: Request,
@@ -753,8 +761,16 @@ def audit_page(
 ) -> Template:
     filters = AuditFilter.clean(actor, action, on)
     with _rt(request).factory() as session:
-        entries = audit_entries(session, before=before, filters=filters)
-    context = {"entries": entries, "user": request.user, "filters": filters}
+        entries = audit_entries(session, before=before, limit=AUDIT_PAGE, filters=filters)
+    context = {
+        "entries": entries,
+        "user": request.user,
+        "filters": filters,
+        "older": entries[-1]["id"] if len(entries) == AUDIT_PAGE else None,
+        "paged": before is not None,
+        # the filters kept from page to page
+        "kept": {k: v for k, v in dataclasses.asdict(filters).items() if v},
+    }
     return Template("audit.html", context=context)
 
 
@@ -1128,11 +1144,36 @@ def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
     return Template("error.html", context=context, status_code=exc.status_code)
 
 
+#: A review form that carries the reply's files: refused whole when over FORM_BODY_LIMIT.
+_DRAFT_FORM = re.compile(r"/messages/(\d+)/(?:approve|save)")
+
+
 def _too_large(request: Request, exc: RequestEntityTooLarge) -> Response[Any]:
     """An upload over its route's limit, refused before any handler runs."""
     if request.url.path.startswith((CUSTOMER_DATA_PAGE, f"/api{CUSTOMER_DATA_PAGE}")):
         return too_large_page(request, exc)
-    return _client_error(request, exc)
+    draft = _DRAFT_FORM.fullmatch(request.url.path)
+    if draft is None:
+        return _client_error(request, exc)
+    limit = readable_size(_rt(request).settings.outbound.max_reply_files_bytes)
+    detail = (
+        "The files attached come to far more than a reply can carry, so nothing was saved or "
+        f"sent. One reply carries at most {limit} of files in all: go back to the draft and "
+        "attach fewer or smaller ones (a link to a large file can go in the text instead). "
+        "The text you typed is kept in this browser and offered back on the draft's page"
+    )
+    context = {
+        "status": 413,
+        "heading": "Files too large",
+        "detail": detail,
+        # the draft's page, in the queue view the form was sent from
+        "back": (
+            f"/messages/{draft.group(1)}{view_in(request.query_params).query}",
+            "Back to the draft",
+        ),
+        "user": request.scope.get("user"),
+    }
+    return Template("error.html", context=context, status_code=413)
 
 
 #: What Litestar raises when the client hangs up while its request body is being read.

@@ -23,6 +23,7 @@ from responder.spam import mark_spam
 from responder.web.auth import requires_agent
 from responder.web.params import row_id_in
 from responder.web.queue_view import NAMES
+from responder.web.snooze_routes import menu_until
 from responder.web.state import runtime, signed_in
 
 MAX_AT_ONCE = 500
@@ -61,11 +62,11 @@ def _refusal(picked: list[tuple[int, int]], action: object, reason: str) -> str:
     return ""
 
 
-def _until(data: dict[str, Any]) -> datetime | None:
-    """The snooze menu's choice (ISO 8601, UTC)."""
+def _until(request: Request, data: dict[str, Any]) -> datetime | None:
+    """The snooze menu's choice, worked out now: every draft ticked gets the same time."""
     try:
-        return datetime.fromisoformat(str(data.get("until") or ""))
-    except ValueError:
+        return menu_until(request, str(data.get("until") or ""))
+    except ReviewError:
         return None
 
 
@@ -85,7 +86,7 @@ def queue_bulk(
     reason = str(data.get("reason") or "").strip()
     assignee = str(data.get("assignee") or "").strip() or None
     problem = _refusal(picked, action, reason)
-    until = _until(data)
+    until = _until(request, data) if action == "snooze" else None
     if not problem and action == "snooze" and until is None:
         problem = "choose when the drafts come back"
     if problem:
@@ -117,7 +118,7 @@ def queue_bulk(
                     reject(session, message_id, user, reason, expected_version=version)
             done += 1
         except (ReviewError, BlockError) as exc:
-            refused.append(f"message {message_id}: {exc}")
+            refused.append(f"message {message_id}: {request.app.state.clock.refusal(exc)}")
     if action == "assign":
         notice = f"Assigned {_plural(done, 'draft')} to {assignee or 'the shared queue'}."
     elif action == "snooze":

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from responder.business_hours import BusinessCalendar
+from responder.review import AlreadyHandled
 
 
 class PageClock:
@@ -32,6 +33,12 @@ class PageClock:
         if self._utc and isinstance(value, str):
             return value[:16].replace("T", " ")
         return self._local(value).strftime("%Y-%m-%d %H:%M")
+
+    def refusal(self, exc: Exception) -> str:
+        """A refusal as a page says it: a colleague's time in the team's zone, not UTC."""
+        if isinstance(exc, AlreadyHandled) and exc.at is not None:
+            return f"{exc.words} at {self.minute(exc.at)} {self.label}"
+        return str(exc)
 
     def second(self, value: str | datetime | None) -> str:
         return self._local(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""

@@ -29,6 +29,7 @@ from responder.db.session import transaction
 from responder.drafting.customer_known import LinkOutcome, link_and_redraft
 from responder.notes import notes_of_customer
 from responder.web.auth import requires_agent
+from responder.web.customer_find import LinkSearch, link_search
 from responder.web.next_draft import to_draft
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
@@ -81,9 +82,17 @@ class LinkResult(Struct):
 
 
 @get("/customers/{customer_id:int}", sync_to_thread=True, guards=[requires_agent])
-def customer_page(request: Request, customer_id: int) -> Template:
+def customer_page(request: Request, customer_id: int, find: str = "") -> Template:
+    """`find`: the known customer looked for, to link a provisional one by hand."""
+    profile = _profile(request, customer_id)
+    found = LinkSearch()
+    if find and profile["provisional"] and not profile["linked_to"]:
+        rt = _rt(request)
+        with rt.read_factory() as session:
+            found = link_search(session, customer_id, find, rt.settings.customers.default_region)
     context = {
-        "c": _profile(request, customer_id),
+        "c": profile,
+        "find": found,
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),

@@ -44,6 +44,7 @@ def ignored_page(request: Request, before: RowId = None, q: Words = "") -> Templ
         "user": request.user,
         "q": q,
         "older": items[-1]["id"] if len(items) == page_size else None,
+        "paged": before is not None,
     }
     return Template("ignored.html", context=context)
 

@@ -12,7 +12,7 @@ from litestar.response import Redirect
 from msgspec import Struct
 
 from responder.db.session import transaction
-from responder.mentions import record_mentions
+from responder.mentions import record_mentions, unmatched_names
 from responder.notes import NoteError, add_note, delete_note, edit_note, note_row
 from responder.review import audit
 from responder.web.auth import requires_agent
@@ -39,7 +39,20 @@ def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
             note=note.id,
             mentioned=mentioned,
         )
-        return {**note_row(note), "mentioned": mentioned}
+        return {
+            **note_row(note),
+            "mentioned": mentioned,
+            "unmatched": unmatched_names(session, note),
+        }
+
+
+def _nobody_told(unmatched: list[str]) -> str:
+    """A misspelt or departed colleague's @name reached nobody: say so, or the author thinks
+    they were told."""
+    if not unmatched:
+        return ""
+    names = " or ".join(f"@{name}" for name in unmatched)
+    return f" Nobody called {names} was told: no active colleague has that name."
 
 
 @post("/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
@@ -57,7 +70,7 @@ def note_form(
     )
     if written["mentioned"]:
         notice += f" {' and '.join(written['mentioned'])} will find it under Mentions."
-    return to_draft(request, message_id, notice=notice)
+    return to_draft(request, message_id, notice=notice + _nobody_told(written["unmatched"]))
 
 
 @post("/api/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
@@ -83,7 +96,11 @@ def _edit(request: Request, note_id: int, body: str) -> dict[str, Any]:
             before=before,
             mentioned=mentioned,
         )
-        return {**note_row(note), "mentioned": mentioned}
+        return {
+            **note_row(note),
+            "mentioned": mentioned,
+            "unmatched": unmatched_names(session, note),
+        }
 
 
 def _delete(request: Request, note_id: int) -> int:
@@ -114,10 +131,10 @@ def note_edit_form(
     data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     try:
-        _edit(request, note_id, data.body)
+        edited = _edit(request, note_id, data.body)
     except NoteError as exc:
         return to_draft(request, message_id, error=f"Note not changed: {exc}.")
-    return to_draft(request, message_id, notice="Note changed.")
+    return to_draft(request, message_id, notice="Note changed." + _nobody_told(edited["unmatched"]))
 
 
 @post(

@@ -13,17 +13,20 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
+from responder.config import business_calendar
+from responder.db.models import utcnow
 from responder.db.session import transaction
 from responder.review import ReviewError
-from responder.snooze import snooze, snoozed_list, wake
+from responder.snooze import choice_time, snooze, snoozed_list, wake
 from responder.web.auth import requires_agent
 from responder.web.next_draft import after_action, to_draft
 from responder.web.state import runtime, signed_in
 
 
 class SnoozeForm(Struct):
-    """`until`: a menu choice (ISO 8601, UTC); `until_local`: a date and time typed in the
-    team's zone (the browser's datetime-local), which wins when given."""
+    """`until`: a menu choice (`1h`, `4h`, `morning`, `week`: the time is worked out when the
+    form is sent; an ISO 8601 time with its offset is taken too); `until_local`: a date and time
+    typed in the team's zone (the browser's datetime-local), which wins when given."""
 
     until: str = ""
     until_local: str = ""
@@ -48,6 +51,15 @@ def _moment(text: str, zone: str | None) -> datetime:
     return moment
 
 
+def menu_until(request: Request, text: str) -> datetime:
+    """The time the snooze menu's choice means now, in the team's zone and hours; an explicit
+    ISO 8601 time with its offset (what the menu posted before) as it is."""
+    rt = runtime(request)
+    queue = rt.settings.queue
+    chosen = choice_time(text.strip(), utcnow(), queue.timezone, business_calendar(queue))
+    return chosen if chosen is not None else _moment(text, None)
+
+
 def _snooze(
     request: Request, message_id: int, until: datetime, note: str, version: int | None
 ) -> datetime:
@@ -70,12 +82,12 @@ def snooze_form(
         if data.until_local.strip():
             until = _moment(data.until_local, clock.label)
         elif data.until.strip():
-            until = _moment(data.until, None)
+            until = menu_until(request, data.until)
         else:
             raise ReviewError("choose when the draft comes back")
         back = _snooze(request, message_id, until, data.note, data.version)
     except ReviewError as exc:
-        return to_draft(request, message_id, error=f"Not snoozed: {exc}.")
+        return to_draft(request, message_id, error=f"Not snoozed: {clock.refusal(exc)}.")
     return after_action(
         request,
         message_id,

@@ -59,7 +59,8 @@ def spam_form(
     try:
         marked = _mark(request, message_id, data.version)
     except (ReviewError, BlockError) as exc:
-        return to_draft(request, message_id, error=f"Not marked as spam: {exc}.")
+        said = request.app.state.clock.refusal(exc)
+        return to_draft(request, message_id, error=f"Not marked as spam: {said}.")
     return after_action(request, message_id, notice(marked))
 
 

@@ -48,7 +48,7 @@ from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reopen import reopen_offer
 from responder.reply_files import listed, sent_files_of
-from responder.review import current_draft
+from responder.review import HISTORY_WORDS, current_draft
 from responder.supervisor.template_names import title_of_key
 
 log = logging.getLogger(__name__)
@@ -864,24 +864,6 @@ def replies_not_on_file(reply_to: list[list[str]], context: CustomerContext) -> 
 
 
 WRITTEN_APART = timedelta(minutes=10)
-
-#: A review action as the history on a message's page says it ("edit" is an approval whose
-#: text a person changed: the acceptance figures count it apart, people read it as approved).
-HISTORY_WORDS = {
-    "approve": "approved",
-    "edit": "approved with edits",
-    "reject": "rejected",
-    "save": "edit saved",
-    "assign": "assigned",
-    "snooze": "snoozed",
-    "wake": "woken",
-    "undo": "approval undone",
-    "restore": "back in the queue (block lifted)",
-    "reopen": "reopened",
-    "reclassify": "classification corrected",
-    "redraft": "drafted again",
-    "pick_action": "action chosen",
-}
 
 
 def intent_back(change: Mapping[str, Any] | None, draft: Draft) -> dict[str, Any] | None:

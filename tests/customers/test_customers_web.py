@@ -115,6 +115,7 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
         assert "CS-4470113" in page.text and "NW-200103" in page.text
         assert "<small>2026-11-18 15:30 UTC · <strong>phone</strong> · us" in page.text, "zoned"
         assert f'action="/customers/{provisional_id}/unlink"' in page.text
+        assert f'data-confirm="Unlink provisional customer {provisional_id}?' in page.text
         score = merged["value_score"]
         assert f"Score {score:.1f}" in page.text, "to one decimal, as on the review page"
 
@@ -124,6 +125,20 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
         assert unlinked.status_code in (200, 201, 302, 303), unlinked.text
         separate = client.get(f"/api/customers/{declan_id}", headers=auth).json()
         assert separate["channels"] == ["phone"]
+        assert 'id="link-by-hand"' not in page.text, "a known customer is not linked by hand"
+
+        # By hand: found by name or customer number, an unknown number refused in words.
+        own = f"/customers/{provisional_id}"
+        for typed in ("declan", "C1002", str(declan_id)):
+            found = client.get(own, params={"find": typed}).text
+            assert f'id="link-found-{declan_id}"' in found, typed
+        unknown = client.get(own, params={"find": "987654"}).text
+        assert "Nothing to link: no customer 987654 on file." in unknown
+        token = _csrf(unknown)
+        refused = client.post(f"{own}/link", data={"target_id": "987654", "_csrf_token": token})
+        assert "No customer 987654 on file: nothing was linked" in refused.text
+        by_hand = client.post(f"{own}/link", data={"target_id": declan_id, "_csrf_token": token})
+        assert "Linked to Declan Brennan." in by_hand.text
         assert client.get("/api/customers/999999", headers=auth).status_code == 404
         assert client.get(f"/api/customers/{declan_id}").status_code == 401
 

@@ -43,6 +43,7 @@ def test_add_move_remove_accept_and_reject(rt: Runtime) -> None:
         login(client, "sue")
         page = client.get("/supervisor/classifiers", params={"name": "intent", "label": "roaming"})
         assert "Corrections by agents" in page.text and "alice" in page.text
+        assert page.text.count('class="reject" data-confirm="Reject this correction?') == 2
         token = csrf(client, "/supervisor/classifiers")
         back = "/supervisor/classifiers?name=intent&label=roaming"
         added = client.post(
