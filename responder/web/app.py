@@ -1168,7 +1168,8 @@ def _too_large(request: Request, exc: RequestEntityTooLarge) -> Response[Any]:
         "detail": detail,
         # the draft's page, in the queue view the form was sent from
         "back": (
-            f"/messages/{draft.group(1)}{view_in(request.query_params).query}",
+            f"/messages/{draft.group(1)}"
+            f"{view_in(request.query_params, getattr(request.scope.get('user'), 'id', 0)).query}",
             "Back to the draft",
         ),
         "user": request.scope.get("user"),
