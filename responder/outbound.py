@@ -49,6 +49,13 @@ class WriteError(ReviewError):
     """What the person must change on the form (status 400), their text kept."""
 
 
+class KeyReused(WriteError):
+    """The key queued a different message before (409): the form is drawn again with a new
+    key and the text kept, so sending it again is a deliberate second message."""
+
+    status_code = 409
+
+
 @dataclass(frozen=True)
 class Written:
     message_id: int
@@ -58,11 +65,6 @@ class Written:
     to: str
     #: True when the key had already queued this message: nothing new was queued.
     repeated: bool = False
-
-
-@dataclass(frozen=True)
-class _Earlier(Written):
-    customer_id: int | None = None
 
 
 def email_addresses(session: Session, customer_id: int) -> list[str]:
@@ -91,25 +93,28 @@ def _sending_channel(session: Session, customer_id: int) -> Channel:
     return channel
 
 
-def _written_with(session: Session, external_key: str) -> _Earlier | None:
-    """The message an earlier submission with this key queued, on whichever mailbox."""
+def _written_with(
+    session: Session, channel_id: int, external_key: str
+) -> tuple[Written, int | None, str, str] | None:
+    """The message an earlier submission with this key queued (by the unique key its insert
+    would clash on), with its customer, subject and text to compare."""
     row = session.execute(
         select(Message, OutboxItem.id, OutboxItem.recipients)
         .join(OutboxItem, OutboxItem.message_id == Message.id)
-        .where(Message.direction == "out", Message.external_key == external_key)
+        .where(Message.channel_id == channel_id, Message.external_key == external_key)
     ).first()
     if row is None:
         return None
     message, outbox_id, recipients = row
-    return _Earlier(
+    written = Written(
         message.id,
         message.conversation_id or 0,
         outbox_id,
         message.message_id_header or "",
         (recipients or [""])[0],
         repeated=True,
-        customer_id=message.customer_id,
     )
+    return written, message.customer_id, message.subject or "", message.text or ""
 
 
 def _checked(
@@ -161,11 +166,22 @@ def write_to_customer(
     header = make_message_id(outbound.from_address.rpartition("@")[2] or "localhost")
     external_key = f"out:write:{key}" if key else f"out:{header}"
     if key:
-        earlier = _written_with(session, external_key)
+        earlier = _written_with(session, channel.id, external_key)
         if earlier is not None:
-            if earlier.customer_id != customer_id:
-                raise WriteError("this key was already used for a message to another customer")
-            return earlier
+            written, earlier_customer, earlier_subject, earlier_body = earlier
+            if (earlier_customer, written.to, earlier_subject, earlier_body) != (
+                customer_id,
+                to,
+                subject,
+                body,
+            ):
+                # Not a second click on one message but another message under an old key (a
+                # form brought back by the browser's Back button): nothing may be dropped.
+                raise KeyReused(
+                    "a message was already sent from this form; this one was not sent: "
+                    "check it and send it again"
+                )
+            return written
     now = now or utcnow()
     try:
         raw = build_reply(

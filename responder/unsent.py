@@ -13,15 +13,20 @@ from sqlalchemy.orm import Session
 
 from responder.db.models import Message, OutboxItem, ReviewAction, StaffUser
 from responder.pipeline.states import State
-from responder.review import AlreadyHandled, ReviewError, audit, inbound_message
+from responder.review import AlreadyHandled, NotFound, ReviewError, audit
 
 
 def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str) -> Message:
-    """The failed reply stays unsent, with the person's reason in the history and audit log."""
+    """The failed reply (or new email) stays unsent, with the person's reason in the history
+    and audit log."""
     reason = " ".join(reason.split())[:500]
     if not reason:
         raise ReviewError("say why the reply is left unsent (e.g. phoned the customer)")
-    message = inbound_message(session, message_id)
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"message {message_id} not found")
+    # A reply's outbox row hangs on the customer's message; a new email staff wrote
+    # (`responder.outbound`) is our own row, and may be refused for good just the same.
     item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
     if message.state != State.FAILED or item is None or item.state == "sent":
         raise AlreadyHandled(

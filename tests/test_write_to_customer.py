@@ -119,6 +119,26 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         assert str(mail["From"]) == "Northwind Mobile Support <support@northwind-mobile.test>"
         assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == BODY
 
+        # The form brought back by Back and used for another text: refused, not swallowed.
+        reused = send(ADDRESS, "Your repair is done", "Another text")
+        assert reused.status_code == 409 and "this one was not sent" in reused.text
+        assert "Another text" in reused.text and key not in reused.text
+        key = re.search(r'name="key" value="([\w-]+)"', reused.text).group(1)
+        smtp_server.handler.answers = ["550 5.1.1 mailbox unavailable"]
+        send(ADDRESS, "Your repair is done", "Another text")
+        worker.drain()
+        timeline = client.get(f"/customers/{customer}").text
+        (second,) = re.findall(r'action="/messages/(\d+)/leave-unsent"', timeline)
+        left = client.post(
+            f"/messages/{second}/leave-unsent",
+            data={"reason": "phoned her instead", "_csrf_token": token},
+        )
+        assert left.url.path == f"/customers/{customer}" and "Left unsent" in left.text
+        assert (
+            "leave-unsent" not in left.text
+            and f"Us, to {ADDRESS}" not in client.get("/problems").text
+        )
+
     drop(
         rt,
         make_email(

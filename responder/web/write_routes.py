@@ -16,7 +16,13 @@ from sqlalchemy.exc import IntegrityError
 
 from responder.db.models import Customer
 from responder.db.session import transaction
-from responder.outbound import MAX_SUBJECT, Written, email_addresses, write_to_customer
+from responder.outbound import (
+    MAX_SUBJECT,
+    KeyReused,
+    Written,
+    email_addresses,
+    write_to_customer,
+)
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
 from responder.web.state import runtime, signed_in
@@ -106,6 +112,9 @@ def write_form(
     text as typed (400)."""
     try:
         written = _write(request, customer_id, data)
+    except KeyReused as exc:
+        fresh = WriteForm(data.to, data.subject, data.body, key=secrets.token_urlsafe(16))
+        return _form_page(request, customer_id, fresh, error=str(exc), status_code=409)
     except ReviewError as exc:
         if exc.status_code == 404:
             raise NotFoundException(str(exc)) from exc
@@ -125,7 +134,8 @@ def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResul
     sent as approved replies are: a fresh Message-ID, no In-Reply-To (400 for an empty subject
     or body or an address not theirs, 404 for no such customer). An optional `key` (8-100
     letters, digits, `-`, `_`) makes a retried request safe: the same key again answers with
-    the message it queued first (`repeated: true`) and sends nothing more."""
+    the message it queued first (`repeated: true`) and sends nothing more; the same key with
+    another address, subject or text is a 409 and nothing is sent."""
     try:
         written = _write(request, customer_id, data)
     except ReviewError as exc:
