@@ -528,7 +528,9 @@ could not be taken in, a reply that could not be delivered."""
 
 def assign(session: Session, message_id: int, user: StaffUser, assignee: str | None) -> Message:
     """Hand a draft to a colleague (or take it back to the shared queue with None); one a
-    colleague handled meanwhile is refused with who did what, as approving it would be."""
+    colleague handled meanwhile is refused with who did what, as approving it would be.
+    The message's version stays: its draft did not change, so a page open on it (or a whole
+    queue of them, after a bulk assign) still saves, approves and snoozes."""
     message = inbound_message(session, message_id)
     if message.state not in ASSIGNABLE_STATES:
         raise AlreadyHandled(_describe_handling(session, message))
@@ -538,7 +540,6 @@ def assign(session: Session, message_id: int, user: StaffUser, assignee: str | N
         if target is None or not target.active:
             raise ReviewError(f"no active staff user {assignee!r}")
     message.assignee_id = target.id if target else None
-    message.version += 1
     session.add(
         ReviewAction(
             message_id=message_id,
