@@ -50,6 +50,7 @@ from responder.reopen import reopen_offer
 from responder.reply_files import listed, sent_files_of
 from responder.review import cc_copied, cc_left_off, current_draft
 from responder.supervisor.template_names import title_of_key
+from responder.unsent import can_edit_again
 
 log = logging.getLogger(__name__)
 
@@ -802,6 +803,8 @@ def message_detail(
             "delivery_status": outbox.delivery_status,
             "body": outbox.body,
             "files": listed([f for f in reply_files if f.outbox_id == outbox.id]),
+            # Certainly not delivered: it may go back to review, to mend and send anew.
+            "editable": can_edit_again(message.state, outbox.state),
         },
         "acknowledgement": None
         if acknowledgement is None
@@ -852,6 +855,7 @@ HISTORY_WORDS = {
     "snooze": "snoozed",
     "wake": "woken",
     "undo": "approval undone",
+    "edit_again": "back to edit, the reply not delivered",
     "restore": "back in the queue (block lifted)",
     "reopen": "reopened",
     "reclassify": "classification corrected",
