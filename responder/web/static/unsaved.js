@@ -2,6 +2,9 @@
 // so a session that ended under the agent (the form goes to the sign-in page, which brings them
 // back here) or a tab that closed does not lose it. It is offered back, never put back unasked.
 // Kept per person and per draft version: "responder.unsaved:<user>:<message>:<draft>:<version>".
+// A form that writes the draft again (a correction, a suggested action, Redraft; marked
+// data-redrafts) carries the typing over to the version it makes, offered there as typed before
+// the draft was written again: the new version does not silently drop it.
 (function () {
   "use strict";
   var PREFIX = "responder.unsaved:";
@@ -21,6 +24,11 @@
   }
   function forget(key) {
     try { store.removeItem(key); } catch (e) { /* nothing kept to forget */ }
+  }
+  function write(key, kept) {
+    try {
+      store.setItem(key, JSON.stringify(kept));
+    } catch (e) { /* storage full: the typing is only on the page */ }
   }
   function keysFrom(prefix) {
     var found = [];
@@ -53,8 +61,17 @@
     if (!kept || typeof kept.text !== "string" || !(kept.at > now - MAX_AGE)) { forget(k); }
   });
   // Another version of this draft is shown (saved since, by this person or someone else) or it
-  // is no longer in review: what was typed for the earlier one no longer applies.
-  keysFrom(base).forEach(function (k) { if (k !== key) { forget(k); } });
+  // is no longer in review: what was typed for the earlier one no longer applies, unless this
+  // person sent a form that writes the draft again while they had typing (`carry`): that is
+  // offered on the new version, unless typing is kept for it already.
+  keysFrom(base).forEach(function (k) {
+    if (k === key) { return; }
+    var earlier = read(k);
+    if (key && earlier && earlier.carry && !read(key)) {
+      write(key, { text: earlier.text, at: earlier.at, redrafted: true });
+    }
+    forget(k);
+  });
   // A form sent from another draft's page brought this page: it was done (approved or rejected,
   // and the next draft opened); a refusal comes back to the draft's own page.
   if (sent && sent.indexOf(base) !== 0) { forget(sent); }
@@ -65,25 +82,44 @@
   if (kept && same(kept.text, editor.value)) {  // saved as typed, or typed back to the draft
     forget(key);
     kept = null;
+  } else if (kept && kept.carry) {  // the draft was not written again after all (refused)
+    kept = { text: kept.text, at: kept.at, redrafted: kept.redrafted };
+    write(key, kept);
   }
 
   function keep() {
     if (same(editor.value, editor.defaultValue)) { forget(key); return; }
-    try {
-      store.setItem(key, JSON.stringify({ text: editor.value, at: Date.now() }));
-    } catch (e) { /* storage full: the typing is only on the page */ }
+    write(key, { text: editor.value, at: Date.now() });
   }
   editor.addEventListener("input", keep);
   ["approve", "reject"].forEach(function (id) {
     var form = document.getElementById(id);
     if (form) { form.addEventListener("submit", function () { tab.setItem(SENT, key); }); }
   });
+  document.querySelectorAll("form[data-redrafts]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var typed = read(key);  // typed now, or kept from before and not put back yet
+      if (!same(editor.value, editor.defaultValue)) {
+        var at = typed && typed.text === editor.value ? typed.at : Date.now();
+        typed = { text: editor.value, at: at };
+      }
+      if (typed) { write(key, { text: typed.text, at: typed.at, carry: true }); }
+    });
+  });
 
   if (!kept) { return; }
   var notice = document.getElementById("unsaved-kept");
-  document.getElementById("unsaved-when").textContent = when(kept.at, review.dataset.zone);
+  var restore = document.getElementById("unsaved-restore");
+  notice.querySelectorAll(".unsaved-when").forEach(function (span) {
+    span.textContent = when(kept.at, review.dataset.zone);
+  });
+  if (kept.redrafted) {  // typed before the draft was written again: said so
+    document.getElementById("unsaved-same").hidden = true;
+    document.getElementById("unsaved-redrafted").hidden = false;
+    restore.textContent = restore.dataset.redrafted;
+  }
   notice.hidden = false;
-  document.getElementById("unsaved-restore").addEventListener("click", function () {
+  restore.addEventListener("click", function () {
     editor.value = kept.text;
     notice.hidden = true;
     keep();
