@@ -145,7 +145,7 @@ def test_text_in_a_closed_tab_is_offered_to_its_writer_only_and_can_be_discarded
         page.click("#correct-intent button")
         page.wait_for_url(f"{base}/messages/{message_id}?notice=*")
         expect(page.locator("p.notice")).to_contain_text("The draft was written again for it")
-        expect(page.locator("#unsaved-redrafted")).to_be_visible()
+        expect(page.locator("#unsaved-changed")).to_be_visible()
         expect(page.locator("#unsaved-same")).to_be_hidden()
         assert page.locator("#draft-body").input_value() != typed, "offered, not put back"
         restore = page.locator("#unsaved-restore")

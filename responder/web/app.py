@@ -410,8 +410,6 @@ def _review_page(
         labels = labels_of(session, CORRECTABLE)
     context = {
         "labels": labels,
-        # the corrections that write the draft again (their forms carry unsaved typing over)
-        "redrafted_on": REDRAFTED_ON,
         "m": detail,
         "window": window,
         "max_reply_files": rt.settings.outbound.max_reply_files_bytes,

@@ -2,9 +2,9 @@
 // so a session that ended under the agent (the form goes to the sign-in page, which brings them
 // back here) or a tab that closed does not lose it. It is offered back, never put back unasked.
 // Kept per person and per draft version: "responder.unsaved:<user>:<message>:<draft>:<version>".
-// A form that writes the draft again (a correction, a suggested action, Redraft; marked
-// data-redrafts) carries the typing over to the version it makes, offered there as typed before
-// the draft was written again: the new version does not silently drop it.
+// Typing kept for an earlier version (the draft was written again meanwhile: a correction, a
+// suggested action, Redraft, a customer linked, or a colleague's save) moves to the version
+// shown and is offered as typed before the draft changed: it is never dropped silently.
 (function () {
   "use strict";
   var PREFIX = "responder.unsaved:";
@@ -60,18 +60,20 @@
     var kept = read(k);
     if (!kept || typeof kept.text !== "string" || !(kept.at > now - MAX_AGE)) { forget(k); }
   });
-  // Another version of this draft is shown (saved since, by this person or someone else) or it
-  // is no longer in review: what was typed for the earlier one no longer applies, unless this
-  // person sent a form that writes the draft again while they had typing (`carry`): that is
-  // offered on the new version, unless typing is kept for it already.
+  // Another version of this draft is shown (written again or saved since, by this person or
+  // someone else): the newest typing kept for an earlier one moves to it, said to be typed before
+  // the draft changed, unless typing is kept for this version already. No version (the draft is
+  // no longer in review): none of it applies any more.
+  var earlier = null;
   keysFrom(base).forEach(function (k) {
     if (k === key) { return; }
-    var earlier = read(k);
-    if (key && earlier && earlier.carry && !read(key)) {
-      write(key, { text: earlier.text, at: earlier.at, redrafted: true });
-    }
+    var typed = read(k);
+    if (typed && (!earlier || typed.at > earlier.at)) { earlier = typed; }
     forget(k);
   });
+  if (key && earlier && !read(key)) {
+    write(key, { text: earlier.text, at: earlier.at, changed: true });
+  }
   // A form sent from another draft's page brought this page: it was done (approved or rejected,
   // and the next draft opened); a refusal comes back to the draft's own page.
   if (sent && sent.indexOf(base) !== 0) { forget(sent); }
@@ -82,9 +84,6 @@
   if (kept && same(kept.text, editor.value)) {  // saved as typed, or typed back to the draft
     forget(key);
     kept = null;
-  } else if (kept && kept.carry) {  // the draft was not written again after all (refused)
-    kept = { text: kept.text, at: kept.at, redrafted: kept.redrafted };
-    write(key, kept);
   }
 
   function keep() {
@@ -96,27 +95,20 @@
     var form = document.getElementById(id);
     if (form) { form.addEventListener("submit", function () { tab.setItem(SENT, key); }); }
   });
-  document.querySelectorAll("form[data-redrafts]").forEach(function (form) {
-    form.addEventListener("submit", function () {
-      var typed = read(key);  // typed now, or kept from before and not put back yet
-      if (!same(editor.value, editor.defaultValue)) {
-        var at = typed && typed.text === editor.value ? typed.at : Date.now();
-        typed = { text: editor.value, at: at };
-      }
-      if (typed) { write(key, { text: typed.text, at: typed.at, carry: true }); }
-    });
-  });
 
-  if (!kept) { return; }
+  // A refused save shows the text sent above the editor already (#unsaved-body): not offered
+  // twice; it stays kept for the draft's page when it is next opened.
+  var shown = document.getElementById("unsaved-body");
+  if (!kept || (shown && same(kept.text, shown.value))) { return; }
   var notice = document.getElementById("unsaved-kept");
   var restore = document.getElementById("unsaved-restore");
   notice.querySelectorAll(".unsaved-when").forEach(function (span) {
     span.textContent = when(kept.at, review.dataset.zone);
   });
-  if (kept.redrafted) {  // typed before the draft was written again: said so
+  if (kept.changed) {  // typed before the draft changed: said so
     document.getElementById("unsaved-same").hidden = true;
-    document.getElementById("unsaved-redrafted").hidden = false;
-    restore.textContent = restore.dataset.redrafted;
+    document.getElementById("unsaved-changed").hidden = false;
+    restore.textContent = restore.dataset.changed;
   }
   notice.hidden = false;
   restore.addEventListener("click", function () {
