@@ -55,6 +55,9 @@ def _collector_held() -> Iterator[None]:
 OUTCOMES = ("approved", "edited", "rejected")
 RECENT_DAYS = 30  # the dashboard's period until a supervisor sets days or asks for all time
 DECISIONS = {"approve": "approved", "edit": "edited", "reject": "rejected"}
+#: A decision taken back (an approval undone, a reply not delivered sent back to edit, a block
+#: lifted): the one made after it counts.
+TAKEN_BACK = ("undo", "edit_again", "restore")
 AUTO_SEND = "auto-send"
 
 
@@ -496,12 +499,12 @@ def load_history(
             ReviewAction.user_id,
         )
         .join(Message, Message.id == ReviewAction.message_id)
-        .where(*in_scope, ReviewAction.action.in_([*DECISIONS, "undo", "restore", "reopen"]))
+        .where(*in_scope, ReviewAction.action.in_([*DECISIONS, *TAKEN_BACK, "reopen"]))
         .order_by(ReviewAction.id)
     ):
         if action in DECISIONS:
             decided.setdefault(message_id, (DECISIONS[action], acted_at, edit_distance, user_id))
-        elif action in ("undo", "restore"):  # taken back: decided again later
+        elif action in TAKEN_BACK:  # decided again later
             decided.pop(message_id, None)
         elif message_id in decided:  # a reopened decision stood until then
             _, at, _, who = decided.pop(message_id)

@@ -140,6 +140,7 @@ HISTORY_WORDS = {
     "snooze": "snoozed",
     "wake": "woken",
     "undo": "approval undone",
+    "edit_again": "back to edit, the reply not delivered",
     "restore": "back in the queue (block lifted)",
     "reopen": "reopened",
     "reclassify": "classification corrected",
@@ -201,16 +202,37 @@ def reply_recipients(message: Message) -> tuple[Address, ...]:
     return _addresses(pairs)
 
 
-def drop_cc(session: Session, message_id: int, addresses: set[str]) -> list[str]:
-    """Take copied addresses off the reply (one the customer copied in by mistake, say)."""
+def cc_copied(message: Message) -> list[list[str]]:
+    """The [name, address] pairs the reply copies: `reply_cc` but those a person left off."""
+    off = set(message.reply_cc_off or [])
+    return [pair for pair in message.reply_cc or [] if str(pair[1]).lower() not in off]
+
+
+def cc_left_off(message: Message) -> list[list[str]]:
+    """The pairs of `reply_cc` a person unticked, still listed so they can be ticked again."""
+    off = set(message.reply_cc_off or [])
+    return [pair for pair in message.reply_cc or [] if str(pair[1]).lower() in off]
+
+
+def choose_cc(
+    session: Session, message_id: int, unticked: set[str], ticked: set[str]
+) -> tuple[list[str], list[str]]:
+    """Take copied addresses off the reply (one the customer copied in by mistake, say), or put
+    ones left off back on: `unticked` were shown ticked, `ticked` were shown unticked, so a page
+    drawn before a colleague's change undoes nothing it did not show. Every address stays in
+    `reply_cc`, so a Save never loses one. Returns the addresses left off and put back now."""
     message = session.get(Message, message_id)
-    if message is None or not message.reply_cc or not addresses:
-        return []
-    wanted = {a.lower() for a in addresses}
-    kept = [pair for pair in message.reply_cc if str(pair[1]).lower() not in wanted]
-    dropped = [str(pair[1]) for pair in message.reply_cc if str(pair[1]).lower() in wanted]
-    message.reply_cc = kept
-    return dropped
+    if message is None or not message.reply_cc or not (unticked or ticked):
+        return [], []
+    addresses = [str(pair[1]) for pair in message.reply_cc]
+    before = set(message.reply_cc_off or [])
+    after = (before | {a.lower() for a in unticked}) - {a.lower() for a in ticked}
+    after &= {a.lower() for a in addresses}
+    if after != before:
+        message.reply_cc_off = [a.lower() for a in addresses if a.lower() in after]
+    off = [a for a in addresses if a.lower() in after - before]
+    back = [a for a in addresses if a.lower() in before - after]
+    return off, back
 
 
 def _addresses(pairs: list[Any]) -> tuple[Address, ...]:
@@ -262,9 +284,9 @@ def queue_reply(
             "remove them first"
         )
     raw = None
-    copied: tuple[Address, ...] = ()
+    copies: tuple[Address, ...] = ()
     if channel.kind in EMAIL_KINDS:
-        copied = _addresses(message.reply_cc or [])
+        copies = _addresses(cc_copied(message))
         references = thread_references(
             message.references or [], message.in_reply_to, message.message_id_header
         )
@@ -280,7 +302,7 @@ def queue_reply(
                 date=now or utcnow(),
                 auto_submitted=auto_submitted,
                 attachments=[(f.filename, f.content_type, f.content) for f in files],
-                cc=copied,
+                cc=copies,
                 language=_reply_language(message, draft),
             )
         except ValueError as exc:  # the composer's refusal is the reviewer's to read
@@ -290,7 +312,7 @@ def queue_reply(
         draft_id=draft.id,
         channel_id=channel.id,
         message_id_header=message_id,
-        recipients=[a.address for a in (*recipients, *copied)],
+        recipients=[a.address for a in (*recipients, *copies)],
         subject=subject,
         body=draft.body,
         raw=raw,
@@ -554,7 +576,9 @@ could not be taken in, a reply that could not be delivered."""
 
 def assign(session: Session, message_id: int, user: StaffUser, assignee: str | None) -> Message:
     """Hand a draft to a colleague (or take it back to the shared queue with None); one a
-    colleague handled meanwhile is refused with who did what, as approving it would be."""
+    colleague handled meanwhile is refused with who did what, as approving it would be.
+    The message's version stays: its draft did not change, so a page open on it (or a whole
+    queue of them, after a bulk assign) still saves, approves and snoozes."""
     message = inbound_message(session, message_id)
     if message.state not in ASSIGNABLE_STATES:
         raise _already_handled(session, message)
@@ -564,7 +588,6 @@ def assign(session: Session, message_id: int, user: StaffUser, assignee: str | N
         if target is None or not target.active:
             raise ReviewError(f"no active staff user {assignee!r}")
     message.assignee_id = target.id if target else None
-    message.version += 1
     session.add(
         ReviewAction(
             message_id=message_id,

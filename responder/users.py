@@ -193,7 +193,8 @@ def set_role(session: Session, user_id: int, role: str) -> StaffUser:
 def set_active(session: Session, user_id: int, active: bool) -> int:
     """A deactivated account keeps its name in the audit log, and can log in again only when
     reactivated; the drafts assigned to it go back to the shared queue, so none waits for
-    someone who has left. Returns how many went back."""
+    someone who has left (their versions stay, as `review.assign` leaves them: a page open on
+    one still acts on it). Returns how many went back."""
     user = get_user(session, user_id)
     released = 0
     if not active and user.active:
@@ -203,7 +204,7 @@ def set_active(session: Session, user_id: int, active: bool) -> int:
             session.execute(
                 update(Message)
                 .where(Message.assignee_id == user.id, Message.state.in_(AWAITING_REVIEW))
-                .values(assignee_id=None, version=Message.version + 1)
+                .values(assignee_id=None)
                 .execution_options(synchronize_session=False)
             ).rowcount
             or 0

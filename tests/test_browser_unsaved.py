@@ -1,5 +1,6 @@
-"""Typing in a draft outlives a session that ended or a tab that closed: the browser keeps it and
-offers it back on the draft's page (never puts it back unasked)."""
+"""Typing in a draft outlives a session that ended, a tab that closed or a form that wrote the draft
+again: the browser keeps it and offers it back on the draft's page (never puts it back
+unasked)."""
 
 from __future__ import annotations
 
@@ -135,8 +136,28 @@ def test_text_in_a_closed_tab_is_offered_to_its_writer_only_and_can_be_discarded
         page.reload()
         expect(page.locator("#unsaved-kept")).to_be_hidden()
 
+        # Correcting the intent writes the draft again: what she typed is not lost with the
+        # version it was typed on, but offered on the new one.
+        typed = _type_at_the_end(page, "\nTyped before the intent was corrected.")
+        intent = "#correct-intent select"
+        other = page.eval_on_selector(intent, "s => [...s.options].find(o => !o.selected).value")
+        page.select_option(intent, other)
+        page.click("#correct-intent button")
+        page.wait_for_url(f"{base}/messages/{message_id}?notice=*")
+        expect(page.locator("p.notice")).to_contain_text("The draft was written again for it")
+        expect(page.locator("#unsaved-changed")).to_be_visible()
+        expect(page.locator("#unsaved-same")).to_be_hidden()
+        assert page.locator("#draft-body").input_value() != typed, "offered, not put back"
+        restore = page.locator("#unsaved-restore")
+        expect(restore).to_have_text("Put back what you typed")
+        restore.click()
+        expect(page.locator("#draft-body")).to_have_value(typed)
+
         _type_at_the_end(page, "\nApproved as typed.")  # approving lets go of the typing
         page.click("#approve-button")
         page.wait_for_url(lambda url: not url.endswith(f"/messages/{message_id}"))
         assert page.evaluate("Object.keys(window.localStorage)") == []
         assert errors == [], "the pages' scripts ran without an error"
+    with rt.factory() as session:
+        approved = current_draft(session, message_id)
+        assert approved is not None and "Typed before the intent was corrected." in approved.body

@@ -1,25 +1,31 @@
 """The "Needs attention" list: quarantined mail and undeliverable replies, where staff see them.
 
 A real SMTP server (aiosmtpd on 127.0.0.1) refuses the reply; an over-limit mail is
-quarantined by the worker; both show with their reasons until they are retried.
+quarantined by the worker; both show with their reasons until they are retried. A refused
+reply retried is the same reply, refused again; Edit and send again puts its text back as the
+draft, and what is approved then goes out as a new reply, once.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from responder.config import Settings
-from responder.db.models import Message
+from responder.dashboard import load_history
+from responder.db.models import AuditEntry, Message, OutboxItem
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
 from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_crash_recovery import approve_waiting
+from tests.test_reply_files import form_of
 from tests.test_web_security import login
 
 __all__ = ["smtp_server"]
@@ -95,16 +101,52 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         assert [i["id"] for i in listed["items"]] == [refused]
         assert listed["items"][0]["reason"].startswith("delivery refused")
 
-        smtp_server.handler.rcpt_answer = None
         refused_page = client.get(f"/messages/{refused}").text
         said = 'data-state="failed">Reply to aoife.murphy@gmail.test: not delivered. '
         assert said in refused_page, "the outbox state in words, the server's answer after it"
+        assert 'id="edit-again-button"' in refused_page
         token = re.search(r'name="_csrf_token" value="([^"]+)"', refused_page).group(1)
         resent = client.post(f"/messages/{refused}/retry", data={"_csrf_token": token})
         assert "The reply is queued to be sent again." in resent.text
-        worker.drain()
+        worker.drain()  # the same reply, refused the same way
+        with rt.factory() as session:
+            first = session.scalars(select(OutboxItem)).one()
+        assert (first.state, first.attempts) == ("failed", 2)
+
+        # One that may have gone out is never edited and sent again: it would arrive twice.
+        _outbox_state(rt, "uncertain")
+        assert 'id="edit-again-button"' not in client.get(f"/messages/{refused}").text
+        maybe = client.post(f"/api/messages/{refused}/edit-again", headers=api_token(client))
+        assert maybe.status_code == 409 and "may have gone out" in maybe.text
+        _outbox_state(rt, "failed")
+        again = client.post(f"/messages/{refused}/edit-again", data={"_csrf_token": token})
+        assert "Back to edit: the reply that was not delivered is the draft again." in again.text
+        editor = again.text.split('id="draft-body"', 1)[1].split("</textarea>", 1)[0]
+        assert html.unescape(editor.split(">", 1)[1]).strip() == first.body.strip()
+        assert "back to edit, the reply not delivered by alice" in again.text
         assert 'id="no-problems"' in client.get("/problems").text
-    assert len(smtp_server.handler.received) == 1
+        twice = client.post(f"/messages/{refused}/edit-again", data={"_csrf_token": token})
+        assert "Not changed: only a reply that was not delivered" in twice.text
+
+        smtp_server.handler.rcpt_answer = None
+        mended = "Hello Aoife,\n\nThe roaming charge is refunded.\n"
+        client.post(f"/messages/{refused}/approve", data={**form_of(again.text), "body": mended})
+        worker.drain()
+    (reply,) = smtp_server.handler.received
+    assert "The roaming charge is refunded." in reply.message.get_body(("plain",)).get_content()
+    assert reply.message["Message-ID"] != first.message_id_header, "a new reply, not a resend"
     with rt.factory() as session:
         assert session.get(Message, refused).state == "sent"
         assert session.get(Message, big).state == "in_review"
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "reply.edit_again")
+        ).one()
+        assert (entry.actor, entry.detail["attempts"]) == ("alice", 2)
+        assert "550 5.1.1" in entry.detail["error"]
+        rows, _ = load_history(session)
+    assert {r.id: r.outcome for r in rows}[refused] == "edited", "the decision that stood"
+
+
+def _outbox_state(rt: Runtime, state: str) -> None:
+    with transaction(rt.factory) as session:
+        session.execute(update(OutboxItem).values(state=state))

@@ -1,5 +1,6 @@
 """A reply goes to everyone the customer wrote to or copied (their colleague, their accounts
-department), never to our own mailboxes; staff can leave anyone off before approving."""
+department), never to our own mailboxes; staff can leave anyone off before approving, and one left
+off in a saved draft stays listed, unticked, to be ticked again."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
 from tests.smtp_server import SmtpServer, send_through, smtp_server
+from tests.test_reply_files import form_of
 from tests.test_web_security import login
 
 __all__ = ["smtp_server"]
@@ -90,15 +92,35 @@ def test_the_reply_copies_everyone_unless_staff_untick_them(
         assert listed == ["niamh@brennanlogistics.test", "accounts@brennanlogistics.test"]
         assert "To: Declan Brennan &lt;declan.brennan@brennanlogistics.test&gt;" in page
         assert "The customer's message is quoted below your reply when it is sent." in page
+        body = "Hello Declan,\n\nThe second charge is refunded.\n"
+        niamh, accounts = listed
+        # Unticked and saved, accounts stays listed, unticked, and can be ticked again.
+        saved = client.post(
+            f"/messages/{office}/save",
+            data={**form_of(page), "body": body, "listed_cc": listed, "keep_cc": niamh},
+        )
+        assert "Draft saved." in saved.text
+        assert re.findall(r'name="keep_cc" value="([^"]+)" checked>', saved.text) == [niamh]
+        left_off = (
+            f'name="listed_cc_off" value="{accounts}">'
+            f'<input type="checkbox" name="keep_cc" value="{accounts}"> Accounts &lt;{accounts}&gt;'
+        )
+        assert left_off in saved.text
+        ticked_again = client.post(
+            f"/messages/{office}/save",
+            data={
+                **form_of(saved.text),
+                "body": body,
+                "listed_cc": niamh,
+                "listed_cc_off": accounts,
+                "keep_cc": [niamh, accounts],
+            },
+        )
+        assert re.findall(r'name="keep_cc" value="([^"]+)" checked>', ticked_again.text) == listed
+        page = ticked_again.text
         client.post(
             f"/messages/{office}/approve",
-            data={
-                "_csrf_token": re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1),
-                "version": re.search(r'name="version" value="(\d+)"', page).group(1),
-                "body": "Hello Declan,\n\nThe second charge is refunded.\n",
-                "listed_cc": listed,
-                "keep_cc": "niamh@brennanlogistics.test",  # accounts left off
-            },
+            data={**form_of(page), "body": body, "listed_cc": listed, "keep_cc": niamh},
         )
         approved = client.post(
             f"/api/messages/{family}/approve", headers=api_token(client), json={}
@@ -118,7 +140,13 @@ def test_the_reply_copies_everyone_unless_staff_untick_them(
     assert family_reply.rcpt_tos == ["aoife.murphy@gmail.test", "sis@family.test"]
     assert family_reply.message["Cc"] == "sis@family.test"
     with rt.factory() as session:
-        entry = session.scalars(
-            select(AuditEntry).where(AuditEntry.action == "reply.cc_remove")
-        ).one()
-        assert entry.detail["cc"] == ["accounts@brennanlogistics.test"]
+        entries = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(["reply.cc_remove", "reply.cc_restore"]))
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [(e.action, e.detail["cc"]) for e in entries] == [
+        ("reply.cc_remove", ["accounts@brennanlogistics.test"]),
+        ("reply.cc_restore", ["accounts@brennanlogistics.test"]),
+        ("reply.cc_remove", ["accounts@brennanlogistics.test"]),
+    ]

@@ -19,7 +19,14 @@ from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.mentions import mention_rows, unseen_count
 from responder.pipeline.worker import Worker
-from responder.review import AlreadyHandled, ReviewError, approve, assign, current_draft
+from responder.review import (
+    AlreadyHandled,
+    ReviewError,
+    approve,
+    assign,
+    current_draft,
+    save_draft,
+)
 from responder.runtime import Runtime
 from responder.snooze import (
     REMINDER_AUTHOR,
@@ -135,9 +142,11 @@ def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) ->
     for until, problem in refused:
         with pytest.raises(ReviewError, match=problem), transaction(rt.factory) as session:
             snooze(session, message_id, staff_member(session), until)
-    with transaction(rt.factory) as session:  # drawn on a page, then a colleague assigns it
+    with transaction(rt.factory) as session:  # drawn on two pages; a colleague assigns it
         drawn = session.get(Message, message_id).version
         assign(session, message_id, staff_member(session), "alice")
+    with transaction(rt.factory) as session:  # an assignment alone: the first page saves
+        save_draft(session, message_id, staff_member(session), "Checking.", expected_version=drawn)
     stale = pytest.raises(AlreadyHandled, match="changed since you opened it")
     with stale, transaction(rt.factory) as session:
         later = now + timedelta(hours=1)
@@ -147,7 +156,7 @@ def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) ->
         wake(session, message_id, staff_member(session))
     with transaction(rt.factory) as session:
         approve(session, message_id, staff_member(session), rt.settings.outbound)
-    handled = pytest.raises(AlreadyHandled, match="already approved by alice")
+    handled = pytest.raises(AlreadyHandled, match="already edited and approved by alice")
     with handled, transaction(rt.factory) as session:
         snooze(session, message_id, staff_member(session), now + timedelta(hours=1))
 

@@ -1,4 +1,5 @@
-"""Two tabs on one draft: the one saved second is refused, and its typing stays on the page."""
+"""Two tabs on one draft: the one saved second is refused, and its typing stays on the page; a
+colleague assigning the draft meanwhile refuses neither."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from responder.db.models import Draft, Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import drop, make_email, staff
+from tests.helpers import api_token, drop, make_email, staff
 from tests.test_reply_files import form_of
 from tests.test_web_security import login
 
 
 def test_a_refused_save_or_approve_keeps_what_the_person_typed(rt: Runtime, worker: Worker) -> None:
     staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
     drop(rt, make_email(), "stale")
     worker.drain()
     with rt.factory() as session:
@@ -26,6 +28,14 @@ def test_a_refused_save_or_approve_keeps_what_the_person_typed(rt: Runtime, work
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         first_tab, second_tab = form_of(client.get(page).text), form_of(client.get(page).text)
+        # A supervisor hands the draft to alice meanwhile: the text did not change, so neither
+        # page is stale for it.
+        assigned = client.post(
+            f"/api/messages/{message_id}/assign",
+            headers=api_token(client, "sue"),
+            json={"assignee": "alice"},
+        )
+        assert assigned.status_code == 201, assigned.text
         saved = client.post(f"{page}/save", data={**first_tab, "body": "Saved in the first tab."})
         assert "Draft saved." in saved.text
         typed = "Hello Aoife,\n\nTyped in the second tab: <keep> & this.\n"

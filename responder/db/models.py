@@ -262,6 +262,9 @@ class Message(Base):
     #: [name, address] pairs a reply to all copies (the message's other To and Cc addresses);
     #: staff may take any off before approving.
     reply_cc: Mapped[list[Any] | None] = mapped_column(JSON)
+    #: The addresses of `reply_cc` (lower-cased) a person unticked: the reply leaves them off,
+    #: the review page still lists them, unticked, so they can be ticked again.
+    reply_cc_off: Mapped[list[Any] | None] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column()
     text: Mapped[str] = mapped_column(Text, default="")

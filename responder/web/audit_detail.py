@@ -67,6 +67,8 @@ ACTION_WORDS: dict[str, str] = {
     "note.delete": "Note deleted",
     "note.edit": "Note edited",
     "reply.cc_remove": "Cc removed from a reply",
+    "reply.cc_restore": "Cc put back on a reply",
+    "reply.edit_again": "Undelivered reply back to edit",
     "reply.file_add": "File attached to a reply",
     "reply.file_remove": "File removed from a reply",
     "reply.leave_unsent": "Reply left unsent",

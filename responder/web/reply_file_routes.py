@@ -32,7 +32,7 @@ from responder.reply_files import (
     pending,
     remove,
 )
-from responder.review import ReviewError, audit, drop_cc
+from responder.review import ReviewError, audit, choose_cc
 from responder.web.attachment_routes import file_response
 from responder.web.auth import requires_agent
 from responder.web.state import runtime, signed_in
@@ -52,6 +52,8 @@ class ReviewForm:
     uploads: list[Upload] = field(default_factory=list)
     #: Copied addresses the page listed and the agent unticked.
     dropped_cc: set[str] = field(default_factory=set)
+    #: Addresses the page listed as left off (unticked) and the agent ticked again.
+    restored_cc: set[str] = field(default_factory=set)
 
 
 def _int(value: object) -> int | None:
@@ -84,17 +86,20 @@ async def review_form(request: Request) -> ReviewForm:
         dropped=numbers("listed_files") - numbers("keep_files"),
         uploads=uploads,
         dropped_cc=addresses("listed_cc") - addresses("keep_cc"),
+        restored_cc=addresses("listed_cc_off") & addresses("keep_cc"),
     )
 
 
 def apply_files(
     session: Session, message_id: int, form: ReviewForm, user: StaffUser, limit: int
 ) -> None:
-    """Unticked files and copied addresses come off the reply, new files go on; all in the
-    audit log."""
-    uncopied = drop_cc(session, message_id, form.dropped_cc)
+    """Unticked files and copied addresses come off the reply, new files and addresses ticked
+    again go on; all in the audit log."""
+    uncopied, copied_again = choose_cc(session, message_id, form.dropped_cc, form.restored_cc)
     if uncopied:
         audit(session, user.username, "reply.cc_remove", "message", message_id, cc=uncopied)
+    if copied_again:
+        audit(session, user.username, "reply.cc_restore", "message", message_id, cc=copied_again)
     try:
         if form.dropped:
             removed = remove(session, message_id, form.dropped)

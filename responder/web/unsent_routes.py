@@ -1,4 +1,5 @@
-"""Leave unsent, on a failed reply's page and in the API; the rules are in `responder.unsent`."""
+"""Leave unsent, and Edit and send again, on a failed reply's page and in the API; the rules are
+in `responder.unsent`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from msgspec import Struct
 
 from responder.db.session import transaction
 from responder.review import ReviewError
-from responder.unsent import leave_unsent
+from responder.unsent import edit_again, leave_unsent
 from responder.web.auth import requires_agent
 from responder.web.next_draft import to_draft
 from responder.web.state import runtime, signed_in
@@ -56,4 +57,33 @@ def api_leave_unsent(request: Request, message_id: int, data: UnsentForm) -> dic
     return {"id": message_id, "state": "unsent"}
 
 
-UNSENT_ROUTES: list[object] = [leave_unsent_form, api_leave_unsent]
+def _edit_again(request: Request, message_id: int) -> None:
+    with transaction(runtime(request).factory) as session:
+        edit_again(session, message_id, signed_in(request))
+
+
+@post("/messages/{message_id:int}/edit-again", sync_to_thread=True, guards=[requires_agent])
+def edit_again_form(request: Request, message_id: int) -> Redirect:
+    try:
+        _edit_again(request, message_id)
+    except ReviewError as exc:
+        return Redirect(f"/messages/{message_id}", query_params={"error": f"Not changed: {exc}."})
+    notice = (
+        "Back to edit: the reply that was not delivered is the draft again. Mend it and approve "
+        "to send it as a new reply."
+    )
+    return Redirect(f"/messages/{message_id}", query_params={"notice": notice})
+
+
+@post("/api/messages/{message_id:int}/edit-again", sync_to_thread=True, guards=[requires_agent])
+def api_edit_again(request: Request, message_id: int) -> dict[str, Any]:
+    """A reply refused or held (outbox `failed`, `held`) goes back to review with its text as the
+    draft (409 for any other, an `uncertain` one included: it may have gone out)."""
+    try:
+        _edit_again(request, message_id)
+    except ReviewError as exc:
+        raise HTTPException(status_code=exc.status_code, detail=str(exc)) from exc
+    return {"id": message_id, "state": "in_review"}
+
+
+UNSENT_ROUTES: list[object] = [leave_unsent_form, api_leave_unsent, edit_again_form, api_edit_again]

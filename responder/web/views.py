@@ -48,8 +48,9 @@ from responder.notes import notes_for
 from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
 from responder.reopen import reopen_offer
 from responder.reply_files import listed, sent_files_of
-from responder.review import HISTORY_WORDS, current_draft
+from responder.review import HISTORY_WORDS, cc_copied, cc_left_off, current_draft
 from responder.supervisor.template_names import title_of_key
+from responder.unsent import can_edit_again
 
 log = logging.getLogger(__name__)
 
@@ -765,7 +766,9 @@ def message_detail(
             for n, a in (message.reply_to or [[message.sender_name, message.sender_address]])
             if a
         ],
-        "reply_cc": [{"name": n, "address": a} for n, a in message.reply_cc or []],
+        # Whom the reply copies, and whom a person left off (listed unticked, to tick again).
+        "reply_cc": [{"name": n, "address": a} for n, a in cc_copied(message)],
+        "reply_cc_off": [{"name": n, "address": a} for n, a in cc_left_off(message)],
         "sender_check": message.sender_check,
         # A forged From with its own Reply-To is how account details reach a fraudster.
         "reply_elsewhere": [a for _, a in message.reply_to or [] if a != message.sender_address],
@@ -830,6 +833,8 @@ def message_detail(
             "delivery_status": outbox.delivery_status,
             "body": outbox.body,
             "files": listed([f for f in reply_files if f.outbox_id == outbox.id]),
+            # Certainly not delivered: it may go back to review, to mend and send anew.
+            "editable": can_edit_again(message.state, outbox.state),
         },
         "acknowledgement": None
         if acknowledgement is None

@@ -2,6 +2,9 @@
 // so a session that ended under the agent (the form goes to the sign-in page, which brings them
 // back here) or a tab that closed does not lose it. It is offered back, never put back unasked.
 // Kept per person and per draft version: "responder.unsaved:<user>:<message>:<draft>:<version>".
+// Typing kept for an earlier version (the draft was written again meanwhile: a correction, a
+// suggested action, Redraft, a customer linked, or a colleague's save) moves to the version
+// shown and is offered as typed before the draft changed: it is never dropped silently.
 (function () {
   "use strict";
   var PREFIX = "responder.unsaved:";
@@ -21,6 +24,11 @@
   }
   function forget(key) {
     try { store.removeItem(key); } catch (e) { /* nothing kept to forget */ }
+  }
+  function write(key, kept) {
+    try {
+      store.setItem(key, JSON.stringify(kept));
+    } catch (e) { /* storage full: the typing is only on the page */ }
   }
   function keysFrom(prefix) {
     var found = [];
@@ -52,9 +60,20 @@
     var kept = read(k);
     if (!kept || typeof kept.text !== "string" || !(kept.at > now - MAX_AGE)) { forget(k); }
   });
-  // Another version of this draft is shown (saved since, by this person or someone else) or it
-  // is no longer in review: what was typed for the earlier one no longer applies.
-  keysFrom(base).forEach(function (k) { if (k !== key) { forget(k); } });
+  // Another version of this draft is shown (written again or saved since, by this person or
+  // someone else): the newest typing kept for an earlier one moves to it, said to be typed before
+  // the draft changed, unless typing is kept for this version already. No version (the draft is
+  // no longer in review): none of it applies any more.
+  var earlier = null;
+  keysFrom(base).forEach(function (k) {
+    if (k === key) { return; }
+    var typed = read(k);
+    if (typed && (!earlier || typed.at > earlier.at)) { earlier = typed; }
+    forget(k);
+  });
+  if (key && earlier && !read(key)) {
+    write(key, { text: earlier.text, at: earlier.at, changed: true });
+  }
   // A form sent from another draft's page brought this page: it was done (approved or rejected,
   // and the next draft opened); a refusal comes back to the draft's own page.
   if (sent && sent.indexOf(base) !== 0) { forget(sent); }
@@ -69,9 +88,7 @@
 
   function keep() {
     if (same(editor.value, editor.defaultValue)) { forget(key); return; }
-    try {
-      store.setItem(key, JSON.stringify({ text: editor.value, at: Date.now() }));
-    } catch (e) { /* storage full: the typing is only on the page */ }
+    write(key, { text: editor.value, at: Date.now() });
   }
   editor.addEventListener("input", keep);
   ["approve", "reject"].forEach(function (id) {
@@ -79,11 +96,22 @@
     if (form) { form.addEventListener("submit", function () { tab.setItem(SENT, key); }); }
   });
 
-  if (!kept) { return; }
+  // A refused save shows the text sent above the editor already (#unsaved-body): not offered
+  // twice; it stays kept for the draft's page when it is next opened.
+  var shown = document.getElementById("unsaved-body");
+  if (!kept || (shown && same(kept.text, shown.value))) { return; }
   var notice = document.getElementById("unsaved-kept");
-  document.getElementById("unsaved-when").textContent = when(kept.at, review.dataset.zone);
+  var restore = document.getElementById("unsaved-restore");
+  notice.querySelectorAll(".unsaved-when").forEach(function (span) {
+    span.textContent = when(kept.at, review.dataset.zone);
+  });
+  if (kept.changed) {  // typed before the draft changed: said so
+    document.getElementById("unsaved-same").hidden = true;
+    document.getElementById("unsaved-changed").hidden = false;
+    restore.textContent = restore.dataset.changed;
+  }
   notice.hidden = false;
-  document.getElementById("unsaved-restore").addEventListener("click", function () {
+  restore.addEventListener("click", function () {
     editor.value = kept.text;
     notice.hidden = true;
     keep();
