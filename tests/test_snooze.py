@@ -156,7 +156,7 @@ def test_snooze_refuses_what_cannot_be_put_aside(rt: Runtime, worker: Worker) ->
         wake(session, message_id, staff_member(session))
     with transaction(rt.factory) as session:
         approve(session, message_id, staff_member(session), rt.settings.outbound)
-    handled = pytest.raises(AlreadyHandled, match="already edited and approved by alice")
+    handled = pytest.raises(AlreadyHandled, match="already approved with edits by alice")
     with handled, transaction(rt.factory) as session:
         snooze(session, message_id, staff_member(session), now + timedelta(hours=1))
 
