@@ -221,7 +221,7 @@ def test_two_people_approving_the_same_draft_send_one_reply(
 
             first.post("/messages/1/approve", data=form(page_a))
             late = second.post("/messages/1/approve", data=form(page_b))
-            assert "approved by alice" in late.text
+            assert "approved with edits by alice" in late.text
     worker.drain()
     assert len(sent_replies(rt)) == 1
 
