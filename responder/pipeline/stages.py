@@ -671,16 +671,14 @@ def _send_one(rt: Runtime, message_id: int) -> None:
 def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:
     """A reply: the customer's message is answered, and what we sent is added to its
     conversation. A new message staff wrote (`responder.outbound`) is that outbound row itself:
-    it only records when it left and the bytes that did."""
+    it only records when it left."""
     now = utcnow()
     item.state = "sent"
     item.sent_at = now
     item.last_error = ""
     _move(message, State.SENT)
     if message.direction == "out":
-        message.sent_at = now
-        message.raw = item.raw or item.body.encode()
-        message.raw_size = len(item.raw or b"")
+        message.sent_at = now  # its raw bytes were stored with it, the outbox row's own
         return
     record_answered(session, message)
     add_our_message(
