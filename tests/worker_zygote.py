@@ -35,6 +35,7 @@ WARM_MODULES = (
     "transformers",
     "responder.bootstrap",
     "responder.classify.head",
+    "responder.classify.training",
     "responder.classify.language",
     "responder.classify.onnx_encoder",
     "responder.cli",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import joblib
 import numpy as np
@@ -20,21 +19,10 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
+from responder.classify.head_params import KIND, HeadParams
 from responder.classify.ngrams import NgramCounts
 
-KIND = "char+word+embedding/svm/sigmoid-calibrated"
-
-
-@dataclass(frozen=True)
-class HeadParams:
-    """Chosen on a validation split of Banking77's train set (bench/banking77.py)."""
-
-    c: float = 0.5
-    embedding_weight: float = 2.0
-    char_ngrams: tuple[int, int] = (2, 5)
-    word_ngrams: tuple[int, int] | None = (1, 2)
-    word_weight: float = 1.0
-    calibration_folds: int = 3
+__all__ = ["KIND", "HeadParams", "TextHead"]
 
 
 class TextHead:

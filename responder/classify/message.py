@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from responder.classify.language import DetectedLanguage, LanguageIdentifier
-from responder.classify.ngrams import SharedNgrams
 from responder.classify.predict import UNKNOWN, LoadedClassifier, Prediction
+
+if TYPE_CHECKING:  # the n-gram counter needs scikit-learn, imported when a message is classified
+    from responder.classify.ngrams import SharedNgrams
 
 # One union vocabulary per set of active models; a new version makes a new key. Small: a worker
 # holds one set, a few more while supervisors retrain.
@@ -24,6 +26,8 @@ def shared_ngrams(classifiers: Mapping[str, LoadedClassifier]) -> SharedNgrams:
     key = tuple(sorted(c.model_id for c in classifiers.values()))
     found = _SHARED.get(key)
     if found is None:
+        from responder.classify.ngrams import SharedNgrams
+
         found = SharedNgrams([v for c in classifiers.values() for v in c.head.vectorizers()])
         while len(_SHARED) >= _SHARED_KEPT:
             _SHARED.pop(next(iter(_SHARED)), None)

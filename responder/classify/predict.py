@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from responder.classify.head import TextHead
-from responder.classify.ngrams import NgramCounts
+if TYPE_CHECKING:  # scikit-learn takes seconds to import; pages that show labels need none of it
+    from responder.classify.head import TextHead
+    from responder.classify.ngrams import NgramCounts
 
 UNKNOWN = "unknown"
 

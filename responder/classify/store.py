@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from responder.classify.embedder import Embedder
-from responder.classify.head import KIND, HeadParams
+from responder.classify.head_params import KIND, HeadParams
 from responder.classify.predict import LoadedClassifier
 from responder.classify.training import Progress, fit_head, holdout_evaluation
 from responder.db.models import ClassifierExample, ClassifierModel

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from responder.classify.head import HeadParams, TextHead
+from responder.classify.head_params import HeadParams
 from responder.classify.predict import UNKNOWN, predictions_from
+
+if TYPE_CHECKING:  # scikit-learn is imported by what fits or scores, not by what imports this
+    from responder.classify.head import TextHead
 
 Progress = Callable[[str], None]
 
@@ -70,6 +72,8 @@ def fit_head(
     labels: Sequence[str],
     params: HeadParams | None = None,
 ) -> TextHead:
+    from responder.classify.head import TextHead
+
     return TextHead(params).fit(texts, vectors, labels)
 
 
@@ -80,6 +84,8 @@ def evaluate(
     worst: int = 5,
 ) -> Evaluation:
     """Scores predictions; rows labelled `out_of_scope_label` are expected back as `unknown`."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     wanted = [
         UNKNOWN if out_of_scope_label is not None and e == out_of_scope_label else e
         for e in expected
@@ -131,6 +137,8 @@ def holdout_evaluation(
     seed: int = 0,
 ) -> Evaluation:
     """Trains on a stratified part and scores the rest: how the model does on unseen text."""
+    from sklearn.model_selection import train_test_split
+
     index = np.arange(len(texts))
     train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)
     head = fit_head([texts[i] for i in train], vectors[train], [labels[i] for i in train], params)
@@ -148,6 +156,9 @@ def cross_validated_accuracy(
     seed: int = 0,
 ) -> float:
     """Mean accuracy over stratified folds, without the unknown threshold (pure labelling)."""
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import StratifiedKFold
+
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = []
     for number, (train, test) in enumerate(splitter.split(np.zeros(len(labels)), labels), 1):
