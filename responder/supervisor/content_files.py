@@ -4,7 +4,8 @@
 examples in the seed formats; `import_content` loads files as new versions where they differ
 from what is live. Both are idempotent: running either twice changes nothing the second time.
 Export writes each file whole, over whatever the file said: one that cannot be read (not UTF-8,
-a broken header, a broken CSV) is written over too, and named with what was wrong with it.
+a broken header, a broken CSV) is moved aside to `NAME.malformed`, named with what was wrong with
+it, and the live content written in its place.
 Importing never brings a retired template or snippet back (restoring, with its checks, does),
 nor switches off a snippet an action rule offers.
 """
@@ -92,8 +93,8 @@ def _write(
     path: Path, text: str, report: ContentReport, same: Callable[[str], bool] | None = None
 ) -> int:
     """1 when `text` is written over the file, 0 when the file already says it (its text,
-    or, by `same`, what its text means). A file that cannot be read is written over as any
-    other file is, and said in `report.replaced`; one that cannot be written (a folder in its
+    or, by `same`, what its text means). A file that cannot be read is moved aside and said in
+    `report.replaced`; one that cannot be written (a folder in its
     place, no permission) is left, in `report.refused`, and the export goes on."""
     try:
         if path.exists():
@@ -102,8 +103,9 @@ def _write(
                 if existing == text or (same is not None and same(existing)):
                     return 0
             except (Unreadable, SnippetFileError, DefinitionError) as exc:
+                kept = _keep_aside(path)
                 where = f"line {exc.line}: " if exc.line else ""
-                report.replaced[str(path)] = f"{where}{exc.problem}"
+                report.replaced[str(path)] = f"{where}{exc.problem}; it is kept as {kept}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -111,6 +113,17 @@ def _write(
         return 0
     report.written.append(str(path))
     return 1
+
+
+def _keep_aside(path: Path) -> Path:
+    """What a supervisor typed into a file that cannot be read is not thrown away by export."""
+    kept = path.with_name(f"{path.name}.malformed")
+    number = 1
+    while kept.exists():
+        number += 1
+        kept = path.with_name(f"{path.name}.malformed-{number}")
+    path.replace(kept)
+    return kept
 
 
 def _snippet_fields(source: SnippetSource | Snippet) -> dict[str, object]:

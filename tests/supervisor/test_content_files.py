@@ -80,12 +80,14 @@ def test_export_and_import_round_trip(
         )
         assert (added.label, added.status) == ("outage", "active")
 
-    # Export writes each file whole, over what it said: a malformed one too, named with what
-    # was wrong. One that cannot be written is named and left, the rest written; exit status 1.
+    # Export writes each file whole, over what it said: a malformed one is moved aside (what was
+    # typed into it is kept), named with what was wrong. One that cannot be written is named
+    # and left, the rest written; exit status 1.
     intent_csv = project / "classifiers" / "intent.csv"
     examples = [(e.text, e.label) for e in read_examples_csv(intent_csv)]
     lines = len(intent_csv.read_text(encoding="utf-8").splitlines())
-    roaming.write_bytes(edited.replace("great", "gr\xe9at").encode("latin-1"))
+    malformed = edited.replace("great", "gr\xe9at").encode("latin-1")
+    roaming.write_bytes(malformed)
     snippet_file.write_text(snippet_file_text(live).removeprefix("---\n"), encoding="utf-8")
     with intent_csv.open("a", encoding="utf-8") as handle:
         handle.write('"A quote never closed,outage\n')
@@ -96,13 +98,15 @@ def test_export_and_import_round_trip(
     assert status == 1 and err == f"error: {in_the_way}: not written: Is a directory\n", err
     line = edited[: edited.index("great")].count("\n") + 1
     for said in [
-        f"wrote {roaming} (it replaces a malformed file: line {line}: not UTF-8 text (byte 0xe9))",
+        f"wrote {roaming} (it replaces a malformed file: line {line}: not UTF-8 text (byte 0xe9);",
         f"wrote {snippet_file} (it replaces a malformed file: line 1: snippet must start with a",
         f"wrote {intent_csv} (it replaces a malformed file: line {lines + 1}: bad CSV in the",
     ]:
         assert said in out, (said, out)
     assert out.split()[-6:] == ["templates:", "1", "snippets:", "1", "examples:", "1"]
     assert roaming.read_text(encoding="utf-8") == edited
+    kept = roaming.with_name(f"{roaming.name}.malformed")
+    assert f"it is kept as {kept}" in out and kept.read_bytes() == malformed
     assert snippet_file.read_text(encoding="utf-8") == snippet_file_text(live)
     assert [(e.text, e.label) for e in read_examples_csv(intent_csv)] == examples
 
