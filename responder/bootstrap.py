@@ -31,7 +31,8 @@ def prepare(
     seed: bool = True,
 ) -> Runtime:
     """`seed` False: `responder import-content`, which checks each file the seeding would
-    take unchecked (a new snippet or template file) and says what it refuses."""
+    take unchecked (a new snippet or template file) and says what it refuses, and `responder
+    export`, which writes over the files what the database holds."""
     rt = Runtime(settings, engine, embedder)
     if migrate:
         upgrade(rt.engine, phone_region=settings.customers.default_region)

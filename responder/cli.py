@@ -284,16 +284,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     from responder.supervisor.content_files import export_content
 
     settings = _settings(args)
-    rt = prepare(settings)
+    # Not seeded from the files first: export writes what the database holds, and a file it
+    # is about to replace may be one the seeding cannot read.
+    rt = prepare(settings, seed=False)
     templates, classifiers = _content_folders(args, settings)
     with rt.factory() as session:
         report = export_content(session, templates, classifiers)
     for path in report.written:
-        print(f"wrote {path}")
+        malformed = report.replaced.get(path)
+        said = f" (it replaces a malformed file: {malformed})" if malformed else ""
+        print(f"wrote {path}{said}")
     for path in report.removed:
         print(f"removed {path} (switched off)")
+    for line in report.refused:
+        print(f"error: {line}", file=sys.stderr)
     print("\n".join(report.lines()))
-    return 0
+    return 1 if report.refused else 0
 
 
 def cmd_import_content(args: argparse.Namespace) -> int:

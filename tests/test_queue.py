@@ -142,6 +142,16 @@ def test_filters_and_counts(rt: Runtime) -> None:
         assert [i["id"] for i in api] == [ids[9], ids[3]]
         rest = client.get("/api/queue", params={**best, "after": ids[9]}, headers=auth).json()
         assert [i["id"] for i in rest] == [ids[3]]
+        onward = client.get("/api/queue", params={**best, "cursor": api[0]["cursor"]}, headers=auth)
+        assert [i["id"] for i in onward.json()] == [ids[3]] and "link" not in onward.headers
+        # A program walks a filtered view page by page by the `Link` header's next page: each
+        # draft once, in order, and no next page after the last (a full one).
+        walked, url = [], "/api/queue?intent=roaming&assignee=none&limit=2"
+        while url:
+            listed = client.get(url, headers=auth)
+            walked.append([i["id"] for i in listed.json()])
+            url = listed.links.get("next", {}).get("url")
+        assert walked == [[ids[7], ids[5]], [ids[3], ids[1]]]
         refused = client.get("/api/queue", params={"channel": "support"}, headers=auth)
         assert refused.status_code == 400
         (said,) = refused.json()["extra"]

@@ -3,6 +3,9 @@
 `export_content` writes the live template and snippet versions and the active classifier
 examples in the seed formats; `import_content` loads files as new versions where they differ
 from what is live. Both are idempotent: running either twice changes nothing the second time.
+Export writes each file whole, over whatever the file said: one that cannot be read (not UTF-8,
+a broken header, a broken CSV) is moved aside to `NAME.malformed`, named with what was wrong with
+it, and the live content written in its place.
 Importing never brings a retired template or snippet back (restoring, with its checks, does),
 nor switches off a snippet an action rule offers.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +47,8 @@ class ContentReport:
     written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept_retired: list[str] = field(default_factory=list)  # files asking for a retired item
-    refused: list[str] = field(default_factory=list)  # files not imported, each with why
+    refused: list[str] = field(default_factory=list)  # files not imported (or written), with why
+    replaced: dict[str, str] = field(default_factory=dict)  # export: path -> what was wrong
     templates: int = 0
     snippets: int = 0
     examples: int = 0
@@ -84,13 +89,41 @@ def examples_csv_text(rows: list[tuple[str, str]]) -> str:
     return buffer.getvalue()
 
 
-def _write(path: Path, text: str, report: ContentReport) -> bool:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def _write(
+    path: Path, text: str, report: ContentReport, same: Callable[[str], bool] | None = None
+) -> int:
+    """1 when `text` is written over the file, 0 when the file already says it (its text,
+    or, by `same`, what its text means). A file that cannot be read is moved aside and said in
+    `report.replaced`; one that cannot be written (a folder in its
+    place, no permission) is left, in `report.refused`, and the export goes on."""
+    try:
+        if path.exists():
+            try:
+                existing = _text(path, advice="").replace("\r\n", "\n").replace("\r", "\n")
+                if existing == text or (same is not None and same(existing)):
+                    return 0
+            except (Unreadable, SnippetFileError, DefinitionError) as exc:
+                kept = _keep_aside(path)
+                where = f"line {exc.line}: " if exc.line else ""
+                report.replaced[str(path)] = f"{where}{exc.problem}; it is kept as {kept}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        report.refused.append(f"{path}: not written: {exc.strerror or exc}")
+        return 0
     report.written.append(str(path))
-    return True
+    return 1
+
+
+def _keep_aside(path: Path) -> Path:
+    """What a supervisor typed into a file that cannot be read is not thrown away by export."""
+    kept = path.with_name(f"{path.name}.malformed")
+    number = 1
+    while kept.exists():
+        number += 1
+        kept = path.with_name(f"{path.name}.malformed-{number}")
+    path.replace(kept)
+    return kept
 
 
 def _snippet_fields(source: SnippetSource | Snippet) -> dict[str, object]:
@@ -105,15 +138,19 @@ def _snippet_fields(source: SnippetSource | Snippet) -> dict[str, object]:
     }
 
 
-def _same_snippet(path: Path, snippet: Snippet) -> bool:
+def _same_snippet(path: Path, snippet: Snippet) -> Callable[[str], bool]:
     """An existing file that says the same thing is left alone, whatever its header order."""
-    if not path.exists():
-        return False
-    try:
-        source = parse_snippet(path.read_text(encoding="utf-8"), path)
-    except SnippetFileError:
-        return False
-    return source.key == snippet.key and _snippet_fields(source) == _snippet_fields(snippet)
+
+    def same(text: str) -> bool:
+        source = parse_snippet(text, path)
+        return source.key == snippet.key and _snippet_fields(source) == _snippet_fields(snippet)
+
+    return same
+
+
+def _same_examples(path: Path, pairs: list[tuple[str, str]]) -> Callable[[str], bool]:
+    """The same examples, however the file quotes them."""
+    return lambda _: [(e.text, e.label) for e in read_examples_csv(path)] == pairs
 
 
 def export_content(session: Session, templates_dir: Path, classifiers_dir: Path) -> ContentReport:
@@ -123,13 +160,17 @@ def export_content(session: Session, templates_dir: Path, classifiers_dir: Path)
         if template.active:
             report.templates += _write(path, template.body, report)
         elif path.exists():  # the files mirror what drafts use: a fresh install must not revive it
-            path.unlink()
+            try:
+                path.unlink()
+            except OSError as exc:
+                report.refused.append(f"{path}: not removed: {exc.strerror or exc}")
+                continue
             report.removed.append(str(path))
             report.templates += 1
     for snippet in sorted(live_snippets_all(session), key=lambda s: s.key):
         path = templates_dir / "snippets" / f"{snippet.key}.md"
-        if not _same_snippet(path, snippet):
-            report.snippets += _write(path, snippet_file_text(snippet), report)
+        text = snippet_file_text(snippet)
+        report.snippets += _write(path, text, report, _same_snippet(path, snippet))
     names = sorted(set(session.scalars(select(ClassifierExample.classifier).distinct())))
     for name in names:
         rows = session.execute(
@@ -139,9 +180,8 @@ def export_content(session: Session, templates_dir: Path, classifiers_dir: Path)
         ).all()
         path = classifiers_dir / f"{name}.csv"
         pairs = [(r.text, r.label) for r in rows]
-        if path.exists() and [(e.text, e.label) for e in read_examples_csv(path)] == pairs:
-            continue
-        report.examples += _write(path, examples_csv_text(pairs), report)
+        text = examples_csv_text(pairs)
+        report.examples += _write(path, text, report, _same_examples(path, pairs))
     return report
 
 
@@ -203,13 +243,13 @@ class Unreadable(Exception):
         self.path, self.problem, self.line = path, problem, line
 
 
-def _text(path: Path) -> str:
+def _text(path: Path, advice: str = "; save it as UTF-8") -> str:
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        problem = f"not UTF-8 text (byte 0x{data[exc.start]:02x}){advice}"
         raise Unreadable(path, problem, line) from exc
 
 

@@ -22,7 +22,7 @@ from anyio import to_thread
 from jinja2 import Environment, FileSystemLoader
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import Cookie, State
+from litestar.datastructures import Cookie, ResponseHeader, State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import (
     HTTPException,
@@ -129,6 +129,7 @@ from responder.web.queue_view import (
     QueueView,
     filter_form,
     filters_from,
+    next_page_link,
     previous_cursor,
     view_in,
 )
@@ -855,12 +856,16 @@ def api_login(request: Request, data: ApiLogin) -> ApiToken:
 
 #: `GET /api/queue`'s words on `/schema` and in the OpenAPI document.
 API_QUEUE_SAID = (
-    "Soonest due first, `limit` at a time (1 to 500, 50 if not given); `after` (a message id) "
-    "continues after that message's place in the order. The queue page's filters narrow it, "
-    "taken as the page takes them: `channel` (an id; empty for all), `assignee` (a staff "
-    "account's id, `none` for the drafts nobody has, `mine_or_none` for the asker's and those; "
-    "empty for everyone), `intent`, `tier` and `sentiment` (codes, as the page's links write "
-    "them). A channel or assignee not so given is a 400 naming it (`extra`: `key`, `message`)."
+    "Soonest due first, `limit` at a time (1 to 500, 50 if not given), as a list. Each row's "
+    "`cursor`, passed back as `?cursor=`, continues after that row's place in the order, as "
+    '`/api/queue/page` and the queue page do; the response\'s `Link` header (`rel="next"`) is '
+    "the next page's address, filters, `limit` and cursor in it, absent on the last page. "
+    "`after` (a message id; `cursor` wins when both are given) still continues after that "
+    "message's place as it is now. The queue page's filters narrow it, taken as the page takes "
+    "them: `channel` (an id; empty for all), `assignee` (a staff account's id, `none` for the "
+    "drafts nobody has, `mine_or_none` for the asker's and those; empty for everyone), "
+    "`intent`, `tier` and `sentiment` (codes, as the page's links write them). A channel or "
+    "assignee not so given is a 400 naming it (`extra`: `key`, `message`)."
 )
 
 
@@ -870,20 +875,35 @@ API_QUEUE_SAID = (
     guards=[requires_agent],
     summary="Drafts waiting for review, in the queue's order, in the queue page's filters",
     description=API_QUEUE_SAID,
+    response_headers=[
+        ResponseHeader(
+            name="Link",
+            description='`<the next page\'s address>; rel="next"`, absent on the last page',
+            documentation_only=True,
+        )
+    ],
 )
 def api_queue(
     request: Request,
     limit: int = 50,
     after: RowId = None,
+    cursor: str | None = None,
     channel: str = "",
     intent: str | None = None,
     tier: str | None = None,
     assignee: str = "",
     sentiment: str | None = None,
-) -> list[dict[str, Any]]:
+) -> Response[list[dict[str, Any]]]:
+    """One row more than the page is read, so the last page says it is the last."""
+    limit = min(max(limit, 1), 500)
     filters = filters_from(channel, intent, tier, assignee, sentiment, me=_form_user(request).id)
     with _rt(request).factory() as session:
-        return queue_items(session, limit=min(max(limit, 1), 500), after_id=after, filters=filters)
+        rows = queue_items(session, limit=limit + 1, after_id=after, filters=filters, cursor=cursor)
+    items = rows[:limit]
+    headers: dict[str, str] = {}
+    if len(rows) > limit:
+        headers["Link"] = next_page_link(request.url.path, QueueView(filters), limit, items[-1])
+    return Response(items, headers=headers)
 
 
 @get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])

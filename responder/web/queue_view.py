@@ -153,6 +153,13 @@ class QueueView:
         return f"&{urlencode(params)}" if params else ""
 
 
+def next_page_link(path: str, view: QueueView, limit: int, last: Mapping[str, Any]) -> str:
+    """A `Link` header for the page after the row `last`: the same filters and size, so a
+    program walks the whole view by following it, with no cursor of its own to make."""
+    query = urlencode({**view.params(), "limit": limit, "cursor": last["cursor"]})
+    return f'<{path}?{query}>; rel="next"'
+
+
 def view_in(query: Mapping[str, str], me: int) -> QueueView:
     """The view named in a request's query string, read as the queue reads its filters; a
     channel or assignee the queue would refuse is left out (the review page's own GET refuses

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
+from responder.classify.definitions import read_examples_csv
 from responder.cli import main
 from responder.content import live_snippets, seed_snippets
 from responder.db.models import ClassifierExample, Snippet, Template
@@ -16,6 +17,7 @@ from responder.db.session import transaction
 from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import save_template
+from responder.supervisor.content_files import snippet_file_text
 from responder.supervisor.retire import restore_snippet, retire_snippet
 from responder.supervisor.snippet_edit import SnippetFields, live_snippets_all, save_snippet
 from tests.helpers import run_cli
@@ -51,7 +53,7 @@ def test_export_and_import_round_trip(
     # the line where known, the editor's words) and the good ones imported; exit status 1.
     refused = _write_bad_files(project)
     roaming.write_text(edited.replace("{% endblock %}", "{% endblok %}"), encoding="utf-8")
-    status, out, err = _import_content(rt, project, capsys, "--author", "git")
+    status, out, err = _run(rt, project, capsys, "--author", "git")
     assert status == 1 and "Traceback" not in err, err
     assert out.split() == ["templates:", "0", "snippets:", "1", "examples:", "1"]
     for said in [
@@ -77,6 +79,36 @@ def test_export_and_import_round_trip(
             select(ClassifierExample).where(ClassifierExample.source == "import")
         )
         assert (added.label, added.status) == ("outage", "active")
+
+    # Export writes each file whole, over what it said: a malformed one is moved aside (what was
+    # typed into it is kept), named with what was wrong. One that cannot be written is named
+    # and left, the rest written; exit status 1.
+    intent_csv = project / "classifiers" / "intent.csv"
+    examples = [(e.text, e.label) for e in read_examples_csv(intent_csv)]
+    lines = len(intent_csv.read_text(encoding="utf-8").splitlines())
+    malformed = edited.replace("great", "gr\xe9at").encode("latin-1")
+    roaming.write_bytes(malformed)
+    snippet_file.write_text(snippet_file_text(live).removeprefix("---\n"), encoding="utf-8")
+    with intent_csv.open("a", encoding="utf-8") as handle:
+        handle.write('"A quote never closed,outage\n')
+    in_the_way = project / "templates" / "snippets" / "roaming-eu-pass.md"
+    in_the_way.unlink()
+    in_the_way.mkdir()
+    status, out, err = _run(rt, project, capsys, command="export")
+    assert status == 1 and err == f"error: {in_the_way}: not written: Is a directory\n", err
+    line = edited[: edited.index("great")].count("\n") + 1
+    for said in [
+        f"wrote {roaming} (it replaces a malformed file: line {line}: not UTF-8 text (byte 0xe9);",
+        f"wrote {snippet_file} (it replaces a malformed file: line 1: snippet must start with a",
+        f"wrote {intent_csv} (it replaces a malformed file: line {lines + 1}: bad CSV in the",
+    ]:
+        assert said in out, (said, out)
+    assert out.split()[-6:] == ["templates:", "1", "snippets:", "1", "examples:", "1"]
+    assert roaming.read_text(encoding="utf-8") == edited
+    kept = roaming.with_name(f"{roaming.name}.malformed")
+    assert f"it is kept as {kept}" in out and kept.read_bytes() == malformed
+    assert snippet_file.read_text(encoding="utf-8") == snippet_file_text(live)
+    assert [(e.text, e.label) for e in read_examples_csv(intent_csv)] == examples
 
 
 def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
@@ -110,7 +142,7 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     eu_file, world_file = snippets / "roaming-eu-pass.md", snippets / "roaming-world-pass.md"
     eu_file.write_text(eu_file.read_text().rstrip() + " Ask us before you travel.\n")
     world_file.write_text(world_file.read_text().replace("\n---\n", "\noffered: no\n---\n", 1))
-    status, out, err = _import_content(rt, project, capsys)
+    status, out, err = _run(rt, project, capsys)
     assert status == 1, (out, err)
     assert (
         f"error: {world_file}: not imported: the action rule roaming_pass offers this snippet"
@@ -118,7 +150,7 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     kept = f"{eu_file}: snippet roaming-eu-pass kept retired: restore it in its editor"
     assert kept in out and "snippets: 1" in out
     world_file.write_text(world_file.read_text().replace("offered: no\n", ""))
-    status, out, _ = _import_content(rt, project, capsys)
+    status, out, _ = _run(rt, project, capsys)
     assert status == 0 and kept in out and "snippets: 0" in out
     with rt.factory() as session:
         live = {s.key: s for s in live_snippets_all(session)}
@@ -189,13 +221,17 @@ def _write_bad_files(project: Path) -> list[str]:
     return [*said, f"error: {eu_pass}: not imported: the id roaming-eu-pass is also {twin}'s"]
 
 
-def _import_content(
-    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str], *args: str
+def _run(
+    rt: Runtime,
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    command: str = "import-content",
 ) -> tuple[int, str, str]:
-    """`responder import-content` on the test's project: its exit status, output and errors."""
+    """`responder COMMAND` on the test's project: its exit status, output and errors."""
     os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
     try:
-        status = main(["--config", str(project / "config.toml"), "import-content", *args])
+        status = main(["--config", str(project / "config.toml"), command, *args])
     finally:
         del os.environ["RESPONDER_DATABASE__URL"]
     captured = capsys.readouterr()
