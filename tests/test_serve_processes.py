@@ -1,5 +1,5 @@
 """`responder serve` with several web processes: one port, any process takes any login form,
-and SIGTERM stops the whole tree."""
+SIGTERM stops the whole tree, and a page open before a restart still saves after it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from subprocess import Popen
 
 import httpx
 import pytest
@@ -57,20 +58,14 @@ def test_zero_workers_means_one_web_process_per_core(
         assert "web app in [web] workers processes on one port (0: one per core)" in usage
 
 
-def test_two_web_processes_share_the_port_sessions_and_form_secret(
-    rt: Runtime, project: Path, database_url: str
-) -> None:
-    with transaction(rt.factory) as session:
-        add_user(session, "ana", "a-long-password", "agent")
-    port = free_port()
-    log = project / "serve.log"
+def start_serving(project: Path, database_url: str, port: int, workers: int, log: Path) -> Popen:
     env = {
         **os.environ,
         "RESPONDER_DATABASE__URL": database_url,
-        "RESPONDER_WEB__WORKERS": "2",
+        "RESPONDER_WEB__WORKERS": str(workers),
         "RESPONDER_MAILDIR__ENABLED": "false",
     }
-    env.pop("RESPONDER_SECRET_KEY", None)  # the supervisor must make one and share it
+    env.pop("RESPONDER_SECRET_KEY", None)  # the embedded default: the supervisor makes one
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "responder", "--config", str(project / "config.toml"),
@@ -78,10 +73,33 @@ def test_two_web_processes_share_the_port_sessions_and_form_secret(
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_for_startups(log, 2, server)
+        wait_for_startups(log, workers, server)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+def stop_serving(server: Popen) -> int:
+    server.send_signal(signal.SIGTERM)
+    return server.wait(timeout=90)
+
+
+def test_two_web_processes_share_the_port_sessions_and_form_secret(
+    rt: Runtime, project: Path, database_url: str
+) -> None:
+    """And a restart leaves the pages already open working: their forms were refused with
+    "CSRF token verification failed" (logging out too) until the browser was closed, when each
+    start signed forms with a new random key."""
+    with transaction(rt.factory) as session:
+        add_user(session, "ana", "a-long-password", "agent")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = project / "serve.log"
+    server = start_serving(project, database_url, port, 2, log)
+    try:
         web = [pid for pid in children(server.pid) if "spawn_main" in cmdline(pid)]
         assert len(web) == 2, "two web processes besides the supervisor"
-        base = f"http://127.0.0.1:{port}"
         # Each login uses two fresh connections (the kernel picks a process for each): the form
         # signed by whichever process served it is accepted by whichever takes the POST.
         for _ in range(8):
@@ -97,11 +115,25 @@ def test_two_web_processes_share_the_port_sessions_and_form_secret(
                 assert answer.status_code == 302, answer.text[:300]
                 queue = second.get("/queue")
                 assert queue.status_code == 200 and "Waiting for review" in queue.text
+                account = second.get("/account")
+                token = re.search(r'name="_csrf_token" value="([^"]+)"', account.text).group(1)
+                cookies = dict(second.cookies)
     finally:
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=90)
+        code = stop_serving(server)
     assert code == 0, log.read_text(errors="replace")[-3000:]
     assert not any(Path(f"/proc/{pid}").exists() for pid in web), "no web process left behind"
+
+    again = project / "again.log"
+    server = start_serving(project, database_url, port, 1, again)
+    try:
+        with httpx.Client(base_url=base, cookies=cookies) as browser:
+            saved = browser.post(
+                "/account/name", data={"display_name": "Ana Byrne", "_csrf_token": token}
+            )
+            assert saved.status_code in (302, 303), saved.text[:300]
+            assert "Ana Byrne" in browser.get("/account").text
+    finally:
+        stop_serving(server)
 
 
 def cmdline(pid: int) -> str:
