@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,12 +15,14 @@ from responder.channels.social.ingest import retry_unprocessed
 from responder.channels.social.media import MediaFetcher
 from responder.classify.embedder import Embedder
 from responder.config import Settings
-from responder.content import seed_all
 from responder.db.migrate import upgrade
 from responder.db.session import transaction
 from responder.pipeline.media_fetch import fetch_due
 from responder.pipeline.worker import Poller
 from responder.runtime import Runtime
+from responder.supervisor.content_files import seed_content
+
+log = logging.getLogger(__name__)
 
 
 def prepare(
@@ -30,19 +33,25 @@ def prepare(
     embedder: Embedder | None = None,
     seed: bool = True,
 ) -> Runtime:
-    """`seed` False: `responder import-content`, which checks each file the seeding would
-    take unchecked (a new snippet or template file) and says what it refuses, and `responder
-    export`, which writes over the files what the database holds."""
+    """Seeding loads the content files the database lacks, each held to `responder
+    import-content`'s checks; a file refused is logged (file, line, why) and the start goes on.
+    `seed` False: `responder import-content`, which loads and reports the files itself, and
+    `responder export`, which writes over the files what the database holds."""
     rt = Runtime(settings, engine, embedder)
     if migrate:
         upgrade(rt.engine, phone_region=settings.customers.default_region)
     if not seed:
         return rt
     with transaction(rt.factory) as session:
-        seed_all(
+        report = seed_content(
             session,
+            settings,
             settings.path(settings.drafting.templates_dir),
             settings.path(settings.classify.definitions_dir),
+        )
+    for refused in report.refused:
+        log.warning(
+            "content file %s (fix it, then restart or run `responder import-content`)", refused
         )
     return rt
 

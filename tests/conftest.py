@@ -18,8 +18,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from responder.bootstrap import pollers, prepare
 from responder.classify.embedder import Embedder
 from responder.config import Settings, load_settings
-from responder.db.migrate import upgrade
-from responder.db.session import make_engine
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.servers import PostgresCluster, ServerUnavailable
@@ -81,17 +79,18 @@ def pg_cluster() -> Iterator[PostgresCluster]:
 
 
 def migrate_once(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
+    """The schema and the shipped content, as a start leaves them: the start every test makes
+    then finds nothing to seed (checking each file as `import-content` would costs a few tenths
+    of a second, which a thousand tests would each pay)."""
+    settings = load_settings(ROOT / "config.toml", environ={"RESPONDER_DATABASE__URL": url})
+    prepare(settings).engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database file the migrations have built, copied for each test instead of migrating
-    again (test_migrations checks that what they build is what the models say)."""
+    """A database file the migrations have built and the content files seeded, copied for each
+    test instead of doing both again (test_migrations checks that what the migrations build is
+    what the models say)."""
     path = tmp_path_factory.mktemp("schema") / "responder.db"
     migrate_once(f"sqlite:///{path}")
     assert not path.with_name("responder.db-wal").exists()  # the copy must hold everything

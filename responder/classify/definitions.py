@@ -116,7 +116,10 @@ def read_labels(toml_path: Path) -> tuple[dict[str, Any], dict[str, str], dict[s
     """The parsed file, each label's description and each label's title (where it has one)."""
     if not toml_path.exists():
         raise DefinitionError(toml_path, "definition file not found")
-    text = toml_path.read_text(encoding="utf-8")
+    try:
+        text = toml_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(toml_path, f"not UTF-8 ({exc.reason})") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -102,10 +102,3 @@ def parse_snippet(text: str, path: Path, *, strict: bool = False) -> SnippetSour
         active=offered,
         body_line=body_line,
     )
-
-
-def read_snippet_folder(folder: Path) -> list[SnippetSource]:
-    return [
-        parse_snippet(path.read_text(encoding="utf-8"), path)
-        for path in sorted(folder.glob("*.md"))
-    ]

@@ -7,7 +7,8 @@ Export writes each file whole, over whatever the file said: one that cannot be r
 a broken header, a broken CSV) is moved aside to `NAME.malformed`, named with what was wrong with
 it, and the live content written in its place.
 Importing never brings a retired template or snippet back (restoring, with its checks, does),
-nor switches off a snippet an action rule offers.
+nor switches off a snippet an action rule offers. `seed_content`, at every start, loads only
+what the database lacks, held to the same checks file by file.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from responder.classify.definitions import DefinitionError, definition_names, read_examples_csv
+from responder.classify.definitions import (
+    DefinitionError,
+    definition_names,
+    load_definition,
+    read_examples_csv,
+)
 from responder.config import Settings
 from responder.content import TemplateFile, live_templates, template_file, template_key
 from responder.db.models import ClassifierExample, Snippet, Template
@@ -52,6 +58,10 @@ class ContentReport:
     templates: int = 0
     snippets: int = 0
     examples: int = 0
+    doing: str = "imported"  # what a refusal says was not done: imported, or seeded at start
+
+    def refuse(self, path: Path, problem: str, line: int | None = None) -> None:
+        self.refused.append(f"{path}{f':{line}' if line else ''}: not {self.doing}: {problem}")
 
     def lines(self) -> list[str]:
         return [
@@ -204,7 +214,7 @@ def import_content(
         try:
             report.examples += _import_examples(session, classifiers_dir, name, author)
         except DefinitionError as exc:
-            report.refused.append(_refusal(exc.path, exc.problem, exc.line))
+            report.refuse(exc.path, exc.problem, exc.line)
     _import_templates(session, settings, templates_dir, author, report)
     folder = templates_dir / "snippets"
     if folder.is_dir():
@@ -213,8 +223,43 @@ def import_content(
     return report
 
 
-def _refusal(path: Path, problem: str, line: int | None = None) -> str:
-    return f"{path}{f':{line}' if line else ''}: not imported: {problem}"
+def seed_content(
+    session: Session, settings: Settings, templates_dir: Path, classifiers_dir: Path
+) -> ContentReport:
+    """What every start does: the files only fill gaps (a template or snippet whose key the
+    database lacks, retired or not; a classifier without examples), since the database is the
+    source of truth. Each is held to `import_content`'s checks, so a file it would refuse is
+    left out with why (said in `refused`, "not seeded") rather than going live unchecked or
+    stopping the start; the other files are seeded, by author "seed" and without audit
+    entries, as before any person acted."""
+    report = ContentReport(doing="seeded")
+    if classifiers_dir.is_dir():  # first, as for an import: templates name their labels
+        _seed_examples(session, classifiers_dir, report)
+    _import_templates(session, settings, templates_dir, "seed", report, seeding=True)
+    folder = templates_dir / "snippets"
+    if folder.is_dir():
+        _import_snippets(session, settings, folder, "seed", report, seeding=True)
+    session.flush()
+    return report
+
+
+def _seed_examples(session: Session, folder: Path, report: ContentReport) -> None:
+    """A classifier's examples are seeded once, all or none: after that supervisors own them."""
+    present = set(session.scalars(select(ClassifierExample.classifier).distinct()))
+    for name in definition_names(folder):
+        if name in present:
+            continue
+        try:
+            examples = load_definition(folder, name).examples
+        except DefinitionError as exc:
+            report.refuse(exc.path, exc.problem, exc.line)
+            continue
+        rows = [
+            {"classifier": name, "label": e.label, "text": e.text, "source": "seed"}
+            for e in examples
+        ]
+        session.execute(insert(ClassifierExample), rows)
+        report.examples += len(rows)
 
 
 #: A syntax error as rendering words it: "template 'snippet roaming-cap': syntax error on
@@ -260,20 +305,30 @@ def _template_files(folder: Path) -> list[Path]:
 
 
 def _import_templates(
-    session: Session, settings: Settings, folder: Path, author: str, report: ContentReport
+    session: Session,
+    settings: Settings,
+    folder: Path,
+    author: str,
+    report: ContentReport,
+    *,
+    seeding: bool = False,
 ) -> None:
+    """`seeding`: only files for a key the database lacks, unaudited (`seed_content`)."""
     live = live_templates(session, switched_off=True)
     for path in _template_files(folder):
-        try:
-            item = template_file(folder, path, _text(path))
-        except Unreadable as exc:
-            report.refused.append(_refusal(path, exc.problem, exc.line))
-            continue
-        key = template_key(item.name, item.language, item.tone)
+        named = template_file(folder, path, "")
+        key = template_key(named.name, named.language, named.tone)
         current = live.get(key)
+        if seeding and current is not None:
+            continue
+        try:
+            item = replace(named, body=_text(path))
+        except Unreadable as exc:
+            report.refuse(path, exc.problem, exc.line)
+            continue
         unchanged = current is not None and current.body == item.body
         if not unchanged and (problem := _template_problem(session, settings, item, current)):
-            report.refused.append(_refusal(path, *_located(problem, key, 1)))
+            report.refuse(path, *_located(problem, key, 1))
             continue
         if current is not None and not current.active:  # export removes a retired one's file
             report.kept_retired.append(
@@ -291,7 +346,8 @@ def _import_templates(
             author=author,
         )
         session.add(version)
-        audit(session, author, "template.import", "template", key, version=version.version)
+        if not seeding:
+            audit(session, author, "template.import", "template", key, version=version.version)
         report.templates += 1
 
 
@@ -316,15 +372,25 @@ def _template_problem(
 
 
 def _import_snippets(
-    session: Session, settings: Settings, folder: Path, author: str, report: ContentReport
+    session: Session,
+    settings: Settings,
+    folder: Path,
+    author: str,
+    report: ContentReport,
+    *,
+    seeding: bool = False,
 ) -> None:
+    """`seeding`: only files for an id the database lacks, unaudited (`seed_content`)."""
     snippets = {s.key: s for s in live_snippets_all(session)}
     read: list[tuple[Path, SnippetSource]] = []
     for path in sorted(folder.glob("*.md")):
         try:
-            read.append((path, parse_snippet(_text(path), path, strict=True)))
+            source = parse_snippet(_text(path), path, strict=True)
         except (Unreadable, SnippetFileError) as exc:
-            report.refused.append(_refusal(path, exc.problem, exc.line))
+            report.refuse(path, exc.problem, exc.line)
+            continue
+        if not (seeding and source.key in snippets):
+            read.append((path, source))
     files_of: dict[str, list[Path]] = {}
     for path, source in read:
         files_of.setdefault(source.key, []).append(path)
@@ -332,7 +398,7 @@ def _import_snippets(
         if others := [str(p) for p in files_of[source.key] if p != path]:
             # Which file's words would win is not for the file order to decide.
             problem = f"the id {source.key} is also {', '.join(others)}'s: one file per snippet"
-            report.refused.append(_refusal(path, problem))
+            report.refuse(path, problem)
             continue
         current = snippets.get(source.key)
         fields = _snippet_fields(source)
@@ -344,7 +410,7 @@ def _import_snippets(
             problem := _snippet_problem(session, settings, source, current, fields)
         ):
             located = _located(problem, f"snippet {source.key}", source.body_line)
-            report.refused.append(_refusal(path, *located))
+            report.refuse(path, *located)
             continue
         if retired and source.active:
             report.kept_retired.append(
@@ -359,7 +425,8 @@ def _import_snippets(
             **fields,  # type: ignore[arg-type]
         )
         session.add(version)
-        audit(session, author, "snippet.import", "snippet", source.key, version=version.version)
+        if not seeding:
+            audit(session, author, "snippet.import", "snippet", source.key, version=version.version)
         report.snippets += 1
 
 

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.content import live_snippets, seed_all
+from responder.content import live_snippets
 from responder.customers.context import build_context
 from responder.db.models import AuditEntry, Draft, Snippet, Template
 from responder.db.session import transaction
@@ -21,6 +21,7 @@ from responder.knowledge.retrieve import rank_snippets
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.supervisor import retire, snippet_edit
+from responder.supervisor.content_files import seed_content
 from responder.supervisor.retire import restore_snippet, retire_snippet
 from responder.supervisor.rule_edit import RulesError, save_rules
 from responder.supervisor.snippet_edit import save_snippet
@@ -182,9 +183,10 @@ def test_a_snippet_switched_off_leaves_new_drafts_and_comes_back(
         assert ">sue<" in row and "the cap offer ended" in row
         assert 'data-key="roaming-spending-cap"' not in listed[: listed.index("retired-snippets")]
         with transaction(rt.factory) as session:  # what every start does: files fill only gaps
-            assert (
-                seed_all(session, project / "templates", project / "classifiers")["snippets"] == 0
+            seeded = seed_content(
+                session, rt.settings, project / "templates", project / "classifiers"
             )
+            assert seeded.snippets == 0 and not seeded.refused
         assert "roaming-spending-cap" not in {s.key for s in _live(rt)}
         anew = client.post(
             "/supervisor/snippets/new",
@@ -540,11 +542,10 @@ def test_a_language_variant_switched_off_leaves_drafts_to_the_fallback(
         assert 'data-template="intents/outage.en.j2"' in listed[listed.index("retired-templates") :]
         assert _draft_in(rt, "en", intent="outage").error == "no template for intent 'outage'"
         with transaction(rt.factory) as session:
-            assert seed_all(session, project / "templates", project / "classifiers") == {
-                "templates": 0,
-                "snippets": 0,
-                "examples": 0,
-            }
+            seeded = seed_content(
+                session, rt.settings, project / "templates", project / "classifiers"
+            )
+            assert seeded.lines() == ["templates: 0", "snippets: 0", "examples: 0"]
         assert not _template_row(rt, "intents/outage", "en").active
         api, auth = "/api/supervisor/templates/{}/restore", api_token(client, "sue")
         assert client.post(api.format(999999), headers=auth).status_code == 404

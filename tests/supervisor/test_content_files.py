@@ -1,4 +1,5 @@
-"""`responder export` writes live content in the seed formats; `import-content` loads it back."""
+"""`responder export` writes live content in the seed formats; `import-content` loads it back,
+and a start seeds only the new files it would take."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from sqlalchemy import delete, select
 
 from responder.classify.definitions import read_examples_csv
 from responder.cli import main
-from responder.content import live_snippets, seed_snippets
+from responder.content import live_snippets, live_templates
 from responder.db.models import ClassifierExample, Snippet, Template
 from responder.db.session import transaction
 from responder.knowledge.snippet_files import SnippetFileError, parse_snippet
 from responder.runtime import Runtime
 from responder.supervisor.content_edit import save_template
-from responder.supervisor.content_files import snippet_file_text
+from responder.supervisor.content_files import seed_content, snippet_file_text
 from responder.supervisor.retire import restore_snippet, retire_snippet
 from responder.supervisor.snippet_edit import SnippetFields, live_snippets_all, save_snippet
 from tests.helpers import run_cli
@@ -52,8 +53,41 @@ def test_export_and_import_round_trip(
     # Files the editor would refuse, or that cannot be read, are refused one by one (the file,
     # the line where known, the editor's words) and the good ones imported; exit status 1.
     refused = _write_bad_files(project)
+    good = {
+        project / "templates" / "intents" / "outage.en.empathetic.j2": (
+            '{% extends "layout.en.j2" %}{% block body %}Sorry: we are on it.{% endblock %}\n'
+        ),
+        snippet_file.with_name("praise-noted.md"): (
+            "---\nid: praise-noted\ntitle: Thanks\nintents: praise\n---\nThank you!\n"
+        ),
+    }
+    for path, text in good.items():
+        path.write_text(text, encoding="utf-8")
+    # A start puts none of them live and does not stop on them: it seeds the new files that
+    # pass (two good ones here) and logs each refused one with the same words (a file for an id
+    # the database has is not the start's to take: the twin of roaming-eu-pass is left alone).
+    status, out, err = _responder(rt, project, capsys, "db", "upgrade")
+    assert status == 0 and "database is up to date" in out and "Traceback" not in err, err
+    logged = [
+        f"WARNING responder.bootstrap: content file {line.removeprefix('error: ')}".replace(
+            ": not imported: ", ": not seeded: "
+        )
+        for line in refused
+        if "roaming-eu-pass" not in line
+    ]
+    for said in logged:
+        assert said in err, (said, err)
+    assert err.count(": not seeded: ") == len(logged) and "restart or run" in err, err
+    with rt.factory() as session:
+        templates = set(live_templates(session, switched_off=True))
+        snippets = {s.key for s in live_snippets_all(session)}
+        topic = select(ClassifierExample).where(ClassifierExample.classifier == "bad-topic")
+        assert session.scalars(topic).first() is None
+    assert "intents/outage.en.empathetic.j2" in templates and "praise-noted" in snippets
+    assert not {"intents/bad-intent.en.j2", _UNRENDERED} & templates
+    assert not {key for key in snippets if key.startswith("bad-")}
     roaming.write_text(edited.replace("{% endblock %}", "{% endblok %}"), encoding="utf-8")
-    status, out, err = _run(rt, project, capsys, "--author", "git")
+    status, out, err = _responder(rt, project, capsys, "import-content", "--author", "git")
     assert status == 1 and "Traceback" not in err, err
     assert out.split() == ["templates:", "0", "snippets:", "1", "examples:", "1"]
     for said in [
@@ -62,7 +96,7 @@ def test_export_and_import_round_trip(
     ]:
         assert said in err, (said, err)
     assert "unknown tag 'endblok'" in err and len(err.splitlines()) == len(refused) + 1, err
-    for path in project.glob("templates/**/bad-*"):
+    for path in [*project.glob("*/**/bad-*"), project / "templates" / _UNRENDERED]:
         path.unlink()
     roaming.write_text(edited, encoding="utf-8")
     out = run_cli(rt, project, "import-content", capsys=capsys)
@@ -94,7 +128,7 @@ def test_export_and_import_round_trip(
     in_the_way = project / "templates" / "snippets" / "roaming-eu-pass.md"
     in_the_way.unlink()
     in_the_way.mkdir()
-    status, out, err = _run(rt, project, capsys, command="export")
+    status, out, err = _responder(rt, project, capsys, "export")
     assert status == 1 and err == f"error: {in_the_way}: not written: Is a directory\n", err
     line = edited[: edited.index("great")].count("\n") + 1
     for said in [
@@ -125,9 +159,11 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     out = run_cli(rt, project, "import-content", capsys=capsys)
     assert out.split() == ["templates:", "0", "snippets:", "0", "examples:", "0"]
 
+    snippets = project / "templates" / "snippets"
     with transaction(rt.factory) as session:  # a fresh install from the exported files
         session.execute(delete(Snippet))
-        seed_snippets(session, project / "templates" / "snippets")
+        seeded = seed_content(session, rt.settings, project / "templates", project / "classifiers")
+        assert seeded.snippets == len(list(snippets.glob("*.md"))) and not seeded.refused
     with rt.factory() as session:
         live = {s.key for s in live_snippets(session)}
     assert "roaming-spending-cap" not in live and "roaming-world-pass" in live
@@ -138,11 +174,10 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     with transaction(rt.factory) as session:
         eu = session.scalar(select(Snippet).where(Snippet.key == "roaming-eu-pass"))
         retire_snippet(session, rt.settings, eu.id, "sue", "pass withdrawn")
-    snippets = project / "templates" / "snippets"
     eu_file, world_file = snippets / "roaming-eu-pass.md", snippets / "roaming-world-pass.md"
     eu_file.write_text(eu_file.read_text().rstrip() + " Ask us before you travel.\n")
     world_file.write_text(world_file.read_text().replace("\n---\n", "\noffered: no\n---\n", 1))
-    status, out, err = _run(rt, project, capsys)
+    status, out, err = _responder(rt, project, capsys, "import-content")
     assert status == 1, (out, err)
     assert (
         f"error: {world_file}: not imported: the action rule roaming_pass offers this snippet"
@@ -150,7 +185,7 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
     kept = f"{eu_file}: snippet roaming-eu-pass kept retired: restore it in its editor"
     assert kept in out and "snippets: 1" in out
     world_file.write_text(world_file.read_text().replace("offered: no\n", ""))
-    status, out, _ = _run(rt, project, capsys)
+    status, out, _ = _responder(rt, project, capsys, "import-content")
     assert status == 0 and kept in out and "snippets: 0" in out
     with rt.factory() as session:
         live = {s.key: s for s in live_snippets_all(session)}
@@ -169,9 +204,14 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
         parse_snippet(path.read_text(), path)
 
 
+#: A new template file that does not render (its intent, language and tone are fine).
+_UNRENDERED = "intents/praise.de.j2"
+
+
 def _write_bad_files(project: Path) -> list[str]:
-    """Snippet and template files `import-content` refuses; what it says of each."""
+    """Snippet, template and classifier files `import-content` refuses; what it says of each."""
     snippets, intents = project / "templates" / "snippets", project / "templates" / "intents"
+    classifiers = project / "classifiers"
     eu_pass, twin = snippets / "roaming-eu-pass.md", snippets / "bad-id.md"
 
     def snippet(key: str, more: str = "", body: str = "", labels: str = "roaming") -> str:
@@ -214,24 +254,31 @@ def _write_bad_files(project: Path) -> list[str]:
             "",
             "unknown intent 'bad-intent'",
         ),
+        project / "templates" / _UNRENDERED: (
+            '{% extends "layout.de.j2" %}\n{% block body %}\nDanke.\n{% endblok %}\n',
+            ":4",
+            f"{_UNRENDERED}: syntax error on line 4",
+        ),
+        classifiers / "bad-topic.csv": (
+            "text,label\nmy bill is wrong,billing\nno signal at home\n",
+            ":3",
+            "expected 2 columns, got 1",
+        ),
     }
+    (classifiers / "bad-topic.toml").write_text("[labels.billing]\n[labels.network]\n")
     for path, (text, _, _) in files.items():
         path.write_bytes(text.encode("latin-1"))
     said = [f"error: {path}{line}: not imported: {why}" for path, (_, line, why) in files.items()]
     return [*said, f"error: {eu_pass}: not imported: the id roaming-eu-pass is also {twin}'s"]
 
 
-def _run(
-    rt: Runtime,
-    project: Path,
-    capsys: pytest.CaptureFixture[str],
-    *args: str,
-    command: str = "import-content",
+def _responder(
+    rt: Runtime, project: Path, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:
-    """`responder COMMAND` on the test's project: its exit status, output and errors."""
+    """`responder ARGS` on the test's project: its exit status, output and errors."""
     os.environ["RESPONDER_DATABASE__URL"] = rt.settings.database.url
     try:
-        status = main(["--config", str(project / "config.toml"), command, *args])
+        status = main(["--config", str(project / "config.toml"), *args])
     finally:
         del os.environ["RESPONDER_DATABASE__URL"]
     captured = capsys.readouterr()
