@@ -62,8 +62,8 @@ class OutboundSettings(msgspec.Struct, forbid_unknown_fields=True):
     retry_base_seconds: float = 30.0
     max_reply_files_bytes: int = 10_000_000
     quote_original: bool = True
-    #: Seconds a person's approved reply waits before it is sent, so "Undo" can stop it; 0 sends
-    #: at once. Auto-sent replies never wait.
+    #: Seconds a person's approved reply (or new message to a customer) waits before it is sent,
+    #: so "Undo" can stop it; 0 sends at once. Auto-sent replies never wait.
     undo_seconds: float = 0.0
 
 

@@ -3,8 +3,10 @@ done"), not an answer to one of theirs.
 
 It goes out as an approved reply does: its bytes and a fresh Message-ID are fixed now, in an
 outbox row, and the worker's send stage delivers it exactly once (a crash mid-send is marked
-uncertain, never sent twice). The work-queue row is our own outbound message, in a new
-conversation of the customer's, so it is in their timeline at once and their answer threads
+uncertain, never sent twice); it waits out `[outbound] undo_seconds` first, as a person's
+approved reply does, and Undo send takes it back unsent, its text ready to write again. The
+work-queue row is our own outbound message, in a new conversation of the customer's, so it is
+in their timeline at once (with its author: a `write` review action) and their answer threads
 to it by its Message-ID as answers to our replies do.
 """
 
@@ -26,15 +28,22 @@ from responder.db.models import (
     CustomerIdentity,
     Message,
     OutboxItem,
+    ReviewAction,
     StaffUser,
     utcnow,
 )
 from responder.mail.compose import build_reply, make_message_id
 from responder.mail.parse import Address
 from responder.mail.threading_keys import normalise_subject
-from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
-from responder.review import NotFound, ReviewError, audit
+from responder.review import (
+    AlreadyHandled,
+    NotFound,
+    ReviewError,
+    audit,
+    hold_for_undo,
+    stop_in_undo_window,
+)
 
 #: Longer is not a subject but a paragraph; mail clients cut it anyway.
 MAX_SUBJECT = 300
@@ -65,6 +74,18 @@ class Written:
     to: str
     #: True when the key had already queued this message: nothing new was queued.
     repeated: bool = False
+    #: When it goes out, while Undo send can still stop it; None when it goes at once.
+    goes_out_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WrittenText:
+    """A new message as the write form holds it: to write again after Undo send (or once left
+    unsent)."""
+
+    to: str
+    subject: str
+    body: str
 
 
 def email_addresses(session: Session, customer_id: int) -> list[str]:
@@ -95,17 +116,18 @@ def _sending_channel(session: Session, customer_id: int) -> Channel:
 
 def _written_with(
     session: Session, channel_id: int, external_key: str
-) -> tuple[Written, int | None, str, str] | None:
+) -> tuple[Written, Message] | None:
     """The message an earlier submission with this key queued (by the unique key its insert
-    would clash on), with its customer, subject and text to compare."""
+    would clash on), with its row to compare."""
     row = session.execute(
-        select(Message, OutboxItem.id, OutboxItem.recipients)
+        select(Message, OutboxItem.id, OutboxItem.recipients, OutboxItem.attempts)
         .join(OutboxItem, OutboxItem.message_id == Message.id)
         .where(Message.channel_id == channel_id, Message.external_key == external_key)
     ).first()
     if row is None:
         return None
-    message, outbox_id, recipients = row
+    message, outbox_id, recipients, attempts = row
+    waiting = message.state == State.APPROVED and not attempts  # in its undo window, if any
     written = Written(
         message.id,
         message.conversation_id or 0,
@@ -113,8 +135,9 @@ def _written_with(
         message.message_id_header or "",
         (recipients or [""])[0],
         repeated=True,
+        goes_out_at=message.next_attempt_at if waiting else None,
     )
-    return written, message.customer_id, message.subject or "", message.text or ""
+    return written, message
 
 
 def _checked(
@@ -168,8 +191,15 @@ def write_to_customer(
     if key:
         earlier = _written_with(session, channel.id, external_key)
         if earlier is not None:
-            written, earlier_customer, earlier_subject, earlier_body = earlier
-            if (earlier_customer, written.to, earlier_subject, earlier_body) != (
+            written, message = earlier
+            if message.state == State.UNSENT:
+                # The form's message was taken back (or left unsent), and this is that form
+                # again from the browser's history: "already on its way" would be untrue.
+                raise KeyReused(
+                    "the message from this form was taken back, so this one was not sent "
+                    "either: check it and send it again"
+                )
+            if (message.customer_id, written.to, message.subject, message.text) != (
                 customer_id,
                 to,
                 subject,
@@ -235,6 +265,8 @@ def write_to_customer(
         state="queued",
     )
     session.add(item)
+    # Its author, shown on the timeline (the audit log has it too, for supervisors only).
+    session.add(ReviewAction(message_id=message.id, user_id=user.id, action="write"))
     session.flush()
     audit(
         session,
@@ -246,5 +278,58 @@ def write_to_customer(
         to=to,
         subject=subject,
     )
-    announce_work(session)
-    return Written(message.id, conversation.id, item.id, header, to)
+    hold_for_undo(session, message, outbound, user)
+    return Written(
+        message.id, conversation.id, item.id, header, to, goes_out_at=message.next_attempt_at
+    )
+
+
+def _ours(session: Session, message_id: int) -> Message:
+    """A new message staff wrote (not a reply's sent copy, which has no outbox row)."""
+    message = session.get(Message, message_id)
+    if message is None or message.direction != "out":
+        raise NotFound(f"message {message_id} not found")
+    return message
+
+
+def undo_write(session: Session, message_id: int, user: StaffUser) -> Message:
+    """Undo send for a new message still inside its undo window: it stays unsent for good, its
+    text, subject and address kept to write again (`written_text`). The reply's Undo makes the
+    same compare-and-set (`stop_in_undo_window`): once a worker has claimed it, it is too
+    late."""
+    message = _ours(session, message_id)
+    if message.state == State.FAILED:  # tried already: Retry or Leave unsent, not Undo
+        raise AlreadyHandled("too late to undo: the message was tried and not delivered")
+    item = stop_in_undo_window(session, message, State.UNSENT, noun="message")
+    item.state = "unsent"
+    item.next_attempt_at = None
+    message.state_reason = f"taken back by {user.username} with Undo send"
+    session.add(ReviewAction(message_id=message.id, user_id=user.id, action="take_back"))
+    audit(
+        session,
+        user.username,
+        "customer.write_undo",
+        "customer",
+        message.customer_id or 0,
+        message=message.id,
+        to=(item.recipients or [""])[0],
+        subject=message.subject,
+    )
+    return message
+
+
+def written_text(session: Session, customer_id: int, message_id: int) -> WrittenText | None:
+    """The address, subject and text of a new message staff wrote to this customer (one taken
+    back or left unsent, to write again); None for any other message."""
+    row = session.execute(
+        select(Message.subject, Message.text, OutboxItem.recipients)
+        .join(OutboxItem, OutboxItem.message_id == Message.id)
+        .where(
+            Message.id == message_id,
+            Message.customer_id == customer_id,
+            Message.direction == "out",
+        )
+    ).first()
+    if row is None:
+        return None
+    return WrittenText((row.recipients or [""])[0], row.subject, row.text)

@@ -147,6 +147,9 @@ HISTORY_WORDS = {
     "redraft": "drafted again",
     "pick_action": "action chosen",
     "unsent": "left unsent",
+    # a new message staff wrote (responder.outbound): its author, and an Undo send
+    "write": "written",
+    "take_back": "taken back with Undo send",
 }
 
 
@@ -386,31 +389,40 @@ def approve(
     edits = {"edited": True, "edit_distance": distance} if action == "edit" else {}
     actor = _actor(user)
     audit(session, actor, "draft.approve", "message", message_id, draft=draft.version, **edits)
-    if user is not None and outbound.undo_seconds > 0:
-        # Workers claim it once this passes (their poll interval later at most); until then
-        # undo_approval can take it back.
-        message.next_attempt_at = utcnow() + timedelta(seconds=outbound.undo_seconds)
-    else:
-        announce_work(session)  # the send stage: out now, not after a worker's idle wait
+    hold_for_undo(session, message, outbound, user)
     return item
 
 
-def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message:
-    """Stop a reply still inside its undo window: the message is back in review with the
-    approved text as its draft, its files pending again. A compare-and-set on the state, the
-    window and the lease: once a worker has claimed the reply, it is too late."""
-    message = inbound_message(session, message_id)
+def hold_for_undo(
+    session: Session, message: Message, outbound: OutboundSettings, user: StaffUser | None
+) -> None:
+    """A person's approved reply, or new message, waits `undo_seconds` before workers may
+    claim it (their poll interval later at most); until then `stop_in_undo_window` can take it
+    back. Auto-sent replies, and every one with no window, go out at once."""
+    if user is not None and outbound.undo_seconds > 0:
+        message.next_attempt_at = utcnow() + timedelta(seconds=outbound.undo_seconds)
+    else:
+        announce_work(session)  # the send stage: out now, not after a worker's idle wait
+
+
+def stop_in_undo_window(
+    session: Session, message: Message, new_state: State, noun: str = "reply"
+) -> OutboxItem:
+    """Undo send: `message` (approved, waiting out its window) moves to `new_state` and its
+    queued outbox row is returned, for the caller to take back. A compare-and-set on the state,
+    the window and the lease: once a worker has claimed it, it is too late. `noun` names it in
+    refusals ("reply", or "message" for a new one staff wrote)."""
     now = utcnow()
     result = session.execute(
         update(Message)
         .where(
-            Message.id == message_id,
+            Message.id == message.id,
             Message.state == State.APPROVED,
             Message.next_attempt_at > now,
             or_(Message.claimed_until.is_(None), Message.claimed_until < now),
         )
         .values(
-            state=State.IN_REVIEW,
+            state=new_state,
             version=Message.version + 1,
             next_attempt_at=None,
             state_reason="",
@@ -419,13 +431,21 @@ def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message
         .execution_options(synchronize_session=False)
     )
     session.refresh(message)
-    item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+    item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
     if result.rowcount != 1 or item is None or item.attempts:
         if result.rowcount == 1:
-            raise ReviewError("the reply has already been tried; it cannot be stopped now")
+            raise ReviewError(f"the {noun} has already been tried; it cannot be stopped now")
         if message.state in (State.APPROVED, State.SENDING, State.SENT):
-            raise AlreadyHandled("too late to undo: the reply is already on its way")
+            raise AlreadyHandled(f"too late to undo: the {noun} is already on its way")
         raise _already_handled(session, message)
+    return item
+
+
+def undo_approval(session: Session, message_id: int, user: StaffUser) -> Message:
+    """Stop a reply still inside its undo window: the message is back in review with the
+    approved text as its draft, its files pending again."""
+    message = inbound_message(session, message_id)
+    item = stop_in_undo_window(session, message, State.IN_REVIEW)
     session.execute(update(ReplyFile).where(ReplyFile.outbox_id == item.id).values(outbox_id=None))
     session.delete(item)
     _record_on_current_draft(session, message_id, user, "undo")

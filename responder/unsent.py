@@ -38,17 +38,19 @@ def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str
     """The failed reply (or new email) stays unsent, with the person's reason in the history
     and audit log."""
     reason = " ".join(reason.split())[:500]
-    if not reason:
-        raise ReviewError("say why the reply is left unsent (e.g. phoned the customer)")
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(f"message {message_id} not found")
     # A reply's outbox row hangs on the customer's message; a new email staff wrote
     # (`responder.outbound`) is our own row, and may be refused for good just the same.
+    ours = "message" if message.direction == "out" else "reply"
+    if not reason:
+        raise ReviewError(f"say why the {ours} is left unsent (e.g. phoned the customer)")
     item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
     if message.state != State.FAILED or item is None or item.state == "sent":
         raise AlreadyHandled(
-            f"only a reply that could not be delivered can be left unsent (it is {message.state})"
+            f"only a {ours} that could not be delivered can be left unsent "
+            f"(it is {state_words(message.state, ours=message.direction == 'out')})"
         )
     refused = item.last_error or message.state_reason
     item.state = "unsent"

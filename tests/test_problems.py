@@ -63,7 +63,8 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         page = client.get("/problems").text
         assert "Needs attention (2)" in page
         # the list has a heading of its own, as the unsent acknowledgements above it do
-        assert '<h2 id="messages-heading">Mail not taken in, replies not delivered</h2>' in page
+        heading = "Mail not taken in, replies and messages not delivered"
+        assert f'<h2 id="messages-heading">{heading}</h2>' in page
         rows = dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))
         assert sorted(rows) == sorted([str(big), str(refused)])
         assert list(rows) == sorted(rows, key=int, reverse=True), "newest first"

@@ -1,23 +1,33 @@
 """Write to this customer: a new email from the customer page goes out through the outbox and
 the send stage, as approved replies do, to a real SMTP server (a refused one is retried from the
-customer's page); the customer's answer threads into its conversation by its Message-ID."""
+customer's page); it waits out the undo window as they do, and Undo send puts it back on the
+form; the timeline says who wrote it; the customer's answer threads into its conversation by
+its Message-ID."""
 
 from __future__ import annotations
 
 import re
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.config import Settings
-from responder.db.models import AuditEntry, Customer, CustomerIdentity, Message, OutboxItem
+from responder.db.models import (
+    AuditEntry,
+    Customer,
+    CustomerIdentity,
+    Message,
+    OutboxItem,
+)
 from responder.db.session import transaction
 from responder.pipeline.stages import parse_stage
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
+from responder.users import set_display_name
 from responder.web.app import create_app
-from tests.helpers import api_token, drop, make_email, staff
+from tests.helpers import api_token, drop, make_email, staff, staff_member
 from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_web_security import csrf, login
 
@@ -46,6 +56,8 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
 ) -> None:
     customer = a_customer(rt)
     staff(rt, "alice", "agent")
+    with transaction(rt.factory) as session:
+        set_display_name(session, staff_member(session).id, "Alice Byrne")
     page = f"/customers/{customer}/write"
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
@@ -65,10 +77,11 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         refused = send(ADDRESS, "  ", BODY)
         assert refused.status_code == 400 and "Write a subject" in refused.text
         assert "collect it at the Grafton Street shop" in refused.text
+        headers = api_token(client, "alice")
         api = client.post(
             f"/api/customers/{customer}/messages",
             json={"to": ADDRESS, "subject": "Your repair is done", "body": " \n"},
-            headers=api_token(client, "alice"),
+            headers=headers,
         )
         assert api.status_code == 400 and api.json()["detail"] == "write the message"
         with rt.factory() as session:
@@ -87,14 +100,20 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         worker.drain()
         # Refused: on Needs attention, and retried from the customer's timeline, where its
         # link (our message has no review page) and the retry's answer lead.
-        assert f"Us, to {ADDRESS}" in client.get("/problems").text
+        problems = client.get("/problems").text
+        assert f"Us, to {ADDRESS}" in problems
+        assert 'data-delivery="failed">message not delivered, 1 attempt' in problems
         timeline = client.get(f"/customers/{customer}").text
         assert "mailbox unavailable" in timeline and "Retry sending" in timeline
         ours_id = int(re.search(r'action="/messages/(\d+)/retry"', timeline).group(1))
+        # who wrote it: the name colleagues know her by, on the timeline and in the API
+        entry = timeline.split(f'id="message-{ours_id}"', 1)[1].split("</small>", 1)[0]
+        assert "us · Alice Byrne" in entry
         opened = client.get(f"/messages/{ours_id}", follow_redirects=False)
         assert opened.headers["location"] == f"/customers/{customer}#message-{ours_id}"
         retried = client.post(f"/messages/{ours_id}/retry", data={"_csrf_token": token})
-        assert retried.url.path == f"/customers/{customer}" and "queued" in retried.text
+        assert retried.url.path == f"/customers/{customer}"
+        assert "The message is queued to be sent again." in retried.text
         worker.drain()
 
         with rt.factory() as session:
@@ -138,6 +157,52 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
             "leave-unsent" not in left.text
             and f"Us, to {ADDRESS}" not in client.get("/problems").text
         )
+        assert 'data-state="unsent">not sent</span>' in left.text
+        assert "Left unsent by alice: phoned her instead." in left.text
+
+        # With an undo window, a new message waits as a person's approved reply does: the
+        # page offers Undo send, which puts it back on the form, unsent for good and audited.
+        rt.settings = msgspec.structs.replace(
+            rt.settings, outbound=msgspec.structs.replace(rt.settings.outbound, undo_seconds=30)
+        )
+        key = re.search(r'name="key" value="([\w-]+)"', client.get(page).text).group(1)
+        shown = client.get(send(ADDRESS, "Your dongle", BODY).headers["location"]).text
+        (waiting,) = re.findall(r'action="/messages/(\d+)/undo"', shown)
+        assert f"Message to {ADDRESS} (Your dongle): it goes out at" in shown
+        assert 'data-state="approved">waiting to be sent</span>' in shown
+        worker.drain()
+        back = client.post(f"/messages/{waiting}/undo", data={"_csrf_token": token})
+        assert back.url.path == page and "Not sent: your message is back here" in back.text
+        assert f'<option value="{ADDRESS}" selected>' in back.text
+        assert 'value="Your dongle"' in back.text and "Grafton Street shop" in back.text
+        assert key not in back.text, "sending it again is a new message"
+        timeline = client.get(f"/customers/{customer}").text
+        assert "Taken back by alice with Undo send." in timeline
+        assert f'href="{page}?again={waiting}"' in timeline
+        again = send(ADDRESS, "Your dongle", BODY)  # the old form again, by Back
+        assert again.status_code == 409 and "was taken back" in again.text
+        made = client.post(
+            f"/api/customers/{customer}/messages",
+            json={"to": ADDRESS, "subject": "Your dongle", "body": BODY},
+            headers=headers,
+        ).json()
+        assert made["undo_until"] is not None
+        undone = client.post(f"/api/messages/{made['id']}/undo", headers=headers)
+        assert (undone.status_code, undone.json()["state"]) == (201, "unsent")
+        assert client.post(f"/api/messages/{made['id']}/undo", headers=headers).status_code == 409
+        late = client.post(f"/messages/{ours.id}/undo", data={"_csrf_token": token})
+        assert "Too late to undo: the message is already on its way" in late.text
+        (entry,) = [
+            e
+            for e in client.get(f"/api/customers/{customer}", headers=headers).json()["timeline"]
+            if e["id"] == ours.id
+        ]
+        assert (entry["agent"], entry["by"]) == ("Alice Byrne", "alice")
+        with rt.factory() as session:
+            taken_back = session.scalars(
+                select(AuditEntry.detail).where(AuditEntry.action == "customer.write_undo")
+            ).all()
+        assert [d["message"] for d in taken_back] == [int(waiting), made["id"]]
 
     drop(
         rt,

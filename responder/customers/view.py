@@ -27,6 +27,8 @@ from responder.db.models import (
     CustomerLink,
     Interaction,
     Message,
+    ReviewAction,
+    StaffUser,
     Subscription,
     SupportCase,
 )
@@ -58,7 +60,9 @@ def _message_entry(message: Message, kind: str, channel_name: str) -> tuple[date
         # why our message is not out yet (a new one staff wrote waits in the outbox as a reply)
         "reason": message.state_reason if message.direction == "out" else "",
         "intent": message.intent,
+        # a new message staff wrote: its author's name (`_authors`), and their user name
         "agent": "",
+        "by": "",
     }
 
 
@@ -76,7 +80,23 @@ def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
         "reason": "",
         "intent": None,
         "agent": item.agent,
+        "by": "",
     }
+
+
+def _authors(session: Session, entries: Sequence[dict[str, Any]]) -> None:
+    """Who wrote each new message among our `entries` (its `write` review action, see
+    `responder.outbound`), by the name colleagues know them by; one query."""
+    ours = {e["id"]: e for e in entries if e["direction"] == "out"}
+    if not ours:
+        return
+    for message_id, username, display_name in session.execute(
+        select(ReviewAction.message_id, StaffUser.username, StaffUser.display_name)
+        .join(StaffUser, StaffUser.id == ReviewAction.user_id)
+        .where(ReviewAction.message_id.in_(list(ours)), ReviewAction.action == "write")
+    ):
+        ours[message_id]["agent"] = display_name or username
+        ours[message_id]["by"] = username
 
 
 def _newest_first(owner: Any, at: Any, row_id: Any) -> Any:
@@ -122,6 +142,7 @@ def timelines(
     for customer_id, found in entries.items():
         found.sort(key=lambda e: (e[0], e[1]["type"] == "message", e[1]["id"]), reverse=True)
         result[customer_id] = [entry for _, entry in found[:limit]]
+    _authors(session, [e for kept in result.values() for e in kept if e["type"] == "message"])
     return result
 
 

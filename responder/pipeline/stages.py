@@ -602,8 +602,9 @@ def _send_one(rt: Runtime, message_id: int) -> None:
                 return
             if delivered is None:
                 item.state = "uncertain"
+                ours = "message" if message.direction == "out" else "reply"  # staff wrote it
                 item.last_error = (
-                    "the worker stopped during delivery; the server may have accepted the reply. "
+                    f"the worker stopped during delivery; the server may have accepted the {ours}. "
                     "Check the recipient's copy before retrying, which would send it again."
                 )
                 _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")

@@ -20,7 +20,8 @@ class State(StrEnum):
     SENT = "sent"
     REJECTED = "rejected"
     FAILED = "failed"
-    #: A reply that could not be delivered, left unsent by a person (`responder.unsent`).
+    #: A reply that could not be delivered, left unsent by a person (`responder.unsent`); or a
+    #: new message staff wrote, left unsent or taken back with Undo send (`responder.outbound`).
     UNSENT = "unsent"
 
 
@@ -58,5 +59,16 @@ STATE_WORDS: dict[str, str] = {
 }
 
 
-def state_words(state: str) -> str:
+#: Our own new message (staff wrote it: `direction` out) where its words differ from a
+#: customer's message's: nobody approves it, and it is the message, not a reply, not sent.
+OUR_STATE_WORDS: dict[str, str] = {
+    State.APPROVED: "waiting to be sent",
+    State.UNSENT: "not sent",
+}
+
+
+def state_words(state: str, ours: bool = False) -> str:
+    """`ours`: the state of a new message staff wrote."""
+    if ours and state in OUR_STATE_WORDS:
+        return OUR_STATE_WORDS[state]
     return STATE_WORDS.get(state, state)

@@ -171,7 +171,7 @@ from responder.web.views import (
 )
 from responder.web.warm import start_warming
 from responder.web.webhooks import WEBHOOK_ROUTES
-from responder.web.write_routes import WRITE_ROUTES
+from responder.web.write_routes import WRITE_ROUTES, undo_written, undo_written_form
 
 HERE = Path(__file__).parent
 PUBLIC_PATHS = [
@@ -379,19 +379,27 @@ def review_page(
     return _review_page(request, message_id, error=request.query_params.get("error", ""))
 
 
-def _our_message_page(request: Request, message_id: int) -> Redirect | None:
-    """A new message staff wrote (our outbound row) has no review page: it is shown, and
-    retried when it could not be sent, in its customer's timeline. Needs attention, the audit
-    log and a retry's answer link here; their notice or error goes along."""
+def _ours(request: Request, message_id: int) -> int | None:
+    """The customer of a new message staff wrote (our outbound row); None for theirs."""
     with _rt(request).factory() as session:
         row = session.execute(
             select(Message.direction, Message.customer_id).where(Message.id == message_id)
         ).first()
-    if row is None or row.direction != "out" or row.customer_id is None:
+    if row is None or row.direction != "out":
+        return None
+    return row.customer_id
+
+
+def _our_message_page(request: Request, message_id: int) -> Redirect | None:
+    """A new message staff wrote (our outbound row) has no review page: it is shown, and
+    retried when it could not be sent, in its customer's timeline. Needs attention, the audit
+    log and a retry's answer link here; their notice or error goes along."""
+    customer_id = _ours(request, message_id)
+    if customer_id is None:
         return None
     said = {k: v for k in ("notice", "error") if (v := request.query_params.get(k))}
     query = f"?{urlencode(said)}" if said else ""
-    return Redirect(f"/customers/{row.customer_id}{query}#message-{message_id}")
+    return Redirect(f"/customers/{customer_id}{query}#message-{message_id}")
 
 
 def _review_page(
@@ -551,7 +559,11 @@ def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect | 
 
 @post("/messages/{message_id:int}/undo", sync_to_thread=True, guards=[requires_agent])
 def undo_form(request: Request, message_id: int) -> Redirect:
-    """Undo send: the reply stays unsent and its draft is back on the page, as approved."""
+    """Undo send: the reply stays unsent and its draft is back on the page, as approved; a new
+    message staff wrote is back on its write form."""
+    customer_id = _ours(request, message_id)
+    if customer_id is not None:
+        return undo_written_form(request, customer_id, message_id)
     failed = _attempt(
         request, message_id, lambda session: undo_approval(session, message_id, _form_user(request))
     )
@@ -579,15 +591,17 @@ def reject_form(
 
 @post("/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
 def retry_form(request: Request, message_id: int) -> Redirect:
-    resent: list[bool] = []
+    resent: list[str] = []
 
     def act(session: Session) -> None:
-        resent.append(retry(session, message_id, _form_user(request).username).state == "approved")
+        message = retry(session, message_id, _form_user(request).username)
+        if message.state == "approved":  # a new message staff wrote, or a reply
+            resent.append("message" if message.direction == "out" else "reply")
 
     failed = _attempt(request, message_id, act)
     notice = (
-        "The reply is queued to be sent again."
-        if resent and resent[0]
+        f"The {resent[0]} is queued to be sent again."
+        if resent
         else "Sent to be read again from the mail as received: reload soon to see how it went."
     )
     return failed or to_draft(request, message_id, notice=notice)
@@ -950,13 +964,19 @@ def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResul
 
 @post("/api/messages/{message_id:int}/undo", sync_to_thread=True, guards=[requires_agent])
 def api_undo(request: Request, message_id: int) -> ApiResult:
-    """Stop an approved reply inside its `[outbound] undo_seconds` window (409 once too late)."""
+    """Stop an approved reply inside its `[outbound] undo_seconds` window (409 once too late):
+    back in review. A new message staff wrote (`POST /api/customers/{id}/messages`) stays
+    unsent for good."""
+    ours = _ours(request, message_id) is not None
     try:
-        with transaction(_rt(request).factory) as session:
-            undo_approval(session, message_id, _form_user(request))
+        if ours:
+            undo_written(request, message_id)
+        else:
+            with transaction(_rt(request).factory) as session:
+                undo_approval(session, message_id, _form_user(request))
     except ReviewError as exc:
         raise _review_error(exc) from exc
-    return ApiResult(id=message_id, state="in_review")
+    return ApiResult(id=message_id, state="unsent" if ours else "in_review")
 
 
 @post("/api/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])

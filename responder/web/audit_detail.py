@@ -35,6 +35,7 @@ ACTION_WORDS: dict[str, str] = {
     "customer.link_dismissed": "Customer suggestion dismissed",
     "customer.unlink": "Sender unlinked from a customer",
     "customer.write": "New email written to a customer",
+    "customer.write_undo": "New email taken back (Undo send)",
     "draft.approve": "Draft approved",
     "draft.pick_action": "Draft written for a chosen action",
     "draft.redraft": "Draft written again",

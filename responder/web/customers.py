@@ -30,7 +30,7 @@ from responder.drafting.customer_known import LinkOutcome, link_and_redraft
 from responder.notes import notes_of_customer
 from responder.web.auth import requires_agent
 from responder.web.customer_find import LinkSearch, link_search
-from responder.web.next_draft import to_draft
+from responder.web.next_draft import to_draft, waiting_to_send
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in
 
@@ -96,6 +96,8 @@ def customer_page(request: Request, customer_id: int, find: str = "") -> Templat
         "user": request.user,
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
+        # a new message just written, while Undo send can still stop it
+        "approved": waiting_to_send(request),
     }
     return Template("customer.html", context=context)
 

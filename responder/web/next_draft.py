@@ -136,7 +136,8 @@ def after_action(
 def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, object] | None:
     """The reply named by `approved=<id>` (else the page's own message, `shown`) while it still
     waits out its undo window: whom it goes to, for the Undo bar. Once it is out or undone, or
-    its window is over, the bar is not offered."""
+    its window is over, the bar is not offered. A new message staff wrote (`ours`) waits the
+    same way; the customer page shows its bar."""
     asked = row_id_in(request.query_params.get("approved", ""))
     if asked is not None:
         shown = asked
@@ -144,17 +145,25 @@ def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, obj
         return None
     with runtime(request).factory() as session:
         message = session.get(Message, shown)
+        item = session.execute(
+            select(OutboxItem.attempts, OutboxItem.recipients).where(OutboxItem.message_id == shown)
+        ).first()
         if (
             message is None
+            or item is None
             or message.state != State.APPROVED
             or message.next_attempt_at is None
             or message.next_attempt_at <= utcnow()
-            or session.scalar(select(OutboxItem.attempts).where(OutboxItem.message_id == shown))
+            or item.attempts
         ):  # a reply already tried waits for its retry, not in an undo window
             return None
+        ours = message.direction == "out"
         return {
             "id": message.id,
-            "to": message.sender_name or message.sender_address,
+            "ours": ours,
+            "to": ", ".join(item.recipients or ())
+            if ours
+            else message.sender_name or message.sender_address,
             "subject": headline(message.subject, message.new_text or message.text),
             "until": message.next_attempt_at,
         }

@@ -593,6 +593,7 @@ def problem_items(
             if row.direction == "out"
             else sender_label(row.kind, row.sender_name, row.sender_address),
             "sender_address": row.sender_address,
+            "direction": row.direction,
             "received_at": row.received_at.isoformat(),
             "channel": row.channel or "",
             "size": row.raw_size,

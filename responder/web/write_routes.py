@@ -1,10 +1,13 @@
 """Write to this customer: a new email from the customer page, and its API twin. The rules
-and the queueing are in `responder.outbound`; the worker sends it as it sends replies."""
+and the queueing are in `responder.outbound`; the worker sends it as it sends replies, after
+the same undo window, and Undo send (`/messages/{id}/undo`, as for a reply) brings it back
+to this form unsent."""
 
 from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
@@ -21,7 +24,9 @@ from responder.outbound import (
     KeyReused,
     Written,
     email_addresses,
+    undo_write,
     write_to_customer,
+    written_text,
 )
 from responder.review import ReviewError
 from responder.web.auth import requires_agent
@@ -45,6 +50,9 @@ class WriteResult(Struct):
     state: str = "approved"
     #: True when `key` had already queued this message (nothing new was queued).
     repeated: bool = False
+    #: Until when `POST /api/messages/{id}/undo` can take it back (ISO 8601, UTC); null when
+    #: it goes out at once (`[outbound] undo_seconds` 0).
+    undo_until: str | None = None
 
 
 def _form_page(
@@ -53,6 +61,7 @@ def _form_page(
     form: WriteForm,
     *,
     error: str = "",
+    notice: str = "",
     status_code: int = 200,
 ) -> Template:
     """The form, with what was typed when it comes back refused."""
@@ -68,6 +77,7 @@ def _form_page(
         "addresses": addresses,
         "form": form,
         "error": error,
+        "notice": notice,
         "sender": rt.settings.outbound.from_address,
         "max_subject": MAX_SUBJECT,
     }
@@ -98,8 +108,16 @@ def _write(request: Request, customer_id: int, form: WriteForm) -> Written:
 
 
 @get("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
-def write_page(request: Request, customer_id: int) -> Template:
-    return _form_page(request, customer_id, WriteForm(key=secrets.token_urlsafe(16)))
+def write_page(request: Request, customer_id: int, again: int | None = None) -> Template:
+    """`again`: a message to this customer taken back with Undo send (or left unsent), its
+    address, subject and text on the form to send anew (with a new key: a new message)."""
+    form = WriteForm(key=secrets.token_urlsafe(16))
+    if again is not None:
+        with runtime(request).factory() as session:
+            text = written_text(session, customer_id, again)
+        if text is not None:
+            form = WriteForm(text.to, text.subject, text.body, key=form.key)
+    return _form_page(request, customer_id, form, notice=request.query_params.get("notice", ""))
 
 
 @post("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
@@ -125,7 +143,33 @@ def write_form(
     )
     if written.repeated:
         notice = f"That message to {written.to} was already on its way: it was not sent twice."
-    return Redirect(f"/customers/{customer_id}", query_params={"notice": notice})
+    shown = {"notice": notice}
+    if written.goes_out_at is not None:  # the page offers Undo send while it waits
+        shown["approved"] = str(written.message_id)
+    return Redirect(f"/customers/{customer_id}", query_params=shown)
+
+
+def undo_written(request: Request, message_id: int) -> None:
+    """Undo send on a new message (`ReviewError` when too late), for the API and the page."""
+    with transaction(runtime(request).factory) as session:
+        undo_write(session, message_id, signed_in(request))
+
+
+def undo_written_form(request: Request, customer_id: int, message_id: int) -> Redirect:
+    """Undo send on a new message: back on the form with its address, subject and text, to
+    change and send again or leave; too late, the customer's timeline says why."""
+    try:
+        undo_written(request, message_id)
+    except ReviewError as exc:
+        said = request.app.state.clock.refusal(exc)
+        return Redirect(
+            f"/customers/{customer_id}?{urlencode({'error': said})}#message-{message_id}"
+        )
+    notice = "Not sent: your message is back here, to change and send again."
+    return Redirect(
+        f"/customers/{customer_id}/write",
+        query_params={"again": str(message_id), "notice": notice},
+    )
 
 
 @post("/api/customers/{customer_id:int}/messages", sync_to_thread=True, guards=[requires_agent])
@@ -135,7 +179,9 @@ def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResul
     or body or an address not theirs, 404 for no such customer). An optional `key` (8-100
     letters, digits, `-`, `_`) makes a retried request safe: the same key again answers with
     the message it queued first (`repeated: true`) and sends nothing more; the same key with
-    another address, subject or text is a 409 and nothing is sent."""
+    another address, subject or text is a 409 and nothing is sent. A person's message waits
+    `[outbound] undo_seconds` (`undo_until`), and `POST /api/messages/{id}/undo` takes it back
+    meanwhile, as for a reply."""
     try:
         written = _write(request, customer_id, data)
     except ReviewError as exc:
@@ -147,6 +193,7 @@ def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResul
         message_id_header=written.message_id_header,
         to=written.to,
         repeated=written.repeated,
+        undo_until=written.goes_out_at.isoformat() if written.goes_out_at else None,
     )
 
 
