@@ -14,7 +14,7 @@ from responder.config import Settings
 from responder.db.models import AuditEntry, Customer, CustomerIdentity, Message, OutboxItem
 from responder.db.session import transaction
 from responder.pipeline.stages import parse_stage
-from responder.pipeline.worker import Worker
+from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
@@ -85,6 +85,7 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
             in client.get(again.headers["location"]).text
         )
         worker.drain()
+        assert state_counts(rt)["failed"] == 1, "counted where the queue's figures are read"
         # Refused: on Needs attention, and retried from the customer's timeline, where its
         # link (our message has no review page) and the retry's answer lead.
         assert f"Us, to {ADDRESS}" in client.get("/problems").text
