@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The furthest a draft can be put aside: past this, reject it or write a note instead.
 LONGEST = timedelta(days=90)
+#: The soonest a draft can come back: a time closer than this is as good as now.
+SOONEST = timedelta(minutes=1)
 #: A morning for "tomorrow" and "next week" when the team keeps no opening hours, or is open
 #: at midnight (round the clock): a draft put aside "until the morning" is for the day shift.
 MORNING = time(9, 0)
@@ -44,14 +46,28 @@ REMINDER_AUTHOR = "Responder (snooze)"
 
 @dataclass(frozen=True)
 class SnoozeChoice:
-    key: str  # what the menu posts: the time is worked out when the form is sent
+    key: str  # what the menu posts
     label: str
     until: datetime  # UTC, as of the page's drawing
+    #: The label names the day and time, so the form posts `until` with the key (as
+    #: `shown_<key>`) and that is the time it means while it is still to come.
+    dated: bool = False
+
+
+@dataclass(frozen=True)
+class MenuTime:
+    """What a menu choice means when its form is sent, and, when that is not the time its
+    label showed, a sentence saying so (a flash adds it)."""
+
+    until: datetime
+    changed: str = ""
 
 
 #: The menu's choices as forms post them; "week" is left out of the menu when it falls on the
 #: next morning, and means that morning then.
 CHOICE_KEYS = ("1h", "4h", "morning", "week")
+#: The choices whose labels name a day, in the words a flash uses for them.
+DATED = {"morning": "next morning", "week": "next week"}
 
 
 def snooze(
@@ -70,7 +86,7 @@ def snooze(
     if until.tzinfo is None:
         raise ReviewError("give the time with its zone (an offset such as +01:00, or Z)")
     until = until.astimezone(UTC)
-    if until <= now + timedelta(minutes=1):
+    if until <= now + SOONEST:
         raise ReviewError("snooze until a time that is still to come")
     if until > now + LONGEST:
         raise ReviewError(
@@ -188,28 +204,60 @@ def snooze_choices(
     for a team open at midnight)."""
     zone = ZoneInfo(timezone)
     times = _choice_times(now, zone, calendar)
-
-    def named(moment: datetime) -> str:
-        return moment.astimezone(zone).strftime("%a %d %b %H:%M")
-
+    morning, week = times["morning"], times["week"]
     choices = [
         SnoozeChoice("1h", "In 1 hour", times["1h"]),
         SnoozeChoice("4h", "In 4 hours", times["4h"]),
-        SnoozeChoice("morning", f"Next morning ({named(times['morning'])})", times["morning"]),
+        SnoozeChoice("morning", f"Next morning ({_named(morning, zone)})", morning, dated=True),
     ]
-    if times["week"] != times["morning"]:
-        choices.append(SnoozeChoice("week", f"Next week ({named(times['week'])})", times["week"]))
+    if week != morning:
+        choices.append(SnoozeChoice("week", f"Next week ({_named(week, zone)})", week, dated=True))
     return choices
+
+
+def _named(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M")
 
 
 def choice_time(
     key: str, now: datetime, timezone: str, calendar: BusinessCalendar | None
 ) -> datetime | None:
-    """The time a menu choice means when the form is sent (a page left open three hours still
-    snoozes "in 4 hours" for four); None for a key the menu does not offer."""
+    """The time a menu choice means worked out at `now` (a page left open three hours still
+    snoozes "in 4 hours" for four; a dated choice keeps its label's time first: `menu_time`);
+    None for a key the menu does not offer."""
     if key not in CHOICE_KEYS:
         return None
     return _choice_times(now, ZoneInfo(timezone), calendar)[key]
+
+
+def menu_time(
+    key: str, shown: str, now: datetime, timezone: str, calendar: BusinessCalendar | None
+) -> MenuTime | None:
+    """What the label a person clicked said: a page left open overnight and sent the next day
+    still snoozes to the morning its label named (`shown`, the time posted with the key), while
+    that is still to come. Once it has passed, or when the page did not send it, the choice is
+    worked out now and `changed` says so; "in 4 hours" is always from now. None for a key the
+    menu does not offer."""
+    worked_out = choice_time(key, now, timezone, calendar)
+    if worked_out is None or key not in DATED:
+        return None if worked_out is None else MenuTime(worked_out)
+    words = DATED[key]
+    try:
+        at = datetime.fromisoformat(shown.strip())
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        return MenuTime(
+            worked_out, f"The page did not say which {words} it showed: it is the {words} from now."
+        )
+    if at <= now + SOONEST:
+        shown_words = _named(at, ZoneInfo(timezone))
+        return MenuTime(
+            worked_out,
+            f"The {words} the page showed ({shown_words}) had passed when it was sent: "
+            f"it is the {words} from now.",
+        )
+    return MenuTime(at.astimezone(UTC))
 
 
 def _choice_times(

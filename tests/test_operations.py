@@ -16,14 +16,22 @@ from sqlalchemy import select
 
 from responder.classify.embedder import Embedder
 from responder.config import Settings
-from responder.db.models import Message
+from responder.db.models import Customer, CustomerIdentity, Message
 from responder.db.session import after_commit, transaction
 from responder.ops.logs import configure_logging, redact
+from responder.outbound import write_to_customer
 from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.conftest import MODEL_CACHE
-from tests.helpers import api_token, auto_send_every_intent, drop, make_email, staff
+from tests.helpers import (
+    api_token,
+    auto_send_every_intent,
+    drop,
+    make_email,
+    staff,
+    staff_member,
+)
 from tests.live_server import serve
 
 
@@ -80,6 +88,21 @@ def test_metrics_show_the_queue_stages_and_model_batches(rt: Runtime, worker: Wo
     for n in range(3):
         drop(rt, make_email(message_id=f"<m{n}@mail.test>", subject=f"Roaming {n}"), f"m{n}")
     worker.poll_sources()
+    staff(rt, "alice")
+    with transaction(rt.factory) as session:  # a new message staff wrote: the send stage's
+        customer = Customer(name="Aoife Murphy")
+        customer.identities.append(CustomerIdentity(kind="email", value="aoife@mail.test"))
+        session.add(customer)
+        session.flush()
+        write_to_customer(
+            session,
+            rt.settings.outbound,
+            customer.id,
+            staff_member(session),
+            to="aoife@mail.test",
+            subject="Your repair is done",
+            body="Collect it at the shop.",
+        )
     app = create_app(rt)
     with TestClient(app) as client:
         refused = client.get("/metrics")
@@ -97,7 +120,11 @@ def test_metrics_show_the_queue_stages_and_model_batches(rt: Runtime, worker: Wo
     assert before[("responder_messages", (("state", "received"),))] == 3
     assert before[("responder_queue_depth", (("stage", "parse"),))] == 3
     assert before[("responder_queue_oldest_seconds", (("stage", "parse"),))] >= 0
+    assert before[("responder_messages", (("state", "approved"),))] == 1
+    assert before[("responder_queue_depth", (("stage", "send"),))] == 1
     assert after[("responder_messages", (("state", "in_review"),))] == 3
+    assert after[("responder_messages", (("state", "sent"),))] == 1
+    assert after[("responder_queue_depth", (("stage", "send"),))] == 0
     assert after[("responder_queue_depth", (("stage", "parse"),))] == 0
     key = ("responder_stage_duration_seconds_count", (("stage", "classify"),))
     assert after[key] >= before.get(key, 0) + 1
@@ -173,7 +200,7 @@ def test_a_logged_state_change_is_already_in_the_database(rt: Runtime, worker: W
     finally:
         stages.removeHandler(handler)
         stages.setLevel(logging.NOTSET)
-    assert state_counts(rt)["sent"] == 2
+    assert state_counts(rt)["sent"] == 2, "each reply once, not again as our stored copy"
     assert [logged for logged, _ in handler.seen].count("sent") == 2, handler.seen
     for logged, stored in handler.seen:
         # in_review and approved commit together when the reply goes out without a person

@@ -31,11 +31,14 @@ from responder.runtime import Runtime
 from responder.snooze import (
     REMINDER_AUTHOR,
     choice_time,
+    menu_time,
     snooze,
     snooze_choices,
     snoozed_items,
     wake,
 )
+from responder.web import app as web_app
+from responder.web import snooze_routes
 from responder.web.app import create_app
 from responder.web.views import queue_items
 from tests.browser_support import on_sqlite_only
@@ -194,6 +197,10 @@ def test_the_menu_offers_the_next_working_morning_in_the_teams_time() -> None:
     assert choice_time("4h", later, "Europe/Dublin", None) == later + timedelta(hours=4)
     assert choice_time("week", later, "Europe/Dublin", None) == datetime(2026, 12, 7, 9, tzinfo=UTC)
     assert choice_time("2026-12-07T09:00:00+00:00", later, "Europe/Dublin", None) is None
+    # A form without the time its label showed gets the choice worked out then, and is told so.
+    unsaid = menu_time("morning", "", later, "Europe/Dublin", None)
+    assert unsaid is not None and unsaid.until == datetime(2026, 12, 2, 9, tzinfo=UTC)
+    assert unsaid.changed.startswith("The page did not say which next morning it showed")
 
 
 def test_before_dawn_the_next_morning_is_this_one() -> None:
@@ -216,7 +223,9 @@ def test_a_round_the_clock_team_gets_its_draft_back_in_the_morning_not_at_midnig
     assert _menu(FRIDAY_EVENING, "00:00-24:00") == ["Next morning (Mon 07 Dec 09:00)"]
 
 
-def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -> None:
+def test_snooze_and_wake_on_the_pages_and_the_api(
+    rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rt.settings = msgspec.structs.replace(
         rt.settings, queue=msgspec.structs.replace(rt.settings.queue, timezone="Europe/Berlin")
     )
@@ -264,6 +273,38 @@ def test_snooze_and_wake_on_the_pages_and_the_api(rt: Runtime, worker: Worker) -
         assert "Back in the queue." in back.text and 'id="approve"' in back.text
         assert f"snoozed until {shown} Europe/Berlin by alice" in back.text
         assert 'id="back-from-snooze"' in back.text
+
+        # A page drawn on Monday evening and sent on Tuesday morning snoozes to the morning its
+        # label named, not Wednesday's; sent once that has passed, to the next one, saying so.
+        with monkeypatch.context() as clock:
+            clock.setattr(web_app, "utcnow", lambda: datetime(2026, 11, 30, 17, tzinfo=UTC))
+            drawn = client.get(f"/messages/{message_id}").text
+        assert "Next morning (Tue 01 Dec 09:00)" in drawn
+        label_time = re.search(r'name="shown_morning" value="([^"]+)"', drawn).group(1)
+        passed = "The next morning the page showed (Tue 01 Dec 09:00) had passed when it was sent"
+        for sent_at, back_at in (
+            (datetime(2026, 12, 1, 6, 30, tzinfo=UTC), datetime(2026, 12, 1, 8, tzinfo=UTC)),
+            (datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 2, 8, tzinfo=UTC)),
+        ):
+            with rt.factory() as session:
+                version = session.get(Message, message_id).version
+            with monkeypatch.context() as clock:
+                clock.setattr(snooze_routes, "utcnow", lambda at=sent_at: at)
+                sent = client.post(
+                    f"/messages/{message_id}/snooze",
+                    data={
+                        "_csrf_token": token,
+                        "version": version,
+                        "until": "morning",
+                        "shown_morning": label_time,
+                    },
+                    follow_redirects=True,
+                ).text
+            assert f"Snoozed until {back_at.astimezone(berlin):%Y-%m-%d %H:%M}" in sent
+            assert (passed in sent) == (back_at.day == 2), "told only when it is not as shown"
+            with rt.factory() as session:
+                assert session.get(Message, message_id).snoozed_until == back_at
+            client.post(f"/messages/{message_id}/wake", data={"_csrf_token": token})
 
         headers = api_token(client)
         version = client.get(f"/api/messages/{message_id}", headers=headers).json()["version"]

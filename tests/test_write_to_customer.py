@@ -23,7 +23,7 @@ from responder.db.models import (
 )
 from responder.db.session import transaction
 from responder.pipeline.stages import parse_stage
-from responder.pipeline.worker import Worker
+from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.users import set_display_name
 from responder.web.app import create_app
@@ -98,6 +98,7 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
             in client.get(again.headers["location"]).text
         )
         worker.drain()
+        assert state_counts(rt)["failed"] == 1, "counted where the queue's figures are read"
         # Refused: on Needs attention, and retried from the customer's timeline, where its
         # link (our message has no review page) and the retry's answer lead.
         problems = client.get("/problems").text

@@ -14,10 +14,10 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.db.models import Message, utcnow
+from responder.db.models import Message, OutboxItem, utcnow
 from responder.pipeline.states import WORK_STATES, State
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -89,20 +89,33 @@ POLLERS = PollerClock()
 REGISTRY.register(POLLERS)
 
 
-def queue_snapshot(session: Session, now: datetime | None = None) -> dict[str, dict[str, float]]:
-    """Per state: how many inbound messages, and for work states the oldest one's wait."""
-    now = now or utcnow()
-    counts = {state.value: 0.0 for state in State}
+def pipeline_rows() -> ColumnElement[bool]:
+    """The rows the pipeline works on: inbound mail, and each new message staff wrote (an
+    outbound row with an outbox row of its own, which the send stage delivers, retries or
+    fails). Not our stored copies of sent replies: the message each answers is `sent` already,
+    so counting them too would count every reply twice."""
+    written = select(OutboxItem.id).where(OutboxItem.message_id == Message.id).exists()
+    return or_(Message.direction == "in", written)
+
+
+def state_counts_in(session: Session) -> dict[str, int]:
+    """How many of the pipeline's rows are in each state (every state, 0 for none)."""
+    counts = {state.value: 0 for state in State}
     for state, count in session.execute(
-        select(Message.state, func.count(Message.id))
-        .where(Message.direction == "in")
-        .group_by(Message.state)
+        select(Message.state, func.count(Message.id)).where(pipeline_rows()).group_by(Message.state)
     ):
-        counts[state] = float(count)
+        counts[state] = count
+    return counts
+
+
+def queue_snapshot(session: Session, now: datetime | None = None) -> dict[str, dict[str, float]]:
+    """Per state: how many of the pipeline's rows, and for work states the oldest one's wait."""
+    now = now or utcnow()
+    counts = {state: float(count) for state, count in state_counts_in(session).items()}
     oldest = {state.value: 0.0 for state in WORK_STATES}
     for state, since in session.execute(
         select(Message.state, func.min(Message.updated_at))
-        .where(Message.direction == "in", Message.state.in_([s.value for s in WORK_STATES]))
+        .where(pipeline_rows(), Message.state.in_([s.value for s in WORK_STATES]))
         .group_by(Message.state)
     ):
         if since is not None:
@@ -122,7 +135,9 @@ class QueueCollector(Collector):
         with self.factory() as session:
             snapshot = queue_snapshot(session)
         by_state = GaugeMetricFamily(
-            "responder_messages", "Inbound messages by state.", labels=["state"]
+            "responder_messages",
+            "Messages by state: inbound mail and new messages staff wrote (a sent reply once).",
+            labels=["state"],
         )
         for state, count in snapshot["messages"].items():
             by_state.add_metric([state], count)

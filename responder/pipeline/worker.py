@@ -13,14 +13,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from responder.acknowledge import send_acknowledgements
 from responder.channels.delivery import backoff
 from responder.db.models import Message, utcnow
 from responder.db.outage import database_unavailable, first_line
 from responder.db.session import transaction
-from responder.ops.metrics import POLLERS, STAGE_FAILURES, STAGE_MESSAGES, STAGE_SECONDS
+from responder.ops.metrics import (
+    POLLERS,
+    STAGE_FAILURES,
+    STAGE_MESSAGES,
+    STAGE_SECONDS,
+    state_counts_in,
+)
 from responder.pipeline.notify import start_work_listener
 from responder.pipeline.queue import claim_batch, release, release_all, release_worker, renew
 from responder.pipeline.stages import STAGES, Stage
@@ -276,12 +282,7 @@ def run_workers(
 
 
 def state_counts(rt: Runtime) -> dict[str, int]:
+    """What `worker --once` and `poll --once` print: the pipeline's rows by state, as the
+    `responder_messages` gauge counts them."""
     with rt.factory() as session:
-        rows = session.execute(
-            select(Message.state, func.count(Message.id))
-            .where(Message.direction == "in")
-            .group_by(Message.state)
-        ).all()
-    counts = {state.value: 0 for state in State}
-    counts.update({state: count for state, count in rows})
-    return counts
+        return state_counts_in(session)

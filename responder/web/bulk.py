@@ -6,7 +6,6 @@ someone else has just handled is reported and the rest go through."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -16,9 +15,10 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from responder.blocklist import BlockError
+from responder.db.models import utcnow
 from responder.db.session import transaction
 from responder.review import ReviewError, assign, reject
-from responder.snooze import snooze
+from responder.snooze import MenuTime, snooze
 from responder.spam import mark_spam
 from responder.web.auth import requires_agent
 from responder.web.params import row_id_in
@@ -62,10 +62,10 @@ def _refusal(picked: list[tuple[int, int]], action: object, reason: str) -> str:
     return ""
 
 
-def _until(request: Request, data: dict[str, Any]) -> datetime | None:
-    """The snooze menu's choice, worked out now: every draft ticked gets the same time."""
+def _until(request: Request, data: dict[str, Any]) -> MenuTime | None:
+    """The snooze menu's choice, worked out once: every draft ticked gets the same time."""
     try:
-        return menu_until(request, str(data.get("until") or ""))
+        return menu_until(request, data, utcnow())
     except ReviewError:
         return None
 
@@ -113,7 +113,7 @@ def queue_bulk(
                     done += len(marked.also_rejected)
                 elif action == "snooze":
                     assert until is not None
-                    snooze(session, message_id, user, until, reason, expected_version=version)
+                    snooze(session, message_id, user, until.until, reason, expected_version=version)
                 else:
                     reject(session, message_id, user, reason, expected_version=version)
             done += 1
@@ -123,10 +123,11 @@ def queue_bulk(
         notice = f"Assigned {_plural(done, 'draft')} to {assignee or 'the shared queue'}."
     elif action == "snooze":
         clock = request.app.state.clock
+        assert until is not None
         notice = (
-            f"Snoozed {_plural(done, 'draft')} until {clock.minute(until)} ({clock.label}): "
-            "each comes back then, or when its customer writes again."
-        )
+            f"Snoozed {_plural(done, 'draft')} until {clock.minute(until.until)} ({clock.label}): "
+            f"each comes back then, or when its customer writes again. {until.changed}"
+        ).strip()
     elif action == "spam":
         senders = ", ".join(dict.fromkeys(blocked))
         notice = f"Rejected {_plural(done, 'draft')} as spam; blocked: {senders}."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -11,25 +12,29 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from msgspec import Struct
+from msgspec import Struct, structs
 
 from responder.config import business_calendar
 from responder.db.models import utcnow
 from responder.db.session import transaction
 from responder.review import ReviewError
-from responder.snooze import choice_time, snooze, snoozed_list, wake
+from responder.snooze import DATED, MenuTime, menu_time, snooze, snoozed_list, wake
 from responder.web.auth import requires_agent
 from responder.web.next_draft import after_action, to_draft
 from responder.web.state import runtime, signed_in
 
 
 class SnoozeForm(Struct):
-    """`until`: a menu choice (`1h`, `4h`, `morning`, `week`: the time is worked out when the
-    form is sent; an ISO 8601 time with its offset is taken too); `until_local`: a date and time
-    typed in the team's zone (the browser's datetime-local), which wins when given."""
+    """`until`: a menu choice (`1h`, `4h`, `morning`, `week`: "in 1 hour" and "in 4 hours" are
+    from when the form is sent, `morning` and `week` the time their label showed, posted as
+    `shown_morning` and `shown_week`, while it is still to come; an ISO 8601 time with its offset
+    is taken too); `until_local`: a date and time typed in the team's zone (the browser's
+    datetime-local), which wins when given."""
 
     until: str = ""
     until_local: str = ""
+    shown_morning: str = ""
+    shown_week: str = ""
     note: str = ""
     version: int | None = None
 
@@ -51,21 +56,28 @@ def _moment(text: str, zone: str | None) -> datetime:
     return moment
 
 
-def menu_until(request: Request, text: str) -> datetime:
-    """The time the snooze menu's choice means now, in the team's zone and hours; an explicit
-    ISO 8601 time with its offset (what the menu posted before) as it is."""
-    rt = runtime(request)
-    queue = rt.settings.queue
-    chosen = choice_time(text.strip(), utcnow(), queue.timezone, business_calendar(queue))
-    return chosen if chosen is not None else _moment(text, None)
+def menu_until(request: Request, form: Mapping[str, Any], now: datetime) -> MenuTime:
+    """The time the snooze menu's choice (`form["until"]`) means at `now`, in the team's zone and
+    hours: for a label that names a day, the time it showed (`form["shown_<key>"]`) while still
+    to come; an explicit ISO 8601 time with its offset (what the menu posted before) as it is."""
+    queue = runtime(request).settings.queue
+    key = str(form.get("until") or "").strip()
+    shown = str(form.get(f"shown_{key}") or "") if key in DATED else ""
+    chosen = menu_time(key, shown, now, queue.timezone, business_calendar(queue))
+    return chosen if chosen is not None else MenuTime(_moment(key, None))
 
 
 def _snooze(
-    request: Request, message_id: int, until: datetime, note: str, version: int | None
+    request: Request,
+    message_id: int,
+    until: datetime,
+    note: str,
+    version: int | None,
+    now: datetime | None = None,
 ) -> datetime:
     with transaction(runtime(request).factory) as session:
         message = snooze(
-            session, message_id, signed_in(request), until, note, expected_version=version
+            session, message_id, signed_in(request), until, note, expected_version=version, now=now
         )
         assert message.snoozed_until is not None
         return message.snoozed_until
@@ -78,21 +90,23 @@ def snooze_form(
     data: Annotated[SnoozeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     clock = request.app.state.clock
+    now = utcnow()  # one moment for the menu's time and the check that it is still to come
     try:
         if data.until_local.strip():
-            until = _moment(data.until_local, clock.label)
+            chosen = MenuTime(_moment(data.until_local, clock.label))
         elif data.until.strip():
-            until = menu_until(request, data.until)
+            chosen = menu_until(request, structs.asdict(data), now)
         else:
             raise ReviewError("choose when the draft comes back")
-        back = _snooze(request, message_id, until, data.note, data.version)
+        back = _snooze(request, message_id, chosen.until, data.note, data.version, now)
     except ReviewError as exc:
         return to_draft(request, message_id, error=f"Not snoozed: {clock.refusal(exc)}.")
     return after_action(
         request,
         message_id,
         f"Snoozed until {clock.minute(back)} ({clock.label}): back in the queue then, "
-        "or as soon as the customer writes again.",
+        "or as soon as the customer writes again."
+        + (f" {chosen.changed}" if chosen.changed else ""),
     )
 
 
