@@ -180,7 +180,9 @@ def compose_draft(
             "failing": failing,
             "problem": exc.problem,
         }
-        return DraftResult("", ref.id, grounding, f"{failing}: {exc.problem}")
+        # A syntax error in the layout it extends is that file's, and its line is there.
+        where = exc.template if failing == key else failing
+        return DraftResult("", ref.id, grounding, f"{where}: {exc.problem}")
     # Templates may pick among the snippets, or quote only part of one: a snippet is used when
     # the draft holds its whole rendered text.
     rendered_now = [*context["snippets"], context["action_snippet"] or {}]

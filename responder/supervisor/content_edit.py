@@ -194,14 +194,15 @@ def render_template_with(
     source: PreviewSource,
     settings: Settings,
 ) -> Preview:
-    """Render as drafting would, with this template's body in place of its live version."""
+    """Render as drafting would, with this template's body in place of its live version. A
+    tone variant is rendered under its own name, as a draft given its tone chooses it, so an
+    error names the variant's file (and line), not the plain template's."""
     edited = dict(templates)
     intent = _intent_of(template) or source.intent
     if not intent:
         return Preview("", "choose a message with an intent to preview this layout")
-    # A toned variant is previewed in place of the plain intent template of its language.
-    edited[template_key(template.name, template.language)] = body
-    edited[template_key(template.name, template.language, template.tone)] = body
+    tone = template.tone if _intent_of(template) else ""  # a layout has no tone variants
+    edited[template_key(template.name, template.language, tone)] = body
     result = compose_draft(
         templates=edited,
         template_ids={},
@@ -212,6 +213,7 @@ def render_template_with(
         new_text=source.new_text,
         snippets=source.snippets,
         drafting=settings.drafting,
+        tone=tone,
         channel=source.channel,
     )
     return Preview(result.body, result.error)

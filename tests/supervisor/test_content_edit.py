@@ -9,6 +9,7 @@ import re
 from litestar.testing import TestClient
 from sqlalchemy import select
 
+from responder.content import template_key
 from responder.db.models import AuditEntry, Snippet, Template
 from responder.db.session import transaction
 from responder.runtime import Runtime
@@ -23,9 +24,16 @@ from tests.test_web_security import csrf, login
 
 
 def _roaming(rt: Runtime) -> Template:
+    return _template(rt, "intents/roaming")
+
+
+def _template(rt: Runtime, name: str, tone: str = "") -> Template:
+    """The English template `name` (its `tone` variant), first version."""
     with rt.factory() as session:
         return session.scalar(
-            select(Template).where(Template.name == "intents/roaming", Template.language == "en")
+            select(Template)
+            .where(Template.name == name, Template.language == "en", Template.tone == tone)
+            .order_by(Template.version)
         )
 
 
@@ -56,6 +64,21 @@ def test_template_errors_are_refused_and_rollback_restores(rt: Runtime) -> None:
             assert refused.status_code == 422
             assert "Not saved" in refused.text and problem in refused.text
         assert _roaming_versions(rt) == [1]
+        # A syntax error names the file it is in and its line there: a tone variant's own
+        # (not the plain template's), a layout's (not the template rendered through it).
+        for template in (
+            _template(rt, "intents/billing_dispute", "empathetic"),
+            _template(rt, "layout"),
+        ):
+            broken = template.body.replace("{% endblock %}", "{% endblok %}", 1)
+            line = broken[: broken.index("endblok")].count("\n") + 1
+            refused = client.post(
+                f"/supervisor/templates/{template.id}/save",
+                data={"body": broken, "_csrf_token": token},
+            )
+            key = template_key(template.name, "en", template.tone)
+            said = f"{key}: syntax error on line {line}"
+            assert refused.status_code == 422 and said in html.unescape(refused.text), key
 
         fixed = original.body.replace("Safe travels", "Have a great trip")
         saved = client.post(

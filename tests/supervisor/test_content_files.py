@@ -84,7 +84,7 @@ def test_export_and_import_round_trip(
         topic = select(ClassifierExample).where(ClassifierExample.classifier == "bad-topic")
         assert session.scalars(topic).first() is None
     assert "intents/outage.en.empathetic.j2" in templates and "praise-noted" in snippets
-    assert not {"intents/bad-intent.en.j2", _UNRENDERED} & templates
+    assert not {"intents/bad-intent.en.j2", _UNRENDERED, _UNRENDERED_TONE} & templates
     assert not {key for key in snippets if key.startswith("bad-")}
     roaming.write_text(edited.replace("{% endblock %}", "{% endblok %}"), encoding="utf-8")
     status, out, err = _responder(rt, project, capsys, "import-content", "--author", "git")
@@ -96,7 +96,9 @@ def test_export_and_import_round_trip(
     ]:
         assert said in err, (said, err)
     assert "unknown tag 'endblok'" in err and len(err.splitlines()) == len(refused) + 1, err
-    for path in [*project.glob("*/**/bad-*"), project / "templates" / _UNRENDERED]:
+    for name in (_UNRENDERED, _UNRENDERED_TONE):
+        (project / "templates" / name).unlink()
+    for path in project.glob("*/**/bad-*"):
         path.unlink()
     roaming.write_text(edited, encoding="utf-8")
     out = run_cli(rt, project, "import-content", capsys=capsys)
@@ -206,6 +208,8 @@ def test_a_switched_off_snippet_is_exported_seeded_and_imported_switched_off(
 
 #: A new template file that does not render (its intent, language and tone are fine).
 _UNRENDERED = "intents/praise.de.j2"
+#: A new tone variant that does not render: named by its own file, not the plain template's.
+_UNRENDERED_TONE = "intents/roaming.en.empathetic.j2"
 
 
 def _write_bad_files(project: Path) -> list[str]:
@@ -258,6 +262,11 @@ def _write_bad_files(project: Path) -> list[str]:
             '{% extends "layout.de.j2" %}\n{% block body %}\nDanke.\n{% endblok %}\n',
             ":4",
             f"{_UNRENDERED}: syntax error on line 4",
+        ),
+        project / "templates" / _UNRENDERED_TONE: (
+            '{% extends "layout.en.j2" %}\n{% block body %}\nSorry.\n{% endblok %}\n',
+            ":4",
+            f"{_UNRENDERED_TONE}: syntax error on line 4",
         ),
         classifiers / "bad-topic.csv": (
             "text,label\nmy bill is wrong,billing\nno signal at home\n",
