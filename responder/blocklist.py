@@ -30,9 +30,14 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 
 
 class BlockError(Exception):
-    """A block that cannot be set or lifted; the text says why, for the person who tried."""
+    """A block that cannot be set or lifted; the text says why, for the person who tried.
+    `field`: the block form's field at fault ("sender", "reason"), "" when none is."""
 
     status_code = 422
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownBlock(BlockError):
@@ -58,13 +63,13 @@ def parse_pattern(text: str) -> Pattern:
     `example.com`) the whole domain."""
     value = text.strip().lower()
     if not value:
-        raise BlockError("say which address or domain to block")
+        raise BlockError("say which address or domain to block", field="sender")
     if len(value) > 320 or any(ch.isspace() for ch in value):
-        raise BlockError(f"{text.strip()[:80]!r} is not an address or a domain")
+        raise BlockError(f"{text.strip()[:80]!r} is not an address or a domain", field="sender")
     if value.startswith("@") or ("@" not in value and "." in value and not value[0].isdigit()):
         domain = value.removeprefix("@")
         if not DOMAIN.match(domain):
-            raise BlockError(f"{domain!r} is not a domain")
+            raise BlockError(f"{domain!r} is not a domain", field="sender")
         return Pattern("domain", domain)
     return Pattern("address", value)
 
@@ -136,24 +141,29 @@ def block(
 ) -> BlockedSender:
     reason = reason.strip()
     if len(reason) > 500:
-        raise BlockError("the reason is longer than 500 characters")
+        raise BlockError("the reason is longer than 500 characters", field="reason")
     own_domains = {a.rsplit("@", 1)[-1] for a in own_addresses}
     if pattern.value in own_addresses or (
         pattern.kind == "domain" and pattern.value in own_domains
     ):
-        raise BlockError(f"{pattern.shown} is our own; our own mail is never answered anyway")
+        raise BlockError(
+            f"{pattern.shown} is our own; our own mail is never answered anyway", field="sender"
+        )
     existing = find_block(session, pattern)
     if existing is not None:
         raise AlreadyBlocked(
             f"{pattern.shown} is already blocked (by {existing.blocked_by} "
-            f"on {existing.created_at:%Y-%m-%d})"
+            f"on {existing.created_at:%Y-%m-%d})",
+            field="sender",
         )
     entry = BlockedSender(kind=pattern.kind, value=pattern.value, reason=reason, blocked_by=by)
     try:
         with session.begin_nested():  # two people blocking one sender at once: one block
             session.add(entry)
     except IntegrityError as exc:
-        raise AlreadyBlocked(f"{pattern.shown} has just been blocked by someone else") from exc
+        raise AlreadyBlocked(
+            f"{pattern.shown} has just been blocked by someone else", field="sender"
+        ) from exc
     return entry
 
 

@@ -282,6 +282,7 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
             data={"sender": "not a domain", "_csrf_token": csrf(client, "/supervisor/blocked")},
         )
         assert "Not blocked: &#39;not a domain&#39; is not an address or a domain." in bad.text
+        assert bad.status_code == 400 and 'value="not a domain" aria-invalid="true"' in bad.text
 
         # A carried-over spam list: more than a page, paged and searched.
         listed = _blocked_in_bulk(rt, 130)
@@ -314,6 +315,32 @@ def test_a_supervisor_blocks_a_whole_domain(rt: Runtime, worker: Worker) -> None
         ).text
         assert "deals29@list.test is no longer blocked." in lifted
         assert "Showing 101–129 of 129" in lifted and 'value="@list.test"' in lifted
+        # A refused block comes back as typed, on the page it was on, the problem beside it.
+        typo = {
+            **_kept(lifted),
+            "sender": "promo@list .test",
+            "reason": "promotions nobody asked for",
+            "reject_waiting": "1",
+        }
+        refused = client.post(
+            "/supervisor/blocked",
+            data={**typo, "_csrf_token": csrf(client, "/supervisor/blocked")},
+        )
+        assert refused.status_code == 400 and "Showing 101–129 of 129" in refused.text
+        assert 'value="promo@list .test" aria-invalid="true"' in refused.text
+        assert 'value="promotions nobody asked for"' in refused.text
+        assert 'name="reject_waiting" value="1" checked' in refused.text
+        assert 'id="block-sender-error">&#39;promo@list .test&#39; is not an' in refused.text
+        assert _kept(refused.text) == _kept(lifted), "still the search's second page"
+        taken = client.post(
+            "/supervisor/blocked",
+            data={
+                **typo,
+                "sender": "deals3@list.test",
+                "_csrf_token": csrf(client, "/supervisor/blocked"),
+            },
+        )
+        assert taken.status_code == 409 and "deals3@list.test is already blocked" in taken.text
         added = client.post(
             "/supervisor/blocked",
             data={

@@ -171,3 +171,19 @@ def take(session: Session, token: str, user: str) -> PendingImport | None:
         return None
     gone = session.execute(delete(PendingImport).where(PendingImport.token == token))
     return row if gone.rowcount else None  # type: ignore[attr-defined]
+
+
+def put_back(session: Session, kept: PendingImport) -> None:
+    """A taken upload waiting again as it was (its day counted from the upload), when its
+    import failed before it was done: confirmed again or dropped, never uploaded again."""
+    session.add(
+        PendingImport(
+            token=kept.token,
+            kind=kept.kind,
+            filename=kept.filename,
+            content=kept.content,
+            uploaded_by=kept.uploaded_by,
+            preview=kept.preview,
+            created_at=kept.created_at,
+        )
+    )

@@ -15,6 +15,7 @@ from msgspec import Struct
 
 from responder.blocked_drafts import reject_waiting_from
 from responder.blocklist import (
+    AlreadyBlocked,
     BlockError,
     Unblocked,
     block,
@@ -35,12 +36,14 @@ PAGE = "/supervisor/blocked"
 
 
 class BlockForm(Struct):
-    """`q`: the search the page had, kept across the redirect."""
+    """`q` and `cursor`: the search and the page the form was on, kept across the redirect
+    (the search) or the refusal (both)."""
 
     sender: str = ""
     reason: str = ""
     reject_waiting: str = ""
     q: str = ""
+    cursor: str = ""
 
 
 class ApiBlock(Struct):
@@ -114,11 +117,19 @@ def _unblock(
         return done
 
 
-@get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
-def blocked_page(
-    request: Request, notice: str = "", error: str = "", q: str = "", cursor: str | None = None
+def _page(
+    request: Request,
+    q: str,
+    cursor: str | None,
+    *,
+    notice: str = "",
+    error: str = "",
+    typed: BlockForm | None = None,
+    refused: BlockError | None = None,
+    status_code: int = 200,
 ) -> Template:
-    """`q`: find blocks by a piece of their address or domain; `cursor`: the next page's."""
+    """The list at `q` and `cursor`. Refused (`refused`), the block form comes back as `typed`
+    with the problem beside its field."""
     with runtime(request).factory() as session:
         page = blocked_list(session, cursor, q)
         everyone = page.total if not search_text(q) else blocked_count(session)
@@ -131,17 +142,37 @@ def blocked_page(
         "blocked": everyone,
         "notice": notice,
         "error": error,
+        "form": typed or BlockForm(),
+        "problems": {refused.field: str(refused)} if refused and refused.field else {},
     }
-    return Template("supervisor/blocked.html", context=context)
+    return Template("supervisor/blocked.html", context=context, status_code=status_code)
+
+
+@get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
+def blocked_page(
+    request: Request, notice: str = "", error: str = "", q: str = "", cursor: str | None = None
+) -> Template:
+    """`q`: find blocks by a piece of their address or domain; `cursor`: the next page's."""
+    return _page(request, q, cursor, notice=notice, error=error)
 
 
 @post(PAGE, sync_to_thread=True, guards=[requires_supervisor])
-def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Redirect:
-    """Back to the search's first page, where the new block (the newest) is listed."""
+def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Template | Redirect:
+    """Back to the search's first page, where the new block (the newest) is listed. Refused,
+    the page it was on, the form as typed and the problem beside its field: 409 when the
+    sender is already blocked, else 400."""
     try:
         row = _block(request, data.sender, data.reason, bool(data.reject_waiting))
     except BlockError as exc:
-        return _back(data.q, "", error=f"Not blocked: {exc}.")
+        return _page(
+            request,
+            data.q,
+            data.cursor or None,
+            error=f"Not blocked: {exc}.",
+            typed=data,
+            refused=exc,
+            status_code=409 if isinstance(exc, AlreadyBlocked) else 400,
+        )
     notice = f"{row['sender']} is blocked: its mail is stored and ignored from now on."
     if waiting := len(row["rejected_waiting"]):
         notice += f" {waiting} waiting draft{'s' if waiting != 1 else ''} from it rejected."

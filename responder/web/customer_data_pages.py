@@ -32,6 +32,7 @@ from responder.customers.uploads import (
     UploadError,
     keep,
     outcome,
+    put_back,
     run_import,
     safe_name,
     take,
@@ -80,8 +81,11 @@ def _page(
     preview: dict[str, Any] | None = None,
     token: str = "",
     result: dict[str, Any] | None = None,
+    kept: str = "",
     status_code: int = 200,
 ) -> Template:
+    """`kept`: the token of an upload whose import was refused and which still waits, linked
+    back to its preview."""
     context = {
         "user": request.scope.get("user"),
         "kinds": KINDS,
@@ -92,6 +96,7 @@ def _page(
         "preview": preview,
         "token": token,
         "result": result,
+        "kept": kept,
         "limit_mb": runtime(request).settings.customers.max_upload_mb,
     }
     return Template("supervisor/customer_data.html", context=context, status_code=status_code)
@@ -155,10 +160,19 @@ def confirm_form(request: Request, token: str) -> Template:
         if kept is None:
             return _gone(request)
         kind, filename, content = kept.kind, kept.filename, kept.content
+    # Taken before the import, which writes in its own transactions, so that a second click
+    # finds nothing; put back should the import fail, so it is not uploaded again.
     try:
         summary = run_import(rt.factory, rt.settings, kind, filename, content, user, dry_run=False)
     except (UploadError, ImportFileError) as exc:  # the header was changed in the config since
-        return _page(request, error=f"Not imported: {exc}.", kind=kind, status_code=400)
+        with transaction(rt.factory) as session:
+            put_back(session, kept)
+        error = f"Not imported: {exc}."
+        return _page(request, error=error, kind=kind, kept=token, status_code=400)
+    except Exception:
+        with transaction(rt.factory) as session:
+            put_back(session, kept)
+        raise
     status = api_status(summary, dry_run=False)
     return _page(request, kind=kind, result=outcome(summary), status_code=status)
 

@@ -267,8 +267,8 @@ def _page(
     status_code: int = 200,
 ) -> Template:
     """The list and the forms. Refused (`refused`), the form posted comes back with `typed`
-    (the new incident's form, or `editing`'s edit form, open) and the problem beside its
-    field."""
+    (the new incident's form, or `editing`'s edit form, open; the new incident's form when
+    `editing` is no longer active) and the problem beside its field."""
     zone = runtime(request).settings.queue.timezone
     now = utcnow()
     rows = [
@@ -288,7 +288,12 @@ def _page(
         r["problems"] = problems if r["open"] else {}
         if r["open"] and typed is not None:
             r["form"] = structs.asdict(typed)
-    new_form = IncidentForm() if editing is not None or typed is None else typed
+    # Resolved (or gone) while it was being edited: its row has no edit form, so what was typed
+    # goes to the new incident's form, to record anew or keep at hand while reopening it.
+    edit_gone = editing is not None and not any(r["active"] and r["open"] for r in rows)
+    if edit_gone and typed is not None:
+        error += " What you typed is in the Record incident form above."
+    new_form = typed if typed is not None and (editing is None or edit_gone) else IncidentForm()
     context = {
         "user": request.user,
         "active": [r for r in rows if r["active"]],
@@ -297,7 +302,7 @@ def _page(
         "error": error,
         "zone": zone,
         "form": structs.asdict(new_form),
-        "problems": problems if editing is None else {},
+        "problems": problems if editing is None or edit_gone else {},
         "reopen_hours": REOPEN_HOURS,
     }
     return Template("supervisor/incidents.html", context=context, status_code=status_code)

@@ -226,6 +226,8 @@ def test_the_api_previews_then_imports_subscriptions(rt: Runtime, demo_customers
 
 
 def test_an_upload_is_only_its_uploaders_and_dropping_it_imports_nothing(rt: Runtime) -> None:
+    """An import refused after the preview (the header's column renamed in the config since)
+    keeps the upload, so it is not uploaded again."""
     staff(rt, "sam", role="supervisor")
     staff(rt, "kim", role="supervisor")
     with TestClient(create_app(rt)) as client:
@@ -238,6 +240,18 @@ def test_an_upload_is_only_its_uploaders_and_dropping_it_imports_nothing(rt: Run
         assert client.post(f"{path}/import", data={"_csrf_token": form}).status_code == 404
         client.post("/logout", data={"_csrf_token": form})
         form = _login(client, "sam")
+        settings = rt.settings
+        renamed = {**settings.import_columns.customers, "external_id": "account_ref"}
+        columns = msgspec.structs.replace(settings.import_columns, customers=renamed)
+        rt.settings = msgspec.structs.replace(settings, import_columns=columns)
+        refused = client.post(f"{path}/import", data={"_csrf_token": form})
+        assert refused.status_code == 400
+        assert "Not imported: crm.csv: required column &#39;account_ref&#39; missing" in (
+            refused.text
+        )
+        assert f'<a href="{path}">back to its preview</a>' in refused.text
+        rt.settings = settings
+        assert "Import crm.csv" in client.get(path).text, "still waiting, as it was"
         dropped = client.post(f"{path}/drop", data={"_csrf_token": form}, follow_redirects=True)
         assert "Dropped crm.csv: nothing was imported." in dropped.text
     assert _count(rt, Customer) == 0 and _count(rt, PendingImport) == 0

@@ -213,6 +213,24 @@ def test_a_supervisor_corrects_an_incident_on_the_page(rt: Runtime) -> None:
         assert "Galway, Salthill" in edited.text and "2026-12-06 21:00" in edited.text
         assert "2026-12-06 18:00" not in edited.text
 
+        # Someone resolves it while sue is typing: her edit is refused, and what she typed
+        # waits in the Record incident form (the resolved row has no edit form) to record anew.
+        client.post(f"{PAGE}/{incident.id}/resolve", data={"_csrf_token": csrf(client, PAGE)})
+        late = {
+            **moved,
+            "title": "Mast fault, Galway to Oranmore",
+            "public_note": "Crews moved to Oranmore.",
+            "_csrf_token": csrf(client, PAGE),
+        }
+        refused = client.post(f"{PAGE}/{incident.id}", data=late)
+        assert refused.status_code == 409
+        assert f"Not changed: incident {incident.id} is resolved" in refused.text
+        assert "What you typed is in the Record incident form above." in refused.text
+        record = refused.text.split('id="incident-form"')[1].split("</form>")[0]
+        assert 'value="Mast fault, Galway to Oranmore"' in record
+        assert 'value="Galway, Salthill"' in record and 'value="2026-12-06T21:00"' in record
+        assert ">Crews moved to Oranmore.</textarea>" in record
+
         client.post("/logout", data={"_csrf_token": csrf(client)})
         login(client, "alice")
         assert f'id="edit-incident-{incident.id}"' not in client.get(PAGE).text
