@@ -1,66 +1,109 @@
 """@mentions in internal notes: "@bob, she asked for you" reaches bob under Mentions, with a
 count in the menu, until he opens the conversation. A name that is not an active colleague's
-is left as plain text, and an address such as aoife@gmail.com is never a mention."""
+is left as plain text, and an address such as aoife@gmail.com is never a mention; a colleague
+whose name is an address (@aoife@company.ie) is named by all of it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.db.keyset import Page, decode_cursor, encode_cursor
 from responder.db.models import Message, Note, NoteMention, StaffUser, utcnow
 from responder.display import headline, preview_column
 
-MENTION = re.compile(r"(?<![\w@.])@([^\s@]+)")
+#: An @ that starts a word (not one inside an address: aoife@gmail.com, x.@bob, @@bob), and
+#: what follows it up to a space: a name, perhaps with "@" or "." in it (aoife@company.ie).
+MENTION = re.compile(r"(?<![\w@.])@([^\s@]\S*)")
 TRAILING = ".,;:!?)]}'\""
 
 
-def mentioned_names(body: str) -> set[str]:
-    """Every @name in the text, lower-cased, without the punctuation that ends a sentence."""
-    return {m.group(1).rstrip(TRAILING).lower() for m in MENTION.finditer(body)} - {""}
+def _spellings(word: str) -> list[str]:
+    """What an @word may name, longest first, lower-cased: the word, then the word without each
+    further piece of the punctuation that ends a sentence ("@bob," names bob; a name that ends
+    in a full stop is still found); nothing for punctuation alone ("@, " names nobody)."""
+    word = word.lower()
+    found = [word]
+    while word[-1] in TRAILING:
+        word = word[:-1]
+        if not word:
+            return []
+        found.append(word)
+    return found
+
+
+def _words(body: str) -> list[list[str]]:
+    return [spellings for m in MENTION.finditer(body) if (spellings := _spellings(m.group(1)))]
+
+
+def mentioned_names(body: str, known: Collection[str] = ()) -> set[str]:
+    """Every @name in the text, lower-cased: the longest of the `known` names (lower-cased) that
+    the word after the @ spells, else the word without the punctuation that ends a sentence."""
+    return {next((w for w in words if w in known), words[-1]) for words in _words(body)}
+
+
+def _named(session: Session, note: Note) -> tuple[dict[int, str], list[str]]:
+    """The active colleagues the note names (id: name; not its author), and the @names no
+    active colleague has, in name order. Names are matched whatever their case, as sign-in
+    matches them."""
+    words = _words(note.body)
+    asked = sorted({w for spellings in words for w in spellings})
+    if not asked:
+        return {}, []
+    people: dict[str, dict[int, str]] = {}
+    for user_id, username in session.execute(
+        select(StaffUser.id, StaffUser.username).where(
+            func.lower(StaffUser.username).in_(asked), StaffUser.active.is_(True)
+        )
+    ):
+        # two accounts made before names were kept apart whatever their case: both are told
+        people.setdefault(username.lower(), {})[user_id] = username
+    names = mentioned_names(note.body, people.keys()) - {note.author.lower()}
+    named = {user_id: name for n in names for user_id, name in people.get(n, {}).items()}
+    return named, sorted(names - people.keys())
 
 
 def record_mentions(session: Session, note: Note) -> list[str]:
     """The active colleagues the note names (not its author) and did not name before (an
-    edit may add a name), in name order."""
-    names = mentioned_names(note.body) - {note.author.lower()}
-    if not names:
-        return []
+    edit may add a name), in name order; each finds it under Mentions."""
+    named, _ = _named(session, note)
     already = set(
         session.scalars(select(NoteMention.user_id).where(NoteMention.note_id == note.id))
     )
-    people = [
-        (user_id, username)
-        for user_id, username in session.execute(
-            select(StaffUser.id, StaffUser.username).where(
-                func.lower(StaffUser.username).in_(sorted(names)), StaffUser.active.is_(True)
-            )
-        )
-        if user_id not in already
-    ]
-    for user_id, _ in people:
+    told = {user_id: name for user_id, name in named.items() if user_id not in already}
+    for user_id in told:
         session.add(NoteMention(note_id=note.id, user_id=user_id))
     session.flush()
-    return sorted((username for _, username in people), key=str.lower)
+    return sorted(told.values(), key=str.lower)
+
+
+def drop_unnamed(session: Session, note: Note) -> list[str]:
+    """After an edit, the mentions of colleagues the note no longer names ("@bob" mended to
+    "@rob"), seen or not, are taken back: it is no longer a note to them. Their names, in name
+    order. A colleague since deactivated who is still named keeps theirs."""
+    still = {w for spellings in _words(note.body) for w in spellings}
+    gone = [
+        (mention_id, username)
+        for mention_id, username in session.execute(
+            select(NoteMention.id, StaffUser.username)
+            .join(StaffUser, StaffUser.id == NoteMention.user_id)
+            .where(NoteMention.note_id == note.id)
+        )
+        if username.lower() not in still
+    ]
+    if gone:
+        session.execute(delete(NoteMention).where(NoteMention.id.in_([i for i, _ in gone])))
+    return sorted((username for _, username in gone), key=str.lower)
 
 
 def unmatched_names(session: Session, note: Note) -> list[str]:
     """The @names in the note that are no active colleague's (a misspelt name, someone who has
     left): nobody was told, so the author is, in name order."""
-    names = mentioned_names(note.body) - {note.author.lower()}
-    if not names:
-        return []
-    known = set(
-        session.scalars(
-            select(func.lower(StaffUser.username)).where(
-                func.lower(StaffUser.username).in_(sorted(names)), StaffUser.active.is_(True)
-            )
-        )
-    )
-    return sorted(names - known)
+    return _named(session, note)[1]
 
 
 def unseen_count(session: Session, user_id: int) -> int:

@@ -34,7 +34,9 @@ class TooLate(NoteError):
 
 
 def _clean(body: str) -> str:
-    text = body.replace("\x00", "").strip()
+    """Line breaks as one character each, as the browser counts them against the form's
+    maxlength (it sends them as two)."""
+    text = body.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
     if not text:
         raise NoteError("the note is empty")
     if len(text) > MAX_NOTE_CHARS:

@@ -124,3 +124,12 @@ def test_what_counts_as_a_mention() -> None:
     assert mentioned_names("write to aoife@gmail.test or @ here") == set()
     assert mentioned_names("email@@bob and x.@bob") == set()
     assert mentioned_names("@j.smith: thanks!") == {"j.smith"}
+    assert mentioned_names("@@bob, (@...) or @!") == set()
+    # A colleague's name may hold "@" or end in punctuation: the longest one spelt is meant.
+    known = {"aoife@company.ie", "aoife", "ann."}
+    assert mentioned_names("@Aoife@Company.ie, and @aoife. @ann.!", known) == {
+        "aoife@company.ie",
+        "aoife",
+        "ann.",
+    }
+    assert mentioned_names("@aoife@gmail.test", known) == {"aoife@gmail.test"}, "not aoife"

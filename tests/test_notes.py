@@ -47,8 +47,18 @@ def test_a_note_follows_the_conversation_and_never_reaches_the_customer(
             f"/messages/{first}/notes?intent=roaming",
             data={"body": "  \n ", "_csrf_token": csrf(client, f"/messages/{first}")},
         )
-        assert "Note not added: the note is empty." in empty.text
-        assert "intent=roaming" in str(empty.url), "back in the queue view it came from"
+        assert empty.status_code == 422 and "Note not added: the note is empty." in empty.text
+        assert 'id="queue-link" href="/queue?intent=roaming"' in empty.text, "in its queue view"
+        typed = "Called her: " + "x" * 5000
+        too_long = client.post(
+            f"/messages/{first}/notes",
+            data={"body": typed, "_csrf_token": csrf(client, f"/messages/{first}")},
+        ).text
+        assert f'aria-describedby="note-form-error">{typed}</textarea>' in too_long, "kept"
+        assert (
+            '<span class="error field-error" id="note-form-error">A note holds at most 5,000 '
+            "characters (5,012 given).</span>"
+        ) in too_long
         page = client.post(
             f"/messages/{first}/notes",
             data={"body": NOTE, "_csrf_token": csrf(client, f"/messages/{first}")},
@@ -122,6 +132,7 @@ def test_the_author_mends_a_note_for_ten_minutes_then_it_stands(
 ) -> None:
     staff(rt, "alice")
     staff(rt, "bob")
+    staff(rt, "Aoife@company.ie")
     drop(rt, make_email(message_id="<mend@mail.test>"), "mend")
     worker.drain()
     (message_id,) = ids(rt)
@@ -160,19 +171,64 @@ def test_the_author_mends_a_note_for_ten_minutes_then_it_stands(
         assert "Wrong ticket" not in client.get(f"/messages/{message_id}").text
         assert [m["author"] for m in client.get("/api/mentions", headers=bob).json()] == ["alice"]
 
-        # Eleven minutes on, the note stands as it is.
+        # @bob was the wrong colleague: mended, the note is no longer his, but Aoife's (her
+        # name is her address, written in any case).
+        moved = client.post(
+            f"/api/notes/{typo['id']}",
+            headers=alice,
+            json={"body": "Called her at 10; @AOIFE@company.ie, please follow up."},
+        ).json()
+        assert (moved["mentioned"], moved["unmatched"]) == (["Aoife@company.ie"], [])
+        assert client.get("/api/mentions", headers=bob).json() == []
+        aoife = api_token(client, "Aoife@company.ie")
+        assert [m["note_id"] for m in client.get("/api/mentions", headers=aoife).json()] == [
+            typo["id"]
+        ]
+
+        # Refused, the edit stays in its box; a line break counts once, as the browser counts.
+        edit_url = f"/messages/{message_id}/notes/{typo['id']}/edit"
+        refused = client.post(
+            edit_url,
+            data={"body": "y" * 5001, "_csrf_token": csrf(client, f"/messages/{message_id}")},
+        )
+        assert refused.status_code == 422
+        assert '<details class="note-edit" open>' in refused.text
+        assert f'aria-describedby="note-{typo["id"]}-error">{"y" * 5001}</textarea>' in refused.text
+        lines = "Called her at 10;\r\n" + "-\r\n" * 1660 + "@aoife@company.ie please follow up."
+        assert len(lines) > 5000 > len(lines.replace("\r\n", "\n"))
+        kept = client.post(
+            edit_url, data={"body": lines, "_csrf_token": csrf(client, f"/messages/{message_id}")}
+        )
+        assert "Note changed." in kept.text
+
+        # Eleven minutes on, the note stands as it is; what was typed goes in a new note's box.
         with transaction(rt.factory) as session:
             note = session.get(Note, typo["id"])
             note.created_at = note.created_at - timedelta(minutes=11)
         late = client.post(f"/api/notes/{typo['id']}", headers=alice, json={"body": "again"})
         assert late.status_code == 409 and "add a new note instead" in late.json()["detail"]
-        assert "Edit or delete" not in client.get(f"/messages/{message_id}").text
+        again = "Called her at 10; @bob, she rang back."
+        late = client.post(
+            edit_url, data={"body": again, "_csrf_token": csrf(client, f"/messages/{message_id}")}
+        )
+        assert late.status_code == 409 and "Edit or delete" not in late.text
+        assert f'aria-describedby="note-form-error">{again}</textarea>' in late.text
+        assert "add a new note instead.</span>" in late.text
 
     with rt.factory() as session:
         trail = session.scalars(
             select(AuditEntry).where(AuditEntry.action.in_(["note.edit", "note.delete"]))
         ).all()
-        assert {(e.action, e.detail.get("before") or e.detail.get("body")) for e in trail} == {
-            ("note.edit", "Calld her at 10"),
-            ("note.delete", "Wrong ticket"),
-        }
+        assert [
+            (
+                e.action,
+                e.detail.get("before") or e.detail.get("body"),
+                e.detail.get("no_longer_named"),
+            )
+            for e in sorted(trail, key=lambda e: e.id)
+        ] == [
+            ("note.edit", "Calld her at 10", []),
+            ("note.delete", "Wrong ticket", None),
+            ("note.edit", "Called her at 10; @bob please follow up.", ["bob"]),
+            ("note.edit", "Called her at 10; @AOIFE@company.ie, please follow up.", []),
+        ]

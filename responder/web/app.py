@@ -120,7 +120,7 @@ from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
 from responder.web.next_draft import after_action, first_free, following, to_draft, waiting_to_send
-from responder.web.note_routes import NOTE_ROUTES
+from responder.web.note_routes import NOTE_ROUTES, TypedNote
 from responder.web.operations import metrics, readyz
 from responder.web.outage import database_error
 from responder.web.params import RowId, row_id_in
@@ -409,12 +409,14 @@ def _review_page(
     error: str = "",
     unsaved: str | None = None,
     sent_version: int | None = None,
+    typed_note: TypedNote | None = None,
     status_code: int = 200,
 ) -> Template:
     """`unsaved`: the text of a save or approve that was refused. Where the message changed
     meanwhile (`sent_version` is not its version now) it is shown beside the latest draft to
     copy across; otherwise (too long for the channel, a file too big) it stays in the editor
-    to be mended, so Approve again cannot send the draft it replaced."""
+    to be mended, so Approve again cannot send the draft it replaced. `typed_note`: a note
+    refused, back in its form; an edit that can no longer be made, in the new-note form."""
     rt = _rt(request)
     me = _form_user(request)
     view = view_in(request.query_params, me.id)
@@ -440,6 +442,10 @@ def _review_page(
         ).all()
         others = present(session, [message_id], besides=me.id).get(message_id, [])
     mark_changeable(detail["notes"], me.username, utcnow())
+    if typed_note is not None and not any(
+        n["id"] == typed_note.note_id and n["changeable"] for n in detail["notes"]
+    ):
+        typed_note = dataclasses.replace(typed_note, note_id=None)
     if unsaved is not None and detail["draft"] and sent_version == detail["version"]:
         detail["draft"]["body"], unsaved = unsaved, None
     with rt.factory() as session:
@@ -454,6 +460,7 @@ def _review_page(
         "user": request.user,
         "error": error,
         "unsaved": unsaved,
+        "typed_note": typed_note,
         "notice": request.query_params.get("notice", ""),
         "approved": waiting_to_send(request, message_id),
         "next": after,

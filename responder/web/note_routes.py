@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request, delete, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.params import Body
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 from msgspec import Struct
 
 from responder.db.session import transaction
-from responder.mentions import record_mentions, unmatched_names
-from responder.notes import NoteError, add_note, delete_note, edit_note, note_row
+from responder.mentions import drop_unnamed, record_mentions, unmatched_names
+from responder.notes import NoMessage, NoteError, add_note, delete_note, edit_note, note_row
 from responder.review import audit
 from responder.web.auth import requires_agent
 from responder.web.next_draft import to_draft
@@ -22,6 +23,26 @@ from responder.web.state import runtime, signed_in
 
 class NoteForm(Struct):
     body: str = ""
+
+
+@dataclass(frozen=True)
+class TypedNote:
+    """A note the page refused, back in the textarea it was typed in, the reason beside it:
+    `note_id` the note being edited, None for the new-note form (where an edit goes that can
+    no longer be made: "add a new note instead")."""
+
+    body: str
+    problem: str
+    note_id: int | None = None
+
+
+def _refused(
+    request: Request, message_id: int, error: str, typed: TypedNote, status_code: int
+) -> Template:
+    """The review page drawn again, with the text as typed: a redirect would lose it."""
+    from responder.web.app import _review_page  # app imports this module's routes
+
+    return _review_page(request, message_id, error=error, typed_note=typed, status_code=status_code)
 
 
 def _write(request: Request, message_id: int, body: str) -> dict[str, Any]:
@@ -60,11 +81,15 @@ def note_form(
     request: Request,
     message_id: int,
     data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Redirect:
+) -> Redirect | Template:
     try:
         written = _write(request, message_id, data.body)
-    except NoteError as exc:
+    except NoMessage as exc:
         return to_draft(request, message_id, error=f"Note not added: {exc}.")
+    except NoteError as exc:
+        error = f"Note not added: {exc}."
+        typed = TypedNote(data.body, str(exc))
+        return _refused(request, message_id, error, typed, exc.status_code)
     notice = (
         "Note added: staff see it on every message of this conversation; the customer never does."
     )
@@ -95,6 +120,7 @@ def _edit(request: Request, note_id: int, body: str) -> dict[str, Any]:
             note=note.id,
             before=before,
             mentioned=mentioned,
+            no_longer_named=drop_unnamed(session, note),
         )
         return {
             **note_row(note),
@@ -129,11 +155,12 @@ def note_edit_form(
     message_id: int,
     note_id: int,
     data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Redirect:
+) -> Redirect | Template:
     try:
         edited = _edit(request, note_id, data.body)
     except NoteError as exc:
-        return to_draft(request, message_id, error=f"Note not changed: {exc}.")
+        typed = TypedNote(data.body, str(exc), note_id)
+        return _refused(request, message_id, f"Note not changed: {exc}.", typed, exc.status_code)
     return to_draft(request, message_id, notice="Note changed." + _nobody_told(edited["unmatched"]))
 
 
