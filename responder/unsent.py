@@ -68,10 +68,10 @@ def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str
             reason=reason,
         )
     )
-    audit(
+    audit(  # a new message staff wrote is not a reply: the log says which was left
         session,
         user.username,
-        "reply.leave_unsent",
+        "message.leave_unsent" if message.direction == "out" else "reply.leave_unsent",
         "message",
         message_id,
         reason=reason,

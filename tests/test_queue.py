@@ -176,10 +176,11 @@ def test_filters_and_counts(rt: Runtime) -> None:
         ]
         unassigned = client.get("/api/queue", params={"assignee": "none"}, headers=auth).json()
         assert [i["id"] for i in unassigned] == [ids[i] for i in (10, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
-        paged = client.get(
-            "/api/queue/page", params={"channel": "", "assignee": alice}, headers=auth
+        paged = client.get(  # her one draft: exactly one full page, and no next one
+            "/api/queue/page", params={"channel": "", "assignee": alice, "limit": 1}, headers=auth
         )
         assert [i["id"] for i in paged.json()["items"]] == [ids[9]]
+        assert paged.json()["next_cursor"] is None
         counted = paged.json()["counts"]
         assert counted["total"] == 1 and counted["assignee"] == {"none": 10, alice: 1, bob: 1}
         # /api/queue/page and search refuse a channel in the queue's words
@@ -540,6 +541,7 @@ def _moving_on_stays_in_the_view(
     back = _links(third)["previous"]
     assert "intent=outage" in back and _rows(alice.get(back).text) == _rows(second)
     assert _links(third)["first"] == "/queue?intent=outage"
+    assert "more" not in _links(third), "the last page is full: no empty page after it"
     bob.get(f"/messages/{ids[10]}")
     bob.get(f"/messages/{ids[8]}")
     first = alice.get("/queue?intent=outage").text

@@ -27,6 +27,7 @@ from responder.pipeline.worker import Worker, state_counts
 from responder.runtime import Runtime
 from responder.users import set_display_name
 from responder.web.app import create_app
+from responder.web.audit_detail import action_words
 from tests.helpers import api_token, drop, make_email, staff, staff_member
 from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_web_security import csrf, login
@@ -160,6 +161,11 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         )
         assert 'data-state="unsent">not sent</span>' in left.text
         assert "Left unsent by alice: phoned her instead." in left.text
+        with rt.factory() as session:  # in the audit log as a message left, not a reply
+            (code,) = session.scalars(
+                select(AuditEntry.action).where(AuditEntry.action.like("%.leave_unsent"))
+            ).all()
+        assert (code, action_words(code)) == ("message.leave_unsent", "Message left unsent")
 
         # With an undo window, a new message waits as a person's approved reply does: the
         # page offers Undo send, which puts it back on the form, unsent for good and audited.

@@ -27,6 +27,7 @@ from responder.db.models import (
     CustomerLink,
     Interaction,
     Message,
+    OutboxItem,
     ReviewAction,
     StaffUser,
     Subscription,
@@ -60,7 +61,8 @@ def _message_entry(message: Message, kind: str, channel_name: str) -> tuple[date
         # why our message is not out yet (a new one staff wrote waits in the outbox as a reply)
         "reason": message.state_reason if message.direction == "out" else "",
         "intent": message.intent,
-        # a new message staff wrote: its author's name (`_authors`), and their user name
+        # a new message staff wrote: its author's name (`_authors`), and their user name; a
+        # reply we sent: who approved it ("auto-send" for `by` when none did)
         "agent": "",
         "by": "",
     }
@@ -84,9 +86,14 @@ def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
     }
 
 
+#: `by` for a reply no person approved: the review history's word for it.
+AUTO_SENT = "auto-send"
+
+
 def _authors(session: Session, entries: Sequence[dict[str, Any]]) -> None:
     """Who wrote each new message among our `entries` (its `write` review action, see
-    `responder.outbound`), by the name colleagues know them by; one query."""
+    `responder.outbound`), by the name colleagues know them by, and who approved each reply we
+    sent (`_approvers`); two queries."""
     ours = {e["id"]: e for e in entries if e["direction"] == "out"}
     if not ours:
         return
@@ -97,6 +104,43 @@ def _authors(session: Session, entries: Sequence[dict[str, Any]]) -> None:
     ):
         ours[message_id]["agent"] = display_name or username
         ours[message_id]["by"] = username
+    _approvers(session, ours)
+
+
+def _approvers(session: Session, ours: dict[int, dict[str, Any]]) -> None:
+    """A reply we sent is its own outbound row, while its approval is a review action on the
+    customer's message it answers: the reply's Message-ID leads to its outbox row, and that row
+    to the approval that queued it (an approval undone and made again queued another). No
+    person: auto-send sent it."""
+    matched: set[int] = set()  # the approval that queued the reply's outbox row: it stays
+    for message_id, outbox_id, detail, user_id, username, display_name in session.execute(
+        select(
+            Message.id,
+            OutboxItem.id,
+            ReviewAction.detail,
+            ReviewAction.user_id,
+            StaffUser.username,
+            StaffUser.display_name,
+        )
+        .join(OutboxItem, OutboxItem.message_id_header == Message.message_id_header)
+        .join(ReviewAction, ReviewAction.message_id == OutboxItem.message_id)
+        .outerjoin(StaffUser, StaffUser.id == ReviewAction.user_id)
+        .where(
+            Message.id.in_(list(ours)),
+            OutboxItem.message_id != Message.id,  # a new message staff wrote: its own row
+            ReviewAction.action.in_(("approve", "edit")),
+        )
+        .order_by(ReviewAction.id)
+    ):
+        if message_id in matched:
+            continue
+        entry = ours[message_id]
+        if user_id is None:
+            entry["agent"], entry["by"] = "", AUTO_SENT
+        else:
+            entry["agent"], entry["by"] = display_name or username or "", username or ""
+        if (detail or {}).get("outbox_id") == outbox_id:
+            matched.add(message_id)
 
 
 def _newest_first(owner: Any, at: Any, row_id: Any) -> Any:

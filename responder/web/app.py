@@ -305,18 +305,20 @@ def queue_page(
     page_size = rt.settings.queue.page_size
     with rt.read_factory() as session:
         cached = request.app.state.counts.get(session)
-        items = queue_items(
+        # one row more than the page: a page exactly full at the queue's end has no next page
+        rows = queue_items(
             session,
-            limit=page_size,
+            limit=page_size + 1,
             filters=filters,
             cursor=cursor,
             channels=cached.channels,
         )
+        items, more = rows[:page_size], len(rows) > page_size
         counts = queue_counts(session, filters, request.app.state.counts)
         channels = channel_choices(session, request.app.state.counts)
         snoozed = snoozed_count(session)
         others = present(session, (i["id"] for i in items), besides=me)
-        first = first_free(session, items, others, view, me, more=len(items) == page_size)
+        first = first_free(session, items, others, view, me, more=more)
         previous = previous_cursor(session, filters, cursor, page_size)
         newest = newest_message(session)
     context = {
@@ -345,7 +347,7 @@ def queue_page(
         # the draft "next" and `j` open: the first row no colleague has open, as the review
         # page's next draft passes over them
         "next": first,
-        "next_cursor": items[-1]["cursor"] if len(items) == page_size else None,
+        "next_cursor": items[-1]["cursor"] if more else None,
         # "" is the first page; None: this is the first page
         "previous_cursor": previous,
         # the page's check for drafts come in since (static/queue_watch.js)
@@ -1034,14 +1036,18 @@ def api_queue_page(
     limit: int = 50,
     sentiment: str | None = None,
 ) -> ApiQueue:
-    """The queue page's rows and counts: its filters are taken, and refused, as it takes them."""
+    """The queue page's rows and counts: its filters are taken, and refused, as it takes them.
+    One row more than the page is read, so `next_cursor` is null on the last page."""
     limit = min(max(limit, 1), 500)
     filters = filters_from(channel, intent, tier, assignee, sentiment, me=_form_user(request).id)
     with _rt(request).factory() as session:
         channels = request.app.state.counts.get(session).channels
-        items = queue_items(session, limit=limit, filters=filters, cursor=cursor, channels=channels)
+        rows = queue_items(
+            session, limit=limit + 1, filters=filters, cursor=cursor, channels=channels
+        )
         counts = queue_counts(session, filters, request.app.state.counts)
-    next_cursor = items[-1]["cursor"] if len(items) == limit else None
+    items = rows[:limit]
+    next_cursor = items[-1]["cursor"] if len(rows) > limit else None
     return ApiQueue(items=items, counts=counts, next_cursor=next_cursor)
 
 

@@ -59,6 +59,7 @@ ACTION_WORDS: dict[str, str] = {
     "incident.resolve": "Incident resolved",
     "message.assign": "Message assigned",
     "message.draft_anyway": "Ignored message drafted anyway",
+    "message.leave_unsent": "Message left unsent",
     "message.reclassify": "Message reclassified",
     "message.reopen": "Message reopened",
     "message.retry": "Message retried",

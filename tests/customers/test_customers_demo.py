@@ -18,9 +18,11 @@ from responder.db.models import Customer, Draft, Message, utcnow
 from responder.db.session import transaction
 from responder.drafting.compose import compose_draft
 from responder.pipeline.worker import Worker
+from responder.review import approve
 from responder.runtime import Runtime
+from responder.users import set_display_name
 from responder.web.app import create_app
-from tests.helpers import drop, staff
+from tests.helpers import api_token, drop, staff, staff_member
 from tests.test_web_security import login
 
 RETENTION_CALL = "asked a senior member of our retention team to call you within one working day"
@@ -134,3 +136,24 @@ def test_the_review_page_counts_the_customers_lines(rt: Runtime, worker: Worker)
         aoife_page = client.get(f"/messages/{aoife.id}").text
         assert ("Out of contract since 2026-03-13" in aoife_page) == (today > "2026-03-13")
         assert ("Contract ends 2026-12-10" in declan_page) == (today <= "2026-12-10")
+
+        # Each reply we sent names, on the customer's timeline, who approved it, by the name
+        # colleagues know them by, or says that auto-send sent it; page and API.
+        with transaction(rt.factory) as session:
+            set_display_name(session, staff_member(session).id, "Alice Byrne")
+            approve(session, declan.id, None, rt.settings.outbound, auto_submitted=True)
+        auth = api_token(client)
+        approved = client.post(f"/api/messages/{aoife.id}/approve", json={}, headers=auth)
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+        for message, agent, by, words in (
+            (aoife, "Alice Byrne", "alice", "us · Alice Byrne"),
+            (declan, "", "auto-send", "us · sent automatically"),
+        ):
+            profile = client.get(f"/api/customers/{message.customer_id}", headers=auth).json()
+            (reply,) = [
+                e for e in profile["timeline"] if e["type"] == "message" and e["direction"] == "out"
+            ]
+            assert (reply["state"], reply["agent"], reply["by"]) == ("sent", agent, by)
+            page = client.get(f"/customers/{message.customer_id}").text
+            assert words in page.split(f'id="message-{reply["id"]}"', 1)[1].split("</small>")[0]
