@@ -735,7 +735,7 @@ def problems_page(request: Request, before: RowId = None) -> Template:
     with rt.read_factory() as session:
         items = problem_items(session, before_id=before, limit=page_size)
         total = problem_count(session)
-        acknowledgements = unsent_acknowledgements(session) if before is None else []
+        acknowledgements = unsent_acknowledgements(session, rt.settings) if before is None else []
     context = {
         "items": items,
         "total": total,
@@ -758,7 +758,9 @@ def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
         return {
             "total": problem_count(session),
             "items": items,
-            "acknowledgements": unsent_acknowledgements(session) if before is None else [],
+            "acknowledgements": unsent_acknowledgements(session, rt.settings)
+            if before is None
+            else [],
         }
 
 
