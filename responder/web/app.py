@@ -1158,7 +1158,9 @@ def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     if _machine_path(request.url.path):
         return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
     detail = getattr(exc, "detail", "") or str(exc)  # the words, not "403: ..." before them
-    return Template("error.html", context={"status": 403, "detail": detail}, status_code=403)
+    # The signed-in person keeps the menu, their account and Log out: a dead end otherwise.
+    context = {"status": 403, "detail": detail, "user": request.scope.get("user")}
+    return Template("error.html", context=context, status_code=403)
 
 
 def _client_error(request: Request, exc: HTTPException) -> Response[Any]:
