@@ -38,6 +38,7 @@ from responder.db.models import (
     Channel,
     Customer,
     Message,
+    OutboxItem,
     utcnow,
 )
 from responder.db.session import transaction
@@ -349,11 +350,16 @@ def unsent_count(session: Session) -> int:
     )
 
 
-def unsent_acknowledgements(session: Session, limit: int = 100) -> list[dict[str, Any]]:
-    """For Needs attention: newest first, with the message they acknowledge and why not."""
+def unsent_acknowledgements(
+    session: Session, settings: Settings, limit: int = 100, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """For Needs attention: newest first, with the message they acknowledge (its state now),
+    why they did not go out, and why one may not be sent again (`stale`, "" when it may)."""
+    now = now or utcnow()
     rows = session.execute(
-        select(Acknowledgement, Message.subject, preview_column())
+        select(Acknowledgement, Message.subject, Message.state, OutboxItem.id, preview_column())
         .join(Message, Message.id == Acknowledgement.message_id)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .where(Acknowledgement.state.in_(UNSENT))
         .order_by(Acknowledgement.id.desc())
         .limit(limit)
@@ -364,24 +370,79 @@ def unsent_acknowledgements(session: Session, limit: int = 100) -> list[dict[str
             "message_id": ack.message_id,
             "subject": subject,
             "title": headline(subject, preview),
+            "message_state": message_state,
             "to": ", ".join(ack.recipients),
             "state": ack.state,
             "attempts": ack.attempts,
             "error": ack.last_error,
             "created_at": ack.created_at.isoformat(),
+            "stale": stale_reason(settings, ack, message_state, reply is not None, now),
         }
-        for ack, subject, preview in rows
+        for ack, subject, message_state, reply, preview in rows
     ]
 
 
-def settle(session: Session, ack_id: int, actor: str, *, send_again: bool) -> Acknowledgement:
+#: The acknowledged message's states once a person has answered or closed it: sent then, the
+#: "we have your message" would reach the customer after that.
+ANSWERED: dict[str, str] = {
+    State.APPROVED: "the reply is on its way to the customer",
+    State.SENDING: "the reply is on its way to the customer",
+    State.SENT: "the customer has had the reply",
+    State.REJECTED: "the message was closed without a reply",
+    State.UNSENT: "the reply was left unsent (the customer was answered another way)",
+    State.IGNORED: "the message was set aside as ignored",
+}
+
+
+def stale_reason(
+    settings: Settings, ack: Acknowledgement, message_state: str, has_reply: bool, now: datetime
+) -> str:
+    """Why sending it again now would mislead the customer ("" when it would not): the message
+    has been answered or closed (a failed one with a reply written counts: a person answered),
+    or, for one sent while closed, the team has opened since, which is when it says the
+    team is back. That opening is worked out from today's opening hours, as the text was."""
+    if message_state in ANSWERED:
+        return ANSWERED[message_state]
+    if message_state == State.FAILED and has_reply:
+        return "a person has answered the message (the reply is under Needs attention)"
+    if settings.acknowledge.when != "closed":
+        return ""
+    calendar = business_calendar(settings.queue)
+    if calendar is None:
+        return ""
+    was_open, opened = calendar.status(ack.created_at)
+    if was_open or opened is None or opened > now:
+        return ""
+    since = opens_words(opened, settings.queue.timezone)
+    return f"the team has been open since {since}, and it says the team is closed"
+
+
+def settle(
+    session: Session,
+    settings: Settings,
+    ack_id: int,
+    actor: str,
+    *,
+    send_again: bool,
+    now: datetime | None = None,
+) -> Acknowledgement:
     """A person's call on one that did not go out: send it again (the same bytes; for an
-    uncertain one, after checking the customer did not get it), or let it be."""
+    uncertain one, after checking the customer did not get it), unless that would mislead the
+    customer now (`stale_reason`), or let it be."""
     ack = session.get(Acknowledgement, ack_id)
     if ack is None:
         raise NotFound(f"acknowledgement {ack_id} not found")
     if ack.state not in UNSENT:
         raise AlreadyHandled(f"this acknowledgement is {ack.state}, not failed or uncertain")
+    if send_again:
+        message = session.get(Message, ack.message_id)
+        assert message is not None
+        has_reply = session.scalar(select(OutboxItem.id).where(OutboxItem.message_id == message.id))
+        stale = stale_reason(settings, ack, message.state, has_reply is not None, now or utcnow())
+        if stale:
+            raise AlreadyHandled(
+                f"not sent again: {stale}, so it would come too late: leave it unsent"
+            )
     # The audit log keeps why it did not go out: the page then says what a person decided.
     was = {"error": ack.last_error} if ack.last_error else {}
     if send_again:

@@ -432,6 +432,24 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(
         assert said.startswith("Automatic acknowledgement not delivered: SMTP"), said
         assert said.endswith(".") and not said.endswith(".."), "one full stop"
         assert (item["state"], listed["total"]) == ("failed", 2)
+        assert (item["message_state"], item["stale"]) == ("in_review", "")
+        assert page.count(">Message now: awaiting review</small>") == 2, "not a fixed sentence"
+
+        # Cian was answered another way and his message closed: his would now come too late.
+        done = client.post(
+            f"/api/messages/{cian['message_id']}/reject", headers=headers, json={"reason": "phoned"}
+        )
+        assert done.status_code == 201, done.text
+        page = client.get("/problems").text
+        row = page.split(f'id="acknowledgement-{cian["id"]}"')[1].split("</tr>")[0]
+        assert ">Message now: rejected</small>" in row
+        assert "Too late to send: the message was closed without a reply." in row
+        assert "send-again" not in row and "Leave unsent" in row, "only leaving it is offered"
+        late = client.post(f"/api/acknowledgements/{cian['id']}/send-again", headers=headers)
+        assert late.status_code == 409 and late.json()["detail"] == (
+            "not sent again: the message was closed without a reply, so it would come too late: "
+            "leave it unsent"
+        )
         left = client.post(f"/api/acknowledgements/{cian['id']}/dismiss", headers=headers)
         assert (left.status_code, left.json()["state"]) == (201, "dismissed")
         review = client.get(f"/messages/{cian['message_id']}").text
@@ -460,6 +478,13 @@ def test_one_that_cannot_go_out_waits_under_needs_attention(
             outbound=msgspec.structs.replace(switched_on.outbound, transport="maildir"),
         )
         rt.__dict__.pop("sender", None)
+        with monkeypatch.context() as clock:  # four days on: past the opening it announces
+            clock.setattr(acknowledge, "utcnow", lambda: utcnow() + timedelta(days=4))
+            reopened = client.post(
+                f"/api/acknowledgements/{item['id']}/send-again", headers=headers
+            )
+        assert reopened.status_code == 409
+        assert "the team has been open since " in reopened.json()["detail"]
         token = page.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
         again = client.post(
             f"/acknowledgements/{item['id']}/send-again",

@@ -207,7 +207,8 @@ def test_not_reopened_while_the_sender_is_blocked(rt: Runtime, worker: Worker) -
         assert 'id="reopen-button"' not in page
         refused = page.split('id="reopen-refused">', 1)[1].split("</p>", 1)[0]
         assert "while its sender is blocked (aoife.murphy@gmail.test)" in refused
-        assert '<a href="/supervisor/blocked">Blocked senders</a>' in refused
+        assert "ask a supervisor to lift the block" in refused
+        assert "/supervisor/blocked" not in refused, "an agent may not open that page"
         answer = client.post(
             f"/api/messages/{message}/reopen", headers=api_token(client, "alice"), json={}
         )
@@ -221,6 +222,11 @@ def test_not_reopened_while_the_sender_is_blocked(rt: Runtime, worker: Worker) -
             data={"_csrf_token": csrf(client, f"/messages/{message}")},
         )
         assert "Not reopened: the sender is blocked" in landed.text
+        login(client, "sam")
+        page = client.get(f"/messages/{message}").text
+        refused = page.split('id="reopen-refused">', 1)[1].split("</p>", 1)[0]
+        assert "lift the block under " in refused, "a supervisor gets the way to it"
+        assert '<a href="/supervisor/blocked">Blocked senders</a>' in refused
     with rt.factory() as session:
         assert session.get(Message, message).state == "rejected"
     assert reopens(rt, message) == []

@@ -31,7 +31,13 @@ def _settle(request: Request, ack_id: int, decision: Decision) -> None:
             "send it; leave it unsent, or switch them on first"
         )
     with transaction(runtime(request).factory) as session:
-        settle(session, ack_id, signed_in(request).username, send_again=send_again)
+        settle(
+            session,
+            runtime(request).settings,
+            ack_id,
+            signed_in(request).username,
+            send_again=send_again,
+        )
         if send_again:
             announce_work(session)  # a worker's next round sends it
 

@@ -744,7 +744,7 @@ def problems_page(request: Request, before: RowId = None) -> Template:
     with rt.read_factory() as session:
         items = problem_items(session, before_id=before, limit=page_size)
         total = problem_count(session)
-        acknowledgements = unsent_acknowledgements(session) if before is None else []
+        acknowledgements = unsent_acknowledgements(session, rt.settings) if before is None else []
     context = {
         "items": items,
         "total": total,
@@ -767,7 +767,9 @@ def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
         return {
             "total": problem_count(session),
             "items": items,
-            "acknowledgements": unsent_acknowledgements(session) if before is None else [],
+            "acknowledgements": unsent_acknowledgements(session, rt.settings)
+            if before is None
+            else [],
         }
 
 
@@ -1169,7 +1171,9 @@ def _forbidden(request: Request, exc: Exception) -> Response[Any]:
     if _machine_path(request.url.path):
         return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
     detail = getattr(exc, "detail", "") or str(exc)  # the words, not "403: ..." before them
-    return Template("error.html", context={"status": 403, "detail": detail}, status_code=403)
+    # The signed-in person keeps the menu, their account and Log out: a dead end otherwise.
+    context = {"status": 403, "detail": detail, "user": request.scope.get("user")}
+    return Template("error.html", context=context, status_code=403)
 
 
 def _client_error(request: Request, exc: HTTPException) -> Response[Any]:

@@ -260,6 +260,12 @@ def test_agents_are_refused_the_page_and_its_api(rt: Runtime) -> None:
     staff(rt, "alice")
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
-        assert client.get(PAGE).status_code == 403
+        refused = client.get(PAGE)
+        assert refused.status_code == 403 and "<h1>Not allowed</h1>" in refused.text
+        # Not a dead end: the menu (an agent's), the account and Log out are still there.
+        assert '<nav aria-label="Main"><a href="/queue">Queue</a>' in refused.text
+        assert f'href="{PAGE}"' not in refused.text
+        assert 'href="/account" title="Your account">alice (agent)</a>' in refused.text
+        assert '<button type="submit">Log out</button>' in refused.text
         assert client.get(f"/api{PAGE}", headers=api_token(client, "alice")).status_code == 403
         assert f'href="{PAGE}"' not in client.get("/queue").text, "not in an agent's menu"
