@@ -18,7 +18,8 @@ from responder.display import headline, preview_column
 
 #: An @ that starts a word (not one inside an address: aoife@gmail.com, x.@bob, @@bob), and
 #: what follows it up to a space: a name, perhaps with "@" or "." in it (aoife@company.ie).
-MENTION = re.compile(r"(?<![\w@.])@([^\s@]\S*)")
+#: Punctuation or a slash before another @ ends it: "@bob,@carol" and "@bob/@carol" are two.
+MENTION = re.compile(r"""(?<![\w@.])@([^\s@](?:(?![,;:/!?)\]}'"]@)\S)*)""")
 TRAILING = ".,;:!?)]}'\""
 
 

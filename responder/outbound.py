@@ -328,6 +328,7 @@ def written_text(session: Session, customer_id: int, message_id: int) -> Written
             Message.id == message_id,
             Message.customer_id == customer_id,
             Message.direction == "out",
+            Message.state == State.UNSENT,
         )
     ).first()
     if row is None:

@@ -435,7 +435,9 @@ def stop_in_undo_window(
     if result.rowcount != 1 or item is None or item.attempts:
         if result.rowcount == 1:
             raise ReviewError(f"the {noun} has already been tried; it cannot be stopped now")
-        if message.state in (State.APPROVED, State.SENDING, State.SENT):
+        if message.state == State.SENT:
+            raise AlreadyHandled(f"too late to undo: the {noun} has been sent")
+        if message.state in (State.APPROVED, State.SENDING):
             raise AlreadyHandled(f"too late to undo: the {noun} is already on its way")
         raise _already_handled(session, message)
     return item

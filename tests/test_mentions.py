@@ -121,6 +121,7 @@ def _named_in_bulk(rt: Runtime, message_id: int, username: str, count: int) -> l
 
 def test_what_counts_as_a_mention() -> None:
     assert mentioned_names("@bob, can you call? (@Carol)") == {"bob", "carol"}
+    assert mentioned_names("@bob,@carol; @dan/@erin please look") == {"bob", "carol", "dan", "erin"}
     assert mentioned_names("write to aoife@gmail.test or @ here") == set()
     assert mentioned_names("email@@bob and x.@bob") == set()
     assert mentioned_names("@j.smith: thanks!") == {"j.smith"}

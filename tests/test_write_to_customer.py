@@ -198,7 +198,10 @@ def test_a_new_message_goes_out_once_and_the_answer_joins_its_conversation(
         assert (undone.status_code, undone.json()["state"]) == (201, "unsent")
         assert client.post(f"/api/messages/{made['id']}/undo", headers=headers).status_code == 409
         late = client.post(f"/messages/{ours.id}/undo", data={"_csrf_token": token})
-        assert "Too late to undo: the message is already on its way" in late.text
+        assert "Too late to undo: the message has been sent" in late.text
+        # Only a message taken back or left unsent is put on the form again, not one sent.
+        sent_again = client.get(f"{page}?again={ours.id}").text
+        assert f'id="write-subject" name="subject" value="{ours.subject}"' not in sent_again
         (entry,) = [
             e
             for e in client.get(f"/api/customers/{customer}", headers=headers).json()["timeline"]

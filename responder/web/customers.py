@@ -97,7 +97,7 @@ def customer_page(request: Request, customer_id: int, find: str = "") -> Templat
         "error": request.query_params.get("error", ""),
         "notice": request.query_params.get("notice", ""),
         # a new message just written, while Undo send can still stop it
-        "approved": waiting_to_send(request),
+        "approved": waiting_to_send(request, customer_id=customer_id),
     }
     return Template("customer.html", context=context)
 

@@ -133,11 +133,13 @@ def after_action(
     return Redirect("/queue", query_params=back) if back else Redirect("/queue")
 
 
-def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, object] | None:
+def waiting_to_send(
+    request: Request, shown: int | None = None, customer_id: int | None = None
+) -> dict[str, object] | None:
     """The reply named by `approved=<id>` (else the page's own message, `shown`) while it still
     waits out its undo window: whom it goes to, for the Undo bar. Once it is out or undone, or
     its window is over, the bar is not offered. A new message staff wrote (`ours`) waits the
-    same way; the customer page shows its bar."""
+    same way; the customer page shows its bar (`customer_id`: only for that customer's own)."""
     asked = row_id_in(request.query_params.get("approved", ""))
     if asked is not None:
         shown = asked
@@ -155,6 +157,7 @@ def waiting_to_send(request: Request, shown: int | None = None) -> dict[str, obj
             or message.next_attempt_at is None
             or message.next_attempt_at <= utcnow()
             or item.attempts
+            or (customer_id is not None and message.customer_id != customer_id)
         ):  # a reply already tried waits for its retry, not in an undo window
             return None
         ours = message.direction == "out"
