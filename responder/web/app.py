@@ -65,7 +65,7 @@ from responder.drafting.service import (
     redraft_after_correction,
 )
 from responder.mentions import mark_seen, unseen_count
-from responder.notes import EDIT_WINDOW, mark_changeable
+from responder.notes import EDIT_WINDOW, MAX_NOTE_CHARS, mark_changeable
 from responder.pipeline.states import state_words
 from responder.presence import HEARTBEAT_SECONDS, new_page_id, present, record
 from responder.review import (
@@ -477,6 +477,8 @@ def _review_page(
         "staff": staff,
         "searchable_entities": SEARCHABLE_ENTITIES,
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
+        # the note forms stop typing where `responder.notes` refuses a note
+        "max_note_chars": MAX_NOTE_CHARS,
         "snooze_choices": snooze_choices(
             utcnow(), rt.settings.queue.timezone, business_calendar(rt.settings.queue)
         ),
