@@ -52,6 +52,7 @@ from responder.acknowledge import unsent_acknowledgements
 from responder.classify.titles import LabelTitles
 from responder.config import DraftingSettings, business_calendar
 from responder.corrections import AlreadyLabelled, Correction, reclassify
+from responder.customers.view import from_words
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.display import headline
@@ -1365,6 +1366,7 @@ def _template_engine(
     environment.filters["audit_fields"] = partial(audit_fields, clock=clock)
     environment.filters["action_words"] = action_words
     environment.filters["label_title"] = titles
+    environment.filters["from_words"] = from_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)
