@@ -33,6 +33,7 @@ from responder.due_times import closed_times, due_for
 from responder.pipeline.states import State, state_words
 from responder.review import AlreadyHandled, ReviewError, audit, current_draft, inbound_message
 from responder.runtime import Runtime
+from responder.users import role_at_least
 
 REASON_LIMIT = 500
 #: Where a supervisor lifts a block (the refusal names it; the review page links it).
@@ -70,9 +71,11 @@ def spam_block(session: Session, message_id: int) -> BlockedSender | None:
     )
 
 
-def refusal(session: Session, message: Message) -> Refusal | None:
+def refusal(session: Session, message: Message, *, supervising: bool = True) -> Refusal | None:
     """None when this rejected message can go back to the queue. A sender blocked by the Spam
-    click on this very message does not stop it: the person reopening says it was not spam."""
+    click on this very message does not stop it: the person reopening says it was not spam.
+    `supervising`: said to a supervisor, who is pointed at the page that lifts blocks (an agent
+    cannot open it, so is told to ask one)."""
     if message.state != State.REJECTED:
         return Refusal(
             f"only a rejected message can be reopened (this one is {state_words(message.state)})"
@@ -80,9 +83,14 @@ def refusal(session: Session, message: Message) -> Refusal | None:
     entry = block_covering(session, message.sender_address)
     if entry is not None and spam_block(session, message.id) is None:
         since = f"by {entry.blocked_by} on {entry.created_at:%Y-%m-%d}"
+        lift = (
+            f"a supervisor can lift the block under Blocked senders ({BLOCKED_PAGE})"
+            if supervising
+            else "ask a supervisor to lift the block (under Blocked senders)"
+        )
         return Refusal(
-            f"the sender is blocked ({_shown(entry)}, {since}): a supervisor can lift the "
-            f"block under Blocked senders ({BLOCKED_PAGE}), which reopens what it rejected",
+            f"the sender is blocked ({_shown(entry)}, {since}): {lift}, which reopens what it "
+            "rejected",
             blocked=_shown(entry),
         )
     answered = answered_after(session, message)
@@ -151,7 +159,7 @@ def reopen(
     if len(reason) > REASON_LIMIT:
         raise ReviewError(f"keep the reason under {REASON_LIMIT} characters")
     message = inbound_message(session, message_id)
-    refused = refusal(session, message)
+    refused = refusal(session, message, supervising=role_at_least(user.role, "supervisor"))
     if refused is not None:
         raise AlreadyHandled(refused.reason)
     rejected_as = message.state_reason

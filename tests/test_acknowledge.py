@@ -155,7 +155,16 @@ def test_mail_that_arrives_while_closed_is_acknowledged_once(rt: Runtime, worker
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get(f"/messages/{first.id}").text
+        # On her timeline it is ours, sent by no person: said so on both pages and in the API.
+        profile = client.get(f"/api/customers/{first.customer_id}", headers=api_token(client))
+        (ours,) = [e for e in profile.json()["timeline"] if e["direction"] == "out"]
+        assert (ours["agent"], ours["by"]) == ("", "acknowledgement")
+        timeline = client.get(f"/customers/{first.customer_id}").text
+        entry = timeline.split(f'id="message-{ours["id"]}"', 1)[1].split("</small>")[0]
+        assert "us · automatic acknowledgement" in entry
     assert "Acknowledged automatically" in page and "(the team was closed)" in page
+    recent = page.split("<h3>Recent contacts</h3>", 1)[1].split("</ul>", 1)[0]
+    assert "us · automatic acknowledgement" in recent
 
 
 def test_the_shipped_texts_speak_german_to_a_german_customer_and_english_otherwise(

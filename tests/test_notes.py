@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from responder.db.models import AuditEntry, Draft, Message, Note
 from responder.db.session import transaction
+from responder.notes import MAX_NOTE_CHARS
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -65,6 +66,8 @@ def test_a_note_follows_the_conversation_and_never_reaches_the_customer(
         ).text
         assert "Note added" in page
         assert "Internal notes (1)" in page
+        # Typing stops where the server refuses: the new note's form and her note's edit form.
+        assert page.count(f'<textarea name="body" rows="2" maxlength="{MAX_NOTE_CHARS}"') == 2
         note = re.search(
             r'<div class="note" id="note-\d+"><small>(.*?)</small><pre>(.*?)</pre>', page, re.S
         )

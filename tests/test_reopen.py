@@ -216,7 +216,8 @@ def test_not_reopened_while_the_sender_is_blocked(rt: Runtime, worker: Worker) -
         assert answer.json()["detail"].startswith(
             "the sender is blocked (aoife.murphy@gmail.test, by sam on "
         )
-        assert "/supervisor/blocked" in answer.json()["detail"]
+        assert "ask a supervisor to lift the block" in answer.json()["detail"]
+        assert "/supervisor/blocked" not in answer.json()["detail"], "not a page for agents"
         landed = client.post(
             f"/messages/{message}/reopen",
             data={"_csrf_token": csrf(client, f"/messages/{message}")},
@@ -227,6 +228,14 @@ def test_not_reopened_while_the_sender_is_blocked(rt: Runtime, worker: Worker) -
         refused = page.split('id="reopen-refused">', 1)[1].split("</p>", 1)[0]
         assert "lift the block under " in refused, "a supervisor gets the way to it"
         assert '<a href="/supervisor/blocked">Blocked senders</a>' in refused
+        answer = client.post(
+            f"/api/messages/{message}/reopen", headers=api_token(client, "sam"), json={}
+        )
+        assert answer.status_code == 409
+        assert (
+            "lift the block under Blocked senders (/supervisor/blocked)"
+            in (answer.json()["detail"])
+        ), "a supervisor is told the page"
     with rt.factory() as session:
         assert session.get(Message, message).state == "rejected"
     assert reopens(rt, message) == []

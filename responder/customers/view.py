@@ -22,6 +22,7 @@ from responder.customers.dismissals import dismissed_for
 from responder.customers.links import active_link, suggest_links
 from responder.customers.summary import LIVE
 from responder.db.models import (
+    Acknowledgement,
     Channel,
     Customer,
     CustomerLink,
@@ -62,7 +63,8 @@ def _message_entry(message: Message, kind: str, channel_name: str) -> tuple[date
         "reason": message.state_reason if message.direction == "out" else "",
         "intent": message.intent,
         # a new message staff wrote: its author's name (`_authors`), and their user name; a
-        # reply we sent: who approved it ("auto-send" for `by` when none did)
+        # reply we sent: who approved it ("auto-send" for `by` when none did); an automatic
+        # "we have your message": no name, "acknowledgement" for `by`
         "agent": "",
         "by": "",
     }
@@ -88,12 +90,24 @@ def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
 
 #: `by` for a reply no person approved: the review history's word for it.
 AUTO_SENT = "auto-send"
+#: `by` for the automatic "we have your message" (`responder.acknowledge`).
+ACKNOWLEDGED = "acknowledgement"
+#: What the pages say for our messages no person wrote or approved, by their `by`.
+UNNAMED_AUTHORS = {AUTO_SENT: "sent automatically", ACKNOWLEDGED: "automatic acknowledgement"}
+
+
+def from_words(entry: dict[str, Any]) -> str:
+    """Whose a timeline entry is, as the customer page and the review page's Recent contacts
+    both say it: "us · Alice Byrne", "us · sent automatically", "customer"."""
+    side = "us" if entry["direction"] == "out" else "customer"
+    author = entry["agent"] or UNNAMED_AUTHORS.get(entry["by"], "")
+    return f"{side} · {author}" if author else side
 
 
 def _authors(session: Session, entries: Sequence[dict[str, Any]]) -> None:
     """Who wrote each new message among our `entries` (its `write` review action, see
-    `responder.outbound`), by the name colleagues know them by, and who approved each reply we
-    sent (`_approvers`); two queries."""
+    `responder.outbound`), by the name colleagues know them by, who approved each reply we
+    sent (`_approvers`), and which are acknowledgements; three queries."""
     ours = {e["id"]: e for e in entries if e["direction"] == "out"}
     if not ours:
         return
@@ -105,6 +119,21 @@ def _authors(session: Session, entries: Sequence[dict[str, Any]]) -> None:
         ours[message_id]["agent"] = display_name or username
         ours[message_id]["by"] = username
     _approvers(session, ours)
+    _acknowledgements(session, ours)
+
+
+def _acknowledgements(session: Session, ours: dict[int, dict[str, Any]]) -> None:
+    """An acknowledgement sent is our message with its Message-ID (`add_our_message`), and no
+    person's review action: the Message-ID finds it."""
+    unnamed = [message_id for message_id, entry in ours.items() if not entry["by"]]
+    if not unnamed:
+        return
+    for message_id in session.scalars(
+        select(Message.id)
+        .join(Acknowledgement, Acknowledgement.message_id_header == Message.message_id_header)
+        .where(Message.id.in_(unnamed))
+    ):
+        ours[message_id]["by"] = ACKNOWLEDGED
 
 
 def _approvers(session: Session, ours: dict[int, dict[str, Any]]) -> None:

@@ -52,6 +52,7 @@ from responder.acknowledge import unsent_acknowledgements
 from responder.classify.titles import LabelTitles
 from responder.config import DraftingSettings, business_calendar
 from responder.corrections import AlreadyLabelled, Correction, reclassify
+from responder.customers.view import from_words
 from responder.db.models import Message, StaffUser, utcnow
 from responder.db.session import transaction
 from responder.display import headline
@@ -65,7 +66,7 @@ from responder.drafting.service import (
     redraft_after_correction,
 )
 from responder.mentions import mark_seen, unseen_count
-from responder.notes import EDIT_WINDOW, mark_changeable
+from responder.notes import EDIT_WINDOW, MAX_NOTE_CHARS, mark_changeable
 from responder.pipeline.states import state_words
 from responder.presence import HEARTBEAT_SECONDS, new_page_id, present, record
 from responder.review import (
@@ -477,6 +478,8 @@ def _review_page(
         "staff": staff,
         "searchable_entities": SEARCHABLE_ENTITIES,
         "edit_minutes": int(EDIT_WINDOW.total_seconds() // 60),
+        # the note forms stop typing where `responder.notes` refuses a note
+        "max_note_chars": MAX_NOTE_CHARS,
         "snooze_choices": snooze_choices(
             utcnow(), rt.settings.queue.timezone, business_calendar(rt.settings.queue)
         ),
@@ -1363,6 +1366,7 @@ def _template_engine(
     environment.filters["audit_fields"] = partial(audit_fields, clock=clock)
     environment.filters["action_words"] = action_words
     environment.filters["label_title"] = titles
+    environment.filters["from_words"] = from_words
     environment.globals["needs_attention"] = _needs_attention
     environment.globals["mentions_waiting"] = _mentions_waiting
     return JinjaTemplateEngine.from_environment(environment)

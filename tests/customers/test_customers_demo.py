@@ -157,3 +157,6 @@ def test_the_review_page_counts_the_customers_lines(rt: Runtime, worker: Worker)
             assert (reply["state"], reply["agent"], reply["by"]) == ("sent", agent, by)
             page = client.get(f"/customers/{message.customer_id}").text
             assert words in page.split(f'id="message-{reply["id"]}"', 1)[1].split("</small>")[0]
+            # The review page's Recent contacts say it in the same words.
+            page = client.get(f"/messages/{message.id}").text
+            assert words in page.split("<h3>Recent contacts</h3>", 1)[1].split("</ul>", 1)[0]

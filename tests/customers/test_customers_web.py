@@ -212,9 +212,9 @@ def test_a_wrong_suggestion_is_dismissed_for_the_sender_and_the_others_stay(rt: 
         )
         assert str(linked.url).startswith(f"http://testserver.local/messages/{message_id}")
         assert "Declan Brennan" in linked.text and _suggested_on(linked.text) == []
-        assert "<small>2026-11-18 15:30 UTC · phone · us</small>" in linked.text, (
-            "his recent contacts at the time and in the zone the rest of the page uses"
-        )
+        assert (
+            "<small>2026-11-18 15:30 UTC · phone · us · Orla (business team)</small>" in linked.text
+        ), "his recent contacts at the time, in the zone the rest of the page uses, by whom"
     with rt.factory() as session:
         entries = session.execute(
             select(AuditEntry.actor, AuditEntry.action, AuditEntry.object_id, AuditEntry.detail)
