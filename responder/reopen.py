@@ -105,12 +105,14 @@ def refusal(session: Session, message: Message, *, supervising: bool = True) -> 
     return None
 
 
-def reopen_offer(session: Session, message: Message) -> dict[str, Any] | None:
+def reopen_offer(
+    session: Session, message: Message, *, supervising: bool = True
+) -> dict[str, Any] | None:
     """What the page (and the API's message) of a rejected message says beside its Reopen
     button, or instead of it; None for a message in any other state."""
     if message.state != State.REJECTED:
         return None
-    refused = refusal(session, message)
+    refused = refusal(session, message, supervising=supervising)
     stays = spam_block(session, message.id)
     return {
         "refused": refused.reason if refused else None,

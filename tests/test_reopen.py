@@ -218,6 +218,10 @@ def test_not_reopened_while_the_sender_is_blocked(rt: Runtime, worker: Worker) -
         )
         assert "ask a supervisor to lift the block" in answer.json()["detail"]
         assert "/supervisor/blocked" not in answer.json()["detail"], "not a page for agents"
+        offered = client.get(f"/api/messages/{message}", headers=api_token(client, "alice")).json()[
+            "reopen"
+        ]
+        assert "ask a supervisor" in offered["refused"], "the message's own words, to an agent"
         landed = client.post(
             f"/messages/{message}/reopen",
             data={"_csrf_token": csrf(client, f"/messages/{message}")},
@@ -236,6 +240,8 @@ def test_not_reopened_while_the_sender_is_blocked(rt: Runtime, worker: Worker) -
             "lift the block under Blocked senders (/supervisor/blocked)"
             in (answer.json()["detail"])
         ), "a supervisor is told the page"
+        offered = client.get(f"/api/messages/{message}", headers=api_token(client, "sam")).json()
+        assert "(/supervisor/blocked)" in offered["reopen"]["refused"]
     with rt.factory() as session:
         assert session.get(Message, message).state == "rejected"
     assert reopens(rt, message) == []

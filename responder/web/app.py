@@ -82,7 +82,7 @@ from responder.review import (
 from responder.runtime import Runtime
 from responder.sizes import readable_size
 from responder.snooze import snooze_choices, snoozed_count
-from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate
+from responder.users import SWITCHED_OFF, AccountSwitchedOff, authenticate, role_at_least
 from responder.web.acknowledgement_pages import ROUTES as ACKNOWLEDGEMENT_PAGE_ROUTES
 from responder.web.acknowledgement_routes import ACKNOWLEDGEMENT_ROUTES
 from responder.web.action_rule_pages import ROUTES as ACTION_RULE_ROUTES
@@ -432,7 +432,11 @@ def _review_page(
             record(session, message_id, me.id, page=page)
     with rt.factory() as session:
         detail = message_detail(
-            session, message_id, rt.settings.customers, request.app.state.titles
+            session,
+            message_id,
+            rt.settings.customers,
+            request.app.state.titles,
+            supervising=role_at_least(me.role, "supervisor"),
         )
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")
@@ -941,7 +945,11 @@ def api_message(request: Request, message_id: int) -> dict[str, Any]:
     rt = _rt(request)
     with rt.factory() as session:
         detail = message_detail(
-            session, message_id, rt.settings.customers, request.app.state.titles
+            session,
+            message_id,
+            rt.settings.customers,
+            request.app.state.titles,
+            supervising=role_at_least(_form_user(request).role, "supervisor"),
         )
         if detail is None:
             raise NotFoundException(f"message {message_id} not found")

@@ -645,10 +645,13 @@ def message_detail(
     message_id: int,
     customers: CustomerSettings | None = None,
     titles: LabelTitles | None = None,
+    *,
+    supervising: bool = True,
 ) -> dict[str, Any] | None:
     """`customers`: the settings link suggestions read (the account number pattern, the
     phone region); the defaults without. `titles`: the labels in words, as the history and the
-    template's title say them (codes in words without)."""
+    template's title say them (codes in words without). `supervising`: whether the asker may
+    lift a block (a refused reopen points a supervisor at the page, tells an agent to ask)."""
     titles = titles or LabelTitles()
     message = session.get(Message, message_id)
     if message is None or message.direction != "in":
@@ -855,7 +858,7 @@ def message_detail(
         # Who put it aside last, and why (the history lists every snooze).
         "snooze": next((a for a in reversed(actions) if a["action"] == "snooze"), None),
         "notes": notes_for(session, message),
-        "reopen": reopen_offer(session, message),
+        "reopen": reopen_offer(session, message, supervising=supervising),
     }
 
 
