@@ -109,9 +109,11 @@ def check_password(password: str, username: str) -> None:
 
 
 def list_users(session: Session) -> list[tuple[StaffUser, int]]:
-    """Every account with how many sessions and API tokens it has open, active ones first."""
+    """Every account with how many sessions and API tokens it has open, active ones first
+    (an expired one is not open: nothing deletes it until its owner signs out)."""
     open_sessions = (
         select(StaffSession.user_id, func.count(StaffSession.id).label("n"))
+        .where(StaffSession.expires_at >= utcnow())
         .group_by(StaffSession.user_id)
         .subquery()
     )

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from sqlalchemy import select, text
 
+from responder.customers.importer import import_customers
 from responder.db.models import Attachment, Channel, Customer, Message, MessageSearchText, utcnow
 from responder.db.search_indexes import SEARCH_INDEXES, SQLITE_MESSAGE_INDEX
 from responder.db.session import transaction
@@ -523,6 +524,17 @@ def test_search_narrows_messages_to_the_days_they_came_in_on_the_teams_calendar(
             "/search", params={"q": "roaming", "since": "2026-07-02", "until": "2026-07-01"}
         ).text
         assert 'id="dates-reversed"' in reversed_days and 'id="messages"' not in reversed_days
+        # The days narrow the messages, not the customers: those are still listed.
+        import_customers(rt.factory, rt.settings.path("demo") / "customers.csv")
+        named = client.get(
+            "/search", params={"q": "Aoife", "since": "2026-07-02", "until": "2026-07-01"}
+        ).text
+        assert 'id="dates-reversed"' in named and 'id="customers"' in named
+        assert ">Aoife Murphy</a>" in named
+        # A day at the calendar's end is no bound, not a server error.
+        for path in ("/search", "/api/search"):
+            last = client.get(path, params={"q": "roaming", "until": "9999-12-31"}, headers=auth)
+            assert last.status_code == 200, last.text[:300]
         impossible = client.get(
             "/api/search", params={"q": "roaming", "since": "2026-02-30"}, headers=auth
         )

@@ -5,6 +5,7 @@ API tokens alike, and lands in the audit log."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from responder.cli import main
-from responder.db.models import AuditEntry, StaffUser
+from responder.db.models import AuditEntry, StaffSession, StaffUser, utcnow
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -264,6 +266,10 @@ def test_supervisors_see_the_team_but_cannot_manage_accounts(rt: Runtime) -> Non
         login(client, "sue")
         queue = client.get("/queue").text
         assert '<a href="/admin/staff" id="nav-staff">Team</a>' in queue
+        with transaction(rt.factory) as session:  # a browser closed days ago: not signed in
+            sue = session.scalars(select(StaffUser).where(StaffUser.username == "sue")).one()
+            expired = utcnow() - timedelta(days=2)
+            session.add(StaffSession(token_hash="e" * 64, user_id=sue.id, expires_at=expired))
         team = client.get("/admin/staff")
         assert team.status_code == 200
         row = re.search(rf'<tr id="staff-{bob_id}" class="inactive">(.*?)</tr>', team.text, re.S)

@@ -148,13 +148,17 @@ def received_between(
     calendar has them) covers: staff in Dublin asking for 1 July mean their 1 July."""
     zone = ZoneInfo(timezone)
 
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(), zone).astimezone(UTC)
+    def midnight(day: date | None, later: int = 0) -> datetime | None:
+        """None for no bound, and for a day at the calendar's ends (9999-12-31 and on, 0001-01-01
+        east of UTC): no time lies beyond them, as the dashboard's periods take them."""
+        if day is None:
+            return None
+        try:
+            return datetime.combine(day + timedelta(days=later), time(), zone).astimezone(UTC)
+        except OverflowError:
+            return None
 
-    return (
-        midnight(since) if since else None,
-        midnight(until + timedelta(days=1)) if until else None,
-    )
+    return midnight(since), midnight(until, later=1)
 
 
 def _folded_terms(query: str, also: Sequence[str]) -> list[str]:
@@ -307,8 +311,10 @@ def search(
     nothing = {**asked, "messages": [], "customers": [], "too_short": False, "older": None}
     if len(fold(query).strip()) < SHORTEST:  # two accents alone fold to nothing, found everywhere
         return {**nothing, "too_short": bool(query)}
-    if asked["dates_reversed"]:  # said on the page; searching would only say "no match"
-        return nothing
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if asked["dates_reversed"]:  # said on the page; the days narrow messages, not customers
+        found = customers_matching(query, limit, sqlite=sqlite, also=also)
+        return {**nothing, "customers": [] if before else _customer_rows(session.scalars(found))}
     indexed = sqlite_index_usable(session)
     matching = messages_matching(
         query,
@@ -321,7 +327,6 @@ def search(
         also=also,
     )
     messages = session.execute(matching).all()
-    sqlite = session.get_bind().dialect.name == "sqlite"
     customers = (
         []
         if before
@@ -347,18 +352,22 @@ def search(
             }
             for m in messages
         ],
-        "customers": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "external_id": c.external_id,
-                "tier": c.tier,
-                "plan": c.plan,
-                "provisional": c.provisional,
-            }
-            for c in customers
-        ],
+        "customers": _customer_rows(customers),
     }
+
+
+def _customer_rows(customers: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "external_id": c.external_id,
+            "tier": c.tier,
+            "plan": c.plan,
+            "provisional": c.provisional,
+        }
+        for c in customers
+    ]
 
 
 def excerpt(
