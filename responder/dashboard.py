@@ -366,14 +366,22 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def timing_summary(rows: Iterable[MessageRow]) -> list[dict[str, object]]:
-    """Minutes from arrival to draft and from draft to the reviewer's approval."""
-    to_draft: list[float] = []
-    to_approval: list[float] = []
-    for row in rows:
-        if row.drafted_at is not None:
-            to_draft.append((row.drafted_at - row.received_at).total_seconds() / 60)
-            if row.decided_at is not None and row.outcome in ("approved", "edited"):
-                to_approval.append((row.decided_at - row.drafted_at).total_seconds() / 60)
+    """Minutes from arrival to draft and from draft to the reviewer's approval; an approval
+    after a reopen is timed from the reopen (`decisions`), as the per-person table times it,
+    not from the first draft days before."""
+    rows = list(rows)
+    to_draft = [
+        (row.drafted_at - row.received_at).total_seconds() / 60
+        for row in rows
+        if row.drafted_at is not None
+    ]
+    to_approval = [
+        (row.decided_at - row.drafted_at).total_seconds() / 60
+        for row in decisions(rows)
+        if row.drafted_at is not None
+        and row.decided_at is not None
+        and row.outcome in ("approved", "edited")
+    ]
     table = []
     for name, values in (("arrival_to_draft", to_draft), ("draft_to_approval", to_approval)):
         values.sort()  # once: the median and the percentile then find them in order

@@ -239,6 +239,9 @@ def test_a_rejection_reopened_and_approved_counts_as_both_decisions() -> None:
         {"person": "bob", "decided": 1, "median_minutes": 3.0, "p95_minutes": 3.0},
     ]
     assert outcome_shares_by_snippet([replace(first, snippets=("roaming-eu",))])[0]["decided"] == 2
+    timings = {t["measure"]: t for t in timing_summary([first])}
+    assert timings["draft_to_approval"]["median_minutes"] == 4.0, "from the reopen"
+    assert timings["draft_to_approval"]["count"] == 1
     # Due at 10:00, moved on by the 1 h 55 min it spent rejected: answered in time.
     assert sla_breaches([replace(first, due_at=at(2, 11, 55))], NOW) == []
 
