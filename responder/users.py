@@ -57,13 +57,16 @@ def add_user(
     if len(username) > 100 or any(c.isspace() or not c.isprintable() for c in username):
         raise UserError("username must be at most 100 characters, without spaces")
     check_password(password, username)
+    name = _cleaned_name(display_name)
+    if len(name) > MAX_DISPLAY_NAME:
+        raise UserError(f"the name must be at most {MAX_DISPLAY_NAME} characters")
     if session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == username.lower())):
         raise UserError(f"user {username!r} exists already")
     user = StaffUser(
         username=username,
         password_hash=_hasher.hash(password),
         role=role,
-        display_name=display_name.strip()[:200] or username,
+        display_name=name or username,
     )
     session.add(user)
     session.flush()
@@ -215,13 +218,22 @@ def set_active(session: Session, user_id: int, active: bool) -> int:
     return released
 
 
+#: The column's length; a longer name is refused, not cut.
+MAX_DISPLAY_NAME = 200
+
+
+def _cleaned_name(name: str) -> str:
+    """One space between words, no NUL (PostgreSQL text refuses it): on adding and renaming."""
+    return " ".join(name.replace("\x00", "").split())
+
+
 def set_display_name(session: Session, user_id: int, name: str) -> StaffUser:
     """The name colleagues see in the menu, the audit log and assignments' history."""
-    cleaned = " ".join(name.replace("\x00", "").split())
+    cleaned = _cleaned_name(name)
     if not cleaned:
         raise UserError("the name is empty")
-    if len(cleaned) > 200:
-        raise UserError("the name must be at most 200 characters")
+    if len(cleaned) > MAX_DISPLAY_NAME:
+        raise UserError(f"the name must be at most {MAX_DISPLAY_NAME} characters")
     user = get_user(session, user_id)
     user.display_name = cleaned
     return user

@@ -61,7 +61,7 @@ def test_admin_adds_promotes_deactivates_and_reactivates_an_agent(rt: Runtime) -
             client,
             "/admin/staff/add",
             username="bob",
-            display_name="Bob Byrne",
+            display_name=" Bob \x00  Byrne ",  # cleaned as a rename cleans it
             role="agent",
             password="bobs long pass",
         )
@@ -90,6 +90,15 @@ def test_admin_adds_promotes_deactivates_and_reactivates_an_agent(rt: Runtime) -
             password="short",
         )
         assert short.status_code == 422 and "at least 8 characters" in short.text
+        long_name = post_form(
+            client,
+            "/admin/staff/add",
+            username="dan",
+            display_name="D" * 201,
+            role="agent",
+            password="dans long pass",
+        )
+        assert long_name.status_code == 422 and "at most 200 characters" in long_name.text
 
         token = bearer(client, "bob", "bobs long pass")
         assert token is not None
