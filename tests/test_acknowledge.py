@@ -360,11 +360,16 @@ def test_a_sender_not_on_file_is_greeted_by_the_name_they_gave_or_plainly(
     _closed_for_three_days(rt)
     drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c@mail.test>"), "c")
     drop(rt, make_email(sender="niamh.walsh@mail.test", message_id="<n@mail.test>"), "n")
+    # Outlook's "Surname, First" and a title before a surname alone (no "Hello Mr,").
+    drop(rt, make_email(sender='"Walsh, Ciara" <ciara@mail.test>', message_id="<w@mail.test>"), "w")
+    drop(rt, make_email(sender="Mr Doyle <doyle@mail.test>", message_id="<d@mail.test>"), "d")
     worker.drain()
     greetings = {r["To"]: _text(r).splitlines()[0] for r in sent_replies(rt)}
     assert greetings == {
         "Cian Byrne <cian@mail.test>": "Hello Cian,",
         "niamh.walsh@mail.test": "Hello,",
+        '"Walsh, Ciara" <ciara@mail.test>': "Hello Ciara,",
+        "Mr Doyle <doyle@mail.test>": "Hello,",
     }
 
 
