@@ -132,7 +132,9 @@ def compose_draft(
         "language": template_language,
         "tone": tone if key.endswith(f".{tone}.j2") and tone else "",
     }
-    locale = drafting.locales.get(language) or drafting.locales.get(template_language, "en_IE")
+    # Dates and amounts follow the language the reply is written in: a French customer answered
+    # from the English template reads "9 April 2027", not "9 avril 2027" inside English text.
+    locale = drafting.locales.get(template_language) or drafting.locales.get(language, "en_IE")
     context: dict[str, Any] = {
         "customer": customer.for_template(),
         "message": {"subject": subject, "new_text": new_text, "channel": channel},

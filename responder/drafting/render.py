@@ -27,7 +27,7 @@ from jinja2 import (
     TemplateSyntaxError,
     UndefinedError,
 )
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 
 class TemplateFailure(Exception):
@@ -89,7 +89,9 @@ def time_filter(locale: str) -> Callable[..., str]:
 def make_environment(
     templates: Mapping[str, str], locale: str = "en_IE", currency: str = "EUR"
 ) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    # Immutable: a template or snippet may read the draft's data but not change it (an
+    # `entities.people.clear()` would alter what the template then sees and the grounding).
+    env = ImmutableSandboxedEnvironment(
         loader=DictLoader(dict(templates)),
         undefined=StrictUndefined,
         autoescape=False,

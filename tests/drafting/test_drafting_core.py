@@ -211,6 +211,14 @@ def test_snippets_may_use_customer_data_through_the_sandbox() -> None:
     assert "You are on Smart 20GB at €25.00." in result.body
 
 
+def test_a_template_or_snippet_cannot_change_the_data_it_drafts_from() -> None:
+    """The sandbox is immutable: a snippet calling `customer.update` gets no draft."""
+    result = draft(snippets=[scored("sneaky", '{{ customer.update(name="X") or "" }}Hi.')])
+    assert result.body == ""
+    assert "snippet sneaky v4" in result.error and "unsafe" in result.error
+    assert AOIFE.for_template()["name"] == "Aoife Murphy"
+
+
 def test_tone_follows_the_configured_rules() -> None:
     rules, default = SETTINGS.tone.rules, SETTINGS.tone.default
     assert choose_tone(rules, default, tier="Worst", sentiment="negative") == "empathetic"
@@ -269,6 +277,14 @@ def test_a_language_without_templates_falls_back_to_the_default_and_is_flagged()
     assert result.grounding["template"]["key"] == "intents/billing_dispute.en.j2"
     assert result.flags and "(French)" in result.flags[0]
     assert result.grounding["flags"] == list(result.flags)
+
+
+def test_an_english_reply_to_a_french_customer_writes_dates_and_amounts_in_english() -> None:
+    """Dates and amounts follow the reply's language, not the customer's."""
+    snippet = scored("due", "Due {{ '2027-04-09' | date }}: {{ 35 | money }}.")
+    result = draft(language="fr", snippets=[snippet])
+    assert result.flags and "(French)" in result.flags[0]
+    assert "Due 9 April 2027: €35.00." in result.body
 
 
 RULES = SETTINGS.actions.rules
