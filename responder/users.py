@@ -25,6 +25,11 @@ class UserError(ValueError):
     status_code = 422
 
 
+class WrongCurrentPassword(UserError):
+    """Counted against the holder like a failed login: a left-open session must not become a
+    way to guess the password without limit."""
+
+
 class UnknownUser(UserError):
     status_code = 404
 
@@ -257,7 +262,7 @@ def change_own_password(
     try:
         _hasher.verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
-        raise UserError("the current password is wrong") from None
+        raise WrongCurrentPassword("the current password is wrong") from None
     if new == current:
         raise UserError("the new password is the same as the current one")
     check_password(new, user.username)

@@ -256,6 +256,34 @@ def test_staff_change_their_own_password_and_keep_only_this_session(rt: Runtime)
     assert [a for _, a, _ in audit_actions(rt)] == ["account.name", "account.password"]
 
 
+def test_guessing_the_current_password_from_an_open_session_is_limited(rt: Runtime) -> None:
+    """A left-open browser is not a way to try passwords without end: after as many wrong
+    current passwords as the login form allows a minute, even the right one waits."""
+    rt.settings.web.login_attempts_per_minute = 3
+    staff(rt, "bob", "agent")
+    with TestClient(create_app(rt)) as client:
+        login(client, "bob")
+
+        def change(current: str) -> object:
+            fields = {
+                "current": current,
+                "new": "a brand new secret",
+                "repeat": "a brand new secret",
+            }
+            return client.post(
+                "/account/password", data={**fields, "_csrf_token": csrf(client, "/account")}
+            )
+
+        for guess in ("guess one", "guess two", "guess three"):
+            assert change(guess).status_code == 422
+        refused = change(PASSWORD)
+        assert refused.status_code == 429
+        assert "too many wrong current passwords: wait a minute" in refused.text
+        assert bearer(client, "bob", PASSWORD) is not None, "the password did not change"
+        assert bearer(client, "bob", "a brand new secret") is None
+    assert "account.password" not in [a for _, a, _ in audit_actions(rt)]
+
+
 def test_supervisors_see_the_team_but_cannot_manage_accounts(rt: Runtime) -> None:
     staff(rt, "sue", "supervisor")
     staff(rt, "bob", "agent")

@@ -23,6 +23,7 @@ from responder.review import audit
 from responder.users import (
     ROLES,
     UserError,
+    WrongCurrentPassword,
     add_user,
     change_own_password,
     get_user,
@@ -32,7 +33,14 @@ from responder.users import (
     set_display_name,
     set_role,
 )
-from responder.web.auth import hash_token, requires_admin, requires_agent, requires_supervisor
+from responder.web.auth import (
+    hash_token,
+    record_attempt,
+    requires_admin,
+    requires_agent,
+    requires_supervisor,
+    too_many_attempts,
+)
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _me
 
@@ -259,14 +267,24 @@ class OwnPasswordForm(Struct):
 @post("/account/password", sync_to_thread=True, guards=[requires_agent])
 def account_password(request: Request, data: Annotated[OwnPasswordForm, FORM]) -> Response[Any]:
     me = _me(request)
+    rt = _rt(request)
+    key = f"password|{me.id}"  # the holder's own count, apart from the login form's
+    with transaction(rt.factory) as session:
+        blocked = too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute)
+    if blocked:
+        error = "Not changed: too many wrong current passwords: wait a minute."
+        return _account_page(request, error=error, status_code=429)
     try:
         if data.new != data.repeat:
             raise UserError("the two new passwords differ")
         kept = hash_token(str(request.auth))
-        with transaction(_rt(request).factory) as session:
+        with transaction(rt.factory) as session:
             change_own_password(session, me.id, data.current, data.new, kept)
             audit(session, me.username, "account.password", "staff", me.id)
     except UserError as exc:
+        if isinstance(exc, WrongCurrentPassword):
+            with transaction(rt.factory) as session:
+                record_attempt(session, key, False)
         return _account_page(request, error=f"Not changed: {exc}.", status_code=422)
     _changed(request)
     notice = "Password changed. Your other sessions and API tokens are signed out."
