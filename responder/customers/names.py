@@ -5,28 +5,8 @@ from __future__ import annotations
 
 # Words before a name that are not a first name: "Hello Dr.," or "Hello Mr," greets nobody.
 TITLES = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mx",
-        "dr",
-        "prof",
-        "sir",
-        "dame",
-        "herr",
-        "frau",
-        "fr",
-        "hr",
-        "mme",
-        "mlle",
-        "m",
-        "sr",
-        "sra",
-        "srta",
-        "dott",
-    ]
+    {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau", "fr", "hr"}
+    | {"mme", "mlle", "m", "sr", "sra", "srta", "dott"}
 )
 # What may follow a comma after a full name ("Sean McCarthy, Jr."): not a "Last, First" order.
 SUFFIXES = frozenset(["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"])
