@@ -2,12 +2,14 @@
 
 From the stored event JSON: the sender (platform id, handle, display name, followers), the
 text, the customer (exact identity matches: WhatsApp number as E.164 "phone", X id or handle,
-Messenger and Instagram ids) and the conversation per (channel, thread).
+Messenger and Instagram ids; a handle only while its customer holds no other X id) and the
+conversation per (channel, thread).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,8 @@ from responder.pipeline.media_fetch import attachment_row
 from responder.pipeline.states import State
 from responder.search_text import index_message
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ParseResult:
@@ -56,14 +60,54 @@ def identities_for(kind: str, fields: DMFields) -> list[tuple[str, str, str]]:
     return found
 
 
+#: A handle passes from one account to another; the account's id never does. A customer found
+#: by a handle is the sender only while they hold no other id of that platform.
+_ACCOUNT_ID = {"x_handle": "x_id"}
+
+
+def _held(session: Session, customer_id: int, identity_kind: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == customer_id, CustomerIdentity.kind == identity_kind
+            )
+        )
+    )
+
+
+def _another_account(
+    session: Session, customer: Customer, identity_kind: str, wanted: dict[str, str]
+) -> bool:
+    """Whether the customer a handle found holds another account's id than the sender's: the
+    handle has changed owners since, and the sender is someone else."""
+    account_kind = _ACCOUNT_ID.get(identity_kind)
+    if account_kind is None:
+        return False
+    sender = wanted.get(account_kind, "")
+    others = [value for value in _held(session, customer.id, account_kind) if value != sender]
+    if others:
+        log.info(
+            "%s %s is customer %s's, who has %s %s; the sender's is %s: a new customer",
+            identity_kind,
+            wanted[identity_kind],
+            customer.id,
+            account_kind,
+            ", ".join(others),
+            sender or "unknown",
+            extra={"customer_id": customer.id},
+        )
+    return bool(others)
+
+
 def _find(session: Session, identities: list[tuple[str, str, str]]) -> Customer | None:
+    wanted = {identity_kind: value for identity_kind, value, _ in identities}
     for identity_kind, value, _ in identities:
         customer = session.scalar(
             select(Customer)
             .join(CustomerIdentity)
             .where(CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value)
         )
-        if customer is not None:
+        if customer is not None and not _another_account(session, customer, identity_kind, wanted):
             return customer
     return None
 
