@@ -112,6 +112,50 @@ def _find(session: Session, identities: list[tuple[str, str, str]]) -> Customer 
     return None
 
 
+def _create(session: Session, identities: list[tuple[str, str, str]], name: str) -> Customer:
+    """A new provisional customer holding the sender's first identity, written together in a
+    savepoint: a worker that loses the race for that identity takes the winner's customer, never
+    keeps one with nothing to find it by (the email path's `resolve_or_create` does the same)."""
+    try:
+        with session.begin_nested():
+            customer = Customer(name=name, provisional=True)
+            if identities:
+                identity_kind, value, display = identities[0]
+                customer.identities.append(
+                    CustomerIdentity(kind=identity_kind, value=value, display=display)
+                )
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        winner = _find(session, identities)
+        if winner is None:
+            raise
+        return winner
+    return customer
+
+
+def _add_identity(
+    session: Session, customer: Customer, identity_kind: str, value: str, display: str
+) -> None:
+    """The identity onto the customer unless another customer holds it."""
+    try:
+        with session.begin_nested():
+            taken = session.scalar(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value
+                )
+            )
+            if taken is None:
+                session.add(
+                    CustomerIdentity(
+                        customer_id=customer.id, kind=identity_kind, value=value, display=display
+                    )
+                )
+                session.flush()
+    except IntegrityError:
+        return  # another worker stored it first; staff can link the two if they differ
+
+
 def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Customer:
     """The customer an identity already names, or a new provisional one that keeps the history.
 
@@ -122,44 +166,34 @@ def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Cust
     customer = _find(session, identities)
     if customer is None:
         name = fields.display_name or (f"@{fields.handle}" if fields.handle else "")
-        customer = Customer(name=name, provisional=True)
-        session.add(customer)
-        session.flush()
+        customer = _create(session, identities, name)
     for identity_kind, value, display in identities:
-        try:
-            with session.begin_nested():
-                taken = session.scalar(
-                    select(CustomerIdentity.customer_id).where(
-                        CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value
-                    )
-                )
-                if taken is None:
-                    session.add(
-                        CustomerIdentity(
-                            customer_id=customer.id,
-                            kind=identity_kind,
-                            value=value,
-                            display=display,
-                        )
-                    )
-                    session.flush()
-        except IntegrityError:
-            continue  # another worker stored it first; staff can link the two if they differ
+        _add_identity(session, customer, identity_kind, value, display)
     if fields.followers is not None:
         customer.followers = fields.followers
     session.flush()
     return customer
 
 
-def _conversation(
-    session: Session, channel: Channel, customer: Customer, fields: DMFields, now: datetime
-) -> Conversation:
-    existing = session.scalar(
+def _latest(session: Session, channel: Channel, thread_key: str) -> Conversation | None:
+    return session.scalar(
         select(Conversation)
-        .where(Conversation.channel_id == channel.id, Conversation.thread_key == fields.thread_key)
+        .where(Conversation.channel_id == channel.id, Conversation.thread_key == thread_key)
         .order_by(Conversation.id.desc())
         .limit(1)
     )
+
+
+def _conversation(
+    session: Session, channel: Channel, customer: Customer, fields: DMFields, now: datetime
+) -> Conversation:
+    """The thread's conversation, or a new one. A thread is one sender's, so its start is
+    serialised on the customer's row: a second worker with the thread's other first message
+    waits for the first's commit, then finds its conversation instead of starting another."""
+    existing = _latest(session, channel, fields.thread_key)
+    if existing is None:
+        session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        existing = _latest(session, channel, fields.thread_key)
     if existing is not None:
         existing.last_message_at = max(existing.last_message_at, now)
         return existing
