@@ -112,6 +112,25 @@ def _find(session: Session, identities: list[tuple[str, str, str]]) -> Customer 
     return None
 
 
+def _still_free(
+    session: Session, customer: Customer, identities: list[tuple[str, str, str]]
+) -> bool:
+    """Whether the customer a handle found may take the sender's account id. Their row is locked
+    first: two accounts writing under one handle at once (it changed owners between their DMs)
+    link one id, and the other sender, seeing it once the first commits, is a new customer."""
+    wanted = {identity_kind: value for identity_kind, value, _ in identities}
+    for handle_kind, account_kind in _ACCOUNT_ID.items():
+        sender = wanted.get(account_kind)
+        if handle_kind not in wanted or sender is None:
+            continue
+        if sender in _held(session, customer.id, account_kind):
+            continue
+        session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        if _another_account(session, customer, handle_kind, wanted):
+            return False
+    return True
+
+
 def _create(session: Session, identities: list[tuple[str, str, str]], name: str) -> Customer:
     """A new provisional customer holding the sender's first identity, written together in a
     savepoint: a worker that loses the race for that identity takes the winner's customer, never
@@ -159,11 +178,14 @@ def _add_identity(
 def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Customer:
     """The customer an identity already names, or a new provisional one that keeps the history.
 
-    Identities the customer lacks are added (an X id beside the handle from the customer data),
-    each in a savepoint, so two workers meeting the same new sender never fail the stage.
+    Identities the customer lacks are added (an X id beside the handle from the customer data,
+    never a second X id), each in a savepoint, so two workers meeting the same new sender never
+    fail the stage.
     """
     identities = identities_for(kind, fields)
     customer = _find(session, identities)
+    if customer is not None and not _still_free(session, customer, identities):
+        customer = None
     if customer is None:
         name = fields.display_name or (f"@{fields.handle}" if fields.handle else "")
         customer = _create(session, identities, name)

@@ -119,3 +119,32 @@ def test_two_dms_from_a_known_customer_at_once_share_one_new_conversation(
     assert first.customer_id == second.customer_id is not None
     assert first.conversation_id == second.conversation_id is not None
     assert _counts(rt) == (customers, 1)
+
+
+def test_two_x_accounts_under_one_handle_at_once_link_one_x_id(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, demo_customers: None
+) -> None:
+    """Aoife's handle on file (@aoifem) changed owners between two DMs parsed at once: her own
+    account links to her, the other account's DM makes a new customer; she never holds two X
+    ids."""
+    with TestClient(create_app(rt)) as client:
+        post_x(client, x_dm("Is my contract up for renewal?", event_id="3001"))
+        post_x(
+            client,
+            x_dm(
+                "How do I move my number over to you?",
+                sender_id="2220000001",
+                name="Sam Porter",
+                followers=5,
+                event_id="3002",
+            ),
+        )
+    hers, theirs = _parse_at_once(rt, monkeypatch)
+    with rt.factory() as session:
+        aoife = session.get(Customer, hers.customer_id)
+        assert aoife.external_id == "C1001"
+        assert [i.value for i in aoife.identities if i.kind == "x_id"] == ["3001969357"]
+        assert theirs.customer_id != aoife.id
+        newcomer = session.get(Customer, theirs.customer_id)
+        assert newcomer.provisional and newcomer.name == "Sam Porter"
+        assert {(i.kind, i.value) for i in newcomer.identities} == {("x_id", "2220000001")}
