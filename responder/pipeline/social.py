@@ -2,12 +2,14 @@
 
 From the stored event JSON: the sender (platform id, handle, display name, followers), the
 text, the customer (exact identity matches: WhatsApp number as E.164 "phone", X id or handle,
-Messenger and Instagram ids) and the conversation per (channel, thread).
+Messenger and Instagram ids; a handle only while its customer holds no other X id) and the
+conversation per (channel, thread).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,8 @@ from responder.pipeline.media_fetch import attachment_row
 from responder.pipeline.states import State
 from responder.search_text import index_message
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ParseResult:
@@ -56,66 +60,162 @@ def identities_for(kind: str, fields: DMFields) -> list[tuple[str, str, str]]:
     return found
 
 
+#: A handle passes from one account to another; the account's id never does. A customer found
+#: by a handle is the sender only while they hold no other id of that platform.
+_ACCOUNT_ID = {"x_handle": "x_id"}
+
+
+def _held(session: Session, customer_id: int, identity_kind: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == customer_id, CustomerIdentity.kind == identity_kind
+            )
+        )
+    )
+
+
+def _another_account(
+    session: Session, customer: Customer, identity_kind: str, wanted: dict[str, str]
+) -> bool:
+    """Whether the customer a handle found holds another account's id than the sender's: the
+    handle has changed owners since, and the sender is someone else."""
+    account_kind = _ACCOUNT_ID.get(identity_kind)
+    if account_kind is None:
+        return False
+    sender = wanted.get(account_kind, "")
+    others = [value for value in _held(session, customer.id, account_kind) if value != sender]
+    if others:
+        log.info(
+            "%s %s is customer %s's, who has %s %s; the sender's is %s: a new customer",
+            identity_kind,
+            wanted[identity_kind],
+            customer.id,
+            account_kind,
+            ", ".join(others),
+            sender or "unknown",
+            extra={"customer_id": customer.id},
+        )
+    return bool(others)
+
+
 def _find(session: Session, identities: list[tuple[str, str, str]]) -> Customer | None:
+    wanted = {identity_kind: value for identity_kind, value, _ in identities}
     for identity_kind, value, _ in identities:
         customer = session.scalar(
             select(Customer)
             .join(CustomerIdentity)
             .where(CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value)
         )
-        if customer is not None:
+        if customer is not None and not _another_account(session, customer, identity_kind, wanted):
             return customer
     return None
+
+
+def _still_free(
+    session: Session, customer: Customer, identities: list[tuple[str, str, str]]
+) -> bool:
+    """Whether the customer a handle found may take the sender's account id. Their row is locked
+    first: two accounts writing under one handle at once (it changed owners between their DMs)
+    link one id, and the other sender, seeing it once the first commits, is a new customer."""
+    wanted = {identity_kind: value for identity_kind, value, _ in identities}
+    for handle_kind, account_kind in _ACCOUNT_ID.items():
+        sender = wanted.get(account_kind)
+        if handle_kind not in wanted or sender is None:
+            continue
+        if sender in _held(session, customer.id, account_kind):
+            continue
+        session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        if _another_account(session, customer, handle_kind, wanted):
+            return False
+    return True
+
+
+def _create(session: Session, identities: list[tuple[str, str, str]], name: str) -> Customer:
+    """A new provisional customer holding the sender's first identity, written together in a
+    savepoint: a worker that loses the race for that identity takes the winner's customer, never
+    keeps one with nothing to find it by (the email path's `resolve_or_create` does the same)."""
+    try:
+        with session.begin_nested():
+            customer = Customer(name=name, provisional=True)
+            if identities:
+                identity_kind, value, display = identities[0]
+                customer.identities.append(
+                    CustomerIdentity(kind=identity_kind, value=value, display=display)
+                )
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        winner = _find(session, identities)
+        if winner is None:
+            raise
+        return winner
+    return customer
+
+
+def _add_identity(
+    session: Session, customer: Customer, identity_kind: str, value: str, display: str
+) -> None:
+    """The identity onto the customer unless another customer holds it."""
+    try:
+        with session.begin_nested():
+            taken = session.scalar(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value
+                )
+            )
+            if taken is None:
+                session.add(
+                    CustomerIdentity(
+                        customer_id=customer.id, kind=identity_kind, value=value, display=display
+                    )
+                )
+                session.flush()
+    except IntegrityError:
+        return  # another worker stored it first; staff can link the two if they differ
 
 
 def resolve_social_sender(session: Session, kind: str, fields: DMFields) -> Customer:
     """The customer an identity already names, or a new provisional one that keeps the history.
 
-    Identities the customer lacks are added (an X id beside the handle from the customer data),
-    each in a savepoint, so two workers meeting the same new sender never fail the stage.
+    Identities the customer lacks are added (an X id beside the handle from the customer data,
+    never a second X id), each in a savepoint, so two workers meeting the same new sender never
+    fail the stage.
     """
     identities = identities_for(kind, fields)
     customer = _find(session, identities)
+    if customer is not None and not _still_free(session, customer, identities):
+        customer = None
     if customer is None:
         name = fields.display_name or (f"@{fields.handle}" if fields.handle else "")
-        customer = Customer(name=name, provisional=True)
-        session.add(customer)
-        session.flush()
+        customer = _create(session, identities, name)
     for identity_kind, value, display in identities:
-        try:
-            with session.begin_nested():
-                taken = session.scalar(
-                    select(CustomerIdentity.customer_id).where(
-                        CustomerIdentity.kind == identity_kind, CustomerIdentity.value == value
-                    )
-                )
-                if taken is None:
-                    session.add(
-                        CustomerIdentity(
-                            customer_id=customer.id,
-                            kind=identity_kind,
-                            value=value,
-                            display=display,
-                        )
-                    )
-                    session.flush()
-        except IntegrityError:
-            continue  # another worker stored it first; staff can link the two if they differ
+        _add_identity(session, customer, identity_kind, value, display)
     if fields.followers is not None:
         customer.followers = fields.followers
     session.flush()
     return customer
 
 
-def _conversation(
-    session: Session, channel: Channel, customer: Customer, fields: DMFields, now: datetime
-) -> Conversation:
-    existing = session.scalar(
+def _latest(session: Session, channel: Channel, thread_key: str) -> Conversation | None:
+    return session.scalar(
         select(Conversation)
-        .where(Conversation.channel_id == channel.id, Conversation.thread_key == fields.thread_key)
+        .where(Conversation.channel_id == channel.id, Conversation.thread_key == thread_key)
         .order_by(Conversation.id.desc())
         .limit(1)
     )
+
+
+def _conversation(
+    session: Session, channel: Channel, customer: Customer, fields: DMFields, now: datetime
+) -> Conversation:
+    """The thread's conversation, or a new one. A thread is one sender's, so its start is
+    serialised on the customer's row: a second worker with the thread's other first message
+    waits for the first's commit, then finds its conversation instead of starting another."""
+    existing = _latest(session, channel, fields.thread_key)
+    if existing is None:
+        session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        existing = _latest(session, channel, fields.thread_key)
     if existing is not None:
         existing.last_message_at = max(existing.last_message_at, now)
         return existing

@@ -301,3 +301,47 @@ def test_staff_see_a_whatsapp_message_in_the_queue_and_review_page(
     assert "Roaming in Spain cost me 80 euro, why?" in review.text
     assert "Aoife Murphy" in review.text
     assert 'id="reply-not-on-file"' not in review.text, "her number is the one the reply goes to"
+
+
+def _identities(rt: Runtime, customer_id: int) -> set[tuple[str, str]]:
+    with rt.factory() as session:
+        return {(i.kind, i.value) for i in session.get(Customer, customer_id).identities}
+
+
+def test_an_x_handle_that_changed_owners_does_not_bring_the_new_owner_to_the_old_customer(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Aoife's handle on file (@aoifem) links her X account on her first DM. Once she has moved
+    to another handle, whoever takes @aoifem is someone else: their DM makes a new customer and
+    Aoife's record (plan, identities) stays out of their conversation."""
+    with TestClient(create_app(rt)) as client:
+        post_x(client, x_dm("Is my contract up for renewal?", event_id="1001"))
+        worker.drain()
+        (hers,) = _inbound(rt)
+        on_file = _identities(rt, hers.customer_id)
+        assert ("x_id", "3001969357") in on_file, "a handle on file, no X id yet: it links"
+        post_x(
+            client,
+            x_dm(
+                "How do I move my number over to you?",
+                sender_id="2220000001",
+                screen_name="AoifeM",
+                name="Sam Porter",
+                followers=5,
+                event_id="1002",
+            ),
+        )
+    worker.drain()
+    hers, theirs = _inbound(rt)
+    assert theirs.state == "in_review"
+    assert theirs.customer_id is not None and theirs.customer_id != hers.customer_id
+    assert theirs.conversation_id != hers.conversation_id
+    assert _identities(rt, hers.customer_id) == on_file, "Aoife gains no second X id"
+    assert _identities(rt, theirs.customer_id) == {("x_id", "2220000001")}
+    with rt.factory() as session:
+        newcomer = session.get(Customer, theirs.customer_id)
+        assert newcomer.provisional and newcomer.name == "Sam Porter" and newcomer.plan == ""
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{theirs.id}", headers=api_token(client)).json()
+    assert detail["customer"]["name"] == "Sam Porter"
