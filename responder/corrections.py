@@ -223,6 +223,7 @@ def reclassify(
     """Corrects the message at once (an intent for the queue's filter, an urgency for its
     badge and, with `queue`, its due time) and keeps the correction as a candidate example."""
     message = inbound_message(session, message_id)
+    classifier = classifier.replace("\x00", "")  # PostgreSQL text refuses NUL
     labels = known_labels(session, classifier)
     if not labels:
         raise ReviewError(f"unknown classifier {classifier!r}")

@@ -115,7 +115,7 @@ def _example(session: Session, example_id: int) -> ClassifierExample:
 def add_example(
     session: Session, classifier: str, label: str, text: str, actor: str
 ) -> ClassifierExample:
-    text = text.strip()
+    text = text.replace("\x00", "").strip()  # PostgreSQL text refuses NUL, as notes drop it
     if not text:
         raise ExampleError("the example text is empty")
     label = _known_label(session, classifier, label)

@@ -51,6 +51,7 @@ def classifiers_page(
     error: str = "",
     at: str = "",
 ) -> Template:
+    name = name.replace("\x00", "") or "intent"  # PostgreSQL text refuses NUL
     with _rt(request).factory() as session:
         names = examples.classifier_names(session)
         counts = examples.labels(session, name)
