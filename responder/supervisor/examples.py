@@ -24,6 +24,30 @@ class ExampleError(ReviewError):
     pass
 
 
+class CorrectionChanged(ExampleError):
+    """An agent corrected the message again after the supervisor's page showed the candidate
+    (the candidate row follows the newest correction): a decision taken on what the page
+    showed would accept, or reject, a label the supervisor never saw. Its text names the label
+    by its code; `said` words it for the page."""
+
+    status_code = 409
+
+    def __init__(self, classifier: str, label: str) -> None:
+        super().__init__(self._words(label))
+        self.classifier = classifier
+        self.label = label
+
+    @staticmethod
+    def _words(label: str) -> str:
+        return (
+            f"the correction changed since this page showed it: it now says {label}; "
+            "check it and decide again"
+        )
+
+    def said(self, titles: Callable[[object, str], str]) -> str:
+        return self._words(titles(self.label, self.classifier))
+
+
 @dataclass(frozen=True)
 class ExampleView:
     id: int
@@ -169,6 +193,27 @@ def remove_example(session: Session, example_id: int, actor: str) -> None:
     session.delete(row)
 
 
+#: A decided correction in words, for a second decision on it.
+DECIDED = {"active": "accepted", "rejected": "rejected"}
+
+
+def _candidate(session: Session, example_id: int, shown: str | None) -> ClassifierExample:
+    """The correction to decide on, locked until the decision commits: a second decision on it
+    at the same moment waits for the first, then finds it decided. `shown`: the label the
+    supervisor's page showed (None: not known, nothing to compare)."""
+    row = session.get(ClassifierExample, example_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise ExampleError(f"example {example_id} not found")
+    if row.status != "candidate":
+        decided = DECIDED.get(row.status, row.status)
+        raise ExampleError(
+            f"this correction was already {decided} (example {example_id}): nothing was changed"
+        )
+    if shown and row.label != shown:
+        raise CorrectionChanged(row.classifier, row.label)
+    return row
+
+
 def accept_candidate(
     session: Session,
     example_id: int,
@@ -176,13 +221,12 @@ def accept_candidate(
     label: str | None = None,
     *,
     queue: QueueSettings | None = None,
+    shown: str | None = None,
 ) -> ClassifierExample:
     """The correction becomes a training example, optionally under another label, which the
     message then takes too (see `corrections.follow_accepted`; `queue` for an urgency's due
     time): the model must not learn one thing while the message says another."""
-    row = _example(session, example_id)
-    if row.status != "candidate":
-        raise ExampleError(f"example {example_id} is not a candidate (it is {row.status})")
+    row = _candidate(session, example_id, shown)
     if label:
         row.label = _known_label(session, row.classifier, label)
         if row.message_id is not None:
@@ -202,14 +246,17 @@ def accept_candidate(
 
 
 def reject_candidate(
-    session: Session, example_id: int, actor: str, *, queue: QueueSettings | None = None
+    session: Session,
+    example_id: int,
+    actor: str,
+    *,
+    queue: QueueSettings | None = None,
+    shown: str | None = None,
 ) -> tuple[ClassifierExample, str | None]:
     """Not a training example; the agent's correction the message still carries is taken back
     with it (see `corrections.restore_after_rejection`; `queue` for an urgency's due time).
     The row, and the label the message went back to (None: it was left as it is)."""
-    row = _example(session, example_id)
-    if row.status != "candidate":
-        raise ExampleError(f"example {example_id} is not a candidate (it is {row.status})")
+    row = _candidate(session, example_id, shown)
     row.status = "rejected"
     restored = None
     if row.source == "correction" and row.message_id is not None:

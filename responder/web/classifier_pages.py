@@ -40,6 +40,8 @@ class LabelForm(Struct):
     label: str = ""
     text: str = ""
     back: str = ""
+    # The label a correction's row showed: refused when the agent has changed it since.
+    shown: str = ""
 
 
 @get("/supervisor/classifiers", sync_to_thread=True, guards=[requires_supervisor])
@@ -101,6 +103,8 @@ def _example_action(
     try:
         with transaction(_rt(request).factory) as session:
             action(session)
+    except examples.CorrectionChanged as exc:
+        return _back(data, fallback, error=exc.said(request.app.state.titles), section=section)
     except ReviewError as exc:
         return _back(data, fallback, error=str(exc), section=section)
     said = notice if isinstance(notice, str) else notice()
@@ -171,7 +175,12 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
         before = session.get(ClassifierExample, example_id)
         label = before.label if before else None
         row = examples.accept_candidate(
-            session, example_id, user.username, data.label or None, queue=rt.settings.queue
+            session,
+            example_id,
+            user.username,
+            data.label or None,
+            queue=rt.settings.queue,
+            shown=data.shown or None,
         )
         if row.message_id is not None and row.label != label:
             relabelled.append((row.message_id, row.classifier))
@@ -196,7 +205,7 @@ def example_reject(request: Request, example_id: int, data: Annotated[LabelForm,
 
     def reject(session: Session) -> None:
         row, label = examples.reject_candidate(
-            session, example_id, user.username, queue=rt.settings.queue
+            session, example_id, user.username, queue=rt.settings.queue, shown=data.shown or None
         )
         told.append(examples.rejection_notice(session, row, label, request.app.state.titles))
         if row.message_id is not None and label is not None:
