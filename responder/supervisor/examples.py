@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 
 from responder.classify.titles import LabelTitles
 from responder.config import QueueSettings
-from responder.corrections import current_label, follow_accepted, restore_after_rejection
+from responder.corrections import (
+    accepted_example,
+    current_label,
+    follow_accepted,
+    restore_after_rejection,
+)
 from responder.db.models import ClassifierExample, Message
 from responder.review import ReviewError, audit
 
@@ -58,11 +63,17 @@ class ExampleView:
     message_id: int | None
     # What the model said before the agent corrected it (label, confidence), when known.
     predicted: tuple[str, float | None] | None = None
+    # The label of the example accepted from an earlier correction of the same message.
+    accepted: str | None = None
 
 
-def _view(row: ClassifierExample, predicted: tuple[str, float | None] | None = None) -> ExampleView:
+def _view(
+    row: ClassifierExample,
+    predicted: tuple[str, float | None] | None = None,
+    accepted: str | None = None,
+) -> ExampleView:
     return ExampleView(
-        row.id, row.label, row.text, row.source, row.created_by, row.message_id, predicted
+        row.id, row.label, row.text, row.source, row.created_by, row.message_id, predicted, accepted
     )
 
 
@@ -110,14 +121,35 @@ def examples(
 
 
 def candidates(session: Session, classifier: str) -> list[ExampleView]:
-    """Corrections waiting, each with what the model had said, so a supervisor sees the change."""
+    """Corrections waiting, each with what the model had said and the label an earlier
+    correction of the message was accepted under, so a supervisor sees the change."""
     rows = session.execute(
         select(ClassifierExample, Message.classification)
         .outerjoin(Message, Message.id == ClassifierExample.message_id)
         .where(ClassifierExample.classifier == classifier, ClassifierExample.status == "candidate")
         .order_by(ClassifierExample.created_at.desc(), ClassifierExample.id.desc())
-    )
-    return [_view(row, _predicted(classification, classifier)) for row, classification in rows]
+    ).all()
+    messages = {row.message_id for row, _ in rows if row.message_id is not None}
+    accepted: dict[int, str] = {}
+    if messages:
+        for message_id, label in session.execute(
+            select(ClassifierExample.message_id, ClassifierExample.label)
+            .where(
+                ClassifierExample.classifier == classifier,
+                ClassifierExample.status == "active",
+                ClassifierExample.message_id.in_(messages),
+            )
+            .order_by(ClassifierExample.id)
+        ):
+            accepted.setdefault(message_id, label)  # the first, as `accepted_example` picks
+    return [
+        _view(
+            row,
+            _predicted(classification, classifier),
+            accepted.get(row.message_id) if row.message_id is not None else None,
+        )
+        for row, classification in rows
+    ]
 
 
 def _known_label(session: Session, classifier: str, label: str) -> str:
@@ -194,7 +226,7 @@ def remove_example(session: Session, example_id: int, actor: str) -> None:
 
 
 #: A decided correction in words, for a second decision on it.
-DECIDED = {"active": "accepted", "rejected": "rejected"}
+DECIDED = {"active": "accepted", "merged": "accepted", "rejected": "rejected"}
 
 
 def _candidate(session: Session, example_id: int, shown: str | None) -> ClassifierExample:
@@ -222,16 +254,37 @@ def accept_candidate(
     *,
     queue: QueueSettings | None = None,
     shown: str | None = None,
-) -> ClassifierExample:
+) -> tuple[ClassifierExample, str | None]:
     """The correction becomes a training example, optionally under another label, which the
     message then takes too (see `corrections.follow_accepted`; `queue` for an urgency's due
-    time): the model must not learn one thing while the message says another."""
+    time): the model must not learn one thing while the message says another. A message with
+    an example accepted from an earlier correction keeps that one example, moved to this
+    label: the same text is never an example of two labels (the candidate stays on record as
+    `merged`). The example trained on, and the label it was moved from (None: no earlier
+    example; the label itself: it already had it)."""
     row = _candidate(session, example_id, shown)
     if label:
         row.label = _known_label(session, row.classifier, label)
         if row.message_id is not None:
             follow_accepted(session, row.message_id, row.classifier, row.label, actor, queue=queue)
-    row.status = "active"
+    earlier = accepted_example(session, row.classifier, row.message_id)
+    kept = row if earlier is None else earlier
+    previous = None if earlier is None else earlier.label
+    row.status = "active" if earlier is None else "merged"
+    if earlier is not None and earlier.label != row.label:
+        earlier.label = row.label
+        audit(
+            session,
+            actor,
+            "example.move",
+            "classifier_example",
+            earlier.id,
+            classifier=row.classifier,
+            previous=previous,
+            label=row.label,
+            message=row.message_id,
+            correction=row.id,
+        )
     audit(
         session,
         actor,
@@ -241,8 +294,27 @@ def accept_candidate(
         classifier=row.classifier,
         label=row.label,
         message=row.message_id,
+        **({} if earlier is None else {"example": earlier.id}),
     )
-    return row
+    return kept, previous
+
+
+def acceptance_notice(
+    row: ClassifierExample,
+    moved_from: str | None,
+    titles: Callable[[object, str], str] | None = None,
+) -> str:
+    """What a supervisor is told on accepting a correction (`row` and `moved_from` as
+    `accept_candidate` answers): plainly accepted, or the message's earlier example moved."""
+    if moved_from is None:
+        return "Correction accepted as a training example."
+    said = titles or LabelTitles()
+    now = said(row.label, row.classifier)
+    start = f"Correction accepted: message {row.message_id} already had a training example"
+    if moved_from == row.label:
+        return f"{start} under {now}, which stays its only one (none was added)."
+    was = said(moved_from, row.classifier)
+    return f"{start}, under {was}: it was moved to {now} rather than a second one added."
 
 
 def reject_candidate(
@@ -284,8 +356,9 @@ def rejection_notice(
     titles: Callable[[object, str], str] | None = None,
 ) -> str:
     """What a supervisor is told on rejecting a correction: what became of its message, in the
-    terms of `corrections.restore_after_rejection` (back to the model's label, or left as it is
-    and why). `titles`: the labels in words (the app's `LabelTitles`; codes in words without)."""
+    terms of `corrections.restore_after_rejection` (back to its accepted example's label or
+    the model's, or left as it is and why). `titles`: the labels in words (the app's
+    `LabelTitles`; codes in words without)."""
     said = titles or LabelTitles()
     if row.source != "correction" or row.message_id is None:
         return "Correction rejected."
@@ -293,8 +366,14 @@ def rejection_notice(
     if message is None:
         return f"Correction rejected; message {row.message_id} is no longer there."
     start = f"Correction rejected: message {row.message_id}"
+    accepted = accepted_example(session, row.classifier, row.message_id)
     if restored:
         back = said(restored, row.classifier)
+        if accepted is not None and accepted.label == restored:
+            return (
+                f"{start} is back to {back}, the {row.classifier} of the training example"
+                " accepted from an earlier correction."
+            )
         return f"{start} is back to {back}, the {row.classifier} the model gave it."
     now = current_label(message, row.classifier)
     if now != row.label:
@@ -302,9 +381,10 @@ def rejection_notice(
         return f"{start} keeps its {row.classifier} {kept} (it changed since the correction)."
     found = (message.classification or {}).get(row.classifier) or {}
     predicted = found.get("predicted") if isinstance(found, dict) else None
-    why = (
-        "the model said so too"
-        if isinstance(predicted, dict) and predicted.get("label") == now
-        else "what the model said is not known"
-    )
+    if accepted is not None and accepted.label == now:
+        why = "its accepted training example says so too"
+    elif isinstance(predicted, dict) and predicted.get("label") == now:
+        why = "the model said so too"
+    else:
+        why = "what the model said is not known"
     return f"{start} keeps its {row.classifier} {said(now, row.classifier)} ({why})."

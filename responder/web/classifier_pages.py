@@ -170,11 +170,12 @@ def example_remove(request: Request, example_id: int, data: Annotated[LabelForm,
 def example_accept(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
     rt, user = _rt(request), _user(request)
     relabelled: list[tuple[int, str]] = []
+    told: list[str] = []
 
     def accept(session: Session) -> None:
         before = session.get(ClassifierExample, example_id)
         label = before.label if before else None
-        row = examples.accept_candidate(
+        row, moved_from = examples.accept_candidate(
             session,
             example_id,
             user.username,
@@ -182,12 +183,11 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
             queue=rt.settings.queue,
             shown=data.shown or None,
         )
+        told.append(examples.acceptance_notice(row, moved_from, request.app.state.titles))
         if row.message_id is not None and row.label != label:
             relabelled.append((row.message_id, row.classifier))
 
-    answer = _example_action(
-        request, data, accept, "Correction accepted as a training example.", "corrections"
-    )
+    answer = _example_action(request, data, accept, lambda: told[0], "corrections")
     # A draft still waiting was written for the agent's label: write it for the one accepted.
     _redraft_relabelled(rt, user, relabelled)
     return answer
@@ -212,7 +212,7 @@ def example_reject(request: Request, example_id: int, data: Annotated[LabelForm,
             restored.append((row.message_id, row.classifier))
 
     answer = _example_action(request, data, reject, lambda: told[0], "corrections")
-    # A draft still waiting was written for the agent's label: write it for the model's again.
+    # A draft still waiting was written for the agent's label: write it for the one restored.
     _redraft_relabelled(rt, user, restored)
     return answer
 

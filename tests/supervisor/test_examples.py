@@ -442,6 +442,112 @@ def _decide(client: TestClient, page: str, example: int, action: str, label: str
     return client.post(f"/supervisor/classifiers/examples/{example}/{action}", data=fields).text
 
 
+def _active_examples(rt: Runtime, message_id: int) -> list[tuple[int, str]]:
+    with rt.factory() as session:
+        rows = session.execute(
+            select(ClassifierExample.id, ClassifierExample.label)
+            .where(ClassifierExample.message_id == message_id, ClassifierExample.status == "active")
+            .order_by(ClassifierExample.id)
+        )
+        return [(row.id, row.label) for row in rows]
+
+
+def _accepted_then_corrected_again(rt: Runtime, client: TestClient) -> tuple[int, int, int]:
+    """The model said outage; alice corrected it to roaming, which sue accepted; bob corrects
+    the same message to billing_dispute. The message, alice's example and bob's candidate."""
+    message_id = waiting_message(rt, 1, intent="outage")
+    _classified(rt, message_id, intent=("outage", 0.64))
+    for name, role in (("alice", "agent"), ("bob", "agent"), ("sue", "supervisor")):
+        staff(rt, name, role)
+    _correct(client, "alice", message_id, "roaming")
+    with rt.factory() as session:
+        first = session.scalar(
+            select(ClassifierExample.id).where(ClassifierExample.message_id == message_id)
+        )
+    login(client, "sue")
+    page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    assert "Correction accepted as a training example." in _decide(client, page, first, "accept")
+    _correct(client, "bob", message_id, "billing_dispute")
+    with rt.factory() as session:
+        second = session.scalars(
+            select(ClassifierExample).where(
+                ClassifierExample.message_id == message_id, ClassifierExample.status == "candidate"
+            )
+        ).one()
+    assert (second.id != first, second.created_by) == (True, "bob")
+    return message_id, first, second.id
+
+
+def test_accepting_a_second_correction_of_a_message_moves_its_example(rt: Runtime) -> None:
+    """One message is one training example: bob's accepted correction moves the example
+    accepted from alice's to billing_dispute instead of teaching the same text two intents."""
+    with TestClient(create_app(rt)) as client:
+        message_id, first, second = _accepted_then_corrected_again(rt, client)
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        row = _candidate_row(page, second)
+        assert "model said: Service outage <small><code>outage</code></small> 0.64" in row
+        assert (
+            "already a training example of Roaming <small><code>roaming</code></small> (an"
+            " earlier correction, accepted)" in row
+        ), "what the model said does not hide the example already accepted"
+        told = _decide(client, page, second, "accept")
+    assert (
+        f"Correction accepted: message {message_id} already had a training example, under"
+        " Roaming: it was moved to Billing dispute rather than a second one added." in told
+    )
+    assert _active_examples(rt, message_id) == [(first, "billing_dispute")]
+    assert _count(rt, id=second, status="merged") == 1, "bob's correction stays on record"
+    with rt.factory() as session:
+        moves = session.scalars(select(AuditEntry).where(AuditEntry.action == "example.move"))
+        logged = [
+            (int(m.object_id), m.actor, m.detail["previous"], m.detail["label"]) for m in moves
+        ]
+        message = session.get(Message, message_id)
+    assert logged == [(first, "sue", "roaming", "billing_dispute")]
+    assert message.intent == "billing_dispute"
+
+
+def test_accepting_a_second_correction_under_the_first_label_adds_nothing(rt: Runtime) -> None:
+    with TestClient(create_app(rt)) as client:
+        message_id, first, second = _accepted_then_corrected_again(rt, client)
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        told = _decide(client, page, second, "accept", label="roaming")
+    assert (
+        f"Correction accepted: message {message_id} already had a training example under"
+        " Roaming, which stays its only one (none was added)." in told
+    )
+    assert _active_examples(rt, message_id) == [(first, "roaming")]
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "roaming"
+    assert _drafts(rt, message_id)[-1].grounding["intent"] == "roaming"
+
+
+def test_rejecting_a_second_correction_goes_back_to_the_accepted_label(rt: Runtime) -> None:
+    """Rejecting bob's correction takes the message back to roaming, which sue accepted, not
+    to the model's outage, and the waiting draft is written for roaming again."""
+    with TestClient(create_app(rt)) as client:
+        message_id, first, second = _accepted_then_corrected_again(rt, client)
+        assert _drafts(rt, message_id)[-1].grounding["intent"] == "billing_dispute"
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        assert (
+            "a message it relabelled goes back to Roaming, the label of its accepted training"
+            " example, and its waiting draft is written again." in _candidate_row(page, second)
+        )
+        told = _decide(client, page, second, "reject")
+        review = client.get(f"/messages/{message_id}").text
+    assert (
+        f"Correction rejected: message {message_id} is back to Roaming, the intent of the"
+        " training example accepted from an earlier correction." in told
+    )
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+    assert message.intent == "roaming" and message.classification["intent"]["label"] == "roaming"
+    assert message.classification["intent"]["predicted"]["label"] == "outage"
+    assert _active_examples(rt, message_id) == [(first, "roaming")]
+    assert _drafts(rt, message_id)[-1].grounding["intent"] == "roaming"
+    assert "intent back to Roaming, on rejecting the correction to Billing dispute" in review
+
+
 def _recorrected_after_the_page_showed_it(rt: Runtime, client: TestClient) -> tuple[int, int, str]:
     """Sue's page shows alice's correction to billing_dispute; bob then corrects the message
     to complaint, which updates the same candidate. The message, the candidate, sue's page."""
