@@ -180,6 +180,25 @@ def _record_supervisor_label(
     _record_label(session, message_id, classifier, previous, label, actor, user_id, **{why: True})
 
 
+def accepted_example(
+    session: Session, classifier: str, message_id: int | None
+) -> ClassifierExample | None:
+    """The training example a supervisor accepted from an earlier correction of the message
+    (the first, should there be more): what a person already stands by for it."""
+    if message_id is None:
+        return None
+    return session.scalar(
+        select(ClassifierExample)
+        .where(
+            ClassifierExample.classifier == classifier,
+            ClassifierExample.message_id == message_id,
+            ClassifierExample.status == "active",
+        )
+        .order_by(ClassifierExample.id)
+        .limit(1)
+    )
+
+
 def restore_after_rejection(
     session: Session,
     message_id: int,
@@ -190,25 +209,31 @@ def restore_after_rejection(
     queue: QueueSettings | None = None,
 ) -> str | None:
     """A supervisor rejected an agent's correction to `rejected`: the message goes back to the
-    model's own answer (kept under `predicted`), so the queue, the dashboard and the next draft
-    no longer follow a label nobody stands by. The label it went back to, or None when the
-    message no longer says `rejected` (changed since) or the model's answer is not known."""
+    label of the example accepted from an earlier correction of it, when there is one, else to
+    the model's own answer (kept under `predicted`), so the queue, the dashboard and the next
+    draft no longer follow a label nobody stands by. The label it went back to, or None when
+    the message no longer says `rejected` (changed since) or neither label is known."""
     message = session.get(Message, message_id)
     found = (message.classification or {}).get(classifier) if message is not None else None
     if message is None or not isinstance(found, dict) or found.get("label") != rejected:
         return None
-    predicted = found.get("predicted")
-    if not found.get("corrected_by") or not isinstance(predicted, dict):
+    if not found.get("corrected_by"):
         return None
-    label = predicted.get("label")
-    if not label or label == rejected:
-        return None
-    message.classification = {**(message.classification or {}), classifier: predicted}
-    _set_column(session, message, classifier, str(label), predicted.get("confidence"), queue)
-    _record_supervisor_label(
-        session, message_id, classifier, rejected, str(label), actor, "rejected"
-    )
-    return str(label)
+    accepted = accepted_example(session, classifier, message_id)
+    if accepted is not None:
+        if accepted.label == rejected:
+            return None
+        set_label(session, message, classifier, accepted.label, actor, queue=queue)
+        label = accepted.label
+    else:
+        predicted = found.get("predicted")
+        label = str(predicted.get("label") or "") if isinstance(predicted, dict) else ""
+        if not isinstance(predicted, dict) or not label or label == rejected:
+            return None
+        message.classification = {**(message.classification or {}), classifier: predicted}
+        _set_column(session, message, classifier, label, predicted.get("confidence"), queue)
+    _record_supervisor_label(session, message_id, classifier, rejected, label, actor, "rejected")
+    return label
 
 
 def reclassify(
@@ -223,6 +248,7 @@ def reclassify(
     """Corrects the message at once (an intent for the queue's filter, an urgency for its
     badge and, with `queue`, its due time) and keeps the correction as a candidate example."""
     message = inbound_message(session, message_id)
+    classifier = classifier.replace("\x00", "")  # PostgreSQL text refuses NUL
     labels = known_labels(session, classifier)
     if not labels:
         raise ReviewError(f"unknown classifier {classifier!r}")

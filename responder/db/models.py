@@ -692,7 +692,8 @@ class ClassifierExample(Base):
     classifier: Mapped[str] = mapped_column(String(50), index=True)
     label: Mapped[str] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active, candidate, rejected
+    # active, candidate, rejected, or merged: accepted into the message's earlier example.
+    status: Mapped[str] = mapped_column(String(20), default="active")
     source: Mapped[str] = mapped_column(String(100), default="seed")
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     created_by: Mapped[str] = mapped_column(String(100), default="")

@@ -40,6 +40,8 @@ class LabelForm(Struct):
     label: str = ""
     text: str = ""
     back: str = ""
+    # The label a correction's row showed: refused when the agent has changed it since.
+    shown: str = ""
 
 
 @get("/supervisor/classifiers", sync_to_thread=True, guards=[requires_supervisor])
@@ -51,6 +53,7 @@ def classifiers_page(
     error: str = "",
     at: str = "",
 ) -> Template:
+    name = name.replace("\x00", "") or "intent"  # PostgreSQL text refuses NUL
     with _rt(request).factory() as session:
         names = examples.classifier_names(session)
         counts = examples.labels(session, name)
@@ -100,6 +103,8 @@ def _example_action(
     try:
         with transaction(_rt(request).factory) as session:
             action(session)
+    except examples.CorrectionChanged as exc:
+        return _back(data, fallback, error=exc.said(request.app.state.titles), section=section)
     except ReviewError as exc:
         return _back(data, fallback, error=str(exc), section=section)
     said = notice if isinstance(notice, str) else notice()
@@ -165,19 +170,24 @@ def example_remove(request: Request, example_id: int, data: Annotated[LabelForm,
 def example_accept(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
     rt, user = _rt(request), _user(request)
     relabelled: list[tuple[int, str]] = []
+    told: list[str] = []
 
     def accept(session: Session) -> None:
         before = session.get(ClassifierExample, example_id)
         label = before.label if before else None
-        row = examples.accept_candidate(
-            session, example_id, user.username, data.label or None, queue=rt.settings.queue
+        row, moved_from = examples.accept_candidate(
+            session,
+            example_id,
+            user.username,
+            data.label or None,
+            queue=rt.settings.queue,
+            shown=data.shown or None,
         )
+        told.append(examples.acceptance_notice(row, moved_from, request.app.state.titles))
         if row.message_id is not None and row.label != label:
             relabelled.append((row.message_id, row.classifier))
 
-    answer = _example_action(
-        request, data, accept, "Correction accepted as a training example.", "corrections"
-    )
+    answer = _example_action(request, data, accept, lambda: told[0], "corrections")
     # A draft still waiting was written for the agent's label: write it for the one accepted.
     _redraft_relabelled(rt, user, relabelled)
     return answer
@@ -195,14 +205,14 @@ def example_reject(request: Request, example_id: int, data: Annotated[LabelForm,
 
     def reject(session: Session) -> None:
         row, label = examples.reject_candidate(
-            session, example_id, user.username, queue=rt.settings.queue
+            session, example_id, user.username, queue=rt.settings.queue, shown=data.shown or None
         )
         told.append(examples.rejection_notice(session, row, label, request.app.state.titles))
         if row.message_id is not None and label is not None:
             restored.append((row.message_id, row.classifier))
 
     answer = _example_action(request, data, reject, lambda: told[0], "corrections")
-    # A draft still waiting was written for the agent's label: write it for the model's again.
+    # A draft still waiting was written for the agent's label: write it for the one restored.
     _redraft_relabelled(rt, user, restored)
     return answer
 

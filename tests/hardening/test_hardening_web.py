@@ -8,12 +8,13 @@ import pytest
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from responder.db.models import Message
+from responder.db.models import ClassifierExample, Message
 from responder.drafting.render import TemplateFailure, render_string
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
+from tests.supervisor.history import waiting_message
 from tests.test_web_security import concrete, csrf, http_routes, login
 
 SQL_INJECTIONS = [
@@ -216,3 +217,38 @@ def test_no_form_answers_a_hostile_number_with_a_server_error(rt: Runtime, worke
                 if answer.status_code >= 500:
                     failed.append((path, value[:8], answer.status_code))
     assert not failed, failed
+
+
+def test_a_nul_in_a_classifier_example_name_or_correction_is_dropped(rt: Runtime) -> None:
+    """A NUL, which PostgreSQL refuses in text, is dropped as a note drops it: the example is
+    added without it, the classifiers page shows the classifier named around it, and a
+    correction of a classifier named by a NUL alone is refused in words."""
+    staff(rt, "sue", "supervisor")
+    message = waiting_message(rt, 1)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        corrected = client.post(
+            f"/messages/{message}/classification",
+            data={"classifier": "\x00", "label": "roaming", "_csrf_token": csrf(client)},
+        )
+        assert corrected.status_code == 200 and "Unknown classifier" in corrected.text
+        for name in ("\x00", "in\x00tent"):
+            page = client.get("/supervisor/classifiers", params={"name": name, "label": "\x00"})
+            assert page.status_code == 200, (name, page.text[:300])
+            assert "» intent</a>" in page.text, "the intent classifier, as without the NUL"
+        back = "/supervisor/classifiers?name=intent&label=roaming"
+        added = client.post(
+            "/supervisor/classifiers/intent/add",
+            data={
+                "label": "roaming",
+                "text": "Roaming in Spain\x00 costs too much",
+                "back": back,
+                "_csrf_token": csrf(client, back),
+            },
+        )
+        assert added.status_code == 200 and "Example added to Roaming." in added.text
+    with rt.factory() as session:
+        texts = session.scalars(
+            select(ClassifierExample.text).where(ClassifierExample.source == "supervisor")
+        ).all()
+    assert texts == ["Roaming in Spain costs too much"]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import datetime
 
+import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from responder.corrections import reclassify
 from responder.db.models import (
@@ -20,6 +23,7 @@ from responder.db.models import (
 from responder.db.session import transaction
 from responder.review import approve
 from responder.runtime import Runtime
+from responder.supervisor.examples import accept_candidate
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
 from tests.supervisor.history import agent_correction, waiting_message
@@ -409,3 +413,234 @@ def test_rejecting_a_correction_of_an_answered_message_only_changes_the_label_ba
     assert [d.version for d in _drafts(rt, message_id)] == before, "no draft for a sent reply"
     assert "intent back to Roaming, on rejecting the correction" in page
     assert 'id="intent-back"' not in page
+
+
+def _correct(client: TestClient, agent: str, message_id: int, label: str) -> None:
+    """`agent` corrects the message's intent to `label` through the API, as the review page does."""
+    answer = client.post(
+        f"/api/messages/{message_id}/classification",
+        headers=api_token(client, agent),
+        json={"classifier": "intent", "label": label},
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def _candidate_row(page: str, example: int) -> str:
+    return page.split(f'<tr data-id="{example}">', 1)[1].split("</tr>", 1)[0]
+
+
+def _decide(client: TestClient, page: str, example: int, action: str, label: str = "") -> str:
+    """The Accept or Reject form of the candidate's row on `page`, sent as the page filled it
+    (`label`: another choice in the Accept form's list)."""
+    form = _candidate_row(page, example).split(f"/examples/{example}/{action}", 1)[1]
+    form = form.split("</form>", 1)[0]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    chosen = re.search(r'<option value="([^"]+)" selected>', form)
+    if chosen:
+        fields["label"] = label or chosen.group(1)
+    fields = {key: value.replace("&amp;", "&") for key, value in fields.items()}
+    return client.post(f"/supervisor/classifiers/examples/{example}/{action}", data=fields).text
+
+
+def _active_examples(rt: Runtime, message_id: int) -> list[tuple[int, str]]:
+    with rt.factory() as session:
+        rows = session.execute(
+            select(ClassifierExample.id, ClassifierExample.label)
+            .where(ClassifierExample.message_id == message_id, ClassifierExample.status == "active")
+            .order_by(ClassifierExample.id)
+        )
+        return [(row.id, row.label) for row in rows]
+
+
+def _accepted_then_corrected_again(rt: Runtime, client: TestClient) -> tuple[int, int, int]:
+    """The model said outage; alice corrected it to roaming, which sue accepted; bob corrects
+    the same message to billing_dispute. The message, alice's example and bob's candidate."""
+    message_id = waiting_message(rt, 1, intent="outage")
+    _classified(rt, message_id, intent=("outage", 0.64))
+    for name, role in (("alice", "agent"), ("bob", "agent"), ("sue", "supervisor")):
+        staff(rt, name, role)
+    _correct(client, "alice", message_id, "roaming")
+    with rt.factory() as session:
+        first = session.scalar(
+            select(ClassifierExample.id).where(ClassifierExample.message_id == message_id)
+        )
+    login(client, "sue")
+    page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    assert "Correction accepted as a training example." in _decide(client, page, first, "accept")
+    _correct(client, "bob", message_id, "billing_dispute")
+    with rt.factory() as session:
+        second = session.scalars(
+            select(ClassifierExample).where(
+                ClassifierExample.message_id == message_id, ClassifierExample.status == "candidate"
+            )
+        ).one()
+    assert (second.id != first, second.created_by) == (True, "bob")
+    return message_id, first, second.id
+
+
+def test_accepting_a_second_correction_of_a_message_moves_its_example(rt: Runtime) -> None:
+    """One message is one training example: bob's accepted correction moves the example
+    accepted from alice's to billing_dispute instead of teaching the same text two intents."""
+    with TestClient(create_app(rt)) as client:
+        message_id, first, second = _accepted_then_corrected_again(rt, client)
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        row = _candidate_row(page, second)
+        assert "model said: Service outage <small><code>outage</code></small> 0.64" in row
+        assert (
+            "already a training example of Roaming <small><code>roaming</code></small> (an"
+            " earlier correction, accepted)" in row
+        ), "what the model said does not hide the example already accepted"
+        told = _decide(client, page, second, "accept")
+    assert (
+        f"Correction accepted: message {message_id} already had a training example, under"
+        " Roaming: it was moved to Billing dispute rather than a second one added." in told
+    )
+    assert _active_examples(rt, message_id) == [(first, "billing_dispute")]
+    assert _count(rt, id=second, status="merged") == 1, "bob's correction stays on record"
+    with rt.factory() as session:
+        moves = session.scalars(select(AuditEntry).where(AuditEntry.action == "example.move"))
+        logged = [
+            (int(m.object_id), m.actor, m.detail["previous"], m.detail["label"]) for m in moves
+        ]
+        message = session.get(Message, message_id)
+    assert logged == [(first, "sue", "roaming", "billing_dispute")]
+    assert message.intent == "billing_dispute"
+
+
+def test_accepting_a_second_correction_under_the_first_label_adds_nothing(rt: Runtime) -> None:
+    with TestClient(create_app(rt)) as client:
+        message_id, first, second = _accepted_then_corrected_again(rt, client)
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        told = _decide(client, page, second, "accept", label="roaming")
+    assert (
+        f"Correction accepted: message {message_id} already had a training example under"
+        " Roaming, which stays its only one (none was added)." in told
+    )
+    assert _active_examples(rt, message_id) == [(first, "roaming")]
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "roaming"
+    assert _drafts(rt, message_id)[-1].grounding["intent"] == "roaming"
+
+
+def test_rejecting_a_second_correction_goes_back_to_the_accepted_label(rt: Runtime) -> None:
+    """Rejecting bob's correction takes the message back to roaming, which sue accepted, not
+    to the model's outage, and the waiting draft is written for roaming again."""
+    with TestClient(create_app(rt)) as client:
+        message_id, first, second = _accepted_then_corrected_again(rt, client)
+        assert _drafts(rt, message_id)[-1].grounding["intent"] == "billing_dispute"
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        assert (
+            "a message it relabelled goes back to Roaming, the label of its accepted training"
+            " example, and its waiting draft is written again." in _candidate_row(page, second)
+        )
+        told = _decide(client, page, second, "reject")
+        review = client.get(f"/messages/{message_id}").text
+    assert (
+        f"Correction rejected: message {message_id} is back to Roaming, the intent of the"
+        " training example accepted from an earlier correction." in told
+    )
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+    assert message.intent == "roaming" and message.classification["intent"]["label"] == "roaming"
+    assert message.classification["intent"]["predicted"]["label"] == "outage"
+    assert _active_examples(rt, message_id) == [(first, "roaming")]
+    assert _drafts(rt, message_id)[-1].grounding["intent"] == "roaming"
+    assert "intent back to Roaming, on rejecting the correction to Billing dispute" in review
+
+
+def _recorrected_after_the_page_showed_it(rt: Runtime, client: TestClient) -> tuple[int, int, str]:
+    """Sue's page shows alice's correction to billing_dispute; bob then corrects the message
+    to complaint, which updates the same candidate. The message, the candidate, sue's page."""
+    message_id = waiting_message(rt, 1)
+    _classified(rt, message_id, intent=("roaming", 0.71))
+    for name, role in (("alice", "agent"), ("bob", "agent"), ("sue", "supervisor")):
+        staff(rt, name, role)
+    _correct(client, "alice", message_id, "billing_dispute")
+    login(client, "sue")
+    page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+    _correct(client, "bob", message_id, "complaint")
+    with rt.factory() as session:
+        example = session.scalars(
+            select(ClassifierExample).where(ClassifierExample.message_id == message_id)
+        ).one()
+    assert (example.status, example.label, example.created_by) == ("candidate", "complaint", "bob")
+    return message_id, example.id, page
+
+
+STALE = (
+    "The correction changed since this page showed it: it now says Complaint; check it and"
+    " decide again"
+)
+
+
+def test_accepting_a_correction_changed_since_the_page_showed_it_is_refused(rt: Runtime) -> None:
+    with TestClient(create_app(rt)) as client:
+        message_id, example, page = _recorrected_after_the_page_showed_it(rt, client)
+        told = _decide(client, page, example, "accept")
+    corrections = told.split('id="corrections"', 1)[1].split("</table>", 1)[0]
+    assert STALE in corrections, "said where the supervisor acted"
+    assert _count(rt, id=example, status="candidate", label="complaint") == 1, "nothing changed"
+    assert '<option value="complaint" selected>' in _candidate_row(told, example)
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "complaint"
+        assert not session.scalars(
+            select(AuditEntry).where(AuditEntry.action.like("example.%"))
+        ).all()
+
+
+def test_rejecting_a_correction_changed_since_the_page_showed_it_is_refused(rt: Runtime) -> None:
+    with TestClient(create_app(rt)) as client:
+        message_id, example, page = _recorrected_after_the_page_showed_it(rt, client)
+        told = _decide(client, page, example, "reject")
+    assert STALE in told.split('id="corrections"', 1)[1]
+    assert _count(rt, id=example, status="candidate", label="complaint") == 1
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "complaint", "not taken back"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has one writer
+@pytest.mark.parametrize("action", ["reject", "accept"])
+def test_a_correction_decided_twice_at_the_same_moment_refuses_the_second(
+    rt: Runtime, action: str
+) -> None:
+    """Tom's accept holds the candidate when sue's reject (or accept) arrives: hers waits for
+    his, then finds it accepted and changes nothing, instead of overwriting his decision."""
+    message_id = waiting_message(rt, 1)
+    staff(rt, "alice")
+    staff(rt, "sue", "supervisor")
+    example = _corrected(rt, message_id, "billing_dispute")
+    answers: list[str] = []
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        with transaction(rt.factory) as session:
+            accept_candidate(session, example, "tom")
+            session.flush()  # his writes are in the database, not yet committed
+            sue = threading.Thread(
+                target=lambda: answers.append(_decide(client, page, example, action))
+            )
+            sue.start()
+            _wait_for_a_lock_wait(rt)
+        sue.join(timeout=120)
+    assert answers and (
+        f"This correction was already accepted (example {example}): nothing was changed"
+        in answers[0]
+    )
+    assert _count(rt, id=example, status="active", label="billing_dispute") == 1
+    with rt.factory() as session:
+        assert session.get(Message, message_id).intent == "billing_dispute"
+        decisions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.action.like("example.%"))
+        ).all()
+    assert decisions == ["example.accept"]
+
+
+def _wait_for_a_lock_wait(rt: Runtime) -> None:
+    """Until another connection waits for a row lock (sue's request, on tom's candidate)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with rt.factory() as session:
+            if session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                return
+        time.sleep(0.05)
+    raise AssertionError("no request waited for the candidate's lock")
