@@ -27,6 +27,7 @@ from responder.channels.delivery import (
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    UncertainDeliveryError,
     retry_delay,
 )
 from responder.channels.social import SOCIAL_KINDS
@@ -300,6 +301,12 @@ def _send(rt: Runtime, ack_id: int) -> int:
                 delay = retry_delay(exc, outbound.retry_base_seconds, ack.attempts)
                 ack.state, ack.next_attempt_at = "queued", utcnow() + timedelta(seconds=delay)
         log.warning("acknowledgement %s not sent: %s", ack_id, exc)
+        return 0
+    except UncertainDeliveryError as exc:  # it may have gone out: never a second copy
+        SEND_FAILURES.labels("uncertain").inc()
+        with _changing(rt, ack_id) as (_, ack):
+            ack.state, ack.last_error = "uncertain", f"{exc}; it may have gone out"
+        log.warning("acknowledgement %s may have gone out: %s", ack_id, exc)
         return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()

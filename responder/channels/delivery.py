@@ -8,7 +8,8 @@ from typing import Protocol
 
 
 class TemporaryDeliveryError(Exception):
-    """Worth retrying later (4xx, dropped connection, time-out, 429)."""
+    """Worth retrying later, as nothing was delivered (a 4xx from SMTP, no connection made,
+    429); a send whose answer may have been lost is `UncertainDeliveryError` instead."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -37,6 +38,12 @@ def retry_delay(exc: TemporaryDeliveryError, base_seconds: float, attempts: int)
     server asked for (429 Retry-After, at most a day) when that is longer."""
     asked = min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS)
     return max(asked, backoff(base_seconds, attempts))
+
+
+class UncertainDeliveryError(Exception):
+    """The request may have reached the other side, and its answer was lost (a read time-out, a
+    dropped connection after sending): sending again could deliver it twice, so it is not
+    retried by itself; a person checks the recipient's copy first."""
 
 
 class PermanentDeliveryError(Exception):

@@ -28,6 +28,7 @@ from responder.channels.delivery import (
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    UncertainDeliveryError,
     retry_delay,
 )
 from responder.channels.imap_state import record_answered
@@ -601,13 +602,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
                 _mark_sent(session, message, item)
                 return
             if delivered is None:
-                item.state = "uncertain"
-                ours = "message" if message.direction == "out" else "reply"  # staff wrote it
-                item.last_error = (
-                    f"the worker stopped during delivery; the server may have accepted the {ours}. "
-                    "Check the recipient's copy before retrying, which would send it again."
-                )
-                _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
+                _mark_uncertain(message, item, "the worker stopped during delivery")
                 return
         item.state = "sending"
         item.attempts += 1
@@ -647,6 +642,20 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             message.state_reason = f"retrying at {when:%Y-%m-%d %H:%M} {zone}: {exc}"
             message.next_attempt_at = item.next_attempt_at
         return
+    except UncertainDeliveryError as exc:
+        SEND_FAILURES.labels("uncertain").inc()
+        log.warning(
+            "message %s: delivery uncertain, not sent again: %s",
+            message_id,
+            exc,
+            extra={"message_id": message_id, "stage": "send"},
+        )
+        with transaction(rt.factory) as session:
+            message = session.get(Message, message_id)
+            item = session.get(OutboxItem, reply.outbox_id)
+            assert message is not None and item is not None
+            _mark_uncertain(message, item, str(exc))
+        return
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
         with transaction(rt.factory) as session:
@@ -667,6 +676,18 @@ def _send_one(rt: Runtime, message_id: int) -> None:
         _mark_sent(session, message, item)
         if result is not None and result.note:
             message.state_reason = result.note
+
+
+def _mark_uncertain(message: Message, item: OutboxItem, why: str) -> None:
+    """It may have gone out and nobody can ask (a worker stopped mid-send, or the platform's
+    answer was lost): never sent again by itself; staff check, then retry or leave it."""
+    item.state = "uncertain"
+    ours = "message" if message.direction == "out" else "reply"  # staff wrote it
+    item.last_error = (
+        f"{why}; the server may have accepted the {ours}. "
+        "Check the recipient's copy before retrying, which would send it again."
+    )
+    _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
 
 
 def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:

@@ -258,6 +258,63 @@ def test_5xx_is_retried_with_backoff(rt: Runtime, worker: Worker, receiver: Rece
     assert timedelta(hours=23) < item.next_attempt_at - utcnow() <= timedelta(days=1)
 
 
+def _due_again(rt: Runtime, message_id: int) -> None:
+    """As if the time for a retry had come."""
+    with rt.factory() as session, session.begin():
+        past = utcnow() - timedelta(seconds=1)
+        session.get(Message, message_id).next_attempt_at = past
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        item.next_attempt_at = past
+
+
+def test_a_send_whose_answer_was_lost_is_uncertain_never_sent_twice(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """The platform got the request but its answer never came (a read time-out): it may have
+    delivered the reply, so it is not sent again by itself but waits under Needs attention, as
+    a send cut short by a stopped worker does. Retried, the customer had it twice."""
+    rt.settings.social.timeout_seconds = 1
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    receiver.stall()
+    worker.drain()
+    _due_again(rt, message_id)
+    worker.drain()
+    assert len(receiver.requests) == 1, "sent once"
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "uncertain")
+    assert message.state_reason.startswith("delivery uncertain: Messenger's answer was lost")
+    assert "the server may have accepted the reply. Check the recipient's copy" in item.last_error
+    with TestClient(create_app(rt)) as client:
+        listed = client.get("/api/problems", headers=api_token(client)).json()
+        login(client, "alice")
+        problems = client.get("/problems").text
+        page = client.get(f"/messages/{message_id}").text
+    assert [i["id"] for i in listed["items"]] == [message_id]
+    assert listed["items"][0]["reason"].startswith("delivery uncertain")
+    assert f'id="problem-{message_id}"' in problems
+    said = page.split('id="outbox" data-state="uncertain">', 1)[1].split("</p>", 1)[0]
+    assert ": may or may not have gone out. Messenger&#39;s answer was lost" in said
+    assert 'id="edit-again-button"' not in page, "never edited and sent a second time"
+
+
+def test_a_send_that_never_connected_is_tried_again(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Nothing reached the platform (the connection was refused): safe to send again."""
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    rt.settings.social.graph_base_url = "http://127.0.0.1:1"  # nothing listens there
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("approved", "queued")
+    assert message.state_reason.startswith(_retrying_at(item)), message.state_reason
+    assert "Messenger send failed" in item.last_error
+    rt.settings.social.graph_base_url = receiver.url
+    _due_again(rt, message_id)
+    worker.drain()
+    assert len(receiver.requests) == 1
+    assert _state(rt, message_id)[0].state == "sent"
+
+
 def test_4xx_fails_with_the_platform_error_visible_to_staff(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
