@@ -60,6 +60,10 @@ class DeliveryResult:
 
     external_id: str = ""
     note: str = ""
+    #: What went out in the reply's place when the reply itself could not (a WhatsApp template
+    #: outside the reply window): the conversation shows this, and the reply stays held, `note`
+    #: saying why, for a person to send once the customer writes again.
+    instead: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class OutgoingReply:
     # customer last wrote (the reply window opens then)
     channel_address: str = ""
     customer_wrote_at: datetime | None = None
+    # WhatsApp: a template already went out in this reply's place (one is enough)
+    template_sent: bool = False
 
 
 class Sender(Protocol):

@@ -25,6 +25,7 @@ from responder.blocklist import BlockList
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     DeliveryHeld,
+    DeliveryResult,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -595,6 +596,8 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             _move(message, State.FAILED, "approved but no reply in the outbox")
             return
         details = reply_details(session, message, channel) if channel.kind in SOCIAL_KINDS else {}
+        if channel.kind == "whatsapp":
+            details["template_sent"] = _template_sent(session, channel, item)
         reply = _reply_for(item, channel.kind, **details)
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
@@ -671,6 +674,9 @@ def _send_one(rt: Runtime, message_id: int) -> None:
         message = session.get(Message, message_id)
         item = session.get(OutboxItem, reply.outbox_id)
         assert message is not None and item is not None
+        if result is not None and result.instead:
+            _mark_sent_instead(session, message, item, result)
+            return
         if result is not None:
             item.external_id = result.external_id
         _mark_sent(session, message, item)
@@ -688,6 +694,45 @@ def _mark_uncertain(message: Message, item: OutboxItem, why: str) -> None:
         "Check the recipient's copy before retrying, which would send it again."
     )
     _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
+
+
+def _instead_header(item: OutboxItem) -> str:
+    """The Message-ID of what went out in a reply's place: its own, so the reply keeps its own
+    for when it goes out, and one per reply, so it is found again."""
+    local, _, domain = item.message_id_header.strip("<>").partition("@")
+    return f"<{local}.instead@{domain}>"
+
+
+def _template_sent(session: Session, channel: Channel, item: OutboxItem) -> bool:
+    """Whether a WhatsApp template already went out in this reply's place: one is enough."""
+    key = f"out:{_instead_header(item)}"
+    found = session.scalar(
+        select(Message.id).where(Message.channel_id == channel.id, Message.external_key == key)
+    )
+    return found is not None
+
+
+def _mark_sent_instead(
+    session: Session, message: Message, item: OutboxItem, result: DeliveryResult
+) -> None:
+    """Something else went out in the reply's place (a WhatsApp template outside the reply
+    window): the conversation shows what the customer received, and the reply itself is held,
+    under Needs attention, for a person to retry once the customer writes again. Neither the
+    reply nor the question is recorded as sent or answered."""
+    now = utcnow()
+    item.state = "held"
+    item.last_error = result.note
+    _move(message, State.FAILED, result.note)
+    add_our_message(
+        session,
+        message,
+        message_id_header=_instead_header(item),
+        raw=result.instead.encode(),
+        raw_size=len(result.instead.encode()),
+        subject=item.subject,
+        text=result.instead,
+        sent_at=now,
+    )
 
 
 def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:

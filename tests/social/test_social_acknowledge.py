@@ -132,3 +132,19 @@ def test_one_whose_answer_was_lost_is_never_sent_twice(
         problems = client.get("/problems").text
     assert [a["id"] for a in listed["acknowledgements"]] == [ack.id]
     assert f'id="acknowledgement-{ack.id}"' in problems
+
+
+def test_one_replaced_by_a_whatsapp_template_shows_the_template(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Outside the 24-hour window the approved template goes in its place: the conversation
+    shows what she received, not a text she never saw."""
+    _acknowledging(rt, social=True)
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    _receive(rt, worker, whatsapp_message(hours_ago=30))
+    (sent,) = receiver.requests
+    assert sent.json["type"] == "template"
+    with rt.factory() as session:
+        dm = session.scalars(select(Message).where(Message.direction == "in")).one()
+        shown = message_detail(session, dm.id)
+    assert [c["text"] for c in shown["conversation"]] == ["[WhatsApp template 'service_follow_up']"]

@@ -406,6 +406,8 @@ def test_outside_the_24_hour_window_the_reply_is_held(
 def test_a_configured_whatsapp_template_is_used_outside_the_window(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
+    """The customer gets the template, not the reply: the conversation says so, and the reply
+    itself is held under Needs attention, to be sent once the customer writes again."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
     worker.drain()
@@ -417,9 +419,39 @@ def test_a_configured_whatsapp_template_is_used_outside_the_window(
         "type": "template",
         "template": {"name": "service_follow_up", "language": {"code": "en"}},
     }
-    message, _ = _state(rt, message_id)
-    assert message.state == "sent"
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "held")
     assert "template 'service_follow_up' was sent instead" in message.state_reason
+    assert "The reply itself was not sent" in item.last_error
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "bob")
+        detail = client.get(f"/api/messages/{message_id}", headers=auth).json()
+        problems = client.get("/api/problems", headers=auth).json()
+        # Retried before she writes again: still held, and no second template.
+        assert client.post(f"/api/messages/{message_id}/retry", headers=auth).status_code == 201
+        worker.drain()
+        assert len(receiver.requests) == 1
+        message, item = _state(rt, message_id)
+        assert (message.state, item.state) == ("failed", "held")
+        assert "already went out in this reply's place" in item.last_error
+    (ours,) = [c for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours["text"] == "[WhatsApp template 'service_follow_up']", "what she received"
+    assert [i["id"] for i in problems["items"]] == [message_id], "the reply waits for a person"
+
+    # She answers the template: the window is open again, and the reply itself goes out.
+    _post(rt, whatsapp_message("Hi, what is this about?", wamid="wamid.later"))
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "bob")
+        assert client.post(f"/api/messages/{message_id}/retry", headers=auth).status_code == 201
+        worker.drain()
+        detail = client.get(f"/api/messages/{message_id}", headers=auth).json()
+    assert len(receiver.requests) == 2
+    assert receiver.requests[1].json["text"] == {"preview_url": False, "body": REPLY}
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("sent", "sent")
+    ours = [c["text"].strip() for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up']", REPLY]
 
 
 def test_a_new_message_reopens_the_window(rt: Runtime, worker: Worker, receiver: Receiver) -> None:

@@ -209,15 +209,25 @@ class SocialSender:
             kind, reply.customer_wrote_at, now or datetime.now(UTC), self.settings.window_hours
         )
         use_template = False
+        template = self.settings.whatsapp_template if kind == "whatsapp" else ""
         if closed is not None:
-            if kind == "whatsapp" and self.settings.whatsapp_template:
+            window = (
+                f"{PLATFORM[kind]} accepts replies only within {self.settings.window_hours:g} "
+                f"hours of the customer's last message, and that window closed at "
+                f"{closed:%Y-%m-%d %H:%M} UTC"
+            )
+            if template and not reply.template_sent:
                 use_template = True
+            elif template:
+                raise DeliveryHeld(
+                    f"held: {window}. Nothing was sent: the approved template {template!r} "
+                    "already went out in this reply's place; the reply goes out if you retry "
+                    "after the customer writes again."
+                )
             else:
                 raise DeliveryHeld(
-                    f"held: {PLATFORM[kind]} accepts replies only within "
-                    f"{self.settings.window_hours:g} hours of the customer's last message, and "
-                    f"that window closed at {closed:%Y-%m-%d %H:%M} UTC. Nothing was sent; the "
-                    "reply goes out if you retry after the customer writes again."
+                    f"held: {window}. Nothing was sent; the reply goes out if you retry after "
+                    "the customer writes again."
                     + (
                         " (Or configure an approved template: social.whatsapp_template.)"
                         if kind == "whatsapp"
@@ -227,13 +237,17 @@ class SocialSender:
         url, body = self.request_for(reply, template=use_template)
         data = self._post(kind, url, body)
         external_id = _sent_id(kind, data)
-        note = ""
-        if use_template:
-            note = (
-                f"the 24-hour window had closed, so the approved WhatsApp template "
-                f"{self.settings.whatsapp_template!r} was sent instead of the reply text"
-            )
-        return DeliveryResult(external_id=external_id, note=note)
+        if not use_template:
+            return DeliveryResult(external_id=external_id)
+        return DeliveryResult(
+            external_id=external_id,
+            note=(
+                f"held: {window}, so the approved template {template!r} was sent instead, "
+                "asking the customer to write again. The reply itself was not sent: it goes out "
+                "if you retry after the customer writes again."
+            ),
+            instead=f"[WhatsApp template {template!r}]",
+        )
 
     def _post(self, kind: str, url: str, body: dict[str, Any]) -> Any:
         platform = PLATFORM[kind]
