@@ -27,6 +27,7 @@ from responder.channels.delivery import (
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    UncertainDeliveryError,
     retry_delay,
 )
 from responder.channels.social import SOCIAL_KINDS
@@ -288,7 +289,7 @@ def _send(rt: Runtime, ack_id: int) -> int:
             ack.raw = redated(ack.raw, utcnow())
         reply = _reply(session, ack)
     try:
-        rt.sender.deliver(reply)
+        result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
         outbound = rt.settings.outbound
@@ -301,6 +302,12 @@ def _send(rt: Runtime, ack_id: int) -> int:
                 ack.state, ack.next_attempt_at = "queued", utcnow() + timedelta(seconds=delay)
         log.warning("acknowledgement %s not sent: %s", ack_id, exc)
         return 0
+    except UncertainDeliveryError as exc:  # it may have gone out: never a second copy
+        SEND_FAILURES.labels("uncertain").inc()
+        with _changing(rt, ack_id) as (_, ack):
+            ack.state, ack.last_error = "uncertain", f"{exc}; it may have gone out"
+        log.warning("acknowledgement %s may have gone out: %s", ack_id, exc)
+        return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
         with _changing(rt, ack_id) as (_, ack):
@@ -308,12 +315,13 @@ def _send(rt: Runtime, ack_id: int) -> int:
         log.warning("acknowledgement %s refused: %s", ack_id, exc)
         return 0
     with _changing(rt, ack_id) as (session, ack):
-        _mark_sent(session, ack)
+        _mark_sent(session, ack, result.instead if result is not None else "")
     return 1
 
 
-def _mark_sent(session: Session, ack: Acknowledgement) -> None:
-    """Sent: in the conversation as our message, so the customer's answer to it threads."""
+def _mark_sent(session: Session, ack: Acknowledgement, instead: str = "") -> None:
+    """Sent: in the conversation as our message, so the customer's answer to it threads; as
+    what the customer received when something went in its place (a WhatsApp template)."""
     now = utcnow()
     ack.state, ack.sent_at, ack.last_error = "sent", now, ""
     message = session.get(Message, ack.message_id)
@@ -325,7 +333,7 @@ def _mark_sent(session: Session, ack: Acknowledgement) -> None:
         raw=ack.raw,
         raw_size=len(ack.raw),
         subject=ack.subject,
-        text=ack.body,
+        text=instead or ack.body,
         sent_at=now,
     )
     log.info(

@@ -8,7 +8,8 @@ from typing import Protocol
 
 
 class TemporaryDeliveryError(Exception):
-    """Worth retrying later (4xx, dropped connection, time-out, 429)."""
+    """Worth retrying later, as nothing was delivered (a 4xx from SMTP, no connection made,
+    429); a send whose answer may have been lost is `UncertainDeliveryError` instead."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -39,6 +40,12 @@ def retry_delay(exc: TemporaryDeliveryError, base_seconds: float, attempts: int)
     return max(asked, backoff(base_seconds, attempts))
 
 
+class UncertainDeliveryError(Exception):
+    """The request may have reached the other side, and its answer was lost (a read time-out, a
+    dropped connection after sending): sending again could deliver it twice, so it is not
+    retried by itself; a person checks the recipient's copy first."""
+
+
 class PermanentDeliveryError(Exception):
     """The other side refused for good (5xx, 4xx from an API); shown to staff as is."""
 
@@ -53,6 +60,10 @@ class DeliveryResult:
 
     external_id: str = ""
     note: str = ""
+    #: What went out in the reply's place when the reply itself could not (a WhatsApp template
+    #: outside the reply window): the conversation shows this, and the reply stays held, `note`
+    #: saying why, for a person to send once the customer writes again.
+    instead: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,8 @@ class OutgoingReply:
     # customer last wrote (the reply window opens then)
     channel_address: str = ""
     customer_wrote_at: datetime | None = None
+    # WhatsApp: a template already went out in this reply's place (one is enough)
+    template_sent: bool = False
 
 
 class Sender(Protocol):

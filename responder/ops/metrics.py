@@ -44,7 +44,8 @@ STAGE_FAILURES = Counter(
 )
 SEND_FAILURES = Counter(
     "responder_send_failures",
-    "Replies the transport did not accept: temporary (retried) or permanent.",
+    "Replies the transport did not accept: temporary (retried), permanent, or uncertain (the "
+    "answer was lost: it may have gone out).",
     ["kind"],
     registry=REGISTRY,
 )

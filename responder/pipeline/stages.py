@@ -25,9 +25,11 @@ from responder.blocklist import BlockList
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     DeliveryHeld,
+    DeliveryResult,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    UncertainDeliveryError,
     retry_delay,
 )
 from responder.channels.imap_state import record_answered
@@ -594,6 +596,8 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             _move(message, State.FAILED, "approved but no reply in the outbox")
             return
         details = reply_details(session, message, channel) if channel.kind in SOCIAL_KINDS else {}
+        if channel.kind == "whatsapp":
+            details["template_sent"] = _template_sent(session, channel, item)
         reply = _reply_for(item, channel.kind, **details)
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
@@ -601,13 +605,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
                 _mark_sent(session, message, item)
                 return
             if delivered is None:
-                item.state = "uncertain"
-                ours = "message" if message.direction == "out" else "reply"  # staff wrote it
-                item.last_error = (
-                    f"the worker stopped during delivery; the server may have accepted the {ours}. "
-                    "Check the recipient's copy before retrying, which would send it again."
-                )
-                _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
+                _mark_uncertain(message, item, "the worker stopped during delivery")
                 return
         item.state = "sending"
         item.attempts += 1
@@ -647,6 +645,20 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             message.state_reason = f"retrying at {when:%Y-%m-%d %H:%M} {zone}: {exc}"
             message.next_attempt_at = item.next_attempt_at
         return
+    except UncertainDeliveryError as exc:
+        SEND_FAILURES.labels("uncertain").inc()
+        log.warning(
+            "message %s: delivery uncertain, not sent again: %s",
+            message_id,
+            exc,
+            extra={"message_id": message_id, "stage": "send"},
+        )
+        with transaction(rt.factory) as session:
+            message = session.get(Message, message_id)
+            item = session.get(OutboxItem, reply.outbox_id)
+            assert message is not None and item is not None
+            _mark_uncertain(message, item, str(exc))
+        return
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
         with transaction(rt.factory) as session:
@@ -662,11 +674,65 @@ def _send_one(rt: Runtime, message_id: int) -> None:
         message = session.get(Message, message_id)
         item = session.get(OutboxItem, reply.outbox_id)
         assert message is not None and item is not None
+        if result is not None and result.instead:
+            _mark_sent_instead(session, message, item, result)
+            return
         if result is not None:
             item.external_id = result.external_id
         _mark_sent(session, message, item)
         if result is not None and result.note:
             message.state_reason = result.note
+
+
+def _mark_uncertain(message: Message, item: OutboxItem, why: str) -> None:
+    """It may have gone out and nobody can ask (a worker stopped mid-send, or the platform's
+    answer was lost): never sent again by itself; staff check, then retry or leave it."""
+    item.state = "uncertain"
+    ours = "message" if message.direction == "out" else "reply"  # staff wrote it
+    item.last_error = (
+        f"{why}; the server may have accepted the {ours}. "
+        "Check the recipient's copy before retrying, which would send it again."
+    )
+    _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
+
+
+def _instead_header(item: OutboxItem) -> str:
+    """The Message-ID of what went out in a reply's place: its own, so the reply keeps its own
+    for when it goes out, and one per reply, so it is found again."""
+    local, _, domain = item.message_id_header.strip("<>").partition("@")
+    return f"<{local}.instead@{domain}>"
+
+
+def _template_sent(session: Session, channel: Channel, item: OutboxItem) -> bool:
+    """Whether a WhatsApp template already went out in this reply's place: one is enough."""
+    key = f"out:{_instead_header(item)}"
+    found = session.scalar(
+        select(Message.id).where(Message.channel_id == channel.id, Message.external_key == key)
+    )
+    return found is not None
+
+
+def _mark_sent_instead(
+    session: Session, message: Message, item: OutboxItem, result: DeliveryResult
+) -> None:
+    """Something else went out in the reply's place (a WhatsApp template outside the reply
+    window): the conversation shows what the customer received, and the reply itself is held,
+    under Needs attention, for a person to retry once the customer writes again. Neither the
+    reply nor the question is recorded as sent or answered."""
+    now = utcnow()
+    item.state = "held"
+    item.last_error = result.note
+    _move(message, State.FAILED, result.note)
+    add_our_message(
+        session,
+        message,
+        message_id_header=_instead_header(item),
+        raw=result.instead.encode(),
+        raw_size=len(result.instead.encode()),
+        subject=item.subject,
+        text=result.instead,
+        sent_at=now,
+    )
 
 
 def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:

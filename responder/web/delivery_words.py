@@ -13,7 +13,8 @@ DELIVERY_WORDS: dict[str, str] = {
     "sending": "being sent",
     "sent": "sent",
     "failed": "not delivered",
-    # The worker stopped mid-send and the other side cannot say: sending again may send twice.
+    # The worker stopped mid-send, or the other side's answer was lost, and it cannot say:
+    # sending again may send twice.
     # The stored error that follows says so and what to check, as it does for "held" (a
     # platform's reply window had closed, `DeliveryHeld`): the words do not say it twice.
     "uncertain": "may or may not have gone out",

@@ -37,6 +37,8 @@ class Receiver:
     scripted: deque[tuple[int, dict[str, str], bytes]] = field(default_factory=deque)
     files: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stalls: int = 0
+    released: threading.Event = field(default_factory=threading.Event)
 
     def serve(
         self,
@@ -59,6 +61,11 @@ class Receiver:
         """The next request gets this answer instead of the platform's success shape."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.scripted.append((status, headers or {}, data))
+
+    def stall(self) -> None:
+        """The next POST reaches the platform (it is recorded) but is never answered: the
+        sender's wait for the answer times out, as when a platform's answer is lost."""
+        self.stalls += 1
 
     def success(self, recorded: Recorded) -> bytes:
         n = len(self.requests) - 1  # this request is already recorded
@@ -90,7 +97,14 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             )
             with receiver.lock:
                 receiver.requests.append(recorded)
-                scripted = receiver.scripted.popleft() if receiver.scripted else None
+                stalled, receiver.stalls = receiver.stalls > 0, max(receiver.stalls - 1, 0)
+                scripted = (
+                    receiver.scripted.popleft() if receiver.scripted and not stalled else None
+                )
+            if stalled:  # no answer, until the test ends
+                receiver.released.wait(30)
+                self.close_connection = True
+                return
             status, headers, body = scripted or (200, {}, receiver.success(recorded))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -131,6 +145,7 @@ def receiver() -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield receiver
+    receiver.released.set()
     server.shutdown()
     server.server_close()
     thread.join()

@@ -17,6 +17,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
+from tests.helpers import api_token, staff
 from tests.social.conftest import Receiver
 from tests.social.payloads import (
     WA_PHONE_NUMBER_ID,
@@ -24,6 +25,7 @@ from tests.social.payloads import (
     post_meta,
     whatsapp_message,
 )
+from tests.test_web_security import login
 
 
 def _acknowledging(rt: Runtime, *, social: bool) -> None:
@@ -102,3 +104,47 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
     with rt.factory() as session:
         (ack,) = session.scalars(select(Acknowledgement))
         assert ack.state == "uncertain" and "may have gone out" in ack.last_error
+
+
+def test_one_whose_answer_was_lost_is_never_sent_twice(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """The platform took the request but its answer never came: the acknowledgement may have
+    gone out, so it waits under Needs attention as uncertain, not sent again when next due."""
+    _acknowledging(rt, social=True)
+    rt.settings.social.timeout_seconds = 1
+    receiver.stall()
+    _receive(rt, worker, whatsapp_message())
+    with transaction(rt.factory) as session:
+        session.execute(update(Acknowledgement).values(next_attempt_at=utcnow()))
+    assert send_acknowledgements(rt) == 0
+    worker.drain()
+    assert len(receiver.requests) == 1, "sent once"
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement))
+    assert ack.state == "uncertain"
+    assert ack.last_error.startswith("WhatsApp's answer was lost (ReadTimeout")
+    assert ack.last_error.endswith("; it may have gone out")
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        listed = client.get("/api/problems", headers=api_token(client)).json()
+        login(client, "alice")
+        problems = client.get("/problems").text
+    assert [a["id"] for a in listed["acknowledgements"]] == [ack.id]
+    assert f'id="acknowledgement-{ack.id}"' in problems
+
+
+def test_one_replaced_by_a_whatsapp_template_shows_the_template(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Outside the 24-hour window the approved template goes in its place: the conversation
+    shows what she received, not a text she never saw."""
+    _acknowledging(rt, social=True)
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    _receive(rt, worker, whatsapp_message(hours_ago=30))
+    (sent,) = receiver.requests
+    assert sent.json["type"] == "template"
+    with rt.factory() as session:
+        dm = session.scalars(select(Message).where(Message.direction == "in")).one()
+        shown = message_detail(session, dm.id)
+    assert [c["text"] for c in shown["conversation"]] == ["[WhatsApp template 'service_follow_up']"]

@@ -258,6 +258,63 @@ def test_5xx_is_retried_with_backoff(rt: Runtime, worker: Worker, receiver: Rece
     assert timedelta(hours=23) < item.next_attempt_at - utcnow() <= timedelta(days=1)
 
 
+def _due_again(rt: Runtime, message_id: int) -> None:
+    """As if the time for a retry had come."""
+    with rt.factory() as session, session.begin():
+        past = utcnow() - timedelta(seconds=1)
+        session.get(Message, message_id).next_attempt_at = past
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        item.next_attempt_at = past
+
+
+def test_a_send_whose_answer_was_lost_is_uncertain_never_sent_twice(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """The platform got the request but its answer never came (a read time-out): it may have
+    delivered the reply, so it is not sent again by itself but waits under Needs attention, as
+    a send cut short by a stopped worker does. Retried, the customer had it twice."""
+    rt.settings.social.timeout_seconds = 1
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    receiver.stall()
+    worker.drain()
+    _due_again(rt, message_id)
+    worker.drain()
+    assert len(receiver.requests) == 1, "sent once"
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "uncertain")
+    assert message.state_reason.startswith("delivery uncertain: Messenger's answer was lost")
+    assert "the server may have accepted the reply. Check the recipient's copy" in item.last_error
+    with TestClient(create_app(rt)) as client:
+        listed = client.get("/api/problems", headers=api_token(client)).json()
+        login(client, "alice")
+        problems = client.get("/problems").text
+        page = client.get(f"/messages/{message_id}").text
+    assert [i["id"] for i in listed["items"]] == [message_id]
+    assert listed["items"][0]["reason"].startswith("delivery uncertain")
+    assert f'id="problem-{message_id}"' in problems
+    said = page.split('id="outbox" data-state="uncertain">', 1)[1].split("</p>", 1)[0]
+    assert ": may or may not have gone out. Messenger&#39;s answer was lost" in said
+    assert 'id="edit-again-button"' not in page, "never edited and sent a second time"
+
+
+def test_a_send_that_never_connected_is_tried_again(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Nothing reached the platform (the connection was refused): safe to send again."""
+    message_id, _ = _receive_and_approve(rt, worker, messenger_message())
+    rt.settings.social.graph_base_url = "http://127.0.0.1:1"  # nothing listens there
+    worker.drain()
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("approved", "queued")
+    assert message.state_reason.startswith(_retrying_at(item)), message.state_reason
+    assert "Messenger send failed" in item.last_error
+    rt.settings.social.graph_base_url = receiver.url
+    _due_again(rt, message_id)
+    worker.drain()
+    assert len(receiver.requests) == 1
+    assert _state(rt, message_id)[0].state == "sent"
+
+
 def test_4xx_fails_with_the_platform_error_visible_to_staff(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
@@ -349,6 +406,8 @@ def test_outside_the_24_hour_window_the_reply_is_held(
 def test_a_configured_whatsapp_template_is_used_outside_the_window(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
+    """The customer gets the template, not the reply: the conversation says so, and the reply
+    itself is held under Needs attention, to be sent once the customer writes again."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
     worker.drain()
@@ -360,9 +419,39 @@ def test_a_configured_whatsapp_template_is_used_outside_the_window(
         "type": "template",
         "template": {"name": "service_follow_up", "language": {"code": "en"}},
     }
-    message, _ = _state(rt, message_id)
-    assert message.state == "sent"
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "held")
     assert "template 'service_follow_up' was sent instead" in message.state_reason
+    assert "The reply itself was not sent" in item.last_error
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "bob")
+        detail = client.get(f"/api/messages/{message_id}", headers=auth).json()
+        problems = client.get("/api/problems", headers=auth).json()
+        # Retried before she writes again: still held, and no second template.
+        assert client.post(f"/api/messages/{message_id}/retry", headers=auth).status_code == 201
+        worker.drain()
+        assert len(receiver.requests) == 1
+        message, item = _state(rt, message_id)
+        assert (message.state, item.state) == ("failed", "held")
+        assert "already went out in this reply's place" in item.last_error
+    (ours,) = [c for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours["text"] == "[WhatsApp template 'service_follow_up']", "what she received"
+    assert [i["id"] for i in problems["items"]] == [message_id], "the reply waits for a person"
+
+    # She answers the template: the window is open again, and the reply itself goes out.
+    _post(rt, whatsapp_message("Hi, what is this about?", wamid="wamid.later"))
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "bob")
+        assert client.post(f"/api/messages/{message_id}/retry", headers=auth).status_code == 201
+        worker.drain()
+        detail = client.get(f"/api/messages/{message_id}", headers=auth).json()
+    assert len(receiver.requests) == 2
+    assert receiver.requests[1].json["text"] == {"preview_url": False, "body": REPLY}
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("sent", "sent")
+    ours = [c["text"].strip() for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up']", REPLY]
 
 
 def test_a_new_message_reopens_the_window(rt: Runtime, worker: Worker, receiver: Receiver) -> None:

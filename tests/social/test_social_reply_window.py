@@ -53,6 +53,7 @@ def test_with_a_whatsapp_template_the_warning_says_it_is_sent_instead(
     rt.settings.social.whatsapp_template = "service_follow_up"
     warning = _warning(_review_page(rt, worker, whatsapp_message(hours_ago=30)))
     assert 'Approving sends the approved template "service_follow_up" instead' in warning
+    assert "which is held, not sent, until the customer writes again" in warning
 
 
 def test_no_warning_while_the_window_is_open(rt: Runtime, worker: Worker) -> None:

@@ -3,7 +3,8 @@
 Messenger, Instagram and WhatsApp: the Graph API `/{version}/{account id}/messages`; X: the
 v2 `/2/dm_conversations/with/{participant id}/messages`. 429 and 5xx are worth retrying (after
 the Retry-After the platform asks for), other 4xx are refused for good with the platform's own
-error text, which staff see.
+error text, which staff see. A failure after the request may have reached the platform (its
+answer lost) is uncertain: the send APIs cannot be asked whether it went out.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from responder.channels.delivery import (
     PermanentDeliveryError,
     Sender,
     TemporaryDeliveryError,
+    UncertainDeliveryError,
 )
 from responder.channels.social import PLATFORM, SOCIAL_KINDS
 from responder.config import SocialSettings
@@ -37,6 +39,21 @@ LIMITS = {
     "whatsapp": (4096, "characters"),
     "x": (10000, "characters"),
 }
+#: Failures that prove the platform never had the whole request, so sending again cannot deliver
+#: it twice: no connection (refused, name lookup, TLS, none free in the pool in time), a proxy
+#: that would not connect, our own client refusing the request before it left, or a write cut
+#: off part-way (no server acts on half a request). Any other failure (a read time-out, a
+#: connection dropped or closed after the request was written, an answer that cannot be read)
+#: may come after the platform took the request: uncertain, never resent blindly.
+NEVER_ARRIVED = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.WriteTimeout,
+)
 #: Platforms that accept free-form replies only within hours of the customer's last message.
 WINDOW_KINDS = frozenset({"messenger", "instagram", "whatsapp"})
 
@@ -192,15 +209,25 @@ class SocialSender:
             kind, reply.customer_wrote_at, now or datetime.now(UTC), self.settings.window_hours
         )
         use_template = False
+        template = self.settings.whatsapp_template if kind == "whatsapp" else ""
         if closed is not None:
-            if kind == "whatsapp" and self.settings.whatsapp_template:
+            window = (
+                f"{PLATFORM[kind]} accepts replies only within {self.settings.window_hours:g} "
+                f"hours of the customer's last message, and that window closed at "
+                f"{closed:%Y-%m-%d %H:%M} UTC"
+            )
+            if template and not reply.template_sent:
                 use_template = True
+            elif template:
+                raise DeliveryHeld(
+                    f"held: {window}. Nothing was sent: the approved template {template!r} "
+                    "already went out in this reply's place; the reply goes out if you retry "
+                    "after the customer writes again."
+                )
             else:
                 raise DeliveryHeld(
-                    f"held: {PLATFORM[kind]} accepts replies only within "
-                    f"{self.settings.window_hours:g} hours of the customer's last message, and "
-                    f"that window closed at {closed:%Y-%m-%d %H:%M} UTC. Nothing was sent; the "
-                    "reply goes out if you retry after the customer writes again."
+                    f"held: {window}. Nothing was sent; the reply goes out if you retry after "
+                    "the customer writes again."
                     + (
                         " (Or configure an approved template: social.whatsapp_template.)"
                         if kind == "whatsapp"
@@ -210,21 +237,30 @@ class SocialSender:
         url, body = self.request_for(reply, template=use_template)
         data = self._post(kind, url, body)
         external_id = _sent_id(kind, data)
-        note = ""
-        if use_template:
-            note = (
-                f"the 24-hour window had closed, so the approved WhatsApp template "
-                f"{self.settings.whatsapp_template!r} was sent instead of the reply text"
-            )
-        return DeliveryResult(external_id=external_id, note=note)
+        if not use_template:
+            return DeliveryResult(external_id=external_id)
+        return DeliveryResult(
+            external_id=external_id,
+            note=(
+                f"held: {window}, so the approved template {template!r} was sent instead, "
+                "asking the customer to write again. The reply itself was not sent: it goes out "
+                "if you retry after the customer writes again."
+            ),
+            instead=f"[WhatsApp template {template!r}]",
+        )
 
     def _post(self, kind: str, url: str, body: dict[str, Any]) -> Any:
         platform = PLATFORM[kind]
         headers = {"Authorization": f"Bearer {self._token(kind)}"}
         try:
             response = self.client.post(url, json=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except NEVER_ARRIVED as exc:
             raise TemporaryDeliveryError(f"{platform} send failed: {exc}") from exc
+        except httpx.HTTPError as exc:
+            why = str(exc) or "no reason given"
+            raise UncertainDeliveryError(
+                f"{platform}'s answer was lost ({type(exc).__name__}: {why})"
+            ) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise TemporaryDeliveryError(
                 f"{platform} answered {response.status_code}: {platform_error(response)}",
