@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email.policy import default
 from email.utils import parsedate_to_datetime
+from html import unescape
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder import review
@@ -22,7 +24,8 @@ from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import approve
 from responder.runtime import Runtime
-from tests.helpers import drop, make_email
+from responder.web.app import create_app
+from tests.helpers import drop, make_email, staff
 from tests.html_document import HtmlDocument
 from tests.smtp_server import (
     PasswordAuthenticator,
@@ -33,6 +36,7 @@ from tests.smtp_server import (
     start_smtp,
 )
 from tests.test_crash_recovery import approve_waiting
+from tests.test_web_security import login
 
 __all__ = ["smtp_server"]
 
@@ -191,6 +195,33 @@ def test_permanent_refusal_fails_with_the_servers_answer(
     assert "550 5.1.1" in message.state_reason
     assert item.attempts == 1
     assert smtp_server.handler.received == []
+
+
+def test_a_copied_address_the_server_refuses_is_named_on_the_sent_message(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """The customer has the reply, so it is sent (and never sent again), but whoever the server
+    refused is named on the message with its answer."""
+    smtp_server.handler.refuse = {
+        "colleague@gone.test": "550 5.1.1 <colleague@gone.test>: mailbox unavailable"
+    }
+    drop(rt, make_email(headers={"Cc": "Colleague <colleague@gone.test>"}), "cc")
+    worker.drain()
+    approve_waiting(rt)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ["aoife.murphy@gmail.test"]
+    message, item = outbox(rt)
+    assert message.state == "sent" and item.state == "sent" and item.attempts == 1
+    assert "colleague@gone.test: 550 5.1.1 <colleague@gone.test>: mailbox unavailable" in (
+        message.state_reason
+    )
+    assert "aoife.murphy" not in message.state_reason
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = unescape(client.get(f"/messages/{message.id}").text)
+    assert "refused colleague@gone.test: 550 5.1.1" in page
 
 
 def test_permanent_answer_to_data_fails(
