@@ -211,6 +211,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
             if headers
             else ()
         )
+        copies = _earlier_copies(session, [(m, c, f) for m, c, f, _ in emails])
         known = find_customers(
             session, "email", {f.sender_address for _, _, f, _ in emails if f.sender_address}
         )
@@ -223,6 +224,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for message, channel, fields, reason in emails:
             if reason is None and fields.message_id_header in ours:
                 reason = "our own reply came back"
+            if reason is None and message.id in copies:
+                reason = copies[message.id]
             if message.guard_override:
                 reason = None  # a person read it and asked for a draft
             elif reason is None:
@@ -249,6 +252,49 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for woken in wake_conversations(session, continued):
             after_commit(session, partial(_log_move, woken, State.IN_REVIEW.value))
         blocked.record_hits(session)
+
+
+def _earlier_copies(
+    session: Session, emails: Sequence[tuple[Message, Channel, _ParsedFields]]
+) -> dict[int, str]:
+    """Why each message that another of our mailboxes already took in gets no draft of its
+    own: mail to support@ with billing@ copied arrives once in each, and two drafts would
+    make two replies. The copy stored first is the one answered. Read from the stored
+    Message-IDs (IMAP stores them with the raw bytes) and the batch's own, which a Maildir
+    message has only once parsed."""
+    headers = {f.message_id_header for _, _, f in emails if f.message_id_header}
+    if not headers:
+        return {}
+    stored: dict[str, list[tuple[int, int, str]]] = {}
+    rows = session.execute(
+        select(Message.id, Message.channel_id, Channel.name, Message.message_id_header)
+        .join(Channel, Channel.id == Message.channel_id)
+        .where(
+            Message.message_id_header.in_(headers),
+            Message.direction == "in",
+            Channel.kind.in_(EMAIL_KINDS),
+        )
+    )
+    for row in rows:
+        stored.setdefault(row.message_id_header, []).append((row.id, row.channel_id, row.name))
+    for message, channel, fields in emails:
+        if fields.message_id_header:
+            stored.setdefault(fields.message_id_header, []).append(
+                (message.id, channel.id, channel.name)
+            )
+    reasons: dict[int, str] = {}
+    for message, channel, fields in emails:
+        earlier = [
+            (first, name)
+            for first, channel_id, name in stored.get(fields.message_id_header or "", ())
+            if first < message.id and channel_id != channel.id
+        ]
+        if earlier:
+            first, name = min(earlier)
+            reasons[message.id] = (
+                f"the same message already came in through {name} (message {first})"
+            )
+    return reasons
 
 
 @dataclass(frozen=True)
