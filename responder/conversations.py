@@ -200,25 +200,36 @@ def add_our_message(
     sent_at: datetime,
 ) -> None:
     """What we sent, as an outbound message in the conversation it answers: shown there, and
-    the customer's answer to it threads by its Message-ID."""
-    session.add(
-        Message(
-            channel_id=answered.channel_id,
-            direction="out",
-            external_key=f"out:{message_id_header}",
-            raw=raw,
-            raw_size=raw_size,
-            state=State.SENT,
-            conversation_id=answered.conversation_id,
-            customer_id=answered.customer_id,
-            message_id_header=message_id_header,
-            in_reply_to=answered.message_id_header,
-            subject=subject,
-            text=text,
-            new_text=text,
-            sent_at=sent_at,
+    the customer's answer to it threads by its Message-ID. The same reply sent again (Retry
+    after it bounced, or after a platform reported it undelivered) keeps its one row, dated
+    by the send that went out last."""
+    key = f"out:{message_id_header}"
+    earlier = session.scalar(
+        select(Message).where(
+            Message.channel_id == answered.channel_id, Message.external_key == key
         )
     )
+    if earlier is not None:
+        earlier.raw, earlier.raw_size, earlier.sent_at = raw, raw_size, sent_at
+    else:
+        session.add(
+            Message(
+                channel_id=answered.channel_id,
+                direction="out",
+                external_key=key,
+                raw=raw,
+                raw_size=raw_size,
+                state=State.SENT,
+                conversation_id=answered.conversation_id,
+                customer_id=answered.customer_id,
+                message_id_header=message_id_header,
+                in_reply_to=answered.message_id_header,
+                subject=subject,
+                text=text,
+                new_text=text,
+                sent_at=sent_at,
+            )
+        )
     if answered.conversation_id:
         conversation = session.get(Conversation, answered.conversation_id)
         if conversation:

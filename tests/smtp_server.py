@@ -46,10 +46,12 @@ class Received:
 
 @dataclass
 class ScriptedHandler:
-    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply."""
+    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply.
+    `rcpt_answer` refuses every recipient, `refuse` only the addresses it names."""
 
     answers: list[str | None] = field(default_factory=list)
     rcpt_answer: str | None = None
+    refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
     release: asyncio.Event | None = None
@@ -59,6 +61,8 @@ class ScriptedHandler:
     ) -> str:
         if self.rcpt_answer:
             return self.rcpt_answer
+        if address in self.refuse:
+            return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

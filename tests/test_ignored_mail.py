@@ -10,7 +10,10 @@ from email.message import EmailMessage
 import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
+from responder.channels.imap_state import FolderState
+from responder.channels.maildir_source import ensure_channel
 from responder.db.models import Attachment, AuditEntry, Draft, Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -179,3 +182,81 @@ def test_the_ignored_list_narrows_to_a_reason_sender_or_subject(
         assert '<a id="first-page" href="/ignored?q=test">Newest</a>' in second
         shown = [re.findall(r'<a href="/messages/(\d+)">', page) for page in (newest, second)]
         assert len(shown[0]) == len(shown[1]) == 1 and shown[0] != shown[1]
+
+
+def copied_to_two_mailboxes() -> bytes:
+    """To support@, billing@ copied: the customer's one message."""
+    msg = EmailMessage()
+    msg["From"] = "Aoife Murphy <aoife.murphy@gmail.test>"
+    msg["To"] = "support@northwind-mobile.test"
+    msg["Cc"] = "billing@northwind-mobile.test"
+    msg["Subject"] = "Charged twice for March"
+    msg["Message-ID"] = "<twice@gmail.test>"
+    msg.set_content("Hi, my March bill was taken from my account twice. Please refund one.")
+    return msg.as_bytes()
+
+
+def store_over_imap(rt: Runtime, mailbox: str, raw: bytes) -> int:
+    """`raw` as the IMAP poller of mailbox `mailbox` (a channel of its own) stores it."""
+    channel_id = ensure_channel(rt.factory, mailbox, "imap", f"{mailbox}@northwind-mobile.test")
+    folder = FolderState(rt.factory, channel_id, "INBOX", "test-poller", 60)
+    assert folder.acquire()
+    delivered = f"Delivered-To: {mailbox}@northwind-mobile.test\r\n".encode() + raw
+    assert folder.store(1, 1, [(1, delivered)]) == 1
+    return channel_id
+
+
+def copies(rt: Runtime) -> list[Message]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(Message)
+                .where(Message.message_id_header == "<twice@gmail.test>")
+                .options(undefer(Message.raw))
+                .order_by(Message.id)
+            )
+        )
+
+
+def test_a_message_sent_to_two_of_our_mailboxes_is_drafted_once(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Each mailbox's poller stores its copy (each keeps out only its own repeats): the first
+    stored is drafted, the other ignored naming it, raw kept, and can be drafted anyway."""
+    staff(rt, "alice")
+    store_over_imap(rt, "support", copied_to_two_mailboxes())
+    store_over_imap(rt, "billing", copied_to_two_mailboxes())
+    worker.drain()
+    first, second = copies(rt)
+    assert first.state == "in_review"
+    assert second.state == "ignored"
+    assert second.state_reason == (
+        f"the same message already came in through support (message {first.id})"
+    )
+    assert second.raw.startswith(b"Delivered-To: billing@") and second.subject == first.subject
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Draft)) == 1
+    with TestClient(create_app(rt)) as client:
+        answer = client.post(
+            f"/api/messages/{second.id}/draft-anyway", headers=api_token(client), json={}
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["was_ignored_as"] == second.state_reason
+    worker.drain()
+    assert [m.state for m in copies(rt)] == ["in_review", "in_review"]
+
+
+def test_a_copy_read_from_the_maildir_first_keeps_the_imap_copy_out(
+    rt: Runtime, worker: Worker
+) -> None:
+    """A Maildir message has its Message-ID only once parsed: in one batch with the IMAP copy
+    stored after it, the Maildir one, stored first, is the one drafted."""
+    drop(rt, copied_to_two_mailboxes(), "twice")
+    assert worker.poll_sources() == 1
+    store_over_imap(rt, "billing", copied_to_two_mailboxes())
+    worker.drain()
+    first, second = copies(rt)
+    assert (first.state, second.state) == ("in_review", "ignored")
+    assert second.state_reason == (
+        f"the same message already came in through {rt.settings.maildir.name} (message {first.id})"
+    )

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email.policy import default
 from email.utils import parsedate_to_datetime
+from html import unescape
 
 import pytest
+from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder import review
@@ -22,7 +24,8 @@ from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import approve
 from responder.runtime import Runtime
-from tests.helpers import drop, make_email
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, staff
 from tests.html_document import HtmlDocument
 from tests.smtp_server import (
     PasswordAuthenticator,
@@ -33,6 +36,7 @@ from tests.smtp_server import (
     start_smtp,
 )
 from tests.test_crash_recovery import approve_waiting
+from tests.test_web_security import login
 
 __all__ = ["smtp_server"]
 
@@ -191,6 +195,130 @@ def test_permanent_refusal_fails_with_the_servers_answer(
     assert "550 5.1.1" in message.state_reason
     assert item.attempts == 1
     assert smtp_server.handler.received == []
+
+
+def test_a_copied_address_the_server_refuses_is_named_on_the_sent_message(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """The customer has the reply, so it is sent (and never sent again), but whoever the server
+    refused is named on the message with its answer."""
+    smtp_server.handler.refuse = {
+        "colleague@gone.test": "550 5.1.1 <colleague@gone.test>: mailbox unavailable"
+    }
+    drop(rt, make_email(headers={"Cc": "Colleague <colleague@gone.test>"}), "cc")
+    worker.drain()
+    approve_waiting(rt)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ["aoife.murphy@gmail.test"]
+    message, item = outbox(rt)
+    assert message.state == "sent" and item.state == "sent" and item.attempts == 1
+    assert "colleague@gone.test: 550 5.1.1 <colleague@gone.test>: mailbox unavailable" in (
+        message.state_reason
+    )
+    assert "aoife.murphy" not in message.state_reason
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = unescape(client.get(f"/messages/{message.id}").text)
+    assert "refused colleague@gone.test: 550 5.1.1" in page
+
+
+def bounce_of(reply: bytes, recipient: str, answer: str, name: str) -> bytes:
+    """A delivery status notification, as a receiving server returns `reply` days later:
+    the reply's headers enclosed, `recipient` failed with `answer`."""
+    headers = reply.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode()
+    status = answer.split()[1]
+    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.home.test>
+To: support@northwind-mobile.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{name}@mx.home.test>
+Return-Path: <>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered to {recipient}.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.home.test
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; {answer}
+--b
+Content-Type: text/rfc822-headers
+
+{headers}
+--b--
+""".encode()
+
+
+def message_named(rt: Runtime, header: str) -> Message:
+    with rt.factory() as session:
+        return session.scalars(select(Message).where(Message.message_id_header == header)).one()
+
+
+def test_a_reply_that_bounces_later_is_under_needs_attention_with_the_servers_answer(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    approved_reply(rt, worker)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    answer = "550 5.1.1 <aoife@home.test>: mailbox unavailable"
+    drop(rt, bounce_of(received.raw, "aoife@home.test", answer, "dsn1"), "dsn1")
+    worker.drain()
+    replied = message_named(rt, "<m1@mail.test>")
+    expected = f"returned by the recipient's server: aoife@home.test: {answer} (status 5.1.1)"
+    assert replied.state == "failed" and replied.state_reason == expected
+    bounce = message_named(rt, "<dsn1@mx.home.test>")
+    assert bounce.state == "ignored"
+    assert f"our reply to message {replied.id}: now failed" in bounce.state_reason
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        problems = client.get("/api/problems", headers=api_token(client)).json()
+    (listed,) = problems["items"]
+    assert listed["id"] == replied.id and listed["reason"] == expected
+
+    # Sent again (Retry), a late copy of the same bounce, for the first copy, changes nothing.
+    with transaction(rt.factory) as session:
+        review.retry(session, replied.id, "alice")
+    worker.drain()
+    assert message_named(rt, "<m1@mail.test>").state == "sent"
+    first = received.message
+    first.replace_header("Date", "Mon, 23 Nov 2026 08:00:00 +0000")  # before the retry's
+    drop(rt, bounce_of(first.as_bytes(), "aoife@home.test", answer, "dsn2"), "dsn2")
+    worker.drain()
+    assert message_named(rt, "<m1@mail.test>").state == "sent"
+    late = message_named(rt, "<dsn2@mx.home.test>")
+    assert late.state == "ignored" and "before it was sent again: left as it is" in (
+        late.state_reason
+    )
+
+
+def test_a_bounce_for_a_copied_address_only_leaves_the_reply_sent_and_says_so(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    drop(rt, make_email(headers={"Cc": "colleague@gone.test"}), "cc")
+    worker.drain()
+    approve_waiting(rt)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    answer = "550 5.1.1 <colleague@gone.test>: no such user"
+    drop(rt, bounce_of(received.raw, "colleague@gone.test", answer, "dsn"), "dsn")
+    worker.drain()
+    replied = message_named(rt, "<m1@mail.test>")
+    assert replied.state == "sent"
+    assert replied.state_reason == (
+        f"sent, but returned by the recipient's server: colleague@gone.test: {answer} "
+        "(status 5.1.1)"
+    )
+    bounce = message_named(rt, "<dsn@mx.home.test>")
+    assert bounce.state == "ignored" and "for copied addresses only" in bounce.state_reason
 
 
 def test_permanent_answer_to_data_fails(

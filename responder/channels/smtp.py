@@ -8,6 +8,7 @@ import os
 import aiosmtplib
 
 from responder.channels.delivery import (
+    DeliveryResult,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -21,9 +22,13 @@ class SmtpSender:
         self.smtp = smtp
         self.outbound = outbound
 
-    async def _send(self, reply: OutgoingReply, sender: str, recipients: list[str]) -> None:
+    async def _send(
+        self, reply: OutgoingReply, sender: str, recipients: list[str]
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """The recipients the server refused while accepting the others (it raises when it
+        refuses them all)."""
         password = os.environ.get(self.smtp.password_env, "") if self.smtp.username else None
-        await aiosmtplib.send(
+        refused, _ = await aiosmtplib.send(
             reply.raw,
             sender=sender,
             recipients=recipients,
@@ -37,15 +42,18 @@ class SmtpSender:
             timeout=self.smtp.timeout_seconds,
             cert_bundle=self.smtp.ca_file or None,
         )
+        return refused
 
-    def deliver(self, reply: OutgoingReply) -> None:
+    def deliver(self, reply: OutgoingReply) -> DeliveryResult | None:
+        """None when every recipient took it; a note naming the ones refused when only some
+        did (the others have it, so it is sent, and not sent again)."""
         try:
             sender = smtp_address(self.outbound.from_address)
             recipients = [smtp_address(r) for r in reply.recipients]
         except ValueError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
         try:
-            asyncio.run(self._send(reply, sender, recipients))
+            refused = asyncio.run(self._send(reply, sender, recipients))
         except aiosmtplib.SMTPNotSupported as exc:
             raise PermanentDeliveryError(
                 f"the SMTP server at {self.smtp.host}:{self.smtp.port} does not offer SMTPUTF8, "
@@ -65,6 +73,10 @@ class SmtpSender:
             raise PermanentDeliveryError(f"SMTP server answered {answer}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TemporaryDeliveryError(f"SMTP delivery failed: {exc}") from exc
+        if not refused:
+            return None
+        answers = "; ".join(f"{address}: {r.code} {r.message}" for address, r in refused.items())
+        return DeliveryResult(note=f"sent, but the SMTP server refused {answers}")
 
     def was_delivered(self, reply: OutgoingReply) -> bool | None:
         """SMTP gives no way to ask whether a message was accepted: the outbox says so."""

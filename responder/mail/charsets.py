@@ -22,6 +22,28 @@ _DETECTION_SAMPLE = 200_000
 _SHORT = 200
 _NON_ASCII_RUN = re.compile(rb"[\x80-\xff]{2}")
 
+# Single-byte Latin charsets: they decode any bytes at all, so UTF-8 mislabelled as one of them
+# (a web form or mail client that declares Latin-1 and writes UTF-8) would read as mojibake.
+_SINGLE_BYTE_LATIN = frozenset(
+    {
+        "iso8859-1",
+        "iso8859-2",
+        "iso8859-3",
+        "iso8859-4",
+        "iso8859-9",
+        "iso8859-10",
+        "iso8859-13",
+        "iso8859-14",
+        "iso8859-15",
+        "iso8859-16",
+        "cp1250",
+        "cp1252",
+        "cp1254",
+        "cp1257",
+        "mac-roman",
+    }
+)
+
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 
@@ -41,11 +63,14 @@ def _known_codec(charset: str | None) -> str | None:
 
 def decode_bytes(data: bytes, declared: str | None = None, hints: Sequence[str] = ()) -> str:
     """Decode with the declared charset, else UTF-8, else a hinted charset (such as the body's
-    for 8-bit headers), else a detected one, else UTF-8 with replacement."""
+    for 8-bit headers), else a detected one, else UTF-8 with replacement. A single-byte Latin
+    charset declared (or hinted) for bytes that are valid UTF-8 beyond ASCII reads as UTF-8."""
     for candidate in (declared, "utf-8", *hints):
         codec = _known_codec(candidate)
         if codec is None:
             continue
+        if codec in _SINGLE_BYTE_LATIN and _strict_utf8_beyond_ascii(data):
+            codec = "utf-8"
         try:
             return data.decode(codec)
         except (UnicodeDecodeError, LookupError):
@@ -63,6 +88,18 @@ def decode_bytes(data: bytes, declared: str | None = None, hints: Sequence[str] 
         except (UnicodeDecodeError, LookupError):
             return data.decode(best.encoding, errors="replace")
     return data.decode("utf-8", errors="replace")
+
+
+def _strict_utf8_beyond_ascii(data: bytes) -> bool:
+    """Valid UTF-8 with multibyte characters: genuine Latin text almost never is (its accented
+    letters would have to fall in exactly the lead-and-continuation byte pairs)."""
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _mostly_utf8(data: bytes) -> bool:

@@ -56,6 +56,7 @@ from responder.db.models import (
 from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
+from responder.mail.bounces import Bounce, address_list, read_bounce, sent_date
 from responder.mail.compose import redated, reply_all_cc
 from responder.mail.guard import ignore_reason
 from responder.mail.parse import Attachment as ParsedAttachment
@@ -65,7 +66,7 @@ from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import parse_social, reply_details
-from responder.pipeline.states import State
+from responder.pipeline.states import State, state_words
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
 from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
@@ -184,6 +185,7 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         own = rt.own_addresses  # a property that builds the set: once a batch, not per message
         emails: list[tuple[Message, Channel, _ParsedFields, str | None]] = []
         continued: set[int] = set()  # conversations the customer wrote in again
+        bounces: dict[int, Bounce] = {}
         for message in messages:
             channel = channels[message.channel_id]
             if channel.kind in SOCIAL_KINDS:
@@ -201,6 +203,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 parsed = _parse_email(rt, message)
                 if parsed is not None:
                     guard = ignore_reason(parsed, own_addresses=own)
+                    if (bounce := read_bounce(parsed)) is not None:
+                        bounces[message.id] = bounce
                     fields = _ParsedFields.of(parsed, own, rt.settings.guard.trusted_authserv_id)
                     emails.append((message, channel, fields, guard))
         headers = [f.message_id_header for _, _, f, _ in emails if f.message_id_header]
@@ -213,6 +217,8 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
             if headers
             else ()
         )
+        copies = _earlier_copies(session, [(m, c, f) for m, c, f, _ in emails])
+        returned = _returned_replies(session, bounces)
         known = find_customers(
             session, "email", {f.sender_address for _, _, f, _ in emails if f.sender_address}
         )
@@ -225,6 +231,10 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for message, channel, fields, reason in emails:
             if reason is None and fields.message_id_header in ours:
                 reason = "our own reply came back"
+            if reason is None and message.id in copies:
+                reason = copies[message.id]
+            if message.id in returned:
+                reason = returned[message.id]
             if message.guard_override:
                 reason = None  # a person read it and asked for a draft
             elif reason is None:
@@ -251,6 +261,117 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
         for woken in wake_conversations(session, continued):
             after_commit(session, partial(_log_move, woken, State.IN_REVIEW.value))
         blocked.record_hits(session)
+
+
+def _earlier_copies(
+    session: Session, emails: Sequence[tuple[Message, Channel, _ParsedFields]]
+) -> dict[int, str]:
+    """Why each message that another of our mailboxes already took in gets no draft of its
+    own: mail to support@ with billing@ copied arrives once in each, and two drafts would
+    make two replies. The copy stored first is the one answered. Read from the stored
+    Message-IDs (IMAP stores them with the raw bytes) and the batch's own, which a Maildir
+    message has only once parsed."""
+    headers = {f.message_id_header for _, _, f in emails if f.message_id_header}
+    if not headers:
+        return {}
+    stored: dict[str, list[tuple[int, int, str]]] = {}
+    rows = session.execute(
+        select(Message.id, Message.channel_id, Channel.name, Message.message_id_header)
+        .join(Channel, Channel.id == Message.channel_id)
+        .where(
+            Message.message_id_header.in_(headers),
+            Message.direction == "in",
+            Channel.kind.in_(EMAIL_KINDS),
+        )
+    )
+    for row in rows:
+        stored.setdefault(row.message_id_header, []).append((row.id, row.channel_id, row.name))
+    for message, channel, fields in emails:
+        if fields.message_id_header:
+            stored.setdefault(fields.message_id_header, []).append(
+                (message.id, channel.id, channel.name)
+            )
+    reasons: dict[int, str] = {}
+    for message, channel, fields in emails:
+        earlier = [
+            (first, name)
+            for first, channel_id, name in stored.get(fields.message_id_header or "", ())
+            if first < message.id and channel_id != channel.id
+        ]
+        if earlier:
+            first, name = min(earlier)
+            reasons[message.id] = (
+                f"the same message already came in through {name} (message {first})"
+            )
+    return reasons
+
+
+def _returned_replies(session: Session, bounces: dict[int, Bounce]) -> dict[int, str]:
+    """Put each bounce on the reply it returns (by its Message-ID in our outbox), so that a
+    reply that never arrived is under Needs attention instead of reading "sent"; returns the
+    ignore reason of each bounce that names one of our replies."""
+    if not bounces:
+        return {}
+    items = {
+        item.message_id_header: item
+        for item in session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.message_id_header.in_({b.original_id for b in bounces.values()}))
+            .order_by(OutboxItem.id)
+            .with_for_update()
+        )
+    }
+    answered = {
+        m.id: m
+        for m in session.scalars(
+            select(Message)
+            .where(Message.id.in_({i.message_id for i in items.values()}))
+            .order_by(Message.id)
+            .with_for_update()
+        )
+    }
+    reasons: dict[int, str] = {}
+    for bounce_id in sorted(bounces):
+        bounce = bounces[bounce_id]
+        item = items.get(bounce.original_id)
+        if item is not None and item.message_id in answered:
+            reasons[bounce_id] = _return_reply(answered[item.message_id], item, bounce)
+    return reasons
+
+
+def _return_reply(message: Message, item: OutboxItem, bounce: Bounce) -> str:
+    """The reply is failed (with the server's answer), unless it is no longer the one that
+    bounced: failed or left unsent already, sent again since (its Date is later than the
+    returned copy's), or returned only for addresses it copied, whom the customer's copy does
+    not depend on (then it stays sent, the failure noted on it, as a refused Cc is)."""
+    ours = message.direction == "out"
+    head = "delivery status report (bounce) of " + (
+        f"our message {message.id}" if ours else f"our reply to message {message.id}"
+    )
+    if message.state != State.SENT or item.state != "sent":
+        return f"{head}, which is {state_words(message.state, ours=ours)} now: left as it is"
+    if _earlier_attempt(bounce, item):
+        return f"{head}, from an attempt before it was sent again: left as it is"
+    raw = item.raw or b""
+    copied = address_list(raw, "cc") - address_list(raw, "to")
+    if copied and all(f.recipient.lower() in copied for f in bounce.failures):
+        note = f"sent, but {bounce.reason()}"
+        if note not in message.state_reason:
+            message.state_reason = "; ".join(filter(None, (message.state_reason, note)))
+        return f"{head}, for copied addresses only: it stays sent, the failure noted on it"
+    item.state = "failed"
+    item.last_error = bounce.reason()
+    _move(message, State.FAILED, bounce.reason())
+    return f"{head}: now failed, under Needs attention"
+
+
+def _earlier_attempt(bounce: Bounce, item: OutboxItem) -> bool:
+    """The bounce returns a copy dated before the one last sent (a retry redates it)."""
+    sent = sent_date(item.raw) if item.raw else None
+    returned = bounce.original_date
+    if sent is None or returned is None or (sent.tzinfo is None) != (returned.tzinfo is None):
+        return False
+    return returned < sent
 
 
 @dataclass(frozen=True)

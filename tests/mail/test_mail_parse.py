@@ -40,6 +40,23 @@ def test_wrong_charset_falls_back_to_detection() -> None:
     assert parse_email(raw).text == "Crème brûlée"
 
 
+@pytest.mark.parametrize("declared", ["iso-8859-1", "windows-1252", "iso-8859-15"])
+def test_utf8_labelled_latin_is_read_as_utf8(declared: str) -> None:
+    """A web form or client that declares a Latin charset but writes UTF-8: no mojibake
+    ("CrÃ¨me")."""
+    raw = _message(
+        f"Content-Type: text/plain; charset={declared}\n", "Crème brûlée for Zoë, 20 €".encode()
+    )
+    assert parse_email(raw).text == "Crème brûlée for Zoë, 20 €"
+
+
+def test_genuine_latin1_still_reads_as_declared() -> None:
+    raw = _message(
+        "Content-Type: text/plain; charset=iso-8859-1\n", "Crème brûlée, Grüße".encode("latin-1")
+    )
+    assert parse_email(raw).text == "Crème brûlée, Grüße"
+
+
 def test_undecodable_bytes_are_replaced_not_fatal() -> None:
     raw = _message("Content-Type: text/plain; charset=utf-8\n", b"ok \xff\xfe\xfa end")
     text = parse_email(raw).text
