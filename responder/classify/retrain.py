@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.classify.definitions import DefinitionError
@@ -328,9 +328,29 @@ def wait(job_id: int, timeout: float | None = None) -> bool:
 
 
 def _awaiting(session: Session, job_id: int) -> ClassifierTrainingJob:
-    job = session.get(ClassifierTrainingJob, job_id)
+    """The job, locked until the decision commits: of an Activate and a Discard of it at the
+    same moment the second waits for the first, then finds it decided (read unlocked, a discard
+    deleted the version an activate had just made active). PostgreSQL locks the row; SQLite
+    has no row locks, so a write comes first there, which takes its one writer's lock."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(ClassifierTrainingJob)
+            .where(ClassifierTrainingJob.id == job_id)
+            .values(updated_at=ClassifierTrainingJob.updated_at)
+        )
+    job = session.scalar(
+        select(ClassifierTrainingJob)
+        .where(ClassifierTrainingJob.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if job is None:
         raise RetrainError(f"training job {job_id} not found", 404)
+    if job.state in (ACTIVATED, DISCARDED):
+        raise RetrainError(
+            f"version {job.version} of {job.classifier} was already {job.state}: "
+            "nothing was changed"
+        )
     if job.state != TRAINED or job.model_id is None:
         raise RetrainError(f"training job {job_id} has no model awaiting a decision ({job.state})")
     return job

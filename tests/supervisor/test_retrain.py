@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from responder.classify import retrain
 from responder.classify.service import train_named
 from responder.classify.store import active_model
-from responder.db.models import AuditEntry, ClassifierModel
+from responder.db.models import AuditEntry, ClassifierModel, ClassifierTrainingJob, utcnow
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.supervisor.examples import accept_candidate
@@ -223,3 +225,98 @@ def test_a_retrained_version_that_scores_lower_is_called_out(rt: Runtime) -> Non
     warning = page.split('id="compare-lower">', 1)[1].split("</p>", 1)[0]
     assert "scores lower than the active version" in warning and "99.5%" in warning
     assert 'data-confirm="Activate version 2 although it scores lower than version 1?"' in page
+
+
+def awaiting_job(rt: Runtime) -> tuple[int, int]:
+    """A retrain job awaiting a decision, made without training: its new version is a copy of
+    the active one (the job id and the new version's number)."""
+    trained_intent(rt)
+    with transaction(rt.factory) as session:
+        active = active_model(session, "intent")
+        assert active is not None
+        copy = ClassifierModel(
+            name="intent",
+            version=active.version + 1,
+            kind=active.kind,
+            threshold=active.threshold,
+            labels=list(active.labels),
+            metrics=dict(active.metrics),
+            training_set=dict(active.training_set),
+            head=active.head,
+            created_by="sue",
+        )
+        session.add(copy)
+        session.flush()
+        now = utcnow()
+        job = ClassifierTrainingJob(
+            classifier="intent",
+            state=retrain.TRAINED,
+            stage="trained: awaiting a decision",
+            percent=100,
+            model_id=copy.id,
+            version=copy.version,
+            started_by="sue",
+            started_at=now,
+            updated_at=now,
+            finished_at=now,
+        )
+        session.add(job)
+        session.flush()
+        return job.id, copy.version
+
+
+DECISIONS = {"activate": retrain.activate_job, "discard": retrain.discard_job}
+
+
+@pytest.mark.parametrize("first", ["activate", "discard"])
+def test_activate_and_discard_of_one_job_at_the_same_moment_refuse_the_second(
+    rt: Runtime, first: str
+) -> None:
+    """Sue's decision is made and not yet committed when Tom's other decision reads the job:
+    his waits for hers, then is refused in words. Read unlocked, his discard deleted the
+    version her activate had just made active, leaving the classifier with no active model."""
+    job_id, new = awaiting_job(rt)
+    second = "discard" if first == "activate" else "activate"
+    sues = rt.factory()
+    sues.begin()
+    DECISIONS[first](sues, job_id, "sue")
+    sues.flush()
+    outcome: list[object] = []
+    writing = threading.Event()
+
+    def toms() -> None:
+        try:
+            with transaction(rt.factory) as session:
+                DECISIONS[second](session, job_id, "tom")
+            outcome.append("decided")
+        except Exception as exc:  # a refusal, or what an unlocked read ran into
+            outcome.append(exc)
+
+    racer = threading.Thread(target=toms)
+
+    def tom_locks_or_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        """Tom's first statement that waits on Sue's (a write, or a read FOR UPDATE): every
+        read he made before it saw the job as it was before her decision."""
+        if threading.current_thread() is racer and (
+            statement.lstrip().startswith(("UPDATE", "DELETE")) or "FOR UPDATE" in statement
+        ):
+            writing.set()
+
+    event.listen(rt.engine, "before_cursor_execute", tom_locks_or_writes)
+    try:
+        racer.start()
+        assert writing.wait(timeout=60), "Tom's decision never reached the job"
+        sues.commit()
+        sues.close()
+        racer.join(timeout=60)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", tom_locks_or_writes)
+    (result,) = outcome
+    assert isinstance(result, retrain.RetrainError), result
+    decided = {"activate": "activated", "discard": "discarded"}[first]
+    assert f"version {new} of intent was already {decided}: nothing was changed" in str(result)
+    with rt.factory() as session:
+        active = active_model(session, "intent")
+        assert active is not None, "the classifier was left with no active model"
+        assert active.version == (new if first == "activate" else new - 1)
+    assert audit_actions(rt) == [f"classifier.{first}"]
