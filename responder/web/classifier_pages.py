@@ -67,7 +67,7 @@ def classifiers_page(
             "job": retrain.latest_job(session, name),
             "notice": notice,
             "error": error,
-            "at": at if at in ("corrections", "examples-per-label") else "",
+            "at": at if at in ("model", "corrections", "examples-per-label") else "",
         }
     return Template("supervisor/classifiers.html", context=context)
 

@@ -7,6 +7,7 @@ Thin: `responder.classify.retrain` runs the job and keeps the versions.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.exceptions import HTTPException, NotFoundException
@@ -36,13 +37,17 @@ def _decide(request: Request, job_id: int, decision: str) -> str:
         return f"Version {version} was discarded; the active model is unchanged."
 
 
-def _classifiers_redirect(name: str, notice: str = "", error: str = "") -> Redirect:
-    params = {"name": name}
+def _classifiers_redirect(
+    name: str, notice: str = "", error: str = "", section: str = "model"
+) -> Redirect:
+    """Back to the classifier's page, the notice or refusal shown in `section`, beside the
+    button that was pressed."""
+    params = {"name": name, "at": section}
     if notice:
         params["notice"] = notice
     if error:
         params["error"] = error
-    return Redirect("/supervisor/classifiers", query_params=params)
+    return Redirect(f"/supervisor/classifiers?{urlencode(params)}#{section}")
 
 
 @post(
