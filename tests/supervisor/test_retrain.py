@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
 from responder.classify import retrain
 from responder.classify.service import train_named
@@ -279,6 +281,48 @@ def awaiting_job(
 DECISIONS = {"activate": retrain.activate_job, "discard": retrain.discard_job}
 
 
+def race(
+    rt: Runtime, sues: Callable[[Session], object], toms: Callable[[Session], object]
+) -> object:
+    """Sue's action is made and not yet committed when Tom's reads what it acts on; she commits
+    once Tom's first statement that would wait on hers (a write, or a read FOR UPDATE) is sent,
+    so every read he made before it saw the rows as they were before her action. What Tom's
+    action came to: its return value, its refusal or what an unlocked read ran into."""
+    hers = rt.factory()
+    hers.begin()
+    sues(hers)
+    hers.flush()
+    outcome: list[object] = []
+    waiting = threading.Event()
+
+    def his() -> None:
+        try:
+            with transaction(rt.factory) as session:
+                outcome.append(toms(session))
+        except Exception as exc:
+            outcome.append(exc)
+
+    racer = threading.Thread(target=his)
+
+    def locks_or_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if threading.current_thread() is racer and (
+            statement.lstrip().startswith(("UPDATE", "DELETE")) or "FOR UPDATE" in statement
+        ):
+            waiting.set()
+
+    event.listen(rt.engine, "before_cursor_execute", locks_or_writes)
+    try:
+        racer.start()
+        assert waiting.wait(timeout=60), "Tom's action never reached the rows"
+        hers.commit()
+        hers.close()
+        racer.join(timeout=60)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", locks_or_writes)
+    (result,) = outcome
+    return result
+
+
 @pytest.mark.parametrize("first", ["activate", "discard"])
 def test_activate_and_discard_of_one_job_at_the_same_moment_refuse_the_second(
     rt: Runtime, first: str
@@ -288,41 +332,11 @@ def test_activate_and_discard_of_one_job_at_the_same_moment_refuse_the_second(
     version her activate had just made active, leaving the classifier with no active model."""
     job_id, new = awaiting_job(rt)
     second = "discard" if first == "activate" else "activate"
-    sues = rt.factory()
-    sues.begin()
-    DECISIONS[first](sues, job_id, "sue")
-    sues.flush()
-    outcome: list[object] = []
-    writing = threading.Event()
-
-    def toms() -> None:
-        try:
-            with transaction(rt.factory) as session:
-                DECISIONS[second](session, job_id, "tom")
-            outcome.append("decided")
-        except Exception as exc:  # a refusal, or what an unlocked read ran into
-            outcome.append(exc)
-
-    racer = threading.Thread(target=toms)
-
-    def tom_locks_or_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        """Tom's first statement that waits on Sue's (a write, or a read FOR UPDATE): every
-        read he made before it saw the job as it was before her decision."""
-        if threading.current_thread() is racer and (
-            statement.lstrip().startswith(("UPDATE", "DELETE")) or "FOR UPDATE" in statement
-        ):
-            writing.set()
-
-    event.listen(rt.engine, "before_cursor_execute", tom_locks_or_writes)
-    try:
-        racer.start()
-        assert writing.wait(timeout=60), "Tom's decision never reached the job"
-        sues.commit()
-        sues.close()
-        racer.join(timeout=60)
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", tom_locks_or_writes)
-    (result,) = outcome
+    result = race(
+        rt,
+        lambda session: DECISIONS[first](session, job_id, "sue"),
+        lambda session: DECISIONS[second](session, job_id, "tom"),
+    )
     assert isinstance(result, retrain.RetrainError), result
     decided = {"activate": "activated", "discard": "discarded"}[first]
     assert f"version {new} of intent was already {decided}: nothing was changed" in str(result)
