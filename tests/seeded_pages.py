@@ -12,6 +12,7 @@ from responder.db.models import (
     AuditEntry,
     BlockedSender,
     ClassifierExample,
+    ClassifierModel,
     Message,
     OutboxItem,
     PendingImport,
@@ -146,6 +147,22 @@ def seed_every_list(rt: Runtime, worker: Worker) -> dict[str, int | str]:
                 created_by="cliodhna",
             )
         )
+        intent = session.scalars(
+            select(ClassifierModel).where(ClassifierModel.name == "intent")
+        ).one()  # trained by the worker, without a held-out measure
+        session.add(  # a later version, made active and then stepped back from
+            ClassifierModel(
+                name="intent",
+                version=intent.version + 1,
+                kind=intent.kind,
+                threshold=intent.threshold,
+                labels=list(intent.labels),
+                metrics={"holdout": {"accuracy": 0.8642, "macro_f1": 0.8511, "count": 140}},
+                training_set={"count": 702},
+                head=intent.head,
+                created_by="bartholomew.o.callaghan",
+            )
+        )
         session.add(
             AuditEntry(
                 actor="bartholomew.o.callaghan",
@@ -214,6 +231,7 @@ PAGES = [
     ("/supervisor/snippets/new", "#new-snippet button[type=submit]"),
     ("/supervisor/classifiers?name=intent", "#candidates button.accept"),
     ("/supervisor/classifiers?name=intent&label=outage", "#add-example button[type=submit]"),
+    ("/supervisor/classifiers?name=intent", "#version-list button"),
     ("/supervisor/rules", "#tone-save"),
     ("/supervisor/rules", "#add-rule"),
     ("/supervisor/rules", "#move-down-3"),

@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.classify.definitions import DefinitionError
+from responder.classify.definitions import ClassifierDefinition, DefinitionError
 from responder.classify.embedder import Embedder
 from responder.classify.service import definition_or_none, train_named
 from responder.classify.store import activate, active_examples, active_model
-from responder.classify.training import holdout_evaluation
-from responder.db.models import AuditEntry, ClassifierModel, ClassifierTrainingJob, utcnow
+from responder.classify.training import HELD_OUT, holdout_evaluation
+from responder.db.models import (
+    AuditEntry,
+    ClassifierExample,
+    ClassifierModel,
+    ClassifierTrainingJob,
+    utcnow,
+)
 from responder.db.session import transaction
 
 RUNNING, TRAINED, FAILED, ACTIVATED, DISCARDED = (
@@ -39,6 +46,10 @@ STALE_AFTER = timedelta(minutes=15)
 EMBED_CHUNK = 64
 # How far along each step of `train_named` is (its progress lines start with these words).
 _STEP_PERCENT = {"the same examples": 90, "measuring": 75, "fitting": 88}
+
+#: A label needs an example to learn from and one held out to score it on: with one left the
+#: held-out split cannot be drawn (scikit-learn refuses), with none the new version lacks it.
+MIN_PER_LABEL = 2
 
 _THREADS: dict[int, threading.Thread] = {}
 
@@ -62,6 +73,7 @@ class ModelSummary:
     # Which rows it was fitted on: the held-out split is drawn from them, so two versions were
     # scored on the same held-out examples only when these are equal.
     rows_key: str = ""
+    labels: tuple[str, ...] = ()
 
     @property
     def held_out(self) -> int:
@@ -90,6 +102,14 @@ class JobView:
     current: ModelSummary | None = None
     labels: list[str] = field(default_factory=list)
 
+    @property
+    def missing(self) -> list[str]:
+        """Labels the active version has and the new one lacks: activated, no mail would be
+        given them any more (nor could agents correct a message to them)."""
+        if self.new is None or self.current is None:
+            return []
+        return sorted(set(self.current.labels) - set(self.new.labels))
+
     def as_json(self) -> dict[str, Any]:
         def model(summary: ModelSummary | None) -> dict[str, Any] | None:
             if summary is None:
@@ -99,6 +119,7 @@ class JobView:
                 "version": summary.version,
                 "examples": summary.examples,
                 "holdout": summary.holdout,
+                "labels": list(summary.labels),
             }
 
         return {
@@ -113,6 +134,7 @@ class JobView:
             "started_at": self.started_at.isoformat(),
             "new": model(self.new),
             "current": model(self.current),
+            "missing_labels": self.missing,
         }
 
 
@@ -127,6 +149,7 @@ def _summary(model: ClassifierModel | None) -> ModelSummary | None:
         examples=int((model.training_set or {}).get("count", 0)),
         holdout=dict((model.metrics or {}).get("holdout") or {}),
         rows_key=_rows_key(model),
+        labels=tuple(str(label) for label in model.labels or ()),
     )
 
 
@@ -215,8 +238,63 @@ def _audit(
     )
 
 
+def _held_out_needs(labels: int) -> int:
+    """The fewest examples whose held-out share and the rest can each hold every label once."""
+    total = labels
+    while math.ceil(HELD_OUT * total) < labels or total - math.ceil(HELD_OUT * total) < labels:
+        total += 1
+    return total
+
+
+def check_examples(session: Session, name: str, definition: ClassifierDefinition | None) -> None:
+    """Refuses (422) a retrain whose examples would drop a label or cannot be measured.
+
+    The labels held to it are the definition's (without one, the active version's): a label
+    taken out of the definition may lose its examples on purpose. Each needs MIN_PER_LABEL, not
+    the definition's `min_examples`, which is the bar for the hand-written seed file: held to
+    it, a label at that bar could not lose a wrong example before a retrain, the very thing a
+    supervisor removes examples for. With no examples in the database the definition's file is
+    trained on, which was held to its bar when it was read."""
+    counts = {
+        str(label): int(n)
+        for label, n in session.execute(
+            select(ClassifierExample.label, func.count())
+            .where(ClassifierExample.classifier == name, ClassifierExample.status == "active")
+            .group_by(ClassifierExample.label)
+        )
+    }
+    if not counts:
+        return
+    model = active_model(session, name)
+    expected = set(definition.labels) if definition else set(model.labels if model else ())
+    short = {
+        label: counts.get(label, 0)
+        for label in sorted(expected | set(counts))
+        if counts.get(label, 0) < MIN_PER_LABEL
+    }
+    if short:
+        said = [f"{label} has {n or 'none'}" for label, n in short.items()]
+        listed = ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
+        raise RetrainError(
+            f"not retrained: each {name} label needs at least {MIN_PER_LABEL} examples (one to "
+            f"learn from, one held out to score it); {listed}. Add examples to "
+            f"{'them' if len(said) > 1 else 'it'} first: a version without a label never gives "
+            "mail that label",
+            422,
+        )
+    needed, total = _held_out_needs(len(counts)), sum(counts.values())
+    if total < needed:
+        raise RetrainError(
+            f"not retrained: the {HELD_OUT:.0%} of examples held out to score the new version, "
+            f"and the rest, must each hold an example of all {len(counts)} {name} labels: that "
+            f"takes at least {needed} examples, and there are {total}",
+            422,
+        )
+
+
 def start(session: Session, folder: Path, name: str, actor: str) -> ClassifierTrainingJob:
-    """A job row for `name`, refused while another retrain of it runs or awaits a decision."""
+    """A job row for `name`, refused while another retrain of it runs or awaits a decision,
+    or when its examples would drop a label."""
     try:
         definition = definition_or_none(folder, name)
     except DefinitionError as exc:
@@ -239,6 +317,7 @@ def start(session: Session, folder: Path, name: str, actor: str) -> ClassifierTr
             raise RetrainError(
                 f"version {job.version} of {name} awaits a decision: activate or discard it first"
             )
+    check_examples(session, name, definition)
     job = ClassifierTrainingJob(
         classifier=name, stage="waiting to start", started_by=actor, started_at=now, updated_at=now
     )
@@ -283,6 +362,8 @@ def run(factory: sessionmaker[Session], embedder: Embedder, folder: Path, job_id
         with transaction(factory) as session:
             measure_active(session, embedder, name)
         with transaction(factory) as session:
+            # Examples removed while this job embedded are held to the same check as at start.
+            check_examples(session, name, definition_or_none(folder, name))
             result = train_named(
                 session, embedder, folder, name, created_by=actor, progress=say, make_active=False
             )
@@ -296,7 +377,8 @@ def run(factory: sessionmaker[Session], embedder: Embedder, folder: Path, job_id
         with transaction(factory) as session:
             job = session.get(ClassifierTrainingJob, job_id)
             if job is not None:
-                job.state, job.error = FAILED, f"{type(exc).__name__}: {exc}"
+                said = str(exc) if isinstance(exc, RetrainError) else f"{type(exc).__name__}: {exc}"
+                job.state, job.error = FAILED, said
                 job.updated_at = job.finished_at = utcnow()
                 _audit(session, "system", "classifier.retrain_failed", job, error=job.error)
 
@@ -328,9 +410,29 @@ def wait(job_id: int, timeout: float | None = None) -> bool:
 
 
 def _awaiting(session: Session, job_id: int) -> ClassifierTrainingJob:
-    job = session.get(ClassifierTrainingJob, job_id)
+    """The job, locked until the decision commits: of an Activate and a Discard of it at the
+    same moment the second waits for the first, then finds it decided (read unlocked, a discard
+    deleted the version an activate had just made active). PostgreSQL locks the row; SQLite
+    has no row locks, so a write comes first there, which takes its one writer's lock."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(ClassifierTrainingJob)
+            .where(ClassifierTrainingJob.id == job_id)
+            .values(updated_at=ClassifierTrainingJob.updated_at)
+        )
+    job = session.scalar(
+        select(ClassifierTrainingJob)
+        .where(ClassifierTrainingJob.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if job is None:
         raise RetrainError(f"training job {job_id} not found", 404)
+    if job.state in (ACTIVATED, DISCARDED):
+        raise RetrainError(
+            f"version {job.version} of {job.classifier} was already {job.state}: "
+            "nothing was changed"
+        )
     if job.state != TRAINED or job.model_id is None:
         raise RetrainError(f"training job {job_id} has no model awaiting a decision ({job.state})")
     return job

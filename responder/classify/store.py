@@ -108,11 +108,31 @@ def load_classifier(model: ClassifierModel) -> LoadedClassifier:
     )
 
 
+def lock_versions(session: Session, name: str) -> None:
+    """Every version of `name` locked until the transaction ends, always in the same order:
+    two activations of one classifier at the same moment queue (the second then reads what the
+    first made active) instead of deadlocking. SQLite has no row locks: a write comes first
+    there, which takes its one writer's lock before anything is read."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(ClassifierModel)
+            .where(ClassifierModel.name == name)
+            .values(active=ClassifierModel.active)
+        )
+    session.execute(
+        select(ClassifierModel.id)
+        .where(ClassifierModel.name == name)
+        .order_by(ClassifierModel.id)
+        .with_for_update()
+    )
+
+
 def activate(session: Session, model_id: int) -> ClassifierModel:
     """Makes this version the one in use; the others of the same name step down."""
     model = session.get(ClassifierModel, model_id)
     if model is None:
         raise ModelNotFound(f"no classifier model {model_id}")
+    lock_versions(session, model.name)
     session.execute(
         update(ClassifierModel)
         .where(ClassifierModel.name == model.name, ClassifierModel.id != model.id)

@@ -127,13 +127,17 @@ def predict_labels(
     return [p.label for p in predictions_from(probabilities, head.classes_, threshold)]
 
 
+#: The share of examples a held-out measure keeps back to score on (stratified: each label's).
+HELD_OUT = 0.2
+
+
 def holdout_evaluation(
     texts: Sequence[str],
     vectors: np.ndarray,
     labels: Sequence[str],
     threshold: float,
     params: HeadParams | None = None,
-    test_size: float = 0.2,
+    test_size: float = HELD_OUT,
     seed: int = 0,
 ) -> Evaluation:
     """Trains on a stratified part and scores the rest: how the model does on unseen text."""

@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.orm import Session
 
-from responder.classify import retrain
+from responder.classify import retrain, versions
 from responder.db.models import ClassifierExample, StaffUser
 from responder.db.session import transaction
 from responder.drafting.service import (
@@ -68,9 +68,10 @@ def classifiers_page(
             "candidates": examples.candidates(session, name),
             "current": retrain.current_model(session, name),
             "job": retrain.latest_job(session, name),
+            "versions": versions.stored_versions(session, name),
             "notice": notice,
             "error": error,
-            "at": at if at in ("corrections", "examples-per-label") else "",
+            "at": at if at in ("model", "corrections", "examples-per-label") else "",
         }
     return Template("supervisor/classifiers.html", context=context)
 

@@ -1,18 +1,21 @@
 """Retraining a classifier from its current examples, as forms on the classifiers page and as
-a JSON API: start a job, follow it, then activate or discard the version it trained.
+a JSON API: start a job, follow it, then activate or discard the version it trained; and going
+back to an earlier stored version.
 
-Thin: `responder.classify.retrain` runs the job and keeps the versions.
+Thin: `responder.classify.retrain` runs the job, `responder.classify.versions` keeps the
+versions.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Redirect
 
-from responder.classify import retrain
+from responder.classify import retrain, versions
 from responder.db.session import transaction
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime as _rt
@@ -36,13 +39,17 @@ def _decide(request: Request, job_id: int, decision: str) -> str:
         return f"Version {version} was discarded; the active model is unchanged."
 
 
-def _classifiers_redirect(name: str, notice: str = "", error: str = "") -> Redirect:
-    params = {"name": name}
+def _classifiers_redirect(
+    name: str, notice: str = "", error: str = "", section: str = "model"
+) -> Redirect:
+    """Back to the classifier's page, the notice or refusal shown in `section`, beside the
+    button that was pressed."""
+    params = {"name": name, "at": section}
     if notice:
         params["notice"] = notice
     if error:
         params["error"] = error
-    return Redirect("/supervisor/classifiers", query_params=params)
+    return Redirect(f"/supervisor/classifiers?{urlencode(params)}#{section}")
 
 
 @post(
@@ -163,6 +170,58 @@ def api_retrain_discard(request: Request, job_id: int) -> dict[str, Any]:
     return _api_decide(request, job_id, "discard")
 
 
+def _make_active_again(request: Request, name: str, model_id: int) -> tuple[int, int]:
+    with transaction(_rt(request).factory) as session:
+        return versions.make_active_again(session, name, model_id, _user(request).username)
+
+
+@post(
+    "/supervisor/classifiers/{name:str}/versions/{model_id:int}/activate",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def version_activate_form(request: Request, name: str, model_id: int) -> Redirect:
+    try:
+        version, previous = _make_active_again(request, name, model_id)
+    except retrain.RetrainError as exc:
+        return _classifiers_redirect(name, error=f"not made active: {exc}")
+    stepped_down = f" (version {previous} stepped down)" if previous else ""
+    return _classifiers_redirect(
+        name,
+        notice=f"Version {version} of {name} is active again{stepped_down}: new messages are "
+        "classified by it.",
+    )
+
+
+@get(
+    "/api/supervisor/classifiers/{name:str}/versions",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+)
+def api_versions(request: Request, name: str) -> list[dict[str, Any]]:
+    """The classifier's stored versions, newest first, with their held-out scores."""
+    with _rt(request).factory() as session:
+        found = versions.stored_versions(session, name)
+    if not found:
+        raise NotFoundException(f"{name!r} has no stored versions")
+    return [v.as_json() for v in found]
+
+
+@post(
+    "/api/supervisor/classifiers/{name:str}/versions/{model_id:int}/activate",
+    sync_to_thread=True,
+    guards=[requires_supervisor],
+    status_code=200,
+)
+def api_version_activate(request: Request, name: str, model_id: int) -> dict[str, Any]:
+    """Makes a stored version (its `id` from the versions list) the active one again."""
+    try:
+        version, previous = _make_active_again(request, name, model_id)
+    except retrain.RetrainError as exc:
+        raise _api_error(exc) from exc
+    return {"name": name, "id": model_id, "version": version, "previous": previous or None}
+
+
 ROUTES: list[object] = [
     retrain_form,
     retrain_status,
@@ -172,4 +231,7 @@ ROUTES: list[object] = [
     api_retrain_status,
     api_retrain_activate,
     api_retrain_discard,
+    version_activate_form,
+    api_versions,
+    api_version_activate,
 ]

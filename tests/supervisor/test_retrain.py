@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Callable
+
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
 from responder.classify import retrain
 from responder.classify.service import train_named
 from responder.classify.store import active_model
-from responder.db.models import AuditEntry, ClassifierModel
+from responder.db.models import (
+    AuditEntry,
+    ClassifierExample,
+    ClassifierModel,
+    ClassifierTrainingJob,
+    utcnow,
+)
 from responder.db.session import transaction
 from responder.runtime import Runtime
 from responder.supervisor.examples import accept_candidate
@@ -148,8 +159,6 @@ def test_a_failed_retrain_is_shown_and_can_be_started_again(rt: Runtime) -> None
 
 def _cells(page: str, row_id: str) -> list[str]:
     """The text of a compare-table row's cells, tags left out."""
-    import re
-
     row = page.split(f'id="{row_id}"', 1)[1].split("</tr>", 1)[0]
     return [re.sub(r"<[^>]+>", "", "<td" + cell).strip() for cell in row.split("<td")[1:]]
 
@@ -223,3 +232,205 @@ def test_a_retrained_version_that_scores_lower_is_called_out(rt: Runtime) -> Non
     warning = page.split('id="compare-lower">', 1)[1].split("</p>", 1)[0]
     assert "scores lower than the active version" in warning and "99.5%" in warning
     assert 'data-confirm="Activate version 2 although it scores lower than version 1?"' in page
+
+
+def awaiting_job(
+    rt: Runtime, name: str = "intent", drop: str = "", macro_f1: float | None = None
+) -> tuple[int, int]:
+    """A retrain job awaiting a decision, made without training: its new version is a copy of
+    the active one, without the label `drop` and scoring `macro_f1` if given (the job id and
+    the new version's number)."""
+    with transaction(rt.factory) as session:
+        folder = rt.settings.path(rt.settings.classify.definitions_dir)
+        active = train_named(session, rt.embedder, folder, name).model
+        holdout = dict(active.metrics["holdout"])
+        if macro_f1 is not None:
+            holdout["macro_f1"] = macro_f1
+        holdout["per_class"] = [row for row in holdout["per_class"] if row[0] != drop]
+        copy = ClassifierModel(
+            name=name,
+            version=active.version + 1,
+            kind=active.kind,
+            threshold=active.threshold,
+            labels=[label for label in active.labels if label != drop],
+            metrics={**active.metrics, "holdout": holdout},
+            training_set=dict(active.training_set),
+            head=active.head,
+            created_by="sue",
+        )
+        session.add(copy)
+        session.flush()
+        now = utcnow()
+        job = ClassifierTrainingJob(
+            classifier=name,
+            state=retrain.TRAINED,
+            stage="trained: awaiting a decision",
+            percent=100,
+            model_id=copy.id,
+            version=copy.version,
+            started_by="sue",
+            started_at=now,
+            updated_at=now,
+            finished_at=now,
+        )
+        session.add(job)
+        session.flush()
+        return job.id, copy.version
+
+
+DECISIONS = {"activate": retrain.activate_job, "discard": retrain.discard_job}
+
+
+def race(
+    rt: Runtime, sues: Callable[[Session], object], toms: Callable[[Session], object]
+) -> object:
+    """Sue's action is made and not yet committed when Tom's reads what it acts on; she commits
+    once Tom's first statement that would wait on hers (a write, or a read FOR UPDATE) is sent,
+    so every read he made before it saw the rows as they were before her action. What Tom's
+    action came to: its return value, its refusal or what an unlocked read ran into."""
+    hers = rt.factory()
+    hers.begin()
+    sues(hers)
+    hers.flush()
+    outcome: list[object] = []
+    waiting = threading.Event()
+
+    def his() -> None:
+        try:
+            with transaction(rt.factory) as session:
+                outcome.append(toms(session))
+        except Exception as exc:
+            outcome.append(exc)
+
+    racer = threading.Thread(target=his)
+
+    def locks_or_writes(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if threading.current_thread() is racer and (
+            statement.lstrip().startswith(("UPDATE", "DELETE")) or "FOR UPDATE" in statement
+        ):
+            waiting.set()
+
+    event.listen(rt.engine, "before_cursor_execute", locks_or_writes)
+    try:
+        racer.start()
+        assert waiting.wait(timeout=60), "Tom's action never reached the rows"
+        hers.commit()
+        hers.close()
+        racer.join(timeout=60)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", locks_or_writes)
+    (result,) = outcome
+    return result
+
+
+@pytest.mark.parametrize("first", ["activate", "discard"])
+def test_activate_and_discard_of_one_job_at_the_same_moment_refuse_the_second(
+    rt: Runtime, first: str
+) -> None:
+    """Sue's decision is made and not yet committed when Tom's other decision reads the job:
+    his waits for hers, then is refused in words. Read unlocked, his discard deleted the
+    version her activate had just made active, leaving the classifier with no active model."""
+    job_id, new = awaiting_job(rt)
+    second = "discard" if first == "activate" else "activate"
+    result = race(
+        rt,
+        lambda session: DECISIONS[first](session, job_id, "sue"),
+        lambda session: DECISIONS[second](session, job_id, "tom"),
+    )
+    assert isinstance(result, retrain.RetrainError), result
+    decided = {"activate": "activated", "discard": "discarded"}[first]
+    assert f"version {new} of intent was already {decided}: nothing was changed" in str(result)
+    with rt.factory() as session:
+        active = active_model(session, "intent")
+        assert active is not None, "the classifier was left with no active model"
+        assert active.version == (new if first == "activate" else new - 1)
+    assert audit_actions(rt) == [f"classifier.{first}"]
+
+
+def keep_examples(rt: Runtime, name: str, label: str, kept: int) -> None:
+    """Removes all but `kept` of the label's examples, as a supervisor's removals would."""
+    with transaction(rt.factory) as session:
+        ids = session.scalars(
+            select(ClassifierExample.id)
+            .where(ClassifierExample.classifier == name, ClassifierExample.label == label)
+            .order_by(ClassifierExample.id)
+        ).all()
+        session.execute(delete(ClassifierExample).where(ClassifierExample.id.in_(ids[kept:])))
+
+
+def test_a_retrain_that_would_drop_a_label_or_leave_one_example_is_refused_in_words(
+    rt: Runtime,
+) -> None:
+    """With every outage example removed the new version lacked the label and nothing was ever
+    sorted there again; with one roaming example left the job failed with scikit-learn's
+    "The least populated classes in y have only 1 member"."""
+    staff(rt, "sue", "supervisor")
+    keep_examples(rt, "intent", "outage", 0)
+    keep_examples(rt, "intent", "roaming", 1)
+    said = (
+        "each intent label needs at least 2 examples (one to learn from, one held out to score"
+        " it); outage has none and roaming has 1. Add examples to them first"
+    )
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        refused = client.post("/api/supervisor/classifiers/intent/retrain", headers=auth)
+        assert refused.status_code == 422, refused.text
+        assert said in refused.json()["detail"]
+        login(client, "sue")
+        token = csrf(client, "/supervisor/classifiers")
+        page = client.post("/supervisor/classifiers/intent/retrain", data={"_csrf_token": token})
+        model = page.text.split('<section id="model">', 1)[1].split("</section>", 1)[0]
+        assert f'<p class="error" id="error">Not retrained: {said}' in model
+        assert 'id="retrain-button"' in model
+    with rt.factory() as session:
+        assert retrain.latest_job(session, "intent") is None
+    assert audit_actions(rt) == []
+
+
+def test_too_few_examples_in_all_to_hold_each_label_out_is_refused(rt: Runtime) -> None:
+    """Two of each sentiment: the 20% held out (2 of 6) cannot hold all three labels."""
+    for label in ("negative", "neutral", "positive"):
+        keep_examples(rt, "sentiment", label, 2)
+    folder = rt.settings.path(rt.settings.classify.definitions_dir)
+    with transaction(rt.factory) as session, pytest.raises(retrain.RetrainError) as refused:
+        retrain.start(session, folder, "sentiment", "sue")
+    assert refused.value.status_code == 422
+    assert "must each hold an example of all 3 sentiment labels: that takes at least 11" in (
+        str(refused.value)
+    )
+    assert str(refused.value).endswith("and there are 6")
+
+
+def test_examples_removed_while_a_retrain_runs_fail_it_in_words(rt: Runtime) -> None:
+    folder = rt.settings.path(rt.settings.classify.definitions_dir)
+    with transaction(rt.factory) as session:
+        job_id = retrain.start(session, folder, "intent", "sue").id
+    keep_examples(rt, "intent", "roaming", 1)
+    retrain.run(rt.factory, rt.embedder, folder, job_id)
+    with rt.factory() as session:
+        failed = retrain.job_view(session, job_id)
+    assert failed.state == "failed"
+    assert failed.error.startswith("not retrained: each intent label needs at least 2 examples")
+    assert "roaming has 1" in failed.error
+
+
+def test_the_comparison_warns_of_a_label_the_new_version_lacks_and_names_the_classifier(
+    rt: Runtime,
+) -> None:
+    """The lower-score warning said "the wrong intent" on the sentiment page too."""
+    staff(rt, "sue", "supervisor")
+    awaiting_job(rt, "sentiment", drop="negative", macro_f1=0.5)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "sentiment"}).text
+    lower = page.split('id="compare-lower">', 1)[1].split("</p>", 1)[0]
+    assert "likely give more mail the wrong sentiment." in lower and "intent" not in lower
+    missing = re.sub(r"<[^>]+>", "", page.split('id="compare-missing">', 1)[1].split("</p>")[0])
+    assert missing.startswith("Version 2 has no Negative negative label, which the active")
+    assert "no mail would be given it any more, nor could agents correct a message to it" in (
+        missing
+    )
+    assert (
+        'data-confirm="Activate version 2 although it scores lower than version 1 and it has no'
+        ' negative label?"'
+    ) in page
