@@ -21,7 +21,7 @@ from responder.corrections import (
     follow_accepted,
     restore_after_rejection,
 )
-from responder.db.models import ClassifierExample, Message
+from responder.db.models import ClassifierExample, ClassifierModel, Message
 from responder.review import ReviewError, audit
 
 
@@ -94,15 +94,26 @@ def classifier_names(session: Session) -> list[str]:
 
 
 def labels(session: Session, classifier: str) -> dict[str, int]:
-    """Active examples per label (labels that only have candidates are listed with 0); counted
-    by the database, since each new template or snippet checked at start asks it."""
+    """Active examples per label (labels that only have candidates, or only the active model
+    knows, are listed with 0: a label whose last example was removed can be taught again, and a
+    retrain refused for it names a label the page offers); counted by the database, since each
+    new template or snippet checked at start asks it."""
     active = func.sum(case((ClassifierExample.status == "active", 1), else_=0))
     counts = session.execute(
         select(ClassifierExample.label, active)
         .where(ClassifierExample.classifier == classifier)
         .group_by(ClassifierExample.label)
     )
-    return dict(sorted((label, int(n)) for label, n in counts))
+    found = {str(label): int(n) for label, n in counts}
+    modelled = session.scalar(
+        select(ClassifierModel.labels)
+        .where(ClassifierModel.name == classifier, ClassifierModel.active.is_(True))
+        .order_by(ClassifierModel.version.desc())
+        .limit(1)
+    )
+    for label in modelled or ():
+        found.setdefault(str(label), 0)
+    return dict(sorted(found.items()))
 
 
 def examples(

@@ -365,6 +365,7 @@ def test_a_retrain_that_would_drop_a_label_or_leave_one_example_is_refused_in_wo
     sorted there again; with one roaming example left the job failed with scikit-learn's
     "The least populated classes in y have only 1 member"."""
     staff(rt, "sue", "supervisor")
+    trained_intent(rt)
     keep_examples(rt, "intent", "outage", 0)
     keep_examples(rt, "intent", "roaming", 1)
     said = (
@@ -382,6 +383,20 @@ def test_a_retrain_that_would_drop_a_label_or_leave_one_example_is_refused_in_wo
         model = page.text.split('<section id="model">', 1)[1].split("</section>", 1)[0]
         assert f'<p class="error" id="error">Not retrained: {said}' in model
         assert 'id="retrain-button"' in model
+        # The label the refusal names is still offered, so it can be taught again here.
+        listed = client.get("/supervisor/classifiers", params={"name": "intent", "label": "outage"})
+        assert 'label=outage">» Service outage <small><code>outage</code></small> (0)</a>' in (
+            listed.text
+        )
+        added = client.post(
+            "/supervisor/classifiers/intent/add",
+            data={
+                "label": "outage",
+                "text": "No signal at all since this morning",
+                "_csrf_token": token,
+            },
+        )
+        assert "Example added to Service outage." in added.text
     with rt.factory() as session:
         assert retrain.latest_job(session, "intent") is None
     assert audit_actions(rt) == []
