@@ -224,6 +224,26 @@ def test_a_copied_address_the_server_refuses_is_named_on_the_sent_message(
     assert "refused colleague@gone.test: 550 5.1.1" in page
 
 
+def test_the_customers_own_address_refused_fails_the_reply_though_a_copy_went_out(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """A colleague in Cc took it, the customer did not: not passed as sent, but waiting under
+    Needs attention with the server's answer."""
+    smtp_server.handler.refuse = {
+        "aoife.murphy@gmail.test": "550 5.1.1 <aoife.murphy@gmail.test>: mailbox unavailable"
+    }
+    drop(rt, make_email(headers={"Cc": "Colleague <colleague@home.test>"}), "to-refused")
+    worker.drain()
+    approve_waiting(rt)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ["colleague@home.test"]
+    message, item = outbox(rt)
+    assert message.state == "failed" and item.state == "failed"
+    assert "refused aoife.murphy@gmail.test: 550 5.1.1" in message.state_reason
+    assert "only the copies went out" in message.state_reason
+
+
 def bounce_of(reply: bytes, recipient: str, answer: str, name: str) -> bytes:
     """A delivery status notification, as a receiving server returns `reply` days later:
     the reply's headers enclosed, `recipient` failed with `answer`."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 
 import aiosmtplib
 
@@ -76,8 +79,26 @@ class SmtpSender:
         if not refused:
             return None
         answers = "; ".join(f"{address}: {r.code} {r.message}" for address, r in refused.items())
+        if _addressed_to(reply.raw) & {a.lower() for a in refused}:
+            # The customer's own address refused: copies went out, but the reply did not reach
+            # the person it answers, so it waits under Needs attention instead of passing as sent.
+            raise PermanentDeliveryError(
+                f"the SMTP server refused {answers}; only the copies went out"
+            )
         return DeliveryResult(note=f"sent, but the SMTP server refused {answers}")
 
     def was_delivered(self, reply: OutgoingReply) -> bool | None:
         """SMTP gives no way to ask whether a message was accepted: the outbox says so."""
         return None
+
+
+def _addressed_to(raw: bytes) -> set[str]:
+    """The reply's To addresses, as the envelope names them (lower case)."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    found = set()
+    for _, address in getaddresses([str(v) for v in headers.get_all("To", [])]):
+        try:
+            found.add(smtp_address(address).lower())
+        except ValueError:
+            found.add(address.lower())
+    return found
