@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from responder.channels.social import PLATFORM
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
@@ -159,36 +159,57 @@ def _store_message(session: Session, dm: InboundDM) -> bool:
 
 
 def apply_receipt(session: Session, receipt: Receipt) -> int:
-    """Echo, delivered, read or failed: find our sent replies it speaks of and record it."""
+    """Echo, delivered, read or failed: find our sent replies it speaks of and record it.
+
+    A watermark ("everything up to then") is matched to the replies to that one customer in
+    SQL, by the message each answered, and only the columns recorded here are read: a channel's
+    sent replies (with their bytes) are never loaded to find the few a receipt speaks of."""
     channel = channel_for(session, receipt.kind, receipt.account_id, create=False)
     if channel is None:
         return 0
-    items: dict[int, OutboxItem] = {}
+    found: set[int] = set()
     ids = [i for i in receipt.external_ids if i]
     if ids:
-        for item in session.scalars(
-            select(OutboxItem).where(
-                OutboxItem.channel_id == channel.id, OutboxItem.external_id.in_(ids)
+        found.update(
+            session.scalars(
+                select(OutboxItem.id).where(
+                    OutboxItem.channel_id == channel.id, OutboxItem.external_id.in_(ids)
+                )
             )
-        ):
-            items[item.id] = item
+        )
     if receipt.watermark is not None and receipt.recipient_id:
         lower = [s for s, rank in RANK.items() if rank < RANK[receipt.status]]
-        for item in session.scalars(
-            select(OutboxItem).where(
-                OutboxItem.channel_id == channel.id,
-                OutboxItem.state == "sent",
-                OutboxItem.sent_at <= receipt.watermark,
-                OutboxItem.delivery_status.in_(lower),
+        found.update(
+            session.scalars(
+                select(OutboxItem.id)
+                .join(Message, Message.id == OutboxItem.message_id)
+                .where(
+                    OutboxItem.channel_id == channel.id,
+                    OutboxItem.state == "sent",
+                    OutboxItem.sent_at <= receipt.watermark,
+                    OutboxItem.delivery_status.in_(lower),
+                    Message.sender_address == receipt.recipient_id,
+                )
             )
-        ):
-            if receipt.recipient_id in (item.recipients or []):
-                items[item.id] = item
-    if not items:
+        )
+    if not found:
         log.info("%s %s receipt matches no reply we sent", receipt.kind, receipt.status)
-    for item in items.values():
+        return 0
+    items = session.scalars(
+        select(OutboxItem)
+        .where(OutboxItem.id.in_(sorted(found)))
+        .options(
+            load_only(
+                OutboxItem.delivery_status,
+                OutboxItem.state,
+                OutboxItem.last_error,
+                OutboxItem.message_id,
+            )
+        )
+    )
+    for item in items:
         _record(session, item, receipt)
-    return len(items)
+    return len(found)
 
 
 def _record(session: Session, item: OutboxItem, receipt: Receipt) -> None:
