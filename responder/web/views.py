@@ -18,6 +18,7 @@ from responder.acknowledge import acknowledgement_state, unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
+from responder.channels.social.deliveries import failed_count
 from responder.classify.language import language_name
 from responder.classify.titles import LabelTitles
 from responder.config import CustomerSettings
@@ -523,12 +524,12 @@ def queue_counts(
 
 
 def problem_count(session: Session) -> int:
-    """Quarantined and failed messages, and acknowledgements that did not go out: few, and
-    each read from a state index."""
+    """Quarantined and failed messages, acknowledgements that did not go out, and webhook
+    deliveries given up unsplit: few, and each read from an index."""
     messages = session.scalar(
         select(func.count()).select_from(Message).where(Message.state.in_(RETRYABLE_STATES))
     )
-    return int(messages or 0) + unsent_count(session)
+    return int(messages or 0) + unsent_count(session) + failed_count(session)
 
 
 def problem_items(

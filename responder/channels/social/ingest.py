@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from responder.channels.social import PLATFORM
@@ -24,6 +24,10 @@ from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 log = logging.getLogger(__name__)
+
+#: How `IngestOutcome.summary` marks a body it could not read, and each event it did not use.
+MALFORMED_MARK = "malformed: "
+IGNORED_MARK = "; ignored: "
 
 #: A receipt never moves the outbox backwards (a late "delivered" after "read" changes nothing).
 RANK = {"": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 9}
@@ -40,13 +44,13 @@ class IngestOutcome:
 
     def summary(self) -> str:
         if self.malformed:
-            return f"malformed: {self.malformed}"
+            return f"{MALFORMED_MARK}{self.malformed}"
         parts = [
             f"{self.stored} stored",
             f"{self.duplicates} already stored",
             f"{self.receipts} outbox updates",
         ]
-        return ", ".join(parts) + "".join(f"; ignored: {r}" for r in self.ignored)
+        return ", ".join(parts) + "".join(f"{IGNORED_MARK}{r}" for r in self.ignored)
 
 
 def record_delivery(factory: sessionmaker[Session], source: str, body: bytes) -> int:
@@ -83,6 +87,7 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
             )
         delivery.outcome = outcome.summary()
         delivery.processed_at = utcnow()
+        delivery.failed_at = None
     if outcome.malformed or outcome.ignored:
         log.warning("%s webhook %s: %s", delivery.source, delivery_id, outcome.summary())
     else:
@@ -90,18 +95,81 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
     return outcome
 
 
-def retry_unprocessed(factory: sessionmaker[Session], older_than: timedelta) -> int:
-    """Bodies stored but never split (the process died in between) are split now."""
-    with factory() as session:
-        ids = list(
-            session.scalars(
-                select(WebhookDelivery.id).where(
-                    WebhookDelivery.processed_at.is_(None),
-                    WebhookDelivery.received_at < utcnow() - older_than,
-                )
-            )
+def note_failure(
+    factory: sessionmaker[Session], delivery_id: int, exc: BaseException, max_attempts: int
+) -> int:
+    """A try at splitting a stored body raised (and was rolled back): count it and keep the
+    error, so the body is given up after `max_attempts` and shown to a person with why."""
+    error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:1000]
+    with transaction(factory) as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.processed_at is not None:
+            return 0
+        delivery.attempts += 1
+        delivery.outcome = error
+        attempts = delivery.attempts
+        if attempts >= max_attempts and delivery.failed_at is None:
+            delivery.failed_at = utcnow()
+    if attempts >= max_attempts:
+        log.error(
+            "webhook delivery %s given up after %d attempts (Needs attention): %s",
+            delivery_id,
+            attempts,
+            error,
         )
-    return sum(process_delivery(factory, i).stored for i in ids)
+    else:
+        log.warning(
+            "webhook delivery %s not split (attempt %d of %d): %s",
+            delivery_id,
+            attempts,
+            max_attempts,
+            error,
+        )
+    return attempts
+
+
+def retry_unprocessed(
+    factory: sessionmaker[Session], older_than: timedelta, max_attempts: int = 5
+) -> int:
+    """Bodies stored but never split (the process died in between, or splitting raised) are
+    split now, oldest first and each on its own: one that raises is counted and the next is
+    still tried. A failed one waits `older_than`, then twice as long after each try; after
+    `max_attempts` it waits for a person (Needs attention), as the platform, answered
+    already, never sends it again."""
+    now = utcnow()
+    with factory() as session:
+        rows = session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.received_at, WebhookDelivery.attempts)
+            .where(
+                WebhookDelivery.processed_at.is_(None),
+                WebhookDelivery.failed_at.is_(None),
+                WebhookDelivery.received_at < now - older_than,
+            )
+            .order_by(WebhookDelivery.id)
+        ).all()
+    stored = 0
+    for delivery_id, received_at, attempts in rows:
+        if received_at + older_than * 2 ** max(attempts - 1, 0) > now:
+            continue  # tried lately
+        try:
+            stored += process_delivery(factory, delivery_id).stored
+        except SQLAlchemyError as exc:
+            if not _counted(factory, delivery_id, exc, max_attempts):
+                raise  # the database itself, not this body: the next round tries again
+        except Exception as exc:
+            note_failure(factory, delivery_id, exc, max_attempts)
+    return stored
+
+
+def _counted(
+    factory: sessionmaker[Session], delivery_id: int, exc: BaseException, max_attempts: int
+) -> bool:
+    try:
+        note_failure(factory, delivery_id, exc, max_attempts)
+    except SQLAlchemyError:
+        log.exception("webhook delivery %s failed and could not be marked so", delivery_id)
+        return False
+    return True
 
 
 def channel_names(kind: str, account_id: str) -> tuple[str, str]:
