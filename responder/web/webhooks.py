@@ -118,6 +118,7 @@ async def _receive(request: Request, source: str) -> Response[Any]:
             "stored": outcome.stored,
             "duplicates": outcome.duplicates,
             "receipts": outcome.receipts,
+            "changes": outcome.changes,
             "ignored": list(outcome.ignored),
         },
         status_code=200,

@@ -3,7 +3,8 @@
 Plain functions over the JSON the platforms document:
 - Messenger (`object: page`) and Instagram (`object: instagram`): `entry[].messaging[]` with
   `sender`, `recipient`, `timestamp` and one of `message` (`mid`, `text`, `attachments`,
-  `is_echo`), `delivery` (`mids`, `watermark`) or `read` (`watermark`, or `mid` on Instagram);
+  `is_echo`, `is_deleted`), `message_edit` (`mid`, `text`, `num_edit`), `delivery` (`mids`,
+  `watermark`) or `read` (`watermark`, or `mid` on Instagram);
 - WhatsApp Cloud API (`object: whatsapp_business_account`): `entry[].changes[].value` with
   `metadata.phone_number_id`, `contacts[]` (`wa_id`, `profile.name`), `messages[]` (`from`, `id`,
   `timestamp`, `type`, `text.body`, ...) and `statuses[]` (`id`, `status`, `errors[]`);
@@ -24,6 +25,10 @@ from responder.customers.identity import normalise_phone
 
 META_OBJECTS = {"page": "messenger", "instagram": "instagram"}
 RECEIPT_STATUSES = ("sent", "delivered", "read", "failed")
+#: Why a message the customer unsent (Messenger, Instagram) gets no answer.
+DELETED_REASON = "the customer deleted this message"
+#: What stands in for its words, where they were shown.
+DELETED_TEXT = "[deleted by the customer]"
 #: WhatsApp message types that carry nothing to answer.
 WHATSAPP_SKIP = {"reaction": "a reaction to an earlier message", "system": "a system notice"}
 
@@ -55,10 +60,26 @@ class Receipt:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class Change:
+    """The customer took back (unsent) or edited a message sent earlier, named by its id:
+    `text` is the edited text; None for a message deleted."""
+
+    kind: str
+    account_id: str
+    external_key: str
+    text: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.text is None
+
+
 @dataclass
 class Split:
     messages: list[InboundDM] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
 
@@ -160,12 +181,19 @@ def _meta_messaging(kind: str, account: str, event: dict[str, Any], split: Split
         elif message.get("is_echo"):
             split.receipts.append(Receipt(kind, account, "sent", (mid,), recipient_id=recipient))
         elif message.get("is_deleted"):
-            split.ignored.append(f"{kind} message {mid} was deleted by the sender")
+            split.changes.append(Change(kind, account, mid))
         elif not sender:
             split.ignored.append(f"{kind} message {mid} without a sender id")
         else:
             document = {"platform": kind, "account_id": account, "event": event}
             split.messages.append(InboundDM(kind, account, mid, document))
+    elif "message_edit" in event:
+        edit = _dict(event["message_edit"])
+        mid, text = edit.get("mid"), edit.get("text")
+        if not isinstance(mid, str) or not mid or not isinstance(text, str):
+            split.ignored.append(f"{kind} message edit without a mid or text")
+        else:
+            split.changes.append(Change(kind, account, mid, text))
     elif "delivery" in event or "read" in event:
         status = "delivered" if "delivery" in event else "read"
         detail = _dict(event.get("delivery") if "delivery" in event else event.get("read"))
@@ -324,6 +352,8 @@ def _meta_fields(account: str, event: dict[str, Any]) -> DMFields:
         for a in items
     )
     text = message.get("text") if isinstance(message.get("text"), str) else ""
+    if message.get("is_deleted"):  # unsent: its words and files were taken out of the copy
+        text, attachments = "", ()
     return DMFields(
         platform_id=sender,
         handle="",
@@ -333,6 +363,7 @@ def _meta_fields(account: str, event: dict[str, Any]) -> DMFields:
         thread_key=f"{account}:{sender}",
         sent_at=from_millis(event.get("timestamp")),
         attachments=attachments,
+        skip_reason=DELETED_REASON if message.get("is_deleted") else "",
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from responder.channels.social import PLATFORM
+from responder.channels.social.changes import apply_change
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
 from responder.db.session import transaction
@@ -39,6 +40,7 @@ class IngestOutcome:
     stored: int = 0
     duplicates: int = 0
     receipts: int = 0
+    changes: int = 0
     ignored: tuple[str, ...] = ()
     malformed: str = ""
 
@@ -50,6 +52,8 @@ class IngestOutcome:
             f"{self.duplicates} already stored",
             f"{self.receipts} outbox updates",
         ]
+        if self.changes:
+            parts.append(f"{self.changes} edited or deleted by the customer")
         return ", ".join(parts) + "".join(f"{IGNORED_MARK}{r}" for r in self.ignored)
 
 
@@ -77,13 +81,16 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
         except (ValueError, RecursionError) as exc:
             outcome = IngestOutcome(delivery_id, malformed=str(exc)[:500] or type(exc).__name__)
         else:
-            stored = sum(_store_message(session, dm) for dm in split.messages)
+            stored = sum(_store_message(session, dm, delivery_id) for dm in split.messages)
+            receipts = sum(apply_receipt(session, r) for r in split.receipts)
+            unused = [apply_change(session, change) for change in split.changes]
             outcome = IngestOutcome(
                 delivery_id,
                 stored=stored,
                 duplicates=len(split.messages) - stored,
-                receipts=sum(apply_receipt(session, r) for r in split.receipts),
-                ignored=tuple(split.ignored),
+                receipts=receipts,
+                changes=unused.count(""),
+                ignored=(*split.ignored, *filter(None, unused)),
             )
         delivery.outcome = outcome.summary()
         delivery.processed_at = utcnow()
@@ -198,7 +205,7 @@ def channel_for(session: Session, kind: str, account_id: str, *, create: bool) -
     return None
 
 
-def _store_message(session: Session, dm: InboundDM) -> bool:
+def _store_message(session: Session, dm: InboundDM, delivery_id: int) -> bool:
     channel = channel_for(session, dm.kind, dm.account_id, create=True)
     assert channel is not None
     key = dm.external_key[:500]
@@ -207,7 +214,9 @@ def _store_message(session: Session, dm: InboundDM) -> bool:
     )
     if exists:
         return False
-    raw = json.dumps(dm.document, ensure_ascii=False, sort_keys=True).encode()
+    # The delivery it came in is named, so an unsend can cut the words from that body too.
+    document = {**dm.document, "delivery": delivery_id}
+    raw = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
     try:
         with session.begin_nested():
             session.add(
