@@ -19,6 +19,7 @@ from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
 from responder.channels.social.deliveries import failed_count
+from responder.channels.social.outside import is_outside
 from responder.classify.language import language_name
 from responder.classify.titles import LabelTitles
 from responder.config import CustomerSettings
@@ -679,6 +680,8 @@ def message_detail(
                 "at": (m.sent_at or m.received_at).isoformat(),
                 "state": m.state,
                 "later": written_after(m, message),
+                # Written in the platform's own app, not here (`channels.social.outside`).
+                "outside": is_outside(m),
             }
             for m in session.scalars(
                 select(Message)
@@ -849,6 +852,8 @@ def message_detail(
         "newer_from_customer": [
             c["id"] for c in conversation if c["direction"] == "in" and c["later"]
         ],
+        # Answered meanwhile in the platform's own app: this draft would be a second answer.
+        "answered_outside": [c for c in conversation if c["outside"] and c["later"]],
         "earlier_waiting": [
             c["id"]
             for c in conversation

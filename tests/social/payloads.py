@@ -244,6 +244,26 @@ def whatsapp_status(
     return _whatsapp({"statuses": [entry]})
 
 
+def whatsapp_echo(wamid: str, text: str, *, to: str = "353855550101") -> dict[str, Any]:
+    """A message the business sent from the WhatsApp Business app (`smb_message_echoes`)."""
+    payload = _whatsapp(
+        {
+            "message_echoes": [
+                {
+                    "from": "15550783881",
+                    "to": to,
+                    "id": wamid,
+                    "timestamp": str(now_ms() // 1000),
+                    "type": "text",
+                    "text": {"body": text},
+                }
+            ]
+        }
+    )
+    payload["entry"][0]["changes"][0]["field"] = "smb_message_echoes"
+    return payload
+
+
 def x_dm(
     text: str = "Your network has been down all day in Cork, this is the third time this month",
     *,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, load_only, sessionmaker
 from responder.channels.social import PLATFORM
 from responder.channels.social.changes import apply_change
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
+from responder.channels.social.outside import record_outside_reply
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
 from responder.db.session import transaction
 from responder.pipeline.notify import announce_work
@@ -41,6 +42,7 @@ class IngestOutcome:
     duplicates: int = 0
     receipts: int = 0
     changes: int = 0
+    outside: int = 0
     ignored: tuple[str, ...] = ()
     malformed: str = ""
 
@@ -54,6 +56,8 @@ class IngestOutcome:
         ]
         if self.changes:
             parts.append(f"{self.changes} edited or deleted by the customer")
+        if self.outside:
+            parts.append(f"{self.outside} answered outside Responder")
         return ", ".join(parts) + "".join(f"{IGNORED_MARK}{r}" for r in self.ignored)
 
 
@@ -82,7 +86,12 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
             outcome = IngestOutcome(delivery_id, malformed=str(exc)[:500] or type(exc).__name__)
         else:
             stored = sum(_store_message(session, dm, delivery_id) for dm in split.messages)
-            receipts = sum(apply_receipt(session, r) for r in split.receipts)
+            receipts, outside = 0, []
+            for receipt in split.receipts:
+                matched = apply_receipt(session, receipt)
+                receipts += matched
+                if not matched and receipt.status == "sent" and receipt.document is not None:
+                    outside.append(_outside(session, receipt))
             unused = [apply_change(session, change) for change in split.changes]
             outcome = IngestOutcome(
                 delivery_id,
@@ -90,7 +99,8 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
                 duplicates=len(split.messages) - stored,
                 receipts=receipts,
                 changes=unused.count(""),
-                ignored=(*split.ignored, *filter(None, unused)),
+                outside=outside.count(""),
+                ignored=(*split.ignored, *filter(None, unused), *filter(None, outside)),
             )
         delivery.outcome = outcome.summary()
         delivery.processed_at = utcnow()
@@ -233,6 +243,13 @@ def _store_message(session: Session, dm: InboundDM, delivery_id: int) -> bool:
         return False
     announce_work(session)
     return True
+
+
+def _outside(session: Session, echo: Receipt) -> str:
+    channel = channel_for(session, echo.kind, echo.account_id, create=False)
+    if channel is None:
+        return f"{echo.kind} message sent outside Responder from an account we do not hold"
+    return record_outside_reply(session, channel, echo)
 
 
 def apply_receipt(session: Session, receipt: Receipt) -> int:
