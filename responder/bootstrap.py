@@ -92,7 +92,13 @@ def pollers(rt: Runtime, *, imap: bool = True) -> list[Poller]:
 
         poll.mailbox = settings.name  # type: ignore[attr-defined]  # label for poller metrics
         found.append(poll)
-    found.append(lambda: retry_unprocessed(rt.factory, older_than=timedelta(minutes=1)))
+    found.append(
+        lambda: retry_unprocessed(
+            rt.factory,
+            older_than=timedelta(minutes=1),
+            max_attempts=rt.settings.pipeline.max_attempts,
+        )
+    )
     fetcher = MediaFetcher(rt.settings.social, rt.settings.pipeline.max_attachment_bytes)
 
     def fetch_media() -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from responder.channels import EMAIL_KINDS
+from responder.channels.social.outside import is_outside
 from responder.config import CustomerSettings, Settings
 from responder.customers.churn import ChurnSignals, assess_churn
 from responder.customers.context import CustomerContext, build_context
@@ -66,7 +67,7 @@ def _message_entry(message: Message, kind: str, channel_name: str) -> tuple[date
         # reply we sent: who approved it ("auto-send" for `by` when none did); an automatic
         # "we have your message": no name, "acknowledgement" for `by`
         "agent": "",
-        "by": "",
+        "by": OUTSIDE if is_outside(message) else "",
     }
 
 
@@ -92,8 +93,14 @@ def _interaction_entry(item: Interaction) -> tuple[datetime, dict]:
 AUTO_SENT = "auto-send"
 #: `by` for the automatic "we have your message" (`responder.acknowledge`).
 ACKNOWLEDGED = "acknowledgement"
+#: `by` for a reply a colleague wrote in the platform's own app (`channels.social.outside`).
+OUTSIDE = "outside"
 #: What the pages say for our messages no person wrote or approved, by their `by`.
-UNNAMED_AUTHORS = {AUTO_SENT: "sent automatically", ACKNOWLEDGED: "automatic acknowledgement"}
+UNNAMED_AUTHORS = {
+    AUTO_SENT: "sent automatically",
+    ACKNOWLEDGED: "automatic acknowledgement",
+    OUTSIDE: "written outside Responder",
+}
 
 
 def from_words(entry: dict[str, Any]) -> str:

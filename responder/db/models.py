@@ -644,8 +644,14 @@ class WebhookDelivery(Base):
     source: Mapped[str] = mapped_column(String(20))  # meta, x
     body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    processed_at: Mapped[datetime | None] = mapped_column()
+    #: Set once it has been split; None while it waits to be (again), or was given up.
+    processed_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: What splitting it gave, in words; while unsplit, the last attempt's error.
     outcome: Mapped[str] = mapped_column(Text, default="")
+    #: Tries at splitting it that raised; at `[pipeline] max_attempts` it waits for a person.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When it was given up, still unsplit: it waits for a person under Needs attention.
+    failed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Template(Base):

@@ -49,6 +49,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from responder.acknowledge import unsent_acknowledgements
+from responder.channels.social.deliveries import failed_deliveries
 from responder.classify.titles import LabelTitles
 from responder.config import DraftingSettings, business_calendar
 from responder.corrections import AlreadyLabelled, Correction, reclassify
@@ -171,6 +172,7 @@ from responder.web.views import (
     queue_items,
 )
 from responder.web.warm import start_warming
+from responder.web.webhook_delivery_pages import ROUTES as WEBHOOK_DELIVERY_ROUTES
 from responder.web.webhooks import WEBHOOK_ROUTES
 from responder.web.write_routes import WRITE_ROUTES, undo_written, undo_written_form
 
@@ -752,10 +754,12 @@ def problems_page(request: Request, before: RowId = None) -> Template:
         items = problem_items(session, before_id=before, limit=page_size)
         total = problem_count(session)
         acknowledgements = unsent_acknowledgements(session, rt.settings) if before is None else []
+        deliveries = failed_deliveries(session) if before is None else []
     context = {
         "items": items,
         "total": total,
         "acknowledgements": acknowledgements,
+        "webhook_deliveries": deliveries,
         "acknowledge_when": rt.settings.acknowledge.when,
         "notice": request.query_params.get("notice", ""),
         "error": request.query_params.get("error", ""),
@@ -777,6 +781,7 @@ def api_problems(request: Request, before: RowId = None) -> dict[str, Any]:
             "acknowledgements": unsent_acknowledgements(session, rt.settings)
             if before is None
             else [],
+            "webhook_deliveries": failed_deliveries(session) if before is None else [],
         }
 
 
@@ -1281,6 +1286,7 @@ ROUTES = [
     healthz,
     favicon,
     *WEBHOOK_ROUTES,
+    *WEBHOOK_DELIVERY_ROUTES,
     readyz,
     metrics,
     api_login,

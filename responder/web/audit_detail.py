@@ -96,6 +96,7 @@ ACTION_WORDS: dict[str, str] = {
     "template.retire": "Template retired",
     "template.rollback": "Template rolled back",
     "template.save": "Template saved",
+    "webhook.retry": "Webhook delivery retried",
 }
 
 

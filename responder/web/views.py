@@ -18,6 +18,8 @@ from responder.acknowledge import acknowledgement_state, unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
 from responder.channels.social import PLATFORM
+from responder.channels.social.deliveries import failed_count
+from responder.channels.social.outside import is_outside
 from responder.classify.language import language_name
 from responder.classify.titles import LabelTitles
 from responder.config import CustomerSettings
@@ -523,12 +525,12 @@ def queue_counts(
 
 
 def problem_count(session: Session) -> int:
-    """Quarantined and failed messages, and acknowledgements that did not go out: few, and
-    each read from a state index."""
+    """Quarantined and failed messages, acknowledgements that did not go out, and webhook
+    deliveries given up unsplit: few, and each read from an index."""
     messages = session.scalar(
         select(func.count()).select_from(Message).where(Message.state.in_(RETRYABLE_STATES))
     )
-    return int(messages or 0) + unsent_count(session)
+    return int(messages or 0) + unsent_count(session) + failed_count(session)
 
 
 def problem_items(
@@ -678,6 +680,8 @@ def message_detail(
                 "at": (m.sent_at or m.received_at).isoformat(),
                 "state": m.state,
                 "later": written_after(m, message),
+                # Written in the platform's own app, not here (`channels.social.outside`).
+                "outside": is_outside(m),
             }
             for m in session.scalars(
                 select(Message)
@@ -848,6 +852,8 @@ def message_detail(
         "newer_from_customer": [
             c["id"] for c in conversation if c["direction"] == "in" and c["later"]
         ],
+        # Answered meanwhile in the platform's own app: this draft would be a second answer.
+        "answered_outside": [c for c in conversation if c["outside"] and c["later"]],
         "earlier_waiting": [
             c["id"]
             for c in conversation

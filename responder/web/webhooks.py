@@ -18,7 +18,7 @@ from litestar import Request, Response, get, post
 from litestar.enums import MediaType
 from sqlalchemy.exc import SQLAlchemyError
 
-from responder.channels.social.ingest import process_delivery, record_delivery
+from responder.channels.social.ingest import note_failure, process_delivery, record_delivery
 from responder.channels.social.signatures import (
     SignatureError,
     check_meta,
@@ -98,8 +98,14 @@ async def _receive(request: Request, source: str) -> Response[Any]:
         return Response({"detail": "temporarily unavailable"}, status_code=503)
     try:
         outcome = await anyio.to_thread.run_sync(partial(process_delivery, factory, delivery_id))
-    except Exception:
+    except Exception as exc:
         log.exception("%s webhook %s stored but not split; retried later", source, delivery_id)
+        attempts = _rt(request).settings.pipeline.max_attempts
+        try:
+            note = partial(note_failure, factory, delivery_id, exc, attempts)
+            await anyio.to_thread.run_sync(note)
+        except SQLAlchemyError:
+            log.exception("%s webhook %s: the failed attempt was not counted", source, delivery_id)
         return Response({"delivery": delivery_id, "detail": "stored"}, status_code=202)
     if outcome.malformed:
         return Response(
@@ -112,6 +118,8 @@ async def _receive(request: Request, source: str) -> Response[Any]:
             "stored": outcome.stored,
             "duplicates": outcome.duplicates,
             "receipts": outcome.receipts,
+            "changes": outcome.changes,
+            "outside": outcome.outside,
             "ignored": list(outcome.ignored),
         },
         status_code=200,

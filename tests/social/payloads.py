@@ -116,6 +116,27 @@ def messenger_echo(mid: str, *, psid: str = "6543210987654321") -> dict[str, Any
     }
 
 
+def _messenger_event(event: dict[str, Any], psid: str, page_id: str, obj: str) -> dict[str, Any]:
+    stamp = now_ms()
+    sent = {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": stamp, **event}
+    return {"object": obj, "entry": [{"id": page_id, "time": stamp, "messaging": [sent]}]}
+
+
+def messenger_unsend(
+    mid: str, *, psid: str = "6543210987654321", page_id: str = PAGE_ID, obj: str = "page"
+) -> dict[str, Any]:
+    """The customer unsent (removed for everyone) the message `mid`."""
+    return _messenger_event({"message": {"mid": mid, "is_deleted": True}}, psid, page_id, obj)
+
+
+def messenger_edit(
+    mid: str, text: str, *, psid: str = "6543210987654321", num_edit: int = 1
+) -> dict[str, Any]:
+    """The customer edited the message `mid` (the `message_edits` field)."""
+    edit = {"mid": mid, "text": text, "num_edit": num_edit}
+    return _messenger_event({"message_edit": edit}, psid, PAGE_ID, "page")
+
+
 def messenger_delivery(
     mids: list[str] | None, *, psid: str = "6543210987654321", watermark: int | None = None
 ) -> dict[str, Any]:
@@ -221,6 +242,26 @@ def whatsapp_status(
     if errors:
         entry["errors"] = errors
     return _whatsapp({"statuses": [entry]})
+
+
+def whatsapp_echo(wamid: str, text: str, *, to: str = "353855550101") -> dict[str, Any]:
+    """A message the business sent from the WhatsApp Business app (`smb_message_echoes`)."""
+    payload = _whatsapp(
+        {
+            "message_echoes": [
+                {
+                    "from": "15550783881",
+                    "to": to,
+                    "id": wamid,
+                    "timestamp": str(now_ms() // 1000),
+                    "type": "text",
+                    "text": {"body": text},
+                }
+            ]
+        }
+    )
+    payload["entry"][0]["changes"][0]["field"] = "smb_message_echoes"
+    return payload
 
 
 def x_dm(

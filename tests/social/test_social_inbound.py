@@ -15,6 +15,7 @@ from responder.db.models import (
     Customer,
     Draft,
     Message,
+    OutboxItem,
     WebhookDelivery,
 )
 from responder.pipeline.worker import Worker, state_counts
@@ -28,7 +29,9 @@ from tests.social.payloads import (
     X_ACCOUNT,
     encode,
     instagram_message,
+    messenger_edit,
     messenger_message,
+    messenger_unsend,
     post_meta,
     post_x,
     whatsapp_message,
@@ -345,3 +348,109 @@ def test_an_x_handle_that_changed_owners_does_not_bring_the_new_owner_to_the_old
     with TestClient(create_app(rt)) as client:
         detail = client.get(f"/api/messages/{theirs.id}", headers=api_token(client)).json()
     assert detail["customer"]["name"] == "Sam Porter"
+
+
+CARD = "4111 1111 1111 1111"
+
+
+def _draft_stale(rt: Runtime, message_id: int) -> list[bool]:
+    with rt.factory() as session:
+        query = select(Draft.stale).where(Draft.message_id == message_id).order_by(Draft.id)
+        return list(session.scalars(query))
+
+
+def test_a_message_the_customer_unsends_is_ignored_and_its_words_are_gone(
+    rt: Runtime, worker: Worker
+) -> None:
+    mid = "m_card"
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message(f"Charge my card {CARD} for the bill", mid=mid))
+        worker.drain()
+        (message,) = _inbound(rt)
+        assert message.state == "in_review" and CARD in message.text
+        answer = post_meta(client, messenger_unsend(mid)).json()
+        assert (answer["changes"], answer["ignored"]) == (1, [])
+        assert post_meta(client, messenger_unsend(mid)).json()["changes"] == 1, "again: the same"
+        late = post_meta(client, messenger_edit(mid, "typo")).json()
+        assert late["ignored"] == [
+            f"messenger message {mid} edited by the customer after it was deleted: "
+            "the deletion stands"
+        ]
+    worker.drain()
+    (message,) = _inbound(rt)
+    assert (message.state, message.state_reason) == ("ignored", "the customer deleted this message")
+    assert message.text == "[deleted by the customer]"
+    assert CARD.encode() not in message.raw
+    assert json.loads(message.raw)["event"]["sender"] == {"id": "6543210987654321"}
+    assert _draft_stale(rt, message.id) == [True]
+    with rt.factory() as session:
+        bodies = session.scalars(select(WebhookDelivery.body)).all()
+    assert not [b for b in bodies if CARD.encode() in b], "nor in the webhook body it came in"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        found = client.get("/api/search", params={"q": "4111 1111"}, headers=auth).json()
+        detail = client.get(f"/api/messages/{message.id}", headers=auth).json()
+        anyway = client.post(f"/api/messages/{message.id}/draft-anyway", headers=auth)
+        by_sender = client.get("/api/search", params={"q": "6543210987654321"}, headers=auth)
+    assert found["messages"] == []
+    assert CARD not in json.dumps(detail)
+    assert anyway.status_code == 400
+    assert "the customer deleted this message" in anyway.json()["detail"]
+    assert [m["id"] for m in by_sender.json()["messages"]] == [message.id], "found by sender"
+
+
+def test_an_answered_message_keeps_its_history_when_unsent(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    mid = "m_answered"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message(f"My card {CARD} was charged twice", mid=mid))
+        worker.drain()
+        (message,) = _inbound(rt)
+        approved = client.post(
+            f"/api/messages/{message.id}/approve",
+            headers=api_token(client),
+            json={"body": "Refunded."},
+        )
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+        assert post_meta(client, messenger_unsend(mid)).json()["changes"] == 1
+        edit = post_meta(client, messenger_edit(mid, "never mind")).json()
+    (message,) = _inbound(rt)
+    assert message.state == "sent", "the reply it had stays in its history"
+    assert message.text == "[deleted by the customer]"
+    assert CARD.encode() not in message.raw
+    with rt.factory() as session:
+        reply = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
+    assert (reply.state, reply.body.strip()) == ("sent", "Refunded.")
+    assert edit["changes"] == 0 and "answered" in edit["ignored"][0]
+
+
+def test_an_edit_puts_the_new_words_on_a_waiting_message_and_parses_it_again(
+    rt: Runtime, worker: Worker
+) -> None:
+    mid = "m_edit"
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, messenger_message("My bill is wrong", mid=mid))
+        worker.drain()
+        answer = post_meta(client, messenger_edit(mid, "Roaming in Spain cost me 80 euro")).json()
+        assert (answer["changes"], answer["ignored"]) == (1, [])
+        (message,) = _inbound(rt)
+        assert message.state == "received", "sent to be parsed again"
+        worker.drain()
+        unknown = post_meta(client, messenger_edit("m_never_seen", "hello")).json()
+    (message,) = _inbound(rt)
+    assert message.state == "in_review"
+    assert message.text == "Roaming in Spain cost me 80 euro"
+    assert _draft_stale(rt, message.id) == [True], "the draft answers the old words"
+    assert unknown["ignored"] == [
+        "messenger message m_never_seen edited by the customer is not stored here"
+    ]
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        found = client.get(
+            "/api/search", params={"q": "cost me 80 euro"}, headers=api_token(client)
+        ).json()
+    assert [m["id"] for m in found["messages"]] == [message.id]

@@ -3,7 +3,8 @@
 Plain functions over the JSON the platforms document:
 - Messenger (`object: page`) and Instagram (`object: instagram`): `entry[].messaging[]` with
   `sender`, `recipient`, `timestamp` and one of `message` (`mid`, `text`, `attachments`,
-  `is_echo`), `delivery` (`mids`, `watermark`) or `read` (`watermark`, or `mid` on Instagram);
+  `is_echo`, `is_deleted`), `message_edit` (`mid`, `text`, `num_edit`), `delivery` (`mids`,
+  `watermark`) or `read` (`watermark`, or `mid` on Instagram);
 - WhatsApp Cloud API (`object: whatsapp_business_account`): `entry[].changes[].value` with
   `metadata.phone_number_id`, `contacts[]` (`wa_id`, `profile.name`), `messages[]` (`from`, `id`,
   `timestamp`, `type`, `text.body`, ...) and `statuses[]` (`id`, `status`, `errors[]`);
@@ -24,6 +25,10 @@ from responder.customers.identity import normalise_phone
 
 META_OBJECTS = {"page": "messenger", "instagram": "instagram"}
 RECEIPT_STATUSES = ("sent", "delivered", "read", "failed")
+#: Why a message the customer unsent (Messenger, Instagram) gets no answer.
+DELETED_REASON = "the customer deleted this message"
+#: What stands in for its words, where they were shown.
+DELETED_TEXT = "[deleted by the customer]"
 #: WhatsApp message types that carry nothing to answer.
 WHATSAPP_SKIP = {"reaction": "a reaction to an earlier message", "system": "a system notice"}
 
@@ -44,7 +49,10 @@ class InboundDM:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the platform says about a message we sent: echo (sent), delivered, read, failed."""
+    """What the platform says about a message we sent: echo (sent), delivered, read, failed.
+
+    An echo also carries what was sent (`text`, `sent_at`, the event as `document`): one our
+    outbox did not send was written outside Responder (the platform's own app)."""
 
     kind: str
     account_id: str
@@ -53,12 +61,31 @@ class Receipt:
     recipient_id: str = ""
     watermark: datetime | None = None
     error: str = ""
+    text: str = ""
+    sent_at: datetime | None = None
+    document: dict[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The customer took back (unsent) or edited a message sent earlier, named by its id:
+    `text` is the edited text; None for a message deleted."""
+
+    kind: str
+    account_id: str
+    external_key: str
+    text: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.text is None
 
 
 @dataclass
 class Split:
     messages: list[InboundDM] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
 
@@ -158,14 +185,32 @@ def _meta_messaging(kind: str, account: str, event: dict[str, Any], split: Split
         if not isinstance(mid, str) or not mid:
             split.ignored.append(f"{kind} message without a mid")
         elif message.get("is_echo"):
-            split.receipts.append(Receipt(kind, account, "sent", (mid,), recipient_id=recipient))
+            split.receipts.append(
+                Receipt(
+                    kind,
+                    account,
+                    "sent",
+                    (mid,),
+                    recipient_id=recipient,
+                    text=_shown(_text(message.get("text")), _meta_media(message)),
+                    sent_at=from_millis(event.get("timestamp")),
+                    document={"platform": kind, "account_id": account, "event": event},
+                )
+            )
         elif message.get("is_deleted"):
-            split.ignored.append(f"{kind} message {mid} was deleted by the sender")
+            split.changes.append(Change(kind, account, mid))
         elif not sender:
             split.ignored.append(f"{kind} message {mid} without a sender id")
         else:
             document = {"platform": kind, "account_id": account, "event": event}
             split.messages.append(InboundDM(kind, account, mid, document))
+    elif "message_edit" in event:
+        edit = _dict(event["message_edit"])
+        mid, text = edit.get("mid"), edit.get("text")
+        if not isinstance(mid, str) or not mid or not isinstance(text, str):
+            split.ignored.append(f"{kind} message edit without a mid or text")
+        else:
+            split.changes.append(Change(kind, account, mid, text))
     elif "delivery" in event or "read" in event:
         status = "delivered" if "delivery" in event else "read"
         detail = _dict(event.get("delivery") if "delivery" in event else event.get("read"))
@@ -189,7 +234,7 @@ def _meta_messaging(kind: str, account: str, event: dict[str, Any], split: Split
 
 def _whatsapp_entry(entry: dict[str, Any], split: Split) -> None:
     for change in map(_dict, _list(entry.get("changes"), "entry.changes")):
-        if change.get("field") != "messages":
+        if change.get("field") not in ("messages", "smb_message_echoes"):
             split.ignored.append(f"whatsapp change field {change.get('field')!r} is not handled")
             continue
         value = _dict(change.get("value"))
@@ -198,6 +243,8 @@ def _whatsapp_entry(entry: dict[str, Any], split: Split) -> None:
         if not account:
             split.ignored.append("whatsapp change without metadata.phone_number_id")
             continue
+        for echo in map(_dict, _list(value.get("message_echoes"), "message_echoes")):
+            _whatsapp_echo(account, echo, metadata, split)
         contacts = {
             str(c.get("wa_id")): c for c in map(_dict, _list(value.get("contacts"), "contacts"))
         }
@@ -229,6 +276,34 @@ def _whatsapp_entry(entry: dict[str, Any], split: Split) -> None:
                     error=_whatsapp_errors(status.get("errors")),
                 )
             )
+
+
+def _whatsapp_echo(
+    account: str, echo: dict[str, Any], metadata: dict[str, Any], split: Split
+) -> None:
+    """A message the business sent from the WhatsApp Business app (`smb_message_echoes`)."""
+    wamid, to = echo.get("id"), echo.get("to")
+    if not isinstance(wamid, str) or not wamid or not isinstance(to, str) or not to:
+        split.ignored.append("whatsapp message echo without id or to")
+        return
+    text, attachments = _whatsapp_text(echo)
+    split.receipts.append(
+        Receipt(
+            "whatsapp",
+            account,
+            "sent",
+            (wamid,),
+            recipient_id=to.lstrip("+"),
+            text=_shown(text, attachments),
+            sent_at=from_seconds(echo.get("timestamp")),
+            document={
+                "platform": "whatsapp",
+                "account_id": account,
+                "event": echo,
+                "metadata": metadata,
+            },
+        )
+    )
 
 
 def _whatsapp_errors(errors: Any) -> str:
@@ -284,7 +359,20 @@ def _x_message(account: str, event: dict[str, Any], users: dict[str, Any], split
     if not event_id or not sender:
         split.ignored.append("x direct message without id or sender_id")
     elif sender == account:
-        split.receipts.append(Receipt("x", account, "sent", (event_id,), recipient_id=recipient))
+        data = _dict(create.get("message_data"))
+        attachment = _dict(data.get("attachment"))
+        split.receipts.append(
+            Receipt(
+                "x",
+                account,
+                "sent",
+                (event_id,),
+                recipient_id=recipient,
+                text=_shown(_text(data.get("text")), (_x_media(attachment),) if attachment else ()),
+                sent_at=from_millis(event.get("created_timestamp")),
+                document={"platform": "x", "account_id": account, "event": event},
+            )
+        )
     else:
         document = {
             "platform": "x",
@@ -318,26 +406,46 @@ def _meta_fields(account: str, event: dict[str, Any]) -> DMFields:
     message = _dict(event.get("message"))
     if not sender:
         raise PayloadError("no sender id")
-    items = [_dict(a) for a in _list(message.get("attachments"), "attachments")]
-    attachments = tuple(
-        MediaRef(str(a.get("type") or "file"), url=_text(_dict(a.get("payload")).get("url")))
-        for a in items
-    )
+    attachments = _meta_media(message)
     text = message.get("text") if isinstance(message.get("text"), str) else ""
+    if message.get("is_deleted"):  # unsent: its words and files were taken out of the copy
+        text, attachments = "", ()
     return DMFields(
         platform_id=sender,
         handle="",
         display_name="",
         followers=None,
         text=text,
-        thread_key=f"{account}:{sender}",
+        thread_key=thread_key("messenger", account, sender),
         sent_at=from_millis(event.get("timestamp")),
         attachments=attachments,
+        skip_reason=DELETED_REASON if message.get("is_deleted") else "",
     )
+
+
+def thread_key(kind: str, account: str, customer: str) -> str:
+    """One conversation per customer and account: X's own conversation id (the two user ids,
+    the smaller first), else the account and the customer's id."""
+    if kind == "x":
+        return "-".join(sorted((customer, account), key=lambda v: (len(v), v)))
+    return f"{account}:{customer}"
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _shown(text: str, attachments: tuple[MediaRef, ...]) -> str:
+    """The words of a message, or its files named ("[image]") when it has none."""
+    return text or " ".join(f"[{media.kind}]" for media in attachments)
+
+
+def _meta_media(message: dict[str, Any]) -> tuple[MediaRef, ...]:
+    items = [_dict(a) for a in _list(message.get("attachments"), "attachments")]
+    return tuple(
+        MediaRef(str(a.get("type") or "file"), url=_text(_dict(a.get("payload")).get("url")))
+        for a in items
+    )
 
 
 def _whatsapp_text(message: dict[str, Any]) -> tuple[str, tuple[MediaRef, ...]]:
@@ -377,7 +485,7 @@ def _whatsapp_fields(account: str, message: dict[str, Any], contact: dict[str, A
         display_name=str(_dict(contact.get("profile")).get("name") or ""),
         followers=None,
         text=text,
-        thread_key=f"{account}:{sender}",
+        thread_key=thread_key("whatsapp", account, sender),
         sent_at=from_seconds(message.get("timestamp")),
         attachments=attachments,
         phone=normalise_phone("+" + sender.lstrip("+")) or "",
@@ -399,7 +507,7 @@ def _x_fields(account: str, event: dict[str, Any], user: dict[str, Any]) -> DMFi
         display_name=str(user.get("name") or ""),
         followers=followers if isinstance(followers, int) and followers >= 0 else None,
         text=str(data.get("text") or ""),
-        thread_key="-".join(sorted((sender, account), key=lambda v: (len(v), v))),
+        thread_key=thread_key("x", account, sender),
         sent_at=from_millis(event.get("created_timestamp")),
         attachments=(_x_media(attachment),) if attachment else (),
     )

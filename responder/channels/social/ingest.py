@@ -13,17 +13,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from responder.channels.social import PLATFORM
+from responder.channels.social.changes import apply_change
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
+from responder.channels.social.outside import record_outside_reply
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
 from responder.db.session import transaction
 from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 log = logging.getLogger(__name__)
+
+#: How `IngestOutcome.summary` marks a body it could not read, and each event it did not use.
+MALFORMED_MARK = "malformed: "
+IGNORED_MARK = "; ignored: "
 
 #: A receipt never moves the outbox backwards (a late "delivered" after "read" changes nothing).
 RANK = {"": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 9}
@@ -35,18 +41,24 @@ class IngestOutcome:
     stored: int = 0
     duplicates: int = 0
     receipts: int = 0
+    changes: int = 0
+    outside: int = 0
     ignored: tuple[str, ...] = ()
     malformed: str = ""
 
     def summary(self) -> str:
         if self.malformed:
-            return f"malformed: {self.malformed}"
+            return f"{MALFORMED_MARK}{self.malformed}"
         parts = [
             f"{self.stored} stored",
             f"{self.duplicates} already stored",
             f"{self.receipts} outbox updates",
         ]
-        return ", ".join(parts) + "".join(f"; ignored: {r}" for r in self.ignored)
+        if self.changes:
+            parts.append(f"{self.changes} edited or deleted by the customer")
+        if self.outside:
+            parts.append(f"{self.outside} answered outside Responder")
+        return ", ".join(parts) + "".join(f"{IGNORED_MARK}{r}" for r in self.ignored)
 
 
 def record_delivery(factory: sessionmaker[Session], source: str, body: bytes) -> int:
@@ -73,16 +85,26 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
         except (ValueError, RecursionError) as exc:
             outcome = IngestOutcome(delivery_id, malformed=str(exc)[:500] or type(exc).__name__)
         else:
-            stored = sum(_store_message(session, dm) for dm in split.messages)
+            stored = sum(_store_message(session, dm, delivery_id) for dm in split.messages)
+            receipts, outside = 0, []
+            for receipt in split.receipts:
+                matched = apply_receipt(session, receipt)
+                receipts += matched
+                if not matched and receipt.status == "sent" and receipt.document is not None:
+                    outside.append(_outside(session, receipt))
+            unused = [apply_change(session, change) for change in split.changes]
             outcome = IngestOutcome(
                 delivery_id,
                 stored=stored,
                 duplicates=len(split.messages) - stored,
-                receipts=sum(apply_receipt(session, r) for r in split.receipts),
-                ignored=tuple(split.ignored),
+                receipts=receipts,
+                changes=unused.count(""),
+                outside=outside.count(""),
+                ignored=(*split.ignored, *filter(None, unused), *filter(None, outside)),
             )
         delivery.outcome = outcome.summary()
         delivery.processed_at = utcnow()
+        delivery.failed_at = None
     if outcome.malformed or outcome.ignored:
         log.warning("%s webhook %s: %s", delivery.source, delivery_id, outcome.summary())
     else:
@@ -90,18 +112,81 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
     return outcome
 
 
-def retry_unprocessed(factory: sessionmaker[Session], older_than: timedelta) -> int:
-    """Bodies stored but never split (the process died in between) are split now."""
-    with factory() as session:
-        ids = list(
-            session.scalars(
-                select(WebhookDelivery.id).where(
-                    WebhookDelivery.processed_at.is_(None),
-                    WebhookDelivery.received_at < utcnow() - older_than,
-                )
-            )
+def note_failure(
+    factory: sessionmaker[Session], delivery_id: int, exc: BaseException, max_attempts: int
+) -> int:
+    """A try at splitting a stored body raised (and was rolled back): count it and keep the
+    error, so the body is given up after `max_attempts` and shown to a person with why."""
+    error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:1000]
+    with transaction(factory) as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.processed_at is not None:
+            return 0
+        delivery.attempts += 1
+        delivery.outcome = error
+        attempts = delivery.attempts
+        if attempts >= max_attempts and delivery.failed_at is None:
+            delivery.failed_at = utcnow()
+    if attempts >= max_attempts:
+        log.error(
+            "webhook delivery %s given up after %d attempts (Needs attention): %s",
+            delivery_id,
+            attempts,
+            error,
         )
-    return sum(process_delivery(factory, i).stored for i in ids)
+    else:
+        log.warning(
+            "webhook delivery %s not split (attempt %d of %d): %s",
+            delivery_id,
+            attempts,
+            max_attempts,
+            error,
+        )
+    return attempts
+
+
+def retry_unprocessed(
+    factory: sessionmaker[Session], older_than: timedelta, max_attempts: int = 5
+) -> int:
+    """Bodies stored but never split (the process died in between, or splitting raised) are
+    split now, oldest first and each on its own: one that raises is counted and the next is
+    still tried. A failed one waits `older_than`, then twice as long after each try; after
+    `max_attempts` it waits for a person (Needs attention), as the platform, answered
+    already, never sends it again."""
+    now = utcnow()
+    with factory() as session:
+        rows = session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.received_at, WebhookDelivery.attempts)
+            .where(
+                WebhookDelivery.processed_at.is_(None),
+                WebhookDelivery.failed_at.is_(None),
+                WebhookDelivery.received_at < now - older_than,
+            )
+            .order_by(WebhookDelivery.id)
+        ).all()
+    stored = 0
+    for delivery_id, received_at, attempts in rows:
+        if received_at + older_than * 2 ** max(attempts - 1, 0) > now:
+            continue  # tried lately
+        try:
+            stored += process_delivery(factory, delivery_id).stored
+        except SQLAlchemyError as exc:
+            if not _counted(factory, delivery_id, exc, max_attempts):
+                raise  # the database itself, not this body: the next round tries again
+        except Exception as exc:
+            note_failure(factory, delivery_id, exc, max_attempts)
+    return stored
+
+
+def _counted(
+    factory: sessionmaker[Session], delivery_id: int, exc: BaseException, max_attempts: int
+) -> bool:
+    try:
+        note_failure(factory, delivery_id, exc, max_attempts)
+    except SQLAlchemyError:
+        log.exception("webhook delivery %s failed and could not be marked so", delivery_id)
+        return False
+    return True
 
 
 def channel_names(kind: str, account_id: str) -> tuple[str, str]:
@@ -130,7 +215,7 @@ def channel_for(session: Session, kind: str, account_id: str, *, create: bool) -
     return None
 
 
-def _store_message(session: Session, dm: InboundDM) -> bool:
+def _store_message(session: Session, dm: InboundDM, delivery_id: int) -> bool:
     channel = channel_for(session, dm.kind, dm.account_id, create=True)
     assert channel is not None
     key = dm.external_key[:500]
@@ -139,7 +224,9 @@ def _store_message(session: Session, dm: InboundDM) -> bool:
     )
     if exists:
         return False
-    raw = json.dumps(dm.document, ensure_ascii=False, sort_keys=True).encode()
+    # The delivery it came in is named, so an unsend can cut the words from that body too.
+    document = {**dm.document, "delivery": delivery_id}
+    raw = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
     try:
         with session.begin_nested():
             session.add(
@@ -158,37 +245,65 @@ def _store_message(session: Session, dm: InboundDM) -> bool:
     return True
 
 
+def _outside(session: Session, echo: Receipt) -> str:
+    channel = channel_for(session, echo.kind, echo.account_id, create=False)
+    if channel is None:
+        return f"{echo.kind} message sent outside Responder from an account we do not hold"
+    return record_outside_reply(session, channel, echo)
+
+
 def apply_receipt(session: Session, receipt: Receipt) -> int:
-    """Echo, delivered, read or failed: find our sent replies it speaks of and record it."""
+    """Echo, delivered, read or failed: find our sent replies it speaks of and record it.
+
+    A watermark ("everything up to then") is matched to the replies to that one customer in
+    SQL, by the message each answered, and only the columns recorded here are read: a channel's
+    sent replies (with their bytes) are never loaded to find the few a receipt speaks of."""
     channel = channel_for(session, receipt.kind, receipt.account_id, create=False)
     if channel is None:
         return 0
-    items: dict[int, OutboxItem] = {}
+    found: set[int] = set()
     ids = [i for i in receipt.external_ids if i]
     if ids:
-        for item in session.scalars(
-            select(OutboxItem).where(
-                OutboxItem.channel_id == channel.id, OutboxItem.external_id.in_(ids)
+        found.update(
+            session.scalars(
+                select(OutboxItem.id).where(
+                    OutboxItem.channel_id == channel.id, OutboxItem.external_id.in_(ids)
+                )
             )
-        ):
-            items[item.id] = item
+        )
     if receipt.watermark is not None and receipt.recipient_id:
         lower = [s for s, rank in RANK.items() if rank < RANK[receipt.status]]
-        for item in session.scalars(
-            select(OutboxItem).where(
-                OutboxItem.channel_id == channel.id,
-                OutboxItem.state == "sent",
-                OutboxItem.sent_at <= receipt.watermark,
-                OutboxItem.delivery_status.in_(lower),
+        found.update(
+            session.scalars(
+                select(OutboxItem.id)
+                .join(Message, Message.id == OutboxItem.message_id)
+                .where(
+                    OutboxItem.channel_id == channel.id,
+                    OutboxItem.state == "sent",
+                    OutboxItem.sent_at <= receipt.watermark,
+                    OutboxItem.delivery_status.in_(lower),
+                    Message.sender_address == receipt.recipient_id,
+                )
             )
-        ):
-            if receipt.recipient_id in (item.recipients or []):
-                items[item.id] = item
-    if not items:
+        )
+    if not found:
         log.info("%s %s receipt matches no reply we sent", receipt.kind, receipt.status)
-    for item in items.values():
+        return 0
+    items = session.scalars(
+        select(OutboxItem)
+        .where(OutboxItem.id.in_(sorted(found)))
+        .options(
+            load_only(
+                OutboxItem.delivery_status,
+                OutboxItem.state,
+                OutboxItem.last_error,
+                OutboxItem.message_id,
+            )
+        )
+    )
+    for item in items:
         _record(session, item, receipt)
-    return len(items)
+    return len(found)
 
 
 def _record(session: Session, item: OutboxItem, receipt: Receipt) -> None:
