@@ -156,6 +156,18 @@ class Dovecot:
                 client.create_folder(folder)
             client.append(folder, raw, flags=flags)
 
+    def message_file(self, uid: int, folder: str = "INBOX") -> Path:
+        """The Maildir file holding UID `uid` (from Dovecot's dovecot-uidlist)."""
+        maildir = self.home / "Maildir" / ("" if folder == "INBOX" else f".{folder}")
+        for line in (maildir / "dovecot-uidlist").read_text().splitlines()[1:]:
+            number, _, fields = line.partition(" ")
+            if int(number) == uid:
+                base = f" {fields}".split(" :", 1)[1]  # "W354 S344 :name" or ":name"
+                for sub in ("cur", "new"):
+                    for path in (maildir / sub).glob(f"{base}*"):
+                        return path
+        raise LookupError(f"no file for UID {uid} in {folder}")
+
     def deliver_offline(self, raw: bytes, name: str) -> None:
         """What an MTA does while IMAP is down: a file in the Maildir's new/, owned by nobody."""
         nobody = pwd.getpwnam("nobody")

@@ -1,20 +1,34 @@
-"""Dovecot stopped in the middle of a poll (between two fetched batches) and started again.
+"""Faults of the server during a poll: Dovecot stopped between two fetched batches and
+started again, and messages the server will not return.
 
 The IDLE case is in tests/test_imap_ingestion.py; this is the worker loop's `poll()`: the batch
 committed before the stop is kept, the poll backs off instead of failing the worker, and the
-next poll after the restart fetches the rest, each message exactly once.
+next poll after the restart fetches the rest, each message exactly once. A message the server
+refuses is kept as a quarantined row that says so, and the folder goes on.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import re
+
+import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from litestar.testing import TestClient
+from sqlalchemy import select, update
 
 from responder.bootstrap import imap_pollers
-from responder.db.models import ImapFolder
+from responder.db.models import ImapFolder, Message
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker, state_counts
+from responder.review import ReviewError, retry
 from responder.runtime import Runtime
+from responder.web.app import create_app
 from tests.dovecot import Dovecot, dovecot
+from tests.helpers import staff
 from tests.smtp_server import smtp_server
 from tests.test_imap_ingestion import email, inbound, settings, wait_until
+from tests.test_web_security import login
 
 __all__ = ["dovecot", "settings", "smtp_server"]
 
@@ -54,3 +68,137 @@ def test_server_stopped_mid_poll_backfills_each_message_once(rt: Runtime, doveco
     with rt.factory() as session:
         folder = session.scalar(select(ImapFolder))
         assert folder is not None and folder.last_uid == 6
+
+
+def problem_rows(rt: Runtime) -> dict[str, str]:
+    """Needs attention's rows (message id: row text), as a person sees them."""
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/problems").text
+    return dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))
+
+
+def test_a_message_the_server_will_not_return_is_quarantined_and_the_rest_stored(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """Dovecot answers "FETCH failed" and hangs up when it cannot read a message's file: the
+    batch is fetched one message at a time, that one is kept as a quarantined row saying so,
+    the checkpoint moves past it and later mail keeps coming in. Retry fetches it again."""
+    staff(rt)
+    (poller,) = imap_pollers(rt)
+    for n in range(1, 4):
+        dovecot.append(email(n))
+    dovecot.message_file(2).chmod(0)  # the server cannot read its own file: its fault
+    assert poller.poll() == 3
+    dovecot.append(email(4))
+    assert poller.poll() == 1, "the folder is not stuck on the message"
+    assert poller.state.checkpoint().last_uid == 4
+
+    messages = inbound(rt)
+    assert [m.message_id_header for m in messages] == [
+        "<imap-1@mail.test>",
+        None,
+        "<imap-3@mail.test>",
+        "<imap-4@mail.test>",
+    ]
+    lost = messages[1]
+    assert lost.state == "quarantined" and lost.raw_size == 0
+    assert lost.state_reason.startswith("the IMAP server would not return UID 2 in INBOX: ")
+    assert "Internal error occurred" in lost.state_reason, "the server's own answer"
+    row = problem_rows(rt)[str(lost.id)]
+    assert "the IMAP server would not return UID 2 in INBOX" in row
+    worker.drain()
+    assert state_counts(rt)["in_review"] == 3
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{lost.id}").text
+        assert "Retry asks the server for it again, by its number in the folder" in page
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{lost.id}/retry", data={"_csrf_token": token})
+        assert "Asked the mail server for it again on the mailbox&#39;s next check" in retried.text
+    dovecot.message_file(2).chmod(0o600)  # repaired on the server (Dovecot may have moved it)
+    assert poller.poll() == 1
+    worker.drain()
+    with rt.factory() as session:
+        found = session.get(Message, lost.id)
+        assert found is not None and found.message_id_header == "<imap-2@mail.test>"
+        assert found.state == "in_review", found.state_reason
+
+
+def test_retry_after_the_folder_was_renumbered_says_why_it_cannot_fetch(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    (poller,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    dovecot.message_file(1).chmod(0)
+    assert poller.poll() == 1
+    (lost,) = inbound(rt)
+    assert lost.state == "quarantined"
+    with transaction(rt.factory) as session:
+        session.execute(update(ImapFolder).values(uidvalidity=ImapFolder.uidvalidity + 1))
+    with transaction(rt.factory) as session, pytest.raises(ReviewError) as refused:
+        retry(session, lost.id, "alice")
+    assert "INBOX has been renumbered since (its UIDVALIDITY changed)" in str(refused.value)
+    assert "UID 1 no longer names this message" in str(refused.value)
+
+
+class RefusingClient:
+    """Gmail's way: a FETCH that names a message it cannot serve answers NO (the connection
+    stays up), and a UID it would rather not serve comes back without its body. The rest is
+    the real Dovecot underneath."""
+
+    def __init__(self, client: IMAPClient, refused: int, bodiless: int) -> None:
+        self.client = client
+        self.refused = refused
+        self.bodiless = bodiless
+        self.fetches: list[list[int]] = []
+
+    def fetch(self, uids: list[int], items: list[str]) -> dict[int, dict[bytes, object]]:
+        self.fetches.append(list(uids))
+        if self.refused in uids:
+            raise IMAPClientError("fetch failed: Some messages could not be FETCHed (Failure)")
+        data = self.client.fetch(uids, items)
+        if self.bodiless in data:
+            data[self.bodiless].pop(b"BODY[]", None)
+        return data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+
+def test_a_refused_fetch_is_fetched_one_at_a_time_and_a_bodiless_uid_is_kept(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    (poller,) = imap_pollers(rt)
+    real_connect = poller._connect
+    stubs: list[RefusingClient] = []
+
+    def connect() -> IMAPClient:
+        stubs.append(RefusingClient(real_connect(), refused=2, bodiless=4))
+        return stubs[-1]  # type: ignore[return-value]
+
+    poller._connect = connect  # type: ignore[method-assign]
+    for n in range(1, 6):
+        dovecot.append(email(n))
+    assert poller.poll() == 5
+    assert len(stubs) == 1, "a NO is the server's answer, not a broken connection"
+    assert stubs[0].fetches[0] == [1, 2, 3, 4, 5]
+    assert [2] in stubs[0].fetches and [4] in stubs[0].fetches
+    states = {m.external_key.split(":")[2]: m for m in inbound(rt)}
+    assert states["2"].state_reason == (
+        "the IMAP server would not return UID 2 in INBOX: "
+        "Some messages could not be FETCHed (Failure)"
+    )
+    assert states["4"].state_reason == (
+        "the IMAP server would not return UID 4 in INBOX: it answered without the message's bytes"
+    )
+    assert [states[k].state for k in "12345"] == [
+        "received",
+        "quarantined",
+        "received",
+        "quarantined",
+        "received",
+    ]
+    assert poller.state.checkpoint().last_uid == 5
+    assert poller.poll() == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import ssl
 import threading
@@ -20,16 +21,18 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.channels.imap_state import FolderState, LeaseLost
+from responder.channels.imap_state import Fetched, FolderState, LeaseLost, unfetched_reason
 from responder.config import ImapMailboxSettings, ImapSettings
 
 log = logging.getLogger(__name__)
 
 #: What a network or server failure looks like: reconnect later, never crash the process.
 CONNECTION_ERRORS = (IMAPClientError, OSError)
+#: What is fetched: the whole message, leaving \\Seen alone.
+BODY = "BODY.PEEK[]"
 #: Length of the short IDLE that follows every sync (see FolderPoller._idle).
 PROBE_SECONDS = 1.0
 
@@ -111,8 +114,7 @@ class FolderPoller:
     def sync(self) -> int:
         """Store everything above the checkpoint, then apply pending flags; returns stored."""
         client = self._connected()
-        selected = client.select_folder(self.folder)
-        uidvalidity = int(selected[b"UIDVALIDITY"])
+        uidvalidity = self._select(client)
         checkpoint = self.state.checkpoint()
         last_uid = checkpoint.last_uid
         if checkpoint.uidvalidity != uidvalidity:
@@ -129,15 +131,98 @@ class FolderPoller:
         stored = 0
         for start in range(0, len(uids), self.imap.fetch_batch):
             batch = uids[start : start + self.imap.fetch_batch]
-            data = client.fetch(batch, ["BODY.PEEK[]"])
-            fetched = [
-                (uid, bytes(data[uid][b"BODY[]"]))
-                for uid in batch
-                if uid in data and data[uid].get(b"BODY[]") is not None
-            ]
-            stored += self.state.store(uidvalidity, batch[-1], fetched)
-        self._apply_flags(client, uidvalidity)
+            stored += self.state.store(uidvalidity, batch[-1], self._fetch(batch, uidvalidity))
+        stored += self._refetch(uidvalidity)
+        self._apply_flags(self._in_folder(uidvalidity), uidvalidity)
         self._delay = self.imap.reconnect_base_seconds
+        return stored
+
+    def _select(self, client: IMAPClient) -> int:
+        """Select the folder; its UIDVALIDITY."""
+        selected = client.select_folder(self.folder)
+        return int(selected[b"UIDVALIDITY"])
+
+    def _in_folder(self, uidvalidity: int) -> IMAPClient:
+        """The connection, made again (the folder selected) if the server hung up on us."""
+        if self.client is not None:
+            return self.client
+        client = self._connected()
+        if self._select(client) != uidvalidity:
+            raise ConnectionResetError(f"{self.folder} was renumbered (UIDVALIDITY changed)")
+        return client
+
+    # -- fetching --------------------------------------------------------------------------------
+
+    def _fetch(self, batch: Sequence[int], uidvalidity: int) -> list[Fetched]:
+        """The batch's messages in one FETCH. When the server refuses it (a NO, or a hang-up
+        after "FETCH failed"), each UID is fetched on its own, so one message it will not
+        return costs only that message: it is stored quarantined, the rest as usual."""
+        try:
+            data = self._in_folder(uidvalidity).fetch(batch, [BODY])
+        except IMAPClientError as exc:
+            if refusal(exc) is None:
+                raise
+            log.warning(
+                "%r: FETCH of %d message(s) refused (%s); one at a time",
+                self,
+                len(batch),
+                refusal(exc),
+            )
+            if _hung_up(exc):
+                self.close()
+            data = {}
+        found = []
+        for uid in batch:
+            body = data.get(uid, {}).get(b"BODY[]")
+            item = (
+                Fetched(uid, bytes(body)) if body is not None else self._fetch_one(uid, uidvalidity)
+            )
+            if item is not None:
+                found.append(item)
+        return found
+
+    def _fetch_one(self, uid: int, uidvalidity: int) -> Fetched | None:
+        """One UID on its own: its bytes, or quarantined with the server's answer, or None when
+        it left the folder (deleted or moved) since the search. A hang-up is tried once more on
+        a new connection, for it may have been a restarting server rather than this message."""
+        answer = ""
+        for _ in range(2):
+            client = self._in_folder(uidvalidity)
+            try:
+                data = client.fetch([uid], [BODY])
+            except IMAPClientError as exc:
+                answer = refusal(exc) or ""
+                if not answer:
+                    raise
+                if not _hung_up(exc):
+                    break
+                self.close()
+                continue
+            body = data.get(uid, {}).get(b"BODY[]")
+            if body is not None:
+                return Fetched(uid, bytes(body))
+            if uid not in data and not client.search(["UID", str(uid)]):
+                log.info("%r: UID %s left the folder before it was fetched", self, uid)
+                return None
+            answer = "it answered without the message's bytes"
+            break
+        log.warning("%r: UID %s not fetched: %s", self, uid, answer)
+        return Fetched(uid, b"", unfetched_reason(uid, self.folder, answer))
+
+    def _refetch(self, uidvalidity: int) -> int:
+        """Fetch again what a person pressed Retry on (mail the server would not return)."""
+        stored = 0
+        for job in self.state.fetch_jobs():
+            uid = job.key.uid
+            if job.key.uidvalidity != uidvalidity:
+                answer = "the folder was renumbered (its UIDVALIDITY changed) before a retry"
+                item: Fetched | None = Fetched(uid, b"", unfetched_reason(uid, self.folder, answer))
+            else:
+                item = self._fetch_one(uid, uidvalidity)
+            if item is None:
+                answer = "it is no longer in the folder (deleted or moved)"
+                item = Fetched(uid, b"", unfetched_reason(uid, self.folder, answer))
+            stored += self.state.refetched(job, item)
         return stored
 
     def _apply_flags(self, client: IMAPClient, uidvalidity: int) -> None:
@@ -237,6 +322,26 @@ class FolderPoller:
         finally:
             self.idling.clear()
         return any([_changed(r) for r in client.idle_done()[1]]) or changed
+
+
+def refusal(exc: IMAPClientError) -> str | None:
+    """The server's answer to a command it refused, in words; None when the connection itself
+    failed (imaplib reports a broken socket as an "abort" too)."""
+    text = str(exc)
+    if isinstance(exc, IMAPClientAbortError) and "socket error" in text:
+        return None
+    text = re.sub(r"^command: \w+ => ", "", text)  # imaplib, for a hang-up during a command
+    text = re.sub(r"^\w+ failed: ", "", text)  # imapclient, for a NO
+    bad = re.fullmatch(r"\w+ command error: (\w+) \[(.*)\]", text, re.S)  # imaplib, for a BAD
+    if bad:
+        said = re.findall(r"b'((?:[^'\\]|\\.)*)'|b\"((?:[^\"\\]|\\.)*)\"", bad.group(2))
+        text = " ".join([bad.group(1), *(a or b for a, b in said)])
+    return " ".join(text.split())[:500] or type(exc).__name__
+
+
+def _hung_up(exc: IMAPClientError) -> bool:
+    """The server closed the connection with its answer (Dovecot does after "FETCH failed")."""
+    return isinstance(exc, IMAPClientAbortError)
 
 
 def _is_bye(response: tuple[object, ...]) -> bool:
