@@ -9,25 +9,38 @@ refuses is kept as a quarantined row that says so, and the folder goes on.
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
+import threading
 
 import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from litestar.testing import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from responder.bootstrap import imap_pollers
-from responder.db.models import ImapFolder, Message
+from responder.channels.imap import FolderPoller
+from responder.db.models import ImapFlagJob, ImapFolder, Message
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker, state_counts
 from responder.review import ReviewError, retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.dovecot import Dovecot, dovecot
+from tests.dovecot import Dovecot, dovecot, start_dovecot
 from tests.helpers import staff
 from tests.smtp_server import smtp_server
-from tests.test_imap_ingestion import email, inbound, settings, wait_until
+from tests.test_imap_ingestion import (
+    WAIT_SECONDS,
+    email,
+    flags_by_message_id,
+    inbound,
+    mailbox_settings,
+    record_answered_for,
+    settings,
+    wait_until,
+)
 from tests.test_web_security import login
 
 __all__ = ["dovecot", "settings", "smtp_server"]
@@ -202,3 +215,86 @@ def test_a_refused_fetch_is_fetched_one_at_a_time_and_a_bodiless_uid_is_kept(
     ]
     assert poller.state.checkpoint().last_uid == 5
     assert poller.poll() == 0
+
+
+#: Dovecot's ACL plugin: each folder's rights from the dovecot-acl file in it.
+ACL_PLUGIN = "mail_plugins = $mail_plugins acl\nplugin {\n  acl = vfile\n  acl_cache_ttl = 0\n}\n"
+
+
+def test_a_read_only_folder_is_read_and_watched_with_idle(rt: Runtime) -> None:
+    """A shared mailbox we may only read: Dovecot opens it READ-ONLY (imaplib refuses such a
+    SELECT), so it is EXAMINEd; mail is stored, the \\Answered job is dropped once, and the
+    poller IDLEs as usual instead of backing off round after round."""
+    server = start_dovecot(ACL_PLUGIN)
+    try:
+        (inbox,) = imap_pollers(rt)
+        poller = FolderPoller(
+            rt.factory, mailbox_settings(server), rt.settings.imap, inbox.state.channel_id, "INBOX"
+        )
+        server.append(email(1))
+        assert poller.poll() == 1
+        record_answered_for(rt, "<imap-1@mail.test>")
+        poller.close()
+        acl = server.home / "Maildir" / "dovecot-acl"
+        acl.write_text("owner lr\n")  # lookup and read: no flags, no APPEND
+        nobody = pwd.getpwnam("nobody")
+        os.chown(acl, nobody.pw_uid, nobody.pw_gid)
+
+        stop = threading.Event()
+        thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            assert poller.idling.wait(WAIT_SECONDS), "IDLE, not one backoff after another"
+            assert poller.read_only
+            with rt.factory() as session:
+                assert session.scalar(select(func.count(ImapFlagJob.id))) == 0
+            server.deliver_offline(email(2), "two")
+            wait_until(lambda: len(inbound(rt)) == 2, "new mail in the read-only folder")
+        finally:
+            stop.set()
+            thread.join(timeout=WAIT_SECONDS)
+        assert b"\\Answered" not in flags_by_message_id(server)["<imap-1@mail.test>"]
+    finally:
+        server.cleanup()
+
+
+class FlagRefusingClient:
+    """A server (Exchange, Gmail's shared mailboxes) that answers NO to STORE +FLAGS; the rest
+    is the real Dovecot underneath."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        self.stores = 0
+
+    def add_flags(self, uids: list[int], flags: list[bytes]) -> None:
+        self.stores += 1
+        raise IMAPClientError("store failed: [NOPERM] Permission denied")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+
+def test_a_refused_flag_is_logged_once_and_the_poller_carries_on(
+    rt: Runtime, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    (poller,) = imap_pollers(rt)
+    real_connect = poller._connect
+    stubs: list[FlagRefusingClient] = []
+
+    def connect() -> IMAPClient:
+        stubs.append(FlagRefusingClient(real_connect()))
+        return stubs[-1]  # type: ignore[return-value]
+
+    poller._connect = connect  # type: ignore[method-assign]
+    dovecot.append(email(1))
+    assert poller.poll() == 1
+    record_answered_for(rt, "<imap-1@mail.test>")
+    dovecot.append(email(2))
+    assert poller.poll() == 1, "the round ends normally, with the new mail counted"
+    assert poller.poll() == 0
+    assert len(stubs) == 1 and stubs[0].stores == 1, "tried once, on the same connection"
+    with rt.factory() as session:
+        assert session.scalar(select(func.count(ImapFlagJob.id))) == 0
+    refused = [r.getMessage() for r in caplog.records if "refused \\Answered" in r.getMessage()]
+    assert len(refused) == 1 and "[NOPERM] Permission denied" in refused[0]
+    assert len(inbound(rt)) == 2

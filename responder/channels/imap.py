@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, IMAPClientReadOnlyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.channels.imap_state import Fetched, FolderState, LeaseLost, unfetched_reason
@@ -55,6 +55,8 @@ class FolderPoller:
         self.state = FolderState(factory, channel_id, folder, owner, imap.lease_seconds)
         self.client: IMAPClient | None = None
         self.can_idle = False
+        #: The server opens the folder read-only: no flags are set there.
+        self.read_only = False
         #: Set while an IDLE command is outstanding (lets tests and health checks see it).
         self.idling = threading.Event()
         #: IDLE commands issued so far (each lasts at most `idle_seconds`).
@@ -138,8 +140,17 @@ class FolderPoller:
         return stored
 
     def _select(self, client: IMAPClient) -> int:
-        """Select the folder; its UIDVALIDITY."""
-        selected = client.select_folder(self.folder)
+        """Select the folder; its UIDVALIDITY. A folder the server opens read-only (a shared
+        mailbox we may only read) is EXAMINEd instead, for imaplib refuses that SELECT: its
+        mail is read all the same, and \\Answered is not set there."""
+        try:
+            selected = client.select_folder(self.folder)
+            self.read_only = False
+        except IMAPClientReadOnlyError:
+            selected = client.select_folder(self.folder, readonly=True)
+            if not self.read_only:
+                log.warning("%r is read-only: mail is read, \\Answered is not set", self)
+            self.read_only = True
         return int(selected[b"UIDVALIDITY"])
 
     def _in_folder(self, uidvalidity: int) -> IMAPClient:
@@ -226,15 +237,34 @@ class FolderPoller:
         return stored
 
     def _apply_flags(self, client: IMAPClient, uidvalidity: int) -> None:
+        """Each recorded flag is tried once: a server that refuses it (a NO, as a shared
+        mailbox without the right to set flags answers) is logged and the job dropped, so the
+        poller goes on to IDLE; only a broken connection is retried, on a new one."""
         for job in self.state.flag_jobs():
-            if job.key.uidvalidity == uidvalidity:
-                uids: Sequence[int] = [job.key.uid]
-            elif job.message_id_header:
-                uids = client.search(["HEADER", "Message-ID", job.message_id_header])
-            else:
-                uids = []
-            if uids:
-                client.add_flags(uids, [job.flag.encode()])
+            if self.read_only:
+                log.info("%r: %s not set on UID %s: read-only", self, job.flag, job.key.uid)
+                self.state.flag_done(job.id)
+                continue
+            try:
+                if job.key.uidvalidity == uidvalidity:
+                    uids: Sequence[int] = [job.key.uid]
+                elif job.message_id_header:
+                    uids = client.search(["HEADER", "Message-ID", job.message_id_header])
+                else:
+                    uids = []
+                if uids:
+                    client.add_flags(uids, [job.flag.encode()])
+            except IMAPClientError as exc:
+                answer = refusal(exc)
+                if answer is None or _hung_up(exc):
+                    raise
+                log.warning(
+                    "%r: the server refused %s on UID %s (%s); not tried again",
+                    self,
+                    job.flag,
+                    job.key.uid,
+                    answer,
+                )
             self.state.flag_done(job.id)
 
     def poll(self) -> int:
