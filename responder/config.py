@@ -144,6 +144,8 @@ class ImapSettings(msgspec.Struct, forbid_unknown_fields=True):
     lease_seconds: int = 900
     timeout_seconds: float = 60.0
     fetch_batch: int = 50
+    #: Bytes one FETCH asks for at most (by RFC822.SIZE); a bigger message is fetched alone.
+    fetch_batch_bytes: int = 64_000_000
 
 
 class GuardSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -464,6 +466,7 @@ _POSITIVE = {
     ("imap", "poll_seconds"),
     ("imap", "lease_seconds"),
     ("imap", "fetch_batch"),
+    ("imap", "fetch_batch_bytes"),
     ("drafting", "snippets_top_k"),
     ("actions", "contact_days"),
     ("customers", "import_batch_size"),

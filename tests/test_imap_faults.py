@@ -298,3 +298,102 @@ def test_a_refused_flag_is_logged_once_and_the_poller_carries_on(
     refused = [r.getMessage() for r in caplog.records if "refused \\Answered" in r.getMessage()]
     assert len(refused) == 1 and "[NOPERM] Permission denied" in refused[0]
     assert len(inbound(rt)) == 2
+
+
+class RecordingClient:
+    """The real Dovecot, each FETCH's UIDs and items written down."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        self.fetches: list[tuple[list[int], list[str]]] = []
+
+    def fetch(self, uids: list[int], items: list[str]) -> object:
+        self.fetches.append((list(uids), list(items)))
+        return self.client.fetch(uids, items)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+    def bodies(self) -> list[list[int]]:
+        """The UIDs of each FETCH of whole messages."""
+        return [uids for uids, items in self.fetches if "BODY.PEEK[]" in items]
+
+
+def recorded(poller: FolderPoller) -> list[RecordingClient]:
+    real_connect = poller._connect
+    clients: list[RecordingClient] = []
+
+    def connect() -> IMAPClient:
+        clients.append(RecordingClient(real_connect()))
+        return clients[-1]  # type: ignore[return-value]
+
+    poller._connect = connect  # type: ignore[method-assign]
+    return clients
+
+
+def sized_email(n: int, size: int) -> bytes:
+    raw = email(n, body="Scan of my bill attached.\n" + "x" * size)
+    assert len(raw) >= size
+    return raw
+
+
+def test_big_messages_are_fetched_in_batches_capped_by_bytes(rt: Runtime, dovecot: Dovecot) -> None:
+    """A weekend of big attachments: the sizes are asked first, then no FETCH asks for more
+    than `fetch_batch_bytes` (one bigger message alone), so memory and each transaction stay
+    bounded whatever waits on the server."""
+    rt.settings.imap.fetch_batch_bytes = 10_000
+    (poller,) = imap_pollers(rt)
+    clients = recorded(poller)
+    sizes = [4_000, 4_000, 4_000, 15_000, 1_000, 1_000]
+    for n, size in enumerate(sizes, start=1):
+        dovecot.append(sized_email(n, size))
+    assert poller.poll() == 6
+    (client,) = clients
+    assert client.fetches[0] == ([1, 2, 3, 4, 5, 6], ["RFC822.SIZE"])
+    assert client.bodies() == [[1, 2], [3], [4], [5, 6]]
+    assert all(m.state == "received" for m in inbound(rt))
+    assert [m.raw_size >= s for m, s in zip(inbound(rt), sizes, strict=True)] == [True] * 6
+
+
+def test_a_message_over_the_size_limit_is_not_fetched_whole(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """It would be quarantined by the parse stage anyway: only its header is fetched and kept,
+    quarantined with the reason naming the setting; raised, Retry fetches the whole message."""
+    rt.settings.pipeline.max_message_bytes = 5_000
+    (poller,) = imap_pollers(rt)
+    clients = recorded(poller)
+    dovecot.append(email(1))
+    big = sized_email(2, 20_000)
+    dovecot.append(big)
+    on_server = big.replace(b"\n", b"\r\n")  # as IMAP serves (and sizes) it
+    assert poller.poll() == 2
+    (client,) = clients
+    assert all(2 not in uids for uids in client.bodies()), "never asked for whole"
+    small, large = inbound(rt)
+    assert small.state == "received"
+    assert large.state == "quarantined"
+    header = on_server.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    with rt.factory() as session:
+        assert session.scalar(select(Message.raw).where(Message.id == large.id)) == header
+    assert large.message_id_header == "<imap-2@mail.test>"
+    assert large.state_reason.startswith(
+        f"only the header was fetched: the message is {len(on_server):,} bytes, "
+        "over the 5,000 byte limit ([pipeline] max_message_bytes); the rest stays on the IMAP "
+        "server as UID 2 in INBOX"
+    )
+    staff(rt)
+    with TestClient(create_app(rt)) as app:
+        login(app, "alice")
+        page = app.get(f"/messages/{large.id}").text
+        assert "its From header says Aoife Murphy" in page, "who sent it, from the header"
+
+    rt.settings.pipeline.max_message_bytes = 50_000
+    with transaction(rt.factory) as session:
+        assert retry(session, large.id, "alice").state == "quarantined"
+    assert poller.poll() == 1
+    worker.drain()
+    with rt.factory() as session:
+        whole = session.get(Message, large.id)
+        assert whole is not None and whole.state == "in_review", whole.state_reason
+        assert whole.raw == on_server

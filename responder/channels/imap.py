@@ -18,14 +18,20 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, IMAPClientReadOnlyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.channels.imap_state import Fetched, FolderState, LeaseLost, unfetched_reason
-from responder.config import ImapMailboxSettings, ImapSettings
+from responder.channels.imap_state import (
+    Fetched,
+    FolderState,
+    LeaseLost,
+    header_only_reason,
+    unfetched_reason,
+)
+from responder.config import ImapMailboxSettings, ImapSettings, PipelineSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,8 @@ log = logging.getLogger(__name__)
 CONNECTION_ERRORS = (IMAPClientError, OSError)
 #: What is fetched: the whole message, leaving \\Seen alone.
 BODY = "BODY.PEEK[]"
+#: UIDs whose sizes one FETCH asks for.
+SIZE_CHUNK = 500
 #: Length of the short IDLE that follows every sync (see FolderPoller._idle).
 PROBE_SECONDS = 1.0
 
@@ -47,9 +55,13 @@ class FolderPoller:
         imap: ImapSettings,
         channel_id: int,
         folder: str,
+        *,
+        pipeline: PipelineSettings | None = None,
     ) -> None:
         self.mailbox = mailbox
         self.imap = imap
+        #: max_message_bytes and max_header_bytes: mail over the limit is not fetched whole.
+        self.pipeline = pipeline or PipelineSettings()
         self.folder = folder
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.state = FolderState(factory, channel_id, folder, owner, imap.lease_seconds)
@@ -130,10 +142,7 @@ class FolderPoller:
             last_uid = 0
         # `UID n:*` always returns the highest UID, even when it is below n.
         uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
-        stored = 0
-        for start in range(0, len(uids), self.imap.fetch_batch):
-            batch = uids[start : start + self.imap.fetch_batch]
-            stored += self.state.store(uidvalidity, batch[-1], self._fetch(batch, uidvalidity))
+        stored = self._fetch_all(uids, uidvalidity)
         stored += self._refetch(uidvalidity)
         self._apply_flags(self._in_folder(uidvalidity), uidvalidity)
         self._delay = self.imap.reconnect_base_seconds
@@ -164,43 +173,79 @@ class FolderPoller:
 
     # -- fetching --------------------------------------------------------------------------------
 
-    def _fetch(self, batch: Sequence[int], uidvalidity: int) -> list[Fetched]:
+    def _fetch_all(self, uids: Sequence[int], uidvalidity: int) -> int:
+        """Store `uids` in FETCHes of at most `fetch_batch` messages and `fetch_batch_bytes`
+        (by RFC822.SIZE, asked for first), each with the checkpoint in one transaction."""
+        stored = 0
+        for start in range(0, len(uids), SIZE_CHUNK):
+            chunk = uids[start : start + SIZE_CHUNK]
+            sizes = self._sizes(chunk, uidvalidity)
+            limit = self.pipeline.max_message_bytes
+            for batch in batches(
+                chunk, sizes, self.imap.fetch_batch, self.imap.fetch_batch_bytes, limit
+            ):
+                fetched = self._fetch(batch, sizes, uidvalidity)
+                stored += self.state.store(uidvalidity, batch[-1], fetched)
+        return stored
+
+    def _sizes(self, uids: Sequence[int], uidvalidity: int) -> dict[int, int]:
+        """RFC822.SIZE of each UID the server tells (one it will not is then fetched alone)."""
+        try:
+            data = self._in_folder(uidvalidity).fetch(uids, ["RFC822.SIZE"])
+        except IMAPClientError as exc:
+            answer = refusal(exc)
+            if answer is None:
+                raise
+            log.warning("%r: sizes of %d message(s) refused (%s)", self, len(uids), answer)
+            if _hung_up(exc):
+                self.close()
+            return {}
+        return {
+            uid: int(item[b"RFC822.SIZE"]) for uid, item in data.items() if b"RFC822.SIZE" in item
+        }
+
+    def _fetch(
+        self, batch: Sequence[int], sizes: dict[int, int], uidvalidity: int
+    ) -> list[Fetched]:
         """The batch's messages in one FETCH. When the server refuses it (a NO, or a hang-up
         after "FETCH failed"), each UID is fetched on its own, so one message it will not
         return costs only that message: it is stored quarantined, the rest as usual."""
-        try:
-            data = self._in_folder(uidvalidity).fetch(batch, [BODY])
-        except IMAPClientError as exc:
-            if refusal(exc) is None:
-                raise
-            log.warning(
-                "%r: FETCH of %d message(s) refused (%s); one at a time",
-                self,
-                len(batch),
-                refusal(exc),
-            )
-            if _hung_up(exc):
-                self.close()
-            data = {}
+        data: dict[int, dict[bytes, bytes]] = {}
+        if len(batch) > 1:
+            try:
+                data = self._in_folder(uidvalidity).fetch(batch, [BODY])
+            except IMAPClientError as exc:
+                answer = refusal(exc)
+                if answer is None:
+                    raise
+                log.warning("%r: FETCH of %d refused (%s); one by one", self, len(batch), answer)
+                if _hung_up(exc):
+                    self.close()
         found = []
         for uid in batch:
             body = data.get(uid, {}).get(b"BODY[]")
-            item = (
-                Fetched(uid, bytes(body)) if body is not None else self._fetch_one(uid, uidvalidity)
-            )
-            if item is not None:
+            if body is not None:
+                found.append(Fetched(uid, bytes(body)))
+            elif (item := self._fetch_one(uid, uidvalidity, sizes.get(uid))) is not None:
                 found.append(item)
         return found
 
-    def _fetch_one(self, uid: int, uidvalidity: int) -> Fetched | None:
+    def _fetch_one(self, uid: int, uidvalidity: int, size: int | None = None) -> Fetched | None:
         """One UID on its own: its bytes, or quarantined with the server's answer, or None when
         it left the folder (deleted or moved) since the search. A hang-up is tried once more on
-        a new connection, for it may have been a restarting server rather than this message."""
+        a new connection, for it may have been a restarting server rather than this message.
+        One over [pipeline] max_message_bytes is quarantined anyway: only its header is fetched
+        (at most `max_header_bytes`), never the whole message into memory."""
+        if size is None:
+            size = self._sizes([uid], uidvalidity).get(uid)
+        limit = self.pipeline.max_message_bytes
+        whole = size is None or size <= limit
+        part = BODY if whole else f"BODY.PEEK[HEADER]<0.{self.pipeline.max_header_bytes}>"
         answer = ""
         for _ in range(2):
             client = self._in_folder(uidvalidity)
             try:
-                data = client.fetch([uid], [BODY])
+                data = client.fetch([uid], [part])
             except IMAPClientError as exc:
                 answer = refusal(exc) or ""
                 if not answer:
@@ -209,9 +254,12 @@ class FolderPoller:
                     break
                 self.close()
                 continue
-            body = data.get(uid, {}).get(b"BODY[]")
-            if body is not None:
+            body = data.get(uid, {}).get(b"BODY[]" if whole else b"BODY[HEADER]<0>")
+            if body is not None and whole:
                 return Fetched(uid, bytes(body))
+            if body is not None and size is not None:
+                reason = header_only_reason(uid, self.folder, size, limit)
+                return Fetched(uid, bytes(body), reason)
             if uid not in data and not client.search(["UID", str(uid)]):
                 log.info("%r: UID %s left the folder before it was fetched", self, uid)
                 return None
@@ -352,6 +400,28 @@ class FolderPoller:
         finally:
             self.idling.clear()
         return any([_changed(r) for r in client.idle_done()[1]]) or changed
+
+
+def batches(
+    uids: Sequence[int], sizes: dict[int, int], count: int, total: int, limit: int
+) -> Iterator[list[int]]:
+    """`uids` in order, in batches of at most `count` messages and `total` bytes; a message
+    bigger than `total`, over `limit` (only its header is fetched) or of unknown size alone."""
+    batch: list[int] = []
+    held = 0
+    for uid in uids:
+        size = sizes.get(uid)
+        alone = size is None or size > limit or size > total
+        if batch and (alone or len(batch) >= count or held + (size or 0) > total):
+            yield batch
+            batch, held = [], 0
+        batch.append(uid)
+        held += size or 0
+        if alone:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 def refusal(exc: IMAPClientError) -> str | None:

@@ -67,10 +67,20 @@ class Fetched:
 
 #: How the reason of a message the server would not return begins (Retry fetches it again).
 UNFETCHED = "the IMAP server would not return UID "
+#: How the reason of one over [pipeline] max_message_bytes begins: only its header is stored.
+HEADER_ONLY = "only the header was fetched: "
 
 
 def unfetched_reason(uid: int, folder: str, answer: str) -> str:
     return f"{UNFETCHED}{uid} in {folder}: {answer}"
+
+
+def header_only_reason(uid: int, folder: str, size: int, limit: int) -> str:
+    return (
+        f"{HEADER_ONLY}the message is {size:,} bytes, over the {limit:,} byte limit ([pipeline] "
+        f"max_message_bytes); the rest stays on the IMAP server as UID {uid} in {folder}: raise "
+        "the limit, restart the workers and Retry to fetch it whole"
+    )
 
 
 @dataclass(frozen=True)
@@ -294,11 +304,12 @@ def record_answered(session: Session, message: Message) -> None:
 
 
 def unfetched(message: Message) -> bool:
-    """Mail the IMAP server would not return: stored quarantined without its bytes."""
+    """IMAP mail stored quarantined without its bytes (the server would not return it) or with
+    its header alone (over [pipeline] max_message_bytes): Retry fetches it from the server."""
     return (
         message.state == State.QUARANTINED
         and parse_key(message.external_key) is not None
-        and message.state_reason.startswith(UNFETCHED)
+        and message.state_reason.startswith((UNFETCHED, HEADER_ONLY))
     )
 
 
