@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -150,11 +151,18 @@ class Dovecot:
         client.login(USER, PASSWORD)
         return client
 
-    def append(self, raw: bytes, folder: str = "INBOX", flags: tuple[bytes, ...] = ()) -> None:
+    def append(
+        self,
+        raw: bytes,
+        folder: str = "INBOX",
+        flags: tuple[bytes, ...] = (),
+        arrived: datetime | None = None,
+    ) -> None:
+        """APPEND, as a mail client copying mail in; `arrived` sets its INTERNALDATE (now)."""
         with self.client() as client:
             if folder != "INBOX" and not client.folder_exists(folder):
                 client.create_folder(folder)
-            client.append(folder, raw, flags=flags)
+            client.append(folder, raw, flags=flags, msg_time=arrived)
 
     def message_file(self, uid: int, folder: str = "INBOX") -> Path:
         """The Maildir file holding UID `uid` (from Dovecot's dovecot-uidlist)."""

@@ -19,12 +19,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, IMAPClientReadOnlyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.channels.imap_state import (
+    Checkpoint,
     Fetched,
     FolderState,
     LeaseLost,
@@ -128,30 +131,63 @@ class FolderPoller:
     def sync(self) -> int:
         """Store everything above the checkpoint, then apply pending flags; returns stored."""
         client = self._connected()
-        uidvalidity = self._select(client)
+        selected = self._select(client)
+        uidvalidity = int(selected[b"UIDVALIDITY"])
         checkpoint = self.state.checkpoint()
-        last_uid = checkpoint.last_uid
-        if checkpoint.uidvalidity != uidvalidity:
-            if checkpoint.uidvalidity:
+        if not checkpoint.uidvalidity:
+            uids, highest = self._first_sync(client, selected)
+        else:
+            last_uid = checkpoint.last_uid
+            if checkpoint.uidvalidity != uidvalidity:
                 log.warning(
                     "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates)",
                     self,
                     checkpoint.uidvalidity,
                     uidvalidity,
                 )
-            last_uid = 0
-        # `UID n:*` always returns the highest UID, even when it is below n.
-        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+                last_uid = 0
+            # `UID n:*` always returns the highest UID, even when it is below n.
+            uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+            highest = max(uids, default=last_uid)
         stored = self._fetch_all(uids, uidvalidity)
+        if (uids[-1] if uids else None) != highest and checkpoint != Checkpoint(
+            uidvalidity, highest
+        ):  # past the mail a first sync leaves on the server, or an empty folder's number
+            self.state.store(uidvalidity, highest, [])
         stored += self._refetch(uidvalidity)
         self._apply_flags(self._in_folder(uidvalidity), uidvalidity)
         self._delay = self.imap.reconnect_base_seconds
         return stored
 
-    def _select(self, client: IMAPClient) -> int:
-        """Select the folder; its UIDVALIDITY. A folder the server opens read-only (a shared
-        mailbox we may only read) is EXAMINEd instead, for imaplib refuses that SELECT: its
-        mail is read all the same, and \\Answered is not set there."""
+    def _first_sync(self, client: IMAPClient, selected: dict[bytes, Any]) -> tuple[list[int], int]:
+        """A folder never read before: only its mail of the last `[imap] first_sync_days`
+        (INTERNALDATE, by SEARCH SINCE; 0: none), so connecting a mailbox with years of
+        history does not draft, acknowledge or auto-send about all of it. Returns those UIDs
+        and the highest UID in the folder, which the checkpoint moves to."""
+        days = self.imap.first_sync_days
+        if b"UIDNEXT" in selected:
+            highest, count = int(selected[b"UIDNEXT"]) - 1, int(selected.get(b"EXISTS", 0))
+        else:
+            everything = client.search(["ALL"])
+            highest, count = max(everything, default=0), len(everything)
+        since = (datetime.now(UTC) - timedelta(days=days)).date()
+        uids = sorted(client.search(["SINCE", since])) if days else []
+        highest = max([highest, *uids])
+        log.info(
+            "%r: first sync: %d message(s) since %s fetched, %d older left on the server "
+            "([imap] first_sync_days = %d)",
+            self,
+            len(uids),
+            since,
+            max(count - len(uids), 0),
+            days,
+        )
+        return uids, highest
+
+    def _select(self, client: IMAPClient) -> dict[bytes, Any]:
+        """Select the folder (its UIDVALIDITY, UIDNEXT, EXISTS). A folder the server opens
+        read-only (a shared mailbox we may only read) is EXAMINEd instead, for imaplib refuses
+        that SELECT: its mail is read all the same, and \\Answered is not set there."""
         try:
             selected = client.select_folder(self.folder)
             self.read_only = False
@@ -160,14 +196,14 @@ class FolderPoller:
             if not self.read_only:
                 log.warning("%r is read-only: mail is read, \\Answered is not set", self)
             self.read_only = True
-        return int(selected[b"UIDVALIDITY"])
+        return selected
 
     def _in_folder(self, uidvalidity: int) -> IMAPClient:
         """The connection, made again (the folder selected) if the server hung up on us."""
         if self.client is not None:
             return self.client
         client = self._connected()
-        if self._select(client) != uidvalidity:
+        if int(self._select(client)[b"UIDVALIDITY"]) != uidvalidity:
             raise ConnectionResetError(f"{self.folder} was renumbered (UIDVALIDITY changed)")
         return client
 
