@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from imapclient import IMAPClient
@@ -397,3 +398,34 @@ def test_a_message_over_the_size_limit_is_not_fetched_whole(
         whole = session.get(Message, large.id)
         assert whole is not None and whole.state == "in_review", whole.state_reason
         assert whole.raw == on_server
+
+
+def test_a_first_sync_cut_short_is_a_first_sync_again(rt: Runtime, dovecot: Dovecot) -> None:
+    """The server goes away after the first batch of a first sync: the next round picks up
+    the recent mail, and still leaves the old mail between it on the server."""
+    rt.settings.imap.fetch_batch = 1
+    years_ago = datetime.now(UTC) - timedelta(days=800)
+    dovecot.append(email(1), arrived=years_ago)
+    dovecot.append(email(2))
+    dovecot.append(email(3), arrived=years_ago)  # copied in from an archive, between new mail
+    dovecot.append(email(4))
+    (poller,) = imap_pollers(rt)
+    store = poller.state.store
+
+    def store_then_server_stops(*args: object) -> int:
+        stored = store(*args)  # type: ignore[arg-type]
+        if dovecot.process is not None:
+            dovecot.stop()
+        return stored
+
+    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    assert poller.poll() == 0  # backed off
+    poller.state.store = store  # type: ignore[method-assign]
+    assert [m.message_id_header for m in inbound(rt)] == ["<imap-2@mail.test>"]
+    dovecot.start()
+    wait_until(lambda: poller.poll() >= 0 and len(inbound(rt)) == 2, "the rest of the first sync")
+    assert [m.message_id_header for m in inbound(rt)] == [
+        "<imap-2@mail.test>",
+        "<imap-4@mail.test>",
+    ]
+    assert poller.state.checkpoint().last_uid == 4

@@ -134,7 +134,8 @@ class FolderPoller:
         selected = self._select(client)
         uidvalidity = int(selected[b"UIDVALIDITY"])
         checkpoint = self.state.checkpoint()
-        if not checkpoint.uidvalidity:
+        first = not checkpoint.uidvalidity
+        if first:
             uids, highest = self._first_sync(client, selected)
         else:
             last_uid = checkpoint.last_uid
@@ -149,10 +150,10 @@ class FolderPoller:
             # `UID n:*` always returns the highest UID, even when it is below n.
             uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
             highest = max(uids, default=last_uid)
-        stored = self._fetch_all(uids, uidvalidity)
-        if (uids[-1] if uids else None) != highest and checkpoint != Checkpoint(
-            uidvalidity, highest
-        ):  # past the mail a first sync leaves on the server, or an empty folder's number
+        # A first sync moves the checkpoint once it is done (past the older mail it leaves on
+        # the server): cut short, the next round is a first sync again, never a fetch of all.
+        stored = self._fetch_all(uids, uidvalidity, move_checkpoint=not first)
+        if first or (not uids and checkpoint != Checkpoint(uidvalidity, highest)):
             self.state.store(uidvalidity, highest, [])
         stored += self._refetch(uidvalidity)
         self._apply_flags(self._in_folder(uidvalidity), uidvalidity)
@@ -209,7 +210,7 @@ class FolderPoller:
 
     # -- fetching --------------------------------------------------------------------------------
 
-    def _fetch_all(self, uids: Sequence[int], uidvalidity: int) -> int:
+    def _fetch_all(self, uids: Sequence[int], uidvalidity: int, *, move_checkpoint: bool) -> int:
         """Store `uids` in FETCHes of at most `fetch_batch` messages and `fetch_batch_bytes`
         (by RFC822.SIZE, asked for first), each with the checkpoint in one transaction."""
         stored = 0
@@ -221,7 +222,8 @@ class FolderPoller:
                 chunk, sizes, self.imap.fetch_batch, self.imap.fetch_batch_bytes, limit
             ):
                 fetched = self._fetch(batch, sizes, uidvalidity)
-                stored += self.state.store(uidvalidity, batch[-1], fetched)
+                last_uid = batch[-1] if move_checkpoint else None
+                stored += self.state.store(uidvalidity, last_uid, fetched)
         return stored
 
     def _sizes(self, uids: Sequence[int], uidvalidity: int) -> dict[int, int]:

@@ -178,8 +178,9 @@ class FolderState:
             assert row is not None
             return Checkpoint(row.uidvalidity, row.last_uid)
 
-    def store(self, uidvalidity: int, last_uid: int, fetched: Sequence[Fetched]) -> int:
-        """Store raw messages and move the checkpoint to last_uid, all or nothing.
+    def store(self, uidvalidity: int, last_uid: int | None, fetched: Sequence[Fetched]) -> int:
+        """Store raw messages and move the checkpoint to last_uid, all or nothing (None: it
+        stays, as during a first sync, which moves it once, when done).
 
         A message already stored under its key, or (after a UIDVALIDITY change) under its
         Message-ID, is skipped: the checkpoint still moves past it. One with a `problem` is
@@ -187,11 +188,12 @@ class FolderState:
         """
         stored = 0
         now = utcnow()
+        moved = {} if last_uid is None else {"uidvalidity": uidvalidity, "last_uid": last_uid}
         with transaction(self.factory) as session:
             held = session.execute(
                 update(ImapFolder)
                 .where(ImapFolder.id == self.row_id, ImapFolder.lease_owner == self.owner)
-                .values(uidvalidity=uidvalidity, last_uid=last_uid, lease_until=now + self.lease)
+                .values(lease_until=now + self.lease, **moved)
                 .execution_options(synchronize_session=False)
             )
             if held.rowcount != 1:
@@ -324,7 +326,7 @@ def ask_refetch(session: Session, message: Message) -> None:
             ImapFolder.channel_id == message.channel_id, ImapFolder.folder == key.folder
         )
     )
-    if folder is None or folder.uidvalidity != key.uidvalidity:
+    if folder is None or folder.uidvalidity not in (0, key.uidvalidity):  # 0: first sync
         raise CannotRefetch(
             f"cannot fetch it again: {key.folder} has been renumbered since (its UIDVALIDITY "
             f"changed), so UID {key.uid} no longer names this message. The folder was read "
