@@ -8,9 +8,11 @@ every message here should reach a draft.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
+from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
 
@@ -43,7 +45,8 @@ def _bases() -> tuple[tuple[str, str], ...]:
 
 
 def customer_email(n: int, *, short: bool = False) -> bytes:
-    """The n-th message of the corpus (deterministic); short keeps the first paragraph only."""
+    """The n-th message of the corpus (deterministic but for its Date: now, as mail that gets
+    automatic mail is written); short keeps the first paragraph only."""
     bases = _bases()
     subject, body = bases[n % len(bases)]
     if short:
@@ -56,7 +59,7 @@ def customer_email(n: int, *, short: bool = False) -> bytes:
     message["To"] = "support@northwind-mobile.test"
     message["Subject"] = f"{subject} (ref {n})"
     message["Message-ID"] = f"<load-{n}@mail.test>"
-    message["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
+    message["Date"] = format_datetime(datetime.now(UTC))
     extra_text = "" if short else f"Also: {paragraph}\n\n"
     message.set_content(f"{body}\n\n{extra_text}My reference is {n} if that helps.\n\n{first}\n")
     return message.as_bytes()

@@ -44,6 +44,7 @@ from responder.db.models import (
 )
 from responder.db.session import transaction
 from responder.display import headline, preview_column
+from responder.late_mail import late_reason
 from responder.mail.compose import build_reply, make_message_id, redated, reply_subject
 from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
@@ -106,6 +107,9 @@ def queue_acknowledgements(
     for message, channel, customer in answerable:
         if message.id in already or unverified_reason(message.sender_check):
             continue  # a forged From would get it: backscatter
+        if channel is not None and channel.kind in EMAIL_KINDS and (late := late_reason(message)):
+            message.state_reason = message.state_reason or f"not acknowledged: {late}"
+            continue  # "we have your message" days or years after it was written
         if message.customer_id is not None:
             if message.customer_id in recently:
                 continue

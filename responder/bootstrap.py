@@ -62,7 +62,16 @@ def imap_pollers(rt: Runtime) -> list[FolderPoller]:
     for mailbox in rt.settings.imap.mailboxes:
         channel_id = ensure_channel(rt.factory, mailbox.name, "imap", mailbox.address)
         for folder in mailbox.folders:
-            found.append(FolderPoller(rt.factory, mailbox, rt.settings.imap, channel_id, folder))
+            found.append(
+                FolderPoller(
+                    rt.factory,
+                    mailbox,
+                    rt.settings.imap,
+                    channel_id,
+                    folder,
+                    pipeline=rt.settings.pipeline,
+                )
+            )
     return found
 
 

@@ -144,6 +144,10 @@ class ImapSettings(msgspec.Struct, forbid_unknown_fields=True):
     lease_seconds: int = 900
     timeout_seconds: float = 60.0
     fetch_batch: int = 50
+    #: Bytes one FETCH asks for at most (by RFC822.SIZE); a bigger message is fetched alone.
+    fetch_batch_bytes: int = 64_000_000
+    #: A folder's first sync fetches only mail of these last days (0: only mail from now on).
+    first_sync_days: int = 7
 
 
 class GuardSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -464,6 +468,7 @@ _POSITIVE = {
     ("imap", "poll_seconds"),
     ("imap", "lease_seconds"),
     ("imap", "fetch_batch"),
+    ("imap", "fetch_batch_bytes"),
     ("drafting", "snippets_top_k"),
     ("actions", "contact_days"),
     ("customers", "import_batch_size"),
@@ -533,6 +538,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("imap.idle_seconds: at most 1740 (servers end IDLE after 30 minutes)")
     if settings.imap.idle_seconds * 2 > settings.imap.lease_seconds:
         raise ConfigError("imap.lease_seconds: must be at least twice imap.idle_seconds")
+    if settings.imap.first_sync_days < 0:
+        raise ConfigError("imap.first_sync_days: 0 (only mail arriving from now on) or more")
     names = [m.name for m in settings.imap.mailboxes]
     if len(names) != len(set(names)):
         raise ConfigError("imap.mailboxes: each mailbox needs its own name")

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.channels import EMAIL_KINDS
+from responder.channels.imap_state import CannotRefetch, ask_refetch, unfetched
 from responder.channels.social.senders import length_problem
 from responder.config import OutboundSettings, Settings
 from responder.db.models import (
@@ -495,7 +496,9 @@ def _record_on_current_draft(
 
 
 def retry(session: Session, message_id: int, actor: str) -> Message:
-    """Send a quarantined or failed message through the pipeline again, raw bytes unchanged."""
+    """Send a quarantined or failed message through the pipeline again, raw bytes unchanged.
+    IMAP mail the server would not return stays quarantined until its folder's poller has
+    fetched it again (then it is parsed as new), or is refused once the folder was renumbered."""
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(f"message {message_id} not found")
@@ -503,6 +506,14 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
         raise ReviewError(
             f"only quarantined or failed messages can be retried (it is {message.state})"
         )
+    if unfetched(message):  # the IMAP server would not return it: ask it again, by UID
+        try:
+            ask_refetch(session, message)
+        except CannotRefetch as exc:
+            raise ReviewError(str(exc)) from exc
+        message.version += 1
+        audit(session, actor, "message.retry", "message", message_id)
+        return message
     outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
     if outbox is not None:
         outbox.state, outbox.next_attempt_at = "queued", None

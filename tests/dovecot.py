@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -150,11 +151,30 @@ class Dovecot:
         client.login(USER, PASSWORD)
         return client
 
-    def append(self, raw: bytes, folder: str = "INBOX", flags: tuple[bytes, ...] = ()) -> None:
+    def append(
+        self,
+        raw: bytes,
+        folder: str = "INBOX",
+        flags: tuple[bytes, ...] = (),
+        arrived: datetime | None = None,
+    ) -> None:
+        """APPEND, as a mail client copying mail in; `arrived` sets its INTERNALDATE (now)."""
         with self.client() as client:
             if folder != "INBOX" and not client.folder_exists(folder):
                 client.create_folder(folder)
-            client.append(folder, raw, flags=flags)
+            client.append(folder, raw, flags=flags, msg_time=arrived)
+
+    def message_file(self, uid: int, folder: str = "INBOX") -> Path:
+        """The Maildir file holding UID `uid` (from Dovecot's dovecot-uidlist)."""
+        maildir = self.home / "Maildir" / ("" if folder == "INBOX" else f".{folder}")
+        for line in (maildir / "dovecot-uidlist").read_text().splitlines()[1:]:
+            number, _, fields = line.partition(" ")
+            if int(number) == uid:
+                base = f" {fields}".split(" :", 1)[1]  # "W354 S344 :name" or ":name"
+                for sub in ("cur", "new"):
+                    for path in (maildir / sub).glob(f"{base}*"):
+                        return path
+        raise LookupError(f"no file for UID {uid} in {folder}")
 
     def deliver_offline(self, raw: bytes, name: str) -> None:
         """What an MTA does while IMAP is down: a file in the Maildir's new/, owned by nobody."""

@@ -6,9 +6,11 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -35,14 +37,16 @@ def make_email(
     message_id: str = "<m1@mail.test>",
     headers: dict[str, str] | None = None,
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    date: str = "",
 ) -> bytes:
-    """`attachments`: (file name, MIME type, content) each."""
+    """`attachments`: (file name, MIME type, content) each. Written now unless `date` (a Date
+    header) says otherwise: mail written over a day before it arrives gets no automatic mail."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "support@northwind-mobile.test"
     msg["Subject"] = subject
     msg["Message-ID"] = message_id
-    msg["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
+    msg["Date"] = date or format_datetime(datetime.now(UTC))
     for name, value in (headers or {}).items():
         msg[name] = value
     msg.set_content(body)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,15 @@ from responder.review import current_draft
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
-from tests.helpers import api_token, drop, make_email, sent_replies, staff, start_up_refusal
+from tests.helpers import (
+    api_token,
+    auto_send_every_intent,
+    drop,
+    make_email,
+    sent_replies,
+    staff,
+    start_up_refusal,
+)
 from tests.html_document import HtmlDocument
 from tests.test_web_security import login
 
@@ -541,3 +549,47 @@ def test_a_message_sent_through_again_keeps_its_one_acknowledgement(
         assert session.get(Message, message.id).state == "in_review"
         assert len(session.scalars(select(Acknowledgement)).all()) == 1
     assert len(sent_replies(rt)) == 1
+
+
+def test_mail_written_days_before_it_arrives_gets_no_automatic_mail(
+    rt: Runtime, worker: Worker
+) -> None:
+    """A mailbox connected with its history, or a backlog after an outage: neither an
+    acknowledgement nor an auto-sent reply goes to mail written more than a day before it
+    reached us, and the message says why; mail written now gets both as before."""
+    _closed_for_three_days(rt)
+    written = datetime.now(UTC) - timedelta(days=3, hours=1)
+    old = format_datetime(written)
+    drop(rt, make_email(message_id="<old@mail.test>", date=old), "old")
+    drop(rt, make_email(sender="Cian <cian@mail.test>", message_id="<new@mail.test>"), "new")
+    worker.drain()
+    assert [r["In-Reply-To"] for r in sent_replies(rt)] == ["<new@mail.test>"]
+    late = (
+        f"written {written:%Y-%m-%d}, 3 days before it reached us: mail more than a day old "
+        "when it arrives gets no automatic reply or acknowledgement"
+    )
+    with rt.factory() as session:
+        stored = {m.message_id_header: m for m in session.scalars(select(Message))}
+        assert stored["<old@mail.test>"].state_reason == f"not acknowledged: {late}"
+        assert session.scalars(select(Acknowledgement.message_id)).all() == [
+            stored["<new@mail.test>"].id
+        ]
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{stored['<old@mail.test>'].id}").text
+        assert f"not acknowledged: {late}" in page
+
+    auto_send_every_intent(rt)
+    drop(
+        rt, make_email(sender="Dara <dara@mail.test>", message_id="<old2@mail.test>", date=old), "o"
+    )
+    drop(rt, make_email(sender="Eve <eve@mail.test>", message_id="<new2@mail.test>"), "new2")
+    worker.drain()
+    answered = sorted(r["In-Reply-To"] for r in sent_replies(rt))
+    assert answered == ["<new2@mail.test>", "<new@mail.test>"], "the new one's reply, by itself"
+    with rt.factory() as session:
+        stored = {m.message_id_header: m for m in session.scalars(select(Message))}
+    assert stored["<new2@mail.test>"].state == "sent", "written now: sent by itself"
+    assert stored["<old2@mail.test>"].state == "in_review"
+    assert stored["<old2@mail.test>"].state_reason == f"not sent automatically: {late}"

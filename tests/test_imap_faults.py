@@ -1,20 +1,48 @@
-"""Dovecot stopped in the middle of a poll (between two fetched batches) and started again.
+"""Faults of the server during a poll: Dovecot stopped between two fetched batches and
+started again, and messages the server will not return.
 
 The IDLE case is in tests/test_imap_ingestion.py; this is the worker loop's `poll()`: the batch
 committed before the stop is kept, the poll backs off instead of failing the worker, and the
-next poll after the restart fetches the rest, each message exactly once.
+next poll after the restart fetches the rest, each message exactly once. A message the server
+refuses is kept as a quarantined row that says so, and the folder goes on.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import os
+import pwd
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from litestar.testing import TestClient
+from sqlalchemy import func, select, update
 
 from responder.bootstrap import imap_pollers
-from responder.db.models import ImapFolder
+from responder.channels.imap import FolderPoller
+from responder.db.models import ImapFlagJob, ImapFolder, Message
+from responder.db.session import transaction
+from responder.pipeline.worker import Worker, state_counts
+from responder.review import ReviewError, retry
 from responder.runtime import Runtime
-from tests.dovecot import Dovecot, dovecot
+from responder.web.app import create_app
+from tests.dovecot import Dovecot, dovecot, start_dovecot
+from tests.helpers import staff
 from tests.smtp_server import smtp_server
-from tests.test_imap_ingestion import email, inbound, settings, wait_until
+from tests.test_imap_ingestion import (
+    WAIT_SECONDS,
+    email,
+    flags_by_message_id,
+    inbound,
+    mailbox_settings,
+    record_answered_for,
+    settings,
+    wait_until,
+)
+from tests.test_web_security import login
 
 __all__ = ["dovecot", "settings", "smtp_server"]
 
@@ -54,3 +82,350 @@ def test_server_stopped_mid_poll_backfills_each_message_once(rt: Runtime, doveco
     with rt.factory() as session:
         folder = session.scalar(select(ImapFolder))
         assert folder is not None and folder.last_uid == 6
+
+
+def problem_rows(rt: Runtime) -> dict[str, str]:
+    """Needs attention's rows (message id: row text), as a person sees them."""
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/problems").text
+    return dict(re.findall(r'<tr id="problem-(\d+)">(.*?)</tr>', page, re.S))
+
+
+def test_a_message_the_server_will_not_return_is_quarantined_and_the_rest_stored(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """Dovecot answers "FETCH failed" and hangs up when it cannot read a message's file: the
+    batch is fetched one message at a time, that one is kept as a quarantined row saying so,
+    the checkpoint moves past it and later mail keeps coming in. Retry fetches it again."""
+    staff(rt)
+    (poller,) = imap_pollers(rt)
+    for n in range(1, 4):
+        dovecot.append(email(n))
+    dovecot.message_file(2).chmod(0)  # the server cannot read its own file: its fault
+    assert poller.poll() == 3
+    dovecot.append(email(4))
+    assert poller.poll() == 1, "the folder is not stuck on the message"
+    assert poller.state.checkpoint().last_uid == 4
+
+    messages = inbound(rt)
+    assert [m.message_id_header for m in messages] == [
+        "<imap-1@mail.test>",
+        None,
+        "<imap-3@mail.test>",
+        "<imap-4@mail.test>",
+    ]
+    lost = messages[1]
+    assert lost.state == "quarantined" and lost.raw_size == 0
+    assert lost.state_reason.startswith("the IMAP server would not return UID 2 in INBOX: ")
+    assert "Internal error occurred" in lost.state_reason, "the server's own answer"
+    row = problem_rows(rt)[str(lost.id)]
+    assert "the IMAP server would not return UID 2 in INBOX" in row
+    worker.drain()
+    assert state_counts(rt)["in_review"] == 3
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{lost.id}").text
+        assert "Retry asks the server for it again, by its number in the folder" in page
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{lost.id}/retry", data={"_csrf_token": token})
+        assert "Asked the mail server for it again on the mailbox&#39;s next check" in retried.text
+    dovecot.message_file(2).chmod(0o600)  # repaired on the server (Dovecot may have moved it)
+    assert poller.poll() == 1
+    worker.drain()
+    with rt.factory() as session:
+        found = session.get(Message, lost.id)
+        assert found is not None and found.message_id_header == "<imap-2@mail.test>"
+        assert found.state == "in_review", found.state_reason
+
+
+def test_retry_after_the_folder_was_renumbered_says_why_it_cannot_fetch(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    (poller,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    dovecot.message_file(1).chmod(0)
+    assert poller.poll() == 1
+    (lost,) = inbound(rt)
+    assert lost.state == "quarantined"
+    with transaction(rt.factory) as session:
+        session.execute(update(ImapFolder).values(uidvalidity=ImapFolder.uidvalidity + 1))
+    with transaction(rt.factory) as session, pytest.raises(ReviewError) as refused:
+        retry(session, lost.id, "alice")
+    assert "INBOX has been renumbered since (its UIDVALIDITY changed)" in str(refused.value)
+    assert "UID 1 no longer names this message" in str(refused.value)
+
+
+class RefusingClient:
+    """Gmail's way: a FETCH that names a message it cannot serve answers NO (the connection
+    stays up), and a UID it would rather not serve comes back without its body. The rest is
+    the real Dovecot underneath."""
+
+    def __init__(self, client: IMAPClient, refused: int, bodiless: int) -> None:
+        self.client = client
+        self.refused = refused
+        self.bodiless = bodiless
+        self.fetches: list[list[int]] = []
+
+    def fetch(self, uids: list[int], items: list[str]) -> dict[int, dict[bytes, object]]:
+        self.fetches.append(list(uids))
+        if self.refused in uids:
+            raise IMAPClientError("fetch failed: Some messages could not be FETCHed (Failure)")
+        data = self.client.fetch(uids, items)
+        if self.bodiless in data:
+            data[self.bodiless].pop(b"BODY[]", None)
+        return data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+
+def test_a_refused_fetch_is_fetched_one_at_a_time_and_a_bodiless_uid_is_kept(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    (poller,) = imap_pollers(rt)
+    real_connect = poller._connect
+    stubs: list[RefusingClient] = []
+
+    def connect() -> IMAPClient:
+        stubs.append(RefusingClient(real_connect(), refused=2, bodiless=4))
+        return stubs[-1]  # type: ignore[return-value]
+
+    poller._connect = connect  # type: ignore[method-assign]
+    for n in range(1, 6):
+        dovecot.append(email(n))
+    assert poller.poll() == 5
+    assert len(stubs) == 1, "a NO is the server's answer, not a broken connection"
+    assert stubs[0].fetches[0] == [1, 2, 3, 4, 5]
+    assert [2] in stubs[0].fetches and [4] in stubs[0].fetches
+    states = {m.external_key.split(":")[2]: m for m in inbound(rt)}
+    assert states["2"].state_reason == (
+        "the IMAP server would not return UID 2 in INBOX: "
+        "Some messages could not be FETCHed (Failure)"
+    )
+    assert states["4"].state_reason == (
+        "the IMAP server would not return UID 4 in INBOX: it answered without the message's bytes"
+    )
+    assert [states[k].state for k in "12345"] == [
+        "received",
+        "quarantined",
+        "received",
+        "quarantined",
+        "received",
+    ]
+    assert poller.state.checkpoint().last_uid == 5
+    assert poller.poll() == 0
+
+
+#: Dovecot's ACL plugin: each folder's rights from the dovecot-acl file in it.
+ACL_PLUGIN = "mail_plugins = $mail_plugins acl\nplugin {\n  acl = vfile\n  acl_cache_ttl = 0\n}\n"
+
+
+def test_a_read_only_folder_is_read_and_watched_with_idle(rt: Runtime) -> None:
+    """A shared mailbox we may only read: Dovecot opens it READ-ONLY (imaplib refuses such a
+    SELECT), so it is EXAMINEd; mail is stored, the \\Answered job is dropped once, and the
+    poller IDLEs as usual instead of backing off round after round."""
+    server = start_dovecot(ACL_PLUGIN)
+    try:
+        (inbox,) = imap_pollers(rt)
+        poller = FolderPoller(
+            rt.factory, mailbox_settings(server), rt.settings.imap, inbox.state.channel_id, "INBOX"
+        )
+        server.append(email(1))
+        assert poller.poll() == 1
+        record_answered_for(rt, "<imap-1@mail.test>")
+        poller.close()
+        acl = server.home / "Maildir" / "dovecot-acl"
+        acl.write_text("owner lr\n")  # lookup and read: no flags, no APPEND
+        nobody = pwd.getpwnam("nobody")
+        os.chown(acl, nobody.pw_uid, nobody.pw_gid)
+
+        stop = threading.Event()
+        thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            assert poller.idling.wait(WAIT_SECONDS), "IDLE, not one backoff after another"
+            assert poller.read_only
+            with rt.factory() as session:
+                assert session.scalar(select(func.count(ImapFlagJob.id))) == 0
+            server.deliver_offline(email(2), "two")
+            wait_until(lambda: len(inbound(rt)) == 2, "new mail in the read-only folder")
+        finally:
+            stop.set()
+            thread.join(timeout=WAIT_SECONDS)
+        assert b"\\Answered" not in flags_by_message_id(server)["<imap-1@mail.test>"]
+    finally:
+        server.cleanup()
+
+
+class FlagRefusingClient:
+    """A server (Exchange, Gmail's shared mailboxes) that answers NO to STORE +FLAGS; the rest
+    is the real Dovecot underneath."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        self.stores = 0
+
+    def add_flags(self, uids: list[int], flags: list[bytes]) -> None:
+        self.stores += 1
+        raise IMAPClientError("store failed: [NOPERM] Permission denied")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+
+def test_a_refused_flag_is_logged_once_and_the_poller_carries_on(
+    rt: Runtime, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    (poller,) = imap_pollers(rt)
+    real_connect = poller._connect
+    stubs: list[FlagRefusingClient] = []
+
+    def connect() -> IMAPClient:
+        stubs.append(FlagRefusingClient(real_connect()))
+        return stubs[-1]  # type: ignore[return-value]
+
+    poller._connect = connect  # type: ignore[method-assign]
+    dovecot.append(email(1))
+    assert poller.poll() == 1
+    record_answered_for(rt, "<imap-1@mail.test>")
+    dovecot.append(email(2))
+    assert poller.poll() == 1, "the round ends normally, with the new mail counted"
+    assert poller.poll() == 0
+    assert len(stubs) == 1 and stubs[0].stores == 1, "tried once, on the same connection"
+    with rt.factory() as session:
+        assert session.scalar(select(func.count(ImapFlagJob.id))) == 0
+    refused = [r.getMessage() for r in caplog.records if "refused \\Answered" in r.getMessage()]
+    assert len(refused) == 1 and "[NOPERM] Permission denied" in refused[0]
+    assert len(inbound(rt)) == 2
+
+
+class RecordingClient:
+    """The real Dovecot, each FETCH's UIDs and items written down."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        self.fetches: list[tuple[list[int], list[str]]] = []
+
+    def fetch(self, uids: list[int], items: list[str]) -> object:
+        self.fetches.append((list(uids), list(items)))
+        return self.client.fetch(uids, items)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+    def bodies(self) -> list[list[int]]:
+        """The UIDs of each FETCH of whole messages."""
+        return [uids for uids, items in self.fetches if "BODY.PEEK[]" in items]
+
+
+def recorded(poller: FolderPoller) -> list[RecordingClient]:
+    real_connect = poller._connect
+    clients: list[RecordingClient] = []
+
+    def connect() -> IMAPClient:
+        clients.append(RecordingClient(real_connect()))
+        return clients[-1]  # type: ignore[return-value]
+
+    poller._connect = connect  # type: ignore[method-assign]
+    return clients
+
+
+def sized_email(n: int, size: int) -> bytes:
+    raw = email(n, body="Scan of my bill attached.\n" + "x" * size)
+    assert len(raw) >= size
+    return raw
+
+
+def test_big_messages_are_fetched_in_batches_capped_by_bytes(rt: Runtime, dovecot: Dovecot) -> None:
+    """A weekend of big attachments: the sizes are asked first, then no FETCH asks for more
+    than `fetch_batch_bytes` (one bigger message alone), so memory and each transaction stay
+    bounded whatever waits on the server."""
+    rt.settings.imap.fetch_batch_bytes = 10_000
+    (poller,) = imap_pollers(rt)
+    clients = recorded(poller)
+    sizes = [4_000, 4_000, 4_000, 15_000, 1_000, 1_000]
+    for n, size in enumerate(sizes, start=1):
+        dovecot.append(sized_email(n, size))
+    assert poller.poll() == 6
+    (client,) = clients
+    assert client.fetches[0] == ([1, 2, 3, 4, 5, 6], ["RFC822.SIZE"])
+    assert client.bodies() == [[1, 2], [3], [4], [5, 6]]
+    assert all(m.state == "received" for m in inbound(rt))
+    assert [m.raw_size >= s for m, s in zip(inbound(rt), sizes, strict=True)] == [True] * 6
+
+
+def test_a_message_over_the_size_limit_is_not_fetched_whole(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """It would be quarantined by the parse stage anyway: only its header is fetched and kept,
+    quarantined with the reason naming the setting; raised, Retry fetches the whole message."""
+    rt.settings.pipeline.max_message_bytes = 5_000
+    (poller,) = imap_pollers(rt)
+    clients = recorded(poller)
+    dovecot.append(email(1))
+    big = sized_email(2, 20_000)
+    dovecot.append(big)
+    on_server = big.replace(b"\n", b"\r\n")  # as IMAP serves (and sizes) it
+    assert poller.poll() == 2
+    (client,) = clients
+    assert all(2 not in uids for uids in client.bodies()), "never asked for whole"
+    small, large = inbound(rt)
+    assert small.state == "received"
+    assert large.state == "quarantined"
+    header = on_server.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    with rt.factory() as session:
+        assert session.scalar(select(Message.raw).where(Message.id == large.id)) == header
+    assert large.message_id_header == "<imap-2@mail.test>"
+    assert large.state_reason.startswith(
+        f"only the header was fetched: the message is {len(on_server):,} bytes, "
+        "over the 5,000 byte limit ([pipeline] max_message_bytes); the rest stays on the IMAP "
+        "server as UID 2 in INBOX"
+    )
+    staff(rt)
+    with TestClient(create_app(rt)) as app:
+        login(app, "alice")
+        page = app.get(f"/messages/{large.id}").text
+        assert "its From header says Aoife Murphy" in page, "who sent it, from the header"
+
+    rt.settings.pipeline.max_message_bytes = 50_000
+    with transaction(rt.factory) as session:
+        assert retry(session, large.id, "alice").state == "quarantined"
+    assert poller.poll() == 1
+    worker.drain()
+    with rt.factory() as session:
+        whole = session.get(Message, large.id)
+        assert whole is not None and whole.state == "in_review", whole.state_reason
+        assert whole.raw == on_server
+
+
+def test_a_first_sync_cut_short_is_a_first_sync_again(rt: Runtime, dovecot: Dovecot) -> None:
+    """The server goes away after the first batch of a first sync: the next round picks up
+    the recent mail, and still leaves the old mail between it on the server."""
+    rt.settings.imap.fetch_batch = 1
+    years_ago = datetime.now(UTC) - timedelta(days=800)
+    dovecot.append(email(1), arrived=years_ago)
+    dovecot.append(email(2))
+    dovecot.append(email(3), arrived=years_ago)  # copied in from an archive, between new mail
+    dovecot.append(email(4))
+    (poller,) = imap_pollers(rt)
+    store = poller.state.store
+
+    def store_then_server_stops(*args: object) -> int:
+        stored = store(*args)  # type: ignore[arg-type]
+        if dovecot.process is not None:
+            dovecot.stop()
+        return stored
+
+    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    assert poller.poll() == 0  # backed off
+    poller.state.store = store  # type: ignore[method-assign]
+    assert [m.message_id_header for m in inbound(rt)] == ["<imap-2@mail.test>"]
+    dovecot.start()
+    wait_until(lambda: poller.poll() >= 0 and len(inbound(rt)) == 2, "the rest of the first sync")
+    assert [m.message_id_header for m in inbound(rt)] == [
+        "<imap-2@mail.test>",
+        "<imap-4@mail.test>",
+    ]
+    assert poller.state.checkpoint().last_uid == 4

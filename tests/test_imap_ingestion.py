@@ -5,10 +5,12 @@ Waiting is on events and bounded polling loops, never on fixed sleeps.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -374,3 +376,59 @@ def test_mail_arriving_between_search_and_idle_is_not_missed(
     finally:
         stop.set()
         thread.join(timeout=WAIT_SECONDS)
+
+
+def test_first_sync_fetches_only_the_last_days_and_moves_past_the_rest(
+    rt: Runtime, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connecting a mailbox with years of history: only mail of the last `first_sync_days`
+    (by the server's arrival date) is fetched; the checkpoint moves past the older mail, even
+    one copied in last (a high UID, an old date), and the count left on the server is logged."""
+    caplog.set_level(logging.INFO, logger="responder.channels.imap")
+    years_ago = datetime.now(UTC) - timedelta(days=800)
+    dovecot.append(email(1), arrived=years_ago)
+    dovecot.append(email(2), arrived=datetime.now(UTC) - timedelta(days=30))
+    dovecot.append(email(3))
+    dovecot.append(email(4), arrived=years_ago)  # copied in from an old archive
+    (poller,) = imap_pollers(rt)
+    assert poller.imap.first_sync_days == 7
+    assert poller.poll() == 1
+    assert [m.message_id_header for m in inbound(rt)] == ["<imap-3@mail.test>"]
+    assert poller.state.checkpoint().last_uid == 4
+    said = [r.getMessage() for r in caplog.records if "first sync" in r.getMessage()]
+    assert len(said) == 1 and "1 message(s) since" in said[0]
+    assert "3 older left on the server ([imap] first_sync_days = 7)" in said[0]
+
+    dovecot.append(email(5), arrived=years_ago)  # after the first sync, all new mail counts
+    assert poller.poll() == 1
+    assert [m.message_id_header for m in inbound(rt)][-1] == "<imap-5@mail.test>"
+
+
+def test_first_sync_days_0_reads_only_mail_arriving_from_now_on(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    rt.settings.imap.first_sync_days = 0
+    (inbox,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    dovecot.append(email(2))
+    assert inbox.poll() == 0
+    assert inbox.state.checkpoint().last_uid == 2
+    dovecot.append(email(3))
+    assert inbox.poll() == 1
+
+    support = FolderPoller(
+        rt.factory,
+        mailbox_settings(dovecot, ["Support"]),
+        rt.settings.imap,
+        inbox.state.channel_id,
+        "Support",
+    )
+    with dovecot.client() as client:
+        client.create_folder("Support")
+    assert support.poll() == 0, "an empty folder's first sync"
+    dovecot.append(email(4), folder="Support")
+    assert support.poll() == 1, "mail after an empty first sync is new mail"
+    assert [m.message_id_header for m in inbound(rt)] == [
+        "<imap-3@mail.test>",
+        "<imap-4@mail.test>",
+    ]

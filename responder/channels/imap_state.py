@@ -56,11 +56,55 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """One UID's outcome: its bytes, or (`problem` set) why it is stored quarantined instead,
+    so that no UID the checkpoint moves past is lost without a trace."""
+
+    uid: int
+    raw: bytes
+    problem: str = ""
+
+
+#: How the reason of a message the server would not return begins (Retry fetches it again).
+UNFETCHED = "the IMAP server would not return UID "
+#: How the reason of one over [pipeline] max_message_bytes begins: only its header is stored.
+HEADER_ONLY = "only the header was fetched: "
+
+
+def unfetched_reason(uid: int, folder: str, answer: str) -> str:
+    return f"{UNFETCHED}{uid} in {folder}: {answer}"
+
+
+def header_only_reason(uid: int, folder: str, size: int, limit: int) -> str:
+    return (
+        f"{HEADER_ONLY}the message is {size:,} bytes, over the {limit:,} byte limit ([pipeline] "
+        f"max_message_bytes); the rest stays on the IMAP server as UID {uid} in {folder}: raise "
+        "the limit, restart the workers and Retry to fetch it whole"
+    )
+
+
+@dataclass(frozen=True)
 class FlagJob:
     id: int
     key: ImapKey
     message_id_header: str | None
     flag: str
+
+
+#: The `imap_flag_jobs.flag` of a job that asks the poller to fetch a message again (Retry on
+#: one the server would not return), rather than to set a flag.
+FETCH_AGAIN = "fetch again"
+
+
+@dataclass(frozen=True)
+class FetchJob:
+    id: int
+    message_id: int
+    key: ImapKey
+
+
+class CannotRefetch(Exception):
+    """Why a message the server would not return cannot be asked for again (in words)."""
 
 
 class FolderState:
@@ -134,26 +178,29 @@ class FolderState:
             assert row is not None
             return Checkpoint(row.uidvalidity, row.last_uid)
 
-    def store(self, uidvalidity: int, last_uid: int, fetched: Sequence[tuple[int, bytes]]) -> int:
-        """Store raw messages and move the checkpoint to last_uid, all or nothing.
+    def store(self, uidvalidity: int, last_uid: int | None, fetched: Sequence[Fetched]) -> int:
+        """Store raw messages and move the checkpoint to last_uid, all or nothing (None: it
+        stays, as during a first sync, which moves it once, when done).
 
         A message already stored under its key, or (after a UIDVALIDITY change) under its
-        Message-ID, is skipped: the checkpoint still moves past it.
+        Message-ID, is skipped: the checkpoint still moves past it. One with a `problem` is
+        stored quarantined with it as the reason, shown where quarantined mail is.
         """
         stored = 0
         now = utcnow()
+        moved = {} if last_uid is None else {"uidvalidity": uidvalidity, "last_uid": last_uid}
         with transaction(self.factory) as session:
             held = session.execute(
                 update(ImapFolder)
                 .where(ImapFolder.id == self.row_id, ImapFolder.lease_owner == self.owner)
-                .values(uidvalidity=uidvalidity, last_uid=last_uid, lease_until=now + self.lease)
+                .values(lease_until=now + self.lease, **moved)
                 .execution_options(synchronize_session=False)
             )
             if held.rowcount != 1:
                 raise LeaseLost(f"lost the lease on {self.folder}")
-            for uid, raw in fetched:
-                key = external_key(self.folder, uidvalidity, uid)
-                message_id = message_id_of(raw)
+            for item in fetched:
+                key = external_key(self.folder, uidvalidity, item.uid)
+                message_id = message_id_of(item.raw) if item.raw else None
                 if self._known(session, key, message_id):
                     continue
                 session.add(
@@ -161,10 +208,11 @@ class FolderState:
                         channel_id=self.channel_id,
                         direction="in",
                         external_key=key,
-                        raw=raw,
-                        raw_size=len(raw),
+                        raw=item.raw,
+                        raw_size=len(item.raw),
                         message_id_header=message_id,
-                        state=State.RECEIVED,
+                        state=State.QUARANTINED if item.problem else State.RECEIVED,
+                        state_reason=item.problem,
                     )
                 )
                 session.flush()
@@ -194,7 +242,7 @@ class FolderState:
                     Message.message_id_header,
                 )
                 .join(Message, Message.id == ImapFlagJob.message_id)
-                .where(ImapFlagJob.channel_id == self.channel_id)
+                .where(ImapFlagJob.channel_id == self.channel_id, ImapFlagJob.flag != FETCH_AGAIN)
                 .order_by(ImapFlagJob.id)
             ).all()
         jobs = []
@@ -203,6 +251,43 @@ class FolderState:
             if key is not None and key.folder == self.folder:
                 jobs.append(FlagJob(row.id, key, row.message_id_header, row.flag))
         return jobs
+
+    def fetch_jobs(self) -> list[FetchJob]:
+        """This folder's messages a person asked to be fetched again (see `ask_refetch`)."""
+        with self.factory() as session:
+            rows = session.execute(
+                select(ImapFlagJob.id, Message.id.label("message_id"), Message.external_key)
+                .join(Message, Message.id == ImapFlagJob.message_id)
+                .where(ImapFlagJob.channel_id == self.channel_id, ImapFlagJob.flag == FETCH_AGAIN)
+                .order_by(ImapFlagJob.id)
+            ).all()
+        jobs = []
+        for row in rows:
+            key = parse_key(row.external_key)
+            if key is not None and key.folder == self.folder:
+                jobs.append(FetchJob(row.id, row.message_id, key))
+        return jobs
+
+    def refetched(self, job: FetchJob, item: Fetched) -> int:
+        """The answer to a fetch job: the message's bytes (it goes to the parse stage: 1), or
+        why it still could not be fetched (it stays quarantined with that reason: 0)."""
+        with transaction(self.factory) as session:
+            session.execute(delete(ImapFlagJob).where(ImapFlagJob.id == job.id))
+            message = session.get(Message, job.message_id)
+            if message is None or message.state != State.QUARANTINED:
+                return 0
+            message.state_reason = item.problem
+            if item.problem:
+                return 0
+            message.raw = item.raw
+            message.raw_size = len(item.raw)
+            message.message_id_header = message_id_of(item.raw)
+            message.state = State.RECEIVED
+            message.attempts = 0
+            message.next_attempt_at = None
+            message.version += 1
+            announce_work(session)
+            return 1
 
     def flag_done(self, job_id: int) -> None:
         with transaction(self.factory) as session:
@@ -217,4 +302,38 @@ def record_answered(session: Session, message: Message) -> None:
     if exists is None:
         session.add(
             ImapFlagJob(message_id=message.id, channel_id=message.channel_id, flag="\\Answered")
+        )
+
+
+def unfetched(message: Message) -> bool:
+    """IMAP mail stored quarantined without its bytes (the server would not return it) or with
+    its header alone (over [pipeline] max_message_bytes): Retry fetches it from the server."""
+    return (
+        message.state == State.QUARANTINED
+        and parse_key(message.external_key) is not None
+        and message.state_reason.startswith((UNFETCHED, HEADER_ONLY))
+    )
+
+
+def ask_refetch(session: Session, message: Message) -> None:
+    """Retry on an `unfetched` message: its folder's poller fetches it again by UID on its next
+    round. Refused (CannotRefetch) once the folder's UIDVALIDITY has changed: the UID then no
+    longer names this message (the resync after the change read the whole folder again)."""
+    key = parse_key(message.external_key)
+    assert key is not None
+    folder = session.scalar(
+        select(ImapFolder).where(
+            ImapFolder.channel_id == message.channel_id, ImapFolder.folder == key.folder
+        )
+    )
+    if folder is None or folder.uidvalidity not in (0, key.uidvalidity):  # 0: first sync
+        raise CannotRefetch(
+            f"cannot fetch it again: {key.folder} has been renumbered since (its UIDVALIDITY "
+            f"changed), so UID {key.uid} no longer names this message. The folder was read "
+            "again after the change: look for the message in the queue, or in the mailbox"
+        )
+    exists = session.scalar(select(ImapFlagJob.id).where(ImapFlagJob.message_id == message.id))
+    if exists is None:
+        session.add(
+            ImapFlagJob(message_id=message.id, channel_id=message.channel_id, flag=FETCH_AGAIN)
         )

@@ -792,7 +792,9 @@ class ImapFolder(Base):
 
 
 class ImapFlagJob(Base):
-    """\\Answered still to be set on an original: recorded with the send, applied by the poller."""
+    """Work for a folder's poller on a stored message: \\Answered still to be set on an original
+    (recorded with the send), or `flag` "fetch again": a Retry on mail the server would not
+    return (channels/imap_state.py)."""
 
     __tablename__ = "imap_flag_jobs"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -56,6 +56,7 @@ from responder.db.models import (
 from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
+from responder.late_mail import late_reason
 from responder.mail.bounces import Bounce, address_list, read_bounce, sent_date
 from responder.mail.compose import redated, reply_all_cc
 from responder.mail.guard import ignore_reason
@@ -658,8 +659,11 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
             )
             threshold = (channel.auto_send or {}).get(message.intent or "") if channel else None
             unverified = unverified_reason(message.sender_check)
+            late = late_reason(message) if channel and channel.kind in EMAIL_KINDS else ""
             if threshold is not None and unverified:
                 message.state_reason = f"not sent automatically: {unverified}"
+            elif threshold is not None and late:
+                message.state_reason = f"not sent automatically: {late}"
             elif (
                 threshold is not None
                 and draft is not None

@@ -615,13 +615,19 @@ def retry_form(request: Request, message_id: int) -> Redirect:
         message = retry(session, message_id, _form_user(request).username)
         if message.state == "approved":  # a new message staff wrote, or a reply
             resent.append("message" if message.direction == "out" else "reply")
+        elif message.state == "quarantined":  # IMAP mail the server would not return
+            resent.append("")
 
     failed = _attempt(request, message_id, act)
-    notice = (
-        f"The {resent[0]} is queued to be sent again."
-        if resent
-        else "Sent to be read again from the mail as received: reload soon to see how it went."
-    )
+    if resent and not resent[0]:
+        notice = (
+            "Asked the mail server for it again on the mailbox's next check: reload soon to "
+            "see how it went."
+        )
+    elif resent:
+        notice = f"The {resent[0]} is queued to be sent again."
+    else:
+        notice = "Sent to be read again from the mail as received: reload soon to see how it went."
     return failed or to_draft(request, message_id, notice=notice)
 
 
