@@ -8,8 +8,11 @@ TITLES = frozenset(
     {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau", "fr", "hr"}
     | {"mme", "mlle", "m", "sr", "sra", "srta", "dott"}
 )
-# What may follow a comma after a full name ("Sean McCarthy, Jr."): not a "Last, First" order.
-SUFFIXES = frozenset(["jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"])
+# What may follow a comma after a name ("Sean McCarthy, Jr.", "Acme, Inc."): not "Last, First".
+SUFFIXES = frozenset(
+    {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"}
+    | {"inc", "ltd", "llc", "plc", "gmbh", "co", "corp", "sa", "bv", "ag", "teo"}
+)
 
 
 def _word(text: str) -> str:

@@ -12,6 +12,7 @@ from responder.customers.names import first_name
         ("Murphy, Aoife", "Aoife"),  # Outlook and Exchange: surname first
         ("Murphy, Dr. Aoife", "Aoife"),
         ("Sean McCarthy, Jr.", "Sean"),
+        ("Acme, Inc.", "Acme"),  # a company, not "Surname, First"
         ("Dr. Anna Schmidt", "Anna"),
         ("Herr Dr. Hans Weber", "Hans"),
         ("Mr Smith", ""),  # a title and a surname: "Hello," rather than "Hello Mr,"
