@@ -43,7 +43,12 @@ def retry_delay(exc: TemporaryDeliveryError, base_seconds: float, attempts: int)
 class UncertainDeliveryError(Exception):
     """The request may have reached the other side, and its answer was lost (a read time-out, a
     dropped connection after sending): sending again could deliver it twice, so it is not
-    retried by itself; a person checks the recipient's copy first."""
+    retried by itself; a person checks the recipient's copy first. `what` names what may have
+    gone out when it is not the reply itself (a WhatsApp template sent in its place)."""
+
+    def __init__(self, why: str, what: str = "") -> None:
+        super().__init__(why)
+        self.what = what
 
 
 class PermanentDeliveryError(Exception):

@@ -782,7 +782,7 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
-            _mark_uncertain(message, item, str(exc))
+            _mark_uncertain(message, item, str(exc), exc.what)
         return
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
@@ -809,11 +809,11 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             message.state_reason = result.note
 
 
-def _mark_uncertain(message: Message, item: OutboxItem, why: str) -> None:
+def _mark_uncertain(message: Message, item: OutboxItem, why: str, what: str = "") -> None:
     """It may have gone out and nobody can ask (a worker stopped mid-send, or the platform's
     answer was lost): never sent again by itself; staff check, then retry or leave it."""
     item.state = "uncertain"
-    ours = "message" if message.direction == "out" else "reply"  # staff wrote it
+    ours = what or ("message" if message.direction == "out" else "reply")  # out: staff wrote it
     item.last_error = (
         f"{why}; the server may have accepted the {ours}. "
         "Check the recipient's copy before retrying, which would send it again."

@@ -297,6 +297,25 @@ def test_a_send_whose_answer_was_lost_is_uncertain_never_sent_twice(
     assert 'id="edit-again-button"' not in page, "never edited and sent a second time"
 
 
+def test_a_lost_answer_to_a_whatsapp_template_names_the_template_not_the_reply(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Outside the window the template goes in the reply's place: if its answer is lost, staff
+    are told the template may have reached her, not the reply they would look for in vain."""
+    rt.settings.social.timeout_seconds = 1
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
+    receiver.stall()
+    worker.drain()
+    assert len(receiver.requests) == 1
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "uncertain")
+    assert "template 'service_follow_up' was sent in the reply's place" in item.last_error
+    assert "(the reply itself was not sent)" in item.last_error
+    assert "the server may have accepted the template 'service_follow_up'." in item.last_error
+    assert "accepted the reply" not in item.last_error
+
+
 def test_a_send_that_never_connected_is_tried_again(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:

@@ -235,7 +235,18 @@ class SocialSender:
                     )
                 )
         url, body = self.request_for(reply, template=use_template)
-        data = self._post(kind, url, body)
+        try:
+            data = self._post(kind, url, body)
+        except UncertainDeliveryError as exc:
+            if not use_template:
+                raise
+            # What may have gone out is the template, not the reply: staff looking for the
+            # reply's words on the customer's phone would not find them.
+            raise UncertainDeliveryError(
+                f"{window}, so the approved template {template!r} was sent in the reply's place "
+                f"(the reply itself was not sent), and {exc}",
+                what=f"template {template!r}",
+            ) from exc
         external_id = _sent_id(kind, data)
         if not use_template:
             return DeliveryResult(external_id=external_id)
