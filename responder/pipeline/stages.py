@@ -313,21 +313,28 @@ def _returned_replies(session: Session, bounces: dict[int, Bounce]) -> dict[int,
     ignore reason of each bounce that names one of our replies."""
     if not bounces:
         return {}
-    items = {
-        item.message_id_header: item
-        for item in session.scalars(
-            select(OutboxItem)
-            .where(OutboxItem.message_id_header.in_({b.original_id for b in bounces.values()}))
-            .order_by(OutboxItem.id)
-            .with_for_update()
-        )
-    }
+    returned = {b.original_id for b in bounces.values()}
+    # Messages before their outbox rows, as sending and Retry lock them: the other order could
+    # deadlock with a send of the same reply on PostgreSQL.
     answered = {
         m.id: m
         for m in session.scalars(
             select(Message)
-            .where(Message.id.in_({i.message_id for i in items.values()}))
+            .where(
+                Message.id.in_(
+                    select(OutboxItem.message_id).where(OutboxItem.message_id_header.in_(returned))
+                )
+            )
             .order_by(Message.id)
+            .with_for_update()
+        )
+    }
+    items = {
+        item.message_id_header: item
+        for item in session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.message_id_header.in_(returned))
+            .order_by(OutboxItem.id)
             .with_for_update()
         )
     }
