@@ -11,6 +11,7 @@ from sqlalchemy.orm import undefer
 from responder.db.models import (
     Attachment,
     Channel,
+    ClassifierExample,
     Conversation,
     Customer,
     Draft,
@@ -37,6 +38,7 @@ from tests.social.payloads import (
     whatsapp_message,
     x_dm,
 )
+from tests.supervisor.history import agent_correction
 
 
 def _inbound(rt: Runtime) -> list[Message]:
@@ -351,6 +353,7 @@ def test_an_x_handle_that_changed_owners_does_not_bring_the_new_owner_to_the_old
 
 
 CARD = "4111 1111 1111 1111"
+PHONE = "087 123 4567"
 
 
 def _draft_stale(rt: Runtime, message_id: int) -> list[bool]:
@@ -364,10 +367,15 @@ def test_a_message_the_customer_unsends_is_ignored_and_its_words_are_gone(
 ) -> None:
     mid = "m_card"
     with TestClient(create_app(rt)) as client:
-        post_meta(client, messenger_message(f"Charge my card {CARD} for the bill", mid=mid))
+        said = f"Charge my card {CARD} for the bill, or call me on {PHONE}"
+        post_meta(client, messenger_message(said, mid=mid))
         worker.drain()
         (message,) = _inbound(rt)
         assert message.state == "in_review" and CARD in message.text
+        with rt.factory() as session:
+            (drafted,) = session.scalars(select(Draft).where(Draft.message_id == message.id))
+        assert PHONE in json.dumps(drafted.grounding["entities"]), "the draft had found it"
+        agent_correction(rt, message.id, "billing_dispute", "complaint", "alice")
         answer = post_meta(client, messenger_unsend(mid)).json()
         assert (answer["changes"], answer["ignored"]) == (1, [])
         assert post_meta(client, messenger_unsend(mid)).json()["changes"] == 1, "again: the same"
@@ -384,7 +392,13 @@ def test_a_message_the_customer_unsends_is_ignored_and_its_words_are_gone(
     assert json.loads(message.raw)["event"]["sender"] == {"id": "6543210987654321"}
     assert _draft_stale(rt, message.id) == [True]
     with rt.factory() as session:
+        (drafted,) = session.scalars(select(Draft).where(Draft.message_id == message.id))
+        taught = session.scalars(
+            select(ClassifierExample.text).where(ClassifierExample.message_id == message.id)
+        ).all()
         bodies = session.scalars(select(WebhookDelivery.body)).all()
+    assert drafted.body == "" and "entities" not in drafted.grounding, "nor in its draft"
+    assert taught == [], "nor in the correction's training example"
     assert not [b for b in bodies if CARD.encode() in b], "nor in the webhook body it came in"
     staff(rt)
     with TestClient(create_app(rt)) as client:
@@ -394,7 +408,7 @@ def test_a_message_the_customer_unsends_is_ignored_and_its_words_are_gone(
         anyway = client.post(f"/api/messages/{message.id}/draft-anyway", headers=auth)
         by_sender = client.get("/api/search", params={"q": "6543210987654321"}, headers=auth)
     assert found["messages"] == []
-    assert CARD not in json.dumps(detail)
+    assert CARD not in json.dumps(detail) and PHONE not in json.dumps(detail)
     assert anyway.status_code == 400
     assert "the customer deleted this message" in anyway.json()["detail"]
     assert [m["id"] for m in by_sender.json()["messages"]] == [message.id], "found by sender"

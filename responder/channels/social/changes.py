@@ -27,6 +27,7 @@ from responder.channels.social.events import DELETED_REASON, DELETED_TEXT, Chang
 from responder.db.models import (
     Attachment,
     Channel,
+    ClassifierExample,
     Draft,
     Message,
     MessageSearchText,
@@ -129,10 +130,20 @@ def _unsend(session: Session, message: Message) -> None:
         message.state_reason = DELETED_REASON
         message.attempts = 0
         message.next_attempt_at = None
-        _stale_drafts(session, message.id)
+        _forget_drafts(session, message.id)
+    # A correction's example holds the message's words: the model must not keep learning them.
+    taught = session.execute(
+        delete(ClassifierExample).where(ClassifierExample.message_id == message.id)
+    ).rowcount
     message.version += 1
     message.updated_at = utcnow()
-    log.info("message %s: %s (%s)", message.id, DELETED_REASON, message.state)
+    log.info(
+        "message %s: %s (%s; %d classifier example(s) removed)",
+        message.id,
+        DELETED_REASON,
+        message.state,
+        taught,
+    )
 
 
 def _edit(session: Session, message: Message, text: str, what: str) -> str:
@@ -160,6 +171,17 @@ def _edit(session: Session, message: Message, text: str, what: str) -> str:
     message.updated_at = utcnow()
     log.info("message %s: edited by the customer (%s)", message.id, message.state)
     return ""
+
+
+def _forget_drafts(session: Session, message_id: int) -> None:
+    """The unanswered message's drafts go stale and lose what they quoted of its words (the
+    reply text and the numbers and names found in it); a sent reply's draft is our history."""
+    for draft in session.scalars(select(Draft).where(Draft.message_id == message_id)):
+        draft.stale = True
+        draft.body = ""
+        draft.grounding = {
+            key: value for key, value in (draft.grounding or {}).items() if key != "entities"
+        }
 
 
 def _stale_drafts(session: Session, message_id: int) -> None:
