@@ -11,7 +11,9 @@ import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from responder.db.models import Draft, Message, OutboxItem
+from responder.channels.social.events import split_meta
+from responder.channels.social.outside import record_outside_reply
+from responder.db.models import Channel, Draft, Message, OutboxItem
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -125,6 +127,28 @@ def test_an_echo_while_our_reply_is_being_sent_is_not_taken_for_an_outside_one(
         "messenger message m_to_a_stranger sent outside Responder to 777, who has not written to us"
     ]
     assert _ours(rt) == []
+
+
+def test_an_echo_of_a_reply_whose_send_commits_meanwhile_is_ours_after_all(
+    rt: Runtime, worker: Worker
+) -> None:
+    """The echo often arrives as the send API answers: the receipt finds no reply with its id,
+    then the send commits it before the echo is kept. Asked again, it is ours, not outside."""
+    message_id = _receive(rt, worker, messenger_message())
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        approved = client.post(
+            f"/api/messages/{message_id}/approve", headers=api_token(client), json={"body": "Hi"}
+        )
+        assert approved.status_code == 201
+    (echo,) = split_meta(messenger_echo("m_ours_just_committed")).receipts
+    with rt.factory() as session, session.begin():
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        item.state, item.external_id = "sent", "m_ours_just_committed"  # the send's commit
+        channel = session.get(Channel, item.channel_id)
+        assert record_outside_reply(session, channel, echo) == ""
+    assert _ours(rt) == [], "not kept as a reply written outside Responder"
+    assert not _stale(rt, message_id)
 
 
 def test_the_echo_of_our_acknowledgement_is_not_an_outside_reply(

@@ -48,13 +48,21 @@ def is_outside(message: Message) -> bool:
 
 def record_outside_reply(session: Session, channel: Channel, echo: Receipt) -> str:
     """Keep an echo our outbox did not send as an outside reply; "" when kept (or kept
-    already), else why not (listed as not used)."""
+    already, or ours after all), else why not (listed as not used)."""
     mid = next((i for i in echo.external_ids if i), "")
     what = f"{echo.kind} message {mid} sent outside Responder"
     if not mid or echo.document is None or not echo.recipient_id:
         return f"{what} names no message or recipient"
     if _ours_unrecorded(session, channel, echo.recipient_id, echo.text):
         return f"{what} may be our own reply or acknowledgement to {echo.recipient_id}"
+    # Asked again: our send may have committed its platform id since the receipt looked for it
+    # (the echo often arrives as the send API answers), and then the echo is ours after all.
+    if session.scalar(
+        select(OutboxItem.id).where(
+            OutboxItem.channel_id == channel.id, OutboxItem.external_id.in_(echo.external_ids)
+        )
+    ):
+        return ""
     key = (OUTSIDE_KEY + mid)[:500]
     exists = session.scalar(
         select(Message.id).where(Message.channel_id == channel.id, Message.external_key == key)
