@@ -241,7 +241,7 @@ def test_the_customers_own_address_refused_fails_the_reply_though_a_copy_went_ou
     message, item = outbox(rt)
     assert message.state == "failed" and item.state == "failed"
     assert "refused aoife.murphy@gmail.test: 550 5.1.1" in message.state_reason
-    assert "only the copies went out" in message.state_reason
+    assert "the copies to colleague@home.test went out" in message.state_reason
 
 
 def bounce_of(reply: bytes, recipient: str, answer: str, name: str) -> bytes:

@@ -79,12 +79,19 @@ class SmtpSender:
         if not refused:
             return None
         answers = "; ".join(f"{address}: {r.code} {r.message}" for address, r in refused.items())
-        if _addressed_to(reply.raw) & {a.lower() for a in refused}:
+        customer = _addressed_to(reply.raw)
+        refused_to = [r for address, r in refused.items() if address.lower() in customer]
+        if refused_to:
             # The customer's own address refused: copies went out, but the reply did not reach
-            # the person it answers, so it waits under Needs attention instead of passing as sent.
-            raise PermanentDeliveryError(
-                f"the SMTP server refused {answers}; only the copies went out"
+            # the person it answers, so it does not pass as sent. Sent again (by a retry or a
+            # person), the copies go out again too, which the reason says.
+            copies = ", ".join(
+                r for r in recipients if r.lower() not in customer and r not in refused
             )
+            said = f"the SMTP server refused {answers}; the copies to {copies} went out"
+            if all(400 <= r.code < 500 for r in refused_to):
+                raise TemporaryDeliveryError(said)
+            raise PermanentDeliveryError(said)
         return DeliveryResult(note=f"sent, but the SMTP server refused {answers}")
 
     def was_delivered(self, reply: OutgoingReply) -> bool | None:
