@@ -40,6 +40,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Requests to fetch a message again (this release's rows in imap_flag_jobs): the code before
+    # it would set "fetch again" on the message as IMAP keywords.
+    op.execute("DELETE FROM imap_flag_jobs WHERE flag = 'fetch again'")
     op.drop_index("ix_webhook_deliveries_failed_at", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_processed_at", table_name="webhook_deliveries")
     with op.batch_alter_table("webhook_deliveries") as batch_op:
