@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 
-from responder.channels.imap_state import FolderState
+from responder.channels.imap_state import Fetched, FolderState
 from responder.channels.maildir_source import ensure_channel
 from responder.db.models import Attachment, AuditEntry, Draft, Message
 from responder.pipeline.worker import Worker
@@ -202,7 +202,7 @@ def store_over_imap(rt: Runtime, mailbox: str, raw: bytes) -> int:
     folder = FolderState(rt.factory, channel_id, "INBOX", "test-poller", 60)
     assert folder.acquire()
     delivered = f"Delivered-To: {mailbox}@northwind-mobile.test\r\n".encode() + raw
-    assert folder.store(1, 1, [(1, delivered)]) == 1
+    assert folder.store(1, 1, [Fetched(1, delivered)]) == 1
     return channel_id
 
 
