@@ -100,9 +100,10 @@ class AcknowledgeSettings(msgspec.Struct, forbid_unknown_fields=True):
     #: reply is, while the platform's reply window is open (it is: the customer just wrote).
     social: bool = False
     once_per_hours: float = 24.0
-    #: Jinja (sandboxed): `name` (the customer's), `first_name` (its first word, as drafts greet:
-    #: empty for a name that is an address or a handle), `subject` (theirs), `opens` (when the
-    #: team is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty when open).
+    #: Jinja (sandboxed): `name` (the customer's), `first_name` (its first name, as drafts greet:
+    #: empty for an address, a handle, or a title and surname alone), `subject` (theirs),
+    #: `opens` (when the team is back, in its zone: "Mon 07 Dec 08:00 (Europe/Dublin)"; empty
+    #: when open).
     text: str = DEFAULT_ACKNOWLEDGEMENT
     #: The same in other languages, by ISO 639-1 code: a message detected as German (or, not
     #: detected, from a customer on file as German) gets `texts.de`, with `opens` in German
