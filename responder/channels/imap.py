@@ -228,19 +228,27 @@ class FolderPoller:
 
     def _sizes(self, uids: Sequence[int], uidvalidity: int) -> dict[int, int]:
         """RFC822.SIZE of each UID the server tells (one it will not is then fetched alone)."""
+        data = self._fetch_or_refused(uids, ["RFC822.SIZE"], uidvalidity, "sizes not known")
+        return {
+            uid: int(item[b"RFC822.SIZE"]) for uid, item in data.items() if b"RFC822.SIZE" in item
+        }
+
+    def _fetch_or_refused(
+        self, uids: Sequence[int], items: list[str], uidvalidity: int, then: str
+    ) -> dict[int, dict[bytes, Any]]:
+        """The FETCH's answer, or nothing when the server refuses it (a NO, or a hang-up after
+        "FETCH failed"): logged, the connection closed after a hang-up, and the caller goes on
+        (`then` says how). A socket failure is raised, for the poller's backoff."""
         try:
-            data = self._in_folder(uidvalidity).fetch(uids, ["RFC822.SIZE"])
+            return self._in_folder(uidvalidity).fetch(uids, items)
         except IMAPClientError as exc:
             answer = refusal(exc)
             if answer is None:
                 raise
-            log.warning("%r: sizes of %d message(s) refused (%s)", self, len(uids), answer)
+            log.warning("%r: FETCH of %d refused (%s); %s", self, len(uids), answer, then)
             if _hung_up(exc):
                 self.close()
             return {}
-        return {
-            uid: int(item[b"RFC822.SIZE"]) for uid, item in data.items() if b"RFC822.SIZE" in item
-        }
 
     def _fetch(
         self, batch: Sequence[int], sizes: dict[int, int], uidvalidity: int
@@ -250,15 +258,7 @@ class FolderPoller:
         return costs only that message: it is stored quarantined, the rest as usual."""
         data: dict[int, dict[bytes, bytes]] = {}
         if len(batch) > 1:
-            try:
-                data = self._in_folder(uidvalidity).fetch(batch, [BODY])
-            except IMAPClientError as exc:
-                answer = refusal(exc)
-                if answer is None:
-                    raise
-                log.warning("%r: FETCH of %d refused (%s); one by one", self, len(batch), answer)
-                if _hung_up(exc):
-                    self.close()
+            data = self._fetch_or_refused(batch, [BODY], uidvalidity, "FETCH, one by one")
         found = []
         for uid in batch:
             body = data.get(uid, {}).get(b"BODY[]")
