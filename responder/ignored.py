@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from responder.blocklist import REASON_PREFIX
+from responder.channels.imap_state import gone
 from responder.channels.social import SOCIAL_KINDS
 from responder.db.models import Channel, StaffUser
 from responder.pipeline.reparse import parse_again
@@ -23,6 +24,8 @@ def draft_anyway(session: Session, message_id: int, user: StaffUser) -> str:
             f"only ignored messages can be drafted anyway (this one is {message.state})"
         )
     reason = message.state_reason
+    if gone(message):
+        raise ReviewError(f"there is nothing to draft from ({reason})")
     if not message.sender_address:
         raise ReviewError("it has no sender address to reply to")
     channel = session.get(Channel, message.channel_id)

@@ -14,12 +14,12 @@ from rapidfuzz.distance import Levenshtein
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from responder.audit import audit
 from responder.channels import EMAIL_KINDS
-from responder.channels.imap_state import CannotRefetch, ask_refetch, unfetched
+from responder.channels.imap_state import ask_refetch, unfetched
 from responder.channels.social.senders import length_problem
 from responder.config import OutboundSettings, Settings
 from responder.db.models import (
-    AuditEntry,
     Channel,
     Draft,
     DraftSnippet,
@@ -67,34 +67,6 @@ class AlreadyHandled(ReviewError):
         self.words = words
         self.at = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
         super().__init__(f"{words} at {self.at:%Y-%m-%d %H:%M} UTC" if self.at else words)
-
-
-def audit_object_id(object_id: object) -> str:
-    """The id as the audit log keeps it: cut to its column's length, so an object named at
-    length (an imported file's name, kept up to 200 characters) is still audited, on
-    PostgreSQL too, which refuses a longer value where SQLite keeps it whole."""
-    return str(object_id)[: AuditEntry.__table__.c.object_id.type.length]
-
-
-def audit(
-    session: Session,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: object,
-    /,
-    **detail: Any,
-) -> None:
-    """Positional first, so a detail may be called `action` or `actor` too."""
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=audit_object_id(object_id),
-            detail=detail,
-        )
-    )
 
 
 def current_draft(session: Session, message_id: int) -> Draft | None:
@@ -498,7 +470,8 @@ def _record_on_current_draft(
 def retry(session: Session, message_id: int, actor: str) -> Message:
     """Send a quarantined or failed message through the pipeline again, raw bytes unchanged.
     IMAP mail the server would not return stays quarantined until its folder's poller has
-    fetched it again (then it is parsed as new), or is refused once the folder was renumbered."""
+    fetched it again (then it is parsed as new); once the folder was renumbered it can never
+    be, and is ignored with that reason instead."""
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(f"message {message_id} not found")
@@ -507,12 +480,9 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
             f"only quarantined or failed messages can be retried (it is {message.state})"
         )
     if unfetched(message):  # the IMAP server would not return it: ask it again, by UID
-        try:
-            ask_refetch(session, message)
-        except CannotRefetch as exc:
-            raise ReviewError(str(exc)) from exc
-        message.version += 1
-        audit(session, actor, "message.retry", "message", message_id)
+        if ask_refetch(session, message, actor):  # else it is gone from the server: ignored
+            message.version += 1
+            audit(session, actor, "message.retry", "message", message_id)
         return message
     outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
     if outbox is not None:

@@ -23,14 +23,14 @@ from sqlalchemy import func, select, update
 
 from responder.bootstrap import imap_pollers
 from responder.channels.imap import FolderPoller
-from responder.db.models import ImapFlagJob, ImapFolder, Message
+from responder.db.models import AuditEntry, ImapFlagJob, ImapFolder, Message
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker, state_counts
-from responder.review import ReviewError, retry
+from responder.review import retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.dovecot import Dovecot, dovecot, start_dovecot
-from tests.helpers import staff
+from tests.helpers import api_token, staff
 from tests.smtp_server import smtp_server
 from tests.test_imap_ingestion import (
     WAIT_SECONDS,
@@ -140,21 +140,182 @@ def test_a_message_the_server_will_not_return_is_quarantined_and_the_rest_stored
         assert found.state == "in_review", found.state_reason
 
 
-def test_retry_after_the_folder_was_renumbered_says_why_it_cannot_fetch(
+def ignored_rows(rt: Runtime) -> dict[str, str]:
+    """Ignored mail's rows (message id: row text), as a person sees them."""
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get("/ignored").text
+    return dict(re.findall(r'<tr id="ignored-(\d+)">(.*?)</tr>', page, re.S))
+
+
+def unfetchable_audit(rt: Runtime, message_id: int) -> list[AuditEntry]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "message.unfetchable",
+                    AuditEntry.object_id == str(message_id),
+                )
+            )
+        )
+
+
+def fetch_jobs(rt: Runtime) -> int:
+    with rt.factory() as session:
+        return session.scalar(select(func.count(ImapFlagJob.id))) or 0
+
+
+def test_retry_of_a_message_deleted_on_the_server_ends_ignored_with_the_reason(
     rt: Runtime, dovecot: Dovecot
 ) -> None:
+    """Retry asks the poller for the UID again, but someone deleted the message on the server
+    meanwhile: the job ends (it is not tried round after round) and the message leaves Needs
+    attention for Ignored mail, saying why, audited."""
+    staff(rt)
+    (poller,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    dovecot.append(email(2))
+    dovecot.message_file(1).chmod(0)
+    assert poller.poll() == 2
+    lost = inbound(rt)[0]
+    assert lost.state == "quarantined" and lost.raw_size == 0
+    was = lost.state_reason
+    assert str(lost.id) in problem_rows(rt)
+
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{lost.id}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{lost.id}/retry", data={"_csrf_token": token})
+        assert "Asked the mail server for it again" in retried.text
+    assert fetch_jobs(rt) == 1
+    with dovecot.client() as imap:  # deleted in a mail client meanwhile
+        imap.select_folder("INBOX")
+        imap.delete_messages([1])
+        imap.expunge()
+
+    assert poller.poll() == 0
+    assert fetch_jobs(rt) == 0, "the job ends: it is not tried again every round"
+    with rt.factory() as session:
+        found = session.get(Message, lost.id)
+        assert found is not None and found.state == "ignored"
+        assert found.state_reason == (
+            "the mail server no longer holds this message as it was stored: UID 1 is no longer "
+            "in INBOX (deleted or moved on the server), so it cannot be fetched again; none of "
+            "it was fetched"
+        )
+    assert str(lost.id) not in problem_rows(rt)
+    assert (
+        "UID 1 is no longer in INBOX (deleted or moved on the server)"
+        in ignored_rows(rt)[str(lost.id)]
+    )
+    (entry,) = unfetchable_audit(rt, lost.id)
+    assert entry.actor == "system" and entry.detail["was"] == was
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{lost.id}").text
+        assert 'id="gone-help"' in page and 'id="draft-anyway"' not in page
+    assert poller.poll() == 0
+    assert [m.state for m in inbound(rt)] == ["ignored", "received"]
+
+
+def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    """Dovecot's folder is rebuilt (a new UIDVALIDITY) while a message it would not return waits
+    for a Retry and one over the size limit waits with its header: neither can be fetched by
+    its UID any more, so both leave Needs attention for Ignored mail, the header kept; the copy
+    still in the folder comes in as new mail."""
+    staff(rt)
+    rt.settings.pipeline.max_message_bytes = 5_000
+    (inbox,) = imap_pollers(rt)
+    mailbox = mailbox_settings(dovecot, ["Support"])
+    poller = FolderPoller(
+        rt.factory,
+        mailbox,
+        rt.settings.imap,
+        inbox.state.channel_id,
+        "Support",
+        pipeline=rt.settings.pipeline,
+    )
+    dovecot.append(email(1), folder="Support")
+    dovecot.append(sized_email(2, 20_000), folder="Support")
+    dovecot.message_file(1, "Support").chmod(0)
+    assert poller.poll() == 2
+    unread, large = inbound(rt)
+    assert unread.state == large.state == "quarantined"
+    with rt.factory() as session:
+        header = session.scalar(select(Message.raw).where(Message.id == large.id))
+    assert header and len(header) < 5_000
+    with transaction(rt.factory) as session:
+        assert retry(session, unread.id, "alice").state == "quarantined"
+    assert fetch_jobs(rt) == 1
+
+    poller.close()
+    with dovecot.client() as client:  # the folder is rebuilt: new UIDVALIDITY, UIDs from 1
+        client.delete_folder("Support")
+        client.create_folder("Support")
+    dovecot.append(email(1), folder="Support")
+    assert poller.poll() == 1, "the copy still in the folder, as new mail"
+    assert fetch_jobs(rt) == 0
+
+    with rt.factory() as session:
+        gone_unread = session.get(Message, unread.id)
+        gone_large = session.get(Message, large.id)
+        assert gone_unread is not None and gone_large is not None
+        assert gone_unread.state == gone_large.state == "ignored"
+        assert gone_unread.state_reason == (
+            "the mail server no longer holds this message as it was stored: the server "
+            "renumbered Support (its UIDVALIDITY changed), so UID 1 no longer names it and it "
+            "cannot be fetched again (if it is still in the folder, look for it in the queue or "
+            "in the mailbox); none of it was fetched"
+        )
+        assert "so UID 2 no longer names it" in gone_large.state_reason
+        assert gone_large.state_reason.endswith("; its header, as fetched, is kept here")
+        assert gone_large.raw == header
+    rows = problem_rows(rt)
+    assert str(unread.id) not in rows and str(large.id) not in rows
+    ignored = ignored_rows(rt)
+    assert "renumbered Support (its UIDVALIDITY changed)" in ignored[str(unread.id)]
+    assert "its header, as fetched, is kept here" in ignored[str(large.id)]
+    assert [e.actor for e in unfetchable_audit(rt, large.id)] == ["system"]
+    assert [m.message_id_header for m in inbound(rt)][-1] == "<imap-1@mail.test>"
+    assert poller.poll() == 0
+
+
+def test_retry_once_the_folder_is_known_renumbered_ignores_the_message_at_once(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    """The poller stopped after it saw the new UIDVALIDITY, before it ended the old mail: Retry
+    itself ends it, audited under the person who pressed it."""
+    staff(rt)
     (poller,) = imap_pollers(rt)
     dovecot.append(email(1))
     dovecot.message_file(1).chmod(0)
     assert poller.poll() == 1
     (lost,) = inbound(rt)
-    assert lost.state == "quarantined"
     with transaction(rt.factory) as session:
         session.execute(update(ImapFolder).values(uidvalidity=ImapFolder.uidvalidity + 1))
-    with transaction(rt.factory) as session, pytest.raises(ReviewError) as refused:
-        retry(session, lost.id, "alice")
-    assert "INBOX has been renumbered since (its UIDVALIDITY changed)" in str(refused.value)
-    assert "UID 1 no longer names this message" in str(refused.value)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{lost.id}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{lost.id}/retry", data={"_csrf_token": token}).text
+        assert "Not fetched: the mail server no longer holds this message" in retried
+        assert "It is under Ignored mail now." in retried
+        refused = client.post(
+            f"/api/messages/{lost.id}/draft-anyway", headers=api_token(client), json={}
+        )
+        assert refused.status_code == 400, refused.text
+        assert "there is nothing to draft from" in refused.json()["detail"]
+    with rt.factory() as session:
+        found = session.get(Message, lost.id)
+        assert found is not None and found.state == "ignored"
+        assert "INBOX (its UIDVALIDITY changed), so UID 1 no longer names it" in found.state_reason
+    assert fetch_jobs(rt) == 0
+    (entry,) = unfetchable_audit(rt, lost.id)
+    assert entry.actor == "alice"
+    assert entry.detail["was"].startswith("the IMAP server would not return UID 1 in INBOX")
 
 
 class RefusingClient:

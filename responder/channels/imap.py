@@ -31,7 +31,9 @@ from responder.channels.imap_state import (
     Fetched,
     FolderState,
     LeaseLost,
+    expunged_reason,
     header_only_reason,
+    renumbered_reason,
     unfetched_reason,
 )
 from responder.config import ImapMailboxSettings, ImapSettings, PipelineSettings
@@ -136,15 +138,17 @@ class FolderPoller:
         checkpoint = self.state.checkpoint()
         first = not checkpoint.uidvalidity
         if first:
-            uids, highest = self._first_sync(client, selected)
+            uids, highest = self._first_sync(client, selected, uidvalidity)
         else:
             last_uid = checkpoint.last_uid
             if checkpoint.uidvalidity != uidvalidity:
                 log.warning(
-                    "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates)",
+                    "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates); "
+                    "%d message(s) never fetched whole are ignored: they cannot be any more",
                     self,
                     checkpoint.uidvalidity,
                     uidvalidity,
+                    self.state.renumbered(uidvalidity),
                 )
                 last_uid = 0
             # `UID n:*` always returns the highest UID, even when it is below n.
@@ -160,11 +164,14 @@ class FolderPoller:
         self._delay = self.imap.reconnect_base_seconds
         return stored
 
-    def _first_sync(self, client: IMAPClient, selected: dict[bytes, Any]) -> tuple[list[int], int]:
+    def _first_sync(
+        self, client: IMAPClient, selected: dict[bytes, Any], uidvalidity: int
+    ) -> tuple[list[int], int]:
         """A folder never read before: only its mail of the last `[imap] first_sync_days`
         (INTERNALDATE, by SEARCH SINCE; 0: none), so connecting a mailbox with years of
         history does not draft, acknowledge or auto-send about all of it. Returns those UIDs
-        and the highest UID in the folder, which the checkpoint moves to."""
+        not stored yet (a first sync cut short stored some: they are not fetched again) and
+        the highest UID in the folder, which the checkpoint moves to."""
         days = self.imap.first_sync_days
         if b"UIDNEXT" in selected:
             highest, count = int(selected[b"UIDNEXT"]) - 1, int(selected.get(b"EXISTS", 0))
@@ -174,16 +181,18 @@ class FolderPoller:
         since = (datetime.now(UTC) - timedelta(days=days)).date()
         uids = sorted(client.search(["SINCE", since])) if days else []
         highest = max([highest, *uids])
+        stored = self.state.stored_uids(uidvalidity, uids)
         log.info(
-            "%r: first sync: %d message(s) since %s fetched, %d older left on the server "
-            "([imap] first_sync_days = %d)",
+            "%r: first sync: %d message(s) since %s fetched (%d more stored already), %d older "
+            "left on the server ([imap] first_sync_days = %d)",
             self,
-            len(uids),
+            len(uids) - len(stored),
             since,
+            len(stored),
             max(count - len(uids), 0),
             days,
         )
-        return uids, highest
+        return [uid for uid in uids if uid not in stored], highest
 
     def _select(self, client: IMAPClient) -> dict[bytes, Any]:
         """Select the folder (its UIDVALIDITY, UIDNEXT, EXISTS). A folder the server opens
@@ -307,18 +316,19 @@ class FolderPoller:
         return Fetched(uid, b"", unfetched_reason(uid, self.folder, answer))
 
     def _refetch(self, uidvalidity: int) -> int:
-        """Fetch again what a person pressed Retry on (mail the server would not return)."""
+        """Fetch again what a person pressed Retry on (mail the server would not return). One
+        whose UID no longer names it (the folder renumbered, or the message deleted or moved
+        on the server) never can be: its job ends and it is ignored, saying so."""
         stored = 0
         for job in self.state.fetch_jobs():
             uid = job.key.uid
             if job.key.uidvalidity != uidvalidity:
-                answer = "the folder was renumbered (its UIDVALIDITY changed) before a retry"
-                item: Fetched | None = Fetched(uid, b"", unfetched_reason(uid, self.folder, answer))
+                item: Fetched | None = Fetched(uid, b"", renumbered_reason(job.key))
             else:
                 item = self._fetch_one(uid, uidvalidity)
             if item is None:
-                answer = "it is no longer in the folder (deleted or moved)"
-                item = Fetched(uid, b"", unfetched_reason(uid, self.folder, answer))
+                log.info("%r: UID %s is gone from the folder; not fetched again", self, uid)
+                item = Fetched(uid, b"", expunged_reason(job.key))
             stored += self.state.refetched(job, item)
         return stored
 

@@ -15,6 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from responder.audit import audit
 from responder.db.models import ImapFlagJob, ImapFolder, Message, utcnow
 from responder.db.session import transaction
 from responder.mail.parse import message_id_of
@@ -22,6 +23,8 @@ from responder.pipeline.notify import announce_work
 from responder.pipeline.states import State
 
 KEY_PREFIX = "imap:"
+#: Message keys one query looks up (well under every database's limit on parameters).
+KEYS_PER_QUERY = 500
 
 
 class LeaseLost(Exception):
@@ -71,6 +74,25 @@ UNFETCHED = "the IMAP server would not return UID "
 HEADER_ONLY = "only the header was fetched: "
 
 
+#: How the reason of such mail begins once it can never be fetched: it is ignored, not lost.
+GONE = "the mail server no longer holds this message as it was stored: "
+
+
+def renumbered_reason(key: ImapKey) -> str:
+    return (
+        f"{GONE}the server renumbered {key.folder} (its UIDVALIDITY changed), so UID {key.uid} "
+        "no longer names it and it cannot be fetched again (if it is still in the folder, "
+        "look for it in the queue or in the mailbox)"
+    )
+
+
+def expunged_reason(key: ImapKey) -> str:
+    return (
+        f"{GONE}UID {key.uid} is no longer in {key.folder} (deleted or moved on the server), "
+        "so it cannot be fetched again"
+    )
+
+
 def unfetched_reason(uid: int, folder: str, answer: str) -> str:
     return f"{UNFETCHED}{uid} in {folder}: {answer}"
 
@@ -101,10 +123,6 @@ class FetchJob:
     id: int
     message_id: int
     key: ImapKey
-
-
-class CannotRefetch(Exception):
-    """Why a message the server would not return cannot be asked for again (in words)."""
 
 
 class FolderState:
@@ -270,11 +288,15 @@ class FolderState:
 
     def refetched(self, job: FetchJob, item: Fetched) -> int:
         """The answer to a fetch job: the message's bytes (it goes to the parse stage: 1), or
-        why it still could not be fetched (it stays quarantined with that reason: 0)."""
+        why it still could not be fetched (it stays quarantined with that reason: 0), or why
+        it never can be (a `GONE` reason: it is ignored, see `give_up`: 0)."""
         with transaction(self.factory) as session:
             session.execute(delete(ImapFlagJob).where(ImapFlagJob.id == job.id))
             message = session.get(Message, job.message_id)
             if message is None or message.state != State.QUARANTINED:
+                return 0
+            if item.problem.startswith(GONE):
+                give_up(session, message, item.problem, "system")
                 return 0
             message.state_reason = item.problem
             if item.problem:
@@ -288,6 +310,49 @@ class FolderState:
             message.version += 1
             announce_work(session)
             return 1
+
+    def stored_uids(self, uidvalidity: int, uids: Sequence[int]) -> set[int]:
+        """Those of `uids` already stored from this folder under this UIDVALIDITY (a first
+        sync cut short stored them): their bodies need not be fetched again."""
+        found: set[int] = set()
+        with self.factory() as session:
+            for start in range(0, len(uids), KEYS_PER_QUERY):
+                keys = {
+                    external_key(self.folder, uidvalidity, uid): uid
+                    for uid in uids[start : start + KEYS_PER_QUERY]
+                }
+                rows = session.scalars(
+                    select(Message.external_key).where(
+                        Message.channel_id == self.channel_id, Message.external_key.in_(keys)
+                    )
+                )
+                found.update(keys[key] for key in rows)
+        return found
+
+    def renumbered(self, uidvalidity: int) -> int:
+        """After the folder's UIDVALIDITY changed: its mail stored without its bytes (or with
+        its header alone) under another UIDVALIDITY can never be fetched again, so it leaves
+        Needs attention for the ignored mail, with the reason; returns how many."""
+        ended = 0
+        with transaction(self.factory) as session:
+            candidates = session.scalars(
+                select(Message).where(
+                    Message.channel_id == self.channel_id,
+                    Message.state == State.QUARANTINED,
+                    Message.external_key.startswith(KEY_PREFIX, autoescape=True),
+                )
+            ).all()
+            for message in candidates:
+                key = parse_key(message.external_key)
+                if (
+                    key is not None
+                    and key.folder == self.folder
+                    and key.uidvalidity != uidvalidity
+                    and unfetched(message)
+                ):
+                    give_up(session, message, renumbered_reason(key), "system")
+                    ended += 1
+        return ended
 
     def flag_done(self, job_id: int) -> None:
         with transaction(self.factory) as session:
@@ -315,10 +380,36 @@ def unfetched(message: Message) -> bool:
     )
 
 
-def ask_refetch(session: Session, message: Message) -> None:
+def gone(message: Message) -> bool:
+    """IMAP mail ignored because it can never be fetched (see `give_up`): nothing to draft."""
+    return message.state == State.IGNORED and message.state_reason.startswith(GONE)
+
+
+def give_up(session: Session, message: Message, reason: str, actor: str) -> None:
+    """IMAP mail that can never be fetched (its UID no longer names it on the server): ignored
+    with the reason, so it leaves Needs attention for the ignored mail, where it can still be
+    found; its raw bytes (none, or its header) stay as they are. Audited, the reason it had
+    been quarantined for beside the new one; no fetch job of it is left."""
+    was = message.state_reason
+    kept = "its header, as fetched, is kept here" if message.raw_size else "none of it was fetched"
+    reason = f"{reason}; {kept}"
+    message.state = State.IGNORED
+    message.state_reason = reason
+    message.attempts = 0
+    message.next_attempt_at = None
+    message.version += 1
+    session.execute(
+        delete(ImapFlagJob).where(
+            ImapFlagJob.message_id == message.id, ImapFlagJob.flag == FETCH_AGAIN
+        )
+    )
+    audit(session, actor, "message.unfetchable", "message", message.id, reason=reason, was=was)
+
+
+def ask_refetch(session: Session, message: Message, actor: str) -> bool:
     """Retry on an `unfetched` message: its folder's poller fetches it again by UID on its next
-    round. Refused (CannotRefetch) once the folder's UIDVALIDITY has changed: the UID then no
-    longer names this message (the resync after the change read the whole folder again)."""
+    round (True). Once the folder's UIDVALIDITY has changed, the UID no longer names this
+    message and it can never be fetched: it is ignored with that reason instead (False)."""
     key = parse_key(message.external_key)
     assert key is not None
     folder = session.scalar(
@@ -326,14 +417,12 @@ def ask_refetch(session: Session, message: Message) -> None:
             ImapFolder.channel_id == message.channel_id, ImapFolder.folder == key.folder
         )
     )
-    if folder is None or folder.uidvalidity not in (0, key.uidvalidity):  # 0: first sync
-        raise CannotRefetch(
-            f"cannot fetch it again: {key.folder} has been renumbered since (its UIDVALIDITY "
-            f"changed), so UID {key.uid} no longer names this message. The folder was read "
-            "again after the change: look for the message in the queue, or in the mailbox"
-        )
+    if folder is not None and folder.uidvalidity not in (0, key.uidvalidity):  # 0: first sync
+        give_up(session, message, renumbered_reason(key), actor)
+        return False
     exists = session.scalar(select(ImapFlagJob.id).where(ImapFlagJob.message_id == message.id))
     if exists is None:
         session.add(
             ImapFlagJob(message_id=message.id, channel_id=message.channel_id, flag=FETCH_AGAIN)
         )
+    return True

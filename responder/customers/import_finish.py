@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from responder.audit import audit, audit_object_id
 from responder.config import ValueSettings
 from responder.customers.value import assign_tiers
 from responder.db.models import AuditEntry, utcnow
 from responder.db.outage import database_unavailable, first_line
-from responder.review import audit, audit_object_id
 
 log = logging.getLogger(__name__)
 

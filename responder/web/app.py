@@ -49,6 +49,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from responder.acknowledge import unsent_acknowledgements
+from responder.channels.imap_state import GONE
 from responder.channels.social.deliveries import failed_deliveries
 from responder.classify.titles import LabelTitles
 from responder.config import DraftingSettings, business_calendar
@@ -617,9 +618,13 @@ def retry_form(request: Request, message_id: int) -> Redirect:
             resent.append("message" if message.direction == "out" else "reply")
         elif message.state == "quarantined":  # IMAP mail the server would not return
             resent.append("")
+        elif message.state == "ignored":  # and never will: its UID no longer names it
+            resent.append(message.state_reason)
 
     failed = _attempt(request, message_id, act)
-    if resent and not resent[0]:
+    if resent and resent[0].startswith(GONE):
+        notice = f"Not fetched: {resent[0]}. It is under Ignored mail now."
+    elif resent and not resent[0]:
         notice = (
             "Asked the mail server for it again on the mailbox's next check: reload soon to "
             "see how it went."

@@ -64,6 +64,7 @@ ACTION_WORDS: dict[str, str] = {
     "message.reopen": "Message reopened",
     "message.retry": "Message retried",
     "message.snooze": "Message snoozed",
+    "message.unfetchable": "Mail no longer on the server, ignored",
     "message.wake": "Message woken",
     "note.add": "Note added",
     "note.delete": "Note deleted",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from responder.acknowledge import acknowledgement_state, unsent_count
 from responder.attachments import attachments_of
 from responder.channels import EMAIL_KINDS
-from responder.channels.imap_state import unfetched
+from responder.channels.imap_state import gone, unfetched
 from responder.channels.social import PLATFORM
 from responder.channels.social.deliveries import failed_count
 from responder.channels.social.outside import is_outside
@@ -747,6 +747,8 @@ def message_detail(
         "state_reason": message.state_reason,
         # IMAP mail the server would not return: Retry asks the server again, by UID
         "unfetched": unfetched(message),
+        # and one that never can be any more: ignored, nothing to draft from
+        "gone": gone(message),
         "subject": message.subject,
         "title": headline(message.subject, message.new_text or message.text),
         "sender": message.sender_name,
