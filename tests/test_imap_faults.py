@@ -9,6 +9,7 @@ refuses is kept as a quarantined row that says so, and the folder goes on.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import re
@@ -590,3 +591,45 @@ def test_a_first_sync_cut_short_is_a_first_sync_again(rt: Runtime, dovecot: Dove
         "<imap-4@mail.test>",
     ]
     assert poller.state.checkpoint().last_uid == 4
+
+
+def test_a_first_sync_cut_short_again_fetches_only_what_it_has_not_stored(
+    rt: Runtime, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first sync moves the checkpoint only when it is done, so a cut (a time-out, the server
+    going away) makes the next round a first sync again: it asks for the bodies of only the
+    mail it has not stored yet, so a big mailbox's first sync cut again and again still ends,
+    and nothing is stored twice."""
+    caplog.set_level(logging.INFO, logger="responder.channels.imap")
+    rt.settings.imap.fetch_batch = 2
+    for n in range(1, 7):
+        dovecot.append(email(n))
+    (poller,) = imap_pollers(rt)
+    clients = recorded(poller)
+    store = poller.state.store
+
+    def store_then_server_stops(*args: object) -> int:
+        stored = store(*args)  # type: ignore[arg-type]
+        if len(inbound(rt)) == 4 and dovecot.process is not None:
+            dovecot.stop()  # cut after two of the three batches
+        return stored
+
+    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    assert poller.poll() == 0  # backed off
+    poller.state.store = store  # type: ignore[method-assign]
+    assert clients[0].bodies()[:2] == [[1, 2], [3, 4]]
+    assert len(inbound(rt)) == 4
+    assert poller.state.checkpoint().last_uid == 0, "still a first sync"
+
+    dovecot.start()
+    counts: list[int] = []
+    wait_until(lambda: counts.append(poller.poll()) or sum(counts) > 0, "the resumed first sync")
+    assert sum(counts) == 2
+    assert [uids for client in clients[1:] for uids in client.bodies()] == [[5, 6]]
+    said = [r.getMessage() for r in caplog.records if "first sync" in r.getMessage()]
+    assert "2 message(s) since" in said[-1] and "(4 more stored already)" in said[-1]
+    messages = inbound(rt)
+    assert [m.message_id_header for m in messages] == [f"<imap-{n}@mail.test>" for n in range(1, 7)]
+    assert len({m.external_key for m in messages}) == 6
+    assert poller.state.checkpoint().last_uid == 6
+    assert poller.poll() == 0
