@@ -263,7 +263,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
     try:
         with transaction(rt.factory) as session:
             message = retry(session, args.message_id, "cli")
-            print(f"message {message.id}: {message.state}")
+            why = f": {message.state_reason}" if message.state == "ignored" else ""
+            print(f"message {message.id}: {message.state}{why}")
     except ReviewError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
