@@ -144,7 +144,7 @@ class FolderPoller:
             if checkpoint.uidvalidity != uidvalidity:
                 log.warning(
                     "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates); "
-                    "%d message(s) never fetched whole are ignored: they cannot be any more",
+                    "%d message(s) not fetched whole are now ignored, for they never can be",
                     self,
                     checkpoint.uidvalidity,
                     uidvalidity,
