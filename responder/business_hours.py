@@ -28,6 +28,12 @@ _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _MAX_DAYS = 3660
 
 
+def team_day(now: datetime, timezone: str) -> date:
+    """The date on the team's calendar (`[queue] timezone`): a snippet valid until 31 March is
+    offered until midnight there, not in UTC or the server's zone."""
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
 class CalendarError(ValueError):
     """A business-hours setting that cannot be read; the message names the key."""
 

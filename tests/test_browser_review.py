@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from responder.db.models import BlockedSender, Message
+from responder.db.models import BlockedSender, Customer, Message
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from tests.browser_support import ARTIFACTS, browser, log_in, on_sqlite_only
@@ -240,3 +241,31 @@ def test_insert_an_approved_answer_into_the_draft_by_keyboard(
     worker.drain()
     (reply,) = sent_replies(rt)
     assert "EUR 60 per bill period" in reply.get_body(("plain",)).get_content()
+
+
+@on_sqlite_only
+def test_an_answer_for_another_tier_is_shown_with_why_and_enter_does_not_insert_it(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Aoife, Worst tier, wants to cancel: "loyalty" shows the Best tier's offer, marked, its
+    button off; Enter puts nothing of it into the draft."""
+    body = "I want to cancel my contract at the end of the month."
+    drop(rt, make_email(subject="Cancel my contract", body=body), "cancel")
+    worker.drain()
+    staff(rt, "alice")
+    with transaction(rt.factory) as session:
+        message = session.scalars(select(Message).where(Message.direction == "in")).one()
+        session.get(Customer, message.customer_id).tier = "Worst"
+    with serve(rt) as base, browser() as chromium:
+        page = chromium.new_page()
+        log_in(page, base, "alice", PASSWORD)
+        page.goto(f"{base}/messages/{message.id}")
+        page.keyboard.press("i")
+        page.wait_for_selector("#insert-snippet[open]")
+        page.keyboard.type("loyalty offer")
+        offer = page.locator("#snippet-results li", has_text="Loyalty offer for our most valued")
+        expect(offer).to_contain_text("Not for this customer: Best tier only.")
+        expect(offer.locator("button")).to_be_disabled()
+        page.keyboard.press("Enter")
+        assert "20%" not in page.locator("#draft-body").input_value()
+        assert page.url.endswith(f"/messages/{message.id}")

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from responder.business_hours import team_day
 from responder.channels import reply_channel
 from responder.content import live_templates
 from responder.customers.context import CustomerContext
@@ -212,6 +213,7 @@ def compose_for(
         intent_weights=intent_weights(message.classification),
         plan=context.plan,
         tier=context.tier,
+        today=team_day(now, rt.settings.queue.timezone),
         top_k=max(drafting.snippets_top_k, drafting.candidates_shown),
         min_score=drafting.snippet_min_score,
     )

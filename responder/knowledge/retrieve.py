@@ -43,17 +43,33 @@ def intent_weights(classification: Mapping[str, object] | None) -> dict[str, flo
     return {str(label): float(p) for label, p in candidates}
 
 
-def _applies(snippet: IndexedSnippet, plan: str, tier: str, today: date) -> bool:
-    plans = snippet.filters.get("plans")
-    if plans and plan not in plans:  # type: ignore[operator]
-        return False
-    tiers = snippet.filters.get("tiers")
-    if tiers and tier not in tiers:  # type: ignore[operator]
-        return False
-    start, end = snippet.filters.get("valid_from"), snippet.filters.get("valid_until")
-    if start and today < date.fromisoformat(str(start)):
-        return False
-    return not (end and today > date.fromisoformat(str(end)))
+def restrictions(filters: Mapping[str, object], plan: str, tier: str, today: date) -> list[str]:
+    """Why a snippet is not for this customer on `today`, in words ("Best tier only", "ended 31
+    Mar 2026"); empty when it applies. Drafting leaves such a snippet out, and the editor's
+    insert list shows it marked, never ready to insert: one rule for both."""
+    reasons = []
+    plans, tiers = _names(filters, "plans"), _names(filters, "tiers")
+    if plans and plan not in plans:
+        reasons.append(f"{' or '.join(plans)} plan{'s' if len(plans) > 1 else ''} only")
+    if tiers and tier not in tiers:
+        reasons.append(f"{' or '.join(tiers)} tier only")
+    start, end = filters.get("valid_from"), filters.get("valid_until")
+    if start and today < (first := date.fromisoformat(str(start))):
+        reasons.append(f"starts {_day(first)}")
+    if end and today > (last := date.fromisoformat(str(end))):
+        reasons.append(f"ended {_day(last)}")
+    return reasons
+
+
+def _names(filters: Mapping[str, object], key: str) -> list[str]:
+    value = filters.get(key)
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
 
 
 def rank_snippets(
@@ -84,7 +100,7 @@ def rank_snippets(
     similarities = vectors @ query
     scored = []
     for snippet, similarity in zip(snippets, similarities, strict=True):
-        if not _applies(snippet, plan, tier, today):
+        if restrictions(snippet.filters, plan, tier, today):
             continue
         bonus = INTENT_BONUS * max((weights.get(i, 0.0) for i in snippet.intents), default=0.0)
         score = float(similarity) + bonus

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from responder.db.models import AuditEntry, Channel
+from responder.db.session import transaction
 from responder.runtime import Runtime
+from responder.supervisor.auto_send import set_auto_send
 from responder.web.app import create_app
 from tests.helpers import staff
 from tests.supervisor.history import waiting_message
@@ -85,3 +93,71 @@ def test_set_and_clear_auto_send(rt: Runtime) -> None:
         ("sue", None, 0.92),
         ("sue", 0.92, None),
     ]
+
+
+def test_two_changes_to_one_mailbox_at_the_same_moment_both_hold(rt: Runtime) -> None:
+    """Tom turns roaming on while sue's change for outage comes in: hers waits for his to
+    commit, then reads his, so the mailbox keeps both (her stale copy written back would have
+    dropped his roaming, the audit log still saying it was set)."""
+    staff(rt, "sue", "supervisor")
+    waiting_message(rt, 1, channel="support")
+    with rt.factory() as session:
+        channel = session.scalar(select(Channel).where(Channel.name == "support"))
+    answers: list[str] = []
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        token = csrf(client, "/supervisor/auto-send")
+        form = {"channel_id": str(channel.id), "intent": "outage", "_csrf_token": token}
+        with _writes_to_channels(rt) as writing, transaction(rt.factory) as session:
+            set_auto_send(session, channel.id, "roaming", "90", "tom")
+            session.flush()  # his change is in the database, not yet committed
+            sue = threading.Thread(
+                target=lambda: answers.append(
+                    client.post("/supervisor/auto-send/set", data={**form, "threshold": "95"}).text
+                )
+            )
+            sue.start()
+            _until_waiting(rt, sue, writing)
+        sue.join(timeout=120)
+    assert answers and "Auto-send for outage is on at 95% confidence or more" in answers[0]
+    with rt.factory() as session:
+        assert session.get(Channel, channel.id).auto_send == {"roaming": 0.9, "outage": 0.95}
+        changes = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action == "auto_send.set")
+        ).all()
+    assert sorted(changes) == ["sue", "tom"]
+
+
+@contextmanager
+def _writes_to_channels(rt: Runtime) -> Iterator[threading.Event]:
+    """Set when a thread other than this one writes to or locks the mailboxes' table (on
+    SQLite, sue's request about to wait for tom's write lock)."""
+    seen = threading.Event()
+    main = threading.get_ident()
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.upper()
+        locks = words.startswith("UPDATE CHANNELS") or "FOR UPDATE" in words
+        if threading.get_ident() != main and locks:
+            seen.set()
+
+    event.listen(rt.engine, "before_cursor_execute", watch)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", watch)
+
+
+def _until_waiting(rt: Runtime, sue: threading.Thread, writing: threading.Event) -> None:
+    """Until sue's request waits on tom's lock: on PostgreSQL a lock not granted; SQLite shows
+    no waits, so until her request's first write or lock of the mailbox, which waits there."""
+    deadline = time.monotonic() + 60
+    while sue.is_alive() and time.monotonic() < deadline:
+        if rt.engine.dialect.name == "sqlite":
+            if writing.wait(0.05):
+                return
+            continue
+        with rt.engine.connect() as watcher:
+            if watcher.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                return
+        time.sleep(0.005)

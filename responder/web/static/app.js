@@ -95,9 +95,13 @@
     status.textContent = "Inserted. Read it through before you send.";
   }
 
+  // An answer not for this customer (another tier or plan, out of its dates) has no text:
+  // listed last with why, never inserted, by Enter or a click.
+  function insertable(item) { return !item.error && !(item.not_for && item.not_for.length); }
+
   function show(data) {
     items = data.items;
-    var usable = items.filter(function (item) { return !item.error; });
+    var usable = items.filter(insertable);
     list.replaceChildren();
     status.textContent = items.length ? "" : (data.query ? "No approved answer holds all of those words or means something close." : "No suggested answers: type words to search.");
     items.forEach(function (item) {
@@ -113,6 +117,10 @@
       if (item.error) {
         text.className = "error";
         text.textContent = "Cannot be inserted: " + item.error;
+        button.disabled = true;
+      } else if (!insertable(item)) {
+        text.className = "warn";
+        text.textContent = "Not for this customer: " + item.not_for.join(", ") + ".";
         button.disabled = true;
       } else {
         text.textContent = item.body.length > 280 ? item.body.slice(0, 280) + "…" : item.body;
@@ -140,7 +148,7 @@
   input.addEventListener("keydown", function (e) {
     if (e.key !== "Enter") return;
     e.preventDefault();  // the box sits inside the approve form: Enter must never send
-    var first = items.filter(function (item) { return !item.error; })[0];
+    var first = items.filter(insertable)[0];
     if (first) insert(first.body);
   });
 })();
