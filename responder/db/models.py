@@ -666,7 +666,7 @@ class PendingUnsend(Base):
     account_id: Mapped[str] = mapped_column(String(320))
     external_key: Mapped[str] = mapped_column(String(500))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    #: The webhook body the unsend came in (for the log; not a key: bodies outlive nothing).
+    #: The webhook body the unsend came in, for whoever traces it (not a foreign key).
     delivery_id: Mapped[int | None] = mapped_column(Integer)
 
 

@@ -223,8 +223,11 @@ def _event_message(document: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def unsend(session: Session, message: Message) -> None:
+    """Its words out of every copy; not answered yet, it is ignored with why. Also for a
+    message stored after its unsend came, already without its words."""
     document = _document(message)
     body = _event_message(document) if document else None
+    readable = document is not None and body is not None
     if document is None or body is None:  # unreadable: nothing of it is worth keeping
         document = {"platform": "", "account_id": "", "event": {}}
     document["event"]["message"] = {"mid": message.external_key, "is_deleted": True}
@@ -242,13 +245,13 @@ def unsend(session: Session, message: Message) -> None:
     message.html = None
     if message.state in UNANSWERED:
         _forget_drafts(session, message.id)
-    if message.state in UNANSWERED and message.state != State.RECEIVED:
+    # One not parsed yet stays to be: the parse reads "deleted" in its event and ignores it
+    # with why, knowing who sent it (found by its sender, as any unsent message).
+    if message.state in UNANSWERED and not (message.state == State.RECEIVED and readable):
         message.state = State.IGNORED
         message.state_reason = DELETED_REASON
         message.attempts = 0
         message.next_attempt_at = None
-    # One not parsed yet stays to be: the parse reads "deleted" in its event and ignores it
-    # with why, knowing who sent it (found by its sender, as any unsent message).
     # A correction's example holds the message's words: the model must not keep learning them.
     taught = session.execute(
         delete(ClassifierExample).where(ClassifierExample.message_id == message.id)

@@ -101,7 +101,7 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
             outcome = IngestOutcome(delivery_id, malformed=str(exc)[:500] or type(exc).__name__)
         else:
             # Unsent in this very body, or before it came: stored without the words.
-            deleted = {c.external_key[:500] for c in split.changes if c.deleted}
+            deleted = {c.external_key for c in split.changes if c.deleted}
             cut: set[str] = set()
             stored = sum(
                 _store_message(session, dm, delivery_id, deleted, cut) for dm in split.messages
@@ -115,7 +115,8 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
             answers = [apply_change(session, change, delivery_id) for change in split.changes]
             unused = [a for a in answers if a != AWAITING]
             # This body is split now: its copy of every message unsent loses the words too.
-            delivery.body = cut_body(delivery.body, cut | deleted) or delivery.body
+            if cut or deleted:
+                delivery.body = cut_body(delivery.body, cut | deleted) or delivery.body
             outcome = IngestOutcome(
                 delivery_id,
                 stored=stored,
