@@ -84,8 +84,9 @@ class OutgoingReply:
     # customer last wrote (the reply window opens then)
     channel_address: str = ""
     customer_wrote_at: datetime | None = None
-    # WhatsApp: a template already went out in this reply's place (one is enough)
-    template_sent: bool = False
+    # WhatsApp: when a template last went out to the customer (in this reply's place or
+    # another's) since they last wrote; one is enough until they write again
+    template_sent_at: datetime | None = None
 
 
 class Sender(Protocol):

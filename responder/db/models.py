@@ -654,6 +654,22 @@ class WebhookDelivery(Base):
     failed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
+class PendingUnsend(Base):
+    """A customer's unsend (Messenger, Instagram) that came before the message it names was
+    stored (its body still waiting to be split, or not come yet): the message is stored without
+    its words when it comes. Dropped then, or unused after `PENDING_UNSEND_DAYS`."""
+
+    __tablename__ = "pending_unsends"
+    __table_args__ = (UniqueConstraint("kind", "account_id", "external_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(String(320))
+    external_key: Mapped[str] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: The webhook body the unsend came in, for whoever traces it (not a foreign key).
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+
+
 class Template(Base):
     """A versioned reply template; the highest version per (name, language, tone) is live."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -306,9 +306,32 @@ def customer_last_wrote_at(session: Session, message: Message) -> datetime | Non
     return max((sent or received for sent, received in rows), default=None)
 
 
+#: In the Message-ID of what went out in a reply's place (a WhatsApp template), never a reply's.
+INSTEAD_MARK = ".instead@"
+
+
+def template_sent_at(
+    session: Session, message: Message, wrote_at: datetime | None
+) -> datetime | None:
+    """When a WhatsApp template last went out in this conversation since the customer last
+    wrote: in this reply's place or another's (an earlier reply, this one edited and sent
+    again). It asks them to write; another before they have would only say it again."""
+    if message.conversation_id is None:
+        return None
+    query = select(func.max(Message.sent_at)).where(
+        Message.conversation_id == message.conversation_id,
+        Message.direction == "out",
+        Message.message_id_header.contains(INSTEAD_MARK, autoescape=True),
+    )
+    if wrote_at is not None:
+        query = query.where(Message.sent_at > wrote_at)
+    return session.scalar(query)
+
+
 def reply_details(session: Session, message: Message, channel: Channel) -> dict[str, Any]:
     """What a social sender needs beyond the reply text: our account id and the window."""
-    return {
-        "channel_address": channel.address,
-        "customer_wrote_at": customer_last_wrote_at(session, message),
-    }
+    wrote_at = customer_last_wrote_at(session, message)
+    details: dict[str, Any] = {"channel_address": channel.address, "customer_wrote_at": wrote_at}
+    if channel.kind == "whatsapp":
+        details["template_sent_at"] = template_sent_at(session, message, wrote_at)
+    return details

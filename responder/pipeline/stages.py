@@ -66,7 +66,7 @@ from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
-from responder.pipeline.social import parse_social, reply_details
+from responder.pipeline.social import INSTEAD_MARK, parse_social, reply_details
 from responder.pipeline.states import State, state_words
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
 from responder.review import ReviewError, approve, current_drafts
@@ -728,8 +728,6 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             _move(message, State.FAILED, "approved but no reply in the outbox")
             return
         details = reply_details(session, message, channel) if channel.kind in SOCIAL_KINDS else {}
-        if channel.kind == "whatsapp":
-            details["template_sent"] = _template_sent(session, channel, item)
         reply = _reply_for(item, channel.kind, **details)
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
@@ -832,16 +830,7 @@ def _instead_header(item: OutboxItem) -> str:
     """The Message-ID of what went out in a reply's place: its own, so the reply keeps its own
     for when it goes out, and one per reply, so it is found again."""
     local, _, domain = item.message_id_header.strip("<>").partition("@")
-    return f"<{local}.instead@{domain}>"
-
-
-def _template_sent(session: Session, channel: Channel, item: OutboxItem) -> bool:
-    """Whether a WhatsApp template already went out in this reply's place: one is enough."""
-    key = f"out:{_instead_header(item)}"
-    found = session.scalar(
-        select(Message.id).where(Message.channel_id == channel.id, Message.external_key == key)
-    )
-    return found is not None
+    return f"<{local}{INSTEAD_MARK}{domain}>"
 
 
 def _mark_sent_instead(

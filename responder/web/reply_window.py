@@ -15,7 +15,7 @@ from responder.channels.social import PLATFORM
 from responder.channels.social.senders import window_closes_at
 from responder.config import SocialSettings
 from responder.db.models import Channel, Message
-from responder.pipeline.social import customer_last_wrote_at
+from responder.pipeline.social import customer_last_wrote_at, template_sent_at
 
 #: A window closing sooner than this is worth a warning: a reply written slowly misses it.
 SOON = timedelta(hours=1)
@@ -33,11 +33,15 @@ def window_warning(
     closes = window_closes_at(channel.kind, wrote_at, settings.window_hours)
     if closes is None or closes - now > SOON:
         return None
+    template = settings.whatsapp_template if channel.kind == "whatsapp" else ""
     return {
         "platform": PLATFORM[channel.kind],
         "hours": f"{settings.window_hours:g}",
         "closes_at": closes,
         "closed": now > closes,
         "minutes_left": max(int((closes - now).total_seconds() // 60), 0),
-        "template": settings.whatsapp_template if channel.kind == "whatsapp" else "",
+        "template": template,
+        # One went out already (this reply's, before Edit and send again, or another's): no
+        # second one is sent before the customer writes back.
+        "template_sent_at": template_sent_at(session, message, wrote_at) if template else None,
     }

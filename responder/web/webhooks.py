@@ -119,6 +119,7 @@ async def _receive(request: Request, source: str) -> Response[Any]:
             "duplicates": outcome.duplicates,
             "receipts": outcome.receipts,
             "changes": outcome.changes,
+            "awaiting": outcome.awaiting,
             "outside": outcome.outside,
             "ignored": list(outcome.ignored),
         },

@@ -453,7 +453,7 @@ def test_a_configured_whatsapp_template_is_used_outside_the_window(
         assert len(receiver.requests) == 1
         message, item = _state(rt, message_id)
         assert (message.state, item.state) == ("failed", "held")
-        assert "already went out in this reply's place" in item.last_error
+        assert "a template ('service_follow_up') was already sent" in item.last_error
     (ours,) = [c for c in detail["conversation"] if c["direction"] == "out"]
     assert ours["text"] == "[WhatsApp template 'service_follow_up']", "what she received"
     assert [i["id"] for i in problems["items"]] == [message_id], "the reply waits for a person"
@@ -471,6 +471,67 @@ def test_a_configured_whatsapp_template_is_used_outside_the_window(
     assert (message.state, item.state) == ("sent", "sent")
     ours = [c["text"].strip() for c in detail["conversation"] if c["direction"] == "out"]
     assert ours == ["[WhatsApp template 'service_follow_up']", REPLY]
+
+
+def test_edit_and_send_again_or_another_reply_sends_no_second_template(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """One template asks the customer to write: until she does, neither the reply edited and
+    approved again nor a reply to her other message sends another, and staff are told why."""
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, whatsapp_message(hours_ago=30))
+        post_meta(client, whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29))
+        worker.drain()
+        auth = api_token(client)
+        first, second = sorted(item["id"] for item in client.get("/api/queue", headers=auth).json())
+        approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": REPLY})
+        assert approve.status_code == 201, approve.text
+        worker.drain()
+        (template,) = receiver.requests
+        assert template.json["type"] == "template"
+        with rt.factory() as session:
+            (sent_at,) = session.scalars(select(Message.sent_at).where(Message.direction == "out"))
+        when = f"{sent_at.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC"
+
+        again = client.post(f"/api/messages/{first}/edit-again", headers=auth)
+        assert again.status_code == 201, again.text
+        login(client, "alice")
+        page = html.unescape(client.get(f"/messages/{first}").text)
+        warning = page.split('id="reply-window">', 1)[1].split("</p>", 1)[0]
+        assert "A template was already sent to this customer at " in warning
+        assert "approving sends no second one" in warning
+        edited = REPLY + " Sorry again."
+        approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": edited})
+        assert approve.status_code == 201, approve.text
+        other = client.post(f"/api/messages/{second}/approve", headers=auth, json={"body": REPLY})
+        assert other.status_code == 201, other.text
+        worker.drain()
+        assert len(receiver.requests) == 1, "no second template"
+        for message_id in (first, second):
+            message, item = _state(rt, message_id)
+            assert (message.state, item.state) == ("failed", "held")
+            assert (
+                "Nothing was sent: a template ('service_follow_up') was already sent to this "
+                f"customer on {when} and they have not written back since" in message.state_reason
+            )
+            assert "they have not written back since, so no second one went out" in item.last_error
+        detail = client.get(f"/api/messages/{first}", headers=auth).json()
+        page = html.unescape(client.get(f"/messages/{first}").text)
+    assert "no second one went out" in page, "the reason is on the reply's page"
+    ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up']"]
+
+    # She answers the template: the edited reply goes out on Retry, as it was approved.
+    _post(rt, whatsapp_message("Hi, what is this about?", wamid="wamid.later"))
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        assert client.post(f"/api/messages/{first}/retry", headers=auth).status_code == 201
+        worker.drain()
+    assert len(receiver.requests) == 2
+    assert receiver.requests[1].json["text"]["body"] == edited
+    assert _state(rt, first)[0].state == "sent"
 
 
 def test_a_new_message_reopens_the_window(rt: Runtime, worker: Worker, receiver: Receiver) -> None:

@@ -17,7 +17,16 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from responder.channels.social import PLATFORM
-from responder.channels.social.changes import apply_change
+from responder.channels.social.changes import (
+    AWAITING,
+    apply_change,
+    cut_body,
+    prune_pending,
+    unsend,
+    unsend_waiting,
+    unsent_document,
+    was_unsent,
+)
 from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
 from responder.channels.social.outside import record_outside_reply
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
@@ -42,6 +51,7 @@ class IngestOutcome:
     duplicates: int = 0
     receipts: int = 0
     changes: int = 0
+    awaiting: int = 0
     outside: int = 0
     ignored: tuple[str, ...] = ()
     malformed: str = ""
@@ -56,6 +66,11 @@ class IngestOutcome:
         ]
         if self.changes:
             parts.append(f"{self.changes} edited or deleted by the customer")
+        if self.awaiting:
+            parts.append(
+                f"{self.awaiting} deleted by the customer before it came in "
+                "(it is stored without its words when it does)"
+            )
         if self.outside:
             parts.append(f"{self.outside} answered outside Responder")
         return ", ".join(parts) + "".join(f"{IGNORED_MARK}{r}" for r in self.ignored)
@@ -85,20 +100,30 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
         except (ValueError, RecursionError) as exc:
             outcome = IngestOutcome(delivery_id, malformed=str(exc)[:500] or type(exc).__name__)
         else:
-            stored = sum(_store_message(session, dm, delivery_id) for dm in split.messages)
+            # Unsent in this very body, or before it came: stored without the words.
+            deleted = {c.external_key for c in split.changes if c.deleted}
+            cut: set[str] = set()
+            stored = sum(
+                _store_message(session, dm, delivery_id, deleted, cut) for dm in split.messages
+            )
             receipts, outside = 0, []
             for receipt in split.receipts:
                 matched = apply_receipt(session, receipt)
                 receipts += matched
                 if not matched and receipt.status == "sent" and receipt.document is not None:
                     outside.append(_outside(session, receipt))
-            unused = [apply_change(session, change) for change in split.changes]
+            answers = [apply_change(session, change, delivery_id) for change in split.changes]
+            unused = [a for a in answers if a != AWAITING]
+            # This body is split now: its copy of every message unsent loses the words too.
+            if cut or deleted:
+                delivery.body = cut_body(delivery.body, cut | deleted) or delivery.body
             outcome = IngestOutcome(
                 delivery_id,
                 stored=stored,
                 duplicates=len(split.messages) - stored,
                 receipts=receipts,
                 changes=unused.count(""),
+                awaiting=answers.count(AWAITING),
                 outside=outside.count(""),
                 ignored=(*split.ignored, *filter(None, unused), *filter(None, outside)),
             )
@@ -152,8 +177,10 @@ def retry_unprocessed(
     split now, oldest first and each on its own: one that raises is counted and the next is
     still tried. A failed one waits `older_than`, then twice as long after each try; after
     `max_attempts` it waits for a person (Needs attention), as the platform, answered
-    already, never sends it again."""
+    already, never sends it again. Unsends kept for messages that never came are dropped."""
     now = utcnow()
+    with transaction(factory) as session:
+        prune_pending(session, now)
     with factory() as session:
         rows = session.execute(
             select(WebhookDelivery.id, WebhookDelivery.received_at, WebhookDelivery.attempts)
@@ -215,32 +242,46 @@ def channel_for(session: Session, kind: str, account_id: str, *, create: bool) -
     return None
 
 
-def _store_message(session: Session, dm: InboundDM, delivery_id: int) -> bool:
+def _store_message(
+    session: Session, dm: InboundDM, delivery_id: int, deleted: set[str], cut: set[str]
+) -> bool:
+    """Stored once, keyed by the platform's id. One the customer unsent before it was stored
+    (in this body: `deleted`; earlier: a kept unsend) is stored without its words; its id goes
+    into `cut`, as does a redelivered one whose stored copy was unsent, so this body loses them."""
     channel = channel_for(session, dm.kind, dm.account_id, create=True)
     assert channel is not None
     key = dm.external_key[:500]
-    exists = session.scalar(
-        select(Message.id).where(Message.channel_id == channel.id, Message.external_key == key)
-    )
+    exists = session.execute(
+        select(Message.id, Message.raw).where(
+            Message.channel_id == channel.id, Message.external_key == key
+        )
+    ).first()
     if exists:
+        if was_unsent(exists.raw):
+            cut.add(dm.external_key)
         return False
     # The delivery it came in is named, so an unsend can cut the words from that body too.
     document = {**dm.document, "delivery": delivery_id}
+    unsent = dm.external_key in deleted or unsend_waiting(session, channel, key)
+    if unsent:
+        document = unsent_document(document, dm.external_key)
+        cut.add(dm.external_key)
     raw = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
+    message = Message(
+        channel_id=channel.id,
+        direction="in",
+        external_key=key,
+        raw=raw,
+        raw_size=len(raw),
+        state=State.RECEIVED,
+    )
     try:
         with session.begin_nested():
-            session.add(
-                Message(
-                    channel_id=channel.id,
-                    direction="in",
-                    external_key=key,
-                    raw=raw,
-                    raw_size=len(raw),
-                    state=State.RECEIVED,
-                )
-            )
+            session.add(message)
     except IntegrityError:
         return False
+    if unsent:
+        unsend(session, message)
     announce_work(session)
     return True
 

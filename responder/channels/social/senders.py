@@ -216,14 +216,16 @@ class SocialSender:
                 f"hours of the customer's last message, and that window closed at "
                 f"{closed:%Y-%m-%d %H:%M} UTC"
             )
-            if template and not reply.template_sent:
-                use_template = True
-            elif template:
+            if template and reply.template_sent_at is not None:
+                when = reply.template_sent_at.astimezone(UTC)
                 raise DeliveryHeld(
-                    f"held: {window}. Nothing was sent: the approved template {template!r} "
-                    "already went out in this reply's place; the reply goes out if you retry "
-                    "after the customer writes again."
+                    f"held: {window}. Nothing was sent: a template ({template!r}) was already "
+                    f"sent to this customer on {when:%Y-%m-%d %H:%M} UTC and they have not "
+                    "written back since, so no second one went out; the reply goes out if you "
+                    "retry after the customer writes again."
                 )
+            if template:
+                use_template = True
             else:
                 raise DeliveryHeld(
                     f"held: {window}. Nothing was sent; the reply goes out if you retry after "
