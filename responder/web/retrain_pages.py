@@ -206,6 +206,7 @@ def version_activate_form(
         with _rt(request).factory() as session:
             current = retrain.current_model(session, name)
         context = {
+            "user": request.user,
             "name": name,
             "model_id": model_id,
             "version": exc.version,
