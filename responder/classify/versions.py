@@ -3,11 +3,13 @@
 Every version keeps its head, so going back is only a switch of the active flag: the workers
 read which version is active before each batch (`Runtime.classifiers`), as after a retrain's
 Activate, and load the one named. Refused while a retrain awaits a decision, whose comparison is
-made against the active version.
+made against the active version. A version without a label the active version or the current
+examples have is made active only when asked to anyway: no mail would be given that label.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,12 @@ from sqlalchemy.orm import Session
 
 from responder.classify.retrain import TRAINED, RetrainError
 from responder.classify.store import activate, active_model, lock_versions
-from responder.db.models import AuditEntry, ClassifierModel, ClassifierTrainingJob
+from responder.db.models import (
+    AuditEntry,
+    ClassifierExample,
+    ClassifierModel,
+    ClassifierTrainingJob,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,9 @@ class StoredVersion:
     holdout: dict[str, Any]
     #: The new version of a retrain awaiting a decision: decided there, not here.
     awaiting: bool = False
+    labels: tuple[str, ...] = ()
+    #: Labels the active version or the current examples have and this version lacks.
+    lacks: tuple[str, ...] = ()
 
     @property
     def accuracy(self) -> float | None:
@@ -51,7 +61,43 @@ class StoredVersion:
             "examples": self.examples,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "labels": list(self.labels),
+            "missing_labels": list(self.lacks),
         }
+
+
+class LabelsLost(RetrainError):
+    """Making this version active would leave labels no mail could be given: asked first."""
+
+    def __init__(self, name: str, version: int, labels: list[str]) -> None:
+        words = ", ".join(labels)
+        super().__init__(
+            f"version {version} of {name} has no {words} label, which the active version or "
+            "the current examples have: made active, no mail would be given "
+            f"{'it' if len(labels) == 1 else 'them'}"
+        )
+        self.version = version
+        self.labels = labels
+
+
+def wanted_labels(session: Session, name: str) -> set[str]:
+    """The labels mail can be given now, or is to be taught: the active version's and those
+    with an active example."""
+    active = session.scalar(
+        select(ClassifierModel.labels).where(
+            ClassifierModel.name == name, ClassifierModel.active.is_(True)
+        )
+    )
+    taught = session.scalars(
+        select(ClassifierExample.label)
+        .where(ClassifierExample.classifier == name, ClassifierExample.status == "active")
+        .distinct()
+    )
+    return {str(label) for label in active or ()} | {str(label) for label in taught}
+
+
+def lacking(labels: Iterable[Any] | None, wanted: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(wanted - {str(label) for label in labels or ()}))
 
 
 def _awaiting_job(session: Session, name: str) -> ClassifierTrainingJob | None:
@@ -67,6 +113,7 @@ def stored_versions(session: Session, name: str) -> list[StoredVersion]:
     """Newest first; the training rows and heads are left in the database (only the count of
     examples is read from the training set)."""
     job = _awaiting_job(session, name)
+    wanted = wanted_labels(session, name)
     rows = session.execute(
         select(
             ClassifierModel.id,
@@ -76,6 +123,7 @@ def stored_versions(session: Session, name: str) -> list[StoredVersion]:
             ClassifierModel.created_by,
             ClassifierModel.metrics,
             ClassifierModel.training_set["count"].as_integer(),
+            ClassifierModel.labels,
         )
         .where(ClassifierModel.name == name)
         .order_by(ClassifierModel.version.desc())
@@ -90,14 +138,20 @@ def stored_versions(session: Session, name: str) -> list[StoredVersion]:
             examples=int(count or 0),
             holdout=dict((metrics or {}).get("holdout") or {}),
             awaiting=job is not None and job.model_id == model_id,
+            labels=tuple(str(label) for label in labels or ()),
+            lacks=() if active else lacking(labels, wanted),
         )
-        for model_id, version, active, created_at, created_by, metrics, count in rows
+        for model_id, version, active, created_at, created_by, metrics, count, labels in rows
     ]
 
 
-def make_active_again(session: Session, name: str, model_id: int, actor: str) -> tuple[int, int]:
+def make_active_again(
+    session: Session, name: str, model_id: int, actor: str, *, lose_labels: bool = False
+) -> tuple[int, int]:
     """Version `model_id` of `name` becomes the one classifying; the active one steps down.
-    Returns (that version, the one it replaced); audited as `classifier.activate`."""
+    Returns (that version, the one it replaced); audited as `classifier.activate`. LabelsLost
+    when it lacks a label mail can be given now, unless `lose_labels` says to go ahead:
+    checked under the versions' lock, against what is active then."""
     lock_versions(session, name)
     model = session.get(ClassifierModel, model_id, populate_existing=True)
     if model is None or model.name != name:
@@ -109,6 +163,9 @@ def make_active_again(session: Session, name: str, model_id: int, actor: str) ->
         )
     if model.active:
         raise RetrainError(f"version {model.version} of {name} is already active")
+    lost = lacking(model.labels, wanted_labels(session, name))
+    if lost and not lose_labels:
+        raise LabelsLost(name, model.version, list(lost))
     previous = active_model(session, name)
     activate(session, model.id)
     session.add(
@@ -122,6 +179,7 @@ def make_active_again(session: Session, name: str, model_id: int, actor: str) ->
                 "previous": previous.version if previous else None,
                 "made_active_again": True,
                 "holdout": (model.metrics or {}).get("holdout"),
+                **({"labels_lost": list(lost)} if lost else {}),
             },
         )
     )

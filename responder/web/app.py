@@ -99,10 +99,8 @@ from responder.web.auth import (
     SessionEnded,
     close_session,
     open_session,
-    record_attempt,
     requires_agent,
     requires_supervisor,
-    too_many_attempts,
 )
 from responder.web.auto_send_pages import ROUTES as AUTO_SEND_ROUTES
 from responder.web.blocked_pages import ROUTES as BLOCKED_ROUTES
@@ -121,6 +119,7 @@ from responder.web.delivery_words import delivery_words
 from responder.web.hostile_input import CheckedRequest, refuse_impossible_path_values
 from responder.web.ignored_pages import ROUTES as IGNORED_ROUTES
 from responder.web.incident_pages import ROUTES as INCIDENT_ROUTES
+from responder.web.login_allowance import give_back, take_attempt
 from responder.web.mention_pages import ROUTES as MENTION_ROUTES
 from responder.web.next_draft import after_action, first_free, following, to_draft, waiting_to_send
 from responder.web.note_routes import NOTE_ROUTES, TypedNote
@@ -237,24 +236,24 @@ def login_submit(
     key = _client_key(request, data.username)
     # A refused attempt's page gives the name back, so only the password is typed again.
     again = {"next": data.next, "username": data.username.replace("\x00", "")[:150]}
+    attempt = take_attempt(rt.factory, key, rt.settings.web.login_attempts_per_minute)
+    if attempt is None:
+        return Template(
+            "login.html",
+            context={**again, "error": "Too many attempts: wait a minute."},
+            status_code=429,
+        )
     with transaction(rt.factory) as session:
-        if too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute):
-            return Template(
-                "login.html",
-                context={**again, "error": "Too many attempts: wait a minute."},
-                status_code=429,
-            )
         try:
             user = authenticate(session, data.username, data.password)
         except AccountSwitchedOff:
-            record_attempt(session, key, False)
             context = {**again, "error": SWITCHED_OFF}
             return Template("login.html", context=context, status_code=403)
-        record_attempt(session, key, user is not None)
         if user is None:
             error = "Unknown user or wrong password."
             context = {**again, "error": error}
             return Template("login.html", context=context, status_code=401)
+        give_back(session, attempt)
         token = open_session(session, user, "cookie", rt.settings.web.session_hours)
     target = data.next if _local_path(data.next) else "/queue"
     return Redirect(
@@ -883,21 +882,23 @@ class ApiResult(Struct):
 def api_login(request: Request, data: ApiLogin) -> ApiToken:
     rt = _rt(request)
     key = _client_key(request, data.username)
+    attempt = take_attempt(rt.factory, key, rt.settings.web.login_attempts_per_minute)
+    if attempt is None:
+        raise HTTPException(status_code=429, detail="too many attempts: wait a minute")
     with transaction(rt.factory) as session:
-        if too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute):
-            raise HTTPException(status_code=429, detail="too many attempts: wait a minute")
         try:
             user = authenticate(session, data.username, data.password)
         except AccountSwitchedOff:
             user, switched_off = None, True
         else:
             switched_off = False
-        record_attempt(session, key, user is not None)
+        if user is not None:
+            give_back(session, attempt)
         token = open_session(session, user, "api", rt.settings.web.session_hours) if user else None
         result = ApiToken(token=token, username=user.username, role=user.role) if user else None
     if switched_off:
         raise PermissionDeniedException(SWITCHED_OFF)
-    if result is None:  # the failed attempt is committed first, so the rate limit counts it
+    if result is None:  # the attempt was counted before the password was checked
         raise NotAuthorizedException("unknown user or wrong password")
     return result
 

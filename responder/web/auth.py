@@ -18,10 +18,10 @@ from litestar.middleware.authentication import (
     AbstractAuthenticationMiddleware,
     AuthenticationResult,
 )
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from responder.db.models import LoginAttempt, StaffSession, StaffUser, utcnow
+from responder.db.models import StaffSession, StaffUser, utcnow
 from responder.users import (
     DEACTIVATED,
     PASSWORD_CHANGED,
@@ -104,20 +104,6 @@ class SessionEnded(NotAuthorizedException):
     def __init__(self, reason: str) -> None:
         super().__init__(ENDED_BECAUSE[reason])
         self.reason = reason
-
-
-def too_many_attempts(session: Session, key: str, per_minute: int) -> bool:
-    since = utcnow() - timedelta(minutes=1)
-    failures = session.scalar(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.key == key, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
-        )
-    )
-    return (failures or 0) >= per_minute
-
-
-def record_attempt(session: Session, key: str, success: bool) -> None:
-    session.add(LoginAttempt(key=key, success=success))
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):

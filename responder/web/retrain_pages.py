@@ -8,12 +8,15 @@ versions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, get, post
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.response import Redirect
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from msgspec import Struct
 
 from responder.classify import retrain, versions
 from responder.db.session import transaction
@@ -170,9 +173,20 @@ def api_retrain_discard(request: Request, job_id: int) -> dict[str, Any]:
     return _api_decide(request, job_id, "discard")
 
 
-def _make_active_again(request: Request, name: str, model_id: int) -> tuple[int, int]:
+def _make_active_again(
+    request: Request, name: str, model_id: int, lose_labels: bool
+) -> tuple[int, int]:
     with transaction(_rt(request).factory) as session:
-        return versions.make_active_again(session, name, model_id, _user(request).username)
+        return versions.make_active_again(
+            session, name, model_id, _user(request).username, lose_labels=lose_labels
+        )
+
+
+class VersionForm(Struct):
+    """`lose_labels`: ticked, the version is made active though it lacks labels (the list
+    says which); otherwise the answer is a page saying so, asking again."""
+
+    lose_labels: str = ""
 
 
 @post(
@@ -180,9 +194,26 @@ def _make_active_again(request: Request, name: str, model_id: int) -> tuple[int,
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def version_activate_form(request: Request, name: str, model_id: int) -> Redirect:
+def version_activate_form(
+    request: Request,
+    name: str,
+    model_id: int,
+    data: Annotated[VersionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect | Template:
     try:
-        version, previous = _make_active_again(request, name, model_id)
+        version, previous = _make_active_again(request, name, model_id, bool(data.lose_labels))
+    except versions.LabelsLost as exc:
+        with _rt(request).factory() as session:
+            current = retrain.current_model(session, name)
+        context = {
+            "user": request.user,
+            "name": name,
+            "model_id": model_id,
+            "version": exc.version,
+            "labels": exc.labels,
+            "current": current,
+        }
+        return Template("supervisor/version_labels.html", context=context, status_code=409)
     except retrain.RetrainError as exc:
         return _classifiers_redirect(name, error=f"not made active: {exc}")
     stepped_down = f" (version {previous} stepped down)" if previous else ""
@@ -213,10 +244,18 @@ def api_versions(request: Request, name: str) -> list[dict[str, Any]]:
     guards=[requires_supervisor],
     status_code=200,
 )
-def api_version_activate(request: Request, name: str, model_id: int) -> dict[str, Any]:
-    """Makes a stored version (its `id` from the versions list) the active one again."""
+def api_version_activate(
+    request: Request, name: str, model_id: int, lose_labels: bool = False
+) -> dict[str, Any]:
+    """Makes a stored version (its `id` from the versions list) the active one again. One
+    lacking a label the active version or the current examples have is refused (409, the
+    labels in `missing_labels`) unless `?lose_labels=true` says to go ahead."""
     try:
-        version, previous = _make_active_again(request, name, model_id)
+        version, previous = _make_active_again(request, name, model_id, lose_labels)
+    except versions.LabelsLost as exc:
+        raise HTTPException(
+            status_code=409, detail=str(exc), extra={"missing_labels": exc.labels}
+        ) from exc
     except retrain.RetrainError as exc:
         raise _api_error(exc) from exc
     return {"name": name, "id": model_id, "version": version, "previous": previous or None}

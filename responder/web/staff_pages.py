@@ -35,12 +35,11 @@ from responder.users import (
 )
 from responder.web.auth import (
     hash_token,
-    record_attempt,
     requires_admin,
     requires_agent,
     requires_supervisor,
-    too_many_attempts,
 )
+from responder.web.login_allowance import give_back, take_attempt
 from responder.web.state import runtime as _rt
 from responder.web.state import signed_in as _me
 
@@ -269,9 +268,8 @@ def account_password(request: Request, data: Annotated[OwnPasswordForm, FORM]) -
     me = _me(request)
     rt = _rt(request)
     key = f"password|{me.id}"  # the holder's own count, apart from the login form's
-    with transaction(rt.factory) as session:
-        blocked = too_many_attempts(session, key, rt.settings.web.login_attempts_per_minute)
-    if blocked:
+    attempt = take_attempt(rt.factory, key, rt.settings.web.login_attempts_per_minute)
+    if attempt is None:
         error = "Not changed: too many wrong current passwords: wait a minute."
         return _account_page(request, error=error, status_code=429)
     try:
@@ -280,11 +278,12 @@ def account_password(request: Request, data: Annotated[OwnPasswordForm, FORM]) -
         kept = hash_token(str(request.auth))
         with transaction(rt.factory) as session:
             change_own_password(session, me.id, data.current, data.new, kept)
+            give_back(session, attempt)
             audit(session, me.username, "account.password", "staff", me.id)
     except UserError as exc:
-        if isinstance(exc, WrongCurrentPassword):
+        if not isinstance(exc, WrongCurrentPassword):  # not a wrong guess: no count
             with transaction(rt.factory) as session:
-                record_attempt(session, key, False)
+                give_back(session, attempt)
         return _account_page(request, error=f"Not changed: {exc}.", status_code=422)
     _changed(request)
     notice = "Password changed. Your other sessions and API tokens are signed out."

@@ -7,10 +7,11 @@ import html
 import re
 
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from responder.classify import retrain, versions
-from responder.db.models import AuditEntry, ClassifierModel, Message
+from responder.db.models import AuditEntry, ClassifierExample, ClassifierModel, Message
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -62,8 +63,8 @@ def test_an_earlier_version_is_made_active_again_and_the_workers_use_it_next(
         page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
         active, earlier = version_row(page, 2), version_row(page, 1)
         assert cells(active)[-1] == "active" and "<button" not in active
-        number, _trained, by, trained_on, accuracy, macro_f1, action = cells(earlier)
-        assert (number, by, action) == ("1", "cli", "Make active again")
+        number, _trained, by, trained_on, accuracy, macro_f1, lacks, action = cells(earlier)
+        assert (number, by, lacks, action) == ("1", "cli", "—", "Make active again")
         assert re.fullmatch(r"\d+ examples", trained_on), trained_on
         assert accuracy.endswith("%") and macro_f1.endswith("%")
         assert (
@@ -111,6 +112,7 @@ def test_the_api_lists_the_versions_and_makes_one_active_again_refusing_in_words
         ]
         assert listed[1]["created_by"] == "cli" and 0 < listed[1]["macro_f1"] <= 1
         assert listed[1]["examples"] > 0 and listed[1]["awaiting_decision"] is False
+        assert listed[1]["missing_labels"] == [] and "roaming" in listed[1]["labels"]
         unknown = client.get("/api/supervisor/classifiers/nothing/versions", headers=auth)
         assert unknown.status_code == 404
 
@@ -172,3 +174,123 @@ def test_two_supervisors_making_one_version_active_again_at_once_refuse_the_seco
             select(AuditEntry.actor).where(AuditEntry.action == "classifier.activate")
         ).all()
     assert actors == ["sue"]
+
+
+def an_earlier_version_without(rt: Runtime, label: str) -> dict[int, int]:
+    """Version 1 of intent trained while `label` had no active example, version 2 (active)
+    after its examples were back; each version's model id."""
+
+    def examples_of_label(status: str) -> None:
+        with transaction(rt.factory) as session:
+            session.execute(
+                update(ClassifierExample)
+                .where(ClassifierExample.classifier == "intent", ClassifierExample.label == label)
+                .values(status=status)
+            )
+
+    examples_of_label("set_aside")
+    trained_intent(rt)
+    examples_of_label("active")
+    return two_versions_after(rt)
+
+
+def two_versions_after(rt: Runtime) -> dict[int, int]:
+    trained_intent(rt)
+    with rt.factory() as session:
+        rows = session.execute(
+            select(ClassifierModel.version, ClassifierModel.id).where(
+                ClassifierModel.name == "intent"
+            )
+        )
+        return {version: model_id for version, model_id in rows}
+
+
+def test_a_version_lacking_a_label_is_made_active_only_when_confirmed(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Version 1 never learnt roaming: the list says so, a plain Make active again answers
+    with a page naming the label and changes nothing; confirmed, roaming mail goes elsewhere."""
+    staff(rt, "sue", "supervisor")
+    ids = an_earlier_version_without(rt, "roaming")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        earlier = version_row(page, 1)
+        assert cells(earlier)[-2] == "Roaming roaming"
+        assert cells(version_row(page, 2))[-2] == "—"
+        assert 'name="lose_labels"' in earlier
+        assert "although no mail would be given roaming" in cells(earlier)[-1]
+
+        url = f"/supervisor/classifiers/intent/versions/{ids[1]}/activate"
+        asked = client.post(url, data={"_csrf_token": csrf(client, "/supervisor/classifiers")})
+        assert asked.status_code == 409
+        said = re.sub(r"<[^>]+>", "", asked.text.split('id="labels-lost">', 1)[1].split("</p>")[0])
+        assert html.unescape(said).startswith(
+            "Version 1 has no Roaming roaming label, which the active version 2 or the current "
+            "examples have: made active, no mail would be given it any more"
+        )
+        assert "Nothing has changed yet." in said
+        assert 'id="lose-labels-cancel">Keep version 2</a>' in asked.text
+        assert active_version(rt) == 2
+
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', asked.text).group(1)
+        done = client.post(url, data={"_csrf_token": token, "lose_labels": "yes"})
+        assert done.status_code == 200
+        assert "Version 1 of intent is active again (version 2 stepped down)" in done.text
+    assert active_version(rt) == 1
+    with rt.factory() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "classifier.activate")
+        ).one()
+    assert entry.detail["labels_lost"] == ["roaming"]
+    drop(rt, make_email(), "roaming")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+    assert message.classification["models"]["intent"] == 1
+    assert message.intent != "roaming" and message.classification["intent"]["label"] != "roaming"
+
+
+def test_the_api_asks_for_an_explicit_flag_to_lose_labels(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    ids = an_earlier_version_without(rt, "outage")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        listed = client.get("/api/supervisor/classifiers/intent/versions", headers=auth).json()
+        assert [(v["version"], v["missing_labels"]) for v in listed] == [
+            (2, []),
+            (1, ["outage"]),
+        ]
+        assert "outage" not in listed[1]["labels"]
+        url = f"/api/supervisor/classifiers/intent/versions/{ids[1]}/activate"
+        refused = client.post(url, headers=auth)
+        assert refused.status_code == 409
+        assert refused.json()["extra"] == {"missing_labels": ["outage"]}
+        assert refused.json()["detail"] == (
+            "version 1 of intent has no outage label, which the active version or the current "
+            "examples have: made active, no mail would be given it"
+        )
+        assert active_version(rt) == 2
+        made = client.post(url, headers=auth, params={"lose_labels": "true"})
+        assert made.status_code == 200, made.text
+        assert made.json() == {"name": "intent", "id": ids[1], "version": 1, "previous": 2}
+    assert active_version(rt) == 1
+
+
+def test_a_label_only_the_examples_have_is_named_too(rt: Runtime) -> None:
+    """A label taught since the active version was trained: the earlier version lacks it."""
+    staff(rt, "sue", "supervisor")
+    ids = two_versions(rt)
+    with transaction(rt.factory) as session:
+        session.add(
+            ClassifierExample(
+                classifier="intent", label="esim", text="My eSIM will not activate", status="active"
+            )
+        )
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        listed = client.get("/api/supervisor/classifiers/intent/versions", headers=auth).json()
+        assert [(v["version"], v["missing_labels"]) for v in listed] == [(2, []), (1, ["esim"])]
+        url = f"/api/supervisor/classifiers/intent/versions/{ids[1]}/activate"
+        refused = client.post(url, headers=auth)
+        assert refused.status_code == 409 and refused.json()["extra"]["missing_labels"] == ["esim"]
