@@ -612,7 +612,7 @@ def test_a_sender_linked_to_a_known_customer_is_not_acknowledged_twice_in_a_day(
     import_csv(rt.factory, "customers", crm, settings=rt.settings)
     with transaction(rt.factory) as session:
         first = session.scalars(select(Message).where(Message.direction == "in")).one()
-        provisional_id = first.customer_id
+        first_id, provisional_id = first.id, first.customer_id
         known_id = session.scalars(select(Customer.id).where(Customer.external_id == "K1")).one()
         link_customers(session, provisional_id, known_id, "alice")
 
@@ -640,3 +640,10 @@ def test_a_sender_linked_to_a_known_customer_is_not_acknowledged_twice_in_a_day(
     with rt.factory() as session:
         (ack,) = session.scalars(select(Acknowledgement)).all()
         assert ack.customer_id == known_id
+    # The import wrote no draft again: her first message's page says so and offers it.
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{first_id}").text
+    assert 'id="customer-changed"' in page
+    assert "This draft was written before the customer was known to be Aoife Murphy" in page
