@@ -15,6 +15,12 @@ external ids and identities its earlier batches would have added (`_Earlier`), s
 again in a later batch counts as updated, as in the import; a dry run's memory grows with the
 file's new rows, an import's does not, but only by about 50 bytes a new customer: they are
 held as hashes (`preview_keys`).
+
+A customer row whose email or phone belongs to a provisional customer (someone who wrote in
+before the CRM had them) links that one to the row's customer, as an agent would (`links`),
+and says so by line (`linked`); one held by another known customer is a clash, the row skipped.
+A subscriptions import summarises each customer it touched, and the one a subscription moved
+away from (`summary`).
 """
 
 from __future__ import annotations
@@ -99,7 +105,7 @@ class ImportSummary:
             f"{self.skipped} skipped",
             *([self.stopped] if self.stopped else []),
             *([self.audit_failed] if self.audit_failed else []),
-            *([f"{len(self.linked)} provisional customers linked"] if self.linked else []),
+            *self.linked,
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
