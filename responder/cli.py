@@ -213,6 +213,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 2
     for error in summary.errors:
         print(error, file=sys.stderr)
+    for linked in summary.linked:
+        print(linked)
     if summary.stopped:
         print(f"error: {summary.stopped}.", file=sys.stderr)
     if summary.audit_failed:

@@ -593,3 +593,57 @@ def test_mail_written_days_before_it_arrives_gets_no_automatic_mail(
     assert stored["<new2@mail.test>"].state == "sent", "written now: sent by itself"
     assert stored["<old2@mail.test>"].state == "in_review"
     assert stored["<old2@mail.test>"].state_reason == f"not sent automatically: {late}"
+
+
+def test_a_sender_linked_to_a_known_customer_is_not_acknowledged_twice_in_a_day(
+    rt: Runtime, worker: Worker, tmp_path: Path
+) -> None:
+    """The acknowledgement goes with the sender when an agent links them (or an import does)
+    and comes back on unlink: their next message that day gets none, whoever they are now."""
+    from responder.customers.importer import import_csv
+    from responder.customers.links import link_customers, unlink_customers
+
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    worker.drain()
+    assert len(sent_replies(rt)) == 1
+    crm = tmp_path / "crm.csv"
+    crm.write_text("external_id,name,email\nK1,Aoife Murphy,aoife@work.test\n")
+    import_csv(rt.factory, "customers", crm, settings=rt.settings)
+    with transaction(rt.factory) as session:
+        first = session.scalars(select(Message).where(Message.direction == "in")).one()
+        first_id, provisional_id = first.id, first.customer_id
+        known_id = session.scalars(select(Customer.id).where(Customer.external_id == "K1")).one()
+        link_customers(session, provisional_id, known_id, "alice")
+
+    def routed(message_id: str, name: str) -> int | None:
+        drop(rt, make_email(subject="Also my data", message_id=message_id), name)
+        worker.drain()
+        with rt.factory() as session:
+            message = session.scalars(
+                select(Message).where(Message.message_id_header == message_id)
+            ).one()
+            assert message.state == "in_review"
+            return message.customer_id
+
+    assert routed("<m2@mail.test>", "second") == known_id
+    assert len(sent_replies(rt)) == 1, "she was told already today"
+    with transaction(rt.factory) as session:
+        unlink_customers(session, provisional_id, "bob")
+    assert routed("<m3@mail.test>", "third") == provisional_id
+    assert len(sent_replies(rt)) == 1, "unlinked, she is still the one who was told"
+    # The CRM file now has her address: the import links her, and the acknowledgement with her.
+    crm.write_text("external_id,name,email\nK1,Aoife Murphy,aoife.murphy@gmail.test\n")
+    assert import_csv(rt.factory, "customers", crm, settings=rt.settings).linked
+    assert routed("<m4@mail.test>", "fourth") == known_id
+    assert len(sent_replies(rt)) == 1
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement)).all()
+        assert ack.customer_id == known_id
+    # The import wrote no draft again: her first message's page says so and offers it.
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{first_id}").text
+    assert 'id="customer-changed"' in page
+    assert "This draft was written before the customer was known to be Aoife Murphy" in page

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from responder.audit import audit, audit_object_id
 from responder.config import ValueSettings
+from responder.customers.links import retier_linked
 from responder.customers.value import assign_tiers
 from responder.db.models import AuditEntry, utcnow
 from responder.db.outage import database_unavailable, first_line
@@ -38,9 +39,11 @@ def finish(
     *,
     tiers: ValueSettings | None,
     actor: str,
+    linked: list[int] | None = None,
 ) -> None:
-    """Recompute tiers (unless `tiers` is None) and write the audit entry, tried again on a
-    lost connection. Raises the last error when the retries are spent or the database refused
+    """Recompute tiers (unless `tiers` is None), give the messages of the provisional customers
+    the import `linked` their known customer's tier, and write the audit entry, tried again
+    on a lost connection. Raises the last error when the retries are spent or the database refused
     the step (that is not retried: it would refuse it again)."""
     started = utcnow()
     action, name = f"import.{kind}", Path(source).name
@@ -51,6 +54,8 @@ def finish(
                     return  # an earlier attempt committed; its answer was lost with the connection
                 if tiers is not None:
                     assign_tiers(session, tiers)
+                if linked:
+                    retier_linked(session, linked)
                 audit(session, actor, f"import.{kind}", "file", name, **detail)
             return
         except SQLAlchemyError as exc:

@@ -15,6 +15,12 @@ external ids and identities its earlier batches would have added (`_Earlier`), s
 again in a later batch counts as updated, as in the import; a dry run's memory grows with the
 file's new rows, an import's does not, but only by about 50 bytes a new customer: they are
 held as hashes (`preview_keys`).
+
+A customer row whose email or phone belongs to a provisional customer (someone who wrote in
+before the CRM had them) links that one to the row's customer, as an agent would (`links`),
+and says so by line (`linked`); one held by another known customer is a clash, the row skipped.
+A subscriptions import summarises each customer it touched, and the one a subscription moved
+away from (`summary`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from responder.config import ImportColumns, Settings
 from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
 from responder.customers.import_finish import finish
+from responder.customers.links import link_customers
 from responder.customers.preview_keys import HashedKeys, hashed
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import rescore
@@ -64,6 +71,21 @@ class ImportSummary:
     stopped: str = ""  # why the import stopped part-way, and where; "" when it read the file
     # Rows imported but the last step (tiers, the audit entry) lost: what and why; "" when done.
     audit_failed: str = ""
+    # Provisional customers linked to the known customer a row names (`file:line: ...`).
+    linked: list[str] = field(default_factory=list)
+    link_ids: list[int] = field(default_factory=list, repr=False)
+
+    def linked_to(
+        self, line: int, identity: tuple[str, str, str], external_id: str, link: int, done: bool
+    ) -> None:
+        """A provisional customer (the sender of earlier messages) is this row's customer."""
+        self.link_ids.append(link)
+        is_linked = "is linked" if done else "would be linked"
+        self.linked.append(
+            f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
+            f"had them: that provisional customer {is_linked} to {external_id}, with its "
+            "messages (unlink it on its customer page if that is wrong)"
+        )
 
     def report(self, line: int, problem: str) -> None:
         self.pending.append((line, f"{self.path}:{line}: {problem}"))
@@ -83,6 +105,7 @@ class ImportSummary:
             f"{self.skipped} skipped",
             *([self.stopped] if self.stopped else []),
             *([self.audit_failed] if self.audit_failed else []),
+            *self.linked,
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
@@ -356,18 +379,19 @@ def _ids_by_external(session: Session, model: Any, external_ids: Iterable[str]) 
 
 def _identity_owners(
     session: Session, keys: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
+) -> dict[tuple[str, str], tuple[int, bool]]:
+    """Whose each (kind, value) identity is: (customer id, whether provisional)."""
     by_kind: dict[str, set[str]] = {}
     for kind, value in keys:
         by_kind.setdefault(kind, set()).add(value)
-    owners: dict[tuple[str, str], int] = {}
+    owners: dict[tuple[str, str], tuple[int, bool]] = {}
     for kind, values in by_kind.items():
         rows = session.execute(
-            select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
-                CustomerIdentity.kind == kind, CustomerIdentity.value.in_(sorted(values))
-            )
+            select(CustomerIdentity.value, CustomerIdentity.customer_id, Customer.provisional)
+            .join(Customer, Customer.id == CustomerIdentity.customer_id)
+            .where(CustomerIdentity.kind == kind, CustomerIdentity.value.in_(sorted(values)))
         )
-        owners.update({(kind, value): owner for value, owner in rows})
+        owners.update({(kind, value): (owner, bool(p)) for value, owner, p in rows})
     return owners
 
 
@@ -390,8 +414,15 @@ def _parse_customer(line: int, row: dict[str, str], region: str) -> _Parsed:
 
 
 def _upsert_customers(
-    session: Session, batch: list[_Parsed], summary: ImportSummary, earlier: _Earlier | None
+    session: Session,
+    batch: list[_Parsed],
+    summary: ImportSummary,
+    earlier: _Earlier | None,
+    actor: str,
 ) -> list[int]:
+    """A known customer's identity held by a provisional customer (someone who wrote in before
+    the CRM had them) is no clash: the provisional customer is linked to the known one, as an
+    agent links it (`links`), so their messages join the known customer's timeline."""
     merged: dict[str, _Parsed] = {}
     for parsed in batch:
         first = merged.get(parsed.external_id)
@@ -404,12 +435,21 @@ def _upsert_customers(
     ids = _ids_by_external(session, Customer, merged)
     owners = _identity_owners(session, (i[:2] for p in merged.values() for i in p.identities))
     claimed: dict[tuple[str, str], str] = {}
+    merging: dict[int, tuple[_Parsed, tuple[str, str, str]]] = {}  # provisional: row, identity
     accepted: list[_Parsed] = []
     given = (
         earlier.owners(list({i[:2] for p in merged.values() for i in p.identities}))
         if earlier is not None
         else {}
     )
+
+    def taken(identity: tuple[str, str, str], external_id: str, own_id: int | None) -> bool:
+        owner, provisional = owners.get(identity[:2], (own_id, False))
+        if owner == own_id:
+            return False
+        promised = merging.get(owner)  # a provisional customer joins one known customer
+        return not provisional or (promised is not None and promised[0].external_id != external_id)
+
     for parsed in merged.values():
         own_id = ids.get(parsed.external_id)
         mine = earlier.customer(parsed.external_id) if earlier is not None and given else 0
@@ -417,7 +457,7 @@ def _upsert_customers(
             (
                 i
                 for i in parsed.identities
-                if (i[:2] in owners and owners[i[:2]] != own_id)
+                if taken(i, parsed.external_id, own_id)
                 or given.get(i[:2], mine) != mine
                 or claimed.get(i[:2], parsed.external_id) != parsed.external_id
             ),
@@ -430,6 +470,9 @@ def _upsert_customers(
             continue
         for identity in parsed.identities:
             claimed[identity[:2]] = parsed.external_id
+            owner, provisional = owners.get(identity[:2], (own_id, False))
+            if provisional and owner != own_id and identity[:2] not in given:
+                merging.setdefault(owner, (parsed, identity))  # not linked by an earlier batch
         accepted.append(parsed)
     now = datetime.now(UTC)
     new = [p for p in accepted if p.external_id not in ids]
@@ -454,15 +497,28 @@ def _upsert_customers(
     if identities:
         session.execute(insert(CustomerIdentity.__table__), identities)
     _count(summary, [p.external_id for p in new], len(old), earlier)
-    if earlier is not None:
-        earlier.give(
-            [
-                ((kind, value), parsed.external_id)
-                for parsed in accepted
-                for kind, value, _ in parsed.identities
-                if (kind, value) not in owners
+    given_now = [
+        ((kind, value), parsed.external_id)
+        for parsed in accepted
+        for kind, value, _ in parsed.identities
+        if (kind, value) not in owners
+    ]
+    for provisional_id, (parsed, identity) in merging.items():
+        if earlier is not None:  # all its identities go with it, not only those in the file
+            given_now += [
+                (tuple(row), parsed.external_id)  # type: ignore[misc]
+                for row in session.execute(
+                    select(CustomerIdentity.kind, CustomerIdentity.value).where(
+                        CustomerIdentity.customer_id == provisional_id
+                    )
+                )
             ]
+        link = link_customers(
+            session, provisional_id, ids[parsed.external_id], actor, imported_from=summary.path
         )
+        summary.linked_to(parsed.line, identity, parsed.external_id, link.id, earlier is None)
+    if earlier is not None:
+        earlier.give(given_now)
     return [ids[p.external_id] for p in accepted]
 
 
@@ -547,12 +603,18 @@ def _upsert_related(
     ids = _ids_by_external(session, model, known)
     new = [{"external_id": e, **p.values} for e, p in known.items() if e not in ids]
     old = [{"id": ids[e], **p.values} for e, p in known.items() if e in ids]
+    # A row moved to another customer changes the one it leaves too (its plan and spend).
+    former = set(
+        session.scalars(select(model.customer_id).where(model.id.in_([r["id"] for r in old])))
+        if old
+        else ()
+    )
     if new:
         session.execute(insert(model), new)
     if old:
         session.execute(update(model), old)
     _count(summary, [row["external_id"] for row in new], len(old), earlier)
-    return sorted({p.values["customer_id"] for p in known.values()})
+    return sorted(former | {p.values["customer_id"] for p in known.values()})
 
 
 # -- the import ----------------------------------------------------------------------------------
@@ -630,7 +692,9 @@ def import_csv(
     transaction = _transactions(factory, dry_run)
     earlier = _Earlier() if dry_run else None
     try:
-        _import_rows(kind, rows, summary, transaction, earlier, settings, today, region, progress)
+        _import_rows(
+            kind, rows, summary, transaction, earlier, settings, today, region, progress, actor
+        )
     except _Refused as refused:
         summary.stop(*refused.where, refused.cause, dry_run)
     if dry_run:
@@ -645,9 +709,18 @@ def import_csv(
         "skipped": summary.skipped,
         "problems": summary.errors[:AUDITED_PROBLEMS],
         **({"stopped": summary.stopped} if summary.stopped else {}),
+        **({"linked": summary.linked[:AUDITED_PROBLEMS]} if summary.linked else {}),
     }
     try:
-        finish(factory, kind, source, detail, tiers=settings.value if tiers else None, actor=actor)
+        finish(
+            factory,
+            kind,
+            source,
+            detail,
+            tiers=settings.value if tiers else None,
+            actor=actor,
+            linked=summary.link_ids,
+        )
     except SQLAlchemyError as exc:
         summary.unaudited(exc, tiers)
     return summary
@@ -663,6 +736,7 @@ def _import_rows(
     today: date,
     region: str,
     progress: Progress | None,
+    actor: str,
 ) -> None:
     for number, batch in enumerate(_batches(rows, settings.customers.import_batch_size), 1):
         parsed: list[_Parsed] = []
@@ -677,11 +751,11 @@ def _import_rows(
                     parsed.append(_parse_related(kind, line, row))
             except RowError as exc:
                 summary.report(line, str(exc))
-        counts = (summary.created, summary.updated)
+        counts = (summary.created, summary.updated, len(summary.linked), len(summary.link_ids))
         try:
             with transaction() as session:
                 if kind == "customers":
-                    touched = _upsert_customers(session, parsed, summary, earlier)
+                    touched = _upsert_customers(session, parsed, summary, earlier, actor)
                 else:
                     touched = _upsert_related(session, kind, parsed, summary, earlier)
                 if kind == "subscriptions":
@@ -689,7 +763,8 @@ def _import_rows(
                 if kind in ("customers", "subscriptions"):
                     rescore(session, settings.value, today, touched)
         except SQLAlchemyError as exc:
-            summary.created, summary.updated = counts  # the batch was rolled back
+            summary.created, summary.updated = counts[:2]  # the batch was rolled back
+            del summary.linked[counts[2] :], summary.link_ids[counts[3] :]
             raise _Refused((number, batch[0][0], batch[-1][0]), exc) from exc
         summary.rows += len(batch)
         summary.flush()

@@ -3,7 +3,10 @@
 Suggestions come from evidence an agent can check: the same name at the same email domain, a
 phone number in the message text or signature, an account number quoted in the text. Only an
 agent links; linking moves the messages, conversations, identities and interactions to the
-known customer (one timeline) and records exactly what moved, so unlinking puts it back.
+known customer (one timeline), and with them the automatic acknowledgements (so the sender is
+not told "we have your message" twice in a day), and records exactly what moved, so unlinking
+puts it back. A CRM import links the same way when a known customer's email or phone belongs
+to a provisional one (`importer`).
 An agent can also say a suggestion is wrong ("not this customer"): it is not offered again
 for that provisional customer, the others still are. All three are written to the audit log.
 """
@@ -20,6 +23,7 @@ from sqlalchemy.orm import Session
 from responder.config import CustomerSettings
 from responder.customers.identity import phone_numbers_in
 from responder.db.models import (
+    Acknowledgement,
     Conversation,
     Customer,
     CustomerIdentity,
@@ -39,6 +43,7 @@ MOVABLE: dict[str, Any] = {
     "conversations": Conversation,
     "identities": CustomerIdentity,
     "interactions": Interaction,
+    "acknowledgements": Acknowledgement,
 }
 TEXTS_SCANNED = 20
 
@@ -89,7 +94,10 @@ def _retier(session: Session, message_ids: list[int], tier: str) -> None:
         )
 
 
-def link_customers(session: Session, source_id: int, target_id: int, actor: str) -> CustomerLink:
+def link_customers(
+    session: Session, source_id: int, target_id: int, actor: str, **detail: Any
+) -> CustomerLink:
+    """`detail` goes into the audit entry (an import names its file)."""
     source = session.get(Customer, source_id)
     target = session.get(Customer, target_id)
     if source is None:
@@ -128,9 +136,28 @@ def link_customers(session: Session, source_id: int, target_id: int, actor: str)
         source=source_id,
         link=link.id,
         moved={k: len(v) for k, v in moved.items()},
+        **detail,
     )
     session.expire_all()
     return link
+
+
+def retier_linked(session: Session, link_ids: list[int]) -> None:
+    """After an import's tiers: its links' messages take their known customer's new tier."""
+    for link in session.scalars(
+        select(CustomerLink).where(
+            CustomerLink.id.in_(link_ids), CustomerLink.unlinked_at.is_(None)
+        )
+    ):
+        target = session.get(Customer, link.target_id)
+        moved = list(link.moved.get("messages", ()))
+        if target is not None and moved:
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(moved), Message.customer_id == link.target_id)
+                .values(customer_tier=target.tier)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def unlink_customers(session: Session, source_id: int, actor: str) -> CustomerLink:

@@ -109,7 +109,8 @@ def outcome(summary: ImportSummary) -> dict[str, Any]:
     """Counts and the first skipped rows, each `file:line: problem` as the importer says it;
     `stopped` says where and why the database refused a batch ("" when the file was read);
     `audit_failed` that the rows are imported but its audit entry (and tiers) could not be
-    written ("" when they were)."""
+    written ("" when they were); `linked` the first provisional customers linked to the
+    known customer a row names, each `file:line: ...`."""
     return {
         "stopped": summary.stopped,
         "audit_failed": summary.audit_failed,
@@ -120,6 +121,7 @@ def outcome(summary: ImportSummary) -> dict[str, Any]:
         "updated": summary.updated,
         "skipped": summary.skipped,
         "problems": summary.errors[:SHOWN_PROBLEMS],
+        "linked": summary.linked[:SHOWN_PROBLEMS],
     }
 
 

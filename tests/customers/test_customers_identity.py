@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import msgspec
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from responder.customers.importer import import_csv
-from responder.customers.links import link_customers, suggest_links, unlink_customers
+from responder.customers.links import (
+    active_link,
+    link_customers,
+    suggest_links,
+    unlink_customers,
+)
 from responder.customers.resolve import create_customers, find_customer, resolve_identity
 from responder.db.models import (
     AuditEntry,
@@ -18,6 +27,7 @@ from responder.db.models import (
 )
 from responder.db.session import transaction
 from responder.runtime import Runtime
+from tests.helpers import run_cli
 
 
 def test_one_customer_is_found_by_email_phone_whatsapp_and_x(
@@ -164,3 +174,107 @@ def test_a_batch_of_new_senders_becomes_customers_at_once_and_a_race_falls_back(
         assert resolve_identity(session, "email", "cy@mail.test").provisional
     with transaction(rt.factory) as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 3
+
+
+def test_a_customer_who_wrote_in_before_the_crm_had_them_is_linked_by_the_import(
+    rt: Runtime, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The normal order of events: Bob writes, Responder makes him a provisional customer, then
+    the CRM export names him. The import links the two (as an agent would), his message joins
+    his record, and the billing file that follows finds him."""
+    with transaction(rt.factory) as session:
+        channel = Channel(name="mail", kind="maildir")
+        session.add(channel)
+        session.flush()
+        provisional = resolve_identity(session, "email", "Bob Ray <bob@x.test>", "Bob Ray")
+        message = _message(session, channel, provisional, "k1", "Where is my bill?")
+        provisional_id, message_id = provisional.id, message.id
+    crm = tmp_path / "c2.csv"
+    crm.write_text("external_id,name,email,phone\nC2,Bob Ray,BOB@x.test,087 123 4568\n")
+    preview = import_csv(rt.factory, "customers", crm, settings=rt.settings, dry_run=True)
+    assert (preview.created, preview.skipped) == (1, 0)
+    assert preview.linked == [
+        f"{crm}:2: email 'BOB@x.test' wrote to us before the CRM had them: that provisional "
+        "customer would be linked to C2, with its messages (unlink it on its customer page if "
+        "that is wrong)"
+    ]
+    with rt.factory() as session:
+        assert session.get(Message, message_id).customer_id == provisional_id, "a preview"
+
+    out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)
+    assert "created: 1" in out and "skipped: 0" in out
+    assert f"{crm}:2: email 'BOB@x.test' wrote to us before the CRM had them" in out
+    assert "that provisional customer is linked to C2" in out
+    billing = tmp_path / "subscriptions.csv"
+    billing.write_text(
+        "account_id,customer_id,plan,monthly_spend,addons,contract_start,contract_end,lines,status\n"
+        "NW-1,C2,Smart 20GB,25.00,,2026-01-01,2027-01-01,1,active\n"
+    )
+    assert "created: 1" in run_cli(
+        rt, project, "import", "subscriptions", str(billing), capsys=capsys
+    )
+    with rt.factory() as session:
+        bob = session.scalars(select(Customer).where(Customer.external_id == "C2")).one()
+        assert (bob.plan, bob.monthly_spend, bob.tier) == ("Smart 20GB", 25.0, "Best")
+        message = session.get(Message, message_id)
+        assert message is not None and message.customer_id == bob.id, "his earlier message"
+        assert message.customer_tier == "Best", "the queue's tier filter follows the link"
+        assert find_customer(session, "email", "bob@x.test").id == bob.id
+        assert find_customer(session, "phone", "+353871234568").id == bob.id
+        link = active_link(session, provisional_id)
+        assert link is not None and link.target_id == bob.id
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "customer.link")
+        ).one()
+        assert (entry.actor, entry.object_id) == ("cli", str(bob.id))
+        assert entry.detail["imported_from"] == str(crm)
+        imported = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "import.customers")
+        ).one()
+        assert imported.detail["linked"] == [
+            line.replace("would be linked", "is linked") for line in preview.linked
+        ]
+    # Someone else's row with his address is still refused: he is a known customer now.
+    other = tmp_path / "c3.csv"
+    other.write_text("external_id,name,email\nC3,Rob Bay,bob@x.test\n")
+    again = import_csv(rt.factory, "customers", other, settings=rt.settings)
+    assert again.errors == [f"{other}:2: email 'bob@x.test' already belongs to another customer"]
+    # An agent may still undo it, as any link.
+    with transaction(rt.factory) as session:
+        unlink_customers(session, provisional_id, "alice")
+    with rt.factory() as session:
+        assert session.get(Message, message_id).customer_id == provisional_id
+        assert find_customer(session, "email", "bob@x.test").id == provisional_id
+        assert find_customer(session, "phone", "+353871234568").external_id == "C2"
+
+
+def test_a_preview_and_the_import_agree_on_a_sender_two_rows_claim(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """One provisional customer joins one known customer: with it go all its addresses, so a
+    later row (in a later batch too) naming another of them is refused, in the preview as in
+    the import."""
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        customers=msgspec.structs.replace(rt.settings.customers, import_batch_size=1),
+    )
+    with transaction(rt.factory) as session:
+        provisional = resolve_identity(session, "email", "bob@x.test", "Bob Ray")
+        session.add(
+            CustomerIdentity(customer_id=provisional.id, kind="phone", value="+353871234568")
+        )
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "external_id,name,email,phone\n"
+        "C2,Bob Ray,bob@x.test,\n"
+        "C3,Rob Bay,,087 123 4568\n"
+        "C2,Bob Ray,bob@x.test,\n"
+    )
+    preview = import_csv(rt.factory, "customers", crm, settings=rt.settings, dry_run=True)
+    done = import_csv(rt.factory, "customers", crm, settings=rt.settings)
+    expected = [f"{crm}:3: phone '087 123 4568' already belongs to another customer"]
+    assert preview.errors == done.errors == expected
+    assert (preview.created, preview.updated) == (done.created, done.updated) == (1, 1)
+    assert len(preview.linked) == len(done.linked) == 1
+    with rt.factory() as session:
+        assert find_customer(session, "phone", "+353871234568").external_id == "C2"

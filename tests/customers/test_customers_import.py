@@ -21,7 +21,7 @@ from responder.db.models import (
     SupportCase,
 )
 from responder.runtime import Runtime
-from tests.helpers import lose_database_at_import_audit, refuse_plan
+from tests.helpers import lose_database_at_import_audit, refuse_plan, run_cli
 
 HEADER = "external_id,name,email,phone,plan,monthly_spend,contract_end,lines,x_handle,whatsapp\n"
 
@@ -464,3 +464,80 @@ def test_an_import_whose_last_step_loses_the_database_once_is_audited_once_with_
     with rt.factory() as session:
         entries = session.scalars(select(AuditEntry.detail).order_by(AuditEntry.id)).all()
     assert [(e["created"], e["updated"]) for e in entries] == [(3, 0), (0, 3)]
+
+
+SUBSCRIPTIONS = (
+    "account_id,customer_id,plan,monthly_spend,addons,contract_start,contract_end,lines,status\n"
+)
+
+
+def _summary(rt: Runtime, external_id: str) -> tuple[object, ...]:
+    with rt.factory() as session:
+        customer = session.scalars(
+            select(Customer).where(Customer.external_id == external_id)
+        ).one()
+        return (
+            customer.plan,
+            customer.monthly_spend,
+            customer.lines,
+            customer.addons,
+            customer.contract_start,
+            customer.contract_end,
+        )
+
+
+def test_a_customer_whose_subscriptions_are_all_cancelled_has_no_plan_spend_or_top_tier(
+    rt: Runtime,
+    demo_customers: None,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_cli(rt, project, "import", "subscriptions", "demo/subscriptions.csv", capsys=capsys)
+    with rt.factory() as session:
+        declan = session.scalars(select(Customer).where(Customer.external_id == "C1002")).one()
+        assert (declan.plan, declan.tier) == ("Business Pro", "Best")
+        score = declan.value_score
+    cancelled = tmp_path / "cancelled.csv"
+    cancelled.write_text(
+        SUBSCRIPTIONS
+        + "NW-200102,C1002,Business Pro,250.00,World Roam Pass,2023-12-11,2026-12-10,4,cancelled\n"
+        + "NW-200103,C1002,Business Pro,62.50,Device Insurance,2023-12-11,2026-12-10,1,cancelled\n"
+    )
+    out = run_cli(rt, project, "import", "subscriptions", str(cancelled), capsys=capsys)
+    assert "updated: 2" in out
+    # A template saying "your Business Pro plan" would be wrong: he has none now.
+    assert _summary(rt, "C1002") == ("", None, None, [], "", "")
+    with rt.factory() as session:
+        declan = session.scalars(select(Customer).where(Customer.external_id == "C1002")).one()
+        assert declan.value_parts is not None and declan.value_parts["monthly_spend"] == 0
+        assert declan.value_score is not None and score is not None
+        assert declan.value_score < score
+        assert declan.tier == "Worst", "his tier no longer counts the spend he left"
+
+
+def test_a_subscription_moved_to_another_customer_leaves_the_first_without_it(
+    rt: Runtime, demo_customers: None, tmp_path: Path
+) -> None:
+    demo = rt.settings.path("demo")
+    import_csv(rt.factory, "subscriptions", demo / "subscriptions.csv", settings=rt.settings)
+    moved = tmp_path / "moved.csv"
+    moved.write_text(
+        SUBSCRIPTIONS
+        + "NW-200103,C1001,Business Pro,62.50,Device Insurance,2023-12-11,2026-12-10,1,active\n"
+    )
+    summary = import_csv(rt.factory, "subscriptions", moved, settings=rt.settings)
+    assert (summary.updated, summary.skipped) == (1, 0)
+    declan = ("Business Pro", 250.0, 4, ["World Roam Pass"], "2023-12-11", "2026-12-10")
+    assert _summary(rt, "C1002") == declan, "the account he no longer has is not counted"
+    aoife = ("Business Pro", 87.5, 2, ["Device Insurance"], "2023-12-11", "2026-12-10")
+    assert _summary(rt, "C1001") == aoife
+    # Both of hers go to him: she has no subscription left, so no plan either.
+    moved.write_text(
+        SUBSCRIPTIONS
+        + "NW-200101,C1002,Smart 20GB,25.00,,2024-03-14,2026-03-13,1,active\n"
+        + "NW-200103,C1002,Business Pro,62.50,Device Insurance,2023-12-11,2026-12-10,1,active\n"
+    )
+    import_csv(rt.factory, "subscriptions", moved, settings=rt.settings)
+    assert _summary(rt, "C1001") == ("", None, None, [], "", "")
+    assert _summary(rt, "C1002")[1:3] == (337.5, 6)

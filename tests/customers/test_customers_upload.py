@@ -424,3 +424,42 @@ def test_an_import_from_a_file_with_a_long_name_recomputes_tiers_and_is_audited(
     assert _liam(rt) == ("Business Pro Max", 400.0, "Best"), "tiers recomputed"
     [entry] = [e for e in _imports(rt) if e.detail and e.detail.get("path") == name]
     assert name.startswith(entry.object_id)
+
+
+def test_a_sender_who_wrote_first_is_named_in_the_preview_and_linked_by_the_import(
+    rt: Runtime,
+) -> None:
+    from responder.customers.resolve import find_customer, resolve_identity
+    from responder.db.session import transaction
+
+    staff(rt, "sam", role="supervisor")
+    with transaction(rt.factory) as session:
+        provisional_id = resolve_identity(session, "email", "bob@x.test", "Bob Ray").id
+    rows = b"external_id,name,email\nC2,Bob Ray,bob@x.test\n"
+    told = "crm.csv:2: email &#39;bob@x.test&#39; wrote to us before the CRM had them"
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sam")
+        api = client.post(
+            f"/api{PAGE}",
+            headers=auth,
+            data={"kind": "customers", "dry_run": "true"},
+            files={"file": ("crm.csv", rows, "text/csv")},
+        ).json()
+        assert api["skipped"] == 0 and api["linked"] == [
+            "crm.csv:2: email 'bob@x.test' wrote to us before the CRM had them: that provisional"
+            " customer would be linked to C2, with its messages (unlink it on its customer page"
+            " if that is wrong)"
+        ]
+        form = _login(client, "sam")
+        preview = _upload(client, form, "customers", "crm.csv", rows)
+        assert "Senders who wrote before the CRM had them" in preview.text
+        assert told in preview.text and "would be linked to C2" in preview.text
+        confirm = re.search(r'action="(/supervisor/customer-data/[^"]+/import)"', preview.text)
+        assert confirm is not None
+        done = client.post(confirm.group(1), data={"_csrf_token": form})
+        assert done.status_code == 200, done.text
+        assert "1 added" in done.text and "0 skipped" in done.text
+        assert told in done.text and "is linked to C2" in done.text
+    with rt.factory() as session:
+        owner = find_customer(session, "email", "bob@x.test")
+        assert owner is not None and owner.external_id == "C2" and owner.id != provisional_id
