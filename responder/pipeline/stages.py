@@ -18,6 +18,7 @@ from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
 from responder.acknowledge import queue_acknowledgements
@@ -51,6 +52,7 @@ from responder.db.models import (
     Channel,
     Customer,
     Message,
+    MessageIdClaim,
     OutboxItem,
     utcnow,
 )
@@ -248,6 +250,12 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 _move(message, State.IGNORED, reason)
             else:
                 routed.append((message, channel, fields))
+        claimed = _claim_message_ids(session, routed)
+        for message, _, fields in routed:
+            if message.id in claimed:
+                fields.store(session, message, rt.settings.customers.default_region)
+                _move(message, State.IGNORED, claimed[message.id])
+        routed = [r for r in routed if r[0].id not in claimed]
         unknown = {
             f.sender_address: f.sender_name for _, _, f in routed if f.sender_address not in known
         }
@@ -306,6 +314,63 @@ def _earlier_copies(
                 f"the same message already came in through {name} (message {first})"
             )
     return reasons
+
+
+def _claim_message_ids(
+    session: Session, routed: Sequence[tuple[Message, Channel, _ParsedFields]]
+) -> dict[int, str]:
+    """Claim the Message-ID of each message about to be drafted; returns why each that another
+    mailbox's copy holds already gets no draft. `_earlier_copies` sees the copies committed
+    before; this settles two parsed at the same moment by two workers (PostgreSQL): the second
+    insert of the key waits for the first transaction, then fails in its savepoint, and the
+    copy that claimed first is the one answered. Claimed in Message-ID order, so two batches
+    holding copies of the same two messages never wait for each other in a circle. A copy that
+    a person asked to have drafted anyway claims nothing; nor does a second message with the
+    same Message-ID in the same mailbox, which was never a copy."""
+    wanted = sorted(
+        (fields.message_id_header, message.id)
+        for message, _, fields in routed
+        if fields.message_id_header and not message.guard_override
+    )
+    holders: dict[int, int] = {}
+    for header, message_id in wanted:
+        holder = _claim(session, header, message_id)
+        if holder != message_id:
+            holders[message_id] = holder
+    if not holders:
+        return {}
+    found = {
+        row.id: row
+        for row in session.execute(
+            select(Message.id, Message.channel_id, Channel.name)
+            .join(Channel, Channel.id == Message.channel_id)
+            .where(Message.id.in_(set(holders.values())))
+        )
+    }
+    channels = {message.id: channel.id for message, channel, _ in routed}
+    return {
+        message_id: f"the same message already came in through {first.name} (message {first.id})"
+        for message_id, holder in holders.items()
+        if (first := found.get(holder)) is not None and first.channel_id != channels[message_id]
+    }
+
+
+def _claim(session: Session, header: str, message_id: int) -> int:
+    """The message holding the claim on `header`: `message_id` when it was free."""
+    held = select(MessageIdClaim.message_id).where(MessageIdClaim.message_id_header == header)
+    holder = session.scalar(held)
+    if holder is not None:
+        return holder
+    try:
+        with session.begin_nested():
+            session.add(MessageIdClaim(message_id_header=header, message_id=message_id))
+            session.flush()
+    except IntegrityError:
+        holder = session.scalar(held)
+        if holder is None:
+            raise
+        return holder
+    return message_id
 
 
 def _returned_replies(session: Session, bounces: dict[int, Bounce]) -> dict[int, str]:
