@@ -131,7 +131,8 @@ def texts(settings: Settings, now: datetime) -> list[dict[str, str]]:
 
 def recent_counts(session: Session, now: datetime) -> dict[str, int]:
     """The last seven days: `sent`, `failed` (refused, out of attempts or maybe sent twice,
-    including those a person has since left unsent) and `needs_attention` (still listed there)."""
+    including those a person has since left unsent), `needs_attention` (still listed there)
+    and `returned` (sent, then returned by the recipient's server: nothing to do but know)."""
     since = now - WINDOW
     sent = session.scalar(
         select(func.count())
@@ -141,15 +142,18 @@ def recent_counts(session: Session, now: datetime) -> dict[str, int]:
     rows = session.execute(
         select(Acknowledgement.state, func.count())
         .where(
-            Acknowledgement.state.in_((*UNSENT, "dismissed")), Acknowledgement.created_at > since
+            Acknowledgement.state.in_((*UNSENT, "dismissed", "bounced")),
+            Acknowledgement.created_at > since,
         )
         .group_by(Acknowledgement.state)
     ).all()
     by_state = {state: count for state, count in rows}
+    returned = by_state.pop("bounced", 0)
     return {
         "sent": sent or 0,
         "failed": sum(by_state.values()),
         "needs_attention": sum(by_state.get(state, 0) for state in UNSENT),
+        "returned": returned,
     }
 
 

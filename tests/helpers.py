@@ -236,3 +236,37 @@ def heard_by(rt: Runtime, client: TestClient) -> Iterator[None]:
     yield
     if rt.engine.dialect.name == "postgresql":
         wait_for(lambda: cache_of(client).generation > before, "the change's notification")
+
+
+def bounce_of(reply: bytes, recipient: str, answer: str, name: str) -> bytes:
+    """A delivery status notification, as a receiving server returns `reply` days later:
+    the reply's headers enclosed, `recipient` failed with `answer`."""
+    headers = reply.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode()
+    status = answer.split()[1]
+    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.home.test>
+To: support@northwind-mobile.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{name}@mx.home.test>
+Return-Path: <>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered to {recipient}.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.home.test
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; {answer}
+--b
+Content-Type: text/rfc822-headers
+
+{headers}
+--b--
+""".encode()

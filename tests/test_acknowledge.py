@@ -9,6 +9,7 @@ import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from html import unescape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,7 @@ from responder.web.views import message_detail
 from tests.helpers import (
     api_token,
     auto_send_every_intent,
+    bounce_of,
     drop,
     make_email,
     sent_replies,
@@ -238,6 +240,65 @@ def test_the_shipped_texts_speak_german_to_a_german_customer_and_english_otherwi
     (ack,) = [r for r in sent_replies(rt) if "aoife" in r["To"]]
     assert _text(ack).replace("\r\n", "\n").startswith("Guten Tag Aoife Murphy,\n\nvielen Dank")
     assert f"ab {german_opens} wieder" in " ".join(_text(ack).split())
+
+
+def test_an_acknowledgement_that_bounces_is_shown_as_returned_and_never_answered(
+    rt: Runtime, worker: Worker
+) -> None:
+    """The customer's server returns our "we have your message" days later: the message's page
+    says so where the acknowledgement is shown (and in the conversation), the bounce is
+    ignored, nothing answers it, and the message still waits for its real reply. A forged one
+    for another address changes nothing."""
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    worker.drain()
+    (sent,) = sent_replies(rt)
+    answer = "550 5.1.1 <aoife.murphy@gmail.test>: mailbox unavailable"
+    forged = bounce_of(sent.as_bytes(), "eve@elsewhere.test", answer, "forged")
+    drop(rt, forged, "forged")
+    worker.drain()
+    with rt.factory() as session:
+        ack = session.scalars(select(Acknowledgement)).one()
+        assert ack.state == "sent"
+    drop(rt, bounce_of(sent.as_bytes(), "aoife.murphy@gmail.test", answer, "dsn"), "dsn")
+    worker.drain()
+    assert len(sent_replies(rt)) == 1, "nothing answers a bounce"
+    returned = (
+        f"returned by the recipient's server: aoife.murphy@gmail.test: {answer} (status 5.1.1)"
+    )
+    with rt.factory() as session:
+        ack = session.scalars(select(Acknowledgement)).one()
+        assert (ack.state, ack.last_error) == ("bounced", returned)
+        by_header = {m.message_id_header: m for m in session.scalars(select(Message))}
+        first = by_header["<m1@mail.test>"]
+        assert first.state == "in_review", "the real answer still waits for a person"
+        what = f"the automatic acknowledgement of message {first.id}"
+        assert by_header["<dsn@mx.home.test>"].state == "ignored"
+        assert by_header["<dsn@mx.home.test>"].state_reason == (
+            f"delivery status report (bounce) of {what}: marked as returned on that message"
+        )
+        assert by_header["<forged@mx.home.test>"].state_reason == (
+            f"delivery status report (bounce) naming {what}, which could not be matched to it: "
+            "the failed recipient it names (eve@elsewhere.test) is not one it was sent to: "
+            "left as it is"
+        )
+        assert by_header[ack.message_id_header].state_reason == f"sent, but {returned}"
+        shown = message_detail(session, first.id)
+    assert shown["acknowledgement"]["state"] == "bounced"
+    assert shown["acknowledgement"]["last_error"] == returned
+    staff(rt, "alice")
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{first.id}").text
+        problems = client.get("/api/problems", headers=api_token(client)).json()
+    said = unescape(page.split('id="acknowledged" data-state="bounced">')[1].split("</p>")[0])
+    assert said.startswith("Automatic acknowledgement sent "), said
+    assert said.endswith(f", but {returned}: the customer may not know we have their message."), (
+        said
+    )
+    conversation = unescape(page.split("<h2>Conversation</h2>", 1)[1])
+    assert f'<p class="warn">sent, but {returned}</p>' in conversation
+    assert problems["acknowledgements"] == [], "nothing to send again: it would come back"
 
 
 def test_no_acknowledgement_while_the_team_is_in_unless_always(rt: Runtime, worker: Worker) -> None:

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+import time
+from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import undefer
 
 from responder.channels.imap_state import Fetched, FolderState
-from responder.channels.maildir_source import ensure_channel
+from responder.channels.maildir_source import MaildirSource, deliver_to_maildir, ensure_channel
 from responder.db.models import Attachment, AuditEntry, Draft, Message
+from responder.pipeline import stages
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -260,3 +267,104 @@ def test_a_copy_read_from_the_maildir_first_keeps_the_imap_copy_out(
     assert second.state_reason == (
         f"the same message already came in through {rt.settings.maildir.name} (message {first.id})"
     )
+
+
+def two_maildir_copies(rt: Runtime, worker: Worker, tmp_path: Path) -> tuple[int, int]:
+    """The message in the local Maildir and in a second Maildir mailbox (billing), both stored
+    and not parsed: neither has its Message-ID on record yet."""
+    drop(rt, copied_to_two_mailboxes(), "twice")
+    assert worker.poll_sources() == 1
+    billing = ensure_channel(rt.factory, "billing", "maildir", "billing@northwind-mobile.test")
+    deliver_to_maildir(tmp_path / "billing", copied_to_two_mailboxes(), "twice")
+    assert MaildirSource(tmp_path / "billing", billing).poll(rt.factory) == 1
+    with rt.factory() as session:
+        first, second = session.scalars(
+            select(Message.id).where(Message.direction == "in").order_by(Message.id)
+        )
+    return first, second
+
+
+def states(rt: Runtime, *ids: int) -> list[tuple[str, str]]:
+    with rt.factory() as session:
+        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
+        return [(rows[i].state, rows[i].state_reason) for i in ids]
+
+
+def test_the_copy_parsed_first_is_the_one_drafted_whichever_was_stored_first(
+    rt: Runtime, worker: Worker, tmp_path: Path
+) -> None:
+    """Two Maildir copies, the later-stored one parsed first (another worker's batch): it holds
+    the Message-ID, and the first-stored copy, parsed after, is ignored naming it."""
+    first, second = two_maildir_copies(rt, worker, tmp_path)
+    stages.parse_stage(rt, [second])
+    stages.parse_stage(rt, [first])
+    assert states(rt, second, first) == [
+        ("parsed", ""),
+        ("ignored", f"the same message already came in through billing (message {second})"),
+    ]
+    worker.drain()
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Draft)) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_workers_parsing_both_copies_at_once_draft_one(
+    rt: Runtime, worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers parse the two copies at the same moment (PostgreSQL: SQLite lets one writer
+    in at a time). The first is held with its parse written but not committed; the second,
+    which cannot see it yet, waits on the first's claim of the Message-ID, and once the first
+    commits is ignored naming it."""
+    first, second = two_maildir_copies(rt, worker, tmp_path)
+    holding, release = threading.Event(), threading.Event()
+    wake = stages.wake_conversations
+
+    def held(session: Any, continued: Any) -> Any:
+        woken = wake(session, continued)
+        if threading.current_thread().name == "first":
+            holding.set()
+            assert release.wait(60), "the test never let the first worker commit"
+        return woken
+
+    monkeypatch.setattr(stages, "wake_conversations", held)
+    failures: list[BaseException] = []
+
+    def parse(message_id: int) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                stages.parse_stage(rt, [message_id])
+            except BaseException as exc:
+                failures.append(exc)
+
+        return run
+
+    one = threading.Thread(target=parse(first), name="first")
+    two = threading.Thread(target=parse(second), name="second")
+    one.start()
+    assert holding.wait(60), "the first worker never reached its commit"
+    two.start()
+    with rt.engine.connect() as watcher:
+        deadline = time.monotonic() + 60
+        while two.is_alive() and time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar()
+            watcher.rollback()
+            if waiting:
+                break  # the second waits on the first's claim: the first may commit now
+            time.sleep(0.005)
+    release.set()
+    one.join(60)
+    two.join(60)
+    assert not failures, failures
+    name = rt.settings.maildir.name
+    assert states(rt, first, second) == [
+        ("parsed", ""),
+        ("ignored", f"the same message already came in through {name} (message {first})"),
+    ]
+    worker.drain()
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Draft)) == 1

@@ -25,7 +25,7 @@ from responder.pipeline.worker import Worker
 from responder.review import approve
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, drop, make_email, staff
+from tests.helpers import api_token, bounce_of, drop, make_email, staff
 from tests.html_document import HtmlDocument
 from tests.smtp_server import (
     PasswordAuthenticator,
@@ -244,40 +244,6 @@ def test_the_customers_own_address_refused_fails_the_reply_though_a_copy_went_ou
     assert "the copies to colleague@home.test went out" in message.state_reason
 
 
-def bounce_of(reply: bytes, recipient: str, answer: str, name: str) -> bytes:
-    """A delivery status notification, as a receiving server returns `reply` days later:
-    the reply's headers enclosed, `recipient` failed with `answer`."""
-    headers = reply.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode()
-    status = answer.split()[1]
-    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.home.test>
-To: support@northwind-mobile.test
-Subject: Undelivered Mail Returned to Sender
-Message-ID: <{name}@mx.home.test>
-Return-Path: <>
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-
---b
-Content-Type: text/plain
-
-Your message could not be delivered to {recipient}.
---b
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.home.test
-
-Final-Recipient: rfc822; {recipient}
-Action: failed
-Status: {status}
-Diagnostic-Code: smtp; {answer}
---b
-Content-Type: text/rfc822-headers
-
-{headers}
---b--
-""".encode()
-
-
 def message_named(rt: Runtime, header: str) -> Message:
     with rt.factory() as session:
         return session.scalars(select(Message).where(Message.message_id_header == header)).one()
@@ -318,6 +284,42 @@ def test_a_reply_that_bounces_later_is_under_needs_attention_with_the_servers_an
     assert late.state == "ignored" and "before it was sent again: left as it is" in (
         late.state_reason
     )
+
+
+def test_a_forged_bounce_naming_our_reply_leaves_it_sent(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Anyone can write a "bounce" quoting our reply's Message-ID: one for an address the reply
+    never went to, or one not in a delivery status notification's form, fails nothing, and
+    is ignored saying why (no draft, no answer)."""
+    approved_reply(rt, worker)
+    worker.drain()
+    (received,) = smtp_server.handler.received
+    answer = "550 5.1.1 <eve@elsewhere.test>: mailbox unavailable"
+    drop(rt, bounce_of(received.raw, "eve@elsewhere.test", answer, "forged1"), "forged1")
+    mixed = bounce_of(received.raw, "aoife@home.test", "550 5.1.1 gone", "forged2").replace(
+        b"multipart/report; report-type=delivery-status", b"multipart/mixed"
+    )
+    drop(rt, mixed, "forged2")
+    worker.drain()
+    replied = message_named(rt, "<m1@mail.test>")
+    assert replied.state == "sent" and "returned" not in replied.state_reason
+    _, item = outbox(rt)
+    assert item.state == "sent" and item.last_error == ""
+    naming = f"delivery status report (bounce) naming our reply to message {replied.id}"
+    other = message_named(rt, "<forged1@mx.home.test>")
+    assert other.state == "ignored"
+    assert other.state_reason == (
+        f"{naming}, which could not be matched to it: the failed recipient it names "
+        "(eve@elsewhere.test) is not one it was sent to: left as it is"
+    )
+    unformed = message_named(rt, "<forged2@mx.home.test>")
+    assert unformed.state == "ignored"
+    assert unformed.state_reason == (
+        f"{naming}, which could not be matched to it: it is multipart/mixed, not a "
+        "multipart/report: left as it is"
+    )
+    assert len(smtp_server.handler.received) == 1, "nothing answers a bounce"
 
 
 def test_a_bounce_for_a_copied_address_only_leaves_the_reply_sent_and_says_so(

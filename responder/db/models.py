@@ -591,6 +591,19 @@ class OutboxItem(Base):
     delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
+class MessageIdClaim(Base):
+    """The one inbound copy of a Message-ID that goes on to a draft: mail to support@ with
+    billing@ copied arrives once in each mailbox. Two workers parsing the two copies at once
+    both insert the key; the unique key makes the second wait for the first and then lose, so
+    the parse stage ignores its copy naming the first."""
+
+    __tablename__ = "message_id_claims"
+    message_id_header: Mapped[str] = mapped_column(String(500), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+
+
 class Acknowledgement(Base):
     """An automatic "we have your message" for one inbound email, sent apart from its reply.
     Its bytes and Message-ID are fixed when it is queued, so a retry is the same mail, and a
@@ -608,7 +621,8 @@ class Acknowledgement(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    #: queued, sending, sent, failed, uncertain (stopped mid-send; nobody can tell), dismissed
+    #: queued, sending, sent, failed, uncertain (stopped mid-send; nobody can tell), dismissed,
+    #: bounced (a delivery status report for it came back; `last_error` is the answer)
     state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -3,11 +3,15 @@
 A bounce comes back days after the reply left, as mail to our own mailbox. The guard ignores
 it (it must never get a draft); this reads what the parse stage needs to put the failure on
 the reply it speaks of: the enclosed original's Message-ID and Date, and each recipient the
-reporting server gave up on, with its answer.
+reporting server gave up on, with its answer. Anyone can write such a mail naming one of our
+Message-IDs, so it also says whether it has a real report's form (`form_problem`) and which
+failures name a recipient our message was sent to (`failures_for`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import email.message
 import email.parser
 import email.policy
 from dataclasses import dataclass
@@ -23,6 +27,9 @@ _ENCLOSED_TYPES = {
     "text/rfc822-headers",
     "message/global-headers",
 }
+#: The report types of a delivery status notification: RFC 3464's, and RFC 6533's for
+#: internationalised mail.
+_REPORT_TYPES = {"delivery-status", "global-delivery-status"}
 #: A server's answer is shown as it came, cut to this many characters.
 _ANSWER_LIMIT = 300
 
@@ -34,6 +41,8 @@ class Failure:
     recipient: str
     status: str
     diagnostic: str
+    #: Every address the block names (Original- and Final-Recipient), lower-cased.
+    addresses: frozenset[str] = frozenset()
 
     def words(self) -> str:
         status = f"status {self.status}" if self.status else ""
@@ -49,10 +58,21 @@ class Bounce:
     original_id: str
     original_date: datetime | None
     failures: tuple[Failure, ...]
+    #: Why it is not in a delivery status notification's form ("" when it is).
+    form_problem: str = ""
 
     def reason(self) -> str:
         answers = "; ".join(f.words() for f in self.failures)
         return f"returned by the recipient's server: {answers}"
+
+    def failures_for(self, recipients: set[str]) -> Bounce:
+        """Only the failures that name one of `recipients` (lower-cased addresses)."""
+        kept = tuple(f for f in self.failures if f.addresses & recipients)
+        return dataclasses.replace(self, failures=kept)
+
+    def named(self) -> str:
+        """The failed recipients it names, for a reason that says they were not ours."""
+        return ", ".join(f.recipient for f in self.failures)
 
 
 def read_bounce(parsed: ParsedEmail) -> Bounce | None:
@@ -67,7 +87,20 @@ def read_bounce(parsed: ParsedEmail) -> Bounce | None:
     failures = tuple(_failures(status.content))
     if original_id is None or "\x00" in original_id or not failures:  # never one of ours
         return None
-    return Bounce(original_id, _date(enclosed.content), failures)
+    return Bounce(original_id, _date(enclosed.content), failures, _form_problem(parsed))
+
+
+def _form_problem(parsed: ParsedEmail) -> str:
+    """Why the message is not a delivery status notification as servers send one: a
+    multipart/report whose report-type is delivery-status (or global-delivery-status)."""
+    if parsed.content_type != "multipart/report":
+        return f"it is {parsed.content_type}, not a multipart/report"
+    headers = email.message.Message()
+    headers["content-type"] = parsed.header("content-type") or ""
+    report_type = str(headers.get_param("report-type") or "").strip().lower()
+    if report_type not in _REPORT_TYPES:
+        return f"its report-type is {report_type or 'missing'}, not delivery-status"
+    return ""
 
 
 def sent_date(raw: bytes) -> datetime | None:
@@ -97,7 +130,8 @@ def _failures(report: bytes) -> list[Failure]:
     failures = []
     text = report.decode("utf-8", errors="replace").replace("\x00", "\ufffd")  # PostgreSQL
     for fields in _blocks(text):
-        recipient = _typed_value(fields.get("original-recipient") or fields.get("final-recipient"))
+        named = [_typed_value(fields.get(f)) for f in ("original-recipient", "final-recipient")]
+        recipient = next((r for r in named if r), "")
         if not recipient:
             continue
         action = fields.get("action", "").strip().lower()
@@ -105,7 +139,8 @@ def _failures(report: bytes) -> list[Failure]:
         if action != "failed" and not (not action and status.startswith("5")):
             continue
         diagnostic = _typed_value(fields.get("diagnostic-code"))[:_ANSWER_LIMIT]
-        failures.append(Failure(recipient.strip("<>"), status[:20], diagnostic))
+        addresses = frozenset(r.strip("<>").lower() for r in named if r)
+        failures.append(Failure(recipient.strip("<>"), status[:20], diagnostic, addresses))
     return failures
 
 

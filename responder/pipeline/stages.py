@@ -18,6 +18,7 @@ from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
 from responder.acknowledge import queue_acknowledgements
@@ -46,10 +47,12 @@ from responder.conversations import (
 from responder.customers.resolve import create_customers, find_customers, resolve_or_create
 from responder.customers.view import read_records
 from responder.db.models import (
+    Acknowledgement,
     Attachment,
     Channel,
     Customer,
     Message,
+    MessageIdClaim,
     OutboxItem,
     utcnow,
 )
@@ -247,6 +250,12 @@ def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
                 _move(message, State.IGNORED, reason)
             else:
                 routed.append((message, channel, fields))
+        claimed = _claim_message_ids(session, routed)
+        for message, _, fields in routed:
+            if message.id in claimed:
+                fields.store(session, message, rt.settings.customers.default_region)
+                _move(message, State.IGNORED, claimed[message.id])
+        routed = [r for r in routed if r[0].id not in claimed]
         unknown = {
             f.sender_address: f.sender_name for _, _, f in routed if f.sender_address not in known
         }
@@ -307,10 +316,68 @@ def _earlier_copies(
     return reasons
 
 
+def _claim_message_ids(
+    session: Session, routed: Sequence[tuple[Message, Channel, _ParsedFields]]
+) -> dict[int, str]:
+    """Claim the Message-ID of each message about to be drafted; returns why each that another
+    mailbox's copy holds already gets no draft. `_earlier_copies` sees the copies committed
+    before; this settles two parsed at the same moment by two workers (PostgreSQL): the second
+    insert of the key waits for the first transaction, then fails in its savepoint, and the
+    copy that claimed first is the one answered. Claimed in Message-ID order, so two batches
+    holding copies of the same two messages never wait for each other in a circle. A copy that
+    a person asked to have drafted anyway claims nothing; nor does a second message with the
+    same Message-ID in the same mailbox, which was never a copy."""
+    wanted = sorted(
+        (fields.message_id_header, message.id)
+        for message, _, fields in routed
+        if fields.message_id_header and not message.guard_override
+    )
+    holders: dict[int, int] = {}
+    for header, message_id in wanted:
+        holder = _claim(session, header, message_id)
+        if holder != message_id:
+            holders[message_id] = holder
+    if not holders:
+        return {}
+    found = {
+        row.id: row
+        for row in session.execute(
+            select(Message.id, Message.channel_id, Channel.name)
+            .join(Channel, Channel.id == Message.channel_id)
+            .where(Message.id.in_(set(holders.values())))
+        )
+    }
+    channels = {message.id: channel.id for message, channel, _ in routed}
+    return {
+        message_id: f"the same message already came in through {first.name} (message {first.id})"
+        for message_id, holder in holders.items()
+        if (first := found.get(holder)) is not None and first.channel_id != channels[message_id]
+    }
+
+
+def _claim(session: Session, header: str, message_id: int) -> int:
+    """The message holding the claim on `header`: `message_id` when it was free."""
+    held = select(MessageIdClaim.message_id).where(MessageIdClaim.message_id_header == header)
+    holder = session.scalar(held)
+    if holder is not None:
+        return holder
+    try:
+        with session.begin_nested():
+            session.add(MessageIdClaim(message_id_header=header, message_id=message_id))
+            session.flush()
+    except IntegrityError:
+        holder = session.scalar(held)
+        if holder is None:
+            raise
+        return holder
+    return message_id
+
+
 def _returned_replies(session: Session, bounces: dict[int, Bounce]) -> dict[int, str]:
-    """Put each bounce on the reply it returns (by its Message-ID in our outbox), so that a
-    reply that never arrived is under Needs attention instead of reading "sent"; returns the
-    ignore reason of each bounce that names one of our replies."""
+    """Put each bounce on the reply or acknowledgement it returns (by its Message-ID in our
+    outbox or among the acknowledgements), so that a reply that never arrived is under Needs
+    attention instead of reading "sent"; returns the ignore reason of each bounce that names
+    one of ours, matched or not."""
     if not bounces:
         return {}
     returned = {b.original_id for b in bounces.values()}
@@ -338,39 +405,110 @@ def _returned_replies(session: Session, bounces: dict[int, Bounce]) -> dict[int,
             .with_for_update()
         )
     }
+    acknowledgements = {
+        ack.message_id_header: ack
+        for ack in session.scalars(
+            select(Acknowledgement)
+            .where(Acknowledgement.message_id_header.in_(returned - set(items)))
+            .order_by(Acknowledgement.id)
+            .with_for_update()
+        )
+    }
     reasons: dict[int, str] = {}
     for bounce_id in sorted(bounces):
         bounce = bounces[bounce_id]
         item = items.get(bounce.original_id)
+        ack = acknowledgements.get(bounce.original_id)
         if item is not None and item.message_id in answered:
             reasons[bounce_id] = _return_reply(answered[item.message_id], item, bounce)
+        elif ack is not None:
+            reasons[bounce_id] = _return_acknowledgement(session, ack, bounce)
     return reasons
 
 
+@dataclass(frozen=True)
+class _Addressed:
+    """Whom one of our messages went to, from its bytes as last sent (lower-cased)."""
+
+    to: set[str]
+    copied: set[str]
+
+    @staticmethod
+    def of(raw: bytes | None, recipients: Sequence[str]) -> _Addressed:
+        if not raw:
+            return _Addressed({r.lower() for r in recipients}, set())
+        to = address_list(raw, "to")
+        return _Addressed(to, address_list(raw, "cc") - to)
+
+
+def _mismatch(bounce: Bounce, addressed: _Addressed) -> str:
+    """Why a report naming one of our Message-IDs is not the delivery failure of that message
+    ("" when it is): anyone can write one, and a forged one must not fail a reply that
+    arrived. It must be a delivery status notification, and say that delivery failed to an
+    address the message went to."""
+    if bounce.form_problem:
+        return bounce.form_problem
+    if not bounce.failures_for(addressed.to | addressed.copied).failures:
+        return f"the failed recipient it names ({bounce.named()}) is not one it was sent to"
+    return ""
+
+
 def _return_reply(message: Message, item: OutboxItem, bounce: Bounce) -> str:
-    """The reply is failed (with the server's answer), unless it is no longer the one that
-    bounced: failed or left unsent already, sent again since (its Date is later than the
-    returned copy's), or returned only for addresses it copied, whom the customer's copy does
-    not depend on (then it stays sent, the failure noted on it, as a refused Cc is)."""
+    """The reply is failed (with the server's answer), unless the report is not that reply's
+    delivery failure (`_mismatch`), or the reply is no longer the one that bounced: failed or
+    left unsent already, sent again since (its Date is later than the returned copy's), or
+    returned only for addresses it copied, whom the customer's copy does not depend on (then
+    it stays sent, the failure noted on it, as a refused Cc is)."""
     ours = message.direction == "out"
-    head = "delivery status report (bounce) of " + (
-        f"our message {message.id}" if ours else f"our reply to message {message.id}"
-    )
+    reply = f"our message {message.id}" if ours else f"our reply to message {message.id}"
+    head = f"delivery status report (bounce) of {reply}"
+    addressed = _Addressed.of(item.raw, item.recipients)
+    if mismatch := _mismatch(bounce, addressed):
+        return (
+            f"delivery status report (bounce) naming {reply}, which could not be matched to it: "
+            f"{mismatch}: left as it is"
+        )
     if message.state != State.SENT or item.state != "sent":
         return f"{head}, which is {state_words(message.state, ours=ours)} now: left as it is"
     if _earlier_attempt(bounce, item):
         return f"{head}, from an attempt before it was sent again: left as it is"
-    raw = item.raw or b""
-    copied = address_list(raw, "cc") - address_list(raw, "to")
-    if copied and all(f.recipient.lower() in copied for f in bounce.failures):
-        note = f"sent, but {bounce.reason()}"
+    failed = bounce.failures_for(addressed.to | addressed.copied)
+    if not failed.failures_for(addressed.to).failures:
+        note = f"sent, but {failed.reason()}"
         if note not in message.state_reason:
             message.state_reason = "; ".join(filter(None, (message.state_reason, note)))
         return f"{head}, for copied addresses only: it stays sent, the failure noted on it"
     item.state = "failed"
-    item.last_error = bounce.reason()
-    _move(message, State.FAILED, bounce.reason())
+    item.last_error = failed.reason()
+    _move(message, State.FAILED, failed.reason())
     return f"{head}: now failed, under Needs attention"
+
+
+def _return_acknowledgement(session: Session, ack: Acknowledgement, bounce: Bounce) -> str:
+    """The automatic acknowledgement did not reach the customer: marked `bounced` with the
+    server's answer, shown where it is (the message's page, and our message in the
+    conversation). One left `uncertain` did go out, then. Nothing is sent again or in answer:
+    it said only "we have your message", and the reply a person writes goes out on its own."""
+    what = f"the automatic acknowledgement of message {ack.message_id}"
+    addressed = _Addressed.of(ack.raw, ack.recipients)
+    if mismatch := _mismatch(bounce, addressed):
+        return (
+            f"delivery status report (bounce) naming {what}, which could not be matched to it: "
+            f"{mismatch}: left as it is"
+        )
+    head = f"delivery status report (bounce) of {what}"
+    if ack.state not in {"sent", "uncertain"}:
+        return f"{head}, which is {ack.state} now: left as it is"
+    failed = bounce.failures_for(addressed.to | addressed.copied)
+    ack.state, ack.last_error = "bounced", failed.reason()
+    ours = session.scalar(
+        select(Message).where(
+            Message.direction == "out", Message.message_id_header == ack.message_id_header
+        )
+    )
+    if ours is not None:
+        ours.state_reason = f"sent, but {failed.reason()}"
+    return f"{head}: marked as returned on that message"
 
 
 def _earlier_attempt(bounce: Bounce, item: OutboxItem) -> bool:

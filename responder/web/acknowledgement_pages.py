@@ -45,7 +45,8 @@ def acknowledgements_page(request: Request) -> Template:
         "Read-only: whether they are on, when they go out (`summary`, and `opening_hours` in "
         "`timezone` when they go out only while closed), per channel, each text (`raw`) with "
         "what a sample customer receives (`rendered`), and `last_7_days` counts (`sent`, "
-        "`failed`, `needs_attention`). They change in config.toml under [acknowledge] "
+        "`failed`, `needs_attention`, `returned`: sent, then returned by the recipient's "
+        "server). They change in config.toml under [acknowledge] "
         "(`settings_keys`), after a restart."
     ),
 )

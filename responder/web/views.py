@@ -680,6 +680,8 @@ def message_detail(
                 "text": m.new_text or m.text,
                 "at": (m.sent_at or m.received_at).isoformat(),
                 "state": m.state,
+                # What became of ours since it went out ("sent, but returned by ...").
+                "note": m.state_reason if m.direction == "out" else "",
                 "later": written_after(m, message),
                 # Written in the platform's own app, not here (`channels.social.outside`).
                 "outside": is_outside(m),

@@ -73,3 +73,33 @@ def test_nul_bytes_never_reach_the_database() -> None:
     assert found is not None and "\x00" not in found.reason()
     assert "550 no\ufffdsuch user" in found.reason()
     assert read_bounce(parse_email(_report(b"<r1\x00@shop.test>", b"550 gone"))) is None
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", ["bounce__mailbox-full.eml", "bounce__office365.eml"])
+def test_real_servers_reports_have_the_form_of_one(name: str) -> None:
+    found = bounce(name)
+    assert found is not None and found.form_problem == ""
+
+
+def test_a_report_out_of_form_or_for_someone_else_is_told_apart() -> None:
+    """What the parse stage needs to refuse a forged one: its form, and whom it names (the
+    original and the final recipient: a forwarded address fails under its new name)."""
+    report = _report(b"<r1@shop.test>", b"550 gone").replace(
+        b"Final-Recipient: rfc822; ann@example.com",
+        b"Original-Recipient: rfc822; Ann@Example.com\nFinal-Recipient: rfc822; ann@new.test",
+    )
+    found = read_bounce(parse_email(report))
+    assert found is not None and found.form_problem == ""
+    assert found.failures_for({"ann@example.com"}).failures == found.failures
+    assert found.failures_for({"ann@new.test"}).failures == found.failures
+    assert found.failures_for({"bob@example.com"}).failures == ()
+    assert found.named() == "Ann@Example.com"
+    global_report = report.replace(
+        b"report-type=delivery-status", b'report-type="Global-Delivery-Status"'
+    )
+    assert read_bounce(parse_email(global_report)).form_problem == ""  # type: ignore[union-attr]
+    other = report.replace(b"report-type=delivery-status", b"report-type=disposition-notification")
+    assert read_bounce(parse_email(other)).form_problem == (  # type: ignore[union-attr]
+        "its report-type is disposition-notification, not delivery-status"
+    )
