@@ -44,11 +44,13 @@ class UncertainDeliveryError(Exception):
     """The request may have reached the other side, and its answer was lost (a read time-out, a
     dropped connection after sending): sending again could deliver it twice, so it is not
     retried by itself; a person checks the recipient's copy first. `what` names what may have
-    gone out when it is not the reply itself (a WhatsApp template sent in its place)."""
+    gone out when it is not the reply itself (a WhatsApp template sent in its place), and
+    `instead` is how the conversation shows it, as `DeliveryResult.instead`."""
 
-    def __init__(self, why: str, what: str = "") -> None:
+    def __init__(self, why: str, what: str = "", instead: str = "") -> None:
         super().__init__(why)
         self.what = what
+        self.instead = instead
 
 
 class PermanentDeliveryError(Exception):
@@ -85,8 +87,10 @@ class OutgoingReply:
     channel_address: str = ""
     customer_wrote_at: datetime | None = None
     # WhatsApp: when a template last went out to the customer (in this reply's place or
-    # another's) since they last wrote; one is enough until they write again
+    # another's) since they last wrote; one is enough until they write again. Uncertain: no
+    # certain one went out since, and the last send's answer was lost (it may have gone out).
     template_sent_at: datetime | None = None
+    template_uncertain: bool = False
 
 
 class Sender(Protocol):

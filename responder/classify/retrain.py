@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,50 @@ class RetrainError(Exception):
         self.status_code = status_code
 
 
+class LabelsLost(RetrainError):
+    """Making this version active would leave labels no mail could be given: asked first."""
+
+    def __init__(self, name: str, version: int, labels: list[str]) -> None:
+        words = ", ".join(labels)
+        super().__init__(
+            f"version {version} of {name} has no {words} label, which the active version or "
+            "the current examples have: made active, no mail would be given "
+            f"{'it' if len(labels) == 1 else 'them'}"
+        )
+        self.version = version
+        self.labels = labels
+
+
+def wanted_labels(session: Session, name: str) -> set[str]:
+    """The labels mail can be given now, or is to be taught: the active version's and those
+    with an active example."""
+    active = session.scalar(
+        select(ClassifierModel.labels).where(
+            ClassifierModel.name == name, ClassifierModel.active.is_(True)
+        )
+    )
+    taught = session.scalars(
+        select(ClassifierExample.label)
+        .where(ClassifierExample.classifier == name, ClassifierExample.status == "active")
+        .distinct()
+    )
+    return {str(label) for label in active or ()} | {str(label) for label in taught}
+
+
+def lacking(labels: Iterable[Any] | None, wanted: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(wanted - {str(label) for label in labels or ()}))
+
+
+def refuse_lost_labels(session: Session, model: ClassifierModel, lose_labels: bool) -> list[str]:
+    """The labels mail can be given now that `model` lacks: LabelsLost unless `lose_labels`
+    says to go ahead. Both ways a version becomes active (a retrain's Activate, Make active
+    again) ask it, under their lock, against what is active then."""
+    lost = list(lacking(model.labels, wanted_labels(session, model.name)))
+    if lost and not lose_labels:
+        raise LabelsLost(model.name, model.version, lost)
+    return lost
+
+
 @dataclass(frozen=True)
 class ModelSummary:
     id: int
@@ -101,14 +146,10 @@ class JobView:
     new: ModelSummary | None = None
     current: ModelSummary | None = None
     labels: list[str] = field(default_factory=list)
-
-    @property
-    def missing(self) -> list[str]:
-        """Labels the active version has and the new one lacks: activated, no mail would be
-        given them any more (nor could agents correct a message to them)."""
-        if self.new is None or self.current is None:
-            return []
-        return sorted(set(self.current.labels) - set(self.new.labels))
+    #: Labels the active version or the current examples have and the new version, awaiting a
+    #: decision, lacks: activated, no mail would be given them any more (nor could agents
+    #: correct a message to them). Activate asks first (`refuse_lost_labels`).
+    missing: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         def model(summary: ModelSummary | None) -> dict[str, Any] | None:
@@ -200,6 +241,9 @@ def view(session: Session, job: ClassifierTrainingJob) -> JobView:
         new=_summary(new),
         current=current,
         labels=labels,
+        missing=list(lacking(new.labels, wanted_labels(session, job.classifier)))
+        if new is not None and job.state == TRAINED
+        else [],
     )
 
 
@@ -438,11 +482,20 @@ def _awaiting(session: Session, job_id: int) -> ClassifierTrainingJob:
     return job
 
 
-def activate_job(session: Session, job_id: int, actor: str) -> ClassifierModel:
-    """The new version becomes the one classifying; the previous active one steps down."""
+def activate_job(
+    session: Session, job_id: int, actor: str, *, lose_labels: bool = False
+) -> ClassifierModel:
+    """The new version becomes the one classifying; the previous active one steps down.
+    LabelsLost when it lacks a label mail can be given now, unless `lose_labels` says to go
+    ahead: checked once the job is locked (no other version is made active while it awaits a
+    decision)."""
     job = _awaiting(session, job_id)
+    new = session.get(ClassifierModel, job.model_id, populate_existing=True)
+    if new is None:
+        raise RetrainError(f"training job {job_id} has no model awaiting a decision")
+    lost = refuse_lost_labels(session, new, lose_labels)
     previous = active_model(session, job.classifier)
-    model = activate(session, job.model_id)  # type: ignore[arg-type]
+    model = activate(session, new.id)
     job.state, job.updated_at = ACTIVATED, utcnow()
     _audit(
         session,
@@ -452,6 +505,7 @@ def activate_job(session: Session, job_id: int, actor: str) -> ClassifierModel:
         version=model.version,
         previous=previous.version if previous else None,
         holdout=(model.metrics or {}).get("holdout"),
+        **({"labels_lost": lost} if lost else {}),
     )
     return model
 

@@ -9,7 +9,6 @@ examples have is made active only when asked to anyway: no mail would be given t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,11 +16,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from responder.classify.retrain import TRAINED, RetrainError
+from responder.classify.retrain import (
+    TRAINED,
+    RetrainError,
+    lacking,
+    refuse_lost_labels,
+    wanted_labels,
+)
 from responder.classify.store import activate, active_model, lock_versions
 from responder.db.models import (
     AuditEntry,
-    ClassifierExample,
     ClassifierModel,
     ClassifierTrainingJob,
 )
@@ -64,40 +68,6 @@ class StoredVersion:
             "labels": list(self.labels),
             "missing_labels": list(self.lacks),
         }
-
-
-class LabelsLost(RetrainError):
-    """Making this version active would leave labels no mail could be given: asked first."""
-
-    def __init__(self, name: str, version: int, labels: list[str]) -> None:
-        words = ", ".join(labels)
-        super().__init__(
-            f"version {version} of {name} has no {words} label, which the active version or "
-            "the current examples have: made active, no mail would be given "
-            f"{'it' if len(labels) == 1 else 'them'}"
-        )
-        self.version = version
-        self.labels = labels
-
-
-def wanted_labels(session: Session, name: str) -> set[str]:
-    """The labels mail can be given now, or is to be taught: the active version's and those
-    with an active example."""
-    active = session.scalar(
-        select(ClassifierModel.labels).where(
-            ClassifierModel.name == name, ClassifierModel.active.is_(True)
-        )
-    )
-    taught = session.scalars(
-        select(ClassifierExample.label)
-        .where(ClassifierExample.classifier == name, ClassifierExample.status == "active")
-        .distinct()
-    )
-    return {str(label) for label in active or ()} | {str(label) for label in taught}
-
-
-def lacking(labels: Iterable[Any] | None, wanted: set[str]) -> tuple[str, ...]:
-    return tuple(sorted(wanted - {str(label) for label in labels or ()}))
 
 
 def _awaiting_job(session: Session, name: str) -> ClassifierTrainingJob | None:
@@ -163,9 +133,7 @@ def make_active_again(
         )
     if model.active:
         raise RetrainError(f"version {model.version} of {name} is already active")
-    lost = lacking(model.labels, wanted_labels(session, name))
-    if lost and not lose_labels:
-        raise LabelsLost(name, model.version, list(lost))
+    lost = refuse_lost_labels(session, model, lose_labels)
     previous = active_model(session, name)
     activate(session, model.id)
     session.add(

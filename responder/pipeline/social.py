@@ -308,20 +308,40 @@ def customer_last_wrote_at(session: Session, message: Message) -> datetime | Non
 
 #: In the Message-ID of what went out in a reply's place (a WhatsApp template), never a reply's.
 INSTEAD_MARK = ".instead@"
+#: In the Message-ID of what may have gone out in a reply's place: its send's answer was lost.
+MAYBE_INSTEAD_MARK = ".instead-maybe@"
 
 
-def template_sent_at(
+@dataclass(frozen=True)
+class TemplateSent:
+    at: datetime
+    #: False when its send's answer was lost: it may have gone out, so it counts as sent.
+    certain: bool = True
+
+
+def template_sent(
     session: Session, message: Message, wrote_at: datetime | None
-) -> datetime | None:
+) -> TemplateSent | None:
     """When a WhatsApp template last went out in this conversation since the customer last
-    wrote: in this reply's place or another's (an earlier reply, this one edited and sent
-    again). It asks them to write; another before they have would only say it again."""
+    wrote, or may have (its answer lost): in this reply's place or another's (an earlier reply,
+    this one edited and sent again). It asks them to write; another before they have would only
+    say it again. One certainly sent is named before one that may have been."""
     if message.conversation_id is None:
         return None
+    sent = _last_sent(session, message.conversation_id, wrote_at, INSTEAD_MARK)
+    if sent is not None:
+        return TemplateSent(sent)
+    maybe = _last_sent(session, message.conversation_id, wrote_at, MAYBE_INSTEAD_MARK)
+    return TemplateSent(maybe, certain=False) if maybe is not None else None
+
+
+def _last_sent(
+    session: Session, conversation_id: int, wrote_at: datetime | None, mark: str
+) -> datetime | None:
     query = select(func.max(Message.sent_at)).where(
-        Message.conversation_id == message.conversation_id,
+        Message.conversation_id == conversation_id,
         Message.direction == "out",
-        Message.message_id_header.contains(INSTEAD_MARK, autoescape=True),
+        Message.message_id_header.contains(mark, autoescape=True),
     )
     if wrote_at is not None:
         query = query.where(Message.sent_at > wrote_at)
@@ -333,5 +353,7 @@ def reply_details(session: Session, message: Message, channel: Channel) -> dict[
     wrote_at = customer_last_wrote_at(session, message)
     details: dict[str, Any] = {"channel_address": channel.address, "customer_wrote_at": wrote_at}
     if channel.kind == "whatsapp":
-        details["template_sent_at"] = template_sent_at(session, message, wrote_at)
+        sent = template_sent(session, message, wrote_at)
+        details["template_sent_at"] = sent.at if sent else None
+        details["template_uncertain"] = sent is not None and not sent.certain
     return details

@@ -69,7 +69,12 @@ from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
-from responder.pipeline.social import INSTEAD_MARK, parse_social, reply_details
+from responder.pipeline.social import (
+    INSTEAD_MARK,
+    MAYBE_INSTEAD_MARK,
+    parse_social,
+    reply_details,
+)
 from responder.pipeline.states import State, state_words
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
 from responder.review import ReviewError, approve, current_drafts
@@ -926,6 +931,8 @@ def _send_one(rt: Runtime, message_id: int) -> None:
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
             _mark_uncertain(message, item, str(exc), exc.what)
+            if exc.instead:
+                _add_instead(session, message, item, exc.instead, MAYBE_INSTEAD_MARK)
         return
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
@@ -964,11 +971,24 @@ def _mark_uncertain(message: Message, item: OutboxItem, why: str, what: str = ""
     _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
 
 
-def _instead_header(item: OutboxItem) -> str:
-    """The Message-ID of what went out in a reply's place: its own, so the reply keeps its own
-    for when it goes out, and one per reply, so it is found again."""
+def _add_instead(
+    session: Session, message: Message, item: OutboxItem, instead: str, mark: str
+) -> None:
+    """What went out in a reply's place (`mark` INSTEAD_MARK), or may have (MAYBE_INSTEAD_MARK:
+    its answer was lost), shown in the conversation; a WhatsApp template either way, counted
+    for the one-template rule (`template_sent`). Its Message-ID is its own, so the reply keeps
+    its own for when it goes out, and one per reply, so it is found again."""
     local, _, domain = item.message_id_header.strip("<>").partition("@")
-    return f"<{local}{INSTEAD_MARK}{domain}>"
+    add_our_message(
+        session,
+        message,
+        message_id_header=f"<{local}{mark}{domain}>",
+        raw=instead.encode(),
+        raw_size=len(instead.encode()),
+        subject=item.subject,
+        text=instead,
+        sent_at=utcnow(),
+    )
 
 
 def _mark_sent_instead(
@@ -978,20 +998,10 @@ def _mark_sent_instead(
     window): the conversation shows what the customer received, and the reply itself is held,
     under Needs attention, for a person to retry once the customer writes again. Neither the
     reply nor the question is recorded as sent or answered."""
-    now = utcnow()
     item.state = "held"
     item.last_error = result.note
     _move(message, State.FAILED, result.note)
-    add_our_message(
-        session,
-        message,
-        message_id_header=_instead_header(item),
-        raw=result.instead.encode(),
-        raw_size=len(result.instead.encode()),
-        subject=item.subject,
-        text=result.instead,
-        sent_at=now,
-    )
+    _add_instead(session, message, item, result.instead, INSTEAD_MARK)
 
 
 def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:

@@ -15,7 +15,7 @@ from responder.channels.social import PLATFORM
 from responder.channels.social.senders import window_closes_at
 from responder.config import SocialSettings
 from responder.db.models import Channel, Message
-from responder.pipeline.social import customer_last_wrote_at, template_sent_at
+from responder.pipeline.social import customer_last_wrote_at, template_sent
 
 #: A window closing sooner than this is worth a warning: a reply written slowly misses it.
 SOON = timedelta(hours=1)
@@ -34,6 +34,7 @@ def window_warning(
     if closes is None or closes - now > SOON:
         return None
     template = settings.whatsapp_template if channel.kind == "whatsapp" else ""
+    sent = template_sent(session, message, wrote_at) if template else None
     return {
         "platform": PLATFORM[channel.kind],
         "hours": f"{settings.window_hours:g}",
@@ -41,7 +42,8 @@ def window_warning(
         "closed": now > closes,
         "minutes_left": max(int((closes - now).total_seconds() // 60), 0),
         "template": template,
-        # One went out already (this reply's, before Edit and send again, or another's): no
-        # second one is sent before the customer writes back.
-        "template_sent_at": template_sent_at(session, message, wrote_at) if template else None,
+        # One went out already (this reply's, before Edit and send again, or another's), or may
+        # have (its answer was lost): no second one is sent before the customer writes back.
+        "template_sent_at": sent.at if sent else None,
+        "template_uncertain": sent is not None and not sent.certain,
     }

@@ -31,12 +31,12 @@ def _launch(request: Request, name: str) -> int:
     return retrain.launch(rt.factory, rt.embedder, folder, name, _user(request).username)
 
 
-def _decide(request: Request, job_id: int, decision: str) -> str:
+def _decide(request: Request, job_id: int, decision: str, lose_labels: bool = False) -> str:
     """Activates or discards a retrained version; says what happened."""
     actor = _user(request).username
     with transaction(_rt(request).factory) as session:
         if decision == "activate":
-            model = retrain.activate_job(session, job_id, actor)
+            model = retrain.activate_job(session, job_id, actor, lose_labels=lose_labels)
             return f"Version {model.version} of {model.name} is now active."
         version = retrain.discard_job(session, job_id, actor)
         return f"Version {version} was discarded; the active model is unchanged."
@@ -80,14 +80,48 @@ def retrain_status(request: Request, job_id: int) -> dict[str, Any]:
             raise NotFoundException(str(exc)) from exc
 
 
-def _decision_form(request: Request, job_id: int, decision: str) -> Redirect:
+class VersionForm(Struct):
+    """`lose_labels`: ticked, the version is made active though it lacks labels (the list
+    says which); otherwise the answer is a page saying so, asking again."""
+
+    lose_labels: str = ""
+
+
+def _labels_lost_page(
+    request: Request, name: str, exc: retrain.LabelsLost, action: str, *, again: bool
+) -> Template:
+    """409: nothing changed; the page names the labels and asks again, posting `action`."""
+    with _rt(request).factory() as session:
+        current = retrain.current_model(session, name)
+    context = {
+        "user": request.user,
+        "name": name,
+        "action": action,
+        "again": again,
+        "version": exc.version,
+        "labels": exc.labels,
+        "current": current,
+    }
+    return Template("supervisor/version_labels.html", context=context, status_code=409)
+
+
+def _labels_lost_api(exc: retrain.LabelsLost) -> HTTPException:
+    return HTTPException(status_code=409, detail=str(exc), extra={"missing_labels": exc.labels})
+
+
+def _decision_form(
+    request: Request, job_id: int, decision: str, lose_labels: bool = False
+) -> Redirect | Template:
     with _rt(request).factory() as session:
         try:
             name = retrain.job_view(session, job_id).classifier
         except retrain.RetrainError as exc:
             raise NotFoundException(str(exc)) from exc
     try:
-        notice = _decide(request, job_id, decision)
+        notice = _decide(request, job_id, decision, lose_labels)
+    except retrain.LabelsLost as exc:
+        action = f"/supervisor/classifiers/jobs/{job_id}/activate"
+        return _labels_lost_page(request, name, exc, action, again=False)
     except retrain.RetrainError as exc:
         return _classifiers_redirect(name, error=str(exc))
     return _classifiers_redirect(name, notice=notice)
@@ -98,8 +132,12 @@ def _decision_form(request: Request, job_id: int, decision: str) -> Redirect:
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def retrain_activate_form(request: Request, job_id: int) -> Redirect:
-    return _decision_form(request, job_id, "activate")
+def retrain_activate_form(
+    request: Request,
+    job_id: int,
+    data: Annotated[VersionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect | Template:
+    return _decision_form(request, job_id, "activate", bool(data.lose_labels))
 
 
 @post(
@@ -107,7 +145,7 @@ def retrain_activate_form(request: Request, job_id: int) -> Redirect:
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def retrain_discard_form(request: Request, job_id: int) -> Redirect:
+def retrain_discard_form(request: Request, job_id: int) -> Redirect | Template:
     return _decision_form(request, job_id, "discard")
 
 
@@ -144,9 +182,13 @@ def api_retrain_status(request: Request, job_id: int) -> dict[str, Any]:
             raise _api_error(exc) from exc
 
 
-def _api_decide(request: Request, job_id: int, decision: str) -> dict[str, Any]:
+def _api_decide(
+    request: Request, job_id: int, decision: str, lose_labels: bool = False
+) -> dict[str, Any]:
     try:
-        _decide(request, job_id, decision)
+        _decide(request, job_id, decision, lose_labels)
+    except retrain.LabelsLost as exc:
+        raise _labels_lost_api(exc) from exc
     except retrain.RetrainError as exc:
         raise _api_error(exc) from exc
     with _rt(request).factory() as session:
@@ -159,8 +201,12 @@ def _api_decide(request: Request, job_id: int, decision: str) -> dict[str, Any]:
     guards=[requires_supervisor],
     status_code=200,
 )
-def api_retrain_activate(request: Request, job_id: int) -> dict[str, Any]:
-    return _api_decide(request, job_id, "activate")
+def api_retrain_activate(
+    request: Request, job_id: int, lose_labels: bool = False
+) -> dict[str, Any]:
+    """A new version lacking a label the active version or the current examples have is
+    refused (409, the labels in `missing_labels`) unless `?lose_labels=true` says to go ahead."""
+    return _api_decide(request, job_id, "activate", lose_labels)
 
 
 @post(
@@ -182,13 +228,6 @@ def _make_active_again(
         )
 
 
-class VersionForm(Struct):
-    """`lose_labels`: ticked, the version is made active though it lacks labels (the list
-    says which); otherwise the answer is a page saying so, asking again."""
-
-    lose_labels: str = ""
-
-
 @post(
     "/supervisor/classifiers/{name:str}/versions/{model_id:int}/activate",
     sync_to_thread=True,
@@ -202,18 +241,9 @@ def version_activate_form(
 ) -> Redirect | Template:
     try:
         version, previous = _make_active_again(request, name, model_id, bool(data.lose_labels))
-    except versions.LabelsLost as exc:
-        with _rt(request).factory() as session:
-            current = retrain.current_model(session, name)
-        context = {
-            "user": request.user,
-            "name": name,
-            "model_id": model_id,
-            "version": exc.version,
-            "labels": exc.labels,
-            "current": current,
-        }
-        return Template("supervisor/version_labels.html", context=context, status_code=409)
+    except retrain.LabelsLost as exc:
+        action = f"/supervisor/classifiers/{name}/versions/{model_id}/activate"
+        return _labels_lost_page(request, name, exc, action, again=True)
     except retrain.RetrainError as exc:
         return _classifiers_redirect(name, error=f"not made active: {exc}")
     stepped_down = f" (version {previous} stepped down)" if previous else ""
@@ -252,10 +282,8 @@ def api_version_activate(
     labels in `missing_labels`) unless `?lose_labels=true` says to go ahead."""
     try:
         version, previous = _make_active_again(request, name, model_id, lose_labels)
-    except versions.LabelsLost as exc:
-        raise HTTPException(
-            status_code=409, detail=str(exc), extra={"missing_labels": exc.labels}
-        ) from exc
+    except retrain.LabelsLost as exc:
+        raise _labels_lost_api(exc) from exc
     except retrain.RetrainError as exc:
         raise _api_error(exc) from exc
     return {"name": name, "id": model_id, "version": version, "previous": previous or None}

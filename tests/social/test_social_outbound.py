@@ -316,6 +316,64 @@ def test_a_lost_answer_to_a_whatsapp_template_names_the_template_not_the_reply(
     assert "accepted the reply" not in item.last_error
 
 
+def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_second(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """The template may have reached her: a person's Retry, or a reply to her other message,
+    sent a second one. Now each is held, saying when the first may have gone out, and the
+    conversation shows it; once she writes back, Retry sends the reply itself."""
+    rt.settings.social.timeout_seconds = 1
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, whatsapp_message(hours_ago=30))
+        post_meta(client, whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29))
+        worker.drain()
+        auth = api_token(client)
+        first, second = sorted(item["id"] for item in client.get("/api/queue", headers=auth).json())
+        approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": REPLY})
+        assert approve.status_code == 201, approve.text
+        receiver.stall()
+        worker.drain()
+        assert _state(rt, first)[1].state == "uncertain"
+        with rt.factory() as session:
+            (sent_at,) = session.scalars(select(Message.sent_at).where(Message.direction == "out"))
+        when = f"{sent_at.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC"
+        detail = client.get(f"/api/messages/{first}", headers=auth).json()
+        ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
+        assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
+
+        login(client, "alice")
+        page = html.unescape(client.get(f"/messages/{second}").text)
+        warning = page.split('id="reply-window">', 1)[1].split("</p>", 1)[0]
+        assert "A template may have gone out to this customer at " in warning
+        assert "(its answer was lost)" in warning and "approving sends no second one" in warning
+
+        assert client.post(f"/api/messages/{first}/retry", headers=auth).status_code == 201
+        other = client.post(f"/api/messages/{second}/approve", headers=auth, json={"body": REPLY})
+        assert other.status_code == 201, other.text
+        worker.drain()
+        assert len(receiver.requests) == 1, "no second template"
+        for message_id in (first, second):
+            message, item = _state(rt, message_id)
+            assert (message.state, item.state) == ("failed", "held")
+            assert (
+                "Nothing was sent: a template ('service_follow_up') may have gone out to this "
+                f"customer at {when} (its send's answer was lost) and they have not written back "
+                "since, so no second one went out" in item.last_error
+            )
+            assert item.last_error in message.state_reason
+
+    _post(rt, whatsapp_message("Hi, what is this about?", wamid="wamid.later"))
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        assert client.post(f"/api/messages/{first}/retry", headers=auth).status_code == 201
+        worker.drain()
+    assert len(receiver.requests) == 2
+    assert receiver.requests[1].json["text"]["body"] == REPLY
+    assert _state(rt, first)[0].state == "sent"
+
+
 def test_a_send_that_never_connected_is_tried_again(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:

@@ -445,7 +445,84 @@ def test_the_comparison_warns_of_a_label_the_new_version_lacks_and_names_the_cla
     assert "no mail would be given it any more, nor could agents correct a message to it" in (
         missing
     )
-    assert (
-        'data-confirm="Activate version 2 although it scores lower than version 1 and it has no'
-        ' negative label?"'
-    ) in page
+    assert 'data-confirm="Activate version 2 although it scores lower than version 1?"' in page
+    assert 'name="lose_labels"' in page and "although no mail would be given negative" in page
+
+
+def test_a_retrained_version_lacking_a_label_is_activated_only_when_confirmed(
+    rt: Runtime,
+) -> None:
+    """Activate used to ask only in the browser: a plain POST answers with a page naming the
+    label and changes nothing; confirmed there, the version is activated, audited so."""
+    staff(rt, "sue", "supervisor")
+    job_id, version = awaiting_job(rt, drop="roaming")
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        assert "although no mail would be given roaming" in page
+
+        url = f"/supervisor/classifiers/jobs/{job_id}/activate"
+        asked = client.post(url, data={"_csrf_token": csrf(client, "/supervisor/classifiers")})
+        assert asked.status_code == 409
+        said = re.sub(r"<[^>]+>", "", asked.text.split('id="labels-lost">', 1)[1].split("</p>")[0])
+        assert said.startswith(
+            f"Version {version} has no Roaming roaming label, which the active version "
+            f"{version - 1} or the current examples have: made active, no mail would be given "
+            "it any more"
+        )
+        assert "Nothing has changed yet." in said
+        assert f"<h1>Activate version {version} of intent?</h1>" in asked.text
+        assert f'action="{url}"' in asked.text
+        assert f'id="lose-labels-confirm">Activate version {version} anyway</button>' in asked.text
+        assert f'id="lose-labels-cancel">Keep version {version - 1}</a>' in asked.text
+        assert active_version(rt) == version - 1
+        with rt.factory() as session:
+            assert retrain.job_view(session, job_id).state == "trained"
+
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', asked.text).group(1)
+        done = client.post(url, data={"_csrf_token": token, "lose_labels": "yes"})
+        assert done.status_code == 200
+        assert f"Version {version} of intent is now active." in done.text
+    assert active_version(rt) == version
+    with rt.factory() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "classifier.activate")
+        ).one()
+    assert entry.detail["labels_lost"] == ["roaming"]
+
+
+def test_the_api_activates_a_retrain_lacking_a_label_only_with_the_flag(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    job_id, version = awaiting_job(rt, drop="outage")
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client, "sue")
+        job = client.get(f"/api/supervisor/classifiers/jobs/{job_id}", headers=auth).json()
+        assert job["missing_labels"] == ["outage"]
+        url = f"/api/supervisor/classifiers/jobs/{job_id}/activate"
+        refused = client.post(url, headers=auth)
+        assert refused.status_code == 409
+        assert refused.json()["extra"] == {"missing_labels": ["outage"]}
+        assert refused.json()["detail"] == (
+            f"version {version} of intent has no outage label, which the active version or the "
+            "current examples have: made active, no mail would be given it"
+        )
+        assert active_version(rt) == version - 1
+        made = client.post(url, headers=auth, params={"lose_labels": "true"})
+        assert made.status_code == 200, made.text
+        assert made.json()["state"] == "activated" and made.json()["missing_labels"] == []
+    assert active_version(rt) == version
+
+
+def test_a_retrained_version_with_every_label_is_activated_without_asking(rt: Runtime) -> None:
+    staff(rt, "sue", "supervisor")
+    job_id, version = awaiting_job(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "sue")
+        page = client.get("/supervisor/classifiers", params={"name": "intent"}).text
+        assert 'name="lose_labels"' not in page and 'id="compare-missing"' not in page
+        done = client.post(
+            f"/supervisor/classifiers/jobs/{job_id}/activate",
+            data={"_csrf_token": csrf(client, "/supervisor/classifiers")},
+        )
+        assert f"Version {version} of intent is now active." in done.text
+    assert active_version(rt) == version

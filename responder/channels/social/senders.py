@@ -217,12 +217,16 @@ class SocialSender:
                 f"{closed:%Y-%m-%d %H:%M} UTC"
             )
             if template and reply.template_sent_at is not None:
-                when = reply.template_sent_at.astimezone(UTC)
+                when = f"{reply.template_sent_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+                sent = (
+                    f"may have gone out to this customer at {when} (its send's answer was lost)"
+                    if reply.template_uncertain
+                    else f"was already sent to this customer on {when}"
+                )
                 raise DeliveryHeld(
-                    f"held: {window}. Nothing was sent: a template ({template!r}) was already "
-                    f"sent to this customer on {when:%Y-%m-%d %H:%M} UTC and they have not "
-                    "written back since, so no second one went out; the reply goes out if you "
-                    "retry after the customer writes again."
+                    f"held: {window}. Nothing was sent: a template ({template!r}) {sent} and "
+                    "they have not written back since, so no second one went out; the reply "
+                    "goes out if you retry after the customer writes again."
                 )
             if template:
                 use_template = True
@@ -248,6 +252,7 @@ class SocialSender:
                 f"{window}, so the approved template {template!r} was sent in the reply's place "
                 f"(the reply itself was not sent), and {exc}",
                 what=f"template {template!r}",
+                instead=f"[WhatsApp template {template!r}, which may not have gone out]",
             ) from exc
         external_id = _sent_id(kind, data)
         if not use_template:
