@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.channels import EMAIL_KINDS
@@ -182,8 +182,10 @@ def take_in_review(
     from_states: tuple[State, ...] = (State.IN_REVIEW,),
 ) -> Message:
     """Move in_review (or `from_states`) -> new_state only if nobody else did first
-    (compare-and-set). A person's decision ends a snooze's "back from snooze" mark: a draft
-    reopened or undone later is not back from one (snoozing sets its time again)."""
+    (compare-and-set). A person's decision on a draft in review ends its "back from snooze"
+    mark: approved and undone later, or rejected and reopened, it is not back from one. One
+    decided on while asleep keeps its time, for a lifted block to put it back to sleep
+    (`blocked_drafts.restore_rejected`); snoozing sets the time anew."""
     message = inbound_message(session, message_id)
     conditions = [Message.id == message_id, Message.state.in_(from_states)]
     if expected_version is not None:
@@ -194,7 +196,7 @@ def take_in_review(
         .values(
             state=new_state,
             version=Message.version + 1,
-            snoozed_until=None,
+            snoozed_until=case((Message.state == State.SNOOZED, Message.snoozed_until), else_=None),
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)

@@ -58,7 +58,7 @@ def test_approve_with_nothing_written_is_refused_on_the_page_and_the_api(
         for typed in ("", "  \r\n "):
             refused = client.post(f"{page}/approve", data={**form, "body": typed})
             assert refused.status_code == 409
-            assert "The reply is empty: write a reply first." in html.unescape(refused.text)
+            assert "The reply is empty: write a reply first<" in html.unescape(refused.text)
             assert _editor(refused.text) == typed.replace("\r\n", "\n"), "what was sent stays"
         headers = api_token(client)
         for body in ({"body": ""}, {"body": " \n"}, {}):
@@ -219,3 +219,19 @@ def test_a_draft_reopened_after_a_snooze_is_not_said_to_be_back_from_one(
         assert 'id="back-from-snooze"' not in client.get(page).text
         (item,) = client.get("/api/queue", headers=headers).json()
         assert item["back_from_snooze"] is False
+
+        # Rejected where it sleeps (answered by phone meanwhile), then reopened: not back from
+        # a snooze either.
+        snoozed = client.post(
+            f"/api/messages/{message_id}/snooze", json={"until": until}, headers=headers
+        )
+        assert snoozed.status_code == 201, snoozed.text
+        rejected = client.post(
+            f"/api/messages/{message_id}/reject", json={"reason": "phoned"}, headers=headers
+        )
+        assert rejected.status_code == 201, rejected.text
+        reopened = client.post(f"/api/messages/{message_id}/reopen", json={}, headers=headers)
+        assert reopened.status_code == 201, reopened.text
+        (item,) = client.get("/api/queue", headers=headers).json()
+        assert item["back_from_snooze"] is False
+        assert 'id="back-from-snooze"' not in client.get(page).text
