@@ -124,16 +124,27 @@ def find_or_start_new(
 
 
 def mark_waiting_drafts_stale(session: Session, conversation_id: int, newer_message_id: int) -> int:
-    """The customer wrote again: drafts still waiting in this conversation no longer fit."""
-    waiting = select(Message.id).where(
+    """The customer wrote again (or a colleague answered outside Responder): drafts still
+    waiting in this conversation no longer fit. The version of each message waiting for a
+    person moves on too, so a page opened before cannot approve, save or snooze its draft
+    unread (`review.take_in_review` says why)."""
+    waiting = (
         Message.conversation_id == conversation_id,
         Message.id != newer_message_id,
-        Message.state.in_([State.CLASSIFIED, State.DRAFTED, *AWAITING_REVIEW]),
+    )
+    drafted = select(Message.id).where(
+        *waiting, Message.state.in_([State.CLASSIFIED, State.DRAFTED, *AWAITING_REVIEW])
     )
     result = session.execute(
         update(Draft)
-        .where(Draft.message_id.in_(waiting), Draft.stale.is_(False))
+        .where(Draft.message_id.in_(drafted), Draft.stale.is_(False))
         .values(stale=True)
+    )
+    session.execute(
+        update(Message)
+        .where(*waiting, Message.state.in_(AWAITING_REVIEW))
+        .values(version=Message.version + 1)
+        .execution_options(synchronize_session="fetch")
     )
     return result.rowcount or 0
 

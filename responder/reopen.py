@@ -177,6 +177,7 @@ def reopen(
             state=State.IN_REVIEW,
             state_reason="",
             viewer_id=None,
+            snoozed_until=None,  # back because a person reopened it, not from a snooze
             version=Message.version + 1,
             updated_at=now,
         )

@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from responder.audit import audit
 from responder.channels import EMAIL_KINDS
 from responder.channels.imap_state import ask_refetch, unfetched
+from responder.channels.social.outside import is_outside, outside_words
 from responder.channels.social.senders import length_problem
 from responder.config import OutboundSettings, Settings
+from responder.conversations import written_after
 from responder.db.models import (
     Channel,
     Draft,
@@ -152,7 +154,10 @@ def take_in_review(
     from_states: tuple[State, ...] = (State.IN_REVIEW,),
 ) -> Message:
     """Move in_review (or `from_states`) -> new_state only if nobody else did first
-    (compare-and-set)."""
+    (compare-and-set). A person's decision on a draft in review ends its "back from snooze"
+    mark: approved and undone later, or rejected and reopened, it is not back from one. One
+    decided on while asleep keeps its time, for a lifted block to put it back to sleep
+    (`blocked_drafts.restore_rejected`); snoozing sets the time anew."""
     message = inbound_message(session, message_id)
     conditions = [Message.id == message_id, Message.state.in_(from_states)]
     if expected_version is not None:
@@ -160,17 +165,60 @@ def take_in_review(
     result = session.execute(
         update(Message)
         .where(*conditions)
-        .values(state=new_state, version=Message.version + 1, updated_at=utcnow())
+        .values(
+            state=new_state,
+            version=Message.version + 1,
+            snoozed_until=case((Message.state == State.SNOOZED, Message.snoozed_until), else_=None),
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
     session.refresh(message)
     if result.rowcount != 1:
         if message.state in from_states:
-            raise AlreadyHandled(
-                "this draft changed since you opened it; reload to see the latest version"
-            )
+            raise changed_since_opened(session, message)
         raise _already_handled(session, message)
     return message
+
+
+def changed_since_opened(session: Session, message: Message) -> AlreadyHandled:
+    """A page's version is out of date: said plainly when the conversation moved on under
+    the draft (`mark_waiting_drafts_stale` moved the version), as only a reload shows it."""
+    later = _overtaken_by(session, message)
+    if later is not None and is_outside(later):
+        channel = session.get(Channel, later.channel_id)
+        return AlreadyHandled(
+            f"this conversation was {outside_words(channel.kind if channel else '')} since "
+            "this draft was made: reload to read that reply, so the customer does not get a "
+            "second answer"
+        )
+    if later is not None:
+        return AlreadyHandled(
+            "the customer wrote again since this draft was made: reload to read their new "
+            "message before you answer"
+        )
+    return AlreadyHandled(
+        "this draft changed since you opened it; reload to see the latest version"
+    )
+
+
+def _overtaken_by(session: Session, message: Message) -> Message | None:
+    """What came last after `message` in its conversation when its draft is stale: the
+    customer's newer message, or a colleague's reply from outside Responder."""
+    draft = current_draft(session, message.id)
+    if draft is None or not draft.stale or message.conversation_id is None:
+        return None
+    others = session.scalars(
+        select(Message).where(
+            Message.conversation_id == message.conversation_id,
+            Message.id != message.id,
+            Message.state.not_in([State.IGNORED, State.QUARANTINED]),
+        )
+    )
+    later = [
+        m for m in others if (m.direction == "in" or is_outside(m)) and written_after(m, message)
+    ]
+    return max(later, key=lambda m: (m.received_at, m.id), default=None)
 
 
 def reply_recipients(message: Message) -> tuple[Address, ...]:
@@ -301,6 +349,10 @@ def queue_reply(
     return item
 
 
+#: Approving without a reply's words: refused whatever the form or the API sent.
+NOTHING_TO_SEND = "the reply is empty: write a reply first"
+
+
 def approve(
     session: Session,
     message_id: int,
@@ -317,19 +369,21 @@ def approve(
     counted as used (`_person_version`), those inserted by hand included."""
     message = take_in_review(session, message_id, expected_version, State.APPROVED)
     draft = current_draft(session, message_id)
-    if draft is None or (not draft.body.strip() and body is None):
+    if draft is None:
         raise ReviewError("there is no draft to approve: write a reply first")
+    # The text sent, else the draft's: a form posts its editor left empty as "", which is no
+    # more a reply than an empty draft (drafting leaves one when it cannot write the reply).
+    text = draft.body if body is None else body.replace("\r\n", "\n")
+    if not text.strip():
+        raise ReviewError(NOTHING_TO_SEND)
     composed = composed_draft(session, message_id) or draft
-    if body is not None and body.replace("\r\n", "\n").strip() != draft.body.strip():
-        body = body.replace("\r\n", "\n").strip() + "\n"
-        if not body.strip():
-            raise ReviewError("the reply is empty")
+    if text.strip() != draft.body.strip():
         draft = _person_version(
             session,
             settings,
             message_id,
             draft,
-            body,
+            text.strip() + "\n",
             {"edited_from_version": draft.version},
             user,
         )
@@ -546,9 +600,7 @@ def save_draft(
     if message.state != State.IN_REVIEW:
         raise _already_handled(session, message)
     if expected_version is not None and message.version != expected_version:
-        raise AlreadyHandled(
-            "this draft changed since you opened it; reload to see the latest version"
-        )
+        raise changed_since_opened(session, message)
     body = body.replace("\r\n", "\n").strip() + "\n"
     previous = current_draft(session, message_id)
     if previous is not None and previous.body.strip() == body.strip():

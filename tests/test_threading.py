@@ -237,10 +237,15 @@ def test_the_parse_stage_writes_each_message_row_once(rt: Runtime, worker: Worke
     assert len(ids) == len(batch)
 
     writes: list[int] = []
+    others: list[str] = []
 
     def record(_conn, _cursor, statement: str, _parameters, context, _many) -> None:
-        if statement.lstrip().startswith("UPDATE messages"):
+        if not statement.lstrip().startswith("UPDATE messages"):
+            return
+        if "messages_id" in context.compiled_parameters[0]:
             writes.extend(row["messages_id"] for row in context.compiled_parameters)
+        else:  # by a condition: the versions of drafts waiting for a person, not the batch's
+            others.append(" ".join(statement.split()))
 
     event.listen(rt.engine, "before_cursor_execute", record)
     try:
@@ -248,6 +253,9 @@ def test_the_parse_stage_writes_each_message_row_once(rt: Runtime, worker: Worke
     finally:
         event.remove(rt.engine, "before_cursor_execute", record)
     assert sorted(writes) == sorted(ids)
+    assert others and all(
+        "SET version=(messages.version +" in o and "messages.state IN" in o for o in others
+    ), others
     with rt.factory() as session:
         states = dict(
             session.execute(

@@ -288,7 +288,9 @@ class Message(Base):
     customer_tier: Mapped[str] = mapped_column(String(30), default="")
     viewer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     viewed_at: Mapped[datetime | None] = mapped_column()
-    #: Snoozed until then; kept once it is back in review, so the queue can say so.
+    #: Snoozed until then; kept once it is back in review, so the queue can say so, until a
+    #: person approves or rejects it there (reopened or undone later, it is not back from
+    #: snooze); one rejected while asleep keeps it, for a lifted block to put it back to sleep.
     snoozed_until: Mapped[datetime | None] = mapped_column()
     # social DMs: platform id, handle, display name, followers (None for email)
     sender_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -25,7 +25,7 @@ from responder.drafting.service import (
     redraft_keeping_action,
 )
 from responder.pipeline.states import AWAITING_REVIEW
-from responder.review import AlreadyHandled, current_draft
+from responder.review import changed_since_opened, current_draft
 from responder.runtime import Runtime
 
 
@@ -65,7 +65,7 @@ def redraft_for_customer(
     if message is None or message.state not in AWAITING_REVIEW:
         return Redraft(None)
     if expected_version is not None and message.version != expected_version:
-        raise AlreadyHandled("this draft changed since you opened it; reload to see the latest")
+        raise changed_since_opened(session, message)
     previous = current_draft(session, message_id)
     if previous is None:
         return Redraft(None)

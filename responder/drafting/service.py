@@ -56,6 +56,7 @@ from responder.review import (
     AlreadyHandled,
     ReviewError,
     audit,
+    changed_since_opened,
     current_draft,
     inbound_message,
 )
@@ -526,7 +527,7 @@ def pick_action(
     if message.state != State.IN_REVIEW:
         raise AlreadyHandled(f"message {message_id} is {message.state}, not in review")
     if expected_version is not None and message.version != expected_version:
-        raise AlreadyHandled("this draft changed since you opened it; reload to see the latest")
+        raise changed_since_opened(session, message)
     previous = current_draft(session, message_id)
     grounding = (previous.grounding or {}) if previous else {}
     offered = {a["name"]: a for a in grounding.get("actions") or []}

@@ -834,6 +834,10 @@ def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
                         )
                 except ReviewError as exc:
                     message.state_reason = f"not sent automatically: {exc}"
+            if message.state == State.IN_REVIEW:
+                # A person's now, no longer this batch's: approved while the batch still runs,
+                # it waits out its undo window unclaimed, so Undo can stop it.
+                message.claimed_by, message.claimed_until = None, None
             waiting.append((message, channel, customer))
         queue_acknowledgements(session, rt.settings, waiting)
 

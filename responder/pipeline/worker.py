@@ -95,13 +95,15 @@ class Worker:
         return len(ids)
 
     def _in_state(self, ids: Sequence[int], state: State) -> list[int]:
-        """The claimed messages a stage takes now: one a person approved while this batch was
-        claimed waits out its undo window like any other (and a retry its back-off)."""
+        """The claimed messages a stage takes now, while still claimed by this worker: routing
+        lets go of those it leaves to a person, so one approved while this batch runs waits out
+        its undo window like any other (and a retry its back-off), and is then claimed anew."""
         with self.rt.factory() as session:
             return list(
                 session.scalars(
                     select(Message.id).where(
                         Message.id.in_(list(ids)),
+                        Message.claimed_by == self.worker_id,
                         Message.state == state,
                         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= utcnow()),
                     )

@@ -168,3 +168,28 @@ def test_the_echo_of_our_acknowledgement_is_not_an_outside_reply(
         answer = post_meta(client, echo).json()
     assert answer["outside"] == 0 and "acknowledgement" in answer["ignored"][0]
     assert not _stale(rt, message_id)
+
+
+def test_a_page_opened_before_a_colleague_answered_outside_cannot_approve(
+    rt: Runtime, worker: Worker
+) -> None:
+    message_id = _receive(rt, worker, messenger_message("Why is my bill so high?"))
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        headers = api_token(client)
+        opened = client.get(f"/api/messages/{message_id}", headers=headers).json()["version"]
+        assert post_meta(client, messenger_echo("m_from_business_suite")).json()["outside"] == 1
+        refused = client.post(
+            f"/api/messages/{message_id}/approve",
+            json={"version": opened, "body": "Your bill is high because of roaming."},
+            headers=headers,
+        )
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "this conversation was answered on Messenger outside Responder since this draft was "
+        "made: reload to read that reply, so the customer does not get a second answer"
+    )
+    assert _waiting(rt).state == "in_review"
+    with rt.factory() as session:
+        assert session.scalars(select(OutboxItem)).all() == [], "no second answer queued"
