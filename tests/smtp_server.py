@@ -46,10 +46,14 @@ class Received:
 
 @dataclass
 class ScriptedHandler:
-    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply.
-    `rcpt_answer` refuses every recipient, `refuse` only the addresses it names."""
+    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply;
+    "keep+drop" and "keep+hang" store the message first, as a relay that took it and whose
+    answer never reached the sender. `rcpt_faults` does the same to each RCPT in turn ("drop",
+    "hang"), before any message went. `rcpt_answer` refuses every recipient, `refuse` only the
+    addresses it names."""
 
     answers: list[str | None] = field(default_factory=list)
+    rcpt_faults: list[str] = field(default_factory=list)
     rcpt_answer: str | None = None
     refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -59,6 +63,9 @@ class ScriptedHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        fault = self.rcpt_faults.pop(0) if self.rcpt_faults else None
+        if fault:
+            return await self._fault(server, fault)
         if self.rcpt_answer:
             return self.rcpt_answer
         if address in self.refuse:
@@ -69,14 +76,9 @@ class ScriptedHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.attempts += 1
         answer = self.answers.pop(0) if self.answers else None
-        if answer == "drop":
-            server.transport.abort()
-            return "451 gone"
-        if answer == "hang":
-            self.release = asyncio.Event()
-            await self.release.wait()
-            return "451 too late"
-        if answer:
+        if answer in ("drop", "hang"):
+            return await self._fault(server, answer)
+        if answer and not answer.startswith("keep+"):
             return answer
         self.received.append(
             Received(
@@ -86,7 +88,18 @@ class ScriptedHandler:
                 list(envelope.mail_options),
             )
         )
+        if answer:
+            return await self._fault(server, answer.removeprefix("keep+"))
         return "250 Message accepted"
+
+    async def _fault(self, server: Any, fault: str) -> str:
+        """No answer reaches the client: the connection dropped, or one never sent."""
+        if fault == "drop":
+            server.transport.abort()
+            return "451 gone"
+        self.release = asyncio.Event()
+        await self.release.wait()
+        return "451 too late"
 
 
 class PasswordAuthenticator:
