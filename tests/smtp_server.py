@@ -50,7 +50,7 @@ class ScriptedHandler:
     "keep+drop" and "keep+hang" store the message first, as a relay that took it and whose
     answer never reached the sender. `rcpt_faults` does the same to each RCPT in turn ("drop",
     "hang"), before any message went. `rcpt_answer` refuses every recipient, `refuse` only the
-    addresses it names."""
+    addresses it names. `delay`: seconds each DATA takes to answer, as a slow relay's filter."""
 
     answers: list[str | None] = field(default_factory=list)
     rcpt_faults: list[str] = field(default_factory=list)
@@ -58,6 +58,7 @@ class ScriptedHandler:
     refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
+    delay: float = 0.0
     release: asyncio.Event | None = None
 
     async def handle_RCPT(
@@ -75,6 +76,8 @@ class ScriptedHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.attempts += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         answer = self.answers.pop(0) if self.answers else None
         if answer in ("drop", "hang"):
             return await self._fault(server, answer)
