@@ -409,6 +409,34 @@ def test_gives_up_after_max_attempts(rt: Runtime, worker: Worker, smtp_server: S
     assert smtp_server.handler.attempts == 3
 
 
+def test_retry_after_giving_up_tries_as_many_times_again(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Retry under Needs attention starts the count again: one more 451 is retried later, not
+    "gave up after 3 attempts"."""
+    rt.settings.outbound.max_attempts = 2
+    smtp_server.handler.answers = ["451 4.3.0 Try later"] * 3
+    approved_reply(rt, worker)
+    worker.drain()
+    time_passes(rt)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "failed" and "gave up after 2 attempts" in message.state_reason
+    with transaction(rt.factory) as session:
+        review.retry(session, message.id, "alice")
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "approved" and item.state == "queued"
+    assert item.attempts == 1 and item.next_attempt_at is not None
+    assert "451 4.3.0 Try later" in item.last_error
+    assert smtp_server.handler.attempts == 3
+    time_passes(rt)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "sent" and item.attempts == 2
+    assert len(smtp_server.handler.received) == 1
+
+
 @pytest.fixture
 def auth_server() -> Iterator[SmtpServer]:
     server = start_smtp(
