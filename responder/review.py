@@ -537,14 +537,17 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
         raise AlreadyHandled(
             f"someone retried or handled it meanwhile (it is {state_words(message.state)})"
         )
+    before: dict[str, Any] = {}
     if outbox is not None:
         # Its attempts start again: after "gave up after 6 attempts", a Retry is worth as many.
+        # The log keeps the ones made before, with their error.
+        before = {"attempts": outbox.attempts, "error": outbox.last_error}
         outbox.state, outbox.next_attempt_at = "queued", None
         outbox.attempts, outbox.last_error = 0, ""
     else:  # failed before a reply was queued, or quarantined: parsed again from the raw
         forget_parse(session, [message_id], keep_platform_files=True)
     announce_work(session)
-    audit(session, actor, "message.retry", "message", message_id)
+    audit(session, actor, "message.retry", "message", message_id, **before)
     return message
 
 
