@@ -39,7 +39,7 @@ from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.pipeline.notify import announce_work
 from responder.pipeline.reparse import forget_parse
-from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State
+from responder.pipeline.states import AWAITING_REVIEW, RETRYABLE_STATES, State, state_words
 from responder.reply_files import pending
 
 
@@ -539,18 +539,39 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
             audit(session, actor, "message.retry", "message", message_id)
         return message
     outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+    # A compare-and-set on the state seen, so a Leave unsent (or another Retry) pressed meanwhile
+    # wins or loses whole: an unsent reply never goes out after all.
+    taken = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.state == message.state)
+        .values(
+            state=State.APPROVED if outbox is not None else State.RECEIVED,
+            state_reason="",
+            attempts=0,
+            next_attempt_at=None,
+            version=Message.version + 1,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(message)
+    if taken != 1:
+        if message.state == State.UNSENT:
+            raise _already_handled(session, message)
+        raise AlreadyHandled(
+            f"someone retried or handled it meanwhile (it is {state_words(message.state)})"
+        )
+    before: dict[str, Any] = {}
     if outbox is not None:
+        # Its attempts start again: after "gave up after 6 attempts", a Retry is worth as many.
+        # The log keeps the ones made before, with their error.
+        before = {"attempts": outbox.attempts, "error": outbox.last_error}
         outbox.state, outbox.next_attempt_at = "queued", None
-        message.state = State.APPROVED
+        outbox.attempts, outbox.last_error = 0, ""
     else:  # failed before a reply was queued, or quarantined: parsed again from the raw
         forget_parse(session, [message_id], keep_platform_files=True)
-        message.state = State.RECEIVED
-    message.state_reason = ""
-    message.attempts = 0
-    message.next_attempt_at = None
-    message.version += 1
     announce_work(session)
-    audit(session, actor, "message.retry", "message", message_id)
+    audit(session, actor, "message.retry", "message", message_id, **before)
     return message
 
 

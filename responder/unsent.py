@@ -32,6 +32,8 @@ from responder.review import (
 #: been delivered (responder/web/delivery_words.py), and a "queued" or "sending" one is a
 #: worker's: none of those is edited and sent again.
 NOT_DELIVERED = ("failed", "held")
+#: Outbox states of a reply that is a worker's, or has gone: never left unsent.
+ON_ITS_WAY = ("queued", "sending", "sent")
 
 
 def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str) -> Message:
@@ -53,12 +55,34 @@ def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str
             f"(it is {state_words(message.state, ours=message.direction == 'out')})"
         )
     refused = item.last_error or message.state_reason
-    item.state = "unsent"
-    item.next_attempt_at = None
-    message.state = State.UNSENT
-    message.state_reason = f"left unsent by {user.username}: {reason}"
-    message.next_attempt_at = None
-    message.version += 1
+    # A compare-and-set on both rows, as `edit_again`: a Retry pressed meanwhile (the reply
+    # queued again, perhaps already with a worker) wins, and this refuses, rather than a reply
+    # marked unsent going out after all.
+    taken = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.state == State.FAILED)
+        .values(
+            state=State.UNSENT,
+            state_reason=f"left unsent by {user.username}: {reason}",
+            next_attempt_at=None,
+            version=Message.version + 1,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    left = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item.id, OutboxItem.state.not_in(ON_ITS_WAY))
+        .values(state="unsent", next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(message)
+    session.refresh(item)
+    if taken != 1 or left != 1:  # the transaction rolls back: nothing above stays
+        raise AlreadyHandled(
+            f"only a {ours} that could not be delivered can be left unsent "
+            f"(it is {state_words(message.state, ours=message.direction == 'out')})"
+        )
     session.add(
         ReviewAction(
             message_id=message_id,

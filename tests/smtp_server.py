@@ -46,19 +46,27 @@ class Received:
 
 @dataclass
 class ScriptedHandler:
-    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply.
-    `rcpt_answer` refuses every recipient, `refuse` only the addresses it names."""
+    """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply;
+    "keep+drop" and "keep+hang" store the message first, as a relay that took it and whose
+    answer never reached the sender. `rcpt_faults` does the same to each RCPT in turn ("drop",
+    "hang"), before any message went. `rcpt_answer` refuses every recipient, `refuse` only the
+    addresses it names. `delay`: seconds each DATA takes to answer, as a slow relay's filter."""
 
     answers: list[str | None] = field(default_factory=list)
+    rcpt_faults: list[str] = field(default_factory=list)
     rcpt_answer: str | None = None
     refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
+    delay: float = 0.0
     release: asyncio.Event | None = None
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        fault = self.rcpt_faults.pop(0) if self.rcpt_faults else None
+        if fault:
+            return await self._fault(server, fault)
         if self.rcpt_answer:
             return self.rcpt_answer
         if address in self.refuse:
@@ -68,15 +76,12 @@ class ScriptedHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.attempts += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         answer = self.answers.pop(0) if self.answers else None
-        if answer == "drop":
-            server.transport.abort()
-            return "451 gone"
-        if answer == "hang":
-            self.release = asyncio.Event()
-            await self.release.wait()
-            return "451 too late"
-        if answer:
+        if answer in ("drop", "hang"):
+            return await self._fault(server, answer)
+        if answer and not answer.startswith("keep+"):
             return answer
         self.received.append(
             Received(
@@ -86,7 +91,18 @@ class ScriptedHandler:
                 list(envelope.mail_options),
             )
         )
+        if answer:
+            return await self._fault(server, answer.removeprefix("keep+"))
         return "250 Message accepted"
+
+    async def _fault(self, server: Any, fault: str) -> str:
+        """No answer reaches the client: the connection dropped, or one never sent."""
+        if fault == "drop":
+            server.transport.abort()
+            return "451 gone"
+        self.release = asyncio.Event()
+        await self.release.wait()
+        return "451 too late"
 
 
 class PasswordAuthenticator:

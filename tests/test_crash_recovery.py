@@ -17,6 +17,7 @@ from responder.channels.maildir_source import MaildirSource
 from responder.db.models import Draft, Message, OutboxItem
 from responder.db.session import transaction
 from responder.pipeline import worker as worker_module
+from responder.pipeline.queue import Claim
 from responder.pipeline.stages import STAGES, Stage, StageCrash
 from responder.pipeline.worker import Worker, state_counts
 from responder.review import approve
@@ -31,10 +32,12 @@ def crashing(stage_name: str, when: str) -> tuple[Stage, ...]:
         if stage.name != stage_name:
             return stage
 
-        def run(rt: Runtime, ids: Sequence[int], _run: Callable = stage.run) -> None:
+        def run(
+            rt: Runtime, ids: Sequence[int], claim: Claim | None, _run: Callable = stage.run
+        ) -> None:
             if when == "before":
                 raise StageCrash(f"killed before {stage_name}")
-            _run(rt, ids)
+            _run(rt, ids, claim)
             raise StageCrash(f"killed after {stage_name}")
 
         return Stage(stage.name, stage.takes, run)

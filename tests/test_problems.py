@@ -112,7 +112,14 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         worker.drain()  # the same reply, refused the same way
         with rt.factory() as session:
             first = session.scalars(select(OutboxItem)).one()
-        assert (first.state, first.attempts) == ("failed", 2)
+            retried = session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "message.retry", AuditEntry.object_id == str(refused)
+                )
+            ).one()
+        # Retry starts the attempts again; the log keeps the ones before it, with their error.
+        assert (first.state, first.attempts) == ("failed", 1)
+        assert retried.detail["attempts"] == 1 and "550 5.1.1" in retried.detail["error"]
 
         # One that may have gone out is never edited and sent again: it would arrive twice.
         _outbox_state(rt, "uncertain")
@@ -142,7 +149,7 @@ def test_quarantined_mail_and_refused_replies_are_listed_with_why_until_retried(
         entry = session.scalars(
             select(AuditEntry).where(AuditEntry.action == "reply.edit_again")
         ).one()
-        assert (entry.actor, entry.detail["attempts"]) == ("alice", 2)
+        assert (entry.actor, entry.detail["attempts"]) == ("alice", 1)  # since the Retry
         assert "550 5.1.1" in entry.detail["error"]
         rows, _ = load_history(session)
     assert {r.id: r.outcome for r in rows}[refused] == "edited", "the decision that stood"

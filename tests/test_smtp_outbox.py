@@ -355,10 +355,11 @@ def test_permanent_answer_to_data_fails(
 
 
 @pytest.mark.parametrize("fault", ["drop", "hang"])
-def test_dropped_connection_or_timeout_is_temporary(
+def test_a_connection_lost_before_the_message_went_is_temporary(
     rt: Runtime, worker: Worker, smtp_server: SmtpServer, fault: str
 ) -> None:
-    smtp_server.handler.answers = [fault]
+    """Dropped, or no answer, at RCPT: the server never had the message, so it is tried again."""
+    smtp_server.handler.rcpt_faults = [fault]
     rt.settings.smtp.timeout_seconds = 0.5
     approved_reply(rt, worker)
     worker.drain()
@@ -371,6 +372,28 @@ def test_dropped_connection_or_timeout_is_temporary(
     message, item = outbox(rt)
     assert message.state == "sent"
     assert len(smtp_server.handler.received) == 1
+
+
+@pytest.mark.parametrize("fault", ["keep+drop", "keep+hang"])
+def test_a_lost_answer_to_the_message_is_uncertain_and_never_sent_again(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer, fault: str
+) -> None:
+    """The relay stored the reply, then its answer to DATA was lost (the connection dropped
+    after the final dot, or a content filter outlasted our time-out): the customer has it, so
+    it waits under Needs attention for a person instead of going out a second time."""
+    smtp_server.handler.answers = [fault]
+    rt.settings.smtp.timeout_seconds = 0.5
+    approved_reply(rt, worker)
+    worker.drain()
+    time_passes(rt)
+    worker.drain()
+    assert len(smtp_server.handler.received) == 1
+    message, item = outbox(rt)
+    assert message.state == "failed" and item.state == "uncertain"
+    assert item.attempts == 1
+    assert message.state_reason.startswith("delivery uncertain")
+    assert "its answer was lost" in item.last_error
+    assert "Check the recipient's copy before retrying" in item.last_error
 
 
 def test_gives_up_after_max_attempts(rt: Runtime, worker: Worker, smtp_server: SmtpServer) -> None:
@@ -386,6 +409,34 @@ def test_gives_up_after_max_attempts(rt: Runtime, worker: Worker, smtp_server: S
     assert "gave up after 3 attempts" in message.state_reason
     assert "451 4.3.0 Try later" in message.state_reason
     assert smtp_server.handler.attempts == 3
+
+
+def test_retry_after_giving_up_tries_as_many_times_again(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Retry under Needs attention starts the count again: one more 451 is retried later, not
+    "gave up after 3 attempts"."""
+    rt.settings.outbound.max_attempts = 2
+    smtp_server.handler.answers = ["451 4.3.0 Try later"] * 3
+    approved_reply(rt, worker)
+    worker.drain()
+    time_passes(rt)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "failed" and "gave up after 2 attempts" in message.state_reason
+    with transaction(rt.factory) as session:
+        review.retry(session, message.id, "alice")
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "approved" and item.state == "queued"
+    assert item.attempts == 1 and item.next_attempt_at is not None
+    assert "451 4.3.0 Try later" in item.last_error
+    assert smtp_server.handler.attempts == 3
+    time_passes(rt)
+    worker.drain()
+    message, item = outbox(rt)
+    assert message.state == "sent" and item.attempts == 2
+    assert len(smtp_server.handler.received) == 1
 
 
 @pytest.fixture

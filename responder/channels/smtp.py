@@ -7,6 +7,7 @@ import os
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
+from typing import Any
 
 import aiosmtplib
 
@@ -15,9 +16,22 @@ from responder.channels.delivery import (
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
+    UncertainDeliveryError,
 )
 from responder.config import OutboundSettings, SmtpSettings
 from responder.mail.compose import needs_smtputf8, smtp_address
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, noting when the message went to the server (DATA): a connection
+    lost, or an answer that never came, after that may hide a delivery, and SMTP cannot be
+    asked whether one happened."""
+
+    data_sent = False
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.data_sent = True
+        return await super().data(message, **kwargs)
 
 
 class SmtpSender:
@@ -25,17 +39,9 @@ class SmtpSender:
         self.smtp = smtp
         self.outbound = outbound
 
-    async def _send(
-        self, reply: OutgoingReply, sender: str, recipients: list[str]
-    ) -> dict[str, aiosmtplib.SMTPResponse]:
-        """The recipients the server refused while accepting the others (it raises when it
-        refuses them all)."""
+    def _client(self) -> _Client:
         password = os.environ.get(self.smtp.password_env, "") if self.smtp.username else None
-        refused, _ = await aiosmtplib.send(
-            reply.raw,
-            sender=sender,
-            recipients=recipients,
-            mail_options=["SMTPUTF8"] if needs_smtputf8([sender, *recipients]) else [],
+        return _Client(
             hostname=self.smtp.host,
             port=self.smtp.port,
             username=self.smtp.username or None,
@@ -45,6 +51,19 @@ class SmtpSender:
             timeout=self.smtp.timeout_seconds,
             cert_bundle=self.smtp.ca_file or None,
         )
+
+    async def _send(
+        self, client: _Client, reply: OutgoingReply, sender: str, recipients: list[str]
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """The recipients the server refused while accepting the others (it raises when it
+        refuses them all)."""
+        async with client:
+            refused, _ = await client.sendmail(
+                sender,
+                recipients,
+                reply.raw,
+                mail_options=["SMTPUTF8"] if needs_smtputf8([sender, *recipients]) else [],
+            )
         return refused
 
     def deliver(self, reply: OutgoingReply) -> DeliveryResult | None:
@@ -55,8 +74,9 @@ class SmtpSender:
             recipients = [smtp_address(r) for r in reply.recipients]
         except ValueError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
+        client = self._client()
         try:
-            refused = asyncio.run(self._send(reply, sender, recipients))
+            refused = asyncio.run(self._send(client, reply, sender, recipients))
         except aiosmtplib.SMTPNotSupported as exc:
             raise PermanentDeliveryError(
                 f"the SMTP server at {self.smtp.host}:{self.smtp.port} does not offer SMTPUTF8, "
@@ -75,6 +95,15 @@ class SmtpSender:
                 raise TemporaryDeliveryError(f"SMTP server answered {answer}") from exc
             raise PermanentDeliveryError(f"SMTP server answered {answer}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            if client.data_sent:
+                # Connecting, greeting, TLS, login, sender and recipients: nothing was sent
+                # until DATA. Once the message went, a relay whose content filter outlasts our
+                # time-out, or a connection dropped after the final dot, may have taken it.
+                raise UncertainDeliveryError(
+                    f"the SMTP server at {self.smtp.host}:{self.smtp.port} was sent the "
+                    f"message, and its answer was lost ({type(exc).__name__}: "
+                    f"{exc or 'no reason given'})"
+                ) from exc
             raise TemporaryDeliveryError(f"SMTP delivery failed: {exc}") from exc
         if not refused:
             return None

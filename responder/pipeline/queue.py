@@ -8,6 +8,7 @@ that runs out (a worker died) makes the work claimable again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -15,6 +16,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from responder.db.models import Message, utcnow
 from responder.db.session import transaction
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on the messages it claimed, and how long a renewal lasts: what a stage
+    whose work leaves the system (the send) checks before each message, as its batch may
+    outlast the lease, and another worker then hold some of it."""
+
+    worker_id: str
+    lease_seconds: int
 
 
 def claim_batch(

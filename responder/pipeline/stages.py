@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
@@ -68,6 +68,7 @@ from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, pa
 from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
+from responder.pipeline.queue import Claim, renew
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import (
     INSTEAD_MARK,
@@ -91,9 +92,11 @@ class StageCrash(BaseException):
 
 @dataclass(frozen=True)
 class Stage:
+    """`run` takes the claimed ids and the worker's claim on them (None outside a worker)."""
+
     name: str
     takes: State
-    run: Callable[[Runtime, Sequence[int]], None]
+    run: Callable[[Runtime, Sequence[int], Claim | None], None]
 
 
 @overload
@@ -181,7 +184,7 @@ def _log_move(message_id: int, state: str) -> None:
 # -- parse ---------------------------------------------------------------------------------------
 
 
-def parse_stage(rt: Runtime, ids: Sequence[int]) -> None:
+def parse_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> None:
     """Parse the batch, then look up its senders and our own reply headers in one query each.
 
     The parsed fields are written to each message only once its customer exists: creating the
@@ -689,7 +692,7 @@ def classification_text(message: Message) -> str:
     return joined_text(message.subject, message.new_text or message.text)
 
 
-def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
+def classify_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> None:
     with rt.factory() as session:
         rows = _read_batch(session, ids, State.PARSED)
     if not rows:
@@ -722,7 +725,7 @@ def classify_stage(rt: Runtime, ids: Sequence[int]) -> None:
 # -- draft ---------------------------------------------------------------------------------------
 
 
-def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
+def draft_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> None:
     with rt.factory() as session:
         rows = _read_batch(session, ids, State.CLASSIFIED)
         if not rows:
@@ -783,7 +786,7 @@ def draft_stage(rt: Runtime, ids: Sequence[int]) -> None:
 # -- route ---------------------------------------------------------------------------------------
 
 
-def route_stage(rt: Runtime, ids: Sequence[int]) -> None:
+def route_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> None:
     """To a person, unless a supervisor turned auto-send on for this channel and intent."""
     with transaction(rt.factory) as session:
         batch = _load_batch(session, ids, State.DRAFTED)
@@ -858,16 +861,41 @@ def _reply_for(item: OutboxItem, kind: str, **details: Any) -> OutgoingReply:
     )
 
 
-def send_stage(rt: Runtime, ids: Sequence[int]) -> None:
-    for message_id in ids:
-        _send_one(rt, message_id)
+def send_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> None:
+    """One by one, the lease on the rest renewed before each: slow servers can make a batch
+    outlast a lease, and a message another worker has claimed since is left to it."""
+    for done, message_id in enumerate(ids):
+        if claim is not None:
+            renew(rt.factory, claim.worker_id, ids[done:], claim.lease_seconds)
+        _send_one(rt, message_id, claim)
 
 
-def _send_one(rt: Runtime, message_id: int) -> None:
+def _take(session: Session, message: Message, claim: Claim | None) -> bool:
+    """Approved (or sending, left by a stopped worker) to sending, a compare-and-set on the
+    state seen and the claim: a person's Undo, or a second worker whose claim followed a lapsed
+    lease, may have taken it meanwhile, and one of the two must not send it."""
+    held = [] if claim is None else [Message.claimed_by == claim.worker_id]
+    taken = session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.state == message.state, *held)
+        .values(state=State.SENDING)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
+
+
+def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
     outbound = rt.settings.outbound
     with transaction(rt.factory) as session:
         message = session.get(Message, message_id)
         if message is None or message.state not in (State.APPROVED, State.SENDING):
+            return
+        if not _take(session, message, claim):
+            log.info(
+                "message %s: taken meanwhile (another worker, or undone), not sent here",
+                message_id,
+                extra={"message_id": message_id, "stage": "send"},
+            )
             return
         item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
         channel = session.get(Channel, message.channel_id)

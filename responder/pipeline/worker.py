@@ -28,7 +28,14 @@ from responder.ops.metrics import (
     state_counts_in,
 )
 from responder.pipeline.notify import start_work_listener
-from responder.pipeline.queue import claim_batch, release, release_all, release_worker, renew
+from responder.pipeline.queue import (
+    Claim,
+    claim_batch,
+    release,
+    release_all,
+    release_worker,
+    renew,
+)
 from responder.pipeline.stages import STAGES, Stage
 from responder.pipeline.states import WORK_STATES, State
 from responder.runtime import Runtime
@@ -123,8 +130,9 @@ class Worker:
 
         A lost database is nobody's fault: it goes up to run_forever, which waits it out.
         """
+        claim = Claim(self.worker_id, self.rt.settings.pipeline.lease_seconds)
         try:
-            stage.run(self.rt, ids)
+            stage.run(self.rt, ids, claim)
             return
         except Exception as exc:
             if database_unavailable(exc):
@@ -134,7 +142,7 @@ class Worker:
                 return
         for message_id in ids:
             try:
-                stage.run(self.rt, [message_id])
+                stage.run(self.rt, [message_id], claim)
             except Exception as exc:
                 if database_unavailable(exc):
                     raise

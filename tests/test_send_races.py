@@ -1,0 +1,162 @@
+"""Two workers, or two people, at one reply at once: it reaches the customer once at most, and
+a reply left unsent never goes out.
+
+A real SMTP server (aiosmtpd on 127.0.0.1) takes the replies; the database is SQLite and
+PostgreSQL. Leases "run out" by moving their end into the past, never by waiting.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from responder.config import Settings
+from responder.db.models import Message, OutboxItem, utcnow
+from responder.db.session import transaction
+from responder.pipeline.queue import Claim, claim_batch
+from responder.pipeline.stages import send_stage
+from responder.pipeline.states import State
+from responder.pipeline.worker import Worker
+from responder.review import AlreadyHandled, retry
+from responder.runtime import Runtime
+from responder.unsent import leave_unsent
+from tests.helpers import drop, make_email, staff, staff_member
+from tests.smtp_server import SmtpServer, send_through, smtp_server
+from tests.test_crash_recovery import approve_waiting
+
+__all__ = ["smtp_server"]
+
+LEASE = 300
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp_server: SmtpServer) -> Settings:
+    return send_through(settings, smtp_server)
+
+
+def approved_replies(rt: Runtime, worker: Worker, count: int) -> list[int]:
+    for n in range(count):
+        drop(rt, make_email(message_id=f"<race{n}@mail.test>", sender=f"c{n}@home.test"), f"r{n}")
+    worker.drain()
+    approve_waiting(rt)
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(Message.id).where(Message.state == State.APPROVED).order_by(Message.id)
+            )
+        )
+
+
+def test_a_second_worker_after_a_lapsed_lease_sends_each_reply_once(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Worker A's batch outlasted its lease (a slow relay); worker B claimed the replies A had
+    not reached. Both send stages run at once: every reply goes out once, none is marked
+    uncertain while the other worker sends it."""
+    ids = approved_replies(rt, worker, 3)
+    assert len(ids) == 3
+    smtp_server.handler.delay = 0.2  # a slow relay: each answer to DATA takes a while
+    assert claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE) == ids
+    with transaction(rt.factory) as session:  # A's lease runs out
+        lapsed = utcnow() - timedelta(seconds=1)
+        session.execute(update(Message).where(Message.id.in_(ids)).values(claimed_until=lapsed))
+    assert claim_batch(rt.factory, "B", [State.APPROVED], 32, LEASE) == ids
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(send_stage, rt, ids, Claim(name, LEASE)) for name in ("A", "B")]
+        for run in runs:
+            run.result()
+
+    received = sorted(r.rcpt_tos[0] for r in smtp_server.handler.received)
+    assert received == ["c0@home.test", "c1@home.test", "c2@home.test"]
+    with rt.factory() as session:
+        states = session.execute(
+            select(Message.state, OutboxItem.state, OutboxItem.attempts).join(
+                OutboxItem, OutboxItem.message_id == Message.id
+            )
+        ).all()
+    assert sorted(states) == [("sent", "sent", 1)] * 3
+
+
+def test_a_worker_that_lost_its_claim_leaves_the_reply_to_the_one_holding_it(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Run one after the other: the worker whose lease lapsed sends nothing, even first."""
+    (message_id,) = approved_replies(rt, worker, 1)
+    claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE)
+    with transaction(rt.factory) as session:
+        lapsed = utcnow() - timedelta(seconds=1)
+        session.execute(update(Message).values(claimed_until=lapsed))
+    claim_batch(rt.factory, "B", [State.APPROVED], 32, LEASE)
+    send_stage(rt, [message_id], Claim("A", LEASE))
+    assert smtp_server.handler.received == []
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == State.APPROVED  # type: ignore[union-attr]
+    send_stage(rt, [message_id], Claim("B", LEASE))
+    assert len(smtp_server.handler.received) == 1
+
+
+def failed_reply(rt: Runtime, worker: Worker, smtp_server: SmtpServer) -> int:
+    smtp_server.handler.rcpt_answer = "550 5.1.1 no such mailbox"
+    (message_id,) = approved_replies(rt, worker, 1)
+    worker.drain()
+    smtp_server.handler.rcpt_answer = None
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == State.FAILED  # type: ignore[union-attr]
+    return message_id
+
+
+def test_leave_unsent_after_a_colleagues_retry_is_refused_and_the_reply_goes_out(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Bob's page showed the failed reply; Alice pressed Retry first. Bob's Leave unsent,
+    working from the failed row he loaded, is refused in words, and the retried reply goes."""
+    staff(rt, "alice")
+    staff(rt, "bob")
+    message_id = failed_reply(rt, worker, smtp_server)
+    with rt.factory() as bob:
+        shown = bob.get(Message, message_id)  # kept: the row the page was made from
+        assert shown is not None and shown.state == State.FAILED
+        with transaction(rt.factory) as alice:
+            retry(alice, message_id, "alice")
+        with pytest.raises(AlreadyHandled) as refused:
+            leave_unsent(bob, message_id, staff_member(bob, "bob"), "phoned the customer")
+        bob.rollback()
+    assert refused.value.status_code == 409
+    assert "only a reply that could not be delivered can be left unsent" in str(refused.value)
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        assert message is not None and item is not None
+        assert (message.state, item.state) == (State.APPROVED, "queued")
+    worker.drain()
+    assert len(smtp_server.handler.received) == 1
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == State.SENT  # type: ignore[union-attr]
+
+
+def test_retry_after_a_colleague_left_the_reply_unsent_is_refused(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """The other order: Bob left it unsent first; Alice's Retry, from the failed row her page
+    loaded, is refused naming who left it, and nothing goes out."""
+    staff(rt, "alice")
+    staff(rt, "bob")
+    message_id = failed_reply(rt, worker, smtp_server)
+    with rt.factory() as alice:
+        shown = alice.get(Message, message_id)  # kept: the row the page was made from
+        assert shown is not None and shown.state == State.FAILED
+        with transaction(rt.factory) as bob:
+            leave_unsent(bob, message_id, staff_member(bob, "bob"), "phoned the customer")
+        with pytest.raises(AlreadyHandled) as refused:
+            retry(alice, message_id, "alice")
+        alice.rollback()
+    assert refused.value.status_code == 409
+    assert "already left unsent by bob" in str(refused.value)
+    worker.drain()
+    assert smtp_server.handler.received == []
+    with rt.factory() as session:
+        assert session.get(Message, message_id).state == State.UNSENT  # type: ignore[union-attr]
