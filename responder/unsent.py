@@ -32,8 +32,6 @@ from responder.review import (
 #: been delivered (responder/web/delivery_words.py), and a "queued" or "sending" one is a
 #: worker's: none of those is edited and sent again.
 NOT_DELIVERED = ("failed", "held")
-#: Outbox states of a reply that is a worker's, or has gone: never left unsent.
-ON_ITS_WAY = ("queued", "sending", "sent")
 
 
 def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str) -> Message:
@@ -55,9 +53,12 @@ def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str
             f"(it is {state_words(message.state, ours=message.direction == 'out')})"
         )
     refused = item.last_error or message.state_reason
-    # A compare-and-set on both rows, as `edit_again`: a Retry pressed meanwhile (the reply
-    # queued again, perhaps already with a worker) wins, and this refuses, rather than a reply
-    # marked unsent going out after all.
+    # A compare-and-set on both rows, as `edit_again`: a Retry pressed meanwhile (the message
+    # approved again in the same transaction that queues its outbox row, perhaps already with
+    # a worker) wins, and this refuses, rather than a reply marked unsent going out after all.
+    # The outbox row itself may still read queued or sending under a failed message (a worker
+    # that gave up on an error outside delivery): no worker sends for a failed message, so
+    # only a reply recorded as sent is refused.
     taken = session.execute(
         update(Message)
         .where(Message.id == message_id, Message.state == State.FAILED)
@@ -72,7 +73,7 @@ def leave_unsent(session: Session, message_id: int, user: StaffUser, reason: str
     ).rowcount
     left = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item.id, OutboxItem.state.not_in(ON_ITS_WAY))
+        .where(OutboxItem.id == item.id, OutboxItem.state != "sent")
         .values(state="unsent", next_attempt_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -160,3 +160,25 @@ def test_retry_after_a_colleague_left_the_reply_unsent_is_refused(
     assert smtp_server.handler.received == []
     with rt.factory() as session:
         assert session.get(Message, message_id).state == State.UNSENT  # type: ignore[union-attr]
+
+
+def test_a_reply_a_worker_gave_up_on_before_delivery_can_be_left_unsent(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """A worker that failed the message on an error outside delivery (a full disk, say) leaves
+    its outbox row queued: Leave unsent still works, and the reply never goes out after it."""
+    staff(rt, "bob")
+    message_id = failed_reply(rt, worker, smtp_server)
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(OutboxItem).where(OutboxItem.message_id == message_id).values(state="queued")
+        )
+    with transaction(rt.factory) as bob:
+        leave_unsent(bob, message_id, staff_member(bob, "bob"), "phoned the customer")
+    worker.drain()
+    assert smtp_server.handler.received == []
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        assert message is not None and item is not None
+        assert (message.state, item.state) == (State.UNSENT, "unsent")
