@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
+from responder.bootstrap import pollers
 from responder.db.models import Channel, ClassifierExample, Message, ReviewAction
 from responder.db.session import transaction
 from responder.pipeline.sender_cap import drafted_since
@@ -127,8 +129,20 @@ def test_a_reply_the_composer_refuses_stays_in_review_with_the_reason(
         "Content-Type: text/plain; charset=utf-8\r\n\r\n"
         "Hi, I was charged 80 euro for roaming in Spain. I thought the EU was included?\r\n"
     ).encode()
+    claimed_after_route: list[str | None] = []
+
+    class Watched(Worker):
+        def _run_stage(self, stage: Any, ids: list[int]) -> None:
+            super()._run_stage(stage, ids)
+            if stage.name == "route":
+                with rt.factory() as session:
+                    claimed_after_route.extend(
+                        session.scalars(select(Message.claimed_by).where(Message.id.in_(ids)))
+                    )
+
     drop(rt, raw, "idn")
-    worker.drain()
+    Watched(rt, pollers(rt)).drain()
+    assert claimed_after_route == [None], "a person's at once: Undo and others may act on it"
     assert state_counts(rt).get("sent", 0) == 0
     assert sent_replies(rt) == []
     with rt.factory() as session:

@@ -836,6 +836,9 @@ def route_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> 
                             timezone=rt.settings.queue.timezone,
                         )
                 except ReviewError as exc:
+                    # Approval writes the state in SQL and reads it back: the rolled-back
+                    # savepoint leaves that read in memory, so read it again.
+                    session.refresh(message)
                     message.state_reason = f"not sent automatically: {exc}"
             if message.state == State.IN_REVIEW:
                 # A person's now, no longer this batch's: approved while the batch still runs,
