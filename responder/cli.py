@@ -213,7 +213,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 2
     for error in summary.errors:
         print(error, file=sys.stderr)
-    for linked in summary.linked:
+    for linked in summary.linked + summary.not_linked:
         print(linked)
     if summary.stopped:
         print(f"error: {summary.stopped}.", file=sys.stderr)

@@ -18,7 +18,10 @@ held as hashes (`preview_keys`).
 
 A customer row whose email or phone belongs to a provisional customer (someone who wrote in
 before the CRM had them) links that one to the row's customer, as an agent would (`links`),
-and says so by line (`linked`); one held by another known customer is a clash, the row skipped.
+and says so by line (`linked`), unless an agent kept those two apart (unlinked them, or said
+"not this customer"): the provisional customer keeps it, the row's customer is imported without
+it, and the line says why (`not_linked`); otherwise the next import would undo the agent's
+decision. One held by another known customer is a clash, the row skipped.
 A subscriptions import summarises each customer it touched, and the one a subscription moved
 away from (`summary`).
 """
@@ -43,7 +46,7 @@ from responder.config import ImportColumns, Settings
 from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
 from responder.customers.import_finish import finish
-from responder.customers.links import link_customers
+from responder.customers.links import link_customers, ruled_out
 from responder.customers.preview_keys import HashedKeys, hashed
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import rescore
@@ -74,6 +77,8 @@ class ImportSummary:
     # Provisional customers linked to the known customer a row names (`file:line: ...`).
     linked: list[str] = field(default_factory=list)
     link_ids: list[int] = field(default_factory=list, repr=False)
+    # Those an agent kept apart from that customer, so not linked (`file:line: ...`).
+    not_linked: list[str] = field(default_factory=list)
 
     def linked_to(
         self, line: int, identity: tuple[str, str, str], external_id: str, link: int, done: bool
@@ -85,6 +90,18 @@ class ImportSummary:
             f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
             f"had them: that provisional customer {is_linked} to {external_id}, with its "
             "messages (unlink it on its customer page if that is wrong)"
+        )
+
+    def kept_apart(
+        self, line: int, identity: tuple[str, str, str], external_id: str, why: str, done: bool
+    ) -> None:
+        """An agent unlinked this provisional customer from the row's, or ruled it out."""
+        imported = "is imported" if done else "would be imported"
+        self.not_linked.append(
+            f"{self.path}:{line}: {identity[0]} {identity[2]!r} stays with the provisional "
+            f"customer who wrote to us first, not linked to {external_id}: {why}; "
+            f"{external_id} {imported} without it (link them by hand on the sender's page "
+            "if they are the same person)"
         )
 
     def report(self, line: int, problem: str) -> None:
@@ -106,6 +123,7 @@ class ImportSummary:
             *([self.stopped] if self.stopped else []),
             *([self.audit_failed] if self.audit_failed else []),
             *self.linked,
+            *self.not_linked,
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
@@ -422,7 +440,9 @@ def _upsert_customers(
 ) -> list[int]:
     """A known customer's identity held by a provisional customer (someone who wrote in before
     the CRM had them) is no clash: the provisional customer is linked to the known one, as an
-    agent links it (`links`), so their messages join the known customer's timeline."""
+    agent links it (`links`), so their messages join the known customer's timeline; unless an
+    agent kept the two apart (`ruled_out`): then it keeps that identity and the row is imported
+    without it."""
     merged: dict[str, _Parsed] = {}
     for parsed in batch:
         first = merged.get(parsed.external_id)
@@ -436,6 +456,8 @@ def _upsert_customers(
     owners = _identity_owners(session, (i[:2] for p in merged.values() for i in p.identities))
     claimed: dict[tuple[str, str], str] = {}
     merging: dict[int, tuple[_Parsed, tuple[str, str, str]]] = {}  # provisional: row, identity
+    apart = ruled_out(session, (o for o, p in owners.values() if p), ids.values())
+    kept: dict[tuple[int, str], tuple[_Parsed, tuple[str, str, str], str]] = {}
     accepted: list[_Parsed] = []
     given = (
         earlier.owners(list({i[:2] for p in merged.values() for i in p.identities}))
@@ -471,8 +493,12 @@ def _upsert_customers(
         for identity in parsed.identities:
             claimed[identity[:2]] = parsed.external_id
             owner, provisional = owners.get(identity[:2], (own_id, False))
-            if provisional and owner != own_id and identity[:2] not in given:
-                merging.setdefault(owner, (parsed, identity))  # not linked by an earlier batch
+            if not provisional or owner == own_id or identity[:2] in given:
+                continue  # none, or linked by an earlier batch
+            if (why := apart.get((owner, own_id or 0))) is not None:
+                kept.setdefault((owner, parsed.external_id), (parsed, identity, why))
+            else:
+                merging.setdefault(owner, (parsed, identity))
         accepted.append(parsed)
     now = datetime.now(UTC)
     new = [p for p in accepted if p.external_id not in ids]
@@ -517,6 +543,8 @@ def _upsert_customers(
             session, provisional_id, ids[parsed.external_id], actor, imported_from=summary.path
         )
         summary.linked_to(parsed.line, identity, parsed.external_id, link.id, earlier is None)
+    for parsed, identity, why in kept.values():
+        summary.kept_apart(parsed.line, identity, parsed.external_id, why, earlier is None)
     if earlier is not None:
         earlier.give(given_now)
     return [ids[p.external_id] for p in accepted]
@@ -710,6 +738,7 @@ def import_csv(
         "problems": summary.errors[:AUDITED_PROBLEMS],
         **({"stopped": summary.stopped} if summary.stopped else {}),
         **({"linked": summary.linked[:AUDITED_PROBLEMS]} if summary.linked else {}),
+        **({"not_linked": summary.not_linked[:AUDITED_PROBLEMS]} if summary.not_linked else {}),
     }
     try:
         finish(
@@ -751,7 +780,13 @@ def _import_rows(
                     parsed.append(_parse_related(kind, line, row))
             except RowError as exc:
                 summary.report(line, str(exc))
-        counts = (summary.created, summary.updated, len(summary.linked), len(summary.link_ids))
+        counts = (
+            summary.created,
+            summary.updated,
+            len(summary.linked),
+            len(summary.link_ids),
+            len(summary.not_linked),
+        )
         try:
             with transaction() as session:
                 if kind == "customers":
@@ -765,6 +800,7 @@ def _import_rows(
         except SQLAlchemyError as exc:
             summary.created, summary.updated = counts[:2]  # the batch was rolled back
             del summary.linked[counts[2] :], summary.link_ids[counts[3] :]
+            del summary.not_linked[counts[4] :]
             raise _Refused((number, batch[0][0], batch[-1][0]), exc) from exc
         summary.rows += len(batch)
         summary.flush()

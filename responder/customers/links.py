@@ -6,7 +6,7 @@ agent links; linking moves the messages, conversations, identities and interacti
 known customer (one timeline), and with them the automatic acknowledgements (so the sender is
 not told "we have your message" twice in a day), and records exactly what moved, so unlinking
 puts it back. A CRM import links the same way when a known customer's email or phone belongs
-to a provisional one (`importer`).
+to a provisional one (`importer`), unless an agent kept the two apart (`ruled_out`).
 An agent can also say a suggestion is wrong ("not this customer"): it is not offered again
 for that provisional customer, the others still are. All three are written to the audit log.
 """
@@ -14,6 +14,7 @@ for that provisional customer, the others still are. All three are written to th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,48 @@ def retier_linked(session: Session, link_ids: list[int]) -> None:
                 .values(customer_tier=target.tier)
                 .execution_options(synchronize_session=False)
             )
+
+
+def ruled_out(
+    session: Session, sources: Iterable[int], targets: Iterable[int]
+) -> dict[tuple[int, int], str]:
+    """(provisional, known) pairs an agent kept apart, by unlinking them or saying "not this
+    customer", with who did and when (the latest): an import must not link them again, since
+    an unlink gives the provisional customer its addresses back and the next import would find
+    them there."""
+    sources, targets = sorted(set(sources)), sorted(set(targets))
+    if not sources or not targets:
+        return {}
+    decisions: list[tuple[int, int, Any, str]] = [
+        (source, target, at, f"{who} unlinked them on {at:%Y-%m-%d}")
+        for source, target, who, at in session.execute(
+            select(
+                CustomerLink.source_id,
+                CustomerLink.target_id,
+                CustomerLink.unlinked_by,
+                CustomerLink.unlinked_at,
+            ).where(
+                CustomerLink.source_id.in_(sources),
+                CustomerLink.target_id.in_(targets),
+                CustomerLink.unlinked_at.is_not(None),
+            )
+        )
+    ]
+    decisions += [
+        (source, target, at, f'{who} said "not this customer" on {at:%Y-%m-%d}')
+        for source, target, who, at in session.execute(
+            select(
+                CustomerLinkDismissal.source_id,
+                CustomerLinkDismissal.target_id,
+                CustomerLinkDismissal.dismissed_by,
+                CustomerLinkDismissal.dismissed_at,
+            ).where(
+                CustomerLinkDismissal.source_id.in_(sources),
+                CustomerLinkDismissal.target_id.in_(targets),
+            )
+        )
+    ]
+    return {(s, t): why for s, t, _, why in sorted(decisions, key=lambda d: d[2])}
 
 
 def unlink_customers(session: Session, source_id: int, actor: str) -> CustomerLink:

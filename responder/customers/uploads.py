@@ -110,7 +110,8 @@ def outcome(summary: ImportSummary) -> dict[str, Any]:
     `stopped` says where and why the database refused a batch ("" when the file was read);
     `audit_failed` that the rows are imported but its audit entry (and tiers) could not be
     written ("" when they were); `linked` the first provisional customers linked to the
-    known customer a row names, each `file:line: ...`."""
+    known customer a row names, each `file:line: ...`; `not_linked` those an agent kept apart
+    from it (unlinked, or "not this customer"), who keep the address, with why."""
     return {
         "stopped": summary.stopped,
         "audit_failed": summary.audit_failed,
@@ -122,6 +123,7 @@ def outcome(summary: ImportSummary) -> dict[str, Any]:
         "skipped": summary.skipped,
         "problems": summary.errors[:SHOWN_PROBLEMS],
         "linked": summary.linked[:SHOWN_PROBLEMS],
+        "not_linked": summary.not_linked[:SHOWN_PROBLEMS],
     }
 
 

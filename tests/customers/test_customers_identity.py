@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from responder.customers.importer import import_csv
 from responder.customers.links import (
     active_link,
+    dismiss_suggestion,
     link_customers,
     suggest_links,
     unlink_customers,
@@ -246,6 +247,69 @@ def test_a_customer_who_wrote_in_before_the_crm_had_them_is_linked_by_the_import
         assert session.get(Message, message_id).customer_id == provisional_id
         assert find_customer(session, "email", "bob@x.test").id == provisional_id
         assert find_customer(session, "phone", "+353871234568").external_id == "C2"
+
+
+def test_the_next_import_does_not_link_again_a_sender_an_agent_kept_apart(
+    rt: Runtime, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The nightly import finds Bob's address back on the provisional customer after an agent
+    unlinked them (or said "not this customer" for Cy): it leaves them apart, says why, and
+    imports the known customer without that address, not as a clash."""
+    with transaction(rt.factory) as session:
+        channel = Channel(name="mail", kind="maildir")
+        session.add(channel)
+        session.flush()
+        bob = resolve_identity(session, "email", "Bob Ray <bob@x.test>", "Bob Ray")
+        cy = resolve_identity(session, "email", "Cy Dunne <cy@x.test>", "Cy Dunne")
+        message_id = _message(session, channel, bob, "k1", "Where is my bill?").id
+        bob_id, cy_id = bob.id, cy.id
+    crm = tmp_path / "crm.csv"
+    crm.write_text("external_id,name,email,phone\nC2,Bob Ray,bob@x.test,087 123 4568\n")
+    assert "that provisional customer is linked to C2" in run_cli(
+        rt, project, "import", "customers", str(crm), capsys=capsys
+    )
+    with transaction(rt.factory) as session:
+        unlink_customers(session, bob_id, "alice")
+    kept = (
+        f"{crm}:2: email 'bob@x.test' stays with the provisional customer who wrote to us "
+        "first, not linked to C2: alice unlinked them on "
+    )
+    preview = import_csv(rt.factory, "customers", crm, settings=rt.settings, dry_run=True)
+    assert preview.linked == [] and preview.errors == []
+    [line] = preview.not_linked
+    assert line.startswith(kept) and "C2 would be imported without it" in line
+    out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)
+    assert "updated: 1" in out and "skipped: 0" in out and "is linked" not in out
+    assert kept in out and "C2 is imported without it" in out
+    with rt.factory() as session:
+        assert active_link(session, bob_id) is None, "the agent's unlink stands"
+        assert session.get(Message, message_id).customer_id == bob_id
+        assert find_customer(session, "email", "bob@x.test").id == bob_id
+        assert find_customer(session, "phone", "+353871234568").external_id == "C2"
+        imported = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "import.customers")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert imported.detail["not_linked"] == [line.replace("would be imported", "is imported")]
+    # "Not this customer" keeps them apart the same way.
+    known = tmp_path / "c3.csv"
+    known.write_text("external_id,name,phone\nC3,Cy Dunne,087 765 4321\n")
+    assert "created: 1" in run_cli(rt, project, "import", "customers", str(known), capsys=capsys)
+    with transaction(rt.factory) as session:
+        c3 = session.scalars(select(Customer).where(Customer.external_id == "C3")).one()
+        dismiss_suggestion(session, cy_id, c3.id, "alice")
+    known.write_text("external_id,name,email\nC3,Cy Dunne,CY@x.test\n")
+    again = import_csv(rt.factory, "customers", known, settings=rt.settings)
+    assert (again.updated, again.errors, again.linked) == (1, [], [])
+    [why] = again.not_linked
+    assert why.startswith(
+        f"{known}:2: email 'CY@x.test' stays with the provisional customer who wrote to us "
+        'first, not linked to C3: alice said "not this customer" on '
+    )
+    with rt.factory() as session:
+        assert active_link(session, cy_id) is None
+        assert find_customer(session, "email", "cy@x.test").id == cy_id
 
 
 def test_a_preview_and_the_import_agree_on_a_sender_two_rows_claim(

@@ -426,7 +426,7 @@ def test_an_import_from_a_file_with_a_long_name_recomputes_tiers_and_is_audited(
     assert name.startswith(entry.object_id)
 
 
-def test_a_sender_who_wrote_first_is_named_in_the_preview_and_linked_by_the_import(
+def test_a_sender_who_wrote_first_is_linked_by_the_import_and_not_again_once_unlinked(
     rt: Runtime,
 ) -> None:
     from responder.customers.resolve import find_customer, resolve_identity
@@ -463,3 +463,28 @@ def test_a_sender_who_wrote_first_is_named_in_the_preview_and_linked_by_the_impo
     with rt.factory() as session:
         owner = find_customer(session, "email", "bob@x.test")
         assert owner is not None and owner.external_id == "C2" and owner.id != provisional_id
+        # An agent unlinks them on his page: the next upload of the same file leaves them apart.
+        unlinked = client.post(
+            f"/customers/{provisional_id}/unlink",
+            data={"_csrf_token": form},
+            follow_redirects=False,
+        )
+        assert unlinked.status_code in (302, 303), unlinked.text
+        kept = (
+            "crm.csv:2: email 'bob@x.test' stays with the provisional customer who wrote to us"
+            " first, not linked to C2: sam unlinked them on "
+        )
+        api = client.post(
+            f"/api{PAGE}",
+            headers=auth,
+            data={"kind": "customers", "dry_run": "false"},
+            files={"file": ("crm.csv", rows, "text/csv")},
+        ).json()
+        assert (api["updated"], api["skipped"], api["linked"]) == (1, 0, [])
+        [line] = api["not_linked"]
+        assert line.startswith(kept) and "C2 is imported without it" in line
+        preview = _upload(client, form, "customers", "crm.csv", rows)
+        assert "Senders who wrote before the CRM had them" in preview.text
+        assert kept.replace("'", "&#39;") in preview.text and "would be linked" not in preview.text
+    with rt.factory() as session:
+        assert find_customer(session, "email", "bob@x.test").id == provisional_id
