@@ -534,8 +534,20 @@ def retry(session: Session, message_id: int, actor: str) -> Message:
             f"only quarantined or failed messages can be retried (it is {message.state})"
         )
     if unfetched(message):  # the IMAP server would not return it: ask it again, by UID
+        # A compare-and-set on the version seen first: a second Retry pressed at the same
+        # moment waits for this one and is refused, instead of adding a second fetch job.
+        taken = session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.version == message.version)
+            .values(version=Message.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.refresh(message)
+        if taken != 1 or not unfetched(message):
+            raise AlreadyHandled(
+                f"someone retried or handled it meanwhile (it is {state_words(message.state)})"
+            )
         if ask_refetch(session, message, actor):  # else it is gone from the server: ignored
-            message.version += 1
             audit(session, actor, "message.retry", "message", message_id)
         return message
     outbox = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))

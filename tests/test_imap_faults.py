@@ -20,14 +20,14 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from litestar.testing import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from responder.bootstrap import imap_pollers
 from responder.channels.imap import FolderPoller
 from responder.db.models import AuditEntry, ImapFlagJob, ImapFolder, Message
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker, state_counts
-from responder.review import retry
+from responder.review import AlreadyHandled, retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.dovecot import Dovecot, dovecot, start_dovecot
@@ -633,3 +633,41 @@ def test_a_first_sync_cut_short_again_fetches_only_what_it_has_not_stored(
     assert len({m.external_key for m in messages}) == 6
     assert poller.state.checkpoint().last_uid == 6
     assert poller.poll() == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_retries_of_one_unfetched_message_at_once_ask_the_server_once(
+    rt: Runtime, dovecot: Dovecot
+) -> None:
+    """Alice's Retry is not yet committed when Bob's arrives: Bob's waits for it and is refused
+    in words (a 409), not a server error, and the poller has one fetch to make."""
+    (poller,) = imap_pollers(rt)
+    dovecot.append(email(1))
+    dovecot.message_file(1).chmod(0)
+    assert poller.poll() == 1
+    (lost,) = inbound(rt)
+    outcome: dict[str, BaseException | None] = {}
+
+    def bob() -> None:
+        try:
+            with transaction(rt.factory) as session:
+                retry(session, lost.id, "bob")
+            outcome["bob"] = None
+        except BaseException as exc:
+            outcome["bob"] = exc
+
+    with transaction(rt.factory) as alice:
+        retry(alice, lost.id, "alice")
+        second = threading.Thread(target=bob)
+        second.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=60)
+        while second.is_alive() and datetime.now(UTC) < deadline:
+            with rt.engine.connect() as watcher:
+                if watcher.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                    break
+    second.join(60)
+    refused = outcome["bob"]
+    assert isinstance(refused, AlreadyHandled), repr(refused)
+    assert refused.status_code == 409
+    assert "someone retried or handled it meanwhile" in str(refused)
+    assert fetch_jobs(rt) == 1
