@@ -21,8 +21,10 @@ from sqlalchemy.orm import undefer
 from responder.channels.imap_state import Fetched, FolderState
 from responder.channels.maildir_source import MaildirSource, deliver_to_maildir, ensure_channel
 from responder.db.models import Attachment, AuditEntry, Draft, Message
+from responder.db.session import transaction
 from responder.pipeline import stages
 from responder.pipeline.worker import Worker
+from responder.review import retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
@@ -303,6 +305,26 @@ def test_the_copy_parsed_first_is_the_one_drafted_whichever_was_stored_first(
         ("ignored", f"the same message already came in through billing (message {second})"),
     ]
     worker.drain()
+    with rt.factory() as session:
+        assert session.scalar(select(func.count()).select_from(Draft)) == 1
+
+
+def test_the_copy_holding_the_message_id_is_drafted_when_retried_after_failing(
+    rt: Runtime, worker: Worker, tmp_path: Path
+) -> None:
+    """The copy that claimed the Message-ID failed before its reply was queued; Retry parses it
+    again, and the first-stored copy, ignored naming it, does not keep it out: one is answered."""
+    first, second = two_maildir_copies(rt, worker, tmp_path)
+    stages.parse_stage(rt, [second])
+    stages.parse_stage(rt, [first])
+    copy_reason = f"the same message already came in through billing (message {second})"
+    with transaction(rt.factory) as session:
+        failed = session.get(Message, second)
+        failed.state, failed.state_reason = "failed", "the draft model stopped"
+    with transaction(rt.factory) as session:
+        assert retry(session, second, "alice").state == "received"
+    worker.drain()
+    assert states(rt, second, first) == [("in_review", ""), ("ignored", copy_reason)]
     with rt.factory() as session:
         assert session.scalar(select(func.count()).select_from(Draft)) == 1
 

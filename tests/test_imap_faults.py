@@ -221,12 +221,13 @@ def test_retry_of_a_message_deleted_on_the_server_ends_ignored_with_the_reason(
 
 
 def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
-    rt: Runtime, dovecot: Dovecot
+    rt: Runtime, worker: Worker, dovecot: Dovecot
 ) -> None:
     """Dovecot's folder is rebuilt (a new UIDVALIDITY) while a message it would not return waits
     for a Retry and one over the size limit waits with its header: neither can be fetched by
-    its UID any more, so both leave Needs attention for Ignored mail, the header kept; the copy
-    still in the folder comes in as new mail."""
+    its UID any more, so both leave Needs attention for Ignored mail, the header kept; the
+    copies still in the folder come in as new mail, the big one too now the limit allows it
+    (the ignored header, though it holds its Message-ID, does not keep it out)."""
     staff(rt)
     rt.settings.pipeline.max_message_bytes = 5_000
     (inbox,) = imap_pollers(rt)
@@ -257,7 +258,9 @@ def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
         client.delete_folder("Support")
         client.create_folder("Support")
     dovecot.append(email(1), folder="Support")
-    assert poller.poll() == 1, "the copy still in the folder, as new mail"
+    dovecot.append(sized_email(2, 20_000), folder="Support")
+    rt.settings.pipeline.max_message_bytes = 50_000
+    assert poller.poll() == 2, "the copies still in the folder, as new mail"
     assert fetch_jobs(rt) == 0
 
     with rt.factory() as session:
@@ -280,8 +283,13 @@ def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
     assert "renumbered Support (its UIDVALIDITY changed)" in ignored[str(unread.id)]
     assert "its header, as fetched, is kept here" in ignored[str(large.id)]
     assert [e.actor for e in unfetchable_audit(rt, large.id)] == ["system"]
-    assert [m.message_id_header for m in inbound(rt)][-1] == "<imap-1@mail.test>"
+    fresh = [(m.message_id_header, m.state) for m in inbound(rt)][2:]
+    assert fresh == [("<imap-1@mail.test>", "received"), ("<imap-2@mail.test>", "received")]
     assert poller.poll() == 0
+    worker.drain()
+    again = {m.message_id_header: m for m in inbound(rt)[2:]}
+    assert again["<imap-2@mail.test>"].state == "in_review"
+    assert again["<imap-2@mail.test>"].raw_size > 20_000
 
 
 def test_retry_once_the_folder_is_known_renumbered_ignores_the_message_at_once(

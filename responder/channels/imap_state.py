@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -201,8 +201,9 @@ class FolderState:
         stays, as during a first sync, which moves it once, when done).
 
         A message already stored under its key, or (after a UIDVALIDITY change) under its
-        Message-ID, is skipped: the checkpoint still moves past it. One with a `problem` is
-        stored quarantined with it as the reason, shown where quarantined mail is.
+        Message-ID by a row not ignored as never to be fetched, is skipped: the checkpoint
+        still moves past it. One with a `problem` is stored quarantined with it as the reason,
+        shown where quarantined mail is.
         """
         stored = 0
         now = utcnow()
@@ -240,12 +241,23 @@ class FolderState:
         return stored
 
     def _known(self, session: Session, key: str, message_id: str | None) -> bool:
+        """Stored already: under its key, or under its Message-ID by a row other than one
+        ignored because it can never be fetched (see `give_up`): a header-only row ended by a
+        renumbering holds the Message-ID, and the copy still in the folder is the one to read."""
         base = select(Message.id).where(Message.channel_id == self.channel_id)
         if session.scalar(base.where(Message.external_key == key)) is not None:
             return True
+        never_fetched = and_(
+            Message.state == State.IGNORED,
+            Message.state_reason.startswith(GONE, autoescape=True),
+        )
         return message_id is not None and (
             session.scalar(
-                base.where(Message.direction == "in", Message.message_id_header == message_id)
+                base.where(
+                    Message.direction == "in",
+                    Message.message_id_header == message_id,
+                    not_(never_fetched),
+                )
             )
             is not None
         )

@@ -286,18 +286,29 @@ def _earlier_copies(
 ) -> dict[int, str]:
     """Why each message that another of our mailboxes already took in gets no draft of its
     own: mail to support@ with billing@ copied arrives once in each, and two drafts would
-    make two replies. The copy stored first is the one answered. Read from the stored
-    Message-IDs (IMAP stores them with the raw bytes) and the batch's own, which a Maildir
-    message has only once parsed."""
+    make two replies. Once one copy holds the Message-ID's claim, the claim decides: that copy
+    is answered, parsed again or not (a Retry after it failed), and the copy ignored naming it
+    does not count against it. Before any claim, the copy stored first is the one answered.
+    Read from the stored Message-IDs (IMAP stores them with the raw bytes) and the batch's
+    own, which a Maildir message has only once parsed."""
     headers = {f.message_id_header for _, _, f in emails if f.message_id_header}
     if not headers:
         return {}
+    claims = {
+        row.message_id_header: row
+        for row in session.execute(
+            select(MessageIdClaim.message_id_header, Message.id, Message.channel_id, Channel.name)
+            .join(Message, Message.id == MessageIdClaim.message_id)
+            .join(Channel, Channel.id == Message.channel_id)
+            .where(MessageIdClaim.message_id_header.in_(headers))
+        )
+    }
     stored: dict[str, list[tuple[int, int, str]]] = {}
     rows = session.execute(
         select(Message.id, Message.channel_id, Channel.name, Message.message_id_header)
         .join(Channel, Channel.id == Message.channel_id)
         .where(
-            Message.message_id_header.in_(headers),
+            Message.message_id_header.in_(headers - set(claims)),
             Message.direction == "in",
             Channel.kind.in_(EMAIL_KINDS),
         )
@@ -311,13 +322,18 @@ def _earlier_copies(
             )
     reasons: dict[int, str] = {}
     for message, channel, fields in emails:
-        earlier = [
-            (first, name)
-            for first, channel_id, name in stored.get(fields.message_id_header or "", ())
-            if first < message.id and channel_id != channel.id
-        ]
-        if earlier:
-            first, name = min(earlier)
+        header = fields.message_id_header or ""
+        if (claim := claims.get(header)) is not None:
+            earlier = [] if claim.id == message.id else [(claim.id, claim.channel_id, claim.name)]
+        else:
+            earlier = [
+                (first, channel_id, name)
+                for first, channel_id, name in stored.get(header, ())
+                if first < message.id
+            ]
+        others = [(first, name) for first, channel_id, name in earlier if channel_id != channel.id]
+        if others:
+            first, name = min(others)
             reasons[message.id] = (
                 f"the same message already came in through {name} (message {first})"
             )
