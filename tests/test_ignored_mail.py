@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 
 from responder.channels.imap_state import Fetched, FolderState
@@ -28,6 +24,7 @@ from responder.review import retry
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
+from tests.parse_race import parse_at_once
 from tests.test_web_security import csrf, login
 
 
@@ -338,50 +335,7 @@ def test_two_workers_parsing_both_copies_at_once_draft_one(
     which cannot see it yet, waits on the first's claim of the Message-ID, and once the first
     commits is ignored naming it."""
     first, second = two_maildir_copies(rt, worker, tmp_path)
-    holding, release = threading.Event(), threading.Event()
-    wake = stages.wake_conversations
-
-    def held(session: Any, continued: Any) -> Any:
-        woken = wake(session, continued)
-        if threading.current_thread().name == "first":
-            holding.set()
-            assert release.wait(60), "the test never let the first worker commit"
-        return woken
-
-    monkeypatch.setattr(stages, "wake_conversations", held)
-    failures: list[BaseException] = []
-
-    def parse(message_id: int) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                stages.parse_stage(rt, [message_id])
-            except BaseException as exc:
-                failures.append(exc)
-
-        return run
-
-    one = threading.Thread(target=parse(first), name="first")
-    two = threading.Thread(target=parse(second), name="second")
-    one.start()
-    assert holding.wait(60), "the first worker never reached its commit"
-    two.start()
-    with rt.engine.connect() as watcher:
-        deadline = time.monotonic() + 60
-        while two.is_alive() and time.monotonic() < deadline:
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar()
-            watcher.rollback()
-            if waiting:
-                break  # the second waits on the first's claim: the first may commit now
-            time.sleep(0.005)
-    release.set()
-    one.join(60)
-    two.join(60)
-    assert not failures, failures
+    parse_at_once(rt, monkeypatch, first, second)
     name = rt.settings.maildir.name
     assert states(rt, first, second) == [
         ("parsed", ""),

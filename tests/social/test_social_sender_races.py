@@ -7,19 +7,14 @@ sender is one customer with one conversation holding both messages."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from responder.db.models import Conversation, Customer, Message
-from responder.pipeline import stages
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.parse_race import parse_at_once
 from tests.social.payloads import post_meta, post_x, whatsapp_message, x_dm
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -31,50 +26,7 @@ def _parse_at_once(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[Message
         first, second = session.scalars(
             select(Message.id).where(Message.direction == "in").order_by(Message.id)
         )
-    holding, release = threading.Event(), threading.Event()
-    wake = stages.wake_conversations
-
-    def held(session: Any, continued: Any) -> Any:
-        woken = wake(session, continued)
-        if threading.current_thread().name == "first":
-            holding.set()
-            assert release.wait(60), "the test never let the first worker commit"
-        return woken
-
-    monkeypatch.setattr(stages, "wake_conversations", held)
-    failures: list[BaseException] = []
-
-    def parse(message_id: int) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                stages.parse_stage(rt, [message_id])
-            except BaseException as exc:
-                failures.append(exc)
-
-        return run
-
-    one = threading.Thread(target=parse(first), name="first")
-    two = threading.Thread(target=parse(second), name="second")
-    one.start()
-    assert holding.wait(60), "the first worker never reached its commit"
-    two.start()
-    with rt.engine.connect() as watcher:
-        deadline = time.monotonic() + 60
-        while two.is_alive() and time.monotonic() < deadline:
-            waiting = watcher.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-            ).scalar()
-            watcher.rollback()
-            if waiting:
-                break  # the second waits on the first's rows: the first may commit now
-            time.sleep(0.005)
-    release.set()
-    one.join(60)
-    two.join(60)
-    assert not failures, failures
+    parse_at_once(rt, monkeypatch, first, second)
     with rt.factory() as session:
         return list(session.scalars(select(Message).where(Message.id.in_([first, second]))))
 
