@@ -109,6 +109,44 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
         assert ack.state == "uncertain" and "may have gone out" in ack.last_error
 
 
+def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Outside the window a stopped worker was sending the template: the next one says so, the
+    conversation shows it may have gone out, and the reply approved afterwards sends no second."""
+    _acknowledging(rt, social=True)
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
+    worker.drain_claims()  # the stages only: queued, not sent
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Acknowledgement).values(
+                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
+            )
+        )
+    assert send_acknowledgements(rt) == 0
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement))
+        dm = session.scalars(select(Message).where(Message.direction == "in")).one()
+        shown = message_detail(session, dm.id)
+    assert ack.state == "uncertain"
+    assert "delivery of the approved template 'service_follow_up'" in ack.last_error
+    ours = [c["text"] for c in shown["conversation"]]
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        approved = client.post(f"/api/messages/{dm.id}/approve", headers=auth, json={"body": REPLY})
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+    assert receiver.requests == [], "no template after the one that may have gone out"
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+    assert item.state == "held"
+    assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
+
+
 def test_one_whose_answer_was_lost_is_never_sent_twice(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
