@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from responder.acknowledgement_text import acknowledgement_body, opens_words, text_locale
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
+    DeliveryHeld,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -31,6 +32,7 @@ from responder.channels.delivery import (
     retry_delay,
 )
 from responder.channels.social import SOCIAL_KINDS
+from responder.channels.social.senders import maybe_template, template_in_place
 from responder.config import Settings, business_calendar
 from responder.conversations import add_our_message
 from responder.db.models import (
@@ -50,7 +52,13 @@ from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
 from responder.ops.metrics import SEND_FAILURES
-from responder.pipeline.social import reply_details
+from responder.pipeline.social import (
+    INSTEAD_MARK,
+    MAYBE_INSTEAD_MARK,
+    instead_header,
+    reply_details,
+    unmarked,
+)
 from responder.pipeline.states import State
 from responder.review import AlreadyHandled, NotFound, audit, reply_recipients
 from responder.runtime import Runtime
@@ -277,12 +285,20 @@ def _recover(rt: Runtime, ack_id: int) -> None:
     """A worker stopped while sending it: sent, or not sent (try again), or nobody can tell
     (left alone: a second copy is worse than none)."""
     with _changing(rt, ack_id) as (session, ack):
-        delivered = rt.sender.was_delivered(_reply(session, ack))
+        reply = _reply(session, ack)
+        delivered = rt.sender.was_delivered(reply)
         if delivered:
             _mark_sent(session, ack)
         elif delivered is None:
             ack.state = "uncertain"
             ack.last_error = "the worker stopped during delivery; it may have gone out"
+            template = template_in_place(reply, rt.settings.social, utcnow())
+            if template:  # outside WhatsApp's window that was the template, not the text
+                ack.last_error = (
+                    f"the worker stopped during delivery of the approved template {template!r}, "
+                    "sent in its place outside WhatsApp's reply window; it may have gone out"
+                )
+                _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
         else:
             ack.state = "queued"
 
@@ -308,9 +324,19 @@ def _send(rt: Runtime, ack_id: int) -> int:
         return 0
     except UncertainDeliveryError as exc:  # it may have gone out: never a second copy
         SEND_FAILURES.labels("uncertain").inc()
-        with _changing(rt, ack_id) as (_, ack):
+        with _changing(rt, ack_id) as (session, ack):
             ack.state, ack.last_error = "uncertain", f"{exc}; it may have gone out"
+            if exc.instead:
+                _add_ours(session, ack, exc.instead, MAYBE_INSTEAD_MARK)
         log.warning("acknowledgement %s may have gone out: %s", ack_id, exc)
+        return 0
+    except DeliveryHeld as exc:  # not for a person to retry: sent later it would come too late
+        with _changing(rt, ack_id) as (_, ack):
+            ack.state = "not_sent"
+            ack.last_error = (
+                f"{exc.cause}; sent once the customer has written again, it would come too late"
+            )
+        log.info("acknowledgement %s not sent: %s", ack_id, exc.cause)
         return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
@@ -326,10 +352,24 @@ def _send(rt: Runtime, ack_id: int) -> int:
 def _mark_sent(session: Session, ack: Acknowledgement, instead: str = "") -> None:
     """Sent: in the conversation as our message, so the customer's answer to it threads; as
     what the customer received when something went in its place (a WhatsApp template)."""
-    now = utcnow()
-    ack.state, ack.sent_at, ack.last_error = "sent", now, ""
+    ack.state, ack.sent_at, ack.last_error = "sent", utcnow(), ""
+    message = _add_ours(session, ack, instead, INSTEAD_MARK if instead else "")
+    log.info(
+        "message %s acknowledged",
+        message.id,
+        extra={"message_id": message.id, "acknowledgement": ack.id},
+    )
+
+
+def _add_ours(session: Session, ack: Acknowledgement, instead: str = "", mark: str = "") -> Message:
+    """What went out as our message in its conversation. A WhatsApp template that went (`mark`
+    INSTEAD_MARK) or may have gone (MAYBE_INSTEAD_MARK) in its place is marked in the
+    acknowledgement's Message-ID and its row's, as a reply's is: `template_sent` counts it, so
+    no reply sends a second template before the customer writes back."""
     message = session.get(Message, ack.message_id)
     assert message is not None
+    header = ack.message_id_header
+    ack.message_id_header = instead_header(header, mark) if mark else unmarked(header)
     add_our_message(
         session,
         message,
@@ -338,13 +378,9 @@ def _mark_sent(session: Session, ack: Acknowledgement, instead: str = "") -> Non
         raw_size=len(ack.raw),
         subject=ack.subject,
         text=instead or ack.body,
-        sent_at=now,
+        sent_at=ack.sent_at or utcnow(),
     )
-    log.info(
-        "message %s acknowledged",
-        message.id,
-        extra={"message_id": message.id, "acknowledgement": ack.id},
-    )
+    return message
 
 
 #: Acknowledgements a person should look at: refused, out of attempts, or maybe sent twice.

@@ -58,7 +58,12 @@ class PermanentDeliveryError(Exception):
 
 
 class DeliveryHeld(PermanentDeliveryError):
-    """Not sent, and not worth retrying as is (a platform's reply window closed): staff decide."""
+    """Not sent, and not worth retrying as is (a platform's reply window closed): staff decide.
+    The message speaks of a reply; `cause` is why alone, for an acknowledgement's own words."""
+
+    def __init__(self, why: str, cause: str = "") -> None:
+        super().__init__(why)
+        self.cause = cause or why
 
 
 @dataclass(frozen=True)

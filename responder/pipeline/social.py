@@ -312,6 +312,22 @@ INSTEAD_MARK = ".instead@"
 MAYBE_INSTEAD_MARK = ".instead-maybe@"
 
 
+def unmarked(message_id_header: str) -> str:
+    """The Message-ID without the mark `instead_header` gave it."""
+    local, _, domain = message_id_header.strip("<>").partition("@")
+    for mark in (INSTEAD_MARK, MAYBE_INSTEAD_MARK):
+        local = local.removesuffix(mark.rstrip("@"))
+    return f"<{local}@{domain}>"
+
+
+def instead_header(message_id_header: str, mark: str) -> str:
+    """The Message-ID of what went out (or may have) in place of the reply or acknowledgement
+    with this one: its own, so theirs stays free, carrying the `mark` `template_sent` counts
+    by. A marked one (an acknowledgement's, sent again) has its old mark replaced."""
+    local, _, domain = unmarked(message_id_header).strip("<>").partition("@")
+    return f"<{local}{mark}{domain}>"
+
+
 @dataclass(frozen=True)
 class TemplateSent:
     at: datetime

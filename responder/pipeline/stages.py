@@ -35,6 +35,7 @@ from responder.channels.delivery import (
 )
 from responder.channels.imap_state import record_answered
 from responder.channels.social import SOCIAL_KINDS
+from responder.channels.social.senders import maybe_template, template_in_place
 from responder.classify.message import classification_text as joined_text
 from responder.classify.message import classify_texts
 from responder.config import CustomerSettings, PipelineSettings
@@ -73,6 +74,7 @@ from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import (
     INSTEAD_MARK,
     MAYBE_INSTEAD_MARK,
+    instead_header,
     parse_social,
     reply_details,
 )
@@ -929,7 +931,7 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
                 _mark_sent(session, message, item)
                 return
             if delivered is None:
-                _mark_uncertain(message, item, "the worker stopped during delivery")
+                _mark_cut_off(rt, session, message, item, reply)
                 return
         item.state = "sending"
         item.attempts += 1
@@ -1022,6 +1024,27 @@ def _mark_uncertain(message: Message, item: OutboxItem, why: str, what: str = ""
     _move(message, State.FAILED, f"delivery uncertain: {item.last_error}")
 
 
+def _mark_cut_off(
+    rt: Runtime, session: Session, message: Message, item: OutboxItem, reply: OutgoingReply
+) -> None:
+    """A worker stopped mid-send and the platform cannot be asked. Outside WhatsApp's window
+    what was being sent is the approved template, not the reply: staff are told so, and it
+    counts as maybe sent (`template_sent`), so a Retry or another reply sends no second one."""
+    template = template_in_place(reply, rt.settings.social, utcnow())
+    if not template:
+        _mark_uncertain(message, item, "the worker stopped during delivery")
+        return
+    what, instead = maybe_template(template)
+    _mark_uncertain(
+        message,
+        item,
+        f"the worker stopped during delivery of the approved template {template!r}, sent in "
+        "the reply's place outside WhatsApp's reply window (the reply itself was not sent)",
+        what,
+    )
+    _add_instead(session, message, item, instead, MAYBE_INSTEAD_MARK)
+
+
 def _add_instead(
     session: Session, message: Message, item: OutboxItem, instead: str, mark: str
 ) -> None:
@@ -1029,11 +1052,10 @@ def _add_instead(
     its answer was lost), shown in the conversation; a WhatsApp template either way, counted
     for the one-template rule (`template_sent`). Its Message-ID is its own, so the reply keeps
     its own for when it goes out, and one per reply, so it is found again."""
-    local, _, domain = item.message_id_header.strip("<>").partition("@")
     add_our_message(
         session,
         message,
-        message_id_header=f"<{local}{mark}{domain}>",
+        message_id_header=instead_header(item.message_id_header, mark),
         raw=instead.encode(),
         raw_size=len(instead.encode()),
         subject=item.subject,

@@ -21,6 +21,8 @@ DELIVERY_WORDS: dict[str, str] = {
     "held": "held, not sent",
     "unsent": "left unsent",
     "dismissed": "left unsent",
+    # An acknowledgement a platform's reply window stopped (`DeliveryHeld`): nothing to retry.
+    "not_sent": "not sent",
     # An acknowledgement a delivery status notification came back for, days later maybe.
     "bounced": "returned by the recipient's server",
 }

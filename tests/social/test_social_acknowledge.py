@@ -3,6 +3,7 @@ conversation through the platform's send API, once per customer a day, like emai
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
-from responder.db.models import Acknowledgement, Message, utcnow
+from responder.db.models import Acknowledgement, Message, OutboxItem, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -26,6 +27,8 @@ from tests.social.payloads import (
     whatsapp_message,
 )
 from tests.test_web_security import login
+
+REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
 
 
 def _acknowledging(rt: Runtime, *, social: bool) -> None:
@@ -106,6 +109,44 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
         assert ack.state == "uncertain" and "may have gone out" in ack.last_error
 
 
+def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """Outside the window a stopped worker was sending the template: the next one says so, the
+    conversation shows it may have gone out, and the reply approved afterwards sends no second."""
+    _acknowledging(rt, social=True)
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
+    worker.drain_claims()  # the stages only: queued, not sent
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Acknowledgement).values(
+                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
+            )
+        )
+    assert send_acknowledgements(rt) == 0
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement))
+        dm = session.scalars(select(Message).where(Message.direction == "in")).one()
+        shown = message_detail(session, dm.id)
+    assert ack.state == "uncertain"
+    assert "delivery of the approved template 'service_follow_up'" in ack.last_error
+    ours = [c["text"] for c in shown["conversation"]]
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        approved = client.post(f"/api/messages/{dm.id}/approve", headers=auth, json={"body": REPLY})
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+    assert receiver.requests == [], "no template after the one that may have gone out"
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+    assert item.state == "held"
+    assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
+
+
 def test_one_whose_answer_was_lost_is_never_sent_twice(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
@@ -148,3 +189,96 @@ def test_one_replaced_by_a_whatsapp_template_shows_the_template(
         dm = session.scalars(select(Message).where(Message.direction == "in")).one()
         shown = message_detail(session, dm.id)
     assert [c["text"] for c in shown["conversation"]] == ["[WhatsApp template 'service_follow_up']"]
+
+    # The agent approves the reply before she writes back: the template already asked her to
+    # write, so no second one goes out, and the reply is held saying so.
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        approved = client.post(f"/api/messages/{dm.id}/approve", headers=auth, json={"body": REPLY})
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+    assert len(receiver.requests) == 1, "one template in all"
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+        assert (session.get(Message, dm.id).state, item.state) == ("failed", "held")
+    assert (
+        "Nothing was sent: a template ('service_follow_up') was already sent to this customer "
+        "on " in item.last_error
+    )
+    assert "the reply goes out if you retry after the customer writes again" in item.last_error
+
+
+def test_one_whose_whatsapp_template_answer_was_lost_counts_as_a_template(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """The template sent in its place may have reached her: the reply approved afterwards
+    sends no second one, and says why."""
+    _acknowledging(rt, social=True)
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    rt.settings.social.timeout_seconds = 1
+    receiver.stall()
+    _receive(rt, worker, whatsapp_message(hours_ago=30))
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        (waiting,) = client.get("/api/queue", headers=auth).json()
+        detail = client.get(f"/api/messages/{waiting['id']}", headers=auth).json()
+        approved = client.post(
+            f"/api/messages/{waiting['id']}/approve", headers=auth, json={"body": REPLY}
+        )
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+    assert len(receiver.requests) == 1, "one template in all"
+    assert detail["acknowledgement"]["state"] == "uncertain"
+    ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+    assert item.state == "held"
+    assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
+
+
+def test_one_due_after_a_replys_whatsapp_template_is_not_sent_nor_left_to_retry(
+    rt: Runtime, worker: Worker, receiver: Receiver
+) -> None:
+    """A reply's template went out first: the acknowledgement of her next message would be a
+    second one. It is not sent, says why, and is not listed for a person to retry: once she
+    writes back it would come too late."""
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        post_meta(client, whatsapp_message(hours_ago=30))
+        worker.drain()
+        auth = api_token(client)
+        (first,) = client.get("/api/queue", headers=auth).json()
+        approved = client.post(
+            f"/api/messages/{first['id']}/approve", headers=auth, json={"body": REPLY}
+        )
+        assert approved.status_code == 201, approved.text
+        worker.drain()
+        assert [r.json["type"] for r in receiver.requests] == ["template"]
+
+        _acknowledging(rt, social=True)
+        post_meta(client, whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29))
+        worker.drain()
+        assert len(receiver.requests) == 1, "no second template"
+        (second,) = client.get("/api/queue", headers=auth).json()
+        detail = client.get(f"/api/messages/{second['id']}", headers=auth).json()
+        problems = client.get("/api/problems", headers=auth).json()
+        login(client, "alice")
+        page = html.unescape(client.get(f"/messages/{second['id']}").text)
+    shown = detail["acknowledgement"]
+    assert shown["state"] == "not_sent"
+    assert (
+        "a template ('service_follow_up') was already sent to this customer on "
+        in (shown["last_error"])
+    )
+    assert shown["last_error"].endswith(
+        "so no second one went out; sent once the customer has written again, it would come "
+        "too late"
+    )
+    assert "retry" not in shown["last_error"]
+    assert problems["acknowledgements"] == [], "nothing for a person to do"
+    said = page.split('id="acknowledged" data-state="not_sent">', 1)[1].split("</p>", 1)[0]
+    assert said.startswith("Automatic acknowledgement not sent: WhatsApp accepts replies only")

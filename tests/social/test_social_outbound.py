@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import html
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select
 
+from responder.bootstrap import pollers
+from responder.channels.delivery import OutgoingReply
+from responder.channels.social.senders import SocialSender
 from responder.db.models import Message, OutboxItem, utcnow
+from responder.pipeline.stages import StageCrash
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -372,6 +377,47 @@ def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_secon
     assert len(receiver.requests) == 2
     assert receiver.requests[1].json["text"]["body"] == REPLY
     assert _state(rt, first)[0].state == "sent"
+
+
+def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
+    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker was killed after the template's request left and before its answer was
+    stored: the next worker cannot ask WhatsApp, so staff are told the template (not the reply)
+    may have reached her, and a Retry before she writes back sends no second one."""
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
+    deliver = SocialSender.deliver
+
+    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
+        deliver(self, reply, now)
+        raise StageCrash("killed mid-send")
+
+    monkeypatch.setattr(SocialSender, "deliver", killed)
+    with pytest.raises(StageCrash):
+        worker.drain()
+    monkeypatch.setattr(SocialSender, "deliver", deliver)
+    assert _state(rt, message_id)[0].state == "sending"
+    with rt.factory() as session, session.begin():
+        session.get(Message, message_id).claimed_until = utcnow() - timedelta(seconds=1)
+    Worker(rt, pollers(rt)).drain()  # the restart
+    assert [r.json["type"] for r in receiver.requests] == ["template"]
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "uncertain")
+    assert "delivery of the approved template 'service_follow_up'" in item.last_error
+    assert "the server may have accepted the template 'service_follow_up'." in item.last_error
+    assert "accepted the reply" not in item.last_error
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+        detail = client.get(f"/api/messages/{message_id}", headers=auth).json()
+        assert client.post(f"/api/messages/{message_id}/retry", headers=auth).status_code == 201
+        worker.drain()
+    ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
+    assert len(receiver.requests) == 1, "no second template"
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "held")
+    assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
 
 
 def test_a_send_that_never_connected_is_tried_again(

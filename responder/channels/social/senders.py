@@ -138,6 +138,27 @@ def access_token(settings: SocialSettings, kind: str) -> tuple[str, str]:
     return os.environ.get(name, ""), name
 
 
+def template_in_place(reply: OutgoingReply, settings: SocialSettings, now: datetime) -> str:
+    """The approved template `SocialSender.deliver` sends in the reply's place: WhatsApp's
+    window closed and none sent since the customer last wrote. "" when it sends the reply
+    itself, or nothing (another platform, no template configured, one already sent)."""
+    if reply.channel_kind != "whatsapp" or not settings.whatsapp_template:
+        return ""
+    closed = window_closed(reply.channel_kind, reply.customer_wrote_at, now, settings.window_hours)
+    if closed is None or reply.template_sent_at is not None:
+        return ""
+    return settings.whatsapp_template
+
+
+def maybe_template(template: str) -> tuple[str, str]:
+    """What may have gone out when a template's send was cut off or its answer lost, as
+    `UncertainDeliveryError` names it (`what`), and as the conversation shows it (`instead`)."""
+    return (
+        f"template {template!r}",
+        f"[WhatsApp template {template!r}, which may not have gone out]",
+    )
+
+
 class SocialSender:
     """One sender for every social kind; the request shape follows the channel's platform."""
 
@@ -205,18 +226,18 @@ class SocialSender:
         problem = length_problem(kind, reply.body.strip())
         if problem:
             raise PermanentDeliveryError(problem)
-        closed = window_closed(
-            kind, reply.customer_wrote_at, now or datetime.now(UTC), self.settings.window_hours
-        )
-        use_template = False
-        template = self.settings.whatsapp_template if kind == "whatsapp" else ""
+        now = now or datetime.now(UTC)
+        closed = window_closed(kind, reply.customer_wrote_at, now, self.settings.window_hours)
+        template = template_in_place(reply, self.settings, now)
+        use_template = bool(template)
         if closed is not None:
             window = (
                 f"{PLATFORM[kind]} accepts replies only within {self.settings.window_hours:g} "
                 f"hours of the customer's last message, and that window closed at "
                 f"{closed:%Y-%m-%d %H:%M} UTC"
             )
-            if template and reply.template_sent_at is not None:
+            configured = self.settings.whatsapp_template if kind == "whatsapp" else ""
+            if configured and reply.template_sent_at is not None:
                 when = f"{reply.template_sent_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
                 sent = (
                     f"may have gone out to this customer at {when} (its send's answer was lost)"
@@ -224,13 +245,13 @@ class SocialSender:
                     else f"was already sent to this customer on {when}"
                 )
                 raise DeliveryHeld(
-                    f"held: {window}. Nothing was sent: a template ({template!r}) {sent} and "
+                    f"held: {window}. Nothing was sent: a template ({configured!r}) {sent} and "
                     "they have not written back since, so no second one went out; the reply "
-                    "goes out if you retry after the customer writes again."
+                    "goes out if you retry after the customer writes again.",
+                    cause=f"{window}, and a template ({configured!r}) {sent} and they have not "
+                    "written back since, so no second one went out",
                 )
-            if template:
-                use_template = True
-            else:
+            if not template:
                 raise DeliveryHeld(
                     f"held: {window}. Nothing was sent; the reply goes out if you retry after "
                     "the customer writes again."
@@ -238,7 +259,8 @@ class SocialSender:
                         " (Or configure an approved template: social.whatsapp_template.)"
                         if kind == "whatsapp"
                         else ""
-                    )
+                    ),
+                    cause=window,
                 )
         url, body = self.request_for(reply, template=use_template)
         try:
@@ -248,11 +270,12 @@ class SocialSender:
                 raise
             # What may have gone out is the template, not the reply: staff looking for the
             # reply's words on the customer's phone would not find them.
+            what, instead = maybe_template(template)
             raise UncertainDeliveryError(
                 f"{window}, so the approved template {template!r} was sent in the reply's place "
                 f"(the reply itself was not sent), and {exc}",
-                what=f"template {template!r}",
-                instead=f"[WhatsApp template {template!r}, which may not have gone out]",
+                what=what,
+                instead=instead,
             ) from exc
         external_id = _sent_id(kind, data)
         if not use_template:
