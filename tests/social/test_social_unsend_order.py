@@ -3,23 +3,33 @@ without its words, ignored as any unsent message is, and no webhook body keeps t
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import undefer
 
 from responder.channels.social import ingest
 from responder.channels.social.changes import PENDING_UNSEND_DAYS
-from responder.channels.social.ingest import record_delivery, retry_unprocessed
+from responder.channels.social.ingest import (
+    IngestOutcome,
+    process_delivery,
+    record_delivery,
+    retry_unprocessed,
+)
 from responder.db.models import Draft, Message, PendingUnsend, WebhookDelivery, utcnow
+from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
-from tests.social.payloads import encode, messenger_message, messenger_unsend, post_meta
+from tests.social.payloads import PAGE_ID, encode, messenger_message, messenger_unsend, post_meta
 
 CARD = "4111 1111 1111 1111"
 SAID = f"Take the bill from my card {CARD} please"
@@ -114,6 +124,20 @@ def test_an_unsend_before_its_message_comes_in(rt: Runtime, worker: Worker) -> N
     assert "1 deleted by the customer before it came in" in outcome
 
 
+def test_a_redelivered_body_loses_the_words_too(rt: Runtime, worker: Worker) -> None:
+    """Meta sent the message twice (two bodies kept) before the customer unsent it: the
+    unsend cuts the words from both, not only from the body the message was stored from."""
+    mid = "m_twice"
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, messenger_message(SAID, mid=mid)).json()["stored"] == 1
+        again = post_meta(client, messenger_message(SAID, mid=mid)).json()
+        assert again["duplicates"] == 1
+        assert post_meta(client, messenger_unsend(mid)).json()["changes"] == 1
+    worker.drain()
+    assert len(_bodies(rt)) == 3
+    _assert_unsent(rt, mid)
+
+
 @pytest.fixture
 def breaking(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """Splitting a body that holds the card number raises, as a bug would; others split."""
@@ -173,3 +197,126 @@ def test_an_unsend_whose_message_never_comes_is_dropped_in_time(rt: Runtime) -> 
         session.execute(update(WebhookDelivery).values(processed_at=utcnow()))
     retry_unprocessed(rt.factory, older_than=timedelta(minutes=1))
     assert _pending(rt) == [], "dropped: nothing left that could bring it"
+
+
+def test_an_unsend_split_while_its_message_is_being_stored_is_not_missed(
+    rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers split the message's body and its unsend's at the same moment: the unsend
+    waits for the message to be stored and then takes its words (SQLite too, which has no row
+    locks); it is never kept for a message already stored with its words."""
+    mid = "m_racing"
+    message, unsent = _at_once(
+        rt, monkeypatch, messenger_message(SAID, mid=mid), messenger_unsend(mid)
+    )
+    assert (message.stored, unsent.changes, unsent.awaiting) == (1, 1, 0)
+    worker.drain()
+    _assert_unsent(rt, mid)
+
+
+def test_two_bodies_each_with_a_message_and_an_early_unsend_both_split(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each body stores a message and keeps an unsend for one not come yet, both for one Page
+    at the same moment: the second waits for the first (PostgreSQL would otherwise abort one
+    as a deadlock, each holding the Page's row to share and waiting to hold it alone)."""
+
+    def body(n: int) -> dict[str, Any]:
+        payload = messenger_message(f"Question {n}", mid=f"m_new_{n}")
+        early = messenger_unsend(f"m_later_{n}")["entry"][0]["messaging"][0]
+        payload["entry"][0]["messaging"].append(early)
+        return payload
+
+    first, second = _at_once(rt, monkeypatch, body(1), body(2))
+    assert (first.stored, first.awaiting) == (second.stored, second.awaiting) == (1, 1)
+    assert sorted(_pending(rt)) == ["m_later_1", "m_later_2"]
+
+
+def _at_once(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, first: Any, second: Any
+) -> tuple[IngestOutcome, IngestOutcome]:
+    """`first` is split up to the moment it has looked for an early unsend of its message
+    and not stored it yet, then `second` is split until it waits for `first` (or has looked
+    for its own, or is done), then both go on: the moment two workers would miss each other."""
+    with transaction(rt.factory) as session:  # the Page's channel exists already
+        ingest.channel_for(session, "messenger", PAGE_ID, create=True)
+    ids = [record_delivery(rt.factory, "meta", encode(body)) for body in (first, second)]
+    looked = {name: threading.Event() for name in ("first", "second")}
+    go = threading.Event()
+    looking = ingest.unsend_waiting
+
+    def unsend_waiting(*args: Any) -> bool:
+        found = looking(*args)
+        name = threading.current_thread().name
+        if name in looked and not looked[name].is_set():
+            looked[name].set()
+            go.wait(timeout=120)
+        return found
+
+    monkeypatch.setattr(ingest, "unsend_waiting", unsend_waiting)
+    outcomes: dict[str, IngestOutcome] = {}
+    errors: list[BaseException] = []
+
+    def split(name: str, delivery_id: int) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                outcomes[name] = process_delivery(rt.factory, delivery_id)
+            except BaseException as exc:
+                errors.append(exc)
+
+        return run
+
+    one = threading.Thread(target=split("first", ids[0]), name="first")
+    two = threading.Thread(target=split("second", ids[1]), name="second")
+    with _channel_writes(rt, "second") as writing:
+        one.start()
+        looked["first"].wait(timeout=120)
+        two.start()
+        _until_waiting(rt, two, looked["second"], writing)
+        go.set()
+        one.join(timeout=120)
+        two.join(timeout=120)
+    assert errors == []
+    return outcomes["first"], outcomes["second"]
+
+
+@contextmanager
+def _channel_writes(rt: Runtime, thread: str) -> Iterator[threading.Event]:
+    """Set when the thread named `thread` writes to the channels' table (on SQLite, the
+    write it waits at while another holds the one writer's lock)."""
+    seen = threading.Event()
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        named = threading.current_thread().name == thread
+        if named and statement.upper().startswith("UPDATE CHANNELS"):
+            seen.set()
+
+    event.listen(rt.engine, "before_cursor_execute", watch)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", watch)
+
+
+def _until_waiting(
+    rt: Runtime, racer: threading.Thread, looked: threading.Event, writing: threading.Event
+) -> None:
+    """Until `racer` waits for the other's lock, has looked for an early unsend, or is done.
+    PostgreSQL shows a lock waited for; SQLite shows no waits, so its write to the channels'
+    table stands for it (that write waits there)."""
+    deadline = time.monotonic() + 60
+    while racer.is_alive() and not looked.is_set() and time.monotonic() < deadline:
+        if rt.engine.dialect.name == "sqlite":
+            if writing.wait(0.05):
+                return
+            continue
+        with rt.engine.connect() as watcher:
+            waiting = watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        time.sleep(0.005)

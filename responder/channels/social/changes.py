@@ -6,7 +6,8 @@ platform, and its stored event, which keeps only who sent it, when, and that it 
 message still waiting for its answer is ignored with why, its drafts stale; one answered keeps
 its state and its history (the reply, the outbox row), only the customer's words are gone. The
 stored event stays a valid one, so any later parse of it (a retry) reads "deleted" again, never
-the old words; the webhook body it came in is cut the same way.
+the old words; the webhook bodies it came in (the first and every redelivery, named in the
+stored event) are cut the same way.
 
 An unsend may come before the message it names is stored: in the same body (the body is cut
 once split), or while the message's body waits to be split or has not come yet. It is then kept
@@ -116,7 +117,7 @@ def _await_message(
     looks for an unsend (`unsend_waiting`), so that body either committed first (the message
     is found now) or finds this row once we commit: never both missed."""
     if channel is not None:
-        session.execute(select(Channel.id).where(Channel.id == channel.id).with_for_update())
+        lock_channel(session, channel.id)
         message = _stored(session, channel, change.external_key)
         if message is not None:
             unsend(session, message)
@@ -147,11 +148,7 @@ def _await_message(
 def unsend_waiting(session: Session, channel: Channel, external_key: str) -> bool:
     """Whether the customer unsent this message before it is stored (the kept unsend is used
     up). The channel's row is locked to share first: see `_await_message`."""
-    session.execute(
-        select(Channel.id)
-        .where(Channel.id == channel.id)
-        .with_for_update(read=True, key_share=True)
-    )
+    lock_channel(session, channel.id, share=True)
     found = session.scalar(
         select(PendingUnsend).where(
             PendingUnsend.kind == channel.kind,
@@ -163,6 +160,66 @@ def unsend_waiting(session: Session, channel: Channel, external_key: str) -> boo
         return False
     session.delete(found)
     return True
+
+
+def lock_channel(session: Session, channel_id: int, *, share: bool = False) -> None:
+    """The channel's row locked until commit: to share by a body storing a message, alone by
+    one keeping an unsend. SQLite has no row locks and pysqlite begins a transaction only at
+    its first write, so a write comes first there: it takes the one writer's lock, and no
+    other body commits between what this one reads next and what it writes."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(address=Channel.address)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    session.execute(
+        select(Channel.id)
+        .where(Channel.id == channel_id)
+        .with_for_update(read=share, key_share=share)
+    )
+
+
+def note_redelivery(session: Session, message_id: int, delivery_id: int) -> bool:
+    """A stored message came again in another body: that body is named in its stored event
+    (`deliveries`), so an unsend cuts the words from it too. Whether it was unsent already
+    (this body is then cut when split). The message's row is locked first (written first on
+    SQLite), so an unsend at the same moment reads this or this reads its "deleted"."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(updated_at=Message.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    message = session.scalar(
+        select(Message)
+        .where(Message.id == message_id)
+        .options(undefer(Message.raw))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    document = _document(message) if message is not None else None
+    if message is None or document is None:
+        return False
+    body = _event_message(document)
+    if body is not None and body.get("is_deleted"):
+        return True
+    named = _deliveries(document)
+    if delivery_id not in named:
+        listed = document.get("deliveries")
+        document["deliveries"] = [*(listed if isinstance(listed, list) else []), delivery_id]
+        _store(message, document)
+    return False
+
+
+def _deliveries(document: dict[str, Any]) -> list[int]:
+    """The bodies a message came in: the first (`delivery`) and any redelivery."""
+    listed = document.get("deliveries")
+    named = [document.get("delivery"), *(listed if isinstance(listed, list) else [])]
+    return [d for d in named if isinstance(d, int) and not isinstance(d, bool)]
 
 
 def unsent_document(document: dict[str, Any], external_key: str) -> dict[str, Any]:
@@ -314,18 +371,17 @@ def _stale_drafts(session: Session, message_id: int) -> None:
 
 
 def _scrub_webhook_bodies(session: Session, message: Message, document: dict[str, Any]) -> None:
-    """The raw webhook body the message came in (named in its stored event) loses its words
-    too, once split (one waiting to be split still needs its every event; one being split is
-    cut by `ingest.process_delivery` when done), so no copy of them is left."""
-    delivery_id = document.get("delivery")
-    if not isinstance(delivery_id, int):
-        return  # stored before messages named their delivery
-    delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.processed_at is None:
-        return
-    cut = cut_body(delivery.body, {message.external_key})
-    if cut is not None:
-        delivery.body = cut
+    """The raw webhook bodies the message came in (named in its stored event: the first and
+    every redelivery) lose its words too, once split (one waiting to be split still needs its
+    every event; one being split is cut by `ingest.process_delivery` when done), so no copy of
+    them is left. A message stored before messages named their delivery names none."""
+    for delivery_id in _deliveries(document):
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.processed_at is None:
+            continue
+        cut = cut_body(delivery.body, {message.external_key})
+        if cut is not None:
+            delivery.body = cut
 
 
 def cut_body(body: bytes, mids: Collection[str]) -> bytes | None:

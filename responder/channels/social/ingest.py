@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
@@ -21,13 +21,15 @@ from responder.channels.social.changes import (
     AWAITING,
     apply_change,
     cut_body,
+    lock_channel,
+    note_redelivery,
     prune_pending,
     unsend,
     unsend_waiting,
     unsent_document,
     was_unsent,
 )
-from responder.channels.social.events import InboundDM, Receipt, split_meta, split_x
+from responder.channels.social.events import InboundDM, Receipt, Split, split_meta, split_x
 from responder.channels.social.outside import record_outside_reply
 from responder.db.models import Channel, Message, OutboxItem, WebhookDelivery, utcnow
 from responder.db.session import transaction
@@ -102,6 +104,7 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
         else:
             # Unsent in this very body, or before it came: stored without the words.
             deleted = {c.external_key for c in split.changes if c.deleted}
+            _lock_channels(session, split, alone=bool(deleted))
             cut: set[str] = set()
             stored = sum(
                 _store_message(session, dm, delivery_id, deleted, cut) for dm in split.messages
@@ -135,6 +138,24 @@ def process_delivery(factory: sessionmaker[Session], delivery_id: int) -> Ingest
     else:
         log.info("%s webhook %s: %s", delivery.source, delivery_id, outcome.summary())
     return outcome
+
+
+def _lock_channels(session: Session, split: Split, *, alone: bool) -> None:
+    """Every channel the body stores messages in or unsends from is locked up front, in one
+    order: alone when it holds an unsend (one kept for later locks its channel alone), else to
+    share (as storing a message does). Taken one by one as the body is split, two bodies for
+    one Page could each hold a share and wait for the other's to upgrade: a deadlock."""
+    accounts = {(dm.kind, dm.account_id) for dm in split.messages}
+    accounts |= {(c.kind, c.account_id) for c in split.changes if c.deleted}
+    if not accounts:
+        return
+    ids = session.scalars(
+        select(Channel.id)
+        .where(or_(*(and_(Channel.kind == k, Channel.address == a) for k, a in accounts)))
+        .order_by(Channel.id)
+    )
+    for channel_id in list(ids):
+        lock_channel(session, channel_id, share=not alone)
 
 
 def note_failure(
@@ -247,7 +268,8 @@ def _store_message(
 ) -> bool:
     """Stored once, keyed by the platform's id. One the customer unsent before it was stored
     (in this body: `deleted`; earlier: a kept unsend) is stored without its words; its id goes
-    into `cut`, as does a redelivered one whose stored copy was unsent, so this body loses them."""
+    into `cut`, as does a redelivered one whose stored copy was unsent, so this body loses them;
+    a redelivered one not unsent names this body in its stored event, for an unsend to cut."""
     channel = channel_for(session, dm.kind, dm.account_id, create=True)
     assert channel is not None
     key = dm.external_key[:500]
@@ -257,7 +279,7 @@ def _store_message(
         )
     ).first()
     if exists:
-        if was_unsent(exists.raw):
+        if was_unsent(exists.raw) or note_redelivery(session, exists.id, delivery_id):
             cut.add(dm.external_key)
         return False
     # The delivery it came in is named, so an unsend can cut the words from that body too.
