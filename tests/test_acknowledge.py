@@ -693,14 +693,18 @@ def test_a_sender_linked_to_a_known_customer_is_not_acknowledged_twice_in_a_day(
         unlink_customers(session, provisional_id, "bob")
     assert routed("<m3@mail.test>", "third") == provisional_id
     assert len(sent_replies(rt)) == 1, "unlinked, she is still the one who was told"
-    # The CRM file now has her address: the import links her, and the acknowledgement with her.
-    crm.write_text("external_id,name,email\nK1,Aoife Murphy,aoife.murphy@gmail.test\n")
+    # The CRM file now has her address under a record bob did not unlink her from (K1 stays
+    # apart: tests/customers/test_customers_identity.py): the import links her to it, and the
+    # acknowledgement with her.
+    crm.write_text("external_id,name,email\nK2,Aoife Murphy,aoife.murphy@gmail.test\n")
     assert import_csv(rt.factory, "customers", crm, settings=rt.settings).linked
-    assert routed("<m4@mail.test>", "fourth") == known_id
+    with rt.factory() as session:
+        crm_id = session.scalars(select(Customer.id).where(Customer.external_id == "K2")).one()
+    assert routed("<m4@mail.test>", "fourth") == crm_id
     assert len(sent_replies(rt)) == 1
     with rt.factory() as session:
         (ack,) = session.scalars(select(Acknowledgement)).all()
-        assert ack.customer_id == known_id
+        assert ack.customer_id == crm_id
     # The import wrote no draft again: her first message's page says so and offers it.
     staff(rt, "alice")
     with TestClient(create_app(rt)) as client:
