@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.classify.definitions import ClassifierDefinition, DefinitionError
@@ -33,6 +33,7 @@ from responder.db.models import (
     ClassifierTrainingJob,
     utcnow,
 )
+from responder.db.row_locks import lock_rows
 from responder.db.session import transaction
 
 RUNNING, TRAINED, FAILED, ACTIVATED, DISCARDED = (
@@ -456,18 +457,11 @@ def wait(job_id: int, timeout: float | None = None) -> bool:
 def _awaiting(session: Session, job_id: int) -> ClassifierTrainingJob:
     """The job, locked until the decision commits: of an Activate and a Discard of it at the
     same moment the second waits for the first, then finds it decided (read unlocked, a discard
-    deleted the version an activate had just made active). PostgreSQL locks the row; SQLite
-    has no row locks, so a write comes first there, which takes its one writer's lock."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(ClassifierTrainingJob)
-            .where(ClassifierTrainingJob.id == job_id)
-            .values(updated_at=ClassifierTrainingJob.updated_at)
-        )
+    deleted the version an activate had just made active)."""
+    lock_rows(session, ClassifierTrainingJob.updated_at, ClassifierTrainingJob.id == job_id)
     job = session.scalar(
         select(ClassifierTrainingJob)
         .where(ClassifierTrainingJob.id == job_id)
-        .with_for_update()
         .execution_options(populate_existing=True)
     )
     if job is None:

@@ -22,6 +22,7 @@ from responder.classify.head_params import KIND, HeadParams
 from responder.classify.predict import LoadedClassifier
 from responder.classify.training import Progress, fit_head, holdout_evaluation
 from responder.db.models import ClassifierExample, ClassifierModel
+from responder.db.row_locks import lock_rows
 
 
 @dataclass(frozen=True)
@@ -111,20 +112,8 @@ def load_classifier(model: ClassifierModel) -> LoadedClassifier:
 def lock_versions(session: Session, name: str) -> None:
     """Every version of `name` locked until the transaction ends, always in the same order:
     two activations of one classifier at the same moment queue (the second then reads what the
-    first made active) instead of deadlocking. SQLite has no row locks: a write comes first
-    there, which takes its one writer's lock before anything is read."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(ClassifierModel)
-            .where(ClassifierModel.name == name)
-            .values(active=ClassifierModel.active)
-        )
-    session.execute(
-        select(ClassifierModel.id)
-        .where(ClassifierModel.name == name)
-        .order_by(ClassifierModel.id)
-        .with_for_update()
-    )
+    first made active) instead of deadlocking."""
+    lock_rows(session, ClassifierModel.active, ClassifierModel.name == name)
 
 
 def activate(session: Session, model_id: int) -> ClassifierModel:

@@ -6,10 +6,11 @@ route stage reads it). Every change is audit-logged with the old and the new val
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from responder.db.models import Channel, ClassifierExample
+from responder.db.row_locks import lock_rows
 from responder.review import ReviewError, audit
 
 
@@ -67,16 +68,9 @@ def _locked(session: Session, channel_id: int) -> Channel:
     """The mailbox, locked until the change commits: the policy is one JSON value, so of two
     changes at the same moment (another intent, or the same one) the second must read what the
     first wrote, or it writes its stale copy back and the first is lost while the audit log
-    records both. PostgreSQL locks the row; SQLite has no row locks, so a write comes first
-    there, which takes its one writer's lock before anything is read."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Channel)
-            .where(Channel.id == channel_id)
-            .values(auto_send=Channel.auto_send)
-            .execution_options(synchronize_session=False)
-        )
-    channel = session.get(Channel, channel_id, with_for_update=True, populate_existing=True)
+    records both."""
+    lock_rows(session, Channel.auto_send, Channel.id == channel_id)
+    channel = session.get(Channel, channel_id, populate_existing=True)
     if channel is None:
         raise PolicyError(f"mailbox {channel_id} not found")
     return channel

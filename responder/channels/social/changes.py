@@ -45,6 +45,7 @@ from responder.db.models import (
     WebhookDelivery,
     utcnow,
 )
+from responder.db.row_locks import lock_rows
 from responder.pipeline.notify import announce_work
 from responder.pipeline.reparse import forget_parse
 from responder.pipeline.states import State
@@ -164,22 +165,8 @@ def unsend_waiting(session: Session, channel: Channel, external_key: str) -> boo
 
 def lock_channel(session: Session, channel_id: int, *, share: bool = False) -> None:
     """The channel's row locked until commit: to share by a body storing a message, alone by
-    one keeping an unsend. SQLite has no row locks and pysqlite begins a transaction only at
-    its first write, so a write comes first there: it takes the one writer's lock, and no
-    other body commits between what this one reads next and what it writes."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Channel)
-            .where(Channel.id == channel_id)
-            .values(address=Channel.address)
-            .execution_options(synchronize_session=False)
-        )
-        return
-    session.execute(
-        select(Channel.id)
-        .where(Channel.id == channel_id)
-        .with_for_update(read=share, key_share=share)
-    )
+    one keeping an unsend (SQLite: its one writer's lock)."""
+    lock_rows(session, Channel.address, Channel.id == channel_id, share=share)
 
 
 def note_redelivery(session: Session, message_id: int, delivery_id: int) -> bool:
@@ -187,18 +174,11 @@ def note_redelivery(session: Session, message_id: int, delivery_id: int) -> bool
     (`deliveries`), so an unsend cuts the words from it too. Whether it was unsent already
     (this body is then cut when split). The message's row is locked first (written first on
     SQLite), so an unsend at the same moment reads this or this reads its "deleted"."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Message)
-            .where(Message.id == message_id)
-            .values(updated_at=Message.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+    lock_rows(session, Message.updated_at, Message.id == message_id)
     message = session.scalar(
         select(Message)
         .where(Message.id == message_id)
         .options(undefer(Message.raw))
-        .with_for_update()
         .execution_options(populate_existing=True)
     )
     document = _document(message) if message is not None else None
