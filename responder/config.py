@@ -40,6 +40,8 @@ class WebSettings(msgspec.Struct, forbid_unknown_fields=True):
     workers: int = 0
     session_cache_seconds: float = 30.0
     warm_models: bool = True
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
 
 
 class MaildirSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -496,6 +498,9 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
         data.setdefault(section, {})[field] = value
 
 
+MIN_HASH_MEMORY_KIB = 32
+
+
 def _validate(settings: Settings) -> None:
     for section, key in _POSITIVE:
         value = getattr(getattr(settings, section), key)
@@ -525,6 +530,13 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("queue.watch_seconds: 0 (the queue page never checks) or more")
     if settings.web.workers < 0:
         raise ConfigError("web.workers: 0 (one per CPU core) or more")
+    if settings.web.password_hash_time_cost < 1:
+        raise ConfigError("web.password_hash_time_cost: 1 or more")
+    if settings.web.password_hash_memory_kib < MIN_HASH_MEMORY_KIB:
+        raise ConfigError(
+            f"web.password_hash_memory_kib: at least {MIN_HASH_MEMORY_KIB} (argon2 needs 8 KiB "
+            "for each of its 4 lanes)"
+        )
     if settings.web.session_cache_seconds < 0:
         raise ConfigError("web.session_cache_seconds: 0 (ask the database every time) or more")
     if settings.guard.max_drafts_per_sender_per_hour < 0:

@@ -37,6 +37,7 @@ from responder.db.session import (
 )
 from responder.drafting.entities import EntityExtractor
 from responder.knowledge.retrieve import IndexedSnippet
+from responder.users import use_hash_cost
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Runtime:
         self, settings: Settings, engine: Engine | None = None, embedder: Embedder | None = None
     ) -> None:
         self.settings = settings
+        use_hash_cost(settings.web.password_hash_time_cost, settings.web.password_hash_memory_kib)
         self.engine = engine or make_engine(
             settings.database.url,
             echo=settings.database.echo,

@@ -18,7 +18,17 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1000
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps timing the same for both cases.
-_DUMMY_HASH = _hasher.hash("not a real password")
+_dummy_hash = _hasher.hash("not a real password")
+
+
+def use_hash_cost(time_cost: int, memory_kib: int) -> None:
+    """The process's argon2 cost, from its settings; hashes made at another cost still verify,
+    and `authenticate` makes them again at this one."""
+    global _hasher, _dummy_hash
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _dummy_hash = _hasher.hash("not a real password")
 
 
 class UserError(ValueError):
@@ -95,7 +105,7 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
         )
     )
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:

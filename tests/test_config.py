@@ -92,3 +92,12 @@ def test_a_negative_repeat_contact_window_stops_start_up() -> None:
         environ = {f"RESPONDER_{section}__RETRY_BASE_SECONDS": "-30"}
         with pytest.raises(ConfigError, match=rf"{section.lower()}\.retry_base_seconds: .*-30"):
             load_settings(ROOT / "config.toml", environ=environ)
+
+
+def test_a_password_hash_cost_argon2_cannot_use_stops_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"web\.password_hash_memory_kib: at least 32"):
+        load_settings(
+            ROOT / "config.toml", environ={"RESPONDER_WEB__PASSWORD_HASH_MEMORY_KIB": "16"}
+        )
+    with pytest.raises(ConfigError, match=r"web\.password_hash_time_cost: 1 or more"):
+        load_settings(ROOT / "config.toml", environ={"RESPONDER_WEB__PASSWORD_HASH_TIME_COST": "0"})

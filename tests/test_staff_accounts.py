@@ -455,3 +455,25 @@ def test_a_deactivated_account_is_told_so_only_with_the_right_password(rt: Runti
         assert api.status_code == 403 and "switched off" in api.json()["detail"]
         guess = client.post("/api/login", json={"username": "bob", "password": "a guess!"})
         assert guess.status_code == 401 and "switched off" not in guess.text
+
+
+def test_a_password_hashed_at_another_cost_still_signs_in_and_is_hashed_again(
+    rt: Runtime,
+) -> None:
+    """An operator raising (or lowering) the hash cost locks nobody out: each password is
+    made again at the new cost at its holder's next sign-in."""
+    from argon2 import PasswordHasher
+
+    staff(rt, "ada", "agent")
+    with transaction(rt.factory) as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == "ada"))
+        assert user is not None
+        user.password_hash = PasswordHasher(time_cost=2, memory_cost=1024).hash(PASSWORD)
+    with TestClient(create_app(rt)) as client:
+        assert bearer(client, "ada", PASSWORD) is not None
+        assert bearer(client, "ada", "not the password") is None
+    with rt.factory() as session:
+        stored = session.scalar(select(StaffUser.password_hash).where(StaffUser.username == "ada"))
+    web = rt.settings.web
+    assert f"m={web.password_hash_memory_kib},t={web.password_hash_time_cost}," in stored
+    assert PasswordHasher().verify(stored, PASSWORD)
