@@ -24,6 +24,7 @@ from responder.knowledge.retrieve import ScoredSnippet
 __all__ = ["EMPTY_ENTITIES", "DraftResult", "TemplateRef", "choose_template", "compose_draft"]
 
 FALLBACK_FLAG = "template in the default language: none in the customer's language ({})"
+NOT_FOR_FLAG = "{action} left out of the draft: its answer {key} is not for this customer ({why})"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def compose_draft(
     actions: Sequence[Mapping[str, str]] = (),
     chosen_action: Mapping[str, str] | None = None,
     action_snippet: ScoredSnippet | None = None,
+    action_not_for: Sequence[str] = (),
     template_ids: Mapping[str, int] | None = None,
     channel: str = "email",
     incidents: Sequence[Mapping[str, Any]] = (),
@@ -104,7 +106,10 @@ def compose_draft(
     `instagram`, `x`), as `message.channel`: a DM's layout can sign off in one line.
     `incidents` are the active network incidents and `incident` the one that fits the message
     (None: no known fault there), as `responder.drafting.incident_facts` reads them for an
-    outage message (none for other intents)."""
+    outage message (none for other intents).
+    `action_not_for` says why `action_snippet` is not for this customer today
+    (`retrieve.restrictions`, the rule retrieval obeys): it stays out of the text, and a flag
+    tells the reviewer why."""
     refs = {
         k: v if isinstance(v, TemplateRef) else TemplateRef(v, (template_ids or {}).get(k))
         for k, v in templates.items()
@@ -163,7 +168,11 @@ def compose_draft(
         context["snippets"] = rendered
         context["snippet"] = rendered[0] if rendered else None
         context["action_snippet"] = None
-        if action_snippet is not None and action_snippet.snippet.language == template_language:
+        if (
+            action_snippet is not None
+            and not action_not_for
+            and action_snippet.snippet.language == template_language
+        ):
             failing = f"snippet {action_snippet.snippet.key} v{action_snippet.snippet.version}"
             text = render_string(
                 action_snippet.snippet.body, context, failing, locale, drafting.currency
@@ -193,11 +202,30 @@ def compose_draft(
     grounding["snippets"] = marked_used(records, body)
     if action_snippet is not None:
         action_record = _snippet_record(action_snippet, texts.get(action_snippet.snippet.key, ""))
+        if action_not_for:
+            action_record["not_for"] = list(action_not_for)
         grounding["action_snippet"] = marked_used([action_record], body)[0]
-    flags = (FALLBACK_FLAG.format(language_name(language)),) if fell_back else ()
+    flags = _flags(language if fell_back else "", chosen_action, action_snippet, action_not_for)
     grounding["flags"] = list(flags)
     action_text = (context["action_snippet"] or {}).get("body", "")
     return DraftResult(body, ref.id, grounding, "", flags, action_text, texts)
+
+
+def _flags(
+    fell_back_from: str,
+    chosen_action: Mapping[str, str] | None,
+    action_snippet: ScoredSnippet | None,
+    action_not_for: Sequence[str],
+) -> tuple[str, ...]:
+    """What the reviewer is warned of beside the draft; `fell_back_from` is the customer's
+    language when its template was missing ("" when it was not)."""
+    flags = [FALLBACK_FLAG.format(language_name(fell_back_from))] if fell_back_from else []
+    if action_snippet is not None and action_not_for:
+        chosen = chosen_action or {}
+        action = chosen.get("label") or chosen.get("name") or "The chosen action"
+        why = ", ".join(action_not_for)
+        flags.append(NOT_FOR_FLAG.format(action=action, key=action_snippet.snippet.key, why=why))
+    return tuple(flags)
 
 
 def used_snippet_ids(grounding: Mapping[str, Any]) -> set[int]:

@@ -50,7 +50,12 @@ from responder.drafting.paragraph import add_paragraph, holds
 from responder.drafting.rule_versions import CurrentRules, current_rules
 from responder.drafting.rules import DraftFacts, choose_tone, label_of, offered_actions
 from responder.drafting.used import marked_used
-from responder.knowledge.retrieve import ScoredSnippet, intent_weights, rank_snippets
+from responder.knowledge.retrieve import (
+    ScoredSnippet,
+    intent_weights,
+    rank_snippets,
+    restrictions,
+)
 from responder.pipeline.states import AWAITING_REVIEW, State
 from responder.review import (
     AlreadyHandled,
@@ -206,6 +211,7 @@ def compose_for(
         rules.tone.rules, rules.tone.default, tier=facts.tier, sentiment=facts.sentiment
     )
     offers = offered_actions(rules.actions.rules, facts)
+    today = team_day(now, rt.settings.queue.timezone)
     candidates = rank_snippets(
         vector,
         index.snippets,
@@ -214,13 +220,18 @@ def compose_for(
         intent_weights=intent_weights(message.classification),
         plan=context.plan,
         tier=context.tier,
-        today=team_day(now, rt.settings.queue.timezone),
+        today=today,
         top_k=max(drafting.snippets_top_k, drafting.candidates_shown),
         min_score=drafting.snippet_min_score,
     )
     ranked = candidates[: drafting.snippets_top_k]
     chosen = next((o for o in offers if o.name == chosen_action), None)
     picked = _action_snippet(index, vector, chosen.snippet) if chosen else None
+    # The action's snippet obeys the snippet's own plans, tiers and dates, as retrieved ones do:
+    # a rule may fire for a customer its answer is not for.
+    not_for = (
+        restrictions(picked.snippet.filters, context.plan, context.tier, today) if picked else []
+    )
     incidents = incident_facts(session, message, rt.settings.queue.timezone)
     result = compose_draft(
         templates=templates,
@@ -236,6 +247,7 @@ def compose_for(
         actions=[o.as_dict() for o in offers],
         chosen_action=chosen.as_dict() if chosen else None,
         action_snippet=picked,
+        action_not_for=not_for,
         channel=reply_channel(_channel_kind(session, message.channel_id)),
         incidents=incidents.incidents,
         incident=incidents.incident,
@@ -463,6 +475,11 @@ def _add_to_edited(
     result, snippet = composed.result, composed.grounding.get("action_snippet") or {}
     if result.error:
         raise ReviewError(f"{label} could not be added: {result.error}")
+    if snippet.get("not_for"):
+        why = ", ".join(snippet["not_for"])
+        raise ReviewError(
+            f"{label} could not be added: its answer is not for this customer ({why})"
+        )
     if not result.action_text or not snippet.get("used"):
         raise ReviewError(f"{label} has no paragraph in this draft's language to add")
     if holds(previous.body, result.action_text):

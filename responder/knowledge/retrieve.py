@@ -45,8 +45,9 @@ def intent_weights(classification: Mapping[str, object] | None) -> dict[str, flo
 
 def restrictions(filters: Mapping[str, object], plan: str, tier: str, today: date) -> list[str]:
     """Why a snippet is not for this customer on `today`, in words ("Best tier only", "ended 31
-    Mar 2026"); empty when it applies. Drafting leaves such a snippet out, and the editor's
-    insert list shows it marked, never ready to insert: one rule for both."""
+    Mar 2026"); empty when it applies. Drafting leaves such a snippet out (retrieved, or the
+    one an action the agent picks adds, flagged with why), and the editor's insert list shows
+    it marked, never ready to insert: one rule for all."""
     reasons = []
     plans, tiers = _names(filters, "plans"), _names(filters, "tiers")
     if plans and plan not in plans:

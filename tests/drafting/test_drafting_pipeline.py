@@ -28,6 +28,7 @@ from responder.knowledge.retrieve import ScoredSnippet
 from responder.pipeline.worker import Worker
 from responder.review import approve, undo_approval
 from responder.runtime import Runtime
+from responder.supervisor.rule_edit import save_rules
 from responder.web.app import create_app
 from tests.helpers import api_token, drop, make_email, staff
 from tests.test_web_security import login
@@ -499,3 +500,114 @@ def test_a_picked_action_records_as_used_only_the_snippets_the_persons_text_hold
     assert latest is not None
     marked = {s["key"]: s["used"] for s in latest.grounding["snippets"]}
     assert marked["roaming-troubleshooting"] is False
+
+
+# Rules a supervisor might write without a tier condition, offering on every cancellation the
+# Best tier's loyalty discount and a promotion that has ended.
+OFFERS_FOR_ANYONE = """
+[[rules]]
+name = "retention_offer"
+label = "Offer the loyalty discount"
+snippet = "retention-offer-best"
+intents = ["cancellation"]
+
+[[rules]]
+name = "spring_offer"
+label = "Offer the spring roaming deal"
+snippet = "spring-roaming-promotion"
+intents = ["cancellation"]
+"""
+CANCEL = make_email(
+    subject="Cancel my contract",
+    body="I want to cancel my contract at the end of the month, please tell me what to do.",
+)
+LOYALTY = "20% off your monthly plan charge"
+LEFT_OUT = "{} left out of the draft: its answer {} is not for this customer ({})"
+
+
+def test_an_actions_snippet_not_for_the_customer_is_left_out_and_the_reviewer_told_why(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """The action's snippet obeys its tiers and dates as retrieved snippets do: an Average-tier
+    customer's draft never offers the Best tier's discount, nor anyone an ended promotion."""
+    with transaction(rt.factory) as session:
+        session.add(
+            Snippet(
+                key="spring-roaming-promotion",
+                title="Spring roaming promotion",
+                intents=["cancellation"],
+                body="Until the end of March, roaming in the USA is half price.",
+                filters={"valid_until": "2026-03-31"},
+            )
+        )
+        session.flush()
+        save_rules(session, rt.settings, "actions", "sue", text=OFFERS_FOR_ANYONE)
+        aoife = session.scalars(select(Customer).where(Customer.external_id == "C1001")).one()
+        aoife.tier = "Average"
+    drop(rt, CANCEL, "cancel")
+    worker.drain()
+    with rt.factory() as session:
+        message = session.scalars(select(Message)).one()
+    staff(rt)
+    with TestClient(create_app(rt)) as client:
+        auth = api_token(client)
+
+        def pick(action: str) -> Draft:
+            answer = client.post(
+                f"/api/messages/{message.id}/action", headers=auth, json={"action": action}
+            )
+            assert answer.status_code == 201, answer.text
+            with rt.factory() as session:
+                latest = session.scalars(select(Draft).order_by(Draft.version.desc())).first()
+            assert latest is not None
+            return latest
+
+        loyalty = pick("retention_offer")
+        assert loyalty.version == 2 and not loyalty.error
+        assert LOYALTY not in loyalty.body and "20%" not in loyalty.body
+        assert loyalty.grounding["action_snippet"]["not_for"] == ["Best tier only"]
+        assert loyalty.grounding["action_snippet"]["used"] is False
+        flag = LEFT_OUT.format(
+            "Offer the loyalty discount", "retention-offer-best", "Best tier only"
+        )
+        assert loyalty.grounding["flags"] == [flag]
+        login(client, "alice")
+        grounding = client.get(f"/messages/{message.id}").text.split("<h2>Grounding</h2>", 1)[1]
+        assert f'<p class="warn">{flag}</p>' in grounding
+
+        spring = pick("spring_offer")
+        assert "half price" not in spring.body
+        ended = LEFT_OUT.format(
+            "Offer the spring roaming deal", "spring-roaming-promotion", "ended 31 Mar 2026"
+        )
+        assert spring.grounding["flags"] == [ended]
+        assert ended in client.get(f"/messages/{message.id}").text
+
+        with transaction(rt.factory) as session:
+            session.get(Customer, message.customer_id).tier = "Best"
+        best = pick("retention_offer")
+        assert LOYALTY in best.body and best.grounding["flags"] == []
+        assert best.grounding["action_snippet"]["used"] is True
+
+        # On a text a person saved, it is refused with the same reason, and no version made.
+        own = "Hello Aoife,\n\nYour contract ends with this month.\n"
+        client.post(f"/api/messages/{message.id}/save", headers=auth, json={"body": own})
+        refused = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "spring_offer"}
+        )
+        assert refused.status_code == 400
+        assert refused.json()["detail"] == (
+            "Offer the spring roaming deal could not be added: its answer is not for this "
+            "customer (ended 31 Mar 2026)"
+        )
+    with rt.factory() as session:
+        assert [d.version for d in session.scalars(select(Draft))] == [1, 2, 3, 4, 5]
+        used = set(
+            session.scalars(
+                select(Snippet.key)
+                .join(DraftSnippet, DraftSnippet.snippet_id == Snippet.id)
+                .join(Draft, Draft.id == DraftSnippet.draft_id)
+                .where(Draft.version.in_([2, 3]))
+            )
+        )
+    assert not used & {"retention-offer-best", "spring-roaming-promotion"}
