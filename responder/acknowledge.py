@@ -60,6 +60,13 @@ from responder.pipeline.social import (
     unmarked,
 )
 from responder.pipeline.states import State
+from responder.pipeline.template_going import (
+    TemplateGoing,
+    cut_off,
+    going,
+    hold_conversation,
+    withdraw,
+)
 from responder.review import AlreadyHandled, NotFound, audit, reply_recipients
 from responder.runtime import Runtime
 
@@ -261,14 +268,19 @@ def _changing(rt: Runtime, ack_id: int) -> Iterator[tuple[Session, Acknowledgeme
         yield session, ack
 
 
-def _reply(session: Session, ack: Acknowledgement) -> OutgoingReply:
+def _reply(session: Session, ack: Acknowledgement, *, taking: bool = False) -> OutgoingReply:
+    """What goes out; `taking` it to send, under its WhatsApp conversation's lock
+    (`template_going`), read and judged now."""
     channel = session.get(Channel, ack.channel_id)
     assert channel is not None
     details: dict[str, Any] = {}
     if channel.kind in SOCIAL_KINDS:  # our account on the platform, and the reply window
         message = session.get(Message, ack.message_id)
         assert message is not None
-        details = reply_details(session, message, channel)
+        if taking:
+            hold_conversation(session, message, channel)
+            details["at"] = utcnow()
+        details |= reply_details(session, message, channel)
     return OutgoingReply(
         outbox_id=ack.id,
         channel_kind=channel.kind,
@@ -292,12 +304,16 @@ def _recover(rt: Runtime, ack_id: int) -> None:
         elif delivered is None:
             ack.state = "uncertain"
             ack.last_error = "the worker stopped during delivery; it may have gone out"
-            template = template_in_place(reply, rt.settings.social, utcnow())
+            message = session.get(Message, ack.message_id)
+            assert message is not None
+            header = instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK)
+            template, recorded = cut_off(session, message, header, reply, rt.settings.social)
             if template:  # outside WhatsApp's window that was the template, not the text
                 ack.last_error = (
                     f"the worker stopped during delivery of the approved template {template!r}, "
                     "sent in its place outside WhatsApp's reply window; it may have gone out"
                 )
+            if template and not recorded:
                 _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
         else:
             ack.state = "queued"
@@ -307,13 +323,16 @@ def _send(rt: Runtime, ack_id: int) -> int:
     with _changing(rt, ack_id) as (session, ack):
         if ack.raw:  # dated by this attempt (a retry's too), the same Message-ID
             ack.raw = redated(ack.raw, utcnow())
-        reply = _reply(session, ack)
+        header = ack.message_id_header
+        reply = _reply(session, ack, taking=True)
+        template = _template_going(rt, session, ack, reply)
     try:
         result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
         outbound = rt.settings.outbound
-        with _changing(rt, ack_id) as (_, ack):
+        with _changing(rt, ack_id) as (session, ack):
+            _withdraw(session, ack, template, header)
             ack.last_error = str(exc)
             if ack.attempts >= outbound.max_attempts:
                 ack.state = "failed"
@@ -331,7 +350,8 @@ def _send(rt: Runtime, ack_id: int) -> int:
         log.warning("acknowledgement %s may have gone out: %s", ack_id, exc)
         return 0
     except DeliveryHeld as exc:  # not for a person to retry: sent later it would come too late
-        with _changing(rt, ack_id) as (_, ack):
+        with _changing(rt, ack_id) as (session, ack):
+            _withdraw(session, ack, template, header)
             ack.state = "not_sent"
             ack.last_error = (
                 f"{exc.cause}; sent once the customer has written again, it would come too late"
@@ -340,13 +360,43 @@ def _send(rt: Runtime, ack_id: int) -> int:
         return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
-        with _changing(rt, ack_id) as (_, ack):
+        with _changing(rt, ack_id) as (session, ack):
+            _withdraw(session, ack, template, header)
             ack.state, ack.last_error = "failed", str(exc)
         log.warning("acknowledgement %s refused: %s", ack_id, exc)
         return 0
     with _changing(rt, ack_id) as (session, ack):
+        _withdraw(session, ack, template, header)  # what went out is recorded as certain
         _mark_sent(session, ack, result.instead if result is not None else "")
     return 1
+
+
+def _template_going(
+    rt: Runtime, session: Session, ack: Acknowledgement, reply: OutgoingReply
+) -> TemplateGoing | None:
+    """Outside WhatsApp's window the template goes in its place: recorded as maybe sent in
+    the take, under the conversation's lock, so a reply sent at the same moment in the same
+    conversation is held instead of sending a second one."""
+    template = template_in_place(reply, rt.settings.social, reply.at or utcnow())
+    if not template:
+        return None
+    message = session.get(Message, ack.message_id)
+    assert message is not None
+    record = going(session, message, instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK))
+    _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
+    return record
+
+
+def _withdraw(
+    session: Session, ack: Acknowledgement, template: TemplateGoing | None, header: str
+) -> None:
+    """The take's record of a template maybe going out withdrawn, its Message-ID as before."""
+    if template is None:
+        return
+    message = session.get(Message, ack.message_id)
+    assert message is not None
+    withdraw(session, message, template)
+    ack.message_id_header = header
 
 
 def _mark_sent(session: Session, ack: Acknowledgement, instead: str = "") -> None:

@@ -199,6 +199,11 @@ def written_again(session: Session, messages: Sequence[Message]) -> set[int]:
     return {m.id for m in threaded if newest.get(m.conversation_id, 0) > m.id}
 
 
+def our_key(message_id_header: str) -> str:
+    """The `external_key` of what we sent with this Message-ID (`add_our_message`)."""
+    return f"out:{message_id_header}"
+
+
 def add_our_message(
     session: Session,
     answered: Message,
@@ -214,7 +219,7 @@ def add_our_message(
     the customer's answer to it threads by its Message-ID. The same reply sent again (Retry
     after it bounced, or after a platform reported it undelivered) keeps its one row, dated
     by the send that went out last."""
-    key = f"out:{message_id_header}"
+    key = our_key(message_id_header)
     earlier = session.scalar(
         select(Message).where(
             Message.channel_id == answered.channel_id, Message.external_key == key

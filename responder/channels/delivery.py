@@ -96,6 +96,9 @@ class OutgoingReply:
     # certain one went out since, and the last send's answer was lost (it may have gone out).
     template_sent_at: datetime | None = None
     template_uncertain: bool = False
+    # When the send was taken: the reply window is judged at that moment, so a template goes
+    # out only where the take recorded it as maybe sent (`responder.pipeline.template_going`).
+    at: datetime | None = None
 
 
 class Sender(Protocol):

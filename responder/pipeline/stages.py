@@ -79,6 +79,13 @@ from responder.pipeline.social import (
     reply_details,
 )
 from responder.pipeline.states import State, state_words
+from responder.pipeline.template_going import (
+    TemplateGoing,
+    cut_off,
+    going,
+    hold_conversation,
+    withdraw,
+)
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
 from responder.review import ReviewError, approve, current_drafts
 from responder.runtime import Runtime
@@ -923,8 +930,11 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         if item is None or channel is None:
             _move(message, State.FAILED, "approved but no reply in the outbox")
             return
-        details = reply_details(session, message, channel) if channel.kind in SOCIAL_KINDS else {}
-        reply = _reply_for(item, channel.kind, **details)
+        details: dict[str, Any] = {}
+        if channel.kind in SOCIAL_KINDS:
+            hold_conversation(session, message, channel)
+            details = reply_details(session, message, channel)
+        reply = _reply_for(item, channel.kind, at=utcnow(), **details)
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
             if delivered:
@@ -936,6 +946,7 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         item.state = "sending"
         item.attempts += 1
         message.state = State.SENDING
+        template = _template_going(rt, session, message, item, reply)
         if channel.kind in EMAIL_KINDS and item.raw:
             # Dated by this attempt (a retry's, or the one after the undo window), the
             # Message-ID fixed at approval: what went out last is what is stored.
@@ -949,6 +960,8 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
+            if template is not None:
+                withdraw(session, message, template)
             item.last_error = str(exc)
             if item.attempts >= outbound.max_attempts:
                 item.state = "failed"
@@ -993,6 +1006,8 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
+            if template is not None:
+                withdraw(session, message, template)
             held = isinstance(exc, DeliveryHeld)
             item.state = "held" if held else "failed"
             item.last_error = str(exc)
@@ -1002,6 +1017,8 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         message = session.get(Message, message_id)
         item = session.get(OutboxItem, reply.outbox_id)
         assert message is not None and item is not None
+        if template is not None:  # what went out is recorded as certain below
+            withdraw(session, message, template)
         if result is not None and result.instead:
             _mark_sent_instead(session, message, item, result)
             return
@@ -1029,8 +1046,11 @@ def _mark_cut_off(
 ) -> None:
     """A worker stopped mid-send and the platform cannot be asked. Outside WhatsApp's window
     what was being sent is the approved template, not the reply: staff are told so, and it
-    counts as maybe sent (`template_sent`), so a Retry or another reply sends no second one."""
-    template = template_in_place(reply, rt.settings.social, utcnow())
+    counts as maybe sent (`template_sent`), so a Retry or another reply sends no second one.
+    Its take recorded it so (`template_going`); a send taken by a worker of an earlier version
+    did not, and is judged by the window now."""
+    header = instead_header(item.message_id_header, MAYBE_INSTEAD_MARK)
+    template, recorded = cut_off(session, message, header, reply, rt.settings.social)
     if not template:
         _mark_uncertain(message, item, "the worker stopped during delivery")
         return
@@ -1042,7 +1062,23 @@ def _mark_cut_off(
         "the reply's place outside WhatsApp's reply window (the reply itself was not sent)",
         what,
     )
-    _add_instead(session, message, item, instead, MAYBE_INSTEAD_MARK)
+    if not recorded:
+        _add_instead(session, message, item, instead, MAYBE_INSTEAD_MARK)
+
+
+def _template_going(
+    rt: Runtime, session: Session, message: Message, item: OutboxItem, reply: OutgoingReply
+) -> TemplateGoing | None:
+    """Outside WhatsApp's window the template goes in the reply's place: recorded as maybe
+    sent in the take, under the conversation's lock, so a send taken at the same moment in
+    the same conversation holds its reply instead of sending a second one."""
+    template = template_in_place(reply, rt.settings.social, reply.at or utcnow())
+    if not template:
+        return None
+    header = instead_header(item.message_id_header, MAYBE_INSTEAD_MARK)
+    record = going(session, message, header)
+    _add_instead(session, message, item, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
+    return record
 
 
 def _add_instead(

@@ -1,21 +1,25 @@
-"""A loopback HTTP server standing in for the platforms' send and media APIs, and settings that
-use it."""
+"""A loopback HTTP server standing in for the platforms' send and media APIs, settings that
+use it, and set-ups the tests share."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from litestar.testing import TestClient
 
 from responder.config import Settings, load_settings
-from tests.social.payloads import TOKENS
+from responder.runtime import Runtime
+from tests.helpers import api_token
+from tests.social.payloads import TOKENS, post_meta, whatsapp_message
 
 
 @dataclass
@@ -170,3 +174,36 @@ def settings(
             "RESPONDER_SOCIAL__TIMEOUT_SECONDS": "5",
         },
     )
+
+
+def acknowledging(rt: Runtime, *, social: bool) -> None:
+    """Every message waiting for a person acknowledged, direct messages too when `social`."""
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        acknowledge=msgspec.structs.replace(
+            rt.settings.acknowledge, enabled=True, when="always", social=social
+        ),
+    )
+
+
+def late_whatsapp_dms() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two WhatsApp DMs from Aoife, 30 and 29 hours old: WhatsApp's reply window has closed."""
+    return (
+        whatsapp_message(hours_ago=30),
+        whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29),
+    )
+
+
+def late_whatsapp_pair(
+    client: TestClient, drain: Callable[[], object], reply: str
+) -> tuple[int, int, dict[str, str]]:
+    """Both `late_whatsapp_dms` posted and drafted (`drain`), the first's `reply` approved
+    by alice: the first's id, the second's, and alice's API headers."""
+    for payload in late_whatsapp_dms():
+        post_meta(client, payload)
+    drain()
+    auth = api_token(client)
+    first, second = sorted(item["id"] for item in client.get("/api/queue", headers=auth).json())
+    approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": reply})
+    assert approve.status_code == 201, approve.text
+    return first, second, auth

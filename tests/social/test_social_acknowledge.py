@@ -7,7 +7,6 @@ import html
 from datetime import timedelta
 from typing import Any
 
-import msgspec
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
@@ -19,7 +18,7 @@ from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
 from tests.helpers import api_token, staff
-from tests.social.conftest import Receiver
+from tests.social.conftest import Receiver, acknowledging, late_whatsapp_dms
 from tests.social.payloads import (
     WA_PHONE_NUMBER_ID,
     messenger_message,
@@ -29,15 +28,6 @@ from tests.social.payloads import (
 from tests.test_web_security import login
 
 REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
-
-
-def _acknowledging(rt: Runtime, *, social: bool) -> None:
-    rt.settings = msgspec.structs.replace(
-        rt.settings,
-        acknowledge=msgspec.structs.replace(
-            rt.settings.acknowledge, enabled=True, when="always", social=social
-        ),
-    )
 
 
 def _receive(rt: Runtime, worker: Worker, *payloads: dict[str, Any]) -> None:
@@ -50,7 +40,7 @@ def _receive(rt: Runtime, worker: Worker, *payloads: dict[str, Any]) -> None:
 def test_a_direct_message_is_acknowledged_in_its_conversation_once(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
-    _acknowledging(rt, social=True)
+    acknowledging(rt, social=True)
     _receive(rt, worker, whatsapp_message())
     (sent,) = receiver.requests
     assert sent.path == f"/v21.0/{WA_PHONE_NUMBER_ID}/messages"
@@ -81,7 +71,7 @@ def test_a_direct_message_is_acknowledged_in_its_conversation_once(
 def test_direct_messages_are_not_acknowledged_unless_asked(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
-    _acknowledging(rt, social=False)
+    acknowledging(rt, social=False)
     _receive(rt, worker, whatsapp_message())
     assert receiver.requests == []
 
@@ -91,7 +81,7 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
 ) -> None:
     """A worker stopped while sending it: the platform cannot be asked whether it went out, so
     it waits under Needs attention as uncertain instead of going out a second time."""
-    _acknowledging(rt, social=True)
+    acknowledging(rt, social=True)
     with TestClient(create_app(rt)) as client:
         assert post_meta(client, whatsapp_message()).json()["stored"] == 1
     worker.drain_claims()  # the stages only: queued, not sent
@@ -114,7 +104,7 @@ def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
 ) -> None:
     """Outside the window a stopped worker was sending the template: the next one says so, the
     conversation shows it may have gone out, and the reply approved afterwards sends no second."""
-    _acknowledging(rt, social=True)
+    acknowledging(rt, social=True)
     rt.settings.social.whatsapp_template = "service_follow_up"
     with TestClient(create_app(rt)) as client:
         assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
@@ -152,7 +142,7 @@ def test_one_whose_answer_was_lost_is_never_sent_twice(
 ) -> None:
     """The platform took the request but its answer never came: the acknowledgement may have
     gone out, so it waits under Needs attention as uncertain, not sent again when next due."""
-    _acknowledging(rt, social=True)
+    acknowledging(rt, social=True)
     rt.settings.social.timeout_seconds = 1
     receiver.stall()
     _receive(rt, worker, whatsapp_message())
@@ -180,7 +170,7 @@ def test_one_replaced_by_a_whatsapp_template_shows_the_template(
 ) -> None:
     """Outside the 24-hour window the approved template goes in its place: the conversation
     shows what she received, not a text she never saw."""
-    _acknowledging(rt, social=True)
+    acknowledging(rt, social=True)
     rt.settings.social.whatsapp_template = "service_follow_up"
     _receive(rt, worker, whatsapp_message(hours_ago=30))
     (sent,) = receiver.requests
@@ -214,7 +204,7 @@ def test_one_whose_whatsapp_template_answer_was_lost_counts_as_a_template(
 ) -> None:
     """The template sent in its place may have reached her: the reply approved afterwards
     sends no second one, and says why."""
-    _acknowledging(rt, social=True)
+    acknowledging(rt, social=True)
     rt.settings.social.whatsapp_template = "service_follow_up"
     rt.settings.social.timeout_seconds = 1
     receiver.stall()
@@ -247,8 +237,9 @@ def test_one_due_after_a_replys_whatsapp_template_is_not_sent_nor_left_to_retry(
     writes back it would come too late."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     staff(rt)
+    earlier, later = late_whatsapp_dms()
     with TestClient(create_app(rt)) as client:
-        post_meta(client, whatsapp_message(hours_ago=30))
+        post_meta(client, earlier)
         worker.drain()
         auth = api_token(client)
         (first,) = client.get("/api/queue", headers=auth).json()
@@ -259,8 +250,8 @@ def test_one_due_after_a_replys_whatsapp_template_is_not_sent_nor_left_to_retry(
         worker.drain()
         assert [r.json["type"] for r in receiver.requests] == ["template"]
 
-        _acknowledging(rt, social=True)
-        post_meta(client, whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29))
+        acknowledging(rt, social=True)
+        post_meta(client, later)
         worker.drain()
         assert len(receiver.requests) == 1, "no second template"
         (second,) = client.get("/api/queue", headers=auth).json()

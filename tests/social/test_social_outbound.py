@@ -21,7 +21,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
-from tests.social.conftest import Receiver
+from tests.social.conftest import Receiver, late_whatsapp_pair
 from tests.social.payloads import (
     IG_ACCOUNT,
     PAGE_ID,
@@ -331,13 +331,7 @@ def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_secon
     rt.settings.social.whatsapp_template = "service_follow_up"
     staff(rt)
     with TestClient(create_app(rt)) as client:
-        post_meta(client, whatsapp_message(hours_ago=30))
-        post_meta(client, whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29))
-        worker.drain()
-        auth = api_token(client)
-        first, second = sorted(item["id"] for item in client.get("/api/queue", headers=auth).json())
-        approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": REPLY})
-        assert approve.status_code == 201, approve.text
+        first, second, auth = late_whatsapp_pair(client, worker.drain, REPLY)
         receiver.stall()
         worker.drain()
         assert _state(rt, first)[1].state == "uncertain"
@@ -585,13 +579,7 @@ def test_edit_and_send_again_or_another_reply_sends_no_second_template(
     rt.settings.social.whatsapp_template = "service_follow_up"
     staff(rt)
     with TestClient(create_app(rt)) as client:
-        post_meta(client, whatsapp_message(hours_ago=30))
-        post_meta(client, whatsapp_message("Also my data", wamid="wamid.second", hours_ago=29))
-        worker.drain()
-        auth = api_token(client)
-        first, second = sorted(item["id"] for item in client.get("/api/queue", headers=auth).json())
-        approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": REPLY})
-        assert approve.status_code == 201, approve.text
+        first, second, auth = late_whatsapp_pair(client, worker.drain, REPLY)
         worker.drain()
         (template,) = receiver.requests
         assert template.json["type"] == "template"

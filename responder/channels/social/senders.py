@@ -226,7 +226,7 @@ class SocialSender:
         problem = length_problem(kind, reply.body.strip())
         if problem:
             raise PermanentDeliveryError(problem)
-        now = now or datetime.now(UTC)
+        now = now or reply.at or datetime.now(UTC)
         closed = window_closed(kind, reply.customer_wrote_at, now, self.settings.window_hours)
         template = template_in_place(reply, self.settings, now)
         use_template = bool(template)
