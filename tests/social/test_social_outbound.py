@@ -346,7 +346,7 @@ def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_secon
         page = html.unescape(client.get(f"/messages/{second}").text)
         warning = page.split('id="reply-window">', 1)[1].split("</p>", 1)[0]
         assert "A template may have gone out to this customer at " in warning
-        assert "(its answer was lost)" in warning and "approving sends no second one" in warning
+        assert "or its answer was lost)" in warning and "approving sends no second one" in warning
 
         assert client.post(f"/api/messages/{first}/retry", headers=auth).status_code == 201
         other = client.post(f"/api/messages/{second}/approve", headers=auth, json={"body": REPLY})
@@ -358,7 +358,8 @@ def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_secon
             assert (message.state, item.state) == ("failed", "held")
             assert (
                 "Nothing was sent: a template ('service_follow_up') may have gone out to this "
-                f"customer at {when} (its send's answer was lost) and they have not written back "
+                f"customer at {when} (no answer to its send was recorded: it is still on its "
+                "way, or its answer was lost) and they have not written back "
                 "since, so no second one went out" in item.last_error
             )
             assert item.last_error in message.state_reason

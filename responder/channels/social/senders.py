@@ -240,7 +240,8 @@ class SocialSender:
             if configured and reply.template_sent_at is not None:
                 when = f"{reply.template_sent_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
                 sent = (
-                    f"may have gone out to this customer at {when} (its send's answer was lost)"
+                    f"may have gone out to this customer at {when} (no answer to its send was "
+                    "recorded: it is still on its way, or its answer was lost)"
                     if reply.template_uncertain
                     else f"was already sent to this customer on {when}"
                 )
