@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -50,7 +51,9 @@ class ScriptedHandler:
     "keep+drop" and "keep+hang" store the message first, as a relay that took it and whose
     answer never reached the sender. `rcpt_faults` does the same to each RCPT in turn ("drop",
     "hang"), before any message went. `rcpt_answer` refuses every recipient, `refuse` only the
-    addresses it names. `delay`: seconds each DATA takes to answer, as a slow relay's filter."""
+    addresses it names. `delay`: seconds each DATA takes to answer, as a slow relay's filter.
+    `hold`: each DATA waits for `SmtpServer.let_go` before it is taken, as a relay slower than
+    any time a test sets; `holding` is set once one waits."""
 
     answers: list[str | None] = field(default_factory=list)
     rcpt_faults: list[str] = field(default_factory=list)
@@ -59,6 +62,8 @@ class ScriptedHandler:
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
     delay: float = 0.0
+    hold: bool = False
+    holding: threading.Event = field(default_factory=threading.Event)
     release: asyncio.Event | None = None
 
     async def handle_RCPT(
@@ -78,6 +83,10 @@ class ScriptedHandler:
         self.attempts += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.hold:
+            self.release = asyncio.Event()
+            self.holding.set()
+            await self.release.wait()
         answer = self.answers.pop(0) if self.answers else None
         if answer in ("drop", "hang"):
             return await self._fault(server, answer)
@@ -125,6 +134,16 @@ class SmtpServer:
     controller: Controller
     handler: ScriptedHandler
     port: int
+
+    def let_go(self) -> None:
+        """A held DATA is answered now, and none is held after it."""
+
+        def go() -> None:
+            self.handler.hold = False
+            if self.handler.release is not None:
+                self.handler.release.set()
+
+        self.controller.loop.call_soon_threadsafe(go)
 
     def stop(self) -> None:
         release = self.handler.release

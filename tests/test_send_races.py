@@ -2,13 +2,14 @@
 a reply left unsent never goes out.
 
 A real SMTP server (aiosmtpd on 127.0.0.1) takes the replies; the database is SQLite and
-PostgreSQL. Leases "run out" by moving their end into the past, never by waiting.
+PostgreSQL. Leases "run out" by moving their end into the past, never by waiting, except where
+what is tested is a lease kept alive on the clock: there it is two seconds long.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -23,7 +24,7 @@ from responder.pipeline.worker import Worker
 from responder.review import AlreadyHandled, retry
 from responder.runtime import Runtime
 from responder.unsent import leave_unsent
-from tests.helpers import drop, make_email, staff, staff_member
+from tests.helpers import WAIT_SECONDS, drop, make_email, staff, staff_member, wait_for
 from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_crash_recovery import approve_waiting
 
@@ -97,6 +98,47 @@ def test_a_worker_that_lost_its_claim_leaves_the_reply_to_the_one_holding_it(
         assert session.get(Message, message_id).state == State.APPROVED  # type: ignore[union-attr]
     send_stage(rt, [message_id], Claim("B", LEASE))
     assert len(smtp_server.handler.received) == 1
+
+
+def test_a_delivery_that_outlasts_the_lease_is_not_taken_over_while_it_goes_on(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Worker A's one delivery lasts past its lease (a relay answers DATA only when let go);
+    worker B's round meanwhile, which would mark a reply a stopped worker left mid-send
+    uncertain, leaves it alone: it is still sending, then sent once, never needing attention."""
+    (message_id,) = approved_replies(rt, worker, 1)
+    rt.settings.pipeline.lease_seconds = 2
+    rt.settings.smtp.timeout_seconds = WAIT_SECONDS  # the held DATA must not time out first
+    # Both made now: on SQLite a new Worker releases every claim (one process owns the queue).
+    a, b = Worker(rt, worker_id="A"), Worker(rt, worker_id="B")
+    smtp_server.handler.hold = True
+
+    def lease_end() -> datetime:
+        with rt.factory() as session:
+            until = session.get(Message, message_id).claimed_until  # type: ignore[union-attr]
+        assert until is not None
+        return until
+
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(a.run_once)
+        try:
+            assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+            first = lease_end()
+            wait_for(lambda: utcnow() > first, "the lease A took before delivery to end")
+            b.drain_claims()
+            with rt.factory() as session:
+                meanwhile = session.get(Message, message_id).state  # type: ignore[union-attr]
+        finally:
+            smtp_server.let_go()
+        assert sending.result() == 1
+    assert meanwhile == State.SENDING
+    assert len(smtp_server.handler.received) == 1
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        assert message is not None and item is not None
+        outcome = (message.state, item.state, item.attempts, item.last_error)
+    assert outcome == (State.SENT, "sent", 1, "")
 
 
 def failed_reply(rt: Runtime, worker: Worker, smtp_server: SmtpServer) -> int:

@@ -7,7 +7,10 @@ that runs out (a worker died) makes the work claimable again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,12 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.db.models import Message, utcnow
 from responder.db.session import transaction
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Claim:
     """A worker's hold on the messages it claimed, and how long a renewal lasts: what a stage
     whose work leaves the system (the send) checks before each message, as its batch may
-    outlast the lease, and another worker then hold some of it."""
+    outlast the lease and another worker then hold some of it, and keeps alive while a
+    message is being delivered (`kept_alive`)."""
 
     worker_id: str
     lease_seconds: int
@@ -116,3 +122,37 @@ def renew(
             .where(Message.id.in_(list(ids)), Message.claimed_by == worker_id)
             .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
         )
+
+
+@contextmanager
+def kept_alive(factory: sessionmaker[Session], claim: Claim, message_id: int) -> Iterator[None]:
+    """The claim on one message renewed every third of a lease while the block runs: a single
+    delivery to a slow server may outlast a lease, and another worker must not take the reply
+    over (and mark it uncertain) while this one is still sending it, only once it stopped.
+
+    A daemon thread, which dies with the process (a killed worker's lease runs out as before),
+    is stopped and joined before the block is left, so no renewal follows the delivery, and
+    renews only while this worker holds the claim: one another worker took meanwhile (a
+    database outage outlasted the lease) is not taken back.
+    """
+    stopped = threading.Event()
+
+    def keep() -> None:
+        while not stopped.wait(claim.lease_seconds / 3):
+            try:
+                renew(factory, claim.worker_id, [message_id], claim.lease_seconds)
+            except Exception as exc:  # the next third tries again; the delivery goes on
+                log.warning(
+                    "message %s: could not renew the lease during delivery: %s",
+                    message_id,
+                    exc,
+                    extra={"message_id": message_id, "stage": "send"},
+                )
+
+    keeper = threading.Thread(target=keep, name=f"lease-{message_id}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        keeper.join()

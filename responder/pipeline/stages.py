@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -69,7 +70,7 @@ from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, pa
 from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
-from responder.pipeline.queue import Claim, renew
+from responder.pipeline.queue import Claim, kept_alive, renew
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import (
     INSTEAD_MARK,
@@ -890,8 +891,9 @@ def _reply_for(item: OutboxItem, kind: str, **details: Any) -> OutgoingReply:
 
 
 def send_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> None:
-    """One by one, the lease on the rest renewed before each: slow servers can make a batch
-    outlast a lease, and a message another worker has claimed since is left to it."""
+    """One by one, the lease on the rest renewed before each and the one in hand's kept alive
+    while it is delivered: slow servers can make a batch outlast a lease, and a message
+    another worker has claimed since is left to it."""
     for done, message_id in enumerate(ids):
         if claim is not None:
             renew(rt.factory, claim.worker_id, ids[done:], claim.lease_seconds)
@@ -952,8 +954,14 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             # Message-ID fixed at approval: what went out last is what is stored.
             item.raw = redated(item.raw, utcnow())
             reply = dataclasses.replace(reply, raw=item.raw)
+    # One delivery may outlast the lease (a slow relay, a platform slow to answer): the claim
+    # is kept alive until it returns, so no other worker marks it uncertain meanwhile.
+    lease: AbstractContextManager[None] = (
+        nullcontext() if claim is None else kept_alive(rt.factory, claim, message_id)
+    )
     try:
-        result = rt.sender.deliver(reply)
+        with lease:
+            result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
         with transaction(rt.factory) as session:
