@@ -2,8 +2,8 @@
 a reply left unsent never goes out.
 
 A real SMTP server (aiosmtpd on 127.0.0.1) takes the replies; the database is SQLite and
-PostgreSQL. Leases "run out" by moving their end into the past, never by waiting, except where
-what is tested is a lease kept alive on the clock: there it is two seconds long.
+PostgreSQL. Leases "run out" by moving their end into the past, or the queue's clock past it,
+never by waiting.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from responder.config import Settings
 from responder.db.models import Message, OutboxItem, utcnow
 from responder.db.session import transaction
+from responder.pipeline import queue
 from responder.pipeline.queue import Claim, claim_batch
 from responder.pipeline.stages import send_stage
 from responder.pipeline.states import State
@@ -101,11 +102,13 @@ def test_a_worker_that_lost_its_claim_leaves_the_reply_to_the_one_holding_it(
 
 
 def test_a_delivery_that_outlasts_the_lease_is_not_taken_over_while_it_goes_on(
-    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Worker A's one delivery lasts past its lease (a relay answers DATA only when let go);
     worker B's round meanwhile, which would mark a reply a stopped worker left mid-send
-    uncertain, leaves it alone: it is still sending, then sent once, never needing attention."""
+    uncertain, leaves it alone: it is still sending, then sent once, never needing attention.
+    B's round runs with the queue's clock just past the lease A took before delivering, once
+    A's renewal has moved it on: nothing hangs on how fast either thread runs."""
     (message_id,) = approved_replies(rt, worker, 1)
     rt.settings.pipeline.lease_seconds = 2
     rt.settings.smtp.timeout_seconds = WAIT_SECONDS  # the held DATA must not time out first
@@ -124,8 +127,10 @@ def test_a_delivery_that_outlasts_the_lease_is_not_taken_over_while_it_goes_on(
         try:
             assert smtp_server.handler.holding.wait(WAIT_SECONDS)
             first = lease_end()
-            wait_for(lambda: utcnow() > first, "the lease A took before delivery to end")
+            wait_for(lambda: lease_end() > first, "A to renew its lease while it delivers")
+            monkeypatch.setattr(queue, "utcnow", lambda: first + timedelta(seconds=0.1))
             b.drain_claims()
+            monkeypatch.undo()
             with rt.factory() as session:
                 meanwhile = session.get(Message, message_id).state  # type: ignore[union-attr]
         finally:
