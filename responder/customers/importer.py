@@ -21,7 +21,10 @@ before the CRM had them) links that one to the row's customer, as an agent would
 and says so by line (`linked`), unless an agent kept those two apart (unlinked them, or said
 "not this customer"): the provisional customer keeps it, the row's customer is imported without
 it, and the line says why (`not_linked`); otherwise the next import would undo the agent's
-decision. One held by another known customer is a clash, the row skipped.
+decision. One held by another known customer is a clash, the row skipped. An agent may link
+that provisional customer from its page while the batch runs: the link is made with its row
+locked (`links.hold_provisional`), so the batch finds the agent's link and says so on the line
+(linked by them, or to another customer and so not to the row's) instead of failing.
 A subscriptions import summarises each customer it touched, and the one a subscription moved
 away from (`summary`).
 """
@@ -46,7 +49,13 @@ from responder.config import ImportColumns, Settings
 from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
 from responder.customers.import_finish import finish
-from responder.customers.links import link_customers, ruled_out
+from responder.customers.links import (
+    LinkError,
+    active_link,
+    hold_provisional,
+    link_customers,
+    ruled_out,
+)
 from responder.customers.preview_keys import HashedKeys, hashed
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import rescore
@@ -90,6 +99,29 @@ class ImportSummary:
             f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
             f"had them: that provisional customer {is_linked} to {external_id}, with its "
             "messages (unlink it on its customer page if that is wrong)"
+        )
+
+    def linked_meanwhile(
+        self, line: int, identity: tuple[str, str, str], external_id: str, link: int, who: str
+    ) -> None:
+        """Someone (an agent on the sender's page) linked this provisional customer to the
+        row's customer while the import ran: linked, by them."""
+        self.link_ids.append(link)
+        self.linked.append(
+            f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
+            f"had them: {who} linked that provisional customer to {external_id} while this "
+            "import ran, with its messages"
+        )
+
+    def not_linked_meanwhile(
+        self, line: int, identity: tuple[str, str, str], external_id: str, why: str, done: bool
+    ) -> None:
+        """The provisional customer changed while the import ran (`why`: linked to another
+        customer by an agent, say): the row's customer is imported without it."""
+        imported = "is imported" if done else "would be imported"
+        self.not_linked.append(
+            f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
+            f"had them, but {why}: not linked to {external_id}, which {imported} without it"
         )
 
     def kept_apart(
@@ -530,24 +562,69 @@ def _upsert_customers(
         if (kind, value) not in owners
     ]
     for provisional_id, (parsed, identity) in merging.items():
-        if earlier is not None:  # all its identities go with it, not only those in the file
-            given_now += [
-                (tuple(row), parsed.external_id)  # type: ignore[misc]
-                for row in session.execute(
-                    select(CustomerIdentity.kind, CustomerIdentity.value).where(
-                        CustomerIdentity.customer_id == provisional_id
-                    )
+        # A preview's later batches: all its identities go with it, not only those in the file
+        # (read before they move).
+        theirs = (
+            session.execute(
+                select(CustomerIdentity.kind, CustomerIdentity.value).where(
+                    CustomerIdentity.customer_id == provisional_id
                 )
-            ]
-        link = link_customers(
-            session, provisional_id, ids[parsed.external_id], actor, imported_from=summary.path
+            ).all()
+            if earlier is not None
+            else []
         )
-        summary.linked_to(parsed.line, identity, parsed.external_id, link.id, earlier is None)
+        target = ids[parsed.external_id]
+        if _link(
+            session, summary, provisional_id, target, parsed, identity, actor, earlier is None
+        ):
+            given_now += [((kind, value), parsed.external_id) for kind, value in theirs]
     for parsed, identity, why in kept.values():
         summary.kept_apart(parsed.line, identity, parsed.external_id, why, earlier is None)
     if earlier is not None:
         earlier.give(given_now)
     return [ids[p.external_id] for p in accepted]
+
+
+def _link(
+    session: Session,
+    summary: ImportSummary,
+    provisional_id: int,
+    customer_id: int,
+    parsed: _Parsed,
+    identity: tuple[str, str, str],
+    actor: str,
+    done: bool,
+) -> bool:
+    """Link the provisional customer to the row's, as the batch read them; whether this
+    import linked it. An agent may have linked it meanwhile (from its customer page, as the
+    batch ran), or kept the two apart: read again with its row locked (`hold_provisional`),
+    that is said on the row's line, and the batch goes on. `done`: an import, not a preview."""
+    hold_provisional(session, provisional_id)
+    meanwhile = active_link(session, provisional_id)
+    if meanwhile is not None:
+        who = meanwhile.linked_by or "someone"
+        if meanwhile.target_id == customer_id:
+            summary.linked_meanwhile(parsed.line, identity, parsed.external_id, meanwhile.id, who)
+            return False
+        other = session.get(Customer, meanwhile.target_id)
+        name = (other.external_id or other.name) if other is not None else "another customer"
+        why = f"{who} linked that provisional customer to {name} while this import ran"
+        summary.not_linked_meanwhile(parsed.line, identity, parsed.external_id, why, done)
+        return False
+    apart = ruled_out(session, [provisional_id], [customer_id]).get((provisional_id, customer_id))
+    if apart is not None:
+        summary.kept_apart(parsed.line, identity, parsed.external_id, apart, done)
+        return False
+    try:
+        link = link_customers(
+            session, provisional_id, customer_id, actor, imported_from=summary.path
+        )
+    except LinkError as exc:
+        why = f"that provisional customer could not be linked ({exc})"
+        summary.not_linked_meanwhile(parsed.line, identity, parsed.external_id, why, done)
+        return False
+    summary.linked_to(parsed.line, identity, parsed.external_id, link.id, done)
+    return True
 
 
 def _count(summary: ImportSummary, new: list[str], old: int, earlier: _Earlier | None) -> None:
