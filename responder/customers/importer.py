@@ -24,7 +24,9 @@ it, and the line says why (`not_linked`); otherwise the next import would undo t
 decision. One held by another known customer is a clash, the row skipped. An agent may link
 that provisional customer from its page while the batch runs: the link is made with its row
 locked (`links.hold_provisional`), so the batch finds the agent's link and says so on the line
-(linked by them, or to another customer and so not to the row's) instead of failing.
+(linked by them, or to another customer and so not to the row's) instead of failing. The
+linked senders' waiting drafts are written again afterwards by whoever ran the import with the
+models at hand (`drafting.customer_known.redraft_after_import`; `redrafts`).
 A subscriptions import summarises each customer it touched, and the one a subscription moved
 away from (`summary`).
 """
@@ -88,6 +90,11 @@ class ImportSummary:
     link_ids: list[int] = field(default_factory=list, repr=False)
     # Those an agent kept apart from that customer, so not linked (`file:line: ...`).
     not_linked: list[str] = field(default_factory=list)
+    # What became of the linked senders' waiting drafts, written again after the import by
+    # those who have the models (`drafting.customer_known.redraft_after_import`); "" for none.
+    redrafts: str = ""
+    actor: str = "cli"
+    dry_run: bool = False
 
     def linked_to(
         self, line: int, identity: tuple[str, str, str], external_id: str, link: int, done: bool
@@ -156,6 +163,7 @@ class ImportSummary:
             *([self.audit_failed] if self.audit_failed else []),
             *self.linked,
             *self.not_linked,
+            *([self.redrafts] if self.redrafts else []),
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
@@ -785,7 +793,7 @@ def import_csv(
     today = today or date.today()
     columns: dict[str, str] = getattr(settings.import_columns or ImportColumns(), kind)
     source = source or str(path)
-    summary = ImportSummary(kind=kind, path=source)
+    summary = ImportSummary(kind=kind, path=source, actor=actor, dry_run=dry_run)
     region = settings.customers.default_region
     if problem := file_problem(path):
         advice = ": save the export as CSV UTF-8" if problem.startswith("not UTF-8") else ""

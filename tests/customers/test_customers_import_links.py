@@ -1,5 +1,6 @@
-"""A CRM import that links a sender who wrote in first: an agent linking the same sender from
-its page while the batch runs does not fail the import."""
+"""A CRM import that links a sender who wrote in first: their waiting drafts are written again
+for the known customer (a person's edits and typing are kept), and an agent linking the same
+sender from its page while the batch runs does not fail the import."""
 
 from __future__ import annotations
 
@@ -22,13 +23,99 @@ from responder.db.models import (
     Channel,
     Customer,
     CustomerLink,
+    Draft,
     Message,
+    ReviewAction,
 )
 from responder.db.session import transaction
+from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import staff
+from tests.helpers import drop, make_email, run_cli, staff
 from tests.test_web_security import csrf, login
+
+SENDER = "dbrennan.home@gmail.test"  # Declan Brennan (C1002), from an address not on file
+
+
+def _latest(rt: Runtime, message_id: int) -> Draft:
+    with rt.factory() as session:
+        draft = session.scalars(
+            select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc())
+        ).first()
+        assert draft is not None
+        return draft
+
+
+def test_an_import_linking_a_sender_writes_their_waiting_drafts_again_but_not_a_persons(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Declan wrote three times from his home address before the CRM had it. Alice saved her
+    own words in one draft; Bob is typing in another. The nightly import names the address:
+    the untouched draft greets Declan now; Alice's and Bob's drafts stay as they are, and their
+    pages offer the redraft."""
+    for n, subject in enumerate(("Roaming charges", "Please send my PAC code", "Lost phone"), 1):
+        body = f"Hi, {subject.lower()}, please."
+        drop(
+            rt,
+            make_email(sender=SENDER, subject=subject, body=body, message_id=f"<h{n}@gmail.test>"),
+            f"{n}",
+        )
+    worker.drain()
+    with rt.factory() as session:
+        untouched, edited, typing = session.scalars(
+            select(Message.id).where(Message.direction == "in").order_by(Message.id)
+        )
+        declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
+    assert all(_latest(rt, m).body.startswith("Hello,") for m in (untouched, edited, typing))
+    staff(rt, "alice")
+    staff(rt, "bob")
+    own = "Hello,\n\nI will look into it today.\n\nNorthwind Mobile\n"
+    with TestClient(create_app(rt)) as alice, TestClient(create_app(rt)) as bob:
+        login(alice, "alice")
+        saved = alice.post(
+            f"/messages/{edited}/save",
+            data={"body": own, "_csrf_token": csrf(alice, f"/messages/{edited}")},
+        )
+        assert saved.status_code == 200, saved.text
+        login(bob, "bob")
+        beat = bob.post(
+            f"/messages/{typing}/presence",
+            data={"editing": "1", "_csrf_token": csrf(bob, f"/messages/{typing}")},
+        )
+        assert beat.status_code == 200, beat.text
+
+        crm = tmp_path / "crm.csv"
+        crm.write_text(f"external_id,name,email\nC1002,Declan Brennan,{SENDER}\n")
+        out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)
+        assert f"{crm}:2: email '{SENDER}' wrote to us before the CRM had them" in out
+        assert (
+            f"{crm}: 1 waiting draft of the senders it linked was written again for them; 1"
+            " waiting draft a person had edited was kept as written: its page offers a redraft;"
+            " 1 waiting draft a person is typing in now was left alone: its page offers a"
+            " redraft." in out
+        )
+        assert "Declan" in _latest(rt, untouched).body.split("\n")[0], "greets the known customer"
+        assert _latest(rt, edited).body == own, "a person's words are never replaced unasked"
+        assert _latest(rt, typing).version == 1, "nor what a person is typing"
+        kept = alice.get(f"/messages/{edited}").text
+        assert "written before the customer was known to be Declan Brennan" in kept
+        assert "A person has edited it since" in kept
+        assert 'id="redraft-button"' in alice.get(f"/messages/{typing}").text
+        assert 'id="customer-changed"' not in alice.get(f"/messages/{untouched}").text
+    with rt.factory() as session:
+        redrafts = session.execute(
+            select(ReviewAction.message_id, ReviewAction.user_id, ReviewAction.detail).where(
+                ReviewAction.action == "redraft"
+            )
+        ).all()
+    assert [(m, u) for m, u, _ in redrafts] == [(untouched, None)]
+    assert redrafts[0].detail["by"] == "cli" and redrafts[0].detail["for_customer"] == declan_id
+    assert redrafts[0].detail["imported_from"] == str(crm)
 
 
 def _provisional_with_message(session: Session, channel: Channel, address: str, name: str) -> int:
