@@ -196,6 +196,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from responder.bootstrap import prepare
     from responder.customers.importer import ImportFileError, import_csv
+    from responder.drafting.customer_known import redraft_after_import
 
     settings = _settings(args)
     rt = prepare(settings)
@@ -211,10 +212,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         except (ImportFileError, OSError) as exc:
             print(f"error: {exc}. Nothing on file changed.", file=sys.stderr)
             return 2
+    redraft_after_import(rt, summary, None)
     for error in summary.errors:
         print(error, file=sys.stderr)
     for linked in summary.linked + summary.not_linked:
         print(linked)
+    if summary.redrafts:
+        print(summary.redrafts)
     if summary.stopped:
         print(f"error: {summary.stopped}.", file=sys.stderr)
     if summary.audit_failed:

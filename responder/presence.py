@@ -144,3 +144,23 @@ def present(
         elif editing and not earlier.editing:
             on_message[username] = replace(earlier, editing=True)
     return {message_id: list(by_name.values()) for message_id, by_name in people.items()}
+
+
+def being_edited(
+    session: Session, message_ids: Iterable[int], *, now: datetime | None = None
+) -> set[int]:
+    """Of these messages, those someone is typing in the draft of now, unsaved, in a page view
+    heard from lately: a draft written again under them would refuse their save."""
+    ids = list(message_ids)
+    if not ids:
+        return set()
+    now = now or utcnow()
+    return set(
+        session.scalars(
+            select(MessagePresence.message_id).where(
+                MessagePresence.message_id.in_(ids),
+                MessagePresence.editing.is_(True),
+                MessagePresence.seen_at >= now - GONE_AFTER,
+            )
+        )
+    )

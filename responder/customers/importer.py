@@ -21,7 +21,12 @@ before the CRM had them) links that one to the row's customer, as an agent would
 and says so by line (`linked`), unless an agent kept those two apart (unlinked them, or said
 "not this customer"): the provisional customer keeps it, the row's customer is imported without
 it, and the line says why (`not_linked`); otherwise the next import would undo the agent's
-decision. One held by another known customer is a clash, the row skipped.
+decision. One held by another known customer is a clash, the row skipped. An agent may link
+that provisional customer from its page while the batch runs: the link is made with its row
+locked (`links.hold_provisional`), so the batch finds the agent's link and says so on the line
+(linked by them, or to another customer and so not to the row's) instead of failing. The
+linked senders' waiting drafts are written again afterwards by whoever ran the import with the
+models at hand (`drafting.customer_known.redraft_after_import`; `redrafts`).
 A subscriptions import summarises each customer it touched, and the one a subscription moved
 away from (`summary`).
 """
@@ -46,7 +51,13 @@ from responder.config import ImportColumns, Settings
 from responder.customers.csvcheck import file_problem
 from responder.customers.identity import normalise_email, normalise_handle, normalise_phone
 from responder.customers.import_finish import finish
-from responder.customers.links import link_customers, ruled_out
+from responder.customers.links import (
+    LinkError,
+    active_link,
+    hold_provisional,
+    link_customers,
+    ruled_out,
+)
 from responder.customers.preview_keys import HashedKeys, hashed
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import rescore
@@ -79,6 +90,11 @@ class ImportSummary:
     link_ids: list[int] = field(default_factory=list, repr=False)
     # Those an agent kept apart from that customer, so not linked (`file:line: ...`).
     not_linked: list[str] = field(default_factory=list)
+    # What became of the linked senders' waiting drafts, written again after the import by
+    # those who have the models (`drafting.customer_known.redraft_after_import`); "" for none.
+    redrafts: str = ""
+    actor: str = "cli"
+    dry_run: bool = False
 
     def linked_to(
         self, line: int, identity: tuple[str, str, str], external_id: str, link: int, done: bool
@@ -90,6 +106,29 @@ class ImportSummary:
             f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
             f"had them: that provisional customer {is_linked} to {external_id}, with its "
             "messages (unlink it on its customer page if that is wrong)"
+        )
+
+    def linked_meanwhile(
+        self, line: int, identity: tuple[str, str, str], external_id: str, link: int, who: str
+    ) -> None:
+        """Someone (an agent on the sender's page) linked this provisional customer to the
+        row's customer while the import ran: linked, by them."""
+        self.link_ids.append(link)
+        self.linked.append(
+            f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
+            f"had them: {who} linked that provisional customer to {external_id} while this "
+            "import ran, with its messages"
+        )
+
+    def not_linked_meanwhile(
+        self, line: int, identity: tuple[str, str, str], external_id: str, why: str, done: bool
+    ) -> None:
+        """The provisional customer changed while the import ran (`why`: linked to another
+        customer by an agent, say): the row's customer is imported without it."""
+        imported = "is imported" if done else "would be imported"
+        self.not_linked.append(
+            f"{self.path}:{line}: {identity[0]} {identity[2]!r} wrote to us before the CRM "
+            f"had them, but {why}: not linked to {external_id}, which {imported} without it"
         )
 
     def kept_apart(
@@ -124,6 +163,7 @@ class ImportSummary:
             *([self.audit_failed] if self.audit_failed else []),
             *self.linked,
             *self.not_linked,
+            *([self.redrafts] if self.redrafts else []),
         ]
 
     def stop(self, batch: int, first: int, last: int, exc: BaseException, dry_run: bool) -> None:
@@ -530,24 +570,69 @@ def _upsert_customers(
         if (kind, value) not in owners
     ]
     for provisional_id, (parsed, identity) in merging.items():
-        if earlier is not None:  # all its identities go with it, not only those in the file
-            given_now += [
-                (tuple(row), parsed.external_id)  # type: ignore[misc]
-                for row in session.execute(
-                    select(CustomerIdentity.kind, CustomerIdentity.value).where(
-                        CustomerIdentity.customer_id == provisional_id
-                    )
+        # A preview's later batches: all its identities go with it, not only those in the file
+        # (read before they move).
+        theirs = (
+            session.execute(
+                select(CustomerIdentity.kind, CustomerIdentity.value).where(
+                    CustomerIdentity.customer_id == provisional_id
                 )
-            ]
-        link = link_customers(
-            session, provisional_id, ids[parsed.external_id], actor, imported_from=summary.path
+            ).all()
+            if earlier is not None
+            else []
         )
-        summary.linked_to(parsed.line, identity, parsed.external_id, link.id, earlier is None)
+        target = ids[parsed.external_id]
+        if _link(
+            session, summary, provisional_id, target, parsed, identity, actor, earlier is None
+        ):
+            given_now += [((kind, value), parsed.external_id) for kind, value in theirs]
     for parsed, identity, why in kept.values():
         summary.kept_apart(parsed.line, identity, parsed.external_id, why, earlier is None)
     if earlier is not None:
         earlier.give(given_now)
     return [ids[p.external_id] for p in accepted]
+
+
+def _link(
+    session: Session,
+    summary: ImportSummary,
+    provisional_id: int,
+    customer_id: int,
+    parsed: _Parsed,
+    identity: tuple[str, str, str],
+    actor: str,
+    done: bool,
+) -> bool:
+    """Link the provisional customer to the row's, as the batch read them; whether this
+    import linked it. An agent may have linked it meanwhile (from its customer page, as the
+    batch ran), or kept the two apart: read again with its row locked (`hold_provisional`),
+    that is said on the row's line, and the batch goes on. `done`: an import, not a preview."""
+    hold_provisional(session, provisional_id)
+    meanwhile = active_link(session, provisional_id)
+    if meanwhile is not None:
+        who = meanwhile.linked_by or "someone"
+        if meanwhile.target_id == customer_id:
+            summary.linked_meanwhile(parsed.line, identity, parsed.external_id, meanwhile.id, who)
+            return False
+        other = session.get(Customer, meanwhile.target_id)
+        name = (other.external_id or other.name) if other is not None else "another customer"
+        why = f"{who} linked that provisional customer to {name} while this import ran"
+        summary.not_linked_meanwhile(parsed.line, identity, parsed.external_id, why, done)
+        return False
+    apart = ruled_out(session, [provisional_id], [customer_id]).get((provisional_id, customer_id))
+    if apart is not None:
+        summary.kept_apart(parsed.line, identity, parsed.external_id, apart, done)
+        return False
+    try:
+        link = link_customers(
+            session, provisional_id, customer_id, actor, imported_from=summary.path
+        )
+    except LinkError as exc:
+        why = f"that provisional customer could not be linked ({exc})"
+        summary.not_linked_meanwhile(parsed.line, identity, parsed.external_id, why, done)
+        return False
+    summary.linked_to(parsed.line, identity, parsed.external_id, link.id, done)
+    return True
 
 
 def _count(summary: ImportSummary, new: list[str], old: int, earlier: _Earlier | None) -> None:
@@ -708,7 +793,7 @@ def import_csv(
     today = today or date.today()
     columns: dict[str, str] = getattr(settings.import_columns or ImportColumns(), kind)
     source = source or str(path)
-    summary = ImportSummary(kind=kind, path=source)
+    summary = ImportSummary(kind=kind, path=source, actor=actor, dry_run=dry_run)
     region = settings.customers.default_region
     if problem := file_problem(path):
         advice = ": save the export as CSV UTF-8" if problem.startswith("not UTF-8") else ""

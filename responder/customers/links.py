@@ -36,6 +36,7 @@ from responder.db.models import (
     Subscription,
     utcnow,
 )
+from responder.db.row_locks import lock_rows
 from responder.review import audit
 from responder.search_fold import fold, folded
 
@@ -95,11 +96,21 @@ def _retier(session: Session, message_ids: list[int], tier: str) -> None:
         )
 
 
+def hold_provisional(session: Session, source_id: int) -> None:
+    """Lock the provisional customer's row until the transaction ends: an agent's link and an
+    import's (or two agents') of the same sender take turns, and the second finds the first's
+    link instead of moving its messages again under a second link."""
+    lock_rows(session, Customer.updated_at, Customer.id == source_id)
+
+
 def link_customers(
     session: Session, source_id: int, target_id: int, actor: str, **detail: Any
 ) -> CustomerLink:
-    """`detail` goes into the audit entry (an import names its file)."""
-    source = session.get(Customer, source_id)
+    """`detail` goes into the audit entry (an import names its file). Whoever links the same
+    provisional customer second, while the first has not committed, waits for it
+    (`hold_provisional`) and is refused: it is already linked."""
+    hold_provisional(session, source_id)
+    source = session.get(Customer, source_id, populate_existing=True)
     target = session.get(Customer, target_id)
     if source is None:
         raise LinkNotFound(f"no customer {source_id} on file")

@@ -111,7 +111,8 @@ def outcome(summary: ImportSummary) -> dict[str, Any]:
     `audit_failed` that the rows are imported but its audit entry (and tiers) could not be
     written ("" when they were); `linked` the first provisional customers linked to the
     known customer a row names, each `file:line: ...`; `not_linked` those an agent kept apart
-    from it (unlinked, or "not this customer"), who keep the address, with why."""
+    from it (unlinked, or "not this customer"), who keep the address, with why; `redrafts`
+    what became of the linked senders' waiting drafts ("" for none, and in a preview)."""
     return {
         "stopped": summary.stopped,
         "audit_failed": summary.audit_failed,
@@ -124,6 +125,7 @@ def outcome(summary: ImportSummary) -> dict[str, Any]:
         "problems": summary.errors[:SHOWN_PROBLEMS],
         "linked": summary.linked[:SHOWN_PROBLEMS],
         "not_linked": summary.not_linked[:SHOWN_PROBLEMS],
+        "redrafts": summary.redrafts,
     }
 
 

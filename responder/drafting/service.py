@@ -351,7 +351,7 @@ def redraft_keeping_action(
     message: Message,
     previous: Draft | None,
     *,
-    user: StaffUser,
+    user: StaffUser | None,
     why: tuple[str, dict[str, Any]],
 ) -> Draft:
     """`render_again` with the action the agent had picked for the draft it replaces."""
@@ -368,7 +368,7 @@ def render_again(
     previous: Draft | None,
     *,
     chosen_action: str | None,
-    user: StaffUser,
+    user: StaffUser | None,
     why: tuple[str, dict[str, Any]],
 ) -> Draft:
     """A new draft version from the message as it stands now, recorded as `record_version`
@@ -389,7 +389,7 @@ def render_again(
         entities=entities,
         version=(previous.version + 1) if previous else 1,
         chosen_action=chosen_action,
-        created_by_id=user.id,
+        created_by_id=user.id if user else None,
     )
     record_version(session, message, draft, user=user, why=why)
     return draft
@@ -400,22 +400,25 @@ def record_version(
     message: Message,
     draft: Draft,
     *,
-    user: StaffUser,
+    user: StaffUser | None,
     why: tuple[str, dict[str, Any]],
 ) -> None:
     """Stores a new draft version as the review action `why` names (with its detail), audited;
-    the message's version moves, so a colleague's open page is told the draft changed."""
+    the message's version moves, so a colleague's open page is told the draft changed.
+    Without a `user` (a CLI import), the detail's `by` names who, as the history shows it."""
     session.add(draft)
     message.version += 1
     session.flush()
     action, detail = why
     detail = {**detail, "draft_version": draft.version}
+    user_id = user.id if user else None
+    actor = user.username if user else str(detail.get("by") or "system")
     session.add(
         ReviewAction(
-            message_id=message.id, draft_id=draft.id, user_id=user.id, action=action, detail=detail
+            message_id=message.id, draft_id=draft.id, user_id=user_id, action=action, detail=detail
         )
     )
-    audit(session, user.username, f"draft.{action}", "message", message.id, **detail)
+    audit(session, actor, f"draft.{action}", "message", message.id, **detail)
 
 
 def message_text(message: Message) -> str:

@@ -41,6 +41,7 @@ from responder.customers.uploads import (
     waiting,
 )
 from responder.db.session import transaction
+from responder.drafting.customer_known import redraft_after_import
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime, signed_in
 
@@ -173,6 +174,7 @@ def confirm_form(request: Request, token: str) -> Template:
         with transaction(rt.factory) as session:
             put_back(session, kept)
         raise
+    redraft_after_import(rt, summary, signed_in(request))
     status = api_status(summary, dry_run=False)
     return _page(request, kind=kind, result=outcome(summary), status_code=status)
 
@@ -273,6 +275,7 @@ async def api_import(request: Request) -> Response[dict[str, Any]]:
                 dry_run=upload.dry_run,
             )
         )
+        await to_thread.run_sync(redraft_after_import, rt, summary, signed_in(request))
     except (UploadError, ImportFileError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return Response(
