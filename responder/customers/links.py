@@ -100,7 +100,12 @@ def hold_provisional(session: Session, source_id: int) -> None:
     """Lock the provisional customer's row until the transaction ends: an agent's link and an
     import's (or two agents') of the same sender take turns, and the second finds the first's
     link instead of moving its messages again under a second link."""
-    lock_rows(session, Customer.updated_at, Customer.id == source_id)
+    lock_rows(
+        session,
+        Customer.updated_at,
+        Customer.id == source_id,
+        keys_free=True,  # a send holding the sender's message still adds our copy under them
+    )
 
 
 def link_customers(

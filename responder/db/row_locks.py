@@ -19,11 +19,17 @@ def lock_rows(
     touch: InstrumentedAttribute[Any],
     *where: ColumnElement[bool],
     share: bool = False,
+    keys_free: bool = False,
 ) -> None:
     """Lock the rows of `touch`'s table that match `where`; `touch` is the column SQLite's
-    no-op write sets to itself (one no trigger or foreign key watches). `share` takes
-    PostgreSQL's shared lock, which other sharers also take while one exclusive locker waits
-    for them all (SQLite has only its writer's lock)."""
+    no-op write sets to itself (one no trigger or foreign key watches). SQLite has only its
+    writer's lock; on PostgreSQL:
+    - by default FOR UPDATE, which waits for and holds off every other locker;
+    - `share`: FOR KEY SHARE, which other sharers take too, while a FOR UPDATE locker waits
+      for them all (ordinary updates of the rows are not held off);
+    - `keys_free`: FOR NO KEY UPDATE, exclusive among lockers, but a row naming these ones by
+      foreign key can still be inserted: a transaction that holds other rows and inserts such
+      a row (a message naming a customer or conversation) never deadlocks against this one."""
     model = touch.class_
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
@@ -35,5 +41,8 @@ def lock_rows(
         return
     keys = inspect(model).primary_key
     session.execute(
-        select(*keys).where(*where).order_by(*keys).with_for_update(read=share, key_share=share)
+        select(*keys)
+        .where(*where)
+        .order_by(*keys)
+        .with_for_update(read=share, key_share=share or keys_free)
     )

@@ -30,7 +30,12 @@ def hold_conversation(session: Session, message: Message, channel: Channel) -> N
     """Lock a WhatsApp message's conversation until the transaction ends, before reading
     whether a template went there: the one-template rule is read and recorded under it."""
     if channel.kind == "whatsapp" and message.conversation_id is not None:
-        lock_rows(session, Conversation.thread_key, Conversation.id == message.conversation_id)
+        lock_rows(
+            session,
+            Conversation.thread_key,
+            Conversation.id == message.conversation_id,
+            keys_free=True,  # a DM parsed meanwhile still files itself in the conversation
+        )
 
 
 @dataclass(frozen=True)
