@@ -124,6 +124,10 @@ def renew(
         )
 
 
+#: How many leases one delivery may keep its claim for (six of the default 300 s: 30 minutes).
+KEPT_ALIVE_LEASES = 6
+
+
 @contextmanager
 def kept_alive(factory: sessionmaker[Session], claim: Claim, message_id: int) -> Iterator[None]:
     """The claim on one message renewed every third of a lease while the block runs: a single
@@ -133,12 +137,18 @@ def kept_alive(factory: sessionmaker[Session], claim: Claim, message_id: int) ->
     A daemon thread, which dies with the process (a killed worker's lease runs out as before),
     is stopped and joined before the block is left, so no renewal follows the delivery, and
     renews only while this worker holds the claim: one another worker took meanwhile (a
-    database outage outlasted the lease) is not taken back.
+    database outage outlasted the lease) is not taken back. For at most KEPT_ALIVE_LEASES
+    leases: the senders time out per command or read, not per delivery, so a server that
+    drips its answer could otherwise hold a reply in sending for ever; past that the lease
+    runs out and the reply shows as uncertain, as a stopped worker's would.
     """
     stopped = threading.Event()
+    renewals = 3 * (KEPT_ALIVE_LEASES - 1)
 
     def keep() -> None:
-        while not stopped.wait(claim.lease_seconds / 3):
+        for _ in range(renewals):
+            if stopped.wait(claim.lease_seconds / 3):
+                return
             try:
                 renew(factory, claim.worker_id, [message_id], claim.lease_seconds)
             except Exception as exc:  # the next third tries again; the delivery goes on
@@ -148,6 +158,12 @@ def kept_alive(factory: sessionmaker[Session], claim: Claim, message_id: int) ->
                     exc,
                     extra={"message_id": message_id, "stage": "send"},
                 )
+        log.warning(
+            "message %s: its delivery has lasted %d leases; the lease is no longer renewed",
+            message_id,
+            KEPT_ALIVE_LEASES,
+            extra={"message_id": message_id, "stage": "send"},
+        )
 
     keeper = threading.Thread(target=keep, name=f"lease-{message_id}", daemon=True)
     keeper.start()
