@@ -441,9 +441,16 @@ def edited_by_person(draft: Draft) -> bool:
 def _refuse_if_already_in(grounding: Mapping[str, Any], action: Mapping[str, Any]) -> None:
     """Only a draft as it was written is trusted to say what it holds (a person's saved text
     is read instead: `_add_to_edited`)."""
+    label = action.get("label") or action["name"]
+    chosen, snippet = grounding.get("chosen_action") or {}, grounding.get("action_snippet") or {}
+    if chosen.get("name") == action["name"] and snippet.get("not_for"):
+        why = ", ".join(snippet["not_for"])
+        raise AlreadyInDraft(
+            f"{label} was picked already: its answer is not for this customer ({why})"
+        )
     if action.get("snippet") not in used_snippet_keys(grounding):
         return
-    raise AlreadyInDraft(f"{action.get('label') or action['name']} is already in the draft")
+    raise AlreadyInDraft(f"{label} is already in the draft")
 
 
 def _add_to_edited(

@@ -582,6 +582,16 @@ def test_an_actions_snippet_not_for_the_customer_is_left_out_and_the_reviewer_to
         )
         assert spring.grounding["flags"] == [ended]
         assert ended in client.get(f"/messages/{message.id}").text
+        again = client.post(
+            f"/api/messages/{message.id}/action", headers=auth, json={"action": "spring_offer"}
+        )
+        assert again.status_code == 409, (
+            "the same draft again would be a version nobody tells apart"
+        )
+        assert again.json()["detail"] == (
+            "Offer the spring roaming deal was picked already: its answer is not for this "
+            "customer (ended 31 Mar 2026)"
+        )
 
         with transaction(rt.factory) as session:
             session.get(Customer, message.customer_id).tier = "Best"
