@@ -40,6 +40,14 @@ TEST_SETTINGS = {
 }
 
 
+def config_for_tests() -> str:
+    config = (ROOT / "config.toml").read_text()
+    for default, for_tests in TEST_SETTINGS.items():
+        assert default in config, default
+        config = config.replace(default, for_tests)
+    return config
+
+
 def need_server(reason: str) -> None:
     """Skip with a reason, or fail when CI requires every real server."""
     if REQUIRE_SERVERS:
@@ -67,11 +75,7 @@ def project(tmp_path: Path) -> Path:
     # A web app's start would load spaCy for each test's runtime; the one test of that warms.
     # Approved replies go out at once; the undo window's tests set it. Password hashes are
     # made at argon2's least cost: the suite signs in some thousand times.
-    config = (ROOT / "config.toml").read_text()
-    for default, for_tests in TEST_SETTINGS.items():
-        assert default in config, default
-        config = config.replace(default, for_tests)
-    (tmp_path / "config.toml").write_text(config)
+    (tmp_path / "config.toml").write_text(config_for_tests())
     for sub in ("new", "cur", "tmp"):
         (tmp_path / "mailbox" / sub).mkdir(parents=True)
     return tmp_path
@@ -132,22 +136,26 @@ def settings(project: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def rt(settings: Settings, embedder: Embedder) -> Iterator[Runtime]:
+def rt(settings: Settings, embedder: Embedder, settled_heap: None) -> Iterator[Runtime]:
     runtime = prepare(settings, embedder=embedder)
-    if not gc.get_freeze_count():
-        settle_heap(runtime)
     yield runtime
     runtime.engine.dispose()
 
 
-def settle_heap(rt: Runtime) -> None:
-    """The models and modules nearly every test uses, loaded once per test process and then
-    left out of the garbage collector's full passes: a process running hundreds of tests would
-    otherwise walk their near million objects again every few tests (a seventh of its time)."""
+@pytest.fixture(scope="session")
+def settled_heap(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The models and modules nearly every test uses, loaded once per test process (by a
+    runtime of its own, not a test's) and then left out of the garbage collector's full
+    passes: a process running hundreds of tests would otherwise walk their near million
+    objects again every few tests (a seventh of its time)."""
     import responder.web.app  # noqa: F401  # the pages' modules, loaded by most tests anyway
 
-    rt.embedder.encode(["a settled heap"])
-    rt.entity_extractor.extract("Settled on 1 May.")
+    folder = tmp_path_factory.mktemp("settled")
+    (folder / "config.toml").write_text(config_for_tests())
+    runtime = Runtime(load_settings(folder / "config.toml"), embedder=embedder)
+    runtime.embedder.encode(["a settled heap"])
+    runtime.entity_extractor.extract("Settled on 1 May.")
+    runtime.engine.dispose()
     gc.collect()
     gc.freeze()
 
