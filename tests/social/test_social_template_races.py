@@ -11,7 +11,6 @@ writer's lock) or is done. SQLite and PostgreSQL; the platform is the loopback r
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
@@ -30,6 +29,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import staff
+from tests.lock_waits import until_waiting
 from tests.social.conftest import Receiver, acknowledging, late_whatsapp_pair
 
 REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
@@ -74,7 +74,7 @@ def _at_once(
         one.start()
         assert holding.wait(60), "the first send never reached its take"
         two.start()
-        _until_waiting(rt, two, writing)
+        until_waiting(rt, two, writing)
         release.set()
         one.join(60)
         two.join(60)
@@ -97,25 +97,6 @@ def _writes(rt: Runtime, thread: str) -> Iterator[threading.Event]:
         yield seen
     finally:
         event.remove(rt.engine, "before_cursor_execute", watch)
-
-
-def _until_waiting(rt: Runtime, racer: threading.Thread, writing: threading.Event) -> None:
-    deadline = time.monotonic() + 60
-    while racer.is_alive() and time.monotonic() < deadline:
-        if rt.engine.dialect.name == "sqlite":
-            if writing.wait(0.05):
-                return
-            continue
-        with rt.engine.connect() as watcher:
-            waiting = watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-        if waiting:
-            return
-        time.sleep(0.005)
 
 
 def _reply(rt: Runtime, message_id: int) -> tuple[str, str, str]:

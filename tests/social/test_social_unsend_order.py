@@ -4,7 +4,6 @@ without its words, ignored as any unsent message is, and no webhook body keeps t
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import undefer
 
 from responder.channels.social import ingest
@@ -29,6 +28,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
+from tests.lock_waits import until_waiting
 from tests.social.payloads import PAGE_ID, encode, messenger_message, messenger_unsend, post_meta
 
 CARD = "4111 1111 1111 1111"
@@ -272,7 +272,7 @@ def _at_once(
         one.start()
         looked["first"].wait(timeout=120)
         two.start()
-        _until_waiting(rt, two, looked["second"], writing)
+        until_waiting(rt, two, writing, done=looked["second"])
         go.set()
         one.join(timeout=120)
         two.join(timeout=120)
@@ -296,27 +296,3 @@ def _channel_writes(rt: Runtime, thread: str) -> Iterator[threading.Event]:
         yield seen
     finally:
         event.remove(rt.engine, "before_cursor_execute", watch)
-
-
-def _until_waiting(
-    rt: Runtime, racer: threading.Thread, looked: threading.Event, writing: threading.Event
-) -> None:
-    """Until `racer` waits for the other's lock, has looked for an early unsend, or is done.
-    PostgreSQL shows a lock waited for; SQLite shows no waits, so its write to the channels'
-    table stands for it (that write waits there)."""
-    deadline = time.monotonic() + 60
-    while racer.is_alive() and not looked.is_set() and time.monotonic() < deadline:
-        if rt.engine.dialect.name == "sqlite":
-            if writing.wait(0.05):
-                return
-            continue
-        with rt.engine.connect() as watcher:
-            waiting = watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-        if waiting:
-            return
-        time.sleep(0.005)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from litestar.testing import TestClient
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 from responder.db.models import AuditEntry, Channel
 from responder.db.session import transaction
@@ -17,6 +16,7 @@ from responder.runtime import Runtime
 from responder.supervisor.auto_send import set_auto_send
 from responder.web.app import create_app
 from tests.helpers import staff
+from tests.lock_waits import until_waiting
 from tests.supervisor.history import waiting_message
 from tests.test_web_security import csrf, login
 
@@ -117,7 +117,7 @@ def test_two_changes_to_one_mailbox_at_the_same_moment_both_hold(rt: Runtime) ->
                 )
             )
             sue.start()
-            _until_waiting(rt, sue, writing)
+            until_waiting(rt, sue, writing)
         sue.join(timeout=120)
     assert answers and "Auto-send for outage is on at 95% confidence or more" in answers[0]
     with rt.factory() as session:
@@ -146,18 +146,3 @@ def _writes_to_channels(rt: Runtime) -> Iterator[threading.Event]:
         yield seen
     finally:
         event.remove(rt.engine, "before_cursor_execute", watch)
-
-
-def _until_waiting(rt: Runtime, sue: threading.Thread, writing: threading.Event) -> None:
-    """Until sue's request waits on tom's lock: on PostgreSQL a lock not granted; SQLite shows
-    no waits, so until her request's first write or lock of the mailbox, which waits there."""
-    deadline = time.monotonic() + 60
-    while sue.is_alive() and time.monotonic() < deadline:
-        if rt.engine.dialect.name == "sqlite":
-            if writing.wait(0.05):
-                return
-            continue
-        with rt.engine.connect() as watcher:
-            if watcher.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
-                return
-        time.sleep(0.005)
