@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from responder.runtime import Runtime
 
@@ -38,3 +41,20 @@ def until_waiting(
         if waiting:
             return
         time.sleep(0.005)
+
+
+@contextmanager
+def statement_seen(rt: Runtime, matches: Callable[[str], bool]) -> Iterator[threading.Event]:
+    """Set when a statement `matches` (called on the thread that runs it) is about to run: on
+    SQLite, the racer's write that waits for the one writer's lock."""
+    seen = threading.Event()
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if matches(statement):
+            seen.set()
+
+    event.listen(rt.engine, "before_cursor_execute", watch)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", watch)

@@ -11,15 +11,15 @@ writer's lock) or is done. SQLite and PostgreSQL; the platform is the loopback r
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import partial
 from types import ModuleType
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
@@ -29,7 +29,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import staff
-from tests.lock_waits import until_waiting
+from tests.lock_waits import statement_seen, until_waiting
 from tests.social.conftest import Receiver, acknowledging, late_whatsapp_pair
 
 REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
@@ -79,24 +79,6 @@ def _at_once(
         one.join(60)
         two.join(60)
     assert not failures, failures
-
-
-@contextmanager
-def _writes(rt: Runtime, thread: str) -> Iterator[threading.Event]:
-    """Set when the thread named `thread` first writes (on SQLite, where it waits while the
-    other holds the one writer's lock)."""
-    seen = threading.Event()
-
-    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        writes = statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
-        if writes and threading.current_thread().name == thread:
-            seen.set()
-
-    event.listen(rt.engine, "before_cursor_execute", watch)
-    try:
-        yield seen
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", watch)
 
 
 def _reply(rt: Runtime, message_id: int) -> tuple[str, str, str]:
@@ -167,3 +149,14 @@ def test_an_acknowledgement_and_a_reply_sent_at_once_send_one_template(
         assert (state, item) == ("failed", "held") and "was sent instead" in why
         assert ack.state == "not_sent" and NO_SECOND in ack.last_error
     assert _ours(rt) == [TEMPLATE], "one template, shown as sent"
+
+
+def _writes(rt: Runtime, thread: str) -> AbstractContextManager[threading.Event]:
+    """Set when the thread named `thread` first writes."""
+    return statement_seen(
+        rt,
+        lambda statement: (
+            threading.current_thread().name == thread
+            and statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
+        ),
+    )

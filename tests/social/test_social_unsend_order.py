@@ -4,14 +4,14 @@ without its words, ignored as any unsent message is, and no webhook body keeps t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import undefer
 
 from responder.channels.social import ingest
@@ -28,7 +28,7 @@ from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
-from tests.lock_waits import until_waiting
+from tests.lock_waits import statement_seen, until_waiting
 from tests.social.payloads import PAGE_ID, encode, messenger_message, messenger_unsend, post_meta
 
 CARD = "4111 1111 1111 1111"
@@ -280,19 +280,12 @@ def _at_once(
     return outcomes["first"], outcomes["second"]
 
 
-@contextmanager
-def _channel_writes(rt: Runtime, thread: str) -> Iterator[threading.Event]:
-    """Set when the thread named `thread` writes to the channels' table (on SQLite, the
-    write it waits at while another holds the one writer's lock)."""
-    seen = threading.Event()
-
-    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        named = threading.current_thread().name == thread
-        if named and statement.upper().startswith("UPDATE CHANNELS"):
-            seen.set()
-
-    event.listen(rt.engine, "before_cursor_execute", watch)
-    try:
-        yield seen
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", watch)
+def _channel_writes(rt: Runtime, thread: str) -> AbstractContextManager[threading.Event]:
+    """Set when the thread named `thread` writes to the channels' table."""
+    return statement_seen(
+        rt,
+        lambda statement: (
+            threading.current_thread().name == thread
+            and statement.upper().startswith("UPDATE CHANNELS")
+        ),
+    )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager
 
 from litestar.testing import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from responder.db.models import AuditEntry, Channel
 from responder.db.session import transaction
@@ -16,7 +14,7 @@ from responder.runtime import Runtime
 from responder.supervisor.auto_send import set_auto_send
 from responder.web.app import create_app
 from tests.helpers import staff
-from tests.lock_waits import until_waiting
+from tests.lock_waits import statement_seen, until_waiting
 from tests.supervisor.history import waiting_message
 from tests.test_web_security import csrf, login
 
@@ -128,21 +126,14 @@ def test_two_changes_to_one_mailbox_at_the_same_moment_both_hold(rt: Runtime) ->
     assert sorted(changes) == ["sue", "tom"]
 
 
-@contextmanager
-def _writes_to_channels(rt: Runtime) -> Iterator[threading.Event]:
-    """Set when a thread other than this one writes to or locks the mailboxes' table (on
-    SQLite, sue's request about to wait for tom's write lock)."""
-    seen = threading.Event()
+def _writes_to_channels(rt: Runtime) -> AbstractContextManager[threading.Event]:
+    """Set when a thread other than this one writes to or locks the mailboxes' table (sue's
+    request about to wait for tom's lock)."""
     main = threading.get_ident()
 
-    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def locks(statement: str) -> bool:
         words = statement.upper()
-        locks = words.startswith("UPDATE CHANNELS") or "FOR UPDATE" in words
-        if threading.get_ident() != main and locks:
-            seen.set()
+        touches = words.startswith("UPDATE CHANNELS") or "FOR UPDATE" in words
+        return threading.get_ident() != main and touches
 
-    event.listen(rt.engine, "before_cursor_execute", watch)
-    try:
-        yield seen
-    finally:
-        event.remove(rt.engine, "before_cursor_execute", watch)
+    return statement_seen(rt, locks)
