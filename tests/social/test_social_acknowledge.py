@@ -126,14 +126,8 @@ def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
     assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
     staff(rt)
     with TestClient(create_app(rt)) as client:
-        auth = api_token(client)
-        approved = client.post(f"/api/messages/{dm.id}/approve", headers=auth, json={"body": REPLY})
-        assert approved.status_code == 201, approved.text
-        worker.drain()
+        item = _approved_and_held(rt, worker, client, api_token(client), dm.id)
     assert receiver.requests == [], "no template after the one that may have gone out"
-    with rt.factory() as session:
-        item = session.scalars(select(OutboxItem)).one()
-    assert item.state == "held"
     assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
 
 
@@ -184,14 +178,8 @@ def test_one_replaced_by_a_whatsapp_template_shows_the_template(
     # write, so no second one goes out, and the reply is held saying so.
     staff(rt)
     with TestClient(create_app(rt)) as client:
-        auth = api_token(client)
-        approved = client.post(f"/api/messages/{dm.id}/approve", headers=auth, json={"body": REPLY})
-        assert approved.status_code == 201, approved.text
-        worker.drain()
+        item = _approved_and_held(rt, worker, client, api_token(client), dm.id)
     assert len(receiver.requests) == 1, "one template in all"
-    with rt.factory() as session:
-        item = session.scalars(select(OutboxItem)).one()
-        assert (session.get(Message, dm.id).state, item.state) == ("failed", "held")
     assert (
         "Nothing was sent: a template ('service_follow_up') was already sent to this customer "
         "on " in item.last_error
@@ -214,18 +202,11 @@ def test_one_whose_whatsapp_template_answer_was_lost_counts_as_a_template(
         auth = api_token(client)
         (waiting,) = client.get("/api/queue", headers=auth).json()
         detail = client.get(f"/api/messages/{waiting['id']}", headers=auth).json()
-        approved = client.post(
-            f"/api/messages/{waiting['id']}/approve", headers=auth, json={"body": REPLY}
-        )
-        assert approved.status_code == 201, approved.text
-        worker.drain()
+        item = _approved_and_held(rt, worker, client, auth, waiting["id"])
     assert len(receiver.requests) == 1, "one template in all"
     assert detail["acknowledgement"]["state"] == "uncertain"
     ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
     assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
-    with rt.factory() as session:
-        item = session.scalars(select(OutboxItem)).one()
-    assert item.state == "held"
     assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
 
 
@@ -273,3 +254,19 @@ def test_one_due_after_a_replys_whatsapp_template_is_not_sent_nor_left_to_retry(
     assert problems["acknowledgements"] == [], "nothing for a person to do"
     said = page.split('id="acknowledged" data-state="not_sent">', 1)[1].split("</p>", 1)[0]
     assert said.startswith("Automatic acknowledgement not sent: WhatsApp accepts replies only")
+
+
+def _approved_and_held(
+    rt: Runtime, worker: Worker, client: TestClient, auth: dict[str, str], message_id: int
+) -> OutboxItem:
+    """The reply approved and sent for: held (a template went, or may have), not sent; its
+    message failed with the outbox's reason."""
+    approved = client.post(
+        f"/api/messages/{message_id}/approve", headers=auth, json={"body": REPLY}
+    )
+    assert approved.status_code == 201, approved.text
+    worker.drain()
+    with rt.factory() as session:
+        item = session.scalars(select(OutboxItem)).one()
+        assert (session.get(Message, message_id).state, item.state) == ("failed", "held")
+    return item
