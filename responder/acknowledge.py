@@ -13,7 +13,7 @@ whether it went out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +52,7 @@ from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
 from responder.ops.metrics import SEND_FAILURES
+from responder.pipeline.queue import kept_alive
 from responder.pipeline.social import (
     INSTEAD_MARK,
     MAYBE_INSTEAD_MARK,
@@ -74,7 +75,6 @@ log = logging.getLogger(__name__)
 
 #: Acknowledgements one worker round sends at most; the rest wait for the next round.
 ROUND = 20
-LEASE = timedelta(minutes=5)
 
 
 def queue_acknowledgements(
@@ -229,14 +229,20 @@ def send_acknowledgements(rt: Runtime, now: datetime | None = None) -> int:
     now = now or utcnow()
     for ack_id in _claim(rt, now, stalled=True):
         _recover(rt, ack_id)
-    return sum(_send(rt, ack_id) for ack_id in _claim(rt, now, stalled=False))
+    until = now + _lease(rt)
+    return sum(_send(rt, ack_id, until) for ack_id in _claim(rt, now, stalled=False))
+
+
+def _lease(rt: Runtime) -> timedelta:
+    """A claim on one lasts as long as a claim on a message (`[pipeline] lease_seconds`)."""
+    return timedelta(seconds=rt.settings.pipeline.lease_seconds)
 
 
 def _claim(rt: Runtime, now: datetime, *, stalled: bool) -> list[int]:
     """Queued ones that are due (counting the attempt now), or, `stalled`, ones left
-    "sending" whose lease ran out. One UPDATE that checks again what it claims, so two workers
-    never claim the same one: on PostgreSQL the second waits for the first's row lock and then
-    finds the row no longer matches."""
+    "sending" whose lease ran out, each until `now` plus a lease. One UPDATE that checks again
+    what it claims, so two workers never claim the same one: on PostgreSQL the second waits
+    for the first's row lock and then finds the row no longer matches."""
     if stalled:
         wanted = and_(Acknowledgement.state == "sending", Acknowledgement.claimed_until < now)
     else:
@@ -252,7 +258,7 @@ def _claim(rt: Runtime, now: datetime, *, stalled: bool) -> list[int]:
                 .where(Acknowledgement.id.in_(candidates.scalar_subquery()), wanted)
                 .values(
                     state="sending",
-                    claimed_until=now + LEASE,
+                    claimed_until=now + _lease(rt),
                     attempts=Acknowledgement.attempts + (0 if stalled else 1),
                 )
                 .returning(Acknowledgement.id)
@@ -319,15 +325,50 @@ def _recover(rt: Runtime, ack_id: int) -> None:
             ack.state = "queued"
 
 
-def _send(rt: Runtime, ack_id: int) -> int:
+def _renewal(rt: Runtime, ack_id: int, until: datetime) -> Callable[[], None]:
+    """This worker's claim on one, claimed `until`, renewed while the worker holds it. The
+    claim's end is its token: another worker takes one over only once its lease has run out,
+    and then sets it later than it was, so a renewal that finds it moved leaves it alone."""
+    held = until
+
+    def renewal() -> None:
+        nonlocal held
+        later = utcnow() + _lease(rt)
+        with transaction(rt.factory) as session:
+            renewed = session.scalar(
+                update(Acknowledgement)
+                .where(
+                    Acknowledgement.id == ack_id,
+                    Acknowledgement.state == "sending",
+                    Acknowledgement.claimed_until == held,
+                )
+                .values(claimed_until=later)
+                .returning(Acknowledgement.id)
+            )
+        if renewed is not None:
+            held = later
+
+    return renewal
+
+
+def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
     with _changing(rt, ack_id) as (session, ack):
         if ack.raw:  # dated by this attempt (a retry's too), the same Message-ID
             ack.raw = redated(ack.raw, utcnow())
         header = ack.message_id_header
         reply = _reply(session, ack, taking=True)
         template = _template_going(rt, session, ack, reply)
+        message_id = ack.message_id
+    # One delivery may outlast the lease, as a reply's may: kept alive until it returns.
+    lease = kept_alive(
+        _renewal(rt, ack_id, until),
+        rt.settings.pipeline.lease_seconds,
+        f"acknowledgement {ack_id}",
+        {"message_id": message_id, "acknowledgement": ack_id},
+    )
     try:
-        result = rt.sender.deliver(reply)
+        with lease:
+            result = rt.sender.deliver(reply)
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
         outbound = rt.settings.outbound

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from responder.acknowledge import send_acknowledgements
 from responder.config import Settings
-from responder.db.models import Message, OutboxItem, utcnow
+from responder.db.models import Acknowledgement, Message, OutboxItem, utcnow
 from responder.db.session import transaction
 from responder.pipeline import queue
 from responder.pipeline.queue import Claim, claim_batch
@@ -27,6 +28,7 @@ from responder.runtime import Runtime
 from responder.unsent import leave_unsent
 from tests.helpers import WAIT_SECONDS, drop, make_email, staff, staff_member, wait_for
 from tests.smtp_server import SmtpServer, send_through, smtp_server
+from tests.test_acknowledge import _closed_for_three_days
 from tests.test_crash_recovery import approve_waiting
 
 __all__ = ["smtp_server"]
@@ -144,6 +146,49 @@ def test_a_delivery_that_outlasts_the_lease_is_not_taken_over_while_it_goes_on(
         assert message is not None and item is not None
         outcome = (message.state, item.state, item.attempts, item.last_error)
     assert outcome == (State.SENT, "sent", 1, "")
+
+
+def test_an_acknowledgement_that_outlasts_the_lease_is_not_taken_over_while_it_goes_on(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """The same for the automatic "we have your message": worker A's one delivery lasts past
+    its lease; worker B's round meanwhile, which would mark one a stopped worker left
+    mid-send uncertain, leaves it alone, and the customer gets it once. B's round runs at a
+    time just past the lease A took, once A's renewal has moved it on."""
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    worker.poll_sources()
+    worker.drain_claims()  # the message waits for a person; its acknowledgement is queued
+    rt.settings.pipeline.lease_seconds = 2
+    rt.settings.smtp.timeout_seconds = WAIT_SECONDS  # the held DATA must not time out first
+    smtp_server.handler.hold = True
+
+    def acknowledgement() -> Acknowledgement:
+        with rt.factory() as session:
+            return session.scalars(select(Acknowledgement)).one()
+
+    def lease_end() -> datetime:
+        until = acknowledgement().claimed_until
+        assert until is not None
+        return until
+
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send_acknowledgements, rt)
+        try:
+            assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+            first = lease_end()
+            wait_for(lambda: lease_end() > first, "A to renew its lease while it delivers")
+            taken_over = send_acknowledgements(rt, now=first + timedelta(seconds=0.1))
+            meanwhile = acknowledgement().state
+        finally:
+            smtp_server.let_go()
+        assert sending.result() == 1
+    assert (taken_over, meanwhile) == (0, "sending")
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ["aoife.murphy@gmail.test"]
+    assert received.message["Auto-Submitted"] == "auto-replied"
+    ack = acknowledgement()
+    assert (ack.state, ack.attempts, ack.last_error) == ("sent", 1, "")
 
 
 def failed_reply(rt: Runtime, worker: Worker, smtp_server: SmtpServer) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +29,7 @@ class Claim:
     """A worker's hold on the messages it claimed, and how long a renewal lasts: what a stage
     whose work leaves the system (the send) checks before each message, as its batch may
     outlast the lease and another worker then hold some of it, and keeps alive while a
-    message is being delivered (`kept_alive`)."""
+    message is being delivered (`message_kept_alive`)."""
 
     worker_id: str
     lease_seconds: int
@@ -129,46 +130,58 @@ KEPT_ALIVE_LEASES = 6
 
 
 @contextmanager
-def kept_alive(factory: sessionmaker[Session], claim: Claim, message_id: int) -> Iterator[None]:
-    """The claim on one message renewed every third of a lease while the block runs: a single
-    delivery to a slow server may outlast a lease, and another worker must not take the reply
-    over (and mark it uncertain) while this one is still sending it, only once it stopped.
+def kept_alive(
+    renewal: Callable[[], object], lease_seconds: float, what: str, extra: Mapping[str, object]
+) -> Iterator[None]:
+    """`renewal` (renewing one claim, a reply's or an acknowledgement's) run every third of a
+    lease while the block runs: a single delivery to a slow server may outlast a lease, and
+    another worker must not take it over (and mark it uncertain) while this one is still
+    sending it, only once it stopped. `what` names it in the log ("message 7"), with `extra`.
 
     A daemon thread, which dies with the process (a killed worker's lease runs out as before),
-    is stopped and joined before the block is left, so no renewal follows the delivery, and
-    renews only while this worker holds the claim: one another worker took meanwhile (a
-    database outage outlasted the lease) is not taken back. For at most KEPT_ALIVE_LEASES
-    leases: the senders time out per command or read, not per delivery, so a server that
-    drips its answer could otherwise hold a reply in sending for ever; past that the lease
-    runs out and the reply shows as uncertain, as a stopped worker's would.
+    is stopped and joined before the block is left, so no renewal follows the delivery.
+    `renewal` must renew only while this worker holds the claim: one another worker took
+    meanwhile (a database outage outlasted the lease) is not taken back. For at most
+    KEPT_ALIVE_LEASES leases: the senders time out per command or read, not per delivery, so a
+    server that drips its answer could otherwise hold it in sending for ever; past that the
+    lease runs out and it shows as uncertain, as a stopped worker's would.
     """
     stopped = threading.Event()
     renewals = 3 * (KEPT_ALIVE_LEASES - 1)
 
     def keep() -> None:
         for _ in range(renewals):
-            if stopped.wait(claim.lease_seconds / 3):
+            if stopped.wait(lease_seconds / 3):
                 return
             try:
-                renew(factory, claim.worker_id, [message_id], claim.lease_seconds)
+                renewal()
             except Exception as exc:  # the next third tries again; the delivery goes on
                 log.warning(
-                    "message %s: could not renew the lease during delivery: %s",
-                    message_id,
-                    exc,
-                    extra={"message_id": message_id, "stage": "send"},
+                    "%s: could not renew the lease during delivery: %s", what, exc, extra=extra
                 )
         log.warning(
-            "message %s: its delivery has lasted %d leases; the lease is no longer renewed",
-            message_id,
+            "%s: its delivery has lasted %d leases; the lease is no longer renewed",
+            what,
             KEPT_ALIVE_LEASES,
-            extra={"message_id": message_id, "stage": "send"},
+            extra=extra,
         )
 
-    keeper = threading.Thread(target=keep, name=f"lease-{message_id}", daemon=True)
+    keeper = threading.Thread(target=keep, name=f"lease-{what}", daemon=True)
     keeper.start()
     try:
         yield
     finally:
         stopped.set()
         keeper.join()
+
+
+def message_kept_alive(
+    factory: sessionmaker[Session], claim: Claim, message_id: int
+) -> AbstractContextManager[None]:
+    """A reply's claim on its message kept alive while it is delivered (`kept_alive`)."""
+    return kept_alive(
+        partial(renew, factory, claim.worker_id, [message_id], claim.lease_seconds),
+        claim.lease_seconds,
+        f"message {message_id}",
+        {"message_id": message_id, "stage": "send"},
+    )

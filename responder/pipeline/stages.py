@@ -70,7 +70,7 @@ from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, pa
 from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
 from responder.ops.metrics import SEND_FAILURES
-from responder.pipeline.queue import Claim, kept_alive, renew
+from responder.pipeline.queue import Claim, message_kept_alive, renew
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import (
     INSTEAD_MARK,
@@ -957,7 +957,7 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
     # One delivery may outlast the lease (a slow relay, a platform slow to answer): the claim
     # is kept alive until it returns, so no other worker marks it uncertain meanwhile.
     lease: AbstractContextManager[None] = (
-        nullcontext() if claim is None else kept_alive(rt.factory, claim, message_id)
+        nullcontext() if claim is None else message_kept_alive(rt.factory, claim, message_id)
     )
     try:
         with lease:
