@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
+import time
+from collections import Counter
+from dataclasses import astuple, dataclass
+
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -17,18 +21,76 @@ MIN_PASSWORD = 8
 # argon2 hashes any length; a cap keeps a megabyte "password" from costing a hash of it.
 MAX_PASSWORD = 1000
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps timing the same for both cases.
-_dummy_hash = _hasher.hash("not a real password")
+DUMMY_PASSWORD = "not a real password"
+#: Seconds a process keeps the unknown-name check's cost before looking at the stored hashes
+#: again, for the passwords other processes hashed anew meanwhile.
+DUMMY_REFRESH_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class _Dummy:
+    """What a sign-in with an unknown name is checked against, so it takes as long as one with
+    a known name: a hash at the cost most stored passwords have. That is not always the
+    process's cost: after a cost change each password keeps the old one until its holder
+    signs in, and a check at the new cost would tell which names exist meanwhile."""
+
+    hash: str
+    parameters: tuple[object, ...]
+    made_at: float
+
+
+_dummy: _Dummy | None = None
 
 
 def use_hash_cost(time_cost: int, memory_kib: int) -> None:
-    """The process's argon2 cost, from its settings; hashes made at another cost still verify,
-    and `authenticate` makes them again at this one."""
-    global _hasher, _dummy_hash
+    """The process's argon2 cost, from its settings, at start-up; hashes made at another cost
+    still verify, and `authenticate` makes them again at this one."""
+    global _hasher, _dummy
+    _dummy = None  # worked out from the stored hashes at the first sign-in
     if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
         return
     _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
-    _dummy_hash = _hasher.hash("not a real password")
+
+
+def _new_hash(password: str) -> str:
+    """A password hashed at the process's cost: the stored costs may change with it, so the
+    unknown-name check's is worked out again at the next sign-in."""
+    global _dummy
+    _dummy = None
+    return _hasher.hash(password)
+
+
+def _stored_cost(session: Session) -> Parameters | None:
+    """The parameters most stored password hashes have (the first account's among equals)."""
+    counts: Counter[tuple[object, ...]] = Counter()
+    found: dict[tuple[object, ...], Parameters] = {}
+    for stored in session.scalars(select(StaffUser.password_hash).order_by(StaffUser.id)):
+        try:
+            parameters = extract_parameters(stored)
+        except InvalidHashError:
+            continue
+        key = astuple(parameters)
+        counts[key] += 1
+        found.setdefault(key, parameters)
+    return found[counts.most_common(1)[0][0]] if counts else None
+
+
+def _dummy_hash(session: Session) -> str:
+    """The unknown-name check's hash, looked at again after a hash was made here or once
+    DUMMY_REFRESH_SECONDS have passed (not per sign-in: that reads every account)."""
+    global _dummy
+    dummy = _dummy
+    if dummy is not None and time.monotonic() - dummy.made_at < DUMMY_REFRESH_SECONDS:
+        return dummy.hash
+    parameters = _stored_cost(session)
+    if parameters is None:  # no account yet: the process's cost
+        made = _hasher.hash(DUMMY_PASSWORD)
+    elif dummy is not None and astuple(parameters) == dummy.parameters:
+        made = dummy.hash
+    else:
+        made = PasswordHasher.from_parameters(parameters).hash(DUMMY_PASSWORD)
+    _dummy = _Dummy(made, astuple(extract_parameters(made)), time.monotonic())
+    return made
 
 
 class UserError(ValueError):
@@ -79,7 +141,7 @@ def add_user(
         raise UserError(f"user {username!r} exists already")
     user = StaffUser(
         username=username,
-        password_hash=_hasher.hash(password),
+        password_hash=_new_hash(password),
         role=role,
         display_name=name or username,
     )
@@ -104,8 +166,9 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
             .limit(1)
         )
     )
+    dummy = _dummy_hash(session)  # whoever signs in: its upkeep tells nothing of the name
     try:
-        _hasher.verify(user.password_hash if user else _dummy_hash, password)
+        _hasher.verify(user.password_hash if user else dummy, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
@@ -113,7 +176,7 @@ def authenticate(session: Session, username: str, password: str) -> StaffUser | 
     if not user.active:
         raise AccountSwitchedOff
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = _new_hash(password)
     return user
 
 
@@ -258,7 +321,7 @@ def reset_password(session: Session, user_id: int, password: str) -> StaffUser:
     """An admin's reset: the old password and every open session stop working."""
     user = get_user(session, user_id)
     check_password(password, user.username)
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _new_hash(password)
     end_sessions(session, user.id, reason=PASSWORD_RESET)
     return user
 
@@ -276,6 +339,6 @@ def change_own_password(
     if new == current:
         raise UserError("the new password is the same as the current one")
     check_password(new, user.username)
-    user.password_hash = _hasher.hash(new)
+    user.password_hash = _new_hash(new)
     end_sessions(session, user.id, keep_token_hash, reason=PASSWORD_CHANGED)
     return user

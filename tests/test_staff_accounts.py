@@ -477,3 +477,47 @@ def test_a_password_hashed_at_another_cost_still_signs_in_and_is_hashed_again(
     web = rt.settings.web
     assert f"m={web.password_hash_memory_kib},t={web.password_hash_time_cost}," in stored
     assert PasswordHasher().verify(stored, PASSWORD)
+
+
+def test_after_a_cost_change_an_unknown_name_is_checked_at_the_cost_most_passwords_have(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each password keeps its old cost until its holder signs in: meanwhile a guess at a name
+    nobody has is checked at that old cost, as one at a name that exists is, so how long the
+    answer takes does not tell which names exist. Once most passwords have been hashed again,
+    it is checked at the new cost."""
+    from argon2 import PasswordHasher, extract_parameters
+
+    old = PasswordHasher(time_cost=2, memory_cost=1024)
+    for name in ("ada", "bob", "cy"):
+        staff(rt, name, "agent")
+    with transaction(rt.factory) as session:
+        for user in session.scalars(select(StaffUser)):
+            user.password_hash = old.hash(PASSWORD)
+    checked: list[str] = []
+    verify = PasswordHasher.verify
+
+    def spied(self: PasswordHasher, hash: str, password: str) -> bool:
+        checked.append(hash)
+        return verify(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", spied)
+
+    def cost_of_a_guess(client: TestClient, username: str) -> tuple[int, int]:
+        checked.clear()
+        assert bearer(client, username, "a guess at it") is None
+        (against,) = checked
+        parameters = extract_parameters(against)
+        return parameters.time_cost, parameters.memory_cost
+
+    web = rt.settings.web
+    new = (web.password_hash_time_cost, web.password_hash_memory_kib)
+    assert new != (2, 1024)
+    with TestClient(create_app(rt)) as client:
+        assert cost_of_a_guess(client, "ada") == (2, 1024)
+        assert cost_of_a_guess(client, "nobody") == (2, 1024), "not the new cost"
+        assert bearer(client, "ada", PASSWORD) is not None  # hashed again at the new cost
+        assert cost_of_a_guess(client, "nobody") == (2, 1024), "two of three still have it"
+        assert bearer(client, "bob", PASSWORD) is not None
+        assert cost_of_a_guess(client, "nobody") == new
+        assert cost_of_a_guess(client, "ada") == new
