@@ -325,34 +325,45 @@ def _recover(rt: Runtime, ack_id: int) -> None:
             ack.state = "queued"
 
 
+def _held(session: Session, rt: Runtime, ack_id: int, until: datetime) -> datetime | None:
+    """Its claim, which ran `until`, renewed for a lease from now while this worker holds it;
+    None once another worker does. The claim's end is its token: another worker takes one
+    over only once its lease has run out, and then sets it later than it was."""
+    later = utcnow() + _lease(rt)
+    renewed = session.scalar(
+        update(Acknowledgement)
+        .where(
+            Acknowledgement.id == ack_id,
+            Acknowledgement.state == "sending",
+            Acknowledgement.claimed_until == until,
+        )
+        .values(claimed_until=later)
+        .returning(Acknowledgement.id)
+    )
+    return later if renewed is not None else None
+
+
 def _renewal(rt: Runtime, ack_id: int, until: datetime) -> Callable[[], None]:
-    """This worker's claim on one, claimed `until`, renewed while the worker holds it. The
-    claim's end is its token: another worker takes one over only once its lease has run out,
-    and then sets it later than it was, so a renewal that finds it moved leaves it alone."""
+    """For `kept_alive`: the claim renewed again each time while this worker holds it."""
     held = until
 
     def renewal() -> None:
         nonlocal held
-        later = utcnow() + _lease(rt)
         with transaction(rt.factory) as session:
-            renewed = session.scalar(
-                update(Acknowledgement)
-                .where(
-                    Acknowledgement.id == ack_id,
-                    Acknowledgement.state == "sending",
-                    Acknowledgement.claimed_until == held,
-                )
-                .values(claimed_until=later)
-                .returning(Acknowledgement.id)
-            )
-        if renewed is not None:
-            held = later
+            later = _held(session, rt, ack_id, held)
+        held = later or held
 
     return renewal
 
 
 def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
+    """Sent if this worker still holds its claim: a round whose earlier sends outlasted the
+    lease leaves one another worker has claimed since to that worker, so none goes twice."""
     with _changing(rt, ack_id) as (session, ack):
+        held = _held(session, rt, ack_id, until)
+        if held is None:
+            log.info("acknowledgement %s left to the worker that claimed it since", ack_id)
+            return 0
         if ack.raw:  # dated by this attempt (a retry's too), the same Message-ID
             ack.raw = redated(ack.raw, utcnow())
         header = ack.message_id_header
@@ -361,7 +372,7 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         message_id = ack.message_id
     # One delivery may outlast the lease, as a reply's may: kept alive until it returns.
     lease = kept_alive(
-        _renewal(rt, ack_id, until),
+        _renewal(rt, ack_id, held),
         rt.settings.pipeline.lease_seconds,
         f"acknowledgement {ack_id}",
         {"message_id": message_id, "acknowledgement": ack_id},

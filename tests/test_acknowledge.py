@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from html import unescape
@@ -29,6 +30,7 @@ from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
 from tests.helpers import (
+    WAIT_SECONDS,
     api_token,
     auto_send_every_intent,
     bounce_of,
@@ -37,6 +39,7 @@ from tests.helpers import (
     sent_replies,
     staff,
     start_up_refusal,
+    wait_for,
 )
 from tests.html_document import HtmlDocument
 from tests.test_web_security import login
@@ -405,6 +408,61 @@ def test_workers_sending_at_once_send_each_acknowledgement_once(
         thread.join()
     assert len(handed) == 12 and len(set(handed)) == 12
     assert len(sent_replies(rt)) == 12
+
+
+def test_a_round_that_outlasts_its_lease_leaves_what_another_worker_claimed_since(
+    rt: Runtime, worker: Worker
+) -> None:
+    """Worker A's round claims two acknowledgements, and the first one's delivery lasts past
+    the lease (kept alive meanwhile): the second's lease runs out, worker B's round finds it
+    not sent and sends it. A then leaves it to B: each customer gets one. B's round runs at a
+    time just past the lease A took, once A's renewal has moved the first one's on."""
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    drop(rt, make_email(sender="Cian Byrne <cian@mail.test>", message_id="<c1@mail.test>"), "c")
+    worker.poll_sources()
+    worker.drain_claims()  # the stages only: both acknowledgements queued, none sent yet
+    rt.settings.pipeline.lease_seconds = 2
+    outbox = rt.sender
+    handed: list[str] = []
+    holding, let_go = threading.Event(), threading.Event()
+
+    class SlowAtFirst:
+        def deliver(self, reply: object) -> object:
+            handed.append(reply.message_id_header)  # type: ignore[attr-defined]
+            if len(handed) == 1:
+                holding.set()
+                let_go.wait(WAIT_SECONDS)
+            return outbox.deliver(reply)  # type: ignore[arg-type]
+
+        def was_delivered(self, reply: object) -> bool | None:
+            return outbox.was_delivered(reply)  # type: ignore[arg-type]
+
+    rt.__dict__["sender"] = SlowAtFirst()  # the cached property's slot
+
+    def first_lease_end() -> datetime:
+        with rt.factory() as session:
+            until = session.scalars(
+                select(Acknowledgement.claimed_until).order_by(Acknowledgement.id)
+            ).first()
+        assert until is not None
+        return until
+
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send_acknowledgements, rt)
+        try:
+            assert holding.wait(WAIT_SECONDS)
+            first = first_lease_end()
+            wait_for(lambda: first_lease_end() > first, "A to renew its lease while it delivers")
+            taken_over = send_acknowledgements(rt, now=first + timedelta(seconds=0.1))
+        finally:
+            let_go.set()
+        assert sending.result() == 1
+    assert taken_over == 1
+    assert len(handed) == 2 and len(set(handed)) == 2, "each handed to the outbox once"
+    assert len(sent_replies(rt)) == 2
+    with rt.factory() as session:
+        assert [a.state for a in session.scalars(select(Acknowledgement))] == ["sent", "sent"]
 
 
 def test_a_customer_on_file_is_greeted_and_signed_off_as_in_the_draft(
