@@ -96,7 +96,7 @@ def test_an_import_linking_a_sender_writes_their_waiting_drafts_again_but_not_a_
         assert (
             f"{crm}: 1 waiting draft of the senders it linked was written again for them; 1"
             " waiting draft a person had edited was kept as written: its page offers a redraft;"
-            " 1 waiting draft a person is typing in now was left alone: its page offers a"
+            " 1 waiting draft a person was typing in was left alone: its page offers a"
             " redraft." in out
         )
         assert "Declan" in _latest(rt, untouched).body.split("\n")[0], "greets the known customer"
