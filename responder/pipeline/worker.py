@@ -189,8 +189,16 @@ class Worker:
 
     def redraft_imported(self) -> int:
         """The drafts CRM imports left to the workers (`customers.redraft_queue`), written
-        again in claimed batches; how many were finished."""
-        return redraft_queued(self.rt, self.worker_id, stop=self.stop_event)
+        again in claimed batches; how many were finished. A batch that failed as a whole (the
+        models would not load) is logged and stays claimed until its lease runs out, then is
+        tried again; a lost database goes up to run_forever, as a stage's does."""
+        try:
+            return redraft_queued(self.rt, self.worker_id, stop=self.stop_event)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            log.exception("writing again the drafts of the senders an import linked failed")
+            return 0
 
     def work_once(self) -> int:
         """`worker --once`: the stages until nothing is claimable, then the imports' redrafts."""
