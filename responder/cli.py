@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
@@ -243,12 +244,23 @@ def _redraft_imported(rt: Runtime, path: str, ids: list[int]) -> str:
     """The drafts this import queued, written again here (claimed as a worker claims them,
     so a running worker shares them and none is written twice): what became of them, those
     a worker still holds included."""
-    from responder.customers.redraft_queue import outcomes
+    from responder.customers.redraft_queue import outcomes, release
+    from responder.db.outage import first_line
     from responder.drafting.customer_known import redraft_queued
 
-    redraft_queued(rt, f"import:{socket.gethostname()}:{os.getpid()}", only=ids)
-    with rt.factory() as session:
-        return outcomes(session, ids).words(path)
+    worker_id = f"import:{socket.gethostname()}:{os.getpid()}"
+    try:
+        redraft_queued(rt, worker_id, only=ids)
+        with rt.factory() as session:
+            return outcomes(session, ids).words(path)
+    except Exception as exc:  # the import is in, and the drafts queued: the workers take them
+        logging.getLogger(__name__).exception("import of %s: redrafting here failed", path)
+        with contextlib.suppress(Exception):
+            release(rt.factory, worker_id)
+        return (
+            f"{path}: the waiting drafts of the senders it linked are queued, but were not"
+            f" written again here ({first_line(exc)}): the workers will write them"
+        )
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:

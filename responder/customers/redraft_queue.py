@@ -177,7 +177,7 @@ class ImportRedrafts:
     kept_edited: list[int] = field(default_factory=list)  # a person saved or edited it
     being_edited: list[int] = field(default_factory=list)  # a person was typing in it
     failed: list[int] = field(default_factory=list)  # could not be written: logged
-    waiting: list[int] = field(default_factory=list)  # not yet: a worker holds or will take it
+    waiting: list[int] = field(default_factory=list)  # not yet: a worker holds it, or will
 
     def words(self, source: str) -> str:
         """One line for the import's report; "" when no draft waited."""
@@ -197,7 +197,9 @@ class ImportRedrafts:
                 said.append(f"{words.format(drafts=drafts, were=were)}: {pages} a redraft")
         if count := len(self.waiting):
             drafts, _ = _waiting_drafts(count)
-            said.append(f"{drafts} {'is' if count == 1 else 'are'} being written again by a worker")
+            said.append(
+                f"{drafts} {'is' if count == 1 else 'are'} left to the workers to write again"
+            )
         return f"{source}: {'; '.join(said)}." if said else ""
 
 

@@ -170,7 +170,7 @@ def test_a_web_import_returns_with_the_drafts_queued_and_a_worker_writes_them_ag
     assert _versions(rt, untouched) == [1, 2], "a finished draft is not written again"
 
 
-def test_responder_import_leave_redrafts_says_they_are_queued_for_the_workers(
+def test_responder_import_leave_redrafts_says_they_are_queued_and_worker_once_writes_them(
     rt: Runtime,
     worker: Worker,
     demo_customers: None,
@@ -187,7 +187,7 @@ def test_responder_import_leave_redrafts_says_they_are_queued_for_the_workers(
         " worker" in out
     )
     assert _versions(rt, message) == [1]
-    worker.drain()
+    run_cli(rt, project, "worker", "--once", capsys=capsys)
     assert _versions(rt, message) == [1, 2]
     [(_, user, detail)] = _redraft_actions(rt)
     assert user is None and detail["by"] == "cli" and detail["imported_from"] == str(crm)
