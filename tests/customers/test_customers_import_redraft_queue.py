@@ -106,19 +106,13 @@ def _rows(rt: Runtime) -> list[tuple[int, str, bool]]:
 def test_a_web_import_returns_with_the_drafts_queued_and_a_worker_writes_them_again(
     rt: Runtime, worker: Worker, demo_customers: None
 ) -> None:
-    """Sam imports the CRM file through the API while Bob is typing in one of Declan's three
-    drafts. The import answers at once: three drafts will be written again by a worker, none
-    is yet. The worker's round writes two for Declan, by Sam, and leaves Bob's as it is."""
+    """Sam imports the CRM file through the API. It answers at once: Declan's three drafts
+    will be written again by a worker, none is yet. Bob starts typing in one; the worker's
+    round writes the other two for Declan, by Sam, and leaves Bob's as it is."""
     untouched, also_untouched, typing = _declan_wrote(rt, worker, 3)
     staff(rt, "sam", role="supervisor")
     staff(rt, "bob")
     with TestClient(create_app(rt)) as sam, TestClient(create_app(rt)) as bob:
-        login(bob, "bob")
-        beat = bob.post(
-            f"/messages/{typing}/presence",
-            data={"editing": "1", "_csrf_token": csrf(bob, f"/messages/{typing}")},
-        )
-        assert beat.status_code == 200, beat.text
         imported = sam.post(
             PAGE,
             headers=api_token(sam, "sam"),
@@ -140,6 +134,12 @@ def test_a_web_import_returns_with_the_drafts_queued_and_a_worker_writes_them_ag
                 )
             ).one()
         assert entry.detail["redrafts_queued"] == 3
+        login(bob, "bob")  # Bob starts typing in one before a worker comes to it
+        beat = bob.post(
+            f"/messages/{typing}/presence",
+            data={"editing": "1", "_csrf_token": csrf(bob, f"/messages/{typing}")},
+        )
+        assert beat.status_code == 200, beat.text
 
         worker.drain()
 
@@ -191,6 +191,38 @@ def test_responder_import_leave_redrafts_says_they_are_queued_and_worker_once_wr
     assert _versions(rt, message) == [1, 2]
     [(_, user, detail)] = _redraft_actions(rt)
     assert user is None and detail["by"] == "cli" and detail["imported_from"] == str(crm)
+
+
+def test_responder_import_writes_the_drafts_it_queued_before_it_returns(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No worker runs: the nightly import writes Declan's untouched draft again itself, keeps
+    the one Alice saved, and says so."""
+    untouched, edited = _declan_wrote(rt, worker, 2)
+    staff(rt, "alice")
+    own = "Hello,\n\nI will look into it today.\n\nNorthwind Mobile\n"
+    with TestClient(create_app(rt)) as alice:
+        login(alice, "alice")
+        saved = alice.post(
+            f"/messages/{edited}/save",
+            data={"body": own, "_csrf_token": csrf(alice, f"/messages/{edited}")},
+        )
+        assert saved.status_code == 200, saved.text
+    crm = tmp_path / "crm.csv"
+    crm.write_text(CRM)
+    out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)
+    assert (
+        f"{crm}: 1 waiting draft of the senders it linked was written again for them; 1 waiting"
+        " draft a person had edited was kept as written: its page offers a redraft.\n" in out
+    )
+    assert "Declan" in _greeting(rt, untouched)
+    assert _versions(rt, edited) == [1, 2], "Alice's saved version, not a redraft"
+    assert _rows(rt) == [(untouched, "redrafted", True), (edited, "kept_edited", True)]
 
 
 def _crash_at(monkeypatch: pytest.MonkeyPatch, calls: int) -> list[int]:
