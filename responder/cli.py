@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from responder.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from responder.runtime import Runtime
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -196,7 +202,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from responder.bootstrap import prepare
     from responder.customers.importer import ImportFileError, import_csv
-    from responder.drafting.customer_known import redraft_after_import
 
     settings = _settings(args)
     rt = prepare(settings)
@@ -212,7 +217,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         except (ImportFileError, OSError) as exc:
             print(f"error: {exc}. Nothing on file changed.", file=sys.stderr)
             return 2
-    redraft_after_import(rt, summary, None)
+    if summary.redraft_ids and not args.leave_redrafts:
+        summary.redrafts = _redraft_imported(rt, summary.path, summary.redraft_ids)
     for error in summary.errors:
         print(error, file=sys.stderr)
     for linked in summary.linked + summary.not_linked:
@@ -232,6 +238,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     if summary.stopped:
         return 3
     return 0 if not summary.errors else 1
+
+
+def _redraft_imported(rt: Runtime, path: str, ids: list[int]) -> str:
+    """The drafts this import queued, written again here (claimed as a worker claims them,
+    so a running worker shares them and none is written twice): what became of them, those
+    a worker still holds included."""
+    from responder.customers.redraft_queue import outcomes, release
+    from responder.db.outage import first_line
+    from responder.drafting.customer_known import redraft_queued
+
+    worker_id = f"import:{socket.gethostname()}:{os.getpid()}"
+    try:
+        redraft_queued(rt, worker_id, only=ids)
+        with rt.factory() as session:
+            return outcomes(session, ids).words(path)
+    except Exception as exc:  # the import is in, and the drafts queued: the workers take them
+        logging.getLogger(__name__).exception("import of %s: redrafting here failed", path)
+        with contextlib.suppress(Exception):
+            release(rt.factory, worker_id)
+        return (
+            f"{path}: the waiting drafts of the senders it linked are queued, but were not"
+            f" written again here ({first_line(exc)}): the workers will write them"
+        )
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
@@ -546,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         one = imp.add_parser(kind, help=what)
         one.add_argument("file")
+        one.add_argument(
+            "--leave-redrafts",
+            action="store_true",
+            help="leave the linked senders' waiting drafts to the workers instead of writing "
+            "them again before returning",
+        )
         one.set_defaults(func=cmd_import)
 
     people = sub.add_parser("customers", help="the single customer view").add_subparsers(

@@ -1,6 +1,8 @@
-"""An import's last step: tiers recomputed across all customers and the import's audit entry,
-in one transaction after every batch is in. A connection lost there (a restart, a failover)
-would leave the rows imported with no audit entry, so the step is tried again a few times
+"""An import's last step: tiers recomputed across all customers, the import's audit entry and
+the linked senders' waiting drafts queued for the workers to write again
+(`customers.redraft_queue`), in one transaction after every batch is in. A connection lost
+there (a restart, a failover) would leave the rows imported with no audit entry, so the step is
+tried again a few times
 before the import reports it (`ImportSummary.audit_failed`). The transaction rolls back whole,
 so a retry recomputes the tiers once from the committed rows; a commit whose answer was lost
 with the connection is found by the retry and not written twice."""
@@ -20,9 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from responder.audit import audit, audit_object_id
 from responder.config import ValueSettings
 from responder.customers.links import retier_linked
+from responder.customers.redraft_queue import queue_redrafts, queued_since
 from responder.customers.value import assign_tiers
 from responder.db.models import AuditEntry, utcnow
 from responder.db.outage import database_unavailable, first_line
+from responder.pipeline.notify import announce_work
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +44,34 @@ def finish(
     tiers: ValueSettings | None,
     actor: str,
     linked: list[int] | None = None,
-) -> None:
+    via: str = "cli",
+) -> list[int]:
     """Recompute tiers (unless `tiers` is None), give the messages of the provisional customers
-    the import `linked` their known customer's tier, and write the audit entry, tried again
-    on a lost connection. Raises the last error when the retries are spent or the database refused
-    the step (that is not retried: it would refuse it again)."""
+    the import `linked` their known customer's tier, write the audit entry and queue their
+    waiting drafts to be written again, tried again on a lost connection; the queued rows' ids.
+    Raises the last error when the retries are spent or the database refused the step (that
+    is not retried: it would refuse it again)."""
     started = utcnow()
     action, name = f"import.{kind}", Path(source).name
     for attempt, wait in enumerate((*RETRY_SECONDS, None), 1):
         try:
             with factory() as session, session.begin():
                 if attempt > 1 and _written(session, action, name, detail, actor, started):
-                    return  # an earlier attempt committed; its answer was lost with the connection
+                    # An earlier attempt committed; its answer was lost with the connection.
+                    return queued_since(session, source, actor, started)
                 if tiers is not None:
                     assign_tiers(session, tiers)
+                queued: list[int] = []
                 if linked:
                     retier_linked(session, linked)
-                audit(session, actor, f"import.{kind}", "file", name, **detail)
-            return
+                    queued = queue_redrafts(
+                        session, linked, imported_from=source, actor=actor, via=via
+                    )
+                queued_count = {"redrafts_queued": len(queued)} if queued else {}
+                audit(session, actor, f"import.{kind}", "file", name, **detail, **queued_count)
+                if queued:
+                    announce_work(session)  # the workers' next round writes them
+            return queued
         except SQLAlchemyError as exc:
             if wait is None or not database_unavailable(exc):
                 raise
@@ -85,4 +99,6 @@ def _written(
             AuditEntry.at >= since,
         )
     )
-    return any(written == detail for written in found)
+    return any(
+        {k: v for k, v in written.items() if k != "redrafts_queued"} == detail for written in found
+    )

@@ -25,8 +25,8 @@ decision. One held by another known customer is a clash, the row skipped. An age
 that provisional customer from its page while the batch runs: the link is made with its row
 locked (`links.hold_provisional`), so the batch finds the agent's link and says so on the line
 (linked by them, or to another customer and so not to the row's) instead of failing. The
-linked senders' waiting drafts are written again afterwards by whoever ran the import with the
-models at hand (`drafting.customer_known.redraft_after_import`; `redrafts`).
+linked senders' waiting drafts are queued in the import's last transaction, for the workers to
+write again (`customers.redraft_queue`; `redrafts` says how many).
 A subscriptions import summarises each customer it touched, and the one a subscription moved
 away from (`summary`).
 """
@@ -59,6 +59,7 @@ from responder.customers.links import (
     ruled_out,
 )
 from responder.customers.preview_keys import HashedKeys, hashed
+from responder.customers.redraft_queue import queued_words
 from responder.customers.summary import summarise_subscriptions
 from responder.customers.value import rescore
 from responder.db.models import Customer, CustomerIdentity, Interaction, Subscription, SupportCase
@@ -90,8 +91,9 @@ class ImportSummary:
     link_ids: list[int] = field(default_factory=list, repr=False)
     # Those an agent kept apart from that customer, so not linked (`file:line: ...`).
     not_linked: list[str] = field(default_factory=list)
-    # What became of the linked senders' waiting drafts, written again after the import by
-    # those who have the models (`drafting.customer_known.redraft_after_import`); "" for none.
+    # The linked senders' waiting drafts, queued in the import's last step for the workers to
+    # write again (`customers.redraft_queue`): the rows, and the report's line ("" for none).
+    redraft_ids: list[int] = field(default_factory=list, repr=False)
     redrafts: str = ""
     actor: str = "cli"
     dry_run: bool = False
@@ -826,7 +828,7 @@ def import_csv(
         **({"not_linked": summary.not_linked[:AUDITED_PROBLEMS]} if summary.not_linked else {}),
     }
     try:
-        finish(
+        summary.redraft_ids = finish(
             factory,
             kind,
             source,
@@ -834,9 +836,17 @@ def import_csv(
             tiers=settings.value if tiers else None,
             actor=actor,
             linked=summary.link_ids,
+            via=via,
         )
     except SQLAlchemyError as exc:
         summary.unaudited(exc, tiers)
+        if summary.link_ids:
+            summary.redrafts = (
+                f"{source}: the waiting drafts of the senders it linked were not queued to be"
+                " written again for them, with the audit entry: each one's page offers a redraft"
+            )
+        return summary
+    summary.redrafts = queued_words(source, len(summary.redraft_ids))
     return summary
 
 

@@ -530,6 +530,32 @@ class PendingImport(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class ImportRedraft(Base):
+    """A waiting draft of a sender a CRM import linked to a known customer, to be written
+    again for that customer by a worker: queued in the import's last transaction, so the
+    import returns at once and a crash loses none. A worker claims rows with a lease, and
+    writes the draft and marks its row done (`outcome`) in one transaction, so a worker
+    stopped mid-batch leaves the rest to the next and none is written twice."""
+
+    __tablename__ = "import_redrafts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    imported_from: Mapped[str] = mapped_column(String(500))
+    #: Who ran the import: a staff account (web) or "cli".
+    queued_by: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    done_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: redrafted, kept_edited, being_edited, unchanged (nothing to write again: unlinked or
+    #: redrafted since), failed (logged; its page offers a redraft)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+    draft_version: Mapped[int | None] = mapped_column(Integer)
+
+
 class TextVector(Base):
     """An approved snippet's embedding under one encoder, so a starting worker or web process
     reads the vectors instead of embedding every snippet again. Keyed by the encoder and the

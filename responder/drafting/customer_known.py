@@ -1,9 +1,9 @@
 """A draft follows its message's customer: written for a sender nobody knew yet (a provisional
 customer, "Hello," and no details), it is written again once an agent links the sender to the
-known customer, or once a CRM import links it (after the import, by whoever has the models:
-the web process or `responder import`; `redraft_after_import`). A draft a person has saved or
-edited is theirs: it stays, and the review page says what it was written for and offers to
-redraft it; after an import, so does one a person is typing in at that moment. The same
+known customer, or once a CRM import links it (queued by the import, written by a worker:
+`redraft_queued`). A draft a person has saved or edited is theirs: it stays, and the review
+page says what it was written for and offers to redraft it; after an import, so does one a
+person is typing in at that moment. The same
 redraft serves an outage draft whose network incident changed since
 (`responder.drafting.incident_changed`), and a saved draft written for an intent a supervisor
 took back by rejecting the agent's correction.
@@ -12,17 +12,19 @@ took back by rejecting the agent's correction.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from responder.customers.importer import ImportSummary
+from responder.customers import redraft_queue
 from responder.customers.links import link_customers
-from responder.db.models import Customer, CustomerLink, Draft, Message, StaffUser
-from responder.db.outage import first_line
+from responder.db.models import Customer, Draft, ImportRedraft, Message, StaffUser, utcnow
+from responder.db.outage import database_unavailable
 from responder.db.row_locks import lock_rows
 from responder.db.session import transaction
 from responder.drafting.incident_changed import incident_news
@@ -151,119 +153,116 @@ def link_and_redraft(rt: Runtime, source_id: int, target_id: int, user: StaffUse
     return outcome
 
 
-@dataclass
-class ImportRedrafts:
-    """What became of the waiting drafts of the senders an import linked (message ids)."""
-
-    redrafted: dict[int, int] = field(default_factory=dict)  # message id: new draft version
-    kept_edited: list[int] = field(default_factory=list)  # a person saved or edited it
-    being_edited: list[int] = field(default_factory=list)  # a person is typing in it now
-    failed: list[int] = field(default_factory=list)  # could not be written: logged
-
-    def words(self, source: str) -> str:
-        """One line for the import's report; "" when no draft waited."""
-        said: list[str] = []
-        if count := len(self.redrafted):
-            drafts, were = _waiting_drafts(count)
-            said.append(f"{drafts} of the senders it linked {were} written again for them")
-        kept = [
-            (len(self.kept_edited), "{drafts} a person had edited {were} kept as written"),
-            (len(self.being_edited), "{drafts} a person is typing in now {were} left alone"),
-            (len(self.failed), "{drafts} could not be written again (the log says why)"),
-        ]
-        for count, words in kept:
-            if count:
-                drafts, were = _waiting_drafts(count)
-                pages = "its page offers" if count == 1 else "their pages offer"
-                said.append(f"{words.format(drafts=drafts, were=were)}: {pages} a redraft")
-        return f"{source}: {'; '.join(said)}." if said else ""
-
-
-def _waiting_drafts(count: int) -> tuple[str, str]:
-    return ("1 waiting draft", "was") if count == 1 else (f"{count} waiting drafts", "were")
-
-
-def _moved_and_waiting(session: Session, link_ids: Sequence[int]) -> list[int]:
-    """The messages these links moved that still wait for review with their known customer,
-    with a draft (none: nothing to write again, and no model to load for it)."""
-    moved: dict[int, int] = {}
-    for link in session.scalars(
-        select(CustomerLink).where(
-            CustomerLink.id.in_(sorted(set(link_ids))), CustomerLink.unlinked_at.is_(None)
+def redraft_queued(
+    rt: Runtime,
+    worker_id: str,
+    *,
+    only: Sequence[int] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Write again the drafts CRM imports queued (`customers.redraft_queue`), a claimed batch
+    at a time, until none is left (`only`: of these rows) or `stop` is set; how many rows were
+    finished. Each as an agent's link writes it, by whoever ran the import, in a transaction
+    that also marks its row done, so a worker stopped mid-batch leaves the rest to the next
+    (once its lease runs out) and none is written twice. A draft a person saved or edited
+    stays, and so does one a person is typing in at that moment (their save would be refused
+    under a new version): each one's page says it was written before the customer was known
+    and offers Redraft. One that cannot be written is logged and left to that Redraft."""
+    settings = rt.settings.pipeline
+    finished = 0
+    while not (stop is not None and stop.is_set()):
+        ids = redraft_queue.claim(
+            rt.factory, worker_id, settings.batch_size, settings.lease_seconds, only
         )
-    ):
-        moved.update(dict.fromkeys((link.moved or {}).get("messages", ()), link.target_id))
-    if not moved:
-        return []
-    rows = session.execute(
-        select(Message.id, Message.customer_id)
-        .where(
-            Message.id.in_(sorted(moved)),
-            Message.direction == "in",
-            Message.state.in_(AWAITING_REVIEW),
-            Message.id.in_(select(Draft.message_id)),
-        )
-        .order_by(Message.id)
-    )
-    return [message_id for message_id, customer_id in rows if moved[message_id] == customer_id]
+        if not ids:
+            break
+        finished += _redraft_batch(rt, worker_id, ids, stop)
+    return finished
 
 
-def redraft_linked(
-    rt: Runtime, link_ids: Sequence[int], user: StaffUser | None, **noted: Any
-) -> ImportRedrafts:
-    """After an import's links: each waiting draft written again for the known customer, as
-    an agent's link does (`link_and_redraft`), one transaction each, the messages embedded
-    first outside any. A draft a person saved or edited stays, its page saying it was written
-    before the customer was known and offering Redraft; so does one a person is typing in now
-    (their save would be refused under a new version). One that cannot be written is logged
-    and left to its page's Redraft: the import is done either way. `noted` goes into each
-    review action's detail; without a `user` its `by` names who."""
-    done = ImportRedrafts()
+def _redraft_batch(
+    rt: Runtime, worker_id: str, ids: list[int], stop: threading.Event | None
+) -> int:
+    """The messages embedded first, outside any transaction; the claim renewed once a third
+    of the lease has gone, as a message batch's is. An exception that is not the draft's
+    (the database lost, the process dying) leaves the unfinished rows held until the lease
+    runs out (a lost database: until the worker releases its claims)."""
+    lease = rt.settings.pipeline.lease_seconds
     with rt.read_factory() as session:
-        waiting = _moved_and_waiting(session, link_ids)
-    if not waiting:
-        return done
-    embed_before_writing(rt, *waiting)
-    for message_id in waiting:
-        try:
-            with transaction(rt.factory) as session:
-                # An agent's Redraft or link of this message waits, or is waited for.
-                lock_rows(session, Message.updated_at, Message.id == message_id)
-                if being_edited(session, [message_id]):
-                    done.being_edited.append(message_id)
-                    continue
-                redraft = redraft_for_customer(
-                    rt, session, message_id, user, keep_edits=True, noted=noted
-                )
-        except Exception:
-            log.exception(
-                "message %s: the draft could not be written again after a link", message_id
-            )
-            done.failed.append(message_id)
-            continue
-        if redraft.draft_version is not None:
-            done.redrafted[message_id] = redraft.draft_version
-        elif redraft.kept_saved:
-            done.kept_edited.append(message_id)
-    return done
+        messages = session.scalars(
+            select(ImportRedraft.message_id).where(ImportRedraft.id.in_(ids))
+        ).all()
+    embed_before_writing(rt, *messages)
+    renewed = time.monotonic()
+    finished = 0
+    for n, row_id in enumerate(ids):
+        if stop is not None and stop.is_set():
+            break
+        if time.monotonic() - renewed > lease / 3:
+            redraft_queue.renew(rt.factory, worker_id, ids[n:], lease)
+            renewed = time.monotonic()
+        finished += _redraft_row(rt, worker_id, row_id)
+    redraft_queue.release(rt.factory, worker_id)
+    return finished
 
 
-def redraft_after_import(rt: Runtime, summary: ImportSummary, user: StaffUser | None) -> None:
-    """The drafts of the senders an import linked, written again once its rows, tiers and
-    audit entry are in (so a draft knows the customer's plan, tier and history); what became
-    of them is the summary's `redrafts` line. Not after a preview: it linked nothing."""
-    if summary.dry_run or not summary.link_ids:
-        return
-    by = {} if user is not None else {"by": summary.actor}
+def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
+    """1 when this worker finished the row, 0 when it no longer held it (its lease ran out
+    and another worker took it, which writes it)."""
+    with rt.read_factory() as session:
+        message_id = session.scalar(
+            select(ImportRedraft.message_id).where(ImportRedraft.id == row_id)
+        )
+    if message_id is None:
+        return 0
     try:
-        done = redraft_linked(rt, summary.link_ids, user, imported_from=summary.path, **by)
-    except Exception as exc:  # the import is in: say so, and what is left to do by hand
+        with transaction(rt.factory) as session:
+            # An agent's Redraft or link of this message waits, or is waited for.
+            lock_rows(session, Message.updated_at, Message.id == message_id)
+            row = session.scalar(
+                select(ImportRedraft)
+                .where(
+                    ImportRedraft.id == row_id,
+                    ImportRedraft.claimed_by == worker_id,
+                    ImportRedraft.done_at.is_(None),
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return 0
+            row.outcome, row.draft_version = _redraft_for_import(rt, session, row)
+            row.done_at, row.claimed_by, row.claimed_until = utcnow(), None, None
+        return 1
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
         log.exception(
-            "import of %s: the linked senders' drafts were not written again", summary.path
+            "message %s: the draft could not be written again after an import", message_id
         )
-        summary.redrafts = (
-            f"{summary.path}: the waiting drafts of the senders it linked were not written "
-            f"again ({first_line(exc)}): each one's page offers a redraft"
+    with transaction(rt.factory) as session:
+        failed = session.execute(
+            update(ImportRedraft)
+            .where(
+                ImportRedraft.id == row_id,
+                ImportRedraft.claimed_by == worker_id,
+                ImportRedraft.done_at.is_(None),
+            )
+            .values(
+                outcome=redraft_queue.FAILED, done_at=utcnow(), claimed_by=None, claimed_until=None
+            )
         )
-        return
-    summary.redrafts = done.words(summary.path)
+    return failed.rowcount
+
+
+def _redraft_for_import(
+    rt: Runtime, session: Session, row: ImportRedraft
+) -> tuple[str, int | None]:
+    """The row's outcome and the new draft version, if one was written."""
+    if being_edited(session, [row.message_id]):
+        return redraft_queue.BEING_EDITED, None
+    user = session.get(StaffUser, row.user_id) if row.user_id is not None else None
+    noted = {"imported_from": row.imported_from, **({} if user else {"by": row.queued_by})}
+    redraft = redraft_for_customer(rt, session, row.message_id, user, keep_edits=True, noted=noted)
+    if redraft.draft_version is not None:
+        return redraft_queue.REDRAFTED, redraft.draft_version
+    return (redraft_queue.KEPT_EDITED if redraft.kept_saved else redraft_queue.UNCHANGED), None

@@ -17,9 +17,11 @@ from sqlalchemy import or_, select
 
 from responder.acknowledge import send_acknowledgements
 from responder.channels.delivery import backoff
+from responder.customers import redraft_queue
 from responder.db.models import Message, utcnow
 from responder.db.outage import database_unavailable, first_line
 from responder.db.session import transaction
+from responder.drafting.customer_known import redraft_queued
 from responder.ops.metrics import (
     POLLERS,
     STAGE_FAILURES,
@@ -56,6 +58,7 @@ class Worker:
         self.work_event = threading.Event()
         if rt.engine.dialect.name == "sqlite":
             release_all(rt.factory)
+            redraft_queue.release(rt.factory)
 
     def poll_sources(self) -> int:
         stored = 0
@@ -174,12 +177,33 @@ class Worker:
 
     def drain(self, max_rounds: int | None = 10_000) -> int:
         """One round: wake what was snoozed till now, poll once, run until nothing is
-        claimable (or `max_rounds` batches), send the acknowledgements queued. `poll --once`
-        and tests run one; `run_forever` runs one after another, without a cap."""
+        claimable (or `max_rounds` batches), write again the drafts CRM imports queued, send
+        the acknowledgements queued. `poll --once` and tests run one; `run_forever` runs one
+        after another, without a cap."""
         wake_due(self.rt.factory)
         self.poll_sources()
         drained = self.drain_claims(max_rounds)
+        self.redraft_imported()
         send_acknowledgements(self.rt)
+        return drained
+
+    def redraft_imported(self) -> int:
+        """The drafts CRM imports left to the workers (`customers.redraft_queue`), written
+        again in claimed batches; how many were finished. A batch that failed as a whole (the
+        models would not load) is logged and stays claimed until its lease runs out, then is
+        tried again; a lost database goes up to run_forever, as a stage's does."""
+        try:
+            return redraft_queued(self.rt, self.worker_id, stop=self.stop_event)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            log.exception("writing again the drafts of the senders an import linked failed")
+            return 0
+
+    def work_once(self) -> int:
+        """`worker --once`: the stages until nothing is claimable, then the imports' redrafts."""
+        drained = self.drain_claims()
+        self.redraft_imported()
         return drained
 
     def drain_claims(self, max_rounds: int | None = 10_000) -> int:
@@ -210,6 +234,7 @@ class Worker:
             try:
                 if delay:
                     release_worker(self.rt.factory, self.worker_id)
+                    redraft_queue.release(self.rt.factory, self.worker_id)
                     log.warning(
                         "database reachable again: resuming", extra={"database": "reachable"}
                     )
@@ -265,7 +290,7 @@ def run_workers(
         workers[0].poll_sources()
     threads = [
         threading.Thread(
-            target=worker.drain_claims if once else worker.run_forever,
+            target=worker.work_once if once else worker.run_forever,
             name=f"worker-{n}",
             daemon=True,
         )

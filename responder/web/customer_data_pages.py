@@ -1,7 +1,9 @@
 """Customer data page and API: supervisors import the CRM and billing exports that
 `responder import` takes, from the browser. An upload is previewed first (a dry run: counts and
 the rows that would be skipped, nothing changed), kept, and imported when confirmed, without
-uploading it again; tiers are recomputed and the import audited as the CLI's is. The rules
+uploading it again; tiers are recomputed and the import audited as the CLI's is, and the linked
+senders' waiting drafts queued for the workers to write again (the request does not wait for
+them). The rules
 are the importer's (`responder.customers.importer`); keeping an upload is
 `responder.customers.uploads`."""
 
@@ -41,7 +43,6 @@ from responder.customers.uploads import (
     waiting,
 )
 from responder.db.session import transaction
-from responder.drafting.customer_known import redraft_after_import
 from responder.web.auth import requires_supervisor
 from responder.web.state import runtime, signed_in
 
@@ -174,7 +175,6 @@ def confirm_form(request: Request, token: str) -> Template:
         with transaction(rt.factory) as session:
             put_back(session, kept)
         raise
-    redraft_after_import(rt, summary, signed_in(request))
     status = api_status(summary, dry_run=False)
     return _page(request, kind=kind, result=outcome(summary), status_code=status)
 
@@ -275,7 +275,6 @@ async def api_import(request: Request) -> Response[dict[str, Any]]:
                 dry_run=upload.dry_run,
             )
         )
-        await to_thread.run_sync(redraft_after_import, rt, summary, signed_in(request))
     except (UploadError, ImportFileError) as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return Response(

@@ -1,6 +1,6 @@
 """A CRM import that links a sender who wrote in first: their waiting drafts are written again
-for the known customer (a person's edits and typing are kept), and an agent linking the same
-sender from its page while the batch runs does not fail the import."""
+for the known customer by a worker (a person's edits and typing are kept), and an agent linking
+the same sender from its page while the batch runs does not fail the import."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from responder.customers import importer
 from responder.customers.importer import ImportSummary, import_csv
 from responder.customers.links import active_link, link_customers
+from responder.customers.redraft_queue import outcomes
 from responder.customers.resolve import find_customer, resolve_identity
 from responder.db.models import (
     AuditEntry,
@@ -24,6 +25,7 @@ from responder.db.models import (
     Customer,
     CustomerLink,
     Draft,
+    ImportRedraft,
     Message,
     ReviewAction,
 )
@@ -55,9 +57,10 @@ def test_an_import_linking_a_sender_writes_their_waiting_drafts_again_but_not_a_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Declan wrote three times from his home address before the CRM had it. Alice saved her
-    own words in one draft; Bob is typing in another. The nightly import names the address:
-    the untouched draft greets Declan now; Alice's and Bob's drafts stay as they are, and their
-    pages offer the redraft."""
+    own words in one draft. The nightly import names the address and leaves the drafts to the
+    workers; Bob starts typing in another before the worker comes to it. The untouched draft
+    greets Declan now; Alice's and Bob's drafts stay as they are, and their pages offer the
+    redraft."""
     for n, subject in enumerate(("Roaming charges", "Please send my PAC code", "Lost phone"), 1):
         body = f"Hi, {subject.lower()}, please."
         drop(
@@ -82,23 +85,32 @@ def test_an_import_linking_a_sender_writes_their_waiting_drafts_again_but_not_a_
             data={"body": own, "_csrf_token": csrf(alice, f"/messages/{edited}")},
         )
         assert saved.status_code == 200, saved.text
-        login(bob, "bob")
+
+        crm = tmp_path / "crm.csv"
+        crm.write_text(f"external_id,name,email\nC1002,Declan Brennan,{SENDER}\n")
+        out = run_cli(
+            rt, project, "import", "customers", str(crm), "--leave-redrafts", capsys=capsys
+        )
+        assert f"{crm}:2: email '{SENDER}' wrote to us before the CRM had them" in out
+        assert (
+            f"{crm}: 3 waiting drafts of the senders it linked will be written again for them by"
+            " a worker" in out
+        )
+        login(bob, "bob")  # Bob starts typing in one before a worker comes to it
         beat = bob.post(
             f"/messages/{typing}/presence",
             data={"editing": "1", "_csrf_token": csrf(bob, f"/messages/{typing}")},
         )
         assert beat.status_code == 200, beat.text
-
-        crm = tmp_path / "crm.csv"
-        crm.write_text(f"external_id,name,email\nC1002,Declan Brennan,{SENDER}\n")
-        out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)
-        assert f"{crm}:2: email '{SENDER}' wrote to us before the CRM had them" in out
-        assert (
-            f"{crm}: 1 waiting draft of the senders it linked was written again for them; 1"
-            " waiting draft a person had edited was kept as written: its page offers a redraft;"
-            " 1 waiting draft a person is typing in now was left alone: its page offers a"
-            " redraft." in out
-        )
+        worker.drain()
+        with rt.factory() as session:
+            queued = session.scalars(select(ImportRedraft.id)).all()
+            assert outcomes(session, queued).words(str(crm)) == (
+                f"{crm}: 1 waiting draft of the senders it linked was written again for them; 1"
+                " waiting draft a person had edited was kept as written: its page offers a"
+                " redraft; 1 waiting draft a person was typing in was left alone: its page"
+                " offers a redraft."
+            ), "what `responder import` says when it writes them itself"
         assert "Declan" in _latest(rt, untouched).body.split("\n")[0], "greets the known customer"
         assert _latest(rt, edited).body == own, "a person's words are never replaced unasked"
         assert _latest(rt, typing).version == 1, "nor what a person is typing"

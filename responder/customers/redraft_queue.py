@@ -1,0 +1,242 @@
+"""The queue of drafts a CRM import leaves to the workers (`ImportRedraft` rows): the import's
+last transaction queues the waiting drafts of the senders it linked, and returns; workers
+claim rows with a lease, as they claim messages (`pipeline.queue`), and write each draft again
+(`drafting.customer_known.redraft_queued`). A lease that runs out (a worker died mid-batch)
+makes the rows it had not finished claimable again; a finished row is never claimed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser, utcnow
+from responder.db.session import transaction
+from responder.pipeline.states import AWAITING_REVIEW
+
+#: What a finished row's `outcome` says became of its draft.
+REDRAFTED = "redrafted"
+KEPT_EDITED = "kept_edited"
+BEING_EDITED = "being_edited"
+UNCHANGED = "unchanged"
+FAILED = "failed"
+
+
+def moved_and_waiting(session: Session, link_ids: Sequence[int]) -> list[int]:
+    """The messages these links moved that still wait for review with their known customer,
+    with a draft (none: nothing to write again, and no model to load for it)."""
+    moved: dict[int, int] = {}
+    for link in session.scalars(
+        select(CustomerLink).where(
+            CustomerLink.id.in_(sorted(set(link_ids))), CustomerLink.unlinked_at.is_(None)
+        )
+    ):
+        moved.update(dict.fromkeys((link.moved or {}).get("messages", ()), link.target_id))
+    if not moved:
+        return []
+    rows = session.execute(
+        select(Message.id, Message.customer_id)
+        .where(
+            Message.id.in_(sorted(moved)),
+            Message.direction == "in",
+            Message.state.in_(AWAITING_REVIEW),
+            Message.id.in_(select(Draft.message_id)),
+        )
+        .order_by(Message.id)
+    )
+    return [message_id for message_id, customer_id in rows if moved[message_id] == customer_id]
+
+
+def queue_redrafts(
+    session: Session, link_ids: Sequence[int], *, imported_from: str, actor: str, via: str
+) -> list[int]:
+    """Queue the waiting drafts of the senders these links moved (the import's last
+    transaction); the ids of the rows. A message already queued and not yet done is not
+    queued twice. `via` "web": `actor` is the staff account the redrafts are recorded by."""
+    waiting = moved_and_waiting(session, link_ids)
+    queued = set(
+        session.scalars(
+            select(ImportRedraft.message_id).where(
+                ImportRedraft.message_id.in_(waiting), ImportRedraft.done_at.is_(None)
+            )
+        )
+    )
+    user_id = (
+        session.scalar(select(StaffUser.id).where(StaffUser.username == actor))
+        if via == "web"
+        else None
+    )
+    rows = [
+        ImportRedraft(
+            message_id=message_id,
+            imported_from=imported_from,
+            queued_by=actor,
+            user_id=user_id,
+            outcome="",
+        )
+        for message_id in waiting
+        if message_id not in queued
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows]
+
+
+def queued_since(session: Session, imported_from: str, actor: str, since: datetime) -> list[int]:
+    """The rows an import queued, found again when its commit's answer was lost."""
+    return list(
+        session.scalars(
+            select(ImportRedraft.id).where(
+                ImportRedraft.imported_from == imported_from,
+                ImportRedraft.queued_by == actor,
+                ImportRedraft.queued_at >= since,
+            )
+        )
+    )
+
+
+def claim(
+    factory: sessionmaker[Session],
+    worker_id: str,
+    limit: int,
+    lease_seconds: int,
+    only: Sequence[int] | None = None,
+) -> list[int]:
+    """Up to `limit` rows not done and not held under a live lease, oldest first, now held by
+    `worker_id`; `only`: of these rows (a CLI import finishing its own)."""
+    now = utcnow()
+    free = or_(ImportRedraft.claimed_until.is_(None), ImportRedraft.claimed_until < now)
+    wanted = [ImportRedraft.done_at.is_(None), free]
+    if only is not None:
+        wanted.append(ImportRedraft.id.in_(list(only)))
+    with transaction(factory) as session:
+        ids = list(
+            session.scalars(
+                select(ImportRedraft.id)
+                .where(*wanted)
+                .order_by(ImportRedraft.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not ids:
+            return []
+        # Checked again in the UPDATE: two threads on SQLite (no SKIP LOCKED) may both have
+        # selected a row; one takes it.
+        session.execute(
+            update(ImportRedraft)
+            .where(ImportRedraft.id.in_(ids), *wanted)
+            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+        )
+        return list(
+            session.scalars(
+                select(ImportRedraft.id)
+                .where(ImportRedraft.id.in_(ids), ImportRedraft.claimed_by == worker_id)
+                .order_by(ImportRedraft.id)
+            )
+        )
+
+
+def renew(
+    factory: sessionmaker[Session], worker_id: str, ids: Sequence[int], lease_seconds: int
+) -> None:
+    """A long batch keeps its claim on the rows it has not finished."""
+    if not ids:
+        return
+    with transaction(factory) as session:
+        session.execute(
+            update(ImportRedraft)
+            .where(ImportRedraft.id.in_(list(ids)), ImportRedraft.claimed_by == worker_id)
+            .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
+        )
+
+
+def release(factory: sessionmaker[Session], worker_id: str | None = None) -> None:
+    """Let go of what `worker_id` holds (every claim without one: on SQLite one process owns
+    the queue, so claims a crash left are void)."""
+    held = (
+        ImportRedraft.claimed_by.is_not(None)
+        if worker_id is None
+        else ImportRedraft.claimed_by == worker_id
+    )
+    with transaction(factory) as session:
+        session.execute(
+            update(ImportRedraft).where(held).values(claimed_by=None, claimed_until=None)
+        )
+
+
+@dataclass
+class ImportRedrafts:
+    """What became of the waiting drafts of the senders an import linked (message ids)."""
+
+    redrafted: dict[int, int] = field(default_factory=dict)  # message id: new draft version
+    kept_edited: list[int] = field(default_factory=list)  # a person saved or edited it
+    being_edited: list[int] = field(default_factory=list)  # a person was typing in it
+    failed: list[int] = field(default_factory=list)  # could not be written: logged
+    waiting: list[int] = field(default_factory=list)  # not yet: a worker holds it, or will
+
+    def words(self, source: str) -> str:
+        """One line for the import's report; "" when no draft waited."""
+        said: list[str] = []
+        if count := len(self.redrafted):
+            drafts, were = _waiting_drafts(count)
+            said.append(f"{drafts} of the senders it linked {were} written again for them")
+        kept = [
+            (len(self.kept_edited), "{drafts} a person had edited {were} kept as written"),
+            (len(self.being_edited), "{drafts} a person was typing in {were} left alone"),
+            (len(self.failed), "{drafts} could not be written again (the log says why)"),
+        ]
+        for count, words in kept:
+            if count:
+                drafts, were = _waiting_drafts(count)
+                pages = "its page offers" if count == 1 else "their pages offer"
+                said.append(f"{words.format(drafts=drafts, were=were)}: {pages} a redraft")
+        if count := len(self.waiting):
+            drafts, _ = _waiting_drafts(count)
+            said.append(
+                f"{drafts} {'is' if count == 1 else 'are'} left to the workers to write again"
+            )
+        return f"{source}: {'; '.join(said)}." if said else ""
+
+
+def _waiting_drafts(count: int) -> tuple[str, str]:
+    return ("1 waiting draft", "was") if count == 1 else (f"{count} waiting drafts", "were")
+
+
+def queued_words(source: str, count: int) -> str:
+    """The import's report line when it leaves its redrafts to the workers; "" for none."""
+    if not count:
+        return ""
+    drafts, _ = _waiting_drafts(count)
+    return (
+        f"{source}: {drafts} of the senders it linked will be written again for them by a"
+        " worker, except any a person has edited or is typing in then (its page offers a"
+        " redraft): each draft's history says when."
+    )
+
+
+def outcomes(session: Session, ids: Sequence[int]) -> ImportRedrafts:
+    """What became of these rows' drafts so far."""
+    done = ImportRedrafts()
+    lists = {KEPT_EDITED: done.kept_edited, BEING_EDITED: done.being_edited, FAILED: done.failed}
+    for message_id, done_at, outcome, version in session.execute(
+        select(
+            ImportRedraft.message_id,
+            ImportRedraft.done_at,
+            ImportRedraft.outcome,
+            ImportRedraft.draft_version,
+        )
+        .where(ImportRedraft.id.in_(list(ids)))
+        .order_by(ImportRedraft.id)
+    ):
+        if done_at is None:
+            done.waiting.append(message_id)
+        elif outcome == REDRAFTED and version is not None:
+            done.redrafted[message_id] = version
+        elif outcome in lists:
+            lists[outcome].append(message_id)
+    return done

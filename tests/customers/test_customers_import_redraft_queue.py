@@ -1,0 +1,299 @@
+"""A CRM import that links senders leaves their waiting drafts to the workers: the import
+returns with them queued, a worker writes them again for the known customer (not one a person
+is typing in), and a worker stopped mid-batch leaves the rest to the next, none written twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select, update
+
+from responder.customers import redraft_queue
+from responder.customers.importer import import_csv
+from responder.db.models import (
+    AuditEntry,
+    Customer,
+    Draft,
+    ImportRedraft,
+    Message,
+    ReviewAction,
+    StaffUser,
+    utcnow,
+)
+from responder.db.session import transaction
+from responder.drafting import customer_known
+from responder.drafting.customer_known import redraft_queued
+from responder.pipeline.stages import StageCrash
+from responder.pipeline.worker import Worker
+from responder.runtime import Runtime
+from responder.web.app import create_app
+from tests.helpers import api_token, drop, make_email, run_cli, staff
+from tests.test_web_security import csrf, login
+
+SENDER = "dbrennan.home@gmail.test"  # Declan Brennan (C1002), from an address not on file
+CRM = f"external_id,name,email\nC1002,Declan Brennan,{SENDER}\n"
+PAGE = "/api/supervisor/customer-data"
+
+
+def _declan_wrote(rt: Runtime, worker: Worker, times: int) -> list[int]:
+    """Declan's messages from his home address, drafted for a sender nobody knew yet."""
+    for n in range(1, times + 1):
+        subject = f"Question {n} about my bill"
+        drop(
+            rt,
+            make_email(sender=SENDER, subject=subject, body=f"Hi, {subject.lower()}, please."),
+            f"{n}",
+        )
+    worker.drain()
+    with rt.factory() as session:
+        ids = list(
+            session.scalars(
+                select(Message.id).where(Message.direction == "in").order_by(Message.id)
+            )
+        )
+    assert len(ids) == times
+    assert all(_versions(rt, m) == [1] for m in ids)
+    return ids
+
+
+def _versions(rt: Runtime, message_id: int) -> list[int]:
+    with rt.factory() as session:
+        return list(
+            session.scalars(
+                select(Draft.version).where(Draft.message_id == message_id).order_by(Draft.version)
+            )
+        )
+
+
+def _greeting(rt: Runtime, message_id: int) -> str:
+    with rt.factory() as session:
+        draft = session.scalars(
+            select(Draft).where(Draft.message_id == message_id).order_by(Draft.version.desc())
+        ).first()
+        assert draft is not None
+        return draft.body.split("\n")[0]
+
+
+def _redraft_actions(rt: Runtime) -> list[tuple[int, int | None, dict[str, Any]]]:
+    with rt.factory() as session:
+        return [
+            (m, u, d)
+            for m, u, d in session.execute(
+                select(ReviewAction.message_id, ReviewAction.user_id, ReviewAction.detail)
+                .where(ReviewAction.action == "redraft")
+                .order_by(ReviewAction.id)
+            )
+        ]
+
+
+def _rows(rt: Runtime) -> list[tuple[int, str, bool]]:
+    """Each queued draft: its message, outcome, and whether it is finished."""
+    with rt.factory() as session:
+        return [
+            (m, outcome, done_at is not None)
+            for m, outcome, done_at in session.execute(
+                select(
+                    ImportRedraft.message_id, ImportRedraft.outcome, ImportRedraft.done_at
+                ).order_by(ImportRedraft.id)
+            )
+        ]
+
+
+def test_a_web_import_returns_with_the_drafts_queued_and_a_worker_writes_them_again(
+    rt: Runtime, worker: Worker, demo_customers: None
+) -> None:
+    """Sam imports the CRM file through the API. It answers at once: Declan's three drafts
+    will be written again by a worker, none is yet. Bob starts typing in one; the worker's
+    round writes the other two for Declan, by Sam, and leaves Bob's as it is."""
+    untouched, also_untouched, typing = _declan_wrote(rt, worker, 3)
+    staff(rt, "sam", role="supervisor")
+    staff(rt, "bob")
+    with TestClient(create_app(rt)) as sam, TestClient(create_app(rt)) as bob:
+        imported = sam.post(
+            PAGE,
+            headers=api_token(sam, "sam"),
+            data={"kind": "customers", "dry_run": "false"},
+            files={"file": ("crm.csv", CRM.encode(), "text/csv")},
+        )
+        assert imported.status_code == 200, imported.text
+        assert imported.json()["redrafts"] == (
+            "crm.csv: 3 waiting drafts of the senders it linked will be written again for them"
+            " by a worker, except any a person has edited or is typing in then (its page offers"
+            " a redraft): each draft's history says when."
+        )
+        assert all(_versions(rt, m) == [1] for m in (untouched, also_untouched, typing))
+        assert _rows(rt) == [(m, "", False) for m in (untouched, also_untouched, typing)]
+        with rt.factory() as session:
+            entry = session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.action == "import.customers", AuditEntry.object_id == "crm.csv"
+                )
+            ).one()
+        assert entry.detail["redrafts_queued"] == 3
+        login(bob, "bob")  # Bob starts typing in one before a worker comes to it
+        beat = bob.post(
+            f"/messages/{typing}/presence",
+            data={"editing": "1", "_csrf_token": csrf(bob, f"/messages/{typing}")},
+        )
+        assert beat.status_code == 200, beat.text
+
+        worker.drain()
+
+        assert _rows(rt) == [
+            (untouched, "redrafted", True),
+            (also_untouched, "redrafted", True),
+            (typing, "being_edited", True),
+        ]
+        assert all("Declan" in _greeting(rt, m) for m in (untouched, also_untouched))
+        assert _versions(rt, typing) == [1], "what a person is typing in is left alone"
+        login(sam, "sam")
+        assert 'id="redraft-button"' in sam.get(f"/messages/{typing}").text
+        history = sam.get(f"/messages/{untouched}").text
+        assert "drafted again" in history
+    with rt.factory() as session:
+        sam_id = session.scalar(select(StaffUser.id).where(StaffUser.username == "sam"))
+        declan_id = session.scalar(select(Customer.id).where(Customer.external_id == "C1002"))
+        audited = session.scalars(
+            select(AuditEntry.object_id).where(AuditEntry.action == "draft.redraft")
+        ).all()
+    actions = _redraft_actions(rt)
+    assert [(m, u) for m, u, _ in actions] == [(untouched, sam_id), (also_untouched, sam_id)]
+    assert all(d["imported_from"] == "crm.csv" for _, _, d in actions)
+    assert all(d["for_customer"] == declan_id for _, _, d in actions)
+    assert sorted(audited) == sorted([str(untouched), str(also_untouched)])
+
+    worker.drain()
+    assert _versions(rt, untouched) == [1, 2], "a finished draft is not written again"
+
+
+def test_responder_import_leave_redrafts_says_they_are_queued_and_worker_once_writes_them(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (message,) = _declan_wrote(rt, worker, 1)
+    crm = tmp_path / "crm.csv"
+    crm.write_text(CRM)
+    out = run_cli(rt, project, "import", "customers", str(crm), "--leave-redrafts", capsys=capsys)
+    assert (
+        f"{crm}: 1 waiting draft of the senders it linked will be written again for them by a"
+        " worker" in out
+    )
+    assert _versions(rt, message) == [1]
+    run_cli(rt, project, "worker", "--once", capsys=capsys)
+    assert _versions(rt, message) == [1, 2]
+    [(_, user, detail)] = _redraft_actions(rt)
+    assert user is None and detail["by"] == "cli" and detail["imported_from"] == str(crm)
+
+
+def test_responder_import_writes_the_drafts_it_queued_before_it_returns(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No worker runs: the nightly import writes Declan's untouched draft again itself, keeps
+    the one Alice saved, and says so."""
+    untouched, edited = _declan_wrote(rt, worker, 2)
+    staff(rt, "alice")
+    own = "Hello,\n\nI will look into it today.\n\nNorthwind Mobile\n"
+    with TestClient(create_app(rt)) as alice:
+        login(alice, "alice")
+        saved = alice.post(
+            f"/messages/{edited}/save",
+            data={"body": own, "_csrf_token": csrf(alice, f"/messages/{edited}")},
+        )
+        assert saved.status_code == 200, saved.text
+    crm = tmp_path / "crm.csv"
+    crm.write_text(CRM)
+    out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)
+    assert (
+        f"{crm}: 1 waiting draft of the senders it linked was written again for them; 1 waiting"
+        " draft a person had edited was kept as written: its page offers a redraft.\n" in out
+    )
+    assert "Declan" in _greeting(rt, untouched)
+    assert _versions(rt, edited) == [1, 2], "Alice's saved version, not a redraft"
+    assert _rows(rt) == [(untouched, "redrafted", True), (edited, "kept_edited", True)]
+
+
+def _crash_at(monkeypatch: pytest.MonkeyPatch, calls: int) -> list[int]:
+    """The worker dies as it writes its `calls`th draft (in its transaction, not committed);
+    the messages it began writing."""
+    began: list[int] = []
+    write = customer_known.redraft_for_customer
+
+    def dying(rt: Runtime, session: Any, message_id: int, *args: Any, **kwargs: Any) -> Any:
+        began.append(message_id)
+        if len(began) == calls:
+            raise StageCrash("killed mid-batch")
+        return write(rt, session, message_id, *args, **kwargs)
+
+    monkeypatch.setattr(customer_known, "redraft_for_customer", dying)
+    return began
+
+
+def _lease_runs_out(rt: Runtime) -> None:
+    """Time passes: the claims held on the queue lapse, as a dead worker's do."""
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(ImportRedraft)
+            .where(ImportRedraft.claimed_by.is_not(None))
+            .values(claimed_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+def test_a_worker_stopped_mid_batch_leaves_the_rest_to_the_next_and_writes_none_twice(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four drafts queued; the first worker writes one and dies writing the second. While its
+    lease lasts, another worker takes none of them; once it has run out, the other writes the
+    three left, and each draft was written again exactly once."""
+    messages = _declan_wrote(rt, worker, 4)
+    crm = tmp_path / "crm.csv"
+    crm.write_text(CRM)
+    summary = import_csv(rt.factory, "customers", crm, settings=rt.settings)
+    assert len(summary.redraft_ids) == 4
+    began = _crash_at(monkeypatch, calls=2)
+    with pytest.raises(StageCrash):
+        worker.redraft_imported()
+    assert began == messages[:2]
+    assert _rows(rt) == [(messages[0], "redrafted", True)] + [(m, "", False) for m in messages[1:]]
+    monkeypatch.undo()
+
+    assert redraft_queued(rt, "another-worker") == 0, "the dead worker's lease still holds them"
+    _lease_runs_out(rt)
+    assert redraft_queued(rt, "another-worker") == 3
+    assert _rows(rt) == [(m, "redrafted", True) for m in messages]
+    assert all(_versions(rt, m) == [1, 2] for m in messages)
+    assert sorted(m for m, _, _ in _redraft_actions(rt)) == messages
+
+
+def test_a_worker_whose_lease_ran_out_does_not_write_a_draft_another_has_written(
+    rt: Runtime, worker: Worker, demo_customers: None, tmp_path: Path
+) -> None:
+    """A slow worker's claim lapses; a second worker takes the rows and writes them. When the
+    slow one comes to them, they are no longer its own: it writes none of them again."""
+    messages = _declan_wrote(rt, worker, 2)
+    crm = tmp_path / "crm.csv"
+    crm.write_text(CRM)
+    summary = import_csv(rt.factory, "customers", crm, settings=rt.settings)
+    slow = redraft_queue.claim(rt.factory, "slow-worker", 10, 300)
+    assert slow == summary.redraft_ids
+    _lease_runs_out(rt)
+    assert redraft_queued(rt, "quick-worker") == 2
+    assert [customer_known._redraft_row(rt, "slow-worker", row) for row in slow] == [0, 0]
+    assert all(_versions(rt, m) == [1, 2] for m in messages)
+    assert len(_redraft_actions(rt)) == 2
