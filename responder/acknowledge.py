@@ -51,7 +51,7 @@ from responder.mail.compose import build_reply, make_message_id, redated, reply_
 from responder.mail.message_ids import thread_references
 from responder.mail.parse import Address
 from responder.mail.sender_check import unverified_reason
-from responder.ops.metrics import SEND_FAILURES
+from responder.ops.metrics import ACKNOWLEDGEMENTS_SENT, SEND_FAILURES, count_when_committed
 from responder.pipeline.queue import kept_alive
 from responder.pipeline.social import (
     INSTEAD_MARK,
@@ -453,8 +453,12 @@ def _withdraw(
 
 def _mark_sent(session: Session, ack: Acknowledgement, instead: str = "") -> None:
     """Sent: in the conversation as our message, so the customer's answer to it threads; as
-    what the customer received when something went in its place (a WhatsApp template)."""
+    what the customer received when something went in its place (a WhatsApp template).
+    Counted once committed."""
     ack.state, ack.sent_at, ack.last_error = "sent", utcnow(), ""
+    channel = session.get(Channel, ack.channel_id)
+    assert channel is not None
+    count_when_committed(session, ACKNOWLEDGEMENTS_SENT.labels(channel.kind))
     message = _add_ours(session, ack, instead, INSTEAD_MARK if instead else "")
     log.info(
         "message %s acknowledged",

@@ -524,8 +524,8 @@ def _record_on_current_draft(
 def retry(session: Session, message_id: int, actor: str) -> Message:
     """Send a quarantined or failed message through the pipeline again, raw bytes unchanged.
     IMAP mail the server would not return stays quarantined until its folder's poller has
-    fetched it again (then it is parsed as new); once the folder was renumbered it can never
-    be, and is ignored with that reason instead."""
+    fetched it again (then it is parsed as new); once the folder was renumbered, mail stored
+    without its bytes can never be, and is ignored with that reason instead."""
     message = session.get(Message, message_id)
     if message is None:
         raise NotFound(f"message {message_id} not found")

@@ -4,6 +4,8 @@ telecom operators must meet WCAG 2.1 AA."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -119,4 +121,90 @@ def test_every_page_has_no_serious_wcag_a_or_aa_violation(rt: Runtime, worker: W
             problems += violations(axe, page, url)
         page.goto(base + f"/messages/{ids['message']}")
         problems += after_actions(axe, page, "/messages/{message}")
+    assert not problems, f"{len(problems)} serious or critical:\n" + "\n".join(problems)
+
+
+def _typed(field: str, change: Callable[[str, str], str]) -> Callable[[object, str], None]:
+    """Changes the text in `field` as one tab's person would, by `change(text, tab)`."""
+
+    def edit(page: object, tab: str) -> None:
+        page.fill(field, change(page.input_value(field), tab))  # type: ignore[attr-defined]
+
+    return edit
+
+
+def _toml(page: object, tab: str) -> None:
+    page.click("#actions-toml summary")  # type: ignore[attr-defined]
+    text = page.input_value("#actions-text")  # type: ignore[attr-defined]
+    days = "21" if tab == "first" else "7"
+    page.fill("#actions-text", text.replace("contact_days = 14", f"contact_days = {days}"))  # type: ignore[attr-defined]
+
+
+def _nothing(page: object, tab: str) -> None:
+    """The button alone changes something (Move down)."""
+
+
+#: Each refused save two people make of the same thing: the page both opened, what each
+#: changes, the button each presses and what the second tab's refusal shows.
+CONFLICTS: list[tuple[str, Callable[[object, str], None], str, str]] = [
+    (
+        "/messages/{message}",
+        _typed("#draft-body", lambda text, tab: f"{text}\nTyped in the {tab} tab."),
+        "#save-button",
+        "#unsaved",
+    ),
+    (
+        "/supervisor/templates/{template}",
+        _typed("#body", lambda text, tab: f"{text}\n{{# {tab} tab #}}"),
+        "#save",
+        "#conflict",
+    ),
+    (
+        "/supervisor/snippets/{snippet}",
+        _typed("#body", lambda text, tab: f"{text}\nAs the {tab} tab put it."),
+        "#save",
+        "#conflict",
+    ),
+    ("/supervisor/rules", _toml, "#actions-save", "#actions-conflict"),
+    (
+        "/supervisor/action-rules/3",
+        _typed("#rule-label", lambda text, tab: f"{text} ({tab} tab)"),
+        "#rule-save",
+        "#actions-conflict",
+    ),
+    ("/supervisor/rules", _nothing, "#move-down-3", "#actions-conflict"),
+]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_conflict_pages_have_no_serious_wcag_a_or_aa_violation(
+    rt: Runtime, worker: Worker
+) -> None:
+    """What a save refused because someone else saved first shows (their change beside what
+    was typed, kept to work in): two tabs open the same draft, template, snippet, rules or
+    rule, the first saves, then the second; each refusal is checked as the page it is, at
+    desktop width and on a phone."""
+    ids = seed_every_list(rt, worker)
+    axe = Axe()
+    problems: list[str] = []
+    with serve(rt) as base, browser() as chromium:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        log_in(context.new_page(), base, "alice", PASSWORD)
+        for path, edit, button, refusal in CONFLICTS:
+            url = path.format(**ids)
+            first, second = context.new_page(), context.new_page()
+            for page in (first, second):
+                page.goto(base + url)
+                page.wait_for_load_state()
+            for tab, page in (("first", first), ("second", second)):
+                edit(page, tab)
+                with page.expect_navigation():
+                    page.click(button)
+            expect(first.locator(refusal)).to_have_count(0)
+            expect(second.locator(refusal)).to_be_visible()
+            problems += violations(axe, second, f"{url} refused by {button}")
+            second.set_viewport_size({"width": 390, "height": 844})
+            problems += violations(axe, second, f"{url} refused by {button} at 390 px")
+            first.close()
+            second.close()
     assert not problems, f"{len(problems)} serious or critical:\n" + "\n".join(problems)

@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text, update
 
 from responder.bootstrap import imap_pollers
 from responder.channels.imap import FolderPoller
+from responder.channels.imap_state import ImapKey, parse_key
 from responder.db.models import AuditEntry, ImapFlagJob, ImapFolder, Message
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker, state_counts
@@ -220,26 +221,41 @@ def test_retry_of_a_message_deleted_on_the_server_ends_ignored_with_the_reason(
     assert [m.state for m in inbound(rt)] == ["ignored", "received"]
 
 
-def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
-    rt: Runtime, worker: Worker, dovecot: Dovecot
-) -> None:
-    """Dovecot's folder is rebuilt (a new UIDVALIDITY) while a message it would not return waits
-    for a Retry and one over the size limit waits with its header: neither can be fetched by
-    its UID any more, so both leave Needs attention for Ignored mail, the header kept; the
-    copies still in the folder come in as new mail, the big one too now the limit allows it
-    (the ignored header, though it holds its Message-ID, does not keep it out)."""
-    staff(rt)
-    rt.settings.pipeline.max_message_bytes = 5_000
+def support_poller(rt: Runtime, dovecot: Dovecot) -> FolderPoller:
+    """A poller of the mailbox's "Support" folder, which tests rebuild (renumber)."""
     (inbox,) = imap_pollers(rt)
-    mailbox = mailbox_settings(dovecot, ["Support"])
-    poller = FolderPoller(
+    return FolderPoller(
         rt.factory,
-        mailbox,
+        mailbox_settings(dovecot, ["Support"]),
         rt.settings.imap,
         inbox.state.channel_id,
         "Support",
         pipeline=rt.settings.pipeline,
     )
+
+
+def rebuild_support(dovecot: Dovecot, poller: FolderPoller, *raws: bytes) -> None:
+    """The folder is rebuilt (a new UIDVALIDITY, UIDs from 1) holding `raws`, in that order,
+    as a migration to a new server or a lost index leaves it."""
+    poller.close()
+    with dovecot.client() as client:
+        client.delete_folder("Support")
+        client.create_folder("Support")
+    for raw in raws:
+        dovecot.append(raw, folder="Support")
+
+
+def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """Dovecot's folder is rebuilt (a new UIDVALIDITY) while a message it would not return waits
+    for a Retry and one over the size limit waits with its header, and is no longer there:
+    neither can be fetched by its UID any more, so both leave Needs attention for Ignored
+    mail, the header kept; the copy of the first still in the folder comes in as new mail (its
+    Message-ID was never known)."""
+    staff(rt)
+    rt.settings.pipeline.max_message_bytes = 5_000
+    poller = support_poller(rt, dovecot)
     dovecot.append(email(1), folder="Support")
     dovecot.append(sized_email(2, 20_000), folder="Support")
     dovecot.message_file(1, "Support").chmod(0)
@@ -253,14 +269,8 @@ def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
         assert retry(session, unread.id, "alice").state == "quarantined"
     assert fetch_jobs(rt) == 1
 
-    poller.close()
-    with dovecot.client() as client:  # the folder is rebuilt: new UIDVALIDITY, UIDs from 1
-        client.delete_folder("Support")
-        client.create_folder("Support")
-    dovecot.append(email(1), folder="Support")
-    dovecot.append(sized_email(2, 20_000), folder="Support")
-    rt.settings.pipeline.max_message_bytes = 50_000
-    assert poller.poll() == 2, "the copies still in the folder, as new mail"
+    rebuild_support(dovecot, poller, email(1))  # the big one was deleted meanwhile
+    assert poller.poll() == 1, "the copy still in the folder, as new mail"
     assert fetch_jobs(rt) == 0
 
     with rt.factory() as session:
@@ -284,12 +294,141 @@ def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
     assert "its header, as fetched, is kept here" in ignored[str(large.id)]
     assert [e.actor for e in unfetchable_audit(rt, large.id)] == ["system"]
     fresh = [(m.message_id_header, m.state) for m in inbound(rt)][2:]
-    assert fresh == [("<imap-1@mail.test>", "received"), ("<imap-2@mail.test>", "received")]
+    assert fresh == [("<imap-1@mail.test>", "received")]
     assert poller.poll() == 0
+
+
+def test_a_renumbered_folder_finds_header_only_mail_again_under_its_new_uid(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """A message over the size limit waits under Needs attention with its header when the
+    folder is rebuilt with its UIDs shifted: the header's Message-ID finds it again, so it
+    keeps its row (not a second one beside an ignored first), its reason names its new UID,
+    and Retry, once the limit is raised, fetches that UID whole."""
+    staff(rt)
+    rt.settings.pipeline.max_message_bytes = 5_000
+    poller = support_poller(rt, dovecot)
+    dovecot.append(email(1), folder="Support")
+    dovecot.append(sized_email(2, 20_000), folder="Support")
+    assert poller.poll() == 2
+    small, large = inbound(rt)
+    assert "as UID 2 in Support" in large.state_reason
+
+    rebuild_support(dovecot, poller, email(3), email(1), sized_email(2, 20_000))
+    assert poller.poll() == 1, "only imap-3 is new"
+    assert [(m.id, m.message_id_header, m.state) for m in inbound(rt)] == [
+        (small.id, "<imap-1@mail.test>", "received"),
+        (large.id, "<imap-2@mail.test>", "quarantined"),
+        (large.id + 1, "<imap-3@mail.test>", "received"),
+    ]
+    with rt.factory() as session:
+        found = session.get(Message, large.id)
+        assert found is not None
+        assert parse_key(found.external_key) == ImapKey(
+            "Support", poller.state.checkpoint().uidvalidity, 3
+        )
+    row = problem_rows(rt)[str(large.id)]
+    assert "the rest stays on the IMAP server as UID 3 in Support" in row
+    assert unfetchable_audit(rt, large.id) == []
+    assert poller.poll() == 0
+
+    rt.settings.pipeline.max_message_bytes = 50_000
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{large.id}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{large.id}/retry", data={"_csrf_token": token})
+        assert "Asked the mail server for it again" in retried.text
+    assert poller.poll() == 1
     worker.drain()
-    again = {m.message_id_header: m for m in inbound(rt)[2:]}
-    assert again["<imap-2@mail.test>"].state == "in_review"
-    assert again["<imap-2@mail.test>"].raw_size > 20_000
+    messages = inbound(rt)
+    assert [m.message_id_header for m in messages].count("<imap-2@mail.test>") == 1
+    whole = next(m for m in messages if m.id == large.id)
+    assert whole.state == "in_review", whole.state_reason
+    assert whole.raw_size > 20_000
+
+
+def test_a_header_only_message_retried_before_the_renumbering_is_fetched_under_its_new_uid(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """The limit is raised and Retry pressed, then the folder is renumbered before the poller
+    gets to it: the job does not point at the dead UID, the resync finds the message by its
+    Message-ID and fetches it whole into its own row."""
+    staff(rt)
+    rt.settings.pipeline.max_message_bytes = 5_000
+    poller = support_poller(rt, dovecot)
+    dovecot.append(email(1), folder="Support")
+    dovecot.append(sized_email(2, 20_000), folder="Support")
+    assert poller.poll() == 2
+    _, large = inbound(rt)
+    rt.settings.pipeline.max_message_bytes = 50_000
+    with transaction(rt.factory) as session:
+        assert retry(session, large.id, "alice").state == "quarantined"
+    assert fetch_jobs(rt) == 1
+
+    rebuild_support(dovecot, poller, sized_email(2, 20_000), email(1))
+    assert poller.poll() == 1, "the big one, fetched whole; imap-1 is known by its Message-ID"
+    assert fetch_jobs(rt) == 0
+    worker.drain()
+    assert [(m.message_id_header, m.state) for m in inbound(rt)] == [
+        ("<imap-1@mail.test>", "in_review"),
+        ("<imap-2@mail.test>", "in_review"),
+    ]
+    with rt.factory() as session:
+        whole = session.get(Message, large.id)
+        assert whole is not None and whole.raw_size > 20_000
+        key = parse_key(whole.external_key)
+        assert key is not None and key.uid == 1
+    assert unfetchable_audit(rt, large.id) == []
+
+
+def test_retry_during_a_resync_cut_short_waits_for_the_header_only_message_to_be_found(
+    rt: Runtime, worker: Worker, dovecot: Dovecot
+) -> None:
+    """The server goes away after the first batch of the resync that follows a renumbering, so
+    the folder is known renumbered while the big message is not found yet: Retry then asks for
+    it instead of ignoring it, and the next round finds it and fetches it whole."""
+    staff(rt)
+    rt.settings.pipeline.max_message_bytes = 5_000
+    rt.settings.imap.fetch_batch = 1
+    poller = support_poller(rt, dovecot)
+    dovecot.append(email(1), folder="Support")
+    dovecot.append(sized_email(2, 20_000), folder="Support")
+    assert poller.poll() == 2
+    _, large = inbound(rt)
+
+    rebuild_support(dovecot, poller, email(3), email(4), sized_email(2, 20_000))
+    store = poller.state.store
+    batches: list[int] = []
+
+    def store_then_server_stops(*args: object) -> int:
+        stored = store(*args)  # type: ignore[arg-type]
+        batches.append(stored)
+        if len(batches) == 1:
+            dovecot.stop()
+        return stored
+
+    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    assert poller.poll() == 0  # backed off
+    assert poller.state.checkpoint().last_uid == 1, "the folder is known renumbered"
+    rt.settings.pipeline.max_message_bytes = 50_000
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{large.id}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{large.id}/retry", data={"_csrf_token": token})
+        assert "Asked the mail server for it again" in retried.text
+    assert fetch_jobs(rt) == 1
+
+    dovecot.start()
+    wait_until(lambda: poller.poll() >= 0 and fetch_jobs(rt) == 0, "the rest of the resync")
+    worker.drain()
+    messages = inbound(rt)
+    assert [m.message_id_header for m in messages].count("<imap-2@mail.test>") == 1
+    whole = next(m for m in messages if m.id == large.id)
+    assert whole.state == "in_review", whole.state_reason
+    assert whole.raw_size > 20_000
+    assert unfetchable_audit(rt, large.id) == []
 
 
 def test_retry_once_the_folder_is_known_renumbered_ignores_the_message_at_once(

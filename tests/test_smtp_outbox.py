@@ -13,19 +13,21 @@ from email.policy import default
 from email.utils import parsedate_to_datetime
 from html import unescape
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder import review
 from responder.config import Settings
-from responder.db.models import Message, OutboxItem, utcnow
+from responder.db.models import CustomerIdentity, Message, OutboxItem, utcnow
 from responder.db.session import transaction
+from responder.outbound import write_to_customer
 from responder.pipeline.worker import Worker
 from responder.review import approve
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.helpers import api_token, bounce_of, drop, make_email, staff
+from tests.helpers import api_token, bounce_of, drop, make_email, staff, staff_member
 from tests.html_document import HtmlDocument
 from tests.smtp_server import (
     PasswordAuthenticator,
@@ -36,6 +38,7 @@ from tests.smtp_server import (
     start_smtp,
 )
 from tests.test_crash_recovery import approve_waiting
+from tests.test_operations import _samples
 from tests.test_web_security import login
 
 __all__ = ["smtp_server"]
@@ -572,3 +575,85 @@ def test_a_server_without_smtputf8_fails_a_non_ascii_mailbox_with_the_reason(
     assert "SMTPUTF8" in item.last_error and "zoë@mail.test" in item.last_error
     assert "SMTPUTF8" in message.state_reason
     assert server_without_utf8.handler.received == []
+
+
+def scraped(rt: Runtime) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """This process's /metrics, as Prometheus scrapes it from loopback."""
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        metrics=msgspec.structs.replace(rt.settings.metrics, allow_from=["testclient"]),
+    )
+    with TestClient(create_app(rt)) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return _samples(response.text)
+
+
+def test_metrics_count_each_reply_and_acknowledgement_that_went_out_once(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """What a site alerts on when nothing goes out: the acknowledgement, a reply that went on
+    its second attempt (counted once, its first refusal among the send failures) and a new
+    message staff wrote, each counted by channel kind once the server took it."""
+    rt.settings = msgspec.structs.replace(
+        rt.settings,
+        acknowledge=msgspec.structs.replace(rt.settings.acknowledge, enabled=True, when="always"),
+    )
+    reply = ("responder_replies_sent_total", (("channel", "maildir"), ("what", "reply")))
+    written = ("responder_replies_sent_total", (("channel", "maildir"), ("what", "new_message")))
+    ack = ("responder_acknowledgements_sent_total", (("channel", "maildir"),))
+    temporary = ("responder_send_failures_total", (("kind", "temporary"),))
+    before = scraped(rt)
+    smtp_server.handler.answers = [None, "451 4.3.0 Try later"]  # the acknowledgement goes
+    approved_reply(rt, worker)
+    worker.drain()
+    middle = scraped(rt)
+    assert middle.get(ack, 0) == before.get(ack, 0) + 1
+    assert middle.get(reply, 0) == before.get(reply, 0), "refused: not sent"
+    assert middle[temporary] == before.get(temporary, 0) + 1
+
+    time_passes(rt)
+    worker.drain()
+    staff(rt, "alice")
+    with transaction(rt.factory) as session:
+        customer = session.scalar(select(Message.customer_id).where(Message.direction == "in"))
+        address = session.scalar(
+            select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == customer, CustomerIdentity.kind == "email"
+            )
+        )
+        assert customer is not None and address is not None
+        write_to_customer(
+            session,
+            rt.settings.outbound,
+            customer,
+            staff_member(session),
+            to=address,
+            subject="Your repair is done",
+            body="Collect it at the shop.",
+        )
+    worker.drain()
+    worker.drain()  # nothing more to send: nothing more counted
+    after = scraped(rt)
+    assert len(smtp_server.handler.received) == 3
+    assert after[reply] == before.get(reply, 0) + 1
+    assert after[written] == before.get(written, 0) + 1
+    assert after[ack] == before.get(ack, 0) + 1
+    assert after[temporary] == before.get(temporary, 0) + 1
+
+
+def test_metrics_do_not_count_a_reply_that_may_not_have_gone_out(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """The server took it but its answer was lost: uncertain, among the send failures, not
+    among the replies sent (nobody knows it went)."""
+    reply = ("responder_replies_sent_total", (("channel", "maildir"), ("what", "reply")))
+    uncertain = ("responder_send_failures_total", (("kind", "uncertain"),))
+    before = scraped(rt)
+    smtp_server.handler.answers = ["keep+drop"]
+    approved_reply(rt, worker)
+    worker.drain()
+    after = scraped(rt)
+    assert outbox(rt)[1].state == "uncertain"
+    assert after.get(reply, 0) == before.get(reply, 0)
+    assert after[uncertain] == before.get(uncertain, 0) + 1

@@ -143,12 +143,11 @@ class FolderPoller:
             last_uid = checkpoint.last_uid
             if checkpoint.uidvalidity != uidvalidity:
                 log.warning(
-                    "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates); "
-                    "%d message(s) not fetched whole are now ignored, for they never can be",
+                    "%r: UIDVALIDITY changed %s -> %s; resyncing (Message-IDs guard duplicates "
+                    "and find again the mail stored with its header alone)",
                     self,
                     checkpoint.uidvalidity,
                     uidvalidity,
-                    self.state.renumbered(uidvalidity),
                 )
                 last_uid = 0
             # `UID n:*` always returns the highest UID, even when it is below n.
@@ -159,6 +158,8 @@ class FolderPoller:
         stored = self._fetch_all(uids, uidvalidity, move_checkpoint=not first)
         if first or (not uids and checkpoint != Checkpoint(uidvalidity, highest)):
             self.state.store(uidvalidity, highest, [])
+        if not first:
+            self._end_renumbered(uidvalidity)
         stored += self._refetch(uidvalidity)
         self._apply_flags(self._in_folder(uidvalidity), uidvalidity)
         self._delay = self.imap.reconnect_base_seconds
@@ -193,6 +194,19 @@ class FolderPoller:
             days,
         )
         return [uid for uid in uids if uid not in stored], highest
+
+    def _end_renumbered(self, uidvalidity: int) -> None:
+        """The folder is read up to its last UID: mail not fetched whole that is still stored
+        under an earlier UIDVALIDITY was not found again (see `FolderState.renumbered`). Asked
+        every round, for a resync cut short goes on in the next one, which cannot tell."""
+        ended = self.state.renumbered(uidvalidity)
+        if ended:
+            log.warning(
+                "%r: %d message(s) not fetched whole, stored before the folder was renumbered "
+                "and not in it any more, are now ignored, for they never can be fetched",
+                self,
+                ended,
+            )
 
     def _select(self, client: IMAPClient) -> dict[bytes, Any]:
         """Select the folder (its UIDVALIDITY, UIDNEXT, EXISTS). A folder the server opens

@@ -202,8 +202,9 @@ class FolderState:
 
         A message already stored under its key, or (after a UIDVALIDITY change) under its
         Message-ID by a row not ignored as never to be fetched, is skipped: the checkpoint
-        still moves past it. One with a `problem` is stored quarantined with it as the reason,
-        shown where quarantined mail is.
+        still moves past it; one stored with its header alone under another UIDVALIDITY
+        takes its new key instead (see `_found_again`). One with a `problem` is stored quarantined
+        with it as the reason, shown where quarantined mail is.
         """
         stored = 0
         now = utcnow()
@@ -220,7 +221,10 @@ class FolderState:
             for item in fetched:
                 key = external_key(self.folder, uidvalidity, item.uid)
                 message_id = message_id_of(item.raw) if item.raw else None
-                if self._known(session, key, message_id):
+                known, renumbered = self._known(session, uidvalidity, key, message_id)
+                if renumbered is not None:
+                    stored += _found_again(session, renumbered, key, item)
+                if known:
                     continue
                 session.add(
                     Message(
@@ -240,27 +244,42 @@ class FolderState:
                 announce_work(session)
         return stored
 
-    def _known(self, session: Session, key: str, message_id: str | None) -> bool:
+    def _known(
+        self, session: Session, uidvalidity: int, key: str, message_id: str | None
+    ) -> tuple[bool, Message | None]:
         """Stored already: under its key, or under its Message-ID by a row other than one
         ignored because it can never be fetched (see `give_up`): a header-only row ended by a
-        renumbering holds the Message-ID, and the copy still in the folder is the one to read."""
+        renumbering holds the Message-ID, and the copy still in the folder is the one to read.
+        With it, the row of this folder not fetched whole under another UIDVALIDITY that holds
+        the Message-ID: the same message, renumbered (see `_found_again`)."""
         base = select(Message.id).where(Message.channel_id == self.channel_id)
         if session.scalar(base.where(Message.external_key == key)) is not None:
-            return True
+            return True, None
+        if message_id is None:
+            return False, None
         never_fetched = and_(
             Message.state == State.IGNORED,
             Message.state_reason.startswith(GONE, autoescape=True),
         )
-        return message_id is not None and (
-            session.scalar(
-                base.where(
-                    Message.direction == "in",
-                    Message.message_id_header == message_id,
-                    not_(never_fetched),
-                )
+        holders = session.execute(
+            select(Message.id, Message.external_key, Message.state, Message.state_reason).where(
+                Message.channel_id == self.channel_id,
+                Message.direction == "in",
+                Message.message_id_header == message_id,
+                not_(never_fetched),
             )
-            is not None
-        )
+        ).all()
+        for row in holders:
+            stored = parse_key(row.external_key)
+            if (
+                stored is not None
+                and stored.folder == self.folder
+                and stored.uidvalidity != uidvalidity
+                and row.state == State.QUARANTINED
+                and row.state_reason.startswith((UNFETCHED, HEADER_ONLY))
+            ):
+                return True, session.get(Message, row.id)
+        return bool(holders), None
 
     def flag_jobs(self) -> list[FlagJob]:
         with self.factory() as session:
@@ -313,14 +332,7 @@ class FolderState:
             message.state_reason = item.problem
             if item.problem:
                 return 0
-            message.raw = item.raw
-            message.raw_size = len(item.raw)
-            message.message_id_header = message_id_of(item.raw)
-            message.state = State.RECEIVED
-            message.attempts = 0
-            message.next_attempt_at = None
-            message.version += 1
-            announce_work(session)
+            _fetched_whole(session, message, item.raw)
             return 1
 
     def stored_uids(self, uidvalidity: int, uids: Sequence[int]) -> set[int]:
@@ -342,26 +354,37 @@ class FolderState:
         return found
 
     def renumbered(self, uidvalidity: int) -> int:
-        """After the folder's UIDVALIDITY changed: its mail stored without its bytes (or with
-        its header alone) under another UIDVALIDITY can never be fetched again, so it leaves
-        Needs attention for the ignored mail, with the reason; returns how many."""
-        ended = 0
-        with transaction(self.factory) as session:
-            candidates = session.scalars(
-                select(Message).where(
+        """Once the folder was read again after its UIDVALIDITY changed: its mail stored
+        without its bytes under another UIDVALIDITY, or with its header alone and not found
+        again by its Message-ID (no longer in the folder), can never be fetched again, so it
+        leaves Needs attention for the ignored mail, with the reason; returns how many.
+        Asked every round, so the rows are looked at without their bytes."""
+        with self.factory() as session:
+            rows = session.execute(
+                select(Message.id, Message.external_key).where(
                     Message.channel_id == self.channel_id,
                     Message.state == State.QUARANTINED,
                     Message.external_key.startswith(KEY_PREFIX, autoescape=True),
+                    or_(
+                        Message.state_reason.startswith(UNFETCHED, autoescape=True),
+                        Message.state_reason.startswith(HEADER_ONLY, autoescape=True),
+                    ),
                 )
             ).all()
-            for message in candidates:
+        stale = [
+            row.id
+            for row in rows
+            if (key := parse_key(row.external_key)) is not None
+            and key.folder == self.folder
+            and key.uidvalidity != uidvalidity
+        ]
+        ended = 0
+        if not stale:
+            return ended
+        with transaction(self.factory) as session:
+            for message in session.scalars(select(Message).where(Message.id.in_(stale))):
                 key = parse_key(message.external_key)
-                if (
-                    key is not None
-                    and key.folder == self.folder
-                    and key.uidvalidity != uidvalidity
-                    and unfetched(message)
-                ):
+                if key is not None and key.uidvalidity != uidvalidity and unfetched(message):
                     give_up(session, message, renumbered_reason(key), "system")
                     ended += 1
         return ended
@@ -369,6 +392,34 @@ class FolderState:
     def flag_done(self, job_id: int) -> None:
         with transaction(self.factory) as session:
             session.execute(delete(ImapFlagJob).where(ImapFlagJob.id == job_id))
+
+
+def _found_again(session: Session, message: Message, key: str, item: Fetched) -> int:
+    """A message stored with its header alone (see `findable`), found again by its Message-ID
+    after the folder was renumbered: its row takes the new key, so Retry fetches the new UID
+    and the message is neither stored twice nor ignored. Still over the limit, it stays
+    quarantined, its reason naming the new UID (0); fetched whole now the limit allows it, it
+    goes to the parse stage (1)."""
+    message.external_key = key
+    if item.problem:
+        message.state_reason = item.problem
+        message.version += 1
+        return 0
+    _fetched_whole(session, message, item.raw)
+    return 1
+
+
+def _fetched_whole(session: Session, message: Message, raw: bytes) -> None:
+    """IMAP mail stored quarantined, fetched whole at last: parsed like new mail."""
+    message.raw = raw
+    message.raw_size = len(raw)
+    message.message_id_header = message_id_of(raw)
+    message.state = State.RECEIVED
+    message.state_reason = ""
+    message.attempts = 0
+    message.next_attempt_at = None
+    message.version += 1
+    announce_work(session)
 
 
 def record_answered(session: Session, message: Message) -> None:
@@ -390,6 +441,12 @@ def unfetched(message: Message) -> bool:
         and parse_key(message.external_key) is not None
         and message.state_reason.startswith((UNFETCHED, HEADER_ONLY))
     )
+
+
+def findable(message: Message) -> bool:
+    """`unfetched` mail whose header was stored (over the size limit), which holds its
+    Message-ID: found again by it when the folder is renumbered."""
+    return unfetched(message) and message.message_id_header is not None
 
 
 def gone(message: Message) -> bool:
@@ -421,7 +478,10 @@ def give_up(session: Session, message: Message, reason: str, actor: str) -> None
 def ask_refetch(session: Session, message: Message, actor: str) -> bool:
     """Retry on an `unfetched` message: its folder's poller fetches it again by UID on its next
     round (True). Once the folder's UIDVALIDITY has changed, the UID no longer names this
-    message and it can never be fetched: it is ignored with that reason instead (False)."""
+    message and, stored without its bytes, it can never be fetched: it is ignored with that
+    reason instead (False). One stored with its header alone is found again by its Message-ID
+    while the poller reads the renumbered folder, so its job waits for that (see
+    `FolderState.renumbered`)."""
     key = parse_key(message.external_key)
     assert key is not None
     folder = session.scalar(
@@ -429,7 +489,8 @@ def ask_refetch(session: Session, message: Message, actor: str) -> bool:
             ImapFolder.channel_id == message.channel_id, ImapFolder.folder == key.folder
         )
     )
-    if folder is not None and folder.uidvalidity not in (0, key.uidvalidity):  # 0: first sync
+    renumbered = folder is not None and folder.uidvalidity not in (0, key.uidvalidity)
+    if renumbered and not findable(message):  # folder.uidvalidity 0: a first sync
         give_up(session, message, renumbered_reason(key), actor)
         return False
     exists = session.scalar(select(ImapFlagJob.id).where(ImapFlagJob.message_id == message.id))

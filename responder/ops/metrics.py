@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.db.models import Message, OutboxItem, utcnow
+from responder.db.session import after_commit
 from responder.pipeline.states import WORK_STATES, State
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -47,6 +48,21 @@ SEND_FAILURES = Counter(
     "Replies the transport did not accept: temporary (retried), permanent, or uncertain (the "
     "answer was lost: it may have gone out).",
     ["kind"],
+    registry=REGISTRY,
+)
+REPLIES_SENT = Counter(
+    "responder_replies_sent",
+    "What went out in answer to a message, by channel kind, once each when recorded as sent "
+    "(not per attempt): a reply, a new message staff wrote (new_message), or a WhatsApp "
+    "template sent in a reply's place outside the reply window (template).",
+    ["channel", "what"],
+    registry=REGISTRY,
+)
+ACKNOWLEDGEMENTS_SENT = Counter(
+    "responder_acknowledgements_sent",
+    "Automatic acknowledgements that went out, by channel kind, once each when recorded as "
+    "sent (a WhatsApp template sent in one's place included).",
+    ["channel"],
     registry=REGISTRY,
 )
 MEDIA_FETCHES = Counter(
@@ -88,6 +104,12 @@ class PollerClock(Collector):
 
 POLLERS = PollerClock()
 REGISTRY.register(POLLERS)
+
+
+def count_when_committed(session: Session, counter: Counter) -> None:
+    """One more on `counter` once the transaction recording it commits: a send whose record
+    rolls back is recorded (and counted) by whoever recovers it, never twice."""
+    after_commit(session, counter.inc)
 
 
 def pipeline_rows() -> ColumnElement[bool]:

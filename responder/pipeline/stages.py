@@ -69,7 +69,7 @@ from responder.mail.parse import Attachment as ParsedAttachment
 from responder.mail.parse import MessageParseError, ParsedEmail, ParseLimits, parse_email
 from responder.mail.sender_check import check_sender, unverified_reason
 from responder.mail.threading_keys import normalise_subject
-from responder.ops.metrics import SEND_FAILURES
+from responder.ops.metrics import REPLIES_SENT, SEND_FAILURES, count_when_committed
 from responder.pipeline.queue import Claim, message_kept_alive, renew
 from responder.pipeline.sender_cap import BatchSenderCap, Sender, sender_key
 from responder.pipeline.social import (
@@ -940,7 +940,7 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
             if delivered:
-                _mark_sent(session, message, item)
+                _mark_sent(session, message, item, channel.kind)
                 return
             if delivered is None:
                 _mark_cut_off(rt, session, message, item, reply)
@@ -1028,11 +1028,11 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         if template is not None:  # what went out is recorded as certain below
             withdraw(session, message, template)
         if result is not None and result.instead:
-            _mark_sent_instead(session, message, item, result)
+            _mark_sent_instead(session, message, item, result, reply.channel_kind)
             return
         if result is not None:
             item.external_id = result.external_id
-        _mark_sent(session, message, item)
+        _mark_sent(session, message, item, reply.channel_kind)
         if result is not None and result.note:
             message.state_reason = result.note
 
@@ -1109,7 +1109,7 @@ def _add_instead(
 
 
 def _mark_sent_instead(
-    session: Session, message: Message, item: OutboxItem, result: DeliveryResult
+    session: Session, message: Message, item: OutboxItem, result: DeliveryResult, kind: str
 ) -> None:
     """Something else went out in the reply's place (a WhatsApp template outside the reply
     window): the conversation shows what the customer received, and the reply itself is held,
@@ -1119,17 +1119,20 @@ def _mark_sent_instead(
     item.last_error = result.note
     _move(message, State.FAILED, result.note)
     _add_instead(session, message, item, result.instead, INSTEAD_MARK)
+    count_when_committed(session, REPLIES_SENT.labels(kind, "template"))
 
 
-def _mark_sent(session: Session, message: Message, item: OutboxItem) -> None:
+def _mark_sent(session: Session, message: Message, item: OutboxItem, kind: str) -> None:
     """A reply: the customer's message is answered, and what we sent is added to its
     conversation. A new message staff wrote (`responder.outbound`) is that outbound row itself:
-    it only records when it left."""
+    it only records when it left. Counted once committed (a channel of `kind`)."""
     now = utcnow()
     item.state = "sent"
     item.sent_at = now
     item.last_error = ""
     _move(message, State.SENT)
+    what = "new_message" if message.direction == "out" else "reply"
+    count_when_committed(session, REPLIES_SENT.labels(kind, what))
     if message.direction == "out":
         message.sent_at = now  # its raw bytes were stored with it, the outbox row's own
         return
