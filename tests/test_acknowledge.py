@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
 from responder.config import load_settings
-from responder.db.models import Acknowledgement, AuditEntry, Customer, Message, utcnow
+from responder.db.models import Acknowledgement, AuditEntry, Customer, Draft, Message, utcnow
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.review import current_draft
@@ -763,10 +763,16 @@ def test_a_sender_linked_to_a_known_customer_is_not_acknowledged_twice_in_a_day(
     with rt.factory() as session:
         (ack,) = session.scalars(select(Acknowledgement)).all()
         assert ack.customer_id == crm_id
-    # The import wrote no draft again: her first message's page says so and offers it.
+    # The import queued her first message's draft, and the worker's round wrote it again for
+    # her: its page no longer says it was written before she was known.
+    with rt.factory() as session:
+        versions = session.scalars(
+            select(Draft.version).where(Draft.message_id == first_id).order_by(Draft.version)
+        ).all()
+    assert versions == [1, 2]
     staff(rt, "alice")
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
         page = client.get(f"/messages/{first_id}").text
-    assert 'id="customer-changed"' in page
-    assert "This draft was written before the customer was known to be Aoife Murphy" in page
+    assert 'id="customer-changed"' not in page
+    assert "drafted again" in page
