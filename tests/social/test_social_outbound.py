@@ -415,6 +415,45 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
     assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
 
 
+def test_a_template_cut_off_is_still_named_after_the_customer_writes_again(
+    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker was killed sending the template, and she wrote again before the next worker
+    looked: what may have reached her is still the template, not the reply, and the
+    conversation shows it once."""
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
+    deliver = SocialSender.deliver
+
+    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
+        deliver(self, reply, now)
+        raise StageCrash("killed mid-send")
+
+    monkeypatch.setattr(SocialSender, "deliver", killed)
+    with pytest.raises(StageCrash):
+        worker.drain()
+    monkeypatch.setattr(SocialSender, "deliver", deliver)
+    with rt.factory() as session, session.begin():  # the stopped worker's lease still runs
+        session.get(Message, message_id).claimed_until = utcnow() + timedelta(minutes=5)
+    # Dated a minute on: after the take, whatever second it was taken in.
+    later = whatsapp_message("Hello? What is this?", wamid="wamid.later", hours_ago=-1 / 60)
+    _post(rt, later)
+    worker.drain()
+    assert _state(rt, message_id)[0].state == "sending"
+    with rt.factory() as session, session.begin():
+        session.get(Message, message_id).claimed_until = utcnow() - timedelta(seconds=1)
+    Worker(rt, pollers(rt)).drain()  # the restart
+    assert [r.json["type"] for r in receiver.requests] == ["template"]
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "uncertain")
+    assert "delivery of the approved template 'service_follow_up'" in item.last_error
+    assert "accepted the reply" not in item.last_error
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{message_id}", headers=api_token(client)).json()
+    ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
+
+
 def test_a_send_that_never_connected_is_tried_again(
     rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
