@@ -628,7 +628,8 @@ class Acknowledgement(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     #: queued, sending, sent, failed, uncertain (stopped mid-send; nobody can tell), dismissed,
     #: bounced (a delivery status report for it came back; `last_error` is the answer),
-    #: not_sent (a platform's reply window stopped it, `DeliveryHeld`: nothing to retry)
+    #: not_sent (a platform's reply window stopped it, `DeliveryHeld`: nothing to retry; queued
+    #: again if a WhatsApp template it was held behind is withdrawn, `template_going`)
     state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
