@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from responder.bootstrap import pollers
 from responder.channels.delivery import OutgoingReply
@@ -374,12 +374,18 @@ def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_secon
     assert _state(rt, first)[0].state == "sent"
 
 
+@pytest.mark.parametrize("dated", [True, False], ids=["taken now", "taken before takes were dated"])
 def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
-    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime,
+    worker: Worker,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    dated: bool,
 ) -> None:
     """The worker was killed after the template's request left and before its answer was
     stored: the next worker cannot ask WhatsApp, so staff are told the template (not the reply)
-    may have reached her, and a Retry before she writes back sends no second one."""
+    may have reached her, and a Retry before she writes back sends no second one. A send taken
+    by the release before, which did not date its takes, is told the same."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
     deliver = SocialSender.deliver
@@ -395,6 +401,8 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
     assert _state(rt, message_id)[0].state == "sending"
     with rt.factory() as session, session.begin():
         session.get(Message, message_id).claimed_until = utcnow() - timedelta(seconds=1)
+        if not dated:
+            session.execute(update(OutboxItem).values(taken_at=None))
     Worker(rt, pollers(rt)).drain()  # the restart
     assert [r.json["type"] for r in receiver.requests] == ["template"]
     message, item = _state(rt, message_id)
