@@ -65,7 +65,9 @@ from responder.pipeline.template_going import (
     TemplateGoing,
     cut_off,
     going,
+    held_behind,
     hold_conversation,
+    replaced,
     withdraw,
 )
 from responder.review import AlreadyHandled, NotFound, audit, reply_recipients
@@ -276,7 +278,7 @@ def _changing(rt: Runtime, ack_id: int) -> Iterator[tuple[Session, Acknowledgeme
 
 def _reply(session: Session, ack: Acknowledgement, *, taking: bool = False) -> OutgoingReply:
     """What goes out; `taking` it to send, under its WhatsApp conversation's lock
-    (`template_going`), read and judged now."""
+    (`template_going`), read and judged now, the take dated (`taken_at`)."""
     channel = session.get(Channel, ack.channel_id)
     assert channel is not None
     details: dict[str, Any] = {}
@@ -285,8 +287,9 @@ def _reply(session: Session, ack: Acknowledgement, *, taking: bool = False) -> O
         assert message is not None
         if taking:
             hold_conversation(session, message, channel)
-            details["at"] = utcnow()
         details |= reply_details(session, message, channel)
+    if taking:
+        ack.taken_at = details["at"] = utcnow()
     return OutgoingReply(
         outbox_id=ack.id,
         channel_kind=channel.kind,
@@ -313,7 +316,9 @@ def _recover(rt: Runtime, ack_id: int) -> None:
             message = session.get(Message, ack.message_id)
             assert message is not None
             header = instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK)
-            template, recorded = cut_off(session, message, header, reply, rt.settings.social)
+            template, recorded = cut_off(
+                session, message, header, reply, rt.settings.social, ack.taken_at
+            )
             if template:  # outside WhatsApp's window that was the template, not the text
                 ack.last_error = (
                     f"the worker stopped during delivery of the approved template {template!r}, "
@@ -403,6 +408,15 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         return 0
     except DeliveryHeld as exc:  # not for a person to retry: sent later it would come too late
         with _changing(rt, ack_id) as (session, ack):
+            message = session.get(Message, ack.message_id)
+            assert message is not None
+            if not held_behind(session, message, reply):
+                # The template it was held behind was withdrawn (it did not go out): due again
+                # now, as if it had not met it, its attempt given back.
+                ack.state, ack.last_error, ack.next_attempt_at = "queued", "", None
+                ack.attempts -= 1
+                log.info("acknowledgement %s queued again: %s", ack_id, exc.cause)
+                return 0
             _withdraw(session, ack, template, header)
             ack.state = "not_sent"
             ack.last_error = (
@@ -418,7 +432,7 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         log.warning("acknowledgement %s refused: %s", ack_id, exc)
         return 0
     with _changing(rt, ack_id) as (session, ack):
-        _withdraw(session, ack, template, header)  # what went out is recorded as certain
+        _withdraw(session, ack, template, header, went=True)  # recorded as certain below
         _mark_sent(session, ack, result.instead if result is not None else "")
     return 1
 
@@ -427,27 +441,35 @@ def _template_going(
     rt: Runtime, session: Session, ack: Acknowledgement, reply: OutgoingReply
 ) -> TemplateGoing | None:
     """Outside WhatsApp's window the template goes in its place: recorded as maybe sent in
-    the take, under the conversation's lock, so a reply sent at the same moment in the same
-    conversation is held instead of sending a second one."""
-    template = template_in_place(reply, rt.settings.social, reply.at or utcnow())
+    the take, dated by it, under the conversation's lock, so a reply sent at the same moment in
+    the same conversation is held instead of sending a second one."""
+    assert ack.taken_at is not None
+    template = template_in_place(reply, rt.settings.social, ack.taken_at)
     if not template:
         return None
     message = session.get(Message, ack.message_id)
     assert message is not None
-    record = going(session, message, instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK))
-    _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
+    header = instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK)
+    record = going(session, message, header, ack.taken_at)
+    _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK, record.at)
     return record
 
 
 def _withdraw(
-    session: Session, ack: Acknowledgement, template: TemplateGoing | None, header: str
+    session: Session,
+    ack: Acknowledgement,
+    template: TemplateGoing | None,
+    header: str,
+    *,
+    went: bool = False,
 ) -> None:
-    """The take's record of a template maybe going out withdrawn, its Message-ID as before."""
+    """The take's record of a template maybe going out settled, its Message-ID as before:
+    withdrawn (`template_going.withdraw`), or replaced by what `went` out."""
     if template is None:
         return
     message = session.get(Message, ack.message_id)
     assert message is not None
-    withdraw(session, message, template)
+    (replaced if went else withdraw)(session, message, template)
     ack.message_id_header = header
 
 
@@ -467,11 +489,18 @@ def _mark_sent(session: Session, ack: Acknowledgement, instead: str = "") -> Non
     )
 
 
-def _add_ours(session: Session, ack: Acknowledgement, instead: str = "", mark: str = "") -> Message:
-    """What went out as our message in its conversation. A WhatsApp template that went (`mark`
-    INSTEAD_MARK) or may have gone (MAYBE_INSTEAD_MARK) in its place is marked in the
-    acknowledgement's Message-ID and its row's, as a reply's is: `template_sent` counts it, so
-    no reply sends a second template before the customer writes back."""
+def _add_ours(
+    session: Session,
+    ack: Acknowledgement,
+    instead: str = "",
+    mark: str = "",
+    at: datetime | None = None,
+) -> Message:
+    """What went out as our message in its conversation, dated `at` (else when it was sent, or
+    now). A WhatsApp template that went (`mark` INSTEAD_MARK) or may have gone
+    (MAYBE_INSTEAD_MARK) in its place is marked in the acknowledgement's Message-ID and its
+    row's, as a reply's is: `template_sent` counts it, so no reply sends a second template
+    before the customer writes back."""
     message = session.get(Message, ack.message_id)
     assert message is not None
     header = ack.message_id_header
@@ -484,7 +513,7 @@ def _add_ours(session: Session, ack: Acknowledgement, instead: str = "", mark: s
         raw_size=len(ack.raw),
         subject=ack.subject,
         text=instead or ack.body,
-        sent_at=ack.sent_at or utcnow(),
+        sent_at=at or ack.sent_at or utcnow(),
     )
     return message
 

@@ -614,6 +614,9 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    #: When a worker last took it to send: a WhatsApp template recorded by that take is dated
+    #: so (`responder.pipeline.template_going`). None for ones taken before it was kept.
+    taken_at: Mapped[datetime | None] = mapped_column()
     # social: the platform's id for the sent message, and what the platform reported since
     external_id: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
@@ -651,7 +654,8 @@ class Acknowledgement(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     #: queued, sending, sent, failed, uncertain (stopped mid-send; nobody can tell), dismissed,
     #: bounced (a delivery status report for it came back; `last_error` is the answer),
-    #: not_sent (a platform's reply window stopped it, `DeliveryHeld`: nothing to retry)
+    #: not_sent (a platform's reply window stopped it, `DeliveryHeld`: nothing to retry; queued
+    #: again if a WhatsApp template it was held behind is withdrawn, `template_going`)
     state: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -659,6 +663,8 @@ class Acknowledgement(Base):
     claimed_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+    #: As `OutboxItem.taken_at`: when a worker last took it to send.
+    taken_at: Mapped[datetime | None] = mapped_column()
 
 
 class ReplyFile(Base):

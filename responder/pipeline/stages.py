@@ -81,10 +81,13 @@ from responder.pipeline.social import (
 )
 from responder.pipeline.states import State, state_words
 from responder.pipeline.template_going import (
+    QUEUED_AGAIN,
     TemplateGoing,
     cut_off,
     going,
+    held_behind,
     hold_conversation,
+    replaced,
     withdraw,
 )
 from responder.queue_order import churn_is_high, due_at, sentiment_of, urgency_of
@@ -936,7 +939,8 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         if channel.kind in SOCIAL_KINDS:
             hold_conversation(session, message, channel)
             details = reply_details(session, message, channel)
-        reply = _reply_for(item, channel.kind, at=utcnow(), **details)
+        taken = utcnow()
+        reply = _reply_for(item, channel.kind, at=taken, **details)
         if message.state == State.SENDING:
             delivered = rt.sender.was_delivered(reply)
             if delivered:
@@ -947,8 +951,9 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
                 return
         item.state = "sending"
         item.attempts += 1
+        item.taken_at = taken
         message.state = State.SENDING
-        template = _template_going(rt, session, message, item, reply)
+        template = _template_going(rt, session, message, item, reply, taken)
         if channel.kind in EMAIL_KINDS and item.raw:
             # Dated by this attempt (a retry's, or the one after the undo window), the
             # Message-ID fixed at approval: what went out last is what is stored.
@@ -1014,9 +1019,12 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             message = session.get(Message, message_id)
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
+            held = isinstance(exc, DeliveryHeld)
+            if held and not held_behind(session, message, reply):
+                _queued_again(message, item)
+                return
             if template is not None:
                 withdraw(session, message, template)
-            held = isinstance(exc, DeliveryHeld)
             item.state = "held" if held else "failed"
             item.last_error = str(exc)
             _move(message, State.FAILED, str(exc) if held else f"delivery refused: {exc}")
@@ -1026,7 +1034,7 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         item = session.get(OutboxItem, reply.outbox_id)
         assert message is not None and item is not None
         if template is not None:  # what went out is recorded as certain below
-            withdraw(session, message, template)
+            replaced(session, message, template)
         if result is not None and result.instead:
             _mark_sent_instead(session, message, item, result, reply.channel_kind)
             return
@@ -1035,6 +1043,15 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
         _mark_sent(session, message, item, reply.channel_kind)
         if result is not None and result.note:
             message.state_reason = result.note
+
+
+def _queued_again(message: Message, item: OutboxItem) -> None:
+    """Held behind a template that a send taken just before it in the conversation was
+    sending, and that has since been withdrawn (it did not go out): due again now, as if it had
+    not met it, its attempt given back (it never reached the platform)."""
+    item.state, item.last_error, item.next_attempt_at = "queued", "", None
+    item.attempts -= 1
+    _move(message, State.APPROVED, QUEUED_AGAIN)
 
 
 def _mark_uncertain(message: Message, item: OutboxItem, why: str, what: str = "") -> None:
@@ -1055,10 +1072,10 @@ def _mark_cut_off(
     """A worker stopped mid-send and the platform cannot be asked. Outside WhatsApp's window
     what was being sent is the approved template, not the reply: staff are told so, and it
     counts as maybe sent (`template_sent`), so a Retry or another reply sends no second one.
-    Its take recorded it so (`template_going`); a send taken by a worker of an earlier version
-    did not, and is judged by the window now."""
+    Its take recorded it so, dated by the take (`template_going`); a send taken by a worker of
+    an earlier version did not, and is judged by the window now."""
     header = instead_header(item.message_id_header, MAYBE_INSTEAD_MARK)
-    template, recorded = cut_off(session, message, header, reply, rt.settings.social)
+    template, recorded = cut_off(session, message, header, reply, rt.settings.social, item.taken_at)
     if not template:
         _mark_uncertain(message, item, "the worker stopped during delivery")
         return
@@ -1075,27 +1092,37 @@ def _mark_cut_off(
 
 
 def _template_going(
-    rt: Runtime, session: Session, message: Message, item: OutboxItem, reply: OutgoingReply
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    item: OutboxItem,
+    reply: OutgoingReply,
+    taken: datetime,
 ) -> TemplateGoing | None:
     """Outside WhatsApp's window the template goes in the reply's place: recorded as maybe
-    sent in the take, under the conversation's lock, so a send taken at the same moment in
-    the same conversation holds its reply instead of sending a second one."""
-    template = template_in_place(reply, rt.settings.social, reply.at or utcnow())
+    sent in the take, dated `taken`, under the conversation's lock, so a send taken at the
+    same moment in the same conversation holds its reply instead of sending a second one."""
+    template = template_in_place(reply, rt.settings.social, taken)
     if not template:
         return None
     header = instead_header(item.message_id_header, MAYBE_INSTEAD_MARK)
-    record = going(session, message, header)
-    _add_instead(session, message, item, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
+    record = going(session, message, header, taken)
+    _add_instead(session, message, item, maybe_template(template)[1], MAYBE_INSTEAD_MARK, taken)
     return record
 
 
 def _add_instead(
-    session: Session, message: Message, item: OutboxItem, instead: str, mark: str
+    session: Session,
+    message: Message,
+    item: OutboxItem,
+    instead: str,
+    mark: str,
+    at: datetime | None = None,
 ) -> None:
     """What went out in a reply's place (`mark` INSTEAD_MARK), or may have (MAYBE_INSTEAD_MARK:
-    its answer was lost), shown in the conversation; a WhatsApp template either way, counted
-    for the one-template rule (`template_sent`). Its Message-ID is its own, so the reply keeps
-    its own for when it goes out, and one per reply, so it is found again."""
+    its answer was lost), shown in the conversation, dated `at` (else now); a WhatsApp template
+    either way, counted for the one-template rule (`template_sent`). Its Message-ID is its own,
+    so the reply keeps its own for when it goes out, and one per reply, so it is found again."""
     add_our_message(
         session,
         message,
@@ -1104,7 +1131,7 @@ def _add_instead(
         raw_size=len(instead.encode()),
         subject=item.subject,
         text=instead,
-        sent_at=utcnow(),
+        sent_at=at or utcnow(),
     )
 
 

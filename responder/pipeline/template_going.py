@@ -7,29 +7,53 @@ lock on the conversation: a second send taken meanwhile waits for that commit, t
 record and holds its reply (or leaves its acknowledgement unsent) instead of sending a second
 template. The send's outcome settles the record: replaced by a certain one when the template
 went, kept when its answer was lost or the worker stopped, withdrawn when it certainly did not
-go (refused, never arrived, held).
+go (refused, never arrived, held). A withdrawn one leaves the conversation as it was, and puts
+back in the queue the sends held behind it, to go out as they would have without the race
+(one may then send the template itself): the withdrawal finds those already held, and a send
+holding afterwards finds the template gone (`held_behind`), each under the conversation's lock.
+
+The take is dated on the send's row (`taken_at`), and its record with the same time: after a
+stopped worker, recovery tells by it whether that take was sending the template (`cut_off`),
+whenever the customer wrote.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from responder.channels.delivery import OutgoingReply
 from responder.channels.social.senders import template_in_place
 from responder.config import SocialSettings
 from responder.conversations import our_key
-from responder.db.models import Channel, Conversation, Message, utcnow
+from responder.db.models import Acknowledgement, Channel, Conversation, Message, OutboxItem, utcnow
 from responder.db.row_locks import lock_rows
+from responder.pipeline.notify import announce_work
+from responder.pipeline.social import template_sent
+from responder.pipeline.states import State
+
+log = logging.getLogger(__name__)
+
+#: Why a reply held behind a withdrawn template is queued again, as its message shows it.
+QUEUED_AGAIN = (
+    "queued again: the WhatsApp template it was held behind, sent at the same moment for "
+    "another message in the conversation, did not go out"
+)
 
 
 def hold_conversation(session: Session, message: Message, channel: Channel) -> None:
     """Lock a WhatsApp message's conversation until the transaction ends, before reading
     whether a template went there: the one-template rule is read and recorded under it."""
-    if channel.kind == "whatsapp" and message.conversation_id is not None:
+    if channel.kind == "whatsapp":
+        _lock_conversation(session, message)
+
+
+def _lock_conversation(session: Session, message: Message) -> None:
+    if message.conversation_id is not None:
         lock_rows(
             session,
             Conversation.thread_key,
@@ -41,20 +65,46 @@ def hold_conversation(session: Session, message: Message, channel: Channel) -> N
 @dataclass(frozen=True)
 class TemplateGoing:
     """A template recorded as maybe sent when its send was taken: our row in the conversation
-    with Message-ID `header`. `before`: that row's time when an earlier attempt of the same
-    send had written it (kept on withdrawal), None when the take added it."""
+    with Message-ID `header`, dated `at`, the take's time. `before`: that row's time when an
+    earlier attempt of the same send had written it (kept on withdrawal), None when the take
+    added it."""
 
     header: str
+    at: datetime
     before: datetime | None
 
 
-def going(session: Session, answered: Message, header: str) -> TemplateGoing:
-    """What withdrawing the record about to be written with `header` puts back."""
-    return TemplateGoing(header, _recorded_at(session, answered, header))
+def going(session: Session, answered: Message, header: str, at: datetime) -> TemplateGoing:
+    """What withdrawing the record about to be written with `header`, dated `at`, puts back."""
+    return TemplateGoing(header, at, _recorded_at(session, answered, header))
 
 
 def withdraw(session: Session, answered: Message, record: TemplateGoing) -> None:
-    """The template certainly did not go out: no reply is held, nor shown, for it."""
+    """The template certainly did not go out: no reply is held, nor shown, for it. The
+    conversation's last message is again the latest one left, and the sends taken at the same
+    moment and held behind it are queued again."""
+    _lock_conversation(session, answered)
+    replaced(session, answered, record)
+    conversation_id = answered.conversation_id
+    if conversation_id is None:
+        return
+    latest = (
+        select(func.max(func.coalesce(Message.sent_at, Message.received_at)))
+        .where(Message.conversation_id == conversation_id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(last_message_at=func.coalesce(latest, Conversation.last_message_at))
+        .execution_options(synchronize_session=False)
+    )
+    _queue_again(session, conversation_id, record.at)
+
+
+def replaced(session: Session, answered: Message, record: TemplateGoing) -> None:
+    """The take's record goes: the send's outcome is recorded as certain by the caller (what
+    went out), or the template was withdrawn."""
     row = (
         Message.channel_id == answered.channel_id,
         Message.external_key == our_key(record.header),
@@ -70,18 +120,102 @@ def withdraw(session: Session, answered: Message, record: TemplateGoing) -> None
         )
 
 
+def held_behind(session: Session, answered: Message, reply: OutgoingReply) -> bool:
+    """Whether a send held because a template went, or may have (`reply.template_sent_at`),
+    is held still: not when that template was withdrawn since this send was taken. Read under
+    the conversation's lock, before the caller writes: the withdrawal either found this send
+    held already or is seen here. One held by the window alone (no template) stays held."""
+    if reply.template_sent_at is None:
+        return True
+    _lock_conversation(session, answered)
+    return template_sent(session, answered, reply.customer_wrote_at) is not None
+
+
+def _queue_again(session: Session, conversation_id: int, since: datetime) -> None:
+    """Replies held, and acknowledgements left unsent, by sends taken from `since` in the
+    conversation: they waited for the withdrawn template's take, then counted it. Each is due
+    now, its attempt given back (it never reached the platform); a reply a person has handled
+    meanwhile (Retry, Leave unsent) is left as they left it."""
+    ours = select(Message.id).where(Message.conversation_id == conversation_id)
+    held = session.execute(
+        select(OutboxItem.id, OutboxItem.message_id).where(
+            OutboxItem.state == "held",
+            OutboxItem.taken_at >= since,
+            OutboxItem.message_id.in_(ours),
+        )
+    ).all()
+    moved = (
+        set(
+            session.scalars(
+                update(Message)
+                .where(Message.id.in_([m for _, m in held]), Message.state == State.FAILED)
+                .values(state=State.APPROVED, state_reason=QUEUED_AGAIN, next_attempt_at=None)
+                .returning(Message.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if held
+        else set()
+    )
+    if moved:
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_([i for i, m in held if m in moved]))
+            .values(
+                state="queued",
+                attempts=OutboxItem.attempts - 1,
+                last_error="",
+                next_attempt_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    acknowledgements = session.scalars(
+        update(Acknowledgement)
+        .where(
+            Acknowledgement.state == "not_sent",
+            Acknowledgement.taken_at >= since,
+            Acknowledgement.message_id.in_(ours),
+        )
+        .values(
+            state="queued",
+            attempts=Acknowledgement.attempts - 1,
+            last_error="",
+            next_attempt_at=None,
+        )
+        .returning(Acknowledgement.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if moved or acknowledgements:
+        log.info(
+            "conversation %s: a template withdrawn; queued again: replies to messages %s, "
+            "acknowledgements %s",
+            conversation_id,
+            sorted(moved),
+            sorted(acknowledgements),
+            extra={"conversation_id": conversation_id},
+        )
+        announce_work(session)
+
+
 def cut_off(
     session: Session,
     answered: Message,
     header: str,
     reply: OutgoingReply,
     settings: SocialSettings,
+    taken_at: datetime | None,
 ) -> tuple[str, bool]:
     """The template a stopped worker was sending in place of `reply` ("" when it was the reply
-    itself), and whether its take recorded it with `header` (since the customer last wrote).
-    A send taken by a worker of an earlier version recorded nothing: it is judged by the
-    window now, and the caller records it."""
+    itself), and whether its take recorded it with `header`: the take dated `taken_at` did
+    when the record bears that time (an earlier attempt's is older). A send taken before takes
+    were dated counts a record written since the customer last wrote; one taken by a worker of
+    an earlier version recorded nothing: it is judged by the window now, and the caller
+    records it."""
     at = _recorded_at(session, answered, header)
+    if taken_at is not None:
+        if at is not None and at >= taken_at:
+            return settings.whatsapp_template, True
+        return "", False
     wrote_at = reply.customer_wrote_at
     if at is not None and (wrote_at is None or at > wrote_at):
         return settings.whatsapp_template, True

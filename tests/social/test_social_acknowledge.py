@@ -4,15 +4,19 @@ conversation through the platform's send API, once per customer a day, like emai
 from __future__ import annotations
 
 import html
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
+from responder.channels.delivery import OutgoingReply
+from responder.channels.social.senders import SocialSender
 from responder.db.models import Acknowledgement, Message, OutboxItem, utcnow
 from responder.db.session import transaction
+from responder.pipeline.stages import StageCrash
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
@@ -129,6 +133,45 @@ def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
         item = _approved_and_held(rt, worker, client, api_token(client), dm.id)
     assert receiver.requests == [], "no template after the one that may have gone out"
     assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
+
+
+def test_a_template_cut_off_in_its_place_is_still_named_after_she_writes_again(
+    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker was killed sending the template in its place, and she wrote again before the
+    next worker looked: what may have reached her is still the template, shown once."""
+    acknowledging(rt, social=True)
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
+    worker.drain_claims()  # the stages only: queued, not sent
+    deliver = SocialSender.deliver
+
+    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
+        deliver(self, reply, now)
+        raise StageCrash("killed mid-send")
+
+    monkeypatch.setattr(SocialSender, "deliver", killed)
+    with pytest.raises(StageCrash):
+        send_acknowledgements(rt)
+    monkeypatch.setattr(SocialSender, "deliver", deliver)
+    # Dated a minute on: after the take, whatever second it was taken in.
+    later = whatsapp_message("Hello? What is this?", wamid="wamid.later", hours_ago=-1 / 60)
+    with TestClient(create_app(rt)) as client:
+        assert post_meta(client, later).json()["stored"] == 1
+    worker.drain_claims()
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(Acknowledgement).values(claimed_until=utcnow() - timedelta(seconds=1))
+        )
+    assert send_acknowledgements(rt) == 0
+    assert [r.json["type"] for r in receiver.requests] == ["template"]
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement))
+        ours = list(session.scalars(select(Message.text).where(Message.direction == "out")))
+    assert ack.state == "uncertain"
+    assert "delivery of the approved template 'service_follow_up'" in ack.last_error
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
 
 
 def test_one_whose_answer_was_lost_is_never_sent_twice(

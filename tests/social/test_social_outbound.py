@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from responder.bootstrap import pollers
 from responder.channels.delivery import OutgoingReply
@@ -374,12 +374,18 @@ def test_a_template_whose_answer_was_lost_counts_as_sent_so_retry_sends_no_secon
     assert _state(rt, first)[0].state == "sent"
 
 
+@pytest.mark.parametrize("dated", [True, False], ids=["taken now", "taken before takes were dated"])
 def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
-    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime,
+    worker: Worker,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    dated: bool,
 ) -> None:
     """The worker was killed after the template's request left and before its answer was
     stored: the next worker cannot ask WhatsApp, so staff are told the template (not the reply)
-    may have reached her, and a Retry before she writes back sends no second one."""
+    may have reached her, and a Retry before she writes back sends no second one. A send taken
+    by the release before, which did not date its takes, is told the same."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
     deliver = SocialSender.deliver
@@ -395,6 +401,8 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
     assert _state(rt, message_id)[0].state == "sending"
     with rt.factory() as session, session.begin():
         session.get(Message, message_id).claimed_until = utcnow() - timedelta(seconds=1)
+        if not dated:
+            session.execute(update(OutboxItem).values(taken_at=None))
     Worker(rt, pollers(rt)).drain()  # the restart
     assert [r.json["type"] for r in receiver.requests] == ["template"]
     message, item = _state(rt, message_id)
@@ -413,6 +421,45 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
     message, item = _state(rt, message_id)
     assert (message.state, item.state) == ("failed", "held")
     assert "a template ('service_follow_up') may have gone out to this customer" in item.last_error
+
+
+def test_a_template_cut_off_is_still_named_after_the_customer_writes_again(
+    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker was killed sending the template, and she wrote again before the next worker
+    looked: what may have reached her is still the template, not the reply, and the
+    conversation shows it once."""
+    rt.settings.social.whatsapp_template = "service_follow_up"
+    message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
+    deliver = SocialSender.deliver
+
+    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
+        deliver(self, reply, now)
+        raise StageCrash("killed mid-send")
+
+    monkeypatch.setattr(SocialSender, "deliver", killed)
+    with pytest.raises(StageCrash):
+        worker.drain()
+    monkeypatch.setattr(SocialSender, "deliver", deliver)
+    with rt.factory() as session, session.begin():  # the stopped worker's lease still runs
+        session.get(Message, message_id).claimed_until = utcnow() + timedelta(minutes=5)
+    # Dated a minute on: after the take, whatever second it was taken in.
+    later = whatsapp_message("Hello? What is this?", wamid="wamid.later", hours_ago=-1 / 60)
+    _post(rt, later)
+    worker.drain()
+    assert _state(rt, message_id)[0].state == "sending"
+    with rt.factory() as session, session.begin():
+        session.get(Message, message_id).claimed_until = utcnow() - timedelta(seconds=1)
+    Worker(rt, pollers(rt)).drain()  # the restart
+    assert [r.json["type"] for r in receiver.requests] == ["template"]
+    message, item = _state(rt, message_id)
+    assert (message.state, item.state) == ("failed", "uncertain")
+    assert "delivery of the approved template 'service_follow_up'" in item.last_error
+    assert "accepted the reply" not in item.last_error
+    with TestClient(create_app(rt)) as client:
+        detail = client.get(f"/api/messages/{message_id}", headers=api_token(client)).json()
+    ours = [c["text"] for c in detail["conversation"] if c["direction"] == "out"]
+    assert ours == ["[WhatsApp template 'service_follow_up', which may not have gone out]"]
 
 
 def test_a_send_that_never_connected_is_tried_again(

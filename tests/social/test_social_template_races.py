@@ -1,6 +1,8 @@
 """Two sends in one WhatsApp conversation at the same moment, outside the reply window: two
 replies taken by two workers, or a reply and an automatic acknowledgement. One template reaches
-the customer, and the other send is held (a reply) or not sent (an acknowledgement), saying so.
+the customer, and the other send is held (a reply) or not sent (an acknowledgement), saying so;
+when the first's template did not go out after all (refused), the other goes back in the queue
+and sends it.
 
 The first send is held in the transaction that takes it, just after it read whether a template
 went (`reply_details`); the second starts then, and the first is let through once the second
@@ -13,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -23,7 +26,9 @@ from sqlalchemy import select
 
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
-from responder.db.models import Acknowledgement, Message, OutboxItem
+from responder.channels.delivery import OutgoingReply
+from responder.channels.social.senders import SocialSender
+from responder.db.models import Acknowledgement, Conversation, Message, OutboxItem
 from responder.pipeline import stages
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -35,6 +40,8 @@ from tests.social.conftest import Receiver, acknowledging, late_whatsapp_pair
 REPLY = "Hi, sorry about the bill. We have refunded the roaming charge. Northwind Mobile"
 TEMPLATE = "[WhatsApp template 'service_follow_up']"
 NO_SECOND = "and they have not written back since, so no second one went out"
+#: WhatsApp refusing the first send's template for good: it certainly did not go out.
+REFUSED = {"error": {"message": "(#131026) Message undeliverable", "code": 131026}}
 
 
 def _at_once(
@@ -43,9 +50,11 @@ def _at_once(
     first_in: ModuleType,
     first: Callable[[], object],
     second: Callable[[], object],
+    then: Callable[[threading.Thread], None] = lambda _: None,
 ) -> None:
     """`first` run by a thread held in its take (`reply_details` as `first_in` calls it), then
-    `second` by another, the first let through once the second waits for it or is done."""
+    `second` by another, the first let through once the second waits for it or is done; `then`
+    (given the second's thread) runs while both go on."""
     holding, release = threading.Event(), threading.Event()
     read = first_in.reply_details
 
@@ -76,6 +85,7 @@ def _at_once(
         two.start()
         until_waiting(rt, two, writing)
         release.set()
+        then(two)
         one.join(60)
         two.join(60)
     assert not failures, failures
@@ -160,3 +170,174 @@ def _writes(rt: Runtime, thread: str) -> AbstractContextManager[threading.Event]
             and statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
         ),
     )
+
+
+class _Outcomes:
+    """The two sends' outcomes in `order`, both threads named as `_at_once` names them: the
+    second's hold recorded before the first's template is withdrawn ("held first"), after it
+    ("withdrawn first"), or while the withdrawal, its transaction not yet committed, holds the
+    conversation ("at the same moment": the first's `withdraw` in `first_in`)."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        monkeypatch: pytest.MonkeyPatch,
+        order: str,
+        first_in: ModuleType,
+    ) -> None:
+        self.rt, self.order = rt, order
+        self.done = {"first": threading.Event(), "second": threading.Event()}
+        self.withdrawing, self.go = threading.Event(), threading.Event()
+        deliver, withdraw = SocialSender.deliver, first_in.withdraw
+
+        def delivering(
+            sender: SocialSender, reply: OutgoingReply, now: datetime | None = None
+        ) -> Any:
+            name = threading.current_thread().name
+            waits = {
+                ("first", "held first"): self.done["second"],
+                ("second", "withdrawn first"): self.done["first"],
+                ("second", "at the same moment"): self.withdrawing,
+            }.get((name, order))
+            assert waits is None or waits.wait(60), f"{name} never went on"
+            return deliver(sender, reply, now)
+
+        def withdrawn(*args: Any) -> None:
+            withdraw(*args)
+            if threading.current_thread().name == "first" and order == "at the same moment":
+                self.withdrawing.set()
+                assert self.go.wait(60), "the test never let the withdrawal commit"
+
+        monkeypatch.setattr(SocialSender, "deliver", delivering)
+        monkeypatch.setattr(first_in, "withdraw", withdrawn)
+
+    def run(self, name: str, send: Callable[[], object]) -> Callable[[], None]:
+        def sending() -> None:
+            try:
+                send()
+            finally:
+                self.done[name].set()
+
+        return sending
+
+    def then(self, second: threading.Thread) -> None:
+        """At the same moment: the withdrawal is let commit once the second's outcome waits
+        for the conversation it holds (or is recorded: it did not wait)."""
+        if self.order != "at the same moment":
+            return
+        watched = self.withdrawing
+
+        def writes(statement: str) -> bool:
+            return (
+                threading.current_thread().name == "second"
+                and watched.is_set()
+                and statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))
+            )
+
+        with statement_seen(self.rt, writes) as writing:
+            assert self.withdrawing.wait(60), "the first send's template was never withdrawn"
+            until_waiting(self.rt, second, writing)
+        self.go.set()
+
+
+def _last_message_at(rt: Runtime) -> datetime:
+    with rt.factory() as session:
+        return session.scalars(select(Conversation.last_message_at)).one()
+
+
+def _queued_again(rt: Runtime, message_id: int) -> None:
+    """The reply is back in the queue, due now, saying why."""
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        assert message is not None and item is not None
+        assert (message.state, item.state, item.last_error) == ("approved", "queued", "")
+        assert message.next_attempt_at is None and item.next_attempt_at is None
+        assert message.state_reason.startswith("queued again: the WhatsApp template it was held")
+
+
+@pytest.mark.parametrize("order", ["held first", "withdrawn first", "at the same moment"])
+def test_a_reply_held_behind_a_template_that_did_not_go_is_queued_again(
+    templated: Runtime,
+    worker: Worker,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    order: str,
+) -> None:
+    """WhatsApp refuses the first reply's template: nothing reached her. The second reply,
+    held behind that template at the same moment, goes back in the queue and sends it, however
+    the two outcomes meet; the conversation's last message is again her latest one meanwhile."""
+    rt = templated
+    with TestClient(create_app(rt)) as client:
+        first, second, auth = late_whatsapp_pair(client, worker.drain, REPLY)
+        other = client.post(f"/api/messages/{second}/approve", headers=auth, json={"body": REPLY})
+        assert other.status_code == 201, other.text
+    before = _last_message_at(rt)
+    receiver.answer(400, REFUSED)
+    outcomes = _Outcomes(rt, monkeypatch, order, stages)
+    send = partial(stages.send_stage, rt)
+    _at_once(
+        rt,
+        monkeypatch,
+        stages,
+        outcomes.run("first", partial(send, [first])),
+        outcomes.run("second", partial(send, [second])),
+        outcomes.then,
+    )
+    state, item, why = _reply(rt, first)
+    assert (state, item) == ("failed", "failed") and "WhatsApp refused the reply (400)" in why
+    _queued_again(rt, second)
+    assert _last_message_at(rt) == before, "as before the template was taken"
+    assert _ours(rt) == [], "nothing shown as sent"
+
+    send([second])
+    assert [r.json["type"] for r in receiver.requests] == ["template", "template"]
+    state, item, why = _reply(rt, second)
+    assert (state, item) == ("failed", "held") and "was sent instead" in why
+    assert _ours(rt) == [TEMPLATE], "one template, shown as sent"
+
+
+@pytest.mark.parametrize("order", ["held first", "withdrawn first"])
+@pytest.mark.parametrize("taken_first", ["acknowledgement", "reply"])
+def test_an_acknowledgement_or_a_reply_held_behind_a_template_that_did_not_go_is_queued_again(
+    templated: Runtime,
+    worker: Worker,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    taken_first: str,
+    order: str,
+) -> None:
+    """The first send's template is refused: the acknowledgement left unsent behind it goes
+    back to be sent, or the reply held behind it back in the queue, and sends the template."""
+    rt = templated
+    acknowledging(rt, social=True)
+    with TestClient(create_app(rt)) as client:
+        first, _, _ = late_whatsapp_pair(client, worker.drain_claims, REPLY)
+    receiver.answer(400, REFUSED)
+    acknowledged = partial(send_acknowledgements, rt)
+    replied = partial(stages.send_stage, rt, [first])
+    if taken_first == "acknowledgement":
+        outcomes = _Outcomes(rt, monkeypatch, order, acknowledge)
+        ack_run, reply_run = outcomes.run("first", acknowledged), outcomes.run("second", replied)
+        _at_once(rt, monkeypatch, acknowledge, ack_run, reply_run, outcomes.then)
+    else:
+        outcomes = _Outcomes(rt, monkeypatch, order, stages)
+        reply_run, ack_run = outcomes.run("first", replied), outcomes.run("second", acknowledged)
+        _at_once(rt, monkeypatch, stages, reply_run, ack_run, outcomes.then)
+    with rt.factory() as session:
+        ack = session.scalars(select(Acknowledgement)).one()
+    if taken_first == "acknowledgement":
+        assert ack.state == "failed" and "WhatsApp refused the reply (400)" in ack.last_error
+        _queued_again(rt, first)
+        replied()
+        state, item, why = _reply(rt, first)
+        assert (state, item) == ("failed", "held") and "was sent instead" in why
+    else:
+        state, item, _ = _reply(rt, first)
+        assert (state, item) == ("failed", "failed")
+        assert (ack.state, ack.last_error, ack.next_attempt_at) == ("queued", "", None)
+        assert acknowledged() == 1
+        with rt.factory() as session:
+            assert session.scalars(select(Acknowledgement.state)).one() == "sent"
+    assert [r.json["type"] for r in receiver.requests] == ["template", "template"]
+    assert _ours(rt) == [TEMPLATE], "one template, shown as sent"
