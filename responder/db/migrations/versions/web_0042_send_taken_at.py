@@ -6,8 +6,8 @@ the take no longer makes the template read as the reply. A send withdrawing its 
 by it the sends taken at the same moment and held behind that template. Rows taken before
 have none and are judged as before.
 
-Revision ID: web_0041
-Revises: web_0040
+Revision ID: web_0042
+Revises: web_0041
 """
 
 from collections.abc import Sequence
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "web_0041"
-down_revision: str | None = "web_0040"
+revision: str = "web_0042"
+down_revision: str | None = "web_0041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
