@@ -13,8 +13,9 @@ whether it went out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from responder.acknowledgement_text import acknowledgement_body, opens_words, te
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     DeliveryHeld,
+    DeliveryResult,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -44,6 +46,7 @@ from responder.db.models import (
     OutboxItem,
     utcnow,
 )
+from responder.db.outage import first_line
 from responder.db.session import transaction
 from responder.display import headline, preview_column
 from responder.late_mail import late_reason
@@ -253,26 +256,36 @@ def _claim(rt: Runtime, now: datetime, *, stalled: bool) -> list[int]:
             or_(Acknowledgement.next_attempt_at.is_(None), Acknowledgement.next_attempt_at <= now),
         )
     candidates = select(Acknowledgement.id).where(wanted).order_by(Acknowledgement.id).limit(ROUND)
+    claimed: dict[str, Any] = {"state": "sending", "claimed_until": now + _lease(rt)}
+    if not stalled:  # one more attempt; dated again by its take (`_reply`): none went yet
+        claimed |= {"attempts": Acknowledgement.attempts + 1, "taken_at": None}
     with transaction(rt.factory) as session:
         return sorted(
             session.scalars(
                 update(Acknowledgement)
                 .where(Acknowledgement.id.in_(candidates.scalar_subquery()), wanted)
-                .values(
-                    state="sending",
-                    claimed_until=now + _lease(rt),
-                    attempts=Acknowledgement.attempts + (0 if stalled else 1),
-                )
+                .values(claimed)
                 .returning(Acknowledgement.id)
             )
         )
 
 
+class _TakenOver(Exception):
+    """Another worker took it over while this one's delivery went on (past the kept-alive
+    leases, or renewals lost in a database outage): what that worker recorded stands."""
+
+
 @contextmanager
-def _changing(rt: Runtime, ack_id: int) -> Iterator[tuple[Session, Acknowledgement]]:
+def _changing(
+    rt: Runtime, ack_id: int, claim: _Claim | None = None
+) -> Iterator[tuple[Session, Acknowledgement]]:
+    """One change in one transaction; with `claim`, only while that claim is still this
+    worker's (else `_TakenOver`, nothing written)."""
     with transaction(rt.factory) as session:
         ack = session.get(Acknowledgement, ack_id)
         assert ack is not None
+        if claim is not None and (ack.state != "sending" or ack.claimed_until != claim.until):
+            raise _TakenOver(ack.state)
         yield session, ack
 
 
@@ -304,8 +317,14 @@ def _reply(session: Session, ack: Acknowledgement, *, taking: bool = False) -> O
 
 def _recover(rt: Runtime, ack_id: int) -> None:
     """A worker stopped while sending it: sent, or not sent (try again), or nobody can tell
-    (left alone: a second copy is worse than none)."""
+    (left alone: a second copy is worse than none). One its round claimed but never took (the
+    worker stopped first, or its earlier sends outlasted the lease) did not go: queued again,
+    its attempt given back."""
     with _changing(rt, ack_id) as (session, ack):
+        if ack.taken_at is None:
+            ack.state, ack.attempts = "queued", ack.attempts - 1
+            log.info("acknowledgement %s queued again: claimed, never taken to send", ack_id)
+            return
         reply = _reply(session, ack)
         delivered = rt.sender.was_delivered(reply)
         if delivered:
@@ -348,17 +367,19 @@ def _held(session: Session, rt: Runtime, ack_id: int, until: datetime) -> dateti
     return later if renewed is not None else None
 
 
-def _renewal(rt: Runtime, ack_id: int, until: datetime) -> Callable[[], None]:
-    """For `kept_alive`: the claim renewed again each time while this worker holds it."""
-    held = until
+@dataclass
+class _Claim:
+    """This worker's claim on one, its end as last set (the token `_held` checks); called by
+    `kept_alive`, renewed again while this worker holds it."""
 
-    def renewal() -> None:
-        nonlocal held
-        with transaction(rt.factory) as session:
-            later = _held(session, rt, ack_id, held)
-        held = later or held
+    rt: Runtime
+    ack_id: int
+    until: datetime
 
-    return renewal
+    def __call__(self) -> None:
+        with transaction(self.rt.factory) as session:
+            later = _held(session, self.rt, self.ack_id, self.until)
+        self.until = later or self.until
 
 
 def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
@@ -376,19 +397,50 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         template = _template_going(rt, session, ack, reply)
         message_id = ack.message_id
     # One delivery may outlast the lease, as a reply's may: kept alive until it returns.
+    claim = _Claim(rt, ack_id, held)
     lease = kept_alive(
-        _renewal(rt, ack_id, held),
+        claim,
         rt.settings.pipeline.lease_seconds,
         f"acknowledgement {ack_id}",
         {"message_id": message_id, "acknowledgement": ack_id},
     )
+    outcome: DeliveryResult | Exception | None
     try:
         with lease:
-            result = rt.sender.deliver(reply)
+            outcome = rt.sender.deliver(reply)
+    except (TemporaryDeliveryError, UncertainDeliveryError, PermanentDeliveryError) as exc:
+        outcome = exc
+    try:
+        return _settle(rt, claim, outcome, reply, template, header)
+    except _TakenOver as exc:
+        log.warning(
+            "acknowledgement %s: its delivery ended (%s) after another worker had taken it "
+            "over; left %s as that worker recorded it",
+            ack_id,
+            first_line(outcome) if isinstance(outcome, Exception) else "sent",
+            exc,
+        )
+        return 0
+
+
+def _settle(
+    rt: Runtime,
+    claim: _Claim,
+    outcome: DeliveryResult | Exception | None,
+    reply: OutgoingReply,
+    template: TemplateGoing | None,
+    header: str,
+) -> int:
+    """The delivery's outcome recorded, while the claim is still this worker's."""
+    ack_id = claim.ack_id
+    try:
+        if isinstance(outcome, Exception):
+            raise outcome
+        result = outcome
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
         outbound = rt.settings.outbound
-        with _changing(rt, ack_id) as (session, ack):
+        with _changing(rt, ack_id, claim) as (session, ack):
             _withdraw(session, ack, template, header)
             ack.last_error = str(exc)
             if ack.attempts >= outbound.max_attempts:
@@ -400,14 +452,14 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         return 0
     except UncertainDeliveryError as exc:  # it may have gone out: never a second copy
         SEND_FAILURES.labels("uncertain").inc()
-        with _changing(rt, ack_id) as (session, ack):
+        with _changing(rt, ack_id, claim) as (session, ack):
             ack.state, ack.last_error = "uncertain", f"{exc}; it may have gone out"
             if exc.instead:
                 _add_ours(session, ack, exc.instead, MAYBE_INSTEAD_MARK)
         log.warning("acknowledgement %s may have gone out: %s", ack_id, exc)
         return 0
     except DeliveryHeld as exc:  # not for a person to retry: sent later it would come too late
-        with _changing(rt, ack_id) as (session, ack):
+        with _changing(rt, ack_id, claim) as (session, ack):
             message = session.get(Message, ack.message_id)
             assert message is not None
             if not held_behind(session, message, reply):
@@ -426,12 +478,12 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
-        with _changing(rt, ack_id) as (session, ack):
+        with _changing(rt, ack_id, claim) as (session, ack):
             _withdraw(session, ack, template, header)
             ack.state, ack.last_error = "failed", str(exc)
         log.warning("acknowledgement %s refused: %s", ack_id, exc)
         return 0
-    with _changing(rt, ack_id) as (session, ack):
+    with _changing(rt, ack_id, claim) as (session, ack):
         _withdraw(session, ack, template, header, went=True)  # recorded as certain below
         _mark_sent(session, ack, result.instead if result is not None else "")
     return 1

@@ -21,9 +21,11 @@ from sqlalchemy import select, update
 
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
+from responder.channels.delivery import TemporaryDeliveryError
 from responder.config import load_settings
 from responder.db.models import Acknowledgement, AuditEntry, Customer, Draft, Message, utcnow
 from responder.db.session import transaction
+from responder.pipeline import queue
 from responder.pipeline.worker import Worker
 from responder.review import current_draft
 from responder.runtime import Runtime
@@ -415,7 +417,8 @@ def test_a_round_that_outlasts_its_lease_leaves_what_another_worker_claimed_sinc
 ) -> None:
     """Worker A's round claims two acknowledgements, and the first one's delivery lasts past
     the lease (kept alive meanwhile): the second's lease runs out, worker B's round finds it
-    not sent and sends it. A then leaves it to B: each customer gets one. B's round runs at a
+    never taken to send (not "uncertain", although the sender, as SMTP, cannot tell whether
+    one went) and sends it. A then leaves it to B: each customer gets one. B's round runs at a
     time just past the lease A took, once A's renewal has moved the first one's on."""
     _closed_for_three_days(rt)
     drop(rt, make_email(), "first")
@@ -436,7 +439,7 @@ def test_a_round_that_outlasts_its_lease_leaves_what_another_worker_claimed_sinc
             return outbox.deliver(reply)  # type: ignore[arg-type]
 
         def was_delivered(self, reply: object) -> bool | None:
-            return outbox.was_delivered(reply)  # type: ignore[arg-type]
+            return None  # as over SMTP: nobody can tell whether one went
 
     rt.__dict__["sender"] = SlowAtFirst()  # the cached property's slot
 
@@ -463,6 +466,55 @@ def test_a_round_that_outlasts_its_lease_leaves_what_another_worker_claimed_sinc
     assert len(sent_replies(rt)) == 2
     with rt.factory() as session:
         assert [a.state for a in session.scalars(select(Acknowledgement))] == ["sent", "sent"]
+
+
+def test_a_delivery_that_ends_after_another_worker_took_it_over_does_not_undo_its_send(
+    rt: Runtime, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the kept-alive leases (none here), worker B takes over A's acknowledgement still
+    in delivery: the outbox says it did not arrive, so B sends it. When A's delivery then
+    fails for the moment, A does not put it back in the queue over B's record: the customer
+    gets it once more, not a third time."""
+    monkeypatch.setattr(queue, "KEPT_ALIVE_LEASES", 1)  # no renewal at all
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    worker.poll_sources()
+    worker.drain_claims()
+    outbox = rt.sender
+    holding, let_go = threading.Event(), threading.Event()
+
+    class FailingLateAtFirst:
+        handed = 0
+
+        def deliver(self, reply: object) -> object:
+            self.handed += 1
+            if self.handed == 1:
+                holding.set()
+                let_go.wait(WAIT_SECONDS)
+                raise TemporaryDeliveryError("451 try again later")
+            return outbox.deliver(reply)  # type: ignore[arg-type]
+
+        def was_delivered(self, reply: object) -> bool | None:
+            return outbox.was_delivered(reply)  # type: ignore[arg-type]
+
+    rt.__dict__["sender"] = FailingLateAtFirst()  # the cached property's slot
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send_acknowledgements, rt)
+        try:
+            assert holding.wait(WAIT_SECONDS)
+            with rt.factory() as session:
+                (until,) = session.scalars(select(Acknowledgement.claimed_until)).all()
+            assert until is not None
+            assert send_acknowledgements(rt, now=until + timedelta(seconds=0.1)) == 1
+        finally:
+            let_go.set()
+        assert sending.result() == 0
+    assert len(sent_replies(rt)) == 1
+    with rt.factory() as session:
+        (ack,) = session.scalars(select(Acknowledgement)).all()
+        assert (ack.state, ack.last_error) == ("sent", "")
+    assert send_acknowledgements(rt, now=utcnow() + timedelta(days=1)) == 0
+    assert len(sent_replies(rt)) == 1
 
 
 def test_a_customer_on_file_is_greeted_and_signed_off_as_in_the_draft(
