@@ -167,12 +167,12 @@ CONFLICTS: list[tuple[str, Callable[[object, str], None], str, str]] = [
     ),
     ("/supervisor/rules", _toml, "#actions-save", "#actions-conflict"),
     (
-        "/supervisor/action-rules/3",
+        "/supervisor/action-rules/1",  # rule numbers are places in the list: the first
         _typed("#rule-label", lambda text, tab: f"{text} ({tab} tab)"),
         "#rule-save",
         "#actions-conflict",
     ),
-    ("/supervisor/rules", _nothing, "#move-down-3", "#actions-conflict"),
+    ("/supervisor/rules", _nothing, "#move-down-1", "#actions-conflict"),
 ]
 
 
