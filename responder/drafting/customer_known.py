@@ -11,6 +11,7 @@ took back by rejecting the agent's correction.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -159,18 +160,24 @@ def redraft_queued(
     *,
     only: Sequence[int] | None = None,
     stop: threading.Event | None = None,
+    batches: int | None = None,
 ) -> int:
     """Write again the drafts CRM imports queued (`customers.redraft_queue`), a claimed batch
-    at a time, until none is left (`only`: of these rows) or `stop` is set; how many rows were
-    finished. Each as an agent's link writes it, by whoever ran the import, in a transaction
-    that also marks its row done, so a worker stopped mid-batch leaves the rest to the next
-    (once its lease runs out) and none is written twice. A draft a person saved or edited
-    stays, and so does one a person is typing in at that moment (their save would be refused
-    under a new version): each one's page says it was written before the customer was known
-    and offers Redraft. One that cannot be written is logged and left to that Redraft."""
+    at a time, until none is left (`only`: of these rows), `batches` batches were written (a
+    worker's round writes one, so a large import does not hold up its polling, sending and
+    acknowledgements) or `stop` is set; how many rows were finished. Each as an agent's link
+    writes it, by whoever ran the import, in a transaction that also marks its row done, so a
+    worker stopped mid-batch leaves the rest to the next (once its lease runs out) and none is
+    written twice. A draft a person saved or edited stays, and so does one a person is typing
+    in at that moment (their save would be refused under a new version): each one's page says
+    it was written before the customer was known and offers Redraft. One that cannot be
+    written is logged and left to that Redraft."""
     settings = rt.settings.pipeline
     finished = 0
-    while not (stop is not None and stop.is_set()):
+    rounds = itertools.count() if batches is None else range(batches)
+    for _ in rounds:
+        if stop is not None and stop.is_set():
+            break
         ids = redraft_queue.claim(
             rt.factory, worker_id, settings.batch_size, settings.lease_seconds, only
         )
