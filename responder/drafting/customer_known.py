@@ -190,16 +190,23 @@ def redraft_queued(
 def _redraft_batch(
     rt: Runtime, worker_id: str, ids: list[int], stop: threading.Event | None
 ) -> int:
-    """The messages embedded first, outside any transaction; the claim renewed once a third
-    of the lease has gone, as a message batch's is. An exception that is not the draft's
-    (the database lost, the process dying) leaves the unfinished rows held until the lease
-    runs out (a lost database: until the worker releases its claims)."""
+    """The messages embedded first, all at once and outside any transaction; the claim
+    renewed once a third of the lease has gone, as a message batch's is. Embedding that fails
+    for the batch is tried again for each row, where it fails that row alone, so no row is
+    claimed again and again. An exception that is not the draft's (the database lost, the
+    process dying) leaves the unfinished rows held until the lease runs out (a lost database:
+    until the worker releases its claims)."""
     lease = rt.settings.pipeline.lease_seconds
     with rt.read_factory() as session:
         messages = session.scalars(
             select(ImportRedraft.message_id).where(ImportRedraft.id.in_(ids))
         ).all()
-    embed_before_writing(rt, *messages)
+    try:
+        embed_before_writing(rt, *messages)
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
+        log.warning("embedding the messages of %d import redrafts failed: %s", len(ids), exc)
     renewed = time.monotonic()
     finished = 0
     for n, row_id in enumerate(ids):
@@ -214,8 +221,8 @@ def _redraft_batch(
 
 
 def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
-    """1 when this worker finished the row, 0 when it no longer held it (its lease ran out
-    and another worker took it, which writes it)."""
+    """1 when this worker finished the row (written, kept, or failed), 0 when it no longer
+    held it (its lease ran out and another worker took it, which writes it)."""
     with rt.read_factory() as session:
         message_id = session.scalar(
             select(ImportRedraft.message_id).where(ImportRedraft.id == row_id)
@@ -223,6 +230,7 @@ def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
     if message_id is None:
         return 0
     try:
+        embed_before_writing(rt, message_id)  # embedded with its batch, unless that failed
         with transaction(rt.factory) as session:
             # An agent's Redraft or link of this message waits, or is waited for.
             lock_rows(session, Message.updated_at, Message.id == message_id)

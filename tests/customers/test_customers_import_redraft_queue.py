@@ -354,3 +354,40 @@ def test_a_large_import_is_written_a_batch_a_round_and_new_mail_waits_for_one_ba
     worker.drain()
     assert _rows(rt) == [(m, "redrafted", True) for m in messages]
     assert hers_drafted == [False, False, True]
+
+
+def test_a_draft_whose_message_cannot_be_embedded_fails_alone_and_is_not_tried_for_ever(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model chokes on Declan's second message, so the batch's embedding fails: the
+    worker still writes the other two, marks that one failed (its page offers a redraft), and
+    no later round takes it again."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    choking_on = messages[1]
+    embed = customer_known.embed_before_writing
+    embedded: list[tuple[int, ...]] = []
+
+    def choking(runtime: Runtime, *message_ids: int) -> None:
+        embedded.append(message_ids)
+        if choking_on in message_ids:
+            raise RuntimeError("the model choked")
+        embed(runtime, *message_ids)
+
+    monkeypatch.setattr(customer_known, "embed_before_writing", choking)
+
+    worker.drain()
+    assert _rows(rt) == [
+        (messages[0], "redrafted", True),
+        (choking_on, "failed", True),
+        (messages[2], "redrafted", True),
+    ]
+    assert _versions(rt, choking_on) == [1]
+    embedded.clear()
+    _lease_runs_out(rt)
+    worker.drain()
+    assert embedded == [], "nothing is left to write again"
+    assert _versions(rt, choking_on) == [1]
