@@ -14,9 +14,9 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -35,6 +35,7 @@ from responder.drafting.service import (
     embed_before_writing,
     redraft_keeping_action,
 )
+from responder.pipeline.queue import kept_alive, renew_rows
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.presence import being_edited
 from responder.review import changed_since_opened, current_draft
@@ -190,12 +191,12 @@ def redraft_queued(
 def _redraft_batch(
     rt: Runtime, worker_id: str, ids: list[int], stop: threading.Event | None
 ) -> int:
-    """The messages embedded first, all at once and outside any transaction; the claim
-    renewed once a third of the lease has gone, as a message batch's is. Embedding that fails
-    for the batch is tried again for each row, where it fails that row alone, so no row is
-    claimed again and again. An exception that is not the draft's (the database lost, the
-    process dying) leaves the unfinished rows held until the lease runs out (a lost database:
-    until the worker releases its claims)."""
+    """The messages embedded first, all at once and outside any transaction; the claim kept
+    alive while the batch is written (`kept_alive`), as a reply's while it is delivered.
+    Embedding that fails for the batch is tried again for each row, where it fails that row
+    alone, so no row is claimed again and again. An exception that is not the draft's (the
+    database lost, the process dying) leaves the unfinished rows held until the lease runs
+    out (a lost database: until the worker releases its claims)."""
     lease = rt.settings.pipeline.lease_seconds
     with rt.read_factory() as session:
         messages = session.scalars(
@@ -207,15 +208,17 @@ def _redraft_batch(
         if database_unavailable(exc):
             raise
         log.warning("embedding the messages of %d import redrafts failed: %s", len(ids), exc)
-    renewed = time.monotonic()
     finished = 0
-    for n, row_id in enumerate(ids):
-        if stop is not None and stop.is_set():
-            break
-        if time.monotonic() - renewed > lease / 3:
-            redraft_queue.renew(rt.factory, worker_id, ids[n:], lease)
-            renewed = time.monotonic()
-        finished += _redraft_row(rt, worker_id, row_id)
+    with kept_alive(
+        partial(renew_rows, rt.factory, ImportRedraft, worker_id, ids, lease),
+        lease,
+        f"import redrafts {ids[0]}-{ids[-1]}",
+        {"stage": "import redraft"},
+    ):
+        for row_id in ids:
+            if stop is not None and stop.is_set():
+                break
+            finished += _redraft_row(rt, worker_id, row_id)
     redraft_queue.release(rt.factory, worker_id)
     return finished
 
