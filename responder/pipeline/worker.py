@@ -225,7 +225,7 @@ class Worker:
         """Poll and work until stopped; while the database is unreachable, retry with backoff.
 
         Each round is a `drain`. Between rounds it waits up to the poll interval, or until
-        `wake` says work arrived.
+        `wake` says work arrived; not at all while imports' drafts are left to write.
         Every stage commits its batch in one transaction, so an outage mid-stage leaves the
         messages in their last committed state; the worker's own claims are released once the
         database is back.
