@@ -1,21 +1,22 @@
 """The queue of drafts a CRM import leaves to the workers (`ImportRedraft` rows): the import's
 last transaction queues the waiting drafts of the senders it linked, and returns; workers
-claim rows with a lease, as they claim messages (`pipeline.queue`), and write each draft again
-(`drafting.customer_known.redraft_queued`). A lease that runs out (a worker died mid-batch)
-makes the rows it had not finished claimable again; a finished row is never claimed again.
+claim rows with a lease as they claim messages, by the same means (`pipeline.queue`), and
+write each draft again (`drafting.customer_known.redraft_queued`). A lease that runs out (a
+worker died mid-batch) makes the rows it had not finished claimable again; a finished row is
+never claimed again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser, utcnow
-from responder.db.session import transaction
+from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser
+from responder.pipeline.queue import claim_rows, release_rows
 from responder.pipeline.states import AWAITING_REVIEW
 
 #: What a finished row's `outcome` says became of its draft.
@@ -108,65 +109,16 @@ def claim(
 ) -> list[int]:
     """Up to `limit` rows not done and not held under a live lease, oldest first, now held by
     `worker_id`; `only`: of these rows (a CLI import finishing its own)."""
-    now = utcnow()
-    free = or_(ImportRedraft.claimed_until.is_(None), ImportRedraft.claimed_until < now)
-    wanted = [ImportRedraft.done_at.is_(None), free]
+    wanted = [ImportRedraft.done_at.is_(None)]
     if only is not None:
         wanted.append(ImportRedraft.id.in_(list(only)))
-    with transaction(factory) as session:
-        ids = list(
-            session.scalars(
-                select(ImportRedraft.id)
-                .where(*wanted)
-                .order_by(ImportRedraft.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not ids:
-            return []
-        # Checked again in the UPDATE: two threads on SQLite (no SKIP LOCKED) may both have
-        # selected a row; one takes it.
-        session.execute(
-            update(ImportRedraft)
-            .where(ImportRedraft.id.in_(ids), *wanted)
-            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
-        )
-        return list(
-            session.scalars(
-                select(ImportRedraft.id)
-                .where(ImportRedraft.id.in_(ids), ImportRedraft.claimed_by == worker_id)
-                .order_by(ImportRedraft.id)
-            )
-        )
-
-
-def renew(
-    factory: sessionmaker[Session], worker_id: str, ids: Sequence[int], lease_seconds: int
-) -> None:
-    """A long batch keeps its claim on the rows it has not finished."""
-    if not ids:
-        return
-    with transaction(factory) as session:
-        session.execute(
-            update(ImportRedraft)
-            .where(ImportRedraft.id.in_(list(ids)), ImportRedraft.claimed_by == worker_id)
-            .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
-        )
+    return claim_rows(factory, ImportRedraft, worker_id, limit, lease_seconds, *wanted)
 
 
 def release(factory: sessionmaker[Session], worker_id: str | None = None) -> None:
     """Let go of what `worker_id` holds (every claim without one: on SQLite one process owns
     the queue, so claims a crash left are void)."""
-    held = (
-        ImportRedraft.claimed_by.is_not(None)
-        if worker_id is None
-        else ImportRedraft.claimed_by == worker_id
-    )
-    with transaction(factory) as session:
-        session.execute(
-            update(ImportRedraft).where(held).values(claimed_by=None, claimed_until=None)
-        )
+    release_rows(factory, ImportRedraft, worker_id)
 
 
 @dataclass

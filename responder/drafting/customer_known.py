@@ -11,11 +11,12 @@ took back by rejecting the agent's correction.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -34,6 +35,7 @@ from responder.drafting.service import (
     embed_before_writing,
     redraft_keeping_action,
 )
+from responder.pipeline.queue import kept_alive, renew_rows
 from responder.pipeline.states import AWAITING_REVIEW
 from responder.presence import being_edited
 from responder.review import changed_since_opened, current_draft
@@ -159,18 +161,24 @@ def redraft_queued(
     *,
     only: Sequence[int] | None = None,
     stop: threading.Event | None = None,
+    batches: int | None = None,
 ) -> int:
     """Write again the drafts CRM imports queued (`customers.redraft_queue`), a claimed batch
-    at a time, until none is left (`only`: of these rows) or `stop` is set; how many rows were
-    finished. Each as an agent's link writes it, by whoever ran the import, in a transaction
-    that also marks its row done, so a worker stopped mid-batch leaves the rest to the next
-    (once its lease runs out) and none is written twice. A draft a person saved or edited
-    stays, and so does one a person is typing in at that moment (their save would be refused
-    under a new version): each one's page says it was written before the customer was known
-    and offers Redraft. One that cannot be written is logged and left to that Redraft."""
+    at a time, until none is left (`only`: of these rows), `batches` batches were written (a
+    worker's round writes one, so a large import does not hold up its polling, sending and
+    acknowledgements) or `stop` is set; how many rows were finished. Each as an agent's link
+    writes it, by whoever ran the import, in a transaction that also marks its row done, so a
+    worker stopped mid-batch leaves the rest to the next (once its lease runs out) and none is
+    written twice. A draft a person saved or edited stays, and so does one a person is typing
+    in at that moment (their save would be refused under a new version): each one's page says
+    it was written before the customer was known and offers Redraft. One that cannot be
+    written is logged and left to that Redraft."""
     settings = rt.settings.pipeline
     finished = 0
-    while not (stop is not None and stop.is_set()):
+    rounds = itertools.count() if batches is None else range(batches)
+    for _ in rounds:
+        if stop is not None and stop.is_set():
+            break
         ids = redraft_queue.claim(
             rt.factory, worker_id, settings.batch_size, settings.lease_seconds, only
         )
@@ -183,32 +191,41 @@ def redraft_queued(
 def _redraft_batch(
     rt: Runtime, worker_id: str, ids: list[int], stop: threading.Event | None
 ) -> int:
-    """The messages embedded first, outside any transaction; the claim renewed once a third
-    of the lease has gone, as a message batch's is. An exception that is not the draft's
-    (the database lost, the process dying) leaves the unfinished rows held until the lease
-    runs out (a lost database: until the worker releases its claims)."""
+    """The messages embedded first, all at once and outside any transaction; the claim kept
+    alive while the batch is written (`kept_alive`), as a reply's while it is delivered.
+    Embedding that fails for the batch is tried again for each row, where it fails that row
+    alone, so no row is claimed again and again. An exception that is not the draft's (the
+    database lost, the process dying) leaves the unfinished rows held until the lease runs
+    out (a lost database: until the worker releases its claims)."""
     lease = rt.settings.pipeline.lease_seconds
     with rt.read_factory() as session:
         messages = session.scalars(
             select(ImportRedraft.message_id).where(ImportRedraft.id.in_(ids))
         ).all()
-    embed_before_writing(rt, *messages)
-    renewed = time.monotonic()
+    try:
+        embed_before_writing(rt, *messages)
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise
+        log.warning("embedding the messages of %d import redrafts failed: %s", len(ids), exc)
     finished = 0
-    for n, row_id in enumerate(ids):
-        if stop is not None and stop.is_set():
-            break
-        if time.monotonic() - renewed > lease / 3:
-            redraft_queue.renew(rt.factory, worker_id, ids[n:], lease)
-            renewed = time.monotonic()
-        finished += _redraft_row(rt, worker_id, row_id)
+    with kept_alive(
+        partial(renew_rows, rt.factory, ImportRedraft, worker_id, ids, lease),
+        lease,
+        f"import redrafts {ids[0]}-{ids[-1]}",
+        {"stage": "import redraft"},
+    ):
+        for row_id in ids:
+            if stop is not None and stop.is_set():
+                break
+            finished += _redraft_row(rt, worker_id, row_id)
     redraft_queue.release(rt.factory, worker_id)
     return finished
 
 
 def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
-    """1 when this worker finished the row, 0 when it no longer held it (its lease ran out
-    and another worker took it, which writes it)."""
+    """1 when this worker finished the row (written, kept, or failed), 0 when it no longer
+    held it (its lease ran out and another worker took it, which writes it)."""
     with rt.read_factory() as session:
         message_id = session.scalar(
             select(ImportRedraft.message_id).where(ImportRedraft.id == row_id)
@@ -216,6 +233,7 @@ def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
     if message_id is None:
         return 0
     try:
+        embed_before_writing(rt, message_id)  # embedded with its batch, unless that failed
         with transaction(rt.factory) as session:
             # An agent's Redraft or link of this message waits, or is waited for.
             lock_rows(session, Message.updated_at, Message.id == message_id)

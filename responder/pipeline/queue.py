@@ -1,4 +1,6 @@
-"""Claiming work from the message table with leases.
+"""Claiming work with leases: the message table's, and the drafts CRM imports leave to the
+workers (`customers.redraft_queue`), one mechanism for both (`claim_rows`, `renew_rows`,
+`release_rows`) over any table with `claimed_by` and `claimed_until`.
 
 `FOR UPDATE SKIP LOCKED` lets any number of workers share the table on PostgreSQL; SQLite
 ignores it and serialises writers, which is fine for the one-process embedded default. A lease
@@ -15,13 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.db.models import Message, utcnow
+from responder.db.models import ImportRedraft, Message, utcnow
 from responder.db.session import transaction
 
 log = logging.getLogger(__name__)
+
+#: The tables work is claimed from.
+Leased = type[Message] | type[ImportRedraft]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,83 @@ class Claim:
     lease_seconds: int
 
 
+def claim_rows(
+    factory: sessionmaker[Session],
+    model: Leased,
+    worker_id: str,
+    limit: int,
+    lease_seconds: int,
+    *wanted: ColumnElement[bool],
+) -> list[int]:
+    """Up to `limit` rows that are `wanted` and not held under a live lease, oldest first, now
+    held by `worker_id`."""
+    now = utcnow()
+    free = or_(model.claimed_until.is_(None), model.claimed_until < now)
+    with transaction(factory) as session:
+        ids = list(
+            session.scalars(
+                select(model.id)
+                .where(free, *wanted)
+                .order_by(model.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not ids:
+            return []
+        # Checked again in the UPDATE: two threads on SQLite (no SKIP LOCKED there) may both
+        # have selected a row; one takes it.
+        session.execute(
+            update(model)
+            .where(model.id.in_(ids), free, *wanted)
+            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+        )
+        return list(
+            session.scalars(
+                select(model.id)
+                .where(model.id.in_(ids), model.claimed_by == worker_id)
+                .order_by(model.id)
+            )
+        )
+
+
+def renew_rows(
+    factory: sessionmaker[Session],
+    model: Leased,
+    worker_id: str,
+    ids: Sequence[int],
+    lease_seconds: int,
+) -> None:
+    """Extend this worker's lease on those of `ids` it still holds, so a long batch keeps its
+    claim (one another worker took meanwhile is not taken back)."""
+    if not ids:
+        return
+    with transaction(factory) as session:
+        session.execute(
+            update(model)
+            .where(model.id.in_(list(ids)), model.claimed_by == worker_id)
+            .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
+        )
+
+
+def release_rows(
+    factory: sessionmaker[Session],
+    model: Leased,
+    worker_id: str | None = None,
+    ids: Sequence[int] | None = None,
+) -> None:
+    """Let go of what `worker_id` holds (of `ids`, if given); without a worker, of every
+    claim (on the embedded default one process owns the queue, so claims a crash left are
+    void)."""
+    held = [model.claimed_by.is_not(None) if worker_id is None else model.claimed_by == worker_id]
+    if ids is not None:
+        if not ids:
+            return
+        held.append(model.id.in_(list(ids)))
+    with transaction(factory) as session:
+        session.execute(update(model).where(*held).values(claimed_by=None, claimed_until=None))
+
+
 def claim_batch(
     factory: sessionmaker[Session],
     worker_id: str,
@@ -42,90 +124,44 @@ def claim_batch(
     limit: int,
     lease_seconds: int,
 ) -> list[int]:
+    """Messages in `states` whose retry back-off is over."""
     now = utcnow()
-    with transaction(factory) as session:
-        ids = list(
-            session.scalars(
-                select(Message.id)
-                .where(
-                    # Inbound and outbound alike: a new message staff wrote waits in approved
-                    # as a reply does; our sent copies of replies are final (sent).
-                    Message.state.in_(list(states)),
-                    or_(Message.claimed_until.is_(None), Message.claimed_until < now),
-                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-                )
-                .order_by(Message.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not ids:
-            return []
-        # Re-checking the lease in the UPDATE keeps two threads on SQLite (no SKIP LOCKED there)
-        # from both taking a message they both selected.
-        session.execute(
-            update(Message)
-            .where(
-                Message.id.in_(ids),
-                or_(Message.claimed_until.is_(None), Message.claimed_until < now),
-            )
-            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
-        )
-        return list(
-            session.scalars(
-                select(Message.id)
-                .where(Message.id.in_(ids), Message.claimed_by == worker_id)
-                .order_by(Message.id)
-            )
-        )
+    return claim_rows(
+        factory,
+        Message,
+        worker_id,
+        limit,
+        lease_seconds,
+        # Inbound and outbound alike: a new message staff wrote waits in approved as a reply
+        # does; our sent copies of replies are final (sent).
+        Message.state.in_(list(states)),
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
 
 
 def release(factory: sessionmaker[Session], worker_id: str, ids: Sequence[int]) -> None:
-    if not ids:
-        return
-    with transaction(factory) as session:
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(list(ids)), Message.claimed_by == worker_id)
-            .values(claimed_by=None, claimed_until=None)
-        )
+    release_rows(factory, Message, worker_id, ids)
 
 
 def release_all(factory: sessionmaker[Session]) -> None:
     """On the embedded default one process owns the queue, so claims left by a crash are void."""
-    with transaction(factory) as session:
-        session.execute(
-            update(Message)
-            .where(Message.claimed_by.is_not(None))
-            .values(claimed_by=None, claimed_until=None)
-        )
+    release_rows(factory, Message)
 
 
 def release_worker(factory: sessionmaker[Session], worker_id: str) -> None:
     """Everything one worker still holds, e.g. claims it could not release during an outage."""
-    with transaction(factory) as session:
-        session.execute(
-            update(Message)
-            .where(Message.claimed_by == worker_id)
-            .values(claimed_by=None, claimed_until=None)
-        )
+    release_rows(factory, Message, worker_id)
 
 
 def renew(
     factory: sessionmaker[Session], worker_id: str, ids: Sequence[int], lease_seconds: int
 ) -> None:
     """Extend this worker's lease on ids (between stages), so a long batch keeps its claim."""
-    if not ids:
-        return
-    with transaction(factory) as session:
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(list(ids)), Message.claimed_by == worker_id)
-            .values(claimed_until=utcnow() + timedelta(seconds=lease_seconds))
-        )
+    renew_rows(factory, Message, worker_id, ids, lease_seconds)
 
 
-#: How many leases one delivery may keep its claim for (six of the default 300 s: 30 minutes).
+#: How many leases one delivery (or batch of import redrafts) may keep its claim for (six of
+#: the default 300 s: 30 minutes).
 KEPT_ALIVE_LEASES = 6
 
 
@@ -133,18 +169,20 @@ KEPT_ALIVE_LEASES = 6
 def kept_alive(
     renewal: Callable[[], object], lease_seconds: float, what: str, extra: Mapping[str, object]
 ) -> Iterator[None]:
-    """`renewal` (renewing one claim, a reply's or an acknowledgement's) run every third of a
-    lease while the block runs: a single delivery to a slow server may outlast a lease, and
-    another worker must not take it over (and mark it uncertain) while this one is still
-    sending it, only once it stopped. `what` names it in the log ("message 7"), with `extra`.
+    """`renewal` (renewing one claim: a reply's, an acknowledgement's, a batch of import
+    redrafts') run every third of a lease while the block runs: a single delivery to a slow
+    server may outlast a lease, and another worker must not take it over (and mark it
+    uncertain) while this one is still sending it, only once it stopped; nor take over a
+    draft this one is writing. `what` names it in the log ("message 7"), with `extra`.
 
     A daemon thread, which dies with the process (a killed worker's lease runs out as before),
-    is stopped and joined before the block is left, so no renewal follows the delivery.
+    is stopped and joined before the block is left, so no renewal follows the work.
     `renewal` must renew only while this worker holds the claim: one another worker took
     meanwhile (a database outage outlasted the lease) is not taken back. For at most
     KEPT_ALIVE_LEASES leases: the senders time out per command or read, not per delivery, so a
     server that drips its answer could otherwise hold it in sending for ever; past that the
-    lease runs out and it shows as uncertain, as a stopped worker's would.
+    lease runs out and it shows as uncertain, as a stopped worker's would (an import
+    redraft's row is then written by whichever worker holds it).
     """
     stopped = threading.Event()
     renewals = 3 * (KEPT_ALIVE_LEASES - 1)
@@ -156,11 +194,9 @@ def kept_alive(
             try:
                 renewal()
             except Exception as exc:  # the next third tries again; the delivery goes on
-                log.warning(
-                    "%s: could not renew the lease during delivery: %s", what, exc, extra=extra
-                )
+                log.warning("%s: could not renew its lease: %s", what, exc, extra=extra)
         log.warning(
-            "%s: its delivery has lasted %d leases; the lease is no longer renewed",
+            "%s: has been kept for %d leases; the lease is no longer renewed",
             what,
             KEPT_ALIVE_LEASES,
             extra=extra,

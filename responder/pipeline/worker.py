@@ -177,23 +177,26 @@ class Worker:
 
     def drain(self, max_rounds: int | None = 10_000) -> int:
         """One round: wake what was snoozed till now, poll once, run until nothing is
-        claimable (or `max_rounds` batches), write again the drafts CRM imports queued, send
-        the acknowledgements queued. `poll --once` and tests run one; `run_forever` runs one
-        after another, without a cap."""
+        claimable (or `max_rounds` batches), write again one batch of the drafts CRM imports
+        queued, send the acknowledgements queued. `poll --once` and tests run one;
+        `run_forever` runs one after another, without a cap, the next at once while imports'
+        drafts are left to write (a large import's, a batch a round: mail that arrives
+        meanwhile waits for one batch, not for the whole import)."""
         wake_due(self.rt.factory)
         self.poll_sources()
         drained = self.drain_claims(max_rounds)
-        self.redraft_imported()
+        if self.redraft_imported(batches=1):
+            self.work_event.set()
         send_acknowledgements(self.rt)
         return drained
 
-    def redraft_imported(self) -> int:
+    def redraft_imported(self, batches: int | None = None) -> int:
         """The drafts CRM imports left to the workers (`customers.redraft_queue`), written
-        again in claimed batches; how many were finished. A batch that failed as a whole (the
-        models would not load) is logged and stays claimed until its lease runs out, then is
-        tried again; a lost database goes up to run_forever, as a stage's does."""
+        again in claimed batches (at most `batches`); how many were finished. A failure that
+        is not one draft's is logged; a lost database goes up to run_forever, as a stage's
+        does."""
         try:
-            return redraft_queued(self.rt, self.worker_id, stop=self.stop_event)
+            return redraft_queued(self.rt, self.worker_id, stop=self.stop_event, batches=batches)
         except Exception as exc:
             if database_unavailable(exc):
                 raise
@@ -201,7 +204,8 @@ class Worker:
             return 0
 
     def work_once(self) -> int:
-        """`worker --once`: the stages until nothing is claimable, then the imports' redrafts."""
+        """`worker --once`: the stages until nothing is claimable, then the imports' redrafts
+        until none is left."""
         drained = self.drain_claims()
         self.redraft_imported()
         return drained
@@ -221,7 +225,7 @@ class Worker:
         """Poll and work until stopped; while the database is unreachable, retry with backoff.
 
         Each round is a `drain`. Between rounds it waits up to the poll interval, or until
-        `wake` says work arrived.
+        `wake` says work arrived; not at all while imports' drafts are left to write.
         Every stage commits its batch in one transaction, so an outage mid-stage leaves the
         messages in their last committed state; the worker's own claims are released once the
         database is back.

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
@@ -297,3 +298,96 @@ def test_a_worker_whose_lease_ran_out_does_not_write_a_draft_another_has_written
     assert [customer_known._redraft_row(rt, "slow-worker", row) for row in slow] == [0, 0]
     assert all(_versions(rt, m) == [1, 2] for m in messages)
     assert len(_redraft_actions(rt)) == 2
+
+
+def _queue_declans(rt: Runtime, worker: Worker, tmp_path: Path, times: int) -> list[int]:
+    """Declan's messages, drafted, and a CRM import that queued them all to be written again."""
+    messages = _declan_wrote(rt, worker, times)
+    crm = tmp_path / "crm.csv"
+    crm.write_text(CRM)
+    summary = import_csv(rt.factory, "customers", crm, settings=rt.settings)
+    assert len(summary.redraft_ids) == times
+    return messages
+
+
+def _drafted(rt: Runtime, subject: str) -> bool:
+    with rt.factory() as session:
+        return (
+            session.scalar(
+                select(Draft.id)
+                .join(Message, Draft.message_id == Message.id)
+                .where(Message.subject == subject)
+            )
+            is not None
+        )
+
+
+def test_a_large_import_is_written_a_batch_a_round_and_new_mail_waits_for_one_batch_only(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Declan's three drafts are queued, two to a batch. Aoife writes in while the worker
+    writes the first two: that round writes those two and no more, and the next drafts her
+    message before it writes Declan's last one."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    pipeline = msgspec.structs.replace(rt.settings.pipeline, batch_size=2)
+    monkeypatch.setattr(rt, "settings", msgspec.structs.replace(rt.settings, pipeline=pipeline))
+    hers = "My router keeps dropping"
+    hers_drafted: list[bool] = []  # as each of Declan's drafts is written
+    write = customer_known._redraft_row
+
+    def writing(runtime: Runtime, worker_id: str, row_id: int) -> int:
+        if not hers_drafted:
+            drop(rt, make_email(subject=hers, body="Hi, my router keeps dropping."), "aoife")
+        hers_drafted.append(_drafted(rt, hers))
+        return write(runtime, worker_id, row_id)
+
+    monkeypatch.setattr(customer_known, "_redraft_row", writing)
+
+    worker.drain()
+    assert _rows(rt) == [(m, "redrafted", True) for m in messages[:2]] + [(messages[2], "", False)]
+    assert worker.work_event.is_set(), "drafts are left to write: the next round starts at once"
+
+    worker.drain()
+    assert _rows(rt) == [(m, "redrafted", True) for m in messages]
+    assert hers_drafted == [False, False, True]
+
+
+def test_a_draft_whose_message_cannot_be_embedded_fails_alone_and_is_not_tried_for_ever(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model chokes on Declan's second message, so the batch's embedding fails: the
+    worker still writes the other two, marks that one failed (its page offers a redraft), and
+    no later round takes it again."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    choking_on = messages[1]
+    embed = customer_known.embed_before_writing
+    embedded: list[tuple[int, ...]] = []
+
+    def choking(runtime: Runtime, *message_ids: int) -> None:
+        embedded.append(message_ids)
+        if choking_on in message_ids:
+            raise RuntimeError("the model choked")
+        embed(runtime, *message_ids)
+
+    monkeypatch.setattr(customer_known, "embed_before_writing", choking)
+
+    worker.drain()
+    assert _rows(rt) == [
+        (messages[0], "redrafted", True),
+        (choking_on, "failed", True),
+        (messages[2], "redrafted", True),
+    ]
+    assert _versions(rt, choking_on) == [1]
+    embedded.clear()
+    _lease_runs_out(rt)
+    worker.drain()
+    assert embedded == [], "nothing is left to write again"
+    assert _versions(rt, choking_on) == [1]
