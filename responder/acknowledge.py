@@ -462,7 +462,8 @@ def _settle(
         with _changing(rt, ack_id, claim) as (session, ack):
             message = session.get(Message, ack.message_id)
             assert message is not None
-            if not held_behind(session, message, reply):
+            behind = held_behind(session, message, reply)
+            if behind is None:
                 # The template it was held behind was withdrawn (it did not go out): due again
                 # now, as if it had not met it, its attempt given back.
                 ack.state, ack.last_error, ack.next_attempt_at = "queued", "", None
@@ -470,7 +471,7 @@ def _settle(
                 log.info("acknowledgement %s queued again: %s", ack_id, exc.cause)
                 return 0
             _withdraw(session, ack, template, header)
-            ack.state = "not_sent"
+            ack.state, ack.held_behind = "not_sent", behind or None
             ack.last_error = (
                 f"{exc.cause}; sent once the customer has written again, it would come too late"
             )

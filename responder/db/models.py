@@ -617,6 +617,10 @@ class OutboxItem(Base):
     #: When a worker last took it to send: a WhatsApp template recorded by that take is dated
     #: so (`responder.pipeline.template_going`). None for ones taken before it was kept.
     taken_at: Mapped[datetime | None] = mapped_column()
+    #: Held (a reply WhatsApp's window stopped) behind a template another send recorded as
+    #: going out: that template's Message-ID, so withdrawing it queues this one again
+    #: (`responder.pipeline.template_going`). None when held by the window alone, or before.
+    held_behind: Mapped[str | None] = mapped_column(String(500))
     # social: the platform's id for the sent message, and what the platform reported since
     external_id: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
@@ -665,6 +669,8 @@ class Acknowledgement(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     #: As `OutboxItem.taken_at`: when a worker last took it to send.
     taken_at: Mapped[datetime | None] = mapped_column()
+    #: As `OutboxItem.held_behind`: the template it was left unsent behind (`not_sent`).
+    held_behind: Mapped[str | None] = mapped_column(String(500))
 
 
 class ReplyFile(Base):

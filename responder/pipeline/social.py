@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -333,6 +333,8 @@ class TemplateSent:
     at: datetime
     #: False when its send's answer was lost: it may have gone out, so it counts as sent.
     certain: bool = True
+    #: Its Message-ID: a send held behind it names it (`template_going.held_behind`).
+    header: str = ""
 
 
 def template_sent(
@@ -346,22 +348,29 @@ def template_sent(
         return None
     sent = _last_sent(session, message.conversation_id, wrote_at, INSTEAD_MARK)
     if sent is not None:
-        return TemplateSent(sent)
+        return TemplateSent(sent[0], header=sent[1])
     maybe = _last_sent(session, message.conversation_id, wrote_at, MAYBE_INSTEAD_MARK)
-    return TemplateSent(maybe, certain=False) if maybe is not None else None
+    return TemplateSent(maybe[0], certain=False, header=maybe[1]) if maybe is not None else None
 
 
 def _last_sent(
     session: Session, conversation_id: int, wrote_at: datetime | None, mark: str
-) -> datetime | None:
-    query = select(func.max(Message.sent_at)).where(
-        Message.conversation_id == conversation_id,
-        Message.direction == "out",
-        Message.message_id_header.contains(mark, autoescape=True),
+) -> tuple[datetime, str] | None:
+    query = (
+        select(Message.sent_at, Message.message_id_header)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "out",
+            Message.message_id_header.contains(mark, autoescape=True),
+            Message.sent_at.is_not(None),
+        )
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(1)
     )
     if wrote_at is not None:
         query = query.where(Message.sent_at > wrote_at)
-    return session.scalar(query)
+    row = session.execute(query).first()
+    return (row[0], row[1] or "") if row is not None else None
 
 
 def reply_details(session: Session, message: Message, channel: Channel) -> dict[str, Any]:

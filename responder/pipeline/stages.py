@@ -1020,12 +1020,14 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             item = session.get(OutboxItem, reply.outbox_id)
             assert message is not None and item is not None
             held = isinstance(exc, DeliveryHeld)
-            if held and not held_behind(session, message, reply):
+            behind = held_behind(session, message, reply) if held else ""
+            if behind is None:
                 _queued_again(message, item)
                 return
             if template is not None:
                 withdraw(session, message, template)
             item.state = "held" if held else "failed"
+            item.held_behind = behind or None
             item.last_error = str(exc)
             _move(message, State.FAILED, str(exc) if held else f"delivery refused: {exc}")
         return
@@ -1142,7 +1144,7 @@ def _mark_sent_instead(
     window): the conversation shows what the customer received, and the reply itself is held,
     under Needs attention, for a person to retry once the customer writes again. Neither the
     reply nor the question is recorded as sent or answered."""
-    item.state = "held"
+    item.state, item.held_behind = "held", None
     item.last_error = result.note
     _move(message, State.FAILED, result.note)
     _add_instead(session, message, item, result.instead, INSTEAD_MARK)

@@ -9,8 +9,10 @@ template. The send's outcome settles the record: replaced by a certain one when 
 went, kept when its answer was lost or the worker stopped, withdrawn when it certainly did not
 go (refused, never arrived, held). A withdrawn one leaves the conversation as it was, and puts
 back in the queue the sends held behind it, to go out as they would have without the race
-(one may then send the template itself): the withdrawal finds those already held, and a send
-holding afterwards finds the template gone (`held_behind`), each under the conversation's lock.
+(one may then send the template itself): a held send names the template it is held behind
+(`held_behind` on its row, its Message-ID), so the withdrawal finds those already held by it,
+whatever the workers' clocks say, and a send holding afterwards finds the template gone
+(`held_behind`), each under the conversation's lock.
 
 The take is dated on the send's row (`taken_at`), and its record with the same time: after a
 stopped worker, recovery tells by it whether that take was sending the template (`cut_off`),
@@ -23,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from responder.channels.delivery import OutgoingReply
@@ -67,39 +69,44 @@ class TemplateGoing:
     """A template recorded as maybe sent when its send was taken: our row in the conversation
     with Message-ID `header`, dated `at`, the take's time. `before`: that row's time when an
     earlier attempt of the same send had written it (kept on withdrawal), None when the take
-    added it."""
+    added it. `last_message_at`: the conversation's, which the take set to `at` (put back on
+    withdrawal), None without a conversation."""
 
     header: str
     at: datetime
     before: datetime | None
+    last_message_at: datetime | None = None
 
 
 def going(session: Session, answered: Message, header: str, at: datetime) -> TemplateGoing:
     """What withdrawing the record about to be written with `header`, dated `at`, puts back."""
-    return TemplateGoing(header, at, _recorded_at(session, answered, header))
+    last = (
+        session.scalar(
+            select(Conversation.last_message_at).where(Conversation.id == answered.conversation_id)
+        )
+        if answered.conversation_id is not None
+        else None
+    )
+    return TemplateGoing(header, at, _recorded_at(session, answered, header), last)
 
 
 def withdraw(session: Session, answered: Message, record: TemplateGoing) -> None:
     """The template certainly did not go out: no reply is held, nor shown, for it. The
-    conversation's last message is again the latest one left, and the sends taken at the same
-    moment and held behind it are queued again."""
+    conversation's last message time is again what it was before the take, unless something
+    came since (it is no longer the take's), and the sends held behind it are queued again."""
     _lock_conversation(session, answered)
     replaced(session, answered, record)
     conversation_id = answered.conversation_id
     if conversation_id is None:
         return
-    latest = (
-        select(func.max(func.coalesce(Message.sent_at, Message.received_at)))
-        .where(Message.conversation_id == conversation_id)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation_id)
-        .values(last_message_at=func.coalesce(latest, Conversation.last_message_at))
-        .execution_options(synchronize_session=False)
-    )
-    _queue_again(session, conversation_id, record.at)
+    if record.last_message_at is not None:
+        session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.last_message_at == record.at)
+            .values(last_message_at=record.last_message_at)
+            .execution_options(synchronize_session=False)
+        )
+    _queue_again(session, conversation_id, record.header)
 
 
 def replaced(session: Session, answered: Message, record: TemplateGoing) -> None:
@@ -120,27 +127,30 @@ def replaced(session: Session, answered: Message, record: TemplateGoing) -> None
         )
 
 
-def held_behind(session: Session, answered: Message, reply: OutgoingReply) -> bool:
-    """Whether a send held because a template went, or may have (`reply.template_sent_at`),
-    is held still: not when that template was withdrawn since this send was taken. Read under
-    the conversation's lock, before the caller writes: the withdrawal either found this send
-    held already or is seen here. One held by the window alone (no template) stays held."""
+def held_behind(session: Session, answered: Message, reply: OutgoingReply) -> str | None:
+    """What a held send is held behind, for its row (`held_behind`): the Message-ID of the
+    template that went, or may have, in the conversation (`reply.template_sent_at` when taken,
+    or one recorded since); "" when held by the window alone (no template); None when the
+    template was withdrawn since this send was taken and none went since: it is held no more.
+    Read under the conversation's lock, before the caller writes: the withdrawal either finds
+    this send held behind it already or is seen here."""
     if reply.template_sent_at is None:
-        return True
+        return ""
     _lock_conversation(session, answered)
-    return template_sent(session, answered, reply.customer_wrote_at) is not None
+    sent = template_sent(session, answered, reply.customer_wrote_at)
+    return sent.header if sent is not None else None
 
 
-def _queue_again(session: Session, conversation_id: int, since: datetime) -> None:
-    """Replies held, and acknowledgements left unsent, by sends taken from `since` in the
-    conversation: they waited for the withdrawn template's take, then counted it. Each is due
-    now, its attempt given back (it never reached the platform); a reply a person has handled
-    meanwhile (Retry, Leave unsent) is left as they left it."""
+def _queue_again(session: Session, conversation_id: int, header: str) -> None:
+    """Replies held, and acknowledgements left unsent, behind the withdrawn template with
+    Message-ID `header` (`held_behind`). Each is due now, its attempt given back (it never
+    reached the platform); a reply a person has handled meanwhile (Retry, Leave unsent) is left
+    as they left it."""
     ours = select(Message.id).where(Message.conversation_id == conversation_id)
     held = session.execute(
         select(OutboxItem.id, OutboxItem.message_id).where(
             OutboxItem.state == "held",
-            OutboxItem.taken_at >= since,
+            OutboxItem.held_behind == header,
             OutboxItem.message_id.in_(ours),
         )
     ).all()
@@ -166,6 +176,7 @@ def _queue_again(session: Session, conversation_id: int, since: datetime) -> Non
                 attempts=OutboxItem.attempts - 1,
                 last_error="",
                 next_attempt_at=None,
+                held_behind=None,
             )
             .execution_options(synchronize_session=False)
         )
@@ -173,7 +184,7 @@ def _queue_again(session: Session, conversation_id: int, since: datetime) -> Non
         update(Acknowledgement)
         .where(
             Acknowledgement.state == "not_sent",
-            Acknowledgement.taken_at >= since,
+            Acknowledgement.held_behind == header,
             Acknowledgement.message_id.in_(ours),
         )
         .values(
@@ -181,6 +192,7 @@ def _queue_again(session: Session, conversation_id: int, since: datetime) -> Non
             attempts=Acknowledgement.attempts - 1,
             last_error="",
             next_attempt_at=None,
+            held_behind=None,
         )
         .returning(Acknowledgement.id)
         .execution_options(synchronize_session=False)

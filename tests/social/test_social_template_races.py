@@ -15,20 +15,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from types import ModuleType
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
 from responder.channels.delivery import OutgoingReply
 from responder.channels.social.senders import SocialSender
-from responder.db.models import Acknowledgement, Conversation, Message, OutboxItem
+from responder.db.models import Acknowledgement, Conversation, Message, OutboxItem, utcnow
+from responder.db.session import transaction
 from responder.pipeline import stages
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
@@ -245,6 +246,28 @@ def _last_message_at(rt: Runtime) -> datetime:
         return session.scalars(select(Conversation.last_message_at)).one()
 
 
+def _filed_later(rt: Runtime) -> datetime:
+    """Her messages filed a minute ago, a day after she wrote them (a late delivery): the
+    conversation's last message time is when they were filed, later than any message's."""
+    at = utcnow() - timedelta(minutes=1)
+    with transaction(rt.factory) as session:
+        session.execute(update(Conversation).values(last_message_at=at))
+    return at
+
+
+def _first_clock_ahead(monkeypatch: pytest.MonkeyPatch, first_in: ModuleType) -> None:
+    """The first send's worker host's clock runs a minute ahead of the second's: the second
+    send, taken after the first's template was recorded, is dated before it."""
+    now = first_in.utcnow
+
+    def ahead() -> datetime:
+        if threading.current_thread().name == "first":
+            return now() + timedelta(minutes=1)
+        return now()
+
+    monkeypatch.setattr(first_in, "utcnow", ahead)
+
+
 def _queued_again(rt: Runtime, message_id: int) -> None:
     """The reply is back in the queue, due now, saying why."""
     with rt.factory() as session:
@@ -266,14 +289,16 @@ def test_a_reply_held_behind_a_template_that_did_not_go_is_queued_again(
 ) -> None:
     """WhatsApp refuses the first reply's template: nothing reached her. The second reply,
     held behind that template at the same moment, goes back in the queue and sends it, however
-    the two outcomes meet; the conversation's last message is again her latest one meanwhile."""
+    the two outcomes meet, and whatever the two workers' clocks say; the conversation's last
+    message time is again what it was meanwhile."""
     rt = templated
     with TestClient(create_app(rt)) as client:
         first, second, auth = late_whatsapp_pair(client, worker.drain, REPLY)
         other = client.post(f"/api/messages/{second}/approve", headers=auth, json={"body": REPLY})
         assert other.status_code == 201, other.text
-    before = _last_message_at(rt)
+    before = _filed_later(rt)
     receiver.answer(400, REFUSED)
+    _first_clock_ahead(monkeypatch, stages)
     outcomes = _Outcomes(rt, monkeypatch, order, stages)
     send = partial(stages.send_stage, rt)
     _at_once(
@@ -308,12 +333,16 @@ def test_an_acknowledgement_or_a_reply_held_behind_a_template_that_did_not_go_is
     order: str,
 ) -> None:
     """The first send's template is refused: the acknowledgement left unsent behind it goes
-    back to be sent, or the reply held behind it back in the queue, and sends the template."""
+    back to be sent, or the reply held behind it back in the queue, and sends the template,
+    whatever the two workers' clocks say; the conversation's last message time is again what
+    it was meanwhile."""
     rt = templated
     acknowledging(rt, social=True)
     with TestClient(create_app(rt)) as client:
         first, _, _ = late_whatsapp_pair(client, worker.drain_claims, REPLY)
+    before = _filed_later(rt)
     receiver.answer(400, REFUSED)
+    _first_clock_ahead(monkeypatch, acknowledge if taken_first == "acknowledgement" else stages)
     acknowledged = partial(send_acknowledgements, rt)
     replied = partial(stages.send_stage, rt, [first])
     if taken_first == "acknowledgement":
@@ -324,6 +353,7 @@ def test_an_acknowledgement_or_a_reply_held_behind_a_template_that_did_not_go_is
         outcomes = _Outcomes(rt, monkeypatch, order, stages)
         reply_run, ack_run = outcomes.run("first", replied), outcomes.run("second", acknowledged)
         _at_once(rt, monkeypatch, stages, reply_run, ack_run, outcomes.then)
+    assert _last_message_at(rt) == before, "as before the template was taken"
     with rt.factory() as session:
         ack = session.scalars(select(Acknowledgement)).one()
     if taken_first == "acknowledgement":
