@@ -349,8 +349,8 @@ def test_a_worker_that_stops_mid_send_never_sends_it_twice(rt: Runtime, worker: 
     with rt.factory() as session:
         acks = session.scalars(select(Acknowledgement).order_by(Acknowledgement.id)).all()
         assert [a.state for a in acks] == ["queued", "queued"]
-    # The first went out just before its worker stopped; the second never left. Both are
-    # "sending" under a lease that has run out.
+    # The first went out just before its worker stopped; the second, taken too, never left.
+    # Both are "sending" under a lease that has run out.
     from responder.acknowledge import _reply
 
     with rt.factory() as session:
@@ -358,7 +358,9 @@ def test_a_worker_that_stops_mid_send_never_sends_it_twice(rt: Runtime, worker: 
     with transaction(rt.factory) as session:
         session.execute(
             update(Acknowledgement).values(
-                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
+                state="sending",
+                taken_at=utcnow() - timedelta(seconds=2),
+                claimed_until=utcnow() - timedelta(seconds=1),
             )
         )
     assert send_acknowledgements(rt) == 1, "only the one that never left is sent now"

@@ -89,10 +89,12 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
     with TestClient(create_app(rt)) as client:
         assert post_meta(client, whatsapp_message()).json()["stored"] == 1
     worker.drain_claims()  # the stages only: queued, not sent
-    with transaction(rt.factory) as session:
+    with transaction(rt.factory) as session:  # taken to send; its lease has run out since
         session.execute(
             update(Acknowledgement).values(
-                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
+                state="sending",
+                taken_at=utcnow() - timedelta(seconds=2),
+                claimed_until=utcnow() - timedelta(seconds=1),
             )
         )
     assert send_acknowledgements(rt) == 0
@@ -104,7 +106,7 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
 
 
 def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
-    rt: Runtime, worker: Worker, receiver: Receiver
+    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Outside the window a stopped worker was sending the template: the next one says so, the
     conversation shows it may have gone out, and the reply approved afterwards sends no second."""
@@ -113,11 +115,17 @@ def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
     with TestClient(create_app(rt)) as client:
         assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
     worker.drain_claims()  # the stages only: queued, not sent
+
+    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
+        raise StageCrash("killed as it sent")
+
+    with monkeypatch.context() as patched:  # the take recorded the template; then the end
+        patched.setattr(SocialSender, "deliver", killed)
+        with pytest.raises(StageCrash):
+            send_acknowledgements(rt)
     with transaction(rt.factory) as session:
         session.execute(
-            update(Acknowledgement).values(
-                state="sending", claimed_until=utcnow() - timedelta(seconds=1)
-            )
+            update(Acknowledgement).values(claimed_until=utcnow() - timedelta(seconds=1))
         )
     assert send_acknowledgements(rt) == 0
     with rt.factory() as session:
