@@ -298,6 +298,28 @@ def test_a_renumbered_folder_ends_its_unfetched_mail_as_ignored_with_the_reason(
     assert poller.poll() == 0
 
 
+def header_only_waiting(rt: Runtime, dovecot: Dovecot) -> tuple[FolderPoller, list[Message]]:
+    """imap-1 stored, imap-2 (20 kB, over a 5 kB limit) stored with its header only, alice
+    on the staff; the Support poller and the two rows."""
+    staff(rt)
+    rt.settings.pipeline.max_message_bytes = 5_000
+    poller = support_poller(rt, dovecot)
+    dovecot.append(email(1), folder="Support")
+    dovecot.append(sized_email(2, 20_000), folder="Support")
+    assert poller.poll() == 2
+    return poller, inbound(rt)
+
+
+def retry_on_its_page(rt: Runtime, message_id: int) -> None:
+    """alice presses Retry on the message's page."""
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{message_id}").text
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+        retried = client.post(f"/messages/{message_id}/retry", data={"_csrf_token": token})
+        assert "Asked the mail server for it again" in retried.text
+
+
 def test_a_renumbered_folder_finds_header_only_mail_again_under_its_new_uid(
     rt: Runtime, worker: Worker, dovecot: Dovecot
 ) -> None:
@@ -305,13 +327,7 @@ def test_a_renumbered_folder_finds_header_only_mail_again_under_its_new_uid(
     folder is rebuilt with its UIDs shifted: the header's Message-ID finds it again, so it
     keeps its row (not a second one beside an ignored first), its reason names its new UID,
     and Retry, once the limit is raised, fetches that UID whole."""
-    staff(rt)
-    rt.settings.pipeline.max_message_bytes = 5_000
-    poller = support_poller(rt, dovecot)
-    dovecot.append(email(1), folder="Support")
-    dovecot.append(sized_email(2, 20_000), folder="Support")
-    assert poller.poll() == 2
-    small, large = inbound(rt)
+    poller, (small, large) = header_only_waiting(rt, dovecot)
     assert "as UID 2 in Support" in large.state_reason
 
     rebuild_support(dovecot, poller, email(3), email(1), sized_email(2, 20_000))
@@ -333,12 +349,7 @@ def test_a_renumbered_folder_finds_header_only_mail_again_under_its_new_uid(
     assert poller.poll() == 0
 
     rt.settings.pipeline.max_message_bytes = 50_000
-    with TestClient(create_app(rt)) as client:
-        login(client, "alice")
-        page = client.get(f"/messages/{large.id}").text
-        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
-        retried = client.post(f"/messages/{large.id}/retry", data={"_csrf_token": token})
-        assert "Asked the mail server for it again" in retried.text
+    retry_on_its_page(rt, large.id)
     assert poller.poll() == 1
     worker.drain()
     messages = inbound(rt)
@@ -354,13 +365,7 @@ def test_a_header_only_message_retried_before_the_renumbering_is_fetched_under_i
     """The limit is raised and Retry pressed, then the folder is renumbered before the poller
     gets to it: the job does not point at the dead UID, the resync finds the message by its
     Message-ID and fetches it whole into its own row."""
-    staff(rt)
-    rt.settings.pipeline.max_message_bytes = 5_000
-    poller = support_poller(rt, dovecot)
-    dovecot.append(email(1), folder="Support")
-    dovecot.append(sized_email(2, 20_000), folder="Support")
-    assert poller.poll() == 2
-    _, large = inbound(rt)
+    poller, (_, large) = header_only_waiting(rt, dovecot)
     rt.settings.pipeline.max_message_bytes = 50_000
     with transaction(rt.factory) as session:
         assert retry(session, large.id, "alice").state == "quarantined"
@@ -388,14 +393,8 @@ def test_retry_during_a_resync_cut_short_waits_for_the_header_only_message_to_be
     """The server goes away after the first batch of the resync that follows a renumbering, so
     the folder is known renumbered while the big message is not found yet: Retry then asks for
     it instead of ignoring it, and the next round finds it and fetches it whole."""
-    staff(rt)
-    rt.settings.pipeline.max_message_bytes = 5_000
     rt.settings.imap.fetch_batch = 1
-    poller = support_poller(rt, dovecot)
-    dovecot.append(email(1), folder="Support")
-    dovecot.append(sized_email(2, 20_000), folder="Support")
-    assert poller.poll() == 2
-    _, large = inbound(rt)
+    poller, (_, large) = header_only_waiting(rt, dovecot)
 
     rebuild_support(dovecot, poller, email(3), email(4), sized_email(2, 20_000))
     store = poller.state.store
@@ -412,12 +411,7 @@ def test_retry_during_a_resync_cut_short_waits_for_the_header_only_message_to_be
     assert poller.poll() == 0  # backed off
     assert poller.state.checkpoint().last_uid == 1, "the folder is known renumbered"
     rt.settings.pipeline.max_message_bytes = 50_000
-    with TestClient(create_app(rt)) as client:
-        login(client, "alice")
-        page = client.get(f"/messages/{large.id}").text
-        token = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
-        retried = client.post(f"/messages/{large.id}/retry", data={"_csrf_token": token})
-        assert "Asked the mail server for it again" in retried.text
+    retry_on_its_page(rt, large.id)
     assert fetch_jobs(rt) == 1
 
     dovecot.start()
