@@ -413,6 +413,8 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
     try:
         return _settle(rt, claim, outcome, reply, template, header)
     except _TakenOver as exc:
+        if not isinstance(outcome, Exception) and _known_sent(rt, claim, outcome, template, header):
+            return 1
         log.warning(
             "acknowledgement %s: its delivery ended (%s) after another worker had taken it "
             "over; left %s as that worker recorded it",
@@ -421,6 +423,24 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
             exc,
         )
         return 0
+
+
+def _known_sent(
+    rt: Runtime,
+    claim: _Claim,
+    result: DeliveryResult | None,
+    template: TemplateGoing | None,
+    header: str,
+) -> bool:
+    """The worker that took it over could not tell whether it went (`uncertain`); this one's
+    delivery says it did: sent, not a question left for staff."""
+    with _changing(rt, claim.ack_id) as (session, ack):
+        if ack.state != "uncertain":
+            return False
+        _withdraw(session, ack, template, header, went=True)
+        _mark_sent(session, ack, result.instead if result is not None else "")
+    log.info("acknowledgement %s: sent after all, as its delivery ended", claim.ack_id)
+    return True
 
 
 def _settle(
