@@ -7,6 +7,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +17,10 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
+from responder.channels.delivery import OutgoingReply
+from responder.channels.social.senders import SocialSender
 from responder.config import Settings, load_settings
+from responder.pipeline.stages import StageCrash
 from responder.runtime import Runtime
 from tests.helpers import api_token
 from tests.social.payloads import TOKENS, post_meta, whatsapp_message
@@ -207,3 +211,20 @@ def late_whatsapp_pair(
     approve = client.post(f"/api/messages/{first}/approve", headers=auth, json={"body": reply})
     assert approve.status_code == 201, approve.text
     return first, second, auth
+
+
+@contextmanager
+def killed_mid_send(*, request_left: bool = True) -> Iterator[None]:
+    """The worker killed in its social send, once the request left (its answer never stored)
+    or just before: the block ends with the crash, the take's records left as they were."""
+    deliver = SocialSender.deliver
+
+    def killed(self: SocialSender, reply: OutgoingReply, now: object = None) -> None:
+        if request_left:
+            deliver(self, reply, now)  # type: ignore[arg-type]
+        raise StageCrash("killed mid-send")
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(SocialSender, "deliver", killed)
+        with pytest.raises(StageCrash):
+            yield

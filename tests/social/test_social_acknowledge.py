@@ -4,25 +4,21 @@ conversation through the platform's send API, once per customer a day, like emai
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.acknowledge import send_acknowledgements
-from responder.channels.delivery import OutgoingReply
-from responder.channels.social.senders import SocialSender
 from responder.db.models import Acknowledgement, Message, OutboxItem, utcnow
 from responder.db.session import transaction
-from responder.pipeline.stages import StageCrash
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from responder.web.views import message_detail
 from tests.helpers import api_token, staff
-from tests.social.conftest import Receiver, acknowledging, late_whatsapp_dms
+from tests.social.conftest import Receiver, acknowledging, killed_mid_send, late_whatsapp_dms
 from tests.social.payloads import (
     WA_PHONE_NUMBER_ID,
     messenger_message,
@@ -106,7 +102,7 @@ def test_one_whose_send_was_cut_off_is_never_sent_twice(
 
 
 def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
-    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
     """Outside the window a stopped worker was sending the template: the next one says so, the
     conversation shows it may have gone out, and the reply approved afterwards sends no second."""
@@ -115,14 +111,8 @@ def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
     with TestClient(create_app(rt)) as client:
         assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
     worker.drain_claims()  # the stages only: queued, not sent
-
-    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
-        raise StageCrash("killed as it sent")
-
-    with monkeypatch.context() as patched:  # the take recorded the template; then the end
-        patched.setattr(SocialSender, "deliver", killed)
-        with pytest.raises(StageCrash):
-            send_acknowledgements(rt)
+    with killed_mid_send(request_left=False):  # the take recorded the template; then the end
+        send_acknowledgements(rt)
     with transaction(rt.factory) as session:
         session.execute(
             update(Acknowledgement).values(claimed_until=utcnow() - timedelta(seconds=1))
@@ -144,7 +134,7 @@ def test_a_template_cut_off_in_its_place_counts_as_maybe_sent(
 
 
 def test_a_template_cut_off_in_its_place_is_still_named_after_she_writes_again(
-    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
     """The worker was killed sending the template in its place, and she wrote again before the
     next worker looked: what may have reached her is still the template, shown once."""
@@ -153,16 +143,8 @@ def test_a_template_cut_off_in_its_place_is_still_named_after_she_writes_again(
     with TestClient(create_app(rt)) as client:
         assert post_meta(client, whatsapp_message(hours_ago=30)).json()["stored"] == 1
     worker.drain_claims()  # the stages only: queued, not sent
-    deliver = SocialSender.deliver
-
-    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
-        deliver(self, reply, now)
-        raise StageCrash("killed mid-send")
-
-    monkeypatch.setattr(SocialSender, "deliver", killed)
-    with pytest.raises(StageCrash):
+    with killed_mid_send():
         send_acknowledgements(rt)
-    monkeypatch.setattr(SocialSender, "deliver", deliver)
     # Dated a minute on: after the take, whatever second it was taken in.
     later = whatsapp_message("Hello? What is this?", wamid="wamid.later", hours_ago=-1 / 60)
     with TestClient(create_app(rt)) as client:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,15 +13,12 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from responder.bootstrap import pollers
-from responder.channels.delivery import OutgoingReply
-from responder.channels.social.senders import SocialSender
 from responder.db.models import Message, OutboxItem, utcnow
-from responder.pipeline.stages import StageCrash
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
 from tests.helpers import api_token, staff
-from tests.social.conftest import Receiver, late_whatsapp_pair
+from tests.social.conftest import Receiver, killed_mid_send, late_whatsapp_pair
 from tests.social.payloads import (
     IG_ACCOUNT,
     PAGE_ID,
@@ -379,7 +376,6 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
     rt: Runtime,
     worker: Worker,
     receiver: Receiver,
-    monkeypatch: pytest.MonkeyPatch,
     dated: bool,
 ) -> None:
     """The worker was killed after the template's request left and before its answer was
@@ -388,16 +384,8 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
     by the release before, which did not date its takes, is told the same."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
-    deliver = SocialSender.deliver
-
-    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
-        deliver(self, reply, now)
-        raise StageCrash("killed mid-send")
-
-    monkeypatch.setattr(SocialSender, "deliver", killed)
-    with pytest.raises(StageCrash):
+    with killed_mid_send():
         worker.drain()
-    monkeypatch.setattr(SocialSender, "deliver", deliver)
     assert _state(rt, message_id)[0].state == "sending"
     with rt.factory() as session, session.begin():
         session.get(Message, message_id).claimed_until = utcnow() - timedelta(seconds=1)
@@ -424,23 +412,15 @@ def test_a_template_cut_off_by_a_stopped_worker_counts_as_maybe_sent(
 
 
 def test_a_template_cut_off_is_still_named_after_the_customer_writes_again(
-    rt: Runtime, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, worker: Worker, receiver: Receiver
 ) -> None:
     """The worker was killed sending the template, and she wrote again before the next worker
     looked: what may have reached her is still the template, not the reply, and the
     conversation shows it once."""
     rt.settings.social.whatsapp_template = "service_follow_up"
     message_id, _ = _receive_and_approve(rt, worker, whatsapp_message(hours_ago=30))
-    deliver = SocialSender.deliver
-
-    def killed(self: SocialSender, reply: OutgoingReply, now: datetime | None = None) -> None:
-        deliver(self, reply, now)
-        raise StageCrash("killed mid-send")
-
-    monkeypatch.setattr(SocialSender, "deliver", killed)
-    with pytest.raises(StageCrash):
+    with killed_mid_send():
         worker.drain()
-    monkeypatch.setattr(SocialSender, "deliver", deliver)
     with rt.factory() as session, session.begin():  # the stopped worker's lease still runs
         session.get(Message, message_id).claimed_until = utcnow() + timedelta(minutes=5)
     # Dated a minute on: after the take, whatever second it was taken in.
