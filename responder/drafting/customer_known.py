@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from responder.customers import redraft_queue
@@ -238,13 +238,7 @@ def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
             # An agent's Redraft or link of this message waits, or is waited for.
             lock_rows(session, Message.updated_at, Message.id == message_id)
             row = session.scalar(
-                select(ImportRedraft)
-                .where(
-                    ImportRedraft.id == row_id,
-                    ImportRedraft.claimed_by == worker_id,
-                    ImportRedraft.done_at.is_(None),
-                )
-                .with_for_update()
+                select(ImportRedraft).where(*_still_held(row_id, worker_id)).with_for_update()
             )
             if row is None:
                 return 0
@@ -260,16 +254,21 @@ def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
     with transaction(rt.factory) as session:
         failed = session.execute(
             update(ImportRedraft)
-            .where(
-                ImportRedraft.id == row_id,
-                ImportRedraft.claimed_by == worker_id,
-                ImportRedraft.done_at.is_(None),
-            )
+            .where(*_still_held(row_id, worker_id))
             .values(
                 outcome=redraft_queue.FAILED, done_at=utcnow(), claimed_by=None, claimed_until=None
             )
         )
     return failed.rowcount
+
+
+def _still_held(row_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The row, while this worker holds it and it is not done."""
+    return (
+        ImportRedraft.id == row_id,
+        ImportRedraft.claimed_by == worker_id,
+        ImportRedraft.done_at.is_(None),
+    )
 
 
 def _redraft_for_import(
