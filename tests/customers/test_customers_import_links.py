@@ -33,6 +33,7 @@ from responder.db.session import transaction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.customers.own_words import save_own_words
 from tests.helpers import drop, make_email, run_cli, staff
 from tests.test_web_security import csrf, login
 
@@ -77,14 +78,9 @@ def test_an_import_linking_a_sender_writes_their_waiting_drafts_again_but_not_a_
     assert all(_latest(rt, m).body.startswith("Hello,") for m in (untouched, edited, typing))
     staff(rt, "alice")
     staff(rt, "bob")
-    own = "Hello,\n\nI will look into it today.\n\nNorthwind Mobile\n"
     with TestClient(create_app(rt)) as alice, TestClient(create_app(rt)) as bob:
         login(alice, "alice")
-        saved = alice.post(
-            f"/messages/{edited}/save",
-            data={"body": own, "_csrf_token": csrf(alice, f"/messages/{edited}")},
-        )
-        assert saved.status_code == 200, saved.text
+        own = save_own_words(alice, edited)
 
         crm = tmp_path / "crm.csv"
         crm.write_text(f"external_id,name,email\nC1002,Declan Brennan,{SENDER}\n")

@@ -32,6 +32,7 @@ from responder.pipeline.stages import StageCrash
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.customers.own_words import save_own_words
 from tests.helpers import api_token, drop, make_email, run_cli, staff
 from tests.test_web_security import csrf, login
 
@@ -206,14 +207,9 @@ def test_responder_import_writes_the_drafts_it_queued_before_it_returns(
     the one Alice saved, and says so."""
     untouched, edited = _declan_wrote(rt, worker, 2)
     staff(rt, "alice")
-    own = "Hello,\n\nI will look into it today.\n\nNorthwind Mobile\n"
     with TestClient(create_app(rt)) as alice:
         login(alice, "alice")
-        saved = alice.post(
-            f"/messages/{edited}/save",
-            data={"body": own, "_csrf_token": csrf(alice, f"/messages/{edited}")},
-        )
-        assert saved.status_code == 200, saved.text
+        save_own_words(alice, edited)
     crm = tmp_path / "crm.csv"
     crm.write_text(CRM)
     out = run_cli(rt, project, "import", "customers", str(crm), capsys=capsys)

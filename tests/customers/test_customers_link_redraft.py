@@ -12,6 +12,7 @@ from responder.db.models import Customer, Draft, Message, ReviewAction
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
+from tests.customers.own_words import save_own_words
 from tests.helpers import api_token, drop, make_email, staff
 from tests.test_web_security import csrf, login
 
@@ -54,10 +55,7 @@ def test_linking_redrafts_untouched_drafts_and_keeps_a_persons_edits_with_a_redr
     staff(rt)
     with TestClient(create_app(rt)) as client:
         login(client, "alice")
-        token = csrf(client, f"/messages/{edited}")
-        own = "Hello,\n\nI will look into it today.\n\nNorthwind Mobile\n"
-        saved = client.post(f"/messages/{edited}/save", data={"body": own, "_csrf_token": token})
-        assert saved.status_code == 200, saved.text
+        own = save_own_words(client, edited)
 
         page = client.get(f"/messages/{untouched}")
         assert 'id="customer-changed"' not in page.text
