@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from responder.config import Settings
 
@@ -50,13 +50,15 @@ class ScriptedHandler:
     """`answers` holds what each DATA does in turn: None accepts, "drop", "hang" or a reply;
     "keep+drop" and "keep+hang" store the message first, as a relay that took it and whose
     answer never reached the sender. `rcpt_faults` does the same to each RCPT in turn ("drop",
-    "hang"), before any message went. `rcpt_answer` refuses every recipient, `refuse` only the
+    "hang"), and `go_ahead_faults` to each DATA command before its 354 go-ahead, both before
+    any message went. `rcpt_answer` refuses every recipient, `refuse` only the
     addresses it names. `delay`: seconds each DATA takes to answer, as a slow relay's filter.
     `hold`: each DATA waits for `SmtpServer.let_go` before it is taken, as a relay slower than
     any time a test sets; `holding` is set once one waits."""
 
     answers: list[str | None] = field(default_factory=list)
     rcpt_faults: list[str] = field(default_factory=list)
+    go_ahead_faults: list[str] = field(default_factory=list)
     rcpt_answer: str | None = None
     refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -114,6 +116,23 @@ class ScriptedHandler:
         return "451 too late"
 
 
+class _ScriptedSmtp(SMTP):
+    """aiosmtpd's server, with the DATA command's go-ahead scripted too: its handlers only
+    see DATA once the message has come."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler: ScriptedHandler = self.event_handler
+        if handler.go_ahead_faults and self.envelope is not None and self.envelope.rcpt_tos:
+            await handler._fault(self, handler.go_ahead_faults.pop(0))
+            return
+        await super().smtp_DATA(arg)
+
+
+class _ScriptedController(Controller):
+    def factory(self) -> SMTP:
+        return _ScriptedSmtp(self.handler, **self.SMTP_kwargs)
+
+
 class PasswordAuthenticator:
     def __init__(self, user: str, password: str) -> None:
         self.user, self.password = user.encode(), password.encode()
@@ -155,7 +174,7 @@ class SmtpServer:
 def start_smtp(handler: ScriptedHandler | None = None, **smtp_kwargs: Any) -> SmtpServer:
     handler = handler or ScriptedHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
+    controller = _ScriptedController(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
     controller.start()
     return SmtpServer(controller, handler, port)
 

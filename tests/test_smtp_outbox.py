@@ -358,11 +358,16 @@ def test_permanent_answer_to_data_fails(
 
 
 @pytest.mark.parametrize("fault", ["drop", "hang"])
+@pytest.mark.parametrize("at", ["rcpt", "go-ahead"])
 def test_a_connection_lost_before_the_message_went_is_temporary(
-    rt: Runtime, worker: Worker, smtp_server: SmtpServer, fault: str
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer, at: str, fault: str
 ) -> None:
-    """Dropped, or no answer, at RCPT: the server never had the message, so it is tried again."""
-    smtp_server.handler.rcpt_faults = [fault]
+    """Dropped, or no answer, at RCPT or before DATA's go-ahead (354): the server never had the
+    message, so it is tried again, not left for a person to check."""
+    if at == "rcpt":
+        smtp_server.handler.rcpt_faults = [fault]
+    else:
+        smtp_server.handler.go_ahead_faults = [fault]
     rt.settings.smtp.timeout_seconds = 0.5
     approved_reply(rt, worker)
     worker.drain()

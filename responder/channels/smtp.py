@@ -23,15 +23,29 @@ from responder.mail.compose import needs_smtputf8, smtp_address
 
 
 class _Client(aiosmtplib.SMTP):
-    """aiosmtplib's client, noting when the message went to the server (DATA): a connection
-    lost, or an answer that never came, after that may hide a delivery, and SMTP cannot be
-    asked whether one happened."""
+    """aiosmtplib's client, noting when the message itself went to the server (after DATA's
+    354 go-ahead): a connection lost, or an answer that never came, after that may hide a
+    delivery, and SMTP cannot be asked whether one happened; before it, nothing was sent."""
 
     data_sent = False
 
     async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
-        self.data_sent = True
-        return await super().data(message, **kwargs)
+        protocol = self.protocol
+        if protocol is None:
+            return await super().data(message, **kwargs)
+        write = protocol.write
+
+        def noting(data: bytes) -> None:
+            # aiosmtplib writes the DATA command, waits for 354, then writes the message.
+            if data != b"DATA\r\n":
+                self.data_sent = True
+            write(data)
+
+        protocol.write = noting  # type: ignore[method-assign]
+        try:
+            return await super().data(message, **kwargs)
+        finally:
+            del protocol.write
 
 
 class SmtpSender:
@@ -96,9 +110,10 @@ class SmtpSender:
             raise PermanentDeliveryError(f"SMTP server answered {answer}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             if client.data_sent:
-                # Connecting, greeting, TLS, login, sender and recipients: nothing was sent
-                # until DATA. Once the message went, a relay whose content filter outlasts our
-                # time-out, or a connection dropped after the final dot, may have taken it.
+                # Connecting, greeting, TLS, login, sender, recipients and the DATA command:
+                # nothing was sent until the go-ahead. Once the message went, a relay whose
+                # content filter outlasts our time-out, or a connection dropped after the
+                # final dot, may have taken it.
                 raise UncertainDeliveryError(
                     f"the SMTP server at {self.smtp.host}:{self.smtp.port} was sent the "
                     f"message, and its answer was lost ({type(exc).__name__}: "
