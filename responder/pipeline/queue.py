@@ -64,17 +64,23 @@ def claim_rows(
         )
         if not ids:
             return []
-        # Checked again in the UPDATE: two threads on SQLite (no SKIP LOCKED there) may both
-        # have selected a row; one takes it.
+        # Checked again in the UPDATE: on SQLite (no row locks) another connection may have
+        # claimed or changed a row since the SELECT; it is not taken then. What this UPDATE
+        # took is told by its lease end too, as this worker may hold a lapsed claim on a row.
+        until = now + timedelta(seconds=lease_seconds)
         session.execute(
             update(model)
             .where(model.id.in_(ids), free, *wanted)
-            .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=lease_seconds))
+            .values(claimed_by=worker_id, claimed_until=until)
         )
         return list(
             session.scalars(
                 select(model.id)
-                .where(model.id.in_(ids), model.claimed_by == worker_id)
+                .where(
+                    model.id.in_(ids),
+                    model.claimed_by == worker_id,
+                    model.claimed_until == until,
+                )
                 .order_by(model.id)
             )
         )
