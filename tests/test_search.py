@@ -667,3 +667,45 @@ def test_numbers_and_names_found_in_a_message_link_to_a_search(rt: Runtime, work
             f'href="/messages/{ids["Roaming charges on my bill"]}"'
             in client.get(links["+353871234567"]).text
         ), "the number as she wrote it"
+
+
+def test_a_place_the_customer_names_links_to_the_other_mail_from_there(
+    rt: Runtime, worker: Worker
+) -> None:
+    """An outage report names the area: the reviewer opens every other message naming it (is
+    it one phone, or the whole district?)."""
+    drop(
+        rt,
+        make_email(
+            sender="Maeve <maeve@mail.test>",
+            subject="No signal",
+            body="No signal at all since yesterday. I'm in Rathmines and my partner is too.",
+        ),
+        "maeve",
+    )
+    drop(
+        rt,
+        make_email(
+            sender="Tom <tom@mail.test>",
+            subject="Calls dropping",
+            body="Calls keep dropping at home in Rathmines this week.",
+            message_id="<tom@x>",
+        ),
+        "tom",
+    )
+    worker.drain()
+    staff(rt)
+    with rt.factory() as session:
+        ids = dict(session.execute(select(Message.subject, Message.id)).all())
+    with TestClient(create_app(rt)) as client:
+        login(client, "alice")
+        page = client.get(f"/messages/{ids['No signal']}").text
+        assert "places: " in page
+        links = dict(
+            (text, href)
+            for href, text in re.findall(r'<a href="(/search\?q=[^"]+)"[^>]*>([^<]+)</a>', page)
+        )
+        assert "Rathmines" in links
+        found = client.get(links["Rathmines"]).text
+        shown = {int(i) for i in re.findall(r'href="/messages/(\d+)"', found)}
+        assert shown == {ids["No signal"], ids["Calls dropping"]}

@@ -1,4 +1,5 @@
-"""Entities in a customer's message: spaCy NER for people, dates and money, plus telecom ones.
+"""Entities in a customer's message: spaCy NER for people, places, dates and money, plus
+telecom ones.
 
 An EntityRuler placed before the statistical NER tags plan names, competitor names and amounts
 with a currency (its spans win over the model's guesses); phone numbers are found and validated
@@ -31,6 +32,7 @@ ENTITY_KEYS = (
     "order_numbers",
     "account_numbers",
     "people",
+    "places",
     "dates",
 )
 EMPTY_ENTITIES: dict[str, list[str]] = {key: [] for key in ENTITY_KEYS}
@@ -83,7 +85,10 @@ def _amount_patterns() -> list[dict[str, Any]]:
 
 #: Entities only the statistical model finds (the rest come from rules, patterns and
 #: `phonenumbers`, which read any language).
-MODEL_LABELS = frozenset({"PERSON", "DATE"})
+MODEL_LABELS = frozenset({"PERSON", "DATE", "GPE", "LOC", "FAC"})
+#: Where the customer is or is going: towns, districts, countries, streets and buildings (an
+#: outage's area, a roaming destination).
+PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,8 @@ class EntityExtractor:
                 name = _without_salutation(span.splitlines()[0].strip())
                 if name and not _used_as_a_common_word(name, text):
                     found["people"].append(name)
+            elif label in PLACE_LABELS:
+                found["places"].append(span)
             elif label == "DATE" and not span.isdigit():
                 found["dates"].append(span)
         found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]

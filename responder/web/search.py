@@ -75,9 +75,10 @@ STATE_FILTERS: dict[str, tuple[str, tuple[State, ...]]] = {
 
 
 #: What the review page's "Found in the message" links to a search: the numbers and names that
-#: find the customer's other mail, not amounts or dates.
+#: find the customer's other mail, and the places that find others' mail from the same area (one
+#: phone's fault, or a district's), not amounts or dates.
 SEARCHABLE_ENTITIES = frozenset(
-    {"account_numbers", "invoice_numbers", "order_numbers", "phone_numbers", "people"}
+    {"account_numbers", "invoice_numbers", "order_numbers", "phone_numbers", "people", "places"}
 )
 
 

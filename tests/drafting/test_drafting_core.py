@@ -91,6 +91,20 @@ def test_telecom_entities_are_found_and_normalised(extractor: EntityExtractor) -
     assert "3 May" in found["dates"]
 
 
+def test_places_are_where_the_customer_is_or_is_going(extractor: EntityExtractor) -> None:
+    """An outage's area and a roaming destination, for the reviewer and the template."""
+    outage, roaming = extractor.extract_many(
+        [
+            "No signal since yesterday. I'm in Rathmines in Dublin 6 and my partner has the "
+            "same problem.",
+            "Going to Spain and Portugal in May, will my bundle work there?",
+        ]
+    )
+    assert outage["places"] == ["Rathmines", "Dublin"]
+    assert roaming["places"] == ["Spain", "Portugal"]
+    assert outage["people"] == [] and "May" in roaming["dates"]
+
+
 def test_in_another_language_only_rules_and_patterns_are_trusted(
     extractor: EntityExtractor,
 ) -> None:
@@ -102,7 +116,7 @@ def test_in_another_language_only_rules_and_patterns_are_trusted(
     as_english = extractor.extract(text)
     assert "Kein Netz" in as_english["people"], "what the English model makes of it"
     found = extractor.extract(text, "de")
-    assert found["people"] == [] and found["dates"] == []
+    assert found["people"] == [] and found["dates"] == [] and found["places"] == []
     assert found["phone_numbers"] == ["+353871234567"] and found["amounts"] == ["EUR 49.99"]
     english = extractor.extract_many(["Dan Smith wrote on 3 May"], ["en"])[0]
     assert english["people"] == ["Dan Smith"] and english["dates"] == ["3 May"]
