@@ -178,6 +178,8 @@ class PipelineSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_message_bytes: int = 50_000_000
     max_attachment_bytes: int = 10_000_000
     database_retry_max_seconds: float = 30.0
+    #: Days a finished import redraft's row is kept (`customers.redraft_queue.purge_done`).
+    import_redraft_retention_days: int = 30
     max_mime_parts: int = 1_000
     max_mime_depth: int = 40
     max_header_bytes: int = 256_000
@@ -461,6 +463,7 @@ _POSITIVE = {
     ("pipeline", "batch_size"),
     ("pipeline", "lease_seconds"),
     ("pipeline", "max_attempts"),
+    ("pipeline", "import_redraft_retention_days"),
     ("pipeline", "max_mime_parts"),
     ("pipeline", "max_mime_depth"),
     ("pipeline", "max_header_bytes"),

@@ -3,19 +3,24 @@ last transaction queues the waiting drafts of the senders it linked, and returns
 claim rows with a lease as they claim messages, by the same means (`pipeline.queue`), and
 write each draft again (`drafting.customer_known.redraft_queued`). A lease that runs out (a
 worker died mid-batch) makes the rows it had not finished claimable again; a finished row is
-never claimed again.
+never claimed again. A draft that could not be written is tried again after a back-off, as a
+failing stage's message is (`[pipeline] max_attempts`, `retry_base_seconds`), and finished as
+failed after the last attempt. Finished rows are deleted `[pipeline]
+import_redraft_retention_days` after (`purge_done`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser
+from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser, utcnow
+from responder.db.session import transaction
 from responder.pipeline.queue import claim_rows, release_rows
 from responder.pipeline.states import AWAITING_REVIEW
 
@@ -107,9 +112,13 @@ def claim(
     lease_seconds: int,
     only: Sequence[int] | None = None,
 ) -> list[int]:
-    """Up to `limit` rows not done and not held under a live lease, oldest first, now held by
-    `worker_id`; `only`: of these rows (a CLI import finishing its own)."""
-    wanted = [ImportRedraft.done_at.is_(None)]
+    """Up to `limit` rows not done, not waiting out a back-off and not held under a live
+    lease, oldest first, now held by `worker_id`; `only`: of these rows (a CLI import
+    finishing its own)."""
+    wanted = [
+        ImportRedraft.done_at.is_(None),
+        or_(ImportRedraft.next_attempt_at.is_(None), ImportRedraft.next_attempt_at <= utcnow()),
+    ]
     if only is not None:
         wanted.append(ImportRedraft.id.in_(list(only)))
     return claim_rows(factory, ImportRedraft, worker_id, limit, lease_seconds, *wanted)
@@ -121,6 +130,54 @@ def release(factory: sessionmaker[Session], worker_id: str | None = None) -> Non
     release_rows(factory, ImportRedraft, worker_id)
 
 
+#: How often a worker deletes the finished rows past their retention (`purge_done`).
+PURGE_EVERY = timedelta(hours=1)
+
+
+def purge_done(
+    factory: sessionmaker[Session], retention_days: int, last: datetime | None = None
+) -> datetime:
+    """Delete the rows finished more than `retention_days` ago (written, kept, or failed for
+    good), at most once every PURGE_EVERY since `last`: when it last did. Their drafts'
+    histories keep what was written; a failed one's page keeps its Redraft, without the
+    reason once its row is gone."""
+    now = utcnow()
+    if last is not None and now - last < PURGE_EVERY:
+        return last
+    with transaction(factory) as session:
+        session.execute(
+            delete(ImportRedraft).where(
+                ImportRedraft.done_at < now - timedelta(days=retention_days)
+            )
+        )
+    return now
+
+
+def trouble(session: Session, message_id: int) -> dict[str, Any] | None:
+    """Why the workers could not write the message's draft again after an import, for its
+    page: the latest row's attempts and reason, and when it is tried again (None: it failed
+    for good). None when none failed."""
+    row = session.scalars(
+        select(ImportRedraft)
+        .where(
+            ImportRedraft.message_id == message_id,
+            or_(ImportRedraft.outcome == FAILED, ImportRedraft.done_at.is_(None)),
+        )
+        .order_by(ImportRedraft.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or (row.outcome != FAILED and not row.attempts):
+        return None
+    return {
+        "imported_from": row.imported_from,
+        "attempts": row.attempts,
+        "error": row.last_error,
+        "retry_at": row.next_attempt_at.isoformat()
+        if row.done_at is None and row.next_attempt_at is not None
+        else None,
+    }
+
+
 @dataclass
 class ImportRedrafts:
     """What became of the waiting drafts of the senders an import linked (message ids)."""
@@ -128,8 +185,9 @@ class ImportRedrafts:
     redrafted: dict[int, int] = field(default_factory=dict)  # message id: new draft version
     kept_edited: list[int] = field(default_factory=list)  # a person saved or edited it
     being_edited: list[int] = field(default_factory=list)  # a person was typing in it
-    failed: list[int] = field(default_factory=list)  # could not be written: logged
-    waiting: list[int] = field(default_factory=list)  # not yet: a worker holds it, or will
+    failed: list[int] = field(default_factory=list)  # could not be written, after the attempts
+    #: not yet: a worker holds it, or will (after its back-off, when an attempt failed)
+    waiting: list[int] = field(default_factory=list)
 
     def words(self, source: str) -> str:
         """One line for the import's report; "" when no draft waited."""
@@ -140,7 +198,7 @@ class ImportRedrafts:
         kept = [
             (len(self.kept_edited), "{drafts} a person had edited {were} kept as written"),
             (len(self.being_edited), "{drafts} a person was typing in {were} left alone"),
-            (len(self.failed), "{drafts} could not be written again (the log says why)"),
+            (len(self.failed), "{drafts} could not be written again (its page says why)"),
         ]
         for count, words in kept:
             if count:

@@ -538,6 +538,10 @@ class ImportRedraft(Base):
     stopped mid-batch leaves the rest to the next and none is written twice."""
 
     __tablename__ = "import_redrafts"
+    __table_args__ = (
+        # The workers' claim (not done, due) and the purge of rows done long ago.
+        Index("ix_import_redrafts_done_due", "done_at", "next_attempt_at", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
@@ -549,11 +553,20 @@ class ImportRedraft(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_until: Mapped[datetime | None] = mapped_column()
-    done_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: Set once finished; a finished row is deleted `[pipeline] import_redraft_retention_days`
+    #: after (`customers.redraft_queue.purge_done`).
+    done_at: Mapped[datetime | None] = mapped_column()
     #: redrafted, kept_edited, being_edited, unchanged (nothing to write again: unlinked or
-    #: redrafted since), failed (logged; its page offers a redraft)
+    #: redrafted since), failed (after `[pipeline] max_attempts`; its page says why and offers
+    #: a redraft)
     outcome: Mapped[str] = mapped_column(String(20), default="")
     draft_version: Mapped[int | None] = mapped_column(Integer)
+    #: Failed attempts at writing it; each waits its back-off (`next_attempt_at`), as a failing
+    #: stage's message does, and the last one makes it failed.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    #: Why the last attempt failed ("" when none did), shown on the draft's page.
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class TextVector(Base):
@@ -620,7 +633,7 @@ class OutboxItem(Base):
     #: Held (a reply WhatsApp's window stopped) behind a template another send recorded as
     #: going out: that template's Message-ID, so withdrawing it queues this one again
     #: (`responder.pipeline.template_going`). None when held by the window alone, or before.
-    held_behind: Mapped[str | None] = mapped_column(String(500))
+    held_behind: Mapped[str | None] = mapped_column(String(500), index=True)
     # social: the platform's id for the sent message, and what the platform reported since
     external_id: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     delivery_status: Mapped[str] = mapped_column(String(20), default="", server_default="")
@@ -670,7 +683,7 @@ class Acknowledgement(Base):
     #: As `OutboxItem.taken_at`: when a worker last took it to send.
     taken_at: Mapped[datetime | None] = mapped_column()
     #: As `OutboxItem.held_behind`: the template it was left unsent behind (`not_sent`).
-    held_behind: Mapped[str | None] = mapped_column(String(500))
+    held_behind: Mapped[str | None] = mapped_column(String(500), index=True)
 
 
 class ReplyFile(Base):

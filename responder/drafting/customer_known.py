@@ -14,14 +14,17 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from responder.channels.delivery import backoff
 from responder.customers import redraft_queue
 from responder.customers.links import link_customers
 from responder.db.models import Customer, Draft, ImportRedraft, Message, StaffUser, utcnow
@@ -172,7 +175,9 @@ def redraft_queued(
     written twice. A draft a person saved or edited stays, and so does one a person is typing
     in at that moment (their save would be refused under a new version): each one's page says
     it was written before the customer was known and offers Redraft. One that cannot be
-    written is logged and left to that Redraft."""
+    written (the embedding model would not load) is tried again after a back-off, as a
+    failing stage's message is, and after `[pipeline] max_attempts` is finished as failed,
+    its page saying why and offering that Redraft."""
     settings = rt.settings.pipeline
     finished = 0
     rounds = itertools.count() if batches is None else range(batches)
@@ -194,9 +199,10 @@ def _redraft_batch(
     """The messages embedded first, all at once and outside any transaction; the claim kept
     alive while the batch is written (`kept_alive`), as a reply's while it is delivered.
     Embedding that fails for the batch is tried again for each row, where it fails that row
-    alone, so no row is claimed again and again. An exception that is not the draft's (the
-    database lost, the process dying) leaves the unfinished rows held until the lease runs
-    out (a lost database: until the worker releases its claims)."""
+    alone: an attempt, after which it waits its back-off. An exception that is not the
+    draft's (the database lost, the process dying) leaves the unfinished rows held until the
+    lease runs out (a lost database: until the worker releases its claims), no attempt
+    counted."""
     lease = rt.settings.pipeline.lease_seconds
     with rt.read_factory() as session:
         messages = session.scalars(
@@ -224,7 +230,8 @@ def _redraft_batch(
 
 
 def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
-    """1 when this worker finished the row (written, kept, or failed), 0 when it no longer
+    """1 when this worker finished the row (written, kept, or failed after the last
+    attempt), 0 when it waits its back-off after a failed attempt, or this worker no longer
     held it (its lease ran out and another worker took it, which writes it)."""
     with rt.read_factory() as session:
         message_id = session.scalar(
@@ -251,15 +258,38 @@ def _redraft_row(rt: Runtime, worker_id: str, row_id: int) -> int:
         log.exception(
             "message %s: the draft could not be written again after an import", message_id
         )
+        problem = traceback.format_exc(limit=1).strip().splitlines()[-1]
+    return _attempt_failed(rt, worker_id, row_id, problem)
+
+
+def _attempt_failed(rt: Runtime, worker_id: str, row_id: int, problem: str) -> int:
+    """The row let go to wait its back-off (0), or finished as failed after the last attempt
+    (1), `problem` kept for its page; 0 as well when this worker no longer holds it."""
+    settings = rt.settings.pipeline
     with transaction(rt.factory) as session:
-        failed = session.execute(
-            update(ImportRedraft)
-            .where(*_still_held(row_id, worker_id))
-            .values(
-                outcome=redraft_queue.FAILED, done_at=utcnow(), claimed_by=None, claimed_until=None
-            )
+        row = session.scalar(
+            select(ImportRedraft).where(*_still_held(row_id, worker_id)).with_for_update()
         )
-    return failed.rowcount
+        if row is None:
+            return 0
+        row.attempts += 1
+        row.last_error = problem
+        row.claimed_by, row.claimed_until = None, None
+        if row.attempts >= settings.max_attempts:
+            row.outcome, row.done_at = redraft_queue.FAILED, utcnow()
+            return 1
+        delay = backoff(settings.retry_base_seconds, row.attempts)
+        row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        message_id, attempt = row.message_id, row.attempts + 1
+    log.info(
+        "message %s: its draft is tried again after an import in %.0f s (attempt %d of %d)",
+        message_id,
+        delay,
+        attempt,
+        settings.max_attempts,
+        extra={"message_id": message_id, "stage": "import redraft"},
+    )
+    return 0
 
 
 def _still_held(row_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:

@@ -11,7 +11,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
@@ -56,6 +56,8 @@ class Worker:
         self.stop_event = threading.Event()
         #: Set when new work was stored (see `wake`): the idle wait ends at once.
         self.work_event = threading.Event()
+        #: When this worker last deleted the finished import redrafts past their retention.
+        self.purged_at: datetime | None = None
         if rt.engine.dialect.name == "sqlite":
             release_all(rt.factory)
             redraft_queue.release(rt.factory)
@@ -192,11 +194,19 @@ class Worker:
 
     def redraft_imported(self, batches: int | None = None) -> int:
         """The drafts CRM imports left to the workers (`customers.redraft_queue`), written
-        again in claimed batches (at most `batches`); how many were finished. A failure that
-        is not one draft's is logged; a lost database goes up to run_forever, as a stage's
-        does."""
+        again in claimed batches (at most `batches`); how many were finished. The finished
+        rows past `[pipeline] import_redraft_retention_days` are deleted, at most once an hour.
+        A failure that is not one draft's is logged; a lost database goes up to run_forever,
+        as a stage's does."""
+        settings = self.rt.settings.pipeline
         try:
-            return redraft_queued(self.rt, self.worker_id, stop=self.stop_event, batches=batches)
+            finished = redraft_queued(
+                self.rt, self.worker_id, stop=self.stop_event, batches=batches
+            )
+            self.purged_at = redraft_queue.purge_done(
+                self.rt.factory, settings.import_redraft_retention_days, self.purged_at
+            )
+            return finished
         except Exception as exc:
             if database_unavailable(exc):
                 raise

@@ -25,6 +25,7 @@ from responder.classify.language import language_name
 from responder.classify.titles import LabelTitles
 from responder.config import CustomerSettings
 from responder.conversations import written_after
+from responder.customers import redraft_queue
 from responder.customers.context import CustomerContext, build_context, find_customer_by_email
 from responder.customers.view import customer_panel
 from responder.db.keyset import decode_cursor, encode_cursor
@@ -826,6 +827,9 @@ def message_detail(
             "stale": draft.stale,
             # Written for another customer than the message has now (before a link).
             "customer_changed": written_for_another_customer(draft, message),
+            # The workers could not write it again after an import: why, and whether they try
+            # again (None: none failed).
+            "import_trouble": redraft_queue.trouble(session, message.id),
             # An outage draft whose network incident changed since (None: none did).
             "incident_news": incident_news(session, message, draft),
             # The expected fix of the incident it used passed ("40 minutes ago"; None: not).

@@ -352,7 +352,79 @@ def test_a_large_import_is_written_a_batch_a_round_and_new_mail_waits_for_one_ba
     assert hers_drafted == [False, False, True]
 
 
-def test_a_draft_whose_message_cannot_be_embedded_fails_alone_and_is_not_tried_for_ever(
+def _embedding(monkeypatch: pytest.MonkeyPatch, fails: Any) -> list[tuple[int, ...]]:
+    """The messages the workers embed to write their drafts again, each call's; `fails(ids)`
+    says whether the model fails that call."""
+    embed = customer_known.embed_before_writing
+    embedded: list[tuple[int, ...]] = []
+
+    def embedding(runtime: Runtime, *message_ids: int) -> None:
+        embedded.append(message_ids)
+        if fails(message_ids):
+            raise RuntimeError("the embedding model would not load")
+        embed(runtime, *message_ids)
+
+    monkeypatch.setattr(customer_known, "embed_before_writing", embedding)
+    return embedded
+
+
+def _time_passes(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
+    """The queue's clock moves on: back-offs run out, finished rows grow old."""
+    later = utcnow() + by
+    monkeypatch.setattr(redraft_queue, "utcnow", lambda: later)
+
+
+def _notice(rt: Runtime, message_id: int) -> str:
+    """What the draft's page says of the workers' attempts ("" for nothing)."""
+    with TestClient(create_app(rt)) as client:
+        login(client, "sam")
+        page = client.get(f"/messages/{message_id}").text
+    start = page.find('id="import-redraft-failed">')
+    return "" if start < 0 else page[start:].split(">", 1)[1].split("</p>", 1)[0]
+
+
+def test_a_draft_the_model_cannot_embed_for_a_while_is_tried_again_and_written(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The embedding model will not load when the worker comes to Declan's two drafts: they
+    are not marked failed; each page says why and that it is tried again, and no round tries
+    before then. Twice; then the model loads, and the next try writes both for Declan."""
+    messages = _queue_declans(rt, worker, tmp_path, 2)
+    staff(rt, "sam", role="supervisor")
+    loaded = False
+    embedded = _embedding(monkeypatch, lambda _: not loaded)
+
+    worker.drain()
+    assert _rows(rt) == [(m, "", False) for m in messages]
+    assert all(_versions(rt, m) == [1] for m in messages)
+    said = _notice(rt, messages[0])
+    assert said.startswith(
+        f"After the import of {tmp_path / 'crm.csv'}, a worker could not write it again"
+        " (RuntimeError: the embedding model would not load; 1 attempt): it tries again at "
+    ), said
+    embedded.clear()
+    worker.drain()
+    assert embedded == [], "not before its back-off is over"
+
+    _time_passes(monkeypatch, timedelta(hours=1))
+    worker.drain()
+    assert _rows(rt) == [(m, "", False) for m in messages]
+    assert "2 attempts): it tries again at" in _notice(rt, messages[1])
+
+    loaded = True
+    _time_passes(monkeypatch, timedelta(hours=2))
+    worker.drain()
+    assert _rows(rt) == [(m, "redrafted", True) for m in messages]
+    assert all("Declan" in _greeting(rt, m) for m in messages)
+    assert all(_versions(rt, m) == [1, 2] for m in messages)
+    assert _notice(rt, messages[0]) == ""
+
+
+def test_a_draft_whose_message_cannot_be_embedded_fails_alone_after_its_attempts(
     rt: Runtime,
     worker: Worker,
     demo_customers: None,
@@ -360,30 +432,70 @@ def test_a_draft_whose_message_cannot_be_embedded_fails_alone_and_is_not_tried_f
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The model chokes on Declan's second message, so the batch's embedding fails: the
-    worker still writes the other two, marks that one failed (its page offers a redraft), and
-    no later round takes it again."""
+    worker still writes the other two, and tries that one again after each back-off. After
+    the last attempt it is marked failed, its page says why and offers a redraft, and no later
+    round takes it again."""
     messages = _queue_declans(rt, worker, tmp_path, 3)
+    staff(rt, "sam", role="supervisor")
     choking_on = messages[1]
-    embed = customer_known.embed_before_writing
-    embedded: list[tuple[int, ...]] = []
-
-    def choking(runtime: Runtime, *message_ids: int) -> None:
-        embedded.append(message_ids)
-        if choking_on in message_ids:
-            raise RuntimeError("the model choked")
-        embed(runtime, *message_ids)
-
-    monkeypatch.setattr(customer_known, "embed_before_writing", choking)
+    embedded = _embedding(monkeypatch, lambda ids: choking_on in ids)
+    attempts = rt.settings.pipeline.max_attempts
 
     worker.drain()
     assert _rows(rt) == [
         (messages[0], "redrafted", True),
-        (choking_on, "failed", True),
+        (choking_on, "", False),
         (messages[2], "redrafted", True),
     ]
+    for hours in range(1, attempts):
+        embedded.clear()
+        _time_passes(monkeypatch, timedelta(hours=hours))
+        worker.drain()
+        assert embedded[-1] == (choking_on,), "tried again, alone"
+    assert _rows(rt)[1] == (choking_on, "failed", True)
     assert _versions(rt, choking_on) == [1]
+    assert _notice(rt, choking_on) == (
+        f"After the import of {tmp_path / 'crm.csv'}, a worker could not write it again"
+        f" (RuntimeError: the embedding model would not load; {attempts} attempts): it is no"
+        " longer tried by itself."
+    )
+    with TestClient(create_app(rt)) as sam:
+        login(sam, "sam")
+        assert 'id="redraft-button"' in sam.get(f"/messages/{choking_on}").text
     embedded.clear()
+    _time_passes(monkeypatch, timedelta(days=2))
     _lease_runs_out(rt)
     worker.drain()
     assert embedded == [], "nothing is left to write again"
     assert _versions(rt, choking_on) == [1]
+
+
+def test_finished_redrafts_are_deleted_after_the_retention_and_recent_ones_kept(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Declan's first draft was written again 20 days ago, his second just now; 15 days on
+    (the retention is 30) the workers delete the first's row and keep the second's. The
+    draft written stays, and so does its history."""
+    written_long_ago, written_now = _queue_declans(rt, worker, tmp_path, 2)
+    worker.drain()
+    assert _rows(rt) == [(m, "redrafted", True) for m in (written_long_ago, written_now)]
+    with transaction(rt.factory) as session:
+        session.execute(
+            update(ImportRedraft)
+            .where(ImportRedraft.message_id == written_long_ago)
+            .values(done_at=utcnow() - timedelta(days=20))
+        )
+    assert rt.settings.pipeline.import_redraft_retention_days == 30
+    _time_passes(monkeypatch, timedelta(hours=2))
+    worker.drain()
+    assert len(_rows(rt)) == 2, "not yet past the retention"
+
+    _time_passes(monkeypatch, timedelta(days=15))
+    worker.drain()
+    assert _rows(rt) == [(written_now, "redrafted", True)]
+    assert _versions(rt, written_long_ago) == [1, 2]
+    assert written_long_ago in [m for m, _, _ in _redraft_actions(rt)]
