@@ -117,7 +117,10 @@ def test_customer_api_and_page_show_the_single_view_and_link_with_unlink(rt: Run
         assert f'action="/customers/{provisional_id}/unlink"' in page.text
         assert f'data-confirm="Unlink provisional customer {provisional_id}?' in page.text
         score = merged["value_score"]
-        assert f"Score {score:.1f}" in page.text, "to one decimal, as on the review page"
+        assert f"Value score {score:.1f}" in page.text, "to one decimal, as on the review page"
+        shown = re.findall(r"<tr><td>([a-z ]+)</td><td>[\d.]+</td></tr>", page.text)
+        largest_first = sorted(merged["value_parts"], key=merged["value_parts"].get, reverse=True)
+        assert shown == [name.replace("_", " ") for name in largest_first], "what weighs most"
 
         unlinked = client.post(
             f"/customers/{provisional_id}/unlink", data={"_csrf_token": _csrf(page.text)}
