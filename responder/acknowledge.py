@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -26,7 +27,6 @@ from responder.acknowledgement_text import acknowledgement_body, opens_words, te
 from responder.channels import EMAIL_KINDS
 from responder.channels.delivery import (
     DeliveryHeld,
-    DeliveryResult,
     OutgoingReply,
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -46,7 +46,7 @@ from responder.db.models import (
     OutboxItem,
     utcnow,
 )
-from responder.db.outage import first_line
+from responder.db.row_locks import lock_rows
 from responder.db.session import transaction
 from responder.display import headline, preview_column
 from responder.late_mail import late_reason
@@ -64,6 +64,7 @@ from responder.pipeline.social import (
     unmarked,
 )
 from responder.pipeline.states import State
+from responder.pipeline.taken_over import Outcome, TakenOver, after_taken_over, while_held
 from responder.pipeline.template_going import (
     TemplateGoing,
     cut_off,
@@ -270,23 +271,32 @@ def _claim(rt: Runtime, now: datetime, *, stalled: bool) -> list[int]:
         )
 
 
-class _TakenOver(Exception):
-    """Another worker took it over while this one's delivery went on (past the kept-alive
-    leases, or renewals lost in a database outage): what that worker recorded stands."""
-
-
 @contextmanager
 def _changing(
     rt: Runtime, ack_id: int, claim: _Claim | None = None
 ) -> Iterator[tuple[Session, Acknowledgement]]:
     """One change in one transaction; with `claim`, only while that claim is still this
-    worker's (else `_TakenOver`, nothing written)."""
-    with transaction(rt.factory) as session:
+    worker's (`taken_over.while_held`: else `TakenOver`, nothing written)."""
+
+    def taken_by(session: Session) -> str | None:
+        if claim is None:
+            return None
+        ack = _locked(session, ack_id)
+        return None if ack.state == "sending" and ack.claimed_until == claim.until else ack.state
+
+    with while_held(rt.factory, taken_by) as session:
         ack = session.get(Acknowledgement, ack_id)
         assert ack is not None
-        if claim is not None and (ack.state != "sending" or ack.claimed_until != claim.until):
-            raise _TakenOver(ack.state)
         yield session, ack
+
+
+def _locked(session: Session, ack_id: int) -> Acknowledgement:
+    """Locked until the transaction ends: a worker claiming it meanwhile waits for this one's
+    write, or this one reads its claim."""
+    lock_rows(session, Acknowledgement.state, Acknowledgement.id == ack_id)
+    ack = session.get(Acknowledgement, ack_id)
+    assert ack is not None
+    return ack
 
 
 def _reply(session: Session, ack: Acknowledgement, *, taking: bool = False) -> OutgoingReply:
@@ -398,13 +408,9 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         message_id = ack.message_id
     # One delivery may outlast the lease, as a reply's may: kept alive until it returns.
     claim = _Claim(rt, ack_id, held)
-    lease = kept_alive(
-        claim,
-        rt.settings.pipeline.lease_seconds,
-        f"acknowledgement {ack_id}",
-        {"message_id": message_id, "acknowledgement": ack_id},
-    )
-    outcome: DeliveryResult | Exception | None
+    what, extra = f"acknowledgement {ack_id}", {"message_id": message_id, "acknowledgement": ack_id}
+    lease = kept_alive(claim, rt.settings.pipeline.lease_seconds, what, extra)
+    outcome: Outcome
     try:
         with lease:
             outcome = rt.sender.deliver(reply)
@@ -412,41 +418,34 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
         outcome = exc
     try:
         return _settle(rt, claim, outcome, reply, template, header)
-    except _TakenOver as exc:
-        if not isinstance(outcome, Exception) and _known_sent(rt, claim, outcome, template, header):
-            return 1
-        log.warning(
-            "acknowledgement %s: its delivery ended (%s) after another worker had taken it "
-            "over; left %s as that worker recorded it",
-            ack_id,
-            first_line(outcome) if isinstance(outcome, Exception) else "sent",
-            exc,
-        )
-        return 0
+    except TakenOver as taken:
+        known = partial(_known_sent, rt, claim, outcome, template, header)
+        return int(after_taken_over(taken, outcome, known, what, extra))
 
 
 def _known_sent(
     rt: Runtime,
     claim: _Claim,
-    result: DeliveryResult | None,
+    result: Outcome,
     template: TemplateGoing | None,
     header: str,
 ) -> bool:
     """The worker that took it over could not tell whether it went (`uncertain`); this one's
-    delivery says it did: sent, not a question left for staff."""
-    with _changing(rt, claim.ack_id) as (session, ack):
+    delivery (`result`, one that went) says it did: sent, not a question left for staff."""
+    assert not isinstance(result, Exception)
+    with transaction(rt.factory) as session:
+        ack = _locked(session, claim.ack_id)
         if ack.state != "uncertain":
             return False
         _withdraw(session, ack, template, header, went=True)
         _mark_sent(session, ack, result.instead if result is not None else "")
-    log.info("acknowledgement %s: sent after all, as its delivery ended", claim.ack_id)
     return True
 
 
 def _settle(
     rt: Runtime,
     claim: _Claim,
-    outcome: DeliveryResult | Exception | None,
+    outcome: Outcome,
     reply: OutgoingReply,
     template: TemplateGoing | None,
     header: str,

@@ -7,12 +7,20 @@ from datetime import timedelta
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select, text, update
 
 from responder.blocked_drafts import reject_waiting_from
 from responder.blocklist import block, parse_pattern, unblock
 from responder.db.migrate import alembic_config, upgrade
-from responder.db.models import Base, Customer, Message, MessageSearchText, utcnow
+from responder.db.models import (
+    Acknowledgement,
+    Base,
+    Customer,
+    Message,
+    MessageSearchText,
+    OutboxItem,
+    utcnow,
+)
 from responder.db.search_indexes import SEARCH_INDEXES, SQLITE_MESSAGE_INDEX
 from responder.db.session import transaction
 from responder.pipeline.worker import Worker
@@ -22,6 +30,11 @@ from responder.snooze import snooze
 from responder.web.search import search
 from responder.web.views import message_detail
 from tests.helpers import drop, make_email, staff, staff_member
+from tests.smtp_server import SmtpServer, send_through, smtp_server
+from tests.test_acknowledge import _closed_for_three_days
+from tests.test_crash_recovery import approve_waiting
+
+__all__ = ["smtp_server"]
 
 OLD_REASON = "spam (sender blocked)"
 
@@ -188,3 +201,49 @@ def test_upgrading_finds_the_drafts_a_block_rejected_before(rt: Runtime, worker:
         pat[2]: ("snoozed", until),
         pat[3]: ("in_review", None),
     }
+
+
+def test_upgrading_leaves_sends_cut_off_mid_delivery_for_staff_not_sent_again(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """A worker of a release before takes were dated (web_0042) was stopped while it delivered
+    a reply and an acknowledgement over SMTP. After `responder db upgrade` the next round
+    cannot ask the server whether they went: both wait for staff as uncertain, and neither
+    goes out a second time (the acknowledgement is not read as claimed but never taken)."""
+    _closed_for_three_days(rt)
+    send_through(rt.settings, smtp_server)
+    drop(rt, make_email(), "first")
+    worker.poll_sources()
+    worker.drain_claims()  # waiting for a person; its acknowledgement queued
+    approve_waiting(rt)
+    lapsed = utcnow() - timedelta(seconds=1)
+    with transaction(rt.factory) as session:  # the old worker's rows as it left them
+        (message_id,) = session.scalars(select(Message.id).where(Message.state == "approved"))
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(state="sending", claimed_by="old", claimed_until=lapsed)
+        )
+        session.execute(update(OutboxItem).values(state="sending", attempts=1))
+        session.execute(
+            update(Acknowledgement).values(state="sending", attempts=1, claimed_until=lapsed)
+        )
+    _upgrade_from(rt, "web_0041")
+    with rt.factory() as session:
+        ack = session.scalars(select(Acknowledgement)).one()
+        item = session.scalars(select(OutboxItem)).one()
+    assert ack.taken_at is not None, "dated by the upgrade: possibly sent"
+    assert item.taken_at is None, "a reply's recovery reads none as an earlier release's take"
+
+    worker.drain()
+    worker.drain()
+    assert smtp_server.handler.received == []
+    with rt.factory() as session:
+        ack = session.scalars(select(Acknowledgement)).one()
+        item = session.scalars(select(OutboxItem)).one()
+        message = session.get(Message, message_id)
+        assert message is not None
+    assert (ack.state, ack.attempts) == ("uncertain", 1)
+    assert ack.last_error == "the worker stopped during delivery; it may have gone out"
+    assert (message.state, item.state, item.attempts) == ("failed", "uncertain", 1)
+    assert item.last_error.startswith("the worker stopped during delivery; the server may have")

@@ -8,11 +8,13 @@ never by waiting.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from responder.acknowledge import send_acknowledgements
 from responder.config import Settings
@@ -27,6 +29,7 @@ from responder.review import AlreadyHandled, retry
 from responder.runtime import Runtime
 from responder.unsent import leave_unsent
 from tests.helpers import WAIT_SECONDS, drop, make_email, staff, staff_member, wait_for
+from tests.lock_waits import statement_seen, until_waiting
 from tests.smtp_server import SmtpServer, send_through, smtp_server
 from tests.test_acknowledge import _closed_for_three_days
 from tests.test_crash_recovery import approve_waiting
@@ -274,3 +277,185 @@ def test_a_reply_a_worker_gave_up_on_before_delivery_can_be_left_unsent(
         item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
         assert message is not None and item is not None
         assert (message.state, item.state) == (State.UNSENT, "unsent")
+
+
+def reply_rows(rt: Runtime, message_id: int) -> tuple[str, str, int, str]:
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        item = session.scalar(select(OutboxItem).where(OutboxItem.message_id == message_id))
+        assert message is not None and item is not None
+        return message.state, item.state, item.attempts, item.last_error
+
+
+def ours_shown(rt: Runtime) -> int:
+    """Our messages in the customers' conversations: a sent reply shows there once."""
+    with rt.factory() as session:
+        return len(session.scalars(select(Message.id).where(Message.direction == "out")).all())
+
+
+@pytest.mark.parametrize("a_ends", [None, "451 4.3.0 try again later", "554 5.7.1 message refused"])
+def test_a_reply_whose_delivery_ends_after_another_worker_took_it_over(
+    rt: Runtime,
+    worker: Worker,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    a_ends: str | None,
+) -> None:
+    """Past the kept-alive leases (none here), worker B takes over worker A's reply still in
+    delivery: over SMTP nobody can tell whether it went, so B leaves it uncertain for staff.
+    A's delivery then going through makes it sent, not a false question for staff, in the
+    conversation once. Failing for the moment, it does not put the reply back in the queue
+    over B's record (a second copy of one that may have gone); refused, it does not mark
+    refused one that may have gone: B's record stands, and A's answer is in the log."""
+    monkeypatch.setattr(queue, "KEPT_ALIVE_LEASES", 1)  # no renewal at all
+    (message_id,) = approved_replies(rt, worker, 1)
+    rt.settings.smtp.timeout_seconds = WAIT_SECONDS  # the held DATA must not time out first
+    a, b = Worker(rt, worker_id="A"), Worker(rt, worker_id="B")
+    smtp_server.handler.hold = True
+    smtp_server.handler.answers = [a_ends]
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(a.run_once)
+        try:
+            assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+            with rt.factory() as session:
+                until = session.get(Message, message_id).claimed_until  # type: ignore[union-attr]
+            assert until is not None
+            with monkeypatch.context() as later:  # the queue's clock just past A's lease
+                later.setattr(queue, "utcnow", lambda: until + timedelta(seconds=0.1))
+                assert b.run_once() == 1
+            meanwhile = reply_rows(rt, message_id)
+        finally:
+            smtp_server.let_go()
+        assert sending.result() == 1
+    assert meanwhile[:3] == (State.FAILED, "uncertain", 1)
+    if a_ends is None:
+        assert reply_rows(rt, message_id) == (State.SENT, "sent", 1, "")
+        assert len(smtp_server.handler.received) == 1
+        assert ours_shown(rt) == 1, "in her conversation once"
+    else:
+        assert reply_rows(rt, message_id) == meanwhile, "B's record stands"
+        assert smtp_server.handler.received == []
+        assert ours_shown(rt) == 0
+        (logged,) = [r.getMessage() for r in caplog.records if "taken it over" in r.getMessage()]
+        assert logged == (
+            f"message {message_id}: its delivery ended (SMTP server answered {a_ends}) after "
+            "another worker had taken it over; left uncertain as that worker recorded it"
+        )
+    worker.drain()  # nothing is sent again by itself
+    assert len(smtp_server.handler.received) == (1 if a_ends is None else 0)
+    assert reply_rows(rt, message_id)[:2] == (
+        (State.SENT, "sent") if a_ends is None else (State.FAILED, "uncertain")
+    )
+
+
+def locking_the_reply(statement: str) -> bool:
+    """A's lock on the message as its outcome is written: FOR UPDATE on PostgreSQL (a claim's
+    is SKIP LOCKED), SQLite's no-op write."""
+    if "messages" not in statement:
+        return False
+    return ("FOR UPDATE" in statement and "SKIP LOCKED" not in statement) or (
+        "SET updated_at=messages.updated_at" in statement
+    )
+
+
+@pytest.mark.parametrize("first", ["outcome", "claim"])
+def test_a_delivery_that_ends_as_another_worker_claims_the_reply_is_recorded_by_one(
+    rt: Runtime,
+    worker: Worker,
+    smtp_server: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
+    first: str,
+) -> None:
+    """Worker A's delivery went, after its lease ran out; its outcome and worker B's claim
+    meet. Whichever comes first holds the reply, the other waits at that point: the outcome
+    first, B then finds the reply sent and claims nothing; the claim first, A then finds the
+    reply B's and writes nothing over it, and B, which cannot ask an SMTP server whether it
+    went, leaves it for staff. Either way it went out once and is not sent again."""
+    (message_id,) = approved_replies(rt, worker, 1)
+    assert claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE) == [message_id]
+    smtp_server.handler.hold = True
+    a = threading.Thread(target=send_stage, args=(rt, [message_id], Claim("A", LEASE)))
+    a.start()
+    try:
+        assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+        with transaction(rt.factory) as session:  # A's lease runs out
+            lapsed = utcnow() - timedelta(seconds=1)
+            session.execute(
+                update(Message).where(Message.id == message_id).values(claimed_until=lapsed)
+            )
+        if first == "outcome":
+            claimed = outcome_then_claim(rt, smtp_server, a)
+        else:
+            claim_then_outcome(rt, smtp_server, a, message_id)
+            claimed = [message_id]
+    finally:
+        smtp_server.let_go()
+        a.join(WAIT_SECONDS)
+    assert not a.is_alive()
+    assert len(smtp_server.handler.received) == 1
+    if first == "outcome":
+        assert claimed == []
+        assert reply_rows(rt, message_id) == (State.SENT, "sent", 1, "")
+    else:
+        assert any(
+            "its delivery ended (sent) after another worker had taken it over; left sending"
+            in r.getMessage()
+            for r in caplog.records
+        )
+        send_stage(rt, claimed, Claim("B", LEASE))  # B's recovery of what it claimed
+        assert reply_rows(rt, message_id)[:3] == (State.FAILED, "uncertain", 1)
+    assert claim_batch(rt.factory, "B", [State.SENDING], 32, LEASE) == []
+    worker.drain()
+    assert len(smtp_server.handler.received) == 1
+
+
+def outcome_then_claim(rt: Runtime, smtp_server: SmtpServer, a: threading.Thread) -> list[int]:
+    """A's outcome takes its lock on the reply and is held there; B's claim then runs, and
+    waits for it (SQLite's one writer) or passes the locked reply by (PostgreSQL's SKIP
+    LOCKED); A is let go. What B claimed."""
+    locked, go_on = threading.Event(), threading.Event()
+
+    def hold_a(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread() is a and locking_the_reply(statement):
+            locked.set()
+            go_on.wait(WAIT_SECONDS)
+
+    claimed: list[int] = []
+    claiming = statement_seen(rt, lambda s: s.startswith("UPDATE messages SET claimed_by"))
+    with claiming as writing:  # both listening before A runs into them
+        event.listen(rt.engine, "after_cursor_execute", hold_a)
+        try:
+            smtp_server.let_go()
+            assert locked.wait(WAIT_SECONDS)
+            b = threading.Thread(
+                target=lambda: claimed.extend(
+                    claim_batch(rt.factory, "B", [State.SENDING], 32, LEASE)
+                )
+            )
+            b.start()
+            until_waiting(rt, b, writing)
+            go_on.set()
+            b.join(WAIT_SECONDS)
+        finally:
+            go_on.set()
+            a.join(WAIT_SECONDS)
+            event.remove(rt.engine, "after_cursor_execute", hold_a)
+    return claimed
+
+
+def claim_then_outcome(
+    rt: Runtime, smtp_server: SmtpServer, a: threading.Thread, message_id: int
+) -> None:
+    """B's claim is written and not yet committed; A's delivery ends and its outcome waits
+    for B's lock; B commits."""
+    with statement_seen(rt, locking_the_reply) as writing:  # listening until A is done
+        with rt.factory() as b, b.begin():
+            b.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(claimed_by="B", claimed_until=utcnow() + timedelta(seconds=LEASE))
+            )
+            smtp_server.let_go()
+            until_waiting(rt, a, writing)
+        a.join(WAIT_SECONDS)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -58,6 +58,7 @@ from responder.db.models import (
     OutboxItem,
     utcnow,
 )
+from responder.db.row_locks import lock_rows
 from responder.db.session import after_commit, transaction
 from responder.drafting.rule_versions import current_rules
 from responder.drafting.service import make_draft, message_text, template_refs
@@ -80,6 +81,7 @@ from responder.pipeline.social import (
     reply_details,
 )
 from responder.pipeline.states import State, state_words
+from responder.pipeline.taken_over import Outcome, TakenOver, after_taken_over, while_held
 from responder.pipeline.template_going import (
     QUEUED_AGAIN,
     TemplateGoing,
@@ -918,7 +920,6 @@ def _take(session: Session, message: Message, claim: Claim | None) -> bool:
 
 
 def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
-    outbound = rt.settings.outbound
     with transaction(rt.factory) as session:
         message = session.get(Message, message_id)
         if message is None or message.state not in (State.APPROVED, State.SENDING):
@@ -964,15 +965,79 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
     lease: AbstractContextManager[None] = (
         nullcontext() if claim is None else message_kept_alive(rt.factory, claim, message_id)
     )
+    outcome: Outcome
     try:
         with lease:
-            result = rt.sender.deliver(reply)
+            outcome = rt.sender.deliver(reply)
+    except (TemporaryDeliveryError, UncertainDeliveryError, PermanentDeliveryError) as exc:
+        outcome = exc
+    take = _Take(message_id, reply, taken, template, claim)
+    try:
+        _settle(rt, take, outcome)
+    except TakenOver as over:
+        known = partial(_known_sent, rt, take, outcome)
+        extra = {"message_id": message_id, "stage": "send"}
+        after_taken_over(over, outcome, known, f"message {message_id}", extra)
+
+
+@dataclass(frozen=True)
+class _Take:
+    """One take of a reply to send: its outcome is recorded only while the take and the claim
+    are still this worker's (`_holding`)."""
+
+    message_id: int
+    reply: OutgoingReply
+    taken: datetime
+    template: TemplateGoing | None
+    claim: Claim | None
+
+
+@contextmanager
+def _holding(rt: Runtime, take: _Take) -> Iterator[tuple[Session, Message, OutboxItem]]:
+    """The message and its outbox row, changed in one transaction only while they are still
+    in this take (sending, dated by it) and the message claimed by this worker: else another
+    worker has taken the send over since (`taken_over.while_held`)."""
+
+    def taken_by(session: Session) -> str | None:
+        message, item = _locked(session, take)
+        held = (
+            message.state == State.SENDING
+            and item.state == "sending"
+            and item.taken_at == take.taken
+            and (take.claim is None or message.claimed_by == take.claim.worker_id)
+        )
+        return None if held else item.state
+
+    with while_held(rt.factory, taken_by) as session:
+        message = session.get(Message, take.message_id)
+        item = session.get(OutboxItem, take.reply.outbox_id)
+        assert message is not None and item is not None
+        yield session, message, item
+
+
+def _locked(session: Session, take: _Take) -> tuple[Message, OutboxItem]:
+    """The take's message and outbox row, locked in that order until the transaction ends:
+    a worker claiming the message meanwhile waits for this one's write, or this one reads
+    its claim."""
+    lock_rows(session, Message.updated_at, Message.id == take.message_id)
+    lock_rows(session, OutboxItem.state, OutboxItem.id == take.reply.outbox_id)
+    message = session.get(Message, take.message_id)
+    item = session.get(OutboxItem, take.reply.outbox_id)
+    assert message is not None and item is not None
+    return message, item
+
+
+def _settle(rt: Runtime, take: _Take, outcome: Outcome) -> None:
+    """The delivery's outcome recorded, while the take is still this worker's."""
+    outbound = rt.settings.outbound
+    message_id, reply, template = take.message_id, take.reply, take.template
+    try:
+        if isinstance(outcome, Exception):
+            raise outcome
+        result = outcome
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
-        with transaction(rt.factory) as session:
-            message = session.get(Message, message_id)
-            item = session.get(OutboxItem, reply.outbox_id)
-            assert message is not None and item is not None
+        with _holding(rt, take) as (session, message, item):
             if template is not None:
                 withdraw(session, message, template)
             item.last_error = str(exc)
@@ -1005,20 +1070,14 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             exc,
             extra={"message_id": message_id, "stage": "send"},
         )
-        with transaction(rt.factory) as session:
-            message = session.get(Message, message_id)
-            item = session.get(OutboxItem, reply.outbox_id)
-            assert message is not None and item is not None
+        with _holding(rt, take) as (session, message, item):
             _mark_uncertain(message, item, str(exc), exc.what)
             if exc.instead:
                 _add_instead(session, message, item, exc.instead, MAYBE_INSTEAD_MARK)
         return
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
-        with transaction(rt.factory) as session:
-            message = session.get(Message, message_id)
-            item = session.get(OutboxItem, reply.outbox_id)
-            assert message is not None and item is not None
+        with _holding(rt, take) as (session, message, item):
             held = isinstance(exc, DeliveryHeld)
             behind = held_behind(session, message, reply) if held else ""
             if behind is None:
@@ -1031,20 +1090,41 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             item.last_error = str(exc)
             _move(message, State.FAILED, str(exc) if held else f"delivery refused: {exc}")
         return
+    with _holding(rt, take) as (session, message, item):
+        _record_sent(session, message, item, take, result)
+
+
+def _known_sent(rt: Runtime, take: _Take, result: Outcome) -> bool:
+    """The worker that took it over could not tell whether it went (`uncertain`, the message
+    failed for staff to check); this one's delivery (`result`, one that went) says it did:
+    recorded as any delivery that went, not a question left for staff."""
+    assert not isinstance(result, Exception)
     with transaction(rt.factory) as session:
-        message = session.get(Message, message_id)
-        item = session.get(OutboxItem, reply.outbox_id)
-        assert message is not None and item is not None
-        if template is not None:  # what went out is recorded as certain below
-            replaced(session, message, template)
-        if result is not None and result.instead:
-            _mark_sent_instead(session, message, item, result, reply.channel_kind)
-            return
-        if result is not None:
-            item.external_id = result.external_id
-        _mark_sent(session, message, item, reply.channel_kind)
-        if result is not None and result.note:
-            message.state_reason = result.note
+        message, item = _locked(session, take)
+        if item.state != "uncertain" or message.state != State.FAILED:
+            return False
+        _record_sent(session, message, item, take, result)
+    return True
+
+
+def _record_sent(
+    session: Session,
+    message: Message,
+    item: OutboxItem,
+    take: _Take,
+    result: DeliveryResult | None,
+) -> None:
+    """What went out: the reply, or what went in its place (a WhatsApp template)."""
+    if take.template is not None:  # what went out is recorded as certain below
+        replaced(session, message, take.template)
+    if result is not None and result.instead:
+        _mark_sent_instead(session, message, item, result, take.reply.channel_kind)
+        return
+    if result is not None:
+        item.external_id = result.external_id
+    _mark_sent(session, message, item, take.reply.channel_kind)
+    if result is not None and result.note:
+        message.state_reason = result.note
 
 
 def _queued_again(message: Message, item: OutboxItem) -> None:
