@@ -13,8 +13,8 @@ as untaken, and a date there would change that judgement.
 
 Downgrading changes nothing: the dates stay, and the earlier release does not read them.
 
-Revision ID: web_0043
-Revises: web_0042
+Revision ID: web_0044
+Revises: web_0043
 """
 
 from collections.abc import Sequence
@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "web_0043"
-down_revision: str | None = "web_0042"
+revision: str = "web_0044"
+down_revision: str | None = "web_0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
