@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import signal
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +91,13 @@ def _child(config: str, fifo: str, args: list[str]) -> None:
         from responder.cli import main
 
         code = main(["--config", config, "worker", *args])
+    except BaseException:
+        traceback.print_exc()
     finally:
-        sys.stderr.flush()
+        # Its last log line: the exit status its parent (the zygote, which reaps nothing)
+        # cannot pass on.
+        with contextlib.suppress(OSError):  # nobody reads the log any more
+            print(json.dumps({"exit_code": code}), file=sys.stderr, flush=True)
         os._exit(code)
 
 
@@ -142,7 +149,11 @@ class ForkedWorker(WorkerProcess):
         assert self._signal(signal.SIGKILL, 60), f"worker {self._pid} survived SIGKILL"
 
     def terminate(self, timeout: float = 300) -> int:
-        return 0 if self._signal(signal.SIGTERM, timeout) else 1
+        """Its exit status, as it logged it last; 1 if it did not stop or died unlogged."""
+        if not self._signal(signal.SIGTERM, timeout):
+            return 1
+        codes = [e["exit_code"] for e in self.events if "exit_code" in e]
+        return codes[-1] if codes else 1
 
 
 class WorkerZygote:
