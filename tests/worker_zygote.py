@@ -7,7 +7,7 @@ loads no model of ours, then forks one child per request. Each child runs the re
 `responder.cli.main(["--config", CONFIG, "worker", ...])`, loads its own models and database
 connections, and writes its log to a FIFO the test reads; the test SIGKILLs the child itself
 (like gunicorn's preload, only the imports are shared, and lingua's n-gram tables: lingua keeps
-them process-wide, read-only, and loading them took two to four seconds of every restart).
+them process-wide, read-only, and loading them cost every restart about two seconds of CPU).
 The zygote starts while the test sets up its database and mail, and is waited for at the
 first fork.
 """
