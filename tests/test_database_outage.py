@@ -2,7 +2,8 @@
 
 The test has its own cluster, so stopping it disturbs no other test. While the database is down
 the web app answers 503 with Retry-After and the worker waits with backoff; once it is back the
-same processes carry on, and every message ends drafted exactly once.
+same processes carry on, and every message ends drafted exactly once. The worker forks from a
+pre-imported parent (`tests/worker_zygote.py`) that imports while the test sets up.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tests.conftest import need_server
 from tests.helpers import staff
 from tests.live_server import serve
 from tests.servers import PostgresCluster, ServerUnavailable
-from tests.worker_processes import WorkerProcess, consistency_problems, is_state_change
+from tests.worker_processes import consistency_problems, is_state_change
+from tests.worker_zygote import ForkedWorker, WorkerZygote
 
 MESSAGES = 12
 
@@ -53,7 +55,7 @@ def is_recovery(event: dict) -> bool:
 
 @pytest.mark.slow
 def test_worker_and_web_ride_out_a_database_restart(
-    project: Path, own_cluster: PostgresCluster, embedder: Embedder
+    project: Path, own_cluster: PostgresCluster, int8_embedder: Embedder
 ) -> None:
     environ = {
         "RESPONDER_DATABASE__URL": own_cluster.create_database(),
@@ -61,25 +63,24 @@ def test_worker_and_web_ride_out_a_database_restart(
         "RESPONDER_PIPELINE__POLL_INTERVAL_SECONDS": "0.2",
         "RESPONDER_PIPELINE__DATABASE_RETRY_MAX_SECONDS": "1",
     }
-    settings = load_settings(project / "config.toml", environ=environ)
-    rt = prepare(settings, embedder=embedder)
-    rt.classifiers(settings.classify.pipeline)  # trained here, so the worker only loads them
-    staff(rt)
-    channel_id = ensure_channel(rt.factory, "support", "maildir", "support@northwind-mobile.test")
-    store_received(
-        rt.factory, channel_id, [customer_email(n, short=True) for n in range(MESSAGES)], "outage"
-    )
-
-    worker = WorkerProcess(project / "config.toml", environ)
+    zygote = WorkerZygote(project / "config.toml", environ)  # imports while we set up
     try:
-        outage_and_recovery(rt, worker, own_cluster)
+        settings = load_settings(project / "config.toml", environ=environ)
+        rt = prepare(settings, embedder=int8_embedder)  # the encoder the worker runs
+        rt.classifiers(settings.classify.pipeline)  # trained here, so the worker only loads them
+        staff(rt)
+        channel_id = ensure_channel(
+            rt.factory, "support", "maildir", "support@northwind-mobile.test"
+        )
+        emails = [customer_email(n, short=True) for n in range(MESSAGES)]
+        store_received(rt.factory, channel_id, emails, "outage")
+        outage_and_recovery(rt, ForkedWorker(zygote), own_cluster)
     finally:
-        if worker.process.poll() is None:
-            worker.kill()
+        zygote.close()  # kills the worker if it still runs
     rt.engine.dispose()
 
 
-def outage_and_recovery(rt: Runtime, worker: WorkerProcess, own_cluster: PostgresCluster) -> None:
+def outage_and_recovery(rt: Runtime, worker: ForkedWorker, own_cluster: PostgresCluster) -> None:
     """The outage itself, seen from the web app and the worker, and what is left after it."""
     with serve(rt) as base, httpx.Client(base_url=base, timeout=30) as web:
         login = {"username": "alice", "password": "correct horse battery"}
@@ -97,14 +98,14 @@ def outage_and_recovery(rt: Runtime, worker: WorkerProcess, own_cluster: Postgre
         assert page.status_code in (503, 303, 302), page.text  # pages: 503, or login first
         assert web.get("/readyz").status_code == 503
         assert worker.wait_for(is_outage, timeout=600), worker.output()
-        assert worker.process.poll() is None, worker.output()
+        assert worker.alive, worker.output()
 
         own_cluster.resume()
         assert worker.wait_for(is_recovery, timeout=120), worker.output()
         deadline = time.monotonic() + 900
         while state_counts(rt)["in_review"] < MESSAGES:
             assert time.monotonic() < deadline, state_counts(rt)
-            assert worker.process.poll() is None, worker.output()
+            assert worker.alive, worker.output()
             time.sleep(1)  # polling the database for completion, not synchronising
         up = web.get("/api/queue", headers=auth)
         assert up.status_code == 200, up.text

@@ -30,6 +30,7 @@ from responder.db.models import Channel, Draft, Message, OutboxItem
 from responder.db.session import transaction
 from responder.pipeline.states import State
 from responder.pipeline.worker import state_counts
+from responder.runtime import Runtime
 from tests.smtp_server import SmtpServer, smtp_server
 from tests.worker_processes import ROOT, is_state_change
 from tests.worker_zygote import ForkedWorker, WorkerZygote
@@ -66,49 +67,11 @@ def test_fifty_sigkills_lose_nothing_and_send_nothing_twice(
         "RESPONDER_SMTP__SECURITY": "none",
         "RESPONDER_SMTP__TIMEOUT_SECONDS": "5",
     }
-    settings = load_settings(project / "config.toml", environ=environ)
-    rt = prepare(settings, embedder=int8_embedder)  # the encoder the workers run
-    rt.classifiers(settings.classify.pipeline)  # trained once here, loaded by every restart
-    intents = sorted(tomllib.loads((project / "classifiers" / "intent.toml").read_text())["labels"])
-    auto = rng.sample(intents, len(intents) // 2)
-    channel_id = ensure_channel(
-        rt.factory, settings.maildir.name, "maildir", settings.maildir.address
-    )
-    with transaction(rt.factory) as session:
-        channel = session.get(Channel, channel_id)
-        assert channel is not None
-        channel.auto_send = dict.fromkeys(auto, 0.0)
     maildir = project / "mailbox"
-    for n in range(MESSAGES):
-        deliver_to_maildir(maildir, customer_email(n, short=True), f"storm-{n}")
-
-    zygote = WorkerZygote(project / "config.toml", environ)
-    # 0: killed while it starts (settings, migrations, seed content, polling the Maildir); the
-    # other points scale with the mail (about five changes a message), so most kills land mid-work
-    kill_points = [0 if rng.random() < 0.1 else rng.randint(1, 48) for _ in range(KILLS)]
-    killed_at: Counter[str] = Counter()
+    zygote = WorkerZygote(project / "config.toml", environ)  # imports while we set up
     try:
-        for point in kill_points:
-            worker = ForkedWorker(zygote, "--poll")
-            seen: list[str] = []
-
-            def counted(event: dict, seen: list[str] = seen, point: int = point) -> bool:
-                if is_state_change(event):
-                    seen.append(event["state"])
-                return len(seen) >= point
-
-            reached = point == 0 or worker.wait_for(counted, timeout=300)
-            worker.kill()
-            assert reached or not unfinished(rt), worker.output()
-            killed_at[seen[-1] if seen else "start"] += 1
-
-        survivor = ForkedWorker(zygote, "--poll")
-        deadline = time.monotonic() + 900
-        while unfinished(rt) or list((maildir / "new").iterdir()):
-            assert time.monotonic() < deadline, state_counts(rt)
-            assert survivor.alive, survivor.output()
-            time.sleep(1)  # polling the database for completion, not synchronising
-        assert survivor.terminate() == 0, survivor.output()
+        rt = storm_ready(project, environ, int8_embedder, rng)
+        killed_at = storm(rt, zygote, rng, maildir)
     finally:
         zygote.close()
     print(f"kills after a change to: {dict(killed_at)}; final states: {state_counts(rt)}")
@@ -142,6 +105,58 @@ def test_fifty_sigkills_lose_nothing_and_send_nothing_twice(
         assert message.state == State.FAILED and "delivery uncertain" in message.state_reason
     assert sent, "nothing was sent: the send stage was not exercised"
     assert sum(killed_at.values()) == KILLS
+
+
+def storm_ready(
+    project: Path, environ: dict[str, str], embedder: Embedder, rng: random.Random
+) -> Runtime:
+    """The database, with classifiers trained and a seeded half of the intents auto-sent, and
+    the Maildir holding the mail."""
+    settings = load_settings(project / "config.toml", environ=environ)
+    rt = prepare(settings, embedder=embedder)  # the encoder the workers run
+    rt.classifiers(settings.classify.pipeline)  # trained once here, loaded by every restart
+    intents = sorted(tomllib.loads((project / "classifiers" / "intent.toml").read_text())["labels"])
+    auto = rng.sample(intents, len(intents) // 2)
+    channel_id = ensure_channel(
+        rt.factory, settings.maildir.name, "maildir", settings.maildir.address
+    )
+    with transaction(rt.factory) as session:
+        channel = session.get(Channel, channel_id)
+        assert channel is not None
+        channel.auto_send = dict.fromkeys(auto, 0.0)
+    for n in range(MESSAGES):
+        deliver_to_maildir(project / "mailbox", customer_email(n, short=True), f"storm-{n}")
+    return rt
+
+
+def storm(rt: Runtime, zygote: WorkerZygote, rng: random.Random, maildir: Path) -> Counter[str]:
+    """The kills, then one worker left to finish; where each kill landed."""
+    # 0: killed while it starts (settings, migrations, seed content, polling the Maildir); the
+    # other points scale with the mail (about five changes a message), so most kills land mid-work
+    kill_points = [0 if rng.random() < 0.1 else rng.randint(1, 48) for _ in range(KILLS)]
+    killed_at: Counter[str] = Counter()
+    for point in kill_points:
+        worker = ForkedWorker(zygote, "--poll")
+        seen: list[str] = []
+
+        def counted(event: dict, seen: list[str] = seen, point: int = point) -> bool:
+            if is_state_change(event):
+                seen.append(event["state"])
+            return len(seen) >= point
+
+        reached = point == 0 or worker.wait_for(counted, timeout=300)
+        worker.kill()
+        assert reached or not unfinished(rt), worker.output()
+        killed_at[seen[-1] if seen else "start"] += 1
+
+    survivor = ForkedWorker(zygote, "--poll")
+    deadline = time.monotonic() + 900
+    while unfinished(rt) or list((maildir / "new").iterdir()):
+        assert time.monotonic() < deadline, state_counts(rt)
+        assert survivor.alive, survivor.output()
+        time.sleep(1)  # polling the database for completion, not synchronising
+    assert survivor.terminate() == 0, survivor.output()
+    return killed_at
 
 
 def unfinished(rt: object) -> bool:

@@ -3,7 +3,9 @@
 One is killed with SIGKILL mid-batch; after its lease runs out the others finish its work.
 Every message is drafted exactly once. The workers use the int8 ONNX encoder
 (`[models] backend = "onnx-int8"`, the documented fast setting) with the real pipeline, and
-short messages, to keep the run to a few minutes on two cores.
+short messages, to keep the run to a few minutes on two cores. They fork from one pre-imported
+parent (`tests/worker_zygote.py`): three interpreters importing torch and spaCy at once on two
+cores cost more than the run's first batches.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from responder.classify.embedder import Embedder
 from responder.config import load_settings
 from responder.db.models import Draft, Message
 from responder.pipeline.worker import state_counts
+from responder.runtime import Runtime
 from tests.servers import PostgresCluster
-from tests.worker_processes import ROOT, WorkerProcess, consistency_problems, is_state_change
+from tests.worker_processes import ROOT, consistency_problems, is_state_change
+from tests.worker_zygote import ForkedWorker, WorkerZygote
 
 MESSAGES = int(os.environ.get("SCALE_TEST_MESSAGES", "800"))  # smaller for a quick local check
 
@@ -41,28 +45,26 @@ def test_three_workers_share_the_queue_and_survive_a_kill(
         "RESPONDER_MODELS__BACKEND": "onnx-int8",
         "RESPONDER_MODELS__CACHE_DIR": str(ROOT / "var" / "models"),
     }
-    settings = load_settings(project / "config.toml", environ=environ)
-    rt = prepare(settings, embedder=int8_embedder)  # the encoder the workers run
-    channel_id = ensure_channel(rt.factory, "support", "maildir", "support@northwind-mobile.test")
-    store_received(rt.factory, channel_id, [customer_email(n, short=True) for n in range(MESSAGES)])
-
-    config = project / "config.toml"
-    doomed, *survivors = [WorkerProcess(config, environ) for _ in range(3)]
-    assert doomed.wait_for(is_state_change, timeout=900), doomed.output()
-    doomed.kill()
-    with rt.factory() as session:
-        orphaned = set(
-            session.scalars(select(Message.id).where(Message.claimed_by.like(f"%:{doomed.pid}:%")))
+    zygote = WorkerZygote(project / "config.toml", environ)  # imports while we set up
+    try:
+        settings = load_settings(project / "config.toml", environ=environ)
+        rt = prepare(settings, embedder=int8_embedder)  # the encoder the workers run
+        channel_id = ensure_channel(
+            rt.factory, "support", "maildir", "support@northwind-mobile.test"
         )
-    assert orphaned, "the killed worker held no claims"
-
-    deadline = time.monotonic() + 1500
-    while state_counts(rt)["in_review"] < MESSAGES:
-        assert time.monotonic() < deadline, state_counts(rt)
-        assert all(w.process.poll() is None for w in survivors), survivors[0].output()
-        time.sleep(1)  # polling the database for completion, not synchronising
-    for survivor in survivors:
-        assert survivor.terminate() == 0, survivor.output()
+        emails = [customer_email(n, short=True) for n in range(MESSAGES)]
+        store_received(rt.factory, channel_id, emails)
+        doomed, *survivors = [ForkedWorker(zygote) for _ in range(3)]
+        orphaned = kill_mid_batch(rt, doomed)
+        deadline = time.monotonic() + 1500
+        while state_counts(rt)["in_review"] < MESSAGES:
+            assert time.monotonic() < deadline, state_counts(rt)
+            assert all(w.alive for w in survivors), survivors[0].output()
+            time.sleep(1)  # polling the database for completion, not synchronising
+        for survivor in survivors:
+            assert survivor.terminate() == 0, survivor.output()
+    finally:
+        zygote.close()
 
     assert consistency_problems(rt) == []
     with rt.factory() as session:
@@ -78,3 +80,15 @@ def test_three_workers_share_the_queue_and_survive_a_kill(
     assert len(reviewed) == MESSAGES
     taken_over = {m for m, s in survivor_changes if m in orphaned}
     assert taken_over == orphaned, "the killed worker's claimed messages were not taken over"
+
+
+def kill_mid_batch(rt: Runtime, doomed: ForkedWorker) -> set[int]:
+    """SIGKILL once it has moved a message on; the messages it still held claimed."""
+    assert doomed.wait_for(is_state_change, timeout=900), doomed.output()
+    doomed.kill()
+    with rt.factory() as session:
+        orphaned = set(
+            session.scalars(select(Message.id).where(Message.claimed_by.like(f"%:{doomed.pid}:%")))
+        )
+    assert orphaned, "the killed worker held no claims"
+    return orphaned

@@ -3,20 +3,25 @@
 A fresh interpreter spends several seconds importing torch, spaCy and transformers before a
 worker does anything; fifty restarts would spend minutes on imports alone. The zygote (run as
 `python -m tests.worker_zygote CONFIG`) imports those libraries once, starts no threads and
-loads no model, then forks one child per request. Each child runs the real command,
+loads no model of ours, then forks one child per request. Each child runs the real command,
 `responder.cli.main(["--config", CONFIG, "worker", ...])`, loads its own models and database
 connections, and writes its log to a FIFO the test reads; the test SIGKILLs the child itself
-(like gunicorn's preload, only the imports are shared).
+(like gunicorn's preload, only the imports are shared, and lingua's n-gram tables: lingua keeps
+them process-wide, read-only, and loading them cost every restart about two seconds of CPU).
+The zygote starts while the test sets up its database and mail, and is waited for at the
+first fork.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import signal
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +61,21 @@ def _warm_imports(config: str) -> None:
     from transformers import AutoTokenizer
 
     from responder.classify.embedder import packaged_model_path
+    from responder.classify.language import LanguageIdentifier
     from responder.config import load_settings
     from responder.drafting.entities import NOT_NEEDED
 
+    settings = load_settings(Path(config))
     # Loading the tokenizer and the spaCy model imports their modules (spaCy's registries pull
     # in five other languages' too). The imports stay; the objects are dropped: each child
     # loads its own, as a restarted worker does.
     AutoTokenizer.from_pretrained(packaged_model_path())
-    spacy.load(load_settings(Path(config)).models.spacy_model, exclude=NOT_NEEDED)
+    spacy.load(settings.models.spacy_model, exclude=NOT_NEEDED)
+    # One serial detection loads every configured language's tables into lingua's process-wide
+    # cache and starts no thread (the parallel call would start rayon's pool, which a forked
+    # child could not use); each child still builds its own detector and runs it in parallel.
+    detector = LanguageIdentifier(settings.classify.languages).detector
+    detector.compute_language_confidence_values("my card has not arrived")
 
 
 def _child(config: str, fifo: str, args: list[str]) -> None:
@@ -79,8 +91,13 @@ def _child(config: str, fifo: str, args: list[str]) -> None:
         from responder.cli import main
 
         code = main(["--config", config, "worker", *args])
+    except BaseException:
+        traceback.print_exc()
     finally:
-        sys.stderr.flush()
+        # Its last log line: the exit status its parent (the zygote, which reaps nothing)
+        # cannot pass on.
+        with contextlib.suppress(OSError):  # nobody reads the log any more
+            print(json.dumps({"exit_code": code}), file=sys.stderr, flush=True)
         os._exit(code)
 
 
@@ -132,7 +149,11 @@ class ForkedWorker(WorkerProcess):
         assert self._signal(signal.SIGKILL, 60), f"worker {self._pid} survived SIGKILL"
 
     def terminate(self, timeout: float = 300) -> int:
-        return 0 if self._signal(signal.SIGTERM, timeout) else 1
+        """Its exit status, as it logged it last; 1 if it did not stop or died unlogged."""
+        if not self._signal(signal.SIGTERM, timeout):
+            return 1
+        codes = [e["exit_code"] for e in self.events if "exit_code" in e]
+        return codes[-1] if codes else 1
 
 
 class WorkerZygote:
@@ -158,16 +179,18 @@ class WorkerZygote:
             stdout=subprocess.PIPE,
             text=True,
         )
+        self.ready = False
+
+    def _wait_until_ready(self) -> None:
+        """The imports run while the test sets up; the first fork waits for them."""
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
-            import shutil
-
-            self.process.kill()
-            self.process.wait(timeout=30)
-            shutil.rmtree(self.folder, ignore_errors=True)
             raise RuntimeError("the worker zygote did not start")
+        self.ready = True
 
     def fork(self, fifo: str, *args: str) -> int:
+        if not self.ready:
+            self._wait_until_ready()
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(" ".join([fifo, *args]) + "\n")
         self.process.stdin.flush()
@@ -183,6 +206,8 @@ class WorkerZygote:
 
         if self.process.stdin is not None:
             self.process.stdin.close()
+        if not self.ready:  # still importing, or it failed: nothing of it is wanted now
+            self.process.kill()
         self.process.wait(timeout=30)
         shutil.rmtree(self.folder, ignore_errors=True)
 
