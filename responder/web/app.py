@@ -1356,6 +1356,13 @@ ROUTES = [
     api_reclassify,
 ]
 
+# One router, so Litestar registers each handler once: handlers added one by one to a path that
+# already has one re-register it, which wraps a sync_to_thread handler twice (it then answers 500
+# with an unawaited coroutine). Built once per process: each app that registers it gets a deep
+# copy, handlers and all (Litestar 2.7+, litestar-org/litestar#3103), so no two apps share a
+# handler, and the tests' hundreds of apps do not each rebuild its routes.
+PAGES = Router(path="/", route_handlers=ROUTES)
+
 
 def sentence(text: str) -> str:
     """A message shown as a page's banner starts with a capital, whatever raised it: the same
@@ -1485,10 +1492,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     return Litestar(
         logging_config=_logging_config(),
         route_handlers=[
-            # One router, so Litestar registers each handler once: handlers added one by one
-            # to a path that already has one re-register it, which wraps a sync_to_thread
-            # handler twice (it then answers 500 with an unawaited coroutine).
-            Router(path="/", route_handlers=ROUTES),
+            PAGES,
             customer_data_router(rt.settings),
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
