@@ -112,6 +112,7 @@ from responder.web.content_list_pages import ROUTES as CONTENT_LIST_ROUTES
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.content_retire_pages import ROUTES as CONTENT_RETIRE_ROUTES
 from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
+from responder.web.customer_data_pages import ROUTES as CUSTOMER_DATA_ROUTES
 from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
@@ -147,6 +148,7 @@ from responder.web.reply_file_routes import (
     review_form,
 )
 from responder.web.reply_window import window_warning
+from responder.web.resolved_hints import resolve_hints
 from responder.web.retrain_pages import ROUTES as RETRAIN_ROUTES
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.search import SEARCH_ROUTES, SEARCHABLE_ENTITIES
@@ -1362,6 +1364,7 @@ ROUTES = [
 # copy, handlers and all (Litestar 2.7+, litestar-org/litestar#3103), so no two apps share a
 # handler, and the tests' hundreds of apps do not each rebuild its routes.
 PAGES = Router(path="/", route_handlers=ROUTES)
+resolve_hints([*ROUTES, *CUSTOMER_DATA_ROUTES])
 
 
 def sentence(text: str) -> str:
