@@ -1361,8 +1361,8 @@ ROUTES = [
 # One router, so Litestar registers each handler once: handlers added one by one to a path that
 # already has one re-register it, which wraps a sync_to_thread handler twice (it then answers 500
 # with an unawaited coroutine). Built once per process: each app that registers it gets a deep
-# copy, handlers and all (Litestar 2.7+, litestar-org/litestar#3103), so no two apps share a
-# handler, and the tests' hundreds of apps do not each rebuild its routes.
+# copy, handlers and all (litestar-org/litestar#3103), so no two apps share a handler, and the
+# tests' hundreds of apps do not each rebuild its routes.
 PAGES = Router(path="/", route_handlers=ROUTES)
 resolve_hints([*ROUTES, *CUSTOMER_DATA_ROUTES])
 

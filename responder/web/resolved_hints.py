@@ -2,7 +2,7 @@
 
 The page modules use `from __future__ import annotations`, so a handler's annotations are
 strings, and Litestar resolves them again, compiling each one, for every app that registers the
-handler: once in a server, but hundreds of times in a test process (a tenth of each app's
+handler: once in a server, but hundreds of times in a test process (some 7% of each app's
 build, bench/README.md `app_start`). Resolved here once, from the handler's own module as
 Litestar does, they are the same types, and Litestar has nothing left to compile.
 """
