@@ -124,6 +124,23 @@ def test_forms_without_csrf_token_are_refused(rt: Runtime, worker: Worker) -> No
         assert "in_review" in page.text
 
 
+def test_two_apps_in_one_process_answer_alike_and_keep_their_own_form_secrets(rt: Runtime) -> None:
+    """The pages' router is built once per process and copied into each app: the second app's
+    pages answer as the first's (one run in a worker thread too), and a form token the first
+    app issued, cookie and all, is refused by the second."""
+    staff(rt, "sue", "supervisor")
+    with TestClient(create_app(rt)) as first, TestClient(create_app(rt)) as second:
+        for client in (first, second):
+            login(client, "sue")
+            assert client.get("/supervisor/acknowledgements").status_code == 200
+        token = csrf(first)
+        second.cookies.set("responder_csrf", first.cookies["responder_csrf"])
+        refused = second.post("/logout", headers={"x-csrftoken": token}, follow_redirects=False)
+        assert refused.status_code == 403
+        accepted = first.post("/logout", headers={"x-csrftoken": token}, follow_redirects=False)
+        assert accepted.status_code in (301, 302, 303)
+
+
 def test_login_is_rate_limited(rt: Runtime) -> None:
     staff(rt)
     rt.settings.web.login_attempts_per_minute = 3

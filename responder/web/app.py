@@ -112,6 +112,7 @@ from responder.web.content_list_pages import ROUTES as CONTENT_LIST_ROUTES
 from responder.web.content_new_pages import ROUTES as NEW_CONTENT_ROUTES
 from responder.web.content_retire_pages import ROUTES as CONTENT_RETIRE_ROUTES
 from responder.web.customer_data_pages import PAGE as CUSTOMER_DATA_PAGE
+from responder.web.customer_data_pages import ROUTES as CUSTOMER_DATA_ROUTES
 from responder.web.customer_data_pages import customer_data_router, too_large_page
 from responder.web.customers import CUSTOMER_ROUTES
 from responder.web.dashboard_pages import ROUTES as DASHBOARD_ROUTES
@@ -147,6 +148,7 @@ from responder.web.reply_file_routes import (
     review_form,
 )
 from responder.web.reply_window import window_warning
+from responder.web.resolved_hints import resolve_hints
 from responder.web.retrain_pages import ROUTES as RETRAIN_ROUTES
 from responder.web.rule_pages import ROUTES as RULE_ROUTES
 from responder.web.search import SEARCH_ROUTES, SEARCHABLE_ENTITIES
@@ -1356,6 +1358,14 @@ ROUTES = [
     api_reclassify,
 ]
 
+# One router, so Litestar registers each handler once: handlers added one by one to a path that
+# already has one re-register it, which wraps a sync_to_thread handler twice (it then answers 500
+# with an unawaited coroutine). Built once per process: each app that registers it gets a deep
+# copy, handlers and all (litestar-org/litestar#3103), so no two apps share a handler, and the
+# tests' hundreds of apps do not each rebuild its routes.
+PAGES = Router(path="/", route_handlers=ROUTES)
+resolve_hints([*ROUTES, *CUSTOMER_DATA_ROUTES])
+
 
 def sentence(text: str) -> str:
     """A message shown as a page's banner starts with a capital, whatever raised it: the same
@@ -1485,10 +1495,7 @@ def create_app(rt: Runtime, csrf_secret: str | None = None) -> Litestar:
     return Litestar(
         logging_config=_logging_config(),
         route_handlers=[
-            # One router, so Litestar registers each handler once: handlers added one by one
-            # to a path that already has one re-register it, which wraps a sync_to_thread
-            # handler twice (it then answers 500 with an unawaited coroutine).
-            Router(path="/", route_handlers=ROUTES),
+            PAGES,
             customer_data_router(rt.settings),
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
