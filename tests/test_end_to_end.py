@@ -162,6 +162,13 @@ def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: W
     assert (
         "You mentioned Rathmines, Dublin: if you can, reply with your Eircode" in outage[rathmines]
     )
+    with rt.factory() as session:
+        roaming = session.scalars(
+            select(Draft.body)
+            .join(Message, Message.id == Draft.message_id)
+            .where(Message.external_key == "demo-10-roaming-spain-portugal-eu-pass")
+        ).one()
+    assert "about using your phone in Spain and Portugal." in roaming
 
 
 def test_a_large_mail_is_read_from_the_database_by_the_parse_stage_only(

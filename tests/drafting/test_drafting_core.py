@@ -265,6 +265,29 @@ def test_german_customers_get_the_german_template_with_local_formats() -> None:
     assert not result.flags
 
 
+@pytest.mark.parametrize(
+    ("places", "said"),
+    [
+        (["Spain", "Portugal"], "about using your phone in Spain and Portugal."),
+        (["Cork", "the USA", "Canada", "Ireland"], "about using your phone in the USA and Canada."),
+        (["Cork"], "about using your phone abroad."),
+        ([], "about using your phone abroad."),
+    ],
+)
+def test_a_roaming_reply_names_the_countries_the_customer_is_going_to(
+    places: list[str], said: str
+) -> None:
+    """Only the places that are countries, and not home: a town the customer lives in is not
+    where they are going."""
+    result = draft(
+        intent="roaming",
+        new_text="Will my phone work there?",
+        snippets=[],
+        entities={"places": places},
+    )
+    assert said in result.body
+
+
 def test_a_german_customer_abroad_gets_a_german_roaming_reply_that_knows_their_pass() -> None:
     hannah = CustomerContext(
         known=True, customer_id=3, name="Hannah Schmidt", first_name="Hannah",

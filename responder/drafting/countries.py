@@ -1,0 +1,33 @@
+"""Which of the places a customer names are countries (a roaming question's destinations), by
+Babel's English country names and the names people use for a few of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+from babel import Locale
+
+#: Country names in common use that are not Babel's own (its are "United States", "United
+#: Kingdom", "Netherlands", ...), lower case.
+EVERYDAY_NAMES = frozenset(
+    {
+        "america", "the states", "usa", "us", "u.s.", "u.s.a.", "uk", "u.k.", "britain",
+        "great britain", "england", "scotland", "wales", "northern ireland", "holland",
+        "the netherlands", "the us", "the usa", "the uk", "czech republic", "turkey",
+    }
+)  # fmt: skip
+
+
+@cache
+def _country_names() -> frozenset[str]:
+    territories = Locale.parse("en").territories
+    return frozenset(
+        name.lower() for code, name in territories.items() if len(code) == 2 and code.isalpha()
+    )
+
+
+def countries(places: Iterable[str]) -> list[str]:
+    """The places that are countries, as the customer wrote them, in their order."""
+    known = _country_names() | EVERYDAY_NAMES
+    return [place for place in places if place.strip().lower() in known]
