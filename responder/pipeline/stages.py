@@ -995,8 +995,11 @@ class _Take:
 @contextmanager
 def _holding(rt: Runtime, take: _Take) -> Iterator[tuple[Session, Message, OutboxItem]]:
     """The message and its outbox row, changed in one transaction only while they are still
-    in this take (sending, dated by it) and the message claimed by this worker: else another
-    worker has taken the send over since (`taken_over.while_held`)."""
+    in this take (sending, dated by it): else another worker has taken the send over since
+    and recorded what it found, or taken it again (`taken_over.while_held`). Another
+    worker's claim alone, before it has done anything with the reply, does not stop this
+    write: its send then finds the outcome (the take is a compare-and-set on the state under
+    the same lock), where stopping it would leave a reply that went to be marked uncertain."""
 
     def taken_by(session: Session) -> str | None:
         message, item = _locked(session, take)
@@ -1004,7 +1007,6 @@ def _holding(rt: Runtime, take: _Take) -> Iterator[tuple[Session, Message, Outbo
             message.state == State.SENDING
             and item.state == "sending"
             and item.taken_at == take.taken
-            and (take.claim is None or message.claimed_by == take.claim.worker_id)
         )
         return None if held else item.state
 

@@ -1,14 +1,16 @@
-"""A send's outcome is recorded only while its claim is still this worker's, for replies
-(`stages`) and acknowledgements (`acknowledge`) alike.
+"""A send's outcome is recorded only while the send is still this worker's, for replies
+(`stages`: still in this worker's take, its state and take time as they were) and
+acknowledgements (`acknowledge`: still under this worker's claim) alike.
 
 A delivery may outlast its claim (past the kept-alive leases, or renewals lost in a database
 outage); another worker then takes the send over and records what it finds (uncertain, or
 sent again where the sender can tell it did not go). What this worker's delivery ends with
 comes after that: written over it, a failure for the moment would queue a third copy, and an
-uncertain one would be recorded as refused. So the outcome is a compare-and-set on the claim,
-read with its rows locked (a claim by another worker waits for the write, or the write sees
-the claim); once taken over, nothing is written, except that a delivery that went turns the
-other worker's `uncertain` into sent, so staff are not asked about one the customer has.
+uncertain one would be recorded as refused. So the outcome is a compare-and-set on the take
+or the claim, read with its rows locked (a claim by another worker waits for the write, or
+the write sees the claim); once taken over, nothing is written, except that a delivery that
+went turns the other worker's `uncertain` into sent, so staff are not asked about one the
+customer has.
 """
 
 from __future__ import annotations
