@@ -160,7 +160,8 @@ def test_demo_emails_get_drafts_and_machine_mail_does_not(rt: Runtime, worker: W
     assert "We know of a network fault in Cork since" in outage[cork]
     assert "We see no known fault in your area right now" in outage[rathmines]
     assert (
-        "You mentioned Rathmines, Dublin: if you can, reply with your Eircode" in outage[rathmines]
+        "You mentioned Rathmines, Dublin: if you haven't already, reply with your Eircode"
+        in outage[rathmines]
     )
     with rt.factory() as session:
         roaming = session.scalars(

@@ -27,7 +27,13 @@ def _country_names() -> frozenset[str]:
     )
 
 
-def countries(places: Iterable[str]) -> list[str]:
-    """The places that are countries, as the customer wrote them, in their order."""
+def countries(places: Iterable[str], home: str = "") -> list[str]:
+    """The places that are countries, as the customer first wrote each, in their order;
+    without `home` (the customer's own country: where they are going is abroad)."""
     known = _country_names() | EVERYDAY_NAMES
-    return [place for place in places if place.strip().lower() in known]
+    found: dict[str, str] = {}
+    for place in places:
+        name = place.strip().lower()
+        if name in known and name != home.strip().lower():
+            found.setdefault(name, place.strip())
+    return list(found.values())

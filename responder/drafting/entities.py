@@ -202,7 +202,7 @@ class EntityExtractor:
                 if name and not _used_as_a_common_word(name, text):
                     found["people"].append(name)
             elif label in PLACE_LABELS:
-                found["places"].append(span)
+                found["places"].append(" ".join(span.split()))  # a span over a line break
             elif label == "DATE" and not span.isdigit():
                 found["dates"].append(span)
         found["invoice_numbers"] = [m.group(0).upper() for m in INVOICE.finditer(text)]

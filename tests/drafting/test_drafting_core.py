@@ -269,7 +269,7 @@ def test_german_customers_get_the_german_template_with_local_formats() -> None:
     ("places", "said"),
     [
         (["Spain", "Portugal"], "about using your phone in Spain and Portugal."),
-        (["Cork", "the USA", "Canada", "Ireland"], "about using your phone in the USA and Canada."),
+        (["Cork", "the USA", "Canada", "ireland", "canada"], "your phone in the USA and Canada."),
         (["Cork"], "about using your phone abroad."),
         ([], "about using your phone abroad."),
     ],
@@ -284,6 +284,24 @@ def test_a_roaming_reply_names_the_countries_the_customer_is_going_to(
         new_text="Will my phone work there?",
         snippets=[],
         entities={"places": places},
+    )
+    assert said in result.body
+
+
+@pytest.mark.parametrize(
+    ("places", "said"),
+    [
+        (["Rathmines", "Dublin"], "You mentioned Rathmines, Dublin: if you haven't already"),
+        (["Spain"], "If you haven't already, reply with your location"),
+        ([], "If you haven't already, reply with your location"),
+    ],
+)
+def test_an_outage_reply_with_no_incident_names_the_area_the_customer_gave(
+    places: list[str], said: str
+) -> None:
+    """A town or district, not a country (no service on landing in Spain is roaming's)."""
+    result = draft(
+        intent="outage", new_text="No signal at all.", snippets=[], entities={"places": places}
     )
     assert said in result.body
 
