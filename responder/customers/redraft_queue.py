@@ -155,8 +155,8 @@ def purge_done(
 
 def trouble(session: Session, message_id: int) -> dict[str, Any] | None:
     """Why the workers could not write the message's draft again after an import, for its
-    page: the latest row's attempts and reason, and when it is tried again (None: it failed
-    for good). None when none failed."""
+    page: the latest row's attempts and reason, and when it is tried again (`due`: its
+    back-off is over; neither: it failed for good). None when none failed."""
     row = session.scalars(
         select(ImportRedraft)
         .where(
@@ -168,13 +168,16 @@ def trouble(session: Session, message_id: int) -> dict[str, Any] | None:
     ).first()
     if row is None or (row.outcome != FAILED and not row.attempts):
         return None
+    waiting = (
+        row.done_at is None and row.next_attempt_at is not None and row.next_attempt_at > utcnow()
+    )
     return {
         "imported_from": row.imported_from,
         "attempts": row.attempts,
         "error": row.last_error,
-        "retry_at": row.next_attempt_at.isoformat()
-        if row.done_at is None and row.next_attempt_at is not None
-        else None,
+        "retry_at": row.next_attempt_at.isoformat() if waiting else None,
+        # Its back-off is over: the workers' next round takes it (or one has it now).
+        "due": row.done_at is None and not waiting,
     }
 
 

@@ -372,6 +372,7 @@ def _time_passes(monkeypatch: pytest.MonkeyPatch, by: timedelta) -> None:
     """The queue's clock moves on: back-offs run out, finished rows grow old."""
     later = utcnow() + by
     monkeypatch.setattr(redraft_queue, "utcnow", lambda: later)
+    monkeypatch.setattr(customer_known, "utcnow", lambda: later)  # back-offs start from it
 
 
 def _notice(rt: Runtime, message_id: int) -> str:
@@ -415,8 +416,9 @@ def test_a_draft_the_model_cannot_embed_for_a_while_is_tried_again_and_written(
     assert _rows(rt) == [(m, "", False) for m in messages]
     assert "2 attempts): it tries again at" in _notice(rt, messages[1])
 
-    loaded = True
     _time_passes(monkeypatch, timedelta(hours=2))
+    assert "2 attempts): it is tried again at the workers' next round." in _notice(rt, messages[1])
+    loaded = True
     worker.drain()
     assert _rows(rt) == [(m, "redrafted", True) for m in messages]
     assert all("Declan" in _greeting(rt, m) for m in messages)
