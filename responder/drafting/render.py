@@ -19,7 +19,6 @@ from datetime import date, datetime
 from typing import Any
 
 from babel.dates import format_date, format_time
-from babel.lists import format_list
 from babel.numbers import format_currency
 from jinja2 import (
     DictLoader,
@@ -89,16 +88,6 @@ def time_filter(locale: str) -> Callable[..., str]:
     return time_text
 
 
-def listed_filter(locale: str) -> Callable[..., str]:
-    """`{{ ["Spain", "Portugal", "France"] | listed }}` -> `Spain, Portugal and France` /
-    `Spanien, Portugal und Frankreich`, as the reply's language writes a list."""
-
-    def listed(values: Any) -> str:
-        return format_list([str(v) for v in values], locale=locale)
-
-    return listed
-
-
 def make_environment(
     templates: Mapping[str, str], locale: str = "en_IE", currency: str = "EUR"
 ) -> SandboxedEnvironment:
@@ -116,7 +105,6 @@ def make_environment(
     env.filters["date"] = date_filter(locale)
     env.filters["time"] = time_filter(locale)
     env.filters["countries"] = countries
-    env.filters["listed"] = listed_filter(locale)
     return env
 
 

@@ -268,17 +268,18 @@ def test_german_customers_get_the_german_template_with_local_formats() -> None:
 @pytest.mark.parametrize(
     ("places", "said"),
     [
-        (["Spain", "Portugal"], "about using your phone in Spain and Portugal."),
-        (["Cork", "the USA", "Canada", "ireland", "canada"], "your phone in the USA and Canada."),
+        (["Spain"], "about using your phone in Spain."),
+        (["Cork", "the USA", "ireland", "the usa"], "about using your phone in the USA."),
+        (["Italy", "Spain"], "about using your phone abroad."),  # Spain may be last year's
         (["Cork"], "about using your phone abroad."),
         ([], "about using your phone abroad."),
     ],
 )
-def test_a_roaming_reply_names_the_countries_the_customer_is_going_to(
+def test_a_roaming_reply_names_the_country_the_customer_is_going_to(
     places: list[str], said: str
 ) -> None:
     """Only the places that are countries, and not home: a town the customer lives in is not
-    where they are going."""
+    where they are going; of two countries, one may be where they were last time."""
     result = draft(
         intent="roaming",
         new_text="Will my phone work there?",

@@ -322,8 +322,16 @@ def test_a_reply_held_behind_a_template_that_did_not_go_is_queued_again(
     assert _ours(rt) == [TEMPLATE], "one template, shown as sent"
 
 
-@pytest.mark.parametrize("order", ["held first", "withdrawn first"])
-@pytest.mark.parametrize("taken_first", ["acknowledgement", "reply"])
+@pytest.mark.parametrize(
+    ("taken_first", "order"),
+    [
+        ("acknowledgement", "held first"),
+        ("acknowledgement", "withdrawn first"),
+        # An acknowledgement's hold is recorded in its take, before any withdrawal it is held
+        # behind: one taken after the withdrawal is not held, it takes the template itself.
+        ("reply", "held first"),
+    ],
+)
 def test_an_acknowledgement_or_a_reply_held_behind_a_template_that_did_not_go_is_queued_again(
     templated: Runtime,
     worker: Worker,
