@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -171,13 +172,7 @@ def _queue_again(session: Session, conversation_id: int, header: str) -> None:
         session.execute(
             update(OutboxItem)
             .where(OutboxItem.id.in_([i for i, m in held if m in moved]))
-            .values(
-                state="queued",
-                attempts=OutboxItem.attempts - 1,
-                last_error="",
-                next_attempt_at=None,
-                held_behind=None,
-            )
+            .values(_back_in_the_queue(OutboxItem))
             .execution_options(synchronize_session=False)
         )
     acknowledgements = session.scalars(
@@ -187,13 +182,7 @@ def _queue_again(session: Session, conversation_id: int, header: str) -> None:
             Acknowledgement.held_behind == header,
             Acknowledgement.message_id.in_(ours),
         )
-        .values(
-            state="queued",
-            attempts=Acknowledgement.attempts - 1,
-            last_error="",
-            next_attempt_at=None,
-            held_behind=None,
-        )
+        .values(_back_in_the_queue(Acknowledgement))
         .returning(Acknowledgement.id)
         .execution_options(synchronize_session=False)
     ).all()
@@ -240,3 +229,14 @@ def _recorded_at(session: Session, answered: Message, header: str) -> datetime |
             Message.channel_id == answered.channel_id, Message.external_key == our_key(header)
         )
     )
+
+
+def _back_in_the_queue(model: type[OutboxItem] | type[Acknowledgement]) -> dict[str, Any]:
+    """A send held behind a withdrawn template, due now, its attempt given back."""
+    return {
+        "state": "queued",
+        "attempts": model.attempts - 1,
+        "last_error": "",
+        "next_attempt_at": None,
+        "held_behind": None,
+    }
