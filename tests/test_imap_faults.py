@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,22 +50,31 @@ from tests.test_web_security import login
 __all__ = ["dovecot", "settings", "smtp_server"]
 
 
+def server_stops_after_a_batch(
+    poller: FolderPoller, dovecot: Dovecot, when: Callable[[], bool] = lambda: True
+) -> Callable[..., int]:
+    """The real server goes away once a batch is stored and `when` holds (the first such
+    batch only); the poller's own store, to put back."""
+    store = poller.state.store
+    stopped: list[bool] = []
+
+    def store_then_server_stops(*args: object) -> int:
+        stored = store(*args)  # type: ignore[arg-type]
+        if not stopped and when():
+            stopped.append(True)
+            dovecot.stop()
+        return stored
+
+    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    return store
+
+
 def test_server_stopped_mid_poll_backfills_each_message_once(rt: Runtime, dovecot: Dovecot) -> None:
     rt.settings.imap.fetch_batch = 2
     (poller,) = imap_pollers(rt)
     for n in range(1, 6):
         dovecot.append(email(n))
-    store = poller.state.store
-    batches: list[int] = []
-
-    def store_then_server_stops(*args: object) -> int:
-        stored = store(*args)  # type: ignore[arg-type]
-        batches.append(stored)
-        if len(batches) == 1:
-            dovecot.stop()  # the real server goes away between two FETCHes of one poll
-        return stored
-
-    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    server_stops_after_a_batch(poller, dovecot)  # between two FETCHes of one poll
     assert poller.poll() == 0  # the connection error is backed off, not raised
     assert [m.message_id_header for m in inbound(rt)] == [
         "<imap-1@mail.test>",
@@ -397,17 +407,7 @@ def test_retry_during_a_resync_cut_short_waits_for_the_header_only_message_to_be
     poller, (_, large) = header_only_waiting(rt, dovecot)
 
     rebuild_support(dovecot, poller, email(3), email(4), sized_email(2, 20_000))
-    store = poller.state.store
-    batches: list[int] = []
-
-    def store_then_server_stops(*args: object) -> int:
-        stored = store(*args)  # type: ignore[arg-type]
-        batches.append(stored)
-        if len(batches) == 1:
-            dovecot.stop()
-        return stored
-
-    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    server_stops_after_a_batch(poller, dovecot)
     assert poller.poll() == 0  # backed off
     assert poller.state.checkpoint().last_uid == 1, "the folder is known renumbered"
     rt.settings.pipeline.max_message_bytes = 50_000
@@ -713,15 +713,7 @@ def test_a_first_sync_cut_short_is_a_first_sync_again(rt: Runtime, dovecot: Dove
     dovecot.append(email(3), arrived=years_ago)  # copied in from an archive, between new mail
     dovecot.append(email(4))
     (poller,) = imap_pollers(rt)
-    store = poller.state.store
-
-    def store_then_server_stops(*args: object) -> int:
-        stored = store(*args)  # type: ignore[arg-type]
-        if dovecot.process is not None:
-            dovecot.stop()
-        return stored
-
-    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    store = server_stops_after_a_batch(poller, dovecot)
     assert poller.poll() == 0  # backed off
     poller.state.store = store  # type: ignore[method-assign]
     assert [m.message_id_header for m in inbound(rt)] == ["<imap-2@mail.test>"]
@@ -747,15 +739,7 @@ def test_a_first_sync_cut_short_again_fetches_only_what_it_has_not_stored(
         dovecot.append(email(n))
     (poller,) = imap_pollers(rt)
     clients = recorded(poller)
-    store = poller.state.store
-
-    def store_then_server_stops(*args: object) -> int:
-        stored = store(*args)  # type: ignore[arg-type]
-        if len(inbound(rt)) == 4 and dovecot.process is not None:
-            dovecot.stop()  # cut after two of the three batches
-        return stored
-
-    poller.state.store = store_then_server_stops  # type: ignore[method-assign]
+    store = server_stops_after_a_batch(poller, dovecot, lambda: len(inbound(rt)) == 4)  # 2 of 3
     assert poller.poll() == 0  # backed off
     poller.state.store = store  # type: ignore[method-assign]
     assert clients[0].bodies()[:2] == [[1, 2], [3, 4]]
