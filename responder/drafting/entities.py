@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from responder.customers.identity import phone_numbers_in
+from responder.drafting.german_places import german_places
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -164,12 +165,17 @@ class EntityExtractor:
     ) -> list[dict[str, list[str]]]:
         """`languages`: each text's detected language, where known. The statistical model
         reads English: in another language it takes phrases ("Kein Netz", "das Handy") for
-        names and dates, so there only the rules and patterns are trusted."""
+        names and dates, so there only the rules and patterns are trusted; German mail's
+        `places` are the countries it names (`german_places`)."""
         known = languages or [None] * len(texts)
-        return [
-            self._from_doc(doc, text, trust_model=language in (None, self.nlp.lang))
-            for doc, text, language in zip(self.docs(texts), texts, known, strict=True)
-        ]
+        results: list[dict[str, list[str]]] = []
+        for doc, text, language in zip(self.docs(texts), texts, known, strict=True):
+            trust_model = language in (None, self.nlp.lang)
+            found = self._from_doc(doc, text, trust_model=trust_model)
+            if not trust_model and language == "de":
+                found["places"] = _unique(german_places(text))
+            results.append(found)
+        return results
 
     def docs(self, texts: Sequence[str]) -> list[Doc]:
         """Parsed in order of length, returned in the given order: the NER steps a batch's

@@ -122,6 +122,24 @@ def test_in_another_language_only_rules_and_patterns_are_trusted(
     assert english["people"] == ["Dan Smith"] and english["dates"] == ["3 May"]
 
 
+def test_german_mail_names_its_countries_in_places(extractor: EntityExtractor) -> None:
+    """No German NER model: the countries a German customer names are found by name, as
+    written, for the review page's links and the roaming reply; nouns are not places."""
+    turkey, netherlands, none = extractor.extract_many(
+        [
+            "Hallo, ich fliege nächste Woche in die Türkei und danach in die USA. Kein Netz?",
+            "Wir sind gerade in den Niederlanden, und das Handy findet kein Netz.",
+            "Mein Handy zeigt seit gestern Abend nur noch Kein Netz an.",
+        ],
+        ["de", "de", "de"],
+    )
+    assert turkey["places"] == ["Türkei", "USA"] and turkey["people"] == []
+    assert netherlands["places"] == ["Niederlanden"]
+    assert none["places"] == []
+    english = extractor.extract("Going to Spain in May, will my bundle work there?", "en")
+    assert english["places"] == ["Spain"], "English mail's places still come from the NER"
+
+
 def test_a_batch_gives_one_result_per_message(extractor: EntityExtractor) -> None:
     results = extractor.extract_many(["Fabrikam Mobile is cheaper", "", "Pay EUR 15 now"])
     assert [r["competitors"] for r in results] == [["Fabrikam Mobile"], [], []]
@@ -317,6 +335,42 @@ def test_a_german_customer_abroad_gets_a_german_roaming_reply_that_knows_their_p
     assert not result.flags, "no 'template in the default language' warning"
     assert "Sie haben den EU Roam Pass bereits auf Ihrem Konto." in result.body
     assert "Gute Reise" in result.body and "Safe travels" not in result.body
+
+
+GERMAN_ROAMING_MAIL = "Hallo, ich bin ab Montag {} unterwegs. Funktioniert mein Handy dort?"
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("in Spanien", "zur Nutzung Ihres Telefons im Reiseland Spanien."),
+        ("in der Schweiz", "zur Nutzung Ihres Telefons im Reiseland Schweiz."),
+        ("in den Niederlanden", "zur Nutzung Ihres Telefons im Reiseland Niederlande."),
+        ("von Irland aus in Spanien", "zur Nutzung Ihres Telefons im Reiseland Spanien."),
+        ("in Irland", "zur Nutzung Ihres Telefons im Ausland."),
+        ("in Italien und Spanien", "zur Nutzung Ihres Telefons im Ausland."),
+        ("in Cork", "zur Nutzung Ihres Telefons im Ausland."),
+    ],
+)
+def test_a_german_roaming_reply_names_the_one_country_the_customer_is_going_to(
+    extractor: EntityExtractor, where: str, said: str
+) -> None:
+    """As the English reply does: one country named, home (Ireland, however it is written)
+    left out; of two, one may be where they were last time."""
+    text = GERMAN_ROAMING_MAIL.format(where)
+    hannah = CustomerContext(
+        known=True, customer_id=3, name="Hannah Schmidt", first_name="Hannah",
+        plan="Smart 20GB", language="de",
+    )  # fmt: skip
+    result = draft(
+        customer=hannah,
+        language="de",
+        intent="roaming",
+        new_text=text,
+        snippets=[],
+        entities=extractor.extract(text, "de"),
+    )
+    assert said in result.body
 
 
 def test_the_main_telecom_intents_have_german_templates() -> None:
