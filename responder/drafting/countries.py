@@ -35,11 +35,20 @@ GERMAN_DATIVES: dict[str, str] = {
 _DATIVES = {dative.lower(): name for dative, name in GERMAN_DATIVES.items()}
 
 
+#: Two-letter territory codes Babel names that are no place a phone roams in ("European Union",
+#: "United Nations", "Unknown Region", the pseudo-locales).
+NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
+
+
 @cache
 def babel_names(language: str) -> dict[str, str]:
     """Babel's country names in `language`, as Babel writes them, with each one's code."""
     territories = Locale.parse(language).territories
-    return {name: code for code, name in territories.items() if len(code) == 2 and code.isalpha()}
+    return {
+        name: code
+        for code, name in territories.items()
+        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+    }
 
 
 @cache

@@ -125,17 +125,19 @@ def test_in_another_language_only_rules_and_patterns_are_trusted(
 def test_german_mail_names_its_countries_in_places(extractor: EntityExtractor) -> None:
     """No German NER model: the countries a German customer names are found by name, as
     written, for the review page's links and the roaming reply; nouns are not places."""
-    turkey, netherlands, none = extractor.extract_many(
+    turkey, netherlands, none, union = extractor.extract_many(
         [
             "Hallo, ich fliege nächste Woche in die Türkei und danach in die USA. Kein Netz?",
             "Wir sind gerade in den Niederlanden, und das Handy findet kein Netz.",
             "Mein Handy zeigt seit gestern Abend nur noch Kein Netz an.",
+            "Gilt mein Tarif in der ganzen Europäische Union (EU) oder nur in der Eurozone?",
         ],
-        ["de", "de", "de"],
+        ["de", "de", "de", "de"],
     )
     assert turkey["places"] == ["Türkei", "USA"] and turkey["people"] == []
     assert netherlands["places"] == ["Niederlanden"]
     assert none["places"] == []
+    assert union["places"] == [], "the EU and the euro area are no country to name back"
     english = extractor.extract("Going to Spain in May, will my bundle work there?", "en")
     assert english["places"] == ["Spain"], "English mail's places still come from the NER"
 
