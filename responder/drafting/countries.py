@@ -21,19 +21,19 @@ EVERYDAY_NAMES = frozenset(
 
 @cache
 def _country_names() -> frozenset[str]:
+    """Babel's names and the everyday ones, lower case: built once, looked up for each draft."""
     territories = Locale.parse("en").territories
-    return frozenset(
+    return EVERYDAY_NAMES | {
         name.lower() for code, name in territories.items() if len(code) == 2 and code.isalpha()
-    )
+    }
 
 
 def countries(places: Iterable[str], home: str = "") -> list[str]:
     """The places that are countries, as the customer first wrote each, in their order;
     without `home` (the customer's own country: where they are going is abroad)."""
-    known = _country_names() | EVERYDAY_NAMES
     found: dict[str, str] = {}
     for place in places:
         name = place.strip().lower()
-        if name in known and name != home.strip().lower():
+        if name in _country_names() and name != home.strip().lower():
             found.setdefault(name, place.strip())
     return list(found.values())
