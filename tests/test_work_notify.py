@@ -5,7 +5,6 @@ from a pre-imported parent (`tests/worker_zygote.py`) that imports while the tes
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from bench.corpus import customer_email
@@ -28,6 +27,7 @@ def test_a_message_stored_elsewhere_wakes_an_idle_worker_process(
         "RESPONDER_DATABASE__URL": pg_cluster.create_database(),
         # Without the announcement the worker would not look again for ten minutes.
         "RESPONDER_PIPELINE__POLL_INTERVAL_SECONDS": "600",
+        "RESPONDER_LOGGING__LEVEL": "DEBUG",  # for its line when it starts waiting
     }
     zygote = WorkerZygote(project / "config.toml", environ)  # imports while we set up
     try:
@@ -44,7 +44,8 @@ def woken_by_notify(rt: Runtime, worker: ForkedWorker) -> None:
         assert worker.wait_for(lambda e: e.get("listening") == "responder_work", timeout=120), (
             worker.output()
         )
-        time.sleep(2)  # its wake-up round on connecting has found nothing; it waits now
+        # The round the listener's wake-up started has found nothing: it waits now.
+        assert worker.wait_for(lambda e: "idle_seconds" in e, timeout=120), worker.output()
         deliver_to_maildir(rt.settings.path(rt.settings.maildir.path), customer_email(1), "m1")
         poller = Worker(rt, pollers(rt))  # this process plays the one that polls the mailbox
         assert poller.poll_sources() == 1

@@ -84,12 +84,12 @@ def _amount_patterns() -> list[dict[str, Any]]:
     ]
 
 
-#: Entities only the statistical model finds (the rest come from rules, patterns and
-#: `phonenumbers`, which read any language).
-MODEL_LABELS = frozenset({"PERSON", "DATE", "GPE", "LOC", "FAC"})
 #: Where the customer is or is going: towns, districts, countries, streets and buildings (an
 #: outage's area, a roaming destination).
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
+#: Entities only the statistical model finds (the rest come from rules, patterns and
+#: `phonenumbers`, which read any language).
+MODEL_LABELS = frozenset({"PERSON", "DATE"}) | PLACE_LABELS
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,8 @@ def _listen(
             with psycopg.connect(conninfo, autocommit=True) as connection:
                 connection.execute(f"LISTEN {CHANNEL}")
                 outage.connected()
+                wake()  # then the line: a worker's idle line after it ends a round this woke
                 log.info("listening for new work", extra={"listening": CHANNEL})
-                wake()
                 while not stop_event.is_set():
                     for _ in connection.notifies(timeout=1.0):
                         wake()

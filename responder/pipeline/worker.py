@@ -56,6 +56,9 @@ class Worker:
         self.stop_event = threading.Event()
         #: Set when new work was stored (see `wake`): the idle wait ends at once.
         self.work_event = threading.Event()
+        #: Held by `wake` and by the look before the idle wait, so that a wake never falls
+        #: between that look and its "waiting for new work" line.
+        self.waking = threading.Lock()
         #: When this worker last deleted the finished import redrafts past their retention.
         self.purged_at: datetime | None = None
         if rt.engine.dialect.name == "sqlite":
@@ -266,11 +269,19 @@ class Worker:
                 )
                 self.stop_event.wait(delay)
                 continue
+            with self.waking:
+                if not self.work_event.is_set():
+                    log.debug(
+                        "nothing left to do: waiting up to %gs for new work",
+                        interval,
+                        extra={"idle_seconds": interval},
+                    )
             self.work_event.wait(interval)
 
     def wake(self) -> None:
         """New work was stored by a poller in this process: claim it now, not next round."""
-        self.work_event.set()
+        with self.waking:
+            self.work_event.set()
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from litestar import Request, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from responder.acknowledge import settle
@@ -43,7 +44,7 @@ def _settle(request: Request, ack_id: int, decision: Decision) -> None:
 
 
 @post("/acknowledgements/{ack_id:int}/{decision:str}", sync_to_thread=True, guards=[requires_agent])
-def decide_form(request: Request, ack_id: int, decision: Decision) -> Redirect:
+def decide_form(request: Request, ack_id: FromPath[int], decision: FromPath[Decision]) -> Redirect:
     try:
         _settle(request, ack_id, decision)
     except ReviewError as exc:
@@ -56,7 +57,9 @@ def decide_form(request: Request, ack_id: int, decision: Decision) -> Redirect:
     sync_to_thread=True,
     guards=[requires_agent],
 )
-def api_decide(request: Request, ack_id: int, decision: Decision) -> dict[str, Any]:
+def api_decide(
+    request: Request, ack_id: FromPath[int], decision: FromPath[Decision]
+) -> dict[str, Any]:
     try:
         _settle(request, ack_id, decision)
     except ReviewError as exc:

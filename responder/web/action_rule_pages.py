@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -141,7 +142,7 @@ def new_rule_page(request: Request) -> Template:
 
 
 @get("/supervisor/action-rules/{number:int}", sync_to_thread=True, guards=[requires_supervisor])
-def edit_rule_page(request: Request, number: int) -> Template:
+def edit_rule_page(request: Request, number: FromPath[int]) -> Template:
     with _rt(request).factory() as session:
         section, version = _live(session, request)
     return _page(request, fields_of(section.rules[_index(section, number)]), number, version)
@@ -190,7 +191,7 @@ def add_rule(request: Request, data: Annotated[dict[str, Any], FORM]) -> Respons
 
 @post("/supervisor/action-rules/{number:int}", sync_to_thread=True, guards=[requires_supervisor])
 def edit_rule(
-    request: Request, number: int, data: Annotated[dict[str, Any], FORM]
+    request: Request, number: FromPath[int], data: Annotated[dict[str, Any], FORM]
 ) -> Response[Any]:
     return _save(request, data, number)
 
@@ -201,7 +202,7 @@ def edit_rule(
     guards=[requires_supervisor],
 )
 def remove_rule(
-    request: Request, number: int, data: Annotated[dict[str, Any], FORM]
+    request: Request, number: FromPath[int], data: Annotated[dict[str, Any], FORM]
 ) -> Response[Any]:
     """Removed from the live rules as a new version (the old one can be shown and saved
     again); refused when the list changed since the page showed it."""
@@ -270,7 +271,7 @@ STEPS = {"up": -1, "down": 1}
     guards=[requires_supervisor],
 )
 def move_rule(
-    request: Request, number: int, data: Annotated[dict[str, Any], FORM]
+    request: Request, number: FromPath[int], data: Annotated[dict[str, Any], FORM]
 ) -> Response[Any]:
     """One place up or down (`direction`), as a new version: the order is the order drafts
     list the offered actions in. Refused when the list changed since the page showed it."""

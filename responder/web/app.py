@@ -37,7 +37,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -200,7 +200,9 @@ def _local_path(target: str) -> bool:
 
 
 @get("/login", sync_to_thread=False)
-def login_page(next: str = "/queue", ended: bool = False, because: str = "") -> Template:
+def login_page(
+    next: FromQuery[str] = "/queue", ended: FromQuery[bool] = False, because: FromQuery[str] = ""
+) -> Template:
     """`ended`: a form was sent after the session ended; what it asked was not done.
     `because`: why the session was ended (a password change or reset, a deactivation)."""
     said = [ENDED_BECAUSE[because]] if because in ENDED_BECAUSE else []
@@ -293,12 +295,12 @@ def home() -> Redirect:
 @get("/queue", sync_to_thread=False, guards=[requires_agent])
 def queue_page(
     request: Request,
-    channel: str = "",
-    intent: str | None = None,
-    tier: str | None = None,
-    assignee: str = "",
-    cursor: str | None = None,
-    sentiment: str | None = None,
+    channel: FromQuery[str] = "",
+    intent: FromQuery[str | None] = None,
+    tier: FromQuery[str | None] = None,
+    assignee: FromQuery[str] = "",
+    cursor: FromQuery[str | None] = None,
+    sentiment: FromQuery[str | None] = None,
 ) -> Template:
     """Runs on the event loop, not in a thread: its indexed queries take about a millisecond,
     and the hand-off to a thread and back cost a fifth of the page's CPU under load (one web
@@ -370,12 +372,12 @@ def _previous(request: Request) -> int | None:
 @get("/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
 def review_page(
     request: Request,
-    message_id: int,
-    channel: str = "",
-    intent: str | None = None,
-    tier: str | None = None,
-    assignee: str = "",
-    sentiment: str | None = None,
+    message_id: FromPath[int],
+    channel: FromQuery[str] = "",
+    intent: FromQuery[str | None] = None,
+    tier: FromQuery[str | None] = None,
+    assignee: FromQuery[str] = "",
+    sentiment: FromQuery[str | None] = None,
 ) -> Template | Redirect:
     """The queue's filters (the view it was opened from) are taken, and refused, as the queue
     takes them; `_review_page` reads them from the query string, as the actions' pages do."""
@@ -533,7 +535,7 @@ def _attempt(
     guards=[requires_agent],
     request_max_body_size=FORM_BODY_LIMIT,
 )
-async def approve_form(request: Request, message_id: int) -> Redirect | Template:
+async def approve_form(request: Request, message_id: FromPath[int]) -> Redirect | Template:
     """The draft form (multipart: files to send ride along) approves the text as shown."""
     form = await review_form(request)
     return await to_thread.run_sync(_approve, request, message_id, form)
@@ -578,7 +580,7 @@ def _approve(request: Request, message_id: int, form: ReviewForm) -> Redirect | 
 
 
 @post("/messages/{message_id:int}/undo", sync_to_thread=True, guards=[requires_agent])
-def undo_form(request: Request, message_id: int) -> Redirect:
+def undo_form(request: Request, message_id: FromPath[int]) -> Redirect:
     """Undo send: the reply stays unsent and its draft is back on the page, as approved; a new
     message staff wrote is back on its write form."""
     customer_id = _ours(request, message_id)
@@ -595,7 +597,7 @@ def undo_form(request: Request, message_id: int) -> Redirect:
 @post("/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
 def reject_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[RejectForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     failed = _attempt(
@@ -610,7 +612,7 @@ def reject_form(
 
 
 @post("/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
-def retry_form(request: Request, message_id: int) -> Redirect:
+def retry_form(request: Request, message_id: FromPath[int]) -> Redirect:
     resent: list[str] = []
 
     def act(session: Session) -> None:
@@ -646,7 +648,7 @@ class AssignForm(Struct):
     guards=[requires_agent],
     request_max_body_size=FORM_BODY_LIMIT,
 )
-async def save_form(request: Request, message_id: int) -> Redirect | Template:
+async def save_form(request: Request, message_id: FromPath[int]) -> Redirect | Template:
     form = await review_form(request)
     return await to_thread.run_sync(_save, request, message_id, form)
 
@@ -671,7 +673,7 @@ def _save(request: Request, message_id: int, form: ReviewForm) -> Redirect | Tem
 @post("/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
 def assign_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[AssignForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     try:
@@ -691,7 +693,7 @@ class ClassificationForm(Struct):
 @post("/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])
 def classification_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[ClassificationForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     """An agent's correction: stored as a candidate example for the supervisor to accept."""
@@ -731,7 +733,7 @@ class ActionForm(Struct):
 @post("/messages/{message_id:int}/action", sync_to_thread=True, guards=[requires_agent])
 def action_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     rt = _rt(request)
@@ -805,9 +807,9 @@ AUDIT_PAGE = 200
 def audit_page(
     request: Request,
     before: RowId = None,
-    actor: str | None = None,
-    action: str | None = None,
-    on: str | None = None,
+    actor: FromQuery[str | None] = None,
+    action: FromQuery[str | None] = None,
+    on: FromQuery[str | None] = None,
 ) -> Template:
     filters = AuditFilter.clean(actor, action, on)
     with _rt(request).factory() as session:
@@ -881,7 +883,7 @@ class ApiResult(Struct):
 
 
 @post("/api/login", sync_to_thread=True)
-def api_login(request: Request, data: ApiLogin) -> ApiToken:
+def api_login(request: Request, data: JSONBody[ApiLogin]) -> ApiToken:
     rt = _rt(request)
     key = _client_key(request, data.username)
     attempt = take_attempt(rt.factory, key, rt.settings.web.login_attempts_per_minute)
@@ -936,14 +938,14 @@ API_QUEUE_SAID = (
 )
 def api_queue(
     request: Request,
-    limit: int = 50,
+    limit: FromQuery[int] = 50,
     after: RowId = None,
-    cursor: str | None = None,
-    channel: str = "",
-    intent: str | None = None,
-    tier: str | None = None,
-    assignee: str = "",
-    sentiment: str | None = None,
+    cursor: FromQuery[str | None] = None,
+    channel: FromQuery[str] = "",
+    intent: FromQuery[str | None] = None,
+    tier: FromQuery[str | None] = None,
+    assignee: FromQuery[str] = "",
+    sentiment: FromQuery[str | None] = None,
 ) -> Response[list[dict[str, Any]]]:
     """One row more than the page is read, so the last page says it is the last."""
     limit = min(max(limit, 1), 500)
@@ -958,7 +960,7 @@ def api_queue(
 
 
 @get("/api/messages/{message_id:int}", sync_to_thread=True, guards=[requires_agent])
-def api_message(request: Request, message_id: int) -> dict[str, Any]:
+def api_message(request: Request, message_id: FromPath[int]) -> dict[str, Any]:
     """`open_by`: who else has its review page open now (not the person asking), first opener
     first, and whether they are typing in its draft."""
     rt = _rt(request)
@@ -982,7 +984,9 @@ def _review_error(exc: ReviewError) -> HTTPException:
 
 
 @post("/api/messages/{message_id:int}/approve", sync_to_thread=True, guards=[requires_agent])
-def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResult:
+def api_approve(
+    request: Request, message_id: FromPath[int], data: JSONBody[ApiApprove]
+) -> ApiResult:
     rt = _rt(request)
     try:
         with transaction(rt.factory) as session:
@@ -1004,7 +1008,7 @@ def api_approve(request: Request, message_id: int, data: ApiApprove) -> ApiResul
 
 
 @post("/api/messages/{message_id:int}/undo", sync_to_thread=True, guards=[requires_agent])
-def api_undo(request: Request, message_id: int) -> ApiResult:
+def api_undo(request: Request, message_id: FromPath[int]) -> ApiResult:
     """Stop an approved reply inside its `[outbound] undo_seconds` window (409 once too late):
     back in review. A new message staff wrote (`POST /api/customers/{id}/messages`) stays
     unsent for good."""
@@ -1021,7 +1025,7 @@ def api_undo(request: Request, message_id: int) -> ApiResult:
 
 
 @post("/api/messages/{message_id:int}/reject", sync_to_thread=True, guards=[requires_agent])
-def api_reject(request: Request, message_id: int, data: ApiReject) -> ApiResult:
+def api_reject(request: Request, message_id: FromPath[int], data: JSONBody[ApiReject]) -> ApiResult:
     try:
         with transaction(_rt(request).factory) as session:
             reject(
@@ -1033,7 +1037,7 @@ def api_reject(request: Request, message_id: int, data: ApiReject) -> ApiResult:
 
 
 @post("/api/messages/{message_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
-def api_retry(request: Request, message_id: int) -> ApiResult:
+def api_retry(request: Request, message_id: FromPath[int]) -> ApiResult:
     try:
         with transaction(_rt(request).factory) as session:
             message = retry(session, message_id, _form_user(request).username)
@@ -1060,13 +1064,13 @@ class ApiQueue(Struct):
 @get("/api/queue/page", sync_to_thread=True, guards=[requires_agent])
 def api_queue_page(
     request: Request,
-    channel: str = "",
-    intent: str | None = None,
-    tier: str | None = None,
-    assignee: str = "",
-    cursor: str | None = None,
-    limit: int = 50,
-    sentiment: str | None = None,
+    channel: FromQuery[str] = "",
+    intent: FromQuery[str | None] = None,
+    tier: FromQuery[str | None] = None,
+    assignee: FromQuery[str] = "",
+    cursor: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+    sentiment: FromQuery[str | None] = None,
 ) -> ApiQueue:
     """The queue page's rows and counts: its filters are taken, and refused, as it takes them.
     One row more than the page is read, so `next_cursor` is null on the last page."""
@@ -1084,7 +1088,9 @@ def api_queue_page(
 
 
 @post("/api/messages/{message_id:int}/save", sync_to_thread=True, guards=[requires_agent])
-def api_save(request: Request, message_id: int, data: ApiSave) -> dict[str, Any]:
+def api_save(
+    request: Request, message_id: FromPath[int], data: JSONBody[ApiSave]
+) -> dict[str, Any]:
     rt = _rt(request)
     try:
         with transaction(rt.factory) as session:
@@ -1107,7 +1113,9 @@ class ApiPickAction(Struct):
 
 
 @post("/api/messages/{message_id:int}/action", sync_to_thread=True, guards=[requires_agent])
-def api_pick_action(request: Request, message_id: int, data: ApiPickAction) -> dict[str, Any]:
+def api_pick_action(
+    request: Request, message_id: FromPath[int], data: JSONBody[ApiPickAction]
+) -> dict[str, Any]:
     """A new draft version with a suggested action's snippet: written again, or the text a
     person saved with the snippet's paragraph added (`added_to_edited_draft`)."""
     rt = _rt(request)
@@ -1129,7 +1137,9 @@ def api_pick_action(request: Request, message_id: int, data: ApiPickAction) -> d
 
 
 @post("/api/messages/{message_id:int}/assign", sync_to_thread=True, guards=[requires_agent])
-def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, Any]:
+def api_assign(
+    request: Request, message_id: FromPath[int], data: JSONBody[ApiAssign]
+) -> dict[str, Any]:
     try:
         with transaction(_rt(request).factory) as session:
             assign(session, message_id, _form_user(request), data.assignee)
@@ -1142,9 +1152,9 @@ def api_assign(request: Request, message_id: int, data: ApiAssign) -> dict[str, 
 def api_audit(
     request: Request,
     before: RowId = None,
-    actor: str | None = None,
-    action: str | None = None,
-    on: str | None = None,
+    actor: FromQuery[str | None] = None,
+    action: FromQuery[str | None] = None,
+    on: FromQuery[str | None] = None,
 ) -> list[dict[str, Any]]:
     """Newest first, 200 at a time (`before` pages on); `actor`, `action` (or its prefix) and
     `on` (`message 12`) narrow it, as on the page."""
@@ -1153,7 +1163,9 @@ def api_audit(
 
 
 @post("/api/messages/{message_id:int}/classification", sync_to_thread=True, guards=[requires_agent])
-def api_reclassify(request: Request, message_id: int, data: ApiClassification) -> ApiCorrection:
+def api_reclassify(
+    request: Request, message_id: FromPath[int], data: JSONBody[ApiClassification]
+) -> ApiCorrection:
     """An agent's correction: updates the message, stores a candidate example and, for the
     intent or the sentiment, writes the draft again (unless a person saved it)."""
     try:

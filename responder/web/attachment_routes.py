@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from responder.attachments import AttachmentFile, AttachmentUnavailable, open_attachment
 from responder.web.auth import requires_agent
@@ -42,7 +43,9 @@ def file_response(file: AttachmentFile, disposition: str) -> Response[bytes]:
     sync_to_thread=True,
     guards=[requires_agent],
 )
-def download(request: Request, message_id: int, attachment_id: int) -> Response[bytes]:
+def download(
+    request: Request, message_id: FromPath[int], attachment_id: FromPath[int]
+) -> Response[bytes]:
     return file_response(_file(request, message_id, attachment_id), "attachment")
 
 
@@ -51,7 +54,9 @@ def download(request: Request, message_id: int, attachment_id: int) -> Response[
     sync_to_thread=True,
     guards=[requires_agent],
 )
-def view(request: Request, message_id: int, attachment_id: int) -> Response[bytes]:
+def view(
+    request: Request, message_id: FromPath[int], attachment_id: FromPath[int]
+) -> Response[bytes]:
     """An image whose bytes are one is shown; any other file is downloaded, never rendered."""
     file = _file(request, message_id, attachment_id)
     return file_response(file, "inline" if file.inline else "attachment")
@@ -62,7 +67,9 @@ def view(request: Request, message_id: int, attachment_id: int) -> Response[byte
     sync_to_thread=True,
     guards=[requires_agent],
 )
-def api_download(request: Request, message_id: int, attachment_id: int) -> Response[bytes]:
+def api_download(
+    request: Request, message_id: FromPath[int], attachment_id: FromPath[int]
+) -> Response[bytes]:
     return file_response(_file(request, message_id, attachment_id), "attachment")
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
@@ -35,11 +35,11 @@ class PolicyForm(Struct):
 @get("/supervisor/auto-send", sync_to_thread=True, guards=[requires_supervisor])
 def auto_send_page(
     request: Request,
-    notice: str = "",
-    error: str = "",
-    channel_id: int | None = None,
-    intent: str = "",
-    threshold: str = "",
+    notice: FromQuery[str] = "",
+    error: FromQuery[str] = "",
+    channel_id: FromQuery[int | None] = None,
+    intent: FromQuery[str] = "",
+    threshold: FromQuery[str] = "",
 ) -> Template:
     """A refused threshold comes back in its own field (channel_id, intent, threshold), as typed."""
     with _rt(request).factory() as session:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
@@ -150,7 +150,11 @@ def _page(
 
 @get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
 def blocked_page(
-    request: Request, notice: str = "", error: str = "", q: str = "", cursor: str | None = None
+    request: Request,
+    notice: FromQuery[str] = "",
+    error: FromQuery[str] = "",
+    q: FromQuery[str] = "",
+    cursor: FromQuery[str | None] = None,
 ) -> Template:
     """`q`: find blocks by a piece of their address or domain; `cursor`: the next page's."""
     return _page(request, q, cursor, notice=notice, error=error)
@@ -180,7 +184,9 @@ def block_form(request: Request, data: Annotated[BlockForm, FORM]) -> Template |
 
 
 @post(f"{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
-def unblock_form(request: Request, block_id: int, data: Annotated[UnblockForm, FORM]) -> Redirect:
+def unblock_form(
+    request: Request, block_id: FromPath[int], data: Annotated[UnblockForm, FORM]
+) -> Redirect:
     """Back to the page the row was on, with its search; to the first when that page is now
     empty (its last row lifted)."""
     try:
@@ -239,14 +245,16 @@ def _spam_notice(done: Unblocked) -> str:
         "search box does (`@example` finds the domain example.com)."
     ),
 )
-def api_blocked(request: Request, cursor: str | None = None, q: str = "") -> dict[str, Any]:
+def api_blocked(
+    request: Request, cursor: FromQuery[str | None] = None, q: FromQuery[str] = ""
+) -> dict[str, Any]:
     with runtime(request).factory() as session:
         page = blocked_list(session, cursor, q)
     return {"items": page.rows, "total": page.total, "next_cursor": page.next_cursor}
 
 
 @post(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
-def api_block(request: Request, data: ApiBlock) -> dict[str, Any]:
+def api_block(request: Request, data: JSONBody[ApiBlock]) -> dict[str, Any]:
     try:
         return _block(request, data.sender, data.reason, data.reject_waiting)
     except BlockError as exc:
@@ -254,7 +262,9 @@ def api_block(request: Request, data: ApiBlock) -> dict[str, Any]:
 
 
 @post(f"/api{PAGE}/{{block_id:int}}/unblock", sync_to_thread=True, guards=[requires_supervisor])
-def api_unblock(request: Request, block_id: int, data: ApiUnblock) -> dict[str, Any]:
+def api_unblock(
+    request: Request, block_id: FromPath[int], data: JSONBody[ApiUnblock]
+) -> dict[str, Any]:
     try:
         done = _unblock(request, block_id, data.process_stopped, data.restore_spam)
     except BlockError as exc:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.orm import Session
@@ -47,11 +47,11 @@ class LabelForm(Struct):
 @get("/supervisor/classifiers", sync_to_thread=True, guards=[requires_supervisor])
 def classifiers_page(
     request: Request,
-    name: str = "intent",
-    label: str | None = None,
-    notice: str = "",
-    error: str = "",
-    at: str = "",
+    name: FromQuery[str] = "intent",
+    label: FromQuery[str | None] = None,
+    notice: FromQuery[str] = "",
+    error: FromQuery[str] = "",
+    at: FromQuery[str] = "",
 ) -> Template:
     name = name.replace("\x00", "") or "intent"  # PostgreSQL text refuses NUL
     with _rt(request).factory() as session:
@@ -118,7 +118,9 @@ def _label_said(request: Request, row: ClassifierExample) -> str:
 
 
 @post("/supervisor/classifiers/{name:str}/add", sync_to_thread=True, guards=[requires_supervisor])
-def example_add(request: Request, name: str, data: Annotated[LabelForm, FORM]) -> Redirect:
+def example_add(
+    request: Request, name: FromPath[str], data: Annotated[LabelForm, FORM]
+) -> Redirect:
     actor = _user(request).username
     added: list[ClassifierExample] = []
     return _example_action(
@@ -135,7 +137,9 @@ def example_add(request: Request, name: str, data: Annotated[LabelForm, FORM]) -
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def example_move(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+def example_move(
+    request: Request, example_id: FromPath[int], data: Annotated[LabelForm, FORM]
+) -> Redirect:
     actor = _user(request).username
     moved: list[ClassifierExample] = []
     return _example_action(
@@ -152,7 +156,9 @@ def example_move(request: Request, example_id: int, data: Annotated[LabelForm, F
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def example_remove(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+def example_remove(
+    request: Request, example_id: FromPath[int], data: Annotated[LabelForm, FORM]
+) -> Redirect:
     actor = _user(request).username
     return _example_action(
         request,
@@ -168,7 +174,9 @@ def example_remove(request: Request, example_id: int, data: Annotated[LabelForm,
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def example_accept(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+def example_accept(
+    request: Request, example_id: FromPath[int], data: Annotated[LabelForm, FORM]
+) -> Redirect:
     rt, user = _rt(request), _user(request)
     relabelled: list[tuple[int, str]] = []
     told: list[str] = []
@@ -199,7 +207,9 @@ def example_accept(request: Request, example_id: int, data: Annotated[LabelForm,
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def example_reject(request: Request, example_id: int, data: Annotated[LabelForm, FORM]) -> Redirect:
+def example_reject(
+    request: Request, example_id: FromPath[int], data: Annotated[LabelForm, FORM]
+) -> Redirect:
     rt, user = _rt(request), _user(request)
     restored: list[tuple[int, str]] = []
     told: list[str] = []

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.exc import IntegrityError
@@ -324,11 +324,11 @@ FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 @get("/supervisor/templates/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
 def template_editor(
     request: Request,
-    item_id: int,
-    message: int | None = None,
-    customer: int | None = None,
-    diff: int | None = None,
-    notice: str = "",
+    item_id: FromPath[int],
+    message: FromQuery[int | None] = None,
+    customer: FromQuery[int | None] = None,
+    diff: FromQuery[int | None] = None,
+    notice: FromQuery[str] = "",
 ) -> Template:
     return _page(
         request,
@@ -342,7 +342,9 @@ def template_editor(
 
 
 @post("/supervisor/templates/{item_id:int}/save", sync_to_thread=True, guards=[requires_supervisor])
-def template_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]) -> Response[Any]:
+def template_save(
+    request: Request, item_id: FromPath[int], data: Annotated[EditForm, FORM]
+) -> Response[Any]:
     return _save(request, "templates", item_id, data)
 
 
@@ -351,7 +353,9 @@ def template_save(request: Request, item_id: int, data: Annotated[EditForm, FORM
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def template_preview_route(request: Request, item_id: int, data: PreviewRequest) -> PreviewResponse:
+def template_preview_route(
+    request: Request, item_id: FromPath[int], data: JSONBody[PreviewRequest]
+) -> PreviewResponse:
     return _preview(request, "templates", item_id, data)
 
 
@@ -361,7 +365,7 @@ def template_preview_route(request: Request, item_id: int, data: PreviewRequest)
     guards=[requires_supervisor],
 )
 def template_rollback(
-    request: Request, item_id: int, data: Annotated[RollbackForm | None, FORM] = None
+    request: Request, item_id: FromPath[int], data: Annotated[RollbackForm | None, FORM] = None
 ) -> Redirect:
     return _rollback(request, "templates", item_id, data)
 
@@ -369,11 +373,11 @@ def template_rollback(
 @get("/supervisor/snippets/{item_id:int}", sync_to_thread=True, guards=[requires_supervisor])
 def snippet_editor(
     request: Request,
-    item_id: int,
-    message: int | None = None,
-    customer: int | None = None,
-    diff: int | None = None,
-    notice: str = "",
+    item_id: FromPath[int],
+    message: FromQuery[int | None] = None,
+    customer: FromQuery[int | None] = None,
+    diff: FromQuery[int | None] = None,
+    notice: FromQuery[str] = "",
 ) -> Template:
     return _page(
         request,
@@ -387,7 +391,9 @@ def snippet_editor(
 
 
 @post("/supervisor/snippets/{item_id:int}/save", sync_to_thread=True, guards=[requires_supervisor])
-def snippet_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]) -> Response[Any]:
+def snippet_save(
+    request: Request, item_id: FromPath[int], data: Annotated[EditForm, FORM]
+) -> Response[Any]:
     return _save(request, "snippets", item_id, data)
 
 
@@ -396,7 +402,9 @@ def snippet_save(request: Request, item_id: int, data: Annotated[EditForm, FORM]
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def snippet_preview_route(request: Request, item_id: int, data: PreviewRequest) -> PreviewResponse:
+def snippet_preview_route(
+    request: Request, item_id: FromPath[int], data: JSONBody[PreviewRequest]
+) -> PreviewResponse:
     return _preview(request, "snippets", item_id, data)
 
 
@@ -406,7 +414,7 @@ def snippet_preview_route(request: Request, item_id: int, data: PreviewRequest) 
     guards=[requires_supervisor],
 )
 def snippet_rollback(
-    request: Request, item_id: int, data: Annotated[RollbackForm | None, FORM] = None
+    request: Request, item_id: FromPath[int], data: Annotated[RollbackForm | None, FORM] = None
 ) -> Redirect:
     return _rollback(request, "snippets", item_id, data)
 

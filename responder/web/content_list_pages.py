@@ -6,6 +6,7 @@ retired them, when and why; each row opens in the editor (`content_editor_pages`
 from __future__ import annotations
 
 from litestar import Request, get
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from responder.classify.titles import LabelTitles
@@ -21,7 +22,7 @@ from responder.web.state import runtime as _rt
 
 
 @get("/supervisor/templates", sync_to_thread=True, guards=[requires_supervisor])
-def content_list(request: Request, q: str | None = None) -> Template:
+def content_list(request: Request, q: FromQuery[str | None] = None) -> Template:
     words = words_of(q)
     titles: LabelTitles = request.app.state.titles
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.exc import IntegrityError
@@ -148,7 +148,7 @@ def new_snippet(request: Request, data: Annotated[NewSnippetForm, FORM]) -> Resp
 
 
 @post("/supervisor/snippets/new/preview", sync_to_thread=True, guards=[requires_supervisor])
-def new_snippet_preview(request: Request, data: NewSnippetPreview) -> PreviewResponse:
+def new_snippet_preview(request: Request, data: JSONBody[NewSnippetPreview]) -> PreviewResponse:
     """The snippet editor's live preview (static/editor.js), for a snippet not created yet."""
     rt = _rt(request)
     with rt.read_factory() as session:
@@ -200,7 +200,10 @@ def _template_page(
 
 @get("/supervisor/templates/new", sync_to_thread=True, guards=[requires_supervisor])
 def new_template_page(
-    request: Request, intent: str = "", language: str = "", tone: str = ""
+    request: Request,
+    intent: FromQuery[str] = "",
+    language: FromQuery[str] = "",
+    tone: FromQuery[str] = "",
 ) -> Template:
     """Pick the intent, language and tone first; the body then starts from the intent's
     template (in that language, else the default one, for a translation)."""
@@ -213,7 +216,7 @@ def new_template_page(
 
 
 @post("/supervisor/templates/new/preview", sync_to_thread=True, guards=[requires_supervisor])
-def new_template_preview(request: Request, data: NewTemplatePreview) -> PreviewResponse:
+def new_template_preview(request: Request, data: JSONBody[NewTemplatePreview]) -> PreviewResponse:
     """The template editor's live preview (static/editor.js), for a template not created yet."""
     rt = _rt(request)
     with rt.read_factory() as session:

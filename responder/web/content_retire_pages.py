@@ -13,7 +13,7 @@ from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Body
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.exc import IntegrityError
@@ -190,15 +190,17 @@ def _routes(kind: str) -> list[object]:
     one = kind.removesuffix("s")
 
     @get(f"{page}/retire", sync_to_thread=True, guards=[requires_supervisor])
-    def retire_confirm(request: Request, item_id: int) -> Template:
+    def retire_confirm(request: Request, item_id: FromPath[int]) -> Template:
         return _confirm(request, kind, item_id)
 
     @post(f"{page}/retire", sync_to_thread=True, guards=[requires_supervisor])
-    def retire_post(request: Request, item_id: int, data: Annotated[RetireForm, FORM]) -> Redirect:
+    def retire_post(
+        request: Request, item_id: FromPath[int], data: Annotated[RetireForm, FORM]
+    ) -> Redirect:
         return _retire(request, kind, item_id, data.reason)
 
     @post(f"{page}/restore", sync_to_thread=True, guards=[requires_supervisor])
-    def restore_post(request: Request, item_id: int) -> Redirect:
+    def restore_post(request: Request, item_id: FromPath[int]) -> Redirect:
         return _restore(request, kind, item_id)
 
     @post(
@@ -214,7 +216,9 @@ def _routes(kind: str) -> list[object]:
         ),
         responses=API_RESPONSES,
     )
-    def api_retire(request: Request, item_id: int, data: ApiRetire | None = None) -> ApiRetired:
+    def api_retire(
+        request: Request, item_id: FromPath[int], data: JSONBody[ApiRetire | None] = None
+    ) -> ApiRetired:
         reason = data.reason if data else ""
         if len(reason) > REASON_LENGTH:
             # Refused as other API text over its limit is, not cut without a word.
@@ -230,7 +234,7 @@ def _routes(kind: str) -> list[object]:
         description="Its latest version goes into new drafts again, if it still renders.",
         responses=API_RESPONSES,
     )
-    def api_restore(request: Request, item_id: int) -> ApiRetired:
+    def api_restore(request: Request, item_id: FromPath[int]) -> ApiRetired:
         return _api(request, kind, item_id, False)
 
     return [retire_confirm, retire_post, restore_post, api_retire, api_restore]

@@ -26,6 +26,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from responder.config import Settings
@@ -116,7 +117,9 @@ def _preview(request: Request, upload: Upload) -> str:
 
 
 @get(PAGE, sync_to_thread=True, guards=[requires_supervisor])
-def customer_data_page(request: Request, kind: str = "customers", notice: str = "") -> Template:
+def customer_data_page(
+    request: Request, kind: FromQuery[str] = "customers", notice: FromQuery[str] = ""
+) -> Template:
     return _page(request, kind=kind, notice=notice)
 
 
@@ -134,7 +137,7 @@ async def upload_form(request: Request) -> Template | Redirect:
 
 
 @get(f"{PAGE}/{{token:str}}", sync_to_thread=True, guards=[requires_supervisor])
-def preview_page(request: Request, token: str) -> Template:
+def preview_page(request: Request, token: FromPath[str]) -> Template:
     with runtime(request).factory() as session:
         kept = waiting(session, token, signed_in(request).username)
         if kept is None:
@@ -152,7 +155,7 @@ def _gone(request: Request) -> Template:
 
 
 @post(f"{PAGE}/{{token:str}}/import", sync_to_thread=True, guards=[requires_supervisor])
-def confirm_form(request: Request, token: str) -> Template:
+def confirm_form(request: Request, token: FromPath[str]) -> Template:
     """Import the kept upload: the counts, the first skipped rows, tiers recomputed. The
     status is the API's (`api_status`), so a script driving the form sees a partial import."""
     rt = runtime(request)
@@ -180,7 +183,7 @@ def confirm_form(request: Request, token: str) -> Template:
 
 
 @post(f"{PAGE}/{{token:str}}/drop", sync_to_thread=True, guards=[requires_supervisor])
-def drop_form(request: Request, token: str) -> Redirect:
+def drop_form(request: Request, token: FromPath[str]) -> Redirect:
     with transaction(runtime(request).factory) as session:
         kept = take(session, token, signed_in(request).username)
         notice = f"Dropped {kept.filename}: nothing was imported." if kept else ""

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
@@ -82,7 +82,9 @@ class LinkResult(Struct):
 
 
 @get("/customers/{customer_id:int}", sync_to_thread=True, guards=[requires_agent])
-def customer_page(request: Request, customer_id: int, find: str = "") -> Template:
+def customer_page(
+    request: Request, customer_id: FromPath[int], find: FromQuery[str] = ""
+) -> Template:
     """`find`: the known customer looked for, to link a provisional one by hand."""
     profile = _profile(request, customer_id)
     found = LinkSearch()
@@ -113,7 +115,7 @@ def _back(request: Request, customer_id: int, data: SuggestionForm, **query: str
 @post("/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
 def link_form(
     request: Request,
-    customer_id: int,
+    customer_id: FromPath[int],
     data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     """The link, and the waiting drafts written again for the known customer (see
@@ -157,7 +159,7 @@ def _drafts(count: int, message_id: int | None) -> tuple[str, str]:
 @post("/customers/{customer_id:int}/dismiss", sync_to_thread=True, guards=[requires_agent])
 def dismiss_form(
     request: Request,
-    customer_id: int,
+    customer_id: FromPath[int],
     data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     """An agent's "not this customer": that suggestion goes, the others stay."""
@@ -174,7 +176,7 @@ def dismiss_form(
 @post("/customers/{customer_id:int}/dismiss/undo", sync_to_thread=True, guards=[requires_agent])
 def undo_dismiss_form(
     request: Request,
-    customer_id: int,
+    customer_id: FromPath[int],
     data: Annotated[SuggestionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     """ "Not this customer" taken back: the suggestion returns if the evidence still holds."""
@@ -189,7 +191,7 @@ def undo_dismiss_form(
 
 
 @post("/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
-def unlink_form(request: Request, customer_id: int) -> Redirect:
+def unlink_form(request: Request, customer_id: FromPath[int]) -> Redirect:
     try:
         with transaction(_rt(request).factory) as session:
             unlink_customers(session, customer_id, _username(request))
@@ -199,12 +201,12 @@ def unlink_form(request: Request, customer_id: int) -> Redirect:
 
 
 @get("/api/customers/{customer_id:int}", sync_to_thread=True, guards=[requires_agent])
-def api_customer(request: Request, customer_id: int) -> dict[str, Any]:
+def api_customer(request: Request, customer_id: FromPath[int]) -> dict[str, Any]:
     return _profile(request, customer_id)
 
 
 @get("/api/customers/{customer_id:int}/suggestions", sync_to_thread=True, guards=[requires_agent])
-def api_suggestions(request: Request, customer_id: int) -> list[dict[str, Any]]:
+def api_suggestions(request: Request, customer_id: FromPath[int]) -> list[dict[str, Any]]:
     rt = _rt(request)
     with rt.factory() as session:
         return [s.as_dict() for s in suggest_links(session, customer_id, rt.settings.customers)]
@@ -221,7 +223,7 @@ def _result(link: Any, linked: bool) -> LinkResult:
 
 
 @post("/api/customers/{customer_id:int}/link", sync_to_thread=True, guards=[requires_agent])
-def api_link(request: Request, customer_id: int, data: LinkForm) -> LinkResult:
+def api_link(request: Request, customer_id: FromPath[int], data: JSONBody[LinkForm]) -> LinkResult:
     """Waiting drafts are written again for the known customer (`redrafted`: message id to the
     new version), except those a person edited (`kept_edited`)."""
     try:
@@ -240,7 +242,9 @@ def api_link(request: Request, customer_id: int, data: LinkForm) -> LinkResult:
 
 
 @post("/api/customers/{customer_id:int}/dismiss", sync_to_thread=True, guards=[requires_agent])
-def api_dismiss(request: Request, customer_id: int, data: LinkForm) -> DismissResult:
+def api_dismiss(
+    request: Request, customer_id: FromPath[int], data: JSONBody[LinkForm]
+) -> DismissResult:
     """The suggestion of `target_id` for this provisional customer is wrong: not offered again."""
     try:
         with transaction(_rt(request).factory) as session:
@@ -256,7 +260,9 @@ def api_dismiss(request: Request, customer_id: int, data: LinkForm) -> DismissRe
 
 
 @post("/api/customers/{customer_id:int}/dismiss/undo", sync_to_thread=True, guards=[requires_agent])
-def api_undo_dismiss(request: Request, customer_id: int, data: LinkForm) -> dict[str, Any]:
+def api_undo_dismiss(
+    request: Request, customer_id: FromPath[int], data: JSONBody[LinkForm]
+) -> dict[str, Any]:
     """`target_id` may be suggested for this customer again (404: it was not dismissed)."""
     try:
         with transaction(_rt(request).factory) as session:
@@ -267,7 +273,7 @@ def api_undo_dismiss(request: Request, customer_id: int, data: LinkForm) -> dict
 
 
 @post("/api/customers/{customer_id:int}/unlink", sync_to_thread=True, guards=[requires_agent])
-def api_unlink(request: Request, customer_id: int) -> LinkResult:
+def api_unlink(request: Request, customer_id: FromPath[int]) -> LinkResult:
     try:
         with transaction(_rt(request).factory) as session:
             link = unlink_customers(session, customer_id, _username(request))

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 from sqlalchemy import select
 
@@ -161,10 +162,10 @@ PERSON_TABLES = ("outcomes_by_person", "review_time_by_person")
 @get("/supervisor/dashboard", sync_to_thread=True, guards=[requires_supervisor])
 def dashboard_page(
     request: Request,
-    start: str | None = None,
-    end: str | None = None,
-    channel: str | None = None,
-    span: str = "",
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None,
+    span: FromQuery[str] = "",
 ) -> Template:
     view = _tables(request, start, end, channel, span)
     query = _query(start, end, channel, span)
@@ -220,11 +221,11 @@ BYTE_ORDER_MARK = "\ufeff"
 @get("/supervisor/dashboard/export/{name:str}", sync_to_thread=True, guards=[requires_supervisor])
 def dashboard_csv(
     request: Request,
-    name: str,
-    start: str | None = None,
-    end: str | None = None,
-    channel: str | None = None,
-    span: str = "",
+    name: FromPath[str],
+    start: FromQuery[str | None] = None,
+    end: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None,
+    span: FromQuery[str] = "",
 ) -> Response[str]:
     table = _tables(request, start, end, channel, span).tables.get(name)
     if table is None:

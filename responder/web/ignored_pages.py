@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, get, post
 from litestar.exceptions import HTTPException
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from responder.db.session import transaction
@@ -20,7 +20,7 @@ from responder.web.params import RowId
 from responder.web.state import runtime, signed_in
 from responder.web.views import problem_items
 
-Words = Annotated[str, Parameter(max_length=200)]
+Words = Annotated[str, QueryParameter(max_length=200)]
 
 
 def _items(request: Request, before: int | None, q: str) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def _draft_anyway(request: Request, message_id: int) -> str:
 
 
 @post("/messages/{message_id:int}/draft-anyway", sync_to_thread=True, guards=[requires_agent])
-def draft_anyway_form(request: Request, message_id: int) -> Redirect:
+def draft_anyway_form(request: Request, message_id: FromPath[int]) -> Redirect:
     """Back to the message's page, in the queue view it was opened in (none from /ignored)."""
     try:
         reason = _draft_anyway(request, message_id)
@@ -74,7 +74,7 @@ def draft_anyway_form(request: Request, message_id: int) -> Redirect:
 
 
 @post("/api/messages/{message_id:int}/draft-anyway", sync_to_thread=True, guards=[requires_agent])
-def api_draft_anyway(request: Request, message_id: int) -> dict[str, Any]:
+def api_draft_anyway(request: Request, message_id: FromPath[int]) -> dict[str, Any]:
     try:
         reason = _draft_anyway(request, message_id)
     except ReviewError as exc:

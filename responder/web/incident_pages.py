@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Response, Template
 from msgspec import Struct, structs
 
@@ -309,7 +309,9 @@ def _page(
 
 
 @get(PAGE, sync_to_thread=True, guards=[requires_agent])
-def incidents_page(request: Request, notice: str = "", error: str = "") -> Template:
+def incidents_page(
+    request: Request, notice: FromQuery[str] = "", error: FromQuery[str] = ""
+) -> Template:
     return _page(request, notice=notice, error=error)
 
 
@@ -326,7 +328,7 @@ def incident_form(request: Request, data: Annotated[IncidentForm, FORM]) -> Resp
 
 @post(f"{PAGE}/{{incident_id:int}}", sync_to_thread=True, guards=[requires_supervisor])
 def edit_form(
-    request: Request, incident_id: int, data: Annotated[IncidentForm, FORM]
+    request: Request, incident_id: FromPath[int], data: Annotated[IncidentForm, FORM]
 ) -> Response[Any]:
     try:
         row = _edit(request, incident_id, data, runtime(request).settings.queue.timezone)
@@ -343,7 +345,7 @@ def edit_form(
 
 
 @post(f"{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
-def resolve_form(request: Request, incident_id: int) -> Redirect:
+def resolve_form(request: Request, incident_id: FromPath[int]) -> Redirect:
     try:
         row = _resolve(request, incident_id)
     except IncidentError as exc:
@@ -356,7 +358,7 @@ def resolve_form(request: Request, incident_id: int) -> Redirect:
 
 
 @post(f"{PAGE}/{{incident_id:int}}/reopen", sync_to_thread=True, guards=[requires_supervisor])
-def reopen_form(request: Request, incident_id: int) -> Redirect:
+def reopen_form(request: Request, incident_id: FromPath[int]) -> Redirect:
     try:
         row = _reopen(request, incident_id)
     except IncidentError as exc:
@@ -375,7 +377,7 @@ def api_incidents(request: Request) -> list[dict[str, Any]]:
 
 
 @post(f"/api{PAGE}", sync_to_thread=True, guards=[requires_supervisor])
-def api_record(request: Request, data: ApiIncident) -> dict[str, Any]:
+def api_record(request: Request, data: JSONBody[ApiIncident]) -> dict[str, Any]:
     try:
         return _record(request, data, None)
     except IncidentError as exc:
@@ -383,7 +385,9 @@ def api_record(request: Request, data: ApiIncident) -> dict[str, Any]:
 
 
 @post(f"/api{PAGE}/{{incident_id:int}}", sync_to_thread=True, guards=[requires_supervisor])
-def api_edit(request: Request, incident_id: int, data: ApiIncidentEdit) -> dict[str, Any]:
+def api_edit(
+    request: Request, incident_id: FromPath[int], data: JSONBody[ApiIncidentEdit]
+) -> dict[str, Any]:
     """Times in ISO 8601 with their offset; `changed` is empty when nothing did."""
     try:
         return _edit(request, incident_id, data, None)
@@ -392,7 +396,7 @@ def api_edit(request: Request, incident_id: int, data: ApiIncidentEdit) -> dict[
 
 
 @post(f"/api{PAGE}/{{incident_id:int}}/resolve", sync_to_thread=True, guards=[requires_supervisor])
-def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
+def api_resolve(request: Request, incident_id: FromPath[int]) -> dict[str, Any]:
     try:
         return _resolve(request, incident_id)
     except IncidentError as exc:
@@ -400,7 +404,7 @@ def api_resolve(request: Request, incident_id: int) -> dict[str, Any]:
 
 
 @post(f"/api{PAGE}/{{incident_id:int}}/reopen", sync_to_thread=True, guards=[requires_supervisor])
-def api_reopen(request: Request, incident_id: int) -> dict[str, Any]:
+def api_reopen(request: Request, incident_id: FromPath[int]) -> dict[str, Any]:
     """Within `REOPEN_HOURS` of resolving; later, 409: record a new one."""
     try:
         return _reopen(request, incident_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from responder.db.session import transaction
@@ -14,7 +15,7 @@ from responder.web.state import runtime, signed_in
 
 
 @get("/mentions", sync_to_thread=True, guards=[requires_agent])
-def mentions_page(request: Request, cursor: str | None = None) -> Template:
+def mentions_page(request: Request, cursor: FromQuery[str | None] = None) -> Template:
     with runtime(request).read_factory() as session:
         page = mention_list(session, signed_in(request).id, cursor)
     context = {"user": request.user, "items": page.rows, "page": page}
@@ -22,7 +23,7 @@ def mentions_page(request: Request, cursor: str | None = None) -> Template:
 
 
 @get("/api/mentions", sync_to_thread=True, guards=[requires_agent])
-def api_mentions(request: Request, cursor: str | None = None) -> list[dict[str, Any]]:
+def api_mentions(request: Request, cursor: FromQuery[str | None] = None) -> list[dict[str, Any]]:
     """Newest first, a page at a time: `?cursor=` the last row's `cursor` for the next page
     (fewer rows than a page, or none, at the end)."""
     with runtime(request).read_factory() as session:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Request, delete, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
@@ -79,7 +79,7 @@ def _nobody_told(unmatched: list[str]) -> str:
 @post("/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
 def note_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect | Template:
     try:
@@ -99,7 +99,9 @@ def note_form(
 
 
 @post("/api/messages/{message_id:int}/notes", sync_to_thread=True, guards=[requires_agent])
-def api_note(request: Request, message_id: int, data: NoteForm) -> dict[str, Any]:
+def api_note(
+    request: Request, message_id: FromPath[int], data: JSONBody[NoteForm]
+) -> dict[str, Any]:
     try:
         return _write(request, message_id, data.body)
     except NoteError as exc:
@@ -152,8 +154,8 @@ def _delete(request: Request, note_id: int) -> int:
 )
 def note_edit_form(
     request: Request,
-    message_id: int,
-    note_id: int,
+    message_id: FromPath[int],
+    note_id: FromPath[int],
     data: Annotated[NoteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect | Template:
     try:
@@ -169,7 +171,9 @@ def note_edit_form(
     sync_to_thread=True,
     guards=[requires_agent],
 )
-def note_delete_form(request: Request, message_id: int, note_id: int) -> Redirect:
+def note_delete_form(
+    request: Request, message_id: FromPath[int], note_id: FromPath[int]
+) -> Redirect:
     try:
         _delete(request, note_id)
     except NoteError as exc:
@@ -178,7 +182,9 @@ def note_delete_form(request: Request, message_id: int, note_id: int) -> Redirec
 
 
 @post("/api/notes/{note_id:int}", sync_to_thread=True, guards=[requires_agent], status_code=200)
-def api_note_edit(request: Request, note_id: int, data: NoteForm) -> dict[str, Any]:
+def api_note_edit(
+    request: Request, note_id: FromPath[int], data: JSONBody[NoteForm]
+) -> dict[str, Any]:
     try:
         return _edit(request, note_id, data.body)
     except NoteError as exc:
@@ -186,7 +192,7 @@ def api_note_edit(request: Request, note_id: int, data: NoteForm) -> dict[str, A
 
 
 @delete("/api/notes/{note_id:int}", sync_to_thread=True, guards=[requires_agent])
-def api_note_delete(request: Request, note_id: int) -> None:
+def api_note_delete(request: Request, note_id: FromPath[int]) -> None:
     try:
         _delete(request, note_id)
     except NoteError as exc:

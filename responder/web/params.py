@@ -6,10 +6,10 @@ from datetime import date
 from typing import Annotated
 
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 #: Row ids from the query string: out-of-range numbers are a 400, never a database overflow.
-RowId = Annotated[int | None, Parameter(ge=0, le=2**62)]
+RowId = Annotated[int | None, QueryParameter(ge=0, le=2**62)]
 
 
 def row_id_in(value: str) -> int | None:
@@ -20,7 +20,7 @@ def row_id_in(value: str) -> int | None:
 
 #: A day picked in a form's date field (`<input type="date">` sends YYYY-MM-DD, or nothing when
 #: left empty, which means no bound).
-PickedDate = Annotated[str, Parameter(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+PickedDate = Annotated[str, QueryParameter(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
 
 
 def picked_date(value: str, name: str) -> date | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Request, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from msgspec import Meta, Struct
 
 from responder.db.models import Message
@@ -60,7 +60,7 @@ def open_by(others: list[Present]) -> list[dict[str, Any]]:
 )
 def presence_beat(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[PresenceForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> dict[str, Any]:
     """The open page is still open (or was just left): who else has it open, and the notice."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,18 +17,18 @@ from responder.web.queue_view import filters_from, in_view
 from responder.web.state import runtime, signed_in
 from responder.web.views import queue_counts
 
-RowId = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
+RowId = Annotated[int, QueryParameter(ge=0, le=2**63 - 1)]
 
 
 @get("/queue/changes", sync_to_thread=False, guards=[requires_agent])
 def queue_changes(
     request: Request,
     after: RowId,
-    channel: str = "",
-    intent: str | None = None,
-    tier: str | None = None,
-    assignee: str = "",
-    sentiment: str | None = None,
+    channel: FromQuery[str] = "",
+    intent: FromQuery[str | None] = None,
+    tier: FromQuery[str | None] = None,
+    assignee: FromQuery[str] = "",
+    sentiment: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """`after`: the newest message when the page was drawn; `total` comes from the counts the
     queue page itself shows (a few seconds' cache), `new` is counted now. The filters are the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from sqlalchemy import select
 
 from responder.channels import EMAIL_KINDS
@@ -14,7 +15,7 @@ from responder.web.state import runtime
 
 
 @get("/messages/{message_id:int}/raw", sync_to_thread=True, guards=[requires_agent])
-def raw_message(request: Request, message_id: int) -> Response[bytes]:
+def raw_message(request: Request, message_id: FromPath[int]) -> Response[bytes]:
     """Always a download (a mail's HTML is never rendered from here): an .eml for mail, the
     platform's event as .json for a direct message."""
     with runtime(request).read_factory() as session:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Request, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect
 from msgspec import Struct
 
@@ -40,7 +40,7 @@ def _redraft(request: Request, message_id: int, version: int | None) -> Redraft:
 @post("/messages/{message_id:int}/redraft", sync_to_thread=True, guards=[requires_agent])
 def redraft_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[RedraftForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     try:
@@ -59,7 +59,9 @@ def redraft_form(
 
 
 @post("/api/messages/{message_id:int}/redraft", sync_to_thread=True, guards=[requires_agent])
-def api_redraft(request: Request, message_id: int, data: RedraftForm) -> dict[str, Any]:
+def api_redraft(
+    request: Request, message_id: FromPath[int], data: JSONBody[RedraftForm]
+) -> dict[str, Any]:
     """`draft_version` is None when the draft was already written for the message's customer."""
     try:
         done = _redraft(request, message_id, data.version)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Request, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect
 from msgspec import Struct
 
@@ -57,7 +57,7 @@ def notice(done: Reopened, clock: PageClock) -> str:
 @post("/messages/{message_id:int}/reopen", sync_to_thread=True, guards=[requires_agent])
 def reopen_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[ReopenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     """Back to the message's page, in the queue view it was opened in."""
@@ -85,7 +85,9 @@ API_SAID = (
     summary="Put a rejected message back in the review queue with its draft",
     description=API_SAID,
 )
-def api_reopen(request: Request, message_id: int, data: ReopenForm) -> dict[str, Any]:
+def api_reopen(
+    request: Request, message_id: FromPath[int], data: JSONBody[ReopenForm]
+) -> dict[str, Any]:
     try:
         done = _reopen(request, message_id, data)
     except ReviewError as exc:

@@ -17,6 +17,7 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Operation, RequestBody, Schema
 from litestar.openapi.spec import OpenAPIMediaType as MediaType
+from litestar.params import FromPath
 from sqlalchemy.orm import Session, undefer
 
 from responder.attachments import AttachmentFile, served_type
@@ -137,7 +138,7 @@ class FilesUpload(Operation):
     request_max_body_size=FORM_BODY_LIMIT,
     operation_class=FilesUpload,
 )
-async def api_add(request: Request, message_id: int) -> list[dict[str, object]]:
+async def api_add(request: Request, message_id: FromPath[int]) -> list[dict[str, object]]:
     """Multipart, one or more `files` fields; answers the reply's files now pending."""
     form = await review_form(request)
     if not form.uploads:
@@ -175,7 +176,9 @@ def _add(request: Request, message_id: int, form: ReviewForm) -> list[dict[str, 
     guards=[requires_agent],
     status_code=200,
 )
-def api_remove(request: Request, message_id: int, file_id: int) -> list[dict[str, object]]:
+def api_remove(
+    request: Request, message_id: FromPath[int], file_id: FromPath[int]
+) -> list[dict[str, object]]:
     user = signed_in(request)
     with transaction(runtime(request).factory) as session:
         removed = remove(session, message_id, {file_id})
@@ -193,7 +196,9 @@ def api_remove(request: Request, message_id: int, file_id: int) -> list[dict[str
     sync_to_thread=True,
     guards=[requires_agent],
 )
-def download(request: Request, message_id: int, file_id: int) -> Response[bytes]:
+def download(
+    request: Request, message_id: FromPath[int], file_id: FromPath[int]
+) -> Response[bytes]:
     """What staff attached, to check it: served like a customer's file, as a download."""
     with runtime(request).read_factory() as session:
         row = session.get(ReplyFile, file_id, options=[undefer(ReplyFile.content)])

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
@@ -58,7 +58,7 @@ def _classifiers_redirect(
 @post(
     "/supervisor/classifiers/{name:str}/retrain", sync_to_thread=True, guards=[requires_supervisor]
 )
-def retrain_form(request: Request, name: str) -> Redirect:
+def retrain_form(request: Request, name: FromPath[str]) -> Redirect:
     try:
         _launch(request, name)
     except retrain.RetrainError as exc:
@@ -71,7 +71,7 @@ def retrain_form(request: Request, name: str) -> Redirect:
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def retrain_status(request: Request, job_id: int) -> dict[str, Any]:
+def retrain_status(request: Request, job_id: FromPath[int]) -> dict[str, Any]:
     """Polled by retrain.js while the page shows a running job."""
     with _rt(request).factory() as session:
         try:
@@ -134,7 +134,7 @@ def _decision_form(
 )
 def retrain_activate_form(
     request: Request,
-    job_id: int,
+    job_id: FromPath[int],
     data: Annotated[VersionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect | Template:
     return _decision_form(request, job_id, "activate", bool(data.lose_labels))
@@ -145,7 +145,7 @@ def retrain_activate_form(
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def retrain_discard_form(request: Request, job_id: int) -> Redirect | Template:
+def retrain_discard_form(request: Request, job_id: FromPath[int]) -> Redirect | Template:
     return _decision_form(request, job_id, "discard")
 
 
@@ -159,7 +159,7 @@ def _api_error(exc: retrain.RetrainError) -> HTTPException:
     guards=[requires_supervisor],
     status_code=202,
 )
-def api_retrain(request: Request, name: str) -> dict[str, Any]:
+def api_retrain(request: Request, name: FromPath[str]) -> dict[str, Any]:
     """Starts a retrain; poll the job until its state is no longer `running`."""
     try:
         job_id = _launch(request, name)
@@ -174,7 +174,7 @@ def api_retrain(request: Request, name: str) -> dict[str, Any]:
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def api_retrain_status(request: Request, job_id: int) -> dict[str, Any]:
+def api_retrain_status(request: Request, job_id: FromPath[int]) -> dict[str, Any]:
     with _rt(request).factory() as session:
         try:
             return retrain.job_view(session, job_id).as_json()
@@ -202,7 +202,7 @@ def _api_decide(
     status_code=200,
 )
 def api_retrain_activate(
-    request: Request, job_id: int, lose_labels: bool = False
+    request: Request, job_id: FromPath[int], lose_labels: FromQuery[bool] = False
 ) -> dict[str, Any]:
     """A new version lacking a label the active version or the current examples have is
     refused (409, the labels in `missing_labels`) unless `?lose_labels=true` says to go ahead."""
@@ -215,7 +215,7 @@ def api_retrain_activate(
     guards=[requires_supervisor],
     status_code=200,
 )
-def api_retrain_discard(request: Request, job_id: int) -> dict[str, Any]:
+def api_retrain_discard(request: Request, job_id: FromPath[int]) -> dict[str, Any]:
     return _api_decide(request, job_id, "discard")
 
 
@@ -235,8 +235,8 @@ def _make_active_again(
 )
 def version_activate_form(
     request: Request,
-    name: str,
-    model_id: int,
+    name: FromPath[str],
+    model_id: FromPath[int],
     data: Annotated[VersionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect | Template:
     try:
@@ -259,7 +259,7 @@ def version_activate_form(
     sync_to_thread=True,
     guards=[requires_supervisor],
 )
-def api_versions(request: Request, name: str) -> list[dict[str, Any]]:
+def api_versions(request: Request, name: FromPath[str]) -> list[dict[str, Any]]:
     """The classifier's stored versions, newest first, with their held-out scores."""
     with _rt(request).factory() as session:
         found = versions.stored_versions(session, name)
@@ -275,7 +275,10 @@ def api_versions(request: Request, name: str) -> list[dict[str, Any]]:
     status_code=200,
 )
 def api_version_activate(
-    request: Request, name: str, model_id: int, lose_labels: bool = False
+    request: Request,
+    name: FromPath[str],
+    model_id: FromPath[int],
+    lose_labels: FromQuery[bool] = False,
 ) -> dict[str, Any]:
     """Makes a stored version (its `id` from the versions list) the active one again. One
     lacking a label the active version or the current examples have is refused (409, the

@@ -14,7 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import ResponseSpec
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -97,11 +97,11 @@ def _context(
 @get("/supervisor/rules", sync_to_thread=True, guards=[requires_supervisor])
 def rules_page(
     request: Request,
-    tone: int | None = None,
-    actions: int | None = None,
-    notice: str = "",
-    error: str = "",
-    toml: bool = False,
+    tone: FromQuery[int | None] = None,
+    actions: FromQuery[int | None] = None,
+    notice: FromQuery[str] = "",
+    error: FromQuery[str] = "",
+    toml: FromQuery[bool] = False,
 ) -> Template:
     """`?tone=N` or `?actions=N` loads an old version into the editor (save it to go back);
     `?toml=1` opens the action rules' TOML editor (the rule form links to it)."""
@@ -142,7 +142,9 @@ class RulesForm(Struct):
 
 
 @post("/supervisor/rules/{kind:str}/save", sync_to_thread=True, guards=[requires_supervisor])
-def rules_save(request: Request, kind: str, data: Annotated[RulesForm, FORM]) -> Response[Any]:
+def rules_save(
+    request: Request, kind: FromPath[str], data: Annotated[RulesForm, FORM]
+) -> Response[Any]:
     if kind not in KINDS:
         raise NotFoundException(f"no rules named {kind!r}")
     rt = _rt(request)
@@ -247,7 +249,9 @@ def api_rules(request: Request) -> dict[str, Any]:
         422: ResponseSpec(None, description="Refused: the problems found, nothing saved"),
     },
 )
-def api_rules_save(request: Request, kind: str, data: ApiRules) -> dict[str, Any]:
+def api_rules_save(
+    request: Request, kind: FromPath[str], data: JSONBody[ApiRules]
+) -> dict[str, Any]:
     if (data.text is None) == (data.rules is None):
         raise HTTPException(status_code=400, detail="send either `text` (TOML) or `rules`")
     read = None if data.version is UNSET else data.version or 0

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, get
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 from sqlalchemy import (
     Integer,
@@ -410,16 +410,16 @@ def _one_line(text: str) -> str:
 NARROWING = ("state", "channel", "since", "until")
 
 #: `?state=`: "state" is a name Litestar keeps for the application's state
-StateParameter = Annotated[str, Parameter(query="state")]
+StateParameter = Annotated[str, QueryParameter(name="state")]
 
 
 @get("/search", sync_to_thread=True, guards=[requires_agent])
 def search_page(
     request: Request,
-    q: str = "",
+    q: FromQuery[str] = "",
     before: RowId = None,
     in_state: StateParameter = "",
-    channel: str = "",
+    channel: FromQuery[str] = "",
     since: PickedDate = "",
     until: PickedDate = "",
 ) -> Template:
@@ -452,10 +452,10 @@ def search_page(
 @get("/api/search", sync_to_thread=True, guards=[requires_agent])
 def api_search(
     request: Request,
-    q: str = "",
+    q: FromQuery[str] = "",
     before: RowId = None,
     in_state: StateParameter = "",
-    channel: str = "",
+    channel: FromQuery[str] = "",
     since: PickedDate = "",
     until: PickedDate = "",
 ) -> dict[str, Any]:

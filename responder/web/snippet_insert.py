@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.orm import Session
 
 from responder.business_hours import team_day
@@ -80,7 +81,9 @@ def _heading(snippet: Snippet, suggested: bool) -> dict[str, Any]:
 
 
 @get("/messages/{message_id:int}/snippets", sync_to_thread=True, guards=[requires_agent])
-def message_snippets(request: Request, message_id: int, q: str = "") -> dict[str, Any]:
+def message_snippets(
+    request: Request, message_id: FromPath[int], q: FromQuery[str] = ""
+) -> dict[str, Any]:
     """With no words, the snippets retrieval ranked for this message; with words, any live
     snippet in the message's language that holds them all, then those close in meaning."""
     rt = runtime(request)
@@ -99,7 +102,9 @@ def message_snippets(request: Request, message_id: int, q: str = "") -> dict[str
 
 
 @get("/customers/{customer_id:int}/snippets", sync_to_thread=True, guards=[requires_agent])
-def customer_snippets(request: Request, customer_id: int, q: str = "") -> dict[str, Any]:
+def customer_snippets(
+    request: Request, customer_id: FromPath[int], q: FromQuery[str] = ""
+) -> dict[str, Any]:
     """For a new message to the customer: no message to suggest from, so the live snippets
     in the customer's language holding the words typed, then those close in meaning, rendered
     for this customer."""

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct, structs
 
@@ -86,7 +86,7 @@ def _snooze(
 @post("/messages/{message_id:int}/snooze", sync_to_thread=True, guards=[requires_agent])
 def snooze_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[SnoozeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     clock = request.app.state.clock
@@ -111,7 +111,7 @@ def snooze_form(
 
 
 @post("/messages/{message_id:int}/wake", sync_to_thread=True, guards=[requires_agent])
-def wake_form(request: Request, message_id: int) -> Redirect:
+def wake_form(request: Request, message_id: FromPath[int]) -> Redirect:
     """Back to the message's page, in the queue view it was opened in (none from /snoozed)."""
     try:
         with transaction(runtime(request).factory) as session:
@@ -122,7 +122,7 @@ def wake_form(request: Request, message_id: int) -> Redirect:
 
 
 @get("/snoozed", sync_to_thread=True, guards=[requires_agent])
-def snoozed_page(request: Request, cursor: str | None = None) -> Template:
+def snoozed_page(request: Request, cursor: FromQuery[str | None] = None) -> Template:
     with runtime(request).read_factory() as session:
         page = snoozed_list(session, cursor)
     return Template(
@@ -131,7 +131,9 @@ def snoozed_page(request: Request, cursor: str | None = None) -> Template:
 
 
 @post("/api/messages/{message_id:int}/snooze", sync_to_thread=True, guards=[requires_agent])
-def api_snooze(request: Request, message_id: int, data: ApiSnooze) -> dict[str, Any]:
+def api_snooze(
+    request: Request, message_id: FromPath[int], data: JSONBody[ApiSnooze]
+) -> dict[str, Any]:
     """Out of the queue until `until`; a time without its offset is refused (400)."""
     try:
         back = _snooze(request, message_id, _moment(data.until, None), data.note, data.version)
@@ -141,7 +143,7 @@ def api_snooze(request: Request, message_id: int, data: ApiSnooze) -> dict[str, 
 
 
 @post("/api/messages/{message_id:int}/wake", sync_to_thread=True, guards=[requires_agent])
-def api_wake(request: Request, message_id: int) -> dict[str, Any]:
+def api_wake(request: Request, message_id: FromPath[int]) -> dict[str, Any]:
     try:
         with transaction(runtime(request).factory) as session:
             wake(session, message_id, signed_in(request))
@@ -151,7 +153,7 @@ def api_wake(request: Request, message_id: int) -> dict[str, Any]:
 
 
 @get("/api/snoozed", sync_to_thread=True, guards=[requires_agent])
-def api_snoozed(request: Request, cursor: str | None = None) -> dict[str, Any]:
+def api_snoozed(request: Request, cursor: FromQuery[str | None] = None) -> dict[str, Any]:
     """A page of the snoozed list: `total` counts them all; `next_cursor`, when more follow,
     is passed back as `?cursor=` for the next page (null on the last)."""
     with runtime(request).read_factory() as session:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Request, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect
 from msgspec import Struct
 
@@ -53,7 +53,7 @@ def notice(marked: SpamMarked) -> str:
 @post("/messages/{message_id:int}/spam", sync_to_thread=True, guards=[requires_agent])
 def spam_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[SpamForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     try:
@@ -65,7 +65,9 @@ def spam_form(
 
 
 @post("/api/messages/{message_id:int}/spam", sync_to_thread=True, guards=[requires_agent])
-def api_spam(request: Request, message_id: int, data: SpamForm) -> dict[str, Any]:
+def api_spam(
+    request: Request, message_id: FromPath[int], data: JSONBody[SpamForm]
+) -> dict[str, Any]:
     try:
         marked = _mark(request, message_id, data.version)
     except (ReviewError, BlockError) as exc:

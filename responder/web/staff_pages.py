@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
@@ -85,7 +85,7 @@ def _staff_page(
 
 
 @get("/admin/staff", sync_to_thread=True, guards=[requires_supervisor])
-def staff_page(request: Request, notice: str = "") -> Template:
+def staff_page(request: Request, notice: FromQuery[str] = "") -> Template:
     return _staff_page(request, notice=notice)
 
 
@@ -178,20 +178,22 @@ def _page_change(request: Request, user_id: int, change: StaffChange) -> Respons
 
 
 @post("/admin/staff/{user_id:int}/role", sync_to_thread=True, guards=[requires_admin])
-def staff_role(request: Request, user_id: int, data: Annotated[RoleForm, FORM]) -> Response[Any]:
+def staff_role(
+    request: Request, user_id: FromPath[int], data: Annotated[RoleForm, FORM]
+) -> Response[Any]:
     return _page_change(request, user_id, StaffChange(role=data.role))
 
 
 @post("/admin/staff/{user_id:int}/active", sync_to_thread=True, guards=[requires_admin])
 def staff_active(
-    request: Request, user_id: int, data: Annotated[ActiveForm, FORM]
+    request: Request, user_id: FromPath[int], data: Annotated[ActiveForm, FORM]
 ) -> Response[Any]:
     return _page_change(request, user_id, StaffChange(active=data.active == "yes"))
 
 
 @post("/admin/staff/{user_id:int}/password", sync_to_thread=True, guards=[requires_admin])
 def staff_password(
-    request: Request, user_id: int, data: Annotated[PasswordForm, FORM]
+    request: Request, user_id: FromPath[int], data: Annotated[PasswordForm, FORM]
 ) -> Response[Any]:
     return _page_change(request, user_id, StaffChange(password=data.password))
 
@@ -207,7 +209,7 @@ def _refused(exc: UserError) -> HTTPException:
 
 
 @post("/api/admin/staff", sync_to_thread=True, guards=[requires_admin])
-def api_staff_add(request: Request, data: NewStaffForm) -> dict[str, Any]:
+def api_staff_add(request: Request, data: JSONBody[NewStaffForm]) -> dict[str, Any]:
     try:
         user = _add(request, data)
     except UserError as exc:
@@ -216,7 +218,9 @@ def api_staff_add(request: Request, data: NewStaffForm) -> dict[str, Any]:
 
 
 @post("/api/admin/staff/{user_id:int}", sync_to_thread=True, guards=[requires_admin])
-def api_staff_change(request: Request, user_id: int, data: StaffChange) -> dict[str, Any]:
+def api_staff_change(
+    request: Request, user_id: FromPath[int], data: JSONBody[StaffChange]
+) -> dict[str, Any]:
     try:
         _change(request, user_id, data)
     except UserError as exc:
@@ -236,7 +240,7 @@ def _account_page(
 
 
 @get("/account", sync_to_thread=False, guards=[requires_agent])
-def account_page(request: Request, notice: str = "") -> Template:
+def account_page(request: Request, notice: FromQuery[str] = "") -> Template:
     return _account_page(request, notice=notice)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Request, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
-from litestar.params import Body
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect
 from msgspec import Struct
 
@@ -32,7 +32,7 @@ def _leave(request: Request, message_id: int, reason: str) -> None:
 @post("/messages/{message_id:int}/leave-unsent", sync_to_thread=True, guards=[requires_agent])
 def leave_unsent_form(
     request: Request,
-    message_id: int,
+    message_id: FromPath[int],
     data: Annotated[UnsentForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     """Back to the message's page, in the queue view it was opened in."""
@@ -48,7 +48,9 @@ def leave_unsent_form(
 
 
 @post("/api/messages/{message_id:int}/leave-unsent", sync_to_thread=True, guards=[requires_agent])
-def api_leave_unsent(request: Request, message_id: int, data: UnsentForm) -> dict[str, Any]:
+def api_leave_unsent(
+    request: Request, message_id: FromPath[int], data: JSONBody[UnsentForm]
+) -> dict[str, Any]:
     """A failed or held reply stays unsent for good (400 without a reason, 409 if not failed)."""
     try:
         _leave(request, message_id, data.reason)
@@ -63,7 +65,7 @@ def _edit_again(request: Request, message_id: int) -> None:
 
 
 @post("/messages/{message_id:int}/edit-again", sync_to_thread=True, guards=[requires_agent])
-def edit_again_form(request: Request, message_id: int) -> Redirect:
+def edit_again_form(request: Request, message_id: FromPath[int]) -> Redirect:
     try:
         _edit_again(request, message_id)
     except ReviewError as exc:
@@ -76,7 +78,7 @@ def edit_again_form(request: Request, message_id: int) -> Redirect:
 
 
 @post("/api/messages/{message_id:int}/edit-again", sync_to_thread=True, guards=[requires_agent])
-def api_edit_again(request: Request, message_id: int) -> dict[str, Any]:
+def api_edit_again(request: Request, message_id: FromPath[int]) -> dict[str, Any]:
     """A reply refused or held (outbox `failed`, `held`) goes back to review with its text as the
     draft (409 for any other, an `uncertain` one included: it may have gone out)."""
     try:

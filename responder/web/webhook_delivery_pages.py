@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from responder.channels.social.deliveries import notable_deliveries, retry_delivery
@@ -63,7 +64,7 @@ def _retry(request: Request, delivery_id: int) -> IngestOutcome:
 
 
 @post("/webhook-deliveries/{delivery_id:int}/retry", sync_to_thread=True, guards=[requires_agent])
-def retry_form(request: Request, delivery_id: int) -> Redirect:
+def retry_form(request: Request, delivery_id: FromPath[int]) -> Redirect:
     try:
         outcome = _retry(request, delivery_id)
     except ReviewError as exc:
@@ -78,7 +79,7 @@ def retry_form(request: Request, delivery_id: int) -> Redirect:
     guards=[requires_agent],
     summary="Split a webhook delivery given up (Needs attention) again",
 )
-def api_retry(request: Request, delivery_id: int) -> dict[str, Any]:
+def api_retry(request: Request, delivery_id: FromPath[int]) -> dict[str, Any]:
     try:
         outcome = _retry(request, delivery_id)
     except ReviewError as exc:

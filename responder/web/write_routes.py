@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from litestar import Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from msgspec import Struct
 from sqlalchemy.exc import IntegrityError
@@ -108,7 +108,9 @@ def _write(request: Request, customer_id: int, form: WriteForm) -> Written:
 
 
 @get("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
-def write_page(request: Request, customer_id: int, again: int | None = None) -> Template:
+def write_page(
+    request: Request, customer_id: FromPath[int], again: FromQuery[int | None] = None
+) -> Template:
     """`again`: a message to this customer taken back with Undo send (or left unsent), its
     address, subject and text on the form to send anew (with a new key: a new message)."""
     form = WriteForm(key=secrets.token_urlsafe(16))
@@ -123,7 +125,7 @@ def write_page(request: Request, customer_id: int, again: int | None = None) -> 
 @post("/customers/{customer_id:int}/write", sync_to_thread=True, guards=[requires_agent])
 def write_form(
     request: Request,
-    customer_id: int,
+    customer_id: FromPath[int],
     data: Annotated[WriteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect | Template:
     """Queued for the worker to send; refused, the form comes back with the reason and the
@@ -173,7 +175,9 @@ def undo_written_form(request: Request, customer_id: int, message_id: int) -> Re
 
 
 @post("/api/customers/{customer_id:int}/messages", sync_to_thread=True, guards=[requires_agent])
-def api_write(request: Request, customer_id: int, data: WriteForm) -> WriteResult:
+def api_write(
+    request: Request, customer_id: FromPath[int], data: JSONBody[WriteForm]
+) -> WriteResult:
     """A new email to the customer (`to`: one of their email addresses, `subject`, `body`),
     sent as approved replies are: a fresh Message-ID, no In-Reply-To (400 for an empty subject
     or body or an address not theirs, 404 for no such customer). An optional `key` (8-100
