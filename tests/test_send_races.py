@@ -495,6 +495,61 @@ def test_a_delivery_that_ends_as_another_worker_claims_the_reply_is_recorded_by_
     assert len(smtp_server.handler.received) == 1
 
 
+def test_a_reply_queued_again_under_another_workers_claim_waits_out_its_back_off(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Worker A's delivery fails for the moment (451) after its lease ran out and worker B
+    claimed the reply, not yet touching it: A queues it again with a back-off, and B's send
+    then leaves it untaken and lets go of its claim; it goes out once the back-off is over,
+    once."""
+    (message_id,) = approved_replies(rt, worker, 1)
+    assert claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE) == [message_id]
+    smtp_server.handler.hold = True
+    smtp_server.handler.answers = ["451 4.3.0 try again later"]
+    a = threading.Thread(target=send_stage, args=(rt, [message_id], Claim("A", LEASE)))
+    a.start()
+    try:
+        assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+        with transaction(rt.factory) as session:  # A's lease runs out
+            lapsed = utcnow() - timedelta(seconds=1)
+            session.execute(
+                update(Message).where(Message.id == message_id).values(claimed_until=lapsed)
+            )
+        assert claim_batch(rt.factory, "B", [State.SENDING], 32, LEASE) == [message_id]
+    finally:
+        smtp_server.let_go()
+        a.join(WAIT_SECONDS)
+    assert not a.is_alive()
+    state, item_state, attempts, error = reply_rows(rt, message_id)
+    assert (state, item_state, attempts) == (State.APPROVED, "queued", 1)
+    assert "451 4.3.0 try again later" in error
+
+    send_stage(rt, [message_id], Claim("B", LEASE))  # B's recovery of what it claimed
+
+    assert smtp_server.handler.received == []
+    assert reply_rows(rt, message_id)[:3] == (State.APPROVED, "queued", 1)
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        assert (message.claimed_by, message.claimed_until) == (None, None)
+        assert message.state_reason.startswith("retrying at ")
+    worker.drain()  # still within the back-off
+    assert smtp_server.handler.received == []
+    with transaction(rt.factory) as session:  # the back-off is over
+        over = utcnow() - timedelta(seconds=1)
+        session.execute(
+            update(Message).where(Message.id == message_id).values(next_attempt_at=over)
+        )
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.message_id == message_id)
+            .values(next_attempt_at=over)
+        )
+    worker.drain()
+    assert len(smtp_server.handler.received) == 1
+    assert reply_rows(rt, message_id) == (State.SENT, "sent", 2, "")
+
+
 def outcome_then_claim(rt: Runtime, smtp_server: SmtpServer, a: threading.Thread) -> list[int]:
     """A's outcome takes its lock on the reply and is held there; B's claim then runs, and
     waits for it (SQLite's one writer) or passes the locked reply by (PostgreSQL's SKIP
