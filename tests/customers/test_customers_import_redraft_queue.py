@@ -472,6 +472,56 @@ def test_a_draft_whose_message_cannot_be_embedded_fails_alone_after_its_attempts
     assert _versions(rt, choking_on) == [1]
 
 
+def test_a_draft_whose_writing_kills_the_worker_is_marked_failed_after_its_attempts(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Embedding Declan's second message kills the worker (out of memory): each worker that
+    claims it dies before it finishes, its lease runs out, and the next claims it again. After
+    `max_attempts` claims it is marked failed, its page saying the worker stopped each time
+    and offering a redraft; the other two drafts are written meanwhile, and no later round
+    takes it again."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    staff(rt, "sam", role="supervisor")
+    killing = messages[1]
+
+    def dying(ids: tuple[int, ...]) -> bool:
+        if killing in ids:
+            raise StageCrash("out of memory")
+        return False
+
+    embedded = _embedding(monkeypatch, dying)
+    attempts = rt.settings.pipeline.max_attempts
+    for claims in range(attempts):
+        with pytest.raises(StageCrash):
+            worker.redraft_imported()
+        _lease_runs_out(rt)
+        assert _rows(rt)[1] == (killing, "", False), f"claimed {claims + 1} times"
+    assert _notice(rt, killing) == "", "nothing to say while it may still be written"
+    assert worker.redraft_imported() == 2, "the one given up, and the one after it"
+    assert _rows(rt) == [
+        (messages[0], "redrafted", True),
+        (killing, "failed", True),
+        (messages[2], "redrafted", True),
+    ]
+    assert _versions(rt, killing) == [1]
+    assert _notice(rt, killing) == (
+        f"After the import of {tmp_path / 'crm.csv'}, a worker could not write it again"
+        " (the worker writing it stopped each time before it finished: it may have run out of"
+        f" memory; {attempts} attempts): it is no longer tried by itself."
+    )
+    with TestClient(create_app(rt)) as sam:
+        login(sam, "sam")
+        assert 'id="redraft-button"' in sam.get(f"/messages/{killing}").text
+    embedded.clear()
+    _lease_runs_out(rt)
+    assert worker.redraft_imported() == 0
+    assert embedded == [], "nothing is left to write again"
+
+
 def test_finished_redrafts_are_deleted_after_the_retention_and_recent_ones_kept(
     rt: Runtime,
     worker: Worker,
