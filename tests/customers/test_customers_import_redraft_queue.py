@@ -522,6 +522,39 @@ def test_a_draft_whose_writing_kills_the_worker_is_marked_failed_after_its_attem
     assert embedded == [], "nothing is left to write again"
 
 
+def test_a_worker_asked_to_stop_mid_batch_gives_back_the_attempts_it_did_not_make(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker is asked to stop after writing the first of Declan's three drafts: the
+    other two are let go of with no attempt counted, and the next round writes them together,
+    as drafts nobody has tried."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    embedded = _embedding(monkeypatch, lambda _: False)
+    write = customer_known._redraft_row
+
+    def writing_then_stopped(runtime: Runtime, worker_id: str, row_id: int) -> int:
+        written = write(runtime, worker_id, row_id)
+        worker.stop_event.set()
+        return written
+
+    monkeypatch.setattr(customer_known, "_redraft_row", writing_then_stopped)
+    assert worker.redraft_imported() == 1
+    monkeypatch.setattr(customer_known, "_redraft_row", write)
+    with rt.factory() as session:
+        attempts = list(session.scalars(select(ImportRedraft.attempts).order_by(ImportRedraft.id)))
+    assert attempts == [1, 0, 0]
+    assert _rows(rt) == [(messages[0], "redrafted", True)] + [(m, "", False) for m in messages[1:]]
+
+    embedded.clear()
+    assert redraft_queued(rt, "next-worker") == 2
+    assert embedded[0] == tuple(messages[1:]), "one batch, not one at a time"
+    assert _rows(rt) == [(m, "redrafted", True) for m in messages]
+
+
 def test_finished_redrafts_are_deleted_after_the_retention_and_recent_ones_kept(
     rt: Runtime,
     worker: Worker,
