@@ -13,7 +13,7 @@ whether it went out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -233,9 +233,9 @@ def send_acknowledgements(rt: Runtime, now: datetime | None = None) -> int:
     if not rt.settings.acknowledge.enabled:
         return 0
     now = now or utcnow()
+    until = now + _lease(rt)  # the claims' end, as `_claim` sets it: their token
     for ack_id in _claim(rt, now, stalled=True):
-        _recover(rt, ack_id)
-    until = now + _lease(rt)
+        _recover(rt, ack_id, until)
     return sum(_send(rt, ack_id, until) for ack_id in _claim(rt, now, stalled=False))
 
 
@@ -271,18 +271,36 @@ def _claim(rt: Runtime, now: datetime, *, stalled: bool) -> list[int]:
         )
 
 
+#: Whether an acknowledgement read locked is still this worker's to write (`_changing`).
+Holding = Callable[[Acknowledgement], bool]
+
+
+def _in_take(taken: datetime) -> Holding:
+    """Still in this worker's take: sending, dated by it. Another worker's claim alone (a
+    lapsed lease claimed, before that worker has recovered it) does not end the take: its
+    recovery then finds what this take recorded (`_recover`), where stopping the write would
+    leave one that went to be marked uncertain."""
+    return lambda ack: ack.state == "sending" and ack.taken_at == taken
+
+
+def _under_claim(until: datetime) -> Holding:
+    """Still under this worker's claim, which runs `until` (its token, as in `_held`)."""
+    return lambda ack: ack.state == "sending" and ack.claimed_until == until
+
+
 @contextmanager
 def _changing(
-    rt: Runtime, ack_id: int, claim: _Claim | None = None
+    rt: Runtime, ack_id: int, holding: Holding | None = None
 ) -> Iterator[tuple[Session, Acknowledgement]]:
-    """One change in one transaction; with `claim`, only while that claim is still this
-    worker's (`taken_over.while_held`: else `TakenOver`, nothing written)."""
+    """One change in one transaction; with `holding`, only while it says the acknowledgement,
+    read locked, is still this worker's (`taken_over.while_held`: else `TakenOver`, nothing
+    written)."""
 
     def taken_by(session: Session) -> str | None:
-        if claim is None:
+        if holding is None:
             return None
         ack = _locked(session, ack_id)
-        return None if ack.state == "sending" and ack.claimed_until == claim.until else ack.state
+        return None if holding(ack) else ack.state
 
     with while_held(rt.factory, taken_by) as session:
         ack = session.get(Acknowledgement, ack_id)
@@ -325,38 +343,54 @@ def _reply(session: Session, ack: Acknowledgement, *, taking: bool = False) -> O
     )
 
 
-def _recover(rt: Runtime, ack_id: int) -> None:
+def _recover(rt: Runtime, ack_id: int, until: datetime) -> None:
     """A worker stopped while sending it: sent, or not sent (try again), or nobody can tell
     (left alone: a second copy is worse than none). One its round claimed but never took (the
     worker stopped first, or its earlier sends outlasted the lease) did not go: queued again,
-    its attempt given back."""
-    with _changing(rt, ack_id) as (session, ack):
-        if ack.taken_at is None:
-            ack.state, ack.attempts = "queued", ack.attempts - 1
-            log.info("acknowledgement %s queued again: claimed, never taken to send", ack_id)
-            return
-        reply = _reply(session, ack)
-        delivered = rt.sender.was_delivered(reply)
-        if delivered:
-            _mark_sent(session, ack)
-        elif delivered is None:
-            ack.state = "uncertain"
-            ack.last_error = "the worker stopped during delivery; it may have gone out"
-            message = session.get(Message, ack.message_id)
-            assert message is not None
-            header = instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK)
-            template, recorded = cut_off(
-                session, message, header, reply, rt.settings.social, ack.taken_at
+    its attempt given back. Only while still under this worker's claim (ending `until`): the
+    worker whose lease lapsed may have been delivering it still, and recorded its outcome
+    since this claim; what it recorded stands (not marked uncertain, nor sent again)."""
+    try:
+        with _changing(rt, ack_id, _under_claim(until)) as (session, ack):
+            _recovered(rt, session, ack)
+    except TakenOver as taken:
+        log.info(
+            "acknowledgement %s: left %s, as the worker delivering it recorded it",
+            ack_id,
+            taken.state,
+            extra={"acknowledgement": ack_id},
+        )
+
+
+def _recovered(rt: Runtime, session: Session, ack: Acknowledgement) -> None:
+    """`_recover`'s judgement, under its claim."""
+    ack_id = ack.id
+    if ack.taken_at is None:
+        ack.state, ack.attempts = "queued", ack.attempts - 1
+        log.info("acknowledgement %s queued again: claimed, never taken to send", ack_id)
+        return
+    reply = _reply(session, ack)
+    delivered = rt.sender.was_delivered(reply)
+    if delivered:
+        _mark_sent(session, ack)
+    elif delivered is None:
+        ack.state = "uncertain"
+        ack.last_error = "the worker stopped during delivery; it may have gone out"
+        message = session.get(Message, ack.message_id)
+        assert message is not None
+        header = instead_header(ack.message_id_header, MAYBE_INSTEAD_MARK)
+        template, recorded = cut_off(
+            session, message, header, reply, rt.settings.social, ack.taken_at
+        )
+        if template:  # outside WhatsApp's window that was the template, not the text
+            ack.last_error = (
+                f"the worker stopped during delivery of the approved template {template!r}, "
+                "sent in its place outside WhatsApp's reply window; it may have gone out"
             )
-            if template:  # outside WhatsApp's window that was the template, not the text
-                ack.last_error = (
-                    f"the worker stopped during delivery of the approved template {template!r}, "
-                    "sent in its place outside WhatsApp's reply window; it may have gone out"
-                )
-            if template and not recorded:
-                _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
-        else:
-            ack.state = "queued"
+        if template and not recorded:
+            _add_ours(session, ack, maybe_template(template)[1], MAYBE_INSTEAD_MARK)
+    else:
+        ack.state = "queued"
 
 
 def _held(session: Session, rt: Runtime, ack_id: int, until: datetime) -> datetime | None:
@@ -404,6 +438,8 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
             ack.raw = redated(ack.raw, utcnow())
         header = ack.message_id_header
         reply = _reply(session, ack, taking=True)
+        taken = ack.taken_at
+        assert taken is not None
         template = _template_going(rt, session, ack, reply)
         message_id = ack.message_id
     # One delivery may outlast the lease, as a reply's may: kept alive until it returns.
@@ -417,15 +453,15 @@ def _send(rt: Runtime, ack_id: int, until: datetime) -> int:
     except (TemporaryDeliveryError, UncertainDeliveryError, PermanentDeliveryError) as exc:
         outcome = exc
     try:
-        return _settle(rt, claim, outcome, reply, template, header)
-    except TakenOver as taken:
-        known = partial(_known_sent, rt, claim, outcome, template, header)
-        return int(after_taken_over(taken, outcome, known, what, extra))
+        return _settle(rt, ack_id, taken, outcome, reply, template, header)
+    except TakenOver as over:
+        known = partial(_known_sent, rt, ack_id, outcome, template, header)
+        return int(after_taken_over(over, outcome, known, what, extra))
 
 
 def _known_sent(
     rt: Runtime,
-    claim: _Claim,
+    ack_id: int,
     result: Outcome,
     template: TemplateGoing | None,
     header: str,
@@ -434,7 +470,7 @@ def _known_sent(
     delivery (`result`, one that went) says it did: sent, not a question left for staff."""
     assert not isinstance(result, Exception)
     with transaction(rt.factory) as session:
-        ack = _locked(session, claim.ack_id)
+        ack = _locked(session, ack_id)
         if ack.state != "uncertain":
             return False
         _withdraw(session, ack, template, header, went=True)
@@ -444,14 +480,16 @@ def _known_sent(
 
 def _settle(
     rt: Runtime,
-    claim: _Claim,
+    ack_id: int,
+    taken: datetime,
     outcome: Outcome,
     reply: OutgoingReply,
     template: TemplateGoing | None,
     header: str,
 ) -> int:
-    """The delivery's outcome recorded, while the claim is still this worker's."""
-    ack_id = claim.ack_id
+    """The delivery's outcome recorded, while the take (dated `taken`) is still this
+    worker's (`_in_take`)."""
+    take = _in_take(taken)
     try:
         if isinstance(outcome, Exception):
             raise outcome
@@ -459,7 +497,7 @@ def _settle(
     except TemporaryDeliveryError as exc:
         SEND_FAILURES.labels("temporary").inc()
         outbound = rt.settings.outbound
-        with _changing(rt, ack_id, claim) as (session, ack):
+        with _changing(rt, ack_id, take) as (session, ack):
             _withdraw(session, ack, template, header)
             ack.last_error = str(exc)
             if ack.attempts >= outbound.max_attempts:
@@ -471,14 +509,14 @@ def _settle(
         return 0
     except UncertainDeliveryError as exc:  # it may have gone out: never a second copy
         SEND_FAILURES.labels("uncertain").inc()
-        with _changing(rt, ack_id, claim) as (session, ack):
+        with _changing(rt, ack_id, take) as (session, ack):
             ack.state, ack.last_error = "uncertain", f"{exc}; it may have gone out"
             if exc.instead:
                 _add_ours(session, ack, exc.instead, MAYBE_INSTEAD_MARK)
         log.warning("acknowledgement %s may have gone out: %s", ack_id, exc)
         return 0
     except DeliveryHeld as exc:  # not for a person to retry: sent later it would come too late
-        with _changing(rt, ack_id, claim) as (session, ack):
+        with _changing(rt, ack_id, take) as (session, ack):
             message = session.get(Message, ack.message_id)
             assert message is not None
             behind = held_behind(session, message, reply)
@@ -498,12 +536,12 @@ def _settle(
         return 0
     except PermanentDeliveryError as exc:
         SEND_FAILURES.labels("permanent").inc()
-        with _changing(rt, ack_id, claim) as (session, ack):
+        with _changing(rt, ack_id, take) as (session, ack):
             _withdraw(session, ack, template, header)
             ack.state, ack.last_error = "failed", str(exc)
         log.warning("acknowledgement %s refused: %s", ack_id, exc)
         return 0
-    with _changing(rt, ack_id, claim) as (session, ack):
+    with _changing(rt, ack_id, take) as (session, ack):
         _withdraw(session, ack, template, header, went=True)  # recorded as certain below
         _mark_sent(session, ack, result.instead if result is not None else "")
     return 1

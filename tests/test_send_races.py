@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select, update
 
+from responder import acknowledge
 from responder.acknowledge import send_acknowledgements
 from responder.config import Settings
 from responder.db.models import Acknowledgement, Message, OutboxItem, utcnow
@@ -192,6 +193,92 @@ def test_an_acknowledgement_that_outlasts_the_lease_is_not_taken_over_while_it_g
     assert received.message["Auto-Submitted"] == "auto-replied"
     ack = acknowledgement()
     assert (ack.state, ack.attempts, ack.last_error) == ("sent", 1, "")
+
+
+def queued_acknowledgement(rt: Runtime, worker: Worker) -> int:
+    """A message waiting for a person while the team is closed: its acknowledgement queued."""
+    _closed_for_three_days(rt)
+    drop(rt, make_email(), "first")
+    worker.poll_sources()
+    worker.drain_claims()
+    with rt.factory() as session:
+        return session.scalars(select(Acknowledgement.id)).one()
+
+
+def acknowledgement_row(rt: Runtime, ack_id: int) -> tuple[str, int, str]:
+    with rt.factory() as session:
+        ack = session.get(Acknowledgement, ack_id)
+        assert ack is not None
+        return ack.state, ack.attempts, ack.last_error
+
+
+def locking_the_acknowledgement(statement: str) -> bool:
+    """A's lock on the acknowledgement as its outcome is written: FOR UPDATE on PostgreSQL,
+    SQLite's no-op write."""
+    if "acknowledgements" not in statement:
+        return False
+    return "FOR UPDATE" in statement or "SET state=acknowledgements.state" in statement
+
+
+@pytest.mark.parametrize("b_claims", ["before_the_outcome", "as_the_outcome_is_written"])
+def test_an_acknowledgement_whose_delivery_ends_as_another_worker_claims_it_is_sent_once(
+    rt: Runtime,
+    worker: Worker,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    b_claims: str,
+) -> None:
+    """Worker A's acknowledgement went, after its lease ran out; worker B claimed it (to
+    recover one a stopped worker left mid-send) but had not yet looked at it: its claim
+    committed before A's delivery ended (B's recovery comes after A's outcome), or being
+    written as A's outcome comes (which waits for it). B's claim alone does not take the
+    acknowledgement over: A records it sent, and B's recovery, under its own claim, finds it
+    so. The customer has it once and staff are not asked about it."""
+    ack_id = queued_acknowledgement(rt, worker)
+    smtp_server.handler.hold = True
+    a = threading.Thread(target=send_acknowledgements, args=(rt,))
+    a.start()
+    try:
+        assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+        with transaction(rt.factory) as session:  # A's lease runs out
+            lapsed = utcnow() - timedelta(seconds=1)
+            session.execute(
+                update(Acknowledgement)
+                .where(Acknowledgement.id == ack_id)
+                .values(claimed_until=lapsed)
+            )
+        if b_claims == "before_the_outcome":
+            recover = acknowledge._recover
+
+            def after_a(*args: Any) -> None:  # B's claim is in; A's delivery ends first
+                smtp_server.let_go()
+                a.join(WAIT_SECONDS)
+                recover(*args)
+
+            monkeypatch.setattr(acknowledge, "_recover", after_a)
+            assert send_acknowledgements(rt) == 0  # B's round
+        else:
+            with statement_seen(rt, locking_the_acknowledgement) as writing:
+                with rt.factory() as b, b.begin():
+                    b.execute(
+                        update(Acknowledgement)
+                        .where(Acknowledgement.id == ack_id)
+                        .values(claimed_until=utcnow() + timedelta(seconds=LEASE))
+                    )
+                    smtp_server.let_go()
+                    until_waiting(rt, a, writing)
+                a.join(WAIT_SECONDS)
+    finally:
+        smtp_server.let_go()
+        a.join(WAIT_SECONDS)
+    assert not a.is_alive()
+    assert acknowledgement_row(rt, ack_id) == ("sent", 1, "")
+    later = utcnow() + timedelta(seconds=3 * LEASE)  # past any claim: a round recovers nothing
+    assert send_acknowledgements(rt, now=later) == 0
+    assert acknowledgement_row(rt, ack_id) == ("sent", 1, "")
+    assert len(smtp_server.handler.received) == 1
+    assert not any("taken it over" in r.getMessage() for r in caplog.records)
 
 
 def failed_reply(rt: Runtime, worker: Worker, smtp_server: SmtpServer) -> int:
@@ -406,6 +493,61 @@ def test_a_delivery_that_ends_as_another_worker_claims_the_reply_is_recorded_by_
     assert claim_batch(rt.factory, "B", [State.SENDING], 32, LEASE) == []
     worker.drain()
     assert len(smtp_server.handler.received) == 1
+
+
+def test_a_reply_queued_again_under_another_workers_claim_waits_out_its_back_off(
+    rt: Runtime, worker: Worker, smtp_server: SmtpServer
+) -> None:
+    """Worker A's delivery fails for the moment (451) after its lease ran out and worker B
+    claimed the reply, not yet touching it: A queues it again with a back-off, and B's send
+    then leaves it untaken and lets go of its claim; it goes out once the back-off is over,
+    once."""
+    (message_id,) = approved_replies(rt, worker, 1)
+    assert claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE) == [message_id]
+    smtp_server.handler.hold = True
+    smtp_server.handler.answers = ["451 4.3.0 try again later"]
+    a = threading.Thread(target=send_stage, args=(rt, [message_id], Claim("A", LEASE)))
+    a.start()
+    try:
+        assert smtp_server.handler.holding.wait(WAIT_SECONDS)
+        with transaction(rt.factory) as session:  # A's lease runs out
+            lapsed = utcnow() - timedelta(seconds=1)
+            session.execute(
+                update(Message).where(Message.id == message_id).values(claimed_until=lapsed)
+            )
+        assert claim_batch(rt.factory, "B", [State.SENDING], 32, LEASE) == [message_id]
+    finally:
+        smtp_server.let_go()
+        a.join(WAIT_SECONDS)
+    assert not a.is_alive()
+    state, item_state, attempts, error = reply_rows(rt, message_id)
+    assert (state, item_state, attempts) == (State.APPROVED, "queued", 1)
+    assert "451 4.3.0 try again later" in error
+
+    send_stage(rt, [message_id], Claim("B", LEASE))  # B's recovery of what it claimed
+
+    assert smtp_server.handler.received == []
+    assert reply_rows(rt, message_id)[:3] == (State.APPROVED, "queued", 1)
+    with rt.factory() as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        assert (message.claimed_by, message.claimed_until) == (None, None)
+        assert message.state_reason.startswith("retrying at ")
+    worker.drain()  # still within the back-off
+    assert smtp_server.handler.received == []
+    with transaction(rt.factory) as session:  # the back-off is over
+        over = utcnow() - timedelta(seconds=1)
+        session.execute(
+            update(Message).where(Message.id == message_id).values(next_attempt_at=over)
+        )
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.message_id == message_id)
+            .values(next_attempt_at=over)
+        )
+    worker.drain()
+    assert len(smtp_server.handler.received) == 1
+    assert reply_rows(rt, message_id) == (State.SENT, "sent", 2, "")
 
 
 def outcome_then_claim(rt: Runtime, smtp_server: SmtpServer, a: threading.Thread) -> list[int]:

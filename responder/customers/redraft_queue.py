@@ -5,7 +5,12 @@ write each draft again (`drafting.customer_known.redraft_queued`). A lease that 
 worker died mid-batch) makes the rows it had not finished claimable again; a finished row is
 never claimed again. A draft that could not be written is tried again after a back-off, as a
 failing stage's message is (`[pipeline] max_attempts`, `retry_base_seconds`), and finished as
-failed after the last attempt. Finished rows are deleted `[pipeline]
+failed after the last attempt. Each claim counts an attempt, so a draft whose writing kills
+the worker (out of memory while embedding its message) is not claimed for ever: after
+`max_attempts` claims none finished it is finished as failed (`give_up_stopped`). A row whose
+last claim ended with its worker stopped is claimed alone, so one that kills its worker costs
+no other draft an attempt more than once; what a worker claimed and let go of unstarted (it
+was stopped, or lost the database) has its attempt given back. Finished rows are deleted `[pipeline]
 import_redraft_retention_days` after (`purge_done`).
 """
 
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser, utcnow
@@ -105,6 +110,23 @@ def queued_since(session: Session, imported_from: str, actor: str, since: dateti
     )
 
 
+#: A row's `last_error` once it was claimed `max_attempts` times and never finished.
+STOPPED = (
+    "the worker writing it stopped each time before it finished: it may have run out of memory"
+)
+
+
+def _claimable(only: Sequence[int] | None) -> list[ColumnElement[bool]]:
+    """Not done, not waiting out a back-off; `only`: of these rows."""
+    wanted = [
+        ImportRedraft.done_at.is_(None),
+        or_(ImportRedraft.next_attempt_at.is_(None), ImportRedraft.next_attempt_at <= utcnow()),
+    ]
+    if only is not None:
+        wanted.append(ImportRedraft.id.in_(list(only)))
+    return wanted
+
+
 def claim(
     factory: sessionmaker[Session],
     worker_id: str,
@@ -113,20 +135,93 @@ def claim(
     only: Sequence[int] | None = None,
 ) -> list[int]:
     """Up to `limit` rows not done, not waiting out a back-off and not held under a live
-    lease, oldest first, now held by `worker_id`; `only`: of these rows (a CLI import
-    finishing its own)."""
-    wanted = [
-        ImportRedraft.done_at.is_(None),
-        or_(ImportRedraft.next_attempt_at.is_(None), ImportRedraft.next_attempt_at <= utcnow()),
-    ]
-    if only is not None:
-        wanted.append(ImportRedraft.id.in_(list(only)))
-    return claim_rows(factory, ImportRedraft, worker_id, limit, lease_seconds, *wanted)
+    lease, oldest first, now held by `worker_id`, an attempt counted on each; `only`: of
+    these rows (a CLI import finishing its own). A row whose last claim never ended (its
+    worker stopped: nothing recorded a failure's back-off, `_stopped_before`) alone, before
+    any batch: its writing may be what stops the worker."""
+    wanted = _claimable(only)
+    counted = {"attempts": ImportRedraft.attempts + 1, "next_attempt_at": None}
+    alone = claim_rows(
+        factory,
+        ImportRedraft,
+        worker_id,
+        1,
+        lease_seconds,
+        *wanted,
+        _stopped_before(),
+        also=counted,
+    )
+    if alone:
+        return alone
+    return claim_rows(
+        factory,
+        ImportRedraft,
+        worker_id,
+        limit,
+        lease_seconds,
+        *wanted,
+        not_(_stopped_before()),
+        also=counted,
+    )
+
+
+def _stopped_before() -> ColumnElement[bool]:
+    """Claimed before, and that claim ended neither in a failure's back-off (`next_attempt_at`,
+    which a claim clears) nor given back (`release`): its worker stopped while it held it."""
+    return and_(ImportRedraft.attempts > 0, ImportRedraft.next_attempt_at.is_(None))
+
+
+def give_up_stopped(
+    factory: sessionmaker[Session], max_attempts: int, only: Sequence[int] | None = None
+) -> int:
+    """Finish as failed (STOPPED) the rows claimed `max_attempts` times that none of the
+    claims finished: a failed attempt's row is finished at its last, so these are ones whose
+    workers stopped (or lost their lease) each time; how many."""
+    now = utcnow()
+    with transaction(factory) as session:
+        stopped = session.execute(
+            update(ImportRedraft)
+            .where(
+                *_claimable(only),
+                ImportRedraft.attempts >= max_attempts,
+                or_(ImportRedraft.claimed_until.is_(None), ImportRedraft.claimed_until < now),
+            )
+            .values(
+                outcome=FAILED,
+                done_at=now,
+                last_error=STOPPED,
+                claimed_by=None,
+                claimed_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return stopped.rowcount
 
 
 def release(factory: sessionmaker[Session], worker_id: str | None = None) -> None:
-    """Let go of what `worker_id` holds (every claim without one: on SQLite one process owns
-    the queue, so claims a crash left are void)."""
+    """Let go of what `worker_id` holds; its live claims' attempts given back (due at once):
+    let go of unstarted (the worker was stopped), or lost with the database, not the draft's
+    doing. A claim of its that lapsed, as every claim when no worker is given (on SQLite one
+    process owns the queue, so claims a crash left are void), keeps its attempt: its worker
+    may have stopped, and the draft may be why."""
+    now = utcnow()
+    if worker_id is not None:
+        with transaction(factory) as session:
+            session.execute(
+                update(ImportRedraft)
+                .where(
+                    ImportRedraft.claimed_by == worker_id,
+                    ImportRedraft.claimed_until >= now,
+                    ImportRedraft.done_at.is_(None),
+                    ImportRedraft.attempts > 0,
+                )
+                .values(
+                    attempts=ImportRedraft.attempts - 1,
+                    next_attempt_at=now,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            )
     release_rows(factory, ImportRedraft, worker_id)
 
 
@@ -166,8 +261,8 @@ def trouble(session: Session, message_id: int) -> dict[str, Any] | None:
         .order_by(ImportRedraft.id.desc())
         .limit(1)
     ).first()
-    if row is None or (row.outcome != FAILED and not row.attempts):
-        return None
+    if row is None or (row.outcome != FAILED and not row.last_error):
+        return None  # claimed (its attempt counted) and being written, or not yet tried
     waiting = (
         row.done_at is None and row.next_attempt_at is not None and row.next_attempt_at > utcnow()
     )

@@ -177,13 +177,15 @@ def redraft_queued(
     it was written before the customer was known and offers Redraft. One that cannot be
     written (the embedding model would not load) is tried again after a back-off, as a
     failing stage's message is, and after `[pipeline] max_attempts` is finished as failed,
-    its page saying why and offering that Redraft."""
+    its page saying why and offering that Redraft; so is one claimed that many times that no
+    worker finished (`redraft_queue.give_up_stopped`: writing it kills the worker)."""
     settings = rt.settings.pipeline
     finished = 0
     rounds = itertools.count() if batches is None else range(batches)
     for _ in rounds:
         if stop is not None and stop.is_set():
             break
+        finished += redraft_queue.give_up_stopped(rt.factory, settings.max_attempts, only)
         ids = redraft_queue.claim(
             rt.factory, worker_id, settings.batch_size, settings.lease_seconds, only
         )
@@ -201,8 +203,8 @@ def _redraft_batch(
     Embedding that fails for the batch is tried again for each row, where it fails that row
     alone: an attempt, after which it waits its back-off. An exception that is not the
     draft's (the database lost, the process dying) leaves the unfinished rows held until the
-    lease runs out (a lost database: until the worker releases its claims), no attempt
-    counted."""
+    lease runs out (a lost database: until the worker releases its claims, their attempts
+    given back; a dying process's count, as the draft may have killed it)."""
     lease = rt.settings.pipeline.lease_seconds
     with rt.read_factory() as session:
         messages = session.scalars(
@@ -272,8 +274,7 @@ def _attempt_failed(rt: Runtime, worker_id: str, row_id: int, problem: str) -> i
         )
         if row is None:
             return 0
-        row.attempts += 1
-        row.last_error = problem
+        row.last_error = problem  # its attempt counted when it was claimed
         row.claimed_by, row.claimed_until = None, None
         if row.attempts >= settings.max_attempts:
             row.outcome, row.done_at = redraft_queue.FAILED, utcnow()

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,9 +48,10 @@ def claim_rows(
     limit: int,
     lease_seconds: int,
     *wanted: ColumnElement[bool],
+    also: Mapping[str, Any] | None = None,
 ) -> list[int]:
     """Up to `limit` rows that are `wanted` and not held under a live lease, oldest first, now
-    held by `worker_id`."""
+    held by `worker_id`; `also`: further values the claim sets (an attempt counted)."""
     now = utcnow()
     free = or_(model.claimed_until.is_(None), model.claimed_until < now)
     with transaction(factory) as session:
@@ -71,7 +73,7 @@ def claim_rows(
         session.execute(
             update(model)
             .where(model.id.in_(ids), free, *wanted)
-            .values(claimed_by=worker_id, claimed_until=until)
+            .values(claimed_by=worker_id, claimed_until=until, **(also or {}))
         )
         return list(
             session.scalars(

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload, undefer
 
@@ -907,22 +907,50 @@ def send_stage(rt: Runtime, ids: Sequence[int], claim: Claim | None = None) -> N
 
 def _take(session: Session, message: Message, claim: Claim | None) -> bool:
     """Approved (or sending, left by a stopped worker) to sending, a compare-and-set on the
-    state seen and the claim: a person's Undo, or a second worker whose claim followed a lapsed
-    lease, may have taken it meanwhile, and one of the two must not send it."""
+    state seen, the claim and the back-off: a person's Undo, or a second worker whose claim
+    followed a lapsed lease, may have taken it meanwhile, and one of the two must not send it;
+    nor may a reply be taken before the back-off its last failure set ends."""
     held = [] if claim is None else [Message.claimed_by == claim.worker_id]
     taken = session.execute(
         update(Message)
-        .where(Message.id == message.id, Message.state == message.state, *held)
+        .where(Message.id == message.id, Message.state == message.state, _due(), *held)
         .values(state=State.SENDING)
         .execution_options(synchronize_session=False)
     )
     return taken.rowcount == 1
 
 
+def _due() -> ColumnElement[bool]:
+    """Not waiting out a back-off (a failure for the moment's, `_settle`)."""
+    return or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= utcnow())
+
+
+def _let_go(session: Session, message_id: int, claim: Claim | None) -> None:
+    """This worker's claim on a message it leaves untaken: claimable by any worker once due."""
+    if claim is not None:
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.claimed_by == claim.worker_id)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
     with transaction(rt.factory) as session:
         message = session.get(Message, message_id)
         if message is None or message.state not in (State.APPROVED, State.SENDING):
+            return
+        if message.next_attempt_at is not None and message.next_attempt_at > utcnow():
+            # Claimed while another worker was still delivering it, whose delivery has since
+            # failed for the moment and queued it again: its back-off holds for this one too.
+            _let_go(session, message_id, claim)
+            log.info(
+                "message %s: waiting out its back-off (%s), not sent here",
+                message_id,
+                message.state_reason,
+                extra={"message_id": message_id, "stage": "send"},
+            )
             return
         if not _take(session, message, claim):
             log.info(

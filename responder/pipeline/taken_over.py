@@ -1,14 +1,15 @@
-"""A send's outcome is recorded only while the send is still this worker's, for replies
-(`stages`: still in this worker's take, its state and take time as they were) and
-acknowledgements (`acknowledge`: still under this worker's claim) alike.
+"""A send's outcome is recorded only while the send is still this worker's: still in this
+worker's take, its state and take time as they were, for replies (`stages`) and
+acknowledgements (`acknowledge`) alike. Another worker's claim alone does not end the take:
+that worker's recovery then finds the outcome recorded, under its own claim.
 
 A delivery may outlast its claim (past the kept-alive leases, or renewals lost in a database
 outage); another worker then takes the send over and records what it finds (uncertain, or
 sent again where the sender can tell it did not go). What this worker's delivery ends with
 comes after that: written over it, a failure for the moment would queue a third copy, and an
-uncertain one would be recorded as refused. So the outcome is a compare-and-set on the take
-or the claim, read with its rows locked (a claim by another worker waits for the write, or
-the write sees the claim); once taken over, nothing is written, except that a delivery that
+uncertain one would be recorded as refused. So the outcome is a compare-and-set on the take,
+read with its rows locked (another worker's recovery waits for the write, or the write sees
+what it recorded); once taken over, nothing is written, except that a delivery that
 went turns the other worker's `uncertain` into sent, so staff are not asked about one the
 customer has.
 """
@@ -45,7 +46,7 @@ class TakenOver(Exception):
 def while_held(
     factory: sessionmaker[Session], taken_by: Callable[[Session], str | None]
 ) -> Iterator[Session]:
-    """One change in one transaction, made only while the claim is still this worker's:
+    """One change in one transaction, made only while the send is still this worker's:
     `taken_by` reads the rows locked and returns None while it is, else the state another
     worker left them in (`TakenOver`, nothing written)."""
     with transaction(factory) as session:

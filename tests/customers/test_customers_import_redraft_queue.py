@@ -472,6 +472,89 @@ def test_a_draft_whose_message_cannot_be_embedded_fails_alone_after_its_attempts
     assert _versions(rt, choking_on) == [1]
 
 
+def test_a_draft_whose_writing_kills_the_worker_is_marked_failed_after_its_attempts(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Embedding Declan's second message kills the worker (out of memory): each worker that
+    claims it dies before it finishes, its lease runs out, and the next claims it again. After
+    `max_attempts` claims it is marked failed, its page saying the worker stopped each time
+    and offering a redraft; the other two drafts are written meanwhile, and no later round
+    takes it again."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    staff(rt, "sam", role="supervisor")
+    killing = messages[1]
+
+    def dying(ids: tuple[int, ...]) -> bool:
+        if killing in ids:
+            raise StageCrash("out of memory")
+        return False
+
+    embedded = _embedding(monkeypatch, dying)
+    attempts = rt.settings.pipeline.max_attempts
+    for claims in range(attempts):
+        with pytest.raises(StageCrash):
+            worker.redraft_imported()
+        _lease_runs_out(rt)
+        assert _rows(rt)[1] == (killing, "", False), f"claimed {claims + 1} times"
+    assert _notice(rt, killing) == "", "nothing to say while it may still be written"
+    assert worker.redraft_imported() == 2, "the one given up, and the one after it"
+    assert _rows(rt) == [
+        (messages[0], "redrafted", True),
+        (killing, "failed", True),
+        (messages[2], "redrafted", True),
+    ]
+    assert _versions(rt, killing) == [1]
+    assert _notice(rt, killing) == (
+        f"After the import of {tmp_path / 'crm.csv'}, a worker could not write it again"
+        " (the worker writing it stopped each time before it finished: it may have run out of"
+        f" memory; {attempts} attempts): it is no longer tried by itself."
+    )
+    with TestClient(create_app(rt)) as sam:
+        login(sam, "sam")
+        assert 'id="redraft-button"' in sam.get(f"/messages/{killing}").text
+    embedded.clear()
+    _lease_runs_out(rt)
+    assert worker.redraft_imported() == 0
+    assert embedded == [], "nothing is left to write again"
+
+
+def test_a_worker_asked_to_stop_mid_batch_gives_back_the_attempts_it_did_not_make(
+    rt: Runtime,
+    worker: Worker,
+    demo_customers: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker is asked to stop after writing the first of Declan's three drafts: the
+    other two are let go of with no attempt counted, and the next round writes them together,
+    as drafts nobody has tried."""
+    messages = _queue_declans(rt, worker, tmp_path, 3)
+    embedded = _embedding(monkeypatch, lambda _: False)
+    write = customer_known._redraft_row
+
+    def writing_then_stopped(runtime: Runtime, worker_id: str, row_id: int) -> int:
+        written = write(runtime, worker_id, row_id)
+        worker.stop_event.set()
+        return written
+
+    monkeypatch.setattr(customer_known, "_redraft_row", writing_then_stopped)
+    assert worker.redraft_imported() == 1
+    monkeypatch.setattr(customer_known, "_redraft_row", write)
+    with rt.factory() as session:
+        attempts = list(session.scalars(select(ImportRedraft.attempts).order_by(ImportRedraft.id)))
+    assert attempts == [1, 0, 0]
+    assert _rows(rt) == [(messages[0], "redrafted", True)] + [(m, "", False) for m in messages[1:]]
+
+    embedded.clear()
+    assert redraft_queued(rt, "next-worker") == 2
+    assert embedded[0] == tuple(messages[1:]), "one batch, not one at a time"
+    assert _rows(rt) == [(m, "redrafted", True) for m in messages]
+
+
 def test_finished_redrafts_are_deleted_after_the_retention_and_recent_ones_kept(
     rt: Runtime,
     worker: Worker,
