@@ -13,15 +13,16 @@ from babel import Locale
 LANGUAGES = ("en", "de")
 
 #: Country names in common use that are not Babel's own (its are "United States", "United
-#: Kingdom", "Netherlands", "Vereinigte Staaten", ...), lower case, with the country's code.
+#: Kingdom", "Netherlands", "Vereinigte Staaten", ...), as they are written, with the country's
+#: code.
 EVERYDAY_NAMES: dict[str, str] = {
-    "america": "US", "the states": "US", "usa": "US", "us": "US", "u.s.": "US", "u.s.a.": "US",
-    "the us": "US", "the usa": "US", "uk": "GB", "u.k.": "GB", "the uk": "GB", "britain": "GB",
-    "great britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
-    "northern ireland": "GB", "holland": "NL", "the netherlands": "NL", "czech republic": "CZ",
-    "turkey": "TR",
-    "amerika": "US", "großbritannien": "GB", "schottland": "GB", "nordirland": "GB",
-    "hongkong": "HK",
+    "America": "US", "the States": "US", "USA": "US", "US": "US", "U.S.": "US", "U.S.A.": "US",
+    "the US": "US", "the USA": "US", "UK": "GB", "U.K.": "GB", "the UK": "GB", "Britain": "GB",
+    "Great Britain": "GB", "England": "GB", "Scotland": "GB", "Wales": "GB",
+    "Northern Ireland": "GB", "Holland": "NL", "the Netherlands": "NL", "Czech Republic": "CZ",
+    "Turkey": "TR",
+    "Amerika": "US", "Großbritannien": "GB", "Schottland": "GB", "Nordirland": "GB",
+    "Hongkong": "HK",
 }  # fmt: skip
 
 #: German names as they read after "in den" or "im" ("in den Niederlanden", "im Vereinigten
@@ -32,7 +33,6 @@ GERMAN_DATIVES: dict[str, str] = {
     "Vereinigten Königreich": "Vereinigtes Königreich",
     "Vereinigten Arabischen Emiraten": "Vereinigte Arabische Emirate",
 }
-_DATIVES = {dative.lower(): name for dative, name in GERMAN_DATIVES.items()}
 
 
 #: Two-letter territory codes Babel names that are no place a phone roams in ("European Union",
@@ -52,29 +52,29 @@ def babel_names(language: str) -> dict[str, str]:
 
 
 @cache
-def country_codes() -> dict[str, str]:
-    """Every known way to name a country, lower case, with its code."""
-    codes = {
-        name.lower(): code for language in LANGUAGES for name, code in babel_names(language).items()
+def spellings() -> dict[str, tuple[str, str]]:
+    """Every known way to name a country, lower case, with how it is written and its code (a
+    German name after "in den" with the name as it reads on its own)."""
+    known = {
+        name.lower(): (name, code)
+        for language in LANGUAGES
+        for name, code in babel_names(language).items()
     }
-    codes.update(EVERYDAY_NAMES)
-    codes.update({dative: codes[name.lower()] for dative, name in _DATIVES.items()})
-    return codes
+    known.update({name.lower(): (name, code) for name, code in EVERYDAY_NAMES.items()})
+    known.update({dative.lower(): known[name.lower()] for dative, name in GERMAN_DATIVES.items()})
+    return known
 
 
 def countries(places: Iterable[str], home: str = "") -> list[str]:
-    """The places that are countries, each once as the customer first wrote it (a German one
-    after "in den" as it reads on its own), in their order; without `home` (the customer's own
+    """The places that are countries, each country once, in the order the customer first named
+    them, spelt as Babel or everyday use writes them (an informal "spanien" is named back as
+    "Spanien", "in den Niederlanden" as "Niederlande"); without `home` (the customer's own
     country, named in any known language: where they are going is abroad)."""
-    codes = country_codes()
-    home_name = home.strip().lower()
-    home_code = codes.get(home_name)
+    known = spellings()
+    home_code = known[home.strip().lower()][1] if home.strip().lower() in known else None
     found: dict[str, str] = {}
     for place in places:
-        written = _DATIVES.get(place.strip().lower(), place.strip())
-        name = written.lower()
-        code = codes.get(name)
-        if code is None or name == home_name or (home_code is not None and code == home_code):
-            continue
-        found.setdefault(name, written)
+        name, code = known.get(place.strip().lower(), ("", None))
+        if code is not None and code != home_code:
+            found.setdefault(code, name)
     return list(found.values())

@@ -37,7 +37,7 @@ def _matcher() -> _Matcher:
     nlp = spacy.blank("de")
     matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
     names = [*babel_names("de"), *GERMAN_DATIVES]
-    names += [name for name in GERMAN_EVERYDAY if name.lower() in EVERYDAY_NAMES]
+    names += [name for name in GERMAN_EVERYDAY if name in EVERYDAY_NAMES]
     matcher.add("COUNTRY", list(nlp.tokenizer.pipe(names)))
     return _Matcher(nlp, matcher)
 

@@ -291,6 +291,7 @@ def test_german_customers_get_the_german_template_with_local_formats() -> None:
         (["Spain"], "about using your phone in Spain."),
         (["Cork", "the USA", "ireland", "the usa"], "about using your phone in the USA."),
         (["Italy", "Spain"], "about using your phone abroad."),  # Spain may be last year's
+        (["the States", "America"], "about using your phone in the States."),  # one country
         (["Cork"], "about using your phone abroad."),
         ([], "about using your phone abroad."),
     ],
@@ -352,13 +353,16 @@ GERMAN_ROAMING_MAIL = "Hallo, ich bin ab Montag {} unterwegs. Funktioniert mein 
         ("in Irland", "zur Nutzung Ihres Telefons im Ausland."),
         ("in Italien und Spanien", "zur Nutzung Ihres Telefons im Ausland."),
         ("in Cork", "zur Nutzung Ihres Telefons im Ausland."),
+        ("in spanien", "zur Nutzung Ihres Telefons im Reiseland Spanien."),
+        ("in den usa (Amerika)", "zur Nutzung Ihres Telefons im Reiseland USA."),
     ],
 )
 def test_a_german_roaming_reply_names_the_one_country_the_customer_is_going_to(
     extractor: EntityExtractor, where: str, said: str
 ) -> None:
     """As the English reply does: one country named, home (Ireland, however it is written)
-    left out; of two, one may be where they were last time."""
+    left out; of two, one may be where they were last time. Named back as it is spelt, not as
+    typed in a hurry; one country in two words is still one."""
     text = GERMAN_ROAMING_MAIL.format(where)
     hannah = CustomerContext(
         known=True, customer_id=3, name="Hannah Schmidt", first_name="Hannah",
