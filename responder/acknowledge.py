@@ -355,7 +355,8 @@ def _recover(rt: Runtime, ack_id: int, until: datetime) -> None:
             _recovered(rt, session, ack)
     except TakenOver as taken:
         log.info(
-            "acknowledgement %s: left %s, as the worker delivering it recorded it",
+            "acknowledgement %s: left %s, no longer under this worker's claim (another"
+            " worker recorded it or claimed it since)",
             ack_id,
             taken.state,
             extra={"acknowledgement": ack_id},

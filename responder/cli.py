@@ -253,6 +253,11 @@ def _redraft_imported(rt: Runtime, path: str, ids: list[int]) -> str:
         redraft_queued(rt, worker_id, only=ids)
         with rt.factory() as session:
             return outcomes(session, ids).words(path)
+    except KeyboardInterrupt:
+        # Stopped by hand: what it had claimed goes back to the workers, attempts unspent.
+        with contextlib.suppress(Exception):
+            release(rt.factory, worker_id)
+        raise
     except Exception as exc:  # the import is in, and the drafts queued: the workers take them
         logging.getLogger(__name__).exception("import of %s: redrafting here failed", path)
         with contextlib.suppress(Exception):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, not_, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from responder.db.models import CustomerLink, Draft, ImportRedraft, Message, StaffUser, utcnow
@@ -114,6 +114,8 @@ def queued_since(session: Session, imported_from: str, actor: str, since: dateti
 STOPPED = (
     "the worker writing it stopped each time before it finished: it may have run out of memory"
 )
+#: Added to a failed attempt's reason when a later attempt's worker stopped (the reason stays).
+LAST_STOPPED = "; at the last attempt the worker writing it stopped before it finished"
 
 
 def _claimable(only: Sequence[int] | None) -> list[ColumnElement[bool]]:
@@ -138,7 +140,8 @@ def claim(
     lease, oldest first, now held by `worker_id`, an attempt counted on each; `only`: of
     these rows (a CLI import finishing its own). A row whose last claim never ended (its
     worker stopped: nothing recorded a failure's back-off, `_stopped_before`) alone, before
-    any batch: its writing may be what stops the worker."""
+    any batch: its writing may be what stops the worker; the least tried first, so a draft
+    that stops every worker does not hold up the others its batch left behind."""
     wanted = _claimable(only)
     counted = {"attempts": ImportRedraft.attempts + 1, "next_attempt_at": None}
     alone = claim_rows(
@@ -150,6 +153,7 @@ def claim(
         *wanted,
         _stopped_before(),
         also=counted,
+        first=(ImportRedraft.attempts,),
     )
     if alone:
         return alone
@@ -171,12 +175,18 @@ def _stopped_before() -> ColumnElement[bool]:
     return and_(ImportRedraft.attempts > 0, ImportRedraft.next_attempt_at.is_(None))
 
 
+def _no_failure() -> ColumnElement[bool]:
+    """No attempt of the row's has failed (only stopped, if any)."""
+    return or_(ImportRedraft.last_error.is_(None), ImportRedraft.last_error == "")
+
+
 def give_up_stopped(
     factory: sessionmaker[Session], max_attempts: int, only: Sequence[int] | None = None
 ) -> int:
-    """Finish as failed (STOPPED) the rows claimed `max_attempts` times that none of the
-    claims finished: a failed attempt's row is finished at its last, so these are ones whose
-    workers stopped (or lost their lease) each time; how many."""
+    """Finish as failed the rows claimed `max_attempts` times that none of the claims
+    finished: a failed attempt's row is finished at its last, so at least the last of these
+    claims' workers stopped (or lost its lease). Their reason STOPPED, or an earlier failed
+    attempt's reason with LAST_STOPPED after it; how many."""
     now = utcnow()
     with transaction(factory) as session:
         stopped = session.execute(
@@ -189,7 +199,9 @@ def give_up_stopped(
             .values(
                 outcome=FAILED,
                 done_at=now,
-                last_error=STOPPED,
+                last_error=case(
+                    (_no_failure(), STOPPED), else_=ImportRedraft.last_error + LAST_STOPPED
+                ),
                 claimed_by=None,
                 claimed_until=None,
             )
@@ -217,7 +229,15 @@ def release(factory: sessionmaker[Session], worker_id: str | None = None) -> Non
                 )
                 .values(
                     attempts=ImportRedraft.attempts - 1,
-                    next_attempt_at=now,
+                    # One a stopped worker's claim left (attempts, no failure) stays so after
+                    # its turn alone is given back: it is claimed alone again.
+                    next_attempt_at=case(
+                        (
+                            and_(ImportRedraft.attempts > 1, _no_failure()),
+                            None,
+                        ),
+                        else_=now,
+                    ),
                     claimed_by=None,
                     claimed_until=None,
                 )

@@ -49,9 +49,11 @@ def claim_rows(
     lease_seconds: int,
     *wanted: ColumnElement[bool],
     also: Mapping[str, Any] | None = None,
+    first: Sequence[ColumnElement[Any]] = (),
 ) -> list[int]:
-    """Up to `limit` rows that are `wanted` and not held under a live lease, oldest first, now
-    held by `worker_id`; `also`: further values the claim sets (an attempt counted)."""
+    """Up to `limit` rows that are `wanted` and not held under a live lease, oldest first
+    (after `first`: the least tried, say), now held by `worker_id`; `also`: further values the
+    claim sets (an attempt counted)."""
     now = utcnow()
     free = or_(model.claimed_until.is_(None), model.claimed_until < now)
     with transaction(factory) as session:
@@ -59,7 +61,7 @@ def claim_rows(
             session.scalars(
                 select(model.id)
                 .where(free, *wanted)
-                .order_by(model.id)
+                .order_by(*first, model.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )

@@ -953,8 +953,12 @@ def _send_one(rt: Runtime, message_id: int, claim: Claim | None = None) -> None:
             )
             return
         if not _take(session, message, claim):
+            # Its claim, if still this worker's, is let go: a back-off set meanwhile is waited
+            # out, not this worker's whole lease.
+            _let_go(session, message_id, claim)
             log.info(
-                "message %s: taken meanwhile (another worker, or undone), not sent here",
+                "message %s: taken meanwhile (another worker, or undone) or queued again, not"
+                " sent here",
                 message_id,
                 extra={"message_id": message_id, "stage": "send"},
             )
