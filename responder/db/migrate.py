@@ -27,7 +27,7 @@ def alembic_config(engine: Engine | None, phone_region: str | None = None) -> Co
 
 
 @cache
-def _scripts() -> ScriptDirectory:
+def revision_scripts() -> ScriptDirectory:
     """The revision files, read once per process: Alembic's `command.upgrade` reads all of them
     again for each upgrade, a tenth of a second that every start (and every test's) paid."""
     return ScriptDirectory.from_config(alembic_config(None))
@@ -35,11 +35,11 @@ def _scripts() -> ScriptDirectory:
 
 def upgrade(engine: Engine, revision: str = "heads", *, phone_region: str | None = None) -> None:
     """All heads: each feature area keeps its own migration branch off the initial schema.
-    Alembic's `command.upgrade`, on the revisions read once (`_scripts`)."""
+    Alembic's `command.upgrade`, on the revisions read once (`revision_scripts`)."""
     if ":" in revision:  # a range is for --sql mode only, as command.upgrade says
         command.upgrade(alembic_config(engine, phone_region), revision)
         return
-    script = _scripts()
+    script = revision_scripts()
 
     def steps(current: Iterable[str], _context: Any) -> Any:
         return script._upgrade_revs(revision, current)
