@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long fault and load runs first: with two test processes, one of them left to run the
     kill storm alone at the end would add its minutes to the suite's."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_sessionfinish() -> None:
+    """The test process's shared Chromium (tests/browser_support.py), if a test launched it."""
+    shared = sys.modules.get("tests.browser_support")
+    if shared is not None:
+        shared.close_shared()

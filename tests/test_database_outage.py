@@ -106,7 +106,7 @@ def outage_and_recovery(rt: Runtime, worker: ForkedWorker, own_cluster: Postgres
         while state_counts(rt)["in_review"] < MESSAGES:
             assert time.monotonic() < deadline, state_counts(rt)
             assert worker.alive, worker.output()
-            time.sleep(1)  # polling the database for completion, not synchronising
+            time.sleep(0.2)  # polling the database for completion, not synchronising
         up = web.get("/api/queue", headers=auth)
         assert up.status_code == 200, up.text
         assert web.get("/readyz").status_code == 200

@@ -154,7 +154,7 @@ def storm(rt: Runtime, zygote: WorkerZygote, rng: random.Random, maildir: Path) 
     while unfinished(rt) or list((maildir / "new").iterdir()):
         assert time.monotonic() < deadline, state_counts(rt)
         assert survivor.alive, survivor.output()
-        time.sleep(1)  # polling the database for completion, not synchronising
+        time.sleep(0.2)  # polling the database for completion, not synchronising
     assert survivor.terminate() == 0, survivor.output()
     return killed_at
 

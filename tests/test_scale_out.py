@@ -60,7 +60,7 @@ def test_three_workers_share_the_queue_and_survive_a_kill(
         while state_counts(rt)["in_review"] < MESSAGES:
             assert time.monotonic() < deadline, state_counts(rt)
             assert all(w.alive for w in survivors), survivors[0].output()
-            time.sleep(1)  # polling the database for completion, not synchronising
+            time.sleep(0.2)  # polling the database for completion, not synchronising
         for survivor in survivors:
             assert survivor.terminate() == 0, survivor.output()
     finally:

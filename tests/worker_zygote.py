@@ -76,6 +76,11 @@ def _warm_imports(config: str) -> None:
     # child could not use); each child still builds its own detector and runs it in parallel.
     detector = LanguageIdentifier(settings.classify.languages).detector
     detector.compute_language_confidence_values("my card has not arrived")
+    # The migration files, read as a start's upgrade reads them (once per process): each child
+    # still checks its database against them.
+    from responder.db.migrate import revision_scripts
+
+    revision_scripts().revision_map.heads  # noqa: B018  # loads every revision file
 
 
 def _child(config: str, fifo: str, args: list[str]) -> None:

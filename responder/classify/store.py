@@ -12,7 +12,8 @@ import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -23,6 +24,9 @@ from responder.classify.predict import LoadedClassifier
 from responder.classify.training import Progress, fit_head, holdout_evaluation
 from responder.db.models import ClassifierExample, ClassifierModel
 from responder.db.row_locks import lock_rows
+
+if TYPE_CHECKING:
+    from responder.classify.head import TextHead
 
 
 @dataclass(frozen=True)
@@ -97,15 +101,24 @@ def active_model_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
     return {str(name): int(model_id) for name, model_id in rows}
 
 
-def load_classifier(model: ClassifierModel) -> LoadedClassifier:
+@lru_cache(maxsize=16)
+def _stored_head(blob: bytes) -> TextHead:
+    """A stored head unpickled once per process: joblib unpickles in Python, a tenth of a
+    second for the three heads, which every runtime loading the same models paid again (each
+    web process's pages beside its worker; each of the test suite's runtimes). A head is only
+    read once trained, so runtimes share it as a runtime's threads already do."""
     from responder.classify.head import TextHead
 
+    return TextHead.from_bytes(blob)
+
+
+def load_classifier(model: ClassifierModel) -> LoadedClassifier:
     return LoadedClassifier(
         model_id=model.id,
         name=model.name,
         version=model.version,
         threshold=float(model.threshold),
-        head=TextHead.from_bytes(model.head),
+        head=_stored_head(bytes(model.head)),
     )
 
 

@@ -22,7 +22,7 @@ from responder.db.models import Message
 from responder.pipeline.worker import Worker
 from responder.runtime import Runtime
 from responder.web.app import create_app
-from tests.browser_support import browser, log_in
+from tests.browser_support import browser, log_in, on_sqlite_only
 from tests.helpers import drop, staff
 from tests.live_server import serve
 from tests.social.payloads import META_SECRET, messenger_message, post_meta
@@ -64,13 +64,6 @@ class Beacon:
 
 
 @pytest.fixture
-def database_url(project: Path) -> str:
-    """The embedded default only: what the browser shows does not depend on the database, and
-    drafting the whole corpus twice would cost minutes."""
-    return f"sqlite:///{project / 'var' / 'responder.db'}"
-
-
-@pytest.fixture
 def beacon() -> Iterator[Beacon]:
     server = Beacon()
     yield server
@@ -88,6 +81,9 @@ def hostile_email(number: int, payload: str) -> bytes:
     return msg.as_bytes()
 
 
+# The embedded default only: what the browser shows does not depend on the database, and
+# drafting the whole corpus twice would cost minutes.
+@on_sqlite_only
 def test_xss_corpus_in_email_and_social_text_runs_nothing_in_the_browser(
     rt: Runtime, worker: Worker, beacon: Beacon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
