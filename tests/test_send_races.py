@@ -58,6 +58,14 @@ def approved_replies(rt: Runtime, worker: Worker, count: int) -> list[int]:
         )
 
 
+def lease_runs_out(rt: Runtime, model: type[Message] | type[Acknowledgement], *ids: int) -> None:
+    """Worker A's lease on these rows (all, without ids) runs out, as a stalled worker's does."""
+    lapsed = utcnow() - timedelta(seconds=1)
+    running_out = update(model).values(claimed_until=lapsed)
+    with transaction(rt.factory) as session:
+        session.execute(running_out.where(model.id.in_(ids)) if ids else running_out)
+
+
 def test_a_second_worker_after_a_lapsed_lease_sends_each_reply_once(
     rt: Runtime, worker: Worker, smtp_server: SmtpServer
 ) -> None:
@@ -68,9 +76,7 @@ def test_a_second_worker_after_a_lapsed_lease_sends_each_reply_once(
     assert len(ids) == 3
     smtp_server.handler.delay = 0.2  # a slow relay: each answer to DATA takes a while
     assert claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE) == ids
-    with transaction(rt.factory) as session:  # A's lease runs out
-        lapsed = utcnow() - timedelta(seconds=1)
-        session.execute(update(Message).where(Message.id.in_(ids)).values(claimed_until=lapsed))
+    lease_runs_out(rt, Message, *ids)
     assert claim_batch(rt.factory, "B", [State.APPROVED], 32, LEASE) == ids
 
     with ThreadPoolExecutor(2) as pool:
@@ -95,9 +101,7 @@ def test_a_worker_that_lost_its_claim_leaves_the_reply_to_the_one_holding_it(
     """Run one after the other: the worker whose lease lapsed sends nothing, even first."""
     (message_id,) = approved_replies(rt, worker, 1)
     claim_batch(rt.factory, "A", [State.APPROVED], 32, LEASE)
-    with transaction(rt.factory) as session:
-        lapsed = utcnow() - timedelta(seconds=1)
-        session.execute(update(Message).values(claimed_until=lapsed))
+    lease_runs_out(rt, Message)
     claim_batch(rt.factory, "B", [State.APPROVED], 32, LEASE)
     send_stage(rt, [message_id], Claim("A", LEASE))
     assert smtp_server.handler.received == []
@@ -241,13 +245,7 @@ def test_an_acknowledgement_whose_delivery_ends_as_another_worker_claims_it_is_s
     a.start()
     try:
         assert smtp_server.handler.holding.wait(WAIT_SECONDS)
-        with transaction(rt.factory) as session:  # A's lease runs out
-            lapsed = utcnow() - timedelta(seconds=1)
-            session.execute(
-                update(Acknowledgement)
-                .where(Acknowledgement.id == ack_id)
-                .values(claimed_until=lapsed)
-            )
+        lease_runs_out(rt, Acknowledgement, ack_id)
         if b_claims == "before_the_outcome":
             recover = acknowledge._recover
 
@@ -467,11 +465,7 @@ def test_a_delivery_that_ends_as_another_worker_claims_the_reply_is_recorded_by_
     a.start()
     try:
         assert smtp_server.handler.holding.wait(WAIT_SECONDS)
-        with transaction(rt.factory) as session:  # A's lease runs out
-            lapsed = utcnow() - timedelta(seconds=1)
-            session.execute(
-                update(Message).where(Message.id == message_id).values(claimed_until=lapsed)
-            )
+        lease_runs_out(rt, Message, message_id)
         if first == "outcome":
             claimed = outcome_then_claim(rt, smtp_server, a)
         else:
@@ -510,11 +504,7 @@ def test_a_reply_queued_again_under_another_workers_claim_waits_out_its_back_off
     a.start()
     try:
         assert smtp_server.handler.holding.wait(WAIT_SECONDS)
-        with transaction(rt.factory) as session:  # A's lease runs out
-            lapsed = utcnow() - timedelta(seconds=1)
-            session.execute(
-                update(Message).where(Message.id == message_id).values(claimed_until=lapsed)
-            )
+        lease_runs_out(rt, Message, message_id)
         assert claim_batch(rt.factory, "B", [State.SENDING], 32, LEASE) == [message_id]
     finally:
         smtp_server.let_go()
