@@ -27,9 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.pipeline import project_folder  # noqa: E402
-from responder.bootstrap import prepare  # noqa: E402
-from responder.config import load_settings  # noqa: E402
+from bench.pipeline import migrated_sqlite, project_folder  # noqa: E402
 from responder.runtime import Runtime  # noqa: E402
 
 APPS = int(os.environ.get("BENCH_APPS", "20"))
@@ -46,11 +44,7 @@ def main() -> None:
     warnings.simplefilter("ignore", DeprecationWarning)  # as pyproject.toml has the tests do
     folder = project_folder()
     try:
-        settings = load_settings(
-            folder / "config.toml",
-            environ={"RESPONDER_DATABASE__URL": f"sqlite:///{folder / 'bench.db'}"},
-        )
-        prepare(settings).engine.dispose()
+        settings = migrated_sqlite(folder)
         runtimes = [Runtime(settings) for _ in range(APPS + 1)]
         imported, imported_cpu = timed(lambda: importlib.import_module("responder.web.app"))
         create_app = importlib.import_module("responder.web.app").create_app

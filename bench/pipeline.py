@@ -111,6 +111,17 @@ def project_folder() -> Path:
     return folder
 
 
+def migrated_sqlite(folder: Path) -> Settings:
+    """The settings of `folder` (`project_folder`) on a SQLite file in it, its schema and
+    content in place, so what a bench times starts from a database as `responder` leaves it."""
+    settings = load_settings(
+        folder / "config.toml",
+        environ={"RESPONDER_DATABASE__URL": f"sqlite:///{folder / 'bench.db'}"},
+    )
+    prepare(settings).engine.dispose()
+    return settings
+
+
 def worker_process(
     settings: Settings,
     concurrency: int,

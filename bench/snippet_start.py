@@ -24,10 +24,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 from sqlalchemy import delete  # noqa: E402
 
-from bench.pipeline import project_folder  # noqa: E402
-from responder.bootstrap import prepare  # noqa: E402
+from bench.pipeline import migrated_sqlite, project_folder  # noqa: E402
 from responder.classify.embedder import Embedder  # noqa: E402
-from responder.config import load_settings  # noqa: E402
 from responder.content import live_snippets  # noqa: E402
 from responder.db.models import Snippet, TextVector  # noqa: E402
 from responder.db.session import transaction  # noqa: E402
@@ -47,11 +45,7 @@ def fresh(settings: object, *, warm: bool) -> Runtime:
 def main() -> None:
     folder = project_folder()
     try:
-        settings = load_settings(
-            folder / "config.toml",
-            environ={"RESPONDER_DATABASE__URL": f"sqlite:///{folder / 'bench.db'}"},
-        )
-        prepare(settings).engine.dispose()
+        settings = migrated_sqlite(folder)
         setup = Runtime(settings)
         with transaction(setup.factory) as session:
             demo = live_snippets(session)
