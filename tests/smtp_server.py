@@ -213,8 +213,10 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def send_through(settings: Settings, server: SmtpServer, timeout: float = 2.0) -> Settings:
-    """Approved replies go out over SMTP to this loopback server, unencrypted."""
+def send_through(settings: Settings, server: SmtpServer, timeout: float = 10.0) -> Settings:
+    """Approved replies go out over SMTP to this loopback server, unencrypted. The time-out is
+    generous: on a loaded host the server's thread may greet late (a 2 s time-out once made a
+    reply fail for the moment in CI); the tests of a server that never answers set their own."""
     settings.outbound.transport = "smtp"
     settings.smtp.host = "127.0.0.1"
     settings.smtp.port = server.port
